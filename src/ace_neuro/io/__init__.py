@@ -1,0 +1,1 @@
+"""Reading recordings and reading/writing movies, chunk by chunk."""

@@ -1,0 +1,63 @@
+"""Write files under a temporary name and rename them when complete.
+
+A killed run then leaves nothing that looks finished: either the final file
+exists and is whole, or only a ``.partial`` file is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_path", "partial_name"]
+
+
+def partial_name(path: str | os.PathLike) -> Path:
+    """Temporary sibling of ``path``: same folder, same suffix, ``.partial`` infix.
+
+    The suffix is kept so that libraries choosing a format by extension
+    (``.tif``, ``.h5``, ``.png``) still do so.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; rename it to ``path`` if the block succeeds.
+
+    On an exception the temporary file (or folder) is removed and the
+    exception propagates; ``path`` itself is never left half-written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
+    >>> with atomic_path(out) as tmp:
+    ...     _ = tmp.write_text("a,b\\n1,2\\n")
+    >>> out.read_text()
+    'a,b\\n1,2\\n'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_name(path)
+    _remove(tmp)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to {tmp} for {path}")
+        _remove(path)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
