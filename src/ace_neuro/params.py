@@ -40,6 +40,7 @@ STAGES: dict[str, str] = {
     "convert": "ace_neuro.io.convert",
     "projections": "ace_neuro.preprocess",
     "preprocess": "ace_neuro.preprocess",
+    "cnmfe": "ace_neuro.cnmfe.params",
 }
 
 
