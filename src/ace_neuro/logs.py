@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import time
+from typing import Iterator
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "logged_step"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -32,3 +35,25 @@ def configure_logging(log_file: str | os.PathLike | None = None, level: int = lo
     logger.propagate = False
     logging.captureWarnings(True)
     return logger
+
+
+@contextlib.contextmanager
+def logged_step(log_file: str | os.PathLike | None, step: str) -> Iterator[logging.Logger]:
+    """Run a workflow step with its log file: start and end lines, and the traceback on failure.
+
+    Examples
+    --------
+    In a Snakemake script::
+
+        with logged_step(snakemake.log[0], "convert"):
+            convert_recording(...)
+    """
+    logger = configure_logging(log_file)
+    logger.info("%s: started", step)
+    start = time.perf_counter()
+    try:
+        yield logger
+    except Exception:
+        logger.exception("%s: failed", step)
+        raise
+    logger.info("%s: done in %.1f s", step, time.perf_counter() - start)

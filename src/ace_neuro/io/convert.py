@@ -1,0 +1,204 @@
+"""The convert step: a Miniscope folder to one memory-mappable movie, metadata and frame times.
+
+Outputs (all written atomically):
+
+``movie.tif``
+    Uncompressed ImageJ TIFF, shape (T, H, W), dtype as recorded (uint8), readable
+    by Fiji and memory-mapped by :func:`ace_neuro.io.movie.open_movie`.
+``metadata.json``
+    Session and device metadata merged (the seed's ``metaDataTif.json``), plus
+    ``frame_rate_hz``, ``n_frames``, ``frame_shape``, ``dtype``, the source files and
+    a dropped-frame summary.
+``frames.csv``
+    One row per written frame: ``frame`` (0-based), ``time_s`` (seconds from the
+    first frame), ``timestamp_ms`` (as recorded), ``file``, ``frame_in_file``,
+    ``dropped_before`` (frames estimated missing just before this one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_frames, open_recording
+from ace_neuro.io.movie import create_tiff
+from ace_neuro.params import Param
+from ace_neuro.progress import Progress
+
+__all__ = ["PARAMS", "frame_table", "merged_metadata", "convert_recording"]
+
+log = logging.getLogger(__name__)
+
+PARAMS = (
+    Param(
+        "dropped_frame_gap",
+        1.5,
+        "number",
+        "A time-stamp interval of at least this many frame periods marks dropped frames.",
+        "convert",
+        exclusive_minimum=1.0,
+    ),
+    Param(
+        "convert_chunk_frames",
+        256,
+        "integer",
+        "Frames decoded and written per chunk (memory: chunk x frame size).",
+        "convert",
+        minimum=1,
+    ),
+)
+
+
+def frame_table(recording: Recording, dropped_before: np.ndarray) -> pd.DataFrame:
+    """One row per written frame: index, time, source file and position, dropped frames before it.
+
+    Parameters
+    ----------
+    recording : Recording
+    dropped_before : ndarray of int, shape (T,)
+        From :func:`ace_neuro.io.miniscope.detect_dropped_frames`.
+
+    Returns
+    -------
+    pandas.DataFrame with columns frame, time_s, timestamp_ms, file, frame_in_file, dropped_before
+    """
+    files = np.repeat([p.name for p in recording.video_files], recording.frames_per_file)
+    within = np.concatenate([np.arange(n) for n in recording.frames_per_file])
+    stamps = recording.timestamps_ms
+    return pd.DataFrame(
+        {
+            "frame": np.arange(stamps.shape[0]),
+            "time_s": (stamps - stamps[0]) / 1000.0,
+            "timestamp_ms": stamps,
+            "file": files,
+            "frame_in_file": within,
+            "dropped_before": dropped_before,
+        }
+    )
+
+
+def merged_metadata(recording: Recording, dropped_before: np.ndarray, dtype: np.dtype) -> dict[str, Any]:
+    """Session and device metadata merged with what the conversion measured."""
+    session = recording.metadata.get("session", {})
+    start = session.get("recordingStartTime", {}) if isinstance(session, dict) else {}
+    date = None
+    if isinstance(start, dict) and {"year", "month", "day"} <= set(start):
+        hour = start.get("hour", start.get("hr", 0))
+        date = (
+            f"{int(start['year']):04d}{int(start['month']):02d}{int(start['day']):02d}_"
+            f"{int(hour):02d}{int(start.get('minute', 0)):02d}{int(start.get('second', 0)):02d}"
+        )
+    events = [
+        {"frame": int(i), "n_dropped": int(dropped_before[i])} for i in np.flatnonzero(dropped_before)
+    ]
+    return {
+        **recording.metadata,
+        "origin": session.get("animalName") if isinstance(session, dict) else None,
+        "date": date,
+        "recording_directory": str(recording.directory),
+        "device_directory": str(recording.device_directory),
+        "frame_rate_hz": recording.frame_rate_hz,
+        "n_frames": int(recording.n_frames),
+        "frame_shape": list(recording.frame_shape),
+        "dtype": np.dtype(dtype).name,
+        "video_files": [{"name": p.name, "frames": n} for p, n in zip(recording.video_files, recording.frames_per_file)],
+        "duration_s": float((recording.timestamps_ms[-1] - recording.timestamps_ms[0]) / 1000.0),
+        "dropped_frames": {"total": int(dropped_before.sum()), "events": events},
+    }
+
+
+def convert_recording(
+    directory: str | os.PathLike,
+    movie_path: str | os.PathLike,
+    metadata_path: str | os.PathLike,
+    frames_path: str | os.PathLike,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Convert a Miniscope folder into ``movie.tif``, ``metadata.json`` and ``frames.csv``.
+
+    Parameters
+    ----------
+    directory : path-like
+        V4 session folder (or its device folder) or V3 folder.
+    movie_path, metadata_path, frames_path : path-like
+        Output files; each appears only when complete.
+    params : dict, optional
+        The ``convert`` stage parameters (defaults when omitted).
+
+    Returns
+    -------
+    dict
+        The merged metadata that was written.
+
+    Raises
+    ------
+    RecordingError
+        For any problem with the recording (see :func:`open_recording`).
+    """
+    from ace_neuro.params import resolve
+
+    p = resolve("convert", {"convert": params or {}})
+    recording = open_recording(directory)
+    # The period is the median time-stamp interval, robust to a wrong frameRate in the metadata.
+    dropped = detect_dropped_frames(
+        recording.timestamps_ms, recording.daq_frame_numbers, None, gap_factor=p["dropped_frame_gap"]
+    )
+    log.info(
+        "%s: %s recording, %d frames of %dx%d in %d files, %.3f Hz",
+        recording.directory,
+        recording.version,
+        recording.n_frames,
+        *recording.frame_shape,
+        len(recording.video_files),
+        recording.frame_rate_hz,
+    )
+    if dropped.sum():
+        log.warning(
+            "%s: %d dropped frame(s) in %d gap(s), at frames %s",
+            recording.device_directory,
+            int(dropped.sum()),
+            int(np.count_nonzero(dropped)),
+            ", ".join(str(int(i)) for i in np.flatnonzero(dropped)[:20]),
+        )
+    else:
+        log.info("no dropped frames detected")
+
+    progress = Progress(recording.n_frames, "convert", log)
+    with atomic_path(movie_path) as tmp_movie:
+        frames = iter_frames(recording, p["convert_chunk_frames"])
+        first, file_index, _ = next(frames)
+        movie = create_tiff(tmp_movie, (recording.n_frames,) + recording.frame_shape, first.dtype, recording.frame_rate_hz)
+        try:
+            position = 0
+            for chunk in _chain_first(first, frames):
+                movie[position : position + chunk.shape[0]] = chunk
+                position += chunk.shape[0]
+                progress.update(chunk.shape[0])
+            movie.flush()
+            dtype = movie.dtype
+        finally:
+            del movie
+        if position != recording.n_frames:
+            raise RecordingError(
+                f"{recording.device_directory}: decoded {position} frames but the headers promise {recording.n_frames}"
+            )
+
+    metadata = merged_metadata(recording, dropped, dtype)
+    with atomic_path(metadata_path) as tmp:
+        tmp.write_text(json.dumps(metadata, indent=2, default=str))
+    with atomic_path(frames_path) as tmp:
+        frame_table(recording, dropped).to_csv(tmp, index=False)
+    return metadata
+
+
+def _chain_first(first: np.ndarray, rest):
+    yield first
+    for chunk, _, _ in rest:
+        yield chunk

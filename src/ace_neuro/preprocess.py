@@ -1,0 +1,542 @@
+"""Projections and preprocessing (crop, detrend, dF/F), streaming over frame chunks.
+
+The seed's ``compute_projections`` and ``preprocess_calcium_movie``, rewritten so
+that no step holds the movie in memory: every function here reads a
+``(T, H, W)`` array chunk by chunk (a memory map is the intended input) and
+keeps per-pixel accumulators of one frame's size.
+
+Crop box convention (the seed's): ``{'x0', 'y0', 'x1', 'y1'}`` in display
+coordinates, x = column from the left, y = row counted from the BOTTOM of the
+image (origin bottom-left, as the seed's crop GUI shows it). The box kept is
+rows ``H - y1 .. H - y0`` and columns ``x0 .. x1`` (end exclusive) in numpy
+order. Corners may be given in any order.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from ace_neuro.io.movie import chunk_frames_for, frame_chunks
+from ace_neuro.params import Param
+from ace_neuro.progress import Progress
+
+__all__ = [
+    "PARAMS",
+    "PROJECTION_NAMES",
+    "Projections",
+    "compute_projections",
+    "parse_crop_coords",
+    "crop_slices",
+    "linear_trend",
+    "detrend_chunk",
+    "window_baselines",
+    "df_over_f",
+    "preprocessed_chunks",
+    "check_not_constant",
+]
+
+log = logging.getLogger(__name__)
+
+PROJECTION_NAMES = ("max", "min", "mean", "median", "std", "range")
+
+PARAMS = (
+    Param(
+        "median_max_frames",
+        1000,
+        "integer",
+        "The median projection uses at most this many frames, evenly spread over the recording.",
+        "projections",
+        minimum=1,
+    ),
+    Param("crop", False, "boolean", "Crop each frame to crop_coords (the seed's crop).", "preprocess"),
+    Param(
+        "crop_coords",
+        None,
+        ("string", "array", "object", "null"),
+        "Crop box {x0, y0, x1, y1} (or 'x0,y0,x1,y1'), x = column, y = row from the bottom (seed convention).",
+        "preprocess",
+    ),
+    Param(
+        "detrend_method",
+        None,
+        ("string", "null"),
+        "Remove slow trends: 'linear' (per-pixel linear fit, mean kept) or 'median' (per-frame mean offset); null = off.",
+        "preprocess",
+        enum=("linear", "median", None),
+    ),
+    Param("df_over_f", False, "boolean", "Normalise to dF/F (or dF/sqrt(F)) with a sliding quantile baseline.", "preprocess"),
+    Param(
+        "df_over_f_method",
+        "delta_f_over_sqrt_f",
+        "string",
+        "Normalisation when df_over_f is on: 'delta_f_over_f' or 'delta_f_over_sqrt_f' (seed default).",
+        "preprocess",
+        enum=("delta_f_over_f", "delta_f_over_sqrt_f"),
+    ),
+    Param("secs_window", 5.0, "number", "Baseline window of dF/F, in seconds.", "preprocess", exclusive_minimum=0),
+    Param(
+        "quantile_min",
+        8.0,
+        "number",
+        "Baseline percentile (0-100) within each window of dF/F.",
+        "preprocess",
+        minimum=0,
+        maximum=100,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Projections:
+    """Per-pixel summary images and the per-frame mean of a movie.
+
+    Attributes
+    ----------
+    max, min, mean, median, std, range : ndarray of float32, shape (H, W)
+        ``median`` is computed on a subsample of frames (``median_frames``).
+    mean_fluorescence : ndarray of float64, shape (T,)
+        Mean of each frame over all pixels.
+    median_frames : ndarray of int, shape (n,)
+        Frames the median was computed on.
+    """
+
+    max: np.ndarray
+    min: np.ndarray
+    mean: np.ndarray
+    median: np.ndarray
+    std: np.ndarray
+    range: np.ndarray
+    mean_fluorescence: np.ndarray
+    median_frames: np.ndarray
+
+    def images(self) -> dict[str, np.ndarray]:
+        """The six images by name, in :data:`PROJECTION_NAMES` order."""
+        return {name: getattr(self, name) for name in PROJECTION_NAMES}
+
+
+def compute_projections(
+    movie: np.ndarray,
+    median_max_frames: int = 1000,
+    chunk_frames: int | None = None,
+    progress: Progress | None = None,
+) -> Projections:
+    """Max, min, mean, median, std and range images and the mean-fluorescence series, in one pass.
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, H, W)
+        Any dtype; typically a memory map, read ``chunk_frames`` at a time.
+    median_max_frames : int
+        The median uses at most this many frames, evenly spaced (exact when T is smaller).
+    chunk_frames : int, optional
+        Frames per chunk; from a 256 MB budget by default.
+    progress : Progress, optional
+        Receives the number of frames done.
+
+    Returns
+    -------
+    Projections
+
+    Examples
+    --------
+    >>> movie = np.arange(24, dtype=np.uint8).reshape(4, 2, 3)
+    >>> p = compute_projections(movie)
+    >>> p.max[0, 0], p.min[0, 0], float(p.mean[0, 0])
+    (18.0, 0.0, 9.0)
+    """
+    n_frames = movie.shape[0]
+    if movie.ndim != 3 or n_frames == 0:
+        raise ValueError(f"expected a movie of shape (T, H, W) with T > 0, got shape {movie.shape}")
+    shape = movie.shape[1:]
+    chunk_frames = chunk_frames or chunk_frames_for(shape, 256.0, 8)
+    n_median = min(int(median_max_frames), n_frames)
+    median_frames = np.unique(np.linspace(0, n_frames - 1, n_median).round().astype(np.int64))
+    median_stack = np.empty((median_frames.size,) + shape, dtype=movie.dtype)
+
+    total = np.zeros(shape, np.float64)
+    total_sq = np.zeros(shape, np.float64)
+    hi = np.full(shape, -np.inf, np.float64)
+    lo = np.full(shape, np.inf, np.float64)
+    mean_fluorescence = np.empty(n_frames, np.float64)
+    # Shift by the first frame's mean so that the sum of squares does not lose precision.
+    shift = float(np.asarray(movie[0], dtype=np.float64).mean())
+    for chunk_slice in frame_chunks(n_frames, chunk_frames):
+        chunk = np.asarray(movie[chunk_slice])
+        centred = chunk.astype(np.float64) - shift
+        total += centred.sum(axis=0)
+        total_sq += np.einsum("tij,tij->ij", centred, centred)
+        np.maximum(hi, chunk.max(axis=0), out=hi)
+        np.minimum(lo, chunk.min(axis=0), out=lo)
+        mean_fluorescence[chunk_slice] = centred.mean(axis=(1, 2)) + shift
+        wanted = (median_frames >= chunk_slice.start) & (median_frames < chunk_slice.stop)
+        median_stack[wanted] = chunk[median_frames[wanted] - chunk_slice.start]
+        if progress is not None:
+            progress.update(chunk.shape[0])
+
+    mean_centred = total / n_frames
+    variance = np.maximum(total_sq / n_frames - mean_centred**2, 0.0)
+    median = np.empty(shape, np.float32)
+    for rows in frame_chunks(shape[0], max(1, shape[0] // 8)):
+        median[rows] = np.median(median_stack[:, rows], axis=0)
+    return Projections(
+        max=hi.astype(np.float32),
+        min=lo.astype(np.float32),
+        mean=(mean_centred + shift).astype(np.float32),
+        median=median,
+        std=np.sqrt(variance).astype(np.float32),
+        range=(hi - lo).astype(np.float32),
+        mean_fluorescence=mean_fluorescence,
+        median_frames=median_frames,
+    )
+
+
+def check_not_constant(lo: np.ndarray | float, hi: np.ndarray | float, name: str = "movie") -> None:
+    """Raise ``ValueError`` if the movie's maximum equals its minimum everywhere.
+
+    Parameters
+    ----------
+    lo, hi : array_like or float
+        Minimum and maximum (images or global values) of the movie.
+    name : str
+        How to call the movie in the message (its path).
+    """
+    if np.all(np.asarray(hi) == np.asarray(lo)):
+        value = float(np.asarray(lo).flat[0])
+        raise ValueError(
+            f"{name}: every frame is identical (constant value {value:g}); the recording holds no signal "
+            "(lens cap on, LED off, or a failed acquisition); check the raw video"
+        )
+
+
+def parse_crop_coords(value: Any) -> dict[str, int]:
+    """Crop box ``{'x0', 'y0', 'x1', 'y1'}`` from a dict, a list of four numbers or a string.
+
+    Strings may be ``"x0,y0,x1,y1"``, ``"(x0, y0, x1, y1)"`` or a dict literal /
+    JSON object (``"{'x0': 10, 'y0': 5, 'x1': 200, 'y1': 180}"``).
+
+    Raises
+    ------
+    ValueError
+        If the value does not give four integer coordinates.
+    """
+    original = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = [v for v in text.strip("()[]").replace(";", ",").split(",") if v.strip()]
+    if isinstance(value, Mapping):
+        missing = {"x0", "y0", "x1", "y1"} - set(value)
+        if missing:
+            raise ValueError(f"crop_coords {original!r}: missing {sorted(missing)}; give x0, y0, x1, y1")
+        value = [value["x0"], value["y0"], value["x1"], value["y1"]]
+    try:
+        numbers = [float(v) for v in value]
+    except (TypeError, ValueError):
+        numbers = []
+    if len(numbers) != 4 or any(n != int(n) for n in numbers):
+        raise ValueError(
+            f"crop_coords {original!r}: expected four integers x0, y0, x1, y1 (e.g. '10,5,200,180' or "
+            "{'x0': 10, 'y0': 5, 'x1': 200, 'y1': 180})"
+        )
+    x0, y0, x1, y1 = (int(n) for n in numbers)
+    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
+def crop_slices(coords: Mapping[str, int], frame_shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Numpy ``(rows, cols)`` slices of a crop box given in the seed's convention.
+
+    Parameters
+    ----------
+    coords : mapping with x0, y0, x1, y1
+        x = column from the left, y = row counted from the bottom.
+    frame_shape : (H, W)
+
+    Raises
+    ------
+    ValueError
+        If the box is empty or reaches outside the frame.
+
+    Examples
+    --------
+    >>> crop_slices({"x0": 2, "y0": 0, "x1": 5, "y1": 3}, (10, 8))
+    (slice(7, 10, None), slice(2, 5, None))
+    """
+    height, width = frame_shape
+    x0, x1 = sorted((int(coords["x0"]), int(coords["x1"])))
+    y0, y1 = sorted((int(coords["y0"]), int(coords["y1"])))
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise ValueError(
+            f"crop box x {x0}..{x1}, y {y0}..{y1} reaches outside the {width}x{height} (width x height) frame; "
+            f"keep 0 <= x <= {width} and 0 <= y <= {height} (y counted from the bottom)"
+        )
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise ValueError(f"crop box x {x0}..{x1}, y {y0}..{y1} is empty; give two distinct corners")
+    return slice(height - y1, height - y0), slice(x0, x1)
+
+
+def linear_trend(movie: np.ndarray, chunk_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel least-squares line over time: ``movie[t] ~ intercept + slope * (t - t_mean)``.
+
+    Returns
+    -------
+    intercept, slope : ndarray of float64, shape (H, W)
+        ``intercept`` is the pixel's mean; ``slope`` is per frame.
+    """
+    n_frames = movie.shape[0]
+    shape = movie.shape[1:]
+    chunk_frames = chunk_frames or chunk_frames_for(shape, 256.0, 8)
+    t_mean = (n_frames - 1) / 2.0
+    sum_y = np.zeros(shape, np.float64)
+    sum_ty = np.zeros(shape, np.float64)
+    for chunk_slice in frame_chunks(n_frames, chunk_frames):
+        chunk = np.asarray(movie[chunk_slice], dtype=np.float64)
+        t = np.arange(chunk_slice.start, chunk_slice.stop, dtype=np.float64) - t_mean
+        sum_y += chunk.sum(axis=0)
+        sum_ty += np.tensordot(t, chunk, axes=(0, 0))
+    sum_tt = float(np.sum((np.arange(n_frames) - t_mean) ** 2))
+    slope = sum_ty / sum_tt if sum_tt > 0 else np.zeros(shape)
+    return sum_y / n_frames, slope
+
+
+def detrend_chunk(
+    chunk: np.ndarray,
+    first_frame: int,
+    method: str,
+    *,
+    n_frames: int,
+    slope: np.ndarray | None = None,
+    mean_trace: np.ndarray | None = None,
+) -> np.ndarray:
+    """Remove the trend from frames ``first_frame .. first_frame + len(chunk)``.
+
+    Parameters
+    ----------
+    chunk : ndarray, shape (n, H, W)
+    first_frame : int
+        Index of ``chunk[0]`` in the movie.
+    method : {'linear', 'median'}
+        ``'linear'``: subtract each pixel's fitted line, keeping its mean
+        (``slope`` from :func:`linear_trend`). ``'median'``: subtract from each
+        frame its mean minus the median of all frame means (``mean_trace``), as
+        the seed does.
+    n_frames : int
+        Frames in the whole movie.
+
+    Returns
+    -------
+    ndarray of float32, shape (n, H, W)
+    """
+    out = chunk.astype(np.float32)
+    frames = np.arange(first_frame, first_frame + chunk.shape[0], dtype=np.float64)
+    if method == "linear":
+        if slope is None:
+            raise ValueError("linear detrending needs the per-pixel slope")
+        t = (frames - (n_frames - 1) / 2.0).astype(np.float32)
+        out -= t[:, None, None] * slope.astype(np.float32)[None]
+    elif method == "median":
+        if mean_trace is None:
+            raise ValueError("median detrending needs the mean fluorescence trace")
+        offset = (mean_trace[first_frame : first_frame + chunk.shape[0]] - np.median(mean_trace)).astype(np.float32)
+        out -= offset[:, None, None]
+    else:
+        raise ValueError(f"detrend_method {method!r}: expected 'linear', 'median' or null")
+    return out
+
+
+def window_baselines(windows: Iterator[np.ndarray], quantile_min: float) -> Iterator[np.ndarray]:
+    """Per-pixel ``quantile_min`` percentile of each window of frames."""
+    for window in windows:
+        yield np.percentile(window, quantile_min, axis=0).astype(np.float32)
+
+
+def df_over_f(
+    frames: np.ndarray,
+    baseline: np.ndarray,
+    method: str = "delta_f_over_f",
+) -> np.ndarray:
+    """``(F - F0) / F0`` or ``(F - F0) / sqrt(F0)`` for frames with a per-frame baseline.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (n, H, W), positive
+    baseline : ndarray, shape (n, H, W) or (H, W), positive
+    method : {'delta_f_over_f', 'delta_f_over_sqrt_f'}
+
+    Returns
+    -------
+    ndarray of float32, shape (n, H, W)
+
+    Examples
+    --------
+    >>> df_over_f(np.array([[[12.0]]]), np.array([[10.0]]))
+    array([[[0.2]]], dtype=float32)
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    baseline = np.asarray(baseline, dtype=np.float32)
+    if method == "delta_f_over_f":
+        return (frames - baseline) / baseline
+    if method == "delta_f_over_sqrt_f":
+        return (frames - baseline) / np.sqrt(baseline)
+    raise ValueError(f"df_over_f_method {method!r}: expected 'delta_f_over_f' or 'delta_f_over_sqrt_f'")
+
+
+def _interpolated_baseline(
+    centres: np.ndarray, baselines: list[np.ndarray], first: int, frames: np.ndarray
+) -> np.ndarray:
+    """Linear interpolation of window baselines (known at ``centres``) at frame indices ``frames``."""
+    out = np.empty((frames.size,) + baselines[0].shape, np.float32)
+    for i, t in enumerate(frames):
+        if t <= centres[0]:
+            out[i] = baselines[0]
+        elif t >= centres[-1]:
+            out[i] = baselines[-1]
+        else:
+            k = int(np.searchsorted(centres, t, side="right")) - 1
+            w = (t - centres[k]) / (centres[k + 1] - centres[k])
+            out[i] = (1 - w) * baselines[k] + w * baselines[k + 1]
+    return out
+
+
+def preprocessed_chunks(
+    movie: np.ndarray,
+    params: Mapping[str, Any],
+    frame_rate_hz: float,
+    *,
+    name: str = "movie",
+    progress: Progress | None = None,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Crop, detrend and normalise a movie, yielding ``(frame_slice, frames)`` in order.
+
+    Streams: the first pass gathers per-pixel statistics (trend, minimum), the
+    second yields processed frames one dF/F window (``secs_window``) at a time;
+    memory holds one window of frames and three window baselines.
+
+    dF/F baseline: the ``quantile_min`` percentile of each pixel in consecutive
+    windows of ``round(secs_window * frame_rate_hz)`` frames, linearly
+    interpolated between window centres (CaImAn's ``computeDFF`` uses the same
+    windows with cubic interpolation). As in the seed, the movie is first
+    offset to be positive (minus its minimum if negative, plus 1 if its minimum
+    is then 0).
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, H, W)
+    params : mapping
+        The ``preprocess`` parameters.
+    frame_rate_hz : float
+    name : str
+        How to call the movie in error messages (its path).
+
+    Yields
+    ------
+    frame_slice : slice
+        Frames of the (cropped) movie that ``frames`` holds.
+    frames : ndarray, shape (n, h, w), float32 (or the input dtype when only cropping)
+
+    Raises
+    ------
+    ValueError
+        Bad crop box, constant movie, unknown method, window longer than the movie.
+    """
+    n_frames = movie.shape[0]
+    if movie.ndim != 3 or n_frames == 0:
+        raise ValueError(f"{name}: expected a movie of shape (T, H, W) with T > 0, got {movie.shape}")
+    rows, cols = slice(None), slice(None)
+    if params.get("crop"):
+        if params.get("crop_coords") is None:
+            raise ValueError(f"{name}: crop is on but crop_coords is not set; give 'x0,y0,x1,y1' in the sample sheet")
+        rows, cols = crop_slices(parse_crop_coords(params["crop_coords"]), movie.shape[1:])
+    cropped = movie[:, rows, cols]
+    method = params.get("detrend_method")
+    dff = bool(params.get("df_over_f"))
+    shape = cropped.shape[1:]
+    chunk_frames = chunk_frames_for(shape, 128.0, 8)
+
+    if not method and not dff:
+        for chunk_slice in frame_chunks(n_frames, chunk_frames):
+            chunk = np.asarray(cropped[chunk_slice])
+            if progress is not None:
+                progress.update(chunk.shape[0])
+            yield chunk_slice, chunk
+        return
+
+    # Pass 1: statistics for detrending and for the positivity offset.
+    slope = None
+    mean_trace = np.empty(n_frames, np.float64)
+    lo, hi = np.inf, -np.inf
+    for chunk_slice in frame_chunks(n_frames, chunk_frames):
+        chunk = np.asarray(cropped[chunk_slice], dtype=np.float32)
+        mean_trace[chunk_slice] = chunk.mean(axis=(1, 2))
+        lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+    check_not_constant(lo, hi, name)
+    if method == "linear":
+        _, slope = linear_trend(cropped, chunk_frames)
+    elif method not in (None, "median"):
+        raise ValueError(f"detrend_method {method!r}: expected 'linear', 'median' or null")
+
+    def processed(chunk_slice: slice) -> np.ndarray:
+        chunk = np.asarray(cropped[chunk_slice])
+        if method:
+            return detrend_chunk(chunk, chunk_slice.start, method, n_frames=n_frames, slope=slope, mean_trace=mean_trace)
+        return chunk.astype(np.float32)
+
+    if not dff:
+        for chunk_slice in frame_chunks(n_frames, chunk_frames):
+            out = processed(chunk_slice)
+            if progress is not None:
+                progress.update(out.shape[0])
+            yield chunk_slice, out
+        return
+
+    window = int(round(float(params["secs_window"]) * frame_rate_hz))
+    if window < 1 or window > n_frames:
+        raise ValueError(
+            f"{name}: secs_window {params['secs_window']} s is {window} frames at {frame_rate_hz:g} Hz, "
+            f"but the movie has {n_frames} frames; choose a window between {1 / frame_rate_hz:.3g} s and "
+            f"{n_frames / frame_rate_hz:.3g} s"
+        )
+    # Offset so that the detrended movie is positive, as the seed does before computeDFF.
+    detrended_min = np.inf
+    for chunk_slice in frame_chunks(n_frames, chunk_frames):
+        detrended_min = min(detrended_min, float(processed(chunk_slice).min()))
+    offset = -detrended_min if detrended_min < 0 else 0.0
+    if detrended_min + offset == 0:
+        offset += 1.0
+
+    windows = list(frame_chunks(n_frames, window))
+    centres = np.array([(w.start + w.stop - 1) / 2.0 for w in windows])
+    baselines: dict[int, np.ndarray] = {}
+
+    def baseline_of(k: int) -> np.ndarray:
+        if k not in baselines:
+            frames = processed(windows[k]) + np.float32(offset)
+            baselines[k] = np.percentile(frames, float(params["quantile_min"]), axis=0).astype(np.float32)
+        return baselines[k]
+
+    for k, window_slice in enumerate(windows):
+        neighbours = [j for j in (k - 1, k, k + 1) if 0 <= j < len(windows)]
+        frames = processed(window_slice) + np.float32(offset)
+        baseline = _interpolated_baseline(
+            centres[neighbours], [baseline_of(j) for j in neighbours], window_slice.start,
+            np.arange(window_slice.start, window_slice.stop),
+        )
+        for j in list(baselines):
+            if j < k - 1:
+                del baselines[j]
+        out = df_over_f(frames, baseline, params["df_over_f_method"])
+        if progress is not None:
+            progress.update(out.shape[0])
+        yield window_slice, out

@@ -1,0 +1,209 @@
+"""The sample sheet: one row per recording, with per-recording parameter overrides.
+
+Columns (the seed's ``experiments.csv`` / ``analysis_parameters.csv`` habits):
+
+``id`` (required)
+    Unique name of the recording; results go to ``results/<id>/``. Letters,
+    digits, ``_``, ``-`` and ``.`` only.
+``calcium imaging directory`` (required)
+    The Miniscope folder (V4 session or V3 folder). Relative paths are relative
+    to the folder Snakemake runs in.
+``ephys TTL file``, ``indices of TTL events to delete``, ``zero time (s)``
+    Electrophysiology alignment inputs (the sync step runs only where the TTL
+    file is given).
+``curation file``
+    Optional manual accept/reject decisions for the evaluate step.
+any parameter name (``gSig``, ``crop``, ``crop_coords``, ``min_pnr``, ...)
+    Overrides that parameter for this recording; an empty cell keeps the config value.
+the seed's bookkeeping columns (see :data:`PASSIVE_COLUMNS`)
+    Accepted and ignored, so a lab's existing sheet loads unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ace_neuro.params import ParameterError, registry, suggest
+
+__all__ = [
+    "SheetError",
+    "REQUIRED_COLUMNS",
+    "INPUT_COLUMNS",
+    "PASSIVE_COLUMNS",
+    "load_sheet",
+    "parameter_overrides",
+    "parse_cell",
+    "resolved_parameters",
+]
+
+REQUIRED_COLUMNS = ("id", "calcium imaging directory")
+INPUT_COLUMNS = ("ephys TTL file", "indices of TTL events to delete", "zero time (s)", "curation file")
+PASSIVE_COLUMNS = (
+    "line number",
+    "date (YYMMDD)",
+    "Box calcium folder ID",
+    "Box ephys folder ID",
+    "ephys directory",
+    "baseline period (min)",
+    "periods of high slow wave power (s)",
+    "control periods (s)",
+    "ca_ephys_baseline_video_num",
+    "ca_ephys_slow_wave_video_num",
+    "ca_ephys_burst_suppression_video_num",
+    "comments",
+)
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SheetError(ValueError):
+    """A sample sheet the pipeline cannot use; the message names the file, row or column."""
+
+
+def _param_types() -> dict[str, tuple[str, ...]]:
+    out = {}
+    for params in registry().values():
+        for name, p in params.items():
+            out[name] = (p.type,) if isinstance(p.type, str) else tuple(p.type)
+    return out
+
+
+def parse_cell(text: Any, types: tuple[str, ...]) -> Any:
+    """Turn one sheet cell into a value of one of the JSON ``types``.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a valid value of any of the types.
+    """
+    if isinstance(text, str):
+        text = text.strip()
+    if not isinstance(text, str):
+        if isinstance(text, float) and text.is_integer() and "integer" in types:
+            return int(text)
+        return text
+    lowered = text.lower()
+    if "boolean" in types and lowered in ("true", "false", "yes", "no", "1", "0"):
+        return lowered in ("true", "yes", "1")
+    if "null" in types and lowered in ("none", "null"):
+        return None
+    if "integer" in types and re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if "array" in types or "object" in types:
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                value = parse(text)
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(value, tuple):
+                value = list(value)
+            if isinstance(value, list) and "array" in types or isinstance(value, dict) and "object" in types:
+                return value
+    if "string" in types:
+        return text
+    raise ValueError(f"{text!r} is not a valid {' or '.join(types)}")
+
+
+def load_sheet(path: str | os.PathLike, check_directories: bool = True) -> pd.DataFrame:
+    """Read and check the sample sheet.
+
+    Parameters
+    ----------
+    path : path-like
+        CSV file.
+    check_directories : bool
+        Require every ``calcium imaging directory`` to exist.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``id``; cells as strings, empty cells as ``None``.
+
+    Raises
+    ------
+    SheetError
+        File missing; required column missing; an unknown column (with the
+        nearest known name); a duplicate or malformed id; a missing directory;
+        a parameter cell that does not parse. Messages name the row (as the
+        line number in the file) and the column.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SheetError(f"{path}: sample sheet not found; set 'experiments' in config/config.yaml or pass --config experiments=...")
+    try:
+        sheet = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment="#")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise SheetError(f"{path}: cannot parse as CSV ({err})") from err
+    sheet.columns = [str(c).strip() for c in sheet.columns]
+    for column in REQUIRED_COLUMNS:
+        if column not in sheet.columns:
+            raise SheetError(f"{path}: required column {column!r} is missing (columns: {', '.join(sheet.columns)})")
+    types = _param_types()
+    known = set(REQUIRED_COLUMNS) | set(INPUT_COLUMNS) | set(PASSIVE_COLUMNS) | set(types)
+    for column in sheet.columns:
+        if column not in known:
+            raise SheetError(f"{path}: unknown column {column!r}{suggest(column, known)}")
+    if sheet.empty:
+        raise SheetError(f"{path}: the sample sheet has no rows; add one row per recording")
+
+    sheet = sheet.map(lambda v: v.strip() if isinstance(v, str) else v).replace({"": None})
+    seen: dict[str, int] = {}
+    for position, row in enumerate(sheet.itertuples(index=False), start=2):
+        record = dict(zip(sheet.columns, row))
+        rid = record["id"]
+        where = f"{path}, line {position}"
+        if rid is None or not _ID_PATTERN.match(rid):
+            raise SheetError(
+                f"{where}: id {rid!r} is empty or has characters other than letters, digits, '_', '-', '.'"
+            )
+        if rid in seen:
+            raise SheetError(f"{where}: duplicate id {rid!r} (first used on line {seen[rid]}); ids must be unique")
+        seen[rid] = position
+        directory = record["calcium imaging directory"]
+        if directory is None:
+            raise SheetError(f"{where} (id {rid}): 'calcium imaging directory' is empty")
+        if check_directories and not Path(directory).is_dir():
+            raise SheetError(
+                f"{where} (id {rid}): calcium imaging directory {directory!r} does not exist "
+                f"(relative paths are relative to {Path.cwd()})"
+            )
+        for column, value in record.items():
+            if column in types and value is not None:
+                try:
+                    parse_cell(value, types[column])
+                except ValueError as err:
+                    raise SheetError(f"{where} (id {rid}), column {column!r}: {err}") from err
+    return sheet.set_index("id", drop=False)
+
+
+def parameter_overrides(sheet: pd.DataFrame, recording_id: str) -> dict[str, Any]:
+    """The parameter values a recording's row sets (non-empty parameter cells), parsed."""
+    types = _param_types()
+    row = sheet.loc[recording_id]
+    return {
+        column: parse_cell(row[column], types[column])
+        for column in sheet.columns
+        if column in types and row[column] is not None
+    }
+
+
+def resolved_parameters(config: Mapping[str, Any], sheet: pd.DataFrame, recording_id: str) -> dict[str, dict]:
+    """``{stage: {name: value}}`` for one recording: defaults, config, then its sheet row."""
+    from ace_neuro.params import resolve
+
+    overrides = parameter_overrides(sheet, recording_id)
+    try:
+        return {stage: resolve(stage, config, overrides) for stage in registry()}
+    except ParameterError as err:
+        raise SheetError(f"recording {recording_id}: {err}") from err

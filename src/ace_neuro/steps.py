@@ -1,0 +1,227 @@
+"""File-in, file-out steps of the first stages (projections, preprocess) and the provenance record.
+
+Each ``run_*`` function is what a workflow script calls: it reads its input
+files, calls the array functions of :mod:`ace_neuro.preprocess`, and writes its
+outputs atomically. They are equally usable from a notebook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from ace_neuro import __version__
+from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.images import write_image_png, write_image_tiff
+from ace_neuro.io.movie import create_tiff, open_movie
+from ace_neuro.preprocess import (
+    PROJECTION_NAMES,
+    check_not_constant,
+    compute_projections,
+    crop_slices,
+    parse_crop_coords,
+    preprocessed_chunks,
+)
+from ace_neuro.progress import Progress
+
+__all__ = [
+    "run_projections_step",
+    "run_preprocess_step",
+    "write_provenance",
+    "file_sha256",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _frame_rate(metadata_path: str | os.PathLike) -> float:
+    with open(metadata_path, encoding="utf-8") as f:
+        return float(json.load(f)["frame_rate_hz"])
+
+
+def run_projections_step(
+    movie_path: str | os.PathLike,
+    frames_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    params: Mapping[str, Any],
+) -> None:
+    """Write ``<name>.tif`` and ``<name>.png`` for each projection, and ``mean_fluorescence.csv``/``.png``.
+
+    Parameters
+    ----------
+    movie_path : path-like
+        The converted movie (``convert/movie.tif``).
+    frames_path : path-like
+        ``convert/frames.csv`` (gives each frame's time).
+    out_dir : path-like
+        Output folder (``projections/``).
+    params : mapping
+        The ``projections`` parameters.
+    """
+    out_dir = Path(out_dir)
+    movie = open_movie(movie_path)
+    frames = pd.read_csv(frames_path)
+    if len(frames) != movie.shape[0]:
+        raise ValueError(f"{frames_path}: {len(frames)} rows but {movie_path} has {movie.shape[0]} frames; re-run convert")
+    progress = Progress(movie.shape[0], "projections", log)
+    projections = compute_projections(movie, int(params["median_max_frames"]), progress=progress)
+    for name, image in projections.images().items():
+        write_image_tiff(out_dir / f"{name}.tif", image)
+        write_image_png(out_dir / f"{name}.png", image, title=f"{name} projection")
+    series = pd.DataFrame(
+        {"frame": frames["frame"], "time_s": frames["time_s"], "mean_fluorescence": projections.mean_fluorescence}
+    )
+    with atomic_path(out_dir / "mean_fluorescence.csv") as tmp:
+        series.to_csv(tmp, index=False)
+    _plot_series(out_dir / "mean_fluorescence.png", series["time_s"], series["mean_fluorescence"], "mean fluorescence")
+    log.info("projections of %d frames written to %s", movie.shape[0], out_dir)
+
+
+def _plot_series(path: Path, time_s: Iterable[float], values: Iterable[float], label: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.5), dpi=100)
+    ax.plot(np.asarray(time_s), np.asarray(values), lw=0.7, color="k")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(label)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def run_preprocess_step(
+    movie_path: str | os.PathLike,
+    metadata_path: str | os.PathLike,
+    projections_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    params: Mapping[str, Any],
+) -> None:
+    """Crop, detrend and dF/F the movie into ``preprocess/movie.tif``.
+
+    With the seed's defaults (no crop, no detrend, no dF/F) the output is a hard
+    link to the input: same bytes, no copy. Cropping alone keeps the recorded
+    dtype; detrending or dF/F writes float32.
+
+    Raises
+    ------
+    ValueError
+        A constant movie, a crop box outside the frame, or parameters that do
+        not fit the movie; the message names the file and the fix.
+    """
+    movie_path, out_path = Path(movie_path), Path(out_path)
+    projections_dir = Path(projections_dir)
+    movie = open_movie(movie_path)
+    lo = tifffile.imread(projections_dir / "min.tif")
+    hi = tifffile.imread(projections_dir / "max.tif")
+    if params.get("crop"):
+        if params.get("crop_coords") is None:
+            raise ValueError(
+                f"{movie_path}: crop is on but crop_coords is not set; give 'x0,y0,x1,y1' in the sample sheet"
+            )
+        rows, cols = crop_slices(parse_crop_coords(params["crop_coords"]), movie.shape[1:])
+        lo, hi = lo[rows, cols], hi[rows, cols]
+    check_not_constant(lo, hi, str(movie_path))
+
+    if not params.get("crop") and not params.get("detrend_method") and not params.get("df_over_f"):
+        with atomic_path(out_path) as tmp:
+            try:
+                os.link(movie_path, tmp)
+                log.info("no preprocessing requested: %s is a hard link to %s (no copy)", out_path, movie_path)
+            except OSError:
+                os.symlink(os.path.relpath(movie_path.resolve(), out_path.parent.resolve()), tmp)
+                log.info("no preprocessing requested: %s is a symbolic link to %s (no copy)", out_path, movie_path)
+        return
+
+    frame_rate = _frame_rate(metadata_path)
+    progress = Progress(movie.shape[0], "preprocess", log)
+    chunks = preprocessed_chunks(movie, params, frame_rate, name=str(movie_path), progress=progress)
+    with atomic_path(out_path) as tmp:
+        first_slice, first = next(chunks)
+        out = create_tiff(tmp, (movie.shape[0],) + first.shape[1:], first.dtype, frame_rate)
+        try:
+            out[first_slice] = first
+            for chunk_slice, chunk in chunks:
+                if not np.all(np.isfinite(chunk)):
+                    raise ValueError(f"{movie_path}: preprocessing produced non-finite values at frames {chunk_slice}")
+                out[chunk_slice] = chunk
+            out.flush()
+        finally:
+            del out
+    log.info("preprocessed movie written to %s", out_path)
+
+
+def file_sha256(path: str | os.PathLike, block_bytes: int = 8 * 2**20) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(block_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_provenance(
+    path: str | os.PathLike,
+    recording_id: str,
+    recording_dir: str | os.PathLike,
+    parameters: Mapping[str, Any],
+    outputs: Iterable[str | os.PathLike],
+) -> dict[str, Any]:
+    """Record what made a recording's results: versions, parameters, input checksums, outputs.
+
+    Parameters
+    ----------
+    path : path-like
+        ``results/{id}/provenance.json``.
+    recording_id : str
+    recording_dir : path-like
+        The raw recording folder; every file in it is listed with size and SHA-256.
+    parameters : mapping
+        ``{stage: {name: value}}`` as resolved for this recording.
+    outputs : iterable of path-like
+        Output files of the run (sizes are recorded).
+
+    Returns
+    -------
+    dict
+        What was written.
+    """
+    import cv2
+    import scipy
+
+    recording_dir = Path(recording_dir)
+    inputs = []
+    for file in sorted(p for p in recording_dir.rglob("*") if p.is_file()):
+        inputs.append(
+            {"path": str(file.relative_to(recording_dir)), "bytes": file.stat().st_size, "sha256": file_sha256(file)}
+        )
+    record = {
+        "id": recording_id,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ace_neuro_version": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "libraries": {"numpy": np.__version__, "scipy": scipy.__version__, "opencv": cv2.__version__,
+                      "tifffile": tifffile.__version__, "pandas": pd.__version__},
+        "recording_directory": str(recording_dir.resolve()),
+        "inputs": inputs,
+        "parameters": parameters,
+        "outputs": [{"path": str(p), "bytes": Path(p).stat().st_size if Path(p).is_file() else None} for p in outputs],
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str))
+    return record
