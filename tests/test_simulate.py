@@ -1,0 +1,267 @@
+"""Tests of the ground-truth simulator (small sizes: 64x64, <= 150 frames)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ace_neuro.simulate import (
+    SimulationConfig,
+    _build_model,
+    _clean_canvas,
+    load_ground_truth,
+    simulate_frames,
+    simulate_recording,
+    simulate_ttl_times,
+)
+
+SMALL = dict(n_frames=150, height=64, width=64, n_neurons=12, frames_per_file=60)
+
+
+def _read_avi(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame[..., 0] if frame.ndim == 3 else frame)
+    cap.release()
+    return np.array(frames)
+
+
+def _reference(cfg, t):
+    """Unmoved clean fluorescence of acquired frame t on the field of view (float32)."""
+    model = _build_model(cfg)
+    p = cfg.pad
+    return _clean_canvas(model, t, t + 1)[0, p : p + cfg.height, p : p + cfg.width], model
+
+
+def test_deterministic_per_seed_and_chunk_independent():
+    cfg = SimulationConfig(**SMALL, seed=3)
+    a = simulate_frames(cfg)
+    b = simulate_frames(cfg)
+    assert a.dtype == np.uint8 and a.shape == (150, 64, 64)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(simulate_frames(cfg, 37, 61), a[37:61])
+    c = simulate_frames(SimulationConfig(**SMALL, seed=4))
+    assert np.mean(a != c) > 0.5
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    cfg = SimulationConfig(**SMALL, seed=1, dropped_frames=4)
+    out = simulate_recording(tmp_path_factory.mktemp("sim") / "session", cfg)
+    return out, cfg
+
+
+def test_v4_layout_and_lossless_frames(recording):
+    out, cfg = recording
+    assert sorted(p.name for p in out.iterdir()) == ["Miniscope", "ephys_ttl.csv", "ground_truth.h5", "metaData.json"]
+    assert not list(out.parent.glob(".*partial*"))
+    session = json.loads((out / "metaData.json").read_text())
+    assert session["miniscopes"] == ["Miniscope"] and session["cameras"] == []
+    assert set(session["recordingStartTime"]) == {"year", "month", "day", "hour", "minute", "second", "msec",
+                                                  "msecSinceEpoch"}
+    for key in ("researcherName", "animalName", "experimentName", "baseDirectory"):
+        assert key in session
+    device = json.loads((out / "Miniscope" / "metaData.json").read_text())
+    assert device["deviceType"] == "Miniscope_V4_BNO" and device["compression"] == "FFV1"
+    assert device["framesPerFile"] == 60 and device["frameRate"] == "20FPS"
+    assert device["ROI"] == {"leftEdge": 0, "topEdge": 0, "width": 64, "height": 64}
+
+    written = 150 - 4
+    avis = sorted((out / "Miniscope").glob("*.avi"), key=lambda p: int(p.stem))
+    assert [p.name for p in avis] == ["0.avi", "1.avi", "2.avi"]
+    movies = [_read_avi(p) for p in avis]
+    assert [len(m) for m in movies] == [60, 60, written - 120]
+
+    gt = load_ground_truth(out)
+    assert gt.frame_written.sum() == written and gt.frame_written[0]
+    expected = simulate_frames(cfg)[gt.frame_written]
+    np.testing.assert_array_equal(np.concatenate(movies), expected)
+
+    with open(out / "Miniscope" / "timeStamps.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["Frame Number", "Time Stamp (ms)", "Buffer Index", "DAQ Frame Number"]
+    assert len(rows) == written
+    daq = np.array([int(r["DAQ Frame Number"]) for r in rows])
+    np.testing.assert_array_equal(daq, np.flatnonzero(gt.frame_written))
+    np.testing.assert_array_equal([int(r["Frame Number"]) for r in rows], np.arange(written))
+    dropped = np.flatnonzero(~gt.frame_written)
+    jumps = np.flatnonzero(np.diff(daq) > 1)
+    assert sum(np.diff(daq)[jumps] - 1) == 4
+    assert set(daq[jumps] + 1) <= set(dropped)
+    stamps = np.array([int(r["Time Stamp (ms)"]) for r in rows])
+    assert stamps[0] == 0
+    np.testing.assert_allclose(stamps, gt.frame_times_s[gt.frame_written] * 1000, atol=0.5)
+    period = np.diff(gt.frame_times_s)
+    assert np.all(np.abs(period - 0.05) < 0.006) and 0.0003 < period.std() < 0.003  # ~1 ms jitter
+
+
+def test_ground_truth_contents(recording):
+    out, cfg = recording
+    gt = load_ground_truth(out / "ground_truth.h5")
+    K, T = 12, 150
+    assert gt.footprints.shape == (K, 64, 64) and gt.calcium.shape == (K, T) and gt.spikes.shape == (K, T)
+    assert gt.rigid_shifts.shape == (T, 2) and gt.nonrigid_field.shape == (2, 64, 64)
+    assert gt.nonrigid_timecourse.shape == (T,) and gt.frame_times_s.shape == (T,)
+    assert gt.config == cfg and gt.frame_rate == 20.0
+    assert np.all(np.abs(gt.rigid_shifts) <= cfg.motion_amplitude_px + 1e-6)
+    assert np.all(np.abs(gt.nonrigid_timecourse) <= cfg.nonrigid_amplitude_px + 1e-6)
+    # the calcium is the AR(2) filtered spike train
+    g1, g2 = gt.ar_coefficients[0]
+    c, s = gt.calcium[0].astype(np.float64), gt.spikes[0].astype(np.float64)
+    np.testing.assert_allclose(c[2:] - g1 * c[1:-1] - g2 * c[:-2], s[2:], atol=1e-4)
+    assert np.all(gt.spikes >= 0) and gt.spikes.sum() > 0
+    w = gt.for_written_frames()
+    assert w.calcium.shape == (K, T - 4) and w.rigid_shifts.shape == (T - 4, 2) and w.frame_written.all()
+    np.testing.assert_array_equal(w.frame_index, gt.written_frame_index)
+    with h5py.File(out / "ground_truth.h5") as f:
+        assert json.loads(f.attrs["config_json"])["seed"] == 1
+        assert f["ephys/true_frame_times_s"].shape == (T,)
+    ttl = np.loadtxt(out / "ephys_ttl.csv", skiprows=1, delimiter=",")
+    assert ttl.size == T - cfg.ephys_missing + cfg.ephys_extra
+    np.testing.assert_allclose(ttl, gt.ephys["ttl_times_s"], atol=1e-6)
+
+
+def test_background_dominates_and_dynamic_range():
+    cfg = SimulationConfig(**SMALL, seed=2)
+    ref, model = _reference(cfg, 0)
+    p = cfg.pad
+    csc = model.footprints.tocsc()
+    peaks = np.array([csc[:, k].max() for k in range(cfg.n_neurons)])  # ADU per unit calcium at the centre
+    assert ref.mean() > 3 * np.median(peaks)
+    frames = simulate_frames(cfg)
+    assert 60 <= frames.mean() <= 130
+    assert np.mean(frames == 255) < 1e-3 and np.mean(frames == 0) < 1e-3
+    # photobleaching alone (no fluctuations, neuropil or neurons): the last frame is dimmer by the fraction
+    still = SimulationConfig(**{**SMALL, "n_neurons": 0}, background_fluctuation=0.0, neuropil_strength=0.0,
+                             bleaching=0.2)
+    still_frames = simulate_frames(still).astype(np.float64)
+    ratio = still_frames[-1].mean() / still_frames[0].mean()
+    assert abs(ratio - 0.8) < 0.01
+    # the neurons are visible: correlation image peaks near the true centres
+    d = frames.astype(np.float32) - ndimage.uniform_filter(frames.astype(np.float32), (1, 15, 15))
+    active = model.calcium.max(axis=1) > 1.0
+    centres = np.rint(model.centres[active]).astype(int)
+    sd = d.std(axis=0)
+    assert np.median(sd[centres[:, 0], centres[:, 1]]) > np.median(sd)
+
+
+def test_motion_sign_convention_rigid():
+    cfg = SimulationConfig(**SMALL, seed=5, noise=0.0, nonrigid_amplitude_px=0.0, motion_amplitude_px=4.0,
+                           neuron_brightness=40.0)
+    gt_shifts = _build_model(cfg).rigid
+    t = int(np.argmax(np.abs(gt_shifts).sum(axis=1)))
+    d = gt_shifts[t].astype(np.float64)
+    assert np.abs(d).max() > 1.0
+    ref, _ = _reference(cfg, t)
+    frame = simulate_frames(cfg, t, t + 1)[0].astype(np.float64)
+    inner = (slice(8, -8), slice(8, -8))
+    corrected = ndimage.shift(frame, -d, order=3, mode="nearest")  # move the frame by -d
+    wrong = ndimage.shift(frame, +d, order=3, mode="nearest")
+    err_ok = np.abs(corrected - ref)[inner].mean()
+    assert err_ok < 1.0  # only quantisation and interpolation differences
+    assert err_ok < 0.3 * np.abs(wrong - ref)[inner].mean()
+    assert err_ok < 0.3 * np.abs(frame - ref)[inner].mean()
+
+
+def test_motion_nonrigid_displacement_field():
+    cfg = SimulationConfig(**SMALL, seed=6, noise=0.0, motion_amplitude_px=0.0, nonrigid_amplitude_px=3.0,
+                           neuron_brightness=40.0)
+    model = _build_model(cfg)
+    t = int(np.argmax(np.abs(model.nonrigid_timecourse)))
+    ref, _ = _reference(cfg, t)
+    frame = simulate_frames(cfg, t, t + 1)[0].astype(np.float64)
+    yy, xx = np.mgrid[0:64, 0:64]
+    d = model.nonrigid_timecourse[t] * model.nonrigid_field  # (2, H, W), rigid part is zero
+    assert np.abs(d).max() > 1.0
+    # frame(y, x) = ref(y - d_y, x - d_x)
+    predicted = ndimage.map_coordinates(ref, [yy - d[0], xx - d[1]], order=3, mode="nearest")
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(predicted - frame)[inner].mean() < 1.0
+    assert np.abs(predicted - frame)[inner].mean() < 0.3 * np.abs(ref - frame)[inner].mean()
+    # the field has no rigid component and GroundTruth.displacement agrees with it
+    np.testing.assert_allclose(model.nonrigid_field.mean(axis=(1, 2)), 0, atol=1e-5)
+
+
+def test_displacement_method(recording):
+    out, _ = recording
+    gt = load_ground_truth(out)
+    rows, cols = np.array([0, 10, 63]), np.array([5, 20, 63])
+    d = gt.displacement(17, rows, cols)
+    expected = gt.rigid_shifts[17] + gt.nonrigid_timecourse[17] * gt.nonrigid_field[:, rows, cols].T
+    np.testing.assert_allclose(d, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="frame_index"):
+        gt.displacement(10_000, rows, cols)
+
+
+def test_ttl_times_drift_missing_extra():
+    t = np.arange(2000) / 20.0 + np.random.default_rng(0).normal(0, 0.001, 2000)
+    t[0] = 0
+    ttl, true, missing, extra = simulate_ttl_times(t, drift_ppm=50.0, offset_s=2.0, n_missing=5, n_extra=4,
+                                                   jitter_s=1e-4, seed=9)
+    assert ttl.size == 2000 - 5 + 4 and true.size == 2000
+    assert missing.size == 5 and extra.size == 4 and np.all(np.diff(ttl) > 0)
+    slope, intercept = np.polyfit(t, true, 1)
+    assert abs(slope - (1 + 50e-6)) < 1e-9 and abs(intercept - 2.0) < 1e-9
+    genuine = np.delete(ttl, extra)
+    kept = np.delete(np.arange(2000), missing)
+    err = genuine - true[kept]
+    assert np.abs(err).max() < 6e-4 and 5e-5 < err.std() < 2e-4
+    for e in ttl[extra]:
+        assert np.min(np.abs(true - e)) >= 0.05 / 4 - 0.002
+    again = simulate_ttl_times(t, drift_ppm=50.0, offset_s=2.0, n_missing=5, n_extra=4, jitter_s=1e-4, seed=9)
+    np.testing.assert_array_equal(again[0], ttl)
+    with pytest.raises(ValueError, match="n_missing"):
+        simulate_ttl_times(t[:3], n_missing=2)
+    with pytest.raises(ValueError, match="increasing"):
+        simulate_ttl_times(t[::-1])
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("n_frames", 1),
+        ("n_frames", 10.5),
+        ("height", 8),
+        ("noise", -1.0),
+        ("bleaching", 1.0),
+        ("dropped_frames", 100),
+        ("max_rate_hz", 0.01),
+        ("motion_amplitude_px", 40.0),
+        ("frames_per_file", 0),
+        ("ephys", "yes"),
+        ("frame_rate", float("nan")),
+    ],
+)
+def test_bad_config_names_the_field(field, value):
+    kwargs = dict(SMALL)
+    kwargs[field] = value
+    with pytest.raises(ValueError, match=f"SimulationConfig.{field}"):
+        SimulationConfig(**kwargs)
+
+
+def test_load_ground_truth_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_ground_truth(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="footprints"):
+        load_ground_truth(bad)
+
+
+def test_no_neurons_is_valid(tmp_path):
+    cfg = SimulationConfig(n_frames=20, height=32, width=32, n_neurons=0, ephys=False)
+    out = simulate_recording(tmp_path / "empty", cfg)
+    gt = load_ground_truth(out)
+    assert gt.footprints.shape == (0, 32, 32) and gt.calcium.shape == (0, 20) and gt.ephys is None
+    assert not (out / "ephys_ttl.csv").exists()
