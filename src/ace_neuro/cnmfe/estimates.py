@@ -1,0 +1,791 @@
+"""The result of source extraction: footprints, traces and background, and their files.
+
+:class:`Estimates` holds what CNMF-E finds in one recording, with CaImAn's
+field names and meanings (``cnm.estimates``), so code written against CaImAn
+reads ours unchanged:
+
+* ``A`` - spatial footprints, a ``scipy.sparse.csc_matrix`` of shape
+  ``(H*W, K)``; the pixel index flattens ``(row, col)`` in Fortran order
+  (``pixel = row + col * H``), as CaImAn and its memory maps do.
+* ``C`` ``(K, T)`` denoised traces, ``S`` ``(K, T)`` deconvolved activity,
+  ``YrA`` ``(K, T)`` residual traces (``C + YrA`` is the raw trace).
+* Background: ``b0`` ``(H*W,)`` constant per pixel, plus either the ring
+  model ``W`` (sparse, at ``ssub_B`` resolution) or ``nb`` low-rank
+  components ``b`` ``(H*W, nb)`` / ``f`` ``(nb, T)``.
+
+Files:
+
+* :func:`save_estimates` / :func:`load_estimates` - our HDF5 layout
+  (``docs/estimates.md``), exact round trip.
+* :func:`export_caiman_hdf5` - CaImAn's ``cnm.save()`` layout, readable by
+  ``caiman.source_extraction.cnmf.cnmf.load_CNMF``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+import scipy.sparse
+
+from ace_neuro.io.atomic import atomic_path
+
+__all__ = [
+    "Estimates",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "save_estimates",
+    "load_estimates",
+    "export_caiman_hdf5",
+    "frames_to_pixels",
+    "pixels_to_frames",
+    "footprints_to_sparse",
+    "downsampled_dims",
+    "decimation_matrix",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Value of the root attribute ``format`` of our estimates files.
+FORMAT_NAME = "ace_neuro.estimates"
+#: Layout version written by :func:`save_estimates`; readers accept <= this.
+FORMAT_VERSION = 1
+
+
+# --------------------------------------------------------------------------- pixel order helpers
+
+
+def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
+    """Frames ``(n, H, W)`` as a pixels-by-frames matrix ``(H*W, n)`` in CaImAn's pixel order.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (n, H, W)
+
+    Returns
+    -------
+    ndarray of shape (H*W, n)
+        Row ``row + col * H`` holds pixel ``(row, col)``; same dtype (a copy
+        when the input is not already laid out that way).
+
+    Examples
+    --------
+    >>> f = np.arange(6).reshape(1, 2, 3)
+    >>> frames_to_pixels(f)[:, 0].tolist()
+    [0, 3, 1, 4, 2, 5]
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3:
+        raise ValueError(f"frames must have shape (n, H, W), got {frames.shape}")
+    n, height, width = frames.shape
+    return frames.transpose(0, 2, 1).reshape(n, height * width).T
+
+
+def pixels_to_frames(pixels: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`frames_to_pixels`: ``(H*W, n)`` to ``(n, H, W)``."""
+    pixels = np.asarray(pixels)
+    height, width = (int(d) for d in dims)
+    if pixels.ndim != 2 or pixels.shape[0] != height * width:
+        raise ValueError(f"pixels must have shape ({height * width}, n) for dims {dims}, got {pixels.shape}")
+    return pixels.T.reshape(pixels.shape[1], width, height).transpose(0, 2, 1)
+
+
+def footprints_to_sparse(footprints: np.ndarray) -> scipy.sparse.csc_matrix:
+    """Dense footprints ``(K, H, W)`` as CaImAn's sparse ``A`` ``(H*W, K)`` float32.
+
+    Examples
+    --------
+    >>> fp = np.zeros((1, 2, 3)); fp[0, 1, 2] = 1.0
+    >>> A = footprints_to_sparse(fp)
+    >>> A.shape, A.indices.tolist()        # row 1 + col 2 * H(=2) = 5
+    ((6, 1), [5])
+    """
+    footprints = np.asarray(footprints, dtype=np.float32)
+    if footprints.ndim != 3:
+        raise ValueError(f"footprints must have shape (K, H, W), got {footprints.shape}")
+    return scipy.sparse.csc_matrix(frames_to_pixels(footprints))
+
+
+def downsampled_dims(dims: tuple[int, int], ssub: int) -> tuple[int, int]:
+    """Frame size after ``ssub`` x ``ssub`` block averaging (partial edge blocks kept)."""
+    ssub = int(ssub)
+    if ssub < 1:
+        raise ValueError(f"ssub must be >= 1, got {ssub}")
+    return ((int(dims[0]) - 1) // ssub + 1, (int(dims[1]) - 1) // ssub + 1)
+
+
+def decimation_matrix(dims: tuple[int, int], ssub: int) -> scipy.sparse.csr_matrix:
+    """Sparse block-mean operator from ``H*W`` pixels to the ``ssub``-downsampled grid.
+
+    Pixel ``(r, c)`` belongs to block ``(r // ssub, c // ssub)``; each block is
+    the mean of its pixels (edge blocks average the pixels they have). Both
+    grids are flattened in Fortran order. The matching upsampling (each pixel
+    takes its block's value) is ``(D > 0).T``.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (P_B, H*W), float32
+    """
+    height, width = (int(d) for d in dims)
+    hb, wb = downsampled_dims(dims, ssub)
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    pixel = (rows + cols * height).ravel()
+    block = (rows // ssub + (cols // ssub) * hb).ravel()
+    counts = np.bincount(block, minlength=hb * wb).astype(np.float32)
+    values = 1.0 / counts[block]
+    return scipy.sparse.csr_matrix((values.astype(np.float32), (block, pixel)), shape=(hb * wb, height * width))
+
+
+# --------------------------------------------------------------------------- the container
+
+
+def _as_float_array(value: Any, dtype=np.float32) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(value, dtype=dtype))
+
+
+@dataclass(eq=False)
+class Estimates:
+    """Footprints, traces and background found in one recording (CaImAn's ``Estimates``).
+
+    Only ``A``, ``C``, ``dims`` and ``frame_rate`` are required; the other
+    array fields default to zeros of the right shape (``S``, ``YrA``, ``b0``,
+    ``bl``, ``c1``, ``neurons_sn``; ``g`` with no AR coefficient; no low-rank
+    background) or ``None``. Shapes are checked on construction (a
+    ``ValueError`` names the field, its shape and the expected one). ``K = 0``
+    (no neuron found) is valid: ``A`` is ``(H*W, 0)``, ``C`` is ``(0, T)``.
+
+    Attributes
+    ----------
+    A : scipy.sparse.csc_matrix, shape (H*W, K), float32
+        Spatial footprints, pixel index ``row + col * H``.
+    C : ndarray, shape (K, T), float32
+        Denoised calcium traces (movie intensity units per unit footprint).
+    dims : tuple (H, W)
+        Frame size in pixels.
+    frame_rate : float
+        Frames per second (Hz).
+    S : ndarray, shape (K, T), float32
+        Deconvolved neural activity.
+    YrA : ndarray, shape (K, T), float32
+        Residual traces: raw trace minus ``C``.
+    b0 : ndarray, shape (H*W,), float32
+        Constant background per pixel.
+    W : scipy.sparse.csr_matrix, shape (P_B, P_B), or None
+        Ring-model weights on the ``ssub_B``-downsampled grid
+        (``P_B = ceil(H/ssub_B) * ceil(W/ssub_B)``); ``None`` without a ring model.
+    ssub_B : int
+        Spatial downsampling of the ring model.
+    b : ndarray, shape (H*W, nb), float32
+        Low-rank spatial background (``nb = 0``: shape ``(H*W, 0)``).
+    f : ndarray, shape (nb, T), float32
+        Low-rank temporal background.
+    bl, c1, neurons_sn : ndarray, shape (K,), float32
+        Trace baseline, initial calcium value and noise level per component.
+    g : ndarray, shape (K, p), float32
+        AR(p) coefficients per component.
+    lam : ndarray, shape (K,), float32, or None
+        Sparsity penalty used by the deconvolution.
+    sn : ndarray, shape (H*W,), float32, or None
+        Noise standard deviation per pixel.
+    idx_components, idx_components_bad : ndarray of int64, or None
+        Accepted / rejected components (set by evaluation); together they
+        cover ``range(K)`` exactly once.
+    SNR_comp, r_values : ndarray, shape (K,), float32, or None
+        Evaluation metrics.
+    params : dict
+        Parameters that produced these estimates (JSON-serialisable).
+    Cn, pnr : ndarray, shape (H, W), float32, or None
+        Correlation and peak-to-noise images used for seeding.
+    """
+
+    A: scipy.sparse.csc_matrix
+    C: np.ndarray
+    dims: tuple[int, int]
+    frame_rate: float
+    S: np.ndarray | None = None
+    YrA: np.ndarray | None = None
+    b0: np.ndarray | None = None
+    W: scipy.sparse.spmatrix | None = None
+    ssub_B: int = 1
+    b: np.ndarray | None = None
+    f: np.ndarray | None = None
+    bl: np.ndarray | None = None
+    c1: np.ndarray | None = None
+    g: np.ndarray | None = None
+    neurons_sn: np.ndarray | None = None
+    lam: np.ndarray | None = None
+    sn: np.ndarray | None = None
+    idx_components: np.ndarray | None = None
+    idx_components_bad: np.ndarray | None = None
+    SNR_comp: np.ndarray | None = None
+    r_values: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+    Cn: np.ndarray | None = None
+    pnr: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        if len(tuple(self.dims)) != 2:
+            raise ValueError(f"dims must be (H, W), got {self.dims!r}")
+        self.dims = (int(self.dims[0]), int(self.dims[1]))
+        if min(self.dims) < 1:
+            raise ValueError(f"dims must be positive, got {self.dims}")
+        self.frame_rate = float(self.frame_rate)
+        if not np.isfinite(self.frame_rate) or self.frame_rate <= 0:
+            raise ValueError(f"frame_rate must be a positive number of frames per second, got {self.frame_rate}")
+        self.ssub_B = int(self.ssub_B)
+        if self.ssub_B < 1:
+            raise ValueError(f"ssub_B must be >= 1, got {self.ssub_B}")
+        n_pixels = self.dims[0] * self.dims[1]
+
+        if not scipy.sparse.issparse(self.A):
+            self.A = scipy.sparse.csc_matrix(np.asarray(self.A, dtype=np.float32))
+        self.A = scipy.sparse.csc_matrix(self.A, dtype=np.float32)
+        self.A.sort_indices()
+        self.C = _as_float_array(self.C)
+        if self.C.ndim != 2:
+            raise ValueError(f"C must have shape (K, T), got {self.C.shape}")
+        n_comp, n_frames = self.C.shape
+        self._check("A", self.A.shape, (n_pixels, n_comp))
+
+        zeros_kt = lambda: np.zeros((n_comp, n_frames), np.float32)  # noqa: E731
+        zeros_k = lambda: np.zeros(n_comp, np.float32)  # noqa: E731
+        self.S = zeros_kt() if self.S is None else _as_float_array(self.S)
+        self.YrA = zeros_kt() if self.YrA is None else _as_float_array(self.YrA)
+        self._check("S", self.S.shape, (n_comp, n_frames))
+        self._check("YrA", self.YrA.shape, (n_comp, n_frames))
+
+        self.b0 = np.zeros(n_pixels, np.float32) if self.b0 is None else _as_float_array(self.b0)
+        self._check("b0", self.b0.shape, (n_pixels,))
+        if self.b is None and self.f is None:
+            self.b = np.zeros((n_pixels, 0), np.float32)
+            self.f = np.zeros((0, n_frames), np.float32)
+        elif self.b is None or self.f is None:
+            raise ValueError("b and f come together: give both (low-rank background) or neither")
+        else:
+            self.b = _as_float_array(self.b)
+            self.f = _as_float_array(self.f)
+            if self.b.ndim == 1:
+                self.b = self.b[:, None]
+            if self.f.ndim == 1:
+                self.f = self.f[None, :]
+            self._check("b", self.b.shape, (n_pixels, self.f.shape[0]))
+            self._check("f", self.f.shape, (self.b.shape[1], n_frames))
+
+        if self.W is not None:
+            if not scipy.sparse.issparse(self.W):
+                raise ValueError(f"W must be a scipy.sparse matrix, got {type(self.W).__name__}")
+            self.W = scipy.sparse.csr_matrix(self.W, dtype=np.float32)
+            n_ds = int(np.prod(downsampled_dims(self.dims, self.ssub_B)))
+            self._check("W", self.W.shape, (n_ds, n_ds), hint=f" (dims {self.dims} at ssub_B={self.ssub_B})")
+
+        for name in ("bl", "c1", "neurons_sn"):
+            value = getattr(self, name)
+            value = zeros_k() if value is None else _as_float_array(value).reshape(-1)
+            self._check(name, value.shape, (n_comp,))
+            setattr(self, name, value)
+        g = np.zeros((n_comp, 0), np.float32) if self.g is None else _as_float_array(self.g)
+        if g.ndim == 1:
+            g = g.reshape(n_comp, -1) if n_comp else g.reshape(0, max(g.size, 0))
+        if g.ndim != 2 or g.shape[0] != n_comp:
+            raise ValueError(f"g must have shape (K, p) = ({n_comp}, p), got {g.shape}")
+        self.g = g
+        for name, shape in (("lam", (n_comp,)), ("sn", (n_pixels,)), ("SNR_comp", (n_comp,)),
+                            ("r_values", (n_comp,)), ("Cn", self.dims), ("pnr", self.dims)):
+            value = getattr(self, name)
+            if value is not None:
+                value = _as_float_array(value)
+                self._check(name, value.shape, shape)
+                setattr(self, name, value)
+        self._check_idx(n_comp)
+        if self.params is None:
+            self.params = {}
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"params must be a dict of parameter: value, got {type(self.params).__name__}")
+        self.params = dict(self.params)
+
+    @staticmethod
+    def _check(name: str, shape: tuple, expected: tuple, hint: str = "") -> None:
+        if tuple(shape) != tuple(expected):
+            raise ValueError(f"Estimates.{name} has shape {tuple(shape)}, expected {tuple(expected)}{hint}")
+
+    def _check_idx(self, n_comp: int) -> None:
+        good, bad = self.idx_components, self.idx_components_bad
+        if good is None and bad is None:
+            return
+        if good is None or bad is None:
+            raise ValueError("idx_components and idx_components_bad come together: set both or neither")
+        good = np.asarray(good).reshape(-1)
+        bad = np.asarray(bad).reshape(-1)
+        for name, idx in (("idx_components", good), ("idx_components_bad", bad)):
+            if idx.size and (not np.issubdtype(idx.dtype, np.integer) and not np.all(np.mod(idx, 1) == 0)):
+                raise ValueError(f"Estimates.{name} must hold integer component indices, got {idx.dtype}")
+        good = good.astype(np.int64)
+        bad = bad.astype(np.int64)
+        together = np.concatenate([good, bad])
+        if together.size != n_comp or not np.array_equal(np.sort(together), np.arange(n_comp)):
+            raise ValueError(
+                f"idx_components and idx_components_bad must split range(K={n_comp}) exactly once; "
+                f"got {good.size} accepted and {bad.size} rejected indices"
+            )
+        self.idx_components = np.sort(good)
+        self.idx_components_bad = np.sort(bad)
+
+    # ------------------------------------------------------------------ sizes and views
+    @property
+    def n_components(self) -> int:
+        """Number of components K."""
+        return int(self.C.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames T."""
+        return int(self.C.shape[1])
+
+    @property
+    def n_pixels(self) -> int:
+        """Number of pixels H*W."""
+        return self.dims[0] * self.dims[1]
+
+    @property
+    def nb(self) -> int:
+        """Number of low-rank background components."""
+        return int(self.b.shape[1])
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether evaluation has set ``idx_components``."""
+        return self.idx_components is not None
+
+    @property
+    def accepted(self) -> np.ndarray:
+        """Boolean mask (K,) of accepted components; all ``True`` before evaluation."""
+        mask = np.ones(self.n_components, dtype=bool)
+        if self.idx_components_bad is not None:
+            mask[self.idx_components_bad] = False
+        return mask
+
+    def footprint_image(self, k: int) -> np.ndarray:
+        """Footprint ``k`` as an ``(H, W)`` float32 image."""
+        if not 0 <= int(k) < self.n_components:
+            raise IndexError(f"component {k} out of range for K={self.n_components}")
+        column = self.A[:, int(k)].toarray().ravel()
+        return column.reshape(self.dims, order="F")
+
+    def footprints_3d(self) -> np.ndarray:
+        """All footprints as a dense ``(K, H, W)`` float32 array (for small uses: K*H*W floats)."""
+        dense = self.A.T.toarray()
+        return dense.reshape(self.n_components, self.dims[1], self.dims[0]).transpose(0, 2, 1)
+
+    def centroids(self) -> np.ndarray:
+        """Footprint-weighted centre of mass of each component, ``(K, 2)`` as (row, col) in pixels.
+
+        Components whose footprint sums to zero get ``nan``.
+        """
+        height = self.dims[0]
+        out = np.full((self.n_components, 2), np.nan)
+        A = self.A
+        for k in range(self.n_components):
+            sl = slice(A.indptr[k], A.indptr[k + 1])
+            weights = A.data[sl].astype(np.float64)
+            total = weights.sum()
+            if total <= 0:
+                continue
+            pix = A.indices[sl]
+            out[k, 0] = np.dot(weights, pix % height) / total
+            out[k, 1] = np.dot(weights, pix // height) / total
+        return out
+
+    def sizes(self) -> np.ndarray:
+        """Number of non-zero pixels of each footprint, ``(K,)`` int64."""
+        return np.diff(self.A.indptr).astype(np.int64)
+
+    def replace(self, **changes: Any) -> "Estimates":
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def select(self, components: np.ndarray) -> "Estimates":
+        """A new ``Estimates`` keeping only ``components`` (indices or a boolean mask), in that order.
+
+        Evaluation results are kept for the kept components; indices are
+        renumbered.
+        """
+        idx = np.asarray(components)
+        if idx.dtype == bool:
+            if idx.shape != (self.n_components,):
+                raise ValueError(f"boolean mask must have shape ({self.n_components},), got {idx.shape}")
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_components):
+            raise IndexError(f"component indices out of range for K={self.n_components}")
+        changes: dict[str, Any] = {
+            "A": self.A[:, idx],
+            "C": self.C[idx],
+            "S": self.S[idx],
+            "YrA": self.YrA[idx],
+            "bl": self.bl[idx],
+            "c1": self.c1[idx],
+            "g": self.g[idx],
+            "neurons_sn": self.neurons_sn[idx],
+            "lam": None if self.lam is None else self.lam[idx],
+            "SNR_comp": None if self.SNR_comp is None else self.SNR_comp[idx],
+            "r_values": None if self.r_values is None else self.r_values[idx],
+        }
+        if self.evaluated:
+            keep = self.accepted[idx]
+            changes["idx_components"] = np.flatnonzero(keep)
+            changes["idx_components_bad"] = np.flatnonzero(~keep)
+        return self.replace(**changes)
+
+    # ------------------------------------------------------------------ background model
+    def background(self, pixels: np.ndarray, frames: np.ndarray | slice) -> np.ndarray:
+        """Background of some frames, ``(H*W, n)`` float32.
+
+        ``B = b0 + U W D (Y - A C - b0) + b f`` where ``D`` is the ``ssub_B``
+        block mean (:func:`decimation_matrix`), ``U`` repeats each block value
+        over its pixels, and the ring term is present only when ``W`` is set
+        (CaImAn's ``Estimates.compute_background`` convention).
+
+        Parameters
+        ----------
+        pixels : ndarray, shape (H*W, n)
+            The movie at those frames, pixels in Fortran order
+            (see :func:`frames_to_pixels`).
+        frames : array of int or slice
+            Which frames of the recording ``pixels`` holds (to index ``C``, ``f``).
+        """
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim != 2 or pixels.shape[0] != self.n_pixels:
+            raise ValueError(f"pixels must have shape ({self.n_pixels}, n), got {pixels.shape}")
+        C = self.C[:, frames]
+        if C.shape[1] != pixels.shape[1]:
+            raise ValueError(f"{pixels.shape[1]} frames of data but {C.shape[1]} frames selected")
+        out = np.repeat(self.b0[:, None], pixels.shape[1], axis=1)
+        if self.W is not None:
+            residual = pixels - self.b0[:, None]
+            if self.n_components:
+                residual -= np.asarray(self.A @ C, dtype=np.float32)
+            if self.ssub_B == 1:
+                out += self.W @ residual
+            else:
+                down = decimation_matrix(self.dims, self.ssub_B)
+                up = (down > 0).T.astype(np.float32)
+                out += up @ (self.W @ (down @ residual))
+        if self.nb:
+            out += self.b @ self.f[:, frames]
+        return out
+
+
+# --------------------------------------------------------------------------- our HDF5 layout
+
+_DENSE_FIELDS = ("C", "S", "YrA", "b0", "b", "f", "bl", "c1", "g", "neurons_sn")
+_OPTIONAL_FIELDS = ("lam", "sn", "SNR_comp", "r_values", "Cn", "pnr")
+
+
+def _package_version() -> str:
+    from ace_neuro import __version__
+
+    return str(__version__)
+
+
+def _write_sparse(group: h5py.Group, name: str, matrix: scipy.sparse.spmatrix) -> None:
+    csc = scipy.sparse.csc_matrix(matrix)
+    sub = group.create_group(name)
+    sub.create_dataset("data", data=csc.data)
+    sub.create_dataset("indices", data=csc.indices)
+    sub.create_dataset("indptr", data=csc.indptr)
+    sub.create_dataset("shape", data=np.asarray(csc.shape, dtype=np.int64))
+
+
+def _read_sparse(group: h5py.Group) -> scipy.sparse.csc_matrix:
+    shape = tuple(int(s) for s in group["shape"][()])
+    return scipy.sparse.csc_matrix((group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape)
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(params, sort_keys=True, allow_nan=True)
+    except TypeError as err:
+        bad = [k for k, v in params.items() if not _json_ok(v)]
+        raise ValueError(
+            f"Estimates.params must hold JSON values (numbers, strings, lists, dicts, null); "
+            f"cannot store {bad or 'a value'}: {err}"
+        ) from err
+
+
+def _json_ok(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False
+
+
+def save_estimates(estimates: Estimates, path: str | os.PathLike) -> Path:
+    """Write ``estimates`` to an HDF5 file in our layout (``docs/estimates.md``).
+
+    The file is written under a temporary name and renamed when complete.
+    :func:`load_estimates` reads it back exactly (same values and dtypes).
+
+    Parameters
+    ----------
+    estimates : Estimates
+    path : path-like
+        Output file (``.h5``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    if not isinstance(estimates, Estimates):
+        raise TypeError(f"save_estimates needs an Estimates, got {type(estimates).__name__}")
+    path = Path(path)
+    params_text = _params_json(estimates.params)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = FORMAT_NAME
+            h5.attrs["format_version"] = FORMAT_VERSION
+            h5.attrs["package_version"] = _package_version()
+            h5.attrs["dims"] = np.asarray(estimates.dims, dtype=np.int64)
+            h5.attrs["frame_rate"] = float(estimates.frame_rate)
+            h5.attrs["ssub_B"] = int(estimates.ssub_B)
+            h5.attrs["pixel_order"] = "F"
+            _write_sparse(h5, "A", estimates.A)
+            if estimates.W is not None:
+                _write_sparse(h5, "W", estimates.W)
+            for name in _DENSE_FIELDS + _OPTIONAL_FIELDS:
+                value = getattr(estimates, name)
+                if value is not None:
+                    h5.create_dataset(name, data=value)
+            if estimates.evaluated:
+                h5.create_dataset("idx_components", data=estimates.idx_components.astype(np.int64))
+                h5.create_dataset("idx_components_bad", data=estimates.idx_components_bad.astype(np.int64))
+            h5.create_dataset("params", data=params_text, dtype=h5py.string_dtype("utf-8"))
+    logger.info("wrote %d components x %d frames to %s", estimates.n_components, estimates.n_frames, path)
+    return path
+
+
+def load_estimates(path: str | os.PathLike) -> Estimates:
+    """Read a file written by :func:`save_estimates`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not one of ours (for instance a CaImAn ``cnm.save()``
+        file), is from a newer layout version, or is inconsistent.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: estimates file not found; run the cnmfe step first")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not an HDF5 file ({err}); expected estimates written by ace_neuro") from err
+    with h5:
+        fmt = h5.attrs.get("format")
+        if isinstance(fmt, bytes):
+            fmt = fmt.decode()
+        if fmt != FORMAT_NAME:
+            hint = " (it looks like a CaImAn cnm.save() file)" if "estimates" in h5 and "params" in h5 else ""
+            raise ValueError(f"{path}: not an ace_neuro estimates file{hint}: root attribute format={fmt!r}")
+        version = int(h5.attrs["format_version"])
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: estimates layout version {version} is newer than this ace_neuro reads "
+                f"({FORMAT_VERSION}); upgrade ace_neuro"
+            )
+        kwargs: dict[str, Any] = {
+            "dims": tuple(int(d) for d in h5.attrs["dims"]),
+            "frame_rate": float(h5.attrs["frame_rate"]),
+            "ssub_B": int(h5.attrs["ssub_B"]),
+            "A": _read_sparse(h5["A"]),
+            "W": _read_sparse(h5["W"]).tocsr() if "W" in h5 else None,
+        }
+        for name in _DENSE_FIELDS + _OPTIONAL_FIELDS + ("idx_components", "idx_components_bad"):
+            kwargs[name] = h5[name][()] if name in h5 else None
+        params = h5["params"][()]
+        kwargs["params"] = json.loads(params.decode() if isinstance(params, bytes) else params)
+    try:
+        return Estimates(**kwargs)
+    except ValueError as err:
+        raise ValueError(f"{path}: inconsistent estimates file: {err}") from err
+
+
+# --------------------------------------------------------------------------- CaImAn's layout
+
+#: CaImAn ``CNMFParams`` group of each parameter name we may carry (CaImAn's
+#: own grouping); used when the registry does not name a ``caiman_group``.
+_CAIMAN_GROUPS: dict[str, tuple[str, ...]] = {
+    "data": ("fnames", "dims", "fr", "decay_time", "dxy", "var_name_hdf5"),
+    "patch": ("border_pix", "del_duplicates", "in_memory", "low_rank_background", "memory_fact", "n_processes",
+              "nb_patch", "only_init", "p_patch", "remove_very_bad_comps", "rf", "skip_refinement", "p_ssub",
+              "stride", "p_tsub"),
+    "preprocess": ("check_nan", "compute_g", "include_noise", "lags", "max_num_samples_fft", "noise_method",
+                   "noise_range", "p", "pixels", "sn"),
+    "init": ("K", "SC_kernel", "SC_sigma", "SC_thr", "SC_normalize", "SC_use_NN", "SC_nnn", "alpha_snmf",
+             "center_psf", "gSig", "gSiz", "init_iter", "kernel", "lambda_gnmf", "maxIter", "max_iter_snmf",
+             "method_init", "min_corr", "min_pnr", "nIter", "nb", "normalize_init", "options_local_NMF",
+             "perc_baseline_snmf", "ring_size_factor", "rolling_length", "rolling_sum", "seed_method",
+             "sigma_smooth_snmf", "ssub", "ssub_B", "tsub"),
+    "spatial": ("dist", "expandCore", "extract_cc", "maxthr", "medw", "method_exp", "method_ls",
+                "n_pixels_per_process", "normalize_yyt_one", "nrgthr", "num_blocks_per_run_spat", "se", "ss",
+                "thr_method", "update_background_components"),
+    "temporal": ("ITER", "bas_nonneg", "block_size_temp", "fudge_factor", "lags", "optimize_g",
+                 "method_deconvolution", "noise_method", "noise_range", "num_blocks_per_run_temp", "p", "s_min",
+                 "solvers", "verbosity"),
+    "merging": ("do_merge", "merge_thr", "merge_parallel"),
+    "quality": ("SNR_lowest", "cnn_lowest", "gSig_range", "min_SNR", "min_cnn_thr", "rval_lowest", "rval_thr",
+                "use_cnn", "use_ecc", "max_ecc"),
+    "motion": ("border_nan", "gSig_filt", "is3D", "max_deviation_rigid", "max_shifts", "min_mov", "niter_rig",
+               "nonneg_movie", "num_frames_split", "num_splits_to_process_els", "num_splits_to_process_rig",
+               "overlaps", "pw_rigid", "shifts_interpolate", "shifts_opencv", "splits_els", "splits_rig",
+               "strides", "upsample_factor_grid", "use_cuda", "indices"),
+}
+_CAIMAN_ALL_GROUPS = ("data", "patch", "preprocess", "init", "spatial", "temporal", "merging", "quality",
+                      "online", "motion", "ring_CNN")
+
+#: Fields of CaImAn's ``Estimates`` that ``cnm.save()`` writes (ours or None).
+_CAIMAN_ESTIMATE_FIELDS = (
+    "A", "C", "f", "b", "R", "W", "b0", "YrA", "S", "sn", "g", "bl", "c1", "neurons_sn", "lam", "center",
+    "F_dff", "idx_components", "idx_components_bad", "SNR_comp", "r_values", "cnn_preds", "ecc", "dims",
+    "A_thr", "discarded_components", "Cn",
+)
+
+
+def _caiman_params(params: Mapping[str, Any], estimates: Estimates, mmap_file: str | None) -> dict[str, dict]:
+    try:
+        from ace_neuro.params import registry
+
+        declared = {name: p.caiman_group for stage in registry().values() for name, p in stage.items()}
+    except Exception as err:  # the registry imports every stage; export must not depend on them all
+        logger.debug("parameter registry unavailable for CaImAn groups (%s); using CaImAn's names only", err)
+        declared = {}
+    groups: dict[str, dict] = {g: {} for g in _CAIMAN_ALL_GROUPS}
+    for name, value in params.items():
+        targets = [declared[name]] if declared.get(name) else [g for g, names in _CAIMAN_GROUPS.items() if name in names]
+        for group in targets:
+            groups.setdefault(group, {})[name] = value
+    groups["data"]["dims"] = estimates.dims
+    groups["data"]["fr"] = estimates.frame_rate
+    if mmap_file is not None:
+        groups["data"]["fnames"] = [str(mmap_file)]
+    groups["init"].setdefault("ssub_B", estimates.ssub_B)
+    groups["init"].setdefault("nb", estimates.nb)
+    return groups
+
+
+def _caiman_value(key: str, item: Any) -> Any:
+    """Convert a value as CaImAn's ``recursively_save_dict_contents_to_group`` does."""
+    if isinstance(item, (list, tuple)):
+        if len(item) > 0 and all(isinstance(e, str) for e in item):
+            return np.array([e.encode() for e in item])
+        if any(e is None for e in item):
+            return None if all(e is None for e in item) else np.array([np.nan if e is None else e for e in item])
+        return np.array(item)
+    if isinstance(item, bool):
+        return np.bool_(item)
+    return item
+
+
+def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> None:
+    group = h5.require_group(path) if path != "/" else h5
+    for key, item in content.items():
+        item = _caiman_value(key, item)
+        if isinstance(item, dict):
+            _write_caiman_dict(h5, f"{path.rstrip('/')}/{key}", item)
+        elif scipy.sparse.issparse(item):
+            _write_sparse(group, key, item)
+        elif item is None:
+            group.create_dataset(key, data="NoneType", dtype=h5py.string_dtype("utf-8"))
+        elif isinstance(item, str):
+            group.attrs[key] = item  # CaImAn >= 1.9.9 stores strings as attributes of their group
+        else:
+            group.create_dataset(key, data=item)
+
+
+def export_caiman_hdf5(
+    estimates: Estimates,
+    path: str | os.PathLike,
+    *,
+    mmap_file: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``estimates`` in CaImAn's ``cnm.save()`` layout.
+
+    ``caiman.source_extraction.cnmf.cnmf.load_CNMF(path)`` then returns a CNMF
+    object whose ``estimates`` and ``params`` hold our results (see
+    ``docs/estimates.md`` for the exact mapping). Written atomically.
+
+    Parameters
+    ----------
+    estimates : Estimates
+    path : path-like
+        Output file; CaImAn's ``save`` wants the ``.hdf5`` suffix.
+    mmap_file : path-like, optional
+        The motion-corrected memory map the estimates came from; stored as
+        ``mmap_file`` and ``params/data/fnames`` as CaImAn does.
+
+    Notes
+    -----
+    CaImAn's conventions are followed: ``None`` is the string dataset
+    ``'NoneType'``; sparse ``A`` and ``W`` are groups ``data, indices, indptr,
+    shape`` (CSC); strings are attributes of their group; tuples are arrays.
+    With a ring-model background (``W`` set, ``nb = 0``) ``b`` and ``f`` are
+    written as ``'NoneType'``, so CaImAn's ``compute_background`` takes its
+    ring-model branch.
+    """
+    if not isinstance(estimates, Estimates):
+        raise TypeError(f"export_caiman_hdf5 needs an Estimates, got {type(estimates).__name__}")
+    path = Path(path)
+    if path.suffix != ".hdf5":
+        raise ValueError(f"{path}: CaImAn's load_CNMF reads '.hdf5' files written by cnm.save(); use that suffix")
+    ring = estimates.W is not None and estimates.nb == 0
+    est = {name: None for name in _CAIMAN_ESTIMATE_FIELDS}
+    est.update(
+        A=estimates.A,
+        C=estimates.C,
+        S=estimates.S,
+        YrA=estimates.YrA,
+        R=estimates.YrA,
+        b=None if ring else estimates.b,
+        f=None if ring else estimates.f,
+        W=estimates.W,
+        b0=estimates.b0,
+        sn=estimates.sn,
+        g=estimates.g,
+        bl=estimates.bl,
+        c1=estimates.c1,
+        neurons_sn=estimates.neurons_sn,
+        lam=estimates.lam,
+        idx_components=estimates.idx_components,
+        idx_components_bad=estimates.idx_components_bad,
+        SNR_comp=estimates.SNR_comp,
+        r_values=estimates.r_values,
+        dims=estimates.dims,
+        Cn=estimates.Cn,
+    )
+    content = {
+        "dims": estimates.dims,
+        "dview": None,
+        "skip_refinement": False,
+        "remove_very_bad_comps": False,
+        "mmap_file": None if mmap_file is None else str(mmap_file),
+        "runmode": "CNMF",
+        "params": _caiman_params(estimates.params, estimates, None if mmap_file is None else str(mmap_file)),
+        "estimates": est,
+    }
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            _write_caiman_dict(h5, "/", content)
+            h5.attrs["written_by"] = f"ace_neuro {_package_version()}"
+    logger.info("wrote CaImAn-layout estimates to %s", path)
+    return path
