@@ -120,6 +120,7 @@ def test_ground_truth_contents(recording):
     c, s = gt.calcium[0].astype(np.float64), gt.spikes[0].astype(np.float64)
     np.testing.assert_allclose(c[2:] - g1 * c[1:-1] - g2 * c[:-2], s[2:], atol=1e-4)
     assert np.all(gt.spikes >= 0) and gt.spikes.sum() > 0
+    np.testing.assert_array_equal(gt.spikes > 0, gt.spike_counts > 0)
     w = gt.for_written_frames()
     assert w.calcium.shape == (K, T - 4) and w.rigid_shifts.shape == (T - 4, 2) and w.frame_written.all()
     np.testing.assert_array_equal(w.frame_index, gt.written_frame_index)

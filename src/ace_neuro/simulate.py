@@ -268,6 +268,9 @@ class _Model:
     centres: np.ndarray  # (K, 2) FOV coordinates (y, x)
     calcium: np.ndarray  # (K, T) float32
     spikes: np.ndarray  # (K, T) float32
+    spike_counts: np.ndarray  # (K, T) int16
+    spike_rates_hz: np.ndarray  # (K,) float32
+    decay_times_s: np.ndarray  # (K,) float32
     ar_coefs: np.ndarray  # (K, 2) g1, g2
     baseline: np.ndarray  # (Hc, Wc) float32
     bg_spatial: np.ndarray  # (r, Hc, Wc) float32
@@ -324,8 +327,10 @@ def _ar2_coefficients(tau_rise: np.ndarray, tau_decay: np.ndarray, fs: float) ->
     return g1, g2, h.max(axis=1)
 
 
-def _spike_trains(rng: np.random.Generator, n: int, T: int, fs: float, rates: np.ndarray, burst_rate: float) -> np.ndarray:
-    """(n, T) spike amplitudes: Poisson spikes plus bursts, log-normal amplitudes."""
+def _spike_trains(
+    rng: np.random.Generator, n: int, T: int, fs: float, rates: np.ndarray, burst_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, T) spike counts and summed amplitudes: Poisson spikes plus bursts, log-normal amplitudes."""
     counts = rng.poisson(np.repeat(rates[:, None] / fs, T, axis=1)).astype(np.float32)
     if burst_rate > 0:
         bursts = rng.random((n, T)) < burst_rate / fs
@@ -336,8 +341,8 @@ def _spike_trains(rng: np.random.Generator, n: int, T: int, fs: float, rates: np
             np.add.at(counts[k], idx[idx < T], 1.0)
     sigma = 0.3
     amps = rng.lognormal(-sigma**2 / 2, sigma, size=counts.shape).astype(np.float32)
-    # a frame with m spikes gets the sum of m log-normal amplitudes ~ m * amp
-    return counts * amps
+    # a frame with m spikes gets amplitude m * amp (one log-normal draw per frame and neuron)
+    return counts, counts * amps
 
 
 def _calcium(spikes: np.ndarray, g1: np.ndarray, g2: np.ndarray, peak: np.ndarray, burn_in: int = 0) -> np.ndarray:
@@ -465,11 +470,11 @@ def _neuropil(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int
     tau_d = np.full(M, 1.5)
     g1, g2, peak = _ar2_coefficients(np.full(M, 0.1), tau_d, fs)
     burn = int(math.ceil(5 * fs * tau_d.max()))  # start in the steady state, not from zero calcium
-    spikes = _spike_trains(rng, M, T + burn, fs, np.full(M, 1.0), 0.0)
+    _, spikes = _spike_trains(rng, M, T + burn, fs, np.full(M, 1.0), 0.0)
     own = _calcium(spikes, g1, g2, peak, burn)
     own /= np.maximum(own.mean(axis=1, keepdims=True), 1e-6)
     shared = _band_limited(rng, T, fs, 0.02, 0.5)[None, :] * rng.uniform(0.1, 0.3, (M, 1))
-    traces = np.maximum(0.5 * own + 0.5 * (1.0 + shared), 0.05)
+    traces = np.maximum(0.4 * own + 0.6 * (1.0 + shared), 0.05)
     traces /= traces.mean(axis=1, keepdims=True)
     return mat, (hc, wc), ds, traces.astype(np.float32)
 
@@ -537,7 +542,7 @@ def _build_model(cfg: SimulationConfig) -> _Model:
     tau_r = np.full(K, cfg.rise_time_s)
     g1, g2, peak = _ar2_coefficients(tau_r, tau_d, fs)
     burn = int(math.ceil(5 * fs * tau_d.max(initial=0.0)))  # activity before the first frame
-    spikes = _spike_trains(rng, K, cfg.n_frames + burn, fs, rates, cfg.burst_rate_hz)
+    counts, spikes = _spike_trains(rng, K, cfg.n_frames + burn, fs, rates, cfg.burst_rate_hz)
     calcium = _calcium(spikes, g1, g2, peak, burn)
     spikes = spikes[:, burn:] / peak[:, None].astype(np.float32)  # amplitude of the AR input s_t
     baseline, bg_spatial, bg_temporal = _background(_rngs(cfg.seed, 4), cfg, canvas)
@@ -552,6 +557,8 @@ def _build_model(cfg: SimulationConfig) -> _Model:
     return _Model(
         config=cfg, canvas_shape=canvas, footprints=footprints.tocsr(), centres=centres.astype(np.float32),
         calcium=calcium.astype(np.float32), spikes=spikes.astype(np.float32),
+        spike_counts=counts[:, burn:].astype(np.int16), spike_rates_hz=rates.astype(np.float32),
+        decay_times_s=tau_d.astype(np.float32),
         ar_coefs=np.column_stack([g1, g2]).astype(np.float32), baseline=baseline, bg_spatial=bg_spatial,
         bg_temporal=bg_temporal, neuropil_coarse=np_mat, neuropil_shape=np_shape, neuropil_downsample=ds,
         neuropil_traces=np_traces, bleach=bleach.astype(np.float32), rigid=rigid, nonrigid_field=fld,
@@ -852,6 +859,9 @@ def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
         f["neuron_centres"] = model.centres
         f["calcium"] = model.calcium
         f["spikes"] = model.spikes
+        f["spike_counts"] = model.spike_counts
+        f["spike_rates_hz"] = model.spike_rates_hz
+        f["decay_times_s"] = model.decay_times_s
         f["ar_coefficients"] = model.ar_coefs
         f["bleaching"] = model.bleach
         f["frame_times_s"] = model.frame_times_s
@@ -982,6 +992,7 @@ class GroundTruth:
     neuron_centres: np.ndarray  #: (K, 2) float32, (y, x) pixels
     calcium: np.ndarray  #: (K, T) float32
     spikes: np.ndarray  #: (K, T) float32, AR(2) input amplitudes
+    spike_counts: np.ndarray  #: (K, T) int16, number of spikes per frame
     ar_coefficients: np.ndarray  #: (K, 2) float32, g1, g2
     rigid_shifts: np.ndarray  #: (T, 2) float32, (dy, dx) pixels
     nonrigid_field: np.ndarray  #: (2, H, W) float32
@@ -1041,7 +1052,8 @@ class GroundTruth:
         """Copy restricted to the frames that were written (the movie the pipeline sees)."""
         keep = self.frame_written
         return dataclasses.replace(
-            self, calcium=self.calcium[:, keep], spikes=self.spikes[:, keep], rigid_shifts=self.rigid_shifts[keep],
+            self, calcium=self.calcium[:, keep], spikes=self.spikes[:, keep],
+            spike_counts=self.spike_counts[:, keep], rigid_shifts=self.rigid_shifts[keep],
             nonrigid_timecourse=self.nonrigid_timecourse[keep], bleaching=self.bleaching[keep],
             frame_times_s=self.frame_times_s[keep], frame_written=self.frame_written[keep],
             frame_index=self.frame_index[keep], background_temporal=self.background_temporal[:, keep],
@@ -1070,7 +1082,7 @@ def load_ground_truth(path: str | Path) -> GroundTruth:
         written = f["frame_written"][()].astype(bool)
         return GroundTruth(
             footprints=f["footprints"][()], neuron_centres=f["neuron_centres"][()], calcium=f["calcium"][()],
-            spikes=f["spikes"][()], ar_coefficients=f["ar_coefficients"][()],
+            spikes=f["spikes"][()], spike_counts=f["spike_counts"][()], ar_coefficients=f["ar_coefficients"][()],
             rigid_shifts=f["motion/rigid_shifts"][()], nonrigid_field=f["motion/nonrigid_field"][()],
             nonrigid_timecourse=f["motion/nonrigid_timecourse"][()], bleaching=f["bleaching"][()],
             frame_times_s=f["frame_times_s"][()], frame_written=written,
