@@ -1,0 +1,42 @@
+# The two commands of the README's quick start:
+#   make demo   simulate a Miniscope V4 recording and run the whole workflow on it
+#   make test   run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := resources/demo_recording
+DEMO_OPTIONS := --n-frames 2000 --height 256 --width 256 --n-neurons 40 --seed 1
+
+.PHONY: demo test install lint report clean-demo
+
+$(BIN)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON) and installing ace-neuro, Snakemake and pytest into it"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[workflow,test]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+$(DEMO)/ground_truth.h5: | $(BIN)/.installed
+	@echo "==> simulating the demo recording into $(DEMO) (ace-neuro simulate $(DEMO) $(DEMO_OPTIONS))"
+	$(BIN)/ace-neuro simulate $(DEMO) $(DEMO_OPTIONS)
+
+demo: install $(DEMO)/ground_truth.h5
+	@echo "==> running the workflow: snakemake --cores all (config/config.yaml, config/experiments.csv)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all
+	@echo "==> done: results are in results/demo/ (make report builds results/report.html)"
+
+report: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --report results/report.html
+	@echo "==> report written to results/report.html"
+
+test: install
+	@echo "==> running the tests: pytest (unit tests, then workflow tests that run Snakemake on tiny recordings)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+lint: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+
+clean-demo:
+	rm -rf $(DEMO) results/demo

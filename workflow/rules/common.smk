@@ -1,0 +1,82 @@
+# Set-up done once: check the config and the sample sheet, and define the helpers every rule uses.
+import re
+
+from snakemake.utils import min_version, validate
+
+from ace_neuro import params as ace_params
+from ace_neuro.sheet import load_sheet, resolved_parameters
+
+min_version("8.0")
+
+# Our own check first: an unknown or misspelled key names its nearest known key.
+ace_params.check_keys(config, top_level=("experiments", "results"))
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+SHEET = load_sheet(config["experiments"])
+
+
+validate(SHEET, schema="../schemas/experiments.schema.yaml")
+
+
+RESULTS = config["results"]
+IDS = list(SHEET.index)
+
+ID_PATTERN = "|".join(re.escape(i) for i in IDS)
+
+
+def recording_parameters(recording_id):
+    """{stage: {name: value}} for one recording: defaults, config, then its sheet row."""
+    return resolved_parameters(config, SHEET, recording_id)
+
+
+def stage_params(stage):
+    """Input function: the resolved parameters of one stage for the recording of the job."""
+
+    def parameters(wildcards):
+        return recording_parameters(wildcards.id)[stage]
+
+    return parameters
+
+
+def sheet_value(column):
+    """Input function: the sample-sheet cell of `column` for the recording (None when empty or absent)."""
+
+    def value(wildcards):
+        if column not in SHEET.columns:
+            return None
+        return SHEET.loc[wildcards.id, column]
+
+    return value
+
+
+def recording_directory(wildcards):
+    return SHEET.loc[wildcards.id, "calcium imaging directory"]
+
+
+def recording_outputs(recording_id):
+    """Every final output of one recording, stage by stage."""
+    base = f"{RESULTS}/{recording_id}"
+    outputs = [
+        f"{base}/convert/movie.tif",
+        f"{base}/convert/metadata.json",
+        f"{base}/convert/frames.csv",
+        f"{base}/projections/mean_fluorescence.csv",
+        f"{base}/preprocess/movie.tif",
+    ]
+    outputs += [
+        f"{base}/projections/{name}.{ext}"
+        for name in PROJECTIONS
+        for ext in ("tif", "png")
+    ]
+    return outputs
+
+
+def all_outputs():
+    """Targets of the final rule: the provenance record of every recording (it depends on everything)."""
+    return [f"{RESULTS}/{i}/provenance.json" for i in IDS]
+
+
+PROJECTIONS = ["max", "min", "mean", "median", "std", "range"]
