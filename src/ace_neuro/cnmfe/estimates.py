@@ -672,7 +672,9 @@ def _caiman_params(params: Mapping[str, Any], estimates: Estimates, mmap_file: s
         declared = {}
     groups: dict[str, dict] = {g: {} for g in _CAIMAN_ALL_GROUPS}
     for name, value in params.items():
-        targets = [declared[name]] if declared.get(name) else [g for g, names in _CAIMAN_GROUPS.items() if name in names]
+        targets = [g for g, names in _CAIMAN_GROUPS.items() if name in names]  # 'p' lives in two groups
+        if declared.get(name) and declared[name] not in targets:
+            targets.append(declared[name])
         for group in targets:
             groups.setdefault(group, {})[name] = value
     groups["data"]["dims"] = estimates.dims

@@ -1,0 +1,278 @@
+"""Component evaluation on a small movie built from known footprints, traces and background."""
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse
+
+from ace_neuro.cnmfe.estimates import (
+    Estimates,
+    downsampled_dims,
+    footprints_to_sparse,
+    frames_to_pixels,
+    load_estimates,
+    save_estimates,
+)
+from ace_neuro.cnmfe.evaluate import (
+    PARAMS,
+    CurationError,
+    apply_curation,
+    classify_components,
+    evaluate_components,
+    peak_frames,
+    read_curation_file,
+    run_evaluate_step,
+    spatial_r_values,
+    trace_snr,
+)
+from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
+from ace_neuro.params import ParameterError
+
+H, W, T, FR = 40, 44, 600, 20.0
+SSUB_B = 2
+TRUE_CENTERS = [(10, 10), (12, 15), (28, 30), (30, 10)]  # first two overlap
+JUNK_CENTERS = [(8, 34), (33, 38)]  # empty areas
+
+
+def _gauss(center, sigma=2.0):
+    rows, cols = np.mgrid[:H, :W]
+    g = np.exp(-((rows - center[0]) ** 2 + (cols - center[1]) ** 2) / (2 * sigma**2))
+    g[g < 0.05] = 0
+    return (g / np.linalg.norm(g)).astype(np.float32)
+
+
+def _calcium(rng, rate_hz=0.4, tau_s=0.5):
+    spikes = (rng.random(T) < rate_hz / FR) * rng.uniform(0.6, 1.4, T)
+    spikes[T // 3] = 1.0  # at least one event
+    g = np.exp(-1 / (tau_s * FR))
+    c = np.zeros(T)
+    for t in range(T):
+        c[t] = (g * c[t - 1] if t else 0) + spikes[t]
+    return c
+
+
+def _ring_weights(dims, radius):
+    """Row-normalised ring adjacency on the downsampled grid (a valid ring-model W)."""
+    hb, wb = dims
+    rows, cols = np.mgrid[:hb, :wb]
+    r, c = rows.ravel(order="F"), cols.ravel(order="F")
+    dist = np.sqrt((r[:, None] - r[None, :]) ** 2 + (c[:, None] - c[None, :]) ** 2)
+    ring = (np.abs(dist - radius) < 0.5).astype(np.float64)
+    ring /= ring.sum(1, keepdims=True)
+    return scipy.sparse.csr_matrix(ring.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """Movie, ground truth, and estimates = true components + junk, with consistent residuals."""
+    rng = np.random.default_rng(42)
+    true_fp = np.stack([_gauss(c) for c in TRUE_CENTERS])
+    junk_fp = np.stack([_gauss(c) for c in JUNK_CENTERS])
+    amplitude = 40.0  # footprint has unit norm: peak pixel ~ amplitude * 0.2
+    true_C = np.stack([amplitude * _calcium(rng) for _ in TRUE_CENTERS])
+    rows, cols = np.mgrid[:H, :W]
+    b0_img = 50 + 0.5 * rows + 0.3 * cols  # smooth constant background
+    fluct = 3.0 * np.sin(np.arange(T) / 40.0)  # spatially uniform, slowly varying background
+    noise_sd = 1.0
+    movie = (
+        b0_img[None]
+        + fluct[:, None, None]
+        + np.einsum("kt,khw->thw", true_C, true_fp)
+        + rng.normal(0, noise_sd, (T, H, W))
+    ).astype(np.float32)
+
+    fps = np.concatenate([true_fp, junk_fp])
+    fake = amplitude * _calcium(np.random.default_rng(7))  # transients the data do not have
+    C = np.concatenate([true_C, np.zeros((1, T)), fake[None]]).astype(np.float32)
+    Wm = _ring_weights(downsampled_dims((H, W), SSUB_B), radius=4)
+    est = Estimates(
+        A=footprints_to_sparse(fps), C=C, dims=(H, W), frame_rate=FR,
+        b0=frames_to_pixels(b0_img[None].astype(np.float32))[:, 0], W=Wm, ssub_B=SSUB_B,
+        params={"decay_time": 0.5},
+    )
+    # residual traces as CNMF computes them: a_k^T (Y - B - AC) / |a_k|^2
+    Y = frames_to_pixels(movie)
+    B = est.background(Y, slice(None))
+    A = est.A.toarray()
+    YrA = (A.T @ (Y - B - A @ C)) / (A**2).sum(0)[:, None]
+    est = est.replace(YrA=YrA)
+    return {"movie": movie, "est": est, "n_true": len(TRUE_CENTERS), "true_C": true_C}
+
+
+def test_true_components_accepted_junk_rejected(scene):
+    est = evaluate_components(scene["est"], scene["movie"])
+    n_true = scene["n_true"]
+    assert est.idx_components.tolist() == list(range(n_true))
+    assert est.idx_components_bad.tolist() == [n_true, n_true + 1]
+    assert np.all(est.SNR_comp[:n_true] > 3) and np.all(est.r_values[:n_true] > 0.85)
+    assert np.all(est.SNR_comp[n_true:] < 2) and np.all(est.r_values[n_true:] < 0.5)
+    assert est.params["min_SNR"] == 3.0 and est.params["decay_time"] == 0.5
+    assert est.SNR_comp.shape == est.r_values.shape == (n_true + 2,)
+
+
+def test_streamed_r_values_equal_dense_computation(scene):
+    est, movie = scene["est"], scene["movie"]
+    frames = peak_frames(est.C, FR, Npeaks=10)
+    r_stream = spatial_r_values(est, movie, frames, chunk_mb=0.05)  # a few frames per group
+    Y = frames_to_pixels(movie)
+    B = est.background(Y, slice(None))
+    A = est.A.toarray()
+    for k in range(scene["n_true"]):
+        others = A @ est.C - np.outer(A[:, k], est.C[k])
+        clean = (Y - B - others)[:, frames[k]].mean(1)
+        px = A[:, k] > 0
+        expected = np.corrcoef(A[px, k], clean[px])[0, 1]
+        assert r_stream[k] == pytest.approx(expected, abs=1e-4)
+    # no frames for the flat junk trace: r = 0
+    assert frames[scene["n_true"]].size == 0 and r_stream[scene["n_true"]] == 0.0
+
+
+def test_peak_frames_window_and_bound():
+    c = np.zeros((2, 300))
+    c[0, [50, 150, 250]] = [3.0, 5.0, 1.0]  # the last is below 30 % of the range
+    frames = peak_frames(c, 30.0, Npeaks=1)
+    # tB = min(-2, floor(-5)) = -5, tA = max(5, ceil(25)) = 25 at 30 Hz; only the highest peak
+    assert frames[0].tolist() == list(range(145, 175))
+    assert peak_frames(c, 30.0, Npeaks=10)[0].size == 60
+    assert frames[1].size == 0
+
+
+def test_trace_snr_noise_vs_events():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(size=(20, 2000))
+    events = noise.copy()
+    events[:, 500:520] += 15
+    snr_noise = trace_snr(noise, 20.0, 0.5)
+    snr_events = trace_snr(events, 20.0, 0.5)
+    assert np.all(snr_noise < 1.5)
+    # a 15-sigma plateau scores about 15 / 3 = 5 (CaImAn measures z in units of 3 noise SDs)
+    assert np.all(snr_events > 3.5)
+    assert np.median(snr_events) == pytest.approx(5.0, abs=0.5)
+    assert trace_snr(np.ones((1, 100)), 20.0, 0.5).tolist() == [0.0]
+    assert trace_snr(np.zeros((0, 100)), 20.0, 0.5).shape == (0,)
+    # a slow drift alone is removed with the baseline and does not count as an event
+    drift = rng.normal(size=(1, 4000)) + np.linspace(0, 30, 4000)
+    assert trace_snr(drift, 20.0, 0.5)[0] < 1.5
+
+
+def test_classify_follows_caiman_rule():
+    snr = np.array([5.0, 1.0, 5.0, 0.4, 2.0])
+    r = np.array([0.1, 0.9, -0.5, 0.95, 0.5])
+    good, bad = classify_components(snr, r, min_SNR=3, rval_thr=0.85, SNR_lowest=0.5, rval_lowest=-0.2)
+    # 0: SNR passes; 1: r passes; 2: r below rval_lowest; 3: SNR below SNR_lowest; 4: neither passes
+    assert good.tolist() == [0, 1] and bad.tolist() == [2, 3, 4]
+
+
+def test_params_use_cnn_and_seed_alias(scene):
+    with pytest.raises(ParameterError, match="CNN classifier is not available"):
+        evaluate_components(scene["est"], scene["movie"], {"use_cnn": True})
+    est = evaluate_components(scene["est"], scene["movie"], {"r_values_min": -0.9, "min_SNR": 1000.0})
+    assert est.params["rval_thr"] == -0.9
+    # with min_SNR out of reach, any r >= -0.9 accepts: the flat junk has r = 0
+    assert scene["n_true"] in est.idx_components.tolist()
+    with pytest.raises(ParameterError, match="unknown evaluate parameter"):
+        evaluate_components(scene["est"], scene["movie"], {"rval_thresh": 0.9})
+    assert {p.stage for p in PARAMS} == {"evaluate"}
+
+
+def test_movie_must_match(scene):
+    with pytest.raises(ValueError, match="evaluate with the movie CNMF-E ran on"):
+        evaluate_components(scene["est"], scene["movie"][:-1])
+
+
+def test_empty_estimates():
+    empty = Estimates(A=scipy.sparse.csc_matrix((H * W, 0)), C=np.zeros((0, T)), dims=(H, W), frame_rate=FR)
+    est = evaluate_components(empty, np.zeros((T, H, W), np.float32))
+    assert est.idx_components.size == 0 and est.idx_components_bad.size == 0 and est.SNR_comp.shape == (0,)
+
+
+# --------------------------------------------------------------------------- curation
+
+
+def test_curation_csv_and_yaml(tmp_path, scene):
+    est = evaluate_components(scene["est"], scene["movie"])
+    K = est.n_components
+    csv_file = tmp_path / "cur.csv"
+    csv_file.write_text("component,decision\n0,reject\n5,Accept\n\n")
+    decisions = read_curation_file(csv_file, K)
+    assert decisions == {0: False, 5: True}
+    curated, by_curation = apply_curation(est, decisions)
+    assert curated.idx_components.tolist() == [1, 2, 3, 5]
+    assert by_curation.tolist() == [True, False, False, False, False, True]
+    yaml_file = tmp_path / "cur.yaml"
+    yaml_file.write_text("accept: [4]\nreject: [1, 2]\n")
+    assert read_curation_file(yaml_file, K) == {4: True, 1: False, 2: False}
+    assert read_curation_file(tmp_path / "cur.yaml", K)  # idempotent
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("a.csv", "component,decision\n0,accept\n9,reject\n", r"a\.csv, line 3: component 9 does not exist"),
+        ("b.csv", "component,decision\n0,maybe\n", r"b\.csv, line 2: decision 'maybe' must be 'accept' or 'reject'"),
+        ("c.csv", "component,decision\n0,accept\n0,reject\n", r"c\.csv, line 3: component 0 is also accepted"),
+        ("d.csv", "id,keep\n0,accept\n", r"d\.csv: a curation CSV needs the header"),
+        ("e.csv", "component,decision\nx,accept\n", r"e\.csv, line 2: component 'x' is not a component number"),
+        ("f.yaml", "accept: [1]\nremove: [2]\n", r"f\.yaml: unknown key\(s\) \['remove'\]"),
+        ("g.yaml", "accept: [1, 6]\n", r"g\.yaml, accept\[1\]: component 6 does not exist"),
+        ("h.yaml", "accept: [1]\nreject: [1]\n", r"h\.yaml, reject\[0\]: component 1 is also accepted"),
+        ("i.txt", "0 accept\n", r"i\.txt: curation file must be \.csv"),
+    ],
+)
+def test_curation_errors_name_file_and_row(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(CurationError, match=message):
+        read_curation_file(path, 6)
+
+
+# --------------------------------------------------------------------------- the workflow step
+
+
+def _write_inputs(tmp_path, movie, est):
+    folder = tmp_path / "motion" / "memmap"
+    folder.mkdir(parents=True)
+    n_frames, height, width = movie.shape
+    view = create_caiman_memmap(folder / caiman_memmap_name("corrected", height, width, n_frames), height, width, n_frames)
+    view[:] = movie
+    del view  # flushes the memory map
+    est_path = save_estimates(est, tmp_path / "cnmfe" / "estimates.h5")
+    return est_path, folder
+
+
+def test_run_evaluate_step_writes_three_files(tmp_path, scene):
+    est_path, folder = _write_inputs(tmp_path, scene["movie"], scene["est"])
+    cur = tmp_path / "curation.csv"
+    cur.write_text("component,decision\n4,accept\n")
+    out = tmp_path / "evaluate"
+    run_evaluate_step(est_path, folder, out / "estimates.h5", out / "components.csv", out / "estimates_caiman.hdf5",
+                      params={"min_SNR": 3.0}, curation_file=cur)
+    back = load_estimates(out / "estimates.h5")
+    assert back.idx_components.tolist() == [0, 1, 2, 3, 4] and back.idx_components_bad.tolist() == [5]
+    np.testing.assert_array_equal(back.C, scene["est"].C)
+    table = pd.read_csv(out / "components.csv")
+    assert list(table.columns) == ["id", "centroid_row", "centroid_col", "size_px", "SNR", "r_value", "accepted", "decided_by"]
+    assert table["accepted"].tolist() == [True] * 5 + [False]
+    assert table["decided_by"].tolist() == ["auto"] * 4 + ["curation", "auto"]
+    np.testing.assert_allclose(table[["centroid_row", "centroid_col"]].to_numpy()[:4], TRUE_CENTERS, atol=0.05)
+    np.testing.assert_allclose(table["r_value"], back.r_values, rtol=1e-6)
+    with h5py.File(out / "estimates_caiman.hdf5") as h5:
+        assert h5["estimates/idx_components"][()].tolist() == [0, 1, 2, 3, 4]
+        assert set(h5["estimates/A"]) == {"data", "indices", "indptr", "shape"}
+        assert h5["params/quality/min_SNR"][()] == 3.0
+        assert h5["params/data/fnames"][0].decode().endswith(".mmap")
+    assert not list(out.glob(".*partial*"))
+
+
+def test_run_evaluate_step_empty_and_missing_movie(tmp_path):
+    empty = Estimates(A=scipy.sparse.csc_matrix((H * W, 0)), C=np.zeros((0, 50)), dims=(H, W), frame_rate=FR)
+    est_path, folder = _write_inputs(tmp_path, np.zeros((50, H, W), np.float32), empty)
+    out = tmp_path / "evaluate"
+    run_evaluate_step(est_path, folder, out / "estimates.h5", out / "components.csv", out / "estimates_caiman.hdf5")
+    assert load_estimates(out / "estimates.h5").n_components == 0
+    table = pd.read_csv(out / "components.csv")
+    assert len(table) == 0 and "accepted" in table.columns
+    assert (out / "estimates_caiman.hdf5").exists()
+    with pytest.raises(FileNotFoundError, match="run the motion step"):
+        run_evaluate_step(est_path, tmp_path / "nowhere", out / "e.h5", out / "c.csv", out / "c.hdf5")
