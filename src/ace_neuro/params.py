@@ -41,6 +41,7 @@ STAGES: dict[str, str] = {
     "projections": "ace_neuro.preprocess",
     "preprocess": "ace_neuro.preprocess",
     "cnmfe": "ace_neuro.cnmfe.params",
+    "evaluate": "ace_neuro.cnmfe.evaluate",
     "events": "ace_neuro.postprocess.params",
     "spectral": "ace_neuro.postprocess.params",
     "sync": "ace_neuro.postprocess.params",
