@@ -174,9 +174,10 @@ def detect_events_derivative(
     Returns
     -------
     Events
-        Event frames are in the traces' frame axis: for the first difference
-        ``x[i+1] - x[i]`` the event is at frame ``i + 1`` (the frame where the
-        rise appears), for the second difference, centred on ``i + 1``, too.
+        Event frames are in the traces' frame axis, at the last frame of the
+        difference stencil: for the first difference ``x[i+1] - x[i]`` at
+        frame ``i + 1``, for the second ``x[i+2] - 2 x[i+1] + x[i]`` at
+        ``i + 2``; both are the frame where a sudden rise first appears.
 
     References
     ----------
@@ -199,7 +200,7 @@ def detect_events_derivative(
     if n_neurons == 0 or n_frames <= order + 2:
         return _empty_events()
     signal = np.diff(traces, n=order, axis=1) if order else traces
-    shift = 1 if order else 0
+    shift = order
     if threshold_mode == "noise":
         ref = traces if noise_traces is None else _check_traces(noise_traces, "noise_traces")
         if ref.shape != traces.shape:

@@ -194,12 +194,13 @@ SYNC_PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "sync_interpolation",
-        "frame_clock",
+        "auto",
         "string",
         "Frames without a pulse: interpolate between matched neighbours by acquired-frame index "
-        "('frame_clock', immune to host timestamp jitter) or by miniscope timestamps ('timestamps').",
+        "('frame_clock'), by miniscope timestamps ('timestamps'), or whichever predicts the "
+        "matched pulses better ('auto').",
         "sync",
-        enum=("frame_clock", "timestamps"),
+        enum=("auto", "frame_clock", "timestamps"),
     ),
     Param(
         "sync_ttl_line",

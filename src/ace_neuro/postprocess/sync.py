@@ -81,6 +81,9 @@ class SyncResult(NamedTuple):
     extra_pulses : ndarray of int64
         Indices (into the TTL array as given, before deletion) of pulses that
         match no frame, including the deleted ones.
+    interpolation : str
+        Interpolation used for frames without a pulse (``'frame_clock'`` or
+        ``'timestamps'``; ``'none'`` if every frame had a pulse).
     """
 
     ephys_time_s: np.ndarray
@@ -93,6 +96,7 @@ class SyncResult(NamedTuple):
     n_acquired: int
     n_matched: int
     extra_pulses: np.ndarray
+    interpolation: str
 
 
 def has_ephys(value: Any) -> bool:
@@ -265,18 +269,25 @@ def match_pulses(
     pulse_period = period  # ephys seconds per acquired frame
     # running sums for least-squares fits of pulse time on frame time and on frame index
     s_n = s_x = s_y = s_xx = s_xy = s_i = s_ii = s_iy = 0.0
+    err_clock = err_stamp = 0.0  # running mean squared errors of the two predictors
+    n_err = 0
     j = 0
     for a in range(n_frames):
         # the window comes from the miniscope timestamps (robust to irregular frames) ...
         pred = ref_pulse + (frames[a] - ref_frame) * rate
         # ... the choice among several pulses in it from the regular frame clock (precise)
         pred_clock = ref_pulse + (a - ref_index) * pulse_period
-        target = pred_clock if abs(pred_clock - pred) <= tol else pred
-        while j < n_pulses and pulses[j] < pred - tol:
+        # whichever predictor has been more accurate so far picks among candidates
+        target = pred_clock if err_clock <= err_stamp and abs(pred_clock - pred) <= tol else pred
+        # once the timestamps' prediction error is known, the window shrinks to
+        # 6 times its RMS (at least a tenth of a period), so a spurious pulse
+        # near a frame whose own pulse is missing is not taken for it
+        win = tol if n_err < 32 else min(tol, max(6.0 * np.sqrt(err_stamp), 0.1 * period))
+        while j < n_pulses and pulses[j] < pred - win:
             j += 1  # a pulse before this frame's window that no frame claimed: extra
         best, best_err = -1, np.inf
         k = j
-        while k < n_pulses and pulses[k] <= pred + tol:
+        while k < n_pulses and pulses[k] <= pred + win:
             err = abs(pulses[k] - target)
             if err < best_err:
                 best, best_err = k, err
@@ -285,6 +296,11 @@ def match_pulses(
             continue
         pulse_of_frame[a] = best
         j = k  # other pulses in this window are extra
+        if a == ref_index + 1:
+            n_err += 1
+            alpha = max(0.02, 1.0 / n_err)
+            err_clock += alpha * ((pulses[best] - pred_clock) ** 2 - err_clock)
+            err_stamp += alpha * ((pulses[best] - pred) ** 2 - err_stamp)
         ref_index, ref_frame, ref_pulse = a, frames[a], pulses[best]
         x, y = frames[a] - frames[0], pulses[best] - pulses[0]
         s_n += 1
@@ -307,6 +323,36 @@ def match_pulses(
                 if abs(fitted / period - 1.0) < 0.01:
                     pulse_period = fitted
     return pulse_of_frame
+
+
+def _better_interpolation(
+    frames: np.ndarray, ephys: np.ndarray, matched: np.ndarray
+) -> tuple[str, float, float]:
+    """Which interpolation predicts matched pulses better from their neighbours.
+
+    For every matched frame whose two neighbours are matched, its pulse time
+    is predicted as the midpoint of the neighbours' (frame clock) and by
+    linear interpolation on the miniscope timestamps; the method with the
+    smaller root-mean-square error wins (ties: frame clock).
+
+    Returns
+    -------
+    method : str
+        ``'frame_clock'`` or ``'timestamps'``.
+    rms_clock_s, rms_stamps_s : float
+        The two errors (NaN when no frame has both neighbours matched).
+    """
+    triple = matched[1:-1] & matched[:-2] & matched[2:]
+    idx = np.flatnonzero(triple) + 1
+    if idx.size == 0:
+        return "frame_clock", float("nan"), float("nan")
+    t_prev, t_mid, t_next = ephys[idx - 1], ephys[idx], ephys[idx + 1]
+    f_prev, f_mid, f_next = frames[idx - 1], frames[idx], frames[idx + 1]
+    clock = 0.5 * (t_prev + t_next)
+    stamps = t_prev + (f_mid - f_prev) / (f_next - f_prev) * (t_next - t_prev)
+    rms_clock = float(np.sqrt(np.mean((t_mid - clock) ** 2)))
+    rms_stamps = float(np.sqrt(np.mean((t_mid - stamps) ** 2)))
+    return ("frame_clock" if rms_clock <= rms_stamps else "timestamps"), rms_clock, rms_stamps
 
 
 def low_confidence_periods(confident: np.ndarray) -> np.ndarray:
@@ -335,7 +381,7 @@ def sync_timestamps(
     zero_time_s: float = 0.0,
     sync_tolerance: float = 0.4,
     sync_max_unmatched_fraction: float = 0.1,
-    sync_interpolation: str = "frame_clock",
+    sync_interpolation: str = "auto",
 ) -> SyncResult:
     """Ephys time of every written miniscope frame from a TTL train.
 
@@ -359,12 +405,14 @@ def sync_timestamps(
     sync_max_unmatched_fraction : float
         Largest fraction of frames without a pulse, and of pulses without a
         frame, that is accepted.
-    sync_interpolation : {'frame_clock', 'timestamps'}
+    sync_interpolation : {'auto', 'frame_clock', 'timestamps'}
         How frames without a pulse get their time between matched
-        neighbours: in proportion to acquired-frame index (the sensor's frame
-        clock is regular, so host-timestamp jitter does not enter), or in
-        proportion to the miniscope timestamps (for acquisitions whose frame
-        rate is not constant). Before the first / after the last matched
+        neighbours: in proportion to acquired-frame index (right when the
+        sensor's frame clock is regular and the host timestamps jitter), or in
+        proportion to the miniscope timestamps (right when the timestamps
+        follow real irregularities of acquisition). ``'auto'`` picks the one
+        that better predicts each matched pulse from its two matched
+        neighbours (leave-one-out). Before the first / after the last matched
         frame, the fitted rate extrapolates from the nearest matched frame.
 
     Returns
@@ -380,9 +428,9 @@ def sync_timestamps(
         For malformed inputs (non-finite or decreasing times, delete indices
         out of range).
     """
-    if sync_interpolation not in ("frame_clock", "timestamps"):
+    if sync_interpolation not in ("auto", "frame_clock", "timestamps"):
         raise ValueError(
-            f"sync_interpolation must be 'frame_clock' or 'timestamps'; got {sync_interpolation!r}"
+            f"sync_interpolation must be 'auto', 'frame_clock' or 'timestamps'; got {sync_interpolation!r}"
         )
     ttl = np.asarray(ttl_times_s, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(ttl)):
@@ -432,13 +480,17 @@ def sync_timestamps(
     acquired_ephys = np.empty(n_acquired, dtype=np.float64)
     acquired_ephys[matched] = y
     missing = np.flatnonzero(~matched)
+    method = "none"
     if missing.size:
         known = np.flatnonzero(matched)
         after = np.searchsorted(known, missing)  # first matched frame after each missing one
         before = after - 1
         inner = (before >= 0) & (after < known.size)
         b_idx, a_idx = known[np.clip(before, 0, None)], known[np.clip(after, None, known.size - 1)]
-        if sync_interpolation == "frame_clock":
+        method = sync_interpolation
+        if method == "auto":
+            method = _better_interpolation(frames, acquired_ephys, matched)[0]
+        if method == "frame_clock":
             # the frame clock is regular: position by acquired-frame index
             coord = np.arange(n_acquired, dtype=np.float64)
             slope = np.polyfit(np.flatnonzero(matched), y, 1)[0]
@@ -466,4 +518,5 @@ def sync_timestamps(
         n_acquired=n_acquired,
         n_matched=n_matched,
         extra_pulses=extra,
+        interpolation=method,
     )
