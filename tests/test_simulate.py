@@ -121,6 +121,13 @@ def test_ground_truth_contents(recording):
     np.testing.assert_allclose(c[2:] - g1 * c[1:-1] - g2 * c[:-2], s[2:], atol=1e-4)
     assert np.all(gt.spikes >= 0) and gt.spikes.sum() > 0
     np.testing.assert_array_equal(gt.spikes > 0, gt.spike_counts > 0)
+    # blood vessels: static dark landmarks, visible in the mean of the written movie
+    with h5py.File(out / "ground_truth.h5") as f:
+        transmission = f["background/vessel_transmission"][()]
+    assert transmission.max() <= 1.0 and transmission.min() < 1 - 0.5 * cfg.vessel_contrast
+    movie = np.concatenate([_read_avi(p) for p in sorted((out / "Miniscope").glob("*.avi"))]).astype(np.float64)
+    mean = movie.mean(axis=0)
+    assert mean[transmission < 0.85].mean() < 0.9 * mean[transmission > 0.99].mean()
     w = gt.for_written_frames()
     assert w.calcium.shape == (K, T - 4) and w.rigid_shifts.shape == (T - 4, 2) and w.frame_written.all()
     np.testing.assert_array_equal(w.frame_index, gt.written_frame_index)

@@ -13,9 +13,9 @@ canvas padded by ``pad`` pixels on each side so that motion brings real content 
 from outside the field of view. For acquired frame ``t`` (``0 <= t < n_frames``) the
 clean, unmoved ("reference") fluorescence at pixel ``p`` is::
 
-    clean_t(p) = bleach(t) * [ B0(p) * (1 + sum_j U_j(p) v_j(t))      # lens vignetting x tissue,
+    clean_t(p) = bleach(t) * [ B0(p) * (1 + sum_j U_j(p) v_j(t))      # lens vignetting x tissue x vessels,
                                                                     # slow low-rank fluctuations
-                               + sum_m up(N_m)(p) n_m(t)             # out-of-focus neuropil
+                               + V(p) * sum_m up(N_m)(p) n_m(t)      # out-of-focus neuropil
                                + sum_k A_k(p) c_k(t) ]               # in-focus somata
 
 * ``A_k`` (``footprints``): elliptical Gaussian somata of radius ``neuron_radius_px``
@@ -29,8 +29,12 @@ clean, unmoved ("reference") fluorescence at pixel ``p`` is::
   Poisson (rate log-uniform in ``[min_rate_hz, max_rate_hz]`` per neuron) plus
   bursts (rate ``burst_rate_hz``, 3-8 spikes within ~0.3 s); amplitudes are
   log-normal (mean 1, 30 % spread).
+* ``V`` (``background/vessel_transmission``): ``n_vessels`` blood vessels (tubes along
+  smoothly bending paths across the field, with thinner branches) absorbing up to
+  ``vessel_contrast`` of the light: static dark landmarks as in real Miniscope data.
+  ``V`` is folded into ``B0`` and into the footprints ``A_k``.
 * ``B0`` (``background/baseline``): off-centre vignetting of the GRIN lens times a
-  +-10 % smooth tissue texture, mean ``background_level`` over the field of view.
+  +-10 % smooth tissue texture times ``V``, mean ``background_level`` over the field of view.
 * ``U_j, v_j`` (``background/spatial``, ``background/temporal``): a global component
   (``U_0 = 1``) and ``background_components - 1`` smooth random spatial fields, each
   modulated by band-limited (0.02-0.5 Hz) noise with standard deviation
@@ -165,6 +169,8 @@ class SimulationConfig:
     background_fluctuation: float = _f(0.05, "relative standard deviation of the background fluctuations")
     neuropil_strength: float = _f(0.25, "mean out-of-focus neuropil, as a fraction of background_level")
     neuropil_density: float = _f(2.0, "out-of-focus cells per 1000 pixels")
+    n_vessels: int = _f(3, "blood vessels crossing the field (dark, static landmarks), each with up to 2 branches")
+    vessel_contrast: float = _f(0.35, "fraction of the light absorbed at the centre of the widest vessels")
     bleaching: float = _f(0.15, "fraction of fluorescence lost to photobleaching over the recording")
     dropped_frames: int = _f(0, "acquired frames that are not written (missing from AVI and time stamps)")
     timestamp_jitter_ms: float = _f(1.0, "standard deviation of frame time-stamp jitter in ms")
@@ -223,6 +229,8 @@ class SimulationConfig:
         need("background_fluctuation", 0 <= self.background_fluctuation <= 0.5, "must be between 0 and 0.5")
         need("neuropil_strength", self.neuropil_strength >= 0, "must be >= 0")
         need("neuropil_density", self.neuropil_density >= 0, "must be >= 0")
+        need("n_vessels", self.n_vessels >= 0, "must be >= 0")
+        need("vessel_contrast", 0 <= self.vessel_contrast < 1, "must be in [0, 1)")
         need("bleaching", 0 <= self.bleaching < 1, "must be in [0, 1)")
         need("dropped_frames", 0 <= self.dropped_frames <= (self.n_frames - 1) // 2,
              "must be between 0 and half the number of frames")
@@ -275,6 +283,7 @@ class _Model:
     baseline: np.ndarray  # (Hc, Wc) float32
     bg_spatial: np.ndarray  # (r, Hc, Wc) float32
     bg_temporal: np.ndarray  # (r, T) float32
+    transmission: np.ndarray  # (Hc, Wc) float32, light passing the blood vessels
     neuropil_coarse: sp.csr_matrix  # (hc*wc, M)
     neuropil_shape: tuple[int, int]  # (hc, wc)
     neuropil_downsample: int
@@ -479,6 +488,61 @@ def _neuropil(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int
     return mat, (hc, wc), ds, traces.astype(np.float32)
 
 
+def _vessel_path(rng: np.random.Generator, canvas: tuple[int, int], start: np.ndarray, angle: float,
+                 max_len: float) -> np.ndarray:
+    """(n, 2) points (x, y) of a smoothly bending path from ``start`` until it leaves the canvas."""
+    Hc, Wc = canvas
+    step, turn = 2.0, rng.normal(0, 0.004)
+    pts = [start.astype(np.float64)]
+    p, a, length = start.astype(np.float64), angle, 0.0
+    while length < max_len:
+        turn = 0.9 * turn + rng.normal(0, 0.01)
+        a += turn
+        p = p + step * np.array([np.cos(a), np.sin(a)])
+        length += step
+        pts.append(p)
+        if not (-5 <= p[0] <= Wc + 5 and -5 <= p[1] <= Hc + 5):
+            break
+    return np.array(pts)
+
+
+def _vessels(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int]) -> np.ndarray:
+    """(Hc, Wc) light transmission of blood vessels: 1 away from vessels, down to 1 - contrast on them.
+
+    Each vessel is a tube crossing the canvas along a smoothly bending path, absorbing in
+    proportion to its chord length, slightly blurred (out of focus); up to two thinner
+    branches leave it at random points.
+    """
+    Hc, Wc = canvas
+    transmission = np.ones(canvas, np.float32)
+    if cfg.n_vessels == 0 or cfg.vessel_contrast == 0:
+        return transmission
+    size = float(max(Hc, Wc))
+    for _ in range(cfg.n_vessels):
+        side = rng.integers(4)
+        u = rng.uniform(0.1, 0.9)
+        start = np.array([[u * Wc, 0.0], [u * Wc, Hc - 1.0], [0.0, u * Hc], [Wc - 1.0, u * Hc]][side])
+        target = np.array([rng.uniform(0.25, 0.75) * Wc, rng.uniform(0.25, 0.75) * Hc])
+        angle = math.atan2(target[1] - start[1], target[0] - start[0])
+        radius = rng.uniform(0.6, 1.5) * cfg.neuron_radius_px
+        contrast = cfg.vessel_contrast * rng.uniform(0.6, 1.0)
+        trunk = _vessel_path(rng, canvas, start, angle, 3 * size)
+        paths = [(trunk, radius, contrast)]
+        for _ in range(rng.integers(0, 3)):
+            origin = trunk[rng.integers(len(trunk) // 5, max(len(trunk) // 5 + 1, 4 * len(trunk) // 5))]
+            seg = trunk[-1] - trunk[0]
+            b_angle = math.atan2(seg[1], seg[0]) + rng.choice([-1, 1]) * rng.uniform(0.4, 1.2)
+            paths.append((_vessel_path(rng, canvas, origin, b_angle, size / 3), 0.6 * radius, 0.8 * contrast))
+        for pts, rad, con in paths:
+            mask = np.full(canvas, 255, np.uint8)
+            cv2.polylines(mask, [np.rint(pts * 16).astype(np.int32)], False, 0, 1, cv2.LINE_8, 4)
+            dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+            chord = np.sqrt(np.clip(1.0 - (dist / rad) ** 2, 0.0, None))
+            chord = cv2.GaussianBlur(chord, (0, 0), 1.0)
+            transmission *= 1.0 - con * chord
+    return transmission
+
+
 def _rigid_motion(rng: np.random.Generator, cfg: SimulationConfig) -> np.ndarray:
     """(T, 2) bounded smooth random walk with occasional sharper jumps."""
     T, fs, A = cfg.n_frames, cfg.frame_rate, cfg.motion_amplitude_px
@@ -534,7 +598,9 @@ def _build_model(cfg: SimulationConfig) -> _Model:
     canvas = (cfg.height + 2 * pad, cfg.width + 2 * pad)
     rng = _rngs(cfg.seed, 1)
     centres = _place_neurons(rng, cfg)
-    footprints = _footprints(_rngs(cfg.seed, 2), cfg, centres)
+    transmission = _vessels(_rngs(cfg.seed, 10), cfg, canvas)
+    # vessels above the focal plane absorb the light of everything beneath them
+    footprints = sp.diags(transmission.ravel()) @ _footprints(_rngs(cfg.seed, 2), cfg, centres)
     rng = _rngs(cfg.seed, 3)
     K, fs = cfg.n_neurons, cfg.frame_rate
     rates = np.exp(rng.uniform(np.log(cfg.min_rate_hz), np.log(cfg.max_rate_hz), K))
@@ -546,6 +612,11 @@ def _build_model(cfg: SimulationConfig) -> _Model:
     calcium = _calcium(spikes, g1, g2, peak, burn)
     spikes = spikes[:, burn:] / peak[:, None].astype(np.float32)  # amplitude of the AR input s_t
     baseline, bg_spatial, bg_temporal = _background(_rngs(cfg.seed, 4), cfg, canvas)
+    fov_mean = baseline[pad : pad + cfg.height, pad : pad + cfg.width].mean()
+    baseline *= transmission
+    new_mean = baseline[pad : pad + cfg.height, pad : pad + cfg.width].mean()
+    if new_mean > 0:
+        baseline *= fov_mean / new_mean  # keep the mean background at background_level
     np_mat, np_shape, ds, np_traces = _neuropil(_rngs(cfg.seed, 5), cfg, canvas)
     t = np.arange(cfg.n_frames)
     bleach = np.ones(cfg.n_frames)
@@ -560,7 +631,7 @@ def _build_model(cfg: SimulationConfig) -> _Model:
         spike_counts=counts[:, burn:].astype(np.int16), spike_rates_hz=rates.astype(np.float32),
         decay_times_s=tau_d.astype(np.float32),
         ar_coefs=np.column_stack([g1, g2]).astype(np.float32), baseline=baseline, bg_spatial=bg_spatial,
-        bg_temporal=bg_temporal, neuropil_coarse=np_mat, neuropil_shape=np_shape, neuropil_downsample=ds,
+        bg_temporal=bg_temporal, transmission=transmission, neuropil_coarse=np_mat, neuropil_shape=np_shape, neuropil_downsample=ds,
         neuropil_traces=np_traces, bleach=bleach.astype(np.float32), rigid=rigid, nonrigid_field=fld,
         nonrigid_timecourse=course, frame_times_s=times, frame_written=written,
     )
@@ -583,7 +654,8 @@ def _background_canvas(model: _Model, start: int, stop: int) -> np.ndarray:
         hc, wc = model.neuropil_shape
         coarse = (model.neuropil_coarse @ model.neuropil_traces[:, start:stop]).T.reshape(n, hc, wc)
         for i in range(n):
-            out[i] += cv2.resize(np.ascontiguousarray(coarse[i], dtype=np.float32), (Wc, Hc), interpolation=cv2.INTER_LINEAR)
+            up = cv2.resize(np.ascontiguousarray(coarse[i], dtype=np.float32), (Wc, Hc), interpolation=cv2.INTER_LINEAR)
+            out[i] += up * model.transmission
     return out
 
 
@@ -876,6 +948,7 @@ def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
         b["spatial"] = model.bg_spatial[(slice(None),) + fov]
         b["temporal"] = model.bg_temporal
         b["mean_frame"] = _mean_background(model)[fov]
+        b["vessel_transmission"] = model.transmission[fov]
         n = f.create_group("neuropil")
         n.create_dataset("footprints_coarse", data=np.asarray(
             model.neuropil_coarse.T.toarray().reshape(-1, *model.neuropil_shape), np.float32), compression="gzip")
@@ -901,7 +974,7 @@ def _mean_background(model: _Model) -> np.ndarray:
     if model.neuropil_traces.shape[0]:
         hc, wc = model.neuropil_shape
         coarse = (model.neuropil_coarse @ model.neuropil_traces.mean(axis=1)).reshape(hc, wc).astype(np.float32)
-        out = out + cv2.resize(coarse, (Wc, Hc), interpolation=cv2.INTER_LINEAR)
+        out = out + cv2.resize(coarse, (Wc, Hc), interpolation=cv2.INTER_LINEAR) * model.transmission
     return out.astype(np.float32)
 
 
