@@ -1,0 +1,78 @@
+"""The seeding filter of CNMF-E and small image helpers.
+
+One-photon frames carry a large, smooth background. Filtering each frame with a
+Gaussian of width ``gSig`` minus its own mean over an ellipse of size ``gSiz``
+(a zero-sum "Mexican hat") keeps blobs of a neuron's size and removes anything
+smoother (Zhou et al. 2018, "center_psf").
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["center_psf_kernel", "filter_frames", "downsample_frames"]
+
+
+def center_psf_kernel(gSig, gSiz, center: bool = True) -> np.ndarray:
+    """Seeding kernel, float32 of shape ``gSiz`` (made odd).
+
+    Parameters
+    ----------
+    gSig : (int, int)
+        Gaussian standard deviation (rows, cols) in pixels.
+    gSiz : (int, int)
+        Kernel size (rows, cols); even sizes are increased by one.
+    center : bool
+        If true, subtract the kernel's mean over its elliptical support and zero
+        it outside, so that the kernel sums to zero; else a plain Gaussian.
+
+    Returns
+    -------
+    ndarray, shape (gSiz[0] | 1, gSiz[1] | 1)
+    """
+    sig = [float(v) for v in gSig]
+    siz = [int(v) // 2 * 2 + 1 for v in gSiz]
+    gy = cv2.getGaussianKernel(siz[0], sig[0], cv2.CV_64F)
+    gx = cv2.getGaussianKernel(siz[1], sig[1], cv2.CV_64F)
+    psf = gy @ gx.T
+    if center:
+        support = psf >= psf[0].max()
+        psf = psf - psf[support].mean()
+        psf[~support] = 0.0
+    return psf.astype(np.float32)
+
+
+def filter_frames(frames: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Correlate each frame of ``(L, h, w)`` with ``kernel`` (reflected border), float32."""
+    frames = np.asarray(frames, dtype=np.float32)
+    out = np.empty_like(frames)
+    for i in range(frames.shape[0]):
+        out[i] = cv2.filter2D(frames[i], cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
+    return out
+
+
+def downsample_frames(frames: np.ndarray, ssub: int, tsub: int = 1) -> np.ndarray:
+    """Block-average ``(L, h, w)`` frames by ``tsub`` in time and ``ssub`` in space.
+
+    Partial blocks at the edges average the pixels (frames) they have, as
+    :func:`ace_neuro.cnmfe.estimates.decimation_matrix`.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    n, h, w = frames.shape
+    if tsub > 1:
+        nt = -(-n // tsub)
+        pad = nt * tsub - n
+        sums = np.add.reduceat(frames, np.arange(0, n, tsub), axis=0)
+        counts = np.full(nt, tsub, np.float32)
+        if pad:
+            counts[-1] = tsub - pad
+        frames = sums / counts[:, None, None]
+    if ssub > 1:
+        hb, wb = -(-h // ssub), -(-w // ssub)
+        rows = np.add.reduceat(frames, np.arange(0, h, ssub), axis=1)
+        blocks = np.add.reduceat(rows, np.arange(0, w, ssub), axis=2)
+        rc = np.minimum(ssub, h - np.arange(hb) * ssub).astype(np.float32)
+        cc = np.minimum(ssub, w - np.arange(wb) * ssub).astype(np.float32)
+        frames = blocks / (rc[:, None] * cc[None, :])[None]
+    return frames

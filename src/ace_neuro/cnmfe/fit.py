@@ -1,0 +1,407 @@
+"""CNMF-E on one rectangle of the movie, every step streamed over chunks of frames.
+
+:func:`fit_region` runs the whole algorithm on a :class:`~.reader.MovieSource`
+(the whole field of view, or one patch): seeding and initialisation
+(:mod:`.init`, on the ``ssub``/``tsub``-downsampled movie), the ring-model
+background (:mod:`.background`), then rounds of spatial update
+(:mod:`.spatial`), background re-fit, temporal update with deconvolution
+(:mod:`.temporal`), and merging (:mod:`.merge`); after the first round the
+residual movie is seeded again for neurons the first pass missed.
+
+Each step reads the movie once, chunk by chunk; what is held in memory is one
+chunk (its size set by ``cnmfe_chunk_mb``), per-pixel sums, the sparse
+footprints and the ``K x T`` traces. Nothing else grows with the number of
+frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import cv2
+import numpy as np
+import scipy.sparse
+
+from .background import Downsampler, RingStats, ring_radius
+from .filters import downsample_frames
+from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds
+from .merge import merge_components
+from .noise import WelchNoise
+from .reader import MovieSource, flat_to_frames
+from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
+from .temporal import TraceResult, update_traces
+
+__all__ = ["RegionFit", "fit_region", "refine", "ModelState"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelState:
+    """Current CNMF-E model of a region: ``Y ~ A C + W (Y - A C - b0) + b0``.
+
+    Attributes
+    ----------
+    A : csc_matrix (n, K) float32, unit-norm columns
+    C : ndarray (K, T) float32
+    b0 : ndarray (n,) float32
+    W : csr_matrix (P_B, P_B) or None
+    """
+
+    A: scipy.sparse.csc_matrix
+    C: np.ndarray
+    b0: np.ndarray
+    W: scipy.sparse.csr_matrix | None = None
+    traces: TraceResult | None = None
+
+
+@dataclass
+class RegionFit:
+    """Result of :func:`fit_region` for one region (pixel order ``row + col*h`` of the region)."""
+
+    dims: tuple[int, int]
+    state: ModelState
+    sn: np.ndarray
+    pixel_mean: np.ndarray
+    cn: np.ndarray
+    pnr: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+class _Passes:
+    """Streaming passes over one source with fixed parameters."""
+
+    def __init__(self, source: MovieSource, params: dict[str, Any]) -> None:
+        self.source = source
+        self.params = params
+        self.dims = source.dims
+        self.n = source.n_pixels
+        self.T = source.n_frames
+        self.chunk = source.chunk_frames(float(params["cnmfe_chunk_mb"]))
+        self.down = Downsampler(self.dims, int(params["ssub_B"]))
+
+    def raw_chunks(self, step: int = 1) -> Iterator[tuple[int, int, np.ndarray]]:
+        for t0, t1 in self.source.chunks(self.chunk, step):
+            yield t0, t1, self.source.read(t0, t1)
+
+    # ----------------------------------------------------------------- pixel statistics
+    def pixel_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Temporal mean and noise (PSD) of every pixel, ``(n,)`` float32 each."""
+        p = self.params
+        welch = WelchNoise(self.n, min(256, self.T), p["noise_range"], p["noise_method"])
+        total = np.zeros(self.n, np.float64)
+        for _, _, y in self.raw_chunks():
+            total += y.sum(axis=0, dtype=np.float64)
+            welch.update(y)
+        if welch.count == 0:
+            rest = np.concatenate(welch._buffer, axis=0)
+            welch = WelchNoise(self.n, rest.shape[0], p["noise_range"], p["noise_method"])
+            welch.update(rest)
+        return (total / max(self.T, 1)).astype(np.float32), welch.result()
+
+    # ----------------------------------------------------------------- model pieces per chunk
+    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Residual ``X = Y - A C - b0`` at ring resolution and the background ``B`` (full resolution)."""
+        x = y - state.b0[None, :]
+        if state.A.shape[1]:
+            x = x - np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32).T
+        x_low = self.down.to_low(x)
+        if state.W is None:
+            return x_low, np.zeros_like(y)
+        b_low = np.asarray(state.W @ x_low.T, dtype=np.float32).T
+        return x_low, self.down.to_full(b_low)
+
+    def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
+        """Ring weights for the current ``A, C, b0`` (one pass)."""
+        p = self.params
+        radius = ring_radius(p["gSiz"], p["ring_size_factor"], p["ssub_B"])
+        stats = RingStats(self.down.low_dims, radius)
+        for t0, t1, y in self.raw_chunks():
+            x_low, _ = self.background_chunk(ModelState(state.A, state.C, state.b0, None), y, t0, t1)
+            stats.update(x_low)
+        return stats.solve()
+
+    def spatial_stats(self, state: ModelState, supports: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """``U`` on the supports and ``V`` for the spatial update (one pass)."""
+        K = state.A.shape[1]
+        cmean = state.C.mean(axis=1, keepdims=True)
+        U = [np.zeros(s.size, np.float64) for s in supports]
+        V = np.zeros((K, K), np.float64)
+        for t0, t1, y in self.raw_chunks():
+            _, b = self.background_chunk(state, y, t0, t1)
+            yres = y - b
+            cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
+            V += cc.astype(np.float64) @ cc.T.astype(np.float64)
+            for k, s in enumerate(supports):
+                if s.size:
+                    U[k] += yres[:, s].T @ cc[k]
+        return U, V
+
+    def temporal_stats(self, state: ModelState) -> np.ndarray:
+        """``YA = A^T (Y - B - b0)``, ``(K, T)`` (one pass)."""
+        K = state.A.shape[1]
+        YA = np.zeros((K, self.T), np.float32)
+        At = scipy.sparse.csr_matrix(state.A.T)
+        for t0, t1, y in self.raw_chunks():
+            _, b = self.background_chunk(state, y, t0, t1)
+            YA[:, t0:t1] = np.asarray(At @ (y - b - state.b0[None, :]).T, dtype=np.float32)
+        return YA
+
+    def residual_frames(self, state: ModelState) -> Callable[[], Iterator[np.ndarray]]:
+        """Factory of ``(L, h', w')`` chunks of the residual ``Y - A C - B - b0`` at init resolution."""
+        p = self.params
+
+        def gen():
+            for t0, t1, y in self.raw_chunks(int(p["tsub"])):
+                x_low, b = self.background_chunk(state, y, t0, t1)
+                res = y - b - state.b0[None, :]
+                if state.A.shape[1]:
+                    res -= np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32).T
+                yield downsample_frames(flat_to_frames(res, self.dims), int(p["ssub"]), int(p["tsub"]))
+
+        return gen
+
+    def init_frames(self) -> Callable[[], Iterator[np.ndarray]]:
+        """Factory of ``(L, h', w')`` chunks of the movie at init resolution."""
+        p = self.params
+
+        def gen():
+            for _, _, y in self.raw_chunks(int(p["tsub"])):
+                yield downsample_frames(flat_to_frames(y, self.dims), int(p["ssub"]), int(p["tsub"]))
+
+        return gen
+
+
+def _init_geometry(params: dict) -> tuple[list[float], list[int]]:
+    ssub = int(params["ssub"])
+    g_sig = [max(1.0, float(g) / ssub) for g in params["gSig"]]
+    g_siz = [max(3, int(round(g / ssub))) for g in params["gSiz"]]
+    return g_sig, g_siz
+
+
+def _seed_and_extract(
+    passes: _Passes,
+    frames: Callable[[], Iterator[np.ndarray]],
+    border: int,
+    max_new: int | None,
+    exclude_centres: np.ndarray | None,
+    local_background: bool,
+) -> tuple[InitialComponents, Any, tuple[int, int]]:
+    """Seed on the chunks given by ``frames`` and extract components; returns full-resolution components."""
+    p = passes.params
+    ssub, tsub = int(p["ssub"]), int(p["tsub"])
+    h, w = passes.dims
+    init_dims = (-(-h // ssub), -(-w // ssub))
+    n_init = -(-passes.T // tsub)
+    g_sig, g_siz = _init_geometry(p)
+    images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"], p["noise_method"], n_init)
+    exclude = None
+    if exclude_centres is not None and len(exclude_centres):
+        exclude = np.zeros(init_dims, bool)
+        rad = max(1, int(round(min(g_sig))))
+        for r, c in np.asarray(exclude_centres) / ssub:
+            if np.isfinite(r):
+                r, c = int(round(r)), int(round(c))
+                exclude[max(0, r - rad):r + rad + 1, max(0, c - rad):c + rad + 1] = True
+    border_init = int(np.ceil(border / ssub))
+    seeds = find_seeds(images.cn, images.pnr, p["min_corr"], p["min_pnr"], g_sig, border_init, max_new, exclude)
+    comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images.mean, local_background)
+    return comps, images, init_dims
+
+
+def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, tsub: int, n_frames: int):
+    """Footprints (csc, unit norm) and traces ``(K, T)`` at full resolution."""
+    h, w = dims
+    K = len(comps.footprints)
+    if K == 0:
+        return scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32), np.zeros((0, n_frames), np.float32)
+    cols, traces = [], []
+    for k, (idx, val) in enumerate(comps.footprints):
+        if ssub > 1:
+            img = np.zeros(init_dims, np.float32)
+            img[idx % init_dims[0], idx // init_dims[0]] = val
+            img = cv2.resize(img, (init_dims[1] * ssub, init_dims[0] * ssub), interpolation=cv2.INTER_LINEAR)[:h, :w]
+            img = np.maximum(img, 0)
+            flat = img.ravel(order="F")
+            nz = np.flatnonzero(flat > 0)
+            idx, val = nz, flat[nz]
+        norm = float(np.sqrt(np.sum(val.astype(np.float64) ** 2)))
+        cols.append((idx, val / norm))
+        tr = comps.traces[k]
+        if tsub > 1:
+            tr = np.repeat(tr, tsub)[:n_frames]
+        traces.append(tr * norm)
+    indptr = np.cumsum([0] + [len(i) for i, _ in cols])
+    A = scipy.sparse.csc_matrix(
+        (np.concatenate([v for _, v in cols]).astype(np.float32), np.concatenate([i for i, _ in cols]), indptr),
+        shape=(h * w, K),
+    )
+    return A, np.asarray(traces, np.float32)
+
+
+def _normalise(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
+    """Unit-norm footprints (traces scaled to keep ``A C``); drops empty components."""
+    A = scipy.sparse.csc_matrix(A, dtype=np.float32)
+    norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0)).ravel())
+    keep = norms > 0
+    A = A[:, np.flatnonzero(keep)]
+    norms = norms[keep]
+    A = scipy.sparse.csc_matrix(A @ scipy.sparse.diags(1.0 / norms).astype(np.float32))
+    return A, (np.asarray(C)[keep] * norms[:, None]).astype(np.float32)
+
+
+def _b0(pixel_mean: np.ndarray, A, C) -> np.ndarray:
+    if A.shape[1] == 0:
+        return pixel_mean.copy()
+    return (pixel_mean - np.asarray(A @ C.mean(axis=1)).ravel()).astype(np.float32)
+
+
+def _spatial_update(passes: _Passes, state: ModelState, pixel_mean: np.ndarray) -> ModelState:
+    p = passes.params
+    if state.A.shape[1] == 0:
+        return state
+    supports = footprint_supports(state.A, passes.dims, p["gSig"], p["gSiz"])
+    U, V = passes.spatial_stats(state, supports)
+    A = state.A
+    initial = []
+    for k, s in enumerate(supports):
+        col = A[:, k].toarray().ravel()
+        initial.append(col[s])
+    values = hals_footprints(supports, U, V, initial, n_iter=5)
+    cols = [clean_footprint(s, v, passes.dims) for s, v in zip(supports, values)]
+    indptr = np.cumsum([0] + [len(i) for i, _ in cols])
+    A_new = scipy.sparse.csc_matrix(
+        (np.concatenate([v for _, v in cols] or [np.zeros(0, np.float32)]).astype(np.float32),
+         np.concatenate([i for i, _ in cols] or [np.zeros(0, np.int64)]), indptr),
+        shape=A.shape,
+    )
+    A_new, C_new = _normalise(A_new, state.C)
+    return ModelState(A_new, C_new, _b0(pixel_mean, A_new, C_new), state.W, None)
+
+
+def _temporal_update(passes: _Passes, state: ModelState, frame_rate: float) -> ModelState:
+    p = passes.params
+    K = state.A.shape[1]
+    if K == 0:
+        return state
+    YA = passes.temporal_stats(state)
+    AA = (state.A.T @ state.A).toarray()
+    decay_frames = float(p["decay_time"]) * float(frame_rate)
+    res = update_traces(YA, AA, state.C, int(p["p"]), decay_frames, p["bas_nonneg"], p["s_min"], p["noise_range"], p["noise_method"])
+    return ModelState(state.A, res.C, state.b0, state.W, res)
+
+
+def _drop_silent(state: ModelState) -> ModelState:
+    """Remove components whose trace is identically zero."""
+    if state.A.shape[1] == 0:
+        return state
+    keep = np.flatnonzero(np.abs(state.C).max(axis=1) > 0)
+    if keep.size == state.A.shape[1]:
+        return state
+    tr = state.traces
+    if tr is not None:
+        tr = TraceResult(*(getattr(tr, f)[keep] for f in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn")))
+    return ModelState(scipy.sparse.csc_matrix(state.A[:, keep]), state.C[keep], state.b0, state.W, tr)
+
+
+def refine(
+    passes: _Passes,
+    state: ModelState,
+    pixel_mean: np.ndarray,
+    frame_rate: float,
+    n_rounds: int,
+    border: int,
+    residual_seeding: bool,
+    log: logging.Logger,
+    label: str,
+) -> ModelState:
+    """Rounds of spatial update, background re-fit, temporal update and merging."""
+    p = passes.params
+    for it in range(int(n_rounds)):
+        state = _spatial_update(passes, state, pixel_mean)
+        if p["update_background_components"]:
+            state.W = passes.fit_background(state)
+        state = _temporal_update(passes, state, frame_rate)
+        state = _drop_silent(state)
+        n_before = state.A.shape[1]
+        A, C, groups = merge_components(state.A, state.C, p["merge_thr"], 0.7 if p["del_duplicates"] else None)
+        if groups:
+            A, C = _normalise(A, C)
+            state = ModelState(A, C, _b0(pixel_mean, A, C), state.W, None)
+        log.info("%s: round %d: %d components, %d merged into %d", label, it + 1, state.A.shape[1],
+                 sum(len(g) for g in groups), len(groups))
+        if it == 0 and residual_seeding:
+            max_new = None
+            if p["K"] is not None:
+                max_new = max(0, int(p["K"]) - state.A.shape[1])
+            if max_new != 0:
+                comps, _, init_dims = _seed_and_extract(
+                    passes, passes.residual_frames(state), border, max_new, centroids(state.A, passes.dims), False
+                )
+                A_new, C_new = _to_full_resolution(comps, init_dims, passes.dims, int(p["ssub"]), int(p["tsub"]), passes.T)
+                log.info("%s: %d more components seeded on the residual", label, A_new.shape[1])
+                if A_new.shape[1]:
+                    A = scipy.sparse.hstack([state.A, A_new], format="csc")
+                    C = np.concatenate([state.C, C_new], axis=0)
+                    state = ModelState(A, C, _b0(pixel_mean, A, C), state.W, None)
+        del n_before
+    if state.traces is None and state.A.shape[1]:
+        state = _temporal_update(passes, state, frame_rate)
+        state = _drop_silent(state)
+    return state
+
+
+def fit_region(
+    source: MovieSource,
+    params: dict[str, Any],
+    frame_rate: float,
+    border: int = 0,
+    refine_rounds: int | None = None,
+    log: logging.Logger | None = None,
+    label: str = "cnmfe",
+) -> RegionFit:
+    """CNMF-E on one region of the movie.
+
+    Parameters
+    ----------
+    source : MovieSource
+        The region (whole frame or a patch).
+    params : dict
+        Checked parameters (:func:`ace_neuro.cnmfe.params.check_params`).
+    frame_rate : float
+        Frames per second (for ``decay_time``).
+    border : int
+        Pixels at the region's frame edge where no seed is placed.
+    refine_rounds : int, optional
+        Rounds of refinement; default ``params["n_refine_iter"]``.
+    log : logging.Logger, optional
+    label : str
+        Prefix of log lines.
+
+    Returns
+    -------
+    RegionFit
+    """
+    log = log or logger
+    p = params
+    passes = _Passes(source, p)
+    pixel_mean, sn = passes.pixel_stats()
+    comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(), border, p["K"], None, True)
+    A, C = _to_full_resolution(comps, init_dims, passes.dims, int(p["ssub"]), int(p["tsub"]), passes.T)
+    log.info("%s: %d components initialised", label, A.shape[1])
+    state = ModelState(A, C, _b0(pixel_mean, A, C), None, None)
+    state.W = passes.fit_background(state)
+    rounds = int(p["n_refine_iter"]) if refine_rounds is None else int(refine_rounds)
+    if p["only_init"] or rounds == 0:
+        if A.shape[1]:
+            state = _temporal_update(passes, state, frame_rate)
+    else:
+        state = refine(passes, state, pixel_mean, frame_rate, rounds, border, p["residual_seeding"], log, label)
+    cn, pnr = images.cn, images.pnr
+    if int(p["ssub"]) > 1:
+        h, w = passes.dims
+        cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)
+        pnr = cv2.resize(pnr, (w, h), interpolation=cv2.INTER_LINEAR)
+    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr, {"n_init": int(A.shape[1])})

@@ -1,0 +1,354 @@
+"""Correlation / peak-to-noise seeding and initialisation of CNMF-E, streamed over frames.
+
+The movie used for seeding (raw data, or later the residual of the model) is
+spatially filtered frame by frame (:func:`ace_neuro.cnmfe.filters.center_psf_kernel`).
+Two streaming passes give, per pixel of the filtered movie ``F``:
+
+* pass 1: the temporal mean, the maximum, and the noise level ``sn_F``
+  (Welch power spectrum, see :mod:`.noise`);
+* pass 2: the local correlation image ``Cn``: the mean Pearson correlation
+  of each pixel with its 8 neighbours, computed on ``(F - mean) / sn_F`` with
+  values below 3 set to 0 (so only transients count), as CaImAn's
+  ``correlation_pnr``.
+
+``PNR = (max - mean) / sn_F``. Seeds are the local maxima of ``Cn * PNR``
+where ``Cn >= min_corr`` and ``PNR >= min_pnr``, strongest first. A third pass
+extracts, for every seed at once, its filtered centre trace ``c`` and the
+median of the raw data on the border of its ``gSiz`` box (a local background
+proxy ``y_bg``), and accumulates the regression of every box pixel on
+``[c, y_bg, 1]``; the coefficient of ``c`` is the initial footprint. All
+accumulators are sums over frames, so memory does not depend on the
+recording length (except the ``K x T`` traces).
+
+References
+----------
+Zhou P, et al. (2018). Efficient and accurate extraction of in vivo calcium
+signals from microendoscopic video data. eLife 7:e28728.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import scipy.ndimage as ndi
+
+from .filters import center_psf_kernel, filter_frames
+from .noise import WelchNoise
+
+__all__ = [
+    "SeedImages",
+    "CorrelationAccumulator",
+    "correlation_pnr_images",
+    "find_seeds",
+    "InitialComponents",
+    "extract_components",
+]
+
+_NEIGHBOUR_OFFSETS = ((0, 1), (1, -1), (1, 0), (1, 1))
+
+
+class CorrelationAccumulator:
+    """Streaming local correlation with the 8 neighbours of each pixel.
+
+    Feed ``(L, h, w)`` frames with :meth:`update`; :meth:`result` gives the
+    ``(h, w)`` mean correlation of each pixel with its 8 neighbours (fewer at
+    the border; pixels with zero variance have correlation 0).
+    """
+
+    def __init__(self, dims: tuple[int, int]) -> None:
+        self.dims = tuple(dims)
+        self.n = 0
+        self.s1 = np.zeros(dims, np.float64)
+        self.s2 = np.zeros(dims, np.float64)
+        self.cross = {o: np.zeros(dims, np.float64) for o in _NEIGHBOUR_OFFSETS}
+
+    def update(self, frames: np.ndarray) -> None:
+        z = np.asarray(frames, dtype=np.float32)
+        self.n += z.shape[0]
+        self.s1 += z.sum(axis=0, dtype=np.float64)
+        self.s2 += np.einsum("tij,tij->ij", z, z, dtype=np.float64)
+        h, w = self.dims
+        for (dy, dx), acc in self.cross.items():
+            a, b = _pair_slices(h, w, dy, dx)
+            acc[a] += np.einsum("tij,tij->ij", z[(slice(None),) + a], z[(slice(None),) + b], dtype=np.float64)
+
+    def result(self) -> np.ndarray:
+        h, w = self.dims
+        n = max(self.n, 1)
+        mean = self.s1 / n
+        sd = np.sqrt(np.maximum(self.s2 / n - mean ** 2, 0.0))
+        total = np.zeros((h, w))
+        count = np.zeros((h, w))
+        for (dy, dx), acc in self.cross.items():
+            a, b = _pair_slices(h, w, dy, dx)
+            denom = sd[a] * sd[b]
+            cov = acc[a] / n - mean[a] * mean[b]
+            corr = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 1e-12)
+            total[a] += corr
+            total[b] += corr
+            count[a] += 1
+            count[b] += 1
+        return (total / np.maximum(count, 1)).astype(np.float32)
+
+
+def _pair_slices(h: int, w: int, dy: int, dx: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """Slices ``a`` and ``b`` with ``b`` the neighbour of ``a`` at offset (dy, dx) (dy >= 0)."""
+    rows_a, rows_b = slice(0, h - dy), slice(dy, h)
+    if dx >= 0:
+        cols_a, cols_b = slice(0, w - dx), slice(dx, w)
+    else:
+        cols_a, cols_b = slice(-dx, w), slice(0, w + dx)
+    return (rows_a, cols_a), (rows_b, cols_b)
+
+
+@dataclass
+class SeedImages:
+    """Images of the filtered movie used for seeding (all ``(h, w)`` float32).
+
+    Attributes
+    ----------
+    cn : local correlation image.
+    pnr : peak-to-noise ratio image.
+    mean, noise : temporal mean and noise level of the filtered movie.
+    """
+
+    cn: np.ndarray
+    pnr: np.ndarray
+    mean: np.ndarray
+    noise: np.ndarray
+
+
+def correlation_pnr_images(
+    chunks: Callable[[], Iterable[np.ndarray]],
+    dims: tuple[int, int],
+    gSig,
+    gSiz,
+    center_psf: bool = True,
+    noise_range=(0.25, 0.5),
+    noise_method: str = "mean",
+    n_frames: int | None = None,
+) -> SeedImages:
+    """Correlation and peak-to-noise images of the filtered movie, in two streaming passes.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterator over ``(L, h, w)`` float32 frame chunks (called twice).
+    dims : (h, w)
+    gSig, gSiz : (int, int)
+        Filter width and size (pixels, at the resolution of the frames).
+    center_psf : bool
+        Zero-mean filter (one-photon) or plain Gaussian.
+    noise_range, noise_method
+        Noise estimation, see :mod:`.noise`.
+    n_frames : int, optional
+        Total frames (sets the noise segment length); counted if omitted.
+
+    Returns
+    -------
+    SeedImages
+    """
+    kernel = center_psf_kernel(gSig, gSiz, center_psf)
+    h, w = dims
+    segment = 256 if n_frames is None else int(min(256, n_frames))
+    welch = WelchNoise(h * w, segment, noise_range, noise_method)
+    total = np.zeros((h, w), np.float64)
+    peak = np.full((h, w), -np.inf, np.float32)
+    count = 0
+    for frames in chunks():
+        filt = filter_frames(frames, kernel)
+        total += filt.sum(axis=0, dtype=np.float64)
+        np.maximum(peak, filt.max(axis=0), out=peak)
+        welch.update(filt.transpose(0, 2, 1).reshape(filt.shape[0], -1))
+        count += filt.shape[0]
+    if welch.count == 0:  # recording shorter than one segment: use what was buffered
+        rest = np.concatenate(welch._buffer, axis=0)
+        welch = WelchNoise(h * w, rest.shape[0], noise_range, noise_method)
+        welch.update(rest)
+    mean = (total / max(count, 1)).astype(np.float32)
+    noise = welch.result().reshape((w, h)).T.copy()
+    noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
+    pnr = np.maximum((peak - mean) / noise, 0.0).astype(np.float32)
+    corr = CorrelationAccumulator((h, w))
+    for frames in chunks():
+        z = (filter_frames(frames, kernel) - mean) / noise
+        z[z < 3.0] = 0.0
+        corr.update(z)
+    noise = np.where(np.isfinite(noise), noise, 0.0).astype(np.float32)
+    return SeedImages(cn=corr.result(), pnr=pnr, mean=mean, noise=noise)
+
+
+def find_seeds(
+    cn: np.ndarray,
+    pnr: np.ndarray,
+    min_corr: float,
+    min_pnr: float,
+    gSig,
+    border: int = 0,
+    max_seeds: int | None = None,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Seed pixels: local maxima of ``cn * pnr`` passing both thresholds, strongest first.
+
+    Parameters
+    ----------
+    cn, pnr : ndarray, shape (h, w)
+    min_corr, min_pnr : float
+        Thresholds on ``cn`` and ``pnr``.
+    gSig : (int, int)
+        Neuron half-size; maxima closer than about half of it are one seed.
+    border : int
+        Pixels at the frame edge that cannot be seeds.
+    max_seeds : int, optional
+        Keep at most this many.
+    exclude : ndarray of bool, shape (h, w), optional
+        Pixels that cannot be seeds (e.g. centres of known neurons).
+
+    Returns
+    -------
+    ndarray, shape (n, 2), int
+        ``(row, col)`` of each seed.
+    """
+    score = np.asarray(cn, np.float64) * np.asarray(pnr, np.float64)
+    ok = (cn >= min_corr) & (pnr >= min_pnr)
+    if border > 0:
+        ok[:border] = ok[-border:] = False
+        ok[:, :border] = ok[:, -border:] = False
+    if exclude is not None:
+        ok &= ~exclude
+    size = [2 * max(1, int(round(g / 2.0))) + 1 for g in gSig]
+    local_max = score == ndi.maximum_filter(score, size=size, mode="nearest")
+    rows, cols = np.nonzero(ok & local_max & (score > 0))
+    order = np.argsort(-score[rows, cols], kind="stable")
+    seeds = np.stack([rows[order], cols[order]], axis=1).astype(np.int64)
+    if max_seeds is not None:
+        seeds = seeds[: int(max_seeds)]
+    return seeds
+
+
+@dataclass
+class InitialComponents:
+    """Footprints and traces from :func:`extract_components`.
+
+    Attributes
+    ----------
+    footprints : list of (ndarray int64, ndarray float32)
+        Per component: Fortran pixel indices in the frame and non-negative values.
+    traces : ndarray, shape (K, T), float32
+        Initial traces (zero baseline, same units as ``footprints`` x traces = data).
+    centers : ndarray, shape (K, 2)
+    """
+
+    footprints: list
+    traces: np.ndarray
+    centers: np.ndarray
+
+
+def _box(center, half, dims):
+    r, c = center
+    return (max(0, r - half[0]), min(dims[0], r + half[0] + 1), max(0, c - half[1]), min(dims[1], c + half[1] + 1))
+
+
+def extract_components(
+    chunks: Callable[[], Iterable[np.ndarray]],
+    dims: tuple[int, int],
+    seeds: np.ndarray,
+    gSig,
+    gSiz,
+    center_psf: bool,
+    n_frames: int,
+    filtered_mean: np.ndarray,
+    local_background: bool = True,
+    keep_fraction: float = 0.2,
+) -> InitialComponents:
+    """Footprints and traces for all seeds, in one streaming pass.
+
+    For seed ``k`` the trace ``c_k`` is the filtered movie at the seed; every
+    pixel of the ``gSiz`` box around it is regressed over time on
+    ``[c_k, y_bg, 1]`` (``y_bg``: per-frame median of the box border, the
+    local background proxy; omitted if ``local_background`` is false), and the
+    non-negative coefficient of ``c_k`` is the footprint, cut at
+    ``keep_fraction`` of its peak and to the connected region holding the seed.
+
+    Parameters
+    ----------
+    chunks : callable
+        Fresh iterator over ``(L, h, w)`` float32 frame chunks covering ``n_frames``.
+    dims : (h, w)
+    seeds : ndarray, shape (K, 2)
+    gSig, gSiz, center_psf
+        As :func:`correlation_pnr_images`.
+    n_frames : int
+    filtered_mean : ndarray, shape (h, w)
+        Temporal mean of the filtered movie (from the seeding images).
+    local_background : bool
+    keep_fraction : float
+
+    Returns
+    -------
+    InitialComponents
+    """
+    h, w = dims
+    seeds = np.asarray(seeds, dtype=np.int64).reshape(-1, 2)
+    n_seeds = len(seeds)
+    kernel = center_psf_kernel(gSig, gSiz, center_psf)
+    half = [int(v) // 2 for v in gSiz]
+    boxes = [_box(s, half, dims) for s in seeds]
+    n_reg = 3 if local_background else 2
+    xtx = np.zeros((n_seeds, n_reg, n_reg), np.float64)
+    xty = [np.zeros((n_reg, (b[1] - b[0]) * (b[3] - b[2])), np.float64) for b in boxes]
+    traces = np.zeros((n_seeds, n_frames), np.float32)
+    t0 = 0
+    for frames in chunks():
+        n = frames.shape[0]
+        filt = filter_frames(frames, kernel)
+        centre = filt[:, seeds[:, 0], seeds[:, 1]] - filtered_mean[seeds[:, 0], seeds[:, 1]]  # (n, K)
+        traces[:, t0:t0 + n] = centre.T
+        for k, (r0, r1, c0, c1) in enumerate(boxes):
+            box = frames[:, r0:r1, c0:c1]
+            cols = [centre[:, k].astype(np.float64)]
+            if local_background:
+                border = np.concatenate(
+                    [box[:, 0, :], box[:, -1, :], box[:, 1:-1, 0], box[:, 1:-1, -1]], axis=1
+                )
+                cols.append(np.median(border, axis=1).astype(np.float64))
+            cols.append(np.ones(n))
+            x = np.stack(cols, axis=0)  # (n_reg, n)
+            xtx[k] += x @ x.T
+            xty[k] += x @ box.transpose(0, 2, 1).reshape(n, -1)
+        t0 += n
+    footprints = []
+    keep = []
+    for k, (r0, r1, c0, c1) in enumerate(boxes):
+        gram = xtx[k] + 1e-9 * np.trace(xtx[k]) * np.eye(n_reg)
+        coef = np.linalg.solve(gram, xty[k])[0]
+        img = np.maximum(coef, 0.0).reshape((c1 - c0, r1 - r0)).T
+        img = _core_region(img, (seeds[k, 0] - r0, seeds[k, 1] - c0), keep_fraction)
+        if img is None:
+            continue
+        rr, cc = np.nonzero(img)
+        idx = (rr + r0) + (cc + c0) * h
+        order = np.argsort(idx)
+        footprints.append((idx[order].astype(np.int64), img[rr, cc][order].astype(np.float32)))
+        keep.append(k)
+    keep = np.asarray(keep, dtype=np.int64)
+    traces = traces[keep]
+    traces -= np.median(traces, axis=1, keepdims=True) if len(keep) else 0.0
+    np.maximum(traces, 0.0, out=traces)
+    return InitialComponents(footprints=footprints, traces=traces, centers=seeds[keep])
+
+
+def _core_region(img: np.ndarray, centre: tuple[int, int], keep_fraction: float) -> np.ndarray | None:
+    """``img`` cut at ``keep_fraction`` of its max, keeping the connected region at ``centre``."""
+    peak = img.max()
+    if not np.isfinite(peak) or peak <= 0:
+        return None
+    mask = img >= keep_fraction * peak
+    labels, _ = ndi.label(mask)
+    label = labels[centre]
+    if label == 0:
+        # the seed pixel itself fell below the cut: take the region holding the maximum nearest to it
+        return None
+    return np.where(labels == label, img, 0.0)

@@ -1,0 +1,105 @@
+"""Chunked access to a rectangle of a CaImAn memory map (or of an in-memory movie).
+
+The CaImAn memory map stores ``Yr`` of shape ``(H*W, T)`` in C order with the
+pixel index ``row + col * H``; viewed as ``(W, H, T)`` a rectangle of pixels
+and a range of frames is a plain slice, so a patch or a chunk of frames is read
+without touching the rest of the file. Chunks come back as ``(n_frames, h*w)``
+float32 arrays with pixels in Fortran order (``row + col * h``), CaImAn's
+order, so footprints of a region index them directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..io.movie import open_caiman_memmap
+
+__all__ = ["MovieSource", "frames_to_flat", "flat_to_frames"]
+
+
+def frames_to_flat(frames: np.ndarray) -> np.ndarray:
+    """``(L, h, w)`` frames as ``(L, h*w)`` with pixel index ``row + col*h``."""
+    frames = np.asarray(frames)
+    n, h, w = frames.shape
+    return np.ascontiguousarray(frames.transpose(0, 2, 1)).reshape(n, h * w)
+
+
+def flat_to_frames(flat: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`frames_to_flat`: ``(L, h*w)`` to ``(L, h, w)`` (C-contiguous)."""
+    h, w = dims
+    return np.ascontiguousarray(flat.reshape(flat.shape[0], w, h).transpose(0, 2, 1))
+
+
+@dataclass(frozen=True)
+class MovieSource:
+    """A rectangle ``[r0:r1, c0:c1]`` of a movie, read by chunks of frames.
+
+    Build it with :meth:`from_memmap` (a CaImAn ``.mmap`` file; picklable, so
+    worker processes reopen the file themselves) or :meth:`from_array` (a
+    ``(T, H, W)`` array, for tests and small data).
+    """
+
+    path: str | None
+    array: np.ndarray | None
+    full_dims: tuple[int, int]
+    n_frames: int
+    region: tuple[int, int, int, int]
+
+    @classmethod
+    def from_memmap(cls, path: str | os.PathLike, region: tuple[int, int, int, int] | None = None) -> "MovieSource":
+        """Source over a CaImAn C-order memory map; ``region`` = (r0, r1, c0, c1), default whole frame."""
+        _, dims, n_frames = open_caiman_memmap(path)
+        return cls(os.fspath(path), None, tuple(dims), int(n_frames), region or (0, dims[0], 0, dims[1]))
+
+    @classmethod
+    def from_array(cls, movie: np.ndarray, region: tuple[int, int, int, int] | None = None) -> "MovieSource":
+        """Source over an in-memory ``(T, H, W)`` movie."""
+        movie = np.asarray(movie)
+        if movie.ndim != 3:
+            raise ValueError(f"movie must have shape (T, H, W), got {movie.shape}")
+        n_frames, h, w = movie.shape
+        return cls(None, movie, (h, w), int(n_frames), region or (0, h, 0, w))
+
+    def sub(self, region: tuple[int, int, int, int]) -> "MovieSource":
+        """The same movie restricted to ``region`` (full-frame coordinates)."""
+        r0, r1, c0, c1 = region
+        if not (0 <= r0 < r1 <= self.full_dims[0] and 0 <= c0 < c1 <= self.full_dims[1]):
+            raise ValueError(f"region {region} outside the frame {self.full_dims}")
+        return MovieSource(self.path, self.array, self.full_dims, self.n_frames, tuple(int(v) for v in region))
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """``(h, w)`` of the region."""
+        r0, r1, c0, c1 = self.region
+        return (r1 - r0, c1 - c0)
+
+    @property
+    def n_pixels(self) -> int:
+        """``h * w``."""
+        return self.dims[0] * self.dims[1]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` of the region as ``(stop-start, h*w)`` float32, pixel ``row + col*h``."""
+        r0, r1, c0, c1 = self.region
+        if self.array is not None:
+            return frames_to_flat(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
+        yr, (height, width), n_frames = open_caiman_memmap(self.path)
+        cube = yr.reshape(width, height, n_frames)  # [col, row, t], a view
+        block = np.asarray(cube[c0:c1, r0:r1, start:stop], dtype=np.float32)  # (w, h, L)
+        out = block.reshape(-1, stop - start).T.copy()
+        del yr, cube
+        return out
+
+    def chunks(self, chunk_frames: int, step: int = 1) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of consecutive chunks; every chunk but the last has a multiple of ``step`` frames."""
+        chunk = max(step, (int(chunk_frames) // step) * step)
+        for start in range(0, self.n_frames, chunk):
+            yield start, min(start + chunk, self.n_frames)
+
+    def chunk_frames(self, budget_mb: float) -> int:
+        """Frames per chunk so that one float32 chunk of the region fits ``budget_mb``."""
+        return max(16, int(budget_mb * 2**20 // (4 * self.n_pixels)))

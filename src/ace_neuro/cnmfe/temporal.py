@@ -1,0 +1,178 @@
+"""Temporal update of CNMF-E: block-coordinate traces with OASIS deconvolution.
+
+Given footprints ``A`` and the background-subtracted data, the traces solve
+``min ||A^T (Y - B - b0) - A^T A C||`` one component at a time (the data enter
+only through ``YA = A^T (Y - B - b0 1^T)``, a ``K x T`` array computed
+chunk by chunk). Each component's raw trace ``C_k + YrA_k`` is denoised by
+OASIS: an AR(p) calcium model with non-negative spikes and baseline, under the
+noise constraint ``||c + b - y||^2 <= sn^2 T`` where ``sn`` comes from the
+trace's power spectrum (:mod:`.noise`).
+
+References
+----------
+Friedrich J, Zhou P, Paninski L (2017). Fast online deconvolution of calcium
+imaging data. PLoS Comput Biol 13(3):e1005423.
+Pnevmatikakis EA, et al. (2016). Neuron 89(2):285-299.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from oasis import constrained_oasisAR1, oasisAR1, oasisAR2
+from oasis.functions import constrained_onnlsAR2, estimate_parameters
+
+from .noise import trace_noise
+
+__all__ = ["TraceResult", "deconvolve_trace", "update_traces"]
+
+
+@dataclass
+class TraceResult:
+    """Outputs of :func:`update_traces` (all float32, ``K`` rows).
+
+    C, S, YrA : (K, T); bl, c1, neurons_sn, lam : (K,); g : (K, p).
+    """
+
+    C: np.ndarray
+    S: np.ndarray
+    YrA: np.ndarray
+    bl: np.ndarray
+    c1: np.ndarray
+    g: np.ndarray
+    lam: np.ndarray
+    neurons_sn: np.ndarray
+
+
+def _fallback_g(p: int, decay_frames: float) -> np.ndarray:
+    g1 = float(np.exp(-1.0 / max(decay_frames, 1.0)))
+    if p == 1:
+        return np.array([g1])
+    rise = float(np.exp(-1.0 / max(decay_frames / 10.0, 0.5)))
+    return np.array([g1 + rise, -g1 * rise])
+
+
+def _stable(g: np.ndarray) -> bool:
+    if not np.all(np.isfinite(g)):
+        return False
+    roots = np.roots(np.concatenate([[1.0], -np.asarray(g, np.float64)]))
+    return bool(np.all(np.abs(roots) < 1.0) and np.all(np.abs(roots.imag) < 1e-9) and np.all(roots.real > 0))
+
+
+def deconvolve_trace(
+    y: np.ndarray,
+    p: int,
+    sn: float,
+    decay_frames: float,
+    bas_nonneg: bool = True,
+    s_min: float | None = None,
+    noise_range=(0.25, 0.5),
+    noise_method: str = "mean",
+):
+    """Denoise and deconvolve one raw trace with OASIS.
+
+    Parameters
+    ----------
+    y : ndarray, shape (T,)
+        Raw trace (``C_k + YrA_k``).
+    p : {0, 1, 2}
+        AR order; 0 returns ``y`` clipped at 0 with no spikes.
+    sn : float
+        Noise standard deviation.
+    decay_frames : float
+        Decay time in frames, used when the AR coefficients estimated from the
+        autocovariance are not a stable decaying model.
+    bas_nonneg : bool
+        Non-negative baseline.
+    s_min : float, optional
+        Minimum spike size (thresholded OASIS after the constrained fit).
+
+    Returns
+    -------
+    c, s : ndarray (T,) float64
+    b : float
+        Baseline.
+    g : ndarray (p,)
+    lam : float
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if p == 0:
+        return np.maximum(y, 0.0), np.zeros_like(y), 0.0, np.zeros(0), 0.0
+    if sn <= 0 or not np.isfinite(sn) or np.ptp(y) == 0:
+        return np.zeros_like(y), np.zeros_like(y), float(np.median(y)), _fallback_g(p, decay_frames), 0.0
+    g, _ = estimate_parameters(y, p=p, range_ff=list(noise_range), method=noise_method, lags=5, fudge_factor=0.98)
+    g = np.asarray(g, np.float64).reshape(-1)
+    if not _stable(g):
+        g = _fallback_g(p, decay_frames)
+    if p == 1:
+        c, s, b, g_out, lam = constrained_oasisAR1(y, float(g[0]), float(sn), optimize_b=True, b_nonneg=bas_nonneg, penalty=1)
+        g = np.atleast_1d(np.asarray(g_out, np.float64))
+    else:
+        c, s, b, g_out, lam = constrained_onnlsAR2(y, tuple(g), float(sn), optimize_b=True, b_nonneg=bas_nonneg, penalty=1)
+        g = np.atleast_1d(np.asarray(g_out, np.float64))
+    if s_min is not None and s_min > 0:
+        if p == 1:
+            c, s = oasisAR1(y - b, float(g[0]), lam=0.0, s_min=float(s_min))
+        else:
+            c, s = oasisAR2(y - b, float(g[0]), float(g[1]), lam=0.0, s_min=float(s_min))
+    return np.asarray(c), np.asarray(s), float(b), g, float(lam)
+
+
+def update_traces(
+    YA: np.ndarray,
+    AA: np.ndarray,
+    C: np.ndarray,
+    p: int,
+    decay_frames: float,
+    bas_nonneg: bool = True,
+    s_min: float | None = None,
+    noise_range=(0.25, 0.5),
+    noise_method: str = "mean",
+    n_sweeps: int = 2,
+) -> TraceResult:
+    """Block-coordinate update of all traces, each denoised by OASIS.
+
+    Parameters
+    ----------
+    YA : ndarray, shape (K, T)
+        ``A^T (Y - B - b0 1^T)``.
+    AA : ndarray, shape (K, K)
+        ``A^T A``.
+    C : ndarray, shape (K, T)
+        Current traces (starting point).
+    p, decay_frames, bas_nonneg, s_min, noise_range, noise_method
+        See :func:`deconvolve_trace`.
+    n_sweeps : int
+        Passes over all components.
+
+    Returns
+    -------
+    TraceResult
+    """
+    n_comp, n_frames = YA.shape
+    C = np.asarray(C, np.float64).copy()
+    YA = np.asarray(YA, np.float64)
+    AA = np.asarray(AA, np.float64)
+    S = np.zeros_like(C)
+    bl = np.zeros(n_comp)
+    c1 = np.zeros(n_comp)
+    lam = np.zeros(n_comp)
+    sn = np.zeros(n_comp)
+    g = np.zeros((n_comp, p))
+    diag = np.diag(AA).copy()
+    for _ in range(int(n_sweeps)):
+        for k in range(n_comp):
+            if diag[k] <= 0:
+                C[k] = 0.0
+                continue
+            raw = C[k] + (YA[k] - AA[k] @ C) / diag[k]
+            sn[k] = trace_noise(raw, noise_range, noise_method)
+            c, s, b, gk, lk = deconvolve_trace(raw, p, sn[k], decay_frames, bas_nonneg, s_min, noise_range, noise_method)
+            C[k], S[k], bl[k], lam[k] = c, s, b, lk
+            if p:
+                g[k] = gk[:p]
+            c1[k] = c[0] if c.size else 0.0
+    YrA = (YA - AA @ C) / np.where(diag > 0, diag, 1.0)[:, None]
+    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+    return TraceResult(f32(C), f32(S), f32(YrA), f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
