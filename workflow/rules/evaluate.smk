@@ -1,0 +1,33 @@
+# Component evaluation: trace SNR and spatial r-value per component, accept / reject (CaImAn's rule),
+# then the manual decisions of the recording's curation file (sample-sheet column "curation file").
+
+
+def curation_input(wildcards):
+    """The recording's curation file, or no input when the sheet names none."""
+    value = sheet_value("curation file")(wildcards)
+    return [value] if value else []
+
+
+rule evaluate:
+    input:
+        estimates=f"{RESULTS}/{{id}}/cnmfe/estimates.h5",
+        movie=f"{RESULTS}/{{id}}/motion/memmap",
+        curation=curation_input,
+    output:
+        estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",
+        components=f"{RESULTS}/{{id}}/evaluate/components.csv",
+        caiman=f"{RESULTS}/{{id}}/evaluate/estimates_caiman.hdf5",
+    log:
+        f"{RESULTS}/{{id}}/logs/evaluate.log",
+    benchmark:
+        f"{RESULTS}/{{id}}/benchmarks/evaluate.tsv"
+    params:
+        p=stage_params("evaluate"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/evaluate.py"
