@@ -122,8 +122,7 @@ def test_ground_truth_contents(recording):
     assert np.all(gt.spikes >= 0) and gt.spikes.sum() > 0
     np.testing.assert_array_equal(gt.spikes > 0, gt.spike_counts > 0)
     # blood vessels: static dark landmarks, visible in the mean of the written movie
-    with h5py.File(out / "ground_truth.h5") as f:
-        transmission = f["background/vessel_transmission"][()]
+    transmission = gt.vessel_transmission
     assert transmission.max() <= 1.0 and transmission.min() < 1 - 0.5 * cfg.vessel_contrast
     movie = np.concatenate([_read_avi(p) for p in sorted((out / "Miniscope").glob("*.avi"))]).astype(np.float64)
     mean = movie.mean(axis=0)
@@ -273,3 +272,24 @@ def test_no_neurons_is_valid(tmp_path):
     gt = load_ground_truth(out)
     assert gt.footprints.shape == (0, 32, 32) and gt.calcium.shape == (0, 20) and gt.ephys is None
     assert not (out / "ephys_ttl.csv").exists()
+
+
+def test_documented_model_reconstructs_frames(tmp_path):
+    """Without motion and noise, the ground-truth arrays and the documented formula give the movie."""
+    cfg = SimulationConfig(n_frames=40, height=48, width=56, n_neurons=8, motion_amplitude_px=0.0,
+                           nonrigid_amplitude_px=0.0, noise=0.0, ephys=False, seed=11)
+    out = simulate_recording(tmp_path / "still", cfg)
+    movie = np.concatenate([_read_avi(p) for p in sorted((out / "Miniscope").glob("*.avi"))]).astype(np.float64)
+    with h5py.File(out / "ground_truth.h5") as f:
+        g = {k: f[k][()] for k in ("footprints", "calcium", "bleaching", "background/baseline", "background/spatial",
+                                   "background/temporal", "background/vessel_transmission",
+                                   "neuropil/footprints_coarse", "neuropil/traces")}
+        pad = int(f["neuropil"].attrs["canvas_pad"])
+        hc, wc = (int(v) for v in f["neuropil"].attrs["canvas_shape"])
+    for t in (0, 17, 39):
+        bg = g["background/baseline"] * (1 + np.tensordot(g["background/temporal"][:, t], g["background/spatial"], 1))
+        coarse = np.tensordot(g["neuropil/traces"][:, t], g["neuropil/footprints_coarse"], 1).astype(np.float32)
+        neuropil = cv2.resize(coarse, (wc, hc), interpolation=cv2.INTER_LINEAR)[pad : pad + 48, pad : pad + 56]
+        cells = np.tensordot(g["calcium"][:, t], g["footprints"], 1)
+        clean = g["bleaching"][t] * (bg + g["background/vessel_transmission"] * neuropil + cells)
+        assert np.abs(np.clip(np.rint(clean), 0, 255) - movie[t]).max() <= 1.0

@@ -950,8 +950,16 @@ def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
         b["mean_frame"] = _mean_background(model)[fov]
         b["vessel_transmission"] = model.transmission[fov]
         n = f.create_group("neuropil")
-        n.create_dataset("footprints_coarse", data=np.asarray(
-            model.neuropil_coarse.T.toarray().reshape(-1, *model.neuropil_shape), np.float32), compression="gzip")
+        M = model.neuropil_traces.shape[0]
+        hc, wc = model.neuropil_shape
+        blobs = n.create_dataset("footprints_coarse", (M, hc, wc), np.float32, chunks=(1, hc, wc) if M else None,
+                                 compression="gzip" if M else None)
+        np_csc = model.neuropil_coarse.tocsc()
+        for m in range(M):  # one blob at a time: no dense (M, hc, wc) copy in memory
+            blob = np.zeros(hc * wc, np.float32)
+            lo, hi = np_csc.indptr[m], np_csc.indptr[m + 1]
+            blob[np_csc.indices[lo:hi]] = np_csc.data[lo:hi]
+            blobs[m] = blob.reshape(hc, wc)
         n["traces"] = model.neuropil_traces
         n.attrs["downsample"] = model.neuropil_downsample
         n.attrs["canvas_pad"] = pad
@@ -1078,6 +1086,7 @@ class GroundTruth:
     background_spatial: np.ndarray  #: (r, H, W) float32
     background_temporal: np.ndarray  #: (r, T) float32
     background_mean: np.ndarray  #: (H, W) float32 time-mean of unbleached background + neuropil
+    vessel_transmission: np.ndarray  #: (H, W) float32, 1 away from blood vessels
     neuropil_traces: np.ndarray  #: (M, T) float32
     frame_rate: float
     config: SimulationConfig
@@ -1162,6 +1171,7 @@ def load_ground_truth(path: str | Path) -> GroundTruth:
             frame_index=np.arange(written.size, dtype=np.int64),
             background_baseline=f["background/baseline"][()], background_spatial=f["background/spatial"][()],
             background_temporal=f["background/temporal"][()], background_mean=f["background/mean_frame"][()],
+            vessel_transmission=f["background/vessel_transmission"][()],
             neuropil_traces=f["neuropil/traces"][()], frame_rate=float(f.attrs["frame_rate"]),
             config=SimulationConfig.from_json(f.attrs["config_json"]), version=str(f.attrs["version"]),
             ephys=ephys,
