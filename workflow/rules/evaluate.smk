@@ -21,13 +21,13 @@ rule evaluate:
         f"{RESULTS}/{{id}}/logs/evaluate.log",
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/evaluate.tsv"
-    params:
-        p=stage_params("evaluate"),
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../envs/core.yaml"
+    params:
+        p=stage_params("evaluate"),
     script:
         "../scripts/evaluate.py"
