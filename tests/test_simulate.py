@@ -293,3 +293,16 @@ def test_documented_model_reconstructs_frames(tmp_path):
         cells = np.tensordot(g["calcium"][:, t], g["footprints"], 1)
         clean = g["bleaching"][t] * (bg + g["background/vessel_transmission"] * neuropil + cells)
         assert np.abs(np.clip(np.rint(clean), 0, 255) - movie[t]).max() <= 1.0
+
+
+def test_refuses_to_replace_foreign_folder(tmp_path):
+    cfg = SimulationConfig(n_frames=10, height=32, width=32, n_neurons=2, ephys=False)
+    foreign = tmp_path / "data"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not an earlier simulated recording"):
+        simulate_recording(foreign, cfg)
+    assert (foreign / "precious.txt").read_text() == "keep me"
+    again = simulate_recording(tmp_path / "sim", cfg)
+    simulate_recording(again, SimulationConfig(n_frames=12, height=32, width=32, n_neurons=2, ephys=False))
+    assert load_ground_truth(again).calcium.shape == (2, 12)

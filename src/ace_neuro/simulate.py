@@ -990,7 +990,8 @@ def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = No
     """Write a simulated UCLA Miniscope V4 recording and its ground truth to ``out_dir``.
 
     The folder is built under a temporary sibling name and renamed when complete; an
-    existing ``out_dir`` is replaced. Frames are rendered chunk by chunk, so memory does
+    existing ``out_dir`` is replaced only if it is empty or an earlier simulation (it holds
+    ``ground_truth.h5``), otherwise ``ValueError`` is raised. Frames are rendered chunk by chunk, so memory does
     not grow with ``n_frames``.
 
     Parameters
@@ -1011,6 +1012,10 @@ def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = No
     if not isinstance(cfg, SimulationConfig):
         raise ValueError(f"config must be a SimulationConfig, got {type(cfg).__name__}")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir())
+                                                       or (out_dir / "ground_truth.h5").is_file())):
+        raise ValueError(f"{out_dir} exists and is not an earlier simulated recording; "
+                         "choose a new folder (only empty folders or earlier simulations are replaced)")
     log.info("simulating %d frames of %dx%d, %d neurons, seed %d into %s",
              cfg.n_frames, cfg.height, cfg.width, cfg.n_neurons, cfg.seed, out_dir)
     model = _build_model(cfg)
