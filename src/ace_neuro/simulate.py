@@ -647,8 +647,8 @@ def _background_canvas(model: _Model, start: int, stop: int) -> np.ndarray:
     n = stop - start
     r = model.bg_spatial.shape[0]
     fluct = np.ones((n, Hc * Wc), np.float32)
-    if r:
-        fluct += model.bg_temporal[:, start:stop].T @ model.bg_spatial.reshape(r, -1)
+    for j in range(r):  # element-wise (not BLAS) so a pixel's value does not depend on the chunk
+        fluct += model.bg_temporal[j, start:stop, None] * model.bg_spatial[j].reshape(1, -1)
     out = (fluct * model.baseline.reshape(1, -1)).reshape(n, Hc, Wc)
     if model.neuropil_traces.shape[0]:
         hc, wc = model.neuropil_shape
