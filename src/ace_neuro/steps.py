@@ -113,8 +113,8 @@ def run_preprocess_step(
 ) -> None:
     """Crop, detrend and dF/F the movie into ``preprocess/movie.tif``.
 
-    With the seed's defaults (no crop, no detrend, no dF/F) the output is a hard
-    link to the input: same bytes, no copy. Cropping alone keeps the recorded
+    With the seed's defaults (no crop, no detrend, no dF/F) the output is a
+    relative symbolic link to the input: same bytes, no copy. Cropping alone keeps the recorded
     dtype; detrending or dF/F writes float32.
 
     Raises
@@ -138,13 +138,11 @@ def run_preprocess_step(
     check_not_constant(lo, hi, str(movie_path))
 
     if not params.get("crop") and not params.get("detrend_method") and not params.get("df_over_f"):
+        # A relative symbolic link, not a hard link: a hard link shares the input's modification time, so
+        # Snakemake touching one would make the other look updated.
         with atomic_path(out_path) as tmp:
-            try:
-                os.link(movie_path, tmp)
-                log.info("no preprocessing requested: %s is a hard link to %s (no copy)", out_path, movie_path)
-            except OSError:
-                os.symlink(os.path.relpath(movie_path.resolve(), out_path.parent.resolve()), tmp)
-                log.info("no preprocessing requested: %s is a symbolic link to %s (no copy)", out_path, movie_path)
+            os.symlink(os.path.relpath(movie_path.resolve(), out_path.parent.resolve()), tmp)
+        log.info("no preprocessing requested: %s is a symbolic link to %s (no copy)", out_path, movie_path)
         return
 
     frame_rate = _frame_rate(metadata_path)

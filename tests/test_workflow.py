@@ -1,0 +1,136 @@
+"""The workflow end to end: Snakemake on a tiny simulated recording.
+
+Checks every output, that a second run has nothing to do, that changing one
+preprocess parameter re-runs only what depends on it, that a misspelled config
+key stops the run at start, and that the SLURM profile builds the same DAG.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ace_neuro.io.miniscope import iter_frames, open_recording
+from ace_neuro.io.movie import open_movie
+from ace_neuro.simulate import SimulationConfig, simulate_recording
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        if match[1] != "total":
+            counts[match[1]] = int(match[2])
+    return counts
+
+
+def write_config(workdir: Path, **changes) -> None:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["experiments"] = str(workdir / "experiments.csv")
+    config["results"] = "results"
+    for section, values in changes.items():
+        config[section].update(values)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    recording = simulate_recording(
+        workdir / "raw" / "rec1",
+        SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=120, seed=5,
+                         dropped_frames=2, motion_amplitude_px=1.0),
+    )
+    (workdir / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
+    write_config(workdir)
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_every_output_is_written(workdir):
+    base = workdir / "results" / "rec1"
+    for stage in ("convert", "projections", "preprocess"):
+        assert (base / "logs" / f"{stage}.log").stat().st_size > 0
+        assert (base / "benchmarks" / f"{stage}.tsv").exists()
+    recording = open_recording(workdir / "raw" / "rec1")
+    frames = np.concatenate([chunk for chunk, _, _ in iter_frames(recording)])
+    movie = open_movie(base / "convert" / "movie.tif")
+    assert movie.shape == (298, 64, 64)  # 300 acquired, 2 dropped
+    np.testing.assert_array_equal(movie, frames)
+    table = pd.read_csv(base / "convert" / "frames.csv")
+    assert table["dropped_before"].sum() == 2
+    for name in ("max", "min", "mean", "median", "std", "range"):
+        assert (base / "projections" / f"{name}.tif").exists() and (base / "projections" / f"{name}.png").exists()
+    series = pd.read_csv(base / "projections" / "mean_fluorescence.csv")
+    np.testing.assert_allclose(series["mean_fluorescence"], frames.mean(axis=(1, 2)))
+    # The seed's defaults: no preprocessing, so the preprocess output is the same file, not a copy.
+    assert (base / "preprocess" / "movie.tif").samefile(base / "convert" / "movie.tif")
+    provenance = yaml.safe_load((base / "provenance.json").read_text())
+    assert provenance["parameters"]["preprocess"]["quantile_min"] == 8.0
+    assert {f["path"] for f in provenance["inputs"]} >= {"Miniscope/0.avi", "Miniscope/timeStamps.csv"}
+    assert all(len(f["sha256"]) == 64 for f in provenance["inputs"])
+    assert not list((workdir / "results").rglob(".*.partial*"))
+
+
+def test_second_run_has_nothing_to_do(workdir):
+    assert planned_jobs(snakemake(workdir, "-n")) == {}
+
+
+def test_changing_a_preprocess_parameter_reruns_only_what_depends_on_it(workdir):
+    write_config(workdir, preprocess={"detrend_method": "linear"})
+    try:
+        jobs = planned_jobs(snakemake(workdir, "-n"))
+        assert "preprocess" in jobs
+        assert "convert" not in jobs and "projections" not in jobs
+        assert set(jobs) - {"preprocess", "all", "provenance"} <= {"motion", "cnmfe", "evaluate", "events", "spectral",
+                                                                  "sync", "report"}
+    finally:
+        write_config(workdir)
+
+
+def test_misspelled_config_key_stops_at_start(workdir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(workdir / "experiments.csv", bad / "experiments.csv")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["experiments"] = str(bad / "experiments.csv")
+    config["preprocess"]["quantile_mn"] = 5
+    (bad / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(bad, "-n", check=False)
+    assert result.returncode != 0
+    assert "unknown parameter preprocess.quantile_mn; did you mean 'quantile_min'?" in result.stdout + result.stderr
+
+
+def test_slurm_profile_builds_the_same_dag(workdir, tmp_path):
+    write_config(workdir)
+    result = snakemake(workdir, "-n", "--forceall", "--profile", str(ROOT / "workflow" / "profiles" / "slurm"))
+    local = snakemake(workdir, "-n", "--forceall")
+    assert planned_jobs(result) == planned_jobs(local)
+    assert planned_jobs(local)["convert"] == 1
