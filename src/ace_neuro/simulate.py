@@ -641,31 +641,34 @@ def _build_model(cfg: SimulationConfig) -> _Model:
 # Rendering
 
 
-def _background_canvas(model: _Model, start: int, stop: int) -> np.ndarray:
-    """Unbleached, unmoved background + neuropil on the canvas, (n, Hc, Wc) float32."""
+def _clean_frame(model: _Model, t: int, out: np.ndarray) -> np.ndarray:
+    """Bleached, unmoved clean fluorescence of acquired frame t on the canvas, written into out (Hc, Wc) float32.
+
+    Element-wise operations and one sparse matrix-vector product per frame, so the value
+    of a pixel never depends on which frames are rendered together.
+    """
     Hc, Wc = model.canvas_shape
-    n = stop - start
-    r = model.bg_spatial.shape[0]
-    fluct = np.ones((n, Hc * Wc), np.float32)
-    for j in range(r):  # element-wise (not BLAS) so a pixel's value does not depend on the chunk
-        fluct += model.bg_temporal[j, start:stop, None] * model.bg_spatial[j].reshape(1, -1)
-    out = (fluct * model.baseline.reshape(1, -1)).reshape(n, Hc, Wc)
+    out[...] = 1.0
+    for j in range(model.bg_spatial.shape[0]):
+        out += model.bg_temporal[j, t] * model.bg_spatial[j]
+    out *= model.baseline
     if model.neuropil_traces.shape[0]:
         hc, wc = model.neuropil_shape
-        coarse = (model.neuropil_coarse @ model.neuropil_traces[:, start:stop]).T.reshape(n, hc, wc)
-        for i in range(n):
-            up = cv2.resize(np.ascontiguousarray(coarse[i], dtype=np.float32), (Wc, Hc), interpolation=cv2.INTER_LINEAR)
-            out[i] += up * model.transmission
+        coarse = (model.neuropil_coarse @ np.ascontiguousarray(model.neuropil_traces[:, t])).reshape(hc, wc)
+        up = cv2.resize(coarse.astype(np.float32), (Wc, Hc), interpolation=cv2.INTER_LINEAR)
+        up *= model.transmission
+        out += up
+    if model.footprints.shape[1]:
+        out += (model.footprints @ np.ascontiguousarray(model.calcium[:, t])).reshape(Hc, Wc)
+    out *= model.bleach[t]
     return out
 
 
 def _clean_canvas(model: _Model, start: int, stop: int) -> np.ndarray:
     """Bleached, unmoved clean fluorescence on the canvas, (n, Hc, Wc) float32."""
-    Hc, Wc = model.canvas_shape
-    out = _background_canvas(model, start, stop)
-    if model.footprints.shape[1]:
-        out += np.asarray((model.footprints @ model.calcium[:, start:stop]).T, np.float32).reshape(-1, Hc, Wc)
-    out *= model.bleach[start:stop, None, None]
+    out = np.empty((stop - start,) + model.canvas_shape, np.float32)
+    for i in range(stop - start):
+        _clean_frame(model, start + i, out[i])
     return out
 
 
@@ -679,43 +682,52 @@ def _warp(model: _Model, canvas: np.ndarray, t: int, base_y: np.ndarray, base_x:
 
 
 def _add_noise(clean: np.ndarray, cfg: SimulationConfig, t: int) -> np.ndarray:
-    """Shot + read noise for acquired frame t (its own generator), rounded and clipped to uint8."""
+    """Shot + read noise for acquired frame t (its own generator), rounded and clipped to uint8.
+
+    Shot and read noise are Gaussian together (variance ``g * clean + read**2``) except where
+    fewer than 30 photons are expected, where the photon count is drawn from the Poisson law.
+    """
     if cfg.noise > 0:
         rng = np.random.default_rng([cfg.seed, 7, t])
         g = cfg.gain_adu_per_photon * cfg.noise**2
-        lam = np.maximum(clean, 0) / g  # expected photons
+        read = cfg.read_noise_adu * cfg.noise
+        signal_adu = np.maximum(clean, 0.0)
         z = rng.standard_normal(clean.shape, dtype=np.float32)
-        value = lam + np.sqrt(lam) * z
-        low = lam < _POISSON_EXACT_BELOW
+        sd = signal_adu * g
+        sd += read * read
+        np.sqrt(sd, out=sd)
+        sd *= z
+        value = sd
+        value += signal_adu
+        low = signal_adu < _POISSON_EXACT_BELOW * g
         if low.any():
-            value[low] = rng.poisson(lam[low])
-        value *= g
-        if cfg.read_noise_adu > 0:
-            value += (cfg.read_noise_adu * cfg.noise) * rng.standard_normal(clean.shape, dtype=np.float32)
+            value[low] = g * rng.poisson(signal_adu[low] / g) + read * z[low]
     else:
-        value = clean
-    return np.clip(np.rint(value), 0, 255).astype(np.uint8)
+        value = clean.copy()
+    np.rint(value, out=value)
+    np.clip(value, 0, 255, out=value)
+    return value.astype(np.uint8)
 
 
 def _render(model: _Model, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Acquired frames start:stop as uint8 (n, H, W)."""
+    """Acquired frames start:stop as uint8 (n, H, W), rendered one at a time."""
     cfg = model.config
     H, W, pad = cfg.height, cfg.width, cfg.pad
     n = stop - start
     if out is None:
         out = np.empty((n, H, W), np.uint8)
     base_y, base_x = np.mgrid[pad : pad + H, pad : pad + W].astype(np.float32)
-    clean = _clean_canvas(model, start, stop)
+    canvas = np.empty(model.canvas_shape, np.float32)
     for i in range(n):
-        moved = _warp(model, clean[i], start + i, base_y, base_x)
+        _clean_frame(model, start + i, canvas)
+        moved = _warp(model, canvas, start + i, base_y, base_x)
         out[i] = _add_noise(moved, cfg, start + i)
     return out
 
 
-def _chunk_frames(cfg: SimulationConfig, budget_mb: float = 128.0) -> int:
-    """Frames per rendering chunk from a memory budget (about 4 float32 canvases per frame)."""
-    canvas_bytes = (cfg.height + 2 * cfg.pad) * (cfg.width + 2 * cfg.pad) * 4 * 4
-    return max(1, min(cfg.n_frames, int(budget_mb * 2**20 // canvas_bytes)))
+def _chunk_frames(cfg: SimulationConfig, budget_mb: float = 32.0) -> int:
+    """Frames per output chunk (uint8 frames) from a memory budget."""
+    return max(1, min(cfg.n_frames, int(budget_mb * 2**20 // (cfg.height * cfg.width))))
 
 
 def simulate_frames(config: SimulationConfig, start: int = 0, stop: int | None = None) -> np.ndarray:
