@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import cv2
@@ -306,3 +307,20 @@ def test_refuses_to_replace_foreign_folder(tmp_path):
     again = simulate_recording(tmp_path / "sim", cfg)
     simulate_recording(again, SimulationConfig(n_frames=12, height=32, width=32, n_neurons=2, ephys=False))
     assert load_ground_truth(again).calcium.shape == (2, 12)
+
+
+def test_noise_variance_follows_shot_plus_read_model():
+    """Temporal variance per pixel = gain * mean + read_noise**2 (+ 1/12 from rounding)."""
+    cfg = SimulationConfig(n_frames=120, height=48, width=48, n_neurons=0, background_fluctuation=0.0,
+                           neuropil_strength=0.0, bleaching=0.0, motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0,
+                           gain_adu_per_photon=0.5, read_noise_adu=2.0, background_level=60.0, ephys=False)
+    frames = simulate_frames(cfg).astype(np.float64)
+    mean, var = frames.mean(axis=0), frames.var(axis=0, ddof=1)
+    slope, intercept = np.polyfit(mean.ravel(), var.ravel(), 1)
+    assert abs(slope - 0.5) < 0.08
+    assert abs(intercept - (4.0 + 1 / 12)) < 3.0
+    doubled = simulate_frames(dataclasses.replace(cfg, noise=2.0)).astype(np.float64)
+    ratio = doubled.var(axis=0, ddof=1).mean() / var.mean()
+    assert 3.5 < ratio < 4.5
+    quiet = simulate_frames(dataclasses.replace(cfg, noise=0.0)).astype(np.float64)
+    assert quiet.var(axis=0).max() == 0
