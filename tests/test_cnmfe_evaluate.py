@@ -111,10 +111,19 @@ def test_true_components_accepted_junk_rejected(scene):
     assert est.SNR_comp.shape == est.r_values.shape == (n_true + 2,)
 
 
-def test_streamed_r_values_equal_dense_computation(scene):
+@pytest.mark.parametrize("background", ["ring_ssub2", "ring_ssub1", "low_rank", "b0_only"])
+def test_streamed_r_values_equal_dense_computation(scene, background):
     est, movie = scene["est"], scene["movie"]
+    if background == "ring_ssub1":
+        est = est.replace(W=_ring_weights((H, W), radius=6), ssub_B=1)
+    elif background == "low_rank":
+        fluct = 3.0 * np.sin(np.arange(T) / 40.0)
+        est = est.replace(W=None, b=np.ones((H * W, 1)), f=fluct[None])
+    elif background == "b0_only":
+        est = est.replace(W=None)
     frames = peak_frames(est.C, FR, Npeaks=10)
-    r_stream = spatial_r_values(est, movie, frames, chunk_mb=0.05)  # a few frames per group
+    # tiny budget: several column bands (widened by the ring's reach) and a few frames per tile
+    r_stream = spatial_r_values(est, movie, frames, chunk_mb=0.05)
     Y = frames_to_pixels(movie)
     B = est.background(Y, slice(None))
     A = est.A.toarray()

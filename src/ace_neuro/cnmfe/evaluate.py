@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import mmap
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -254,6 +255,16 @@ def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = 10) -> list[np.n
     return out
 
 
+def _ring_halo_columns(estimates: Estimates) -> int:
+    """Full-resolution columns a ring-model row reaches beyond its own block column (multiple of ``ssub_B``)."""
+    if estimates.W is None or estimates.W.nnz == 0:
+        return 0
+    hb = (estimates.dims[0] - 1) // estimates.ssub_B + 1
+    coo = estimates.W.tocoo()
+    reach = int(np.max(np.abs(coo.row // hb - coo.col // hb)))
+    return reach * estimates.ssub_B
+
+
 def spatial_r_values(
     estimates: Estimates,
     movie: np.ndarray,
@@ -268,6 +279,12 @@ def spatial_r_values(
     background minus the other components) is correlated with ``a_i`` over
     the pixels where ``a_i > 0``.
 
+    The movie is read in tiles: bands of image columns (each pixel's time
+    series is contiguous in a CaImAn C-order memory map, and a band of columns
+    is a contiguous range of pixels), widened by the reach of the ring model,
+    times groups of the needed frames. Tiles are sized by ``chunk_mb``; memory
+    does not depend on the recording's length or size.
+
     Parameters
     ----------
     estimates : Estimates
@@ -278,12 +295,13 @@ def spatial_r_values(
     frames_per_component : sequence of K int arrays
         Frames to average for each component (:func:`peak_frames`).
     chunk_mb : float
-        Memory budget of one group of frames (MB).
+        Memory budget of one tile (MB).
 
     Returns
     -------
     ndarray of float64, shape (K,)
-        r-values; 0 for a component with no frames or fewer than 3 pixels.
+        r-values; 0 for a component with no frames, fewer than 3 pixels, or a
+        constant footprint.
     """
     n_comp = estimates.n_components
     if len(frames_per_component) != n_comp:
@@ -294,53 +312,83 @@ def spatial_r_values(
             f"movie has shape {(n_frames, height, width)} but the estimates are {estimates.dims} "
             f"with {estimates.n_frames} frames; evaluate with the movie CNMF-E ran on"
         )
+    if not chunk_mb > 0:
+        raise ValueError(f"chunk_mb must be > 0, got {chunk_mb}")
     r_values = np.zeros(n_comp)
     if n_comp == 0:
         return r_values
     A = estimates.A
     pixels = [A.indices[A.indptr[k] : A.indptr[k + 1]] for k in range(n_comp)]
     weights = [A.data[A.indptr[k] : A.indptr[k + 1]].astype(np.float64) for k in range(n_comp)]
-    usable = [k for k in range(n_comp) if np.count_nonzero(weights[k] > 0) >= 3 and len(frames_per_component[k])]
+    frames_k = [np.unique(np.asarray(f, dtype=np.int64).reshape(-1)) for f in frames_per_component]
+    usable = []
     for k in range(n_comp):
         if np.count_nonzero(weights[k] > 0) < 3:
             logger.warning("component %d has fewer than 3 pixels: r-value set to 0", k)
+        elif frames_k[k].size:
+            usable.append(k)
     if not usable:
         return r_values
-    sums = {k: np.zeros(pixels[k].size) for k in usable}
-    needed = np.unique(np.concatenate([np.asarray(frames_per_component[k], dtype=np.int64) for k in usable]))
-    if needed.min() < 0 or needed.max() >= n_frames:
+    needed = np.unique(np.concatenate([frames_k[k] for k in usable]))
+    if needed[0] < 0 or needed[-1] >= n_frames:
         raise ValueError(f"frames_per_component index frames outside 0..{n_frames - 1}")
-    # per component: a boolean over `needed` saying which of those frames it uses
-    member = {k: np.isin(needed, frames_per_component[k]) for k in usable}
-    bytes_per_frame = height * width * 4 * 4  # movie, model, background, residual
-    group = max(1, int(chunk_mb * 1e6 // bytes_per_frame))
-    down = up = None
-    if estimates.W is not None and estimates.ssub_B > 1:
-        down = decimation_matrix(estimates.dims, estimates.ssub_B)
-        up = (down > 0).T.astype(np.float32).tocsr()
-    progress = Progress(needed.size, "evaluate r-values", logger)
-    for start in range(0, needed.size, group):
-        frames = needed[start : start + group]
-        Y = frames_to_pixels(np.asarray(movie[frames], dtype=np.float32))
-        model = np.asarray(A @ estimates.C[:, frames], dtype=np.float32)
-        clean = Y - model - estimates.b0[:, None]
-        if estimates.W is not None:
-            if down is None:
-                clean -= estimates.W @ clean
-            else:
-                clean -= up @ (estimates.W @ (down @ clean))
-        if estimates.nb:
-            clean -= estimates.b @ estimates.f[:, frames]
-        # `clean` is now movie - background - all components, for these frames
-        for k in usable:
-            cols = member[k][start : start + group]
-            if cols.any():
-                sums[k] += clean[np.ix_(pixels[k], np.flatnonzero(cols))].sum(axis=1)
-        progress.update(frames.size)
+    member = {k: np.isin(needed, frames_k[k]) for k in usable}
+    sums = {k: np.zeros(pixels[k].size) for k in usable}
+    # first and last image column of each usable component, to visit only the bands it touches
+    col_lo = {k: int(pixels[k][0] // height) for k in usable}
+    col_hi = {k: int(pixels[k][-1] // height) for k in usable}
+
+    ring = estimates.W is not None
+    step = estimates.ssub_B if ring else 1
+    halo = _ring_halo_columns(estimates)
+    core_width = max(4 * halo, 16, step)
+    core_width = min(-(-core_width // step) * step, -(-width // step) * step)
+    A_rows = A.tocsr()
+    cube = movie.transpose(2, 1, 0)  # (W, H, T): pixel-major, as the memory map is laid out
+    hb = (height - 1) // step + 1
+    progress = Progress(needed.size * (-(-width // core_width)), "evaluate r-values", logger)
+    for c0 in range(0, width, core_width):
+        c1 = min(c0 + core_width, width)
+        e0, e1 = max(0, c0 - halo), min(width, c1 + halo)
+        ext = slice(e0 * height, e1 * height)
+        core = slice((c0 - e0) * height, (c1 - e0) * height)
+        in_band = [k for k in usable if col_hi[k] >= c0 and col_lo[k] < c1]
+        if not in_band:
+            progress.update(needed.size)
+            continue
+        A_ext = A_rows[ext]
+        b0_ext = estimates.b0[ext][:, None]
+        if ring:
+            down = decimation_matrix((height, e1 - e0), step)
+            low_ext = slice((e0 // step) * hb, (-(-e1 // step)) * hb)
+            low_core = slice((c0 // step) * hb, (-(-c1 // step)) * hb)
+            W_band = estimates.W[low_core][:, low_ext]
+            up = (decimation_matrix((height, c1 - c0), step) > 0).T.astype(np.float32).tocsr()
+        group = max(1, int(chunk_mb * 2**20 // ((e1 - e0) * height * 4 * 4)))
+        for g0 in range(0, needed.size, group):
+            frames = needed[g0 : g0 + group]
+            Y = np.asarray(cube[e0:e1, :, frames], dtype=np.float32).reshape((e1 - e0) * height, frames.size)
+            residual = Y - np.asarray(A_ext @ estimates.C[:, frames], dtype=np.float32)
+            residual -= b0_ext
+            clean = residual[core]
+            if ring:
+                clean = clean - up @ (W_band @ (down @ residual))
+            if estimates.nb:
+                clean = clean - estimates.b[ext][core] @ estimates.f[:, frames]
+            # `clean` = movie - background - all components, core pixels of the band, these frames
+            first = c0 * height
+            for k in in_band:
+                cols = np.flatnonzero(member[k][g0 : g0 + group])
+                if cols.size == 0:
+                    continue
+                lo, hi = np.searchsorted(pixels[k], [first, c1 * height])
+                if hi > lo:
+                    sums[k][lo:hi] += clean[np.ix_(pixels[k][lo:hi] - first, cols)].sum(axis=1)
+            _release_pages(movie)
+            progress.update(frames.size)
     for k in usable:
-        frames_k = np.asarray(frames_per_component[k], dtype=np.int64)
         # add back the component's own activity: movie - background - the *other* components
-        mean_image = (sums[k] + weights[k] * float(estimates.C[k, frames_k].sum())) / frames_k.size
+        mean_image = (sums[k] + weights[k] * float(estimates.C[k, frames_k[k]].sum())) / frames_k[k].size
         keep = weights[k] > 0
         a, m = weights[k][keep], mean_image[keep]
         if np.ptp(a) == 0 or np.ptp(m) == 0:
@@ -348,6 +396,25 @@ def spatial_r_values(
             continue
         r_values[k] = float(np.corrcoef(a, m)[0, 1])
     return r_values
+
+
+def _release_pages(movie: Any) -> None:
+    """Drop the pages of a memory-mapped movie from this process's resident set.
+
+    The data stay in the OS page cache; only the mapping's resident pages are
+    released, so the resident memory of the step does not grow with the
+    number of frames read (``MADV_DONTNEED`` on a read-only file mapping).
+    """
+    base = movie
+    while base is not None:
+        handle = getattr(base, "_mmap", None)
+        if isinstance(handle, mmap.mmap):
+            try:
+                handle.madvise(mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):  # platform without madvise, closed map
+                pass
+            return
+        base = getattr(base, "base", None)
 
 
 # --------------------------------------------------------------------------- decisions
