@@ -150,7 +150,7 @@ def _as_float_array(value: Any, dtype=np.float32) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(value, dtype=dtype))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Estimates:
     """Footprints, traces and background found in one recording (CaImAn's ``Estimates``).
 
@@ -337,6 +337,14 @@ class Estimates:
             )
         self.idx_components = np.sort(good)
         self.idx_components_bad = np.sort(bad)
+
+    def __repr__(self) -> str:
+        background = f"ring W at ssub_B={self.ssub_B}" if self.W is not None else f"nb={self.nb}"
+        evaluation = f", {int(self.accepted.sum())} accepted" if self.evaluated else ""
+        return (
+            f"Estimates(K={self.n_components}, T={self.n_frames}, dims={self.dims}, "
+            f"frame_rate={self.frame_rate:g} Hz, background: b0 + {background}{evaluation})"
+        )
 
     # ------------------------------------------------------------------ sizes and views
     @property

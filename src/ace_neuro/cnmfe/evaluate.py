@@ -184,7 +184,7 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
     for k in range(n_comp):
         x = detrended[k]
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"trace {k} holds NaN or infinite values")
+            raise ValueError(f"trace {k} holds NaN or infinite values; the estimates are corrupt, re-run the cnmfe step")
         mode = _half_sample_mode(np.sort(x))
         below = (mode - x)[x < mode]
         if below.size == 0:
