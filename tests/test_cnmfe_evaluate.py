@@ -285,3 +285,38 @@ def test_run_evaluate_step_empty_and_missing_movie(tmp_path):
     assert (out / "estimates_caiman.hdf5").exists()
     with pytest.raises(FileNotFoundError, match="run the motion step"):
         run_evaluate_step(est_path, tmp_path / "nowhere", out / "e.h5", out / "c.csv", out / "c.hdf5")
+
+
+def _snr_by_the_formula(trace, frame_rate, decay_time):
+    """CaImAn's event-exceptionality SNR written out step by step with scipy.stats."""
+    from scipy.stats import norm
+
+    n = trace.size
+    length = min(n // 5, 800)
+    starts = range(0, n, length)
+    centers = [(s + min(s + length, n) - 1) / 2 for s in starts]
+    levels = [np.percentile(trace[s : s + length], 8) for s in starts]
+    x = trace - np.interp(np.arange(n), centers, levels)
+    d = np.sort(x)
+    while d.size > 3:  # half-sample mode
+        half = (d.size + 1) // 2
+        i = min(range(d.size - half + 1), key=lambda j: d[j + half - 1] - d[j])
+        d = d[i : i + half]
+    mode = d.mean() if d.size < 3 else (d[:2].mean() if d[1] - d[0] < d[2] - d[1] else (d[1:].mean() if d[2] - d[1] < d[1] - d[0] else d[1]))
+    below = x[x < mode]
+    sd = np.sqrt(np.sum((mode - below) ** 2) / below.size)
+    z = (x - mode) / (3 * sd)
+    N = int(np.ceil(frame_rate * decay_time))
+    fitness = min(norm.logsf(z[t : t + N]).sum() for t in range(n - N + 1))
+    return -norm.ppf(np.exp(fitness / N))
+
+
+def test_trace_snr_equals_the_written_out_formula():
+    rng = np.random.default_rng(11)
+    t = np.arange(900)
+    traces = rng.normal(size=(3, 900)) + 0.002 * t  # noise on a slow drift
+    traces[1, 300:315] += 6.0
+    traces[2, 100:110] += np.linspace(4, 1, 10)
+    got = trace_snr(traces, 15.0, 0.6)
+    expected = [_snr_by_the_formula(tr, 15.0, 0.6) for tr in traces]
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
