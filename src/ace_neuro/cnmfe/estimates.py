@@ -517,9 +517,18 @@ def _read_sparse(group: h5py.Group) -> scipy.sparse.csc_matrix:
     return scipy.sparse.csc_matrix((group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape)
 
 
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists; anything else is an error."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (Path, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _params_json(params: Mapping[str, Any]) -> str:
     try:
-        return json.dumps(params, sort_keys=True, allow_nan=True)
+        return json.dumps(params, sort_keys=True, allow_nan=True, default=_json_default)
     except TypeError as err:
         bad = [k for k, v in params.items() if not _json_ok(v)]
         raise ValueError(
@@ -530,7 +539,7 @@ def _params_json(params: Mapping[str, Any]) -> str:
 
 def _json_ok(value: Any) -> bool:
     try:
-        json.dumps(value)
+        json.dumps(value, default=_json_default)
         return True
     except TypeError:
         return False
