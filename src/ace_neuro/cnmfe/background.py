@@ -58,31 +58,68 @@ def ring_neighbours(dims: tuple[int, int], offsets: np.ndarray) -> np.ndarray:
     return np.where(inside, rr + cc * h, h * w).astype(np.int64)
 
 
+def _block_mean(frames: np.ndarray, s: int) -> np.ndarray:
+    """``(L, h, w)`` -> ``(L, ceil(h/s), ceil(w/s))`` block means (partial blocks average what they hold)."""
+    n, h, w = frames.shape
+    hb, wb = -(-h // s), -(-w // s)
+    if hb * s != h or wb * s != w:
+        padded = np.zeros((n, hb * s, wb * s), np.float32)
+        padded[:, :h, :w] = frames
+        frames = padded
+    sums = frames.reshape(n, hb, s, wb, s).sum(axis=(2, 4), dtype=np.float32)
+    rc = np.minimum(s, h - np.arange(hb) * s).astype(np.float32)
+    cc = np.minimum(s, w - np.arange(wb) * s).astype(np.float32)
+    return sums / (rc[:, None] * cc[None, :])
+
+
 class Downsampler:
-    """Block-mean ``D`` (full -> ``ssub_B`` grid) and nearest upsampling ``U = (D > 0)^T``."""
+    """Block-mean ``D`` (full -> ``ssub_B`` grid) and nearest upsampling ``U = (D > 0)^T``.
+
+    Same operators as :func:`ace_neuro.cnmfe.estimates.decimation_matrix`,
+    applied by reshaping instead of sparse products.
+    """
 
     def __init__(self, dims: tuple[int, int], ssub_B: int) -> None:
         self.dims = tuple(int(d) for d in dims)
         self.ssub_B = int(ssub_B)
         self.low_dims = downsampled_dims(self.dims, self.ssub_B)
-        if self.ssub_B == 1:
-            self.down = None
-            self.up = None
-        else:
-            self.down = decimation_matrix(self.dims, self.ssub_B)
-            self.up = scipy.sparse.csr_matrix((self.down > 0).T.astype(np.float32))
 
     def to_low(self, flat: np.ndarray) -> np.ndarray:
-        """``(L, h*w)`` -> ``(L, P_B)``."""
-        return flat if self.down is None else np.asarray((self.down @ flat.T).T, dtype=np.float32)
+        """``(L, h*w)`` -> ``(L, P_B)`` (Fortran pixel order on both grids)."""
+        if self.ssub_B == 1:
+            return flat
+        h, w = self.dims
+        n = flat.shape[0]
+        frames_t = flat.reshape(n, w, h)  # (L, col, row): transposed frames
+        low_t = _block_mean(frames_t, self.ssub_B)  # (L, wb, hb)
+        return low_t.reshape(n, -1)
 
     def to_full(self, flat_low: np.ndarray) -> np.ndarray:
-        """``(L, P_B)`` -> ``(L, h*w)``."""
-        return flat_low if self.up is None else np.asarray((self.up @ flat_low.T).T, dtype=np.float32)
+        """``(L, P_B)`` -> ``(L, h*w)``: every pixel takes its block's value."""
+        if self.ssub_B == 1:
+            return flat_low
+        h, w = self.dims
+        hb, wb = self.low_dims
+        s = self.ssub_B
+        n = flat_low.shape[0]
+        low_t = flat_low.reshape(n, wb, hb)
+        full_t = np.repeat(np.repeat(low_t, s, axis=1), s, axis=2)[:, :w, :h]
+        return np.ascontiguousarray(full_t).reshape(n, w * h)
+
+
+def _canonical(d: tuple[int, int]) -> bool:
+    return d[0] > 0 or (d[0] == 0 and d[1] >= 0)
 
 
 class RingStats:
     """Sufficient statistics for the ring weights, accumulated over chunks of frames.
+
+    For pixel ``i`` with ring members ``i + o_r`` the normal equations need
+    ``G_i[r, s] = sum_t x(i + o_r, t) x(i + o_s, t)`` and
+    ``g_i[r] = sum_t x(i, t) x(i + o_r, t)``. Both are values of the lagged
+    product images ``P_d(q) = sum_t x(q, t) x(q + d, t)`` for the differences
+    ``d`` of ring offsets, so only those images are accumulated (one per
+    difference vector, up to sign), and ``G`` is assembled at the end.
 
     Parameters
     ----------
@@ -90,49 +127,88 @@ class RingStats:
         Grid of the ring model (``ssub_B`` resolution).
     radius : int
         Ring radius in grid pixels.
-    block_mb : float
-        Memory for the temporary ``(pixels, R, frames)`` gather.
     """
 
-    def __init__(self, low_dims: tuple[int, int], radius: int, block_mb: float = 64.0) -> None:
+    def __init__(self, low_dims: tuple[int, int], radius: int) -> None:
         self.low_dims = tuple(int(d) for d in low_dims)
         self.n = self.low_dims[0] * self.low_dims[1]
-        self.nbr = ring_neighbours(self.low_dims, ring_offsets(radius))
+        self.offsets = ring_offsets(radius)
+        self.nbr = ring_neighbours(self.low_dims, self.offsets)
         self.R = self.nbr.shape[1]
-        dtype = np.float64 if self.n * self.R * self.R * 8 <= 512 * 2**20 else np.float32
-        self.gram = np.zeros((self.n, self.R, self.R), dtype)
-        self.cross = np.zeros((self.n, self.R), np.float64)
-        self.block_mb = float(block_mb)
+        diffs = {(0, 0)}
+        for a in self.offsets:
+            diffs.add(tuple(int(v) for v in a))
+            for b in self.offsets:
+                d = tuple(int(v) for v in (b - a))
+                diffs.add(d if _canonical(d) else (-d[0], -d[1]))
+        self.diffs = sorted(diffs)
+        self.index = {d: i for i, d in enumerate(self.diffs)}
+        self.margin = 2 * int(radius) + 2
+        h, w = self.low_dims
+        self.products = np.zeros((len(self.diffs), h, w), np.float64)
+        self.count = 0
 
     def update(self, residual_low: np.ndarray) -> None:
         """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(L, P_B)``."""
         x = np.asarray(residual_low, dtype=np.float32)
         n_frames = x.shape[0]
-        xpad = np.concatenate([x, np.zeros((n_frames, 1), np.float32)], axis=1)  # column n = outside
-        xt = np.ascontiguousarray(xpad.T)  # (n+1, L)
-        step = max(1, int(self.block_mb * 2**20 // (4 * self.R * max(n_frames, 1))))
-        for p0 in range(0, self.n, step):
-            p1 = min(self.n, p0 + step)
-            ring = xt[self.nbr[p0:p1]]  # (b, R, L)
-            self.gram[p0:p1] += np.matmul(ring, ring.transpose(0, 2, 1))
-            self.cross[p0:p1] += np.matmul(ring, xt[p0:p1, :, None])[..., 0]
+        h, w = self.low_dims
+        m = self.margin
+        padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
+        padded[m:m + h, m:m + w] = x.T.reshape(w, h, n_frames).transpose(1, 0, 2)
+        centre = padded[m:m + h, m:m + w]
+        for i, (dy, dx) in enumerate(self.diffs):
+            shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]
+            self.products[i] += np.einsum("ijt,ijt->ij", centre, shifted)
+        self.count += n_frames
 
-    def solve(self, ridge: float = 1e-3) -> scipy.sparse.csr_matrix:
+    def _lookup(self, d: np.ndarray, base: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``P_d(q + base)`` for pixels ``q = (rows, cols)``; 0 where ``q + base`` is outside."""
+        h, w = self.low_dims
+        if _canonical(tuple(int(v) for v in d)):
+            k, shift = self.index[tuple(int(v) for v in d)], base
+        else:
+            k, shift = self.index[(-int(d[0]), -int(d[1]))], base + d
+        rr, cc = rows + shift[0], cols + shift[1]
+        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+        out = np.zeros(rows.size)
+        out[inside] = self.products[k][rr[inside], cc[inside]]
+        return out
+
+    def solve(self, ridge: float = 1e-3, block: int = 8192) -> scipy.sparse.csr_matrix:
         """Ring weights ``W`` ``(P_B, P_B)`` by ridge-regularised least squares per pixel.
 
         ``ridge`` is relative to the mean diagonal of each pixel's Gram matrix;
-        ring members outside the frame get zero weight.
+        ring members outside the frame get zero weight. Pixels are solved in
+        blocks of ``block`` to bound memory.
         """
+        R = self.R
+        h, _ = self.low_dims
+        weights = np.zeros((self.n, R))
+        idx = np.arange(R)
+        for p0 in range(0, self.n, block):
+            pix = np.arange(p0, min(self.n, p0 + block))
+            rows, cols = pix % h, pix // h
+            gram = np.zeros((pix.size, R, R))
+            cross = np.zeros((pix.size, R))
+            zero = np.zeros(2, int)
+            for r in range(R):
+                cross[:, r] = self._lookup(self.offsets[r], zero, rows, cols)
+                for s in range(r, R):
+                    vals = self._lookup(self.offsets[s] - self.offsets[r], self.offsets[r], rows, cols)
+                    gram[:, r, s] = vals
+                    gram[:, s, r] = vals
+            outside = self.nbr[pix] == self.n
+            diag = np.einsum("nii->ni", gram)
+            scale = np.where(outside, 0.0, diag).sum(axis=1) / np.maximum((~outside).sum(axis=1), 1)
+            scale = np.where(scale > 0, scale, 1.0)
+            gram[:, idx, idx] += ridge * scale[:, None] + outside * scale[:, None]
+            cross[outside] = 0.0
+            wb = np.linalg.solve(gram, cross[..., None])[..., 0]
+            wb[outside] = 0.0
+            weights[pix] = wb
         outside = self.nbr == self.n
-        gram = self.gram.astype(np.float64)
-        diag = np.einsum("nii->ni", gram)
-        scale = diag.mean(axis=1)
-        scale = np.where(scale > 0, scale, 1.0)
-        idx = np.arange(self.R)
-        gram[:, idx, idx] += ridge * scale[:, None] + outside * scale[:, None]
-        weights = np.linalg.solve(gram, self.cross[..., None])[..., 0]
-        weights[outside] = 0.0
-        rows = np.repeat(np.arange(self.n), self.R)
+        rows = np.repeat(np.arange(self.n), R)
         keep = ~outside.ravel()
         return scipy.sparse.csr_matrix(
             (weights.ravel()[keep].astype(np.float32), (rows[keep], self.nbr.ravel()[keep])), shape=(self.n, self.n)

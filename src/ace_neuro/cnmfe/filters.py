@@ -61,18 +61,20 @@ def downsample_frames(frames: np.ndarray, ssub: int, tsub: int = 1) -> np.ndarra
     frames = np.asarray(frames, dtype=np.float32)
     n, h, w = frames.shape
     if tsub > 1:
-        nt = -(-n // tsub)
-        pad = nt * tsub - n
-        sums = np.add.reduceat(frames, np.arange(0, n, tsub), axis=0)
-        counts = np.full(nt, tsub, np.float32)
-        if pad:
-            counts[-1] = tsub - pad
-        frames = sums / counts[:, None, None]
+        full = (n // tsub) * tsub
+        parts = [frames[:full].reshape(-1, tsub, h, w).mean(axis=1, dtype=np.float32)]
+        if full < n:
+            parts.append(frames[full:].mean(axis=0, keepdims=True, dtype=np.float32))
+        frames = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
     if ssub > 1:
+        n = frames.shape[0]
         hb, wb = -(-h // ssub), -(-w // ssub)
-        rows = np.add.reduceat(frames, np.arange(0, h, ssub), axis=1)
-        blocks = np.add.reduceat(rows, np.arange(0, w, ssub), axis=2)
+        if hb * ssub != h or wb * ssub != w:
+            padded = np.zeros((n, hb * ssub, wb * ssub), np.float32)
+            padded[:, :h, :w] = frames
+            frames = padded
+        sums = frames.reshape(n, hb, ssub, wb, ssub).sum(axis=(2, 4), dtype=np.float32)
         rc = np.minimum(ssub, h - np.arange(hb) * ssub).astype(np.float32)
         cc = np.minimum(ssub, w - np.arange(wb) * ssub).astype(np.float32)
-        frames = blocks / (rc[:, None] * cc[None, :])[None]
+        frames = sums / (rc[:, None] * cc[None, :])
     return frames

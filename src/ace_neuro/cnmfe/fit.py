@@ -118,8 +118,15 @@ class _Passes:
         p = self.params
         radius = ring_radius(p["gSiz"], p["ring_size_factor"], p["ssub_B"])
         stats = RingStats(self.down.low_dims, radius)
-        for t0, t1, y in self.raw_chunks():
+        tsub = int(p["tsub"])
+        for t0, t1, y in self.raw_chunks(tsub):
             x_low, _ = self.background_chunk(ModelState(state.A, state.C, state.b0, None), y, t0, t1)
+            if tsub > 1:  # the background is slow: fit its weights on tsub-averaged frames
+                full = (x_low.shape[0] // tsub) * tsub
+                parts = [x_low[:full].reshape(-1, tsub, x_low.shape[1]).mean(axis=1)]
+                if full < x_low.shape[0]:
+                    parts.append(x_low[full:].mean(axis=0, keepdims=True))
+                x_low = np.concatenate(parts, axis=0)
             stats.update(x_low)
         return stats.solve()
 
@@ -205,7 +212,7 @@ def _seed_and_extract(
             if np.isfinite(r):
                 r, c = int(round(r)), int(round(c))
                 exclude[max(0, r - rad):r + rad + 1, max(0, c - rad):c + rad + 1] = True
-    border_init = int(np.ceil(border / ssub))
+    border_init = tuple(int(np.ceil(b / ssub)) for b in ((border,) * 4 if np.isscalar(border) else border))
     seeds = find_seeds(images.cn, images.pnr, p["min_corr"], p["min_pnr"], g_sig, border_init, max_new, exclude)
     comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images.mean, local_background)
     return comps, images, init_dims
@@ -357,7 +364,7 @@ def fit_region(
     source: MovieSource,
     params: dict[str, Any],
     frame_rate: float,
-    border: int = 0,
+    border=0,
     refine_rounds: int | None = None,
     log: logging.Logger | None = None,
     label: str = "cnmfe",
@@ -372,8 +379,8 @@ def fit_region(
         Checked parameters (:func:`ace_neuro.cnmfe.params.check_params`).
     frame_rate : float
         Frames per second (for ``decay_time``).
-    border : int
-        Pixels at the region's frame edge where no seed is placed.
+    border : int or (top, bottom, left, right)
+        Pixels at the region's edges where no seed is placed.
     refine_rounds : int, optional
         Rounds of refinement; default ``params["n_refine_iter"]``.
     log : logging.Logger, optional

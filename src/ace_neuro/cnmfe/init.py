@@ -186,7 +186,7 @@ def find_seeds(
     min_corr: float,
     min_pnr: float,
     gSig,
-    border: int = 0,
+    border=0,
     max_seeds: int | None = None,
     exclude: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -199,8 +199,8 @@ def find_seeds(
         Thresholds on ``cn`` and ``pnr``.
     gSig : (int, int)
         Neuron half-size; maxima closer than about half of it are one seed.
-    border : int
-        Pixels at the frame edge that cannot be seeds.
+    border : int or (top, bottom, left, right)
+        Pixels at the frame edges that cannot be seeds.
     max_seeds : int, optional
         Keep at most this many.
     exclude : ndarray of bool, shape (h, w), optional
@@ -213,9 +213,14 @@ def find_seeds(
     """
     score = np.asarray(cn, np.float64) * np.asarray(pnr, np.float64)
     ok = (cn >= min_corr) & (pnr >= min_pnr)
-    if border > 0:
-        ok[:border] = ok[-border:] = False
-        ok[:, :border] = ok[:, -border:] = False
+    top, bottom, left, right = (border,) * 4 if np.isscalar(border) else tuple(border)
+    h, w = ok.shape
+    ok[:int(top)] = False
+    if bottom > 0:
+        ok[h - int(bottom):] = False
+    ok[:, :int(left)] = False
+    if right > 0:
+        ok[:, w - int(right):] = False
     if exclude is not None:
         ok &= ~exclude
     size = [2 * max(1, int(round(g / 2.0))) + 1 for g in gSig]

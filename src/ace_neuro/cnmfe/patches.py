@@ -1,0 +1,158 @@
+"""Overlapping patches: CNMF-E run on pieces of the field of view, merged into one set.
+
+The field of view is cut into square patches of ``2 * rf + 1`` pixels that
+overlap by ``stride`` pixels (CaImAn's meaning of ``rf`` and ``stride``). Each
+patch is fitted independently (:func:`ace_neuro.cnmfe.fit.fit_region`) in a
+pool of at most ``threads`` worker processes, each reading only its patch's
+pixels from the memory map, chunk by chunk. Components are placed back in the
+full frame; neurons found twice in an overlap are merged (:mod:`.merge`), and
+one full-field round of background, spatial and temporal updates reconciles the
+patch borders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from .fit import ModelState, RegionFit, _b0, _normalise, _Passes, fit_region, refine
+from .merge import merge_components
+from .reader import MovieSource
+
+__all__ = ["patch_regions", "fit_patches"]
+
+logger = logging.getLogger(__name__)
+
+
+def _starts(size: int, patch: int, step: int) -> list[int]:
+    if patch >= size:
+        return [0]
+    starts = list(range(0, size - patch + 1, step))
+    if starts[-1] + patch < size:
+        starts.append(size - patch)
+    return starts
+
+
+def patch_regions(dims: tuple[int, int], rf: int, stride: int) -> list[tuple[int, int, int, int]]:
+    """Patches ``(r0, r1, c0, c1)`` of ``2*rf+1`` pixels overlapping by ``stride``, covering ``dims``.
+
+    Examples
+    --------
+    >>> patch_regions((100, 60), 20, 10)[:3]
+    [(0, 41, 0, 41), (0, 41, 19, 60), (31, 72, 0, 41)]
+    """
+    size = 2 * int(rf) + 1
+    step = max(1, size - int(stride))
+    h, w = dims
+    return [(r0, min(h, r0 + size), c0, min(w, c0 + size)) for r0 in _starts(h, size, step) for c0 in _starts(w, size, step)]
+
+
+def _patch_border(region, dims, border: int) -> tuple[int, int, int, int]:
+    """Seeding border of a patch: the global border on its sides that touch the frame edge, else 0."""
+    r0, r1, c0, c1 = region
+    h, w = dims
+    return (border if r0 == 0 else 0, border if r1 == h else 0, border if c0 == 0 else 0, border if c1 == w else 0)
+
+
+def _fit_one(args) -> tuple[tuple[int, int, int, int], RegionFit]:
+    source, region, params, frame_rate, border, label = args
+    import cv2
+
+    cv2.setNumThreads(1)
+    log = logging.getLogger("ace_neuro.cnmfe.patches")
+    return region, fit_region(source.sub(region), params, frame_rate, border, None, log, label)
+
+
+def _to_full(A_patch: scipy.sparse.csc_matrix, region, dims) -> scipy.sparse.csc_matrix:
+    r0, r1, c0, c1 = region
+    h = r1 - r0
+    A_patch = scipy.sparse.csc_matrix(A_patch)
+    idx = A_patch.indices
+    full = (idx % h + r0) + (idx // h + c0) * dims[0]
+    return scipy.sparse.csc_matrix((A_patch.data, full, A_patch.indptr), shape=(dims[0] * dims[1], A_patch.shape[1]))
+
+
+def fit_patches(
+    source: MovieSource,
+    params: dict[str, Any],
+    frame_rate: float,
+    border: int = 0,
+    threads: int = 1,
+    log: logging.Logger | None = None,
+) -> RegionFit:
+    """CNMF-E by overlapping patches, merged into one set for the whole frame.
+
+    Parameters
+    ----------
+    source : MovieSource
+        The whole movie.
+    params : dict
+        Checked parameters; ``rf`` must be set.
+    frame_rate : float
+    border : int
+        Pixels at the frame edge where no seed is placed.
+    threads : int
+        Worker processes (patches fitted at once).
+    log : logging.Logger, optional
+
+    Returns
+    -------
+    RegionFit
+        For the whole frame; ``info`` holds the number of patches and of
+        components before merging.
+    """
+    log = log or logger
+    dims = source.dims
+    regions = patch_regions(dims, int(params["rf"]), int(params["stride"]))
+    log.info("cnmfe: %d patches of %d pixels (overlap %d) with %d workers", len(regions), 2 * params["rf"] + 1,
+             params["stride"], threads)
+    jobs = [(source, r, params, frame_rate, _patch_border(r, dims, border), f"patch {i + 1}/{len(regions)}")
+            for i, r in enumerate(regions)]
+    if threads > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=min(threads, len(jobs), os.cpu_count() or 1)) as pool:
+            results = list(pool.map(_fit_one, jobs))
+    else:
+        results = [_fit_one(job) for job in jobs]
+    h, w = dims
+    cn = np.zeros(dims, np.float32)
+    pnr = np.zeros(dims, np.float32)
+    sn = np.zeros(h * w, np.float32)
+    pixel_mean = np.zeros(h * w, np.float32)
+    blocks, traces = [], []
+    for region, fit in results:
+        r0, r1, c0, c1 = region
+        cn[r0:r1, c0:c1] = np.maximum(cn[r0:r1, c0:c1], fit.cn)
+        pnr[r0:r1, c0:c1] = np.maximum(pnr[r0:r1, c0:c1], fit.pnr)
+        rows, cols = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+        full_idx = (rows + cols * h).ravel(order="F")
+        sn[full_idx] = fit.sn
+        pixel_mean[full_idx] = fit.pixel_mean
+        if fit.state.A.shape[1]:
+            blocks.append(_to_full(fit.state.A, region, dims))
+            traces.append(fit.state.C)
+    n_patch_components = int(sum(b.shape[1] for b in blocks))
+    if blocks:
+        A = scipy.sparse.hstack(blocks, format="csc")
+        C = np.concatenate(traces, axis=0)
+        A, C, groups = merge_components(A, C, params["merge_thr"], 0.7 if params["del_duplicates"] else None)
+        A, C = _normalise(A, C)
+        log.info("cnmfe: %d components from patches, %d after merging duplicates and correlated neighbours",
+                 n_patch_components, A.shape[1])
+    else:
+        A = scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32)
+        C = np.zeros((0, source.n_frames), np.float32)
+    passes = _Passes(source, params)
+    state = ModelState(A, C, _b0(pixel_mean, A, C), None, None)
+    state.W = passes.fit_background(state)
+    if A.shape[1] and not params["only_init"] and int(params["n_refine_iter"]) > 0:
+        state = refine(passes, state, pixel_mean, frame_rate, 1, border, False, log, "cnmfe (full field)")
+    elif A.shape[1]:
+        from .fit import _temporal_update
+
+        state = _temporal_update(passes, state, frame_rate)
+    return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(regions), "n_patch_components": n_patch_components})

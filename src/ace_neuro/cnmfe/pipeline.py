@@ -1,0 +1,235 @@
+"""The CNMF-E step: fit a recording's motion-corrected memory map and write every output.
+
+:func:`fit_cnmfe` runs the algorithm (whole field streamed by frames, or
+overlapping patches when ``rf`` is set) and returns an
+:class:`~ace_neuro.cnmfe.estimates.Estimates`. :func:`run_cnmfe_step` is what
+the workflow's ``cnmfe`` rule calls: it reads the frame rate and the motion
+border, fits, and writes ``estimates.h5``, ``params.json``, the correlation and
+peak-to-noise images (TIFF and PNG) and a contour plot of the neurons.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import tifffile
+
+from ..io.atomic import atomic_path
+from ..io.movie import find_caiman_memmap
+from .estimates import Estimates, save_estimates
+from .fit import fit_region
+from .params import check_params
+from .patches import fit_patches
+from .reader import MovieSource
+
+__all__ = ["fit_cnmfe", "run_cnmfe_step", "OUTPUT_FILES"]
+
+logger = logging.getLogger(__name__)
+
+#: Files written by :func:`run_cnmfe_step` into the step's folder.
+OUTPUT_FILES = (
+    "estimates.h5",
+    "params.json",
+    "correlation_image.tif",
+    "correlation_image.png",
+    "pnr_image.tif",
+    "pnr_image.png",
+    "contours.png",
+)
+
+
+def fit_cnmfe(
+    memmap_path: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    threads: int = 1,
+    frame_rate: float | None = None,
+    border_pix: int | None = None,
+    log: logging.Logger | None = None,
+) -> Estimates:
+    """Run CNMF-E on a CaImAn C-order memory map.
+
+    Parameters
+    ----------
+    memmap_path : path-like
+        ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap`` (float32).
+    params : mapping, optional
+        CNMF-E parameters (CaImAn names); missing keys take their defaults.
+        Checked before any work (:func:`ace_neuro.cnmfe.params.check_params`).
+    threads : int
+        Worker processes for patches (``rf`` set).
+    frame_rate : float, optional
+        Frames per second; ``params["fr"]`` wins when set. One of them is required.
+    border_pix : int, optional
+        Border left by motion correction; the larger of it and
+        ``params["border_pix"]`` is excluded from seeding.
+    log : logging.Logger, optional
+
+    Returns
+    -------
+    Estimates
+        ``K = 0`` (with a warning) when no pixel passes the seeding thresholds.
+
+    Raises
+    ------
+    ParameterError
+        On invalid parameters.
+    ValueError
+        Without a frame rate, or on a malformed memory map.
+    """
+    log = log or logger
+    p = check_params(dict(params or {}))
+    fr = p["fr"] if p["fr"] is not None else frame_rate
+    if fr is None or not np.isfinite(fr) or fr <= 0:
+        raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
+    threads = max(1, int(threads))
+    source = MovieSource.from_memmap(memmap_path)
+    border = max(int(p["border_pix"]), int(border_pix or 0))
+    h, w = source.dims
+    if p["rf"] is None and max(p["gSiz"]) > min(h, w):
+        raise ValueError(f"cnmfe: gSiz {p['gSiz']} is larger than the frame {h}x{w}")
+    log.info("cnmfe: %s, %dx%d pixels, %d frames, %.3g Hz, border %d, %s", Path(memmap_path).name, h, w,
+             source.n_frames, fr, border, "whole field" if p["rf"] is None else f"patches rf={p['rf']}")
+    start = time.perf_counter()
+    if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
+        fit = fit_region(source, p, fr, border, None, log, "cnmfe")
+    else:
+        fit = fit_patches(source, p, fr, border, threads, log)
+    state = fit.state
+    K = state.A.shape[1]
+    elapsed = time.perf_counter() - start
+    log.info("cnmfe: %d components in %.1f s (%.1f frames/s)", K, elapsed, source.n_frames / max(elapsed, 1e-9))
+    if K == 0:
+        log.warning("cnmfe: no neuron found (no pixel with correlation >= min_corr=%s and peak-to-noise >= "
+                    "min_pnr=%s); the estimates are empty. Lower min_corr / min_pnr if neurons are visible.",
+                    p["min_corr"], p["min_pnr"])
+    tr = state.traces
+    used = dict(p)
+    used["fr"] = float(fr)
+    used["border_pix"] = border
+    common = dict(A=state.A, C=state.C, dims=source.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
+                  ssub_B=int(p["ssub_B"]), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
+    if tr is not None:
+        return Estimates(S=tr.S, YrA=tr.YrA, bl=tr.bl, c1=tr.c1, g=tr.g, neurons_sn=tr.neurons_sn, lam=tr.lam, **common)
+    return Estimates(g=np.zeros((K, int(p["p"])), np.float32), **common)
+
+
+def _read_json(path: str | os.PathLike | None, key: str):
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        return json.loads(Path(path).read_text()).get(key)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read {key!r} ({err}); re-run the step that wrote it") from err
+
+
+def _save_image(image: np.ndarray, tif: Path, png: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with atomic_path(tif) as tmp:
+        tifffile.imwrite(tmp, np.asarray(image, np.float32))
+    fig, ax = plt.subplots(figsize=(6, 6 * image.shape[0] / max(image.shape[1], 1) + 0.5))
+    im = ax.imshow(image, cmap="viridis")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title)
+    ax.set_axis_off()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def contour_levels(A, dims, energy: float = 0.9) -> list[tuple[np.ndarray, float]]:
+    """Footprint images and the level enclosing ``energy`` of each one's squared mass (CaImAn's 'nrg')."""
+    import scipy.sparse
+
+    A = scipy.sparse.csc_matrix(A)
+    out = []
+    for k in range(A.shape[1]):
+        img = A[:, k].toarray().reshape(dims, order="F")
+        vals = np.sort(img[img > 0])[::-1]
+        if vals.size == 0:
+            continue
+        cum = np.cumsum(vals.astype(np.float64) ** 2)
+        level = vals[min(np.searchsorted(cum, energy * cum[-1]), vals.size - 1)]
+        out.append((img, float(level)))
+    return out
+
+
+def _save_contours(est: Estimates, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    background = est.Cn if est.Cn is not None else np.zeros(est.dims, np.float32)
+    fig, ax = plt.subplots(figsize=(7, 7 * est.dims[0] / max(est.dims[1], 1)))
+    ax.imshow(background, cmap="gray")
+    centres = est.centroids() if est.A.shape[1] else np.zeros((0, 2))
+    for k, (img, level) in enumerate(contour_levels(est.A, est.dims)):
+        ax.contour(img, levels=[level], colors=["#ff4040"], linewidths=0.8)
+    for k, (r, c) in enumerate(centres):
+        ax.text(c, r, str(k), color="#ffff80", fontsize=6, ha="center", va="center")
+    ax.set_title(f"{est.A.shape[1]} components on the correlation image")
+    ax.set_axis_off()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def run_cnmfe_step(
+    memmap_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    threads: int = 1,
+    metadata_path: str | os.PathLike | None = None,
+    motion_metrics_path: str | os.PathLike | None = None,
+    log: logging.Logger | None = None,
+) -> Estimates:
+    """The workflow step: fit the motion step's memory map and write all outputs.
+
+    Parameters
+    ----------
+    memmap_dir : path-like
+        Folder holding exactly one CaImAn memory map (the motion step's ``memmap/``).
+    out_dir : path-like
+        Receives :data:`OUTPUT_FILES`.
+    params : mapping, optional
+        CNMF-E parameters (checked first).
+    threads : int
+        Worker processes for patches.
+    metadata_path : path-like, optional
+        The convert step's ``metadata.json`` (``frame_rate_hz``); required unless ``params["fr"]`` is set.
+    motion_metrics_path : path-like, optional
+        The motion step's ``metrics.json`` (``border_pix``), if present.
+    log : logging.Logger, optional
+
+    Returns
+    -------
+    Estimates
+    """
+    log = log or logger
+    p = check_params(dict(params or {}))
+    memmap_path = find_caiman_memmap(memmap_dir)
+    frame_rate = _read_json(metadata_path, "frame_rate_hz")
+    if p["fr"] is None and frame_rate is None:
+        raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
+    border = _read_json(motion_metrics_path, "border_pix")
+    est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_estimates(est, out / "estimates.h5")
+    with atomic_path(out / "params.json") as tmp:
+        tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")
+    _save_image(est.Cn, out / "correlation_image.tif", out / "correlation_image.png", "Local correlation (filtered movie)")
+    _save_image(est.pnr, out / "pnr_image.tif", out / "pnr_image.png", "Peak-to-noise ratio (filtered movie)")
+    _save_contours(est, out / "contours.png")
+    log.info("cnmfe: outputs written to %s", out)
+    return est
