@@ -121,7 +121,8 @@ def read_ttl_times(path: PathLike, *, ttl_line: int | None = None) -> np.ndarray
         if times.ndim != 1:
             raise ValueError(f"{path}: expected a 1-D array of rising-edge times in seconds; got shape {times.shape}")
     elif suffix in (".csv", ".txt", ".tsv"):
-        table = pd.read_csv(path, sep=None, engine="python")
+        sep = {".csv": ",", ".tsv": "\t"}.get(suffix, r"\s+")
+        table = pd.read_csv(path, sep=sep)
         if "time_s" in table.columns:
             column = "time_s"
         elif table.shape[1] == 1:

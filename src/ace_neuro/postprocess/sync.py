@@ -205,36 +205,50 @@ def acquired_frame_times(
     return times, positions
 
 
-def _anchor(pulses: np.ndarray, frames: np.ndarray, tol: float) -> tuple[int, int]:
-    """Pair (pulse, frame) that best explains the start of both trains.
+def _anchor_candidates(pulses: np.ndarray, frames: np.ndarray, tol: float, n_best: int = 4) -> list[tuple[int, int]]:
+    """Pairs (pulse, frame) that best explain the start of both trains.
 
     Every pairing of one of the first pulses with one of the first frames
     gives an offset; it scores the number of the first frames that have a
-    pulse within ``tol`` of ``offset + frame time``. Ties go to the earliest
-    pairing (so a train that is merely shorter at one end is not shifted).
+    pulse within ``tol`` of ``offset + frame time``, minus the pulses it
+    leaves unexplained before the first frame. A regular train shifted by a
+    few frames scores almost as well, so the best few distinct offsets are
+    returned (best first; ties go to the earliest pairing) for
+    :func:`match_pulses` to decide on the whole recording.
     """
     n_pulses, n_frames = pulses.size, frames.size
     n_score = min(n_frames, 256)
-    head_pulses = min(n_pulses, 16 + max(0, n_pulses - n_frames))
-    head_frames = min(n_frames, 16 + max(0, n_frames - n_pulses))
-    head_pulses, head_frames = min(head_pulses, 512), min(head_frames, 512)
+    head_pulses = min(n_pulses, 16 + max(0, n_pulses - n_frames), 512)
+    head_frames = min(n_frames, 16 + max(0, n_frames - n_pulses), 512)
     ref = frames[:n_score]
-    best = (-1, 0, 0, 0)  # score, -(j + a), j, a
+    scored = []
     for a in range(head_frames):
         offsets = pulses[:head_pulses] - frames[a]  # (J,)
         pred = offsets[:, None] + ref[None, :]  # (J, n_score)
-        idx = np.clip(np.searchsorted(pulses, pred), 1, n_pulses - 1) if n_pulses > 1 else np.zeros_like(pred, int)
-        nearest = np.minimum(np.abs(pulses[idx] - pred), np.abs(pulses[idx - 1] - pred)) if n_pulses > 1 else np.abs(pulses[0] - pred)
-        scores = (nearest <= tol).sum(axis=1)
-        for j in np.flatnonzero(scores == scores.max()):
-            key = (int(scores[j]), -(int(j) + a), int(j), a)
-            if key[:2] > best[:2]:
-                best = key
-    return best[2], best[3]
+        if n_pulses > 1:
+            idx = np.clip(np.searchsorted(pulses, pred), 1, n_pulses - 1)
+            nearest = np.minimum(np.abs(pulses[idx] - pred), np.abs(pulses[idx - 1] - pred))
+        else:
+            nearest = np.abs(pulses[0] - pred)
+        before = np.searchsorted(pulses, offsets + frames[0] - tol)  # pulses left before frame 0
+        scores = (nearest <= tol).sum(axis=1) - before
+        for j in range(head_pulses):
+            scored.append((-int(scores[j]), j + a, j, a))
+    scored.sort()
+    out: list[tuple[int, int]] = []
+    offsets_taken: list[float] = []
+    for _, _, j, a in scored:
+        offset = pulses[j] - frames[a]
+        if all(abs(offset - o) > tol for o in offsets_taken):
+            out.append((j, a))
+            offsets_taken.append(offset)
+            if len(out) == n_best:
+                break
+    return out
 
 
 def match_pulses(
-    pulses: np.ndarray, frames: np.ndarray, *, tolerance: float = 0.4
+    pulses: np.ndarray, frames: np.ndarray, *, tolerance: float = 0.4, measured: np.ndarray | None = None
 ) -> np.ndarray:
     """Match TTL pulses to acquired frames.
 
@@ -247,6 +261,10 @@ def match_pulses(
     tolerance : float
         A pulse matches a frame when within ``tolerance`` frame periods
         (median interval) of the time predicted for it; < 0.5.
+    measured : ndarray of bool, shape (N,), optional
+        False for frames whose time is only an estimate (dropped frames);
+        they are searched with the full tolerance and do not train the
+        predictors. Default: all measured.
 
     Returns
     -------
@@ -263,8 +281,35 @@ def match_pulses(
         return pulse_of_frame
     period = float(np.median(np.diff(frames))) if n_frames > 1 else 1.0
     tol = tolerance * period
-    j0, a0 = _anchor(pulses, frames, tol)
-    ref_index, ref_frame, ref_pulse = a0, frames[a0], pulses[j0]
+    measured = np.ones(n_frames, bool) if measured is None else np.asarray(measured, bool)
+    if measured.shape != (n_frames,):
+        raise ValueError(f"measured must have shape ({n_frames},); got {measured.shape}")
+    # A regular train shifted by a frame or two matches almost as many pulses;
+    # what betrays a shift is at the ends: frames without a pulse before the
+    # first / after the last matched frame, and pulses left over beyond the
+    # first / last matched pulse. Each candidate walk is scored on both.
+    best = None
+    for j0, a0 in _anchor_candidates(pulses, frames, tol):
+        candidate = _walk(pulses, frames, measured, j0, a0, tol, period)
+        hit = np.flatnonzero(candidate >= 0)
+        if hit.size == 0:
+            continue
+        loose_frames = hit[0] + (n_frames - 1 - hit[-1])
+        loose_pulses = candidate[hit[0]] + (n_pulses - 1 - candidate[hit[-1]])
+        quality = hit.size - loose_frames - loose_pulses
+        if best is None or quality > best[0]:
+            best = (quality, candidate)
+    return pulse_of_frame if best is None else best[1]
+
+
+def _walk(
+    pulses: np.ndarray, frames: np.ndarray, measured: np.ndarray, j0: int, a0: int, tol: float, period: float
+) -> np.ndarray:
+    """Match frames to pulses in order, starting from the pairing (j0, a0)."""
+    n_pulses, n_frames = pulses.size, frames.size
+    pulse_of_frame = np.full(n_frames, -1, dtype=np.int64)
+    ref_index, ref_pulse = a0, pulses[j0]  # last matched frame (frame clock)
+    ref_frame, ref_frame_pulse = frames[a0], pulses[j0]  # last matched measured frame (timestamps)
     rate = 1.0  # ephys seconds per miniscope second
     pulse_period = period  # ephys seconds per acquired frame
     # running sums for least-squares fits of pulse time on frame time and on frame index
@@ -273,22 +318,30 @@ def match_pulses(
     n_err = 0
     j = 0
     for a in range(n_frames):
-        # the window comes from the miniscope timestamps (robust to irregular frames) ...
-        pred = ref_pulse + (frames[a] - ref_frame) * rate
-        # ... the choice among several pulses in it from the regular frame clock (precise)
+        # two predictions of this frame's pulse: from the miniscope timestamps
+        # (follows irregular acquisition and frames dropped unnoticed) and from
+        # the frame clock (immune to host timestamp jitter)
+        pred_stamp = ref_frame_pulse + (frames[a] - ref_frame) * rate
         pred_clock = ref_pulse + (a - ref_index) * pulse_period
-        # whichever predictor has been more accurate so far picks among candidates
-        target = pred_clock if err_clock <= err_stamp and abs(pred_clock - pred) <= tol else pred
-        # once the timestamps' prediction error is known, the window shrinks to
-        # 6 times its RMS (at least a tenth of a period), so a spurious pulse
-        # near a frame whose own pulse is missing is not taken for it
-        win = tol if n_err < 32 else min(tol, max(6.0 * np.sqrt(err_stamp), 0.1 * period))
+        # the one that has been more accurate so far centres the search window,
+        # unless they disagree by more than half a period and 6 RMS errors of the
+        # timestamps (a frame dropped without notice: trust the timestamps);
+        # a dropped frame has only an estimated timestamp: use the frame clock
+        use_clock = not measured[a] or (
+            err_clock < err_stamp and abs(pred_clock - pred_stamp) < max(0.5 * period, 6.0 * np.sqrt(err_stamp))
+        )
+        pred = pred_clock if use_clock else pred_stamp
+        # once the prediction error is known, the window shrinks to 6 times its
+        # RMS (at least a tenth of a period), so a spurious pulse near a frame
+        # whose own pulse is missing is not taken for it
+        rms = np.sqrt(err_clock if use_clock else err_stamp)
+        win = tol if n_err < 32 else min(tol, max(6.0 * rms, 0.1 * period))
         while j < n_pulses and pulses[j] < pred - win:
             j += 1  # a pulse before this frame's window that no frame claimed: extra
         best, best_err = -1, np.inf
         k = j
         while k < n_pulses and pulses[k] <= pred + win:
-            err = abs(pulses[k] - target)
+            err = abs(pulses[k] - pred)
             if err < best_err:
                 best, best_err = k, err
             k += 1
@@ -296,12 +349,15 @@ def match_pulses(
             continue
         pulse_of_frame[a] = best
         j = k  # other pulses in this window are extra
-        if a == ref_index + 1:
+        if a == ref_index + 1 and measured[a] and measured[ref_index]:
             n_err += 1
             alpha = max(0.02, 1.0 / n_err)
             err_clock += alpha * ((pulses[best] - pred_clock) ** 2 - err_clock)
-            err_stamp += alpha * ((pulses[best] - pred) ** 2 - err_stamp)
-        ref_index, ref_frame, ref_pulse = a, frames[a], pulses[best]
+            err_stamp += alpha * ((pulses[best] - pred_stamp) ** 2 - err_stamp)
+        ref_index, ref_pulse = a, pulses[best]
+        if not measured[a]:
+            continue
+        ref_frame, ref_frame_pulse = frames[a], pulses[best]
         x, y = frames[a] - frames[0], pulses[best] - pulses[0]
         s_n += 1
         s_x += x
@@ -456,7 +512,9 @@ def sync_timestamps(
     if n_pulses < 2:
         raise SyncError(f"cannot synchronise: {counts}; the TTL file has fewer than 2 pulses")
 
-    pulse_of_frame = match_pulses(pulses, frames, tolerance=sync_tolerance)
+    measured = np.zeros(n_acquired, bool)  # frames whose miniscope timestamp is real (written)
+    measured[positions] = True
+    pulse_of_frame = match_pulses(pulses, frames, tolerance=sync_tolerance, measured=measured)
     matched = pulse_of_frame >= 0
     n_matched = int(matched.sum())
     n_missing, n_extra = n_acquired - n_matched, n_pulses - n_matched
@@ -473,33 +531,39 @@ def sync_timestamps(
             "check the 'zero time (s)'"
         )
 
-    x, y = frames[matched], pulses[pulse_of_frame[matched]]
-    rate, offset = np.polyfit(x, y, 1)
+    fit = matched & measured if (matched & measured).sum() >= 2 else matched
+    rate, offset = np.polyfit(frames[fit], pulses[pulse_of_frame[fit]], 1)
+    x, y = frames[fit], pulses[pulse_of_frame[fit]]
     residual_ms = float(np.sqrt(np.mean((y - (offset + rate * x)) ** 2)) * 1e3)
 
     acquired_ephys = np.empty(n_acquired, dtype=np.float64)
-    acquired_ephys[matched] = y
-    missing = np.flatnonzero(~matched)
+    acquired_ephys[matched] = pulses[pulse_of_frame[matched]]
+    missing = np.flatnonzero(~matched & measured)  # written frames without a pulse
     method = "none"
     if missing.size:
-        known = np.flatnonzero(matched)
-        after = np.searchsorted(known, missing)  # first matched frame after each missing one
-        before = after - 1
-        inner = (before >= 0) & (after < known.size)
-        b_idx, a_idx = known[np.clip(before, 0, None)], known[np.clip(after, None, known.size - 1)]
         method = sync_interpolation
         if method == "auto":
-            method = _better_interpolation(frames, acquired_ephys, matched)[0]
+            method = _better_interpolation(frames, acquired_ephys, matched & measured)[0]
         if method == "frame_clock":
             # the frame clock is regular: position by acquired-frame index
             coord = np.arange(n_acquired, dtype=np.float64)
-            slope = np.polyfit(np.flatnonzero(matched), y, 1)[0]
+            slope = np.polyfit(np.flatnonzero(matched), pulses[pulse_of_frame[matched]], 1)[0]
+            anchors = matched
         else:
+            # dropped frames' timestamps are only estimates: not used as anchors
             coord, slope = frames, rate
+            anchors = matched & measured
+            if anchors.sum() < 2:
+                anchors = matched
+        known = np.flatnonzero(anchors)
+        after = np.searchsorted(known, missing)  # first anchor after each missing frame
+        before = after - 1
+        inner = (before >= 0) & (after < known.size)
+        b_idx, a_idx = known[np.clip(before, 0, None)], known[np.clip(after, None, known.size - 1)]
         span = coord[a_idx] - coord[b_idx]
         frac = np.where(span > 0, (coord[missing] - coord[b_idx]) / np.where(span > 0, span, 1.0), 0.0)
         interp = acquired_ephys[b_idx] + frac * (acquired_ephys[a_idx] - acquired_ephys[b_idx])
-        # before the first or after the last matched frame: extrapolate from the nearest one
+        # before the first or after the last anchor: extrapolate from the nearest one
         nearest = np.where(before >= 0, b_idx, a_idx)
         extrap = acquired_ephys[nearest] + (coord[missing] - coord[nearest]) * slope
         acquired_ephys[missing] = np.where(inner, interp, extrap)
