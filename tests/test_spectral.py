@@ -250,3 +250,38 @@ def test_spectral_step_rejects_band_above_nyquist(tmp_path):
             defaults("spectral"),
         )
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_spectral_step_per_neuron_spectrograms(tmp_path):
+    import scipy.sparse
+
+    from ace_neuro.cnmfe.estimates import Estimates, save_estimates
+    from ace_neuro.params import defaults
+    from ace_neuro.postprocess.steps import run_spectral_step
+
+    fs = 10.0
+    n = int(120 * fs)
+    t = np.arange(n) / fs
+    _write_recording(tmp_path, np.sin(2 * np.pi * 1.0 * t), t, np.zeros(n, int), fs)
+    traces = np.stack([np.sin(2 * np.pi * f * t) for f in (0.5, 2.0, 3.0)]).astype(np.float32)
+    est = Estimates(
+        A=scipy.sparse.random(16, 3, density=0.5, format="csc", random_state=0, dtype=np.float32),
+        C=traces, dims=(4, 4), frame_rate=fs,
+        idx_components=np.array([0, 2]), idx_components_bad=np.array([1]),
+    )
+    save_estimates(est, tmp_path / "estimates.h5")
+    params = dict(defaults("spectral"), spectral_per_neuron=True, window_params=[20.0, 5.0])
+    out = tmp_path / "spectral"
+    run_spectral_step(
+        tmp_path / "mean_fluorescence.csv", tmp_path / "frames.csv", tmp_path / "metadata.json",
+        out / "spectrogram.h5", out / "phase.csv", out / "filtered.csv", out / "spectrogram.png", params,
+        estimates_path=tmp_path / "estimates.h5",
+    )
+    with h5py.File(out / "spectrogram.h5") as h5:
+        np.testing.assert_array_equal(h5["neuron_index"][()], [0, 2])
+        power = h5["neuron_power_db"][()]
+        freqs = h5["frequencies_hz"][()]
+        assert power.shape == (2,) + h5["power_db"].shape
+        assert freqs[np.argmax(h5["power_db"][()].mean(axis=1))] == pytest.approx(1.0, abs=0.1)  # half-bandwidth NW/T
+    peaks = freqs[np.argmax(power.mean(axis=2), axis=1)]
+    np.testing.assert_allclose(peaks, [0.5, 3.0], atol=0.1)

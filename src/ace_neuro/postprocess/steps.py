@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.progress import Progress
 from ace_neuro.postprocess.events import (
     Events,
     detect_events_deconvolution,
@@ -405,16 +406,13 @@ def run_spectral_step(
         "spectral: %d windows x %d frequencies (%.3g-%.3g Hz), nfft %d",
         spec.times.size, spec.frequencies.size, spec.frequencies[0], spec.frequencies[-1], spec.nfft,
     )
-    neuron_power = neuron_index = None
+    neuron_traces = neuron_index = None
     if params.get("spectral_per_neuron"):
         if estimates_path is None:
             raise ValueError("spectral_per_neuron is true but no estimates file was given to the spectral step")
         est, accepted, C, _, _, _ = _load_accepted_traces(estimates_path)
         _check_frame_count(est.C.shape[1], frames, estimates_path, frames_path)
-        neuron_uniform, _ = regularize_samples(C, frames["dropped_before"].to_numpy())
-        neuron_power = power_to_db(multitaper_spectrogram(neuron_uniform, fs, **spectral_kw).power)
-        neuron_index = accepted.astype(np.int64)
-        logger.info("spectral: spectrograms of %d accepted neurons", accepted.size)
+        neuron_traces, neuron_index = C, accepted.astype(np.int64)
 
     phase, amplitude = hilbert_phase(filtered_uniform)
     power_db = power_to_db(spec.power)
@@ -427,13 +425,12 @@ def run_spectral_step(
             h5["power_db"].attrs["description"] = (
                 "10*log10 of the one-sided multitaper PSD of the mean fluorescence, (frequency, time)"
             )
-            if neuron_power is not None:
-                h5["neuron_power_db"] = neuron_power.astype(np.float32)
-                h5["neuron_index"] = neuron_index
             h5.attrs["parameters"] = json.dumps(dict(params))
             h5.attrs["sampling_rate_hz"] = fs
             h5.attrs["nfft"] = spec.nfft
             h5.attrs["n_interpolated_frames"] = int(n_filled)
+            if neuron_traces is not None:
+                _write_neuron_spectrograms(h5, neuron_traces, neuron_index, frames, fs, power_db.shape, spectral_kw)
     frame = frames["frame"].to_numpy()
     time_s = frames["time_s"].to_numpy(np.float64)
     with atomic_path(phase_csv) as tmp:
@@ -445,6 +442,19 @@ def run_spectral_step(
             tmp, index=False
         )
     _plot_spectrogram(spectrogram_png, spec.times + t0, spec.frequencies, power_db)
+
+
+def _write_neuron_spectrograms(h5, traces, index, frames, fs, shape, spectral_kw) -> None:
+    """Spectrogram of each accepted neuron, one at a time (memory does not grow with K)."""
+    h5["neuron_index"] = index
+    out = h5.create_dataset("neuron_power_db", shape=(index.size,) + tuple(shape), dtype=np.float32)
+    out.attrs["description"] = "as power_db, for each accepted neuron's trace C: (neuron, frequency, time)"
+    progress = Progress(index.size, "spectral (neurons)", logger, unit="neurons")
+    dropped = frames["dropped_before"].to_numpy()
+    for k in range(index.size):
+        trace, _ = regularize_samples(traces[k], dropped)
+        out[k] = power_to_db(multitaper_spectrogram(trace, fs, **spectral_kw).power).astype(np.float32)
+        progress.update(1)
 
 
 def _plot_spectrogram(path: PathLike, times: np.ndarray, freqs: np.ndarray, power_db: np.ndarray) -> None:
