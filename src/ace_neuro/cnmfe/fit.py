@@ -333,7 +333,7 @@ def refine(
         state = _temporal_update(passes, state, frame_rate)
         state = _drop_silent(state)
         n_before = state.A.shape[1]
-        A, C, groups = merge_components(state.A, state.C, p["merge_thr"], 0.7 if p["del_duplicates"] else None)
+        A, C, groups = merge_components(state.A, state.C, p["merge_thr"], 0.7 if p["del_duplicates"] else None, passes.dims)
         if groups:
             A, C = _normalise(A, C)
             state = ModelState(A, C, _b0(pixel_mean, A, C), state.W, None)

@@ -31,11 +31,31 @@ def _corrcoef(C: np.ndarray) -> np.ndarray:
     return Cc @ Cc.T
 
 
+def _touching(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> np.ndarray:
+    """``(K, K)`` bool: supports overlap or touch (8-neighbourhood)."""
+    h, w = dims
+    mask = scipy.sparse.csc_matrix((A != 0).astype(np.float32))
+    grown = []
+    for k in range(mask.shape[1]):
+        idx = mask.indices[mask.indptr[k]:mask.indptr[k + 1]]
+        rows, cols = idx % h, idx // h
+        rr = (rows[:, None] + np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1])[None]).ravel()
+        cc = (cols[:, None] + np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1])[None]).ravel()
+        ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+        grown.append(np.unique(rr[ok] + cc[ok] * h))
+    indptr = np.cumsum([0] + [g.size for g in grown])
+    dil = scipy.sparse.csc_matrix(
+        (np.ones(indptr[-1], np.float32), np.concatenate(grown) if grown else np.zeros(0, int), indptr), shape=mask.shape
+    )
+    return (dil.T @ mask).toarray() > 0
+
+
 def merge_groups(
     A: scipy.sparse.csc_matrix,
     C: np.ndarray,
     merge_thr: float,
     dup_thr: float | None = 0.7,
+    dims: tuple[int, int] | None = None,
 ) -> list[np.ndarray]:
     """Groups of components to merge (each of two or more indices).
 
@@ -50,6 +70,9 @@ def merge_groups(
     dup_thr : float or None
         Footprint cosine similarity above which components merge whatever
         their traces (duplicates); None disables.
+    dims : (h, w), optional
+        Frame size; when given, footprints that touch (8-neighbourhood)
+        count as overlapping, so the two halves of a split neuron merge.
 
     Returns
     -------
@@ -63,6 +86,9 @@ def merge_groups(
     norms = np.sqrt(np.maximum(np.diag(AA), 1e-300))
     cosine = AA / norms[:, None] / norms[None, :]
     overlap = AA > 0
+    if dims is not None:
+        touch = _touching(A, dims)
+        overlap |= touch | touch.T
     corr = _corrcoef(C)
     link = overlap & (corr > merge_thr)
     if dup_thr is not None:
@@ -82,12 +108,13 @@ def merge_components(
     C: np.ndarray,
     merge_thr: float,
     dup_thr: float | None = 0.7,
+    dims: tuple[int, int] | None = None,
 ) -> tuple[scipy.sparse.csc_matrix, np.ndarray, list[np.ndarray]]:
     """Merge overlapping correlated components and duplicates.
 
     Parameters
     ----------
-    A : sparse (n_pixels, K), C : (K, T), merge_thr, dup_thr
+    A : sparse (n_pixels, K), C : (K, T), merge_thr, dup_thr, dims
         See :func:`merge_groups`.
 
     Returns
@@ -100,7 +127,7 @@ def merge_components(
     """
     A = scipy.sparse.csc_matrix(A, dtype=np.float64)
     C = np.asarray(C, np.float64)
-    groups = merge_groups(A, C, merge_thr, dup_thr)
+    groups = merge_groups(A, C, merge_thr, dup_thr, dims)
     if not groups:
         return scipy.sparse.csc_matrix(A, dtype=np.float32), C.astype(np.float32), []
     cols = [A[:, k] for k in range(A.shape[1])]

@@ -139,7 +139,7 @@ def fit_patches(
     if blocks:
         A = scipy.sparse.hstack(blocks, format="csc")
         C = np.concatenate(traces, axis=0)
-        A, C, groups = merge_components(A, C, params["merge_thr"], 0.7 if params["del_duplicates"] else None)
+        A, C, groups = merge_components(A, C, params["merge_thr"], 0.7 if params["del_duplicates"] else None, dims)
         A, C = _normalise(A, C)
         log.info("cnmfe: %d components from patches, %d after merging duplicates and correlated neighbours",
                  n_patch_components, A.shape[1])

@@ -1,0 +1,193 @@
+"""Ring background, spatial and temporal updates, merging and patches against known answers."""
+
+import numpy as np
+import scipy.sparse
+
+from ace_neuro.cnmfe.background import Downsampler, RingStats, ring_offsets, ring_radius
+from ace_neuro.cnmfe.estimates import decimation_matrix
+from ace_neuro.cnmfe.merge import merge_components, merge_groups
+from ace_neuro.cnmfe.patches import patch_regions
+from ace_neuro.cnmfe.spatial import clean_footprint, footprint_supports, hals_footprints
+from ace_neuro.cnmfe.temporal import deconvolve_trace, update_traces
+
+
+def _gauss(dims, centre, sigma):
+    yy, xx = np.mgrid[: dims[0], : dims[1]]
+    return np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * sigma**2))
+
+
+def _calcium(rng, T, rate=0.03, g=0.92):
+    s = (rng.random(T) < rate) * rng.uniform(1, 2, T)
+    c = np.zeros(T)
+    for t in range(T):
+        c[t] = (g * c[t - 1] if t else 0) + s[t]
+    return c, s
+
+
+def _flat(frames):
+    return frames.transpose(0, 2, 1).reshape(frames.shape[0], -1)
+
+
+def test_ring_offsets_form_a_thin_ring():
+    off = ring_offsets(4)
+    d = np.hypot(off[:, 0], off[:, 1])
+    assert d.min() >= 4 and d.max() < 5
+    assert ring_radius([13, 13], 1.4, 2) == 5
+
+
+def test_ring_weights_equal_per_pixel_least_squares():
+    rng = np.random.default_rng(0)
+    h, w = 13, 11
+    x = rng.normal(size=(50, h * w)).astype(np.float32)
+    stats = RingStats((h, w), 3)
+    stats.update(x[:20])
+    stats.update(x[20:])
+    W = stats.solve(ridge=1e-7)
+    for i in (0, 40, 77, 142):
+        nbr = stats.nbr[i][stats.nbr[i] < h * w]
+        direct = np.linalg.lstsq(x[:, nbr], x[:, i], rcond=None)[0]
+        np.testing.assert_allclose(W[i, nbr].toarray().ravel(), direct, atol=1e-4)
+    assert W.diagonal().max() == 0
+
+
+def test_downsampler_matches_decimation_matrix():
+    x = np.random.default_rng(1).normal(size=(4, 13 * 11)).astype(np.float32)
+    ds = Downsampler((13, 11), 2)
+    D = decimation_matrix((13, 11), 2)
+    np.testing.assert_allclose(ds.to_low(x), (D @ x.T).T, atol=1e-5)
+    np.testing.assert_allclose(ds.to_full(ds.to_low(x)), ((D > 0).T @ (D @ x.T)).T, atol=1e-5)
+
+
+def test_ring_model_removes_smooth_background_and_keeps_the_soma():
+    rng = np.random.default_rng(2)
+    T, dims = 800, (48, 48)
+    yy, xx = np.mgrid[: dims[0], : dims[1]]
+    patterns = [np.ones(dims), np.sin(yy / 9.0 + 0.3), np.cos(xx / 11.0) * np.sin(yy / 17.0)]
+    courses = [100 + np.cumsum(rng.normal(size=T)) * 0.5] + [10 * np.sin(np.arange(T) / p + rng.uniform(0, 6)) for p in (23, 57)]
+    background = sum(c[:, None, None] * p[None] for c, p in zip(courses, patterns))
+    fp = _gauss(dims, (24, 24), 2.0)
+    trace, _ = _calcium(rng, T)
+    movie = background + 30 * trace[:, None, None] * fp[None] + rng.normal(scale=1.0, size=(T, *dims))
+    y = _flat(movie.astype(np.float32))
+    A = scipy.sparse.csc_matrix(fp.ravel(order="F")[:, None])
+    C = 30 * trace[None]
+    b0 = y.mean(axis=0) - (A @ C.mean(axis=1)).ravel()
+    x = y - (A @ C).T - b0
+    stats = RingStats(dims, ring_radius([13, 13], 1.4, 1))
+    for s in range(0, T, 200):
+        stats.update(x[s:s + 200])
+    W = stats.solve()
+    B = (W @ x.T).T
+    true_b = _flat(background) - _flat(background).mean(axis=0)
+    inner = np.zeros(dims, bool)
+    inner[8:-8, 8:-8] = True
+    inner = inner.ravel(order="F")
+    err = np.sqrt(np.mean((B[:, inner] - true_b[:, inner]) ** 2))
+    assert err < 0.1 * true_b[:, inner].std()
+    # background-subtracted data at the soma follows the neuron, not the background
+    centre = 24 + 24 * 48
+    soma = y[:, centre] - B[:, centre]
+    assert np.corrcoef(soma, trace)[0, 1] > 0.98
+
+
+def test_hals_recovers_overlapping_footprints():
+    rng = np.random.default_rng(3)
+    dims, T = (30, 30), 400
+    fps = [_gauss(dims, (14, 12), 2.5).ravel(order="F"), _gauss(dims, (15, 17), 2.5).ravel(order="F")]
+    C = np.stack([_calcium(rng, T)[0], _calcium(rng, T)[0]])
+    Y = np.stack(fps, 1) @ C + rng.normal(scale=0.01, size=(900, T))
+    Cc = C - C.mean(1, keepdims=True)
+    A0 = scipy.sparse.csc_matrix(np.stack([(f > 0.2).astype(float) for f in fps], 1))
+    supports = footprint_supports(A0, dims, [3, 3], [13, 13])
+    U = [Y[s] @ Cc[k] for k, s in enumerate(supports)]
+    est = hals_footprints(supports, U, Cc @ Cc.T, [np.ones(s.size) for s in supports], n_iter=30)
+    for k in range(2):
+        full = np.zeros(900)
+        full[supports[k]] = est[k]
+        np.testing.assert_allclose(full[supports[k]], fps[k][supports[k]], atol=0.03)
+        assert full.min() >= 0
+
+
+def test_clean_footprint_keeps_region_of_the_peak():
+    dims = (20, 20)
+    img = _gauss(dims, (5, 5), 1.5)
+    img[15, 15] = 0.5  # detached speck
+    idx = np.arange(400)
+    keep_idx, keep_val = clean_footprint(idx, img.ravel(order="F"), dims, 0.05)
+    rows, cols = keep_idx % 20, keep_idx // 20
+    assert (15, 15) not in set(zip(rows.tolist(), cols.tolist()))
+    assert keep_val.max() == img.max()
+
+
+def test_temporal_update_recovers_traces_of_overlapping_neurons():
+    rng = np.random.default_rng(4)
+    dims, T = (30, 30), 1500
+    fps = np.stack([_gauss(dims, (14, 12), 2.5).ravel(order="F"), _gauss(dims, (15, 17), 2.5).ravel(order="F")], 1)
+    fps /= np.linalg.norm(fps, axis=0)
+    truth = np.stack([_calcium(rng, T)[0] for _ in range(2)]) * 5
+    Y = fps @ truth + rng.normal(scale=1.0, size=(900, T))
+    A = scipy.sparse.csc_matrix(fps)
+    res = update_traces(A.T @ Y, (A.T @ A).toarray(), np.zeros((2, T)), p=1, decay_frames=12)
+    for k in range(2):
+        assert np.corrcoef(res.C[k], truth[k])[0, 1] > 0.95
+        assert 0.8 < res.neurons_sn[k] < 1.6  # the noise (1), not the signal scale (5-10); spikes add some band power
+        assert 0.8 < res.g[k, 0] < 1.0
+    np.testing.assert_allclose(res.C + res.YrA, (A.T @ Y - (A.T @ A).toarray() @ res.C) + res.C, atol=1e-3)
+    assert res.S.min() > -1e-6
+
+
+def test_deconvolve_trace_orders():
+    rng = np.random.default_rng(5)
+    c, s = _calcium(rng, 2000, g=0.95)
+    y = 5 * c + 2 + rng.normal(scale=0.3, size=c.size)
+    for p in (1, 2):
+        den, spikes, b, g, lam = deconvolve_trace(y, p, 0.3, 20)
+        assert np.corrcoef(den, c)[0, 1] > 0.97
+        assert abs(b - 2) < 0.5 and len(g) == p and spikes.min() > -1e-9
+    den, spikes, b, g, lam = deconvolve_trace(y, 0, 0.3, 20)
+    assert np.all(spikes == 0) and den.min() >= 0
+
+
+def test_merge_joins_two_halves_of_one_neuron_but_not_two_neurons():
+    rng = np.random.default_rng(6)
+    dims, T = (30, 30), 600
+    soma = _gauss(dims, (15, 15), 3.0)
+    left, right = soma.copy(), soma.copy()
+    left[:, 15:] = 0
+    right[:, :15] = 0
+    other = _gauss(dims, (15, 21), 3.0)
+    trace = _calcium(rng, T)[0]
+    other_trace = _calcium(rng, T)[0]
+    A = scipy.sparse.csc_matrix(np.stack([left.ravel(order="F"), right.ravel(order="F"), other.ravel(order="F")], 1))
+    C = np.stack([trace + 0.01 * rng.normal(size=T), trace + 0.01 * rng.normal(size=T), other_trace])
+    assert merge_groups(A, C, 0.8, None) == []  # disjoint supports: not overlapping ...
+    groups = merge_groups(A, C, 0.8, None, dims)  # ... but touching
+    assert [g.tolist() for g in groups] == [[0, 1]]
+    A2, C2, _ = merge_components(A, C, 0.8, None, dims)
+    assert A2.shape[1] == 2
+    merged = A2[:, 0].toarray().ravel()
+    assert np.corrcoef(merged, soma.ravel(order="F"))[0, 1] > 0.99
+    assert np.corrcoef(C2[0], trace)[0, 1] > 0.99
+    np.testing.assert_allclose(A2[:, 1].toarray().ravel(), other.ravel(order="F"))
+
+
+def test_duplicates_merge_whatever_their_traces():
+    rng = np.random.default_rng(7)
+    dims, T = (20, 20), 300
+    fp = _gauss(dims, (10, 10), 2.0).ravel(order="F")
+    A = scipy.sparse.csc_matrix(np.stack([fp, np.roll(fp, 1)], 1))
+    C = np.stack([_calcium(rng, T)[0], _calcium(rng, T)[0]])
+    assert merge_groups(A, C, 0.9, None) == []
+    assert [g.tolist() for g in merge_groups(A, C, 0.9, 0.7)] == [[0, 1]]
+
+
+def test_patches_cover_the_frame_with_the_requested_overlap():
+    regions = patch_regions((100, 73), rf=20, stride=10)
+    cover = np.zeros((100, 73), int)
+    for r0, r1, c0, c1 in regions:
+        assert r1 - r0 == 41 and c1 - c0 == 41
+        cover[r0:r1, c0:c1] += 1
+    assert cover.min() >= 1
+    starts = sorted({r[0] for r in regions})
+    assert starts[:2] == [0, 31]  # 41-pixel patches overlapping by 10
+    assert patch_regions((30, 30), rf=20, stride=10) == [(0, 30, 0, 30)]
