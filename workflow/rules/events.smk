@@ -1,0 +1,31 @@
+# Calcium events of every accepted neuron (derivative peaks and/or deconvolution runs).
+
+
+def events_outputs(recording_id):
+    """Final outputs of the events rule for one recording (for `rule all`)."""
+    base = f"{RESULTS}/{recording_id}/events"
+    return [f"{base}/events.csv", f"{base}/raster.png"]
+
+
+rule events:
+    input:
+        estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",
+        frames=f"{RESULTS}/{{id}}/convert/frames.csv",
+        metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
+    output:
+        events=f"{RESULTS}/{{id}}/events/events.csv",
+        raster=f"{RESULTS}/{{id}}/events/raster.png",
+    log:
+        f"{RESULTS}/{{id}}/logs/events.log",
+    benchmark:
+        f"{RESULTS}/{{id}}/benchmarks/events.tsv"
+    params:
+        p=stage_params("events"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/events.py"
