@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from ace_neuro.io.movie import chunk_frames_for, frame_chunks
+from ace_neuro.io.movie import chunk_frames_for, frame_chunks, release_pages
 from ace_neuro.params import Param
 from ace_neuro.progress import Progress
 
@@ -178,6 +178,7 @@ def compute_projections(
         mean_fluorescence[chunk_slice] = centred.mean(axis=(1, 2)) + shift
         wanted = (median_frames >= chunk_slice.start) & (median_frames < chunk_slice.stop)
         median_stack[wanted] = chunk[median_frames[wanted] - chunk_slice.start]
+        release_pages(movie)
         if progress is not None:
             progress.update(chunk.shape[0])
 
@@ -306,6 +307,7 @@ def linear_trend(movie: np.ndarray, chunk_frames: int | None = None) -> tuple[np
         t = np.arange(chunk_slice.start, chunk_slice.stop, dtype=np.float64) - t_mean
         sum_y += chunk.sum(axis=0)
         sum_ty += np.tensordot(t, chunk, axes=(0, 0))
+        release_pages(movie)
     sum_tt = float(np.sum((np.arange(n_frames) - t_mean) ** 2))
     slope = sum_ty / sum_tt if sum_tt > 0 else np.zeros(shape)
     return sum_y / n_frames, slope
@@ -467,7 +469,8 @@ def preprocessed_chunks(
 
     if not method and not dff:
         for chunk_slice in frame_chunks(n_frames, chunk_frames):
-            chunk = np.asarray(cropped[chunk_slice])
+            chunk = np.array(cropped[chunk_slice])
+            release_pages(movie)
             if progress is not None:
                 progress.update(chunk.shape[0])
             yield chunk_slice, chunk
@@ -481,6 +484,7 @@ def preprocessed_chunks(
         chunk = np.asarray(cropped[chunk_slice], dtype=np.float32)
         mean_trace[chunk_slice] = chunk.mean(axis=(1, 2))
         lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+        release_pages(movie)
     check_not_constant(lo, hi, name)
     if method == "linear":
         _, slope = linear_trend(cropped, chunk_frames)
@@ -488,7 +492,8 @@ def preprocessed_chunks(
         raise ValueError(f"detrend_method {method!r}: expected 'linear', 'median' or null")
 
     def processed(chunk_slice: slice) -> np.ndarray:
-        chunk = np.asarray(cropped[chunk_slice])
+        chunk = np.array(cropped[chunk_slice])
+        release_pages(movie)
         if method:
             return detrend_chunk(chunk, chunk_slice.start, method, n_frames=n_frames, slope=slope, mean_trace=mean_trace)
         return chunk.astype(np.float32)

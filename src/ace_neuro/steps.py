@@ -24,7 +24,7 @@ import tifffile
 from ace_neuro import __version__
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.images import write_image_png, write_image_tiff
-from ace_neuro.io.movie import create_tiff, open_movie
+from ace_neuro.io.movie import create_tiff, open_movie, release_pages
 from ace_neuro.preprocess import (
     PROJECTION_NAMES,
     check_not_constant,
@@ -153,10 +153,12 @@ def run_preprocess_step(
         out = create_tiff(tmp, (movie.shape[0],) + first.shape[1:], first.dtype, frame_rate)
         try:
             out[first_slice] = first
+            release_pages(out)
             for chunk_slice, chunk in chunks:
                 if not np.all(np.isfinite(chunk)):
                     raise ValueError(f"{movie_path}: preprocessing produced non-finite values at frames {chunk_slice}")
                 out[chunk_slice] = chunk
+                release_pages(out)
             out.flush()
         finally:
             del out

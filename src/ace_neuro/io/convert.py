@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_frames, open_recording
-from ace_neuro.io.movie import create_tiff
+from ace_neuro.io.movie import create_tiff, release_pages
 from ace_neuro.params import Param
 from ace_neuro.progress import Progress
 
@@ -172,13 +174,14 @@ def convert_recording(
 
     progress = Progress(recording.n_frames, "convert", log)
     with atomic_path(movie_path) as tmp_movie:
-        frames = iter_frames(recording, p["convert_chunk_frames"])
+        frames = _prefetched(iter_frames(recording, p["convert_chunk_frames"]))
         first, file_index, _ = next(frames)
         movie = create_tiff(tmp_movie, (recording.n_frames,) + recording.frame_shape, first.dtype, recording.frame_rate_hz)
         try:
             position = 0
             for chunk in _chain_first(first, frames):
                 movie[position : position + chunk.shape[0]] = chunk
+                release_pages(movie)
                 position += chunk.shape[0]
                 progress.update(chunk.shape[0])
             movie.flush()
@@ -202,3 +205,28 @@ def _chain_first(first: np.ndarray, rest):
     yield first
     for chunk, _, _ in rest:
         yield chunk
+
+
+def _prefetched(iterator, depth: int = 2):
+    """Run ``iterator`` in a background thread, ``depth`` items ahead.
+
+    OpenCV releases the GIL while decoding, so decoding the next chunk overlaps
+    with writing the current one.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                items.put(item)
+        except BaseException as err:  # handed to the consumer, raised there
+            items.put(err)
+        items.put(done)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    while (item := items.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item

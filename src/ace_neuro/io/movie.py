@@ -16,6 +16,7 @@ Every function here streams: no function loads a whole movie into memory.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "open_caiman_memmap",
     "frame_chunks",
     "chunk_frames_for",
+    "find_caiman_memmap",
 ]
 
 _MMAP_RE = re.compile(
@@ -195,3 +197,51 @@ def open_movie(path: str | os.PathLike) -> np.ndarray:
             raise ValueError(f"{path}: expected a single-channel movie (T, H, W), got shape {movie.shape}")
         return movie
     raise ValueError(f"{path}: unknown movie format {path.suffix!r}; expected .tif or CaImAn .mmap")
+
+
+def find_caiman_memmap(folder: str | os.PathLike) -> Path:
+    """The one CaImAn-named ``.mmap`` file in ``folder`` (the motion step's ``memmap/`` output).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` does not exist or holds no CaImAn memory map.
+    ValueError
+        If it holds more than one (the folder was written by something else).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: memory-map folder not found; run the motion step first")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and _MMAP_RE.search(p.name) and ".partial" not in p.name)
+    if not found:
+        raise FileNotFoundError(f"{folder}: no CaImAn memory map (*_d1_*_d2_*_d3_1_order_C_frames_*.mmap); re-run the motion step")
+    if len(found) > 1:
+        raise ValueError(f"{folder}: {len(found)} memory maps ({', '.join(p.name for p in found)}); expected exactly one, remove the stale ones")
+    return found[0]
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a memory-mapped array's pages from this process's resident memory.
+
+    Reading or writing a memory map leaves its pages mapped into the process, so
+    the resident set grows with every frame touched. Calling this after each
+    chunk keeps it bounded by the chunk size: the data stay in the OS page cache
+    (written pages are flushed by the kernel as usual), only the process's
+    mapping of them is released (``madvise(MADV_DONTNEED)``). Arrays that are
+    not memory maps (or views of one) are left alone.
+
+    Parameters
+    ----------
+    array : ndarray
+        A ``numpy.memmap`` or any view of one.
+    """
+    base = array
+    while base is not None:
+        handle = getattr(base, "_mmap", None)
+        if isinstance(handle, mmap.mmap):
+            try:
+                handle.madvise(mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):  # no madvise on this platform, or a closed map
+                pass
+            return
+        base = getattr(base, "base", None)
