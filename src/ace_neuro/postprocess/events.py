@@ -299,16 +299,17 @@ def detect_events_deconvolution(
         if candidates.size == 0:
             continue
         # a new group starts where the gap to the previous candidate frame is >= distance
-        breaks = np.flatnonzero(np.diff(candidates) - 1 >= distance) + 1
-        for group in np.split(candidates, breaks):
-            span = s[group[0] : group[-1] + 1]
-            total = float(span[span >= 0.25 * thr].sum()) if thr > 0 else float(span.sum())
-            if total >= thr and total > 0:
-                neurons.append(k)
-                frames.append(group[0] + int(np.argmax(span)))
-                amplitudes.append(total)
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(candidates) - 1 >= distance) + 1])
+        values = s[candidates]
+        totals = np.add.reduceat(values, starts)
+        group = np.repeat(np.arange(starts.size), np.diff(np.concatenate([starts, [candidates.size]])))
+        # frame of the largest activity in each group: first of each group after sorting by (group, -value)
+        order = np.lexsort((-values, group))
+        peak = candidates[order[starts]]
+        keep = (totals >= thr) & (totals > 0)
+        neurons.append(np.full(int(keep.sum()), k, np.int64))
+        frames.append(peak[keep].astype(np.int64))
+        amplitudes.append(totals[keep].astype(np.float64))
     if not neurons:
         return _empty_events()
-    return Events(
-        np.asarray(neurons, np.int64), np.asarray(frames, np.int64), np.asarray(amplitudes, np.float64)
-    )
+    return Events(np.concatenate(neurons), np.concatenate(frames), np.concatenate(amplitudes))
