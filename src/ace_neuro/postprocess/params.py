@@ -57,8 +57,8 @@ EVENTS_PARAMS: tuple[Param, ...] = (
         "deconvolution_event_height",
         3.0,
         "number",
-        "Deconvolution method: minimum deconvolved activity S per event, in units of the raw "
-        "trace's noise standard deviation, or in trace units if events_threshold_mode is 'absolute'.",
+        "Deconvolution method: minimum summed deconvolved activity S of an event, in units of the "
+        "raw trace's noise standard deviation, or in trace units if events_threshold_mode is 'absolute'.",
         "events",
         minimum=0.0,
     ),

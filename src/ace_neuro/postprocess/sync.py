@@ -10,14 +10,25 @@ electrophysiology system on its own clock. Real trains are imperfect:
   written; ``frames.csv`` ``dropped_before`` says where),
 * the two clocks drift apart (tens of ppm for crystal oscillators).
 
-:func:`sync_timestamps` matches pulses to acquired frames by walking along the
-miniscope's own timestamps (each frame's pulse is expected one miniscope
-interval after the previous matched one, corrected for drift), treats pulses
-that fall near no frame as extra and frames with no pulse as missing, fits
-``ephys_time = offset + rate * miniscope_time`` over matched pairs (drift in
-ppm), and gives every written frame an ephys time: its own pulse when it has
-one (high confidence), otherwise its miniscope timestamp interpolated between
-the neighbouring matched frames (low confidence, grouped into periods).
+:func:`sync_timestamps` places every acquired frame on the miniscope clock
+(dropped frames spaced evenly between their written neighbours), then matches
+pulses to frames in one pass along the recording. Each frame's pulse is
+predicted twice, from the last matched frame: by the miniscope timestamps
+(right when acquisition is irregular) and by the frame clock (acquired-frame
+index times the fitted pulse period; right when host timestamps jitter). The
+predictor with the smaller running error centres a search window whose width
+shrinks, once that error is known, to six times its RMS (never more than
+``sync_tolerance`` periods), so a spurious pulse next to a frame whose own
+pulse is missing is not taken for it. Pulses outside every window are extra;
+frames with no pulse in their window are missing. Which pulse belongs to the
+first frame is found by scoring candidate pairings at the start and walking
+the whole recording from the best few; a walk that leaves frames or pulses
+unmatched at either end betrays a shift by whole frames.
+
+A straight-line fit ``ephys_time = offset + rate * miniscope_time`` over the
+matched pairs gives the clock drift (ppm). Every written frame gets its own
+pulse time (high confidence) or, without one, a time interpolated between its
+matched neighbours (low confidence, grouped into periods).
 
 Everything here is pure (arrays in, arrays out); reading TTL files is in
 :mod:`ace_neuro.postprocess.steps`.
@@ -260,7 +271,7 @@ def match_pulses(
         Acquired-frame times on the miniscope clock (s), increasing.
     tolerance : float
         A pulse matches a frame when within ``tolerance`` frame periods
-        (median interval) of the time predicted for it; < 0.5.
+        (median interval) of the time predicted for it; at most 0.5.
     measured : ndarray of bool, shape (N,), optional
         False for frames whose time is only an estimate (dropped frames);
         they are searched with the full tolerance and do not train the
@@ -273,8 +284,8 @@ def match_pulses(
     """
     pulses = np.asarray(pulses, dtype=np.float64)
     frames = np.asarray(frames, dtype=np.float64)
-    if not 0 < tolerance < 0.5:
-        raise ValueError(f"tolerance must be in (0, 0.5) frame periods; got {tolerance}")
+    if not 0 < tolerance <= 0.5:
+        raise ValueError(f"sync_tolerance must be in (0, 0.5] frame periods; got {tolerance}")
     n_pulses, n_frames = pulses.size, frames.size
     pulse_of_frame = np.full(n_frames, -1, dtype=np.int64)
     if n_pulses == 0 or n_frames == 0:
@@ -457,7 +468,7 @@ def sync_timestamps(
     zero_time_s : float
         Subtracted from ephys times (the sample sheet's ``zero time (s)``).
     sync_tolerance : float
-        Matching tolerance, fraction of the frame period (< 0.5).
+        Matching tolerance, fraction of the frame period (at most 0.5).
     sync_max_unmatched_fraction : float
         Largest fraction of frames without a pulse, and of pulses without a
         frame, that is accepted.
