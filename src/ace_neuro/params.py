@@ -40,6 +40,7 @@ STAGES: dict[str, str] = {
     "convert": "ace_neuro.io.convert",
     "projections": "ace_neuro.preprocess",
     "preprocess": "ace_neuro.preprocess",
+    "motion": "ace_neuro.motion.params",
     "cnmfe": "ace_neuro.cnmfe.params",
     "evaluate": "ace_neuro.cnmfe.evaluate",
     "events": "ace_neuro.postprocess.params",

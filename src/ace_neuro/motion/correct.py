@@ -1,0 +1,249 @@
+"""Register and correct frames against a template (arrays in, arrays out; no I/O).
+
+:class:`Registration` holds everything derived once per movie (template and its
+spectrum, high-pass kernel, patch grid and field matrices); :func:`correct_frames`
+registers a block of frames and returns the corrected frames, the shifts and
+per-frame quality figures. The workflow step streams the movie through it in
+chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .filters import highpass_filter, highpass_kernel
+from .pwrigid import PatchGrid, displacement_field, field_matrix, patch_grid
+from .registration import (
+    NO_STRUCTURE_PEAK_Z,
+    register_images,
+    shift_frame,
+    spectral_band,
+    template_spectrum,
+    warp_frame,
+)
+
+__all__ = ["Registration", "make_registration", "correct_frames", "CorrectedBlock", "pearson_to_template"]
+
+#: Subpixel precision of the DFT refinement: 1/UPSAMPLE_FACTOR pixel, before
+#: the parabola refinement.
+UPSAMPLE_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What every chunk needs to register frames; built once per movie by :func:`make_registration`."""
+
+    template: np.ndarray  # (H, W) float32, in the space shifts are estimated in (high-passed for 1p)
+    kernel: np.ndarray | None
+    max_shifts: tuple[int, int]
+    border_nan: object
+    shifts_opencv: bool
+    register: bool
+    spectrum: np.ndarray  # (1, H, W//2+1) complex64
+    band: tuple[int, int]
+    margin: tuple[int, int]  # rows / cols excluded from the correlation metric
+    template_unit: np.ndarray  # interior of the template, zero mean, unit norm, float64
+    grid: PatchGrid | None = None
+    max_deviation_rigid: int = 0
+    patch_spectra: np.ndarray | None = None  # (N, py, px//2+1)
+    patch_band: tuple[int, int] | None = None
+    rows_matrix: np.ndarray | None = None
+    cols_matrix: np.ndarray | None = None
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return self.template.shape  # type: ignore[return-value]
+
+
+def make_registration(template: np.ndarray, params: dict) -> Registration:
+    """Precompute the registration of frames to ``template``.
+
+    Parameters
+    ----------
+    template : numpy.ndarray, shape (H, W)
+        Template in the space shifts are estimated in: already high-pass
+        filtered when ``params['gSig_filt']`` is set.
+    params : dict
+        Checked motion parameters (:func:`ace_neuro.motion.params.check_params`).
+
+    Returns
+    -------
+    Registration
+    """
+    template = np.ascontiguousarray(template, dtype=np.float32)
+    if template.ndim != 2:
+        raise ValueError(f"template must be one image (H, W), got shape {template.shape}")
+    height, width = template.shape
+    my, mx = params["max_shifts"]
+    dev = params["max_deviation_rigid"] if params["pw_rigid"] else 0
+    margin = (min(my + dev + 2, (height - 1) // 2), min(mx + dev + 2, (width - 1) // 2))
+    interior = template[margin[0]: height - margin[0], margin[1]: width - margin[1]].astype(np.float64)
+    interior = interior - interior.mean()
+    norm = np.linalg.norm(interior)
+    unit = interior / norm if norm > 0 else interior
+    spectrum = template_spectrum(template)[None]
+    kernel = highpass_kernel(params["gSig_filt"]) if params["gSig_filt"] is not None else None
+    common = dict(
+        template=template, kernel=kernel, max_shifts=(int(my), int(mx)), border_nan=params["border_nan"],
+        shifts_opencv=bool(params["shifts_opencv"]), register=bool(params["apply_motion_correction"]),
+        spectrum=spectrum, band=spectral_band(spectrum), margin=margin, template_unit=unit,
+    )
+    if not (params["pw_rigid"] and params["apply_motion_correction"]):
+        return Registration(**common)
+    grid = patch_grid((height, width), params["strides"], params["overlaps"])
+    py, px = grid.size
+    patches = np.stack([template[y: y + py, x: x + px] for y in grid.starts_y for x in grid.starts_x])
+    patch_spectra = template_spectrum(patches)
+    return Registration(
+        **common, grid=grid, max_deviation_rigid=int(params["max_deviation_rigid"]),
+        patch_spectra=patch_spectra, patch_band=spectral_band(patch_spectra),
+        rows_matrix=field_matrix(grid.centres_y, height, params["upsample_factor_grid"]),
+        cols_matrix=field_matrix(grid.centres_x, width, params["upsample_factor_grid"]),
+    )
+
+
+@dataclass
+class CorrectedBlock:
+    """Result of :func:`correct_frames` for ``n`` frames.
+
+    Attributes
+    ----------
+    frames : (n, H, W) float32
+        Corrected frames (the original data moved, not the high-passed copy).
+    shifts : (n, 2) float64
+        Rigid correcting shift (rows, cols) in pixels; minus the displacement.
+    peak_z : (n,) float64
+        Correlation-peak height in standard deviations (see ``NO_STRUCTURE_PEAK_Z``).
+    no_structure : (n,) bool
+        Frames whose peak was too low to trust; they get a zero shift.
+    corr_before, corr_after : (n,) float64
+        Pearson correlation of the (high-passed) frame with the template,
+        before and after correction, over the interior.
+    patch_shifts : (n, ny, nx, 2) float32 or None
+        Pw-rigid correcting shift of every patch (rows, cols).
+    sums : dict of (H, W) float64
+        Sums over the frames of the raw and high-passed frames before and
+        after correction (``raw_before``, ``raw_after``, ``hp_before``,
+        ``hp_after``), for the mean images.
+    """
+
+    frames: np.ndarray
+    shifts: np.ndarray
+    peak_z: np.ndarray
+    no_structure: np.ndarray
+    corr_before: np.ndarray
+    corr_after: np.ndarray
+    patch_shifts: np.ndarray | None
+    sums: dict
+
+
+def pearson_to_template(image: np.ndarray, reg: Registration) -> float:
+    """Pearson correlation of an image's interior with the template's (NaN-safe: NaN -> 0 weight)."""
+    my, mx = reg.margin
+    h, w = image.shape
+    interior = image[my: h - my, mx: w - mx].astype(np.float64)
+    if not np.all(np.isfinite(interior)):
+        interior = np.nan_to_num(interior, nan=float(np.nanmean(interior)) if np.isfinite(interior).any() else 0.0)
+    interior -= interior.mean()
+    norm = np.linalg.norm(interior)
+    if norm == 0:
+        return 0.0
+    return float(np.sum(interior * reg.template_unit) / norm)
+
+
+def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
+    """Register a block of frames to the template and correct them.
+
+    Shifts are estimated on the high-passed copy of each frame (when the
+    registration has a kernel) and applied to the original frame. A frame
+    whose correlation peak is below ``NO_STRUCTURE_PEAK_Z`` (no structure in
+    common with the template, e.g. all noise or blank) gets a zero shift and is
+    flagged. With pw-rigid registration, each patch shift stays within
+    ``max_deviation_rigid`` of the frame's rigid shift; a patch without
+    structure takes the rigid shift.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n, H, W)
+        Original frames, any real dtype.
+    reg : Registration
+        From :func:`make_registration`.
+
+    Returns
+    -------
+    CorrectedBlock
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or frames.shape[1:] != reg.frame_shape:
+        raise ValueError(f"frames must be (n, {reg.frame_shape[0]}, {reg.frame_shape[1]}), got {frames.shape}")
+    n, height, width = frames.shape
+    out = np.empty((n, height, width), dtype=np.float32)
+    shifts = np.zeros((n, 2))
+    peak_z = np.zeros(n)
+    no_structure = np.zeros(n, dtype=bool)
+    corr_before = np.zeros(n)
+    corr_after = np.zeros(n)
+    patch_shifts = None if reg.grid is None else np.zeros((n,) + reg.grid.shape + (2,), dtype=np.float32)
+    sums = {key: np.zeros((height, width)) for key in ("raw_before", "raw_after", "hp_before", "hp_after")}
+    bound = np.array([reg.max_shifts], dtype=np.float64)
+    for i in range(n):
+        frame = np.ascontiguousarray(frames[i], dtype=np.float32)
+        hp = highpass_filter(frame, reg.kernel) if reg.kernel is not None else frame
+        corr_before[i] = pearson_to_template(hp, reg)
+        if reg.register:
+            d, z = register_images(reg.spectrum, hp[None], -bound, bound, UPSAMPLE_FACTOR, reg.band)
+            displacement, peak_z[i] = d[0], z[0]
+            if not peak_z[i] >= NO_STRUCTURE_PEAK_Z:
+                no_structure[i] = True
+                displacement = np.zeros(2)
+        else:
+            displacement = np.zeros(2)
+        shifts[i] = -displacement
+        if reg.grid is not None and not no_structure[i]:
+            field = _patch_displacements(hp, displacement, reg)
+            patch_shifts[i] = -field
+            fy = displacement_field(field[..., 0], reg.rows_matrix, reg.cols_matrix)
+            fx = displacement_field(field[..., 1], reg.rows_matrix, reg.cols_matrix)
+            out[i] = warp_frame(frame, fy, fx, reg.border_nan)
+            hp_after = warp_frame(hp, fy, fx, reg.border_nan) if reg.kernel is not None else out[i]
+        else:
+            if patch_shifts is not None:
+                patch_shifts[i] = -displacement
+            if displacement[0] == 0 and displacement[1] == 0:
+                out[i] = frame
+                hp_after = hp
+            else:
+                out[i] = shift_frame(frame, -displacement, reg.border_nan, reg.shifts_opencv)
+                hp_after = shift_frame(hp, -displacement, reg.border_nan, reg.shifts_opencv) if reg.kernel is not None else out[i]
+        corr_after[i] = pearson_to_template(hp_after, reg)
+        sums["raw_before"] += frame
+        sums["raw_after"] += np.nan_to_num(out[i])
+        sums["hp_before"] += hp
+        sums["hp_after"] += np.nan_to_num(hp_after)
+    return CorrectedBlock(out, shifts, peak_z, no_structure, corr_before, corr_after, patch_shifts, sums)
+
+
+def _patch_displacements(hp: np.ndarray, rigid: np.ndarray, reg: Registration) -> np.ndarray:
+    """Displacement (ny, nx, 2) of every patch, within max_deviation_rigid of the rigid displacement."""
+    grid = reg.grid
+    dev = reg.max_deviation_rigid
+    py, px = grid.size
+    whole = np.round(rigid).astype(int)
+    my = int(math.ceil(abs(rigid[0]))) + 1
+    mx = int(math.ceil(abs(rigid[1]))) + 1
+    padded = cv2.copyMakeBorder(hp, my, my, mx, mx, cv2.BORDER_REFLECT)
+    ys = grid.starts_y + whole[0] + my
+    xs = grid.starts_x + whole[1] + mx
+    patches = np.stack([padded[y: y + py, x: x + px] for y in ys for x in xs])
+    n = patches.shape[0]
+    residual_centre = rigid - whole
+    lower = np.repeat((residual_centre - dev)[None], n, axis=0)
+    upper = np.repeat((residual_centre + dev)[None], n, axis=0)
+    residual, z = register_images(reg.patch_spectra, patches, lower, upper, UPSAMPLE_FACTOR, reg.patch_band)
+    total = whole[None, :] + residual
+    total[~(z >= NO_STRUCTURE_PEAK_Z)] = rigid
+    return total.reshape(grid.shape + (2,)).astype(np.float32)

@@ -1,0 +1,357 @@
+"""Subpixel translation between images, and applying a translation.
+
+Shifts are found at the peak of the cross-correlation of the (high-passed)
+frame with the template, computed by FFT, searched only within the allowed
+range, then refined to 1/``upsample_factor`` pixel by evaluating the
+cross-correlation's DFT on a fine grid in a 1.5-pixel neighbourhood of the
+integer peak (matrix-multiply DFT, Guizar-Sicairos et al. 2008), and finally
+to a fraction of that step by a parabola through the three best samples.
+
+Conventions (used throughout :mod:`ace_neuro.motion`): a frame whose content
+is the template moved by ``d = (dy, dx)`` pixels, ``frame(y, x) =
+template(y - dy, x - dx)``, has *displacement* ``d``. The *shift* reported and
+applied (CaImAn's ``shifts_rig`` convention) is the correction ``-d``: the
+corrected frame is ``frame(y - shift_y, x - shift_x)``.
+
+References
+----------
+Guizar-Sicairos M, Thurman ST, Fienup JR (2008). Efficient subpixel image
+registration algorithms. Optics Letters 33(2):156-158.
+Pnevmatikakis EA, Giovannucci A (2017). NoRMCorre: An online algorithm for
+piecewise rigid motion correction of calcium imaging data. J Neurosci
+Methods 291:83-94.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import scipy.fft
+
+__all__ = [
+    "NO_STRUCTURE_PEAK_Z",
+    "template_spectrum",
+    "spectral_band",
+    "register_images",
+    "estimate_displacement",
+    "shift_frame",
+    "warp_frame",
+]
+
+#: A correlation peak less than this many standard deviations of the whole
+#: cross-correlation surface above its mean is not trusted: the frame (or patch)
+#: has no structure in common with the template. Pure noise gives about 3-4
+#: over a search window; a frame with neurons gives tens to hundreds.
+NO_STRUCTURE_PEAK_Z = 6.0
+
+_HALF_WINDOW_PX = 1.0
+
+
+def template_spectrum(template: np.ndarray) -> np.ndarray:
+    """Complex conjugate of the real 2-D FFT of ``template`` (or of a stack of them).
+
+    Parameters
+    ----------
+    template : numpy.ndarray, shape (..., H, W)
+        Real image(s).
+
+    Returns
+    -------
+    numpy.ndarray of complex64, shape (..., H, W // 2 + 1)
+    """
+    return np.conj(scipy.fft.rfft2(np.asarray(template, dtype=np.float32))).astype(np.complex64)
+
+
+def spectral_band(spectra_conj: np.ndarray, energy: float = 0.9999) -> tuple[int, int]:
+    """Row and column frequency limits that hold ``energy`` of the templates' power.
+
+    The cross-correlation's spectrum is the frame's times the template's, so
+    beyond the template's band it is negligible; the subpixel refinement then
+    only needs frequencies ``|k_row| <= K`` and ``k_col <= L``. For a
+    high-passed (one-photon) template this is a fraction of the spectrum.
+
+    Parameters
+    ----------
+    spectra_conj : numpy.ndarray of complex, shape (..., h, w // 2 + 1)
+        From :func:`template_spectrum`.
+    energy : float
+        Fraction of the power to keep, in (0, 1].
+
+    Returns
+    -------
+    (K, L) : (int, int)
+        Largest row frequency (cycles per image) and column frequency kept.
+    """
+    power = np.abs(spectra_conj.reshape((-1,) + spectra_conj.shape[-2:])) ** 2
+    h, w2 = power.shape[-2:]
+    row_power = power.sum(axis=(0, 2))
+    col_power = power.sum(axis=(0, 1))
+    col_power[1:] *= 2.0
+    row_freq = np.abs(np.fft.fftfreq(h) * h).astype(int)
+    by_row = np.bincount(row_freq, weights=row_power)
+    total = by_row.sum()
+    if not total > 0:
+        return h // 2, w2 - 1
+    k = int(np.searchsorted(np.cumsum(by_row) / total, energy)) + 1
+    cum_cols = np.cumsum(col_power) / col_power.sum()
+    l_max = int(np.searchsorted(cum_cols, energy)) + 1
+    return min(k, h // 2), min(l_max, w2 - 1)
+
+
+def register_images(
+    spectra_conj: np.ndarray,
+    images: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    upsample_factor: int = 10,
+    band: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Displacements of a stack of images relative to their templates.
+
+    Parameters
+    ----------
+    spectra_conj : numpy.ndarray of complex64, shape (N, h, w // 2 + 1)
+        :func:`template_spectrum` of the N templates.
+    images : numpy.ndarray, shape (N, h, w)
+        Images to register, real.
+    lower, upper : numpy.ndarray of float, shape (N, 2)
+        Allowed displacement range (rows, cols) in pixels for each image;
+        ``upper - lower`` must be below the image size.
+    upsample_factor : int
+        Precision of the DFT refinement is ``1 / upsample_factor`` pixel
+        (then refined further by a parabola).
+    band : (int, int), optional
+        :func:`spectral_band` of the templates: the refinement uses only these
+        frequencies (faster, same result within the kept energy).
+
+    Returns
+    -------
+    displacement : numpy.ndarray of float64, shape (N, 2)
+        ``(dy, dx)`` such that ``image(y, x) ~ template(y - dy, x - dx)``.
+    peak_z : numpy.ndarray of float64, shape (N,)
+        Height of the correlation peak in standard deviations of the whole
+        correlation surface; compare with :data:`NO_STRUCTURE_PEAK_Z`. Zero for
+        a constant image.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    n, h, w = images.shape
+    product = scipy.fft.rfft2(images, axes=(-2, -1)) * spectra_conj
+    corr = scipy.fft.irfft2(product, s=(h, w), axes=(-2, -1))
+    lower = np.asarray(lower, dtype=np.float64).reshape(n, 2)
+    upper = np.asarray(upper, dtype=np.float64).reshape(n, 2)
+    coarse = np.zeros((n, 2))
+    peak_z = np.zeros(n)
+    flat = corr.reshape(n, -1)
+    mean = flat.mean(axis=1)
+    std = flat.std(axis=1)
+    for i in range(n):
+        rows = np.arange(math.ceil(lower[i, 0]), math.floor(upper[i, 0]) + 1)
+        cols = np.arange(math.ceil(lower[i, 1]), math.floor(upper[i, 1]) + 1)
+        if rows.size == 0 or cols.size == 0:
+            rows = np.array([int(round(0.5 * (lower[i, 0] + upper[i, 0])))])
+            cols = np.array([int(round(0.5 * (lower[i, 1] + upper[i, 1])))])
+        window = corr[i][np.ix_(rows % h, cols % w)]
+        r, c = np.unravel_index(int(np.argmax(window)), window.shape)
+        coarse[i] = rows[r], cols[c]
+        if std[i] > 0 and np.isfinite(std[i]):
+            peak_z[i] = (window[r, c] - mean[i]) / std[i]
+    fine = _refine(product, coarse, (h, w), int(upsample_factor), band)
+    fine = np.clip(fine, lower, upper)
+    return fine, peak_z
+
+
+def _refine(
+    product: np.ndarray, coarse: np.ndarray, shape: tuple[int, int], upsample_factor: int, band: tuple[int, int] | None
+) -> np.ndarray:
+    """Upsampled DFT of the cross-power spectra around the coarse peaks (batched)."""
+    h, w = shape
+    if upsample_factor <= 1:
+        return coarse.astype(np.float64)
+    half = int(math.ceil(_HALF_WINDOW_PX * upsample_factor))
+    offsets = np.arange(-half, half + 1, dtype=np.float64) / upsample_factor
+    freq_rows = np.fft.fftfreq(h) * h
+    freq_cols = np.arange(w // 2 + 1, dtype=np.float64)
+    # Real signal from its half spectrum: columns other than 0 (and w/2) count twice.
+    weights = np.full(w // 2 + 1, 2.0)
+    weights[0] = 1.0
+    if w % 2 == 0:
+        weights[-1] = 1.0
+    if band is not None:
+        k_max, l_max = int(band[0]), int(band[1])
+        rows = np.flatnonzero(np.abs(freq_rows) <= k_max)
+        product = product[:, rows, : l_max + 1]
+        freq_rows, freq_cols, weights = freq_rows[rows], freq_cols[: l_max + 1], weights[: l_max + 1]
+    pos_rows = coarse[:, 0, None] + offsets[None, :]  # (N, m)
+    pos_cols = coarse[:, 1, None] + offsets[None, :]
+    kern_rows = np.exp(2j * np.pi * pos_rows[:, :, None] * freq_rows[None, None, :] / h)
+    kern_cols = weights[None, :, None] * np.exp(2j * np.pi * freq_cols[None, :, None] * pos_cols[:, None, :] / w)
+    # Double precision: high-passed spectra hold values that are subnormal in single
+    # precision, which make BLAS crawl. One 2-D product per image: numpy's stacked
+    # complex matmul does not use BLAS.
+    product = product.astype(np.complex128)
+    upsampled = np.stack([((kern_rows[i] @ product[i]) @ kern_cols[i]).real for i in range(coarse.shape[0])])
+    out = np.empty_like(coarse, dtype=np.float64)
+    m = offsets.size
+    for i in range(coarse.shape[0]):
+        r, c = np.unravel_index(int(np.argmax(upsampled[i])), (m, m))
+        dr = _parabola_vertex(upsampled[i, r - 1, c], upsampled[i, r, c], upsampled[i, r + 1, c]) if 0 < r < m - 1 else 0.0
+        dc = _parabola_vertex(upsampled[i, r, c - 1], upsampled[i, r, c], upsampled[i, r, c + 1]) if 0 < c < m - 1 else 0.0
+        out[i, 0] = pos_rows[i, r] + dr / upsample_factor
+        out[i, 1] = pos_cols[i, c] + dc / upsample_factor
+    return out
+
+
+def _parabola_vertex(left: float, centre: float, right: float) -> float:
+    denom = left - 2.0 * centre + right
+    if denom >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+
+
+def estimate_displacement(
+    template: np.ndarray,
+    frame: np.ndarray,
+    max_shifts: tuple[int, int],
+    upsample_factor: int = 10,
+) -> tuple[tuple[float, float], float]:
+    """Displacement of ``frame`` relative to ``template``, within ``max_shifts``.
+
+    Convenience wrapper of :func:`register_images` for one pair of images.
+
+    Parameters
+    ----------
+    template, frame : numpy.ndarray, shape (H, W)
+        Real images (high-pass filtered for one-photon data).
+    max_shifts : (int, int)
+        Largest ``|dy|``, ``|dx|`` searched, in pixels.
+    upsample_factor : int
+        Subpixel precision ``1 / upsample_factor`` before the parabola refinement.
+
+    Returns
+    -------
+    displacement : (float, float)
+        ``(dy, dx)`` with ``frame(y, x) ~ template(y - dy, x - dx)``; the
+        correcting shift is its negative.
+    peak_z : float
+        Peak height in standard deviations of the correlation surface.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> img = rng.normal(size=(64, 64)).astype(np.float32)
+    >>> moved = np.roll(img, (2, -3), axis=(0, 1))
+    >>> (dy, dx), z = estimate_displacement(img, moved, (5, 5))
+    >>> round(dy, 2), round(dx, 2), z > 6
+    (2.0, -3.0, True)
+    """
+    template = np.asarray(template, dtype=np.float32)
+    frame = np.asarray(frame, dtype=np.float32)
+    if template.shape != frame.shape or template.ndim != 2:
+        raise ValueError(f"template {template.shape} and frame {frame.shape} must be 2-D images of the same shape")
+    my, mx = (int(v) for v in max_shifts)
+    bound = np.array([[my, mx]], dtype=np.float64)
+    d, z = register_images(template_spectrum(template)[None], frame[None], -bound, bound, upsample_factor)
+    return (float(d[0, 0]), float(d[0, 1])), float(z[0])
+
+
+_BORDER_MODES = {"copy": cv2.BORDER_REPLICATE, False: cv2.BORDER_REFLECT, True: cv2.BORDER_CONSTANT, "min": cv2.BORDER_CONSTANT}
+
+
+def _border(frame: np.ndarray, border_nan) -> tuple[int, float]:
+    if border_nan not in _BORDER_MODES:
+        raise ValueError(f"border_nan must be 'copy', 'min', True or False, got {border_nan!r}")
+    if border_nan is True:
+        return cv2.BORDER_CONSTANT, float("nan")
+    if border_nan == "min" and border_nan is not False:
+        return cv2.BORDER_CONSTANT, float(np.min(frame))
+    return _BORDER_MODES[border_nan], 0.0
+
+
+def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy", use_opencv: bool = True) -> np.ndarray:
+    """Translate a frame by ``shift`` pixels: ``out(y, x) = frame(y - shift_y, x - shift_x)``.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray, shape (H, W)
+    shift : (float, float)
+        (rows, cols) in pixels; the correcting shift is minus the displacement.
+    border_nan : {'copy', 'min', True, False}
+        Pixels that come from outside the frame: nearest valid pixel, frame
+        minimum, NaN, or mirrored content (CaImAn's ``border_nan``).
+    use_opencv : bool
+        Bicubic interpolation with OpenCV (fast); False multiplies the
+        spectrum by a phase ramp (exact for band-limited images) and then
+        fills the uncovered border as ``border_nan`` says (False: wrapped).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (H, W)
+    """
+    frame = np.asarray(frame, dtype=np.float32)
+    sy, sx = float(shift[0]), float(shift[1])
+    if use_opencv:
+        mode, value = _border(frame, border_nan)
+        matrix = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy]], dtype=np.float64)
+        return cv2.warpAffine(
+            frame, matrix, (frame.shape[1], frame.shape[0]),
+            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=mode, borderValue=value,
+        )
+    h, w = frame.shape
+    ramp = np.exp(-2j * np.pi * (np.fft.fftfreq(h)[:, None] * sy + np.fft.rfftfreq(w)[None, :] * sx))
+    out = np.fft.irfft2(np.fft.rfft2(frame) * ramp, s=(h, w)).astype(np.float32)
+    return _fill_border(out, frame, sy, sx, border_nan)
+
+
+def _fill_border(out: np.ndarray, frame: np.ndarray, sy: float, sx: float, border_nan) -> np.ndarray:
+    if border_nan is False:
+        return out
+    h, w = out.shape
+    top, bottom = max(0, math.ceil(sy)), max(0, math.ceil(-sy))
+    left, right = max(0, math.ceil(sx)), max(0, math.ceil(-sx))
+    top, bottom, left, right = min(top, h - 1), min(bottom, h - 1), min(left, w - 1), min(right, w - 1)
+    if border_nan == "copy":
+        if top:
+            out[:top] = out[top]
+        if bottom:
+            out[h - bottom:] = out[h - bottom - 1]
+        if left:
+            out[:, :left] = out[:, left, None]
+        if right:
+            out[:, w - right:] = out[:, w - right - 1, None]
+        return out
+    value = np.nan if border_nan is True else float(np.min(frame))
+    if top:
+        out[:top] = value
+    if bottom:
+        out[h - bottom:] = value
+    if left:
+        out[:, :left] = value
+    if right:
+        out[:, w - right:] = value
+    return out
+
+
+def warp_frame(frame: np.ndarray, displacement_y: np.ndarray, displacement_x: np.ndarray, border_nan="copy") -> np.ndarray:
+    """Undo a per-pixel displacement field: ``out(y, x) = frame(y + dy(y, x), x + dx(y, x))``.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray, shape (H, W)
+    displacement_y, displacement_x : numpy.ndarray of float32, shape (H, W)
+        Displacement of the frame's content at each template pixel, in pixels.
+    border_nan : {'copy', 'min', True, False}
+        As in :func:`shift_frame`.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (H, W)
+    """
+    frame = np.asarray(frame, dtype=np.float32)
+    h, w = frame.shape
+    mode, value = _border(frame, border_nan)
+    grid_x = np.arange(w, dtype=np.float32)[None, :] + displacement_x
+    grid_y = np.arange(h, dtype=np.float32)[:, None] + displacement_y
+    return cv2.remap(frame, grid_x.astype(np.float32), grid_y.astype(np.float32), cv2.INTER_CUBIC, borderMode=mode, borderValue=value)

@@ -1,0 +1,479 @@
+"""The motion-correction workflow step: stream a movie through registration into a CaImAn memory map.
+
+:func:`run_motion_step` is what ``workflow/scripts/motion.py`` calls. It reads
+the movie in chunks (a worker pool of ``threads`` processes, each reading,
+registering and writing its own chunk), so peak memory is set by the chunk
+budget, not the recording length. Outputs in ``out_dir`` (each written under a
+temporary name and renamed when complete):
+
+``memmap/corrected_d1_{H}_d2_{W}_d3_1_order_C_frames_{T}.mmap``
+    The corrected movie, float32, CaImAn's C-order layout (``caiman.load_memmap``
+    opens it); the movie itself, unregistered, when ``apply_motion_correction``
+    is false.
+``template.tif``
+    The registration template (float32; high-passed when ``gSig_filt`` is set).
+``shifts.csv``
+    Per frame: ``shift_y_px``, ``shift_x_px`` (rigid correcting shift, CaImAn's
+    sign: the corrected frame is ``frame(y - shift_y, x - shift_x)``, i.e. minus
+    the motion of the content), ``peak_z`` and ``no_structure``.
+``patch_shifts.h5`` (pw-rigid only)
+    ``shifts`` (T, ny, nx, 2) correcting shift per patch, ``centres_y``, ``centres_x``.
+``metrics.json``, ``cnmfe_hints.json``
+    Per-frame correlation with the template before / after, crispness of the
+    mean image before / after, flagged frames, ``border_pix``.
+``mean_before_after.png``, ``shifts.png``
+    Figures for the report.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+import pandas as pd
+import tifffile
+
+from ..io.atomic import atomic_path
+from ..io.movie import caiman_memmap_name, chunk_frames_for, create_caiman_memmap, frame_chunks, open_movie
+from ..params import ParameterError
+from ..progress import Progress
+from .correct import CorrectedBlock, Registration, correct_frames, make_registration
+from .filters import highpass_filter, highpass_kernel
+from .params import check_frame_shape, check_params
+from .template import combine_group_means, initial_template, registered_mean, template_groups
+
+__all__ = ["run_motion_step", "MEMMAP_BASE"]
+
+#: Base name of the corrected memory map (CaImAn's suffix is appended).
+MEMMAP_BASE = "corrected"
+
+#: Pixels written per memory-map window: bounds the file pages a process maps at once.
+_WRITE_PIXELS = 1 << 14
+
+_log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- reading / writing
+
+
+def _read_frames(path: str, start: int, stop: int) -> np.ndarray:
+    """Frames [start, stop) as float32; the file mapping is released before returning."""
+    movie = open_movie(path)
+    try:
+        return np.array(movie[start:stop], dtype=np.float32)
+    finally:
+        del movie
+
+
+def _write_frames(mmap_path: str, shape: tuple[int, int, int], start: int, frames: np.ndarray) -> None:
+    """Write frames (n, H, W) at ``start`` into a CaImAn C-order memory map, window by window.
+
+    The file holds (H*W, T) with pixel index ``row + col*H``; a block of whole
+    columns of the frame is a contiguous range of pixels. Each window is mapped,
+    filled and unmapped, so the pages a process holds stay bounded.
+    """
+    n_frames, height, width = shape
+    n = frames.shape[0]
+    cols_per_window = max(1, _WRITE_PIXELS // height)
+    for c0 in range(0, width, cols_per_window):
+        c1 = min(width, c0 + cols_per_window)
+        window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=c0 * height * n_frames * 4,
+                           shape=((c1 - c0) * height, n_frames), order="C")
+        window[:, start: start + n] = frames[:, :, c0:c1].transpose(2, 1, 0).reshape((c1 - c0) * height, n)
+        del window
+
+
+def _fill_border(mmap_path: str, shape: tuple[int, int, int], border: int, value: float) -> None:
+    """Set a ``border``-pixel frame edge of every frame of the memory map to ``value``."""
+    n_frames, height, width = shape
+    border = min(border, (height + 1) // 2, (width + 1) // 2)
+    yr_cols = max(1, _WRITE_PIXELS // height)
+    for c0 in range(0, width, yr_cols):
+        c1 = min(width, c0 + yr_cols)
+        window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=c0 * height * n_frames * 4,
+                           shape=(c1 - c0, height, n_frames), order="C")
+        for c in range(c0, c1):
+            if c < border or c >= width - border:
+                window[c - c0] = value
+            else:
+                window[c - c0, :border] = value
+                window[c - c0, height - border:] = value
+        del window
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _single_threaded_blas() -> None:
+    """Make the OpenBLAS libraries loaded in this (worker) process single-threaded.
+
+    The subpixel refinement does many small matrix products; a multi-threaded
+    BLAS competing with the other workers for the cores makes each of them tens
+    of times slower. Linux only (reads ``/proc/self/maps``); elsewhere a no-op.
+    """
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return
+    for lib_path in sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", maps))):
+        try:
+            lib = ctypes.CDLL(lib_path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(1))
+                break
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+    _single_threaded_blas()
+
+
+def _initial_template_task(task: tuple[str, int, int, np.ndarray | None, tuple[int, int]]) -> np.ndarray:
+    path, start, stop, kernel, max_shifts = task
+    return initial_template(_group_frames(path, start, stop, kernel), max_shifts)
+
+
+def _group_mean_task(task: tuple[str, int, int, np.ndarray | None, tuple[int, int], np.ndarray]) -> np.ndarray:
+    path, start, stop, kernel, max_shifts, template = task
+    mean, _ = registered_mean(_group_frames(path, start, stop, kernel), template, max_shifts)
+    return mean
+
+
+def _group_frames(path: str, start: int, stop: int, kernel: np.ndarray | None) -> np.ndarray:
+    frames = _read_frames(path, start, stop)
+    if kernel is not None:
+        for i in range(frames.shape[0]):
+            frames[i] = highpass_filter(frames[i], kernel)
+    return frames
+
+
+def _chunk_task(task: tuple[int, int, dict]) -> dict:
+    start, stop, job = task
+    frames = _read_frames(job["movie"], start, stop)
+    block = correct_frames(frames, job["registration"])
+    del frames
+    data = block.frames
+    if job["offset"]:
+        data += np.float32(job["offset"])
+    _write_frames(job["mmap"], job["shape"], start, data)
+    block.frames = None  # do not send the frames back
+    return {"start": start, "block": block}
+
+
+class _Pool:
+    """A bounded pool of ``threads`` worker processes (at least one).
+
+    The work always runs in worker processes with single-threaded BLAS and
+    OpenCV: the small matrix products of the subpixel refinement are many
+    times slower when a multi-threaded BLAS competes for the cores.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = max(1, int(threads))
+        # fork: workers start at once and do not re-import the calling script
+        # (a Snakemake script has no __main__ guard); spawn where fork is missing.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self._pool = multiprocessing.get_context(method).Pool(self.threads, initializer=_init_worker)
+
+    def imap(self, fn, tasks):
+        return self._pool.imap(fn, tasks)
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def terminate(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+
+# ----------------------------------------------------------------------------- template
+
+
+def _load_template_file(path: str, frame_shape: tuple[int, int]) -> np.ndarray:
+    file = Path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"motion.template_file {file}: file not found")
+    if file.suffix == ".npy":
+        image = np.load(file)
+    elif file.suffix.lower() in (".tif", ".tiff"):
+        image = tifffile.imread(file)
+    else:
+        raise ValueError(f"motion.template_file {file}: expected a .tif or .npy image")
+    image = np.squeeze(np.asarray(image, dtype=np.float32))
+    if image.shape != tuple(frame_shape):
+        raise ValueError(
+            f"motion.template_file {file}: image is {image.shape} but the movie's frames are {tuple(frame_shape)}; "
+            "give a template of the (cropped) movie's size"
+        )
+    if not np.all(np.isfinite(image)):
+        raise ValueError(f"motion.template_file {file}: image holds NaN or infinite values")
+    return image
+
+
+def _build_template(movie_path: str, groups: list[tuple[int, int]], params: dict, kernel, pool: _Pool, logger) -> np.ndarray:
+    max_shifts = params["max_shifts"]
+    middle = groups[len(groups) // 2]
+    (template,) = pool.imap(_initial_template_task, [(movie_path, middle[0], middle[1], kernel, max_shifts)])
+    if not params["apply_motion_correction"]:
+        return template
+    for it in range(params["niter_rig"]):
+        tasks = [(movie_path, a, b, kernel, max_shifts, template) for a, b in groups]
+        means = list(pool.imap(_group_mean_task, tasks))
+        template = combine_group_means(means)
+        logger.info("motion: template pass %d/%d over %d groups of frames", it + 1, params["niter_rig"], len(groups))
+    return template
+
+
+def _sample_stats(movie_path: str, groups: list[tuple[int, int]]) -> tuple[float, float]:
+    lo, hi = math.inf, -math.inf
+    for a, b in groups:
+        frames = _read_frames(movie_path, a, b)
+        if not np.all(np.isfinite(frames)):
+            raise ValueError(
+                f"{movie_path}: frames {a}-{b - 1} hold NaN or infinite values; fix the preprocess step's output"
+            )
+        lo, hi = min(lo, float(frames.min())), max(hi, float(frames.max()))
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- the step
+
+
+def run_motion_step(
+    movie_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    threads: int = 1,
+    logger: logging.Logger | None = None,
+    chunk_mb: float = 128.0,
+) -> dict:
+    """Motion-correct a movie into a CaImAn memory map, with shifts, template, metrics and figures.
+
+    Parameters
+    ----------
+    movie_path : path-like
+        Input movie (T, H, W): TIFF or CaImAn ``.mmap`` (the preprocess output).
+    out_dir : path-like
+        Output folder (``results/{id}/motion``); see the module docstring for its files.
+    params : mapping, optional
+        Motion parameters (:mod:`ace_neuro.motion.params`); missing keys take defaults.
+    threads : int
+        Worker processes (the rule's ``threads``).
+    logger : logging.Logger, optional
+        Where progress goes.
+    chunk_mb : float
+        Memory budget of one chunk of float32 frames per worker; peak memory is
+        a few times ``chunk_mb * threads``, independent of the recording length.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json`` (without the per-frame lists).
+
+    Raises
+    ------
+    ParameterError, ValueError, FileNotFoundError
+        Bad parameters for this movie (``max_shifts`` too large, frame smaller
+        than a patch), a constant movie, an unreadable template file.
+    """
+    logger = logger or _log
+    started = time.perf_counter()
+    p = check_params(dict(params or {}))
+    movie_path = os.fspath(movie_path)
+    out_dir = Path(out_dir)
+    movie = open_movie(movie_path)
+    n_frames, height, width = (int(s) for s in movie.shape)
+    del movie
+    if n_frames < 1 or height < 2 or width < 2:
+        raise ValueError(f"{movie_path}: movie of shape {(n_frames, height, width)} has no usable frames")
+    check_frame_shape(p, (height, width))
+    kernel = highpass_kernel(p["gSig_filt"]) if p["gSig_filt"] is not None else None
+    groups = template_groups(n_frames, p["splits_rig"], p["num_frames_split"])
+    lo, hi = _sample_stats(movie_path, groups)
+    if hi <= lo:
+        raise ValueError(
+            f"{movie_path}: the movie is constant (every sampled frame equals {lo:g}); there is nothing to register. "
+            "Check the recording and the preprocess step's output"
+        )
+    offset = max(0.0, -lo) if p["nonneg_movie"] else 0.0
+    logger.info(
+        "motion: %s, %d frames of %dx%d, %s%s, %d worker(s)", movie_path, n_frames, height, width,
+        "pw-rigid" if p["pw_rigid"] else "rigid", "" if p["apply_motion_correction"] else " (registration off)", threads,
+    )
+
+    pool = _Pool(threads)
+    try:
+        if p["template_file"]:
+            raw = _load_template_file(p["template_file"], (height, width))
+            template = highpass_filter(raw, kernel) if kernel is not None else raw
+            template_source = os.fspath(p["template_file"])
+        else:
+            template = _build_template(movie_path, groups, p, kernel, pool, logger)
+            template_source = "data"
+        if not np.ptp(template) > 0:
+            raise ValueError(
+                f"{movie_path}: the template has no structure (constant after filtering with gSig_filt="
+                f"{p['gSig_filt']}); the movie is constant or gSig_filt is far too large"
+            )
+        registration = make_registration(template, p)
+        shape = (n_frames, height, width)
+        chunk = chunk_frames_for((height, width), chunk_mb)
+        with atomic_path(out_dir / "memmap") as tmp_dir:
+            tmp_dir.mkdir(parents=True)
+            mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
+            del_view = create_caiman_memmap(mmap_path, height, width, n_frames)
+            del del_view
+            job = {"movie": movie_path, "registration": registration, "mmap": os.fspath(mmap_path), "shape": shape, "offset": offset}
+            results = _correct_movie(pool, n_frames, chunk, job, logger)
+            border_pix = _border_pix(results, p)
+            if border_pix > 0:
+                logger.info("motion: setting a %d-pixel border to the movie minimum (border_nan=%r)", border_pix, p["border_nan"])
+                _fill_border(os.fspath(mmap_path), shape, border_pix, lo + offset)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+
+    elapsed = time.perf_counter() - started
+    metrics = _metrics(results, p, border_pix, offset, template_source, (height, width), elapsed, threads, movie_path)
+    _write_outputs(out_dir, template, results, metrics, registration, p)
+    logger.info(
+        "motion: done in %.1f s (%.1f frames/s); correlation with template %.3f -> %.3f; border_pix %d; %d frame(s) without structure",
+        elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
+        border_pix, metrics["n_no_structure_frames"],
+    )
+    return {k: v for k, v in metrics.items() if k not in ("correlation_before", "correlation_after")}
+
+
+def _correct_movie(pool: _Pool, n_frames: int, chunk: int, job: dict, logger) -> dict:
+    reg = job["registration"]
+    tasks = [(s.start, s.stop, job) for s in frame_chunks(n_frames, chunk)]
+    progress = Progress(n_frames, "motion", logger)
+    shifts = np.zeros((n_frames, 2))
+    peak_z = np.zeros(n_frames)
+    no_structure = np.zeros(n_frames, dtype=bool)
+    corr_before = np.zeros(n_frames)
+    corr_after = np.zeros(n_frames)
+    patch_shifts = None if reg.grid is None else np.zeros((n_frames,) + reg.grid.shape + (2,), dtype=np.float32)
+    sums: dict[str, np.ndarray] = {}
+    for result in pool.imap(_chunk_task, tasks):
+        start, block = result["start"], result["block"]
+        assert isinstance(block, CorrectedBlock)
+        stop = start + block.shifts.shape[0]
+        shifts[start:stop] = block.shifts
+        peak_z[start:stop] = block.peak_z
+        no_structure[start:stop] = block.no_structure
+        corr_before[start:stop] = block.corr_before
+        corr_after[start:stop] = block.corr_after
+        if patch_shifts is not None:
+            patch_shifts[start:stop] = block.patch_shifts
+        for key, value in block.sums.items():
+            sums[key] = sums[key] + value if key in sums else value
+        progress.update(stop - start)
+    means = {key: (value / n_frames).astype(np.float32) for key, value in sums.items()}
+    return dict(shifts=shifts, peak_z=peak_z, no_structure=no_structure, corr_before=corr_before,
+                corr_after=corr_after, patch_shifts=patch_shifts, means=means)
+
+
+def _border_pix(results: dict, p: dict) -> int:
+    """The seed's border: ceil of the largest |shift| (patch shifts for pw-rigid); 0 with border_nan='copy'."""
+    if p["border_nan"] == "copy" and not isinstance(p["border_nan"], bool):
+        return 0
+    largest = np.abs(results["shifts"]).max(initial=0.0)
+    if results["patch_shifts"] is not None:
+        largest = max(largest, float(np.abs(results["patch_shifts"]).max(initial=0.0)))
+    return int(math.ceil(largest - 1e-6))
+
+
+def _crispness(image: np.ndarray, border: int) -> float:
+    """CaImAn's crispness: norm of the gradient of a mean image (border cropped)."""
+    if border > 0:
+        image = image[border:-border, border:-border]
+    gy, gx = np.gradient(image.astype(np.float64))
+    return float(np.sqrt(np.sum(gy**2 + gx**2)))
+
+
+def _metrics(results, p, border_pix, offset, template_source, frame_shape, elapsed, threads, movie_path) -> dict:
+    shifts = results["shifts"]
+    crop = max(p["max_shifts"]) + (p["max_deviation_rigid"] if p["pw_rigid"] else 0) + 2
+    at_limit = np.any(np.abs(shifts) >= np.asarray(p["max_shifts"]) - 0.05, axis=1) & np.any(np.asarray(p["max_shifts"]) > 0)
+    from .. import __version__ as version  # noqa: PLC0415
+
+    return {
+        "input": movie_path,
+        "version": version,
+        "n_frames": int(shifts.shape[0]),
+        "frame_shape": list(frame_shape),
+        "registered": bool(p["apply_motion_correction"]),
+        "pw_rigid": bool(p["pw_rigid"] and p["apply_motion_correction"]),
+        "shift_convention": "correcting shift (CaImAn's): corrected(y, x) = frame(y - shift_y, x - shift_x) = minus the motion of the content",
+        "template_source": template_source,
+        "border_pix": int(border_pix),
+        "offset_added": float(offset),
+        "max_abs_shift_px": float(np.abs(shifts).max(initial=0.0)),
+        "correlation_before_mean": float(np.mean(results["corr_before"])),
+        "correlation_after_mean": float(np.mean(results["corr_after"])),
+        "crispness_before": _crispness(results["means"]["raw_before"], crop),
+        "crispness_after": _crispness(results["means"]["raw_after"], crop),
+        "crispness_highpass_before": _crispness(results["means"]["hp_before"], crop),
+        "crispness_highpass_after": _crispness(results["means"]["hp_after"], crop),
+        "n_no_structure_frames": int(results["no_structure"].sum()),
+        "no_structure_frames": np.flatnonzero(results["no_structure"]).tolist(),
+        "n_frames_at_max_shifts": int(at_limit.sum()),
+        "elapsed_s": round(float(elapsed), 3),
+        "frames_per_s": round(float(shifts.shape[0] / elapsed), 2),
+        "threads": int(threads),
+        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()},
+        "correlation_before": np.round(results["corr_before"], 5).tolist(),
+        "correlation_after": np.round(results["corr_after"], 5).tolist(),
+    }
+
+
+def _write_outputs(out_dir: Path, template, results, metrics, reg: Registration, p) -> None:
+    from .figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415  (matplotlib only here)
+
+    with atomic_path(out_dir / "template.tif") as tmp:
+        tifffile.imwrite(tmp, np.asarray(template, dtype=np.float32), imagej=True)
+    table = pd.DataFrame({
+        "frame": np.arange(metrics["n_frames"]),
+        "shift_y_px": np.round(results["shifts"][:, 0], 4),
+        "shift_x_px": np.round(results["shifts"][:, 1], 4),
+        "peak_z": np.round(results["peak_z"], 2),
+        "no_structure": results["no_structure"].astype(int),
+    })
+    with atomic_path(out_dir / "shifts.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    if results["patch_shifts"] is not None:
+        import h5py  # noqa: PLC0415
+
+        with atomic_path(out_dir / "patch_shifts.h5") as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("shifts", data=results["patch_shifts"], compression="gzip")
+                f["centres_y"] = reg.grid.centres_y
+                f["centres_x"] = reg.grid.centres_x
+                f.attrs["patch_size"] = list(reg.grid.size)
+                f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
+    with atomic_path(out_dir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1) + "\n")
+    with atomic_path(out_dir / "cnmfe_hints.json") as tmp:
+        tmp.write_text(json.dumps({"border_pix": metrics["border_pix"]}) + "\n")
+    with atomic_path(out_dir / "mean_before_after.png") as tmp:
+        plot_mean_before_after(results["means"], tmp, highpassed=p["gSig_filt"] is not None)
+    with atomic_path(out_dir / "shifts.png") as tmp:
+        plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], tmp, results["no_structure"])

@@ -1,0 +1,104 @@
+"""Template estimation from the data (arrays in, arrays out).
+
+The template is built from ``splits_rig`` groups of ``num_frames_split``
+consecutive frames spread evenly over the recording, so its cost does not grow
+with the recording's length. One group (the middle one) is registered to its
+own median and then to the mean of its registered frames a few times, which
+gives a sharp first template; then, ``niter_rig`` times, every group is
+registered to the current template and the template becomes the pixel-wise
+median of the groups' registered means (a few groups with bad frames or
+transient events do not bias it). All of this happens on the high-passed copy
+for one-photon data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registration import NO_STRUCTURE_PEAK_Z, register_images, shift_frame, template_spectrum
+
+__all__ = ["template_groups", "registered_mean", "initial_template", "combine_group_means"]
+
+_SELF_ITERATIONS = 3
+
+
+def template_groups(n_frames: int, splits_rig: int, num_frames_split: int) -> list[tuple[int, int]]:
+    """Frame ranges ``[start, stop)`` of the template groups, spread over the recording.
+
+    Examples
+    --------
+    >>> template_groups(1000, 4, 50)
+    [(0, 50), (317, 367), (633, 683), (950, 1000)]
+    >>> template_groups(100, 14, 80)
+    [(0, 100)]
+    """
+    n_frames, splits_rig, num_frames_split = int(n_frames), int(splits_rig), int(num_frames_split)
+    if n_frames < 1:
+        raise ValueError("the movie has no frames")
+    if splits_rig * num_frames_split >= n_frames:
+        n_groups = max(1, min(splits_rig, n_frames // max(1, num_frames_split)))
+        edges = np.linspace(0, n_frames, n_groups + 1).round().astype(int)
+        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    starts = np.linspace(0, n_frames - num_frames_split, splits_rig).round().astype(int)
+    return [(int(s), int(s) + num_frames_split) for s in starts]
+
+
+def registered_mean(frames: np.ndarray, template: np.ndarray, max_shifts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``frames`` after registering each to ``template`` (rigid, subpixel).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n, H, W), float32
+        Frames in the space shifts are estimated in (high-passed for 1p).
+    template : numpy.ndarray, shape (H, W)
+    max_shifts : (int, int)
+
+    Returns
+    -------
+    mean : numpy.ndarray of float32, shape (H, W)
+        Mean of the registered frames (frames without structure are left out,
+        unless all are).
+    displacements : numpy.ndarray of float64, shape (n, 2)
+    """
+    spectrum = template_spectrum(template)[None]
+    bound = np.array([max_shifts], dtype=np.float64)
+    total = np.zeros(template.shape, dtype=np.float64)
+    fallback = np.zeros(template.shape, dtype=np.float64)
+    used = 0
+    displacements = np.zeros((frames.shape[0], 2))
+    for i, frame in enumerate(frames):
+        d, z = register_images(spectrum, frame[None], -bound, bound)
+        fallback += frame
+        if not z[0] >= NO_STRUCTURE_PEAK_Z:
+            continue
+        displacements[i] = d[0]
+        total += shift_frame(frame, -d[0], border_nan="copy")
+        used += 1
+    if used == 0:
+        return (fallback / max(1, frames.shape[0])).astype(np.float32), displacements
+    return (total / used).astype(np.float32), displacements
+
+
+def initial_template(frames: np.ndarray, max_shifts: tuple[int, int], n_iter: int = _SELF_ITERATIONS) -> np.ndarray:
+    """Template from one group of frames: their median, then repeated registered means.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n, H, W), float32
+    max_shifts : (int, int)
+    n_iter : int
+        Registration passes.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (H, W)
+    """
+    template = np.median(frames, axis=0).astype(np.float32)
+    for _ in range(int(n_iter)):
+        template, _ = registered_mean(frames, template, max_shifts)
+    return template
+
+
+def combine_group_means(means: list[np.ndarray]) -> np.ndarray:
+    """Pixel-wise median of the groups' registered means (float32, (H, W))."""
+    return np.median(np.stack(means), axis=0).astype(np.float32)
