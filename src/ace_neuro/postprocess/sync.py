@@ -178,7 +178,7 @@ def acquired_frame_times(
     Parameters
     ----------
     time_s : ndarray, shape (T,)
-        Miniscope timestamp of each written frame (s), increasing.
+        Miniscope timestamp of each written frame (s), non-decreasing.
     dropped_before : ndarray of int, shape (T,), optional
         Frames dropped just before each written frame.
 
@@ -195,8 +195,8 @@ def acquired_frame_times(
     n_written = time_s.size
     if n_written < 2:
         raise ValueError(f"need at least 2 frames to synchronise; got {n_written}")
-    if not np.all(np.isfinite(time_s)) or np.any(np.diff(time_s) <= 0):
-        raise ValueError("frame times (frames.csv time_s) must be finite and strictly increasing")
+    if not np.all(np.isfinite(time_s)) or np.any(np.diff(time_s) < 0):
+        raise ValueError("frame times (frames.csv time_s) must be finite and never decrease")
     if dropped_before is None:
         dropped = np.zeros(n_written, np.int64)
     else:
