@@ -1,12 +1,6 @@
 # Calcium events of every accepted neuron (derivative peaks and/or deconvolution runs).
 
 
-def events_outputs(recording_id):
-    """Final outputs of the events rule for one recording (for `rule all`)."""
-    base = f"{RESULTS}/{recording_id}/events"
-    return [f"{base}/events.csv", f"{base}/raster.png"]
-
-
 rule events:
     input:
         estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",

@@ -2,28 +2,17 @@
 # (and, with spectral_per_neuron, spectrograms of each accepted neuron).
 
 
-def spectral_outputs(recording_id):
-    """Final outputs of the spectral rule for one recording (for `rule all`)."""
-    base = f"{RESULTS}/{recording_id}/spectral"
-    return [f"{base}/spectrogram.h5", f"{base}/phase.csv", f"{base}/filtered.csv", f"{base}/spectrogram.png"]
-
-
-def _spectral_inputs(wildcards):
-    base = f"{RESULTS}/{wildcards.id}"
-    inputs = {
-        "series": f"{base}/projections/mean_fluorescence.csv",
-        "frames": f"{base}/convert/frames.csv",
-        "metadata": f"{base}/convert/metadata.json",
-    }
-    # CNMF-E results only when per-neuron spectrograms are asked for
-    if stage_params("spectral")(wildcards)["spectral_per_neuron"]:
-        inputs["estimates"] = f"{base}/evaluate/estimates.h5"
-    return inputs
-
-
 rule spectral:
     input:
-        unpack(_spectral_inputs),
+        series=f"{RESULTS}/{{id}}/projections/mean_fluorescence.csv",
+        frames=f"{RESULTS}/{{id}}/convert/frames.csv",
+        metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
+        # CNMF-E results only when per-neuron spectrograms are asked for
+        estimates=lambda wildcards: (
+            f"{RESULTS}/{wildcards.id}/evaluate/estimates.h5"
+            if stage_params("spectral")(wildcards)["spectral_per_neuron"] is True
+            else []
+        ),
     output:
         spectrogram=f"{RESULTS}/{{id}}/spectral/spectrogram.h5",
         phase=f"{RESULTS}/{{id}}/spectral/phase.csv",

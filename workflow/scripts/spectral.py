@@ -13,5 +13,5 @@ with logged_step(snakemake.log[0], "spectral"):
         snakemake.output.filtered,
         snakemake.output.image,
         snakemake.params.p,
-        estimates_path=getattr(snakemake.input, "estimates", None),
+        estimates_path=snakemake.input.estimates or None,
     )

@@ -200,6 +200,11 @@ def parse_zero_time(value: Any) -> float:
     return zero
 
 
+def _flag(value: Any) -> bool:
+    """A boolean parameter; anything but a real true (None, NaN from an empty sheet cell) is off."""
+    return isinstance(value, (bool, np.bool_)) and bool(value)
+
+
 def _load_accepted_traces(estimates_path: PathLike):
     from ace_neuro.cnmfe.estimates import load_estimates
 
@@ -407,7 +412,7 @@ def run_spectral_step(
         spec.times.size, spec.frequencies.size, spec.frequencies[0], spec.frequencies[-1], spec.nfft,
     )
     neuron_traces = neuron_index = None
-    if params.get("spectral_per_neuron"):
+    if _flag(params.get("spectral_per_neuron")):
         if estimates_path is None:
             raise ValueError("spectral_per_neuron is true but no estimates file was given to the spectral step")
         est, accepted, C, _, _, _ = _load_accepted_traces(estimates_path)
