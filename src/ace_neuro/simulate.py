@@ -272,7 +272,7 @@ class SimulationConfig:
 class _Model:
     config: SimulationConfig
     canvas_shape: tuple[int, int]
-    footprints: sp.csc_matrix  # (Hc*Wc, K) C order, ADU per unit calcium
+    footprints: sp.csr_matrix  # (Hc*Wc, K) C order, ADU per unit calcium, vessels included
     centres: np.ndarray  # (K, 2) FOV coordinates (y, x)
     calcium: np.ndarray  # (K, T) float32
     spikes: np.ndarray  # (K, T) float32
@@ -339,19 +339,23 @@ def _ar2_coefficients(tau_rise: np.ndarray, tau_decay: np.ndarray, fs: float) ->
 def _spike_trains(
     rng: np.random.Generator, n: int, T: int, fs: float, rates: np.ndarray, burst_rate: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, T) spike counts and summed amplitudes: Poisson spikes plus bursts, log-normal amplitudes."""
-    counts = rng.poisson(np.repeat(rates[:, None] / fs, T, axis=1)).astype(np.float32)
-    if burst_rate > 0:
-        bursts = rng.random((n, T)) < burst_rate / fs
-        for k, t0 in zip(*np.nonzero(bursts)):
-            size = rng.integers(3, 9)
-            offsets = rng.integers(0, max(1, int(round(0.3 * fs))) + 1, size=size)
-            idx = t0 + offsets
+    """(n, T) float32 spike counts and summed amplitudes: Poisson spikes plus bursts, log-normal amplitudes.
+
+    Drawn row by row so that no (n, T) float64 or int64 temporaries are needed.
+    """
+    counts = np.empty((n, T), np.float32)
+    burst_span = max(1, int(round(0.3 * fs))) + 1
+    for k in range(n):
+        counts[k] = rng.poisson(rates[k] / fs, T)
+        for t0 in rng.integers(0, T, size=rng.poisson(burst_rate * T / fs)) if burst_rate > 0 else ():
+            idx = t0 + rng.integers(0, burst_span, size=rng.integers(3, 9))
             np.add.at(counts[k], idx[idx < T], 1.0)
+    # a frame with m spikes gets amplitude m * amp (one log-normal draw per frame with spikes)
     sigma = 0.3
-    amps = rng.lognormal(-sigma**2 / 2, sigma, size=counts.shape).astype(np.float32)
-    # a frame with m spikes gets amplitude m * amp (one log-normal draw per frame and neuron)
-    return counts, counts * amps
+    amplitudes = counts.copy()
+    nz = np.nonzero(counts)
+    amplitudes[nz] *= rng.lognormal(-sigma**2 / 2, sigma, size=nz[0].size).astype(np.float32)
+    return counts, amplitudes
 
 
 def _calcium(spikes: np.ndarray, g1: np.ndarray, g2: np.ndarray, peak: np.ndarray, burn_in: int = 0) -> np.ndarray:
@@ -482,10 +486,16 @@ def _neuropil(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int
     _, spikes = _spike_trains(rng, M, T + burn, fs, np.full(M, 1.0), 0.0)
     own = _calcium(spikes, g1, g2, peak, burn)
     own /= np.maximum(own.mean(axis=1, keepdims=True), 1e-6)
-    shared = _band_limited(rng, T, fs, 0.02, 0.5)[None, :] * rng.uniform(0.1, 0.3, (M, 1))
-    traces = np.maximum(0.4 * own + 0.6 * (1.0 + shared), 0.05)
-    traces /= traces.mean(axis=1, keepdims=True)
-    return mat, (hc, wc), ds, traces.astype(np.float32)
+    shared = _band_limited(rng, T, fs, 0.02, 0.5).astype(np.float32)
+    weights_shared = rng.uniform(0.1, 0.3, M).astype(np.float32)
+    traces = own  # (M, T) float32, filled in place
+    for m in range(M):
+        row = traces[m]
+        row *= 0.4
+        row += 0.6 * (1.0 + weights_shared[m] * shared)
+        np.maximum(row, 0.05, out=row)
+        row /= row.mean()
+    return mat, (hc, wc), ds, traces
 
 
 def _vessel_path(rng: np.random.Generator, canvas: tuple[int, int], start: np.ndarray, angle: float,
