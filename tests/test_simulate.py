@@ -128,6 +128,9 @@ def test_ground_truth_contents(recording):
     movie = np.concatenate([_read_avi(p) for p in sorted((out / "Miniscope").glob("*.avi"))]).astype(np.float64)
     mean = movie.mean(axis=0)
     assert mean[transmission < 0.85].mean() < 0.9 * mean[transmission > 0.99].mean()
+    sparse = load_ground_truth(out, sparse_footprints=True).footprints
+    assert sparse.shape == (K, 64 * 64) and sparse.nnz < 0.5 * K * 64 * 64
+    np.testing.assert_array_equal(sparse.toarray().reshape(K, 64, 64), gt.footprints)
     w = gt.for_written_frames()
     assert w.calcium.shape == (K, T - 4) and w.rigid_shifts.shape == (T - 4, 2) and w.frame_written.all()
     np.testing.assert_array_equal(w.frame_index, gt.written_frame_index)

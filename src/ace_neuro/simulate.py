@@ -1096,7 +1096,7 @@ class GroundTruth:
     :meth:`for_written_frames`; ``frame_index`` gives the acquired index of each entry.
     """
 
-    footprints: np.ndarray  #: (K, H, W) float32, ADU per unit calcium, reference (unmoved) frame
+    footprints: np.ndarray | sp.csr_matrix  #: (K, H, W) float32 (or sparse (K, H*W)), ADU per unit calcium
     neuron_centres: np.ndarray  #: (K, 2) float32, (y, x) pixels
     calcium: np.ndarray  #: (K, T) float32
     spikes: np.ndarray  #: (K, T) float32, AR(2) input amplitudes
@@ -1170,10 +1170,21 @@ class GroundTruth:
         )
 
 
-def load_ground_truth(path: str | Path) -> GroundTruth:
+def load_ground_truth(path: str | Path, sparse_footprints: bool = False) -> GroundTruth:
     """Read ``ground_truth.h5`` written by :func:`simulate_recording`.
 
-    ``path`` may be the file or the recording folder that contains it.
+    Parameters
+    ----------
+    path : str or Path
+        The file, or the recording folder that contains it.
+    sparse_footprints : bool
+        Return ``footprints`` as a ``scipy.sparse.csr_matrix`` of shape (K, H*W) (row-major
+        pixels) read one neuron at a time, instead of a dense (K, H, W) array; use it for
+        large fields of view (300 neurons at 608x608 are 440 MB dense).
+
+    Returns
+    -------
+    GroundTruth
     """
     path = Path(path)
     if path.is_dir():
@@ -1190,7 +1201,7 @@ def load_ground_truth(path: str | Path) -> GroundTruth:
             ephys = {k: g[k][()] for k in g} | {k: g.attrs[k] for k in g.attrs}
         written = f["frame_written"][()].astype(bool)
         return GroundTruth(
-            footprints=f["footprints"][()], neuron_centres=f["neuron_centres"][()], calcium=f["calcium"][()],
+            footprints=_read_footprints(f["footprints"], sparse_footprints), neuron_centres=f["neuron_centres"][()], calcium=f["calcium"][()],
             spikes=f["spikes"][()], spike_counts=f["spike_counts"][()], ar_coefficients=f["ar_coefficients"][()],
             rigid_shifts=f["motion/rigid_shifts"][()], nonrigid_field=f["motion/nonrigid_field"][()],
             nonrigid_timecourse=f["motion/nonrigid_timecourse"][()], bleaching=f["bleaching"][()],
@@ -1203,3 +1214,13 @@ def load_ground_truth(path: str | Path) -> GroundTruth:
             config=SimulationConfig.from_json(f.attrs["config_json"]), version=str(f.attrs["version"]),
             ephys=ephys,
         )
+
+
+def _read_footprints(dataset: h5py.Dataset, sparse: bool) -> np.ndarray | sp.csr_matrix:
+    if not sparse:
+        return dataset[()]
+    K, H, W = dataset.shape
+    rows = []
+    for k in range(K):
+        rows.append(sp.csr_matrix(dataset[k].reshape(1, H * W)))
+    return sp.vstack(rows, format="csr", dtype=np.float32) if K else sp.csr_matrix((0, H * W), dtype=np.float32)
