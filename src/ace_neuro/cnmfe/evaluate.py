@@ -54,7 +54,6 @@ from ace_neuro.cnmfe.estimates import (
     Estimates,
     decimation_matrix,
     export_caiman_hdf5,
-    frames_to_pixels,
     load_estimates,
     save_estimates,
 )
@@ -184,7 +183,9 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
     for k in range(n_comp):
         x = detrended[k]
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"trace {k} holds NaN or infinite values; the estimates are corrupt, re-run the cnmfe step")
+            raise ValueError(
+                f"trace {k} holds NaN or infinite values; the estimates are corrupt, re-run the cnmfe step"
+            )
         mode = _half_sample_mode(np.sort(x))
         below = (mode - x)[x < mode]
         if below.size == 0:
@@ -535,9 +536,11 @@ def _parse_component(value: Any, n_comp: int, where: str) -> int:
         raise CurationError(f"{where}: component {value!r} is not a whole number")
     k = int(number)
     if not 0 <= k < n_comp:
+        if n_comp == 0:
+            raise CurationError(f"{where}: component {k} does not exist (no components were found)")
         raise CurationError(
             f"{where}: component {k} does not exist; ids run from 0 to {n_comp - 1} "
-            f"(the 'id' column of components.csv)" if n_comp else f"{where}: component {k} does not exist (no components)"
+            "(the 'id' column of components.csv)"
         )
     return k
 
@@ -570,7 +573,8 @@ def read_curation_file(path: str | os.PathLike, n_components: int) -> dict[int, 
 
     def record(k: int, accept: bool, where: str) -> None:
         if k in decisions and decisions[k] != accept:
-            raise CurationError(f"{where}: component {k} is also {'accepted' if decisions[k] else 'rejected'} at {origin[k]}")
+            before = "accepted" if decisions[k] else "rejected"
+            raise CurationError(f"{where}: component {k} is also {before} at {origin[k]}")
         decisions[k] = accept
         origin[k] = where
 
@@ -580,7 +584,9 @@ def read_curation_file(path: str | os.PathLike, n_components: int) -> dict[int, 
             reader = csv.DictReader(handle)
             fields = [f.strip().lower() for f in (reader.fieldnames or [])]
             if "component" not in fields or "decision" not in fields:
-                raise CurationError(f"{path}: a curation CSV needs the header 'component,decision', got {reader.fieldnames}")
+                raise CurationError(
+                    f"{path}: a curation CSV needs the header 'component,decision', got {reader.fieldnames}"
+                )
             for row in reader:
                 row = {(k or "").strip().lower(): v for k, v in row.items()}
                 where = f"{path}, line {reader.line_num}"
@@ -720,7 +726,10 @@ def run_evaluate_step(
     if curation_file:
         decisions = read_curation_file(curation_file, evaluated.n_components)
         evaluated, curated = apply_curation(evaluated, decisions)
-        logger.info("curation %s: %d decisions applied; %d accepted", curation_file, len(decisions), evaluated.idx_components.size)
+        logger.info(
+            "curation %s: %d decisions applied; %d accepted",
+            curation_file, len(decisions), evaluated.idx_components.size,
+        )
     save_estimates(evaluated, estimates_out)
     table = components_table(evaluated, curated)
     with atomic_path(components_csv) as tmp:

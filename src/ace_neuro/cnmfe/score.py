@@ -62,7 +62,9 @@ class ComponentMatches(NamedTuple):
     distance: np.ndarray
 
 
-def _as_sparse_columns(footprints: Any, dims: tuple[int, int] | None, name: str) -> tuple[scipy.sparse.csc_matrix, tuple[int, int]]:
+def _as_sparse_columns(
+    footprints: Any, dims: tuple[int, int] | None, name: str
+) -> tuple[scipy.sparse.csc_matrix, tuple[int, int]]:
     """Footprints as a CSC ``(H*W, K)`` matrix (Fortran pixel order) and the frame size."""
     if scipy.sparse.issparse(footprints):
         if dims is None:
@@ -81,7 +83,9 @@ def _as_sparse_columns(footprints: Any, dims: tuple[int, int] | None, name: str)
     return scipy.sparse.csc_matrix(columns), (height, width)
 
 
-def _masks_and_centroids(columns: scipy.sparse.csc_matrix, height: int, mask_threshold: float) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
+def _masks_and_centroids(
+    columns: scipy.sparse.csc_matrix, height: int, mask_threshold: float
+) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
     """Binary masks (H*W, K) and (K, 2) (row, col) centres of mass of the thresholded footprints."""
     n_comp = columns.shape[1]
     rows_idx: list[np.ndarray] = []
@@ -264,7 +268,8 @@ def trace_correlations(traces_est: np.ndarray, traces_true: np.ndarray, matches:
         raise ValueError(f"matches must pair indices one-to-one, got {idx_est.size} and {idx_true.size}")
     if idx_est.size == 0:
         return np.zeros(0)
-    if idx_est.max() >= traces_est.shape[0] or idx_true.max() >= traces_true.shape[0] or min(idx_est.min(), idx_true.min()) < 0:
+    out_of_range = idx_est.max() >= traces_est.shape[0] or idx_true.max() >= traces_true.shape[0]
+    if out_of_range or min(idx_est.min(), idx_true.min()) < 0:
         raise IndexError("matches index a trace that does not exist")
     a = traces_est[idx_est] - traces_est[idx_est].mean(axis=1, keepdims=True)
     b = traces_true[idx_true] - traces_true[idx_true].mean(axis=1, keepdims=True)
