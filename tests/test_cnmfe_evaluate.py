@@ -320,3 +320,14 @@ def test_trace_snr_equals_the_written_out_formula():
     got = trace_snr(traces, 15.0, 0.6)
     expected = [_snr_by_the_formula(tr, 15.0, 0.6) for tr in traces]
     np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_curation_missing_file_and_empty_recording(tmp_path):
+    with pytest.raises(FileNotFoundError, match="curation file not found"):
+        read_curation_file(tmp_path / "none.csv", 3)
+    path = tmp_path / "cur.yaml"
+    path.write_text("reject: [0]\n")
+    with pytest.raises(CurationError, match=r"cur\.yaml, reject\[0\]: component 0 does not exist \(no components"):
+        read_curation_file(path, 0)
+    path.write_text("")  # an empty file is no decision at all
+    assert read_curation_file(path, 0) == {}
