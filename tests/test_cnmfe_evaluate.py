@@ -331,3 +331,12 @@ def test_curation_missing_file_and_empty_recording(tmp_path):
         read_curation_file(path, 0)
     path.write_text("")  # an empty file is no decision at all
     assert read_curation_file(path, 0) == {}
+
+
+def test_trace_snr_in_blocks_equals_one_by_one():
+    rng = np.random.default_rng(12)
+    traces = rng.normal(size=(70, 400))
+    traces[::7, 100:108] += rng.uniform(2, 8, size=(10, 1))
+    together = trace_snr(traces, 20.0, 0.4)
+    one_by_one = [trace_snr(tr[None], 20.0, 0.4)[0] for tr in traces]
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-12)

@@ -166,7 +166,7 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
     >>> bool(snr[0] < 1.5), bool(snr[1] > 5)
     (True, True)
     """
-    traces = np.asarray(traces, dtype=np.float64)
+    traces = np.asarray(traces)
     if traces.ndim != 2:
         raise ValueError(f"traces must have shape (K, T), got {traces.shape}")
     if not frame_rate > 0 or not decay_time > 0:
@@ -177,11 +177,13 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
     if n_frames < 2:
         raise ValueError(f"traces need at least 2 frames to estimate noise, got {n_frames}")
     window = int(min(max(1, math.ceil(frame_rate * decay_time)), n_frames))
-    detrended = _remove_slow_baseline(traces)
     snr = np.zeros(n_comp)
     kernel = np.ones(window)
+    block = 64  # traces converted to float64 at a time
     for k in range(n_comp):
-        x = detrended[k]
+        if k % block == 0:
+            detrended = _remove_slow_baseline(np.asarray(traces[k : k + block], dtype=np.float64))
+        x = detrended[k % block]
         if not np.all(np.isfinite(x)):
             raise ValueError(
                 f"trace {k} holds NaN or infinite values; the estimates are corrupt, re-run the cnmfe step"
@@ -504,7 +506,7 @@ def evaluate_components(
     decay_time = float(decay_time)
     n_comp = estimates.n_components
     if n_comp:
-        snr = trace_snr(estimates.C.astype(np.float64) + estimates.YrA, estimates.frame_rate, decay_time)
+        snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time)
         frames = peak_frames(estimates.C, estimates.frame_rate, p["Npeaks"])
         r_values = spatial_r_values(estimates, movie, frames, chunk_mb=p["evaluate_chunk_mb"])
     else:
