@@ -180,6 +180,8 @@ def test_params_use_cnn_and_seed_alias(scene):
     assert est.params["rval_thr"] == -0.9
     # with min_SNR out of reach, any r >= -0.9 accepts: the flat junk has r = 0
     assert scene["n_true"] in est.idx_components.tolist()
+    with pytest.raises(ParameterError, match="are the same threshold; set only rval_thr"):
+        evaluate_components(scene["est"], scene["movie"], {"r_values_min": 0.8, "rval_thr": 0.9})
     with pytest.raises(ParameterError, match="unknown evaluate parameter"):
         evaluate_components(scene["est"], scene["movie"], {"rval_thresh": 0.9})
     assert {p.stage for p in PARAMS} == {"evaluate"}

@@ -462,6 +462,12 @@ def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
             "(it needs CaImAn's Keras model); set use_cnn: false and rely on min_SNR / rval_thr"
         )
     if out["r_values_min"] is not None:
+        default_rval = next(p.default for p in PARAMS if p.name == "rval_thr")
+        if out["rval_thr"] not in (default_rval, out["r_values_min"]):
+            raise ParameterError(
+                f"evaluate: r_values_min={out['r_values_min']} (the seed's name) and rval_thr={out['rval_thr']} "
+                "are the same threshold; set only rval_thr"
+            )
         out["rval_thr"] = float(out["r_values_min"])
     for name in ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "evaluate_chunk_mb"):
         value = out[name]
