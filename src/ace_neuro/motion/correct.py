@@ -31,6 +31,12 @@ __all__ = ["Registration", "make_registration", "correct_frames", "CorrectedBloc
 #: Subpixel precision of the DFT refinement: 1/UPSAMPLE_FACTOR pixel, before
 #: the parabola refinement.
 UPSAMPLE_FACTOR = 10
+#: Tukey window (fraction tapered) applied to patches before their FFT, so the
+#: circular cross-correlation is not dominated by the patch edges.
+WINDOW_ALPHA = 0.3
+#: Peak height (standard deviations) that pure noise reaches over a pw-rigid
+#: patch's search window; patch confidence is measured above it.
+PATCH_Z_FLOOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class Registration:
     patch_band: tuple[int, int] | None = None
     rows_matrix: np.ndarray | None = None
     cols_matrix: np.ndarray | None = None
+    patch_window: np.ndarray | None = None
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -96,14 +103,23 @@ def make_registration(template: np.ndarray, params: dict) -> Registration:
         return Registration(**common)
     grid = patch_grid((height, width), params["strides"], params["overlaps"])
     py, px = grid.size
-    patches = np.stack([template[y: y + py, x: x + px] for y in grid.starts_y for x in grid.starts_x])
+    window = _patch_window((py, px))
+    patches = np.stack([template[y: y + py, x: x + px] for y in grid.starts_y for x in grid.starts_x]) * window
     patch_spectra = template_spectrum(patches)
     return Registration(
         **common, grid=grid, max_deviation_rigid=int(params["max_deviation_rigid"]),
         patch_spectra=patch_spectra, patch_band=spectral_band(patch_spectra),
         rows_matrix=field_matrix(grid.centres_y, height, params["upsample_factor_grid"]),
         cols_matrix=field_matrix(grid.centres_x, width, params["upsample_factor_grid"]),
+        patch_window=window,
     )
+
+
+def _patch_window(size: tuple[int, int]) -> np.ndarray:
+    """Separable Tukey window: patch edges fade to zero, so the circular cross-correlation is not biased towards zero shift."""
+    from scipy.signal.windows import tukey  # noqa: PLC0415
+
+    return np.outer(tukey(size[0], WINDOW_ALPHA), tukey(size[1], WINDOW_ALPHA)).astype(np.float32)
 
 
 @dataclass
@@ -238,12 +254,33 @@ def _patch_displacements(hp: np.ndarray, rigid: np.ndarray, reg: Registration) -
     padded = cv2.copyMakeBorder(hp, my, my, mx, mx, cv2.BORDER_REFLECT)
     ys = grid.starts_y + whole[0] + my
     xs = grid.starts_x + whole[1] + mx
-    patches = np.stack([padded[y: y + py, x: x + px] for y in ys for x in xs])
+    patches = np.stack([padded[y: y + py, x: x + px] for y in ys for x in xs]) * reg.patch_window
     n = patches.shape[0]
     residual_centre = rigid - whole
     lower = np.repeat((residual_centre - dev)[None], n, axis=0)
     upper = np.repeat((residual_centre + dev)[None], n, axis=0)
     residual, z = register_images(reg.patch_spectra, patches, lower, upper, UPSAMPLE_FACTOR, reg.patch_band)
     total = whole[None, :] + residual
-    total[~(z >= NO_STRUCTURE_PEAK_Z)] = rigid
-    return total.reshape(grid.shape + (2,)).astype(np.float32)
+    return _regularise(total.reshape(grid.shape + (2,)), z.reshape(grid.shape), rigid).astype(np.float32)
+
+
+def _regularise(patch_d: np.ndarray, peak_z: np.ndarray, rigid: np.ndarray) -> np.ndarray:
+    """Average each patch's deviation from the rigid shift with its 8 neighbours, weighted by confidence.
+
+    A patch's weight is ``(peak_z - PATCH_Z_FLOOR)**2`` (zero at or below the
+    height pure noise reaches), times 2 / 1 / 0.5 for the patch itself / edge /
+    corner neighbours. Weak or structureless patches thus borrow the deviation
+    of their better neighbours, and take the rigid shift when none has any
+    structure. In NoRMCorre each patch keeps its own peak; on one-photon data
+    many 72-pixel patches have too little structure for that (docs/motion.md).
+    """
+    weight = np.clip(peak_z - PATCH_Z_FLOOR, 0.0, None) ** 2
+    deviation = (patch_d - rigid).astype(np.float32)
+    kernel = np.array([[0.5, 1.0, 0.5], [1.0, 2.0, 1.0], [0.5, 1.0, 0.5]], dtype=np.float32)
+    w = weight.astype(np.float32)
+    den = cv2.filter2D(w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    out = np.empty_like(deviation)
+    for c in range(2):
+        num = cv2.filter2D(deviation[..., c] * w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+        out[..., c] = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+    return rigid + out
