@@ -16,6 +16,8 @@ wildcard_constraints:
 
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/spectral.smk"
+include: "workflow/rules/sync.smk"
 include: "workflow/rules/provenance.smk"
 
 

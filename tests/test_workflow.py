@@ -55,6 +55,7 @@ def write_config(workdir: Path, **changes) -> None:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["experiments"] = str(workdir / "experiments.csv")
     config["results"] = "results"
+    config["spectral"]["window_params"] = [5, 1]  # the recording lasts 15 s, shorter than the default 30 s window
     for section, values in changes.items():
         config[section].update(values)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -68,7 +69,9 @@ def workdir(tmp_path_factory) -> Path:
         SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=120, seed=5,
                          dropped_frames=2, motion_amplitude_px=1.0),
     )
-    (workdir / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
+    (workdir / "experiments.csv").write_text(
+        f"id,calcium imaging directory,ephys TTL file\nrec1,{recording},{recording / 'ephys_ttl.csv'}\n"
+    )
     write_config(workdir)
     snakemake(workdir, "--cores", "2")
     return workdir
@@ -76,7 +79,7 @@ def workdir(tmp_path_factory) -> Path:
 
 def test_every_output_is_written(workdir):
     base = workdir / "results" / "rec1"
-    for stage in ("convert", "projections", "preprocess"):
+    for stage in ("convert", "projections", "preprocess", "spectral", "sync"):
         assert (base / "logs" / f"{stage}.log").stat().st_size > 0
         assert (base / "benchmarks" / f"{stage}.tsv").exists()
     recording = open_recording(workdir / "raw" / "rec1")
@@ -96,6 +99,10 @@ def test_every_output_is_written(workdir):
     assert provenance["parameters"]["preprocess"]["quantile_min"] == 8.0
     assert {f["path"] for f in provenance["inputs"]} >= {"Miniscope/0.avi", "Miniscope/timeStamps.csv"}
     assert all(len(f["sha256"]) == 64 for f in provenance["inputs"])
+    for name in ("spectrogram.h5", "phase.csv", "filtered.csv", "spectrogram.png"):
+        assert (base / "spectral" / name).stat().st_size > 0
+    ephys = pd.read_csv(base / "sync" / "frames_ephys_time.csv")
+    assert len(ephys) == 298 and ephys["ephys_time_s"].is_monotonic_increasing
     assert not list((workdir / "results").rglob(".*.partial*"))
 
 

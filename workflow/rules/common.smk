@@ -4,6 +4,7 @@ import re
 from snakemake.utils import min_version, validate
 
 from ace_neuro import params as ace_params
+from ace_neuro.postprocess.sync import has_ephys
 from ace_neuro.sheet import load_sheet, resolved_parameters
 
 min_version("8.0")
@@ -18,7 +19,8 @@ validate(config, schema="../schemas/config.schema.yaml")
 SHEET = load_sheet(config["experiments"])
 
 
-validate(SHEET, schema="../schemas/experiments.schema.yaml")
+# Validate a copy: validation fills empty cells with NaN, and the sheet keeps None for "not set".
+validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 
 
 RESULTS = config["results"]
@@ -56,6 +58,29 @@ def recording_directory(wildcards):
     return SHEET.loc[wildcards.id, "calcium imaging directory"]
 
 
+def recording_has_ephys(recording_id):
+    """True when the sample sheet names an `ephys TTL file` for the recording."""
+    if "ephys TTL file" not in SHEET.columns:
+        return False
+    return has_ephys(SHEET.loc[recording_id, "ephys TTL file"])
+
+
+def ttl_file(wildcards):
+    """Input function of the sync step: the recording's TTL file."""
+    if not recording_has_ephys(wildcards.id):
+        raise ValueError(
+            f"recording {wildcards.id!r}: sync outputs were requested but the sample sheet gives no "
+            "'ephys TTL file' for it"
+        )
+    return str(SHEET.loc[wildcards.id, "ephys TTL file"]).strip()
+
+
+def curation_input(wildcards):
+    """The recording's curation file, or no input when the sheet names none."""
+    value = sheet_value("curation file")(wildcards)
+    return [value] if value else []
+
+
 def recording_outputs(recording_id):
     """Every final output of one recording, stage by stage."""
     base = f"{RESULTS}/{recording_id}"
@@ -71,6 +96,19 @@ def recording_outputs(recording_id):
         for name in PROJECTIONS
         for ext in ("tif", "png")
     ]
+    outputs += [
+        f"{base}/spectral/{name}"
+        for name in ("spectrogram.h5", "phase.csv", "filtered.csv", "spectrogram.png")
+    ]
+    if recording_has_ephys(recording_id):
+        outputs += [
+            f"{base}/sync/{name}"
+            for name in (
+                "frames_ephys_time.csv",
+                "low_confidence_periods.csv",
+                "sync_summary.json",
+            )
+        ]
     return outputs
 
 

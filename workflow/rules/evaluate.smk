@@ -2,12 +2,6 @@
 # then the manual decisions of the recording's curation file (sample-sheet column "curation file").
 
 
-def curation_input(wildcards):
-    """The recording's curation file, or no input when the sheet names none."""
-    value = sheet_value("curation file")(wildcards)
-    return [value] if value else []
-
-
 rule evaluate:
     input:
         estimates=f"{RESULTS}/{{id}}/cnmfe/estimates.h5",

@@ -13,13 +13,13 @@ rule events:
         f"{RESULTS}/{{id}}/logs/events.log",
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/events.tsv"
-    params:
-        p=stage_params("events"),
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/core.yaml"
+    params:
+        p=stage_params("events"),
     script:
         "../scripts/events.py"

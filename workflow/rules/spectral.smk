@@ -22,13 +22,13 @@ rule spectral:
         f"{RESULTS}/{{id}}/logs/spectral.log",
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/spectral.tsv"
-    params:
-        p=stage_params("spectral"),
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/core.yaml"
+    params:
+        p=stage_params("spectral"),
     script:
         "../scripts/spectral.py"

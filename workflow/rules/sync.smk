@@ -1,5 +1,5 @@
 # Miniscope frame times in electrophysiology time, from the TTL pulses named in the sample
-# sheet's `ephys TTL file` column. Requested (by `rule all`) only for recordings that have one.
+# sheet's `ephys TTL file` column. Requested only for recordings that have one.
 
 
 rule sync:
@@ -14,15 +14,15 @@ rule sync:
         f"{RESULTS}/{{id}}/logs/sync.log",
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/sync.tsv"
-    params:
-        p=stage_params("sync"),
-        delete_indices=sheet_value("indices of TTL events to delete"),
-        zero_time=sheet_value("zero time (s)"),
+    conda:
+        "../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=20,
-    conda:
-        "../envs/core.yaml"
+    params:
+        p=stage_params("sync"),
+        delete_indices=sheet_value("indices of TTL events to delete"),
+        zero_time=sheet_value("zero time (s)"),
     script:
         "../scripts/sync.py"
