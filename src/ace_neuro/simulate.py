@@ -326,7 +326,9 @@ def _band_limited(rng: np.random.Generator, n: int, fs: float, lo: float, hi: fl
     return x / sd if sd > 0 else x
 
 
-def _ar2_coefficients(tau_rise: np.ndarray, tau_decay: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ar2_coefficients(
+    tau_rise: np.ndarray, tau_decay: np.ndarray, fs: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AR(2) coefficients g1, g2 and peak of the impulse response per neuron."""
     d = np.exp(-1.0 / (fs * tau_decay))
     r = np.exp(-1.0 / (fs * tau_rise))
@@ -427,7 +429,9 @@ def _footprints(rng: np.random.Generator, cfg: SimulationConfig, centres: np.nda
     )
 
 
-def _background(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _background(
+    rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Baseline (Hc, Wc), spatial components (r, Hc, Wc), temporal components (r, T)."""
     Hc, Wc = canvas
     pad, H, W, T, fs = cfg.pad, cfg.height, cfg.width, cfg.n_frames, cfg.frame_rate
@@ -450,7 +454,9 @@ def _background(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[i
     return baseline, spatial, temporal
 
 
-def _neuropil(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int]) -> tuple[sp.csr_matrix, tuple[int, int], int, np.ndarray]:
+def _neuropil(
+    rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int]
+) -> tuple[sp.csr_matrix, tuple[int, int], int, np.ndarray]:
     """Coarse-grid out-of-focus blobs (hc*wc, M), grid shape, downsampling factor, traces (M, T)."""
     Hc, Wc = canvas
     T, fs = cfg.n_frames, cfg.frame_rate
@@ -641,7 +647,8 @@ def _build_model(cfg: SimulationConfig) -> _Model:
         spike_counts=counts[:, burn:].astype(np.int16), spike_rates_hz=rates.astype(np.float32),
         decay_times_s=tau_d.astype(np.float32),
         ar_coefs=np.column_stack([g1, g2]).astype(np.float32), baseline=baseline, bg_spatial=bg_spatial,
-        bg_temporal=bg_temporal, transmission=transmission, neuropil_coarse=np_mat, neuropil_shape=np_shape, neuropil_downsample=ds,
+        bg_temporal=bg_temporal, transmission=transmission, neuropil_coarse=np_mat, neuropil_shape=np_shape,
+        neuropil_downsample=ds,
         neuropil_traces=np_traces, bleach=bleach.astype(np.float32), rigid=rigid, nonrigid_field=fld,
         nonrigid_timecourse=course, frame_times_s=times, frame_written=written,
     )
@@ -1201,7 +1208,8 @@ def load_ground_truth(path: str | Path, sparse_footprints: bool = False) -> Grou
             ephys = {k: g[k][()] for k in g} | {k: g.attrs[k] for k in g.attrs}
         written = f["frame_written"][()].astype(bool)
         return GroundTruth(
-            footprints=_read_footprints(f["footprints"], sparse_footprints), neuron_centres=f["neuron_centres"][()], calcium=f["calcium"][()],
+            footprints=_read_footprints(f["footprints"], sparse_footprints),
+            neuron_centres=f["neuron_centres"][()], calcium=f["calcium"][()],
             spikes=f["spikes"][()], spike_counts=f["spike_counts"][()], ar_coefficients=f["ar_coefficients"][()],
             rigid_shifts=f["motion/rigid_shifts"][()], nonrigid_field=f["motion/nonrigid_field"][()],
             nonrigid_timecourse=f["motion/nonrigid_timecourse"][()], bleaching=f["bleaching"][()],
