@@ -13,6 +13,7 @@ patch borders.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -114,7 +115,9 @@ def fit_patches(
     jobs = [(source, r, params, frame_rate, _patch_border(r, dims, border), f"patch {i + 1}/{len(regions)}")
             for i, r in enumerate(regions)]
     if threads > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=min(threads, len(jobs), os.cpu_count() or 1)) as pool:
+        # "spawn": a forked child can inherit held locks (BLAS / OpenMP threads, logging) and hang
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(threads, len(jobs)), mp_context=context) as pool:
             results = list(pool.map(_fit_one, jobs))
     else:
         results = [_fit_one(job) for job in jobs]
