@@ -137,7 +137,7 @@ def compute_projections(
     median_max_frames : int
         The median uses at most this many frames, evenly spaced (exact when T is smaller).
     chunk_frames : int, optional
-        Frames per chunk; from a 256 MB budget by default.
+        Frames per chunk; from a 128 MB (float64) budget by default.
     progress : Progress, optional
         Receives the number of frames done.
 
@@ -156,7 +156,7 @@ def compute_projections(
     if movie.ndim != 3 or n_frames == 0:
         raise ValueError(f"expected a movie of shape (T, H, W) with T > 0, got shape {movie.shape}")
     shape = movie.shape[1:]
-    chunk_frames = chunk_frames or chunk_frames_for(shape, 256.0, 8)
+    chunk_frames = chunk_frames or chunk_frames_for(shape, 128.0, 8)
     n_median = min(int(median_max_frames), n_frames)
     median_frames = np.unique(np.linspace(0, n_frames - 1, n_median).round().astype(np.int64))
     median_stack = np.empty((median_frames.size,) + shape, dtype=movie.dtype)
