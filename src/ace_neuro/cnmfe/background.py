@@ -146,6 +146,7 @@ class RingStats:
         self.margin = 2 * int(radius) + 2
         h, w = self.low_dims
         self.products = np.zeros((len(self.diffs), h, w), np.float64)
+        self.sums = np.zeros((h, w), np.float64)
         self.count = 0
 
     def update(self, residual_low: np.ndarray) -> None:
@@ -160,19 +161,27 @@ class RingStats:
         for i, (dy, dx) in enumerate(self.diffs):
             shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]
             self.products[i] += np.einsum("ijt,ijt->ij", centre, shifted)
+        self.sums += centre.sum(axis=2, dtype=np.float64)
         self.count += n_frames
 
     def _lookup(self, d: np.ndarray, base: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """``P_d(q + base)`` for pixels ``q = (rows, cols)``; 0 where ``q + base`` is outside."""
+        """Centred ``P_d(q + base)`` for pixels ``q = (rows, cols)``; 0 where a pixel is outside.
+
+        Centred: ``sum_t (x(q) - m(q)) (x(q + d) - m(q + d))``, so the weights
+        model the background's fluctuations, not the residual's mean.
+        """
         h, w = self.low_dims
         if _canonical(tuple(int(v) for v in d)):
-            k, shift = self.index[tuple(int(v) for v in d)], base
+            k, shift, step = self.index[tuple(int(v) for v in d)], base, d
         else:
-            k, shift = self.index[(-int(d[0]), -int(d[1]))], base + d
+            k, shift, step = self.index[(-int(d[0]), -int(d[1]))], base + d, -d
         rr, cc = rows + shift[0], cols + shift[1]
-        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+        r2, c2 = rr + step[0], cc + step[1]
+        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & (r2 >= 0) & (r2 < h) & (c2 >= 0) & (c2 < w)
         out = np.zeros(rows.size)
-        out[inside] = self.products[k][rr[inside], cc[inside]]
+        n = max(self.count, 1)
+        a, b = (rr[inside], cc[inside]), (r2[inside], c2[inside])
+        out[inside] = self.products[k][a] - self.sums[a] * self.sums[b] / n
         return out
 
     def solve(self, ridge: float = 1e-3, block: int = 8192) -> scipy.sparse.csr_matrix:

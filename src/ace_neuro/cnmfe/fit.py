@@ -81,6 +81,7 @@ class _Passes:
         self.T = source.n_frames
         self.chunk = source.chunk_frames(float(params["cnmfe_chunk_mb"]))
         self.down = Downsampler(self.dims, int(params["ssub_B"]))
+        self.pixel_mean: np.ndarray | None = None
 
     def raw_chunks(self, step: int = 1) -> Iterator[tuple[int, int, np.ndarray]]:
         for t0, t1 in self.source.chunks(self.chunk, step):
@@ -255,7 +256,8 @@ def _normalise(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.
     keep = norms > 0
     A = A[:, np.flatnonzero(keep)]
     norms = norms[keep]
-    A = scipy.sparse.csc_matrix(A @ scipy.sparse.diags(1.0 / norms).astype(np.float32))
+    A = scipy.sparse.csc_matrix(A @ scipy.sparse.diags(1.0 / norms).astype(np.float32), copy=True)
+    A.sort_indices()
     return A, (np.asarray(C)[keep] * norms[:, None]).astype(np.float32)
 
 
@@ -297,7 +299,8 @@ def _temporal_update(passes: _Passes, state: ModelState, frame_rate: float) -> M
     AA = (state.A.T @ state.A).toarray()
     decay_frames = float(p["decay_time"]) * float(frame_rate)
     res = update_traces(YA, AA, state.C, int(p["p"]), decay_frames, p["bas_nonneg"], p["s_min"], p["noise_range"], p["noise_method"])
-    return ModelState(state.A, res.C, state.b0, state.W, res)
+    # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
+    return ModelState(state.A, res.C, _b0(passes.pixel_mean, state.A, res.C), state.W, res)
 
 
 def _drop_silent(state: ModelState) -> ModelState:
@@ -395,6 +398,7 @@ def fit_region(
     p = params
     passes = _Passes(source, p)
     pixel_mean, sn = passes.pixel_stats()
+    passes.pixel_mean = pixel_mean
     comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(), border, p["K"], None, True)
     A, C = _to_full_resolution(comps, init_dims, passes.dims, int(p["ssub"]), int(p["tsub"]), passes.T)
     log.info("%s: %d components initialised", label, A.shape[1])

@@ -78,7 +78,7 @@ def merge_groups(
     -------
     list of ndarray of int
     """
-    A = scipy.sparse.csc_matrix(A, dtype=np.float64)
+    A = scipy.sparse.csc_matrix(A, dtype=np.float64, copy=True)  # never share index arrays with the caller
     n_comp = A.shape[1]
     if n_comp < 2:
         return []
@@ -125,7 +125,7 @@ def merge_components(
         The merged groups (indices into the input); the merged component of
         each group takes the place of its first member, the others are removed.
     """
-    A = scipy.sparse.csc_matrix(A, dtype=np.float64)
+    A = scipy.sparse.csc_matrix(A, dtype=np.float64, copy=True)  # never share index arrays with the caller
     C = np.asarray(C, np.float64)
     groups = merge_groups(A, C, merge_thr, dup_thr, dims)
     if not groups:

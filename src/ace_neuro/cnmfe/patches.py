@@ -150,6 +150,7 @@ def fit_patches(
         A = scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32)
         C = np.zeros((0, source.n_frames), np.float32)
     passes = _Passes(source, params)
+    passes.pixel_mean = pixel_mean
     state = ModelState(A, C, _b0(pixel_mean, A, C), None, None)
     state.W = passes.fit_background(state)
     if A.shape[1] and not params["only_init"] and int(params["n_refine_iter"]) > 0:

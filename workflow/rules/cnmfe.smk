@@ -1,0 +1,48 @@
+# CNMF-E source extraction on the motion-corrected memory map: footprints, traces, background (ring model),
+# the seeding images (correlation, peak-to-noise) and a contour plot.
+
+
+rule cnmfe:
+    input:
+        movie=f"{RESULTS}/{{id}}/motion/memmap",
+        metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
+    output:
+        estimates=f"{RESULTS}/{{id}}/cnmfe/estimates.h5",
+        params=f"{RESULTS}/{{id}}/cnmfe/params.json",
+        correlation=f"{RESULTS}/{{id}}/cnmfe/correlation_image.tif",
+        pnr=f"{RESULTS}/{{id}}/cnmfe/pnr_image.tif",
+        correlation_png=report(
+            f"{RESULTS}/{{id}}/cnmfe/correlation_image.png",
+            category="CNMF-E",
+            subcategory="{id}",
+            labels={"figure": "correlation image"},
+        ),
+        pnr_png=report(
+            f"{RESULTS}/{{id}}/cnmfe/pnr_image.png",
+            category="CNMF-E",
+            subcategory="{id}",
+            labels={"figure": "peak-to-noise image"},
+        ),
+        contours=report(
+            f"{RESULTS}/{{id}}/cnmfe/contours.png",
+            category="CNMF-E",
+            subcategory="{id}",
+            labels={"figure": "neuron contours"},
+        ),
+    log:
+        f"{RESULTS}/{{id}}/logs/cnmfe.log",
+    benchmark:
+        f"{RESULTS}/{{id}}/benchmarks/cnmfe.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 2
+    resources:
+        # one chunk of frames (cnmfe_chunk_mb) per worker plus footprints, K x T traces and ring statistics
+        mem_mb=lambda wildcards, threads: 2000 + 1500 * threads,
+        runtime=240,
+    params:
+        p=stage_params("cnmfe"),
+        # written by the same job as the memory map; read when present (its border_pix)
+        motion_metrics=lambda wildcards: f"{RESULTS}/{wildcards.id}/motion/metrics.json",
+    script:
+        "../scripts/cnmfe.py"
