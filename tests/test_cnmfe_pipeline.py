@@ -71,7 +71,7 @@ def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
 def test_patches_give_the_same_neurons(recording):
     root, memmap_dir, truth = recording
     path = next(memmap_dir.glob("*.mmap"))
-    est = fit_cnmfe(path, {**SEEDING, "rf": 32, "stride": 16}, threads=2, frame_rate=20.0)
+    est = fit_cnmfe(path, {**SEEDING, "rf": 40, "stride": 20}, threads=2, frame_rate=20.0)  # CaImAn demo values
     matches = match_components(est.A, truth.footprints, dims=(128, 128))
     scores = detection_scores(est.A, truth.footprints, matches=matches, dims=(128, 128))
     assert scores["f1"] >= 0.85, scores
@@ -79,13 +79,15 @@ def test_patches_give_the_same_neurons(recording):
 
 
 def test_movie_without_neurons_gives_empty_estimates_and_a_warning(tmp_path, caplog):
-    config = SimulationConfig(n_frames=300, height=48, width=48, n_neurons=0, seed=3,
+    # fluctuating background (smooth at this frame size), bleaching and noise only: no somata,
+    # out-of-focus cells or vessels
+    config = SimulationConfig(n_frames=300, height=96, width=96, n_neurons=0, seed=3, neuropil_strength=0.0, n_vessels=0,
                               motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False)
     memmap_dir = _write_memmap(tmp_path / "memmap", config)
     caplog.set_level(logging.WARNING, logger="ace_neuro")
     est = run_cnmfe_step(memmap_dir, tmp_path / "out", {"fr": 20.0}, 1, None, None,
                          logging.getLogger("ace_neuro.test"))
-    assert est.A.shape == (48 * 48, 0) and est.C.shape == (0, 300)
+    assert est.A.shape == (96 * 96, 0) and est.C.shape == (0, 300)
     assert any("no neuron found" in rec.getMessage() for rec in caplog.records)
     saved = load_estimates(tmp_path / "out" / "estimates.h5")
     assert saved.A.shape[1] == 0 and saved.W is not None
