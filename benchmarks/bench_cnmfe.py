@@ -1,0 +1,145 @@
+"""Benchmark of the CNMF-E step on simulated one-photon recordings: accuracy, speed, peak memory.
+
+For each case a recording is simulated (no motion, so the movie is already
+registered), written as the CaImAn memory map the motion step produces, and
+fitted in a fresh process so that its peak resident memory is the fit's own.
+Accuracy is scored against the simulator's ground truth with
+:mod:`ace_neuro.cnmfe.score` (Hungarian matching on footprint IoU and centroid
+distance; Pearson r of matched denoised traces).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_cnmfe.py --work /tmp/bench_cnmfe --out benchmarks/cnmfe.md
+
+Cases (``--quick`` runs a small one only): 256x256, 100 neurons, 6000 frames at
+noise 1.0 and 2.0, and 3000 frames at noise 1.0 for the memory comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CASES = [
+    {"name": "256x256x3000 noise 1.0", "height": 256, "width": 256, "n_frames": 3000, "n_neurons": 100, "noise": 1.0},
+    {"name": "256x256x6000 noise 1.0", "height": 256, "width": 256, "n_frames": 6000, "n_neurons": 100, "noise": 1.0},
+    {"name": "256x256x6000 noise 2.0", "height": 256, "width": 256, "n_frames": 6000, "n_neurons": 100, "noise": 2.0},
+]
+QUICK = [{"name": "128x128x1500 noise 1.0", "height": 128, "width": 128, "n_frames": 1500, "n_neurons": 30, "noise": 1.0}]
+
+
+def _case_dir(work: Path, case: dict, seed: int) -> Path:
+    return work / f"sim_{case['height']}x{case['width']}x{case['n_frames']}_n{case['n_neurons']}_noise{case['noise']}_seed{seed}"
+
+
+def simulate(case: dict, work: Path, seed: int) -> Path:
+    """Simulate one case (once) and write its CaImAn memory map; returns the case folder."""
+    from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
+    from ace_neuro.simulate import SimulationConfig, simulate_frames, simulate_recording
+
+    folder = _case_dir(work, case, seed)
+    done = folder / "done"
+    if done.exists():
+        return folder
+    config = SimulationConfig(
+        n_frames=case["n_frames"], height=case["height"], width=case["width"], n_neurons=case["n_neurons"],
+        noise=case["noise"], seed=seed, motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False,
+    )
+    simulate_recording(folder / "raw", config)
+    mm = folder / "memmap"
+    mm.mkdir(parents=True, exist_ok=True)
+    h, w, t = config.height, config.width, config.n_frames
+    view = create_caiman_memmap(mm / caiman_memmap_name("corrected", h, w, t), h, w, t)
+    for start in range(0, t, 500):
+        view[start:start + 500] = simulate_frames(config, start, min(t, start + 500))
+    del view
+    done.write_text("ok")
+    return folder
+
+
+def fit_and_score(folder: Path, params: dict, threads: int) -> dict:
+    """Fit (in this process) and score; returns a dict of figures."""
+    from ace_neuro.cnmfe.pipeline import fit_cnmfe
+    from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
+    from ace_neuro.io.movie import find_caiman_memmap
+    from ace_neuro.simulate import load_ground_truth
+
+    truth = load_ground_truth(folder / "raw" / "ground_truth.h5")
+    path = find_caiman_memmap(folder / "memmap")
+    start = time.perf_counter()
+    est = fit_cnmfe(path, params, threads=threads, frame_rate=truth.frame_rate)
+    elapsed = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    matches = match_components(est.A, truth.footprints, dims=est.dims)
+    scores = detection_scores(est.A, truth.footprints, matches=matches, dims=est.dims)
+    r = trace_correlations(est.C, truth.calcium, matches)
+    return {
+        "seconds": elapsed, "frames_per_s": est.C.shape[1] / elapsed, "peak_rss_mb": max(rss_mb, rss_children_mb),
+        "n_found": int(est.A.shape[1]), "n_true": int(truth.footprints.shape[0]),
+        "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
+        "median_r": float(np.nanmedian(r)) if len(r) else float("nan"),
+        "movie_mb": os.path.getsize(path) / 2**20,
+    }
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/bench_cnmfe"), help="folder for simulated data")
+    ap.add_argument("--out", type=Path, default=None, help="markdown file to write the table to")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", default='{"min_corr": 0.8, "min_pnr": 7}', help="CNMF-E parameters (JSON)")
+    ap.add_argument("--quick", action="store_true", help="one small case")
+    ap.add_argument("--case", type=int, default=None, help="run only this case index")
+    ap.add_argument("--fit-one", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    params = json.loads(args.params)
+    if args.fit_one is not None:  # child process: fit one simulated case, print JSON
+        print(json.dumps(fit_and_score(args.fit_one, params, args.threads)))
+        return
+    cases = QUICK if args.quick else CASES
+    if args.case is not None:
+        cases = [cases[args.case]]
+    rows = []
+    for case in cases:
+        folder = simulate(case, args.work, args.seed)
+        cmd = [sys.executable, __file__, "--fit-one", str(folder), "--threads", str(args.threads), "--params", args.params]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        res = json.loads(out)
+        res["case"] = case["name"]
+        rows.append(res)
+        print(json.dumps(res), flush=True)
+    lines = [
+        "| case | frames/s | seconds | peak RSS (MB) | movie (MB) | found / true | precision | recall | F1 | median trace r |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['frames_per_s']:.1f} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['movie_mb']:.0f} | "
+            f"{r['n_found']} / {r['n_true']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['median_r']:.3f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    if args.out is not None:
+        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        command = "python benchmarks/bench_cnmfe.py " + " ".join(a for a in (argv or sys.argv[1:]))
+        args.out.write_text(
+            "# CNMF-E benchmark\n\n"
+            f"Command: `{command}`  \nMachine: {machine} (shared with other jobs while measured)  \n"
+            f"Parameters: `{args.params}` (all others: defaults), {args.threads} threads, seed {args.seed}\n\n"
+            + table + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
