@@ -124,9 +124,9 @@ def field_matrix(centres: np.ndarray, n_pixels: int, upsample_factor_grid: int) 
         return np.ones((n_pixels, 1), dtype=np.float32)
     f = max(1, int(upsample_factor_grid))
     nodes = np.linspace(0.0, n - 1.0, (n - 1) * f + 1)
-    spline = CubicSpline(np.arange(n, dtype=np.float64), np.eye(n), bc_type="natural" if n < 4 else "not-a-knot")
-    cubic = spline(nodes)  # (n_nodes, n): node values from patch values
     node_pos = np.interp(nodes, np.arange(n), centres)
+    spline = CubicSpline(centres, np.eye(n), bc_type="natural" if n < 4 else "not-a-knot")
+    cubic = spline(node_pos)  # (n_nodes, n): node values from patch values
     pixels = np.arange(n_pixels, dtype=np.float64)
     right = np.clip(np.searchsorted(node_pos, pixels, side="right"), 1, node_pos.size - 1)
     left = right - 1

@@ -257,17 +257,15 @@ def estimate_displacement(
     return (float(d[0, 0]), float(d[0, 1])), float(z[0])
 
 
-_BORDER_MODES = {"copy": cv2.BORDER_REPLICATE, False: cv2.BORDER_REFLECT, True: cv2.BORDER_CONSTANT, "min": cv2.BORDER_CONSTANT}
-
-
-def _border(frame: np.ndarray, border_nan) -> tuple[int, float]:
-    if border_nan not in _BORDER_MODES:
+def _check_border(border_nan) -> None:
+    if not (border_nan is True or border_nan is False or border_nan in ("copy", "min")):
         raise ValueError(f"border_nan must be 'copy', 'min', True or False, got {border_nan!r}")
-    if border_nan is True:
-        return cv2.BORDER_CONSTANT, float("nan")
-    if border_nan == "min" and border_nan is not False:
-        return cv2.BORDER_CONSTANT, float(np.min(frame))
-    return _BORDER_MODES[border_nan], 0.0
+
+
+def _border_mode(border_nan) -> int:
+    # 'copy' extends the nearest valid pixel; the others interpolate mirrored
+    # content and then overwrite the uncovered border (NaN / minimum) exactly.
+    return cv2.BORDER_REPLICATE if border_nan == "copy" and border_nan is not True else cv2.BORDER_REFLECT
 
 
 def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy", use_opencv: bool = True) -> np.ndarray:
@@ -292,13 +290,16 @@ def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy"
     """
     frame = np.asarray(frame, dtype=np.float32)
     sy, sx = float(shift[0]), float(shift[1])
+    _check_border(border_nan)
     if use_opencv:
-        mode, value = _border(frame, border_nan)
         matrix = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy]], dtype=np.float64)
-        return cv2.warpAffine(
+        out = cv2.warpAffine(
             frame, matrix, (frame.shape[1], frame.shape[0]),
-            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=mode, borderValue=value,
+            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=_border_mode(border_nan),
         )
+        if border_nan == "copy" and border_nan is not True:
+            return out
+        return _fill_border(out, frame, sy, sx, border_nan)
     h, w = frame.shape
     ramp = np.exp(-2j * np.pi * (np.fft.fftfreq(h)[:, None] * sy + np.fft.rfftfreq(w)[None, :] * sx))
     out = np.fft.irfft2(np.fft.rfft2(frame) * ramp, s=(h, w)).astype(np.float32)
@@ -306,13 +307,15 @@ def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy"
 
 
 def _fill_border(out: np.ndarray, frame: np.ndarray, sy: float, sx: float, border_nan) -> np.ndarray:
+    """Overwrite the rows / cols that a shift by (sy, sx) brought in from outside the frame."""
     if border_nan is False:
         return out
     h, w = out.shape
-    top, bottom = max(0, math.ceil(sy)), max(0, math.ceil(-sy))
-    left, right = max(0, math.ceil(sx)), max(0, math.ceil(-sx))
+    tol = 1e-3  # a shift of 2.0004 px uncovers 2 rows, not 3
+    top, bottom = max(0, math.ceil(sy - tol)), max(0, math.ceil(-sy - tol))
+    left, right = max(0, math.ceil(sx - tol)), max(0, math.ceil(-sx - tol))
     top, bottom, left, right = min(top, h - 1), min(bottom, h - 1), min(left, w - 1), min(right, w - 1)
-    if border_nan == "copy":
+    if border_nan == "copy" and border_nan is not True:
         if top:
             out[:top] = out[top]
         if bottom:
@@ -350,8 +353,12 @@ def warp_frame(frame: np.ndarray, displacement_y: np.ndarray, displacement_x: np
     numpy.ndarray of float32, shape (H, W)
     """
     frame = np.asarray(frame, dtype=np.float32)
+    _check_border(border_nan)
     h, w = frame.shape
-    mode, value = _border(frame, border_nan)
-    grid_x = np.arange(w, dtype=np.float32)[None, :] + displacement_x
-    grid_y = np.arange(h, dtype=np.float32)[:, None] + displacement_y
-    return cv2.remap(frame, grid_x.astype(np.float32), grid_y.astype(np.float32), cv2.INTER_CUBIC, borderMode=mode, borderValue=value)
+    grid_x = (np.arange(w, dtype=np.float32)[None, :] + displacement_x).astype(np.float32)
+    grid_y = (np.arange(h, dtype=np.float32)[:, None] + displacement_y).astype(np.float32)
+    out = cv2.remap(frame, grid_x, grid_y, cv2.INTER_CUBIC, borderMode=_border_mode(border_nan))
+    if border_nan is True or border_nan == "min":
+        outside = (grid_x < -1e-3) | (grid_x > w - 1 + 1e-3) | (grid_y < -1e-3) | (grid_y > h - 1 + 1e-3)
+        out[outside] = np.nan if border_nan is True else float(np.min(frame))
+    return out

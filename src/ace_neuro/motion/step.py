@@ -114,33 +114,44 @@ def _fill_border(mmap_path: str, shape: tuple[int, int, int], border: int, value
 # ----------------------------------------------------------------------------- workers
 
 
-def _single_threaded_blas() -> None:
-    """Make the OpenBLAS libraries loaded in this (worker) process single-threaded.
-
-    The subpixel refinement does many small matrix products; a multi-threaded
-    BLAS competing with the other workers for the cores makes each of them tens
-    of times slower. Linux only (reads ``/proc/self/maps``); elsewhere a no-op.
-    """
+def _openblas_libraries() -> list:
+    """OpenBLAS libraries loaded in this process (Linux: from ``/proc/self/maps``)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
-        return
+        return []
+    libs = []
     for lib_path in sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", maps))):
         try:
-            lib = ctypes.CDLL(lib_path)
+            libs.append(ctypes.CDLL(lib_path))
         except OSError:
             continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            setter = getattr(lib, name, None)
-            if setter is not None:
-                setter(ctypes.c_int(1))
+    return libs
+
+
+def _set_blas_threads(n: int | None) -> int | None:
+    """Set the OpenBLAS thread count (``None``: leave); return the previous count.
+
+    The subpixel refinement does many small matrix products; a multi-threaded
+    BLAS competing with other processes for the cores makes each of them tens
+    of times slower, so registration runs with one BLAS thread per process.
+    """
+    previous = None
+    for lib in _openblas_libraries():
+        for suffix in ("64_", ""):
+            getter = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None) or getattr(lib, f"openblas_get_num_threads{suffix}", None)
+            setter = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None) or getattr(lib, f"openblas_set_num_threads{suffix}", None)
+            if getter is not None and setter is not None:
+                previous = previous if previous is not None else int(getter())
+                if n is not None:
+                    setter(ctypes.c_int(int(n)))
                 break
+    return previous
 
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)
-    _single_threaded_blas()
+    _set_blas_threads(1)
 
 
 def _initial_template_task(task: tuple[str, int, int, np.ndarray | None, tuple[int, int]]) -> np.ndarray:
@@ -165,6 +176,9 @@ def _group_frames(path: str, start: int, stop: int, kernel: np.ndarray | None) -
 def _chunk_task(task: tuple[int, int, dict]) -> dict:
     start, stop, job = task
     frames = _read_frames(job["movie"], start, stop)
+    if not np.all(np.isfinite(frames)):
+        raise ValueError(f"{job['movie']}: frames {start}-{stop - 1} hold NaN or infinite values; fix the preprocess step's output")
+    lowest = float(frames.min())
     block = correct_frames(frames, job["registration"])
     del frames
     data = block.frames
@@ -172,34 +186,62 @@ def _chunk_task(task: tuple[int, int, dict]) -> dict:
         data += np.float32(job["offset"])
     _write_frames(job["mmap"], job["shape"], start, data)
     block.frames = None  # do not send the frames back
-    return {"start": start, "block": block}
+    return {"start": start, "block": block, "min": lowest}
 
 
 class _Pool:
-    """A bounded pool of ``threads`` worker processes (at least one).
+    """``threads`` worker processes, or the calling process when ``threads == 1``.
 
-    The work always runs in worker processes with single-threaded BLAS and
-    OpenCV: the small matrix products of the subpixel refinement are many
-    times slower when a multi-threaded BLAS competes for the cores.
+    Workers are started with ``spawn`` (fresh interpreters: no inherited locks
+    of OpenCV's or BLAS's thread pools); a script that calls the step must
+    therefore guard its body with ``if __name__ == "__main__":`` (the workflow
+    script does). Every process registers with one OpenCV and one BLAS thread.
     """
 
     def __init__(self, threads: int) -> None:
         self.threads = max(1, int(threads))
-        # fork: workers start at once and do not re-import the calling script
-        # (a Snakemake script has no __main__ guard); spawn where fork is missing.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        self._pool = multiprocessing.get_context(method).Pool(self.threads, initializer=_init_worker)
+        self._pool = None
+        self._saved: tuple | None = None
+        if self.threads == 1:
+            self._saved = (cv2.getNumThreads(), _set_blas_threads(1))
+            cv2.setNumThreads(1)
+            return
+        names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        saved = {k: os.environ.get(k) for k in names}
+        os.environ.update({k: "1" for k in names})
+        try:
+            self._pool = multiprocessing.get_context("spawn").Pool(self.threads, initializer=_init_worker)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def imap(self, fn, tasks):
+        if self._pool is None:
+            return map(fn, tasks)
         return self._pool.imap(fn, tasks)
 
+    def _restore(self) -> None:
+        if self._saved is not None:
+            cv_threads, blas_threads = self._saved
+            cv2.setNumThreads(cv_threads)
+            if blas_threads is not None:
+                _set_blas_threads(blas_threads)
+            self._saved = None
+
     def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
+        self._restore()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
 
     def terminate(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        self._restore()
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
 
 
 # ----------------------------------------------------------------------------- template
@@ -343,8 +385,8 @@ def run_motion_step(
             results = _correct_movie(pool, n_frames, chunk, job, logger)
             border_pix = _border_pix(results, p)
             if border_pix > 0:
-                logger.info("motion: setting a %d-pixel border to the movie minimum (border_nan=%r)", border_pix, p["border_nan"])
-                _fill_border(os.fspath(mmap_path), shape, border_pix, lo + offset)
+                logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)", border_pix, p["border_nan"])
+                _fill_border(os.fspath(mmap_path), shape, border_pix, results["movie_min"] + offset)
         pool.close()
     except BaseException:
         pool.terminate()
@@ -372,7 +414,9 @@ def _correct_movie(pool: _Pool, n_frames: int, chunk: int, job: dict, logger) ->
     corr_after = np.zeros(n_frames)
     patch_shifts = None if reg.grid is None else np.zeros((n_frames,) + reg.grid.shape + (2,), dtype=np.float32)
     sums: dict[str, np.ndarray] = {}
+    lowest = math.inf
     for result in pool.imap(_chunk_task, tasks):
+        lowest = min(lowest, result["min"])
         start, block = result["start"], result["block"]
         assert isinstance(block, CorrectedBlock)
         stop = start + block.shifts.shape[0]
@@ -388,7 +432,7 @@ def _correct_movie(pool: _Pool, n_frames: int, chunk: int, job: dict, logger) ->
         progress.update(stop - start)
     means = {key: (value / n_frames).astype(np.float32) for key, value in sums.items()}
     return dict(shifts=shifts, peak_z=peak_z, no_structure=no_structure, corr_before=corr_before,
-                corr_after=corr_after, patch_shifts=patch_shifts, means=means)
+                corr_after=corr_after, patch_shifts=patch_shifts, means=means, movie_min=lowest)
 
 
 def _border_pix(results: dict, p: dict) -> int:
