@@ -1,0 +1,43 @@
+# Motion correction (NoRMCorre: rigid or piecewise-rigid, shifts estimated on a high-pass filtered copy and
+# applied to the data), written to the CaImAn-layout float32 memory map that CNMF-E reads, with the template,
+# the shifts, quality metrics (incl. the border_pix that CNMF-E ignores) and two figures.
+
+
+rule motion:
+    input:
+        movie=f"{RESULTS}/{{id}}/preprocess/movie.tif",
+    output:
+        memmap=directory(f"{RESULTS}/{{id}}/motion/memmap"),
+        template=f"{RESULTS}/{{id}}/motion/template.tif",
+        shifts=f"{RESULTS}/{{id}}/motion/shifts.csv",
+        metrics=f"{RESULTS}/{{id}}/motion/metrics.json",
+        hints=f"{RESULTS}/{{id}}/motion/cnmfe_hints.json",
+        mean_png=report(
+            f"{RESULTS}/{{id}}/motion/mean_before_after.png",
+            caption="../report/motion_mean.rst",
+            category="Motion correction",
+            subcategory="{id}",
+            labels={"figure": "mean image before / after"},
+        ),
+        shifts_png=report(
+            f"{RESULTS}/{{id}}/motion/shifts.png",
+            caption="../report/motion_shifts.rst",
+            category="Motion correction",
+            subcategory="{id}",
+            labels={"figure": "shifts and correlation"},
+        ),
+    log:
+        f"{RESULTS}/{{id}}/logs/motion.log",
+    benchmark:
+        f"{RESULTS}/{{id}}/benchmarks/motion.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 2
+    resources:
+        # per worker: one 128 MB chunk of float32 frames, its corrected copy and the template spectra
+        mem_mb=lambda wildcards, threads: 1000 + 800 * threads,
+        runtime=240,
+    params:
+        p=stage_params("motion"),
+    script:
+        "../scripts/motion.py"
