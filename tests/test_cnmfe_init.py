@@ -55,7 +55,7 @@ def test_noise_estimates_match_white_noise_level():
     x = rng.normal(size=(3000, 3)) * sd + np.linspace(0, 50, 3000)[:, None]  # a slow drift must not count
     welch = WelchNoise(3, 256)
     for start in range(0, 3000, 700):
-        welch.update(x[start:start + 700])
+        welch.update(x[start:start + 700].T)  # (pixels, frames)
     np.testing.assert_allclose(welch.result(), sd, rtol=0.06)
     np.testing.assert_allclose(trace_noise(x.T), sd, rtol=0.06)
 

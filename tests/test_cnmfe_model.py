@@ -25,7 +25,8 @@ def _calcium(rng, T, rate=0.03, g=0.92):
 
 
 def _flat(frames):
-    return frames.transpose(0, 2, 1).reshape(frames.shape[0], -1)
+    """(T, h, w) -> (h*w, T), pixel index row + col*h."""
+    return frames.transpose(2, 1, 0).reshape(-1, frames.shape[0])
 
 
 def test_ring_offsets_form_a_thin_ring():
@@ -38,10 +39,10 @@ def test_ring_offsets_form_a_thin_ring():
 def test_ring_weights_equal_per_pixel_least_squares():
     rng = np.random.default_rng(0)
     h, w = 13, 11
-    x = (rng.normal(size=(50, h * w)) + rng.normal(size=h * w) * 5).astype(np.float32)
+    x = (rng.normal(size=(50, h * w)) + rng.normal(size=h * w) * 5).astype(np.float32)  # (frames, pixels)
     stats = RingStats((h, w), 3)
-    stats.update(x[:20])
-    stats.update(x[20:])
+    stats.update(x[:20].T)
+    stats.update(x[20:].T)
     W = stats.solve(ridge=1e-7)
     xc = x - x.mean(axis=0)  # the weights model fluctuations around each pixel's mean
     for i in (0, 40, 77, 142):
@@ -52,11 +53,11 @@ def test_ring_weights_equal_per_pixel_least_squares():
 
 
 def test_downsampler_matches_decimation_matrix():
-    x = np.random.default_rng(1).normal(size=(4, 13 * 11)).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=(13 * 11, 4)).astype(np.float32)  # (pixels, frames)
     ds = Downsampler((13, 11), 2)
     D = decimation_matrix((13, 11), 2)
-    np.testing.assert_allclose(ds.to_low(x), (D @ x.T).T, atol=1e-5)
-    np.testing.assert_allclose(ds.to_full(ds.to_low(x)), ((D > 0).T @ (D @ x.T)).T, atol=1e-5)
+    np.testing.assert_allclose(ds.to_low(x), D @ x, atol=1e-5)
+    np.testing.assert_allclose(ds.to_full(ds.to_low(x)), (D > 0).T @ (D @ x), atol=1e-5)
 
 
 def test_ring_model_removes_smooth_background_and_keeps_the_soma():
@@ -72,22 +73,22 @@ def test_ring_model_removes_smooth_background_and_keeps_the_soma():
     y = _flat(movie.astype(np.float32))
     A = scipy.sparse.csc_matrix(fp.ravel(order="F")[:, None])
     C = 30 * trace[None]
-    b0 = y.mean(axis=0) - (A @ C.mean(axis=1)).ravel()
-    x = y - (A @ C).T - b0
+    b0 = y.mean(axis=1) - (A @ C.mean(axis=1)).ravel()
+    x = y - A @ C - b0[:, None]
     stats = RingStats(dims, ring_radius([13, 13], 1.4, 1))
     for s in range(0, T, 200):
-        stats.update(x[s:s + 200])
+        stats.update(x[:, s:s + 200])
     W = stats.solve()
-    B = (W @ x.T).T
-    true_b = _flat(background) - _flat(background).mean(axis=0)
+    B = W @ x
+    true_b = _flat(background) - _flat(background).mean(axis=1, keepdims=True)
     inner = np.zeros(dims, bool)
     inner[8:-8, 8:-8] = True
     inner = inner.ravel(order="F")
-    err = np.sqrt(np.mean((B[:, inner] - true_b[:, inner]) ** 2))
-    assert err < 0.1 * true_b[:, inner].std()
+    err = np.sqrt(np.mean((B[inner] - true_b[inner]) ** 2))
+    assert err < 0.1 * true_b[inner].std()
     # background-subtracted data at the soma follows the neuron, not the background
     centre = 24 + 24 * 48
-    soma = y[:, centre] - B[:, centre]
+    soma = y[centre] - B[centre]
     assert np.corrcoef(soma, trace)[0, 1] > 0.98
 
 

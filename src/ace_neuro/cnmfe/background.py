@@ -58,18 +58,23 @@ def ring_neighbours(dims: tuple[int, int], offsets: np.ndarray) -> np.ndarray:
     return np.where(inside, rr + cc * h, h * w).astype(np.int64)
 
 
-def _block_mean(frames: np.ndarray, s: int) -> np.ndarray:
-    """``(L, h, w)`` -> ``(L, ceil(h/s), ceil(w/s))`` block means (partial blocks average what they hold)."""
-    n, h, w = frames.shape
-    hb, wb = -(-h // s), -(-w // s)
-    if hb * s != h or wb * s != w:
-        padded = np.zeros((n, hb * s, wb * s), np.float32)
-        padded[:, :h, :w] = frames
-        frames = padded
-    sums = frames.reshape(n, hb, s, wb, s).sum(axis=(2, 4), dtype=np.float32)
-    rc = np.minimum(s, h - np.arange(hb) * s).astype(np.float32)
-    cc = np.minimum(s, w - np.arange(wb) * s).astype(np.float32)
-    return sums / (rc[:, None] * cc[None, :])
+def _block_mean(cube: np.ndarray, s: int) -> np.ndarray:
+    """``(a, b, L)`` -> ``(ceil(a/s), ceil(b/s), L)`` block means over the first two axes.
+
+    Partial blocks average what they hold.
+    """
+    a, b, n = cube.shape
+    ab, bb = -(-a // s), -(-b // s)
+    if ab * s != a or bb * s != b:
+        padded = np.zeros((ab * s, bb * s, n), np.float32)
+        padded[:a, :b] = cube
+        cube = padded
+    sums = cube.reshape(ab, s, bb * s, n).sum(axis=1, dtype=np.float32)
+    sums = sums.reshape(ab, bb, s, n).sum(axis=2, dtype=np.float32)
+    ra = np.minimum(s, a - np.arange(ab) * s).astype(np.float32)
+    rb = np.minimum(s, b - np.arange(bb) * s).astype(np.float32)
+    sums /= (ra[:, None] * rb[None, :])[..., None]
+    return sums
 
 
 class Downsampler:
@@ -84,27 +89,26 @@ class Downsampler:
         self.ssub_B = int(ssub_B)
         self.low_dims = downsampled_dims(self.dims, self.ssub_B)
 
-    def to_low(self, flat: np.ndarray) -> np.ndarray:
-        """``(L, h*w)`` -> ``(L, P_B)`` (Fortran pixel order on both grids)."""
+    def to_low(self, pixels: np.ndarray) -> np.ndarray:
+        """``(h*w, L)`` -> ``(P_B, L)`` (Fortran pixel order on both grids)."""
         if self.ssub_B == 1:
-            return flat
+            return pixels
         h, w = self.dims
-        n = flat.shape[0]
-        frames_t = flat.reshape(n, w, h)  # (L, col, row): transposed frames
-        low_t = _block_mean(frames_t, self.ssub_B)  # (L, wb, hb)
-        return low_t.reshape(n, -1)
+        n = pixels.shape[1]
+        cube = pixels.reshape(w, h, n)  # [col, row, t]
+        return _block_mean(cube, self.ssub_B).reshape(-1, n)
 
-    def to_full(self, flat_low: np.ndarray) -> np.ndarray:
-        """``(L, P_B)`` -> ``(L, h*w)``: every pixel takes its block's value."""
+    def to_full(self, low: np.ndarray) -> np.ndarray:
+        """``(P_B, L)`` -> ``(h*w, L)``: every pixel takes its block's value."""
         if self.ssub_B == 1:
-            return flat_low
+            return low
         h, w = self.dims
         hb, wb = self.low_dims
         s = self.ssub_B
-        n = flat_low.shape[0]
-        low_t = flat_low.reshape(n, wb, hb)
-        full_t = np.repeat(np.repeat(low_t, s, axis=1), s, axis=2)[:, :w, :h]
-        return np.ascontiguousarray(full_t).reshape(n, w * h)
+        n = low.shape[1]
+        cube = low.reshape(wb, hb, n)
+        full = np.repeat(np.repeat(cube, s, axis=0)[:w], s, axis=1)[:, :h]
+        return np.ascontiguousarray(full).reshape(w * h, n)
 
 
 def _canonical(d: tuple[int, int]) -> bool:
@@ -150,13 +154,13 @@ class RingStats:
         self.count = 0
 
     def update(self, residual_low: np.ndarray) -> None:
-        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(L, P_B)``."""
+        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)``."""
         x = np.asarray(residual_low, dtype=np.float32)
-        n_frames = x.shape[0]
+        n_frames = x.shape[1]
         h, w = self.low_dims
         m = self.margin
         padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
-        padded[m:m + h, m:m + w] = x.T.reshape(w, h, n_frames).transpose(1, 0, 2)
+        padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
         centre = padded[m:m + h, m:m + w]
         for i, (dy, dx) in enumerate(self.diffs):
             shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]

@@ -29,7 +29,7 @@ from .filters import downsample_frames
 from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds
 from .merge import merge_components
 from .noise import WelchNoise
-from .reader import MovieSource, flat_to_frames
+from .reader import MovieSource, pixels_to_frames
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
 from .temporal import TraceResult, update_traces
 
@@ -84,6 +84,7 @@ class _Passes:
         self.pixel_mean: np.ndarray | None = None
 
     def raw_chunks(self, step: int = 1) -> Iterator[tuple[int, int, np.ndarray]]:
+        """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``."""
         for t0, t1 in self.source.chunks(self.chunk, step):
             yield t0, t1, self.source.read(t0, t1)
 
@@ -94,25 +95,28 @@ class _Passes:
         welch = WelchNoise(self.n, min(256, self.T), p["noise_range"], p["noise_method"])
         total = np.zeros(self.n, np.float64)
         for _, _, y in self.raw_chunks():
-            total += y.sum(axis=0, dtype=np.float64)
+            total += y.sum(axis=1, dtype=np.float64)
             welch.update(y)
         if welch.count == 0:
-            rest = np.concatenate(welch._buffer, axis=0)
-            welch = WelchNoise(self.n, rest.shape[0], p["noise_range"], p["noise_method"])
+            rest = welch.leftover()
+            welch = WelchNoise(self.n, rest.shape[1], p["noise_range"], p["noise_method"])
             welch.update(rest)
         return (total / max(self.T, 1)).astype(np.float32), welch.result()
 
     # ----------------------------------------------------------------- model pieces per chunk
-    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Residual ``X = Y - A C - b0`` at ring resolution and the background ``B`` (full resolution)."""
-        x = y - state.b0[None, :]
+    def residual_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+        """``X = Y - A C - b0`` for frames ``t0:t1``, ``(n, L)`` (a new array)."""
+        x = y - state.b0[:, None]
         if state.A.shape[1]:
-            x = x - np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32).T
-        x_low = self.down.to_low(x)
+            x -= np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32)
+        return x
+
+    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+        """Ring-model background ``B = W X`` at full resolution, ``(n, L)`` (zeros without ``W``)."""
         if state.W is None:
-            return x_low, np.zeros_like(y)
-        b_low = np.asarray(state.W @ x_low.T, dtype=np.float32).T
-        return x_low, self.down.to_full(b_low)
+            return np.zeros_like(y)
+        x_low = self.down.to_low(self.residual_chunk(state, y, t0, t1))
+        return self.down.to_full(np.asarray(state.W @ x_low, dtype=np.float32))
 
     def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
         """Ring weights for the current ``A, C, b0`` (one pass)."""
@@ -121,13 +125,13 @@ class _Passes:
         stats = RingStats(self.down.low_dims, radius)
         tsub = int(p["tsub"])
         for t0, t1, y in self.raw_chunks(tsub):
-            x_low, _ = self.background_chunk(ModelState(state.A, state.C, state.b0, None), y, t0, t1)
+            x_low = self.down.to_low(self.residual_chunk(state, y, t0, t1))
             if tsub > 1:  # the background is slow: fit its weights on tsub-averaged frames
-                full = (x_low.shape[0] // tsub) * tsub
-                parts = [x_low[:full].reshape(-1, tsub, x_low.shape[1]).mean(axis=1)]
-                if full < x_low.shape[0]:
-                    parts.append(x_low[full:].mean(axis=0, keepdims=True))
-                x_low = np.concatenate(parts, axis=0)
+                full = (x_low.shape[1] // tsub) * tsub
+                parts = [x_low[:, :full].reshape(x_low.shape[0], -1, tsub).mean(axis=2)]
+                if full < x_low.shape[1]:
+                    parts.append(x_low[:, full:].mean(axis=1, keepdims=True))
+                x_low = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
             stats.update(x_low)
         return stats.solve()
 
@@ -138,13 +142,13 @@ class _Passes:
         U = [np.zeros(s.size, np.float64) for s in supports]
         V = np.zeros((K, K), np.float64)
         for t0, t1, y in self.raw_chunks():
-            _, b = self.background_chunk(state, y, t0, t1)
-            yres = y - b
+            yres = y
+            yres -= self.background_chunk(state, y, t0, t1)
             cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
             V += cc.astype(np.float64) @ cc.T.astype(np.float64)
             for k, s in enumerate(supports):
                 if s.size:
-                    U[k] += yres[:, s].T @ cc[k]
+                    U[k] += yres[s] @ cc[k]
         return U, V
 
     def temporal_stats(self, state: ModelState) -> np.ndarray:
@@ -153,8 +157,10 @@ class _Passes:
         YA = np.zeros((K, self.T), np.float32)
         At = scipy.sparse.csr_matrix(state.A.T)
         for t0, t1, y in self.raw_chunks():
-            _, b = self.background_chunk(state, y, t0, t1)
-            YA[:, t0:t1] = np.asarray(At @ (y - b - state.b0[None, :]).T, dtype=np.float32)
+            b = self.background_chunk(state, y, t0, t1)
+            y -= b
+            y -= state.b0[:, None]
+            YA[:, t0:t1] = np.asarray(At @ y, dtype=np.float32)
         return YA
 
     def residual_frames(self, state: ModelState) -> Callable[[], Iterator[np.ndarray]]:
@@ -163,11 +169,10 @@ class _Passes:
 
         def gen():
             for t0, t1, y in self.raw_chunks(int(p["tsub"])):
-                x_low, b = self.background_chunk(state, y, t0, t1)
-                res = y - b - state.b0[None, :]
-                if state.A.shape[1]:
-                    res -= np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32).T
-                yield downsample_frames(flat_to_frames(res, self.dims), int(p["ssub"]), int(p["tsub"]))
+                x = self.residual_chunk(state, y, t0, t1)
+                if state.W is not None:
+                    x -= self.down.to_full(np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
+                yield downsample_frames(pixels_to_frames(x, self.dims), int(p["ssub"]), int(p["tsub"]))
 
         return gen
 
@@ -177,7 +182,7 @@ class _Passes:
 
         def gen():
             for _, _, y in self.raw_chunks(int(p["tsub"])):
-                yield downsample_frames(flat_to_frames(y, self.dims), int(p["ssub"]), int(p["tsub"]))
+                yield downsample_frames(pixels_to_frames(y, self.dims), int(p["ssub"]), int(p["tsub"]))
 
         return gen
 

@@ -161,14 +161,14 @@ def correlation_pnr_images(
         filt = filter_frames(frames, kernel)
         total += filt.sum(axis=0, dtype=np.float64)
         np.maximum(peak, filt.max(axis=0), out=peak)
-        welch.update(filt.transpose(0, 2, 1).reshape(filt.shape[0], -1))
+        welch.update(filt.reshape(filt.shape[0], -1).T)  # (pixels in C order, frames)
         count += filt.shape[0]
     if welch.count == 0:  # recording shorter than one segment: use what was buffered
-        rest = np.concatenate(welch._buffer, axis=0)
-        welch = WelchNoise(h * w, rest.shape[0], noise_range, noise_method)
+        rest = welch.leftover()
+        welch = WelchNoise(h * w, rest.shape[1], noise_range, noise_method)
         welch.update(rest)
     mean = (total / max(count, 1)).astype(np.float32)
-    noise = welch.result().reshape((w, h)).T.copy()
+    noise = welch.result().reshape((h, w))
     noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
     pnr = np.maximum((peak - mean) / noise, 0.0).astype(np.float32)
     corr = CorrelationAccumulator((h, w))

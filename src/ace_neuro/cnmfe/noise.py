@@ -98,8 +98,8 @@ class WelchNoise:
     noise_range, method
         As :func:`trace_noise`.
 
-    Feed chunks with :meth:`update` (frames on axis 0, any chunk length:
-    frames are buffered into full segments), then call :meth:`result`.
+    Feed chunks of shape ``(n_pixels, L)`` with :meth:`update` (any chunk
+    length: frames are buffered into full segments), then call :meth:`result`.
     """
 
     def __init__(self, n_pixels: int, segment: int, noise_range=(0.25, 0.5), method: str = "mean") -> None:
@@ -110,33 +110,42 @@ class WelchNoise:
             raise ValueError(f"noise band {noise_range} holds no frequency at {self.segment} frames per segment")
         self.window = np.hanning(self.segment + 2)[1:-1].astype(np.float32)
         self.scale = 1.0 / float(np.sum(self.window.astype(np.float64) ** 2))
-        self.acc = np.zeros((int(self.band.sum()), n_pixels), np.float64)
+        self.acc = np.zeros((n_pixels, int(self.band.sum())), np.float64)
         self.count = 0
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
 
     def update(self, chunk: np.ndarray) -> None:
-        """Add frames ``(L, n_pixels)``."""
-        self._buffer.append(np.asarray(chunk, dtype=np.float32))
-        self._buffered += chunk.shape[0]
+        """Add frames, ``(n_pixels, L)``."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if self._buffered == 0 and chunk.shape[1] % self.segment == 0:
+            for i in range(chunk.shape[1] // self.segment):
+                self._add(chunk[:, i * self.segment:(i + 1) * self.segment])
+            return
+        self._buffer.append(chunk)
+        self._buffered += chunk.shape[1]
         if self._buffered < self.segment:
             return
-        data = np.concatenate(self._buffer, axis=0)
-        n_full = data.shape[0] // self.segment
+        data = np.concatenate(self._buffer, axis=1)
+        n_full = data.shape[1] // self.segment
         for i in range(n_full):
-            self._add(data[i * self.segment:(i + 1) * self.segment])
-        rest = data[n_full * self.segment:]
-        self._buffer = [rest] if rest.shape[0] else []
-        self._buffered = rest.shape[0]
+            self._add(data[:, i * self.segment:(i + 1) * self.segment])
+        rest = data[:, n_full * self.segment:]
+        self._buffer = [rest] if rest.shape[1] else []
+        self._buffered = rest.shape[1]
 
     def _add(self, seg: np.ndarray) -> None:
-        seg = seg - seg.mean(axis=0, keepdims=True)
-        spec = np.fft.rfft(seg * self.window[:, None], axis=0)[self.band]
+        seg = (seg - seg.mean(axis=1, keepdims=True)) * self.window
+        spec = np.fft.rfft(seg, axis=1)[:, self.band]
         self.acc += (spec.real ** 2 + spec.imag ** 2) * self.scale
         self.count += 1
+
+    def leftover(self) -> np.ndarray | None:
+        """Buffered frames that did not fill a segment, ``(n_pixels, m)``, or None."""
+        return np.concatenate(self._buffer, axis=1) if self._buffer else None
 
     def result(self) -> np.ndarray:
         """Noise standard deviation per pixel, ``(n_pixels,)`` float32."""
         if self.count == 0:
             raise ValueError("WelchNoise: fewer frames than one segment were given")
-        return band_to_noise((self.acc / self.count).T, self.method).astype(np.float32)
+        return band_to_noise(self.acc / self.count, self.method).astype(np.float32)

@@ -3,9 +3,10 @@
 The CaImAn memory map stores ``Yr`` of shape ``(H*W, T)`` in C order with the
 pixel index ``row + col * H``; viewed as ``(W, H, T)`` a rectangle of pixels
 and a range of frames is a plain slice, so a patch or a chunk of frames is read
-without touching the rest of the file. Chunks come back as ``(n_frames, h*w)``
-float32 arrays with pixels in Fortran order (``row + col * h``), CaImAn's
-order, so footprints of a region index them directly.
+without touching the rest of the file. Chunks come back as ``(h*w, n_frames)``
+float32 arrays (pixels by frames, the memory map's own layout) with pixels in
+Fortran order (``row + col * h``), CaImAn's order, so footprints of a region
+index them directly and no transposition is needed.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ import numpy as np
 
 from ..io.movie import open_caiman_memmap
 
-__all__ = ["MovieSource", "frames_to_flat", "flat_to_frames"]
+__all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels"]
 
 
-def frames_to_flat(frames: np.ndarray) -> np.ndarray:
-    """``(L, h, w)`` frames as ``(L, h*w)`` with pixel index ``row + col*h``."""
+def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
+    """``(L, h, w)`` frames as ``(h*w, L)`` pixels by frames, pixel index ``row + col*h``."""
     frames = np.asarray(frames)
     n, h, w = frames.shape
-    return np.ascontiguousarray(frames.transpose(0, 2, 1)).reshape(n, h * w)
+    return np.ascontiguousarray(frames.transpose(2, 1, 0)).reshape(h * w, n)
 
 
-def flat_to_frames(flat: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`frames_to_flat`: ``(L, h*w)`` to ``(L, h, w)`` (C-contiguous)."""
+def pixels_to_frames(pixels: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`frames_to_pixels`: ``(h*w, L)`` to C-contiguous ``(L, h, w)``."""
     h, w = dims
-    return np.ascontiguousarray(flat.reshape(flat.shape[0], w, h).transpose(0, 2, 1))
+    return np.ascontiguousarray(pixels.reshape(w, h, pixels.shape[1]).transpose(2, 1, 0))
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,15 @@ class MovieSource:
         return self.dims[0] * self.dims[1]
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Frames ``[start, stop)`` of the region as ``(stop-start, h*w)`` float32, pixel ``row + col*h``."""
+        """Frames ``[start, stop)`` of the region as ``(h*w, stop-start)`` float32, pixel ``row + col*h``."""
         r0, r1, c0, c1 = self.region
         if self.array is not None:
-            return frames_to_flat(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
+            return frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
         yr, (height, width), n_frames = open_caiman_memmap(self.path)
         cube = yr.reshape(width, height, n_frames)  # [col, row, t], a view
-        block = np.asarray(cube[c0:c1, r0:r1, start:stop], dtype=np.float32)  # (w, h, L)
-        out = block.reshape(-1, stop - start).T.copy()
+        block = np.array(cube[c0:c1, r0:r1, start:stop], dtype=np.float32, order="C")  # (w, h, L)
         del yr, cube
-        return out
+        return block.reshape(-1, stop - start)
 
     def chunks(self, chunk_frames: int, step: int = 1) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of consecutive chunks; every chunk but the last has a multiple of ``step`` frames."""
