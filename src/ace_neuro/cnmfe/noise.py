@@ -21,6 +21,7 @@ spectra. IEEE Trans Audio Electroacoust 15(2):70-73.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 __all__ = ["band_to_noise", "trace_noise", "WelchNoise"]
 
@@ -134,10 +135,12 @@ class WelchNoise:
         self._buffer = [rest] if rest.shape[1] else []
         self._buffered = rest.shape[1]
 
-    def _add(self, seg: np.ndarray) -> None:
-        seg = (seg - seg.mean(axis=1, keepdims=True)) * self.window
-        spec = np.fft.rfft(seg, axis=1)[:, self.band]
-        self.acc += (spec.real ** 2 + spec.imag ** 2) * self.scale
+    def _add(self, seg: np.ndarray, block: int = 4096) -> None:
+        for p0 in range(0, seg.shape[0], block):  # pixel blocks bound the FFT's temporaries
+            part = seg[p0:p0 + block]
+            part = (part - part.mean(axis=1, keepdims=True)) * self.window
+            spec = scipy.fft.rfft(part, axis=1)[:, self.band]
+            self.acc[p0:p0 + block] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * self.scale
         self.count += 1
 
     def leftover(self) -> np.ndarray | None:
