@@ -16,6 +16,10 @@ wildcard_constraints:
 
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/motion.smk"
+include: "workflow/rules/cnmfe.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/events.smk"
 include: "workflow/rules/spectral.smk"
 include: "workflow/rules/sync.smk"
 include: "workflow/rules/provenance.smk"

@@ -97,6 +97,35 @@ def recording_outputs(recording_id):
         for ext in ("tif", "png")
     ]
     outputs += [
+        f"{base}/motion/{name}"
+        for name in (
+            "memmap",
+            "template.tif",
+            "shifts.csv",
+            "metrics.json",
+            "cnmfe_hints.json",
+            "mean_before_after.png",
+            "shifts.png",
+        )
+    ]
+    outputs += [
+        f"{base}/cnmfe/{name}"
+        for name in (
+            "estimates.h5",
+            "params.json",
+            "correlation_image.tif",
+            "correlation_image.png",
+            "pnr_image.tif",
+            "pnr_image.png",
+            "contours.png",
+        )
+    ]
+    outputs += [
+        f"{base}/evaluate/{name}"
+        for name in ("estimates.h5", "components.csv", "estimates_caiman.hdf5")
+    ]
+    outputs += [f"{base}/events/{name}" for name in ("events.csv", "raster.png")]
+    outputs += [
         f"{base}/spectral/{name}"
         for name in ("spectrogram.h5", "phase.csv", "filtered.csv", "spectrogram.png")
     ]
