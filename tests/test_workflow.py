@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from ace_neuro import load_estimates
 from ace_neuro.io.miniscope import iter_frames, open_recording
 from ace_neuro.io.movie import open_movie
 from ace_neuro.simulate import SimulationConfig, simulate_recording
@@ -79,7 +80,7 @@ def workdir(tmp_path_factory) -> Path:
 
 def test_every_output_is_written(workdir):
     base = workdir / "results" / "rec1"
-    for stage in ("convert", "projections", "preprocess", "spectral", "sync"):
+    for stage in ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync"):
         assert (base / "logs" / f"{stage}.log").stat().st_size > 0
         assert (base / "benchmarks" / f"{stage}.tsv").exists()
     recording = open_recording(workdir / "raw" / "rec1")
@@ -99,6 +100,19 @@ def test_every_output_is_written(workdir):
     assert provenance["parameters"]["preprocess"]["quantile_min"] == 8.0
     assert {f["path"] for f in provenance["inputs"]} >= {"Miniscope/0.avi", "Miniscope/timeStamps.csv"}
     assert all(len(f["sha256"]) == 64 for f in provenance["inputs"])
+    mmaps = list((base / "motion" / "memmap").glob("*.mmap"))
+    assert [p.name for p in mmaps] == ["corrected_d1_64_d2_64_d3_1_order_C_frames_298.mmap"]
+    shifts = pd.read_csv(base / "motion" / "shifts.csv")
+    assert len(shifts) == 298
+    estimates = load_estimates(base / "evaluate" / "estimates.h5")
+    assert estimates.dims == (64, 64) and estimates.C.shape[1] == 298
+    assert estimates.A.shape[1] >= 3, "CNMF-E found almost none of the 6 simulated neurons"
+    components = pd.read_csv(base / "evaluate" / "components.csv")
+    assert len(components) == estimates.A.shape[1]
+    events = pd.read_csv(base / "events" / "events.csv")
+    assert set(events["neuron"]) <= set(components.loc[components["accepted"], "id"])
+    for name in ("contours.png", "correlation_image.png", "pnr_image.png"):
+        assert (base / "cnmfe" / name).stat().st_size > 0
     for name in ("spectrogram.h5", "phase.csv", "filtered.csv", "spectrogram.png"):
         assert (base / "spectral" / name).stat().st_size > 0
     ephys = pd.read_csv(base / "sync" / "frames_ephys_time.csv")
