@@ -37,6 +37,10 @@ WINDOW_ALPHA = 0.3
 #: Peak height (standard deviations) that pure noise reaches over a pw-rigid
 #: patch's search window; patch confidence is measured above it.
 PATCH_Z_FLOOR = 4.0
+#: Weight of the rigid shift in the neighbourhood average of patch deviations:
+#: equal to a 3x3 neighbourhood of patches whose peaks are 2.5 standard deviations
+#: above the noise floor.
+PATCH_PRIOR_WEIGHT = 50.0
 
 
 @dataclass(frozen=True)
@@ -248,19 +252,20 @@ def _patch_displacements(hp: np.ndarray, rigid: np.ndarray, reg: Registration) -
     grid = reg.grid
     dev = reg.max_deviation_rigid
     py, px = grid.size
+    height, width = hp.shape
     whole = np.round(rigid).astype(int)
-    my = int(math.ceil(abs(rigid[0]))) + 1
-    mx = int(math.ceil(abs(rigid[1]))) + 1
-    padded = cv2.copyMakeBorder(hp, my, my, mx, mx, cv2.BORDER_REFLECT)
-    ys = grid.starts_y + whole[0] + my
-    xs = grid.starts_x + whole[1] + mx
-    patches = np.stack([padded[y: y + py, x: x + px] for y in ys for x in xs]) * reg.patch_window
-    n = patches.shape[0]
-    residual_centre = rigid - whole
-    lower = np.repeat((residual_centre - dev)[None], n, axis=0)
-    upper = np.repeat((residual_centre + dev)[None], n, axis=0)
+    # Each frame patch is cut where the rigid shift moved the template patch's content,
+    # kept inside the frame (no mirrored content at the edges); the search window is
+    # centred on the remaining (sub-pixel + clipping) part of the rigid shift.
+    ys = np.clip(grid.starts_y + whole[0], 0, height - py)
+    xs = np.clip(grid.starts_x + whole[1], 0, width - px)
+    patches = np.stack([hp[y: y + py, x: x + px] for y in ys for x in xs]) * reg.patch_window
+    offsets = np.stack(np.meshgrid(ys - grid.starts_y, xs - grid.starts_x, indexing="ij"), axis=-1).reshape(-1, 2)
+    centre = rigid[None, :] - offsets
+    lower = centre - dev
+    upper = centre + dev
     residual, z = register_images(reg.patch_spectra, patches, lower, upper, UPSAMPLE_FACTOR, reg.patch_band)
-    total = whole[None, :] + residual
+    total = offsets + residual
     return _regularise(total.reshape(grid.shape + (2,)), z.reshape(grid.shape), rigid).astype(np.float32)
 
 
@@ -269,10 +274,12 @@ def _regularise(patch_d: np.ndarray, peak_z: np.ndarray, rigid: np.ndarray) -> n
 
     A patch's weight is ``(peak_z - PATCH_Z_FLOOR)**2`` (zero at or below the
     height pure noise reaches), times 2 / 1 / 0.5 for the patch itself / edge /
-    corner neighbours. Weak or structureless patches thus borrow the deviation
-    of their better neighbours, and take the rigid shift when none has any
-    structure. In NoRMCorre each patch keeps its own peak; on one-photon data
-    many 72-pixel patches have too little structure for that (docs/motion.md).
+    corner neighbours; the rigid shift (deviation 0) enters with the weight
+    ``PATCH_PRIOR_WEIGHT``. Weak or structureless patches thus borrow the
+    deviation of their better neighbours, or stay near the rigid shift when no
+    neighbour has clear structure. In NoRMCorre each patch keeps its own peak;
+    on one-photon data many 72-pixel patches have too little structure for
+    that and pw-rigid would add noise to the rigid result (docs/motion.md).
     """
     weight = np.clip(peak_z - PATCH_Z_FLOOR, 0.0, None) ** 2
     deviation = (patch_d - rigid).astype(np.float32)
@@ -282,5 +289,5 @@ def _regularise(patch_d: np.ndarray, peak_z: np.ndarray, rigid: np.ndarray) -> n
     out = np.empty_like(deviation)
     for c in range(2):
         num = cv2.filter2D(deviation[..., c] * w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-        out[..., c] = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+        out[..., c] = num / (den + PATCH_PRIOR_WEIGHT)
     return rigid + out
