@@ -145,7 +145,7 @@ class CorrectedBlock:
         before and after correction, over the interior.
     patch_shifts : (n, ny, nx, 2) float32 or None
         Pw-rigid correcting shift of every patch (rows, cols).
-    sums : dict of (H, W) float64
+    sums : dict of (H, W) float32
         Sums over the frames of the raw and high-passed frames before and
         after correction (``raw_before``, ``raw_after``, ``hp_before``,
         ``hp_after``), for the mean images.
@@ -208,7 +208,9 @@ def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
     corr_before = np.zeros(n)
     corr_after = np.zeros(n)
     patch_shifts = None if reg.grid is None else np.zeros((n,) + reg.grid.shape + (2,), dtype=np.float32)
-    sums = {key: np.zeros((height, width)) for key in ("raw_before", "raw_after", "hp_before", "hp_after")}
+    # float32 within a block (at most a few hundred frames), float64 across blocks (the step)
+    sums = {key: np.zeros((height, width), np.float32) for key in ("raw_before", "raw_after", "hp_before", "hp_after")}
+    may_be_nan = reg.border_nan is True
     bound = np.array([reg.max_shifts], dtype=np.float64)
     for i in range(n):
         frame = np.ascontiguousarray(frames[i], dtype=np.float32)
@@ -241,9 +243,9 @@ def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
                 hp_after = shift_frame(hp, -displacement, reg.border_nan, reg.shifts_opencv) if reg.kernel is not None else out[i]
         corr_after[i] = pearson_to_template(hp_after, reg)
         sums["raw_before"] += frame
-        sums["raw_after"] += np.nan_to_num(out[i])
+        sums["raw_after"] += np.nan_to_num(out[i]) if may_be_nan else out[i]
         sums["hp_before"] += hp
-        sums["hp_after"] += np.nan_to_num(hp_after)
+        sums["hp_after"] += np.nan_to_num(hp_after) if may_be_nan else hp_after
     return CorrectedBlock(out, shifts, peak_z, no_structure, corr_before, corr_after, patch_shifts, sums)
 
 

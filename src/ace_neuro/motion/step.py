@@ -428,7 +428,7 @@ def _correct_movie(pool: _Pool, n_frames: int, chunk: int, job: dict, logger) ->
         if patch_shifts is not None:
             patch_shifts[start:stop] = block.patch_shifts
         for key, value in block.sums.items():
-            sums[key] = sums[key] + value if key in sums else value
+            sums[key] = sums[key] + value if key in sums else value.astype(np.float64)
         progress.update(stop - start)
     means = {key: (value / n_frames).astype(np.float32) for key, value in sums.items()}
     return dict(shifts=shifts, peak_z=peak_z, no_structure=no_structure, corr_before=corr_before,
