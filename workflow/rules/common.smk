@@ -122,7 +122,12 @@ def recording_outputs(recording_id):
     ]
     outputs += [
         f"{base}/evaluate/{name}"
-        for name in ("estimates.h5", "components.csv", "estimates_caiman.hdf5")
+        for name in (
+            "estimates.h5",
+            "components.csv",
+            "estimates_caiman.hdf5",
+            "traces.png",
+        )
     ]
     outputs += [f"{base}/events/{name}" for name in ("events.csv", "raster.png")]
     outputs += [

@@ -11,6 +11,13 @@ rule evaluate:
         estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",
         components=f"{RESULTS}/{{id}}/evaluate/components.csv",
         caiman=f"{RESULTS}/{{id}}/evaluate/estimates_caiman.hdf5",
+        traces=report(
+            f"{RESULTS}/{{id}}/evaluate/traces.png",
+            caption="../report/traces.rst",
+            category="CNMF-E",
+            subcategory="{id}",
+            labels={"figure": "traces of accepted components"},
+        ),
     log:
         f"{RESULTS}/{{id}}/logs/evaluate.log",
     benchmark:

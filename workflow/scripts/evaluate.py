@@ -14,4 +14,5 @@ with logged_step(snakemake.log[0], "evaluate"):
         snakemake.output.caiman,
         snakemake.params.p,
         curation_file=curation[0] if curation else None,
+        traces_png=snakemake.output.traces,
     )

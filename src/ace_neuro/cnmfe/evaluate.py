@@ -703,8 +703,9 @@ def run_evaluate_step(
     caiman_out: str | os.PathLike,
     params: Mapping[str, Any] | None = None,
     curation_file: str | os.PathLike | None = None,
+    traces_png: str | os.PathLike | None = None,
 ) -> Estimates:
-    """The ``evaluate`` workflow step: read, evaluate, curate, write three files.
+    """The ``evaluate`` workflow step: read, evaluate, curate, write the files.
 
     Parameters
     ----------
@@ -723,7 +724,10 @@ def run_evaluate_step(
         Evaluate parameters.
     curation_file : path, optional
         Manual decisions (:func:`read_curation_file`), applied last.
+    traces_png : path, optional
+        ``evaluate/traces.png``: the best accepted components' traces.
     """
+    from ace_neuro.cnmfe.figures import traces_figure
     from ace_neuro.io.movie import open_movie
 
     estimates = load_estimates(estimates_in)
@@ -743,4 +747,6 @@ def run_evaluate_step(
     with atomic_path(components_csv) as tmp:
         table.to_csv(tmp, index=False)
     export_caiman_hdf5(evaluated, caiman_out, mmap_file=movie_path.resolve())
+    if traces_png is not None:
+        traces_figure(evaluated, traces_png)
     return evaluated
