@@ -11,6 +11,7 @@ index them directly and no transposition is needed.
 
 from __future__ import annotations
 
+import mmap
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -20,6 +21,9 @@ import numpy as np
 from ..io.movie import open_caiman_memmap
 
 __all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels"]
+
+#: Bytes of the memory map touched before its pages are released (bounds resident memory).
+_MAP_BYTES = 16 * 2**20
 
 
 def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
@@ -88,10 +92,26 @@ class MovieSource:
         r0, r1, c0, c1 = self.region
         if self.array is not None:
             return frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
-        yr, (height, width), n_frames = open_caiman_memmap(self.path)
-        cube = yr.reshape(width, height, n_frames)  # [col, row, t], a view
-        block = np.array(cube[c0:c1, r0:r1, start:stop], dtype=np.float32, order="C")  # (w, h, L)
-        del yr, cube
+        height, width = self.full_dims
+        n_frames = self.n_frames
+        out = np.empty((c1 - c0, r1 - r0, stop - start), np.float32)  # (w, h, L)
+        # Read through a mapping in pieces of about _MAP_BYTES of file and drop each piece's pages
+        # from this process right after copying it: the kernel maps whole neighbourhoods of pages
+        # on a fault, so without this the resident size would grow to the file size.
+        rows_per_piece = max(1, min(r1 - r0, _MAP_BYTES // (4 * n_frames)))
+        page = mmap.PAGESIZE
+        with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            cube = np.frombuffer(mm, dtype=np.float32).reshape(width, height, n_frames)  # [col, row, t]
+            for c in range(c0, c1):
+                for ra in range(r0, r1, rows_per_piece):
+                    rb = min(r1, ra + rows_per_piece)
+                    out[c - c0, ra - r0:rb - r0] = cube[c, ra:rb, start:stop]
+                    if hasattr(mm, "madvise"):
+                        lo = ((c * height + ra) * n_frames * 4) // page * page
+                        hi = min(len(mm), (c * height + rb) * n_frames * 4)
+                        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+            del cube
+        block = out
         return block.reshape(-1, stop - start)
 
     def chunks(self, chunk_frames: int, step: int = 1) -> Iterator[tuple[int, int]]:
