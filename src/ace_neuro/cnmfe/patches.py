@@ -124,13 +124,18 @@ def fit_patches(
     h, w = dims
     cn = np.zeros(dims, np.float32)
     pnr = np.zeros(dims, np.float32)
+    nearest = np.full(dims, np.inf)  # each pixel's images come from the patch whose centre is nearest
     sn = np.zeros(h * w, np.float32)
     pixel_mean = np.zeros(h * w, np.float32)
     blocks, traces = [], []
     for region, fit in results:
         r0, r1, c0, c1 = region
-        cn[r0:r1, c0:c1] = np.maximum(cn[r0:r1, c0:c1], fit.cn)
-        pnr[r0:r1, c0:c1] = np.maximum(pnr[r0:r1, c0:c1], fit.pnr)
+        rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+        dist = np.maximum(np.abs(rr - (r0 + r1 - 1) / 2.0), np.abs(cc - (c0 + c1 - 1) / 2.0))
+        closer = dist < nearest[r0:r1, c0:c1]
+        nearest[r0:r1, c0:c1][closer] = dist[closer]
+        cn[r0:r1, c0:c1][closer] = fit.cn[closer]
+        pnr[r0:r1, c0:c1][closer] = fit.pnr[closer]
         rows, cols = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
         full_idx = (rows + cols * h).ravel(order="F")
         sn[full_idx] = fit.sn

@@ -62,7 +62,7 @@ def fit_cnmfe(
         CNMF-E parameters (CaImAn names); missing keys take their defaults.
         Checked before any work (:func:`ace_neuro.cnmfe.params.check_params`).
     threads : int
-        Worker processes for patches (``rf`` set).
+        Worker processes for patches (``rf`` set); also OpenCV's thread count.
     frame_rate : float, optional
         Frames per second; ``params["fr"]`` wins when set. One of them is required.
     border_pix : int, optional
@@ -88,6 +88,9 @@ def fit_cnmfe(
     if fr is None or not np.isfinite(fr) or fr <= 0:
         raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
     threads = max(1, int(threads))
+    import cv2
+
+    cv2.setNumThreads(threads)  # the frame filtering is the only multi-threaded library call of a region fit
     source = MovieSource.from_memmap(memmap_path)
     border = max(int(p["border_pix"]), int(border_pix or 0))
     h, w = source.dims
