@@ -56,7 +56,7 @@ class Registration:
     spectrum: np.ndarray  # (1, H, W//2+1) complex64
     band: tuple[int, int]
     margin: tuple[int, int]  # rows / cols excluded from the correlation metric
-    template_unit: np.ndarray  # interior of the template, zero mean, unit norm, float64
+    template_unit: np.ndarray  # (H, W) float32: interior of the template, zero mean, unit norm; 0 in the margin
     grid: PatchGrid | None = None
     max_deviation_rigid: int = 0
     patch_spectra: np.ndarray | None = None  # (N, py, px//2+1)
@@ -95,7 +95,8 @@ def make_registration(template: np.ndarray, params: dict) -> Registration:
     interior = template[margin[0]: height - margin[0], margin[1]: width - margin[1]].astype(np.float64)
     interior = interior - interior.mean()
     norm = np.linalg.norm(interior)
-    unit = interior / norm if norm > 0 else interior
+    unit = np.zeros((height, width), np.float32)
+    unit[margin[0]: height - margin[0], margin[1]: width - margin[1]] = interior / norm if norm > 0 else interior
     spectrum = template_spectrum(template)[None]
     kernel = highpass_kernel(params["gSig_filt"]) if params["gSig_filt"] is not None else None
     common = dict(
@@ -162,17 +163,29 @@ class CorrectedBlock:
 
 
 def pearson_to_template(image: np.ndarray, reg: Registration) -> float:
-    """Pearson correlation of an image's interior with the template's (NaN-safe: NaN -> 0 weight)."""
+    """Pearson correlation of an image's interior with the template's interior.
+
+    The template side is precomputed (zero mean, unit norm, zero outside the
+    interior), so this is one dot product and the image interior's mean and
+    standard deviation. Non-finite pixels (NaN borders reaching the interior)
+    are replaced by the interior's mean.
+    """
     my, mx = reg.margin
     h, w = image.shape
-    interior = image[my: h - my, mx: w - mx].astype(np.float64)
-    if not np.all(np.isfinite(interior)):
-        interior = np.nan_to_num(interior, nan=float(np.nanmean(interior)) if np.isfinite(interior).any() else 0.0)
-    interior -= interior.mean()
-    norm = np.linalg.norm(interior)
-    if norm == 0:
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    interior = image[my: h - my, mx: w - mx]
+    mean, std = cv2.meanStdDev(interior)
+    if not (np.isfinite(mean[0, 0]) and np.isfinite(std[0, 0])):
+        finite = np.isfinite(interior)
+        if not finite.any():
+            return 0.0
+        image = np.where(np.isfinite(image), image, np.float32(interior[finite].mean()))
+        interior = image[my: h - my, mx: w - mx]
+        mean, std = cv2.meanStdDev(interior)
+    norm = float(std[0, 0]) * math.sqrt(interior.size)
+    if not norm > 0:
         return 0.0
-    return float(np.sum(interior * reg.template_unit) / norm)
+    return float(np.dot(image.ravel(), reg.template_unit.ravel())) / norm
 
 
 def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
@@ -231,7 +244,7 @@ def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
             fy = displacement_field(field[..., 0], reg.rows_matrix, reg.cols_matrix)
             fx = displacement_field(field[..., 1], reg.rows_matrix, reg.cols_matrix)
             out[i] = warp_frame(frame, fy, fx, reg.border_nan)
-            hp_after = warp_frame(hp, fy, fx, reg.border_nan) if reg.kernel is not None else out[i]
+            hp_after = warp_frame(hp, fy, fx, "copy") if reg.kernel is not None else out[i]
         else:
             if patch_shifts is not None:
                 patch_shifts[i] = -displacement
@@ -240,13 +253,20 @@ def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
                 hp_after = hp
             else:
                 out[i] = shift_frame(frame, -displacement, reg.border_nan, reg.shifts_opencv)
-                hp_after = shift_frame(hp, -displacement, reg.border_nan, reg.shifts_opencv) if reg.kernel is not None else out[i]
+                hp_after = _shift_linear(hp, -displacement) if reg.kernel is not None else out[i]
         corr_after[i] = pearson_to_template(hp_after, reg)
         sums["raw_before"] += frame
         sums["raw_after"] += np.nan_to_num(out[i]) if may_be_nan else out[i]
         sums["hp_before"] += hp
         sums["hp_after"] += np.nan_to_num(hp_after) if may_be_nan else hp_after
     return CorrectedBlock(out, shifts, peak_z, no_structure, corr_before, corr_after, patch_shifts, sums)
+
+
+def _shift_linear(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Bilinear shift (nearest-pixel borders) of the high-passed copy, used only for the metrics and figure."""
+    matrix = np.array([[1.0, 0.0, -shift[1]], [0.0, 1.0, -shift[0]]], dtype=np.float64)
+    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _patch_displacements(hp: np.ndarray, rigid: np.ndarray, reg: Registration) -> np.ndarray:

@@ -185,12 +185,10 @@ def _refine(
         freq_rows, freq_cols, weights = freq_rows[rows], freq_cols[: l_max + 1], weights[: l_max + 1]
     pos_rows = coarse[:, 0, None] + offsets[None, :]  # (N, m)
     pos_cols = coarse[:, 1, None] + offsets[None, :]
-    kern_rows = np.exp(2j * np.pi * pos_rows[:, :, None] * freq_rows[None, None, :] / h)
-    kern_cols = weights[None, :, None] * np.exp(2j * np.pi * freq_cols[None, :, None] * pos_cols[:, None, :] / w)
-    # Double precision: high-passed spectra hold values that are subnormal in single
-    # precision, which make BLAS crawl. One 2-D product per image: numpy's stacked
-    # complex matmul does not use BLAS.
-    product = product.astype(np.complex128)
+    kern_rows = np.exp(2j * np.pi * pos_rows[:, :, None] * freq_rows[None, None, :] / h).astype(np.complex64)
+    kern_cols = (weights[None, :, None] * np.exp(2j * np.pi * freq_cols[None, :, None] * pos_cols[:, None, :] / w)).astype(np.complex64)
+    # One 2-D product per image: numpy's stacked complex matmul does not use BLAS.
+    product = product.astype(np.complex64, copy=False)
     upsampled = np.stack([((kern_rows[i] @ product[i]) @ kern_cols[i]).real for i in range(coarse.shape[0])])
     out = np.empty_like(coarse, dtype=np.float64)
     m = offsets.size
