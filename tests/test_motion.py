@@ -315,3 +315,15 @@ def test_template_file_is_used(movie_and_truth, tmp_path):
     assert rmse_after_offset(est[good], truth[good]) < 0.25
     assert np.abs(est[0]).max() < 0.2
     del template
+
+
+def test_find_caiman_memmap_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the motion step first"):
+        find_caiman_memmap(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="no CaImAn memory map"):
+        find_caiman_memmap(tmp_path)
+    for t in (10, 12):
+        (tmp_path / f"corrected_d1_4_d2_5_d3_1_order_C_frames_{t}.mmap").write_bytes(b"")
+    with pytest.raises(ValueError, match="expected exactly one"):
+        find_caiman_memmap(tmp_path)
