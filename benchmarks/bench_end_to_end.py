@@ -1,0 +1,137 @@
+"""End-to-end benchmark: the whole workflow on simulated 608x608 recordings, time, memory and accuracy.
+
+For each length it simulates a V4 recording (cached under ``benchmarks/data/``),
+runs ``snakemake --cores N`` on it in a fresh results folder, then reads every
+rule's Snakemake benchmark record (wall time, peak RSS) and scores the accepted
+neurons and the motion shifts against the ground truth.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_end_to_end.py --frames 1500 6000 [--size 608] [--neurons 150] [--cores 2]
+
+The numbers to beat (CaImAn 1.12 on this kind of machine, 608x608, 150 neurons): 6,000 frames in 1,022 s with a
+peak RSS of 23.4 GB; 1,500 frames at 6.9 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def simulate(folder: Path, n_frames: int, size: int, neurons: int, seed: int) -> Path:
+    if not (folder / "ground_truth.h5").exists():
+        subprocess.run(
+            [sys.executable, "-m", "ace_neuro.cli", "simulate", str(folder), "--n-frames", str(n_frames), "--height",
+             str(size), "--width", str(size), "--n-neurons", str(neurons), "--seed", str(seed)],
+            check=True,
+        )
+    return folder
+
+
+def run_workflow(recording: Path, work: Path, cores: int) -> float:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["experiments"] = str(work / "experiments.csv")
+    config["results"] = str(work / "results")
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    ttl = recording / "ephys_ttl.csv"
+    (work / "experiments.csv").write_text(
+        f"id,calcium imaging directory,ephys TTL file\nrec,{recording},{ttl if ttl.exists() else ''}\n"
+    )
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+         "--configfile", str(work / "config.yaml"), "--cores", str(cores), "--quiet", "rules"],
+        check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+    return time.perf_counter() - start
+
+
+def rule_records(results: Path) -> dict:
+    records = {}
+    for tsv in sorted((results / "benchmarks").glob("*.tsv")):
+        row = pd.read_csv(tsv, sep="\t").iloc[0]
+        records[tsv.stem] = {"seconds": round(float(row["s"]), 1), "max_rss_mb": round(float(row["max_rss"]), 1)}
+    return records
+
+
+def accuracy(recording: Path, results: Path) -> dict:
+    from ace_neuro import load_estimates
+    from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
+    from ace_neuro.simulate import load_ground_truth
+
+    truth = load_ground_truth(recording / "ground_truth.h5").for_written_frames()
+    out = {}
+    for stage in ("cnmfe", "evaluate"):
+        est = load_estimates(results / stage / "estimates.h5")
+        if stage == "evaluate":
+            est = est.select(est.accepted)
+        scores = detection_scores(est.A, truth.footprints, dims=est.dims)
+        matches = match_components(est.A, truth.footprints, dims=est.dims)
+        r = trace_correlations(est.C, truth.calcium, matches)
+        out[stage] = {k: (round(float(v), 4) if isinstance(v, float) else int(v)) for k, v in scores.items()}
+        out[stage]["median_trace_r"] = round(float(np.median(r)), 4) if len(r) else None
+    shifts = pd.read_csv(results / "motion" / "shifts.csv")
+    estimated = -shifts[["shift_y_px", "shift_x_px"]].to_numpy()  # correcting shift -> displacement
+    true = np.asarray(truth.rigid_shifts)[: len(estimated)]
+    error = (estimated - estimated.mean(0)) - (true - true.mean(0))
+    out["motion_rigid_rmse_px"] = round(float(np.sqrt(np.mean(np.sum(error**2, axis=1) / 2))), 4)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, nargs="+", default=[1500, 6000])
+    parser.add_argument("--size", type=int, default=608)
+    parser.add_argument("--neurons", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--out", type=Path, default=HERE / "end_to_end.json")
+    args = parser.parse_args()
+
+    rows = []
+    for n_frames in args.frames:
+        recording = simulate(args.data / f"e2e_{args.size}_{n_frames}_{args.neurons}", n_frames, args.size,
+                             args.neurons, args.seed)
+        work = args.data / f"e2e_work_{args.size}_{n_frames}"
+        seconds = run_workflow(recording, work, args.cores)
+        records = rule_records(work / "results" / "rec")
+        row = {
+            "frames": n_frames, "size": args.size, "neurons": args.neurons,
+            "workflow_seconds": round(seconds, 1),
+            "peak_rss_mb": max(r["max_rss_mb"] for r in records.values()),
+            "rules": records,
+            "accuracy": accuracy(recording, work / "results" / "rec"),
+        }
+        print(json.dumps(row, indent=2), flush=True)
+        rows.append(row)
+    record = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_end": os.getloadavg()},
+        "results": rows,
+    }
+    args.out.write_text(json.dumps(record, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
