@@ -11,7 +11,6 @@ index them directly and no transposition is needed.
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -21,9 +20,6 @@ import numpy as np
 from ..io.movie import open_caiman_memmap
 
 __all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels"]
-
-#: Bytes of the memory map touched before its pages are released (bounds resident memory).
-_MAP_BYTES = 16 * 2**20
 
 
 def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
@@ -89,28 +85,34 @@ class MovieSource:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``[start, stop)`` of the region as ``(h*w, stop-start)`` float32, pixel ``row + col*h``."""
+        if not 0 <= start < stop <= self.n_frames:
+            raise ValueError(f"frames [{start}, {stop}) outside the movie's {self.n_frames} frames")
         r0, r1, c0, c1 = self.region
         if self.array is not None:
             return frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
-        height, width = self.full_dims
+        height, _ = self.full_dims
         n_frames = self.n_frames
-        out = np.empty((c1 - c0, r1 - r0, stop - start), np.float32)  # (w, h, L)
-        # Read through a mapping in pieces of about _MAP_BYTES of file and drop each piece's pages
-        # from this process right after copying it: the kernel maps whole neighbourhoods of pages
-        # on a fault, so without this the resident size would grow to the file size.
-        rows_per_piece = max(1, min(r1 - r0, _MAP_BYTES // (4 * n_frames)))
-        page = mmap.PAGESIZE
-        with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            cube = np.frombuffer(mm, dtype=np.float32).reshape(width, height, n_frames)  # [col, row, t]
+        length = stop - start
+        out = np.empty((c1 - c0, r1 - r0, length), np.float32)  # (w, h, L)
+        # One positioned read per pixel (its frames are contiguous in the file): the cost per chunk
+        # does not depend on the recording length and no file page stays mapped in this process
+        # (reading through a memory map makes the kernel map whole neighbourhoods of pages).
+        buffer = memoryview(out.reshape(-1)).cast("B")
+        row_bytes = 4 * length
+        stride = 4 * n_frames
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            i = 0
             for c in range(c0, c1):
-                for ra in range(r0, r1, rows_per_piece):
-                    rb = min(r1, ra + rows_per_piece)
-                    out[c - c0, ra - r0:rb - r0] = cube[c, ra:rb, start:stop]
-                    if hasattr(mm, "madvise"):
-                        lo = ((c * height + ra) * n_frames * 4) // page * page
-                        hi = min(len(mm), (c * height + rb) * n_frames * 4)
-                        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
-            del cube
+                offset = 4 * ((c * height + r0) * n_frames + start)
+                for _ in range(r1 - r0):
+                    got = os.preadv(fd, [buffer[i:i + row_bytes]], offset)
+                    if got != row_bytes:
+                        raise ValueError(f"{self.path}: short read at byte {offset}; the file is truncated")
+                    i += row_bytes
+                    offset += stride
+        finally:
+            os.close(fd)
         block = out
         return block.reshape(-1, stop - start)
 
