@@ -57,8 +57,8 @@ __all__ = ["run_motion_step", "MEMMAP_BASE"]
 #: Base name of the corrected memory map (CaImAn's suffix is appended).
 MEMMAP_BASE = "corrected"
 
-#: Pixels written per memory-map window: bounds the file pages a process maps at once.
-_WRITE_PIXELS = 1 << 14
+#: Bytes of the output file mapped at once by a process (bounds its resident file pages).
+_WRITE_BYTES = 32 << 20
 
 _log = logging.getLogger(__name__)
 
@@ -78,18 +78,22 @@ def _read_frames(path: str, start: int, stop: int) -> np.ndarray:
 def _write_frames(mmap_path: str, shape: tuple[int, int, int], start: int, frames: np.ndarray) -> None:
     """Write frames (n, H, W) at ``start`` into a CaImAn C-order memory map, window by window.
 
-    The file holds (H*W, T) with pixel index ``row + col*H``; a block of whole
-    columns of the frame is a contiguous range of pixels. Each window is mapped,
-    filled and unmapped, so the pages a process holds stay bounded.
+    The file holds (H*W, T) with pixel index ``row + col*H``, each pixel's time
+    series contiguous, so a range of pixels is a contiguous range of bytes. Each
+    window of ``_WRITE_BYTES // (4 T)`` pixels is mapped, filled and unmapped:
+    the file pages a process holds (including those the kernel maps around a
+    fault) stay below ``_WRITE_BYTES`` whatever the recording's length.
     """
     n_frames, height, width = shape
     n = frames.shape[0]
-    cols_per_window = max(1, _WRITE_PIXELS // height)
-    for c0 in range(0, width, cols_per_window):
-        c1 = min(width, c0 + cols_per_window)
-        window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=c0 * height * n_frames * 4,
-                           shape=((c1 - c0) * height, n_frames), order="C")
-        window[:, start: start + n] = frames[:, :, c0:c1].transpose(2, 1, 0).reshape((c1 - c0) * height, n)
+    n_pixels = height * width
+    per_window = max(1, _WRITE_BYTES // (4 * n_frames))
+    for p0 in range(0, n_pixels, per_window):
+        p1 = min(n_pixels, p0 + per_window)
+        c0, c1 = p0 // height, (p1 - 1) // height + 1
+        block = frames[:, :, c0:c1].transpose(2, 1, 0).reshape((c1 - c0) * height, n)[p0 - c0 * height: p1 - c0 * height]
+        window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=p0 * n_frames * 4, shape=(p1 - p0, n_frames), order="C")
+        window[:, start: start + n] = block
         del window
 
 
@@ -97,7 +101,7 @@ def _fill_border(mmap_path: str, shape: tuple[int, int, int], border: int, value
     """Set a ``border``-pixel frame edge of every frame of the memory map to ``value``."""
     n_frames, height, width = shape
     border = min(border, (height + 1) // 2, (width + 1) // 2)
-    yr_cols = max(1, _WRITE_PIXELS // height)
+    yr_cols = max(1, _WRITE_BYTES // (4 * n_frames * height))
     for c0 in range(0, width, yr_cols):
         c1 = min(width, c0 + yr_cols)
         window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=c0 * height * n_frames * 4,
