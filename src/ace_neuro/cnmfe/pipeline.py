@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +27,8 @@ from .estimates import Estimates, save_estimates
 from .fit import fit_region
 from .params import check_params
 from .patches import fit_patches
-from .reader import MovieSource
+from ..progress import Progress
+from .reader import MovieSource, write_frame_major
 
 __all__ = ["fit_cnmfe", "run_cnmfe_step", "OUTPUT_FILES"]
 
@@ -51,6 +53,7 @@ def fit_cnmfe(
     frame_rate: float | None = None,
     border_pix: int | None = None,
     log: logging.Logger | None = None,
+    scratch_dir: str | os.PathLike | None = None,
 ) -> Estimates:
     """Run CNMF-E on a CaImAn C-order memory map.
 
@@ -69,6 +72,12 @@ def fit_cnmfe(
         Border left by motion correction; the larger of it and
         ``params["border_pix"]`` is excluded from seeding.
     log : logging.Logger, optional
+    scratch_dir : path-like, optional
+        Where the temporary frame-major copy of the movie goes (as large as
+        the memory map; removed at the end); the system's temporary folder by
+        default. CaImAn's layout keeps each pixel's time series contiguous, so
+        a chunk of frames is scattered over the whole file; the dozen passes
+        of the fit read a frame-major copy instead, written in one pass.
 
     Returns
     -------
@@ -99,10 +108,15 @@ def fit_cnmfe(
     log.info("cnmfe: %s, %dx%d pixels, %d frames, %.3g Hz, border %d, %s", Path(memmap_path).name, h, w,
              source.n_frames, fr, border, "whole field" if p["rf"] is None else f"patches rf={p['rf']}")
     start = time.perf_counter()
-    if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
-        fit = fit_region(source, p, fr, border, None, log, "cnmfe")
-    else:
-        fit = fit_patches(source, p, fr, border, threads, log)
+    if scratch_dir is not None:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".cnmfe_scratch_", dir=scratch_dir) as tmp:
+        progress = Progress(h * w, "cnmfe: frame-major copy", log, unit="pixels")
+        frames = write_frame_major(source, Path(tmp) / "movie_frames.f32", float(p["cnmfe_chunk_mb"]), progress)
+        if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
+            fit = fit_region(frames, p, fr, border, None, log, "cnmfe")
+        else:
+            fit = fit_patches(frames, p, fr, border, threads, log)
     state = fit.state
     K = state.A.shape[1]
     elapsed = time.perf_counter() - start
@@ -225,9 +239,9 @@ def run_cnmfe_step(
     if p["fr"] is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = _read_json(motion_metrics_path, "border_pix")
-    est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log, scratch_dir=out)
     save_estimates(est, out / "estimates.h5")
     with atomic_path(out / "params.json") as tmp:
         tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")

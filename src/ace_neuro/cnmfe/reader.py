@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io.movie import open_caiman_memmap
 
-__all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels"]
+__all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels", "write_frame_major"]
 
 
 def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
@@ -49,6 +49,9 @@ class MovieSource:
     full_dims: tuple[int, int]
     n_frames: int
     region: tuple[int, int, int, int]
+    #: "pixels": CaImAn's ``(H*W, T)`` C-order memory map; "frames": a raw float32 ``(T, W, H)``
+    #: C-order file (each frame Fortran-flattened), see :func:`write_frame_major`.
+    layout: str = "pixels"
 
     @classmethod
     def from_memmap(cls, path: str | os.PathLike, region: tuple[int, int, int, int] | None = None) -> "MovieSource":
@@ -70,7 +73,7 @@ class MovieSource:
         r0, r1, c0, c1 = region
         if not (0 <= r0 < r1 <= self.full_dims[0] and 0 <= c0 < c1 <= self.full_dims[1]):
             raise ValueError(f"region {region} outside the frame {self.full_dims}")
-        return MovieSource(self.path, self.array, self.full_dims, self.n_frames, tuple(int(v) for v in region))
+        return MovieSource(self.path, self.array, self.full_dims, self.n_frames, tuple(int(v) for v in region), self.layout)
 
     @property
     def dims(self) -> tuple[int, int]:
@@ -90,6 +93,8 @@ class MovieSource:
         r0, r1, c0, c1 = self.region
         if self.array is not None:
             return frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
+        if self.layout == "frames":
+            return self._read_frames(start, stop)
         height, _ = self.full_dims
         n_frames = self.n_frames
         length = stop - start
@@ -116,6 +121,25 @@ class MovieSource:
         block = out
         return block.reshape(-1, stop - start)
 
+    def _read_frames(self, start: int, stop: int) -> np.ndarray:
+        """Read from a frame-major file with positioned reads (no memory mapping)."""
+        r0, r1, c0, c1 = self.region
+        height, width = self.full_dims
+        length = stop - start
+        buf = np.empty((length, c1 - c0, height), np.float32)  # whole columns c0:c1 of each frame
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            if c1 - c0 == width:  # whole frames: one contiguous range
+                _read_exact(fd, memoryview(buf.reshape(-1)).cast("B"), 4 * start * width * height, self.path)
+            else:
+                for i in range(length):
+                    offset = 4 * (((start + i) * width + c0) * height)
+                    _read_exact(fd, memoryview(buf[i].reshape(-1)).cast("B"), offset, self.path)
+        finally:
+            os.close(fd)
+        block = buf if (r0 == 0 and r1 == height) else buf[:, :, r0:r1]
+        return np.ascontiguousarray(block.reshape(length, -1).T)
+
     def chunks(self, chunk_frames: int, step: int = 1) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of consecutive chunks; every chunk but the last has a multiple of ``step`` frames."""
         chunk = max(step, (int(chunk_frames) // step) * step)
@@ -123,5 +147,69 @@ class MovieSource:
             yield start, min(start + chunk, self.n_frames)
 
     def chunk_frames(self, budget_mb: float) -> int:
-        """Frames per chunk so that one float32 chunk of the region fits ``budget_mb``."""
-        return max(16, int(budget_mb * 2**20 // (4 * self.n_pixels)))
+        """Frames per chunk so that one float32 chunk of the region (and its read buffer) fits ``budget_mb``."""
+        per_frame = self.n_pixels
+        if self.layout == "frames":  # whole columns of the region are read
+            per_frame = (self.region[3] - self.region[2]) * self.full_dims[0]
+        return max(16, int(budget_mb * 2**20 // (4 * per_frame)))
+
+
+def _read_exact(fd: int, view: memoryview, offset: int, path) -> None:
+    done = 0
+    while done < len(view):  # large reads may return in parts
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got <= 0:
+            raise ValueError(f"{path}: short read at byte {offset + done}; the file is truncated")
+        done += got
+
+
+def write_frame_major(source: MovieSource, path: str | os.PathLike, budget_mb: float = 64.0, progress=None) -> MovieSource:
+    """Copy a CaImAn (pixel-major) memory map to a frame-major scratch file, in one streaming pass.
+
+    In CaImAn's layout a chunk of frames is scattered over the whole file (a
+    few samples per pixel), so every pass over frame chunks would touch every
+    page of the file. The algorithm makes a dozen such passes, so it pays to
+    transpose once: blocks of whole pixel time series (contiguous) are read
+    and written frame by frame with positioned writes. Memory: ``budget_mb``.
+
+    Parameters
+    ----------
+    source : MovieSource
+        A whole-frame memory-map source (``layout="pixels"``).
+    path : path-like
+        The scratch file to create (``4 * H * W * T`` bytes).
+    budget_mb : float
+        Memory for one block of pixel time series.
+    progress : ace_neuro.progress.Progress, optional
+        Updated with pixels done.
+
+    Returns
+    -------
+    MovieSource
+        Over the new file (``layout="frames"``), same region as ``source``.
+    """
+    if source.layout != "pixels" or source.path is None:
+        raise ValueError("write_frame_major needs a CaImAn memory-map source")
+    height, width = source.full_dims
+    n_pix = height * width
+    n_frames = source.n_frames
+    block = max(1, int(budget_mb * 2**20 // (4 * n_frames)))
+    buf = np.empty((min(block, n_pix), n_frames), np.float32)
+    fd_in = os.open(source.path, os.O_RDONLY)
+    fd_out = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd_out, 4 * n_pix * n_frames)
+        for p0 in range(0, n_pix, block):
+            p1 = min(n_pix, p0 + block)
+            _read_exact(fd_in, memoryview(buf[:p1 - p0].reshape(-1)).cast("B"), 4 * p0 * n_frames, source.path)
+            frames = np.ascontiguousarray(buf[:p1 - p0].T)  # (T, pixels of the block)
+            row = 4 * (p1 - p0)
+            for t in range(n_frames):
+                if os.pwrite(fd_out, frames[t], 4 * (t * n_pix + p0)) != row:
+                    raise OSError(f"{path}: short write (disk full?)")
+            if progress is not None:
+                progress.update(p1 - p0)
+    finally:
+        os.close(fd_in)
+        os.close(fd_out)
+    return MovieSource(os.fspath(path), None, source.full_dims, n_frames, source.region, "frames")
