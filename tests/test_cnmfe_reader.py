@@ -1,0 +1,47 @@
+"""Chunked reads of the CaImAn memory map and of the frame-major scratch copy."""
+
+import numpy as np
+import pytest
+
+from ace_neuro.cnmfe.reader import MovieSource, frames_to_pixels, pixels_to_frames, write_frame_major
+from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
+
+
+@pytest.fixture()
+def movie(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(50, 13, 11)).astype(np.float32)
+    path = tmp_path / caiman_memmap_name("m", 13, 11, 50)
+    view = create_caiman_memmap(path, 13, 11, 50)
+    view[:] = data
+    del view
+    return path, data
+
+
+def test_pixel_layout_round_trip():
+    frames = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    pixels = frames_to_pixels(frames)
+    assert pixels.shape == (12, 2)
+    assert pixels[1 + 2 * 3, 1] == frames[1, 1, 2]  # pixel row + col*h
+    np.testing.assert_array_equal(pixels_to_frames(pixels, (3, 4)), frames)
+
+
+@pytest.mark.parametrize("region", [None, (2, 9, 3, 10), (0, 13, 4, 7)])
+def test_reads_match_the_movie_in_both_layouts(movie, tmp_path, region):
+    path, data = movie
+    src = MovieSource.from_memmap(path)
+    frames = write_frame_major(src, tmp_path / "frames.f32", budget_mb=0.001)  # tiny blocks: many of them
+    r0, r1, c0, c1 = region or (0, 13, 0, 11)
+    for source in (src, frames):
+        sub = source.sub((r0, r1, c0, c1))
+        got = pixels_to_frames(sub.read(7, 31), (r1 - r0, c1 - c0))
+        np.testing.assert_array_equal(got, data[7:31, r0:r1, c0:c1])
+    with pytest.raises(ValueError, match="outside the movie"):
+        frames.read(40, 60)
+
+
+def test_chunks_cover_the_recording_in_steps(movie):
+    src = MovieSource.from_memmap(movie[0])
+    spans = list(src.chunks(16, step=3))
+    assert spans[0] == (0, 15) and spans[-1][1] == 50
+    assert all(b - a == 15 for a, b in spans[:-1])
