@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import scipy.sparse
 
+from ..progress import Progress
 from .background import Downsampler, RingStats, ring_radius
 from .filters import downsample_frames
 from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds
@@ -82,11 +83,14 @@ class _Passes:
         self.chunk = source.chunk_frames(float(params["cnmfe_chunk_mb"]))
         self.down = Downsampler(self.dims, int(params["ssub_B"]))
         self.pixel_mean: np.ndarray | None = None
+        self.label = "cnmfe"
 
-    def raw_chunks(self, step: int = 1) -> Iterator[tuple[int, int, np.ndarray]]:
-        """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``."""
+    def raw_chunks(self, step: int = 1, label: str = "pass") -> Iterator[tuple[int, int, np.ndarray]]:
+        """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``; progress is logged."""
+        progress = Progress(self.T, f"{self.label} {label}", logger, interval_s=30.0)
         for t0, t1 in self.source.chunks(self.chunk, step):
             yield t0, t1, self.source.read(t0, t1)
+            progress.update(t1 - t0)
 
     # ----------------------------------------------------------------- pixel statistics
     def pixel_stats(self) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +98,7 @@ class _Passes:
         p = self.params
         welch = WelchNoise(self.n, min(256, self.T), p["noise_range"], p["noise_method"])
         total = np.zeros(self.n, np.float64)
-        for _, _, y in self.raw_chunks():
+        for _, _, y in self.raw_chunks(1, "pixel statistics"):
             total += y.sum(axis=1, dtype=np.float64)
             welch.update(y)
         if welch.count == 0:
@@ -124,7 +128,7 @@ class _Passes:
         radius = ring_radius(p["gSiz"], p["ring_size_factor"], p["ssub_B"])
         stats = RingStats(self.down.low_dims, radius)
         tsub = int(p["tsub"])
-        for t0, t1, y in self.raw_chunks(tsub):
+        for t0, t1, y in self.raw_chunks(tsub, "background"):
             x_low = self.down.to_low(self.residual_chunk(state, y, t0, t1))
             if tsub > 1:  # the background is slow: fit its weights on tsub-averaged frames
                 full = (x_low.shape[1] // tsub) * tsub
@@ -141,7 +145,7 @@ class _Passes:
         cmean = state.C.mean(axis=1, keepdims=True)
         U = [np.zeros(s.size, np.float64) for s in supports]
         V = np.zeros((K, K), np.float64)
-        for t0, t1, y in self.raw_chunks():
+        for t0, t1, y in self.raw_chunks(1, "spatial update"):
             yres = y
             yres -= self.background_chunk(state, y, t0, t1)
             cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
@@ -156,7 +160,7 @@ class _Passes:
         K = state.A.shape[1]
         YA = np.zeros((K, self.T), np.float32)
         At = scipy.sparse.csr_matrix(state.A.T)
-        for t0, t1, y in self.raw_chunks():
+        for t0, t1, y in self.raw_chunks(1, "temporal update"):
             b = self.background_chunk(state, y, t0, t1)
             y -= b
             y -= state.b0[:, None]
@@ -168,7 +172,7 @@ class _Passes:
         p = self.params
 
         def gen():
-            for t0, t1, y in self.raw_chunks(int(p["tsub"])):
+            for t0, t1, y in self.raw_chunks(int(p["tsub"]), "residual seeding"):
                 x = self.residual_chunk(state, y, t0, t1)
                 if state.W is not None:
                     x -= self.down.to_full(np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
@@ -181,7 +185,7 @@ class _Passes:
         p = self.params
 
         def gen():
-            for _, _, y in self.raw_chunks(int(p["tsub"])):
+            for _, _, y in self.raw_chunks(int(p["tsub"]), "seeding"):
                 yield downsample_frames(pixels_to_frames(y, self.dims), int(p["ssub"]), int(p["tsub"]))
 
         return gen
@@ -402,6 +406,7 @@ def fit_region(
     log = log or logger
     p = params
     passes = _Passes(source, p)
+    passes.label = label
     pixel_mean, sn = passes.pixel_stats()
     passes.pixel_mean = pixel_mean
     comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(), border, p["K"], None, True)
