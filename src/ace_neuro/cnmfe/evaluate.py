@@ -41,7 +41,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import mmap
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -58,6 +57,7 @@ from ace_neuro.cnmfe.estimates import (
     save_estimates,
 )
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.movie import release_pages
 from ace_neuro.params import Param, ParameterError
 from ace_neuro.progress import Progress
 
@@ -387,7 +387,7 @@ def spatial_r_values(
                 lo, hi = np.searchsorted(pixels[k], [first, c1 * height])
                 if hi > lo:
                     sums[k][lo:hi] += clean[np.ix_(pixels[k][lo:hi] - first, cols)].sum(axis=1)
-            _release_pages(movie)
+            release_pages(movie)
             progress.update(frames.size)
     for k in usable:
         # add back the component's own activity: movie - background - the *other* components
@@ -399,25 +399,6 @@ def spatial_r_values(
             continue
         r_values[k] = float(np.corrcoef(a, m)[0, 1])
     return r_values
-
-
-def _release_pages(movie: Any) -> None:
-    """Drop the pages of a memory-mapped movie from this process's resident set.
-
-    The data stay in the OS page cache; only the mapping's resident pages are
-    released, so the resident memory of the step does not grow with the
-    number of frames read (``MADV_DONTNEED`` on a read-only file mapping).
-    """
-    base = movie
-    while base is not None:
-        handle = getattr(base, "_mmap", None)
-        if isinstance(handle, mmap.mmap):
-            try:
-                handle.madvise(mmap.MADV_DONTNEED)
-            except (AttributeError, OSError, ValueError):  # platform without madvise, closed map
-                pass
-            return
-        base = getattr(base, "base", None)
 
 
 # --------------------------------------------------------------------------- decisions
