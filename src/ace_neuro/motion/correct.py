@@ -19,8 +19,12 @@ from .filters import highpass_filter, highpass_kernel
 from .pwrigid import PatchGrid, displacement_field, field_matrix, patch_grid
 from .registration import (
     NO_STRUCTURE_PEAK_Z,
+    FrameCorrelator,
+    frame_correlator,
+    register_frame,
     register_images,
     shift_frame,
+    shift_linear,
     spectral_band,
     template_spectrum,
     warp_frame,
@@ -53,8 +57,7 @@ class Registration:
     border_nan: object
     shifts_opencv: bool
     register: bool
-    spectrum: np.ndarray  # (1, H, W//2+1) complex64
-    band: tuple[int, int]
+    correlator: FrameCorrelator  # the template prepared for rigid registration of whole frames
     margin: tuple[int, int]  # rows / cols excluded from the correlation metric
     template_unit: np.ndarray  # (H, W) float32: interior of the template, zero mean, unit norm; 0 in the margin
     grid: PatchGrid | None = None
@@ -97,12 +100,11 @@ def make_registration(template: np.ndarray, params: dict) -> Registration:
     norm = np.linalg.norm(interior)
     unit = np.zeros((height, width), np.float32)
     unit[margin[0]: height - margin[0], margin[1]: width - margin[1]] = interior / norm if norm > 0 else interior
-    spectrum = template_spectrum(template)[None]
     kernel = highpass_kernel(params["gSig_filt"]) if params["gSig_filt"] is not None else None
     common = dict(
         template=template, kernel=kernel, max_shifts=(int(my), int(mx)), border_nan=params["border_nan"],
         shifts_opencv=bool(params["shifts_opencv"]), register=bool(params["apply_motion_correction"]),
-        spectrum=spectrum, band=spectral_band(spectrum), margin=margin, template_unit=unit,
+        correlator=frame_correlator(template), margin=margin, template_unit=unit,
     )
     if not (params["pw_rigid"] and params["apply_motion_correction"]):
         return Registration(**common)
@@ -224,14 +226,12 @@ def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
     # float32 within a block (at most a few hundred frames), float64 across blocks (the step)
     sums = {key: np.zeros((height, width), np.float32) for key in ("raw_before", "raw_after", "hp_before", "hp_after")}
     may_be_nan = reg.border_nan is True
-    bound = np.array([reg.max_shifts], dtype=np.float64)
     for i in range(n):
         frame = np.ascontiguousarray(frames[i], dtype=np.float32)
         hp = highpass_filter(frame, reg.kernel) if reg.kernel is not None else frame
         corr_before[i] = pearson_to_template(hp, reg)
         if reg.register:
-            d, z = register_images(reg.spectrum, hp[None], -bound, bound, UPSAMPLE_FACTOR, reg.band)
-            displacement, peak_z[i] = d[0], z[0]
+            displacement, peak_z[i] = register_frame(reg.correlator, hp, reg.max_shifts, UPSAMPLE_FACTOR)
             if not peak_z[i] >= NO_STRUCTURE_PEAK_Z:
                 no_structure[i] = True
                 displacement = np.zeros(2)
@@ -253,20 +253,13 @@ def correct_frames(frames: np.ndarray, reg: Registration) -> CorrectedBlock:
                 hp_after = hp
             else:
                 out[i] = shift_frame(frame, -displacement, reg.border_nan, reg.shifts_opencv)
-                hp_after = _shift_linear(hp, -displacement) if reg.kernel is not None else out[i]
+                hp_after = shift_linear(hp, -displacement[0], -displacement[1]) if reg.kernel is not None else out[i]
         corr_after[i] = pearson_to_template(hp_after, reg)
         sums["raw_before"] += frame
         sums["raw_after"] += np.nan_to_num(out[i]) if may_be_nan else out[i]
         sums["hp_before"] += hp
         sums["hp_after"] += np.nan_to_num(hp_after) if may_be_nan else hp_after
     return CorrectedBlock(out, shifts, peak_z, no_structure, corr_before, corr_after, patch_shifts, sums)
-
-
-def _shift_linear(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Bilinear shift (nearest-pixel borders) of the high-passed copy, used only for the metrics and figure."""
-    matrix = np.array([[1.0, 0.0, -shift[1]], [0.0, 1.0, -shift[0]]], dtype=np.float64)
-    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _patch_displacements(hp: np.ndarray, rigid: np.ndarray, reg: Registration) -> np.ndarray:

@@ -25,6 +25,7 @@ Methods 291:83-94.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -32,11 +33,16 @@ import scipy.fft
 
 __all__ = [
     "NO_STRUCTURE_PEAK_Z",
+    "fft_size",
+    "FrameCorrelator",
+    "frame_correlator",
+    "register_frame",
     "template_spectrum",
     "spectral_band",
     "register_images",
     "estimate_displacement",
     "shift_frame",
+    "shift_linear",
     "warp_frame",
 ]
 
@@ -167,22 +173,36 @@ def _refine(
 ) -> np.ndarray:
     """Upsampled DFT of the cross-power spectra around the coarse peaks (batched)."""
     h, w = shape
-    if upsample_factor <= 1:
-        return coarse.astype(np.float64)
-    half = int(math.ceil(_HALF_WINDOW_PX * upsample_factor))
-    offsets = np.arange(-half, half + 1, dtype=np.float64) / upsample_factor
     freq_rows = np.fft.fftfreq(h) * h
     freq_cols = np.arange(w // 2 + 1, dtype=np.float64)
-    # Real signal from its half spectrum: columns other than 0 (and w/2) count twice.
-    weights = np.full(w // 2 + 1, 2.0)
-    weights[0] = 1.0
-    if w % 2 == 0:
-        weights[-1] = 1.0
     if band is not None:
         k_max, l_max = int(band[0]), int(band[1])
         rows = np.flatnonzero(np.abs(freq_rows) <= k_max)
         product = product[:, rows, : l_max + 1]
-        freq_rows, freq_cols, weights = freq_rows[rows], freq_cols[: l_max + 1], weights[: l_max + 1]
+        freq_rows, freq_cols = freq_rows[rows], freq_cols[: l_max + 1]
+    return _refine_band(product, freq_rows, freq_cols, coarse, shape, upsample_factor)
+
+
+def _column_weights(freq_cols: np.ndarray, w: int) -> np.ndarray:
+    """Weights of the half-spectrum columns in a real signal: 2, except column 0 (and w/2) once."""
+    weights = np.full(freq_cols.shape, 2.0)
+    weights[freq_cols == 0] = 1.0
+    if w % 2 == 0:
+        weights[freq_cols == w // 2] = 1.0
+    return weights
+
+
+def _refine_band(
+    product: np.ndarray, freq_rows: np.ndarray, freq_cols: np.ndarray, coarse: np.ndarray,
+    shape: tuple[int, int], upsample_factor: int,
+) -> np.ndarray:
+    """Upsampled DFT of band-limited cross-power spectra (N, rows, cols) around the coarse peaks."""
+    h, w = shape
+    if upsample_factor <= 1:
+        return coarse.astype(np.float64)
+    half = int(math.ceil(_HALF_WINDOW_PX * upsample_factor))
+    offsets = np.arange(-half, half + 1, dtype=np.float64) / upsample_factor
+    weights = _column_weights(np.asarray(freq_cols), w)
     pos_rows = coarse[:, 0, None] + offsets[None, :]  # (N, m)
     pos_cols = coarse[:, 1, None] + offsets[None, :]
     kern_rows = np.exp(2j * np.pi * pos_rows[:, :, None] * freq_rows[None, None, :] / h).astype(np.complex64)
@@ -208,6 +228,158 @@ def _parabola_vertex(left: float, centre: float, right: float) -> float:
     return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
 
 
+# ----------------------------------------------------------------------------- one frame, OpenCV FFT
+
+
+def fft_size(n: int) -> int:
+    """Smallest length >= ``n`` of the form ``2^a``, ``3 * 2^a`` or ``5 * 2^a`` (a >= 1): fast and even.
+
+    OpenCV's transforms are several times faster on such lengths than on
+    lengths with a large prime factor (608 = 2^5 * 19 -> 640).
+
+    Examples
+    --------
+    >>> fft_size(608), fft_size(256), fft_size(600), fft_size(700)
+    (640, 256, 640, 768)
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"fft_size needs a positive length, got {n}")
+    best = None
+    for base in (2, 6, 10):
+        size = base
+        while size < n:
+            size *= 2
+        best = size if best is None else min(best, size)
+    return int(best)
+
+
+@dataclass(frozen=True)
+class FrameCorrelator:
+    """A template prepared for registering single frames with OpenCV's real FFT (see :func:`frame_correlator`)."""
+
+    shape: tuple[int, int]  # frame (h, w)
+    padded: tuple[int, int]  # transform size (H, W), both even
+    template_ccs: np.ndarray  # (H, W) float32, OpenCV CCS spectrum of the padded template
+    band_rows: np.ndarray  # (r,) int: spectrum rows kept by the refinement
+    freq_rows: np.ndarray  # (r,) float64: their signed frequencies
+    l_max: int  # highest column frequency kept
+
+
+def frame_correlator(template: np.ndarray, energy: float = 0.999) -> FrameCorrelator:
+    """Prepare ``template`` for :func:`register_frame`.
+
+    The template (minus its mean) is zero-padded to :func:`fft_size` in each
+    dimension; frames are padded the same way, so the cross-correlation is
+    linear up to the padding, not circular.
+
+    Parameters
+    ----------
+    template : numpy.ndarray, shape (h, w)
+        Real image (high-passed for one-photon data).
+    energy : float
+        Fraction of the template's power the subpixel refinement keeps
+        (:func:`spectral_band`).
+
+    Returns
+    -------
+    FrameCorrelator
+    """
+    template = np.asarray(template, dtype=np.float32)
+    if template.ndim != 2 or min(template.shape) < 2:
+        raise ValueError(f"template must be a 2-D image of at least 2x2 pixels, got shape {template.shape}")
+    h, w = template.shape
+    big_h, big_w = fft_size(h), fft_size(w)
+    padded = _pad(template, (big_h, big_w))
+    ccs = cv2.dft(padded)
+    # The band is measured on the unpadded template (the padding's edge spreads the
+    # padded spectrum) and scaled to the padded frequency grid.
+    k_max, l_max = spectral_band(template_spectrum(template), energy)
+    k_max = math.ceil(k_max * big_h / h)
+    freq = np.fft.fftfreq(big_h) * big_h
+    rows = np.flatnonzero(np.abs(freq) <= k_max)
+    l_max = min(math.ceil(l_max * big_w / w), big_w // 2 - 1)
+    return FrameCorrelator((h, w), (big_h, big_w), ccs, rows, freq[rows], l_max)
+
+
+def _pad(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` minus its mean, zero-padded at the bottom and right to ``size`` (float32)."""
+    mean = float(cv2.mean(image)[0])
+    h, w = image.shape
+    return cv2.copyMakeBorder(image, 0, size[0] - h, 0, size[1] - w, cv2.BORDER_CONSTANT, value=mean) - np.float32(mean)
+
+
+def _ccs_band(ccs: np.ndarray, rows: np.ndarray, l_max: int) -> np.ndarray:
+    """Complex half spectrum ``Y[rows, 0..l_max]`` from OpenCV's packed CCS layout (even sizes, l_max < W/2)."""
+    big_h = ccs.shape[0]
+    out = np.empty((rows.size, l_max + 1), np.complex64)
+    if l_max > 0:
+        out[:, 1:].real = ccs[rows, 1: 2 * l_max: 2]
+        out[:, 1:].imag = ccs[rows, 2: 2 * l_max + 1: 2]
+    # Column 0 is packed down the first column: Re Y00, Re Y10, Im Y10, ..., Re Y(H/2)0.
+    col = ccs[:, 0]
+    half = np.empty(big_h // 2 + 1, np.complex64)
+    half[0] = col[0]
+    half[1: big_h // 2] = col[1: big_h - 1: 2] + 1j * col[2: big_h - 1: 2]
+    half[big_h // 2] = col[big_h - 1]
+    k = np.where(rows <= big_h // 2, rows, big_h - rows)
+    out[:, 0] = np.where(rows <= big_h // 2, half[k], np.conj(half[k]))
+    return out
+
+
+def register_frame(
+    correlator: FrameCorrelator,
+    image: np.ndarray,
+    max_shifts: tuple[int, int],
+    upsample_factor: int = 10,
+) -> tuple[np.ndarray, float]:
+    """Displacement of one image relative to the prepared template (fast path of :func:`register_images`).
+
+    One forward and one inverse real FFT (OpenCV, packed spectra), the integer
+    peak searched within ``max_shifts``, then the same subpixel refinement as
+    :func:`register_images` on the template's frequency band.
+
+    Parameters
+    ----------
+    correlator : FrameCorrelator
+        From :func:`frame_correlator`.
+    image : numpy.ndarray, shape (h, w)
+        Real image (high-passed like the template).
+    max_shifts : (int, int)
+        Largest ``|dy|``, ``|dx|`` searched, pixels.
+    upsample_factor : int
+        Precision ``1 / upsample_factor`` of the DFT refinement (then a parabola).
+
+    Returns
+    -------
+    displacement : numpy.ndarray of float64, shape (2,)
+        ``(dy, dx)`` with ``image(y, x) ~ template(y - dy, x - dx)``.
+    peak_z : float
+        Peak height in standard deviations of the correlation surface.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape != correlator.shape:
+        raise ValueError(f"image {image.shape} does not match the template {correlator.shape}")
+    big_h, big_w = correlator.padded
+    spectrum = cv2.dft(_pad(image, correlator.padded))
+    product = cv2.mulSpectrums(spectrum, correlator.template_ccs, 0, conjB=True)
+    corr = cv2.dft(product, flags=cv2.DFT_INVERSE | cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+    my, mx = (int(v) for v in max_shifts)
+    rows = np.arange(-my, my + 1)
+    cols = np.arange(-mx, mx + 1)
+    window = corr[np.ix_(rows % big_h, cols % big_w)]
+    r, c = np.unravel_index(int(np.argmax(window)), window.shape)
+    mean, std = cv2.meanStdDev(corr)
+    mean, std = float(mean[0, 0]), float(std[0, 0])
+    peak_z = (float(window[r, c]) - mean) / std if std > 0 and math.isfinite(std) else 0.0
+    coarse = np.array([[rows[r], cols[c]]], dtype=np.float64)
+    band = _ccs_band(product, correlator.band_rows, correlator.l_max)
+    freq_cols = np.arange(correlator.l_max + 1, dtype=np.float64)
+    fine = _refine_band(band[None], correlator.freq_rows, freq_cols, coarse, (big_h, big_w), int(upsample_factor))[0]
+    bound = np.array([my, mx], dtype=np.float64)
+    return np.clip(fine, -bound, bound), peak_z
+
+
 def estimate_displacement(
     template: np.ndarray,
     frame: np.ndarray,
@@ -216,7 +388,7 @@ def estimate_displacement(
 ) -> tuple[tuple[float, float], float]:
     """Displacement of ``frame`` relative to ``template``, within ``max_shifts``.
 
-    Convenience wrapper of :func:`register_images` for one pair of images.
+    Convenience wrapper of :func:`frame_correlator` and :func:`register_frame` for one pair of images.
 
     Parameters
     ----------
@@ -249,10 +421,8 @@ def estimate_displacement(
     frame = np.asarray(frame, dtype=np.float32)
     if template.shape != frame.shape or template.ndim != 2:
         raise ValueError(f"template {template.shape} and frame {frame.shape} must be 2-D images of the same shape")
-    my, mx = (int(v) for v in max_shifts)
-    bound = np.array([[my, mx]], dtype=np.float64)
-    d, z = register_images(template_spectrum(template)[None], frame[None], -bound, bound, upsample_factor)
-    return (float(d[0, 0]), float(d[0, 1])), float(z[0])
+    d, z = register_frame(frame_correlator(template), frame, (int(max_shifts[0]), int(max_shifts[1])), upsample_factor)
+    return (float(d[0]), float(d[1])), float(z)
 
 
 def _check_border(border_nan) -> None:
@@ -290,11 +460,7 @@ def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy"
     sy, sx = float(shift[0]), float(shift[1])
     _check_border(border_nan)
     if use_opencv:
-        matrix = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy]], dtype=np.float64)
-        out = cv2.warpAffine(
-            frame, matrix, (frame.shape[1], frame.shape[0]),
-            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=_border_mode(border_nan),
-        )
+        out = _shift_cubic(frame, sy, sx, _border_mode(border_nan))
         if border_nan == "copy" and border_nan is not True:
             return out
         return _fill_border(out, frame, sy, sx, border_nan)
@@ -302,6 +468,61 @@ def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy"
     ramp = np.exp(-2j * np.pi * (np.fft.fftfreq(h)[:, None] * sy + np.fft.rfftfreq(w)[None, :] * sx))
     out = np.fft.irfft2(np.fft.rfft2(frame) * ramp, s=(h, w)).astype(np.float32)
     return _fill_border(out, frame, sy, sx, border_nan)
+
+
+#: OpenCV's bicubic interpolation parameter (Keys' cubic convolution, a = -0.75).
+_CUBIC_A = -0.75
+
+
+def _cubic_weights(t: float) -> np.ndarray:
+    """Weights of the samples at offsets -1, 0, 1, 2 for interpolating at fraction ``t`` in [0, 1)."""
+    a = _CUBIC_A
+    w0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    w2 = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1
+    return np.array([w0, w1, w2, 1.0 - w0 - w1 - w2], dtype=np.float32)
+
+
+def _shift_cubic(frame: np.ndarray, sy: float, sx: float, border: int) -> np.ndarray:
+    """Bicubic translation ``out(y, x) = frame(y - sy, x - sx)`` as one separable 4x4 filter.
+
+    Same interpolation kernel as ``cv2.warpAffine(..., INTER_CUBIC)`` (whose
+    positions are rounded to 1/32 pixel; here they are exact) at a fraction of
+    its cost: the integer part of the shift is a padding offset, the fraction
+    a 4-tap filter along each axis. ``border``: an OpenCV border mode for the
+    pixels brought in from outside the frame.
+    """
+    return _shift_separable(frame, sy, sx, border, _cubic_weights, 1, cv2.INTER_CUBIC)
+
+
+def _linear_weights(t: float) -> np.ndarray:
+    return np.array([1.0 - t, t], dtype=np.float32)
+
+
+def shift_linear(frame: np.ndarray, sy: float, sx: float) -> np.ndarray:
+    """Bilinear translation ``out(y, x) = frame(y - sy, x - sx)``, nearest-pixel borders (float32)."""
+    return _shift_separable(np.asarray(frame, dtype=np.float32), sy, sx, cv2.BORDER_REPLICATE, _linear_weights, 0,
+                            cv2.INTER_LINEAR)
+
+
+def _shift_separable(frame: np.ndarray, sy: float, sx: float, border: int, weights, before: int, fallback: int) -> np.ndarray:
+    """Translation by a separable interpolation kernel with taps at offsets ``-before .. n - 1 - before``."""
+    h, w = frame.shape
+    fy, fx = math.floor(-sy), math.floor(-sx)
+    ky, kx = weights(-sy - fy), weights(-sx - fx)
+    n = ky.size
+    top, bottom = max(0, before - fy), max(0, fy - before + n - 1)
+    left, right = max(0, before - fx), max(0, fx - before + n - 1)
+    if max(top, bottom) > h or max(left, right) > w:
+        # shifts beyond the frame: padding that wide is not defined for every border mode
+        matrix = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy]], dtype=np.float64)
+        return cv2.warpAffine(frame, matrix, (w, h), flags=fallback | cv2.WARP_INVERSE_MAP, borderMode=border)
+    padded = cv2.copyMakeBorder(frame, top, bottom, left, right, border)
+    y0, x0 = fy - before + top, fx - before + left
+    region = padded[y0: y0 + h + n - 1, x0: x0 + w + n - 1]
+    out = cv2.sepFilter2D(region, cv2.CV_32F, kx, ky, anchor=(0, 0),
+                          borderType=cv2.BORDER_ISOLATED | cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(out[:h, :w])
 
 
 def _fill_border(out: np.ndarray, frame: np.ndarray, sy: float, sx: float, border_nan) -> np.ndarray:

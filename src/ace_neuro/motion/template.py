@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registration import NO_STRUCTURE_PEAK_Z, register_images, shift_frame, template_spectrum
+from .registration import NO_STRUCTURE_PEAK_Z, frame_correlator, register_frame, shift_frame
 
 __all__ = ["template_groups", "registered_mean", "initial_template", "combine_group_means"]
 
@@ -60,19 +60,18 @@ def registered_mean(frames: np.ndarray, template: np.ndarray, max_shifts: tuple[
         unless all are).
     displacements : numpy.ndarray of float64, shape (n, 2)
     """
-    spectrum = template_spectrum(template)[None]
-    bound = np.array([max_shifts], dtype=np.float64)
+    correlator = frame_correlator(template)
     total = np.zeros(template.shape, dtype=np.float64)
     fallback = np.zeros(template.shape, dtype=np.float64)
     used = 0
     displacements = np.zeros((frames.shape[0], 2))
     for i, frame in enumerate(frames):
-        d, z = register_images(spectrum, frame[None], -bound, bound)
+        d, z = register_frame(correlator, frame, max_shifts)
         fallback += frame
-        if not z[0] >= NO_STRUCTURE_PEAK_Z:
+        if not z >= NO_STRUCTURE_PEAK_Z:
             continue
-        displacements[i] = d[0]
-        total += shift_frame(frame, -d[0], border_nan="copy")
+        displacements[i] = d
+        total += shift_frame(frame, -d, border_nan="copy")
         used += 1
     if used == 0:
         return (fallback / max(1, frames.shape[0])).astype(np.float32), displacements
