@@ -66,11 +66,11 @@ _log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- reading / writing
 
 
-def _read_frames(path: str, start: int, stop: int) -> np.ndarray:
-    """Frames [start, stop) as float32; the file mapping is released before returning."""
+def _read_frames(path: str, start: int, stop: int, dtype=np.float32) -> np.ndarray:
+    """Frames [start, stop) as ``dtype`` (``None``: the file's own); the file mapping is released before returning."""
     movie = open_movie(path)
     try:
-        return np.array(movie[start:stop], dtype=np.float32)
+        return np.array(movie[start:stop], dtype=dtype)
     finally:
         del movie
 
@@ -79,22 +79,32 @@ def _write_frames(mmap_path: str, shape: tuple[int, int, int], start: int, frame
     """Write frames (n, H, W) at ``start`` into a CaImAn C-order memory map, window by window.
 
     The file holds (H*W, T) with pixel index ``row + col*H``, each pixel's time
-    series contiguous, so a range of pixels is a contiguous range of bytes. Each
-    window of ``_WRITE_BYTES // (4 T)`` pixels is mapped, filled and unmapped:
-    the file pages a process holds (including those the kernel maps around a
-    fault) stay below ``_WRITE_BYTES`` whatever the recording's length.
+    series contiguous, so a block of whole frame columns is a contiguous range
+    of bytes. For each block of columns the frames are transposed with OpenCV
+    (each frame's columns to rows, then frames to pixels: two cache-friendly
+    transposes instead of one strided copy), then the (pixels, n) block is
+    written through windows of at most ``_WRITE_BYTES // (4 T)`` pixels, each
+    mapped, filled and unmapped, so the file pages a process holds stay below
+    ``_WRITE_BYTES`` whatever the recording's length.
     """
     n_frames, height, width = shape
     n = frames.shape[0]
-    n_pixels = height * width
     per_window = max(1, _WRITE_BYTES // (4 * n_frames))
-    for p0 in range(0, n_pixels, per_window):
-        p1 = min(n_pixels, p0 + per_window)
-        c0, c1 = p0 // height, (p1 - 1) // height + 1
-        block = frames[:, :, c0:c1].transpose(2, 1, 0).reshape((c1 - c0) * height, n)[p0 - c0 * height: p1 - c0 * height]
-        window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=p0 * n_frames * 4, shape=(p1 - p0, n_frames), order="C")
-        window[:, start: start + n] = block
-        del window
+    cols_per_block = max(1, min(width, per_window // height))
+    staging = np.empty((n, cols_per_block * height), dtype=np.float32)
+    for c0 in range(0, width, cols_per_block):
+        c1 = min(width, c0 + cols_per_block)
+        n_pixels = (c1 - c0) * height
+        for i in range(n):
+            cv2.transpose(frames[i, :, c0:c1], dst=staging[i, :n_pixels].reshape(c1 - c0, height))
+        block = cv2.transpose(staging[:, :n_pixels])  # (n_pixels, n)
+        base = c0 * height
+        for p0 in range(0, n_pixels, per_window):
+            p1 = min(n_pixels, p0 + per_window)
+            window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=(base + p0) * n_frames * 4,
+                               shape=(p1 - p0, n_frames), order="C")
+            window[:, start: start + n] = block[p0:p1]
+            del window
 
 
 def _fill_border(mmap_path: str, shape: tuple[int, int, int], border: int, value: float) -> None:
@@ -179,8 +189,8 @@ def _group_frames(path: str, start: int, stop: int, kernel: np.ndarray | None) -
 
 def _chunk_task(task: tuple[int, int, dict]) -> dict:
     start, stop, job = task
-    frames = _read_frames(job["movie"], start, stop)
-    if not np.all(np.isfinite(frames)):
+    frames = _read_frames(job["movie"], start, stop, dtype=None)  # converted to float32 frame by frame
+    if frames.dtype.kind == "f" and not np.all(np.isfinite(frames)):
         raise ValueError(f"{job['movie']}: frames {start}-{stop - 1} hold NaN or infinite values; fix the preprocess step's output")
     lowest = float(frames.min())
     block = correct_frames(frames, job["registration"])
@@ -286,6 +296,14 @@ def _build_template(movie_path: str, groups: list[tuple[int, int]], params: dict
     return template
 
 
+def _movie_itemsize(path: str) -> int:
+    movie = open_movie(path)
+    try:
+        return int(movie.dtype.itemsize)
+    finally:
+        del movie
+
+
 def _sample_stats(movie_path: str, groups: list[tuple[int, int]]) -> tuple[float, float]:
     lo, hi = math.inf, -math.inf
     for a, b in groups:
@@ -307,7 +325,7 @@ def run_motion_step(
     params: Mapping[str, Any] | None = None,
     threads: int = 1,
     logger: logging.Logger | None = None,
-    chunk_mb: float = 128.0,
+    chunk_mb: float = 256.0,
 ) -> dict:
     """Motion-correct a movie into a CaImAn memory map, with shifts, template, metrics and figures.
 
@@ -324,8 +342,10 @@ def run_motion_step(
     logger : logging.Logger, optional
         Where progress goes.
     chunk_mb : float
-        Memory budget of one chunk of float32 frames per worker; peak memory is
-        a few times ``chunk_mb * threads``, independent of the recording length.
+        Memory budget of one chunk per worker (its input frames plus their
+        float32 corrections); peak memory is about ``chunk_mb * threads`` plus
+        the template's data and the interpreters, independent of the recording
+        length. Larger chunks write the output (pixels x time) in longer runs.
 
     Returns
     -------
@@ -379,7 +399,8 @@ def run_motion_step(
             )
         registration = make_registration(template, p)
         shape = (n_frames, height, width)
-        chunk = chunk_frames_for((height, width), chunk_mb)
+        # a worker holds its chunk's input frames (the file's dtype) and their float32 corrections
+        chunk = chunk_frames_for((height, width), chunk_mb, itemsize=4 + _movie_itemsize(movie_path))
         with atomic_path(out_dir / "memmap") as tmp_dir:
             tmp_dir.mkdir(parents=True)
             mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
