@@ -45,6 +45,10 @@ PATCH_Z_FLOOR = 4.0
 #: equal to a 3x3 neighbourhood of patches whose peaks are 2.5 standard deviations
 #: above the noise floor.
 PATCH_PRIOR_WEIGHT = 50.0
+#: Fraction of the template patches' power kept by the subpixel refinement of
+#: patch shifts (the frequencies beyond hold mostly noise; fewer frequencies
+#: make the refinement several times cheaper).
+PATCH_BAND_ENERGY = 0.999
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def make_registration(template: np.ndarray, params: dict) -> Registration:
     patch_spectra = template_spectrum(patches)
     return Registration(
         **common, grid=grid, max_deviation_rigid=int(params["max_deviation_rigid"]),
-        patch_spectra=patch_spectra, patch_band=spectral_band(patch_spectra),
+        patch_spectra=patch_spectra, patch_band=spectral_band(patch_spectra, PATCH_BAND_ENERGY),
         rows_matrix=field_matrix(grid.centres_y, height, params["upsample_factor_grid"]),
         cols_matrix=field_matrix(grid.centres_x, width, params["upsample_factor_grid"]),
         patch_window=window,

@@ -147,22 +147,28 @@ def register_images(
     corr = scipy.fft.irfft2(product, s=(h, w), axes=(-2, -1))
     lower = np.asarray(lower, dtype=np.float64).reshape(n, 2)
     upper = np.asarray(upper, dtype=np.float64).reshape(n, 2)
-    coarse = np.zeros((n, 2))
-    peak_z = np.zeros(n)
     flat = corr.reshape(n, -1)
     mean = flat.mean(axis=1)
     std = flat.std(axis=1)
-    for i in range(n):
-        rows = np.arange(math.ceil(lower[i, 0]), math.floor(upper[i, 0]) + 1)
-        cols = np.arange(math.ceil(lower[i, 1]), math.floor(upper[i, 1]) + 1)
-        if rows.size == 0 or cols.size == 0:
-            rows = np.array([int(round(0.5 * (lower[i, 0] + upper[i, 0])))])
-            cols = np.array([int(round(0.5 * (lower[i, 1] + upper[i, 1])))])
-        window = corr[i][np.ix_(rows % h, cols % w)]
-        r, c = np.unravel_index(int(np.argmax(window)), window.shape)
-        coarse[i] = rows[r], cols[c]
-        if std[i] > 0 and np.isfinite(std[i]):
-            peak_z[i] = (window[r, c] - mean[i]) / std[i]
+    # Integer search windows [ceil(lower), floor(upper)] (the midpoint when empty),
+    # gathered for all images at once; positions past an image's own window are masked.
+    first = np.ceil(lower).astype(int)
+    last = np.floor(upper).astype(int)
+    empty = np.any(last < first, axis=1)
+    middle = np.round(0.5 * (lower + upper)).astype(int)
+    first[empty], last[empty] = middle[empty], middle[empty]
+    size = last - first + 1
+    rows = first[:, 0, None] + np.arange(size[:, 0].max())[None, :]  # (n, K)
+    cols = first[:, 1, None] + np.arange(size[:, 1].max())[None, :]  # (n, L)
+    window = corr[np.arange(n)[:, None, None], (rows % h)[:, :, None], (cols % w)[:, None, :]].astype(np.float64)
+    outside = (rows > last[:, 0, None])[:, :, None] | (cols > last[:, 1, None])[:, None, :]
+    window[outside] = -np.inf
+    best = window.reshape(n, -1).argmax(axis=1)
+    r, c = np.divmod(best, window.shape[2])
+    idx = np.arange(n)
+    coarse = np.stack([rows[idx, r], cols[idx, c]], axis=1).astype(np.float64)
+    valid = (std > 0) & np.isfinite(std)
+    peak_z = np.where(valid, (window[idx, r, c] - mean) / np.where(valid, std, 1.0), 0.0)
     fine = _refine(product, coarse, (h, w), int(upsample_factor), band)
     fine = np.clip(fine, lower, upper)
     return fine, peak_z
@@ -196,36 +202,52 @@ def _refine_band(
     product: np.ndarray, freq_rows: np.ndarray, freq_cols: np.ndarray, coarse: np.ndarray,
     shape: tuple[int, int], upsample_factor: int,
 ) -> np.ndarray:
-    """Upsampled DFT of band-limited cross-power spectra (N, rows, cols) around the coarse peaks."""
+    """Upsampled DFT of band-limited cross-power spectra (N, rows, cols) around the coarse peaks.
+
+    The kernel ``exp(2 pi i (c + o) f / n)`` factors into a per-image phase
+    ``exp(2 pi i c f / n)`` (applied to the spectrum) and a shared one for the
+    offsets ``o`` of the fine grid, so all N images go through two matrix
+    products.
+    """
     h, w = shape
     if upsample_factor <= 1:
         return coarse.astype(np.float64)
+    n_images = coarse.shape[0]
     half = int(math.ceil(_HALF_WINDOW_PX * upsample_factor))
     offsets = np.arange(-half, half + 1, dtype=np.float64) / upsample_factor
-    weights = _column_weights(np.asarray(freq_cols), w)
-    pos_rows = coarse[:, 0, None] + offsets[None, :]  # (N, m)
-    pos_cols = coarse[:, 1, None] + offsets[None, :]
-    kern_rows = np.exp(2j * np.pi * pos_rows[:, :, None] * freq_rows[None, None, :] / h).astype(np.complex64)
-    kern_cols = (weights[None, :, None] * np.exp(2j * np.pi * freq_cols[None, :, None] * pos_cols[:, None, :] / w)).astype(np.complex64)
-    # One 2-D product per image: numpy's stacked complex matmul does not use BLAS.
-    product = product.astype(np.complex64, copy=False)
-    upsampled = np.stack([((kern_rows[i] @ product[i]) @ kern_cols[i]).real for i in range(coarse.shape[0])])
-    out = np.empty_like(coarse, dtype=np.float64)
     m = offsets.size
-    for i in range(coarse.shape[0]):
-        r, c = np.unravel_index(int(np.argmax(upsampled[i])), (m, m))
-        dr = _parabola_vertex(upsampled[i, r - 1, c], upsampled[i, r, c], upsampled[i, r + 1, c]) if 0 < r < m - 1 else 0.0
-        dc = _parabola_vertex(upsampled[i, r, c - 1], upsampled[i, r, c], upsampled[i, r, c + 1]) if 0 < c < m - 1 else 0.0
-        out[i, 0] = pos_rows[i, r] + dr / upsample_factor
-        out[i, 1] = pos_cols[i, c] + dc / upsample_factor
+    freq_rows = np.asarray(freq_rows, dtype=np.float64)
+    freq_cols = np.asarray(freq_cols, dtype=np.float64)
+    weights = _column_weights(freq_cols, w)
+    phase_rows = np.exp(2j * np.pi * coarse[:, 0, None] * freq_rows[None, :] / h).astype(np.complex64)
+    phase_cols = (weights[None, :] * np.exp(2j * np.pi * coarse[:, 1, None] * freq_cols[None, :] / w)).astype(np.complex64)
+    base_rows = np.exp(2j * np.pi * offsets[:, None] * freq_rows[None, :] / h).astype(np.complex64)  # (m, R)
+    base_cols = np.exp(2j * np.pi * freq_cols[:, None] * offsets[None, :] / w).astype(np.complex64)  # (C, m)
+    shifted = product.astype(np.complex64, copy=False) * phase_rows[:, :, None] * phase_cols[:, None, :]  # (N, R, C)
+    n_rows, n_cols = freq_rows.size, freq_cols.size
+    by_rows = base_rows @ shifted.transpose(1, 0, 2).reshape(n_rows, n_images * n_cols)  # (m, N*C)
+    by_rows = by_rows.reshape(m, n_images, n_cols).transpose(1, 0, 2).reshape(n_images * m, n_cols)
+    upsampled = (by_rows @ base_cols).real.reshape(n_images, m, m)
+    peak = upsampled.reshape(n_images, -1).argmax(axis=1)
+    r, c = np.divmod(peak, m)
+    idx = np.arange(n_images)
+    centre = upsampled[idx, r, c]
+    dr = _parabola_vertices(upsampled[idx, np.maximum(r - 1, 0), c], centre, upsampled[idx, np.minimum(r + 1, m - 1), c])
+    dc = _parabola_vertices(upsampled[idx, r, np.maximum(c - 1, 0)], centre, upsampled[idx, r, np.minimum(c + 1, m - 1)])
+    dr = np.where((r > 0) & (r < m - 1), dr, 0.0)
+    dc = np.where((c > 0) & (c < m - 1), dc, 0.0)
+    out = np.empty((n_images, 2), dtype=np.float64)
+    out[:, 0] = coarse[:, 0] + offsets[r] + dr / upsample_factor
+    out[:, 1] = coarse[:, 1] + offsets[c] + dc / upsample_factor
     return out
 
 
-def _parabola_vertex(left: float, centre: float, right: float) -> float:
+def _parabola_vertices(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Vertex offsets (in grid steps, within +-0.5) of parabolas through three samples; 0 where not a maximum."""
+    left, centre, right = (np.asarray(v, dtype=np.float64) for v in (left, centre, right))
     denom = left - 2.0 * centre + right
-    if denom >= 0:
-        return 0.0
-    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+    safe = np.where(denom < 0, denom, -1.0)
+    return np.where(denom < 0, np.clip(0.5 * (left - right) / safe, -0.5, 0.5), 0.0)
 
 
 # ----------------------------------------------------------------------------- one frame, OpenCV FFT
