@@ -36,8 +36,22 @@ def test_reads_match_the_movie_in_both_layouts(movie, tmp_path, region):
         sub = source.sub((r0, r1, c0, c1))
         got = pixels_to_frames(sub.read(7, 31), (r1 - r0, c1 - c0))
         np.testing.assert_array_equal(got, data[7:31, r0:r1, c0:c1])
+        np.testing.assert_array_equal(sub.read_frames(7, 31), data[7:31, r0:r1, c0:c1])
+    np.testing.assert_array_equal(
+        MovieSource.from_array(data).sub((r0, r1, c0, c1)).read_frames(3, 9), data[3:9, r0:r1, c0:c1]
+    )
     with pytest.raises(ValueError, match="outside the movie"):
         frames.read(40, 60)
+    with pytest.raises(ValueError, match="outside the movie"):
+        frames.read_frames(40, 60)
+
+
+def test_layout_conversions_of_large_float32_chunks_match_numpy():
+    rng = np.random.default_rng(1)
+    frames = rng.normal(size=(5, 37, 23)).astype(np.float32)
+    pixels = frames_to_pixels(frames)
+    np.testing.assert_array_equal(pixels, frames.transpose(2, 1, 0).reshape(-1, 5))
+    np.testing.assert_array_equal(pixels_to_frames(pixels, (37, 23)), frames)
 
 
 def test_chunks_cover_the_recording_in_steps(movie):

@@ -8,6 +8,8 @@ smoother (Zhou et al. 2018, "center_psf").
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -43,12 +45,28 @@ def center_psf_kernel(gSig, gSiz, center: bool = True) -> np.ndarray:
     return psf.astype(np.float32)
 
 
-def filter_frames(frames: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Correlate each frame of ``(L, h, w)`` with ``kernel`` (reflected border), float32."""
+def filter_frames(frames: np.ndarray, kernel: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Correlate each frame of ``(L, h, w)`` with ``kernel`` (reflected border), float32.
+
+    With ``threads > 1`` the frames are split between that many threads
+    (OpenCV releases the GIL while filtering).
+    """
     frames = np.asarray(frames, dtype=np.float32)
     out = np.empty_like(frames)
-    for i in range(frames.shape[0]):
-        out[i] = cv2.filter2D(frames[i], cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
+
+    def work(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            cv2.filter2D(frames[i], cv2.CV_32F, kernel, dst=out[i], borderType=cv2.BORDER_REFLECT)
+
+    n = frames.shape[0]
+    threads = max(1, min(int(threads), n))
+    if threads == 1:
+        work(0, n)
+        return out
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in [pool.submit(work, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]:
+            f.result()
     return out
 
 

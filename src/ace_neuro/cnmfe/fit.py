@@ -74,9 +74,10 @@ class RegionFit:
 class _Passes:
     """Streaming passes over one source with fixed parameters."""
 
-    def __init__(self, source: MovieSource, params: dict[str, Any]) -> None:
+    def __init__(self, source: MovieSource, params: dict[str, Any], threads: int = 1) -> None:
         self.source = source
         self.params = params
+        self.threads = max(1, int(threads))
         self.dims = source.dims
         self.n = source.n_pixels
         self.T = source.n_frames
@@ -94,18 +95,11 @@ class _Passes:
 
     # ----------------------------------------------------------------- pixel statistics
     def pixel_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Temporal mean and noise (PSD) of every pixel, ``(n,)`` float32 each."""
-        p = self.params
-        welch = WelchNoise(self.n, min(256, self.T), p["noise_range"], p["noise_method"])
-        total = np.zeros(self.n, np.float64)
-        for _, _, y in self.raw_chunks(1, "pixel statistics"):
-            total += y.sum(axis=1, dtype=np.float64)
-            welch.update(y)
-        if welch.count == 0:
-            rest = welch.leftover()
-            welch = WelchNoise(self.n, rest.shape[1], p["noise_range"], p["noise_method"])
-            welch.update(rest)
-        return (total / max(self.T, 1)).astype(np.float32), welch.result()
+        """Temporal mean and noise (PSD) of every pixel, ``(n,)`` float32 each (one pass of its own)."""
+        stats = _PixelStats(self.dims, self.T, self.params, self.threads)
+        for t0, t1 in self.source.chunks(self.chunk, 1):
+            stats.update(self.source.read_frames(t0, t1))
+        return stats.result()
 
     # ----------------------------------------------------------------- model pieces per chunk
     def residual_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
@@ -180,15 +174,55 @@ class _Passes:
 
         return gen
 
-    def init_frames(self) -> Callable[[], Iterator[np.ndarray]]:
-        """Factory of ``(L, h', w')`` chunks of the movie at init resolution."""
+    def init_frames(self, stats: "_PixelStats | None" = None) -> Callable[[], Iterator[np.ndarray]]:
+        """Factory of ``(L, h', w')`` chunks of the movie at init resolution.
+
+        If ``stats`` is given, the first iteration also feeds it every raw frame
+        (the pixel statistics share the first seeding pass).
+        """
         p = self.params
+        feed = [stats]
 
         def gen():
-            for _, _, y in self.raw_chunks(int(p["tsub"]), "seeding"):
-                yield downsample_frames(pixels_to_frames(y, self.dims), int(p["ssub"]), int(p["tsub"]))
+            stats_now, feed[0] = feed[0], None
+            progress = Progress(self.T, f"{self.label} seeding", logger, interval_s=30.0)
+            for t0, t1 in self.source.chunks(self.chunk, int(p["tsub"])):
+                frames = self.source.read_frames(t0, t1)
+                if stats_now is not None:
+                    stats_now.update(frames)
+                yield downsample_frames(frames, int(p["ssub"]), int(p["tsub"]))
+                progress.update(t1 - t0)
 
         return gen
+
+
+class _PixelStats:
+    """Streaming temporal mean and Welch noise of every pixel, fed ``(L, h, w)`` frames."""
+
+    def __init__(self, dims: tuple[int, int], n_frames: int, params: dict[str, Any], threads: int = 1) -> None:
+        self.dims = dims
+        self.n_frames = n_frames
+        self.params = params
+        self.threads = threads
+        n = dims[0] * dims[1]
+        self.welch = WelchNoise(n, min(256, n_frames), params["noise_range"], params["noise_method"], threads)
+        self.total = np.zeros(dims, np.float64)
+
+    def update(self, frames: np.ndarray) -> None:
+        self.total += frames.sum(axis=0, dtype=np.float64)
+        self.welch.update(frames.reshape(frames.shape[0], -1).T)  # pixels in C order
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, noise)``, each ``(h*w,)`` float32 in Fortran pixel order."""
+        p = self.params
+        welch = self.welch
+        if welch.count == 0:
+            rest = welch.leftover()
+            welch = WelchNoise(rest.shape[0], rest.shape[1], p["noise_range"], p["noise_method"], self.threads)
+            welch.update(rest)
+        mean = (self.total / max(self.n_frames, 1)).astype(np.float32).ravel(order="F")
+        noise = welch.result().reshape(self.dims).ravel(order="F")
+        return mean, np.ascontiguousarray(noise, dtype=np.float32)
 
 
 def _init_geometry(params: dict) -> tuple[list[float], list[int]]:
@@ -213,7 +247,8 @@ def _seed_and_extract(
     init_dims = (-(-h // ssub), -(-w // ssub))
     n_init = -(-passes.T // tsub)
     g_sig, g_siz = _init_geometry(p)
-    images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"], p["noise_method"], n_init)
+    images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"], p["noise_method"],
+                                    n_init, passes.threads)
     exclude = None
     if exclude_centres is not None and len(exclude_centres):
         exclude = np.zeros(init_dims, bool)
@@ -224,7 +259,8 @@ def _seed_and_extract(
                 exclude[max(0, r - rad):r + rad + 1, max(0, c - rad):c + rad + 1] = True
     border_init = tuple(int(np.ceil(b / ssub)) for b in ((border,) * 4 if np.isscalar(border) else border))
     seeds = find_seeds(images.cn, images.pnr, p["min_corr"], p["min_pnr"], g_sig, border_init, max_new, exclude)
-    comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images.mean, local_background)
+    comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images.mean,
+                               local_background, threads=passes.threads)
     return comps, images, init_dims
 
 
@@ -380,6 +416,7 @@ def fit_region(
     refine_rounds: int | None = None,
     log: logging.Logger | None = None,
     label: str = "cnmfe",
+    threads: int = 1,
 ) -> RegionFit:
     """CNMF-E on one region of the movie.
 
@@ -398,6 +435,8 @@ def fit_region(
     log : logging.Logger, optional
     label : str
         Prefix of log lines.
+    threads : int
+        Threads for the frame filtering and FFTs (patch workers use 1).
 
     Returns
     -------
@@ -405,11 +444,12 @@ def fit_region(
     """
     log = log or logger
     p = params
-    passes = _Passes(source, p)
+    passes = _Passes(source, p, threads)
     passes.label = label
-    pixel_mean, sn = passes.pixel_stats()
+    stats = _PixelStats(passes.dims, passes.T, p, passes.threads)
+    comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(stats), border, p["K"], None, True)
+    pixel_mean, sn = stats.result()  # accumulated during the first seeding pass
     passes.pixel_mean = pixel_mean
-    comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(), border, p["K"], None, True)
     A, C = _to_full_resolution(comps, init_dims, passes.dims, int(p["ssub"]), int(p["tsub"]), passes.T)
     log.info("%s: %d components initialised", label, A.shape[1])
     state = ModelState(A, C, _b0(pixel_mean, A, C), None, None)

@@ -129,6 +129,7 @@ def correlation_pnr_images(
     noise_range=(0.25, 0.5),
     noise_method: str = "mean",
     n_frames: int | None = None,
+    threads: int = 1,
 ) -> SeedImages:
     """Correlation and peak-to-noise images of the filtered movie, in two streaming passes.
 
@@ -145,6 +146,8 @@ def correlation_pnr_images(
         Noise estimation, see :mod:`.noise`.
     n_frames : int, optional
         Total frames (sets the noise segment length); counted if omitted.
+    threads : int
+        Threads for the filtering and the FFTs.
 
     Returns
     -------
@@ -153,12 +156,12 @@ def correlation_pnr_images(
     kernel = center_psf_kernel(gSig, gSiz, center_psf)
     h, w = dims
     segment = 256 if n_frames is None else int(min(256, n_frames))
-    welch = WelchNoise(h * w, segment, noise_range, noise_method)
+    welch = WelchNoise(h * w, segment, noise_range, noise_method, threads)
     total = np.zeros((h, w), np.float64)
     peak = np.full((h, w), -np.inf, np.float32)
     count = 0
     for frames in chunks():
-        filt = filter_frames(frames, kernel)
+        filt = filter_frames(frames, kernel, threads)
         total += filt.sum(axis=0, dtype=np.float64)
         np.maximum(peak, filt.max(axis=0), out=peak)
         welch.update(filt.reshape(filt.shape[0], -1).T)  # (pixels in C order, frames)
@@ -173,7 +176,9 @@ def correlation_pnr_images(
     pnr = np.maximum((peak - mean) / noise, 0.0).astype(np.float32)
     corr = CorrelationAccumulator((h, w))
     for frames in chunks():
-        z = (filter_frames(frames, kernel) - mean) / noise
+        z = filter_frames(frames, kernel, threads)
+        z -= mean
+        z /= noise
         z[z < 3.0] = 0.0
         corr.update(z)
     noise = np.where(np.isfinite(noise), noise, 0.0).astype(np.float32)
@@ -267,6 +272,7 @@ def extract_components(
     filtered_mean: np.ndarray,
     local_background: bool = True,
     keep_fraction: float = 0.2,
+    threads: int = 1,
 ) -> InitialComponents:
     """Footprints and traces for all seeds, in one streaming pass.
 
@@ -290,6 +296,8 @@ def extract_components(
         Temporal mean of the filtered movie (from the seeding images).
     local_background : bool
     keep_fraction : float
+    threads : int
+        Threads for the filtering.
 
     Returns
     -------
@@ -308,7 +316,7 @@ def extract_components(
     t0 = 0
     for frames in chunks():
         n = frames.shape[0]
-        filt = filter_frames(frames, kernel)
+        filt = filter_frames(frames, kernel, threads)
         centre = filt[:, seeds[:, 0], seeds[:, 1]] - filtered_mean[seeds[:, 0], seeds[:, 1]]  # (n, K)
         traces[:, t0:t0 + n] = centre.T
         for k, (r0, r1, c0, c1) in enumerate(boxes):

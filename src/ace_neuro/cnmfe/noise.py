@@ -103,8 +103,10 @@ class WelchNoise:
     length: frames are buffered into full segments), then call :meth:`result`.
     """
 
-    def __init__(self, n_pixels: int, segment: int, noise_range=(0.25, 0.5), method: str = "mean") -> None:
+    def __init__(self, n_pixels: int, segment: int, noise_range=(0.25, 0.5), method: str = "mean",
+                 workers: int = 1) -> None:
         self.segment = max(4, int(segment))
+        self.workers = max(1, int(workers))
         self.method = method
         self.band = _band(self.segment, noise_range)
         if not self.band.any():
@@ -139,7 +141,7 @@ class WelchNoise:
         for p0 in range(0, seg.shape[0], block):  # pixel blocks bound the FFT's temporaries
             part = seg[p0:p0 + block]
             part = (part - part.mean(axis=1, keepdims=True)) * self.window
-            spec = scipy.fft.rfft(part, axis=1)[:, self.band]
+            spec = scipy.fft.rfft(part, axis=1, workers=self.workers)[:, self.band]
             self.acc[p0:p0 + block] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * self.scale
         self.count += 1
 

@@ -99,7 +99,7 @@ def fit_cnmfe(
     threads = max(1, int(threads))
     import cv2
 
-    cv2.setNumThreads(threads)  # the frame filtering is the only multi-threaded library call of a region fit
+    cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
     source = MovieSource.from_memmap(memmap_path)
     border = max(int(p["border_pix"]), int(border_pix or 0))
     h, w = source.dims
@@ -114,7 +114,7 @@ def fit_cnmfe(
         progress = Progress(h * w, "cnmfe: frame-major copy", log, unit="pixels")
         frames = write_frame_major(source, Path(tmp) / "movie_frames.f32", float(p["cnmfe_chunk_mb"]), progress)
         if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
-            fit = fit_region(frames, p, fr, border, None, log, "cnmfe")
+            fit = fit_region(frames, p, fr, border, None, log, "cnmfe", threads)
         else:
             fit = fit_patches(frames, p, fr, border, threads, log)
     state = fit.state
