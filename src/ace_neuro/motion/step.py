@@ -307,8 +307,8 @@ def _movie_itemsize(path: str) -> int:
 def _sample_stats(movie_path: str, groups: list[tuple[int, int]]) -> tuple[float, float]:
     lo, hi = math.inf, -math.inf
     for a, b in groups:
-        frames = _read_frames(movie_path, a, b)
-        if not np.all(np.isfinite(frames)):
+        frames = _read_frames(movie_path, a, b, dtype=None)
+        if frames.dtype.kind == "f" and not np.all(np.isfinite(frames)):
             raise ValueError(
                 f"{movie_path}: frames {a}-{b - 1} hold NaN or infinite values; fix the preprocess step's output"
             )

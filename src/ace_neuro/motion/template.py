@@ -61,21 +61,20 @@ def registered_mean(frames: np.ndarray, template: np.ndarray, max_shifts: tuple[
     displacements : numpy.ndarray of float64, shape (n, 2)
     """
     correlator = frame_correlator(template)
-    total = np.zeros(template.shape, dtype=np.float64)
-    fallback = np.zeros(template.shape, dtype=np.float64)
+    # float32 sums: a group is at most a few hundred frames
+    total = np.zeros(template.shape, dtype=np.float32)
     used = 0
     displacements = np.zeros((frames.shape[0], 2))
     for i, frame in enumerate(frames):
         d, z = register_frame(correlator, frame, max_shifts)
-        fallback += frame
         if not z >= NO_STRUCTURE_PEAK_Z:
             continue
         displacements[i] = d
         total += shift_frame(frame, -d, border_nan="copy")
         used += 1
     if used == 0:
-        return (fallback / max(1, frames.shape[0])).astype(np.float32), displacements
-    return (total / used).astype(np.float32), displacements
+        return np.mean(frames, axis=0, dtype=np.float64).astype(np.float32), displacements
+    return total / np.float32(used), displacements
 
 
 def initial_template(frames: np.ndarray, max_shifts: tuple[int, int], n_iter: int = _SELF_ITERATIONS) -> np.ndarray:
