@@ -168,49 +168,63 @@ class RingStats:
         self.sums += centre.sum(axis=2, dtype=np.float64)
         self.count += n_frames
 
-    def _lookup(self, d: np.ndarray, base: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Centred ``P_d(q + base)`` for pixels ``q = (rows, cols)``; 0 where a pixel is outside.
+    def _centred_images(self) -> tuple[np.ndarray, int]:
+        """Centred lagged products as zero-padded images, ``(n_diffs, h + 2m, w + 2m)`` float64, and ``m``.
 
-        Centred: ``sum_t (x(q) - m(q)) (x(q + d) - m(q + d))``, so the weights
-        model the background's fluctuations, not the residual's mean.
+        Entry ``[k, m + r, m + c]`` is the centred lagged product
+        ``sum_t (x(q) - m(q)) (x(q + d) - m(q + d))`` of difference ``d = diffs[k]`` at pixel
+        ``q = (r, c)`` (zero where ``q`` or ``q + d`` is outside the frame), so the weights model
+        the background's fluctuations, not the residual's mean.
         """
         h, w = self.low_dims
-        if _canonical(tuple(int(v) for v in d)):
-            k, shift, step = self.index[tuple(int(v) for v in d)], base, d
-        else:
-            k, shift, step = self.index[(-int(d[0]), -int(d[1]))], base + d, -d
-        rr, cc = rows + shift[0], cols + shift[1]
-        r2, c2 = rr + step[0], cc + step[1]
-        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & (r2 >= 0) & (r2 < h) & (c2 >= 0) & (c2 < w)
-        out = np.zeros(rows.size)
+        m = self.margin
         n = max(self.count, 1)
-        a, b = (rr[inside], cc[inside]), (r2[inside], c2[inside])
-        out[inside] = self.products[k][a] - self.sums[a] * self.sums[b] / n
-        return out
+        sums = np.zeros((h + 2 * m, w + 2 * m))
+        sums[m:m + h, m:m + w] = self.sums
+        out = np.zeros((len(self.diffs), h + 2 * m, w + 2 * m))
+        for k, (dy, dx) in enumerate(self.diffs):
+            partner = sums[m + dy:m + dy + h, m + dx:m + dx + w]  # zero where q + d is outside
+            out[k, m:m + h, m:m + w] = self.products[k] - self.sums * partner / n
+        return out, m
 
     def solve(self, ridge: float = 1e-3, block: int = 8192) -> scipy.sparse.csr_matrix:
         """Ring weights ``W`` ``(P_B, P_B)`` by ridge-regularised least squares per pixel.
 
         ``ridge`` is relative to the mean diagonal of each pixel's Gram matrix;
         ring members outside the frame get zero weight. Pixels are solved in
-        blocks of ``block`` to bound memory.
+        blocks of about ``block`` (whole columns of the grid) to bound memory.
         """
         R = self.R
-        h, _ = self.low_dims
+        h, w = self.low_dims
+        images, m = self._centred_images()
         weights = np.zeros((self.n, R))
         idx = np.arange(R)
-        for p0 in range(0, self.n, block):
-            pix = np.arange(p0, min(self.n, p0 + block))
-            rows, cols = pix % h, pix // h
-            gram = np.zeros((pix.size, R, R))
-            cross = np.zeros((pix.size, R))
-            zero = np.zeros(2, int)
+
+        def values(d, base, c0: int, c1: int) -> np.ndarray:
+            # centred P_d(q + base) for the pixels of columns c0:c1 (Fortran order)
+            d = (int(d[0]), int(d[1]))
+            if _canonical(d):
+                k, shift = self.index[d], (int(base[0]), int(base[1]))
+            else:
+                k, shift = self.index[(-d[0], -d[1])], (int(base[0]) + d[0], int(base[1]) + d[1])
+            img = images[k, m + shift[0]:m + shift[0] + h, m + shift[1] + c0:m + shift[1] + c1]
+            return img.ravel(order="F")
+
+        cols_per_block = max(1, int(block) // max(h, 1))
+        zero = np.zeros(2, int)
+        for c0 in range(0, w, cols_per_block):
+            c1 = min(w, c0 + cols_per_block)
+            pix = np.arange(c0 * h, c1 * h)
+            gram_rs = np.empty((R, R, pix.size))  # pixel-last while filling: contiguous writes
+            cross = np.empty((R, pix.size))
             for r in range(R):
-                cross[:, r] = self._lookup(self.offsets[r], zero, rows, cols)
-                for s in range(r, R):
-                    vals = self._lookup(self.offsets[s] - self.offsets[r], self.offsets[r], rows, cols)
-                    gram[:, r, s] = vals
-                    gram[:, s, r] = vals
+                cross[r] = values(self.offsets[r], zero, c0, c1)
+                for s_ in range(r, R):
+                    gram_rs[r, s_] = values(self.offsets[s_] - self.offsets[r], self.offsets[r], c0, c1)
+                    gram_rs[s_, r] = gram_rs[r, s_]
+            gram = np.ascontiguousarray(gram_rs.transpose(2, 0, 1))
+            del gram_rs
+            cross = np.ascontiguousarray(cross.T)
             outside = self.nbr[pix] == self.n
             diag = np.einsum("nii->ni", gram)
             scale = np.where(outside, 0.0, diag).sum(axis=1) / np.maximum((~outside).sum(axis=1), 1)
