@@ -25,6 +25,8 @@ signals from microendoscopic video data. eLife 7:e28728 (Methods, "ring model").
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse
 
@@ -131,9 +133,12 @@ class RingStats:
         Grid of the ring model (``ssub_B`` resolution).
     radius : int
         Ring radius in grid pixels.
+    threads : int
+        Threads sharing the accumulation of the product images.
     """
 
-    def __init__(self, low_dims: tuple[int, int], radius: int) -> None:
+    def __init__(self, low_dims: tuple[int, int], radius: int, threads: int = 1) -> None:
+        self.threads = max(1, int(threads))
         self.low_dims = tuple(int(d) for d in low_dims)
         self.n = self.low_dims[0] * self.low_dims[1]
         self.offsets = ring_offsets(radius)
@@ -162,9 +167,19 @@ class RingStats:
         padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
         padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
         centre = padded[m:m + h, m:m + w]
-        for i, (dy, dx) in enumerate(self.diffs):
-            shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]
-            self.products[i] += np.einsum("ijt,ijt->ij", centre, shifted)
+
+        def work(indices) -> None:
+            for i in indices:
+                dy, dx = self.diffs[i]
+                shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]
+                self.products[i] += np.einsum("ijt,ijt->ij", centre, shifted)
+
+        if self.threads == 1:
+            work(range(len(self.diffs)))
+        else:  # numpy releases the GIL in einsum's loops; each thread owns distinct product images
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                for f in [pool.submit(work, range(j, len(self.diffs), self.threads)) for j in range(self.threads)]:
+                    f.result()
         self.sums += centre.sum(axis=2, dtype=np.float64)
         self.count += n_frames
 
