@@ -346,3 +346,67 @@ def test_memmap_writes_in_small_windows_keep_caiman_layout(tmp_path, monkeypatch
     movie = open_movie(path)
     assert np.all(movie[:, :2] == -5) and np.all(movie[:, -2:] == -5) and np.all(movie[:, :, :2] == -5)
     np.testing.assert_array_equal(movie[:, 2:-2, 2:-2], frames[:, 2:-2, 2:-2])
+
+
+def test_memmap_writes_in_windows_smaller_than_a_column(tmp_path, monkeypatch):
+    from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
+    from ace_neuro.motion import step
+
+    monkeypatch.setattr(step, "_WRITE_BYTES", 4 * 7 * 4)  # 4 pixels per window, columns of 9
+    frames = np.random.default_rng(1).normal(size=(7, 9, 11)).astype(np.float32)
+    path = tmp_path / caiman_memmap_name("x", 9, 11, 7)
+    del_view = create_caiman_memmap(path, 9, 11, 7)
+    del del_view
+    for start, stop in ((0, 3), (3, 7)):
+        step._write_frames(str(path), (7, 9, 11), start, frames[start:stop])
+    yr, _, _ = open_caiman_memmap(path)
+    np.testing.assert_array_equal(yr, frames.reshape(7, -1, order="F").T)
+
+
+@pytest.mark.parametrize("border", ["copy", False])
+def test_separable_shift_equals_opencv_bicubic_warp(border):
+    # OpenCV rounds positions to 1/32 pixel; at such shifts both must agree exactly.
+    image = synthetic_scene(40, 52, 0, seed=3)
+    mode = cv2.BORDER_REPLICATE if border == "copy" else cv2.BORDER_REFLECT
+    for sy, sx in ((2.5, -3.25), (0.0, 0.0), (-7.03125, 11.5), (0.96875, -0.03125), (-60.0, 3.0)):
+        matrix = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy]])
+        expected = cv2.warpAffine(image, matrix, (52, 40), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=mode)
+        np.testing.assert_allclose(shift_frame(image, (sy, sx), border_nan=border), expected, rtol=0, atol=1e-3)
+
+
+def test_frame_registration_with_padded_opencv_fft():
+    from ace_neuro.motion.registration import (
+        _ccs_band,
+        fft_size,
+        frame_correlator,
+        register_frame,
+        register_images,
+        template_spectrum,
+    )
+
+    assert [fft_size(n) for n in (2, 9, 64, 76, 608, 700)] == [2, 10, 64, 80, 640, 768]
+    with pytest.raises(ValueError, match="positive length"):
+        fft_size(0)
+    # OpenCV's packed spectrum unpacked equals numpy's half spectrum
+    image = np.random.default_rng(2).normal(size=(12, 20)).astype(np.float32)
+    rows = np.array([0, 1, 5, 6, 7, 11])
+    np.testing.assert_allclose(_ccs_band(cv2.dft(image), rows, 9), np.fft.rfft2(image)[rows, :10], atol=1e-4)
+    # 76 x 92 frames (padded to 80 x 96): the fast path finds the known subpixel
+    # displacements as well as the circular scipy path (same test as for estimate_displacement)
+    margin = 12
+    scene = synthetic_scene(76, 92, margin, seed=4)
+    kernel = highpass_kernel((3, 3))
+    template = highpass_filter(scene[margin:-margin, margin:-margin], kernel)
+    correlator = frame_correlator(template)
+    assert correlator.padded == (80, 96)
+    truth = np.random.default_rng(6).uniform(-7, 7, (12, 2))
+    frames = [highpass_filter(f, kernel) for f in moved_frames(scene, truth, margin, noise=5.0)]
+    bound = np.array([[9.0, 9.0]])
+    fast = np.array([register_frame(correlator, f, (9, 9))[0] for f in frames])
+    reference = np.array([register_images(template_spectrum(template)[None], f[None], -bound, bound)[0][0] for f in frames])
+    assert np.all([register_frame(correlator, f, (9, 9))[1] > 6 for f in frames])
+    assert np.sqrt(np.mean((fast - truth) ** 2)) < 0.1
+    np.testing.assert_allclose(fast, reference, atol=0.08)
+    frame = frames[0]
+    with pytest.raises(ValueError, match="does not match the template"):
+        register_frame(correlator, frame[:-1], (8, 8))
