@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from ace_neuro.cnmfe.reader import MovieSource, frames_to_pixels, pixels_to_frames, write_frame_major
+from ace_neuro.cnmfe.reader import (
+    MovieSource,
+    frames_to_pixels,
+    pixels_to_frames,
+    write_frame_blocks,
+    write_frame_major,
+)
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
 
 
@@ -31,12 +37,16 @@ def test_reads_match_the_movie_in_both_layouts(movie, tmp_path, region):
     path, data = movie
     src = MovieSource.from_memmap(path)
     frames = write_frame_major(src, tmp_path / "frames.f32", budget_mb=0.001)  # tiny blocks: many of them
+    blocks = write_frame_blocks(src, tmp_path / "blocks.f32", block_frames=6, budget_mb=0.001)
+    assert blocks.chunk_frames(64.0) == 6
     r0, r1, c0, c1 = region or (0, 13, 0, 11)
-    for source in (src, frames):
+    for source in (src, frames, blocks):
         sub = source.sub((r0, r1, c0, c1))
         got = pixels_to_frames(sub.read(7, 31), (r1 - r0, c1 - c0))
         np.testing.assert_array_equal(got, data[7:31, r0:r1, c0:c1])
         np.testing.assert_array_equal(sub.read_frames(7, 31), data[7:31, r0:r1, c0:c1])
+        for a, b in sub.chunks(sub.chunk_frames(0.001), step=3):  # aligned chunks of the block file, last one short
+            np.testing.assert_array_equal(pixels_to_frames(sub.read(a, b), (r1 - r0, c1 - c0)), data[a:b, r0:r1, c0:c1])
     np.testing.assert_array_equal(
         MovieSource.from_array(data).sub((r0, r1, c0, c1)).read_frames(3, 9), data[3:9, r0:r1, c0:c1]
     )
@@ -44,6 +54,10 @@ def test_reads_match_the_movie_in_both_layouts(movie, tmp_path, region):
         frames.read(40, 60)
     with pytest.raises(ValueError, match="outside the movie"):
         frames.read_frames(40, 60)
+    with pytest.raises(ValueError, match="outside the movie"):
+        blocks.read(45, 51)
+    with pytest.raises(ValueError, match="needs a CaImAn memory-map source"):
+        write_frame_blocks(blocks, tmp_path / "again.f32", 6)
 
 
 def test_layout_conversions_of_large_float32_chunks_match_numpy():

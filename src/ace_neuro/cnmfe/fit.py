@@ -311,7 +311,7 @@ def _seed_and_extract(
     n_init = -(-passes.T // tsub)
     g_sig, g_siz = _init_geometry(p)
     source = passes.source  # scratch next to the frame-major copy (removed with it), else the system temp folder
-    folder = os.path.dirname(source.path) if (source.path is not None and source.layout == "frames") else None
+    folder = os.path.dirname(source.path) if (source.path is not None and source.layout in ("frames", "blocks")) else None
     frames = _ChunkCache(frames, folder)
     try:
         return _seed_and_extract_cached(passes, frames, border, max_new, exclude_centres, local_background,

@@ -28,7 +28,7 @@ from .fit import fit_region
 from .params import check_params
 from .patches import fit_patches
 from ..progress import Progress
-from .reader import MovieSource, write_frame_major
+from .reader import MovieSource, write_frame_blocks
 
 __all__ = ["fit_cnmfe", "run_cnmfe_step", "OUTPUT_FILES"]
 
@@ -112,7 +112,10 @@ def fit_cnmfe(
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".cnmfe_scratch_", dir=scratch_dir) as tmp:
         progress = Progress(h * w, "cnmfe: frame-major copy", log, unit="pixels")
-        frames = write_frame_major(source, Path(tmp) / "movie_frames.f32", float(p["cnmfe_chunk_mb"]), progress)
+        budget = float(p["cnmfe_chunk_mb"])
+        tsub = int(p["tsub"])
+        block = max(tsub, source.chunk_frames(budget) // tsub * tsub)  # chunks of every pass = blocks of the copy
+        frames = write_frame_blocks(source, Path(tmp) / "movie_blocks.f32", block, budget, progress)
         if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
             fit = fit_region(frames, p, fr, border, None, log, "cnmfe", threads)
         else:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..io.movie import open_caiman_memmap
 
-__all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels", "write_frame_major"]
+__all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels", "write_frame_major", "write_frame_blocks"]
 
 
 def _transpose2d(a: np.ndarray) -> np.ndarray:
@@ -60,8 +60,11 @@ class MovieSource:
     n_frames: int
     region: tuple[int, int, int, int]
     #: "pixels": CaImAn's ``(H*W, T)`` C-order memory map; "frames": a raw float32 ``(T, W, H)``
-    #: C-order file (each frame Fortran-flattened), see :func:`write_frame_major`.
+    #: C-order file (each frame Fortran-flattened), see :func:`write_frame_major`; "blocks": a raw
+    #: float32 file of consecutive blocks of ``block_frames`` frames, each ``(H*W, frames)`` C-order,
+    #: see :func:`write_frame_blocks`.
     layout: str = "pixels"
+    block_frames: int = 0
 
     @classmethod
     def from_memmap(cls, path: str | os.PathLike, region: tuple[int, int, int, int] | None = None) -> "MovieSource":
@@ -83,7 +86,8 @@ class MovieSource:
         r0, r1, c0, c1 = region
         if not (0 <= r0 < r1 <= self.full_dims[0] and 0 <= c0 < c1 <= self.full_dims[1]):
             raise ValueError(f"region {region} outside the frame {self.full_dims}")
-        return MovieSource(self.path, self.array, self.full_dims, self.n_frames, tuple(int(v) for v in region), self.layout)
+        return MovieSource(self.path, self.array, self.full_dims, self.n_frames, tuple(int(v) for v in region),
+                           self.layout, self.block_frames)
 
     @property
     def dims(self) -> tuple[int, int]:
@@ -105,6 +109,8 @@ class MovieSource:
             return frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
         if self.layout == "frames":
             return self._read_frames(start, stop)
+        if self.layout == "blocks":
+            return self._read_blocks(start, stop)
         height, _ = self.full_dims
         n_frames = self.n_frames
         length = stop - start
@@ -130,6 +136,35 @@ class MovieSource:
             os.close(fd)
         block = out
         return block.reshape(-1, stop - start)
+
+    def _read_blocks(self, start: int, stop: int) -> np.ndarray:
+        """Pixels-by-frames chunk from a block file; a whole block of whole frames is one read."""
+        r0, r1, c0, c1 = self.region
+        height, width = self.full_dims
+        n_full = height * width
+        B = self.block_frames
+        out = np.empty((self.n_pixels, stop - start), np.float32)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for b0 in range(start - start % B, stop, B):
+                b1 = min(b0 + B, self.n_frames)
+                lb = b1 - b0
+                a, z = max(start, b0), min(stop, b1)
+                base = 4 * b0 * n_full
+                whole = (a, z) == (b0, b1)
+                target = out if (whole and start == b0 and stop == b1) else np.empty((self.n_pixels, lb), np.float32)
+                view = memoryview(target.reshape(-1)).cast("B")
+                if (r0, r1, c0, c1) == (0, height, 0, width):
+                    _read_exact(fd, view, base, self.path)
+                else:  # per column of the region, its rows are contiguous in the block
+                    run = 4 * (r1 - r0) * lb
+                    for j, c in enumerate(range(c0, c1)):
+                        _read_exact(fd, view[j * run:(j + 1) * run], base + 4 * (c * height + r0) * lb, self.path)
+                if target is not out:
+                    out[:, a - start:z - start] = target[:, a - b0:z - b0]
+        finally:
+            os.close(fd)
+        return out
 
     def _read_columns(self, start: int, stop: int) -> np.ndarray:
         """Whole columns ``c0:c1`` of frames ``[start, stop)`` of a frame-major file, ``(L, c1-c0, H)``.
@@ -184,6 +219,8 @@ class MovieSource:
 
     def chunk_frames(self, budget_mb: float) -> int:
         """Frames per chunk so that one float32 chunk of the region (and its read buffer) fits ``budget_mb``."""
+        if self.layout == "blocks":  # chunks follow the file's blocks (one read each)
+            return self.block_frames
         per_frame = self.n_pixels
         if self.layout == "frames":  # whole columns of the region are read
             per_frame = (self.region[3] - self.region[2]) * self.full_dims[0]
@@ -249,3 +286,69 @@ def write_frame_major(source: MovieSource, path: str | os.PathLike, budget_mb: f
         os.close(fd_in)
         os.close(fd_out)
     return MovieSource(os.fspath(path), None, source.full_dims, n_frames, source.region, "frames")
+
+
+def write_frame_blocks(
+    source: MovieSource, path: str | os.PathLike, block_frames: int, budget_mb: float = 64.0, progress=None
+) -> MovieSource:
+    """Copy a CaImAn (pixel-major) memory map to a file of frame blocks, in one streaming pass.
+
+    The file holds consecutive blocks of ``block_frames`` frames (the last one
+    shorter), each the ``(H*W, frames)`` pixels-by-frames array the algorithm
+    works on, C order, pixel index ``row + col*H``. A chunk of frames that is a
+    block is then one contiguous read with no transposition, whereas in
+    CaImAn's layout it is scattered over the whole file. Blocks of whole pixel
+    time series (``budget_mb``) are read and their pieces written block by block.
+
+    Parameters
+    ----------
+    source : MovieSource
+        A whole-frame memory-map source (``layout="pixels"``).
+    path : path-like
+        The scratch file to create (``4 * H * W * T`` bytes).
+    block_frames : int
+        Frames per block (>= 1): the chunk length of every later pass.
+    budget_mb : float
+        Memory for one block of pixel time series.
+    progress : ace_neuro.progress.Progress, optional
+        Updated with pixels done.
+
+    Returns
+    -------
+    MovieSource
+        Over the new file (``layout="blocks"``), same region as ``source``.
+    """
+    if source.layout != "pixels" or source.path is None:
+        raise ValueError("write_frame_blocks needs a CaImAn memory-map source")
+    if int(block_frames) < 1:
+        raise ValueError(f"block_frames must be at least 1, got {block_frames}")
+    B = int(block_frames)
+    height, width = source.full_dims
+    n_pix = height * width
+    n_frames = source.n_frames
+    block = max(1, int(budget_mb * 2**20 // (4 * n_frames)))
+    buf = np.empty((min(block, n_pix), n_frames), np.float32)
+    fd_in = os.open(source.path, os.O_RDONLY)
+    fd_out = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd_out, 4 * n_pix * n_frames)
+        for p0 in range(0, n_pix, block):
+            p1 = min(n_pix, p0 + block)
+            _read_exact(fd_in, memoryview(buf[:p1 - p0].reshape(-1)).cast("B"), 4 * p0 * n_frames, source.path)
+            for b0 in range(0, n_frames, B):
+                b1 = min(n_frames, b0 + B)
+                piece = np.ascontiguousarray(buf[:p1 - p0, b0:b1])
+                data = memoryview(piece.reshape(-1)).cast("B")
+                offset = 4 * (b0 * n_pix + p0 * (b1 - b0))
+                done = 0
+                while done < len(data):
+                    got = os.pwrite(fd_out, data[done:], offset + done)
+                    if got <= 0:
+                        raise OSError(f"{path}: short write (disk full?)")
+                    done += got
+            if progress is not None:
+                progress.update(p1 - p0)
+    finally:
+        os.close(fd_in)
+        os.close(fd_out)
+    return MovieSource(os.fspath(path), None, source.full_dims, n_frames, source.region, "blocks", B)
