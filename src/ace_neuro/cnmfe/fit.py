@@ -111,6 +111,19 @@ class _Passes:
             x -= np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32)
         return x
 
+    def mean_residual_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int, tsub: int) -> np.ndarray:
+        """``X = Y - A C - b0`` averaged over consecutive groups of ``tsub`` frames, ``(n, ceil(L / tsub))``.
+
+        The last group may be shorter (as :func:`.filters.downsample_frames`).
+        """
+        if tsub == 1:
+            return self.residual_chunk(state, y, t0, t1)
+        x = _time_mean(y, tsub)
+        x -= state.b0[:, None]
+        if state.A.shape[1]:
+            x -= np.asarray(state.A @ _time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
+        return x
+
     def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
         """Ring-model background ``B = W X`` at full resolution, ``(n, L)`` (zeros without ``W``)."""
         if state.W is None:
@@ -125,14 +138,9 @@ class _Passes:
         stats = RingStats(self.down.low_dims, radius, self.threads)
         tsub = int(p["tsub"])
         for t0, t1, y in self.raw_chunks(tsub, "background"):
-            x_low = self.down.to_low(self.residual_chunk(state, y, t0, t1))
-            if tsub > 1:  # the background is slow: fit its weights on tsub-averaged frames
-                full = (x_low.shape[1] // tsub) * tsub
-                parts = [x_low[:, :full].reshape(x_low.shape[0], -1, tsub).mean(axis=2)]
-                if full < x_low.shape[1]:
-                    parts.append(x_low[:, full:].mean(axis=1, keepdims=True))
-                x_low = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-            stats.update(x_low)
+            # the background is slow: its weights are fitted on tsub-averaged frames (averaged first,
+            # the residual being linear in the data and the traces)
+            stats.update(self.down.to_low(self.mean_residual_chunk(state, y, t0, t1, tsub)))
         return stats.solve()
 
     def spatial_stats(self, state: ModelState, supports: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -168,11 +176,12 @@ class _Passes:
         p = self.params
 
         def gen():
-            for t0, t1, y in self.raw_chunks(int(p["tsub"]), "residual seeding"):
-                x = self.residual_chunk(state, y, t0, t1)
+            tsub = int(p["tsub"])
+            for t0, t1, y in self.raw_chunks(tsub, "residual seeding"):
+                x = self.mean_residual_chunk(state, y, t0, t1, tsub)  # averaged over tsub first (linear)
                 if state.W is not None:
                     x -= self.down.to_full(np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
-                yield downsample_frames(pixels_to_frames(x, self.dims), int(p["ssub"]), int(p["tsub"]))
+                yield downsample_frames(pixels_to_frames(x, self.dims), int(p["ssub"]), 1)
 
         return gen
 
@@ -196,6 +205,17 @@ class _Passes:
                 progress.update(t1 - t0)
 
         return gen
+
+
+def _time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
+    """Mean of ``(m, L)`` over consecutive groups of ``tsub`` columns (last group shorter), float32."""
+    m, n = a.shape
+    full = (n // tsub) * tsub
+    out = np.empty((m, -(-n // tsub)), np.float32)
+    out[:, :full // tsub] = a[:, :full].reshape(m, -1, tsub).mean(axis=2, dtype=np.float32)
+    if full < n:
+        out[:, -1] = a[:, full:].mean(axis=1, dtype=np.float32)
+    return out
 
 
 class _PixelStats:
