@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from ace_neuro.cnmfe.filters import center_psf_kernel, downsample_frames, filter_frames
+from ace_neuro.cnmfe.filters import center_psf_kernel, downsample_frames, filter_at, filter_frames
 from ace_neuro.cnmfe.init import CorrelationAccumulator, correlation_pnr_images, extract_components, find_seeds
 from ace_neuro.cnmfe.noise import WelchNoise, trace_noise
 
@@ -140,3 +140,13 @@ def test_extract_components_recovers_footprint_and_trace_under_background():
     assert np.corrcoef(est[win].ravel(), fp[win].ravel())[0, 1] > 0.95
     assert np.corrcoef(comps.traces[0], trace)[0, 1] > 0.9
     assert comps.traces.min() >= 0
+
+
+def test_filter_at_pixels_matches_filtering_whole_frames_including_borders():
+    rng = np.random.default_rng(3)
+    frames = (rng.normal(size=(12, 31, 26)) + 5).astype(np.float32)
+    pixels = np.array([[0, 0], [30, 25], [2, 13], [15, 1], [30, 0], [15, 12]])
+    for kernel in (center_psf_kernel([3, 3], [13, 13]), center_psf_kernel([2, 3], [9, 13], center=False)):
+        expected = filter_frames(frames, kernel)[:, pixels[:, 0], pixels[:, 1]]
+        np.testing.assert_allclose(filter_at(frames, kernel, pixels), expected, rtol=1e-5, atol=1e-5)
+    assert filter_at(frames, kernel, np.zeros((0, 2), int)).shape == (12, 0)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-__all__ = ["center_psf_kernel", "filter_frames", "downsample_frames"]
+__all__ = ["center_psf_kernel", "filter_frames", "filter_at", "downsample_frames"]
 
 
 def center_psf_kernel(gSig, gSiz, center: bool = True) -> np.ndarray:
@@ -68,6 +68,41 @@ def filter_frames(frames: np.ndarray, kernel: np.ndarray, threads: int = 1) -> n
         for f in [pool.submit(work, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]:
             f.result()
     return out
+
+
+def _reflect(index: np.ndarray, size: int) -> np.ndarray:
+    """OpenCV's ``BORDER_REFLECT`` (``fedcba|abcdef|fedcba``) of integer indices into ``[0, size)``."""
+    period = 2 * size
+    index = np.mod(index, period)
+    return np.where(index < size, index, period - 1 - index)
+
+
+def filter_at(frames: np.ndarray, kernel: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """:func:`filter_frames` evaluated only at ``pixels``, ``(L, n)`` float32.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (L, h, w)
+    kernel : ndarray, shape (kh, kw), odd sizes
+    pixels : ndarray, shape (n, 2), int
+        ``(row, col)`` of each pixel.
+
+    Returns
+    -------
+    ndarray, shape (L, n)
+        The filtered movie at those pixels (same border handling as
+        :func:`filter_frames`), at a cost proportional to ``n``, not to the frame.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    pixels = np.asarray(pixels, dtype=np.int64).reshape(-1, 2)
+    _, h, w = frames.shape
+    kh, kw = kernel.shape
+    if pixels.shape[0] == 0:
+        return np.zeros((frames.shape[0], 0), np.float32)
+    rows = _reflect(pixels[:, 0, None] + np.arange(kh) - kh // 2, h)  # (n, kh)
+    cols = _reflect(pixels[:, 1, None] + np.arange(kw) - kw // 2, w)  # (n, kw)
+    patches = frames[:, rows[:, :, None], cols[:, None, :]]  # (L, n, kh, kw)
+    return np.einsum("tnij,ij->tn", patches, kernel.astype(np.float32), dtype=np.float32)
 
 
 def downsample_frames(frames: np.ndarray, ssub: int, tsub: int = 1) -> np.ndarray:

@@ -368,7 +368,7 @@ def _seed_and_extract_cached(
     border_init = tuple(int(np.ceil(b / ssub)) for b in ((border,) * 4 if np.isscalar(border) else border))
     seeds = find_seeds(images.cn, images.pnr, p["min_corr"], p["min_pnr"], g_sig, border_init, max_new, exclude)
     comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images.mean,
-                               local_background, threads=passes.threads)
+                               local_background)
     return comps, images, init_dims
 
 

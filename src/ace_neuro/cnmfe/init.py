@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 import numpy as np
 import scipy.ndimage as ndi
 
-from .filters import center_psf_kernel, filter_frames
+from .filters import center_psf_kernel, filter_at, filter_frames
 from .noise import WelchNoise
 
 __all__ = [
@@ -272,7 +272,6 @@ def extract_components(
     filtered_mean: np.ndarray,
     local_background: bool = True,
     keep_fraction: float = 0.2,
-    threads: int = 1,
 ) -> InitialComponents:
     """Footprints and traces for all seeds, in one streaming pass.
 
@@ -296,8 +295,6 @@ def extract_components(
         Temporal mean of the filtered movie (from the seeding images).
     local_background : bool
     keep_fraction : float
-    threads : int
-        Threads for the filtering.
 
     Returns
     -------
@@ -316,8 +313,8 @@ def extract_components(
     t0 = 0
     for frames in chunks():
         n = frames.shape[0]
-        filt = filter_frames(frames, kernel, threads)
-        centre = filt[:, seeds[:, 0], seeds[:, 1]] - filtered_mean[seeds[:, 0], seeds[:, 1]]  # (n, K)
+        # the filtered movie is needed only at the seeds
+        centre = filter_at(frames, kernel, seeds) - filtered_mean[seeds[:, 0], seeds[:, 1]]  # (n, K)
         traces[:, t0:t0 + n] = centre.T
         for k, (r0, r1, c0, c1) in enumerate(boxes):
             box = frames[:, r0:r1, c0:c1]
