@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ace_neuro.cnmfe.reader import (
+    ChunkCache,
     MovieSource,
     frames_to_pixels,
     pixels_to_frames,
@@ -73,3 +74,24 @@ def test_chunks_cover_the_recording_in_steps(movie):
     spans = list(src.chunks(16, step=3))
     assert spans[0] == (0, 15) and spans[-1][1] == 50
     assert all(b - a == 15 for a, b in spans[:-1])
+
+
+def test_chunk_cache_replays_the_first_complete_run_then_removes_its_file(tmp_path):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        for i in range(3):
+            yield np.full((i + 1, 4, 5), float(i), np.float32)
+
+    cache = ChunkCache(factory, str(tmp_path))
+    first = next(iter(cache()))  # abandoned run: nothing recorded, its file removed
+    assert first.shape == (1, 4, 5) and list(tmp_path.iterdir()) == []
+    recorded = list(cache())
+    replayed = list(cache())
+    assert len(calls) == 2  # the replay did not call the factory
+    for a, b in zip(recorded, replayed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(list(tmp_path.iterdir())) == 1
+    cache.close()
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -32,7 +31,7 @@ from .filters import downsample_frames
 from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds
 from .merge import merge_components
 from .noise import WelchNoise
-from .reader import MovieSource, pixels_to_frames
+from .reader import ChunkCache, MovieSource, pixels_to_frames
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
 from .temporal import TraceResult, update_traces
 
@@ -247,67 +246,6 @@ class _PixelStats:
         return mean, np.ascontiguousarray(noise, dtype=np.float32)
 
 
-class _ChunkCache:
-    """Replay a stream of float32 chunks from a scratch file after its first full run.
-
-    Seeding reads its movie (the downsampled data, or the residual of the
-    model) three times; the first pass computes the chunks and writes them to
-    ``folder`` (``1 / (tsub * ssub**2)`` of the movie's size), later passes read
-    them back instead of reading, downsampling and (for the residual)
-    recomputing them. Call :meth:`close` to remove the file.
-    """
-
-    def __init__(self, factory: Callable[[], Iterator[np.ndarray]], folder: str | None) -> None:
-        self.factory = factory
-        self.folder = folder
-        self.path: str | None = None
-        self.shapes: list[tuple[int, ...]] = []
-
-    def __call__(self) -> Iterator[np.ndarray]:
-        return self._replay() if self.path is not None else self._record()
-
-    def _record(self) -> Iterator[np.ndarray]:
-        fd, path = tempfile.mkstemp(prefix=".cnmfe_seeding_", suffix=".f32", dir=self.folder)
-        shapes = []
-        complete = False
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in self.factory():
-                    chunk = np.ascontiguousarray(chunk, dtype=np.float32)
-                    f.write(memoryview(chunk.reshape(-1)).cast("B"))
-                    shapes.append(chunk.shape)
-                    yield chunk
-            complete = True
-        finally:
-            if complete:
-                self.path, self.shapes = path, shapes
-            else:  # abandoned or failed: nothing to replay
-                os.unlink(path)
-
-    def _replay(self) -> Iterator[np.ndarray]:
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            offset = 0
-            for shape in self.shapes:
-                chunk = np.empty(shape, np.float32)
-                view = memoryview(chunk.reshape(-1)).cast("B")
-                done = 0
-                while done < len(view):
-                    got = os.preadv(fd, [view[done:]], offset + done)
-                    if got <= 0:
-                        raise OSError(f"{self.path}: short read of the seeding scratch file")
-                    done += got
-                offset += len(view)
-                yield chunk
-        finally:
-            os.close(fd)
-
-    def close(self) -> None:
-        if self.path is not None:
-            os.unlink(self.path)
-            self.path = None
-
-
 def _init_geometry(params: dict) -> tuple[list[float], list[int]]:
     ssub = int(params["ssub"])
     g_sig = [max(1.0, float(g) / ssub) for g in params["gSig"]]
@@ -332,7 +270,7 @@ def _seed_and_extract(
     g_sig, g_siz = _init_geometry(p)
     source = passes.source  # scratch next to the frame-major copy (removed with it), else the system temp folder
     folder = os.path.dirname(source.path) if (source.path is not None and source.layout in ("frames", "blocks")) else None
-    frames = _ChunkCache(frames, folder)
+    frames = ChunkCache(frames, folder)
     try:
         return _seed_and_extract_cached(passes, frames, border, max_new, exclude_centres, local_background,
                                         init_dims, n_init, g_sig, g_siz)
@@ -342,7 +280,7 @@ def _seed_and_extract(
 
 def _seed_and_extract_cached(
     passes: _Passes,
-    frames: "_ChunkCache",
+    frames: ChunkCache,
     border,
     max_new: int | None,
     exclude_centres: np.ndarray | None,
@@ -356,7 +294,7 @@ def _seed_and_extract_cached(
     p = passes.params
     ssub = int(p["ssub"])
     images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"], p["noise_method"],
-                                    n_init, passes.threads)
+                                    n_init, passes.threads, frames.folder)
     exclude = None
     if exclude_centres is not None and len(exclude_centres):
         exclude = np.zeros(init_dims, bool)

@@ -36,6 +36,7 @@ import scipy.ndimage as ndi
 
 from .filters import center_psf_kernel, filter_at, filter_frames
 from .noise import WelchNoise
+from .reader import ChunkCache
 
 __all__ = [
     "SeedImages",
@@ -130,6 +131,7 @@ def correlation_pnr_images(
     noise_method: str = "mean",
     n_frames: int | None = None,
     threads: int = 1,
+    scratch_dir: str | None = None,
 ) -> SeedImages:
     """Correlation and peak-to-noise images of the filtered movie, in two streaming passes.
 
@@ -148,6 +150,10 @@ def correlation_pnr_images(
         Total frames (sets the noise segment length); counted if omitted.
     threads : int
         Threads for the filtering and the FFTs.
+    scratch_dir : str, optional
+        Folder for the filtered movie written by the first pass and read by
+        the second (``4 h w n_frames`` bytes, removed before returning); the
+        system's temporary folder by default.
 
     Returns
     -------
@@ -157,11 +163,20 @@ def correlation_pnr_images(
     h, w = dims
     segment = 256 if n_frames is None else int(min(256, n_frames))
     welch = WelchNoise(h * w, segment, noise_range, noise_method, threads)
+    filtered = ChunkCache(lambda: (filter_frames(frames, kernel, threads) for frames in chunks()), scratch_dir)
+    try:
+        return _correlation_pnr(filtered, dims, welch, noise_range, noise_method)
+    finally:
+        filtered.close()
+
+
+def _correlation_pnr(filtered: ChunkCache, dims, welch: WelchNoise, noise_range, noise_method) -> SeedImages:
+    """The two passes of :func:`correlation_pnr_images` over the (cached) filtered movie."""
+    h, w = dims
     total = np.zeros((h, w), np.float64)
     peak = np.full((h, w), -np.inf, np.float32)
     count = 0
-    for frames in chunks():
-        filt = filter_frames(frames, kernel, threads)
+    for filt in filtered():
         total += filt.sum(axis=0, dtype=np.float64)
         np.maximum(peak, filt.max(axis=0), out=peak)
         welch.update(filt.reshape(filt.shape[0], -1).T)  # (pixels in C order, frames)
@@ -175,8 +190,7 @@ def correlation_pnr_images(
     noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
     pnr = np.maximum((peak - mean) / noise, 0.0).astype(np.float32)
     corr = CorrelationAccumulator((h, w))
-    for frames in chunks():
-        z = filter_frames(frames, kernel, threads)
+    for z in filtered():
         z -= mean
         z /= noise
         z[z < 3.0] = 0.0

@@ -12,15 +12,16 @@ index them directly and no transposition is needed.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from ..io.movie import open_caiman_memmap
 
-__all__ = ["MovieSource", "pixels_to_frames", "frames_to_pixels", "write_frame_major", "write_frame_blocks"]
+__all__ = ["ChunkCache", "MovieSource", "pixels_to_frames", "frames_to_pixels", "write_frame_major", "write_frame_blocks"]
 
 
 def _transpose2d(a: np.ndarray) -> np.ndarray:
@@ -352,3 +353,66 @@ def write_frame_blocks(
         os.close(fd_in)
         os.close(fd_out)
     return MovieSource(os.fspath(path), None, source.full_dims, n_frames, source.region, "blocks", B)
+
+
+class ChunkCache:
+    """Replay a stream of float32 chunks from a scratch file after its first full run.
+
+    ``ChunkCache(factory, folder)`` is itself a factory: the first call
+    iterates ``factory()`` and writes every chunk to a scratch file in
+    ``folder`` (the system's temporary folder if None); once that run is
+    complete, later calls read the chunks back. Seeding reads its movie (the
+    downsampled data or the model's residual, and the filtered movie) several
+    times; replaying costs one read instead of reading, downsampling,
+    filtering or recomputing the residual. Call :meth:`close` to remove the file.
+    """
+
+    def __init__(self, factory: Callable[[], Iterator[np.ndarray]], folder: str | None) -> None:
+        self.factory = factory
+        self.folder = folder
+        self.path: str | None = None
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        return self._replay() if self.path is not None else self._record()
+
+    def _record(self) -> Iterator[np.ndarray]:
+        fd, path = tempfile.mkstemp(prefix=".cnmfe_seeding_", suffix=".f32", dir=self.folder)
+        shapes = []
+        complete = False
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in self.factory():
+                    chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+                    f.write(memoryview(chunk.reshape(-1)).cast("B"))
+                    shapes.append(chunk.shape)
+                    yield chunk
+            complete = True
+        finally:
+            if complete:
+                self.path, self.shapes = path, shapes
+            else:  # abandoned or failed: nothing to replay
+                os.unlink(path)
+
+    def _replay(self) -> Iterator[np.ndarray]:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            offset = 0
+            for shape in self.shapes:
+                chunk = np.empty(shape, np.float32)
+                view = memoryview(chunk.reshape(-1)).cast("B")
+                done = 0
+                while done < len(view):
+                    got = os.preadv(fd, [view[done:]], offset + done)
+                    if got <= 0:
+                        raise OSError(f"{self.path}: short read of the seeding scratch file")
+                    done += got
+                offset += len(view)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.path is not None:
+            os.unlink(self.path)
+            self.path = None
