@@ -13,6 +13,9 @@ Usage::
 
 Cases (``--quick`` runs a small one only): 256x256, 100 neurons, 6000 frames at
 noise 1.0 and 2.0, and 3000 frames at noise 1.0 for the memory comparison.
+``--memmap M --truth G`` fits an existing memory map instead (e.g. the
+``motion/memmap`` of a workflow run on a simulated recording) and prints one
+JSON line of figures.
 """
 
 from __future__ import annotations
@@ -66,15 +69,20 @@ def simulate(case: dict, work: Path, seed: int) -> Path:
     return folder
 
 
-def fit_and_score(folder: Path, params: dict, threads: int) -> dict:
-    """Fit (in this process) and score; returns a dict of figures."""
+def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None = None, truth_path: Path | None = None) -> dict:
+    """Fit (in this process) and score; returns a dict of figures.
+
+    ``folder`` is a simulated case (``raw/ground_truth.h5``, ``memmap/``), or,
+    with ``memmap`` and ``truth_path``, the scratch folder for an existing
+    memory map (e.g. a workflow run's ``motion/memmap``) and its ground truth.
+    """
     from ace_neuro.cnmfe.pipeline import fit_cnmfe
     from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
     from ace_neuro.io.movie import find_caiman_memmap
     from ace_neuro.simulate import load_ground_truth
 
-    truth = load_ground_truth(folder / "raw" / "ground_truth.h5")
-    path = find_caiman_memmap(folder / "memmap")
+    truth = load_ground_truth(truth_path or folder / "raw" / "ground_truth.h5")
+    path = memmap or find_caiman_memmap(folder / "memmap")
     start = time.perf_counter()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     est = fit_cnmfe(path, params, threads=threads, frame_rate=truth.frame_rate, scratch_dir=folder)
@@ -85,7 +93,7 @@ def fit_and_score(folder: Path, params: dict, threads: int) -> dict:
     rss_children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     matches = match_components(est.A, truth.footprints, dims=est.dims)
     scores = detection_scores(est.A, truth.footprints, matches=matches, dims=est.dims)
-    r = trace_correlations(est.C, truth.calcium, matches)
+    r = trace_correlations(est.C, truth.calcium[:, :est.C.shape[1]], matches)
     return {
         "seconds": elapsed, "frames_per_s": est.C.shape[1] / elapsed, "cpu_seconds": cpu,
         "frames_per_cpu_s": est.C.shape[1] / max(cpu, 1e-9), "peak_rss_mb": max(rss_mb, rss_children_mb),
@@ -105,11 +113,25 @@ def main(argv=None) -> None:
     ap.add_argument("--params", default='{"min_corr": 0.8, "min_pnr": 7}', help="CNMF-E parameters (JSON)")
     ap.add_argument("--quick", action="store_true", help="one small case")
     ap.add_argument("--case", type=int, default=None, help="run only this case index")
+    ap.add_argument("--memmap", type=Path, default=None,
+                    help="fit this existing CaImAn memory map instead of simulated cases (needs --truth)")
+    ap.add_argument("--truth", type=Path, default=None, help="ground_truth.h5 of --memmap")
     ap.add_argument("--fit-one", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     params = json.loads(args.params)
-    if args.fit_one is not None:  # child process: fit one simulated case, print JSON
-        print(json.dumps(fit_and_score(args.fit_one, params, args.threads)))
+    if args.fit_one is not None:  # child process: fit one case, print JSON
+        print(json.dumps(fit_and_score(args.fit_one, params, args.threads, args.memmap, args.truth)))
+        return
+    if args.memmap is not None:
+        if args.truth is None:
+            ap.error("--memmap needs --truth (the simulator's ground_truth.h5)")
+        args.work.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, __file__, "--fit-one", str(args.work), "--threads", str(args.threads),
+               "--params", args.params, "--memmap", str(args.memmap), "--truth", str(args.truth)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        res = json.loads(out)
+        res["case"] = args.memmap.name
+        print(json.dumps(res), flush=True)
         return
     cases = QUICK if args.quick else CASES
     if args.case is not None:

@@ -268,7 +268,7 @@ def _seed_and_extract(
     init_dims = (-(-h // ssub), -(-w // ssub))
     n_init = -(-passes.T // tsub)
     g_sig, g_siz = _init_geometry(p)
-    source = passes.source  # scratch next to the frame-major copy (removed with it), else the system temp folder
+    source = passes.source  # scratch next to the block copy (removed with it), else the system temp folder
     folder = os.path.dirname(source.path) if (source.path is not None and source.layout in ("frames", "blocks")) else None
     frames = ChunkCache(frames, folder)
     try:

@@ -73,11 +73,12 @@ def fit_cnmfe(
         ``params["border_pix"]`` is excluded from seeding.
     log : logging.Logger, optional
     scratch_dir : path-like, optional
-        Where the temporary frame-major copy of the movie goes (as large as
-        the memory map; removed at the end); the system's temporary folder by
-        default. CaImAn's layout keeps each pixel's time series contiguous, so
-        a chunk of frames is scattered over the whole file; the dozen passes
-        of the fit read a frame-major copy instead, written in one pass.
+        Where the temporary copy of the movie in blocks of frames goes (as
+        large as the memory map, plus the seeding caches; removed at the end);
+        the system's temporary folder by default. CaImAn's layout keeps each
+        pixel's time series contiguous, so a chunk of frames is scattered over
+        the whole file; the passes of the fit read the block copy instead
+        (one contiguous read per chunk), written in one pass.
 
     Returns
     -------
@@ -111,7 +112,7 @@ def fit_cnmfe(
     if scratch_dir is not None:
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".cnmfe_scratch_", dir=scratch_dir) as tmp:
-        progress = Progress(h * w, "cnmfe: frame-major copy", log, unit="pixels")
+        progress = Progress(h * w, "cnmfe: copy in blocks of frames", log, unit="pixels")
         budget = float(p["cnmfe_chunk_mb"])
         tsub = int(p["tsub"])
         block = max(tsub, source.chunk_frames(budget) // tsub * tsub)  # chunks of every pass = blocks of the copy
