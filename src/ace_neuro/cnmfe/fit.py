@@ -27,6 +27,7 @@ import scipy.sparse
 
 from ..progress import Progress
 from .background import Downsampler, RingStats, ring_radius
+from .estimates import decimation_matrix
 from .filters import downsample_frames
 from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds
 from .merge import merge_components
@@ -86,6 +87,7 @@ class _Passes:
         self.down = Downsampler(self.dims, int(params["ssub_B"]))
         self.pixel_mean: np.ndarray | None = None
         self.label = "cnmfe"
+        self._decimation: scipy.sparse.csr_matrix | None = None
 
     def raw_chunks(self, step: int = 1, label: str = "pass") -> Iterator[tuple[int, int, np.ndarray]]:
         """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``; progress is logged."""
@@ -123,11 +125,31 @@ class _Passes:
             x -= np.asarray(state.A @ _time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
         return x
 
-    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    def low_model(self, state: ModelState) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+        """Footprints and constant at ring resolution, ``D A`` ``(P_B, K)`` and ``D b0`` ``(P_B,)``."""
+        if self._decimation is None:
+            self._decimation = decimation_matrix(self.dims, int(self.params["ssub_B"]))
+        D = self._decimation
+        return scipy.sparse.csr_matrix(D @ state.A, dtype=np.float32), np.asarray(D @ state.b0, np.float32)
+
+    def low_residual(self, state: ModelState, y: np.ndarray, C: np.ndarray, low_model) -> np.ndarray:
+        """``D (Y - A C - b0) = D Y - (D A) C - D b0`` at ring resolution, ``(P_B, L)``.
+
+        ``C`` holds the traces of the frames of ``y``; the model is reduced
+        first, so no full-resolution ``A C`` is formed.
+        """
+        A_low, b0_low = low_model
+        x = self.down.to_low(y) - b0_low[:, None]  # a new array (to_low returns y itself when ssub_B is 1)
+        if A_low.shape[1]:
+            x -= np.asarray(A_low @ C, dtype=np.float32)
+        return x
+
+    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
         """Ring-model background ``B = W X`` at full resolution, ``(n, L)`` (zeros without ``W``)."""
         if state.W is None:
             return np.zeros_like(y)
-        x_low = self.down.to_low(self.residual_chunk(state, y, t0, t1))
+        low_model = low_model or self.low_model(state)
+        x_low = self.low_residual(state, y, state.C[:, t0:t1], low_model)
         return self.down.to_full(np.asarray(state.W @ x_low, dtype=np.float32))
 
     def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
@@ -136,10 +158,11 @@ class _Passes:
         radius = ring_radius(p["gSiz"], p["ring_size_factor"], p["ssub_B"])
         stats = RingStats(self.down.low_dims, radius, self.threads)
         tsub = int(p["tsub"])
+        low_model = self.low_model(state)
         for t0, t1, y in self.raw_chunks(tsub, "background"):
             # the background is slow: its weights are fitted on tsub-averaged frames (averaged first,
             # the residual being linear in the data and the traces)
-            stats.update(self.down.to_low(self.mean_residual_chunk(state, y, t0, t1, tsub)))
+            stats.update(self.low_residual(state, _time_mean(y, tsub), _time_mean(state.C[:, t0:t1], tsub), low_model))
         return stats.solve()
 
     def spatial_stats(self, state: ModelState, supports: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -148,9 +171,10 @@ class _Passes:
         cmean = state.C.mean(axis=1, keepdims=True)
         U = [np.zeros(s.size, np.float64) for s in supports]
         V = np.zeros((K, K), np.float64)
+        low_model = self.low_model(state) if state.W is not None else None
         for t0, t1, y in self.raw_chunks(1, "spatial update"):
             yres = y
-            yres -= self.background_chunk(state, y, t0, t1)
+            yres -= self.background_chunk(state, y, t0, t1, low_model)
             cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
             V += cc.astype(np.float64) @ cc.T.astype(np.float64)
             for k, s in enumerate(supports):
@@ -163,8 +187,9 @@ class _Passes:
         K = state.A.shape[1]
         YA = np.zeros((K, self.T), np.float32)
         At = scipy.sparse.csr_matrix(state.A.T)
+        low_model = self.low_model(state) if state.W is not None else None
         for t0, t1, y in self.raw_chunks(1, "temporal update"):
-            b = self.background_chunk(state, y, t0, t1)
+            b = self.background_chunk(state, y, t0, t1, low_model)
             y -= b
             y -= state.b0[:, None]
             YA[:, t0:t1] = np.asarray(At @ y, dtype=np.float32)
@@ -211,7 +236,7 @@ def _time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
     m, n = a.shape
     full = (n // tsub) * tsub
     out = np.empty((m, -(-n // tsub)), np.float32)
-    out[:, :full // tsub] = a[:, :full].reshape(m, -1, tsub).mean(axis=2, dtype=np.float32)
+    out[:, :full // tsub] = a[:, :full].reshape(m, full // tsub, tsub).mean(axis=2, dtype=np.float32)
     if full < n:
         out[:, -1] = a[:, full:].mean(axis=1, dtype=np.float32)
     return out
