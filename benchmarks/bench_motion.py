@@ -95,7 +95,7 @@ def run_step(movie: Path, out: Path, params: dict, threads: int) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"motion step failed, see {out / 'motion.log'}")
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak / 2**20, "metrics": metrics}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime, "peak_rss_mb": peak / 2**20, "metrics": metrics}
 
 
 def score(folder: Path, out: Path, pw_rigid: bool) -> dict:
@@ -153,7 +153,7 @@ def main() -> None:
         run = run_step(folder / "movie.tif", out, params, args.threads)
         row = {"size": size_, "frames": n_frames, "mode": "pw-rigid" if pw else "rigid", "threads": args.threads,
                "fps": n_frames / run["wall_s"], "step_fps": run["metrics"]["frames_per_s"], "wall_s": run["wall_s"],
-               "cpu_s": run["cpu_s"], "frames_per_cpu_s": n_frames / run["cpu_s"],
+               "cpu_s": run["cpu_s"], "sys_s": run["sys_s"], "frames_per_cpu_s": n_frames / run["cpu_s"],
                "peak_rss_mb": run["peak_rss_mb"], "corr_before": run["metrics"]["correlation_before_mean"],
                "corr_after": run["metrics"]["correlation_after_mean"], **score(folder, out, pw)}
         rows.append(row)
