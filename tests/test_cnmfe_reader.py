@@ -95,3 +95,18 @@ def test_chunk_cache_replays_the_first_complete_run_then_removes_its_file(tmp_pa
     assert len(list(tmp_path.iterdir())) == 1
     cache.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_chunk_cache_without_room_recomputes_every_time(tmp_path):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        yield np.ones((2, 3, 3), np.float32)
+
+    cache = ChunkCache(factory, str(tmp_path), expected_bytes=2**62)  # more than any disk
+    assert not cache.enabled
+    for _ in range(2):
+        np.testing.assert_array_equal(list(cache())[0], np.ones((2, 3, 3)))
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+    cache.close()

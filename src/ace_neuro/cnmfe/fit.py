@@ -295,7 +295,7 @@ def _seed_and_extract(
     g_sig, g_siz = _init_geometry(p)
     source = passes.source  # scratch next to the block copy (removed with it), else the system temp folder
     folder = os.path.dirname(source.path) if (source.path is not None and source.layout in ("frames", "blocks")) else None
-    frames = ChunkCache(frames, folder)
+    frames = ChunkCache(frames, folder, 4 * n_init * init_dims[0] * init_dims[1])
     try:
         return _seed_and_extract_cached(passes, frames, border, max_new, exclude_centres, local_background,
                                         init_dims, n_init, g_sig, g_siz)

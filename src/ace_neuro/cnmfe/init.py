@@ -163,7 +163,8 @@ def correlation_pnr_images(
     h, w = dims
     segment = 256 if n_frames is None else int(min(256, n_frames))
     welch = WelchNoise(h * w, segment, noise_range, noise_method, threads)
-    filtered = ChunkCache(lambda: (filter_frames(frames, kernel, threads) for frames in chunks()), scratch_dir)
+    expected = None if n_frames is None else 4 * h * w * int(n_frames)
+    filtered = ChunkCache(lambda: (filter_frames(frames, kernel, threads) for frames in chunks()), scratch_dir, expected)
     try:
         return _correlation_pnr(filtered, dims, welch, noise_range, noise_method)
     finally:

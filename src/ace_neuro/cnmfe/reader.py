@@ -12,6 +12,7 @@ index them directly and no transposition is needed.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -355,6 +356,10 @@ def write_frame_blocks(
     return MovieSource(os.fspath(path), None, source.full_dims, n_frames, source.region, "blocks", B)
 
 
+def _free_bytes(folder: str | None) -> int:
+    return shutil.disk_usage(folder or tempfile.gettempdir()).free
+
+
 class ChunkCache:
     """Replay a stream of float32 chunks from a scratch file after its first full run.
 
@@ -365,33 +370,51 @@ class ChunkCache:
     downsampled data or the model's residual, and the filtered movie) several
     times; replaying costs one read instead of reading, downsampling,
     filtering or recomputing the residual. Call :meth:`close` to remove the file.
+
+    With ``expected_bytes`` (the size of the stream) the cache is skipped
+    when the folder has less than that plus 1 GiB free, and a failed write
+    (disk full) drops it; the chunks are then recomputed on every call.
     """
 
-    def __init__(self, factory: Callable[[], Iterator[np.ndarray]], folder: str | None) -> None:
+    def __init__(
+        self, factory: Callable[[], Iterator[np.ndarray]], folder: str | None, expected_bytes: int | None = None
+    ) -> None:
         self.factory = factory
         self.folder = folder
         self.path: str | None = None
         self.shapes: list[tuple[int, ...]] = []
+        # no room for the cache (or a write failed): every call recomputes the chunks
+        self.enabled = expected_bytes is None or _free_bytes(folder) > int(expected_bytes) + 2**30
 
     def __call__(self) -> Iterator[np.ndarray]:
-        return self._replay() if self.path is not None else self._record()
+        if self.path is not None:
+            return self._replay()
+        return self._record() if self.enabled else self.factory()
 
     def _record(self) -> Iterator[np.ndarray]:
         fd, path = tempfile.mkstemp(prefix=".cnmfe_seeding_", suffix=".f32", dir=self.folder)
+        f = os.fdopen(fd, "wb")
         shapes = []
         complete = False
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in self.factory():
-                    chunk = np.ascontiguousarray(chunk, dtype=np.float32)
-                    f.write(memoryview(chunk.reshape(-1)).cast("B"))
-                    shapes.append(chunk.shape)
-                    yield chunk
-            complete = True
+            for chunk in self.factory():
+                chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+                if f is not None:
+                    try:
+                        f.write(memoryview(chunk.reshape(-1)).cast("B"))
+                    except OSError:  # e.g. disk full: carry on without the cache
+                        f.close()
+                        f = None
+                        self.enabled = False
+                shapes.append(chunk.shape)
+                yield chunk
+            complete = f is not None
         finally:
+            if f is not None:
+                f.close()
             if complete:
                 self.path, self.shapes = path, shapes
-            else:  # abandoned or failed: nothing to replay
+            else:  # abandoned, failed or not writable: nothing to replay
                 os.unlink(path)
 
     def _replay(self) -> Iterator[np.ndarray]:
