@@ -237,9 +237,8 @@ class RingStats:
                 for s_ in range(r, R):
                     gram_rs[r, s_] = values(self.offsets[s_] - self.offsets[r], self.offsets[r], c0, c1)
                     gram_rs[s_, r] = gram_rs[r, s_]
-            gram = np.ascontiguousarray(gram_rs.transpose(2, 0, 1))
-            del gram_rs
-            cross = np.ascontiguousarray(cross.T)
+            gram = gram_rs.transpose(2, 0, 1)  # a view: LAPACK's batched solve copies each matrix anyway
+            cross = cross.T
             outside = self.nbr[pix] == self.n
             diag = np.einsum("nii->ni", gram)
             scale = np.where(outside, 0.0, diag).sum(axis=1) / np.maximum((~outside).sum(axis=1), 1)
