@@ -107,6 +107,56 @@ def _write_frames(mmap_path: str, shape: tuple[int, int, int], start: int, frame
             del window
 
 
+def _write_scratch(scratch_path: str, shape: tuple[int, int, int], start: int, frames: np.ndarray) -> None:
+    """Write frames (n, H, W) at ``start`` into the frame-ordered scratch file: (T, H*W), pixel ``row + col*H``.
+
+    Each frame is one contiguous run of bytes (its transpose), so the writes are
+    sequential; :func:`_scratch_to_memmap` then turns the file into the
+    pixel-ordered memory map.
+    """
+    n_pixels = shape[1] * shape[2]
+    fd = os.open(scratch_path, os.O_WRONLY)
+    try:
+        for i in range(frames.shape[0]):
+            data = cv2.transpose(frames[i])
+            os.pwrite(fd, data.data, (start + i) * n_pixels * 4)
+    finally:
+        os.close(fd)
+
+
+def _scratch_to_memmap_task(task: tuple[int, int, str, str, tuple[int, int, int]]) -> int:
+    """Pixels [p0, p1): read their time series from the scratch file, write them contiguously into the memory map."""
+    p0, p1, scratch_path, mmap_path, shape = task
+    n_frames = shape[0]
+    n_pixels = shape[1] * shape[2]
+    block = np.empty((n_frames, p1 - p0), dtype=np.float32)
+    fd = os.open(scratch_path, os.O_RDONLY)
+    try:
+        for t in range(n_frames):
+            os.preadv(fd, [block[t]], (t * n_pixels + p0) * 4)
+    finally:
+        os.close(fd)
+    series = cv2.transpose(block)  # (p1 - p0, T)
+    del block
+    fd = os.open(mmap_path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, series.data, p0 * n_frames * 4)
+    finally:
+        os.close(fd)
+    return p1 - p0
+
+
+def _scratch_to_memmap(pool, scratch_path: str, mmap_path: str, shape: tuple[int, int, int], budget_mb: float, logger) -> None:
+    """Second pass of the two-pass write: pixel blocks of about ``budget_mb / 2`` of time series, in parallel."""
+    n_frames, height, width = shape
+    n_pixels = height * width
+    per_block = max(1, int(budget_mb * 2**20 / 2 // (4 * n_frames)))
+    tasks = [(p0, min(n_pixels, p0 + per_block), scratch_path, mmap_path, shape) for p0 in range(0, n_pixels, per_block)]
+    progress = Progress(n_pixels, "motion: memory map (pixels)", logger)
+    for done in pool.imap(_scratch_to_memmap_task, tasks):
+        progress.update(done)
+
+
 def _fill_border(mmap_path: str, shape: tuple[int, int, int], border: int, value: float) -> None:
     """Set a ``border``-pixel frame edge of every frame of the memory map to ``value``."""
     n_frames, height, width = shape
@@ -198,7 +248,10 @@ def _chunk_task(task: tuple[int, int, dict]) -> dict:
     data = block.frames
     if job["offset"]:
         data += np.float32(job["offset"])
-    _write_frames(job["mmap"], job["shape"], start, data)
+    if job["scratch"]:
+        _write_scratch(job["scratch"], job["shape"], start, data)
+    else:
+        _write_frames(job["mmap"], job["shape"], start, data)
     block.frames = None  # do not send the frames back
     return {"start": start, "block": block, "min": lowest}
 
@@ -406,8 +459,19 @@ def run_motion_step(
             mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
             del_view = create_caiman_memmap(mmap_path, height, width, n_frames)
             del del_view
-            job = {"movie": movie_path, "registration": registration, "mmap": os.fspath(mmap_path), "shape": shape, "offset": offset}
+            # More than one chunk: the corrected frames go to a frame-ordered scratch file (sequential writes) and
+            # one transposing pass writes each block of pixels' time series contiguously; writing chunks straight
+            # into the (pixels x T) map would touch every page of its pixels once per chunk (docs/motion.md).
+            scratch = tmp_dir / "frames.scratch" if n_frames > chunk else None
+            if scratch is not None:
+                with open(scratch, "wb") as f:
+                    f.truncate(n_frames * height * width * 4)
+            job = {"movie": movie_path, "registration": registration, "mmap": os.fspath(mmap_path), "shape": shape,
+                   "offset": offset, "scratch": os.fspath(scratch) if scratch is not None else None}
             results = _correct_movie(pool, n_frames, chunk, job, logger)
+            if scratch is not None:
+                _scratch_to_memmap(pool, os.fspath(scratch), os.fspath(mmap_path), shape, chunk_mb, logger)
+                scratch.unlink()
             border_pix = _border_pix(results, p)
             if border_pix > 0:
                 logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)", border_pix, p["border_nan"])
