@@ -100,8 +100,8 @@ class _Passes:
     def pixel_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Temporal mean and noise (PSD) of every pixel, ``(n,)`` float32 each (one pass of its own)."""
         stats = _PixelStats(self.dims, self.T, self.params, self.threads)
-        for t0, t1 in self.source.chunks(self.chunk, 1):
-            stats.update(self.source.read_frames(t0, t1))
+        for _, _, y in self.raw_chunks(1, "pixel statistics"):
+            stats.update(y)
         return stats.result()
 
     # ----------------------------------------------------------------- model pieces per chunk
@@ -221,11 +221,14 @@ class _Passes:
         def gen():
             stats_now, feed[0] = feed[0], None
             progress = Progress(self.T, f"{self.label} seeding", logger, interval_s=30.0)
-            for t0, t1 in self.source.chunks(self.chunk, int(p["tsub"])):
-                frames = self.source.read_frames(t0, t1)
+            tsub = int(p["tsub"])
+            for t0, t1 in self.source.chunks(self.chunk, tsub):
+                y = self.source.read(t0, t1)  # (n, L): one contiguous read of the block copy
                 if stats_now is not None:
-                    stats_now.update(frames)
-                yield downsample_frames(frames, int(p["ssub"]), int(p["tsub"]))
+                    stats_now.update(y)
+                if tsub > 1:  # average in time before changing the layout: half the data to transpose
+                    y = _time_mean(y, tsub)
+                yield downsample_frames(pixels_to_frames(y, self.dims), int(p["ssub"]), 1)
                 progress.update(t1 - t0)
 
         return gen
@@ -243,7 +246,7 @@ def _time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
 
 
 class _PixelStats:
-    """Streaming temporal mean and Welch noise of every pixel, fed ``(L, h, w)`` frames."""
+    """Streaming temporal mean and Welch noise of every pixel, fed ``(n, L)`` pixels-by-frames chunks."""
 
     def __init__(self, dims: tuple[int, int], n_frames: int, params: dict[str, Any], threads: int = 1) -> None:
         self.dims = dims
@@ -252,23 +255,22 @@ class _PixelStats:
         self.threads = threads
         n = dims[0] * dims[1]
         self.welch = WelchNoise(n, min(256, n_frames), params["noise_range"], params["noise_method"], threads)
-        self.total = np.zeros(dims, np.float64)
+        self.total = np.zeros(n, np.float64)
 
-    def update(self, frames: np.ndarray) -> None:
-        self.total += frames.sum(axis=0, dtype=np.float64)
-        self.welch.update(frames.reshape(frames.shape[0], -1).T)  # pixels in C order
+    def update(self, pixels: np.ndarray) -> None:
+        self.total += pixels.sum(axis=1, dtype=np.float64)
+        self.welch.update(pixels)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean, noise)``, each ``(h*w,)`` float32 in Fortran pixel order."""
+        """``(mean, noise)``, each ``(n,)`` float32 in the chunks' pixel order."""
         p = self.params
         welch = self.welch
         if welch.count == 0:
             rest = welch.leftover()
             welch = WelchNoise(rest.shape[0], rest.shape[1], p["noise_range"], p["noise_method"], self.threads)
             welch.update(rest)
-        mean = (self.total / max(self.n_frames, 1)).astype(np.float32).ravel(order="F")
-        noise = welch.result().reshape(self.dims).ravel(order="F")
-        return mean, np.ascontiguousarray(noise, dtype=np.float32)
+        mean = (self.total / max(self.n_frames, 1)).astype(np.float32)
+        return mean, welch.result().astype(np.float32)
 
 
 def _init_geometry(params: dict) -> tuple[list[float], list[int]]:
