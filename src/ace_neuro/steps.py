@@ -23,7 +23,7 @@ import tifffile
 
 from ace_neuro import __version__
 from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.images import write_image_png, write_image_tiff
+from ace_neuro.io.images import save_figure, write_image_png, write_image_tiff
 from ace_neuro.io.movie import create_tiff, open_movie, release_pages
 from ace_neuro.preprocess import (
     PROJECTION_NAMES,
@@ -99,9 +99,7 @@ def _plot_series(path: Path, time_s: Iterable[float], values: Iterable[float], l
     ax.set_xlabel("time (s)")
     ax.set_ylabel(label)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run_preprocess_step(

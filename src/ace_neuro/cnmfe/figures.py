@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from ace_neuro.cnmfe.estimates import Estimates
-from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.images import save_figure
 
 __all__ = ["traces_figure"]
 
@@ -48,6 +48,4 @@ def traces_figure(estimates: Estimates, path: str | os.PathLike, max_traces: int
     else:
         ax.set_title("no accepted components")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

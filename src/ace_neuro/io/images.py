@@ -9,7 +9,7 @@ import tifffile
 
 from ace_neuro.io.atomic import atomic_path
 
-__all__ = ["write_image_tiff", "write_image_png", "display_limits"]
+__all__ = ["write_image_tiff", "write_image_png", "display_limits", "save_figure"]
 
 
 def display_limits(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> tuple[float, float]:
@@ -21,6 +21,17 @@ def display_limits(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99
     if hi <= lo:
         hi = lo + 1.0
     return float(lo), float(hi)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Save a matplotlib figure as PNG (atomically) and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def write_image_tiff(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -45,6 +56,4 @@ def write_image_png(path: str | os.PathLike, image: np.ndarray, title: str | Non
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

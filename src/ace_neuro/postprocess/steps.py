@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.images import save_figure
 from ace_neuro.progress import Progress
 from ace_neuro.postprocess.events import (
     Events,
@@ -321,23 +322,19 @@ def _plot_raster(path: PathLike, table: pd.DataFrame, accepted: np.ndarray, time
     rows = {int(k): i for i, k in enumerate(accepted)}
     height = min(12.0, 1.5 + 0.12 * max(accepted.size, 1))
     fig, axes = plt.subplots(len(methods), 1, figsize=(10, height * len(methods)), squeeze=False, sharex=True)
-    try:
-        for ax, method in zip(axes[:, 0], methods):
-            sub = table[table["method"] == method]
-            if accepted.size == 0:
-                ax.text(0.5, 0.5, "no accepted neurons", ha="center", va="center", transform=ax.transAxes)
-            else:
-                ax.scatter(sub["time_s"], [rows[int(n)] for n in sub["neuron"]], marker="|", s=30, c="k", linewidths=0.8)
-                ax.set_ylim(-0.5, accepted.size - 0.5)
-            ax.set_xlim(time_s[0] if time_s.size else 0, time_s[-1] if time_s.size else 1)
-            ax.set_ylabel("accepted neuron")
-            ax.set_title(f"calcium events ({method}, {len(sub)} events)")
-        axes[-1, 0].set_xlabel("time (s)")
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)
+    for ax, method in zip(axes[:, 0], methods):
+        sub = table[table["method"] == method]
+        if accepted.size == 0:
+            ax.text(0.5, 0.5, "no accepted neurons", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.scatter(sub["time_s"], [rows[int(n)] for n in sub["neuron"]], marker="|", s=30, c="k", linewidths=0.8)
+            ax.set_ylim(-0.5, accepted.size - 0.5)
+        ax.set_xlim(time_s[0] if time_s.size else 0, time_s[-1] if time_s.size else 1)
+        ax.set_ylabel("accepted neuron")
+        ax.set_title(f"calcium events ({method}, {len(sub)} events)")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- spectral
@@ -469,20 +466,16 @@ def _plot_spectrogram(path: PathLike, times: np.ndarray, freqs: np.ndarray, powe
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4))
-    try:
-        finite = power_db[np.isfinite(power_db)]
-        vmin, vmax = (np.percentile(finite, [5, 98]) if finite.size else (None, None))
-        minutes = times / 60.0
-        mesh = ax.pcolormesh(minutes, freqs, power_db, shading="nearest", cmap="jet", vmin=vmin, vmax=vmax)
-        fig.colorbar(mesh, ax=ax, label="power (dB)")
-        ax.set_xlabel("time (min)")
-        ax.set_ylabel("frequency (Hz)")
-        ax.set_title("multitaper spectrogram of mean fluorescence")
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)
+    finite = power_db[np.isfinite(power_db)]
+    vmin, vmax = (np.percentile(finite, [5, 98]) if finite.size else (None, None))
+    minutes = times / 60.0
+    mesh = ax.pcolormesh(minutes, freqs, power_db, shading="nearest", cmap="jet", vmin=vmin, vmax=vmax)
+    fig.colorbar(mesh, ax=ax, label="power (dB)")
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title("multitaper spectrogram of mean fluorescence")
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- sync
