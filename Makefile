@@ -35,8 +35,16 @@ test: install
 	@echo "==> running the tests: pytest (unit tests, then workflow tests that run Snakemake on tiny recordings)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 
-lint: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+TEST_RECORDING := .test/recording
+
+$(TEST_RECORDING)/ground_truth.h5: | $(BIN)/.installed
+	$(BIN)/ace-neuro simulate $(TEST_RECORDING) --n-frames 200 --height 48 --width 48 --n-neurons 3 --seed 2
+
+# The workflow's own checks: snakefmt, snakemake --lint and a dry run on the small test configuration (.test/).
+lint: install $(TEST_RECORDING)/ground_truth.h5
+	$(BIN)/snakefmt --check workflow
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint --configfile .test/config/config.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n --quiet rules --configfile .test/config/config.yaml
 
 clean-demo:
 	rm -rf $(DEMO) results/demo

@@ -54,9 +54,13 @@ convert_recording(sys.argv[1], out / "movie.tif", out / "metadata.json", out / "
 import sys
 from pathlib import Path
 from ace_neuro.steps import run_projections_step
-from ace_neuro.params import defaults
+from ace_neuro.stages.projections import PROJECTION_NAMES
 out = Path(sys.argv[2])
-run_projections_step(out / "convert" / "movie.tif", out / "convert" / "frames.csv", out / "projections", defaults("projections"))
+folder = out / "projections"
+run_projections_step(out / "convert" / "movie.tif", out / "convert" / "frames.csv",
+                     images={n: folder / f"{n}.tif" for n in PROJECTION_NAMES},
+                     previews={n: folder / f"{n}.png" for n in PROJECTION_NAMES},
+                     series_csv=folder / "mean_fluorescence.csv", series_png=folder / "mean_fluorescence.png")
 """,
     "preprocess_detrend_dff": """
 import sys
@@ -65,8 +69,8 @@ from ace_neuro.steps import run_preprocess_step
 from ace_neuro.params import defaults
 out = Path(sys.argv[2])
 params = defaults("preprocess") | {"detrend_method": "linear", "df_over_f": True, "df_over_f_method": "delta_f_over_f"}
-run_preprocess_step(out / "convert" / "movie.tif", out / "convert" / "metadata.json", out / "projections",
-                    out / "preprocess" / "movie.tif", params)
+run_preprocess_step(out / "convert" / "movie.tif", out / "convert" / "metadata.json", out / "projections" / "min.tif",
+                    out / "projections" / "max.tif", out / "preprocess" / "movie.tif", params)
 """,
 }
 

@@ -14,8 +14,8 @@ from ace_neuro.cnmfe.estimates import (
     load_estimates,
     save_estimates,
 )
+from ace_neuro.stages.evaluate import PARAMETERS as PARAMS
 from ace_neuro.cnmfe.evaluate import (
-    PARAMS,
     CurationError,
     apply_curation,
     classify_components,
@@ -182,7 +182,7 @@ def test_params_use_cnn_and_seed_alias(scene):
     assert scene["n_true"] in est.idx_components.tolist()
     with pytest.raises(ParameterError, match="are the same threshold; set only rval_thr"):
         evaluate_components(scene["est"], scene["movie"], {"r_values_min": 0.8, "rval_thr": 0.9})
-    with pytest.raises(ParameterError, match="unknown evaluate parameter"):
+    with pytest.raises(ParameterError, match=r"unknown parameter evaluate.rval_thresh; did you mean .rval_thr."):
         evaluate_components(scene["est"], scene["movie"], {"rval_thresh": 0.9})
     assert {p.stage for p in PARAMS} == {"evaluate"}
 

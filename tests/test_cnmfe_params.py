@@ -2,7 +2,8 @@
 
 import pytest
 
-from ace_neuro.cnmfe.params import PARAMS, check_params
+from ace_neuro.cnmfe.params import check_params
+from ace_neuro.stages.cnmfe import PARAMETERS as PARAMS
 from ace_neuro.params import ParameterError
 
 
@@ -27,16 +28,16 @@ def test_scalar_gsig_becomes_pair():
     [
         ({"gSig": [5, 5], "gSiz": [4, 4]}, "gSiz [4, 4] is smaller than gSig [5, 5]"),
         ({"rf": 8}, "rf = 8 is smaller than gSiz [13, 13]"),
-        ({"min_pnr": 0}, "min_pnr must be > 0.0"),
-        ({"min_pnr": -3}, "min_pnr must be > 0.0"),
+        ({"min_pnr": 0}, "cnmfe.min_pnr = 0 is not allowed; it must be a number (> 0)"),
+        ({"min_pnr": -3}, "cnmfe.min_pnr = -3 is not allowed"),
         ({"gsig": [3, 3]}, "unknown parameter cnmfe.gsig; did you mean 'gSig'?"),
         ({"merge_tresh": 0.8}, "did you mean 'merge_thr'?"),
-        ({"p": 3}, "cnmfe.p must be one of [0, 1, 2]"),
-        ({"nb": 2}, "cnmfe.nb must be one of [0]"),
-        ({"gSig": [3, 0]}, "gSig must be two positive integers"),
+        ({"p": 3}, "cnmfe.p = 3 is not allowed; it must be one of 0, 1, 2"),
+        ({"nb": 2}, "cnmfe.nb = 2 is not allowed; it must be one of 0"),
+        ({"gSig": [3, 0]}, "cnmfe.gSig = [3, 0] is not allowed; it must be a number or a pair [rows, cols] of integers (>= 1)"),
         ({"rf": 20, "stride": 41}, "stride = 41 (overlap) must be smaller than the patch size 2*rf+1 = 41"),
-        ({"noise_range": [0.5, 0.25]}, "noise_range must satisfy 0 <= low < high <= 0.5"),
-        ({"center_psf": "yes"}, "center_psf must be true or false"),
+        ({"noise_range": [0.5, 0.25]}, "cnmfe.noise_range must be two numbers 0 <= low < high <= 0.5"),
+        ({"center_psf": "yes"}, 'cnmfe.center_psf = "yes" is not allowed; it must be true or false'),
     ],
 )
 def test_invalid_parameters_are_clear_errors(bad, message):

@@ -2,13 +2,14 @@
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
 from ace_neuro.cnmfe.estimates import load_estimates
-from ace_neuro.cnmfe.pipeline import OUTPUT_FILES, fit_cnmfe, run_cnmfe_step
+from ace_neuro.cnmfe.pipeline import fit_cnmfe, run_cnmfe_step
 from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
 from ace_neuro.params import ParameterError
@@ -29,6 +30,21 @@ def _write_memmap(folder, config):
     return folder
 
 
+OUTPUT_FILES = ("estimates.h5", "params.json", "correlation_image.tif", "correlation_image.png", "pnr_image.tif",
+                "pnr_image.png", "contours.png")
+
+
+def run_step(memmap_dir, out, params, threads=1, metadata=None, metrics=None, log=None):
+    """The cnmfe step with the workflow's file names under ``out``."""
+    out = Path(out)
+    return run_cnmfe_step(
+        memmap_dir, params, estimates_path=out / "estimates.h5", params_path=out / "params.json",
+        correlation_paths=(out / "correlation_image.tif", out / "correlation_image.png"),
+        pnr_paths=(out / "pnr_image.tif", out / "pnr_image.png"), contours_path=out / "contours.png",
+        threads=threads, metadata_path=metadata, motion_metrics_path=metrics, log=log,
+    )
+
+
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     root = tmp_path_factory.mktemp("cnmfe_sim")
@@ -44,7 +60,7 @@ def recording(tmp_path_factory):
 def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
     root, memmap_dir, truth = recording
     out = tmp_path / "cnmfe"
-    est = run_cnmfe_step(memmap_dir, out, SEEDING, 1, root / "metadata.json", None)
+    est = run_step(memmap_dir, out, SEEDING, 1, root / "metadata.json", None)
     for name in OUTPUT_FILES:
         assert (out / name).stat().st_size > 0, name
     saved = load_estimates(out / "estimates.h5")
@@ -85,7 +101,7 @@ def test_movie_without_neurons_gives_empty_estimates_and_a_warning(tmp_path, cap
                               motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False)
     memmap_dir = _write_memmap(tmp_path / "memmap", config)
     caplog.set_level(logging.WARNING, logger="ace_neuro")
-    est = run_cnmfe_step(memmap_dir, tmp_path / "out", {"fr": 20.0}, 1, None, None,
+    est = run_step(memmap_dir, tmp_path / "out", {"fr": 20.0}, 1, None, None,
                          logging.getLogger("ace_neuro.test"))
     assert est.A.shape == (96 * 96, 0) and est.C.shape == (0, 300)
     assert any("no neuron found" in rec.getMessage() for rec in caplog.records)
@@ -96,17 +112,17 @@ def test_movie_without_neurons_gives_empty_estimates_and_a_warning(tmp_path, cap
 
 def test_parameters_are_checked_before_any_work(tmp_path):
     with pytest.raises(ParameterError, match="gSiz"):
-        run_cnmfe_step(tmp_path / "missing", tmp_path / "out", {"gSig": [5, 5], "gSiz": [3, 3]})
+        run_step(tmp_path / "missing", tmp_path / "out", {"gSig": [5, 5], "gSiz": [3, 3]})
     with pytest.raises(ParameterError, match="rf = 5 is smaller than gSiz"):
-        run_cnmfe_step(tmp_path / "missing", tmp_path / "out", {"rf": 5})
+        run_step(tmp_path / "missing", tmp_path / "out", {"rf": 5})
     with pytest.raises(ParameterError, match="min_pnr"):
-        run_cnmfe_step(tmp_path / "missing", tmp_path / "out", {"min_pnr": 0})
+        run_step(tmp_path / "missing", tmp_path / "out", {"min_pnr": 0})
     with pytest.raises(ParameterError, match="did you mean 'merge_thr'"):
-        run_cnmfe_step(tmp_path / "missing", tmp_path / "out", {"merge_threshold": 0.8})
+        run_step(tmp_path / "missing", tmp_path / "out", {"merge_threshold": 0.8})
     assert not (tmp_path / "out").exists()
 
 
 def test_frame_rate_is_required(recording, tmp_path):
     _, memmap_dir, _ = recording
     with pytest.raises(ValueError, match="frame_rate_hz"):
-        run_cnmfe_step(memmap_dir, tmp_path / "out", {}, 1, tmp_path / "absent.json", None)
+        run_step(memmap_dir, tmp_path / "out", {}, 1, tmp_path / "absent.json", None)

@@ -1,11 +1,15 @@
-"""Every parameter of the pipeline, in one registry.
+"""Parameters: how one is declared, the one validator, and the registry of every stage's.
 
-Each stage module declares its parameters as a tuple ``PARAMS`` of :class:`Param`
-(the CaImAn name where CaImAn has one, a default, a JSON type and a one-line help).
-This module gathers them, checks user-supplied keys (an unknown key is an error
-that names the nearest known key), resolves per-recording overrides, and writes
-the JSON schema and the documented ``config.yaml`` that the workflow ships, so
-the three can never disagree.
+Each stage module under :mod:`ace_neuro.stages` declares its parameters as a
+tuple ``PARAMETERS`` of :class:`Param` (the CaImAn name where CaImAn has one,
+a default, a JSON type, bounds or allowed values and a one-line help), and may
+define ``check(values)`` for the relations between them (``gSiz >= gSig``).
+This module holds the one validator that serves ``config.yaml`` and the sample
+sheet's cells alike (:func:`check_value`, :func:`stage_parameters`,
+:func:`recording_parameters`), the registry, and the generators of the JSON
+schema and of the documented ``config.yaml``, so the three never disagree.
+
+Nothing here imports an engine module: the Snakefile imports it at start-up.
 
 Parameter names are unique across stages, so a flat column such as ``gSig`` in
 the sample sheet (the seed's ``analysis_parameters.csv`` habit) maps to exactly
@@ -15,18 +19,22 @@ one stage.
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
+import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
 
 __all__ = [
     "Param",
     "ParameterError",
-    "STAGES",
+    "StageParams",
     "registry",
     "defaults",
     "stage_of",
+    "check_value",
+    "stage_parameters",
+    "recording_parameters",
     "resolve",
     "check_keys",
     "suggest",
@@ -34,19 +42,8 @@ __all__ = [
     "config_yaml",
 ]
 
-#: Stage name -> module that defines ``PARAMS`` for it, in pipeline order.
-#: Each stage's module lands with the stage; add its line here when it does.
-STAGES: dict[str, str] = {
-    "convert": "ace_neuro.io.convert",
-    "projections": "ace_neuro.preprocess",
-    "preprocess": "ace_neuro.preprocess",
-    "motion": "ace_neuro.motion.params",
-    "cnmfe": "ace_neuro.cnmfe.params",
-    "evaluate": "ace_neuro.cnmfe.evaluate",
-    "events": "ace_neuro.postprocess.params",
-    "spectral": "ace_neuro.postprocess.params",
-    "sync": "ace_neuro.postprocess.params",
-}
+#: Top-level keys of ``config.yaml`` that are not stage sections.
+TOP_LEVEL_KEYS = ("experiments", "results")
 
 
 class ParameterError(ValueError):
@@ -65,19 +62,22 @@ class Param:
         Default value; ``None`` means "not set" and must be allowed by ``type``.
     type : str or tuple of str
         JSON-schema type(s): ``"number"``, ``"integer"``, ``"boolean"``,
-        ``"string"``, ``"array"``, ``"null"``.
+        ``"string"``, ``"array"``, ``"object"``, ``"null"``.
     help : str
         One line, shown as the comment in ``config.yaml`` and in the schema.
     stage : str
-        Stage the parameter belongs to (a key of :data:`STAGES`).
+        Stage the parameter belongs to (a module of :mod:`ace_neuro.stages`).
     enum : tuple, optional
         Allowed values.
     minimum, maximum : float, optional
-        Inclusive bounds for numbers.
+        Inclusive bounds for numbers (and for the items of a pair).
     exclusive_minimum : float, optional
         Exclusive lower bound for numbers.
     items : dict, optional
-        JSON schema of array items.
+        JSON schema of array items (``{"type": "integer", "minimum": 1}``).
+    pair : bool
+        A ``(rows, cols)`` pair where CaImAn also accepts one number for both
+        (``gSig: 4`` means ``[4, 4]``); values are normalised to a list of two.
     caiman_group : str, optional
         CaImAn ``CNMFParams`` group (``motion``, ``init``, ...) for export.
     """
@@ -92,16 +92,28 @@ class Param:
     maximum: float | None = None
     exclusive_minimum: float | None = None
     items: dict | None = field(default=None, hash=False, compare=False)
+    pair: bool = False
     caiman_group: str | None = None
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The JSON types as a tuple."""
+        return (self.type,) if isinstance(self.type, str) else tuple(self.type)
 
     def schema(self) -> dict:
         """JSON-schema fragment for this parameter."""
-        types = [self.type] if isinstance(self.type, str) else list(self.type)
+        types = list(self.types)
+        if self.pair and self.items is not None:
+            types.insert(types.index("array"), self.items["type"])
         out: dict[str, Any] = {"type": types[0] if len(types) == 1 else types}
         out["description"] = self.help
         out["default"] = self.default
         if self.enum is not None:
             out["enum"] = list(self.enum)
+        if self.pair and self.items is not None:
+            for key in ("minimum", "maximum"):
+                if key in self.items:
+                    out[key] = self.items[key]
         if self.minimum is not None:
             out["minimum"] = self.minimum
         if self.maximum is not None:
@@ -110,7 +122,51 @@ class Param:
             out["exclusiveMinimum"] = self.exclusive_minimum
         if self.items is not None:
             out["items"] = self.items
+            if self.pair:
+                out["minItems"] = out["maxItems"] = 2
         return out
+
+
+class StageParams(Mapping):
+    """The validated, read-only parameters of one stage for one recording.
+
+    Values are read as attributes (``params.gSig``) or by key
+    (``params["gSig"]``). Build one with :func:`stage_parameters`; a
+    ``StageParams`` is never validated twice.
+    """
+
+    __slots__ = ("stage", "_values")
+
+    def __init__(self, stage: str, values: Mapping[str, Any]):
+        object.__setattr__(self, "stage", stage)
+        object.__setattr__(self, "_values", MappingProxyType(dict(values)))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"stage {self.stage!r} has no parameter {name!r}{suggest(name, self._values)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("StageParams are read-only")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"StageParams({self.stage!r}, {dict(self._values)!r})"
+
+    def __reduce__(self):
+        return (StageParams, (self.stage, dict(self._values)))
+
+
+# ----------------------------------------------------------------------------- registry
 
 
 def registry() -> dict[str, dict[str, Param]]:
@@ -121,28 +177,28 @@ def registry() -> dict[str, dict[str, Param]]:
     RuntimeError
         If two stages declare the same parameter name.
     """
-    out: dict[str, dict[str, Param]] = {stage: {} for stage in STAGES}
+    from ace_neuro import stages
+
+    out: dict[str, dict[str, Param]] = {}
     seen: dict[str, str] = {}
-    for module_name in dict.fromkeys(STAGES.values()):
-        module = importlib.import_module(module_name)
-        for p in module.PARAMS:
-            if p.stage not in out:
-                raise RuntimeError(f"{module_name}: parameter {p.name!r} names unknown stage {p.stage!r}")
+    for stage, module in stages.modules().items():
+        out[stage] = {}
+        for p in module.PARAMETERS:
+            if p.stage != stage:
+                raise RuntimeError(f"{module.__name__}: parameter {p.name!r} names stage {p.stage!r}")
             if p.name in seen:
-                raise RuntimeError(
-                    f"parameter {p.name!r} is declared by both stages {seen[p.name]!r} and {p.stage!r}"
-                )
-            seen[p.name] = p.stage
-            out[p.stage][p.name] = p
+                raise RuntimeError(f"parameter {p.name!r} is declared by both stages {seen[p.name]!r} and {stage!r}")
+            seen[p.name] = stage
+            out[stage][p.name] = p
     return out
 
 
 def defaults(stage: str) -> dict[str, Any]:
-    """Default values of one stage's parameters."""
+    """Default values of one stage's parameters (lists copied)."""
     reg = registry()
     if stage not in reg:
         raise ParameterError(f"unknown stage {stage!r}{suggest(stage, reg)}")
-    return {name: p.default for name, p in reg[stage].items()}
+    return {name: (list(p.default) if isinstance(p.default, list) else p.default) for name, p in reg[stage].items()}
 
 
 def stage_of(name: str) -> str:
@@ -161,7 +217,7 @@ def stage_of(name: str) -> str:
 
 def suggest(key: str, known: Any) -> str:
     """``"; did you mean 'x'?"`` for the closest known key, or a list of choices."""
-    names = list(known)
+    names = [str(n) for n in known]
     lower = {n.lower(): n for n in names}
     if key.lower() in lower and lower[key.lower()] != key:
         return f"; did you mean {lower[key.lower()]!r}? (names are case-sensitive)"
@@ -171,7 +227,229 @@ def suggest(key: str, known: Any) -> str:
     return f"; known keys are: {', '.join(sorted(names))}"
 
 
-def check_keys(config: Mapping[str, Any], *, top_level: tuple[str, ...] = ()) -> None:
+# ----------------------------------------------------------------------------- one value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _allowed(p: Param) -> str:
+    if p.enum is not None:
+        return "one of " + ", ".join(json.dumps(v) for v in p.enum)
+    parts = []
+    for kind, word in (("integer", "an integer"), ("number", "a number"), ("boolean", "true or false"),
+                       ("string", "a text"), ("object", "a mapping"), ("null", "null (not set)")):
+        if kind in p.types:
+            parts.append(word)
+    if p.pair:
+        parts.insert(0, "a number or a pair [rows, cols] of " + ("integers" if p.items.get("type") == "integer" else "numbers"))
+    elif "array" in p.types:
+        parts.append("a list")
+    bounds = []
+    lo = p.minimum if p.minimum is not None else (p.items or {}).get("minimum") if p.pair else p.minimum
+    hi = p.maximum if p.maximum is not None else (p.items or {}).get("maximum") if p.pair else p.maximum
+    if lo is not None:
+        bounds.append(f">= {lo:g}")
+    if p.exclusive_minimum is not None:
+        bounds.append(f"> {p.exclusive_minimum:g}")
+    if hi is not None:
+        bounds.append(f"<= {hi:g}")
+    return " or ".join(parts) + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _check_number(p: Param, value: Any, integer: bool, lo: float | None, hi: float | None) -> Any:
+    if not _is_number(value) or not math.isfinite(value):
+        raise ValueError
+    if integer:
+        if float(value) != int(value):
+            raise ValueError
+        value = int(value)
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise ValueError
+    if p.exclusive_minimum is not None and value <= p.exclusive_minimum:
+        raise ValueError
+    return value
+
+
+def check_value(p: Param, value: Any, *, where: str = "") -> Any:
+    """Check one value against its declaration and return it normalised.
+
+    Parameters
+    ----------
+    p : Param
+        The declaration.
+    value : Any
+        A value from ``config.yaml`` or a parsed sample-sheet cell.
+    where : str
+        Prefix of the error message (file, line, column).
+
+    Returns
+    -------
+    Any
+        The value; integers as ``int``, pairs as a list of two.
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter, the value and what is allowed.
+    """
+    try:
+        return _normalise(p, value)
+    except ValueError:
+        prefix = f"{where}: " if where else ""
+        raise ParameterError(
+            f"{prefix}{p.stage}.{p.name} = {json.dumps(value, default=str)} is not allowed; it must be {_allowed(p)}"
+        ) from None
+
+
+def _normalise(p: Param, value: Any) -> Any:
+    types = p.types
+    if value is None:
+        if "null" in types or p.enum is not None and None in p.enum:
+            return None
+        raise ValueError
+    if p.enum is not None:
+        # True == 1 in Python: compare types too, so that 1 is not taken for true.
+        if not any(value == v and type(value) is type(v) or _is_number(value) and _is_number(v) and value == v for v in p.enum):
+            raise ValueError
+        return value
+    if isinstance(value, bool):
+        if "boolean" in types:
+            return value
+        raise ValueError
+    if p.pair:
+        item_integer = p.items.get("type") == "integer"
+        lo, hi = p.items.get("minimum"), p.items.get("maximum")
+        if _is_number(value):
+            value = [value, value]
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            return [_check_number(p, v, item_integer, lo, hi) for v in value]
+        if isinstance(value, str) and "string" in types:
+            return value
+        raise ValueError
+    if _is_number(value) and ("number" in types or "integer" in types):
+        return _check_number(p, value, "number" not in types, p.minimum, p.maximum)
+    if isinstance(value, str) and "string" in types:
+        return value
+    if isinstance(value, (list, tuple)) and "array" in types:
+        value = list(value)
+        item_type = (p.items or {}).get("type")
+        if item_type in ("integer", "number"):
+            value = [_check_number(p, v, item_type == "integer", p.items.get("minimum"), p.items.get("maximum")) for v in value]
+        return value
+    if isinstance(value, Mapping) and "object" in types:
+        return dict(value)
+    raise ValueError
+
+
+# ----------------------------------------------------------------------------- a stage, a recording
+
+
+def stage_parameters(stage: str, values: Mapping[str, Any] | None = None, *, where: str = "") -> StageParams:
+    """Validate one stage's parameters: defaults completed, each value checked, then their relations.
+
+    Parameters
+    ----------
+    stage : str
+        Stage name (a module of :mod:`ace_neuro.stages`).
+    values : mapping, optional
+        ``{name: value}``; missing names take their defaults.
+    where : str
+        Prefix of error messages (the config file, or the sheet's line and id).
+
+    Returns
+    -------
+    StageParams
+
+    Raises
+    ------
+    ParameterError
+        An unknown name (with the nearest known one), a value out of its type,
+        range or allowed values, or values that contradict each other.
+    """
+    from ace_neuro import stages
+
+    declared = registry().get(stage)
+    if declared is None:
+        raise ParameterError(f"unknown stage {stage!r}{suggest(stage, registry())}")
+    if isinstance(values, StageParams) and values.stage == stage:
+        return values
+    out = defaults(stage)
+    for name, value in (values or {}).items():
+        if name not in declared:
+            prefix = f"{where}: " if where else ""
+            raise ParameterError(f"{prefix}unknown parameter {stage}.{name}{suggest(name, declared)}")
+        out[name] = check_value(declared[name], value, where=where)
+    check = getattr(stages.module(stage), "check", None)
+    if check is not None:
+        try:
+            out = check(out)
+        except ParameterError as err:
+            raise ParameterError(f"{where}: {err}" if where else str(err)) from None
+    return StageParams(stage, out)
+
+
+def resolve(
+    stage: str,
+    config: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Raw parameters of one stage: defaults, then the config section, then flat overrides.
+
+    Values are not checked here; :func:`stage_parameters` checks them.
+
+    Parameters
+    ----------
+    stage : str
+        Stage name.
+    config : mapping, optional
+        Grouped configuration ``{stage: {name: value}}`` (``config.yaml``).
+    overrides : mapping, optional
+        Flat ``{name: value}`` for this recording (sample-sheet columns); keys
+        of other stages are ignored here, unknown keys are an error.
+    """
+    params = defaults(stage)
+    section = (config or {}).get(stage) or {}
+    for name, value in section.items():
+        if name not in params:
+            raise ParameterError(f"unknown parameter {stage}.{name}{suggest(name, params)}")
+        params[name] = value
+    for name, value in (overrides or {}).items():
+        if stage_of(name) == stage:
+            params[name] = value
+    return params
+
+
+def recording_parameters(
+    config: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    where: str = "",
+) -> dict[str, StageParams]:
+    """Every stage's validated parameters for one recording: defaults, config, then its sheet row.
+
+    Parameters
+    ----------
+    config : mapping, optional
+        Grouped configuration ``{stage: {name: value}}``.
+    overrides : mapping, optional
+        The recording's flat ``{name: value}`` from its sheet row (parsed cells).
+    where : str
+        Names the recording in error messages.
+
+    Returns
+    -------
+    dict
+        ``{stage: StageParams}`` in pipeline order.
+    """
+    check_keys(config or {})
+    return {
+        stage: stage_parameters(stage, resolve(stage, config, overrides), where=where) for stage in registry()
+    }
+
+
+def check_keys(config: Mapping[str, Any], *, top_level: tuple[str, ...] = TOP_LEVEL_KEYS) -> None:
     """Check every key of a grouped configuration against the registry.
 
     Parameters
@@ -194,12 +472,8 @@ def check_keys(config: Mapping[str, Any], *, top_level: tuple[str, ...] = ()) ->
         if section not in reg:
             all_names = {n: s for s, params in reg.items() for n in params}
             if section in all_names:
-                raise ParameterError(
-                    f"config key {section!r} must be inside the {all_names[section]!r} section"
-                )
-            raise ParameterError(
-                f"unknown config section {section!r}{suggest(section, list(reg) + list(top_level))}"
-            )
+                raise ParameterError(f"config key {section!r} must be inside the {all_names[section]!r} section")
+            raise ParameterError(f"unknown config section {section!r}{suggest(section, list(reg) + list(top_level))}")
         if values is None:
             continue
         if not isinstance(values, Mapping):
@@ -211,38 +485,7 @@ def check_keys(config: Mapping[str, Any], *, top_level: tuple[str, ...] = ()) ->
                 raise ParameterError(f"unknown parameter {section}.{name}{where}")
 
 
-def resolve(
-    stage: str,
-    config: Mapping[str, Any] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Parameters of one stage: defaults, then the config section, then overrides.
-
-    Parameters
-    ----------
-    stage : str
-        Stage name.
-    config : mapping, optional
-        Grouped configuration ``{stage: {name: value}}`` (``config.yaml``).
-    overrides : mapping, optional
-        Flat ``{name: value}`` for this recording (sample-sheet columns); keys
-        of other stages are ignored here, unknown keys are an error.
-
-    Returns
-    -------
-    dict
-        ``{name: value}`` for every parameter of ``stage``.
-    """
-    params = defaults(stage)
-    section = (config or {}).get(stage) or {}
-    for name, value in section.items():
-        if name not in params:
-            raise ParameterError(f"unknown parameter {stage}.{name}{suggest(name, params)}")
-        params[name] = value
-    for name, value in (overrides or {}).items():
-        if stage_of(name) == stage:
-            params[name] = value
-    return params
+# ----------------------------------------------------------------------------- generated files
 
 
 def config_schema() -> dict:
@@ -279,16 +522,13 @@ def config_schema() -> dict:
     }
 
 
-def _yaml_value(value: Any) -> str:
-    return json.dumps(value)
-
-
 def config_yaml() -> str:
     """The documented default ``config.yaml``, generated from the registry."""
     lines = [
         "# ace-neuro workflow configuration: every parameter, its default and what it does.",
         "# Generated by `ace-neuro config > config/config.yaml`; names follow CaImAn where CaImAn has one.",
         "# Any parameter can be overridden per recording by a column of the same name in the sample sheet.",
+        "# config/README.md describes every key and sheet column.",
         "",
         "# Sample sheet: one row per recording (columns: id, calcium imaging directory, ...).",
         'experiments: "config/experiments.csv"',
@@ -296,10 +536,10 @@ def config_yaml() -> str:
         'results: "results"',
     ]
     for stage, params in registry().items():
-        lines += ["", f"{stage}:"]
         if not params:
-            lines[-1] += " {}"
+            continue
+        lines += ["", f"{stage}:"]
         for name, p in params.items():
             lines.append(f"  # {p.help}")
-            lines.append(f"  {name}: {_yaml_value(p.default)}")
+            lines.append(f"  {name}: {json.dumps(p.default)}")
     return "\n".join(lines) + "\n"

@@ -18,19 +18,16 @@ import ast
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from ace_neuro.io.movie import chunk_frames_for, frame_chunks, release_pages
-from ace_neuro.params import Param
 from ace_neuro.progress import Progress
 
 __all__ = [
-    "PARAMS",
-    "PROJECTION_NAMES",
     "Projections",
     "compute_projections",
     "parse_crop_coords",
@@ -44,54 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-PROJECTION_NAMES = ("max", "min", "mean", "median", "std", "range")
-
-PARAMS = (
-    Param(
-        "median_max_frames",
-        1000,
-        "integer",
-        "The median projection uses at most this many frames, evenly spread over the recording.",
-        "projections",
-        minimum=1,
-    ),
-    Param("crop", False, "boolean", "Crop each frame to crop_coords (the seed's crop).", "preprocess"),
-    Param(
-        "crop_coords",
-        None,
-        ("string", "array", "object", "null"),
-        "Crop box {x0, y0, x1, y1} (or 'x0,y0,x1,y1'), x = column, y = row from the bottom (seed convention).",
-        "preprocess",
-    ),
-    Param(
-        "detrend_method",
-        None,
-        ("string", "null"),
-        "Remove slow trends: 'linear' (per-pixel linear fit, mean kept) or 'median' (per-frame mean offset); null = off.",
-        "preprocess",
-        enum=("linear", "median", None),
-    ),
-    Param("df_over_f", False, "boolean", "Normalise to dF/F (or dF/sqrt(F)) with a sliding quantile baseline.", "preprocess"),
-    Param(
-        "df_over_f_method",
-        "delta_f_over_sqrt_f",
-        "string",
-        "Normalisation when df_over_f is on: 'delta_f_over_f' or 'delta_f_over_sqrt_f' (seed default).",
-        "preprocess",
-        enum=("delta_f_over_f", "delta_f_over_sqrt_f"),
-    ),
-    Param("secs_window", 5.0, "number", "Baseline window of dF/F, in seconds.", "preprocess", exclusive_minimum=0),
-    Param(
-        "quantile_min",
-        8.0,
-        "number",
-        "Baseline percentile (0-100) within each window of dF/F.",
-        "preprocess",
-        minimum=0,
-        maximum=100,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -118,8 +67,8 @@ class Projections:
     median_frames: np.ndarray
 
     def images(self) -> dict[str, np.ndarray]:
-        """The six images by name, in :data:`PROJECTION_NAMES` order."""
-        return {name: getattr(self, name) for name in PROJECTION_NAMES}
+        """The six images by name: max, min, mean, median, std, range."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name).ndim == 2}
 
 
 def compute_projections(

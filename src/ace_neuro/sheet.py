@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ace_neuro.params import ParameterError, registry, suggest
+from ace_neuro.params import ParameterError, StageParams, check_keys, recording_parameters, registry, suggest
 
 __all__ = [
     "SheetError",
@@ -41,6 +42,8 @@ __all__ = [
     "parameter_overrides",
     "parse_cell",
     "resolved_parameters",
+    "sheet_parameters",
+    "has_value",
 ]
 
 REQUIRED_COLUMNS = ("id", "calcium imaging directory")
@@ -70,7 +73,8 @@ def _param_types() -> dict[str, tuple[str, ...]]:
     out = {}
     for params in registry().values():
         for name, p in params.items():
-            out[name] = (p.type,) if isinstance(p.type, str) else tuple(p.type)
+            # a pair also accepts one number for both (CaImAn: gSig=4 means (4, 4))
+            out[name] = ((p.items["type"],) if p.pair else ()) + p.types
     return out
 
 
@@ -141,14 +145,18 @@ def load_sheet(path: str | os.PathLike, check_directories: bool = True) -> pd.Da
     path = Path(path)
     if not path.exists():
         raise SheetError(f"{path}: sample sheet not found; set 'experiments' in config/config.yaml or pass --config experiments=...")
+    separator = _separator(path)
     try:
-        sheet = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment="#")
+        sheet = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, skipinitialspace=True, comment="#")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise SheetError(f"{path}: cannot parse as CSV ({err})") from err
     sheet.columns = [str(c).strip() for c in sheet.columns]
     for column in REQUIRED_COLUMNS:
         if column not in sheet.columns:
-            raise SheetError(f"{path}: required column {column!r} is missing (columns: {', '.join(sheet.columns)})")
+            raise SheetError(
+                f"{path}: required column {column!r} is missing (columns: {', '.join(sheet.columns)}); "
+                "the first line must name the columns, separated by commas (or by semicolons throughout)"
+            )
     types = _param_types()
     known = set(REQUIRED_COLUMNS) | set(INPUT_COLUMNS) | set(PASSIVE_COLUMNS) | set(types)
     for column in sheet.columns:
@@ -184,7 +192,19 @@ def load_sheet(path: str | os.PathLike, check_directories: bool = True) -> pd.Da
                     parse_cell(value, types[column])
                 except ValueError as err:
                     raise SheetError(f"{where} (id {rid}), column {column!r}: {err}") from err
-    return sheet.set_index("id", drop=False)
+    sheet = sheet.set_index("id", drop=False)
+    sheet.attrs["path"] = str(path)
+    sheet.attrs["lines"] = dict(seen)
+    return sheet
+
+
+def _separator(path: Path) -> str:
+    """``;`` for a sheet whose header uses semicolons and no commas (Excel in many European locales), else ``,``."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for line in f:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return ";" if ";" in line and "," not in line else ","
+    return ","
 
 
 def parameter_overrides(sheet: pd.DataFrame, recording_id: str) -> dict[str, Any]:
@@ -198,12 +218,51 @@ def parameter_overrides(sheet: pd.DataFrame, recording_id: str) -> dict[str, Any
     }
 
 
-def resolved_parameters(config: Mapping[str, Any], sheet: pd.DataFrame, recording_id: str) -> dict[str, dict]:
-    """``{stage: {name: value}}`` for one recording: defaults, config, then its sheet row."""
-    from ace_neuro.params import resolve
+def has_value(cell: Any) -> bool:
+    """Whether a sample-sheet cell holds something: empty strings, ``None`` and NaN (an empty CSV cell) do not."""
+    if cell is None or isinstance(cell, float) and math.isnan(cell):
+        return False
+    text = str(cell).strip()
+    return bool(text) and text.lower() not in ("nan", "none")
 
+
+def _row_where(sheet: pd.DataFrame, recording_id: str) -> str:
+    line = sheet.attrs.get("lines", {}).get(recording_id)
+    path = sheet.attrs.get("path", "sample sheet")
+    return f"{path}, line {line} (id {recording_id})" if line else f"{path} (id {recording_id})"
+
+
+def resolved_parameters(
+    config: Mapping[str, Any], sheet: pd.DataFrame, recording_id: str
+) -> dict[str, StageParams]:
+    """``{stage: StageParams}`` for one recording: defaults, config, then its sheet row, every value checked.
+
+    Raises
+    ------
+    SheetError
+        A cell whose value is not allowed (naming the sheet's line, the id, the
+        column, the value and what is allowed), or values that contradict each other.
+    """
     overrides = parameter_overrides(sheet, recording_id)
     try:
-        return {stage: resolve(stage, config, overrides) for stage in registry()}
+        return recording_parameters(config, overrides, where=_row_where(sheet, recording_id))
     except ParameterError as err:
-        raise SheetError(f"recording {recording_id}: {err}") from err
+        raise SheetError(str(err)) from None
+
+
+def sheet_parameters(config: Mapping[str, Any], sheet: pd.DataFrame, config_name: str = "config") -> dict[str, dict[str, StageParams]]:
+    """Check the configuration, then every recording's parameters: ``{id: {stage: StageParams}}``.
+
+    Run once at start-up, before any job: a bad value in ``config.yaml`` or in
+    any sheet cell stops the run with one message naming where it is.
+
+    Raises
+    ------
+    ParameterError
+        A config key or value that is not allowed (named with ``config_name``).
+    SheetError
+        A sheet cell that is not allowed.
+    """
+    check_keys(config)
+    recording_parameters(config, None, where=config_name)
+    return {recording_id: resolved_parameters(config, sheet, recording_id) for recording_id in sheet.index}

@@ -26,7 +26,6 @@ from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.images import save_figure, write_image_png, write_image_tiff
 from ace_neuro.io.movie import create_tiff, open_movie, release_pages
 from ace_neuro.preprocess import (
-    PROJECTION_NAMES,
     check_not_constant,
     compute_projections,
     crop_slices,
@@ -53,39 +52,48 @@ def _frame_rate(metadata_path: str | os.PathLike) -> float:
 def run_projections_step(
     movie_path: str | os.PathLike,
     frames_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    params: Mapping[str, Any],
+    *,
+    images: Mapping[str, str | os.PathLike],
+    previews: Mapping[str, str | os.PathLike],
+    series_csv: str | os.PathLike,
+    series_png: str | os.PathLike,
+    median_max_frames: int = 1000,
 ) -> None:
-    """Write ``<name>.tif`` and ``<name>.png`` for each projection, and ``mean_fluorescence.csv``/``.png``.
+    """Write each projection as TIFF and PNG, and the mean-fluorescence series as CSV and PNG.
 
     Parameters
     ----------
     movie_path : path-like
-        The converted movie (``convert/movie.tif``).
+        The converted movie (``convert/movie.tif``), shape (T, H, W).
     frames_path : path-like
         ``convert/frames.csv`` (gives each frame's time).
-    out_dir : path-like
-        Output folder (``projections/``).
-    params : mapping
-        The ``projections`` parameters.
+    images, previews : mapping of str to path-like
+        Output TIFF (float32, H x W) and PNG of each projection, by name
+        (:data:`ace_neuro.stages.projections.PROJECTION_NAMES`).
+    series_csv, series_png : path-like
+        ``frame, time_s, mean_fluorescence`` table and its plot.
+    median_max_frames : int
+        The median uses at most this many frames spread over the recording.
     """
-    out_dir = Path(out_dir)
     movie = open_movie(movie_path)
     frames = pd.read_csv(frames_path)
     if len(frames) != movie.shape[0]:
         raise ValueError(f"{frames_path}: {len(frames)} rows but {movie_path} has {movie.shape[0]} frames; re-run convert")
     progress = Progress(movie.shape[0], "projections", log)
-    projections = compute_projections(movie, int(params["median_max_frames"]), progress=progress)
-    for name, image in projections.images().items():
-        write_image_tiff(out_dir / f"{name}.tif", image)
-        write_image_png(out_dir / f"{name}.png", image, title=f"{name} projection")
+    projections = compute_projections(movie, int(median_max_frames), progress=progress)
+    computed = projections.images()
+    for name in images:
+        if name not in computed:
+            raise ValueError(f"projections: unknown projection {name!r}; known: {', '.join(computed)}")
+        write_image_tiff(images[name], computed[name])
+        write_image_png(previews[name], computed[name], title=f"{name} projection")
     series = pd.DataFrame(
         {"frame": frames["frame"], "time_s": frames["time_s"], "mean_fluorescence": projections.mean_fluorescence}
     )
-    with atomic_path(out_dir / "mean_fluorescence.csv") as tmp:
+    with atomic_path(series_csv) as tmp:
         series.to_csv(tmp, index=False)
-    _plot_series(out_dir / "mean_fluorescence.png", series["time_s"], series["mean_fluorescence"], "mean fluorescence")
-    log.info("projections of %d frames written to %s", movie.shape[0], out_dir)
+    _plot_series(Path(series_png), series["time_s"], series["mean_fluorescence"], "mean fluorescence")
+    log.info("projections of %d frames written", movie.shape[0])
 
 
 def _plot_series(path: Path, time_s: Iterable[float], values: Iterable[float], label: str) -> None:
@@ -105,7 +113,8 @@ def _plot_series(path: Path, time_s: Iterable[float], values: Iterable[float], l
 def run_preprocess_step(
     movie_path: str | os.PathLike,
     metadata_path: str | os.PathLike,
-    projections_dir: str | os.PathLike,
+    minimum_path: str | os.PathLike,
+    maximum_path: str | os.PathLike,
     out_path: str | os.PathLike,
     params: Mapping[str, Any],
 ) -> None:
@@ -122,15 +131,10 @@ def run_preprocess_step(
         not fit the movie; the message names the file and the fix.
     """
     movie_path, out_path = Path(movie_path), Path(out_path)
-    projections_dir = Path(projections_dir)
     movie = open_movie(movie_path)
-    lo = tifffile.imread(projections_dir / "min.tif")
-    hi = tifffile.imread(projections_dir / "max.tif")
+    lo = tifffile.imread(minimum_path)
+    hi = tifffile.imread(maximum_path)
     if params.get("crop"):
-        if params.get("crop_coords") is None:
-            raise ValueError(
-                f"{movie_path}: crop is on but crop_coords is not set; give 'x0,y0,x1,y1' in the sample sheet"
-            )
         rows, cols = crop_slices(parse_crop_coords(params["crop_coords"]), movie.shape[1:])
         lo, hi = lo[rows, cols], hi[rows, cols]
     check_not_constant(lo, hi, str(movie_path))
@@ -178,6 +182,8 @@ def write_provenance(
     recording_dir: str | os.PathLike,
     parameters: Mapping[str, Any],
     outputs: Iterable[str | os.PathLike],
+    *,
+    raw_files: Iterable[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
     """Record what made a recording's results: versions, parameters, input checksums, outputs.
 
@@ -192,6 +198,9 @@ def write_provenance(
         ``{stage: {name: value}}`` as resolved for this recording.
     outputs : iterable of path-like
         Output files of the run (sizes are recorded).
+    raw_files : iterable of path-like, optional
+        The raw files convert read (each listed with size and SHA-256); default
+        every file under ``recording_dir``.
 
     Returns
     -------
@@ -202,11 +211,14 @@ def write_provenance(
     import scipy
 
     recording_dir = Path(recording_dir)
+    if raw_files is None:
+        files = sorted(p for p in recording_dir.rglob("*") if p.is_file())
+    else:
+        files = [Path(p) for p in raw_files]
     inputs = []
-    for file in sorted(p for p in recording_dir.rglob("*") if p.is_file()):
-        inputs.append(
-            {"path": str(file.relative_to(recording_dir)), "bytes": file.stat().st_size, "sha256": file_sha256(file)}
-        )
+    for file in files:
+        relative = os.path.relpath(file.resolve(), recording_dir.resolve())
+        inputs.append({"path": relative, "bytes": file.stat().st_size, "sha256": file_sha256(file)})
     record = {
         "id": recording_id,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -4,8 +4,9 @@
 
 rule cnmfe:
     input:
-        movie=f"{RESULTS}/{{id}}/motion/memmap",
-        metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
+        movie=rules.motion.output.memmap,
+        motion_metrics=rules.motion.output.metrics,
+        metadata=rules.convert.output.metadata,
     output:
         estimates=f"{RESULTS}/{{id}}/cnmfe/estimates.h5",
         params=f"{RESULTS}/{{id}}/cnmfe/params.json",
@@ -13,18 +14,21 @@ rule cnmfe:
         pnr=f"{RESULTS}/{{id}}/cnmfe/pnr_image.tif",
         correlation_png=report(
             f"{RESULTS}/{{id}}/cnmfe/correlation_image.png",
+            caption="../report/correlation_image.rst",
             category="CNMF-E",
             subcategory="{id}",
             labels={"figure": "correlation image"},
         ),
         pnr_png=report(
             f"{RESULTS}/{{id}}/cnmfe/pnr_image.png",
+            caption="../report/pnr_image.rst",
             category="CNMF-E",
             subcategory="{id}",
             labels={"figure": "peak-to-noise image"},
         ),
         contours=report(
             f"{RESULTS}/{{id}}/cnmfe/contours.png",
+            caption="../report/cnmfe_contours.rst",
             category="CNMF-E",
             subcategory="{id}",
             labels={"figure": "neuron contours"},
@@ -42,7 +46,5 @@ rule cnmfe:
         runtime=240,
     params:
         p=stage_params("cnmfe"),
-        # written by the same job as the memory map; read when present (its border_pix)
-        motion_metrics=lambda wildcards: f"{RESULTS}/{wildcards.id}/motion/metrics.json",
     script:
-        "../scripts/cnmfe.py"
+        "../scripts/stage.py"

@@ -1,16 +1,18 @@
-# Set-up done once: check the config and the sample sheet, and define the helpers every rule uses.
+# Set-up done once, before any job: check the config and every sample-sheet value, and define the helpers.
 import re
 
 from snakemake.utils import min_version, validate
 
-from ace_neuro import params as ace_params
-from ace_neuro.postprocess.sync import has_ephys
-from ace_neuro.sheet import load_sheet, resolved_parameters
+from ace_neuro.io.miniscope import recording_files
+from ace_neuro.params import check_keys
+from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
+from ace_neuro.stages import STAGES
+from ace_neuro.stages.projections import PROJECTION_NAMES
 
 min_version("8.0")
 
 # Our own check first: an unknown or misspelled key names its nearest known key.
-ace_params.check_keys(config, top_level=("experiments", "results"))
+check_keys(config)
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -23,24 +25,26 @@ SHEET = load_sheet(config["experiments"])
 validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 
 
+# Every parameter of every recording, checked once here (config values and sheet cells by the same rules).
+PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
 IDS = list(SHEET.index)
 
 ID_PATTERN = "|".join(re.escape(i) for i in IDS)
 
 
-def recording_parameters(recording_id):
-    """{stage: {name: value}} for one recording: defaults, config, then its sheet row."""
-    return resolved_parameters(config, SHEET, recording_id)
-
-
 def stage_params(stage):
-    """Input function: the resolved parameters of one stage for the recording of the job."""
+    """Input function: the validated parameters of one stage for the recording of the job."""
 
     def parameters(wildcards):
-        return recording_parameters(wildcards.id)[stage]
+        return dict(PARAMETERS[wildcards.id][stage])
 
     return parameters
+
+
+def recording_parameters(recording_id):
+    """{stage: {name: value}} for one recording, as validated at start."""
+    return {stage: dict(values) for stage, values in PARAMETERS[recording_id].items()}
 
 
 def sheet_value(column):
@@ -58,11 +62,16 @@ def recording_directory(wildcards):
     return SHEET.loc[wildcards.id, "calcium imaging directory"]
 
 
+def raw_files(wildcards):
+    """Input function of convert: every raw file of the recording, so that a changed file re-runs it."""
+    return [str(path) for path in recording_files(recording_directory(wildcards))]
+
+
 def recording_has_ephys(recording_id):
     """True when the sample sheet names an `ephys TTL file` for the recording."""
-    if "ephys TTL file" not in SHEET.columns:
-        return False
-    return has_ephys(SHEET.loc[recording_id, "ephys TTL file"])
+    return "ephys TTL file" in SHEET.columns and has_value(
+        SHEET.loc[recording_id, "ephys TTL file"]
+    )
 
 
 def ttl_file(wildcards):
@@ -81,74 +90,32 @@ def curation_input(wildcards):
     return [value] if value else []
 
 
-def recording_outputs(recording_id):
-    """Every final output of one recording, stage by stage."""
-    base = f"{RESULTS}/{recording_id}"
-    outputs = [
-        f"{base}/convert/movie.tif",
-        f"{base}/convert/metadata.json",
-        f"{base}/convert/frames.csv",
-        f"{base}/projections/mean_fluorescence.csv",
-        f"{base}/preprocess/movie.tif",
+def spectral_estimates(wildcards):
+    """The evaluated estimates, only when per-neuron spectrograms are asked for."""
+    if PARAMETERS[wildcards.id]["spectral"]["spectral_per_neuron"]:
+        return expand(rules.evaluate.output.estimates, id=wildcards.id)
+    return []
+
+
+def recording_stages(recording_id):
+    """The stages that run for one recording (sync only with an ephys TTL file), provenance excluded."""
+    return [
+        stage
+        for stage in STAGES
+        if stage != "provenance"
+        and (stage != "sync" or recording_has_ephys(recording_id))
     ]
-    outputs += [
-        f"{base}/projections/{name}.{ext}"
-        for name in PROJECTIONS
-        for ext in ("tif", "png")
+
+
+def recording_outputs(wildcards):
+    """Every output of one recording, taken from the rules' own output declarations."""
+    return [
+        path
+        for stage in recording_stages(wildcards.id)
+        for path in expand(getattr(rules, stage).output, id=wildcards.id)
     ]
-    outputs += [
-        f"{base}/motion/{name}"
-        for name in (
-            "memmap",
-            "template.tif",
-            "shifts.csv",
-            "metrics.json",
-            "cnmfe_hints.json",
-            "mean_before_after.png",
-            "shifts.png",
-        )
-    ]
-    outputs += [
-        f"{base}/cnmfe/{name}"
-        for name in (
-            "estimates.h5",
-            "params.json",
-            "correlation_image.tif",
-            "correlation_image.png",
-            "pnr_image.tif",
-            "pnr_image.png",
-            "contours.png",
-        )
-    ]
-    outputs += [
-        f"{base}/evaluate/{name}"
-        for name in (
-            "estimates.h5",
-            "components.csv",
-            "estimates_caiman.hdf5",
-            "traces.png",
-        )
-    ]
-    outputs += [f"{base}/events/{name}" for name in ("events.csv", "raster.png")]
-    outputs += [
-        f"{base}/spectral/{name}"
-        for name in ("spectrogram.h5", "phase.csv", "filtered.csv", "spectrogram.png")
-    ]
-    if recording_has_ephys(recording_id):
-        outputs += [
-            f"{base}/sync/{name}"
-            for name in (
-                "frames_ephys_time.csv",
-                "low_confidence_periods.csv",
-                "sync_summary.json",
-            )
-        ]
-    return outputs
 
 
 def all_outputs():
     """Targets of the final rule: the provenance record of every recording (it depends on everything)."""
-    return [f"{RESULTS}/{i}/provenance.json" for i in IDS]
-
-
-PROJECTIONS = ["max", "min", "mean", "median", "std", "range"]
+    return expand(f"{RESULTS}/{{id}}/provenance.json", id=IDS)

@@ -1,6 +1,10 @@
+# Raw Miniscope folder -> one uint8 ImageJ TIFF, merged metadata and one row per frame. Its inputs are the raw
+# files themselves, so a re-copied, truncated, added or removed file re-runs it and everything after it.
+
+
 rule convert:
     input:
-        directory=recording_directory,
+        files=raw_files,
     output:
         movie=f"{RESULTS}/{{id}}/convert/movie.tif",
         metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
@@ -17,5 +21,6 @@ rule convert:
         runtime=60,
     params:
         p=stage_params("convert"),
+        directory=recording_directory,
     script:
-        "../scripts/convert.py"
+        "../scripts/stage.py"

@@ -4,8 +4,8 @@
 
 rule evaluate:
     input:
-        estimates=f"{RESULTS}/{{id}}/cnmfe/estimates.h5",
-        movie=f"{RESULTS}/{{id}}/motion/memmap",
+        estimates=rules.cnmfe.output.estimates,
+        movie=rules.motion.output.memmap,
         curation=curation_input,
     output:
         estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",
@@ -31,4 +31,4 @@ rule evaluate:
     params:
         p=stage_params("evaluate"),
     script:
-        "../scripts/evaluate.py"
+        "../scripts/stage.py"

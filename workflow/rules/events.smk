@@ -3,12 +3,18 @@
 
 rule events:
     input:
-        estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",
-        frames=f"{RESULTS}/{{id}}/convert/frames.csv",
-        metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
+        estimates=rules.evaluate.output.estimates,
+        frames=rules.convert.output.frames,
+        metadata=rules.convert.output.metadata,
     output:
         events=f"{RESULTS}/{{id}}/events/events.csv",
-        raster=f"{RESULTS}/{{id}}/events/raster.png",
+        raster=report(
+            f"{RESULTS}/{{id}}/events/raster.png",
+            caption="../report/events_raster.rst",
+            category="Events",
+            subcategory="{id}",
+            labels={"figure": "event raster"},
+        ),
     log:
         f"{RESULTS}/{{id}}/logs/events.log",
     benchmark:
@@ -22,4 +28,4 @@ rule events:
     params:
         p=stage_params("events"),
     script:
-        "../scripts/events.py"
+        "../scripts/stage.py"

@@ -1,6 +1,6 @@
 # Motion correction (NoRMCorre: rigid or piecewise-rigid, shifts estimated on a high-pass filtered copy and
 # applied to the data), written to the CaImAn-layout float32 memory map that CNMF-E reads, with the template,
-# the shifts, quality metrics (incl. the border_pix that CNMF-E ignores) and two figures.
+# the shifts (rigid and per patch), quality metrics (incl. the border_pix that CNMF-E ignores) and two figures.
 
 
 rule motion:
@@ -10,8 +10,8 @@ rule motion:
         memmap=directory(f"{RESULTS}/{{id}}/motion/memmap"),
         template=f"{RESULTS}/{{id}}/motion/template.tif",
         shifts=f"{RESULTS}/{{id}}/motion/shifts.csv",
+        patch_shifts=f"{RESULTS}/{{id}}/motion/patch_shifts.h5",
         metrics=f"{RESULTS}/{{id}}/motion/metrics.json",
-        hints=f"{RESULTS}/{{id}}/motion/cnmfe_hints.json",
         mean_png=report(
             f"{RESULTS}/{{id}}/motion/mean_before_after.png",
             caption="../report/motion_mean.rst",
@@ -34,10 +34,10 @@ rule motion:
         "../envs/core.yaml"
     threads: 2
     resources:
-        # per worker: one 128 MB chunk of float32 frames, its corrected copy and the template spectra
+        # per worker: one 256 MB chunk of float32 frames, its corrected copy and the template spectra
         mem_mb=lambda wildcards, threads: 1000 + 800 * threads,
         runtime=240,
     params:
         p=stage_params("motion"),
     script:
-        "../scripts/motion.py"
+        "../scripts/stage.py"

@@ -1,7 +1,11 @@
+# The provenance record of a recording: versions, every parameter as resolved, each raw file's size and SHA-256,
+# and every output (taken from the rules' own output declarations).
+
+
 rule provenance:
     input:
-        outputs=lambda wildcards: recording_outputs(wildcards.id),
-        directory=recording_directory,
+        outputs=recording_outputs,
+        files=raw_files,
     output:
         f"{RESULTS}/{{id}}/provenance.json",
     log:
@@ -15,6 +19,9 @@ rule provenance:
         mem_mb=500,
         runtime=30,
     params:
+        p=stage_params("provenance"),
+        recording_id=lambda wildcards: wildcards.id,
+        directory=recording_directory,
         parameters=lambda wildcards: recording_parameters(wildcards.id),
     script:
-        "../scripts/provenance.py"
+        "../scripts/stage.py"

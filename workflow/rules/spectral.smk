@@ -4,20 +4,21 @@
 
 rule spectral:
     input:
-        series=f"{RESULTS}/{{id}}/projections/mean_fluorescence.csv",
-        frames=f"{RESULTS}/{{id}}/convert/frames.csv",
-        metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
-        # CNMF-E results only when per-neuron spectrograms are asked for
-        estimates=lambda wildcards: (
-            f"{RESULTS}/{wildcards.id}/evaluate/estimates.h5"
-            if stage_params("spectral")(wildcards)["spectral_per_neuron"] is True
-            else []
-        ),
+        series=rules.projections.output.series,
+        frames=rules.convert.output.frames,
+        metadata=rules.convert.output.metadata,
+        estimates=spectral_estimates,
     output:
         spectrogram=f"{RESULTS}/{{id}}/spectral/spectrogram.h5",
         phase=f"{RESULTS}/{{id}}/spectral/phase.csv",
         filtered=f"{RESULTS}/{{id}}/spectral/filtered.csv",
-        image=f"{RESULTS}/{{id}}/spectral/spectrogram.png",
+        image=report(
+            f"{RESULTS}/{{id}}/spectral/spectrogram.png",
+            caption="../report/spectrogram.rst",
+            category="Spectral",
+            subcategory="{id}",
+            labels={"figure": "spectrogram"},
+        ),
     log:
         f"{RESULTS}/{{id}}/logs/spectral.log",
     benchmark:
@@ -31,4 +32,4 @@ rule spectral:
     params:
         p=stage_params("spectral"),
     script:
-        "../scripts/spectral.py"
+        "../scripts/stage.py"

@@ -4,8 +4,8 @@
 
 rule sync:
     input:
-        ttl=sheet_value("ephys TTL file"),
-        frames=f"{RESULTS}/{{id}}/convert/frames.csv",
+        ttl=ttl_file,
+        frames=rules.convert.output.frames,
     output:
         frames=f"{RESULTS}/{{id}}/sync/frames_ephys_time.csv",
         periods=f"{RESULTS}/{{id}}/sync/low_confidence_periods.csv",
@@ -25,4 +25,4 @@ rule sync:
         delete_indices=sheet_value("indices of TTL events to delete"),
         zero_time=sheet_value("zero time (s)"),
     script:
-        "../scripts/sync.py"
+        "../scripts/stage.py"

@@ -640,34 +640,9 @@ def load_estimates(path: str | os.PathLike) -> Estimates:
 
 # --------------------------------------------------------------------------- CaImAn's layout
 
-#: CaImAn ``CNMFParams`` group of each parameter name we may carry (CaImAn's
-#: own grouping); used when the registry does not name a ``caiman_group``.
-_CAIMAN_GROUPS: dict[str, tuple[str, ...]] = {
-    "data": ("fnames", "dims", "fr", "decay_time", "dxy", "var_name_hdf5"),
-    "patch": ("border_pix", "del_duplicates", "in_memory", "low_rank_background", "memory_fact", "n_processes",
-              "nb_patch", "only_init", "p_patch", "remove_very_bad_comps", "rf", "skip_refinement", "p_ssub",
-              "stride", "p_tsub"),
-    "preprocess": ("check_nan", "compute_g", "include_noise", "lags", "max_num_samples_fft", "noise_method",
-                   "noise_range", "p", "pixels", "sn"),
-    "init": ("K", "SC_kernel", "SC_sigma", "SC_thr", "SC_normalize", "SC_use_NN", "SC_nnn", "alpha_snmf",
-             "center_psf", "gSig", "gSiz", "init_iter", "kernel", "lambda_gnmf", "maxIter", "max_iter_snmf",
-             "method_init", "min_corr", "min_pnr", "nIter", "nb", "normalize_init", "options_local_NMF",
-             "perc_baseline_snmf", "ring_size_factor", "rolling_length", "rolling_sum", "seed_method",
-             "sigma_smooth_snmf", "ssub", "ssub_B", "tsub"),
-    "spatial": ("dist", "expandCore", "extract_cc", "maxthr", "medw", "method_exp", "method_ls",
-                "n_pixels_per_process", "normalize_yyt_one", "nrgthr", "num_blocks_per_run_spat", "se", "ss",
-                "thr_method", "update_background_components"),
-    "temporal": ("ITER", "bas_nonneg", "block_size_temp", "fudge_factor", "lags", "optimize_g",
-                 "method_deconvolution", "noise_method", "noise_range", "num_blocks_per_run_temp", "p", "s_min",
-                 "solvers", "verbosity"),
-    "merging": ("do_merge", "merge_thr", "merge_parallel"),
-    "quality": ("SNR_lowest", "cnn_lowest", "gSig_range", "min_SNR", "min_cnn_thr", "rval_lowest", "rval_thr",
-                "use_cnn", "use_ecc", "max_ecc"),
-    "motion": ("border_nan", "gSig_filt", "is3D", "max_deviation_rigid", "max_shifts", "min_mov", "niter_rig",
-               "nonneg_movie", "num_frames_split", "num_splits_to_process_els", "num_splits_to_process_rig",
-               "overlaps", "pw_rigid", "shifts_interpolate", "shifts_opencv", "splits_els", "splits_rig",
-               "strides", "upsample_factor_grid", "use_cuda", "indices"),
-}
+#: Parameters that CaImAn's ``CNMFParams`` keeps in a second group besides the one their declaration
+#: names (``caiman_group`` in :mod:`ace_neuro.stages`).
+_CAIMAN_SECOND_GROUP: dict[str, str] = {"p": "preprocess", "noise_method": "temporal", "noise_range": "temporal"}
 _CAIMAN_ALL_GROUPS = ("data", "patch", "preprocess", "init", "spatial", "temporal", "merging", "quality",
                       "online", "motion", "ring_CNN")
 
@@ -680,18 +655,12 @@ _CAIMAN_ESTIMATE_FIELDS = (
 
 
 def _caiman_params(params: Mapping[str, Any], estimates: Estimates, mmap_file: str | None) -> dict[str, dict]:
-    try:
-        from ace_neuro.params import registry
+    from ace_neuro.params import registry
 
-        declared = {name: p.caiman_group for stage in registry().values() for name, p in stage.items()}
-    except Exception as err:  # the registry imports every stage; export must not depend on them all
-        logger.debug("parameter registry unavailable for CaImAn groups (%s); using CaImAn's names only", err)
-        declared = {}
+    declared = {name: p.caiman_group for stage in registry().values() for name, p in stage.items()}
     groups: dict[str, dict] = {g: {} for g in _CAIMAN_ALL_GROUPS}
     for name, value in params.items():
-        targets = [g for g, names in _CAIMAN_GROUPS.items() if name in names]  # 'p' lives in two groups
-        if declared.get(name) and declared[name] not in targets:
-            targets.append(declared[name])
+        targets = [g for g in (declared.get(name), _CAIMAN_SECOND_GROUP.get(name)) if g]
         for group in targets:
             groups.setdefault(group, {})[name] = value
     groups["data"]["dims"] = estimates.dims

@@ -58,11 +58,10 @@ from ace_neuro.cnmfe.estimates import (
 )
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.movie import release_pages
-from ace_neuro.params import Param, ParameterError
+from ace_neuro.params import stage_parameters
 from ace_neuro.progress import Progress
 
 __all__ = [
-    "PARAMS",
     "CurationError",
     "trace_snr",
     "peak_frames",
@@ -77,22 +76,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_S = "evaluate"
 #: CaImAn's z values are in units of this many noise standard deviations.
 _SIGMA_FACTOR = 3.0
 #: Peaks lower than this fraction of the trace's range are not used (CaImAn ``thresh_C``).
 _PEAK_FRACTION = 0.3
-
-PARAMS: tuple[Param, ...] = (
-    Param("min_SNR", 3.0, "number", "Trace SNR above which a component is accepted (with the r-value rule: either suffices).", _S, minimum=0.0, caiman_group="quality"),
-    Param("rval_thr", 0.85, "number", "Spatial correlation (r-value) at or above which a component is accepted (either this or min_SNR suffices).", _S, minimum=-1.0, maximum=1.0, caiman_group="quality"),
-    Param("r_values_min", None, ("number", "null"), "The seed's name for rval_thr (for old parameter sheets); when set it replaces rval_thr.", _S, minimum=-1.0, maximum=1.0),
-    Param("SNR_lowest", 0.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value.", _S, minimum=0.0, caiman_group="quality"),
-    Param("rval_lowest", -1.0, "number", "Components with an r-value at or below this are rejected whatever their SNR.", _S, minimum=-1.0, maximum=1.0, caiman_group="quality"),
-    Param("use_cnn", False, "boolean", "CaImAn's CNN classifier; not available in ace-neuro (must stay false).", _S, caiman_group="quality"),
-    Param("Npeaks", 10, "integer", "Largest peaks of each trace whose surrounding frames are averaged for the r-value.", _S, minimum=1),
-    Param("evaluate_chunk_mb", 128.0, "number", "(ace-neuro) Memory budget of one group of frames read for the r-values (MB).", _S, exclusive_minimum=0.0),
-)
 
 
 class CurationError(ValueError):
@@ -432,31 +419,7 @@ def classify_components(
 
 
 def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    out = {p.name: p.default for p in PARAMS}
-    unknown = set(params) - set(out)
-    if unknown:
-        raise ParameterError(f"unknown evaluate parameter(s) {sorted(unknown)}; known: {sorted(out)}")
-    out.update(params)
-    if out["use_cnn"]:
-        raise ParameterError(
-            "evaluate.use_cnn = true: CaImAn's CNN classifier is not available in ace-neuro "
-            "(it needs CaImAn's Keras model); set use_cnn: false and rely on min_SNR / rval_thr"
-        )
-    if out["r_values_min"] is not None:
-        default_rval = next(p.default for p in PARAMS if p.name == "rval_thr")
-        if out["rval_thr"] not in (default_rval, out["r_values_min"]):
-            raise ParameterError(
-                f"evaluate: r_values_min={out['r_values_min']} (the seed's name) and rval_thr={out['rval_thr']} "
-                "are the same threshold; set only rval_thr"
-            )
-        out["rval_thr"] = float(out["r_values_min"])
-    for name in ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "evaluate_chunk_mb"):
-        value = out[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ParameterError(f"evaluate.{name} must be a number, got {value!r}")
-    if not isinstance(out["Npeaks"], (int, np.integer)) or isinstance(out["Npeaks"], bool) or out["Npeaks"] < 1:
-        raise ParameterError(f"evaluate.Npeaks must be an integer >= 1, got {out['Npeaks']!r}")
-    return out
+    return dict(stage_parameters("evaluate", params))
 
 
 def evaluate_components(
@@ -475,7 +438,7 @@ def evaluate_components(
     movie : array-like, shape (T, H, W)
         The movie CNMF-E ran on (a memory map; only peak frames are read).
     params : mapping, optional
-        Evaluate parameters (:data:`PARAMS`); defaults for missing keys.
+        Evaluate parameters (:mod:`ace_neuro.stages.evaluate`); defaults for missing keys.
     decay_time : float, optional
         Transient decay time (s); default ``estimates.params['decay_time']``
         (the cnmfe parameter), else CaImAn's 0.4 s.

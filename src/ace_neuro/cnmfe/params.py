@@ -1,157 +1,31 @@
-"""Parameters of the CNMF-E step: CaImAn's names, meanings and one-photon defaults.
+"""CNMF-E parameters checked for the engine.
 
-A lab's CaImAn parameter sheet carries over: every key that CaImAn has keeps
-its name and meaning (``gSig``, ``gSiz``, ``min_corr``, ``min_pnr``, ``rf``,
-``stride``, ``ssub_B``, ...). Defaults are those of CaImAn's one-photon
-(CNMF-E) demo. The few keys of our own are marked "(ace-neuro)".
-
-:func:`check_params` checks values and the relations between them before any
-work starts.
+The parameters (CaImAn's names, meanings and one-photon defaults) are declared
+in :mod:`ace_neuro.stages.cnmfe` and checked, with the relations between them,
+by the one validator, :func:`ace_neuro.params.stage_parameters`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..params import Param, ParameterError, suggest
+from ..params import defaults, stage_parameters
 
-__all__ = ["PARAMS", "check_params", "default_params"]
-
-_S = "cnmfe"
-_PAIR = {"type": "integer", "minimum": 1}
-
-PARAMS: tuple[Param, ...] = (
-    Param("method_init", "corr_pnr", "string", "Initialisation: 'corr_pnr' seeds neurons at peaks of correlation x peak-to-noise (CNMF-E).", _S, enum=("corr_pnr",), caiman_group="init"),
-    Param("K", None, ("integer", "null"), "Maximum number of neurons per patch (whole field when rf is null); null = no limit.", _S, minimum=0, caiman_group="init"),
-    Param("gSig", [3, 3], "array", "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter.", _S, items=_PAIR, caiman_group="init"),
-    Param("gSiz", [13, 13], "array", "Size of the box around a neuron in pixels (rows, cols), at least gSig; CaImAn's 1p demo uses 4*gSig+1.", _S, items=_PAIR, caiman_group="init"),
-    Param("center_psf", True, "boolean", "Seed on the movie filtered by a zero-mean Gaussian (one-photon data); false uses the raw movie.", _S, caiman_group="init"),
-    Param("min_corr", 0.8, "number", "Minimum local correlation of a seed pixel (filtered movie).", _S, minimum=-1.0, maximum=1.0, caiman_group="init"),
-    Param("min_pnr", 10.0, "number", "Minimum peak-to-noise ratio of a seed pixel (filtered movie).", _S, exclusive_minimum=0.0, caiman_group="init"),
-    Param("ring_size_factor", 1.4, "number", "Radius of the background ring = ring_size_factor * gSiz / 2.", _S, exclusive_minimum=0.0, caiman_group="init"),
-    Param("ssub", 1, "integer", "Spatial downsampling factor for initialisation.", _S, minimum=1, caiman_group="init"),
-    Param("tsub", 2, "integer", "Temporal downsampling factor for initialisation.", _S, minimum=1, caiman_group="init"),
-    Param("ssub_B", 2, "integer", "Spatial downsampling factor of the ring-model background.", _S, minimum=1, caiman_group="init"),
-    Param("nb", 0, "integer", "Number of global background components; 0 = ring model (the only one-photon model).", _S, enum=(0,), caiman_group="init"),
-    Param("p", 1, "integer", "Order of the autoregressive calcium model (0 = no deconvolution, 1 or 2).", _S, enum=(0, 1, 2), caiman_group="temporal"),
-    Param("merge_thr", 0.7, "number", "Merge components whose footprints overlap and traces correlate above this.", _S, minimum=-1.0, maximum=1.0, caiman_group="merging"),
-    Param("rf", None, ("integer", "null"), "Half-size of a patch in pixels (patch = 2*rf+1); null = whole field of view, streamed by frames.", _S, minimum=1, caiman_group="patch"),
-    Param("stride", 20, "integer", "Overlap between neighbouring patches in pixels.", _S, minimum=0, caiman_group="patch"),
-    Param("border_pix", 0, "integer", "Pixels at the edge of the field of view ignored for seeding (the motion step's border is used when larger).", _S, minimum=0, caiman_group="patch"),
-    Param("del_duplicates", True, "boolean", "Remove duplicate components found in the overlap of patches (and close duplicates anywhere).", _S, caiman_group="patch"),
-    Param("only_init", False, "boolean", "Stop after initialisation and background fit (no alternating refinement).", _S, caiman_group="patch"),
-    Param("update_background_components", True, "boolean", "Re-fit the ring-model background after every spatial update.", _S, caiman_group="spatial"),
-    Param("method_deconvolution", "oasis", "string", "Deconvolution method.", _S, enum=("oasis",), caiman_group="temporal"),
-    Param("noise_method", "mean", "string", "How to average the power spectrum over noise_range to get the noise.", _S, enum=("mean", "median", "logmexp"), caiman_group="preprocess"),
-    Param("noise_range", [0.25, 0.5], "array", "Band of normalised frequencies (fraction of the frame rate) assumed to hold only noise.", _S, items={"type": "number", "minimum": 0.0, "maximum": 0.5}, caiman_group="preprocess"),
-    Param("s_min", None, ("number", "null"), "Minimum spike size for deconvolution; null = chosen from the noise (L1 penalty).", _S, caiman_group="temporal"),
-    Param("bas_nonneg", True, "boolean", "Constrain the trace baseline to be non-negative.", _S, caiman_group="temporal"),
-    Param("fr", None, ("number", "null"), "Frame rate in Hz; null = read from the convert step's metadata.", _S, exclusive_minimum=0.0, caiman_group="data"),
-    Param("decay_time", 0.4, "number", "Typical transient decay time in seconds (sets the initial AR coefficient).", _S, exclusive_minimum=0.0, caiman_group="data"),
-    Param("n_refine_iter", 2, "integer", "(ace-neuro) Rounds of background / spatial / temporal updates after initialisation (CaImAn runs 2).", _S, minimum=0, maximum=10),
-    Param("residual_seeding", True, "boolean", "(ace-neuro) After the first round, seed again on the residual movie to catch neurons hidden by brighter neighbours (as CNMF-E's MATLAB code).", _S),
-    Param("cnmfe_chunk_mb", 64.0, "number", "(ace-neuro) Memory budget of one chunk of frames (MB); sets peak memory, not the result.", _S, exclusive_minimum=0.0),
-)
-
-_BY_NAME = {p.name: p for p in PARAMS}
+__all__ = ["check_params", "default_params"]
 
 
 def default_params() -> dict[str, Any]:
     """Default value of every CNMF-E parameter, as a new dict."""
-    return {p.name: (list(p.default) if isinstance(p.default, list) else p.default) for p in PARAMS}
-
-
-def _pair(params: Mapping[str, Any], name: str) -> tuple[int, int]:
-    value = params[name]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value, value]
-    try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"cnmfe.{name} must be two positive integers (rows, cols), got {value!r}") from None
-    if len(pair) != 2 or min(pair) < 1 or any(float(v) != int(v) for v in value):
-        raise ParameterError(f"cnmfe.{name} must be two positive integers (rows, cols), got {value!r}")
-    return pair
+    return defaults("cnmfe")
 
 
 def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Complete and check a CNMF-E parameter dict.
-
-    Parameters
-    ----------
-    params : mapping
-        ``{name: value}``; missing keys take their defaults.
-
-    Returns
-    -------
-    dict
-        Every parameter, with ``gSig``/``gSiz`` as lists of two ints and
-        ``noise_range`` as two floats.
+    """Complete and check a CNMF-E parameter dict (``gSig``/``gSiz`` as lists of two ints).
 
     Raises
     ------
     ParameterError
         On an unknown key (naming the nearest known one), a value of the wrong
-        type or range, or inconsistent values: ``gSiz`` smaller than ``gSig``,
-        ``rf`` smaller than ``gSiz``, ``stride`` not smaller than the patch,
-        ``min_pnr <= 0``.
+        type or range, or inconsistent values.
     """
-    out = default_params()
-    for name, value in params.items():
-        if name not in _BY_NAME:
-            raise ParameterError(f"unknown parameter cnmfe.{name}{suggest(name, _BY_NAME)}")
-        out[name] = value
-    for name, p in _BY_NAME.items():
-        value = out[name]
-        types = (p.type,) if isinstance(p.type, str) else p.type
-        if value is None:
-            if "null" not in types:
-                raise ParameterError(f"cnmfe.{name} must not be null")
-            continue
-        if "number" in types or "integer" in types:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                if "array" not in types and "boolean" not in types:
-                    raise ParameterError(f"cnmfe.{name} must be a number, got {value!r}")
-            else:
-                if "integer" in types and "number" not in types and float(value) != int(value):
-                    raise ParameterError(f"cnmfe.{name} must be an integer, got {value!r}")
-                if p.minimum is not None and value < p.minimum:
-                    raise ParameterError(f"cnmfe.{name} must be >= {p.minimum}, got {value!r}")
-                if p.maximum is not None and value > p.maximum:
-                    raise ParameterError(f"cnmfe.{name} must be <= {p.maximum}, got {value!r}")
-                if p.exclusive_minimum is not None and value <= p.exclusive_minimum:
-                    raise ParameterError(f"cnmfe.{name} must be > {p.exclusive_minimum}, got {value!r}")
-        if "boolean" in types and not isinstance(value, bool):
-            raise ParameterError(f"cnmfe.{name} must be true or false, got {value!r}")
-        if p.enum is not None and value not in p.enum:
-            raise ParameterError(f"cnmfe.{name} must be one of {list(p.enum)}, got {value!r}")
-    g_sig = _pair(out, "gSig")
-    g_siz = _pair(out, "gSiz")
-    if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
-        raise ParameterError(
-            f"cnmfe.gSiz {list(g_siz)} is smaller than gSig {list(g_sig)}; gSiz is the box around a neuron "
-            "and must be at least gSig (CaImAn's one-photon demo uses gSiz = 4*gSig + 1)"
-        )
-    out["gSig"], out["gSiz"] = list(g_sig), list(g_siz)
-    if out["rf"] is not None:
-        rf = int(out["rf"])
-        if rf < max(g_siz):
-            raise ParameterError(
-                f"cnmfe.rf = {rf} is smaller than gSiz {list(g_siz)}: a patch (2*rf+1 pixels) must hold "
-                "several neurons; raise rf or set it to null for the whole field"
-            )
-        if int(out["stride"]) >= 2 * rf + 1:
-            raise ParameterError(f"cnmfe.stride = {out['stride']} (overlap) must be smaller than the patch size 2*rf+1 = {2 * rf + 1}")
-        out["rf"] = rf
-    noise_range = out["noise_range"]
-    try:
-        lo, hi = (float(v) for v in noise_range)
-    except (TypeError, ValueError):
-        raise ParameterError(f"cnmfe.noise_range must be two numbers in [0, 0.5], got {noise_range!r}") from None
-    if not 0.0 <= lo < hi <= 0.5:
-        raise ParameterError(f"cnmfe.noise_range must satisfy 0 <= low < high <= 0.5, got {noise_range!r}")
-    out["noise_range"] = [lo, hi]
-    for name in ("K", "ssub", "tsub", "ssub_B", "stride", "border_pix", "p", "nb", "n_refine_iter"):
-        if out[name] is not None:
-            out[name] = int(out[name])
-    return out
+    return dict(stage_parameters("cnmfe", params))

@@ -30,21 +30,9 @@ from .patches import fit_patches
 from ..progress import Progress
 from .reader import MovieSource, write_frame_blocks
 
-__all__ = ["fit_cnmfe", "run_cnmfe_step", "OUTPUT_FILES"]
+__all__ = ["fit_cnmfe", "run_cnmfe_step"]
 
 logger = logging.getLogger(__name__)
-
-#: Files written by :func:`run_cnmfe_step` into the step's folder.
-OUTPUT_FILES = (
-    "estimates.h5",
-    "params.json",
-    "correlation_image.tif",
-    "correlation_image.png",
-    "pnr_image.tif",
-    "pnr_image.png",
-    "contours.png",
-)
-
 
 def fit_cnmfe(
     memmap_path: str | os.PathLike,
@@ -207,23 +195,35 @@ def _save_contours(est: Estimates, png: Path) -> None:
 
 def run_cnmfe_step(
     memmap_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
     params: Mapping[str, Any] | None = None,
+    *,
+    estimates_path: str | os.PathLike,
+    params_path: str | os.PathLike,
+    correlation_paths: tuple[str | os.PathLike, str | os.PathLike],
+    pnr_paths: tuple[str | os.PathLike, str | os.PathLike],
+    contours_path: str | os.PathLike,
     threads: int = 1,
     metadata_path: str | os.PathLike | None = None,
     motion_metrics_path: str | os.PathLike | None = None,
     log: logging.Logger | None = None,
 ) -> Estimates:
-    """The workflow step: fit the motion step's memory map and write all outputs.
+    """Fit the motion step's memory map and write the estimates, parameters, seeding images and contours.
 
     Parameters
     ----------
     memmap_dir : path-like
         Folder holding exactly one CaImAn memory map (the motion step's ``memmap/``).
-    out_dir : path-like
-        Receives :data:`OUTPUT_FILES`.
     params : mapping, optional
         CNMF-E parameters (checked first).
+    estimates_path : path-like
+        HDF5 estimates (:func:`~ace_neuro.cnmfe.estimates.save_estimates`).
+    params_path : path-like
+        JSON of the parameters used (with the values derived from the data).
+    correlation_paths, pnr_paths : (path-like, path-like)
+        TIFF (float32, H x W) and PNG of the local-correlation and
+        peak-to-noise images of the filtered movie.
+    contours_path : path-like
+        PNG of every component's contour on the correlation image.
     threads : int
         Worker processes for patches.
     metadata_path : path-like, optional
@@ -243,14 +243,15 @@ def run_cnmfe_step(
     if p["fr"] is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = _read_json(motion_metrics_path, "border_pix")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log, scratch_dir=out)
-    save_estimates(est, out / "estimates.h5")
-    with atomic_path(out / "params.json") as tmp:
+    scratch = Path(estimates_path).parent
+    scratch.mkdir(parents=True, exist_ok=True)
+    est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log,
+                    scratch_dir=scratch)
+    save_estimates(est, estimates_path)
+    with atomic_path(params_path) as tmp:
         tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")
-    _save_image(est.Cn, out / "correlation_image.tif", out / "correlation_image.png", "Local correlation (filtered movie)")
-    _save_image(est.pnr, out / "pnr_image.tif", out / "pnr_image.png", "Peak-to-noise ratio (filtered movie)")
-    _save_contours(est, out / "contours.png")
-    log.info("cnmfe: outputs written to %s", out)
+    _save_image(est.Cn, *correlation_paths, "Local correlation (filtered movie)")
+    _save_image(est.pnr, *pnr_paths, "Peak-to-noise ratio (filtered movie)")
+    _save_contours(est, Path(contours_path))
+    log.info("cnmfe: outputs written next to %s", estimates_path)
     return est

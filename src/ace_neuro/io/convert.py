@@ -31,31 +31,12 @@ import pandas as pd
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_frames, open_recording
 from ace_neuro.io.movie import create_tiff, release_pages
-from ace_neuro.params import Param
 from ace_neuro.progress import Progress
 
-__all__ = ["PARAMS", "frame_table", "merged_metadata", "convert_recording"]
+__all__ = ["frame_table", "merged_metadata", "convert_recording"]
 
 log = logging.getLogger(__name__)
 
-PARAMS = (
-    Param(
-        "dropped_frame_gap",
-        1.5,
-        "number",
-        "A time-stamp interval of at least this many frame periods marks dropped frames.",
-        "convert",
-        exclusive_minimum=1.0,
-    ),
-    Param(
-        "convert_chunk_frames",
-        256,
-        "integer",
-        "Frames decoded and written per chunk (memory: chunk x frame size).",
-        "convert",
-        minimum=1,
-    ),
-)
 
 
 def frame_table(recording: Recording, dropped_before: np.ndarray) -> pd.DataFrame:
@@ -121,7 +102,9 @@ def convert_recording(
     movie_path: str | os.PathLike,
     metadata_path: str | os.PathLike,
     frames_path: str | os.PathLike,
-    params: dict[str, Any] | None = None,
+    *,
+    dropped_frame_gap: float = 1.5,
+    chunk_frames: int = 256,
 ) -> dict[str, Any]:
     """Convert a Miniscope folder into ``movie.tif``, ``metadata.json`` and ``frames.csv``.
 
@@ -131,8 +114,11 @@ def convert_recording(
         V4 session folder (or its device folder) or V3 folder.
     movie_path, metadata_path, frames_path : path-like
         Output files; each appears only when complete.
-    params : dict, optional
-        The ``convert`` stage parameters (defaults when omitted).
+    dropped_frame_gap : float
+        A time-stamp interval of at least this many median frame periods marks
+        dropped frames (``round(gap / period) - 1`` of them).
+    chunk_frames : int
+        Frames decoded and written per chunk (memory: chunk x frame size).
 
     Returns
     -------
@@ -144,13 +130,10 @@ def convert_recording(
     RecordingError
         For any problem with the recording (see :func:`open_recording`).
     """
-    from ace_neuro.params import resolve
-
-    p = resolve("convert", {"convert": params or {}})
     recording = open_recording(directory)
     # The period is the median time-stamp interval, robust to a wrong frameRate in the metadata.
     dropped = detect_dropped_frames(
-        recording.timestamps_ms, recording.daq_frame_numbers, None, gap_factor=p["dropped_frame_gap"]
+        recording.timestamps_ms, recording.daq_frame_numbers, None, gap_factor=dropped_frame_gap
     )
     log.info(
         "%s: %s recording, %d frames of %dx%d in %d files, %.3f Hz",
@@ -174,7 +157,7 @@ def convert_recording(
 
     progress = Progress(recording.n_frames, "convert", log)
     with atomic_path(movie_path) as tmp_movie:
-        frames = _prefetched(iter_frames(recording, p["convert_chunk_frames"]))
+        frames = _prefetched(iter_frames(recording, chunk_frames))
         first, file_index, _ = next(frames)
         movie = create_tiff(tmp_movie, (recording.n_frames,) + recording.frame_shape, first.dtype, recording.frame_rate_hz)
         try:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -39,6 +38,7 @@ __all__ = [
     "parse_frame_rate",
     "detect_dropped_frames",
     "iter_frames",
+    "recording_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,8 @@ def _find_device_directory(directory: Path) -> tuple[Path, str]:
 
 
 def _video_header(path: Path) -> tuple[int, tuple[int, int]]:
+    import cv2  # OpenCV only where frames are read: listing a recording stays light
+
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -293,6 +295,48 @@ def _read_v3_timestamps(path: Path, n_frames: int) -> np.ndarray:
     return times
 
 
+def _video_files(device_dir: Path, version: str) -> list[Path]:
+    if version == "V3":
+        return sorted(device_dir.glob("msCam*.avi"), key=natural_key)
+    return sorted((p for p in device_dir.glob("*.avi") if re.fullmatch(r"\d+", p.stem)), key=natural_key)
+
+
+def recording_files(directory: str | Path) -> list[Path]:
+    """Every raw file that converting a recording reads, without decoding anything.
+
+    The workflow makes these the convert rule's inputs, so a re-copied,
+    truncated, added or removed file re-runs convert and what follows.
+
+    Parameters
+    ----------
+    directory : path-like
+        A V4 session folder, its device (``Miniscope``) folder, or a V3 folder.
+
+    Returns
+    -------
+    list of Path
+        The videos in natural order, then the time-stamp file and the metadata
+        files that exist.
+
+    Raises
+    ------
+    RecordingError
+        Folder missing, or no recording in it.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RecordingError(
+            f"{directory}: recording folder not found; check 'calcium imaging directory' in the sample sheet"
+        )
+    device_dir, version = _find_device_directory(directory)
+    files = _video_files(device_dir, version)
+    extras = ["timestamp.dat"] if version == "V3" else ["timeStamps.csv", "metaData.json"]
+    files += [device_dir / name for name in extras if (device_dir / name).is_file()]
+    if version == "V4" and device_dir != directory and (directory / "metaData.json").is_file():
+        files.append(directory / "metaData.json")
+    return files
+
+
 def open_recording(directory: str | Path) -> Recording:
     """Find and check a Miniscope recording; read its metadata and time stamps.
 
@@ -324,10 +368,7 @@ def open_recording(directory: str | Path) -> Recording:
         )
     device_dir, version = _find_device_directory(directory)
 
-    if version == "V3":
-        videos = sorted(device_dir.glob("msCam*.avi"), key=natural_key)
-    else:
-        videos = sorted((p for p in device_dir.glob("*.avi") if re.fullmatch(r"\d+", p.stem)), key=natural_key)
+    videos = _video_files(device_dir, version)
     if not videos:
         raise RecordingError(f"{device_dir}: no .avi video files found (expected 0.avi, 1.avi, ... or msCam1.avi, ...)")
 
@@ -446,6 +487,8 @@ def iter_frames(recording: Recording, chunk_frames: int = 256) -> Iterator[tuple
         corrupt), naming the file and the first frame that failed.
     """
     for file_index, (path, expected) in enumerate(zip(recording.video_files, recording.frames_per_file)):
+        import cv2
+
         capture = cv2.VideoCapture(str(path))
         capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)
         try:

@@ -22,12 +22,11 @@ registration algorithms. Optics Letters 33(2):156-158.
 
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
-from .params import PARAMS, check_params
+from .params import check_params
 from .registration import estimate_displacement, register_images, shift_frame, warp_frame
 from .step import run_motion_step
 
 __all__ = [
-    "PARAMS",
     "check_params",
     "highpass_kernel",
     "highpass_filter",

@@ -16,9 +16,10 @@ temporary name and renamed when complete):
     Per frame: ``shift_y_px``, ``shift_x_px`` (rigid correcting shift, CaImAn's
     sign: the corrected frame is ``frame(y - shift_y, x - shift_x)``, i.e. minus
     the motion of the content), ``peak_z`` and ``no_structure``.
-``patch_shifts.h5`` (pw-rigid only)
-    ``shifts`` (T, ny, nx, 2) correcting shift per patch, ``centres_y``, ``centres_x``.
-``metrics.json``, ``cnmfe_hints.json``
+``patch_shifts.h5``
+    ``shifts`` (T, ny, nx, 2) correcting shift per patch, ``centres_y``, ``centres_x``
+    (``ny = nx = 0`` and attribute ``pw_rigid`` false for rigid registration).
+``metrics.json``
     Per-frame correlation with the template before / after, crispness of the
     mean image before / after, flagged frames, ``border_pix``.
 ``mean_before_after.png``, ``shifts.png``
@@ -592,20 +593,22 @@ def _write_outputs(out_dir: Path, template, results, metrics, reg: Registration,
     })
     with atomic_path(out_dir / "shifts.csv") as tmp:
         table.to_csv(tmp, index=False)
-    if results["patch_shifts"] is not None:
-        import h5py  # noqa: PLC0415
+    import h5py  # noqa: PLC0415
 
-        with atomic_path(out_dir / "patch_shifts.h5") as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("shifts", data=results["patch_shifts"], compression="gzip")
-                f["centres_y"] = reg.grid.centres_y
-                f["centres_x"] = reg.grid.centres_x
-                f.attrs["patch_size"] = list(reg.grid.size)
-                f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
+    with atomic_path(out_dir / "patch_shifts.h5") as tmp:
+        with h5py.File(tmp, "w") as f:
+            # rigid registration: no patches, an empty (T, 0, 0, 2) array
+            patch_shifts = results["patch_shifts"]
+            if patch_shifts is None:
+                patch_shifts = np.zeros((metrics["n_frames"], 0, 0, 2), np.float32)
+            f.create_dataset("shifts", data=patch_shifts, compression="gzip")
+            f["centres_y"] = reg.grid.centres_y if reg.grid is not None else np.zeros(0)
+            f["centres_x"] = reg.grid.centres_x if reg.grid is not None else np.zeros(0)
+            f.attrs["pw_rigid"] = reg.grid is not None
+            f.attrs["patch_size"] = list(reg.grid.size) if reg.grid is not None else []
+            f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    with atomic_path(out_dir / "cnmfe_hints.json") as tmp:
-        tmp.write_text(json.dumps({"border_pix": metrics["border_pix"]}) + "\n")
     with atomic_path(out_dir / "mean_before_after.png") as tmp:
         plot_mean_before_after(results["means"], tmp, highpassed=p["gSig_filt"] is not None)
     with atomic_path(out_dir / "shifts.png") as tmp:

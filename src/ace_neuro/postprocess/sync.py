@@ -111,16 +111,10 @@ class SyncResult(NamedTuple):
 
 
 def has_ephys(value: Any) -> bool:
-    """Whether a sample-sheet ``ephys TTL file`` cell names a file.
+    """Whether a sample-sheet ``ephys TTL file`` cell names a file (see :func:`ace_neuro.sheet.has_value`)."""
+    from ace_neuro.sheet import has_value
 
-    Empty strings, ``None`` and NaN (an empty CSV cell read by pandas) mean
-    "no ephys for this recording".
-    """
-    if value is None:
-        return False
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    return bool(str(value).strip()) and str(value).strip().lower() not in ("nan", "none")
+    return has_value(value)
 
 
 def parse_delete_indices(value: Any) -> list[int]:

@@ -1,0 +1,66 @@
+"""Stage ``motion``: NoRMCorre rigid / piecewise-rigid registration into CaImAn's float32 memory map.
+
+Parameters keep CaImAn's names and one-photon defaults (``gSig_filt=(3, 3)``,
+``max_shifts=(5, 5)``, ``strides=(48, 48)``, ``overlaps=(24, 24)``,
+``max_deviation_rigid=3``, ``border_nan='copy'``, ``pw_rigid=False``); keys of
+our own are marked "(ace-neuro)" or "(seed)". Relations that need the frame
+size (``max_shifts`` below half the frame, a patch inside the frame) are
+checked by the engine as soon as it knows the size.
+
+Input: ``movie`` (preprocess output). Outputs: ``memmap`` (folder holding the
+``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``), ``template``, ``shifts``,
+``metrics``, ``mean_png``, ``shifts_png``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ace_neuro.params import Param, ParameterError
+
+NAME = "motion"
+
+_S = NAME
+_PAIR = {"type": "integer", "minimum": 0}
+_PAIR_POS = {"type": "integer", "minimum": 1}
+
+PARAMETERS: tuple[Param, ...] = (
+    Param("apply_motion_correction", True, "boolean", "(seed) Register the movie; false writes the same memory map without registration.", _S),
+    Param("pw_rigid", False, "boolean", "Piecewise-rigid registration (NoRMCorre patches) after the rigid one.", _S, caiman_group="motion"),
+    Param("max_shifts", [5, 5], "array", "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame.", _S, items=_PAIR, pair=True, caiman_group="motion"),
+    Param("strides", [48, 48], "array", "Pw-rigid: distance between patch starts in pixels (rows, cols); patch = strides + overlaps.", _S, items=_PAIR_POS, pair=True, caiman_group="motion"),
+    Param("overlaps", [24, 24], "array", "Pw-rigid: overlap of neighbouring patches in pixels (rows, cols).", _S, items=_PAIR, pair=True, caiman_group="motion"),
+    Param("max_deviation_rigid", 3, "integer", "Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, in pixels.", _S, minimum=0, caiman_group="motion"),
+    Param("gSig_filt", [3, 3], ("array", "null"), "Half-size (pixels) of the high-pass filter applied to a copy used only to estimate shifts (one-photon data); null = register the raw frames.", _S, items=_PAIR_POS, pair=True, caiman_group="motion"),
+    Param("border_nan", "copy", ("string", "boolean"), "Pixels uncovered by a shift: 'copy' nearest valid pixel, true NaN, 'min' frame minimum, false mirror.", _S, enum=("copy", "min", True, False), caiman_group="motion"),
+    Param("niter_rig", 1, "integer", "Passes that refine the template over all template groups before the movie is registered.", _S, minimum=1, caiman_group="motion"),
+    Param("splits_rig", 14, "integer", "Number of groups of frames, spread over the recording, whose registered means build the template (median of group means).", _S, minimum=1, caiman_group="motion"),
+    Param("num_frames_split", 80, "integer", "Consecutive frames per template group.", _S, minimum=1, caiman_group="motion"),
+    Param("upsample_factor_grid", 4, "integer", "Pw-rigid: cubic-spline nodes per patch spacing of the shift field before it is interpolated to every pixel (1 = piecewise linear).", _S, minimum=1, caiman_group="motion"),
+    Param("shifts_opencv", True, "boolean", "Apply shifts with OpenCV bicubic interpolation; false = exact Fourier shift (rigid only).", _S, caiman_group="motion"),
+    Param("nonneg_movie", True, "boolean", "Add a constant so the written movie is non-negative (offset from a sample of frames, recorded in metrics.json).", _S, caiman_group="motion"),
+    Param("template_file", None, ("string", "null"), "(ace-neuro) Template image (H, W) as .tif or .npy, raw (unfiltered) like the movie; null = build the template from the data.", _S),
+)
+
+
+def check(values: dict[str, Any]) -> dict[str, Any]:
+    """Relations between the motion parameters."""
+    if values["pw_rigid"] and not values["shifts_opencv"]:
+        raise ParameterError(
+            "motion.shifts_opencv = false (Fourier shifting) is implemented for rigid correction only; "
+            "set shifts_opencv: true for pw_rigid: true"
+        )
+    return values
+
+
+def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
+    """Register ``inputs.movie`` and write the rule's outputs."""
+    from pathlib import Path
+
+    from ace_neuro.motion import run_motion_step
+
+    out_dir = Path(outputs.metrics).parent
+    run_motion_step(inputs.movie, out_dir, params, threads, log)
+    memmap = Path(outputs.memmap)
+    if memmap != out_dir / "memmap":
+        raise RuntimeError(f"motion: the rule's memmap output {memmap} must be the folder 'memmap' next to metrics.json")

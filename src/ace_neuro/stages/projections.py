@@ -1,0 +1,42 @@
+"""Stage ``projections``: per-pixel summary images and the mean-fluorescence series, in one streaming pass.
+
+Inputs: ``movie`` (convert's TIFF), ``frames`` (convert's frames.csv).
+Outputs: ``images`` and ``previews`` (one TIFF and one PNG per name of
+:data:`PROJECTION_NAMES`, in that order), ``series`` (mean_fluorescence.csv)
+and ``series_plot`` (its PNG).
+"""
+
+from __future__ import annotations
+
+from ace_neuro.params import Param
+
+NAME = "projections"
+
+#: The projections written, in the order of the rule's ``images`` and ``previews`` outputs.
+PROJECTION_NAMES = ("max", "min", "mean", "median", "std", "range")
+
+PARAMETERS: tuple[Param, ...] = (
+    Param(
+        "median_max_frames",
+        1000,
+        "integer",
+        "The median projection uses at most this many frames, evenly spread over the recording.",
+        "projections",
+        minimum=1,
+    ),
+)
+
+
+def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
+    """Write the projections of ``inputs.movie`` to the rule's outputs."""
+    from ace_neuro.steps import run_projections_step
+
+    run_projections_step(
+        inputs.movie,
+        inputs.frames,
+        images=dict(zip(PROJECTION_NAMES, outputs.images)),
+        previews=dict(zip(PROJECTION_NAMES, outputs.previews)),
+        series_csv=outputs.series,
+        series_png=outputs.series_plot,
+        median_max_frames=params["median_max_frames"],
+    )

@@ -1,0 +1,23 @@
+"""The Snakemake script of every rule: run the stage module named like the rule.
+
+Everything a stage needs arrives through Snakemake: named inputs and outputs,
+``params.p`` (the stage's parameters, validated at start-up) and any other
+named ``params`` (extras such as the recording folder), ``threads`` and
+``log``. The body is guarded by ``__name__ == "__main__"``: steps that spawn
+worker processes re-import this file under another name.
+"""
+
+import importlib
+
+from ace_neuro.logs import logged_step
+
+
+def main(smk) -> None:
+    stage = importlib.import_module(f"ace_neuro.stages.{smk.rule}")
+    extras = {name: value for name, value in smk.params.items() if name != "p"}
+    with logged_step(smk.log[0], smk.rule) as log:
+        stage.run(smk.input, smk.output, smk.params.p, threads=smk.threads, log=log, **extras)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (injected by Snakemake)
