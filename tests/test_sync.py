@@ -164,7 +164,7 @@ def _frames_csv(path, time_s, dropped):
 
 
 def test_read_ttl_times_csv_npy_and_open_ephys(tmp_path):
-    from ace_neuro.postprocess.steps import read_ttl_times
+    from ace_neuro.io.ttl import read_ttl_times
 
     times = np.array([0.5, 0.55, 0.6])
     pd.DataFrame({"time_s": times, "other": 1}).to_csv(tmp_path / "ttl.csv", index=False)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -34,7 +32,6 @@ __all__ = [
     "crop_slices",
     "linear_trend",
     "detrend_chunk",
-    "window_baselines",
     "df_over_f",
     "preprocessed_chunks",
     "check_not_constant",
@@ -305,12 +302,6 @@ def detrend_chunk(
     else:
         raise ValueError(f"detrend_method {method!r}: expected 'linear', 'median' or null")
     return out
-
-
-def window_baselines(windows: Iterator[np.ndarray], quantile_min: float) -> Iterator[np.ndarray]:
-    """Per-pixel ``quantile_min`` percentile of each window of frames."""
-    for window in windows:
-        yield np.percentile(window, quantile_min, axis=0).astype(np.float32)
 
 
 def df_over_f(

@@ -23,6 +23,7 @@ import tifffile
 
 from ace_neuro import __version__
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.frames import read_frame_rate
 from ace_neuro.io.images import save_figure, write_image_png, write_image_tiff
 from ace_neuro.io.movie import create_tiff, open_movie, release_pages
 from ace_neuro.preprocess import (
@@ -42,11 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _frame_rate(metadata_path: str | os.PathLike) -> float:
-    with open(metadata_path, encoding="utf-8") as f:
-        return float(json.load(f)["frame_rate_hz"])
 
 
 def run_projections_step(
@@ -147,7 +143,7 @@ def run_preprocess_step(
         log.info("no preprocessing requested: %s is a symbolic link to %s (no copy)", out_path, movie_path)
         return
 
-    frame_rate = _frame_rate(metadata_path)
+    frame_rate = read_frame_rate(metadata_path)
     progress = Progress(movie.shape[0], "preprocess", log)
     chunks = preprocessed_chunks(movie, params, frame_rate, name=str(movie_path), progress=progress)
     with atomic_path(out_path) as tmp:

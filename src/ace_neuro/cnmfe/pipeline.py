@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import tifffile
 
 from ..io.atomic import atomic_path
+from ..io.images import save_figure, write_image_png, write_image_tiff
 from ..io.movie import find_caiman_memmap
 from .estimates import Estimates, save_estimates
 from .fit import fit_region
@@ -137,24 +137,6 @@ def _read_json(path: str | os.PathLike | None, key: str):
         raise ValueError(f"{path}: cannot read {key!r} ({err}); re-run the step that wrote it") from err
 
 
-def _save_image(image: np.ndarray, tif: Path, png: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with atomic_path(tif) as tmp:
-        tifffile.imwrite(tmp, np.asarray(image, np.float32))
-    fig, ax = plt.subplots(figsize=(6, 6 * image.shape[0] / max(image.shape[1], 1) + 0.5))
-    im = ax.imshow(image, cmap="viridis")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_title(title)
-    ax.set_axis_off()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
 def contour_levels(A, dims, energy: float = 0.9) -> list[tuple[np.ndarray, float]]:
     """Footprint images and the level enclosing ``energy`` of each one's squared mass (CaImAn's 'nrg')."""
     import scipy.sparse
@@ -188,9 +170,7 @@ def _save_contours(est: Estimates, png: Path) -> None:
         ax.text(c, r, str(k), color="#ffff80", fontsize=6, ha="center", va="center")
     ax.set_title(f"{est.A.shape[1]} components on the correlation image")
     ax.set_axis_off()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, png, dpi=130, tight=True)
 
 
 def run_cnmfe_step(
@@ -250,8 +230,10 @@ def run_cnmfe_step(
     save_estimates(est, estimates_path)
     with atomic_path(params_path) as tmp:
         tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")
-    _save_image(est.Cn, *correlation_paths, "Local correlation (filtered movie)")
-    _save_image(est.pnr, *pnr_paths, "Peak-to-noise ratio (filtered movie)")
+    for image, (tif, png), title in ((est.Cn, correlation_paths, "Local correlation (filtered movie)"),
+                                     (est.pnr, pnr_paths, "Peak-to-noise ratio (filtered movie)")):
+        write_image_tiff(tif, image)
+        write_image_png(png, image, title=title, cmap="viridis")
     _save_contours(est, Path(contours_path))
     log.info("cnmfe: outputs written next to %s", estimates_path)
     return est

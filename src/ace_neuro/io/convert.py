@@ -22,7 +22,6 @@ import logging
 import os
 import queue
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -23,13 +23,13 @@ def display_limits(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99
     return float(lo), float(hi)
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
-    """Save a matplotlib figure as PNG (atomically) and close it."""
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100, tight: bool = False) -> None:
+    """Save a matplotlib figure as PNG (atomically) and close it; ``tight`` trims the white margin."""
     import matplotlib.pyplot as plt
 
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi)
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     finally:
         plt.close(fig)
 

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ace_neuro.io.images import save_figure  # noqa: E402
+
 __all__ = ["plot_mean_before_after", "plot_shifts"]
 
 
@@ -45,8 +47,7 @@ def plot_mean_before_after(means: dict, path: str | os.PathLike, highpassed: boo
             ax.set_title(f"{what}, {when} correction")
             ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_shifts(shifts: np.ndarray, corr_before: np.ndarray, corr_after: np.ndarray, path: str | os.PathLike, no_structure: np.ndarray | None = None) -> None:
@@ -76,5 +77,4 @@ def plot_shifts(shifts: np.ndarray, corr_before: np.ndarray, corr_after: np.ndar
     ax2.set_xlabel("frame")
     ax2.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

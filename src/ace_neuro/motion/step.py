@@ -46,7 +46,6 @@ import tifffile
 
 from ..io.atomic import atomic_path
 from ..io.movie import caiman_memmap_name, chunk_frames_for, create_caiman_memmap, frame_chunks, open_movie
-from ..params import ParameterError
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
@@ -609,7 +608,6 @@ def _write_outputs(out_dir: Path, template, results, metrics, reg: Registration,
             f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    with atomic_path(out_dir / "mean_before_after.png") as tmp:
-        plot_mean_before_after(results["means"], tmp, highpassed=p["gSig_filt"] is not None)
-    with atomic_path(out_dir / "shifts.png") as tmp:
-        plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], tmp, results["no_structure"])
+    plot_mean_before_after(results["means"], out_dir / "mean_before_after.png", highpassed=p["gSig_filt"] is not None)
+    plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], out_dir / "shifts.png",
+                results["no_structure"])
