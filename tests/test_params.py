@@ -35,6 +35,13 @@ def test_committed_config_and_schema_match_the_registry():
     assert yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text()) == config_schema()
 
 
+def test_committed_config_readme_matches_the_registry():
+    # regenerate with: ace-neuro config --readme > config/README.md
+    from ace_neuro.configdoc import config_readme
+
+    assert (ROOT / "config" / "README.md").read_text() == config_readme()
+
+
 def test_default_config_validates_against_the_schema():
     import jsonschema
 
@@ -186,7 +193,7 @@ def test_every_example_sheet_in_readme_and_docs_parses(tmp_path):
         if doc.exists():
             blocks += [(doc.name, block) for block in _csv_blocks(doc.read_text())]
     assert blocks, "README shows an example sheet"
-    for name, block in blocks:
+    for b, (name, block) in enumerate(blocks):
         text = block.strip() + "\n"
         header = text.splitlines()[0].split(",")
         folder_column = header.index("calcium imaging directory")
@@ -196,11 +203,11 @@ def test_every_example_sheet_in_readme_and_docs_parses(tmp_path):
             import io
 
             cells = next(csv.reader(io.StringIO(line)))
-            folder = tmp_path / f"{name}_{n}"
+            folder = tmp_path / f"{b}_{name}_{n}"
             folder.mkdir()
             cells[folder_column] = str(folder)
             rows.append(",".join(f'"{c}"' if "," in c else c for c in cells))
-        path = _sheet(tmp_path, ",".join(header) + "\n" + "\n".join(rows) + "\n")
+        path = _sheet(tmp_path / f"{b}_{name}_{n}", ",".join(header) + "\n" + "\n".join(rows) + "\n")
         sheet = load_sheet(path)
         sheet_parameters({}, sheet)
 
