@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from ace_neuro.io.caiman import export_caiman_hdf5
 from ace_neuro.cnmfe.estimates import (
     Estimates,
     decimation_matrix,
     downsampled_dims,
-    export_caiman_hdf5,
     footprints_to_sparse,
     frames_to_pixels,
     load_estimates,

@@ -49,10 +49,10 @@ import numpy as np
 import scipy.signal
 import scipy.special
 
+from ace_neuro.io.caiman import export_caiman_hdf5
 from ace_neuro.cnmfe.estimates import (
     Estimates,
     decimation_matrix,
-    export_caiman_hdf5,
     load_estimates,
     save_estimates,
 )
