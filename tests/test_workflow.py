@@ -7,6 +7,7 @@ key stops the run at start, and that the SLURM profile builds the same DAG.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -155,3 +156,32 @@ def test_slurm_profile_builds_the_same_dag(workdir, tmp_path):
     local = snakemake(workdir, "-n", "--forceall")
     assert planned_jobs(result) == planned_jobs(local)
     assert planned_jobs(local)["convert"] == 1
+
+
+def test_changed_raw_file_reruns_convert_and_everything_after(workdir):
+    video = workdir / "raw" / "rec1" / "Miniscope" / "1.avi"
+    original = video.read_bytes()
+    stat = video.stat()
+    try:
+        video.write_bytes(original[: len(original) // 2])  # a re-copy cut short
+        jobs = planned_jobs(snakemake(workdir, "-n"))
+        assert "convert" in jobs and "provenance" in jobs
+    finally:
+        video.write_bytes(original)
+        os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned_jobs(snakemake(workdir, "-n")) == {}
+
+
+def test_bad_sheet_cell_stops_before_any_job(workdir, tmp_path):
+    bad = tmp_path / "bad_cell"
+    bad.mkdir()
+    sheet = (workdir / "experiments.csv").read_text().splitlines()
+    (bad / "experiments.csv").write_text(f"{sheet[0]},events_method\n{sheet[1]},derivativ\n")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["experiments"] = str(bad / "experiments.csv")
+    (bad / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(bad, "-n", check=False)
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert 'line 2 (id rec1): events.events_method = "derivativ" is not allowed; it must be one of' in text
+    assert "Job stats" not in text
