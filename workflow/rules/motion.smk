@@ -34,7 +34,7 @@ rule motion:
         "../envs/core.yaml"
     threads: 2
     resources:
-        # per worker: one 256 MB chunk of float32 frames, its corrected copy and the template spectra
+        # per worker: one chunk (motion_chunk_mb, 256 MB) of float32 frames, its corrected copy and the template spectra
         mem_mb=lambda wildcards, threads: 1000 + 800 * threads,
         runtime=240,
     params:

@@ -40,6 +40,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("shifts_opencv", True, "boolean", "Apply shifts with OpenCV bicubic interpolation; false = exact Fourier shift (rigid only).", _S, caiman_group="motion"),
     Param("nonneg_movie", True, "boolean", "Add a constant so the written movie is non-negative (offset from a sample of frames, recorded in metrics.json).", _S, caiman_group="motion"),
     Param("template_file", None, ("string", "null"), "(ace-neuro) Template image (H, W) as .tif or .npy, raw (unfiltered) like the movie; null = build the template from the data.", _S),
+    Param("motion_chunk_mb", 256.0, "number", "(ace-neuro) Memory budget of one chunk of frames per worker (MB); sets peak memory, not the result.", _S, exclusive_minimum=0.0),
 )
 
 
@@ -60,7 +61,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     from ace_neuro.motion import run_motion_step
 
     out_dir = Path(outputs.metrics).parent
-    run_motion_step(inputs.movie, out_dir, params, threads, log)
+    run_motion_step(inputs.movie, out_dir, params, threads, log, chunk_mb=params["motion_chunk_mb"])
     memmap = Path(outputs.memmap)
     if memmap != out_dir / "memmap":
         raise RuntimeError(f"motion: the rule's memmap output {memmap} must be the folder 'memmap' next to metrics.json")
