@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO := resources/demo_recording
 DEMO_OPTIONS := --n-frames 2000 --height 256 --width 256 --n-neurons 40 --seed 1
 
-.PHONY: demo test install lint report clean-demo
+.PHONY: demo test install lint report clean-demo slurm-check
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) with $(PYTHON) and installing ace-neuro, Snakemake and pytest into it"
@@ -45,6 +45,10 @@ lint: install $(TEST_RECORDING)/ground_truth.h5
 	$(BIN)/snakefmt --check workflow
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint --configfile .test/config/config.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n --quiet rules --configfile .test/config/config.yaml
+
+# As root on a Debian-based machine: install a one-node SLURM and run a small recording through the SLURM profile.
+slurm-check: install
+	bash tests/slurm_check.sh
 
 clean-demo:
 	rm -rf $(DEMO) results/demo
