@@ -1,15 +1,159 @@
-"""Figures of CNMF-E results for people: traces of the accepted components."""
+"""Figures of CNMF-E results for people: component outlines with ids, traces of the accepted components."""
 
 from __future__ import annotations
 
 import os
 
 import numpy as np
+import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates
-from ace_neuro.io.images import save_figure
+from ace_neuro.io.images import display_limits, save_figure
 
-__all__ = ["traces_figure"]
+__all__ = ["footprint_contours", "contours_figure", "traces_figure"]
+
+#: Outline colours of accepted and rejected components (rejected ones are also dashed).
+ACCEPTED_COLOR = "#3ddc5a"
+REJECTED_COLOR = "#ff4f6d"
+
+
+def footprint_contours(
+    A: scipy.sparse.spmatrix, dims: tuple[int, int], *, energy: float = 0.9
+) -> list[list[np.ndarray]]:
+    """Outline of each footprint: the pixels holding ``energy`` of its squared mass.
+
+    The strongest pixels of footprint ``k`` are kept until their squared
+    values reach ``energy`` of the total (CaImAn's ``'nrg'`` threshold of
+    ``get_contours``); the outline is the 0.5 iso-line of that mask
+    (contourpy's marching squares), so it runs between kept and dropped pixels
+    and encloses every kept pixel. Only each footprint's bounding box is made
+    dense, so memory stays at one box, not ``K * H * W``.
+
+    Parameters
+    ----------
+    A : sparse matrix, shape (H*W, K)
+        Footprints, pixel index ``row + col * H`` (CaImAn's Fortran order).
+    dims : (H, W)
+        Frame size in pixels.
+    energy : float
+        Fraction (0, 1] of each footprint's squared mass inside the outline.
+
+    Returns
+    -------
+    list of K lists of ndarray, each float64 of shape (n, 2)
+        Closed polylines as (row, col) coordinates of pixel centres (the
+        centre of pixel ``(i, j)`` is ``(i, j)``); an empty list for an
+        all-zero footprint. A footprint split in pieces gives several lines.
+
+    Examples
+    --------
+    >>> A = scipy.sparse.csc_matrix(np.eye(9, 1, k=-4))  # one pixel in the middle of a 3x3 frame
+    >>> [line.min(axis=0).tolist() for line in footprint_contours(A, (3, 3))[0]]
+    [[0.5, 0.5]]
+    """
+    import contourpy
+
+    if not 0 < energy <= 1:
+        raise ValueError(f"energy must be in (0, 1], got {energy}")
+    height, width = (int(d) for d in dims)
+    A = scipy.sparse.csc_matrix(A)
+    if A.shape[0] != height * width:
+        raise ValueError(f"A has {A.shape[0]} rows but dims {dims} give {height * width} pixels")
+    out: list[list[np.ndarray]] = []
+    for k in range(A.shape[1]):
+        span = slice(A.indptr[k], A.indptr[k + 1])
+        values = A.data[span].astype(np.float64)
+        pixels = A.indices[span][values > 0]
+        values = values[values > 0]
+        if values.size == 0:
+            out.append([])
+            continue
+        ranked = np.sort(values)[::-1]
+        mass = np.cumsum(ranked**2)
+        level = ranked[min(int(np.searchsorted(mass, energy * mass[-1])), values.size - 1)]
+        kept = pixels[values >= level]  # pixels equal to the last one needed are all kept
+        rows, cols = kept % height, kept // height
+        top, left = int(rows.min()) - 1, int(cols.min()) - 1  # one empty pixel around, so outlines close
+        mask = np.zeros((int(rows.max()) - top + 2, int(cols.max()) - left + 2))
+        mask[rows - top, cols - left] = 1.0
+        lines = contourpy.contour_generator(z=mask, line_type="Separate").lines(0.5)
+        out.append([np.column_stack([line[:, 1] + top, line[:, 0] + left]) for line in lines])
+    return out
+
+
+def contours_figure(
+    estimates: Estimates,
+    path: str | os.PathLike,
+    *,
+    image: np.ndarray | None = None,
+    image_name: str = "correlation image",
+    energy: float = 0.9,
+) -> None:
+    """Draw every component's outline and id over an image, accepted and rejected in two styles.
+
+    Accepted components are drawn in green, rejected ones in red with dashed
+    outlines (told apart without colour too); each id (the ``id`` of
+    ``components.csv``, the number a curation file uses) is written at the
+    footprint's centre of mass. Before evaluation every component counts as
+    accepted.
+
+    Parameters
+    ----------
+    estimates : Estimates
+        ``A``, ``dims`` and, after evaluation, ``idx_components_bad``.
+    path : path-like
+        PNG written atomically (:func:`ace_neuro.io.images.save_figure`).
+    image : ndarray, shape (H, W), optional
+        Background image; default ``estimates.Cn`` (the correlation image),
+        black when that is absent too.
+    image_name : str
+        What ``image`` is, for the title.
+    energy : float
+        Fraction of each footprint's squared mass inside its outline
+        (:func:`footprint_contours`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    height, width = estimates.dims
+    if image is None:
+        image = estimates.Cn
+    if image is None:
+        image, image_name = np.zeros(estimates.dims, np.float32), "black"
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape != (height, width):
+        raise ValueError(f"image has shape {image.shape} but the components are on a {(height, width)} frame")
+    accepted = estimates.accepted
+    centres = estimates.centroids()
+    n_comp = estimates.n_components
+    size_in = 8.0
+    fig, ax = plt.subplots(figsize=(size_in, size_in * height / max(width, 1) + 0.5), dpi=130)
+    lo, hi = display_limits(image)
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    # labels shrink as components crowd the frame, within 5..9 points
+    font = float(np.clip(9.0 * np.sqrt(60.0 / max(n_comp, 1)), 5.0, 9.0))
+    for k, lines in enumerate(footprint_contours(estimates.A, estimates.dims, energy=energy)):
+        color = ACCEPTED_COLOR if accepted[k] else REJECTED_COLOR
+        for line in lines:
+            ax.plot(line[:, 1], line[:, 0], color=color, lw=0.9, ls="-" if accepted[k] else (0, (2, 1.5)))
+        if np.all(np.isfinite(centres[k])):
+            ax.text(centres[k, 1], centres[k, 0], str(k), color=color, fontsize=font, ha="center", va="center",
+                    fontweight="bold")
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_axis_off()
+    n_accepted = int(accepted.sum())
+    ax.legend(
+        handles=[Line2D([], [], color=ACCEPTED_COLOR, lw=1.5, label=f"accepted ({n_accepted})"),
+                 Line2D([], [], color=REJECTED_COLOR, lw=1.5, ls=(0, (2, 1.5)), label=f"rejected ({n_comp - n_accepted})")],
+        loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, fontsize=9,
+    )
+    ax.set_title(f"{n_comp} components on the {image_name} (numbers: component ids)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def traces_figure(estimates: Estimates, path: str | os.PathLike, max_traces: int = 10) -> None:
