@@ -5,6 +5,7 @@ Subcommands::
     ace-neuro simulate OUT [--n-frames N --height H --width W --n-neurons K --seed S ...]
     ace-neuro config [--schema]       print the documented default config.yaml (or its JSON schema)
     ace-neuro convert DIR OUT_DIR     convert one Miniscope folder (movie.tif, metadata.json, frames.csv)
+    ace-neuro curate results/ID       accept / reject components (and draw a crop box) in the browser
 """
 
 from __future__ import annotations
@@ -79,6 +80,32 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_curate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "curate",
+        help="accept / reject components in the browser; writes the curation file",
+        description="Serve a local page (127.0.0.1 only, a free port, printed) showing every component of one "
+        "recording over its correlation and mean images, with its footprint, traces, SNR and r-value. Accept or "
+        "reject by click or key; saving writes the curation file the evaluate step reads, so the next snakemake "
+        "run re-runs evaluate and what follows. The page also draws a crop box and gives its crop_coords.",
+    )
+    parser.add_argument("results", type=Path, help="the recording's results folder, results/ID, after evaluate")
+    parser.add_argument("--curation-file", type=Path, default=None,
+                        help="file to write, .csv or .yaml (default: curation/ID.csv in the current folder); "
+                        "name it in the sample sheet's 'curation file' column")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--browser", action="store_true", help="also open the page in the default web browser")
+    parser.set_defaults(func=_run_curate)
+
+
+def _run_curate(args: argparse.Namespace) -> int:
+    from ace_neuro.curate import serve
+
+    serve(args.results, curation_file=args.curation_file, port=args.port, open_browser=args.browser,
+          out=lambda message: print(message, flush=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ace-neuro``."""
     parser = argparse.ArgumentParser(prog="ace-neuro", description=__doc__.split("\n")[0])
@@ -92,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("directory", type=Path)
     convert.add_argument("out_dir", type=Path)
     convert.set_defaults(func=_run_convert)
+    _add_curate(subparsers)
     return parser
 
 
