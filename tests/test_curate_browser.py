@@ -74,7 +74,7 @@ def test_reject_accept_by_click_and_save(page):
     components = browser.find_elements(By.CSS_SELECTOR, "#view-correlation g.comp")
     assert len(components) == 7  # every component drawn over the correlation image
     assert {e.get_attribute("id") for e in browser.find_elements(By.CSS_SELECTOR, "figure.view svg")} == {
-        "view-correlation", "view-mean"}
+        "view-correlation", "view-mean", "crop"}
     assert "rejected" in browser.find_element(By.ID, "comp-correlation-6").get_attribute("class")
 
     _select(browser, wait, "outline-correlation-2", 2)  # an accepted neuron: reject it

@@ -94,7 +94,7 @@ def contours_figure(
     Accepted components are drawn in green, rejected ones in red with dashed
     outlines (told apart without colour too); each id (the ``id`` of
     ``components.csv``, the number a curation file uses) is written at the
-    footprint's centre of mass. Before evaluation every component counts as
+    footprint's right edge, level with its centre of mass. Before evaluation every component counts as
     accepted.
 
     Parameters
@@ -116,6 +116,7 @@ def contours_figure(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.lines import Line2D
 
     height, width = estimates.dims
@@ -138,10 +139,11 @@ def contours_figure(
     for k, lines in enumerate(footprint_contours(estimates.A, estimates.dims, energy=energy)):
         color = ACCEPTED_COLOR if accepted[k] else REJECTED_COLOR
         for line in lines:
-            ax.plot(line[:, 1], line[:, 0], color=color, lw=0.9, ls="-" if accepted[k] else (0, (2, 1.5)))
-        if np.all(np.isfinite(centres[k])):
-            ax.text(centres[k, 1], centres[k, 0], str(k), color=color, fontsize=font, ha="center", va="center",
-                    fontweight="bold")
+            ax.plot(line[:, 1], line[:, 0], color=color, lw=1.1, ls="-" if accepted[k] else (0, (2, 1.2)))
+        if lines and np.all(np.isfinite(centres[k])):  # the id just right of the outline, which stays visible
+            right = max(float(line[:, 1].max()) for line in lines)
+            ax.text(right + 0.5, centres[k, 0], str(k), color=color, fontsize=font, ha="left", va="center",
+                    fontweight="bold", path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(height - 0.5, -0.5)
     ax.set_axis_off()

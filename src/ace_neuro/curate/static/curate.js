@@ -65,10 +65,10 @@ function buildViews() {
   const { dims, images, components } = state.summary;
   const [height, width] = dims;
   const views = document.getElementById("views");
-  views.replaceChildren();
+  const cropFigure = document.getElementById("crop-section");
   // large outlines first so that small ones lie on top and stay clickable
   const order = components.map((c) => c.id).sort((a, b) => components[b].size - components[a].size);
-  const fontSize = Math.max(3, Math.min(width, height) / 40);
+  const fontSize = Math.max(3, Math.min(width, height) / 48);
   for (const image of images) {
     const figure = document.createElement("figure");
     figure.className = "view";
@@ -86,12 +86,15 @@ function buildViews() {
       const title = svgElement("title", {}, path);
       title.textContent = `component ${id}`;
       if (component.centre[0] !== null) {
-        const label = svgElement("text", { x: component.centre[0], y: component.centre[1], "font-size": fontSize }, group);
+        // the id sits just right of the outline, which stays visible
+        let right = component.centre[0];
+        for (const line of component.outline) for (const [x] of line) right = Math.max(right, x);
+        const label = svgElement("text", { x: right + fontSize * 0.15, y: component.centre[1], "font-size": fontSize }, group);
         label.textContent = String(id);
       }
       path.addEventListener("click", () => select(id));
     }
-    views.appendChild(figure);
+    views.insertBefore(figure, cropFigure);
   }
 }
 
