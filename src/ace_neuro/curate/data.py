@@ -265,8 +265,10 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     curated = _curated_in_table(results / "evaluate" / "components.csv", n_comp)
     mismatch = (auto != evaluated) & ~np.isin(np.arange(n_comp), sorted(curated))
     if mismatch.any():  # trust the file over our reading of its parameters
-        logger.warning("components %s: the thresholds do not reproduce the evaluated decision; keeping the file's",
-                       np.flatnonzero(mismatch).tolist())
+        ids = np.flatnonzero(mismatch)
+        logger.warning("%d components (%s%s): the evaluate thresholds in %s do not reproduce their decision; "
+                       "keeping the file's", ids.size, ", ".join(map(str, ids[:10])), ", ..." * (ids.size > 10),
+                       estimates_path)
         auto[mismatch] = evaluated[mismatch]
     curation_path = Path(curation_file) if curation_file is not None else default_curation_path(recording_id)
     if curation_path.exists():
