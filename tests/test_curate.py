@@ -286,3 +286,24 @@ def test_cli_curate_help_and_errors(tmp_path, capsys):
     assert "curation file" in capsys.readouterr().out
     assert main(["curate", str(tmp_path / "missing")]) == 2
     assert "results folder not found" in capsys.readouterr().err
+
+
+def test_recording_without_components(tmp_path):
+    from ace_neuro.cnmfe.evaluate import evaluate_components
+    from ace_neuro.io.images import write_image_tiff
+
+    folder = tmp_path / "empty"
+    empty = Estimates(A=scipy.sparse.csc_matrix((H * W, 0), dtype=np.float32), C=np.zeros((0, 50), np.float32),
+                      dims=(H, W), frame_rate=20.0)
+    evaluated = evaluate_components(empty, np.zeros((50, H, W), np.float32))
+    save_estimates(evaluated, folder / "evaluate" / "estimates.h5")
+    components_table(evaluated).to_csv(folder / "evaluate" / "components.csv", index=False)
+    write_image_tiff(folder / "cnmfe" / "correlation_image.tif", np.zeros((H, W)))
+    data = open_results(folder, tmp_path / "c.csv")
+    assert data.n_components == 0 and data.contours() == [] and data.centroids().shape == (0, 2)
+    with CurationServer(data).start() as server:
+        token = server.url.split("token=")[1]
+        summary = json.loads(_get(f"http://127.0.0.1:{server.port}/api/summary?token={token}")[2])
+        assert summary["components"] == [] and summary["max_shape"] is None
+        _post(f"http://127.0.0.1:{server.port}/api/save?token={token}", {"decisions": {}})
+    assert (tmp_path / "c.csv").read_text() == "component,decision\n"
