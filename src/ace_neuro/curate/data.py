@@ -32,11 +32,11 @@ import scipy.sparse
 import tifffile
 
 from ace_neuro.cnmfe.estimates import FORMAT_NAME, FORMAT_VERSION
-from ace_neuro.cnmfe.evaluate import PARAMS as EVALUATE_PARAMS
 from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
 from ace_neuro.cnmfe.figures import footprint_contours
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.preprocess import crop_slices
+from ace_neuro.stages.evaluate import PARAMETERS as EVALUATE_PARAMS
 
 __all__ = [
     "CurationData",
