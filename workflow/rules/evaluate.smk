@@ -18,6 +18,13 @@ rule evaluate:
             subcategory="{id}",
             labels={"figure": "traces of accepted components"},
         ),
+        contours=report(
+            f"{RESULTS}/{{id}}/evaluate/contours.png",
+            caption="../report/evaluate_contours.rst",
+            category="CNMF-E",
+            subcategory="{id}",
+            labels={"figure": "accepted and rejected components"},
+        ),
     log:
         f"{RESULTS}/{{id}}/logs/evaluate.log",
     benchmark:

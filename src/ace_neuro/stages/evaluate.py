@@ -3,7 +3,8 @@
 Inputs: ``estimates`` (cnmfe), ``movie`` (the motion memmap folder),
 ``curation`` (optional: the sample sheet's ``curation file``). Outputs:
 ``estimates``, ``components``, ``caiman`` (CaImAn's ``cnm.save`` layout),
-``traces``.
+``traces``, ``contours`` (every component's outline and id over the
+correlation image, accepted and rejected apart, after the curation).
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Evaluate and curate ``inputs.estimates`` and write the rule's outputs."""
     from ace_neuro.cnmfe.evaluate import run_evaluate_step
+    from ace_neuro.cnmfe.figures import contours_figure
 
     curation = inputs.get("curation", []) if hasattr(inputs, "get") else getattr(inputs, "curation", [])
     curation = [curation] if isinstance(curation, str) else list(curation or [])
-    run_evaluate_step(
+    evaluated = run_evaluate_step(
         inputs.estimates,
         inputs.movie,
         outputs.estimates,
@@ -62,3 +64,4 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
         curation_file=curation[0] if curation else None,
         traces_png=outputs.traces,
     )
+    contours_figure(evaluated, outputs.contours)
