@@ -379,9 +379,9 @@ function bindControls() {
     document.getElementById("views").classList.toggle("hide-rejected", !event.target.checked);
   });
   document.addEventListener("keydown", (event) => {
-    if (event.target instanceof HTMLInputElement || event.altKey || event.metaKey && event.key !== "s") return;
+    const typing = event.target instanceof HTMLInputElement && event.target.type !== "checkbox";
     const key = event.key;
-    if ((event.ctrlKey || event.metaKey) && key !== "s") return;
+    if (typing || event.altKey || ((event.ctrlKey || event.metaKey) && key !== "s")) return;
     const actions = {
       a: () => decide(true), r: () => decide(false), u: () => decide(null), s: save,
       n: () => step(1), j: () => step(1), ArrowRight: () => step(1),
