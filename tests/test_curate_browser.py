@@ -130,8 +130,8 @@ def test_crop_box_in_the_seed_convention(page):
     assert abs(rows.start - H / 4) <= 1.5 and abs(rows.stop - 3 * H / 4) <= 1.5
     assert abs(cols.start - W / 4) <= 1.5 and abs(cols.stop - 3 * W / 4) <= 1.5
     browser.find_element(By.ID, "crop-save").click()
+    # the page reports once the server has answered, after the file is in place
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"crop_coords {value}"))
     crop_file = curation.with_name("rec1_crop.csv")
-    wait.until(lambda driver: crop_file.exists())
     assert crop_file.read_text() == f'id,crop,crop_coords\nrec1,TRUE,"{value}"\n'
-    assert "crop_coords" in browser.find_element(By.ID, "status").text
 
