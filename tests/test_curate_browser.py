@@ -84,7 +84,8 @@ def test_reject_accept_by_click_and_save(page):
     assert "rejected" in browser.find_element(By.ID, "comp-mean-2").get_attribute("class")
     assert "accepted" in browser.find_element(By.ID, "comp-correlation-6").get_attribute("class")
     assert browser.find_element(By.ID, "unsaved").is_displayed()
-    # the selected component's trace and footprint are drawn
+    # the selected component's trace (raw and denoised) and footprint are drawn
+    wait.until(lambda driver: driver.find_element(By.ID, "detail").get_attribute("data-component") == "6")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#trace polyline")) == 2
     assert browser.find_element(By.ID, "sel-snr").text.startswith("0.")
 

@@ -255,6 +255,7 @@ function select(id) {
     if (request !== state.detailRequest) return;  // a later selection won
     drawFootprint(detail);
     drawTrace(detail);
+    document.getElementById("detail").dataset.component = String(detail.id);  // what is drawn
   }).catch((error) => setStatus(`Could not load component ${id}: ${error.message}`, true));
 }
 
