@@ -107,15 +107,28 @@ def recording_stages(recording_id):
     ]
 
 
-def recording_outputs(wildcards):
+def stage_outputs(recording_id):
     """Every output of one recording, taken from the rules' own output declarations."""
     return [
         path
-        for stage in recording_stages(wildcards.id)
-        for path in expand(getattr(rules, stage).output, id=wildcards.id)
+        for stage in recording_stages(recording_id)
+        for path in expand(getattr(rules, stage).output, id=recording_id)
     ]
 
 
-def all_outputs():
-    """Targets of the final rule: the provenance record of every recording (it depends on everything)."""
-    return expand(f"{RESULTS}/{{id}}/provenance.json", id=IDS)
+def recording_outputs(wildcards):
+    """Input function: every output of the job's recording."""
+    return stage_outputs(wildcards.id)
+
+
+def all_outputs(wildcards):
+    """Targets of the final rule: every output and the provenance record of every recording.
+
+    Naming every output (not only provenance.json, which depends on them all) makes a plain re-run remake any
+    output that a killed or interrupted job left missing.
+    """
+    targets = []
+    for recording_id in IDS:
+        targets += stage_outputs(recording_id)
+        targets.append(f"{RESULTS}/{recording_id}/provenance.json")
+    return targets
