@@ -53,26 +53,27 @@ from bench_motion import run_step  # noqa: E402  (process-tree RSS and CPU of ou
 # --------------------------------------------------------------------------------------------- recordings
 
 
-def rigid_recording(work: Path, size: int, n_frames: int, seed: int, amplitude: float) -> Path:
-    """The simulator's recording with rigid motion only; writes ``movie.tif`` and ``truth.npz`` once."""
+def simulator_recording(work: Path, size: int, n_frames: int, seed: int, amplitude: float, nonrigid: float = 0.0) -> Path:
+    """The simulator's own recording (rigid motion, its non-rigid field); writes ``movie.tif`` and ``truth.npz`` once."""
     import tifffile
 
     from ace_neuro.simulate import SimulationConfig, simulate_frames
 
-    folder = work / f"rigid_{size}x{n_frames}_amp{amplitude:g}_seed{seed}"
+    folder = work / (f"rigid_{size}x{n_frames}_amp{amplitude:g}_seed{seed}" if nonrigid == 0 else
+                     f"simfield_{size}x{n_frames}_amp{amplitude:g}_nr{nonrigid:g}_seed{seed}")
     if (folder / "truth.npz").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     cfg = SimulationConfig(n_frames=n_frames, height=size, width=size, n_neurons=int(60 * (size / 256) ** 2),
                            seed=seed, motion_amplitude_px=amplitude, motion_jump_rate_hz=0.05,
-                           nonrigid_amplitude_px=0.0, ephys=False)
+                           nonrigid_amplitude_px=nonrigid, ephys=False)
     from ace_neuro.simulate import simulate_recording, load_ground_truth
 
     simulate_recording(folder / "raw", cfg)
     gt = load_ground_truth(folder / "raw")
     tifffile.imwrite(folder / "movie.tif", simulate_frames(cfg, 0, n_frames), imagej=True)
-    np.savez(folder / "truth.npz", rigid=gt.rigid_shifts.astype(np.float64), field=np.zeros((2, size, size), np.float32),
-             course=np.zeros(n_frames))
+    np.savez(folder / "truth.npz", rigid=gt.rigid_shifts.astype(np.float64), field=gt.nonrigid_field,
+             course=gt.nonrigid_timecourse.astype(np.float64))
     return folder
 
 
@@ -257,7 +258,9 @@ ONE_PHOTON = {"gSig_filt": [3, 3], "strides": [48, 48], "overlaps": [24, 24], "u
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--case", choices=["rigid", "field"], default="rigid")
+    parser.add_argument("--case", choices=["rigid", "field", "simfield"], default="rigid",
+                        help="rigid: simulator, rigid motion only; field: patch-scale field warped here; "
+                             "simfield: simulator's own non-rigid field (--field-amplitude) and rigid motion (--amplitude)")
     parser.add_argument("--engines", default="ours", help="comma-separated: ours, caiman")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_motion_precision"))
     parser.add_argument("--size", type=int, default=None, help="frame size (default 256 rigid, 192 field)")
@@ -277,13 +280,16 @@ def main() -> None:
 
     if args.case == "rigid":
         size = args.size or 256
-        folder = rigid_recording(args.work, size, args.frames, args.seed, args.amplitude)
+        folder = simulator_recording(args.work, size, args.frames, args.seed, args.amplitude)
+    elif args.case == "simfield":
+        size = args.size or 192
+        folder = simulator_recording(args.work, size, args.frames, args.seed, args.amplitude, args.field_amplitude)
     else:
         size = args.size or 192
         folder = field_recording(args.work, size, args.frames, args.seed, args.field_amplitude, args.rigid_amplitude)
     truth = dict(np.load(folder / "truth.npz"))
     movie = folder / "movie.tif"
-    pw = args.pw_rigid or args.case == "field"
+    pw = args.pw_rigid or args.case != "rigid"
     params = {**ONE_PHOTON, "max_shifts": [args.max_shifts, args.max_shifts], "pw_rigid": pw}
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
