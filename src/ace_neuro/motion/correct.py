@@ -108,7 +108,7 @@ def make_registration(template: np.ndarray, params: dict) -> Registration:
     common = dict(
         template=template, kernel=kernel, max_shifts=(int(my), int(mx)), border_nan=params["border_nan"],
         shifts_opencv=bool(params["shifts_opencv"]), register=bool(params["apply_motion_correction"]),
-        correlator=frame_correlator(template), margin=margin, template_unit=unit,
+        correlator=frame_correlator(template, margin=(int(my), int(mx))), margin=margin, template_unit=unit,
     )
     if not (params["pw_rigid"] and params["apply_motion_correction"]):
         return Registration(**common)

@@ -288,12 +288,17 @@ class FrameCorrelator:
     l_max: int  # highest column frequency kept
 
 
-def frame_correlator(template: np.ndarray, energy: float = 0.999) -> FrameCorrelator:
+def frame_correlator(template: np.ndarray, energy: float = 0.999, margin: tuple[int, int] = (0, 0)) -> FrameCorrelator:
     """Prepare ``template`` for :func:`register_frame`.
 
-    The template (minus its mean) is zero-padded to :func:`fft_size` in each
-    dimension; frames are padded the same way, so the cross-correlation is
-    linear up to the padding, not circular.
+    Only the template's interior, ``margin`` pixels in from each edge, takes
+    part (minus its mean; zero outside): for every displacement up to
+    ``margin`` it then overlaps the frame entirely, so the cross-correlation
+    sums over the same number of pixels at every candidate shift. With the
+    whole template the overlap shrinks as the shift grows, which pulls the
+    peak towards zero shift (by about 0.006 px per pixel of shift on 256-pixel
+    frames). Template and frames are zero-padded to :func:`fft_size` in each
+    dimension (a fast transform length).
 
     Parameters
     ----------
@@ -302,6 +307,10 @@ def frame_correlator(template: np.ndarray, energy: float = 0.999) -> FrameCorrel
     energy : float
         Fraction of the template's power the subpixel refinement keeps
         (:func:`spectral_band`).
+    margin : (int, int)
+        Rows and columns left out at each edge: the largest displacement that
+        will be searched (``max_shifts``); clipped so that at least half the
+        template remains.
 
     Returns
     -------
@@ -312,16 +321,28 @@ def frame_correlator(template: np.ndarray, energy: float = 0.999) -> FrameCorrel
         raise ValueError(f"template must be a 2-D image of at least 2x2 pixels, got shape {template.shape}")
     h, w = template.shape
     big_h, big_w = fft_size(h), fft_size(w)
-    padded = _pad(template, (big_h, big_w))
+    interior = _interior(template, margin)
+    padded = cv2.copyMakeBorder(interior, 0, big_h - h, 0, big_w - w, cv2.BORDER_CONSTANT, value=0.0)
     ccs = cv2.dft(padded)
     # The band is measured on the unpadded template (the padding's edge spreads the
     # padded spectrum) and scaled to the padded frequency grid.
-    k_max, l_max = spectral_band(template_spectrum(template), energy)
+    k_max, l_max = spectral_band(template_spectrum(interior), energy)
     k_max = math.ceil(k_max * big_h / h)
     freq = np.fft.fftfreq(big_h) * big_h
     rows = np.flatnonzero(np.abs(freq) <= k_max)
     l_max = min(math.ceil(l_max * big_w / w), big_w // 2 - 1)
     return FrameCorrelator((h, w), (big_h, big_w), ccs, rows, freq[rows], l_max)
+
+
+def _interior(template: np.ndarray, margin: tuple[int, int]) -> np.ndarray:
+    """``template`` minus the mean of its interior, zero within ``margin`` of the edges (float32)."""
+    h, w = template.shape
+    my = min(max(0, int(margin[0])), h // 4)
+    mx = min(max(0, int(margin[1])), w // 4)
+    out = np.zeros((h, w), np.float32)
+    inside = template[my: h - my, mx: w - mx]
+    out[my: h - my, mx: w - mx] = inside - np.float32(cv2.mean(inside)[0])
+    return out
 
 
 def _pad(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -443,7 +464,8 @@ def estimate_displacement(
     frame = np.asarray(frame, dtype=np.float32)
     if template.shape != frame.shape or template.ndim != 2:
         raise ValueError(f"template {template.shape} and frame {frame.shape} must be 2-D images of the same shape")
-    d, z = register_frame(frame_correlator(template), frame, (int(max_shifts[0]), int(max_shifts[1])), upsample_factor)
+    bound = (int(max_shifts[0]), int(max_shifts[1]))
+    d, z = register_frame(frame_correlator(template, margin=bound), frame, bound, upsample_factor)
     return (float(d[0]), float(d[1])), float(z)
 
 

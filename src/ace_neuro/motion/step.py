@@ -223,10 +223,9 @@ def _initial_template_task(task: tuple[str, int, int, np.ndarray | None, tuple[i
     return initial_template(_group_frames(path, start, stop, kernel), max_shifts)
 
 
-def _group_mean_task(task: tuple[str, int, int, np.ndarray | None, tuple[int, int], np.ndarray]) -> np.ndarray:
+def _group_mean_task(task: tuple[str, int, int, np.ndarray | None, tuple[int, int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     path, start, stop, kernel, max_shifts, template = task
-    mean, _ = registered_mean(_group_frames(path, start, stop, kernel), template, max_shifts)
-    return mean
+    return registered_mean(_group_frames(path, start, stop, kernel), template, max_shifts)
 
 
 def _group_frames(path: str, start: int, stop: int, kernel: np.ndarray | None) -> np.ndarray:
@@ -343,8 +342,8 @@ def _build_template(movie_path: str, groups: list[tuple[int, int]], params: dict
         return template
     for it in range(params["niter_rig"]):
         tasks = [(movie_path, a, b, kernel, max_shifts, template) for a, b in groups]
-        means = list(pool.imap(_group_mean_task, tasks))
-        template = combine_group_means(means)
+        results = list(pool.imap(_group_mean_task, tasks))  # (mean, displacements) per group
+        template = combine_group_means([m for m, _ in results], np.concatenate([d for _, d in results]))
         logger.info("motion: template pass %d/%d over %d groups of frames", it + 1, params["niter_rig"], len(groups))
     return template
 
