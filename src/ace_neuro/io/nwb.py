@@ -1,0 +1,650 @@
+"""Export one recording's results to a Neurodata Without Borders (NWB 2) file.
+
+:func:`write_nwb` gathers what the steps wrote for a recording (``convert``,
+``projections``, ``motion``, ``cnmfe``, ``evaluate``, ``events``, optionally
+``sync``) into one ``.nwb`` file written with pynwb, the format DANDI and most
+shared-data tools read. What goes where (``docs/nwb.md`` has the full table):
+
+* ``general``: session (start time from the Miniscope's ``metaData.json``),
+  subject, the Miniscope device (``ndx-miniscope``'s ``Miniscope`` type: the
+  acquisition software's settings), an imaging plane.
+* ``acquisition/OnePhotonSeries``: the raw movie as the acquisition software
+  wrote it, an external link to its ``.avi`` files (``starting_frame`` per file),
+  with the real frame time stamps from ``frames.csv``.
+* ``processing/ophys``:
+
+  - ``MotionCorrectedOnePhotonSeries``: the motion-corrected movie; by default
+    an external link to the motion step's CaImAn memory map (raw float32, no
+    header, described in the series' ``description``), or, with
+    ``include_movie=True``, the frames themselves, chunked and gzip-compressed,
+    streamed frame block by frame block;
+  - ``ImageSegmentation/PlaneSegmentation``: every component's footprint as a
+    sparse ``pixel_mask`` with its ``accepted`` flag, ``snr`` and ``r_value``;
+  - ``Fluorescence``: ``RoiResponseSeries`` of ``C`` (denoised) and of the raw
+    traces ``C + YrA``; ``Deconvolved``: ``S``;
+  - ``events`` (a table: roi, frame, time, amplitude, method);
+  - ``motion_shifts`` (rigid correcting shift per frame, pixels);
+  - ``SummaryImages``: mean and max projections, correlation and PNR images.
+
+* ``processing/sync`` (when the sync step ran): the frame times in ephys time
+  and the low-confidence periods.
+
+Every time series uses the frame time stamps (seconds from the first written
+frame, dropped frames leave gaps), linked to the one array stored with the raw
+series. Image axes: ``x`` is the first image axis (row), ``y`` the second
+(column), so frames, summary images and ``pixel_mask`` ``(x, y, weight)`` all
+index as numpy's ``[row, col]``.
+
+Memory: traces are copied from the estimates file in blocks of frames and the
+movie in blocks of frames, so peak memory is set by the block size, not by the
+recording's length. The file is written atomically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+import pandas as pd
+import tifffile
+from hdmf.data_utils import GenericDataChunkIterator
+
+from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.movie import open_movie, parse_caiman_memmap_name, release_pages
+
+__all__ = ["SUBJECT_FIELDS", "SESSION_FIELDS", "IMAGING_FIELDS", "write_nwb", "miniscope_device_fields"]
+
+logger = logging.getLogger(__name__)
+
+#: Subject fields (pynwb ``Subject`` arguments) accepted in ``subject``.
+SUBJECT_FIELDS = ("subject_id", "species", "sex", "age", "date_of_birth", "genotype", "strain", "weight", "description")
+#: Session fields accepted in ``session`` (``NWBFile`` arguments, plus ``session_start_time`` as ISO 8601).
+SESSION_FIELDS = (
+    "session_description",
+    "session_id",
+    "session_start_time",
+    "experimenter",
+    "lab",
+    "institution",
+    "experiment_description",
+    "keywords",
+    "related_publications",
+    "notes",
+)
+#: Imaging-plane fields accepted in ``imaging``.
+IMAGING_FIELDS = ("indicator", "location", "excitation_lambda_nm", "emission_lambda_nm")
+
+#: Miniscope V4's excitation LED and the GCaMP emission band its filter passes (nm).
+_V4_EXCITATION_NM = 470.0
+_V4_EMISSION_NM = 525.0
+_TRACE_BLOCK_FRAMES = 4096
+
+
+def write_nwb(
+    nwb_path: str | os.PathLike,
+    *,
+    recording_id: str,
+    metadata_path: str | os.PathLike,
+    frames_path: str | os.PathLike,
+    estimates_path: str | os.PathLike,
+    shifts_path: str | os.PathLike,
+    events_path: str | os.PathLike,
+    motion_movie_path: str | os.PathLike,
+    summary_images: Mapping[str, str | os.PathLike],
+    frames_ephys_path: str | os.PathLike | None = None,
+    low_confidence_path: str | os.PathLike | None = None,
+    subject: Mapping[str, Any] | None = None,
+    session: Mapping[str, Any] | None = None,
+    imaging: Mapping[str, Any] | None = None,
+    include_movie: bool = False,
+    movie_chunk_mb: float = 8.0,
+) -> Path:
+    """Write one recording's results to ``nwb_path`` (NWB 2, HDF5).
+
+    Parameters
+    ----------
+    nwb_path : path-like
+        Output ``.nwb`` file (written under a temporary name, then renamed).
+    recording_id : str
+        The recording's id (sample sheet); the default ``session_id`` and part of
+        the file's ``identifier``.
+    metadata_path, frames_path : path-like
+        ``convert/metadata.json`` and ``convert/frames.csv``.
+    estimates_path : path-like
+        ``evaluate/estimates.h5`` (evaluated estimates).
+    shifts_path : path-like
+        ``motion/shifts.csv``.
+    events_path : path-like
+        ``events/events.csv``.
+    motion_movie_path : path-like
+        The motion step's CaImAn memory map (``.mmap``, float32, pixels x frames).
+    summary_images : mapping of str to path-like
+        Name (``mean``, ``max``, ``correlation``, ``pnr``...) to a single-image
+        TIFF; each becomes a ``GrayscaleImage`` in ``SummaryImages``.
+    frames_ephys_path, low_confidence_path : path-like, optional
+        ``sync/frames_ephys_time.csv`` and ``sync/low_confidence_periods.csv``;
+        omitted when the recording has no sync.
+    subject : mapping, optional
+        Keys of :data:`SUBJECT_FIELDS` (``species`` as a Latin binomial, ``sex``
+        one of M/F/U/O, ``age`` ISO 8601 such as ``P90D``, ``weight`` such as
+        ``"25 g"``). ``subject_id`` defaults to the session metadata's
+        ``animalName``, ``sex`` to ``"U"`` (unknown).
+    session : mapping, optional
+        Keys of :data:`SESSION_FIELDS`. ``session_start_time`` (ISO 8601 with a
+        time zone) overrides the Miniscope metadata's ``recordingStartTime``; a
+        V3 recording, which has none, needs it.
+    imaging : mapping, optional
+        Keys of :data:`IMAGING_FIELDS`. The wavelengths default to a V4
+        Miniscope's (470 nm LED, 525 nm emission); ``indicator`` and
+        ``location`` to ``"unknown"``.
+    include_movie : bool
+        Store the motion-corrected frames inside the file (chunked, gzip) instead
+        of an external link to the memory map.
+    movie_chunk_mb : float
+        Size of one HDF5 chunk of the movie, MB; also sets the block of frames
+        read at a time (memory).
+
+    Returns
+    -------
+    Path
+        ``nwb_path``.
+
+    Raises
+    ------
+    ValueError
+        An unknown key in ``subject``, ``session`` or ``imaging`` (naming the
+        nearest known one); no session start time; inputs that disagree on the
+        number of frames (naming both files).
+    """
+    from pynwb import NWBHDF5IO, NWBFile, ProcessingModule, TimeSeries
+    from pynwb.file import Subject
+
+    subject = _checked(subject, SUBJECT_FIELDS, "subject")
+    session = _checked(session, SESSION_FIELDS, "session")
+    imaging = _checked(imaging, IMAGING_FIELDS, "imaging")
+    nwb_path = Path(nwb_path)
+    metadata = json.loads(Path(metadata_path).read_text())
+    frames = pd.read_csv(frames_path)
+    time_s = frames["time_s"].to_numpy(np.float64)
+    n_frames = time_s.shape[0]
+
+    start = _session_start_time(metadata, session.get("session_start_time"), metadata_path)
+    animal = (metadata.get("session") or {}).get("animalName") or metadata.get("origin")
+    nwbfile = NWBFile(
+        session_description=session.get("session_description")
+        or f"One-photon calcium imaging ({metadata.get('recording_format', 'UCLA Miniscope')}), "
+        f"processed by ace-neuro: motion correction, CNMF-E, evaluation, events",
+        identifier=str(uuid.uuid4()),
+        session_start_time=start,
+        session_id=str(session.get("session_id") or recording_id),
+        experimenter=_as_list(session.get("experimenter") or (metadata.get("session") or {}).get("researcherName")),
+        lab=session.get("lab"),
+        institution=session.get("institution"),
+        experiment_description=session.get("experiment_description")
+        or (metadata.get("session") or {}).get("experimentName"),
+        keywords=_as_list(session.get("keywords")) or ["calcium imaging", "one-photon", "Miniscope", "CNMF-E"],
+        related_publications=_as_list(session.get("related_publications")),
+        notes=session.get("notes"),
+        source_script=f"ace-neuro {_package_version()}",
+        source_script_file_name="ace_neuro/io/nwb.py",
+    )
+    subject_args = {k: v for k, v in subject.items() if v not in (None, "")}
+    subject_args.setdefault("subject_id", str(animal) if animal else recording_id)
+    subject_args.setdefault("sex", "U")
+    for key in ("species", "age"):
+        if key not in subject_args and not (key == "age" and "date_of_birth" in subject_args):
+            logger.warning("nwb: subject %s not given; DANDI requires it (sample sheet column 'subject_%s')", key, key)
+    if "date_of_birth" in subject_args:
+        subject_args["date_of_birth"] = _parse_datetime(subject_args["date_of_birth"], "subject date_of_birth")
+    nwbfile.subject = Subject(**{k: (v if k == "date_of_birth" else str(v)) for k, v in subject_args.items()})
+
+    device = _add_device(nwbfile, metadata)
+    plane = _add_imaging_plane(nwbfile, device, metadata, imaging)
+    raw = _add_raw_series(nwbfile, plane, metadata, frames, nwb_path)
+    ophys = nwbfile.create_processing_module(
+        name="ophys", description="Motion correction, CNMF-E segmentation, traces and events"
+    )
+
+    _add_motion_movie(ophys, plane, raw, Path(motion_movie_path), nwb_path, n_frames, include_movie, movie_chunk_mb)
+
+    shifts = pd.read_csv(shifts_path)
+    _check_length(len(shifts), n_frames, shifts_path, frames_path)
+    ophys.add(
+        TimeSeries(
+            name="motion_shifts",
+            data=shifts[["shift_y_px", "shift_x_px"]].to_numpy(np.float32),
+            unit="pixels",
+            timestamps=raw,
+            description="Rigid correcting shift of each frame (columns: rows, columns), CaImAn's sign: the "
+            "corrected frame is frame(y - shift_y, x - shift_x), i.e. minus the motion of the content.",
+        )
+    )
+
+    opened: list[_TraceBlocks] = []
+    segmentation = _add_segmentation(ophys, plane, estimates_path, n_frames, frames_path, raw, opened)
+    _add_events(ophys, segmentation, events_path)
+    _add_summary_images(ophys, summary_images)
+
+    if frames_ephys_path is not None:
+        sync = ProcessingModule(name="sync", description="Frame times mapped to the electrophysiology clock from TTL pulses")
+        nwbfile.add_processing_module(sync)
+        table = pd.read_csv(frames_ephys_path)
+        _check_length(len(table), n_frames, frames_ephys_path, frames_path)
+        sync.add(
+            TimeSeries(
+                name="frame_times_ephys",
+                data=table["ephys_time_s"].to_numpy(np.float64),
+                unit="seconds",
+                timestamps=raw,
+                description="Time of each written frame on the electrophysiology clock (s), from one TTL pulse "
+                "per frame; frames without a matched pulse are interpolated (see low_confidence_periods).",
+            )
+        )
+        if low_confidence_path is not None:
+            _add_low_confidence(sync, pd.read_csv(low_confidence_path), time_s)
+
+    try:
+        with atomic_path(nwb_path) as tmp:
+            with NWBHDF5IO(os.fspath(tmp), "w") as io:
+                io.write(nwbfile)
+    finally:
+        for blocks in opened:
+            blocks.close()
+    logger.info("nwb: wrote %s (%d frames, movie %s)", nwb_path, n_frames, "inside" if include_movie else "linked")
+    return nwb_path
+
+
+def miniscope_device_fields(device_metadata: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the Miniscope software's device settings into ``ndx-miniscope`` fields and the rest.
+
+    Parameters
+    ----------
+    device_metadata : mapping
+        The device ``metaData.json`` (``deviceType``, ``frameRate``, ``gain``,
+        ``led0``, ``ROI``, ``ewl``...).
+
+    Returns
+    -------
+    fields : dict
+        Arguments of ``ndx_miniscope.Miniscope`` (typed as the extension wants:
+        ``ROI`` as ``[height, width]``).
+    rest : dict
+        Every other setting, kept verbatim (stored as JSON in the description).
+    """
+    text = ("compression", "deviceType", "frameRate", "gain")
+    integers = ("framesPerFile", "led0", "excitation", "msCamExposure")
+    fields: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in device_metadata.items():
+        if key in text and value is not None:
+            fields[key] = str(value)
+        elif key in integers and _is_integer(value):
+            fields[key] = int(float(value))
+        elif key == "ROI" and isinstance(value, Mapping) and {"height", "width"} <= set(value):
+            fields["ROI"] = [int(value["height"]), int(value["width"])]
+            rest["ROI"] = dict(value)
+        else:
+            rest[key] = value
+    return fields, rest
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _checked(values: Mapping[str, Any] | None, known: tuple[str, ...], what: str) -> dict[str, Any]:
+    values = dict(values or {})
+    for key in values:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(known)}"
+            raise ValueError(f"unknown NWB {what} field {key!r}{hint}")
+    return {k: v for k, v in values.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
+
+
+def _is_integer(value: Any) -> bool:
+    try:
+        return float(value) == int(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(";") if v.strip()]
+    return [str(v) for v in value]
+
+
+def _package_version() -> str:
+    from ace_neuro import __version__
+
+    return __version__
+
+
+def _parse_datetime(value: Any, what: str) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError as err:
+            raise ValueError(f"{what} {value!r} is not an ISO 8601 date/time (e.g. 2024-01-15T10:30:00+01:00)") from err
+    if parsed.tzinfo is None:
+        raise ValueError(f"{what} {value!r} has no time zone; add one (e.g. 2024-01-15T10:30:00+01:00 or Z)")
+    return parsed
+
+
+def _session_start_time(metadata: Mapping[str, Any], override: Any, metadata_path) -> datetime:
+    if override not in (None, ""):
+        return _parse_datetime(str(override).replace("Z", "+00:00"), "session_start_time")
+    start = (metadata.get("session") or {}).get("recordingStartTime") or {}
+    if isinstance(start, Mapping) and start.get("msecSinceEpoch") is not None:
+        return datetime.fromtimestamp(int(start["msecSinceEpoch"]) / 1000.0, tz=timezone.utc)
+    raise ValueError(
+        f"{metadata_path}: no recordingStartTime.msecSinceEpoch (a V3 recording, or a V4 one without the session "
+        "metaData.json); give the start time in the sample sheet column 'session_start_time' "
+        "(ISO 8601 with time zone, e.g. 2024-01-15T10:30:00+01:00)"
+    )
+
+
+def _check_length(n: int, n_frames: int, path, frames_path) -> None:
+    if n != n_frames:
+        raise ValueError(
+            f"{path}: {n} frames but {frames_path} lists {n_frames}; the two come from different runs, "
+            "re-run the workflow for this recording"
+        )
+
+
+def _add_device(nwbfile, metadata: Mapping[str, Any]):
+    from ndx_miniscope import Miniscope
+
+    device_meta = metadata.get("device") or {}
+    fields, rest = miniscope_device_fields(device_meta)
+    rest["recording_format"] = metadata.get("recording_format")
+    if metadata.get("settings_and_notes"):
+        rest["settings_and_notes"] = metadata["settings_and_notes"]
+    name = str(device_meta.get("deviceName") or "Miniscope")
+    model_name = str(fields.get("deviceType") or metadata.get("recording_format") or "UCLA Miniscope")
+    model = nwbfile.create_device_model(
+        name=model_name,
+        manufacturer="UCLA Miniscope project (open source; Open Ephys)",
+        model_number=model_name,
+        description=f"{metadata.get('recording_format', 'UCLA Miniscope')} head-mounted one-photon microscope",
+    )
+    device = Miniscope(
+        name=name,
+        description="UCLA Miniscope; settings of the acquisition software not covered by ndx-miniscope's "
+        f"fields: {json.dumps(rest, default=str)}",
+        model=model,
+        **fields,
+    )
+    nwbfile.add_device(device)
+    return device
+
+
+def _add_imaging_plane(nwbfile, device, metadata: Mapping[str, Any], imaging: Mapping[str, Any]):
+    from pynwb.ophys import OpticalChannel
+
+    channel = OpticalChannel(
+        name="green",
+        description="Miniscope emission filter (green, GCaMP band)",
+        emission_lambda=float(imaging.get("emission_lambda_nm", _V4_EMISSION_NM)),
+    )
+    return nwbfile.create_imaging_plane(
+        name="ImagingPlane",
+        optical_channel=channel,
+        description="Single focal plane of the Miniscope's field of view",
+        device=device,
+        excitation_lambda=float(imaging.get("excitation_lambda_nm", _V4_EXCITATION_NM)),
+        indicator=str(imaging.get("indicator", "unknown")),
+        location=str(imaging.get("location", "unknown")),
+        imaging_rate=float(metadata["frame_rate_hz"]),
+    )
+
+
+def _relative(path: Path, nwb_path: Path) -> str:
+    return os.path.relpath(Path(path).resolve(), Path(nwb_path).resolve().parent)
+
+
+def _add_raw_series(nwbfile, plane, metadata: Mapping[str, Any], frames: pd.DataFrame, nwb_path: Path):
+    from pynwb.ophys import OnePhotonSeries
+
+    device_dir = Path(metadata["device_directory"])
+    starts = np.flatnonzero(np.r_[True, frames["file"].to_numpy()[1:] != frames["file"].to_numpy()[:-1]])
+    files = [_relative(device_dir / name, nwb_path) for name in frames["file"].to_numpy()[starts]]
+    height, width = (int(v) for v in metadata["frame_shape"])
+    series = OnePhotonSeries(
+        name="OnePhotonSeries",
+        imaging_plane=plane,
+        external_file=files,
+        starting_frame=[int(s) for s in starts],
+        format="external",
+        dimension=[height, width],
+        unit="n.a.",
+        timestamps=frames["time_s"].to_numpy(np.float64),
+        description="Raw movie as the Miniscope software wrote it (8-bit, one .avi per file, paths relative to "
+        "this file); time stamps in seconds from the first written frame (from timeStamps.csv; dropped frames "
+        "leave gaps).",
+    )
+    nwbfile.add_acquisition(series)
+    return series
+
+
+def _add_motion_movie(ophys, plane, raw, movie_path: Path, nwb_path: Path, n_frames: int, include: bool, chunk_mb: float):
+    from hdmf.backends.hdf5 import H5DataIO
+    from pynwb.ophys import OnePhotonSeries
+
+    height, width, movie_frames, _ = parse_caiman_memmap_name(movie_path)
+    _check_length(movie_frames, n_frames, movie_path, "convert/frames.csv")
+    common = dict(name="MotionCorrectedOnePhotonSeries", imaging_plane=plane, unit="a.u.", timestamps=raw)
+    if include:
+        data = H5DataIO(_MovieBlocks(movie_path, chunk_mb), compression="gzip", compression_opts=4)
+        series = OnePhotonSeries(
+            data=data,
+            description="Motion-corrected movie (float32, frames x rows x columns), the input of CNMF-E.",
+            **common,
+        )
+    else:
+        series = OnePhotonSeries(
+            external_file=[_relative(movie_path, nwb_path)],
+            starting_frame=[0],
+            format="external",
+            dimension=[height, width],
+            description=(
+                "Motion-corrected movie, linked, not copied: the external file is a CaImAn memory map, raw "
+                f"float32 without header, shape (rows*columns, frames) = ({height * width}, {movie_frames}) in C "
+                "order, pixel index row + column * rows; open it with numpy.memmap(path, dtype='float32', "
+                f"shape=({height * width}, {movie_frames})) or caiman.load_memmap(path). Write the file with "
+                "nwb.include_movie to store the frames inside."
+            ),
+            **common,
+        )
+    ophys.add(series)
+
+
+class _MovieBlocks(GenericDataChunkIterator):
+    """Frames ``(T, H, W)`` of a CaImAn memory map, read a block of frames at a time."""
+
+    def __init__(self, path: Path, chunk_mb: float):
+        self._movie = open_movie(path)
+        t, h, w = self._movie.shape
+        frames = int(max(1, min(t, chunk_mb * 1e6 // (h * w * 4))))
+        super().__init__(chunk_shape=(frames, h, w), buffer_shape=(min(t, frames * 4), h, w))
+
+    def _get_data(self, selection):
+        block = np.array(self._movie[selection], dtype=np.float32)
+        release_pages(self._movie)
+        return block
+
+    def _get_maxshape(self):
+        return self._movie.shape
+
+    def _get_dtype(self):
+        return np.dtype(np.float32)
+
+
+class _TraceBlocks(GenericDataChunkIterator):
+    """Sum of ``(K, T)`` datasets of an estimates file, transposed to ``(T, K)``, a block of frames at a time."""
+
+    def __init__(self, path: Path, names: tuple[str, ...]):
+        self._file = h5py.File(path, "r")
+        self._datasets = [self._file[name] for name in names]
+        k, t = self._datasets[0].shape
+        frames = min(t, _TRACE_BLOCK_FRAMES)
+        super().__init__(chunk_shape=(frames, max(k, 1)), buffer_shape=(frames, max(k, 1)))
+
+    def _get_data(self, selection):
+        frames, rois = selection
+        block = sum(np.asarray(d[rois, frames], dtype=np.float32) for d in self._datasets)
+        return np.ascontiguousarray(block.T)
+
+    def _get_maxshape(self):
+        k, t = self._datasets[0].shape
+        return (t, k)
+
+    def _get_dtype(self):
+        return np.dtype(np.float32)
+
+    def close(self):
+        self._file.close()
+
+
+def _add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, raw, opened: list):
+    from hdmf.backends.hdf5 import H5DataIO
+    from pynwb.ophys import Fluorescence, ImageSegmentation, RoiResponseSeries
+
+    estimates_path = Path(estimates_path)
+    with h5py.File(estimates_path, "r") as h5:
+        dims = tuple(int(v) for v in h5.attrs["dims"])
+        n_comp, n_t = h5["C"].shape
+        read = {name: h5[name][()] for name in ("SNR_comp", "r_values", "idx_components") if name in h5}
+        a_data, a_indices, a_indptr = (h5["A"][k][()] for k in ("data", "indices", "indptr"))
+    if "idx_components" not in read:
+        raise ValueError(f"{estimates_path}: not evaluated (no idx_components); give evaluate/estimates.h5")
+    _check_length(n_t, n_frames, estimates_path, frames_path)
+
+    segmentation = ImageSegmentation(name="ImageSegmentation")
+    ophys.add(segmentation)
+    table = segmentation.create_plane_segmentation(
+        name="PlaneSegmentation",
+        description="CNMF-E components (all of them; 'accepted' says which passed evaluation and curation). "
+        "pixel_mask (x, y, weight) = (row, column, footprint value); ids are the components' indices.",
+        imaging_plane=plane,
+    )
+    accepted = np.zeros(n_comp, bool)
+    accepted[read["idx_components"].astype(np.int64)] = True
+    columns = {
+        "accepted": ("Passed evaluation (SNR, spatial r-value) and manual curation", bool),
+        "snr": ("Event exceptionality SNR of the raw trace (CaImAn's SNR_comp)", np.float64),
+        "r_value": ("Spatial correlation of the footprint with the movie (CaImAn's r_values)", np.float64),
+    }
+    for column, (text, dtype) in columns.items():
+        # An empty table needs typed (empty) data: pynwb cannot infer a dtype from no rows.
+        table.add_column(column, text, **({"data": np.zeros(0, dtype)} if n_comp == 0 else {}))
+    snr = read.get("SNR_comp", np.full(n_comp, np.nan))
+    r_values = read.get("r_values", np.full(n_comp, np.nan))
+    height = dims[0]
+    for k in range(n_comp):
+        pixels = a_indices[a_indptr[k] : a_indptr[k + 1]].astype(np.int64)
+        weights = a_data[a_indptr[k] : a_indptr[k + 1]]
+        mask = [(int(p % height), int(p // height), float(w)) for p, w in zip(pixels, weights)]
+        table.add_roi(
+            id=k, pixel_mask=mask, accepted=bool(accepted[k]), snr=float(snr[k]), r_value=float(r_values[k])
+        )
+    if n_comp == 0:
+        logger.warning("nwb: no components; the segmentation table is empty and no traces are written")
+        return table
+
+    rois = table.create_roi_table_region(region=list(range(n_comp)), description="all CNMF-E components")
+    fluorescence = Fluorescence(name="Fluorescence")
+    deconvolved = Fluorescence(name="Deconvolved")
+    ophys.add(fluorescence)
+    ophys.add(deconvolved)
+    for container, name, names, description in (
+        (fluorescence, "C", ("C",), "Denoised calcium traces C (CNMF-E, OASIS), movie intensity units"),
+        (fluorescence, "raw", ("C", "YrA"), "Raw traces C + YrA (denoised trace plus residual), movie intensity units"),
+        (deconvolved, "S", ("S",), "Deconvolved activity S (OASIS spike estimate, arbitrary scale)"),
+    ):
+        blocks = _TraceBlocks(estimates_path, names)
+        opened.append(blocks)
+        container.add_roi_response_series(
+            RoiResponseSeries(
+                name=name,
+                data=H5DataIO(blocks, compression="gzip", compression_opts=4),
+                unit="a.u.",
+                rois=rois,
+                timestamps=raw,
+                description=description,
+            )
+        )
+    return table
+
+
+def _add_events(ophys, segmentation, events_path) -> None:
+    from hdmf.common import DynamicTable, DynamicTableRegion, VectorData
+
+    events = pd.read_csv(events_path)
+    n = len(events)
+    roi = DynamicTableRegion(
+        name="roi",
+        data=events["neuron"].to_numpy(np.int64),
+        description="Component (row of PlaneSegmentation) of each event",
+        table=segmentation,
+    )
+    columns = [
+        roi,
+        VectorData(name="frame", data=events["frame"].to_numpy(np.int64), description="Frame index (0-based) of the event"),
+        VectorData(name="time", data=events["time_s"].to_numpy(np.float64), description="Event time (s, frame time stamps)"),
+        VectorData(name="amplitude", data=events["amplitude"].to_numpy(np.float64), description="Event amplitude (trace units)"),
+        VectorData(name="method", data=np.asarray(events["method"].astype(str).tolist(), dtype=str), description="Detection method (derivative or deconvolution)"),
+    ]
+    ophys.add(
+        DynamicTable(
+            name="events",
+            description=f"Calcium events of the accepted components ({n} events, events/events.csv)",
+            columns=columns,
+            id=np.arange(n),
+        )
+    )
+
+
+def _add_summary_images(ophys, summary_images: Mapping[str, str | os.PathLike]) -> None:
+    from pynwb.base import Images
+    from pynwb.image import GrayscaleImage
+
+    images = Images(name="SummaryImages", description="Projections of the converted movie and CNMF-E seeding images")
+    for name, path in summary_images.items():
+        image = np.asarray(tifffile.imread(path), dtype=np.float32)
+        if image.ndim != 2:
+            raise ValueError(f"{path}: expected a single image (H, W), got shape {image.shape}")
+        images.add_image(GrayscaleImage(name=name, data=image, description=f"{name} image, from {Path(path).name}"))
+    ophys.add(images)
+
+
+def _add_low_confidence(sync, periods: pd.DataFrame, time_s: np.ndarray) -> None:
+    from pynwb.epoch import TimeIntervals
+
+    intervals = TimeIntervals(
+        name="low_confidence_periods",
+        description="Frames whose ephys time was interpolated (no matched TTL pulse), first to last frame; "
+        "start_time is the first frame's time, stop_time the next frame's (frame clock, s)",
+    )
+    intervals.add_column("start_frame", "First frame of the period")
+    intervals.add_column("end_frame", "Last frame of the period")
+    period = float(np.median(np.diff(time_s))) if time_s.size > 1 else 0.0
+    for start, end in zip(periods["start_frame"].to_numpy(np.int64), periods["end_frame"].to_numpy(np.int64)):
+        # A period covers its last frame: it ends when the next frame starts.
+        stop = float(time_s[end + 1]) if end + 1 < time_s.size else float(time_s[end]) + period
+        intervals.add_interval(
+            start_time=float(time_s[start]), stop_time=stop, start_frame=int(start), end_frame=int(end)
+        )
+    sync.add(intervals)
