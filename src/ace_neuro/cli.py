@@ -2,10 +2,13 @@
 
 Subcommands::
 
+    ace-neuro --version
     ace-neuro simulate OUT [--n-frames N --height H --width W --n-neurons K --seed S ...]
-    ace-neuro config [--schema]       print the documented default config.yaml (or its JSON schema)
+    ace-neuro config [--schema|--readme]  print the documented default config.yaml (or its schema, or README)
     ace-neuro convert DIR OUT_DIR     convert one Miniscope folder (movie.tif, metadata.json, frames.csv)
     ace-neuro curate results/ID       accept / reject components (and draw a crop box) in the browser
+
+``ace-neuro SUBCOMMAND --help`` describes each one.
 """
 
 from __future__ import annotations
@@ -22,13 +25,24 @@ __all__ = ["main"]
 def _add_simulate(subparsers) -> None:
     from ace_neuro.simulate import SimulationConfig
 
-    parser = subparsers.add_parser("simulate", help="write a simulated V4 recording with ground truth")
-    parser.add_argument("out", type=Path, help="output folder (the recording)")
+    parser = subparsers.add_parser(
+        "simulate",
+        help="write a simulated Miniscope V4 recording with its ground truth",
+        description="Write a simulated UCLA Miniscope V4 recording (FFV1 .avi files, both metaData.json, "
+        "timeStamps.csv, an optional ephys_ttl.csv) and ground_truth.h5 (footprints, calcium, spikes, motion, "
+        "background): neurons with known footprints and spikes, a fluctuating one-photon background, "
+        "photobleaching, noise, motion and dropped frames. The model and the motion sign convention are in "
+        "docs/simulator.md.",
+        epilog="example: ace-neuro simulate resources/demo_recording --n-frames 2000 --height 256 --width 256 "
+        "--n-neurons 40 --seed 1",
+    )
+    parser.add_argument("out", type=Path, help="output folder of the recording (created; its files are replaced)")
     hints = typing.get_type_hints(SimulationConfig)
     for f in dataclasses.fields(SimulationConfig):
         kind = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "") + f" (default: {f.default})"
+        # argparse formats help strings with %: a literal percent sign must be doubled.
+        help_text = (f.metadata.get("help", "") + f" (default: {f.default})").replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
         else:
@@ -108,16 +122,48 @@ def _run_curate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ace-neuro``."""
-    parser = argparse.ArgumentParser(prog="ace-neuro", description=__doc__.split("\n")[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    from ace_neuro import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ace-neuro",
+        description="ace-neuro: one-photon (UCLA Miniscope V4/V3) calcium imaging from raw .avi folders to "
+        "neurons, traces, events, spectra and ephys-aligned frame times. The whole pipeline runs as a Snakemake "
+        "workflow (snakemake --cores all, with config/config.yaml and the sample sheet config/experiments.csv); "
+        "this command holds the helpers around it.",
+        epilog="Run 'ace-neuro SUBCOMMAND --help' for a subcommand's options. Documentation: README.md and docs/.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     _add_simulate(subparsers)
-    config = subparsers.add_parser("config", help="print the default config.yaml, or its JSON schema")
-    config.add_argument("--schema", action="store_true", help="print the JSON schema instead")
-    config.add_argument("--readme", action="store_true", help="print config/README.md (every key and sheet column)")
+    config = subparsers.add_parser(
+        "config",
+        help="print the default config.yaml, or its JSON schema",
+        description="Print config/config.yaml as generated from the parameter registry: every parameter with "
+        "its default and a one-line comment, CaImAn's names. With --schema, print the JSON schema the workflow "
+        "validates the config against (workflow/schemas/config.schema.yaml); with --readme, config/README.md.",
+        epilog="example: ace-neuro config > config/config.yaml",
+    )
+    config.add_argument("--schema", action="store_true", help="print the JSON schema (YAML) instead of the config")
+    config.add_argument(
+        "--readme", action="store_true", help="print config/README.md (every key and sample-sheet column, generated)"
+    )
     config.set_defaults(func=_run_config)
-    convert = subparsers.add_parser("convert", help="convert one Miniscope folder")
-    convert.add_argument("directory", type=Path)
-    convert.add_argument("out_dir", type=Path)
+    convert = subparsers.add_parser(
+        "convert",
+        help="convert one Miniscope folder to movie.tif, metadata.json and frames.csv",
+        description="Convert one UCLA Miniscope recording (what the workflow's convert rule does): decode its "
+        ".avi files in natural order into one uncompressed ImageJ TIFF (T, H, W) that Fiji opens and the "
+        "pipeline memory-maps, merge the session and device metadata (metadata.json, with the dropped-frame "
+        "report) and write one row per frame with its time and source file (frames.csv).",
+        epilog="example: ace-neuro convert /data/mouse1/2024_03_05/09_07_01 results/mouse1_day1/convert",
+    )
+    convert.add_argument(
+        "directory",
+        type=Path,
+        help="the recording: a V4 session folder (with metaData.json and Miniscope/), its Miniscope/ folder, "
+        "or a V3 folder (msCam1.avi, timestamp.dat)",
+    )
+    convert.add_argument("out_dir", type=Path, help="output folder for movie.tif, metadata.json and frames.csv")
     convert.set_defaults(func=_run_convert)
     _add_curate(subparsers)
     return parser
