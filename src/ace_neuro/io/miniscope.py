@@ -39,6 +39,8 @@ __all__ = [
     "detect_dropped_frames",
     "iter_frames",
     "recording_files",
+    "parse_filenames",
+    "select_video_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,10 @@ class Recording:
         Nominal frame rate from the device metadata (or from the time stamps when absent).
     metadata : dict
         Session and device metadata merged (see :func:`open_recording`).
+    excluded_before : ndarray of int64, shape (T,), or None
+        With a ``filenames`` selection: frames of left-out files just before each
+        written frame (they were acquired, so TTL pulses exist for them, but are
+        not in the movie); None when every file is used.
     """
 
     directory: Path
@@ -90,6 +96,7 @@ class Recording:
     daq_frame_numbers: np.ndarray | None
     frame_rate_hz: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    excluded_before: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -165,6 +172,111 @@ def detect_dropped_frames(
         jumps = np.diff(np.asarray(daq_frame_numbers, dtype=np.int64)) - 1
         dropped[1:] = np.maximum(dropped[1:], np.clip(jumps, 0, None))
     return dropped
+
+
+def parse_filenames(value: Any) -> tuple[str | int, ...] | None:
+    """Read a ``filenames`` selection as written in a sample-sheet cell or a config value.
+
+    Parameters
+    ----------
+    value : None, str, int or sequence
+        Empty / None: every file. A string lists items separated by commas or
+        semicolons; an item is a file name with its extension (``"3.avi"``,
+        ``"msCam2.avi"``), a 0-based index in natural order (``"0"``) or an
+        inclusive index range (``"2-5"``). A sequence holds names and indices.
+
+    Returns
+    -------
+    tuple of str and int, or None
+        Names and indices in the order given; None for "every file".
+
+    Raises
+    ------
+    ValueError
+        For an item that is neither a name with an extension nor an index or a
+        range (``"3"`` is index 3; write ``"3.avi"`` for the file).
+
+    Examples
+    --------
+    >>> parse_filenames("0-2, 5.avi")
+    (0, 1, 2, '5.avi')
+    >>> parse_filenames(None) is None
+    True
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        items: list[Any] = [int(value)]
+    elif isinstance(value, str):
+        items = [v.strip() for v in re.split(r"[,;]", value) if v.strip()]
+    else:
+        items = list(value)
+    chosen: list[str | int] = []
+    for item in items:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            chosen.append(int(item))
+            continue
+        text = str(item).strip()
+        if re.fullmatch(r"\d+", text):
+            chosen.append(int(text))
+        elif match := re.fullmatch(r"(\d+)\s*-\s*(\d+)", text):
+            first, last = int(match[1]), int(match[2])
+            if last < first:
+                raise ValueError(f"filenames: range {text!r} runs backwards; write it as {last}-{first}")
+            chosen.extend(range(first, last + 1))
+        elif Path(text).suffix:
+            chosen.append(Path(text).name)
+        else:
+            raise ValueError(
+                f"filenames: {text!r} is neither a file name with its extension (e.g. '3.avi') nor a 0-based "
+                "index ('3') or index range ('2-5')"
+            )
+    return tuple(chosen) or None
+
+
+def select_video_files(videos: list[Path], filenames: Any) -> list[int]:
+    """Positions in ``videos`` (natural order) of the files a ``filenames`` selection names.
+
+    Parameters
+    ----------
+    videos : list of Path
+        The recording's video files in natural order.
+    filenames : as accepted by :func:`parse_filenames`
+        None selects every file.
+
+    Returns
+    -------
+    list of int
+        Sorted, unique positions: files are always read in recording order,
+        whatever order the selection lists them in.
+
+    Raises
+    ------
+    RecordingError
+        A name that is not one of the files, or an index out of range (both
+        list what exists).
+    """
+    chosen = parse_filenames(filenames)
+    if chosen is None:
+        return list(range(len(videos)))
+    names = [p.name for p in videos]
+    positions = set()
+    for item in chosen:
+        if isinstance(item, int):
+            if not 0 <= item < len(videos):
+                raise RecordingError(
+                    f"{videos[0].parent}: filenames index {item} out of range; the recording has {len(videos)} "
+                    f"video files (indices 0-{len(videos) - 1}: {', '.join(names)})"
+                )
+            positions.add(item)
+        elif item in names:
+            positions.add(names.index(item))
+        else:
+            raise RecordingError(
+                f"{videos[0].parent}: filenames lists {item!r}, which is not one of its video files "
+                f"({', '.join(names)})"
+            )
+    return sorted(positions)
 
 
 def _read_json(path: Path) -> dict:
@@ -337,7 +449,7 @@ def recording_files(directory: str | Path) -> list[Path]:
     return files
 
 
-def open_recording(directory: str | Path) -> Recording:
+def open_recording(directory: str | Path, filenames: Any = None) -> Recording:
     """Find and check a Miniscope recording; read its metadata and time stamps.
 
     Nothing is decoded yet, but every file is checked: video headers are read,
@@ -348,6 +460,13 @@ def open_recording(directory: str | Path) -> Recording:
     ----------
     directory : path-like
         A V4 session folder, its device (``Miniscope``) folder, or a V3 folder.
+    filenames : optional
+        Use only some of the video files (the seed's ``chosen_movie_filepaths``):
+        names and/or 0-based natural-order indices, see :func:`parse_filenames`.
+        The returned recording then holds those files (in recording order) and
+        their time stamps; ``excluded_before`` counts the left-out frames. A
+        left-out file that cannot be opened is tolerated when the device
+        metadata's ``framesPerFile`` tells its length.
 
     Returns
     -------
@@ -372,16 +491,20 @@ def open_recording(directory: str | Path) -> Recording:
     if not videos:
         raise RecordingError(f"{device_dir}: no .avi video files found (expected 0.avi, 1.avi, ... or msCam1.avi, ...)")
 
-    headers = [_video_header(p) for p in videos]
-    shapes = {shape for _, shape in headers}
+    selected = select_video_files(videos, filenames)
+    headers = [_video_header(p) if i in selected else _header_or_none(p) for i, p in enumerate(videos)]
+    if any(h is None for h in headers):
+        headers = _fill_unreadable(videos, headers, device_dir, version)
+    # Only the files used must agree (a left-out file may be the odd one).
+    shapes = {headers[i][1] for i in selected}
     if len(shapes) > 1:
-        described = ", ".join(f"{p.name}: {s[0]}x{s[1]}" for p, (_, s) in zip(videos, headers))
+        described = ", ".join(f"{videos[i].name}: {headers[i][1][0]}x{headers[i][1][1]}" for i in selected)
         raise RecordingError(
             f"{device_dir}: video files have different frame sizes ({described}); "
             "a recording must keep one sensor ROI, so split it into separate recordings"
         )
     frames_per_file = [n for n, _ in headers]
-    frame_shape = headers[0][1]
+    frame_shape = headers[selected[0]][1]
     n_frames = sum(frames_per_file)
 
     metadata: dict[str, Any] = {"recording_format": f"UCLA Miniscope {version}"}
@@ -437,6 +560,18 @@ def open_recording(directory: str | Path) -> Recording:
     if not math.isfinite(frame_rate) or frame_rate <= 0:
         raise RecordingError(f"{device_dir}: invalid frame rate {frame_rate}")
 
+    excluded_before = None
+    if len(selected) < len(videos):
+        times, daq, excluded_before = _select_frames(times, daq, frames_per_file, selected)
+        metadata["selected_files"] = [videos[i].name for i in selected]
+        metadata["excluded_files"] = [p.name for i, p in enumerate(videos) if i not in selected]
+        log.info(
+            "%s: using %d of %d video files (%s); %d frames left out",
+            device_dir, len(selected), len(videos), ", ".join(metadata["selected_files"]), int(excluded_before.sum()),
+        )
+        frames_per_file = [frames_per_file[i] for i in selected]
+        videos = [videos[i] for i in selected]
+
     return Recording(
         directory=directory,
         device_directory=device_dir,
@@ -448,7 +583,48 @@ def open_recording(directory: str | Path) -> Recording:
         daq_frame_numbers=daq,
         frame_rate_hz=frame_rate,
         metadata=metadata,
+        excluded_before=excluded_before,
     )
+
+
+def _header_or_none(path: Path) -> tuple[int, tuple[int, int]] | None:
+    try:
+        return _video_header(path)
+    except RecordingError as err:
+        log.warning("%s (not selected by filenames, so tolerated)", err)
+        return None
+
+
+def _fill_unreadable(videos: list[Path], headers: list, device_dir: Path, version: str) -> list:
+    """Frame counts of unreadable left-out files from the device metadata's ``framesPerFile``."""
+    per_file = None
+    if version == "V4" and (device_dir / "metaData.json").exists():
+        per_file = _read_json(device_dir / "metaData.json").get("framesPerFile")
+    filled = []
+    for path, header in zip(videos, headers):
+        if header is None:
+            if per_file is None or path == videos[-1]:
+                raise RecordingError(
+                    f"{path}: cannot be opened, and its length is unknown (no framesPerFile in the device "
+                    "metadata, or it is the last file), so the time stamps of the other files cannot be placed; "
+                    "re-copy it, or move it out of the folder if it holds the recording's last frames"
+                )
+            header = (int(per_file), None)
+        filled.append(header)
+    return filled
+
+
+def _select_frames(times: np.ndarray, daq: np.ndarray | None, frames_per_file: list[int], selected: list[int]):
+    """Time stamps (and DAQ numbers) of the selected files' frames, and left-out frames before each."""
+    starts = np.concatenate([[0], np.cumsum(frames_per_file)])
+    keep = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in selected])
+    excluded_before = np.zeros(keep.size, np.int64)
+    position, previous_end = 0, 0
+    for i in selected:
+        excluded_before[position] = starts[i] - previous_end
+        position += frames_per_file[i]
+        previous_end = starts[i + 1]
+    return times[keep], (None if daq is None else daq[keep]), excluded_before
 
 
 def _as_gray(frame: np.ndarray, shape: tuple[int, int], path: Path, index: int) -> np.ndarray:
