@@ -97,13 +97,25 @@ def spectral_estimates(wildcards):
     return []
 
 
+def sync_outputs(wildcards):
+    """The sync step's frame times and low-confidence periods, for recordings with an ephys TTL file."""
+    if not recording_has_ephys(wildcards.id):
+        return {}
+    return {
+        "frames_ephys": expand(rules.sync.output.frames, id=wildcards.id)[0],
+        "periods": expand(rules.sync.output.periods, id=wildcards.id)[0],
+    }
+
+
 def recording_stages(recording_id):
-    """The stages that run for one recording (sync only with an ephys TTL file), provenance excluded."""
+    """The stages that run for one recording (sync only with an ephys TTL file, movies only when asked for),
+    provenance excluded."""
     return [
         stage
         for stage in STAGES
         if stage != "provenance"
         and (stage != "sync" or recording_has_ephys(recording_id))
+        and (stage != "movies" or PARAMETERS[recording_id]["movies"]["write_movies"])
     ]
 
 

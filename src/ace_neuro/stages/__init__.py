@@ -32,6 +32,8 @@ STAGES: tuple[str, ...] = (
     "events",
     "spectral",
     "sync",
+    "nwb",
+    "movies",
     "provenance",
 )
 

@@ -1,0 +1,81 @@
+"""Stage ``movies`` (opt-in): viewing movies of a recording.
+
+The seed's component movie (``A @ C``), background movie and
+neurons-blacked-out movie, and the movie before / after motion correction side
+by side, each averaged over ``movies_speedup`` frames (see
+:mod:`ace_neuro.movies`). Off by default: ``write_movies: true`` in the
+``movies`` section of ``config.yaml`` (or a ``write_movies`` sheet column)
+adds them to a recording's targets; ``snakemake all_movies`` makes them for
+every recording without changing the config.
+
+Inputs: ``estimates`` (evaluate), ``movie`` (motion memory-map folder),
+``before`` (the motion step's input, preprocess/movie.tif), ``metadata``.
+Outputs: ``neural``, ``background``, ``without_neurons``, ``motion`` (MP4).
+"""
+
+from __future__ import annotations
+
+from ace_neuro.params import Param
+
+NAME = "movies"
+
+PARAMETERS: tuple[Param, ...] = (
+    Param(
+        "write_movies",
+        False,
+        "boolean",
+        "Write the viewing movies (components A*C, background, neurons blacked out, motion before/after).",
+        NAME,
+    ),
+    Param(
+        "movies_speedup",
+        5,
+        "integer",
+        "Frames averaged into one movie frame; the movie plays this many times faster than the recording.",
+        NAME,
+        minimum=1,
+    ),
+    Param(
+        "movies_chunk_frames",
+        500,
+        "integer",
+        "Frames read and rendered at a time (memory: a few times chunk x frame size x 4 bytes).",
+        NAME,
+        minimum=1,
+    ),
+    Param(
+        "movies_accepted_only",
+        True,
+        "boolean",
+        "Draw (and black out) only the accepted components; false: every component CNMF-E found.",
+        NAME,
+    ),
+)
+
+
+def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
+    """Write the four movies of one recording."""
+    import json
+    from pathlib import Path
+
+    from ace_neuro.cnmfe.estimates import load_estimates
+    from ace_neuro.io.movie import find_caiman_memmap, open_movie
+    from ace_neuro.movies import write_component_movies, write_motion_comparison
+
+    frame_rate = float(json.loads(Path(inputs.metadata).read_text())["frame_rate_hz"])
+    corrected = open_movie(find_caiman_memmap(inputs.movie))
+    common = dict(frame_rate=frame_rate, speedup=params["movies_speedup"], chunk_frames=params["movies_chunk_frames"])
+    written = write_component_movies(
+        load_estimates(inputs.estimates),
+        corrected,
+        {"neural": outputs.neural, "background": outputs.background, "without_neurons": outputs.without_neurons},
+        accepted_only=params["movies_accepted_only"],
+        **common,
+    )
+    written["motion"] = write_motion_comparison(open_movie(inputs.before), corrected, outputs.motion, **common)
+    for name, path in written.items():
+        if Path(path) != Path(getattr(outputs, name)):
+            raise RuntimeError(
+                f"{path}: OpenCV could not write MP4 here, so the movie is an AVI; the workflow expects "
+                f"{getattr(outputs, name)}; install an OpenCV build with an MP4 writer (opencv-python-headless has one)"
+            )

@@ -1,0 +1,36 @@
+# One NWB file per recording (pynwb; DANDI's format): device and session metadata, the raw movie (linked .avi
+# files) and the motion-corrected one (linked memory map, or inside with nwb.include_movie), every component's
+# footprint with its accepted flag, C / raw / S traces, events, motion shifts, summary images, ephys frame times.
+
+
+rule nwb:
+    input:
+        unpack(sync_outputs),
+        metadata=rules.convert.output.metadata,
+        frames=rules.convert.output.frames,
+        estimates=rules.evaluate.output.estimates,
+        shifts=rules.motion.output.shifts,
+        events=rules.events.output.events,
+        movie=rules.motion.output.memmap,
+        mean=f"{RESULTS}/{{id}}/projections/mean.tif",
+        max=f"{RESULTS}/{{id}}/projections/max.tif",
+        correlation=rules.cnmfe.output.correlation,
+        pnr=rules.cnmfe.output.pnr,
+    output:
+        nwb=f"{RESULTS}/{{id}}/nwb/{{id}}.nwb",
+    log:
+        f"{RESULTS}/{{id}}/logs/nwb.log",
+    benchmark:
+        f"{RESULTS}/{{id}}/benchmarks/nwb.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        # traces and the movie are copied a block of frames at a time
+        mem_mb=2000,
+        runtime=60,
+    params:
+        p=stage_params("nwb"),
+        recording_id=lambda wildcards: wildcards.id,
+    script:
+        "../scripts/stage.py"
