@@ -71,3 +71,29 @@ def test_a_broken_left_out_file_is_tolerated(tmp_path):
     np.testing.assert_array_equal(_decoded(recording), np.concatenate([files[0], files[2]]))
     np.testing.assert_allclose(recording.timestamps_ms, np.r_[0, 50, 100, 300, 350, 400])
     np.testing.assert_array_equal(recording.excluded_before, [0, 0, 0, 3, 0, 0])
+
+
+def test_convert_with_filenames(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from ace_neuro.io.convert import convert_recording
+    from ace_neuro.io.movie import open_movie
+
+    files = [random_frames(4, seed=i) for i in range(4)]
+    stamps = np.arange(16) * 50.0
+    stamps[14:] += 50.0  # one frame really dropped inside 3.avi
+    folder = write_v4(tmp_path / "session", files, timestamps_ms=stamps)
+    out = tmp_path / "out"
+    metadata = convert_recording(folder, out / "movie.tif", out / "metadata.json", out / "frames.csv",
+                                 filenames="1, 3.avi")
+    np.testing.assert_array_equal(open_movie(out / "movie.tif"), np.concatenate([files[1], files[3]]))
+    frames = pd.read_csv(out / "frames.csv")
+    assert list(frames["file"]) == ["1.avi"] * 4 + ["3.avi"] * 4
+    # 2.avi's 4 frames are missing before 3.avi's first frame (the sync step needs that), and 1 dropped frame.
+    assert list(frames["dropped_before"]) == [0, 0, 0, 0, 4, 0, 1, 0]
+    saved = json.loads((out / "metadata.json").read_text())
+    assert saved == json.loads(json.dumps(metadata))
+    assert saved["dropped_frames"]["total"] == 1
+    assert saved["excluded_frames"] == {"total": 8, "files": ["0.avi", "2.avi"]}

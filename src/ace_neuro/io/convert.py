@@ -104,6 +104,7 @@ def convert_recording(
     *,
     dropped_frame_gap: float = 1.5,
     chunk_frames: int = 256,
+    filenames: Any = None,
 ) -> dict[str, Any]:
     """Convert a Miniscope folder into ``movie.tif``, ``metadata.json`` and ``frames.csv``.
 
@@ -118,6 +119,13 @@ def convert_recording(
         dropped frames (``round(gap / period) - 1`` of them).
     chunk_frames : int
         Frames decoded and written per chunk (memory: chunk x frame size).
+    filenames : optional
+        Convert only these video files (names and/or natural-order indices, see
+        :func:`ace_neuro.io.miniscope.parse_filenames`). Frames of left-out files
+        between two used ones count in ``frames.csv``'s ``dropped_before`` (they
+        were acquired, so the sync step must skip their TTL pulses) but not in
+        ``metadata.json``'s ``dropped_frames``, which reports them as
+        ``excluded_frames``.
 
     Returns
     -------
@@ -129,11 +137,17 @@ def convert_recording(
     RecordingError
         For any problem with the recording (see :func:`open_recording`).
     """
-    recording = open_recording(directory)
+    recording = open_recording(directory, filenames=filenames)
     # The period is the median time-stamp interval, robust to a wrong frameRate in the metadata.
-    dropped = detect_dropped_frames(
+    missing = detect_dropped_frames(
         recording.timestamps_ms, recording.daq_frame_numbers, None, gap_factor=dropped_frame_gap
     )
+    dropped = missing
+    if recording.excluded_before is not None:
+        excluded = recording.excluded_before.copy()
+        excluded[0] = 0  # frames before the first used file precede the movie: nothing is missing inside it
+        missing = np.maximum(missing, excluded)
+        dropped = missing - excluded
     log.info(
         "%s: %s recording, %d frames of %dx%d in %d files, %.3f Hz",
         recording.directory,
@@ -176,10 +190,15 @@ def convert_recording(
             )
 
     metadata = merged_metadata(recording, dropped, dtype)
+    if recording.excluded_before is not None:
+        metadata["excluded_frames"] = {
+            "total": int(recording.excluded_before.sum()),
+            "files": recording.metadata.get("excluded_files", []),
+        }
     with atomic_path(metadata_path) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2, default=str))
     with atomic_path(frames_path) as tmp:
-        frame_table(recording, dropped).to_csv(tmp, index=False)
+        frame_table(recording, missing).to_csv(tmp, index=False)
     return metadata
 
 

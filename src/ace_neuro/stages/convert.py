@@ -29,6 +29,14 @@ PARAMETERS: tuple[Param, ...] = (
         "convert",
         minimum=1,
     ),
+    Param(
+        "filenames",
+        None,
+        ("string", "array", "integer", "null"),
+        "Use only these .avi files: names ('3.avi') and/or 0-based natural-order indices or ranges ('0-4'), "
+        "separated by ',' or ';' (the seed's filenames); null: all.",
+        "convert",
+    ),
 )
 
 
@@ -43,4 +51,5 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, directory: str) 
         outputs.frames,
         dropped_frame_gap=params["dropped_frame_gap"],
         chunk_frames=params["convert_chunk_frames"],
+        filenames=params.get("filenames"),
     )
