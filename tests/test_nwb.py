@@ -1,58 +1,40 @@
 """NWB export: the file reads back with pynwb, equals our arrays, and passes nwbinspector.
 
 The inputs are the real outputs of the workflow on a tiny simulated recording
-(Snakemake run once for the module), so the file is the one a lab would get.
+(Snakemake run once for the session, tests/tiny_workflow.py), so the file is the one a lab would get.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
-import yaml
 
 from ace_neuro import load_estimates
 from ace_neuro.cnmfe.estimates import save_estimates
 from ace_neuro.io.movie import open_movie
 from ace_neuro.io.nwb import miniscope_device_fields, write_nwb
-from ace_neuro.simulate import SimulationConfig, simulate_recording
+from tiny_workflow import tiny_workflow
 
 pynwb = pytest.importorskip("pynwb")
 
-ROOT = Path(__file__).resolve().parents[1]
 SUBJECT = {"subject_id": "m1", "species": "Mus musculus", "sex": "F", "age": "P90D", "description": "test mouse"}
 SESSION = {"experimenter": "Doe, Jane", "institution": "Test University", "lab": "Imaging lab"}
 IMAGING = {"indicator": "GCaMP6f", "location": "CA1"}
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("nwb")
-    recording = simulate_recording(
-        workdir / "raw" / "rec1",
-        SimulationConfig(n_frames=240, height=48, width=48, n_neurons=5, frames_per_file=100, seed=3,
-                         dropped_frames=2, motion_amplitude_px=1.0),
-    )
-    (workdir / "experiments.csv").write_text(
-        f"id,calcium imaging directory,ephys TTL file\nrec1,{recording},{recording / 'ephys_ttl.csv'}\n"
-    )
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["experiments"] = str(workdir / "experiments.csv")
-    config["results"] = "results"
-    config["spectral"]["window_params"] = [5, 1]
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2", "results/rec1/sync/sync_summary.json",
-               "results/rec1/events/events.csv"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir / "results" / "rec1"
+@pytest.fixture(scope="session")
+def workflow(tmp_path_factory) -> Path:
+    return tiny_workflow(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def results(workflow) -> Path:
+    return workflow / "results" / "rec1"
 
 
 def _inputs(base: Path, **changes) -> dict:
@@ -81,8 +63,9 @@ def _inputs(base: Path, **changes) -> dict:
 
 
 @pytest.fixture(scope="module")
-def nwb_file(results) -> Path:
-    return write_nwb(results / "nwb" / "rec1.nwb", **_inputs(results))
+def nwb_file(results, tmp_path_factory) -> Path:
+    # Written next to the rule's file (so that the raw .avi paths are relative to the same folder), not over it.
+    return write_nwb(results / "nwb" / "direct.nwb", **_inputs(results))
 
 
 def test_reads_back_equal_to_our_arrays(results, nwb_file):
@@ -144,8 +127,13 @@ def test_movie_inside_equals_the_memory_map(results, tmp_path):
         np.testing.assert_array_equal(series.data[:], movie)
 
 
-def test_nwbinspector_finds_nothing_critical(results, nwb_file):
+def test_nwbinspector_finds_nothing_critical(results):
+    """The file the workflow's nwb rule wrote, with the subject and imaging fields given in the config."""
     inspector = pytest.importorskip("nwbinspector")
+    nwb_file = results / "nwb" / "rec1.nwb"
+    with pynwb.NWBHDF5IO(str(nwb_file), "r") as io:
+        nwb = io.read()
+        assert nwb.subject.species == "Mus musculus" and nwb.imaging_planes["ImagingPlane"].location == "CA1"
     messages = list(inspector.inspect_nwbfile(nwbfile_path=str(nwb_file)))
     bad = [m for m in messages if m.importance.name in ("CRITICAL", "BEST_PRACTICE_VIOLATION", "ERROR", "PYNWB_VALIDATION")]
     assert not bad, "\n".join(f"{m.importance.name} {m.check_function_name}: {m.message}" for m in bad)

@@ -107,6 +107,13 @@ def sync_outputs(wildcards):
     }
 
 
+def sync_summary_input(wildcards):
+    """The sync summary, for recordings with an ephys TTL file."""
+    if not recording_has_ephys(wildcards.id):
+        return {}
+    return {"sync": expand(rules.sync.output.summary, id=wildcards.id)[0]}
+
+
 def recording_stages(recording_id):
     """The stages that run for one recording (sync only with an ephys TTL file, movies only when asked for),
     provenance excluded."""

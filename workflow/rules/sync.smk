@@ -10,6 +10,13 @@ rule sync:
         frames=f"{RESULTS}/{{id}}/sync/frames_ephys_time.csv",
         periods=f"{RESULTS}/{{id}}/sync/low_confidence_periods.csv",
         summary=f"{RESULTS}/{{id}}/sync/sync_summary.json",
+        figure=report(
+            f"{RESULTS}/{{id}}/sync/sync.png",
+            caption="../report/sync.rst",
+            category="Sync",
+            subcategory="{id}",
+            labels={"figure": "ephys alignment"},
+        ),
     log:
         f"{RESULTS}/{{id}}/logs/sync.log",
     benchmark:

@@ -34,6 +34,7 @@ STAGES: tuple[str, ...] = (
     "sync",
     "nwb",
     "movies",
+    "summary",
     "provenance",
 )
 

@@ -5,7 +5,8 @@ events to delete``, ``zero time (s)``) describe the recording, not the method:
 they arrive as the extras ``delete_indices`` and ``zero_time``.
 
 Inputs: ``ttl``, ``frames``. Outputs: ``frames`` (frames_ephys_time.csv),
-``periods`` (low_confidence_periods.csv), ``summary`` (JSON).
+``periods`` (low_confidence_periods.csv), ``summary`` (JSON), ``figure`` (PNG, the
+alignment residuals and frame intervals).
 """
 
 from __future__ import annotations
@@ -71,3 +72,6 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, delete_indices: 
         delete_indices=delete_indices,
         zero_time=zero_time,
     )
+    from ace_neuro.report import plot_sync
+
+    plot_sync(outputs.frames, outputs.summary, outputs.figure)
