@@ -132,7 +132,7 @@ def test_changing_a_preprocess_parameter_reruns_only_what_depends_on_it(workdir)
         assert "preprocess" in jobs
         assert "convert" not in jobs and "projections" not in jobs
         assert set(jobs) - {"preprocess", "all", "provenance"} <= {"motion", "cnmfe", "evaluate", "events", "spectral",
-                                                                  "sync", "report"}
+                                                                  "sync", "report", "nwb", "summary"}
     finally:
         write_config(workdir)
 
