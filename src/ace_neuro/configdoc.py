@@ -39,6 +39,8 @@ _STAGE_DOCS = {
     "events": "Events of every accepted neuron: derivative peaks and / or deconvolution runs.",
     "spectral": "Multitaper spectrogram, band-pass and Hilbert phase of the mean fluorescence.",
     "sync": "Frame times in ephys time from TTL pulses.",
+    "nwb": "One NWB file per recording (DANDI's format); subject, session and imaging-plane fields (docs/nwb.md).",
+    "movies": "Opt-in viewing movies: components (A*C), background, neurons blacked out, motion before / after.",
 }
 
 
