@@ -37,12 +37,60 @@ from ace_neuro.cnmfe.estimates import Estimates, frames_to_pixels, pixels_to_fra
 from ace_neuro.io.atomic import partial_name
 from ace_neuro.io.movie import release_pages
 
-__all__ = ["viewing_blocks", "to_uint8", "write_video", "write_component_movies", "write_motion_comparison"]
+__all__ = [
+    "read_frames",
+    "viewing_blocks",
+    "to_uint8",
+    "write_video",
+    "write_component_movies",
+    "write_motion_comparison",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Frames used to fix a movie's display range.
 _SAMPLE_FRAMES = 100
+
+
+def read_frames(movie: np.ndarray, frames: slice | np.ndarray, budget_mb: float = 64.0) -> np.ndarray:
+    """Copy ``movie[frames]`` as float32 with the memory-mapped pages released as it goes.
+
+    A CaImAn memory map is pixel-major: each pixel's time series is contiguous,
+    so a block of frames is a small piece of every pixel's row, and the kernel
+    maps whole neighbourhoods of pages around each piece it faults in. Read in
+    one go, a block of frames can map most of the file. This reads such movies
+    (time the contiguous axis) in bands of columns whose mapped pages stay within
+    ``budget_mb``, releasing them after each band; frame-major movies (TIFF) are
+    read in one go and released.
+
+    Parameters
+    ----------
+    movie : ndarray, shape (T, H, W)
+        Usually a memory-mapped view (:func:`ace_neuro.io.movie.open_movie`).
+    frames : slice or array of int
+        The frames to read.
+    budget_mb : float
+        Mapped memory allowed at a time for a pixel-major movie.
+
+    Returns
+    -------
+    ndarray, float32, shape (n, H, W)
+    """
+    block = movie[frames]
+    itemsize = movie.dtype.itemsize
+    if movie.ndim != 3 or abs(movie.strides[0]) != itemsize or movie.shape[0] == 1:
+        out = np.array(block, dtype=np.float32)
+        release_pages(movie)
+        return out
+    n, height, width = block.shape
+    # Pages mapped per pixel: the part of its row read, plus the kernel's fault-around (up to 64 kB).
+    per_pixel = min(movie.shape[0] * itemsize, n * itemsize + 65536)
+    band = max(1, int(budget_mb * 1e6 // (per_pixel * height)))
+    out = np.empty((n, height, width), np.float32)
+    for c0 in range(0, width, band):
+        out[:, :, c0 : c0 + band] = block[:, :, c0 : c0 + band]
+        release_pages(movie)
+    return out
 
 
 def viewing_blocks(n_frames: int, speedup: int, chunk_frames: int) -> Iterator[slice]:
@@ -214,8 +262,7 @@ def write_component_movies(
     neuron_mask = (np.asarray(abs(A).sum(axis=1)).ravel() > 0).reshape((height, width), order="F")
 
     def compute(frames: slice) -> dict[str, np.ndarray]:
-        y = np.array(movie[frames], dtype=np.float32)  # a copy: blacking out must not touch the movie
-        release_pages(movie)
+        y = read_frames(movie, frames)  # a copy: blacking out must not touch the movie
         out = {}
         if "neural" in paths:
             out["neural"] = pixels_to_frames(np.asarray(A @ C[:, frames], dtype=np.float32), (height, width))
@@ -296,15 +343,14 @@ def write_motion_comparison(
         )
     n_frames, height, width = after.shape
     samples = _sample_indices(n_frames)
-    limits = [_limits(np.asarray(m[samples], np.float32)) for m in (before, after)]
+    limits = [_limits(read_frames(m, samples)) for m in (before, after)]
     size = (height, 2 * width + gap_px)
 
     def blocks() -> Iterator[np.ndarray]:
         for frames in viewing_blocks(n_frames, speedup, chunk_frames):
             halves = []
             for movie, lim in zip((before, after), limits):
-                halves.append(to_uint8(_block_mean(np.asarray(movie[frames], np.float32), speedup), lim))
-                release_pages(movie)
+                halves.append(to_uint8(_block_mean(read_frames(movie, frames), speedup), lim))
             gap = np.zeros((halves[0].shape[0], height, gap_px), np.uint8)
             yield np.concatenate([halves[0], gap, halves[1]], axis=2)
 

@@ -58,7 +58,7 @@ import tifffile
 from hdmf.data_utils import GenericDataChunkIterator
 
 from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.movie import open_movie, parse_caiman_memmap_name, release_pages
+from ace_neuro.io.movie import open_movie, parse_caiman_memmap_name
 
 __all__ = ["SUBJECT_FIELDS", "SESSION_FIELDS", "IMAGING_FIELDS", "write_nwb", "miniscope_device_fields"]
 
@@ -481,9 +481,9 @@ class _MovieBlocks(GenericDataChunkIterator):
         super().__init__(chunk_shape=(frames, h, w), buffer_shape=(min(t, frames * 4), h, w))
 
     def _get_data(self, selection):
-        block = np.array(self._movie[selection], dtype=np.float32)
-        release_pages(self._movie)
-        return block
+        from ace_neuro.movies import read_frames  # bands of columns: a pixel-major map stays unmapped
+
+        return np.ascontiguousarray(read_frames(self._movie, selection[0])[:, selection[1], selection[2]])
 
     def _get_maxshape(self):
         return self._movie.shape
