@@ -1,4 +1,4 @@
-"""Chunked reads of the CaImAn memory map and of the frame-major scratch copy."""
+"""Chunked reads of the CaImAn memory map (in place) and of the motion step's frame-block file."""
 
 import numpy as np
 import pytest
@@ -8,9 +8,8 @@ from ace_neuro.cnmfe.reader import (
     MovieSource,
     frames_to_pixels,
     pixels_to_frames,
-    write_frame_blocks,
-    write_frame_major,
 )
+from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
 
 
@@ -33,15 +32,22 @@ def test_pixel_layout_round_trip():
     np.testing.assert_array_equal(pixels_to_frames(pixels, (3, 4)), frames)
 
 
+def _blocks(tmp_path, data, block_frames, dtype="float32"):
+    path = tmp_path / blocks_name("m", data.shape[1], data.shape[2], data.shape[0], block_frames, dtype)
+    create_blocks(path)
+    for start in range(0, data.shape[0], 2 * block_frames):  # two blocks per write, the last one short
+        write_blocks(path, start, data[start : start + 2 * block_frames])
+    return MovieSource.from_path(path)
+
+
 @pytest.mark.parametrize("region", [None, (2, 9, 3, 10), (0, 13, 4, 7)])
 def test_reads_match_the_movie_in_both_layouts(movie, tmp_path, region):
     path, data = movie
-    src = MovieSource.from_memmap(path)
-    frames = write_frame_major(src, tmp_path / "frames.f32", budget_mb=0.001)  # tiny blocks: many of them
-    blocks = write_frame_blocks(src, tmp_path / "blocks.f32", block_frames=6, budget_mb=0.001)
-    assert blocks.chunk_frames(64.0) == 6
+    src = MovieSource.from_path(path)
+    blocks = _blocks(tmp_path, data, 6)
+    assert blocks.layout == "blocks" and blocks.chunk_frames(0.001) % 6 == 0
     r0, r1, c0, c1 = region or (0, 13, 0, 11)
-    for source in (src, frames, blocks):
+    for source in (src, blocks):
         sub = source.sub((r0, r1, c0, c1))
         got = pixels_to_frames(sub.read(7, 31), (r1 - r0, c1 - c0))
         np.testing.assert_array_equal(got, data[7:31, r0:r1, c0:c1])
@@ -52,13 +58,20 @@ def test_reads_match_the_movie_in_both_layouts(movie, tmp_path, region):
         MovieSource.from_array(data).sub((r0, r1, c0, c1)).read_frames(3, 9), data[3:9, r0:r1, c0:c1]
     )
     with pytest.raises(ValueError, match="outside the movie"):
-        frames.read(40, 60)
+        src.read(40, 60)
     with pytest.raises(ValueError, match="outside the movie"):
-        frames.read_frames(40, 60)
+        blocks.read_frames(40, 60)
     with pytest.raises(ValueError, match="outside the movie"):
         blocks.read(45, 51)
-    with pytest.raises(ValueError, match="needs a CaImAn memory-map source"):
-        write_frame_blocks(blocks, tmp_path / "again.f32", 6)
+
+
+def test_float16_blocks_read_as_float32(movie, tmp_path):
+    _, data = movie
+    blocks = _blocks(tmp_path, data, 4, "float16")
+    assert blocks.dtype == "float16"
+    got = blocks.read_frames(0, 50)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, data, rtol=1e-3, atol=1e-3)
 
 
 def test_layout_conversions_of_large_float32_chunks_match_numpy():

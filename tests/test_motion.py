@@ -328,40 +328,6 @@ def test_find_caiman_memmap_errors(tmp_path):
         find_caiman_memmap(tmp_path)
 
 
-def test_memmap_writes_in_small_windows_keep_caiman_layout(tmp_path, monkeypatch):
-    from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
-    from ace_neuro.motion import step
-
-    monkeypatch.setattr(step, "_WRITE_BYTES", 4 * 7 * 13)  # 13 pixels per window: windows straddle columns
-    frames = np.random.default_rng(0).normal(size=(7, 9, 11)).astype(np.float32)
-    path = tmp_path / caiman_memmap_name("x", 9, 11, 7)
-    del_view = create_caiman_memmap(path, 9, 11, 7)
-    del del_view
-    step._write_frames(str(path), (7, 9, 11), 0, frames[:4])
-    step._write_frames(str(path), (7, 9, 11), 4, frames[4:])
-    yr, dims, n_frames = open_caiman_memmap(path)
-    np.testing.assert_array_equal(yr, frames.reshape(7, -1, order="F").T)  # CaImAn: Yr[row + col*H, t]
-    step._fill_border(str(path), (7, 9, 11), 2, -5.0)
-    movie = open_movie(path)
-    assert np.all(movie[:, :2] == -5) and np.all(movie[:, -2:] == -5) and np.all(movie[:, :, :2] == -5)
-    np.testing.assert_array_equal(movie[:, 2:-2, 2:-2], frames[:, 2:-2, 2:-2])
-
-
-def test_memmap_writes_in_windows_smaller_than_a_column(tmp_path, monkeypatch):
-    from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
-    from ace_neuro.motion import step
-
-    monkeypatch.setattr(step, "_WRITE_BYTES", 4 * 7 * 4)  # 4 pixels per window, columns of 9
-    frames = np.random.default_rng(1).normal(size=(7, 9, 11)).astype(np.float32)
-    path = tmp_path / caiman_memmap_name("x", 9, 11, 7)
-    del_view = create_caiman_memmap(path, 9, 11, 7)
-    del del_view
-    for start, stop in ((0, 3), (3, 7)):
-        step._write_frames(str(path), (7, 9, 11), start, frames[start:stop])
-    yr, _, _ = open_caiman_memmap(path)
-    np.testing.assert_array_equal(yr, frames.reshape(7, -1, order="F").T)
-
-
 @pytest.mark.parametrize("border", ["copy", False])
 def test_separable_shift_equals_opencv_bicubic_warp(border):
     # OpenCV rounds positions to 1/32 pixel; at such shifts both must agree exactly.

@@ -87,6 +87,7 @@ class _Passes:
         self.down = Downsampler(self.dims, int(params["ssub_B"]))
         self.pixel_mean: np.ndarray | None = None
         self.label = "cnmfe"
+        self.scratch_dir: str | None = None  # where the seeding replay caches go (None: system temp folder)
         self._decimation: scipy.sparse.csr_matrix | None = None
 
     def raw_chunks(self, step: int = 1, label: str = "pass") -> Iterator[tuple[int, int, np.ndarray]]:
@@ -95,14 +96,6 @@ class _Passes:
         for t0, t1 in self.source.chunks(self.chunk, step):
             yield t0, t1, self.source.read(t0, t1)
             progress.update(t1 - t0)
-
-    # ----------------------------------------------------------------- pixel statistics
-    def pixel_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Temporal mean and noise (PSD) of every pixel, ``(n,)`` float32 each (one pass of its own)."""
-        stats = _PixelStats(self.dims, self.T, self.params, self.threads)
-        for _, _, y in self.raw_chunks(1, "pixel statistics"):
-            stats.update(y)
-        return stats.result()
 
     # ----------------------------------------------------------------- model pieces per chunk
     def residual_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
@@ -295,9 +288,10 @@ def _seed_and_extract(
     init_dims = (-(-h // ssub), -(-w // ssub))
     n_init = -(-passes.T // tsub)
     g_sig, g_siz = _init_geometry(p)
-    source = passes.source  # scratch next to the block copy (removed with it), else the system temp folder
-    folder = os.path.dirname(source.path) if (source.path is not None and source.layout in ("frames", "blocks")) else None
-    frames = ChunkCache(frames, folder, 4 * n_init * init_dims[0] * init_dims[1])
+    # replay caches in the step's scratch folder (else the system's temporary folder); a compact (float16)
+    # movie was chosen to save disk, so the caches (as large as the float32 downsampled movie) are skipped
+    expected = 4 * n_init * init_dims[0] * init_dims[1]
+    frames = ChunkCache(frames, passes.scratch_dir, expected, enabled=passes.source.dtype == "float32")
     try:
         return _seed_and_extract_cached(passes, frames, border, max_new, exclude_centres, local_background,
                                         init_dims, n_init, g_sig, g_siz)
@@ -490,6 +484,7 @@ def fit_region(
     log: logging.Logger | None = None,
     label: str = "cnmfe",
     threads: int = 1,
+    scratch_dir: str | os.PathLike | None = None,
 ) -> RegionFit:
     """CNMF-E on one region of the movie.
 
@@ -510,6 +505,10 @@ def fit_region(
         Prefix of log lines.
     threads : int
         Threads for the frame filtering and FFTs (patch workers use 1).
+    scratch_dir : path-like, optional
+        Folder of the seeding replay caches (``2 / (tsub ssub^2)`` of the float32
+        movie's size; skipped when it lacks room or the movie is float16);
+        the system's temporary folder by default.
 
     Returns
     -------
@@ -519,6 +518,7 @@ def fit_region(
     p = params
     passes = _Passes(source, p, threads)
     passes.label = label
+    passes.scratch_dir = None if scratch_dir is None else os.fspath(scratch_dir)
     stats = _PixelStats(passes.dims, passes.T, p, passes.threads)
     comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(stats), border, p["K"], None, True)
     pixel_mean, sn = stats.result()  # accumulated during the first seeding pass

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,13 +21,12 @@ import numpy as np
 
 from ..io.atomic import atomic_path
 from ..io.images import save_figure, write_image_png, write_image_tiff
-from ..io.movie import find_caiman_memmap
+from ..io.memmap import find_corrected_movie
 from .estimates import Estimates, save_estimates
 from .fit import fit_region
 from .params import check_params
 from .patches import fit_patches
-from ..progress import Progress
-from .reader import MovieSource, write_frame_blocks
+from .reader import MovieSource
 
 __all__ = ["fit_cnmfe", "run_cnmfe_step"]
 
@@ -48,7 +46,10 @@ def fit_cnmfe(
     Parameters
     ----------
     memmap_path : path-like
-        ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap`` (float32).
+        The motion-corrected movie: the motion step's frame-block file
+        (``..._frames_T_block_B_float32.blocks``, fast) or a CaImAn C-order
+        memory map (``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``, float32, read in
+        place). Neither is copied.
     params : mapping, optional
         CNMF-E parameters (CaImAn names); missing keys take their defaults.
         Checked before any work (:func:`ace_neuro.cnmfe.params.check_params`).
@@ -61,12 +62,9 @@ def fit_cnmfe(
         ``params["border_pix"]`` is excluded from seeding.
     log : logging.Logger, optional
     scratch_dir : path-like, optional
-        Where the temporary copy of the movie in blocks of frames goes (as
-        large as the memory map, plus the seeding caches; removed at the end);
-        the system's temporary folder by default. CaImAn's layout keeps each
-        pixel's time series contiguous, so a chunk of frames is scattered over
-        the whole file; the passes of the fit read the block copy instead
-        (one contiguous read per chunk), written in one pass.
+        Where the seeding replay caches go (``2 / (tsub ssub^2)`` of the
+        float32 movie, removed at the end; skipped for a float16 movie or
+        without room); the system's temporary folder by default.
 
     Returns
     -------
@@ -89,7 +87,7 @@ def fit_cnmfe(
     import cv2
 
     cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
-    source = MovieSource.from_memmap(memmap_path)
+    source = MovieSource.from_path(memmap_path)
     border = max(int(p["border_pix"]), int(border_pix or 0))
     h, w = source.dims
     if p["rf"] is None and max(p["gSiz"]) > min(h, w):
@@ -99,16 +97,13 @@ def fit_cnmfe(
     start = time.perf_counter()
     if scratch_dir is not None:
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".cnmfe_scratch_", dir=scratch_dir) as tmp:
-        progress = Progress(h * w, "cnmfe: copy in blocks of frames", log, unit="pixels")
-        budget = float(p["cnmfe_chunk_mb"])
-        tsub = int(p["tsub"])
-        block = max(tsub, source.chunk_frames(budget) // tsub * tsub)  # chunks of every pass = blocks of the copy
-        frames = write_frame_blocks(source, Path(tmp) / "movie_blocks.f32", block, budget, progress)
-        if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
-            fit = fit_region(frames, p, fr, border, None, log, "cnmfe", threads)
-        else:
-            fit = fit_patches(frames, p, fr, border, threads, log)
+    if source.layout == "pixels":
+        log.info("cnmfe: reading the CaImAn memory map in place (no frame-block file next to it): each chunk of "
+                 "frames is scattered over the file, slower than the motion step's frame-block file")
+    if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
+        fit = fit_region(source, p, fr, border, None, log, "cnmfe", threads, scratch_dir=scratch_dir)
+    else:
+        fit = fit_patches(source, p, fr, border, threads, log)
     state = fit.state
     K = state.A.shape[1]
     elapsed = time.perf_counter() - start
@@ -192,7 +187,8 @@ def run_cnmfe_step(
     Parameters
     ----------
     memmap_dir : path-like
-        Folder holding exactly one CaImAn memory map (the motion step's ``memmap/``).
+        The motion step's ``memmap/`` folder: its frame-block file when there is
+        one, else its one CaImAn memory map, is fitted.
     params : mapping, optional
         CNMF-E parameters (checked first).
     estimates_path : path-like
@@ -218,7 +214,7 @@ def run_cnmfe_step(
     """
     log = log or logger
     p = check_params(dict(params or {}))
-    memmap_path = find_caiman_memmap(memmap_dir)
+    memmap_path = find_corrected_movie(memmap_dir)
     frame_rate = _read_json(metadata_path, "frame_rate_hz")
     if p["fr"] is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")

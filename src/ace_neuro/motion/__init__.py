@@ -24,7 +24,7 @@ from .correct import CorrectedBlock, Registration, correct_frames, make_registra
 from .filters import highpass_filter, highpass_kernel
 from .params import check_params
 from .registration import estimate_displacement, register_images, shift_frame, warp_frame
-from .step import run_motion_step
+from .step import correct_motion, run_motion_step
 
 __all__ = [
     "check_params",
@@ -38,5 +38,6 @@ __all__ = [
     "CorrectedBlock",
     "make_registration",
     "correct_frames",
+    "correct_motion",
     "run_motion_step",
 ]

@@ -1,40 +1,44 @@
-"""The motion-correction workflow step: stream a movie through registration into a CaImAn memory map.
+"""The motion-correction workflow step: stream a movie through registration into the corrected movie files.
 
-:func:`run_motion_step` is what ``workflow/scripts/motion.py`` calls. It reads
-the movie in chunks (a worker pool of ``threads`` processes, each reading,
+:func:`correct_motion` takes explicit output paths; :func:`run_motion_step`
+names them inside one output folder (the current workflow script). The movie
+is read in chunks (a worker pool of ``threads`` processes, each reading,
 registering and writing its own chunk), so peak memory is set by the chunk
-budget, not the recording length. Outputs in ``out_dir`` (each written under a
-temporary name and renamed when complete):
+budget, not the recording length. Every output is written under a temporary
+name and renamed when complete:
 
-``memmap/corrected_d1_{H}_d2_{W}_d3_1_order_C_frames_{T}.mmap``
-    The corrected movie, float32, CaImAn's C-order layout (``caiman.load_memmap``
-    opens it); the movie itself, unregistered, when ``apply_motion_correction``
-    is false.
-``template.tif``
-    The registration template (float32; high-passed when ``gSig_filt`` is set).
-``shifts.csv``
-    Per frame: ``shift_y_px``, ``shift_x_px`` (rigid correcting shift, CaImAn's
+``memmap`` (a folder)
+    ``corrected_d1_{H}_d2_{W}_frames_{T}_block_{B}_{dtype}.blocks``: the
+    corrected movie in blocks of ``B`` frames (:mod:`ace_neuro.io.memmap`), the
+    file CNMF-E and evaluate read (a chunk of frames is one contiguous read);
+    written straight by the workers, no scratch copy. With ``save_memmap``
+    (default) also ``corrected_d1_{H}_d2_{W}_d3_1_order_C_frames_{T}.mmap``,
+    CaImAn's float32 C-order memory map (``caiman.load_memmap`` opens it),
+    transposed from the block file in one pass. Without registration
+    (``apply_motion_correction: false``) the movie itself.
+``template``
+    The registration template (float32 TIFF; high-passed when ``gSig_filt`` is set).
+``shifts``
+    CSV, per frame: ``shift_y_px``, ``shift_x_px`` (rigid correcting shift, CaImAn's
     sign: the corrected frame is ``frame(y - shift_y, x - shift_x)``, i.e. minus
     the motion of the content), ``peak_z`` and ``no_structure``.
-``patch_shifts.h5``
-    ``shifts`` (T, ny, nx, 2) correcting shift per patch, ``centres_y``, ``centres_x``
+``patch_shifts``
+    HDF5: ``shifts`` (T, ny, nx, 2) correcting shift per patch, ``centres_y``, ``centres_x``
     (``ny = nx = 0`` and attribute ``pw_rigid`` false for rigid registration).
-``metrics.json``
-    Per-frame correlation with the template before / after, crispness of the
-    mean image before / after, flagged frames, ``border_pix``.
-``mean_before_after.png``, ``shifts.png``
+``metrics``
+    JSON: per-frame correlation with the template before / after, crispness of
+    the mean image before / after, flagged frames, ``border_pix``.
+``mean_png``, ``shifts_png``
     Figures for the report.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import math
 import multiprocessing
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,21 +48,34 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from ..blas import set_blas_threads
 from ..io.atomic import atomic_path
-from ..io.movie import caiman_memmap_name, chunk_frames_for, create_caiman_memmap, frame_chunks, open_movie
+from ..io.memmap import (
+    blocks_name,
+    blocks_to_caiman,
+    caiman_memmap_name,
+    create_blocks,
+    fill_border_blocks,
+    write_blocks,
+)
+from ..io.movie import chunk_frames_for, frame_chunks, open_movie
+from ..params import ParameterError
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
 from .params import check_frame_shape, check_params
 from .template import combine_group_means, initial_template, registered_mean, template_groups
 
-__all__ = ["run_motion_step", "MEMMAP_BASE"]
+__all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
 
-#: Base name of the corrected memory map (CaImAn's suffix is appended).
+#: Base name of the corrected movie files (CaImAn's suffix is appended).
 MEMMAP_BASE = "corrected"
 
-#: Bytes of the output file mapped at once by a process (bounds its resident file pages).
-_WRITE_BYTES = 32 << 20
+#: Memory of one block of the frame-block file (MB): the chunk CNMF-E reads with its default budget.
+_BLOCK_MB = 64.0
+
+#: The registration of the movie, set once in every worker (never sent with each chunk).
+_JOB: dict | None = None
 
 _log = logging.getLogger(__name__)
 
@@ -75,147 +92,14 @@ def _read_frames(path: str, start: int, stop: int, dtype=np.float32) -> np.ndarr
         del movie
 
 
-def _write_frames(mmap_path: str, shape: tuple[int, int, int], start: int, frames: np.ndarray) -> None:
-    """Write frames (n, H, W) at ``start`` into a CaImAn C-order memory map, window by window.
-
-    The file holds (H*W, T) with pixel index ``row + col*H``, each pixel's time
-    series contiguous, so a block of whole frame columns is a contiguous range
-    of bytes. For each block of columns the frames are transposed with OpenCV
-    (each frame's columns to rows, then frames to pixels: two cache-friendly
-    transposes instead of one strided copy), then the (pixels, n) block is
-    written through windows of at most ``_WRITE_BYTES // (4 T)`` pixels, each
-    mapped, filled and unmapped, so the file pages a process holds stay below
-    ``_WRITE_BYTES`` whatever the recording's length.
-    """
-    n_frames, height, width = shape
-    n = frames.shape[0]
-    per_window = max(1, _WRITE_BYTES // (4 * n_frames))
-    cols_per_block = max(1, min(width, per_window // height))
-    staging = np.empty((n, cols_per_block * height), dtype=np.float32)
-    for c0 in range(0, width, cols_per_block):
-        c1 = min(width, c0 + cols_per_block)
-        n_pixels = (c1 - c0) * height
-        for i in range(n):
-            cv2.transpose(frames[i, :, c0:c1], dst=staging[i, :n_pixels].reshape(c1 - c0, height))
-        block = cv2.transpose(staging[:, :n_pixels])  # (n_pixels, n)
-        base = c0 * height
-        for p0 in range(0, n_pixels, per_window):
-            p1 = min(n_pixels, p0 + per_window)
-            window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=(base + p0) * n_frames * 4,
-                               shape=(p1 - p0, n_frames), order="C")
-            window[:, start: start + n] = block[p0:p1]
-            del window
-
-
-def _write_scratch(scratch_path: str, shape: tuple[int, int, int], start: int, frames: np.ndarray) -> None:
-    """Write frames (n, H, W) at ``start`` into the frame-ordered scratch file: (T, H*W), pixel ``row + col*H``.
-
-    Each frame is one contiguous run of bytes (its transpose), so the writes are
-    sequential; :func:`_scratch_to_memmap` then turns the file into the
-    pixel-ordered memory map.
-    """
-    n_pixels = shape[1] * shape[2]
-    fd = os.open(scratch_path, os.O_WRONLY)
-    try:
-        for i in range(frames.shape[0]):
-            data = cv2.transpose(frames[i])
-            os.pwrite(fd, data.data, (start + i) * n_pixels * 4)
-    finally:
-        os.close(fd)
-
-
-def _scratch_to_memmap_task(task: tuple[int, int, str, str, tuple[int, int, int]]) -> int:
-    """Pixels [p0, p1): read their time series from the scratch file, write them contiguously into the memory map."""
-    p0, p1, scratch_path, mmap_path, shape = task
-    n_frames = shape[0]
-    n_pixels = shape[1] * shape[2]
-    block = np.empty((n_frames, p1 - p0), dtype=np.float32)
-    fd = os.open(scratch_path, os.O_RDONLY)
-    try:
-        for t in range(n_frames):
-            os.preadv(fd, [block[t]], (t * n_pixels + p0) * 4)
-    finally:
-        os.close(fd)
-    series = cv2.transpose(block)  # (p1 - p0, T)
-    del block
-    fd = os.open(mmap_path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, series.data, p0 * n_frames * 4)
-    finally:
-        os.close(fd)
-    return p1 - p0
-
-
-def _scratch_to_memmap(pool, scratch_path: str, mmap_path: str, shape: tuple[int, int, int], budget_mb: float, logger) -> None:
-    """Second pass of the two-pass write: pixel blocks of about ``budget_mb / 2`` of time series, in parallel."""
-    n_frames, height, width = shape
-    n_pixels = height * width
-    per_block = max(1, int(budget_mb * 2**20 / 2 // (4 * n_frames)))
-    tasks = [(p0, min(n_pixels, p0 + per_block), scratch_path, mmap_path, shape) for p0 in range(0, n_pixels, per_block)]
-    progress = Progress(n_pixels, "motion: memory map (pixels)", logger)
-    for done in pool.imap(_scratch_to_memmap_task, tasks):
-        progress.update(done)
-
-
-def _fill_border(mmap_path: str, shape: tuple[int, int, int], border: int, value: float) -> None:
-    """Set a ``border``-pixel frame edge of every frame of the memory map to ``value``."""
-    n_frames, height, width = shape
-    border = min(border, (height + 1) // 2, (width + 1) // 2)
-    yr_cols = max(1, _WRITE_BYTES // (4 * n_frames * height))
-    for c0 in range(0, width, yr_cols):
-        c1 = min(width, c0 + yr_cols)
-        window = np.memmap(mmap_path, dtype=np.float32, mode="r+", offset=c0 * height * n_frames * 4,
-                           shape=(c1 - c0, height, n_frames), order="C")
-        for c in range(c0, c1):
-            if c < border or c >= width - border:
-                window[c - c0] = value
-            else:
-                window[c - c0, :border] = value
-                window[c - c0, height - border:] = value
-        del window
-
-
 # ----------------------------------------------------------------------------- workers
 
 
-def _openblas_libraries() -> list:
-    """OpenBLAS libraries loaded in this process (Linux: from ``/proc/self/maps``)."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return []
-    libs = []
-    for lib_path in sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", maps))):
-        try:
-            libs.append(ctypes.CDLL(lib_path))
-        except OSError:
-            continue
-    return libs
-
-
-def _set_blas_threads(n: int | None) -> int | None:
-    """Set the OpenBLAS thread count (``None``: leave); return the previous count.
-
-    The subpixel refinement does many small matrix products; a multi-threaded
-    BLAS competing with other processes for the cores makes each of them tens
-    of times slower, so registration runs with one BLAS thread per process.
-    """
-    previous = None
-    for lib in _openblas_libraries():
-        for suffix in ("64_", ""):
-            getter = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None) or getattr(lib, f"openblas_get_num_threads{suffix}", None)
-            setter = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None) or getattr(lib, f"openblas_set_num_threads{suffix}", None)
-            if getter is not None and setter is not None:
-                previous = previous if previous is not None else int(getter())
-                if n is not None:
-                    setter(ctypes.c_int(int(n)))
-                break
-    return previous
-
-
-def _init_worker() -> None:
+def _init_worker(job: dict | None = None) -> None:
+    global _JOB
     cv2.setNumThreads(1)
-    _set_blas_threads(1)
+    set_blas_threads(1)
+    _JOB = job
 
 
 def _initial_template_task(task: tuple[str, int, int, np.ndarray | None, tuple[int, int]]) -> np.ndarray:
@@ -236,8 +120,9 @@ def _group_frames(path: str, start: int, stop: int, kernel: np.ndarray | None) -
     return frames
 
 
-def _chunk_task(task: tuple[int, int, dict]) -> dict:
-    start, stop, job = task
+def _chunk_task(task: tuple[int, int]) -> dict:
+    start, stop = task
+    job = _JOB
     frames = _read_frames(job["movie"], start, stop, dtype=None)  # converted to float32 frame by frame
     if frames.dtype.kind == "f" and not np.all(np.isfinite(frames)):
         raise ValueError(f"{job['movie']}: frames {start}-{stop - 1} hold NaN or infinite values; fix the preprocess step's output")
@@ -247,10 +132,7 @@ def _chunk_task(task: tuple[int, int, dict]) -> dict:
     data = block.frames
     if job["offset"]:
         data += np.float32(job["offset"])
-    if job["scratch"]:
-        _write_scratch(job["scratch"], job["shape"], start, data)
-    else:
-        _write_frames(job["mmap"], job["shape"], start, data)
+    write_blocks(job["blocks"], start, data)
     block.frames = None  # do not send the frames back
     return {"start": start, "block": block, "min": lowest}
 
@@ -264,19 +146,21 @@ class _Pool:
     script does). Every process registers with one OpenCV and one BLAS thread.
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, job: dict | None = None) -> None:
+        global _JOB
         self.threads = max(1, int(threads))
         self._pool = None
         self._saved: tuple | None = None
         if self.threads == 1:
-            self._saved = (cv2.getNumThreads(), _set_blas_threads(1))
+            self._saved = (cv2.getNumThreads(), set_blas_threads(1))
             cv2.setNumThreads(1)
+            _JOB = job
             return
         names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
         saved = {k: os.environ.get(k) for k in names}
         os.environ.update({k: "1" for k in names})
         try:
-            self._pool = multiprocessing.get_context("spawn").Pool(self.threads, initializer=_init_worker)
+            self._pool = multiprocessing.get_context("spawn").Pool(self.threads, initializer=_init_worker, initargs=(job,))
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -290,11 +174,13 @@ class _Pool:
         return self._pool.imap(fn, tasks)
 
     def _restore(self) -> None:
+        global _JOB
+        _JOB = None
         if self._saved is not None:
             cv_threads, blas_threads = self._saved
             cv2.setNumThreads(cv_threads)
             if blas_threads is not None:
-                _set_blas_threads(blas_threads)
+                set_blas_threads(blas_threads)
             self._saved = None
 
     def close(self) -> None:
@@ -371,6 +257,23 @@ def _sample_stats(movie_path: str, groups: list[tuple[int, int]]) -> tuple[float
 # ----------------------------------------------------------------------------- the step
 
 
+#: Output names of :func:`run_motion_step` in its folder, by output key of :func:`correct_motion`.
+_OUTPUT_NAMES = {
+    "memmap": "memmap",
+    "template": "template.tif",
+    "shifts": "shifts.csv",
+    "metrics": "metrics.json",
+    "patch_shifts": "patch_shifts.h5",
+    "mean_png": "mean_before_after.png",
+    "shifts_png": "shifts.png",
+}
+
+
+def motion_outputs(out_dir: str | os.PathLike) -> dict[str, Path]:
+    """The output paths :func:`run_motion_step` uses in ``out_dir`` (the workflow's names)."""
+    return {key: Path(out_dir) / name for key, name in _OUTPUT_NAMES.items()}
+
+
 def run_motion_step(
     movie_path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -379,14 +282,30 @@ def run_motion_step(
     logger: logging.Logger | None = None,
     chunk_mb: float = 256.0,
 ) -> dict:
-    """Motion-correct a movie into a CaImAn memory map, with shifts, template, metrics and figures.
+    """:func:`correct_motion` with every output in ``out_dir`` under the names of :func:`motion_outputs`."""
+    return correct_motion(movie_path, motion_outputs(out_dir), params, threads=threads, logger=logger,
+                          chunk_mb=chunk_mb)
+
+
+def correct_motion(
+    movie_path: str | os.PathLike,
+    outputs: Mapping[str, str | os.PathLike | None],
+    params: Mapping[str, Any] | None = None,
+    *,
+    threads: int = 1,
+    logger: logging.Logger | None = None,
+    chunk_mb: float = 256.0,
+) -> dict:
+    """Motion-correct a movie into the corrected movie files, with shifts, template, metrics and figures.
 
     Parameters
     ----------
     movie_path : path-like
         Input movie (T, H, W): TIFF or CaImAn ``.mmap`` (the preprocess output).
-    out_dir : path-like
-        Output folder (``results/{id}/motion``); see the module docstring for its files.
+    outputs : mapping of str to path
+        Where each output goes (see the module docstring): ``memmap`` (a
+        folder), ``template``, ``shifts``, ``patch_shifts``, ``metrics``,
+        ``mean_png``, ``shifts_png``; all required.
     params : mapping, optional
         Motion parameters (:mod:`ace_neuro.motion.params`); missing keys take defaults.
     threads : int
@@ -397,24 +316,27 @@ def run_motion_step(
         Memory budget of one chunk per worker (its input frames plus their
         float32 corrections); peak memory is about ``chunk_mb * threads`` plus
         the template's data and the interpreters, independent of the recording
-        length. Larger chunks write the output (pixels x time) in longer runs.
+        length.
 
     Returns
     -------
     dict
-        The metrics written to ``metrics.json`` (without the per-frame lists).
+        The metrics written to ``metrics`` (without the per-frame lists).
 
     Raises
     ------
     ParameterError, ValueError, FileNotFoundError
         Bad parameters for this movie (``max_shifts`` too large, frame smaller
-        than a patch), a constant movie, an unreadable template file.
+        than a patch), a constant movie, an unreadable template file, a missing
+        required output path.
     """
     logger = logger or _log
     started = time.perf_counter()
+    missing = [key for key in _OUTPUT_NAMES if not outputs.get(key)]
+    if missing:
+        raise ValueError(f"correct_motion: output path(s) {missing} not given")
     p = check_params(dict(params or {}))
     movie_path = os.fspath(movie_path)
-    out_dir = Path(out_dir)
     movie = open_movie(movie_path)
     n_frames, height, width = (int(s) for s in movie.shape)
     del movie
@@ -444,45 +366,48 @@ def run_motion_step(
         else:
             template = _build_template(movie_path, groups, p, kernel, pool, logger)
             template_source = "data"
-        if not np.ptp(template) > 0:
-            raise ValueError(
-                f"{movie_path}: the template has no structure (constant after filtering with gSig_filt="
-                f"{p['gSig_filt']}); the movie is constant or gSig_filt is far too large"
-            )
-        registration = make_registration(template, p)
-        shape = (n_frames, height, width)
-        # a worker holds its chunk's input frames (the file's dtype) and their float32 corrections
-        chunk = chunk_frames_for((height, width), chunk_mb, itemsize=4 + _movie_itemsize(movie_path))
-        with atomic_path(out_dir / "memmap") as tmp_dir:
-            tmp_dir.mkdir(parents=True)
-            mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
-            del_view = create_caiman_memmap(mmap_path, height, width, n_frames)
-            del del_view
-            # More than one chunk: the corrected frames go to a frame-ordered scratch file (sequential writes) and
-            # one transposing pass writes each block of pixels' time series contiguously; writing chunks straight
-            # into the (pixels x T) map would touch every page of its pixels once per chunk (docs/motion.md).
-            scratch = tmp_dir / "frames.scratch" if n_frames > chunk else None
-            if scratch is not None:
-                with open(scratch, "wb") as f:
-                    f.truncate(n_frames * height * width * 4)
-            job = {"movie": movie_path, "registration": registration, "mmap": os.fspath(mmap_path), "shape": shape,
-                   "offset": offset, "scratch": os.fspath(scratch) if scratch is not None else None}
-            results = _correct_movie(pool, n_frames, chunk, job, logger)
-            if scratch is not None:
-                _scratch_to_memmap(pool, os.fspath(scratch), os.fspath(mmap_path), shape, chunk_mb, logger)
-                scratch.unlink()
-            border_pix = _border_pix(results, p)
-            if border_pix > 0:
-                logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)", border_pix, p["border_nan"])
-                _fill_border(os.fspath(mmap_path), shape, border_pix, results["movie_min"] + offset)
         pool.close()
     except BaseException:
         pool.terminate()
         raise
+    if not np.ptp(template) > 0:
+        raise ValueError(
+            f"{movie_path}: the template has no structure (constant after filtering with gSig_filt="
+            f"{p['gSig_filt']}); the movie is constant or gSig_filt is far too large"
+        )
+    registration = make_registration(template, p)
+    shape = (n_frames, height, width)
+    # blocks of ~64 MB (an even number of frames: CNMF-E's chunks with tsub = 2); a worker's chunk is a
+    # whole number of blocks and holds its input frames (the file's dtype) and their float32 corrections
+    block = max(2, chunk_frames_for((height, width), _BLOCK_MB) // 2 * 2)
+    chunk = chunk_frames_for((height, width), chunk_mb, itemsize=4 + _movie_itemsize(movie_path))
+    chunk = max(block, chunk // block * block)
+    with atomic_path(outputs["memmap"]) as tmp_dir:
+        tmp_dir.mkdir(parents=True)
+        blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, p["blocks_dtype"])
+        create_blocks(blocks_path)
+        job = {"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
+               "offset": offset}
+        pool = _Pool(threads, job)
+        try:
+            results = _correct_movie(pool, n_frames, chunk, logger)
+            border_pix = _border_pix(results, p)
+            if border_pix > 0:
+                logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)", border_pix, p["border_nan"])
+                fill_border_blocks(blocks_path, border_pix, results["movie_min"] + offset)
+            if p["save_memmap"]:
+                mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
+                with open(mmap_path, "wb") as f:
+                    f.truncate(n_frames * height * width * 4)
+                _blocks_to_caiman(pool, os.fspath(blocks_path), os.fspath(mmap_path), shape, chunk_mb, logger)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
 
     elapsed = time.perf_counter() - started
     metrics = _metrics(results, p, border_pix, offset, template_source, (height, width), elapsed, threads, movie_path)
-    _write_outputs(out_dir, template, results, metrics, registration, p)
+    _write_outputs(outputs, template, results, metrics, registration, p)
     logger.info(
         "motion: done in %.1f s (%.1f frames/s); correlation with template %.3f -> %.3f; border_pix %d; %d frame(s) without structure",
         elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
@@ -491,16 +416,31 @@ def run_motion_step(
     return {k: v for k, v in metrics.items() if k not in ("correlation_before", "correlation_after")}
 
 
-def _correct_movie(pool: _Pool, n_frames: int, chunk: int, job: dict, logger) -> dict:
-    reg = job["registration"]
-    tasks = [(s.start, s.stop, job) for s in frame_chunks(n_frames, chunk)]
+def _blocks_to_caiman_task(task: tuple[int, int, str, str]) -> int:
+    p0, p1, blocks_path, mmap_path = task
+    return blocks_to_caiman(blocks_path, mmap_path, p0, p1)
+
+
+def _blocks_to_caiman(pool, blocks_path: str, mmap_path: str, shape: tuple[int, int, int], budget_mb: float, logger) -> None:
+    """CaImAn's memory map from the block file: pixel ranges of about ``budget_mb / 2`` of time series, in parallel."""
+    n_frames, height, width = shape
+    n_pixels = height * width
+    per_task = max(1, int(budget_mb * 2**20 / 2 // (4 * n_frames)))
+    tasks = [(p0, min(n_pixels, p0 + per_task), blocks_path, mmap_path) for p0 in range(0, n_pixels, per_task)]
+    progress = Progress(n_pixels, "motion: CaImAn memory map (pixels)", logger)
+    for done in pool.imap(_blocks_to_caiman_task, tasks):
+        progress.update(done)
+
+
+def _correct_movie(pool: _Pool, n_frames: int, chunk: int, logger) -> dict:
+    tasks = [(s.start, s.stop) for s in frame_chunks(n_frames, chunk)]
     progress = Progress(n_frames, "motion", logger)
     shifts = np.zeros((n_frames, 2))
     peak_z = np.zeros(n_frames)
     no_structure = np.zeros(n_frames, dtype=bool)
     corr_before = np.zeros(n_frames)
     corr_after = np.zeros(n_frames)
-    patch_shifts = None if reg.grid is None else np.zeros((n_frames,) + reg.grid.shape + (2,), dtype=np.float32)
+    patch_shifts = None
     sums: dict[str, np.ndarray] = {}
     lowest = math.inf
     for result in pool.imap(_chunk_task, tasks):
@@ -513,7 +453,9 @@ def _correct_movie(pool: _Pool, n_frames: int, chunk: int, job: dict, logger) ->
         no_structure[start:stop] = block.no_structure
         corr_before[start:stop] = block.corr_before
         corr_after[start:stop] = block.corr_after
-        if patch_shifts is not None:
+        if block.patch_shifts is not None:
+            if patch_shifts is None:
+                patch_shifts = np.zeros((n_frames,) + block.patch_shifts.shape[1:], dtype=np.float32)
             patch_shifts[start:stop] = block.patch_shifts
         for key, value in block.sums.items():
             sums[key] = sums[key] + value if key in sums else value.astype(np.float64)
@@ -577,10 +519,10 @@ def _metrics(results, p, border_pix, offset, template_source, frame_shape, elaps
     }
 
 
-def _write_outputs(out_dir: Path, template, results, metrics, reg: Registration, p) -> None:
+def _write_outputs(outputs: Mapping[str, Any], template, results, metrics, reg: Registration, p) -> None:
     from .figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415  (matplotlib only here)
 
-    with atomic_path(out_dir / "template.tif") as tmp:
+    with atomic_path(outputs["template"]) as tmp:
         tifffile.imwrite(tmp, np.asarray(template, dtype=np.float32), imagej=True)
     table = pd.DataFrame({
         "frame": np.arange(metrics["n_frames"]),
@@ -589,11 +531,11 @@ def _write_outputs(out_dir: Path, template, results, metrics, reg: Registration,
         "peak_z": np.round(results["peak_z"], 2),
         "no_structure": results["no_structure"].astype(int),
     })
-    with atomic_path(out_dir / "shifts.csv") as tmp:
+    with atomic_path(outputs["shifts"]) as tmp:
         table.to_csv(tmp, index=False)
     import h5py  # noqa: PLC0415
 
-    with atomic_path(out_dir / "patch_shifts.h5") as tmp:
+    with atomic_path(outputs["patch_shifts"]) as tmp:
         with h5py.File(tmp, "w") as f:
             # rigid registration: no patches, an empty (T, 0, 0, 2) array
             patch_shifts = results["patch_shifts"]
@@ -605,8 +547,8 @@ def _write_outputs(out_dir: Path, template, results, metrics, reg: Registration,
             f.attrs["pw_rigid"] = reg.grid is not None
             f.attrs["patch_size"] = list(reg.grid.size) if reg.grid is not None else []
             f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
-    with atomic_path(out_dir / "metrics.json") as tmp:
+    with atomic_path(outputs["metrics"]) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_mean_before_after(results["means"], out_dir / "mean_before_after.png", highpassed=p["gSig_filt"] is not None)
-    plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], out_dir / "shifts.png",
+    plot_mean_before_after(results["means"], outputs["mean_png"], highpassed=p["gSig_filt"] is not None)
+    plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], outputs["shifts_png"],
                 results["no_structure"])

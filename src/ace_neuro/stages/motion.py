@@ -1,4 +1,4 @@
-"""Stage ``motion``: NoRMCorre rigid / piecewise-rigid registration into CaImAn's float32 memory map.
+"""Stage ``motion``: NoRMCorre rigid / piecewise-rigid registration into the corrected movie files.
 
 Parameters keep CaImAn's names and one-photon defaults (``gSig_filt=(3, 3)``,
 ``max_shifts=(5, 5)``, ``strides=(48, 48)``, ``overlaps=(24, 24)``,
@@ -8,8 +8,10 @@ size (``max_shifts`` below half the frame, a patch inside the frame) are
 checked by the engine as soon as it knows the size.
 
 Input: ``movie`` (preprocess output). Outputs: ``memmap`` (folder holding the
+frame-block movie ``..._frames_T_block_B_float32.blocks`` that cnmfe and
+evaluate read and, with ``save_memmap``, CaImAn's
 ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``), ``template``, ``shifts``,
-``metrics``, ``mean_png``, ``shifts_png``.
+``patch_shifts``, ``metrics``, ``mean_png``, ``shifts_png``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ PARAMETERS: tuple[Param, ...] = (
     Param("upsample_factor_grid", 4, "integer", "Pw-rigid: cubic-spline nodes per patch spacing of the shift field before it is interpolated to every pixel (1 = piecewise linear).", _S, minimum=1, caiman_group="motion"),
     Param("shifts_opencv", True, "boolean", "Apply shifts with OpenCV bicubic interpolation; false = exact Fourier shift (rigid only).", _S, caiman_group="motion"),
     Param("nonneg_movie", True, "boolean", "Add a constant so the written movie is non-negative (offset from a sample of frames, recorded in metrics.json).", _S, caiman_group="motion"),
+    Param("save_memmap", True, "boolean", "(ace-neuro) Also write CaImAn's float32 C-order memory map (caiman.load_memmap opens it); cnmfe and evaluate read the frame-block movie, so false saves 4 bytes per pixel and frame of disk.", _S),
+    Param("blocks_dtype", "float32", "string", "(ace-neuro) Sample type of the frame-block movie cnmfe and evaluate read: float16 halves its disk (relative precision 1/2048, ample for 8-bit recordings; cnmfe then skips its seeding caches).", _S, enum=("float32", "float16")),
     Param("template_file", None, ("string", "null"), "(ace-neuro) Template image (H, W) as .tif or .npy, raw (unfiltered) like the movie; null = build the template from the data.", _S),
     Param("motion_chunk_mb", 256.0, "number", "(ace-neuro) Memory budget of one chunk of frames per worker (MB); sets peak memory, not the result.", _S, exclusive_minimum=0.0),
 )
@@ -56,12 +60,8 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Register ``inputs.movie`` and write the rule's outputs."""
-    from pathlib import Path
+    from ace_neuro.motion import correct_motion
 
-    from ace_neuro.motion import run_motion_step
-
-    out_dir = Path(outputs.metrics).parent
-    run_motion_step(inputs.movie, out_dir, params, threads, log, chunk_mb=params["motion_chunk_mb"])
-    memmap = Path(outputs.memmap)
-    if memmap != out_dir / "memmap":
-        raise RuntimeError(f"motion: the rule's memmap output {memmap} must be the folder 'memmap' next to metrics.json")
+    names = ("memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png")
+    correct_motion(inputs.movie, {name: getattr(outputs, name) for name in names}, params, threads=threads,
+                   logger=log, chunk_mb=params["motion_chunk_mb"])

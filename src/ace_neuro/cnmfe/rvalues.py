@@ -1,0 +1,240 @@
+"""Spatial r-values of components: footprint vs the cleaned movie around the trace's peaks (``r_values``).
+
+Pearson correlation, over the footprint's pixels, between the footprint and
+the movie averaged over the frames around the component's largest peaks
+(``Npeaks`` peaks of ``C``, a window of ``-tB..tA`` frames around each). Unlike
+CaImAn, which averages the raw movie and drops frames where overlapping
+neighbours are active, the movie here is first cleaned of the background model
+(``b0`` + ring model) and of every *other* component, which is what a
+one-photon movie needs (its background dwarfs the neurons).
+
+Streaming: the movie is read in tiles (bands of image columns times windows of
+consecutive frames), each tile once; only the needed frames of a tile are
+kept. Memory is set by ``chunk_mb``; time grows linearly with the recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Sequence
+
+import numpy as np
+import scipy.signal
+
+from ace_neuro.cnmfe.estimates import Estimates, decimation_matrix
+from ace_neuro.cnmfe.reader import MovieSource
+from ace_neuro.progress import Progress
+
+__all__ = ["peak_frames", "spatial_r_values"]
+
+logger = logging.getLogger(__name__)
+
+#: Peaks lower than this fraction of the trace's range are not used (CaImAn ``thresh_C``).
+_PEAK_FRACTION = 0.3
+
+
+def _peak_window(frame_rate: float) -> tuple[int, int]:
+    """Frames before (``tB`` < 0) and after (``tA``) each peak, CaImAn's choice for a frame rate."""
+    before = int(min(-2, math.floor(-5.0 / 30.0 * frame_rate)))
+    after = int(max(5, math.ceil(25.0 / 30.0 * frame_rate)))
+    return before, after
+
+
+def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = 10) -> list[np.ndarray]:
+    """Frames around the largest peaks of each denoised trace.
+
+    Peaks are local maxima of ``C[k]`` at least 30 % of the way from its
+    minimum to its maximum; the ``Npeaks`` highest are kept and each
+    contributes frames ``peak + tB .. peak + tA - 1`` (``tB = min(-2,
+    floor(-5/30 fr))``, ``tA = max(5, ceil(25/30 fr))``, CaImAn's window),
+    clipped to the recording.
+
+    Parameters
+    ----------
+    C : ndarray, shape (K, T)
+    frame_rate : float
+        Hz.
+    Npeaks : int
+
+    Returns
+    -------
+    list of K int64 arrays
+        Sorted unique frame indices per component, at most
+        ``Npeaks * (tA - tB)`` each; empty for a flat trace.
+    """
+    C = np.asarray(C, dtype=np.float64)
+    if C.ndim != 2:
+        raise ValueError(f"C must have shape (K, T), got {C.shape}")
+    if int(Npeaks) < 1:
+        raise ValueError(f"Npeaks must be >= 1, got {Npeaks}")
+    before, after = _peak_window(frame_rate)
+    offsets = np.arange(before, after)
+    n_frames = C.shape[1]
+    out = []
+    for trace in C:
+        low, high = float(np.min(trace)) if trace.size else 0.0, float(np.max(trace)) if trace.size else 0.0
+        if not high > low:
+            out.append(np.zeros(0, dtype=np.int64))
+            continue
+        peaks, _ = scipy.signal.find_peaks(trace, height=low + _PEAK_FRACTION * (high - low))
+        if peaks.size == 0:  # monotonic trace: its maximum is the only event
+            peaks = np.array([int(np.argmax(trace))])
+        peaks = peaks[np.argsort(trace[peaks], kind="stable")[::-1][: int(Npeaks)]]
+        frames = np.clip((peaks[:, None] + offsets[None, :]).ravel(), 0, n_frames - 1)
+        out.append(np.unique(frames).astype(np.int64))
+    return out
+
+
+def _ring_halo_columns(estimates: Estimates) -> int:
+    """Full-resolution columns a ring-model row reaches beyond its own block column (multiple of ``ssub_B``)."""
+    if estimates.W is None or estimates.W.nnz == 0:
+        return 0
+    hb = (estimates.dims[0] - 1) // estimates.ssub_B + 1
+    coo = estimates.W.tocoo()
+    reach = int(np.max(np.abs(coo.row // hb - coo.col // hb)))
+    return reach * estimates.ssub_B
+
+
+def spatial_r_values(
+    estimates: Estimates,
+    movie: "np.ndarray | MovieSource",
+    frames_per_component: Sequence[np.ndarray],
+    *,
+    chunk_mb: float = 128.0,
+) -> np.ndarray:
+    """Correlation of each footprint with the cleaned movie averaged over its active frames.
+
+    For component ``i`` with frames ``L_i`` the image
+    ``m_i = mean_{t in L_i} (Y_t - B_t - sum_{j != i} a_j c_j(t))`` (movie minus
+    background minus the other components) is correlated with ``a_i`` over
+    the pixels where ``a_i > 0``.
+
+    The movie is read in tiles: bands of image columns (a contiguous range of
+    pixels in both file layouts), widened by the reach of the ring model, times
+    windows of consecutive frames; each tile is read once and only its needed
+    frames are kept. Tiles are sized by ``chunk_mb``; memory does not depend on
+    the recording's length, and time grows linearly with it.
+
+    Parameters
+    ----------
+    estimates : Estimates
+        ``A``, ``C`` and the background model (``b0``, ``W``, ``b``, ``f``).
+    movie : array-like of shape (T, H, W), or MovieSource
+        The movie CNMF-E was run on: an array, or
+        :meth:`~ace_neuro.cnmfe.reader.MovieSource.from_path` of the motion
+        step's frame-block file or CaImAn memory map.
+    frames_per_component : sequence of K int arrays
+        Frames to average for each component (:func:`peak_frames`).
+    chunk_mb : float
+        Memory budget of one tile (MB).
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+        r-values; 0 for a component with no frames, fewer than 3 pixels, or a
+        constant footprint.
+    """
+    n_comp = estimates.n_components
+    if len(frames_per_component) != n_comp:
+        raise ValueError(f"frames_per_component has {len(frames_per_component)} entries for {n_comp} components")
+    source = movie if isinstance(movie, MovieSource) else MovieSource.from_array(movie)
+    n_frames, height, width = source.shape
+    if (height, width) != estimates.dims or n_frames != estimates.n_frames:
+        raise ValueError(
+            f"movie has shape {(n_frames, height, width)} but the estimates are {estimates.dims} "
+            f"with {estimates.n_frames} frames; evaluate with the movie CNMF-E ran on"
+        )
+    if not chunk_mb > 0:
+        raise ValueError(f"chunk_mb must be > 0, got {chunk_mb}")
+    r_values = np.zeros(n_comp)
+    if n_comp == 0:
+        return r_values
+    A = estimates.A
+    pixels = [A.indices[A.indptr[k] : A.indptr[k + 1]] for k in range(n_comp)]
+    weights = [A.data[A.indptr[k] : A.indptr[k + 1]].astype(np.float64) for k in range(n_comp)]
+    frames_k = [np.unique(np.asarray(f, dtype=np.int64).reshape(-1)) for f in frames_per_component]
+    usable = []
+    for k in range(n_comp):
+        if np.count_nonzero(weights[k] > 0) < 3:
+            logger.warning("component %d has fewer than 3 pixels: r-value set to 0", k)
+        elif frames_k[k].size:
+            usable.append(k)
+    if not usable:
+        return r_values
+    needed = np.unique(np.concatenate([frames_k[k] for k in usable]))
+    if needed[0] < 0 or needed[-1] >= n_frames:
+        raise ValueError(f"frames_per_component index frames outside 0..{n_frames - 1}")
+    member = {k: np.isin(needed, frames_k[k]) for k in usable}
+    sums = {k: np.zeros(pixels[k].size) for k in usable}
+    # first and last image column of each usable component, to visit only the bands it touches
+    col_lo = {k: int(pixels[k][0] // height) for k in usable}
+    col_hi = {k: int(pixels[k][-1] // height) for k in usable}
+
+    ring = estimates.W is not None
+    step = estimates.ssub_B if ring else 1
+    halo = _ring_halo_columns(estimates)
+    core_width = max(4 * halo, 16, step)
+    core_width = min(-(-core_width // step) * step, -(-width // step) * step)
+    A_rows = A.tocsr()
+    hb = (height - 1) // step + 1
+    progress = Progress(needed.size * (-(-width // core_width)), "evaluate r-values", logger)
+    for c0 in range(0, width, core_width):
+        c1 = min(c0 + core_width, width)
+        e0, e1 = max(0, c0 - halo), min(width, c1 + halo)
+        ext = slice(e0 * height, e1 * height)
+        core = slice((c0 - e0) * height, (c1 - e0) * height)
+        in_band = [k for k in usable if col_hi[k] >= c0 and col_lo[k] < c1]
+        if not in_band:
+            progress.update(needed.size)
+            continue
+        A_ext = A_rows[ext]
+        b0_ext = estimates.b0[ext][:, None]
+        if ring:
+            down = decimation_matrix((height, e1 - e0), step)
+            low_ext = slice((e0 // step) * hb, (-(-e1 // step)) * hb)
+            low_core = slice((c0 // step) * hb, (-(-c1 // step)) * hb)
+            W_band = estimates.W[low_core][:, low_ext]
+            up = (decimation_matrix((height, c1 - c0), step) > 0).T.astype(np.float32).tocsr()
+        band = source.sub((0, height, e0, e1))
+        # windows of consecutive frames: the band's frames [t0, t1) are read once (the band's pixel rows are
+        # contiguous in both file layouts) and only the needed frames kept; a window and its two model-sized
+        # copies fit chunk_mb
+        window = max(1, int(chunk_mb * 2**20 // ((e1 - e0) * height * 4 * 3)))
+        if band.layout == "blocks":
+            window = max(1, window // band.block_frames) * band.block_frames
+        for t0 in range(0, n_frames, window):
+            t1 = min(n_frames, t0 + window)
+            g0, g1 = np.searchsorted(needed, [t0, t1])
+            if g1 == g0:
+                continue
+            frames = needed[g0:g1]
+            Y = band.read(int(frames[0]), int(frames[-1]) + 1)[:, frames - frames[0]]
+            residual = Y - np.asarray(A_ext @ estimates.C[:, frames], dtype=np.float32)
+            del Y
+            residual -= b0_ext
+            clean = residual[core]
+            if ring:
+                clean = clean - up @ (W_band @ (down @ residual))
+            if estimates.nb:
+                clean = clean - estimates.b[ext][core] @ estimates.f[:, frames]
+            # `clean` = movie - background - all components, core pixels of the band, these frames
+            first = c0 * height
+            for k in in_band:
+                cols = np.flatnonzero(member[k][g0:g1])
+                if cols.size == 0:
+                    continue
+                lo, hi = np.searchsorted(pixels[k], [first, c1 * height])
+                if hi > lo:
+                    sums[k][lo:hi] += clean[np.ix_(pixels[k][lo:hi] - first, cols)].sum(axis=1)
+            progress.update(frames.size)
+    for k in usable:
+        # add back the component's own activity: movie - background - the *other* components
+        mean_image = (sums[k] + weights[k] * float(estimates.C[k, frames_k[k]].sum())) / frames_k[k].size
+        keep = weights[k] > 0
+        a, m = weights[k][keep], mean_image[keep]
+        if np.ptp(a) == 0 or np.ptp(m) == 0:
+            r_values[k] = 0.0
+            continue
+        r_values[k] = float(np.corrcoef(a, m)[0, 1])
+    return r_values

@@ -1,0 +1,61 @@
+"""The corrected movie's two files: frame blocks (written by the motion workers) and CaImAn's memory map."""
+
+import numpy as np
+import pytest
+
+from ace_neuro.io.memmap import (
+    blocks_name,
+    blocks_to_caiman,
+    caiman_memmap_name,
+    create_blocks,
+    fill_border_blocks,
+    find_corrected_movie,
+    open_caiman_memmap,
+    parse_blocks_name,
+    read_blocks,
+    read_caiman_pixels,
+    write_blocks,
+)
+from ace_neuro.io.movie import open_movie
+
+
+def _write(path, frames, per_write):
+    create_blocks(path)
+    for start in range(0, frames.shape[0], per_write):
+        write_blocks(path, start, frames[start : start + per_write])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_blocks_round_trip_border_and_caiman_transposition(tmp_path, dtype):
+    frames = np.random.default_rng(0).normal(size=(11, 9, 7)).astype(np.float32)
+    path = tmp_path / blocks_name("x", 9, 7, 11, 3, dtype)
+    _write(path, frames, 6)  # two blocks per write, the last write short
+    assert parse_blocks_name(path)[3:] == (3, np.dtype(dtype))
+    tol = 0 if dtype == "float32" else 2e-3
+    np.testing.assert_allclose(read_blocks(path, 2, 10), frames[2:10].transpose(2, 1, 0).reshape(-1, 8), atol=tol)
+    np.testing.assert_allclose(  # a band of columns, a range of rows
+        read_blocks(path, 1, 5, columns=(2, 5), rows=(3, 8)),
+        frames[1:5, 3:8, 2:5].transpose(2, 1, 0).reshape(-1, 4), atol=tol)
+    fill_border_blocks(path, 2, -5.0)
+    expected = frames.copy()
+    expected[:, :2], expected[:, -2:], expected[:, :, :2], expected[:, :, -2:] = -5, -5, -5, -5
+    mmap = tmp_path / caiman_memmap_name("x", 9, 7, 11)
+    with open(mmap, "wb") as f:
+        f.truncate(9 * 7 * 11 * 4)
+    for p0 in range(0, 63, 10):  # pixel ranges straddling columns
+        blocks_to_caiman(path, mmap, p0, min(63, p0 + 10))
+    yr, dims, n_frames = open_caiman_memmap(mmap)
+    np.testing.assert_allclose(yr, expected.reshape(11, -1, order="F").T, atol=tol)  # CaImAn: Yr[row + col*H, t]
+    np.testing.assert_allclose(open_movie(mmap)[:], expected, atol=tol)
+    np.testing.assert_array_equal(read_caiman_pixels(mmap, 5, 40, 3, 9, n_frames=11), np.asarray(yr[5:40, 3:9]))
+    assert find_corrected_movie(tmp_path) == path
+
+
+def test_block_writes_must_be_whole_blocks(tmp_path):
+    path = tmp_path / blocks_name("x", 4, 5, 10, 4)
+    create_blocks(path)
+    with pytest.raises(ValueError, match="whole blocks"):
+        write_blocks(path, 2, np.zeros((4, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="truncated or renamed"):
+        (tmp_path / blocks_name("y", 4, 5, 10, 4)).write_bytes(b"12")
+        parse_blocks_name(tmp_path / blocks_name("y", 4, 5, 10, 4))
