@@ -7,7 +7,12 @@ neurons and the motion shifts against the ground truth.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_end_to_end.py --frames 1500 6000 [--size 608] [--neurons 150] [--cores 2]
+    .venv/bin/python benchmarks/bench_end_to_end.py --frames 1500 6000 [--size 608] [--neurons 150] [--cores 2] \
+        [--set motion.save_memmap=false --set motion.blocks_dtype=float16]
+
+While the workflow runs, the disk used under its folder (results and scratch: the allocated blocks of
+every file) is sampled every 2 s; the peak is reported in GB and as a multiple of the uint8 movie
+(frames x height x width bytes).
 
 The numbers to beat (CaImAn 1.12 on this kind of machine, 608x608, 150 neurons): 6,000 frames in 1,022 s with a
 peak RSS of 23.4 GB; 1,500 frames at 6.9 GB.
@@ -22,6 +27,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,11 +49,50 @@ def simulate(folder: Path, n_frames: int, size: int, neurons: int, seed: int) ->
     return folder
 
 
-def run_workflow(recording: Path, work: Path, cores: int) -> float:
+def disk_used(folder: Path) -> int:
+    """Bytes allocated on disk by every file under ``folder`` (sparse files count what they hold)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:  # removed while we looked
+                pass
+    return total
+
+
+class DiskSampler(threading.Thread):
+    """Peak of :func:`disk_used` over the run, sampled every ``interval_s``."""
+
+    def __init__(self, folder: Path, interval_s: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.interval_s, self.peak, self.stopped = folder, interval_s, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.peak = max(self.peak, disk_used(self.folder))
+            self.stopped.wait(self.interval_s)
+
+    def stop(self) -> int:
+        self.stopped.set()
+        self.join()
+        self.peak = max(self.peak, disk_used(self.folder))
+        return self.peak
+
+
+def _set(config: dict, assignment: str) -> None:
+    key, value = assignment.split("=", 1)
+    section, name = key.split(".", 1)
+    config.setdefault(section, {})[name] = yaml.safe_load(value)
+
+
+def run_workflow(recording: Path, work: Path, cores: int, settings=()) -> tuple[float, int]:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for assignment in settings:
+        _set(config, assignment)
     config["experiments"] = str(work / "experiments.csv")
     config["results"] = str(work / "results")
     (work / "config.yaml").write_text(yaml.safe_dump(config))
@@ -55,13 +100,16 @@ def run_workflow(recording: Path, work: Path, cores: int) -> float:
     (work / "experiments.csv").write_text(
         f"id,calcium imaging directory,ephys TTL file\nrec,{recording},{ttl if ttl.exists() else ''}\n"
     )
+    sampler = DiskSampler(work)
+    sampler.start()
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(work),
          "--configfile", str(work / "config.yaml"), "--cores", str(cores), "--quiet", "rules"],
         check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return seconds, sampler.stop()
 
 
 def rule_records(results: Path) -> dict:
@@ -105,6 +153,9 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--out", type=Path, default=HERE / "end_to_end.json")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value (YAML value), e.g. motion.save_memmap=false")
+    parser.add_argument("--keep", action="store_true", help="keep the results folder (default: removed after scoring)")
     args = parser.parse_args()
 
     rows = []
@@ -112,17 +163,22 @@ def main() -> int:
         recording = simulate(args.data / f"e2e_{args.size}_{n_frames}_{args.neurons}", n_frames, args.size,
                              args.neurons, args.seed)
         work = args.data / f"e2e_work_{args.size}_{n_frames}"
-        seconds = run_workflow(recording, work, args.cores)
+        seconds, peak_disk = run_workflow(recording, work, args.cores, args.set)
         records = rule_records(work / "results" / "rec")
+        movie_bytes = n_frames * args.size * args.size
         row = {
-            "frames": n_frames, "size": args.size, "neurons": args.neurons,
+            "frames": n_frames, "size": args.size, "neurons": args.neurons, "settings": args.set,
             "workflow_seconds": round(seconds, 1),
+            "peak_disk_gb": round(peak_disk / 1e9, 2),
+            "peak_disk_x_uint8_movie": round(peak_disk / movie_bytes, 2),
             "peak_rss_mb": max(r["max_rss_mb"] for r in records.values()),
             "rules": records,
             "accuracy": accuracy(recording, work / "results" / "rec"),
         }
         print(json.dumps(row, indent=2), flush=True)
         rows.append(row)
+        if not args.keep:
+            shutil.rmtree(work)
     record = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),

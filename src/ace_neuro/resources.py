@@ -1,0 +1,152 @@
+"""What each rule needs, from the recording's size: memory, disk, run time and threads.
+
+The figures come from measurements on 608x608 recordings of 1,500, 6,000 and
+24,000 frames on a 2-core, 24 GB machine (``benchmarks/long_session.md``); they
+are upper bounds with a margin, for a scheduler's requests (the rules'
+``resources:``) and for the preflight free-space check, which use these same
+functions. Sizes are in MB (10**6 bytes, as Snakemake's ``mem_mb`` / ``disk_mb``),
+run times in minutes.
+
+Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
+
+* **disk** (what the rule writes, kept or scratch): convert ``N x itemsize``
+  (the TIFF); preprocess 0 (a link) or ``4 N`` (float32 TIFF when cropping,
+  detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie) plus
+  ``4 N`` with ``save_memmap`` (CaImAn's memory map); cnmfe the seeding replay
+  caches, ``2 x 4 N / (tsub ssub^2)`` while seeding (none for a float16
+  movie), outputs ``~40 P`` bytes; the other rules under 20 MB.
+* **memory**: flat in the number of frames (every step streams in chunks): a
+  per-rule base plus a per-pixel term (footprints, ring-model statistics,
+  per-pixel accumulators), plus ``K x T`` traces for cnmfe and evaluate.
+* **run time**: linear in ``N`` (every pass streams the movie a fixed number
+  of times), rate per rule measured with 2 threads on the shared machine,
+  times 2 for a margin, plus a fixed start-up.
+
+:func:`estimate` gives all four for one rule; :func:`run_disk_mb` the peak disk
+of a whole run (the preflight check's figure).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["STAGES", "estimate", "run_disk_mb", "movie_mb"]
+
+#: Rules with an estimate (the ones whose needs depend on the recording's size).
+STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "provenance")
+
+#: Margin on measured run times.
+_TIME_MARGIN = 2.0
+
+# Measured (benchmarks/long_session.md, 608x608 = 0.37 Mpixel, 2 threads): seconds per 10**9 samples
+# (frames x pixels) and fixed seconds; peak RSS base (MB) and MB per 1,000 pixels.
+_SECONDS_PER_GSAMPLE = {
+    "convert": 16.0, "projections": 6.0, "preprocess": 0.5, "motion": 30.0, "cnmfe": 175.0, "evaluate": 20.0,
+    "events": 1.0, "spectral": 1.0, "sync": 0.5, "provenance": 1.0,
+}
+_FIXED_SECONDS = {"motion": 20.0, "cnmfe": 30.0, "evaluate": 10.0}
+_MEM_BASE_MB = {
+    "convert": 250, "projections": 250, "preprocess": 300, "motion": 350, "cnmfe": 600, "evaluate": 450,
+    "events": 300, "spectral": 250, "sync": 200, "provenance": 150,
+}
+_MEM_MB_PER_KPIXEL = {"convert": 0.6, "projections": 1.0, "preprocess": 1.0, "motion": 2.0, "cnmfe": 5.5, "evaluate": 2.0}
+_THREADS = {"motion": 2, "cnmfe": 2}
+#: Components assumed for the K x T traces when not given (a dense 608x608 field holds a few hundred).
+_DEFAULT_COMPONENTS = 500
+
+
+def movie_mb(n_frames: int, height: int, width: int, dtype="uint8") -> float:
+    """Size of the movie at ``dtype`` in MB."""
+    return int(n_frames) * int(height) * int(width) * np.dtype(dtype).itemsize / 1e6
+
+
+def _check(stage: str, n_frames: int, height: int, width: int) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"no resource estimate for stage {stage!r}; known: {', '.join(STAGES)}")
+    if min(int(n_frames), int(height), int(width)) < 1:
+        raise ValueError(f"recording size {n_frames} frames x {height} x {width} must be positive")
+
+
+def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, params: dict) -> float:
+    samples = n_frames * height * width
+    pixels = height * width
+    if stage == "convert":
+        return samples * np.dtype(dtype).itemsize / 1e6
+    if stage == "preprocess":
+        writes = params.get("crop") or params.get("detrend_method") or params.get("df_over_f")
+        return 4 * samples / 1e6 if writes else 0.0
+    if stage == "motion":
+        blocks = samples * np.dtype(params.get("blocks_dtype", "float32")).itemsize
+        caiman = 4 * samples if params.get("save_memmap", True) else 0
+        return (blocks + caiman + 100 * pixels) / 1e6
+    if stage == "cnmfe":
+        tsub, ssub = int(params.get("tsub", 2)), int(params.get("ssub", 1))
+        caches = 0 if params.get("blocks_dtype", "float32") == "float16" else 2 * 4 * samples / (tsub * ssub**2)
+        return (caches + 40 * pixels) / 1e6 + 10
+    if stage == "projections":
+        return 8 * 4 * pixels / 1e6 + 5
+    return 20.0
+
+
+def estimate(
+    stage: str, n_frames: int, height: int, width: int, dtype="uint8", params: dict | None = None,
+    n_components: int | None = None,
+) -> dict:
+    """Memory, disk, run time and threads one rule needs for a recording.
+
+    Parameters
+    ----------
+    stage : str
+        Rule name (:data:`STAGES`).
+    n_frames, height, width : int
+        Size of the recording (after cropping).
+    dtype : numpy dtype
+        Sample type of the converted movie (``uint8`` for the Miniscope V4).
+    params : dict, optional
+        The run's parameters of all stages merged (``save_memmap``,
+        ``blocks_dtype``, ``tsub``, ``ssub``, ``crop``, ...); defaults otherwise.
+    n_components : int, optional
+        Expected components (for the ``K x T`` traces); default 500.
+
+    Returns
+    -------
+    dict
+        ``mem_mb`` (peak resident memory), ``disk_mb`` (written by the rule,
+        kept or scratch), ``runtime`` (minutes), ``threads``; integers.
+
+    Examples
+    --------
+    >>> r = estimate("motion", 6000, 608, 608)
+    >>> r["threads"], r["disk_mb"] > 2 * 4 * 6000 * 608 * 608 / 1e6
+    (2, True)
+    """
+    _check(stage, n_frames, height, width)
+    n_frames, height, width = int(n_frames), int(height), int(width)
+    params = dict(params or {})
+    samples = n_frames * height * width
+    kpixels = height * width / 1000
+    mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
+    if stage in ("cnmfe", "evaluate", "events", "spectral"):
+        k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
+        mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
+    seconds = _SECONDS_PER_GSAMPLE[stage] * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
+    return {
+        "mem_mb": int(math.ceil(mem * 1.25)),
+        "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, params))),
+        "runtime": int(math.ceil(seconds * _TIME_MARGIN / 60)),
+        "threads": _THREADS.get(stage, 1),
+    }
+
+
+def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", params: dict | None = None) -> int:
+    """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
+
+    With the defaults this is the converted movie, the frame-block movie, CaImAn's
+    memory map and cnmfe's seeding caches while it seeds (all removed at its end).
+    """
+    params = dict(params or {})
+    kept = sum(_disk_mb(s, n_frames, height, width, dtype, params) for s in STAGES if s != "cnmfe")
+    pixels = int(height) * int(width)
+    return int(math.ceil(kept + _disk_mb("cnmfe", n_frames, height, width, dtype, params) + 40 * pixels / 1e6))

@@ -1,0 +1,35 @@
+"""Resource figures per rule from the recording's size (ace_neuro.resources)."""
+
+import pytest
+
+from ace_neuro.resources import STAGES, estimate, movie_mb, run_disk_mb
+
+
+def test_memory_is_flat_and_time_linear_in_frames():
+    for stage in STAGES:
+        short, long = estimate(stage, 1500, 608, 608), estimate(stage, 24000, 608, 608)
+        assert set(short) == {"mem_mb", "disk_mb", "runtime", "threads"}
+        assert long["mem_mb"] <= 4000, stage
+        flat = [estimate(stage, n, 608, 608, n_components=0)["mem_mb"] for n in (1500, 24000)]
+        assert flat[0] == flat[1], stage  # only the K x T traces grow with the length
+        assert long["runtime"] <= 16 * short["runtime"] + 1, stage
+
+
+def test_disk_follows_the_files_each_rule_writes():
+    mb = movie_mb(6000, 608, 608)  # uint8
+    assert estimate("convert", 6000, 608, 608)["disk_mb"] == pytest.approx(mb, rel=0.01)
+    motion = estimate("motion", 6000, 608, 608)["disk_mb"]
+    assert motion == pytest.approx(8 * mb, rel=0.01)  # frame blocks + CaImAn memory map, float32
+    compact = {"save_memmap": False, "blocks_dtype": "float16"}
+    assert estimate("motion", 6000, 608, 608, params=compact)["disk_mb"] == pytest.approx(2 * mb, rel=0.01)
+    assert estimate("cnmfe", 6000, 608, 608, params=compact)["disk_mb"] < 0.02 * mb  # no seeding caches
+    assert estimate("cnmfe", 6000, 608, 608)["disk_mb"] == pytest.approx(4 * mb, rel=0.01)  # tsub 2: caches
+    assert run_disk_mb(6000, 608, 608, params=compact) <= 3 * mb + 200
+    assert run_disk_mb(6000, 608, 608, params={"save_memmap": False}) <= 9.1 * mb
+
+
+def test_unknown_stage_or_size_is_an_error():
+    with pytest.raises(ValueError, match="no resource estimate"):
+        estimate("motoin", 10, 10, 10)
+    with pytest.raises(ValueError, match="must be positive"):
+        estimate("motion", 0, 10, 10)
