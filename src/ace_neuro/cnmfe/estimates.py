@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse
 
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.memmap import frames_to_pixels, pixels_to_frames  # CaImAn pixel order (row + col * H)
 
 __all__ = [
     "Estimates",
@@ -60,41 +61,6 @@ FORMAT_VERSION = 1
 
 
 # --------------------------------------------------------------------------- pixel order helpers
-
-
-def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
-    """Frames ``(n, H, W)`` as a pixels-by-frames matrix ``(H*W, n)`` in CaImAn's pixel order.
-
-    Parameters
-    ----------
-    frames : ndarray of shape (n, H, W)
-
-    Returns
-    -------
-    ndarray of shape (H*W, n)
-        Row ``row + col * H`` holds pixel ``(row, col)``; same dtype (a copy
-        when the input is not already laid out that way).
-
-    Examples
-    --------
-    >>> f = np.arange(6).reshape(1, 2, 3)
-    >>> frames_to_pixels(f)[:, 0].tolist()
-    [0, 3, 1, 4, 2, 5]
-    """
-    frames = np.asarray(frames)
-    if frames.ndim != 3:
-        raise ValueError(f"frames must have shape (n, H, W), got {frames.shape}")
-    n, height, width = frames.shape
-    return frames.transpose(0, 2, 1).reshape(n, height * width).T
-
-
-def pixels_to_frames(pixels: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`frames_to_pixels`: ``(H*W, n)`` to ``(n, H, W)``."""
-    pixels = np.asarray(pixels)
-    height, width = (int(d) for d in dims)
-    if pixels.ndim != 2 or pixels.shape[0] != height * width:
-        raise ValueError(f"pixels must have shape ({height * width}, n) for dims {dims}, got {pixels.shape}")
-    return pixels.T.reshape(pixels.shape[1], width, height).transpose(0, 2, 1)
 
 
 def footprints_to_sparse(footprints: np.ndarray) -> scipy.sparse.csc_matrix:
