@@ -116,7 +116,8 @@ def rule_records(results: Path) -> dict:
     records = {}
     for tsv in sorted((results / "benchmarks").glob("*.tsv")):
         row = pd.read_csv(tsv, sep="\t").iloc[0]
-        records[tsv.stem] = {"seconds": round(float(row["s"]), 1), "max_rss_mb": round(float(row["max_rss"]), 1)}
+        records[tsv.stem] = {"seconds": round(float(row["s"]), 1), "max_rss_mb": round(float(row["max_rss"]), 1),
+                             "cpu_seconds": round(float(row["cpu_time"]), 1)}
     return records
 
 

@@ -427,7 +427,7 @@ def _blocks_to_caiman(pool, blocks_path: str, mmap_path: str, shape: tuple[int, 
     n_pixels = height * width
     per_task = max(1, int(budget_mb * 2**20 / 2 // (4 * n_frames)))
     tasks = [(p0, min(n_pixels, p0 + per_task), blocks_path, mmap_path) for p0 in range(0, n_pixels, per_task)]
-    progress = Progress(n_pixels, "motion: CaImAn memory map (pixels)", logger)
+    progress = Progress(n_pixels, "motion: CaImAn memory map", logger, unit="pixels")
     for done in pool.imap(_blocks_to_caiman_task, tasks):
         progress.update(done)
 
