@@ -343,24 +343,33 @@ def _read_all(fd: int, view: memoryview, offset: int, path) -> None:
         done += got
 
 
-def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray) -> None:
+def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, band_mb: float = 8.0) -> None:
     """Write frames ``(n, H, W)`` at frame ``start`` into a frame-block file.
 
     ``start`` must be a block boundary and ``n`` a whole number of blocks
-    (or reach the end of the movie): each block is one contiguous write.
+    (or reach the end of the movie). Within a block the pixels of a band of
+    whole columns are contiguous, so each block is written band by band
+    (about ``band_mb`` of float32 each): one transposition and one write per
+    band, and no copy of the whole block in memory.
     """
     h, w, t, bf, dtype = parse_blocks_name(path)
     n = frames.shape[0]
     if frames.shape[1:] != (h, w) or start % bf or (n % bf and start + n != t) or start + n > t:
         raise ValueError(f"{path}: frames {start}..{start + n} of shape {frames.shape[1:]} are not whole blocks of {bf}")
+    item = dtype.itemsize
     fd = os.open(os.fspath(path), os.O_WRONLY)
     try:
         for b0 in range(0, n, bf):
             b1 = min(n, b0 + bf)
-            block = frames_to_pixels(np.asarray(frames[b0:b1], dtype=np.float32))
-            if dtype != np.float32:
-                block = block.astype(dtype)
-            _write_all(fd, memoryview(block.reshape(-1)).cast("B"), (start + b0) * h * w * dtype.itemsize, path)
+            lb = b1 - b0
+            cols = max(1, min(w, int(band_mb * 2**20 // (4 * h * lb))))
+            base = (start + b0) * h * w * item
+            for c0 in range(0, w, cols):
+                c1 = min(w, c0 + cols)
+                band = frames_to_pixels(np.asarray(frames[b0:b1, :, c0:c1], dtype=np.float32))  # (band px, lb)
+                if dtype != np.float32:
+                    band = band.astype(dtype)
+                _write_all(fd, memoryview(band.reshape(-1)).cast("B"), base + c0 * h * lb * item, path)
     finally:
         os.close(fd)
 
