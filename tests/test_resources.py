@@ -26,6 +26,7 @@ def test_disk_follows_the_files_each_rule_writes():
     assert estimate("cnmfe", 6000, 608, 608)["disk_mb"] == pytest.approx(4 * mb, rel=0.01)  # tsub 2: caches
     assert run_disk_mb(6000, 608, 608, params=compact) <= 3 * mb + 200
     assert run_disk_mb(6000, 608, 608, params={"save_memmap": False}) <= 9.1 * mb
+    assert run_disk_mb(6000, 608, 608, params={"save_memmap": False, "seeding_cache": False}) <= 5.5 * mb
 
 
 def test_unknown_stage_or_size_is_an_error():

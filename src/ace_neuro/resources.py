@@ -14,7 +14,7 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
   detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie) plus
   ``4 N`` with ``save_memmap`` (CaImAn's memory map); cnmfe the seeding replay
   caches, ``2 x 4 N / (tsub ssub^2)`` while seeding (none for a float16
-  movie), outputs ``~40 P`` bytes; the other rules under 20 MB.
+  movie or with ``seeding_cache: false``), outputs ``~40 P`` bytes; the other rules under 20 MB.
 * **memory**: flat in the number of frames (every step streams in chunks): a
   per-rule base plus a per-pixel term (footprints, ring-model statistics,
   per-pixel accumulators), plus ``K x T`` traces for cnmfe and evaluate.
@@ -83,7 +83,8 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, params: 
         return (blocks + caiman + 100 * pixels) / 1e6
     if stage == "cnmfe":
         tsub, ssub = int(params.get("tsub", 2)), int(params.get("ssub", 1))
-        caches = 0 if params.get("blocks_dtype", "float32") == "float16" else 2 * 4 * samples / (tsub * ssub**2)
+        cached = params.get("seeding_cache", True) and params.get("blocks_dtype", "float32") == "float32"
+        caches = 2 * 4 * samples / (tsub * ssub**2) if cached else 0
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":
         return 8 * 4 * pixels / 1e6 + 5

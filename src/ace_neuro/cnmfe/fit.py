@@ -291,7 +291,8 @@ def _seed_and_extract(
     # replay caches in the step's scratch folder (else the system's temporary folder); a compact (float16)
     # movie was chosen to save disk, so the caches (as large as the float32 downsampled movie) are skipped
     expected = 4 * n_init * init_dims[0] * init_dims[1]
-    frames = ChunkCache(frames, passes.scratch_dir, expected, enabled=passes.source.dtype == "float32")
+    cache = bool(p.get("seeding_cache", True)) and passes.source.dtype == "float32"
+    frames = ChunkCache(frames, passes.scratch_dir, expected, enabled=cache)
     try:
         return _seed_and_extract_cached(passes, frames, border, max_new, exclude_centres, local_background,
                                         init_dims, n_init, g_sig, g_siz)
