@@ -27,6 +27,7 @@ from ..io.memmap import (
     pixels_to_frames,
     read_blocks,
     read_caiman_pixels,
+    release_pages,
 )
 
 __all__ = ["ChunkCache", "MovieSource", "pixels_to_frames", "frames_to_pixels"]
@@ -107,7 +108,9 @@ class MovieSource:
             raise ValueError(f"frames [{start}, {stop}) outside the movie's {self.n_frames} frames")
         r0, r1, c0, c1 = self.region
         if self.array is not None:
-            return frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
+            chunk = frames_to_pixels(np.asarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32))
+            release_pages(self.array)  # a memory-mapped array: drop the pages just read from this process
+            return chunk
         if self.layout == "blocks":
             return read_blocks(self.path, start, stop, (c0, c1), (r0, r1))
         height = self.full_dims[0]
