@@ -316,7 +316,7 @@ def _seed_and_extract_cached(
     p = passes.params
     ssub = int(p["ssub"])
     images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"], p["noise_method"],
-                                    n_init, passes.threads, frames.folder)
+                                    n_init, passes.threads, frames.folder, cache=frames.enabled)
     exclude = None
     if exclude_centres is not None and len(exclude_centres):
         exclude = np.zeros(init_dims, bool)

@@ -132,6 +132,7 @@ def correlation_pnr_images(
     n_frames: int | None = None,
     threads: int = 1,
     scratch_dir: str | None = None,
+    cache: bool = True,
 ) -> SeedImages:
     """Correlation and peak-to-noise images of the filtered movie, in two streaming passes.
 
@@ -154,6 +155,8 @@ def correlation_pnr_images(
         Folder for the filtered movie written by the first pass and read by
         the second (``4 h w n_frames`` bytes, removed before returning); the
         system's temporary folder by default.
+    cache : bool
+        False: filter the frames again in the second pass instead (no scratch disk).
 
     Returns
     -------
@@ -164,7 +167,8 @@ def correlation_pnr_images(
     segment = 256 if n_frames is None else int(min(256, n_frames))
     welch = WelchNoise(h * w, segment, noise_range, noise_method, threads)
     expected = None if n_frames is None else 4 * h * w * int(n_frames)
-    filtered = ChunkCache(lambda: (filter_frames(frames, kernel, threads) for frames in chunks()), scratch_dir, expected)
+    filtered = ChunkCache(lambda: (filter_frames(frames, kernel, threads) for frames in chunks()), scratch_dir, expected,
+                          enabled=cache)
     try:
         return _correlation_pnr(filtered, dims, welch, noise_range, noise_method)
     finally:
