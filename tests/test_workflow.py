@@ -185,3 +185,12 @@ def test_bad_sheet_cell_stops_before_any_job(workdir, tmp_path):
     text = result.stdout + result.stderr
     assert 'line 2 (id rec1): events.events_method = "derivativ" is not allowed; it must be one of' in text
     assert "Job stats" not in text
+
+
+def test_rule_resources_follow_the_recording_size(workdir):
+    from ace_neuro.resources import estimate
+
+    text = snakemake(workdir, "-n", "--forceall").stdout
+    motion = text.split("rule motion:", 1)[1].split("\n\n", 1)[0]
+    expected = estimate("motion", 298, 64, 64)
+    assert f"disk_mb={expected['disk_mb']}" in motion and f"mem_mb={expected['mem_mb']}" in motion

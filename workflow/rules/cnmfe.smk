@@ -41,9 +41,9 @@ rule cnmfe:
         "../envs/core.yaml"
     threads: 2
     resources:
-        # one chunk of frames (cnmfe_chunk_mb) per worker plus footprints, K x T traces and ring statistics
-        mem_mb=lambda wildcards, threads: 2000 + 1500 * threads,
-        runtime=240,
+        mem_mb=sized("cnmfe", "mem_mb"),
+        disk_mb=sized("cnmfe", "disk_mb"),
+        runtime=sized("cnmfe", "runtime"),
     params:
         p=stage_params("cnmfe"),
     script:

@@ -1,10 +1,12 @@
 # Set-up done once, before any job: check the config and every sample-sheet value, and define the helpers.
 import re
+from functools import lru_cache
 
 from snakemake.utils import min_version, validate
 
 from ace_neuro.io.miniscope import recording_files
 from ace_neuro.params import check_keys
+from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES
 from ace_neuro.stages.projections import PROJECTION_NAMES
@@ -65,6 +67,31 @@ def recording_directory(wildcards):
 def raw_files(wildcards):
     """Input function of convert: every raw file of the recording, so that a changed file re-runs it."""
     return [str(path) for path in recording_files(recording_directory(wildcards))]
+
+
+@lru_cache(maxsize=None)
+def recording_size(recording_id):
+    """(frames, height, width) of a recording, read from its files' headers (nothing is decoded)."""
+    from ace_neuro.io.miniscope import open_recording
+
+    recording = open_recording(SHEET.loc[recording_id, "calcium imaging directory"])
+    return (recording.n_frames, *recording.frame_shape)
+
+
+def sized(stage, resource):
+    """Resource function: `resource` (mem_mb, disk_mb, runtime) of `stage` for the job's recording, from its size.
+
+    The figures are ace_neuro.resources.estimate's (measured per-rule memory, disk written and run time), so a
+    scheduler (the SLURM profile's --mem, --time) gets requests that fit the recording.
+    """
+
+    def value(wildcards):
+        merged = {}
+        for values in PARAMETERS[wildcards.id].values():
+            merged.update(values)
+        return estimate(stage, *recording_size(wildcards.id), params=merged)[resource]
+
+    return value
 
 
 def recording_has_ephys(recording_id):

@@ -17,8 +17,9 @@ rule convert:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=sized("convert", "mem_mb"),
+        disk_mb=sized("convert", "disk_mb"),
+        runtime=sized("convert", "runtime"),
     params:
         p=stage_params("convert"),
         directory=recording_directory,

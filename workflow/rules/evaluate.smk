@@ -33,8 +33,9 @@ rule evaluate:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=sized("evaluate", "mem_mb"),
+        disk_mb=sized("evaluate", "disk_mb"),
+        runtime=sized("evaluate", "runtime"),
     params:
         p=stage_params("evaluate"),
     script:

@@ -23,8 +23,9 @@ rule events:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=sized("events", "mem_mb"),
+        disk_mb=sized("events", "disk_mb"),
+        runtime=sized("events", "runtime"),
     params:
         p=stage_params("events"),
     script:

@@ -34,9 +34,9 @@ rule motion:
         "../envs/core.yaml"
     threads: 2
     resources:
-        # per worker: one chunk (motion_chunk_mb, 256 MB) of float32 frames, its corrected copy and the template spectra
-        mem_mb=lambda wildcards, threads: 1000 + 800 * threads,
-        runtime=240,
+        mem_mb=sized("motion", "mem_mb"),
+        disk_mb=sized("motion", "disk_mb"),
+        runtime=sized("motion", "runtime"),
     params:
         p=stage_params("motion"),
     script:

@@ -17,8 +17,9 @@ rule preprocess:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=120,
+        mem_mb=sized("preprocess", "mem_mb"),
+        disk_mb=sized("preprocess", "disk_mb"),
+        runtime=sized("preprocess", "runtime"),
     params:
         p=stage_params("preprocess"),
     script:

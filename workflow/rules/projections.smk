@@ -32,8 +32,9 @@ rule projections:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=sized("projections", "mem_mb"),
+        disk_mb=sized("projections", "disk_mb"),
+        runtime=sized("projections", "runtime"),
     params:
         p=stage_params("projections"),
     script:

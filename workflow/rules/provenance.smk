@@ -16,8 +16,9 @@ rule provenance:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=30,
+        mem_mb=sized("provenance", "mem_mb"),
+        disk_mb=sized("provenance", "disk_mb"),
+        runtime=sized("provenance", "runtime"),
     params:
         p=stage_params("provenance"),
         recording_id=lambda wildcards: wildcards.id,

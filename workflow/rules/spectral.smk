@@ -27,8 +27,9 @@ rule spectral:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=sized("spectral", "mem_mb"),
+        disk_mb=sized("spectral", "disk_mb"),
+        runtime=sized("spectral", "runtime"),
     params:
         p=stage_params("spectral"),
     script:

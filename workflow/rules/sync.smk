@@ -25,8 +25,9 @@ rule sync:
         "../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        mem_mb=sized("sync", "mem_mb"),
+        disk_mb=sized("sync", "disk_mb"),
+        runtime=sized("sync", "runtime"),
     params:
         p=stage_params("sync"),
         delete_indices=sheet_value("indices of TTL events to delete"),
