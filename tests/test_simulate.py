@@ -14,13 +14,13 @@ from scipy import ndimage
 
 from ace_neuro.simulate import (
     SimulationConfig,
-    _build_model,
-    _clean_canvas,
     load_ground_truth,
     simulate_frames,
     simulate_recording,
     simulate_ttl_times,
 )
+from ace_neuro.simulate.model import _build_model
+from ace_neuro.simulate.render import _clean_canvas
 
 SMALL = dict(n_frames=150, height=64, width=64, n_neurons=12, frames_per_file=60)
 
