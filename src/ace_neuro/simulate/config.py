@@ -39,6 +39,7 @@ class SimulationConfig:
     read_noise_adu: float = _f(1.5, "standard deviation of the Gaussian read noise in grey levels")
     neuron_radius_px: float = _f(4.0, "typical soma radius in pixels (footprint Gaussian sigma = 0.6 x radius)")
     neuron_brightness: float = _f(12.0, "mean soma peak brightness in grey levels per unit calcium (one spike)")
+    spike_to_noise: float = _f(0.0, "if > 0: mean peak dF of one spike at a soma centre / per-pixel noise sd at the mean background level; sets neuron_brightness (0 = use neuron_brightness)")
     overlap_fraction: float = _f(0.2, "fraction of neurons placed touching another neuron (overlapping footprints)")
     min_rate_hz: float = _f(0.05, "lowest per-neuron Poisson spike rate in Hz")
     max_rate_hz: float = _f(0.5, "highest per-neuron Poisson spike rate in Hz")
@@ -52,6 +53,8 @@ class SimulationConfig:
     neuropil_density: float = _f(2.0, "out-of-focus cells per 1000 pixels")
     n_vessels: int = _f(3, "blood vessels crossing the field (dark, static landmarks), each with up to 2 branches")
     vessel_contrast: float = _f(0.35, "fraction of the light absorbed at the centre of the widest vessels")
+    vessel_dilation: float = _f(0.0, "relative amplitude of vessel diameter changes with a slow (0.05-0.3 Hz) haemodynamic signal (0 = static vessels)")
+    vessel_wobble_px: float = _f(0.0, "amplitude in pixels of each vessel's own non-rigid movement (0.05-1 Hz; 0 = none)")
     bleaching: float = _f(0.15, "fraction of fluorescence lost to photobleaching over the recording")
     dropped_frames: int = _f(0, "acquired frames that are not written (missing from AVI and time stamps)")
     timestamp_jitter_ms: float = _f(1.0, "standard deviation of frame time-stamp jitter in ms")
@@ -112,6 +115,10 @@ class SimulationConfig:
         need("neuropil_density", self.neuropil_density >= 0, "must be >= 0")
         need("n_vessels", self.n_vessels >= 0, "must be >= 0")
         need("vessel_contrast", 0 <= self.vessel_contrast < 1, "must be in [0, 1)")
+        need("vessel_dilation", 0 <= self.vessel_dilation <= 0.5, "must be between 0 and 0.5")
+        need("vessel_wobble_px", 0 <= self.vessel_wobble_px <= self.neuron_radius_px, "must be between 0 and neuron_radius_px")
+        need("spike_to_noise", self.spike_to_noise >= 0, "must be >= 0")
+        need("spike_to_noise", self.spike_to_noise == 0 or self.noise > 0, "needs noise > 0")
         need("bleaching", 0 <= self.bleaching < 1, "must be in [0, 1)")
         need("dropped_frames", 0 <= self.dropped_frames <= (self.n_frames - 1) // 2,
              "must be between 0 and half the number of frames")
@@ -129,6 +136,29 @@ class SimulationConfig:
     def pad(self) -> int:
         """Canvas margin in pixels: room for the largest displacement plus interpolation."""
         return int(math.ceil(self.motion_amplitude_px + self.nonrigid_amplitude_px)) + 3
+
+    @property
+    def noise_sd_adu(self) -> float:
+        """Per-pixel noise sd (ADU) of a written frame at the mean background level (unbleached).
+
+        Shot noise at ``background_level * (1 + neuropil_strength)`` grey levels, read noise and
+        the rounding to integer grey levels (variance 1/12).
+        """
+        level = self.background_level * (1.0 + self.neuropil_strength)
+        g = self.gain_adu_per_photon * self.noise ** 2
+        return math.sqrt(g * level + (self.read_noise_adu * self.noise) ** 2 + 1.0 / 12.0)
+
+    @property
+    def soma_brightness_adu(self) -> float:
+        """Mean peak dF (ADU) of one spike at a soma centre (away from vessels)."""
+        if self.spike_to_noise > 0:
+            return self.spike_to_noise * self.noise_sd_adu
+        return float(self.neuron_brightness)
+
+    @property
+    def spike_to_noise_ratio(self) -> float:
+        """Mean peak dF of one spike / per-pixel noise sd (``soma_brightness_adu / noise_sd_adu``)."""
+        return self.soma_brightness_adu / self.noise_sd_adu
 
     def to_json(self) -> str:
         """All fields as a JSON object (stored in the ground truth)."""

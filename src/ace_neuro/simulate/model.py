@@ -17,7 +17,7 @@ from scipy import signal
 from .config import SimulationConfig
 from .fields import _band_limited, _rngs, _smooth_field
 from .motion import _nonrigid, _rigid_motion, _timing
-from .vessels import _vessels
+from .vessels import VesselModel, _vessel_model
 
 
 @dataclass
@@ -35,7 +35,8 @@ class _Model:
     baseline: np.ndarray  # (Hc, Wc) float32
     bg_spatial: np.ndarray  # (r, Hc, Wc) float32
     bg_temporal: np.ndarray  # (r, T) float32
-    transmission: np.ndarray  # (Hc, Wc) float32, light passing the blood vessels
+    transmission: np.ndarray  # (Hc, Wc) float32, light passing the blood vessels at rest
+    vessels: VesselModel  # geometry and dynamics of the vessels
     neuropil_coarse: sp.csr_matrix  # (hc*wc, M)
     neuropil_shape: tuple[int, int]  # (hc, wc)
     neuropil_downsample: int
@@ -125,7 +126,7 @@ def _footprints(rng: np.random.Generator, cfg: SimulationConfig, centres: np.nda
     K = len(centres)
     sigma0 = 0.6 * cfg.neuron_radius_px
     rows, cols, vals = [], [], []
-    brightness = cfg.neuron_brightness * rng.uniform(0.6, 1.4, size=K)
+    brightness = cfg.soma_brightness_adu * rng.uniform(0.6, 1.4, size=K)
     for k in range(K):
         size = rng.uniform(0.8, 1.2)
         elong = rng.uniform(1.0, 1.5)
@@ -233,7 +234,8 @@ def _build_model(cfg: SimulationConfig) -> _Model:
     canvas = (cfg.height + 2 * pad, cfg.width + 2 * pad)
     rng = _rngs(cfg.seed, 1)
     centres = _place_neurons(rng, cfg)
-    transmission = _vessels(_rngs(cfg.seed, 10), cfg, canvas)
+    vessels = _vessel_model(_rngs(cfg.seed, 10), cfg, canvas, _rngs(cfg.seed, 12))
+    transmission = vessels.transmission() if vessels.distance else np.ones(canvas, np.float32)
     # vessels above the focal plane absorb the light of everything beneath them
     footprints = sp.diags(transmission.ravel()) @ _footprints(_rngs(cfg.seed, 2), cfg, centres)
     rng = _rngs(cfg.seed, 3)
@@ -266,7 +268,7 @@ def _build_model(cfg: SimulationConfig) -> _Model:
         spike_counts=counts[:, burn:].astype(np.int16), spike_rates_hz=rates.astype(np.float32),
         decay_times_s=tau_d.astype(np.float32),
         ar_coefs=np.column_stack([g1, g2]).astype(np.float32), baseline=baseline, bg_spatial=bg_spatial,
-        bg_temporal=bg_temporal, transmission=transmission, neuropil_coarse=np_mat, neuropil_shape=np_shape,
+        bg_temporal=bg_temporal, transmission=transmission, vessels=vessels, neuropil_coarse=np_mat, neuropil_shape=np_shape,
         neuropil_downsample=ds,
         neuropil_traces=np_traces, bleach=bleach.astype(np.float32), rigid=rigid, nonrigid_field=fld,
         nonrigid_timecourse=course, frame_times_s=times, frame_written=written,

@@ -33,6 +33,8 @@ def _clean_frame(model: _Model, t: int, out: np.ndarray) -> np.ndarray:
         out += up
     if model.footprints.shape[1]:
         out += (model.footprints @ np.ascontiguousarray(model.calcium[:, t])).reshape(Hc, Wc)
+    if model.vessels.dynamic:  # vessels of this frame instead of the resting ones folded in above
+        out *= model.vessels.transmission(t) / model.transmission
     out *= model.bleach[t]
     return out
 

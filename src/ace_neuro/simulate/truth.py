@@ -61,6 +61,10 @@ def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
         b["temporal"] = model.bg_temporal
         b["mean_frame"] = _mean_background(model)[fov]
         b["vessel_transmission"] = model.transmission[fov]
+        _write_vessels(f, model, fov)
+        f.attrs["noise_sd_adu"] = cfg.noise_sd_adu
+        f.attrs["soma_brightness_adu"] = cfg.soma_brightness_adu
+        f.attrs["spike_to_noise"] = cfg.spike_to_noise_ratio
         n = f.create_group("neuropil")
         M = model.neuropil_traces.shape[0]
         hc, wc = model.neuropil_shape
@@ -84,6 +88,46 @@ def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
             e["extra_pulse_index"] = ephys["extra"]
             for key in ("drift_ppm", "offset_s", "jitter_s"):
                 e.attrs[key] = ephys[key]
+
+
+#: Relative standard deviation of the light transmission above which a pixel is on a flickering vessel border.
+BORDER_FLICKER = 0.01
+
+
+def vessel_flicker(model: _Model, n_samples: int = 100) -> np.ndarray:
+    """(Hc, Wc) float32 standard deviation over time of the transmission relative to rest (0 for static vessels).
+
+    Estimated on at most ``n_samples`` acquired frames spread evenly over the recording.
+    """
+    vessels = model.vessels
+    if not vessels.dynamic:
+        return np.zeros(model.canvas_shape, np.float32)
+    frames = np.unique(np.linspace(0, model.config.n_frames - 1, min(n_samples, model.config.n_frames)).astype(int))
+    s1 = np.zeros(model.canvas_shape, np.float64)
+    s2 = np.zeros(model.canvas_shape, np.float64)
+    for t in frames:
+        ratio = vessels.transmission(int(t)) / model.transmission
+        s1 += ratio
+        s2 += ratio * ratio
+    mean = s1 / frames.size
+    return np.sqrt(np.maximum(s2 / frames.size - mean * mean, 0.0)).astype(np.float32)
+
+
+def _write_vessels(f: h5py.File, model: _Model, fov) -> None:
+    vessels = model.vessels
+    g = f.create_group("vessels")
+    H, W = model.config.height, model.config.width
+    if vessels.distance:
+        g["mask"] = vessels.rest_mask()[fov]
+    else:
+        g["mask"] = np.zeros((H, W), bool)
+    flicker = vessel_flicker(model)[fov]
+    g["flicker"] = flicker
+    g["border_mask"] = flicker >= BORDER_FLICKER
+    g["radius_scale"] = vessels.radius_scale
+    g["wobble_px"] = vessels.wobble
+    g["tree"] = vessels.tree
+    g.attrs["border_flicker_threshold"] = BORDER_FLICKER
 
 
 def _mean_background(model: _Model) -> np.ndarray:
@@ -130,6 +174,10 @@ class GroundTruth:
     config: SimulationConfig
     version: str
     ephys: dict | None = None  #: true_frame_times_s, ttl_times_s, missing_frame_index, extra_pulse_index, attrs
+    vessel_mask: np.ndarray | None = None  #: (H, W) bool, inside a vessel at rest
+    vessel_border_mask: np.ndarray | None = None  #: (H, W) bool, transmission flickers by >= 1 % (sd)
+    vessel_radius_scale: np.ndarray | None = None  #: (P, T) float32, diameter / resting diameter per segment
+    spike_to_noise: float | None = None  #: mean peak dF of one spike / per-pixel noise sd
 
     @property
     def n_neurons(self) -> int:
@@ -178,6 +226,7 @@ class GroundTruth:
             frame_times_s=self.frame_times_s[keep], frame_written=self.frame_written[keep],
             frame_index=self.frame_index[keep], background_temporal=self.background_temporal[:, keep],
             neuropil_traces=self.neuropil_traces[:, keep],
+            vessel_radius_scale=None if self.vessel_radius_scale is None else self.vessel_radius_scale[:, keep],
         )
 
 
@@ -225,6 +274,10 @@ def load_ground_truth(path: str | Path, sparse_footprints: bool = False) -> Grou
             neuropil_traces=f["neuropil/traces"][()], frame_rate=float(f.attrs["frame_rate"]),
             config=SimulationConfig.from_json(f.attrs["config_json"]), version=str(f.attrs["version"]),
             ephys=ephys,
+            vessel_mask=f["vessels/mask"][()] if "vessels" in f else None,
+            vessel_border_mask=f["vessels/border_mask"][()] if "vessels" in f else None,
+            vessel_radius_scale=f["vessels/radius_scale"][()] if "vessels" in f else None,
+            spike_to_noise=float(f.attrs["spike_to_noise"]) if "spike_to_noise" in f.attrs else None,
         )
 
 
