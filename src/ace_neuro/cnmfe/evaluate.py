@@ -466,9 +466,17 @@ def evaluate_components(
         snr, r_values, min_SNR=p["min_SNR"], rval_thr=p["rval_thr"],
         SNR_lowest=p["SNR_lowest"], rval_lowest=p["rval_lowest"],
     )
+    vessel_edge = np.zeros(0, np.int64)
+    if p["reject_vessel_edges"] and n_comp:
+        from ace_neuro.cnmfe.vessels import find_vessel_edge_components
+
+        vessel_edge = np.flatnonzero(find_vessel_edge_components(estimates))
+        good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
+        logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(p)
+    merged["vessel_edge_components"] = vessel_edge.tolist()
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
@@ -597,7 +605,11 @@ def apply_curation(estimates: Estimates, decisions: Mapping[int, bool]) -> tuple
 
 
 def components_table(estimates: Estimates, curated: np.ndarray | None = None):
-    """One row per component: id, centroid_row, centroid_col, size_px, SNR, r_value, accepted, decided_by."""
+    """One row per component: id, centroid_row, centroid_col, size_px, SNR, r_value, accepted, decided_by, reason.
+
+    ``reason`` says why a component is rejected: ``curation``, ``vessel_edge``
+    (:mod:`ace_neuro.cnmfe.vessels`) or ``quality`` (SNR / r-value); empty when accepted.
+    """
     import pandas as pd
 
     n_comp = estimates.n_components
@@ -614,8 +626,18 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
             "r_value": nan if estimates.r_values is None else estimates.r_values.astype(np.float64),
             "accepted": estimates.accepted,
             "decided_by": np.where(curated, "curation", "auto"),
+            "reason": _rejection_reasons(estimates, curated),
         }
     )
+
+
+def _rejection_reasons(estimates: Estimates, curated: np.ndarray) -> np.ndarray:
+    vessel = np.zeros(estimates.n_components, dtype=bool)
+    vessel[np.asarray(estimates.params.get("vessel_edge_components") or [], dtype=np.int64)] = True
+    reason = np.where(vessel, "vessel_edge", "quality").astype(object)
+    reason[curated] = "curation"
+    reason[estimates.accepted] = ""
+    return reason
 
 
 # --------------------------------------------------------------------------- workflow step

@@ -122,6 +122,9 @@ def fit_cnmfe(
     used["fr"] = float(fr)
     used["border_pix"] = border
     used["seeding_thresholds"] = fit.info.get("seeding_thresholds")  # the values used ("auto" calibrated)
+    if isinstance(used["seeding_thresholds"], dict):  # whole field: one pair of numbers (patches: one per patch)
+        used["min_corr"] = used["seeding_thresholds"]["min_corr"]
+        used["min_pnr"] = used["seeding_thresholds"]["min_pnr"]
     common = dict(A=state.A, C=state.C, dims=source.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
                   ssub_B=int(p["ssub_B"]), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
     if tr is not None:
