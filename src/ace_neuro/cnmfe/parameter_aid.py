@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
-import scipy.ndimage as ndi
 import scipy.sparse
 
 from ..io.atomic import atomic_path
