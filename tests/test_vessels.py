@@ -89,11 +89,11 @@ def test_features_and_decision():
 def test_evaluation_rejects_vessel_edges_and_says_why():
     est, _ = _scene()
     movie = np.zeros((T, H, W), np.float32)  # r-values are irrelevant here: judge by SNR alone
-    ev = evaluate_components(est, movie, {"min_SNR": 0.0, "SNR_lowest": -1.0, "rval_lowest": -2.0})
+    ev = evaluate_components(est, movie, {"min_SNR": 0.0, "SNR_lowest": 0.0, "rval_lowest": -1.0})
     assert 0 in ev.idx_components_bad and 3 in ev.idx_components_bad
     assert 1 in ev.idx_components and 2 in ev.idx_components
     table = components_table(ev)
     assert table["reason"].tolist()[:4] == ["vessel_edge", "", "", "vessel_edge"]
-    kept = evaluate_components(est, movie, {"min_SNR": 0.0, "SNR_lowest": -1.0, "rval_lowest": -2.0,
+    kept = evaluate_components(est, movie, {"min_SNR": 0.0, "SNR_lowest": 0.0, "rval_lowest": -1.0,
                                             "reject_vessel_edges": False})
     assert kept.idx_components.tolist() == [0, 1, 2, 3]
