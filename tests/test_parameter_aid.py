@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse
 
 from ace_neuro.cnmfe.parameter_aid import (
-    OUTPUT_FILES,
+    OUTPUT_KEYS,
     footprint_half_widths,
     gsig_candidates,
     run_parameter_aid,
@@ -47,15 +47,19 @@ def test_run_parameter_aid_writes_its_files(tmp_path):
     del view
     path = next(tmp_path.glob("*.mmap"))
     out = tmp_path / "aid"
-    summary = run_parameter_aid(path, out, {"gSig": [3, 3], "gSiz": [13, 13], "rf": 20, "stride": 8, "tsub": 1})
-    for name in OUTPUT_FILES:
-        assert (out / name).stat().st_size > 0
+    names = {"images": "a.png", "histograms": "b.png", "seeds": "c.png", "patches": "d.png", "suggestion": "e.txt",
+             "summary": "f.json"}
+    outputs = {k: out / v for k, v in names.items()}
+    summary = run_parameter_aid(tmp_path, outputs, {"gSig": [3, 3], "gSiz": [13, 13], "rf": 20, "stride": 8, "tsub": 1})
+    assert sorted(OUTPUT_KEYS) == sorted(names)
+    for path in outputs.values():
+        assert path.stat().st_size > 0
     assert summary["gSig_candidates"] == [[2, 2], [3, 3], [4, 4]]
     assert len(summary["thresholds_auto"]) == 3
     assert summary["n_seeds"] >= len(centres)
     suggestion = summary["suggestion"]
     assert suggestion["gSig"] == [3, 3] and suggestion["sizes_from"] == "initial footprints of the seeds"
     assert 0 < suggestion["min_corr"] <= 1 and suggestion["min_pnr"] > 0
-    assert json.loads((out / "summary.json").read_text()) == summary
-    assert "gSig [3, 3]" in (out / "suggestion.txt").read_text()
-    assert not list(out.glob(".*"))  # no scratch left behind
+    assert json.loads(outputs["summary"].read_text()) == summary
+    assert "gSig [3, 3]" in outputs["suggestion"].read_text()
+    assert sorted(p.name for p in out.iterdir()) == sorted(names.values())  # no scratch left behind

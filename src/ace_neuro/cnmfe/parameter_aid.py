@@ -3,17 +3,18 @@
 CaImAn's one-photon demo has the user tune the seeding parameters by eye
 (``cnmfe_parameter_handler``: correlation and peak-to-noise images with
 sliders, patches drawn over the movie). Here the same views are figures,
-computed from the motion-corrected movie without running the fit:
+computed from the motion-corrected movie without running the fit (the keys
+of the ``outputs`` mapping; the caller names the files):
 
-* ``images.png``: correlation and PNR images at three ``gSig`` values around the
+* ``images``: correlation and PNR images at three ``gSig`` values around the
   configured one (same downsampling as the fit, ``ssub`` / ``tsub``);
-* ``histograms.png``: histograms of both statistics and of their null (the
+* ``histograms``: histograms of both statistics and of their null (the
   sign-flipped movie, :mod:`.thresholds`) with the thresholds: calibrated
   (``auto``) and configured (CaImAn's 0.8 / 10 when the configuration says ``auto``);
-* ``seeds.png``: the seeds those thresholds give, over the correlation image;
-* ``patches.png``: the patch grid (``rf``, ``stride``), the seeding border and a
+* ``seeds``: the seeds those thresholds give, over the correlation image;
+* ``patches``: the patch grid (``rf``, ``stride``), the seeding border and a
   circle of radius ``gSig`` (a neuron's half-size) over the correlation image;
-* ``suggestion.txt`` / ``summary.json``: suggested ``gSig`` (from the sizes of
+* ``suggestion`` (text) / ``summary`` (JSON): suggested ``gSig`` (from the sizes of
   accepted footprints when estimates are given, else of the seeds' initial
   footprints) and the thresholds from the null distribution.
 """
@@ -38,7 +39,7 @@ from .patches import patch_regions
 from .thresholds import resolve_thresholds
 
 __all__ = [
-    "OUTPUT_FILES",
+    "OUTPUT_KEYS",
     "CAIMAN_DEMO_THRESHOLDS",
     "ParameterAid",
     "gsig_candidates",
@@ -50,8 +51,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Files written by :func:`write_parameter_aid`.
-OUTPUT_FILES = ("images.png", "histograms.png", "seeds.png", "patches.png", "suggestion.txt", "summary.json")
+#: Outputs of :func:`write_parameter_aid` (keys of its ``outputs`` mapping): four PNG figures, a text, a JSON.
+OUTPUT_KEYS = ("images", "histograms", "seeds", "patches", "suggestion", "summary")
 #: CaImAn's one-photon demo thresholds, shown when the configuration says ``auto``.
 CAIMAN_DEMO_THRESHOLDS = (0.8, 10.0)
 
@@ -243,16 +244,20 @@ def _imshow(ax, image, title, cmap="viridis"):
     return im
 
 
-def write_parameter_aid(aid: ParameterAid, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Write :data:`OUTPUT_FILES` into ``out_dir``; returns the summary written to ``summary.json``."""
+def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
+    """Write the figures and texts to ``outputs`` (a path for each of :data:`OUTPUT_KEYS`); returns the summary."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle, Rectangle
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    missing = [k for k in OUTPUT_KEYS if k not in outputs]
+    if missing:
+        raise ValueError(f"write_parameter_aid: no output path for {missing}")
+    paths = {k: Path(outputs[k]) for k in OUTPUT_KEYS}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     p = aid.params
     ssub = int(p["ssub"])
     i = aid.gsigs.index([int(v) for v in p["gSig"]])
@@ -265,7 +270,7 @@ def write_parameter_aid(aid: ParameterAid, out_dir: str | os.PathLike) -> dict[s
         fig.colorbar(_imshow(axes[1, j], img.pnr, f"PNR, gSig {g}{mark}\nauto min_pnr {thr.min_pnr:.1f}"),
                      ax=axes[1, j], fraction=0.046)
     fig.tight_layout()
-    save_figure(fig, out / "images.png")
+    save_figure(fig, paths["images"])
 
     img, thr = aid.images[i], aid.thresholds[i]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -283,13 +288,13 @@ def write_parameter_aid(aid: ParameterAid, out_dir: str | os.PathLike) -> dict[s
         ax.legend(fontsize=7)
     fig.suptitle(f"gSig {p['gSig']}: pixels per value, with the thresholds", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, out / "histograms.png")
+    save_figure(fig, paths["histograms"])
 
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     _imshow(ax, img.cn, f"{len(aid.seeds)} seeds (thresholds the fit uses) on the correlation image", "gray")
     if len(aid.seeds):
         ax.plot(aid.seeds[:, 1], aid.seeds[:, 0], "r+", ms=6)
-    save_figure(fig, out / "seeds.png")
+    save_figure(fig, paths["seeds"])
 
     h, w = img.cn.shape
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
@@ -308,7 +313,7 @@ def write_parameter_aid(aid: ParameterAid, out_dir: str | os.PathLike) -> dict[s
     centre = aid.seeds[0] if len(aid.seeds) else np.array([h / 2, w / 2])
     ax.add_patch(Circle((centre[1], centre[0]), radius, fill=False, ec="c", lw=1.5))
     ax.add_patch(Circle((centre[1], centre[0]), float(p["gSiz"][0]) / ssub / 2, fill=False, ec="c", ls="--", lw=1.0))
-    save_figure(fig, out / "patches.png")
+    save_figure(fig, paths["patches"])
 
     suggestion = aid.suggestion()
     summary = {
@@ -330,30 +335,32 @@ def write_parameter_aid(aid: ParameterAid, out_dir: str | os.PathLike) -> dict[s
         "sign-flipped movie over background pixels (what noise and background reach without a neuron).\n"
         f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
     )
-    with atomic_path(out / "suggestion.txt") as tmp:
+    with atomic_path(paths["suggestion"]) as tmp:
         tmp.write_text(text)
-    with atomic_path(out / "summary.json") as tmp:
+    with atomic_path(paths["summary"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def run_parameter_aid(
     memmap_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    outputs: Mapping[str, str | os.PathLike],
     params: Mapping[str, Any] | None = None,
     *,
     border_pix: int | None = None,
     estimates_path: str | os.PathLike | None = None,
     threads: int = 1,
+    log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Build the parameter aid of a motion-corrected CaImAn memory map (no fit) and write its files.
 
     Parameters
     ----------
     memmap_path : path-like
-        ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``.
-    out_dir : path-like
-        Receives :data:`OUTPUT_FILES`.
+        ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``, or the folder holding exactly one.
+    outputs : mapping
+        A path for each of :data:`OUTPUT_KEYS`; the downsampled movie is cached next to
+        ``outputs["summary"]`` while running.
     params : mapping, optional
         CNMF-E parameters (checked; defaults for missing keys).
     border_pix : int, optional
@@ -362,27 +369,30 @@ def run_parameter_aid(
         Evaluated estimates (``evaluate/estimates.h5``): gSig is then suggested from
         the accepted footprints.
     threads : int
+    log : logging.Logger, optional
 
     Returns
     -------
     dict
-        The summary (also in ``summary.json``).
+        The summary (also written to ``outputs["summary"]``).
     """
+    from ..io.movie import find_caiman_memmap
     from .estimates import load_estimates
     from .params import check_params
     from .reader import MovieSource
 
+    log = log or logger
     p = check_params(dict(params or {}))
-    source = MovieSource.from_memmap(memmap_path)
+    path = Path(memmap_path)
+    source = MovieSource.from_memmap(find_caiman_memmap(path) if path.is_dir() else path)
     border = max(int(p["border_pix"]), int(border_pix or 0))
     footprints = None
     if estimates_path is not None:
         est = load_estimates(estimates_path)
         footprints = est.A[:, est.idx_components] if est.idx_components is not None else est.A
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    aid = compute_parameter_aid(source, p, border=border, footprints=footprints, threads=threads, scratch_dir=out)
-    summary = write_parameter_aid(aid, out)
-    logger.info("cnmfe parameter aid written to %s: %s", out, summary["suggestion"])
+    scratch = Path(outputs["summary"]).parent
+    scratch.mkdir(parents=True, exist_ok=True)
+    aid = compute_parameter_aid(source, p, border=border, footprints=footprints, threads=threads, scratch_dir=scratch)
+    summary = write_parameter_aid(aid, outputs)
+    log.info("cnmfe parameter aid: %d seeds; suggestion %s", summary["n_seeds"], summary["suggestion"])
     return summary
-
