@@ -129,6 +129,67 @@ def _evaluated_scores(est, path, truth) -> dict:
     }
 
 
+#: CaImAn's one-photon demo (demo_pipeline_cnmfE): CNMF-E parameters, then evaluate_components without the CNN.
+CAIMAN_DEMO = {
+    "method_init": "corr_pnr", "K": None, "gSig": (3, 3), "gSiz": (13, 13), "merge_thr": 0.7, "p": 1, "tsub": 2,
+    "ssub": 1, "rf": 40, "stride": 20, "only_init": True, "nb": 0, "nb_patch": 0, "method_deconvolution": "oasis",
+    "low_rank_background": None, "update_background_components": True, "min_corr": 0.8, "min_pnr": 10,
+    "normalize_init": False, "center_psf": True, "ssub_B": 2, "ring_size_factor": 1.4, "del_duplicates": True,
+    "border_pix": 0,
+}
+CAIMAN_QUALITY = {"min_SNR": 3.0, "rval_thr": 0.85, "use_cnn": False}
+
+
+def fit_and_score_caiman(folder: Path, threads: int) -> dict:
+    """CaImAn 1.x CNMF-E + evaluation at its one-photon demo settings (run with CaImAn's Python), scored as ours."""
+    import caiman
+    from caiman.source_extraction import cnmf
+
+    from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
+    from ace_neuro.io.movie import find_caiman_memmap
+    from ace_neuro.simulate import load_ground_truth
+
+    truth = load_ground_truth(folder / "raw" / "ground_truth.h5")
+    path = str(find_caiman_memmap(folder / "memmap"))
+    start = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    _, cluster, n_processes = caiman.cluster.setup_cluster(backend="multiprocessing", n_processes=threads)
+    try:
+        Yr, dims, T = caiman.load_memmap(path)
+        images = np.reshape(Yr.T, [T] + list(dims), order="F")
+        opts = cnmf.params.CNMFParams(params_dict={"fr": truth.frame_rate, "decay_time": 0.4, **CAIMAN_DEMO})
+        cnm = cnmf.CNMF(n_processes=n_processes, dview=cluster, params=opts)
+        cnm.fit(images)
+        fit_seconds = time.perf_counter() - start
+        cnm.params.set("quality", CAIMAN_QUALITY)
+        cnm.estimates.evaluate_components(images, cnm.params, dview=cluster)
+    finally:
+        caiman.stop_server(dview=cluster)
+    elapsed = time.perf_counter() - start
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime) + children.ru_utime + children.ru_stime
+    est = cnm.estimates
+    A = est.A.tocsc()
+    good = np.asarray(est.idx_components, dtype=np.int64)
+    out = {"seconds": fit_seconds, "eval_seconds": elapsed - fit_seconds, "cpu_seconds": cpu, "n_found": int(A.shape[1]),
+           "n_true": int(truth.footprints.shape[0]), "spike_to_noise": truth.spike_to_noise, "seeding_thresholds": "0.8 / 10"}
+    for prefix, cols in (("", np.arange(A.shape[1])), ("acc_", good)):
+        matches = match_components(A[:, cols], truth.footprints, dims=dims)
+        scores = detection_scores(A[:, cols], truth.footprints, matches=matches, dims=dims)
+        r = trace_correlations(est.C[cols], truth.calcium[:, :est.C.shape[1]], matches)
+        out.update({f"{prefix}precision": scores["precision"], f"{prefix}recall": scores["recall"],
+                    f"{prefix}f1": scores["f1"], f"{prefix}median_r": float(np.nanmedian(r)) if len(r) else float("nan")})
+    matched = set(good[match_components(A[:, good], truth.footprints, dims=dims).idx_est].tolist())
+    out.update({
+        "n_accepted": int(good.size), "frames_per_s": T / fit_seconds, "frames_per_cpu_s": T / max(cpu, 1e-9),
+        "peak_rss_mb": max(usage1.ru_maxrss, children.ru_maxrss) / 1024, "movie_mb": os.path.getsize(path) / 2**20,
+        "accepted_on_vessel_border": _on_vessel_border(est, truth, good.tolist()),
+        "false_accepted_on_vessel_border": _on_vessel_border(est, truth, [k for k in good.tolist() if k not in matched]),
+    })
+    return out
+
+
 def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None = None, truth_path: Path | None = None,
                   evaluate: bool = False) -> dict:
     """Fit (in this process) and score; returns a dict of figures.
@@ -181,9 +242,15 @@ def main(argv=None) -> None:
     ap.add_argument("--curve", action="store_true",
                     help="spike-brightness and vessel cases (CURVE), scored before and after evaluation")
     ap.add_argument("--evaluate", action="store_true", help="also evaluate and score the accepted components")
+    ap.add_argument("--caiman-python", default=None,
+                    help="fit with CaImAn (its 1p demo settings) using this Python (e.g. /tmp/caiman-venv/bin/python)")
+    ap.add_argument("--caiman-one", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--fit-one", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     params = json.loads(args.params)
+    if args.caiman_one is not None:  # child process in CaImAn's Python
+        print(json.dumps(fit_and_score_caiman(args.caiman_one, args.threads)))
+        return
     if args.fit_one is not None:  # child process: fit one case, print JSON
         print(json.dumps(fit_and_score(args.fit_one, params, args.threads, args.memmap, args.truth, args.evaluate)))
         return
@@ -207,6 +274,8 @@ def main(argv=None) -> None:
         folder = simulate(case, args.work, args.seed)
         cmd = [sys.executable, __file__, "--fit-one", str(folder), "--threads", str(args.threads), "--params", args.params,
                *evaluate]
+        if args.caiman_python:
+            cmd = [args.caiman_python, __file__, "--caiman-one", str(folder), "--threads", str(args.threads)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         res = json.loads(out)
         res["case"] = case["name"]
