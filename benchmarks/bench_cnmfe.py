@@ -38,10 +38,28 @@ CASES = [
     {"name": "256x256x6000 noise 2.0", "height": 256, "width": 256, "n_frames": 6000, "n_neurons": 100, "noise": 2.0},
 ]
 QUICK = [{"name": "128x128x1500 noise 1.0", "height": 128, "width": 128, "n_frames": 1500, "n_neurons": 30, "noise": 1.0}]
+#: Spike-brightness curve (``--curve``): 256x256x3000, 80 neurons, 40 % of them touching another, default
+#: background / neuropil / vessels / bleaching / noise; one spike's mean peak dF / per-pixel noise sd set by
+#: ``spike_to_noise`` (0 = the simulator's default brightness, 2.3x). The last two cases add vessels that
+#: dilate (15 %) and move non-rigidly (1 px).
+_CURVE_BASE = {"height": 256, "width": 256, "n_frames": 3000, "n_neurons": 80, "noise": 1.0, "overlap_fraction": 0.4}
+CURVE = [
+    {**_CURVE_BASE, "name": "spike/noise 2.3 (default)", "spike_to_noise": 0.0},
+    {**_CURVE_BASE, "name": "spike/noise 1.3", "spike_to_noise": 1.3},
+    {**_CURVE_BASE, "name": "spike/noise 0.8", "spike_to_noise": 0.8},
+    {**_CURVE_BASE, "name": "spike/noise 0.5", "spike_to_noise": 0.5},
+    {**_CURVE_BASE, "name": "spike/noise 1.3, dynamic vessels", "spike_to_noise": 1.3, "vessel_dilation": 0.15,
+     "vessel_wobble_px": 1.0},
+    {**_CURVE_BASE, "name": "spike/noise 0.8, dynamic vessels", "spike_to_noise": 0.8, "vessel_dilation": 0.15,
+     "vessel_wobble_px": 1.0},
+]
+_SIM_KEYS = ("overlap_fraction", "spike_to_noise", "vessel_dilation", "vessel_wobble_px")
 
 
 def _case_dir(work: Path, case: dict, seed: int) -> Path:
-    return work / f"sim_{case['height']}x{case['width']}x{case['n_frames']}_n{case['n_neurons']}_noise{case['noise']}_seed{seed}"
+    extra = "".join(f"_{k}{case[k]}" for k in _SIM_KEYS if k in case)
+    return work / (f"sim_{case['height']}x{case['width']}x{case['n_frames']}_n{case['n_neurons']}_noise{case['noise']}"
+                   f"{extra}_seed{seed}")
 
 
 def simulate(case: dict, work: Path, seed: int) -> Path:
@@ -56,6 +74,7 @@ def simulate(case: dict, work: Path, seed: int) -> Path:
     config = SimulationConfig(
         n_frames=case["n_frames"], height=case["height"], width=case["width"], n_neurons=case["n_neurons"],
         noise=case["noise"], seed=seed, motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False,
+        **{k: case[k] for k in _SIM_KEYS if k in case},
     )
     simulate_recording(folder / "raw", config)
     mm = folder / "memmap"
@@ -69,7 +88,110 @@ def simulate(case: dict, work: Path, seed: int) -> Path:
     return folder
 
 
-def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None = None, truth_path: Path | None = None) -> dict:
+def _on_vessel_border(est, truth, components) -> int:
+    """Components (of ``components``) with at least half their footprint mass on the true flickering vessel border."""
+    if truth.vessel_border_mask is None or not truth.vessel_border_mask.any():
+        return 0
+    border = truth.vessel_border_mask.ravel(order="F")
+    A = est.A.tocsc()
+    count = 0
+    for k in components:
+        idx, val = A.indices[A.indptr[k]:A.indptr[k + 1]], A.data[A.indptr[k]:A.indptr[k + 1]]
+        if val.sum() > 0 and val[border[idx]].sum() >= 0.5 * val.sum():
+            count += 1
+    return count
+
+
+def _evaluated_scores(est, path, truth) -> dict:
+    """Scores of the components accepted by the evaluate step at its defaults, and its time."""
+    from ace_neuro.cnmfe.evaluate import evaluate_components
+    from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
+    from ace_neuro.io.movie import open_movie
+
+    start = time.perf_counter()
+    ev = evaluate_components(est, open_movie(path))
+    seconds = time.perf_counter() - start
+    good = ev.idx_components
+    A_good = ev.A[:, good]
+    matches = match_components(A_good, truth.footprints, dims=ev.dims)
+    scores = detection_scores(A_good, truth.footprints, matches=matches, dims=ev.dims)
+    r = trace_correlations(ev.C[good], truth.calcium[:, :ev.C.shape[1]], matches)
+    matched = set(good[matches.idx_est].tolist())
+    false = [k for k in good.tolist() if k not in matched]
+    return {
+        "eval_seconds": seconds, "n_accepted": int(good.size), "acc_precision": scores["precision"],
+        "acc_recall": scores["recall"], "acc_f1": scores["f1"],
+        "acc_median_r": float(np.nanmedian(r)) if len(r) else float("nan"),
+        "accepted_on_vessel_border": _on_vessel_border(ev, truth, good.tolist()),
+        "false_accepted_on_vessel_border": _on_vessel_border(ev, truth, false),
+        "spike_to_noise": truth.spike_to_noise,
+        "seeding_thresholds": ev.params.get("seeding_thresholds"),
+    }
+
+
+#: CaImAn's one-photon demo (demo_pipeline_cnmfE): CNMF-E parameters, then evaluate_components without the CNN.
+CAIMAN_DEMO = {
+    "method_init": "corr_pnr", "K": None, "gSig": (3, 3), "gSiz": (13, 13), "merge_thr": 0.7, "p": 1, "tsub": 2,
+    "ssub": 1, "rf": 40, "stride": 20, "only_init": True, "nb": 0, "nb_patch": 0, "method_deconvolution": "oasis",
+    "low_rank_background": None, "update_background_components": True, "min_corr": 0.8, "min_pnr": 10,
+    "normalize_init": False, "center_psf": True, "ssub_B": 2, "ring_size_factor": 1.4, "del_duplicates": True,
+    "border_pix": 0,
+}
+CAIMAN_QUALITY = {"min_SNR": 3.0, "rval_thr": 0.85, "use_cnn": False}
+
+
+def fit_and_score_caiman(folder: Path, threads: int) -> dict:
+    """CaImAn 1.x CNMF-E + evaluation at its one-photon demo settings (run with CaImAn's Python), scored as ours."""
+    import caiman
+    from caiman.source_extraction import cnmf
+
+    from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
+    from ace_neuro.io.movie import find_caiman_memmap
+    from ace_neuro.simulate import load_ground_truth
+
+    truth = load_ground_truth(folder / "raw" / "ground_truth.h5")
+    path = str(find_caiman_memmap(folder / "memmap"))
+    start = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    _, cluster, n_processes = caiman.cluster.setup_cluster(backend="multiprocessing", n_processes=threads)
+    try:
+        Yr, dims, T = caiman.load_memmap(path)
+        images = np.reshape(Yr.T, [T] + list(dims), order="F")
+        opts = cnmf.params.CNMFParams(params_dict={"fr": truth.frame_rate, "decay_time": 0.4, **CAIMAN_DEMO})
+        cnm = cnmf.CNMF(n_processes=n_processes, dview=cluster, params=opts)
+        cnm.fit(images)
+        fit_seconds = time.perf_counter() - start
+        cnm.params.set("quality", CAIMAN_QUALITY)
+        cnm.estimates.evaluate_components(images, cnm.params, dview=cluster)
+    finally:
+        caiman.stop_server(dview=cluster)
+    elapsed = time.perf_counter() - start
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime) + children.ru_utime + children.ru_stime
+    est = cnm.estimates
+    A = est.A.tocsc()
+    good = np.asarray(est.idx_components, dtype=np.int64)
+    out = {"seconds": fit_seconds, "eval_seconds": elapsed - fit_seconds, "cpu_seconds": cpu, "n_found": int(A.shape[1]),
+           "n_true": int(truth.footprints.shape[0]), "spike_to_noise": truth.spike_to_noise, "seeding_thresholds": "0.8 / 10"}
+    for prefix, cols in (("", np.arange(A.shape[1])), ("acc_", good)):
+        matches = match_components(A[:, cols], truth.footprints, dims=dims)
+        scores = detection_scores(A[:, cols], truth.footprints, matches=matches, dims=dims)
+        r = trace_correlations(est.C[cols], truth.calcium[:, :est.C.shape[1]], matches)
+        out.update({f"{prefix}precision": scores["precision"], f"{prefix}recall": scores["recall"],
+                    f"{prefix}f1": scores["f1"], f"{prefix}median_r": float(np.nanmedian(r)) if len(r) else float("nan")})
+    matched = set(good[match_components(A[:, good], truth.footprints, dims=dims).idx_est].tolist())
+    out.update({
+        "n_accepted": int(good.size), "frames_per_s": T / fit_seconds, "frames_per_cpu_s": T / max(cpu, 1e-9),
+        "peak_rss_mb": max(usage1.ru_maxrss, children.ru_maxrss) / 1024, "movie_mb": os.path.getsize(path) / 2**20,
+        "accepted_on_vessel_border": _on_vessel_border(est, truth, good.tolist()),
+        "false_accepted_on_vessel_border": _on_vessel_border(est, truth, [k for k in good.tolist() if k not in matched]),
+    })
+    return out
+
+
+def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None = None, truth_path: Path | None = None,
+                  evaluate: bool = False) -> dict:
     """Fit (in this process) and score; returns a dict of figures.
 
     ``folder`` is a simulated case (``raw/ground_truth.h5``, ``memmap/``), or,
@@ -94,7 +216,8 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
     matches = match_components(est.A, truth.footprints, dims=est.dims)
     scores = detection_scores(est.A, truth.footprints, matches=matches, dims=est.dims)
     r = trace_correlations(est.C, truth.calcium[:, :est.C.shape[1]], matches)
-    return {
+    extra = _evaluated_scores(est, path, truth) if evaluate else {}
+    return extra | {
         "seconds": elapsed, "frames_per_s": est.C.shape[1] / elapsed, "cpu_seconds": cpu,
         "frames_per_cpu_s": est.C.shape[1] / max(cpu, 1e-9), "peak_rss_mb": max(rss_mb, rss_children_mb),
         "n_found": int(est.A.shape[1]), "n_true": int(truth.footprints.shape[0]),
@@ -116,11 +239,20 @@ def main(argv=None) -> None:
     ap.add_argument("--memmap", type=Path, default=None,
                     help="fit this existing CaImAn memory map instead of simulated cases (needs --truth)")
     ap.add_argument("--truth", type=Path, default=None, help="ground_truth.h5 of --memmap")
+    ap.add_argument("--curve", action="store_true",
+                    help="spike-brightness and vessel cases (CURVE), scored before and after evaluation")
+    ap.add_argument("--evaluate", action="store_true", help="also evaluate and score the accepted components")
+    ap.add_argument("--caiman-python", default=None,
+                    help="fit with CaImAn (its 1p demo settings) using this Python (e.g. /tmp/caiman-venv/bin/python)")
+    ap.add_argument("--caiman-one", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--fit-one", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     params = json.loads(args.params)
+    if args.caiman_one is not None:  # child process in CaImAn's Python
+        print(json.dumps(fit_and_score_caiman(args.caiman_one, args.threads)))
+        return
     if args.fit_one is not None:  # child process: fit one case, print JSON
-        print(json.dumps(fit_and_score(args.fit_one, params, args.threads, args.memmap, args.truth)))
+        print(json.dumps(fit_and_score(args.fit_one, params, args.threads, args.memmap, args.truth, args.evaluate)))
         return
     if args.memmap is not None:
         if args.truth is None:
@@ -133,13 +265,17 @@ def main(argv=None) -> None:
         res["case"] = args.memmap.name
         print(json.dumps(res), flush=True)
         return
-    cases = QUICK if args.quick else CASES
+    cases = QUICK if args.quick else CURVE if args.curve else CASES
+    evaluate = ["--evaluate"] if (args.evaluate or args.curve) else []
     if args.case is not None:
         cases = [cases[args.case]]
     rows = []
     for case in cases:
         folder = simulate(case, args.work, args.seed)
-        cmd = [sys.executable, __file__, "--fit-one", str(folder), "--threads", str(args.threads), "--params", args.params]
+        cmd = [sys.executable, __file__, "--fit-one", str(folder), "--threads", str(args.threads), "--params", args.params,
+               *evaluate]
+        if args.caiman_python:
+            cmd = [args.caiman_python, __file__, "--caiman-one", str(folder), "--threads", str(args.threads)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         res = json.loads(out)
         res["case"] = case["name"]
@@ -155,6 +291,15 @@ def main(argv=None) -> None:
             f"{r['peak_rss_mb']:.0f} | {r['movie_mb']:.0f} | "
             f"{r['n_found']} / {r['n_true']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['median_r']:.3f} |"
         )
+    if evaluate:
+        lines += ["", "| case | spike/noise | accepted / true | precision | recall | F1 | median trace r | "
+                  "accepted on vessel border (false) | seeding thresholds |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(
+                f"| {r['case']} | {r['spike_to_noise']:.2f} | {r['n_accepted']} / {r['n_true']} | {r['acc_precision']:.3f} | "
+                f"{r['acc_recall']:.3f} | {r['acc_f1']:.3f} | {r['acc_median_r']:.3f} | {r['accepted_on_vessel_border']} "
+                f"({r['false_accepted_on_vessel_border']}) | {r['seeding_thresholds']} |"
+            )
     table = "\n".join(lines)
     print(table)
     if args.out is not None:

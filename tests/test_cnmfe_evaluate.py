@@ -263,7 +263,9 @@ def test_run_evaluate_step_writes_three_files(tmp_path, scene):
     assert back.idx_components.tolist() == [0, 1, 2, 3, 4] and back.idx_components_bad.tolist() == [5]
     np.testing.assert_array_equal(back.C, scene["est"].C)
     table = pd.read_csv(out / "components.csv")
-    assert list(table.columns) == ["id", "centroid_row", "centroid_col", "size_px", "SNR", "r_value", "accepted", "decided_by"]
+    assert list(table.columns) == ["id", "centroid_row", "centroid_col", "size_px", "SNR", "r_value", "accepted", "decided_by",
+                                   "reason"]
+    assert table["reason"].fillna("").tolist() == [""] * 5 + ["quality"]
     assert table["accepted"].tolist() == [True] * 5 + [False]
     assert table["decided_by"].tolist() == ["auto"] * 4 + ["curation", "auto"]
     np.testing.assert_allclose(table[["centroid_row", "centroid_col"]].to_numpy()[:4], TRUE_CENTERS, atol=0.05)

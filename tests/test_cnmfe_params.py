@@ -12,7 +12,8 @@ def test_defaults_are_caiman_one_photon_values():
     assert p["method_init"] == "corr_pnr"
     assert p["gSig"] == [3, 3] and p["gSiz"] == [13, 13]
     assert p["center_psf"] is True and p["nb"] == 0
-    assert (p["min_corr"], p["min_pnr"], p["ring_size_factor"]) == (0.8, 10.0, 1.4)
+    # seeding thresholds: calibrated on the recording (CaImAn's demo: 0.8 and 10, still accepted as numbers)
+    assert (p["min_corr"], p["min_pnr"], p["ring_size_factor"]) == ("auto", "auto", 1.4)
     assert (p["ssub"], p["tsub"], p["ssub_B"], p["p"]) == (1, 2, 2, 1)
     assert {q.name for q in PARAMS} >= {"K", "rf", "stride", "border_pix", "merge_thr", "del_duplicates", "only_init"}
     assert all(q.stage == "cnmfe" for q in PARAMS)
@@ -28,7 +29,8 @@ def test_scalar_gsig_becomes_pair():
     [
         ({"gSig": [5, 5], "gSiz": [4, 4]}, "gSiz [4, 4] is smaller than gSig [5, 5]"),
         ({"rf": 8}, "rf = 8 is smaller than gSiz [13, 13]"),
-        ({"min_pnr": 0}, "cnmfe.min_pnr = 0 is not allowed; it must be a number (> 0)"),
+        ({"min_pnr": 0}, "cnmfe.min_pnr = 0 is not allowed; it must be a number"),
+        ({"min_pnr": "high"}, "cnmfe.min_pnr must be a number or 'auto', got 'high'"),
         ({"min_pnr": -3}, "cnmfe.min_pnr = -3 is not allowed"),
         ({"gsig": [3, 3]}, "unknown parameter cnmfe.gsig; did you mean 'gSig'?"),
         ({"merge_tresh": 0.8}, "did you mean 'merge_thr'?"),

@@ -14,13 +14,13 @@ from scipy import ndimage
 
 from ace_neuro.simulate import (
     SimulationConfig,
-    _build_model,
-    _clean_canvas,
     load_ground_truth,
     simulate_frames,
     simulate_recording,
     simulate_ttl_times,
 )
+from ace_neuro.simulate.model import _build_model
+from ace_neuro.simulate.render import _clean_canvas
 
 SMALL = dict(n_frames=150, height=64, width=64, n_neurons=12, frames_per_file=60)
 
@@ -327,3 +327,46 @@ def test_noise_variance_follows_shot_plus_read_model():
     assert 3.5 < ratio < 4.5
     quiet = simulate_frames(dataclasses.replace(cfg, noise=0.0)).astype(np.float64)
     assert quiet.var(axis=0).max() == 0
+
+
+def test_spike_to_noise_sets_brightness_against_measured_noise():
+    """One spike's mean peak dF / per-pixel noise sd is what spike_to_noise asks for."""
+    base = dict(n_frames=40, height=64, width=64, n_neurons=0, motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0,
+                n_vessels=0, bleaching=0.0, background_fluctuation=0.0, ephys=False)
+    cfg = SimulationConfig(spike_to_noise=0.8, **base)
+    assert cfg.soma_brightness_adu == pytest.approx(0.8 * cfg.noise_sd_adu)
+    noisy = simulate_frames(cfg).astype(np.float64)
+    clean = simulate_frames(dataclasses.replace(cfg, noise=0.0, spike_to_noise=0.0)).astype(np.float64)
+    measured = (noisy - clean).std()
+    level = clean.mean()
+    assert level == pytest.approx(cfg.background_level * (1 + cfg.neuropil_strength), rel=0.15)
+    assert measured == pytest.approx(cfg.noise_sd_adu, rel=0.1)
+    cfg_n = SimulationConfig(**{**base, "n_neurons": 30}, spike_to_noise=0.5)
+    peaks = _build_model(cfg_n).footprints.max(axis=0).toarray().ravel()
+    assert peaks.mean() == pytest.approx(0.5 * cfg_n.noise_sd_adu, rel=0.15)
+    with pytest.raises(ValueError, match="spike_to_noise"):
+        SimulationConfig(spike_to_noise=-1.0)
+
+
+def test_dynamic_vessels_flicker_at_their_borders_only(tmp_path):
+    base = dict(n_frames=120, height=64, width=64, n_neurons=0, noise=0.0, motion_amplitude_px=0.0,
+                nonrigid_amplitude_px=0.0, background_fluctuation=0.0, neuropil_strength=0.0, bleaching=0.0,
+                n_vessels=2, ephys=False, frames_per_file=200)
+    static = simulate_frames(SimulationConfig(**base)).astype(np.float64)
+    cfg = SimulationConfig(**base, vessel_dilation=0.2, vessel_wobble_px=1.0)
+    moving = simulate_frames(cfg).astype(np.float64)
+    assert static.std(axis=0).max() <= 0.5  # static vessels: nothing changes (quantisation only)
+    flicker = moving.std(axis=0)
+    simulate_recording(tmp_path / "rec", cfg)
+    gt = load_ground_truth(tmp_path / "rec")
+    assert gt.vessel_border_mask.any() and gt.vessel_mask.any()
+    assert gt.vessel_radius_scale.shape[1] == cfg.n_frames
+    assert np.all(np.abs(gt.vessel_radius_scale - 1) <= 0.2 + 1e-6) and gt.vessel_radius_scale.std() > 0.02
+    near = ndimage.binary_dilation(gt.vessel_border_mask, iterations=2)
+    assert flicker[~near].max() <= 1.0  # away from vessels the frames do not change
+    assert np.percentile(flicker[gt.vessel_border_mask], 90) > 2.0
+    # the resting vessels are those of the static recording
+    assert np.allclose(static.mean(axis=0)[~near], moving.mean(axis=0)[~near], atol=1.0)
+    # an old configuration (no dynamic fields) still loads and has no flickering border
+    simulate_recording(tmp_path / "static", SimulationConfig(**base))
+    assert not load_ground_truth(tmp_path / "static").vessel_border_mask.any()

@@ -194,3 +194,17 @@ def test_rule_resources_follow_the_recording_size(workdir):
     motion = text.split("rule motion:", 1)[1].split("\n\n", 1)[0]
     expected = estimate("motion", 298, 64, 64)
     assert f"disk_mb={expected['disk_mb']}" in motion and f"mem_mb={expected['mem_mb']}" in motion
+
+
+def test_cnmfe_parameters_target_builds_the_aid_without_the_fit(workdir):
+    """The opt-in parameter aid runs from the motion memory map alone (no cnmfe job) and is not part of `all`."""
+    out = workdir / "results" / "rec1" / "cnmfe_parameters"
+    shutil.rmtree(out, ignore_errors=True)
+    dry = planned_jobs(snakemake(workdir, "-n", "all_cnmfe_parameters"))
+    assert dry.get("cnmfe_parameters") == 1 and "cnmfe" not in dry
+    snakemake(workdir, "--cores", "2", "all_cnmfe_parameters")
+    for name in ("images.png", "histograms.png", "seeds.png", "patches.png", "suggestion.txt", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    summary = yaml.safe_load((out / "summary.json").read_text())
+    assert summary["gSig_candidates"][1] == [3, 3] and summary["thresholds_auto"][1]["auto_pnr"]
+    assert planned_jobs(snakemake(workdir, "-n")) == {}

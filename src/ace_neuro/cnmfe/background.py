@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse
 
-from .estimates import decimation_matrix, downsampled_dims
+from .estimates import downsampled_dims
 
 __all__ = ["ring_radius", "ring_offsets", "ring_neighbours", "RingStats", "Downsampler"]
 

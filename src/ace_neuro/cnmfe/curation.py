@@ -137,7 +137,11 @@ def apply_curation(estimates: Estimates, decisions: Mapping[int, bool]) -> tuple
 
 
 def components_table(estimates: Estimates, curated: np.ndarray | None = None):
-    """One row per component: id, centroid_row, centroid_col, size_px, SNR, r_value, accepted, decided_by."""
+    """One row per component: id, centroid_row, centroid_col, size_px, SNR, r_value, accepted, decided_by, reason.
+
+    ``reason`` says why a component is rejected: ``curation``, ``vessel_edge``
+    (:mod:`ace_neuro.cnmfe.vessels`) or ``quality`` (SNR / r-value); empty when accepted.
+    """
     import pandas as pd
 
     n_comp = estimates.n_components
@@ -154,5 +158,15 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
             "r_value": nan if estimates.r_values is None else estimates.r_values.astype(np.float64),
             "accepted": estimates.accepted,
             "decided_by": np.where(curated, "curation", "auto"),
+            "reason": _rejection_reasons(estimates, curated),
         }
     )
+
+
+def _rejection_reasons(estimates: Estimates, curated: np.ndarray) -> np.ndarray:
+    vessel = np.zeros(estimates.n_components, dtype=bool)
+    vessel[np.asarray(estimates.params.get("vessel_edge_components") or [], dtype=np.int64)] = True
+    reason = np.where(vessel, "vessel_edge", "quality").astype(object)
+    reason[curated] = "curation"
+    reason[estimates.accepted] = ""
+    return reason

@@ -42,7 +42,6 @@ Computational Statistics & Data Analysis 50:3500-3530 (half-sample mode).
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -154,9 +153,17 @@ def evaluate_components(
         snr, r_values, min_SNR=p["min_SNR"], rval_thr=p["rval_thr"],
         SNR_lowest=p["SNR_lowest"], rval_lowest=p["rval_lowest"],
     )
+    vessel_edge = np.zeros(0, np.int64)
+    if p["reject_vessel_edges"] and n_comp:
+        from ace_neuro.cnmfe.vessels import find_vessel_edge_components
+
+        vessel_edge = np.flatnonzero(find_vessel_edge_components(estimates))
+        good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
+        logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(p)
+    merged["vessel_edge_components"] = vessel_edge.tolist()
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged

@@ -29,12 +29,13 @@ from ..progress import Progress
 from .background import Downsampler, RingStats, ring_radius
 from .estimates import decimation_matrix
 from .filters import downsample_frames
-from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds
+from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds, seed_mask
 from .merge import merge_components
 from .noise import WelchNoise
 from .reader import ChunkCache, MovieSource, pixels_to_frames
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
 from .temporal import TraceResult, update_traces
+from .thresholds import is_auto, resolve_thresholds
 
 __all__ = ["RegionFit", "fit_region", "refine", "ModelState"]
 
@@ -315,8 +316,9 @@ def _seed_and_extract_cached(
     """Body of :func:`_seed_and_extract`: seeding images (two passes) and extraction (one pass)."""
     p = passes.params
     ssub = int(p["ssub"])
+    auto = is_auto(p["min_corr"]) or is_auto(p["min_pnr"])
     images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"], p["noise_method"],
-                                    n_init, passes.threads, frames.folder, cache=frames.enabled)
+                                    n_init, passes.threads, frames.folder, cache=frames.enabled, null_images=auto)
     exclude = None
     if exclude_centres is not None and len(exclude_centres):
         exclude = np.zeros(init_dims, bool)
@@ -326,7 +328,12 @@ def _seed_and_extract_cached(
                 r, c = int(round(r)), int(round(c))
                 exclude[max(0, r - rad):r + rad + 1, max(0, c - rad):c + rad + 1] = True
     border_init = tuple(int(np.ceil(b / ssub)) for b in ((border,) * 4 if np.isscalar(border) else border))
-    seeds = find_seeds(images.cn, images.pnr, p["min_corr"], p["min_pnr"], g_sig, border_init, max_new, exclude)
+    images.thresholds = resolve_thresholds(p["min_corr"], p["min_pnr"], images, gSig=g_sig, gSiz=g_siz,
+                                           false_seed_rate=p["seed_false_rate"], eligible=seed_mask(init_dims, border_init))
+    if auto:
+        logger.info("%s: seeding thresholds %s", passes.label, images.thresholds.as_dict())
+    seeds = find_seeds(images.cn, images.pnr, images.thresholds.min_corr, images.thresholds.min_pnr, g_sig, border_init,
+                       max_new, exclude)
     comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images.mean,
                                local_background)
     return comps, images, init_dims
@@ -539,4 +546,5 @@ def fit_region(
         h, w = passes.dims
         cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)
         pnr = cv2.resize(pnr, (w, h), interpolation=cv2.INTER_LINEAR)
-    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr, {"n_init": int(A.shape[1])})
+    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr,
+                     {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict()})

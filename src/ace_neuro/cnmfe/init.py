@@ -12,7 +12,9 @@ Two streaming passes give, per pixel of the filtered movie ``F``:
   ``correlation_pnr``.
 
 ``PNR = (max - mean) / sn_F``. Seeds are the local maxima of ``Cn * PNR``
-where ``Cn >= min_corr`` and ``PNR >= min_pnr``, strongest first. A third pass
+where ``Cn >= min_corr`` and ``PNR >= min_pnr``, strongest first; with
+``"auto"`` thresholds the same statistics of the sign-flipped movie are
+computed too and the thresholds calibrated on them (:mod:`.thresholds`). A third pass
 extracts, for every seed at once, its filtered centre trace ``c`` and the
 median of the raw data on the border of its ``gSiz`` box (a local background
 proxy ``y_bg``), and accumulates the regression of every box pixel on
@@ -29,7 +31,7 @@ signals from microendoscopic video data. eLife 7:e28728.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -43,6 +45,7 @@ __all__ = [
     "CorrelationAccumulator",
     "correlation_pnr_images",
     "find_seeds",
+    "seed_mask",
     "InitialComponents",
     "extract_components",
 ]
@@ -113,12 +116,20 @@ class SeedImages:
     cn : local correlation image.
     pnr : peak-to-noise ratio image.
     mean, noise : temporal mean and noise level of the filtered movie.
+    cn_null, pnr_null : the same statistics of the sign-flipped filtered movie
+        (``null_images=True``): what noise and background alone give, since calcium
+        transients are positive (see :mod:`.thresholds`).
+    thresholds : SeedThresholds, optional
+        The thresholds seeds were found with (set by the caller).
     """
 
     cn: np.ndarray
     pnr: np.ndarray
     mean: np.ndarray
     noise: np.ndarray
+    cn_null: np.ndarray | None = None
+    pnr_null: np.ndarray | None = None
+    thresholds: Any = None
 
 
 def correlation_pnr_images(
@@ -133,6 +144,7 @@ def correlation_pnr_images(
     threads: int = 1,
     scratch_dir: str | None = None,
     cache: bool = True,
+    null_images: bool = False,
 ) -> SeedImages:
     """Correlation and peak-to-noise images of the filtered movie, in two streaming passes.
 
@@ -157,6 +169,9 @@ def correlation_pnr_images(
         system's temporary folder by default.
     cache : bool
         False: filter the frames again in the second pass instead (no scratch disk).
+    null_images : bool
+        Also compute ``cn_null`` and ``pnr_null`` on the sign-flipped movie (the
+        null distribution of :func:`ace_neuro.cnmfe.thresholds.seeding_thresholds`).
 
     Returns
     -------
@@ -170,20 +185,24 @@ def correlation_pnr_images(
     filtered = ChunkCache(lambda: (filter_frames(frames, kernel, threads) for frames in chunks()), scratch_dir, expected,
                           enabled=cache)
     try:
-        return _correlation_pnr(filtered, dims, welch, noise_range, noise_method)
+        return _correlation_pnr(filtered, dims, welch, noise_range, noise_method, null_images)
     finally:
         filtered.close()
 
 
-def _correlation_pnr(filtered: ChunkCache, dims, welch: WelchNoise, noise_range, noise_method) -> SeedImages:
+def _correlation_pnr(filtered: ChunkCache, dims, welch: WelchNoise, noise_range, noise_method,
+                     null_images: bool = False) -> SeedImages:
     """The two passes of :func:`correlation_pnr_images` over the (cached) filtered movie."""
     h, w = dims
     total = np.zeros((h, w), np.float64)
     peak = np.full((h, w), -np.inf, np.float32)
+    trough = np.full((h, w), np.inf, np.float32)
     count = 0
     for filt in filtered():
         total += filt.sum(axis=0, dtype=np.float64)
         np.maximum(peak, filt.max(axis=0), out=peak)
+        if null_images:
+            np.minimum(trough, filt.min(axis=0), out=trough)
         welch.update(filt.reshape(filt.shape[0], -1).T)  # (pixels in C order, frames)
         count += filt.shape[0]
     if welch.count == 0:  # recording shorter than one segment: use what was buffered
@@ -195,13 +214,35 @@ def _correlation_pnr(filtered: ChunkCache, dims, welch: WelchNoise, noise_range,
     noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
     pnr = np.maximum((peak - mean) / noise, 0.0).astype(np.float32)
     corr = CorrelationAccumulator((h, w))
+    corr_null = CorrelationAccumulator((h, w)) if null_images else None
     for z in filtered():
         z -= mean
         z /= noise
+        if corr_null is not None:
+            flipped = np.negative(z)
+            flipped[flipped < 3.0] = 0.0
+            corr_null.update(flipped)
         z[z < 3.0] = 0.0
         corr.update(z)
-    noise = np.where(np.isfinite(noise), noise, 0.0).astype(np.float32)
-    return SeedImages(cn=corr.result(), pnr=pnr, mean=mean, noise=noise)
+    images = SeedImages(cn=corr.result(), pnr=pnr, mean=mean, noise=np.where(np.isfinite(noise), noise, 0.0).astype(np.float32))
+    if null_images:
+        images.cn_null = corr_null.result()
+        images.pnr_null = np.maximum((mean - trough) / noise, 0.0).astype(np.float32)
+    return images
+
+
+def seed_mask(shape: tuple[int, int], border=0) -> np.ndarray:
+    """``(h, w)`` bool: pixels that can be seeds, i.e. outside ``border`` (int or (top, bottom, left, right))."""
+    top, bottom, left, right = (border,) * 4 if np.isscalar(border) else tuple(border)
+    h, w = shape
+    ok = np.ones((h, w), bool)
+    ok[:int(top)] = False
+    if bottom > 0:
+        ok[h - int(bottom):] = False
+    ok[:, :int(left)] = False
+    if right > 0:
+        ok[:, w - int(right):] = False
+    return ok
 
 
 def find_seeds(
@@ -236,15 +277,7 @@ def find_seeds(
         ``(row, col)`` of each seed.
     """
     score = np.asarray(cn, np.float64) * np.asarray(pnr, np.float64)
-    ok = (cn >= min_corr) & (pnr >= min_pnr)
-    top, bottom, left, right = (border,) * 4 if np.isscalar(border) else tuple(border)
-    h, w = ok.shape
-    ok[:int(top)] = False
-    if bottom > 0:
-        ok[h - int(bottom):] = False
-    ok[:, :int(left)] = False
-    if right > 0:
-        ok[:, w - int(right):] = False
+    ok = (cn >= min_corr) & (pnr >= min_pnr) & seed_mask(np.shape(cn), border)
     if exclude is not None:
         ok &= ~exclude
     size = [2 * max(1, int(round(g / 2.0))) + 1 for g in gSig]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -164,4 +163,5 @@ def fit_patches(
         from .fit import _temporal_update
 
         state = _temporal_update(passes, state, frame_rate)
-    return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(regions), "n_patch_components": n_patch_components})
+    return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(regions), "n_patch_components": n_patch_components,
+                                                             "seeding_thresholds": [f.info.get("seeding_thresholds") for _, f in results]})

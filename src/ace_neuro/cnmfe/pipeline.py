@@ -109,13 +109,17 @@ def fit_cnmfe(
     elapsed = time.perf_counter() - start
     log.info("cnmfe: %d components in %.1f s (%.1f frames/s)", K, elapsed, source.n_frames / max(elapsed, 1e-9))
     if K == 0:
-        log.warning("cnmfe: no neuron found (no pixel with correlation >= min_corr=%s and peak-to-noise >= "
-                    "min_pnr=%s); the estimates are empty. Lower min_corr / min_pnr if neurons are visible.",
-                    p["min_corr"], p["min_pnr"])
+        log.warning("cnmfe: no neuron found (no pixel with correlation >= min_corr and peak-to-noise >= "
+                    "min_pnr; used: %s); the estimates are empty. Lower min_corr / min_pnr if neurons are visible.",
+                    fit.info.get("seeding_thresholds"))
     tr = state.traces
     used = dict(p)
     used["fr"] = float(fr)
     used["border_pix"] = border
+    used["seeding_thresholds"] = fit.info.get("seeding_thresholds")  # the values used ("auto" calibrated)
+    if isinstance(used["seeding_thresholds"], dict):  # whole field: one pair of numbers (patches: one per patch)
+        used["min_corr"] = used["seeding_thresholds"]["min_corr"]
+        used["min_pnr"] = used["seeding_thresholds"]["min_pnr"]
     common = dict(A=state.A, C=state.C, dims=source.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
                   ssub_B=int(p["ssub_B"]), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
     if tr is not None:

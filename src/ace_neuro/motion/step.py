@@ -59,7 +59,6 @@ from ..io.memmap import (
     write_blocks,
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
-from ..params import ParameterError
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel

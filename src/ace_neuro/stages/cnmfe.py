@@ -27,8 +27,9 @@ PARAMETERS: tuple[Param, ...] = (
     Param("gSig", [3, 3], "array", "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter.", _S, items=_PAIR, pair=True, caiman_group="init"),
     Param("gSiz", [13, 13], "array", "Size of the box around a neuron in pixels (rows, cols), at least gSig; CaImAn's 1p demo uses 4*gSig+1.", _S, items=_PAIR, pair=True, caiman_group="init"),
     Param("center_psf", True, "boolean", "Seed on the movie filtered by a zero-mean Gaussian (one-photon data); false uses the raw movie.", _S, caiman_group="init"),
-    Param("min_corr", 0.8, "number", "Minimum local correlation of a seed pixel (filtered movie).", _S, minimum=-1.0, maximum=1.0, caiman_group="init"),
-    Param("min_pnr", 10.0, "number", "Minimum peak-to-noise ratio of a seed pixel (filtered movie).", _S, exclusive_minimum=0.0, caiman_group="init"),
+    Param("min_corr", "auto", ("number", "string"), "Minimum local correlation of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 0.8).", _S, minimum=-1.0, maximum=1.0, caiman_group="init"),
+    Param("min_pnr", "auto", ("number", "string"), "Minimum peak-to-noise ratio of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 10).", _S, exclusive_minimum=0.0, caiman_group="init"),
+    Param("seed_false_rate", 1e-3, "number", "(ace-neuro) For 'auto' min_corr / min_pnr: fraction of background pixels allowed to pass each seeding threshold (cnmfe/thresholds.py).", _S, exclusive_minimum=0.0, maximum=0.5),
     Param("ring_size_factor", 1.4, "number", "Radius of the background ring = ring_size_factor * gSiz / 2.", _S, exclusive_minimum=0.0, caiman_group="init"),
     Param("ssub", 1, "integer", "Spatial downsampling factor for initialisation.", _S, minimum=1, caiman_group="init"),
     Param("tsub", 2, "integer", "Temporal downsampling factor for initialisation.", _S, minimum=1, caiman_group="init"),
@@ -63,8 +64,14 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
     ------
     ParameterError
         ``gSiz`` smaller than ``gSig``, ``rf`` smaller than ``gSiz``,
-        ``stride`` not smaller than the patch, ``noise_range`` not increasing.
+        ``stride`` not smaller than the patch, ``noise_range`` not increasing,
+        ``min_corr`` / ``min_pnr`` a text other than ``auto``.
     """
+    for name in ("min_corr", "min_pnr"):
+        if isinstance(values[name], str):
+            if values[name].strip().lower() != "auto":
+                raise ParameterError(f"cnmfe.{name} must be a number or 'auto', got {values[name]!r}")
+            values[name] = "auto"
     g_sig, g_siz = values["gSig"], values["gSiz"]
     if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
         raise ParameterError(

@@ -24,6 +24,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("SNR_lowest", 0.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value.", _S, minimum=0.0, caiman_group="quality"),
     Param("rval_lowest", -1.0, "number", "Components with an r-value at or below this are rejected whatever their SNR.", _S, minimum=-1.0, maximum=1.0, caiman_group="quality"),
     Param("use_cnn", False, "boolean", "CaImAn's CNN classifier; not available in ace-neuro (must stay false).", _S, caiman_group="quality"),
+    Param("reject_vessel_edges", True, "boolean", "(ace-neuro) Reject components that follow a blood-vessel border (on a dark ridge of the background and elongated or without positive transients; see cnmfe/vessels.py).", _S),
     Param("Npeaks", 10, "integer", "Largest peaks of each trace whose surrounding frames are averaged for the r-value.", _S, minimum=1),
     Param("evaluate_chunk_mb", 128.0, "number", "(ace-neuro) Memory budget of one group of frames read for the r-values (MB).", _S, exclusive_minimum=0.0),
 )

@@ -1,0 +1,398 @@
+"""The seeding parameter aid as files: what ``gSig``, ``min_corr``, ``min_pnr``, ``rf`` and ``stride`` do to a recording.
+
+CaImAn's one-photon demo has the user tune the seeding parameters by eye
+(``cnmfe_parameter_handler``: correlation and peak-to-noise images with
+sliders, patches drawn over the movie). Here the same views are figures,
+computed from the motion-corrected movie without running the fit (the keys
+of the ``outputs`` mapping; the caller names the files):
+
+* ``images``: correlation and PNR images at three ``gSig`` values around the
+  configured one (same downsampling as the fit, ``ssub`` / ``tsub``);
+* ``histograms``: histograms of both statistics and of their null (the
+  sign-flipped movie, :mod:`.thresholds`) with the thresholds: calibrated
+  (``auto``) and configured (CaImAn's 0.8 / 10 when the configuration says ``auto``);
+* ``seeds``: the seeds those thresholds give, over the correlation image;
+* ``patches``: the patch grid (``rf``, ``stride``), the seeding border and a
+  circle of radius ``gSig`` (a neuron's half-size) over the correlation image;
+* ``suggestion`` (text) / ``summary`` (JSON): suggested ``gSig`` (from the sizes of
+  accepted footprints when estimates are given, else of the seeds' initial
+  footprints) and the thresholds from the null distribution.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import scipy.sparse
+
+from ..io.atomic import atomic_path
+from ..io.images import display_limits, save_figure
+from .filters import downsample_frames
+from .init import correlation_pnr_images, extract_components, find_seeds, seed_mask
+from .patches import patch_regions
+from .thresholds import resolve_thresholds
+
+__all__ = [
+    "OUTPUT_KEYS",
+    "CAIMAN_DEMO_THRESHOLDS",
+    "ParameterAid",
+    "gsig_candidates",
+    "footprint_half_widths",
+    "compute_parameter_aid",
+    "write_parameter_aid",
+    "run_parameter_aid",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Outputs of :func:`write_parameter_aid` (keys of its ``outputs`` mapping): four PNG figures, a text, a JSON.
+OUTPUT_KEYS = ("images", "histograms", "seeds", "patches", "suggestion", "summary")
+#: CaImAn's one-photon demo thresholds, shown when the configuration says ``auto``.
+CAIMAN_DEMO_THRESHOLDS = (0.8, 10.0)
+
+
+def gsig_candidates(gSig) -> list[list[int]]:
+    """Three ``gSig`` values around the configured one: ``g - 1, g, g + 1`` (``g, g + 1, g + 2`` if ``g`` is 1).
+
+    Examples
+    --------
+    >>> gsig_candidates([3, 3])
+    [[2, 2], [3, 3], [4, 4]]
+    >>> gsig_candidates([1, 2])
+    [[1, 2], [2, 3], [3, 4]]
+    """
+    g = [int(v) for v in gSig]
+    low = min(g) - 1 >= 1
+    offsets = (-1, 0, 1) if low else (0, 1, 2)
+    return [[v + o for v in g] for o in offsets]
+
+
+def footprint_half_widths(A, dims: tuple[int, int]) -> np.ndarray:
+    """Half-width at half maximum of each footprint (pixels): ``sqrt(area above half its peak / pi)``.
+
+    Parameters
+    ----------
+    A : sparse matrix, shape (h*w, K)
+        Footprints, pixel index ``row + col * h``.
+    dims : (h, w)
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+    """
+    A = scipy.sparse.csc_matrix(A)
+    out = np.zeros(A.shape[1])
+    for k in range(A.shape[1]):
+        v = A.data[A.indptr[k]:A.indptr[k + 1]]
+        if v.size and v.max() > 0:
+            out[k] = np.sqrt(np.count_nonzero(v >= 0.5 * v.max()) / np.pi)
+    return out
+
+
+@dataclass
+class ParameterAid:
+    """What :func:`compute_parameter_aid` found (images at the seeding resolution).
+
+    Attributes
+    ----------
+    gsigs : list of [int, int]
+        The three ``gSig`` values (full resolution).
+    images : list of SeedImages
+        Correlation / PNR images (and their nulls) for each.
+    thresholds : list of SeedThresholds
+        Calibrated thresholds for each (``auto``).
+    configured : (float, float)
+        Configured thresholds (CaImAn's demo values when ``auto``).
+    seeds : ndarray, shape (n, 2)
+        Seeds at the configured ``gSig`` with the thresholds the fit would use.
+    half_widths : ndarray
+        Half-widths at half maximum (full-resolution pixels) the gSig suggestion is based on.
+    half_widths_from : str
+        ``"accepted footprints"`` or ``"initial footprints of the seeds"``.
+    params : dict
+        The parameters used.
+    """
+
+    gsigs: list
+    images: list
+    thresholds: list
+    configured: tuple[float, float]
+    seeds: np.ndarray
+    half_widths: np.ndarray
+    half_widths_from: str
+    params: dict = field(default_factory=dict)
+
+    def suggestion(self) -> dict[str, Any]:
+        """Suggested ``gSig``, ``gSiz``, ``min_corr``, ``min_pnr`` and why."""
+        used = self.thresholds[self.gsigs.index([int(v) for v in self.params["gSig"]])]
+        hw = self.half_widths[self.half_widths > 0]
+        g = int(max(1, round(float(np.median(hw))))) if hw.size else int(self.params["gSig"][0])
+        return {
+            "gSig": [g, g], "gSiz": [4 * g + 1, 4 * g + 1], "min_corr": round(used.min_corr, 3),
+            "min_pnr": round(used.min_pnr, 2), "false_seed_rate": used.false_seed_rate,
+            "n_sizes": int(hw.size), "median_half_width_px": float(np.median(hw)) if hw.size else None,
+            "sizes_from": self.half_widths_from,
+        }
+
+
+def _as_columns(footprints: list, dims: tuple[int, int]) -> scipy.sparse.csc_matrix:
+    """``[(pixel indices, values), ...]`` as a sparse ``(h*w, K)`` matrix."""
+    n = dims[0] * dims[1]
+    if not footprints:
+        return scipy.sparse.csc_matrix((n, 0), dtype=np.float32)
+    indptr = np.cumsum([0] + [len(i) for i, _ in footprints])
+    return scipy.sparse.csc_matrix((np.concatenate([v for _, v in footprints]), np.concatenate([i for i, _ in footprints]),
+                                    indptr), shape=(n, len(footprints)))
+
+
+def _frames_factory(source, params: Mapping[str, Any], chunk_frames: int) -> Callable[[], Iterable[np.ndarray]]:
+    ssub, tsub = int(params["ssub"]), int(params["tsub"])
+
+    def gen():
+        for t0, t1 in source.chunks(chunk_frames, tsub):
+            yield downsample_frames(source.read_frames(t0, t1), ssub, tsub)
+
+    return gen
+
+
+def compute_parameter_aid(
+    source,
+    params: Mapping[str, Any],
+    *,
+    border: int = 0,
+    footprints=None,
+    threads: int = 1,
+    scratch_dir: str | os.PathLike | None = None,
+) -> ParameterAid:
+    """Seeding images at three ``gSig`` values, calibrated thresholds, seeds and a size estimate.
+
+    Parameters
+    ----------
+    source : ace_neuro.cnmfe.reader.MovieSource
+        The motion-corrected movie.
+    params : mapping
+        Checked CNMF-E parameters (:func:`ace_neuro.cnmfe.params.check_params`).
+    border : int
+        Seeding border (full-resolution pixels).
+    footprints : sparse (h*w, K), optional
+        Accepted footprints of an earlier fit: the gSig suggestion uses their sizes.
+    threads : int
+    scratch_dir : path-like, optional
+        Folder for the cache of the downsampled movie (removed before returning).
+
+    Returns
+    -------
+    ParameterAid
+    """
+    from .reader import ChunkCache
+
+    p = dict(params)
+    ssub, tsub = int(p["ssub"]), int(p["tsub"])
+    h, w = source.dims
+    init_dims = (-(-h // ssub), -(-w // ssub))
+    n_init = -(-source.n_frames // tsub)
+    chunk = source.chunk_frames(float(p["cnmfe_chunk_mb"]))
+    frames = ChunkCache(_frames_factory(source, p, chunk), None if scratch_dir is None else os.fspath(scratch_dir),
+                        4 * n_init * init_dims[0] * init_dims[1])
+    eligible = seed_mask(init_dims, int(np.ceil(border / ssub)))
+    images, thresholds = [], []
+    configured = tuple(
+        CAIMAN_DEMO_THRESHOLDS[i] if isinstance(p[name], str) else float(p[name])
+        for i, name in enumerate(("min_corr", "min_pnr"))
+    )
+    gsigs = gsig_candidates(p["gSig"])
+    i = gsigs.index([int(v) for v in p["gSig"]])
+    try:
+        for g in gsigs:
+            g_sig = [max(1.0, v / ssub) for v in g]
+            g_siz = [max(3, int(round((4 * v + 1) / ssub))) for v in g]
+            if g == gsigs[i]:
+                g_siz = [max(3, int(round(v / ssub))) for v in p["gSiz"]]
+            img = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"],
+                                         p["noise_method"], n_init, threads, frames.folder, null_images=True)
+            img.thresholds = resolve_thresholds("auto", "auto", img, gSig=g_sig, gSiz=g_siz,
+                                                false_seed_rate=p["seed_false_rate"], eligible=eligible)
+            images.append(img)
+            thresholds.append(img.thresholds)
+        corr = thresholds[i].min_corr if isinstance(p["min_corr"], str) else float(p["min_corr"])
+        pnr = thresholds[i].min_pnr if isinstance(p["min_pnr"], str) else float(p["min_pnr"])
+        g_sig = [max(1.0, v / ssub) for v in p["gSig"]]
+        g_siz = [max(3, int(round(v / ssub))) for v in p["gSiz"]]
+        seeds = find_seeds(images[i].cn, images[i].pnr, corr, pnr, g_sig, int(np.ceil(border / ssub)))
+        if footprints is not None and footprints.shape[1]:
+            half, origin = footprint_half_widths(footprints, (h, w)), "accepted footprints"
+        else:  # the initial footprints of the seeds (CNMF-E's initialisation, one more pass)
+            comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images[i].mean)
+            A = _as_columns(comps.footprints, init_dims)
+            half, origin = footprint_half_widths(A, init_dims) * ssub, "initial footprints of the seeds"
+    finally:
+        frames.close()
+    return ParameterAid(gsigs, images, thresholds, configured, seeds, half, origin, p)
+
+
+def _imshow(ax, image, title, cmap="viridis"):
+    lo, hi = display_limits(image)
+    im = ax.imshow(image, cmap=cmap, vmin=lo, vmax=hi)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    return im
+
+
+def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
+    """Write the figures and texts to ``outputs`` (a path for each of :data:`OUTPUT_KEYS`); returns the summary."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, Rectangle
+
+    missing = [k for k in OUTPUT_KEYS if k not in outputs]
+    if missing:
+        raise ValueError(f"write_parameter_aid: no output path for {missing}")
+    paths = {k: Path(outputs[k]) for k in OUTPUT_KEYS}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    p = aid.params
+    ssub = int(p["ssub"])
+    i = aid.gsigs.index([int(v) for v in p["gSig"]])
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 8.5))
+    for j, (g, img, thr) in enumerate(zip(aid.gsigs, aid.images, aid.thresholds)):
+        mark = " (configured)" if j == i else ""
+        fig.colorbar(_imshow(axes[0, j], img.cn, f"correlation, gSig {g}{mark}\nauto min_corr {thr.min_corr:.2f}"),
+                     ax=axes[0, j], fraction=0.046)
+        fig.colorbar(_imshow(axes[1, j], img.pnr, f"PNR, gSig {g}{mark}\nauto min_pnr {thr.min_pnr:.1f}"),
+                     ax=axes[1, j], fraction=0.046)
+    fig.tight_layout()
+    save_figure(fig, paths["images"])
+
+    img, thr = aid.images[i], aid.thresholds[i]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, values, null, auto, conf, name in (
+        (axes[0], img.cn, img.cn_null, thr.min_corr, aid.configured[0], "local correlation"),
+        (axes[1], img.pnr, img.pnr_null, thr.min_pnr, aid.configured[1], "peak-to-noise ratio"),
+    ):
+        bins = np.linspace(min(values.min(), null.min()), max(values.max(), null.max(), conf) + 1e-6, 80)
+        ax.hist(values.ravel(), bins=bins, alpha=0.6, label="movie", log=True)
+        ax.hist(null.ravel(), bins=bins, alpha=0.6, label="sign-flipped movie (null)", log=True)
+        ax.axvline(auto, color="k", lw=1.5, label=f"auto {auto:.2f} (false-seed rate {thr.false_seed_rate:g})")
+        ax.axvline(conf, color="r", ls="--", lw=1.5, label=f"configured / CaImAn demo {conf:g}")
+        ax.set_xlabel(name)
+        ax.set_ylabel("pixels")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"gSig {p['gSig']}: pixels per value, with the thresholds", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, paths["histograms"])
+
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    _imshow(ax, img.cn, f"{len(aid.seeds)} seeds (thresholds the fit uses) on the correlation image", "gray")
+    if len(aid.seeds):
+        ax.plot(aid.seeds[:, 1], aid.seeds[:, 0], "r+", ms=6)
+    save_figure(fig, paths["seeds"])
+
+    h, w = img.cn.shape
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    _imshow(ax, img.cn, "patches (rf, stride), border and a neuron (radius gSig)", "gray")
+    if p.get("rf") is not None:
+        full = (h * ssub, w * ssub)
+        for j, (r0, r1, c0, c1) in enumerate(patch_regions(full, int(p["rf"]), int(p["stride"]))):
+            color = plt.cm.tab10(j % 10)
+            ax.add_patch(Rectangle((c0 / ssub - 0.5, r0 / ssub - 0.5), (c1 - c0) / ssub, (r1 - r0) / ssub, fill=False,
+                                   ec=color, lw=1.0))
+    border = int(p.get("border_pix") or 0) / ssub
+    if border > 0:
+        ax.add_patch(Rectangle((border - 0.5, border - 0.5), w - 2 * border, h - 2 * border, fill=False, ec="y",
+                               ls=":", lw=1.2))
+    radius = float(p["gSig"][0]) / ssub
+    centre = aid.seeds[0] if len(aid.seeds) else np.array([h / 2, w / 2])
+    ax.add_patch(Circle((centre[1], centre[0]), radius, fill=False, ec="c", lw=1.5))
+    ax.add_patch(Circle((centre[1], centre[0]), float(p["gSiz"][0]) / ssub / 2, fill=False, ec="c", ls="--", lw=1.0))
+    save_figure(fig, paths["patches"])
+
+    suggestion = aid.suggestion()
+    summary = {
+        "gSig_candidates": aid.gsigs,
+        "thresholds_auto": [t.as_dict() for t in aid.thresholds],
+        "thresholds_configured": {"min_corr": p["min_corr"], "min_pnr": p["min_pnr"]},
+        "n_seeds": int(len(aid.seeds)),
+        "suggestion": suggestion,
+    }
+    text = (
+        f"Seeding parameters for this recording (configured gSig {p['gSig']}, min_corr {p['min_corr']}, "
+        f"min_pnr {p['min_pnr']}):\n"
+        f"- gSig {suggestion['gSig']} (gSiz {suggestion['gSiz']}): the median half-width at half maximum of "
+        f"{suggestion['n_sizes']} {suggestion['sizes_from']} is "
+        + (f"{suggestion['median_half_width_px']:.1f} px.\n" if suggestion["median_half_width_px"] is not None
+           else "unknown (no neuron found).\n")
+        + f"- min_corr {suggestion['min_corr']}, min_pnr {suggestion['min_pnr']}: the values 'auto' calibrates at "
+        f"gSig {p['gSig']}: the (1 - {suggestion['false_seed_rate']:g}) quantiles of the same statistics on the "
+        "sign-flipped movie over background pixels (what noise and background reach without a neuron).\n"
+        f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
+    )
+    with atomic_path(paths["suggestion"]) as tmp:
+        tmp.write_text(text)
+    with atomic_path(paths["summary"]) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run_parameter_aid(
+    memmap_path: str | os.PathLike,
+    outputs: Mapping[str, str | os.PathLike],
+    params: Mapping[str, Any] | None = None,
+    *,
+    border_pix: int | None = None,
+    estimates_path: str | os.PathLike | None = None,
+    threads: int = 1,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Build the parameter aid of a motion-corrected CaImAn memory map (no fit) and write its files.
+
+    Parameters
+    ----------
+    memmap_path : path-like
+        ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``, or the folder holding exactly one.
+    outputs : mapping
+        A path for each of :data:`OUTPUT_KEYS`; the downsampled movie is cached next to
+        ``outputs["summary"]`` while running.
+    params : mapping, optional
+        CNMF-E parameters (checked; defaults for missing keys).
+    border_pix : int, optional
+        The motion step's border; the larger of it and ``params["border_pix"]`` is used.
+    estimates_path : path-like, optional
+        Evaluated estimates (``evaluate/estimates.h5``): gSig is then suggested from
+        the accepted footprints.
+    threads : int
+    log : logging.Logger, optional
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``outputs["summary"]``).
+    """
+    from ..io.movie import find_caiman_memmap
+    from .estimates import load_estimates
+    from .params import check_params
+    from .reader import MovieSource
+
+    log = log or logger
+    p = check_params(dict(params or {}))
+    path = Path(memmap_path)
+    source = MovieSource.from_memmap(find_caiman_memmap(path) if path.is_dir() else path)
+    border = max(int(p["border_pix"]), int(border_pix or 0))
+    footprints = None
+    if estimates_path is not None:
+        est = load_estimates(estimates_path)
+        footprints = est.A[:, est.idx_components] if est.idx_components is not None else est.A
+    scratch = Path(outputs["summary"]).parent
+    scratch.mkdir(parents=True, exist_ok=True)
+    aid = compute_parameter_aid(source, p, border=border, footprints=footprints, threads=threads, scratch_dir=scratch)
+    summary = write_parameter_aid(aid, outputs)
+    log.info("cnmfe parameter aid: %d seeds; suggestion %s", summary["n_seeds"], summary["suggestion"])
+    return summary
