@@ -1,0 +1,513 @@
+"""The CaImAn engine: CaImAn's motion correction, CNMF-E and evaluation, written as our artefacts.
+
+Three functions, one per workflow step, each taking the step's input and
+output paths (the rule names every file) and our parameters (CaImAn's names):
+
+* :func:`run_motion` - ``caiman.motion_correction.MotionCorrect`` (rigid or
+  pw-rigid, high-pass ``gSig_filt`` for one-photon data), then
+  ``caiman.save_memmap(..., order='C')``; the memory map is moved to the
+  rule's ``memmap/`` folder under our (CaImAn's) name, and ``template.tif``,
+  ``shifts.csv`` (same sign), ``patch_shifts.h5`` (pw-rigid), ``metrics.json``,
+  ``cnmfe_hints.json`` and both figures are written as our engine writes them.
+* :func:`run_cnmfe` - ``CNMF`` in one-photon mode (``method_init='corr_pnr'``,
+  ring model ``nb=0``, ``center_psf``, patches when ``rf`` is set) on that
+  memory map; ``cnm.estimates`` is converted to our ``estimates.h5``
+  (:func:`~ace_neuro.engines.caiman_results.estimates_from_caiman`) with the
+  correlation / PNR images (CaImAn's ``correlation_pnr``) and contours.
+* :func:`run_evaluate` - ``Estimates.evaluate_components`` on our
+  ``estimates.h5`` (rebuilt as CaImAn's ``Estimates``), then the curation
+  file, ``estimates.h5``, ``components.csv``, ``estimates_caiman.hdf5`` and
+  ``traces.png`` through the same writers as our evaluate step.
+
+CaImAn is imported inside these functions only. Memory is CaImAn's: its
+``save_memmap`` and ``CNMF.fit`` hold the whole movie (or a patch's share of
+it) in memory, so peak memory grows with the recording's length
+(``docs/engines.md``), unlike our engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import tifffile
+
+from ..io.atomic import atomic_path
+from ..io.movie import caiman_memmap_name, find_caiman_memmap, open_movie
+from .caiman_params import OURS_ONLY, caiman_param_groups, motion_kwargs
+from .caiman_results import (
+    border_from_shifts,
+    crispness,
+    estimates_from_caiman,
+    motion_quality,
+    patch_shift_grid,
+    shifts_table,
+)
+
+__all__ = ["run_motion", "run_cnmfe", "run_evaluate", "MEMMAP_BASE"]
+
+#: Base name of the corrected memory map (same as our engine's).
+MEMMAP_BASE = "corrected"
+
+_log = logging.getLogger(__name__)
+
+
+def _import_caiman():
+    try:
+        import caiman  # noqa: PLC0415
+    except ImportError as err:
+        raise ImportError(
+            f"engine: caiman needs CaImAn, which is not importable here ({err}). Run the workflow with "
+            "`snakemake --sdm conda` (workflow/envs/caiman.yaml) or install CaImAn from conda-forge; "
+            "or set engine: native"
+        ) from err
+    return caiman
+
+
+@contextlib.contextmanager
+def _caiman_temp(parent: Path) -> Iterator[Path]:
+    """A scratch folder for CaImAn's intermediate memory maps (``CAIMAN_TEMP``), removed afterwards."""
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".caiman-scratch-", dir=parent))
+    saved = os.environ.get("CAIMAN_TEMP")
+    os.environ["CAIMAN_TEMP"] = os.fspath(scratch)
+    try:
+        yield scratch
+    finally:
+        if saved is None:
+            os.environ.pop("CAIMAN_TEMP", None)
+        else:
+            os.environ["CAIMAN_TEMP"] = saved
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _cluster(caiman, n_processes: int) -> Iterator[Any]:
+    """CaImAn's multiprocessing pool (``dview``) for ``n_processes > 1``, else ``None``."""
+    if n_processes <= 1:
+        yield None
+        return
+    _, dview, _ = caiman.cluster.setup_cluster(backend="multiprocessing", n_processes=int(n_processes))
+    try:
+        yield dview
+    finally:
+        caiman.stop_server(dview=dview)
+
+
+def _write_json(path: str | os.PathLike, content: Mapping[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _read_json(path: str | os.PathLike | None, key: str) -> Any:
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        return json.loads(Path(path).read_text()).get(key)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read {key!r} ({err}); re-run the step that wrote it") from err
+
+
+# ----------------------------------------------------------------------------- motion
+
+
+def _template_from_file(caiman, path: str, frame_shape: tuple[int, int], gSig_filt) -> np.ndarray:
+    file = Path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"motion.template_file {file}: file not found")
+    image = np.load(file) if file.suffix == ".npy" else tifffile.imread(file)
+    image = np.squeeze(np.asarray(image, dtype=np.float32))
+    if image.shape != tuple(frame_shape):
+        raise ValueError(f"motion.template_file {file}: image is {image.shape}, the movie's frames are {tuple(frame_shape)}")
+    if gSig_filt is not None:
+        from caiman.motion_correction import high_pass_filter_space  # noqa: PLC0415
+
+        image = high_pass_filter_space(image, tuple(gSig_filt)).astype(np.float32)
+    return image
+
+
+def run_motion(
+    movie: str | os.PathLike,
+    *,
+    memmap_dir: str | os.PathLike,
+    template: str | os.PathLike,
+    shifts: str | os.PathLike,
+    metrics: str | os.PathLike,
+    hints: str | os.PathLike,
+    mean_png: str | os.PathLike,
+    shifts_png: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    threads: int = 1,
+    log: logging.Logger | None = None,
+) -> dict:
+    """Motion-correct ``movie`` with CaImAn and write our motion artefacts.
+
+    Parameters
+    ----------
+    movie : path-like
+        The preprocessed movie (T, H, W) (TIFF, as the preprocess step writes it).
+    memmap_dir : path-like
+        Folder to create, holding the corrected float32 C-order memory map
+        ``corrected_d1_{H}_d2_{W}_d3_1_order_C_frames_{T}.mmap``.
+    template, shifts, metrics, hints, mean_png, shifts_png : path-like
+        ``template.tif`` (float32, high-passed when ``gSig_filt`` is set),
+        ``shifts.csv``, ``metrics.json``, ``cnmfe_hints.json`` and the two
+        figures; with ``pw_rigid`` also ``patch_shifts.h5`` next to ``shifts``.
+    params : mapping, optional
+        Our motion parameters (CaImAn's names).
+    threads : int
+        CaImAn worker processes (``dview``).
+    log : logging.Logger, optional
+
+    Returns
+    -------
+    dict
+        ``metrics.json`` without the per-frame lists.
+    """
+    from ..motion.params import check_frame_shape, check_params  # noqa: PLC0415
+
+    log = log or _log
+    caiman = _import_caiman()
+    from caiman.motion_correction import MotionCorrect, get_patch_centers  # noqa: PLC0415
+
+    started = time.perf_counter()
+    p = check_params(dict(params or {}))
+    kwargs = motion_kwargs(p)
+    movie = Path(movie)
+    view = open_movie(movie)
+    n_frames, height, width = (int(s) for s in view.shape)
+    del view
+    check_frame_shape(p, (height, width))
+    memmap_dir = Path(memmap_dir)
+    log.info("motion (CaImAn %s): %s, %d frames of %dx%d, %s, %d process(es)", caiman.__version__, movie, n_frames,
+             height, width, "pw-rigid" if p["pw_rigid"] else "rigid", threads)
+    patch_shifts = None
+    grid = None
+    with _caiman_temp(memmap_dir.parent) as scratch, _cluster(caiman, threads) as dview:
+        if p["apply_motion_correction"]:
+            mc = MotionCorrect([os.fspath(movie)], dview=dview, **kwargs)
+            given = None
+            if p["template_file"]:
+                given = _template_from_file(caiman, p["template_file"], (height, width), p["gSig_filt"])
+            mc.motion_correct(template=given, save_movie=True)
+            registered = mc.fname_tot_els if p["pw_rigid"] else mc.fname_tot_rig
+            tmpl = np.asarray(mc.total_template_els if p["pw_rigid"] else mc.total_template_rig, np.float32)
+            if p["pw_rigid"]:
+                centres = get_patch_centers((height, width), overlaps=kwargs["overlaps"], strides=kwargs["strides"])
+                grid = (np.asarray(centres[0], np.float64), np.asarray(centres[1], np.float64))
+                patch_shifts = patch_shift_grid(mc.x_shifts_els, mc.y_shifts_els, (grid[0].size, grid[1].size))
+            rigid = np.asarray(mc.shifts_rig, np.float64) if len(getattr(mc, "shifts_rig", []) or []) else \
+                patch_shifts.mean(axis=(1, 2)).astype(np.float64)
+            offset = float(-mc.min_mov) if p["nonneg_movie"] else 0.0
+            template_source = p["template_file"] or "data"
+        else:
+            registered = [os.fspath(movie)]
+            rigid = np.zeros((n_frames, 2))
+            tmpl = None
+            offset = 0.0
+            template_source = "none (registration off)"
+        border = border_from_shifts(rigid, patch_shifts, p["border_nan"])
+        written = caiman.save_memmap(registered, base_name=os.fspath(scratch / MEMMAP_BASE), order="C",
+                                     border_to_0=border)
+        expected = caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
+        if Path(written).name != expected:
+            raise RuntimeError(f"CaImAn wrote {Path(written).name}, expected {expected} (frames or size changed)")
+        with atomic_path(memmap_dir) as tmp_dir:
+            tmp_dir.mkdir(parents=True)
+            os.replace(written, tmp_dir / expected)
+    mmap_path = memmap_dir / expected
+    log.info("motion: memory map %s written; border_pix %d", mmap_path, border)
+    if tmpl is None:
+        tmpl = _mean_template(open_movie(movie), p["gSig_filt"])
+    crop = max(p["max_shifts"]) + (p["max_deviation_rigid"] if p["pw_rigid"] else 0) + 2
+    quality = motion_quality(open_movie(movie), open_movie(mmap_path), tmpl, gSig_filt=p["gSig_filt"], crop=crop)
+    elapsed = time.perf_counter() - started
+    at_limit = np.any(np.abs(rigid) >= np.asarray(p["max_shifts"]) - 0.05, axis=1) & np.any(np.asarray(p["max_shifts"]) > 0)
+    from .. import __version__  # noqa: PLC0415
+
+    record = {
+        "input": os.fspath(movie),
+        "engine": "caiman",
+        "caiman_version": str(caiman.__version__),
+        "version": __version__,
+        "n_frames": n_frames,
+        "frame_shape": [height, width],
+        "registered": bool(p["apply_motion_correction"]),
+        "pw_rigid": bool(p["pw_rigid"] and p["apply_motion_correction"]),
+        "shift_convention": "correcting shift (CaImAn's): corrected(y, x) = frame(y - shift_y, x - shift_x) = minus the motion of the content",
+        "template_source": template_source,
+        "border_pix": int(border),
+        "offset_added": offset,
+        "max_abs_shift_px": float(np.abs(rigid).max(initial=0.0)),
+        "correlation_before_mean": float(np.mean(quality["corr_before"])),
+        "correlation_after_mean": float(np.mean(quality["corr_after"])),
+        "crispness_before": crispness(quality["means"]["raw_before"], crop),
+        "crispness_after": crispness(quality["means"]["raw_after"], crop),
+        "crispness_highpass_before": crispness(quality["means"]["hp_before"], crop),
+        "crispness_highpass_after": crispness(quality["means"]["hp_after"], crop),
+        "n_no_structure_frames": 0,
+        "no_structure_frames": [],
+        "n_frames_at_max_shifts": int(at_limit.sum()),
+        "elapsed_s": round(elapsed, 3),
+        "frames_per_s": round(n_frames / elapsed, 2),
+        "threads": int(threads),
+        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()},
+        "caiman_motion_kwargs": kwargs,
+        "correlation_before": np.round(quality["corr_before"], 5).tolist(),
+        "correlation_after": np.round(quality["corr_after"], 5).tolist(),
+    }
+    _write_motion_outputs(template=template, shifts=shifts, metrics=metrics, hints=hints, mean_png=mean_png,
+                          shifts_png=shifts_png, tmpl=tmpl, rigid=rigid, patch_shifts=patch_shifts, grid=grid,
+                          quality=quality, record=record, highpassed=p["gSig_filt"] is not None)
+    log.info("motion (CaImAn): done in %.1f s; correlation with template %.3f -> %.3f", elapsed,
+             record["correlation_before_mean"], record["correlation_after_mean"])
+    return {k: v for k, v in record.items() if k not in ("correlation_before", "correlation_after")}
+
+
+def _mean_template(view: np.ndarray, gSig_filt) -> np.ndarray:
+    """Mean of the (high-passed) first frames: the reference when registration is off."""
+    from ..motion.filters import highpass_filter, highpass_kernel  # noqa: PLC0415
+
+    frames = np.asarray(view[: min(view.shape[0], 400)], np.float32)
+    if gSig_filt is not None:
+        kernel = highpass_kernel(tuple(gSig_filt))
+        frames = np.stack([highpass_filter(f, kernel) for f in frames])
+    return frames.mean(axis=0)
+
+
+def _write_motion_outputs(*, template, shifts, metrics, hints, mean_png, shifts_png, tmpl, rigid, patch_shifts,
+                          grid, quality, record, highpassed) -> None:
+    from ..motion.figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415
+
+    with atomic_path(template) as tmp:
+        tifffile.imwrite(tmp, np.asarray(tmpl, dtype=np.float32), imagej=True)
+    with atomic_path(shifts) as tmp:
+        shifts_table(rigid).to_csv(tmp, index=False)
+    if patch_shifts is not None:
+        import h5py  # noqa: PLC0415
+
+        with atomic_path(Path(shifts).parent / "patch_shifts.h5") as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("shifts", data=patch_shifts, compression="gzip")
+                f["centres_y"], f["centres_x"] = grid
+                f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
+                f.attrs["engine"] = "caiman"
+    _write_json(metrics, record)
+    _write_json(hints, {"border_pix": record["border_pix"]})
+    with atomic_path(mean_png) as tmp:
+        plot_mean_before_after(quality["means"], tmp, highpassed=highpassed)
+    with atomic_path(shifts_png) as tmp:
+        plot_shifts(rigid, quality["corr_before"], quality["corr_after"], tmp, None)
+
+
+# ----------------------------------------------------------------------------- CNMF-E
+
+
+def _load_images(caiman, mmap_path: Path):
+    Yr, dims, n_frames = caiman.load_memmap(os.fspath(mmap_path))
+    return np.reshape(Yr.T, [n_frames] + list(dims), order="F"), tuple(int(d) for d in dims), int(n_frames)
+
+
+def run_cnmfe(
+    memmap_dir: str | os.PathLike,
+    *,
+    estimates: str | os.PathLike,
+    params_json: str | os.PathLike,
+    correlation: str | os.PathLike,
+    correlation_png: str | os.PathLike,
+    pnr: str | os.PathLike,
+    pnr_png: str | os.PathLike,
+    contours: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    metadata: str | os.PathLike | None = None,
+    motion_metrics: str | os.PathLike | None = None,
+    threads: int = 1,
+    log: logging.Logger | None = None,
+):
+    """Run CaImAn's CNMF (one-photon CNMF-E) on the motion step's memory map; write our cnmfe artefacts.
+
+    Parameters
+    ----------
+    memmap_dir : path-like
+        The motion step's ``memmap/`` folder (one CaImAn C-order memory map).
+    estimates, params_json, correlation, correlation_png, pnr, pnr_png, contours : path-like
+        ``estimates.h5`` (our layout), ``params.json`` (ours and the CaImAn
+        groups used), the correlation and peak-to-noise images (TIFF, PNG) and
+        the contour figure.
+    params : mapping, optional
+        Our cnmfe parameters (CaImAn's names).
+    metadata : path-like, optional
+        The convert step's ``metadata.json`` (``frame_rate_hz``); needed unless ``fr`` is set.
+    motion_metrics : path-like, optional
+        The motion step's ``metrics.json`` (``border_pix``).
+    threads : int
+        CaImAn processes for patches.
+
+    Returns
+    -------
+    Estimates
+    """
+    from ..cnmfe.estimates import save_estimates  # noqa: PLC0415
+    from ..cnmfe.params import check_params  # noqa: PLC0415
+    from ..cnmfe.pipeline import _save_contours  # noqa: PLC0415  (the cnmfe step's contour figure, same look)
+    from ..io.images import write_image_png, write_image_tiff  # noqa: PLC0415
+
+    log = log or _log
+    caiman = _import_caiman()
+    from caiman.source_extraction.cnmf import cnmf  # noqa: PLC0415
+    from caiman.source_extraction.cnmf.params import CNMFParams  # noqa: PLC0415
+    from caiman.summary_images import correlation_pnr  # noqa: PLC0415
+
+    started = time.perf_counter()
+    p = check_params(dict(params or {}))
+    frame_rate = p["fr"] if p["fr"] is not None else _read_json(metadata, "frame_rate_hz")
+    if frame_rate is None:
+        raise ValueError(f"cnmfe: no frame rate: {metadata} has no 'frame_rate_hz'; set cnmfe.fr in the config")
+    border = _read_json(motion_metrics, "border_pix") or 0
+    mmap_path = find_caiman_memmap(memmap_dir)
+    groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=int(border),
+                                          n_processes=threads, fnames=[os.fspath(mmap_path)])
+    if ignored:
+        log.info("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s", ", ".join(ignored))
+    images, dims, n_frames = _load_images(caiman, mmap_path)
+    log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, rf=%s, %d process(es)", caiman.__version__, mmap_path,
+             n_frames, dims[0], dims[1], p["rf"], threads)
+    opts = CNMFParams(params_dict=groups)
+    with _cluster(caiman, threads if p["rf"] is not None else 1) as dview:
+        cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
+        cnm.fit(images)
+    step = max(n_frames // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
+    Cn, pnr_image = correlation_pnr(images[::step], gSig=p["gSig"][0], swap_dim=False)
+    record = dict(p)
+    record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
+                  border_pix=groups["patch"]["border_pix"])
+    est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p["ssub_B"],
+                                params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
+                                pnr=np.nan_to_num(pnr_image).astype(np.float32))
+    save_estimates(est, estimates)
+    _write_json(params_json, {"params": record, "caiman_params": groups, "not_used_by_caiman": ignored})
+    for image, tif, png, title in ((est.Cn, correlation, correlation_png, "Local correlation (CaImAn correlation_pnr)"),
+                                   (est.pnr, pnr, pnr_png, "Peak-to-noise ratio (CaImAn correlation_pnr)")):
+        write_image_tiff(tif, image)
+        write_image_png(png, image, title=title, cmap="viridis")
+    _save_contours(est, Path(contours))
+    log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
+    return est
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def _caiman_estimates(est):
+    """CaImAn's ``Estimates`` holding our footprints, traces and background (what evaluation reads)."""
+    from caiman.source_extraction.cnmf.estimates import Estimates as CaimanEstimates  # noqa: PLC0415
+
+    out = CaimanEstimates(A=est.A, b=est.b, C=est.C, f=est.f, R=est.YrA, dims=est.dims)
+    out.YrA = est.YrA
+    out.S = est.S
+    out.b0 = est.b0
+    out.W = est.W
+    return out
+
+
+def run_evaluate(
+    estimates_in: str | os.PathLike,
+    movie: str | os.PathLike,
+    *,
+    estimates_out: str | os.PathLike,
+    components_csv: str | os.PathLike,
+    caiman_out: str | os.PathLike,
+    traces_png: str | os.PathLike | None = None,
+    params: Mapping[str, Any] | None = None,
+    curation_file: str | os.PathLike | None = None,
+    log: logging.Logger | None = None,
+):
+    """CaImAn's ``evaluate_components`` on our cnmfe estimates, then curation and our evaluate artefacts.
+
+    Parameters
+    ----------
+    estimates_in : path-like
+        ``cnmfe/estimates.h5`` (either engine's).
+    movie : path-like
+        The motion step's memory map or its folder.
+    estimates_out, components_csv, caiman_out, traces_png : path-like
+        As our evaluate step writes them.
+    params : mapping, optional
+        Our evaluate parameters (``min_SNR``, ``rval_thr``, ``SNR_lowest``,
+        ``rval_lowest``; ``use_cnn`` must stay false).
+    curation_file : path-like, optional
+        Manual decisions, applied after CaImAn's.
+
+    Returns
+    -------
+    Estimates
+    """
+    from ..cnmfe import params as cnmfe_params  # noqa: PLC0415
+    from ..cnmfe.estimates import export_caiman_hdf5, load_estimates, save_estimates  # noqa: PLC0415
+    from ..cnmfe.evaluate import apply_curation, components_table, read_curation_file  # noqa: PLC0415
+    from ..cnmfe.figures import traces_figure  # noqa: PLC0415
+
+    log = log or _log
+    caiman = _import_caiman()
+    from caiman.source_extraction.cnmf.params import CNMFParams  # noqa: PLC0415
+
+    est = load_estimates(estimates_in)
+    movie = Path(movie)
+    mmap_path = find_caiman_memmap(movie) if movie.is_dir() else movie
+    cnmfe_names = {q.name for q in cnmfe_params.PARAMS}
+    cnmfe_given = {k: v for k, v in est.params.items() if k in cnmfe_names}
+    groups, _ = caiman_param_groups(cnmfe=cnmfe_given, evaluate=params, frame_rate=est.frame_rate)
+    images, dims, n_frames = _load_images(caiman, mmap_path)
+    if dims != est.dims or n_frames != est.n_frames:
+        raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "
+                         f"{est.n_frames} of {est.dims}; re-run cnmfe on this movie")
+    log.info("evaluate (CaImAn %s): %d components of %s", caiman.__version__, est.n_components, estimates_in)
+    if est.n_components:
+        ce = _caiman_estimates(est)
+        ce.evaluate_components(images, CNMFParams(params_dict=groups))
+        evaluated = est.replace(
+            idx_components=np.asarray(ce.idx_components, np.int64),
+            idx_components_bad=np.asarray(ce.idx_components_bad, np.int64),
+            SNR_comp=np.nan_to_num(np.asarray(ce.SNR_comp, np.float64), nan=0.0),
+            r_values=np.nan_to_num(np.asarray(ce.r_values, np.float64), nan=-1.0),
+            params={**est.params, "evaluate": {**groups["quality"], "engine": "caiman"}},
+        )
+    else:
+        empty = np.zeros(0, np.int64)
+        evaluated = est.replace(idx_components=empty, idx_components_bad=empty, SNR_comp=np.zeros(0),
+                                r_values=np.zeros(0))
+    curated = np.zeros(evaluated.n_components, dtype=bool)
+    if curation_file:
+        decisions = read_curation_file(curation_file, evaluated.n_components)
+        evaluated, curated = apply_curation(evaluated, decisions)
+    save_estimates(evaluated, estimates_out)
+    with atomic_path(components_csv) as tmp:
+        components_table(evaluated, curated).to_csv(tmp, index=False)
+    export_caiman_hdf5(evaluated, caiman_out, mmap_file=mmap_path.resolve())
+    if traces_png is not None:
+        traces_figure(evaluated, traces_png)
+    log.info("evaluate (CaImAn): %d accepted, %d rejected", evaluated.idx_components.size,
+             evaluated.idx_components_bad.size)
+    return evaluated
+
+
+# names of our parameters the CaImAn engine does not use (for the docs and the logs)
+IGNORED_PARAMETERS = tuple(sorted(OURS_ONLY))

@@ -1,0 +1,168 @@
+"""Our parameters as CaImAn's ``CNMFParams`` groups (pure: no CaImAn needed).
+
+Our parameters keep CaImAn's names, so the mapping is mostly a regrouping:
+each of our parameters that CaImAn has goes to the group CaImAn keeps it in
+(``p``, ``noise_method`` and ``noise_range`` to both ``preprocess`` and
+``temporal``, as CaImAn does). The one-photon settings that our engine has
+built in and CaImAn does not default to are set explicitly (ring model
+``nb = 0``, ``nb_patch = 0``, ``low_rank_background = None``,
+``normalize_init = False``, ``use_cnn = False``), as in CaImAn's CNMF-E demo.
+Parameters of our own (marked "(ace-neuro)" in ``config.yaml``, e.g.
+``n_refine_iter``, ``cnmfe_chunk_mb``) have no CaImAn counterpart and are
+returned separately, so the step can log that the CaImAn engine ignores them.
+
+:func:`caiman_param_groups` is what :mod:`ace_neuro.engines.caiman` passes to
+``CNMFParams(params_dict=...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..cnmfe import params as cnmfe_params
+from ..motion import params as motion_params
+
+__all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY"]
+
+#: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself).
+OURS_ONLY: frozenset[str] = frozenset({
+    # motion: handled by the engine (no registration; template image), not CNMFParams keys
+    "apply_motion_correction", "template_file",
+    # cnmfe: our engine's own knobs
+    "n_refine_iter", "residual_seeding", "cnmfe_chunk_mb",
+    # evaluate: our r-value's peak count and memory budget; the seed's alias of rval_thr
+    "Npeaks", "evaluate_chunk_mb", "r_values_min",
+})
+
+#: CaImAn keeps these in two groups and reads each copy in a different place.
+_TWO_GROUPS = {"p": ("preprocess", "temporal"), "noise_method": ("preprocess", "temporal"),
+               "noise_range": ("preprocess", "temporal")}
+
+#: CaImAn group of our evaluate parameters (their Param declarations name it too).
+_QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
+
+#: CaImAn group of our cnmfe / motion parameters, from their declarations.
+_DECLARED = {p.name: p.caiman_group for p in cnmfe_params.PARAMS + motion_params.PARAMS if p.caiman_group}
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _evaluate_values(evaluate: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = {"min_SNR": 3.0, "rval_thr": 0.85, "SNR_lowest": 0.5, "rval_lowest": -1.0, "use_cnn": False}
+    given = dict(evaluate or {})
+    unknown = sorted(set(given) - set(out) - {"Npeaks", "evaluate_chunk_mb", "r_values_min"})
+    if unknown:
+        raise ValueError(f"unknown evaluate parameter(s) {unknown} for the CaImAn engine")
+    for name in out:
+        if given.get(name) is not None:
+            out[name] = given[name]
+    if given.get("r_values_min") is not None:
+        out["rval_thr"] = given["r_values_min"]
+    if out["use_cnn"]:
+        raise ValueError("evaluate.use_cnn: the CaImAn engine runs without CaImAn's CNN classifier; set use_cnn: false")
+    return out
+
+
+def caiman_param_groups(
+    *,
+    cnmfe: Mapping[str, Any] | None = None,
+    evaluate: Mapping[str, Any] | None = None,
+    motion: Mapping[str, Any] | None = None,
+    frame_rate: float,
+    border_pix: int = 0,
+    n_processes: int = 1,
+    fnames: list[str] | None = None,
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Our cnmfe / evaluate / motion parameters as CaImAn ``CNMFParams`` groups, one-photon mode.
+
+    Parameters
+    ----------
+    cnmfe, evaluate, motion : mapping, optional
+        Our parameters by name (CaImAn's names); missing keys take our defaults,
+        unknown keys are errors (as in our own steps).
+    frame_rate : float
+        Frames per second (Hz), CaImAn's ``fr`` when ``cnmfe.fr`` is not set.
+    border_pix : int
+        Border left by motion correction (pixels); CaImAn's ``border_pix`` is
+        the larger of this and ``cnmfe.border_pix``.
+    n_processes : int
+        CaImAn's ``n_processes`` (worker processes for patches).
+    fnames : list of str, optional
+        CaImAn's ``data.fnames`` (the memory map), for the record.
+
+    Returns
+    -------
+    groups : dict
+        ``{group: {name: value}}`` for ``CNMFParams(params_dict=groups)``
+        (``data``, ``patch``, ``preprocess``, ``init``, ``spatial``,
+        ``temporal``, ``merging``, ``quality``, ``motion``).
+    ignored : list of str
+        Our parameters given (or defaulted) that CaImAn has no counterpart for.
+
+    Raises
+    ------
+    ParameterError, ValueError
+        Invalid values (our own checks), or ``use_cnn: true``.
+
+    Examples
+    --------
+    >>> groups, ignored = caiman_param_groups(cnmfe={"gSig": [4, 4], "gSiz": [17, 17]}, frame_rate=20.0)
+    >>> groups["init"]["gSig"], groups["init"]["nb"], groups["data"]["fr"]
+    ([4, 4], 0, 20.0)
+    >>> "n_refine_iter" in ignored
+    True
+    """
+    if not frame_rate or not float(frame_rate) > 0:
+        raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
+    c = cnmfe_params.check_params(dict(cnmfe or {}))
+    m = motion_params.check_params(dict(motion or {}))
+    q = _evaluate_values(evaluate)
+    groups: dict[str, dict[str, Any]] = {g: {} for g in ("data", "patch", "preprocess", "init", "spatial",
+                                                          "temporal", "merging", "quality", "motion")}
+    ignored: list[str] = []
+    for name, value in list(c.items()) + list(m.items()):
+        if name in OURS_ONLY:
+            ignored.append(name)
+            continue
+        for group in _TWO_GROUPS.get(name, (_DECLARED[name],)):
+            groups[group][name] = _jsonable(value)
+    groups["quality"].update(q)
+    ignored += [name for name in ("Npeaks", "evaluate_chunk_mb") if name in dict(evaluate or {})]
+    data = groups["data"]
+    data["fr"] = float(c["fr"]) if c["fr"] is not None else float(frame_rate)
+    if fnames is not None:
+        data["fnames"] = [str(f) for f in fnames]
+    patch = groups["patch"]
+    patch["border_pix"] = max(int(c["border_pix"]), int(border_pix))
+    patch["n_processes"] = max(1, int(n_processes))
+    if c["rf"] is None:
+        patch["stride"] = None  # CaImAn: no patches, stride unused
+    # one-photon (CNMF-E) settings of CaImAn's demo that our engine has built in
+    patch.update(nb_patch=0, low_rank_background=None, remove_very_bad_comps=False)
+    groups["init"].update(nb=0, normalize_init=False)
+    groups["quality"]["use_cnn"] = False
+    return groups, sorted(ignored)
+
+
+def motion_kwargs(motion: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Our motion parameters as keyword arguments of CaImAn's ``MotionCorrect``.
+
+    Pairs become tuples (``max_shifts``, ``strides``, ``overlaps``) and
+    ``gSig_filt`` a list, as CaImAn expects; our own keys
+    (``apply_motion_correction``, ``template_file``) are left out.
+
+    Examples
+    --------
+    >>> kw = motion_kwargs({"pw_rigid": True, "max_shifts": [7, 7]})
+    >>> kw["pw_rigid"], kw["max_shifts"], kw["gSig_filt"]
+    (True, (7, 7), [3, 3])
+    """
+    m = motion_params.check_params(dict(motion or {}))
+    out = {name: value for name, value in m.items() if name not in OURS_ONLY}
+    for name in ("max_shifts", "strides", "overlaps"):
+        out[name] = tuple(int(v) for v in out[name])
+    if out["gSig_filt"] is not None:
+        out["gSig_filt"] = [int(v) for v in out["gSig_filt"]]
+    return out
