@@ -66,9 +66,9 @@ def test_groups_reject_bad_values_at_start():
         caiman_param_groups(cnmfe={"gSig": [5, 5], "gSiz": [3, 3]}, frame_rate=20.0)
     with pytest.raises(ParameterError, match="unknown parameter cnmfe.min_pn"):
         caiman_param_groups(cnmfe={"min_pn": 3}, frame_rate=20.0)
-    with pytest.raises(ValueError, match="use_cnn"):
+    with pytest.raises(ParameterError, match="use_cnn"):
         caiman_param_groups(evaluate={"use_cnn": True}, frame_rate=20.0)
-    with pytest.raises(ValueError, match="unknown evaluate"):
+    with pytest.raises(ParameterError, match="min_snr"):
         caiman_param_groups(evaluate={"min_snr": 3}, frame_rate=20.0)
     with pytest.raises(ValueError, match="frame_rate"):
         caiman_param_groups(frame_rate=0)
@@ -221,7 +221,7 @@ def test_caiman_engine_end_to_end(tmp_path):
     m = tmp_path / "motion"
     m.mkdir()
     engine.run_motion(movie, memmap_dir=m / "memmap", template=m / "template.tif", shifts=m / "shifts.csv",
-                      metrics=m / "metrics.json", hints=m / "cnmfe_hints.json", mean_png=m / "mean.png",
+                      patch_shifts=m / "patch_shifts.h5", metrics=m / "metrics.json", mean_png=m / "mean.png",
                       shifts_png=m / "shifts.png", params={"max_shifts": [8, 8]})
     mmap = find_caiman_memmap(m / "memmap")
     assert mmap.name == "corrected_d1_96_d2_96_d3_1_order_C_frames_300.mmap"

@@ -7,8 +7,8 @@ output paths (the rule names every file) and our parameters (CaImAn's names):
   pw-rigid, high-pass ``gSig_filt`` for one-photon data), then
   ``caiman.save_memmap(..., order='C')``; the memory map is moved to the
   rule's ``memmap/`` folder under our (CaImAn's) name, and ``template.tif``,
-  ``shifts.csv`` (same sign), ``patch_shifts.h5`` (pw-rigid), ``metrics.json``,
-  ``cnmfe_hints.json`` and both figures are written as our engine writes them.
+  ``shifts.csv`` (same sign), ``patch_shifts.h5``, ``metrics.json``
+  and both figures are written as our engine writes them.
 * :func:`run_cnmfe` - ``CNMF`` in one-photon mode (``method_init='corr_pnr'``,
   ring model ``nb=0``, ``center_psf``, patches when ``rf`` is set) on that
   memory map; ``cnm.estimates`` is converted to our ``estimates.h5``
@@ -150,8 +150,8 @@ def run_motion(
     memmap_dir: str | os.PathLike,
     template: str | os.PathLike,
     shifts: str | os.PathLike,
+    patch_shifts: str | os.PathLike,
     metrics: str | os.PathLike,
-    hints: str | os.PathLike,
     mean_png: str | os.PathLike,
     shifts_png: str | os.PathLike,
     params: Mapping[str, Any] | None = None,
@@ -167,10 +167,11 @@ def run_motion(
     memmap_dir : path-like
         Folder to create, holding the corrected float32 C-order memory map
         ``corrected_d1_{H}_d2_{W}_d3_1_order_C_frames_{T}.mmap``.
-    template, shifts, metrics, hints, mean_png, shifts_png : path-like
+    template, shifts, patch_shifts, metrics, mean_png, shifts_png : path-like
         ``template.tif`` (float32, high-passed when ``gSig_filt`` is set),
-        ``shifts.csv``, ``metrics.json``, ``cnmfe_hints.json`` and the two
-        figures; with ``pw_rigid`` also ``patch_shifts.h5`` next to ``shifts``.
+        ``shifts.csv``, ``patch_shifts.h5`` (per-patch shifts, an empty
+        ``(T, 0, 0, 2)`` array for rigid registration), ``metrics.json``
+        (with ``border_pix``) and the two figures.
     params : mapping, optional
         Our motion parameters (CaImAn's names).
     threads : int
@@ -199,7 +200,7 @@ def run_motion(
     memmap_dir = Path(memmap_dir)
     log.info("motion (CaImAn %s): %s, %d frames of %dx%d, %s, %d process(es)", caiman.__version__, movie, n_frames,
              height, width, "pw-rigid" if p["pw_rigid"] else "rigid", threads)
-    patch_shifts = None
+    per_patch = None
     grid = None
     with _caiman_temp(memmap_dir.parent) as scratch, _cluster(caiman, threads) as dview:
         if p["apply_motion_correction"]:
@@ -213,9 +214,9 @@ def run_motion(
             if p["pw_rigid"]:
                 centres = get_patch_centers((height, width), overlaps=kwargs["overlaps"], strides=kwargs["strides"])
                 grid = (np.asarray(centres[0], np.float64), np.asarray(centres[1], np.float64))
-                patch_shifts = patch_shift_grid(mc.x_shifts_els, mc.y_shifts_els, (grid[0].size, grid[1].size))
+                per_patch = patch_shift_grid(mc.x_shifts_els, mc.y_shifts_els, (grid[0].size, grid[1].size))
             rigid = np.asarray(mc.shifts_rig, np.float64) if len(getattr(mc, "shifts_rig", []) or []) else \
-                patch_shifts.mean(axis=(1, 2)).astype(np.float64)
+                per_patch.mean(axis=(1, 2)).astype(np.float64)
             offset = float(-mc.min_mov) if p["nonneg_movie"] else 0.0
             template_source = p["template_file"] or "data"
         else:
@@ -224,7 +225,7 @@ def run_motion(
             tmpl = None
             offset = 0.0
             template_source = "none (registration off)"
-        border = border_from_shifts(rigid, patch_shifts, p["border_nan"])
+        border = border_from_shifts(rigid, per_patch, p["border_nan"])
         written = caiman.save_memmap(registered, base_name=os.fspath(scratch / MEMMAP_BASE), order="C",
                                      border_to_0=border)
         expected = caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
@@ -274,9 +275,9 @@ def run_motion(
         "correlation_before": np.round(quality["corr_before"], 5).tolist(),
         "correlation_after": np.round(quality["corr_after"], 5).tolist(),
     }
-    _write_motion_outputs(template=template, shifts=shifts, metrics=metrics, hints=hints, mean_png=mean_png,
-                          shifts_png=shifts_png, tmpl=tmpl, rigid=rigid, patch_shifts=patch_shifts, grid=grid,
-                          quality=quality, record=record, highpassed=p["gSig_filt"] is not None)
+    _write_motion_outputs(template=template, shifts=shifts, patch_shifts=patch_shifts, metrics=metrics,
+                          mean_png=mean_png, shifts_png=shifts_png, tmpl=tmpl, rigid=rigid, per_patch=per_patch,
+                          grid=grid, quality=quality, record=record, highpassed=p["gSig_filt"] is not None)
     log.info("motion (CaImAn): done in %.1f s; correlation with template %.3f -> %.3f", elapsed,
              record["correlation_before_mean"], record["correlation_after_mean"])
     return {k: v for k, v in record.items() if k not in ("correlation_before", "correlation_after")}
@@ -293,25 +294,26 @@ def _mean_template(view: np.ndarray, gSig_filt) -> np.ndarray:
     return frames.mean(axis=0)
 
 
-def _write_motion_outputs(*, template, shifts, metrics, hints, mean_png, shifts_png, tmpl, rigid, patch_shifts,
+def _write_motion_outputs(*, template, shifts, patch_shifts, metrics, mean_png, shifts_png, tmpl, rigid, per_patch,
                           grid, quality, record, highpassed) -> None:
+    import h5py  # noqa: PLC0415
+
     from ..motion.figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415
 
     with atomic_path(template) as tmp:
         tifffile.imwrite(tmp, np.asarray(tmpl, dtype=np.float32), imagej=True)
     with atomic_path(shifts) as tmp:
         shifts_table(rigid).to_csv(tmp, index=False)
-    if patch_shifts is not None:
-        import h5py  # noqa: PLC0415
-
-        with atomic_path(Path(shifts).parent / "patch_shifts.h5") as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("shifts", data=patch_shifts, compression="gzip")
-                f["centres_y"], f["centres_x"] = grid
-                f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
-                f.attrs["engine"] = "caiman"
+    with atomic_path(patch_shifts) as tmp:
+        with h5py.File(tmp, "w") as f:
+            # rigid registration: no patches, an empty (T, 0, 0, 2) array (as our engine writes it)
+            data = per_patch if per_patch is not None else np.zeros((rigid.shape[0], 0, 0, 2), np.float32)
+            f.create_dataset("shifts", data=data, compression="gzip")
+            f["centres_y"], f["centres_x"] = grid if grid is not None else (np.zeros(0), np.zeros(0))
+            f.attrs["pw_rigid"] = per_patch is not None
+            f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
+            f.attrs["engine"] = "caiman"
     _write_json(metrics, record)
-    _write_json(hints, {"border_pix": record["border_pix"]})
     with atomic_path(mean_png) as tmp:
         plot_mean_before_after(quality["means"], tmp, highpassed=highpassed)
     with atomic_path(shifts_png) as tmp:
@@ -460,10 +462,11 @@ def run_evaluate(
     -------
     Estimates
     """
-    from ..cnmfe import params as cnmfe_params  # noqa: PLC0415
-    from ..cnmfe.estimates import export_caiman_hdf5, load_estimates, save_estimates  # noqa: PLC0415
+    from ..cnmfe.estimates import load_estimates, save_estimates  # noqa: PLC0415
     from ..cnmfe.evaluate import apply_curation, components_table, read_curation_file  # noqa: PLC0415
     from ..cnmfe.figures import traces_figure  # noqa: PLC0415
+    from ..io.caiman import export_caiman_hdf5  # noqa: PLC0415
+    from ..stages import cnmfe as cnmfe_stage  # noqa: PLC0415
 
     log = log or _log
     caiman = _import_caiman()
@@ -472,7 +475,7 @@ def run_evaluate(
     est = load_estimates(estimates_in)
     movie = Path(movie)
     mmap_path = find_caiman_memmap(movie) if movie.is_dir() else movie
-    cnmfe_names = {q.name for q in cnmfe_params.PARAMS}
+    cnmfe_names = {q.name for q in cnmfe_stage.PARAMETERS}
     cnmfe_given = {k: v for k, v in est.params.items() if k in cnmfe_names}
     groups, _ = caiman_param_groups(cnmfe=cnmfe_given, evaluate=params, frame_rate=est.frame_rate)
     images, dims, n_frames = _load_images(caiman, mmap_path)

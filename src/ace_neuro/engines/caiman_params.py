@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..cnmfe import params as cnmfe_params
-from ..motion import params as motion_params
+from ..params import stage_parameters
+from ..stages import cnmfe as cnmfe_stage
+from ..stages import motion as motion_stage
 
-__all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY"]
+__all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
 
 #: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself).
 OURS_ONLY: frozenset[str] = frozenset({
@@ -34,15 +35,18 @@ OURS_ONLY: frozenset[str] = frozenset({
     "Npeaks", "evaluate_chunk_mb", "r_values_min",
 })
 
+#: The engine switches (one per step), which are not parameters of either engine.
+ENGINE_KEYS: frozenset[str] = frozenset({"motion_engine", "cnmfe_engine", "evaluate_engine"})
+
 #: CaImAn keeps these in two groups and reads each copy in a different place.
 _TWO_GROUPS = {"p": ("preprocess", "temporal"), "noise_method": ("preprocess", "temporal"),
                "noise_range": ("preprocess", "temporal")}
 
-#: CaImAn group of our evaluate parameters (their Param declarations name it too).
+#: Our evaluate parameters that are CaImAn's ``quality`` group.
 _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
 
-#: CaImAn group of our cnmfe / motion parameters, from their declarations.
-_DECLARED = {p.name: p.caiman_group for p in cnmfe_params.PARAMS + motion_params.PARAMS if p.caiman_group}
+#: CaImAn group of our cnmfe / motion parameters, from their declarations (ace_neuro.stages).
+_DECLARED = {p.name: p.caiman_group for p in cnmfe_stage.PARAMETERS + motion_stage.PARAMETERS if p.caiman_group}
 
 
 def _jsonable(value: Any) -> Any:
@@ -50,19 +54,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _evaluate_values(evaluate: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = {"min_SNR": 3.0, "rval_thr": 0.85, "SNR_lowest": 0.5, "rval_lowest": -1.0, "use_cnn": False}
-    given = dict(evaluate or {})
-    unknown = sorted(set(given) - set(out) - {"Npeaks", "evaluate_chunk_mb", "r_values_min"})
-    if unknown:
-        raise ValueError(f"unknown evaluate parameter(s) {unknown} for the CaImAn engine")
-    for name in out:
-        if given.get(name) is not None:
-            out[name] = given[name]
-    if given.get("r_values_min") is not None:
-        out["rval_thr"] = given["r_values_min"]
-    if out["use_cnn"]:
-        raise ValueError("evaluate.use_cnn: the CaImAn engine runs without CaImAn's CNN classifier; set use_cnn: false")
-    return out
+    """CaImAn's quality group from our evaluate parameters (checked by our validator: use_cnn, r_values_min)."""
+    checked = stage_parameters("evaluate", dict(evaluate or {}))
+    return {name: checked[name] for name in _QUALITY}
 
 
 def caiman_param_groups(
@@ -103,8 +97,11 @@ def caiman_param_groups(
 
     Raises
     ------
-    ParameterError, ValueError
-        Invalid values (our own checks), or ``use_cnn: true``.
+    ParameterError
+        Invalid values (our one validator, :func:`ace_neuro.params.stage_parameters`),
+        ``use_cnn: true`` included.
+    ValueError
+        A frame rate that is not a positive number.
 
     Examples
     --------
@@ -116,13 +113,15 @@ def caiman_param_groups(
     """
     if not frame_rate or not float(frame_rate) > 0:
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
-    c = cnmfe_params.check_params(dict(cnmfe or {}))
-    m = motion_params.check_params(dict(motion or {}))
+    c = dict(stage_parameters("cnmfe", dict(cnmfe or {})))
+    m = dict(stage_parameters("motion", dict(motion or {})))
     q = _evaluate_values(evaluate)
     groups: dict[str, dict[str, Any]] = {g: {} for g in ("data", "patch", "preprocess", "init", "spatial",
                                                           "temporal", "merging", "quality", "motion")}
     ignored: list[str] = []
     for name, value in list(c.items()) + list(m.items()):
+        if name in ENGINE_KEYS:
+            continue
         if name in OURS_ONLY:
             ignored.append(name)
             continue
@@ -159,8 +158,8 @@ def motion_kwargs(motion: Mapping[str, Any] | None = None) -> dict[str, Any]:
     >>> kw["pw_rigid"], kw["max_shifts"], kw["gSig_filt"]
     (True, (7, 7), [3, 3])
     """
-    m = motion_params.check_params(dict(motion or {}))
-    out = {name: value for name, value in m.items() if name not in OURS_ONLY}
+    m = dict(stage_parameters("motion", dict(motion or {})))
+    out = {name: value for name, value in m.items() if name not in OURS_ONLY and name not in ENGINE_KEYS}
     for name in ("max_shifts", "strides", "overlaps"):
         out[name] = tuple(int(v) for v in out[name])
     if out["gSig_filt"] is not None:
