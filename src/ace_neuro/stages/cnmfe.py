@@ -50,6 +50,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("bas_nonneg", True, "boolean", "Constrain the trace baseline to be non-negative.", _S, caiman_group="temporal"),
     Param("fr", None, ("number", "null"), "Frame rate in Hz; null = read from the convert step's metadata.", _S, exclusive_minimum=0.0, caiman_group="data"),
     Param("decay_time", 0.4, "number", "Typical transient decay time in seconds (sets the initial AR coefficient).", _S, exclusive_minimum=0.0, caiman_group="data"),
+    Param("cnmfe_engine", "native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (CNMF in one-photon mode of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", _S, enum=("native", "caiman")),
     Param("n_refine_iter", 2, "integer", "(ace-neuro) Rounds of background / spatial / temporal updates after initialisation (CaImAn runs 2).", _S, minimum=0, maximum=10),
     Param("residual_seeding", True, "boolean", "(ace-neuro) After the first round, seed again on the residual movie to catch neurons hidden by brighter neighbours (as CNMF-E's MATLAB code).", _S),
     Param("seeding_cache", True, "boolean", "(ace-neuro) Keep the tsub-averaged movie and its filtered copy on disk while seeding (2 / (tsub ssub^2) of the float32 movie, removed after seeding) so they are computed once; false recomputes them (slower, no scratch disk). Skipped anyway without room or for a float16 movie.", _S),
@@ -97,6 +98,14 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Fit CNMF-E on the memory map of ``inputs.movie`` and write the rule's outputs."""
+    if params["cnmfe_engine"] == "caiman":
+        from ace_neuro.engines.caiman import run_cnmfe
+
+        run_cnmfe(inputs.movie, estimates=outputs.estimates, params_json=outputs.params,
+                  correlation=outputs.correlation, correlation_png=outputs.correlation_png, pnr=outputs.pnr,
+                  pnr_png=outputs.pnr_png, contours=outputs.contours, params=params, metadata=inputs.metadata,
+                  motion_metrics=inputs.motion_metrics, threads=threads, log=log)
+        return
     from ace_neuro.cnmfe.pipeline import run_cnmfe_step
 
     run_cnmfe_step(

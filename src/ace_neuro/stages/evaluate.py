@@ -26,6 +26,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("use_cnn", False, "boolean", "CaImAn's CNN classifier; not available in ace-neuro (must stay false).", _S, caiman_group="quality"),
     Param("reject_vessel_edges", True, "boolean", "(ace-neuro) Reject components that follow a blood-vessel border (on a dark ridge of the background and elongated or without positive transients; see cnmfe/vessels.py).", _S),
     Param("Npeaks", 10, "integer", "Largest peaks of each trace whose surrounding frames are averaged for the r-value.", _S, minimum=1),
+    Param("evaluate_engine", "native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (Estimates.evaluate_components of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", _S, enum=("native", "caiman")),
     Param("evaluate_chunk_mb", 128.0, "number", "(ace-neuro) Memory budget of one group of frames read for the r-values (MB).", _S, exclusive_minimum=0.0),
 )
 
@@ -55,14 +56,22 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
 
     curation = inputs.get("curation", []) if hasattr(inputs, "get") else getattr(inputs, "curation", [])
     curation = [curation] if isinstance(curation, str) else list(curation or [])
-    evaluated = run_evaluate_step(
-        inputs.estimates,
-        inputs.movie,
-        outputs.estimates,
-        outputs.components,
-        outputs.caiman,
-        params,
-        curation_file=curation[0] if curation else None,
-        traces_png=outputs.traces,
-    )
+    if params["evaluate_engine"] == "caiman":
+        from ace_neuro.engines.caiman import run_evaluate
+
+        evaluated = run_evaluate(inputs.estimates, inputs.movie, estimates_out=outputs.estimates,
+                                 components_csv=outputs.components, caiman_out=outputs.caiman,
+                                 traces_png=outputs.traces, params=params,
+                                 curation_file=curation[0] if curation else None, log=log)
+    else:
+        evaluated = run_evaluate_step(
+            inputs.estimates,
+            inputs.movie,
+            outputs.estimates,
+            outputs.components,
+            outputs.caiman,
+            params,
+            curation_file=curation[0] if curation else None,
+            traces_png=outputs.traces,
+        )
     contours_figure(evaluated, outputs.contours)

@@ -43,6 +43,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("nonneg_movie", True, "boolean", "Add a constant so the written movie is non-negative (offset from a sample of frames, recorded in metrics.json).", _S, caiman_group="motion"),
     Param("save_memmap", True, "boolean", "(ace-neuro) Also write CaImAn's float32 C-order memory map (caiman.load_memmap opens it); cnmfe and evaluate read the frame-block movie, so false saves 4 bytes per pixel and frame of disk.", _S),
     Param("blocks_dtype", "float32", "string", "(ace-neuro) Sample type of the frame-block movie cnmfe and evaluate read: float16 halves its disk (relative precision 1/2048, ample for 8-bit recordings; cnmfe then skips its seeding caches).", _S, enum=("float32", "float16")),
+    Param("motion_engine", "native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (MotionCorrect of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", _S, enum=("native", "caiman")),
     Param("template_file", None, ("string", "null"), "(ace-neuro) Template image (H, W) as .tif or .npy, raw (unfiltered) like the movie; null = build the template from the data.", _S),
     Param("motion_chunk_mb", 256.0, "number", "(ace-neuro) Memory budget of one chunk of frames per worker (MB); sets peak memory, not the result.", _S, exclusive_minimum=0.0),
 )
@@ -62,6 +63,13 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Register ``inputs.movie`` and write the rule's outputs."""
     from ace_neuro.motion import correct_motion
 
+    if params["motion_engine"] == "caiman":
+        from ace_neuro.engines.caiman import run_motion
+
+        run_motion(inputs.movie, memmap_dir=outputs.memmap, template=outputs.template, shifts=outputs.shifts,
+                   patch_shifts=outputs.patch_shifts, metrics=outputs.metrics, mean_png=outputs.mean_png,
+                   shifts_png=outputs.shifts_png, params=params, threads=threads, log=log)
+        return
     names = ("memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png")
     correct_motion(inputs.movie, {name: getattr(outputs, name) for name in names}, params, threads=threads,
                    logger=log, chunk_mb=params["motion_chunk_mb"])
