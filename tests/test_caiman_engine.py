@@ -264,3 +264,52 @@ def test_caiman_conda_environment_pins_caiman_and_this_package():
         assert "<" in conda[name], f"{name} must have an upper bound"
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "-e ../.." in pip  # our package from this checkout (paths are relative to the env file)
+
+
+# ----------------------------------------------------------------------------- wiring: stages and resources
+
+
+def _paths(tmp_path, names):
+    return SimpleNamespace(**{name: str(tmp_path / name) for name in names})
+
+
+def test_stages_dispatch_to_the_caiman_engine_when_asked(monkeypatch, tmp_path):
+    from ace_neuro.engines import caiman as engine
+    from ace_neuro.params import stage_parameters
+    from ace_neuro.stages import cnmfe, evaluate, motion
+
+    calls = {}
+    for name in ("run_motion", "run_cnmfe", "run_evaluate"):
+        monkeypatch.setattr(engine, name, lambda *args, _name=name, **kwargs: calls.__setitem__(_name, (args, kwargs)))
+    motion_out = _paths(tmp_path, ("memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png"))
+    motion.run(SimpleNamespace(movie="movie.tif"), motion_out, stage_parameters("motion", {"motion_engine": "caiman"}), threads=2)
+    args, kwargs = calls["run_motion"]
+    assert args == ("movie.tif",) and kwargs["patch_shifts"] == motion_out.patch_shifts and kwargs["threads"] == 2
+    cnmfe_out = _paths(tmp_path, ("estimates", "params", "correlation", "correlation_png", "pnr", "pnr_png", "contours"))
+    cnmfe.run(SimpleNamespace(movie="memmap", metadata="m.json", motion_metrics="metrics.json"), cnmfe_out,
+              stage_parameters("cnmfe", {"cnmfe_engine": "caiman"}))
+    assert calls["run_cnmfe"][1]["params_json"] == cnmfe_out.params
+    evaluate.run(SimpleNamespace(estimates="e.h5", movie="memmap", curation=[]),
+                 _paths(tmp_path, ("estimates", "components", "caiman", "traces")),
+                 stage_parameters("evaluate", {"evaluate_engine": "caiman"}))
+    assert calls["run_evaluate"][0] == ("e.h5", "memmap") and calls["run_evaluate"][1]["curation_file"] is None
+    with pytest.raises(ParameterError, match="motion_engine"):
+        stage_parameters("motion", {"motion_engine": "suite2p"})
+
+
+def test_caiman_memory_grows_with_the_movie_and_sizes_come_from_headers(tmp_path):
+    import tifffile
+
+    from ace_neuro.engines import caiman_mem_mb, movie_size
+    from ace_neuro.io.movie import caiman_memmap_name
+
+    short = caiman_mem_mb("cnmfe", 608 * 608, 1200)
+    long = caiman_mem_mb("cnmfe", 608 * 608, 12000)
+    assert long - short == pytest.approx(9 * (short - caiman_mem_mb("cnmfe", 608 * 608, 0)), rel=1e-3)
+    with pytest.raises(ValueError, match="step"):
+        caiman_mem_mb("events", 10, 10)
+    tifffile.imwrite(tmp_path / "movie.tif", np.zeros((7, 12, 10), np.uint8), imagej=True)
+    assert movie_size(tmp_path / "movie.tif") == (120, 7)
+    (tmp_path / "memmap").mkdir()
+    (tmp_path / "memmap" / caiman_memmap_name("corrected", 12, 10, 7)).write_bytes(b"\0" * (120 * 7 * 4))
+    assert movie_size(tmp_path / "memmap") == (120, 7)

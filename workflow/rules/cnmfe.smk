@@ -38,10 +38,11 @@ rule cnmfe:
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/cnmfe.tsv"
     conda:
-        "../envs/core.yaml"
+        engine_env("cnmfe")
     threads: 2
     resources:
-        mem_mb=sized("cnmfe", "mem_mb"),
+        # CaImAn's (cnmfe_engine: caiman) grows with the movie (ace_neuro.engines.CAIMAN_MEMORY_MODEL)
+        mem_mb=engine_mem_mb("cnmfe"),
         disk_mb=sized("cnmfe", "disk_mb"),
         runtime=sized("cnmfe", "runtime"),
     params:

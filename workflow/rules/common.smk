@@ -1,10 +1,12 @@
 # Set-up done once, before any job: check the config and every sample-sheet value, and define the helpers.
+import os
 import re
 from functools import lru_cache
 
 from snakemake.utils import min_version, validate
 
 from ace_neuro.io.miniscope import recording_files
+from ace_neuro.engines import caiman_mem_mb
 from ace_neuro.params import check_keys
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
@@ -42,6 +44,65 @@ def stage_params(stage):
         return dict(PARAMETERS[wildcards.id][stage])
 
     return parameters
+
+
+# Engines of the motion, cnmfe and evaluate steps (docs/engines.md): ours, or CaImAn in its conda environment.
+ENGINE_ENVS = {"native": "../envs/core.yaml", "caiman": "../envs/caiman.yaml"}
+
+
+def step_engine(wildcards, stage):
+    """The engine of one step for the job: the compare rules' {engine} wildcard, else the recording's parameter."""
+    engine = getattr(wildcards, "engine", None)
+    return engine or PARAMETERS[wildcards.id][stage][f"{stage}_engine"]
+
+
+def engine_env(stage):
+    """Conda environment of a step for the job: core.yaml, or caiman.yaml where the step runs CaImAn."""
+
+    def env(wildcards):
+        return ENGINE_ENVS[step_engine(wildcards, stage)]
+
+    return env
+
+
+def engine_params(stage):
+    """The stage's parameters for the job, its engine set by the compare rules' {engine} wildcard when present."""
+
+    def parameters(wildcards):
+        values = dict(PARAMETERS[wildcards.id][stage])
+        values[f"{stage}_engine"] = step_engine(wildcards, stage)
+        return values
+
+    return parameters
+
+
+def engine_mem_mb(stage):
+    """mem_mb of a step: ours from the recording's size (`sized`); CaImAn's from its model of the movie's size."""
+    ours = sized(stage, "mem_mb")
+
+    def mem_mb(wildcards):
+        if step_engine(wildcards, stage) != "caiman":
+            return ours(wildcards)
+        n_frames, height, width = recording_size(wildcards.id)
+        return caiman_mem_mb(stage, height * width, n_frames)
+
+    return mem_mb
+
+
+def simulator_truth(wildcards):
+    """The simulator's ground_truth.h5 in the recording folder (used only when it exists)."""
+    return os.path.join(recording_directory(wildcards), "ground_truth.h5")
+
+
+def compare_benchmarks(wildcards):
+    """{engine: {step: benchmark TSV}} of both engines' runs (written by Snakemake before compare runs)."""
+    return {
+        engine: {
+            step: f"{RESULTS}/{wildcards.id}/compare/{engine}/benchmarks/{step}.tsv"
+            for step in ("motion", "cnmfe", "evaluate")
+        }
+        for engine in ("native", "caiman")
+    }
 
 
 def recording_parameters(recording_id):

@@ -30,10 +30,11 @@ rule evaluate:
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/evaluate.tsv"
     conda:
-        "../envs/core.yaml"
+        engine_env("evaluate")
     threads: 1
     resources:
-        mem_mb=sized("evaluate", "mem_mb"),
+        # CaImAn's (evaluate_engine: caiman) grows with the movie (ace_neuro.engines.CAIMAN_MEMORY_MODEL)
+        mem_mb=engine_mem_mb("evaluate"),
         disk_mb=sized("evaluate", "disk_mb"),
         runtime=sized("evaluate", "runtime"),
     params:

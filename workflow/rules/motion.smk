@@ -31,10 +31,11 @@ rule motion:
     benchmark:
         f"{RESULTS}/{{id}}/benchmarks/motion.tsv"
     conda:
-        "../envs/core.yaml"
+        engine_env("motion")
     threads: 2
     resources:
-        mem_mb=sized("motion", "mem_mb"),
+        # CaImAn's (motion_engine: caiman) grows with the movie (ace_neuro.engines.CAIMAN_MEMORY_MODEL)
+        mem_mb=engine_mem_mb("motion"),
         disk_mb=sized("motion", "disk_mb"),
         runtime=sized("motion", "runtime"),
     params:

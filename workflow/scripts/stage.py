@@ -13,8 +13,9 @@ from ace_neuro.logs import logged_step
 
 
 def main(smk) -> None:
-    stage = importlib.import_module(f"ace_neuro.stages.{smk.rule}")
-    extras = {name: value for name, value in smk.params.items() if name != "p"}
+    name = smk.params.get("stage") or smk.rule  # a rule reusing a stage under another name says which
+    stage = importlib.import_module(f"ace_neuro.stages.{name}")
+    extras = {key: value for key, value in smk.params.items() if key not in ("p", "stage")}
     with logged_step(smk.log[0], smk.rule) as log:
         stage.run(smk.input, smk.output, smk.params.p, threads=smk.threads, log=log, **extras)
 

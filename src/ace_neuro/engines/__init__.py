@@ -14,9 +14,10 @@ importable here, and only the functions that run CaImAn import it.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
-__all__ = ["ENGINES", "caiman_available", "check_engine"]
+__all__ = ["ENGINES", "caiman_available", "check_engine", "caiman_mem_mb", "movie_size"]
 
 #: Names accepted by the ``engine`` parameter.
 ENGINES = ("native", "caiman")
@@ -42,3 +43,45 @@ def check_engine(engine: str, *, where: str = "engine") -> str:
     if engine not in ENGINES:
         raise ValueError(f"{where} must be one of {list(ENGINES)}, got {engine!r}")
     return engine
+
+
+#: CaImAn's peak memory per step: ``base_mb + factor * (float32 movie in MB)`` (measured, docs/engines.md).
+#: Motion: ``save_memmap`` reads the whole registered movie into memory and copies it; CNMF (whole field) and
+#: evaluation hold the movie's (time-subsampled) data and the residuals. Unlike our engine, this grows with the
+#: recording's length.
+CAIMAN_MEMORY_MODEL: dict[str, tuple[float, float]] = {
+    "motion": (1000.0, 3.5),
+    "cnmfe": (1500.0, 4.0),
+    "evaluate": (1000.0, 2.5),
+}
+
+
+def caiman_mem_mb(step: str, n_pixels: int, n_frames: int) -> int:
+    """Memory (MB) to reserve for CaImAn's ``step`` on a movie of ``n_pixels`` x ``n_frames``.
+
+    Examples
+    --------
+    >>> caiman_mem_mb("motion", 256 * 256, 2000)  # a 500 MB float32 movie
+    2750
+    """
+    if step not in CAIMAN_MEMORY_MODEL:
+        raise ValueError(f"step must be one of {sorted(CAIMAN_MEMORY_MODEL)}, got {step!r}")
+    base, factor = CAIMAN_MEMORY_MODEL[step]
+    movie_mb = 4.0 * int(n_pixels) * int(n_frames) / 2**20
+    return int(round(base + factor * movie_mb))
+
+
+def movie_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(n_pixels, n_frames)`` of a movie file (TIFF, ``.mmap``) or of the one memory map in a folder.
+
+    Reads only the file's header or name, so the workflow can size a job's memory before it runs.
+    """
+    from ..io.movie import find_caiman_memmap, open_movie, parse_caiman_memmap_name  # noqa: PLC0415
+
+    path = Path(path)
+    if path.is_dir():
+        height, width, n_frames, _ = parse_caiman_memmap_name(find_caiman_memmap(path))
+        return height * width, n_frames
+    movie = open_movie(path)
+    n_frames, height, width = (int(s) for s in movie.shape)
+    return height * width, n_frames
