@@ -42,7 +42,7 @@ import tifffile
 
 from ..io.atomic import atomic_path
 from ..io.movie import caiman_memmap_name, find_caiman_memmap, open_movie
-from .caiman_params import OURS_ONLY, caiman_param_groups, motion_kwargs
+from .caiman_params import caiman_param_groups, motion_kwargs
 from .caiman_results import (
     border_from_shifts,
     crispness,
@@ -129,7 +129,7 @@ def _read_json(path: str | os.PathLike | None, key: str) -> Any:
 # ----------------------------------------------------------------------------- motion
 
 
-def _template_from_file(caiman, path: str, frame_shape: tuple[int, int], gSig_filt) -> np.ndarray:
+def _template_from_file(path: str, frame_shape: tuple[int, int], gSig_filt) -> np.ndarray:
     file = Path(path)
     if not file.exists():
         raise FileNotFoundError(f"motion.template_file {file}: file not found")
@@ -207,7 +207,7 @@ def run_motion(
             mc = MotionCorrect([os.fspath(movie)], dview=dview, **kwargs)
             given = None
             if p["template_file"]:
-                given = _template_from_file(caiman, p["template_file"], (height, width), p["gSig_filt"])
+                given = _template_from_file(p["template_file"], (height, width), p["gSig_filt"])
             mc.motion_correct(template=given, save_movie=True)
             registered = mc.fname_tot_els if p["pw_rigid"] else mc.fname_tot_rig
             tmpl = np.asarray(mc.total_template_els if p["pw_rigid"] else mc.total_template_rig, np.float32)
@@ -510,7 +510,3 @@ def run_evaluate(
     log.info("evaluate (CaImAn): %d accepted, %d rejected", evaluated.idx_components.size,
              evaluated.idx_components_bad.size)
     return evaluated
-
-
-# names of our parameters the CaImAn engine does not use (for the docs and the logs)
-IGNORED_PARAMETERS = tuple(sorted(OURS_ONLY))

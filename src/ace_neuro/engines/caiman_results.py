@@ -92,6 +92,9 @@ def patch_shift_grid(x_shifts_els: Any, y_shifts_els: Any, grid_shape: tuple[int
 def _array_or_none(value: Any) -> np.ndarray | None:
     if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
         return None
+    if isinstance(value, (list, tuple)) and any(np.ndim(v) > 0 for v in value):
+        # CaImAn keeps some per-component values as lists of small arrays (g, lam): one row each
+        return np.array([np.asarray(v, dtype=np.float64).ravel() for v in value])
     return np.asarray(value)
 
 
