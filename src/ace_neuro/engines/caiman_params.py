@@ -75,7 +75,8 @@ def caiman_param_groups(
     ----------
     cnmfe, evaluate, motion : mapping, optional
         Our parameters by name (CaImAn's names); missing keys take our defaults,
-        unknown keys are errors (as in our own steps).
+        unknown keys are errors (as in our own steps). Without ``motion`` the
+        ``motion`` group stays empty (CaImAn's defaults).
     frame_rate : float
         Frames per second (Hz), CaImAn's ``fr`` when ``cnmfe.fr`` is not set.
     border_pix : int
@@ -114,7 +115,7 @@ def caiman_param_groups(
     if not frame_rate or not float(frame_rate) > 0:
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
     c = dict(stage_parameters("cnmfe", dict(cnmfe or {})))
-    m = dict(stage_parameters("motion", dict(motion or {})))
+    m = dict(stage_parameters("motion", dict(motion))) if motion is not None else {}
     q = _evaluate_values(evaluate)
     groups: dict[str, dict[str, Any]] = {g: {} for g in ("data", "patch", "preprocess", "init", "spatial",
                                                           "temporal", "merging", "quality", "motion")}
