@@ -49,7 +49,9 @@ def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
     assert groups["motion"]["pw_rigid"] is True and groups["motion"]["max_shifts"] == [7, 7]
     assert groups["data"] == {"fr": 20.0, "decay_time": 0.4, "fnames": ["/data/x.mmap"]}
     assert groups["merging"] == {"merge_thr": 0.7}
-    assert set(ignored) == {"n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "apply_motion_correction", "template_file"}
+    assert groups["patch"]["only_init"] is True  # CaImAn's CNMF-E mode, whatever our only_init
+    assert set(ignored) == {"n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init", "apply_motion_correction",
+                            "template_file"}
     assert set(ignored) <= OURS_ONLY
     json.dumps(groups)  # plain values only
 

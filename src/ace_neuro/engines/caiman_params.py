@@ -6,7 +6,8 @@ each of our parameters that CaImAn has goes to the group CaImAn keeps it in
 ``temporal``, as CaImAn does). The one-photon settings that our engine has
 built in and CaImAn does not default to are set explicitly (ring model
 ``nb = 0``, ``nb_patch = 0``, ``low_rank_background = None``,
-``normalize_init = False``, ``use_cnn = False``), as in CaImAn's CNMF-E demo.
+``normalize_init = False``, ``use_cnn = False``, and ``only_init = True``:
+CaImAn runs CNMF-E within its initialisation), as in CaImAn's CNMF-E demo.
 Parameters of our own (marked "(ace-neuro)" in ``config.yaml``, e.g.
 ``n_refine_iter``, ``cnmfe_chunk_mb``) have no CaImAn counterpart and are
 returned separately, so the step can log that the CaImAn engine ignores them.
@@ -29,8 +30,8 @@ __all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
 OURS_ONLY: frozenset[str] = frozenset({
     # motion: handled by the engine (no registration; template image), not CNMFParams keys
     "apply_motion_correction", "template_file",
-    # cnmfe: our engine's own knobs
-    "n_refine_iter", "residual_seeding", "cnmfe_chunk_mb",
+    # cnmfe: our engine's own knobs; our only_init (stop before refinement) differs from CaImAn's, see below
+    "n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init",
     # evaluate: our r-value's peak count and memory budget; the seed's alias of rval_thr
     "Npeaks", "evaluate_chunk_mb", "r_values_min",
 })
@@ -139,8 +140,10 @@ def caiman_param_groups(
     patch["n_processes"] = max(1, int(n_processes))
     if c["rf"] is None:
         patch["stride"] = None  # CaImAn: no patches, stride unused
-    # one-photon (CNMF-E) settings of CaImAn's demo that our engine has built in
-    patch.update(nb_patch=0, low_rank_background=None, remove_very_bad_comps=False)
+    # one-photon (CNMF-E) settings of CaImAn's demo that our engine has built in. CaImAn runs CNMF-E inside its
+    # initialisation (corr_pnr seeding + ring model + its own updates) and needs only_init=True ("set it to True
+    # to run CNMF-E", its demo): with False it follows with its two-photon refinement, which ruins 1p traces.
+    patch.update(nb_patch=0, low_rank_background=None, remove_very_bad_comps=False, only_init=True)
     groups["init"].update(nb=0, normalize_init=False)
     groups["quality"]["use_cnn"] = False
     return groups, sorted(ignored)
