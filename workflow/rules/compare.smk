@@ -60,6 +60,7 @@ use rule evaluate as compare_evaluate with:
         components=f"{COMPARE}/{{engine}}/evaluate/components.csv",
         caiman=f"{COMPARE}/{{engine}}/evaluate/estimates_caiman.hdf5",
         traces=f"{COMPARE}/{{engine}}/evaluate/traces.png",
+        contours=f"{COMPARE}/{{engine}}/evaluate/contours.png",
     log:
         f"{COMPARE}/{{engine}}/logs/evaluate.log",
     benchmark:
