@@ -50,9 +50,13 @@ def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
     assert groups["data"] == {"fr": 20.0, "decay_time": 0.4, "fnames": ["/data/x.mmap"]}
     assert groups["merging"] == {"merge_thr": 0.7}
     assert groups["patch"]["only_init"] is True  # CaImAn's CNMF-E mode, whatever our only_init
-    assert set(ignored) == {"n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init", "apply_motion_correction",
-                            "template_file"}
-    assert set(ignored) <= OURS_ONLY
+    assert {"n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init", "apply_motion_correction",
+            "template_file"} <= set(ignored)
+    from ace_neuro.stages import cnmfe as cnmfe_stage, motion as motion_stage
+
+    declared = {p.name: p.caiman_group for p in cnmfe_stage.PARAMETERS + motion_stage.PARAMETERS}
+    assert all(name in OURS_ONLY or declared[name] is None for name in ignored)  # only what CaImAn lacks
+    assert not {"motion_engine", "cnmfe_engine"} & set(ignored)
     json.dumps(groups)  # plain values only
 
 
@@ -291,10 +295,14 @@ def test_stages_dispatch_to_the_caiman_engine_when_asked(monkeypatch, tmp_path):
     cnmfe.run(SimpleNamespace(movie="memmap", metadata="m.json", motion_metrics="metrics.json"), cnmfe_out,
               stage_parameters("cnmfe", {"cnmfe_engine": "caiman"}))
     assert calls["run_cnmfe"][1]["params_json"] == cnmfe_out.params
+    import ace_neuro.cnmfe.figures as figures
+
+    monkeypatch.setattr(figures, "contours_figure", lambda estimates, path: calls.__setitem__("contours", path))
     evaluate.run(SimpleNamespace(estimates="e.h5", movie="memmap", curation=[]),
-                 _paths(tmp_path, ("estimates", "components", "caiman", "traces")),
+                 _paths(tmp_path, ("estimates", "components", "caiman", "traces", "contours")),
                  stage_parameters("evaluate", {"evaluate_engine": "caiman"}))
     assert calls["run_evaluate"][0] == ("e.h5", "memmap") and calls["run_evaluate"][1]["curation_file"] is None
+    assert calls["contours"] == str(tmp_path / "contours")  # the stage's figure, whichever engine evaluated
     with pytest.raises(ParameterError, match="motion_engine"):
         stage_parameters("motion", {"motion_engine": "suite2p"})
 

@@ -26,7 +26,8 @@ from ..stages import motion as motion_stage
 
 __all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
 
-#: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself).
+#: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself); besides these, any
+#: parameter declared without a CaImAn group (``Param.caiman_group``) is ours and not passed to CaImAn.
 OURS_ONLY: frozenset[str] = frozenset({
     # motion: handled by the engine (no registration; template image), not CNMFParams keys
     "apply_motion_correction", "template_file",
@@ -124,7 +125,7 @@ def caiman_param_groups(
     for name, value in list(c.items()) + list(m.items()):
         if name in ENGINE_KEYS:
             continue
-        if name in OURS_ONLY:
+        if name in OURS_ONLY or (name not in _TWO_GROUPS and name not in _DECLARED):  # no CaImAn group: ours
             ignored.append(name)
             continue
         for group in _TWO_GROUPS.get(name, (_DECLARED[name],)):
@@ -163,7 +164,7 @@ def motion_kwargs(motion: Mapping[str, Any] | None = None) -> dict[str, Any]:
     (True, (7, 7), [3, 3])
     """
     m = dict(stage_parameters("motion", dict(motion or {})))
-    out = {name: value for name, value in m.items() if name not in OURS_ONLY and name not in ENGINE_KEYS}
+    out = {name: value for name, value in m.items() if name in _DECLARED and name not in OURS_ONLY}
     for name in ("max_shifts", "strides", "overlaps"):
         out[name] = tuple(int(v) for v in out[name])
     if out["gSig_filt"] is not None:
