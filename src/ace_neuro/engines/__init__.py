@@ -45,14 +45,15 @@ def check_engine(engine: str, *, where: str = "engine") -> str:
     return engine
 
 
-#: CaImAn's peak memory per step: ``base_mb + factor * (float32 movie in MB)`` (measured, docs/engines.md).
-#: Motion: ``save_memmap`` reads the whole registered movie into memory and copies it; CNMF (whole field) and
-#: evaluation hold the movie's (time-subsampled) data and the residuals. Unlike our engine, this grows with the
-#: recording's length.
+#: CaImAn's peak memory per step: ``base_mb + factor * (float32 movie in MB)``, above the peaks measured in
+#: benchmarks/compare.md (demo, 500 MB movie: motion 1.86 GB, CNMF 2.46 GB, evaluation 0.31 GB). Motion:
+#: ``save_memmap`` reads the whole registered movie into memory and copies it; CNMF (whole field) holds the
+#: movie's data and residuals; evaluation reads frames around each component's peaks from the memory map.
+#: Unlike our engine's, motion's and CNMF's grow with the recording's length.
 CAIMAN_MEMORY_MODEL: dict[str, tuple[float, float]] = {
-    "motion": (1000.0, 3.5),
-    "cnmfe": (1500.0, 4.0),
-    "evaluate": (1000.0, 2.5),
+    "motion": (800.0, 3.0),
+    "cnmfe": (1500.0, 3.5),
+    "evaluate": (1000.0, 0.5),
 }
 
 
@@ -62,7 +63,7 @@ def caiman_mem_mb(step: str, n_pixels: int, n_frames: int) -> int:
     Examples
     --------
     >>> caiman_mem_mb("motion", 256 * 256, 2000)  # a 500 MB float32 movie
-    2750
+    2300
     """
     if step not in CAIMAN_MEMORY_MODEL:
         raise ValueError(f"step must be one of {sorted(CAIMAN_MEMORY_MODEL)}, got {step!r}")
