@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -74,9 +73,14 @@ def _import_caiman():
 
 @contextlib.contextmanager
 def _caiman_temp(parent: Path) -> Iterator[Path]:
-    """A scratch folder for CaImAn's intermediate memory maps (``CAIMAN_TEMP``), removed afterwards."""
+    """A scratch folder for CaImAn's intermediate memory maps (``CAIMAN_TEMP``), removed afterwards.
+
+    Its name is fixed, so one left by a killed run (a signal skips the clean-up) is removed at the next start.
+    """
     parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".caiman-scratch-", dir=parent))
+    scratch = parent / ".caiman-scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
     saved = os.environ.get("CAIMAN_TEMP")
     os.environ["CAIMAN_TEMP"] = os.fspath(scratch)
     try:
