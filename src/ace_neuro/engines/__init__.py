@@ -46,13 +46,14 @@ def check_engine(engine: str, *, where: str = "engine") -> str:
 
 
 #: CaImAn's peak memory per step: ``base_mb + factor * (float32 movie in MB)``, above the peaks measured in
-#: benchmarks/compare.md (demo, 500 MB movie: motion 1.86 GB, CNMF 2.46 GB, evaluation 0.31 GB). Motion:
+#: benchmarks/compare.md (demo, 500 MB movie: motion 1.86 GB, CNMF 2.46 GB, evaluation 0.31 GB; 608x608 x 1,000
+#: frames, 1.41 GB movie: motion 3.36 GB, CNMF 8.22 GB, evaluation 0.69 GB). Motion:
 #: ``save_memmap`` reads the whole registered movie into memory and copies it; CNMF (whole field) holds the
 #: movie's data and residuals; evaluation reads frames around each component's peaks from the memory map.
 #: Unlike our engine's, motion's and CNMF's grow with the recording's length.
 CAIMAN_MEMORY_MODEL: dict[str, tuple[float, float]] = {
     "motion": (800.0, 3.0),
-    "cnmfe": (1500.0, 3.5),
+    "cnmfe": (1500.0, 5.0),
     "evaluate": (1000.0, 0.5),
 }
 
