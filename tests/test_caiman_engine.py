@@ -65,6 +65,8 @@ def test_groups_whole_field_frame_rate_and_aliases():
     assert groups["patch"]["rf"] is None and groups["patch"]["stride"] is None  # whole field: no patches
     assert groups["data"]["fr"] == 30.0  # cnmfe.fr wins over the metadata's frame rate
     assert groups["quality"]["rval_thr"] == 0.7  # the seed's name for rval_thr
+    # our 'auto' seeding thresholds are calibrated by our engine only: CaImAn gets its demo's values
+    assert (groups["init"]["min_corr"], groups["init"]["min_pnr"]) == (0.8, 10.0)
 
 
 def test_groups_reject_bad_values_at_start():

@@ -40,6 +40,9 @@ OURS_ONLY: frozenset[str] = frozenset({
 #: The engine switches (one per step), which are not parameters of either engine.
 ENGINE_KEYS: frozenset[str] = frozenset({"motion_engine", "cnmfe_engine", "evaluate_engine"})
 
+#: CaImAn's one-photon demo values, used where our threshold is 'auto' (calibrated by our engine only).
+CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0}
+
 #: CaImAn keeps these in two groups and reads each copy in a different place.
 _TWO_GROUPS = {"p": ("preprocess", "temporal"), "noise_method": ("preprocess", "temporal"),
                "noise_range": ("preprocess", "temporal")}
@@ -128,6 +131,8 @@ def caiman_param_groups(
         if name in OURS_ONLY or (name not in _TWO_GROUPS and name not in _DECLARED):  # no CaImAn group: ours
             ignored.append(name)
             continue
+        if value == "auto" and name in CAIMAN_DEMO_THRESHOLDS:  # our calibration has no CaImAn counterpart
+            value = CAIMAN_DEMO_THRESHOLDS[name]
         for group in _TWO_GROUPS.get(name, (_DECLARED[name],)):
             groups[group][name] = _jsonable(value)
     groups["quality"].update(q)
