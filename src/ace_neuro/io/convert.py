@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.disk import array_bytes, check_free_space, explain_disk_full
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_frames, open_recording
 from ace_neuro.io.movie import create_tiff, release_pages
 from ace_neuro.progress import Progress
@@ -36,6 +37,8 @@ __all__ = ["frame_table", "merged_metadata", "convert_recording"]
 
 log = logging.getLogger(__name__)
 
+# TIFF header, metadata.json and frames.csv: small next to the movie, but not nothing.
+_OUTPUT_MARGIN = 4 * 2**20
 
 
 def frame_table(recording: Recording, dropped_before: np.ndarray) -> pd.DataFrame:
@@ -172,7 +175,9 @@ def convert_recording(
     with atomic_path(movie_path) as tmp_movie:
         frames = _prefetched(iter_frames(recording, chunk_frames))
         first, file_index, _ = next(frames)
-        movie = create_tiff(tmp_movie, (recording.n_frames,) + recording.frame_shape, first.dtype, recording.frame_rate_hz)
+        shape = (recording.n_frames,) + recording.frame_shape
+        check_free_space(Path(movie_path).parent, array_bytes(shape, first.dtype) + _OUTPUT_MARGIN, what="convert")
+        movie = create_tiff(tmp_movie, shape, first.dtype, recording.frame_rate_hz)
         try:
             position = 0
             for chunk in _chain_first(first, frames):
@@ -195,9 +200,9 @@ def convert_recording(
             "total": int(recording.excluded_before.sum()),
             "files": recording.metadata.get("excluded_files", []),
         }
-    with atomic_path(metadata_path) as tmp:
+    with explain_disk_full(metadata_path, what="convert"), atomic_path(metadata_path) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2, default=str))
-    with atomic_path(frames_path) as tmp:
+    with explain_disk_full(frames_path, what="convert"), atomic_path(frames_path) as tmp:
         frame_table(recording, missing).to_csv(tmp, index=False)
     return metadata
 

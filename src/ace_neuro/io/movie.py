@@ -20,6 +20,8 @@ from typing import Iterator
 import numpy as np
 import tifffile
 
+from ace_neuro.io.disk import preallocate
+
 from .memmap import (  # the memory-map functions live in io/memmap.py; re-exported here
     _frames_view,
     caiman_memmap_name,
@@ -86,11 +88,19 @@ def create_tiff(path: str | os.PathLike, shape: tuple[int, int, int], dtype, fra
     -------
     numpy.memmap of shape (T, H, W)
         Fill it chunk by chunk, then ``flush()``.
+
+    Raises
+    ------
+    ace_neuro.io.disk.DiskSpaceError
+        If the file system cannot hold the file: its blocks are reserved before
+        it is mapped, so a full disk fails here, not with a ``SIGBUS`` mid-write.
     """
     metadata: dict = {"axes": "TYX"}
     if frame_rate:
         metadata["fps"] = float(frame_rate)
-    return tifffile.memmap(os.fspath(path), shape=tuple(int(s) for s in shape), dtype=np.dtype(dtype), imagej=True, metadata=metadata)
+    movie = tifffile.memmap(os.fspath(path), shape=tuple(int(s) for s in shape), dtype=np.dtype(dtype), imagej=True, metadata=metadata)
+    preallocate(path, os.path.getsize(path))
+    return movie
 
 
 def open_movie(path: str | os.PathLike) -> np.ndarray:
