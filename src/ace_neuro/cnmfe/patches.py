@@ -13,13 +13,12 @@ patch borders.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import scipy.sparse
 
+from ..pools import map_in_order, process_pool, stop_pool
 from .fit import ModelState, RegionFit, _b0, _normalise, _Passes, fit_region, refine
 from .merge import merge_components
 from .reader import MovieSource
@@ -114,10 +113,14 @@ def fit_patches(
     jobs = [(source, r, params, frame_rate, _patch_border(r, dims, border), f"patch {i + 1}/{len(regions)}")
             for i, r in enumerate(regions)]
     if threads > 1 and len(jobs) > 1:
-        # "spawn": a forked child can inherit held locks (BLAS / OpenMP threads, logging) and hang
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(threads, len(jobs)), mp_context=context) as pool:
-            results = list(pool.map(_fit_one, jobs))
+        # "spawn" (a forked child can inherit held locks and hang); a worker that dies breaks the pool at once
+        pool = process_pool(min(threads, len(jobs)))
+        try:
+            results = list(map_in_order(pool, _fit_one, jobs, what="cnmfe (patches)"))
+        except BaseException:
+            stop_pool(pool)
+            raise
+        pool.shutdown()
     else:
         results = [_fit_one(job) for job in jobs]
     h, w = dims

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -59,6 +58,7 @@ from ..io.memmap import (
     write_blocks,
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
+from ..pools import map_in_order, process_pool, stop_pool
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
@@ -145,9 +145,10 @@ class _Pool:
     script does). Every process registers with one OpenCV and one BLAS thread.
     """
 
-    def __init__(self, threads: int, job: dict | None = None) -> None:
+    def __init__(self, threads: int, job: dict | None = None, folder: str | os.PathLike | None = None) -> None:
         global _JOB
         self.threads = max(1, int(threads))
+        self.folder = folder  # where the job writes: its free space is reported if a worker dies
         self._pool = None
         self._saved: tuple | None = None
         if self.threads == 1:
@@ -159,7 +160,8 @@ class _Pool:
         saved = {k: os.environ.get(k) for k in names}
         os.environ.update({k: "1" for k in names})
         try:
-            self._pool = multiprocessing.get_context("spawn").Pool(self.threads, initializer=_init_worker, initargs=(job,))
+            # concurrent.futures, not multiprocessing.Pool: a worker that dies (SIGBUS, OOM) breaks the pool at once
+            self._pool = process_pool(self.threads, initializer=_init_worker, initargs=(job,))
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -170,7 +172,7 @@ class _Pool:
     def imap(self, fn, tasks):
         if self._pool is None:
             return map(fn, tasks)
-        return self._pool.imap(fn, tasks)
+        return map_in_order(self._pool, fn, tasks, what="motion", folder=self.folder)
 
     def _restore(self) -> None:
         global _JOB
@@ -185,14 +187,12 @@ class _Pool:
     def close(self) -> None:
         self._restore()
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.shutdown(wait=True)
 
     def terminate(self) -> None:
         self._restore()
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            stop_pool(self._pool)
 
 
 # ----------------------------------------------------------------------------- template
@@ -356,7 +356,8 @@ def correct_motion(
         "pw-rigid" if p["pw_rigid"] else "rigid", "" if p["apply_motion_correction"] else " (registration off)", threads,
     )
 
-    pool = _Pool(threads)
+    folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
+    pool = _Pool(threads, folder=folder)
     try:
         if p["template_file"]:
             raw = _load_template_file(p["template_file"], (height, width))
@@ -387,7 +388,7 @@ def correct_motion(
         create_blocks(blocks_path)
         job = {"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
                "offset": offset}
-        pool = _Pool(threads, job)
+        pool = _Pool(threads, job, folder=folder)
         try:
             results = _correct_movie(pool, n_frames, chunk, logger)
             border_pix = _border_pix(results, p)

@@ -1,0 +1,113 @@
+"""Worker-process pools that fail, never wait, when a worker dies.
+
+A :class:`multiprocessing.pool.Pool` whose worker is killed (``SIGBUS`` on a
+memory-mapped write to a full disk, the kernel's out-of-memory killer) replaces
+the worker and waits for ever for the lost task's result: the job hangs at 0 %
+CPU. :class:`concurrent.futures.ProcessPoolExecutor` instead breaks: every
+pending result raises :class:`~concurrent.futures.process.BrokenProcessPool`.
+These helpers use it, and turn that error into one that says which signal
+killed the worker and what usually causes it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterable, Iterator
+
+from ace_neuro.io.disk import format_bytes, free_bytes
+
+__all__ = ["WorkerDiedError", "process_pool", "map_in_order", "stop_pool", "worker_died_message"]
+
+_CAUSES = {
+    signal.SIGBUS: "a memory-mapped read or write failed, usually because the disk is full",
+    signal.SIGKILL: "killed from outside, usually by the kernel's out-of-memory killer (lower threads or chunk sizes)",
+    signal.SIGSEGV: "a crash in compiled code",
+    signal.SIGTERM: "terminated (a time limit or kill)",
+}
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process of a pool died without returning its result."""
+
+
+def process_pool(workers: int, *, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` fresh interpreters (``spawn``: no locks inherited from OpenCV or BLAS threads).
+
+    The workers are started before this returns, so they inherit the
+    environment as it is now (e.g. ``OMP_NUM_THREADS`` set by the caller for them).
+    """
+    pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=initializer)
+    try:
+        # a spawn-context pool starts a worker per submitted task while none is idle: start them all now
+        for started in [pool.submit(int) for _ in range(int(workers))]:
+            started.result()
+    except BaseException:
+        stop_pool(pool)
+        raise
+    return pool
+
+
+def _dead_workers(pool: ProcessPoolExecutor) -> list[str]:
+    """How the pool's workers ended; workers the broken pool itself terminated are left out."""
+    died, terminated = [], []
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=5)  # the broken pool is terminating the others; their exit codes follow at once
+        code = process.exitcode
+        if code is None or code == 0:
+            continue
+        if code < 0:
+            try:
+                sig = signal.Signals(-code)
+            except ValueError:
+                died.append(f"pid {process.pid} killed by signal {-code}")
+                continue
+            cause = _CAUSES.get(sig)
+            (terminated if sig == signal.SIGTERM else died).append(
+                f"pid {process.pid} killed by {sig.name}" + (f" ({cause})" if cause else ""))
+        else:
+            died.append(f"pid {process.pid} exited with status {code}")
+    return died or terminated
+
+
+def worker_died_message(pool: ProcessPoolExecutor, *, what: str, folder: str | os.PathLike | None = None) -> str:
+    """What to tell the user when ``pool`` broke: which worker died of what, and the free space of ``folder``."""
+    died = _dead_workers(pool)
+    message = f"{what}: a worker process died: " + ("; ".join(died) if died else "killed or crashed")
+    if folder is not None:
+        message += f"; {format_bytes(free_bytes(folder))} free in {os.fspath(folder)}"
+    return message + "; the job was stopped and its partial outputs removed"
+
+
+def map_in_order(pool: ProcessPoolExecutor, fn: Callable, tasks: Iterable, *, what: str,
+                 folder: str | os.PathLike | None = None) -> Iterator:
+    """``fn(task)`` for each task in worker processes, results yielded in task order.
+
+    Raises
+    ------
+    WorkerDiedError
+        Within moments of a worker's death, naming the signal that killed it
+        and, when ``folder`` is given, the free space where the job writes.
+    """
+    try:
+        yield from pool.map(fn, tasks)
+    except BrokenProcessPool as err:
+        raise WorkerDiedError(worker_died_message(pool, what=what, folder=folder)) from err
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop at once: cancel pending tasks and terminate the workers (on an error or a SIGTERM)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()

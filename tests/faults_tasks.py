@@ -1,0 +1,33 @@
+"""Tasks that kill the worker process running them, for the pool tests.
+
+Pools pickle functions by reference, so spawned workers import this module:
+it imports nothing heavy, so workers start quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def die_on_third(i: int) -> int:
+    """Return ``i``; the worker handling ``i == 2`` dies of SIGBUS (as a mapped write to a full disk does)."""
+    if i == 2:
+        os.kill(os.getpid(), signal.SIGBUS)
+    time.sleep(0.05)
+    return i
+
+
+def motion_chunk_dying_after_first(task):
+    """The motion step's chunk task, except that every chunk but the first kills its worker with SIGBUS."""
+    from ace_neuro.motion.step import _chunk_task
+
+    if task[0] > 0:
+        os.kill(os.getpid(), signal.SIGBUS)
+    return _chunk_task(task)
+
+
+def killed_patch(args):
+    """A CNMF-E patch fit whose worker is killed (as the out-of-memory killer does)."""
+    os.kill(os.getpid(), signal.SIGKILL)
