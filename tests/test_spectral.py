@@ -14,6 +14,7 @@ from scipy.signal.windows import dpss
 from ace_neuro.postprocess.spectral import (
     bandpass_filter,
     hilbert_phase,
+    auto_window_params,
     multitaper_spectrogram,
     power_to_db,
     regularize_samples,
@@ -118,8 +119,8 @@ def test_several_signals_at_once_match_one_by_one():
 
 def test_nonsense_spectrogram_parameters_give_clear_errors():
     x = np.zeros(int(20 * FS))
-    with pytest.raises(ValueError, match=r"window of 30 s .* longer than the recording .* 20 s"):
-        multitaper_spectrogram(x, FS)
+    with pytest.raises(ValueError, match=r"window of 30 s .* longer than the recording .* 20 s.*leave window_params unset"):
+        multitaper_spectrogram(x, FS, window_params=(30, 3))  # set explicitly: not adapted
     with pytest.raises(ValueError, match="at or above the Nyquist frequency 10 Hz"):
         multitaper_spectrogram(x, FS, window_params=(5, 1), freq_range=(12, 15))
     with pytest.raises(ValueError, match="0 <= low < high"):
@@ -285,3 +286,23 @@ def test_spectral_step_per_neuron_spectrograms(tmp_path):
         assert freqs[np.argmax(h5["power_db"][()].mean(axis=1))] == pytest.approx(1.0, abs=0.1)  # half-bandwidth NW/T
     peaks = freqs[np.argmax(power.mean(axis=2), axis=1)]
     np.testing.assert_allclose(peaks, [0.5, 3.0], atol=0.1)
+
+
+def test_default_window_adapts_to_a_short_recording(caplog):
+    t = np.arange(int(10 * FS)) / FS  # a 10 s pilot recording
+    x = np.sin(2 * np.pi * 2.0 * t)
+    with caplog.at_level("WARNING"):
+        spec = multitaper_spectrogram(x, FS)
+    assert spec.window_params == (5.0, 0.5)
+    assert spec.times.size == 11 and spec.times[0] == pytest.approx((5.0 * FS - 1) / 2 / FS)
+    assert abs(spec.frequencies[np.argmax(spec.power.mean(axis=1))] - 2.0) < 0.5
+    assert "less than the default 30 s spectrogram window: using a 5 s window stepped by 0.5 s" in caplog.text
+    caplog.clear()
+    long = multitaper_spectrogram(np.sin(2 * np.pi * 2.0 * np.arange(int(60 * FS)) / FS), FS)
+    assert long.window_params == (30.0, 3.0) and "spectrogram window" not in caplog.text
+
+
+def test_auto_window_too_short_recording_says_so():
+    assert auto_window_params(int(40 * FS), FS) == (30.0, 3.0)
+    with pytest.raises(ValueError, match=r"too short for a multitaper spectrogram .* at least 5 samples"):
+        auto_window_params(8, FS, time_bandwidth=2.0, num_tapers=3)

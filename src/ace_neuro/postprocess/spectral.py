@@ -25,6 +25,8 @@ from scipy.signal.windows import dpss
 
 __all__ = [
     "Spectrogram",
+    "DEFAULT_WINDOW_PARAMS",
+    "auto_window_params",
     "multitaper_spectrogram",
     "power_to_db",
     "bandpass_filter",
@@ -33,6 +35,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Window length and step (seconds) used when none is given and the recording is long enough.
+DEFAULT_WINDOW_PARAMS = (30.0, 3.0)
 
 
 class Spectrogram(NamedTuple):
@@ -49,16 +54,80 @@ class Spectrogram(NamedTuple):
         Frequencies (Hz).
     nfft : int
         FFT length used.
+    window_params : (float, float)
+        Window length and step (seconds) used: those asked for, or those
+        chosen by :func:`auto_window_params`.
     """
 
     power: np.ndarray
     times: np.ndarray
     frequencies: np.ndarray
     nfft: int
+    window_params: tuple[float, float] = DEFAULT_WINDOW_PARAMS
 
 
 def _next_pow2(n: int) -> int:
     return 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
+
+
+def auto_window_params(
+    n_samples: int,
+    fs: float,
+    *,
+    time_bandwidth: float = 2.0,
+    num_tapers: int = 3,
+    preferred: Sequence[float] = DEFAULT_WINDOW_PARAMS,
+) -> tuple[float, float]:
+    """Window length and step (seconds) for a recording of ``n_samples`` at ``fs`` when the user chose none.
+
+    ``preferred`` when it fits in the recording; otherwise (a short, pilot
+    recording) a window of half the recording, stepped by a tenth of the
+    window (the ratio of the default 30 s / 3 s), so the spectrogram still has
+    several windows. The frequency resolution is then coarser
+    (``2 * time_bandwidth / window`` Hz).
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples of the signal.
+    fs : float
+        Sampling rate (Hz).
+    time_bandwidth, num_tapers : float, int
+        The multitaper parameters the window must hold (``time_bandwidth`` below
+        half the window, ``num_tapers`` at most the window, in samples).
+    preferred : (float, float)
+        Window and step (seconds) for recordings long enough.
+
+    Returns
+    -------
+    (float, float)
+        Window and step, seconds.
+
+    Raises
+    ------
+    ValueError
+        If the recording is too short for any window that holds the tapers.
+
+    Examples
+    --------
+    >>> auto_window_params(36000, 20.0)
+    (30.0, 3.0)
+    >>> auto_window_params(200, 20.0)  # a 10 s recording
+    (5.0, 0.5)
+    """
+    fs = float(fs)
+    window_s, step_s = (float(v) for v in preferred)
+    if int(round(window_s * fs)) <= n_samples:
+        return window_s, step_s
+    n_win = int(n_samples) // 2
+    smallest = max(4, int(num_tapers), int(np.floor(2 * float(time_bandwidth))) + 1)
+    if n_win < smallest:
+        raise ValueError(
+            f"the recording ({n_samples} samples = {n_samples / fs:.3g} s at {fs:g} Hz) is too short for a "
+            f"multitaper spectrogram with time_bandwidth={time_bandwidth:g} and num_tapers={num_tapers}: "
+            f"a window needs at least {smallest} samples and half the recording is {n_win}"
+        )
+    return n_win / fs, max(1, int(round(n_win / 10))) / fs
 
 
 def multitaper_spectrogram(
@@ -68,7 +137,7 @@ def multitaper_spectrogram(
     freq_range: Sequence[float] = (0.0, 15.0),
     time_bandwidth: float = 2.0,
     num_tapers: int = 3,
-    window_params: Sequence[float] = (30.0, 3.0),
+    window_params: Sequence[float] | None = None,
     min_nfft: int = 0,
     detrend_opt: str = "constant",
     weighting: str = "unity",
@@ -100,8 +169,12 @@ def multitaper_spectrogram(
         ``2 * NW / window_length`` Hz.
     num_tapers : int
         Number of tapers K; at most ``2 * NW - 1`` are well concentrated.
-    window_params : (float, float)
-        Window length and step, seconds.
+    window_params : (float, float) or None
+        Window length and step, seconds. ``None``: 30 s and 3 s, or for a
+        recording shorter than 30 s a shorter window chosen by
+        :func:`auto_window_params` (with a warning; the window used is in the
+        result). A window given explicitly that is longer than the recording
+        is an error.
     min_nfft : int
         Minimum FFT length (0 for none).
     detrend_opt : {'constant', 'linear', 'off'}
@@ -116,7 +189,8 @@ def multitaper_spectrogram(
     Returns
     -------
     Spectrogram
-        ``power`` has shape ``data.shape[:-1] + (F, W)``.
+        ``power`` has shape ``data.shape[:-1] + (F, W)``; ``window_params``
+        holds the window and step used.
 
     Raises
     ------
@@ -141,19 +215,28 @@ def multitaper_spectrogram(
     fs = float(fs)
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"sampling rate fs must be a positive number; got {fs}")
+    n_samples = data.shape[-1]
+    if window_params is None:
+        window_params = auto_window_params(n_samples, fs, time_bandwidth=time_bandwidth, num_tapers=int(num_tapers))
+        if tuple(window_params) != DEFAULT_WINDOW_PARAMS:
+            logger.warning(
+                "the recording lasts %.3g s, less than the default %g s spectrogram window: using a %.3g s window "
+                "stepped by %.3g s (frequency resolution %.3g Hz); set window_params to choose another",
+                n_samples / fs, DEFAULT_WINDOW_PARAMS[0], window_params[0], window_params[1],
+                2 * float(time_bandwidth) / window_params[0],
+            )
     if len(window_params) != 2:
         raise ValueError(f"window_params must be [window_s, step_s]; got {list(window_params)}")
     window_s, step_s = (float(v) for v in window_params)
     if window_s <= 0 or step_s <= 0:
         raise ValueError(f"window_params must be positive [window_s, step_s]; got {list(window_params)}")
-    n_samples = data.shape[-1]
     n_win = int(round(window_s * fs))
     n_step = max(1, int(round(step_s * fs)))
     if n_win > n_samples:
         raise ValueError(
             f"spectrogram window of {window_s:g} s ({n_win} samples at {fs:g} Hz) is longer than the "
             f"recording ({n_samples} samples = {n_samples / fs:.3g} s); use a window_params[0] "
-            f"of at most {n_samples / fs:.3g} s"
+            f"of at most {n_samples / fs:.3g} s, or leave window_params unset to adapt the window to the recording"
         )
     if n_win < 4:
         raise ValueError(
@@ -231,7 +314,7 @@ def multitaper_spectrogram(
             periodograms = spectra.real**2 + spectra.imag**2
             mean = np.tensordot(periodograms[:, :, keep], weights, axes=([1], [0]))  # (w, F)
             power[i, :, b0 : b0 + seg.shape[0]] = (mean * fold).T
-    return Spectrogram(power.reshape(lead_shape + power.shape[1:]), times, all_freqs[keep], nfft)
+    return Spectrogram(power.reshape(lead_shape + power.shape[1:]), times, all_freqs[keep], nfft, (window_s, step_s))
 
 
 def power_to_db(power: np.ndarray) -> np.ndarray:
