@@ -1,0 +1,195 @@
+"""One run at a time per results folder.
+
+Snakemake locks its working directory, but two checkouts (or two working
+directories) can share one ``results=`` folder; both then redo the same steps
+and trip over each other's partial files. :func:`lock_results` takes a lock
+file in the results folder for the life of the calling process: a second run
+stops at once with a message naming the holder (pid, host, start time,
+command).
+
+The lock is an exclusive :func:`fcntl.flock` on ``<results>/.ace-neuro.lock``:
+the kernel releases it when the holder exits, however it exits (``kill -9``,
+a crash, a node reboot), so a dead holder never blocks the next run. On file
+systems without ``flock`` the lock falls back to the file's content: a holder
+on this host whose pid is no longer running is stale and replaced.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LOCK_NAME", "ResultsLockedError", "ResultsLock", "lock_results", "read_holder"]
+
+log = logging.getLogger(__name__)
+
+#: Name of the lock file inside the results folder.
+LOCK_NAME = ".ace-neuro.lock"
+
+_held: dict[Path, "ResultsLock"] = {}
+
+
+class ResultsLockedError(RuntimeError):
+    """Another live run holds the results folder."""
+
+
+class ResultsLock:
+    """A held results-folder lock; :meth:`release` (or process exit) frees it."""
+
+    def __init__(self, path: Path, fd: int | None, holder: dict[str, Any]):
+        self.path = path
+        self.holder = holder
+        self._fd = fd
+
+    def release(self) -> None:
+        """Remove the lock file and free the lock (idempotent)."""
+        if _held.get(self.path) is self:
+            del _held[self.path]
+        if self._fd is None and not self.holder:
+            return
+        try:
+            if read_holder(self.path.parent) == self.holder:
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor frees the flock
+            self._fd = None
+        self.holder = {}
+
+    def __enter__(self) -> "ResultsLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _holder_record(command: str | None) -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+    }
+
+
+def read_holder(results_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The record of the run holding ``results_dir`` (pid, host, started_utc, command), or None."""
+    try:
+        text = (Path(results_dir) / LOCK_NAME).read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return {}  # being written, or damaged
+    return record if isinstance(record, dict) else {}
+
+
+def _describe(results_dir: Path, holder: dict[str, Any] | None) -> str:
+    lock = results_dir / LOCK_NAME
+    if holder:
+        who = (f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started_utc')} "
+               f"({holder.get('command')})")
+    else:
+        who = "another process (its record is unreadable)"
+    return (f"results folder {results_dir} is in use by another run: {who}. Wait for it to finish or stop it; "
+            f"two runs on one results folder would overwrite each other's files (lock file: {lock})")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lock_results(results_dir: str | os.PathLike, *, command: str | None = None) -> ResultsLock:
+    """Lock ``results_dir`` for this process, or stop at once naming the holder.
+
+    Call it once at the start of a run (the workflow does, in the main
+    Snakemake process). Calling it again in the same process returns the lock
+    already held.
+
+    Parameters
+    ----------
+    results_dir : path-like
+        The results folder (created if missing).
+    command : str, optional
+        What to show to a second run (default: this process's command line).
+
+    Returns
+    -------
+    ResultsLock
+        Held until :meth:`ResultsLock.release` or the process ends.
+
+    Raises
+    ------
+    ResultsLockedError
+        ``"results folder R is in use by another run: pid P on HOST since T (COMMAND). ..."``.
+    """
+    results_dir = Path(results_dir).absolute()
+    path = results_dir / LOCK_NAME
+    if path in _held:
+        return _held[path]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    holder = _holder_record(command)
+    for _ in range(10):  # retried only when the lock file was replaced while we opened it
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ResultsLockedError(_describe(results_dir, read_holder(results_dir))) from None
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                return _lock_by_content(results_dir, holder)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if not same:  # a releasing holder removed the file after we opened it: lock the new one
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(holder).encode())
+        os.fsync(fd)
+        lock = ResultsLock(path, fd, holder)
+        _held[path] = lock
+        return lock
+    raise ResultsLockedError(_describe(results_dir, read_holder(results_dir)))
+
+
+def _lock_by_content(results_dir: Path, holder: dict[str, Any]) -> ResultsLock:
+    """Fallback without flock: an exclusively created file; a dead holder on this host is stale."""
+    path = results_dir / LOCK_NAME
+    for _ in range(10):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            current = read_holder(results_dir)
+            if (current and current.get("host") == holder["host"] and isinstance(current.get("pid"), int)
+                    and not _pid_alive(current["pid"])):
+                log.warning("removing the stale lock of pid %s (no longer running): %s", current["pid"], path)
+                path.unlink(missing_ok=True)
+                continue
+            raise ResultsLockedError(_describe(results_dir, current)) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(holder))
+        lock = ResultsLock(path, None, holder)
+        _held[path] = lock
+        return lock
+    raise ResultsLockedError(_describe(results_dir, read_holder(results_dir)))
