@@ -7,6 +7,7 @@ Subcommands::
     ace-neuro config [--schema|--readme]  print the documented default config.yaml (or its schema, or README)
     ace-neuro convert DIR OUT_DIR     convert one Miniscope folder (movie.tif, metadata.json, frames.csv)
     ace-neuro curate results/ID       accept / reject components (and draw a crop box) in the browser
+    ace-neuro verify RESULTS/ID ...   check results against their raw files (exit 1 if any changed)
 
 ``ace-neuro SUBCOMMAND --help`` describes each one.
 """
@@ -120,6 +121,15 @@ def _run_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_verify(args: argparse.Namespace) -> int:
+    from ace_neuro.verify import format_report, verify_results
+
+    reports = [verify_results(folder, checksums=not args.sizes_only) for folder in args.results]
+    for report in reports:
+        print(format_report(report))
+    return 0 if all(report.ok for report in reports) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ace-neuro``."""
     from ace_neuro import __version__
@@ -166,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("out_dir", type=Path, help="output folder for movie.tif, metadata.json and frames.csv")
     convert.set_defaults(func=_run_convert)
     _add_curate(subparsers)
+    verify = subparsers.add_parser(
+        "verify",
+        help="check results folders against their raw files (provenance.json)",
+        description="Compare the raw files recorded in results/ID/provenance.json (size and SHA-256 of every file "
+        "the convert step read) with the recording folder now: list the files changed, removed or added. Exit "
+        "status 0 when all match, 1 when any differ (the results no longer match the raw data: re-run the "
+        "workflow), 2 when there is no provenance record.",
+        epilog="example: ace-neuro verify results/mouse1_day1 results/mouse1_day2",
+    )
+    verify.add_argument("results", type=Path, nargs="+", help="results/<id> folder(s) or provenance.json file(s)")
+    verify.add_argument("--sizes-only", action="store_true", help="compare sizes only, not SHA-256 (fast)")
+    verify.set_defaults(func=_run_verify)
     return parser
 
 
