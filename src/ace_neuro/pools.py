@@ -14,6 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
@@ -41,7 +43,7 @@ def process_pool(workers: int, *, initializer: Callable[[], None] | None = None)
     environment as it is now (e.g. ``OMP_NUM_THREADS`` set by the caller for them).
     """
     pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=initializer)
+                               initializer=_start_worker, initargs=(os.getpid(), initializer))
     try:
         # a spawn-context pool starts a worker per submitted task while none is idle: start them all now
         for started in [pool.submit(int) for _ in range(int(workers))]:
@@ -50,6 +52,21 @@ def process_pool(workers: int, *, initializer: Callable[[], None] | None = None)
         stop_pool(pool)
         raise
     return pool
+
+
+def _start_worker(parent_pid: int, initializer: Callable[[], None] | None) -> None:
+    """In each worker: exit when the parent is gone, then the caller's initializer."""
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="exit-with-parent").start()
+    if initializer is not None:
+        initializer()
+
+
+def _exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    # A parent killed with SIGKILL runs no cleanup, and a worker waiting for its next task would wait for
+    # ever (every worker holds the task pipe's write end, so it never reads end-of-file).
+    while os.getppid() == parent_pid:
+        time.sleep(interval_s)
+    os._exit(70)
 
 
 def _dead_workers(pool: ProcessPoolExecutor) -> list[str]:
@@ -93,16 +110,26 @@ def map_in_order(pool: ProcessPoolExecutor, fn: Callable, tasks: Iterable, *, wh
         Within moments of a worker's death, naming the signal that killed it
         and, when ``folder`` is given, the free space where the job writes.
     """
+    # not pool.map: closing its iterator cancels the pending futures, and a pool whose worker is then killed
+    # fails to mark cancelled futures broken (Python 3.11), leaving its feeder thread blocked at exit
+    futures = [pool.submit(fn, task) for task in tasks]
     try:
-        yield from pool.map(fn, tasks)
+        for future in futures:
+            yield future.result()
     except BrokenProcessPool as err:
         raise WorkerDiedError(worker_died_message(pool, what=what, folder=folder)) from err
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop at once: cancel pending tasks and terminate the workers (on an error or a SIGTERM)."""
+    """Stop at once: terminate the workers, cancel pending tasks (on an error or a SIGTERM).
+
+    The workers go first: the pool then sees them die and takes its "broken"
+    path (pending tasks fail, the task pipe is closed) before it is shut down.
+    Cancelling or shutting down while the workers are being killed can leave
+    the pool's feeder thread blocked on a pipe nobody reads, and the
+    interpreter waiting for it at exit.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
@@ -111,3 +138,7 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=10)  # it marks the pending tasks broken and closes the task pipe
+    pool.shutdown(wait=False, cancel_futures=True)

@@ -17,6 +17,7 @@ Outputs (all written atomically):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -172,8 +173,8 @@ def convert_recording(
         log.info("no dropped frames detected")
 
     progress = Progress(recording.n_frames, "convert", log)
-    with atomic_path(movie_path) as tmp_movie:
-        frames = _prefetched(iter_frames(recording, chunk_frames))
+    with contextlib.ExitStack() as stack, atomic_path(movie_path) as tmp_movie:
+        frames = stack.enter_context(contextlib.closing(_prefetched(iter_frames(recording, chunk_frames))))
         first, file_index, _ = next(frames)
         shape = (recording.n_frames,) + recording.frame_shape
         check_free_space(Path(movie_path).parent, array_bytes(shape, first.dtype) + _OUTPUT_MARGIN, what="convert")
@@ -217,22 +218,45 @@ def _prefetched(iterator, depth: int = 2):
     """Run ``iterator`` in a background thread, ``depth`` items ahead.
 
     OpenCV releases the GIL while decoding, so decoding the next chunk overlaps
-    with writing the current one.
+    with writing the current one. Closing the generator (or an error or
+    :class:`~ace_neuro.io.disk.Terminated` in the consumer) stops the thread
+    and waits for it: a decoding thread left running at interpreter exit
+    aborts the process from inside OpenCV.
     """
     items: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
         try:
             for item in iterator:
-                items.put(item)
+                if not put(item):
+                    return
         except BaseException as err:  # handed to the consumer, raised there
-            items.put(err)
-        items.put(done)
+            put(err)
+            return
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        put(done)
 
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
-    while (item := items.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
