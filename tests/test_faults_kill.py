@@ -48,7 +48,7 @@ _CHILD = textwrap.dedent(
     """
 )
 
-MOTION_OUTPUTS = ["cnmfe_hints.json", "mean_before_after.png", "memmap", "metrics.json", "shifts.csv", "shifts.png",
+MOTION_OUTPUTS = ["mean_before_after.png", "memmap", "metrics.json", "patch_shifts.h5", "shifts.csv", "shifts.png",
                   "template.tif"]
 
 

@@ -23,6 +23,7 @@ import logging
 import os
 import queue
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
