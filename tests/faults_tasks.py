@@ -31,3 +31,16 @@ def motion_chunk_dying_after_first(task):
 def killed_patch(args):
     """A CNMF-E patch fit whose worker is killed (as the out-of-memory killer does)."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+_REMEMBERED = None
+
+
+def remember(value) -> None:
+    """A pool initializer: keep ``value`` for the tasks of this worker."""
+    global _REMEMBERED
+    _REMEMBERED = value
+
+
+def remembered(_) -> object:
+    return _REMEMBERED

@@ -112,3 +112,11 @@ def test_cnmfe_patch_worker_death_fails_with_a_message(tmp_path, monkeypatch, no
                   frame_rate=20.0, scratch_dir=tmp_path / "scratch")
     assert time.monotonic() - start < 60
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_initializer_runs_in_every_worker(no_leftover_children):
+    pool = process_pool(2, initializer=faults_tasks.remember, initargs=("template",))
+    try:
+        assert set(map_in_order(pool, faults_tasks.remembered, range(4), what="x")) == {"template"}
+    finally:
+        pool.shutdown()

@@ -36,14 +36,16 @@ class WorkerDiedError(RuntimeError):
     """A worker process of a pool died without returning its result."""
 
 
-def process_pool(workers: int, *, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+def process_pool(workers: int, *, initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
     """A pool of ``workers`` fresh interpreters (``spawn``: no locks inherited from OpenCV or BLAS threads).
 
     The workers are started before this returns, so they inherit the
     environment as it is now (e.g. ``OMP_NUM_THREADS`` set by the caller for them).
+    Each runs ``initializer(*initargs)`` first, and exits by itself if this
+    process dies without stopping the pool (``kill -9``).
     """
     pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(os.getpid(), initializer))
+                               initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
     try:
         # a spawn-context pool starts a worker per submitted task while none is idle: start them all now
         for started in [pool.submit(int) for _ in range(int(workers))]:
@@ -54,11 +56,11 @@ def process_pool(workers: int, *, initializer: Callable[[], None] | None = None)
     return pool
 
 
-def _start_worker(parent_pid: int, initializer: Callable[[], None] | None) -> None:
-    """In each worker: exit when the parent is gone, then the caller's initializer."""
+def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """In each worker: exit when the parent is gone, then the caller's ``initializer(*initargs)``."""
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="exit-with-parent").start()
     if initializer is not None:
-        initializer()
+        initializer(*initargs)
 
 
 def _exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
