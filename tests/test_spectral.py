@@ -214,7 +214,8 @@ def test_spectral_step_writes_all_outputs(tmp_path):
         power = h5["power_db"][()]
         freqs = h5["frequencies_hz"][()]
         times = h5["times_s"][()]
-        assert json.loads(h5.attrs["parameters"])["window_params"] == [30.0, 3.0]
+        assert json.loads(h5.attrs["parameters"])["window_params"] is None  # the default: adapted to the recording
+        assert list(h5.attrs["window_params_used"]) == [30.0, 3.0]
         assert h5.attrs["n_interpolated_frames"] == 40
     assert power.shape == (freqs.size, times.size)
     assert freqs[-1] == pytest.approx(7.5)  # 15 Hz clipped to Nyquist

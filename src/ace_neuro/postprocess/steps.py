@@ -211,7 +211,8 @@ def run_spectral_step(
         mean fluorescence (dB of signal units squared per Hz); with
         ``spectral_per_neuron`` also ``neuron_power_db`` (K, F, W) and
         ``neuron_index`` (K,). Attributes: ``parameters`` (JSON),
-        ``sampling_rate_hz``, ``nfft``, ``n_interpolated_frames``.
+        ``sampling_rate_hz``, ``nfft``, ``n_interpolated_frames``,
+        ``window_params_used`` ([window, step] s: adapted to a short recording when ``window_params`` is null).
     ``phase_csv``
         ``frame, time_s, phase_rad, amplitude``: Hilbert phase (-pi, pi] and
         envelope of the band-passed mean fluorescence.
@@ -252,9 +253,11 @@ def run_spectral_step(
         filter_order=int(params["filter_order"]),
     )
     spec = multitaper_spectrogram(uniform, fs, **spectral_kw)
+    spectral_kw["window_params"] = spec.window_params  # the neurons' spectrograms use the same window
     logger.info(
-        "spectral: %d windows x %d frequencies (%.3g-%.3g Hz), nfft %d",
-        spec.times.size, spec.frequencies.size, spec.frequencies[0], spec.frequencies[-1], spec.nfft,
+        "spectral: %d windows of %.3g s (step %.3g s) x %d frequencies (%.3g-%.3g Hz), nfft %d",
+        spec.times.size, *spec.window_params, spec.frequencies.size, spec.frequencies[0], spec.frequencies[-1],
+        spec.nfft,
     )
     neuron_traces = neuron_index = None
     if _flag(params.get("spectral_per_neuron")):
@@ -278,6 +281,7 @@ def run_spectral_step(
             h5.attrs["parameters"] = json.dumps(dict(params))
             h5.attrs["sampling_rate_hz"] = fs
             h5.attrs["nfft"] = spec.nfft
+            h5.attrs["window_params_used"] = list(spec.window_params)
             h5.attrs["n_interpolated_frames"] = int(n_filled)
             if neuron_traces is not None:
                 _write_neuron_spectrograms(h5, neuron_traces, neuron_index, frames, fs, power_db.shape, spectral_kw)

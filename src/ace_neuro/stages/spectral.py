@@ -20,9 +20,11 @@ NAME = "spectral"
 PARAMETERS: tuple[Param, ...] = (
     Param(
         "window_params",
-        [30.0, 3.0],
-        "array",
-        "Multitaper spectrogram [window length, step] in seconds (Prerau's window_params).",
+        None,
+        ("array", "null"),
+        "Multitaper spectrogram [window length, step] in seconds (Prerau's window_params); null = [30, 3], "
+        "or for a recording under 30 s half its length stepped by a tenth (with a warning; the window used is "
+        "saved). A window set here that is longer than the recording is an error.",
         "spectral",
         items={"type": "number", "exclusiveMinimum": 0},
     ),
@@ -111,7 +113,7 @@ PARAMETERS: tuple[Param, ...] = (
 def check(values: dict[str, Any]) -> dict[str, Any]:
     """Two-element ranges and a band whose lower edge is below its upper edge."""
     for name in ("window_params", "freq_range"):
-        if len(values[name]) != 2:
+        if values[name] is not None and len(values[name]) != 2:
             raise ParameterError(f"spectral.{name} must have two numbers, got {values[name]}")
     if values["freq_range"][0] >= values["freq_range"][1]:
         raise ParameterError(f"spectral.freq_range must be [low, high] with low < high, got {values['freq_range']}")
