@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ace_neuro import lock as lock_module
-from ace_neuro.lock import LOCK_NAME, ResultsLockedError, lock_results, read_holder
+from ace_neuro.lock import LOCK_NAME, ResultsLockedError, lock_results, read_holder, unlock_results
 
 _HOLDER = textwrap.dedent(
     """
@@ -59,6 +59,10 @@ def test_second_run_stops_at_once_naming_the_holder_then_runs_after_kill_9(tmp_p
     assert not (results / LOCK_NAME).exists()
     with lock_results(results):  # free again
         pass
+    lock_results(results)
+    unlock_results(results)
+    unlock_results(results)  # not held: nothing to do
+    assert not (results / LOCK_NAME).exists()
 
 
 def test_release_frees_the_folder_for_another_process(tmp_path):

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK_NAME", "ResultsLockedError", "ResultsLock", "lock_results", "read_holder"]
+__all__ = ["LOCK_NAME", "ResultsLockedError", "ResultsLock", "lock_results", "unlock_results", "read_holder"]
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,13 @@ def lock_results(results_dir: str | os.PathLike, *, command: str | None = None) 
         _held[path] = lock
         return lock
     raise ResultsLockedError(_describe(results_dir, read_holder(results_dir)))
+
+
+def unlock_results(results_dir: str | os.PathLike) -> None:
+    """Release this process's lock on ``results_dir`` (nothing if it holds none)."""
+    lock = _held.get(Path(results_dir).absolute() / LOCK_NAME)
+    if lock is not None:
+        lock.release()
 
 
 def _lock_by_content(results_dir: Path, holder: dict[str, Any]) -> ResultsLock:
