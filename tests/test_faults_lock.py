@@ -95,3 +95,19 @@ def test_without_flock_a_dead_holder_on_this_host_is_stale(tmp_path, monkeypatch
     (results / LOCK_NAME).write_text(json.dumps({**record, "pid": os.getppid()}))
     with pytest.raises(ResultsLockedError, match=f"pid {os.getppid()} on "):
         lock_results(results)
+
+
+def test_clean_removes_what_killed_runs_left(tmp_path, caplog):
+    results = tmp_path / "results"
+    (results / "rec1" / "convert").mkdir(parents=True)
+    (results / "rec1" / "convert" / ".movie.partial.tif").write_bytes(b"x")
+    (results / "rec1" / "convert" / "movie.tif").write_bytes(b"whole")
+    (results / "rec1" / "motion" / ".memmap.partial").mkdir(parents=True)
+    (results / "rec1" / "motion" / ".memmap.partial" / "corrected.mmap").write_bytes(b"x")
+    (results / "rec1" / "cnmfe" / ".cnmfe_scratch_abc").mkdir(parents=True)
+    with caplog.at_level("WARNING"):
+        with lock_results(results, clean=True):
+            pass
+    assert sorted(str(p.relative_to(results)) for p in results.rglob("*")) == [
+        "rec1", "rec1/cnmfe", "rec1/convert", "rec1/convert/movie.tif", "rec1/motion"]
+    assert "removed 3 partial file(s) left by an interrupted run" in caplog.text

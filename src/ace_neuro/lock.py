@@ -27,12 +27,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK_NAME", "ResultsLockedError", "ResultsLock", "lock_results", "unlock_results", "read_holder"]
+__all__ = [
+    "LOCK_NAME",
+    "ResultsLockedError",
+    "ResultsLock",
+    "lock_results",
+    "unlock_results",
+    "read_holder",
+    "remove_stale_partials",
+]
 
 log = logging.getLogger(__name__)
 
 #: Name of the lock file inside the results folder.
 LOCK_NAME = ".ace-neuro.lock"
+
+#: Names only a running step writes (``ace_neuro.io.atomic.partial_name``, CNMF-E scratch); any found while
+#: the folder is locked were left by a killed run.
+STALE_PATTERNS = (".*.partial*", ".cnmfe_scratch*", ".cnmfe_seeding_*")
 
 _held: dict[Path, "ResultsLock"] = {}
 
@@ -115,7 +127,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def lock_results(results_dir: str | os.PathLike, *, command: str | None = None) -> ResultsLock:
+def lock_results(results_dir: str | os.PathLike, *, command: str | None = None, clean: bool = False) -> ResultsLock:
     """Lock ``results_dir`` for this process, or stop at once naming the holder.
 
     Call it once at the start of a run (the workflow does, in the main
@@ -128,6 +140,9 @@ def lock_results(results_dir: str | os.PathLike, *, command: str | None = None) 
         The results folder (created if missing).
     command : str, optional
         What to show to a second run (default: this process's command line).
+    clean : bool
+        Once locked, remove partial outputs and scratch left by killed runs
+        (:func:`remove_stale_partials`).
 
     Returns
     -------
@@ -154,9 +169,10 @@ def lock_results(results_dir: str | os.PathLike, *, command: str | None = None) 
             raise ResultsLockedError(_describe(results_dir, read_holder(results_dir))) from None
         except OSError as err:
             os.close(fd)
-            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                return _lock_by_content(results_dir, holder)
-            raise
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            lock = _lock_by_content(results_dir, holder)
+            break
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path))
         except FileNotFoundError:
@@ -169,8 +185,36 @@ def lock_results(results_dir: str | os.PathLike, *, command: str | None = None) 
         os.fsync(fd)
         lock = ResultsLock(path, fd, holder)
         _held[path] = lock
-        return lock
-    raise ResultsLockedError(_describe(results_dir, read_holder(results_dir)))
+        break
+    else:
+        raise ResultsLockedError(_describe(results_dir, read_holder(results_dir)))
+    if clean:
+        remove_stale_partials(results_dir)
+    return lock
+
+
+def remove_stale_partials(results_dir: str | os.PathLike) -> list[Path]:
+    """Remove what killed runs left under ``results_dir`` (partial outputs, scratch); return what was removed.
+
+    Only safe while holding the folder's lock (no other run is writing there);
+    :func:`lock_results` calls it with ``clean=True``. A ``kill -9`` runs no
+    cleanup, and if the killed job is not run again (its downstream outputs
+    are up to date) its partial files would otherwise stay for ever.
+    """
+    import shutil
+
+    removed = []
+    for pattern in STALE_PATTERNS:
+        for path in sorted(Path(results_dir).rglob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.warning("removed %d partial file(s) left by an interrupted run under %s: %s", len(removed), results_dir,
+                    ", ".join(str(p) for p in removed[:10]))
+    return removed
 
 
 def unlock_results(results_dir: str | os.PathLike) -> None:
