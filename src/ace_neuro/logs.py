@@ -53,7 +53,7 @@ def logged_step(log_file: str | os.PathLike | None, step: str) -> Iterator[loggi
     start = time.perf_counter()
     try:
         yield logger
-    except Exception:
+    except BaseException:  # also KeyboardInterrupt and ace_neuro.io.disk.Terminated (SIGTERM)
         logger.exception("%s: failed", step)
         raise
     logger.info("%s: done in %.1f s", step, time.perf_counter() - start)

@@ -7,6 +7,7 @@ from snakemake.utils import min_version, validate
 
 from ace_neuro.io.miniscope import recording_files
 from ace_neuro.engines import caiman_mem_mb
+from ace_neuro.lock import lock_results, unlock_results
 from ace_neuro.params import check_keys
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
@@ -33,6 +34,20 @@ validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
 IDS = list(SHEET.index)
+
+
+# One run per results folder (two checkouts may share one): a second run stops here, naming the first.
+# onstart runs once, in the main Snakemake process, not for dry runs nor inside cluster jobs.
+onstart:
+    lock_results(RESULTS, clean=True)  # and remove partial files left by killed runs
+
+
+onsuccess:
+    unlock_results(RESULTS)
+
+
+onerror:
+    unlock_results(RESULTS)
 
 ID_PATTERN = "|".join(re.escape(i) for i in IDS)
 
