@@ -182,3 +182,13 @@ def test_atomic_path_plus_explain_disk_full_leaves_nothing(tmp_path):
             tmp.write_text("a")
             raise OSError(errno.ENOSPC, "No space left on device", os.fspath(tmp))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_swallowed_by_library_code_still_ends_the_block():
+    with pytest.raises(Terminated, match="received SIGTERM"):
+        with terminate_as_error():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)
+            except Terminated:  # as a callback that ignores exceptions would
+                pass

@@ -296,11 +296,17 @@ def scratch_directory(parent: str | os.PathLike, name: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _terminated_message(signum: int) -> str:
+    return (f"received {signal.Signals(signum).name} (a time limit, kill or Snakemake stopping the job); "
+            "partial outputs were removed, re-run to resume")
+
+
+_received: list[int] = []
+
+
 def _raise_terminated(signum, frame) -> None:
-    raise Terminated(
-        f"received {signal.Signals(signum).name} (a time limit, kill or Snakemake stopping the job); "
-        "partial outputs were removed, re-run to resume"
-    )
+    _received.append(signum)
+    raise Terminated(_terminated_message(signum))
 
 
 @contextlib.contextmanager
@@ -313,6 +319,10 @@ def terminate_as_error() -> Iterator[None]:
     ``finally`` and :func:`ace_neuro.io.atomic.atomic_path` runs. Also enables
     :mod:`faulthandler`, so a ``SIGBUS``/``SIGSEGV`` prints a traceback to the
     log instead of dying silently.
+
+    If library code swallows the exception (raised inside a callback or a
+    finaliser), :class:`Terminated` is raised when the block ends instead, so
+    a terminated step never reports success.
 
     Outside the main thread (where Python cannot install signal handlers) the
     block runs unchanged.
@@ -330,8 +340,11 @@ def terminate_as_error() -> Iterator[None]:
     if not had_faulthandler:
         with contextlib.suppress(Exception):  # stderr may be closed or not a real file
             faulthandler.enable(file=sys.stderr, all_threads=True)
+    _received.clear()
     try:
         yield
+        if _received:  # raised where a library swallowed it (a callback, a finaliser): the job still stops
+            raise Terminated(_terminated_message(_received[0]))
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
         if not had_faulthandler:
