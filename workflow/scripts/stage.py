@@ -18,7 +18,7 @@ def main(smk) -> None:
     stage = importlib.import_module(f"ace_neuro.stages.{name}")
     extras = {key: value for key, value in smk.params.items() if key not in ("p", "stage")}
     # SIGTERM (a cluster's time limit, Snakemake stopping) raises, so partial outputs are removed as on an error
-    with terminate_as_error(), logged_step(smk.log[0], smk.rule) as log:
+    with logged_step(smk.log[0], smk.rule) as log, terminate_as_error():
         stage.run(smk.input, smk.output, smk.params.p, threads=smk.threads, log=log, **extras)
 
 
