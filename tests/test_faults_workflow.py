@@ -148,8 +148,8 @@ def _job_process(session: int, log_file: Path) -> int | None:
     return None
 
 
-def _kill_job_mid_write(workdir: Path, results: Path, rule: str, *args: str) -> str:
-    """Run Snakemake and kill -9 the job of ``rule`` once it writes partial outputs; return Snakemake's output."""
+def _kill_job_mid_write(workdir: Path, results: Path, rule: str, *args: str, signum: int = signal.SIGKILL) -> str:
+    """Run Snakemake and kill the job of ``rule`` once it writes partial outputs; return Snakemake's output."""
     folder = results / "rec1" / rule
     log_file = results / "rec1" / "logs" / f"{rule}.log"
     running = start(workdir, *args)
@@ -159,7 +159,7 @@ def _kill_job_mid_write(workdir: Path, results: Path, rule: str, *args: str) -> 
             partial = folder.exists() and any(".partial" in p.name for p in folder.iterdir())
             pid = _job_process(running.pid, log_file) if partial else None
             if pid is not None:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signum)
                 killed = True
             time.sleep(0.01)
         output, _ = running.communicate(timeout=600)
@@ -178,7 +178,7 @@ UPSTREAM = {"convert": [], "motion": ["convert", "projections", "preprocess"], "
 
 
 def test_kill_9_in_each_long_rule_then_a_plain_rerun_completes(short_run):
-    """Kill convert, then motion, cnmfe and evaluate, each in the next plain re-run; then one more re-run.
+    """Kill convert, then motion, cnmfe and evaluate, each in the next plain re-run; SIGTERM evaluate; re-run.
 
     The partial files a kill -9 leaves are removed by the next run at start (it holds the results lock).
     """
@@ -202,6 +202,10 @@ def test_kill_9_in_each_long_rule_then_a_plain_rerun_completes(short_run):
         assert digests(recording) == raw
         # no partial file under a final name: every final output of the rule is absent or complete
         assert not (results / "rec1" / rule / "movie.tif").exists() or rule != "convert"
+    # SIGTERM (a cluster's time limit): the job removes its partial outputs itself
+    _kill_job_mid_write(workdir, results, "evaluate", signum=signal.SIGTERM)
+    assert leftovers(results) == []
+    assert "Terminated: received SIGTERM" in (results / "rec1" / "logs" / "evaluate.log").read_text()
     run(workdir)
     assert digests(results / "rec1" / "convert") == before_kill  # re-made from the same raw files
     assert {k: v for k, v in digests(results / "rec1").items() if k in upstream} == upstream
