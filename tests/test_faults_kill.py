@@ -20,6 +20,7 @@ from ace_neuro.io.convert import convert_recording
 from ace_neuro.io.movie import open_movie
 from ace_neuro.motion.step import run_motion_step
 from ace_neuro.simulate import SimulationConfig, simulate_recording
+from processes import session_processes
 
 _CHILD = textwrap.dedent(
     """
@@ -61,19 +62,6 @@ def converted(tmp_path_factory):
     return recording, out / "movie.tif"
 
 
-def _session_processes(session: int) -> list[int]:
-    """Processes (not zombies) whose session id is ``session``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _run_child(tmp_path: Path, step: str, signame: str, src: Path, out: Path) -> subprocess.CompletedProcess:
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
@@ -86,9 +74,9 @@ def _run_child(tmp_path: Path, step: str, signame: str, src: Path, out: Path) ->
             child.kill()
             child.wait()
     deadline = time.monotonic() + 15  # orphaned pool workers notice their parent is gone and exit
-    while _session_processes(child.pid) and time.monotonic() < deadline:
+    while session_processes(child.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _session_processes(child.pid) == [], "processes of the killed step left behind"
+    assert session_processes(child.pid) == [], "processes of the killed step left behind"
     return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 
 

@@ -6,12 +6,10 @@ reference, so the spawned workers import that (light) module and run them.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-import faults_tasks
 import numpy as np
 import pytest
 
@@ -21,6 +19,7 @@ from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap, create_
 from ace_neuro.motion import step as motion_step
 from ace_neuro.pools import WorkerDiedError, map_in_order, process_pool, stop_pool
 from ace_neuro.simulate import SimulationConfig, simulate_frames
+import faults_tasks
 
 
 def _children() -> set[int]:

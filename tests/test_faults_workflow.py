@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from ace_neuro.simulate import SimulationConfig, simulate_recording
+from processes import session_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
@@ -71,18 +72,6 @@ def digests(folder: Path, names: list[str] | None = None) -> dict[str, str]:
 
 def leftovers(*folders: Path) -> list[str]:
     return sorted(str(p) for folder in folders for p in folder.rglob("*") if any(m in p.name for m in SCRATCH_MARKS))
-
-
-def session_processes(session: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 def wait_until_gone(session: int, seconds: float = 20) -> None:

@@ -49,6 +49,7 @@ onsuccess:
 onerror:
     unlock_results(RESULTS)
 
+
 ID_PATTERN = "|".join(re.escape(i) for i in IDS)
 
 
