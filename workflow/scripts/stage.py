@@ -9,7 +9,7 @@ worker processes re-import this file under another name.
 
 import importlib
 
-from ace_neuro.io.disk import terminate_as_error
+from ace_neuro.io.disk import explain_disk_full, terminate_as_error
 from ace_neuro.logs import logged_step
 
 
@@ -17,8 +17,13 @@ def main(smk) -> None:
     name = smk.params.get("stage") or smk.rule  # a rule reusing a stage under another name says which
     stage = importlib.import_module(f"ace_neuro.stages.{name}")
     extras = {key: value for key, value in smk.params.items() if key not in ("p", "stage")}
-    # SIGTERM (a cluster's time limit, Snakemake stopping) raises, so partial outputs are removed as on an error
-    with logged_step(smk.log[0], smk.rule) as log, terminate_as_error():
+    # SIGTERM (a cluster's time limit, Snakemake stopping) raises, so partial outputs are removed as on an error;
+    # a full disk (ENOSPC) anywhere in the step is reported with the file and the free space
+    with (
+        logged_step(smk.log[0], smk.rule) as log,
+        terminate_as_error(),
+        explain_disk_full(smk.output[0], what=smk.rule),
+    ):
         stage.run(smk.input, smk.output, smk.params.p, threads=smk.threads, log=log, **extras)
 
 
