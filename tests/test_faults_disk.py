@@ -102,9 +102,12 @@ def test_preallocate_file_descriptor(tmp_path):
 
 def test_explain_disk_full_translates_only_enospc(tmp_path):
     path = tmp_path / "events.csv"
-    with pytest.raises(DiskSpaceError, match=r"events: disk full writing to .*events\.csv"):
+    with pytest.raises(DiskSpaceError, match=r"events: disk full writing to .*partial\.csv \(.* free in "):
         with explain_disk_full(path, what="events"):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".events.partial.csv"))
+    with pytest.raises(DiskSpaceError, match=f"events: disk full writing to {tmp_path} or its scratch \\(.* free in "):
+        with explain_disk_full(path, what="events"):
+            raise OSError(errno.ENOSPC, "No space left on device")  # os.write names no file
     with pytest.raises(PermissionError):
         with explain_disk_full(path, what="events"):
             raise PermissionError(errno.EACCES, "denied")

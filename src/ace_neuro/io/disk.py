@@ -233,7 +233,9 @@ def _allocate_by_writing(fd: int, nbytes: int, chunk: int = 16 * 2**20) -> None:
 
 @contextlib.contextmanager
 def explain_disk_full(path: str | os.PathLike, *, what: str | None = None) -> Iterator[None]:
-    """Re-raise an ``ENOSPC``/``EDQUOT`` from the block as :class:`DiskSpaceError` naming ``path``.
+    """Re-raise an ``ENOSPC``/``EDQUOT`` from the block as :class:`DiskSpaceError` with the free space.
+
+    The message names the file the error names, else the folder of ``path``.
 
     Examples
     --------
@@ -249,8 +251,16 @@ def explain_disk_full(path: str | os.PathLike, *, what: str | None = None) -> It
     except OSError as err:
         if err.errno not in _FULL_ERRNOS:
             raise
-        name = err.filename or path
-        raise DiskSpaceError(_full_message(name, what), os.fspath(name)) from err
+        if err.filename:
+            raise DiskSpaceError(_full_message(err.filename, what), os.fspath(err.filename)) from err
+        # no file named (os.write, h5py, a library's scratch): name the folder of the outputs
+        folder = Path(path).absolute().parent
+        who = f"{what}: " if what else ""
+        raise DiskSpaceError(
+            f"{who}disk full writing to {folder} or its scratch ({format_bytes(free_bytes(folder))} free in {folder}); "
+            f"{_ADVICE}",
+            os.fspath(folder),
+        ) from err
 
 
 def _remove_tree(path: Path) -> None:
