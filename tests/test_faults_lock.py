@@ -15,7 +15,14 @@ import time
 import pytest
 
 from ace_neuro import lock as lock_module
-from ace_neuro.lock import LOCK_NAME, ResultsLockedError, lock_results, read_holder, unlock_results
+from ace_neuro.lock import (
+    LOCK_NAME,
+    ResultsLockedError,
+    lock_results,
+    read_holder,
+    remove_dangling_links,
+    unlock_results,
+)
 
 _HOLDER = textwrap.dedent(
     """
@@ -111,3 +118,16 @@ def test_clean_removes_what_killed_runs_left(tmp_path, caplog):
     assert sorted(str(p.relative_to(results)) for p in results.rglob("*")) == [
         "rec1", "rec1/cnmfe", "rec1/convert", "rec1/convert/movie.tif", "rec1/motion"]
     assert "removed 3 partial file(s) left by an interrupted run" in caplog.text
+
+
+def test_dangling_links_are_removed_live_ones_kept(tmp_path):
+    results = tmp_path / "results" / "rec1"
+    (results / "convert").mkdir(parents=True)
+    (results / "preprocess").mkdir()
+    (results / "convert" / "movie.tif").write_bytes(b"movie")
+    (results / "preprocess" / "movie.tif").symlink_to("../convert/movie.tif")
+    assert remove_dangling_links(tmp_path / "results") == []
+    (results / "convert" / "movie.tif").unlink()  # Snakemake removed a killed convert job's outputs
+    assert remove_dangling_links(tmp_path / "results") == [results / "preprocess" / "movie.tif"]
+    assert not (results / "preprocess" / "movie.tif").is_symlink()
+    assert remove_dangling_links(tmp_path / "missing") == []

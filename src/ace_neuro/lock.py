@@ -35,6 +35,7 @@ __all__ = [
     "unlock_results",
     "read_holder",
     "remove_stale_partials",
+    "remove_dangling_links",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,32 @@ def remove_stale_partials(results_dir: str | os.PathLike) -> list[Path]:
             removed.append(path)
     if removed:
         log.warning("removed %d partial file(s) left by an interrupted run under %s: %s", len(removed), results_dir,
+                    ", ".join(str(p) for p in removed[:10]))
+    return removed
+
+
+def remove_dangling_links(results_dir: str | os.PathLike) -> list[Path]:
+    """Remove symbolic links under ``results_dir`` whose target is gone; return them.
+
+    An output that is a link to another step's output (preprocess's movie when
+    nothing is preprocessed) dangles once that output is deleted (Snakemake
+    deletes the outputs of a killed job), and Snakemake then stops while
+    building the DAG ("Unable to obtain modification time"). Without the link
+    the step is simply re-run. Safe at any time: a dangling link is never a
+    usable output.
+    """
+    removed = []
+    root = Path(results_dir)
+    if not root.is_dir():
+        return removed
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink() and not path.exists():
+                path.unlink()
+                removed.append(path)
+    if removed:
+        log.warning("removed %d link(s) to outputs that no longer exist: %s", len(removed),
                     ", ".join(str(p) for p in removed[:10]))
     return removed
 
