@@ -7,7 +7,7 @@ from snakemake.utils import min_version, validate
 
 from ace_neuro.io.miniscope import recording_files
 from ace_neuro.engines import caiman_mem_mb
-from ace_neuro.lock import lock_results, unlock_results
+from ace_neuro.lock import lock_results, remove_dangling_links, unlock_results
 from ace_neuro.params import check_keys
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
@@ -34,6 +34,11 @@ validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
 IDS = list(SHEET.index)
+
+
+# A link output (preprocess's movie when nothing is preprocessed) dangles after Snakemake deleted a killed job's
+# outputs, and Snakemake would stop building the DAG on it: remove it, so its step simply runs again.
+remove_dangling_links(RESULTS)
 
 
 # One run per results folder (two checkouts may share one): a second run stops here, naming the first.
