@@ -85,6 +85,7 @@ def _movie(path: Path, n_frames: int = 120) -> Path:
 def test_motion_worker_death_fails_the_step_with_a_message(tmp_path, monkeypatch, no_leftover_children):
     movie = _movie(tmp_path / "movie.tif")
     monkeypatch.setattr(motion_step, "_chunk_task", faults_tasks.motion_chunk_dying_after_first)
+    monkeypatch.setattr(motion_step, "_BLOCK_MB", 0.05)  # blocks of a few frames: several chunks
     out = tmp_path / "motion"
     start = time.monotonic()
     with pytest.raises(WorkerDiedError, match=r"motion: a worker process died: pid \d+ killed by SIGBUS") as info:

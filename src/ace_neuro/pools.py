@@ -75,7 +75,11 @@ def _dead_workers(pool: ProcessPoolExecutor) -> list[str]:
     """How the pool's workers ended; workers the broken pool itself terminated are left out."""
     died, terminated = [], []
     for process in list((getattr(pool, "_processes", None) or {}).values()):
+        deadline = time.monotonic() + 5
         process.join(timeout=5)  # the broken pool is terminating the others; their exit codes follow at once
+        # the pool's own thread may reap the process first: its exit code then appears a moment later
+        while process.exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         code = process.exitcode
         if code is None or code == 0:
             continue
