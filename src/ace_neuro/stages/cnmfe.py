@@ -106,8 +106,18 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
                   pnr_png=outputs.pnr_png, contours=outputs.contours, params=params, metadata=inputs.metadata,
                   motion_metrics=inputs.motion_metrics, threads=threads, log=log)
         return
-    from ace_neuro.cnmfe.pipeline import run_cnmfe_step
+    from pathlib import Path
 
+    from ace_neuro.cnmfe.pipeline import run_cnmfe_step
+    from ace_neuro.io.disk import check_free_space
+    from ace_neuro.io.memmap import find_corrected_movie, parse_blocks_name, parse_caiman_memmap_name
+    from ace_neuro.resources import estimate
+
+    movie = find_corrected_movie(inputs.movie)
+    parse = parse_blocks_name if movie.suffix == ".blocks" else parse_caiman_memmap_name
+    height, width, n_frames = parse(movie)[:3]
+    needed_mb = estimate("cnmfe", n_frames, height, width, params=dict(params))["disk_mb"]
+    check_free_space(Path(outputs.estimates).parent, needed_mb * 10**6, what="cnmfe")
     run_cnmfe_step(
         inputs.movie,
         params,

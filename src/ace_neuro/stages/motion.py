@@ -70,6 +70,15 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
                    patch_shifts=outputs.patch_shifts, metrics=outputs.metrics, mean_png=outputs.mean_png,
                    shifts_png=outputs.shifts_png, params=params, threads=threads, log=log)
         return
+    from pathlib import Path
+
+    from ace_neuro.io.disk import check_free_space
+    from ace_neuro.io.movie import open_movie
+    from ace_neuro.resources import estimate
+
+    n_frames, height, width = open_movie(inputs.movie).shape
+    needed_mb = estimate("motion", n_frames, height, width, params=dict(params))["disk_mb"]
+    check_free_space(Path(outputs.metrics).parent, needed_mb * 10**6, what="motion")
     names = ("memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png")
     correct_motion(inputs.movie, {name: getattr(outputs, name) for name in names}, params, threads=threads,
                    logger=log, chunk_mb=params["motion_chunk_mb"])
