@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..io.atomic import atomic_path
+from ..io.frames import read_json_key
 from ..io.images import save_figure, write_image_png, write_image_tiff
 from ..io.memmap import find_corrected_movie
 from .estimates import Estimates, save_estimates
@@ -127,15 +128,6 @@ def fit_cnmfe(
     return Estimates(g=np.zeros((K, int(p["p"])), np.float32), **common)
 
 
-def _read_json(path: str | os.PathLike | None, key: str):
-    if path is None or not Path(path).exists():
-        return None
-    try:
-        return json.loads(Path(path).read_text()).get(key)
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read {key!r} ({err}); re-run the step that wrote it") from err
-
-
 def contour_levels(A, dims, energy: float = 0.9) -> list[tuple[np.ndarray, float]]:
     """Footprint images and the level enclosing ``energy`` of each one's squared mass (CaImAn's 'nrg')."""
     import scipy.sparse
@@ -219,10 +211,10 @@ def run_cnmfe_step(
     log = log or logger
     p = check_params(dict(params or {}))
     memmap_path = find_corrected_movie(memmap_dir)
-    frame_rate = _read_json(metadata_path, "frame_rate_hz")
+    frame_rate = read_json_key(metadata_path, "frame_rate_hz")
     if p["fr"] is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
-    border = _read_json(motion_metrics_path, "border_pix")
+    border = read_json_key(motion_metrics_path, "border_pix")
     scratch = Path(estimates_path).parent
     scratch.mkdir(parents=True, exist_ok=True)
     est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log,

@@ -40,6 +40,7 @@ import numpy as np
 import tifffile
 
 from ..io.atomic import atomic_path
+from ..io.frames import read_json_key
 from ..io.movie import caiman_memmap_name, find_caiman_memmap, open_movie
 from .caiman_params import caiman_param_groups, motion_kwargs
 from .caiman_results import (
@@ -119,15 +120,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _read_json(path: str | os.PathLike | None, key: str) -> Any:
-    if path is None or not Path(path).exists():
-        return None
-    try:
-        return json.loads(Path(path).read_text()).get(key)
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read {key!r} ({err}); re-run the step that wrote it") from err
 
 
 # ----------------------------------------------------------------------------- motion
@@ -384,10 +376,10 @@ def run_cnmfe(
 
     started = time.perf_counter()
     p = check_params(dict(params or {}))
-    frame_rate = p["fr"] if p["fr"] is not None else _read_json(metadata, "frame_rate_hz")
+    frame_rate = p["fr"] if p["fr"] is not None else read_json_key(metadata, "frame_rate_hz")
     if frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata} has no 'frame_rate_hz'; set cnmfe.fr in the config")
-    border = _read_json(motion_metrics, "border_pix") or 0
+    border = read_json_key(motion_metrics, "border_pix") or 0
     mmap_path = find_caiman_memmap(memmap_dir)
     groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=int(border),
                                           n_processes=threads, fnames=[os.fspath(mmap_path)])

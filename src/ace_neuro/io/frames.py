@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["read_frames_table", "read_frame_rate"]
+__all__ = ["read_frames_table", "read_frame_rate", "read_json_key"]
 
 PathLike = str | os.PathLike
 
@@ -47,3 +47,19 @@ def read_frame_rate(metadata_path: PathLike) -> float:
     if rate is None or not np.isfinite(float(rate)) or float(rate) <= 0:
         raise ValueError(f"{path}: key 'frame_rate_hz' is missing or not a positive number (got {rate!r})")
     return float(rate)
+
+
+def read_json_key(path: PathLike | None, key: str):
+    """``key`` of a JSON object file written by an earlier step; None when the file or the key is absent.
+
+    Raises
+    ------
+    ValueError
+        The file exists but cannot be read as JSON (names the file and what to do).
+    """
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        return json.loads(Path(path).read_text()).get(key)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read {key!r} ({err}); re-run the step that wrote it") from err

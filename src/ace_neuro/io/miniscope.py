@@ -407,6 +407,15 @@ def _read_v3_timestamps(path: Path, n_frames: int) -> np.ndarray:
     return times
 
 
+def _locate(directory: Path) -> tuple[Path, str]:
+    """The folder holding the videos, and the layout version, of an existing recording folder."""
+    if not directory.is_dir():
+        raise RecordingError(
+            f"{directory}: recording folder not found; check 'calcium imaging directory' in the sample sheet"
+        )
+    return _find_device_directory(directory)
+
+
 def _video_files(device_dir: Path, version: str) -> list[Path]:
     if version == "V3":
         return sorted(device_dir.glob("msCam*.avi"), key=natural_key)
@@ -436,11 +445,7 @@ def recording_files(directory: str | Path) -> list[Path]:
         Folder missing, or no recording in it.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise RecordingError(
-            f"{directory}: recording folder not found; check 'calcium imaging directory' in the sample sheet"
-        )
-    device_dir, version = _find_device_directory(directory)
+    device_dir, version = _locate(directory)
     files = _video_files(device_dir, version)
     extras = ["timestamp.dat"] if version == "V3" else ["timeStamps.csv", "metaData.json"]
     files += [device_dir / name for name in extras if (device_dir / name).is_file()]
@@ -481,11 +486,7 @@ def open_recording(directory: str | Path, filenames: Any = None) -> Recording:
         given).
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise RecordingError(
-            f"{directory}: recording folder not found; check 'calcium imaging directory' in the sample sheet"
-        )
-    device_dir, version = _find_device_directory(directory)
+    device_dir, version = _locate(directory)
 
     videos = _video_files(device_dir, version)
     if not videos:
