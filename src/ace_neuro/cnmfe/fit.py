@@ -37,7 +37,16 @@ from .spatial import centroids, clean_footprint, footprint_supports, hals_footpr
 from .temporal import TraceResult, update_traces
 from .thresholds import is_auto, resolve_thresholds
 
-__all__ = ["RegionFit", "fit_region", "refine", "ModelState"]
+__all__ = [
+    "RegionFit",
+    "fit_region",
+    "refine",
+    "ModelState",
+    "MoviePasses",
+    "normalise_footprints",
+    "constant_background",
+    "temporal_update",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +83,7 @@ class RegionFit:
     info: dict = field(default_factory=dict)
 
 
-class _Passes:
+class MoviePasses:
     """Streaming passes over one source with fixed parameters."""
 
     def __init__(self, source: MovieSource, params: dict[str, Any], threads: int = 1) -> None:
@@ -275,7 +284,7 @@ def _init_geometry(params: dict) -> tuple[list[float], list[int]]:
 
 
 def _seed_and_extract(
-    passes: _Passes,
+    passes: MoviePasses,
     frames: Callable[[], Iterator[np.ndarray]],
     border: int,
     max_new: int | None,
@@ -302,7 +311,7 @@ def _seed_and_extract(
 
 
 def _seed_and_extract_cached(
-    passes: _Passes,
+    passes: MoviePasses,
     frames: ChunkCache,
     border,
     max_new: int | None,
@@ -369,7 +378,7 @@ def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, ts
     return A, np.asarray(traces, np.float32)
 
 
-def _normalise(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
+def normalise_footprints(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
     """Unit-norm footprints (traces scaled to keep ``A C``); drops empty components."""
     A = scipy.sparse.csc_matrix(A, dtype=np.float32)
     norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0)).ravel())
@@ -381,13 +390,14 @@ def _normalise(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.
     return A, (np.asarray(C)[keep] * norms[:, None]).astype(np.float32)
 
 
-def _b0(pixel_mean: np.ndarray, A, C) -> np.ndarray:
+def constant_background(pixel_mean: np.ndarray, A, C) -> np.ndarray:
+    """``b0`` (P,), float32: each pixel's mean minus the neurons' mean contribution ``A @ mean(C)``."""
     if A.shape[1] == 0:
         return pixel_mean.copy()
     return (pixel_mean - np.asarray(A @ C.mean(axis=1)).ravel()).astype(np.float32)
 
 
-def _spatial_update(passes: _Passes, state: ModelState, pixel_mean: np.ndarray) -> ModelState:
+def _spatial_update(passes: MoviePasses, state: ModelState, pixel_mean: np.ndarray) -> ModelState:
     p = passes.params
     if state.A.shape[1] == 0:
         return state
@@ -406,11 +416,12 @@ def _spatial_update(passes: _Passes, state: ModelState, pixel_mean: np.ndarray) 
          np.concatenate([i for i, _ in cols] or [np.zeros(0, np.int64)]), indptr),
         shape=A.shape,
     )
-    A_new, C_new = _normalise(A_new, state.C)
-    return ModelState(A_new, C_new, _b0(pixel_mean, A_new, C_new), state.W, None)
+    A_new, C_new = normalise_footprints(A_new, state.C)
+    return ModelState(A_new, C_new, constant_background(pixel_mean, A_new, C_new), state.W, None)
 
 
-def _temporal_update(passes: _Passes, state: ModelState, frame_rate: float) -> ModelState:
+def temporal_update(passes: MoviePasses, state: ModelState, frame_rate: float) -> ModelState:
+    """One temporal update of ``state``: traces re-fitted to the movie and deconvolved (OASIS), in one streaming pass."""
     p = passes.params
     K = state.A.shape[1]
     if K == 0:
@@ -420,7 +431,7 @@ def _temporal_update(passes: _Passes, state: ModelState, frame_rate: float) -> M
     decay_frames = float(p["decay_time"]) * float(frame_rate)
     res = update_traces(YA, AA, state.C, int(p["p"]), decay_frames, p["bas_nonneg"], p["s_min"], p["noise_range"], p["noise_method"])
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
-    return ModelState(state.A, res.C, _b0(passes.pixel_mean, state.A, res.C), state.W, res)
+    return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
 
 
 def _drop_silent(state: ModelState) -> ModelState:
@@ -437,7 +448,7 @@ def _drop_silent(state: ModelState) -> ModelState:
 
 
 def refine(
-    passes: _Passes,
+    passes: MoviePasses,
     state: ModelState,
     pixel_mean: np.ndarray,
     frame_rate: float,
@@ -453,13 +464,13 @@ def refine(
         state = _spatial_update(passes, state, pixel_mean)
         if p["update_background_components"]:
             state.W = passes.fit_background(state)
-        state = _temporal_update(passes, state, frame_rate)
+        state = temporal_update(passes, state, frame_rate)
         state = _drop_silent(state)
         n_before = state.A.shape[1]
         A, C, groups = merge_components(state.A, state.C, p["merge_thr"], 0.7 if p["del_duplicates"] else None, passes.dims)
         if groups:
-            A, C = _normalise(A, C)
-            state = ModelState(A, C, _b0(pixel_mean, A, C), state.W, None)
+            A, C = normalise_footprints(A, C)
+            state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
         log.info("%s: round %d: %d components, %d merged into %d", label, it + 1, state.A.shape[1],
                  sum(len(g) for g in groups), len(groups))
         if it == 0 and residual_seeding:
@@ -475,10 +486,10 @@ def refine(
                 if A_new.shape[1]:
                     A = scipy.sparse.hstack([state.A, A_new], format="csc")
                     C = np.concatenate([state.C, C_new], axis=0)
-                    state = ModelState(A, C, _b0(pixel_mean, A, C), state.W, None)
+                    state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
         del n_before
     if state.traces is None and state.A.shape[1]:
-        state = _temporal_update(passes, state, frame_rate)
+        state = temporal_update(passes, state, frame_rate)
         state = _drop_silent(state)
     return state
 
@@ -524,7 +535,7 @@ def fit_region(
     """
     log = log or logger
     p = params
-    passes = _Passes(source, p, threads)
+    passes = MoviePasses(source, p, threads)
     passes.label = label
     passes.scratch_dir = None if scratch_dir is None else os.fspath(scratch_dir)
     stats = _PixelStats(passes.dims, passes.T, p, passes.threads)
@@ -533,12 +544,12 @@ def fit_region(
     passes.pixel_mean = pixel_mean
     A, C = _to_full_resolution(comps, init_dims, passes.dims, int(p["ssub"]), int(p["tsub"]), passes.T)
     log.info("%s: %d components initialised", label, A.shape[1])
-    state = ModelState(A, C, _b0(pixel_mean, A, C), None, None)
+    state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
     state.W = passes.fit_background(state)
     rounds = int(p["n_refine_iter"]) if refine_rounds is None else int(refine_rounds)
     if p["only_init"] or rounds == 0:
         if A.shape[1]:
-            state = _temporal_update(passes, state, frame_rate)
+            state = temporal_update(passes, state, frame_rate)
     else:
         state = refine(passes, state, pixel_mean, frame_rate, rounds, border, p["residual_seeding"], log, label)
     cn, pnr = images.cn, images.pnr

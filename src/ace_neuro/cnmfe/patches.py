@@ -19,7 +19,16 @@ import numpy as np
 import scipy.sparse
 
 from ..pools import map_in_order, process_pool, stop_pool
-from .fit import ModelState, RegionFit, _b0, _normalise, _Passes, fit_region, refine
+from .fit import (
+    ModelState,
+    MoviePasses,
+    RegionFit,
+    constant_background,
+    fit_region,
+    normalise_footprints,
+    refine,
+    temporal_update,
+)
 from .merge import merge_components
 from .reader import MovieSource
 
@@ -150,21 +159,19 @@ def fit_patches(
         A = scipy.sparse.hstack(blocks, format="csc")
         C = np.concatenate(traces, axis=0)
         A, C, groups = merge_components(A, C, params["merge_thr"], 0.7 if params["del_duplicates"] else None, dims)
-        A, C = _normalise(A, C)
+        A, C = normalise_footprints(A, C)
         log.info("cnmfe: %d components from patches, %d after merging duplicates and correlated neighbours",
                  n_patch_components, A.shape[1])
     else:
         A = scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32)
         C = np.zeros((0, source.n_frames), np.float32)
-    passes = _Passes(source, params)
+    passes = MoviePasses(source, params)
     passes.pixel_mean = pixel_mean
-    state = ModelState(A, C, _b0(pixel_mean, A, C), None, None)
+    state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
     state.W = passes.fit_background(state)
     if A.shape[1] and not params["only_init"] and int(params["n_refine_iter"]) > 0:
         state = refine(passes, state, pixel_mean, frame_rate, 1, border, False, log, "cnmfe (full field)")
     elif A.shape[1]:
-        from .fit import _temporal_update
-
-        state = _temporal_update(passes, state, frame_rate)
+        state = temporal_update(passes, state, frame_rate)
     return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(regions), "n_patch_components": n_patch_components,
                                                              "seeding_thresholds": [f.info.get("seeding_thresholds") for _, f in results]})
