@@ -50,6 +50,7 @@ __all__ = [
     "downsampled_dims",
     "decimation_matrix",
     "write_sparse",
+    "open_estimates_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -557,6 +558,51 @@ def save_estimates(estimates: Estimates, path: str | os.PathLike) -> Path:
     return path
 
 
+def open_estimates_file(path: str | os.PathLike, *, missing_hint: str) -> h5py.File:
+    """Open one of our estimates files for reading, after checking that it is one this version reads.
+
+    Parameters
+    ----------
+    path : path-like
+        An ``estimates.h5`` written by :func:`save_estimates`.
+    missing_hint : str
+        What to do when the file does not exist (ends the error message).
+
+    Returns
+    -------
+    h5py.File
+        Open read-only; the caller closes it (``with``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file; not HDF5; not our layout (a CaImAn ``cnm.save()`` file is
+        named as such); a newer layout version.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: estimates file not found; {missing_hint}")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not an HDF5 file ({err}); expected estimates written by ace_neuro") from err
+    fmt = h5.attrs.get("format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode()
+    if fmt != FORMAT_NAME:
+        hint = " (it looks like a CaImAn cnm.save() file)" if "estimates" in h5 and "params" in h5 else ""
+        h5.close()
+        raise ValueError(f"{path}: not an ace_neuro estimates file{hint}: root attribute format={fmt!r}")
+    version = int(h5.attrs.get("format_version", 0))
+    if version > FORMAT_VERSION:
+        h5.close()
+        raise ValueError(
+            f"{path}: estimates layout version {version} is newer than this ace_neuro reads ({FORMAT_VERSION}); "
+            "upgrade ace_neuro"
+        )
+    return h5
+
+
 def load_estimates(path: str | os.PathLike) -> Estimates:
     """Read a file written by :func:`save_estimates`.
 
@@ -569,25 +615,7 @@ def load_estimates(path: str | os.PathLike) -> Estimates:
         file), is from a newer layout version, or is inconsistent.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: estimates file not found; run the cnmfe step first")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not an HDF5 file ({err}); expected estimates written by ace_neuro") from err
-    with h5:
-        fmt = h5.attrs.get("format")
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode()
-        if fmt != FORMAT_NAME:
-            hint = " (it looks like a CaImAn cnm.save() file)" if "estimates" in h5 and "params" in h5 else ""
-            raise ValueError(f"{path}: not an ace_neuro estimates file{hint}: root attribute format={fmt!r}")
-        version = int(h5.attrs["format_version"])
-        if version > FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: estimates layout version {version} is newer than this ace_neuro reads "
-                f"({FORMAT_VERSION}); upgrade ace_neuro"
-            )
+    with open_estimates_file(path, missing_hint="run the cnmfe step first") as h5:
         kwargs: dict[str, Any] = {
             "dims": tuple(int(d) for d in h5.attrs["dims"]),
             "frame_rate": float(h5.attrs["frame_rate"]),

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse
 import tifffile
 
-from ace_neuro.cnmfe.estimates import FORMAT_NAME, FORMAT_VERSION
+from ace_neuro.cnmfe.estimates import open_estimates_file
 from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
 from ace_neuro.cnmfe.figures import footprint_contours
 from ace_neuro.io.atomic import atomic_path
@@ -177,17 +177,7 @@ def _read_image(path: Path) -> np.ndarray | None:
 
 def _read_estimates(path: Path) -> dict:
     """The small fields of an evaluated ``estimates.h5`` (docs/estimates.md); traces stay on disk."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: evaluated estimates not found; run the workflow up to the evaluate step first")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not an HDF5 file ({err}); expected evaluate/estimates.h5 written by ace-neuro") from err
-    with h5:
-        fmt = h5.attrs.get("format")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-        if fmt != FORMAT_NAME or int(h5.attrs.get("format_version", 0)) > FORMAT_VERSION:
-            raise ValueError(f"{path}: not an ace_neuro estimates file this version reads (format={fmt!r})")
+    with open_estimates_file(path, missing_hint="run the workflow up to the evaluate step first") as h5:
         if "idx_components" not in h5:
             raise ValueError(f"{path}: the components are not evaluated yet; give results/ID (evaluate/estimates.h5)")
         A = h5["A"]
