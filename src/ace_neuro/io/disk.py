@@ -314,16 +314,8 @@ def _terminated_message(signum: int) -> str:
 _received: list[int] = []
 
 
-#: Seconds a terminated process may take to clean up and exit before it is ended regardless (a worker pool's
-#: shutdown can block interpreter exit; a scheduler's job must end).
-TERMINATE_GRACE_S = 20.0
-
-
 def _raise_terminated(signum, frame) -> None:
     _received.append(signum)
-    watchdog = threading.Timer(TERMINATE_GRACE_S, os._exit, args=(1,))
-    watchdog.daemon = True
-    watchdog.start()
     raise Terminated(_terminated_message(signum))
 
 
