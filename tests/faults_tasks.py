@@ -44,3 +44,22 @@ def remember(value) -> None:
 
 def remembered(_) -> object:
     return _REMEMBERED
+
+
+def die_writing_result(i: int) -> int:
+    """Return ``i``; the worker handling ``i == 1`` dies of SIGKILL half-way through writing a result.
+
+    It writes the header of a 1 MB message and a few bytes of it to the pool's
+    result pipe, then kills itself: what the out-of-memory killer or a SIGTERM
+    does to a worker that is sending a large result.
+    """
+    if i == 1:
+        import gc
+        import struct
+        from multiprocessing.queues import SimpleQueue
+
+        results = next(obj for obj in gc.get_objects() if isinstance(obj, SimpleQueue))
+        os.write(results._writer.fileno(), struct.pack("!i", 1 << 20) + b"partial")
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return i

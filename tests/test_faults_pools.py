@@ -64,6 +64,21 @@ def test_map_in_order_raises_naming_the_signal(tmp_path, no_leftover_children):
     assert f"free in {tmp_path}" in message
 
 
+def test_worker_dying_mid_result_fails_and_lets_the_interpreter_exit(tmp_path, no_leftover_children):
+    # half a message in the result pipe: the pool's manager thread would wait for the rest for ever
+    pool = process_pool(2)
+    manager = pool._executor_manager_thread
+    start = time.monotonic()
+    try:
+        with pytest.raises(WorkerDiedError, match="killed by SIGKILL"):
+            list(map_in_order(pool, faults_tasks.die_writing_result, range(6), what="motion"))
+    finally:
+        stop_pool(pool)
+    assert time.monotonic() - start < 30
+    manager.join(timeout=15)
+    assert not manager.is_alive(), "the pool's manager thread still waits: the interpreter would hang at exit"
+
+
 def test_process_pool_results_in_order(no_leftover_children):
     pool = process_pool(2)
     try:

@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
@@ -121,9 +122,31 @@ def map_in_order(pool: ProcessPoolExecutor, fn: Callable, tasks: Iterable, *, wh
     futures = [pool.submit(fn, task) for task in tasks]
     try:
         for future in futures:
-            yield future.result()
+            yield _result_or_dead_worker(pool, future)
     except BrokenProcessPool as err:
         raise WorkerDiedError(worker_died_message(pool, what=what, folder=folder)) from err
+
+
+def _result_or_dead_worker(pool: ProcessPoolExecutor, future, *, poll_s: float = 1.0, grace_s: float = 5.0):
+    """``future.result()``, or :class:`BrokenProcessPool` once a worker has been dead for ``grace_s`` seconds.
+
+    A pool notices a dead worker by itself, except when the worker died while
+    writing its result: the pool's manager thread then waits for the rest of
+    that message for ever, and so would ``future.result()``.
+    """
+    dead_since = None
+    while True:
+        try:
+            return future.result(timeout=poll_s)
+        except FuturesTimeout:
+            pass
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        if not any(process.exitcode is not None for process in processes):
+            dead_since = None
+            continue
+        dead_since = time.monotonic() if dead_since is None else dead_since
+        if time.monotonic() - dead_since > grace_s:
+            raise BrokenProcessPool("a worker process died and the pool did not notice")
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -144,6 +167,14 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+    # A worker killed while writing its result leaves half a message in the result pipe, and the pool's
+    # manager thread waits for the rest for ever: this process holds the pipe's other write end, so no end of
+    # file ever comes, and the interpreter then waits for that thread at exit (seen under load). With every
+    # worker gone, closing this process's write end turns that wait into end of file: the manager takes its
+    # "broken" path, fails the pending tasks and ends.
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None and not any(process.is_alive() for process in processes):
+        writer.close()
     manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None:
         manager.join(timeout=10)  # it marks the pending tasks broken and closes the task pipe
