@@ -254,6 +254,35 @@ def test_caiman_engine_end_to_end(tmp_path):
     assert evaluated.evaluated and len(pd.read_csv(e / "components.csv")) == est.n_components
 
 
+@pytest.mark.skipif(not caiman_available(), reason="CaImAn is not importable here (conda-forge only; see workflow/envs/caiman.yaml)")
+def test_caiman_cnmfe_and_evaluate_read_our_frame_block_movie(tmp_path):
+    # our motion step writes no CaImAn map by default: the CaImAn engines make their own and remove it
+    from ace_neuro.engines import caiman as engine
+    from ace_neuro.io.convert import convert_recording
+    from ace_neuro.motion.step import run_motion_step
+    from ace_neuro.simulate import SimulationConfig, simulate_recording
+
+    rec = tmp_path / "rec"
+    simulate_recording(rec, SimulationConfig(n_frames=200, height=64, width=64, n_neurons=6, seed=3))
+    conv = tmp_path / "convert"
+    convert_recording(rec, conv / "movie.tif", conv / "metadata.json", conv / "frames.csv")
+    m = tmp_path / "motion"
+    run_motion_step(conv / "movie.tif", m, {"max_shifts": [6, 6]}, threads=1)
+    assert not list((m / "memmap").glob("*.mmap")) and list((m / "memmap").glob("*.blocks"))
+    c = tmp_path / "cnmfe"
+    c.mkdir()
+    est = engine.run_cnmfe(m / "memmap", estimates=c / "estimates.h5", params_json=c / "params.json",
+                           correlation=c / "cn.tif", correlation_png=c / "cn.png", pnr=c / "pnr.tif",
+                           pnr_png=c / "pnr.png", contours=c / "contours.png", params={"min_pnr": 5, "min_corr": 0.7},
+                           metadata=conv / "metadata.json", motion_metrics=m / "metrics.json")
+    assert est.n_components > 0 and not (c / ".caiman-memmap").exists()
+    e = tmp_path / "evaluate"
+    e.mkdir()
+    engine.run_evaluate(c / "estimates.h5", m / "memmap", estimates_out=e / "estimates.h5",
+                        components_csv=e / "components.csv", caiman_out=e / "estimates_caiman.hdf5")
+    assert len(pd.read_csv(e / "components.csv")) == est.n_components and not (e / ".caiman-memmap").exists()
+
+
 # ----------------------------------------------------------------------------- the conda environment
 
 

@@ -109,6 +109,6 @@ def test_motion_after_kill_9_reruns_cleanly(converted, tmp_path):
     result = _run_child(tmp_path, "motion", "SIGKILL", movie, out)
     assert result.returncode == -signal.SIGKILL
     assert [name for name in _tree(out) if "/" not in name] == [".memmap.partial"]
-    run_motion_step(movie, out, {"pw_rigid": False, "max_shifts": [4, 4]}, threads=1, chunk_mb=0.05)
+    run_motion_step(movie, out, {"pw_rigid": False, "max_shifts": [4, 4], "save_memmap": True}, threads=1, chunk_mb=0.05)
     assert not [name for name in _tree(out) if ".partial" in name]
     assert "corrected_d1_48_d2_48_d3_1_order_C_frames_200.mmap" in [p.name for p in (out / "memmap").iterdir()]

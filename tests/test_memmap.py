@@ -4,19 +4,23 @@ import numpy as np
 import pytest
 
 from ace_neuro.io.memmap import (
+    BlocksMovie,
     blocks_name,
     blocks_to_caiman,
     caiman_memmap_name,
     create_blocks,
     fill_border_blocks,
     find_corrected_movie,
+    find_linkable_movie,
     open_caiman_memmap,
     parse_blocks_name,
     read_blocks,
     read_caiman_pixels,
     write_blocks,
+    write_caiman_from_blocks,
 )
 from ace_neuro.io.movie import open_movie
+from ace_neuro.movies import read_frames
 
 
 def _write(path, frames, per_write, band_mb=8.0):
@@ -59,3 +63,25 @@ def test_block_writes_must_be_whole_blocks(tmp_path):
     with pytest.raises(ValueError, match="truncated or renamed"):
         (tmp_path / blocks_name("y", 4, 5, 10, 4)).write_bytes(b"12")
         parse_blocks_name(tmp_path / blocks_name("y", 4, 5, 10, 4))
+
+
+def test_blocks_movie_reads_any_frames_like_an_array_and_converts_to_caimans_map(tmp_path):
+    frames = np.random.default_rng(1).normal(size=(13, 6, 5)).astype(np.float32)
+    path = tmp_path / blocks_name("x", 6, 5, 13, 4)
+    _write(path, frames, 4)
+    movie = open_movie(path)
+    assert isinstance(movie, BlocksMovie) and movie.shape == (13, 6, 5) and len(movie) == 13
+    np.testing.assert_array_equal(movie[:], frames)
+    np.testing.assert_array_equal(movie[2:11:3], frames[2:11:3])  # across blocks, with a step
+    np.testing.assert_array_equal(movie[np.array([12, 0, 5, 5])], frames[[12, 0, 5, 5]])  # any order, repeats
+    np.testing.assert_array_equal(movie[7], frames[7])
+    np.testing.assert_array_equal(movie[3:9, 1:4, 2], frames[3:9, 1:4, 2])
+    assert movie[5:5].shape == (0, 6, 5)
+    np.testing.assert_array_equal(read_frames(movie, slice(1, 12)), frames[1:12])
+    mmap = write_caiman_from_blocks(path, tmp_path / caiman_memmap_name("x", 6, 5, 13), budget_mb=1e-4)
+    np.testing.assert_array_equal(open_movie(mmap)[:], frames)
+    assert find_linkable_movie(tmp_path) == mmap  # CaImAn's map is what other files link to, when there is one
+    mmap.unlink()
+    assert find_linkable_movie(tmp_path) == path
+    with pytest.raises(FileNotFoundError, match="re-run the motion step"):
+        BlocksMovie(tmp_path / blocks_name("gone", 6, 5, 13, 4))

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+from ace_neuro.io.memmap import find_blocks, find_corrected_movie
 from ace_neuro.io.movie import find_caiman_memmap, open_caiman_memmap, open_movie
 from ace_neuro.motion import (
     correct_frames,
@@ -223,7 +224,7 @@ def movie_and_truth(tmp_path_factory):
 
 def test_run_motion_step_outputs(movie_and_truth, tmp_path):
     path, truth = movie_and_truth
-    params = {"max_shifts": [9, 9], "splits_rig": 4, "num_frames_split": 20, "border_nan": True}
+    params = {"max_shifts": [9, 9], "splits_rig": 4, "num_frames_split": 20, "border_nan": True, "save_memmap": True}
     run_motion_step(path, tmp_path, params, threads=2, chunk_mb=0.5)
     for name in ("template.tif", "shifts.csv", "metrics.json", "patch_shifts.h5", "mean_before_after.png", "shifts.png"):
         assert (tmp_path / name).stat().st_size > 0, name
@@ -231,6 +232,8 @@ def test_run_motion_step_outputs(movie_and_truth, tmp_path):
     assert mmap.name == "corrected_d1_64_d2_80_d3_1_order_C_frames_150.mmap"
     yr, dims, n_frames = open_caiman_memmap(mmap)
     assert dims == (64, 80) and n_frames == 150 and yr.dtype == np.float32
+    blocks = open_movie(find_blocks(tmp_path / "memmap"))  # what every rule reads: the same frames
+    np.testing.assert_array_equal(blocks[:], open_movie(mmap)[:])
     shifts = pd.read_csv(tmp_path / "shifts.csv")
     assert list(shifts.columns) == ["frame", "shift_y_px", "shift_x_px", "peak_z", "no_structure"]
     est = -shifts[["shift_y_px", "shift_x_px"]].to_numpy()
@@ -266,8 +269,9 @@ def test_run_motion_step_deterministic_across_threads(movie_and_truth, tmp_path)
     a = pd.read_csv(tmp_path / "a" / "shifts.csv")
     b = pd.read_csv(tmp_path / "b" / "shifts.csv")
     pd.testing.assert_frame_equal(a, b)
-    ma = open_movie(find_caiman_memmap(tmp_path / "a" / "memmap"))
-    mb = open_movie(find_caiman_memmap(tmp_path / "b" / "memmap"))
+    assert not list((tmp_path / "a" / "memmap").glob("*.mmap"))  # save_memmap is false by default
+    ma = open_movie(find_corrected_movie(tmp_path / "a" / "memmap"))
+    mb = open_movie(find_corrected_movie(tmp_path / "b" / "memmap"))
     np.testing.assert_array_equal(ma[:], mb[:])
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["border_pix"] == 0  # border_nan='copy'
 
@@ -275,7 +279,7 @@ def test_run_motion_step_deterministic_across_threads(movie_and_truth, tmp_path)
 def test_run_motion_step_without_registration(movie_and_truth, tmp_path):
     path, _ = movie_and_truth
     run_motion_step(path, tmp_path, {"apply_motion_correction": False, "max_shifts": [9, 9]}, threads=1)
-    movie = open_movie(find_caiman_memmap(tmp_path / "memmap"))
+    movie = open_movie(find_corrected_movie(tmp_path / "memmap"))
     np.testing.assert_array_equal(movie[:], open_movie(path)[:].astype(np.float32))
     shifts = pd.read_csv(tmp_path / "shifts.csv")
     assert (shifts[["shift_y_px", "shift_x_px"]].to_numpy() == 0).all()

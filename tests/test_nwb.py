@@ -16,6 +16,7 @@ import tifffile
 
 from ace_neuro import load_estimates
 from ace_neuro.cnmfe.estimates import save_estimates
+from ace_neuro.io.memmap import find_linkable_movie
 from ace_neuro.io.movie import open_movie
 from ace_neuro.io.nwb import miniscope_device_fields, write_nwb
 from tiny_workflow import tiny_workflow
@@ -45,7 +46,7 @@ def _inputs(base: Path, **changes) -> dict:
         estimates_path=base / "evaluate" / "estimates.h5",
         shifts_path=base / "motion" / "shifts.csv",
         events_path=base / "events" / "events.csv",
-        motion_movie_path=next((base / "motion" / "memmap").glob("*.mmap")),
+        motion_movie_path=find_linkable_movie(base / "motion" / "memmap"),
         summary_images={
             "mean": base / "projections" / "mean.tif",
             "max": base / "projections" / "max.tif",
@@ -114,12 +115,14 @@ def test_reads_back_equal_to_our_arrays(results, nwb_file):
         assert nwb.subject.species == "Mus musculus" and nwb.subject.subject_id == "m1"
         assert nwb.session_start_time.year == 2024
         movie = ophys["MotionCorrectedOnePhotonSeries"]
-        assert movie.format == "external" and movie.external_file[0].endswith(".mmap")
+        # motion.save_memmap is false by default: the link is to the frame-block movie, its layout described
+        assert movie.format == "external" and movie.external_file[0].endswith("_float32.blocks")
+        assert "frame-block file" in movie.description and "open_movie" in movie.description
 
 
 def test_movie_inside_equals_the_memory_map(results, tmp_path):
     path = write_nwb(tmp_path / "movie.nwb", **_inputs(results), include_movie=True, movie_chunk_mb=0.02)
-    movie = open_movie(next((results / "motion" / "memmap").glob("*.mmap")))
+    movie = open_movie(find_linkable_movie(results / "motion" / "memmap"))[:]
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         series = io.read().processing["ophys"]["MotionCorrectedOnePhotonSeries"]
         assert series.data.compression == "gzip"

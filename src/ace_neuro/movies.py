@@ -65,8 +65,9 @@ def read_frames(movie: np.ndarray, frames: slice | np.ndarray, budget_mb: float 
 
     Parameters
     ----------
-    movie : ndarray, shape (T, H, W)
-        Usually a memory-mapped view (:func:`ace_neuro.io.movie.open_movie`).
+    movie : ndarray or BlocksMovie, shape (T, H, W)
+        Usually a memory-mapped view or a frame-block movie
+        (:func:`ace_neuro.io.movie.open_movie`).
     frames : slice or array of int
         The frames to read.
     budget_mb : float
@@ -76,6 +77,8 @@ def read_frames(movie: np.ndarray, frames: slice | np.ndarray, budget_mb: float 
     -------
     ndarray, float32, shape (n, H, W)
     """
+    if not isinstance(movie, np.ndarray):  # a frame-block movie reads whole blocks and maps nothing
+        return np.asarray(movie[frames], dtype=np.float32)
     block = movie[frames]
     itemsize = movie.dtype.itemsize
     if movie.ndim != 3 or abs(movie.strides[0]) != itemsize or movie.shape[0] == 1:

@@ -82,7 +82,7 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, params: 
         return 4 * samples / 1e6 if writes else 0.0
     if stage == "motion":
         blocks = samples * np.dtype(params.get("blocks_dtype", "float32")).itemsize
-        caiman = 4 * samples if params.get("save_memmap", True) else 0
+        caiman = 4 * samples if params.get("save_memmap", False) else 0
         return (blocks + caiman + 100 * pixels) / 1e6
     if stage == "cnmfe":
         tsub, ssub = int(params.get("tsub", 2)), int(params.get("ssub", 1))

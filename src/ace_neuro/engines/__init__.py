@@ -74,16 +74,14 @@ def caiman_mem_mb(step: str, n_pixels: int, n_frames: int) -> int:
 
 
 def movie_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(n_pixels, n_frames)`` of a movie file (TIFF, ``.mmap``) or of the one memory map in a folder.
+    """``(n_pixels, n_frames)`` of a movie file (TIFF, ``.mmap``, ``.blocks``) or of the motion step's folder.
 
     Reads only the file's header or name, so the workflow can size a job's memory before it runs.
     """
-    from ..io.movie import find_caiman_memmap, open_movie, parse_caiman_memmap_name  # noqa: PLC0415
+    from ..io.memmap import find_corrected_movie  # noqa: PLC0415
+    from ..io.movie import open_movie  # noqa: PLC0415
 
     path = Path(path)
-    if path.is_dir():
-        height, width, n_frames, _ = parse_caiman_memmap_name(find_caiman_memmap(path))
-        return height * width, n_frames
-    movie = open_movie(path)
+    movie = open_movie(find_corrected_movie(path) if path.is_dir() else path)
     n_frames, height, width = (int(s) for s in movie.shape)
     return height * width, n_frames

@@ -41,6 +41,7 @@ import tifffile
 
 from ..io.atomic import atomic_path
 from ..io.frames import read_json_key
+from ..io.memmap import find_corrected_movie, parse_blocks_name, write_caiman_from_blocks
 from ..io.movie import caiman_memmap_name, find_caiman_memmap, open_movie
 from .caiman_params import caiman_param_groups, motion_kwargs
 from .caiman_results import (
@@ -316,6 +317,39 @@ def _write_motion_outputs(*, template, shifts, patch_shifts, metrics, mean_png, 
         plot_shifts(rigid, quality["corr_before"], quality["corr_after"], tmp, None)
 
 
+#: Folder (under the step's output folder) of a CaImAn memory map made for CaImAn from our frame-block movie.
+_MEMMAP_SCRATCH = ".caiman-memmap"
+
+
+@contextlib.contextmanager
+def _caiman_memmap(movie: str | os.PathLike, parent: Path, log: logging.Logger) -> Iterator[Path]:
+    """CaImAn's memory map of the motion step's movie: its own, or one made from the frame-block file.
+
+    The motion step writes CaImAn's map only with ``save_memmap``; without it, the
+    block file is transposed into ``parent/.caiman-memmap/`` (a fixed name, so a
+    killed run's copy is removed at the next start) and removed afterwards.
+    """
+    movie = Path(movie)
+    if movie.suffix == ".mmap":
+        yield movie
+        return
+    found = find_corrected_movie(movie) if movie.is_dir() else movie
+    if found.suffix == ".mmap":
+        yield found
+        return
+    scratch = parent / _MEMMAP_SCRATCH
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        height, width, n_frames, _, _ = parse_blocks_name(found)
+        mmap_path = scratch / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
+        log.info("CaImAn reads its own memory map: writing %s from %s (motion.save_memmap is false)", mmap_path, found)
+        write_caiman_from_blocks(found, mmap_path)
+        yield mmap_path
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------- CNMF-E
 
 
@@ -380,35 +414,35 @@ def run_cnmfe(
     if frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = read_json_key(motion_metrics, "border_pix") or 0
-    mmap_path = find_caiman_memmap(memmap_dir)
-    groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=int(border),
-                                          n_processes=threads, fnames=[os.fspath(mmap_path)])
-    if ignored:
-        log.info("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s", ", ".join(ignored))
-    images, dims, n_frames = _load_images(caiman, mmap_path)
-    log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, rf=%s, %d process(es)", caiman.__version__, mmap_path,
-             n_frames, dims[0], dims[1], p["rf"], threads)
-    opts = CNMFParams(params_dict=groups)
-    with _cluster(caiman, threads if p["rf"] is not None else 1) as dview:
-        cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
-        cnm.fit(images)
-    step = max(n_frames // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
-    Cn, pnr_image = correlation_pnr(images[::step], gSig=p["gSig"][0], swap_dim=False)
-    record = dict(p)
-    record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
-                  border_pix=groups["patch"]["border_pix"])
-    est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p["ssub_B"],
-                                params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
-                                pnr=np.nan_to_num(pnr_image).astype(np.float32))
-    save_estimates(est, estimates)
-    _write_json(params_json, {"params": record, "caiman_params": groups, "not_used_by_caiman": ignored})
-    for image, tif, png, title in ((est.Cn, correlation, correlation_png, "Local correlation (CaImAn correlation_pnr)"),
-                                   (est.pnr, pnr, pnr_png, "Peak-to-noise ratio (CaImAn correlation_pnr)")):
-        write_image_tiff(tif, image)
-        write_image_png(png, image, title=title, cmap="viridis")
-    _save_contours(est, Path(contours))
-    log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
-    return est
+    with _caiman_memmap(memmap_dir, Path(estimates).parent, log) as mmap_path:
+        groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=int(border),
+                                              n_processes=threads, fnames=[os.fspath(mmap_path)])
+        if ignored:
+            log.info("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s", ", ".join(ignored))
+        images, dims, n_frames = _load_images(caiman, mmap_path)
+        log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, rf=%s, %d process(es)", caiman.__version__, mmap_path,
+                 n_frames, dims[0], dims[1], p["rf"], threads)
+        opts = CNMFParams(params_dict=groups)
+        with _cluster(caiman, threads if p["rf"] is not None else 1) as dview:
+            cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
+            cnm.fit(images)
+        step = max(n_frames // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
+        Cn, pnr_image = correlation_pnr(images[::step], gSig=p["gSig"][0], swap_dim=False)
+        record = dict(p)
+        record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
+                      border_pix=groups["patch"]["border_pix"])
+        est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p["ssub_B"],
+                                    params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
+                                    pnr=np.nan_to_num(pnr_image).astype(np.float32))
+        save_estimates(est, estimates)
+        _write_json(params_json, {"params": record, "caiman_params": groups, "not_used_by_caiman": ignored})
+        for image, tif, png, title in ((est.Cn, correlation, correlation_png, "Local correlation (CaImAn correlation_pnr)"),
+                                       (est.pnr, pnr, pnr_png, "Peak-to-noise ratio (CaImAn correlation_pnr)")):
+            write_image_tiff(tif, image)
+            write_image_png(png, image, title=title, cmap="viridis")
+        _save_contours(est, Path(contours))
+        log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
+        return est
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -470,39 +504,40 @@ def run_evaluate(
 
     est = load_estimates(estimates_in)
     movie = Path(movie)
-    mmap_path = find_caiman_memmap(movie) if movie.is_dir() else movie
-    cnmfe_names = {q.name for q in cnmfe_stage.PARAMETERS}
-    cnmfe_given = {k: v for k, v in est.params.items() if k in cnmfe_names}
-    groups, _ = caiman_param_groups(cnmfe=cnmfe_given, evaluate=params, frame_rate=est.frame_rate)
-    images, dims, n_frames = _load_images(caiman, mmap_path)
-    if dims != est.dims or n_frames != est.n_frames:
-        raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "
-                         f"{est.n_frames} of {est.dims}; re-run cnmfe on this movie")
-    log.info("evaluate (CaImAn %s): %d components of %s", caiman.__version__, est.n_components, estimates_in)
-    if est.n_components:
-        ce = _caiman_estimates(est)
-        ce.evaluate_components(images, CNMFParams(params_dict=groups))
-        evaluated = est.replace(
-            idx_components=np.asarray(ce.idx_components, np.int64),
-            idx_components_bad=np.asarray(ce.idx_components_bad, np.int64),
-            SNR_comp=np.nan_to_num(np.asarray(ce.SNR_comp, np.float64), nan=0.0),
-            r_values=np.nan_to_num(np.asarray(ce.r_values, np.float64), nan=-1.0),
-            params={**est.params, "evaluate": {**groups["quality"], "engine": "caiman"}},
-        )
-    else:
-        empty = np.zeros(0, np.int64)
-        evaluated = est.replace(idx_components=empty, idx_components_bad=empty, SNR_comp=np.zeros(0),
-                                r_values=np.zeros(0))
-    curated = np.zeros(evaluated.n_components, dtype=bool)
-    if curation_file:
-        decisions = read_curation_file(curation_file, evaluated.n_components)
-        evaluated, curated = apply_curation(evaluated, decisions)
-    save_estimates(evaluated, estimates_out)
-    with atomic_path(components_csv) as tmp:
-        components_table(evaluated, curated).to_csv(tmp, index=False)
-    export_caiman_hdf5(evaluated, caiman_out, mmap_file=mmap_path.resolve())
-    if traces_png is not None:
-        traces_figure(evaluated, traces_png)
-    log.info("evaluate (CaImAn): %d accepted, %d rejected", evaluated.idx_components.size,
-             evaluated.idx_components_bad.size)
-    return evaluated
+    with _caiman_memmap(movie, Path(estimates_out).parent, log) as mmap_path:
+        cnmfe_names = {q.name for q in cnmfe_stage.PARAMETERS}
+        cnmfe_given = {k: v for k, v in est.params.items() if k in cnmfe_names}
+        groups, _ = caiman_param_groups(cnmfe=cnmfe_given, evaluate=params, frame_rate=est.frame_rate)
+        images, dims, n_frames = _load_images(caiman, mmap_path)
+        if dims != est.dims or n_frames != est.n_frames:
+            raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "
+                             f"{est.n_frames} of {est.dims}; re-run cnmfe on this movie")
+        log.info("evaluate (CaImAn %s): %d components of %s", caiman.__version__, est.n_components, estimates_in)
+        if est.n_components:
+            ce = _caiman_estimates(est)
+            ce.evaluate_components(images, CNMFParams(params_dict=groups))
+            evaluated = est.replace(
+                idx_components=np.asarray(ce.idx_components, np.int64),
+                idx_components_bad=np.asarray(ce.idx_components_bad, np.int64),
+                SNR_comp=np.nan_to_num(np.asarray(ce.SNR_comp, np.float64), nan=0.0),
+                r_values=np.nan_to_num(np.asarray(ce.r_values, np.float64), nan=-1.0),
+                params={**est.params, "evaluate": {**groups["quality"], "engine": "caiman"}},
+            )
+        else:
+            empty = np.zeros(0, np.int64)
+            evaluated = est.replace(idx_components=empty, idx_components_bad=empty, SNR_comp=np.zeros(0),
+                                    r_values=np.zeros(0))
+        curated = np.zeros(evaluated.n_components, dtype=bool)
+        if curation_file:
+            decisions = read_curation_file(curation_file, evaluated.n_components)
+            evaluated, curated = apply_curation(evaluated, decisions)
+        save_estimates(evaluated, estimates_out)
+        with atomic_path(components_csv) as tmp:
+            components_table(evaluated, curated).to_csv(tmp, index=False)
+        export_caiman_hdf5(evaluated, caiman_out,
+                           mmap_file=None if mmap_path.parent.name == _MEMMAP_SCRATCH else mmap_path.resolve())
+        if traces_png is not None:
+            traces_figure(evaluated, traces_png)
+        log.info("evaluate (CaImAn): %d accepted, %d rejected", evaluated.idx_components.size,
+                 evaluated.idx_components_bad.size)
+        return evaluated

@@ -44,10 +44,13 @@ __all__ = [
     "parse_blocks_name",
     "find_blocks",
     "find_corrected_movie",
+    "find_linkable_movie",
+    "BlocksMovie",
     "create_blocks",
     "write_blocks",
     "read_blocks",
     "blocks_to_caiman",
+    "write_caiman_from_blocks",
     "fill_border_blocks",
 ]
 
@@ -318,6 +321,21 @@ def find_corrected_movie(folder: str | os.PathLike) -> Path:
     return find_blocks(folder) or find_caiman_memmap(folder)
 
 
+def find_linkable_movie(folder: str | os.PathLike) -> Path:
+    """The movie of the motion step's ``memmap/`` folder to link from other files (NWB).
+
+    CaImAn's memory map when the folder has one (CaImAn and a plain
+    ``numpy.memmap`` open it), else the frame-block file.
+    """
+    try:
+        return find_caiman_memmap(folder)
+    except FileNotFoundError:
+        blocks = find_blocks(folder)
+        if blocks is None:
+            raise
+        return blocks
+
+
 def create_blocks(path: str | os.PathLike) -> None:
     """Create an empty (sparse) frame-block file of the size its name gives."""
     h, w, t, _, dtype = parse_blocks_name(path)
@@ -410,6 +428,65 @@ def read_blocks(
     return out
 
 
+class BlocksMovie:
+    """A frame-block file as a read-only ``(T, H, W)`` float32 movie: ``movie[frames]`` reads those frames.
+
+    Consumers that read frames (the NWB export, the movies) take it where
+    they take a memory-mapped ``(T, H, W)`` array; each indexing reads only the
+    blocks that hold the frames asked for, so memory is set by the request.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.blocks`` file (:func:`blocks_name`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, blocks_name("m", 2, 3, 5, 2))
+    >>> create_blocks(path)
+    >>> write_blocks(path, 0, np.arange(30, dtype=np.float32).reshape(5, 2, 3))
+    >>> movie = BlocksMovie(path)
+    >>> movie.shape, movie[3:5].shape, float(movie[4][1, 2])
+    ((5, 2, 3), (2, 2, 3), 29.0)
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 3
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: frame-block movie not found; re-run the motion step")
+        height, width, n_frames, self.block_frames, _ = parse_blocks_name(self.path)
+        self.shape = (n_frames, height, width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        frames_key, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        single = isinstance(frames_key, (int, np.integer))
+        wanted = np.arange(self.shape[0])[frames_key]
+        frames = self._read(np.atleast_1d(wanted))
+        frames = frames[0] if single else frames
+        return frames[(slice(None),) * (0 if single else 1) + tuple(rest)] if rest else frames
+
+    def _read(self, wanted: np.ndarray) -> np.ndarray:
+        """Frames ``wanted`` (any order), reading each block that holds some of them once."""
+        out = np.empty((wanted.size,) + self.shape[1:], np.float32)
+        if not wanted.size:
+            return out
+        block_of = wanted // self.block_frames
+        for block in np.unique(block_of):
+            where = np.flatnonzero(block_of == block)
+            t0, t1 = int(wanted[where].min()), int(wanted[where].max()) + 1
+            piece = pixels_to_frames(read_blocks(self.path, t0, t1), self.shape[1:])
+            out[where] = piece[wanted[where] - t0]
+        return out
+
+
 def blocks_to_caiman(
     blocks_path: str | os.PathLike, mmap_path: str | os.PathLike, p0: int, p1: int
 ) -> int:
@@ -436,6 +513,25 @@ def blocks_to_caiman(
     finally:
         os.close(fd)
     return p1 - p0
+
+
+def write_caiman_from_blocks(blocks_path: str | os.PathLike, mmap_path: str | os.PathLike, *,
+                             budget_mb: float = 256.0) -> Path:
+    """Write the CaImAn memory map ``mmap_path`` (preallocated) of a frame-block file, a band of pixels at a time.
+
+    Memory is about ``budget_mb``: each band holds that many MB of pixel time
+    series. Returns ``mmap_path``.
+    """
+    from ace_neuro.io.disk import preallocate
+
+    height, width, n_frames, _, _ = parse_blocks_name(blocks_path)
+    n_pixels = height * width
+    Path(mmap_path).touch()
+    preallocate(mmap_path, n_pixels * n_frames * 4, what="CaImAn memory map")
+    per_band = max(1, int(budget_mb * 2**20 // (4 * n_frames)))
+    for p0 in range(0, n_pixels, per_band):
+        blocks_to_caiman(blocks_path, mmap_path, p0, min(n_pixels, p0 + per_band))
+    return Path(mmap_path)
 
 
 def fill_border_blocks(path: str | os.PathLike, border: int, value: float) -> None:

@@ -23,6 +23,7 @@ import tifffile
 from ace_neuro.io.disk import preallocate
 
 from .memmap import (  # the memory-map functions live in io/memmap.py; re-exported here
+    BlocksMovie,
     _frames_view,
     caiman_memmap_name,
     create_caiman_memmap,
@@ -109,12 +110,14 @@ def open_movie(path: str | os.PathLike) -> np.ndarray:
     Parameters
     ----------
     path : path-like
-        An uncompressed TIFF (ours or any contiguous one) or a CaImAn ``.mmap``.
+        An uncompressed TIFF (ours or any contiguous one), a CaImAn ``.mmap``
+        or the motion step's frame-block file (``.blocks``).
 
     Returns
     -------
-    numpy.ndarray of shape (T, H, W)
-        A memory-mapped view: slicing reads only the frames asked for.
+    numpy.ndarray or BlocksMovie of shape (T, H, W)
+        A memory-mapped view (a :class:`~ace_neuro.io.memmap.BlocksMovie` for a
+        ``.blocks`` file): slicing reads only the frames asked for.
 
     Raises
     ------
@@ -125,6 +128,8 @@ def open_movie(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: movie file not found")
+    if path.suffix == ".blocks":
+        return BlocksMovie(path)
     if path.suffix == ".mmap":
         yr, (height, width), n_frames = open_caiman_memmap(path)
         return _frames_view(yr, height, width, n_frames)
@@ -141,4 +146,4 @@ def open_movie(path: str | os.PathLike) -> np.ndarray:
         if movie.ndim != 3:
             raise ValueError(f"{path}: expected a single-channel movie (T, H, W), got shape {movie.shape}")
         return movie
-    raise ValueError(f"{path}: unknown movie format {path.suffix!r}; expected .tif or CaImAn .mmap")
+    raise ValueError(f"{path}: unknown movie format {path.suffix!r}; expected .tif, CaImAn .mmap or .blocks")

@@ -14,8 +14,8 @@ shared-data tools read. What goes where (``docs/nwb.md`` has the full table):
 * ``processing/ophys``:
 
   - ``MotionCorrectedOnePhotonSeries``: the motion-corrected movie; by default
-    an external link to the motion step's CaImAn memory map (raw float32, no
-    header, described in the series' ``description``), or, with
+    an external link to the motion step's CaImAn memory map or, without one,
+    its frame-block file (raw, no header, the layout described in the series' ``description``), or, with
     ``include_movie=True``, the frames themselves, chunked and gzip-compressed,
     streamed frame block by frame block;
   - ``ImageSegmentation/PlaneSegmentation``: every component's footprint as a
@@ -58,7 +58,8 @@ import tifffile
 from hdmf.data_utils import GenericDataChunkIterator
 
 from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.movie import open_movie, parse_caiman_memmap_name
+from ace_neuro.io.memmap import parse_blocks_name
+from ace_neuro.io.movie import open_movie
 
 __all__ = ["SUBJECT_FIELDS", "SESSION_FIELDS", "IMAGING_FIELDS", "write_nwb", "miniscope_device_fields"]
 
@@ -125,7 +126,8 @@ def write_nwb(
     events_path : path-like
         ``events/events.csv``.
     motion_movie_path : path-like
-        The motion step's CaImAn memory map (``.mmap``, float32, pixels x frames).
+        The motion step's corrected movie: its CaImAn memory map (``.mmap``, float32, pixels x frames) when it
+        wrote one, else its frame-block file (``.blocks``).
     summary_images : mapping of str to path-like
         Name (``mean``, ``max``, ``correlation``, ``pnr``...) to a single-image
         TIFF; each becomes a ``GrayscaleImage`` in ``SummaryImages``.
@@ -443,7 +445,7 @@ def _add_motion_movie(ophys, plane, raw, movie_path: Path, nwb_path: Path, n_fra
     from hdmf.backends.hdf5 import H5DataIO
     from pynwb.ophys import OnePhotonSeries
 
-    height, width, movie_frames, _ = parse_caiman_memmap_name(movie_path)
+    movie_frames, height, width = open_movie(movie_path).shape
     _check_length(movie_frames, n_frames, movie_path, "convert/frames.csv")
     common = dict(name="MotionCorrectedOnePhotonSeries", imaging_plane=plane, unit="a.u.", timestamps=raw)
     if include:
@@ -459,20 +461,33 @@ def _add_motion_movie(ophys, plane, raw, movie_path: Path, nwb_path: Path, n_fra
             starting_frame=[0],
             format="external",
             dimension=[height, width],
-            description=(
-                "Motion-corrected movie, linked, not copied: the external file is a CaImAn memory map, raw "
-                f"float32 without header, shape (rows*columns, frames) = ({height * width}, {movie_frames}) in C "
-                "order, pixel index row + column * rows; open it with numpy.memmap(path, dtype='float32', "
-                f"shape=({height * width}, {movie_frames})) or caiman.load_memmap(path). Write the file with "
-                "nwb.include_movie to store the frames inside."
-            ),
+            description=_linked_movie_description(movie_path, height, width, movie_frames),
             **common,
         )
     ophys.add(series)
 
 
+def _linked_movie_description(movie_path: Path, height: int, width: int, n_frames: int) -> str:
+    """How to read the linked motion-corrected movie: a CaImAn memory map or a frame-block file."""
+    if movie_path.suffix == ".mmap":
+        layout = (
+            "a CaImAn memory map, raw float32 without header, shape (rows*columns, frames) = "
+            f"({height * width}, {n_frames}) in C order, pixel index row + column * rows; open it with "
+            f"numpy.memmap(path, dtype='float32', shape=({height * width}, {n_frames})) or caiman.load_memmap(path)"
+        )
+    else:
+        _, _, _, block, dtype = parse_blocks_name(movie_path)
+        layout = (
+            f"a frame-block file, raw {dtype.name} without header: consecutive blocks of {block} frames (the last "
+            "one shorter), each a (rows*columns, frames in the block) array in C order, pixel index row + column * "
+            "rows; open it with ace_neuro.io.movie.open_movie(path)"
+        )
+    return (f"Motion-corrected movie, linked, not copied: the external file is {layout}. Write the file with "
+            "nwb.include_movie to store the frames inside.")
+
+
 class _MovieBlocks(GenericDataChunkIterator):
-    """Frames ``(T, H, W)`` of a CaImAn memory map, read a block of frames at a time."""
+    """Frames ``(T, H, W)`` of a CaImAn memory map or frame-block file, read a block of frames at a time."""
 
     def __init__(self, path: Path, chunk_mb: float):
         self._movie = open_movie(path)

@@ -59,11 +59,12 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     from pathlib import Path
 
     from ace_neuro.cnmfe.estimates import load_estimates
-    from ace_neuro.io.movie import find_caiman_memmap, open_movie
+    from ace_neuro.io.memmap import find_corrected_movie
+    from ace_neuro.io.movie import open_movie
     from ace_neuro.movies import write_component_movies, write_motion_comparison
 
     frame_rate = float(json.loads(Path(inputs.metadata).read_text())["frame_rate_hz"])
-    corrected = open_movie(find_caiman_memmap(inputs.movie))
+    corrected = open_movie(find_corrected_movie(inputs.movie))
     common = dict(frame_rate=frame_rate, speedup=params["movies_speedup"], chunk_frames=params["movies_chunk_frames"])
     written = write_component_movies(
         load_estimates(inputs.estimates),

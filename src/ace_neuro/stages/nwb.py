@@ -52,7 +52,7 @@ PARAMETERS: tuple[Param, ...] = (
         "include_movie",
         False,
         "boolean",
-        "Store the motion-corrected movie inside the NWB file (chunked, gzip) instead of linking the memory map.",
+        "Store the motion-corrected movie inside the NWB file (chunked, gzip) instead of linking the motion step's movie file.",
         NAME,
     ),
     Param(
@@ -104,7 +104,7 @@ def metadata_groups(params) -> dict[str, dict]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str) -> None:
     """Write ``outputs.nwb`` from the recording's results."""
-    from ace_neuro.io.movie import find_caiman_memmap
+    from ace_neuro.io.memmap import find_linkable_movie
     from ace_neuro.io.nwb import write_nwb
 
     frames_ephys = inputs.get("frames_ephys") or None
@@ -117,7 +117,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: st
         estimates_path=inputs.estimates,
         shifts_path=inputs.shifts,
         events_path=inputs.events,
-        motion_movie_path=find_caiman_memmap(inputs.movie),
+        motion_movie_path=find_linkable_movie(inputs.movie),
         summary_images={"mean": inputs.mean, "max": inputs.max, "correlation": inputs.correlation, "pnr": inputs.pnr},
         frames_ephys_path=frames_ephys,
         low_confidence_path=periods,
