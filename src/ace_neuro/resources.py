@@ -86,7 +86,7 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, params: 
         return (blocks + caiman + 100 * pixels) / 1e6
     if stage == "cnmfe":
         tsub, ssub = int(params.get("tsub", 2)), int(params.get("ssub", 1))
-        cached = params.get("seeding_cache", True) and params.get("blocks_dtype", "float32") == "float32"
+        cached = params.get("seeding_cache", False) and params.get("blocks_dtype", "float32") == "float32"
         caches = 2 * 4 * samples / (tsub * ssub**2) if cached else 0
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":

@@ -53,7 +53,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("cnmfe_engine", "native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (CNMF in one-photon mode of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", _S, enum=("native", "caiman")),
     Param("n_refine_iter", 2, "integer", "(ace-neuro) Rounds of background / spatial / temporal updates after initialisation (CaImAn runs 2).", _S, minimum=0, maximum=10),
     Param("residual_seeding", True, "boolean", "(ace-neuro) After the first round, seed again on the residual movie to catch neurons hidden by brighter neighbours (as CNMF-E's MATLAB code).", _S),
-    Param("seeding_cache", True, "boolean", "(ace-neuro) Keep the tsub-averaged movie and its filtered copy on disk while seeding (2 / (tsub ssub^2) of the float32 movie, removed after seeding) so they are computed once; false recomputes them (slower, no scratch disk). Skipped anyway without room or for a float16 movie.", _S),
+    Param("seeding_cache", False, "boolean", "(ace-neuro) Keep the tsub-averaged movie and its filtered copy on disk while seeding (2 / (tsub ssub^2) of the float32 movie, i.e. 4x the uint8 movie at tsub 2, removed after seeding) so they are computed once: CNMF-E ~25% faster (benchmarks/long_session.md) for that much more scratch disk. Skipped anyway without room or for a float16 movie.", _S),
     Param("cnmfe_chunk_mb", 64.0, "number", "(ace-neuro) Memory budget of one chunk of frames (MB); sets peak memory, not the result.", _S, exclusive_minimum=0.0),
 )
 
