@@ -26,7 +26,10 @@ def _children() -> set[int]:
     """Live child processes of this process (from /proc), except multiprocessing's resource tracker."""
     found = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:  # the thread ended after it was listed
+            continue
         found.update(int(pid) for pid in text)
     alive = set()
     for pid in found:
