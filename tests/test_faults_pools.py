@@ -82,6 +82,25 @@ def test_worker_dying_mid_result_fails_and_lets_the_interpreter_exit(tmp_path, n
     assert not manager.is_alive(), "the pool's manager thread still waits: the interpreter would hang at exit"
 
 
+def test_map_in_order_submits_only_a_few_tasks_ahead(no_leftover_children):
+    # a long recording has hundreds of chunks: their results must not pile up in memory
+    consumed = []
+
+    def tasks():
+        for i in range(50):
+            consumed.append(i)
+            yield i
+
+    pool = process_pool(2)
+    try:
+        results = map_in_order(pool, abs, tasks(), what="x")
+        assert next(results) == 0
+        assert len(consumed) <= 5  # 4 ahead (twice the workers), then one more for each result taken
+        assert list(results) == list(range(1, 50))
+    finally:
+        pool.shutdown()
+
+
 def test_process_pool_results_in_order(no_leftover_children):
     pool = process_pool(2)
     try:

@@ -11,6 +11,8 @@ killed the worker and what usually causes it.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing
 import os
 import signal
@@ -108,8 +110,13 @@ def worker_died_message(pool: ProcessPoolExecutor, *, what: str, folder: str | o
 
 
 def map_in_order(pool: ProcessPoolExecutor, fn: Callable, tasks: Iterable, *, what: str,
-                 folder: str | os.PathLike | None = None) -> Iterator:
+                 folder: str | os.PathLike | None = None, ahead: int | None = None) -> Iterator:
     """``fn(task)`` for each task in worker processes, results yielded in task order.
+
+    At most ``ahead`` tasks (default twice the pool's workers) are submitted
+    and not yet yielded, and a result is let go once yielded: memory holds a
+    few results, however many tasks there are (a long recording has hundreds
+    of chunks, each returning images).
 
     Raises
     ------
@@ -119,10 +126,17 @@ def map_in_order(pool: ProcessPoolExecutor, fn: Callable, tasks: Iterable, *, wh
     """
     # not pool.map: closing its iterator cancels the pending futures, and a pool whose worker is then killed
     # fails to mark cancelled futures broken (Python 3.11), leaving its feeder thread blocked at exit
-    futures = [pool.submit(fn, task) for task in tasks]
+    ahead = max(1, int(ahead if ahead is not None else 2 * getattr(pool, "_max_workers", 1)))
+    remaining = iter(tasks)
+    pending: collections.deque = collections.deque()
     try:
-        for future in futures:
-            yield _result_or_dead_worker(pool, future)
+        for task in itertools.islice(remaining, ahead):
+            pending.append(pool.submit(fn, task))
+        while pending:
+            result = _result_or_dead_worker(pool, pending.popleft())
+            for task in itertools.islice(remaining, 1):
+                pending.append(pool.submit(fn, task))
+            yield result
     except BrokenProcessPool as err:
         raise WorkerDiedError(worker_died_message(pool, what=what, folder=folder)) from err
 
