@@ -37,7 +37,8 @@ import numpy as np
 __all__ = ["STAGES", "estimate", "run_disk_mb", "movie_mb"]
 
 #: Rules with an estimate (the ones whose needs depend on the recording's size).
-STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "provenance")
+STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "nwb",
+          "provenance")
 
 #: Margin on measured run times.
 _TIME_MARGIN = 3.0
@@ -47,12 +48,14 @@ _TIME_MARGIN = 3.0
 # base + per-pixel term covers the RSS measured at 608x608 (0.37 Mpixel) at every length (long_session.md).
 _SECONDS_PER_GSAMPLE = {
     "convert": 16.0, "projections": 6.0, "preprocess": 0.5, "motion": 30.0, "cnmfe": 175.0, "evaluate": 20.0,
-    "events": 1.0, "spectral": 1.0, "sync": 0.5, "provenance": 1.0,
+    "events": 1.0, "spectral": 1.0, "sync": 0.5, "nwb": 1.0, "provenance": 1.0,
 }
+#: nwb with ``include_movie``: the float32 movie gzip-compressed into the file (~40 MB/s of input on one core).
+_NWB_MOVIE_SECONDS_PER_GSAMPLE = 100.0
 _FIXED_SECONDS = {"motion": 20.0, "cnmfe": 30.0, "evaluate": 10.0}
 _MEM_BASE_MB = {
     "convert": 250, "projections": 250, "preprocess": 300, "motion": 350, "cnmfe": 600, "evaluate": 450,
-    "events": 300, "spectral": 250, "sync": 200, "provenance": 150,
+    "events": 300, "spectral": 250, "sync": 200, "nwb": 350, "provenance": 150,
 }
 _MEM_MB_PER_KPIXEL = {"convert": 0.6, "projections": 1.0, "preprocess": 1.0, "motion": 2.0, "cnmfe": 5.5, "evaluate": 2.0}
 _THREADS = {"motion": 2, "cnmfe": 2}
@@ -91,6 +94,8 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, params: 
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":
         return 8 * 4 * pixels / 1e6 + 5
+    if stage == "nwb":  # the movie inside (gzip: at most its float32 size), else a link, traces and images
+        return (4 * samples if params.get("include_movie") else 0) / 1e6 + 20.0
     return 20.0
 
 
@@ -135,7 +140,10 @@ def estimate(
     if stage in ("cnmfe", "evaluate", "events", "spectral"):
         k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
         mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
-    seconds = _SECONDS_PER_GSAMPLE[stage] * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
+    rate = _SECONDS_PER_GSAMPLE[stage]
+    if stage == "nwb" and params.get("include_movie"):
+        rate = _NWB_MOVIE_SECONDS_PER_GSAMPLE
+    seconds = rate * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
     return {
         "mem_mb": int(math.ceil(mem * 1.25)),
         "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, params))),

@@ -26,9 +26,10 @@ rule nwb:
         "../envs/core.yaml"
     threads: 1
     resources:
-        # traces and the movie are copied a block of frames at a time
-        mem_mb=2000,
-        runtime=60,
+        # traces and the movie are copied a block of frames at a time; disk and time grow with include_movie
+        mem_mb=sized("nwb", "mem_mb"),
+        disk_mb=sized("nwb", "disk_mb"),
+        runtime=sized("nwb", "runtime"),
     params:
         p=stage_params("nwb"),
         recording_id=lambda wildcards: wildcards.id,
