@@ -4,8 +4,9 @@ Rigid and piecewise-rigid registration of every frame to a template, shifts
 estimated on a high-pass filtered copy (``gSig_filt``) and applied to the
 original data, subpixel by upsampled-DFT cross-correlation.
 
-Modules: :mod:`.params` (:class:`MotionOptions`: the settings, CaImAn's names, checked once), :mod:`.filters`
-(high-pass kernel), :mod:`.registration` (subpixel shift estimate, shifting),
+Modules: :mod:`.params` (:class:`MotionOptions`: the settings by CaImAn's
+names, checked once by :func:`motion_options`), :mod:`.filters` (high-pass
+kernel), :mod:`.registration` (subpixel shift estimate, shifting),
 :mod:`.template` (template from the data), :mod:`.pwrigid` (patch grid, shift
 field), :mod:`.correct` (register and correct a block of frames),
 :mod:`.step` (the workflow step: streaming, memory map, metrics, figures),
