@@ -130,7 +130,7 @@ def test_motion_run_passes_every_parameter(monkeypatch, tmp_path):
     params = _non_defaults("motion", dict(
         apply_motion_correction=False, pw_rigid=True, max_shifts=[3, 4], strides=[20, 24], overlaps=[10, 12],
         max_deviation_rigid=2, gSig_filt=[2, 3], border_nan="min", niter_rig=2, splits_rig=5, num_frames_split=30,
-        upsample_factor_grid=2, nonneg_movie=False, save_memmap=False, blocks_dtype="float16",
+        upsample_factor_grid=2, nonneg_movie=False, save_memmap=True, blocks_dtype="float16",
         template_file="t.npy", motion_chunk_mb=32.0))
     outputs = SimpleNamespace(**{name: str(tmp_path / name) for name in (
         "memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png")})
