@@ -53,7 +53,7 @@ convert_recording(sys.argv[1], out / "movie.tif", out / "metadata.json", out / "
     "projections": """
 import sys
 from pathlib import Path
-from ace_neuro.steps import run_projections_step
+from ace_neuro.preprocess.projections_step import run_projections_step
 from ace_neuro.stages.projections import PROJECTION_NAMES
 out = Path(sys.argv[2])
 folder = out / "projections"
@@ -65,12 +65,13 @@ run_projections_step(out / "convert" / "movie.tif", out / "convert" / "frames.cs
     "preprocess_detrend_dff": """
 import sys
 from pathlib import Path
-from ace_neuro.steps import run_preprocess_step
+from ace_neuro.preprocess.movie import PreprocessOptions
+from ace_neuro.preprocess.movie_step import run_preprocess_step
 from ace_neuro.params import defaults
 out = Path(sys.argv[2])
 params = defaults("preprocess") | {"detrend_method": "linear", "df_over_f": True, "df_over_f_method": "delta_f_over_f"}
 run_preprocess_step(out / "convert" / "movie.tif", out / "convert" / "metadata.json", out / "projections" / "min.tif",
-                    out / "projections" / "max.tif", out / "preprocess" / "movie.tif", params)
+                    out / "projections" / "max.tif", out / "preprocess" / "movie.tif", PreprocessOptions(**params))
 """,
 }
 

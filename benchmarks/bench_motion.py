@@ -61,7 +61,7 @@ from ace_neuro.logs import configure_logging
 from ace_neuro.motion import run_motion_step
 if __name__ == "__main__":
     movie, out, params, threads, log = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-    run_motion_step(movie, out, params, threads, configure_logging(log))
+    run_motion_step(movie, out, threads=threads, logger=configure_logging(log), **params)
 """
 
 

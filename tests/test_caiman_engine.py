@@ -267,7 +267,7 @@ def test_caiman_cnmfe_and_evaluate_read_our_frame_block_movie(tmp_path):
     conv = tmp_path / "convert"
     convert_recording(rec, conv / "movie.tif", conv / "metadata.json", conv / "frames.csv")
     m = tmp_path / "motion"
-    run_motion_step(conv / "movie.tif", m, {"max_shifts": [6, 6]}, threads=1)
+    run_motion_step(conv / "movie.tif", m, max_shifts=[6, 6], threads=1)
     assert not list((m / "memmap").glob("*.mmap")) and list((m / "memmap").glob("*.blocks"))
     c = tmp_path / "cnmfe"
     c.mkdir()

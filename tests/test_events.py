@@ -214,14 +214,14 @@ def _write_inputs(tmp_path, C, S, YrA, accepted):
 
 def test_events_step_writes_table_and_raster(tmp_path, synthetic):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_events_step
+    from ace_neuro.postprocess.events_step import run_events_step
 
     trains, _, raw, _, _, denoised, activity = synthetic
     accepted = [0, 2, 3, 5]  # components 1 and 4 rejected
     _write_inputs(tmp_path, denoised, activity, raw - denoised, accepted)
     params = defaults("events")
     table = run_events_step(tmp_path / "estimates.h5", tmp_path / "frames.csv", tmp_path / "metadata.json",
-                            tmp_path / "out" / "events.csv", tmp_path / "out" / "raster.png", params)
+                            tmp_path / "out" / "events.csv", tmp_path / "out" / "raster.png", **params)
     written = pd.read_csv(tmp_path / "out" / "events.csv")
     assert list(written.columns) == ["neuron", "frame", "time_s", "amplitude", "method"]
     assert len(written) == len(table) > 0
@@ -239,11 +239,11 @@ def test_events_step_writes_table_and_raster(tmp_path, synthetic):
 
 def test_events_step_with_no_neurons_writes_empty_outputs(tmp_path):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_events_step
+    from ace_neuro.postprocess.events_step import run_events_step
 
     _write_inputs(tmp_path, np.zeros((0, 200)), np.zeros((0, 200)), np.zeros((0, 200)), [])
     run_events_step(tmp_path / "estimates.h5", tmp_path / "frames.csv", tmp_path / "metadata.json",
-                    tmp_path / "events.csv", tmp_path / "raster.png", defaults("events"))
+                    tmp_path / "events.csv", tmp_path / "raster.png", **defaults("events"))
     written = pd.read_csv(tmp_path / "events.csv")
     assert len(written) == 0 and list(written.columns) == ["neuron", "frame", "time_s", "amplitude", "method"]
     assert (tmp_path / "raster.png").stat().st_size > 0
@@ -251,11 +251,11 @@ def test_events_step_with_no_neurons_writes_empty_outputs(tmp_path):
 
 def test_events_step_rejects_mismatched_frame_count(tmp_path, synthetic):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_events_step
+    from ace_neuro.postprocess.events_step import run_events_step
 
     _, _, raw, _, _, denoised, activity = synthetic
     _write_inputs(tmp_path, denoised[:, :500], activity[:, :500], (raw - denoised)[:, :500], [0])
     pd.read_csv(tmp_path / "frames.csv").iloc[:400].to_csv(tmp_path / "frames.csv", index=False)
     with pytest.raises(ValueError, match="500 frames but .*frames.csv lists 400 frames"):
         run_events_step(tmp_path / "estimates.h5", tmp_path / "frames.csv", tmp_path / "metadata.json",
-                        tmp_path / "events.csv", tmp_path / "raster.png", defaults("events"))
+                        tmp_path / "events.csv", tmp_path / "raster.png", **defaults("events"))

@@ -46,7 +46,7 @@ _CHILD = textwrap.dedent(
             else:
                 from ace_neuro.motion import step as motion_step
                 motion_step._BLOCK_MB = 0.05  # blocks of a few frames: several chunks in this small movie
-                motion_step.run_motion_step(src, out, {"pw_rigid": False, "max_shifts": [4, 4]}, threads=2, chunk_mb=0.05)
+                motion_step.run_motion_step(src, out, pw_rigid=False, max_shifts=[4, 4], threads=2, motion_chunk_mb=0.05)
     """
 )
 
@@ -109,6 +109,6 @@ def test_motion_after_kill_9_reruns_cleanly(converted, tmp_path):
     result = _run_child(tmp_path, "motion", "SIGKILL", movie, out)
     assert result.returncode == -signal.SIGKILL
     assert [name for name in _tree(out) if "/" not in name] == [".memmap.partial"]
-    run_motion_step(movie, out, {"pw_rigid": False, "max_shifts": [4, 4], "save_memmap": True}, threads=1, chunk_mb=0.05)
+    run_motion_step(movie, out, pw_rigid=False, max_shifts=[4, 4], save_memmap=True, threads=1, motion_chunk_mb=0.05)
     assert not [name for name in _tree(out) if ".partial" in name]
     assert "corrected_d1_48_d2_48_d3_1_order_C_frames_200.mmap" in [p.name for p in (out / "memmap").iterdir()]

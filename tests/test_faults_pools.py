@@ -127,7 +127,7 @@ def test_motion_worker_death_fails_the_step_with_a_message(tmp_path, monkeypatch
     start = time.monotonic()
     with pytest.raises(WorkerDiedError, match=r"motion: a worker process died: pid \d+ killed by SIGBUS") as info:
         # a small chunk budget: several chunks, so a second one exists
-        motion_step.run_motion_step(movie, out, {"pw_rigid": False, "max_shifts": [4, 4]}, threads=2, chunk_mb=0.05)
+        motion_step.run_motion_step(movie, out, pw_rigid=False, max_shifts=[4, 4], threads=2, motion_chunk_mb=0.05)
     assert time.monotonic() - start < 60
     assert f"free in {out}" in str(info.value)
     assert not out.exists() or sorted(p.name for p in out.rglob("*")) == []

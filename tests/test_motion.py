@@ -21,7 +21,7 @@ from ace_neuro.motion import (
     run_motion_step,
     shift_frame,
 )
-from ace_neuro.motion.params import check_frame_shape, check_params
+from ace_neuro.motion.params import MotionOptions, check_frame_shape, check_params, motion_options
 from ace_neuro.motion.pwrigid import field_matrix, patch_grid
 from ace_neuro.params import ParameterError
 
@@ -149,8 +149,8 @@ def test_correct_frames_registers_and_flags_structureless_frames():
     frames = moved_frames(scene, truth, margin, noise=4.0)
     frames[7] = np.random.default_rng(9).normal(150, 20, frames[7].shape)  # all noise
     frames[8] = 150.0  # blank
-    params = check_params({"max_shifts": [8, 8]})
-    kernel = highpass_kernel(params["gSig_filt"])
+    params = motion_options(max_shifts=[8, 8])
+    kernel = highpass_kernel(params.gSig_filt)
     template = highpass_filter(scene[margin:-margin, margin:-margin], kernel)
     block = correct_frames(frames, make_registration(template, params))
     assert block.no_structure[[7, 8]].all() and block.no_structure.sum() == 2
@@ -168,7 +168,7 @@ def test_pw_rigid_recovers_piecewise_motion():
     scene = synthetic_scene(144, 144, margin, seed=4)
     kernel = highpass_kernel((3, 3))
     template = highpass_filter(scene[margin:-margin, margin:-margin], kernel)
-    params = check_params({"pw_rigid": True, "max_shifts": [6, 6], "strides": [48, 48], "overlaps": [24, 24]})
+    params = motion_options(pw_rigid=True, max_shifts=[6, 6], strides=[48, 48], overlaps=[24, 24])
     reg = make_registration(template, params)
     h, w = template.shape
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
@@ -192,19 +192,43 @@ def test_pw_rigid_recovers_piecewise_motion():
 # ----------------------------------------------------------------------------- parameters and bad input
 
 
+def _frame_shape_settings(options: MotionOptions) -> dict:
+    names = ("max_shifts", "pw_rigid", "apply_motion_correction", "strides", "overlaps", "max_deviation_rigid")
+    return {name: getattr(options, name) for name in names}
+
+
 def test_parameter_errors():
-    p = check_params({})
+    p = motion_options()
     with pytest.raises(ParameterError, match="max_shifts.*too large"):
-        check_frame_shape(check_params({"max_shifts": [40, 40]}), (64, 64))
+        check_frame_shape((64, 64), **_frame_shape_settings(motion_options(max_shifts=[40, 40])))
     with pytest.raises(ParameterError, match="smaller than one pw-rigid patch"):
-        check_frame_shape(check_params({"pw_rigid": True}), (64, 200))
-    check_frame_shape(p, (64, 64))
-    with pytest.raises(ParameterError, match="did you mean 'max_shifts'"):
-        check_params({"max_shift": [3, 3]})
-    with pytest.raises(ParameterError, match="shifts_opencv"):
-        check_params({"pw_rigid": True, "shifts_opencv": False})
-    with pytest.raises(ParameterError, match="border_nan"):
-        check_params({"border_nan": "zero"})
+        check_frame_shape((64, 200), **_frame_shape_settings(motion_options(pw_rigid=True)))
+    with pytest.raises(ParameterError, match="max_deviation_rigid = 12 must be below half a patch"):
+        check_frame_shape((64, 64), **_frame_shape_settings(
+            motion_options(pw_rigid=True, strides=[16, 16], overlaps=[8, 8], max_deviation_rigid=12)))
+    check_frame_shape((64, 64), **_frame_shape_settings(p))
+    for check in (lambda **kw: motion_options(**kw), lambda **kw: check_params(kw)):
+        with pytest.raises(ParameterError, match="did you mean 'max_shifts'"):
+            check(max_shift=[3, 3])
+        with pytest.raises(ParameterError, match="shifts_opencv"):
+            check(pw_rigid=True, shifts_opencv=False)
+        with pytest.raises(ParameterError, match="border_nan"):
+            check(border_nan="zero")
+    with pytest.raises(ParameterError, match="native engine"):
+        motion_options(motion_engine="caiman")
+
+
+def test_motion_options_hold_checked_pairs_and_record_every_parameter():
+    from ace_neuro.params import defaults
+
+    options = motion_options(max_shifts=4, gSig_filt=None, motion_engine="native")
+    assert options.max_shifts == (4, 4) and options.strides == (48, 48) and options.gSig_filt is None
+    assert MotionOptions(**{**options.as_dict(), "overlaps": [10, 12]}).overlaps == (10, 12)
+    with pytest.raises(AttributeError):
+        options.pw_rigid = True  # frozen
+    recorded = dict(options.as_dict(), motion_engine="native")
+    assert recorded == dict(defaults("motion"), max_shifts=[4, 4], gSig_filt=None)
+    assert check_params({"max_shifts": 4})["max_shifts"] == (4, 4)
 
 
 # ----------------------------------------------------------------------------- the step
@@ -225,7 +249,7 @@ def movie_and_truth(tmp_path_factory):
 def test_run_motion_step_outputs(movie_and_truth, tmp_path):
     path, truth = movie_and_truth
     params = {"max_shifts": [9, 9], "splits_rig": 4, "num_frames_split": 20, "border_nan": True, "save_memmap": True}
-    run_motion_step(path, tmp_path, params, threads=2, chunk_mb=0.5)
+    run_motion_step(path, tmp_path, **params, threads=2, motion_chunk_mb=0.5)
     for name in ("template.tif", "shifts.csv", "metrics.json", "patch_shifts.h5", "mean_before_after.png", "shifts.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     mmap = find_caiman_memmap(tmp_path / "memmap")
@@ -264,8 +288,8 @@ def test_run_motion_step_outputs(movie_and_truth, tmp_path):
 def test_run_motion_step_deterministic_across_threads(movie_and_truth, tmp_path):
     path, _ = movie_and_truth
     params = {"max_shifts": [9, 9], "splits_rig": 4, "num_frames_split": 20}
-    run_motion_step(path, tmp_path / "a", params, threads=1, chunk_mb=0.5)
-    run_motion_step(path, tmp_path / "b", params, threads=2, chunk_mb=1.0)
+    run_motion_step(path, tmp_path / "a", **params, threads=1, motion_chunk_mb=0.5)
+    run_motion_step(path, tmp_path / "b", **params, threads=2, motion_chunk_mb=1.0)
     a = pd.read_csv(tmp_path / "a" / "shifts.csv")
     b = pd.read_csv(tmp_path / "b" / "shifts.csv")
     pd.testing.assert_frame_equal(a, b)
@@ -278,7 +302,7 @@ def test_run_motion_step_deterministic_across_threads(movie_and_truth, tmp_path)
 
 def test_run_motion_step_without_registration(movie_and_truth, tmp_path):
     path, _ = movie_and_truth
-    run_motion_step(path, tmp_path, {"apply_motion_correction": False, "max_shifts": [9, 9]}, threads=1)
+    run_motion_step(path, tmp_path, apply_motion_correction=False, max_shifts=[9, 9], threads=1)
     movie = open_movie(find_corrected_movie(tmp_path / "memmap"))
     np.testing.assert_array_equal(movie[:], open_movie(path)[:].astype(np.float32))
     shifts = pd.read_csv(tmp_path / "shifts.csv")
@@ -291,16 +315,16 @@ def test_run_motion_step_bad_input(tmp_path):
     constant = tmp_path / "constant.tif"
     tifffile.imwrite(constant, np.full((20, 48, 48), 7, np.uint8), imagej=True)
     with pytest.raises(ValueError, match="constant"):
-        run_motion_step(constant, tmp_path / "out1", {})
+        run_motion_step(constant, tmp_path / "out1")
     small = tmp_path / "small.tif"
     tifffile.imwrite(small, np.random.default_rng(0).integers(0, 255, (10, 40, 40), dtype=np.uint8), imagej=True)
     with pytest.raises(ParameterError, match="smaller than one pw-rigid patch"):
-        run_motion_step(small, tmp_path / "out2", {"pw_rigid": True})
+        run_motion_step(small, tmp_path / "out2", pw_rigid=True)
     with pytest.raises(ParameterError, match="max_shifts.*too large"):
-        run_motion_step(small, tmp_path / "out3", {"max_shifts": [30, 30]})
+        run_motion_step(small, tmp_path / "out3", max_shifts=[30, 30])
     with pytest.raises(ValueError, match="template_file.*frames are"):
         np.save(tmp_path / "t.npy", np.ones((10, 10), np.float32))
-        run_motion_step(small, tmp_path / "out4", {"template_file": str(tmp_path / "t.npy")})
+        run_motion_step(small, tmp_path / "out4", template_file=str(tmp_path / "t.npy"))
     assert not (tmp_path / "out1" / "memmap").exists() and not (tmp_path / "out2" / "metrics.json").exists()
 
 
@@ -309,7 +333,7 @@ def test_template_file_is_used(movie_and_truth, tmp_path):
     original = open_movie(path)
     template = original[:50].astype(np.float32).mean(axis=0)  # blurred but valid raw template
     np.save(tmp_path / "template.npy", original[0].astype(np.float32))
-    run_motion_step(path, tmp_path / "out", {"max_shifts": [9, 9], "template_file": str(tmp_path / "template.npy")})
+    run_motion_step(path, tmp_path / "out", max_shifts=[9, 9], template_file=str(tmp_path / "template.npy"))
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["template_source"].endswith("template.npy")
     est = -pd.read_csv(tmp_path / "out" / "shifts.csv")[["shift_y_px", "shift_x_px"]].to_numpy()
@@ -396,7 +420,7 @@ def test_template_recentred_when_the_middle_group_sat_off_centre(tmp_path):
     movie = tmp_path / "movie.tif"
     tifffile.imwrite(movie, moved_frames(scene, truth, margin, noise=4.0), imagej=True)
     out = tmp_path / "motion"
-    run_motion_step(movie, out, {"max_shifts": [6, 6], "splits_rig": 5, "num_frames_split": 40}, threads=1)
+    run_motion_step(movie, out, max_shifts=[6, 6], splits_rig=5, num_frames_split=40, threads=1)
     shifts = pd.read_csv(out / "shifts.csv")
     estimate = -shifts[["shift_y_px", "shift_x_px"]].to_numpy()
     assert np.abs(shifts[["shift_y_px", "shift_x_px"]].to_numpy()).max() < 5.5  # centred: nothing near max_shifts

@@ -35,7 +35,7 @@ def test_rigid_accuracy_on_simulated_recording_with_8px_shifts(tmp_path):
                                  motion_amplitude_px=8.0, motion_jump_rate_hz=0.2, nonrigid_amplitude_px=0.0)
     assert np.abs(gt.rigid_shifts).max() > 5.0
     out = tmp_path / "motion"
-    run_motion_step(movie, out, {"max_shifts": [12, 12]}, threads=1)
+    run_motion_step(movie, out, max_shifts=[12, 12], threads=1)
     shifts = pd.read_csv(out / "shifts.csv")
     estimate = -shifts[["shift_y_px", "shift_x_px"]].to_numpy()  # correcting shift = minus the displacement
     assert _rmse(estimate, gt.rigid_shifts) <= 0.2
@@ -48,7 +48,7 @@ def test_pw_rigid_accuracy_with_nonrigid_motion(tmp_path):
     movie, gt = _simulated_movie(tmp_path, n_frames=150, height=192, width=192, n_neurons=60, seed=12,
                                  motion_amplitude_px=4.0, nonrigid_amplitude_px=1.0)
     out = tmp_path / "motion"
-    run_motion_step(movie, out, {"pw_rigid": True, "max_shifts": [8, 8]}, threads=2)
+    run_motion_step(movie, out, pw_rigid=True, max_shifts=[8, 8], threads=2)
     with h5py.File(out / "patch_shifts.h5", "r") as f:
         patch = -f["shifts"][:]
         cy, cx = f["centres_y"][:], f["centres_x"][:]
@@ -72,7 +72,7 @@ def test_rigid_precision_on_1p_recording_with_max_shifts_just_above_the_motion(t
                                  n_vessels=2, bleaching=0.3)
     max_shift = int(np.ceil(np.abs(gt.rigid_shifts).max())) + 1
     out = tmp_path / "motion"
-    run_motion_step(movie, out, {"max_shifts": [max_shift, max_shift]}, threads=1)
+    run_motion_step(movie, out, max_shifts=[max_shift, max_shift], threads=1)
     shifts = pd.read_csv(out / "shifts.csv")
     estimate = -shifts[["shift_y_px", "shift_x_px"]].to_numpy()
     assert _rmse(estimate, gt.rigid_shifts) <= 0.07  # 0.088 with the template of the middle group and the whole-template correlation
@@ -106,7 +106,7 @@ def test_pw_rigid_beats_rigid_on_a_patch_scale_field(tmp_path):
         movie[t] = np.clip(np.rint(warped + np.sqrt(0.25 * warped + 1.5**2) * rng.standard_normal(warped.shape)), 0, 255)
     tifffile.imwrite(tmp_path / "movie.tif", movie, imagej=True)
     out = tmp_path / "motion"
-    run_motion_step(tmp_path / "movie.tif", out, {"pw_rigid": True, "max_shifts": [6, 6]}, threads=1)
+    run_motion_step(tmp_path / "movie.tif", out, pw_rigid=True, max_shifts=[6, 6], threads=1)
     with h5py.File(out / "patch_shifts.h5", "r") as f:
         patch = -f["shifts"][:].astype(np.float64)
         cy, cx = f["centres_y"][:], f["centres_x"][:]

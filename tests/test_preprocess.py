@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ace_neuro.preprocess import (
+    PreprocessOptions,
     compute_projections,
     crop_slices,
     df_over_f,
@@ -16,7 +17,7 @@ def _run(movie, frame_rate=10.0, **params):
     defaults = dict(crop=False, crop_coords=None, detrend_method=None, df_over_f=False,
                     df_over_f_method="delta_f_over_f", secs_window=5.0, quantile_min=8.0)
     defaults.update(params)
-    parts = list(preprocessed_chunks(movie, defaults, frame_rate))
+    parts = list(preprocessed_chunks(movie, frame_rate, PreprocessOptions(**defaults)))
     assert [s.start for s, _ in parts] == sorted(s.start for s, _ in parts)
     return np.concatenate([chunk for _, chunk in parts])
 

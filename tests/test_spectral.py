@@ -193,7 +193,7 @@ def _write_recording(tmp_path, values, time_s, dropped, fs):
 
 def test_spectral_step_writes_all_outputs(tmp_path):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_spectral_step
+    from ace_neuro.postprocess.spectral_step import run_spectral_step
 
     fs = 15.0
     n = int(240 * fs)
@@ -208,7 +208,7 @@ def test_spectral_step_writes_all_outputs(tmp_path):
     params = defaults("spectral")
     run_spectral_step(
         tmp_path / "mean_fluorescence.csv", tmp_path / "frames.csv", tmp_path / "metadata.json",
-        out / "spectrogram.h5", out / "phase.csv", out / "filtered.csv", out / "spectrogram.png", params,
+        out / "spectrogram.h5", out / "phase.csv", out / "filtered.csv", out / "spectrogram.png", **params,
     )
     with h5py.File(out / "spectrogram.h5") as h5:
         power = h5["power_db"][()]
@@ -239,7 +239,7 @@ def test_spectral_step_writes_all_outputs(tmp_path):
 
 def test_spectral_step_rejects_band_above_nyquist(tmp_path):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_spectral_step
+    from ace_neuro.postprocess.spectral_step import run_spectral_step
 
     fs = 2.0
     t = np.arange(200) / fs
@@ -249,7 +249,7 @@ def test_spectral_step_rejects_band_above_nyquist(tmp_path):
         run_spectral_step(
             tmp_path / "mean_fluorescence.csv", tmp_path / "frames.csv", tmp_path / "metadata.json",
             out / "spectrogram.h5", out / "phase.csv", out / "filtered.csv", out / "spectrogram.png",
-            defaults("spectral"),
+            **defaults("spectral"),
         )
     assert not out.exists() or not any(out.iterdir())
 
@@ -259,7 +259,7 @@ def test_spectral_step_per_neuron_spectrograms(tmp_path):
 
     from ace_neuro.cnmfe.estimates import Estimates, save_estimates
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_spectral_step
+    from ace_neuro.postprocess.spectral_step import run_spectral_step
 
     fs = 10.0
     n = int(120 * fs)
@@ -276,7 +276,7 @@ def test_spectral_step_per_neuron_spectrograms(tmp_path):
     out = tmp_path / "spectral"
     run_spectral_step(
         tmp_path / "mean_fluorescence.csv", tmp_path / "frames.csv", tmp_path / "metadata.json",
-        out / "spectrogram.h5", out / "phase.csv", out / "filtered.csv", out / "spectrogram.png", params,
+        out / "spectrogram.h5", out / "phase.csv", out / "filtered.csv", out / "spectrogram.png", **params,
         estimates_path=tmp_path / "estimates.h5",
     )
     with h5py.File(out / "spectrogram.h5") as h5:

@@ -193,7 +193,7 @@ def test_read_ttl_times_csv_npy_and_open_ephys(tmp_path):
 
 def test_sync_step_writes_frames_periods_and_summary(tmp_path):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_sync_step
+    from ace_neuro.postprocess.sync_step import run_sync_step
 
     rng = np.random.default_rng(6)
     fr, n = 20.0, 3000
@@ -208,7 +208,7 @@ def test_sync_step_writes_frames_periods_and_summary(tmp_path):
     out = tmp_path / "sync"
     summary = run_sync_step(
         tmp_path / "ephys_ttl.csv", tmp_path / "frames.csv", out / "frames_ephys_time.csv",
-        out / "low_confidence_periods.csv", out / "sync_summary.json", defaults("sync"),
+        out / "low_confidence_periods.csv", out / "sync_summary.json", **defaults("sync"),
         delete_indices="[101]", zero_time="2.0",
     )
     table = pd.read_csv(out / "frames_ephys_time.csv")
@@ -229,12 +229,12 @@ def test_sync_step_writes_frames_periods_and_summary(tmp_path):
 
 def test_sync_step_error_names_both_counts(tmp_path):
     from ace_neuro.params import defaults
-    from ace_neuro.postprocess.steps import run_sync_step
+    from ace_neuro.postprocess.sync_step import run_sync_step
 
     acquired = np.arange(1000) / 20.0
     _frames_csv(tmp_path / "frames.csv", acquired, np.zeros(1000, int))
     np.save(tmp_path / "ttl.npy", acquired[:600] + 4.0)
     with pytest.raises(SyncError, match="600 TTL pulses .* vs 1000 acquired miniscope frames"):
         run_sync_step(tmp_path / "ttl.npy", tmp_path / "frames.csv", tmp_path / "a.csv", tmp_path / "b.csv",
-                      tmp_path / "c.json", defaults("sync"))
+                      tmp_path / "c.json", **defaults("sync"))
     assert not (tmp_path / "a.csv").exists()

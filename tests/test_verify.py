@@ -11,7 +11,7 @@ import pytest
 from ace_neuro.cli import main
 from ace_neuro.io.miniscope import recording_files
 from ace_neuro.simulate import SimulationConfig, simulate_recording
-from ace_neuro.steps import write_provenance
+from ace_neuro.provenance import write_provenance
 from ace_neuro.verify import verify_results
 
 

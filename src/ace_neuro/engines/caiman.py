@@ -193,7 +193,9 @@ def run_motion(
     view = open_movie(movie)
     n_frames, height, width = (int(s) for s in view.shape)
     del view
-    check_frame_shape(p, (height, width))
+    check_frame_shape((height, width), max_shifts=p["max_shifts"], pw_rigid=p["pw_rigid"],
+                      apply_motion_correction=p["apply_motion_correction"], strides=p["strides"],
+                      overlaps=p["overlaps"], max_deviation_rigid=p["max_deviation_rigid"])
     memmap_dir = Path(memmap_dir)
     log.info("motion (CaImAn %s): %s, %d frames of %dx%d, %s, %d process(es)", caiman.__version__, movie, n_frames,
              height, width, "pw-rigid" if p["pw_rigid"] else "rigid", threads)

@@ -4,8 +4,9 @@ Rigid and piecewise-rigid registration of every frame to a template, shifts
 estimated on a high-pass filtered copy (``gSig_filt``) and applied to the
 original data, subpixel by upsampled-DFT cross-correlation.
 
-Modules: :mod:`.params` (CaImAn names, one-photon defaults), :mod:`.filters`
-(high-pass kernel), :mod:`.registration` (subpixel shift estimate, shifting),
+Modules: :mod:`.params` (:class:`MotionOptions`: the settings by CaImAn's
+names, checked once by :func:`motion_options`), :mod:`.filters` (high-pass
+kernel), :mod:`.registration` (subpixel shift estimate, shifting),
 :mod:`.template` (template from the data), :mod:`.pwrigid` (patch grid, shift
 field), :mod:`.correct` (register and correct a block of frames),
 :mod:`.step` (the workflow step: streaming, memory map, metrics, figures),
@@ -22,11 +23,13 @@ registration algorithms. Optics Letters 33(2):156-158.
 
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
-from .params import check_params
+from .params import MotionOptions, check_params, motion_options
 from .registration import estimate_displacement, register_images, shift_frame, warp_frame
 from .step import correct_motion, run_motion_step
 
 __all__ = [
+    "MotionOptions",
+    "motion_options",
     "check_params",
     "highpass_kernel",
     "highpass_filter",

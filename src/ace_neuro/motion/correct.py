@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .filters import highpass_filter, highpass_kernel
+from .params import MotionOptions
 from .pwrigid import PatchGrid, displacement_field, field_matrix, patch_grid
 from .registration import (
     NO_STRUCTURE_PEAK_Z,
@@ -77,16 +78,16 @@ class Registration:
         return self.template.shape  # type: ignore[return-value]
 
 
-def make_registration(template: np.ndarray, params: dict) -> Registration:
+def make_registration(template: np.ndarray, options: MotionOptions) -> Registration:
     """Precompute the registration of frames to ``template``.
 
     Parameters
     ----------
     template : numpy.ndarray, shape (H, W)
         Template in the space shifts are estimated in: already high-pass
-        filtered when ``params['gSig_filt']`` is set.
-    params : dict
-        Checked motion parameters (:func:`ace_neuro.motion.params.check_params`).
+        filtered when ``options.gSig_filt`` is set.
+    options : MotionOptions
+        Checked motion settings (:func:`ace_neuro.motion.params.motion_options`).
 
     Returns
     -------
@@ -96,32 +97,32 @@ def make_registration(template: np.ndarray, params: dict) -> Registration:
     if template.ndim != 2:
         raise ValueError(f"template must be one image (H, W), got shape {template.shape}")
     height, width = template.shape
-    my, mx = params["max_shifts"]
-    dev = params["max_deviation_rigid"] if params["pw_rigid"] else 0
+    my, mx = options.max_shifts
+    dev = options.max_deviation_rigid if options.pw_rigid else 0
     margin = (min(my + dev + 2, (height - 1) // 2), min(mx + dev + 2, (width - 1) // 2))
     interior = template[margin[0]: height - margin[0], margin[1]: width - margin[1]].astype(np.float64)
     interior = interior - interior.mean()
     norm = np.linalg.norm(interior)
     unit = np.zeros((height, width), np.float32)
     unit[margin[0]: height - margin[0], margin[1]: width - margin[1]] = interior / norm if norm > 0 else interior
-    kernel = highpass_kernel(params["gSig_filt"]) if params["gSig_filt"] is not None else None
+    kernel = highpass_kernel(options.gSig_filt) if options.gSig_filt is not None else None
     common = dict(
-        template=template, kernel=kernel, max_shifts=(int(my), int(mx)), border_nan=params["border_nan"],
-        shifts_opencv=bool(params["shifts_opencv"]), register=bool(params["apply_motion_correction"]),
+        template=template, kernel=kernel, max_shifts=(int(my), int(mx)), border_nan=options.border_nan,
+        shifts_opencv=bool(options.shifts_opencv), register=bool(options.apply_motion_correction),
         correlator=frame_correlator(template, margin=(int(my), int(mx))), margin=margin, template_unit=unit,
     )
-    if not (params["pw_rigid"] and params["apply_motion_correction"]):
+    if not options.registers_patches:
         return Registration(**common)
-    grid = patch_grid((height, width), params["strides"], params["overlaps"])
+    grid = patch_grid((height, width), options.strides, options.overlaps)
     py, px = grid.size
     window = _patch_window((py, px))
     patches = np.stack([template[y: y + py, x: x + px] for y in grid.starts_y for x in grid.starts_x]) * window
     patch_spectra = template_spectrum(patches)
     return Registration(
-        **common, grid=grid, max_deviation_rigid=int(params["max_deviation_rigid"]),
+        **common, grid=grid, max_deviation_rigid=int(options.max_deviation_rigid),
         patch_spectra=patch_spectra, patch_band=spectral_band(patch_spectra, PATCH_BAND_ENERGY),
-        rows_matrix=field_matrix(grid.centres_y, height, params["upsample_factor_grid"]),
-        cols_matrix=field_matrix(grid.centres_x, width, params["upsample_factor_grid"]),
+        rows_matrix=field_matrix(grid.centres_y, height, options.upsample_factor_grid),
+        cols_matrix=field_matrix(grid.centres_x, width, options.upsample_factor_grid),
         patch_window=window,
     )
 

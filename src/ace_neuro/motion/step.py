@@ -58,11 +58,12 @@ from ..io.memmap import (
     write_blocks,
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
+from ..params import registry
 from ..pools import map_in_order, process_pool, stop_pool
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
-from .params import check_frame_shape, check_params
+from .params import MotionOptions, check_frame_shape, motion_options
 from .template import combine_group_means, initial_template, registered_mean, template_groups
 
 __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
@@ -219,17 +220,19 @@ def _load_template_file(path: str, frame_shape: tuple[int, int]) -> np.ndarray:
     return image
 
 
-def _build_template(movie_path: str, groups: list[tuple[int, int]], params: dict, kernel, pool: _Pool, logger) -> np.ndarray:
-    max_shifts = params["max_shifts"]
+def _build_template(
+    movie_path: str, groups: list[tuple[int, int]], kernel, pool: _Pool, logger, *, max_shifts: tuple[int, int],
+    apply_motion_correction: bool, niter_rig: int,
+) -> np.ndarray:
     middle = groups[len(groups) // 2]
     (template,) = pool.imap(_initial_template_task, [(movie_path, middle[0], middle[1], kernel, max_shifts)])
-    if not params["apply_motion_correction"]:
+    if not apply_motion_correction:
         return template
-    for it in range(params["niter_rig"]):
+    for it in range(niter_rig):
         tasks = [(movie_path, a, b, kernel, max_shifts, template) for a, b in groups]
         results = list(pool.imap(_group_mean_task, tasks))  # (mean, displacements) per group
         template = combine_group_means([m for m, _ in results], np.concatenate([d for _, d in results]))
-        logger.info("motion: template pass %d/%d over %d groups of frames", it + 1, params["niter_rig"], len(groups))
+        logger.info("motion: template pass %d/%d over %d groups of frames", it + 1, niter_rig, len(groups))
     return template
 
 
@@ -276,24 +279,29 @@ def motion_outputs(out_dir: str | os.PathLike) -> dict[str, Path]:
 def run_motion_step(
     movie_path: str | os.PathLike,
     out_dir: str | os.PathLike,
-    params: Mapping[str, Any] | None = None,
+    *,
     threads: int = 1,
     logger: logging.Logger | None = None,
-    chunk_mb: float = 256.0,
+    **params: Any,
 ) -> dict:
-    """:func:`correct_motion` with every output in ``out_dir`` under the names of :func:`motion_outputs`."""
-    return correct_motion(movie_path, motion_outputs(out_dir), params, threads=threads, logger=logger,
-                          chunk_mb=chunk_mb)
+    """:func:`correct_motion` with every output in ``out_dir`` under the names of :func:`motion_outputs`.
+
+    The notebook entry point: ``params`` are motion parameters by CaImAn's
+    names (``max_shifts=(8, 8)``, ``pw_rigid=True``, ``motion_chunk_mb=64``),
+    checked by :func:`~ace_neuro.motion.params.motion_options`; the rest take
+    their defaults.
+    """
+    return correct_motion(movie_path, motion_outputs(out_dir), motion_options(**params), threads=threads,
+                          logger=logger)
 
 
 def correct_motion(
     movie_path: str | os.PathLike,
     outputs: Mapping[str, str | os.PathLike | None],
-    params: Mapping[str, Any] | None = None,
+    options: MotionOptions | None = None,
     *,
     threads: int = 1,
     logger: logging.Logger | None = None,
-    chunk_mb: float = 256.0,
 ) -> dict:
     """Motion-correct a movie into the corrected movie files, with shifts, template, metrics and figures.
 
@@ -305,17 +313,17 @@ def correct_motion(
         Where each output goes (see the module docstring): ``memmap`` (a
         folder), ``template``, ``shifts``, ``patch_shifts``, ``metrics``,
         ``mean_png``, ``shifts_png``; all required.
-    params : mapping, optional
-        Motion parameters (:mod:`ace_neuro.motion.params`); missing keys take defaults.
+    options : MotionOptions, optional
+        Checked settings (:func:`~ace_neuro.motion.params.motion_options`);
+        default: every parameter's default. ``options.motion_chunk_mb`` is the
+        memory budget of one chunk per worker (its input frames plus their
+        float32 corrections): peak memory is about ``motion_chunk_mb * threads``
+        plus the template's data and the interpreters, independent of the
+        recording length.
     threads : int
         Worker processes (the rule's ``threads``).
     logger : logging.Logger, optional
         Where progress goes.
-    chunk_mb : float
-        Memory budget of one chunk per worker (its input frames plus their
-        float32 corrections); peak memory is about ``chunk_mb * threads`` plus
-        the template's data and the interpreters, independent of the recording
-        length.
 
     Returns
     -------
@@ -334,37 +342,45 @@ def correct_motion(
     missing = [key for key in _OUTPUT_NAMES if not outputs.get(key)]
     if missing:
         raise ValueError(f"correct_motion: output path(s) {missing} not given")
-    p = check_params(dict(params or {}))
+    options = options if options is not None else motion_options()
     movie_path = os.fspath(movie_path)
     movie = open_movie(movie_path)
     n_frames, height, width = (int(s) for s in movie.shape)
     del movie
     if n_frames < 1 or height < 2 or width < 2:
         raise ValueError(f"{movie_path}: movie of shape {(n_frames, height, width)} has no usable frames")
-    check_frame_shape(p, (height, width))
-    kernel = highpass_kernel(p["gSig_filt"]) if p["gSig_filt"] is not None else None
-    groups = template_groups(n_frames, p["splits_rig"], p["num_frames_split"])
+    check_frame_shape(
+        (height, width), max_shifts=options.max_shifts, pw_rigid=options.pw_rigid,
+        apply_motion_correction=options.apply_motion_correction, strides=options.strides,
+        overlaps=options.overlaps, max_deviation_rigid=options.max_deviation_rigid,
+    )
+    kernel = highpass_kernel(options.gSig_filt) if options.gSig_filt is not None else None
+    groups = template_groups(n_frames, options.splits_rig, options.num_frames_split)
     lo, hi = _sample_stats(movie_path, groups)
     if hi <= lo:
         raise ValueError(
             f"{movie_path}: the movie is constant (every sampled frame equals {lo:g}); there is nothing to register. "
             "Check the recording and the preprocess step's output"
         )
-    offset = max(0.0, -lo) if p["nonneg_movie"] else 0.0
+    offset = max(0.0, -lo) if options.nonneg_movie else 0.0
     logger.info(
         "motion: %s, %d frames of %dx%d, %s%s, %d worker(s)", movie_path, n_frames, height, width,
-        "pw-rigid" if p["pw_rigid"] else "rigid", "" if p["apply_motion_correction"] else " (registration off)", threads,
+        "pw-rigid" if options.pw_rigid else "rigid", "" if options.apply_motion_correction else " (registration off)",
+        threads,
     )
 
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
     pool = _Pool(threads, folder=folder)
     try:
-        if p["template_file"]:
-            raw = _load_template_file(p["template_file"], (height, width))
+        if options.template_file:
+            raw = _load_template_file(options.template_file, (height, width))
             template = highpass_filter(raw, kernel) if kernel is not None else raw
-            template_source = os.fspath(p["template_file"])
+            template_source = os.fspath(options.template_file)
         else:
-            template = _build_template(movie_path, groups, p, kernel, pool, logger)
+            template = _build_template(
+                movie_path, groups, kernel, pool, logger, max_shifts=options.max_shifts,
+                apply_motion_correction=options.apply_motion_correction, niter_rig=options.niter_rig,
+            )
             template_source = "data"
         pool.close()
     except BaseException:
@@ -373,29 +389,31 @@ def correct_motion(
     if not np.ptp(template) > 0:
         raise ValueError(
             f"{movie_path}: the template has no structure (constant after filtering with gSig_filt="
-            f"{p['gSig_filt']}); the movie is constant or gSig_filt is far too large"
+            f"{options.gSig_filt}); the movie is constant or gSig_filt is far too large"
         )
-    registration = make_registration(template, p)
+    registration = make_registration(template, options)
     shape = (n_frames, height, width)
     # blocks of ~64 MB (an even number of frames: CNMF-E's chunks with tsub = 2); a worker's chunk is a
     # whole number of blocks and holds its input frames (the file's dtype) and their float32 corrections
     block = max(2, chunk_frames_for((height, width), _BLOCK_MB) // 2 * 2)
+    chunk_mb = options.motion_chunk_mb
     chunk = chunk_frames_for((height, width), chunk_mb, itemsize=4 + _movie_itemsize(movie_path))
     chunk = max(block, chunk // block * block)
     with atomic_path(outputs["memmap"]) as tmp_dir:
         tmp_dir.mkdir(parents=True)
-        blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, p["blocks_dtype"])
+        blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, options.blocks_dtype)
         create_blocks(blocks_path)
         job = {"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
                "offset": offset}
         pool = _Pool(threads, job, folder=folder)
         try:
             results = _correct_movie(pool, n_frames, chunk, logger)
-            border_pix = _border_pix(results, p)
+            border_pix = _border_pix(results, options.border_nan)
             if border_pix > 0:
-                logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)", border_pix, p["border_nan"])
+                logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)",
+                            border_pix, options.border_nan)
                 fill_border_blocks(blocks_path, border_pix, results["movie_min"] + offset)
-            if p["save_memmap"]:
+            if options.save_memmap:
                 mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
                 with open(mmap_path, "wb") as f:
                     f.truncate(n_frames * height * width * 4)
@@ -406,8 +424,9 @@ def correct_motion(
             raise
 
     elapsed = time.perf_counter() - started
-    metrics = _metrics(results, p, border_pix, offset, template_source, (height, width), elapsed, threads, movie_path)
-    _write_outputs(outputs, template, results, metrics, registration, p)
+    metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
+                       movie_path)
+    _write_outputs(outputs, template, results, metrics, registration, highpassed=options.gSig_filt is not None)
     logger.info(
         "motion: done in %.1f s (%.1f frames/s); correlation with template %.3f -> %.3f; border_pix %d; %d frame(s) without structure",
         elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
@@ -465,9 +484,9 @@ def _correct_movie(pool: _Pool, n_frames: int, chunk: int, logger) -> dict:
                 corr_after=corr_after, patch_shifts=patch_shifts, means=means, movie_min=lowest)
 
 
-def _border_pix(results: dict, p: dict) -> int:
+def _border_pix(results: dict, border_nan: str | bool) -> int:
     """The seed's border: ceil of the largest |shift| (patch shifts for pw-rigid); 0 with border_nan='copy'."""
-    if p["border_nan"] == "copy" and not isinstance(p["border_nan"], bool):
+    if border_nan == "copy" and not isinstance(border_nan, bool):
         return 0
     largest = np.abs(results["shifts"]).max(initial=0.0)
     if results["patch_shifts"] is not None:
@@ -483,10 +502,12 @@ def _crispness(image: np.ndarray, border: int) -> float:
     return float(np.sqrt(np.sum(gy**2 + gx**2)))
 
 
-def _metrics(results, p, border_pix, offset, template_source, frame_shape, elapsed, threads, movie_path) -> dict:
+def _metrics(results, options: MotionOptions, border_pix, offset, template_source, frame_shape, elapsed, threads,
+             movie_path) -> dict:
     shifts = results["shifts"]
-    crop = max(p["max_shifts"]) + (p["max_deviation_rigid"] if p["pw_rigid"] else 0) + 2
-    at_limit = np.any(np.abs(shifts) >= np.asarray(p["max_shifts"]) - 0.05, axis=1) & np.any(np.asarray(p["max_shifts"]) > 0)
+    max_shifts = np.asarray(options.max_shifts)
+    crop = max(options.max_shifts) + (options.max_deviation_rigid if options.pw_rigid else 0) + 2
+    at_limit = np.any(np.abs(shifts) >= max_shifts - 0.05, axis=1) & np.any(max_shifts > 0)
     from .. import __version__ as version  # noqa: PLC0415
 
     return {
@@ -494,8 +515,8 @@ def _metrics(results, p, border_pix, offset, template_source, frame_shape, elaps
         "version": version,
         "n_frames": int(shifts.shape[0]),
         "frame_shape": list(frame_shape),
-        "registered": bool(p["apply_motion_correction"]),
-        "pw_rigid": bool(p["pw_rigid"] and p["apply_motion_correction"]),
+        "registered": bool(options.apply_motion_correction),
+        "pw_rigid": options.registers_patches,
         "shift_convention": "correcting shift (CaImAn's): corrected(y, x) = frame(y - shift_y, x - shift_x) = minus the motion of the content",
         "template_source": template_source,
         "border_pix": int(border_pix),
@@ -513,13 +534,19 @@ def _metrics(results, p, border_pix, offset, template_source, frame_shape, elaps
         "elapsed_s": round(float(elapsed), 3),
         "frames_per_s": round(float(shifts.shape[0] / elapsed), 2),
         "threads": int(threads),
-        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()},
+        "params": _params_record(options),
         "correlation_before": np.round(results["corr_before"], 5).tolist(),
         "correlation_after": np.round(results["corr_after"], 5).tolist(),
     }
 
 
-def _write_outputs(outputs: Mapping[str, Any], template, results, metrics, reg: Registration, p) -> None:
+def _params_record(options: MotionOptions) -> dict[str, Any]:
+    """Every motion parameter as used, in the stage's declaration order (``metrics.json``'s ``params``)."""
+    used = dict(options.as_dict(), motion_engine="native")
+    return {name: used[name] for name in registry()["motion"]}
+
+
+def _write_outputs(outputs: Mapping[str, Any], template, results, metrics, reg: Registration, *, highpassed: bool) -> None:
     from .figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415  (matplotlib only here)
 
     with atomic_path(outputs["template"]) as tmp:
@@ -549,6 +576,6 @@ def _write_outputs(outputs: Mapping[str, Any], template, results, metrics, reg: 
             f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
     with atomic_path(outputs["metrics"]) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_mean_before_after(results["means"], outputs["mean_png"], highpassed=p["gSig_filt"] is not None)
+    plot_mean_before_after(results["means"], outputs["mean_png"], highpassed=highpassed)
     plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], outputs["shifts_png"],
                 results["no_structure"])

@@ -3,6 +3,8 @@
 * :mod:`.events` -- calcium event detection (derivative peaks, deconvolution).
 * :mod:`.spectral` -- multitaper spectrogram, band-pass filter, Hilbert phase.
 * :mod:`.sync` -- miniscope frame times in electrophysiology time from TTL pulses.
-* :mod:`.steps` -- the file-in, file-out steps the workflow rules call.
-* :mod:`.params` -- parameters of the ``events``, ``spectral`` and ``sync`` stages.
+* :mod:`.traces` -- the accepted neurons' traces of an estimates file.
+* :mod:`.events_step`, :mod:`.spectral_step`, :mod:`.sync_step` -- each rule's
+  files: read the inputs, call the functions above with the stage's parameters
+  as keyword arguments, write the outputs.
 """

@@ -31,7 +31,7 @@ pulse time (high confidence) or, without one, a time interpolated between its
 matched neighbours (low confidence, grouped into periods).
 
 Everything here is pure (arrays in, arrays out); reading TTL files is in
-:mod:`ace_neuro.postprocess.steps`.
+:mod:`ace_neuro.io.ttl`, the rule's files in :mod:`ace_neuro.postprocess.sync_step`.
 
 References
 ----------

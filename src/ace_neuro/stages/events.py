@@ -82,6 +82,7 @@ PARAMETERS: tuple[Param, ...] = (
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Detect the events of ``inputs.estimates`` and write ``outputs.events`` and ``outputs.raster``."""
-    from ace_neuro.postprocess.steps import run_events_step
+    from ace_neuro.postprocess.events_step import run_events_step
 
-    run_events_step(inputs.estimates, inputs.frames, inputs.metadata, outputs.events, outputs.raster, params)
+    # the stage's parameters are run_events_step's keywords, by name
+    run_events_step(inputs.estimates, inputs.frames, inputs.metadata, outputs.events, outputs.raster, **params)

@@ -61,7 +61,7 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Register ``inputs.movie`` and write the rule's outputs."""
-    from ace_neuro.motion import correct_motion
+    from ace_neuro.motion import MotionOptions, correct_motion
 
     if params["motion_engine"] == "caiman":
         from ace_neuro.engines.caiman import run_motion
@@ -79,6 +79,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     n_frames, height, width = open_movie(inputs.movie).shape
     needed_mb = estimate("motion", n_frames, height, width, params=dict(params))["disk_mb"]
     check_free_space(Path(outputs.metrics).parent, needed_mb * 10**6, what="motion")
+    # the stage's parameters are the options' fields, by name, but for the engine switch
+    options = MotionOptions(**{name: value for name, value in params.items() if name != "motion_engine"})
     names = ("memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png")
-    correct_motion(inputs.movie, {name: getattr(outputs, name) for name in names}, params, threads=threads,
-                   logger=log, chunk_mb=params["motion_chunk_mb"])
+    correct_motion(inputs.movie, {name: getattr(outputs, name) for name in names}, options, threads=threads, logger=log)

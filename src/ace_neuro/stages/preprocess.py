@@ -56,7 +56,7 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
     if values["crop"] and values["crop_coords"] is None:
         raise ParameterError("preprocess.crop is true but crop_coords is not set; give 'x0,y0,x1,y1' (y from the bottom)")
     if values["crop_coords"] is not None:
-        from ace_neuro.preprocess import parse_crop_coords
+        from ace_neuro.preprocess.movie import parse_crop_coords
 
         try:
             parse_crop_coords(values["crop_coords"])
@@ -67,6 +67,8 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Write ``outputs.movie`` from ``inputs.movie``."""
-    from ace_neuro.steps import run_preprocess_step
+    from ace_neuro.preprocess.movie import PreprocessOptions
+    from ace_neuro.preprocess.movie_step import run_preprocess_step
 
-    run_preprocess_step(inputs.movie, inputs.metadata, inputs.minimum, inputs.maximum, outputs.movie, params)
+    options = PreprocessOptions(**params)  # the stage's parameters are the options' fields, by name
+    run_preprocess_step(inputs.movie, inputs.metadata, inputs.minimum, inputs.maximum, outputs.movie, options)

@@ -29,7 +29,7 @@ PARAMETERS: tuple[Param, ...] = (
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Write the projections of ``inputs.movie`` to the rule's outputs."""
-    from ace_neuro.steps import run_projections_step
+    from ace_neuro.preprocess.projections_step import run_projections_step
 
     run_projections_step(
         inputs.movie,

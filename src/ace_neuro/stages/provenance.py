@@ -19,6 +19,6 @@ PARAMETERS: tuple[Param, ...] = ()
 def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str, directory: str,
         parameters: Mapping[str, Any]) -> None:
     """Write ``outputs[0]``, the provenance record of one recording."""
-    from ace_neuro.steps import write_provenance
+    from ace_neuro.provenance import write_provenance
 
     write_provenance(outputs[0], recording_id, directory, parameters, list(inputs.outputs), raw_files=list(inputs.files))

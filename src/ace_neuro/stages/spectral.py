@@ -11,6 +11,7 @@ Inputs: ``series`` (mean_fluorescence.csv), ``frames``, ``metadata``,
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ace_neuro.params import Param, ParameterError
@@ -124,9 +125,12 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Write the spectral outputs of ``inputs.series``."""
-    from ace_neuro.postprocess.steps import run_spectral_step
+    from ace_neuro.postprocess.spectral_step import run_spectral_step
 
-    estimates = getattr(inputs, "estimates", None)
+    estimates = getattr(inputs, "estimates", None)  # a list of 0 or 1 paths in the rule (spectral_estimates)
+    if estimates is not None and not isinstance(estimates, (str, os.PathLike)):
+        estimates = estimates[0] if len(estimates) else None
+    # the stage's parameters are run_spectral_step's keywords, by name
     run_spectral_step(
         inputs.series,
         inputs.frames,
@@ -135,6 +139,6 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
         outputs.phase,
         outputs.filtered,
         outputs.image,
-        params,
-        estimates_path=estimates or None,
+        estimates_path=estimates,
+        **params,
     )

@@ -60,17 +60,18 @@ PARAMETERS: tuple[Param, ...] = (
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None, delete_indices: Any = None, zero_time: Any = None) -> None:
     """Map ``inputs.frames`` to ephys time with the pulses of ``inputs.ttl``."""
-    from ace_neuro.postprocess.steps import run_sync_step
+    from ace_neuro.postprocess.sync_step import run_sync_step
 
+    # the stage's parameters are run_sync_step's keywords, by name
     run_sync_step(
         inputs.ttl,
         inputs.frames,
         outputs.frames,
         outputs.periods,
         outputs.summary,
-        params,
         delete_indices=delete_indices,
         zero_time=zero_time,
+        **params,
     )
     from ace_neuro.report import plot_sync
 

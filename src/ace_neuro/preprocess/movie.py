@@ -1,9 +1,9 @@
-"""Projections and preprocessing (crop, detrend, dF/F), streaming over frame chunks.
+"""Preprocessing of a movie (crop, detrend, dF/F), streaming over frame chunks.
 
-The seed's ``compute_projections`` and ``preprocess_calcium_movie``, rewritten so
-that no step holds the movie in memory: every function here reads a
-``(T, H, W)`` array chunk by chunk (a memory map is the intended input) and
-keeps per-pixel accumulators of one frame's size.
+The seed's ``preprocess_calcium_movie``, rewritten so that no step holds the
+movie in memory: every function here reads a ``(T, H, W)`` array chunk by
+chunk (a memory map is the intended input) and keeps per-pixel accumulators of
+one frame's size.
 
 Crop box convention (the seed's): ``{'x0', 'y0', 'x1', 'y1'}`` in display
 coordinates, x = column from the left, y = row counted from the BOTTOM of the
@@ -16,151 +16,64 @@ from __future__ import annotations
 
 import ast
 import json
-import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from ace_neuro.io.movie import chunk_frames_for, frame_chunks, release_pages
+from ace_neuro.preprocess.projections import check_not_constant
 from ace_neuro.progress import Progress
 
 __all__ = [
-    "Projections",
-    "compute_projections",
+    "PreprocessOptions",
     "parse_crop_coords",
     "crop_slices",
     "linear_trend",
     "detrend_chunk",
     "df_over_f",
     "preprocessed_chunks",
-    "check_not_constant",
 ]
 
-log = logging.getLogger(__name__)
-
-
 @dataclass(frozen=True)
-class Projections:
-    """Per-pixel summary images and the per-frame mean of a movie.
+class PreprocessOptions:
+    """What to do to a movie: crop, detrend, dF/F (the ``preprocess`` stage's parameters, same names).
 
     Attributes
     ----------
-    max, min, mean, median, std, range : ndarray of float32, shape (H, W)
-        ``median`` is computed on a subsample of frames (``median_frames``).
-    mean_fluorescence : ndarray of float64, shape (T,)
-        Mean of each frame over all pixels.
-    median_frames : ndarray of int, shape (n,)
-        Frames the median was computed on.
+    crop : bool
+        Crop every frame to ``crop_coords``.
+    crop_coords : dict, sequence or str, optional
+        Crop box x0, y0, x1, y1 (:func:`parse_crop_coords`; y counted from the bottom).
+    detrend_method : {'linear', 'median', None}
+        Trend removed (:func:`detrend_chunk`); None: none.
+    df_over_f : bool
+        Normalise by a sliding quantile baseline.
+    df_over_f_method : {'delta_f_over_f', 'delta_f_over_sqrt_f'}
+        ``(F - F0) / F0`` or ``(F - F0) / sqrt(F0)`` (:func:`df_over_f`).
+    secs_window : float
+        Baseline window, seconds.
+    quantile_min : float
+        Baseline percentile (0-100) within each window.
     """
 
-    max: np.ndarray
-    min: np.ndarray
-    mean: np.ndarray
-    median: np.ndarray
-    std: np.ndarray
-    range: np.ndarray
-    mean_fluorescence: np.ndarray
-    median_frames: np.ndarray
+    crop: bool = False
+    crop_coords: Any = None
+    detrend_method: str | None = None
+    df_over_f: bool = False
+    df_over_f_method: str = "delta_f_over_sqrt_f"
+    secs_window: float = 5.0
+    quantile_min: float = 8.0
 
-    def images(self) -> dict[str, np.ndarray]:
-        """The six images by name: max, min, mean, median, std, range."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name).ndim == 2}
+    @property
+    def changes_values(self) -> bool:
+        """Whether pixel values change (detrend or dF/F), not only the frame size."""
+        return bool(self.detrend_method) or bool(self.df_over_f)
 
-
-def compute_projections(
-    movie: np.ndarray,
-    median_max_frames: int = 1000,
-    chunk_frames: int | None = None,
-    progress: Progress | None = None,
-) -> Projections:
-    """Max, min, mean, median, std and range images and the mean-fluorescence series, in one pass.
-
-    Parameters
-    ----------
-    movie : array_like, shape (T, H, W)
-        Any dtype; typically a memory map, read ``chunk_frames`` at a time.
-    median_max_frames : int
-        The median uses at most this many frames, evenly spaced (exact when T is smaller).
-    chunk_frames : int, optional
-        Frames per chunk; from a 128 MB (float64) budget by default.
-    progress : Progress, optional
-        Receives the number of frames done.
-
-    Returns
-    -------
-    Projections
-
-    Examples
-    --------
-    >>> movie = np.arange(24, dtype=np.uint8).reshape(4, 2, 3)
-    >>> p = compute_projections(movie)
-    >>> p.max[0, 0], p.min[0, 0], float(p.mean[0, 0])
-    (18.0, 0.0, 9.0)
-    """
-    n_frames = movie.shape[0]
-    if movie.ndim != 3 or n_frames == 0:
-        raise ValueError(f"expected a movie of shape (T, H, W) with T > 0, got shape {movie.shape}")
-    shape = movie.shape[1:]
-    chunk_frames = chunk_frames or chunk_frames_for(shape, 128.0, 8)
-    n_median = min(int(median_max_frames), n_frames)
-    median_frames = np.unique(np.linspace(0, n_frames - 1, n_median).round().astype(np.int64))
-    median_stack = np.empty((median_frames.size,) + shape, dtype=movie.dtype)
-
-    total = np.zeros(shape, np.float64)
-    total_sq = np.zeros(shape, np.float64)
-    hi = np.full(shape, -np.inf, np.float64)
-    lo = np.full(shape, np.inf, np.float64)
-    mean_fluorescence = np.empty(n_frames, np.float64)
-    # Shift by the first frame's mean so that the sum of squares does not lose precision.
-    shift = float(np.asarray(movie[0], dtype=np.float64).mean())
-    for chunk_slice in frame_chunks(n_frames, chunk_frames):
-        chunk = np.asarray(movie[chunk_slice])
-        centred = chunk.astype(np.float64) - shift
-        total += centred.sum(axis=0)
-        total_sq += np.einsum("tij,tij->ij", centred, centred)
-        np.maximum(hi, chunk.max(axis=0), out=hi)
-        np.minimum(lo, chunk.min(axis=0), out=lo)
-        mean_fluorescence[chunk_slice] = centred.mean(axis=(1, 2)) + shift
-        wanted = (median_frames >= chunk_slice.start) & (median_frames < chunk_slice.stop)
-        median_stack[wanted] = chunk[median_frames[wanted] - chunk_slice.start]
-        release_pages(movie)
-        if progress is not None:
-            progress.update(chunk.shape[0])
-
-    mean_centred = total / n_frames
-    variance = np.maximum(total_sq / n_frames - mean_centred**2, 0.0)
-    median = np.empty(shape, np.float32)
-    for rows in frame_chunks(shape[0], max(1, shape[0] // 8)):
-        median[rows] = np.median(median_stack[:, rows], axis=0)
-    return Projections(
-        max=hi.astype(np.float32),
-        min=lo.astype(np.float32),
-        mean=(mean_centred + shift).astype(np.float32),
-        median=median,
-        std=np.sqrt(variance).astype(np.float32),
-        range=(hi - lo).astype(np.float32),
-        mean_fluorescence=mean_fluorescence,
-        median_frames=median_frames,
-    )
-
-
-def check_not_constant(lo: np.ndarray | float, hi: np.ndarray | float, name: str = "movie") -> None:
-    """Raise ``ValueError`` if the movie's maximum equals its minimum everywhere.
-
-    Parameters
-    ----------
-    lo, hi : array_like or float
-        Minimum and maximum (images or global values) of the movie.
-    name : str
-        How to call the movie in the message (its path).
-    """
-    if np.all(np.asarray(hi) == np.asarray(lo)):
-        value = float(np.asarray(lo).flat[0])
-        raise ValueError(
-            f"{name}: every frame is identical (constant value {value:g}); the recording holds no signal "
-            "(lens cap on, LED off, or a failed acquisition); check the raw video"
-        )
+    @property
+    def does_nothing(self) -> bool:
+        """No crop, no detrend, no dF/F: the output is the input."""
+        return not self.crop and not self.changes_values
 
 
 def parse_crop_coords(value: Any) -> dict[str, int]:
@@ -354,8 +267,8 @@ def _interpolated_baseline(
 
 def preprocessed_chunks(
     movie: np.ndarray,
-    params: Mapping[str, Any],
     frame_rate_hz: float,
+    options: PreprocessOptions = PreprocessOptions(),
     *,
     name: str = "movie",
     progress: Progress | None = None,
@@ -376,9 +289,9 @@ def preprocessed_chunks(
     Parameters
     ----------
     movie : array_like, shape (T, H, W)
-    params : mapping
-        The ``preprocess`` parameters.
     frame_rate_hz : float
+    options : PreprocessOptions
+        Crop, detrend and dF/F settings; the default does nothing (frames are copied).
     name : str
         How to call the movie in error messages (its path).
 
@@ -397,17 +310,17 @@ def preprocessed_chunks(
     if movie.ndim != 3 or n_frames == 0:
         raise ValueError(f"{name}: expected a movie of shape (T, H, W) with T > 0, got {movie.shape}")
     rows, cols = slice(None), slice(None)
-    if params.get("crop"):
-        if params.get("crop_coords") is None:
+    if options.crop:
+        if options.crop_coords is None:
             raise ValueError(f"{name}: crop is on but crop_coords is not set; give 'x0,y0,x1,y1' in the sample sheet")
-        rows, cols = crop_slices(parse_crop_coords(params["crop_coords"]), movie.shape[1:])
+        rows, cols = crop_slices(parse_crop_coords(options.crop_coords), movie.shape[1:])
     cropped = movie[:, rows, cols]
-    method = params.get("detrend_method")
-    dff = bool(params.get("df_over_f"))
+    method = options.detrend_method
+    dff = bool(options.df_over_f)
     shape = cropped.shape[1:]
     chunk_frames = chunk_frames_for(shape, 128.0, 8)
 
-    if not method and not dff:
+    if not options.changes_values:
         for chunk_slice in frame_chunks(n_frames, chunk_frames):
             chunk = np.array(cropped[chunk_slice])
             release_pages(movie)
@@ -446,10 +359,10 @@ def preprocessed_chunks(
             yield chunk_slice, out
         return
 
-    window = int(round(float(params["secs_window"]) * frame_rate_hz))
+    window = int(round(float(options.secs_window) * frame_rate_hz))
     if window < 1 or window > n_frames:
         raise ValueError(
-            f"{name}: secs_window {params['secs_window']} s is {window} frames at {frame_rate_hz:g} Hz, "
+            f"{name}: secs_window {options.secs_window} s is {window} frames at {frame_rate_hz:g} Hz, "
             f"but the movie has {n_frames} frames; choose a window between {1 / frame_rate_hz:.3g} s and "
             f"{n_frames / frame_rate_hz:.3g} s"
         )
@@ -468,7 +381,7 @@ def preprocessed_chunks(
     def baseline_of(k: int) -> np.ndarray:
         if k not in baselines:
             frames = processed(windows[k]) + np.float32(offset)
-            baselines[k] = np.percentile(frames, float(params["quantile_min"]), axis=0).astype(np.float32)
+            baselines[k] = np.percentile(frames, float(options.quantile_min), axis=0).astype(np.float32)
         return baselines[k]
 
     for k, window_slice in enumerate(windows):
@@ -481,7 +394,7 @@ def preprocessed_chunks(
         for j in list(baselines):
             if j < k - 1:
                 del baselines[j]
-        out = df_over_f(frames, baseline, params["df_over_f_method"])
+        out = df_over_f(frames, baseline, options.df_over_f_method)
         if progress is not None:
             progress.update(out.shape[0])
         yield window_slice, out

@@ -1,0 +1,216 @@
+"""The ``spectral`` rule's files: the mean fluorescence in; spectrogram, phase and band-passed signal out.
+
+:func:`run_spectral_step` reads the projections' mean-fluorescence series and
+the frame table, calls the functions of :mod:`.spectral` and writes every
+output through :func:`ace_neuro.io.atomic.atomic_path`. Parameters keep the
+stage's names (:mod:`ace_neuro.stages.spectral`, Prerau's and the seed's).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.frames import read_frame_rate, read_frames_table
+from ace_neuro.io.images import save_figure
+from ace_neuro.postprocess.spectral import (
+    bandpass_filter,
+    hilbert_phase,
+    multitaper_spectrogram,
+    power_to_db,
+    regularize_samples,
+)
+from ace_neuro.postprocess.traces import read_accepted_traces
+from ace_neuro.progress import Progress
+
+__all__ = ["run_spectral_step"]
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+
+def run_spectral_step(
+    mean_fluorescence_path: PathLike,
+    frames_path: PathLike,
+    metadata_path: PathLike,
+    spectrogram_h5: PathLike,
+    phase_csv: PathLike,
+    filtered_csv: PathLike,
+    spectrogram_png: PathLike,
+    *,
+    estimates_path: PathLike | None = None,
+    window_params: Sequence[float] | None = None,
+    freq_range: Sequence[float] = (0.0, 15.0),
+    time_bandwidth: float = 2.0,
+    num_tapers: int = 3,
+    detrend_opt: str = "constant",
+    weighting: str = "unity",
+    min_nfft: int = 0,
+    spectral_per_neuron: bool = False,
+    lowcut: float = 0.1,
+    highcut: float = 1.5,
+    filter_order: int = 2,
+) -> None:
+    """Spectrogram, band-passed signal and phase of the mean fluorescence.
+
+    Frames the miniscope dropped are filled by linear interpolation on the
+    acquisition grid first (:func:`~.spectral.regularize_samples`), so the
+    spectral estimates see uniform sampling; outputs per frame are given for
+    written frames only.
+
+    Parameters
+    ----------
+    mean_fluorescence_path, frames_path, metadata_path : path-like
+        ``mean_fluorescence.csv`` (projections), ``frames.csv`` and ``metadata.json`` (frame rate).
+    spectrogram_h5, phase_csv, filtered_csv, spectrogram_png : path-like
+        Outputs (below).
+    estimates_path : path-like, optional
+        Evaluated estimates; needed with ``spectral_per_neuron``.
+    window_params, freq_range, time_bandwidth, num_tapers, detrend_opt, weighting, min_nfft
+        The multitaper settings of :func:`~.spectral.multitaper_spectrogram`
+        (window and step in s, frequencies in Hz).
+    spectral_per_neuron : bool
+        Also a spectrogram of each accepted neuron's trace ``C``.
+    lowcut, highcut : float
+        Band-pass edges (Hz) of the Butterworth filter for phase and filtered signal.
+    filter_order : int
+        Butterworth order (applied forward and backward).
+
+    Outputs
+    -------
+    ``spectrogram_h5``
+        ``times_s`` (W,), ``frequencies_hz`` (F,), ``power_db`` (F, W) of the
+        mean fluorescence (dB of signal units squared per Hz); with
+        ``spectral_per_neuron`` also ``neuron_power_db`` (K, F, W) and
+        ``neuron_index`` (K,). Attributes: ``parameters`` (JSON),
+        ``sampling_rate_hz``, ``nfft``, ``n_interpolated_frames``,
+        ``window_params_used`` ([window, step] s: adapted to a short recording when ``window_params`` is null).
+    ``phase_csv``
+        ``frame, time_s, phase_rad, amplitude``: Hilbert phase (-pi, pi] and
+        envelope of the band-passed mean fluorescence.
+    ``filtered_csv``
+        ``frame, time_s, filtered``: the band-passed mean fluorescence.
+    ``spectrogram_png``
+        The spectrogram image.
+    """
+    parameters = {
+        "window_params": window_params, "freq_range": freq_range, "time_bandwidth": time_bandwidth,
+        "num_tapers": num_tapers, "detrend_opt": detrend_opt, "weighting": weighting, "min_nfft": min_nfft,
+        "spectral_per_neuron": spectral_per_neuron, "lowcut": lowcut, "highcut": highcut,
+        "filter_order": filter_order,
+    }
+    frames = read_frames_table(frames_path)
+    fs = read_frame_rate(metadata_path)
+    path = Path(mean_fluorescence_path)
+    series = pd.read_csv(path)
+    if "mean_fluorescence" not in series.columns:
+        raise ValueError(f"{path}: missing column 'mean_fluorescence'; expected the projections step's output")
+    values = series["mean_fluorescence"].to_numpy(np.float64)
+    if values.size != len(frames):
+        raise ValueError(
+            f"{path} has {values.size} samples but {frames_path} lists {len(frames)} frames; "
+            "both must come from the same recording"
+        )
+    uniform, positions = regularize_samples(values, frames["dropped_before"].to_numpy())
+    n_filled = uniform.size - values.size
+    if n_filled:
+        logger.info("spectral: %d dropped frames filled by interpolation", n_filled)
+    t0 = float(frames["time_s"].iloc[0]) if len(frames) else 0.0
+    spectral_kw = dict(
+        freq_range=freq_range,
+        time_bandwidth=float(time_bandwidth),
+        num_tapers=int(num_tapers),
+        window_params=window_params,
+        min_nfft=int(min_nfft),
+        detrend_opt=detrend_opt,
+        weighting=weighting,
+    )
+    # check the filter before the long computation
+    filtered_uniform = bandpass_filter(
+        uniform, fs, lowcut=float(lowcut), highcut=float(highcut), filter_order=int(filter_order)
+    )
+    spec = multitaper_spectrogram(uniform, fs, **spectral_kw)
+    spectral_kw["window_params"] = spec.window_params  # the neurons' spectrograms use the same window
+    logger.info(
+        "spectral: %d windows of %.3g s (step %.3g s) x %d frequencies (%.3g-%.3g Hz), nfft %d",
+        spec.times.size, *spec.window_params, spec.frequencies.size, spec.frequencies[0], spec.frequencies[-1],
+        spec.nfft,
+    )
+    neurons = None
+    if spectral_per_neuron:
+        if estimates_path is None:
+            raise ValueError("spectral_per_neuron is true but no estimates file was given to the spectral step")
+        neurons = read_accepted_traces(estimates_path, n_frames=len(frames), frames_path=frames_path)
+
+    phase, amplitude = hilbert_phase(filtered_uniform)
+    power_db = power_to_db(spec.power)
+    with atomic_path(spectrogram_h5) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5["times_s"] = spec.times + t0
+            h5["times_s"].attrs["description"] = "centre of each window, seconds (frames.csv clock)"
+            h5["frequencies_hz"] = spec.frequencies
+            h5["power_db"] = power_db.astype(np.float32)
+            h5["power_db"].attrs["description"] = (
+                "10*log10 of the one-sided multitaper PSD of the mean fluorescence, (frequency, time)"
+            )
+            h5.attrs["parameters"] = json.dumps(parameters)
+            h5.attrs["sampling_rate_hz"] = fs
+            h5.attrs["nfft"] = spec.nfft
+            h5.attrs["window_params_used"] = list(spec.window_params)
+            h5.attrs["n_interpolated_frames"] = int(n_filled)
+            if neurons is not None:
+                _write_neuron_spectrograms(
+                    h5, neurons.C, neurons.index.astype(np.int64), frames["dropped_before"].to_numpy(), fs,
+                    power_db.shape, spectral_kw,
+                )
+    frame = frames["frame"].to_numpy()
+    time_s = frames["time_s"].to_numpy(np.float64)
+    with atomic_path(phase_csv) as tmp:
+        pd.DataFrame(
+            {"frame": frame, "time_s": time_s, "phase_rad": phase[positions], "amplitude": amplitude[positions]}
+        ).to_csv(tmp, index=False)
+    with atomic_path(filtered_csv) as tmp:
+        pd.DataFrame({"frame": frame, "time_s": time_s, "filtered": filtered_uniform[positions]}).to_csv(
+            tmp, index=False
+        )
+    _plot_spectrogram(spectrogram_png, spec.times + t0, spec.frequencies, power_db)
+
+
+def _write_neuron_spectrograms(h5, traces, index, dropped_before, fs, shape, spectral_kw) -> None:
+    """Spectrogram of each accepted neuron, one at a time (memory does not grow with K)."""
+    h5["neuron_index"] = index
+    out = h5.create_dataset("neuron_power_db", shape=(index.size,) + tuple(shape), dtype=np.float32)
+    out.attrs["description"] = "as power_db, for each accepted neuron's trace C: (neuron, frequency, time)"
+    progress = Progress(index.size, "spectral (neurons)", logger, unit="neurons")
+    for k in range(index.size):
+        trace, _ = regularize_samples(traces[k], dropped_before)
+        out[k] = power_to_db(multitaper_spectrogram(trace, fs, **spectral_kw).power).astype(np.float32)
+        progress.update(1)
+
+
+def _plot_spectrogram(path: PathLike, times: np.ndarray, freqs: np.ndarray, power_db: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    finite = power_db[np.isfinite(power_db)]
+    vmin, vmax = (np.percentile(finite, [5, 98]) if finite.size else (None, None))
+    minutes = times / 60.0
+    mesh = ax.pcolormesh(minutes, freqs, power_db, shading="nearest", cmap="jet", vmin=vmin, vmax=vmax)
+    fig.colorbar(mesh, ax=ax, label="power (dB)")
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title("multitaper spectrogram of mean fluorescence")
+    fig.tight_layout()
+    save_figure(fig, path)

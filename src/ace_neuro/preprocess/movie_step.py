@@ -1,0 +1,91 @@
+"""The ``preprocess`` rule's files: the converted movie in; the cropped, detrended, dF/F movie (TIFF) out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.frames import read_frame_rate
+from ace_neuro.io.movie import create_tiff, open_movie, release_pages
+from ace_neuro.preprocess.movie import PreprocessOptions, crop_slices, parse_crop_coords, preprocessed_chunks
+from ace_neuro.preprocess.projections import check_not_constant
+from ace_neuro.progress import Progress
+
+__all__ = ["run_preprocess_step"]
+
+log = logging.getLogger(__name__)
+
+
+def run_preprocess_step(
+    movie_path: str | os.PathLike,
+    metadata_path: str | os.PathLike,
+    minimum_path: str | os.PathLike,
+    maximum_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    options: PreprocessOptions = PreprocessOptions(),
+) -> None:
+    """Crop, detrend and dF/F the movie into ``preprocess/movie.tif``.
+
+    With the seed's defaults (no crop, no detrend, no dF/F) the output is a
+    relative symbolic link to the input: same bytes, no copy. Cropping alone keeps the recorded
+    dtype; detrending or dF/F writes float32.
+
+    Parameters
+    ----------
+    movie_path : path-like
+        The converted movie (``convert/movie.tif``), shape (T, H, W).
+    metadata_path : path-like
+        ``convert/metadata.json`` (frame rate).
+    minimum_path, maximum_path : path-like
+        The projections' ``min.tif`` and ``max.tif`` (crop box and constant-movie checks).
+    out_path : path-like
+        ``preprocess/movie.tif``.
+    options : PreprocessOptions
+        Crop, detrend and dF/F settings (the ``preprocess`` stage's parameters).
+
+    Raises
+    ------
+    ValueError
+        A constant movie, a crop box outside the frame, or parameters that do
+        not fit the movie; the message names the file and the fix.
+    """
+    movie_path, out_path = Path(movie_path), Path(out_path)
+    movie = open_movie(movie_path)
+    lo = tifffile.imread(minimum_path)
+    hi = tifffile.imread(maximum_path)
+    if options.crop:
+        rows, cols = crop_slices(parse_crop_coords(options.crop_coords), movie.shape[1:])
+        lo, hi = lo[rows, cols], hi[rows, cols]
+    check_not_constant(lo, hi, str(movie_path))
+
+    if options.does_nothing:
+        # A relative symbolic link, not a hard link: a hard link shares the input's modification time, so
+        # Snakemake touching one would make the other look updated.
+        with atomic_path(out_path) as tmp:
+            os.symlink(os.path.relpath(movie_path.resolve(), out_path.parent.resolve()), tmp)
+        log.info("no preprocessing requested: %s is a symbolic link to %s (no copy)", out_path, movie_path)
+        return
+
+    frame_rate = read_frame_rate(metadata_path)
+    progress = Progress(movie.shape[0], "preprocess", log)
+    chunks = preprocessed_chunks(movie, frame_rate, options, name=str(movie_path), progress=progress)
+    with atomic_path(out_path) as tmp:
+        first_slice, first = next(chunks)
+        out = create_tiff(tmp, (movie.shape[0],) + first.shape[1:], first.dtype, frame_rate)
+        try:
+            out[first_slice] = first
+            release_pages(out)
+            for chunk_slice, chunk in chunks:
+                if not np.all(np.isfinite(chunk)):
+                    raise ValueError(f"{movie_path}: preprocessing produced non-finite values at frames {chunk_slice}")
+                out[chunk_slice] = chunk
+                release_pages(out)
+            out.flush()
+        finally:
+            del out
+    log.info("preprocessed movie written to %s", out_path)

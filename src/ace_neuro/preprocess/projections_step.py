@@ -1,0 +1,82 @@
+"""The ``projections`` rule's files: the converted movie in; projection images and the mean-fluorescence series out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ace_neuro.io.atomic import atomic_path
+from ace_neuro.io.images import save_figure, write_image_png, write_image_tiff
+from ace_neuro.io.movie import open_movie
+from ace_neuro.preprocess.projections import compute_projections
+from ace_neuro.progress import Progress
+
+__all__ = ["run_projections_step"]
+
+log = logging.getLogger(__name__)
+
+
+def run_projections_step(
+    movie_path: str | os.PathLike,
+    frames_path: str | os.PathLike,
+    *,
+    images: Mapping[str, str | os.PathLike],
+    previews: Mapping[str, str | os.PathLike],
+    series_csv: str | os.PathLike,
+    series_png: str | os.PathLike,
+    median_max_frames: int = 1000,
+) -> None:
+    """Write each projection as TIFF and PNG, and the mean-fluorescence series as CSV and PNG.
+
+    Parameters
+    ----------
+    movie_path : path-like
+        The converted movie (``convert/movie.tif``), shape (T, H, W).
+    frames_path : path-like
+        ``convert/frames.csv`` (gives each frame's time).
+    images, previews : mapping of str to path-like
+        Output TIFF (float32, H x W) and PNG of each projection, by name
+        (:data:`ace_neuro.stages.projections.PROJECTION_NAMES`).
+    series_csv, series_png : path-like
+        ``frame, time_s, mean_fluorescence`` table and its plot.
+    median_max_frames : int
+        The median uses at most this many frames spread over the recording.
+    """
+    movie = open_movie(movie_path)
+    frames = pd.read_csv(frames_path)
+    if len(frames) != movie.shape[0]:
+        raise ValueError(f"{frames_path}: {len(frames)} rows but {movie_path} has {movie.shape[0]} frames; re-run convert")
+    progress = Progress(movie.shape[0], "projections", log)
+    projections = compute_projections(movie, int(median_max_frames), progress=progress)
+    computed = projections.images()
+    for name in images:
+        if name not in computed:
+            raise ValueError(f"projections: unknown projection {name!r}; known: {', '.join(computed)}")
+        write_image_tiff(images[name], computed[name])
+        write_image_png(previews[name], computed[name], title=f"{name} projection")
+    series = pd.DataFrame(
+        {"frame": frames["frame"], "time_s": frames["time_s"], "mean_fluorescence": projections.mean_fluorescence}
+    )
+    with atomic_path(series_csv) as tmp:
+        series.to_csv(tmp, index=False)
+    _plot_series(Path(series_png), series["time_s"], series["mean_fluorescence"], "mean fluorescence")
+    log.info("projections of %d frames written", movie.shape[0])
+
+
+def _plot_series(path: Path, time_s: Iterable[float], values: Iterable[float], label: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.5), dpi=100)
+    ax.plot(np.asarray(time_s), np.asarray(values), lw=0.7, color="k")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(label)
+    fig.tight_layout()
+    save_figure(fig, path)
