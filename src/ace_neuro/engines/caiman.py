@@ -42,11 +42,11 @@ import tifffile
 from ..io.atomic import atomic_path
 from ..io.frames import read_json_key
 from ..io.memmap import find_corrected_movie, parse_blocks_name, write_caiman_from_blocks
-from ..io.movie import caiman_memmap_name, find_caiman_memmap, open_movie
+from ..io.movie import caiman_memmap_name, open_movie
+from ..motion.metrics import motion_metrics
 from .caiman_params import caiman_param_groups, motion_kwargs
 from .caiman_results import (
     border_from_shifts,
-    crispness,
     estimates_from_caiman,
     motion_quality,
     patch_shift_grid,
@@ -240,40 +240,20 @@ def run_motion(
     crop = max(p["max_shifts"]) + (p["max_deviation_rigid"] if p["pw_rigid"] else 0) + 2
     quality = motion_quality(open_movie(movie), open_movie(mmap_path), tmpl, gSig_filt=p["gSig_filt"], crop=crop)
     elapsed = time.perf_counter() - started
-    at_limit = np.any(np.abs(rigid) >= np.asarray(p["max_shifts"]) - 0.05, axis=1) & np.any(np.asarray(p["max_shifts"]) > 0)
     from .. import __version__  # noqa: PLC0415
 
-    record = {
-        "input": os.fspath(movie),
-        "engine": "caiman",
-        "caiman_version": str(caiman.__version__),
-        "version": __version__,
-        "n_frames": n_frames,
-        "frame_shape": [height, width],
-        "registered": bool(p["apply_motion_correction"]),
-        "pw_rigid": bool(p["pw_rigid"] and p["apply_motion_correction"]),
-        "shift_convention": "correcting shift (CaImAn's): corrected(y, x) = frame(y - shift_y, x - shift_x) = minus the motion of the content",
-        "template_source": template_source,
-        "border_pix": int(border),
-        "offset_added": offset,
-        "max_abs_shift_px": float(np.abs(rigid).max(initial=0.0)),
-        "correlation_before_mean": float(np.mean(quality["corr_before"])),
-        "correlation_after_mean": float(np.mean(quality["corr_after"])),
-        "crispness_before": crispness(quality["means"]["raw_before"], crop),
-        "crispness_after": crispness(quality["means"]["raw_after"], crop),
-        "crispness_highpass_before": crispness(quality["means"]["hp_before"], crop),
-        "crispness_highpass_after": crispness(quality["means"]["hp_after"], crop),
-        "n_no_structure_frames": 0,
-        "no_structure_frames": [],
-        "n_frames_at_max_shifts": int(at_limit.sum()),
-        "elapsed_s": round(elapsed, 3),
-        "frames_per_s": round(n_frames / elapsed, 2),
-        "threads": int(threads),
-        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()},
-        "caiman_motion_kwargs": kwargs,
-        "correlation_before": np.round(quality["corr_before"], 5).tolist(),
-        "correlation_after": np.round(quality["corr_after"], 5).tolist(),
-    }
+    record = {"engine": "caiman", "caiman_version": str(caiman.__version__)}
+    record.update(motion_metrics(
+        input_path=os.fspath(movie), version=__version__, shifts=rigid, corr_before=quality["corr_before"],
+        corr_after=quality["corr_after"], means=quality["means"], no_structure=np.zeros(n_frames, bool),
+        max_shifts=p["max_shifts"], crop=crop, registered=p["apply_motion_correction"],
+        pw_rigid=p["pw_rigid"] and p["apply_motion_correction"], template_source=template_source, border_pix=border,
+        offset=offset, frame_shape=(height, width), elapsed_s=elapsed, threads=threads,
+    ))
+    record["params"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+    record["caiman_motion_kwargs"] = kwargs
+    record["correlation_before"] = np.round(quality["corr_before"], 5).tolist()
+    record["correlation_after"] = np.round(quality["corr_after"], 5).tolist()
     _write_motion_outputs(template=template, shifts=shifts, patch_shifts=patch_shifts, metrics=metrics,
                           mean_png=mean_png, shifts_png=shifts_png, tmpl=tmpl, rigid=rigid, per_patch=per_patch,
                           grid=grid, quality=quality, record=record, highpassed=p["gSig_filt"] is not None)

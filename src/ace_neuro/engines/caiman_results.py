@@ -28,7 +28,7 @@ import scipy.sparse
 from ..cnmfe.estimates import Estimates, downsampled_dims
 from ..motion.filters import highpass_filter, highpass_kernel
 
-__all__ = ["shifts_table", "patch_shift_grid", "estimates_from_caiman", "motion_quality", "crispness", "border_from_shifts"]
+__all__ = ["shifts_table", "patch_shift_grid", "estimates_from_caiman", "motion_quality", "border_from_shifts"]
 
 
 def shifts_table(shifts_rig: Any) -> pd.DataFrame:
@@ -202,14 +202,6 @@ def _frames_of(est: Any) -> int:
     if frames:
         return int(frames)
     raise ValueError("CaImAn found no component and its estimates do not say how many frames the movie has")
-
-
-def crispness(image: np.ndarray, border: int) -> float:
-    """CaImAn's crispness of a mean image: norm of its gradient, ``border`` pixels cropped."""
-    if border > 0:
-        image = image[border:-border, border:-border]
-    gy, gx = np.gradient(np.asarray(image, np.float64))
-    return float(np.sqrt(np.sum(gy**2 + gx**2)))
 
 
 def _correlation(frames: np.ndarray, template: np.ndarray) -> np.ndarray:

@@ -63,6 +63,7 @@ from ..pools import map_in_order, process_pool, stop_pool
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
+from .metrics import motion_metrics
 from .params import MotionOptions, check_frame_shape, motion_options
 from .template import combine_group_means, initial_template, registered_mean, template_groups
 
@@ -494,50 +495,22 @@ def _border_pix(results: dict, border_nan: str | bool) -> int:
     return int(math.ceil(largest - 1e-6))
 
 
-def _crispness(image: np.ndarray, border: int) -> float:
-    """CaImAn's crispness: norm of the gradient of a mean image (border cropped)."""
-    if border > 0:
-        image = image[border:-border, border:-border]
-    gy, gx = np.gradient(image.astype(np.float64))
-    return float(np.sqrt(np.sum(gy**2 + gx**2)))
-
-
 def _metrics(results, options: MotionOptions, border_pix, offset, template_source, frame_shape, elapsed, threads,
              movie_path) -> dict:
-    shifts = results["shifts"]
-    max_shifts = np.asarray(options.max_shifts)
-    crop = max(options.max_shifts) + (options.max_deviation_rigid if options.pw_rigid else 0) + 2
-    at_limit = np.any(np.abs(shifts) >= max_shifts - 0.05, axis=1) & np.any(max_shifts > 0)
     from .. import __version__ as version  # noqa: PLC0415
 
-    return {
-        "input": movie_path,
-        "version": version,
-        "n_frames": int(shifts.shape[0]),
-        "frame_shape": list(frame_shape),
-        "registered": bool(options.apply_motion_correction),
-        "pw_rigid": options.registers_patches,
-        "shift_convention": "correcting shift (CaImAn's): corrected(y, x) = frame(y - shift_y, x - shift_x) = minus the motion of the content",
-        "template_source": template_source,
-        "border_pix": int(border_pix),
-        "offset_added": float(offset),
-        "max_abs_shift_px": float(np.abs(shifts).max(initial=0.0)),
-        "correlation_before_mean": float(np.mean(results["corr_before"])),
-        "correlation_after_mean": float(np.mean(results["corr_after"])),
-        "crispness_before": _crispness(results["means"]["raw_before"], crop),
-        "crispness_after": _crispness(results["means"]["raw_after"], crop),
-        "crispness_highpass_before": _crispness(results["means"]["hp_before"], crop),
-        "crispness_highpass_after": _crispness(results["means"]["hp_after"], crop),
-        "n_no_structure_frames": int(results["no_structure"].sum()),
-        "no_structure_frames": np.flatnonzero(results["no_structure"]).tolist(),
-        "n_frames_at_max_shifts": int(at_limit.sum()),
-        "elapsed_s": round(float(elapsed), 3),
-        "frames_per_s": round(float(shifts.shape[0] / elapsed), 2),
-        "threads": int(threads),
-        "params": _params_record(options),
-        "correlation_before": np.round(results["corr_before"], 5).tolist(),
-        "correlation_after": np.round(results["corr_after"], 5).tolist(),
-    }
+    crop = max(options.max_shifts) + (options.max_deviation_rigid if options.pw_rigid else 0) + 2
+    record = motion_metrics(
+        input_path=movie_path, version=version, shifts=results["shifts"], corr_before=results["corr_before"],
+        corr_after=results["corr_after"], means=results["means"], no_structure=results["no_structure"],
+        max_shifts=options.max_shifts, crop=crop, registered=options.apply_motion_correction,
+        pw_rigid=options.registers_patches, template_source=template_source, border_pix=border_pix, offset=offset,
+        frame_shape=frame_shape, elapsed_s=elapsed, threads=threads,
+    )
+    record["params"] = _params_record(options)
+    record["correlation_before"] = np.round(results["corr_before"], 5).tolist()
+    record["correlation_after"] = np.round(results["corr_after"], 5).tolist()
+    return record
 
 
 def _params_record(options: MotionOptions) -> dict[str, Any]:
