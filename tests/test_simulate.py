@@ -19,7 +19,7 @@ from ace_neuro.simulate import (
     simulate_recording,
     simulate_ttl_times,
 )
-from ace_neuro.simulate.model import _build_model
+from ace_neuro.simulate.model import build_model
 from ace_neuro.simulate.render import _clean_canvas
 
 SMALL = dict(n_frames=150, height=64, width=64, n_neurons=12, frames_per_file=60)
@@ -39,7 +39,7 @@ def _read_avi(path):
 
 def _reference(cfg, t):
     """Unmoved clean fluorescence of acquired frame t on the field of view (float32)."""
-    model = _build_model(cfg)
+    model = build_model(cfg)
     p = cfg.pad
     return _clean_canvas(model, t, t + 1)[0, p : p + cfg.height, p : p + cfg.width], model
 
@@ -169,7 +169,7 @@ def test_background_dominates_and_dynamic_range():
 def test_motion_sign_convention_rigid():
     cfg = SimulationConfig(**SMALL, seed=5, noise=0.0, nonrigid_amplitude_px=0.0, motion_amplitude_px=4.0,
                            neuron_brightness=40.0)
-    gt_shifts = _build_model(cfg).rigid
+    gt_shifts = build_model(cfg).rigid
     t = int(np.argmax(np.abs(gt_shifts).sum(axis=1)))
     d = gt_shifts[t].astype(np.float64)
     assert np.abs(d).max() > 1.0
@@ -187,7 +187,7 @@ def test_motion_sign_convention_rigid():
 def test_motion_nonrigid_displacement_field():
     cfg = SimulationConfig(**SMALL, seed=6, noise=0.0, motion_amplitude_px=0.0, nonrigid_amplitude_px=3.0,
                            neuron_brightness=40.0)
-    model = _build_model(cfg)
+    model = build_model(cfg)
     t = int(np.argmax(np.abs(model.nonrigid_timecourse)))
     ref, _ = _reference(cfg, t)
     frame = simulate_frames(cfg, t, t + 1)[0].astype(np.float64)
@@ -342,7 +342,7 @@ def test_spike_to_noise_sets_brightness_against_measured_noise():
     assert level == pytest.approx(cfg.background_level * (1 + cfg.neuropil_strength), rel=0.15)
     assert measured == pytest.approx(cfg.noise_sd_adu, rel=0.1)
     cfg_n = SimulationConfig(**{**base, "n_neurons": 30}, spike_to_noise=0.5)
-    peaks = _build_model(cfg_n).footprints.max(axis=0).toarray().ravel()
+    peaks = build_model(cfg_n).footprints.max(axis=0).toarray().ravel()
     assert peaks.mean() == pytest.approx(0.5 * cfg_n.noise_sd_adu, rel=0.15)
     with pytest.raises(ValueError, match="spike_to_noise"):
         SimulationConfig(spike_to_noise=-1.0)

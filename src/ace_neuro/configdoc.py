@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ace_neuro.params import Param, _allowed, registry
+from ace_neuro.params import Param, allowed_values, registry
 from ace_neuro.sheet import INPUT_COLUMNS, PASSIVE_COLUMNS, REQUIRED_COLUMNS
 
 __all__ = ["config_readme"]
@@ -50,7 +50,7 @@ def _cell(text: str) -> str:
 
 def _row(p: Param) -> str:
     return (
-        f"| `{p.name}` | `{json.dumps(p.default)}` | {_cell(_allowed(p))} | {p.caiman_group or ''} | {_cell(p.help)} |"
+        f"| `{p.name}` | `{json.dumps(p.default)}` | {_cell(allowed_values(p))} | {p.caiman_group or ''} | {_cell(p.help)} |"
     )
 
 

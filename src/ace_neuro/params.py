@@ -234,7 +234,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _allowed(p: Param) -> str:
+def allowed_values(p: Param) -> str:
+    """What ``p`` accepts, in words (its type, bounds or allowed values), for messages and the config docs."""
     if p.enum is not None:
         return "one of " + ", ".join(json.dumps(v) for v in p.enum)
     parts = []
@@ -299,7 +300,7 @@ def check_value(p: Param, value: Any, *, where: str = "") -> Any:
     except ValueError:
         prefix = f"{where}: " if where else ""
         raise ParameterError(
-            f"{prefix}{p.stage}.{p.name} = {json.dumps(value, default=str)} is not allowed; it must be {_allowed(p)}"
+            f"{prefix}{p.stage}.{p.name} = {json.dumps(value, default=str)} is not allowed; it must be {allowed_values(p)}"
         ) from None
 
 

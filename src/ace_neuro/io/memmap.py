@@ -135,8 +135,9 @@ def parse_caiman_memmap_name(path: str | os.PathLike) -> tuple[int, int, int, st
     return int(match["d1"]), int(match["d2"]), int(match["T"]), match["order"]
 
 
-def _frames_view(yr: np.ndarray, height: int, width: int, n_frames: int) -> np.ndarray:
-    # yr[row + col*H, t] == view[t, row, col]; yr.T is Fortran-contiguous, so this is a view.
+def frames_view(yr: np.ndarray, height: int, width: int, n_frames: int) -> np.ndarray:
+    """CaImAn's ``(H*W, T)`` array ``yr`` as a ``(T, H, W)`` view, no copy: ``yr[row + col*H, t] == view[t, row, col]``."""
+    # yr.T is Fortran-contiguous, so this reshape is a view.
     return yr.T.reshape((int(n_frames), int(height), int(width)), order="F")
 
 
@@ -148,7 +149,7 @@ def create_caiman_memmap(path: str | os.PathLike, height: int, width: int, n_fra
     Writing ``view[t0:t1] = frames`` stores each pixel's samples contiguously.
     """
     raw = np.memmap(os.fspath(path), dtype=np.float32, mode="w+", shape=(int(height) * int(width), int(n_frames)), order="C")
-    return _frames_view(raw, height, width, n_frames)
+    return frames_view(raw, height, width, n_frames)
 
 
 def open_caiman_memmap(path: str | os.PathLike, mode: str = "r") -> tuple[np.memmap, tuple[int, int], int]:

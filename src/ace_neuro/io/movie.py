@@ -24,7 +24,7 @@ from ace_neuro.io.disk import preallocate
 
 from .memmap import (  # the memory-map functions live in io/memmap.py; re-exported here
     BlocksMovie,
-    _frames_view,
+    frames_view,
     caiman_memmap_name,
     create_caiman_memmap,
     find_caiman_memmap,
@@ -132,7 +132,7 @@ def open_movie(path: str | os.PathLike) -> np.ndarray:
         return BlocksMovie(path)
     if path.suffix == ".mmap":
         yr, (height, width), n_frames = open_caiman_memmap(path)
-        return _frames_view(yr, height, width, n_frames)
+        return frames_view(yr, height, width, n_frames)
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             movie = tifffile.memmap(os.fspath(path), mode="r")

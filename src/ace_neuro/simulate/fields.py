@@ -9,11 +9,12 @@ import numpy as np
 from scipy import ndimage
 
 
-def _rngs(seed: int, purpose: int) -> np.random.Generator:
+def seeded_rng(seed: int, purpose: int) -> np.random.Generator:
+    """The random generator of one part of the model (``purpose``), independent of the others for a ``seed``."""
     return np.random.default_rng([seed, purpose])
 
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
     """Smooth random field with zero mean and unit standard deviation, correlation length ~scale_px."""
     h, w = shape
     ch, cw = max(2, int(math.ceil(h / scale_px)) + 2), max(2, int(math.ceil(w / scale_px)) + 2)
@@ -25,7 +26,7 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale_px: fl
     return (fine / sd if sd > 0 else fine).astype(np.float32)
 
 
-def _band_limited(rng: np.random.Generator, n: int, fs: float, lo: float, hi: float) -> np.ndarray:
+def band_limited_noise(rng: np.random.Generator, n: int, fs: float, lo: float, hi: float) -> np.ndarray:
     """Gaussian noise of length n with power only between lo and hi Hz, unit std."""
     spec = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, d=1.0 / fs)

@@ -15,13 +15,13 @@ import scipy.sparse as sp
 from scipy import signal
 
 from .config import SimulationConfig
-from .fields import _band_limited, _rngs, _smooth_field
-from .motion import _nonrigid, _rigid_motion, _timing
-from .vessels import VesselModel, _vessel_model
+from .fields import band_limited_noise, seeded_rng, smooth_field
+from .motion import nonrigid_motion, rigid_motion, frame_timing
+from .vessels import VesselModel, build_vessel_model
 
 
 @dataclass
-class _Model:
+class SimulationModel:
     config: SimulationConfig
     canvas_shape: tuple[int, int]
     footprints: sp.csr_matrix  # (Hc*Wc, K) C order, ADU per unit calcium, vessels included
@@ -164,16 +164,16 @@ def _background(
     yy, xx = np.mgrid[0:Hc, 0:Wc].astype(np.float32)
     s = 0.55 * size
     vignette = 0.3 + 0.7 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
-    texture = 1.0 + 0.1 * np.clip(_smooth_field(rng, canvas, size / 6.0), -3, 3) / 3.0
+    texture = 1.0 + 0.1 * np.clip(smooth_field(rng, canvas, size / 6.0), -3, 3) / 3.0
     baseline = (vignette * texture).astype(np.float32)
     baseline *= cfg.background_level / baseline[pad : pad + H, pad : pad + W].mean()
     r = cfg.background_components
     spatial = np.empty((r, Hc, Wc), np.float32)
     temporal = np.empty((r, T), np.float32)
     for j in range(r):
-        spatial[j] = 1.0 if j == 0 else _smooth_field(rng, canvas, size / 4.0)
+        spatial[j] = 1.0 if j == 0 else smooth_field(rng, canvas, size / 4.0)
         amp = cfg.background_fluctuation * (1.0 if j == 0 else 0.6)
-        temporal[j] = amp * _band_limited(rng, T, fs, 0.02, 0.5)
+        temporal[j] = amp * band_limited_noise(rng, T, fs, 0.02, 0.5)
     return baseline, spatial, temporal
 
 
@@ -215,7 +215,7 @@ def _neuropil(
     _, spikes = _spike_trains(rng, M, T + burn, fs, np.full(M, 1.0), 0.0)
     own = _calcium(spikes, g1, g2, peak, burn)
     own /= np.maximum(own.mean(axis=1, keepdims=True), 1e-6)
-    shared = _band_limited(rng, T, fs, 0.02, 0.5).astype(np.float32)
+    shared = band_limited_noise(rng, T, fs, 0.02, 0.5).astype(np.float32)
     weights_shared = rng.uniform(0.1, 0.3, M).astype(np.float32)
     traces = own  # (M, T) float32, filled in place
     for m in range(M):
@@ -228,17 +228,17 @@ def _neuropil(
 
 
 
-def _build_model(cfg: SimulationConfig) -> _Model:
+def build_model(cfg: SimulationConfig) -> SimulationModel:
     """Everything but the noise, deterministically from the config (independent sub-seeds)."""
     pad = cfg.pad
     canvas = (cfg.height + 2 * pad, cfg.width + 2 * pad)
-    rng = _rngs(cfg.seed, 1)
+    rng = seeded_rng(cfg.seed, 1)
     centres = _place_neurons(rng, cfg)
-    vessels = _vessel_model(_rngs(cfg.seed, 10), cfg, canvas, _rngs(cfg.seed, 12))
+    vessels = build_vessel_model(seeded_rng(cfg.seed, 10), cfg, canvas, seeded_rng(cfg.seed, 12))
     transmission = vessels.transmission() if vessels.distance else np.ones(canvas, np.float32)
     # vessels above the focal plane absorb the light of everything beneath them
-    footprints = sp.diags(transmission.ravel()) @ _footprints(_rngs(cfg.seed, 2), cfg, centres)
-    rng = _rngs(cfg.seed, 3)
+    footprints = sp.diags(transmission.ravel()) @ _footprints(seeded_rng(cfg.seed, 2), cfg, centres)
+    rng = seeded_rng(cfg.seed, 3)
     K, fs = cfg.n_neurons, cfg.frame_rate
     rates = np.exp(rng.uniform(np.log(cfg.min_rate_hz), np.log(cfg.max_rate_hz), K))
     tau_d = cfg.decay_time_s * rng.uniform(0.7, 1.3, K)
@@ -248,21 +248,21 @@ def _build_model(cfg: SimulationConfig) -> _Model:
     counts, spikes = _spike_trains(rng, K, cfg.n_frames + burn, fs, rates, cfg.burst_rate_hz)
     calcium = _calcium(spikes, g1, g2, peak, burn)
     spikes = spikes[:, burn:] / peak[:, None].astype(np.float32)  # amplitude of the AR input s_t
-    baseline, bg_spatial, bg_temporal = _background(_rngs(cfg.seed, 4), cfg, canvas)
+    baseline, bg_spatial, bg_temporal = _background(seeded_rng(cfg.seed, 4), cfg, canvas)
     fov_mean = baseline[pad : pad + cfg.height, pad : pad + cfg.width].mean()
     baseline *= transmission
     new_mean = baseline[pad : pad + cfg.height, pad : pad + cfg.width].mean()
     if new_mean > 0:
         baseline *= fov_mean / new_mean  # keep the mean background at background_level
-    np_mat, np_shape, ds, np_traces = _neuropil(_rngs(cfg.seed, 5), cfg, canvas)
+    np_mat, np_shape, ds, np_traces = _neuropil(seeded_rng(cfg.seed, 5), cfg, canvas)
     t = np.arange(cfg.n_frames)
     bleach = np.ones(cfg.n_frames)
     if cfg.bleaching > 0:
         bleach = np.exp(t / (cfg.n_frames - 1) * np.log(1.0 - cfg.bleaching))
-    rigid = _rigid_motion(_rngs(cfg.seed, 6), cfg)
-    fld, course = _nonrigid(_rngs(cfg.seed, 8), cfg)
-    times, written = _timing(_rngs(cfg.seed, 9), cfg)
-    return _Model(
+    rigid = rigid_motion(seeded_rng(cfg.seed, 6), cfg)
+    fld, course = nonrigid_motion(seeded_rng(cfg.seed, 8), cfg)
+    times, written = frame_timing(seeded_rng(cfg.seed, 9), cfg)
+    return SimulationModel(
         config=cfg, canvas_shape=canvas, footprints=footprints.tocsr(), centres=centres.astype(np.float32),
         calcium=calcium.astype(np.float32), spikes=spikes.astype(np.float32),
         spike_counts=counts[:, burn:].astype(np.int16), spike_rates_hz=rates.astype(np.float32),

@@ -8,10 +8,10 @@ import numpy as np
 from scipy import signal
 
 from .config import SimulationConfig
-from .fields import _smooth_field
+from .fields import smooth_field
 
 
-def _rigid_motion(rng: np.random.Generator, cfg: SimulationConfig) -> np.ndarray:
+def rigid_motion(rng: np.random.Generator, cfg: SimulationConfig) -> np.ndarray:
     """(T, 2) bounded smooth random walk with occasional sharper jumps."""
     T, fs, A = cfg.n_frames, cfg.frame_rate, cfg.motion_amplitude_px
     if A == 0:
@@ -36,10 +36,10 @@ def _rigid_motion(rng: np.random.Generator, cfg: SimulationConfig) -> np.ndarray
     return (A * np.tanh(out / A)).astype(np.float32)
 
 
-def _nonrigid(rng: np.random.Generator, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+def nonrigid_motion(rng: np.random.Generator, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
     """Field (2, H, W), zero spatial mean, max magnitude 1; time course (T,) bounded by the amplitude."""
     H, W, T, fs = cfg.height, cfg.width, cfg.n_frames, cfg.frame_rate
-    fld = np.stack([_smooth_field(rng, (H, W), max(H, W) / 2.5) for _ in range(2)])
+    fld = np.stack([smooth_field(rng, (H, W), max(H, W) / 2.5) for _ in range(2)])
     fld -= fld.mean(axis=(1, 2), keepdims=True)
     mag = np.sqrt((fld**2).sum(axis=0)).max()
     fld = (fld / mag if mag > 0 else fld).astype(np.float32)
@@ -50,7 +50,8 @@ def _nonrigid(rng: np.random.Generator, cfg: SimulationConfig) -> tuple[np.ndarr
     return fld, (cfg.nonrigid_amplitude_px * np.tanh(x / 1.5)).astype(np.float32)
 
 
-def _timing(rng: np.random.Generator, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+def frame_timing(rng: np.random.Generator, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Acquisition times (s, jittered) and whether each frame was written (False: dropped), both (T,)."""
     T, fs = cfg.n_frames, cfg.frame_rate
     times = np.arange(T) / fs + rng.normal(0, cfg.timestamp_jitter_ms / 1000.0, T)
     times[0] = 0.0

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .config import SimulationConfig
-from .model import _build_model, _Model
+from .model import build_model, SimulationModel
 
 __all__ = ["simulate_frames"]
 
@@ -14,7 +14,7 @@ __all__ = ["simulate_frames"]
 _POISSON_EXACT_BELOW = 30.0
 
 
-def _clean_frame(model: _Model, t: int, out: np.ndarray) -> np.ndarray:
+def _clean_frame(model: SimulationModel, t: int, out: np.ndarray) -> np.ndarray:
     """Bleached, unmoved clean fluorescence of acquired frame t on the canvas, written into out (Hc, Wc) float32.
 
     Element-wise operations and one sparse matrix-vector product per frame, so the value
@@ -39,7 +39,7 @@ def _clean_frame(model: _Model, t: int, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clean_canvas(model: _Model, start: int, stop: int) -> np.ndarray:
+def _clean_canvas(model: SimulationModel, start: int, stop: int) -> np.ndarray:
     """Bleached, unmoved clean fluorescence on the canvas, (n, Hc, Wc) float32."""
     out = np.empty((stop - start,) + model.canvas_shape, np.float32)
     for i in range(stop - start):
@@ -47,7 +47,7 @@ def _clean_canvas(model: _Model, start: int, stop: int) -> np.ndarray:
     return out
 
 
-def _warp(model: _Model, canvas: np.ndarray, t: int, base_y: np.ndarray, base_x: np.ndarray) -> np.ndarray:
+def _warp(model: SimulationModel, canvas: np.ndarray, t: int, base_y: np.ndarray, base_x: np.ndarray) -> np.ndarray:
     """frame_t(y, x) = clean_t(y - d_y, x - d_x) on the (H, W) field of view."""
     d = model.rigid[t]
     a = model.nonrigid_timecourse[t]
@@ -84,7 +84,7 @@ def _add_noise(clean: np.ndarray, cfg: SimulationConfig, t: int) -> np.ndarray:
     return value.astype(np.uint8)
 
 
-def _render(model: _Model, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+def render_frames(model: SimulationModel, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
     """Acquired frames start:stop as uint8 (n, H, W), rendered one at a time."""
     cfg = model.config
     H, W, pad = cfg.height, cfg.width, cfg.pad
@@ -100,7 +100,7 @@ def _render(model: _Model, start: int, stop: int, out: np.ndarray | None = None)
     return out
 
 
-def _chunk_frames(cfg: SimulationConfig, budget_mb: float = 32.0) -> int:
+def frames_per_chunk(cfg: SimulationConfig, budget_mb: float = 32.0) -> int:
     """Frames per output chunk (uint8 frames) from a memory budget."""
     return max(1, min(cfg.n_frames, int(budget_mb * 2**20 // (cfg.height * cfg.width))))
 
@@ -132,11 +132,11 @@ def simulate_frames(config: SimulationConfig, start: int = 0, stop: int | None =
     stop = config.n_frames if stop is None else stop
     if not (0 <= start <= stop <= config.n_frames):
         raise ValueError(f"frame range {start}:{stop} is outside 0:{config.n_frames} (config.n_frames)")
-    model = _build_model(config)
+    model = build_model(config)
     out = np.empty((stop - start, config.height, config.width), np.uint8)
-    step = _chunk_frames(config)
+    step = frames_per_chunk(config)
     for s in range(start, stop, step):
         e = min(stop, s + step)
-        _render(model, s, e, out[s - start : e - start])
+        render_frames(model, s, e, out[s - start : e - start])
     return out
 

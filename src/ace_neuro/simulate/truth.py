@@ -14,12 +14,13 @@ from scipy import ndimage
 
 from .. import __version__
 from .config import SimulationConfig
-from .model import _Model
+from .model import SimulationModel
 
 __all__ = ["GroundTruth", "load_ground_truth"]
 
 
-def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
+def write_ground_truth(path: Path, model: SimulationModel, ephys: dict | None) -> None:
+    """Write the model's ground truth (footprints, traces, spikes, motion, timing, TTL) to ``path`` (HDF5)."""
     cfg = model.config
     H, W, pad = cfg.height, cfg.width, cfg.pad
     Hc, Wc = model.canvas_shape
@@ -94,7 +95,7 @@ def _write_ground_truth(path: Path, model: _Model, ephys: dict | None) -> None:
 BORDER_FLICKER = 0.01
 
 
-def vessel_flicker(model: _Model, n_samples: int = 100) -> np.ndarray:
+def vessel_flicker(model: SimulationModel, n_samples: int = 100) -> np.ndarray:
     """(Hc, Wc) float32 standard deviation over time of the transmission relative to rest (0 for static vessels).
 
     Estimated on at most ``n_samples`` acquired frames spread evenly over the recording.
@@ -113,7 +114,7 @@ def vessel_flicker(model: _Model, n_samples: int = 100) -> np.ndarray:
     return np.sqrt(np.maximum(s2 / frames.size - mean * mean, 0.0)).astype(np.float32)
 
 
-def _write_vessels(f: h5py.File, model: _Model, fov) -> None:
+def _write_vessels(f: h5py.File, model: SimulationModel, fov) -> None:
     vessels = model.vessels
     g = f.create_group("vessels")
     H, W = model.config.height, model.config.width
@@ -130,7 +131,7 @@ def _write_vessels(f: h5py.File, model: _Model, fov) -> None:
     g.attrs["border_flicker_threshold"] = BORDER_FLICKER
 
 
-def _mean_background(model: _Model) -> np.ndarray:
+def _mean_background(model: SimulationModel) -> np.ndarray:
     """Time-average of the unmoved, unbleached background + neuropil on the canvas (Hc, Wc)."""
     Hc, Wc = model.canvas_shape
     mean_fluct = 1.0 + np.tensordot(model.bg_temporal.mean(axis=1), model.bg_spatial, axes=1)

@@ -13,9 +13,9 @@ import numpy as np
 from ..io.atomic import atomic_path
 from ..progress import Progress
 from .config import SimulationConfig
-from .model import _build_model
-from .render import _chunk_frames, _render
-from .truth import _write_ground_truth
+from .model import build_model
+from .render import frames_per_chunk, render_frames
+from .truth import write_ground_truth
 from .ttl import simulate_ttl_times
 
 __all__ = ["simulate_recording"]
@@ -122,7 +122,7 @@ def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = No
                          "choose a new folder (only empty folders or earlier simulations are replaced)")
     log.info("simulating %d frames of %dx%d, %d neurons, seed %d into %s",
              cfg.n_frames, cfg.height, cfg.width, cfg.n_neurons, cfg.seed, out_dir)
-    model = _build_model(cfg)
+    model = build_model(cfg)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         scope = tmp / "Miniscope"
@@ -137,12 +137,12 @@ def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = No
                 fh.write(f"{i},{ms},{i % 256},{acq}\n")
         sink = _AviSink(scope, (cfg.height, cfg.width), cfg.frames_per_file)
         progress = Progress(cfg.n_frames, "simulate", log)
-        step = _chunk_frames(cfg)
+        step = frames_per_chunk(cfg)
         buf = np.empty((step, cfg.height, cfg.width), np.uint8)
         try:
             for s in range(0, cfg.n_frames, step):
                 e = min(cfg.n_frames, s + step)
-                frames = _render(model, s, e, buf[: e - s])
+                frames = render_frames(model, s, e, buf[: e - s])
                 for i in range(e - s):
                     if model.frame_written[s + i]:
                         sink.write(frames[i])
@@ -160,6 +160,6 @@ def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = No
                 fh.writelines(f"{x:.7f}\n" for x in ttl)
             ephys = {"ttl": ttl, "true": true, "missing": missing, "extra": extra, "drift_ppm": cfg.ephys_drift_ppm,
                      "offset_s": cfg.ephys_offset_s, "jitter_s": cfg.ephys_jitter_s}
-        _write_ground_truth(tmp / "ground_truth.h5", model, ephys)
+        write_ground_truth(tmp / "ground_truth.h5", model, ephys)
     log.info("simulated recording written to %s (%d of %d frames written)", out_dir, written.size, cfg.n_frames)
     return out_dir

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .config import SimulationConfig
-from .fields import _band_limited, _smooth_field
+from .fields import band_limited_noise, smooth_field
 
 
 def _vessel_path(rng: np.random.Generator, canvas: tuple[int, int], start: np.ndarray, angle: float,
@@ -139,7 +139,7 @@ def _vessel_geometry(rng: np.random.Generator, cfg: SimulationConfig, canvas: tu
     return dists, radii, contrasts, tree
 
 
-def _vessel_model(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int],
+def build_vessel_model(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple[int, int],
                   dynamics_rng: np.random.Generator) -> VesselModel:
     """Geometry from ``rng`` (as in every earlier version), dynamics from ``dynamics_rng``.
 
@@ -155,18 +155,18 @@ def _vessel_model(rng: np.random.Generator, cfg: SimulationConfig, canvas: tuple
     wobble = np.zeros((P, T), np.float32)
     fields = None
     if P and cfg.vessel_dilation > 0:
-        shared = _band_limited(dynamics_rng, T, fs, 0.05, 0.3)
+        shared = band_limited_noise(dynamics_rng, T, fs, 0.05, 0.3)
         for p in range(P):
-            own = _band_limited(dynamics_rng, T, fs, 0.05, 0.3)
+            own = band_limited_noise(dynamics_rng, T, fs, 0.05, 0.3)
             h = np.sqrt(0.7) * shared + np.sqrt(0.3) * own
             scale[p] = 1.0 + cfg.vessel_dilation * np.tanh(h)
     if P and cfg.vessel_wobble_px > 0:
         fields = np.empty((P, 2) + tuple(canvas), np.float32)
         for p in range(P):
-            fld = np.stack([_smooth_field(dynamics_rng, canvas, max(canvas) / 3.0) for _ in range(2)])
+            fld = np.stack([smooth_field(dynamics_rng, canvas, max(canvas) / 3.0) for _ in range(2)])
             fld /= max(float(np.sqrt((fld ** 2).sum(axis=0)).max()), 1e-12)
             fields[p] = fld
-            w = _band_limited(dynamics_rng, T, fs, 0.05, 1.0)
+            w = band_limited_noise(dynamics_rng, T, fs, 0.05, 1.0)
             wobble[p] = cfg.vessel_wobble_px * np.tanh(w / 1.5)
     return VesselModel(dists, np.asarray(radii, np.float64), np.asarray(contrasts, np.float64), scale, fields,
                        wobble, np.asarray(tree, np.int64))
