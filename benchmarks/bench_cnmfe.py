@@ -198,6 +198,7 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
     with ``memmap`` and ``truth_path``, the scratch folder for an existing
     memory map (e.g. a workflow run's ``motion/memmap``) and its ground truth.
     """
+    from ace_neuro.cnmfe.params import CnmfeOptions
     from ace_neuro.cnmfe.pipeline import fit_cnmfe
     from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
     from ace_neuro.io.movie import find_caiman_memmap
@@ -207,7 +208,7 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
     path = memmap or find_caiman_memmap(folder / "memmap")
     start = time.perf_counter()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    est = fit_cnmfe(path, params, threads=threads, frame_rate=truth.frame_rate, scratch_dir=folder)
+    est = fit_cnmfe(path, CnmfeOptions.from_params(params), threads=threads, frame_rate=truth.frame_rate, scratch_dir=folder)
     elapsed = time.perf_counter() - start
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)

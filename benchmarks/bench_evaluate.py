@@ -91,7 +91,7 @@ def measure(work: Path, movie: str) -> dict:
 
         data = MovieSource.from_path(next(work.glob("*.blocks")))
     wall, cpu = time.perf_counter(), time.process_time()
-    out = evaluate_components(est, data, {})
+    out = evaluate_components(est, data)
     return {"movie": movie, "frames": est.n_frames, "components": est.n_components,
             "wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -19,6 +19,7 @@ from ace_neuro.cnmfe.evaluate import (
     CurationError,
     apply_curation,
     classify_components,
+    EvaluateOptions,
     evaluate_components,
     peak_frames,
     read_curation_file,
@@ -175,15 +176,15 @@ def test_classify_follows_caiman_rule():
 
 def test_params_use_cnn_and_seed_alias(scene):
     with pytest.raises(ParameterError, match="CNN classifier is not available"):
-        evaluate_components(scene["est"], scene["movie"], {"use_cnn": True})
-    est = evaluate_components(scene["est"], scene["movie"], {"r_values_min": -0.9, "min_SNR": 1000.0})
+        EvaluateOptions.from_params(use_cnn=True)
+    est = evaluate_components(scene["est"], scene["movie"], EvaluateOptions.from_params(r_values_min=-0.9, min_SNR=1000.0))
     assert est.params["rval_thr"] == -0.9
     # with min_SNR out of reach, any r >= -0.9 accepts: the flat junk has r = 0
     assert scene["n_true"] in est.idx_components.tolist()
     with pytest.raises(ParameterError, match="are the same threshold; set only rval_thr"):
-        evaluate_components(scene["est"], scene["movie"], {"r_values_min": 0.8, "rval_thr": 0.9})
+        EvaluateOptions.from_params(r_values_min=0.8, rval_thr=0.9)
     with pytest.raises(ParameterError, match=r"unknown parameter evaluate.rval_thresh; did you mean .rval_thr."):
-        evaluate_components(scene["est"], scene["movie"], {"rval_thresh": 0.9})
+        EvaluateOptions.from_params({"rval_thresh": 0.9})
     assert {p.stage for p in PARAMS} == {"evaluate"}
 
 
@@ -258,7 +259,7 @@ def test_run_evaluate_step_writes_three_files(tmp_path, scene):
     cur.write_text("component,decision\n4,accept\n")
     out = tmp_path / "evaluate"
     run_evaluate_step(est_path, folder, out / "estimates.h5", out / "components.csv", out / "estimates_caiman.hdf5",
-                      params={"min_SNR": 3.0}, curation_file=cur)
+                      EvaluateOptions.from_params(min_SNR=3.0), curation_file=cur)
     back = load_estimates(out / "estimates.h5")
     assert back.idx_components.tolist() == [0, 1, 2, 3, 4] and back.idx_components_bad.tolist() == [5]
     np.testing.assert_array_equal(back.C, scene["est"].C)

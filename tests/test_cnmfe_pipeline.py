@@ -9,6 +9,7 @@ import pytest
 import tifffile
 
 from ace_neuro.cnmfe.estimates import load_estimates
+from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.pipeline import fit_cnmfe, run_cnmfe_step
 from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
@@ -38,7 +39,7 @@ def run_step(memmap_dir, out, params, threads=1, metadata=None, metrics=None, lo
     """The cnmfe step with the workflow's file names under ``out``."""
     out = Path(out)
     return run_cnmfe_step(
-        memmap_dir, params, estimates_path=out / "estimates.h5", params_path=out / "params.json",
+        memmap_dir, CnmfeOptions.from_params(params), estimates_path=out / "estimates.h5", params_path=out / "params.json",
         correlation_paths=(out / "correlation_image.tif", out / "correlation_image.png"),
         pnr_paths=(out / "pnr_image.tif", out / "pnr_image.png"), contours_path=out / "contours.png",
         threads=threads, metadata_path=metadata, motion_metrics_path=metrics, log=log,
@@ -87,7 +88,7 @@ def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
 def test_patches_give_the_same_neurons(recording):
     root, memmap_dir, truth = recording
     path = next(memmap_dir.glob("*.mmap"))
-    est = fit_cnmfe(path, {**SEEDING, "rf": 40, "stride": 20}, threads=2, frame_rate=20.0)  # CaImAn demo values
+    est = fit_cnmfe(path, CnmfeOptions.from_params(SEEDING, rf=40, stride=20), threads=2, frame_rate=20.0)  # CaImAn demo values
     matches = match_components(est.A, truth.footprints, dims=(128, 128))
     scores = detection_scores(est.A, truth.footprints, matches=matches, dims=(128, 128))
     assert scores["f1"] >= 0.85, scores

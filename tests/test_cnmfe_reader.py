@@ -129,13 +129,13 @@ def test_chunk_cache_without_room_recomputes_every_time(tmp_path):
 def test_seeding_cache_off_writes_no_scratch_file(tmp_path, monkeypatch, seeding_cache):
     from ace_neuro.cnmfe import reader
     from ace_neuro.cnmfe.fit import fit_region
-    from ace_neuro.cnmfe.params import check_params
+    from ace_neuro.cnmfe.params import CnmfeOptions
 
     created = []
     real = reader.tempfile.mkstemp
     monkeypatch.setattr(reader.tempfile, "mkstemp", lambda **kw: created.append(kw) or real(**kw))
     movie = np.random.default_rng(0).normal(10, 1, size=(120, 24, 24)).astype(np.float32)
-    params = check_params({"seeding_cache": seeding_cache, "gSig": [2, 2], "gSiz": [7, 7], "min_corr": 0.5, "min_pnr": 3})
-    fit_region(MovieSource.from_array(movie), params, 20.0, scratch_dir=tmp_path)
+    options = CnmfeOptions.from_params(seeding_cache=seeding_cache, gSig=[2, 2], gSiz=[7, 7], min_corr=0.5, min_pnr=3)
+    fit_region(MovieSource.from_array(movie), options, frame_rate=20.0, scratch_dir=tmp_path)
     assert bool(created) == seeding_cache
     assert not list(tmp_path.iterdir())  # caches removed at the end

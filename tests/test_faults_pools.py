@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ace_neuro.cnmfe import patches
+from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap, create_tiff
 from ace_neuro.motion import step as motion_step
@@ -145,7 +146,7 @@ def test_cnmfe_patch_worker_death_fails_with_a_message(tmp_path, monkeypatch, no
     start = time.monotonic()
     with pytest.raises(WorkerDiedError, match=r"cnmfe \(patches\): a worker process died: pid \d+ killed by SIGKILL "
                                               r"\(killed from outside, usually by the kernel's out-of-memory killer"):
-        fit_cnmfe(next(tmp_path.glob("*.mmap")), {"rf": 14, "stride": 6, "gSig": 3, "gSiz": 13}, threads=2,
+        fit_cnmfe(next(tmp_path.glob("*.mmap")), CnmfeOptions.from_params(rf=14, stride=6, gSig=3, gSiz=13), threads=2,
                   frame_rate=20.0, scratch_dir=tmp_path / "scratch")
     assert time.monotonic() - start < 60
     assert list((tmp_path / "scratch").iterdir()) == []

@@ -14,6 +14,7 @@ from ace_neuro.cnmfe.parameter_aid import (
     gsig_candidates,
     run_parameter_aid,
 )
+from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
 
 
@@ -50,7 +51,8 @@ def test_run_parameter_aid_writes_its_files(tmp_path):
     names = {"images": "a.png", "histograms": "b.png", "seeds": "c.png", "patches": "d.png", "suggestion": "e.txt",
              "summary": "f.json"}
     outputs = {k: out / v for k, v in names.items()}
-    summary = run_parameter_aid(tmp_path, outputs, {"gSig": [3, 3], "gSiz": [13, 13], "rf": 20, "stride": 8, "tsub": 1})
+    options = CnmfeOptions.from_params(gSig=[3, 3], gSiz=[13, 13], rf=20, stride=8, tsub=1)
+    summary = run_parameter_aid(tmp_path, outputs, options)
     assert sorted(OUTPUT_KEYS) == sorted(names)
     for path in outputs.values():
         assert path.stat().st_size > 0

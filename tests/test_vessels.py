@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates
-from ace_neuro.cnmfe.evaluate import components_table, evaluate_components
+from ace_neuro.cnmfe.evaluate import EvaluateOptions, components_table, evaluate_components
 from ace_neuro.cnmfe.vessels import (
     find_vessel_edge_components,
     vessel_border_band,
@@ -83,17 +83,17 @@ def test_features_and_decision():
     assert f.elongation[0] > 3 and f.elongation[1] < 1.3
     assert f.skewness[1] > 1 and abs(f.skewness[0]) < 0.5
     assert vessel_edge_components(f).tolist() == [True, False, False, True]
-    assert find_vessel_edge_components(est).tolist() == [True, False, False, True]
+    assert find_vessel_edge_components(est, gSig=3, gSiz=13).tolist() == [True, False, False, True]
 
 
 def test_evaluation_rejects_vessel_edges_and_says_why():
     est, _ = _scene()
     movie = np.zeros((T, H, W), np.float32)  # r-values are irrelevant here: judge by SNR alone
-    ev = evaluate_components(est, movie, {"min_SNR": 0.0, "SNR_lowest": 0.0, "rval_lowest": -1.0})
+    by_snr = {"min_SNR": 0.0, "SNR_lowest": 0.0, "rval_lowest": -1.0}
+    ev = evaluate_components(est, movie, EvaluateOptions.from_params(by_snr))
     assert 0 in ev.idx_components_bad and 3 in ev.idx_components_bad
     assert 1 in ev.idx_components and 2 in ev.idx_components
     table = components_table(ev)
     assert table["reason"].tolist()[:4] == ["vessel_edge", "", "", "vessel_edge"]
-    kept = evaluate_components(est, movie, {"min_SNR": 0.0, "SNR_lowest": 0.0, "rval_lowest": -1.0,
-                                            "reject_vessel_edges": False})
+    kept = evaluate_components(est, movie, EvaluateOptions.from_params(by_snr, reject_vessel_edges=False))
     assert kept.idx_components.tolist() == [0, 1, 2, 3]

@@ -27,7 +27,9 @@ without CNN): it must pass at least one upper threshold (``SNR > min_SNR`` or
 
 The metrics live in :mod:`~ace_neuro.cnmfe.snr` and :mod:`~ace_neuro.cnmfe.rvalues`,
 manual curation in :mod:`~ace_neuro.cnmfe.curation`; this module holds the
-parameters, the decision rule and the workflow step (all names re-exported).
+parameters (:class:`EvaluateOptions`, CaImAn's names, checked by
+:meth:`EvaluateOptions.from_params`), the decision rule and the workflow step
+(all names re-exported).
 Streaming: the r-values read the movie once in tiles sized by a memory budget;
 time is linear in the recording's length and memory does not depend on it.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -58,6 +61,7 @@ from ace_neuro.io.caiman import export_caiman_hdf5
 from ace_neuro.params import stage_parameters
 
 __all__ = [
+    "EvaluateOptions",
     "CurationError",
     "trace_snr",
     "peak_frames",
@@ -72,6 +76,75 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """The evaluate parameters, checked (build it with :meth:`from_params`; CaImAn's ``quality`` names).
+
+    Attributes
+    ----------
+    min_SNR : float
+        Trace SNR above which a component is accepted (or the r-value rule).
+    rval_thr : float
+        Spatial correlation (r-value) at or above which a component is accepted.
+    r_values_min : float or None
+        The seed's name for ``rval_thr`` (already applied to it; recorded).
+    SNR_lowest : float
+        Components with a trace SNR at or below this are rejected.
+    rval_lowest : float
+        Components with an r-value at or below this are rejected.
+    use_cnn : bool
+        CaImAn's CNN classifier (always false here).
+    reject_vessel_edges : bool
+        (ace-neuro) Reject components that follow a blood-vessel border (:mod:`.vessels`).
+    Npeaks : int
+        Largest peaks of each trace whose surrounding frames make the r-value's image.
+    evaluate_engine : str
+        (ace-neuro) The engine the step ran (recorded with the results).
+    evaluate_chunk_mb : float
+        (ace-neuro) Memory budget of one group of frames read for the r-values, MB.
+    """
+
+    min_SNR: float
+    rval_thr: float
+    r_values_min: float | None
+    SNR_lowest: float
+    rval_lowest: float
+    use_cnn: bool
+    reject_vessel_edges: bool
+    Npeaks: int
+    evaluate_engine: str
+    evaluate_chunk_mb: float
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None = None, **caiman_names: Any) -> "EvaluateOptions":
+        """Check evaluate parameters (CaImAn's names; defaults for the missing ones).
+
+        Parameters
+        ----------
+        params : mapping, optional
+            ``{name: value}``, e.g. the stage's :class:`~ace_neuro.params.StageParams`.
+        **caiman_names
+            More values by name; they win over ``params``.
+
+        Raises
+        ------
+        ParameterError
+            On an unknown name (naming the nearest known one), a value out of
+            range, ``use_cnn`` true, or ``r_values_min`` contradicting ``rval_thr``.
+
+        Examples
+        --------
+        >>> EvaluateOptions.from_params(min_SNR=2.5).min_SNR
+        2.5
+        """
+        # a StageParams alone is used as it is (it was checked once already)
+        values = stage_parameters("evaluate", {**(params or {}), **caiman_names} if caiman_names else params)
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+    def as_params(self) -> dict[str, Any]:
+        """Every parameter under its name, as the validator gives it."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # --------------------------------------------------------------------------- decisions
@@ -104,14 +177,10 @@ def classify_components(
     return np.flatnonzero(good).astype(np.int64), np.flatnonzero(~good).astype(np.int64)
 
 
-def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(stage_parameters("evaluate", params))
-
-
 def evaluate_components(
     estimates: Estimates,
     movie: np.ndarray,
-    params: Mapping[str, Any] | None = None,
+    options: EvaluateOptions | None = None,
     *,
     decay_time: float | None = None,
 ) -> Estimates:
@@ -124,8 +193,8 @@ def evaluate_components(
     movie : array-like of shape (T, H, W), or MovieSource
         The movie CNMF-E ran on (:meth:`MovieSource.from_path` of the motion
         step's file; only the tiles holding peak frames are read).
-    params : mapping, optional
-        Evaluate parameters (:mod:`ace_neuro.stages.evaluate`); defaults for missing keys.
+    options : EvaluateOptions, optional
+        Evaluate parameters (:meth:`EvaluateOptions.from_params`); all defaults when omitted.
     decay_time : float, optional
         Transient decay time (s); default ``estimates.params['decay_time']``
         (the cnmfe parameter), else CaImAn's 0.4 s.
@@ -137,32 +206,35 @@ def evaluate_components(
         ``idx_components_bad`` set and the evaluate parameters added to
         ``params``.
     """
-    p = _check_params(params or {})
+    options = EvaluateOptions.from_params() if options is None else options
     if decay_time is None:
         decay_time = estimates.params.get("decay_time") or 0.4
     decay_time = float(decay_time)
     n_comp = estimates.n_components
     if n_comp:
         snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time)
-        frames = peak_frames(estimates.C, estimates.frame_rate, p["Npeaks"])
-        r_values = spatial_r_values(estimates, movie, frames, chunk_mb=p["evaluate_chunk_mb"])
+        frames = peak_frames(estimates.C, estimates.frame_rate, options.Npeaks)
+        r_values = spatial_r_values(estimates, movie, frames, chunk_mb=options.evaluate_chunk_mb)
     else:
         snr = np.zeros(0)
         r_values = np.zeros(0)
     good, bad = classify_components(
-        snr, r_values, min_SNR=p["min_SNR"], rval_thr=p["rval_thr"],
-        SNR_lowest=p["SNR_lowest"], rval_lowest=p["rval_lowest"],
+        snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
+        SNR_lowest=options.SNR_lowest, rval_lowest=options.rval_lowest,
     )
     vessel_edge = np.zeros(0, np.int64)
-    if p["reject_vessel_edges"] and n_comp:
+    if options.reject_vessel_edges and n_comp:
         from ace_neuro.cnmfe.vessels import find_vessel_edge_components
 
-        vessel_edge = np.flatnonzero(find_vessel_edge_components(estimates))
+        # the neuron size the cnmfe step recorded (CaImAn's one-photon 3 and 13 pixels when absent)
+        g_sig = estimates.params.get("gSig") or [3, 3]
+        g_siz = estimates.params.get("gSiz") or [13, 13]
+        vessel_edge = np.flatnonzero(find_vessel_edge_components(estimates, gSig=g_sig, gSiz=g_siz))
         good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
         logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
-    merged.update(p)
+    merged.update(options.as_params())
     merged["vessel_edge_components"] = vessel_edge.tolist()
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
@@ -190,7 +262,7 @@ def run_evaluate_step(
     estimates_out: str | os.PathLike,
     components_csv: str | os.PathLike,
     caiman_out: str | os.PathLike,
-    params: Mapping[str, Any] | None = None,
+    options: EvaluateOptions | None = None,
     curation_file: str | os.PathLike | None = None,
     traces_png: str | os.PathLike | None = None,
 ) -> Estimates:
@@ -211,8 +283,8 @@ def run_evaluate_step(
         ``evaluate/components.csv`` (see :func:`components_table`).
     caiman_out : path
         ``evaluate/estimates_caiman.hdf5`` in CaImAn's ``cnm.save()`` layout.
-    params : mapping, optional
-        Evaluate parameters.
+    options : EvaluateOptions, optional
+        Evaluate parameters; all defaults when omitted.
     curation_file : path, optional
         Manual decisions (:func:`read_curation_file`), applied last.
     traces_png : path, optional
@@ -224,7 +296,7 @@ def run_evaluate_step(
     estimates = load_estimates(estimates_in)
     movie_path = _movie_file(movie)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
-    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), params)
+    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options)
     curated = np.zeros(evaluated.n_components, dtype=bool)
     if curation_file:
         decisions = read_curation_file(curation_file, evaluated.n_components)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -35,6 +35,7 @@ from ..io.atomic import atomic_path
 from ..io.images import display_limits, save_figure
 from .filters import downsample_frames
 from .init import correlation_pnr_images, extract_components, find_seeds, seed_mask
+from .params import CnmfeOptions, NoiseOptions, PatchOptions, SeedingOptions
 from .patches import patch_regions
 from .thresholds import resolve_thresholds
 
@@ -115,8 +116,8 @@ class ParameterAid:
         Half-widths at half maximum (full-resolution pixels) the gSig suggestion is based on.
     half_widths_from : str
         ``"accepted footprints"`` or ``"initial footprints of the seeds"``.
-    params : dict
-        The parameters used.
+    seeding : SeedingOptions
+        The seeding parameters used (``gSig``, ``gSiz``, thresholds, ``ssub``).
     """
 
     gsigs: list
@@ -126,13 +127,13 @@ class ParameterAid:
     seeds: np.ndarray
     half_widths: np.ndarray
     half_widths_from: str
-    params: dict = field(default_factory=dict)
+    seeding: SeedingOptions
 
     def suggestion(self) -> dict[str, Any]:
         """Suggested ``gSig``, ``gSiz``, ``min_corr``, ``min_pnr`` and why."""
-        used = self.thresholds[self.gsigs.index([int(v) for v in self.params["gSig"]])]
+        used = self.thresholds[self.gsigs.index([int(v) for v in self.seeding.gSig])]
         hw = self.half_widths[self.half_widths > 0]
-        g = int(max(1, round(float(np.median(hw))))) if hw.size else int(self.params["gSig"][0])
+        g = int(max(1, round(float(np.median(hw))))) if hw.size else int(self.seeding.gSig[0])
         return {
             "gSig": [g, g], "gSiz": [4 * g + 1, 4 * g + 1], "min_corr": round(used.min_corr, 3),
             "min_pnr": round(used.min_pnr, 2), "false_seed_rate": used.false_seed_rate,
@@ -151,8 +152,8 @@ def _as_columns(footprints: list, dims: tuple[int, int]) -> scipy.sparse.csc_mat
                                     indptr), shape=(n, len(footprints)))
 
 
-def _frames_factory(source, params: Mapping[str, Any], chunk_frames: int) -> Callable[[], Iterable[np.ndarray]]:
-    ssub, tsub = int(params["ssub"]), int(params["tsub"])
+def _frames_factory(source, ssub: int, tsub: int, chunk_frames: int) -> Callable[[], Iterable[np.ndarray]]:
+    """Factory of the movie's chunks downsampled by ``ssub`` and ``tsub``, ``(L', h', w')``."""
 
     def gen():
         for t0, t1 in source.chunks(chunk_frames, tsub):
@@ -163,8 +164,10 @@ def _frames_factory(source, params: Mapping[str, Any], chunk_frames: int) -> Cal
 
 def compute_parameter_aid(
     source,
-    params: Mapping[str, Any],
+    seeding: SeedingOptions,
+    noise: NoiseOptions,
     *,
+    chunk_mb: float,
     border: int = 0,
     footprints=None,
     threads: int = 1,
@@ -176,8 +179,13 @@ def compute_parameter_aid(
     ----------
     source : ace_neuro.cnmfe.reader.MovieSource
         The motion-corrected movie.
-    params : mapping
-        Checked CNMF-E parameters (:func:`ace_neuro.cnmfe.params.check_params`).
+    seeding : SeedingOptions
+        The seeding parameters (``CnmfeOptions.seeding``): ``gSig``, ``gSiz``,
+        thresholds, ``center_psf``, ``ssub`` / ``tsub``.
+    noise : NoiseOptions
+        The noise band of the peak-to-noise images.
+    chunk_mb : float
+        Memory budget of one chunk of frames, MB (``cnmfe_chunk_mb``).
     border : int
         Seeding border (full-resolution pixels).
     footprints : sparse (h*w, K), optional
@@ -192,48 +200,48 @@ def compute_parameter_aid(
     """
     from .reader import ChunkCache
 
-    p = dict(params)
-    ssub, tsub = int(p["ssub"]), int(p["tsub"])
+    ssub, tsub = seeding.ssub, seeding.tsub
     h, w = source.dims
     init_dims = (-(-h // ssub), -(-w // ssub))
     n_init = -(-source.n_frames // tsub)
-    chunk = source.chunk_frames(float(p["cnmfe_chunk_mb"]))
-    frames = ChunkCache(_frames_factory(source, p, chunk), None if scratch_dir is None else os.fspath(scratch_dir),
+    chunk = source.chunk_frames(float(chunk_mb))
+    frames = ChunkCache(_frames_factory(source, ssub, tsub, chunk), None if scratch_dir is None else os.fspath(scratch_dir),
                         4 * n_init * init_dims[0] * init_dims[1])
     eligible = seed_mask(init_dims, int(np.ceil(border / ssub)))
     images, thresholds = [], []
     configured = tuple(
-        CAIMAN_DEMO_THRESHOLDS[i] if isinstance(p[name], str) else float(p[name])
-        for i, name in enumerate(("min_corr", "min_pnr"))
+        CAIMAN_DEMO_THRESHOLDS[i] if isinstance(value, str) else float(value)
+        for i, value in enumerate((seeding.min_corr, seeding.min_pnr))
     )
-    gsigs = gsig_candidates(p["gSig"])
-    i = gsigs.index([int(v) for v in p["gSig"]])
+    gsigs = gsig_candidates(seeding.gSig)
+    i = gsigs.index([int(v) for v in seeding.gSig])
     try:
         for g in gsigs:
             g_sig = [max(1.0, v / ssub) for v in g]
             g_siz = [max(3, int(round((4 * v + 1) / ssub))) for v in g]
             if g == gsigs[i]:
-                g_siz = [max(3, int(round(v / ssub))) for v in p["gSiz"]]
-            img = correlation_pnr_images(frames, init_dims, g_sig, g_siz, p["center_psf"], p["noise_range"],
-                                         p["noise_method"], n_init, threads, frames.folder, null_images=True)
+                g_siz = [max(3, int(round(v / ssub))) for v in seeding.gSiz]
+            img = correlation_pnr_images(frames, init_dims, g_sig, g_siz, seeding.center_psf, noise.noise_range,
+                                         noise.noise_method, n_init, threads, frames.folder, null_images=True)
             img.thresholds = resolve_thresholds("auto", "auto", img, gSig=g_sig, gSiz=g_siz,
-                                                false_seed_rate=p["seed_false_rate"], eligible=eligible)
+                                                false_seed_rate=seeding.seed_false_rate, eligible=eligible)
             images.append(img)
             thresholds.append(img.thresholds)
-        corr = thresholds[i].min_corr if isinstance(p["min_corr"], str) else float(p["min_corr"])
-        pnr = thresholds[i].min_pnr if isinstance(p["min_pnr"], str) else float(p["min_pnr"])
-        g_sig = [max(1.0, v / ssub) for v in p["gSig"]]
-        g_siz = [max(3, int(round(v / ssub))) for v in p["gSiz"]]
+        corr = thresholds[i].min_corr if isinstance(seeding.min_corr, str) else float(seeding.min_corr)
+        pnr = thresholds[i].min_pnr if isinstance(seeding.min_pnr, str) else float(seeding.min_pnr)
+        g_sig = [max(1.0, v / ssub) for v in seeding.gSig]
+        g_siz = [max(3, int(round(v / ssub))) for v in seeding.gSiz]
         seeds = find_seeds(images[i].cn, images[i].pnr, corr, pnr, g_sig, int(np.ceil(border / ssub)))
         if footprints is not None and footprints.shape[1]:
             half, origin = footprint_half_widths(footprints, (h, w)), "accepted footprints"
         else:  # the initial footprints of the seeds (CNMF-E's initialisation, one more pass)
-            comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, p["center_psf"], n_init, images[i].mean)
+            comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init,
+                                       images[i].mean)
             A = _as_columns(comps.footprints, init_dims)
             half, origin = footprint_half_widths(A, init_dims) * ssub, "initial footprints of the seeds"
     finally:
         frames.close()
-    return ParameterAid(gsigs, images, thresholds, configured, seeds, half, origin, p)
+    return ParameterAid(gsigs, images, thresholds, configured, seeds, half, origin, seeding)
 
 
 def _imshow(ax, image, title, cmap="viridis"):
@@ -244,8 +252,18 @@ def _imshow(ax, image, title, cmap="viridis"):
     return im
 
 
-def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
-    """Write the figures and texts to ``outputs`` (a path for each of :data:`OUTPUT_KEYS`); returns the summary."""
+def write_parameter_aid(
+    aid: ParameterAid,
+    outputs: Mapping[str, str | os.PathLike],
+    *,
+    patch: PatchOptions,
+    border_pix: int = 0,
+) -> dict[str, Any]:
+    """Write the figures and texts to ``outputs`` (a path for each of :data:`OUTPUT_KEYS`); returns the summary.
+
+    ``patch`` (``rf``, ``stride``) and ``border_pix`` (pixels) are drawn over
+    the correlation image.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,9 +276,10 @@ def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLi
     paths = {k: Path(outputs[k]) for k in OUTPUT_KEYS}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    p = aid.params
-    ssub = int(p["ssub"])
-    i = aid.gsigs.index([int(v) for v in p["gSig"]])
+    seeding = aid.seeding
+    ssub = seeding.ssub
+    g_sig = list(seeding.gSig)  # printed as the parameter sheet writes it
+    i = aid.gsigs.index([int(v) for v in g_sig])
 
     fig, axes = plt.subplots(2, 3, figsize=(12, 8.5))
     for j, (g, img, thr) in enumerate(zip(aid.gsigs, aid.images, aid.thresholds)):
@@ -286,7 +305,7 @@ def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLi
         ax.set_xlabel(name)
         ax.set_ylabel("pixels")
         ax.legend(fontsize=7)
-    fig.suptitle(f"gSig {p['gSig']}: pixels per value, with the thresholds", fontsize=10)
+    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds", fontsize=10)
     fig.tight_layout()
     save_figure(fig, paths["histograms"])
 
@@ -299,39 +318,39 @@ def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLi
     h, w = img.cn.shape
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     _imshow(ax, img.cn, "patches (rf, stride), border and a neuron (radius gSig)", "gray")
-    if p.get("rf") is not None:
+    if patch.rf is not None:
         full = (h * ssub, w * ssub)
-        for j, (r0, r1, c0, c1) in enumerate(patch_regions(full, int(p["rf"]), int(p["stride"]))):
+        for j, (r0, r1, c0, c1) in enumerate(patch_regions(full, int(patch.rf), int(patch.stride))):
             color = plt.cm.tab10(j % 10)
             ax.add_patch(Rectangle((c0 / ssub - 0.5, r0 / ssub - 0.5), (c1 - c0) / ssub, (r1 - r0) / ssub, fill=False,
                                    ec=color, lw=1.0))
-    border = int(p.get("border_pix") or 0) / ssub
+    border = int(border_pix or 0) / ssub
     if border > 0:
         ax.add_patch(Rectangle((border - 0.5, border - 0.5), w - 2 * border, h - 2 * border, fill=False, ec="y",
                                ls=":", lw=1.2))
-    radius = float(p["gSig"][0]) / ssub
+    radius = float(g_sig[0]) / ssub
     centre = aid.seeds[0] if len(aid.seeds) else np.array([h / 2, w / 2])
     ax.add_patch(Circle((centre[1], centre[0]), radius, fill=False, ec="c", lw=1.5))
-    ax.add_patch(Circle((centre[1], centre[0]), float(p["gSiz"][0]) / ssub / 2, fill=False, ec="c", ls="--", lw=1.0))
+    ax.add_patch(Circle((centre[1], centre[0]), float(seeding.gSiz[0]) / ssub / 2, fill=False, ec="c", ls="--", lw=1.0))
     save_figure(fig, paths["patches"])
 
     suggestion = aid.suggestion()
     summary = {
         "gSig_candidates": aid.gsigs,
         "thresholds_auto": [t.as_dict() for t in aid.thresholds],
-        "thresholds_configured": {"min_corr": p["min_corr"], "min_pnr": p["min_pnr"]},
+        "thresholds_configured": {"min_corr": seeding.min_corr, "min_pnr": seeding.min_pnr},
         "n_seeds": int(len(aid.seeds)),
         "suggestion": suggestion,
     }
     text = (
-        f"Seeding parameters for this recording (configured gSig {p['gSig']}, min_corr {p['min_corr']}, "
-        f"min_pnr {p['min_pnr']}):\n"
+        f"Seeding parameters for this recording (configured gSig {g_sig}, min_corr {seeding.min_corr}, "
+        f"min_pnr {seeding.min_pnr}):\n"
         f"- gSig {suggestion['gSig']} (gSiz {suggestion['gSiz']}): the median half-width at half maximum of "
         f"{suggestion['n_sizes']} {suggestion['sizes_from']} is "
         + (f"{suggestion['median_half_width_px']:.1f} px.\n" if suggestion["median_half_width_px"] is not None
            else "unknown (no neuron found).\n")
         + f"- min_corr {suggestion['min_corr']}, min_pnr {suggestion['min_pnr']}: the values 'auto' calibrates at "
-        f"gSig {p['gSig']}: the (1 - {suggestion['false_seed_rate']:g}) quantiles of the same statistics on the "
+        f"gSig {g_sig}: the (1 - {suggestion['false_seed_rate']:g}) quantiles of the same statistics on the "
         "sign-flipped movie over background pixels (what noise and background reach without a neuron).\n"
         f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
     )
@@ -345,7 +364,7 @@ def write_parameter_aid(aid: ParameterAid, outputs: Mapping[str, str | os.PathLi
 def run_parameter_aid(
     memmap_path: str | os.PathLike,
     outputs: Mapping[str, str | os.PathLike],
-    params: Mapping[str, Any] | None = None,
+    options: CnmfeOptions | None = None,
     *,
     border_pix: int | None = None,
     estimates_path: str | os.PathLike | None = None,
@@ -361,10 +380,10 @@ def run_parameter_aid(
     outputs : mapping
         A path for each of :data:`OUTPUT_KEYS`; the downsampled movie is cached next to
         ``outputs["summary"]`` while running.
-    params : mapping, optional
-        CNMF-E parameters (checked; defaults for missing keys).
+    options : CnmfeOptions, optional
+        CNMF-E parameters (:meth:`CnmfeOptions.from_params`); all defaults when omitted.
     border_pix : int, optional
-        The motion step's border; the larger of it and ``params["border_pix"]`` is used.
+        The motion step's border; the larger of it and ``options.border_pix`` is used.
     estimates_path : path-like, optional
         Evaluated estimates (``evaluate/estimates.h5``): gSig is then suggested from
         the accepted footprints.
@@ -378,21 +397,21 @@ def run_parameter_aid(
     """
     from ..io.movie import find_caiman_memmap
     from .estimates import load_estimates
-    from .params import check_params
     from .reader import MovieSource
 
     log = log or logger
-    p = check_params(dict(params or {}))
+    options = CnmfeOptions.from_params() if options is None else options
     path = Path(memmap_path)
     source = MovieSource.from_memmap(find_caiman_memmap(path) if path.is_dir() else path)
-    border = max(int(p["border_pix"]), int(border_pix or 0))
+    border = max(int(options.border_pix), int(border_pix or 0))
     footprints = None
     if estimates_path is not None:
         est = load_estimates(estimates_path)
         footprints = est.A[:, est.idx_components] if est.idx_components is not None else est.A
     scratch = Path(outputs["summary"]).parent
     scratch.mkdir(parents=True, exist_ok=True)
-    aid = compute_parameter_aid(source, p, border=border, footprints=footprints, threads=threads, scratch_dir=scratch)
-    summary = write_parameter_aid(aid, outputs)
+    aid = compute_parameter_aid(source, options.seeding, options.noise, chunk_mb=options.cnmfe_chunk_mb, border=border,
+                                footprints=footprints, threads=threads, scratch_dir=scratch)
+    summary = write_parameter_aid(aid, outputs, patch=options.patch, border_pix=options.border_pix)
     log.info("cnmfe parameter aid: %d seeds; suggestion %s", summary["n_seeds"], summary["suggestion"])
     return summary

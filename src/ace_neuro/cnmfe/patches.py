@@ -13,23 +13,15 @@ patch borders.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import scipy.sparse
 
 from ..pools import map_in_order, process_pool, stop_pool
-from .fit import (
-    ModelState,
-    MoviePasses,
-    RegionFit,
-    constant_background,
-    fit_region,
-    normalise_footprints,
-    refine,
-    temporal_update,
-)
+from .fit import RegionFit, constant_background, fit_region, movie_passes, normalise_footprints, refine, temporal_update
 from .merge import merge_components
+from .params import CnmfeOptions
+from .passes import ModelState
 from .reader import MovieSource
 
 __all__ = ["patch_regions", "fit_patches"]
@@ -68,12 +60,12 @@ def _patch_border(region, dims, border: int) -> tuple[int, int, int, int]:
 
 
 def _fit_one(args) -> tuple[tuple[int, int, int, int], RegionFit]:
-    source, region, params, frame_rate, border, label = args
+    source, region, options, frame_rate, border, label = args
     import cv2
 
     cv2.setNumThreads(1)
     log = logging.getLogger("ace_neuro.cnmfe.patches")
-    return region, fit_region(source.sub(region), params, frame_rate, border, None, log, label)
+    return region, fit_region(source.sub(region), options, frame_rate=frame_rate, border=border, log=log, label=label)
 
 
 def _to_full(A_patch: scipy.sparse.csc_matrix, region, dims) -> scipy.sparse.csc_matrix:
@@ -87,7 +79,8 @@ def _to_full(A_patch: scipy.sparse.csc_matrix, region, dims) -> scipy.sparse.csc
 
 def fit_patches(
     source: MovieSource,
-    params: dict[str, Any],
+    options: CnmfeOptions,
+    *,
     frame_rate: float,
     border: int = 0,
     threads: int = 1,
@@ -99,9 +92,10 @@ def fit_patches(
     ----------
     source : MovieSource
         The whole movie.
-    params : dict
-        Checked parameters; ``rf`` must be set.
+    options : CnmfeOptions
+        Checked parameters; ``options.patch.rf`` must be set.
     frame_rate : float
+        Frames per second.
     border : int
         Pixels at the frame edge where no seed is placed.
     threads : int
@@ -116,10 +110,10 @@ def fit_patches(
     """
     log = log or logger
     dims = source.dims
-    regions = patch_regions(dims, int(params["rf"]), int(params["stride"]))
-    log.info("cnmfe: %d patches of %d pixels (overlap %d) with %d workers", len(regions), 2 * params["rf"] + 1,
-             params["stride"], threads)
-    jobs = [(source, r, params, frame_rate, _patch_border(r, dims, border), f"patch {i + 1}/{len(regions)}")
+    rf, stride = options.patch.rf, options.patch.stride
+    regions = patch_regions(dims, int(rf), int(stride))
+    log.info("cnmfe: %d patches of %d pixels (overlap %d) with %d workers", len(regions), 2 * rf + 1, stride, threads)
+    jobs = [(source, r, options, frame_rate, _patch_border(r, dims, border), f"patch {i + 1}/{len(regions)}")
             for i, r in enumerate(regions)]
     if threads > 1 and len(jobs) > 1:
         # "spawn" (a forked child can inherit held locks and hang); a worker that dies breaks the pool at once
@@ -158,20 +152,22 @@ def fit_patches(
     if blocks:
         A = scipy.sparse.hstack(blocks, format="csc")
         C = np.concatenate(traces, axis=0)
-        A, C, groups = merge_components(A, C, params["merge_thr"], 0.7 if params["del_duplicates"] else None, dims)
+        merging = options.merging
+        A, C, groups = merge_components(A, C, merging.merge_thr, 0.7 if merging.del_duplicates else None, dims)
         A, C = normalise_footprints(A, C)
         log.info("cnmfe: %d components from patches, %d after merging duplicates and correlated neighbours",
                  n_patch_components, A.shape[1])
     else:
         A = scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32)
         C = np.zeros((0, source.n_frames), np.float32)
-    passes = MoviePasses(source, params)
+    passes = movie_passes(source, options)
     passes.pixel_mean = pixel_mean
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
     state.W = passes.fit_background(state)
-    if A.shape[1] and not params["only_init"] and int(params["n_refine_iter"]) > 0:
-        state = refine(passes, state, pixel_mean, frame_rate, 1, border, False, log, "cnmfe (full field)")
+    if A.shape[1] and not options.only_init and int(options.n_refine_iter) > 0:
+        state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=1, border=border,
+                       residual_seeding=False, log=log, label="cnmfe (full field)")
     elif A.shape[1]:
-        state = temporal_update(passes, state, frame_rate)
+        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise)
     return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(regions), "n_patch_components": n_patch_components,
                                                              "seeding_thresholds": [f.info.get("seeding_thresholds") for _, f in results]})

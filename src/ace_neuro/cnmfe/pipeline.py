@@ -5,7 +5,18 @@ overlapping patches when ``rf`` is set) and returns an
 :class:`~ace_neuro.cnmfe.estimates.Estimates`. :func:`run_cnmfe_step` is what
 the workflow's ``cnmfe`` rule calls: it reads the frame rate and the motion
 border, fits, and writes ``estimates.h5``, ``params.json``, the correlation and
-peak-to-noise images (TIFF and PNG) and a contour plot of the neurons.
+peak-to-noise images (TIFF and PNG) and a contour plot of the neurons. Both
+take the parameters as a :class:`~ace_neuro.cnmfe.params.CnmfeOptions`, built
+from CaImAn's names and checked by :meth:`~ace_neuro.cnmfe.params.CnmfeOptions.from_params`.
+
+Examples
+--------
+In a notebook (``path``: the motion step's frame-block file or a CaImAn memory map)::
+
+    from ace_neuro.cnmfe.params import CnmfeOptions
+    from ace_neuro.cnmfe.pipeline import fit_cnmfe
+
+    estimates = fit_cnmfe(path, CnmfeOptions.from_params(gSig=4, gSiz=17, min_pnr=7), frame_rate=20.0)
 """
 
 from __future__ import annotations
@@ -15,7 +26,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 
@@ -25,17 +35,18 @@ from ..io.images import save_figure, write_image_png, write_image_tiff
 from ..io.memmap import find_corrected_movie
 from .estimates import Estimates, save_estimates
 from .fit import fit_region
-from .params import check_params
+from .params import CnmfeOptions
 from .patches import fit_patches
 from .reader import MovieSource
 
-__all__ = ["fit_cnmfe", "run_cnmfe_step"]
+__all__ = ["fit_cnmfe", "run_cnmfe_step", "contour_levels", "save_contours_figure"]
 
 logger = logging.getLogger(__name__)
 
 def fit_cnmfe(
     memmap_path: str | os.PathLike,
-    params: Mapping[str, Any] | None = None,
+    options: CnmfeOptions | None = None,
+    *,
     threads: int = 1,
     frame_rate: float | None = None,
     border_pix: int | None = None,
@@ -51,16 +62,16 @@ def fit_cnmfe(
         (``..._frames_T_block_B_float32.blocks``, fast) or a CaImAn C-order
         memory map (``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``, float32, read in
         place). Neither is copied.
-    params : mapping, optional
-        CNMF-E parameters (CaImAn names); missing keys take their defaults.
-        Checked before any work (:func:`ace_neuro.cnmfe.params.check_params`).
+    options : CnmfeOptions, optional
+        CNMF-E parameters (:meth:`CnmfeOptions.from_params`: CaImAn's names,
+        checked); all defaults when omitted.
     threads : int
         Worker processes for patches (``rf`` set); also OpenCV's thread count.
     frame_rate : float, optional
-        Frames per second; ``params["fr"]`` wins when set. One of them is required.
+        Frames per second; ``options.fr`` wins when set. One of them is required.
     border_pix : int, optional
         Border left by motion correction; the larger of it and
-        ``params["border_pix"]`` is excluded from seeding.
+        ``options.border_pix`` is excluded from seeding.
     log : logging.Logger, optional
     scratch_dir : path-like, optional
         Where the seeding replay caches go (``2 / (tsub ssub^2)`` of the
@@ -70,18 +81,18 @@ def fit_cnmfe(
     Returns
     -------
     Estimates
-        ``K = 0`` (with a warning) when no pixel passes the seeding thresholds.
+        ``K = 0`` (with a warning) when no pixel passes the seeding thresholds;
+        its ``params`` record every parameter (CaImAn's names) with the values
+        derived from the data (``fr``, ``border_pix``, the seeding thresholds).
 
     Raises
     ------
-    ParameterError
-        On invalid parameters.
     ValueError
         Without a frame rate, or on a malformed memory map.
     """
     log = log or logger
-    p = check_params(dict(params or {}))
-    fr = p["fr"] if p["fr"] is not None else frame_rate
+    options = CnmfeOptions.from_params() if options is None else options
+    fr = options.fr if options.fr is not None else frame_rate
     if fr is None or not np.isfinite(fr) or fr <= 0:
         raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
     threads = max(1, int(threads))
@@ -89,22 +100,24 @@ def fit_cnmfe(
 
     cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
     source = MovieSource.from_path(memmap_path)
-    border = max(int(p["border_pix"]), int(border_pix or 0))
+    border = max(int(options.border_pix), int(border_pix or 0))
     h, w = source.dims
-    if p["rf"] is None and max(p["gSiz"]) > min(h, w):
-        raise ValueError(f"cnmfe: gSiz {p['gSiz']} is larger than the frame {h}x{w}")
+    rf, g_siz = options.patch.rf, list(options.seeding.gSiz)
+    if rf is None and max(g_siz) > min(h, w):
+        raise ValueError(f"cnmfe: gSiz {g_siz} is larger than the frame {h}x{w}")
     log.info("cnmfe: %s, %dx%d pixels, %d frames, %.3g Hz, border %d, %s", Path(memmap_path).name, h, w,
-             source.n_frames, fr, border, "whole field" if p["rf"] is None else f"patches rf={p['rf']}")
+             source.n_frames, fr, border, "whole field" if rf is None else f"patches rf={rf}")
     start = time.perf_counter()
     if scratch_dir is not None:
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
     if source.layout == "pixels":
         log.info("cnmfe: reading the CaImAn memory map in place (no frame-block file next to it): each chunk of "
                  "frames is scattered over the file, slower than the motion step's frame-block file")
-    if p["rf"] is None or 2 * p["rf"] + 1 >= max(h, w):
-        fit = fit_region(source, p, fr, border, None, log, "cnmfe", threads, scratch_dir=scratch_dir)
+    if rf is None or 2 * rf + 1 >= max(h, w):
+        fit = fit_region(source, options, frame_rate=fr, border=border, log=log, label="cnmfe", threads=threads,
+                         scratch_dir=scratch_dir)
     else:
-        fit = fit_patches(source, p, fr, border, threads, log)
+        fit = fit_patches(source, options, frame_rate=fr, border=border, threads=threads, log=log)
     state = fit.state
     K = state.A.shape[1]
     elapsed = time.perf_counter() - start
@@ -114,7 +127,7 @@ def fit_cnmfe(
                     "min_pnr; used: %s); the estimates are empty. Lower min_corr / min_pnr if neurons are visible.",
                     fit.info.get("seeding_thresholds"))
     tr = state.traces
-    used = dict(p)
+    used = options.as_params()
     used["fr"] = float(fr)
     used["border_pix"] = border
     used["seeding_thresholds"] = fit.info.get("seeding_thresholds")  # the values used ("auto" calibrated)
@@ -122,10 +135,10 @@ def fit_cnmfe(
         used["min_corr"] = used["seeding_thresholds"]["min_corr"]
         used["min_pnr"] = used["seeding_thresholds"]["min_pnr"]
     common = dict(A=state.A, C=state.C, dims=source.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
-                  ssub_B=int(p["ssub_B"]), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
+                  ssub_B=int(options.background.ssub_B), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
     if tr is not None:
         return Estimates(S=tr.S, YrA=tr.YrA, bl=tr.bl, c1=tr.c1, g=tr.g, neurons_sn=tr.neurons_sn, lam=tr.lam, **common)
-    return Estimates(g=np.zeros((K, int(p["p"])), np.float32), **common)
+    return Estimates(g=np.zeros((K, int(options.temporal.p)), np.float32), **common)
 
 
 def contour_levels(A, dims, energy: float = 0.9) -> list[tuple[np.ndarray, float]]:
@@ -145,7 +158,8 @@ def contour_levels(A, dims, energy: float = 0.9) -> list[tuple[np.ndarray, float
     return out
 
 
-def _save_contours(est: Estimates, png: Path) -> None:
+def save_contours_figure(est: Estimates, png: str | os.PathLike) -> None:
+    """PNG of every component's contour (90% of its squared mass) and index over the correlation image."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,7 +180,7 @@ def _save_contours(est: Estimates, png: Path) -> None:
 
 def run_cnmfe_step(
     memmap_dir: str | os.PathLike,
-    params: Mapping[str, Any] | None = None,
+    options: CnmfeOptions | None = None,
     *,
     estimates_path: str | os.PathLike,
     params_path: str | os.PathLike,
@@ -185,8 +199,8 @@ def run_cnmfe_step(
     memmap_dir : path-like
         The motion step's ``memmap/`` folder: its frame-block file when there is
         one, else its one CaImAn memory map, is fitted.
-    params : mapping, optional
-        CNMF-E parameters (checked first).
+    options : CnmfeOptions, optional
+        CNMF-E parameters; all defaults when omitted.
     estimates_path : path-like
         HDF5 estimates (:func:`~ace_neuro.cnmfe.estimates.save_estimates`).
     params_path : path-like
@@ -199,7 +213,7 @@ def run_cnmfe_step(
     threads : int
         Worker processes for patches.
     metadata_path : path-like, optional
-        The convert step's ``metadata.json`` (``frame_rate_hz``); required unless ``params["fr"]`` is set.
+        The convert step's ``metadata.json`` (``frame_rate_hz``); required unless ``options.fr`` is set.
     motion_metrics_path : path-like, optional
         The motion step's ``metrics.json`` (``border_pix``), if present.
     log : logging.Logger, optional
@@ -209,16 +223,16 @@ def run_cnmfe_step(
     Estimates
     """
     log = log or logger
-    p = check_params(dict(params or {}))
+    options = CnmfeOptions.from_params() if options is None else options
     memmap_path = find_corrected_movie(memmap_dir)
     frame_rate = read_json_key(metadata_path, "frame_rate_hz")
-    if p["fr"] is None and frame_rate is None:
+    if options.fr is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = read_json_key(motion_metrics_path, "border_pix")
     scratch = Path(estimates_path).parent
     scratch.mkdir(parents=True, exist_ok=True)
-    est = fit_cnmfe(memmap_path, p, threads, frame_rate, int(border) if border is not None else None, log,
-                    scratch_dir=scratch)
+    est = fit_cnmfe(memmap_path, options, threads=threads, frame_rate=frame_rate,
+                    border_pix=int(border) if border is not None else None, log=log, scratch_dir=scratch)
     save_estimates(est, estimates_path)
     with atomic_path(params_path) as tmp:
         tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")
@@ -226,6 +240,6 @@ def run_cnmfe_step(
                                      (est.pnr, pnr_paths, "Peak-to-noise ratio (filtered movie)")):
         write_image_tiff(tif, image)
         write_image_png(png, image, title=title, cmap="viridis")
-    _save_contours(est, Path(contours_path))
+    save_contours_figure(est, contours_path)
     log.info("cnmfe: outputs written next to %s", estimates_path)
     return est

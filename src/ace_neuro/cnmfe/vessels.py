@@ -219,18 +219,19 @@ def vessel_edge_components(
     return on_border & not_cell
 
 
-def find_vessel_edge_components(estimates, **criteria) -> np.ndarray:
+def find_vessel_edge_components(estimates, *, gSig, gSiz, **criteria) -> np.ndarray:
     """``(K,)`` bool: the components of CNMF-E estimates that follow a vessel border.
 
-    The vessel mask comes from ``estimates.b0`` (:func:`vessel_mask` with the
-    recording's ``gSiz``), the band is ``gSig`` pixels wide, the traces are
+    The vessel mask comes from ``estimates.b0`` (:func:`vessel_mask` with
+    ``gSiz``), the band is ``gSig`` pixels wide, the traces are
     ``C + YrA``; ``criteria`` go to :func:`vessel_edge_components`.
 
     Parameters
     ----------
     estimates : ace_neuro.cnmfe.estimates.Estimates
-        With ``A``, ``C``, ``YrA`` (zeros if missing), ``b0``, ``dims`` and
-        ``params`` (``gSig``, ``gSiz``; CaImAn's 1p defaults 3 and 13 otherwise).
+        With ``A``, ``C``, ``YrA`` (zeros if missing), ``b0`` and ``dims``.
+    gSig, gSiz : int or (int, int)
+        The recording's neuron half-size and box, pixels (the cnmfe parameters).
 
     Returns
     -------
@@ -239,10 +240,8 @@ def find_vessel_edge_components(estimates, **criteria) -> np.ndarray:
     K = estimates.A.shape[1]
     if K == 0 or estimates.b0 is None:
         return np.zeros(K, bool)
-    g_sig = estimates.params.get("gSig") or [3, 3]
-    g_siz = estimates.params.get("gSiz") or [13, 13]
-    g_sig = [g_sig, g_sig] if np.isscalar(g_sig) else list(g_sig)
-    g_siz = [g_siz, g_siz] if np.isscalar(g_siz) else list(g_siz)
+    g_sig = [gSig, gSig] if np.isscalar(gSig) else list(gSig)
+    g_siz = [gSiz, gSiz] if np.isscalar(gSiz) else list(gSiz)
     background = np.asarray(estimates.b0, np.float64).reshape(estimates.dims, order="F")
     mask = vessel_mask(background, gSiz=g_siz)
     if not mask.any():

@@ -381,7 +381,7 @@ def run_cnmfe(
     """
     from ..cnmfe.estimates import save_estimates  # noqa: PLC0415
     from ..cnmfe.params import check_params  # noqa: PLC0415
-    from ..cnmfe.pipeline import _save_contours  # noqa: PLC0415  (the cnmfe step's contour figure, same look)
+    from ..cnmfe.pipeline import save_contours_figure  # noqa: PLC0415  (the cnmfe step's contour figure, same look)
     from ..io.images import write_image_png, write_image_tiff  # noqa: PLC0415
 
     log = log or _log
@@ -422,7 +422,7 @@ def run_cnmfe(
                                        (est.pnr, pnr, pnr_png, "Peak-to-noise ratio (CaImAn correlation_pnr)")):
             write_image_tiff(tif, image)
             write_image_png(png, image, title=title, cmap="viridis")
-        _save_contours(est, Path(contours))
+        save_contours_figure(est, Path(contours))
         log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
         return est
 

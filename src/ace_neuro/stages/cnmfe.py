@@ -108,6 +108,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
         return
     from pathlib import Path
 
+    from ace_neuro.cnmfe.params import CnmfeOptions
     from ace_neuro.cnmfe.pipeline import run_cnmfe_step
     from ace_neuro.io.disk import check_free_space
     from ace_neuro.io.memmap import find_corrected_movie, parse_blocks_name, parse_caiman_memmap_name
@@ -120,7 +121,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     check_free_space(Path(outputs.estimates).parent, needed_mb * 10**6, what="cnmfe")
     run_cnmfe_step(
         inputs.movie,
-        params,
+        CnmfeOptions.from_params(params),
         estimates_path=outputs.estimates,
         params_path=outputs.params,
         correlation_paths=(outputs.correlation, outputs.correlation_png),

@@ -28,10 +28,11 @@ PARAMETERS: tuple[Param, ...] = ()
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Build the parameter aid of ``inputs.movie`` with the cnmfe parameters ``params``."""
     from ace_neuro.cnmfe.parameter_aid import OUTPUT_KEYS, run_parameter_aid
+    from ace_neuro.cnmfe.params import CnmfeOptions
 
     border = None
     metrics = Path(inputs.motion_metrics)
     if metrics.exists():
         border = json.loads(metrics.read_text()).get("border_pix")
-    run_parameter_aid(inputs.movie, {key: getattr(outputs, key) for key in OUTPUT_KEYS}, params,
+    run_parameter_aid(inputs.movie, {key: getattr(outputs, key) for key in OUTPUT_KEYS}, CnmfeOptions.from_params(params),
                       border_pix=None if border is None else int(border), threads=threads, log=log)

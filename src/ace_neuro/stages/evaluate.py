@@ -51,7 +51,7 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
 
 def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     """Evaluate and curate ``inputs.estimates`` and write the rule's outputs."""
-    from ace_neuro.cnmfe.evaluate import run_evaluate_step
+    from ace_neuro.cnmfe.evaluate import EvaluateOptions, run_evaluate_step
     from ace_neuro.cnmfe.figures import contours_figure
 
     curation = inputs.get("curation", []) if hasattr(inputs, "get") else getattr(inputs, "curation", [])
@@ -70,7 +70,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
             outputs.estimates,
             outputs.components,
             outputs.caiman,
-            params,
+            EvaluateOptions.from_params(params),
             curation_file=curation[0] if curation else None,
             traces_png=outputs.traces,
         )

@@ -1,0 +1,270 @@
+"""Streaming passes over one region of the movie: what every CNMF-E step reads, chunk by chunk.
+
+:class:`MoviePasses` reads a :class:`~.reader.MovieSource` in chunks of frames
+(sized by a memory budget) and forms, per chunk, what the steps of
+:mod:`.fit` need: the residual ``Y - A C - b0``, the ring-model background,
+the statistics of the spatial and temporal updates, and the movie (or the
+residual) at the seeding resolution (``ssub`` / ``tsub``). :class:`ModelState`
+is the model those passes subtract; :class:`PixelStats` accumulates each
+pixel's mean and noise during the first pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import scipy.sparse
+
+from ..progress import Progress
+from .background import Downsampler, RingStats
+from .estimates import decimation_matrix
+from .filters import downsample_frames
+from .noise import WelchNoise
+from .reader import MovieSource, pixels_to_frames
+from .temporal import TraceResult
+
+__all__ = ["ModelState", "MoviePasses", "PixelStats"]
+
+logger = logging.getLogger("ace_neuro.cnmfe.fit")  # the fit's progress lines keep their logger name
+
+
+@dataclass
+class ModelState:
+    """Current CNMF-E model of a region: ``Y ~ A C + W (Y - A C - b0) + b0``.
+
+    Attributes
+    ----------
+    A : csc_matrix (n, K) float32, unit-norm columns
+    C : ndarray (K, T) float32
+    b0 : ndarray (n,) float32
+    W : csr_matrix (P_B, P_B) or None
+    """
+
+    A: scipy.sparse.csc_matrix
+    C: np.ndarray
+    b0: np.ndarray
+    W: scipy.sparse.csr_matrix | None = None
+    traces: TraceResult | None = None
+
+
+class MoviePasses:
+    """Streaming passes over one source, at fixed resolutions.
+
+    Parameters
+    ----------
+    source : MovieSource
+        The region (whole frame or one patch).
+    chunk_mb : float
+        Memory budget of one chunk of frames, MB (``cnmfe_chunk_mb``).
+    ssub, tsub : int
+        Spatial and temporal downsampling of the seeding movie.
+    ssub_B : int
+        Spatial downsampling of the ring-model background.
+    ring_radius : int
+        Radius of the background ring, pixels at ``ssub_B`` resolution
+        (:func:`.background.ring_radius`).
+    threads : int
+        Threads of the ring-model fit.
+    """
+
+    def __init__(self, source: MovieSource, *, chunk_mb: float, ssub: int, tsub: int, ssub_B: int, ring_radius: int,
+                 threads: int = 1) -> None:
+        self.source = source
+        self.ssub, self.tsub, self.ssub_B = int(ssub), int(tsub), int(ssub_B)
+        self.ring_radius = int(ring_radius)
+        self.threads = max(1, int(threads))
+        self.dims = source.dims
+        self.n = source.n_pixels
+        self.T = source.n_frames
+        self.chunk = source.chunk_frames(float(chunk_mb))
+        self.down = Downsampler(self.dims, self.ssub_B)
+        self.pixel_mean: np.ndarray | None = None
+        self.label = "cnmfe"
+        self.scratch_dir: str | None = None  # where the seeding replay caches go (None: system temp folder)
+        self._decimation: scipy.sparse.csr_matrix | None = None
+
+    def raw_chunks(self, step: int = 1, label: str = "pass") -> Iterator[tuple[int, int, np.ndarray]]:
+        """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``; progress is logged."""
+        progress = Progress(self.T, f"{self.label} {label}", logger, interval_s=30.0)
+        for t0, t1 in self.source.chunks(self.chunk, step):
+            yield t0, t1, self.source.read(t0, t1)
+            progress.update(t1 - t0)
+
+    # ----------------------------------------------------------------- model pieces per chunk
+    def residual_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+        """``X = Y - A C - b0`` for frames ``t0:t1``, ``(n, L)`` (a new array)."""
+        x = y - state.b0[:, None]
+        if state.A.shape[1]:
+            x -= np.asarray(state.A @ state.C[:, t0:t1], dtype=np.float32)
+        return x
+
+    def mean_residual_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int, tsub: int) -> np.ndarray:
+        """``X = Y - A C - b0`` averaged over consecutive groups of ``tsub`` frames, ``(n, ceil(L / tsub))``.
+
+        The last group may be shorter (as :func:`.filters.downsample_frames`).
+        """
+        if tsub == 1:
+            return self.residual_chunk(state, y, t0, t1)
+        x = _time_mean(y, tsub)
+        x -= state.b0[:, None]
+        if state.A.shape[1]:
+            x -= np.asarray(state.A @ _time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
+        return x
+
+    def low_model(self, state: ModelState) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+        """Footprints and constant at ring resolution, ``D A`` ``(P_B, K)`` and ``D b0`` ``(P_B,)``."""
+        if self._decimation is None:
+            self._decimation = decimation_matrix(self.dims, self.ssub_B)
+        D = self._decimation
+        return scipy.sparse.csr_matrix(D @ state.A, dtype=np.float32), np.asarray(D @ state.b0, np.float32)
+
+    def low_residual(self, state: ModelState, y: np.ndarray, C: np.ndarray, low_model) -> np.ndarray:
+        """``D (Y - A C - b0) = D Y - (D A) C - D b0`` at ring resolution, ``(P_B, L)``.
+
+        ``C`` holds the traces of the frames of ``y``; the model is reduced
+        first, so no full-resolution ``A C`` is formed.
+        """
+        A_low, b0_low = low_model
+        x = self.down.to_low(y) - b0_low[:, None]  # a new array (to_low returns y itself when ssub_B is 1)
+        if A_low.shape[1]:
+            x -= np.asarray(A_low @ C, dtype=np.float32)
+        return x
+
+    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
+        """Ring-model background ``B = W X`` at full resolution, ``(n, L)`` (zeros without ``W``)."""
+        if state.W is None:
+            return np.zeros_like(y)
+        low_model = low_model or self.low_model(state)
+        x_low = self.low_residual(state, y, state.C[:, t0:t1], low_model)
+        return self.down.to_full(np.asarray(state.W @ x_low, dtype=np.float32))
+
+    def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
+        """Ring weights for the current ``A, C, b0`` (one pass)."""
+        stats = RingStats(self.down.low_dims, self.ring_radius, self.threads)
+        tsub = self.tsub
+        low_model = self.low_model(state)
+        for t0, t1, y in self.raw_chunks(tsub, "background"):
+            # the background is slow: its weights are fitted on tsub-averaged frames (averaged first,
+            # the residual being linear in the data and the traces)
+            stats.update(self.low_residual(state, _time_mean(y, tsub), _time_mean(state.C[:, t0:t1], tsub), low_model))
+        return stats.solve()
+
+    def spatial_stats(self, state: ModelState, supports: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """``U`` on the supports and ``V`` for the spatial update (one pass)."""
+        K = state.A.shape[1]
+        cmean = state.C.mean(axis=1, keepdims=True)
+        U = [np.zeros(s.size, np.float64) for s in supports]
+        V = np.zeros((K, K), np.float64)
+        low_model = self.low_model(state) if state.W is not None else None
+        for t0, t1, y in self.raw_chunks(1, "spatial update"):
+            yres = y
+            yres -= self.background_chunk(state, y, t0, t1, low_model)
+            cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
+            V += cc.astype(np.float64) @ cc.T.astype(np.float64)
+            for k, s in enumerate(supports):
+                if s.size:
+                    U[k] += yres[s] @ cc[k]
+        return U, V
+
+    def temporal_stats(self, state: ModelState) -> np.ndarray:
+        """``YA = A^T (Y - B - b0)``, ``(K, T)`` (one pass)."""
+        K = state.A.shape[1]
+        YA = np.zeros((K, self.T), np.float32)
+        At = scipy.sparse.csr_matrix(state.A.T)
+        low_model = self.low_model(state) if state.W is not None else None
+        for t0, t1, y in self.raw_chunks(1, "temporal update"):
+            b = self.background_chunk(state, y, t0, t1, low_model)
+            y -= b
+            y -= state.b0[:, None]
+            YA[:, t0:t1] = np.asarray(At @ y, dtype=np.float32)
+        return YA
+
+    def residual_frames(self, state: ModelState) -> Callable[[], Iterator[np.ndarray]]:
+        """Factory of ``(L, h', w')`` chunks of the residual ``Y - A C - B - b0`` at init resolution."""
+
+        def gen():
+            tsub = self.tsub
+            for t0, t1, y in self.raw_chunks(tsub, "residual seeding"):
+                x = self.mean_residual_chunk(state, y, t0, t1, tsub)  # averaged over tsub first (linear)
+                if state.W is not None:
+                    x -= self.down.to_full(np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
+                yield downsample_frames(pixels_to_frames(x, self.dims), self.ssub, 1)
+
+        return gen
+
+    def init_frames(self, stats: "PixelStats | None" = None) -> Callable[[], Iterator[np.ndarray]]:
+        """Factory of ``(L, h', w')`` chunks of the movie at init resolution.
+
+        If ``stats`` is given, the first iteration also feeds it every raw frame
+        (the pixel statistics share the first seeding pass).
+        """
+        feed = [stats]
+
+        def gen():
+            stats_now, feed[0] = feed[0], None
+            progress = Progress(self.T, f"{self.label} seeding", logger, interval_s=30.0)
+            tsub = self.tsub
+            for t0, t1 in self.source.chunks(self.chunk, tsub):
+                y = self.source.read(t0, t1)  # (n, L): one contiguous read of the block copy
+                if stats_now is not None:
+                    stats_now.update(y)
+                if tsub > 1:  # average in time before changing the layout: half the data to transpose
+                    y = _time_mean(y, tsub)
+                yield downsample_frames(pixels_to_frames(y, self.dims), self.ssub, 1)
+                progress.update(t1 - t0)
+
+        return gen
+
+
+def _time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
+    """Mean of ``(m, L)`` over consecutive groups of ``tsub`` columns (last group shorter), float32."""
+    m, n = a.shape
+    full = (n // tsub) * tsub
+    out = np.empty((m, -(-n // tsub)), np.float32)
+    out[:, :full // tsub] = a[:, :full].reshape(m, full // tsub, tsub).mean(axis=2, dtype=np.float32)
+    if full < n:
+        out[:, -1] = a[:, full:].mean(axis=1, dtype=np.float32)
+    return out
+
+
+class PixelStats:
+    """Streaming temporal mean and Welch noise of every pixel, fed ``(n, L)`` pixels-by-frames chunks.
+
+    Parameters
+    ----------
+    dims : (h, w)
+    n_frames : int
+        Frames that will be fed in all.
+    noise_range : (float, float)
+        Noise band, fraction of the frame rate.
+    noise_method : {"mean", "median", "logmexp"}
+    threads : int
+    """
+
+    def __init__(self, dims: tuple[int, int], n_frames: int, *, noise_range: tuple[float, float], noise_method: str,
+                 threads: int = 1) -> None:
+        self.dims = dims
+        self.n_frames = n_frames
+        self.noise_range = noise_range
+        self.noise_method = noise_method
+        self.threads = threads
+        n = dims[0] * dims[1]
+        self.welch = WelchNoise(n, min(256, n_frames), noise_range, noise_method, threads)
+        self.total = np.zeros(n, np.float64)
+
+    def update(self, pixels: np.ndarray) -> None:
+        self.total += pixels.sum(axis=1, dtype=np.float64)
+        self.welch.update(pixels)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, noise)``, each ``(n,)`` float32 in the chunks' pixel order."""
+        welch = self.welch
+        if welch.count == 0:
+            rest = welch.leftover()
+            welch = WelchNoise(rest.shape[0], rest.shape[1], self.noise_range, self.noise_method, self.threads)
+            welch.update(rest)
+        mean = (self.total / max(self.n_frames, 1)).astype(np.float32)
+        return mean, welch.result().astype(np.float32)
