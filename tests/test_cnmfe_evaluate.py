@@ -28,7 +28,7 @@ from ace_neuro.cnmfe.evaluate import (
     trace_snr,
 )
 from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
-from ace_neuro.params import ParameterError
+from ace_neuro.params import ParameterError, stage_parameters
 
 H, W, T, FR = 40, 44, 600, 20.0
 SSUB_B = 2
@@ -345,3 +345,12 @@ def test_trace_snr_in_blocks_equals_one_by_one():
     together = trace_snr(traces, 20.0, 0.4)
     one_by_one = [trace_snr(tr[None], 20.0, 0.4)[0] for tr in traces]
     np.testing.assert_allclose(together, one_by_one, rtol=1e-12)
+
+
+def test_evaluate_options_record_every_checked_value(scene):
+    values = {"min_SNR": 2.0, "r_values_min": 0.7, "Npeaks": 5}
+    options = EvaluateOptions.from_params(values)
+    assert options.as_params() == dict(stage_parameters("evaluate", values)) and options.rval_thr == 0.7
+    assert EvaluateOptions.from_params(values, min_SNR=4.0).min_SNR == 4.0
+    est = evaluate_components(scene["est"], scene["movie"], options)
+    assert {k: est.params[k] for k in options.as_params()} == options.as_params()

@@ -1,10 +1,12 @@
 """CNMF-E parameters: CaImAn names and defaults, and clear errors before any work."""
 
+import dataclasses
+
 import pytest
 
-from ace_neuro.cnmfe.params import check_params
+from ace_neuro.cnmfe.params import CnmfeOptions, check_params, default_params
+from ace_neuro.params import ParameterError, stage_parameters
 from ace_neuro.stages.cnmfe import PARAMETERS as PARAMS
-from ace_neuro.params import ParameterError
 
 
 def test_defaults_are_caiman_one_photon_values():
@@ -46,3 +48,25 @@ def test_invalid_parameters_are_clear_errors(bad, message):
     with pytest.raises(ParameterError) as err:
         check_params(bad)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("values", [{}, {"gSig": 4, "gSiz": 17, "min_pnr": 7}, {"rf": 40, "stride": 20, "K": 8},
+                                    {"noise_range": [0.2, 0.5], "min_corr": "Auto", "p": 2, "s_min": 0.5}])
+def test_options_group_the_checked_values_and_give_them_back(values):
+    options = CnmfeOptions.from_params(values)
+    checked = check_params(values)
+    assert options.as_params() == checked and list(options.as_params()) == list(checked)  # what estimates.h5 records
+    assert options.seeding.gSig == tuple(checked["gSig"]) and options.noise.noise_range == tuple(checked["noise_range"])
+    assert options.patch.rf == checked["rf"] and options.temporal.p == checked["p"]
+    assert options.merging.merge_thr == checked["merge_thr"] and options.background.ssub_B == checked["ssub_B"]
+
+
+def test_options_from_keywords_stage_params_and_errors():
+    options = CnmfeOptions.from_params({"gSig": 4, "gSiz": 17}, gSig=5, gSiz=21)  # keywords win over the mapping
+    assert (options.seeding.gSig, options.seeding.gSiz) == ((5, 5), (21, 21))
+    assert CnmfeOptions.from_params(stage_parameters("cnmfe", {"K": 7})).seeding.K == 7
+    assert CnmfeOptions.from_params() == CnmfeOptions.from_params(default_params())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.seeding.gSig = (3, 3)
+    with pytest.raises(ParameterError, match="did you mean 'merge_thr'"):
+        CnmfeOptions.from_params(merge_tresh=0.8)

@@ -1,11 +1,14 @@
 """CNMF-E source extraction for one-photon calcium imaging, streaming and out of core.
 
-Modules: :mod:`.params` (parameters, CaImAn names and one-photon defaults),
+Modules: :mod:`.params` (parameters, CaImAn names and one-photon defaults,
+checked and grouped in :class:`~.params.CnmfeOptions`),
 :mod:`.filters` (seeding filter), :mod:`.noise` (power-spectrum noise),
-:mod:`.reader` (chunked access to a CaImAn memory map), :mod:`.init`
+:mod:`.reader` (chunked access to a CaImAn memory map), :mod:`.passes`
+(streaming passes over the movie), :mod:`.init`
 (correlation / peak-to-noise seeding and initialisation), :mod:`.background`
 (ring model), :mod:`.spatial` and :mod:`.temporal` (alternating updates, OASIS
-deconvolution), :mod:`.merge` (merging and duplicate removal), :mod:`.patches`
+deconvolution), :mod:`.merge` (merging and duplicate removal), :mod:`.fit`
+(the algorithm on one region), :mod:`.patches`
 (overlapping patches), :mod:`.pipeline` (the whole fit and the workflow step),
 :mod:`.estimates` / :mod:`.evaluate` / :mod:`.score` (results container,
 component evaluation and scoring against ground truth).
