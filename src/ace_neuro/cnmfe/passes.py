@@ -28,7 +28,7 @@ from .temporal import TraceResult
 
 __all__ = ["ModelState", "MoviePasses", "PixelStats"]
 
-logger = logging.getLogger("ace_neuro.cnmfe.fit")  # the fit's progress lines keep their logger name
+logger = logging.getLogger(__name__)
 
 
 @dataclass
