@@ -371,12 +371,14 @@ def run_parameter_aid(
     threads: int = 1,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
-    """Build the parameter aid of a motion-corrected CaImAn memory map (no fit) and write its files.
+    """Build the parameter aid of the motion-corrected movie (no fit) and write its files.
 
     Parameters
     ----------
     memmap_path : path-like
-        ``..._d1_H_d2_W_d3_1_order_C_frames_T.mmap``, or the folder holding exactly one.
+        The motion step's frame-block file (``.blocks``) or a CaImAn memory map
+        (``.mmap``), or the motion step's ``memmap/`` folder (its block file when
+        there is one, else its CaImAn memory map: what the fit reads).
     outputs : mapping
         A path for each of :data:`OUTPUT_KEYS`; the downsampled movie is cached next to
         ``outputs["summary"]`` while running.
@@ -395,14 +397,14 @@ def run_parameter_aid(
     dict
         The summary (also written to ``outputs["summary"]``).
     """
-    from ..io.movie import find_caiman_memmap
+    from ..io.memmap import find_corrected_movie
     from .estimates import load_estimates
     from .reader import MovieSource
 
     log = log or logger
     options = CnmfeOptions.from_params() if options is None else options
     path = Path(memmap_path)
-    source = MovieSource.from_memmap(find_caiman_memmap(path) if path.is_dir() else path)
+    source = MovieSource.from_path(find_corrected_movie(path) if path.is_dir() else path)
     border = max(int(options.border_pix), int(border_pix or 0))
     footprints = None
     if estimates_path is not None:
