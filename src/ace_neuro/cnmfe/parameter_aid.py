@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import scipy.sparse
 
+from ..io.disk import scratch_directory
 from ..io.atomic import atomic_path
 from ..io.images import display_limits, save_figure
 from .filters import downsample_frames
@@ -410,10 +411,9 @@ def run_parameter_aid(
     if estimates_path is not None:
         est = load_estimates(estimates_path)
         footprints = est.A[:, est.idx_components] if est.idx_components is not None else est.A
-    scratch = Path(outputs["summary"]).parent
-    scratch.mkdir(parents=True, exist_ok=True)
-    aid = compute_parameter_aid(source, options.seeding, options.noise, chunk_mb=options.cnmfe_chunk_mb, border=border,
-                                footprints=footprints, threads=threads, scratch_dir=scratch)
+    with scratch_directory(Path(outputs["summary"]).parent, ".cnmfe_parameters_scratch") as scratch:
+        aid = compute_parameter_aid(source, options.seeding, options.noise, chunk_mb=options.cnmfe_chunk_mb,
+                                    border=border, footprints=footprints, threads=threads, scratch_dir=scratch)
     summary = write_parameter_aid(aid, outputs, patch=options.patch, border_pix=options.border_pix)
     log.info("cnmfe parameter aid: %d seeds; suggestion %s", summary["n_seeds"], summary["suggestion"])
     return summary

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.disk import scratch_directory
 from ..io.atomic import atomic_path
 from ..io.frames import read_json_key
 from ..io.images import save_figure, write_image_png, write_image_tiff
@@ -229,10 +230,10 @@ def run_cnmfe_step(
     if options.fr is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = read_json_key(motion_metrics_path, "border_pix")
-    scratch = Path(estimates_path).parent
-    scratch.mkdir(parents=True, exist_ok=True)
-    est = fit_cnmfe(memmap_path, options, threads=threads, frame_rate=frame_rate,
-                    border_pix=int(border) if border is not None else None, log=log, scratch_dir=scratch)
+    # seeding's replay caches live in a fixed-name folder, so a killed run's are removed by the next attempt
+    with scratch_directory(Path(estimates_path).parent, ".cnmfe_scratch") as scratch:
+        est = fit_cnmfe(memmap_path, options, threads=threads, frame_rate=frame_rate,
+                        border_pix=int(border) if border is not None else None, log=log, scratch_dir=scratch)
     save_estimates(est, estimates_path)
     with atomic_path(params_path) as tmp:
         tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")
