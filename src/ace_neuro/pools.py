@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures import wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
@@ -149,11 +149,7 @@ def _result_or_dead_worker(pool: ProcessPoolExecutor, future, *, poll_s: float =
     that message for ever, and so would ``future.result()``.
     """
     dead_since = None
-    while True:
-        try:
-            return future.result(timeout=poll_s)
-        except FuturesTimeout:
-            pass
+    while not wait([future], timeout=poll_s).done:
         processes = list((getattr(pool, "_processes", None) or {}).values())
         if not any(process.exitcode is not None for process in processes):
             dead_since = None
@@ -161,6 +157,7 @@ def _result_or_dead_worker(pool: ProcessPoolExecutor, future, *, poll_s: float =
         dead_since = time.monotonic() if dead_since is None else dead_since
         if time.monotonic() - dead_since > grace_s:
             raise BrokenProcessPool("a worker process died and the pool did not notice")
+    return future.result()
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
