@@ -95,9 +95,16 @@ def short_run(tmp_path_factory):
     deadline = time.monotonic() + 300
     while not lock.exists() and running.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    began = time.monotonic()
-    blocked = run(second, check=False, timeout=300)
-    blocked_seconds = time.monotonic() - began
+    # pause the first run while the second starts: on a busy machine it could otherwise finish before the
+    # second has built its DAG, which then has nothing to do and never reaches the lock
+    assert lock.exists(), "the first run never took the results lock"
+    os.killpg(running.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        blocked = run(second, check=False, timeout=300)
+        blocked_seconds = time.monotonic() - began
+    finally:
+        os.killpg(running.pid, signal.SIGCONT)
     output, _ = running.communicate(timeout=900)
     return {"root": root, "recording": recording, "results": results, "workdir": first, "first": running,
             "first_output": output, "blocked": blocked, "blocked_seconds": blocked_seconds}
