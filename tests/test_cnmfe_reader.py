@@ -89,6 +89,43 @@ def test_chunks_cover_the_recording_in_steps(movie):
     assert all(b - a == 15 for a, b in spans[:-1])
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_read_chunks_come_in_order_transformed_by_the_threads(movie, tmp_path, workers):
+    _, data = movie
+    blocks = _blocks(tmp_path, data, 4)
+    seen = []
+    got = list(blocks.read_chunks(8, 2, lambda y, a, b: (y.sum(axis=0), a, b), workers=workers))
+    for start, stop, (sums, a, b) in got:
+        seen.append((start, stop))
+        assert (a, b) == (start, stop)
+        np.testing.assert_array_equal(sums, blocks.read(start, stop).sum(axis=0))
+    assert seen == list(blocks.chunks(8, 2))
+    plain = [(a, b, y) for a, b, y in MovieSource.from_array(data).read_chunks(16, workers=workers)]
+    np.testing.assert_array_equal(np.concatenate([pixels_to_frames(y, (13, 11)) for _, _, y in plain]), data)
+
+
+def test_read_chunks_raise_at_the_failing_chunk_and_stop_early_without_starting_the_rest(movie):
+    _, data = movie
+    source = MovieSource.from_array(data)
+    started = []
+
+    def failing(y, start, stop):
+        started.append(start)
+        if start == 16:
+            raise OSError("disk gone")
+        return start
+
+    chunks = source.read_chunks(8, transform=failing, workers=2)
+    assert [next(chunks)[2], next(chunks)[2]] == [0, 8]
+    with pytest.raises(OSError, match="disk gone"):
+        next(chunks)
+    started.clear()
+    early = source.read_chunks(8, transform=failing, workers=2)
+    next(early)
+    early.close()  # the caller stops after one chunk: at most the chunks already begun were read
+    assert sorted(started) == [0, 8, 16][: len(started)] and len(started) <= 3  # not 24, 32, ...
+
+
 def test_chunk_cache_replays_the_first_complete_run_then_removes_its_file(tmp_path):
     calls = []
 

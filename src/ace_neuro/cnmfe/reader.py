@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from itertools import islice
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -136,6 +139,48 @@ class MovieSource:
         chunk = max(step, (int(chunk_frames) // step) * step)
         for start in range(0, self.n_frames, chunk):
             yield start, min(start + chunk, self.n_frames)
+
+    def read_chunks(
+        self,
+        chunk_frames: int,
+        step: int = 1,
+        transform: Callable[[np.ndarray, int, int], Any] | None = None,
+        workers: int = 1,
+    ) -> Iterator[tuple[int, int, Any]]:
+        """``(start, stop, data)`` of consecutive chunks (:meth:`chunks`), read and transformed ahead, in order.
+
+        ``workers`` threads read the next chunks and apply
+        ``transform(data, start, stop)`` to them (a time average, or a whole
+        step's arithmetic on the chunk) while the caller works on this one:
+        reading and per-chunk arithmetic overlap, and NumPy, SciPy and
+        OpenCV release the interpreter while they compute, so the threads
+        share the cores. ``transform`` must only read shared state. At most
+        ``workers`` chunks are in flight beside the caller's. ``data`` is
+        :meth:`read`'s ``(h*w, stop-start)`` float32, or what ``transform``
+        returns. An error while reading is raised here, at its chunk.
+        """
+
+        def load(start: int, stop: int) -> Any:
+            data = self.read(start, stop)
+            return data if transform is None else transform(data, start, stop)
+
+        bounds = iter(self.chunks(chunk_frames, step))
+        workers = max(1, int(workers))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-ahead") as pool:
+            pending: deque = deque()
+            try:
+                for start, stop in islice(bounds, workers):
+                    pending.append((start, stop, pool.submit(load, start, stop)))
+                while pending:
+                    start, stop, future = pending.popleft()
+                    data = future.result()
+                    for a, z in islice(bounds, 1):
+                        pending.append((a, z, pool.submit(load, a, z)))
+                    yield start, stop, data
+                    del data  # the caller's reference is the only one left
+            finally:  # the caller stopped early or a read failed: do not start the chunks not begun
+                for _, _, future in pending:
+                    future.cancel()
 
     def chunk_frames(self, budget_mb: float) -> int:
         """Frames per chunk so that one float32 chunk of the region fits ``budget_mb``.
