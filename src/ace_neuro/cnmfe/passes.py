@@ -67,7 +67,8 @@ class MoviePasses:
         Radius of the background ring, pixels at ``ssub_B`` resolution
         (:func:`.background.ring_radius`).
     threads : int
-        Threads of the ring-model fit.
+        Threads of the ring-model fit, and those reading chunks ahead and
+        doing each pass's per-chunk arithmetic (:meth:`raw_chunks`).
     """
 
     def __init__(self, source: MovieSource, *, chunk_mb: float, ssub: int, tsub: int, ssub_B: int, ring_radius: int,

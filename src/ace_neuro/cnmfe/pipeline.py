@@ -67,7 +67,9 @@ def fit_cnmfe(
         CNMF-E parameters (:meth:`CnmfeOptions.from_params`: CaImAn's names,
         checked); all defaults when omitted.
     threads : int
-        Worker processes for patches (``rf`` set); also OpenCV's thread count.
+        Worker processes for patches (``rf`` set); for the whole field, the
+        threads that read chunks ahead and do their arithmetic, and those of
+        the seeding filter, the ring fit and OpenCV.
     frame_rate : float, optional
         Frames per second; ``options.fr`` wins when set. One of them is required.
     border_pix : int, optional
