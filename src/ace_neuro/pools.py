@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures import wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
@@ -109,9 +109,9 @@ def worker_died_message(pool: ProcessPoolExecutor, *, what: str, folder: str | o
     return message + "; the job was stopped and its partial outputs removed"
 
 
-def map_in_order(pool: ProcessPoolExecutor, fn: Callable, tasks: Iterable, *, what: str,
+def map_in_order(pool: Executor, fn: Callable, tasks: Iterable, *, what: str,
                  folder: str | os.PathLike | None = None, ahead: int | None = None) -> Iterator:
-    """``fn(task)`` for each task in worker processes, results yielded in task order.
+    """``fn(task)`` for each task in the pool's workers (processes, or threads), results yielded in task order.
 
     At most ``ahead`` tasks (default twice the pool's workers) are submitted
     and not yet yielded, and a result is let go once yielded: memory holds a

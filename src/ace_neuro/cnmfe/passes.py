@@ -217,7 +217,6 @@ class MoviePasses:
 
         def gen():
             stats_now, feed[0] = feed[0], None
-            progress = Progress(self.T, f"{self.label} seeding", logger, interval_s=30.0)
             tsub, dims, ssub = self.tsub, self.dims, self.ssub
 
             def seeding_frames(y: np.ndarray, t0: int = 0, t1: int = 0) -> np.ndarray:
@@ -230,13 +229,12 @@ class MoviePasses:
 
             # read, averaged and transposed in the background (raw chunks kept too while the statistics need them)
             transform = seeding_frames if stats_now is None else with_raw
-            for t0, t1, prepared in self.source.read_chunks(self.chunk, tsub, transform, workers=self.threads):
+            for _, _, prepared in self.raw_chunks(tsub, "seeding", transform):
                 if stats_now is not None:
                     y, prepared = prepared
                     stats_now.update(y)  # (n, L)
                     del y
                 yield prepared
-                progress.update(t1 - t0)
 
         return gen
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from itertools import islice
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..pools import map_in_order
 from ..io.memmap import (
     frames_to_pixels,
     open_caiman_memmap,
@@ -160,27 +159,14 @@ class MovieSource:
         returns. An error while reading is raised here, at its chunk.
         """
 
-        def load(start: int, stop: int) -> Any:
+        def load(bounds: tuple[int, int]) -> tuple[int, int, Any]:
+            start, stop = bounds
             data = self.read(start, stop)
-            return data if transform is None else transform(data, start, stop)
+            return start, stop, (data if transform is None else transform(data, start, stop))
 
-        bounds = iter(self.chunks(chunk_frames, step))
         workers = max(1, int(workers))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-ahead") as pool:
-            pending: deque = deque()
-            try:
-                for start, stop in islice(bounds, workers):
-                    pending.append((start, stop, pool.submit(load, start, stop)))
-                while pending:
-                    start, stop, future = pending.popleft()
-                    data = future.result()
-                    for a, z in islice(bounds, 1):
-                        pending.append((a, z, pool.submit(load, a, z)))
-                    yield start, stop, data
-                    del data  # the caller's reference is the only one left
-            finally:  # the caller stopped early or a read failed: do not start the chunks not begun
-                for _, _, future in pending:
-                    future.cancel()
+            yield from map_in_order(pool, load, self.chunks(chunk_frames, step), what="cnmfe (read-ahead)", ahead=workers)
 
     def chunk_frames(self, budget_mb: float) -> int:
         """Frames per chunk so that one float32 chunk of the region fits ``budget_mb``.
