@@ -39,11 +39,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def simulate(folder: Path, n_frames: int, size: int, neurons: int, seed: int) -> Path:
+def simulate(folder: Path, n_frames: int, size: int, neurons: int, seed: int, frame_rate: float) -> Path:
     if not (folder / "ground_truth.h5").exists():
         subprocess.run(
             [sys.executable, "-m", "ace_neuro.cli", "simulate", str(folder), "--n-frames", str(n_frames), "--height",
-             str(size), "--width", str(size), "--n-neurons", str(neurons), "--seed", str(seed)],
+             str(size), "--width", str(size), "--n-neurons", str(neurons), "--seed", str(seed),
+             "--frame-rate", str(frame_rate)],
             check=True,
         )
     return folder
@@ -151,6 +152,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=608)
     parser.add_argument("--neurons", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frame-rate", type=float, default=20.0, help="frames per second of the simulated recording")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--out", type=Path, default=HERE / "end_to_end.json")
@@ -161,14 +163,15 @@ def main() -> int:
 
     rows = []
     for n_frames in args.frames:
-        recording = simulate(args.data / f"e2e_{args.size}_{n_frames}_{args.neurons}", n_frames, args.size,
-                             args.neurons, args.seed)
+        rate_tag = "" if args.frame_rate == 20.0 else f"_{args.frame_rate:g}hz"
+        recording = simulate(args.data / f"e2e_{args.size}_{n_frames}_{args.neurons}{rate_tag}", n_frames, args.size,
+                             args.neurons, args.seed, args.frame_rate)
         work = args.data / f"e2e_work_{args.size}_{n_frames}"
         seconds, peak_disk = run_workflow(recording, work, args.cores, args.set)
         records = rule_records(work / "results" / "rec")
         movie_bytes = n_frames * args.size * args.size
         row = {
-            "frames": n_frames, "size": args.size, "neurons": args.neurons, "settings": args.set,
+            "frames": n_frames, "frame_rate_hz": args.frame_rate, "size": args.size, "neurons": args.neurons, "settings": args.set,
             "workflow_seconds": round(seconds, 1),
             "peak_disk_gb": round(peak_disk / 1e9, 2),
             "peak_disk_x_uint8_movie": round(peak_disk / movie_bytes, 2),
