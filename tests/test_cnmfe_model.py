@@ -58,6 +58,10 @@ def test_downsampler_matches_decimation_matrix():
     D = decimation_matrix((13, 11), 2)
     np.testing.assert_allclose(ds.to_low(x), D @ x, atol=1e-5)
     np.testing.assert_allclose(ds.to_full(ds.to_low(x)), (D > 0).T @ (D @ x), atol=1e-5)
+    low = ds.to_low(x)
+    expected = x - ds.to_full(low)
+    assert ds.subtract_full(x, low) is x  # in place, the same values bit for bit
+    np.testing.assert_array_equal(x, expected)
 
 
 def test_ring_model_removes_smooth_background_and_keeps_the_soma():

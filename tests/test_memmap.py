@@ -37,6 +37,11 @@ def test_blocks_round_trip_border_and_caiman_transposition(tmp_path, dtype):
     assert parse_blocks_name(path)[3:] == (3, np.dtype(dtype))
     tol = 0 if dtype == "float32" else 2e-3
     np.testing.assert_allclose(read_blocks(path, 2, 10), frames[2:10].transpose(2, 1, 0).reshape(-1, 8), atol=tol)
+    for t0, t1 in ((3, 6), (9, 11)):  # exactly one block (read straight into the result), the last one short
+        np.testing.assert_allclose(read_blocks(path, t0, t1), frames[t0:t1].transpose(2, 1, 0).reshape(-1, t1 - t0),
+                                   atol=tol)
+        np.testing.assert_allclose(read_blocks(path, t0, t1, columns=(1, 4), rows=(2, 6)),
+                                   frames[t0:t1, 2:6, 1:4].transpose(2, 1, 0).reshape(-1, t1 - t0), atol=tol)
     np.testing.assert_allclose(  # a band of columns, a range of rows
         read_blocks(path, 1, 5, columns=(2, 5), rows=(3, 8)),
         frames[1:5, 3:8, 2:5].transpose(2, 1, 0).reshape(-1, 4), atol=tol)

@@ -26,6 +26,7 @@ signals from microendoscopic video data. eLife 7:e28728 (Methods, "ring model").
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import numpy as np
 import scipy.sparse
@@ -104,13 +105,35 @@ class Downsampler:
         """``(P_B, L)`` -> ``(h*w, L)``: every pixel takes its block's value."""
         if self.ssub_B == 1:
             return low
+        full = np.empty((self.dims[0] * self.dims[1], low.shape[1]), low.dtype)
+        for full_part, low_part in self._blocks(full, low):
+            full_part[...] = low_part
+        return full
+
+    def subtract_full(self, pixels: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """``pixels -= U low`` in place, ``pixels`` ``(h*w, L)``, ``low`` ``(P_B, L)``; returns ``pixels``.
+
+        The same values as ``pixels - to_full(low)`` without a full-size temporary.
+        """
+        if self.ssub_B == 1:
+            pixels -= low
+            return pixels
+        for full_part, low_part in self._blocks(pixels, low):
+            full_part -= low_part
+        return pixels
+
+    def _blocks(self, full: np.ndarray, low: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Pairs of views: the pixels at offset ``(i, j)`` of every block, and their blocks' low values."""
         h, w = self.dims
         hb, wb = self.low_dims
         s = self.ssub_B
         n = low.shape[1]
-        cube = low.reshape(wb, hb, n)
-        full = np.repeat(np.repeat(cube, s, axis=0)[:w], s, axis=1)[:, :h]
-        return np.ascontiguousarray(full).reshape(w * h, n)
+        full_cube = full.reshape(w, h, n)  # [col, row, t]
+        low_cube = low.reshape(wb, hb, n)
+        for i in range(s):
+            for j in range(s):
+                part = full_cube[i::s, j::s]
+                yield part, low_cube[: part.shape[0], : part.shape[1]]
 
 
 def _canonical(d: tuple[int, int]) -> bool:

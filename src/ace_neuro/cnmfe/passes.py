@@ -124,18 +124,22 @@ class MoviePasses:
         first, so no full-resolution ``A C`` is formed.
         """
         A_low, b0_low = low_model
-        x = self.down.to_low(y) - b0_low[:, None]  # a new array (to_low returns y itself when ssub_B is 1)
+        x = self.down.to_low(y)
+        if x is y:  # ssub_B 1: to_low returns y itself, which stays unchanged
+            x = x - b0_low[:, None]
+        else:
+            x -= b0_low[:, None]
         if A_low.shape[1]:
             x -= np.asarray(A_low @ C, dtype=np.float32)
         return x
 
-    def background_chunk(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
-        """Ring-model background ``B = W X`` at full resolution, ``(n, L)`` (zeros without ``W``)."""
+    def subtract_background(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
+        """``y -= B`` in place, ``B = W X`` the ring-model background of frames ``t0:t1`` (nothing without ``W``)."""
         if state.W is None:
-            return np.zeros_like(y)
+            return y
         low_model = low_model or self.low_model(state)
         x_low = self.low_residual(state, y, state.C[:, t0:t1], low_model)
-        return self.down.to_full(np.asarray(state.W @ x_low, dtype=np.float32))
+        return self.down.subtract_full(y, np.asarray(state.W @ x_low, dtype=np.float32))
 
     def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
         """Ring weights for the current ``A, C, b0`` (one pass)."""
@@ -163,7 +167,7 @@ class MoviePasses:
         low_model = self.low_model(state) if state.W is not None else None
 
         def products(y: np.ndarray, t0: int, t1: int) -> tuple[list[np.ndarray | None], np.ndarray]:
-            y -= self.background_chunk(state, y, t0, t1, low_model)
+            self.subtract_background(state, y, t0, t1, low_model)
             cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
             return [y[s] @ cc[k] if s.size else None for k, s in enumerate(supports)], \
                 cc.astype(np.float64) @ cc.T.astype(np.float64)
@@ -183,7 +187,7 @@ class MoviePasses:
         low_model = self.low_model(state) if state.W is not None else None
 
         def projected(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
-            y -= self.background_chunk(state, y, t0, t1, low_model)
+            self.subtract_background(state, y, t0, t1, low_model)
             y -= state.b0[:, None]
             return np.asarray(At @ y, dtype=np.float32)
 
@@ -198,7 +202,7 @@ class MoviePasses:
         def residual(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
             x = self._subtract_mean_model(state, _time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)  # averaged first
             if state.W is not None:
-                x -= self.down.to_full(np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
+                self.down.subtract_full(x, np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
             return downsample_frames(pixels_to_frames(x, self.dims), self.ssub, 1)
 
         def gen():

@@ -414,7 +414,9 @@ def read_blocks(
         for b0 in range(t0 - t0 % bf, t1, bf):
             lb = min(b0 + bf, n_frames) - b0
             a, z = max(t0, b0), min(t1, b0 + lb)
-            piece = np.empty((h * (c1 - c0), lb), dtype)
+            # the chunk is this whole float32 block: read into the result, no block-sized temporary
+            whole = (a, z) == (b0, b0 + lb) == (t0, t1) and dtype == np.float32
+            piece = out if whole else np.empty((h * (c1 - c0), lb), dtype)
             view = memoryview(piece.reshape(-1)).cast("B")
             base = b0 * n_pix * item
             if h == height:  # whole columns: one contiguous run
@@ -423,7 +425,8 @@ def read_blocks(
                 run = h * lb * item
                 for j, c in enumerate(range(c0, c1)):
                     _read_all(fd, view[j * run : (j + 1) * run], base + (c * height + r0) * lb * item, path)
-            out[:, a - t0 : z - t0] = piece[:, a - b0 : z - b0]
+            if not whole:
+                out[:, a - t0 : z - t0] = piece[:, a - b0 : z - b0]
     finally:
         os.close(fd)
     return out
