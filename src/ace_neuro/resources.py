@@ -127,9 +127,9 @@ def estimate(
 
     Examples
     --------
-    >>> r = estimate("motion", 6000, 608, 608)
-    >>> r["threads"], r["disk_mb"] > 2 * 4 * 6000 * 608 * 608 / 1e6
-    (2, True)
+    >>> r = estimate("motion", 6000, 608, 608)  # writes the float32 frame-block movie
+    >>> r["threads"], round(r["disk_mb"] / (4 * 6000 * 608 * 608 / 1e6), 2)
+    (2, 1.0)
     """
     _check(stage, n_frames, height, width)
     n_frames, height, width = int(n_frames), int(height), int(width)
@@ -155,8 +155,19 @@ def estimate(
 def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", params: dict | None = None) -> int:
     """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
 
-    With the defaults this is the converted movie, the frame-block movie, CaImAn's
-    memory map and cnmfe's seeding caches while it seeds (all removed at its end).
+    With the defaults this is the converted movie and the float32 frame-block
+    movie (5x the uint8 movie); CaImAn's memory map (``save_memmap``) and
+    cnmfe's seeding caches while it seeds (``seeding_cache``, removed at its
+    end) add theirs when asked for, and ``blocks_dtype: float16`` halves the
+    block movie (3x).
+
+    Examples
+    --------
+    >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
+    >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
+    5.0
+    >>> round(run_disk_mb(54000, 608, 608, params={"blocks_dtype": "float16"}) / movie_mb, 1)
+    3.0
     """
     params = dict(params or {})
     kept = sum(_disk_mb(s, n_frames, height, width, dtype, params) for s in STAGES if s != "cnmfe")

@@ -72,7 +72,7 @@ def compute_projections(
     --------
     >>> movie = np.arange(24, dtype=np.uint8).reshape(4, 2, 3)
     >>> p = compute_projections(movie)
-    >>> p.max[0, 0], p.min[0, 0], float(p.mean[0, 0])
+    >>> float(p.max[0, 0]), float(p.min[0, 0]), float(p.mean[0, 0])
     (18.0, 0.0, 9.0)
     """
     n_frames = movie.shape[0]
