@@ -27,6 +27,7 @@ import mmap
 import os
 import re
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -519,12 +520,22 @@ def blocks_to_caiman(
     return p1 - p0
 
 
-def write_caiman_from_blocks(blocks_path: str | os.PathLike, mmap_path: str | os.PathLike, *,
-                             budget_mb: float = 256.0) -> Path:
-    """Write the CaImAn memory map ``mmap_path`` (preallocated) of a frame-block file, a band of pixels at a time.
+def _copy_band(task: tuple[str, str, int, int]) -> int:
+    """:func:`blocks_to_caiman` of one ``(blocks_path, mmap_path, p0, p1)`` task (picklable, for worker pools)."""
+    return blocks_to_caiman(*task)
 
-    Memory is about ``budget_mb``: each band holds that many MB of pixel time
-    series. Returns ``mmap_path``.
+
+def write_caiman_from_blocks(blocks_path: str | os.PathLike, mmap_path: str | os.PathLike, *,
+                             budget_mb: float = 256.0, imap: Callable = map,
+                             progress: Callable[[int], Any] | None = None) -> Path:
+    """Write CaImAn's memory map ``mmap_path`` of a frame-block file, a band of pixels at a time.
+
+    The map is allocated first (a full disk stops here, before any copying).
+    Each band holds about ``budget_mb`` of pixel time series (float32): the
+    memory of one band's task. ``imap(fn, tasks)`` runs the bands' copies, in
+    this process by default, or in a pool's workers (each task opens the
+    files itself); ``progress(n_pixels)`` is called as bands finish. Returns
+    ``mmap_path``.
     """
     from ace_neuro.io.disk import preallocate
 
@@ -533,8 +544,11 @@ def write_caiman_from_blocks(blocks_path: str | os.PathLike, mmap_path: str | os
     Path(mmap_path).touch()
     preallocate(mmap_path, n_pixels * n_frames * 4, what="CaImAn memory map")
     per_band = max(1, int(budget_mb * 2**20 // (4 * n_frames)))
-    for p0 in range(0, n_pixels, per_band):
-        blocks_to_caiman(blocks_path, mmap_path, p0, min(n_pixels, p0 + per_band))
+    tasks = [(os.fspath(blocks_path), os.fspath(mmap_path), p0, min(n_pixels, p0 + per_band))
+             for p0 in range(0, n_pixels, per_band)]
+    for done in imap(_copy_band, tasks):
+        if progress is not None:
+            progress(done)
     return Path(mmap_path)
 
 

@@ -51,11 +51,11 @@ from ..blas import set_blas_threads
 from ..io.atomic import atomic_path
 from ..io.memmap import (
     blocks_name,
-    blocks_to_caiman,
     caiman_memmap_name,
     create_blocks,
     fill_border_blocks,
     write_blocks,
+    write_caiman_from_blocks,
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
 from ..params import registry
@@ -393,7 +393,6 @@ def correct_motion(
             f"{options.gSig_filt}); the movie is constant or gSig_filt is far too large"
         )
     registration = make_registration(template, options)
-    shape = (n_frames, height, width)
     # blocks of ~64 MB (an even number of frames: CNMF-E's chunks with tsub = 2); a worker's chunk is a
     # whole number of blocks and holds its input frames (the file's dtype) and their float32 corrections
     block = max(2, chunk_frames_for((height, width), _BLOCK_MB) // 2 * 2)
@@ -415,10 +414,9 @@ def correct_motion(
                             border_pix, options.border_nan)
                 fill_border_blocks(blocks_path, border_pix, results["movie_min"] + offset)
             if options.save_memmap:
-                mmap_path = tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
-                with open(mmap_path, "wb") as f:
-                    f.truncate(n_frames * height * width * 4)
-                _blocks_to_caiman(pool, os.fspath(blocks_path), os.fspath(mmap_path), shape, chunk_mb, logger)
+                progress = Progress(height * width, "motion: CaImAn memory map", logger, unit="pixels")
+                write_caiman_from_blocks(blocks_path, tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames),
+                                         budget_mb=chunk_mb / 2, imap=pool.imap, progress=progress.update)
             pool.close()
         except BaseException:
             pool.terminate()
@@ -434,22 +432,6 @@ def correct_motion(
         border_pix, metrics["n_no_structure_frames"],
     )
     return {k: v for k, v in metrics.items() if k not in ("correlation_before", "correlation_after")}
-
-
-def _blocks_to_caiman_task(task: tuple[int, int, str, str]) -> int:
-    p0, p1, blocks_path, mmap_path = task
-    return blocks_to_caiman(blocks_path, mmap_path, p0, p1)
-
-
-def _blocks_to_caiman(pool, blocks_path: str, mmap_path: str, shape: tuple[int, int, int], budget_mb: float, logger) -> None:
-    """CaImAn's memory map from the block file: pixel ranges of about ``budget_mb / 2`` of time series, in parallel."""
-    n_frames, height, width = shape
-    n_pixels = height * width
-    per_task = max(1, int(budget_mb * 2**20 / 2 // (4 * n_frames)))
-    tasks = [(p0, min(n_pixels, p0 + per_task), blocks_path, mmap_path) for p0 in range(0, n_pixels, per_task)]
-    progress = Progress(n_pixels, "motion: CaImAn memory map", logger, unit="pixels")
-    for done in pool.imap(_blocks_to_caiman_task, tasks):
-        progress.update(done)
 
 
 def _correct_movie(pool: _Pool, n_frames: int, chunk: int, logger) -> dict:
