@@ -60,6 +60,26 @@ def test_noise_estimates_match_white_noise_level():
     np.testing.assert_allclose(trace_noise(x.T), sd, rtol=0.06)
 
 
+def test_welch_noise_does_not_depend_on_how_the_frames_arrive():
+    rng = np.random.default_rng(3)
+    frames = rng.normal(size=(1000, 5, 7)).astype(np.float32)  # (T, h, w)
+    pixels = frames.reshape(1000, -1).T  # (35, 1000), a transposed view
+    whole = WelchNoise(35, 64)
+    whole.update(pixels[:, :960])  # all at once
+    for sizes, block in (([44] * 23, 8), ([64] * 15, 4096), ([7, 200, 1, 300, 452], 3)):
+        chunked = WelchNoise(35, 64)
+        start = 0
+        for size in sizes:  # segments spanning chunks, chunks holding several segments, a tail left over
+            chunked.update(pixels[:, start:start + size], block=block)
+            start += size
+        assert chunked.count == 15
+        if block == 4096:  # the same pixel blocks as ``whole``: the same FFTs, bit for bit
+            np.testing.assert_array_equal(chunked.result(), whole.result())
+        else:  # the FFT's vectorised batches differ with the block size, by an ulp at most
+            np.testing.assert_allclose(chunked.result(), whole.result(), rtol=1e-6)
+        np.testing.assert_array_equal(chunked.leftover(), pixels[:, 960:start])
+
+
 def test_local_correlation_matches_direct_computation():
     rng = np.random.default_rng(0)
     T, h, w = 60, 6, 7

@@ -118,32 +118,34 @@ class WelchNoise:
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
 
-    def update(self, chunk: np.ndarray) -> None:
-        """Add frames, ``(n_pixels, L)``."""
+    def update(self, chunk: np.ndarray, block: int = 4096) -> None:
+        """Add frames, ``(n_pixels, L)`` (any strides: a transposed view of ``(L, h, w)`` frames is not copied).
+
+        Whole segments are processed as soon as the buffered frames fill them,
+        ``block`` pixels at a time: each block's frames are gathered from the
+        buffered chunks (a copy that stays in the cache, where one concatenation
+        of whole chunks along the frame axis would not), and the frames left over
+        stay buffered as views of their chunks.
+        """
         chunk = np.asarray(chunk, dtype=np.float32)
-        if self._buffered == 0 and chunk.shape[1] % self.segment == 0:
-            for i in range(chunk.shape[1] // self.segment):
-                self._add(chunk[:, i * self.segment:(i + 1) * self.segment])
-            return
         self._buffer.append(chunk)
         self._buffered += chunk.shape[1]
-        if self._buffered < self.segment:
+        n_full = self._buffered // self.segment
+        if n_full == 0:
             return
-        data = np.concatenate(self._buffer, axis=1)
-        n_full = data.shape[1] // self.segment
-        for i in range(n_full):
-            self._add(data[:, i * self.segment:(i + 1) * self.segment])
-        rest = data[:, n_full * self.segment:]
-        self._buffer = [rest] if rest.shape[1] else []
-        self._buffered = rest.shape[1]
+        for p0 in range(0, chunk.shape[0], block):
+            frames = np.concatenate([c[p0:p0 + block] for c in self._buffer], axis=1)
+            for i in range(n_full):
+                self._add(p0, frames[:, i * self.segment:(i + 1) * self.segment])
+        self.count += n_full
+        self._buffer = _last_frames(self._buffer, self._buffered - n_full * self.segment)
+        self._buffered -= n_full * self.segment
 
-    def _add(self, seg: np.ndarray, block: int = 4096) -> None:
-        for p0 in range(0, seg.shape[0], block):  # pixel blocks bound the FFT's temporaries
-            part = seg[p0:p0 + block]
-            part = (part - part.mean(axis=1, keepdims=True)) * self.window
-            spec = scipy.fft.rfft(part, axis=1, workers=self.workers)[:, self.band]
-            self.acc[p0:p0 + block] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * self.scale
-        self.count += 1
+    def _add(self, p0: int, part: np.ndarray) -> None:
+        """Add the periodogram of one segment of pixels ``p0:p0 + len(part)``, ``part`` ``(pixels, segment)``."""
+        part = (part - part.mean(axis=1, keepdims=True)) * self.window
+        spec = scipy.fft.rfft(part, axis=1, workers=self.workers)[:, self.band]
+        self.acc[p0:p0 + part.shape[0]] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * self.scale
 
     def leftover(self) -> np.ndarray | None:
         """Buffered frames that did not fill a segment, ``(n_pixels, m)``, or None."""
@@ -154,3 +156,15 @@ class WelchNoise:
         if self.count == 0:
             raise ValueError("WelchNoise: fewer frames than one segment were given")
         return band_to_noise(self.acc / self.count, self.method).astype(np.float32)
+
+
+def _last_frames(chunks: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Views of the last ``n`` frames (columns) of a list of ``(pixels, L_i)`` chunks, in order."""
+    kept: list[np.ndarray] = []
+    for chunk in reversed(chunks):
+        if n <= 0:
+            break
+        take = min(n, chunk.shape[1])
+        kept.append(chunk[:, chunk.shape[1] - take:])
+        n -= take
+    return kept[::-1]
