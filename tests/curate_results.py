@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse, frames_to_pixels, save_estimates
+from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse, frames_to_pixels
+from ace_neuro.cnmfe.estimates_file import save_estimates
 from ace_neuro.cnmfe.evaluate import components_table, evaluate_components
 from ace_neuro.io.images import write_image_tiff
 

@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 import scipy.sparse
 
-from ace_neuro.cnmfe.estimates import decimation_matrix, downsampled_dims, load_estimates, save_estimates
+from ace_neuro.cnmfe.estimates import decimation_matrix, downsampled_dims
+
+from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.engines import ENGINES, caiman_available, check_engine
 from ace_neuro.engines.caiman_params import OURS_ONLY, caiman_param_groups, motion_kwargs
 from ace_neuro.engines.caiman_results import (

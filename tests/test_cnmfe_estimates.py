@@ -14,10 +14,9 @@ from ace_neuro.cnmfe.estimates import (
     downsampled_dims,
     footprints_to_sparse,
     frames_to_pixels,
-    load_estimates,
     pixels_to_frames,
-    save_estimates,
 )
+from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 
 H, W, T = 9, 7, 30
 

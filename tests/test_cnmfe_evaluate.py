@@ -6,14 +6,8 @@ import pandas as pd
 import pytest
 import scipy.sparse
 
-from ace_neuro.cnmfe.estimates import (
-    Estimates,
-    downsampled_dims,
-    footprints_to_sparse,
-    frames_to_pixels,
-    load_estimates,
-    save_estimates,
-)
+from ace_neuro.cnmfe.estimates import Estimates, downsampled_dims, footprints_to_sparse, frames_to_pixels
+from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.stages.evaluate import PARAMETERS as PARAMS
 from ace_neuro.cnmfe.evaluate import (
     CurationError,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from ace_neuro.cnmfe.estimates import load_estimates
+from ace_neuro.cnmfe.estimates_file import load_estimates
 from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.pipeline import fit_cnmfe, run_cnmfe_step
 from ace_neuro.cnmfe.score import detection_scores, match_components, trace_correlations

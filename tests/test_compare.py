@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse, save_estimates
+from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse
+
+from ace_neuro.cnmfe.estimates_file import save_estimates
 from ace_neuro.compare import (
     compare_results,
     engine_cost,

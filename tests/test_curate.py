@@ -11,7 +11,8 @@ import pytest
 import scipy.sparse
 
 from ace_neuro.cli import main
-from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse, load_estimates, save_estimates
+from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse
+from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.cnmfe.evaluate import CurationError, apply_curation, components_table, read_curation_file
 from ace_neuro.cnmfe.figures import ACCEPTED_COLOR, REJECTED_COLOR, contours_figure, footprint_contours
 from ace_neuro.curate import (

@@ -192,7 +192,8 @@ def test_empty_and_invalid_inputs():
 
 
 def _write_inputs(tmp_path, C, S, YrA, accepted):
-    from ace_neuro.cnmfe.estimates import Estimates, save_estimates
+    from ace_neuro.cnmfe.estimates import Estimates
+    from ace_neuro.cnmfe.estimates_file import save_estimates
 
     K, T = C.shape
     dims = (8, 8)

@@ -15,7 +15,7 @@ import pytest
 import tifffile
 
 from ace_neuro import load_estimates
-from ace_neuro.cnmfe.estimates import save_estimates
+from ace_neuro.cnmfe.estimates_file import save_estimates
 from ace_neuro.io.memmap import find_linkable_movie
 from ace_neuro.io.movie import open_movie
 from ace_neuro.io.nwb import miniscope_device_fields, write_nwb

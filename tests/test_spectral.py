@@ -257,7 +257,9 @@ def test_spectral_step_rejects_band_above_nyquist(tmp_path):
 def test_spectral_step_per_neuron_spectrograms(tmp_path):
     import scipy.sparse
 
-    from ace_neuro.cnmfe.estimates import Estimates, save_estimates
+    from ace_neuro.cnmfe.estimates import Estimates
+
+    from ace_neuro.cnmfe.estimates_file import save_estimates
     from ace_neuro.params import defaults
     from ace_neuro.postprocess.spectral_step import run_spectral_step
 

@@ -14,7 +14,7 @@ __all__ = ["load_estimates", "__version__"]
 def __getattr__(name: str):
     # Imported on first use, so that `import ace_neuro` stays light.
     if name == "load_estimates":
-        from ace_neuro.cnmfe.estimates import load_estimates
+        from ace_neuro.cnmfe.estimates_file import load_estimates
 
         return load_estimates
     raise AttributeError(f"module 'ace_neuro' has no attribute {name!r}")

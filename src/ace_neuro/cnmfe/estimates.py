@@ -13,53 +13,30 @@ reads ours unchanged:
   model ``W`` (sparse, at ``ssub_B`` resolution) or ``nb`` low-rank
   components ``b`` ``(H*W, nb)`` / ``f`` ``(nb, T)``.
 
-Files:
-
-* :func:`save_estimates` / :func:`load_estimates` - our HDF5 layout
-  (``docs/estimates.md``), exact round trip.
-* :func:`ace_neuro.io.caiman.export_caiman_hdf5` - CaImAn's ``cnm.save()``
-  layout, readable by ``caiman.source_extraction.cnmf.cnmf.load_CNMF``.
+Files: :mod:`.estimates_file` (our HDF5 layout, exact round trip) and
+:func:`ace_neuro.io.caiman.export_caiman_hdf5` (CaImAn's ``cnm.save()`` layout,
+readable by ``caiman.source_extraction.cnmf.cnmf.load_CNMF``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
-import h5py
 import numpy as np
 import scipy.sparse
 
-from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.memmap import frames_to_pixels, pixels_to_frames  # CaImAn pixel order (row + col * H)
 
 __all__ = [
     "Estimates",
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "save_estimates",
-    "load_estimates",
     "frames_to_pixels",
     "pixels_to_frames",
     "footprints_to_sparse",
     "downsampled_dims",
     "decimation_matrix",
-    "write_sparse",
-    "open_estimates_file",
 ]
-
-logger = logging.getLogger(__name__)
-
-#: Value of the root attribute ``format`` of our estimates files.
-FORMAT_NAME = "ace_neuro.estimates"
-#: Layout version written by :func:`save_estimates`; readers accept <= this.
-FORMAT_VERSION = 1
-
 
 # --------------------------------------------------------------------------- pixel order helpers
 
@@ -456,178 +433,3 @@ class Estimates:
         if self.nb:
             out += self.b @ self.f[:, frames]
         return out
-
-
-# --------------------------------------------------------------------------- our HDF5 layout
-
-_DENSE_FIELDS = ("C", "S", "YrA", "b0", "b", "f", "bl", "c1", "g", "neurons_sn")
-_OPTIONAL_FIELDS = ("lam", "sn", "SNR_comp", "r_values", "Cn", "pnr")
-
-
-def _package_version() -> str:
-    from ace_neuro import __version__
-
-    return str(__version__)
-
-
-def write_sparse(group: h5py.Group, name: str, matrix: scipy.sparse.spmatrix) -> None:
-    """Store a sparse matrix as the group ``name`` with CSC ``data``, ``indices``, ``indptr``, ``shape`` (CaImAn's way)."""
-    csc = scipy.sparse.csc_matrix(matrix)
-    sub = group.create_group(name)
-    sub.create_dataset("data", data=csc.data)
-    sub.create_dataset("indices", data=csc.indices)
-    sub.create_dataset("indptr", data=csc.indptr)
-    sub.create_dataset("shape", data=np.asarray(csc.shape, dtype=np.int64))
-
-
-def _read_sparse(group: h5py.Group) -> scipy.sparse.csc_matrix:
-    shape = tuple(int(s) for s in group["shape"][()])
-    return scipy.sparse.csc_matrix((group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape)
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays as Python numbers and lists; anything else is an error."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, (Path, os.PathLike)):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _params_json(params: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(params, sort_keys=True, allow_nan=True, default=_json_default)
-    except TypeError as err:
-        bad = [k for k, v in params.items() if not _json_ok(v)]
-        raise ValueError(
-            f"Estimates.params must hold JSON values (numbers, strings, lists, dicts, null); "
-            f"cannot store {bad or 'a value'}: {err}"
-        ) from err
-
-
-def _json_ok(value: Any) -> bool:
-    try:
-        json.dumps(value, default=_json_default)
-        return True
-    except TypeError:
-        return False
-
-
-def save_estimates(estimates: Estimates, path: str | os.PathLike) -> Path:
-    """Write ``estimates`` to an HDF5 file in our layout (``docs/estimates.md``).
-
-    The file is written under a temporary name and renamed when complete.
-    :func:`load_estimates` reads it back exactly (same values and dtypes).
-
-    Parameters
-    ----------
-    estimates : Estimates
-    path : path-like
-        Output file (``.h5``).
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    if not isinstance(estimates, Estimates):
-        raise TypeError(f"save_estimates needs an Estimates, got {type(estimates).__name__}")
-    path = Path(path)
-    params_text = _params_json(estimates.params)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["format"] = FORMAT_NAME
-            h5.attrs["format_version"] = FORMAT_VERSION
-            h5.attrs["package_version"] = _package_version()
-            h5.attrs["dims"] = np.asarray(estimates.dims, dtype=np.int64)
-            h5.attrs["frame_rate"] = float(estimates.frame_rate)
-            h5.attrs["ssub_B"] = int(estimates.ssub_B)
-            h5.attrs["pixel_order"] = "F"
-            write_sparse(h5, "A", estimates.A)
-            if estimates.W is not None:
-                write_sparse(h5, "W", estimates.W)
-            for name in _DENSE_FIELDS + _OPTIONAL_FIELDS:
-                value = getattr(estimates, name)
-                if value is not None:
-                    h5.create_dataset(name, data=value)
-            if estimates.evaluated:
-                h5.create_dataset("idx_components", data=estimates.idx_components.astype(np.int64))
-                h5.create_dataset("idx_components_bad", data=estimates.idx_components_bad.astype(np.int64))
-            h5.create_dataset("params", data=params_text, dtype=h5py.string_dtype("utf-8"))
-    logger.info("wrote %d components x %d frames to %s", estimates.n_components, estimates.n_frames, path)
-    return path
-
-
-def open_estimates_file(path: str | os.PathLike, *, missing_hint: str) -> h5py.File:
-    """Open one of our estimates files for reading, after checking that it is one this version reads.
-
-    Parameters
-    ----------
-    path : path-like
-        An ``estimates.h5`` written by :func:`save_estimates`.
-    missing_hint : str
-        What to do when the file does not exist (ends the error message).
-
-    Returns
-    -------
-    h5py.File
-        Open read-only; the caller closes it (``with``).
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        Missing file; not HDF5; not our layout (a CaImAn ``cnm.save()`` file is
-        named as such); a newer layout version.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: estimates file not found; {missing_hint}")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not an HDF5 file ({err}); expected estimates written by ace_neuro") from err
-    fmt = h5.attrs.get("format")
-    if isinstance(fmt, bytes):
-        fmt = fmt.decode()
-    if fmt != FORMAT_NAME:
-        hint = " (it looks like a CaImAn cnm.save() file)" if "estimates" in h5 and "params" in h5 else ""
-        h5.close()
-        raise ValueError(f"{path}: not an ace_neuro estimates file{hint}: root attribute format={fmt!r}")
-    version = int(h5.attrs.get("format_version", 0))
-    if version > FORMAT_VERSION:
-        h5.close()
-        raise ValueError(
-            f"{path}: estimates layout version {version} is newer than this ace_neuro reads ({FORMAT_VERSION}); "
-            "upgrade ace_neuro"
-        )
-    return h5
-
-
-def load_estimates(path: str | os.PathLike) -> Estimates:
-    """Read a file written by :func:`save_estimates`.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not one of ours (for instance a CaImAn ``cnm.save()``
-        file), is from a newer layout version, or is inconsistent.
-    """
-    path = Path(path)
-    with open_estimates_file(path, missing_hint="run the cnmfe step first") as h5:
-        kwargs: dict[str, Any] = {
-            "dims": tuple(int(d) for d in h5.attrs["dims"]),
-            "frame_rate": float(h5.attrs["frame_rate"]),
-            "ssub_B": int(h5.attrs["ssub_B"]),
-            "A": _read_sparse(h5["A"]),
-            "W": _read_sparse(h5["W"]).tocsr() if "W" in h5 else None,
-        }
-        for name in _DENSE_FIELDS + _OPTIONAL_FIELDS + ("idx_components", "idx_components_bad"):
-            kwargs[name] = h5[name][()] if name in h5 else None
-        params = h5["params"][()]
-        kwargs["params"] = json.loads(params.decode() if isinstance(params, bytes) else params)
-    try:
-        return Estimates(**kwargs)
-    except ValueError as err:
-        raise ValueError(f"{path}: inconsistent estimates file: {err}") from err

@@ -52,7 +52,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ace_neuro.cnmfe.curation import CurationError, apply_curation, components_table, read_curation_file
-from ace_neuro.cnmfe.estimates import Estimates, load_estimates, save_estimates
+from ace_neuro.cnmfe.estimates import Estimates
+from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
 from ace_neuro.cnmfe.snr import trace_snr

@@ -399,7 +399,7 @@ def run_parameter_aid(
         The summary (also written to ``outputs["summary"]``).
     """
     from ..io.memmap import find_corrected_movie
-    from .estimates import load_estimates
+    from .estimates_file import load_estimates
     from .reader import MovieSource
 
     log = log or logger

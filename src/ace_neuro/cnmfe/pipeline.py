@@ -34,7 +34,8 @@ from ..io.atomic import atomic_path
 from ..io.frames import read_json_key
 from ..io.images import save_figure, write_image_png, write_image_tiff
 from ..io.memmap import find_corrected_movie
-from .estimates import Estimates, save_estimates
+from .estimates import Estimates
+from .estimates_file import save_estimates
 from .fit import fit_region
 from .params import CnmfeOptions
 from .patches import fit_patches

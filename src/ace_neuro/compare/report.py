@@ -369,7 +369,7 @@ def run_compare(
     correlation_image : path-like, optional
         Background of the figure (a TIFF); our estimates' ``Cn`` otherwise.
     """
-    from ..cnmfe.estimates import load_estimates  # noqa: PLC0415
+    from ..cnmfe.estimates_file import load_estimates  # noqa: PLC0415
 
     native = load_estimates(native_estimates)
     caiman = load_estimates(caiman_estimates)

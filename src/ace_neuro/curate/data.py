@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse
 import tifffile
 
-from ace_neuro.cnmfe.estimates import open_estimates_file
+from ace_neuro.cnmfe.estimates_file import open_estimates_file
 from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
 from ace_neuro.cnmfe.figures import footprint_contours
 from ace_neuro.io.atomic import atomic_path

@@ -379,7 +379,7 @@ def run_cnmfe(
     -------
     Estimates
     """
-    from ..cnmfe.estimates import save_estimates  # noqa: PLC0415
+    from ..cnmfe.estimates_file import save_estimates  # noqa: PLC0415
     from ..cnmfe.params import check_params  # noqa: PLC0415
     from ..cnmfe.pipeline import save_contours_figure  # noqa: PLC0415  (the cnmfe step's contour figure, same look)
     from ..io.images import write_image_png, write_image_tiff  # noqa: PLC0415
@@ -474,7 +474,7 @@ def run_evaluate(
     -------
     Estimates
     """
-    from ..cnmfe.estimates import load_estimates, save_estimates  # noqa: PLC0415
+    from ..cnmfe.estimates_file import load_estimates, save_estimates  # noqa: PLC0415
     from ..cnmfe.evaluate import apply_curation, components_table, read_curation_file  # noqa: PLC0415
     from ..cnmfe.figures import traces_figure  # noqa: PLC0415
     from ..io.caiman import export_caiman_hdf5  # noqa: PLC0415

@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse
 
 from ace_neuro import __version__
-from ace_neuro.cnmfe.estimates import Estimates, write_sparse
+from ace_neuro.cnmfe.estimates import Estimates
+from ace_neuro.cnmfe.estimates_file import write_sparse
 from ace_neuro.io.atomic import atomic_path
 
 __all__ = ["export_caiman_hdf5"]

@@ -56,7 +56,7 @@ def read_accepted_traces(
     ValueError
         If the traces and the frame table disagree on the number of frames.
     """
-    from ace_neuro.cnmfe.estimates import load_estimates
+    from ace_neuro.cnmfe.estimates_file import load_estimates
 
     est = load_estimates(estimates_path)
     accepted = np.flatnonzero(est.accepted)

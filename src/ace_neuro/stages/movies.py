@@ -58,7 +58,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
     import json
     from pathlib import Path
 
-    from ace_neuro.cnmfe.estimates import load_estimates
+    from ace_neuro.cnmfe.estimates_file import load_estimates
     from ace_neuro.io.memmap import find_corrected_movie
     from ace_neuro.io.movie import open_movie
     from ace_neuro.movies import write_component_movies, write_motion_comparison
