@@ -59,7 +59,7 @@ from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
 from ace_neuro.cnmfe.snr import trace_snr
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.caiman import export_caiman_hdf5
-from ace_neuro.params import stage_parameters
+from ace_neuro.params import defaults, stage_parameters
 
 __all__ = [
     "EvaluateOptions",
@@ -198,7 +198,7 @@ def evaluate_components(
         Evaluate parameters (:meth:`EvaluateOptions.from_params`); all defaults when omitted.
     decay_time : float, optional
         Transient decay time (s); default ``estimates.params['decay_time']``
-        (the cnmfe parameter), else CaImAn's 0.4 s.
+        (the cnmfe parameter), else the cnmfe stage's default.
 
     Returns
     -------
@@ -208,9 +208,8 @@ def evaluate_components(
         ``params``.
     """
     options = EvaluateOptions.from_params() if options is None else options
-    if decay_time is None:
-        decay_time = estimates.params.get("decay_time") or 0.4
-    decay_time = float(decay_time)
+    fit_params = _cnmfe_params(estimates)
+    decay_time = float(fit_params["decay_time"] if decay_time is None else decay_time)
     n_comp = estimates.n_components
     if n_comp:
         snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time)
@@ -227,10 +226,8 @@ def evaluate_components(
     if options.reject_vessel_edges and n_comp:
         from ace_neuro.cnmfe.vessels import find_vessel_edge_components
 
-        # the neuron size the cnmfe step recorded (CaImAn's one-photon 3 and 13 pixels when absent)
-        g_sig = estimates.params.get("gSig") or [3, 3]
-        g_siz = estimates.params.get("gSiz") or [13, 13]
-        vessel_edge = np.flatnonzero(find_vessel_edge_components(estimates, gSig=g_sig, gSiz=g_siz))
+        vessel_edge = np.flatnonzero(
+            find_vessel_edge_components(estimates, gSig=fit_params["gSig"], gSiz=fit_params["gSiz"]))
         good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
         logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
@@ -241,6 +238,16 @@ def evaluate_components(
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
     )
+
+
+def _cnmfe_params(estimates: Estimates) -> dict[str, Any]:
+    """The neuron size and decay time the fit recorded in ``estimates.params``, the cnmfe stage's defaults where absent.
+
+    (Estimates from elsewhere, a CaImAn file or an older version, may not record them.)
+    """
+    recorded = {name: estimates.params.get(name) for name in ("gSig", "gSiz", "decay_time")}
+    fallback = defaults("cnmfe")
+    return {name: fallback[name] if value is None else value for name, value in recorded.items()}
 
 
 # --------------------------------------------------------------------------- workflow step
