@@ -54,9 +54,10 @@ def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
     assert groups["patch"]["only_init"] is True  # CaImAn's CNMF-E mode, whatever our only_init
     assert {"n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init", "apply_motion_correction",
             "template_file"} <= set(ignored)
-    from ace_neuro.stages import cnmfe as cnmfe_stage, motion as motion_stage
+    from ace_neuro.cnmfe.params import CnmfeOptions
+    from ace_neuro.motion.params import MotionOptions
 
-    declared = {p.name: p.caiman_group for p in cnmfe_stage.PARAMETERS + motion_stage.PARAMETERS}
+    declared = {p.name: p.caiman_group for p in CnmfeOptions.parameters() + MotionOptions.parameters()}
     assert all(name in OURS_ONLY or declared[name] is None for name in ignored)  # only what CaImAn lacks
     assert not {"motion_engine", "cnmfe_engine"} & set(ignored)
     json.dumps(groups)  # plain values only

@@ -8,7 +8,9 @@ import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates, downsampled_dims, footprints_to_sparse, frames_to_pixels
 from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
-from ace_neuro.stages.evaluate import PARAMETERS as PARAMS
+from ace_neuro.cnmfe.params import EvaluateOptions
+
+PARAMS = EvaluateOptions.parameters()
 from ace_neuro.cnmfe.evaluate import (
     CurationError,
     apply_curation,
@@ -344,7 +346,7 @@ def test_trace_snr_in_blocks_equals_one_by_one():
 def test_evaluate_options_record_every_checked_value(scene):
     values = {"min_SNR": 2.0, "r_values_min": 0.7, "Npeaks": 5}
     options = EvaluateOptions.from_params(values)
-    assert options.as_params() == dict(stage_parameters("evaluate", values)) and options.rval_thr == 0.7
+    assert options.as_params() == stage_parameters("evaluate", values).as_dict() and options.rval_thr == 0.7
     assert EvaluateOptions.from_params(values, min_SNR=4.0).min_SNR == 4.0
     est = evaluate_components(scene["est"], scene["movie"], options)
     assert {k: est.params[k] for k in options.as_params()} == options.as_params()

@@ -6,7 +6,8 @@ import pytest
 
 from ace_neuro.cnmfe.params import CnmfeOptions, check_params, default_params
 from ace_neuro.params import ParameterError, stage_parameters
-from ace_neuro.stages.cnmfe import PARAMETERS as PARAMS
+
+PARAMS = CnmfeOptions.parameters()
 
 
 def test_defaults_are_caiman_one_photon_values():

@@ -42,7 +42,7 @@ _CHILD = textwrap.dedent(
             if step == "convert":
                 from ace_neuro.io.convert import convert_recording
                 convert_recording(src, f"{out}/movie.tif", f"{out}/metadata.json", f"{out}/frames.csv",
-                                  chunk_frames=50)
+                                  convert_chunk_frames=50)
             else:
                 from ace_neuro.motion import step as motion_step
                 motion_step._BLOCK_MB = 0.05  # blocks of a few frames: several chunks in this small movie

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ace_neuro import movies
+from ace_neuro.movies import render as movies
 from ace_neuro.cnmfe.estimates import Estimates, footprints_to_sparse
 from ace_neuro.movies import viewing_blocks, write_component_movies, write_motion_comparison
 

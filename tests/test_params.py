@@ -8,7 +8,6 @@ import yaml
 from ace_neuro import stages
 from ace_neuro.params import (
     ParameterError,
-    StageParams,
     check_keys,
     config_schema,
     config_yaml,
@@ -112,13 +111,17 @@ def test_sheet_errors_name_the_row_and_column(tmp_path):
 
 
 def test_stage_parameters_are_validated_once_and_read_only():
+    from dataclasses import FrozenInstanceError
+
+    from ace_neuro.cnmfe.params import CnmfeOptions
+
     values = stage_parameters("cnmfe", {"gSig": 4, "gSiz": 17})
-    assert isinstance(values, StageParams) and values.gSig == [4, 4] and values["gSiz"] == [17, 17]
+    assert isinstance(values, CnmfeOptions) and values.gSig == (4, 4) and values.as_dict()["gSiz"] == [17, 17]
     assert stage_parameters("cnmfe", values) is values
-    with pytest.raises(AttributeError):
-        values.gSig = [5, 5]
-    with pytest.raises(AttributeError, match="did you mean 'gSig'"):
-        values.gsig
+    with pytest.raises(FrozenInstanceError):
+        values.gSig = (5, 5)
+    with pytest.raises(ParameterError, match="did you mean 'gSig'"):
+        stage_parameters("cnmfe", {"gsig": 4})
 
 
 @pytest.mark.parametrize(
@@ -143,7 +146,7 @@ def test_invalid_values_name_the_parameter_the_value_and_what_is_allowed(stage, 
 
 def test_scalars_are_accepted_wherever_caiman_accepts_one():
     motion = stage_parameters("motion", {"max_shifts": 6, "strides": 32, "overlaps": 16, "gSig_filt": 2})
-    assert motion.max_shifts == [6, 6] and motion.strides == [32, 32] and motion.gSig_filt == [2, 2]
+    assert motion.max_shifts == (6, 6) and motion.strides == (32, 32) and motion.gSig_filt == (2, 2)
     assert stage_parameters("motion", {"gSig_filt": None}).gSig_filt is None
 
 
@@ -171,7 +174,7 @@ def test_bad_sheet_cells_stop_the_run_at_start_naming_row_column_value(tmp_path,
 def test_sheet_scalar_gsig_and_config_values_checked_by_the_same_rules(tmp_path):
     sheet = load_sheet(_sheet(tmp_path, f"id,calcium imaging directory,gSig,gSiz\na,{_rec(tmp_path)},4,17\n"))
     values = sheet_parameters({"cnmfe": {"min_pnr": 5}}, sheet)
-    assert values["a"]["cnmfe"].gSig == [4, 4] and values["a"]["cnmfe"].min_pnr == 5
+    assert values["a"]["cnmfe"].gSig == (4, 4) and values["a"]["cnmfe"].min_pnr == 5
     with pytest.raises(ParameterError, match=r"config: cnmfe.min_pnr = -1 is not allowed"):
         sheet_parameters({"cnmfe": {"min_pnr": -1}}, sheet)
 

@@ -2,6 +2,9 @@
 
 import pytest
 
+from ace_neuro.cnmfe.params import CnmfeOptions
+from ace_neuro.io.params import NwbOptions
+from ace_neuro.motion.params import MotionOptions
 from ace_neuro.resources import STAGES, estimate, movie_mb, run_disk_mb
 
 
@@ -20,17 +23,22 @@ def test_disk_follows_the_files_each_rule_writes():
     assert estimate("convert", 6000, 608, 608)["disk_mb"] == pytest.approx(mb, rel=0.01)
     motion = estimate("motion", 6000, 608, 608)["disk_mb"]
     assert motion == pytest.approx(4 * mb, rel=0.01)  # the float32 frame-block movie (no CaImAn map by default)
-    with_caiman = estimate("motion", 6000, 608, 608, params={"save_memmap": True})["disk_mb"]
+    with_caiman = estimate("motion", 6000, 608, 608, options=MotionOptions(save_memmap=True))["disk_mb"]
     assert with_caiman == pytest.approx(8 * mb, rel=0.01)  # and CaImAn's memory map, float32
-    compact = {"save_memmap": False, "blocks_dtype": "float16"}
-    assert estimate("motion", 6000, 608, 608, params=compact)["disk_mb"] == pytest.approx(2 * mb, rel=0.01)
-    assert estimate("cnmfe", 6000, 608, 608, params=compact)["disk_mb"] < 0.02 * mb  # no seeding caches
+    compact = MotionOptions(save_memmap=False, blocks_dtype="float16")
+    assert estimate("motion", 6000, 608, 608, options=compact)["disk_mb"] == pytest.approx(2 * mb, rel=0.01)
+    assert estimate("cnmfe", 6000, 608, 608, options=compact)["disk_mb"] < 0.02 * mb  # no seeding caches
     assert estimate("cnmfe", 6000, 608, 608)["disk_mb"] < 0.02 * mb  # no seeding caches by default
-    cached = estimate("cnmfe", 6000, 608, 608, params={"seeding_cache": True})["disk_mb"]
+    cached = estimate("cnmfe", 6000, 608, 608, options=CnmfeOptions(seeding_cache=True))["disk_mb"]
     assert cached == pytest.approx(4 * mb, rel=0.01)  # tsub 2: two half-length float32 caches
-    assert run_disk_mb(6000, 608, 608, params=compact) <= 3 * mb + 250  # and the small outputs (tables, NWB)
+    # the recording's options by stage, as the workflow passes them: a float16 movie gets no caches, tsub 4 half
+    float16 = {"motion": compact, "cnmfe": CnmfeOptions(seeding_cache=True)}
+    assert estimate("cnmfe", 6000, 608, 608, options=float16)["disk_mb"] < 0.02 * mb
+    tsub4 = estimate("cnmfe", 6000, 608, 608, options={"cnmfe": CnmfeOptions(seeding_cache=True, tsub=4)})["disk_mb"]
+    assert tsub4 == pytest.approx(2 * mb, rel=0.01)
+    assert run_disk_mb(6000, 608, 608, options=compact) <= 3 * mb + 250  # and the small outputs (tables, NWB)
     assert run_disk_mb(6000, 608, 608) <= 5.5 * mb  # defaults: the TIFF and the float32 block movie
-    assert run_disk_mb(6000, 608, 608, params={"save_memmap": True, "seeding_cache": True}) <= 13.1 * mb
+    assert run_disk_mb(6000, 608, 608, options=[MotionOptions(save_memmap=True), CnmfeOptions(seeding_cache=True)]) <= 13.1 * mb
 
 
 def test_unknown_stage_or_size_is_an_error():
@@ -42,7 +50,7 @@ def test_unknown_stage_or_size_is_an_error():
 
 def test_nwb_needs_follow_include_movie():
     linked = estimate("nwb", 54000, 608, 608)
-    inside = estimate("nwb", 54000, 608, 608, params={"include_movie": True})
+    inside = estimate("nwb", 54000, 608, 608, options=NwbOptions(include_movie=True))
     assert linked["disk_mb"] < 100 and linked["mem_mb"] < 2000
     assert inside["disk_mb"] == pytest.approx(4 * movie_mb(54000, 608, 608), rel=0.01)
     assert inside["runtime"] > 60 > linked["runtime"]  # gzip of an 80 GB float32 movie takes hours, not minutes

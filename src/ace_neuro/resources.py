@@ -31,8 +31,12 @@ of a whole run (the preflight check's figure).
 from __future__ import annotations
 
 import math
+from typing import Iterable, Mapping, Union
 
 import numpy as np
+
+from ace_neuro.options import Options
+from ace_neuro.params import options_class
 
 __all__ = ["STAGES", "estimate", "run_disk_mb", "movie_mb"]
 
@@ -75,32 +79,57 @@ def _check(stage: str, n_frames: int, height: int, width: int) -> None:
         raise ValueError(f"recording size {n_frames} frames x {height} x {width} must be positive")
 
 
-def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, params: dict) -> float:
+#: What :func:`estimate` and :func:`run_disk_mb` take as options: one stage's options object, or several
+#: (``{stage: options}`` as :func:`ace_neuro.params.recording_parameters` gives them, or a sequence).
+OptionsArg = Union[Options, Mapping[str, Options], Iterable[Options], None]
+
+
+class _Recording:
+    """The options of one recording by stage; a stage not given takes its defaults (its class's)."""
+
+    def __init__(self, options: OptionsArg):
+        if options is None:
+            given: Iterable[Options] = ()
+        elif isinstance(options, Options):
+            given = (options,)
+        elif isinstance(options, Mapping):
+            given = options.values()
+        else:
+            given = options
+        self._by_stage = {o.STAGE: o for o in given if o is not None and o.STAGE}
+
+    def __getitem__(self, stage: str) -> Options:
+        if stage not in self._by_stage:
+            self._by_stage[stage] = options_class(stage)()
+        return self._by_stage[stage]
+
+
+def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options: _Recording) -> float:
     samples = n_frames * height * width
     pixels = height * width
     if stage == "convert":
         return samples * np.dtype(dtype).itemsize / 1e6
     if stage == "preprocess":
-        writes = params.get("crop") or params.get("detrend_method") or params.get("df_over_f")
-        return 4 * samples / 1e6 if writes else 0.0
+        return 0.0 if options["preprocess"].does_nothing else 4 * samples / 1e6
     if stage == "motion":
-        blocks = samples * np.dtype(params.get("blocks_dtype", "float32")).itemsize
-        caiman = 4 * samples if params.get("save_memmap", False) else 0
+        motion = options["motion"]
+        blocks = samples * np.dtype(motion.blocks_dtype).itemsize
+        caiman = 4 * samples if motion.save_memmap else 0
         return (blocks + caiman + 100 * pixels) / 1e6
     if stage == "cnmfe":
-        tsub, ssub = int(params.get("tsub", 2)), int(params.get("ssub", 1))
-        cached = params.get("seeding_cache", False) and params.get("blocks_dtype", "float32") == "float32"
-        caches = 2 * 4 * samples / (tsub * ssub**2) if cached else 0
+        cnmfe = options["cnmfe"]
+        cached = cnmfe.seeding_cache and options["motion"].blocks_dtype == "float32"
+        caches = 2 * 4 * samples / (cnmfe.tsub * cnmfe.ssub**2) if cached else 0
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":
         return 8 * 4 * pixels / 1e6 + 5
     if stage == "nwb":  # the movie inside (gzip: at most its float32 size), else a link, traces and images
-        return (4 * samples if params.get("include_movie") else 0) / 1e6 + 20.0
+        return (4 * samples if options["nwb"].include_movie else 0) / 1e6 + 20.0
     return 20.0
 
 
 def estimate(
-    stage: str, n_frames: int, height: int, width: int, dtype="uint8", params: dict | None = None,
+    stage: str, n_frames: int, height: int, width: int, dtype="uint8", options: OptionsArg = None,
     n_components: int | None = None,
 ) -> dict:
     """Memory, disk, run time and threads one rule needs for a recording.
@@ -113,9 +142,10 @@ def estimate(
         Size of the recording (after cropping).
     dtype : numpy dtype
         Sample type of the converted movie (``uint8`` for the Miniscope V4).
-    params : dict, optional
-        The run's parameters of all stages merged (``save_memmap``,
-        ``blocks_dtype``, ``tsub``, ``ssub``, ``crop``, ...); defaults otherwise.
+    options : Options, mapping or sequence of Options, optional
+        The recording's options (``save_memmap``, ``blocks_dtype``, ``tsub``,
+        ``ssub``, ``crop``, ...): one stage's object, ``{stage: options}``
+        or a sequence; a stage not given takes its class's defaults.
     n_components : int, optional
         Expected components (for the ``K x T`` traces); default 500.
 
@@ -133,7 +163,7 @@ def estimate(
     """
     _check(stage, n_frames, height, width)
     n_frames, height, width = int(n_frames), int(height), int(width)
-    params = dict(params or {})
+    recording = _Recording(options)
     samples = n_frames * height * width
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
@@ -141,18 +171,18 @@ def estimate(
         k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
         mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
     rate = _SECONDS_PER_GSAMPLE[stage]
-    if stage == "nwb" and params.get("include_movie"):
+    if stage == "nwb" and recording["nwb"].include_movie:
         rate = _NWB_MOVIE_SECONDS_PER_GSAMPLE
     seconds = rate * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
     return {
         "mem_mb": int(math.ceil(mem * 1.25)),
-        "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, params))),
+        "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, recording))),
         "runtime": int(math.ceil(seconds * _TIME_MARGIN / 60)),
         "threads": _THREADS.get(stage, 1),
     }
 
 
-def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", params: dict | None = None) -> int:
+def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: OptionsArg = None) -> int:
     """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
 
     With the defaults this is the converted movie and the float32 frame-block
@@ -166,10 +196,11 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", params: d
     >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
     >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
     5.0
-    >>> round(run_disk_mb(54000, 608, 608, params={"blocks_dtype": "float16"}) / movie_mb, 1)
+    >>> from ace_neuro.motion.params import MotionOptions
+    >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float16")) / movie_mb, 1)
     3.0
     """
-    params = dict(params or {})
-    kept = sum(_disk_mb(s, n_frames, height, width, dtype, params) for s in STAGES if s != "cnmfe")
+    recording = _Recording(options)
+    kept = sum(_disk_mb(s, n_frames, height, width, dtype, recording) for s in STAGES if s != "cnmfe")
     pixels = int(height) * int(width)
-    return int(math.ceil(kept + _disk_mb("cnmfe", n_frames, height, width, dtype, params) + 40 * pixels / 1e6))
+    return int(math.ceil(kept + _disk_mb("cnmfe", n_frames, height, width, dtype, recording) + 40 * pixels / 1e6))

@@ -31,7 +31,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ace_neuro.params import ParameterError, StageParams, check_keys, recording_parameters, registry, suggest
+from ace_neuro.options import Options
+from ace_neuro.params import ParameterError, check_keys, recording_parameters, registry, suggest
 
 __all__ = [
     "SheetError",
@@ -234,8 +235,8 @@ def _row_where(sheet: pd.DataFrame, recording_id: str) -> str:
 
 def resolved_parameters(
     config: Mapping[str, Any], sheet: pd.DataFrame, recording_id: str
-) -> dict[str, StageParams]:
-    """``{stage: StageParams}`` for one recording: defaults, config, then its sheet row, every value checked.
+) -> dict[str, Options]:
+    """``{stage: options}`` for one recording: defaults, config, then its sheet row, every value checked.
 
     Raises
     ------
@@ -250,8 +251,8 @@ def resolved_parameters(
         raise SheetError(str(err)) from None
 
 
-def sheet_parameters(config: Mapping[str, Any], sheet: pd.DataFrame, config_name: str = "config") -> dict[str, dict[str, StageParams]]:
-    """Check the configuration, then every recording's parameters: ``{id: {stage: StageParams}}``.
+def sheet_parameters(config: Mapping[str, Any], sheet: pd.DataFrame, config_name: str = "config") -> dict[str, dict[str, Options]]:
+    """Check the configuration, then every recording's parameters: ``{id: {stage: options}}``.
 
     Run once at start-up, before any job: a bad value in ``config.yaml`` or in
     any sheet cell stops the run with one message naming where it is.

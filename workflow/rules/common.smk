@@ -30,7 +30,9 @@ SHEET = load_sheet(config["experiments"])
 validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 
 
-# Every parameter of every recording, checked once here (config values and sheet cells by the same rules).
+# Every parameter of every recording, checked once here (config values and sheet cells by the same rules):
+# {id: {stage: options object}}; the rules hand the jobs their plain values (stage_params), each job builds its
+# stage's options object once (workflow/scripts/stage.py).
 PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
 IDS = list(SHEET.index)
@@ -62,7 +64,7 @@ def stage_params(stage):
     """Input function: the validated parameters of one stage for the recording of the job."""
 
     def parameters(wildcards):
-        return dict(PARAMETERS[wildcards.id][stage])
+        return PARAMETERS[wildcards.id][stage].as_dict()
 
     return parameters
 
@@ -74,7 +76,7 @@ ENGINE_ENVS = {"native": "../envs/core.yaml", "caiman": "../envs/caiman.yaml"}
 def step_engine(wildcards, stage):
     """The engine of one step for the job: the compare rules' {engine} wildcard, else the recording's parameter."""
     engine = getattr(wildcards, "engine", None)
-    return engine or PARAMETERS[wildcards.id][stage][f"{stage}_engine"]
+    return engine or getattr(PARAMETERS[wildcards.id][stage], f"{stage}_engine")
 
 
 def engine_env(stage):
@@ -90,7 +92,7 @@ def engine_params(stage):
     """The stage's parameters for the job, its engine set by the compare rules' {engine} wildcard when present."""
 
     def parameters(wildcards):
-        values = dict(PARAMETERS[wildcards.id][stage])
+        values = PARAMETERS[wildcards.id][stage].as_dict()
         values[f"{stage}_engine"] = step_engine(wildcards, stage)
         return values
 
@@ -128,7 +130,7 @@ def compare_benchmarks(wildcards):
 
 def recording_parameters(recording_id):
     """{stage: {name: value}} for one recording, as validated at start."""
-    return {stage: dict(values) for stage, values in PARAMETERS[recording_id].items()}
+    return {stage: options.as_dict() for stage, options in PARAMETERS[recording_id].items()}
 
 
 def sheet_value(column):
@@ -168,10 +170,7 @@ def sized(stage, resource):
     """
 
     def value(wildcards):
-        merged = {}
-        for values in PARAMETERS[wildcards.id].values():
-            merged.update(values)
-        return estimate(stage, *recording_size(wildcards.id), params=merged)[resource]
+        return estimate(stage, *recording_size(wildcards.id), options=PARAMETERS[wildcards.id])[resource]
 
     return value
 
@@ -201,7 +200,7 @@ def curation_input(wildcards):
 
 def spectral_estimates(wildcards):
     """The evaluated estimates, only when per-neuron spectrograms are asked for."""
-    if PARAMETERS[wildcards.id]["spectral"]["spectral_per_neuron"]:
+    if PARAMETERS[wildcards.id]["spectral"].spectral_per_neuron:
         return expand(rules.evaluate.output.estimates, id=wildcards.id)
     return []
 
@@ -231,7 +230,7 @@ def recording_stages(recording_id):
         for stage in STAGES
         if stage != "provenance"
         and (stage != "sync" or recording_has_ephys(recording_id))
-        and (stage != "movies" or PARAMETERS[recording_id]["movies"]["write_movies"])
+        and (stage != "movies" or PARAMETERS[recording_id]["movies"].write_movies)
     ]
 
 

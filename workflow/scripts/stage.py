@@ -1,7 +1,8 @@
 """The Snakemake script of every rule: run the stage module named like the rule.
 
 Everything a stage needs arrives through Snakemake: named inputs and outputs,
-``params.p`` (the stage's parameters, validated at start-up) and any other
+``params.p`` (the stage's parameters, validated at start-up, as plain values;
+the job builds the stage's options object from them once) and any other
 named ``params`` (extras such as the recording folder), ``threads`` and
 ``log``. The body is guarded by ``__name__ == "__main__"``: steps that spawn
 worker processes re-import this file under another name.
@@ -11,6 +12,7 @@ import importlib
 
 from ace_neuro.io.disk import explain_disk_full, terminate_as_error
 from ace_neuro.logs import logged_step
+from ace_neuro.stages import build_options
 
 
 def main(smk) -> None:
@@ -24,7 +26,8 @@ def main(smk) -> None:
         terminate_as_error(),
         explain_disk_full(smk.output[0], what=smk.rule),
     ):
-        stage.run(smk.input, smk.output, smk.params.p, threads=smk.threads, log=log, **extras)
+        options = build_options(stage, smk.params.p)  # the values were validated at start-up
+        stage.run(smk.input, smk.output, options, threads=smk.threads, log=log, **extras)
 
 
 if __name__ == "__main__":

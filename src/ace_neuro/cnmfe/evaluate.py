@@ -45,9 +45,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +58,7 @@ from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
 from ace_neuro.cnmfe.snr import trace_snr
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.caiman import export_caiman_hdf5
-from ace_neuro.params import defaults, stage_parameters
+from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
 __all__ = [
     "EvaluateOptions",
@@ -76,76 +75,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvaluateOptions:
-    """The evaluate parameters, checked (build it with :meth:`from_params`; CaImAn's ``quality`` names).
-
-    Attributes
-    ----------
-    min_SNR : float
-        Trace SNR above which a component is accepted (or the r-value rule).
-    rval_thr : float
-        Spatial correlation (r-value) at or above which a component is accepted.
-    r_values_min : float or None
-        The seed's name for ``rval_thr`` (already applied to it; recorded).
-    SNR_lowest : float
-        Components with a trace SNR at or below this are rejected.
-    rval_lowest : float
-        Components with an r-value at or below this are rejected.
-    use_cnn : bool
-        CaImAn's CNN classifier (always false here).
-    reject_vessel_edges : bool
-        (ace-neuro) Reject components that follow a blood-vessel border (:mod:`.vessels`).
-    Npeaks : int
-        Largest peaks of each trace whose surrounding frames make the r-value's image.
-    evaluate_engine : str
-        (ace-neuro) The engine the step ran (recorded with the results).
-    evaluate_chunk_mb : float
-        (ace-neuro) Memory budget of one group of frames read for the r-values, MB.
-    """
-
-    min_SNR: float
-    rval_thr: float
-    r_values_min: float | None
-    SNR_lowest: float
-    rval_lowest: float
-    use_cnn: bool
-    reject_vessel_edges: bool
-    Npeaks: int
-    evaluate_engine: str
-    evaluate_chunk_mb: float
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None = None, **caiman_names: Any) -> "EvaluateOptions":
-        """Check evaluate parameters (CaImAn's names; defaults for the missing ones).
-
-        Parameters
-        ----------
-        params : mapping, optional
-            ``{name: value}``, e.g. the stage's :class:`~ace_neuro.params.StageParams`.
-        **caiman_names
-            More values by name; they win over ``params``.
-
-        Raises
-        ------
-        ParameterError
-            On an unknown name (naming the nearest known one), a value out of
-            range, ``use_cnn`` true, or ``r_values_min`` contradicting ``rval_thr``.
-
-        Examples
-        --------
-        >>> EvaluateOptions.from_params(min_SNR=2.5).min_SNR
-        2.5
-        """
-        # a StageParams alone is used as it is (it was checked once already)
-        values = stage_parameters("evaluate", {**(params or {}), **caiman_names} if caiman_names else params)
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
-
-    def as_params(self) -> dict[str, Any]:
-        """Every parameter under its name, as the validator gives it."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # --------------------------------------------------------------------------- decisions
@@ -246,7 +175,7 @@ def _cnmfe_params(estimates: Estimates) -> dict[str, Any]:
     (Estimates from elsewhere, a CaImAn file or an older version, may not record them.)
     """
     recorded = {name: estimates.params.get(name) for name in ("gSig", "gSiz", "decay_time")}
-    fallback = defaults("cnmfe")
+    fallback = CnmfeOptions.defaults()
     return {name: fallback[name] if value is None else value for name, value in recorded.items()}
 
 

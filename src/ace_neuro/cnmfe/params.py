@@ -1,33 +1,38 @@
-"""CNMF-E parameters for the engine: checked under CaImAn's names, then grouped as read-only options.
+"""CNMF-E and evaluate parameters: declared once, as two frozen, typed options classes.
 
-The parameters (CaImAn's names, meanings and one-photon defaults) are declared
-in :mod:`ace_neuro.stages.cnmfe` and checked, with the relations between them,
-by the one validator, :func:`ace_neuro.params.stage_parameters`.
-:meth:`CnmfeOptions.from_params` checks them and groups them in frozen
-dataclasses, roughly as CaImAn's ``CNMFParams`` groups them (``init``,
-``preprocess``, ``temporal``, ``merging``, ``patch``): each engine function
-takes the group it uses, under the same names.
+:class:`CnmfeOptions` holds every parameter of the ``cnmfe`` step under CaImAn's
+name, with the defaults of CaImAn's one-photon (CNMF-E) demo; keys of our own
+are marked "(ace-neuro)". It is checked on construction
+(:class:`ace_neuro.options.Options`, with the relations between values in
+:meth:`CnmfeOptions.check`) and hands each engine function the group it uses,
+roughly as CaImAn's ``CNMFParams`` groups them (``options.seeding``,
+``.noise``, ``.background``, ``.temporal``, ``.merging``, ``.patch``: views
+built from the same fields). :class:`EvaluateOptions` holds the ``evaluate``
+step's (CaImAn's ``quality`` names). Both engines (ours and CaImAn's,
+:mod:`ace_neuro.engines.caiman`) take these objects.
 
 Examples
 --------
 >>> options = CnmfeOptions.from_params(gSig=4, gSiz=17, min_pnr=7)
 >>> options.seeding.gSig, options.seeding.min_pnr, options.temporal.p
 ((4, 4), 7, 1)
->>> options.as_params()["gSiz"]
+>>> options.as_dict()["gSiz"]
 [17, 17]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from functools import cached_property
+from typing import Any, ClassVar, Mapping
 
-from ..params import defaults, stage_parameters
+from ace_neuro.options import Options, ParameterError, option
 
 __all__ = [
     "check_params",
     "default_params",
     "CnmfeOptions",
+    "EvaluateOptions",
     "SeedingOptions",
     "NoiseOptions",
     "BackgroundOptions",
@@ -35,23 +40,6 @@ __all__ = [
     "MergeOptions",
     "PatchOptions",
 ]
-
-
-def default_params() -> dict[str, Any]:
-    """Default value of every CNMF-E parameter, as a new dict."""
-    return defaults("cnmfe")
-
-
-def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Complete and check a CNMF-E parameter dict (``gSig``/``gSiz`` as lists of two ints).
-
-    Raises
-    ------
-    ParameterError
-        On an unknown key (naming the nearest known one), a value of the wrong
-        type or range, or inconsistent values.
-    """
-    return dict(stage_parameters("cnmfe", params))
 
 
 @dataclass(frozen=True)
@@ -195,6 +183,7 @@ class PatchOptions:
     stride: int
 
 
+#: The groups an engine function takes (views of :class:`CnmfeOptions`' fields of the same names).
 _GROUPS = {
     "seeding": SeedingOptions,
     "noise": NoiseOptions,
@@ -205,90 +194,195 @@ _GROUPS = {
 }
 
 
-def _frozen(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _listed(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
 @dataclass(frozen=True)
-class CnmfeOptions:
-    """Every CNMF-E parameter, checked and grouped (build it with :meth:`from_params`).
+class CnmfeOptions(Options):
+    """Every CNMF-E parameter, checked (build with :meth:`from_params`), and the groups the engine functions take.
+
+    Each field's help is its declaration's (``ace-neuro config`` prints them
+    all). Pairs are stored as ``(rows, cols)`` tuples of int.
 
     Attributes
     ----------
-    seeding : SeedingOptions
-    noise : NoiseOptions
-    background : BackgroundOptions
-    temporal : TemporalOptions
-    merging : MergeOptions
-    patch : PatchOptions
-    n_refine_iter : int
-        (ace-neuro) Rounds of spatial / background / temporal updates and
-        merging after initialisation.
-    residual_seeding : bool
-        (ace-neuro) Seed again on the residual movie after the first round.
-    only_init : bool
-        Stop after initialisation and the background fit.
-    border_pix : int
-        Pixels at the frame's edge where no seed is placed (the motion
-        step's border is used when larger).
-    fr : float or None
-        Frame rate, Hz; None: given by the caller (the recording's metadata).
-    cnmfe_chunk_mb : float
-        (ace-neuro) Memory budget of one chunk of frames, MB.
-    cnmfe_engine : str
-        (ace-neuro) The engine the step ran (recorded with the results).
+    seeding, noise, background, temporal, merging, patch
+        Views of the fields of the same names: :class:`SeedingOptions`,
+        :class:`NoiseOptions`, :class:`BackgroundOptions`,
+        :class:`TemporalOptions`, :class:`MergeOptions`, :class:`PatchOptions`.
     """
 
-    seeding: SeedingOptions
-    noise: NoiseOptions
-    background: BackgroundOptions
-    temporal: TemporalOptions
-    merging: MergeOptions
-    patch: PatchOptions
-    n_refine_iter: int
-    residual_seeding: bool
-    only_init: bool
-    border_pix: int
-    fr: float | None
-    cnmfe_chunk_mb: float
-    cnmfe_engine: str
+    STAGE: ClassVar[str] = "cnmfe"
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None = None, **caiman_names: Any) -> "CnmfeOptions":
-        """Check CNMF-E parameters (CaImAn's names; defaults for the missing ones) and group them.
+    method_init: str = option("corr_pnr", "string", "Initialisation: 'corr_pnr' seeds neurons at peaks of correlation x peak-to-noise (CNMF-E).", enum=("corr_pnr",), caiman_group="init")
+    K: int | None = option(None, ("integer", "null"), "Maximum number of neurons per patch (whole field when rf is null); null = no limit.", minimum=0, caiman_group="init")
+    gSig: tuple[int, int] = option([3, 3], "array", "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="init")
+    gSiz: tuple[int, int] = option([13, 13], "array", "Size of the box around a neuron in pixels (rows, cols), at least gSig; CaImAn's 1p demo uses 4*gSig+1.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="init")
+    center_psf: bool = option(True, "boolean", "Seed on the movie filtered by a zero-mean Gaussian (one-photon data); false uses the raw movie.", caiman_group="init")
+    min_corr: float | str = option("auto", ("number", "string"), "Minimum local correlation of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 0.8).", minimum=-1.0, maximum=1.0, caiman_group="init")
+    min_pnr: float | str = option("auto", ("number", "string"), "Minimum peak-to-noise ratio of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 10).", exclusive_minimum=0.0, caiman_group="init")
+    seed_false_rate: float = option(0.001, "number", "(ace-neuro) For 'auto' min_corr / min_pnr: fraction of background pixels allowed to pass each seeding threshold (cnmfe/thresholds.py).", maximum=0.5, exclusive_minimum=0.0)
+    ring_size_factor: float = option(1.4, "number", "Radius of the background ring = ring_size_factor * gSiz / 2.", exclusive_minimum=0.0, caiman_group="init")
+    ssub: int = option(1, "integer", "Spatial downsampling factor for initialisation.", minimum=1, caiman_group="init")
+    tsub: int = option(2, "integer", "Temporal downsampling factor for initialisation.", minimum=1, caiman_group="init")
+    ssub_B: int = option(2, "integer", "Spatial downsampling factor of the ring-model background.", minimum=1, caiman_group="init")
+    nb: int = option(0, "integer", "Number of global background components; 0 = ring model (the only one-photon model).", enum=(0,), caiman_group="init")
+    p: int = option(1, "integer", "Order of the autoregressive calcium model (0 = no deconvolution, 1 or 2).", enum=(0, 1, 2), caiman_group="temporal")
+    merge_thr: float = option(0.7, "number", "Merge components whose footprints overlap and traces correlate above this.", minimum=-1.0, maximum=1.0, caiman_group="merging")
+    rf: int | None = option(None, ("integer", "null"), "Half-size of a patch in pixels (patch = 2*rf+1); null = whole field of view, streamed by frames.", minimum=1, caiman_group="patch")
+    stride: int = option(20, "integer", "Overlap between neighbouring patches in pixels.", minimum=0, caiman_group="patch")
+    border_pix: int = option(0, "integer", "Pixels at the edge of the field of view ignored for seeding (the motion step's border is used when larger).", minimum=0, caiman_group="patch")
+    del_duplicates: bool = option(True, "boolean", "Remove duplicate components found in the overlap of patches (and close duplicates anywhere).", caiman_group="patch")
+    only_init: bool = option(False, "boolean", "Stop after initialisation and background fit (no alternating refinement).", caiman_group="patch")
+    update_background_components: bool = option(True, "boolean", "Re-fit the ring-model background after every spatial update.", caiman_group="spatial")
+    method_deconvolution: str = option("oasis", "string", "Deconvolution method.", enum=("oasis",), caiman_group="temporal")
+    noise_method: str = option("mean", "string", "How to average the power spectrum over noise_range to get the noise.", enum=("mean", "median", "logmexp"), caiman_group="preprocess")
+    noise_range: tuple[float, ...] = option([0.25, 0.5], "array", "Band of normalised frequencies (fraction of the frame rate) assumed to hold only noise.", items={"type": "number", "minimum": 0.0, "maximum": 0.5}, caiman_group="preprocess")
+    s_min: float | None = option(None, ("number", "null"), "Minimum spike size for deconvolution; null = chosen from the noise (L1 penalty).", caiman_group="temporal")
+    bas_nonneg: bool = option(True, "boolean", "Constrain the trace baseline to be non-negative.", caiman_group="temporal")
+    fr: float | None = option(None, ("number", "null"), "Frame rate in Hz; null = read from the convert step's metadata.", exclusive_minimum=0.0, caiman_group="data")
+    decay_time: float = option(0.4, "number", "Typical transient decay time in seconds (sets the initial AR coefficient).", exclusive_minimum=0.0, caiman_group="data")
+    cnmfe_engine: str = option("native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (CNMF in one-photon mode of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", enum=("native", "caiman"))
+    n_refine_iter: int = option(2, "integer", "(ace-neuro) Rounds of background / spatial / temporal updates after initialisation (CaImAn runs 2).", minimum=0, maximum=10)
+    residual_seeding: bool = option(True, "boolean", "(ace-neuro) After the first round, seed again on the residual movie to catch neurons hidden by brighter neighbours (as CNMF-E's MATLAB code).")
+    seeding_cache: bool = option(False, "boolean", "(ace-neuro) Keep the tsub-averaged movie and its filtered copy on disk while seeding (2 / (tsub ssub^2) of the float32 movie, i.e. 4x the uint8 movie at tsub 2, removed after seeding) so they are computed once: CNMF-E ~25% faster (benchmarks/long_session.md) for that much more scratch disk. Skipped anyway without room or for a float16 movie.")
+    cnmfe_chunk_mb: float = option(64.0, "number", "(ace-neuro) Memory budget of one chunk of frames (MB); sets peak memory, not the result.", exclusive_minimum=0.0)
 
-        Parameters
-        ----------
-        params : mapping, optional
-            ``{name: value}``, e.g. a lab's parameter sheet or the stage's
-            :class:`~ace_neuro.params.StageParams`.
-        **caiman_names
-            More values by name; they win over ``params``.
+    @staticmethod
+    def check(values: dict[str, Any]) -> dict[str, Any]:
+        """Relations between the CNMF-E parameters.
 
         Raises
         ------
         ParameterError
-            On an unknown name (naming the nearest known one), a value of the
-            wrong type or range, or inconsistent values (:func:`check_params`).
+            ``gSiz`` smaller than ``gSig``, ``rf`` smaller than ``gSiz``,
+            ``stride`` not smaller than the patch, ``noise_range`` not increasing,
+            ``min_corr`` / ``min_pnr`` a text other than ``auto``.
         """
-        # a StageParams alone is used as it is (it was checked once already)
-        values = stage_parameters("cnmfe", {**(params or {}), **caiman_names} if caiman_names else params)
-        groups = {name: group(**{f.name: _frozen(values[f.name]) for f in fields(group)})
-                  for name, group in _GROUPS.items()}
-        rest = {f.name: values[f.name] for f in fields(cls) if f.name not in _GROUPS}
-        return cls(**groups, **rest)
+        for name in ("min_corr", "min_pnr"):
+            if isinstance(values[name], str):
+                if values[name].strip().lower() != "auto":
+                    raise ParameterError(f"cnmfe.{name} must be a number or 'auto', got {values[name]!r}")
+                values[name] = "auto"
+        g_sig, g_siz = values["gSig"], values["gSiz"]
+        if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
+            raise ParameterError(
+                f"cnmfe.gSiz {list(g_siz)} is smaller than gSig {list(g_sig)}; gSiz is the box around a neuron "
+                "and must be at least gSig (CaImAn's one-photon demo uses gSiz = 4*gSig + 1)"
+            )
+        rf = values["rf"]
+        if rf is not None:
+            if rf < max(g_siz):
+                raise ParameterError(
+                    f"cnmfe.rf = {rf} is smaller than gSiz {list(g_siz)}: a patch (2*rf+1 pixels) must hold "
+                    "several neurons; raise rf or set it to null for the whole field"
+                )
+            if values["stride"] >= 2 * rf + 1:
+                raise ParameterError(
+                    f"cnmfe.stride = {values['stride']} (overlap) must be smaller than the patch size 2*rf+1 = {2 * rf + 1}"
+                )
+        low, high = values["noise_range"]
+        if len(values["noise_range"]) != 2 or not low < high:
+            raise ParameterError(f"cnmfe.noise_range must be two numbers 0 <= low < high <= 0.5, got {values['noise_range']}")
+        return values
+
+    def _group(self, name: str):
+        group = _GROUPS[name]
+        return group(**{f.name: getattr(self, f.name) for f in fields(group)})
+
+    @cached_property
+    def seeding(self) -> SeedingOptions:
+        """Seeding and initialisation (:class:`SeedingOptions`)."""
+        return self._group("seeding")
+
+    @cached_property
+    def noise(self) -> NoiseOptions:
+        """How noise is read from a power spectrum (:class:`NoiseOptions`)."""
+        return self._group("noise")
+
+    @cached_property
+    def background(self) -> BackgroundOptions:
+        """The ring-model background (:class:`BackgroundOptions`)."""
+        return self._group("background")
+
+    @cached_property
+    def temporal(self) -> TemporalOptions:
+        """Trace update and deconvolution (:class:`TemporalOptions`)."""
+        return self._group("temporal")
+
+    @cached_property
+    def merging(self) -> MergeOptions:
+        """Merging of components (:class:`MergeOptions`)."""
+        return self._group("merging")
+
+    @cached_property
+    def patch(self) -> PatchOptions:
+        """Overlapping patches (:class:`PatchOptions`)."""
+        return self._group("patch")
 
     def as_params(self) -> dict[str, Any]:
-        """Every parameter under its CaImAn name, as :func:`check_params` gives it (pairs as lists)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _GROUPS:
-                out.update({g.name: _listed(getattr(value, g.name)) for g in fields(value)})
-            else:
-                out[f.name] = value
-        return {name: out[name] for name in default_params()}  # in the declaration's order
+        """Every parameter under its CaImAn name, pairs as lists (the same as :meth:`as_dict`)."""
+        return self.as_dict()
+
+
+@dataclass(frozen=True)
+class EvaluateOptions(Options):
+    """The evaluate parameters, checked (build with :meth:`from_params`; CaImAn's ``quality`` names).
+
+    ``r_values_min`` (the seed's name for ``rval_thr``) is applied to
+    ``rval_thr`` on construction and kept for the record.
+
+    Examples
+    --------
+    >>> EvaluateOptions.from_params(min_SNR=2.5).min_SNR
+    2.5
+    """
+
+    STAGE: ClassVar[str] = "evaluate"
+
+    min_SNR: float = option(3.0, "number", "Trace SNR above which a component is accepted (with the r-value rule: either suffices).", minimum=0.0, caiman_group="quality")
+    rval_thr: float = option(0.85, "number", "Spatial correlation (r-value) at or above which a component is accepted (either this or min_SNR suffices).", minimum=-1.0, maximum=1.0, caiman_group="quality")
+    r_values_min: float | None = option(None, ("number", "null"), "The seed's name for rval_thr (for old parameter sheets); when set it replaces rval_thr.", minimum=-1.0, maximum=1.0)
+    SNR_lowest: float = option(0.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value.", minimum=0.0, caiman_group="quality")
+    rval_lowest: float = option(-1.0, "number", "Components with an r-value at or below this are rejected whatever their SNR.", minimum=-1.0, maximum=1.0, caiman_group="quality")
+    use_cnn: bool = option(False, "boolean", "CaImAn's CNN classifier; not available in ace-neuro (must stay false).", caiman_group="quality")
+    reject_vessel_edges: bool = option(True, "boolean", "(ace-neuro) Reject components that follow a blood-vessel border (on a dark ridge of the background and elongated or without positive transients; see cnmfe/vessels.py).")
+    Npeaks: int = option(10, "integer", "Largest peaks of each trace whose surrounding frames are averaged for the r-value.", minimum=1)
+    evaluate_engine: str = option("native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (Estimates.evaluate_components of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", enum=("native", "caiman"))
+    evaluate_chunk_mb: float = option(128.0, "number", "(ace-neuro) Memory budget of one group of frames read for the r-values (MB).", exclusive_minimum=0.0)
+
+    @staticmethod
+    def check(values: dict[str, Any]) -> dict[str, Any]:
+        """CaImAn's CNN is not available; ``r_values_min`` (the seed's name) replaces ``rval_thr``."""
+        if values["use_cnn"]:
+            raise ParameterError(
+                "evaluate.use_cnn = true: CaImAn's CNN classifier is not available in ace-neuro "
+                "(it needs CaImAn's Keras model); set use_cnn: false and rely on min_SNR / rval_thr"
+            )
+        if values["r_values_min"] is not None:
+            default_rval = EvaluateOptions.defaults()["rval_thr"]
+            if values["rval_thr"] not in (default_rval, values["r_values_min"]):
+                raise ParameterError(
+                    f"evaluate: r_values_min={values['r_values_min']} (the seed's name) and rval_thr={values['rval_thr']} "
+                    "are the same threshold; set only rval_thr"
+                )
+            values["rval_thr"] = float(values["r_values_min"])
+        return values
+
+    def as_params(self) -> dict[str, Any]:
+        """Every parameter under its name (the same as :meth:`as_dict`)."""
+        return self.as_dict()
+
+
+def default_params() -> dict[str, Any]:
+    """Default value of every CNMF-E parameter (JSON form: pairs as lists), as a new dict."""
+    return CnmfeOptions.defaults()
+
+
+def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Complete and check a CNMF-E parameter dict; the JSON form of :meth:`CnmfeOptions.from_params`.
+
+    Raises
+    ------
+    ParameterError
+        On an unknown key (naming the nearest known one), a value of the wrong
+        type or range, or inconsistent values.
+    """
+    return CnmfeOptions.from_params(params).as_dict()

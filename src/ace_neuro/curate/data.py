@@ -36,7 +36,7 @@ from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
 from ace_neuro.cnmfe.figures import footprint_contours
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.preprocess import crop_slices
-from ace_neuro.stages.evaluate import PARAMETERS as EVALUATE_PARAMS
+from ace_neuro.cnmfe.params import EvaluateOptions
 
 __all__ = [
     "CurationData",
@@ -241,10 +241,10 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     evaluated[bad] = False
 
     params = fields["params"]
-    thresholds = {p.name: float(params.get(p.name, p.default)) for p in EVALUATE_PARAMS
-                  if p.name in ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest")}
-    if params.get("r_values_min") is not None:
-        thresholds["rval_thr"] = float(params["r_values_min"])
+    # the thresholds the evaluate step recorded (r_values_min, the seed's name, applied to rval_thr); defaults where absent
+    names = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest")
+    recorded = EvaluateOptions.from_params({n: params[n] for n in names + ("r_values_min",) if params.get(n) is not None})
+    thresholds = {name: float(getattr(recorded, name)) for name in names}
     if np.all(np.isfinite(fields["snr"])) and np.all(np.isfinite(fields["r_values"])):
         good, _ = classify_components(fields["snr"], fields["r_values"], **thresholds)
         auto = np.zeros(n_comp, dtype=bool)

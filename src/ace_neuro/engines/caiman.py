@@ -478,7 +478,7 @@ def run_evaluate(
     from ..cnmfe.evaluate import apply_curation, components_table, read_curation_file  # noqa: PLC0415
     from ..cnmfe.figures import traces_figure  # noqa: PLC0415
     from ..io.caiman import export_caiman_hdf5  # noqa: PLC0415
-    from ..stages import cnmfe as cnmfe_stage  # noqa: PLC0415
+    from ..cnmfe.params import CnmfeOptions  # noqa: PLC0415
 
     log = log or _log
     caiman = _import_caiman()
@@ -487,7 +487,7 @@ def run_evaluate(
     est = load_estimates(estimates_in)
     movie = Path(movie)
     with _caiman_memmap(movie, Path(estimates_out).parent, log) as mmap_path:
-        cnmfe_names = {q.name for q in cnmfe_stage.PARAMETERS}
+        cnmfe_names = {q.name for q in CnmfeOptions.parameters()}
         cnmfe_given = {k: v for k, v in est.params.items() if k in cnmfe_names}
         groups, _ = caiman_param_groups(cnmfe=cnmfe_given, evaluate=params, frame_rate=est.frame_rate)
         images, dims, n_frames = _load_images(caiman, mmap_path)

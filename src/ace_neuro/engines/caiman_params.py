@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..params import stage_parameters
-from ..stages import cnmfe as cnmfe_stage
-from ..stages import motion as motion_stage
+from ..cnmfe.params import CnmfeOptions, EvaluateOptions
+from ..motion.params import MotionOptions
 
 __all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
 
@@ -50,25 +49,25 @@ _TWO_GROUPS = {"p": ("preprocess", "temporal"), "noise_method": ("preprocess", "
 #: Our evaluate parameters that are CaImAn's ``quality`` group.
 _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
 
-#: CaImAn group of our cnmfe / motion parameters, from their declarations (ace_neuro.stages).
-_DECLARED = {p.name: p.caiman_group for p in cnmfe_stage.PARAMETERS + motion_stage.PARAMETERS if p.caiman_group}
+#: CaImAn group of our cnmfe / motion parameters, from their declarations (the options classes).
+_DECLARED = {p.name: p.caiman_group for p in CnmfeOptions.parameters() + MotionOptions.parameters() if p.caiman_group}
 
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _evaluate_values(evaluate: Mapping[str, Any] | None) -> dict[str, Any]:
-    """CaImAn's quality group from our evaluate parameters (checked by our validator: use_cnn, r_values_min)."""
-    checked = stage_parameters("evaluate", dict(evaluate or {}))
-    return {name: checked[name] for name in _QUALITY}
+def _evaluate_values(evaluate: EvaluateOptions | Mapping[str, Any] | None) -> dict[str, Any]:
+    """CaImAn's quality group from our evaluate options (checked on construction: use_cnn, r_values_min)."""
+    checked = EvaluateOptions.from_params(evaluate)
+    return {name: getattr(checked, name) for name in _QUALITY}
 
 
 def caiman_param_groups(
     *,
-    cnmfe: Mapping[str, Any] | None = None,
-    evaluate: Mapping[str, Any] | None = None,
-    motion: Mapping[str, Any] | None = None,
+    cnmfe: CnmfeOptions | Mapping[str, Any] | None = None,
+    evaluate: EvaluateOptions | Mapping[str, Any] | None = None,
+    motion: MotionOptions | Mapping[str, Any] | None = None,
     frame_rate: float,
     border_pix: int = 0,
     n_processes: int = 1,
@@ -78,10 +77,12 @@ def caiman_param_groups(
 
     Parameters
     ----------
-    cnmfe, evaluate, motion : mapping, optional
-        Our parameters by name (CaImAn's names); missing keys take our defaults,
-        unknown keys are errors (as in our own steps). Without ``motion`` the
-        ``motion`` group stays empty (CaImAn's defaults).
+    cnmfe, evaluate, motion : options or mapping, optional
+        Our options (:class:`~ace_neuro.cnmfe.params.CnmfeOptions`,
+        :class:`~ace_neuro.cnmfe.params.EvaluateOptions`,
+        :class:`~ace_neuro.motion.params.MotionOptions`) or their values by name
+        (missing keys take our defaults, unknown keys are errors). Without
+        ``motion`` the ``motion`` group stays empty (CaImAn's defaults).
     frame_rate : float
         Frames per second (Hz), CaImAn's ``fr`` when ``cnmfe.fr`` is not set.
     border_pix : int
@@ -104,7 +105,7 @@ def caiman_param_groups(
     Raises
     ------
     ParameterError
-        Invalid values (our one validator, :func:`ace_neuro.params.stage_parameters`),
+        Invalid values (checked by the options classes),
         ``use_cnn: true`` included.
     ValueError
         A frame rate that is not a positive number.
@@ -119,8 +120,8 @@ def caiman_param_groups(
     """
     if not frame_rate or not float(frame_rate) > 0:
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
-    c = dict(stage_parameters("cnmfe", dict(cnmfe or {})))
-    m = dict(stage_parameters("motion", dict(motion))) if motion is not None else {}
+    c = CnmfeOptions.from_params(cnmfe).as_dict()
+    m = MotionOptions.from_params(motion).as_dict() if motion is not None else {}
     q = _evaluate_values(evaluate)
     groups: dict[str, dict[str, Any]] = {g: {} for g in ("data", "patch", "preprocess", "init", "spatial",
                                                           "temporal", "merging", "quality", "motion")}
@@ -136,7 +137,8 @@ def caiman_param_groups(
         for group in _TWO_GROUPS.get(name, (_DECLARED[name],)):
             groups[group][name] = _jsonable(value)
     groups["quality"].update(q)
-    ignored += [name for name in ("Npeaks", "evaluate_chunk_mb") if name in dict(evaluate or {})]
+    given = evaluate.as_dict() if isinstance(evaluate, EvaluateOptions) else dict(evaluate or {})
+    ignored += [name for name in ("Npeaks", "evaluate_chunk_mb") if name in given]
     data = groups["data"]
     data["fr"] = float(c["fr"]) if c["fr"] is not None else float(frame_rate)
     if fnames is not None:
@@ -155,7 +157,7 @@ def caiman_param_groups(
     return groups, sorted(ignored)
 
 
-def motion_kwargs(motion: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def motion_kwargs(motion: MotionOptions | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Our motion parameters as keyword arguments of CaImAn's ``MotionCorrect``.
 
     Pairs become tuples (``max_shifts``, ``strides``, ``overlaps``) and
@@ -168,7 +170,7 @@ def motion_kwargs(motion: Mapping[str, Any] | None = None) -> dict[str, Any]:
     >>> kw["pw_rigid"], kw["max_shifts"], kw["gSig_filt"]
     (True, (7, 7), [3, 3])
     """
-    m = dict(stage_parameters("motion", dict(motion or {})))
+    m = MotionOptions.from_params(motion).as_dict()
     out = {name: value for name, value in m.items() if name in _DECLARED and name not in OURS_ONLY}
     for name in ("max_shifts", "strides", "overlaps"):
         out[name] = tuple(int(v) for v in out[name])

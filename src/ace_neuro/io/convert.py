@@ -33,6 +33,7 @@ from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.disk import array_bytes, check_free_space, explain_disk_full
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_frames, open_recording
 from ace_neuro.io.movie import create_tiff, release_pages
+from ace_neuro.io.params import ConvertOptions
 from ace_neuro.progress import Progress
 
 __all__ = ["frame_table", "merged_metadata", "convert_recording"]
@@ -106,10 +107,8 @@ def convert_recording(
     movie_path: str | os.PathLike,
     metadata_path: str | os.PathLike,
     frames_path: str | os.PathLike,
-    *,
-    dropped_frame_gap: float = 1.5,
-    chunk_frames: int = 256,
-    filenames: Any = None,
+    options: ConvertOptions | None = None,
+    **names: Any,
 ) -> dict[str, Any]:
     """Convert a Miniscope folder into ``movie.tif``, ``metadata.json`` and ``frames.csv``.
 
@@ -119,13 +118,13 @@ def convert_recording(
         V4 session folder (or its device folder) or V3 folder.
     movie_path, metadata_path, frames_path : path-like
         Output files; each appears only when complete.
-    dropped_frame_gap : float
-        A time-stamp interval of at least this many median frame periods marks
-        dropped frames (``round(gap / period) - 1`` of them).
-    chunk_frames : int
-        Frames decoded and written per chunk (memory: chunk x frame size).
-    filenames : optional
-        Convert only these video files (names and/or natural-order indices, see
+    options : ConvertOptions, optional
+        The step's parameters (:class:`~ace_neuro.io.params.ConvertOptions`;
+        defaults when omitted), overridden by ``**names``:
+        ``dropped_frame_gap``, a time-stamp interval of at least this many
+        median frame periods marks dropped frames (``round(gap / period) - 1``
+        of them); ``convert_chunk_frames``, frames decoded and written per
+        chunk (memory: chunk x frame size); ``filenames``, convert only these video files (names and/or natural-order indices, see
         :func:`ace_neuro.io.miniscope.parse_filenames`). Frames of left-out files
         between two used ones count in ``frames.csv``'s ``dropped_before`` (they
         were acquired, so the sync step must skip their TTL pulses) but not in
@@ -142,6 +141,8 @@ def convert_recording(
     RecordingError
         For any problem with the recording (see :func:`open_recording`).
     """
+    options = ConvertOptions.from_params(options, **names)
+    dropped_frame_gap, chunk_frames, filenames = options.dropped_frame_gap, options.convert_chunk_frames, options.filenames
     recording = open_recording(directory, filenames=filenames)
     # The period is the median time-stamp interval, robust to a wrong frameRate in the metadata.
     missing = detect_dropped_frames(

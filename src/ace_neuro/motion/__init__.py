@@ -5,12 +5,13 @@ estimated on a high-pass filtered copy (``gSig_filt``) and applied to the
 original data, subpixel by upsampled-DFT cross-correlation.
 
 Modules: :mod:`.params` (:class:`MotionOptions`: the settings by CaImAn's
-names, checked once by :func:`motion_options`), :mod:`.filters` (high-pass
+names, declared once and checked on construction), :mod:`.filters` (high-pass
 kernel), :mod:`.registration` (subpixel shift estimate, shifting),
 :mod:`.template` (template from the data), :mod:`.pwrigid` (patch grid, shift
 field), :mod:`.correct` (register and correct a block of frames),
 :mod:`.step` (the workflow step: streaming, memory map, metrics, figures),
-:mod:`.figures`.
+:mod:`.figures`. Names load on first use (:func:`ace_neuro.lazy.attach`), so
+importing the package or its ``params`` loads no OpenCV.
 
 References
 ----------
@@ -21,26 +22,15 @@ Guizar-Sicairos M, Thurman ST, Fienup JR (2008). Efficient subpixel image
 registration algorithms. Optics Letters 33(2):156-158.
 """
 
-from .correct import CorrectedBlock, Registration, correct_frames, make_registration
-from .filters import highpass_filter, highpass_kernel
-from .params import MotionOptions, check_params, motion_options
-from .registration import estimate_displacement, register_images, shift_frame, warp_frame
-from .step import correct_motion, run_motion_step
+from ace_neuro.lazy import attach
 
-__all__ = [
-    "MotionOptions",
-    "motion_options",
-    "check_params",
-    "highpass_kernel",
-    "highpass_filter",
-    "estimate_displacement",
-    "register_images",
-    "shift_frame",
-    "warp_frame",
-    "Registration",
-    "CorrectedBlock",
-    "make_registration",
-    "correct_frames",
-    "correct_motion",
-    "run_motion_step",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "params": ["MotionOptions", "motion_options", "check_params"],
+        "filters": ["highpass_kernel", "highpass_filter"],
+        "registration": ["estimate_displacement", "register_images", "shift_frame", "warp_frame"],
+        "correct": ["Registration", "CorrectedBlock", "make_registration", "correct_frames"],
+        "step": ["correct_motion", "run_motion_step"],
+    },
+)

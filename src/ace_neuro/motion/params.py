@@ -1,162 +1,107 @@
-"""NoRMCorre settings for the engine: one frozen, typed options object, built and checked once.
+"""NoRMCorre settings: the ``motion`` step's parameters, declared once as one frozen, typed options class.
 
-The parameters themselves (CaImAn's names and one-photon defaults) are
-declared in :mod:`ace_neuro.stages.motion` and checked by the one validator,
-:func:`ace_neuro.params.stage_parameters`. This module gives the engine the
-checked values in the form it computes with (:class:`MotionOptions`, pairs as
-``(rows, cols)`` tuples of int) and the checks that need the frame size.
+:class:`MotionOptions` holds every parameter under CaImAn's name with its
+one-photon default (``gSig_filt=(3, 3)``, ``max_shifts=(5, 5)``,
+``strides=(48, 48)``, ``overlaps=(24, 24)``, ``max_deviation_rigid=3``,
+``border_nan='copy'``, ``pw_rigid=False``); keys of our own are marked
+"(ace-neuro)" or "(seed)". It is checked on construction
+(:class:`ace_neuro.options.Options`); pairs are stored as ``(rows, cols)``
+tuples of int. Both engines (ours and CaImAn's, :mod:`ace_neuro.engines.caiman`)
+take it. Relations that need the frame size (``max_shifts`` below half the
+frame, a patch inside the frame) are checked by :func:`check_frame_shape` as
+soon as the size is known.
 
-From a notebook, :func:`motion_options` takes CaImAn's names as keyword
-arguments and applies the same validation as the workflow::
+From a notebook::
 
-    options = motion_options(max_shifts=(8, 8), pw_rigid=True)
+    options = MotionOptions.from_params(max_shifts=(8, 8), pw_rigid=True)  # or motion_options(...)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
-from ..params import ParameterError, defaults, stage_parameters
+from ace_neuro.options import Options, ParameterError, option
 
 __all__ = ["MotionOptions", "motion_options", "check_params", "check_frame_shape", "default_params"]
 
-_PAIRS = ("max_shifts", "strides", "overlaps", "gSig_filt")
-
-
-def _pair(value: Any) -> tuple[int, int] | None:
-    return None if value is None else tuple(int(v) for v in value)
-
 
 @dataclass(frozen=True)
-class MotionOptions:
-    """The settings of one motion correction (CaImAn's names; see :mod:`ace_neuro.stages.motion`).
+class MotionOptions(Options):
+    """The settings of one motion correction (CaImAn's names; build with :meth:`from_params` or :func:`motion_options`).
 
-    Build one with :func:`motion_options` (checked against the declarations);
-    pairs given as lists are stored as ``(rows, cols)`` tuples of int.
-
-    Attributes
-    ----------
-    apply_motion_correction : bool
-        Register the movie; False writes the same files without registration.
-    pw_rigid : bool
-        Piecewise-rigid registration (patches) after the rigid one.
-    max_shifts : (int, int)
-        Largest rigid shift searched (rows, cols), pixels.
-    strides, overlaps : (int, int)
-        Pw-rigid patch spacing and overlap (rows, cols), pixels; patch = strides + overlaps.
-    max_deviation_rigid : int
-        Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, pixels.
-    gSig_filt : (int, int) or None
-        Half-size of the high-pass filter of the copy that shifts are estimated on, pixels; None: raw frames.
-    border_nan : {'copy', 'min', True, False}
-        Pixels uncovered by a shift: nearest valid pixel, frame minimum, NaN, or mirrored.
-    niter_rig : int
-        Template refinement passes.
-    splits_rig : int
-        Groups of frames whose registered means build the template.
-    num_frames_split : int
-        Consecutive frames per template group.
-    upsample_factor_grid : int
-        Pw-rigid: spline nodes per patch spacing of the shift field.
-    shifts_opencv : bool
-        Apply shifts by OpenCV bicubic interpolation (False: Fourier shift, rigid only).
-    nonneg_movie : bool
-        Add a constant so the written movie is non-negative.
-    save_memmap : bool
-        Also write CaImAn's float32 C-order memory map.
-    blocks_dtype : {'float32', 'float16'}
-        Sample type of the frame-block movie.
-    template_file : str or None
-        Template image (.tif or .npy, raw like the movie); None: built from the data.
-    motion_chunk_mb : float
-        Memory budget of one chunk of frames per worker, MB (sets peak memory, not the result).
+    Pairs given as one number or a list are stored as ``(rows, cols)`` tuples
+    of int; each field's help is its declaration's (``ace-neuro config``
+    prints them all).
     """
 
-    apply_motion_correction: bool
-    pw_rigid: bool
-    max_shifts: tuple[int, int]
-    strides: tuple[int, int]
-    overlaps: tuple[int, int]
-    max_deviation_rigid: int
-    gSig_filt: tuple[int, int] | None
-    border_nan: str | bool
-    niter_rig: int
-    splits_rig: int
-    num_frames_split: int
-    upsample_factor_grid: int
-    shifts_opencv: bool
-    nonneg_movie: bool
-    save_memmap: bool
-    blocks_dtype: str
-    template_file: str | None
-    motion_chunk_mb: float
+    STAGE: ClassVar[str] = "motion"
 
-    def __post_init__(self) -> None:
-        for name in _PAIRS:
-            object.__setattr__(self, name, _pair(getattr(self, name)))
+    apply_motion_correction: bool = option(True, "boolean", "(seed) Register the movie; false writes the same memory map without registration.")
+    pw_rigid: bool = option(False, "boolean", "Piecewise-rigid registration (NoRMCorre patches) after the rigid one.", caiman_group="motion")
+    max_shifts: tuple[int, int] = option([5, 5], "array", "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame.", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
+    strides: tuple[int, int] = option([48, 48], "array", "Pw-rigid: distance between patch starts in pixels (rows, cols); patch = strides + overlaps.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="motion")
+    overlaps: tuple[int, int] = option([24, 24], "array", "Pw-rigid: overlap of neighbouring patches in pixels (rows, cols).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
+    max_deviation_rigid: int = option(3, "integer", "Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, in pixels.", minimum=0, caiman_group="motion")
+    gSig_filt: tuple[int, int] | None = option([3, 3], ("array", "null"), "Half-size (pixels) of the high-pass filter applied to a copy used only to estimate shifts (one-photon data); null = register the raw frames.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="motion")
+    border_nan: str | bool = option("copy", ("string", "boolean"), "Pixels uncovered by a shift: 'copy' nearest valid pixel, true NaN, 'min' frame minimum, false mirror.", enum=("copy", "min", True, False), caiman_group="motion")
+    niter_rig: int = option(1, "integer", "Passes that refine the template over all template groups before the movie is registered.", minimum=1, caiman_group="motion")
+    splits_rig: int = option(14, "integer", "Number of groups of frames, spread over the recording, whose registered means build the template (median of group means).", minimum=1, caiman_group="motion")
+    num_frames_split: int = option(80, "integer", "Consecutive frames per template group.", minimum=1, caiman_group="motion")
+    upsample_factor_grid: int = option(4, "integer", "Pw-rigid: cubic-spline nodes per patch spacing of the shift field before it is interpolated to every pixel (1 = piecewise linear).", minimum=1, caiman_group="motion")
+    shifts_opencv: bool = option(True, "boolean", "Apply shifts with OpenCV bicubic interpolation; false = exact Fourier shift (rigid only).", caiman_group="motion")
+    nonneg_movie: bool = option(True, "boolean", "Add a constant so the written movie is non-negative (offset from a sample of frames, recorded in metrics.json).", caiman_group="motion")
+    save_memmap: bool = option(False, "boolean", "(ace-neuro) Also write CaImAn's float32 C-order memory map (caiman.load_memmap opens it) next to the frame-block movie, for use outside the workflow: 4 more bytes per pixel and frame of disk. Every rule reads the frame-block movie; the CaImAn engine makes its own map from it when this is false.")
+    blocks_dtype: str = option("float32", "string", "(ace-neuro) Sample type of the frame-block movie cnmfe and evaluate read: float16 halves its disk (relative precision 1/2048, ample for 8-bit recordings; cnmfe then skips its seeding caches).", enum=("float32", "float16"))
+    motion_engine: str = option("native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (MotionCorrect of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", enum=("native", "caiman"))
+    template_file: str | None = option(None, ("string", "null"), "(ace-neuro) Template image (H, W) as .tif or .npy, raw (unfiltered) like the movie; null = build the template from the data.")
+    motion_chunk_mb: float = option(256.0, "number", "(ace-neuro) Memory budget of one chunk of frames per worker (MB); sets peak memory, not the result.", exclusive_minimum=0.0)
+
+    @staticmethod
+    def check(values: dict[str, Any]) -> dict[str, Any]:
+        """Fourier shifting is implemented for rigid correction only."""
+        if values["pw_rigid"] and not values["shifts_opencv"]:
+            raise ParameterError(
+                "motion.shifts_opencv = false (Fourier shifting) is implemented for rigid correction only; "
+                "set shifts_opencv: true for pw_rigid: true"
+            )
+        return values
 
     @property
     def registers_patches(self) -> bool:
         """Whether piecewise-rigid registration runs (``pw_rigid`` and registration on)."""
         return bool(self.pw_rigid and self.apply_motion_correction)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The options by name, pairs as lists (as in ``config.yaml``)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-
 
 def motion_options(**values: Any) -> MotionOptions:
     """Checked :class:`MotionOptions` from CaImAn-named keyword arguments; the rest take their defaults.
 
-    Parameters
-    ----------
-    **values
-        Any parameter of :mod:`ace_neuro.stages.motion` (``max_shifts=(8, 8)``,
-        ``pw_rigid=True``, ...). ``motion_engine`` may be given as ``'native'``
-        (these options are for the native engine).
+    The same as ``MotionOptions.from_params(**values)``.
 
     Raises
     ------
     ParameterError
         An unknown name (with the nearest known one), a value out of its type,
-        range or allowed values, values that contradict each other, or
-        ``motion_engine='caiman'``.
+        range or allowed values, or values that contradict each other.
     """
-    checked = stage_parameters("motion", values)
-    if checked["motion_engine"] != "native":
-        raise ParameterError(
-            "motion_options are for the native engine; the CaImAn engine is ace_neuro.engines.caiman.run_motion"
-        )
-    return MotionOptions(**{f.name: checked[f.name] for f in fields(MotionOptions)})
+    return MotionOptions.from_params(values)
 
 
 def default_params() -> dict[str, Any]:
-    """Default value of every motion parameter, as a new dict."""
-    return defaults("motion")
+    """Default value of every motion parameter (JSON form), as a new dict."""
+    return MotionOptions.defaults()
 
 
 def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Check motion parameters and return them as a dict (pairs as ``(rows, cols)`` tuples of int).
-
-    The mapping form of :func:`motion_options`, for code that passes the
-    parameters on by name (the CaImAn engine builds ``MotionCorrect``'s
-    arguments from it).
-
-    Parameters
-    ----------
-    params : mapping
-        ``{name: value}``; missing keys take their defaults, unknown keys are errors.
 
     Raises
     ------
     ParameterError
         Naming the key, the value and what is allowed.
     """
-    out = dict(stage_parameters("motion", params))
-    for name in _PAIRS:
-        out[name] = _pair(out[name])
-    return out
+    options = MotionOptions.from_params(params)
+    return {p.name: getattr(options, p.name) for p in options.parameters()}
 
 
 def check_frame_shape(

@@ -58,7 +58,6 @@ from ..io.memmap import (
     write_caiman_from_blocks,
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
-from ..params import registry
 from ..pools import map_in_order, process_pool, stop_pool
 from ..progress import Progress
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
@@ -496,9 +495,8 @@ def _metrics(results, options: MotionOptions, border_pix, offset, template_sourc
 
 
 def _params_record(options: MotionOptions) -> dict[str, Any]:
-    """Every motion parameter as used, in the stage's declaration order (``metrics.json``'s ``params``)."""
-    used = dict(options.as_dict(), motion_engine="native")
-    return {name: used[name] for name in registry()["motion"]}
+    """Every motion parameter as used, in the declaration order (``metrics.json``'s ``params``)."""
+    return dict(options.as_dict(), motion_engine="native")
 
 
 def _write_outputs(outputs: Mapping[str, Any], template, results, metrics, reg: Registration, *, highpassed: bool) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +21,7 @@ from ace_neuro.io.frames import read_frame_rate, read_frames_table
 from ace_neuro.io.images import save_figure
 from ace_neuro.postprocess.events import Events, detect_events_deconvolution, detect_events_derivative, trace_noise
 from ace_neuro.postprocess.traces import read_accepted_traces
+from ace_neuro.postprocess.params import EventsOptions
 
 __all__ = ["run_events_step"]
 
@@ -34,13 +37,8 @@ def run_events_step(
     events_csv: PathLike,
     raster_png: PathLike,
     *,
-    events_method: str = "both",
-    derivative_for_estimates: str = "first",
-    events_trace: str = "denoised",
-    event_height: float = 4.0,
-    deconvolution_event_height: float = 3.0,
-    events_threshold_mode: str = "noise",
-    event_distance_s: float = 0.2,
+    options: EventsOptions | None = None,
+    **names: Any,
 ) -> pd.DataFrame:
     """Detect calcium events of every accepted neuron and write them.
 
@@ -50,22 +48,11 @@ def run_events_step(
         Evaluated estimates (HDF5), ``frames.csv`` and ``metadata.json`` (frame rate).
     events_csv, raster_png : path-like
         Outputs (below).
-    events_method : {'derivative', 'deconvolution', 'both'}
-        Detector(s) to run.
-    derivative_for_estimates : {'zeroth', 'first', 'second'}
-        Derivative searched for peaks by the derivative method.
-    events_trace : {'denoised', 'raw'}
-        Trace the derivative method searches: ``C`` or ``C + YrA``.
-    event_height : float
-        Derivative method threshold, in robust noise units (or trace units
-        with ``events_threshold_mode='absolute'``).
-    deconvolution_event_height : float
-        Deconvolution method threshold on an event's summed activity, in noise
-        units of the raw trace (or trace units).
-    events_threshold_mode : {'noise', 'absolute'}
-        Unit of both thresholds.
-    event_distance_s : float
-        Minimum time between two events of one neuron, seconds.
+    options : EventsOptions, optional
+        The step's parameters (:class:`~ace_neuro.postprocess.params.EventsOptions`: the detector(s), the
+        derivative and trace searched, both thresholds and their unit, the minimum distance); defaults when omitted.
+    **names
+        Parameters by name, overriding ``options`` (checked the same way).
 
     Outputs
     -------
@@ -82,12 +69,13 @@ def run_events_step(
     DataFrame
         The events table.
     """
+    options = EventsOptions.from_params(options, **names)
     frames = read_frames_table(frames_path)
     frame_rate = read_frame_rate(metadata_path)
     traces = read_accepted_traces(estimates_path, n_frames=len(frames), frames_path=frames_path)
     C, S, sn = traces.C, traces.S, traces.sn
-    methods = ("derivative", "deconvolution") if events_method == "both" else (events_method,)
-    distance = max(1, int(round(float(event_distance_s) * frame_rate)))
+    methods = ("derivative", "deconvolution") if options.events_method == "both" else (options.events_method,)
+    distance = max(1, int(round(float(options.event_distance_s) * frame_rate)))
     raw = C + traces.YrA
     logger.info(
         "events: %d accepted of %d components, %d frames, methods %s, min distance %d frames",
@@ -98,11 +86,11 @@ def run_events_step(
     for name in methods:
         if name == "derivative":
             found = detect_events_derivative(
-                C if events_trace == "denoised" else raw,
-                derivative=derivative_for_estimates,
-                height=float(event_height),
+                C if options.events_trace == "denoised" else raw,
+                derivative=options.derivative_for_estimates,
+                height=float(options.event_height),
                 distance=distance,
-                threshold_mode=events_threshold_mode,
+                threshold_mode=options.events_threshold_mode,
                 noise_traces=raw,
             )
         else:
@@ -113,9 +101,9 @@ def run_events_step(
                 noise = np.where((noise > 0) | ~np.isfinite(sn), noise, sn)
             found = detect_events_deconvolution(
                 np.zeros_like(C) if S is None else S,
-                height=float(deconvolution_event_height),
+                height=float(options.deconvolution_event_height),
                 distance=distance,
-                threshold_mode=events_threshold_mode,
+                threshold_mode=options.events_threshold_mode,
                 noise=noise,
             )
         tables.append(_events_table(found, traces.index, frames, name))

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -30,6 +30,7 @@ from ace_neuro.postprocess.spectral import (
 )
 from ace_neuro.postprocess.traces import read_accepted_traces
 from ace_neuro.progress import Progress
+from ace_neuro.postprocess.params import SpectralOptions
 
 __all__ = ["run_spectral_step"]
 
@@ -48,17 +49,8 @@ def run_spectral_step(
     spectrogram_png: PathLike,
     *,
     estimates_path: PathLike | None = None,
-    window_params: Sequence[float] | None = None,
-    freq_range: Sequence[float] = (0.0, 15.0),
-    time_bandwidth: float = 2.0,
-    num_tapers: int = 3,
-    detrend_opt: str = "constant",
-    weighting: str = "unity",
-    min_nfft: int = 0,
-    spectral_per_neuron: bool = False,
-    lowcut: float = 0.1,
-    highcut: float = 1.5,
-    filter_order: int = 2,
+    options: SpectralOptions | None = None,
+    **names: Any,
 ) -> None:
     """Spectrogram, band-passed signal and phase of the mean fluorescence.
 
@@ -75,15 +67,10 @@ def run_spectral_step(
         Outputs (below).
     estimates_path : path-like, optional
         Evaluated estimates; needed with ``spectral_per_neuron``.
-    window_params, freq_range, time_bandwidth, num_tapers, detrend_opt, weighting, min_nfft
-        The multitaper settings of :func:`~.spectral.multitaper_spectrogram`
-        (window and step in s, frequencies in Hz).
-    spectral_per_neuron : bool
-        Also a spectrogram of each accepted neuron's trace ``C``.
-    lowcut, highcut : float
-        Band-pass edges (Hz) of the Butterworth filter for phase and filtered signal.
-    filter_order : int
-        Butterworth order (applied forward and backward).
+    options : SpectralOptions, optional
+        The step's parameters (:class:`~ace_neuro.postprocess.params.SpectralOptions`); defaults when omitted.
+    **names
+        Parameters by name, overriding ``options`` (checked the same way).
 
     Outputs
     -------
@@ -102,12 +89,8 @@ def run_spectral_step(
     ``spectrogram_png``
         The spectrogram image.
     """
-    parameters = {
-        "window_params": window_params, "freq_range": freq_range, "time_bandwidth": time_bandwidth,
-        "num_tapers": num_tapers, "detrend_opt": detrend_opt, "weighting": weighting, "min_nfft": min_nfft,
-        "spectral_per_neuron": spectral_per_neuron, "lowcut": lowcut, "highcut": highcut,
-        "filter_order": filter_order,
-    }
+    options = SpectralOptions.from_params(options, **names)
+    parameters = options.as_dict()
     frames = read_frames_table(frames_path)
     fs = read_frame_rate(metadata_path)
     path = Path(mean_fluorescence_path)
@@ -126,17 +109,17 @@ def run_spectral_step(
         logger.info("spectral: %d dropped frames filled by interpolation", n_filled)
     t0 = float(frames["time_s"].iloc[0]) if len(frames) else 0.0
     spectral_kw = dict(
-        freq_range=freq_range,
-        time_bandwidth=float(time_bandwidth),
-        num_tapers=int(num_tapers),
-        window_params=window_params,
-        min_nfft=int(min_nfft),
-        detrend_opt=detrend_opt,
-        weighting=weighting,
+        freq_range=options.freq_range,
+        time_bandwidth=float(options.time_bandwidth),
+        num_tapers=int(options.num_tapers),
+        window_params=options.window_params,
+        min_nfft=int(options.min_nfft),
+        detrend_opt=options.detrend_opt,
+        weighting=options.weighting,
     )
     # check the filter before the long computation
     filtered_uniform = bandpass_filter(
-        uniform, fs, lowcut=float(lowcut), highcut=float(highcut), filter_order=int(filter_order)
+        uniform, fs, lowcut=float(options.lowcut), highcut=float(options.highcut), filter_order=int(options.filter_order)
     )
     spec = multitaper_spectrogram(uniform, fs, **spectral_kw)
     spectral_kw["window_params"] = spec.window_params  # the neurons' spectrograms use the same window
@@ -146,7 +129,7 @@ def run_spectral_step(
         spec.nfft,
     )
     neurons = None
-    if spectral_per_neuron:
+    if options.spectral_per_neuron:
         if estimates_path is None:
             raise ValueError("spectral_per_neuron is true but no estimates file was given to the spectral step")
         neurons = read_accepted_traces(estimates_path, n_frames=len(frames), frames_path=frames_path)

@@ -20,6 +20,7 @@ from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.frames import read_frames_table
 from ace_neuro.io.ttl import parse_zero_time, read_ttl_times
 from ace_neuro.postprocess.sync import has_ephys, parse_delete_indices, sync_timestamps
+from ace_neuro.postprocess.params import SyncOptions
 
 __all__ = ["run_sync_step"]
 
@@ -37,10 +38,8 @@ def run_sync_step(
     *,
     delete_indices: Any = None,
     zero_time: Any = None,
-    sync_tolerance: float = 0.4,
-    sync_max_unmatched_fraction: float = 0.1,
-    sync_interpolation: str = "auto",
-    sync_ttl_line: int | None = None,
+    options: SyncOptions | None = None,
+    **names: Any,
 ) -> dict:
     """Ephys time of every written frame from the recording's TTL pulses.
 
@@ -57,14 +56,10 @@ def run_sync_step(
         (:func:`~.sync.parse_delete_indices`).
     zero_time : float, str or None
         The sample sheet's ``zero time (s)``, subtracted from ephys times.
-    sync_tolerance : float
-        A pulse matches a frame within this fraction of the frame period.
-    sync_max_unmatched_fraction : float
-        Error if more than this fraction of frames lack a pulse, or of pulses match no frame.
-    sync_interpolation : {'auto', 'frame_clock', 'timestamps'}
-        How frames without a pulse are placed (:func:`~.sync.sync_timestamps`).
-    sync_ttl_line : int or None
-        Open Ephys event folders: the TTL line of the frame pulses (None: the only one).
+    options : SyncOptions, optional
+        The step's parameters (:class:`~ace_neuro.postprocess.params.SyncOptions`); defaults when omitted.
+    **names
+        Parameters by name, overriding ``options`` (checked the same way).
 
     Outputs
     -------
@@ -82,10 +77,11 @@ def run_sync_step(
     dict
         The summary.
     """
+    options = SyncOptions.from_params(options, **names)
     if not has_ephys(str(ttl_path) if ttl_path is not None else None):
         raise ValueError("the sync step needs an 'ephys TTL file' in the sample sheet for this recording")
     frames = read_frames_table(frames_path)
-    ttl = read_ttl_times(ttl_path, ttl_line=sync_ttl_line)
+    ttl = read_ttl_times(ttl_path, ttl_line=options.sync_ttl_line)
     delete = parse_delete_indices(delete_indices)
     zero = parse_zero_time(zero_time)
     result = sync_timestamps(
@@ -94,9 +90,9 @@ def run_sync_step(
         frames["dropped_before"].to_numpy(),
         delete_indices=delete,
         zero_time_s=zero,
-        sync_tolerance=float(sync_tolerance),
-        sync_max_unmatched_fraction=float(sync_max_unmatched_fraction),
-        sync_interpolation=sync_interpolation,
+        sync_tolerance=float(options.sync_tolerance),
+        sync_max_unmatched_fraction=float(options.sync_max_unmatched_fraction),
+        sync_interpolation=options.sync_interpolation,
     )
     frame = frames["frame"].to_numpy()
     with atomic_path(frames_ephys_csv) as tmp:

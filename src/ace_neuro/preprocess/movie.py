@@ -14,14 +14,12 @@ order. Corners may be given in any order.
 
 from __future__ import annotations
 
-import ast
-import json
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
 from ace_neuro.io.movie import chunk_frames_for, frame_chunks, release_pages
+from ace_neuro.preprocess.params import PreprocessOptions, parse_crop_coords
 from ace_neuro.preprocess.projections import check_not_constant
 from ace_neuro.progress import Progress
 
@@ -34,85 +32,6 @@ __all__ = [
     "df_over_f",
     "preprocessed_chunks",
 ]
-
-@dataclass(frozen=True)
-class PreprocessOptions:
-    """What to do to a movie: crop, detrend, dF/F (the ``preprocess`` stage's parameters, same names).
-
-    Attributes
-    ----------
-    crop : bool
-        Crop every frame to ``crop_coords``.
-    crop_coords : dict, sequence or str, optional
-        Crop box x0, y0, x1, y1 (:func:`parse_crop_coords`; y counted from the bottom).
-    detrend_method : {'linear', 'median', None}
-        Trend removed (:func:`detrend_chunk`); None: none.
-    df_over_f : bool
-        Normalise by a sliding quantile baseline.
-    df_over_f_method : {'delta_f_over_f', 'delta_f_over_sqrt_f'}
-        ``(F - F0) / F0`` or ``(F - F0) / sqrt(F0)`` (:func:`df_over_f`).
-    secs_window : float
-        Baseline window, seconds.
-    quantile_min : float
-        Baseline percentile (0-100) within each window.
-    """
-
-    crop: bool = False
-    crop_coords: Any = None
-    detrend_method: str | None = None
-    df_over_f: bool = False
-    df_over_f_method: str = "delta_f_over_sqrt_f"
-    secs_window: float = 5.0
-    quantile_min: float = 8.0
-
-    @property
-    def changes_values(self) -> bool:
-        """Whether pixel values change (detrend or dF/F), not only the frame size."""
-        return bool(self.detrend_method) or bool(self.df_over_f)
-
-    @property
-    def does_nothing(self) -> bool:
-        """No crop, no detrend, no dF/F: the output is the input."""
-        return not self.crop and not self.changes_values
-
-
-def parse_crop_coords(value: Any) -> dict[str, int]:
-    """Crop box ``{'x0', 'y0', 'x1', 'y1'}`` from a dict, a list of four numbers or a string.
-
-    Strings may be ``"x0,y0,x1,y1"``, ``"(x0, y0, x1, y1)"`` or a dict literal /
-    JSON object (``"{'x0': 10, 'y0': 5, 'x1': 200, 'y1': 180}"``).
-
-    Raises
-    ------
-    ValueError
-        If the value does not give four integer coordinates.
-    """
-    original = value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                value = [v for v in text.strip("()[]").replace(";", ",").split(",") if v.strip()]
-    if isinstance(value, Mapping):
-        missing = {"x0", "y0", "x1", "y1"} - set(value)
-        if missing:
-            raise ValueError(f"crop_coords {original!r}: missing {sorted(missing)}; give x0, y0, x1, y1")
-        value = [value["x0"], value["y0"], value["x1"], value["y1"]]
-    try:
-        numbers = [float(v) for v in value]
-    except (TypeError, ValueError):
-        numbers = []
-    if len(numbers) != 4 or any(n != int(n) for n in numbers):
-        raise ValueError(
-            f"crop_coords {original!r}: expected four integers x0, y0, x1, y1 (e.g. '10,5,200,180' or "
-            "{'x0': 10, 'y0': 5, 'x1': 200, 'y1': 180})"
-        )
-    x0, y0, x1, y1 = (int(n) for n in numbers)
-    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
 
 
 def crop_slices(coords: Mapping[str, int], frame_shape: tuple[int, int]) -> tuple[slice, slice]:
@@ -268,7 +187,7 @@ def _interpolated_baseline(
 def preprocessed_chunks(
     movie: np.ndarray,
     frame_rate_hz: float,
-    options: PreprocessOptions = PreprocessOptions(),
+    options: PreprocessOptions | None = None,
     *,
     name: str = "movie",
     progress: Progress | None = None,
@@ -306,6 +225,7 @@ def preprocessed_chunks(
     ValueError
         Bad crop box, constant movie, unknown method, window longer than the movie.
     """
+    options = PreprocessOptions() if options is None else options
     n_frames = movie.shape[0]
     if movie.ndim != 3 or n_frames == 0:
         raise ValueError(f"{name}: expected a movie of shape (T, H, W) with T > 0, got {movie.shape}")

@@ -27,7 +27,7 @@ def run_preprocess_step(
     minimum_path: str | os.PathLike,
     maximum_path: str | os.PathLike,
     out_path: str | os.PathLike,
-    options: PreprocessOptions = PreprocessOptions(),
+    options: PreprocessOptions | None = None,
 ) -> None:
     """Crop, detrend and dF/F the movie into ``preprocess/movie.tif``.
 
@@ -46,7 +46,7 @@ def run_preprocess_step(
     out_path : path-like
         ``preprocess/movie.tif``.
     options : PreprocessOptions
-        Crop, detrend and dF/F settings (the ``preprocess`` stage's parameters).
+        Crop, detrend and dF/F settings (the ``preprocess`` stage's parameters); None: the defaults (nothing).
 
     Raises
     ------
@@ -54,6 +54,7 @@ def run_preprocess_step(
         A constant movie, a crop box outside the frame, or parameters that do
         not fit the movie; the message names the file and the fix.
     """
+    options = PreprocessOptions() if options is None else options
     movie_path, out_path = Path(movie_path), Path(out_path)
     movie = open_movie(movie_path)
     lo = tifffile.imread(minimum_path)

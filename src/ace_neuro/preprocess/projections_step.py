@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from ace_neuro.io.images import save_figure, write_image_png, write_image_tiff
 from ace_neuro.io.movie import open_movie
 from ace_neuro.preprocess.projections import compute_projections
 from ace_neuro.progress import Progress
+from ace_neuro.preprocess.params import ProjectionsOptions
 
 __all__ = ["run_projections_step"]
 
@@ -29,7 +30,8 @@ def run_projections_step(
     previews: Mapping[str, str | os.PathLike],
     series_csv: str | os.PathLike,
     series_png: str | os.PathLike,
-    median_max_frames: int = 1000,
+    options: ProjectionsOptions | None = None,
+    **names: Any,
 ) -> None:
     """Write each projection as TIFF and PNG, and the mean-fluorescence series as CSV and PNG.
 
@@ -44,15 +46,18 @@ def run_projections_step(
         (:data:`ace_neuro.stages.projections.PROJECTION_NAMES`).
     series_csv, series_png : path-like
         ``frame, time_s, mean_fluorescence`` table and its plot.
-    median_max_frames : int
-        The median uses at most this many frames spread over the recording.
+    options : ProjectionsOptions, optional
+        The step's parameters (:class:`~ace_neuro.preprocess.params.ProjectionsOptions`); defaults when omitted.
+    **names
+        Parameters by name, overriding ``options`` (checked the same way).
     """
+    options = ProjectionsOptions.from_params(options, **names)
     movie = open_movie(movie_path)
     frames = pd.read_csv(frames_path)
     if len(frames) != movie.shape[0]:
         raise ValueError(f"{frames_path}: {len(frames)} rows but {movie_path} has {movie.shape[0]} frames; re-run convert")
     progress = Progress(movie.shape[0], "projections", log)
-    projections = compute_projections(movie, int(median_max_frames), progress=progress)
+    projections = compute_projections(movie, int(options.median_max_frames), progress=progress)
     computed = projections.images()
     for name in images:
         if name not in computed:

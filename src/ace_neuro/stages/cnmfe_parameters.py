@@ -17,22 +17,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ace_neuro.params import Param
+from ace_neuro.cnmfe.params import CnmfeOptions
 
 NAME = "cnmfe_parameters"
 
 #: No parameters of its own: the rule passes the ``cnmfe`` stage's.
-PARAMETERS: tuple[Param, ...] = ()
+OPTIONS = CnmfeOptions
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
-    """Build the parameter aid of ``inputs.movie`` with the cnmfe parameters ``params``."""
+def run(inputs, outputs, options: CnmfeOptions, *, threads: int = 1, log=None) -> None:
+    """Build the parameter aid of ``inputs.movie`` with the cnmfe options ``options``."""
     from ace_neuro.cnmfe.parameter_aid import OUTPUT_KEYS, run_parameter_aid
-    from ace_neuro.cnmfe.params import CnmfeOptions
 
     border = None
     metrics = Path(inputs.motion_metrics)
     if metrics.exists():
         border = json.loads(metrics.read_text()).get("border_pix")
-    run_parameter_aid(inputs.movie, {key: getattr(outputs, key) for key in OUTPUT_KEYS}, CnmfeOptions.from_params(params),
+    run_parameter_aid(inputs.movie, {key: getattr(outputs, key) for key in OUTPUT_KEYS}, options,
                       border_pix=None if border is None else int(border), threads=threads, log=log)

@@ -15,15 +15,13 @@ when it exists), ``benchmarks`` (``{engine: {step: TSV}}``).
 
 from __future__ import annotations
 
-from ace_neuro.params import Param
-
 NAME = "compare"
 
 #: No parameters of its own: matching uses the documented defaults (cosine overlap >= 0.5).
-PARAMETERS: tuple[Param, ...] = ()
+OPTIONS = None
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None, ground_truth=None, benchmarks=None) -> None:
+def run(inputs, outputs, options: None, *, threads: int = 1, log=None, ground_truth=None, benchmarks=None) -> None:
     """Compare the two engines' results named by ``inputs`` and write ``outputs.json`` and ``outputs.figure``."""
     from ace_neuro.compare import run_compare
 

@@ -15,45 +15,13 @@ Outputs: ``neural``, ``background``, ``without_neurons``, ``motion`` (MP4).
 
 from __future__ import annotations
 
-from ace_neuro.params import Param
+from ace_neuro.movies.params import MoviesOptions
 
 NAME = "movies"
-
-PARAMETERS: tuple[Param, ...] = (
-    Param(
-        "write_movies",
-        False,
-        "boolean",
-        "Write the viewing movies (components A*C, background, neurons blacked out, motion before/after).",
-        NAME,
-    ),
-    Param(
-        "movies_speedup",
-        5,
-        "integer",
-        "Frames averaged into one movie frame; the movie plays this many times faster than the recording.",
-        NAME,
-        minimum=1,
-    ),
-    Param(
-        "movies_chunk_frames",
-        500,
-        "integer",
-        "Frames read and rendered at a time (memory: a few times chunk x frame size x 4 bytes).",
-        NAME,
-        minimum=1,
-    ),
-    Param(
-        "movies_accepted_only",
-        True,
-        "boolean",
-        "Draw (and black out) only the accepted components; false: every component CNMF-E found.",
-        NAME,
-    ),
-)
+OPTIONS = MoviesOptions
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
+def run(inputs, outputs, options: MoviesOptions, *, threads: int = 1, log=None) -> None:
     """Write the four movies of one recording."""
     import json
     from pathlib import Path
@@ -65,12 +33,12 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
 
     frame_rate = float(json.loads(Path(inputs.metadata).read_text())["frame_rate_hz"])
     corrected = open_movie(find_corrected_movie(inputs.movie))
-    common = dict(frame_rate=frame_rate, speedup=params["movies_speedup"], chunk_frames=params["movies_chunk_frames"])
+    common = dict(frame_rate=frame_rate, speedup=options.movies_speedup, chunk_frames=options.movies_chunk_frames)
     written = write_component_movies(
         load_estimates(inputs.estimates),
         corrected,
         {"neural": outputs.neural, "background": outputs.background, "without_neurons": outputs.without_neurons},
-        accepted_only=params["movies_accepted_only"],
+        accepted_only=options.movies_accepted_only,
         **common,
     )
     written["motion"] = write_motion_comparison(open_movie(inputs.before), corrected, outputs.motion, **common)

@@ -17,92 +17,13 @@ Extra: ``recording_id``.
 
 from __future__ import annotations
 
-from ace_neuro.params import Param
+from ace_neuro.io.params import NwbOptions
 
 NAME = "nwb"
-
-_TEXT = ("string", "null")
-
-#: Parameter name -> (write_nwb group, field name).
-FIELDS = {
-    "subject_id": ("subject", "subject_id"),
-    "species": ("subject", "species"),
-    "sex": ("subject", "sex"),
-    "age": ("subject", "age"),
-    "date_of_birth": ("subject", "date_of_birth"),
-    "genotype": ("subject", "genotype"),
-    "strain": ("subject", "strain"),
-    "weight": ("subject", "weight"),
-    "subject_description": ("subject", "description"),
-    "session_description": ("session", "session_description"),
-    "session_start_time": ("session", "session_start_time"),
-    "experimenter": ("session", "experimenter"),
-    "lab": ("session", "lab"),
-    "institution": ("session", "institution"),
-    "experiment_description": ("session", "experiment_description"),
-    "keywords": ("session", "keywords"),
-    "indicator": ("imaging", "indicator"),
-    "location": ("imaging", "location"),
-    "excitation_lambda_nm": ("imaging", "excitation_lambda_nm"),
-    "emission_lambda_nm": ("imaging", "emission_lambda_nm"),
-}
-
-PARAMETERS: tuple[Param, ...] = (
-    Param(
-        "include_movie",
-        False,
-        "boolean",
-        "Store the motion-corrected movie inside the NWB file (chunked, gzip) instead of linking the motion step's movie file.",
-        NAME,
-    ),
-    Param(
-        "nwb_movie_chunk_mb",
-        8.0,
-        "number",
-        "HDF5 chunk of the movie inside the NWB file (MB); also the block of frames read at a time.",
-        NAME,
-        exclusive_minimum=0.0,
-    ),
-    Param("subject_id", None, _TEXT, "NWB subject id (default: the session metadata's animalName).", NAME),
-    Param("species", None, _TEXT, "NWB subject species, Latin binomial (e.g. 'Mus musculus'); DANDI requires it.", NAME),
-    Param("sex", None, _TEXT, "NWB subject sex: M, F, U (unknown, the default) or O.", NAME, enum=("M", "F", "U", "O", None)),
-    Param("age", None, _TEXT, "NWB subject age, ISO 8601 duration (e.g. P90D); DANDI requires it or date_of_birth.", NAME),
-    Param("date_of_birth", None, _TEXT, "NWB subject date of birth, ISO 8601 with time zone.", NAME),
-    Param("genotype", None, _TEXT, "NWB subject genotype.", NAME),
-    Param("strain", None, _TEXT, "NWB subject strain (e.g. C57BL/6J).", NAME),
-    Param("weight", None, _TEXT, "NWB subject weight with unit (e.g. '25 g').", NAME),
-    Param("subject_description", None, _TEXT, "NWB subject description.", NAME),
-    Param("session_description", None, _TEXT, "NWB session description (default: what was recorded and done).", NAME),
-    Param(
-        "session_start_time",
-        None,
-        _TEXT,
-        "Session start, ISO 8601 with time zone; default: the Miniscope metadata's recordingStartTime (V3 needs it).",
-        NAME,
-    ),
-    Param("experimenter", None, _TEXT, "NWB experimenter(s), 'Last, First', separated by ';'.", NAME),
-    Param("lab", None, _TEXT, "NWB lab.", NAME),
-    Param("institution", None, _TEXT, "NWB institution.", NAME),
-    Param("experiment_description", None, _TEXT, "NWB experiment description (default: the metadata's experimentName).", NAME),
-    Param("keywords", None, _TEXT, "NWB keywords, separated by ';'.", NAME),
-    Param("indicator", None, _TEXT, "Calcium indicator (e.g. GCaMP6f) of the imaging plane.", NAME),
-    Param("location", None, _TEXT, "Brain region imaged, an Allen CCF term where possible (e.g. CA1).", NAME),
-    Param("excitation_lambda_nm", 470.0, "number", "Excitation wavelength (nm); 470 for a V4 Miniscope.", NAME, exclusive_minimum=0.0),
-    Param("emission_lambda_nm", 525.0, "number", "Emission wavelength (nm) recorded (GCaMP: 525).", NAME, exclusive_minimum=0.0),
-)
+OPTIONS = NwbOptions
 
 
-def metadata_groups(params) -> dict[str, dict]:
-    """``{"subject": {...}, "session": {...}, "imaging": {...}}`` from the stage's parameters (unset ones left out)."""
-    groups: dict[str, dict] = {"subject": {}, "session": {}, "imaging": {}}
-    for name, (group, field) in FIELDS.items():
-        value = params.get(name)
-        if value is not None and value != "":
-            groups[group][field] = value
-    return groups
-
-
-def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str) -> None:
+def run(inputs, outputs, options: NwbOptions, *, threads: int = 1, log=None, recording_id: str) -> None:
     """Write ``outputs.nwb`` from the recording's results."""
     from ace_neuro.io.memmap import find_linkable_movie
     from ace_neuro.io.nwb import write_nwb
@@ -121,7 +42,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: st
         summary_images={"mean": inputs.mean, "max": inputs.max, "correlation": inputs.correlation, "pnr": inputs.pnr},
         frames_ephys_path=frames_ephys,
         low_confidence_path=periods,
-        include_movie=bool(params["include_movie"]),
-        movie_chunk_mb=float(params["nwb_movie_chunk_mb"]),
-        **metadata_groups(params),
+        include_movie=options.include_movie,
+        movie_chunk_mb=options.nwb_movie_chunk_mb,
+        **options.metadata_groups(),
     )

@@ -8,26 +8,16 @@ and ``series_plot`` (its PNG).
 
 from __future__ import annotations
 
-from ace_neuro.params import Param
+from ace_neuro.preprocess.params import ProjectionsOptions
 
 NAME = "projections"
+OPTIONS = ProjectionsOptions
 
 #: The projections written, in the order of the rule's ``images`` and ``previews`` outputs.
 PROJECTION_NAMES = ("max", "min", "mean", "median", "std", "range")
 
-PARAMETERS: tuple[Param, ...] = (
-    Param(
-        "median_max_frames",
-        1000,
-        "integer",
-        "The median projection uses at most this many frames, evenly spread over the recording.",
-        "projections",
-        minimum=1,
-    ),
-)
 
-
-def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
+def run(inputs, outputs, options: ProjectionsOptions, *, threads: int = 1, log=None) -> None:
     """Write the projections of ``inputs.movie`` to the rule's outputs."""
     from ace_neuro.preprocess.projections_step import run_projections_step
 
@@ -38,5 +28,5 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None) -> None:
         previews=dict(zip(PROJECTION_NAMES, outputs.previews)),
         series_csv=outputs.series,
         series_png=outputs.series_plot,
-        median_max_frames=params["median_max_frames"],
+        options=options,
     )

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ace_neuro.params import Param
-
 NAME = "provenance"
 
-PARAMETERS: tuple[Param, ...] = ()
+#: No parameters of its own.
+OPTIONS = None
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str, directory: str,
+def run(inputs, outputs, options: None, *, threads: int = 1, log=None, recording_id: str, directory: str,
         parameters: Mapping[str, Any]) -> None:
     """Write ``outputs[0]``, the provenance record of one recording."""
     from ace_neuro.provenance import write_provenance

@@ -12,14 +12,13 @@ ephys TTL file. Outputs: ``html`` (the report item), ``json``. Extra:
 
 from __future__ import annotations
 
-from ace_neuro.params import Param
-
 NAME = "summary"
 
-PARAMETERS: tuple[Param, ...] = ()
+#: No parameters of its own.
+OPTIONS = None
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str) -> None:
+def run(inputs, outputs, options: None, *, threads: int = 1, log=None, recording_id: str) -> None:
     """Write the recording's summary table."""
     from ace_neuro.report import recording_summary, write_summary
 

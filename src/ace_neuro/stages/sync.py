@@ -13,56 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ace_neuro.params import Param
+from ace_neuro.postprocess.params import SyncOptions
 
 NAME = "sync"
-
-PARAMETERS: tuple[Param, ...] = (
-    Param(
-        "sync_tolerance",
-        0.4,
-        "number",
-        "A TTL pulse matches a frame if it is within this fraction of the frame period of the "
-        "time predicted for that frame.",
-        "sync",
-        exclusive_minimum=0.0,
-        maximum=0.5,
-    ),
-    Param(
-        "sync_max_unmatched_fraction",
-        0.1,
-        "number",
-        "Error if more than this fraction of acquired frames lack a pulse, or of pulses match no frame.",
-        "sync",
-        minimum=0.0,
-        maximum=1.0,
-    ),
-    Param(
-        "sync_interpolation",
-        "auto",
-        "string",
-        "Frames without a pulse: interpolate between matched neighbours by acquired-frame index "
-        "('frame_clock'), by miniscope timestamps ('timestamps'), or whichever predicts the "
-        "matched pulses better ('auto').",
-        "sync",
-        enum=("auto", "frame_clock", "timestamps"),
-    ),
-    Param(
-        "sync_ttl_line",
-        None,
-        ("integer", "null"),
-        "Open Ephys event folders: TTL line carrying the frame pulses (null: the only line present).",
-        "sync",
-        minimum=1,
-    ),
-)
+OPTIONS = SyncOptions
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None, delete_indices: Any = None, zero_time: Any = None) -> None:
+def run(inputs, outputs, options: SyncOptions, *, threads: int = 1, log=None, delete_indices: Any = None, zero_time: Any = None) -> None:
     """Map ``inputs.frames`` to ephys time with the pulses of ``inputs.ttl``."""
     from ace_neuro.postprocess.sync_step import run_sync_step
 
-    # the stage's parameters are run_sync_step's keywords, by name
     run_sync_step(
         inputs.ttl,
         inputs.frames,
@@ -71,7 +31,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, delete_indices: 
         outputs.summary,
         delete_indices=delete_indices,
         zero_time=zero_time,
-        **params,
+        options=options,
     )
     from ace_neuro.report import plot_sync
 
