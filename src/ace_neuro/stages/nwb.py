@@ -49,6 +49,13 @@ FIELDS = {
 
 PARAMETERS: tuple[Param, ...] = (
     Param(
+        "write_nwb",
+        True,
+        "boolean",
+        "Write the recording's NWB file; false skips the nwb step for it (a sheet column switches it per recording).",
+        NAME,
+    ),
+    Param(
         "include_movie",
         False,
         "boolean",
@@ -77,7 +84,8 @@ PARAMETERS: tuple[Param, ...] = (
         "session_start_time",
         None,
         _TEXT,
-        "Session start, ISO 8601 with time zone; default: the Miniscope metadata's recordingStartTime (V3 needs it).",
+        "Session start, ISO 8601 with time zone; default: the session metaData.json's recordingStartTime, else the "
+        "Miniscope software's YYYY_MM_DD/HH_MM_SS folder names, else the sheet's 'date (YYMMDD)' (time of day unknown).",
         NAME,
     ),
     Param("experimenter", None, _TEXT, "NWB experimenter(s), 'Last, First', separated by ';'.", NAME),
@@ -102,8 +110,8 @@ def metadata_groups(params) -> dict[str, dict]:
     return groups
 
 
-def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str) -> None:
-    """Write ``outputs.nwb`` from the recording's results."""
+def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: str, sheet_date=None) -> None:
+    """Write ``outputs.nwb`` from the recording's results (``sheet_date``: the sheet's ``date (YYMMDD)``)."""
     from ace_neuro.io.memmap import find_linkable_movie
     from ace_neuro.io.nwb import write_nwb
 
@@ -123,5 +131,6 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, recording_id: st
         low_confidence_path=periods,
         include_movie=bool(params["include_movie"]),
         movie_chunk_mb=float(params["nwb_movie_chunk_mb"]),
+        sheet_date=sheet_date,
         **metadata_groups(params),
     )

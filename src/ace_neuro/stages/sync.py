@@ -19,6 +19,14 @@ NAME = "sync"
 
 PARAMETERS: tuple[Param, ...] = (
     Param(
+        "run_sync",
+        True,
+        "boolean",
+        "Align the frames to the ephys TTL file where the sheet gives one; false skips the sync step "
+        "(a sheet column switches it per recording).",
+        "sync",
+    ),
+    Param(
         "sync_tolerance",
         0.4,
         "number",
