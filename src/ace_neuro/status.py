@@ -137,7 +137,7 @@ def format_status(table: pd.DataFrame) -> str:
     """The table as aligned text, with a count per status."""
     counts = ", ".join(f"{n} {status}" for status, n in table["status"].value_counts(sort=False).items())
     lines = [f"Status of the {len(table)} recording(s) of the sheet: {counts}"]
-    width = max([len(str(i)) for i in table["id"]] + [2])
+    width = max([len(str(i)) for i in table["id"]] + [1])
     for row in table.itertuples(index=False):
         detail = f" at {row.step}: {row.reason}" if row.status == "failed" else (f" ({row.reason})" if row.reason else "")
         lines.append(f"  {row.id:<{width}}  {row.status}{detail}")
