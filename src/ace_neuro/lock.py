@@ -36,6 +36,8 @@ __all__ = [
     "read_holder",
     "remove_stale_partials",
     "remove_dangling_links",
+    "remove_stale_snakemake_locks",
+    "dry_run_requested",
 ]
 
 log = logging.getLogger(__name__)
@@ -271,3 +273,61 @@ def _lock_by_content(results_dir: Path, holder: dict[str, Any]) -> ResultsLock:
         _held[path] = lock
         return lock
     raise ResultsLockedError(_describe(results_dir, read_holder(results_dir)))
+
+
+def dry_run_requested(argv: list[str] | None = None) -> bool:
+    """Whether Snakemake's command line asks for a dry run (``-n``, ``-np``, ``--dry-run``, ``--dryrun``).
+
+    The Snakefile is read before Snakemake says whether it will run jobs; a dry run takes no lock (Snakemake's
+    own dry run does not either), so it can show the plan while another run works.
+    """
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg in ("--dry-run", "--dryrun", "--just-print"):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and arg[1:].isalpha() and "n" in arg[1:]:
+            return True
+    return False
+
+
+def remove_stale_snakemake_locks(workdir: str | os.PathLike, results_dir: str | os.PathLike,
+                                 previous: dict[str, Any] | None = None) -> list[Path]:
+    """Remove Snakemake's locks (``.snakemake/locks``) of a dead run on ``results_dir``; return the files removed.
+
+    Call it only while holding ``results_dir``'s lock (:func:`lock_results`): every run of this workflow takes
+    that lock before Snakemake takes its own, so a Snakemake lock naming outputs in ``results_dir`` while we hold
+    it belongs to a run that died without cleaning up (``kill -9``, a closed terminal, a node failure). Locks of
+    runs on other folders are left alone.
+
+    Parameters
+    ----------
+    workdir : path-like
+        The folder Snakemake runs in (holding ``.snakemake``).
+    results_dir : path-like
+        The results folder this run holds.
+    previous : dict, optional
+        The dead run's lock record (:func:`read_holder` before locking), named in the log line.
+    """
+    locks = Path(workdir) / ".snakemake" / "locks"
+    if not locks.is_dir():
+        return []
+    results = Path(results_dir).absolute()
+    removed = []
+    for output_lock in sorted(locks.glob("*.output.lock")):
+        try:
+            paths = [line.strip() for line in output_lock.read_text().splitlines() if line.strip()]
+        except OSError:
+            continue
+        ours = any(results == p or results in p.parents for p in (Path(workdir, q).absolute() for q in paths))
+        if not ours:
+            continue
+        number = output_lock.name.split(".")[0]
+        for lock in (output_lock, locks / f"{number}.input.lock"):
+            if lock.exists():
+                lock.unlink()
+                removed.append(lock)
+    if removed:
+        who = (f"pid {previous.get('pid')} on {previous.get('host')} since {previous.get('started_utc')}"
+               if previous else "a run")
+        log.warning("removed Snakemake's stale lock of %s on %s (that run is no longer running: the results lock "
+                    "was free): %s", who, results, ", ".join(str(p) for p in removed))
+    return removed

@@ -2,17 +2,29 @@
 import os
 import re
 from functools import lru_cache
+from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 from ace_neuro.io.miniscope import recording_files
 from ace_neuro.engines import caiman_mem_mb
-from ace_neuro.lock import lock_results, remove_dangling_links, unlock_results
+from ace_neuro.lock import (
+    dry_run_requested,
+    lock_results,
+    read_holder,
+    remove_dangling_links,
+    remove_stale_snakemake_locks,
+    unlock_results,
+)
 from ace_neuro.params import check_keys
+from ace_neuro.preflight import check_recordings
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES
 from ace_neuro.stages.projections import PROJECTION_NAMES
+from ace_neuro.status import format_status, recording_status, write_status
 
 min_version("8.0")
 
@@ -23,7 +35,8 @@ check_keys(config)
 validate(config, schema="../schemas/config.schema.yaml")
 
 
-SHEET = load_sheet(config["experiments"])
+# A missing recording folder fails that recording alone (the start-up check below), not the whole sheet.
+SHEET = load_sheet(config["experiments"], check_directories=False)
 
 
 # Validate a copy: validation fills empty cells with NaN, and the sheet keeps None for "not set".
@@ -35,7 +48,21 @@ validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 # stage's options object once (workflow/scripts/stage.py).
 PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
-IDS = list(SHEET.index)
+SHEET_IDS = list(SHEET.index)
+
+
+# One run at a time per results folder (two checkouts may share one): a second run stops here, naming the first,
+# before Snakemake's own lock is reached. Taken while the Snakefile is read, in the main Snakemake process only
+# (not inside jobs, not for dry runs). Holding it proves that no other run works here: partial files and
+# Snakemake's lock left by a killed run are then stale, and removed (each with a log line).
+if workflow.is_main_process and not dry_run_requested():
+    _previous_holder = read_holder(RESULTS)
+    lock_results(RESULTS, clean=True)
+    remove_stale_snakemake_locks(os.getcwd(), RESULTS, _previous_holder)
+    for _marker in glob_wildcards(f"{RESULTS}/{{id}}/logs/.start_check_failed").id:
+        os.remove(
+            f"{RESULTS}/{_marker}/logs/.start_check_failed"
+        )  # rule start_check: checked again now
 
 
 # A link output (preprocess's movie when nothing is preprocessed) dangles after Snakemake deleted a killed job's
@@ -43,21 +70,56 @@ IDS = list(SHEET.index)
 remove_dangling_links(RESULTS)
 
 
-# One run per results folder (two checkouts may share one): a second run stops here, naming the first.
-# onstart runs once, in the main Snakemake process, not for dry runs nor inside cluster jobs.
-onstart:
-    lock_results(RESULTS, clean=True)  # and remove partial files left by killed runs
+# Everything knowable at start, for every recording, reported together (ace_neuro.preflight): a value to fix in
+# the sheet stops the run here; a recording whose own data is unreadable fails alone and the others run.
+FAILED_AT_START = {}
+if workflow.is_main_process:
+    PREFLIGHT = check_recordings(SHEET, PARAMETERS, RESULTS)
+    PREFLIGHT.raise_if_stopping()
+    FAILED_AT_START = PREFLIGHT.failed
+    if PREFLIGHT.problems:
+        logger.warning(PREFLIGHT.report())
+IDS = [i for i in SHEET_IDS if i not in FAILED_AT_START]
+
+
+def report_status(log):
+    """Write <results>/status.tsv and print it: every recording of the sheet done, failed (why) or not started."""
+    targets = {i: stage_outputs(i) + [f"{RESULTS}/{i}/provenance.json"] for i in IDS}
+    table = recording_status(
+        SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
+    )
+    path = write_status(table, RESULTS)
+    for (
+        recording_id
+    ) in (
+        FAILED_AT_START
+    ):  # rule start_check's marker: the next run checks the recording again
+        Path(f"{RESULTS}/{recording_id}/logs/.start_check_failed").unlink(
+            missing_ok=True
+        )
+    logger.warning(f"{format_status(table)}\n(table: {path})")
+    return table
 
 
 onsuccess:
+    table = report_status(log)
     unlock_results(RESULTS)
+    unfinished = table[table["status"] != "done"]
+    if len(unfinished):
+        raise WorkflowError(
+            f"{len(unfinished)} of {len(table)} recording(s) did not finish: "
+            + "; ".join(
+                f"{r.id} ({r.status}: {r.reason})" for r in unfinished.itertuples()
+            )
+        )
 
 
 onerror:
+    report_status(log)
     unlock_results(RESULTS)
 
 
-ID_PATTERN = "|".join(re.escape(i) for i in IDS)
+ID_PATTERN = "|".join(re.escape(i) for i in SHEET_IDS)
 
 
 def stage_params(stage):
@@ -130,7 +192,9 @@ def compare_benchmarks(wildcards):
 
 def recording_parameters(recording_id):
     """{stage: {name: value}} for one recording, as validated at start."""
-    return {stage: options.as_dict() for stage, options in PARAMETERS[recording_id].items()}
+    return {
+        stage: options.as_dict() for stage, options in PARAMETERS[recording_id].items()
+    }
 
 
 def sheet_value(column):
@@ -158,7 +222,11 @@ def recording_size(recording_id):
     """(frames, height, width) of a recording, read from its files' headers (nothing is decoded)."""
     from ace_neuro.io.miniscope import open_recording
 
-    recording = open_recording(SHEET.loc[recording_id, "calcium imaging directory"])
+    recording = (
+        PREFLIGHT.recordings.get(recording_id) if workflow.is_main_process else None
+    )
+    if recording is None:  # inside a job: read it again
+        recording = open_recording(SHEET.loc[recording_id, "calcium imaging directory"])
     return (recording.n_frames, *recording.frame_shape)
 
 
@@ -170,15 +238,19 @@ def sized(stage, resource):
     """
 
     def value(wildcards):
-        return estimate(stage, *recording_size(wildcards.id), options=PARAMETERS[wildcards.id])[resource]
+        return estimate(
+            stage, *recording_size(wildcards.id), options=PARAMETERS[wildcards.id]
+        )[resource]
 
     return value
 
 
 def recording_has_ephys(recording_id):
-    """True when the sample sheet names an `ephys TTL file` for the recording."""
-    return "ephys TTL file" in SHEET.columns and has_value(
-        SHEET.loc[recording_id, "ephys TTL file"]
+    """True when the recording's sync step runs: the sheet names an `ephys TTL file` and `run_sync` is on."""
+    return (
+        "ephys TTL file" in SHEET.columns
+        and has_value(SHEET.loc[recording_id, "ephys TTL file"])
+        and PARAMETERS[recording_id]["sync"].run_sync
     )
 
 
@@ -223,14 +295,15 @@ def sync_summary_input(wildcards):
 
 
 def recording_stages(recording_id):
-    """The stages that run for one recording (sync only with an ephys TTL file, movies only when asked for),
-    provenance excluded."""
+    """The stages that run for one recording (sync only with an ephys TTL file and run_sync, movies only with
+    write_movies, nwb only with write_nwb), provenance excluded."""
     return [
         stage
         for stage in STAGES
         if stage != "provenance"
         and (stage != "sync" or recording_has_ephys(recording_id))
         and (stage != "movies" or PARAMETERS[recording_id]["movies"].write_movies)
+        and (stage != "nwb" or PARAMETERS[recording_id]["nwb"].write_nwb)
     ]
 
 
@@ -258,4 +331,6 @@ def all_outputs(wildcards):
     for recording_id in IDS:
         targets += stage_outputs(recording_id)
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
+    # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
+    targets += [f"{RESULTS}/{i}/logs/.start_check_failed" for i in FAILED_AT_START]
     return targets

@@ -33,5 +33,6 @@ rule nwb:
     params:
         p=stage_params("nwb"),
         recording_id=lambda wildcards: wildcards.id,
+        sheet_date=sheet_value("date (YYMMDD)"),
     script:
         "../scripts/stage.py"

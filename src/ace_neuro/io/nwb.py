@@ -107,6 +107,7 @@ def write_nwb(
     imaging: Mapping[str, Any] | None = None,
     include_movie: bool = False,
     movie_chunk_mb: float = 8.0,
+    sheet_date: str | None = None,
 ) -> Path:
     """Write one recording's results to ``nwb_path`` (NWB 2, HDF5).
 
@@ -141,8 +142,10 @@ def write_nwb(
         ``animalName``, ``sex`` to ``"U"`` (unknown).
     session : mapping, optional
         Keys of :data:`SESSION_FIELDS`. ``session_start_time`` (ISO 8601 with a
-        time zone) overrides the Miniscope metadata's ``recordingStartTime``; a
-        V3 recording, which has none, needs it.
+        time zone) overrides the start time the recording holds
+        (:func:`ace_neuro.io.start_time.session_start`: the session
+        ``metaData.json``, the Miniscope software's folder names, then
+        ``sheet_date``); where it came from is written to the file's ``notes``.
     imaging : mapping, optional
         Keys of :data:`IMAGING_FIELDS`. The wavelengths default to a V4
         Miniscope's (470 nm LED, 525 nm emission); ``indicator`` and
@@ -153,6 +156,9 @@ def write_nwb(
     movie_chunk_mb : float
         Size of one HDF5 chunk of the movie, MB; also sets the block of frames
         read at a time (memory).
+    sheet_date : str, optional
+        The sample sheet's ``date (YYMMDD)``: the session's day when nothing
+        else gives its start (the time of day is then unknown, see ``notes``).
 
     Returns
     -------
@@ -178,14 +184,14 @@ def write_nwb(
     time_s = frames["time_s"].to_numpy(np.float64)
     n_frames = time_s.shape[0]
 
-    start = _session_start_time(metadata, session.get("session_start_time"), metadata_path)
+    start = _session_start_time(metadata, session.get("session_start_time"), metadata_path, sheet_date)
     animal = (metadata.get("session") or {}).get("animalName") or metadata.get("origin")
     nwbfile = NWBFile(
         session_description=session.get("session_description")
         or f"One-photon calcium imaging ({metadata.get('recording_format', 'UCLA Miniscope')}), "
         f"processed by ace-neuro: motion correction, CNMF-E, evaluation, events",
         identifier=str(uuid.uuid4()),
-        session_start_time=start,
+        session_start_time=start.time,
         session_id=str(session.get("session_id") or recording_id),
         experimenter=_as_list(session.get("experimenter") or (metadata.get("session") or {}).get("researcherName")),
         lab=session.get("lab"),
@@ -194,7 +200,7 @@ def write_nwb(
         or (metadata.get("session") or {}).get("experimentName"),
         keywords=_as_list(session.get("keywords")) or ["calcium imaging", "one-photon", "Miniscope", "CNMF-E"],
         related_publications=_as_list(session.get("related_publications")),
-        notes=session.get("notes"),
+        notes="\n".join(text for text in (session.get("notes"), start.note) if text),
         source_script=f"ace-neuro {_package_version()}",
         source_script_file_name="ace_neuro/io/nwb.py",
     )
@@ -345,17 +351,19 @@ def _parse_datetime(value: Any, what: str) -> datetime:
     return parsed
 
 
-def _session_start_time(metadata: Mapping[str, Any], override: Any, metadata_path) -> datetime:
-    if override not in (None, ""):
-        return _parse_datetime(str(override).replace("Z", "+00:00"), "session_start_time")
-    start = (metadata.get("session") or {}).get("recordingStartTime") or {}
-    if isinstance(start, Mapping) and start.get("msecSinceEpoch") is not None:
-        return datetime.fromtimestamp(int(start["msecSinceEpoch"]) / 1000.0, tz=timezone.utc)
-    raise ValueError(
-        f"{metadata_path}: no recordingStartTime.msecSinceEpoch (a V3 recording, or a V4 one without the session "
-        "metaData.json); give the start time in the sample sheet column 'session_start_time' "
-        "(ISO 8601 with time zone, e.g. 2024-01-15T10:30:00+01:00)"
-    )
+def _session_start_time(metadata: Mapping[str, Any], override: Any, metadata_path, sheet_date=None):
+    from ace_neuro.io.start_time import START_TIME_COLUMN, session_start
+
+    directories = [d for d in (metadata.get("recording_directory"), metadata.get("device_directory")) if d]
+    start = session_start(override=override, session_metadata=metadata.get("session"), directories=directories,
+                          sheet_date=sheet_date)
+    if start is None:
+        raise ValueError(
+            f"{metadata_path}: no session start time: no recordingStartTime in the session metaData.json, no "
+            "YYYY_MM_DD/HH_MM_SS folder names and no 'date (YYMMDD)' in the sample sheet; give the start time in "
+            f"the sample sheet column {START_TIME_COLUMN!r} (ISO 8601 with time zone, e.g. 2024-01-15T10:30:00+01:00)"
+        )
+    return start
 
 
 def _check_length(n: int, n_frames: int, path, frames_path) -> None:

@@ -62,6 +62,7 @@ class NwbOptions(Options):
 
     STAGE: ClassVar[str] = "nwb"
 
+    write_nwb: bool = option(True, "boolean", "Write the recording's NWB file; false skips the nwb step for it (a sheet column switches it per recording).")
     include_movie: bool = option(False, "boolean", "Store the motion-corrected movie inside the NWB file (chunked, gzip) instead of linking the motion step's movie file.")
     nwb_movie_chunk_mb: float = option(8.0, "number", "HDF5 chunk of the movie inside the NWB file (MB); also the block of frames read at a time.", exclusive_minimum=0.0)
     subject_id: str | None = option(None, ("string", "null"), "NWB subject id (default: the session metadata's animalName).")
@@ -74,7 +75,7 @@ class NwbOptions(Options):
     weight: str | None = option(None, ("string", "null"), "NWB subject weight with unit (e.g. '25 g').")
     subject_description: str | None = option(None, ("string", "null"), "NWB subject description.")
     session_description: str | None = option(None, ("string", "null"), "NWB session description (default: what was recorded and done).")
-    session_start_time: str | None = option(None, ("string", "null"), "Session start, ISO 8601 with time zone; default: the Miniscope metadata's recordingStartTime (V3 needs it).")
+    session_start_time: str | None = option(None, ("string", "null"), "Session start, ISO 8601 with time zone; default: the session metaData.json's recordingStartTime, else the Miniscope software's YYYY_MM_DD/HH_MM_SS folder names, else the sheet's 'date (YYMMDD)' (time of day unknown).")
     experimenter: str | None = option(None, ("string", "null"), "NWB experimenter(s), 'Last, First', separated by ';'.")
     lab: str | None = option(None, ("string", "null"), "NWB lab.")
     institution: str | None = option(None, ("string", "null"), "NWB institution.")

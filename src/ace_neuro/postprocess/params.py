@@ -71,6 +71,7 @@ class SyncOptions(Options):
 
     STAGE: ClassVar[str] = "sync"
 
+    run_sync: bool = option(True, "boolean", "Align the frames to the ephys TTL file where the sheet gives one; false skips the sync step (a sheet column switches it per recording).")
     sync_tolerance: float = option(0.4, "number", "A TTL pulse matches a frame if it is within this fraction of the frame period of the time predicted for that frame.", maximum=0.5, exclusive_minimum=0.0)
     sync_max_unmatched_fraction: float = option(0.1, "number", "Error if more than this fraction of acquired frames lack a pulse, or of pulses match no frame.", minimum=0.0, maximum=1.0)
     sync_interpolation: str = option("auto", "string", "Frames without a pulse: interpolate between matched neighbours by acquired-frame index ('frame_clock'), by miniscope timestamps ('timestamps'), or whichever predicts the matched pulses better ('auto').", enum=("auto", "frame_clock", "timestamps"))

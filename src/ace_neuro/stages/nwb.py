@@ -23,8 +23,8 @@ NAME = "nwb"
 OPTIONS = NwbOptions
 
 
-def run(inputs, outputs, options: NwbOptions, *, threads: int = 1, log=None, recording_id: str) -> None:
-    """Write ``outputs.nwb`` from the recording's results."""
+def run(inputs, outputs, options: NwbOptions, *, threads: int = 1, log=None, recording_id: str, sheet_date=None) -> None:
+    """Write ``outputs.nwb`` from the recording's results (``sheet_date``: the sheet's ``date (YYMMDD)``)."""
     from ace_neuro.io.memmap import find_linkable_movie
     from ace_neuro.io.nwb import write_nwb
 
@@ -44,5 +44,6 @@ def run(inputs, outputs, options: NwbOptions, *, threads: int = 1, log=None, rec
         low_confidence_path=periods,
         include_movie=options.include_movie,
         movie_chunk_mb=options.nwb_movie_chunk_mb,
+        sheet_date=sheet_date,
         **options.metadata_groups(),
     )
