@@ -130,7 +130,9 @@ def compare_benchmarks(wildcards):
 
 def recording_parameters(recording_id):
     """{stage: {name: value}} for one recording, as validated at start."""
-    return {stage: options.as_dict() for stage, options in PARAMETERS[recording_id].items()}
+    return {
+        stage: options.as_dict() for stage, options in PARAMETERS[recording_id].items()
+    }
 
 
 def sheet_value(column):
@@ -170,7 +172,9 @@ def sized(stage, resource):
     """
 
     def value(wildcards):
-        return estimate(stage, *recording_size(wildcards.id), options=PARAMETERS[wildcards.id])[resource]
+        return estimate(
+            stage, *recording_size(wildcards.id), options=PARAMETERS[wildcards.id]
+        )[resource]
 
     return value
 
