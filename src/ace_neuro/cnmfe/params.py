@@ -194,6 +194,17 @@ _GROUPS = {
 }
 
 
+def _view(name: str) -> cached_property:
+    """A group view of :class:`CnmfeOptions` (its fields of the group's names), built once per object."""
+    group = _GROUPS[name]
+
+    def view(self):
+        return group(**{f.name: getattr(self, f.name) for f in fields(group)})
+
+    view.__doc__ = f"The {name} group (:class:`{group.__name__}`): a view of the fields of the same names."
+    return cached_property(view)
+
+
 @dataclass(frozen=True)
 class CnmfeOptions(Options):
     """Every CNMF-E parameter, checked (build with :meth:`from_params`), and the groups the engine functions take.
@@ -283,39 +294,12 @@ class CnmfeOptions(Options):
             raise ParameterError(f"cnmfe.noise_range must be two numbers 0 <= low < high <= 0.5, got {values['noise_range']}")
         return values
 
-    def _group(self, name: str):
-        group = _GROUPS[name]
-        return group(**{f.name: getattr(self, f.name) for f in fields(group)})
-
-    @cached_property
-    def seeding(self) -> SeedingOptions:
-        """Seeding and initialisation (:class:`SeedingOptions`)."""
-        return self._group("seeding")
-
-    @cached_property
-    def noise(self) -> NoiseOptions:
-        """How noise is read from a power spectrum (:class:`NoiseOptions`)."""
-        return self._group("noise")
-
-    @cached_property
-    def background(self) -> BackgroundOptions:
-        """The ring-model background (:class:`BackgroundOptions`)."""
-        return self._group("background")
-
-    @cached_property
-    def temporal(self) -> TemporalOptions:
-        """Trace update and deconvolution (:class:`TemporalOptions`)."""
-        return self._group("temporal")
-
-    @cached_property
-    def merging(self) -> MergeOptions:
-        """Merging of components (:class:`MergeOptions`)."""
-        return self._group("merging")
-
-    @cached_property
-    def patch(self) -> PatchOptions:
-        """Overlapping patches (:class:`PatchOptions`)."""
-        return self._group("patch")
+    seeding = _view("seeding")
+    noise = _view("noise")
+    background = _view("background")
+    temporal = _view("temporal")
+    merging = _view("merging")
+    patch = _view("patch")
 
     def as_params(self) -> dict[str, Any]:
         """Every parameter under its CaImAn name, pairs as lists (the same as :meth:`as_dict`)."""
