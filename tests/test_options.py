@@ -65,49 +65,38 @@ def _keyword_defaults(node: ast.FunctionDef) -> dict[str, ast.expr]:
     return out
 
 
-def _parameter_defaults_outside_the_classes() -> dict[str, tuple[str, object]]:
-    """``{"module.function(name)": (declared default, function default)}`` for keywords named like a parameter."""
-    reg = {name: p for stage in registry().values() for name, p in stage.items()}
-    found = {}
-    for path, tree in _modules():
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                for name, default in _keyword_defaults(node).items():
-                    if name in reg:
-                        key = f"{path.relative_to(SRC).with_suffix('')}.{node.name}({name})"
-                        found[key] = (reg[name].default, ast.literal_eval(default))
-    return found
-
-
-#: Array-level functions (arrays in, arrays out, usable alone, scikit-image style) that keep a default for a
-#: keyword named like a parameter. The workflow always passes these from the options object; a default here
-#: must equal the declaration (checked below) until the function takes it from the class.
-ARRAY_FUNCTIONS = {
-    "cnmfe/evaluate.classify_components", "cnmfe/evaluate.evaluate_components", "cnmfe/filters.downsample_frames",
-    "cnmfe/init.correlation_pnr_images", "cnmfe/noise.trace_noise", "cnmfe/noise.__init__",
-    "cnmfe/parameter_aid.write_parameter_aid", "cnmfe/parameter_aid.run_parameter_aid", "cnmfe/pipeline.fit_cnmfe",
-    "cnmfe/rvalues.peak_frames", "cnmfe/temporal.deconvolve_trace", "cnmfe/temporal.update_traces",
-    "engines/caiman_params.caiman_param_groups", "io/miniscope.open_recording", "io/nwb.write_nwb",
-    "motion/registration.shift_frame", "motion/registration.warp_frame", "postprocess/spectral.auto_window_params",
-    "postprocess/spectral.multitaper_spectrogram", "postprocess/spectral.bandpass_filter",
-    "postprocess/sync.sync_timestamps", "preprocess/projections.compute_projections",
-}
-
-#: Keywords of those functions that mean something else than the parameter of the same name (a per-call value).
+#: Keywords named like a parameter that mean something else there (a per-call value, not the parameter's default).
 OTHER_MEANING = {"evaluate_components(decay_time)", "downsample_frames(tsub)", "write_parameter_aid(border_pix)",
                  "run_parameter_aid(border_pix)", "fit_cnmfe(border_pix)", "caiman_param_groups(border_pix)",
-                 "evaluate_components(decay_time)", "auto_window_params(time_bandwidth)",
-                 "auto_window_params(num_tapers)", "write_nwb(include_movie)", "open_recording(filenames)"}
+                 "open_recording(filenames)"}
 
 
-def test_no_step_function_restates_a_default_and_array_functions_agree_with_the_declarations():
-    for key, (declared, default) in _parameter_defaults_outside_the_classes().items():
-        function = key.split("(")[0]
-        assert function in ARRAY_FUNCTIONS, f"{key} = {default!r} restates a parameter's default; take the options object"
-        if key.split(".", 1)[1] in OTHER_MEANING or default is None:
-            continue
-        same = list(declared) == list(default) if isinstance(default, tuple) else declared == default
-        assert same, f"{key} = {default!r} but the parameter's declared default is {declared!r}"
+def test_each_default_is_written_once_in_its_options_class():
+    """A keyword named like a parameter takes its default from the options class (``_DEFAULTS.<name>``), never a literal."""
+    import importlib
+
+    stage_of = {name: stage for stage, declared in registry().items() for name in declared}
+    restated, checked = [], 0
+    for path, tree in _modules():
+        module = None
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for name, default in _keyword_defaults(node).items():
+                if name not in stage_of or f"{node.name}({name})" in OTHER_MEANING:
+                    continue
+                where = f"{path.relative_to(SRC)}:{node.lineno} {node.name}({name}={ast.unparse(default)})"
+                if not (isinstance(default, ast.Attribute) and default.attr == name
+                        and isinstance(default.value, ast.Name) and default.value.id == "_DEFAULTS"):
+                    restated.append(where)
+                    continue
+                if module is None:
+                    dotted = ".".join(("ace_neuro", *path.relative_to(SRC).with_suffix("").parts))
+                    module = importlib.import_module(dotted)
+                assert module._DEFAULTS.STAGE == stage_of[name], where  # the defaults of the parameter's own class
+                checked += 1
+    assert restated == [], "defaults restated outside their options class; use _DEFAULTS.<name>"
+    assert checked > 0
 
 
 # ----------------------------------------------------------------------------- validated on construction

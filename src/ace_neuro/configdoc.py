@@ -50,7 +50,7 @@ def _cell(text: str) -> str:
 
 def _row(p: Param) -> str:
     return (
-        f"| `{p.name}` | `{json.dumps(p.default)}` | {_cell(allowed_values(p))} | {p.caiman_group or ''} | {_cell(p.help)} |"
+        f"| `{p.name}` | `{json.dumps(p.default)}` | {_cell(allowed_values(p))} | {', '.join(p.caiman_groups)} | {_cell(p.help)} |"
     )
 
 

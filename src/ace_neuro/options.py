@@ -75,8 +75,10 @@ class Param:
     pair : bool
         A ``(rows, cols)`` pair where CaImAn also accepts one number for both
         (``gSig: 4`` means ``[4, 4]``); values are normalised to a list of two.
-    caiman_group : str, optional
-        CaImAn ``CNMFParams`` group (``motion``, ``init``, ...) for export.
+    caiman_group : str or tuple of str, optional
+        CaImAn ``CNMFParams`` group (``motion``, ``init``, ...) for export; a
+        tuple where CaImAn keeps the value in several groups (``p`` in
+        ``temporal`` and ``preprocess``). The one table of CaImAn groups.
     """
 
     name: str
@@ -90,7 +92,14 @@ class Param:
     exclusive_minimum: float | None = None
     items: dict | None = field(default=None, hash=False, compare=False)
     pair: bool = False
-    caiman_group: str | None = None
+    caiman_group: str | tuple[str, ...] | None = None
+
+    @property
+    def caiman_groups(self) -> tuple[str, ...]:
+        """Every CaImAn ``CNMFParams`` group that holds this parameter (none for our own)."""
+        if self.caiman_group is None:
+            return ()
+        return (self.caiman_group,) if isinstance(self.caiman_group, str) else tuple(self.caiman_group)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -270,7 +279,7 @@ def option(
     exclusive_minimum: float | None = None,
     items: dict | None = None,
     pair: bool = False,
-    caiman_group: str | None = None,
+    caiman_group: str | tuple[str, ...] | None = None,
 ) -> Any:
     """One parameter, as a field of an :class:`Options` class (the field's name is the parameter's name).
 

@@ -4,7 +4,7 @@
 the steps wrote (frames, dropped frames, duration, motion statistics,
 components found / accepted, median SNR, events per neuron, sync drift);
 :func:`write_summary` writes them as a small HTML table (the report item) and
-as JSON (for scripts). :func:`plot_sync` draws the ephys alignment.
+as JSON (for scripts). :func:`~ace_neuro.postprocess.figures.plot_sync` draws the ephys alignment.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
 
-__all__ = ["recording_summary", "write_summary", "plot_sync"]
+__all__ = ["recording_summary", "write_summary"]
 
 
 def recording_summary(
@@ -117,55 +117,3 @@ def write_summary(summary: dict[str, Any], html_path: str | os.PathLike, json_pa
         tmp.write_text(page)
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def plot_sync(frames_ephys_path: str | os.PathLike, summary_path: str | os.PathLike, png_path: str | os.PathLike) -> None:
-    """Figure of the ephys alignment: residual of each frame's ephys time from the fitted clock line.
-
-    Top: ephys time minus the straight line ``offset + (1 + drift) * frame time``
-    (ms) for every written frame, matched frames in black and interpolated
-    (low-confidence) ones in red. Bottom: interval between consecutive frames
-    on the ephys clock (ms), where dropped frames and missing pulses show up.
-
-    Parameters
-    ----------
-    frames_ephys_path : path-like
-        ``sync/frames_ephys_time.csv``.
-    summary_path : path-like
-        ``sync/sync_summary.json``.
-    png_path : path-like
-        Figure to write (PNG, atomically).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ace_neuro.io.images import save_figure
-
-    table = pd.read_csv(frames_ephys_path)
-    summary = json.loads(Path(summary_path).read_text())
-    t = table["time_s"].to_numpy(np.float64)
-    ephys = table["ephys_time_s"].to_numpy(np.float64)
-    low = table["confidence"].astype(str).to_numpy() == "low"
-    slope, intercept = np.polyfit(t, ephys, 1) if t.size > 1 else (1.0, float(ephys[0]) if ephys.size else 0.0)
-    residual_ms = (ephys - (intercept + slope * t)) * 1000.0
-    fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
-    axes[0].plot(t[~low], residual_ms[~low], ".", ms=2, color="black", label="matched to a TTL pulse")
-    if low.any():
-        axes[0].plot(t[low], residual_ms[low], ".", ms=5, color="tab:red", label="interpolated (low confidence)")
-    axes[0].set_ylabel("ephys time - fit (ms)")
-    axes[0].legend(loc="upper right", fontsize=8)
-    axes[0].set_title(
-        f"clock drift {summary.get('drift_ppm', float('nan')):.2f} ppm, offset {summary.get('offset_s', float('nan')):.4f} s, "
-        f"residual {summary.get('fit_residual_ms', float('nan')):.3f} ms; "
-        f"{summary.get('n_frames_without_pulse', 0)} frames without pulse, "
-        f"{len(summary.get('extra_pulse_indices', []))} extra pulses",
-        fontsize=9,
-    )
-    if t.size > 1:
-        axes[1].plot(t[1:], np.diff(ephys) * 1000.0, lw=0.8, color="black")
-    axes[1].set_ylabel("frame interval (ms)")
-    axes[1].set_xlabel("frame time (s from the first frame)")
-    fig.tight_layout()
-    save_figure(fig, png_path)

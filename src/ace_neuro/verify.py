@@ -10,7 +10,6 @@ non-zero when there are any.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -61,12 +60,10 @@ class VerifyReport:
         return not (self.changed or self.removed or self.added or self.problem)
 
 
-def _sha256(path: Path, block_bytes: int = 8 * 2**20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(block_bytes):
-            digest.update(block)
-    return digest.hexdigest()
+def _sha256(path: Path) -> str:
+    from ace_neuro.provenance import file_sha256  # noqa: PLC0415  (the one checksum, as the record was written)
+
+    return file_sha256(path)
 
 
 def _read_record(results: Path) -> tuple[Path, dict]:

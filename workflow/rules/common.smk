@@ -174,6 +174,20 @@ def engine_mem_mb(stage):
     return mem_mb
 
 
+def engine_outputs(rule):
+    """The rule's outputs with the same names and files, moved under results/{id}/compare/{engine}/ (compare.smk)."""
+    from snakemake.io import is_flagged
+
+    moved = {}
+    # rule.rule.output keeps the flags (directory) that rule.output's plain paths drop
+    for (name, path), declared in zip(rule.output.items(), rule.rule.output):
+        target = str(path).replace(
+            f"{RESULTS}/{{id}}/", f"{RESULTS}/{{id}}/compare/{{engine}}/", 1
+        )
+        moved[name] = directory(target) if is_flagged(declared, "directory") else target
+    return moved
+
+
 def simulator_truth(wildcards):
     """The simulator's ground_truth.h5 in the recording folder (used only when it exists)."""
     return os.path.join(recording_directory(wildcards), "ground_truth.h5")

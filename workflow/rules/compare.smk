@@ -8,13 +8,7 @@ COMPARE = f"{RESULTS}/{{id}}/compare"
 
 use rule motion as compare_motion with:
     output:
-        memmap=directory(f"{COMPARE}/{{engine}}/motion/memmap"),
-        template=f"{COMPARE}/{{engine}}/motion/template.tif",
-        shifts=f"{COMPARE}/{{engine}}/motion/shifts.csv",
-        patch_shifts=f"{COMPARE}/{{engine}}/motion/patch_shifts.h5",
-        metrics=f"{COMPARE}/{{engine}}/motion/metrics.json",
-        mean_png=f"{COMPARE}/{{engine}}/motion/mean_before_after.png",
-        shifts_png=f"{COMPARE}/{{engine}}/motion/shifts.png",
+        **engine_outputs(rules.motion),
     log:
         f"{COMPARE}/{{engine}}/logs/motion.log",
     benchmark:
@@ -32,13 +26,7 @@ use rule cnmfe as compare_cnmfe with:
         motion_metrics=rules.compare_motion.output.metrics,
         metadata=rules.convert.output.metadata,
     output:
-        estimates=f"{COMPARE}/{{engine}}/cnmfe/estimates.h5",
-        params=f"{COMPARE}/{{engine}}/cnmfe/params.json",
-        correlation=f"{COMPARE}/{{engine}}/cnmfe/correlation_image.tif",
-        pnr=f"{COMPARE}/{{engine}}/cnmfe/pnr_image.tif",
-        correlation_png=f"{COMPARE}/{{engine}}/cnmfe/correlation_image.png",
-        pnr_png=f"{COMPARE}/{{engine}}/cnmfe/pnr_image.png",
-        contours=f"{COMPARE}/{{engine}}/cnmfe/contours.png",
+        **engine_outputs(rules.cnmfe),
     log:
         f"{COMPARE}/{{engine}}/logs/cnmfe.log",
     benchmark:
@@ -56,11 +44,7 @@ use rule evaluate as compare_evaluate with:
         movie=rules.compare_motion.output.memmap,
         curation=curation_input,
     output:
-        estimates=f"{COMPARE}/{{engine}}/evaluate/estimates.h5",
-        components=f"{COMPARE}/{{engine}}/evaluate/components.csv",
-        caiman=f"{COMPARE}/{{engine}}/evaluate/estimates_caiman.hdf5",
-        traces=f"{COMPARE}/{{engine}}/evaluate/traces.png",
-        contours=f"{COMPARE}/{{engine}}/evaluate/contours.png",
+        **engine_outputs(rules.evaluate),
     log:
         f"{COMPARE}/{{engine}}/logs/evaluate.log",
     benchmark:

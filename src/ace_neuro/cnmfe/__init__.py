@@ -1,7 +1,8 @@
 """CNMF-E source extraction for one-photon calcium imaging, streaming and out of core.
 
-Modules: :mod:`.params` (parameters, CaImAn names and one-photon defaults,
-checked and grouped in :class:`~.params.CnmfeOptions`),
+Modules: :mod:`.params` (:class:`~.params.CnmfeOptions` and
+:class:`~.params.EvaluateOptions`: the parameters, CaImAn names and one-photon
+defaults, declared once and checked on construction),
 :mod:`.filters` (seeding filter), :mod:`.noise` (power-spectrum noise),
 :mod:`.reader` (chunked access to a CaImAn memory map), :mod:`.passes`
 (streaming passes over the movie), :mod:`.init`
@@ -22,3 +23,19 @@ imaging data analysis. eLife 8:e38173.
 Friedrich J, Zhou P, Paninski L (2017). Fast online deconvolution of calcium
 imaging data. PLoS Comput Biol 13(3):e1005423.
 """
+
+from ace_neuro.lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "params": ["CnmfeOptions", "EvaluateOptions"],
+        "estimates": ["Estimates"],
+        "estimates_file": ["load_estimates", "save_estimates", "recorded_options"],
+        "pipeline": ["fit_cnmfe", "run_cnmfe_step"],
+        "evaluate": ["evaluate_components", "classify_components", "run_evaluate_step"],
+        "outputs": ["write_cnmfe_outputs", "write_evaluate_outputs"],
+        "figures": ["contours_figure", "traces_figure"],
+        "score": ["match_components", "detection_scores"],
+    },
+)

@@ -22,7 +22,8 @@ from ace_neuro.io.atomic import atomic_path
 
 from .estimates import Estimates
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_estimates", "load_estimates", "open_estimates_file", "write_sparse"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_estimates", "load_estimates", "open_estimates_file", "write_sparse",
+           "recorded_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,3 +204,49 @@ def load_estimates(path: str | os.PathLike) -> Estimates:
         return Estimates(**kwargs)
     except ValueError as err:
         raise ValueError(f"{path}: inconsistent estimates file: {err}") from err
+
+
+def recorded_options(estimates: Estimates, cls: type, *, path: str | os.PathLike | None = None):
+    """The options a step recorded in ``estimates.params``, read back as an options object of ``cls``.
+
+    Each step records every value of its options object under its name
+    (:meth:`ace_neuro.options.Options.as_dict`; the cnmfe step with the
+    values it resolved: ``fr``, ``border_pix``, calibrated ``min_corr`` /
+    ``min_pnr``), so a later step reads the object back, validated again.
+
+    Upgrade path for older files: a value missing from the record (a
+    parameter added after the file was written, or estimates from another
+    tool) takes its current default, and the log names every such value.
+
+    Parameters
+    ----------
+    estimates : Estimates
+    cls : type
+        An options class (:class:`~ace_neuro.cnmfe.params.CnmfeOptions`, ...).
+    path : path-like, optional
+        The file the estimates came from, for messages.
+
+    Returns
+    -------
+    Options
+
+    Raises
+    ------
+    ParameterError
+        A recorded value that is no longer allowed, naming the file.
+    """
+    from ace_neuro.options import ParameterError  # noqa: PLC0415
+
+    names = [p.name for p in cls.parameters()]
+    recorded = {name: estimates.params[name] for name in names if name in estimates.params}
+    missing = [name for name in names if name not in recorded]
+    where = f"{path}: " if path is not None else ""
+    if missing:
+        logger.warning("%s%s %s not recorded (an older file, or estimates from elsewhere): the current default%s used",
+                       where, cls.STAGE, ", ".join(missing), " is" if len(missing) == 1 else "s are")
+    try:
+        return cls.from_params(recorded)
+    except ParameterError as err:
+        raise ParameterError(f"{where}the recorded {cls.STAGE} options are not valid now ({err}); "
+                             f"re-run the {cls.STAGE} step") from None
+

@@ -46,19 +46,19 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ace_neuro.cnmfe.curation import CurationError, apply_curation, components_table, read_curation_file
 from ace_neuro.cnmfe.estimates import Estimates
-from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
+from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
 from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
 from ace_neuro.cnmfe.snr import trace_snr
-from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.caiman import export_caiman_hdf5
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
+_DEFAULTS = EvaluateOptions()
 
 __all__ = [
     "EvaluateOptions",
@@ -84,10 +84,10 @@ def classify_components(
     SNR_comp: np.ndarray,
     r_values: np.ndarray,
     *,
-    min_SNR: float = 3.0,
-    rval_thr: float = 0.85,
-    SNR_lowest: float = 0.5,
-    rval_lowest: float = -1.0,
+    min_SNR: float = _DEFAULTS.min_SNR,
+    rval_thr: float = _DEFAULTS.rval_thr,
+    SNR_lowest: float = _DEFAULTS.SNR_lowest,
+    rval_lowest: float = _DEFAULTS.rval_lowest,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CaImAn's accept rule: one upper threshold passed and no lower threshold failed.
 
@@ -126,8 +126,8 @@ def evaluate_components(
     options : EvaluateOptions, optional
         Evaluate parameters (:meth:`EvaluateOptions.from_params`); all defaults when omitted.
     decay_time : float, optional
-        Transient decay time (s); default ``estimates.params['decay_time']``
-        (the cnmfe parameter), else the cnmfe stage's default.
+        Transient decay time (s); default the cnmfe options recorded in
+        ``estimates.params`` (:func:`~ace_neuro.cnmfe.estimates_file.recorded_options`).
 
     Returns
     -------
@@ -137,8 +137,8 @@ def evaluate_components(
         ``params``.
     """
     options = EvaluateOptions.from_params() if options is None else options
-    fit_params = _cnmfe_params(estimates)
-    decay_time = float(fit_params["decay_time"] if decay_time is None else decay_time)
+    fit = recorded_options(estimates, CnmfeOptions)  # the cnmfe options the fit recorded
+    decay_time = float(fit.decay_time if decay_time is None else decay_time)
     n_comp = estimates.n_components
     if n_comp:
         snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time)
@@ -156,7 +156,7 @@ def evaluate_components(
         from ace_neuro.cnmfe.vessels import find_vessel_edge_components
 
         vessel_edge = np.flatnonzero(
-            find_vessel_edge_components(estimates, gSig=fit_params["gSig"], gSiz=fit_params["gSiz"]))
+            find_vessel_edge_components(estimates, gSig=fit.gSig, gSiz=fit.gSiz))
         good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
         logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
@@ -167,16 +167,6 @@ def evaluate_components(
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
     )
-
-
-def _cnmfe_params(estimates: Estimates) -> dict[str, Any]:
-    """The neuron size and decay time the fit recorded in ``estimates.params``, the cnmfe stage's defaults where absent.
-
-    (Estimates from elsewhere, a CaImAn file or an older version, may not record them.)
-    """
-    recorded = {name: estimates.params.get(name) for name in ("gSig", "gSiz", "decay_time")}
-    fallback = CnmfeOptions.defaults()
-    return {name: fallback[name] if value is None else value for name, value in recorded.items()}
 
 
 # --------------------------------------------------------------------------- workflow step
@@ -227,25 +217,13 @@ def run_evaluate_step(
     traces_png : path, optional
         ``evaluate/traces.png``: the best accepted components' traces.
     """
-    from ace_neuro.cnmfe.figures import traces_figure
+    from ace_neuro.cnmfe.outputs import write_evaluate_outputs
     from ace_neuro.io.memmap import find_caiman_memmap
 
     estimates = load_estimates(estimates_in)
     movie_path = _movie_file(movie)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
     evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options)
-    curated = np.zeros(evaluated.n_components, dtype=bool)
-    if curation_file:
-        decisions = read_curation_file(curation_file, evaluated.n_components)
-        evaluated, curated = apply_curation(evaluated, decisions)
-        logger.info(
-            "curation %s: %d decisions applied; %d accepted",
-            curation_file, len(decisions), evaluated.idx_components.size,
-        )
-    save_estimates(evaluated, estimates_out)
-    table = components_table(evaluated, curated)
-    with atomic_path(components_csv) as tmp:
-        table.to_csv(tmp, index=False)
     if movie_path.suffix == ".mmap":
         mmap_file = movie_path.resolve()
     else:  # the CaImAn memory map next to the block file, when the motion step wrote one
@@ -253,7 +231,6 @@ def run_evaluate_step(
             mmap_file = find_caiman_memmap(movie_path.parent).resolve()
         except (FileNotFoundError, ValueError):
             mmap_file = None
-    export_caiman_hdf5(evaluated, caiman_out, mmap_file=mmap_file)
-    if traces_png is not None:
-        traces_figure(evaluated, traces_png)
-    return evaluated
+    return write_evaluate_outputs(evaluated, estimates_out=estimates_out, components_csv=components_csv,
+                                  caiman_out=caiman_out, mmap_file=mmap_file, curation_file=curation_file,
+                                  traces_png=traces_png)

@@ -112,10 +112,9 @@ def contours_figure(
         Fraction of each footprint's squared mass inside its outline
         (:func:`footprint_contours`).
     """
-    import matplotlib
+    from ace_neuro.io.images import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib import patheffects
     from matplotlib.lines import Line2D
 
@@ -166,10 +165,9 @@ def traces_figure(estimates: Estimates, path: str | os.PathLike, max_traces: int
     range, time in seconds from ``frame_rate``. An estimate without accepted
     components gives a figure that says so.
     """
-    import matplotlib
+    from ace_neuro.io.images import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     accepted = np.flatnonzero(estimates.accepted)
     if estimates.SNR_comp is not None and accepted.size:

@@ -39,6 +39,10 @@ import scipy.ndimage as ndi
 from .filters import center_psf_kernel, filter_at, filter_frames
 from .noise import WelchNoise
 from .reader import ChunkCache
+from ace_neuro.cnmfe.params import CnmfeOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
+_DEFAULTS = CnmfeOptions()
 
 __all__ = [
     "SeedImages",
@@ -137,9 +141,9 @@ def correlation_pnr_images(
     dims: tuple[int, int],
     gSig,
     gSiz,
-    center_psf: bool = True,
-    noise_range=(0.25, 0.5),
-    noise_method: str = "mean",
+    center_psf: bool = _DEFAULTS.center_psf,
+    noise_range=_DEFAULTS.noise_range,
+    noise_method: str = _DEFAULTS.noise_method,
     n_frames: int | None = None,
     threads: int = 1,
     scratch_dir: str | None = None,

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+from ace_neuro.cnmfe.params import CnmfeOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
+_DEFAULTS = CnmfeOptions()
 
 __all__ = ["band_to_noise", "trace_noise", "WelchNoise"]
 
@@ -59,7 +63,7 @@ def _band(n: int, noise_range: tuple[float, float]) -> np.ndarray:
     return (freqs > noise_range[0]) & (freqs <= noise_range[1])
 
 
-def trace_noise(traces: np.ndarray, noise_range=(0.25, 0.5), method: str = "mean") -> np.ndarray:
+def trace_noise(traces: np.ndarray, noise_range=_DEFAULTS.noise_range, method: str = "mean") -> np.ndarray:
     """Noise standard deviation of each trace from its (Hann-windowed) periodogram.
 
     The window keeps slow drifts from leaking into the noise band.
@@ -103,7 +107,7 @@ class WelchNoise:
     length: frames are buffered into full segments), then call :meth:`result`.
     """
 
-    def __init__(self, n_pixels: int, segment: int, noise_range=(0.25, 0.5), method: str = "mean",
+    def __init__(self, n_pixels: int, segment: int, noise_range=_DEFAULTS.noise_range, method: str = "mean",
                  workers: int = 1) -> None:
         self.segment = max(4, int(segment))
         self.workers = max(1, int(workers))

@@ -265,10 +265,9 @@ def write_parameter_aid(
     ``patch`` (``rf``, ``stride``) and ``border_pix`` (pixels) are drawn over
     the correlation image.
     """
-    import matplotlib
+    from ace_neuro.io.images import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.patches import Circle, Rectangle
 
     missing = [k for k in OUTPUT_KEYS if k not in outputs]

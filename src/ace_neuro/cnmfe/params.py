@@ -194,6 +194,17 @@ _GROUPS = {
 }
 
 
+def _view(name: str) -> cached_property:
+    """A group view of :class:`CnmfeOptions` (its fields of the group's names), built once per object."""
+    group = _GROUPS[name]
+
+    def view(self):
+        return group(**{f.name: getattr(self, f.name) for f in fields(group)})
+
+    view.__doc__ = f"The {name} group (:class:`{group.__name__}`): a view of the fields of the same names."
+    return cached_property(view)
+
+
 @dataclass(frozen=True)
 class CnmfeOptions(Options):
     """Every CNMF-E parameter, checked (build with :meth:`from_params`), and the groups the engine functions take.
@@ -224,7 +235,7 @@ class CnmfeOptions(Options):
     tsub: int = option(2, "integer", "Temporal downsampling factor for initialisation.", minimum=1, caiman_group="init")
     ssub_B: int = option(2, "integer", "Spatial downsampling factor of the ring-model background.", minimum=1, caiman_group="init")
     nb: int = option(0, "integer", "Number of global background components; 0 = ring model (the only one-photon model).", enum=(0,), caiman_group="init")
-    p: int = option(1, "integer", "Order of the autoregressive calcium model (0 = no deconvolution, 1 or 2).", enum=(0, 1, 2), caiman_group="temporal")
+    p: int = option(1, "integer", "Order of the autoregressive calcium model (0 = no deconvolution, 1 or 2).", enum=(0, 1, 2), caiman_group=("temporal", "preprocess"))
     merge_thr: float = option(0.7, "number", "Merge components whose footprints overlap and traces correlate above this.", minimum=-1.0, maximum=1.0, caiman_group="merging")
     rf: int | None = option(None, ("integer", "null"), "Half-size of a patch in pixels (patch = 2*rf+1); null = whole field of view, streamed by frames.", minimum=1, caiman_group="patch")
     stride: int = option(20, "integer", "Overlap between neighbouring patches in pixels.", minimum=0, caiman_group="patch")
@@ -233,8 +244,8 @@ class CnmfeOptions(Options):
     only_init: bool = option(False, "boolean", "Stop after initialisation and background fit (no alternating refinement).", caiman_group="patch")
     update_background_components: bool = option(True, "boolean", "Re-fit the ring-model background after every spatial update.", caiman_group="spatial")
     method_deconvolution: str = option("oasis", "string", "Deconvolution method.", enum=("oasis",), caiman_group="temporal")
-    noise_method: str = option("mean", "string", "How to average the power spectrum over noise_range to get the noise.", enum=("mean", "median", "logmexp"), caiman_group="preprocess")
-    noise_range: tuple[float, ...] = option([0.25, 0.5], "array", "Band of normalised frequencies (fraction of the frame rate) assumed to hold only noise.", items={"type": "number", "minimum": 0.0, "maximum": 0.5}, caiman_group="preprocess")
+    noise_method: str = option("mean", "string", "How to average the power spectrum over noise_range to get the noise.", enum=("mean", "median", "logmexp"), caiman_group=("preprocess", "temporal"))
+    noise_range: tuple[float, ...] = option([0.25, 0.5], "array", "Band of normalised frequencies (fraction of the frame rate) assumed to hold only noise.", items={"type": "number", "minimum": 0.0, "maximum": 0.5}, caiman_group=("preprocess", "temporal"))
     s_min: float | None = option(None, ("number", "null"), "Minimum spike size for deconvolution; null = chosen from the noise (L1 penalty).", caiman_group="temporal")
     bas_nonneg: bool = option(True, "boolean", "Constrain the trace baseline to be non-negative.", caiman_group="temporal")
     fr: float | None = option(None, ("number", "null"), "Frame rate in Hz; null = read from the convert step's metadata.", exclusive_minimum=0.0, caiman_group="data")
@@ -283,39 +294,12 @@ class CnmfeOptions(Options):
             raise ParameterError(f"cnmfe.noise_range must be two numbers 0 <= low < high <= 0.5, got {values['noise_range']}")
         return values
 
-    def _group(self, name: str):
-        group = _GROUPS[name]
-        return group(**{f.name: getattr(self, f.name) for f in fields(group)})
-
-    @cached_property
-    def seeding(self) -> SeedingOptions:
-        """Seeding and initialisation (:class:`SeedingOptions`)."""
-        return self._group("seeding")
-
-    @cached_property
-    def noise(self) -> NoiseOptions:
-        """How noise is read from a power spectrum (:class:`NoiseOptions`)."""
-        return self._group("noise")
-
-    @cached_property
-    def background(self) -> BackgroundOptions:
-        """The ring-model background (:class:`BackgroundOptions`)."""
-        return self._group("background")
-
-    @cached_property
-    def temporal(self) -> TemporalOptions:
-        """Trace update and deconvolution (:class:`TemporalOptions`)."""
-        return self._group("temporal")
-
-    @cached_property
-    def merging(self) -> MergeOptions:
-        """Merging of components (:class:`MergeOptions`)."""
-        return self._group("merging")
-
-    @cached_property
-    def patch(self) -> PatchOptions:
-        """Overlapping patches (:class:`PatchOptions`)."""
-        return self._group("patch")
+    seeding = _view("seeding")
+    noise = _view("noise")
+    background = _view("background")
+    temporal = _view("temporal")
+    merging = _view("merging")
+    patch = _view("patch")
 
     def as_params(self) -> dict[str, Any]:
         """Every parameter under its CaImAn name, pairs as lists (the same as :meth:`as_dict`)."""

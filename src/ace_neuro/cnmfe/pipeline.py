@@ -21,7 +21,6 @@ In a notebook (``path``: the motion step's frame-block file or a CaImAn memory m
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -30,18 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from ..io.disk import scratch_directory
-from ..io.atomic import atomic_path
 from ..io.frames import read_json_key
-from ..io.images import save_figure, write_image_png, write_image_tiff
 from ..io.memmap import find_corrected_movie
 from .estimates import Estimates
-from .estimates_file import save_estimates
 from .fit import fit_region
+from .outputs import write_cnmfe_outputs
 from .params import CnmfeOptions
 from .patches import fit_patches
 from .reader import MovieSource
 
-__all__ = ["fit_cnmfe", "run_cnmfe_step", "contour_levels", "save_contours_figure"]
+__all__ = ["fit_cnmfe", "run_cnmfe_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,43 +142,6 @@ def fit_cnmfe(
     return Estimates(g=np.zeros((K, int(options.temporal.p)), np.float32), **common)
 
 
-def contour_levels(A, dims, energy: float = 0.9) -> list[tuple[np.ndarray, float]]:
-    """Footprint images and the level enclosing ``energy`` of each one's squared mass (CaImAn's 'nrg')."""
-    import scipy.sparse
-
-    A = scipy.sparse.csc_matrix(A)
-    out = []
-    for k in range(A.shape[1]):
-        img = A[:, k].toarray().reshape(dims, order="F")
-        vals = np.sort(img[img > 0])[::-1]
-        if vals.size == 0:
-            continue
-        cum = np.cumsum(vals.astype(np.float64) ** 2)
-        level = vals[min(np.searchsorted(cum, energy * cum[-1]), vals.size - 1)]
-        out.append((img, float(level)))
-    return out
-
-
-def save_contours_figure(est: Estimates, png: str | os.PathLike) -> None:
-    """PNG of every component's contour (90% of its squared mass) and index over the correlation image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    background = est.Cn if est.Cn is not None else np.zeros(est.dims, np.float32)
-    fig, ax = plt.subplots(figsize=(7, 7 * est.dims[0] / max(est.dims[1], 1)))
-    ax.imshow(background, cmap="gray")
-    centres = est.centroids() if est.A.shape[1] else np.zeros((0, 2))
-    for k, (img, level) in enumerate(contour_levels(est.A, est.dims)):
-        ax.contour(img, levels=[level], colors=["#ff4040"], linewidths=0.8)
-    for k, (r, c) in enumerate(centres):
-        ax.text(c, r, str(k), color="#ffff80", fontsize=6, ha="center", va="center")
-    ax.set_title(f"{est.A.shape[1]} components on the correlation image")
-    ax.set_axis_off()
-    save_figure(fig, png, dpi=130, tight=True)
-
-
 def run_cnmfe_step(
     memmap_dir: str | os.PathLike,
     options: CnmfeOptions | None = None,
@@ -237,13 +197,8 @@ def run_cnmfe_step(
     with scratch_directory(Path(estimates_path).parent, ".cnmfe_scratch") as scratch:
         est = fit_cnmfe(memmap_path, options, threads=threads, frame_rate=frame_rate,
                         border_pix=int(border) if border is not None else None, log=log, scratch_dir=scratch)
-    save_estimates(est, estimates_path)
-    with atomic_path(params_path) as tmp:
-        tmp.write_text(json.dumps(est.params, indent=2, sort_keys=True) + "\n")
-    for image, (tif, png), title in ((est.Cn, correlation_paths, "Local correlation (filtered movie)"),
-                                     (est.pnr, pnr_paths, "Peak-to-noise ratio (filtered movie)")):
-        write_image_tiff(tif, image)
-        write_image_png(png, image, title=title, cmap="viridis")
-    save_contours_figure(est, contours_path)
+    outputs = dict(estimates=estimates_path, params=params_path, correlation=correlation_paths[0],
+                   correlation_png=correlation_paths[1], pnr=pnr_paths[0], pnr_png=pnr_paths[1], contours=contours_path)
+    write_cnmfe_outputs(est, outputs, params_record=est.params, images_by="filtered movie")
     log.info("cnmfe: outputs written next to %s", estimates_path)
     return est

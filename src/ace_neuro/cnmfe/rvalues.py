@@ -25,6 +25,10 @@ import scipy.signal
 from ace_neuro.cnmfe.estimates import Estimates, decimation_matrix
 from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.progress import Progress
+from ace_neuro.cnmfe.params import EvaluateOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
+_DEFAULTS = EvaluateOptions()
 
 __all__ = ["peak_frames", "spatial_r_values"]
 
@@ -41,7 +45,7 @@ def _peak_window(frame_rate: float) -> tuple[int, int]:
     return before, after
 
 
-def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = 10) -> list[np.ndarray]:
+def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = _DEFAULTS.Npeaks) -> list[np.ndarray]:
     """Frames around the largest peaks of each denoised trace.
 
     Peaks are local maxima of ``C[k]`` at least 30 % of the way from its

@@ -24,6 +24,10 @@ from oasis import constrained_oasisAR1, oasisAR1, oasisAR2
 from oasis.functions import constrained_onnlsAR2, estimate_parameters
 
 from .noise import trace_noise
+from ace_neuro.cnmfe.params import CnmfeOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
+_DEFAULTS = CnmfeOptions()
 
 __all__ = ["TraceResult", "deconvolve_trace", "update_traces"]
 
@@ -65,10 +69,10 @@ def deconvolve_trace(
     p: int,
     sn: float,
     decay_frames: float,
-    bas_nonneg: bool = True,
-    s_min: float | None = None,
-    noise_range=(0.25, 0.5),
-    noise_method: str = "mean",
+    bas_nonneg: bool = _DEFAULTS.bas_nonneg,
+    s_min: float | None = _DEFAULTS.s_min,
+    noise_range=_DEFAULTS.noise_range,
+    noise_method: str = _DEFAULTS.noise_method,
 ):
     """Denoise and deconvolve one raw trace with OASIS.
 
@@ -125,10 +129,10 @@ def update_traces(
     C: np.ndarray,
     p: int,
     decay_frames: float,
-    bas_nonneg: bool = True,
-    s_min: float | None = None,
-    noise_range=(0.25, 0.5),
-    noise_method: str = "mean",
+    bas_nonneg: bool = _DEFAULTS.bas_nonneg,
+    s_min: float | None = _DEFAULTS.s_min,
+    noise_range=_DEFAULTS.noise_range,
+    noise_method: str = _DEFAULTS.noise_method,
     n_sweeps: int = 2,
 ) -> TraceResult:
     """Block-coordinate update of all traces, each denoised by OASIS.

@@ -283,13 +283,12 @@ def plot_comparison(native: Estimates, caiman: Estimates, summary: Mapping[str, 
 
     Our contours are solid, CaImAn's dashed; the legend gives the counts.
     """
-    import matplotlib  # noqa: PLC0415
+    from ace_neuro.io.images import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    plt = pyplot()
     from matplotlib.lines import Line2D  # noqa: PLC0415
 
-    from ..cnmfe.pipeline import contour_levels  # noqa: PLC0415
+    from ..cnmfe.figures import footprint_contours  # noqa: PLC0415  (the one outline: 90 % of the squared mass)
 
     comp = summary["components"]
     background = image if image is not None else (native.Cn if native.Cn is not None else np.zeros(native.dims))
@@ -304,8 +303,9 @@ def plot_comparison(native: Estimates, caiman: Estimates, summary: Mapping[str, 
     for est, ids, colour, style in groups:
         if not ids:
             continue
-        for img, level in contour_levels(est.A[:, np.asarray(ids, np.int64)], est.dims):
-            ax.contour(img, levels=[level], colors=[colour], linewidths=0.9, linestyles=style)
+        for lines in footprint_contours(est.A[:, np.asarray(ids, np.int64)], est.dims):
+            for line in lines:
+                ax.plot(line[:, 1], line[:, 0], color=colour, lw=0.9, ls=style)
     handles = [
         Line2D([], [], color="#40d040", ls="solid", label=f"matched: native ({comp['n_matched']})"),
         Line2D([], [], color="#40d040", ls="dashed", label="matched: CaImAn"),

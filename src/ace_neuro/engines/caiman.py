@@ -28,13 +28,12 @@ it) in memory, so peak memory grows with the recording's length
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 import numpy as np
 import tifffile
@@ -43,14 +42,15 @@ from ..io.atomic import atomic_path
 from ..io.frames import read_json_key
 from ..io.memmap import find_corrected_movie, parse_blocks_name, write_caiman_from_blocks
 from ..io.movie import caiman_memmap_name, open_movie
+from ..cnmfe.params import CnmfeOptions, EvaluateOptions
 from ..motion.metrics import motion_metrics
+from ..motion.params import MotionOptions
 from .caiman_params import caiman_param_groups, motion_kwargs
 from .caiman_results import (
     border_from_shifts,
     estimates_from_caiman,
     motion_quality,
     patch_shift_grid,
-    shifts_table,
 )
 
 __all__ = ["run_motion", "run_cnmfe", "run_evaluate", "MEMMAP_BASE"]
@@ -108,21 +108,6 @@ def _cluster(caiman, n_processes: int) -> Iterator[Any]:
         caiman.stop_server(dview=dview)
 
 
-def _write_json(path: str | os.PathLike, content: Mapping[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(content, indent=1, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 # ----------------------------------------------------------------------------- motion
 
 
@@ -151,7 +136,7 @@ def run_motion(
     metrics: str | os.PathLike,
     mean_png: str | os.PathLike,
     shifts_png: str | os.PathLike,
-    params: Mapping[str, Any] | None = None,
+    options: MotionOptions | None = None,
     threads: int = 1,
     log: logging.Logger | None = None,
 ) -> dict:
@@ -169,8 +154,8 @@ def run_motion(
         ``shifts.csv``, ``patch_shifts.h5`` (per-patch shifts, an empty
         ``(T, 0, 0, 2)`` array for rigid registration), ``metrics.json``
         (with ``border_pix``) and the two figures.
-    params : mapping, optional
-        Our motion parameters (CaImAn's names).
+    options : MotionOptions, optional
+        Our motion options (CaImAn's names; the native engine's too); defaults when omitted.
     threads : int
         CaImAn worker processes (``dview``).
     log : logging.Logger, optional
@@ -180,51 +165,52 @@ def run_motion(
     dict
         ``metrics.json`` without the per-frame lists.
     """
-    from ..motion.params import check_frame_shape, check_params  # noqa: PLC0415
+    from ..motion.outputs import MotionResult, write_motion_outputs  # noqa: PLC0415
+    from ..motion.params import check_frame_shape  # noqa: PLC0415
 
     log = log or _log
     caiman = _import_caiman()
     from caiman.motion_correction import MotionCorrect, get_patch_centers  # noqa: PLC0415
 
     started = time.perf_counter()
-    p = check_params(dict(params or {}))
+    p = MotionOptions.from_params(options)
     kwargs = motion_kwargs(p)
     movie = Path(movie)
     view = open_movie(movie)
     n_frames, height, width = (int(s) for s in view.shape)
     del view
-    check_frame_shape((height, width), max_shifts=p["max_shifts"], pw_rigid=p["pw_rigid"],
-                      apply_motion_correction=p["apply_motion_correction"], strides=p["strides"],
-                      overlaps=p["overlaps"], max_deviation_rigid=p["max_deviation_rigid"])
+    check_frame_shape((height, width), max_shifts=p.max_shifts, pw_rigid=p.pw_rigid,
+                      apply_motion_correction=p.apply_motion_correction, strides=p.strides,
+                      overlaps=p.overlaps, max_deviation_rigid=p.max_deviation_rigid)
     memmap_dir = Path(memmap_dir)
     log.info("motion (CaImAn %s): %s, %d frames of %dx%d, %s, %d process(es)", caiman.__version__, movie, n_frames,
-             height, width, "pw-rigid" if p["pw_rigid"] else "rigid", threads)
+             height, width, "pw-rigid" if p.pw_rigid else "rigid", threads)
     per_patch = None
     grid = None
     with _caiman_temp(memmap_dir.parent) as scratch, _cluster(caiman, threads) as dview:
-        if p["apply_motion_correction"]:
+        if p.apply_motion_correction:
             mc = MotionCorrect([os.fspath(movie)], dview=dview, **kwargs)
             given = None
-            if p["template_file"]:
-                given = _template_from_file(p["template_file"], (height, width), p["gSig_filt"])
+            if p.template_file:
+                given = _template_from_file(p.template_file, (height, width), p.gSig_filt)
             mc.motion_correct(template=given, save_movie=True)
-            registered = mc.fname_tot_els if p["pw_rigid"] else mc.fname_tot_rig
-            tmpl = np.asarray(mc.total_template_els if p["pw_rigid"] else mc.total_template_rig, np.float32)
-            if p["pw_rigid"]:
+            registered = mc.fname_tot_els if p.pw_rigid else mc.fname_tot_rig
+            tmpl = np.asarray(mc.total_template_els if p.pw_rigid else mc.total_template_rig, np.float32)
+            if p.pw_rigid:
                 centres = get_patch_centers((height, width), overlaps=kwargs["overlaps"], strides=kwargs["strides"])
                 grid = (np.asarray(centres[0], np.float64), np.asarray(centres[1], np.float64))
                 per_patch = patch_shift_grid(mc.x_shifts_els, mc.y_shifts_els, (grid[0].size, grid[1].size))
             rigid = np.asarray(mc.shifts_rig, np.float64) if len(getattr(mc, "shifts_rig", []) or []) else \
                 per_patch.mean(axis=(1, 2)).astype(np.float64)
-            offset = float(-mc.min_mov) if p["nonneg_movie"] else 0.0
-            template_source = p["template_file"] or "data"
+            offset = float(-mc.min_mov) if p.nonneg_movie else 0.0
+            template_source = p.template_file or "data"
         else:
             registered = [os.fspath(movie)]
             rigid = np.zeros((n_frames, 2))
             tmpl = None
             offset = 0.0
             template_source = "none (registration off)"
-        border = border_from_shifts(rigid, per_patch, p["border_nan"])
+        border = border_from_shifts(rigid, per_patch, p.border_nan)
         written = caiman.save_memmap(registered, base_name=os.fspath(scratch / MEMMAP_BASE), order="C",
                                      border_to_0=border)
         expected = caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
@@ -236,9 +222,9 @@ def run_motion(
     mmap_path = memmap_dir / expected
     log.info("motion: memory map %s written; border_pix %d", mmap_path, border)
     if tmpl is None:
-        tmpl = _mean_template(open_movie(movie), p["gSig_filt"])
-    crop = max(p["max_shifts"]) + (p["max_deviation_rigid"] if p["pw_rigid"] else 0) + 2
-    quality = motion_quality(open_movie(movie), open_movie(mmap_path), tmpl, gSig_filt=p["gSig_filt"], crop=crop)
+        tmpl = _mean_template(open_movie(movie), p.gSig_filt)
+    crop = max(p.max_shifts) + (p.max_deviation_rigid if p.pw_rigid else 0) + 2
+    quality = motion_quality(open_movie(movie), open_movie(mmap_path), tmpl, gSig_filt=p.gSig_filt, crop=crop)
     elapsed = time.perf_counter() - started
     from .. import __version__  # noqa: PLC0415
 
@@ -246,17 +232,23 @@ def run_motion(
     record.update(motion_metrics(
         input_path=os.fspath(movie), version=__version__, shifts=rigid, corr_before=quality["corr_before"],
         corr_after=quality["corr_after"], means=quality["means"], no_structure=np.zeros(n_frames, bool),
-        max_shifts=p["max_shifts"], crop=crop, registered=p["apply_motion_correction"],
-        pw_rigid=p["pw_rigid"] and p["apply_motion_correction"], template_source=template_source, border_pix=border,
+        max_shifts=p.max_shifts, crop=crop, registered=p.apply_motion_correction,
+        pw_rigid=p.pw_rigid and p.apply_motion_correction, template_source=template_source, border_pix=border,
         offset=offset, frame_shape=(height, width), elapsed_s=elapsed, threads=threads,
     ))
-    record["params"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+    record["params"] = p.as_dict()
     record["caiman_motion_kwargs"] = kwargs
     record["correlation_before"] = np.round(quality["corr_before"], 5).tolist()
     record["correlation_after"] = np.round(quality["corr_after"], 5).tolist()
-    _write_motion_outputs(template=template, shifts=shifts, patch_shifts=patch_shifts, metrics=metrics,
-                          mean_png=mean_png, shifts_png=shifts_png, tmpl=tmpl, rigid=rigid, per_patch=per_patch,
-                          grid=grid, quality=quality, record=record, highpassed=p["gSig_filt"] is not None)
+    if not np.all(np.isfinite(rigid)):
+        raise ValueError("CaImAn's rigid shifts hold NaN or infinite values; the registration failed")
+    result = MotionResult(template=tmpl, shifts=rigid, corr_before=quality["corr_before"],
+                          corr_after=quality["corr_after"], means=quality["means"], patch_shifts=per_patch,
+                          centres=grid, patch_size=None if grid is None else tuple(kwargs["strides"][i] + kwargs["overlaps"][i] for i in range(2)),
+                          engine="caiman")
+    outputs = dict(template=template, shifts=shifts, patch_shifts=patch_shifts, metrics=metrics, mean_png=mean_png,
+                   shifts_png=shifts_png)
+    write_motion_outputs(result, outputs, record, highpassed=p.gSig_filt is not None)
     log.info("motion (CaImAn): done in %.1f s; correlation with template %.3f -> %.3f", elapsed,
              record["correlation_before_mean"], record["correlation_after_mean"])
     return {k: v for k, v in record.items() if k not in ("correlation_before", "correlation_after")}
@@ -271,32 +263,6 @@ def _mean_template(view: np.ndarray, gSig_filt) -> np.ndarray:
         kernel = highpass_kernel(tuple(gSig_filt))
         frames = np.stack([highpass_filter(f, kernel) for f in frames])
     return frames.mean(axis=0)
-
-
-def _write_motion_outputs(*, template, shifts, patch_shifts, metrics, mean_png, shifts_png, tmpl, rigid, per_patch,
-                          grid, quality, record, highpassed) -> None:
-    import h5py  # noqa: PLC0415
-
-    from ..motion.figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415
-
-    with atomic_path(template) as tmp:
-        tifffile.imwrite(tmp, np.asarray(tmpl, dtype=np.float32), imagej=True)
-    with atomic_path(shifts) as tmp:
-        shifts_table(rigid).to_csv(tmp, index=False)
-    with atomic_path(patch_shifts) as tmp:
-        with h5py.File(tmp, "w") as f:
-            # rigid registration: no patches, an empty (T, 0, 0, 2) array (as our engine writes it)
-            data = per_patch if per_patch is not None else np.zeros((rigid.shape[0], 0, 0, 2), np.float32)
-            f.create_dataset("shifts", data=data, compression="gzip")
-            f["centres_y"], f["centres_x"] = grid if grid is not None else (np.zeros(0), np.zeros(0))
-            f.attrs["pw_rigid"] = per_patch is not None
-            f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
-            f.attrs["engine"] = "caiman"
-    _write_json(metrics, record)
-    with atomic_path(mean_png) as tmp:
-        plot_mean_before_after(quality["means"], tmp, highpassed=highpassed)
-    with atomic_path(shifts_png) as tmp:
-        plot_shifts(rigid, quality["corr_before"], quality["corr_after"], tmp, None)
 
 
 #: Folder (under the step's output folder) of a CaImAn memory map made for CaImAn from our frame-block movie.
@@ -350,7 +316,7 @@ def run_cnmfe(
     pnr: str | os.PathLike,
     pnr_png: str | os.PathLike,
     contours: str | os.PathLike,
-    params: Mapping[str, Any] | None = None,
+    options: CnmfeOptions | None = None,
     metadata: str | os.PathLike | None = None,
     motion_metrics: str | os.PathLike | None = None,
     threads: int = 1,
@@ -366,8 +332,8 @@ def run_cnmfe(
         ``estimates.h5`` (our layout), ``params.json`` (ours and the CaImAn
         groups used), the correlation and peak-to-noise images (TIFF, PNG) and
         the contour figure.
-    params : mapping, optional
-        Our cnmfe parameters (CaImAn's names).
+    options : CnmfeOptions, optional
+        Our cnmfe options (CaImAn's names; the native engine's too); defaults when omitted.
     metadata : path-like, optional
         The convert step's ``metadata.json`` (``frame_rate_hz``); needed unless ``fr`` is set.
     motion_metrics : path-like, optional
@@ -379,10 +345,7 @@ def run_cnmfe(
     -------
     Estimates
     """
-    from ..cnmfe.estimates_file import save_estimates  # noqa: PLC0415
-    from ..cnmfe.params import check_params  # noqa: PLC0415
-    from ..cnmfe.pipeline import save_contours_figure  # noqa: PLC0415  (the cnmfe step's contour figure, same look)
-    from ..io.images import write_image_png, write_image_tiff  # noqa: PLC0415
+    from ..cnmfe.outputs import write_cnmfe_outputs  # noqa: PLC0415  (the cnmfe step's one writer)
 
     log = log or _log
     caiman = _import_caiman()
@@ -391,8 +354,8 @@ def run_cnmfe(
     from caiman.summary_images import correlation_pnr  # noqa: PLC0415
 
     started = time.perf_counter()
-    p = check_params(dict(params or {}))
-    frame_rate = p["fr"] if p["fr"] is not None else read_json_key(metadata, "frame_rate_hz")
+    p = CnmfeOptions.from_params(options)
+    frame_rate = p.fr if p.fr is not None else read_json_key(metadata, "frame_rate_hz")
     if frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = read_json_key(motion_metrics, "border_pix") or 0
@@ -403,26 +366,24 @@ def run_cnmfe(
             log.info("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s", ", ".join(ignored))
         images, dims, n_frames = _load_images(caiman, mmap_path)
         log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, rf=%s, %d process(es)", caiman.__version__, mmap_path,
-                 n_frames, dims[0], dims[1], p["rf"], threads)
+                 n_frames, dims[0], dims[1], p.rf, threads)
         opts = CNMFParams(params_dict=groups)
-        with _cluster(caiman, threads if p["rf"] is not None else 1) as dview:
+        with _cluster(caiman, threads if p.rf is not None else 1) as dview:
             cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
             cnm.fit(images)
         step = max(n_frames // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
-        Cn, pnr_image = correlation_pnr(images[::step], gSig=p["gSig"][0], swap_dim=False)
-        record = dict(p)
+        Cn, pnr_image = correlation_pnr(images[::step], gSig=p.gSig[0], swap_dim=False)
+        record = p.as_dict()
         record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
                       border_pix=groups["patch"]["border_pix"])
-        est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p["ssub_B"],
+        est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p.ssub_B,
                                     params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
                                     pnr=np.nan_to_num(pnr_image).astype(np.float32))
-        save_estimates(est, estimates)
-        _write_json(params_json, {"params": record, "caiman_params": groups, "not_used_by_caiman": ignored})
-        for image, tif, png, title in ((est.Cn, correlation, correlation_png, "Local correlation (CaImAn correlation_pnr)"),
-                                       (est.pnr, pnr, pnr_png, "Peak-to-noise ratio (CaImAn correlation_pnr)")):
-            write_image_tiff(tif, image)
-            write_image_png(png, image, title=title, cmap="viridis")
-        save_contours_figure(est, Path(contours))
+        outputs = dict(estimates=estimates, params=params_json, correlation=correlation,
+                       correlation_png=correlation_png, pnr=pnr, pnr_png=pnr_png, contours=contours)
+        write_cnmfe_outputs(est, outputs, params_record={"params": record, "caiman_params": groups,
+                                                         "not_used_by_caiman": ignored},
+                            images_by="CaImAn correlation_pnr")
         log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
         return est
 
@@ -450,7 +411,7 @@ def run_evaluate(
     components_csv: str | os.PathLike,
     caiman_out: str | os.PathLike,
     traces_png: str | os.PathLike | None = None,
-    params: Mapping[str, Any] | None = None,
+    options: EvaluateOptions | None = None,
     curation_file: str | os.PathLike | None = None,
     log: logging.Logger | None = None,
 ):
@@ -464,9 +425,9 @@ def run_evaluate(
         The motion step's memory map or its folder.
     estimates_out, components_csv, caiman_out, traces_png : path-like
         As our evaluate step writes them.
-    params : mapping, optional
-        Our evaluate parameters (``min_SNR``, ``rval_thr``, ``SNR_lowest``,
-        ``rval_lowest``; ``use_cnn`` must stay false).
+    options : EvaluateOptions, optional
+        Our evaluate options (``min_SNR``, ``rval_thr``, ``SNR_lowest``,
+        ``rval_lowest``; ``use_cnn`` is false); defaults when omitted.
     curation_file : path-like, optional
         Manual decisions, applied after CaImAn's.
 
@@ -474,11 +435,8 @@ def run_evaluate(
     -------
     Estimates
     """
-    from ..cnmfe.estimates_file import load_estimates, save_estimates  # noqa: PLC0415
-    from ..cnmfe.evaluate import apply_curation, components_table, read_curation_file  # noqa: PLC0415
-    from ..cnmfe.figures import traces_figure  # noqa: PLC0415
-    from ..io.caiman import export_caiman_hdf5  # noqa: PLC0415
-    from ..cnmfe.params import CnmfeOptions  # noqa: PLC0415
+    from ..cnmfe.estimates_file import load_estimates, recorded_options  # noqa: PLC0415
+    from ..cnmfe.outputs import write_evaluate_outputs  # noqa: PLC0415  (the evaluate step's one writer)
 
     log = log or _log
     caiman = _import_caiman()
@@ -487,9 +445,8 @@ def run_evaluate(
     est = load_estimates(estimates_in)
     movie = Path(movie)
     with _caiman_memmap(movie, Path(estimates_out).parent, log) as mmap_path:
-        cnmfe_names = {q.name for q in CnmfeOptions.parameters()}
-        cnmfe_given = {k: v for k, v in est.params.items() if k in cnmfe_names}
-        groups, _ = caiman_param_groups(cnmfe=cnmfe_given, evaluate=params, frame_rate=est.frame_rate)
+        cnmfe_options = recorded_options(est, CnmfeOptions, path=estimates_in)
+        groups, _ = caiman_param_groups(cnmfe=cnmfe_options, evaluate=options, frame_rate=est.frame_rate)
         images, dims, n_frames = _load_images(caiman, mmap_path)
         if dims != est.dims or n_frames != est.n_frames:
             raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "
@@ -509,17 +466,10 @@ def run_evaluate(
             empty = np.zeros(0, np.int64)
             evaluated = est.replace(idx_components=empty, idx_components_bad=empty, SNR_comp=np.zeros(0),
                                     r_values=np.zeros(0))
-        curated = np.zeros(evaluated.n_components, dtype=bool)
-        if curation_file:
-            decisions = read_curation_file(curation_file, evaluated.n_components)
-            evaluated, curated = apply_curation(evaluated, decisions)
-        save_estimates(evaluated, estimates_out)
-        with atomic_path(components_csv) as tmp:
-            components_table(evaluated, curated).to_csv(tmp, index=False)
-        export_caiman_hdf5(evaluated, caiman_out,
-                           mmap_file=None if mmap_path.parent.name == _MEMMAP_SCRATCH else mmap_path.resolve())
-        if traces_png is not None:
-            traces_figure(evaluated, traces_png)
+        evaluated = write_evaluate_outputs(
+            evaluated, estimates_out=estimates_out, components_csv=components_csv, caiman_out=caiman_out,
+            mmap_file=None if mmap_path.parent.name == _MEMMAP_SCRATCH else mmap_path.resolve(),
+            curation_file=curation_file, traces_png=traces_png)
         log.info("evaluate (CaImAn): %d accepted, %d rejected", evaluated.idx_components.size,
                  evaluated.idx_components_bad.size)
         return evaluated

@@ -42,15 +42,12 @@ ENGINE_KEYS: frozenset[str] = frozenset({"motion_engine", "cnmfe_engine", "evalu
 #: CaImAn's one-photon demo values, used where our threshold is 'auto' (calibrated by our engine only).
 CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0}
 
-#: CaImAn keeps these in two groups and reads each copy in a different place.
-_TWO_GROUPS = {"p": ("preprocess", "temporal"), "noise_method": ("preprocess", "temporal"),
-               "noise_range": ("preprocess", "temporal")}
-
 #: Our evaluate parameters that are CaImAn's ``quality`` group.
 _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
 
-#: CaImAn group of our cnmfe / motion parameters, from their declarations (the options classes).
-_DECLARED = {p.name: p.caiman_group for p in CnmfeOptions.parameters() + MotionOptions.parameters() if p.caiman_group}
+#: CaImAn groups of our cnmfe / motion parameters, from their declarations (the options classes; CaImAn keeps
+#: ``p``, ``noise_method`` and ``noise_range`` in two groups and reads each copy in a different place).
+_DECLARED = {p.name: p.caiman_groups for p in CnmfeOptions.parameters() + MotionOptions.parameters() if p.caiman_group}
 
 
 def _jsonable(value: Any) -> Any:
@@ -129,12 +126,12 @@ def caiman_param_groups(
     for name, value in list(c.items()) + list(m.items()):
         if name in ENGINE_KEYS:
             continue
-        if name in OURS_ONLY or (name not in _TWO_GROUPS and name not in _DECLARED):  # no CaImAn group: ours
+        if name in OURS_ONLY or name not in _DECLARED:  # no CaImAn group: ours
             ignored.append(name)
             continue
         if value == "auto" and name in CAIMAN_DEMO_THRESHOLDS:  # our calibration has no CaImAn counterpart
             value = CAIMAN_DEMO_THRESHOLDS[name]
-        for group in _TWO_GROUPS.get(name, (_DECLARED[name],)):
+        for group in _DECLARED[name]:
             groups[group][name] = _jsonable(value)
     groups["quality"].update(q)
     given = evaluate.as_dict() if isinstance(evaluate, EvaluateOptions) else dict(evaluate or {})

@@ -27,6 +27,7 @@ import scipy.sparse
 
 from ..cnmfe.estimates import Estimates, downsampled_dims
 from ..motion.filters import highpass_filter, highpass_kernel
+from ..motion.outputs import shifts_table as motion_shifts_table
 
 __all__ = ["shifts_table", "patch_shift_grid", "estimates_from_caiman", "motion_quality", "border_from_shifts"]
 
@@ -51,14 +52,7 @@ def shifts_table(shifts_rig: Any) -> pd.DataFrame:
         raise ValueError(f"shifts_rig must have shape (T, 2) (rows, cols), got {shifts.shape}")
     if not np.all(np.isfinite(shifts)):
         raise ValueError("CaImAn's rigid shifts hold NaN or infinite values; the registration failed")
-    n = shifts.shape[0]
-    return pd.DataFrame({
-        "frame": np.arange(n),
-        "shift_y_px": np.round(shifts[:, 0], 4),
-        "shift_x_px": np.round(shifts[:, 1], 4),
-        "peak_z": np.full(n, np.nan),
-        "no_structure": np.zeros(n, dtype=int),
-    })
+    return motion_shifts_table(shifts)  # the one shifts.csv layout (peak_z NaN, no_structure 0)
 
 
 def patch_shift_grid(x_shifts_els: Any, y_shifts_els: Any, grid_shape: tuple[int, int]) -> np.ndarray:

@@ -7,12 +7,13 @@ exists and is whole, or only a ``.partial`` file is left behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
-__all__ = ["atomic_path", "partial_name"]
+__all__ = ["atomic_path", "partial_name", "write_json"]
 
 
 def partial_name(path: str | os.PathLike) -> Path:
@@ -61,3 +62,21 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def _json_value(value: Any) -> Any:
+    """NumPy scalars and arrays, tuples and paths as JSON values."""
+    if hasattr(value, "tolist"):  # NumPy scalars and arrays
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_json(path: str | os.PathLike, content: Mapping[str, Any], *, indent: int = 1, sort_keys: bool = False) -> None:
+    """Write ``content`` as JSON (NumPy values, tuples and paths converted), under a temporary name renamed when complete."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=indent, sort_keys=sort_keys, default=_json_value) + "\n")
+

@@ -1,7 +1,7 @@
 """Estimates in CaImAn's ``cnm.save()`` HDF5 layout, readable by ``caiman.source_extraction.cnmf.cnmf.load_CNMF``.
 
 Parameters are sorted into CaImAn's ``CNMFParams`` groups by the ``caiman_group``
-of their declarations (:mod:`ace_neuro.stages`). ``docs/estimates.md`` gives the
+of their declarations (the engines' options classes, :data:`ace_neuro.params.OPTIONS`). ``docs/estimates.md`` gives the
 exact mapping of fields.
 """
 
@@ -25,9 +25,6 @@ __all__ = ["export_caiman_hdf5"]
 
 logger = logging.getLogger(__name__)
 
-#: Parameters that CaImAn's ``CNMFParams`` keeps in a second group besides the one their declaration
-#: names (``caiman_group`` in :mod:`ace_neuro.stages`).
-_CAIMAN_SECOND_GROUP: dict[str, str] = {"p": "preprocess", "noise_method": "temporal", "noise_range": "temporal"}
 _CAIMAN_ALL_GROUPS = ("data", "patch", "preprocess", "init", "spatial", "temporal", "merging", "quality",
                       "online", "motion", "ring_CNN")
 
@@ -42,11 +39,10 @@ _CAIMAN_ESTIMATE_FIELDS = (
 def _caiman_params(params: Mapping[str, Any], estimates: Estimates, mmap_file: str | None) -> dict[str, dict]:
     from ace_neuro.params import registry
 
-    declared = {name: p.caiman_group for stage in registry().values() for name, p in stage.items()}
+    declared = {name: p.caiman_groups for stage in registry().values() for name, p in stage.items()}
     groups: dict[str, dict] = {g: {} for g in _CAIMAN_ALL_GROUPS}
     for name, value in params.items():
-        targets = [g for g in (declared.get(name), _CAIMAN_SECOND_GROUP.get(name)) if g]
-        for group in targets:
+        for group in declared.get(name, ()):
             groups.setdefault(group, {})[name] = value
     groups["data"]["dims"] = estimates.dims
     groups["data"]["fr"] = estimates.frame_rate

@@ -23,6 +23,21 @@ def display_limits(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99
     return float(lo), float(hi)
 
 
+def pyplot():
+    """``matplotlib.pyplot`` with the non-interactive Agg backend: the one place ace-neuro chooses the backend.
+
+    Every figure is drawn through this (``plt = pyplot()`` inside the drawing
+    function), so no module imports matplotlib at import time and no step
+    needs a display.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100, tight: bool = False) -> None:
     """Save a matplotlib figure as PNG (atomically) and close it; ``tight`` trims the white margin."""
     import matplotlib.pyplot as plt
@@ -42,10 +57,7 @@ def write_image_tiff(path: str | os.PathLike, image: np.ndarray) -> None:
 
 def write_image_png(path: str | os.PathLike, image: np.ndarray, title: str | None = None, cmap: str = "gray") -> None:
     """Write a PNG preview of a 2-D image with a robust grey scale and a colour bar (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     lo, hi = display_limits(image)
     height, width = image.shape

@@ -60,6 +60,10 @@ from hdmf.data_utils import GenericDataChunkIterator
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.memmap import parse_blocks_name
 from ace_neuro.io.movie import open_movie
+from ace_neuro.io.params import NwbOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in NwbOptions).
+_DEFAULTS = NwbOptions()
 
 __all__ = ["SUBJECT_FIELDS", "SESSION_FIELDS", "IMAGING_FIELDS", "write_nwb", "miniscope_device_fields"]
 
@@ -105,7 +109,7 @@ def write_nwb(
     subject: Mapping[str, Any] | None = None,
     session: Mapping[str, Any] | None = None,
     imaging: Mapping[str, Any] | None = None,
-    include_movie: bool = False,
+    include_movie: bool = _DEFAULTS.include_movie,
     movie_chunk_mb: float = 8.0,
     sheet_date: str | None = None,
 ) -> Path:

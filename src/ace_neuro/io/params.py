@@ -1,8 +1,6 @@
-"""The parameters of the io steps: reading a raw Miniscope folder (``convert``) and writing the NWB file (``nwb``).
+"""``ConvertOptions`` (reading a raw Miniscope folder) and ``NwbOptions`` (the NWB file): the io steps' parameters.
 
-Each class declares its stage's parameters once (:func:`ace_neuro.options.option`)
-and is valid by construction; the workflow's config, schema and sample-sheet
-columns are generated from them (:mod:`ace_neuro.params`).
+Declared once, as the options classes' fields (see :mod:`ace_neuro.options`).
 """
 
 from __future__ import annotations

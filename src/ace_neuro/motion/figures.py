@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ace_neuro.io.images import save_figure  # noqa: E402
+from ace_neuro.io.images import pyplot, save_figure
 
 __all__ = ["plot_mean_before_after", "plot_shifts"]
 
@@ -35,6 +31,7 @@ def plot_mean_before_after(means: dict, path: str | os.PathLike, highpassed: boo
     highpassed : bool
         Whether the second row shows a high-passed copy (gSig_filt set).
     """
+    plt = pyplot()
     rows = [("raw_before", "raw_after", "mean image")]
     if highpassed:
         rows.append(("hp_before", "hp_after", "mean of high-passed frames"))
@@ -63,6 +60,7 @@ def plot_shifts(shifts: np.ndarray, corr_before: np.ndarray, corr_after: np.ndar
     no_structure : (T,) bool array, optional
         Frames flagged as without structure (marked).
     """
+    plt = pyplot()
     frames = np.arange(shifts.shape[0])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     ax1.plot(frames, shifts[:, 0], lw=0.8, label="rows (y)")

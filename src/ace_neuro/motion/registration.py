@@ -30,6 +30,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import scipy.fft
+from ace_neuro.motion.params import MotionOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in MotionOptions).
+_DEFAULTS = MotionOptions()
 
 __all__ = [
     "NO_STRUCTURE_PEAK_Z",
@@ -480,7 +484,7 @@ def _border_mode(border_nan) -> int:
     return cv2.BORDER_REPLICATE if border_nan == "copy" and border_nan is not True else cv2.BORDER_REFLECT
 
 
-def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan="copy", use_opencv: bool = True) -> np.ndarray:
+def shift_frame(frame: np.ndarray, shift: tuple[float, float], border_nan=_DEFAULTS.border_nan, use_opencv: bool = True) -> np.ndarray:
     """Translate a frame by ``shift`` pixels: ``out(y, x) = frame(y - shift_y, x - shift_x)``.
 
     Parameters
@@ -600,7 +604,7 @@ def _fill_border(out: np.ndarray, frame: np.ndarray, sy: float, sx: float, borde
     return out
 
 
-def warp_frame(frame: np.ndarray, displacement_y: np.ndarray, displacement_x: np.ndarray, border_nan="copy") -> np.ndarray:
+def warp_frame(frame: np.ndarray, displacement_y: np.ndarray, displacement_x: np.ndarray, border_nan=_DEFAULTS.border_nan) -> np.ndarray:
     """Undo a per-pixel displacement field: ``out(y, x) = frame(y + dy(y, x), x + dx(y, x))``.
 
     Parameters

@@ -34,7 +34,6 @@ name and renamed when complete:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -44,7 +43,6 @@ from typing import Any, Mapping
 
 import cv2
 import numpy as np
-import pandas as pd
 import tifffile
 
 from ..blas import set_blas_threads
@@ -60,9 +58,10 @@ from ..io.memmap import (
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
 from ..pools import map_in_order, process_pool, stop_pool
 from ..progress import Progress
-from .correct import CorrectedBlock, Registration, correct_frames, make_registration
+from .correct import CorrectedBlock, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
 from .metrics import motion_metrics
+from .outputs import MotionResult, write_motion_outputs
 from .params import MotionOptions, check_frame_shape, motion_options
 from .template import combine_group_means, initial_template, registered_mean, template_groups
 
@@ -424,7 +423,15 @@ def correct_motion(
     elapsed = time.perf_counter() - started
     metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
                        movie_path)
-    _write_outputs(outputs, template, results, metrics, registration, highpassed=options.gSig_filt is not None)
+    grid = registration.grid
+    result = MotionResult(
+        template=template, shifts=results["shifts"], corr_before=results["corr_before"],
+        corr_after=results["corr_after"], means=results["means"], peak_z=results["peak_z"],
+        no_structure=results["no_structure"], patch_shifts=results["patch_shifts"],
+        centres=None if grid is None else (grid.centres_y, grid.centres_x),
+        patch_size=None if grid is None else tuple(grid.size), engine="native",
+    )
+    write_motion_outputs(result, outputs, metrics, highpassed=options.gSig_filt is not None)
     logger.info(
         "motion: done in %.1f s (%.1f frames/s); correlation with template %.3f -> %.3f; border_pix %d; %d frame(s) without structure",
         elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
@@ -498,37 +505,3 @@ def _params_record(options: MotionOptions) -> dict[str, Any]:
     """Every motion parameter as used, in the declaration order (``metrics.json``'s ``params``)."""
     return dict(options.as_dict(), motion_engine="native")
 
-
-def _write_outputs(outputs: Mapping[str, Any], template, results, metrics, reg: Registration, *, highpassed: bool) -> None:
-    from .figures import plot_mean_before_after, plot_shifts  # noqa: PLC0415  (matplotlib only here)
-
-    with atomic_path(outputs["template"]) as tmp:
-        tifffile.imwrite(tmp, np.asarray(template, dtype=np.float32), imagej=True)
-    table = pd.DataFrame({
-        "frame": np.arange(metrics["n_frames"]),
-        "shift_y_px": np.round(results["shifts"][:, 0], 4),
-        "shift_x_px": np.round(results["shifts"][:, 1], 4),
-        "peak_z": np.round(results["peak_z"], 2),
-        "no_structure": results["no_structure"].astype(int),
-    })
-    with atomic_path(outputs["shifts"]) as tmp:
-        table.to_csv(tmp, index=False)
-    import h5py  # noqa: PLC0415
-
-    with atomic_path(outputs["patch_shifts"]) as tmp:
-        with h5py.File(tmp, "w") as f:
-            # rigid registration: no patches, an empty (T, 0, 0, 2) array
-            patch_shifts = results["patch_shifts"]
-            if patch_shifts is None:
-                patch_shifts = np.zeros((metrics["n_frames"], 0, 0, 2), np.float32)
-            f.create_dataset("shifts", data=patch_shifts, compression="gzip")
-            f["centres_y"] = reg.grid.centres_y if reg.grid is not None else np.zeros(0)
-            f["centres_x"] = reg.grid.centres_x if reg.grid is not None else np.zeros(0)
-            f.attrs["pw_rigid"] = reg.grid is not None
-            f.attrs["patch_size"] = list(reg.grid.size) if reg.grid is not None else []
-            f.attrs["convention"] = "shifts[t, i, j] = correcting (dy, dx) of patch (i, j) = minus its displacement"
-    with atomic_path(outputs["metrics"]) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_mean_before_after(results["means"], outputs["mean_png"], highpassed=highpassed)
-    plot_shifts(results["shifts"], results["corr_before"], results["corr_after"], outputs["shifts_png"],
-                results["no_structure"])

@@ -18,10 +18,10 @@ import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.frames import read_frame_rate, read_frames_table
-from ace_neuro.io.images import save_figure
 from ace_neuro.postprocess.events import Events, detect_events_deconvolution, detect_events_derivative, trace_noise
 from ace_neuro.postprocess.traces import read_accepted_traces
 from ace_neuro.postprocess.params import EventsOptions
+from ace_neuro.postprocess.figures import plot_raster
 
 __all__ = ["run_events_step"]
 
@@ -111,7 +111,7 @@ def run_events_step(
     table = pd.concat(tables, ignore_index=True)
     with atomic_path(events_csv) as tmp:
         table.to_csv(tmp, index=False)
-    _plot_raster(raster_png, table, traces.index, frames["time_s"].to_numpy(float), methods)
+    plot_raster(raster_png, table, traces.index, frames["time_s"].to_numpy(float), methods)
     return table
 
 
@@ -126,27 +126,3 @@ def _events_table(found: Events, accepted: np.ndarray, frames: pd.DataFrame, met
             "method": np.full(found.frame.size, method, dtype=object),
         }
     )
-
-
-def _plot_raster(path: PathLike, table: pd.DataFrame, accepted: np.ndarray, time_s: np.ndarray, methods) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = {int(k): i for i, k in enumerate(accepted)}
-    height = min(12.0, 1.5 + 0.12 * max(accepted.size, 1))
-    fig, axes = plt.subplots(len(methods), 1, figsize=(10, height * len(methods)), squeeze=False, sharex=True)
-    for ax, method in zip(axes[:, 0], methods):
-        sub = table[table["method"] == method]
-        if accepted.size == 0:
-            ax.text(0.5, 0.5, "no accepted neurons", ha="center", va="center", transform=ax.transAxes)
-        else:
-            ax.scatter(sub["time_s"], [rows[int(n)] for n in sub["neuron"]], marker="|", s=30, c="k", linewidths=0.8)
-            ax.set_ylim(-0.5, accepted.size - 0.5)
-        ax.set_xlim(time_s[0] if time_s.size else 0, time_s[-1] if time_s.size else 1)
-        ax.set_ylabel("accepted neuron")
-        ax.set_title(f"calcium events ({method}, {len(sub)} events)")
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    save_figure(fig, path)

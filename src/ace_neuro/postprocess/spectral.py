@@ -22,6 +22,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy.signal import butter, detrend, hilbert, sosfiltfilt
 from scipy.signal.windows import dpss
+from ace_neuro.postprocess.params import SpectralOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in SpectralOptions).
+_DEFAULTS = SpectralOptions()
 
 __all__ = [
     "Spectrogram",
@@ -74,8 +78,8 @@ def auto_window_params(
     n_samples: int,
     fs: float,
     *,
-    time_bandwidth: float = 2.0,
-    num_tapers: int = 3,
+    time_bandwidth: float = _DEFAULTS.time_bandwidth,
+    num_tapers: int = _DEFAULTS.num_tapers,
     preferred: Sequence[float] = DEFAULT_WINDOW_PARAMS,
 ) -> tuple[float, float]:
     """Window length and step (seconds) for a recording of ``n_samples`` at ``fs`` when the user chose none.
@@ -134,13 +138,13 @@ def multitaper_spectrogram(
     data: np.ndarray,
     fs: float,
     *,
-    freq_range: Sequence[float] = (0.0, 15.0),
-    time_bandwidth: float = 2.0,
-    num_tapers: int = 3,
-    window_params: Sequence[float] | None = None,
-    min_nfft: int = 0,
-    detrend_opt: str = "constant",
-    weighting: str = "unity",
+    freq_range: Sequence[float] = _DEFAULTS.freq_range,
+    time_bandwidth: float = _DEFAULTS.time_bandwidth,
+    num_tapers: int = _DEFAULTS.num_tapers,
+    window_params: Sequence[float] | None = _DEFAULTS.window_params,
+    min_nfft: int = _DEFAULTS.min_nfft,
+    detrend_opt: str = _DEFAULTS.detrend_opt,
+    weighting: str = _DEFAULTS.weighting,
     memory_budget_mb: float = 128.0,
 ) -> Spectrogram:
     """Multitaper spectrogram of one or several uniformly sampled signals.
@@ -327,9 +331,9 @@ def bandpass_filter(
     data: np.ndarray,
     fs: float,
     *,
-    lowcut: float = 0.1,
-    highcut: float = 1.5,
-    filter_order: int = 2,
+    lowcut: float = _DEFAULTS.lowcut,
+    highcut: float = _DEFAULTS.highcut,
+    filter_order: int = _DEFAULTS.filter_order,
 ) -> np.ndarray:
     """Zero-phase Butterworth band-pass filter.
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.frames import read_frame_rate, read_frames_table
-from ace_neuro.io.images import save_figure
 from ace_neuro.postprocess.spectral import (
     bandpass_filter,
     hilbert_phase,
@@ -31,6 +30,7 @@ from ace_neuro.postprocess.spectral import (
 from ace_neuro.postprocess.traces import read_accepted_traces
 from ace_neuro.progress import Progress
 from ace_neuro.postprocess.params import SpectralOptions
+from ace_neuro.postprocess.figures import plot_spectrogram
 
 __all__ = ["run_spectral_step"]
 
@@ -165,7 +165,7 @@ def run_spectral_step(
         pd.DataFrame({"frame": frame, "time_s": time_s, "filtered": filtered_uniform[positions]}).to_csv(
             tmp, index=False
         )
-    _plot_spectrogram(spectrogram_png, spec.times + t0, spec.frequencies, power_db)
+    plot_spectrogram(spectrogram_png, spec.times + t0, spec.frequencies, power_db)
 
 
 def _write_neuron_spectrograms(h5, traces, index, dropped_before, fs, shape, spectral_kw) -> None:
@@ -178,22 +178,3 @@ def _write_neuron_spectrograms(h5, traces, index, dropped_before, fs, shape, spe
         trace, _ = regularize_samples(traces[k], dropped_before)
         out[k] = power_to_db(multitaper_spectrogram(trace, fs, **spectral_kw).power).astype(np.float32)
         progress.update(1)
-
-
-def _plot_spectrogram(path: PathLike, times: np.ndarray, freqs: np.ndarray, power_db: np.ndarray) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    finite = power_db[np.isfinite(power_db)]
-    vmin, vmax = (np.percentile(finite, [5, 98]) if finite.size else (None, None))
-    minutes = times / 60.0
-    mesh = ax.pcolormesh(minutes, freqs, power_db, shading="nearest", cmap="jet", vmin=vmin, vmax=vmax)
-    fig.colorbar(mesh, ax=ax, label="power (dB)")
-    ax.set_xlabel("time (min)")
-    ax.set_ylabel("frequency (Hz)")
-    ax.set_title("multitaper spectrogram of mean fluorescence")
-    fig.tight_layout()
-    save_figure(fig, path)

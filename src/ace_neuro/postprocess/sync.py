@@ -46,6 +46,10 @@ import re
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
+from ace_neuro.postprocess.params import SyncOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in SyncOptions).
+_DEFAULTS = SyncOptions()
 
 __all__ = [
     "SyncResult",
@@ -440,9 +444,9 @@ def sync_timestamps(
     *,
     delete_indices: Sequence[int] = (),
     zero_time_s: float = 0.0,
-    sync_tolerance: float = 0.4,
-    sync_max_unmatched_fraction: float = 0.1,
-    sync_interpolation: str = "auto",
+    sync_tolerance: float = _DEFAULTS.sync_tolerance,
+    sync_max_unmatched_fraction: float = _DEFAULTS.sync_max_unmatched_fraction,
+    sync_interpolation: str = _DEFAULTS.sync_interpolation,
 ) -> SyncResult:
     """Ephys time of every written miniscope frame from a TTL train.
 

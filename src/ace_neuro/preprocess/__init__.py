@@ -3,21 +3,23 @@
 * :mod:`.projections` -- max, min, mean, median, std and range images and the
   mean-fluorescence series, in one pass (arrays in, arrays out).
 * :mod:`.movie` -- crop, detrend and dF/F of a movie, chunk by chunk (arrays in, arrays out).
+* :mod:`.params` -- :class:`ProjectionsOptions`, :class:`PreprocessOptions`: the
+  two steps' parameters, declared once.
 * :mod:`.projections_step`, :mod:`.movie_step` -- the ``projections`` and
   ``preprocess`` rules' files (read the movie, write TIFF, PNG and CSV outputs).
-  Not imported here: they load pandas and tifffile.
+
+Names load on first use (:func:`ace_neuro.lazy.attach`).
 """
 
-from ace_neuro.preprocess import movie, projections
-from ace_neuro.preprocess.movie import (
-    PreprocessOptions,
-    crop_slices,
-    detrend_chunk,
-    df_over_f,
-    linear_trend,
-    parse_crop_coords,
-    preprocessed_chunks,
-)
-from ace_neuro.preprocess.projections import Projections, check_not_constant, compute_projections
+from ace_neuro.lazy import attach
 
-__all__ = movie.__all__ + projections.__all__
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "params": ["ProjectionsOptions", "PreprocessOptions", "parse_crop_coords"],
+        "movie": ["crop_slices", "linear_trend", "detrend_chunk", "df_over_f", "preprocessed_chunks"],
+        "projections": ["Projections", "compute_projections", "check_not_constant"],
+        "projections_step": ["run_projections_step"],
+        "movie_step": ["run_preprocess_step"],
+    },
+)

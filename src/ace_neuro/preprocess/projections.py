@@ -14,6 +14,10 @@ import numpy as np
 
 from ace_neuro.io.movie import chunk_frames_for, frame_chunks, release_pages
 from ace_neuro.progress import Progress
+from ace_neuro.preprocess.params import ProjectionsOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in ProjectionsOptions).
+_DEFAULTS = ProjectionsOptions()
 
 __all__ = ["Projections", "compute_projections", "check_not_constant"]
 
@@ -47,7 +51,7 @@ class Projections:
 
 def compute_projections(
     movie: np.ndarray,
-    median_max_frames: int = 1000,
+    median_max_frames: int = _DEFAULTS.median_max_frames,
     chunk_frames: int | None = None,
     progress: Progress | None = None,
 ) -> Projections:

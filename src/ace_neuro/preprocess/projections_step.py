@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.images import save_figure, write_image_png, write_image_tiff
+from ace_neuro.io.images import write_image_png, write_image_tiff
 from ace_neuro.io.movie import open_movie
 from ace_neuro.preprocess.projections import compute_projections
 from ace_neuro.progress import Progress
 from ace_neuro.preprocess.params import ProjectionsOptions
+from ace_neuro.preprocess.figures import plot_series
 
 __all__ = ["run_projections_step"]
 
@@ -69,19 +69,5 @@ def run_projections_step(
     )
     with atomic_path(series_csv) as tmp:
         series.to_csv(tmp, index=False)
-    _plot_series(Path(series_png), series["time_s"], series["mean_fluorescence"], "mean fluorescence")
+    plot_series(Path(series_png), series["time_s"], series["mean_fluorescence"], "mean fluorescence")
     log.info("projections of %d frames written", movie.shape[0])
-
-
-def _plot_series(path: Path, time_s: Iterable[float], values: Iterable[float], label: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 2.5), dpi=100)
-    ax.plot(np.asarray(time_s), np.asarray(values), lw=0.7, color="k")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(label)
-    fig.tight_layout()
-    save_figure(fig, path)

@@ -33,6 +33,6 @@ def run(inputs, outputs, options: SyncOptions, *, threads: int = 1, log=None, de
         zero_time=zero_time,
         options=options,
     )
-    from ace_neuro.report import plot_sync
+    from ace_neuro.postprocess.figures import plot_sync
 
     plot_sync(outputs.frames, outputs.summary, outputs.figure)
