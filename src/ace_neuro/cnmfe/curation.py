@@ -140,7 +140,9 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
     """One row per component: id, centroid_row, centroid_col, size_px, SNR, r_value, accepted, decided_by, reason.
 
     ``reason`` says why a component is rejected: ``curation``, ``vessel_edge``
-    (:mod:`ace_neuro.cnmfe.vessels`) or ``quality`` (SNR / r-value); empty when accepted.
+    (:mod:`ace_neuro.cnmfe.vessels`), ``border`` (the same test on the frame's
+    border) or ``quality`` (SNR / r-value); empty when accepted
+    (:func:`ace_neuro.cnmfe.reasons.decision_reasons` says it in words).
     """
     import pandas as pd
 
@@ -164,9 +166,9 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
 
 
 def _rejection_reasons(estimates: Estimates, curated: np.ndarray) -> np.ndarray:
-    vessel = np.zeros(estimates.n_components, dtype=bool)
-    vessel[np.asarray(estimates.params.get("vessel_edge_components") or [], dtype=np.int64)] = True
-    reason = np.where(vessel, "vessel_edge", "quality").astype(object)
+    reason = np.full(estimates.n_components, "quality", dtype=object)
+    for code, key in (("vessel_edge", "vessel_edge_components"), ("border", "border_components")):
+        reason[np.asarray(estimates.params.get(key) or [], dtype=np.int64)] = code
     reason[curated] = "curation"
     reason[estimates.accepted] = ""
     return reason

@@ -222,18 +222,23 @@ def evaluate_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
         SNR_lowest=options.SNR_lowest, rval_lowest=options.rval_lowest,
     )
-    vessel_edge = np.zeros(0, np.int64)
+    report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
     if options.reject_vessel_edges and n_comp:
-        from ace_neuro.cnmfe.vessels import find_vessel_edge_components
+        from ace_neuro.cnmfe.vessels import vessel_edge_report
 
-        vessel_edge = np.flatnonzero(
-            find_vessel_edge_components(estimates, gSig=fit_params["gSig"], gSiz=fit_params["gSiz"]))
-        good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
-        logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
+        report = vessel_edge_report(estimates, gSig=fit_params["gSig"], gSiz=fit_params["gSiz"])
+        flagged = np.asarray(report["vessel_edge"] + report["border"], np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
+        logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
+                    len(report["vessel_edge"]), len(report["border"]))
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(options.as_params())
-    merged["vessel_edge_components"] = vessel_edge.tolist()
+    # what decided each rejection, for components.csv's reason and the curation page's words
+    merged["vessel_edge_components"] = report["vessel_edge"]
+    merged["border_components"] = report["border"]
+    merged["vessel_edge_features"] = {str(k): v for k, v in report["features"].items()}
+    merged["vessel_edge_criteria"] = report["criteria"]
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged

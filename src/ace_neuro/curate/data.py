@@ -20,7 +20,6 @@ or YAML ``accept: / reject:``) and a one-row sample-sheet fragment with
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import tifffile
 from ace_neuro.cnmfe.estimates_file import open_estimates_file
 from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
 from ace_neuro.cnmfe.figures import footprint_contours
+from ace_neuro.cnmfe.reasons import THRESHOLD_NAMES, decision_reasons
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.preprocess import crop_slices
 from ace_neuro.stages.evaluate import PARAMETERS as EVALUATE_PARAMS
@@ -47,15 +47,14 @@ __all__ = [
     "write_crop_file",
 ]
 
-logger = logging.getLogger(__name__)
+#: Where ``ace-neuro curate`` saves a recording's decisions, inside its results folder: the workflow's
+#: evaluate rule reads this file when it exists and the sample sheet names no ``curation file``.
+CURATION_FILE = Path("curation") / "decisions.yaml"
 
-#: Where ``ace-neuro curate`` saves by default, relative to the folder it is run from (the workflow's).
-CURATION_FOLDER = "curation"
 
-
-def default_curation_path(recording_id: str) -> Path:
-    """``curation/{id}.csv``: the conventional curation file of a recording, relative to the workflow folder."""
-    return Path(CURATION_FOLDER) / f"{recording_id}.csv"
+def default_curation_path(results_dir: str | os.PathLike) -> Path:
+    """``results/{id}/curation/decisions.yaml``: the decisions the next run uses without a sheet edit."""
+    return Path(results_dir) / CURATION_FILE
 
 
 @dataclass
@@ -90,10 +89,18 @@ class CurationData:
     max_projection : ndarray (H0, W0) or None
         The converted movie's maximum projection, where a crop box is drawn
         (the frame ``crop_coords`` refers to).
+    thresholds : dict of str to float
+        ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` of the evaluate step.
+    reasons, reason_codes : list of str, length K
+        The automatic decision in words and its code
+        (:func:`ace_neuro.cnmfe.reasons.decision_reasons`).
     curation_path : Path
         Where decisions are saved.
     crop_path : Path
         Where the crop box is saved.
+    conventional_path : bool
+        Whether ``curation_path`` is :func:`default_curation_path` of the
+        results, which the next run reads without a sheet edit.
     """
 
     recording_id: str
@@ -111,6 +118,9 @@ class CurationData:
     curation_path: Path
     crop_path: Path
     thresholds: dict[str, float] = field(default_factory=dict)
+    conventional_path: bool = False
+    reasons: list[str] = field(default_factory=list)
+    reason_codes: list[str] = field(default_factory=list)
     _contours: list | None = field(default=None, repr=False)
 
     @property
@@ -210,6 +220,23 @@ def _curated_in_table(path: Path, n_components: int) -> set[int]:
     return {int(k) for k in table.loc[table["decided_by"] == "curation", "id"]}
 
 
+def _automatic_decisions(snr, r_values, evaluated, curated, params, thresholds) -> np.ndarray:
+    """The evaluate step's decisions before curation: the file's, except where a curation file decided.
+
+    Where the curation decided, the automatic decision is what the step's rule
+    gives: CaImAn's thresholds, then the recorded vessel and border rejections.
+    """
+    auto = np.asarray(evaluated, bool).copy()
+    if curated and np.all(np.isfinite(snr)) and np.all(np.isfinite(r_values)):
+        good, _ = classify_components(snr, r_values, **thresholds)
+        rule = np.zeros(auto.size, dtype=bool)
+        rule[good] = True
+        rule[[int(k) for k in (params.get("vessel_edge_components") or []) + (params.get("border_components") or [])]] = False
+        ids = sorted(curated)
+        auto[ids] = rule[ids]
+    return auto
+
+
 def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLike | None = None) -> CurationData:
     """Read what the curation page shows from one recording's results folder.
 
@@ -219,7 +246,8 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         ``results/{id}`` after the evaluate step.
     curation_file : path-like, optional
         Curation file to edit (``.csv`` or ``.yaml``); default
-        ``curation/{id}.csv`` under the current folder. When it exists its
+        ``results/{id}/curation/decisions.yaml`` (:func:`default_curation_path`),
+        which the workflow reads without a sheet edit. When it exists its
         decisions are the starting point.
 
     Raises
@@ -241,26 +269,14 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     evaluated[bad] = False
 
     params = fields["params"]
-    thresholds = {p.name: float(params.get(p.name, p.default)) for p in EVALUATE_PARAMS
-                  if p.name in ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest")}
+    thresholds = {p.name: float(params.get(p.name, p.default)) for p in EVALUATE_PARAMS if p.name in THRESHOLD_NAMES}
     if params.get("r_values_min") is not None:
         thresholds["rval_thr"] = float(params["r_values_min"])
-    if np.all(np.isfinite(fields["snr"])) and np.all(np.isfinite(fields["r_values"])):
-        good, _ = classify_components(fields["snr"], fields["r_values"], **thresholds)
-        auto = np.zeros(n_comp, dtype=bool)
-        auto[good] = True
-    else:
-        auto = evaluated.copy()
-
     curated = _curated_in_table(results / "evaluate" / "components.csv", n_comp)
-    mismatch = (auto != evaluated) & ~np.isin(np.arange(n_comp), sorted(curated))
-    if mismatch.any():  # trust the file over our reading of its parameters
-        ids = np.flatnonzero(mismatch)
-        logger.warning("%d components (%s%s): the evaluate thresholds in %s do not reproduce their decision; "
-                       "keeping the file's", ids.size, ", ".join(map(str, ids[:10])), ", ..." * (ids.size > 10),
-                       estimates_path)
-        auto[mismatch] = evaluated[mismatch]
-    curation_path = Path(curation_file) if curation_file is not None else default_curation_path(recording_id)
+    auto = _automatic_decisions(fields["snr"], fields["r_values"], evaluated, curated, params, thresholds)
+    reasons, reason_codes = decision_reasons(fields["snr"], fields["r_values"], auto, params, thresholds)
+    conventional = default_curation_path(results)
+    curation_path = Path(curation_file) if curation_file is not None else conventional
     if curation_path.exists():
         manual = read_curation_file(curation_path, n_comp)
     else:  # start from the decisions applied to these results
@@ -292,11 +308,14 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         snr=fields["snr"],
         r_values=fields["r_values"],
         auto_accepted=auto,
+        reasons=reasons,
+        reason_codes=reason_codes,
         manual=manual,
         images=images,
         max_projection=_read_image(results / "projections" / "max.tif"),
         curation_path=curation_path,
         crop_path=curation_path.with_name(f"{recording_id}_crop.csv"),
+        conventional_path=curation_path.resolve() == conventional.resolve(),
         thresholds=thresholds,
     )
 

@@ -40,7 +40,7 @@ import numpy as np
 from ace_neuro.curate.data import CurationData, crop_coords_from_box, write_crop_file, write_curation_file
 from ace_neuro.io.images import display_limits
 
-__all__ = ["CurationServer", "trace_envelope", "image_png"]
+__all__ = ["CurationServer", "trace_envelope", "image_png", "used_by", "save_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ def _summary(data: CurationData) -> dict[str, Any]:
             "size": int(sizes[k]),
             "centre": [_number(centres[k, 1] + 0.5, 2), _number(centres[k, 0] + 0.5, 2)],
             "auto": bool(data.auto_accepted[k]),
+            "reason": data.reasons[k],
+            "reason_code": data.reason_codes[k],
             "outline": [_outline_points(line) for line in lines],
         })
     images = [{"name": name, "title": title} for name, (title, _) in data.images.items()]
@@ -125,7 +127,10 @@ def _summary(data: CurationData) -> dict[str, Any]:
         "manual": {str(k): v for k, v in sorted(data.manual.items())},
         "thresholds": data.thresholds,
         "curation_path": str(data.curation_path.resolve()),
-        "sheet_value": str(data.curation_path),
+        "used_by": used_by(data),
+        "merge": [],
+        "split": [],
+        "clips": None,
     }
 
 
@@ -148,16 +153,22 @@ def _detail(data: CurationData, k: int) -> dict[str, Any]:
     }
 
 
+def used_by(data: CurationData) -> str:
+    """How the next workflow run finds the saved decisions (for the page and the console)."""
+    if data.conventional_path:
+        return (f"the next 'snakemake --cores all' uses them for recording {data.recording_id} without a sheet edit "
+                "(unless its 'curation file' column names another file) and re-runs evaluate and the steps after it, "
+                "nothing upstream")
+    return (f"set the sample sheet's 'curation file' of recording {data.recording_id} to {data.curation_path} "
+            "(relative paths are relative to the folder snakemake runs in), then 'snakemake --cores all' re-runs "
+            "evaluate and the steps after it, nothing upstream")
+
+
 def save_message(data: CurationData, decisions: dict[int, bool]) -> str:
-    """What the user does after saving: where the file is, what the sheet says, the command to run."""
+    """What the user does after saving: where the file is and how the next run uses it."""
     n_accept = sum(decisions.values())
-    return (
-        f"Saved {len(decisions)} decisions ({n_accept} accept, {len(decisions) - n_accept} reject) to "
-        f"{data.curation_path.resolve()}. In the sample sheet, set the 'curation file' of recording "
-        f"{data.recording_id} to {data.curation_path} (if it is not already; relative paths are relative to "
-        "the folder snakemake runs in), then run: snakemake --cores all  (evaluate and the steps after it "
-        "re-run, nothing upstream)."
-    )
+    return (f"Saved {len(decisions)} decisions ({n_accept} accept, {len(decisions) - n_accept} reject) to "
+            f"{data.curation_path.resolve()}: {used_by(data)}.")
 
 
 class _Handler(BaseHTTPRequestHandler):
