@@ -59,10 +59,11 @@ def grid_centres(spacing: int = 6) -> list[tuple[int, int]]:
     return [(r, c) for r in range(4, H - 3, spacing) for c in range(4, W - 12, spacing)]
 
 
-def write_results(folder: Path, seed: int = 3, centres=None) -> Path:
+def write_results(folder: Path, seed: int = 3, centres=None, with_movie: bool = False) -> Path:
     """Write ``folder`` as ``results/{id}`` after the evaluate step; returns it.
 
     ``centres`` (default ``CENTRES``) are the true neurons; the false component comes last.
+    ``with_movie`` also writes the movie as the motion step's corrected movie (``motion/memmap``).
     """
     rng = np.random.default_rng(seed)
     centres = CENTRES if centres is None else centres
@@ -86,6 +87,13 @@ def write_results(folder: Path, seed: int = 3, centres=None) -> Path:
     write_image_tiff(folder / "cnmfe" / "correlation_image.tif", _local_correlation(movie))
     write_image_tiff(folder / "projections" / "mean.tif", movie.mean(0))
     write_image_tiff(folder / "projections" / "max.tif", movie.max(0))
+    if with_movie:  # the motion step's corrected movie, for the page's clips
+        from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
+
+        path = folder / "motion" / "memmap" / blocks_name("corrected", H, W, T, 100)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        create_blocks(path)
+        write_blocks(path, 0, movie)
     return folder
 
 

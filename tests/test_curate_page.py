@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def many(tmp_path_factory):
     """A results folder with more components than the table shows at once."""
-    return write_results(tmp_path_factory.mktemp("many") / "rec1", centres=grid_centres())
+    return write_results(tmp_path_factory.mktemp("many") / "rec1", centres=grid_centres(), with_movie=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,97 @@ def test_every_decision_says_why(page):
     assert browser.find_element(By.CSS_SELECTOR, f"#row-{junk} td.text").text == reason
     browser.find_element(By.TAG_NAME, "body").send_keys("a")
     assert browser.find_element(By.ID, "sel-reason").text.startswith("accepted by you; automatic: rejected: SNR")
+
+
+def _column(browser, index):
+    return [row.find_elements(By.TAG_NAME, "td")[index].text
+            for row in browser.find_elements(By.CSS_SELECTOR, "#components tbody tr") if row.is_displayed()]
+
+
+def test_sort_and_filter_the_table(page):
+    browser, wait, _ = page
+    browser.find_element(By.CSS_SELECTOR, "th[data-key='snr']").click()  # SNR, largest first
+    snr = [float(v) for v in _column(browser, 1)]
+    assert snr == sorted(snr, reverse=True) and snr[0] > snr[-1]
+    browser.find_element(By.CSS_SELECTOR, "th[data-key='snr']").click()  # again: smallest first
+    assert [float(v) for v in _column(browser, 1)] == sorted(snr)
+    assert browser.find_element(By.CSS_SELECTOR, "th[data-key='snr']").get_attribute("aria-sort") == "ascending"
+    # n follows the table's order: the next row is the next smallest SNR
+    first, second = (int(v) for v in _column(browser, 0)[:2])
+    browser.execute_script(f"select({first})")
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")
+    _selected(browser, wait, second)
+    # filters
+    total = len(_column(browser, 0))
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "filter")).select_by_value("rejected")
+    assert set(_column(browser, 4)) == {"reject"} and 0 < len(_column(browser, 0)) < total
+    Select(browser.find_element(By.ID, "filter")).select_by_value("accepted")
+    assert set(_column(browser, 4)) == {"accept"}
+    Select(browser.find_element(By.ID, "filter")).select_by_value("all")
+    browser.find_element(By.ID, "filter-text").send_keys("SNR_lowest")
+    shown = _column(browser, 6)
+    assert shown and all("SNR_lowest" in text for text in shown) and len(shown) < total
+    assert browser.execute_script("return window.scrollY") == 0
+
+
+def test_undo_history(page):
+    browser, wait, curation = page
+    body = browser.find_element(By.TAG_NAME, "body")
+    browser.execute_script("select(0)")
+    _selected(browser, wait, 0)
+    body.send_keys("r")  # 0 rejected
+    body.send_keys("n")
+    _selected(browser, wait, 1)
+    body.send_keys("r")  # 1 rejected
+    body.send_keys("a")  # 1 accepted
+    assert browser.execute_script("return [...state.manual]") == [[0, False], [1, True]]
+    body.send_keys(Keys.CONTROL, "z")  # 1 back to rejected
+    assert browser.execute_script("return [...state.manual]") == [[0, False], [1, False]]
+    body.send_keys(Keys.CONTROL, "z")  # 1 undecided
+    assert browser.execute_script("return [...state.manual]") == [[0, False]]
+    assert "accepted" in browser.find_element(By.ID, "comp-mean-1").get_attribute("class")
+    body.send_keys(Keys.CONTROL, "z")  # nothing left
+    assert browser.execute_script("return state.manual.size") == 0
+    assert browser.find_element(By.ID, "undo").get_attribute("disabled")
+    assert not browser.find_elements(By.ID, "unsaved")  # back to what is saved
+    body.send_keys("s")
+    wait.until(lambda driver: driver.find_element(By.ID, "status").get_attribute("data-saved"))
+    assert read_curation_file(curation, 57) == {}
+
+
+def test_zoom_and_pan_the_images(page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser, wait, _ = page
+    svg = browser.find_element(By.ID, "view-mean")
+    full = [float(v) for v in svg.get_dom_attribute("viewBox").split()]
+    ActionChains(browser).scroll_to_element(svg).perform()
+    for _ in range(3):  # the wheel over the image zooms in, the page does not scroll
+        browser.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + r.width / 2,"
+            " clientY: r.top + r.height / 2, bubbles: true, cancelable: true}));", svg)
+    zoomed = [float(v) for v in svg.get_dom_attribute("viewBox").split()]
+    assert zoomed[2] < full[2] * 0.6 and zoomed[3] < full[3] * 0.6
+    assert browser.find_element(By.ID, "view-correlation").get_dom_attribute("viewBox") == svg.get_dom_attribute("viewBox")
+    ActionChains(browser).move_to_element(svg).click_and_hold().move_by_offset(60, 40).release().perform()
+    panned = [float(v) for v in svg.get_dom_attribute("viewBox").split()]
+    assert panned[0] < zoomed[0] and panned[1] < zoomed[1] and panned[2:] == zoomed[2:]  # dragged right and down
+    assert browser.execute_script("return window.scrollY") == 0
+    browser.find_element(By.TAG_NAME, "body").send_keys("0")
+    assert [float(v) for v in svg.get_dom_attribute("viewBox").split()] == full
+
+
+def test_the_selected_component_plays_its_clip(page):
+    browser, wait, _ = page
+    browser.execute_script("select(2)")
+    _selected(browser, wait, 2)
+    video = browser.find_element(By.ID, "clip")
+    wait.until(lambda driver: driver.execute_script("return arguments[0].readyState", video) >= 2)
+    assert video.get_attribute("data-component") == "2"
+    wait.until(lambda driver: driver.execute_script("return arguments[0].currentTime", video) > 0.3)
+    size = browser.execute_script("return [arguments[0].videoWidth, arguments[0].videoHeight]", video)
+    assert size[0] > 2.5 * size[1] > 0  # three panels side by side
+    assert browser.execute_script("return window.scrollY") == 0

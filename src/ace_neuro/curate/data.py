@@ -98,6 +98,9 @@ class CurationData:
         Where decisions are saved.
     crop_path : Path
         Where the crop box is saved.
+    movie_path : Path or None
+        The motion-corrected movie the clips are cut from (``None`` when the
+        motion step's file is gone).
     conventional_path : bool
         Whether ``curation_path`` is :func:`default_curation_path` of the
         results, which the next run reads without a sheet edit.
@@ -119,6 +122,7 @@ class CurationData:
     crop_path: Path
     thresholds: dict[str, float] = field(default_factory=dict)
     conventional_path: bool = False
+    movie_path: Path | None = None
     reasons: list[str] = field(default_factory=list)
     reason_codes: list[str] = field(default_factory=list)
     _contours: list | None = field(default=None, repr=False)
@@ -206,6 +210,16 @@ def _read_estimates(path: Path) -> dict:
             "r_values": h5["r_values"][()].astype(np.float64) if "r_values" in h5 else nan,
             "params": json.loads(params.decode() if isinstance(params, bytes) else params),
         }
+
+
+def _corrected_movie(results: Path) -> Path | None:
+    """The motion step's corrected movie under ``results/motion/memmap``, or None when it is not there."""
+    from ace_neuro.io.memmap import find_corrected_movie
+
+    try:
+        return Path(find_corrected_movie(results / "motion" / "memmap"))
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _curated_in_table(path: Path, n_components: int) -> set[int]:
@@ -316,6 +330,7 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         curation_path=curation_path,
         crop_path=curation_path.with_name(f"{recording_id}_crop.csv"),
         conventional_path=curation_path.resolve() == conventional.resolve(),
+        movie_path=_corrected_movie(results),
         thresholds=thresholds,
     )
 

@@ -9,6 +9,7 @@ answers:
 ``GET /api/summary``      every component: id, SNR, r-value, size, outline, decisions
 ``GET /api/image/NAME``   ``correlation``, ``mean`` or ``max`` as an 8-bit grey PNG
 ``GET /api/component/K``  component K's footprint (its bounding box) and traces
+``GET /api/clip/K.mp4``   component K's clip, raw | denoised | residual (``.webm``: VP9)
 ``POST /api/save``        ``{"decisions": {"3": "reject", ...}}``: writes the curation file
 ``POST /api/crop``        ``{"rows": [r0, r1], "cols": [c0, c1]}``: writes ``crop_coords``
 ========================  ==============================================================
@@ -28,6 +29,7 @@ import math
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -37,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from ace_neuro.curate.clips import CLIP_FORMATS, ClipMaker
 from ace_neuro.curate.data import CurationData, crop_coords_from_box, write_crop_file, write_curation_file
 from ace_neuro.io.images import display_limits
 
@@ -50,6 +53,8 @@ _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
 #: Points per trace sent to the page: longer traces are reduced to their min / max per bin.
 TRACE_POINTS = 4000
 _MAX_BODY = 1 << 20
+#: Clips kept in memory (about 1 MB each).
+CLIPS_KEPT = 32
 
 
 def image_png(image: np.ndarray) -> bytes:
@@ -130,7 +135,9 @@ def _summary(data: CurationData) -> dict[str, Any]:
         "used_by": used_by(data),
         "merge": [],
         "split": [],
-        "clips": None,
+        "clips": data.movie_path is not None,
+        "clip_note": "" if data.movie_path is not None else
+        "no clips: the motion step's corrected movie (motion/memmap) is not in the results folder",
     }
 
 
@@ -226,11 +233,18 @@ class _Handler(BaseHTTPRequestHandler):
             match = re.fullmatch(r"/api/image/(\w+)\.png", url.path)
             if match:
                 return self._send(HTTPStatus.OK, self.server.png(match[1]), "image/png")
+            match = re.fullmatch(r"/api/clip/(\d+)\.(mp4|webm)", url.path)
+            if match:
+                return self._send(HTTPStatus.OK, self.server.clip(int(match[1]), match[2]), CLIP_FORMATS[match[2]][1])
             match = re.fullmatch(r"/api/component/(\d+)", url.path)
             if match:
                 return self._json(HTTPStatus.OK, _detail(data, int(match[1])))
-        except (KeyError, IndexError) as err:
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the page went on (another component selected) before the answer was sent
+        except (KeyError, IndexError, FileNotFoundError) as err:
             return self._error(HTTPStatus.NOT_FOUND, str(err))
+        except (ValueError, OSError, RuntimeError) as err:
+            return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(err))
         self._error(HTTPStatus.NOT_FOUND, f"no API {url.path}")
 
     def _static(self, name: str) -> None:
@@ -271,6 +285,9 @@ class _HTTPServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._summary: dict | None = None
         self._pngs: dict[str, bytes] = {}
+        self._clips: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self._clip_maker: ClipMaker | None = None
+        self._clip_lock = threading.Lock()
 
     def summary(self) -> dict:
         with self._lock:
@@ -291,6 +308,20 @@ class _HTTPServer(ThreadingHTTPServer):
                     raise KeyError(f"no image {name!r}")
                 self._pngs[name] = image_png(image)
             return self._pngs[name]
+
+    def clip(self, k: int, fmt: str) -> bytes:
+        """Component ``k``'s clip, made on the first request and kept (the last ``CLIPS_KEPT``)."""
+        if self.data.movie_path is None:
+            raise FileNotFoundError("no clips: the motion step's corrected movie is not in the results folder")
+        with self._clip_lock:  # one clip at a time: each reads a few hundred frames
+            if (k, fmt) not in self._clips:
+                if self._clip_maker is None:
+                    self._clip_maker = ClipMaker(self.data.estimates_path, self.data.movie_path)
+                self._clips[(k, fmt)] = self._clip_maker.clip(k, fmt)
+                while len(self._clips) > CLIPS_KEPT:
+                    self._clips.popitem(last=False)
+            self._clips.move_to_end((k, fmt))
+            return self._clips[(k, fmt)]
 
     def save(self, body: dict) -> dict:
         decisions = {}

@@ -547,15 +547,36 @@ function save() {
 
 // ------------------------------------------------------------------ movie clip of the selected component
 
+function clipFormat() {
+  const video = document.getElementById("clip");
+  return video.canPlayType('video/mp4; codecs="avc1.42E01E"') ? "mp4" : "webm";
+}
+
 function showClip(id) {
   const video = document.getElementById("clip");
+  const legend = document.getElementById("clip-legend");
   if (!state.summary.clips) {
-    video.closest("div").hidden = true;
+    video.hidden = true;
+    legend.textContent = state.summary.clip_note;
     return;
   }
-  video.src = `/api/clip/${id}.${state.summary.clips}?token=${encodeURIComponent(TOKEN)}`;
+  legend.textContent = "loading the clip...";
+  clearTimeout(state.clipTimer);
+  // asked for once the selection rests: stepping through the table with keys makes no clips
+  state.clipTimer = setTimeout(() => loadClip(id), 400);
+}
+
+function loadClip(id) {
+  if (id !== state.selected) return;
+  const video = document.getElementById("clip");
+  const legend = document.getElementById("clip-legend");
   video.dataset.component = String(id);
-  video.play().catch(() => {});  // muted clips may autoplay; the controls are there otherwise
+  video.src = `/api/clip/${id}.${clipFormat()}?token=${encodeURIComponent(TOKEN)}`;
+  video.onloadeddata = () => {
+    legend.textContent = "raw | denoised (A\u00b7C) | residual, around its 3 largest transients (click: pause)";
+  };
+  video.onerror = () => { legend.textContent = `no clip for component ${id}`; };
+  video.play().catch(() => {});  // muted clips may play at once; a click plays them otherwise
 }
 
 // ------------------------------------------------------------------ crop box
@@ -646,6 +667,9 @@ function bindControls() {
     document.getElementById("views").classList.toggle("hide-rejected", !event.target.checked);
   });
   document.getElementById("filter").addEventListener("change", refreshTable);
+  document.getElementById("clip").addEventListener("click", (event) => {
+    if (event.target.paused) event.target.play(); else event.target.pause();
+  });
   document.getElementById("filter-text").addEventListener("input", refreshTable);
   document.addEventListener("keydown", (event) => {
     const typing = (event.target instanceof HTMLInputElement && event.target.type !== "checkbox") ||
