@@ -51,7 +51,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ace_neuro.cnmfe.curation import CurationError, apply_curation, components_table, read_curation_file
+from ace_neuro.cnmfe.curation import (
+    CurationError,
+    apply_curation,
+    components_table,
+    read_curation_edits,
+    read_curation_file,
+)
 from ace_neuro.cnmfe.estimates import Estimates
 from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.cnmfe.reader import MovieSource
@@ -299,7 +305,9 @@ def run_evaluate_step(
     options : EvaluateOptions, optional
         Evaluate parameters; all defaults when omitted.
     curation_file : path, optional
-        Manual decisions (:func:`read_curation_file`), applied last.
+        Manual decisions (:func:`read_curation_file`), applied last; its merges
+        and splits (:func:`~ace_neuro.cnmfe.curation.read_curation_edits`) are
+        applied first, with the changed traces re-fitted (:mod:`.refit`).
     traces_png : path, optional
         ``evaluate/traces.png``: the best accepted components' traces.
     """
@@ -308,15 +316,19 @@ def run_evaluate_step(
 
     estimates = load_estimates(estimates_in)
     movie_path = _movie_file(movie)
+    edits = read_curation_edits(curation_file, estimates.n_components) if curation_file else None
+    if edits is not None and (edits.merges or edits.splits):  # the curation page's merges and splits
+        from ace_neuro.cnmfe.refit import apply_merges_and_splits
+
+        estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
     evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options)
     curated = np.zeros(evaluated.n_components, dtype=bool)
-    if curation_file:
-        decisions = read_curation_file(curation_file, evaluated.n_components)
-        evaluated, curated = apply_curation(evaluated, decisions)
+    if edits is not None:
+        evaluated, curated = apply_curation(evaluated, edits.decisions)
         logger.info(
-            "curation %s: %d decisions applied; %d accepted",
-            curation_file, len(decisions), evaluated.idx_components.size,
+            "curation %s: %d decisions, %d merges, %d splits applied; %d accepted",
+            curation_file, len(edits.decisions), len(edits.merges), len(edits.splits), evaluated.idx_components.size,
         )
     save_estimates(evaluated, estimates_out)
     table = components_table(evaluated, curated)
