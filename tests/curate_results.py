@@ -117,3 +117,19 @@ def start_chromium(width: int = 1400, height: int = 1000):
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(30)
     return driver, profile
+
+
+def chromium_fixture(width: int, height: int):
+    """A module-scoped pytest fixture: :func:`start_chromium`'s driver, closed (and its profile removed) at the end."""
+    import shutil
+
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def browser():
+        driver, profile = start_chromium(width, height)
+        yield driver
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+    return browser

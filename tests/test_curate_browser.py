@@ -15,7 +15,7 @@ from ace_neuro.cnmfe.evaluate import read_curation_file
 from ace_neuro.curate import CurationServer, open_results
 from ace_neuro.preprocess import crop_slices, parse_crop_coords
 
-from curate_results import H, W, start_chromium, write_results
+from curate_results import H, W, chromium_fixture, write_results
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -31,12 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def browser():
-    driver, profile = start_chromium(1400, 1100)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+browser = chromium_fixture(1400, 1100)
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ import pytest
 from ace_neuro.cnmfe.evaluate import read_curation_file
 from ace_neuro.curate import CurationServer, open_results
 
-from curate_results import grid_centres, start_chromium, write_results
+from curate_results import chromium_fixture, grid_centres, write_results
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -30,12 +30,7 @@ def many(tmp_path_factory):
     return write_results(tmp_path_factory.mktemp("many") / "rec1", centres=grid_centres(), with_movie=True)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    driver, profile = start_chromium(1400, 1000)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+browser = chromium_fixture(1400, 1000)
 
 
 @pytest.fixture()
@@ -61,6 +56,12 @@ def _in_view(browser, element_id):
 
 def _selected(browser, wait, component):
     wait.until(ec.text_to_be_present_in_element((By.ID, "sel-id"), str(component)))
+
+
+def _choose(browser, wait, component):
+    """Select a component as a click would, and wait until the panel shows it."""
+    browser.execute_script(f"select({component})")
+    _selected(browser, wait, component)
 
 
 def test_the_page_never_scrolls_itself(page):
@@ -101,8 +102,7 @@ def test_every_decision_says_why(page):
     data_reasons = browser.execute_script("return state.summary.components.map((c) => c.reason)")
     assert all(reason.startswith(("accepted: ", "rejected: ")) for reason in data_reasons)
     junk = len(data_reasons) - 1  # the false component: rejected by the SNR / r-value rule
-    browser.execute_script(f"select({junk})")
-    _selected(browser, wait, junk)
+    _choose(browser, wait, junk)
     reason = browser.find_element(By.ID, "sel-reason").text
     assert reason.startswith("rejected: SNR ") and "<= min_SNR 3" in reason and "rval_thr 0.85" in reason
     assert browser.find_element(By.CSS_SELECTOR, f"#row-{junk} td.text").text == reason
@@ -125,7 +125,7 @@ def test_sort_and_filter_the_table(page):
     assert browser.find_element(By.CSS_SELECTOR, "th[data-key='snr']").get_attribute("aria-sort") == "ascending"
     # n follows the table's order: the next row is the next smallest SNR
     first, second = (int(v) for v in _column(browser, 0)[:2])
-    browser.execute_script(f"select({first})")
+    _choose(browser, wait, first)
     browser.find_element(By.TAG_NAME, "body").send_keys("n")
     _selected(browser, wait, second)
     # filters
@@ -146,8 +146,7 @@ def test_sort_and_filter_the_table(page):
 def test_undo_history(page):
     browser, wait, curation = page
     body = browser.find_element(By.TAG_NAME, "body")
-    browser.execute_script("select(0)")
-    _selected(browser, wait, 0)
+    _choose(browser, wait, 0)
     body.send_keys("r")  # 0 rejected
     body.send_keys("n")
     _selected(browser, wait, 1)
@@ -193,8 +192,7 @@ def test_zoom_and_pan_the_images(page):
 
 def test_the_selected_component_plays_its_clip(page):
     browser, wait, _ = page
-    browser.execute_script("select(2)")
-    _selected(browser, wait, 2)
+    _choose(browser, wait, 2)
     video = browser.find_element(By.ID, "clip")
     wait.until(lambda driver: driver.execute_script("return arguments[0].readyState", video) >= 2)
     assert video.get_attribute("data-component") == "2"
@@ -202,3 +200,29 @@ def test_the_selected_component_plays_its_clip(page):
     size = browser.execute_script("return [arguments[0].videoWidth, arguments[0].videoHeight]", video)
     assert size[0] > 2.5 * size[1] > 0  # three panels side by side
     assert browser.execute_script("return window.scrollY") == 0
+
+
+def test_merge_and_split_are_saved(page):
+    browser, wait, curation = page
+    body = browser.find_element(By.TAG_NAME, "body")
+    _choose(browser, wait, 4)
+    body.send_keys("m")  # merge 4 with the next component clicked
+    assert "armed" in browser.find_element(By.ID, "merge").get_attribute("class")
+    browser.find_element(By.ID, "outline-mean-5").click()
+    _selected(browser, wait, 5)
+    assert browser.execute_script("return state.merges") == [[4, 5]]
+    assert "edited" in browser.find_element(By.ID, "comp-correlation-4").get_attribute("class")
+    assert browser.find_element(By.ID, "sel-reason").text.startswith("merged: 4 + 5")
+    _choose(browser, wait, 10)
+    body.send_keys("x")  # split 10
+    body.send_keys("m")
+    assert "cannot also be merged" in browser.find_element(By.ID, "status").text
+    _choose(browser, wait, 12)
+    body.send_keys("r")
+    body.send_keys("s")
+    wait.until(lambda driver: driver.find_element(By.ID, "status").get_attribute("data-saved"))
+    assert curation.read_text() == "accept: []\nreject: [12]\nmerge: [[4, 5]]\nsplit: [10]\n"
+    assert "1 merges, 1 splits" in browser.find_element(By.ID, "status").text
+    body.send_keys(Keys.CONTROL, "z")  # undo the reject, then the split
+    body.send_keys(Keys.CONTROL, "z")
+    assert browser.execute_script("return [state.merges, [...state.splits], state.manual.size]") == [[[4, 5]], [], 0]

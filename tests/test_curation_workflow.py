@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -59,3 +60,34 @@ def test_saved_decisions_are_used_without_a_sheet_edit(workdir):
     snakemake(workdir, "--cores", "2", TARGET)
     table = pd.read_csv(results / "evaluate" / "components.csv")
     assert table.loc[0, "accepted"] == bool(before.accepted[0]) and table.loc[1, "decided_by"] == "auto"
+
+
+def test_merges_and_splits_saved_from_the_page_change_the_next_run(workdir):
+    from ace_neuro.curate import open_results
+
+    results = workdir / "results" / "rec1"
+    sheet = workdir / "experiments.csv"
+    sheet.write_text(f"id,calcium imaging directory\nrec1,{workdir / 'raw' / 'rec1'}\n")  # no curation column
+    cnmfe = load_estimates(results / "cnmfe" / "estimates.h5")
+    n_found = cnmfe.n_components
+    assert n_found >= 3
+    write_curation_file(default_curation_path(results), {}, n_found, merges=[[0, 1]], splits=[2])
+    snakemake(workdir, "--cores", "2", TARGET)
+    after = load_estimates(results / "evaluate" / "estimates.h5")
+    assert after.n_components == n_found + 1  # the split's second part is a new component at the end
+    before_A, after_A = cnmfe.A.toarray(), after.A.toarray()
+    # merged: component 0 covers both members' pixels, component 1 is empty and rejected as merged
+    assert set(np.flatnonzero(after_A[:, 0])) == set(np.flatnonzero(before_A[:, 0] + before_A[:, 1]))
+    assert not after_A[:, 1].any() and not after.C[1].any()
+    # split: component 2's pixels shared between 2 and the new one, no overlap
+    parts = [set(np.flatnonzero(after_A[:, k])) for k in (2, n_found)]
+    assert parts[0] and parts[1] and not parts[0] & parts[1]
+    assert parts[0] | parts[1] == set(np.flatnonzero(before_A[:, 2]))
+    assert after.C[n_found].any() and not np.allclose(after.C[2], cnmfe.C[2])  # traces re-fitted
+    table = pd.read_csv(results / "evaluate" / "components.csv")
+    assert len(table) == n_found + 1 and table.loc[1, "reason"] == "merged" and not table.loc[1, "accepted"]
+    # the page opened on these results starts from the file and says what happened
+    data = open_results(results)
+    assert data.merges == [[0, 1]] and data.splits == [2] and data.n_found == n_found
+    assert data.reasons[1] == "rejected: merged into component 0 (curation)"
+    assert data.reasons[n_found].startswith("split from component 2")

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -31,7 +32,8 @@ import scipy.sparse
 import tifffile
 
 from ace_neuro.cnmfe.estimates_file import open_estimates_file
-from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
+from ace_neuro.cnmfe.curation import CurationError, read_curation_edits
+from ace_neuro.cnmfe.evaluate import classify_components
 from ace_neuro.cnmfe.figures import footprint_contours
 from ace_neuro.cnmfe.reasons import THRESHOLD_NAMES, decision_reasons
 from ace_neuro.io.atomic import atomic_path
@@ -98,6 +100,12 @@ class CurationData:
         Where decisions are saved.
     crop_path : Path
         Where the crop box is saved.
+    merges, splits : list
+        Merge groups and split components of the curation file (or those
+        applied to these results), in the cnmfe step's ids.
+    n_found : int
+        Components the cnmfe step found (``n_components`` less the parts of
+        the splits applied to these results).
     movie_path : Path or None
         The motion-corrected movie the clips are cut from (``None`` when the
         motion step's file is gone).
@@ -123,6 +131,9 @@ class CurationData:
     thresholds: dict[str, float] = field(default_factory=dict)
     conventional_path: bool = False
     movie_path: Path | None = None
+    merges: list[list[int]] = field(default_factory=list)
+    splits: list[int] = field(default_factory=list)
+    n_found: int = 0
     reasons: list[str] = field(default_factory=list)
     reason_codes: list[str] = field(default_factory=list)
     _contours: list | None = field(default=None, repr=False)
@@ -291,10 +302,22 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     reasons, reason_codes = decision_reasons(fields["snr"], fields["r_values"], auto, params, thresholds)
     conventional = default_curation_path(results)
     curation_path = Path(curation_file) if curation_file is not None else conventional
+    merged_into = {int(k): int(v) for k, v in (params.get("merged_into") or {}).items()}
+    split_from = {int(k): int(v) for k, v in (params.get("split_from") or {}).items()}
+    n_found = n_comp - len(split_from)  # components of the cnmfe step, before the splits of these results
     if curation_path.exists():
-        manual = read_curation_file(curation_path, n_comp)
-    else:  # start from the decisions applied to these results
-        manual = {k: bool(evaluated[k]) for k in sorted(curated)}
+        edits = read_curation_edits(curation_path, n_found)
+        manual, merges, splits = edits.decisions, [list(g) for g in edits.merges], list(edits.splits)
+    else:  # start from the decisions, merges and splits applied to these results
+        manual = {k: bool(evaluated[k]) for k in sorted(curated) if k not in merged_into}
+        groups: dict[int, list[int]] = {}
+        for member, keep in merged_into.items():
+            groups.setdefault(keep, [keep]).append(member)
+        merges, splits = [sorted(g) for g in groups.values()], sorted(set(split_from.values()))
+    for member, keep in merged_into.items():
+        reasons[member], reason_codes[member] = f"rejected: merged into component {keep} (curation)", "merged"
+    for part, parent in split_from.items():
+        reasons[part] = f"split from component {parent} (curation); {reasons[part]}"
 
     images: dict[str, tuple[str, np.ndarray]] = {}
     correlation = _read_image(results / "cnmfe" / "correlation_image.tif")
@@ -331,47 +354,71 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         crop_path=curation_path.with_name(f"{recording_id}_crop.csv"),
         conventional_path=curation_path.resolve() == conventional.resolve(),
         movie_path=_corrected_movie(results),
+        merges=merges,
+        splits=splits,
+        n_found=n_found,
         thresholds=thresholds,
     )
 
 
-def write_curation_file(path: str | os.PathLike, decisions: Mapping[int, bool], n_components: int) -> Path:
-    """Write manual decisions in the format the evaluate step reads, atomically.
+def write_curation_file(path: str | os.PathLike, decisions: Mapping[int, bool], n_components: int, *,
+                        merges: Sequence[Sequence[int]] = (), splits: Sequence[int] = ()) -> Path:
+    """Write manual decisions, merges and splits in the format the evaluate step reads, atomically.
 
     Parameters
     ----------
     path : path-like
-        ``.csv`` (``component,decision`` rows, ``accept`` / ``reject``) or
-        ``.yaml`` / ``.yml`` (``accept: [...]``, ``reject: [...]``).
+        ``.csv`` (``component,decision`` rows, ``accept`` / ``reject``; no
+        merges or splits) or ``.yaml`` / ``.yml`` (``accept: [...]``,
+        ``reject: [...]``, ``merge: [[...], ...]``, ``split: [...]``).
     decisions : mapping of int to bool
         Component id -> ``True`` to accept, ``False`` to reject.
     n_components : int
-        Components in the results (ids must be in ``0 .. n_components - 1``).
+        Components the cnmfe step found (ids in ``0 .. n_components - 1``;
+        decisions may also name the new components of the splits).
+    merges : sequence of sequences of int
+        Groups of components to merge (:mod:`ace_neuro.cnmfe.refit`).
+    splits : sequence of int
+        Components to split in two.
 
     Returns
     -------
     Path
-        ``path``, after reading it back with
-        :func:`ace_neuro.cnmfe.evaluate.read_curation_file` to the same decisions.
+        ``path``, written only after its text read back with
+        :func:`ace_neuro.cnmfe.curation.read_curation_edits` to the same
+        decisions, merges and splits (a refused file changes nothing).
     """
     path = Path(path)
     items = sorted((int(k), bool(v)) for k, v in decisions.items())
-    for k, _ in items:
-        if not 0 <= k < n_components:
-            raise ValueError(f"component {k} does not exist; ids run from 0 to {n_components - 1}")
+    merges = sorted(sorted(int(k) for k in group) for group in merges)
+    splits = sorted(int(k) for k in splits)
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        if merges or splits:
+            raise ValueError(f"{path}: merges and splits need a .yaml curation file (ace-neuro curate "
+                             "--curation-file NAME.yaml, or the default results/ID/curation/decisions.yaml)")
         text = "component,decision\n" + "".join(f"{k},{'accept' if v else 'reject'}\n" for k, v in items)
     elif suffix in (".yaml", ".yml"):
         accept = ", ".join(str(k) for k, v in items if v)
         reject = ", ".join(str(k) for k, v in items if not v)
         text = f"accept: [{accept}]\nreject: [{reject}]\n"
+        if merges:
+            text += "merge: [" + ", ".join("[" + ", ".join(map(str, group)) + "]" for group in merges) + "]\n"
+        if splits:
+            text += "split: [" + ", ".join(map(str, splits)) + "]\n"
     else:
         raise ValueError(f"{path}: a curation file must end in .csv or .yaml")
+    with tempfile.TemporaryDirectory(prefix="ace-neuro-curation-") as folder:
+        check = Path(folder) / f"check{suffix}"
+        check.write_text(text, encoding="utf-8")
+        try:
+            edits = read_curation_edits(check, n_components)
+        except CurationError as err:
+            raise ValueError(str(err).replace(str(check), str(path))) from None
+    if (edits.decisions, [list(g) for g in edits.merges], list(edits.splits)) != (dict(items), merges, splits):
+        raise RuntimeError(f"{path}: the text written does not read back to the decisions given")
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    if read_curation_file(path, n_components) != dict(items):
-        raise RuntimeError(f"{path}: the file written does not read back to the decisions given")
     return path
 
 

@@ -133,8 +133,8 @@ def _summary(data: CurationData) -> dict[str, Any]:
         "thresholds": data.thresholds,
         "curation_path": str(data.curation_path.resolve()),
         "used_by": used_by(data),
-        "merge": [],
-        "split": [],
+        "merge": data.merges,
+        "split": data.splits,
         "clips": data.movie_path is not None,
         "clip_note": "" if data.movie_path is not None else
         "no clips: the motion step's corrected movie (motion/memmap) is not in the results folder",
@@ -171,10 +171,11 @@ def used_by(data: CurationData) -> str:
             "evaluate and the steps after it, nothing upstream")
 
 
-def save_message(data: CurationData, decisions: dict[int, bool]) -> str:
+def save_message(data: CurationData, decisions: dict[int, bool], n_merges: int = 0, n_splits: int = 0) -> str:
     """What the user does after saving: where the file is and how the next run uses it."""
     n_accept = sum(decisions.values())
-    return (f"Saved {len(decisions)} decisions ({n_accept} accept, {len(decisions) - n_accept} reject) to "
+    edits = f", {n_merges} merges, {n_splits} splits" if n_merges or n_splits else ""
+    return (f"Saved {len(decisions)} decisions ({n_accept} accept, {len(decisions) - n_accept} reject){edits} to "
             f"{data.curation_path.resolve()}: {used_by(data)}.")
 
 
@@ -329,10 +330,13 @@ class _HTTPServer(ThreadingHTTPServer):
             if value not in ("accept", "reject"):
                 raise ValueError(f"component {key}: decision {value!r} must be 'accept' or 'reject'")
             decisions[int(key)] = value == "accept"
+        merges = [[int(k) for k in group] for group in body.get("merge") or []]
+        splits = [int(k) for k in body.get("split") or []]
         with self._lock:
-            path = write_curation_file(self.data.curation_path, decisions, self.data.n_components)
-            self.data.manual = dict(decisions)
-        message = save_message(self.data, decisions)
+            path = write_curation_file(self.data.curation_path, decisions, self.data.n_found,
+                                       merges=merges, splits=splits)
+            self.data.manual, self.data.merges, self.data.splits = dict(decisions), merges, splits
+        message = save_message(self.data, decisions, len(merges), len(splits))
         self.on_message(message)
         return {"path": str(path.resolve()), "message": message, "n_decisions": len(decisions)}
 

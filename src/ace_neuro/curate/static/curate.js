@@ -477,6 +477,10 @@ function armMerge() {
     setStatus(`Component ${id} is no longer merged.`);
     return;
   }
+  if (state.splits.has(id)) {
+    setStatus(`Component ${id} is split, so it cannot also be merged: unsplit it first (x).`, true);
+    return;
+  }
   state.pendingMerge = state.pendingMerge === id ? null : id;
   refreshSelection();
   setStatus(state.pendingMerge === null ? "Merge cancelled." :
@@ -573,7 +577,7 @@ function loadClip(id) {
   video.dataset.component = String(id);
   video.src = `/api/clip/${id}.${clipFormat()}?token=${encodeURIComponent(TOKEN)}`;
   video.onloadeddata = () => {
-    legend.textContent = "raw | denoised (A\u00b7C) | residual, around its 3 largest transients (click: pause)";
+    legend.textContent = "raw | denoised (A\u00b7C) | residual (click: pause)";
   };
   video.onerror = () => { legend.textContent = `no clip for component ${id}`; };
   video.play().catch(() => {});  // muted clips may play at once; a click plays them otherwise
