@@ -94,3 +94,15 @@ def test_curation_file_with_merges_and_splits(tmp_path):
         path.write_text(text)
         with pytest.raises(CurationError, match=message):
             read_curation_edits(path, 5)
+
+
+def test_caiman_engine_refuses_merges_and_splits(tmp_path):
+    from ace_neuro.params import ParameterError
+    from ace_neuro.stages.evaluate import _no_merges_with_caiman
+
+    path = tmp_path / "decisions.yaml"
+    path.write_text("reject: [1]\nsplit: [2]\n")
+    with pytest.raises(ParameterError, match="native evaluate engine only"):
+        _no_merges_with_caiman(str(path))
+    path.write_text("reject: [1]\n")
+    _no_merges_with_caiman(str(path))  # decisions alone: CaImAn's engine applies them
