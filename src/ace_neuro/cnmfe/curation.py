@@ -199,7 +199,7 @@ def apply_curation(estimates: Estimates, decisions: Mapping[int, bool]) -> tuple
             raise CurationError(f"component {k} does not exist (K={estimates.n_components})")
         accepted[int(k)] = bool(accept)
         curated[int(k)] = True
-    for k in (estimates.params.get("merged_into") or {}):  # emptied by a merge (:mod:`.refit`)
+    for k in (estimates.params.get("merged_into") or {}):  # merged into another (:mod:`.refit`)
         accepted[int(k)] = False
         curated[int(k)] = True
     out = estimates.replace(idx_components=np.flatnonzero(accepted), idx_components_bad=np.flatnonzero(~accepted))

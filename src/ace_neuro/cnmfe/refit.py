@@ -12,8 +12,10 @@ applies them to the cnmfe step's estimates before judging the components:
 * **merge** ``[a, b, ...]``: the footprint of the lowest id becomes the
   members' footprints weighted by their trace's peak (``sum_j A_j max C_j``,
   unit norm), the model's explanation of the pixels at the brightest moment
-  of each; the other members are emptied (no pixel, a zero trace) and
-  rejected as ``merged`` into it. Ids stay where they were.
+  of each; the other members keep their footprint (every component keeps
+  pixels, as the NWB export and the figures need) but get a zero trace, so
+  the model counts their pixels once, and are rejected as ``merged`` into
+  it. Ids stay where they were.
 
 Then the traces of the changed components are fitted again by the cnmfe
 step's temporal update (:func:`ace_neuro.cnmfe.temporal.update_traces`: the
@@ -106,11 +108,11 @@ def edit_footprints(estimates: Estimates, merges: Sequence[Sequence[int]], split
     A : csc_matrix, shape (H*W, K + len(splits)), float32
     C : ndarray, shape (K + len(splits), T), float32
         Starting traces: a split part starts from its parent's, a merge from
-        its members' peak-weighted sum, an emptied member is zero.
+        its members' peak-weighted sum, a merged-away member is zero.
     changed : list of int
         Components whose trace must be fitted again.
     merged_into : dict
-        Emptied member -> the id it was merged into.
+        Merged-away member (zero trace) -> the id it was merged into.
     split_from : dict
         New component -> the id it was split from.
     """
@@ -121,6 +123,9 @@ def edit_footprints(estimates: Estimates, merges: Sequence[Sequence[int]], split
     changed, merged_into, split_from = [], {}, {}
     for k in sorted(int(k) for k in splits):
         pixels = np.flatnonzero(columns[k])
+        if pixels.size < 2:
+            raise ValueError(f"component {k} has {pixels.size} pixel(s): it cannot be split in two; remove it "
+                             "from 'split' in the curation file")
         second = split_footprint(pixels, columns[k][pixels], height)
         part = np.zeros_like(columns[k])
         part[pixels[second]] = columns[k][pixels[second]]
@@ -139,8 +144,7 @@ def edit_footprints(estimates: Estimates, merges: Sequence[Sequence[int]], split
         peaks = [max(float(np.max(C_split[j])), 0.0) if C_split.shape[1] else 0.0 for j in members]
         columns[keep] = merge_footprints(A_split, C_split, members)
         traces[keep] = np.sum([C_split[j] * (p / max(max(peaks), 1e-12)) for j, p in zip(members, peaks)], axis=0)
-        for j in members[1:]:
-            columns[j] = np.zeros_like(columns[j])
+        for j in members[1:]:  # its footprint stays (every component keeps pixels), its trace is zero
             traces[j] = np.zeros_like(traces[j])
             merged_into[j] = keep
         changed.append(keep)
