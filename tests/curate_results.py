@@ -54,11 +54,21 @@ def _local_correlation(movie):
     return (total / count).astype(np.float32)
 
 
-def write_results(folder: Path, seed: int = 3) -> Path:
-    """Write ``folder`` as ``results/{id}`` after the evaluate step; returns it."""
+def grid_centres(spacing: int = 6) -> list[tuple[int, int]]:
+    """Many neurons on a grid (for a table longer than the window), clear of the junk component."""
+    return [(r, c) for r in range(4, H - 3, spacing) for c in range(4, W - 12, spacing)]
+
+
+def write_results(folder: Path, seed: int = 3, centres=None, with_movie: bool = False) -> Path:
+    """Write ``folder`` as ``results/{id}`` after the evaluate step; returns it.
+
+    ``centres`` (default ``CENTRES``) are the true neurons; the false component comes last.
+    ``with_movie`` also writes the movie as the motion step's corrected movie (``motion/memmap``).
+    """
     rng = np.random.default_rng(seed)
-    footprints = np.stack([_gauss(c) for c in CENTRES] + [_gauss(JUNK_CENTRE)])
-    true_C = np.stack([40.0 * _calcium(rng) for _ in CENTRES])
+    centres = CENTRES if centres is None else centres
+    footprints = np.stack([_gauss(c) for c in centres] + [_gauss(JUNK_CENTRE)])
+    true_C = np.stack([40.0 * _calcium(rng) for _ in centres])
     rows, cols = np.mgrid[:H, :W]
     b0 = (60 + 0.4 * rows + 0.2 * cols).astype(np.float32)
     movie = (b0[None] + np.einsum("kt,khw->thw", true_C, footprints[:-1]) + rng.normal(0, 1.0, (T, H, W)))
@@ -77,4 +87,49 @@ def write_results(folder: Path, seed: int = 3) -> Path:
     write_image_tiff(folder / "cnmfe" / "correlation_image.tif", _local_correlation(movie))
     write_image_tiff(folder / "projections" / "mean.tif", movie.mean(0))
     write_image_tiff(folder / "projections" / "max.tif", movie.max(0))
+    if with_movie:  # the motion step's corrected movie, for the page's clips
+        from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
+
+        path = folder / "motion" / "memmap" / blocks_name("corrected", H, W, T, 100)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        create_blocks(path)
+        write_blocks(path, 0, movie)
     return folder
+
+
+def start_chromium(width: int = 1400, height: int = 1000):
+    """A headless Debian chromium driven by selenium, its window ``width`` x ``height``; returns (driver, profile)."""
+    import shutil
+    import tempfile
+
+    from selenium import webdriver
+
+    chromium = next(shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name))
+    profile = tempfile.mkdtemp(prefix="ace-neuro-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--autoplay-policy=no-user-gesture-required", f"--window-size={width},{height}",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(30)
+    return driver, profile
+
+
+def chromium_fixture(width: int, height: int):
+    """A module-scoped pytest fixture: :func:`start_chromium`'s driver, closed (and its profile removed) at the end."""
+    import shutil
+
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def browser():
+        driver, profile = start_chromium(width, height)
+        yield driver
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+    return browser

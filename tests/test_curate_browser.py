@@ -8,14 +8,14 @@ install them with ``apt-get install -y chromium chromium-driver`` and
 from __future__ import annotations
 
 import shutil
-import tempfile
+
 import pytest
 
 from ace_neuro.cnmfe.evaluate import read_curation_file
 from ace_neuro.curate import CurationServer, open_results
 from ace_neuro.preprocess import crop_slices, parse_crop_coords
 
-from curate_results import H, W, write_results
+from curate_results import H, W, chromium_fixture, write_results
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -31,21 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def browser():
-    profile = tempfile.mkdtemp(prefix="ace-neuro-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1400,1100", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+browser = chromium_fixture(1400, 1100)
 
 
 @pytest.fixture()

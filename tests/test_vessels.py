@@ -97,3 +97,32 @@ def test_evaluation_rejects_vessel_edges_and_says_why():
     assert table["reason"].tolist()[:4] == ["vessel_edge", "", "", "vessel_edge"]
     kept = evaluate_components(est, movie, EvaluateOptions.from_params(by_snr, reject_vessel_edges=False))
     assert kept.idx_components.tolist() == [0, 1, 2, 3]
+
+
+def test_a_flagged_component_on_the_frame_edge_is_a_border_component():
+    from ace_neuro.cnmfe.reasons import decision_reasons
+    from ace_neuro.cnmfe.vessels import frame_edge_fraction, vessel_edge_report
+
+    est, _ = _scene()
+    _, _, centre = _background()
+    rng = np.random.default_rng(1)
+    flicker = np.sin(2 * np.pi * np.arange(T) / 150.0) + 0.3 * rng.normal(size=T)
+    # 4: a half blob cut by the frame's right edge, on the vessel where it leaves the frame
+    A = scipy.sparse.hstack([est.A, scipy.sparse.csc_matrix(_footprint([centre[0, W - 1]], [W - 1])[:, None])]).tocsc()
+    est = Estimates(A=A, C=np.vstack([est.C, flicker[None]]).astype(np.float32),
+                    YrA=np.vstack([est.YrA, np.zeros((1, T), np.float32)]), b0=est.b0, dims=(H, W),
+                    frame_rate=20.0, params=est.params)
+    on_edge = frame_edge_fraction(est.A, (H, W), width=3)
+    assert on_edge[4] >= 0.5 and on_edge[1] == 0
+    report = vessel_edge_report(est, gSig=3, gSiz=13)
+    assert report["vessel_edge"] == [0, 3] and report["border"] == [4]
+    assert report["features"][4]["frame_edge_fraction"] >= 0.5
+    movie = np.zeros((T, H, W), np.float32)
+    ev = evaluate_components(est, movie, EvaluateOptions.from_params(min_SNR=0.0, SNR_lowest=0.0))
+    assert components_table(ev)["reason"].tolist() == ["vessel_edge", "", "", "vessel_edge", "border"]
+    words, codes = decision_reasons(ev.SNR_comp, ev.r_values, ev.accepted, ev.params,
+                                    {"min_SNR": 0.0, "rval_thr": 0.85, "SNR_lowest": 0.0, "rval_lowest": -1.0})
+    assert codes == ["vessel_edge", "", "", "vessel_edge", "border"]
+    assert words[4].startswith("rejected: border component: ") and "of the frame's edge" in words[4]
+    assert words[0].startswith("rejected: vessel edge: ") and "on a vessel border >= 50%" in words[0]
+    assert words[1].startswith("accepted: SNR ")

@@ -106,8 +106,9 @@ def _add_curate(subparsers) -> None:
     )
     parser.add_argument("results", type=Path, help="the recording's results folder, results/ID, after evaluate")
     parser.add_argument("--curation-file", type=Path, default=None,
-                        help="file to write, .csv or .yaml (default: curation/ID.csv in the current folder); "
-                        "name it in the sample sheet's 'curation file' column")
+                        help="file to write, .csv or .yaml (default: RESULTS/curation/decisions.yaml, which the next "
+                        "snakemake run reads without a sheet edit; another file must be named in the sample "
+                        "sheet's 'curation file' column)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--browser", action="store_true", help="also open the page in the default web browser")
     parser.set_defaults(func=_run_curate)

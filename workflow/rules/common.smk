@@ -279,9 +279,15 @@ def ttl_file(wildcards):
 
 
 def curation_input(wildcards):
-    """The recording's curation file, or no input when the sheet names none."""
+    """The recording's curation file: the sheet's `curation file` when given, else the decisions the curation
+    page saved (results/{id}/curation/decisions.yaml) when they exist, else no input."""
+    from ace_neuro.curate.data import default_curation_path
+
     value = sheet_value("curation file")(wildcards)
-    return [value] if value else []
+    if value:
+        return [value]
+    saved = default_curation_path(os.path.join(RESULTS, wildcards.id))
+    return [str(saved)] if saved.exists() else []
 
 
 def spectral_estimates(wildcards):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,7 +12,8 @@ import numpy as np
 
 from ace_neuro.cnmfe.estimates import Estimates
 
-__all__ = ["CurationError", "read_curation_file", "apply_curation", "components_table"]
+__all__ = ["CurationError", "CurationEdits", "read_curation_file", "read_curation_edits", "apply_curation",
+           "components_table"]
 
 
 class CurationError(ValueError):
@@ -38,13 +40,14 @@ def _parse_component(value: Any, n_comp: int, where: str) -> int:
 
 
 def read_curation_file(path: str | os.PathLike, n_components: int) -> dict[int, bool]:
-    """Read manual decisions: ``{component: accepted}``.
+    """Read manual decisions: ``{component: accepted}`` (the merges and splits of a YAML file are left out).
 
     Two formats, by suffix:
 
     * CSV (``.csv``): header ``component,decision``; one row per component;
       ``decision`` is ``accept`` or ``reject`` (case-insensitive).
-    * YAML (``.yaml``/``.yml``): ``accept: [ids]`` and/or ``reject: [ids]``.
+    * YAML (``.yaml``/``.yml``): ``accept: [ids]`` and/or ``reject: [ids]``,
+      and ``merge: [[ids], ...]`` / ``split: [ids]`` (:func:`read_curation_edits`).
 
     Component ids are the 0-based ``id`` of ``components.csv``.
 
@@ -56,6 +59,18 @@ def read_curation_file(path: str | os.PathLike, n_components: int) -> dict[int, 
         For an unknown format, missing columns, an unknown component, a bad
         decision, or a component given two different decisions; the message
         names the file and the row (CSV line number) or key.
+    """
+    return read_curation_edits(path, n_components).decisions
+
+
+def read_curation_edits(path: str | os.PathLike, n_components: int) -> "CurationEdits":
+    """Read a curation file: decisions, and (YAML) merges and splits.
+
+    ``n_components`` is the number of components the cnmfe step found; a split
+    adds one, so decisions may name ids up to ``n_components + len(split) - 1``
+    (:mod:`ace_neuro.cnmfe.refit`). See :func:`read_curation_file` for the
+    formats and errors; a merge group needs two or more different ids, and a
+    component is in at most one group and not also split.
     """
     path = Path(path)
     if not path.exists():
@@ -98,9 +113,12 @@ def read_curation_file(path: str | os.PathLike, n_components: int) -> dict[int, 
         content = content or {}
         if not isinstance(content, dict):
             raise CurationError(f"{path}: expected a mapping with keys 'accept' and/or 'reject'")
-        unknown = set(content) - {"accept", "reject"}
+        unknown = set(content) - {"accept", "reject", "merge", "split"}
         if unknown:
-            raise CurationError(f"{path}: unknown key(s) {sorted(map(str, unknown))}; use 'accept' and 'reject'")
+            raise CurationError(
+                f"{path}: unknown key(s) {sorted(map(str, unknown))}; use 'accept', 'reject', 'merge' and 'split'")
+        merges, splits = _read_edits(content, n_components, path)
+        n_components += len(splits)  # a split part is a new component after the last one
         for key in ("accept", "reject"):
             values = content.get(key) or []
             if not isinstance(values, list):
@@ -110,7 +128,56 @@ def read_curation_file(path: str | os.PathLike, n_components: int) -> dict[int, 
                 record(_parse_component(value, n_components, where), key == "accept", where)
     else:
         raise CurationError(f"{path}: curation file must be .csv (component,decision) or .yaml (accept: / reject:)")
-    return decisions
+    if suffix == ".csv":
+        merges, splits = (), ()
+    return CurationEdits(decisions, merges, splits)
+
+
+# --------------------------------------------------------------------------- merges and splits (YAML only)
+
+
+@dataclass(frozen=True)
+class CurationEdits:
+    """What a curation file asks for.
+
+    Attributes
+    ----------
+    decisions : dict of int to bool
+        Component id -> accepted.
+    merges : tuple of tuple of int
+        Groups of ids merged into their lowest id, each sorted.
+    splits : tuple of int
+        Ids whose footprint is split in two, sorted.
+    """
+
+    decisions: dict = field(default_factory=dict)
+    merges: tuple = ()
+    splits: tuple = ()
+
+
+def _read_edits(content: dict, n_components: int, path: Path) -> tuple[tuple, tuple]:
+    """``merge:`` and ``split:`` of a YAML curation file, checked."""
+    raw_splits = content.get("split") or []
+    raw_splits = raw_splits if isinstance(raw_splits, list) else [raw_splits]
+    splits = sorted({_parse_component(v, n_components, f"{path}, split[{i}]") for i, v in enumerate(raw_splits)})
+    raw_merges = content.get("merge") or []
+    if not isinstance(raw_merges, list) or not all(isinstance(group, list) for group in raw_merges):
+        raise CurationError(f"{path}: 'merge' must be a list of lists of component ids, e.g. merge: [[3, 5]]")
+    seen: dict[int, str] = {}
+    merges = []
+    for i, group in enumerate(raw_merges):
+        where = f"{path}, merge[{i}]"
+        ids = sorted({_parse_component(v, n_components + len(splits), where) for v in group})
+        if len(ids) < 2:
+            raise CurationError(f"{where}: a merge needs two or more different components, got {group}")
+        for k in ids:
+            if k in seen:
+                raise CurationError(f"{where}: component {k} is also merged at {seen[k]}; put them in one group")
+            if k in splits:
+                raise CurationError(f"{where}: component {k} is also split; a component is merged or split, not both")
+            seen[k] = where
+        merges.append(tuple(ids))
+    return tuple(merges), tuple(splits)
 
 
 def apply_curation(estimates: Estimates, decisions: Mapping[int, bool]) -> tuple[Estimates, np.ndarray]:
@@ -132,6 +199,9 @@ def apply_curation(estimates: Estimates, decisions: Mapping[int, bool]) -> tuple
             raise CurationError(f"component {k} does not exist (K={estimates.n_components})")
         accepted[int(k)] = bool(accept)
         curated[int(k)] = True
+    for k in (estimates.params.get("merged_into") or {}):  # merged into another (:mod:`.refit`)
+        accepted[int(k)] = False
+        curated[int(k)] = True
     out = estimates.replace(idx_components=np.flatnonzero(accepted), idx_components_bad=np.flatnonzero(~accepted))
     return out, curated
 
@@ -140,7 +210,9 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
     """One row per component: id, centroid_row, centroid_col, size_px, SNR, r_value, accepted, decided_by, reason.
 
     ``reason`` says why a component is rejected: ``curation``, ``vessel_edge``
-    (:mod:`ace_neuro.cnmfe.vessels`) or ``quality`` (SNR / r-value); empty when accepted.
+    (:mod:`ace_neuro.cnmfe.vessels`), ``border`` (the same test on the frame's
+    border) or ``quality`` (SNR / r-value); empty when accepted
+    (:func:`ace_neuro.cnmfe.reasons.decision_reasons` says it in words).
     """
     import pandas as pd
 
@@ -164,9 +236,10 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
 
 
 def _rejection_reasons(estimates: Estimates, curated: np.ndarray) -> np.ndarray:
-    vessel = np.zeros(estimates.n_components, dtype=bool)
-    vessel[np.asarray(estimates.params.get("vessel_edge_components") or [], dtype=np.int64)] = True
-    reason = np.where(vessel, "vessel_edge", "quality").astype(object)
+    reason = np.full(estimates.n_components, "quality", dtype=object)
+    for code, key in (("vessel_edge", "vessel_edge_components"), ("border", "border_components")):
+        reason[np.asarray(estimates.params.get(key) or [], dtype=np.int64)] = code
     reason[curated] = "curation"
+    reason[[int(k) for k in (estimates.params.get("merged_into") or {})]] = "merged"
     reason[estimates.accepted] = ""
     return reason

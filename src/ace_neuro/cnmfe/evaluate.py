@@ -49,7 +49,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_neuro.cnmfe.curation import CurationError, apply_curation, components_table, read_curation_file
+from ace_neuro.cnmfe.curation import (
+    CurationError,
+    apply_curation,
+    components_table,
+    read_curation_edits,
+    read_curation_file,
+)
 from ace_neuro.cnmfe.estimates import Estimates
 from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
 from ace_neuro.cnmfe.reader import MovieSource
@@ -151,18 +157,23 @@ def evaluate_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
         SNR_lowest=options.SNR_lowest, rval_lowest=options.rval_lowest,
     )
-    vessel_edge = np.zeros(0, np.int64)
+    report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
     if options.reject_vessel_edges and n_comp:
-        from ace_neuro.cnmfe.vessels import find_vessel_edge_components
+        from ace_neuro.cnmfe.vessels import vessel_edge_report
 
-        vessel_edge = np.flatnonzero(
-            find_vessel_edge_components(estimates, gSig=fit.gSig, gSiz=fit.gSiz))
-        good, bad = np.setdiff1d(good, vessel_edge), np.union1d(bad, vessel_edge)
-        logger.info("evaluate: %d components rejected on vessel borders", vessel_edge.size)
+        report = vessel_edge_report(estimates, gSig=fit.gSig, gSiz=fit.gSiz)
+        flagged = np.asarray(report["vessel_edge"] + report["border"], np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
+        logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
+                    len(report["vessel_edge"]), len(report["border"]))
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(options.as_params())
-    merged["vessel_edge_components"] = vessel_edge.tolist()
+    # what decided each rejection, for components.csv's reason and the curation page's words
+    merged["vessel_edge_components"] = report["vessel_edge"]
+    merged["border_components"] = report["border"]
+    merged["vessel_edge_features"] = {str(k): v for k, v in report["features"].items()}
+    merged["vessel_edge_criteria"] = report["criteria"]
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
@@ -213,7 +224,9 @@ def run_evaluate_step(
     options : EvaluateOptions, optional
         Evaluate parameters; all defaults when omitted.
     curation_file : path, optional
-        Manual decisions (:func:`read_curation_file`), applied last.
+        Manual decisions (:func:`read_curation_file`), applied last; its merges
+        and splits (:func:`~ace_neuro.cnmfe.curation.read_curation_edits`) are
+        applied first, with the changed traces re-fitted (:mod:`.refit`).
     traces_png : path, optional
         ``evaluate/traces.png``: the best accepted components' traces.
     """
@@ -222,6 +235,11 @@ def run_evaluate_step(
 
     estimates = load_estimates(estimates_in)
     movie_path = _movie_file(movie)
+    edits = read_curation_edits(curation_file, estimates.n_components) if curation_file else None
+    if edits is not None and (edits.merges or edits.splits):  # the curation page's merges and splits
+        from ace_neuro.cnmfe.refit import apply_merges_and_splits
+
+        estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
     evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options)
     if movie_path.suffix == ".mmap":
@@ -233,4 +251,4 @@ def run_evaluate_step(
             mmap_file = None
     return write_evaluate_outputs(evaluated, estimates_out=estimates_out, components_csv=components_csv,
                                   caiman_out=caiman_out, mmap_file=mmap_file, curation_file=curation_file,
-                                  traces_png=traces_png)
+                                  decisions=None if edits is None else edits.decisions, traces_png=traces_png)

@@ -66,6 +66,7 @@ def write_evaluate_outputs(
     caiman_out: str | os.PathLike,
     mmap_file: str | os.PathLike | None,
     curation_file: str | os.PathLike | None = None,
+    decisions: Mapping[int, bool] | None = None,
     traces_png: str | os.PathLike | None = None,
 ) -> Estimates:
     """Apply the manual curation, then write the evaluate step's files, whichever engine evaluated.
@@ -82,6 +83,9 @@ def write_evaluate_outputs(
         The CaImAn memory map the estimates refer to (recorded in CaImAn's file), if one is kept.
     curation_file : path-like, optional
         Manual decisions (:func:`~ace_neuro.cnmfe.curation.read_curation_file`), applied last.
+    decisions : mapping of int to bool, optional
+        The decisions already read from ``curation_file`` (by a caller that applied its merges and splits, which
+        change the number of components); read from the file when omitted.
     traces_png : path-like, optional
         The best accepted components' traces.
 
@@ -95,7 +99,8 @@ def write_evaluate_outputs(
 
     curated = np.zeros(evaluated.n_components, dtype=bool)
     if curation_file:
-        decisions = read_curation_file(curation_file, evaluated.n_components)
+        if decisions is None:
+            decisions = read_curation_file(curation_file, evaluated.n_components)
         evaluated, curated = apply_curation(evaluated, decisions)
         logger.info("curation %s: %d decisions applied; %d accepted", curation_file, len(decisions),
                     evaluated.idx_components.size)

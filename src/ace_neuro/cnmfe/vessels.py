@@ -26,6 +26,14 @@ A component is rejected (reason ``vessel_edge``) when at least
 cell-like: elongated (principal axes ratio >= ``max_elongation``) or with a
 trace skewness below ``min_skewness``.
 
+**Frame border** (:func:`frame_edge_fraction`, :func:`vessel_edge_report`):
+a component whose footprint lies mostly within ``gSig`` pixels of the frame's
+edge is reported apart (reason ``border``). There the test cannot tell a vessel
+from the frame: the top-hat sees the last rows against replicated ones, a
+vessel leaving the frame and the darker frame margin look alike, and a soma cut
+by the edge is elongated (half a disk). Such components are still rejected,
+but called border components, so nobody looks for a vessel that is not there.
+
 References
 ----------
 Zhou P. et al. (2018) eLife 7:e28728 (CNMF-E; blood vessels as one-photon
@@ -45,6 +53,9 @@ import scipy.stats
 
 __all__ = [
     "REASON",
+    "BORDER_REASON",
+    "frame_edge_fraction",
+    "vessel_edge_report",
     "VesselEdgeFeatures",
     "vessel_mask",
     "vessel_border_band",
@@ -55,6 +66,8 @@ __all__ = [
 
 #: Reason written in ``components.csv`` for a rejected vessel-edge component.
 REASON = "vessel_edge"
+#: Reason written in ``components.csv`` for a component rejected by the same test on the frame's border.
+BORDER_REASON = "border"
 
 
 def vessel_mask(
@@ -237,17 +250,74 @@ def find_vessel_edge_components(estimates, *, gSig, gSiz, **criteria) -> np.ndar
     -------
     ndarray of bool, shape (K,)
     """
+    report = vessel_edge_report(estimates, gSig=gSig, gSiz=gSiz, **criteria)
+    flagged = np.zeros(estimates.A.shape[1], bool)
+    flagged[report["vessel_edge"] + report["border"]] = True
+    return flagged
+
+
+def frame_edge_fraction(A, dims: tuple[int, int], *, width: float) -> np.ndarray:
+    """``(K,)`` float64: the fraction of each footprint's weight within ``width`` pixels of the frame's edge.
+
+    Parameters
+    ----------
+    A : sparse matrix, shape (h*w, K)
+        Footprints, pixel index ``row + col * h``.
+    dims : (h, w)
+    width : float
+        Pixels from the edge (a pixel in the first or last ``ceil(width)`` rows or columns counts).
+    """
+    A = scipy.sparse.csc_matrix(A)
+    h, w = (int(d) for d in dims)
+    edge = int(np.ceil(width))
+    rows, cols = np.arange(h * w) % h, np.arange(h * w) // h
+    near = (rows < edge) | (rows >= h - edge) | (cols < edge) | (cols >= w - edge)
+    mass = np.asarray(A.sum(axis=0)).ravel()
+    on_edge = np.asarray(A[np.flatnonzero(near)].sum(axis=0)).ravel()
+    return np.divide(on_edge, mass, out=np.zeros(A.shape[1]), where=mass > 0)
+
+
+def vessel_edge_report(estimates, *, gSig, gSiz, edge_fraction: float = 0.5, **criteria) -> dict:
+    """The components :func:`find_vessel_edge_components` flags, split into vessel edges and frame-border ones.
+
+    Returns
+    -------
+    dict
+        ``vessel_edge`` and ``border``: sorted lists of component indices
+        (a flagged component with at least ``edge_fraction`` of its footprint
+        within ``gSig`` pixels of the frame's edge is a ``border`` one);
+        ``features``: ``{index: {"border_fraction", "elongation", "skewness",
+        "frame_edge_fraction"}}`` of every flagged component (floats, rounded),
+        and ``criteria``: the thresholds used, so a reader can say which one
+        decided.
+    """
+    test = {"border_fraction": 0.5, "max_elongation": 2.0, "min_skewness": 0.5, **criteria}
     K = estimates.A.shape[1]
-    if K == 0 or estimates.b0 is None:
-        return np.zeros(K, bool)
     g_sig = [gSig, gSig] if np.isscalar(gSig) else list(gSig)
+    edge_width = float(max(g_sig))
+    report = {"vessel_edge": [], "border": [], "features": {},
+             "criteria": {**test, "edge_fraction": edge_fraction, "edge_width": edge_width}}
+    if K == 0 or estimates.b0 is None:
+        return report
     g_siz = [gSiz, gSiz] if np.isscalar(gSiz) else list(gSiz)
     background = np.asarray(estimates.b0, np.float64).reshape(estimates.dims, order="F")
     mask = vessel_mask(background, gSiz=g_siz)
     if not mask.any():
-        return np.zeros(K, bool)
+        return report
     traces = np.asarray(estimates.C, np.float64)
     if estimates.YrA is not None:
         traces = traces + estimates.YrA
-    features = vessel_edge_features(estimates.A, traces, estimates.dims, mask, band_width=float(max(g_sig)))
-    return vessel_edge_components(features, **criteria)
+    features = vessel_edge_features(estimates.A, traces, estimates.dims, mask, band_width=edge_width)
+    flagged = vessel_edge_components(features, **test)
+    on_frame_edge = frame_edge_fraction(estimates.A, estimates.dims, width=edge_width)
+    border = flagged & (on_frame_edge >= edge_fraction)
+    report["vessel_edge"] = np.flatnonzero(flagged & ~border).tolist()
+    report["border"] = np.flatnonzero(border).tolist()
+    report["features"] = {
+        int(k): {"border_fraction": round(float(features.border_fraction[k]), 3),
+                 "elongation": round(float(features.elongation[k]), 3),
+                 "skewness": round(float(features.skewness[k]), 3),
+                 "frame_edge_fraction": round(float(on_frame_edge[k]), 3)}
+        for k in np.flatnonzero(flagged)
+    }
+    return report

@@ -2,11 +2,13 @@
 
 A local page (bound to 127.0.0.1, a free port, a per-session token) shows the
 correlation and mean images with every component's outline, id and decision,
-and for the selected component its footprint, its traces (``C`` and
-``C + YrA``), SNR and r-value. Components are accepted or rejected by click or
-key; saving writes the curation file the evaluate step reads
-(:func:`ace_neuro.cnmfe.evaluate.read_curation_file`), so the next
-``snakemake`` run re-runs evaluate and what follows, nothing upstream. The
+and for the selected component the reason of its automatic decision in words,
+its footprint, its traces (``C`` and ``C + YrA``), SNR and r-value. Components
+are accepted or rejected by click or key; saving writes the curation file the
+evaluate step reads (:func:`ace_neuro.cnmfe.evaluate.read_curation_file`), by
+default ``results/{id}/curation/decisions.yaml``, which the next ``snakemake``
+run uses without a sheet edit: it re-runs evaluate and what follows, nothing
+upstream. The
 same page draws a crop box on the maximum projection and gives its
 ``crop_coords`` in the seed's convention.
 
@@ -26,7 +28,7 @@ from ace_neuro.curate.data import (
     write_crop_file,
     write_curation_file,
 )
-from ace_neuro.curate.server import CurationServer
+from ace_neuro.curate.server import CurationServer, used_by
 
 __all__ = [
     "CurationData",
@@ -48,8 +50,9 @@ def serve(results_dir, *, curation_file=None, port: int = 0, open_browser: bool 
     results_dir : path-like
         ``results/{id}`` of a recording after the evaluate step.
     curation_file : path-like, optional
-        File to write (``.csv`` or ``.yaml``); default ``curation/{id}.csv`` in
-        the current folder.
+        File to write (``.csv`` or ``.yaml``); default
+        ``results/{id}/curation/decisions.yaml``, which the next workflow run
+        reads without a sheet edit.
     port : int
         0 picks a free port.
     open_browser : bool
@@ -60,7 +63,7 @@ def serve(results_dir, *, curation_file=None, port: int = 0, open_browser: bool 
     data = open_results(results_dir, curation_file)
     with CurationServer(data, port=port, on_message=out) as server:
         out(f"curating {data.n_components} components of {data.recording_id}; decisions are saved to "
-            f"{data.curation_path.resolve()}")
+            f"{data.curation_path.resolve()}; {used_by(data)}")
         out(f"open {server.url}  (served on 127.0.0.1 only; Ctrl+C stops)")
         if open_browser:
             import webbrowser

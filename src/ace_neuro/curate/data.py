@@ -20,11 +20,11 @@ or YAML ``accept: / reject:``) and a one-row sample-sheet fragment with
 from __future__ import annotations
 
 import json
-import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -32,8 +32,10 @@ import scipy.sparse
 import tifffile
 
 from ace_neuro.cnmfe.estimates_file import open_estimates_file
-from ace_neuro.cnmfe.evaluate import classify_components, read_curation_file
+from ace_neuro.cnmfe.curation import CurationError, read_curation_edits
+from ace_neuro.cnmfe.evaluate import classify_components
 from ace_neuro.cnmfe.figures import footprint_contours
+from ace_neuro.cnmfe.reasons import THRESHOLD_NAMES, decision_reasons
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.preprocess import crop_slices
 from ace_neuro.cnmfe.params import EvaluateOptions
@@ -47,15 +49,14 @@ __all__ = [
     "write_crop_file",
 ]
 
-logger = logging.getLogger(__name__)
+#: Where ``ace-neuro curate`` saves a recording's decisions, inside its results folder: the workflow's
+#: evaluate rule reads this file when it exists and the sample sheet names no ``curation file``.
+CURATION_FILE = Path("curation") / "decisions.yaml"
 
-#: Where ``ace-neuro curate`` saves by default, relative to the folder it is run from (the workflow's).
-CURATION_FOLDER = "curation"
 
-
-def default_curation_path(recording_id: str) -> Path:
-    """``curation/{id}.csv``: the conventional curation file of a recording, relative to the workflow folder."""
-    return Path(CURATION_FOLDER) / f"{recording_id}.csv"
+def default_curation_path(results_dir: str | os.PathLike) -> Path:
+    """``results/{id}/curation/decisions.yaml``: the decisions the next run uses without a sheet edit."""
+    return Path(results_dir) / CURATION_FILE
 
 
 @dataclass
@@ -90,10 +91,27 @@ class CurationData:
     max_projection : ndarray (H0, W0) or None
         The converted movie's maximum projection, where a crop box is drawn
         (the frame ``crop_coords`` refers to).
+    thresholds : dict of str to float
+        ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` of the evaluate step.
+    reasons, reason_codes : list of str, length K
+        The automatic decision in words and its code
+        (:func:`ace_neuro.cnmfe.reasons.decision_reasons`).
     curation_path : Path
         Where decisions are saved.
     crop_path : Path
         Where the crop box is saved.
+    merges, splits : list
+        Merge groups and split components of the curation file (or those
+        applied to these results), in the cnmfe step's ids.
+    n_found : int
+        Components the cnmfe step found (``n_components`` less the parts of
+        the splits applied to these results).
+    movie_path : Path or None
+        The motion-corrected movie the clips are cut from (``None`` when the
+        motion step's file is gone).
+    conventional_path : bool
+        Whether ``curation_path`` is :func:`default_curation_path` of the
+        results, which the next run reads without a sheet edit.
     """
 
     recording_id: str
@@ -111,6 +129,13 @@ class CurationData:
     curation_path: Path
     crop_path: Path
     thresholds: dict[str, float] = field(default_factory=dict)
+    conventional_path: bool = False
+    movie_path: Path | None = None
+    merges: list[list[int]] = field(default_factory=list)
+    splits: list[int] = field(default_factory=list)
+    n_found: int = 0
+    reasons: list[str] = field(default_factory=list)
+    reason_codes: list[str] = field(default_factory=list)
     _contours: list | None = field(default=None, repr=False)
 
     @property
@@ -198,6 +223,16 @@ def _read_estimates(path: Path) -> dict:
         }
 
 
+def _corrected_movie(results: Path) -> Path | None:
+    """The motion step's corrected movie under ``results/motion/memmap``, or None when it is not there."""
+    from ace_neuro.io.memmap import find_corrected_movie
+
+    try:
+        return Path(find_corrected_movie(results / "motion" / "memmap"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def _curated_in_table(path: Path, n_components: int) -> set[int]:
     """Ids marked ``decided_by == curation`` in ``components.csv`` (empty when the file is absent)."""
     import pandas as pd
@@ -210,6 +245,23 @@ def _curated_in_table(path: Path, n_components: int) -> set[int]:
     return {int(k) for k in table.loc[table["decided_by"] == "curation", "id"]}
 
 
+def _automatic_decisions(snr, r_values, evaluated, curated, params, thresholds) -> np.ndarray:
+    """The evaluate step's decisions before curation: the file's, except where a curation file decided.
+
+    Where the curation decided, the automatic decision is what the step's rule
+    gives: CaImAn's thresholds, then the recorded vessel and border rejections.
+    """
+    auto = np.asarray(evaluated, bool).copy()
+    if curated and np.all(np.isfinite(snr)) and np.all(np.isfinite(r_values)):
+        good, _ = classify_components(snr, r_values, **thresholds)
+        rule = np.zeros(auto.size, dtype=bool)
+        rule[good] = True
+        rule[[int(k) for k in (params.get("vessel_edge_components") or []) + (params.get("border_components") or [])]] = False
+        ids = sorted(curated)
+        auto[ids] = rule[ids]
+    return auto
+
+
 def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLike | None = None) -> CurationData:
     """Read what the curation page shows from one recording's results folder.
 
@@ -219,7 +271,8 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         ``results/{id}`` after the evaluate step.
     curation_file : path-like, optional
         Curation file to edit (``.csv`` or ``.yaml``); default
-        ``curation/{id}.csv`` under the current folder. When it exists its
+        ``results/{id}/curation/decisions.yaml`` (:func:`default_curation_path`),
+        which the workflow reads without a sheet edit. When it exists its
         decisions are the starting point.
 
     Raises
@@ -241,30 +294,30 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     evaluated[bad] = False
 
     params = fields["params"]
-    # the thresholds the evaluate step recorded (r_values_min, the seed's name, applied to rval_thr); defaults where absent
-    names = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest")
-    recorded = EvaluateOptions.from_params({n: params[n] for n in names + ("r_values_min",) if params.get(n) is not None})
-    thresholds = {name: float(getattr(recorded, name)) for name in names}
-    if np.all(np.isfinite(fields["snr"])) and np.all(np.isfinite(fields["r_values"])):
-        good, _ = classify_components(fields["snr"], fields["r_values"], **thresholds)
-        auto = np.zeros(n_comp, dtype=bool)
-        auto[good] = True
-    else:
-        auto = evaluated.copy()
-
+    thresholds = {p.name: float(params.get(p.name, p.default)) for p in EvaluateOptions.parameters() if p.name in THRESHOLD_NAMES}
+    if params.get("r_values_min") is not None:
+        thresholds["rval_thr"] = float(params["r_values_min"])
     curated = _curated_in_table(results / "evaluate" / "components.csv", n_comp)
-    mismatch = (auto != evaluated) & ~np.isin(np.arange(n_comp), sorted(curated))
-    if mismatch.any():  # trust the file over our reading of its parameters
-        ids = np.flatnonzero(mismatch)
-        logger.warning("%d components (%s%s): the evaluate thresholds in %s do not reproduce their decision; "
-                       "keeping the file's", ids.size, ", ".join(map(str, ids[:10])), ", ..." * (ids.size > 10),
-                       estimates_path)
-        auto[mismatch] = evaluated[mismatch]
-    curation_path = Path(curation_file) if curation_file is not None else default_curation_path(recording_id)
+    auto = _automatic_decisions(fields["snr"], fields["r_values"], evaluated, curated, params, thresholds)
+    reasons, reason_codes = decision_reasons(fields["snr"], fields["r_values"], auto, params, thresholds)
+    conventional = default_curation_path(results)
+    curation_path = Path(curation_file) if curation_file is not None else conventional
+    merged_into = {int(k): int(v) for k, v in (params.get("merged_into") or {}).items()}
+    split_from = {int(k): int(v) for k, v in (params.get("split_from") or {}).items()}
+    n_found = n_comp - len(split_from)  # components of the cnmfe step, before the splits of these results
     if curation_path.exists():
-        manual = read_curation_file(curation_path, n_comp)
-    else:  # start from the decisions applied to these results
-        manual = {k: bool(evaluated[k]) for k in sorted(curated)}
+        edits = read_curation_edits(curation_path, n_found)
+        manual, merges, splits = edits.decisions, [list(g) for g in edits.merges], list(edits.splits)
+    else:  # start from the decisions, merges and splits applied to these results
+        manual = {k: bool(evaluated[k]) for k in sorted(curated) if k not in merged_into}
+        groups: dict[int, list[int]] = {}
+        for member, keep in merged_into.items():
+            groups.setdefault(keep, [keep]).append(member)
+        merges, splits = [sorted(g) for g in groups.values()], sorted(set(split_from.values()))
+    for member, keep in merged_into.items():
+        reasons[member], reason_codes[member] = f"rejected: merged into component {keep} (curation)", "merged"
+    for part, parent in split_from.items():
+        reasons[part] = f"split from component {parent} (curation); {reasons[part]}"
 
     images: dict[str, tuple[str, np.ndarray]] = {}
     correlation = _read_image(results / "cnmfe" / "correlation_image.tif")
@@ -292,52 +345,80 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         snr=fields["snr"],
         r_values=fields["r_values"],
         auto_accepted=auto,
+        reasons=reasons,
+        reason_codes=reason_codes,
         manual=manual,
         images=images,
         max_projection=_read_image(results / "projections" / "max.tif"),
         curation_path=curation_path,
         crop_path=curation_path.with_name(f"{recording_id}_crop.csv"),
+        conventional_path=curation_path.resolve() == conventional.resolve(),
+        movie_path=_corrected_movie(results),
+        merges=merges,
+        splits=splits,
+        n_found=n_found,
         thresholds=thresholds,
     )
 
 
-def write_curation_file(path: str | os.PathLike, decisions: Mapping[int, bool], n_components: int) -> Path:
-    """Write manual decisions in the format the evaluate step reads, atomically.
+def write_curation_file(path: str | os.PathLike, decisions: Mapping[int, bool], n_components: int, *,
+                        merges: Sequence[Sequence[int]] = (), splits: Sequence[int] = ()) -> Path:
+    """Write manual decisions, merges and splits in the format the evaluate step reads, atomically.
 
     Parameters
     ----------
     path : path-like
-        ``.csv`` (``component,decision`` rows, ``accept`` / ``reject``) or
-        ``.yaml`` / ``.yml`` (``accept: [...]``, ``reject: [...]``).
+        ``.csv`` (``component,decision`` rows, ``accept`` / ``reject``; no
+        merges or splits) or ``.yaml`` / ``.yml`` (``accept: [...]``,
+        ``reject: [...]``, ``merge: [[...], ...]``, ``split: [...]``).
     decisions : mapping of int to bool
         Component id -> ``True`` to accept, ``False`` to reject.
     n_components : int
-        Components in the results (ids must be in ``0 .. n_components - 1``).
+        Components the cnmfe step found (ids in ``0 .. n_components - 1``;
+        decisions may also name the new components of the splits).
+    merges : sequence of sequences of int
+        Groups of components to merge (:mod:`ace_neuro.cnmfe.refit`).
+    splits : sequence of int
+        Components to split in two.
 
     Returns
     -------
     Path
-        ``path``, after reading it back with
-        :func:`ace_neuro.cnmfe.evaluate.read_curation_file` to the same decisions.
+        ``path``, written only after its text read back with
+        :func:`ace_neuro.cnmfe.curation.read_curation_edits` to the same
+        decisions, merges and splits (a refused file changes nothing).
     """
     path = Path(path)
     items = sorted((int(k), bool(v)) for k, v in decisions.items())
-    for k, _ in items:
-        if not 0 <= k < n_components:
-            raise ValueError(f"component {k} does not exist; ids run from 0 to {n_components - 1}")
+    merges = sorted(sorted(int(k) for k in group) for group in merges)
+    splits = sorted(int(k) for k in splits)
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        if merges or splits:
+            raise ValueError(f"{path}: merges and splits need a .yaml curation file (ace-neuro curate "
+                             "--curation-file NAME.yaml, or the default results/ID/curation/decisions.yaml)")
         text = "component,decision\n" + "".join(f"{k},{'accept' if v else 'reject'}\n" for k, v in items)
     elif suffix in (".yaml", ".yml"):
         accept = ", ".join(str(k) for k, v in items if v)
         reject = ", ".join(str(k) for k, v in items if not v)
         text = f"accept: [{accept}]\nreject: [{reject}]\n"
+        if merges:
+            text += "merge: [" + ", ".join("[" + ", ".join(map(str, group)) + "]" for group in merges) + "]\n"
+        if splits:
+            text += "split: [" + ", ".join(map(str, splits)) + "]\n"
     else:
         raise ValueError(f"{path}: a curation file must end in .csv or .yaml")
+    with tempfile.TemporaryDirectory(prefix="ace-neuro-curation-") as folder:
+        check = Path(folder) / f"check{suffix}"
+        check.write_text(text, encoding="utf-8")
+        try:
+            edits = read_curation_edits(check, n_components)
+        except CurationError as err:
+            raise ValueError(str(err).replace(str(check), str(path))) from None
+    if (edits.decisions, [list(g) for g in edits.merges], list(edits.splits)) != (dict(items), merges, splits):
+        raise RuntimeError(f"{path}: the text written does not read back to the decisions given")
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    if read_curation_file(path, n_components) != dict(items):
-        raise RuntimeError(f"{path}: the file written does not read back to the decisions given")
     return path
 
 

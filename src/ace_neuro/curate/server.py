@@ -9,6 +9,7 @@ answers:
 ``GET /api/summary``      every component: id, SNR, r-value, size, outline, decisions
 ``GET /api/image/NAME``   ``correlation``, ``mean`` or ``max`` as an 8-bit grey PNG
 ``GET /api/component/K``  component K's footprint (its bounding box) and traces
+``GET /api/clip/K.mp4``   component K's clip, raw | denoised | residual (``.webm``: VP9)
 ``POST /api/save``        ``{"decisions": {"3": "reject", ...}}``: writes the curation file
 ``POST /api/crop``        ``{"rows": [r0, r1], "cols": [c0, c1]}``: writes ``crop_coords``
 ========================  ==============================================================
@@ -28,6 +29,7 @@ import math
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -37,10 +39,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from ace_neuro.curate.clips import CLIP_FORMATS, ClipMaker
 from ace_neuro.curate.data import CurationData, crop_coords_from_box, write_crop_file, write_curation_file
 from ace_neuro.io.images import display_limits
 
-__all__ = ["CurationServer", "trace_envelope", "image_png"]
+__all__ = ["CurationServer", "trace_envelope", "image_png", "used_by", "save_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
 #: Points per trace sent to the page: longer traces are reduced to their min / max per bin.
 TRACE_POINTS = 4000
 _MAX_BODY = 1 << 20
+#: Clips kept in memory (about 1 MB each).
+CLIPS_KEPT = 32
 
 
 def image_png(image: np.ndarray) -> bytes:
@@ -111,6 +116,8 @@ def _summary(data: CurationData) -> dict[str, Any]:
             "size": int(sizes[k]),
             "centre": [_number(centres[k, 1] + 0.5, 2), _number(centres[k, 0] + 0.5, 2)],
             "auto": bool(data.auto_accepted[k]),
+            "reason": data.reasons[k],
+            "reason_code": data.reason_codes[k],
             "outline": [_outline_points(line) for line in lines],
         })
     images = [{"name": name, "title": title} for name, (title, _) in data.images.items()]
@@ -125,7 +132,12 @@ def _summary(data: CurationData) -> dict[str, Any]:
         "manual": {str(k): v for k, v in sorted(data.manual.items())},
         "thresholds": data.thresholds,
         "curation_path": str(data.curation_path.resolve()),
-        "sheet_value": str(data.curation_path),
+        "used_by": used_by(data),
+        "merge": data.merges,
+        "split": data.splits,
+        "clips": data.movie_path is not None,
+        "clip_note": "" if data.movie_path is not None else
+        "no clips: the motion step's corrected movie (motion/memmap) is not in the results folder",
     }
 
 
@@ -148,16 +160,23 @@ def _detail(data: CurationData, k: int) -> dict[str, Any]:
     }
 
 
-def save_message(data: CurationData, decisions: dict[int, bool]) -> str:
-    """What the user does after saving: where the file is, what the sheet says, the command to run."""
+def used_by(data: CurationData) -> str:
+    """How the next workflow run finds the saved decisions (for the page and the console)."""
+    if data.conventional_path:
+        return (f"the next 'snakemake --cores all' uses them for recording {data.recording_id} without a sheet edit "
+                "(unless its 'curation file' column names another file) and re-runs evaluate and the steps after it, "
+                "nothing upstream")
+    return (f"set the sample sheet's 'curation file' of recording {data.recording_id} to {data.curation_path} "
+            "(relative paths are relative to the folder snakemake runs in), then 'snakemake --cores all' re-runs "
+            "evaluate and the steps after it, nothing upstream")
+
+
+def save_message(data: CurationData, decisions: dict[int, bool], n_merges: int = 0, n_splits: int = 0) -> str:
+    """What the user does after saving: where the file is and how the next run uses it."""
     n_accept = sum(decisions.values())
-    return (
-        f"Saved {len(decisions)} decisions ({n_accept} accept, {len(decisions) - n_accept} reject) to "
-        f"{data.curation_path.resolve()}. In the sample sheet, set the 'curation file' of recording "
-        f"{data.recording_id} to {data.curation_path} (if it is not already; relative paths are relative to "
-        "the folder snakemake runs in), then run: snakemake --cores all  (evaluate and the steps after it "
-        "re-run, nothing upstream)."
-    )
+    edits = f", {n_merges} merges, {n_splits} splits" if n_merges or n_splits else ""
+    return (f"Saved {len(decisions)} decisions ({n_accept} accept, {len(decisions) - n_accept} reject){edits} to "
+            f"{data.curation_path.resolve()}: {used_by(data)}.")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -215,11 +234,18 @@ class _Handler(BaseHTTPRequestHandler):
             match = re.fullmatch(r"/api/image/(\w+)\.png", url.path)
             if match:
                 return self._send(HTTPStatus.OK, self.server.png(match[1]), "image/png")
+            match = re.fullmatch(r"/api/clip/(\d+)\.(mp4|webm)", url.path)
+            if match:
+                return self._send(HTTPStatus.OK, self.server.clip(int(match[1]), match[2]), CLIP_FORMATS[match[2]][1])
             match = re.fullmatch(r"/api/component/(\d+)", url.path)
             if match:
                 return self._json(HTTPStatus.OK, _detail(data, int(match[1])))
-        except (KeyError, IndexError) as err:
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the page went on (another component selected) before the answer was sent
+        except (KeyError, IndexError, FileNotFoundError) as err:
             return self._error(HTTPStatus.NOT_FOUND, str(err))
+        except (ValueError, OSError, RuntimeError) as err:
+            return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(err))
         self._error(HTTPStatus.NOT_FOUND, f"no API {url.path}")
 
     def _static(self, name: str) -> None:
@@ -260,6 +286,9 @@ class _HTTPServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._summary: dict | None = None
         self._pngs: dict[str, bytes] = {}
+        self._clips: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self._clip_maker: ClipMaker | None = None
+        self._clip_lock = threading.Lock()
 
     def summary(self) -> dict:
         with self._lock:
@@ -281,16 +310,33 @@ class _HTTPServer(ThreadingHTTPServer):
                 self._pngs[name] = image_png(image)
             return self._pngs[name]
 
+    def clip(self, k: int, fmt: str) -> bytes:
+        """Component ``k``'s clip, made on the first request and kept (the last ``CLIPS_KEPT``)."""
+        if self.data.movie_path is None:
+            raise FileNotFoundError("no clips: the motion step's corrected movie is not in the results folder")
+        with self._clip_lock:  # one clip at a time: each reads a few hundred frames
+            if (k, fmt) not in self._clips:
+                if self._clip_maker is None:
+                    self._clip_maker = ClipMaker(self.data.estimates_path, self.data.movie_path)
+                self._clips[(k, fmt)] = self._clip_maker.clip(k, fmt)
+                while len(self._clips) > CLIPS_KEPT:
+                    self._clips.popitem(last=False)
+            self._clips.move_to_end((k, fmt))
+            return self._clips[(k, fmt)]
+
     def save(self, body: dict) -> dict:
         decisions = {}
         for key, value in dict(body["decisions"]).items():
             if value not in ("accept", "reject"):
                 raise ValueError(f"component {key}: decision {value!r} must be 'accept' or 'reject'")
             decisions[int(key)] = value == "accept"
+        merges = [[int(k) for k in group] for group in body.get("merge") or []]
+        splits = [int(k) for k in body.get("split") or []]
         with self._lock:
-            path = write_curation_file(self.data.curation_path, decisions, self.data.n_components)
-            self.data.manual = dict(decisions)
-        message = save_message(self.data, decisions)
+            path = write_curation_file(self.data.curation_path, decisions, self.data.n_found,
+                                       merges=merges, splits=splits)
+            self.data.manual, self.data.merges, self.data.splits = dict(decisions), merges, splits
+        message = save_message(self.data, decisions, len(merges), len(splits))
         self.on_message(message)
         return {"path": str(path.resolve()), "message": message, "n_decisions": len(decisions)}
 

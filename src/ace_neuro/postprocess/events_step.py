@@ -62,7 +62,7 @@ def run_events_step(
         ``amplitude`` (see :class:`~ace_neuro.postprocess.events.Events`),
         ``method`` (``derivative`` or ``deconvolution``).
     ``raster_png``
-        Raster plot, one row per accepted neuron, one panel per method.
+        Raster plot, one row per accepted neuron labelled with its component id, one panel per method.
 
     Returns
     -------

@@ -28,13 +28,24 @@ def plot_raster(path: PathLike, table: pd.DataFrame, accepted: np.ndarray, time_
             ax.text(0.5, 0.5, "no accepted neurons", ha="center", va="center", transform=ax.transAxes)
         else:
             ax.scatter(sub["time_s"], [rows[int(n)] for n in sub["neuron"]], marker="|", s=30, c="k", linewidths=0.8)
-            ax.set_ylim(-0.5, accepted.size - 0.5)
+            ax.set_ylim(accepted.size - 0.5, -0.5)  # the first id on top, as in events.csv
+            _label_rows_with_ids(ax, accepted)
         ax.set_xlim(time_s[0] if time_s.size else 0, time_s[-1] if time_s.size else 1)
-        ax.set_ylabel("accepted neuron")
+        ax.set_ylabel("component id")
         ax.set_title(f"calcium events ({method}, {len(sub)} events)")
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _label_rows_with_ids(ax, ids: np.ndarray, max_labels: int = 40) -> None:
+    """Tick the raster's rows (0 .. n-1) with the component ids of ``events.csv``, at most ``max_labels`` of them."""
+    from matplotlib.ticker import FixedLocator
+
+    rows = np.arange(ids.size)
+    shown = rows[:: max(1, int(np.ceil(ids.size / max_labels)))]
+    ax.yaxis.set_major_locator(FixedLocator(shown))
+    ax.set_yticklabels([str(int(ids[i])) for i in shown], fontsize=7 if ids.size > 20 else 9)
 
 
 def plot_spectrogram(path: PathLike, times: np.ndarray, freqs: np.ndarray, power_db: np.ndarray) -> None:

@@ -25,6 +25,8 @@ def run(inputs, outputs, options: EvaluateOptions, *, threads: int = 1, log=None
     if options.evaluate_engine == "caiman":
         from ace_neuro.engines.caiman import run_evaluate
 
+        _no_merges_with_caiman(curation[0] if curation else None)
+
         evaluated = run_evaluate(inputs.estimates, inputs.movie, estimates_out=outputs.estimates,
                                  components_csv=outputs.components, caiman_out=outputs.caiman,
                                  traces_png=outputs.traces, options=options,
@@ -41,3 +43,19 @@ def run(inputs, outputs, options: EvaluateOptions, *, threads: int = 1, log=None
             traces_png=outputs.traces,
         )
     contours_figure(evaluated, outputs.contours)
+
+
+def _no_merges_with_caiman(curation_file) -> None:
+    """CaImAn's evaluate engine applies decisions only: a file with merges or splits is an error, not ignored."""
+    import yaml
+
+    from ace_neuro.options import ParameterError
+
+    if not curation_file or not str(curation_file).lower().endswith((".yaml", ".yml")):
+        return
+    content = yaml.safe_load(open(curation_file, encoding="utf-8")) or {}
+    if isinstance(content, dict) and (content.get("merge") or content.get("split")):
+        raise ParameterError(
+            f"{curation_file}: merges and splits are applied by the native evaluate engine only; set "
+            "evaluate_engine: native, or remove 'merge' and 'split' from the file"
+        )

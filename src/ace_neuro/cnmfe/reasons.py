@@ -1,0 +1,112 @@
+"""Why each component was accepted or rejected by the evaluate step, in words.
+
+The evaluate step records what decided (:func:`ace_neuro.cnmfe.evaluate.evaluate_components`
+writes the thresholds and, for the vessel test, the flagged components with
+their features into the estimates' ``params``); this module turns that record
+into one sentence per component naming the rule, the value and the threshold,
+e.g. ``"rejected: SNR 2.54 <= min_SNR 3.0 and r 0.62 < rval_thr 0.85"``. The
+curation page shows it; ``components.csv``'s ``reason`` column holds the rule's
+code (``quality``, ``vessel_edge``, ``border``, ``curation``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["THRESHOLD_NAMES", "decision_reasons"]
+
+#: The evaluate parameters of CaImAn's accept rule.
+THRESHOLD_NAMES = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest")
+
+
+def _quality_words(snr: float, r: float, thresholds: Mapping[str, float]) -> tuple[bool, str]:
+    """CaImAn's rule on one component: (accepted, the conditions that decided, in words)."""
+    min_snr, rval_thr = thresholds["min_SNR"], thresholds["rval_thr"]
+    failed = []
+    if not snr > thresholds["SNR_lowest"]:
+        failed.append(f"SNR {snr:.2f} <= SNR_lowest {thresholds['SNR_lowest']:g}")
+    if not r > thresholds["rval_lowest"]:
+        failed.append(f"r {r:.2f} <= rval_lowest {thresholds['rval_lowest']:g}")
+    passed = [text for ok, text in ((snr > min_snr, f"SNR {snr:.2f} > min_SNR {min_snr:g}"),
+                                    (r >= rval_thr, f"r {r:.2f} >= rval_thr {rval_thr:g}")) if ok]
+    if not passed:
+        failed.insert(0, f"SNR {snr:.2f} <= min_SNR {min_snr:g} and r {r:.2f} < rval_thr {rval_thr:g}")
+    if failed:
+        return False, "; ".join(failed)
+    return True, " and ".join(passed)
+
+
+def _vessel_words(code: str, features: Mapping[str, float] | None, criteria: Mapping[str, float]) -> str:
+    """The vessel test's words for a flagged component, naming the criteria that fired."""
+    head = "border component" if code == "border" else "vessel edge"
+    if not features:
+        return head
+    where = (f"{features['frame_edge_fraction']:.0%} of the footprint within {criteria.get('edge_width', 'gSig')} px "
+             "of the frame's edge, over a dark ridge of the background"
+             if code == "border" else
+             f"{features['border_fraction']:.0%} of the footprint on a vessel border "
+             f">= {criteria.get('border_fraction', 0.5):.0%}")
+    not_cell = []
+    if features["elongation"] >= criteria.get("max_elongation", 2.0):
+        not_cell.append(f"elongation {features['elongation']:.1f} >= {criteria.get('max_elongation', 2.0):g}")
+    if features["skewness"] < criteria.get("min_skewness", 0.5):
+        not_cell.append(f"trace skewness {features['skewness']:.2f} < {criteria.get('min_skewness', 0.5):g}")
+    return f"{head}: {where}, not cell-like ({' and '.join(not_cell) or 'by the recorded test'})"
+
+
+def decision_reasons(
+    snr: np.ndarray,
+    r_values: np.ndarray,
+    accepted: np.ndarray,
+    params: Mapping[str, Any],
+    thresholds: Mapping[str, float],
+) -> tuple[list[str], list[str]]:
+    """Each component's automatic decision in words, and its reason code.
+
+    Parameters
+    ----------
+    snr, r_values : ndarray of float, shape (K,)
+        ``SNR_comp`` and ``r_values`` (NaN where the file has none).
+    accepted : ndarray of bool, shape (K,)
+        The evaluate step's decision before any curation.
+    params : mapping
+        The evaluated estimates' ``params`` (``vessel_edge_components``,
+        ``border_components``, ``vessel_edge_features``, ``vessel_edge_criteria``).
+    thresholds : mapping
+        ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` the step used.
+
+    Returns
+    -------
+    words : list of str, length K
+        ``"accepted: SNR 5.10 > min_SNR 3"``, ``"rejected: vessel edge (...)"``, ...
+    codes : list of str, length K
+        ``""`` (accepted), ``quality``, ``vessel_edge``, ``border``, or
+        ``recorded`` when the file's decision does not follow from what it records.
+    """
+    flagged = {int(k): "vessel_edge" for k in params.get("vessel_edge_components") or []}
+    flagged.update({int(k): "border" for k in params.get("border_components") or []})
+    features = {int(k): v for k, v in (params.get("vessel_edge_features") or {}).items()}
+    criteria = params.get("vessel_edge_criteria") or {}
+    words, codes = [], []
+    for k, (s, r, accept) in enumerate(zip(np.asarray(snr, float), np.asarray(r_values, float),
+                                           np.asarray(accepted, bool))):
+        if not (math.isfinite(s) and math.isfinite(r)):
+            words.append(f"{'accepted' if accept else 'rejected'} by the evaluate step (the file holds no metrics)")
+            codes.append("" if accept else "recorded")
+            continue
+        passes, text = _quality_words(s, r, thresholds)
+        if k in flagged and not accept:
+            quality = f"the SNR / r-value rule alone would accept it ({text})" if passes else f"also {text}"
+            words.append(f"rejected: {_vessel_words(flagged[k], features.get(k), criteria)}; {quality}")
+            codes.append(flagged[k])
+        elif passes == accept:
+            words.append(f"{'accepted' if accept else 'rejected'}: {text}")
+            codes.append("" if accept else "quality")
+        else:  # e.g. results of an older version or of another engine
+            words.append(f"{'accepted' if accept else 'rejected'} by the evaluate step, although {text} with the "
+                         "recorded thresholds (re-run evaluate to refresh the results)")
+            codes.append("" if accept else "recorded")
+    return words, codes
