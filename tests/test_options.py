@@ -213,25 +213,38 @@ def test_one_field_in_one_class_shows_up_in_config_schema_readme_and_sheet(monke
 # ----------------------------------------------------------------------------- layers
 
 
-def test_nothing_below_the_stage_layer_imports_it():
-    offenders = []
+def _imports(path: Path, tree: ast.Module) -> list[tuple[int, str]]:
+    """``(line, dotted name)`` of every module (and imported name) a file imports, relative imports resolved."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the module's package
+                package = path.relative_to(SRC).parent.parts
+                package = package[: len(package) - node.level + 1]
+                base = ".".join(("ace_neuro", *package, base)).rstrip(".")
+            out += [(node.lineno, base)] + [(node.lineno, f"{base}.{a.name}") for a in node.names]
+    return out
+
+
+def _importers_of(target: str) -> set[str]:
+    found = set()
     for path, tree in _modules():
-        relative = path.relative_to(SRC).as_posix()
-        if relative.startswith("stages/"):
-            continue
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:  # relative: resolve against the module's package
-                    package = path.relative_to(SRC).parent.parts[: len(path.relative_to(SRC).parent.parts) - node.level + 1]
-                    base = ".".join(("ace_neuro", *package, base)).rstrip(".")
-                names = [base] + [f"{base}.{a.name}" for a in node.names]
-            if any(n == "ace_neuro.stages" or n.startswith("ace_neuro.stages.") for n in names):
-                offenders.append(f"{relative}:{node.lineno}")
-    assert offenders == []
+        for line, name in _imports(path, tree):
+            if name == target or name.startswith(target + "."):
+                found.add(path.relative_to(SRC).as_posix())
+    return found
+
+
+def test_nothing_below_the_stage_layer_imports_it():
+    assert {f for f in _importers_of("ace_neuro.stages") if not f.startswith("stages/")} == set()
+
+
+def test_only_the_layers_above_the_engines_import_the_registry():
+    allowed = {"cli.py", "sheet.py", "resources.py", "configdoc.py"}
+    assert {f for f in _importers_of("ace_neuro.params") if not f.startswith("stages/")} <= allowed
 
 
 @pytest.mark.parametrize("package", ["ace_neuro.params", "ace_neuro.sheet", "ace_neuro.resources", "ace_neuro.cnmfe",
