@@ -70,7 +70,8 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, delete_indices: 
     """Map ``inputs.frames`` to ephys time with the pulses of ``inputs.ttl``."""
     from ace_neuro.postprocess.sync_step import run_sync_step
 
-    # the stage's parameters are run_sync_step's keywords, by name
+    # the stage's parameters are run_sync_step's keywords, by name (run_sync, the switch, chose the rule)
+    method = {name: value for name, value in params.items() if name != "run_sync"}
     run_sync_step(
         inputs.ttl,
         inputs.frames,
@@ -79,7 +80,7 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, delete_indices: 
         outputs.summary,
         delete_indices=delete_indices,
         zero_time=zero_time,
-        **params,
+        **method,
     )
     from ace_neuro.report import plot_sync
 
