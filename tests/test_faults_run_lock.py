@@ -106,3 +106,30 @@ def test_second_run_in_one_checkout_then_kill_9_of_the_whole_run_then_plain_reru
     assert status[["id", "status"]].values.tolist() == [["rec1", "done"]]
     assert not list(snakemake_locks.glob("*.lock")) and not (workdir / "results" / ".ace-neuro.lock").exists()
     assert not [p for p in (workdir / "results").rglob("*") if ".partial" in p.name or ".cnmfe_scratch" in p.name]
+
+
+@pytest.mark.parametrize("argv, dry", [(["--cores", "2"], False), (["-n"], True), (["-np"], True),
+                                       (["--dry-run"], True), (["--dryrun"], True), (["-p", "-c2"], False),
+                                       (["--config", "results=-n"], False)])
+def test_dry_run_requested(argv, dry):
+    from ace_neuro.lock import dry_run_requested
+
+    assert dry_run_requested(argv) is dry
+
+
+def test_only_snakemake_locks_on_our_results_folder_are_removed(tmp_path, caplog):
+    from ace_neuro.lock import remove_stale_snakemake_locks
+
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("raw/rec1/0.avi\n")
+    (locks / "0.output.lock").write_text("results/rec1/convert/movie.tif\nresults/rec1/motion/memmap\n")
+    (locks / "1.input.lock").write_text("other/in.txt\n")
+    (locks / "1.output.lock").write_text(f"{tmp_path / 'other_results' / 'x.txt'}\n")
+    with caplog.at_level("WARNING"):
+        removed = remove_stale_snakemake_locks(tmp_path, tmp_path / "results",
+                                               {"pid": 123, "host": "h", "started_utc": "t"})
+    assert removed == [locks / "0.output.lock", locks / "0.input.lock"]
+    assert sorted(p.name for p in locks.iterdir()) == ["1.input.lock", "1.output.lock"]
+    assert "removed Snakemake's stale lock of pid 123 on h since t" in caplog.text
+    assert remove_stale_snakemake_locks(tmp_path / "nowhere", tmp_path / "results") == []

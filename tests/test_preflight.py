@@ -143,3 +143,25 @@ def test_status_table(tmp_path):
     text = format_status(table)
     assert text.startswith("Status of the 5 recording(s) of the sheet: 1 done, 2 failed, 1 not finished, 1 not started")
     assert "  b  failed at cnmfe: MemoryError: cnmfe needs 40 GB" in text
+
+
+def test_every_problem_of_the_sheet_is_reported_together(raw, tmp_path):
+    from ace_neuro.preflight import check_sheet
+
+    no_stamps = _copy(raw, tmp_path / "no_stamps")
+    (no_stamps / "Miniscope" / "timeStamps.csv").unlink()
+    late = _without_start_time(raw, tmp_path / "late")
+    sheet_path = tmp_path / "sheet.csv"
+    sheet_path.write_text("id,calcium imaging directory,events_method,gSig\n"
+                          f"a,{raw},derivativ,\nb,{raw},,-3\nc,{no_stamps},,\nd,{late},,\ne,{raw},,\n")
+    sheet = load_sheet(sheet_path, check_directories=False)
+    parameters, found = check_sheet(yaml.safe_load(CONFIG.read_text()), sheet, tmp_path / "results")
+    assert set(parameters) == {"c", "d", "e"}
+    with pytest.raises(PreflightError) as info:
+        found.raise_if_stopping()
+    message = str(info.value)
+    assert message.startswith("3 problem(s) to fix before the run can start (nothing was run):")
+    assert f"{sheet_path}, line 2 (id a): events.events_method = \"derivativ\" is not allowed" in message
+    assert f"{sheet_path}, line 3 (id b): " in message and "gSig" in message
+    assert f"{sheet_path}, line 5 (id d): no session start time" in message
+    assert "1 recording(s) with unreadable data: they fail, the others run:\n  - c: " in message

@@ -19,7 +19,7 @@ from ace_neuro.lock import (
     unlock_results,
 )
 from ace_neuro.params import check_keys
-from ace_neuro.preflight import check_recordings
+from ace_neuro.preflight import check_sheet
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES
@@ -43,8 +43,6 @@ SHEET = load_sheet(config["experiments"], check_directories=False)
 validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 
 
-# Every parameter of every recording, checked once here (config values and sheet cells by the same rules).
-PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
 SHEET_IDS = list(SHEET.index)
 
@@ -68,13 +66,16 @@ remove_dangling_links(RESULTS)
 
 # Everything knowable at start, for every recording, reported together (ace_neuro.preflight): a value to fix in
 # the sheet stops the run here; a recording whose own data is unreadable fails alone and the others run.
+# Every parameter of every recording is checked here too (config values and sheet cells by the same rules).
 FAILED_AT_START = {}
 if workflow.is_main_process:
-    PREFLIGHT = check_recordings(SHEET, PARAMETERS, RESULTS)
+    PARAMETERS, PREFLIGHT = check_sheet(config, SHEET, RESULTS)
     PREFLIGHT.raise_if_stopping()
     FAILED_AT_START = PREFLIGHT.failed
     if PREFLIGHT.problems:
         logger.warning(PREFLIGHT.report())
+else:  # inside a job: checked by the main process already
+    PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 IDS = [i for i in SHEET_IDS if i not in FAILED_AT_START]
 
 
