@@ -45,6 +45,7 @@ validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 
 RESULTS = config["results"]
 SHEET_IDS = list(SHEET.index)
+START_CHECK_MARK = "logs/.start_check_failed"
 
 
 # One run at a time per results folder (two checkouts may share one): a second run stops here, naming the first,
@@ -55,8 +56,9 @@ if workflow.is_main_process and not dry_run_requested():
     _previous_holder = read_holder(RESULTS)
     lock_results(RESULTS, clean=True)
     remove_stale_snakemake_locks(os.getcwd(), RESULTS, _previous_holder)
-    for _marker in glob_wildcards(f"{RESULTS}/{{id}}/logs/.start_check_failed").id:
-        os.remove(f"{RESULTS}/{_marker}/logs/.start_check_failed")  # rule start_check: checked again now
+    # start_check's markers of recordings that failed the last check go; each is checked again now
+    for _marker in glob_wildcards(f"{RESULTS}/{{id}}/{START_CHECK_MARK}").id:
+        os.remove(f"{RESULTS}/{_marker}/{START_CHECK_MARK}")
 
 
 # A link output (preprocess's movie when nothing is preprocessed) dangles after Snakemake deleted a killed job's
@@ -86,8 +88,9 @@ def report_status(log):
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
     )
     path = write_status(table, RESULTS)
-    for recording_id in FAILED_AT_START:  # rule start_check's marker: the next run checks the recording again
-        Path(f"{RESULTS}/{recording_id}/logs/.start_check_failed").unlink(missing_ok=True)
+    # start_check's markers go, so the next run checks those recordings again
+    for recording_id in FAILED_AT_START:
+        Path(f"{RESULTS}/{recording_id}/{START_CHECK_MARK}").unlink(missing_ok=True)
     logger.warning(f"{format_status(table)}\n(table: {path})")
     return table
 
@@ -99,7 +102,9 @@ onsuccess:
     if len(unfinished):
         raise WorkflowError(
             f"{len(unfinished)} of {len(table)} recording(s) did not finish: "
-            + "; ".join(f"{r.id} ({r.status}: {r.reason})" for r in unfinished.itertuples())
+            + "; ".join(
+                f"{r.id} ({r.status}: {r.reason})" for r in unfinished.itertuples()
+            )
         )
 
 
@@ -209,7 +214,9 @@ def recording_size(recording_id):
     """(frames, height, width) of a recording, read from its files' headers (nothing is decoded)."""
     from ace_neuro.io.miniscope import open_recording
 
-    recording = PREFLIGHT.recordings.get(recording_id) if workflow.is_main_process else None
+    recording = (
+        PREFLIGHT.recordings.get(recording_id) if workflow.is_main_process else None
+    )
     if recording is None:  # inside a job: read it again
         recording = open_recording(SHEET.loc[recording_id, "calcium imaging directory"])
     return (recording.n_frames, *recording.frame_shape)
@@ -318,5 +325,5 @@ def all_outputs(wildcards):
         targets += stage_outputs(recording_id)
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
-    targets += [f"{RESULTS}/{i}/logs/.start_check_failed" for i in FAILED_AT_START]
+    targets += [f"{RESULTS}/{i}/{START_CHECK_MARK}" for i in FAILED_AT_START]
     return targets
