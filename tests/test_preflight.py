@@ -63,7 +63,7 @@ def test_bad_raw_data_fails_its_recording_alone_every_problem_named(raw, tmp_pat
     assert "timeStamps.csv: time stamps file not found" in found.failed["stamps"]
     assert "recording folder not found" in found.failed["missing"]
     assert "ephys TTL file" in found.failed["ttl"] and "cannot tell which column holds the TTL times" in found.failed["ttl"]
-    report = found.report()
+    report = found.describe()
     assert "3 recording(s) with unreadable data: they fail, the others run:" in report
     assert all(f"  - {i}: " in report for i in ("stamps", "missing", "ttl"))
     found.raise_if_stopping()  # nothing to fix in the sheet: the good one runs
@@ -107,13 +107,13 @@ def test_crop_box_outside_the_frame_and_short_disk_stop_the_run(raw, tmp_path, m
                                header="id,calcium imaging directory,crop,crop_coords")
     assert found.stops_run
     assert (f"{sheet_path}, line 2 (id a), column 'crop_coords': crop box x 0..50, y 0..20 reaches outside the "
-            "40x32 (width x height) frame") in found.report()
+            "40x32 (width x height) frame") in found.describe()
     from ace_neuro.io import disk
 
     monkeypatch.setattr(disk, "free_bytes", lambda folder: 1000)
     found, _ = _check(tmp_path, f"a,{raw}\n")
-    assert found.stops_run and "convert, preprocess, motion of 1 recording(s) need ~" in found.report()
-    assert "1000 B free" in found.report() or "free; free space, point 'results' elsewhere" in found.report()
+    assert found.stops_run and "convert, preprocess, motion of 1 recording(s) need ~" in found.describe()
+    assert "1000 B free" in found.describe() or "free; free space, point 'results' elsewhere" in found.describe()
 
 
 def test_status_table(tmp_path):

@@ -81,7 +81,7 @@ class Preflight:
     def stops_run(self) -> bool:
         return any(problem.stops_run for problem in self.problems)
 
-    def report(self) -> str:
+    def describe(self) -> str:
         """Every problem, one per line, the ones that stop the run first."""
         stopping = [p for p in self.problems if p.stops_run]
         failing = [p for p in self.problems if not p.stops_run]
@@ -97,7 +97,7 @@ class Preflight:
     def raise_if_stopping(self) -> None:
         """Raise :class:`PreflightError` listing every problem when one stops the run."""
         if self.stops_run:
-            raise PreflightError(self.report())
+            raise PreflightError(self.describe())
 
 
 def _where(sheet: pd.DataFrame, recording_id: str) -> str:

@@ -75,7 +75,7 @@ if workflow.is_main_process:
     PREFLIGHT.raise_if_stopping()
     FAILED_AT_START = PREFLIGHT.failed
     if PREFLIGHT.problems:
-        logger.warning(PREFLIGHT.report())
+        logger.warning(PREFLIGHT.describe())
 else:  # inside a job: checked by the main process already
     PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 IDS = [i for i in SHEET_IDS if i not in FAILED_AT_START]
