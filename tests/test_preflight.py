@@ -63,7 +63,7 @@ def test_bad_raw_data_fails_its_recording_alone_every_problem_named(raw, tmp_pat
     assert "timeStamps.csv: time stamps file not found" in found.failed["stamps"]
     assert "recording folder not found" in found.failed["missing"]
     assert "ephys TTL file" in found.failed["ttl"] and "cannot tell which column holds the TTL times" in found.failed["ttl"]
-    report = found.report()
+    report = found.describe()
     assert "3 recording(s) with unreadable data: they fail, the others run:" in report
     assert all(f"  - {i}: " in report for i in ("stamps", "missing", "ttl"))
     found.raise_if_stopping()  # nothing to fix in the sheet: the good one runs
@@ -107,13 +107,13 @@ def test_crop_box_outside_the_frame_and_short_disk_stop_the_run(raw, tmp_path, m
                                header="id,calcium imaging directory,crop,crop_coords")
     assert found.stops_run
     assert (f"{sheet_path}, line 2 (id a), column 'crop_coords': crop box x 0..50, y 0..20 reaches outside the "
-            "40x32 (width x height) frame") in found.report()
+            "40x32 (width x height) frame") in found.describe()
     from ace_neuro.io import disk
 
     monkeypatch.setattr(disk, "free_bytes", lambda folder: 1000)
     found, _ = _check(tmp_path, f"a,{raw}\n")
-    assert found.stops_run and "convert, preprocess, motion of 1 recording(s) need ~" in found.report()
-    assert "1000 B free" in found.report() or "free; free space, point 'results' elsewhere" in found.report()
+    assert found.stops_run and "convert, preprocess, motion of 1 recording(s) need ~" in found.describe()
+    assert "1000 B free" in found.describe() or "free; free space, point 'results' elsewhere" in found.describe()
 
 
 def test_status_table(tmp_path):
@@ -143,3 +143,25 @@ def test_status_table(tmp_path):
     text = format_status(table)
     assert text.startswith("Status of the 5 recording(s) of the sheet: 1 done, 2 failed, 1 not finished, 1 not started")
     assert "  b  failed at cnmfe: MemoryError: cnmfe needs 40 GB" in text
+
+
+def test_every_problem_of_the_sheet_is_reported_together(raw, tmp_path):
+    from ace_neuro.preflight import check_sheet
+
+    no_stamps = _copy(raw, tmp_path / "no_stamps")
+    (no_stamps / "Miniscope" / "timeStamps.csv").unlink()
+    late = _without_start_time(raw, tmp_path / "late")
+    sheet_path = tmp_path / "sheet.csv"
+    sheet_path.write_text("id,calcium imaging directory,events_method,gSig\n"
+                          f"a,{raw},derivativ,\nb,{raw},,-3\nc,{no_stamps},,\nd,{late},,\ne,{raw},,\n")
+    sheet = load_sheet(sheet_path, check_directories=False)
+    parameters, found = check_sheet(yaml.safe_load(CONFIG.read_text()), sheet, tmp_path / "results")
+    assert set(parameters) == {"c", "d", "e"}
+    with pytest.raises(PreflightError) as info:
+        found.raise_if_stopping()
+    message = str(info.value)
+    assert message.startswith("3 problem(s) to fix before the run can start (nothing was run):")
+    assert f"{sheet_path}, line 2 (id a): events.events_method = \"derivativ\" is not allowed" in message
+    assert f"{sheet_path}, line 3 (id b): " in message and "gSig" in message
+    assert f"{sheet_path}, line 5 (id d): no session start time" in message
+    assert "1 recording(s) with unreadable data: they fail, the others run:\n  - c: " in message

@@ -18,6 +18,13 @@ from ace_neuro.postprocess.sync import (
 from ace_neuro.simulate import simulate_ttl_times
 
 
+def _sync_keywords() -> dict:
+    """The sync stage's defaults that are run_sync_step's keywords (run_sync only switches the rule on or off)."""
+    from ace_neuro.params import defaults
+
+    return {name: value for name, value in defaults("sync").items() if name != "run_sync"}
+
+
 def _drop(n_acquired, n_dropped, rng):
     written = np.ones(n_acquired, bool)
     written[rng.choice(np.arange(1, n_acquired), n_dropped, replace=False)] = False
@@ -192,7 +199,6 @@ def test_read_ttl_times_csv_npy_and_open_ephys(tmp_path):
 
 
 def test_sync_step_writes_frames_periods_and_summary(tmp_path):
-    from ace_neuro.params import defaults
     from ace_neuro.postprocess.sync_step import run_sync_step
 
     rng = np.random.default_rng(6)
@@ -208,7 +214,7 @@ def test_sync_step_writes_frames_periods_and_summary(tmp_path):
     out = tmp_path / "sync"
     summary = run_sync_step(
         tmp_path / "ephys_ttl.csv", tmp_path / "frames.csv", out / "frames_ephys_time.csv",
-        out / "low_confidence_periods.csv", out / "sync_summary.json", **defaults("sync"),
+        out / "low_confidence_periods.csv", out / "sync_summary.json", **_sync_keywords(),
         delete_indices="[101]", zero_time="2.0",
     )
     table = pd.read_csv(out / "frames_ephys_time.csv")
@@ -228,7 +234,6 @@ def test_sync_step_writes_frames_periods_and_summary(tmp_path):
 
 
 def test_sync_step_error_names_both_counts(tmp_path):
-    from ace_neuro.params import defaults
     from ace_neuro.postprocess.sync_step import run_sync_step
 
     acquired = np.arange(1000) / 20.0
@@ -236,5 +241,5 @@ def test_sync_step_error_names_both_counts(tmp_path):
     np.save(tmp_path / "ttl.npy", acquired[:600] + 4.0)
     with pytest.raises(SyncError, match="600 TTL pulses .* vs 1000 acquired miniscope frames"):
         run_sync_step(tmp_path / "ttl.npy", tmp_path / "frames.csv", tmp_path / "a.csv", tmp_path / "b.csv",
-                      tmp_path / "c.json", **defaults("sync"))
+                      tmp_path / "c.json", **_sync_keywords())
     assert not (tmp_path / "a.csv").exists()
