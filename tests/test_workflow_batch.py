@@ -99,7 +99,7 @@ def test_bad_raw_data_fails_that_recording_alone_without_keep_going(batch):
     assert status["rec1"] == ("done", "", "")
     assert status["rec2"][:2] == ("failed", "start-up check") and NO_STAMPS in status["rec2"][2]
     assert "Status of the 2 recording(s) of the sheet: 1 done, 1 failed" in text
-    assert "1 of 2 recording(s) did not finish: rec2 (failed: " in text
+    assert "1 of 2 recording(s) failed: rec2 (start-up check: " in text
     # the start time came from the sheet's date, the time of day unknown, and the NWB file says so
     import pynwb
 
