@@ -1,7 +1,5 @@
 """The parameter registry, the generated config files, and the sample sheet."""
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -17,8 +15,7 @@ from ace_neuro.params import (
     stage_parameters,
 )
 from ace_neuro.sheet import SheetError, load_sheet, parameter_overrides, parse_cell, sheet_parameters
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def test_every_registered_stage_declares_parameters_with_unique_names():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -36,17 +34,17 @@ def test_unchanged_recording_verifies(finished, capsys):
     assert f"{results}: OK, {report.n_checked} raw files unchanged since {recording}" in capsys.readouterr().out
 
 
-def test_truncated_avi_is_named_and_exit_status_non_zero(finished):
+def test_truncated_avi_is_named_and_exit_status_non_zero(finished, capsys):
     recording, results = finished
     avi = recording / "Miniscope" / "0.avi"
     size = avi.stat().st_size
     with open(avi, "r+b") as f:
         f.truncate(size // 2)
-    result = subprocess.run([sys.executable, "-m", "ace_neuro.cli", "verify", str(results)], capture_output=True, text=True)
-    assert result.returncode == 1
-    assert f"{results}: 1 raw file(s) differ from {recording}" in result.stdout
-    assert f"  changed  Miniscope/0.avi  ({size} -> {size // 2} bytes)" in result.stdout
-    assert "re-run the workflow" in result.stdout
+    assert main(["verify", str(results)]) == 1
+    out = capsys.readouterr().out
+    assert f"{results}: 1 raw file(s) differ from {recording}" in out
+    assert f"  changed  Miniscope/0.avi  ({size} -> {size // 2} bytes)" in out
+    assert "re-run the workflow" in out
 
 
 def test_same_size_change_added_and_removed_files(finished):

@@ -20,11 +20,10 @@ import pytest
 import yaml
 
 from ace_neuro.simulate import SimulationConfig, simulate_recording
-from processes import session_processes
+from helpers.processes import session_processes
+from helpers.workflow import run_snakemake, start_snakemake, write_config
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEFILE = ROOT / "workflow" / "Snakefile"
-pytestmark = pytest.mark.workflow
+pytestmark = pytest.mark.workflow  # and faults, from its folder
 
 # what a step leaves only while it runs (or after kill -9, until the next run starts)
 SCRATCH_MARKS = (".partial", ".cnmfe_scratch", ".cnmfe_seeding", ".scratch")
@@ -33,17 +32,9 @@ SCRATCH_MARKS = (".partial", ".cnmfe_scratch", ".cnmfe_seeding", ".scratch")
 def write_workdir(workdir: Path, recording: Path, results: Path | str = "results") -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())  # the defaults, unchanged
-    config["experiments"] = str(workdir / "experiments.csv")
-    config["results"] = str(results)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir, results)  # the defaults, unchanged
     (workdir / "tmp").mkdir(exist_ok=True)
     return workdir
-
-
-def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
 
 
 def environment(workdir: Path) -> dict:
@@ -52,16 +43,11 @@ def environment(workdir: Path) -> dict:
 
 
 def run(workdir: Path, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, cwd=workdir,
-                            env=environment(workdir), timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
+    return run_snakemake(workdir, "--cores", "2", *args, check=check, env=environment(workdir), timeout=timeout)
 
 
 def start(workdir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(snakemake_command(workdir, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=workdir, env=environment(workdir), start_new_session=True)
+    return start_snakemake(workdir, "--cores", "2", *args, env=environment(workdir))
 
 
 def digests(folder: Path, names: list[str] | None = None) -> dict[str, str]:

@@ -14,6 +14,8 @@ import tifffile
 from ace_neuro.motion import run_motion_step
 from ace_neuro.simulate import SimulationConfig, load_ground_truth, simulate_frames, simulate_recording
 
+pytestmark = pytest.mark.slow  # each corrects the motion of a simulated recording (several seconds)
+
 
 def _simulated_movie(tmp_path, **config):
     cfg = SimulationConfig(ephys=False, **config)

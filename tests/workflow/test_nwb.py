@@ -1,7 +1,7 @@
 """NWB export: the file reads back with pynwb, equals our arrays, and passes nwbinspector.
 
 The inputs are the real outputs of the workflow on a tiny simulated recording
-(Snakemake run once for the session, tests/tiny_workflow.py), so the file is the one a lab would get.
+(Snakemake run once for the session: the ``tiny_workflow`` fixture of tests/conftest.py), so the file is the one a lab would get.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ace_neuro.cnmfe.estimates_file import save_estimates
 from ace_neuro.io.memmap import find_linkable_movie
 from ace_neuro.io.movie import open_movie
 from ace_neuro.io.nwb import miniscope_device_fields, write_nwb
-from tiny_workflow import tiny_workflow
 
 pynwb = pytest.importorskip("pynwb")
 
@@ -29,13 +28,8 @@ IMAGING = {"indicator": "GCaMP6f", "location": "CA1"}
 
 
 @pytest.fixture(scope="session")
-def workflow(tmp_path_factory) -> Path:
-    return tiny_workflow(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def results(workflow) -> Path:
-    return workflow / "results" / "rec1"
+def results(tiny_workflow) -> Path:
+    return tiny_workflow / "results" / "rec1"
 
 
 def _inputs(base: Path, **changes) -> dict:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from tiny_workflow import ROOT, snakemake, tiny_workflow
-
-pytestmark = pytest.mark.workflow
-
-
-@pytest.fixture(scope="session")
-def workflow(tmp_path_factory) -> Path:
-    return tiny_workflow(tmp_path_factory)
+from helpers import ROOT
+from helpers.workflow import run_snakemake
 
 
 def test_every_report_item_has_a_caption_and_a_category():
@@ -28,28 +21,28 @@ def test_every_report_item_has_a_caption_and_a_category():
     assert (ROOT / "workflow" / "report" / "workflow.rst").is_file()
 
 
-def test_report_holds_every_figure_movie_and_summary(workflow):
-    snakemake(workflow, "--report", "report.html")
-    report = (workflow / "report.html").read_text()
-    results = workflow / "results"
+def test_report_holds_every_figure_movie_and_summary(tiny_workflow):
+    run_snakemake(tiny_workflow, "--report", "report.html")
+    report = (tiny_workflow / "report.html").read_text()
+    results = tiny_workflow / "results"
     shown = [p for p in results.rglob("*") if p.suffix in (".png", ".mp4") or p.name == "summary.html"]
     steps = {p.relative_to(results / "rec1").parts[0] for p in shown}
     # Figures of every step that draws one, the movies, the summary table.
     assert {"projections", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "movies",
             "summary.html"} <= steps
-    missing = [str(p.relative_to(workflow)) for p in shown if str(p.relative_to(workflow)) not in report]
+    missing = [str(p.relative_to(tiny_workflow)) for p in shown if str(p.relative_to(tiny_workflow)) not in report]
     assert not missing, f"not in the report: {missing}"
     # The workflow description page and the captions are rendered.
     assert "one-photon calcium imaging from UCLA Miniscope recordings" in report
     assert "clock drift between the" in report and "Alignment of recording rec1" in report
 
 
-def test_summary_table(workflow):
+def test_summary_table(tiny_workflow):
     import json
 
-    summary = json.loads((workflow / "results" / "rec1" / "summary.json").read_text())
+    summary = json.loads((tiny_workflow / "results" / "rec1" / "summary.json").read_text())
     assert summary["frames"] == 238 and summary["dropped frames"] == 2
     assert summary["components found"] >= summary["components accepted"] >= 1
     assert summary["sync: clock drift (ppm)"] is not None
-    html = (workflow / "results" / "rec1" / "summary.html").read_text()
+    html = (tiny_workflow / "results" / "rec1" / "summary.html").read_text()
     assert "components accepted" in html and "sync: clock drift (ppm)" in html

@@ -8,10 +8,7 @@ key stops the run at start, and that the SLURM profile builds the same DAG.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,44 +20,15 @@ from ace_neuro import load_estimates
 from ace_neuro.io.miniscope import iter_frames, open_recording
 from ace_neuro.io.movie import open_movie
 from ace_neuro.simulate import SimulationConfig, simulate_recording
-
-ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run."""
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        match = re.match(r"^(\S+)\s+(\d+)$", line.strip())
-        if not match:
-            break
-        if match[1] != "total":
-            counts[match[1]] = int(match[2])
-    return counts
+from helpers import ROOT
+from helpers.workflow import planned_jobs, run_snakemake
+from helpers.workflow import write_config as write_workdir_config
 
 
 def write_config(workdir: Path, **changes) -> None:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["experiments"] = str(workdir / "experiments.csv")
-    config["results"] = "results"
-    config["spectral"]["window_params"] = [5, 1]  # the recording lasts 15 s, shorter than the default 30 s window
-    for section, values in changes.items():
-        config[section].update(values)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    # the recording lasts 15 s, shorter than the default 30 s window
+    changes = {"spectral": {"window_params": [5, 1]}, **changes}
+    write_workdir_config(workdir, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +43,7 @@ def workdir(tmp_path_factory) -> Path:
         f"id,calcium imaging directory,ephys TTL file\nrec1,{recording},{recording / 'ephys_ttl.csv'}\n"
     )
     write_config(workdir)
-    snakemake(workdir, "--cores", "2")
+    run_snakemake(workdir, "--cores", "2")
     return workdir
 
 
@@ -123,13 +91,13 @@ def test_every_output_is_written(workdir):
 
 
 def test_second_run_has_nothing_to_do(workdir):
-    assert planned_jobs(snakemake(workdir, "-n")) == {}
+    assert planned_jobs(run_snakemake(workdir, "-n")) == {}
 
 
 def test_changing_a_preprocess_parameter_reruns_only_what_depends_on_it(workdir):
     write_config(workdir, preprocess={"detrend_method": "linear"})
     try:
-        jobs = planned_jobs(snakemake(workdir, "-n"))
+        jobs = planned_jobs(run_snakemake(workdir, "-n"))
         assert "preprocess" in jobs
         assert "convert" not in jobs and "projections" not in jobs
         assert set(jobs) - {"preprocess", "all", "provenance"} <= {"motion", "cnmfe", "evaluate", "events", "spectral",
@@ -146,15 +114,15 @@ def test_misspelled_config_key_stops_at_start(workdir, tmp_path):
     config["experiments"] = str(bad / "experiments.csv")
     config["preprocess"]["quantile_mn"] = 5
     (bad / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(bad, "-n", check=False)
+    result = run_snakemake(bad, "-n", check=False)
     assert result.returncode != 0
     assert "unknown parameter preprocess.quantile_mn; did you mean 'quantile_min'?" in result.stdout + result.stderr
 
 
 def test_slurm_profile_builds_the_same_dag(workdir, tmp_path):
     write_config(workdir)
-    result = snakemake(workdir, "-n", "--forceall", "--profile", str(ROOT / "workflow" / "profiles" / "slurm"))
-    local = snakemake(workdir, "-n", "--forceall")
+    result = run_snakemake(workdir, "-n", "--forceall", "--profile", str(ROOT / "workflow" / "profiles" / "slurm"))
+    local = run_snakemake(workdir, "-n", "--forceall")
     assert planned_jobs(result) == planned_jobs(local)
     assert planned_jobs(local)["convert"] == 1
 
@@ -165,12 +133,12 @@ def test_changed_raw_file_reruns_convert_and_everything_after(workdir):
     stat = video.stat()
     try:
         video.write_bytes(original[: len(original) // 2])  # a re-copy cut short
-        jobs = planned_jobs(snakemake(workdir, "-n"))
+        jobs = planned_jobs(run_snakemake(workdir, "-n"))
         assert "convert" in jobs and "provenance" in jobs
     finally:
         video.write_bytes(original)
         os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert planned_jobs(snakemake(workdir, "-n")) == {}
+    assert planned_jobs(run_snakemake(workdir, "-n")) == {}
 
 
 def test_bad_sheet_cell_stops_before_any_job(workdir, tmp_path):
@@ -181,7 +149,7 @@ def test_bad_sheet_cell_stops_before_any_job(workdir, tmp_path):
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["experiments"] = str(bad / "experiments.csv")
     (bad / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(bad, "-n", check=False)
+    result = run_snakemake(bad, "-n", check=False)
     assert result.returncode != 0
     text = result.stdout + result.stderr
     assert 'line 2 (id rec1): events.events_method = "derivativ" is not allowed; it must be one of' in text
@@ -191,7 +159,7 @@ def test_bad_sheet_cell_stops_before_any_job(workdir, tmp_path):
 def test_rule_resources_follow_the_recording_size(workdir):
     from ace_neuro.resources import estimate
 
-    text = snakemake(workdir, "-n", "--forceall").stdout
+    text = run_snakemake(workdir, "-n", "--forceall").stdout
     motion = text.split("rule motion:", 1)[1].split("\n\n", 1)[0]
     expected = estimate("motion", 298, 64, 64)
     assert f"disk_mb={expected['disk_mb']}" in motion and f"mem_mb={expected['mem_mb']}" in motion
@@ -201,11 +169,11 @@ def test_cnmfe_parameters_target_builds_the_aid_without_the_fit(workdir):
     """The opt-in parameter aid runs from the motion memory map alone (no cnmfe job) and is not part of `all`."""
     out = workdir / "results" / "rec1" / "cnmfe_parameters"
     shutil.rmtree(out, ignore_errors=True)
-    dry = planned_jobs(snakemake(workdir, "-n", "all_cnmfe_parameters"))
+    dry = planned_jobs(run_snakemake(workdir, "-n", "all_cnmfe_parameters"))
     assert dry.get("cnmfe_parameters") == 1 and "cnmfe" not in dry
-    snakemake(workdir, "--cores", "2", "all_cnmfe_parameters")
+    run_snakemake(workdir, "--cores", "2", "all_cnmfe_parameters")
     for name in ("images.png", "histograms.png", "seeds.png", "patches.png", "suggestion.txt", "summary.json"):
         assert (out / name).stat().st_size > 0
     summary = yaml.safe_load((out / "summary.json").read_text())
     assert summary["gSig_candidates"][1] == [3, 3] and summary["thresholds_auto"][1]["auto_pnr"]
-    assert planned_jobs(snakemake(workdir, "-n")) == {}
+    assert planned_jobs(run_snakemake(workdir, "-n")) == {}

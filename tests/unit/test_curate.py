@@ -25,7 +25,7 @@ from ace_neuro.curate import (
 from ace_neuro.curate.server import trace_envelope
 from ace_neuro.preprocess import crop_slices
 
-from curate_results import H, W, write_results
+from helpers.curate_results import H, W, write_results
 
 
 @pytest.fixture(scope="module")

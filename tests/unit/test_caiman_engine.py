@@ -289,12 +289,11 @@ def test_caiman_cnmfe_and_evaluate_read_our_frame_block_movie(tmp_path):
 
 
 def test_caiman_conda_environment_pins_caiman_and_this_package():
-    from pathlib import Path
-
     import yaml
 
-    root = Path(__file__).resolve().parents[1]
-    env = yaml.safe_load((root / "workflow" / "envs" / "caiman.yaml").read_text())
+    from helpers import ROOT
+
+    env = yaml.safe_load((ROOT / "workflow" / "envs" / "caiman.yaml").read_text())
     assert env["channels"][0] == "conda-forge"
     conda = {d.split()[0]: d.split(maxsplit=1)[1] if " " in d else "" for d in env["dependencies"] if isinstance(d, str)}
     assert conda["caiman"] == ">=1.12.1,<1.13"

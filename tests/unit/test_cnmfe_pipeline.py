@@ -58,6 +58,7 @@ def recording(tmp_path_factory):
     return root, memmap_dir, truth
 
 
+@pytest.mark.slow
 def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
     root, memmap_dir, truth = recording
     out = tmp_path / "cnmfe"
@@ -85,6 +86,7 @@ def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
     assert saved.sn.shape == (128 * 128,) and np.all(saved.sn > 0)
 
 
+@pytest.mark.slow
 def test_patches_give_the_same_neurons(recording):
     root, memmap_dir, truth = recording
     path = next(memmap_dir.glob("*.mmap"))
@@ -123,7 +125,8 @@ def test_parameters_are_checked_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_frame_rate_is_required(recording, tmp_path):
-    _, memmap_dir, _ = recording
+def test_frame_rate_is_required(tmp_path):
+    config = SimulationConfig(n_frames=60, height=32, width=32, n_neurons=2, seed=1, ephys=False)
+    memmap_dir = _write_memmap(tmp_path / "memmap", config)
     with pytest.raises(ValueError, match="frame_rate_hz"):
         run_step(memmap_dir, tmp_path / "out", {}, 1, tmp_path / "absent.json", None)

@@ -15,7 +15,7 @@ from ace_neuro.cnmfe.evaluate import read_curation_file
 from ace_neuro.curate import CurationServer, open_results
 from ace_neuro.preprocess import crop_slices, parse_crop_coords
 
-from curate_results import H, W, write_results
+from helpers.curate_results import H, W, write_results
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402

@@ -18,7 +18,7 @@ from ace_neuro.io.miniscope import (
     parse_frame_rate,
 )
 from ace_neuro.io.movie import open_movie
-from recording_folders import random_frames, write_avi, write_v3, write_v4
+from helpers.recording_folders import random_frames, write_avi, write_v3, write_v4
 
 
 def _convert(folder, out):

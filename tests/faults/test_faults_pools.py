@@ -20,7 +20,7 @@ from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap, create_
 from ace_neuro.motion import step as motion_step
 from ace_neuro.pools import WorkerDiedError, map_in_order, process_pool, stop_pool
 from ace_neuro.simulate import SimulationConfig, simulate_frames
-import faults_tasks
+from helpers import faults_tasks
 
 
 def _children() -> set[int]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ace_neuro.io.miniscope import RecordingError, iter_frames, open_recording, parse_filenames, select_video_files
-from recording_folders import random_frames, write_v3, write_v4
+from helpers.recording_folders import random_frames, write_v3, write_v4
 
 
 def _decoded(recording):

@@ -34,11 +34,13 @@ def test_top_level_help_lists_every_subcommand():
 
 
 @pytest.mark.parametrize("name", sorted(_subcommands()))
-def test_subcommand_help(name):
-    # Through the real entry point: a bare % in any help string makes argparse fail here.
-    result = subprocess.run([sys.executable, "-m", "ace_neuro.cli", name, "--help"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: ace-neuro {name}")
+def test_subcommand_help(name, capsys):
+    # Through main, as the command runs it (in this process: the top-level test above starts the real entry point):
+    # a bare % in any help string makes argparse fail here.
+    with pytest.raises(SystemExit) as done:
+        main([name, "--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: ace-neuro {name}")
     sub = _subcommands()[name]
     assert sub.description and len(sub.description) > 40, f"{name}: no real description"
     for action in sub._actions:

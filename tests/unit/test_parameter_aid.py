@@ -40,6 +40,7 @@ def test_gsig_candidates_and_sizes():
     assert footprint_half_widths(A, (40, 40))[0] == pytest.approx(hwhm, rel=0.1)
 
 
+@pytest.mark.slow
 def test_run_parameter_aid_writes_its_files(tmp_path):
     movie, centres = _cells()
     T, h, w = movie.shape

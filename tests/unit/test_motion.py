@@ -246,6 +246,7 @@ def movie_and_truth(tmp_path_factory):
     return path, truth
 
 
+@pytest.mark.slow
 def test_run_motion_step_outputs(movie_and_truth, tmp_path):
     path, truth = movie_and_truth
     params = {"max_shifts": [9, 9], "splits_rig": 4, "num_frames_split": 20, "border_nan": True, "save_memmap": True}
@@ -285,6 +286,7 @@ def test_run_motion_step_outputs(movie_and_truth, tmp_path):
     np.testing.assert_array_equal(yr[:, t], movie[t].ravel(order="F"))
 
 
+@pytest.mark.slow
 def test_run_motion_step_deterministic_across_threads(movie_and_truth, tmp_path):
     path, _ = movie_and_truth
     params = {"max_shifts": [9, 9], "splits_rig": 4, "num_frames_split": 20}

@@ -20,7 +20,7 @@ from ace_neuro.io.convert import convert_recording
 from ace_neuro.io.movie import open_movie
 from ace_neuro.motion.step import run_motion_step
 from ace_neuro.simulate import SimulationConfig, simulate_recording
-from processes import session_processes
+from helpers.processes import session_processes
 
 _CHILD = textwrap.dedent(
     """
