@@ -6,7 +6,7 @@ original data, subpixel by upsampled-DFT cross-correlation.
 
 Modules: :mod:`.params` (:class:`MotionOptions`: the settings by CaImAn's
 names, checked once by :func:`motion_options`), :mod:`.filters` (high-pass
-kernel), :mod:`.registration` (subpixel shift estimate, shifting),
+kernel), :mod:`.registration` (subpixel shift estimate), :mod:`.shift` (shifting and warping frames),
 :mod:`.template` (template from the data), :mod:`.pwrigid` (patch grid, shift
 field), :mod:`.correct` (register and correct a block of frames),
 :mod:`.step` (the workflow step: streaming, memory map, metrics, figures),
@@ -24,7 +24,8 @@ registration algorithms. Optics Letters 33(2):156-158.
 from .correct import CorrectedBlock, Registration, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
 from .params import MotionOptions, check_params, motion_options
-from .registration import estimate_displacement, register_images, shift_frame, warp_frame
+from .registration import estimate_displacement, register_images
+from .shift import shift_frame, warp_frame
 from .step import correct_motion, run_motion_step
 
 __all__ = [
