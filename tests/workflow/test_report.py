@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from helpers import ROOT
 from helpers.workflow import run_snakemake
 
