@@ -74,20 +74,26 @@ def write_config(workdir: Path, results: Path | str = "results", **changes: Mapp
     return config
 
 
+def simulate_workdir(workdir: Path, simulation) -> Path:
+    """Simulate recording ``rec1`` (a :class:`~ace_neuro.simulate.SimulationConfig`) into ``workdir/raw/rec1``
+    and write the sample sheet ``workdir/experiments.csv`` naming it and its TTL file; returns the recording."""
+    from ace_neuro.simulate import simulate_recording
+
+    recording = simulate_recording(workdir / "raw" / "rec1", simulation)
+    (workdir / "experiments.csv").write_text(
+        f"id,calcium imaging directory,ephys TTL file\nrec1,{recording},{recording / 'ephys_ttl.csv'}\n"
+    )
+    return recording
+
+
 def run_tiny_workflow(workdir: Path) -> Path:
     """Simulate a tiny recording into ``workdir/raw/rec1`` and run the whole workflow on it (results in
     ``workdir/results/rec1``); returns ``workdir``. The ``tiny_workflow`` fixture (conftest.py) runs it once per
     session."""
-    from ace_neuro.simulate import SimulationConfig, simulate_recording
+    from ace_neuro.simulate import SimulationConfig
 
-    recording = simulate_recording(
-        workdir / "raw" / "rec1",
-        SimulationConfig(n_frames=240, height=48, width=48, n_neurons=5, frames_per_file=100, seed=3,
-                         dropped_frames=2, motion_amplitude_px=1.0),
-    )
-    (workdir / "experiments.csv").write_text(
-        f"id,calcium imaging directory,ephys TTL file\nrec1,{recording},{recording / 'ephys_ttl.csv'}\n"
-    )
+    simulate_workdir(workdir, SimulationConfig(n_frames=240, height=48, width=48, n_neurons=5, frames_per_file=100,
+                                               seed=3, dropped_frames=2, motion_amplitude_px=1.0))
     write_config(workdir, spectral={"window_params": [5, 1]},  # the recording lasts 12 s
                  movies={"write_movies": True, "movies_speedup": 2}, nwb=NWB_FIELDS)
     run_snakemake(workdir, "--cores", "2")

@@ -19,9 +19,9 @@ import yaml
 from ace_neuro import load_estimates
 from ace_neuro.io.miniscope import iter_frames, open_recording
 from ace_neuro.io.movie import open_movie
-from ace_neuro.simulate import SimulationConfig, simulate_recording
+from ace_neuro.simulate import SimulationConfig
 from helpers import ROOT
-from helpers.workflow import planned_jobs, run_snakemake
+from helpers.workflow import planned_jobs, run_snakemake, simulate_workdir
 from helpers.workflow import write_config as write_workdir_config
 
 
@@ -34,14 +34,8 @@ def write_config(workdir: Path, **changes) -> None:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
-    recording = simulate_recording(
-        workdir / "raw" / "rec1",
-        SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=120, seed=5,
-                         dropped_frames=2, motion_amplitude_px=1.0),
-    )
-    (workdir / "experiments.csv").write_text(
-        f"id,calcium imaging directory,ephys TTL file\nrec1,{recording},{recording / 'ephys_ttl.csv'}\n"
-    )
+    simulate_workdir(workdir, SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=120,
+                                               seed=5, dropped_frames=2, motion_amplitude_px=1.0))
     write_config(workdir)
     run_snakemake(workdir, "--cores", "2")
     return workdir
