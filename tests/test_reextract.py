@@ -79,3 +79,12 @@ def test_footprints_of_another_frame_are_refused(session):
     A = scipy.sparse.csc_matrix(np.ones((10, 1), np.float32))
     with pytest.raises(ValueError, match="this session's frame"):
         reextract_traces(MovieSource.from_array(movie), A, CnmfeOptions.from_params(), frame_rate=20.0)
+
+
+def test_union_footprints_reads_sparse_row_major():
+    registered = np.zeros((2, 5, 7), np.float32)
+    registered[0, 1, 3] = 1.0
+    registered[1, 4, 6] = 2.0
+    sparse = scipy.sparse.csr_matrix(registered.reshape(2, -1))
+    A = union_footprints(sparse, np.array([-1, -1]), shape=(5, 7))
+    assert (A != footprints_to_sparse(registered)).nnz == 0

@@ -93,45 +93,57 @@ class Reextraction:
         return self.C + self.YrA
 
 
-def union_footprints(registered: np.ndarray, session_component: np.ndarray,
-                     own: scipy.sparse.spmatrix | None = None) -> scipy.sparse.csc_matrix:
+def union_footprints(registered, session_component: np.ndarray, own: scipy.sparse.spmatrix | None = None, *,
+                     shape: tuple[int, int] | None = None) -> scipy.sparse.csc_matrix:
     """The tracked cells' footprints in a session's frame, ``(H*W, N)`` float32 (Fortran pixel order).
 
     Parameters
     ----------
-    registered : ndarray, shape (N, H, W)
-        Every tracked cell's footprint mapped into the session's frame (the registration's common footprints
-        warped by the session's transform).
+    registered : ndarray (N, H, W), or sparse (N, H*W) with row-major pixels and ``shape``
+        Every tracked cell's footprint mapped into the session's frame
+        (:func:`ace_neuro.tracking.warp_to_session` of the registration's common footprints).
     session_component : ndarray, shape (N,) int
         The cell's component in the session's estimates, -1 where absent.
     own : sparse (H*W, K), optional
-        The session's own footprints (its estimates' ``A``): where a cell was found in the session, its own
-        footprint is used rather than the registered one (it is what that session's data showed).
+        The session's own footprints (its estimates' ``A``, Fortran pixel order): where a cell was found in the
+        session, its own footprint is used rather than the registered one (it is what that session's data showed).
+    shape : (H, W), optional
+        Frame shape; needed for sparse ``registered``.
 
     Returns
     -------
     scipy.sparse.csc_matrix
         Non-negative footprints; a column is empty where the cell has no pixel in the field.
     """
-    registered = np.asarray(registered, np.float32)
     session_component = np.asarray(session_component, np.int64)
-    if registered.ndim != 3 or registered.shape[0] != session_component.shape[0]:
-        raise ValueError(f"registered footprints {registered.shape} and session components "
-                         f"{session_component.shape} disagree: need (N, H, W) and (N,)")
-    A = footprints_to_sparse(np.maximum(registered, 0.0)).tolil()
-    if own is not None:
-        own = scipy.sparse.csc_matrix(own, dtype=np.float32)
-        if own.shape[0] != A.shape[0]:
-            raise ValueError(f"the session's own footprints have {own.shape[0]} pixels, the registered ones "
-                             f"{A.shape[0]}")
-        found = np.flatnonzero(session_component >= 0)
-        if found.size and session_component[found].max() >= own.shape[1]:
-            raise ValueError(f"session component {session_component[found].max()} does not exist: the session's "
-                             f"estimates have {own.shape[1]} components")
-        A = A.tocsc()
-        cols = [own[:, session_component[n]] if session_component[n] >= 0 else A[:, n] for n in range(A.shape[1])]
-        return scipy.sparse.hstack(cols, format="csc", dtype=np.float32) if cols else A.tocsc()
-    return A.tocsc()
+    if scipy.sparse.issparse(registered):
+        if shape is None:
+            raise ValueError("sparse registered footprints need shape=(H, W)")
+        h, w = (int(v) for v in shape)
+        rows = scipy.sparse.coo_matrix(registered, dtype=np.float32)
+        if rows.shape[1] != h * w:
+            raise ValueError(f"registered footprints have {rows.shape[1]} pixels, shape {shape} has {h * w}")
+        fortran = (rows.col % w) * h + rows.col // w  # row-major (r*W + c) -> Fortran (r + c*H)
+        A = scipy.sparse.csc_matrix((np.maximum(rows.data, 0), (fortran, rows.row)), shape=(h * w, rows.shape[0]))
+    else:
+        registered = np.asarray(registered, np.float32)
+        if registered.ndim != 3:
+            raise ValueError(f"registered footprints must be (N, H, W), got {registered.shape}")
+        A = footprints_to_sparse(np.maximum(registered, 0.0))
+    if A.shape[1] != session_component.shape[0]:
+        raise ValueError(f"{A.shape[1]} registered footprints and {session_component.shape[0]} session components "
+                         "disagree: need one component id (or -1) per tracked cell")
+    if own is None:
+        return A
+    own = scipy.sparse.csc_matrix(own, dtype=np.float32)
+    if own.shape[0] != A.shape[0]:
+        raise ValueError(f"the session's own footprints have {own.shape[0]} pixels, the registered ones {A.shape[0]}")
+    found = np.flatnonzero(session_component >= 0)
+    if found.size and session_component[found].max() >= own.shape[1]:
+        raise ValueError(f"session component {session_component[found].max()} does not exist: the session's "
+                         f"estimates have {own.shape[1]} components")
+    cols = [own[:, session_component[n]] if session_component[n] >= 0 else A[:, n] for n in range(A.shape[1])]
+    return scipy.sparse.hstack(cols, format="csc", dtype=np.float32) if cols else A
 
 
 def _unit_columns(A: scipy.sparse.csc_matrix) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
