@@ -210,7 +210,7 @@ def _own_footprints(path: str | os.PathLike):
 
 
 def _traces_figure(result, path: str | os.PathLike, session: str, subject: str) -> None:
-    """Every tracked cell's denoised trace in the session (rows by tracked id, each scaled to its maximum)."""
+    """Every tracked cell's denoised trace in the session, in units of its noise (rows by tracked id)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,13 +219,14 @@ def _traces_figure(result, path: str | os.PathLike, session: str, subject: str) 
     from ace_neuro.io.images import save_figure
 
     C = np.asarray(result.C, np.float64)
-    peak = np.nanmax(np.where(np.isfinite(C), C, -np.inf), axis=1, initial=0.0) if C.size else np.zeros(0)
-    scaled = C / np.where(peak > 0, peak, 1.0)[:, None] if C.size else np.zeros((0, 1))
-    n, T = scaled.shape
+    noise = np.asarray(result.neurons_sn, np.float64)
+    snr = C / np.where(noise > 0, noise, np.nan)[:, None] if C.size else np.zeros((0, 1))
+    n, T = snr.shape
     fig, ax = plt.subplots(figsize=(10, 2.5 + min(n, 400) / 40))
-    times = T / result.frame_rate if result.frame_rate else T
-    ax.imshow(np.nan_to_num(scaled, nan=0.0) if n else np.zeros((1, 1)), aspect="auto", cmap="magma", vmin=0, vmax=1,
-              interpolation="nearest", extent=(0, times, n - 0.5, -0.5))
+    duration = T / result.frame_rate if result.frame_rate else T
+    shown = ax.imshow(np.nan_to_num(snr, nan=0.0) if n else np.zeros((1, 1)), aspect="auto", cmap="magma", vmin=0,
+                      vmax=10, interpolation="nearest", extent=(0, duration, n - 0.5, -0.5))
+    fig.colorbar(shown, ax=ax, label="C / noise sd", fraction=0.03, pad=0.01)
     found = result.session_component >= 0
     ax.set_xlabel("time (s)")
     ax.set_ylabel("tracked cell id")
