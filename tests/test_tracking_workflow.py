@@ -89,6 +89,28 @@ def test_every_tracked_cell_has_a_trace_in_every_session(subject_run):
         assert (folder / "register" / figure).stat().st_size > 0
 
 
+def test_every_sessions_nwb_file_has_the_same_tracked_ids(subject_run):
+    from pynwb import NWBHDF5IO
+
+    workdir, _ = subject_run
+    folder = workdir / "results" / "subjects" / "m1"
+    n_tracked = len(pd.read_csv(folder / "register" / "tracked_cells.csv"))
+    for column, session in enumerate(SESSIONS):
+        path = folder / "nwb" / f"{session}.nwb"
+        with NWBHDF5IO(str(path), "r") as io:
+            nwb = io.read()
+            ophys = nwb.processing["ophys"]
+            tracked = ophys["ImageSegmentation"]["TrackedPlaneSegmentation"].to_dataframe()
+            own_ids = set(ophys["ImageSegmentation"]["PlaneSegmentation"].id[:])
+            assert list(tracked.index) == list(range(n_tracked))
+            assert set(tracked["session_component"][tracked["session_component"] >= 0]) <= own_ids
+            assert ophys["TrackedFluorescence"]["C"].data.shape == (300, n_tracked)
+            assert ophys["TrackedDeconvolved"]["S"].data.shape == (300, n_tracked)
+            # the copied file still finds the raw movie it links to
+            raw = nwb.acquisition["OnePhotonSeries"].external_file[0]
+            assert (path.parent / raw).resolve().is_file()
+
+
 def test_tracking_and_traces_match_the_truth(subject_run):
     workdir, truth = subject_run
     folder = workdir / "results" / "subjects" / "m1"
@@ -134,6 +156,7 @@ def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
         per_rule.setdefault(rule, []).append(match.group(1) if match else "")
     assert per_rule.pop("register") == ["subject=m1"]
     assert sorted(per_rule.pop("reextract")) == [f"subject=m1, id=day{i}" for i in (1, 2, 3, 4)]
+    assert sorted(per_rule.pop("tracked_nwb")) == [f"subject=m1, id=day{i}" for i in (1, 2, 3, 4)]
     per_rule.pop("all", None)
     # every other job is a single-session step of the new session: none of day1-3 runs again
     assert per_rule and all(w == ["id=day4"] for w in per_rule.values()), per_rule

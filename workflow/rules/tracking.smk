@@ -1,6 +1,7 @@
 # Per subject (the sample sheet's `subject` / `fov` columns, ace_neuro.subjects): the cells of a subject's
 # sessions registered and tracked across sessions (register), then every tracked cell's traces re-extracted in
-# every session with its footprint fixed (reextract). A subject with one session has no subject-level job.
+# every session with its footprint fixed (reextract), and each session's NWB file copied with them added
+# (tracked_nwb). A subject with one session has no subject-level job.
 # Files live under results/subjects/{subject}/; a session added to a subject re-runs these rules of that subject
 # only, never a single-session step of its other sessions.
 from ace_neuro.params import ParameterError
@@ -63,6 +64,7 @@ def subject_outputs():
         targets += expand(rules.register.output, subject=name)
         for rid in group.sessions:
             targets += expand(rules.reextract.output, subject=name, id=rid)
+            targets += expand(rules.tracked_nwb.output, subject=name, id=rid)
     return targets
 
 
@@ -140,5 +142,28 @@ rule reextract:
         cnmfe=stage_params("cnmfe"),
         session=lambda wildcards: wildcards.id,
         subject=lambda wildcards: wildcards.subject,
+    script:
+        "../scripts/stage.py"
+
+
+rule tracked_nwb:
+    input:
+        nwb=rules.nwb.output.nwb,
+        traces=rules.reextract.output.traces,
+        registration=rules.register.output.registration,
+    output:
+        nwb=f"{RESULTS}/subjects/{{subject}}/nwb/{{id}}.nwb",
+    log:
+        f"{RESULTS}/subjects/{{subject}}/logs/tracked_nwb_{{id}}.log",
+    benchmark:
+        f"{RESULTS}/subjects/{{subject}}/benchmarks/tracked_nwb_{{id}}.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=sized("nwb", "mem_mb"),
+        runtime=sized("nwb", "runtime"),
+    params:
+        p=subject_params("tracked_nwb"),
     script:
         "../scripts/stage.py"

@@ -38,11 +38,12 @@ STAGES: tuple[str, ...] = (
     "provenance",
     "register",
     "reextract",
+    "tracked_nwb",
 )
 
 #: Stages that run per subject (a tracking group of the sample sheet, ace_neuro.subjects), not per recording;
 #: their parameters are still set per recording (a subject's sessions must agree).
-SUBJECT_STAGES: tuple[str, ...] = ("register", "reextract")
+SUBJECT_STAGES: tuple[str, ...] = ("register", "reextract", "tracked_nwb")
 
 
 def module(stage: str) -> ModuleType:
