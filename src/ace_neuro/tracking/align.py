@@ -181,9 +181,13 @@ def estimate_rigid(fixed: Sequence[np.ndarray], moving: Sequence[np.ndarray], *,
         Mean over channels of the Pearson correlation of the overlapping pixels after alignment.
     """
     fixed_shape = fixed[0].shape
-    side = int(np.ceil(np.hypot(*moving[0].shape))) + 2
-    canvas_shape = (side, side)
-    fft_shape = (scipy.fft.next_fast_len(fixed_shape[0] + side), scipy.fft.next_fast_len(fixed_shape[1] + side))
+    # the canvas holds the moving image at any rotation; its centre is an integer number of pixels from the
+    # image's, so that no rotation is sampled between pixels
+    height, width = moving[0].shape
+    pad = int(np.ceil((np.hypot(height, width) - min(height, width)) / 2)) + 1
+    canvas_shape = (height + 2 * pad, width + 2 * pad)
+    fft_shape = (scipy.fft.next_fast_len(fixed_shape[0] + canvas_shape[0]),
+                 scipy.fft.next_fast_len(fixed_shape[1] + canvas_shape[1]))
     fixed_spectra = [scipy.fft.rfft2(f, s=fft_shape) for f in fixed]
     centre_canvas = (np.asarray(canvas_shape, float) - 1) / 2
     if expected_shift is None:

@@ -258,6 +258,13 @@ def _scaled_rows(footprints: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix
     return scipy.sparse.csr_matrix(scipy.sparse.diags(1.0 / peak) @ footprints, dtype=np.float32)
 
 
+def _coverage(transform: SessionTransform) -> np.ndarray:
+    """(Hc*Wc,) bool: common-space pixels inside the session's frame."""
+    coords = transform.common_to_session()
+    h, w = transform.session_shape
+    return ((coords[0] >= 0) & (coords[0] <= h - 1) & (coords[1] >= 0) & (coords[1] <= w - 1)).ravel()
+
+
 def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOptions | None = None, *,
                       return_alignment: bool = False):
     """Track cells across sessions: align them, fit P(same) to their pairs, group the cells.
@@ -296,7 +303,7 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     ordered = [sessions[i] for i in order]
     n_sessions = len(ordered)
     diameter = cell_diameter(ordered)
-    max_distance = options.max_distance if options.max_distance is not None else diameter
+    max_distance = options.max_distance if options.max_distance is not None else 2.0 * diameter
     alignment = align_sessions(
         ordered, max_rotation_deg=options.max_rotation_deg, rotation_step_deg=options.rotation_step_deg,
         max_shift_fraction=options.max_shift_fraction, nonrigid=options.nonrigid,
@@ -312,7 +319,8 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     session_of = np.concatenate([np.full(s.n_cells, k, np.int64) for k, s in enumerate(ordered)])
     local_index = np.concatenate([np.arange(s.n_cells) for s in ordered])
     centres = centroids(stacked, common_shape)
-    pairs = candidate_pairs(stacked, session_of, centres, max_distance=max_distance)
+    coverage = np.stack([_coverage(t) for t in transforms])
+    pairs = candidate_pairs(stacked, session_of, common_shape, max_distance=max_distance, coverage=coverage)
     model: PairModel | None = None
     if pairs.first.size >= 10:
         model = fit_pair_model(pairs.distance, pairs.similarity, max_distance=max_distance)
