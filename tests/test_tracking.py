@@ -202,3 +202,39 @@ def test_readers_of_cellreg_caiman_and_ours_agree(tmp_path):
     caiman = read_footprints(export_caiman_hdf5(est, tmp_path / "caiman.hdf5"))
     np.testing.assert_array_equal(caiman.ids, [0, 2])
     np.testing.assert_allclose(caiman.dense(), stack[[0, 2]], rtol=1e-6)
+
+
+def test_cli_tracks_cellreg_files(tmp_path):
+    from ace_neuro.cli import main
+
+    _, fp = _tissue(8)
+    paths = []
+    for k, (ang, sh) in enumerate([(0, (0, 0)), (2, (4, -3)), (-1.5, (-3, 5))]):
+        session, _ = _session(f"s{k}", fp, angle=ang, shift=sh, seed=k)
+        path = tmp_path / f"spatial_footprints_0{k + 1}.mat"
+        scipy.io.savemat(path, {"allFiltersMat": session.dense()})
+        paths.append(str(path))
+    assert main(["track", *paths, "--out", str(tmp_path / "out"), "--nonrigid", "false"]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "out" / "tracked_cells.csv")
+    assert list(table.columns[1:4]) == ["spatial_footprints_01", "spatial_footprints_02", "spatial_footprints_03"]
+    assert (table["n_sessions"] == 3).mean() > 0.6
+    for name in ("registration.h5", "quality.json", "alignment.png", "alignment_quality.png", "model.png",
+                 "tracked_cells.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert main(["track", paths[0], "--out", str(tmp_path / "bad"), "--p-same-threshold", "2"]) == 2
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/realdata/cellreg_sample (CellReg's sample data)")
+def test_cellreg_sample_two_sessions_and_a_mirrored_one():
+    day1 = read_footprints(REAL / "spatial_footprints_01.mat")
+    day2 = read_footprints(REAL / "spatial_footprints_02.mat")
+    reg = register_sessions([day1, day2])
+    both = int(((reg.assignments >= 0).sum(axis=1) == 2).sum())
+    assert both > 0.6 * min(day1.n_cells, day2.n_cells)
+    assert reg.quality["false_positive"] < 0.05 and reg.quality["false_negative"] < 0.05
+    assert reg.alignment["correlation_rigid"].min() > 0.5
+    mirrored = SessionFootprints("mirrored", day2.dense()[:, :, ::-1])  # same statistics, another field of view
+    with pytest.raises(AlignmentError, match="mirrored"):
+        register_sessions([day1, day2, mirrored])

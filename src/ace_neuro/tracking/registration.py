@@ -30,45 +30,33 @@ FORMAT_NAME = "ace_neuro.tracking"
 FORMAT_VERSION = 1
 
 
+def _option(default, help_text: str):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclasses.dataclass(frozen=True)
 class TrackingOptions:
-    """Options of :func:`register_sessions` (pixels and degrees).
+    """Options of :func:`register_sessions` (pixels and degrees); each field's ``metadata["help"]`` describes it."""
 
-    Attributes
-    ----------
-    max_rotation_deg : float
-        Largest rotation between two sessions searched.
-    rotation_step_deg : float
-        Step of the coarse rotation search.
-    max_shift_fraction : float
-        Largest translation between two sessions, as a fraction of the frame size.
-    nonrigid : bool
-        Add a smooth displacement field after the rotation and translation.
-    nonrigid_patch : int or None
-        Patch size of the local correlations of the field (None: 8 cell diameters, at least 32 px).
-    max_nonrigid_shift : float or None
-        Largest local displacement (None: one cell diameter).
-    min_alignment_correlation : float
-        A session whose correlation with every other session after alignment is below this is an error.
-    use_images : bool
-        Align on the sessions' summary images (those all sessions have) besides the footprint projection.
-    max_distance : float or None
-        Largest centroid distance of a candidate pair (None: one median cell diameter, the diameter of the area
-        above half a footprint's maximum; CellReg's default is 14 um for one-photon data).
-    p_same_threshold : float
-        Tracked cells merge while their mean P(same) exceeds this (CellReg's P_same threshold).
-    """
-
-    max_rotation_deg: float = 10.0
-    rotation_step_deg: float = 1.0
-    max_shift_fraction: float = 0.35
-    nonrigid: bool = True
-    nonrigid_patch: int | None = None
-    max_nonrigid_shift: float | None = None
-    min_alignment_correlation: float = 0.2
-    use_images: bool = True
-    max_distance: float | None = None
-    p_same_threshold: float = 0.5
+    max_rotation_deg: float = _option(10.0, "largest rotation between two sessions searched (degrees)")
+    rotation_step_deg: float = _option(1.0, "step of the coarse rotation search (degrees; refined to 0.25 and a "
+                                       "parabola)")
+    max_shift_fraction: float = _option(0.35, "largest translation between two sessions, as a fraction of the "
+                                        "frame size")
+    nonrigid: bool = _option(True, "add a smooth displacement field after the rotation and translation")
+    nonrigid_patch: int | None = _option(None, "patch size (pixels) of the local correlations of the non-rigid "
+                                         "field; None: 8 cell diameters, at least 32")
+    max_nonrigid_shift: float | None = _option(None, "largest local displacement of the non-rigid field (pixels); "
+                                               "None: one cell diameter")
+    min_alignment_correlation: float = _option(0.2, "a session whose correlation with every other session after "
+                                               "alignment is below this is an error (unalignable)")
+    use_images: bool = _option(True, "align on the summary images all sessions have (mean, correlation) besides "
+                               "the footprints' projection")
+    max_distance: float | None = _option(None, "largest centroid distance (pixels) of a candidate pair; None: two "
+                                         "median cell diameters (diameter of a footprint's area above half its "
+                                         "maximum)")
+    p_same_threshold: float = _option(0.5, "tracked cells merge while their mean P(same) exceeds this (CellReg's "
+                                      "P_same threshold)")
 
     def __post_init__(self) -> None:
         checks = {
