@@ -49,7 +49,23 @@ def _add_simulate(subparsers) -> None:
             parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
         else:
             parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+    _add_subject_options(parser)
     parser.set_defaults(func=_run_simulate)
+
+
+def _add_subject_options(parser) -> None:
+    """``--sessions N`` and the subject's options (:class:`ace_neuro.simulate.sessions.SubjectConfig`)."""
+    from ace_neuro.simulate.sessions import SubjectConfig
+
+    group = parser.add_argument_group(
+        "several sessions of one subject (--sessions > 1)",
+        "OUT becomes a subject folder: session1/, session2/, ... (V4 folders, the same tissue seen with a shifted, "
+        "rotated and warped field of view) and subject_truth.h5 (every cell's identity in every session)")
+    group.add_argument("--sessions", type=int, default=1, help="number of sessions of one subject (default: 1)")
+    for f in dataclasses.fields(SubjectConfig):
+        if f.name != "n_sessions":
+            group.add_argument("--" + f.name.replace("_", "-"), type=float, default=f.default,
+                               help=(f.metadata["help"] + f" (default: {f.default})").replace("%", "%%"))
 
 
 def _parse_bool(text: str) -> bool:
@@ -65,6 +81,13 @@ def _run_simulate(args: argparse.Namespace) -> int:
     from ace_neuro.simulate import SimulationConfig, simulate_recording
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SimulationConfig)}
+    if args.sessions > 1:
+        from ace_neuro.simulate.sessions import SubjectConfig, simulate_subject
+
+        subject = {f.name: getattr(args, f.name) for f in dataclasses.fields(SubjectConfig) if f.name != "n_sessions"}
+        out = simulate_subject(args.out, SimulationConfig(**values), SubjectConfig(n_sessions=args.sessions, **subject))
+        print(f"simulated subject ({args.sessions} sessions) written to {out}")
+        return 0
     out = simulate_recording(args.out, SimulationConfig(**values))
     print(f"simulated recording written to {out}")
     return 0

@@ -11,7 +11,7 @@ from ace_neuro.lock import lock_results, remove_dangling_links, unlock_results
 from ace_neuro.params import check_keys
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
-from ace_neuro.stages import STAGES
+from ace_neuro.stages import STAGES, SUBJECT_STAGES
 from ace_neuro.stages.projections import PROJECTION_NAMES
 
 min_version("8.0")
@@ -230,6 +230,7 @@ def recording_stages(recording_id):
         stage
         for stage in STAGES
         if stage != "provenance"
+        and stage not in SUBJECT_STAGES
         and (stage != "sync" or recording_has_ephys(recording_id))
         and (stage != "movies" or PARAMETERS[recording_id]["movies"]["write_movies"])
     ]
@@ -259,4 +260,4 @@ def all_outputs(wildcards):
     for recording_id in IDS:
         targets += stage_outputs(recording_id)
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
-    return targets
+    return targets + subject_outputs()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["STAGES", "module", "modules"]
+__all__ = ["STAGES", "SUBJECT_STAGES", "module", "modules"]
 
 #: Every stage, in pipeline order (the rule of the same name runs it).
 STAGES: tuple[str, ...] = (
@@ -36,7 +36,13 @@ STAGES: tuple[str, ...] = (
     "movies",
     "summary",
     "provenance",
+    "register",
+    "reextract",
 )
+
+#: Stages that run per subject (a tracking group of the sample sheet, ace_neuro.subjects), not per recording;
+#: their parameters are still set per recording (a subject's sessions must agree).
+SUBJECT_STAGES: tuple[str, ...] = ("register", "reextract")
 
 
 def module(stage: str) -> ModuleType:

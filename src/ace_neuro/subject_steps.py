@@ -1,0 +1,305 @@
+"""The files of the subject-level rules: ``register`` (tracked cells of a subject) and ``reextract`` (their traces
+in each session). Arrays in, files out; the engines are :mod:`ace_neuro.tracking` and
+:mod:`ace_neuro.tracking.reextract`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ace_neuro.io.atomic import atomic_path
+
+__all__ = ["run_register_step", "run_reextract_step", "write_tracked_cells", "tracked_cells_table"]
+
+logger = logging.getLogger(__name__)
+
+
+def _session_footprints(estimates: str | os.PathLike, mean: str | os.PathLike | None, name: str):
+    """One session's accepted footprints with its correlation (from the estimates) and mean images."""
+    import tifffile
+
+    from ace_neuro.tracking import SessionFootprints, read_footprints
+
+    session = read_footprints(estimates, name=name)
+    images = dict(session.images)
+    if mean is not None:
+        image = np.asarray(tifffile.imread(mean), np.float32)
+        if image.shape != tuple(session.shape):
+            raise ValueError(f"{mean}: mean image {image.shape} does not match the footprints' frame "
+                             f"{tuple(session.shape)} of {estimates}")
+        images["mean"] = image
+    return SessionFootprints(name, session.footprints, ids=session.ids, images=images, shape=session.shape)
+
+
+def tracked_cells_table(registration) -> "Any":
+    """One row per tracked cell: ``tracked_cell_id``, each session's component id (empty where absent),
+    ``n_sessions``, ``confidence`` (register score), ``centroid_row``, ``centroid_col`` (common space)."""
+    import pandas as pd
+
+    table = pd.DataFrame({"tracked_cell_id": np.arange(registration.n_tracked, dtype=np.int64)})
+    for column, name in enumerate(registration.session_names):
+        values = registration.assignments[:, column]
+        table[name] = pd.array(np.where(values >= 0, values, 0), dtype="Int64")
+        table.loc[values < 0, name] = pd.NA
+    table["n_sessions"] = (registration.assignments >= 0).sum(axis=1)
+    table["confidence"] = np.round(registration.confidence, 4)
+    centroids = np.asarray(registration.centroids, np.float64).reshape(-1, 2)
+    table["centroid_row"] = np.round(centroids[:, 0], 2)
+    table["centroid_col"] = np.round(centroids[:, 1], 2)
+    return table
+
+
+def write_tracked_cells(registration, path: str | os.PathLike) -> None:
+    """:func:`tracked_cells_table` as CSV (atomically)."""
+    with atomic_path(path) as tmp:
+        tracked_cells_table(registration).to_csv(tmp, index=False)
+
+
+def _alignment_figure(alignment, names: Sequence[str], path: str | os.PathLike, subject: str) -> None:
+    """Every session over the common space before (centred, no transform) and after its transform.
+
+    Each panel: the session's footprint projection in magenta over the mean of the other sessions in green
+    (white where they agree), with the session's correlation with the others.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ace_neuro.io.images import save_figure
+
+    order = sorted(range(len(names)), key=lambda i: names[i])  # the alignment's sessions are in name order
+    n = len(names)
+    fig, axes = plt.subplots(2, n, figsize=(3.0 * n, 6.4), squeeze=False)
+    for row, (images, correlations, label) in enumerate((
+            (alignment.raw_common_images, alignment.correlation_before, "before"),
+            (alignment.common_images, alignment.correlation_nonrigid, "after"))):
+        scaled = np.stack([im / max(float(np.percentile(im, 99.5)), 1e-12) for im in images]).clip(0, 1)
+        for column, name in enumerate(names):
+            k = order.index(column)
+            others = np.delete(scaled, k, axis=0).mean(axis=0) if n > 1 else np.zeros_like(scaled[k])
+            rgb = np.stack([scaled[k], others, scaled[k]], axis=-1)
+            ax = axes[row, column]
+            ax.imshow(rgb, interpolation="nearest")
+            ax.set_title(f"{name} {label}\nr = {correlations[k]:.2f}", fontsize=9)
+            ax.set_axis_off()
+    fig.suptitle(f"{subject}: sessions (magenta) over the others (green) in the common space")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _model_figure(registration, path: str | os.PathLike, subject: str) -> None:
+    """Candidate pairs by centroid distance and footprint similarity, coloured by P(same), and the histograms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ace_neuro.io.images import save_figure
+
+    pairs = registration.pairs
+    distance = np.asarray(pairs.get("distance", []), np.float64)
+    similarity = np.asarray(pairs.get("similarity", []), np.float64)
+    p_same = np.asarray(pairs.get("p_same", []), np.float64)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    shown = axes[0].scatter(distance, similarity, c=p_same, s=6, cmap="coolwarm", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=axes[0], label="P(same)")
+    axes[0].set_xlabel("centroid distance (px)")
+    axes[0].set_ylabel("footprint similarity")
+    same = p_same > 0.5
+    for ax, values, label in ((axes[1], distance, "centroid distance (px)"),
+                              (axes[2], similarity, "footprint similarity")):
+        bins = np.linspace(np.min(values, initial=0), np.max(values, initial=1), 40)
+        ax.hist(values[same], bins=bins, alpha=0.6, label="P(same) > 0.5")
+        ax.hist(values[~same], bins=bins, alpha=0.6, label="P(same) <= 0.5")
+        ax.set_xlabel(label)
+        ax.set_ylabel("pairs")
+        ax.legend(fontsize=8)
+    q = registration.quality
+    fig.suptitle(f"{subject}: {registration.n_tracked} tracked cells; est. false positive "
+                 f"{q.get('false_positive', float('nan')):.3f}, false negative {q.get('false_negative', float('nan')):.3f}, "
+                 f"uncertain {q.get('uncertain_fraction', float('nan')):.3f}", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def run_register_step(
+    estimates: Sequence[str | os.PathLike],
+    means: Sequence[str | os.PathLike] | None,
+    sessions: Sequence[str],
+    *,
+    subject: str,
+    registration_path: str | os.PathLike,
+    cells_path: str | os.PathLike,
+    quality_path: str | os.PathLike,
+    alignment_figure_path: str | os.PathLike,
+    model_figure_path: str | os.PathLike,
+    log: logging.Logger | None = None,
+    **options: Any,
+):
+    """Register a subject's sessions and write the registration, tracked-cell table, quality and figures.
+
+    Parameters
+    ----------
+    estimates, means : sequences of path-like
+        Each session's evaluated estimates (accepted components are registered) and mean projection (TIFF),
+        in session order (``means`` may be None).
+    sessions : sequence of str
+        The sessions' names (recording ids), in order: the table's columns.
+    subject : str
+        For messages and figure titles.
+    **options
+        :class:`ace_neuro.tracking.TrackingOptions` fields.
+
+    Returns
+    -------
+    Registration
+    """
+    from ace_neuro.tracking import AlignmentError, TrackingOptions, register_sessions
+
+    log = log or logger
+    if len(estimates) != len(sessions) or (means is not None and len(means) != len(sessions)):
+        raise ValueError(f"subject {subject}: {len(sessions)} sessions but {len(estimates)} estimates files and "
+                         f"{len(means) if means is not None else 0} mean images")
+    footprints = [_session_footprints(e, None if means is None else m, s)
+                  for e, m, s in zip(estimates, means if means is not None else [None] * len(sessions), sessions)]
+    log.info("register: subject %s, sessions %s with %s accepted cells", subject, ", ".join(sessions),
+             ", ".join(str(f.n_cells) for f in footprints))
+    try:
+        registration, alignment = register_sessions(footprints, TrackingOptions(**options), return_alignment=True)
+    except AlignmentError as err:
+        raise AlignmentError(f"subject {subject}: {err}. Check that these sessions image the same field of view "
+                             "(a different animal or fov belongs in another 'subject' / 'fov' of the sheet)") from err
+    registration.save(registration_path)
+    write_tracked_cells(registration, cells_path)
+    summary = {"subject": subject, "sessions": list(sessions), "n_tracked": registration.n_tracked,
+               "cells_per_session": [int(f.n_cells) for f in footprints], **registration.quality,
+               "alignment": {k: np.asarray(v).tolist() for k, v in registration.alignment.items()}}
+    with atomic_path(quality_path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    _alignment_figure(alignment, list(sessions), alignment_figure_path, subject)
+    _model_figure(registration, model_figure_path, subject)
+    log.info("register: %d tracked cells; quality %s", registration.n_tracked,
+             {k: registration.quality[k] for k in ("false_positive", "false_negative", "uncertain_fraction")
+              if k in registration.quality})
+    return registration
+
+
+def _own_footprints(path: str | os.PathLike):
+    """The session's footprints ``A`` (``(H*W, K)``, Fortran pixel order) from its estimates file."""
+    import scipy.sparse
+
+    from ace_neuro.cnmfe.estimates_file import open_estimates_file
+
+    with open_estimates_file(path, missing_hint="run the evaluate step first") as h5:
+        g = h5["A"]
+        return scipy.sparse.csc_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
+                                       shape=tuple(int(s) for s in g["shape"][()]))
+
+
+def _traces_figure(result, path: str | os.PathLike, session: str, subject: str) -> None:
+    """Every tracked cell's denoised trace in the session (rows by tracked id, each scaled to its maximum)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ace_neuro.io.images import save_figure
+
+    C = np.asarray(result.C, np.float64)
+    peak = np.nanmax(np.where(np.isfinite(C), C, -np.inf), axis=1, initial=0.0) if C.size else np.zeros(0)
+    scaled = C / np.where(peak > 0, peak, 1.0)[:, None] if C.size else np.zeros((0, 1))
+    n, T = scaled.shape
+    fig, ax = plt.subplots(figsize=(10, 2.5 + min(n, 400) / 40))
+    times = T / result.frame_rate if result.frame_rate else T
+    ax.imshow(np.nan_to_num(scaled, nan=0.0) if n else np.zeros((1, 1)), aspect="auto", cmap="magma", vmin=0, vmax=1,
+              interpolation="nearest", extent=(0, times, n - 0.5, -0.5))
+    found = result.session_component >= 0
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("tracked cell id")
+    ax.set_title(f"{subject} / {session}: {n} tracked cells ({int(found.sum())} found in this session, "
+                 f"{int((~result.in_field).sum())} outside its field of view)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def run_reextract_step(
+    registration_path: str | os.PathLike,
+    movie_dir: str | os.PathLike,
+    estimates_path: str | os.PathLike,
+    metadata_path: str | os.PathLike | None,
+    *,
+    session: str,
+    subject: str,
+    traces_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+    options,
+    rounds: int = 2,
+    own_footprints: bool = True,
+    threads: int = 1,
+    log: logging.Logger | None = None,
+):
+    """Re-extract every tracked cell of a subject in one session and write its traces file and figure.
+
+    Parameters
+    ----------
+    registration_path : path-like
+        The subject's ``registration.h5``.
+    movie_dir : path-like
+        The session's motion-corrected movie folder (the motion step's ``memmap/``).
+    estimates_path : path-like
+        The session's evaluated estimates (its own footprints, ids as in the registration).
+    metadata_path : path-like
+        The convert step's ``metadata.json`` (``frame_rate_hz``, unless ``options.fr`` is set).
+    options : CnmfeOptions
+        The session's CNMF-E options.
+
+    Returns
+    -------
+    Reextraction
+    """
+    from ace_neuro.cnmfe.reader import MovieSource
+    from ace_neuro.io.frames import read_json_key
+    from ace_neuro.io.memmap import find_corrected_movie
+    from ace_neuro.tracking import Registration, warp_to_session
+    from ace_neuro.tracking.reextract import (reextract_traces, reextraction_from_state, save_reextraction,
+                                              union_footprints)
+
+    log = log or logger
+    registration = Registration.load(registration_path)
+    if session not in registration.session_names:
+        raise ValueError(f"{registration_path}: session {session!r} is not registered there (sessions: "
+                         f"{', '.join(registration.session_names)}); re-run the register step of subject {subject}")
+    column = registration.session_names.index(session)
+    frame_rate = options.fr if options.fr is not None else read_json_key(metadata_path, "frame_rate_hz")
+    if frame_rate is None:
+        raise ValueError(f"reextract: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr")
+    source = MovieSource.from_path(find_corrected_movie(movie_dir))
+    registered = warp_to_session(registration.common_footprints, registration.transforms[column], source.dims)
+    components = registration.assignments[:, column]
+    own = _own_footprints(estimates_path) if own_footprints else None
+    A = union_footprints(registered, components, own, shape=source.dims)
+    state, present = reextract_traces(source, A, options, frame_rate=float(frame_rate), rounds=rounds,
+                                      threads=threads, log=log)
+    result = reextraction_from_state(state, present, footprints=A,
+                                     tracked_cell_id=np.arange(registration.n_tracked, dtype=np.int64),
+                                     session_component=components, dims=source.dims, frame_rate=float(frame_rate),
+                                     n_frames=source.n_frames, ssub_B=options.background.ssub_B)
+    save_reextraction(result, traces_path, session=session, subject=subject,
+                      params={"reextract_rounds": rounds, "own_footprints": own_footprints})
+    _traces_figure(result, figure_path, session, subject)
+    log.info("reextract: %s / %s: %d tracked cells written to %s", subject, session, registration.n_tracked,
+             traces_path)
+    return result

@@ -1,0 +1,144 @@
+# Per subject (the sample sheet's `subject` / `fov` columns, ace_neuro.subjects): the cells of a subject's
+# sessions registered and tracked across sessions (register), then every tracked cell's traces re-extracted in
+# every session with its footprint fixed (reextract). A subject with one session has no subject-level job.
+# Files live under results/subjects/{subject}/; a session added to a subject re-runs these rules of that subject
+# only, never a single-session step of its other sessions.
+from ace_neuro.params import ParameterError
+from ace_neuro.subjects import subject_groups
+
+SUBJECTS = subject_groups(SHEET, where=SHEET.attrs.get("path", "sample sheet"))
+SESSION_SUBJECT = {rid: name for name, group in SUBJECTS.items() for rid in group.sessions}
+for _group in SUBJECTS.values():
+    for _note in _group.notes:
+        print(f"subject {_group.name}: {_note}")
+
+
+def _subject_parameters(subject, stage):
+    """A subject-level stage's parameters: its sessions' values, which must agree."""
+    group = SUBJECTS[subject]
+    first = dict(PARAMETERS[group.sessions[0]][stage])
+    for rid in group.sessions[1:]:
+        other = dict(PARAMETERS[rid][stage])
+        for key, value in first.items():
+            if other[key] != value:
+                raise ParameterError(
+                    f"subject {subject}: the sessions {group.sessions[0]} and {rid} set {stage} parameter {key!r} "
+                    f"to {value!r} and {other[key]!r}; a subject's sessions are {stage}ed together, so give them "
+                    "the same value (or none, to use the config's)"
+                )
+    return first
+
+
+for _subject in SUBJECTS:  # disagreeing sessions stop the run at start, before any job
+    for _stage in SUBJECT_STAGES:
+        _subject_parameters(_subject, _stage)
+
+
+def subject_params(stage):
+    """Input function: the validated parameters of a subject-level stage for the job's subject."""
+
+    def parameters(wildcards):
+        return _subject_parameters(wildcards.subject, stage)
+
+    return parameters
+
+
+def subject_sessions(wildcards):
+    return list(SUBJECTS[wildcards.subject].sessions)
+
+
+def subject_session_files(output):
+    """Input function: one output of every session of the job's subject, in session order."""
+
+    def files(wildcards):
+        return [expand(output, id=rid)[0] for rid in SUBJECTS[wildcards.subject].sessions]
+
+    return files
+
+
+def subject_outputs():
+    """Every subject-level output (the final rule's targets)."""
+    targets = []
+    for name, group in SUBJECTS.items():
+        targets += expand(rules.register.output, subject=name)
+        for rid in group.sessions:
+            targets += expand(rules.reextract.output, subject=name, id=rid)
+    return targets
+
+
+wildcard_constraints:
+    subject="|".join(re.escape(s) for s in SUBJECTS) or "(?!)",
+
+
+rule register:
+    input:
+        estimates=subject_session_files(rules.evaluate.output.estimates),
+        mean=subject_session_files(f"{RESULTS}/{{id}}/projections/mean.tif"),
+    output:
+        registration=f"{RESULTS}/subjects/{{subject}}/register/registration.h5",
+        cells=f"{RESULTS}/subjects/{{subject}}/register/tracked_cells.csv",
+        quality=f"{RESULTS}/subjects/{{subject}}/register/quality.json",
+        alignment=report(
+            f"{RESULTS}/subjects/{{subject}}/register/alignment.png",
+            caption="../report/register_alignment.rst",
+            category="Tracking",
+            subcategory="{subject}",
+            labels={"figure": "alignment"},
+        ),
+        model=report(
+            f"{RESULTS}/subjects/{{subject}}/register/model.png",
+            caption="../report/register_model.rst",
+            category="Tracking",
+            subcategory="{subject}",
+            labels={"figure": "matching model"},
+        ),
+    log:
+        f"{RESULTS}/subjects/{{subject}}/logs/register.log",
+    benchmark:
+        f"{RESULTS}/subjects/{{subject}}/benchmarks/register.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        p=subject_params("register"),
+        sessions=subject_sessions,
+        subject=lambda wildcards: wildcards.subject,
+    script:
+        "../scripts/stage.py"
+
+
+rule reextract:
+    input:
+        registration=rules.register.output.registration,
+        movie=rules.motion.output.memmap,
+        estimates=rules.evaluate.output.estimates,
+        metadata=rules.convert.output.metadata,
+    output:
+        traces=f"{RESULTS}/subjects/{{subject}}/reextract/{{id}}.h5",
+        figure=report(
+            f"{RESULTS}/subjects/{{subject}}/reextract/{{id}}.png",
+            caption="../report/reextract_traces.rst",
+            category="Tracking",
+            subcategory="{subject}",
+            labels={"figure": "traces {id}"},
+        ),
+    log:
+        f"{RESULTS}/subjects/{{subject}}/logs/reextract_{{id}}.log",
+    benchmark:
+        f"{RESULTS}/subjects/{{subject}}/benchmarks/reextract_{{id}}.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 2
+    resources:
+        mem_mb=sized("cnmfe", "mem_mb"),
+        runtime=sized("cnmfe", "runtime"),
+    params:
+        p=stage_params("reextract"),
+        cnmfe=stage_params("cnmfe"),
+        session=lambda wildcards: wildcards.id,
+        subject=lambda wildcards: wildcards.subject,
+    script:
+        "../scripts/stage.py"
