@@ -39,9 +39,18 @@ def _add_simulate(subparsers) -> None:
         "--n-neurons 40 --seed 1",
     )
     parser.add_argument("out", type=Path, help="output folder of the recording (created; its files are replaced)")
-    hints = typing.get_type_hints(SimulationConfig)
-    for f in dataclasses.fields(SimulationConfig):
+    _add_dataclass_flags(parser, SimulationConfig)
+    _add_subject_options(parser)
+    parser.set_defaults(func=_run_simulate)
+
+
+def _add_dataclass_flags(parser, options_class) -> None:
+    """One ``--flag`` per field of a dataclass, typed by its annotation (``X | None`` as X), its help from the
+    field's ``metadata["help"]``."""
+    hints = typing.get_type_hints(options_class)
+    for f in dataclasses.fields(options_class):
         kind = hints[f.name]
+        kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
         flag = "--" + f.name.replace("_", "-")
         # argparse formats help strings with %: a literal percent sign must be doubled.
         help_text = (f.metadata.get("help", "") + f" (default: {f.default})").replace("%", "%%")
@@ -49,8 +58,6 @@ def _add_simulate(subparsers) -> None:
             parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
         else:
             parser.add_argument(flag, type=kind, default=f.default, help=help_text)
-    _add_subject_options(parser)
-    parser.set_defaults(func=_run_simulate)
 
 
 def _add_subject_options(parser) -> None:
@@ -171,15 +178,7 @@ def _add_track(subparsers) -> None:
     parser.add_argument("files", type=Path, nargs="+", help="one footprint file per session")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--names", nargs="+", default=None, help="session names (default: from the file names)")
-    for f in dataclasses.fields(TrackingOptions):
-        kind = typing.get_type_hints(TrackingOptions)[f.name]
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
-        if kind is bool:
-            parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
-        else:
-            base = float if "float" in str(kind) else int
-            parser.add_argument(flag, type=base, default=f.default, help=help_text)
+    _add_dataclass_flags(parser, TrackingOptions)
     parser.set_defaults(func=_run_track)
 
 
