@@ -58,6 +58,9 @@ class AlignmentResult:
         Each session's footprint projection in the common space (after the full transform).
     raw_common_images : ndarray (S, Hc, Wc)
         The same placed at the centre without transform ("before").
+    names : list of str
+        The sessions' names, in the order of every per-session array here (the order ``align_sessions`` was
+        given; :func:`~.registration.register_sessions` gives them in name order).
     """
 
     transforms: list
@@ -68,6 +71,7 @@ class AlignmentResult:
     field_rms: np.ndarray
     common_images: np.ndarray
     raw_common_images: np.ndarray
+    names: list = dataclasses.field(default_factory=list)
 
 
 def footprint_projection(session: SessionFootprints) -> np.ndarray:
@@ -132,7 +136,8 @@ def _rotated_canvas(image: np.ndarray, angle_deg: float, canvas_shape: tuple[int
     rows, cols = np.mgrid[0:canvas_shape[0], 0:canvas_shape[1]].astype(np.float64)
     pts = np.stack([rows.ravel() - centre_out[0], cols.ravel() - centre_out[1]], axis=1) @ rotation_matrix(angle_deg)
     coords = (pts + centre_in).T.reshape(2, *canvas_shape).astype(np.float32)
-    return warp_image(image, coords)
+    # cubic: linear interpolation blurs every angle but 0 and biases the search towards no rotation
+    return warp_image(image, coords, order="cubic")
 
 
 def _parabola(left: float, centre: float, right: float) -> float:
@@ -181,9 +186,13 @@ def estimate_rigid(fixed: Sequence[np.ndarray], moving: Sequence[np.ndarray], *,
         Mean over channels of the Pearson correlation of the overlapping pixels after alignment.
     """
     fixed_shape = fixed[0].shape
-    side = int(np.ceil(np.hypot(*moving[0].shape))) + 2
-    canvas_shape = (side, side)
-    fft_shape = (scipy.fft.next_fast_len(fixed_shape[0] + side), scipy.fft.next_fast_len(fixed_shape[1] + side))
+    # the canvas holds the moving image at any rotation; its centre is an integer number of pixels from the
+    # image's, so that no rotation is sampled between pixels
+    height, width = moving[0].shape
+    pad = int(np.ceil((np.hypot(height, width) - min(height, width)) / 2)) + 1
+    canvas_shape = (height + 2 * pad, width + 2 * pad)
+    fft_shape = (scipy.fft.next_fast_len(fixed_shape[0] + canvas_shape[0]),
+                 scipy.fft.next_fast_len(fixed_shape[1] + canvas_shape[1]))
     fixed_spectra = [scipy.fft.rfft2(f, s=fft_shape) for f in fixed]
     centre_canvas = (np.asarray(canvas_shape, float) - 1) / 2
     if expected_shift is None:
@@ -476,7 +485,7 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     return AlignmentResult(transforms=transforms, pairwise_correlation=pairwise, correlation_before=corr_before,
                            correlation_rigid=corr_rigid, correlation_nonrigid=corr_nonrigid, field_rms=field_rms,
                            common_images=np.stack([c[0] for c in current]),
-                           raw_common_images=np.stack([b[0] for b in before]))
+                           raw_common_images=np.stack([b[0] for b in before]), names=[s.name for s in sessions])
 
 
 def _template_correlations(placed: list) -> np.ndarray:

@@ -47,9 +47,13 @@ def centroids(footprints: scipy.sparse.csr_matrix, shape: tuple[int, int]) -> np
                          np.bincount(owner, fp.data * col, minlength=fp.shape[0]) / weight], axis=1)
 
 
-def candidate_pairs(footprints: scipy.sparse.csr_matrix, session_of: np.ndarray, centres: np.ndarray, *,
-                    max_distance: float) -> CandidatePairs:
+def candidate_pairs(footprints: scipy.sparse.csr_matrix, session_of: np.ndarray, shape: tuple[int, int], *,
+                    max_distance: float, coverage: np.ndarray | None = None) -> CandidatePairs:
     """Every pair of cells of different sessions closer than ``max_distance``.
+
+    A pair of sessions is compared only where both see the tissue: both footprints are cut to the common-space
+    pixels covered by both sessions before their centroids and similarity are computed, so a cell cut by the
+    edge of one session's frame is compared with the same cut of its partner.
 
     Parameters
     ----------
@@ -57,31 +61,55 @@ def candidate_pairs(footprints: scipy.sparse.csr_matrix, session_of: np.ndarray,
         All sessions' footprints in the common space, stacked.
     session_of : ndarray (N,) int
         Each cell's session.
-    centres : ndarray (N, 2)
-        Centroids in the common space.
+    shape : (Hc, Wc)
+        Common-space shape.
     max_distance : float
         Pixels.
+    coverage : ndarray (S, Hc*Wc) bool, optional
+        Pixels of the common space each session covers (default: everywhere).
     """
+    footprints = scipy.sparse.csr_matrix(footprints)
+    centres = centroids(footprints, shape)
     ok = np.all(np.isfinite(centres), axis=1)
     index = np.flatnonzero(ok)
+    empty = np.zeros(0, np.int64)
     if index.size < 2:
-        empty = np.zeros(0, np.int64)
         return CandidatePairs(empty, empty, np.zeros(0), np.zeros(0))
     tree = scipy.spatial.cKDTree(centres[index])
-    pairs = tree.query_pairs(max_distance, output_type="ndarray")
+    pairs = tree.query_pairs(1.5 * max_distance + 2, output_type="ndarray")
     first, second = index[pairs[:, 0]], index[pairs[:, 1]]
     keep = session_of[first] != session_of[second]
     first, second = first[keep], second[keep]
+    swap = session_of[first] > session_of[second]
+    first[swap], second[swap] = second[swap], first[swap]
+    distance = np.zeros(first.size)
+    similarity = np.zeros(first.size)
+    n_sessions = int(session_of.max()) + 1
+    for s in range(n_sessions):
+        for t in range(s + 1, n_sessions):
+            sel = np.flatnonzero((session_of[first] == s) & (session_of[second] == t))
+            if sel.size == 0:
+                continue
+            cells = np.unique(np.concatenate([first[sel], second[sel]]))
+            sub = footprints[cells]
+            if coverage is not None:
+                sub = sub @ scipy.sparse.diags((coverage[s] & coverage[t]).astype(np.float32))
+                sub = scipy.sparse.csr_matrix(sub)
+            where = {c: k for k, c in enumerate(cells)}
+            ia = np.array([where[c] for c in first[sel]])
+            ib = np.array([where[c] for c in second[sel]])
+            sub_centres = centroids(sub, shape)
+            distance[sel] = np.linalg.norm(sub_centres[ia] - sub_centres[ib], axis=1)
+            norm = np.sqrt(np.asarray(sub.multiply(sub).sum(axis=1)).ravel())
+            unit = scipy.sparse.diags(1.0 / np.where(norm > 0, norm, 1)) @ sub
+            unit = scipy.sparse.csr_matrix(unit)
+            similarity[sel] = np.asarray(unit[ia].multiply(unit[ib]).sum(axis=1)).ravel()
+    keep = np.isfinite(distance) & (distance < max_distance)
+    first, second, distance, similarity = first[keep], second[keep], distance[keep], similarity[keep]
     swap = first > second
     first[swap], second[swap] = second[swap], first[swap]
     order = np.lexsort((second, first))
-    first, second = first[order], second[order]
-    distance = np.linalg.norm(centres[first] - centres[second], axis=1)
-    norm = np.sqrt(np.asarray(footprints.multiply(footprints).sum(axis=1)).ravel())
-    norm[norm == 0] = 1
-    unit = scipy.sparse.diags(1.0 / norm) @ footprints
-    similarity = np.asarray(unit[first].multiply(unit[second]).sum(axis=1)).ravel()
-    return CandidatePairs(first, second, distance, np.clip(similarity, 0, 1))
+    return CandidatePairs(first[order], second[order], distance[order], np.clip(similarity[order], 0, 1))
 
 
 def cluster_cells(n_cells: int, session_of: np.ndarray, pairs: CandidatePairs, probability: np.ndarray, *,

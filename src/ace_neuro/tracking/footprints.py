@@ -176,10 +176,20 @@ def _read_cellreg(path: Path, name: str) -> SessionFootprints:
         stack = stack[None]
     if stack.ndim != 3:
         raise ValueError(f"{path}: allFiltersMat has shape {stack.shape}; CellReg's layout is cells x H x W")
+    return SessionFootprints(name, _sparse_stack(stack), shape=stack.shape[1:])
+
+
+def _sparse_stack(stack: np.ndarray) -> scipy.sparse.csr_matrix:
+    """(K, H, W) array -> (K, H*W) CSR rows without a dense copy (MATLAB's arrays arrive in Fortran order)."""
     n, height, width = stack.shape
-    rows = scipy.sparse.csr_matrix(stack.reshape(n, height * width).astype(np.float32))
-    del stack
-    return SessionFootprints(name, rows, shape=(height, width))
+    order = "F" if stack.flags["F_CONTIGUOUS"] and not stack.flags["C_CONTIGUOUS"] else "C"
+    flat = stack.ravel(order=order)
+    index = np.flatnonzero(flat)
+    if order == "F":
+        cell, pixel = index % n, (index // n) % height * width + index // (n * height)
+    else:
+        cell, pixel = index // (height * width), index % (height * width)
+    return scipy.sparse.csr_matrix((flat[index].astype(np.float32), (cell, pixel)), shape=(n, height * width))
 
 
 def read_footprints(path: str | os.PathLike, name: str | None = None) -> SessionFootprints:

@@ -29,6 +29,8 @@ import scipy.stats
 __all__ = ["PairModel", "fit_pair_model"]
 
 _EPS = 1e-3
+_N_PSEUDO = 20
+_PSEUDO_WEIGHT = 10.0
 
 
 @dataclasses.dataclass
@@ -109,39 +111,50 @@ def fit_pair_model(distance: np.ndarray, similarity: np.ndarray, *, max_distance
     -------
     PairModel
     """
-    d = np.clip(np.asarray(distance, float), 1e-2, max_distance)
-    r = np.clip(np.asarray(similarity, float), 0, 1)
-    n = d.size
+    d_real = np.clip(np.asarray(distance, float), 1e-2, max_distance)
+    r_real = np.clip(np.asarray(similarity, float), 0, 1)
+    n = d_real.size
     if n < 10:
         raise ValueError(f"only {n} neighbouring cell pairs across sessions: too few to fit the same/different "
                          "model (are the sessions aligned, and is max_distance large enough?)")
+    # A weak prior on the different class (pseudo-pairs worth ``_PSEUDO_WEIGHT`` real ones: cells scattered
+    # uniformly, little overlap) keeps the fit defined when nearly every neighbour pair is the same cell.
+    quantiles = (np.arange(_N_PSEUDO) + 0.5) / _N_PSEUDO
+    d_pseudo = max_distance * np.sqrt(quantiles)
+    r_pseudo = np.where(np.arange(_N_PSEUDO) % 2 == 0, 0.0, scipy.stats.beta.ppf(quantiles, 1, 5))
+    d = np.concatenate([d_real, d_pseudo])
+    r = np.concatenate([r_real, r_pseudo])
+    weight = np.concatenate([np.ones(n), np.full(_N_PSEUDO, _PSEUDO_WEIGHT / _N_PSEUDO)])
+    pseudo = np.arange(d.size) >= n
     # initial responsibilities: close and overlapping pairs are probably the same cell
     resp = ((r > 0.5) & (d < max_distance / 2)).astype(float) * 0.8 + 0.1
+    resp[pseudo] = 0
     zero = r <= 0
     rc = np.clip(r, _EPS, 1 - _EPS)
+    log_d = np.log(np.maximum(d, 1e-2))
     model = None
     previous = -np.inf
     converged = False
     for _ in range(n_iterations):
-        ws, wd = resp, 1 - resp
-        prior = float(np.clip(ws.mean(), 1e-4, 1 - 1e-4))
-        log_d = np.log(np.maximum(d, 1e-2))
-        log_mean = float((ws * log_d).sum() / ws.sum())
-        log_sd = float(np.sqrt(max((ws * (log_d - log_mean) ** 2).sum() / ws.sum(), 1e-4)))
+        ws, wd = weight * resp, weight * (1 - resp)
+        prior = float(np.clip(ws[~pseudo].sum() / n, 1e-4, 1 - 1e-4))
+        sum_s = max(ws.sum(), 1e-9)
+        log_mean = float((ws * log_d).sum() / sum_s)
+        log_sd = float(np.sqrt(max((ws * (log_d - log_mean) ** 2).sum() / sum_s, 1e-4)))
         log_ratio = (wd * np.log(d / max_distance)).sum()
         exponent = float(np.clip(-1 - wd.sum() / log_ratio, 0.0, 10.0)) if log_ratio < 0 else 1.0
-        zero_s = float(np.clip((ws * zero).sum() / ws.sum(), 1e-4, 1 - 1e-4))
+        zero_s = float(np.clip((ws * zero).sum() / sum_s, 1e-4, 1 - 1e-4))
         zero_d = float(np.clip((wd * zero).sum() / wd.sum(), 1e-4, 1 - 1e-4))
         beta_s = _beta_moments(rc[~zero], ws[~zero])
         beta_d = _beta_moments(rc[~zero], wd[~zero])
-        model = PairModel(max_distance=float(max_distance), prior_same=prior, log_mean_same=log_mean, log_sd_same=log_sd,
-                          exponent_different=exponent, beta_same=beta_s, beta_different=beta_d, zero_same=zero_s,
-                          zero_different=zero_d, n_pairs=n, converged=False)
-        log_s, log_d = model.log_likelihoods(d, r)
-        a, b = np.log(prior) + log_s, np.log1p(-prior) + log_d
+        model = PairModel(max_distance=float(max_distance), prior_same=prior, log_mean_same=log_mean,
+                          log_sd_same=log_sd, exponent_different=exponent, beta_same=beta_s, beta_different=beta_d,
+                          zero_same=zero_s, zero_different=zero_d, n_pairs=n, converged=False)
+        log_s, log_diff = model.log_likelihoods(d, r)
+        a, b = np.log(prior) + log_s, np.log1p(-prior) + log_diff
         total = np.logaddexp(a, b)
-        resp = np.exp(a - total)
-        likelihood = float(total.sum())
+        resp = np.where(pseudo, 0.0, np.exp(a - total))
+        likelihood = float((weight * total).sum())
         if abs(likelihood - previous) < tolerance * abs(likelihood):
             converged = True
             break
@@ -149,7 +162,7 @@ def fit_pair_model(distance: np.ndarray, similarity: np.ndarray, *, max_distance
     # keep the "same" component the one with the larger similarity
     mean_s = model.beta_same[0] / sum(model.beta_same)
     mean_d = model.beta_different[0] / sum(model.beta_different)
-    if mean_s < mean_d:
+    if mean_s < mean_d and model.prior_same * n > 20 and (1 - model.prior_same) * n > 20:
         raise ValueError("the fitted same-cell component has lower footprint similarity than the different-cell "
                          "one: the sessions are probably misaligned")
     return dataclasses.replace(model, converged=converged)

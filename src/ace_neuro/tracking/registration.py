@@ -30,45 +30,33 @@ FORMAT_NAME = "ace_neuro.tracking"
 FORMAT_VERSION = 1
 
 
+def _option(default, help_text: str):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclasses.dataclass(frozen=True)
 class TrackingOptions:
-    """Options of :func:`register_sessions` (pixels and degrees).
+    """Options of :func:`register_sessions` (pixels and degrees); each field's ``metadata["help"]`` describes it."""
 
-    Attributes
-    ----------
-    max_rotation_deg : float
-        Largest rotation between two sessions searched.
-    rotation_step_deg : float
-        Step of the coarse rotation search.
-    max_shift_fraction : float
-        Largest translation between two sessions, as a fraction of the frame size.
-    nonrigid : bool
-        Add a smooth displacement field after the rotation and translation.
-    nonrigid_patch : int or None
-        Patch size of the local correlations of the field (None: 8 cell diameters, at least 32 px).
-    max_nonrigid_shift : float or None
-        Largest local displacement (None: one cell diameter).
-    min_alignment_correlation : float
-        A session whose correlation with every other session after alignment is below this is an error.
-    use_images : bool
-        Align on the sessions' summary images (those all sessions have) besides the footprint projection.
-    max_distance : float or None
-        Largest centroid distance of a candidate pair (None: one median cell diameter, the diameter of the area
-        above half a footprint's maximum; CellReg's default is 14 um for one-photon data).
-    p_same_threshold : float
-        Tracked cells merge while their mean P(same) exceeds this (CellReg's P_same threshold).
-    """
-
-    max_rotation_deg: float = 10.0
-    rotation_step_deg: float = 1.0
-    max_shift_fraction: float = 0.35
-    nonrigid: bool = True
-    nonrigid_patch: int | None = None
-    max_nonrigid_shift: float | None = None
-    min_alignment_correlation: float = 0.2
-    use_images: bool = True
-    max_distance: float | None = None
-    p_same_threshold: float = 0.5
+    max_rotation_deg: float = _option(10.0, "largest rotation between two sessions searched (degrees)")
+    rotation_step_deg: float = _option(1.0, "step of the coarse rotation search (degrees; refined to 0.25 and a "
+                                       "parabola)")
+    max_shift_fraction: float = _option(0.35, "largest translation between two sessions, as a fraction of the "
+                                        "frame size")
+    nonrigid: bool = _option(True, "add a smooth displacement field after the rotation and translation")
+    nonrigid_patch: int | None = _option(None, "patch size (pixels) of the local correlations of the non-rigid "
+                                         "field; None: 8 cell diameters, at least 32")
+    max_nonrigid_shift: float | None = _option(None, "largest local displacement of the non-rigid field (pixels); "
+                                               "None: one cell diameter")
+    min_alignment_correlation: float = _option(0.2, "a session whose correlation with every other session after "
+                                               "alignment is below this is an error (unalignable)")
+    use_images: bool = _option(True, "align on the summary images all sessions have (mean, correlation) besides "
+                               "the footprints' projection")
+    max_distance: float | None = _option(None, "largest centroid distance (pixels) of a candidate pair; None: two "
+                                         "median cell diameters (diameter of a footprint's area above half its "
+                                         "maximum)")
+    p_same_threshold: float = _option(0.5, "tracked cells merge while their mean P(same) exceeds this (CellReg's "
+                                      "P_same threshold)")
 
     def __post_init__(self) -> None:
         checks = {
@@ -258,6 +246,13 @@ def _scaled_rows(footprints: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix
     return scipy.sparse.csr_matrix(scipy.sparse.diags(1.0 / peak) @ footprints, dtype=np.float32)
 
 
+def _coverage(transform: SessionTransform) -> np.ndarray:
+    """(Hc*Wc,) bool: common-space pixels inside the session's frame."""
+    coords = transform.common_to_session()
+    h, w = transform.session_shape
+    return ((coords[0] >= 0) & (coords[0] <= h - 1) & (coords[1] >= 0) & (coords[1] <= w - 1)).ravel()
+
+
 def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOptions | None = None, *,
                       return_alignment: bool = False):
     """Track cells across sessions: align them, fit P(same) to their pairs, group the cells.
@@ -296,7 +291,7 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     ordered = [sessions[i] for i in order]
     n_sessions = len(ordered)
     diameter = cell_diameter(ordered)
-    max_distance = options.max_distance if options.max_distance is not None else diameter
+    max_distance = options.max_distance if options.max_distance is not None else 2.0 * diameter
     alignment = align_sessions(
         ordered, max_rotation_deg=options.max_rotation_deg, rotation_step_deg=options.rotation_step_deg,
         max_shift_fraction=options.max_shift_fraction, nonrigid=options.nonrigid,
@@ -312,7 +307,8 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     session_of = np.concatenate([np.full(s.n_cells, k, np.int64) for k, s in enumerate(ordered)])
     local_index = np.concatenate([np.arange(s.n_cells) for s in ordered])
     centres = centroids(stacked, common_shape)
-    pairs = candidate_pairs(stacked, session_of, centres, max_distance=max_distance)
+    coverage = np.stack([_coverage(t) for t in transforms])
+    pairs = candidate_pairs(stacked, session_of, common_shape, max_distance=max_distance, coverage=coverage)
     model: PairModel | None = None
     if pairs.first.size >= 10:
         model = fit_pair_model(pairs.distance, pairs.similarity, max_distance=max_distance)
