@@ -85,7 +85,7 @@ def test_every_tracked_cell_has_a_trace_in_every_session(subject_run):
         # a cell leaves the field only with its whole footprint: those inside have finite traces
         assert np.isfinite(result.C[result.in_field]).all() and result.in_field.mean() > 0.8
         assert (folder / "reextract" / f"{session}.png").stat().st_size > 0
-    for figure in ("alignment.png", "model.png", "quality.json"):
+    for figure in ("alignment.png", "alignment_quality.png", "model.png", "tracked_cells.png", "quality.json"):
         assert (folder / "register" / figure).stat().st_size > 0
 
 

@@ -5,7 +5,6 @@ in each session). Arrays in, files out; the engines are :mod:`ace_neuro.tracking
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 
 from ace_neuro.io.atomic import atomic_path
 
-__all__ = ["run_register_step", "run_reextract_step", "write_tracked_cells", "tracked_cells_table"]
+__all__ = ["run_register_step", "run_reextract_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,104 +36,6 @@ def _session_footprints(estimates: str | os.PathLike, mean: str | os.PathLike | 
     return SessionFootprints(name, session.footprints, ids=session.ids, images=images, shape=session.shape)
 
 
-def tracked_cells_table(registration) -> "Any":
-    """One row per tracked cell: ``tracked_cell_id``, each session's component id (empty where absent),
-    ``n_sessions``, ``confidence`` (register score), ``centroid_row``, ``centroid_col`` (common space)."""
-    import pandas as pd
-
-    table = pd.DataFrame({"tracked_cell_id": np.arange(registration.n_tracked, dtype=np.int64)})
-    for column, name in enumerate(registration.session_names):
-        values = registration.assignments[:, column]
-        table[name] = pd.array(np.where(values >= 0, values, 0), dtype="Int64")
-        table.loc[values < 0, name] = pd.NA
-    table["n_sessions"] = (registration.assignments >= 0).sum(axis=1)
-    table["confidence"] = np.round(registration.confidence, 4)
-    centroids = np.asarray(registration.centroids, np.float64).reshape(-1, 2)
-    table["centroid_row"] = np.round(centroids[:, 0], 2)
-    table["centroid_col"] = np.round(centroids[:, 1], 2)
-    return table
-
-
-def write_tracked_cells(registration, path: str | os.PathLike) -> None:
-    """:func:`tracked_cells_table` as CSV (atomically)."""
-    with atomic_path(path) as tmp:
-        tracked_cells_table(registration).to_csv(tmp, index=False)
-
-
-def _alignment_figure(alignment, names: Sequence[str], path: str | os.PathLike, subject: str) -> None:
-    """Every session over the common space before (centred, no transform) and after its transform.
-
-    Each panel: the session's footprint projection in magenta over the mean of the other sessions in green
-    (white where they agree), with the session's correlation with the others.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ace_neuro.io.images import save_figure
-
-    order = sorted(range(len(names)), key=lambda i: names[i])  # the alignment's sessions are in name order
-    n = len(names)
-    fig, axes = plt.subplots(2, n, figsize=(3.0 * n, 6.4), squeeze=False)
-    for row, (images, correlations, label) in enumerate((
-            (alignment.raw_common_images, alignment.correlation_before, "before"),
-            (alignment.common_images, alignment.correlation_nonrigid, "after"))):
-        scaled = np.stack([im / max(float(np.percentile(im, 99.5)), 1e-12) for im in images]).clip(0, 1)
-        for column, name in enumerate(names):
-            k = order.index(column)
-            others = np.delete(scaled, k, axis=0).mean(axis=0) if n > 1 else np.zeros_like(scaled[k])
-            rgb = np.stack([scaled[k], others, scaled[k]], axis=-1)
-            ax = axes[row, column]
-            ax.imshow(rgb, interpolation="nearest")
-            ax.set_title(f"{name} {label}\nr = {correlations[k]:.2f}", fontsize=9)
-            ax.set_axis_off()
-    fig.suptitle(f"{subject}: sessions (magenta) over the others (green) in the common space")
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def _model_figure(registration, path: str | os.PathLike, subject: str) -> None:
-    """Candidate pairs by centroid distance and footprint similarity, coloured by P(same), and the histograms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ace_neuro.io.images import save_figure
-
-    pairs = registration.pairs
-    distance = np.asarray(pairs.get("distance", []), np.float64)
-    similarity = np.asarray(pairs.get("similarity", []), np.float64)
-    p_same = np.asarray(pairs.get("p_same", []), np.float64)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    shown = axes[0].scatter(distance, similarity, c=p_same, s=6, cmap="coolwarm", vmin=0, vmax=1)
-    fig.colorbar(shown, ax=axes[0], label="P(same)")
-    axes[0].set_xlabel("centroid distance (px)")
-    axes[0].set_ylabel("footprint similarity")
-    same = p_same > 0.5
-    for ax, values, label in ((axes[1], distance, "centroid distance (px)"),
-                              (axes[2], similarity, "footprint similarity")):
-        bins = np.linspace(np.min(values, initial=0), np.max(values, initial=1), 40)
-        ax.hist(values[same], bins=bins, alpha=0.6, label="P(same) > 0.5")
-        ax.hist(values[~same], bins=bins, alpha=0.6, label="P(same) <= 0.5")
-        ax.set_xlabel(label)
-        ax.set_ylabel("pairs")
-        ax.legend(fontsize=8)
-    q = registration.quality
-    fig.suptitle(f"{subject}: {registration.n_tracked} tracked cells; est. false positive "
-                 f"{q.get('false_positive', float('nan')):.3f}, false negative {q.get('false_negative', float('nan')):.3f}, "
-                 f"uncertain {q.get('uncertain_fraction', float('nan')):.3f}", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def run_register_step(
     estimates: Sequence[str | os.PathLike],
     means: Sequence[str | os.PathLike] | None,
@@ -145,11 +46,16 @@ def run_register_step(
     cells_path: str | os.PathLike,
     quality_path: str | os.PathLike,
     alignment_figure_path: str | os.PathLike,
+    alignment_quality_figure_path: str | os.PathLike,
     model_figure_path: str | os.PathLike,
+    cells_figure_path: str | os.PathLike,
     log: logging.Logger | None = None,
     **options: Any,
 ):
     """Register a subject's sessions and write the registration, tracked-cell table, quality and figures.
+
+    The files are :func:`ace_neuro.tracking.report.write_registration`'s, in the folder of ``registration_path``;
+    the paths given must be its names there (the rule declares them).
 
     Parameters
     ----------
@@ -168,6 +74,7 @@ def run_register_step(
     Registration
     """
     from ace_neuro.tracking import AlignmentError, TrackingOptions, register_sessions
+    from ace_neuro.tracking.report import write_registration
 
     log = log or logger
     if len(estimates) != len(sessions) or (means is not None and len(means) != len(sessions)):
@@ -182,15 +89,13 @@ def run_register_step(
     except AlignmentError as err:
         raise AlignmentError(f"subject {subject}: {err}. Check that these sessions image the same field of view "
                              "(a different animal or fov belongs in another 'subject' / 'fov' of the sheet)") from err
-    registration.save(registration_path)
-    write_tracked_cells(registration, cells_path)
-    summary = {"subject": subject, "sessions": list(sessions), "n_tracked": registration.n_tracked,
-               "cells_per_session": [int(f.n_cells) for f in footprints], **registration.quality,
-               "alignment": {k: np.asarray(v).tolist() for k, v in registration.alignment.items()}}
-    with atomic_path(quality_path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
-    _alignment_figure(alignment, list(sessions), alignment_figure_path, subject)
-    _model_figure(registration, model_figure_path, subject)
+    written = write_registration(registration, alignment, Path(registration_path).parent, title=f"subject {subject}")
+    expected = {"registration": registration_path, "cells": cells_path, "quality": quality_path,
+                "alignment": alignment_figure_path, "alignment_quality": alignment_quality_figure_path,
+                "model": model_figure_path, "tracked_cells": cells_figure_path}
+    for name, path in expected.items():  # the rule's file names are the registration writer's
+        if Path(written[name]).resolve() != Path(path).resolve():
+            raise ValueError(f"register: {name} was written to {written[name]}, the rule expects {path}")
     log.info("register: %d tracked cells; quality %s", registration.n_tracked,
              {k: registration.quality[k] for k in ("false_positive", "false_negative", "uncertain_fraction")
               if k in registration.quality})

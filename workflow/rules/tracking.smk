@@ -87,12 +87,26 @@ rule register:
             subcategory="{subject}",
             labels={"figure": "alignment"},
         ),
+        alignment_quality=report(
+            f"{RESULTS}/subjects/{{subject}}/register/alignment_quality.png",
+            caption="../report/register_alignment_quality.rst",
+            category="Tracking",
+            subcategory="{subject}",
+            labels={"figure": "alignment quality"},
+        ),
         model=report(
             f"{RESULTS}/subjects/{{subject}}/register/model.png",
             caption="../report/register_model.rst",
             category="Tracking",
             subcategory="{subject}",
             labels={"figure": "matching model"},
+        ),
+        tracked_cells=report(
+            f"{RESULTS}/subjects/{{subject}}/register/tracked_cells.png",
+            caption="../report/register_tracked_cells.rst",
+            category="Tracking",
+            subcategory="{subject}",
+            labels={"figure": "tracked cells"},
         ),
     log:
         f"{RESULTS}/subjects/{{subject}}/logs/register.log",

@@ -7,7 +7,7 @@ must agree on them.
 
 Inputs: ``estimates`` (each session's evaluate estimates, in session order), ``mean`` (each session's mean
 projection). Outputs: ``registration`` (HDF5), ``cells`` (CSV, one row per tracked cell), ``quality`` (JSON),
-``alignment`` and ``model`` (PNG figures). Extras: ``sessions`` (recording ids in order), ``subject``.
+``alignment``, ``alignment_quality``, ``model``, ``tracked_cells`` (PNG figures, ``ace_neuro.tracking.figures``). Extras: ``sessions`` (recording ids in order), ``subject``.
 """
 
 from __future__ import annotations
@@ -46,4 +46,6 @@ def run(inputs, outputs, params, *, threads: int = 1, log=None, sessions, subjec
     # the stage's parameters are TrackingOptions' fields, by name
     run_register_step(list(inputs.estimates), list(inputs.mean), list(sessions), subject=subject,
                       registration_path=outputs.registration, cells_path=outputs.cells, quality_path=outputs.quality,
-                      alignment_figure_path=outputs.alignment, model_figure_path=outputs.model, log=log, **params)
+                      alignment_figure_path=outputs.alignment,
+                      alignment_quality_figure_path=outputs.alignment_quality, model_figure_path=outputs.model,
+                      cells_figure_path=outputs.tracked_cells, log=log, **params)
