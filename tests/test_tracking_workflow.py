@@ -161,3 +161,19 @@ def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
     # every other job is a single-session step of the new session: none of day1-3 runs again
     assert per_rule and all(w == ["id=day4"] for w in per_rule.values()), per_rule
     assert {"convert", "motion", "cnmfe", "evaluate"} <= set(per_rule)
+
+
+def test_a_subjects_sessions_must_agree_on_its_parameters(subject_run):
+    workdir, _ = subject_run
+    rows = ["id,calcium imaging directory,subject,p_same_threshold"]
+    rows += [f"{s},{workdir / 'raw' / ('session' + s[3:])},m1,{0.5 if s != 'day2' else 0.6}" for s in SESSIONS]
+    (workdir / "experiments.csv").write_text("\n".join(rows) + "\n")
+    try:
+        command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+                   "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--dry-run"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    finally:
+        _sheet(workdir, SESSIONS)
+    assert result.returncode != 0
+    assert "subject m1: the sessions day1 and day2 set register parameter 'p_same_threshold'" in (
+        result.stdout + result.stderr)
