@@ -18,20 +18,11 @@ from ace_neuro.simulate import SimulationConfig
 from ace_neuro.simulate.sessions import SubjectConfig, load_subject_truth, simulate_subject
 from ace_neuro.tracking import Registration
 from ace_neuro.tracking.reextract import load_reextraction
+from tiny_workflow import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
 
-ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = ["day1", "day2", "day3"]
-
-
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
-    if result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
 
 
 def _sheet(workdir: Path, sessions: list[str]) -> None:
@@ -53,7 +44,7 @@ def subject_run(tmp_path_factory):
     config["results"] = "results"
     config["spectral"]["window_params"] = [5, 1]  # the sessions last 15 s
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    _snakemake(workdir, "--cores", "2")
+    snakemake(workdir, "--cores", "2")
     return workdir, load_subject_truth(workdir / "raw" / "subject_truth.h5")
 
 
@@ -145,7 +136,7 @@ def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
     workdir, _ = subject_run
     _sheet(workdir, SESSIONS + ["day4"])
     try:
-        dry = _snakemake(workdir, "--dry-run", "--cores", "2").stdout
+        dry = snakemake(workdir, "--dry-run", "--cores", "2").stdout
     finally:
         _sheet(workdir, SESSIONS)
     jobs = re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", dry, flags=re.MULTILINE)

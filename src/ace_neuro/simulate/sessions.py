@@ -44,7 +44,7 @@ from .config import SimulationConfig
 from .fields import seeded_rng, smooth_field
 from .model import _place_neurons, build_model
 from .vessels import VesselModel, _vessel_geometry
-from .v4 import _START_TIME, simulate_recording
+from .v4 import _START_TIME, check_replaceable, simulate_recording
 
 __all__ = ["SubjectConfig", "SessionView", "SubjectTruth", "simulate_subject", "session_views", "load_subject_truth",
            "STATUS_NAMES"]
@@ -280,10 +280,7 @@ def simulate_subject(out_dir: str | Path, config: SimulationConfig | None = None
     if len(names) != subject.n_sessions or len(set(names)) != len(names):
         raise ValueError(f"session_names must be {subject.n_sessions} distinct names, got {names}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir())
-                                                       or (out_dir / "subject_truth.h5").is_file())):
-        raise ValueError(f"{out_dir} exists and is not an earlier simulated subject; choose a new folder "
-                         "(only empty folders or earlier simulated subjects are replaced)")
+    check_replaceable(out_dir, "subject_truth.h5", "simulated subject")
     tissue = build_tissue(cfg, subject)
     views = session_views(cfg, subject, tissue)
     log.info("simulating subject %s: %d sessions, %d cells in the tissue", out_dir, subject.n_sessions,

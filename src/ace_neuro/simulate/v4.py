@@ -63,6 +63,13 @@ def _device_metadata(cfg: SimulationConfig) -> dict:
     }
 
 
+def check_replaceable(out_dir: Path, marker: str, what: str) -> None:
+    """Raise ``ValueError`` unless ``out_dir`` is absent, empty, or an earlier simulation (it holds ``marker``)."""
+    if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / marker).is_file())):
+        raise ValueError(f"{out_dir} exists and is not an earlier {what}; choose a new folder (only empty folders "
+                         f"or earlier simulations are replaced)")
+
+
 class _AviSink:
     """Writes frames into 0.avi, 1.avi, ... with frames_per_file frames each (FFV1 grey)."""
 
@@ -133,10 +140,7 @@ def simulate_recording(
     if not isinstance(cfg, SimulationConfig):
         raise ValueError(f"config must be a SimulationConfig, got {type(cfg).__name__}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir())
-                                                       or (out_dir / "ground_truth.h5").is_file())):
-        raise ValueError(f"{out_dir} exists and is not an earlier simulated recording; "
-                         "choose a new folder (only empty folders or earlier simulations are replaced)")
+    check_replaceable(out_dir, "ground_truth.h5", "simulated recording")
     log.info("simulating %d frames of %dx%d, %d neurons, seed %d into %s",
              cfg.n_frames, cfg.height, cfg.width, cfg.n_neurons, cfg.seed, out_dir)
     model = build_model(cfg) if model is None else model
