@@ -65,3 +65,13 @@ def test_bad_subject_cells(tmp_path):
     # a misspelt grouping column is an unknown column, named with the nearest known one
     with pytest.raises(SheetError, match="subjet.*subject"):
         _sheet(tmp_path, [f"x,{a},m1"], header="id,calcium imaging directory,subjet")
+
+
+def test_register_parameters_are_the_tracking_options():
+    import dataclasses
+
+    from ace_neuro.stages import register
+    from ace_neuro.tracking import TrackingOptions
+
+    fields = {f.name: f.default for f in dataclasses.fields(TrackingOptions)}
+    assert {p.name: p.default for p in register.PARAMETERS} == fields

@@ -33,7 +33,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("use_images", True, "boolean", "Align on the sessions' summary images (mean, correlation) besides the "
           "footprints' projection.", NAME),
     Param("max_distance", None, ("number", "null"), "Largest centroid distance (pixels) of a candidate pair of "
-          "cells; null: one median cell diameter.", NAME, exclusive_minimum=0.0),
+          "cells; null: two median cell diameters.", NAME, exclusive_minimum=0.0),
     Param("p_same_threshold", 0.5, "number", "Tracked cells merge while their mean probability of being the same "
           "neuron exceeds this (CellReg's P_same threshold).", NAME, exclusive_minimum=0.0, maximum=0.999),
 )
