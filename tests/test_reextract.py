@@ -88,3 +88,14 @@ def test_union_footprints_reads_sparse_row_major():
     sparse = scipy.sparse.csr_matrix(registered.reshape(2, -1))
     A = union_footprints(sparse, np.array([-1, -1]), shape=(5, 7))
     assert (A != footprints_to_sparse(registered)).nnz == 0
+
+
+def test_no_cell_in_the_field(session):
+    _, movie, _ = session
+    A = scipy.sparse.csc_matrix((movie.shape[1] * movie.shape[2], 2), dtype=np.float32)
+    state, present = reextract_traces(MovieSource.from_array(movie), A, CnmfeOptions.from_params(), frame_rate=20.0)
+    result = reextraction_from_state(state, present, footprints=A, tracked_cell_id=np.array([4, 7]),
+                                     session_component=np.array([-1, -1]), dims=movie.shape[1:], frame_rate=20.0,
+                                     n_frames=movie.shape[0], ssub_B=2)
+    assert not result.in_field.any() and result.C.shape == (2, movie.shape[0]) and np.isnan(result.C).all()
+    np.testing.assert_allclose(result.b0, movie.mean(axis=0).ravel(order="F"), rtol=1e-5)

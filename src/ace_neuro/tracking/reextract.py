@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
+import scipy.linalg
 import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import footprints_to_sparse
@@ -206,11 +207,17 @@ def _first_traces(passes, A: scipy.sparse.csc_matrix, kernel: np.ndarray) -> tup
         total += sums
         YF[:, t0:t1] = yf
     mean = (total / max(T, 1)).astype(np.float32)
-    FF = (filtered.T @ filtered).toarray().astype(np.float64)
-    FF[np.diag_indices_from(FF)] += 1e-6 * max(float(np.trace(FF)) / max(K, 1), 1e-12)
-    C = np.linalg.solve(FF, YF.astype(np.float64))
-    C -= np.percentile(C, 8, axis=1, keepdims=True)  # the trace's floor at 0: the baseline goes to b0
-    return mean, np.maximum(C, 0.0).astype(np.float32)
+    C = np.zeros((K, T), np.float32)
+    if K:
+        FF = (filtered.T @ filtered).toarray().astype(np.float64)
+        FF[np.diag_indices_from(FF)] += 1e-6 * max(float(np.trace(FF)) / K, 1e-12)
+        factor = scipy.linalg.cho_factor(FF)
+        step = max(1, int(2**25 // (8 * K)))  # frames solved at a time: a 32 MB float64 block
+        for t0 in range(0, T, step):
+            C[:, t0:t0 + step] = scipy.linalg.cho_solve(factor, YF[:, t0:t0 + step].astype(np.float64))
+        C -= np.percentile(C, 8, axis=1, keepdims=True)  # the trace's floor at 0: the baseline goes to b0
+        np.maximum(C, 0.0, out=C)
+    return mean, C
 
 
 def reextract_traces(
@@ -267,6 +274,8 @@ def reextract_traces(
     mean, C = _first_traces(passes, A, kernel)
     passes.pixel_mean = mean
     state = ModelState(A, C, constant_background(mean, A, C), None, None)
+    if keep.size == 0:  # no tracked cell in this field of view: nothing to fit
+        return state, present
     for r in range(int(rounds)):
         state.W = passes.fit_background(state)
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise)
@@ -323,8 +332,7 @@ def save_reextraction(result: Reextraction, path: str | os.PathLike, *, session:
             h5["session_component"] = result.session_component
             h5["in_field"] = result.in_field
             for name in ("C", "YrA", "S"):
-                h5.create_dataset(name, data=result.C if name == "C" else getattr(result, name),
-                                  chunks=True if getattr(result, name).size else None)
+                h5.create_dataset(name, data=getattr(result, name), chunks=True if getattr(result, name).size else None)
             h5["neurons_sn"] = result.neurons_sn
             h5["g"] = result.g
             h5["b0"] = result.b0
