@@ -8,6 +8,7 @@ Subcommands::
     ace-neuro convert DIR OUT_DIR     convert one Miniscope folder (movie.tif, metadata.json, frames.csv)
     ace-neuro curate results/ID       accept / reject components (and draw a crop box) in the browser
     ace-neuro verify RESULTS/ID ...   check results against their raw files (exit 1 if any changed)
+    ace-neuro track FILE... --out DIR  track cells across sessions (ours, CaImAn's or CellReg's footprints)
 
 ``ace-neuro SUBCOMMAND --help`` describes each one.
 """
@@ -38,9 +39,18 @@ def _add_simulate(subparsers) -> None:
         "--n-neurons 40 --seed 1",
     )
     parser.add_argument("out", type=Path, help="output folder of the recording (created; its files are replaced)")
-    hints = typing.get_type_hints(SimulationConfig)
-    for f in dataclasses.fields(SimulationConfig):
+    _add_dataclass_flags(parser, SimulationConfig)
+    _add_subject_options(parser)
+    parser.set_defaults(func=_run_simulate)
+
+
+def _add_dataclass_flags(parser, options_class) -> None:
+    """One ``--flag`` per field of a dataclass, typed by its annotation (``X | None`` as X), its help from the
+    field's ``metadata["help"]``."""
+    hints = typing.get_type_hints(options_class)
+    for f in dataclasses.fields(options_class):
         kind = hints[f.name]
+        kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
         flag = "--" + f.name.replace("_", "-")
         # argparse formats help strings with %: a literal percent sign must be doubled.
         help_text = (f.metadata.get("help", "") + f" (default: {f.default})").replace("%", "%%")
@@ -48,7 +58,21 @@ def _add_simulate(subparsers) -> None:
             parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
         else:
             parser.add_argument(flag, type=kind, default=f.default, help=help_text)
-    parser.set_defaults(func=_run_simulate)
+
+
+def _add_subject_options(parser) -> None:
+    """``--sessions N`` and the subject's options (:class:`ace_neuro.simulate.sessions.SubjectConfig`)."""
+    from ace_neuro.simulate.sessions import SubjectConfig
+
+    group = parser.add_argument_group(
+        "several sessions of one subject (--sessions > 1)",
+        "OUT becomes a subject folder: session1/, session2/, ... (V4 folders, the same tissue seen with a shifted, "
+        "rotated and warped field of view) and subject_truth.h5 (every cell's identity in every session)")
+    group.add_argument("--sessions", type=int, default=1, help="number of sessions of one subject (default: 1)")
+    for f in dataclasses.fields(SubjectConfig):
+        if f.name != "n_sessions":
+            group.add_argument("--" + f.name.replace("_", "-"), type=float, default=f.default,
+                               help=(f.metadata["help"] + f" (default: {f.default})").replace("%", "%%"))
 
 
 def _parse_bool(text: str) -> bool:
@@ -64,6 +88,13 @@ def _run_simulate(args: argparse.Namespace) -> int:
     from ace_neuro.simulate import SimulationConfig, simulate_recording
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SimulationConfig)}
+    if args.sessions > 1:
+        from ace_neuro.simulate.sessions import SubjectConfig, simulate_subject
+
+        subject = {f.name: getattr(args, f.name) for f in dataclasses.fields(SubjectConfig) if f.name != "n_sessions"}
+        out = simulate_subject(args.out, SimulationConfig(**values), SubjectConfig(n_sessions=args.sessions, **subject))
+        print(f"simulated subject ({args.sessions} sessions) written to {out}")
+        return 0
     out = simulate_recording(args.out, SimulationConfig(**values))
     print(f"simulated recording written to {out}")
     return 0
@@ -131,6 +162,45 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0 if all(report.ok for report in reports) else 1
 
 
+def _add_track(subparsers) -> None:
+    from ace_neuro.tracking import TrackingOptions
+
+    parser = subparsers.add_parser(
+        "track",
+        help="track the same cells across sessions from their footprint files",
+        description="Register the cells of several sessions of one field of view: align the sessions to a common "
+        "space (rotation, translation, smooth non-rigid field; no reference session), fit the probability that "
+        "two cells are the same neuron to the sessions' own pairs, and group the cells (each at most once per "
+        "session). Reads ours (results/ID/evaluate/estimates.h5), CaImAn's cnm.save() .hdf5 and CellReg's "
+        "spatial_footprints_*.mat. Writes registration.h5, tracked_cells.csv, quality.json and figures "
+        "(docs/tracking.md).",
+        epilog="example: ace-neuro track day1/evaluate/estimates.h5 day2/evaluate/estimates.h5 --out tracking/m1",
+    )
+    parser.add_argument("files", type=Path, nargs="+", help="one footprint file per session")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--names", nargs="+", default=None, help="session names (default: from the file names)")
+    _add_dataclass_flags(parser, TrackingOptions)
+    parser.set_defaults(func=_run_track)
+
+
+def _run_track(args: argparse.Namespace) -> int:
+    from ace_neuro.tracking import TrackingOptions, read_footprints, register_sessions
+    from ace_neuro.tracking.report import write_registration
+
+    if args.names is not None and len(args.names) != len(args.files):
+        raise ValueError(f"{len(args.names)} --names for {len(args.files)} files")
+    names = args.names or [None] * len(args.files)
+    sessions = [read_footprints(path, name=name) for path, name in zip(args.files, names)]
+    options = TrackingOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackingOptions)})
+    registration, alignment = register_sessions(sessions, options, return_alignment=True)
+    write_registration(registration, alignment, args.out, title=args.out.name)
+    q = registration.quality
+    print(f"{registration.n_tracked} tracked cells from {q['n_cells']} cells of {len(sessions)} sessions; estimated "
+          f"false positives {q['false_positive']:.3f}, false negatives {q['false_negative']:.3f}, uncertain pairs "
+          f"{q['uncertain_fraction']:.3f}, mean register score {q['mean_register_score']:.3f}; written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ace-neuro``."""
     from ace_neuro import __version__
@@ -189,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("results", type=Path, nargs="+", help="results/<id> folder(s) or provenance.json file(s)")
     verify.add_argument("--sizes-only", action="store_true", help="compare sizes only, not SHA-256 (fast)")
     verify.set_defaults(func=_run_verify)
+    _add_track(subparsers)
     return parser
 
 

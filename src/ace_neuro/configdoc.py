@@ -12,7 +12,7 @@ import json
 
 from ace_neuro.io.start_time import DATE_COLUMN
 from ace_neuro.params import Param, allowed_values, registry
-from ace_neuro.sheet import INPUT_COLUMNS, PASSIVE_COLUMNS, REQUIRED_COLUMNS
+from ace_neuro.sheet import GROUP_COLUMNS, INPUT_COLUMNS, PASSIVE_COLUMNS, REQUIRED_COLUMNS
 
 __all__ = ["config_readme"]
 
@@ -28,6 +28,13 @@ _COLUMN_DOCS = {
     "zero time (s)": "Ephys time taken as zero (empty: 0).",
     "curation file": "Manual accept / reject decisions applied after evaluation: CSV `component,decision` "
     "(`accept` / `reject`) or YAML `accept: [...]`, `reject: [...]`. Editing it re-runs evaluate and what follows.",
+    "subject": "The animal. Recordings of one subject (and fov) are its sessions, ordered by start time "
+    "(`metaData.json`'s `recordingStartTime`): with two sessions or more, their cells are registered and tracked "
+    "(`results/subjects/<subject>/register/`) and every tracked cell's traces re-extracted in every session "
+    "(`results/subjects/<subject>/reextract/<id>.h5`). Adding a session re-runs only that subject's register and "
+    "reextract jobs. Letters, digits, `_`, `-`, `.`.",
+    "fov": "Field of view, for a subject imaged at several places: sessions are grouped by subject and fov "
+    "(`results/subjects/<subject>-<fov>/`). Needs `subject`.",
 }
 
 _STAGE_DOCS = {
@@ -42,6 +49,10 @@ _STAGE_DOCS = {
     "sync": "Frame times in ephys time from TTL pulses.",
     "nwb": "One NWB file per recording (DANDI's format); subject, session and imaging-plane fields (docs/nwb.md).",
     "movies": "Opt-in viewing movies: components (A*C), background, neurons blacked out, motion before / after.",
+    "register": "Per subject (sheet column `subject`): sessions aligned to a common space and their cells tracked "
+    "(docs/tracking.md). A subject's sessions must agree on these values.",
+    "reextract": "Per subject and session: every tracked cell's traces with its footprint fixed and the ring "
+    "background (the session's cnmfe parameters are used).",
 }
 
 
@@ -97,7 +108,7 @@ def config_readme() -> str:
     ]
     for column in REQUIRED_COLUMNS:
         lines.append(f"| `{column}` | yes | {_COLUMN_DOCS[column]} |")
-    for column in INPUT_COLUMNS:
+    for column in INPUT_COLUMNS + GROUP_COLUMNS:
         lines.append(f"| `{column}` | no | {_COLUMN_DOCS[column]} |")
     lines += [
         "| any parameter name | no | Overrides that parameter for this recording (the seed's `analysis_parameters.csv` "

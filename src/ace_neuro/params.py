@@ -65,6 +65,9 @@ OPTIONS: dict[str, str | None] = {
     "movies": "ace_neuro.movies.params:MoviesOptions",
     "summary": None,
     "provenance": None,
+    "register": "ace_neuro.tracking.params:TrackingOptions",
+    "reextract": "ace_neuro.tracking.params:ReextractOptions",
+    "tracked_nwb": None,
 }
 
 

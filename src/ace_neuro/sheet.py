@@ -13,6 +13,9 @@ Columns (the seed's ``experiments.csv`` / ``analysis_parameters.csv`` habits):
     file is given).
 ``curation file``
     Optional manual accept/reject decisions for the evaluate step.
+``subject``, ``fov`` (optional)
+    Group a subject's recordings (of one field of view) for tracking cells across sessions
+    (:mod:`ace_neuro.subjects`); results go to ``results/subjects/<subject>/``.
 any parameter name (``gSig``, ``crop``, ``crop_coords``, ``min_pnr``, ...)
     Overrides that parameter for this recording; an empty cell keeps the config value.
 the seed's bookkeeping columns (see :data:`PASSIVE_COLUMNS`)
@@ -40,6 +43,7 @@ __all__ = [
     "SheetError",
     "REQUIRED_COLUMNS",
     "INPUT_COLUMNS",
+    "GROUP_COLUMNS",
     "PASSIVE_COLUMNS",
     "load_sheet",
     "parameter_overrides",
@@ -51,6 +55,8 @@ __all__ = [
 
 REQUIRED_COLUMNS = ("id", "calcium imaging directory")
 INPUT_COLUMNS = ("ephys TTL file", "indices of TTL events to delete", "zero time (s)", "curation file")
+#: Columns that group recordings into a subject's sessions (ace_neuro.subjects).
+GROUP_COLUMNS = ("subject", "fov")
 PASSIVE_COLUMNS = (
     "line number",
     "date (YYMMDD)",
@@ -161,7 +167,7 @@ def load_sheet(path: str | os.PathLike, check_directories: bool = True) -> pd.Da
                 "the first line must name the columns, separated by commas (or by semicolons throughout)"
             )
     types = _param_types()
-    known = set(REQUIRED_COLUMNS) | set(INPUT_COLUMNS) | set(PASSIVE_COLUMNS) | set(types)
+    known = set(REQUIRED_COLUMNS) | set(INPUT_COLUMNS) | set(GROUP_COLUMNS) | set(PASSIVE_COLUMNS) | set(types)
     for column in sheet.columns:
         if column not in known:
             raise SheetError(f"{path}: unknown column {column!r}{suggest(column, known)}")

@@ -22,7 +22,7 @@ from ace_neuro.params import check_keys
 from ace_neuro.preflight import check_sheet
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
-from ace_neuro.stages import STAGES
+from ace_neuro.stages import STAGES, SUBJECT_STAGES
 from ace_neuro.stages.projections import PROJECTION_NAMES
 from ace_neuro.status import format_status, recording_status, write_status
 
@@ -317,6 +317,7 @@ def recording_stages(recording_id):
         stage
         for stage in STAGES
         if stage != "provenance"
+        and stage not in SUBJECT_STAGES
         and (stage != "sync" or recording_has_ephys(recording_id))
         and (stage != "movies" or PARAMETERS[recording_id]["movies"].write_movies)
         and (stage != "nwb" or PARAMETERS[recording_id]["nwb"].write_nwb)
@@ -349,4 +350,4 @@ def all_outputs(wildcards):
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
     targets += [f"{RESULTS}/{i}/{START_CHECK_MARK}" for i in FAILED_AT_START]
-    return targets
+    return targets + subject_outputs()

@@ -228,16 +228,37 @@ def _neuropil(
 
 
 
-def build_model(cfg: SimulationConfig) -> SimulationModel:
-    """Everything but the noise, deterministically from the config (independent sub-seeds)."""
+def build_model(
+    cfg: SimulationConfig,
+    *,
+    centres: np.ndarray | None = None,
+    footprints: sp.spmatrix | None = None,
+    vessels: VesselModel | None = None,
+) -> SimulationModel:
+    """Everything but the noise, deterministically from the config (independent sub-seeds).
+
+    ``centres`` ((K, 2) FOV coordinates), ``footprints`` (sparse ``(Hc*Wc, K)`` on the padded canvas, ADU per unit
+    calcium, before the vessels' absorption) and ``vessels`` replace the drawn ones when given (the multi-session
+    simulator, :mod:`.sessions`, passes the same tissue seen through each session's field of view);
+    ``K`` must equal ``cfg.n_neurons``.
+    """
     pad = cfg.pad
     canvas = (cfg.height + 2 * pad, cfg.width + 2 * pad)
     rng = seeded_rng(cfg.seed, 1)
-    centres = _place_neurons(rng, cfg)
-    vessels = build_vessel_model(seeded_rng(cfg.seed, 10), cfg, canvas, seeded_rng(cfg.seed, 12))
+    if centres is None:
+        centres = _place_neurons(rng, cfg)
+    if len(centres) != cfg.n_neurons or (footprints is not None and footprints.shape != (canvas[0] * canvas[1],
+                                                                                        cfg.n_neurons)):
+        raise ValueError(f"build_model: {len(centres)} centres / footprints of shape "
+                         f"{None if footprints is None else footprints.shape} for n_neurons = {cfg.n_neurons} "
+                         f"on a {canvas} canvas")
+    if vessels is None:
+        vessels = build_vessel_model(seeded_rng(cfg.seed, 10), cfg, canvas, seeded_rng(cfg.seed, 12))
     transmission = vessels.transmission() if vessels.distance else np.ones(canvas, np.float32)
+    if footprints is None:
+        footprints = _footprints(seeded_rng(cfg.seed, 2), cfg, centres)
     # vessels above the focal plane absorb the light of everything beneath them
-    footprints = sp.diags(transmission.ravel()) @ _footprints(seeded_rng(cfg.seed, 2), cfg, centres)
+    footprints = sp.diags(transmission.ravel()) @ sp.csc_matrix(footprints, dtype=np.float32)
     rng = seeded_rng(cfg.seed, 3)
     K, fs = cfg.n_neurons, cfg.frame_rate
     rates = np.exp(rng.uniform(np.log(cfg.min_rate_hz), np.log(cfg.max_rate_hz), K))

@@ -13,7 +13,7 @@ import numpy as np
 from ..io.atomic import atomic_path
 from ..progress import Progress
 from .config import SimulationConfig
-from .model import build_model
+from .model import SimulationModel, build_model
 from .render import frames_per_chunk, render_frames
 from .truth import write_ground_truth
 from .ttl import simulate_ttl_times
@@ -30,11 +30,12 @@ def _write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=4) + "\n")
 
 
-def _session_metadata(cfg: SimulationConfig, base: str) -> dict:
-    st = _START_TIME
+def _session_metadata(cfg: SimulationConfig, base: str, start_time: _dt.datetime | None = None,
+                      animal_name: str | None = None) -> dict:
+    st = _START_TIME if start_time is None else start_time
     return {
         "researcherName": "ace_neuro simulator",
-        "animalName": f"sim{cfg.seed}",
+        "animalName": animal_name or f"sim{cfg.seed}",
         "experimentName": "simulated one-photon recording",
         "baseDirectory": base,
         "recordingStartTime": {
@@ -60,6 +61,13 @@ def _device_metadata(cfg: SimulationConfig) -> dict:
         "led0": 20,
         "frameRate": f"{cfg.frame_rate:g}FPS",
     }
+
+
+def check_replaceable(out_dir: Path, marker: str, what: str) -> None:
+    """Raise ``ValueError`` unless ``out_dir`` is absent, empty, or an earlier simulation (it holds ``marker``)."""
+    if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / marker).is_file())):
+        raise ValueError(f"{out_dir} exists and is not an earlier {what}; choose a new folder (only empty folders "
+                         f"or earlier simulations are replaced)")
 
 
 class _AviSink:
@@ -90,7 +98,14 @@ class _AviSink:
             self.writer = None
 
 
-def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = None) -> Path:
+def simulate_recording(
+    out_dir: str | Path,
+    config: SimulationConfig | None = None,
+    *,
+    model: SimulationModel | None = None,
+    start_time: _dt.datetime | None = None,
+    animal_name: str | None = None,
+) -> Path:
     """Write a simulated UCLA Miniscope V4 recording and its ground truth to ``out_dir``.
 
     The folder is built under a temporary sibling name and renamed when complete; an
@@ -106,28 +121,34 @@ def simulate_recording(out_dir: str | Path, config: SimulationConfig | None = No
         and, when ``config.ephys``, ``ephys_ttl.csv``.
     config : SimulationConfig, optional
         Settings; defaults to ``SimulationConfig()``.
+    model : SimulationModel, optional
+        A model built already (:func:`.model.build_model` with the tissue of a
+        subject, :mod:`.sessions`); its config is used and ``config`` must be omitted.
+    start_time : datetime, optional
+        ``recordingStartTime`` of ``metaData.json`` (timezone-aware); a fixed date by default.
+    animal_name : str, optional
+        ``animalName`` of ``metaData.json``; ``sim<seed>`` by default.
 
     Returns
     -------
     Path
         ``out_dir``.
     """
-    cfg = SimulationConfig() if config is None else config
+    if model is not None and config is not None:
+        raise ValueError("simulate_recording: give a config or a model, not both")
+    cfg = model.config if model is not None else SimulationConfig() if config is None else config
     if not isinstance(cfg, SimulationConfig):
         raise ValueError(f"config must be a SimulationConfig, got {type(cfg).__name__}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir.is_dir() and (not any(out_dir.iterdir())
-                                                       or (out_dir / "ground_truth.h5").is_file())):
-        raise ValueError(f"{out_dir} exists and is not an earlier simulated recording; "
-                         "choose a new folder (only empty folders or earlier simulations are replaced)")
+    check_replaceable(out_dir, "ground_truth.h5", "simulated recording")
     log.info("simulating %d frames of %dx%d, %d neurons, seed %d into %s",
              cfg.n_frames, cfg.height, cfg.width, cfg.n_neurons, cfg.seed, out_dir)
-    model = build_model(cfg)
+    model = build_model(cfg) if model is None else model
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         scope = tmp / "Miniscope"
         scope.mkdir()
-        _write_json(tmp / "metaData.json", _session_metadata(cfg, str(out_dir.resolve())))
+        _write_json(tmp / "metaData.json", _session_metadata(cfg, str(out_dir.resolve()), start_time, animal_name))
         _write_json(scope / "metaData.json", _device_metadata(cfg))
         written = np.flatnonzero(model.frame_written)
         stamps_ms = np.rint(model.frame_times_s[written] * 1000.0).astype(np.int64)

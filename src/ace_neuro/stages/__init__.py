@@ -26,10 +26,14 @@ from types import ModuleType
 
 from ace_neuro.params import OPTIONS
 
-__all__ = ["STAGES", "module", "modules", "build_options"]
+__all__ = ["STAGES", "SUBJECT_STAGES", "module", "modules", "build_options"]
 
 #: Every stage, in pipeline order (the rule of the same name runs it): the stages of the registry.
 STAGES: tuple[str, ...] = tuple(OPTIONS)
+
+#: Stages that run per subject (a tracking group of the sample sheet, ace_neuro.subjects), not per recording;
+#: their parameters are still set per recording (a subject's sessions must agree).
+SUBJECT_STAGES: tuple[str, ...] = ("register", "reextract", "tracked_nwb")
 
 
 def module(stage: str) -> ModuleType:
