@@ -239,7 +239,7 @@ def _pearson(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     x -= x.mean()
     y -= y.mean()
     denom = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / denom) if denom > 0 else 0.0
+    return float((x * y).sum() / denom) if denom > 0 else float("nan")
 
 
 def rigid_correlation(fixed, moving, angle_deg, shift) -> float:
@@ -247,7 +247,9 @@ def rigid_correlation(fixed, moving, angle_deg, shift) -> float:
     coords = _pull_back(moving[0].shape, fixed[0].shape, angle_deg, shift)
     inside = ((coords[0] >= 0) & (coords[0] <= moving[0].shape[0] - 1) & (coords[1] >= 0)
               & (coords[1] <= moving[0].shape[1] - 1))
-    return float(np.mean([_pearson(f, warp_image(m, coords), inside) for f, m in zip(fixed, moving)]))
+    values = [_pearson(f, warp_image(m, coords), inside) for f, m in zip(fixed, moving)]
+    values = [v for v in values if np.isfinite(v)]  # a blank channel (a session without cells) says nothing
+    return float(np.mean(values)) if values else 0.0
 
 
 def _synchronise(n: int, pairs: list[tuple[int, int, float, np.ndarray, float]],
@@ -407,6 +409,11 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     if diameter is None:
         diameter = cell_diameter(sessions)
     keys = sorted(set.intersection(*[set(s.images) for s in sessions])) if n and use_images else []
+    blank = [s.name for s in sessions if s.n_cells == 0 and not keys]
+    if n > 1 and blank:
+        raise AlignmentError(f"session(s) {', '.join(blank)} have no cells and no summary images (mean, "
+                             "correlation) shared by all sessions: nothing to align them on; give their images "
+                             "(SessionFootprints.images) or leave them out")
     channels = [alignment_channels(s, diameter=diameter, image_keys=keys) for s in sessions]
     centres = [(np.asarray(s.shape, float) - 1) / 2 for s in sessions]
     coarse = np.arange(-max_rotation_deg, max_rotation_deg + 1e-9, rotation_step_deg)
@@ -496,4 +503,4 @@ def _template_correlations(placed: list) -> np.ndarray:
         for i in range(len(placed)):
             template, tvalid = _leave_one_out(images, valid, i)
             out[i] = _pearson(images[i], template, valid[i] & tvalid)
-    return out
+    return np.nan_to_num(out, nan=0.0)
