@@ -4,6 +4,7 @@ Three steps, because CaImAn lives in its own environment (shared/REFERENCE.md: C
 
     python benchmarks/bench_tracking_caiman.py export --work /tmp/track_caiman            # our venv
     /tmp/track_caiman_venv/bin/python benchmarks/bench_tracking_caiman.py caiman --work /tmp/track_caiman
+    python benchmarks/bench_tracking_caiman.py export --work /tmp/track_caiman_x --extracted RESULTS TRUTH ID:RAW...
     python benchmarks/bench_tracking_caiman.py score --work /tmp/track_caiman             # our venv
 
 ``export`` writes each case's footprints (CaImAn's ``(H*W, K)`` pixel order ``row + col*H``, frames padded to a
@@ -28,17 +29,27 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def _export(work: Path, seeds: list[int]) -> None:
+def _export(work: Path, seeds: list[int], extracted: list[str] | None) -> None:
     sys.path.insert(0, str(HERE))
-    from bench_tracking import REAL, simulated_sessions
+    from bench_tracking import REAL, simulated_sessions, truth_of_components
 
     from ace_neuro.tracking import read_footprints
     from ace_neuro.tracking.align import footprint_projection
 
     work.mkdir(parents=True, exist_ok=True)
-    cases = {f"sim{seed}_n{n}": simulated_sessions(seed, n, n_neurons=250) for seed in seeds for n in (4, 6)}
-    cases["cellreg"] = ([read_footprints(REAL / f"spatial_footprints_0{i}.mat", name=f"session{i}")
-                         for i in range(1, 6)], None)
+    if extracted:  # RESULTS TRUTH ID:RAW_NAME ...: a simulated subject through the workflow
+        from ace_neuro.simulate.sessions import load_subject_truth
+
+        results, truth = Path(extracted[0]), load_subject_truth(extracted[1])
+        pairs = [item.split(":") for item in extracted[2:]]
+        paths = [results / sid / "evaluate" / "estimates.h5" for sid, _ in pairs]
+        maps = [truth_of_components(p, truth, truth.sessions.index(raw)) for p, (_, raw) in zip(paths, pairs)]
+        cases = {"extracted": ([read_footprints(p, name=sid) for p, (sid, _) in zip(paths, pairs)],
+                               [{k: v for k, v in m.items() if v >= 0} for m in maps])}
+    else:
+        cases = {f"sim{seed}_n{n}": simulated_sessions(seed, n, n_neurons=250) for seed in seeds for n in (4, 6)}
+        cases["cellreg"] = ([read_footprints(REAL / f"spatial_footprints_0{i}.mat", name=f"session{i}")
+                             for i in range(1, 6)], None)
     for case, (sessions, truths) in cases.items():
         height = max(s.shape[0] for s in sessions)
         width = max(s.shape[1] for s in sessions)
@@ -109,8 +120,13 @@ def _score(work: Path) -> None:
                   "caiman_tracked": int(raw.shape[0]), "ours_cpu_s": ours_cpu, "caiman_cpu_s": float(caiman["cpu_s"])}
         if "truth_ids0" in data:
             truths = [dict(zip(data[f"truth_ids{k}"].tolist(), data[f"truth_cells{k}"].tolist())) for k in range(n)]
-            result["ours"] = link_scores(ours.assignments, truths)
-            result["caiman"] = link_scores(theirs, truths)
+
+            def true_cells_only(assignments):  # components that are no simulated cell are left out of the links
+                keep = np.stack([np.isin(assignments[:, k], list(truths[k])) for k in range(n)], axis=1)
+                return np.where(keep, assignments, -1)
+
+            result["ours"] = link_scores(true_cells_only(ours.assignments), truths)
+            result["caiman"] = link_scores(true_cells_only(theirs), truths)
         else:  # no truth: how often the two engines agree on a link
             def links(assignments):
                 out = set()
@@ -130,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("step", choices=("export", "caiman", "score"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/track_caiman"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--extracted", nargs="+", default=None, metavar="RESULTS TRUTH ID:RAW",
+                        help="export a workflow-extracted simulated subject instead: its results folder, its "
+                        "subject_truth.h5, and recording id:truth session name per session")
     args = parser.parse_args(argv)
-    {"export": lambda: _export(args.work, args.seeds), "caiman": lambda: _caiman(args.work),
+    {"export": lambda: _export(args.work, args.seeds, args.extracted), "caiman": lambda: _caiman(args.work),
      "score": lambda: _score(args.work)}[args.step]()
     return 0
 
