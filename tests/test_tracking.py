@@ -259,3 +259,10 @@ def test_a_session_without_cells_is_a_column_of_its_own():
     assert np.all(reg.assignments[:, 2] == -1) and reg.n_tracked >= a.n_cells
     with pytest.raises(AlignmentError, match="no cells and no summary images"):
         register_sessions([a, b, SessionFootprints("c", nothing, shape=FRAME)])
+
+
+def test_a_single_session_gives_one_row_per_cell():
+    _, fp = _tissue(10)
+    a, _ = _session("a", fp)
+    reg = register_sessions([a])
+    assert reg.n_tracked == a.n_cells and sorted(reg.assignments[:, 0]) == sorted(a.ids)
