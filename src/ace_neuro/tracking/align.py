@@ -155,8 +155,8 @@ def _best_translation(fixed_spectra, moving_channels, fft_shape, expected, max_s
     """Sum over channels of the cross-correlation; best integer + sub-pixel shift near ``expected``."""
     total = None
     for spectrum, moving in zip(fixed_spectra, moving_channels):
-        corr = scipy.fft.irfft2(spectrum * np.conj(scipy.fft.rfft2(moving, s=fft_shape, workers=-1)),
-                                s=fft_shape, workers=-1)
+        corr = scipy.fft.irfft2(spectrum * np.conj(scipy.fft.rfft2(moving, s=fft_shape)),
+                                s=fft_shape)
         total = corr if total is None else total + corr
     e0, e1 = int(round(expected[0])), int(round(expected[1]))
     r = np.arange(e0 - max_shift[0], e0 + max_shift[0] + 1)
@@ -200,7 +200,7 @@ def estimate_rigid(fixed: Sequence[np.ndarray], moving: Sequence[np.ndarray], *,
     canvas_shape = (height + 2 * pad, width + 2 * pad)
     fft_shape = (scipy.fft.next_fast_len(fixed_shape[0] + canvas_shape[0]),
                  scipy.fft.next_fast_len(fixed_shape[1] + canvas_shape[1]))
-    fixed_spectra = [scipy.fft.rfft2(f, s=fft_shape, workers=-1) for f in fixed]
+    fixed_spectra = [scipy.fft.rfft2(f, s=fft_shape) for f in fixed]
     centre_canvas = (np.asarray(canvas_shape, float) - 1) / 2
     if expected_shift is None:
         expected_shift = (np.asarray(fixed_shape, float) - 1) / 2
