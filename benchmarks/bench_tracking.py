@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_tracking.py cellreg --out /tmp/track_bench   # CellReg's sample, ours beside its log
     python benchmarks/bench_tracking.py simulated --seeds 1 2 3         # link F1 on simulated subjects
     python benchmarks/bench_tracking.py timing                          # 5 sessions x ~600 cells
+    python benchmarks/bench_tracking.py extracted --results R --truth T --sessions ID...   # after the workflow
 
 Simulated subjects are ace_neuro.simulate.sessions' tissue and session views (shifts, rotations, smooth warps,
 silent cells, cells leaving the field, shape and brightness changes), with each session's ground-truth footprints
@@ -150,6 +151,49 @@ def run_timing() -> None:
                       "n_tracked": reg.n_tracked, **link_scores(reg.assignments, truths)}), flush=True)
 
 
+def truth_of_components(estimates_path: Path, truth, session_index: int, max_distance_px: float = 3.0) -> dict:
+    """Each accepted component of a session -> the simulated cell active there whose centre is within
+    ``max_distance_px`` of its centroid (the nearest), or -1 (nothing the extraction should have found)."""
+    from ace_neuro.cnmfe.estimates_file import load_estimates
+
+    est = load_estimates(estimates_path)
+    centres = est.centroids()
+    accepted = est.idx_components if est.idx_components is not None else np.arange(est.n_components)
+    active = truth.status[session_index] == 0
+    out = {}
+    for k in accepted:
+        distance = np.hypot(*(truth.centres[session_index] - centres[k]).T)
+        distance[~active] = np.inf
+        out[int(k)] = int(np.argmin(distance)) if distance.min() < max_distance_px else -1
+    return out
+
+
+def run_extracted(results: Path, truth_path: Path, sessions: list[str], raw_names: list[str]) -> None:
+    from ace_neuro.simulate.sessions import load_subject_truth
+    from ace_neuro.tracking import read_footprints, register_sessions
+
+    truth = load_subject_truth(truth_path)
+    footprints, maps = [], []
+    for session, raw in zip(sessions, raw_names):
+        path = results / session / "evaluate" / "estimates.h5"
+        footprints.append(read_footprints(path, name=session))
+        maps.append(truth_of_components(path, truth, truth.sessions.index(raw)))
+    wall, cpu = time.perf_counter(), _cpu()
+    reg = register_sessions(footprints)
+    timing = {"register_wall_s": time.perf_counter() - wall, "register_cpu_s": _cpu() - cpu}
+    # links between components that are true cells; components matching no cell are left out of both sets
+    kept = [np.array([maps[s].get(int(i), -1) >= 0 if i >= 0 else False for i in reg.assignments[:, s]])
+            for s in range(len(sessions))]
+    assignments = np.where(np.stack(kept, axis=1), reg.assignments, -1)
+    truths = [{k: v for k, v in m.items() if v >= 0} for m in maps]
+    n_active = [int((truth.status[truth.sessions.index(raw)] == 0).sum()) for raw in raw_names]
+    print(json.dumps({"case": "extracted", "sessions": sessions, "accepted": [s.n_cells for s in footprints],
+                      "matching_a_cell": [len(t) for t in truths], "active_cells": n_active, **timing,
+                      "n_tracked": reg.n_tracked, **link_scores(assignments, truths),
+                      **{k: reg.quality[k] for k in ("false_positive", "false_negative", "uncertain_fraction",
+                                                     "mean_register_score")}}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -160,9 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     simulated.add_argument("--n-sessions", type=int, nargs="+", default=[4, 6])
     simulated.add_argument("--n-neurons", type=int, default=80)
     sub.add_parser("timing")
+    extracted = sub.add_parser("extracted")
+    extracted.add_argument("--results", type=Path, required=True, help="the workflow's results folder")
+    extracted.add_argument("--truth", type=Path, required=True, help="the simulated subject's subject_truth.h5")
+    extracted.add_argument("--sessions", nargs="+", required=True, help="recording ids, in the truth's order")
+    extracted.add_argument("--raw-names", nargs="+", required=True, help="the truth's session names, same order")
     args = parser.parse_args(argv)
     if args.what == "cellreg":
         run_cellreg(args.out)
+    elif args.what == "extracted":
+        run_extracted(args.results, args.truth, args.sessions, args.raw_names)
     elif args.what == "simulated":
         run_simulated(args.seeds, args.n_sessions, args.n_neurons)
     else:

@@ -238,3 +238,31 @@ def test_cellreg_sample_two_sessions_and_a_mirrored_one():
     mirrored = SessionFootprints("mirrored", day2.dense()[:, :, ::-1])  # same statistics, another field of view
     with pytest.raises(AlignmentError, match="mirrored"):
         register_sessions([day1, day2, mirrored])
+
+
+def test_a_session_without_cells_is_a_column_of_its_own():
+    _, fp = _tissue(9)
+    a, _ = _session("a", fp)
+    b, _ = _session("b", fp, angle=1, shift=(2, 2), seed=1)
+    rng = np.random.default_rng(0)
+    vessels = np.zeros(FRAME, np.float32)  # the same vessels in every session: the cell-less one aligns on them
+    vessels[40:44, :] = 5
+    vessels[:, 90:93] = 5
+
+    def mean_image():
+        return {"mean": vessels + 0.1 * rng.random(FRAME).astype(np.float32)}
+
+    nothing = scipy.sparse.csr_matrix((0, FRAME[0] * FRAME[1]))
+    sessions = [SessionFootprints(s.name, s.footprints, ids=s.ids, shape=s.shape, images=mean_image())
+                for s in (a, b)]
+    reg = register_sessions([*sessions, SessionFootprints("c", nothing, shape=FRAME, images=mean_image())])
+    assert np.all(reg.assignments[:, 2] == -1) and reg.n_tracked >= a.n_cells
+    with pytest.raises(AlignmentError, match="no cells and no summary images"):
+        register_sessions([a, b, SessionFootprints("c", nothing, shape=FRAME)])
+
+
+def test_a_single_session_gives_one_row_per_cell():
+    _, fp = _tissue(10)
+    a, _ = _session("a", fp)
+    reg = register_sessions([a])
+    assert reg.n_tracked == a.n_cells and sorted(reg.assignments[:, 0]) == sorted(a.ids)

@@ -10,6 +10,7 @@ API (stable; other packages and the workflow call it)::
                           images={"mean": m, "correlation": c})  # optional (H, W) summary images
     s = read_footprints("results/day1/evaluate/estimates.h5")   # ours, CaImAn's .hdf5, CellReg's .mat
     reg = register_sessions([s1, s2, ...], options=TrackingOptions())   # order-independent
+    reg, alignment = register_sessions(sessions, return_alignment=True)  # + AlignmentResult (name order)
     reg.assignments        # (N_tracked, S) int64: component id in each session, -1 where absent
     reg.confidence         # (N_tracked,) float64 in [0, 1] (the register score)
     reg.transforms         # per session: SessionTransform, session frame -> common space

@@ -74,8 +74,8 @@ def plot_alignment_quality(alignment, path: str | os.PathLike, *, title: str = "
         axes[0].bar(x + offset, values, width=0.27, label=label)
     axes[0].set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     axes[0].set_ylabel("correlation with the other sessions")
-    axes[0].set_ylim(min(0, float(np.min(alignment.correlation_before))), 1)
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].set_ylim(min(0, float(np.min(alignment.correlation_before))), 1.2)
+    axes[0].legend(fontsize=8, loc="upper center", ncol=3)
     shown = axes[1].imshow(alignment.pairwise_correlation, vmin=0, vmax=1, cmap="viridis")
     for i in range(n):
         for j in range(n):

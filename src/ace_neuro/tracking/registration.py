@@ -295,6 +295,13 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     quality = quality_summary(labels, probability, pairs, scores, n_sessions, options.p_same_threshold)
     quality.update(max_distance=float(max_distance), cell_diameter=float(diameter),
                    seconds=float(time.perf_counter() - started))
+    # the same figures over the pairs closer than one cell diameter (CellReg counts pairs within ~14 um)
+    near = pairs.distance < diameter
+    near_pairs = type(pairs)(*(np.asarray(field)[near] for field in pairs))
+    near_quality = quality_summary(labels, probability[near], near_pairs, scores, n_sessions,
+                                   options.p_same_threshold)
+    quality.update({f"{key}_within_diameter": near_quality[key]
+                    for key in ("false_positive", "false_negative", "uncertain_fraction")})
     inverse_order = np.argsort(order)  # user's column -> canonical index
     column = np.asarray(order)  # canonical index -> user's column
     user_transforms = [transforms[inverse_order[c]] for c in range(n_sessions)]

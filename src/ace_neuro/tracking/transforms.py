@@ -81,12 +81,17 @@ class SessionTransform:
 
     def common_to_session(self) -> np.ndarray:
         """(2, Hc, Wc) float32: session (row, col) read at every common pixel."""
-        rows, cols = np.mgrid[0:self.common_shape[0], 0:self.common_shape[1]].astype(np.float64)
+        rows = np.arange(self.common_shape[0], dtype=np.float64)[:, None] - self.shift[0]
+        cols = np.arange(self.common_shape[1], dtype=np.float64)[None, :] - self.shift[1]
         if self.field is not None:
             rows = rows + self.field[0]
             cols = cols + self.field[1]
-        pts = self.rigid_inverse_points(np.stack([rows.ravel(), cols.ravel()], axis=1))
-        return pts.T.reshape(2, *self.common_shape).astype(np.float32)
+        rows, cols = np.broadcast_arrays(rows, cols)
+        cos, sin = np.cos(np.deg2rad(self.angle_deg)), np.sin(np.deg2rad(self.angle_deg))
+        centre = self.session_centre
+        # R^-1 applied to (rows, cols), elementwise (as rigid_inverse_points)
+        return np.stack([cos * rows + sin * cols + centre[0], -sin * rows + cos * cols + centre[1]]).astype(
+            np.float32)
 
     def session_to_common(self, n_iterations: int = 8) -> np.ndarray:
         """(2, H, W) float32: common (row, col) of every session pixel (inverse of the field by iteration)."""
