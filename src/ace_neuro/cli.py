@@ -46,14 +46,16 @@ def _add_simulate(subparsers) -> None:
 
 def _add_dataclass_flags(parser, options_class) -> None:
     """One ``--flag`` per field of a dataclass, typed by its annotation (``X | None`` as X), its help from the
-    field's ``metadata["help"]``."""
+    field's ``metadata["help"]`` (an options class's fields: their declaration's help)."""
     hints = typing.get_type_hints(options_class)
     for f in dataclasses.fields(options_class):
         kind = hints[f.name]
         kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
         flag = "--" + f.name.replace("_", "-")
         # argparse formats help strings with %: a literal percent sign must be doubled.
-        help_text = (f.metadata.get("help", "") + f" (default: {f.default})").replace("%", "%%")
+        declared = f.metadata.get("ace_neuro.option") or {}
+        help_text = (f.metadata.get("help") or declared.get("help", "")) + f" (default: {f.default})"
+        help_text = help_text.replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
         else:
