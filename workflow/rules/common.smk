@@ -84,6 +84,7 @@ IDS = [i for i in SHEET_IDS if i not in FAILED_AT_START]
 
 def report_status(log):
     """Write <results>/status.tsv and print it: every recording of the sheet done, failed (why) or not started."""
+    stop_run_progress()  # the whole-run progress lines' last report (the console block at the end)
     targets = {i: stage_outputs(i) + [f"{RESULTS}/{i}/provenance.json"] for i in IDS}
     table = recording_status(
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
@@ -354,3 +355,30 @@ def all_outputs(wildcards):
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
     targets += [f"{RESULTS}/{i}/logs/.start_check_failed" for i in FAILED_AT_START]
     return targets
+
+
+# The console (ace_neuro.console, ace_neuro.run_progress): with Snakemake's per-job listings quiet (the workflow
+# profile's `quiet`), a failed job is still named with its log and error; while jobs run, a thread of the main
+# process sums the jobs' logs into one progress line per recording every ACE_NEURO_PROGRESS_S seconds (30).
+if workflow.is_main_process:
+    from ace_neuro.console import install_failed_job_reporter
+
+    install_failed_job_reporter(logger, workflow.output_settings.quiet)
+RUN_PROGRESS = []
+
+
+def stop_run_progress():
+    for reporter in RUN_PROGRESS:
+        reporter.stop()
+
+
+onstart:
+    from ace_neuro.run_progress import ProgressReporter, RunProgress, step_weights
+
+    _weights = {
+        i: step_weights(recording_stages(i) + ["provenance"], *recording_size(i), options=PARAMETERS[i])
+        for i in IDS
+    }
+    _progress = RunProgress(_weights, lambda i, step: f"{RESULTS}/{i}/logs/{step}.log")
+    _interval = float(os.environ.get("ACE_NEURO_PROGRESS_S", "30"))
+    RUN_PROGRESS.append(ProgressReporter(_progress, logger.info, interval_s=_interval).start())
