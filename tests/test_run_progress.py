@@ -17,6 +17,7 @@ from ace_neuro.run_progress import (
     ProgressReporter,
     RunProgress,
     StepState,
+    planned_steps,
     read_step_log,
     step_fraction,
     step_weights,
@@ -199,3 +200,26 @@ def test_reporter_logs_job_errors_once_through_the_logger(tmp_path):
     assert printed[0].startswith("Error in rule events:\n    log: ")
     assert reporter.failed == [("events", [str(tmp_path / "events.log")])]
     assert len(printed) == 2  # the block and the ordinary line, nothing more
+
+
+def test_planned_steps_keep_each_recordings_steps_of_this_run_in_order():
+    class Job:
+        def __init__(self, rule, **wildcards):
+            self.rule = type("Rule", (), {"name": rule})()
+            self.wildcards_dict = wildcards
+
+    jobs = [Job("nwb", id="rec1"), Job("all"), Job("events", id="rec1"), Job("compare", id="rec1", engine="x"),
+            Job("convert", id="rec3")]
+    steps = {"rec1": ["convert", "events", "nwb"], "rec2": ["convert"]}
+    assert planned_steps(jobs, steps) == {"rec1": ["events", "nwb"]}
+
+
+def test_steps_known_to_run_ignore_an_earlier_runs_done(tmp_path):
+    log = tmp_path / "events.log"
+    write_log(log, [(-100, "events: started"), (-90, "events: done in 1 s"), (5, "events: started")])
+    assert read_step_log(log, "events", START + timedelta(seconds=1), earlier_done=False).status == "running"
+    assert read_step_log(log, "events", START, earlier_done=False).status == "running"
+    assert read_step_log(tmp_path / "events.log", "events", START - timedelta(seconds=50), earlier_done=False).status == "running"
+    write_log(tmp_path / "motion.log", [(-100, "motion: started"), (-90, "motion: done in 1 s")])
+    assert read_step_log(tmp_path / "motion.log", "motion", START, earlier_done=False).status == "waiting"
+    assert read_step_log(tmp_path / "motion.log", "motion", START).status == "done"

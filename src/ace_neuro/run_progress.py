@@ -39,7 +39,7 @@ from ace_neuro.progress import format_seconds
 from ace_neuro.resources import STAGES as RESOURCE_STAGES
 from ace_neuro.resources import expected_seconds
 
-__all__ = ["step_weights", "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX"]
+__all__ = ["planned_steps", "step_weights", "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX"]
 
 #: First word of every whole-run progress line.
 PROGRESS_PREFIX = "progress"
@@ -48,6 +48,25 @@ RUNNING_CAP = 0.95
 
 _RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.]\d+ [A-Z]+ [\w.]+: (.*)$")
 _PASS = re.compile(r"^(?P<label>.+?): (?P<done>\d+)/(?P<total>\d+) (?P<unit>\w+) \(\d+%\)")
+
+
+def planned_steps(jobs, steps_of: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """``{recording id: [steps]}`` of the jobs a run will make (Snakemake's ``workflow.dag.needrun_jobs()``).
+
+    Parameters
+    ----------
+    jobs : iterable
+        Jobs with ``.rule.name`` and ``.wildcards_dict`` (holding ``id`` for a recording's step).
+    steps_of : mapping
+        ``{recording id: [steps]}``: every step of each recording, in order; jobs of other rules (``all``,
+        the compare rules) are left out.
+    """
+    planned: dict[str, set[str]] = {}
+    for job in jobs:
+        recording_id = (getattr(job, "wildcards_dict", None) or {}).get("id")
+        if recording_id in steps_of and job.rule.name in steps_of[recording_id]:
+            planned.setdefault(recording_id, set()).add(job.rule.name)
+    return {rid: [s for s in steps if s in planned[rid]] for rid, steps in steps_of.items() if rid in planned}
 
 
 def step_weights(steps, n_frames: int, height: int, width: int, options=None) -> dict[str, float]:
@@ -78,7 +97,7 @@ class StepState:
     current: tuple[str, int, int] | None = None
 
 
-def read_step_log(path: str | os.PathLike, step: str, since: datetime) -> StepState:
+def read_step_log(path: str | os.PathLike, step: str, since: datetime, earlier_done: bool = True) -> StepState:
     """Read one step's log: the lines stamped at or after ``since`` make this run's state.
 
     Parameters
@@ -88,7 +107,10 @@ def read_step_log(path: str | os.PathLike, step: str, since: datetime) -> StepSt
     step : str
         The step's name, as in its ``<step>: started`` / ``done in`` / ``failed`` lines.
     since : datetime
-        Start of the run (local time, as the log's stamps); earlier lines count only as "done before".
+        Start of the run (local time, as the log's stamps).
+    earlier_done : bool
+        Whether a step done before ``since`` (by an earlier run) and not started since counts as done; False when
+        the step is known to run in this run.
 
     Returns
     -------
@@ -126,7 +148,7 @@ def read_step_log(path: str | os.PathLike, step: str, since: datetime) -> StepSt
             current = (label, done, total)
             if total and done >= total:  # a pass always logs its last line
                 passes_done += 1
-    if status == "waiting" and done_before:
+    if status == "waiting" and done_before and earlier_done:
         status = "done"
     return StepState(status, passes_done, current)
 
@@ -159,6 +181,9 @@ class RunProgress:
         Start of the run (local time); now by default.
     clock : callable
         Seconds (monotonic) for the elapsed time; ``time.monotonic`` by default.
+    earlier_done : bool
+        False when ``steps`` are the steps this run makes (:func:`planned_steps`): their earlier logs are ignored.
+        True when they are every step of each recording: a step an earlier run finished counts as done.
     """
 
     def __init__(
@@ -167,7 +192,9 @@ class RunProgress:
         log_path: Callable[[str, str], str | os.PathLike],
         since: datetime | None = None,
         clock: Callable[[], float] = time.monotonic,
+        earlier_done: bool = True,
     ) -> None:
+        self.earlier_done = earlier_done
         self.steps = {rid: {s: max(float(w), 1e-9) for s, w in ws.items()} for rid, ws in steps.items()}
         self.log_path = log_path
         self.since = since or datetime.now()
@@ -184,7 +211,7 @@ class RunProgress:
         for recording_id, weights in self.steps.items():
             states = {}
             for step in weights:
-                state = read_step_log(self.log_path(recording_id, step), step, self.since)
+                state = read_step_log(self.log_path(recording_id, step), step, self.since, self.earlier_done)
                 key = (recording_id, step)
                 self._best[key] = max(self._best.get(key, 0.0), step_fraction(state))
                 states[step] = state

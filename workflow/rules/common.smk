@@ -373,12 +373,21 @@ def stop_run_progress():
 
 
 onstart:
-    from ace_neuro.run_progress import ProgressReporter, RunProgress, step_weights
+    from ace_neuro.run_progress import ProgressReporter, RunProgress, planned_steps, step_weights
 
-    _weights = {
-        i: step_weights(recording_stages(i) + ["provenance"], *recording_size(i), options=PARAMETERS[i])
-        for i in IDS
-    }
-    _progress = RunProgress(_weights, lambda i, step: f"{RESULTS}/{i}/logs/{step}.log")
+    _steps = planned_steps(
+        workflow.dag.needrun_jobs(),
+        {i: recording_stages(i) + ["provenance"] for i in IDS},
+    )
+    _progress = RunProgress(
+        {
+            i: step_weights(s, *recording_size(i), options=PARAMETERS[i])
+            for i, s in _steps.items()
+        },
+        lambda i, step: f"{RESULTS}/{i}/logs/{step}.log",
+        earlier_done=False,
+    )
     _interval = float(os.environ.get("ACE_NEURO_PROGRESS_S", "30"))
-    RUN_PROGRESS.append(ProgressReporter(_progress, logger.info, interval_s=_interval).start())
+    RUN_PROGRESS.append(
+        ProgressReporter(_progress, logger.info, interval_s=_interval).start()
+    )
