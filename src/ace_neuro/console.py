@@ -1,8 +1,8 @@
 """The workflow's console: failed jobs named in full when Snakemake's per-job listings are quiet.
 
-The workflow profile (``workflow/profiles/default/config.yaml``) sets Snakemake's ``quiet: [rules, progress]``:
-the console shows the jobs' own lines (started, progress, done, warnings), the whole-run progress lines
-(:mod:`ace_neuro.run_progress`) and the status table, not ~50 input paths per job. Snakemake files its
+The workflow profile (``workflow/profiles/default/config.yaml``) sets Snakemake's ``quiet: [rules]``: the
+console shows Snakemake's job counts, the jobs' own lines (started, progress, done, warnings), the whole-run
+progress lines (:mod:`ace_neuro.run_progress`) and the status table, not ~50 input paths per job. Snakemake files its
 "Error in rule" block under the same ``rules`` quietness, so a failed job would be reported by nothing but its
 traceback. :class:`FailedJobReporter`, a handler on Snakemake's logger in the main process, prints that block
 again, shorter: the rule, its log path and the error the job logged last. It goes through Snakemake's logger, so
