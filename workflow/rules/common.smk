@@ -111,7 +111,9 @@ onsuccess:
     if len(failed):
         raise WorkflowError(
             f"{len(failed)} of {len(table)} recording(s) failed: "
-            + "; ".join(f"{r.id} ({r.step}: {r.reason})" for r in failed.itertuples())
+            + "; ".join(
+                f"{r.id} ({r.step}: {r.reason})" for r in failed.itertuples()
+            )
         )
 
 
@@ -373,7 +375,12 @@ def stop_run_progress():
 
 
 onstart:
-    from ace_neuro.run_progress import ProgressReporter, RunProgress, planned_steps, step_weights
+    from ace_neuro.run_progress import (
+        ProgressReporter,
+        RunProgress,
+        planned_steps,
+        step_weights,
+    )
 
     _steps = planned_steps(
         workflow.dag.needrun_jobs(),
