@@ -7,27 +7,26 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
-import yaml
 
 from ace_neuro.simulate import SimulationConfig, simulate_recording
 
+from test_workflow import snakemake, write_config
+
 pytestmark = pytest.mark.workflow
 
-ROOT = Path(__file__).resolve().parents[1]
 PROGRESS = re.compile(
     r"^progress (\S+): (.*); (\d+)% of the recording's work; run (\d+)% done in (\S+), ETA (\S+)$", re.M
 )
 
 
 def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    env = {**os.environ, "ACE_NEURO_PROGRESS_S": "3"}
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env, timeout=900)
+    """test_workflow's runner, with a progress line every 3 s."""
+    with mock.patch.dict(os.environ, {"ACE_NEURO_PROGRESS_S": "3"}):
+        return snakemake(workdir, "--cores", "2", *args, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +37,7 @@ def first_run(tmp_path_factory):
         SimulationConfig(n_frames=240, height=48, width=48, n_neurons=5, frames_per_file=100, seed=3),
     )
     (workdir / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config.update(experiments=str(workdir / "experiments.csv"), results="results")
-    config["spectral"]["window_params"] = [5, 1]  # the recording lasts 12 s
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir)
     result = run_snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir, result
