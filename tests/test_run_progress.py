@@ -17,9 +17,11 @@ from ace_neuro.run_progress import (
     ProgressReporter,
     RunProgress,
     StepState,
+    interval_from_environment,
     planned_steps,
     read_step_log,
     step_fraction,
+    start_reporter,
     step_weights,
 )
 from ace_neuro.status import failed_jobs
@@ -223,3 +225,31 @@ def test_steps_known_to_run_ignore_an_earlier_runs_done(tmp_path):
     write_log(tmp_path / "motion.log", [(-100, "motion: started"), (-90, "motion: done in 1 s")])
     assert read_step_log(tmp_path / "motion.log", "motion", START, earlier_done=False).status == "waiting"
     assert read_step_log(tmp_path / "motion.log", "motion", START).status == "done"
+
+
+def test_interval_from_the_environment():
+    assert interval_from_environment({}) == 30.0
+    assert interval_from_environment({"ACE_NEURO_PROGRESS_S": "2.5"}) == 2.5
+    for bad in ("0", "-3", "soon", "inf"):
+        with pytest.raises(ValueError, match="ACE_NEURO_PROGRESS_S="):
+            interval_from_environment({"ACE_NEURO_PROGRESS_S": bad})
+
+
+def test_start_reporter_runs_or_says_why_not(tmp_path):
+    class Job:
+        rule = type("Rule", (), {"name": "motion"})()
+        wildcards_dict = {"id": "rec1"}
+
+    lines = []
+    reporter = start_reporter([Job()], {"rec1": ["convert", "motion"]}, lambda i: (100, 32, 32), lambda i: None,
+                              lambda i, s: tmp_path / f"{s}.log", lines.append, interval_s=60)
+    assert reporter.progress.steps == {"rec1": {"motion": pytest.approx(step_weights(["motion"], 100, 32, 32)["motion"])}}
+    reporter.stop()
+    assert lines == ["progress rec1: waiting; 0% of the recording's work; run 0% done in 0:00, ETA ?"]
+
+    def unreadable(recording_id):
+        raise OSError("rec1: metaData.json unreadable")
+
+    lines.clear()
+    assert start_reporter([Job()], {"rec1": ["motion"]}, unreadable, lambda i: None, lambda i, s: "x", lines.append) is None
+    assert lines == ["progress: no whole-run progress lines in this run (OSError: rec1: metaData.json unreadable)"]

@@ -164,7 +164,6 @@ def estimate(
     _check(stage, n_frames, height, width)
     n_frames, height, width = int(n_frames), int(height), int(width)
     recording = _Recording(options)
-    samples = n_frames * height * width
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
     if stage in ("cnmfe", "evaluate", "events", "spectral"):

@@ -39,10 +39,12 @@ from ace_neuro.progress import format_seconds
 from ace_neuro.resources import STAGES as RESOURCE_STAGES
 from ace_neuro.resources import expected_seconds
 
-__all__ = ["planned_steps", "step_weights", "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX"]
+__all__ = ["start_reporter", "interval_from_environment", "planned_steps", "step_weights", "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX"]
 
 #: First word of every whole-run progress line.
 PROGRESS_PREFIX = "progress"
+#: Environment variable: seconds between two reports (30 by default).
+INTERVAL_VARIABLE = "ACE_NEURO_PROGRESS_S"
 #: Largest fraction a running step counts before its ``done`` line.
 RUNNING_CAP = 0.95
 
@@ -327,3 +329,58 @@ class ProgressReporter:
         self._stop.set()
         self._thread.join(timeout=5.0)
         self._report(every=True)
+
+
+def interval_from_environment(environ: Mapping[str, str] = os.environ, default_s: float = 30.0) -> float:
+    """Seconds between two reports: ``ACE_NEURO_PROGRESS_S`` when set (a positive number), else ``default_s``."""
+    value = environ.get(INTERVAL_VARIABLE, "").strip()
+    if not value:
+        return default_s
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{INTERVAL_VARIABLE}={value!r}: give the seconds between two progress reports, e.g. 30")
+    return seconds
+
+
+def start_reporter(
+    jobs,
+    steps_of: Mapping[str, list[str]],
+    size_of: Callable[[str], tuple[int, int, int]],
+    options_of: Callable[[str], object],
+    log_path: Callable[[str, str], str | os.PathLike],
+    emit: Callable[[str], None],
+    interval_s: float = 30.0,
+) -> ProgressReporter | None:
+    """Start the whole-run progress reports of a run (Snakemake's ``onstart``).
+
+    Parameters
+    ----------
+    jobs : iterable
+        The jobs the run will make (``workflow.dag.needrun_jobs()``).
+    steps_of : mapping
+        ``{recording id: [steps]}``, every step of each recording.
+    size_of, options_of : callable
+        A recording's ``(frames, height, width)`` and its options (``{stage: Options}``), for the steps' weights.
+    log_path : callable
+        ``log_path(recording_id, step)`` -> the step's log file.
+    emit : callable
+        Where lines go (Snakemake's ``logger.info``).
+    interval_s : float
+        Seconds between two reports.
+
+    Returns
+    -------
+    ProgressReporter or None
+        The running reporter; None, after a line saying why, when it could not start (the run goes on).
+    """
+    try:
+        steps = planned_steps(jobs, steps_of)
+        weights = {i: step_weights(s, *size_of(i), options=options_of(i)) for i, s in steps.items()}
+        progress = RunProgress(weights, log_path, earlier_done=False)
+        return ProgressReporter(progress, emit, interval_s=interval_s).start()
+    except Exception as err:  # the progress lines must never stop a run
+        emit(f"{PROGRESS_PREFIX}: no whole-run progress lines in this run ({type(err).__name__}: {err})")
+        return None

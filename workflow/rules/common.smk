@@ -371,30 +371,21 @@ RUN_PROGRESS = []
 
 def stop_run_progress():
     for reporter in RUN_PROGRESS:
-        reporter.stop()
+        if reporter is not None:
+            reporter.stop()
 
 
 onstart:
-    from ace_neuro.run_progress import (
-        ProgressReporter,
-        RunProgress,
-        planned_steps,
-        step_weights,
-    )
+    from ace_neuro.run_progress import interval_from_environment, start_reporter
 
-    _steps = planned_steps(
-        workflow.dag.needrun_jobs(),
-        {i: recording_stages(i) + ["provenance"] for i in IDS},
-    )
-    _progress = RunProgress(
-        {
-            i: step_weights(s, *recording_size(i), options=PARAMETERS[i])
-            for i, s in _steps.items()
-        },
-        lambda i, step: f"{RESULTS}/{i}/logs/{step}.log",
-        earlier_done=False,
-    )
-    _interval = float(os.environ.get("ACE_NEURO_PROGRESS_S", "30"))
     RUN_PROGRESS.append(
-        ProgressReporter(_progress, logger.info, interval_s=_interval).start()
+        start_reporter(
+            workflow.dag.needrun_jobs(),
+            {i: recording_stages(i) + ["provenance"] for i in IDS},
+            recording_size,
+            lambda i: PARAMETERS[i],
+            lambda i, step: f"{RESULTS}/{i}/logs/{step}.log",
+            logger.info,
+            interval_s=interval_from_environment(),
+        )
     )
