@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def test_run_progress_is_monotone_with_a_finite_eta_and_ends_at_100(tmp_path):
 
     timeline = [
         ("rec1", "convert", [(1, "convert: started"), (2, "convert: 50/100 frames (50%), 5.0 frames/s, ETA 0:10")]),
-        ("rec1", "convert", [(3, "convert: 100/100 frames (100%), 5.0 frames/s, ETA 0:00"), (3, "convert: done in 2 s")]),
+        ("rec1", "convert", [(3, "convert: 100/100 frames (100%), 5.0 frames/s, ETA 0:00"),
+                             (3, "convert: done in 2 s")]),
         ("rec1", "motion", [(4, "motion: started"), (5, "motion: template pass 1/1 over 3 groups of frames"),
                             (6, "motion: 80/100 frames (80%), 5.0 frames/s, ETA 0:04")]),
         ("rec2", "convert", [(7, "convert: started"), (8, "convert: 100/100 frames (100%), 5.0 frames/s, ETA 0:00")]),
@@ -152,8 +154,6 @@ def test_reporter_emits_periodically_and_a_last_report_on_stop(tmp_path):
     progress = RunProgress({"rec1": {"convert": 1.0}}, lambda i, s: tmp_path / f"{s}.log", since=START)
     reporter = ProgressReporter(progress, lines.append, interval_s=0.05).start()
     write_log(tmp_path / "convert.log", [(1, "convert: started")])
-    import time
-
     deadline = time.monotonic() + 5
     while not lines and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -221,7 +221,8 @@ def test_steps_known_to_run_ignore_an_earlier_runs_done(tmp_path):
     write_log(log, [(-100, "events: started"), (-90, "events: done in 1 s"), (5, "events: started")])
     assert read_step_log(log, "events", START + timedelta(seconds=1), earlier_done=False).status == "running"
     assert read_step_log(log, "events", START, earlier_done=False).status == "running"
-    assert read_step_log(tmp_path / "events.log", "events", START - timedelta(seconds=50), earlier_done=False).status == "running"
+    earlier = START - timedelta(seconds=50)
+    assert read_step_log(tmp_path / "events.log", "events", earlier, earlier_done=False).status == "running"
     write_log(tmp_path / "motion.log", [(-100, "motion: started"), (-90, "motion: done in 1 s")])
     assert read_step_log(tmp_path / "motion.log", "motion", START, earlier_done=False).status == "waiting"
     assert read_step_log(tmp_path / "motion.log", "motion", START).status == "done"
@@ -243,7 +244,8 @@ def test_start_reporter_runs_or_says_why_not(tmp_path):
     lines = []
     reporter = start_reporter([Job()], {"rec1": ["convert", "motion"]}, lambda i: (100, 32, 32), lambda i: None,
                               lambda i, s: tmp_path / f"{s}.log", lines.append, interval_s=60)
-    assert reporter.progress.steps == {"rec1": {"motion": pytest.approx(step_weights(["motion"], 100, 32, 32)["motion"])}}
+    motion_s = step_weights(["motion"], 100, 32, 32)["motion"]
+    assert reporter.progress.steps == {"rec1": {"motion": pytest.approx(motion_s)}}
     reporter.stop()
     assert lines == ["progress rec1: waiting; 0% of the recording's work; run 0% done in 0:00, ETA ?"]
 
@@ -251,5 +253,7 @@ def test_start_reporter_runs_or_says_why_not(tmp_path):
         raise OSError("rec1: metaData.json unreadable")
 
     lines.clear()
-    assert start_reporter([Job()], {"rec1": ["motion"]}, unreadable, lambda i: None, lambda i, s: "x", lines.append) is None
+    reporter = start_reporter([Job()], {"rec1": ["motion"]}, unreadable, lambda i: None, lambda i, s: "x",
+                              lines.append)
+    assert reporter is None
     assert lines == ["progress: no whole-run progress lines in this run (OSError: rec1: metaData.json unreadable)"]

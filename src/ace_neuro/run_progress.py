@@ -7,7 +7,10 @@ file system the main Snakemake process sees (local cores or a cluster's shared d
 (:class:`ProgressReporter`, started by ``workflow/rules/common.smk``) reads them every ~30 s and prints, for each
 recording with a step running or finished since the last print, a line such as::
 
-    progress rec1: cnmfe (cnmfe background: 1200/6000 frames); 48% of the recording's work; run 48% done in 0:05:10, ETA 0:05:36
+    progress rec1: cnmfe (cnmfe background: 1200/6000 frames); 48% of the recording's work; run 48% done in 5:10,
+    ETA 5:36
+
+(one line).
 
 How the fractions are counted:
 
@@ -39,7 +42,10 @@ from ace_neuro.progress import format_seconds
 from ace_neuro.resources import STAGES as RESOURCE_STAGES
 from ace_neuro.resources import expected_seconds
 
-__all__ = ["start_reporter", "interval_from_environment", "planned_steps", "step_weights", "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX"]
+__all__ = [
+    "start_reporter", "interval_from_environment", "planned_steps", "step_weights", "StepState", "read_step_log",
+    "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
+]
 
 #: First word of every whole-run progress line.
 PROGRESS_PREFIX = "progress"
