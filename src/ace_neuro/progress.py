@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "format_seconds"]
 
 
 class Progress:
@@ -67,12 +67,13 @@ class Progress:
         left = (self.total - self.done) / rate if rate > 0 else float("nan")
         return (
             f"{self.label}: {self.done}/{self.total} {self.unit} ({pct:.0f}%), "
-            f"{rate:.1f} {self.unit}/s, ETA {_fmt_s(left)}"
+            f"{rate:.1f} {self.unit}/s, ETA {format_seconds(left)}"
         )
 
 
-def _fmt_s(seconds: float) -> str:
-    if seconds != seconds:  # NaN
+def format_seconds(seconds: float) -> str:
+    """``m:ss`` or ``h:mm:ss``; ``?`` for NaN or infinity (an unknown time)."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, unknown
         return "?"
     seconds = int(round(seconds))
     h, rem = divmod(seconds, 3600)

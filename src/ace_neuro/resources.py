@@ -38,7 +38,7 @@ import numpy as np
 from ace_neuro.options import Options
 from ace_neuro.params import options_class
 
-__all__ = ["STAGES", "estimate", "run_disk_mb", "movie_mb"]
+__all__ = ["STAGES", "estimate", "expected_seconds", "run_disk_mb", "movie_mb"]
 
 #: Rules with an estimate (the ones whose needs depend on the recording's size).
 STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "nwb",
@@ -164,22 +164,38 @@ def estimate(
     _check(stage, n_frames, height, width)
     n_frames, height, width = int(n_frames), int(height), int(width)
     recording = _Recording(options)
-    samples = n_frames * height * width
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
     if stage in ("cnmfe", "evaluate", "events", "spectral"):
         k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
         mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
-    rate = _SECONDS_PER_GSAMPLE[stage]
-    if stage == "nwb" and recording["nwb"].include_movie:
-        rate = _NWB_MOVIE_SECONDS_PER_GSAMPLE
-    seconds = rate * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
+    seconds = expected_seconds(stage, n_frames, height, width, options=recording)
     return {
         "mem_mb": int(math.ceil(mem * 1.25)),
         "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, recording))),
         "runtime": int(math.ceil(seconds * _TIME_MARGIN / 60)),
         "threads": _THREADS.get(stage, 1),
     }
+
+
+def expected_seconds(stage: str, n_frames: int, height: int, width: int, options: OptionsArg = None) -> float:
+    """Run time one rule is expected to take on a quiet 2-core machine, in seconds (no margin).
+
+    The measured rate per sample plus a fixed start-up (the figures behind :func:`estimate`'s ``runtime``, which
+    adds a 3x margin); :mod:`ace_neuro.run_progress` weighs each step's share of a recording's work with it.
+
+    Examples
+    --------
+    >>> round(expected_seconds("cnmfe", 6000, 608, 608) / expected_seconds("motion", 6000, 608, 608), 1)
+    4.8
+    """
+    _check(stage, n_frames, height, width)
+    recording = options if isinstance(options, _Recording) else _Recording(options)
+    samples = int(n_frames) * int(height) * int(width)
+    rate = _SECONDS_PER_GSAMPLE[stage]
+    if stage == "nwb" and recording["nwb"].include_movie:
+        rate = _NWB_MOVIE_SECONDS_PER_GSAMPLE
+    return rate * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
 
 
 def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: OptionsArg = None) -> int:

@@ -137,7 +137,7 @@ def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
     workdir, _ = subject_run
     _sheet(workdir, SESSIONS + ["day4"])
     try:
-        dry = snakemake(workdir, "--dry-run", "--cores", "2").stdout
+        dry = snakemake(workdir, "--dry-run", "--cores", "2", "--quiet", "host").stdout  # with the job listings
     finally:
         _sheet(workdir, SESSIONS)
     jobs = re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", dry, flags=re.MULTILINE)

@@ -153,7 +153,7 @@ def test_bad_sheet_cell_stops_before_any_job(workdir, tmp_path):
 def test_rule_resources_follow_the_recording_size(workdir):
     from ace_neuro.resources import estimate
 
-    text = run_snakemake(workdir, "-n", "--forceall").stdout
+    text = run_snakemake(workdir, "-n", "--forceall", "--quiet", "host").stdout  # the listings the profile keeps quiet
     motion = text.split("rule motion:", 1)[1].split("\n\n", 1)[0]
     expected = estimate("motion", 298, 64, 64)
     assert f"disk_mb={expected['disk_mb']}" in motion and f"mem_mb={expected['mem_mb']}" in motion

@@ -83,6 +83,7 @@ IDS = [i for i in SHEET_IDS if i not in FAILED_AT_START]
 
 def report_status(log):
     """Write <results>/status.tsv and print it: every recording of the sheet done, failed (why) or not started."""
+    stop_run_progress()  # the whole-run progress lines' last report (the console block at the end)
     targets = {i: stage_outputs(i) + [f"{RESULTS}/{i}/provenance.json"] for i in IDS}
     table = recording_status(
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
@@ -351,3 +352,35 @@ def all_outputs(wildcards):
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
     targets += [f"{RESULTS}/{i}/{START_CHECK_MARK}" for i in FAILED_AT_START]
     return targets + subject_outputs()
+
+
+# The console (ace_neuro.console, ace_neuro.run_progress): with Snakemake's per-job listings quiet (the workflow
+# profile's `quiet`), a failed job is still named with its log and error; while jobs run, a thread of the main
+# process sums the jobs' logs into one progress line per recording every ACE_NEURO_PROGRESS_S seconds (30).
+if workflow.is_main_process:
+    from ace_neuro.console import install_failed_job_reporter
+
+    install_failed_job_reporter(logger, workflow.output_settings.quiet)
+RUN_PROGRESS = []
+
+
+def stop_run_progress():
+    for reporter in RUN_PROGRESS:
+        if reporter is not None:
+            reporter.stop()
+
+
+onstart:
+    from ace_neuro.run_progress import interval_from_environment, start_reporter
+
+    RUN_PROGRESS.append(
+        start_reporter(
+            workflow.dag.needrun_jobs(),
+            {i: recording_stages(i) + ["provenance"] for i in IDS},
+            recording_size,
+            lambda i: PARAMETERS[i],
+            lambda i, step: f"{RESULTS}/{i}/logs/{step}.log",
+            logger.info,
+            interval_s=interval_from_environment(),
+        )
+    )

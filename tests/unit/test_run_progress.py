@@ -1,0 +1,259 @@
+"""The whole-run progress aggregator (ace_neuro.run_progress) on synthetic job logs, and the console's failure
+block (ace_neuro.console)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ace_neuro.console import FailedJobReporter, failure_text, install_failed_job_reporter, rules_are_quiet
+from ace_neuro.run_progress import (
+    RUNNING_CAP,
+    ProgressReporter,
+    RunProgress,
+    StepState,
+    interval_from_environment,
+    planned_steps,
+    read_step_log,
+    step_fraction,
+    start_reporter,
+    step_weights,
+)
+from ace_neuro.status import failed_jobs
+
+START = datetime(2026, 1, 2, 10, 0, 0)
+
+
+def stamp(seconds: float) -> str:
+    return (START + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S") + ",123"
+
+
+def write_log(path: Path, lines: list[tuple[float, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for seconds, message in lines:
+            f.write(f"{stamp(seconds)} INFO ace_neuro: {message}\n")
+
+
+def test_a_missing_log_is_a_step_waiting(tmp_path):
+    assert read_step_log(tmp_path / "none.log", "motion", START) == StepState("waiting")
+
+
+def test_passes_are_counted_and_the_running_fraction_stays_below_done(tmp_path):
+    log = tmp_path / "cnmfe.log"
+    write_log(log, [(1, "cnmfe: started"), (2, "cnmfe seeding: 100/400 frames (25%), 10.0 frames/s, ETA 0:30")])
+    state = read_step_log(log, "cnmfe", START)
+    assert state == StepState("running", 0, ("cnmfe seeding", 100, 400))
+    assert step_fraction(state) == pytest.approx(0.25)
+    write_log(log, [(3, "cnmfe seeding: 400/400 frames (100%), 10.0 frames/s, ETA 0:00"),
+                    (4, "cnmfe background: 200/400 frames (50%), 10.0 frames/s, ETA 0:20")])
+    state = read_step_log(log, "cnmfe", START)
+    assert state.passes_done == 1 and step_fraction(state) == pytest.approx(0.75)
+    write_log(log, [(5, "cnmfe background: 400/400 frames (100%), 10.0 frames/s, ETA 0:00")])
+    # two passes done, a third may follow: 2/3 (RunProgress keeps the 0.75 already reported)
+    assert step_fraction(read_step_log(log, "cnmfe", START)) == pytest.approx(2 / 3)
+    assert step_fraction(StepState("running", 40)) == RUNNING_CAP  # only "done" counts whole
+    write_log(log, [(6, "cnmfe: done in 5.0 s")])
+    assert step_fraction(read_step_log(log, "cnmfe", START)) == 1.0
+
+
+def test_lines_of_an_earlier_run_count_only_through_done(tmp_path):
+    log = tmp_path / "motion.log"
+    write_log(log, [(-100, "motion: started"), (-90, "motion: done in 10.0 s")])
+    assert read_step_log(log, "motion", START).status == "done"
+    failed = tmp_path / "events.log"
+    write_log(failed, [(-100, "events: started"), (-90, "events: failed"), (-80, "Traceback (most recent call last):")])
+    assert read_step_log(failed, "events", START).status == "waiting"
+    write_log(failed, [(5, "events: started"), (6, "events: failed")])
+    assert read_step_log(failed, "events", START).status == "failed"
+
+
+def test_step_weights_follow_the_expected_run_times():
+    weights = step_weights(["convert", "motion", "cnmfe", "summary"], 6000, 608, 608)
+    assert weights["cnmfe"] > weights["motion"] > weights["convert"] > weights["summary"] == 5.0
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_run_progress_is_monotone_with_a_finite_eta_and_ends_at_100(tmp_path):
+    logs = tmp_path / "results"
+    steps = {"rec1": {"convert": 10.0, "motion": 30.0, "cnmfe": 60.0}, "rec2": {"convert": 10.0, "motion": 30.0}}
+    clock = Clock()
+    progress = RunProgress(steps, lambda i, s: logs / i / "logs" / f"{s}.log", since=START, clock=clock)
+    assert progress.start_fraction == 0.0 and math.isnan(progress.eta_s())
+    assert progress.lines(every=True)[0].startswith("progress rec1: waiting; 0% of the recording's work")
+
+    timeline = [
+        ("rec1", "convert", [(1, "convert: started"), (2, "convert: 50/100 frames (50%), 5.0 frames/s, ETA 0:10")]),
+        ("rec1", "convert", [(3, "convert: 100/100 frames (100%), 5.0 frames/s, ETA 0:00"),
+                             (3, "convert: done in 2 s")]),
+        ("rec1", "motion", [(4, "motion: started"), (5, "motion: template pass 1/1 over 3 groups of frames"),
+                            (6, "motion: 80/100 frames (80%), 5.0 frames/s, ETA 0:04")]),
+        ("rec2", "convert", [(7, "convert: started"), (8, "convert: 100/100 frames (100%), 5.0 frames/s, ETA 0:00")]),
+        # motion's second pass starts at frame 0: the reported progress does not go back
+        ("rec1", "motion", [(9, "motion: 100/100 frames (100%), 5.0 frames/s, ETA 0:00"),
+                            (10, "motion: 10/100 frames (10%), 5.0 frames/s, ETA 0:20")]),
+        ("rec2", "convert", [(11, "convert: done in 4 s")]),
+        ("rec1", "motion", [(12, "motion: done in 8 s")]),
+        ("rec2", "motion", [(13, "motion: started"), (14, "motion: done in 1 s")]),
+        ("rec1", "cnmfe", [(15, "cnmfe: started"), (16, "cnmfe seeding: 100/100 frames (100%), 1.0 frames/s, ETA 0:00"),
+                           (17, "cnmfe: done in 2 s")]),
+    ]
+    fractions, own = [], {"rec1": [], "rec2": []}
+    for recording_id, step, lines in timeline:
+        clock.now += 10.0
+        write_log(logs / recording_id / "logs" / f"{step}.log", lines)
+        for line in progress.lines():
+            match = re.match(r"progress (\w+): .*; (\d+)% of the recording's work; run (\d+)% done in \S+, ETA (\S+)$",
+                             line)
+            assert match, line
+            own[match[1]].append(int(match[2]))
+            assert match[4] != "?"  # some work is done from the first step on: the ETA is a time
+        fractions.append(progress.run_fraction())
+        assert math.isfinite(progress.eta_s())
+    assert all(b >= a for a, b in zip(fractions, fractions[1:]))
+    assert all(all(b >= a for a, b in zip(v, v[1:])) for v in own.values())
+    assert fractions[-1] == 1.0 and progress.eta_s() == 0.0
+    assert own["rec1"][-1] == 100 and own["rec2"][-1] == 100
+    # halfway through rec1's convert (weight 10 of 140): the run is 50% of 10/140 done, 10 s in
+    first = RunProgress(steps, lambda i, s: tmp_path / "other" / i / f"{s}.log", since=START, clock=Clock())
+    write_log(tmp_path / "other" / "rec1" / "convert.log", [(1, "convert: started"),
+                                                            (2, "convert: 50/100 frames (50%), 1 frames/s, ETA 0:50")])
+    first.clock.now = 10.0
+    assert first.poll() == pytest.approx(5 / 140)
+    assert first.eta_s() == pytest.approx(10.0 * (1 - 5 / 140) / (5 / 140))
+
+
+def test_the_eta_counts_only_this_runs_work(tmp_path):
+    logs = tmp_path / "results"
+    write_log(logs / "rec1" / "convert.log", [(-50, "convert: started"), (-40, "convert: done in 10 s")])
+    clock = Clock()
+    progress = RunProgress({"rec1": {"convert": 50.0, "motion": 50.0}}, lambda i, s: logs / i / f"{s}.log",
+                           since=START, clock=clock)
+    assert progress.start_fraction == 0.5
+    write_log(logs / "rec1" / "motion.log", [(1, "motion: started"), (2, "motion: 50/100 frames (50%), 1 frames/s")])
+    clock.now = 20.0
+    assert progress.poll() == pytest.approx(0.75)
+    assert progress.eta_s() == pytest.approx(20.0)  # a quarter of the work in 20 s, a quarter left
+
+
+def test_reporter_emits_periodically_and_a_last_report_on_stop(tmp_path):
+    lines = []
+    progress = RunProgress({"rec1": {"convert": 1.0}}, lambda i, s: tmp_path / f"{s}.log", since=START)
+    reporter = ProgressReporter(progress, lines.append, interval_s=0.05).start()
+    write_log(tmp_path / "convert.log", [(1, "convert: started")])
+    deadline = time.monotonic() + 5
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.02)
+    write_log(tmp_path / "convert.log", [(2, "convert: done in 1 s")])
+    reporter.stop()
+    assert lines[0].startswith("progress rec1: convert;")
+    assert lines[-1].startswith("progress rec1: all steps done; 100% of the recording's work; run 100% done")
+    with pytest.raises(ValueError, match="positive"):
+        ProgressReporter(progress, lines.append, interval_s=0)
+
+
+def test_failure_block_names_rule_log_and_error_and_status_reads_it(tmp_path):
+    log = tmp_path / "results" / "rec1" / "logs" / "events.log"
+    write_log(log, [(1, "events: started")])
+    with open(log, "a") as f:
+        f.write("Traceback (most recent call last):\nValueError: estimates.h5: not an HDF5 file\n")
+    text = failure_text("events", [f"{log} (check log file(s) for error details)"])
+    assert text.splitlines() == [
+        "Error in rule events:", f"    log: {log}", "    error: ValueError: estimates.h5: not an HDF5 file"
+    ]
+    snakemake_log = tmp_path / "snakemake.log"
+    snakemake_log.write_text("Select jobs to execute...\n" + text + "\nExiting because a job execution failed.\n")
+    assert failed_jobs(snakemake_log) == [("events", str(log))]
+
+
+def test_reporter_logs_job_errors_once_through_the_logger(tmp_path):
+    logger = logging.getLogger("test_console_reporter")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    logger.addHandler(Keep())
+    assert install_failed_job_reporter(logger, None) is None  # Snakemake prints its own block
+    assert rules_are_quiet({"rules"}) and rules_are_quiet(["all"]) and not rules_are_quiet(["progress"])
+    reporter = install_failed_job_reporter(logger, {"rules", "progress"})
+    assert isinstance(reporter, FailedJobReporter)
+    assert install_failed_job_reporter(logger, {"rules"}) is None  # once
+    logger.error("Error in rule events, jobid: 3", extra={"event": "job_error", "rule_name": "events",
+                                                           "log": [str(tmp_path / "events.log")]})
+    logger.info("an ordinary line")
+    printed = [r.getMessage() for r in seen if not hasattr(r, "event")]
+    assert printed[0].startswith("Error in rule events:\n    log: ")
+    assert reporter.failed == [("events", [str(tmp_path / "events.log")])]
+    assert len(printed) == 2  # the block and the ordinary line, nothing more
+
+
+def test_planned_steps_keep_each_recordings_steps_of_this_run_in_order():
+    class Job:
+        def __init__(self, rule, **wildcards):
+            self.rule = type("Rule", (), {"name": rule})()
+            self.wildcards_dict = wildcards
+
+    jobs = [Job("nwb", id="rec1"), Job("all"), Job("events", id="rec1"), Job("compare", id="rec1", engine="x"),
+            Job("convert", id="rec3")]
+    steps = {"rec1": ["convert", "events", "nwb"], "rec2": ["convert"]}
+    assert planned_steps(jobs, steps) == {"rec1": ["events", "nwb"]}
+
+
+def test_steps_known_to_run_ignore_an_earlier_runs_done(tmp_path):
+    log = tmp_path / "events.log"
+    write_log(log, [(-100, "events: started"), (-90, "events: done in 1 s"), (5, "events: started")])
+    assert read_step_log(log, "events", START + timedelta(seconds=1), earlier_done=False).status == "running"
+    assert read_step_log(log, "events", START, earlier_done=False).status == "running"
+    earlier = START - timedelta(seconds=50)
+    assert read_step_log(tmp_path / "events.log", "events", earlier, earlier_done=False).status == "running"
+    write_log(tmp_path / "motion.log", [(-100, "motion: started"), (-90, "motion: done in 1 s")])
+    assert read_step_log(tmp_path / "motion.log", "motion", START, earlier_done=False).status == "waiting"
+    assert read_step_log(tmp_path / "motion.log", "motion", START).status == "done"
+
+
+def test_interval_from_the_environment():
+    assert interval_from_environment({}) == 30.0
+    assert interval_from_environment({"ACE_NEURO_PROGRESS_S": "2.5"}) == 2.5
+    for bad in ("0", "-3", "soon", "inf"):
+        with pytest.raises(ValueError, match="ACE_NEURO_PROGRESS_S="):
+            interval_from_environment({"ACE_NEURO_PROGRESS_S": bad})
+
+
+def test_start_reporter_runs_or_says_why_not(tmp_path):
+    class Job:
+        rule = type("Rule", (), {"name": "motion"})()
+        wildcards_dict = {"id": "rec1"}
+
+    lines = []
+    reporter = start_reporter([Job()], {"rec1": ["convert", "motion"]}, lambda i: (100, 32, 32), lambda i: None,
+                              lambda i, s: tmp_path / f"{s}.log", lines.append, interval_s=60)
+    motion_s = step_weights(["motion"], 100, 32, 32)["motion"]
+    assert reporter.progress.steps == {"rec1": {"motion": pytest.approx(motion_s)}}
+    reporter.stop()
+    assert lines == ["progress rec1: waiting; 0% of the recording's work; run 0% done in 0:00, ETA ?"]
+
+    def unreadable(recording_id):
+        raise OSError("rec1: metaData.json unreadable")
+
+    lines.clear()
+    reporter = start_reporter([Job()], {"rec1": ["motion"]}, unreadable, lambda i: None, lambda i, s: "x",
+                              lines.append)
+    assert reporter is None
+    assert lines == ["progress: no whole-run progress lines in this run (OSError: rec1: metaData.json unreadable)"]
