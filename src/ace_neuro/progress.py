@@ -43,7 +43,14 @@ class Progress:
         self._last = -float("inf")
 
     def update(self, n: int) -> None:
-        """Record ``n`` more units done; log if the interval has passed or all are done."""
+        """Record ``n`` more units done; log if the interval has passed or all are done.
+
+        A ``SIGTERM`` that library code swallowed (:func:`ace_neuro.io.disk.check_terminated`)
+        is raised here, so a long step stops at its next chunk.
+        """
+        from ace_neuro.io.disk import check_terminated
+
+        check_terminated()
         self.done += int(n)
         now = time.perf_counter()
         if now - self._last >= self.interval_s or self.done >= self.total:

@@ -10,6 +10,7 @@ worker processes re-import this file under another name.
 
 import importlib
 
+from ace_neuro.io.atomic import remove_outputs
 from ace_neuro.io.disk import explain_disk_full, terminate_as_error
 from ace_neuro.logs import logged_step
 from ace_neuro.stages import build_options
@@ -21,13 +22,17 @@ def main(smk) -> None:
     extras = {key: value for key, value in smk.params.items() if key not in ("p", "stage")}
     # SIGTERM (a cluster's time limit, Snakemake stopping) raises, so partial outputs are removed as on an error;
     # a full disk (ENOSPC) anywhere in the step is reported with the file and the free space
-    with (
-        logged_step(smk.log[0], smk.rule) as log,
-        terminate_as_error(),
-        explain_disk_full(smk.output[0], what=smk.rule),
-    ):
-        options = build_options(stage, smk.params.p)  # the values were validated at start-up
-        stage.run(smk.input, smk.output, options, threads=smk.threads, log=log, **extras)
+    try:
+        with (
+            logged_step(smk.log[0], smk.rule) as log,
+            terminate_as_error(),
+            explain_disk_full(smk.output[0], what=smk.rule),
+        ):
+            options = build_options(stage, smk.params.p)  # the values were validated at start-up
+            stage.run(smk.input, smk.output, options, threads=smk.threads, log=log, **extras)
+    except BaseException:  # outputs published before the failure (or SIGTERM) are not a result
+        remove_outputs(smk.output)
+        raise
 
 
 if __name__ == "__main__":

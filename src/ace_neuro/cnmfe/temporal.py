@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from oasis import constrained_oasisAR1, oasisAR1, oasisAR2
-from oasis.functions import constrained_onnlsAR2, estimate_parameters
+import scipy.linalg
+from oasis.functions import GetSn, constrained_onnlsAR2
 
 from .noise import trace_noise
 from ace_neuro.cnmfe.params import CnmfeOptions
@@ -29,7 +30,7 @@ from ace_neuro.cnmfe.params import CnmfeOptions
 #: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
 _DEFAULTS = CnmfeOptions()
 
-__all__ = ["TraceResult", "deconvolve_trace", "update_traces"]
+__all__ = ["TraceResult", "ar_coefficients", "deconvolve_trace", "update_traces"]
 
 
 @dataclass
@@ -55,6 +56,57 @@ def _fallback_g(p: int, decay_frames: float) -> np.ndarray:
         return np.array([g1])
     rise = float(np.exp(-1.0 / max(decay_frames / 10.0, 0.5)))
     return np.array([g1 + rise, -g1 * rise])
+
+
+def ar_coefficients(y: np.ndarray, p: int, sn: float, lags: int = 5, fudge_factor: float = 0.98) -> np.ndarray | None:
+    """AR(``p``) coefficients of a trace from its autocovariance, or None when they are not a decaying model.
+
+    The autocovariance at lags ``1 .. p + lags``, with the white noise's
+    variance ``sn**2`` removed at lag 0, is fitted by least squares
+    (Yule-Walker equations with noise), as CaImAn and OASIS do; the roots of
+    the AR polynomial (real parts) are shrunk by ``fudge_factor``.
+
+    Parameters
+    ----------
+    y : ndarray, shape (T,)
+        Raw trace.
+    p : int
+        AR order (1 or 2).
+    sn : float
+        Noise standard deviation.
+    lags : int
+        Lags beyond ``p`` in the fit.
+    fudge_factor : float
+        Shrinkage of the roots, in (0, 1].
+
+    Returns
+    -------
+    ndarray, shape (p,), or None
+        None when a root lies outside (0, 1] (a trace dominated by noise or
+        drift). OASIS's ``estimate_parameters`` replaces such roots by random
+        draws from NumPy's global generator, so the same trace would get
+        different coefficients from run to run; the caller decides instead.
+
+    Examples
+    --------
+    >>> t = np.arange(2000)
+    >>> y = np.convolve((t % 50 == 0).astype(float), 0.9 ** np.arange(100))[:2000]
+    >>> g = ar_coefficients(y + 0.01 * np.sin(t), 1, 0.01)
+    >>> bool(0.8 < g[0] < 0.9)
+    True
+    >>> ar_coefficients(np.sin(2.5 * t), 1, 0.0) is None  # a negative lag-1 autocovariance
+    True
+    """
+    y = np.asarray(y, np.float64)
+    y = y - y.mean()
+    n_lags = int(lags) + int(p)
+    autocov = np.array([y[lag:].dot(y[:y.size - lag]) for lag in range(n_lags + 1)]) / y.size
+    design = scipy.linalg.toeplitz(autocov[:n_lags], autocov[:p]) - sn ** 2 * np.eye(n_lags, p)
+    g = np.linalg.lstsq(design, autocov[1:], rcond=None)[0]
+    roots = np.roots(np.concatenate([[1.0], -g])).real
+    if np.any(roots < 0) or np.any(roots > 1):
+        return None
+    return -np.poly(fudge_factor * roots)[1:]
 
 
 def _stable(g: np.ndarray) -> bool:
@@ -86,7 +138,7 @@ def deconvolve_trace(
         Noise standard deviation.
     decay_frames : float
         Decay time in frames, used when the AR coefficients estimated from the
-        autocovariance are not a stable decaying model.
+        autocovariance (:func:`ar_coefficients`) are not a stable decaying model.
     bas_nonneg : bool
         Non-negative baseline.
     s_min : float, optional
@@ -105,9 +157,9 @@ def deconvolve_trace(
         return np.maximum(y, 0.0), np.zeros_like(y), 0.0, np.zeros(0), 0.0
     if sn <= 0 or not np.isfinite(sn) or np.ptp(y) == 0:
         return np.zeros_like(y), np.zeros_like(y), float(np.median(y)), _fallback_g(p, decay_frames), 0.0
-    g, _ = estimate_parameters(y, p=p, range_ff=list(noise_range), method=noise_method, lags=5, fudge_factor=0.98)
-    g = np.asarray(g, np.float64).reshape(-1)
-    if not _stable(g):
+    # the autocovariance's noise correction uses OASIS's Welch noise of the trace, as its estimate_parameters
+    g = ar_coefficients(y, p, GetSn(y, list(noise_range), noise_method), lags=5, fudge_factor=0.98)
+    if g is None or not _stable(g):
         g = _fallback_g(p, decay_frames)
     if p == 1:
         c, s, b, g_out, lam = constrained_oasisAR1(y, float(g[0]), float(sn), optimize_b=True, b_nonneg=bas_nonneg, penalty=1)

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-__all__ = ["atomic_path", "partial_name", "write_json"]
+__all__ = ["atomic_path", "partial_name", "remove_outputs", "write_json"]
 
 
 def partial_name(path: str | os.PathLike) -> Path:
@@ -50,11 +50,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to {tmp} for {path}")
+        from .disk import check_terminated
+
+        check_terminated()  # a SIGTERM swallowed by library code while writing: publish nothing
         _remove(path)
         os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def remove_outputs(paths) -> None:
+    """Remove each of ``paths`` (files, folders or links) that exists: the outputs of a job that failed.
+
+    A step publishes its outputs one by one (each through :func:`atomic_path`);
+    when it fails or is terminated after some are published, the job must leave
+    none, as Snakemake does for a failed job, also when Snakemake itself is
+    stopped at the same time (a cluster's time limit) and cannot.
+    """
+    for path in paths:
+        _remove(Path(path))
 
 
 def _remove(path: Path) -> None:

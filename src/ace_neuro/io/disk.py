@@ -36,6 +36,7 @@ import numpy as np
 __all__ = [
     "DiskSpaceError",
     "Terminated",
+    "check_terminated",
     "array_bytes",
     "format_bytes",
     "free_bytes",
@@ -319,6 +320,21 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated(_terminated_message(signum))
 
 
+def check_terminated() -> None:
+    """Raise :class:`Terminated` if ``SIGTERM`` came within :func:`terminate_as_error` and was swallowed.
+
+    The signal's exception is raised wherever the main thread is, which can be
+    inside a finaliser (``__del__``, a weakref callback) or an import guarded by
+    a bare ``except:`` in a library; Python then prints "Exception ignored" and
+    carries on, and the step would run to its end and publish its outputs.
+    Long loops (:class:`ace_neuro.progress.Progress`) and the final rename of
+    every output (:func:`ace_neuro.io.atomic.atomic_path`) call this, so a
+    terminated step stops at its next chunk and publishes nothing.
+    """
+    if _received:
+        raise Terminated(_terminated_message(_received[0]))
+
+
 @contextlib.contextmanager
 def terminate_as_error() -> Iterator[None]:
     """Within the block, ``SIGTERM`` raises :class:`Terminated` in the main thread.
@@ -353,9 +369,9 @@ def terminate_as_error() -> Iterator[None]:
     _received.clear()
     try:
         yield
-        if _received:  # raised where a library swallowed it (a callback, a finaliser): the job still stops
-            raise Terminated(_terminated_message(_received[0]))
+        check_terminated()  # raised where a library swallowed it (a callback, a finaliser): the job still stops
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _received.clear()
         if not had_faulthandler:
             faulthandler.disable()
