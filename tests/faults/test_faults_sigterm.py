@@ -30,7 +30,7 @@ from helpers.stage_job import OUTPUTS, job
 pytestmark = pytest.mark.faults
 
 RULES = ("convert", "motion", "cnmfe", "evaluate")
-STAGE_JOB = Path(__file__).with_name("stage_job.py")
+STAGE_JOB = Path(__file__).resolve().parents[1] / "helpers" / "stage_job.py"
 REPEATS = int(os.environ.get("ACE_SIGTERM_REPEATS", "6"))
 EXIT_S = 10.0  # seconds from SIGTERM to exit (under a loaded machine; about 1 s on a quiet one)
 MESSAGE = "Terminated: received SIGTERM"
