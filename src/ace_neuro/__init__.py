@@ -6,7 +6,10 @@ registration), ``cnmfe`` (source extraction and evaluation), ``postprocess``
 (events, spectra, ephys sync) and ``simulate`` (ground-truth recordings).
 """
 
-__version__ = "0.1.0"
+try:  # written from the git tags when the package is installed (setuptools-scm); ace_neuro.version says more
+    from ace_neuro._version import version as __version__
+except ImportError:  # a source tree that was never installed
+    __version__ = "0.0+unknown"
 
 __all__ = ["load_estimates", "__version__"]
 

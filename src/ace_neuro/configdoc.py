@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from ace_neuro.io.start_time import DATE_COLUMN
 from ace_neuro.params import Param, allowed_values, registry
 from ace_neuro.sheet import INPUT_COLUMNS, PASSIVE_COLUMNS, REQUIRED_COLUMNS
 
@@ -103,8 +104,12 @@ def config_readme() -> str:
     lines += [
         "| any parameter name | no | Overrides that parameter for this recording (the seed's `analysis_parameters.csv` "
         "habit); an empty cell keeps the config value. Checked by the same rules as config.yaml. |",
-        "| " + ", ".join(f"`{c}`" for c in PASSIVE_COLUMNS) + " | no | The seed's bookkeeping columns: accepted and "
-        "ignored. |",
+        f"| `{DATE_COLUMN}` | no | The session's day (the seed's column, e.g. `240305`). Used only for the NWB "
+        "session start time, and only where the recording holds none (no `recordingStartTime` in `metaData.json`, "
+        "no `YYYY_MM_DD/HH_MM_SS` folder names): the time of day is then unknown, so midnight of that day is "
+        "recorded and the NWB file's `notes` say so. |",
+        "| " + ", ".join(f"`{c}`" for c in PASSIVE_COLUMNS if c != DATE_COLUMN) + " | no | The seed's bookkeeping "
+        "columns: accepted and ignored. |",
         "",
         "Example:",
         "",
@@ -116,5 +121,28 @@ def config_readme() -> str:
         "",
         "`crop_coords` is `x0,y0,x1,y1` with x the column from the left and y the row counted from the **bottom** (the",
         "seed's crop convention).",
+        "",
+        "## Optional steps per recording",
+        "",
+        "Three steps are optional, each switched by a boolean of its own step, as a config key for all recordings or a",
+        "sheet column for one: `write_nwb` (nwb, default on), `write_movies` (movies, default off) and `run_sync`",
+        "(sync, default on; it runs only where the sheet gives an `ephys TTL file`). Booleans named after what the",
+        "step does follow the existing `write_movies`, so every switch is an ordinary parameter, checked like any",
+        "other, with the same name in config.yaml and the sheet; a list such as `skip_steps` would be one more kind",
+        "of value to learn. A step switched off is not checked at start either (no start time is needed without the",
+        "NWB file, no TTL file without sync).",
+        "",
+        "## What is checked at start",
+        "",
+        "Before any job, for every recording: its folder reads as a Miniscope recording (videos, `timeStamps.csv`,",
+        "`metaData.json`), the TTL file and the curation file read, the crop box lies inside the frame, the session",
+        "start time is known (where the NWB file is written: `session_start_time`, else `metaData.json`'s",
+        "`recordingStartTime`, else the Miniscope software's `YYYY_MM_DD/HH_MM_SS` folder names, else `date (YYMMDD)`),",
+        "and the results folder has free disk for convert, preprocess and motion of the recordings still to run. All",
+        "problems are reported together. A value to fix in the sheet or config (a start time, a crop box) or too",
+        "little disk stops the run before any job; a recording whose own data cannot be read fails alone and the",
+        "others run. After every run `results/status.tsv` (printed too) lists each recording as `done`, `failed`",
+        "(the step and the error) or `not started` / `not finished`, and a run with any recording not done ends",
+        "non-zero.",
     ]
     return "\n".join(lines) + "\n"

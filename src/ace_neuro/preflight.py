@@ -28,7 +28,7 @@ import pandas as pd
 
 from ace_neuro.io.start_time import DATE_COLUMN, START_TIME_COLUMN, SessionStart, StartTimeError, session_start
 
-__all__ = ["Problem", "Preflight", "PreflightError", "FIRST_STEPS", "check_recordings"]
+__all__ = ["Problem", "Preflight", "PreflightError", "FIRST_STEPS", "check_sheet", "check_recordings"]
 
 #: Steps whose disk need is checked at start (what every recording writes first).
 FIRST_STEPS = ("convert", "preprocess", "motion")
@@ -81,7 +81,7 @@ class Preflight:
     def stops_run(self) -> bool:
         return any(problem.stops_run for problem in self.problems)
 
-    def report(self) -> str:
+    def describe(self) -> str:
         """Every problem, one per line, the ones that stop the run first."""
         stopping = [p for p in self.problems if p.stops_run]
         failing = [p for p in self.problems if not p.stops_run]
@@ -97,7 +97,7 @@ class Preflight:
     def raise_if_stopping(self) -> None:
         """Raise :class:`PreflightError` listing every problem when one stops the run."""
         if self.stops_run:
-            raise PreflightError(self.report())
+            raise PreflightError(self.describe())
 
 
 def _where(sheet: pd.DataFrame, recording_id: str) -> str:
@@ -205,6 +205,44 @@ def _check_disk(parameters, results_dir, found: Preflight) -> None:
             "or run fewer recordings at once",
             True,
         ))
+
+
+def check_sheet(
+    config: Mapping[str, Any], sheet: pd.DataFrame, results_dir: str | os.PathLike
+) -> tuple[dict[str, dict], Preflight]:
+    """Every recording's parameters and every start-up problem of the sheet, all rows checked.
+
+    Like :func:`ace_neuro.sheet.sheet_parameters`, but a row whose parameter
+    cells are not allowed does not hide the next row's problems: each becomes
+    a problem that stops the run, listed with all others.
+
+    Returns
+    -------
+    parameters : dict
+        ``{id: {stage: StageParams}}`` of the rows whose values are allowed.
+    found : Preflight
+        As :func:`check_recordings`, with the rows' parameter problems first.
+
+    Raises
+    ------
+    ParameterError
+        A config key or value that is not allowed (one config: it stops at once).
+    """
+    from ace_neuro.params import check_keys, recording_parameters
+    from ace_neuro.sheet import SheetError, resolved_parameters
+
+    check_keys(config)
+    recording_parameters(config, None, where="config")
+    parameters, found = {}, Preflight()
+    for recording_id in sheet.index:
+        try:
+            parameters[recording_id] = resolved_parameters(config, sheet, recording_id)
+        except SheetError as err:
+            found.problems.append(Problem(recording_id, str(err), True))
+    checked = check_recordings(sheet.loc[list(parameters)], parameters, results_dir)
+    found.problems += checked.problems
+    found.recordings, found.start_times = checked.recordings, checked.start_times
+    return parameters, found
 
 
 def check_recordings(

@@ -1,5 +1,9 @@
 """The provenance record of a recording's results: versions, parameters, raw-file checksums, outputs.
 
+The code is named by ``ace_neuro_version`` (from the git tags), ``ace_neuro_commit``, ``ace_neuro_dirty`` (tracked
+files modified) and ``ace_neuro_describe``, from git at run time where the package is a git checkout
+(:func:`ace_neuro.version.version_record`).
+
 :func:`write_provenance` writes ``provenance.json`` (the ``provenance`` rule);
 :func:`ace_neuro.verify.verify_results` reads it back to check a results folder.
 """
@@ -19,8 +23,8 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from ace_neuro import __version__
 from ace_neuro.io.atomic import atomic_path
+from ace_neuro.version import version_record
 
 __all__ = ["write_provenance", "file_sha256"]
 
@@ -43,7 +47,7 @@ def write_provenance(
     *,
     raw_files: Iterable[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
-    """Record what made a recording's results: versions, parameters, input checksums, outputs.
+    """Record what made a recording's results: the code, versions, parameters, input checksums, outputs.
 
     Parameters
     ----------
@@ -77,10 +81,14 @@ def write_provenance(
     for file in files:
         relative = os.path.relpath(file.resolve(), recording_dir.resolve())
         inputs.append({"path": relative, "bytes": file.stat().st_size, "sha256": file_sha256(file)})
+    code = version_record()
     record = {
         "id": recording_id,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "ace_neuro_version": __version__,
+        "ace_neuro_version": code["version"],
+        "ace_neuro_commit": code["commit"],
+        "ace_neuro_dirty": code["dirty"],
+        "ace_neuro_describe": code["describe"],
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "libraries": {"numpy": np.__version__, "scipy": scipy.__version__, "opencv": cv2.__version__,

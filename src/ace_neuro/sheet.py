@@ -16,7 +16,9 @@ Columns (the seed's ``experiments.csv`` / ``analysis_parameters.csv`` habits):
 any parameter name (``gSig``, ``crop``, ``crop_coords``, ``min_pnr``, ...)
     Overrides that parameter for this recording; an empty cell keeps the config value.
 the seed's bookkeeping columns (see :data:`PASSIVE_COLUMNS`)
-    Accepted and ignored, so a lab's existing sheet loads unchanged.
+    Accepted and ignored, so a lab's existing sheet loads unchanged; only
+    ``date (YYMMDD)`` is read, for the NWB session start where the recording
+    holds none (:mod:`ace_neuro.io.start_time`).
 """
 
 from __future__ import annotations

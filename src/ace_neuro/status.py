@@ -117,7 +117,7 @@ def recording_status(
         elif paths and all(made):
             row = ("done", "", "", "")
         elif any(made):
-            row = ("not finished", "", "the run stopped before its remaining steps ran", "")
+            row = ("not finished", "", "steps remain: the run stopped early or was not asked for them", "")
         else:
             row = ("not started", "", "the run stopped before its steps ran", "")
         rows.append((recording_id, *row))

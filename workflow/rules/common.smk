@@ -19,7 +19,7 @@ from ace_neuro.lock import (
     unlock_results,
 )
 from ace_neuro.params import check_keys
-from ace_neuro.preflight import check_recordings
+from ace_neuro.preflight import check_sheet
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES
@@ -43,12 +43,9 @@ SHEET = load_sheet(config["experiments"], check_directories=False)
 validate(SHEET.copy(), schema="../schemas/experiments.schema.yaml")
 
 
-# Every parameter of every recording, checked once here (config values and sheet cells by the same rules):
-# {id: {stage: options object}}; the rules hand the jobs their plain values (stage_params), each job builds its
-# stage's options object once (workflow/scripts/stage.py).
-PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 RESULTS = config["results"]
 SHEET_IDS = list(SHEET.index)
+START_CHECK_MARK = "logs/.start_check_failed"
 
 
 # One run at a time per results folder (two checkouts may share one): a second run stops here, naming the first,
@@ -59,10 +56,9 @@ if workflow.is_main_process and not dry_run_requested():
     _previous_holder = read_holder(RESULTS)
     lock_results(RESULTS, clean=True)
     remove_stale_snakemake_locks(os.getcwd(), RESULTS, _previous_holder)
-    for _marker in glob_wildcards(f"{RESULTS}/{{id}}/logs/.start_check_failed").id:
-        os.remove(
-            f"{RESULTS}/{_marker}/logs/.start_check_failed"
-        )  # rule start_check: checked again now
+    # start_check's markers of recordings that failed the last check go; each is checked again now
+    for _marker in glob_wildcards(f"{RESULTS}/{{id}}/{START_CHECK_MARK}").id:
+        os.remove(f"{RESULTS}/{_marker}/{START_CHECK_MARK}")
 
 
 # A link output (preprocess's movie when nothing is preprocessed) dangles after Snakemake deleted a killed job's
@@ -72,13 +68,16 @@ remove_dangling_links(RESULTS)
 
 # Everything knowable at start, for every recording, reported together (ace_neuro.preflight): a value to fix in
 # the sheet stops the run here; a recording whose own data is unreadable fails alone and the others run.
+# Every parameter of every recording is checked here too (config values and sheet cells by the same rules).
 FAILED_AT_START = {}
 if workflow.is_main_process:
-    PREFLIGHT = check_recordings(SHEET, PARAMETERS, RESULTS)
+    PARAMETERS, PREFLIGHT = check_sheet(config, SHEET, RESULTS)
     PREFLIGHT.raise_if_stopping()
     FAILED_AT_START = PREFLIGHT.failed
     if PREFLIGHT.problems:
-        logger.warning(PREFLIGHT.report())
+        logger.warning(PREFLIGHT.describe())
+else:  # inside a job: checked by the main process already
+    PARAMETERS = sheet_parameters(config, SHEET, config_name="config")
 IDS = [i for i in SHEET_IDS if i not in FAILED_AT_START]
 
 
@@ -89,14 +88,9 @@ def report_status(log):
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
     )
     path = write_status(table, RESULTS)
-    for (
-        recording_id
-    ) in (
-        FAILED_AT_START
-    ):  # rule start_check's marker: the next run checks the recording again
-        Path(f"{RESULTS}/{recording_id}/logs/.start_check_failed").unlink(
-            missing_ok=True
-        )
+    # start_check's markers go, so the next run checks those recordings again
+    for recording_id in FAILED_AT_START:
+        Path(f"{RESULTS}/{recording_id}/{START_CHECK_MARK}").unlink(missing_ok=True)
     logger.warning(f"{format_status(table)}\n(table: {path})")
     return table
 
@@ -104,12 +98,14 @@ def report_status(log):
 onsuccess:
     table = report_status(log)
     unlock_results(RESULTS)
-    unfinished = table[table["status"] != "done"]
-    if len(unfinished):
+    # every requested job ran: a recording is an error only if it failed (at the start-up check); one that is
+    # "not finished" had steps this run was not asked for (a single target, --until)
+    failed = table[table["status"] == "failed"]
+    if len(failed):
         raise WorkflowError(
-            f"{len(unfinished)} of {len(table)} recording(s) did not finish: "
+            f"{len(failed)} of {len(table)} recording(s) failed: "
             + "; ".join(
-                f"{r.id} ({r.status}: {r.reason})" for r in unfinished.itertuples()
+                f"{r.id} ({r.step}: {r.reason})" for r in failed.itertuples()
             )
         )
 
@@ -352,5 +348,5 @@ def all_outputs(wildcards):
         targets += stage_outputs(recording_id)
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
-    targets += [f"{RESULTS}/{i}/logs/.start_check_failed" for i in FAILED_AT_START]
+    targets += [f"{RESULTS}/{i}/{START_CHECK_MARK}" for i in FAILED_AT_START]
     return targets

@@ -6,7 +6,7 @@
 
 rule start_check:
     output:
-        temp(f"{RESULTS}/{{id}}/logs/.start_check_failed"),
+        temp(f"{RESULTS}/{{id}}/{START_CHECK_MARK}"),
     log:
         f"{RESULTS}/{{id}}/logs/start_check.log",
     benchmark:
@@ -14,5 +14,7 @@ rule start_check:
     params:
         reason=lambda wildcards: FAILED_AT_START.get(wildcards.id, "passed"),
     localrule: True
+    conda:
+        "../envs/core.yaml"
     shell:
         "echo {params.reason:q} > {log:q} && touch {output:q}"

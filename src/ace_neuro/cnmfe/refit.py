@@ -174,13 +174,12 @@ def refit_traces(estimates: Estimates, source: MovieSource, changed: Sequence[in
         changed components replaced; ``YrA`` of every component recomputed.
     """
     from ace_neuro.cnmfe.fit import movie_passes
+    from ace_neuro.cnmfe.estimates_file import recorded_options
     from ace_neuro.cnmfe.params import CnmfeOptions
     from ace_neuro.cnmfe.passes import ModelState
     from ace_neuro.cnmfe.temporal import update_traces
-    from ace_neuro.params import defaults
 
-    names = set(defaults("cnmfe"))
-    options = CnmfeOptions.from_params({k: v for k, v in estimates.params.items() if k in names})
+    options = recorded_options(estimates, CnmfeOptions)  # the options the fit recorded
     passes = movie_passes(source, options, threads=threads)
     passes.label = "evaluate re-fit"
     A = scipy.sparse.csc_matrix(estimates.A, dtype=np.float32)

@@ -140,17 +140,7 @@ def spatial_r_values(
         constant footprint.
     """
     n_comp = estimates.n_components
-    if len(frames_per_component) != n_comp:
-        raise ValueError(f"frames_per_component has {len(frames_per_component)} entries for {n_comp} components")
-    source = movie if isinstance(movie, MovieSource) else MovieSource.from_array(movie)
-    n_frames, height, width = source.shape
-    if (height, width) != estimates.dims or n_frames != estimates.n_frames:
-        raise ValueError(
-            f"movie has shape {(n_frames, height, width)} but the estimates are {estimates.dims} "
-            f"with {estimates.n_frames} frames; evaluate with the movie CNMF-E ran on"
-        )
-    if not chunk_mb > 0:
-        raise ValueError(f"chunk_mb must be > 0, got {chunk_mb}")
+    source = _checked_source(estimates, movie, frames_per_component, chunk_mb)
     r_values = np.zeros(n_comp)
     if n_comp == 0:
         return r_values
@@ -167,8 +157,39 @@ def spatial_r_values(
     if not usable:
         return r_values
     needed = np.unique(np.concatenate([frames_k[k] for k in usable]))
-    if needed[0] < 0 or needed[-1] >= n_frames:
-        raise ValueError(f"frames_per_component index frames outside 0..{n_frames - 1}")
+    if needed[0] < 0 or needed[-1] >= source.shape[0]:
+        raise ValueError(f"frames_per_component index frames outside 0..{source.shape[0] - 1}")
+    sums = _cleaned_sums(estimates, source, pixels, frames_k, usable, needed, chunk_mb)
+    for k in usable:
+        r_values[k] = _r_value(weights[k], sums[k], estimates.C[k, frames_k[k]])
+    return r_values
+
+
+def _checked_source(estimates: Estimates, movie, frames_per_component: Sequence[np.ndarray], chunk_mb: float):
+    """The movie as a :class:`MovieSource`, checked against the estimates; the other arguments checked."""
+    n_comp = estimates.n_components
+    if len(frames_per_component) != n_comp:
+        raise ValueError(f"frames_per_component has {len(frames_per_component)} entries for {n_comp} components")
+    source = movie if isinstance(movie, MovieSource) else MovieSource.from_array(movie)
+    n_frames, height, width = source.shape
+    if (height, width) != estimates.dims or n_frames != estimates.n_frames:
+        raise ValueError(
+            f"movie has shape {(n_frames, height, width)} but the estimates are {estimates.dims} "
+            f"with {estimates.n_frames} frames; evaluate with the movie CNMF-E ran on"
+        )
+    if not chunk_mb > 0:
+        raise ValueError(f"chunk_mb must be > 0, got {chunk_mb}")
+    return source
+
+
+def _cleaned_sums(estimates: Estimates, source: MovieSource, pixels: list, frames_k: list, usable: list,
+                  needed: np.ndarray, chunk_mb: float) -> dict[int, np.ndarray]:
+    """For each usable component, the sum over its frames of movie - background - all components on its pixels.
+
+    Reads the movie in tiles (bands of columns widened by the ring's reach, times windows of frames of
+    ``chunk_mb``), each once, keeping only the ``needed`` frames.
+    """
+    n_frames, height, width = source.shape
     member = {k: np.isin(needed, frames_k[k]) for k in usable}
     sums = {k: np.zeros(pixels[k].size) for k in usable}
     # first and last image column of each usable component, to visit only the bands it touches
@@ -180,7 +201,7 @@ def spatial_r_values(
     halo = _ring_halo_columns(estimates)
     core_width = max(4 * halo, 16, step)
     core_width = min(-(-core_width // step) * step, -(-width // step) * step)
-    A_rows = A.tocsr()
+    A_rows = estimates.A.tocsr()
     hb = (height - 1) // step + 1
     progress = Progress(needed.size * (-(-width // core_width)), "evaluate r-values", logger)
     for c0 in range(0, width, core_width):
@@ -232,13 +253,18 @@ def spatial_r_values(
                 if hi > lo:
                     sums[k][lo:hi] += clean[np.ix_(pixels[k][lo:hi] - first, cols)].sum(axis=1)
             progress.update(frames.size)
-    for k in usable:
-        # add back the component's own activity: movie - background - the *other* components
-        mean_image = (sums[k] + weights[k] * float(estimates.C[k, frames_k[k]].sum())) / frames_k[k].size
-        keep = weights[k] > 0
-        a, m = weights[k][keep], mean_image[keep]
-        if np.ptp(a) == 0 or np.ptp(m) == 0:
-            r_values[k] = 0.0
-            continue
-        r_values[k] = float(np.corrcoef(a, m)[0, 1])
-    return r_values
+    return sums
+
+
+def _r_value(weights: np.ndarray, cleaned_sum: np.ndarray, traces: np.ndarray) -> float:
+    """Correlation of a footprint's ``weights`` with its mean image over its frames (``traces``: C there).
+
+    The mean image adds the component's own activity back to the cleaned sum: movie - background - the *other*
+    components; 0 where either is constant.
+    """
+    mean_image = (cleaned_sum + weights * float(traces.sum())) / traces.size
+    keep = weights > 0
+    a, m = weights[keep], mean_image[keep]
+    if np.ptp(a) == 0 or np.ptp(m) == 0:
+        return 0.0
+    return float(np.corrcoef(a, m)[0, 1])

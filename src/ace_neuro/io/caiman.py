@@ -1,7 +1,7 @@
 """Estimates in CaImAn's ``cnm.save()`` HDF5 layout, readable by ``caiman.source_extraction.cnmf.cnmf.load_CNMF``.
 
 Parameters are sorted into CaImAn's ``CNMFParams`` groups by the ``caiman_group``
-of their declarations (the engines' options classes, :data:`ace_neuro.params.OPTIONS`). ``docs/estimates.md`` gives the
+of their declarations (:class:`~ace_neuro.cnmfe.params.CnmfeOptions`, :class:`~ace_neuro.cnmfe.params.EvaluateOptions`). ``docs/estimates.md`` gives the
 exact mapping of fields.
 """
 
@@ -37,9 +37,9 @@ _CAIMAN_ESTIMATE_FIELDS = (
 
 
 def _caiman_params(params: Mapping[str, Any], estimates: Estimates, mmap_file: str | None) -> dict[str, dict]:
-    from ace_neuro.params import registry
+    from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions  # noqa: PLC0415  (the estimates' steps)
 
-    declared = {name: p.caiman_groups for stage in registry().values() for name, p in stage.items()}
+    declared = {p.name: p.caiman_groups for p in CnmfeOptions.parameters() + EvaluateOptions.parameters()}
     groups: dict[str, dict] = {g: {} for g in _CAIMAN_ALL_GROUPS}
     for name, value in params.items():
         for group in declared.get(name, ()):

@@ -47,7 +47,7 @@ import json
 import logging
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -176,9 +176,6 @@ def write_nwb(
         nearest known one); no session start time; inputs that disagree on the
         number of frames (naming both files).
     """
-    from pynwb import NWBHDF5IO, NWBFile, ProcessingModule, TimeSeries
-    from pynwb.file import Subject
-
     subject = _checked(subject, SUBJECT_FIELDS, "subject")
     session = _checked(session, SESSION_FIELDS, "session")
     imaging = _checked(imaging, IMAGING_FIELDS, "imaging")
@@ -188,9 +185,34 @@ def write_nwb(
     time_s = frames["time_s"].to_numpy(np.float64)
     n_frames = time_s.shape[0]
 
+    nwbfile = _new_file(recording_id, metadata, session, metadata_path, sheet_date)
+    _add_subject(nwbfile, subject, metadata, recording_id)
+    device = _add_device(nwbfile, metadata)
+    plane = _add_imaging_plane(nwbfile, device, metadata, imaging)
+    raw = _add_raw_series(nwbfile, plane, metadata, frames, nwb_path)
+    ophys = nwbfile.create_processing_module(
+        name="ophys", description="Motion correction, CNMF-E segmentation, traces and events"
+    )
+    _add_motion_movie(ophys, plane, raw, Path(motion_movie_path), nwb_path, n_frames, include_movie, movie_chunk_mb)
+    _add_motion_shifts(ophys, raw, shifts_path, n_frames, frames_path)
+    opened: list[_TraceBlocks] = []
+    segmentation = _add_segmentation(ophys, plane, estimates_path, n_frames, frames_path, raw, opened)
+    _add_events(ophys, segmentation, events_path)
+    _add_summary_images(ophys, summary_images)
+    if frames_ephys_path is not None:
+        _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s, frames_path)
+    _write_file(nwbfile, nwb_path, opened)
+    logger.info("nwb: wrote %s (%d frames, movie %s)", nwb_path, n_frames, "inside" if include_movie else "linked")
+    return nwb_path
+
+
+def _new_file(recording_id: str, metadata: Mapping[str, Any], session: Mapping[str, Any], metadata_path,
+              sheet_date: str | None = None):
+    """The NWBFile with the session's description, identifiers, start time, people and keywords."""
+    from pynwb import NWBFile
+
     start = _session_start_time(metadata, session.get("session_start_time"), metadata_path, sheet_date)
-    animal = (metadata.get("session") or {}).get("animalName") or metadata.get("origin")
-    nwbfile = NWBFile(
+    return NWBFile(
         session_description=session.get("session_description")
         or f"One-photon calcium imaging ({metadata.get('recording_format', 'UCLA Miniscope')}), "
         f"processed by ace-neuro: motion correction, CNMF-E, evaluation, events",
@@ -208,6 +230,13 @@ def write_nwb(
         source_script=f"ace-neuro {_package_version()}",
         source_script_file_name="ace_neuro/io/nwb.py",
     )
+
+
+def _add_subject(nwbfile, subject: Mapping[str, Any], metadata: Mapping[str, Any], recording_id: str) -> None:
+    """The subject: the given fields, ``subject_id`` defaulting to the animal's name, ``sex`` to unknown."""
+    from pynwb.file import Subject
+
+    animal = (metadata.get("session") or {}).get("animalName") or metadata.get("origin")
     subject_args = {k: v for k, v in subject.items() if v not in (None, "")}
     subject_args.setdefault("subject_id", str(animal) if animal else recording_id)
     subject_args.setdefault("sex", "U")
@@ -218,14 +247,10 @@ def write_nwb(
         subject_args["date_of_birth"] = _parse_datetime(subject_args["date_of_birth"], "subject date_of_birth")
     nwbfile.subject = Subject(**{k: (v if k == "date_of_birth" else str(v)) for k, v in subject_args.items()})
 
-    device = _add_device(nwbfile, metadata)
-    plane = _add_imaging_plane(nwbfile, device, metadata, imaging)
-    raw = _add_raw_series(nwbfile, plane, metadata, frames, nwb_path)
-    ophys = nwbfile.create_processing_module(
-        name="ophys", description="Motion correction, CNMF-E segmentation, traces and events"
-    )
 
-    _add_motion_movie(ophys, plane, raw, Path(motion_movie_path), nwb_path, n_frames, include_movie, movie_chunk_mb)
+def _add_motion_shifts(ophys, raw, shifts_path, n_frames: int, frames_path) -> None:
+    """The rigid correcting shift of each frame, on the raw series' time stamps."""
+    from pynwb import TimeSeries
 
     shifts = pd.read_csv(shifts_path)
     _check_length(len(shifts), n_frames, shifts_path, frames_path)
@@ -240,28 +265,32 @@ def write_nwb(
         )
     )
 
-    opened: list[_TraceBlocks] = []
-    segmentation = _add_segmentation(ophys, plane, estimates_path, n_frames, frames_path, raw, opened)
-    _add_events(ophys, segmentation, events_path)
-    _add_summary_images(ophys, summary_images)
 
-    if frames_ephys_path is not None:
-        sync = ProcessingModule(name="sync", description="Frame times mapped to the electrophysiology clock from TTL pulses")
-        nwbfile.add_processing_module(sync)
-        table = pd.read_csv(frames_ephys_path)
-        _check_length(len(table), n_frames, frames_ephys_path, frames_path)
-        sync.add(
-            TimeSeries(
-                name="frame_times_ephys",
-                data=table["ephys_time_s"].to_numpy(np.float64),
-                unit="seconds",
-                timestamps=raw,
-                description="Time of each written frame on the electrophysiology clock (s), from one TTL pulse "
-                "per frame; frames without a matched pulse are interpolated (see low_confidence_periods).",
-            )
+def _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s: np.ndarray, frames_path) -> None:
+    """The ``sync`` module: each frame's time on the electrophysiology clock, and the low-confidence periods."""
+    from pynwb import ProcessingModule, TimeSeries
+
+    sync = ProcessingModule(name="sync", description="Frame times mapped to the electrophysiology clock from TTL pulses")
+    nwbfile.add_processing_module(sync)
+    table = pd.read_csv(frames_ephys_path)
+    _check_length(len(table), time_s.shape[0], frames_ephys_path, frames_path)
+    sync.add(
+        TimeSeries(
+            name="frame_times_ephys",
+            data=table["ephys_time_s"].to_numpy(np.float64),
+            unit="seconds",
+            timestamps=raw,
+            description="Time of each written frame on the electrophysiology clock (s), from one TTL pulse "
+            "per frame; frames without a matched pulse are interpolated (see low_confidence_periods).",
         )
-        if low_confidence_path is not None:
-            _add_low_confidence(sync, pd.read_csv(low_confidence_path), time_s)
+    )
+    if low_confidence_path is not None:
+        _add_low_confidence(sync, pd.read_csv(low_confidence_path), time_s)
+
+
+def _write_file(nwbfile, nwb_path: Path, opened: list) -> None:
+    """Write ``nwbfile`` under a temporary name, then rename it; close the trace readers whatever happens."""
+    from pynwb import NWBHDF5IO
 
     try:
         with atomic_path(nwb_path) as tmp:
@@ -270,8 +299,6 @@ def write_nwb(
     finally:
         for blocks in opened:
             blocks.close()
-    logger.info("nwb: wrote %s (%d frames, movie %s)", nwb_path, n_frames, "inside" if include_movie else "linked")
-    return nwb_path
 
 
 def miniscope_device_fields(device_metadata: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -6,7 +6,7 @@ original data, subpixel by upsampled-DFT cross-correlation.
 
 Modules: :mod:`.params` (:class:`MotionOptions`: the settings by CaImAn's
 names, declared once and checked on construction), :mod:`.filters` (high-pass
-kernel), :mod:`.registration` (subpixel shift estimate, shifting),
+kernel), :mod:`.registration` (subpixel shift estimate), :mod:`.shift` (shifting and warping frames),
 :mod:`.template` (template from the data), :mod:`.pwrigid` (patch grid, shift
 field), :mod:`.correct` (register and correct a block of frames),
 :mod:`.step` (the workflow step: streaming, memory map, metrics, figures),
@@ -29,7 +29,8 @@ __getattr__, __dir__, __all__ = attach(
     {
         "params": ["MotionOptions", "motion_options", "check_params"],
         "filters": ["highpass_kernel", "highpass_filter"],
-        "registration": ["estimate_displacement", "register_images", "shift_frame", "warp_frame"],
+        "registration": ["estimate_displacement", "register_images"],
+        "shift": ["shift_frame", "warp_frame"],
         "correct": ["Registration", "CorrectedBlock", "make_registration", "correct_frames"],
         "step": ["correct_motion", "run_motion_step"],
     },

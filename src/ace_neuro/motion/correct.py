@@ -24,12 +24,10 @@ from .registration import (
     frame_correlator,
     register_frame,
     register_images,
-    shift_frame,
-    shift_linear,
     spectral_band,
     template_spectrum,
-    warp_frame,
 )
+from .shift import shift_frame, shift_linear, warp_frame
 
 __all__ = ["Registration", "make_registration", "correct_frames", "CorrectedBlock", "pearson_to_template"]
 

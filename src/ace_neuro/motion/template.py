@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registration import NO_STRUCTURE_PEAK_Z, frame_correlator, register_frame, shift_frame
+from .registration import NO_STRUCTURE_PEAK_Z, frame_correlator, register_frame
+from .shift import shift_frame
 
 __all__ = ["template_groups", "registered_mean", "initial_template", "combine_group_means", "recentre_template"]
 

@@ -220,66 +220,9 @@ def multitaper_spectrogram(
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"sampling rate fs must be a positive number; got {fs}")
     n_samples = data.shape[-1]
-    if window_params is None:
-        window_params = auto_window_params(n_samples, fs, time_bandwidth=time_bandwidth, num_tapers=int(num_tapers))
-        if tuple(window_params) != DEFAULT_WINDOW_PARAMS:
-            logger.warning(
-                "the recording lasts %.3g s, less than the default %g s spectrogram window: using a %.3g s window "
-                "stepped by %.3g s (frequency resolution %.3g Hz); set window_params to choose another",
-                n_samples / fs, DEFAULT_WINDOW_PARAMS[0], window_params[0], window_params[1],
-                2 * float(time_bandwidth) / window_params[0],
-            )
-    if len(window_params) != 2:
-        raise ValueError(f"window_params must be [window_s, step_s]; got {list(window_params)}")
-    window_s, step_s = (float(v) for v in window_params)
-    if window_s <= 0 or step_s <= 0:
-        raise ValueError(f"window_params must be positive [window_s, step_s]; got {list(window_params)}")
-    n_win = int(round(window_s * fs))
-    n_step = max(1, int(round(step_s * fs)))
-    if n_win > n_samples:
-        raise ValueError(
-            f"spectrogram window of {window_s:g} s ({n_win} samples at {fs:g} Hz) is longer than the "
-            f"recording ({n_samples} samples = {n_samples / fs:.3g} s); use a window_params[0] "
-            f"of at most {n_samples / fs:.3g} s, or leave window_params unset to adapt the window to the recording"
-        )
-    if n_win < 4:
-        raise ValueError(
-            f"spectrogram window of {window_s:g} s is only {n_win} samples at {fs:g} Hz; use a longer window"
-        )
-    nyquist = fs / 2.0
-    if len(freq_range) != 2:
-        raise ValueError(f"freq_range must be [low_hz, high_hz]; got {list(freq_range)}")
-    f_lo, f_hi = (float(v) for v in freq_range)
-    if f_lo < 0 or f_hi <= f_lo:
-        raise ValueError(f"freq_range must satisfy 0 <= low < high; got {list(freq_range)}")
-    if f_lo >= nyquist:
-        raise ValueError(
-            f"freq_range starts at {f_lo:g} Hz, at or above the Nyquist frequency {nyquist:g} Hz "
-            f"(sampling rate {fs:g} Hz); lower freq_range[0]"
-        )
-    if f_hi > nyquist:
-        logger.info("freq_range upper end %g Hz clipped to Nyquist %g Hz", f_hi, nyquist)
-        f_hi = nyquist
-    if time_bandwidth <= 0:
-        raise ValueError(f"time_bandwidth must be > 0; got {time_bandwidth}")
-    num_tapers = int(num_tapers)
-    if num_tapers < 1 or num_tapers > n_win:
-        raise ValueError(f"num_tapers must be between 1 and the window length {n_win}; got {num_tapers}")
-    if time_bandwidth >= n_win / 2:
-        raise ValueError(
-            f"time_bandwidth {time_bandwidth:g} must be below half the window length ({n_win / 2:g} samples)"
-        )
-    if num_tapers > int(np.floor(2 * time_bandwidth)) - 1:
-        logger.warning(
-            "num_tapers=%d exceeds floor(2*time_bandwidth)-1=%d: the extra tapers leak outside the band",
-            num_tapers, int(np.floor(2 * time_bandwidth)) - 1,
-        )
-    if detrend_opt not in ("constant", "linear", "off"):
-        raise ValueError(f"detrend_opt must be 'constant', 'linear' or 'off'; got {detrend_opt!r}")
-    if weighting not in ("unity", "eigen"):
-        raise ValueError(f"weighting must be 'unity' or 'eigen'; got {weighting!r}")
-    if min_nfft < 0:
-        raise ValueError(f"min_nfft must be >= 0; got {min_nfft}")
+    window_s, step_s, n_win, n_step = _window_samples(n_samples, fs, window_params, time_bandwidth, num_tapers)
+    f_lo, f_hi = _frequency_band(freq_range, fs)
+    num_tapers = _checked_taper_options(n_win, time_bandwidth, num_tapers, detrend_opt, weighting, min_nfft)
 
     nfft = max(_next_pow2(n_win), _next_pow2(int(min_nfft)) if min_nfft else 0)
     tapers, ratios = dpss(n_win, time_bandwidth, Kmax=num_tapers, return_ratios=True)
@@ -319,6 +262,82 @@ def multitaper_spectrogram(
             mean = np.tensordot(periodograms[:, :, keep], weights, axes=([1], [0]))  # (w, F)
             power[i, :, b0 : b0 + seg.shape[0]] = (mean * fold).T
     return Spectrogram(power.reshape(lead_shape + power.shape[1:]), times, all_freqs[keep], nfft, (window_s, step_s))
+
+
+def _window_samples(n_samples: int, fs: float, window_params, time_bandwidth: float, num_tapers) -> tuple:
+    """Window and step in seconds and in samples, checked against the recording (``None``: adapted to it)."""
+    if window_params is None:
+        window_params = auto_window_params(n_samples, fs, time_bandwidth=time_bandwidth, num_tapers=int(num_tapers))
+        if tuple(window_params) != DEFAULT_WINDOW_PARAMS:
+            logger.warning(
+                "the recording lasts %.3g s, less than the default %g s spectrogram window: using a %.3g s window "
+                "stepped by %.3g s (frequency resolution %.3g Hz); set window_params to choose another",
+                n_samples / fs, DEFAULT_WINDOW_PARAMS[0], window_params[0], window_params[1],
+                2 * float(time_bandwidth) / window_params[0],
+            )
+    if len(window_params) != 2:
+        raise ValueError(f"window_params must be [window_s, step_s]; got {list(window_params)}")
+    window_s, step_s = (float(v) for v in window_params)
+    if window_s <= 0 or step_s <= 0:
+        raise ValueError(f"window_params must be positive [window_s, step_s]; got {list(window_params)}")
+    n_win = int(round(window_s * fs))
+    n_step = max(1, int(round(step_s * fs)))
+    if n_win > n_samples:
+        raise ValueError(
+            f"spectrogram window of {window_s:g} s ({n_win} samples at {fs:g} Hz) is longer than the "
+            f"recording ({n_samples} samples = {n_samples / fs:.3g} s); use a window_params[0] "
+            f"of at most {n_samples / fs:.3g} s, or leave window_params unset to adapt the window to the recording"
+        )
+    if n_win < 4:
+        raise ValueError(
+            f"spectrogram window of {window_s:g} s is only {n_win} samples at {fs:g} Hz; use a longer window"
+        )
+    return window_s, step_s, n_win, n_step
+
+
+def _frequency_band(freq_range: Sequence[float], fs: float) -> tuple[float, float]:
+    """The checked frequency range, its upper end clipped to Nyquist."""
+    nyquist = fs / 2.0
+    if len(freq_range) != 2:
+        raise ValueError(f"freq_range must be [low_hz, high_hz]; got {list(freq_range)}")
+    f_lo, f_hi = (float(v) for v in freq_range)
+    if f_lo < 0 or f_hi <= f_lo:
+        raise ValueError(f"freq_range must satisfy 0 <= low < high; got {list(freq_range)}")
+    if f_lo >= nyquist:
+        raise ValueError(
+            f"freq_range starts at {f_lo:g} Hz, at or above the Nyquist frequency {nyquist:g} Hz "
+            f"(sampling rate {fs:g} Hz); lower freq_range[0]"
+        )
+    if f_hi > nyquist:
+        logger.info("freq_range upper end %g Hz clipped to Nyquist %g Hz", f_hi, nyquist)
+        f_hi = nyquist
+    return f_lo, f_hi
+
+
+def _checked_taper_options(n_win: int, time_bandwidth: float, num_tapers, detrend_opt: str, weighting: str,
+                           min_nfft: int) -> int:
+    """Check the taper, detrending and FFT options for a window of ``n_win`` samples; the number of tapers."""
+    if time_bandwidth <= 0:
+        raise ValueError(f"time_bandwidth must be > 0; got {time_bandwidth}")
+    num_tapers = int(num_tapers)
+    if num_tapers < 1 or num_tapers > n_win:
+        raise ValueError(f"num_tapers must be between 1 and the window length {n_win}; got {num_tapers}")
+    if time_bandwidth >= n_win / 2:
+        raise ValueError(
+            f"time_bandwidth {time_bandwidth:g} must be below half the window length ({n_win / 2:g} samples)"
+        )
+    if num_tapers > int(np.floor(2 * time_bandwidth)) - 1:
+        logger.warning(
+            "num_tapers=%d exceeds floor(2*time_bandwidth)-1=%d: the extra tapers leak outside the band",
+            num_tapers, int(np.floor(2 * time_bandwidth)) - 1,
+        )
+    if detrend_opt not in ("constant", "linear", "off"):
+        raise ValueError(f"detrend_opt must be 'constant', 'linear' or 'off'; got {detrend_opt!r}")
+    if weighting not in ("unity", "eigen"):
+        raise ValueError(f"weighting must be 'unity' or 'eigen'; got {weighting!r}")
+    if min_nfft < 0:
+        raise ValueError(f"min_nfft must be >= 0; got {min_nfft}")
+    return num_tapers
 
 
 def power_to_db(power: np.ndarray) -> np.ndarray:

@@ -497,21 +497,7 @@ def sync_timestamps(
         raise ValueError(
             f"sync_interpolation must be 'auto', 'frame_clock' or 'timestamps'; got {sync_interpolation!r}"
         )
-    ttl = np.asarray(ttl_times_s, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(ttl)):
-        raise ValueError("TTL times contain NaN or infinite values")
-    delete = sorted(set(int(i) for i in delete_indices))
-    if delete and (delete[0] < 0 or delete[-1] >= ttl.size):
-        raise ValueError(
-            f"indices of TTL events to delete {delete} are out of range for {ttl.size} TTL pulses "
-            f"(valid 0..{ttl.size - 1})"
-        )
-    keep = np.ones(ttl.size, bool)
-    keep[delete] = False
-    original_index = np.flatnonzero(keep)
-    pulses = ttl[keep] - float(zero_time_s)
-    if np.any(np.diff(pulses) < 0):
-        raise ValueError("TTL times must be in increasing order (rising edges in recording order)")
+    pulses, original_index, delete = _kept_pulses(ttl_times_s, delete_indices, zero_time_s)
     frames, positions = acquired_frame_times(frame_times_s, dropped_before)
     n_written, n_acquired, n_pulses = positions.size, frames.size, pulses.size
     counts = (
@@ -547,6 +533,54 @@ def sync_timestamps(
 
     acquired_ephys = np.empty(n_acquired, dtype=np.float64)
     acquired_ephys[matched] = pulses[pulse_of_frame[matched]]
+    method = _fill_unmatched(acquired_ephys, frames, matched, measured, pulses[pulse_of_frame[matched]], rate,
+                             sync_interpolation)
+
+    confident = matched[positions]
+    unmatched_pulses = np.setdiff1d(np.arange(n_pulses), pulse_of_frame[matched])
+    extra = np.union1d(original_index[unmatched_pulses], np.asarray(delete, np.int64)).astype(np.int64)
+    return SyncResult(
+        ephys_time_s=acquired_ephys[positions],
+        confident=confident,
+        low_confidence_periods=low_confidence_periods(confident),
+        drift_ppm=float((rate - 1.0) * 1e6),
+        offset_s=float(offset),
+        residual_ms=residual_ms,
+        n_pulses=n_pulses,
+        n_acquired=n_acquired,
+        n_matched=n_matched,
+        extra_pulses=extra,
+        interpolation=method,
+    )
+
+
+def _kept_pulses(ttl_times_s: np.ndarray, delete_indices: Sequence[int], zero_time_s: float):
+    """The checked pulses less the deleted ones, minus ``zero_time_s``; their indices in the file; the deleted."""
+    ttl = np.asarray(ttl_times_s, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(ttl)):
+        raise ValueError("TTL times contain NaN or infinite values")
+    delete = sorted(set(int(i) for i in delete_indices))
+    if delete and (delete[0] < 0 or delete[-1] >= ttl.size):
+        raise ValueError(
+            f"indices of TTL events to delete {delete} are out of range for {ttl.size} TTL pulses "
+            f"(valid 0..{ttl.size - 1})"
+        )
+    keep = np.ones(ttl.size, bool)
+    keep[delete] = False
+    original_index = np.flatnonzero(keep)
+    pulses = ttl[keep] - float(zero_time_s)
+    if np.any(np.diff(pulses) < 0):
+        raise ValueError("TTL times must be in increasing order (rising edges in recording order)")
+    return pulses, original_index, delete
+
+
+def _fill_unmatched(acquired_ephys: np.ndarray, frames: np.ndarray, matched: np.ndarray, measured: np.ndarray,
+                    matched_pulses: np.ndarray, rate: float, sync_interpolation: str) -> str:
+    """Give written frames without a pulse a time between their matched neighbours (in place); the method used.
+
+    ``acquired_ephys`` holds the pulse time of every matched acquired frame; ``matched_pulses`` those times in
+    frame order; ``rate`` the fitted ephys seconds per miniscope second.
+    """
     missing = np.flatnonzero(~matched & measured)  # written frames without a pulse
     method = "none"
     if missing.size:
@@ -555,8 +589,8 @@ def sync_timestamps(
             method = _better_interpolation(frames, acquired_ephys, matched & measured)[0]
         if method == "frame_clock":
             # the frame clock is regular: position by acquired-frame index
-            coord = np.arange(n_acquired, dtype=np.float64)
-            slope = np.polyfit(np.flatnonzero(matched), pulses[pulse_of_frame[matched]], 1)[0]
+            coord = np.arange(frames.size, dtype=np.float64)
+            slope = np.polyfit(np.flatnonzero(matched), matched_pulses, 1)[0]
             anchors = matched
         else:
             # dropped frames' timestamps are only estimates: not used as anchors
@@ -576,20 +610,4 @@ def sync_timestamps(
         nearest = np.where(before >= 0, b_idx, a_idx)
         extrap = acquired_ephys[nearest] + (coord[missing] - coord[nearest]) * slope
         acquired_ephys[missing] = np.where(inner, interp, extrap)
-
-    confident = matched[positions]
-    unmatched_pulses = np.setdiff1d(np.arange(n_pulses), pulse_of_frame[matched])
-    extra = np.union1d(original_index[unmatched_pulses], np.asarray(delete, np.int64)).astype(np.int64)
-    return SyncResult(
-        ephys_time_s=acquired_ephys[positions],
-        confident=confident,
-        low_confidence_periods=low_confidence_periods(confident),
-        drift_ppm=float((rate - 1.0) * 1e6),
-        offset_s=float(offset),
-        residual_ms=residual_ms,
-        n_pulses=n_pulses,
-        n_acquired=n_acquired,
-        n_matched=n_matched,
-        extra_pulses=extra,
-        interpolation=method,
-    )
+    return method
