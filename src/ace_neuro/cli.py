@@ -6,6 +6,7 @@ Subcommands::
     ace-neuro simulate OUT [--n-frames N --height H --width W --n-neurons K --seed S ...]
     ace-neuro config [--schema|--readme]  print the documented default config.yaml (or its schema, or README)
     ace-neuro convert DIR OUT_DIR     convert one Miniscope folder (movie.tif, metadata.json, frames.csv)
+    ace-neuro sheet FOLDER > experiments.csv   the sample sheet of every Miniscope session under FOLDER
     ace-neuro curate results/ID       accept / reject components (and draw a crop box) in the browser
     ace-neuro verify RESULTS/ID ...   check results against their raw files (exit 1 if any changed)
     ace-neuro track FILE... --out DIR  track cells across sessions (ours, CaImAn's or CellReg's footprints)
@@ -155,6 +156,37 @@ def _run_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sheet(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sheet",
+        help="write the sample sheet of every Miniscope session under a folder",
+        description="Find every UCLA Miniscope V4 / V3 session under FOLDER (the Miniscope software's "
+        "<animal>/YYYY_MM_DD/HH_MM_SS/ layout or any other nesting), open each as the workflow would, and print the "
+        "sample sheet (CSV): id, calcium imaging directory, subject (the folder above the date folders, else the "
+        "metadata's animalName) and session_start_time. Folders that look like a session but cannot be read are "
+        "listed on stderr with the reason. Exit status 0 when a session was found, 1 when none was.",
+        epilog="example: ace-neuro sheet /data/mouse1 > config/experiments.csv",
+    )
+    parser.add_argument("folder", type=Path, help="the folder to search (an animal's, or one of several animals)")
+    parser.set_defaults(func=_run_sheet)
+
+
+def _run_sheet(args: argparse.Namespace) -> int:
+    from ace_neuro.io.sessions import find_sessions, sheet_table
+
+    sessions, flagged = find_sessions(args.folder)
+    for item in flagged:
+        print(f"ace-neuro sheet: not a readable session: {item.directory}: {item.reason}", file=sys.stderr)
+    if not sessions:
+        print(f"ace-neuro sheet: error: no readable Miniscope session under {args.folder}", file=sys.stderr)
+        return 1
+    sheet_table(sessions, args.folder).to_csv(sys.stdout, index=False, lineterminator="\n")
+    versions = {v: sum(s.version == v for s in sessions) for v in ("V4", "V3")}
+    print(f"ace-neuro sheet: {len(sessions)} sessions ({versions['V4']} V4, {versions['V3']} V3) under {args.folder}"
+          f"{f'; {len(flagged)} folders flagged' if flagged else ''}", file=sys.stderr)
+    return 0
+
+
 def _run_verify(args: argparse.Namespace) -> int:
     from ace_neuro.verify import format_report, verify_results
 
@@ -248,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("out_dir", type=Path, help="output folder for movie.tif, metadata.json and frames.csv")
     convert.set_defaults(func=_run_convert)
+    _add_sheet(subparsers)
     _add_curate(subparsers)
     verify = subparsers.add_parser(
         "verify",

@@ -61,6 +61,7 @@ OPTIONS: dict[str, str | None] = {
     "events": "ace_neuro.postprocess.params:EventsOptions",
     "spectral": "ace_neuro.postprocess.params:SpectralOptions",
     "sync": "ace_neuro.postprocess.params:SyncOptions",
+    "export": None,
     "nwb": "ace_neuro.io.params:NwbOptions",
     "movies": "ace_neuro.movies.params:MoviesOptions",
     "summary": None,

@@ -41,8 +41,8 @@ from ace_neuro.params import options_class
 __all__ = ["STAGES", "estimate", "expected_seconds", "run_disk_mb", "movie_mb"]
 
 #: Rules with an estimate (the ones whose needs depend on the recording's size).
-STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "nwb",
-          "provenance")
+STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "export",
+          "nwb", "provenance")
 
 #: Margin on measured run times.
 _TIME_MARGIN = 3.0
@@ -52,14 +52,16 @@ _TIME_MARGIN = 3.0
 # base + per-pixel term covers the RSS measured at 608x608 (0.37 Mpixel) at every length (long_session.md).
 _SECONDS_PER_GSAMPLE = {
     "convert": 16.0, "projections": 6.0, "preprocess": 0.5, "motion": 30.0, "cnmfe": 175.0, "evaluate": 20.0,
-    "events": 1.0, "spectral": 1.0, "sync": 0.5, "nwb": 1.0, "provenance": 1.0,
+    "events": 1.0, "spectral": 1.0, "sync": 0.5, "export": 5.0, "nwb": 1.0,
+    "provenance": 1.0,
 }
 #: nwb with ``include_movie``: the float32 movie gzip-compressed into the file (~40 MB/s of input on one core).
 _NWB_MOVIE_SECONDS_PER_GSAMPLE = 100.0
 _FIXED_SECONDS = {"motion": 20.0, "cnmfe": 30.0, "evaluate": 10.0}
 _MEM_BASE_MB = {
     "convert": 250, "projections": 250, "preprocess": 300, "motion": 350, "cnmfe": 600, "evaluate": 450,
-    "events": 300, "spectral": 250, "sync": 200, "nwb": 350, "provenance": 150,
+    "events": 300, "spectral": 250, "sync": 200, "export": 300, "nwb": 350,
+    "provenance": 150,
 }
 _MEM_MB_PER_KPIXEL = {"convert": 0.6, "projections": 1.0, "preprocess": 1.0, "motion": 2.0, "cnmfe": 5.5, "evaluate": 2.0}
 _THREADS = {"motion": 2, "cnmfe": 2}
@@ -123,6 +125,8 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":
         return 8 * 4 * pixels / 1e6 + 5
+    if stage == "export":  # two CSVs (~12 bytes a value) and the .mat (float32 C, raw, S) of the K x T traces
+        return (2 * 12 + 3 * 4) * _DEFAULT_COMPONENTS * n_frames / 1e6 + 5.0
     if stage == "nwb":  # the movie inside (gzip: at most its float32 size), else a link, traces and images
         return (4 * samples if options["nwb"].include_movie else 0) / 1e6 + 20.0
     return 20.0
@@ -166,7 +170,7 @@ def estimate(
     recording = _Recording(options)
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
-    if stage in ("cnmfe", "evaluate", "events", "spectral"):
+    if stage in ("cnmfe", "evaluate", "events", "spectral", "export"):
         k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
         mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
     seconds = expected_seconds(stage, n_frames, height, width, options=recording)

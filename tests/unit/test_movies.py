@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import cv2
 import numpy as np
 import pytest
@@ -27,16 +25,30 @@ class _Recorded(np.ndarray):
         return out
 
 
-def _decode(path):
+SCALE = movies.display_scale(H)  # small movies are enlarged so the labels can be read
+
+
+def _decode(path, scale=SCALE):
+    """The movie's frames at the recording's size (every ``scale``-th pixel of the enlarged frames)."""
     capture = cv2.VideoCapture(str(path))
     frames = []
     while True:
         ok, frame = capture.read()
         if not ok:
             break
-        frames.append(frame[..., 0].astype(np.float32))
+        frames.append(frame[scale // 2 :: scale, scale // 2 :: scale, 0].astype(np.float32))
     capture.release()
     return np.stack(frames)
+
+
+def _header(path):
+    """The stream header ffmpeg reports (codec, pixel format, size) and the frame count."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    reader.close()
+    return meta, imageio_ffmpeg.count_frames_and_secs(str(path))[0]
 
 
 @pytest.fixture
@@ -76,10 +88,10 @@ def test_component_movies(recording, tmp_path):
     assert _Recorded.largest <= 100  # the display-range sample, then blocks of 24 frames
     for name, path in written.items():
         assert path == paths[name] and path.exists()
-        capture = cv2.VideoCapture(str(path))
-        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == T // 4
-        assert (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))) == (H, W)
-        capture.release()
+        meta, n_frames = _header(path)
+        assert n_frames == T // 4
+        assert meta["codec"].startswith("h264") and "yuv420p" in meta["pix_fmt"], meta  # what browsers play
+        assert tuple(meta["size"]) == (W * SCALE, H * SCALE)
     assert not list(tmp_path.glob(".*partial*"))
     # A·C of the accepted components only (0 and 1), down-sampled by 4: the movie follows it frame by frame.
     neural = _decode(paths["neural"])
@@ -112,18 +124,26 @@ def test_motion_comparison_side_by_side(recording, tmp_path):
         write_motion_comparison(movie, movie[:, :-1], tmp_path / "bad.mp4", frame_rate=20.0)
 
 
-def test_avi_when_mp4_cannot_be_written(recording, tmp_path, monkeypatch, caplog):
-    _, movie, _ = recording
-    real = cv2.VideoWriter
-
-    def no_mp4(path, fourcc, *args):
-        if fourcc == cv2.VideoWriter_fourcc(*"mp4v"):
-            return real()  # an unopened writer, as OpenCV gives for a missing codec
-        return real(path, fourcc, *args)
-
-    monkeypatch.setattr(movies.cv2, "VideoWriter", no_mp4)
-    with caplog.at_level(logging.WARNING, logger="ace_neuro.movies"):
-        path = write_motion_comparison(movie, movie, tmp_path / "motion.mp4", frame_rate=20.0, speedup=4)
-    assert path == tmp_path / "motion.avi" and path.exists() and not (tmp_path / "motion.mp4").exists()
-    assert "Motion-JPEG" in caplog.text
-    assert len(_decode(path)) == T // 4
+def test_frames_carry_the_time_and_the_ids(recording, tmp_path):
+    est, _, _ = recording
+    still = np.full((T, H, W), 40, np.float32)  # a still movie: only the labels change from frame to frame
+    still[:, :, : W // 2] = 10
+    path = write_motion_comparison(still, still, tmp_path / "still.mp4", frame_rate=20.0, speedup=4,
+                                   frame_times_s=100 + np.arange(T) / 20.0)
+    frames = _decode(path, scale=1)
+    label = frames[:, : 4 * SCALE, : 20 * SCALE]  # the time, top left
+    rest = frames[:, 8 * SCALE :, :]
+    assert label.max() > 200  # white text on a dark movie
+    assert np.abs(label[1] - label[0]).max() > 100  # 100.0 s, then 100.2 s
+    assert np.abs(rest[-1] - rest[0]).max() < 8  # elsewhere the frames stay the same (codec noise only)
+    # the ids of the accepted components at their centroids
+    neural = tmp_path / "neural.mp4"
+    write_component_movies(est, np.zeros((T, H, W), np.float32), {"neural": neural}, frame_rate=20.0, speedup=4)
+    first = _decode(neural, scale=1)[0]
+    for row, col in est.centroids()[:2]:
+        box = first[int(row * SCALE) - 10 * SCALE // 2 : int(row * SCALE), int(col * SCALE) : int(col * SCALE) + 8 * SCALE // 2]
+        assert box.max() > 200
+    row, col = est.centroids()[2]  # rejected: no id drawn
+    assert first[int(row * SCALE) - 10 : int(row * SCALE), int(col * SCALE) : int(col * SCALE) + 10].max() < 50
+    with pytest.raises(ValueError, match="frame times"):
+        write_motion_comparison(still, still, tmp_path / "x.mp4", frame_rate=20.0, frame_times_s=np.zeros(3))

@@ -36,9 +36,11 @@ def test_disk_follows_the_files_each_rule_writes():
     assert estimate("cnmfe", 6000, 608, 608, options=float16)["disk_mb"] < 0.02 * mb
     tsub4 = estimate("cnmfe", 6000, 608, 608, options={"cnmfe": CnmfeOptions(seeding_cache=True, tsub=4)})["disk_mb"]
     assert tsub4 == pytest.approx(2 * mb, rel=0.01)
-    assert run_disk_mb(6000, 608, 608, options=compact) <= 3 * mb + 250  # and the small outputs (tables, NWB)
-    assert run_disk_mb(6000, 608, 608) <= 5.5 * mb  # defaults: the TIFF and the float32 block movie
-    assert run_disk_mb(6000, 608, 608, options=[MotionOptions(save_memmap=True), CnmfeOptions(seeding_cache=True)]) <= 13.1 * mb
+    exported = estimate("export", 6000, 608, 608)["disk_mb"]  # traces.csv, traces_raw.csv, traces.mat of 500 cells
+    assert exported == pytest.approx((2 * 12 + 3 * 4) * 500 * 6000 / 1e6 + 5, abs=1)
+    assert run_disk_mb(6000, 608, 608, options=compact) <= 3 * mb + 250 + exported  # and the small outputs (tables, NWB)
+    assert run_disk_mb(6000, 608, 608) <= 5.5 * mb + exported  # defaults: the TIFF and the float32 block movie
+    assert run_disk_mb(6000, 608, 608, options=[MotionOptions(save_memmap=True), CnmfeOptions(seeding_cache=True)]) <= 13.1 * mb + exported
 
 
 def test_unknown_stage_or_size_is_an_error():

@@ -95,7 +95,7 @@ def test_changing_a_preprocess_parameter_reruns_only_what_depends_on_it(workdir)
         assert "preprocess" in jobs
         assert "convert" not in jobs and "projections" not in jobs
         assert set(jobs) - {"preprocess", "all", "provenance"} <= {"motion", "cnmfe", "evaluate", "events", "spectral",
-                                                                  "sync", "report", "nwb", "summary"}
+                                                                  "sync", "report", "nwb", "summary", "export"}
     finally:
         write_config(workdir)
 

@@ -1,5 +1,6 @@
 # Viewing movies (opt-in: movies.write_movies, or `snakemake all_movies`): CNMF-E's components (A*C), the
-# background model, the movie with the neurons blacked out, and the movie before / after motion correction.
+# background model, the movie with the neurons blacked out, and the movie before / after motion correction;
+# H.264 MP4 (browsers and the report play it), time and component ids drawn on the frames.
 
 
 rule movies:
@@ -8,6 +9,7 @@ rule movies:
         movie=rules.motion.output.memmap,
         before=rules.motion.input.movie,
         metadata=rules.convert.output.metadata,
+        frames=rules.convert.output.frames,
     output:
         neural=report(
             f"{RESULTS}/{{id}}/movies/neural_activity.mp4",

@@ -26,12 +26,13 @@ import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates, pixels_to_frames
 from ace_neuro.cnmfe.reader import MovieSource
+from ace_neuro.movies.render import H264_OPTIONS
 
 __all__ = ["CLIP_FORMATS", "transient_windows", "clip_box", "clip_panels", "encode_clip", "ClipMaker"]
 
 #: format -> (ffmpeg encoder, MIME type, ffmpeg output options)
 CLIP_FORMATS = {
-    "mp4": ("libx264", "video/mp4", ["-preset", "veryfast", "-crf", "18", "-movflags", "+faststart"]),
+    "mp4": ("libx264", "video/mp4", H264_OPTIONS),  # as the workflow's movies
     "webm": ("libvpx-vp9", "video/webm", ["-b:v", "0", "-crf", "30", "-deadline", "realtime", "-cpu-used", "8"]),
 }
 #: Frames of black between two windows of a clip.

@@ -16,11 +16,15 @@ percentiles of frames spread over the recording), so brightness means the same
 thing throughout. Frames are read, computed and written a block at a time:
 memory is set by ``chunk_frames``, not by the recording's length.
 
-Files are MP4 (OpenCV's ``mp4v``, MPEG-4 part 2: VLC, ffmpeg and most players
-read it; browsers want H.264, which OpenCV's PyPI build cannot write). Where
-OpenCV has no MP4 writer the movie is written as AVI (Motion-JPEG) instead,
-next to the requested path, and the log says so. Each file is written under a
-temporary name and renamed when complete.
+Files are MP4 with H.264 video in yuv420p (what every browser, the Snakemake
+report and the curation page play), encoded by the ``ffmpeg`` that ships in
+the ``imageio-ffmpeg`` wheel (``libx264``). Each frame carries its time in s
+(the recording's clock, of the first frame averaged into it) at the top left;
+the neural-activity movie also carries each drawn component's id at its
+centroid. Movies less than 240 pixels high are enlarged by a whole factor
+(nearest neighbour) so the labels can be read; odd sizes get one black row or
+column (yuv420p needs even sizes). Each file is written under a temporary
+name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ __all__ = [
     "viewing_blocks",
     "to_uint8",
     "write_video",
+    "draw_labels",
+    "display_scale",
     "write_component_movies",
     "write_motion_comparison",
 ]
@@ -146,40 +152,107 @@ def _sample_indices(n_frames: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_frames - 1, min(n_frames, _SAMPLE_FRAMES)).round().astype(np.int64))
 
 
+#: ffmpeg options of the movies: H.264 (libx264, shipped in the imageio-ffmpeg wheel) in MP4, the moov atom first
+#: (a browser starts playing before the whole file arrives).
+H264_OPTIONS = ["-preset", "veryfast", "-crf", "18", "-movflags", "+faststart"]
+#: Movies shorter than this (pixels) are enlarged by a whole factor (nearest neighbour) so the labels are legible.
+_MIN_HEIGHT_PX = 240
+
+
+def display_scale(height: int) -> int:
+    """Whole enlargement factor of a movie ``height`` pixels high (1 from :data:`_MIN_HEIGHT_PX` up)."""
+    return max(1, -(-_MIN_HEIGHT_PX // max(int(height), 1)))
+
+
+def _padded(frame_size: tuple[int, int]) -> tuple[int, int]:
+    """``(H, W)`` rounded up to even numbers (yuv420p halves both)."""
+    return frame_size[0] + frame_size[0] % 2, frame_size[1] + frame_size[1] % 2
+
+
 class _VideoFile:
-    """An OpenCV video writer on a temporary name: MP4 (mp4v), else AVI (MJPG); renamed on success."""
+    """An H.264 / yuv420p MP4 written by imageio-ffmpeg's ffmpeg on a temporary name; renamed on success.
+
+    Frames are grey uint8 ``(n, H, W)``; odd sizes are padded with one black row / column.
+    """
 
     def __init__(self, path: Path, frame_size: tuple[int, int], fps: float):
-        self.requested = Path(path)
-        self.requested.parent.mkdir(parents=True, exist_ok=True)
-        height, width = frame_size
-        for fourcc, suffix in (("mp4v", ".mp4"), ("MJPG", ".avi")):
-            self.path = self.requested.with_suffix(suffix)
-            self._tmp = partial_name(self.path)  # keeps the suffix: OpenCV picks the container by it
-            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height), True)
-            if writer.isOpened():
-                self.writer, self.codec = writer, fourcc
-                if suffix != self.requested.suffix:
-                    logger.warning(
-                        "movies: OpenCV cannot write %s (%s) here; writing %s (Motion-JPEG AVI) instead",
-                        self.requested.name, "mp4v", self.path.name,
-                    )
-                return
-            writer.release()
-            self._tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"{path}: OpenCV can write neither MP4 (mp4v) nor AVI (MJPG) video on this machine")
+        import imageio_ffmpeg
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = partial_name(self.path)  # keeps the suffix: ffmpeg picks the container by it
+        self._tmp.unlink(missing_ok=True)
+        self.frame_size = tuple(int(v) for v in frame_size)
+        height, width = _padded(self.frame_size)
+        self._writer = imageio_ffmpeg.write_frames(
+            str(self._tmp), (width, height), fps=float(fps), codec="libx264", pix_fmt_in="gray",
+            pix_fmt_out="yuv420p", macro_block_size=2, output_params=H264_OPTIONS, ffmpeg_log_level="error")
+        self._writer.send(None)
 
     def write(self, frames: np.ndarray) -> None:
+        height, width = self.frame_size
+        padded = np.zeros(_padded(self.frame_size), np.uint8)
         for frame in frames:
-            self.writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_GRAY2BGR))
+            padded[:height, :width] = frame
+            self._writer.send(np.ascontiguousarray(padded))
 
     def close(self, ok: bool) -> Path:
-        self.writer.release()
+        try:
+            self._writer.close()
+        except Exception:
+            if ok:
+                raise
         if ok:
             os.replace(self._tmp, self.path)
         else:
             self._tmp.unlink(missing_ok=True)
         return self.path
+
+
+def draw_labels(
+    frames: np.ndarray,
+    times_s: np.ndarray | None = None,
+    *,
+    scale: int = 1,
+    ids: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """Enlarge uint8 frames by ``scale`` and draw each frame's time (top left) and component ids, in place of pixels.
+
+    Parameters
+    ----------
+    frames : ndarray, uint8, shape (n, H, W)
+    times_s : ndarray, shape (n,), optional
+        Time of each frame in s, drawn as ``12.3 s``.
+    scale : int
+        Whole enlargement factor (nearest neighbour).
+    ids, positions : ndarray, shape (K,) and (K, 2), optional
+        Component ids drawn at ``(row, col)`` positions of the original frame (NaN positions skipped).
+
+    Returns
+    -------
+    ndarray, uint8, shape (n, H * scale, W * scale)
+    """
+    out = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2) if scale > 1 else np.array(frames)
+    height = out.shape[1]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    size = max(0.35, height / 700)
+    thickness = max(1, int(round(size * 1.5)))
+    for i in range(out.shape[0]):
+        frame = out[i]
+        if times_s is not None:
+            _text(frame, f"{float(times_s[i]):.1f} s", (4, int(4 + 22 * size)), font, size, thickness)
+        if ids is not None and positions is not None:
+            for k, (row, col) in zip(ids, positions):
+                if np.isfinite(row) and np.isfinite(col):
+                    _text(frame, str(int(k)), (int(col * scale), int(row * scale)), font, size * 0.8, thickness)
+    return out
+
+
+def _text(frame: np.ndarray, text: str, origin: tuple[int, int], font: int, size: float, thickness: int) -> None:
+    """White text with a black outline (legible on bright and dark pixels)."""
+    cv2.putText(frame, text, origin, font, size, 0, thickness + 2, cv2.LINE_AA)
+    cv2.putText(frame, text, origin, font, size, 255, thickness, cv2.LINE_AA)
 
 
 def write_video(path: str | os.PathLike, blocks: Iterator[np.ndarray], frame_size: tuple[int, int], fps: float) -> Path:
@@ -188,7 +261,7 @@ def write_video(path: str | os.PathLike, blocks: Iterator[np.ndarray], frame_siz
     Parameters
     ----------
     path : path-like
-        Requested file (``.mp4``); see the module notes for the AVI fallback.
+        The MP4 file (H.264, yuv420p).
     blocks : iterator of ndarray, uint8, shape (n, H, W)
     frame_size : (H, W)
     fps : float
@@ -197,7 +270,7 @@ def write_video(path: str | os.PathLike, blocks: Iterator[np.ndarray], frame_siz
     Returns
     -------
     Path
-        The file written (``path``, or its ``.avi`` sibling).
+        ``path``.
     """
     video = _VideoFile(Path(path), frame_size, fps)
     ok = False
@@ -219,6 +292,7 @@ def write_component_movies(
     speedup: int = 5,
     chunk_frames: int = 500,
     accepted_only: bool = True,
+    frame_times_s: np.ndarray | None = None,
 ) -> dict[str, Path]:
     """Write the neural-activity, background and neurons-blacked-out movies.
 
@@ -244,6 +318,9 @@ def write_component_movies(
     accepted_only : bool
         Use only accepted components (when evaluated) for ``neural`` and the
         blacked-out mask.
+    frame_times_s : ndarray, shape (T,), optional
+        Time of each recorded frame in s (``frames.csv``), drawn on the
+        movies; ``frame / frame_rate`` when omitted.
 
     Returns
     -------
@@ -260,6 +337,9 @@ def write_component_movies(
             f"{estimates.dims[0]} x {estimates.dims[1]}; give the movie CNMF-E ran on (motion/memmap)"
         )
     keep = estimates.accepted if (accepted_only and estimates.evaluated) else np.ones(estimates.n_components, bool)
+    times = _frame_times(frame_times_s, n_frames, frame_rate)
+    scale = display_scale(height)
+    labels = {"ids": np.flatnonzero(keep), "positions": estimates.centroids()[keep]}
     A = estimates.A[:, np.flatnonzero(keep)]
     C = estimates.C[keep]
     neuron_mask = (np.asarray(abs(A).sum(axis=1)).ravel() > 0).reshape((height, width), order="F")
@@ -286,12 +366,15 @@ def write_component_movies(
         limits["without_neurons"] = _limits(kept) if kept.size else (0.0, 1.0)
     del sampled
 
-    videos = {name: _VideoFile(Path(path), (height, width), frame_rate) for name, path in paths.items()}
+    size = (height * scale, width * scale)
+    videos = {name: _VideoFile(Path(path), size, frame_rate) for name, path in paths.items()}
     ok = False
     try:
         for frames in viewing_blocks(n_frames, speedup, chunk_frames):
+            shown = times[frames][::speedup]
             for name, values in compute(frames).items():
-                videos[name].write(to_uint8(_block_mean(values, speedup), limits[name]))
+                videos[name].write(draw_labels(to_uint8(_block_mean(values, speedup), limits[name]), shown,
+                                               scale=scale, **(labels if name == "neural" else {})))
         ok = True
     finally:
         written = {name: video.close(ok) for name, video in videos.items()}
@@ -311,6 +394,7 @@ def write_motion_comparison(
     speedup: int = 5,
     chunk_frames: int = 500,
     gap_px: int = 4,
+    frame_times_s: np.ndarray | None = None,
 ) -> Path:
     """Write the movie before (left) and after (right) motion correction side by side.
 
@@ -328,6 +412,8 @@ def write_motion_comparison(
         As in :func:`write_component_movies`.
     gap_px : int
         Width of the black band between the two halves.
+    frame_times_s : ndarray, shape (T,), optional
+        As in :func:`write_component_movies`.
 
     Returns
     -------
@@ -347,7 +433,9 @@ def write_motion_comparison(
     n_frames, height, width = after.shape
     samples = _sample_indices(n_frames)
     limits = [_limits(read_frames(m, samples)) for m in (before, after)]
-    size = (height, 2 * width + gap_px)
+    times = _frame_times(frame_times_s, n_frames, frame_rate)
+    scale = display_scale(height)
+    size = (height * scale, (2 * width + gap_px) * scale)
 
     def blocks() -> Iterator[np.ndarray]:
         for frames in viewing_blocks(n_frames, speedup, chunk_frames):
@@ -355,8 +443,17 @@ def write_motion_comparison(
             for movie, lim in zip((before, after), limits):
                 halves.append(to_uint8(_block_mean(read_frames(movie, frames), speedup), lim))
             gap = np.zeros((halves[0].shape[0], height, gap_px), np.uint8)
-            yield np.concatenate([halves[0], gap, halves[1]], axis=2)
+            yield draw_labels(np.concatenate([halves[0], gap, halves[1]], axis=2), times[frames][::speedup], scale=scale)
 
     written = write_video(path, blocks(), size, frame_rate)
     logger.info("movies: %s (before | after motion correction, %dx speed)", written, speedup)
     return written
+
+
+def _frame_times(frame_times_s: np.ndarray | None, n_frames: int, frame_rate: float) -> np.ndarray:
+    if frame_times_s is None:
+        return np.arange(n_frames) / float(frame_rate)
+    times = np.asarray(frame_times_s, dtype=np.float64)
+    if times.shape != (n_frames,):
+        raise ValueError(f"{times.shape[0]} frame times for a movie of {n_frames} frames; give frames.csv's time_s")
+    return times

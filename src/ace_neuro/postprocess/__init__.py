@@ -4,6 +4,7 @@
 * :mod:`.spectral` -- multitaper spectrogram, band-pass filter, Hilbert phase.
 * :mod:`.sync` -- miniscope frame times in electrophysiology time from TTL pulses.
 * :mod:`.traces` -- the accepted neurons' traces of an estimates file.
+* :mod:`.export` -- the export rule's files: traces.csv, traces_raw.csv, traces.mat.
 * :mod:`.params` -- :class:`EventsOptions`, :class:`SpectralOptions`,
   :class:`SyncOptions`: the three steps' parameters, declared once.
 * :mod:`.events_step`, :mod:`.spectral_step`, :mod:`.sync_step` -- each rule's
@@ -26,5 +27,6 @@ __getattr__, __dir__, __all__ = attach(
         "events_step": ["run_events_step"],
         "spectral_step": ["run_spectral_step"],
         "sync_step": ["run_sync_step"],
+        "export": ["write_traces_csv", "write_traces_mat", "run_export_step"],
     },
 )

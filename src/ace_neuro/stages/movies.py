@@ -9,8 +9,9 @@ adds them to a recording's targets; ``snakemake all_movies`` makes them for
 every recording without changing the config.
 
 Inputs: ``estimates`` (evaluate), ``movie`` (motion memory-map folder),
-``before`` (the motion step's input, preprocess/movie.tif), ``metadata``.
-Outputs: ``neural``, ``background``, ``without_neurons``, ``motion`` (MP4).
+``before`` (the motion step's input, preprocess/movie.tif), ``metadata``,
+``frames`` (the times drawn on the frames). Outputs: ``neural``,
+``background``, ``without_neurons``, ``motion`` (H.264 MP4).
 """
 
 from __future__ import annotations
@@ -27,24 +28,21 @@ def run(inputs, outputs, options: MoviesOptions, *, threads: int = 1, log=None) 
     from pathlib import Path
 
     from ace_neuro.cnmfe.estimates_file import load_estimates
+    from ace_neuro.io.frames import read_frames_table
     from ace_neuro.io.memmap import find_corrected_movie
     from ace_neuro.io.movie import open_movie
     from ace_neuro.movies import write_component_movies, write_motion_comparison
 
     frame_rate = float(json.loads(Path(inputs.metadata).read_text())["frame_rate_hz"])
+    frame_times_s = read_frames_table(inputs.frames)["time_s"].to_numpy(float)
     corrected = open_movie(find_corrected_movie(inputs.movie))
-    common = dict(frame_rate=frame_rate, speedup=options.movies_speedup, chunk_frames=options.movies_chunk_frames)
-    written = write_component_movies(
+    common = dict(frame_rate=frame_rate, speedup=options.movies_speedup, chunk_frames=options.movies_chunk_frames,
+                  frame_times_s=frame_times_s)
+    write_component_movies(
         load_estimates(inputs.estimates),
         corrected,
         {"neural": outputs.neural, "background": outputs.background, "without_neurons": outputs.without_neurons},
         accepted_only=options.movies_accepted_only,
         **common,
     )
-    written["motion"] = write_motion_comparison(open_movie(inputs.before), corrected, outputs.motion, **common)
-    for name, path in written.items():
-        if Path(path) != Path(getattr(outputs, name)):
-            raise RuntimeError(
-                f"{path}: OpenCV could not write MP4 here, so the movie is an AVI; the workflow expects "
-                f"{getattr(outputs, name)}; install an OpenCV build with an MP4 writer (opencv-python-headless has one)"
-            )
+    write_motion_comparison(open_movie(inputs.before), corrected, outputs.motion, **common)
