@@ -304,6 +304,12 @@ def sync_outputs(wildcards):
     }
 
 
+def export_sync_input(wildcards):
+    """The sync step's frame times (ephys clock), for recordings with an ephys TTL file."""
+    outputs = sync_outputs(wildcards)
+    return {"frames_ephys": outputs["frames_ephys"]} if outputs else {}
+
+
 def sync_summary_input(wildcards):
     """The sync summary, for recordings with an ephys TTL file."""
     if not recording_has_ephys(wildcards.id):

@@ -2,12 +2,6 @@
 # traces_raw.csv and traces.mat (footprints, C, raw, S, ids, times, frame rate, parameters).
 
 
-def export_sync_input(wildcards):
-    """The sync step's frame times (ephys clock), for recordings with an ephys TTL file."""
-    outputs = sync_outputs(wildcards)
-    return {"frames_ephys": outputs["frames_ephys"]} if outputs else {}
-
-
 rule export:
     input:
         unpack(export_sync_input),
