@@ -206,19 +206,19 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
 
     With the defaults this is the converted movie and the float32 frame-block
-    movie (5x the uint8 movie); CaImAn's memory map (``save_memmap``) and
+    movie (5x the uint8 movie, with the exported traces 5.1x); CaImAn's memory map (``save_memmap``) and
     cnmfe's seeding caches while it seeds (``seeding_cache``, removed at its
     end) add theirs when asked for, and ``blocks_dtype: float16`` halves the
-    block movie (3x).
+    block movie (3x; 3.1x with the exported traces).
 
     Examples
     --------
     >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
     >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
-    5.0
+    5.1
     >>> from ace_neuro.motion.params import MotionOptions
     >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float16")) / movie_mb, 1)
-    3.0
+    3.1
     """
     recording = _Recording(options)
     kept = sum(_disk_mb(s, n_frames, height, width, dtype, recording) for s in STAGES if s != "cnmfe")
