@@ -9,7 +9,8 @@ Two ways to run:
   ``--set key=value`` (cnmfe and evaluate keys). Faster; used to try settings.
 
 Scoring: :func:`ace_neuro.compare.reference.match_to_reference` (centroids within 8 px, mask IoU >= 0.2,
-Hungarian). ``--figure`` draws our contours and MiniAn's over the correlation image.
+Hungarian), leaving out our components within 8 px of the frame's right edge (the cut through MiniAn's movie, where
+the reference left its units out too). ``--figure`` draws our contours and MiniAn's over the correlation image.
 
 Usage::
 
@@ -103,6 +104,7 @@ def contour_figure(est, reference, summary: dict, path: Path) -> None:
 
     h, w = est.dims
     accepted = est.select(est.accepted)
+    accepted = accepted.select(np.asarray(summary["ours_kept"], np.int64))
     image = est.Cn if est.Cn is not None else np.zeros((h, w))
     fig, ax = plt.subplots(figsize=(9, 11))
     lo, hi = display_limits(image)
@@ -139,6 +141,7 @@ def main() -> int:
     parser.add_argument("--frame-rate", type=float, default=15.0, help="direct mode: the recording's rate (Hz)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--figure", type=Path)
+    parser.add_argument("--estimates", type=Path, help="score these evaluated estimates instead of running anything")
     parser.add_argument("--keep", action="store_true", help="save the evaluated estimates as WORK/estimates.h5")
     args = parser.parse_args()
     from ace_neuro.compare.reference import load_minian_reference, match_to_reference
@@ -151,13 +154,20 @@ def main() -> int:
         section, name = key.split(".", 1)
         settings.setdefault(section, {})[name] = _value(value)
     start = time.perf_counter()
-    if args.workflow:
+    if args.estimates is not None:  # score a result already made
+        from ace_neuro import load_estimates
+
+        est = load_estimates(args.estimates)
+    elif args.workflow:
         est = run_workflow(args.recording, args.work / "workflow", args.set)
     else:
         est = run_direct(args.recording, args.work, settings, args.frame_rate)
     seconds = time.perf_counter() - start
     accepted = est.select(est.accepted)
-    summary = match_to_reference(accepted.A, accepted.C, reference)
+    n_accepted = int(accepted.A.shape[1])
+    # MiniAn's units within 8 px of the cut (column 376 of the full movie) were left out: ours there too
+    summary = match_to_reference(accepted.A, accepted.C, reference, cut_margin=(accepted.dims[1], 8))
+    accepted = accepted.select(np.asarray(summary["ours_kept"], np.int64))
     centroids = accepted.centroids()
     record = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -165,7 +175,7 @@ def main() -> int:
         "seconds": round(seconds, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "n_components": int(est.A.shape[1]),
-        "n_accepted": int(accepted.A.shape[1]),
+        "n_accepted": n_accepted,
         "seeding_thresholds": est.params.get("seeding_thresholds"),
         "gSig": est.params.get("gSig"),
         "gSiz": est.params.get("gSiz"),

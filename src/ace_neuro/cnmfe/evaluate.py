@@ -243,11 +243,25 @@ def evaluate_components(
 def _cnmfe_params(estimates: Estimates) -> dict[str, Any]:
     """The neuron size and decay time the fit recorded in ``estimates.params``, the cnmfe stage's defaults where absent.
 
-    (Estimates from elsewhere, a CaImAn file or an older version, may not record them.)
+    (Estimates from elsewhere, a CaImAn file or an older version, may not record them.) A size that is
+    absent or ``"auto"`` (the default) is the median half-width at half maximum of the footprints, with
+    ``gSiz = 4 gSig + 1``.
     """
     recorded = {name: estimates.params.get(name) for name in ("gSig", "gSiz", "decay_time")}
     fallback = defaults("cnmfe")
-    return {name: fallback[name] if value is None else value for name, value in recorded.items()}
+    out = {name: fallback[name] if value is None else value for name, value in recorded.items()}
+    if isinstance(out["gSig"], str) or isinstance(out["gSiz"], str):
+        from ace_neuro.cnmfe.parameter_aid import footprint_half_widths
+        from ace_neuro.cnmfe.size import gsiz_for
+
+        if isinstance(out["gSig"], str):
+            half = footprint_half_widths(estimates.A, estimates.dims)
+            half = half[half > 0]
+            g = max(1, int(round(float(np.median(half))))) if half.size else 1
+            out["gSig"] = [g, g]
+        if isinstance(out["gSiz"], str):
+            out["gSiz"] = [gsiz_for(v) for v in out["gSig"]]
+    return out
 
 
 # --------------------------------------------------------------------------- workflow step

@@ -63,7 +63,7 @@ def load_minian_reference(folder: str | os.PathLike) -> ReferenceResult:
 
 
 def match_to_reference(A, C, reference: ReferenceResult, *, max_centroid_distance: float = 8.0,
-                       min_iou: float = 0.2) -> dict[str, Any]:
+                       min_iou: float = 0.2, cut_margin: tuple[int, float] | None = None) -> dict[str, Any]:
     """Counts, matched fractions and trace agreement of ``(A, C)`` against ``reference``.
 
     Parameters
@@ -75,15 +75,30 @@ def match_to_reference(A, C, reference: ReferenceResult, *, max_centroid_distanc
     reference : ReferenceResult
     max_centroid_distance, min_iou : float
         See the module docstring.
+    cut_margin : (column, distance), optional
+        The reference left out units whose centre lies within ``distance`` px
+        of ``column`` (a cut through the field): ours there are left out too
+        (counted in ``n_ours_at_cut``), so both sides are scored on one region.
 
     Returns
     -------
     dict
-        ``n_ours``, ``n_reference``, ``n_matched``, ``ours_matched_fraction``
+        ``n_ours`` (scored), ``n_ours_at_cut``, ``ours_kept`` (indices of ours scored; the indices
+        below count among them), ``n_reference``, ``n_matched``, ``ours_matched_fraction``
         (a precision against the reference), ``reference_found_fraction`` (a
         recall), ``median_trace_r`` of matched pairs, ``idx_ours``,
         ``idx_reference`` (the pairs), ``only_ours`` and ``only_reference``.
     """
+    A = scipy.sparse.csc_matrix(A)
+    C = np.asarray(C)
+    kept = np.arange(A.shape[1])
+    if cut_margin is not None and A.shape[1]:
+        from ace_neuro.cnmfe.score import _masks_and_centroids
+
+        _, centres = _masks_and_centroids(A.astype(np.float64), reference.dims[0], 0.2)
+        kept = np.flatnonzero(np.abs(centres[:, 1] - float(cut_margin[0])) > float(cut_margin[1]))
+    n_at_cut = int(A.shape[1] - kept.size)
+    A, C = A[:, kept], C[kept]
     matches = match_components(A, reference.A, dims=reference.dims, max_centroid_distance=max_centroid_distance,
                                min_iou=min_iou)
     n_ours, n_ref = int(A.shape[1]), int(reference.A.shape[1])
@@ -91,6 +106,8 @@ def match_to_reference(A, C, reference: ReferenceResult, *, max_centroid_distanc
     r = trace_correlations(np.asarray(C), reference.C, matches) if n else np.zeros(0)
     return {
         "n_ours": n_ours,
+        "n_ours_at_cut": n_at_cut,
+        "ours_kept": kept.tolist(),
         "n_reference": n_ref,
         "n_matched": n,
         "ours_matched_fraction": round(n / n_ours, 4) if n_ours else None,

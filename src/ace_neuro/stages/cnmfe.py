@@ -24,8 +24,8 @@ _PAIR = {"type": "integer", "minimum": 1}
 PARAMETERS: tuple[Param, ...] = (
     Param("method_init", "corr_pnr", "string", "Initialisation: 'corr_pnr' seeds neurons at peaks of correlation x peak-to-noise (CNMF-E).", _S, enum=("corr_pnr",), caiman_group="init"),
     Param("K", None, ("integer", "null"), "Maximum number of neurons per patch (whole field when rf is null); null = no limit.", _S, minimum=0, caiman_group="init"),
-    Param("gSig", [3, 3], "array", "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter.", _S, items=_PAIR, pair=True, caiman_group="init"),
-    Param("gSiz", [13, 13], "array", "Size of the box around a neuron in pixels (rows, cols), at least gSig; CaImAn's 1p demo uses 4*gSig+1.", _S, items=_PAIR, pair=True, caiman_group="init"),
+    Param("gSig", "auto", ("array", "string"), "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter. 'auto' = measured on the movie before the fit (half-width at half maximum of its brightest blobs, cnmfe/size.py; CaImAn's demo: 3).", _S, items=_PAIR, pair=True, caiman_group="init"),
+    Param("gSiz", "auto", ("array", "string"), "Size of the box around a neuron in pixels (rows, cols), at least gSig; 'auto' = 4*gSig+1 as CaImAn's 1p demo.", _S, items=_PAIR, pair=True, caiman_group="init"),
     Param("center_psf", True, "boolean", "Seed on the movie filtered by a zero-mean Gaussian (one-photon data); false uses the raw movie.", _S, caiman_group="init"),
     Param("min_corr", "auto", ("number", "string"), "Minimum local correlation of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 0.8).", _S, minimum=-1.0, maximum=1.0, caiman_group="init"),
     Param("min_pnr", "auto", ("number", "string"), "Minimum peak-to-noise ratio of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 10).", _S, exclusive_minimum=0.0, caiman_group="init"),
@@ -68,20 +68,23 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
         ``stride`` not smaller than the patch, ``noise_range`` not increasing,
         ``min_corr`` / ``min_pnr`` a text other than ``auto``.
     """
-    for name in ("min_corr", "min_pnr"):
+    for name in ("min_corr", "min_pnr", "gSig", "gSiz"):
         if isinstance(values[name], str):
             if values[name].strip().lower() != "auto":
-                raise ParameterError(f"cnmfe.{name} must be a number or 'auto', got {values[name]!r}")
+                kind = "a number" if name.startswith("min_") else "a number, a pair [rows, cols]"
+                raise ParameterError(f"cnmfe.{name} must be {kind} or 'auto', got {values[name]!r}")
             values[name] = "auto"
     g_sig, g_siz = values["gSig"], values["gSiz"]
-    if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
+    if isinstance(g_sig, str) or isinstance(g_siz, str):
+        g_sig = g_siz = None  # relations checked when the size is known (cnmfe/size.py)
+    if g_siz is not None and (g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]):
         raise ParameterError(
             f"cnmfe.gSiz {list(g_siz)} is smaller than gSig {list(g_sig)}; gSiz is the box around a neuron "
             "and must be at least gSig (CaImAn's one-photon demo uses gSiz = 4*gSig + 1)"
         )
     rf = values["rf"]
     if rf is not None:
-        if rf < max(g_siz):
+        if g_siz is not None and rf < max(g_siz):
             raise ParameterError(
                 f"cnmfe.rf = {rf} is smaller than gSiz {list(g_siz)}: a patch (2*rf+1 pixels) must hold "
                 "several neurons; raise rf or set it to null for the whole field"
