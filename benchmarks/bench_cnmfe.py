@@ -128,7 +128,21 @@ def _evaluated_scores(est, path, truth) -> dict:
         "false_accepted_on_vessel_border": _on_vessel_border(ev, truth, false),
         "spike_to_noise": truth.spike_to_noise,
         "seeding_thresholds": ev.params.get("seeding_thresholds"),
+        "gSig": ev.params.get("gSig"),
+        # every component's trace SNR and r-value, and whether it is a true neuron (matched before evaluation):
+        # what another accept rule would give, without fitting again
+        "components": _component_table(ev, truth),
     }
+
+
+def _component_table(ev, truth) -> list:
+    """``[snr, r_value, matched (0/1), rejected on a vessel border (0/1)]`` for each component."""
+    from ace_neuro.cnmfe.score import match_components
+
+    matched = set(match_components(ev.A, truth.footprints, dims=ev.dims).idx_est.tolist())
+    vessel = set(ev.params.get("vessel_edge_components", []))
+    return [[round(float(ev.SNR_comp[k]), 3), round(float(ev.r_values[k]), 3), int(k in matched), int(k in vessel)]
+            for k in range(ev.A.shape[1])]
 
 
 #: CaImAn's one-photon demo (demo_pipeline_cnmfE): CNMF-E parameters, then evaluate_components without the CNN.

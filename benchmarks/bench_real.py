@@ -93,7 +93,15 @@ def run_workflow(recording: Path, work: Path, assignments: list[str]):
     return load_estimates(work / "results" / "real" / "evaluate" / "estimates.h5")
 
 
-def contour_figure(est, reference, summary: dict, path: Path) -> None:
+def max_projection(recording: Path) -> np.ndarray:
+    """Each pixel's maximum over the recording minus its median: the cells as a person looks for them."""
+    from ace_neuro.io.miniscope import iter_frames, open_recording
+
+    frames = np.concatenate([chunk for chunk, _, _ in iter_frames(open_recording(recording), 500)])
+    return frames.max(axis=0).astype(np.float32) - np.median(frames[::5], axis=0).astype(np.float32)
+
+
+def contour_figure(est, reference, summary: dict, path: Path, image: np.ndarray) -> None:
     """Our accepted contours (matched green, ours only red) and MiniAn's (matched cyan, MiniAn only yellow)."""
     import matplotlib
 
@@ -105,7 +113,6 @@ def contour_figure(est, reference, summary: dict, path: Path) -> None:
     h, w = est.dims
     accepted = est.select(est.accepted)
     accepted = accepted.select(np.asarray(summary["ours_kept"], np.int64))
-    image = est.Cn if est.Cn is not None else np.zeros((h, w))
     fig, ax = plt.subplots(figsize=(9, 11))
     lo, hi = display_limits(image)
     ax.imshow(image, cmap="gray", vmin=lo, vmax=hi)
@@ -123,7 +130,7 @@ def contour_figure(est, reference, summary: dict, path: Path) -> None:
         draw(reference.A, k, "cyan" if k in matched_ref else "yellow", None if k in matched_ref else f"m{k}")
     for k in range(accepted.A.shape[1]):
         draw(accepted.A, k, "lime" if k in matched_ours else "red", None if k in matched_ours else k)
-    ax.set_title(f"ours {summary['n_ours']} (green matched, red ours only), MiniAn {summary['n_reference']} "
+    ax.set_title(f"over max - median projection: ours {summary['n_ours']} (green matched, red ours only), MiniAn {summary['n_reference']} "
                  f"(cyan matched, yellow MiniAn only); {summary['n_matched']} matched", fontsize=9)
     ax.set_axis_off()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +149,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--figure", type=Path)
     parser.add_argument("--estimates", type=Path, help="score these evaluated estimates instead of running anything")
+    parser.add_argument("--reclassify", action="store_true",
+                        help="with --estimates: apply the evaluate step's accept rule (defaults + --set) again")
     parser.add_argument("--keep", action="store_true", help="save the evaluated estimates as WORK/estimates.h5")
     args = parser.parse_args()
     from ace_neuro.compare.reference import load_minian_reference, match_to_reference
@@ -158,6 +167,14 @@ def main() -> int:
         from ace_neuro import load_estimates
 
         est = load_estimates(args.estimates)
+        if args.reclassify:  # the accept rule at the current evaluate defaults, on the stored SNR and r-values
+            from ace_neuro.cnmfe.evaluate import EvaluateOptions, classify_components
+
+            opts = EvaluateOptions.from_params(settings.get("evaluate", {}))
+            good, bad = classify_components(est.SNR_comp, est.r_values, min_SNR=opts.min_SNR, rval_thr=opts.rval_thr,
+                                            SNR_lowest=opts.SNR_lowest, rval_lowest=opts.rval_lowest)
+            vessel = np.asarray(est.params.get("vessel_edge_components", []), np.int64)
+            est = est.replace(idx_components=np.setdiff1d(good, vessel), idx_components_bad=np.union1d(bad, vessel))
     elif args.workflow:
         est = run_workflow(args.recording, args.work / "workflow", args.set)
     else:
@@ -192,7 +209,7 @@ def main() -> int:
 
         save_estimates(est, args.work / "estimates.h5")
     if args.figure:
-        contour_figure(est, reference, summary, args.figure)
+        contour_figure(est, reference, summary, args.figure, max_projection(args.recording))
     return 0
 
 

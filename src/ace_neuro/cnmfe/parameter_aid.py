@@ -371,7 +371,7 @@ def write_parameter_aid(
         "the background pixels of the sign-flipped movie (what noise reaches without a neuron) pass both "
         "(cnmfe/thresholds.py).\n"
         + "".join(f"- WARNING: {w}\n" for w in summary["warnings"])
-        f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
+        + f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
     )
     with atomic_path(paths["suggestion"]) as tmp:
         tmp.write_text(text)

@@ -74,10 +74,9 @@ def check(values: dict[str, Any]) -> dict[str, Any]:
                 kind = "a number" if name.startswith("min_") else "a number, a pair [rows, cols]"
                 raise ParameterError(f"cnmfe.{name} must be {kind} or 'auto', got {values[name]!r}")
             values[name] = "auto"
-    g_sig, g_siz = values["gSig"], values["gSiz"]
-    if isinstance(g_sig, str) or isinstance(g_siz, str):
-        g_sig = g_siz = None  # relations checked when the size is known (cnmfe/size.py)
-    if g_siz is not None and (g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]):
+    # a size that is 'auto' is checked when it is known (cnmfe/size.py)
+    g_sig, g_siz = (None if isinstance(values[k], str) else values[k] for k in ("gSig", "gSiz"))
+    if g_sig is not None and g_siz is not None and (g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]):
         raise ParameterError(
             f"cnmfe.gSiz {list(g_siz)} is smaller than gSig {list(g_sig)}; gSiz is the box around a neuron "
             "and must be at least gSig (CaImAn's one-photon demo uses gSiz = 4*gSig + 1)"

@@ -21,7 +21,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("min_SNR", 3.0, "number", "Trace SNR above which a component is accepted (with the r-value rule: either suffices).", _S, minimum=0.0, caiman_group="quality"),
     Param("rval_thr", 0.85, "number", "Spatial correlation (r-value) at or above which a component is accepted (either this or min_SNR suffices).", _S, minimum=-1.0, maximum=1.0, caiman_group="quality"),
     Param("r_values_min", None, ("number", "null"), "The seed's name for rval_thr (for old parameter sheets); when set it replaces rval_thr.", _S, minimum=-1.0, maximum=1.0),
-    Param("SNR_lowest", 0.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value.", _S, minimum=0.0, caiman_group="quality"),
+    Param("SNR_lowest", 2.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value (CaImAn's default 0.5 is below what noise alone reaches, 0.45-0.75 at any length; at 0.5 the r-value alone kept halos of bright cells and neuropil on real data and in long sessions: benchmarks/real.md).", _S, minimum=0.0, caiman_group="quality"),
     Param("rval_lowest", -1.0, "number", "Components with an r-value at or below this are rejected whatever their SNR.", _S, minimum=-1.0, maximum=1.0, caiman_group="quality"),
     Param("use_cnn", False, "boolean", "CaImAn's CNN classifier; not available in ace-neuro (must stay false).", _S, caiman_group="quality"),
     Param("reject_vessel_edges", True, "boolean", "(ace-neuro) Reject components that follow a blood-vessel border (on a dark ridge of the background and elongated or without positive transients; see cnmfe/vessels.py).", _S),
