@@ -18,7 +18,9 @@ and are left out of the null sample (:func:`background_pixels`): the negative
 side lobes of the zero-mean seeding filter around active cells (rings where
 ``PNR_null >= 2 PNR``: on a dense field these rings, not noise, made the
 flipped tail, and the threshold climbed to the bound) and every pixel within
-``gSiz / 2 + gSig`` of a pixel that looks like a cell (``PNR >= 2 PNR_null``).
+``gSiz / 2 + gSig`` of a pixel that looks like a cell (``PNR >= 2 PNR_null``;
+half that, then the cell pixels alone, when a field packed with cells leaves
+fewer than 200 pixels: a note in the diagnostics).
 
 Peak-to-noise. ``PNR_null`` is the largest of many correlated noise samples
 over the recording, so its law is close to a Gumbel law whose location grows
@@ -218,6 +220,7 @@ def background_pixels(
     gSig,
     gSiz,
     eligible: np.ndarray | None = None,
+    reach_factor: float = 1.0,
 ) -> np.ndarray:
     """Pixels whose flipped statistics are noise: the null sample.
 
@@ -235,6 +238,8 @@ def background_pixels(
         Filter width and box size (pixels, rows and columns).
     eligible : ndarray of bool, shape (h, w), optional
         Pixels that may be used at all (e.g. not in the seeding border).
+    reach_factor : float
+        Fraction of ``gSiz / 2 + gSig`` left out around cell-like pixels (0: the cell pixels only).
 
     Returns
     -------
@@ -244,7 +249,7 @@ def background_pixels(
     pnr_null = np.asarray(pnr_null, np.float64)
     cell = (pnr > 0) & (pnr >= _DOMINANCE * pnr_null)
     ring = (pnr_null > 0) & (pnr_null >= _DOMINANCE * pnr)
-    reach = [int(np.ceil(float(z) / 2.0 + float(g))) for z, g in zip(gSiz, gSig)]
+    reach = [int(np.ceil(reach_factor * (float(z) / 2.0 + float(g)))) for z, g in zip(gSiz, gSig)]
     yy, xx = np.mgrid[-reach[0]:reach[0] + 1, -reach[1]:reach[1] + 1]
     disk = (yy / max(reach[0], 1)) ** 2 + (xx / max(reach[1], 1)) ** 2 <= 1.0
     near = ndi.binary_dilation(cell, structure=disk) if cell.any() else cell
@@ -310,12 +315,19 @@ def calibrate_thresholds(
         usable &= np.asarray(eligible, bool)
     if not usable.any():
         raise ValueError("no eligible pixel to calibrate the seeding thresholds on")
-    warnings = []
-    sample = background_pixels(pnr, pnr_null, gSig=gSig, gSiz=gSiz, eligible=usable)
-    if sample.sum() < min(_MIN_NULL_PIXELS, usable.sum()):
-        warnings.append(f"only {int(sample.sum())} background pixels away from cells and filter rings: the null "
-                        f"sample is all {int(usable.sum())} eligible pixels (thresholds may be high)")
+    warnings, notes = [], []
+    enough = min(_MIN_NULL_PIXELS, int(usable.sum()))
+    for factor in (1.0, 0.5, 0.0):  # a field packed with cells: leave out less around each
+        sample = background_pixels(pnr, pnr_null, gSig=gSig, gSiz=gSiz, eligible=usable, reach_factor=factor)
+        if sample.sum() >= enough:
+            break
+    if sample.sum() < enough:
+        warnings.append(f"only {int(sample.sum())} pixels away from cells and filter rings: the null sample is all "
+                        f"{int(usable.sum())} eligible pixels (thresholds may be high)")
         sample = usable
+    elif factor < 1.0:
+        notes.append(f"a dense field: the null sample leaves out {factor:g} x (gSiz / 2 + gSig) around cells "
+                     f"({int(sample.sum())} pixels)")
     rate = float(false_seed_rate)
     loc, scale = gumbel_fit(pnr_null[sample])
     if not (np.isfinite(loc) and np.isfinite(scale) and scale > 0):
@@ -352,7 +364,6 @@ def calibrate_thresholds(
     else:  # the lowest correlation that keeps the rate with the configured min_pnr
         within = [o for o in options if o[4] <= rate]
         min_corr, min_pnr, passing, n_movie, _ = within[0] if within else options[-1]
-    notes = []
     if len(values) > 1 and min_corr >= values[-1]:
         warnings.append(f"min_corr {min_corr:g} is the highest candidate ({values[0]:g}-{values[-1]:g}): few pixels of "
                         "the movie correlate more than noise does; seeding is nearly off (check gSig, or set "
