@@ -20,16 +20,22 @@ from ace_neuro.params import ParameterError
 def _movie(n_cells: int, amplitude: float, T: int = 600, size: int = 64, seed: int = 0):
     """Gaussian noise + a slow global background + n_cells Gaussian cells with positive transients."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
     movie = rng.normal(0.0, 1.0, (T, size, size)).astype(np.float32)
     movie += (5 * np.sin(np.arange(T) / 40.0))[:, None, None].astype(np.float32)
     centres = rng.uniform(10, size - 10, (n_cells, 2))
+    _add_cells(movie, centres, 2.0, amplitude, rng)
+    return movie, centres
+
+
+def _add_cells(movie, centres, sd: float, amplitude: float, rng) -> None:
+    """Gaussian cells (standard deviation ``sd`` px) with positive transients, added to ``movie`` in place."""
+    T, height, width = movie.shape
+    yy, xx = np.mgrid[0:height, 0:width]
     for cy, cx in centres:
-        shape = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 2.0 ** 2)).astype(np.float32)
+        shape = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sd ** 2)).astype(np.float32)
         spikes = (rng.random(T) < 0.02).astype(np.float32)
         trace = np.convolve(spikes, np.exp(-np.arange(30) / 8.0))[:T].astype(np.float32)
         movie += amplitude * trace[:, None, None] * shape
-    return movie, centres
 
 
 def _images(movie):
@@ -143,20 +149,15 @@ def test_auto_is_the_default_and_validated():
 
 
 def _smooth_noise_movie(T: int, size: int = 96, n_cells: int = 0, amplitude: float = 0.0, seed: int = 0):
-    """Noise after a median filter of 7 px and a tophat-like floor, as MiniAn's preprocessing leaves a movie,
-    plus large cells (sd 4 px) with positive transients."""
+    """Noise after a median filter of 7 px, as MiniAn's preprocessing leaves a movie, plus large cells (sd 4 px)
+    with positive transients."""
     import scipy.ndimage as ndi
 
     rng = np.random.default_rng(seed)
     noise = rng.normal(0.0, 1.0, (T, size, size)).astype(np.float32)
     movie = ndi.median_filter(noise, size=(1, 7, 7))
-    yy, xx = np.mgrid[0:size, 0:size]
     centres = rng.uniform(14, size - 14, (n_cells, 2))
-    for cy, cx in centres:
-        shape = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 4.0 ** 2)).astype(np.float32)
-        spikes = (rng.random(T) < 0.02).astype(np.float32)
-        trace = np.convolve(spikes, np.exp(-np.arange(30) / 8.0))[:T].astype(np.float32)
-        movie += amplitude * trace[:, None, None] * shape
+    _add_cells(movie, centres, 4.0, amplitude, rng)
     return movie, centres
 
 
