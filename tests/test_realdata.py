@@ -1,8 +1,8 @@
 """The whole workflow on a real recording: MiniAn's Miniscope V3 demo (left half), scored against MiniAn's result.
 
 The recording and MiniAn's units are in ``../shared/realdata/minian_demo_left`` (README there); the test skips,
-saying so, when that folder is absent (a fresh clone). To stay fast it runs the shipped defaults on a 192 x 192 crop
-of the densest part of the field (all 1,000 frames) and compares with MiniAn's units whose centre lies in the crop.
+saying so, when that folder is absent (a fresh clone). To stay fast it runs the shipped defaults on a 256 x 256 crop
+of the field holding its dense cells and some of its dark part (all 1,000 frames) and compares with MiniAn's units whose centre lies in the crop.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import yaml
 from tiny_workflow import ROOT, snakemake
 
 DATA = ROOT.parent / "shared" / "realdata" / "minian_demo_left"
-#: Crop box in the movie's pixels (rows from the top, columns), end exclusive: 192 x 192 px of dense cells.
-ROWS, COLS = (160, 352), (176, 368)
+#: Crop box in the movie's pixels (rows from the top, columns), end exclusive: 256 x 256 px, dense cells and dark field.
+ROWS, COLS = (120, 376), (112, 368)
 
 pytestmark = [
     pytest.mark.realdata,

@@ -225,6 +225,11 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None):
                 yield downsample_frames(source.read_frames(t0, t1), 1, tsub)
 
         size = estimate_neuron_size(peak_image(chunks, source.dims), border=int(border))
+        largest = max(1, (min(source.dims) - 1) // 4)  # gSiz = 4 gSig + 1 must fit in the frame
+        if size.gSig > largest:
+            size = NeuronSize(largest, size.median_hwhm_px, size.n_blobs, size.warnings + (
+                f"measured gSig {size.gSig} px does not fit a {source.dims[0]}x{source.dims[1]} frame with gSiz = "
+                f"4 gSig + 1: gSig {largest} used",))
         g_sig = (size.gSig, size.gSig)
         if log is not None:
             log.info("cnmfe: gSig auto: %d px (median half-width at half maximum %.2f px of %d blobs of the peak "
