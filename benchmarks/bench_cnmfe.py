@@ -53,6 +53,8 @@ CURVE = [
     {**_CURVE_BASE, "name": "spike/noise 0.8, dynamic vessels", "spike_to_noise": 0.8, "vessel_dilation": 0.15,
      "vessel_wobble_px": 1.0},
 ]
+#: Recording length (``--lengths``): the curve's default-brightness case at 1,500, 3,000 and 6,000 frames.
+LENGTHS = [{**_CURVE_BASE, "name": f"{n} frames", "n_frames": n, "spike_to_noise": 0.0} for n in (1500, 3000, 6000)]
 _SIM_KEYS = ("overlap_fraction", "spike_to_noise", "vessel_dilation", "vessel_wobble_px")
 
 
@@ -126,7 +128,21 @@ def _evaluated_scores(est, path, truth) -> dict:
         "false_accepted_on_vessel_border": _on_vessel_border(ev, truth, false),
         "spike_to_noise": truth.spike_to_noise,
         "seeding_thresholds": ev.params.get("seeding_thresholds"),
+        "gSig": ev.params.get("gSig"),
+        # every component's trace SNR and r-value, and whether it is a true neuron (matched before evaluation):
+        # what another accept rule would give, without fitting again
+        "components": _component_table(ev, truth),
     }
+
+
+def _component_table(ev, truth) -> list:
+    """``[snr, r_value, matched (0/1), rejected on a vessel border (0/1)]`` for each component."""
+    from ace_neuro.cnmfe.score import match_components
+
+    matched = set(match_components(ev.A, truth.footprints, dims=ev.dims).idx_est.tolist())
+    vessel = set(ev.params.get("vessel_edge_components", []))
+    return [[round(float(ev.SNR_comp[k]), 3), round(float(ev.r_values[k]), 3), int(k in matched), int(k in vessel)]
+            for k in range(ev.A.shape[1])]
 
 
 #: CaImAn's one-photon demo (demo_pipeline_cnmfE): CNMF-E parameters, then evaluate_components without the CNN.
@@ -242,6 +258,7 @@ def main(argv=None) -> None:
     ap.add_argument("--truth", type=Path, default=None, help="ground_truth.h5 of --memmap")
     ap.add_argument("--curve", action="store_true",
                     help="spike-brightness and vessel cases (CURVE), scored before and after evaluation")
+    ap.add_argument("--lengths", action="store_true", help="the curve's default case at 1,500 / 3,000 / 6,000 frames")
     ap.add_argument("--evaluate", action="store_true", help="also evaluate and score the accepted components")
     ap.add_argument("--caiman-python", default=None,
                     help="fit with CaImAn (its 1p demo settings) using this Python (e.g. /tmp/caiman-venv/bin/python)")
@@ -266,8 +283,8 @@ def main(argv=None) -> None:
         res["case"] = args.memmap.name
         print(json.dumps(res), flush=True)
         return
-    cases = QUICK if args.quick else CURVE if args.curve else CASES
-    evaluate = ["--evaluate"] if (args.evaluate or args.curve) else []
+    cases = QUICK if args.quick else CURVE if args.curve else LENGTHS if args.lengths else CASES
+    evaluate = ["--evaluate"] if (args.evaluate or args.curve or args.lengths) else []
     if args.case is not None:
         cases = [cases[args.case]]
     rows = []

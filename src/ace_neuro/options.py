@@ -158,10 +158,12 @@ def allowed_values(p: Param) -> str:
     parts = []
     for kind, word in (("integer", "an integer"), ("number", "a number"), ("boolean", "true or false"),
                        ("string", "a text"), ("object", "a mapping"), ("null", "null (not set)")):
-        if kind in p.types:
+        if kind in p.types and not (p.pair and kind == "string"):
             parts.append(word)
     if p.pair:
         parts.insert(0, "a number or a pair [rows, cols] of " + ("integers" if p.items.get("type") == "integer" else "numbers"))
+        if "string" in p.types and isinstance(p.default, str):  # a pair that may also be measured ('auto')
+            parts.append(f"{p.default!r}")
     elif "array" in p.types:
         parts.append("a list")
     bounds = []

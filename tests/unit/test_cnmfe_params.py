@@ -13,7 +13,8 @@ PARAMS = CnmfeOptions.parameters()
 def test_defaults_are_caiman_one_photon_values():
     p = check_params({})
     assert p["method_init"] == "corr_pnr"
-    assert p["gSig"] == [3, 3] and p["gSiz"] == [13, 13]
+    # neuron size: measured on the recording (CaImAn's demo: 3 and 13, still accepted as numbers)
+    assert p["gSig"] == "auto" and p["gSiz"] == "auto"
     assert p["center_psf"] is True and p["nb"] == 0
     # seeding thresholds: calibrated on the recording (CaImAn's demo: 0.8 and 10, still accepted as numbers)
     assert (p["min_corr"], p["min_pnr"], p["ring_size_factor"]) == ("auto", "auto", 1.4)
@@ -31,7 +32,7 @@ def test_scalar_gsig_becomes_pair():
     "bad, message",
     [
         ({"gSig": [5, 5], "gSiz": [4, 4]}, "gSiz [4, 4] is smaller than gSig [5, 5]"),
-        ({"rf": 8}, "rf = 8 is smaller than gSiz [13, 13]"),
+        ({"rf": 8, "gSiz": 13}, "rf = 8 is smaller than gSiz [13, 13]"),
         ({"min_pnr": 0}, "cnmfe.min_pnr = 0 is not allowed; it must be a number"),
         ({"min_pnr": "high"}, "cnmfe.min_pnr must be a number or 'auto', got 'high'"),
         ({"min_pnr": -3}, "cnmfe.min_pnr = -3 is not allowed"),
@@ -39,7 +40,7 @@ def test_scalar_gsig_becomes_pair():
         ({"merge_tresh": 0.8}, "did you mean 'merge_thr'?"),
         ({"p": 3}, "cnmfe.p = 3 is not allowed; it must be one of 0, 1, 2"),
         ({"nb": 2}, "cnmfe.nb = 2 is not allowed; it must be one of 0"),
-        ({"gSig": [3, 0]}, "cnmfe.gSig = [3, 0] is not allowed; it must be a number or a pair [rows, cols] of integers (>= 1)"),
+        ({"gSig": [3, 0]}, "cnmfe.gSig = [3, 0] is not allowed; it must be a number or a pair [rows, cols] of integers or 'auto' (>= 1)"),
         ({"rf": 20, "stride": 41}, "stride = 41 (overlap) must be smaller than the patch size 2*rf+1 = 41"),
         ({"noise_range": [0.5, 0.25]}, "cnmfe.noise_range must be two numbers 0 <= low < high <= 0.5"),
         ({"center_psf": "yes"}, 'cnmfe.center_psf = "yes" is not allowed; it must be true or false'),
@@ -57,7 +58,8 @@ def test_options_group_the_checked_values_and_give_them_back(values):
     options = CnmfeOptions.from_params(values)
     checked = check_params(values)
     assert options.as_params() == checked and list(options.as_params()) == list(checked)  # what estimates.h5 records
-    assert options.seeding.gSig == tuple(checked["gSig"]) and options.noise.noise_range == tuple(checked["noise_range"])
+    size = checked["gSig"]
+    assert options.seeding.gSig == (size if isinstance(size, str) else tuple(size)) and options.noise.noise_range == tuple(checked["noise_range"])
     assert options.patch.rf == checked["rf"] and options.temporal.p == checked["p"]
     assert options.merging.merge_thr == checked["merge_thr"] and options.background.ssub_B == checked["ssub_B"]
 

@@ -71,7 +71,8 @@ def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
     assert tifffile.imread(out / "correlation_image.tif").shape == (128, 128)
     assert tifffile.imread(out / "pnr_image.tif").shape == (128, 128)
     used = json.loads((out / "params.json").read_text())
-    assert used["min_pnr"] == 7 and used["gSig"] == [3, 3] and used["fr"] == 20.0
+    g = used["neuron_size"]["gSig"]  # gSig: auto, measured on the movie
+    assert used["min_pnr"] == 7 and used["gSig"] == [g, g] and used["gSiz"] == [4 * g + 1] * 2 and used["fr"] == 20.0
 
     matches = match_components(saved.A, truth.footprints, dims=(128, 128))
     scores = detection_scores(saved.A, truth.footprints, matches=matches, dims=(128, 128))
@@ -104,7 +105,9 @@ def test_movie_without_neurons_gives_empty_estimates_and_a_warning(tmp_path, cap
                               motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False)
     memmap_dir = _write_memmap(tmp_path / "memmap", config)
     caplog.set_level(logging.WARNING, logger="ace_neuro")
-    est = run_step(memmap_dir, tmp_path / "out", {"fr": 20.0}, 1, None, None,
+    # CaImAn's fixed thresholds: 'auto' lets a fraction seed_false_rate of noise pixels through as candidates
+    # (rejected by evaluation), so only fixed ones give an empty fit here
+    est = run_step(memmap_dir, tmp_path / "out", {"fr": 20.0, "min_corr": 0.8, "min_pnr": 10}, 1, None, None,
                          logging.getLogger("ace_neuro.test"))
     assert est.A.shape == (96 * 96, 0) and est.C.shape == (0, 300)
     assert any("no neuron found" in rec.getMessage() for rec in caplog.records)
@@ -117,7 +120,7 @@ def test_parameters_are_checked_before_any_work(tmp_path):
     with pytest.raises(ParameterError, match="gSiz"):
         run_step(tmp_path / "missing", tmp_path / "out", {"gSig": [5, 5], "gSiz": [3, 3]})
     with pytest.raises(ParameterError, match="rf = 5 is smaller than gSiz"):
-        run_step(tmp_path / "missing", tmp_path / "out", {"rf": 5})
+        run_step(tmp_path / "missing", tmp_path / "out", {"rf": 5, "gSiz": 13})
     with pytest.raises(ParameterError, match="min_pnr"):
         run_step(tmp_path / "missing", tmp_path / "out", {"min_pnr": 0})
     with pytest.raises(ParameterError, match="did you mean 'merge_thr'"):

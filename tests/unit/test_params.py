@@ -124,7 +124,7 @@ def test_stage_parameters_are_validated_once_and_read_only():
 @pytest.mark.parametrize(
     "stage, values, message",
     [
-        ("cnmfe", {"gSig": -3}, r"cnmfe.gSig = -3 is not allowed; it must be a number or a pair \[rows, cols\] of integers \(>= 1\)"),
+        ("cnmfe", {"gSig": -3}, r"cnmfe.gSig = -3 is not allowed; it must be a number or a pair \[rows, cols\] of integers or 'auto' \(>= 1\)"),
         ("preprocess", {"secs_window": 0}, r"preprocess.secs_window = 0 is not allowed; it must be a number \(> 0\)"),
         ("cnmfe", {"min_pnr": -5}, r"cnmfe.min_pnr = -5(\.0)? is not allowed"),
         ("events", {"events_method": "derivativ"}, r'events.events_method = "derivativ" is not allowed; it must be one of "derivative", "deconvolution", "both"'),

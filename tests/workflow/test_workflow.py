@@ -169,5 +169,6 @@ def test_cnmfe_parameters_target_builds_the_aid_without_the_fit(workdir):
     for name in ("images.png", "histograms.png", "seeds.png", "patches.png", "suggestion.txt", "summary.json"):
         assert (out / name).stat().st_size > 0
     summary = yaml.safe_load((out / "summary.json").read_text())
-    assert summary["gSig_candidates"][1] == [3, 3] and summary["thresholds_auto"][1]["auto_pnr"]
+    g = summary["neuron_size_auto"]["gSig"]  # gSig: auto, measured on the movie
+    assert [g, g] in summary["gSig_candidates"] and summary["thresholds_auto"][1]["auto_pnr"]
     assert planned_jobs(run_snakemake(workdir, "-n")) == {}

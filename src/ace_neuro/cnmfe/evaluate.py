@@ -161,7 +161,8 @@ def evaluate_components(
     if options.reject_vessel_edges and n_comp:
         from ace_neuro.cnmfe.vessels import vessel_edge_report
 
-        report = vessel_edge_report(estimates, gSig=fit.gSig, gSiz=fit.gSiz)
+        g_sig, g_siz = _neuron_size(estimates, fit)
+        report = vessel_edge_report(estimates, gSig=g_sig, gSiz=g_siz)
         flagged = np.asarray(report["vessel_edge"] + report["border"], np.int64)
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
@@ -178,6 +179,25 @@ def evaluate_components(
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
     )
+
+
+def _neuron_size(estimates: Estimates, fit: CnmfeOptions) -> tuple[list[int], list[int]]:
+    """``gSig`` and ``gSiz`` the fit used: as recorded, or measured on the footprints where the record says
+    ``"auto"`` (estimates from elsewhere, a CaImAn file or an older version, do not record the measured size):
+    the median half-width at half maximum of the footprints, with ``gSiz = 4 gSig + 1``."""
+    g_sig, g_siz = fit.gSig, fit.gSiz
+    if isinstance(g_sig, str) or isinstance(g_siz, str):
+        from ace_neuro.cnmfe.parameter_aid import footprint_half_widths
+        from ace_neuro.cnmfe.size import gsiz_for
+
+        if isinstance(g_sig, str):
+            half = footprint_half_widths(estimates.A, estimates.dims)
+            half = half[half > 0]
+            g = max(1, int(round(float(np.median(half))))) if half.size else 1
+            g_sig = [g, g]
+        if isinstance(g_siz, str):
+            g_siz = [gsiz_for(v) for v in g_sig]
+    return list(g_sig), list(g_siz)
 
 
 # --------------------------------------------------------------------------- workflow step

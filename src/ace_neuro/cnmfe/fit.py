@@ -143,6 +143,10 @@ def _seed_and_extract_cached(
                                            eligible=seed_mask(init_dims, border_init))
     if auto:
         logger.info("%s: seeding thresholds %s", passes.label, images.thresholds.as_dict())
+        for warning in images.thresholds.warnings:
+            logger.warning("%s: seeding thresholds: %s", passes.label, warning)
+        for note in images.thresholds.notes:
+            logger.info("%s: seeding thresholds: %s", passes.label, note)
     seeds = find_seeds(images.cn, images.pnr, images.thresholds.min_corr, images.thresholds.min_pnr, g_sig, border_init,
                        max_new, exclude)
     comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init, images.mean,
@@ -271,6 +275,7 @@ def refine(
     residual_seeding: bool,
     log: logging.Logger,
     label: str,
+    info: dict | None = None,
 ) -> ModelState:
     """Rounds of spatial update, background re-fit, temporal update and merging.
 
@@ -293,6 +298,8 @@ def refine(
     log : logging.Logger
     label : str
         Prefix of log lines.
+    info : dict, optional
+        Receives ``seeding_thresholds_residual`` (the residual pass's thresholds).
     """
     seeding, merging = options.seeding, options.merging
     for it in range(int(n_rounds)):
@@ -314,12 +321,14 @@ def refine(
             if seeding.K is not None:
                 max_new = max(0, int(seeding.K) - state.A.shape[1])
             if max_new != 0:
-                comps, _, init_dims = _seed_and_extract(
+                comps, residual_images, init_dims = _seed_and_extract(
                     passes, passes.residual_frames(state), seeding, options.noise, border=border, max_new=max_new,
                     exclude_centres=centroids(state.A, passes.dims), local_background=False,
                 )
                 A_new, C_new = _to_full_resolution(comps, init_dims, passes.dims, seeding.ssub, seeding.tsub, passes.T)
                 log.info("%s: %d more components seeded on the residual", label, A_new.shape[1])
+                if info is not None:
+                    info["seeding_thresholds_residual"] = residual_images.thresholds.as_dict()
                 if A_new.shape[1]:
                     A = scipy.sparse.hstack([state.A, A_new], format="csc")
                     C = np.concatenate([state.C, C_new], axis=0)
@@ -387,16 +396,17 @@ def fit_region(
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
     state.W = passes.fit_background(state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
+    info: dict = {}
     if options.only_init or rounds == 0:
         if A.shape[1]:
             state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise)
     else:
         state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
-                       residual_seeding=options.residual_seeding, log=log, label=label)
+                       residual_seeding=options.residual_seeding, log=log, label=label, info=info)
     cn, pnr = images.cn, images.pnr
+    info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if seeding.ssub > 1:
         h, w = passes.dims
         cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)
         pnr = cv2.resize(pnr, (w, h), interpolation=cv2.INTER_LINEAR)
-    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr,
-                     {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict()})
+    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr, info)

@@ -259,11 +259,13 @@ def write_parameter_aid(
     *,
     patch: PatchOptions,
     border_pix: int = 0,
+    neuron_size: dict | None = None,
 ) -> dict[str, Any]:
     """Write the figures and texts to ``outputs`` (a path for each of :data:`OUTPUT_KEYS`); returns the summary.
 
     ``patch`` (``rf``, ``stride``) and ``border_pix`` (pixels) are drawn over
-    the correlation image.
+    the correlation image; ``neuron_size`` (``gSig: auto``'s measurement,
+    :class:`ace_neuro.cnmfe.size.NeuronSize` as a dict) goes into the summary.
     """
     from ace_neuro.io.images import pyplot
 
@@ -300,12 +302,22 @@ def write_parameter_aid(
         bins = np.linspace(min(values.min(), null.min()), max(values.max(), null.max(), conf) + 1e-6, 80)
         ax.hist(values.ravel(), bins=bins, alpha=0.6, label="movie", log=True)
         ax.hist(null.ravel(), bins=bins, alpha=0.6, label="sign-flipped movie (null)", log=True)
-        ax.axvline(auto, color="k", lw=1.5, label=f"auto {auto:.2f} (false-seed rate {thr.false_seed_rate:g})")
+        ax.axvline(auto, color="k", lw=1.5, label=f"auto {auto:.2f} (joint false-seed rate {thr.false_seed_rate:g})")
         ax.axvline(conf, color="r", ls="--", lw=1.5, label=f"configured / CaImAn demo {conf:g}")
         ax.set_xlabel(name)
         ax.set_ylabel("pixels")
         ax.legend(fontsize=7)
-    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds", fontsize=10)
+    if thr.gumbel_scale:  # the Gumbel law fitted to the null's peak-to-noise ratios, scaled to the histogram
+        x = np.linspace(img.pnr_null.min(), max(img.pnr.max(), thr.min_pnr) + 1e-6, 200)
+        z = (x - thr.gumbel_loc) / thr.gumbel_scale
+        density = np.exp(-z - np.exp(-z)) / thr.gumbel_scale
+        step = (x[-1] - x[0]) / 79
+        axes[1].plot(x, density * thr.n_null_pixels * step, "k:", lw=1, label="Gumbel fit to the null (background)")
+        axes[1].set_ylim(bottom=0.5)
+        axes[1].legend(fontsize=7)
+    warn = "; ".join(thr.warnings)
+    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds" + (f"\nWARNING: {warn}" if warn else ""),
+                 fontsize=9)
     fig.tight_layout()
     save_figure(fig, paths["histograms"])
 
@@ -341,6 +353,8 @@ def write_parameter_aid(
         "thresholds_configured": {"min_corr": seeding.min_corr, "min_pnr": seeding.min_pnr},
         "n_seeds": int(len(aid.seeds)),
         "suggestion": suggestion,
+        "neuron_size_auto": neuron_size,
+        "warnings": list(thr.warnings) + list((neuron_size or {}).get("warnings", [])),
     }
     text = (
         f"Seeding parameters for this recording (configured gSig {g_sig}, min_corr {seeding.min_corr}, "
@@ -349,10 +363,14 @@ def write_parameter_aid(
         f"{suggestion['n_sizes']} {suggestion['sizes_from']} is "
         + (f"{suggestion['median_half_width_px']:.1f} px.\n" if suggestion["median_half_width_px"] is not None
            else "unknown (no neuron found).\n")
+        + (f"- gSig 'auto' measured {neuron_size['gSig']} px on the movie's peak image (median half-width "
+           f"{neuron_size['median_hwhm_px']} px of {neuron_size['n_blobs']} blobs).\n" if neuron_size else "")
         + f"- min_corr {suggestion['min_corr']}, min_pnr {suggestion['min_pnr']}: the values 'auto' calibrates at "
-        f"gSig {g_sig}: the (1 - {suggestion['false_seed_rate']:g}) quantiles of the same statistics on the "
-        "sign-flipped movie over background pixels (what noise and background reach without a neuron).\n"
-        f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
+        f"gSig {g_sig}: the pair passing most pixels of the movie while at most {suggestion['false_seed_rate']:g} of "
+        "the background pixels of the sign-flipped movie (what noise reaches without a neuron) pass both "
+        "(cnmfe/thresholds.py).\n"
+        + "".join(f"- WARNING: {w}\n" for w in summary["warnings"])
+        + f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
     )
     with atomic_path(paths["suggestion"]) as tmp:
         tmp.write_text(text)
@@ -410,9 +428,13 @@ def run_parameter_aid(
     if estimates_path is not None:
         est = load_estimates(estimates_path)
         footprints = est.A[:, est.idx_components] if est.idx_components is not None else est.A
+    from .size import resolve_neuron_size
+
+    options, size = resolve_neuron_size(source, options, border=border, log=log)
     with scratch_directory(Path(outputs["summary"]).parent, ".cnmfe_parameters_scratch") as scratch:
         aid = compute_parameter_aid(source, options.seeding, options.noise, chunk_mb=options.cnmfe_chunk_mb,
                                     border=border, footprints=footprints, threads=threads, scratch_dir=scratch)
-    summary = write_parameter_aid(aid, outputs, patch=options.patch, border_pix=options.border_pix)
+    summary = write_parameter_aid(aid, outputs, patch=options.patch, border_pix=options.border_pix,
+                                  neuron_size=None if size is None else size.as_dict())
     log.info("cnmfe parameter aid: %d seeds; suggestion %s", summary["n_seeds"], summary["suggestion"])
     return summary

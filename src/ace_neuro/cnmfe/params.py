@@ -73,8 +73,8 @@ class SeedingOptions:
         while seeding (float32 movies only) instead of recomputing them.
     """
 
-    gSig: tuple[int, int]
-    gSiz: tuple[int, int]
+    gSig: tuple[int, int] | str
+    gSiz: tuple[int, int] | str
     center_psf: bool
     min_corr: float | str
     min_pnr: float | str
@@ -224,8 +224,8 @@ class CnmfeOptions(Options):
 
     method_init: str = option("corr_pnr", "string", "Initialisation: 'corr_pnr' seeds neurons at peaks of correlation x peak-to-noise (CNMF-E).", enum=("corr_pnr",), caiman_group="init")
     K: int | None = option(None, ("integer", "null"), "Maximum number of neurons per patch (whole field when rf is null); null = no limit.", minimum=0, caiman_group="init")
-    gSig: tuple[int, int] = option([3, 3], "array", "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="init")
-    gSiz: tuple[int, int] = option([13, 13], "array", "Size of the box around a neuron in pixels (rows, cols), at least gSig; CaImAn's 1p demo uses 4*gSig+1.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="init")
+    gSig: tuple[int, int] | str = option("auto", ("array", "string"), "Expected half-size of a neuron in pixels (rows, cols); sigma of the seeding filter. 'auto' = measured on the movie before the fit (half-width at half maximum of its brightest blobs, cnmfe/size.py; CaImAn's demo: 3).", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="init")
+    gSiz: tuple[int, int] | str = option("auto", ("array", "string"), "Size of the box around a neuron in pixels (rows, cols), at least gSig; 'auto' = 4*gSig+1 as CaImAn's 1p demo.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="init")
     center_psf: bool = option(True, "boolean", "Seed on the movie filtered by a zero-mean Gaussian (one-photon data); false uses the raw movie.", caiman_group="init")
     min_corr: float | str = option("auto", ("number", "string"), "Minimum local correlation of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 0.8).", minimum=-1.0, maximum=1.0, caiman_group="init")
     min_pnr: float | str = option("auto", ("number", "string"), "Minimum peak-to-noise ratio of a seed pixel (filtered movie); 'auto' = calibrated on the recording's sign-flipped movie at seed_false_rate (CaImAn's demo: 10).", exclusive_minimum=0.0, caiman_group="init")
@@ -267,20 +267,22 @@ class CnmfeOptions(Options):
             ``stride`` not smaller than the patch, ``noise_range`` not increasing,
             ``min_corr`` / ``min_pnr`` a text other than ``auto``.
         """
-        for name in ("min_corr", "min_pnr"):
+        for name in ("min_corr", "min_pnr", "gSig", "gSiz"):
             if isinstance(values[name], str):
                 if values[name].strip().lower() != "auto":
-                    raise ParameterError(f"cnmfe.{name} must be a number or 'auto', got {values[name]!r}")
+                    kind = "a number" if name.startswith("min_") else "a number, a pair [rows, cols]"
+                    raise ParameterError(f"cnmfe.{name} must be {kind} or 'auto', got {values[name]!r}")
                 values[name] = "auto"
-        g_sig, g_siz = values["gSig"], values["gSiz"]
-        if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
+        # a size that is 'auto' is checked when it is known (cnmfe/size.py)
+        g_sig, g_siz = (None if isinstance(values[k], str) else values[k] for k in ("gSig", "gSiz"))
+        if g_sig is not None and g_siz is not None and (g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]):
             raise ParameterError(
                 f"cnmfe.gSiz {list(g_siz)} is smaller than gSig {list(g_sig)}; gSiz is the box around a neuron "
                 "and must be at least gSig (CaImAn's one-photon demo uses gSiz = 4*gSig + 1)"
             )
         rf = values["rf"]
         if rf is not None:
-            if rf < max(g_siz):
+            if g_siz is not None and rf < max(g_siz):
                 raise ParameterError(
                     f"cnmfe.rf = {rf} is smaller than gSiz {list(g_siz)}: a patch (2*rf+1 pixels) must hold "
                     "several neurons; raise rf or set it to null for the whole field"
@@ -324,7 +326,7 @@ class EvaluateOptions(Options):
     min_SNR: float = option(3.0, "number", "Trace SNR above which a component is accepted (with the r-value rule: either suffices).", minimum=0.0, caiman_group="quality")
     rval_thr: float = option(0.85, "number", "Spatial correlation (r-value) at or above which a component is accepted (either this or min_SNR suffices).", minimum=-1.0, maximum=1.0, caiman_group="quality")
     r_values_min: float | None = option(None, ("number", "null"), "The seed's name for rval_thr (for old parameter sheets); when set it replaces rval_thr.", minimum=-1.0, maximum=1.0)
-    SNR_lowest: float = option(0.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value.", minimum=0.0, caiman_group="quality")
+    SNR_lowest: float = option(2.5, "number", "Components with a trace SNR at or below this are rejected whatever their r-value (CaImAn's default 0.5 is below what noise alone reaches, 0.45-0.75 at any length; at 0.5 the r-value alone kept halos of bright cells and neuropil on real data and in long sessions: benchmarks/real.md).", minimum=0.0, caiman_group="quality")
     rval_lowest: float = option(-1.0, "number", "Components with an r-value at or below this are rejected whatever their SNR.", minimum=-1.0, maximum=1.0, caiman_group="quality")
     use_cnn: bool = option(False, "boolean", "CaImAn's CNN classifier; not available in ace-neuro (must stay false).", caiman_group="quality")
     reject_vessel_edges: bool = option(True, "boolean", "(ace-neuro) Reject components that follow a blood-vessel border (on a dark ridge of the background and elongated or without positive transients; see cnmfe/vessels.py).")

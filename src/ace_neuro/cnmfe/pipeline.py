@@ -37,6 +37,7 @@ from .outputs import write_cnmfe_outputs
 from .params import CnmfeOptions
 from .patches import fit_patches
 from .reader import MovieSource
+from .size import resolve_neuron_size
 
 __all__ = ["fit_cnmfe", "run_cnmfe_step"]
 
@@ -102,6 +103,7 @@ def fit_cnmfe(
     cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
     source = MovieSource.from_path(memmap_path)
     border = max(int(options.border_pix), int(border_pix or 0))
+    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log)
     h, w = source.dims
     rf, g_siz = options.patch.rf, list(options.seeding.gSiz)
     if rf is None and max(g_siz) > min(h, w):
@@ -132,6 +134,8 @@ def fit_cnmfe(
     used["fr"] = float(fr)
     used["border_pix"] = border
     used["seeding_thresholds"] = fit.info.get("seeding_thresholds")  # the values used ("auto" calibrated)
+    used["seeding_thresholds_residual"] = fit.info.get("seeding_thresholds_residual")
+    used["neuron_size"] = None if neuron_size is None else neuron_size.as_dict()  # gSig: auto
     if isinstance(used["seeding_thresholds"], dict):  # whole field: one pair of numbers (patches: one per patch)
         used["min_corr"] = used["seeding_thresholds"]["min_corr"]
         used["min_pnr"] = used["seeding_thresholds"]["min_pnr"]

@@ -372,7 +372,7 @@ def run_cnmfe(
             cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
             cnm.fit(images)
         step = max(n_frames // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
-        Cn, pnr_image = correlation_pnr(images[::step], gSig=p.gSig[0], swap_dim=False)
+        Cn, pnr_image = correlation_pnr(images[::step], gSig=groups["init"]["gSig"][0], swap_dim=False)
         record = p.as_dict()
         record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
                       border_pix=groups["patch"]["border_pix"])

@@ -39,8 +39,8 @@ OURS_ONLY: frozenset[str] = frozenset({
 #: The engine switches (one per step), which are not parameters of either engine.
 ENGINE_KEYS: frozenset[str] = frozenset({"motion_engine", "cnmfe_engine", "evaluate_engine"})
 
-#: CaImAn's one-photon demo values, used where our threshold is 'auto' (calibrated by our engine only).
-CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0}
+#: CaImAn's one-photon demo values, used where our value is 'auto' (thresholds and neuron size: measured by our engine only).
+CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0, "gSig": [3, 3], "gSiz": [13, 13]}
 
 #: Our evaluate parameters that are CaImAn's ``quality`` group.
 _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")

@@ -1,0 +1,246 @@
+"""The neuron size of a recording, for ``gSig: auto`` (and ``gSiz: auto`` = ``4 gSig + 1``).
+
+``gSig`` is the half-size of a neuron: the seeding filter's width and the
+scale every later step assumes. Set too small (3 px for cells 15-20 px
+across), seeding finds each cell's brightest core, splits large cells and
+misses dim ones; set too large, neighbours merge. The parameter aid measures
+it as the half-width at half maximum (HWHM) of the footprints it finds; here
+it is measured before any fit, on the movie itself:
+
+1. the **peak image**: per pixel, the largest value of the movie averaged
+   over ``tsub`` frames and smoothed over ``smooth_frames`` more, minus the
+   pixel's temporal median (one streaming pass). Neurons are the bright
+   blobs of this image; the slow background and its fluctuations are removed
+   by the median and by step 2.
+2. **scale selection** (after Lindeberg 1998): the Laplacian of Gaussian
+   ``-LoG_s`` of the peak image for ``s`` from 1 to 12 px, each scale divided
+   by its robust spread over the image (so noise, whose fine-scale response
+   is the largest, weighs the same at every scale) finds the blobs: the
+   ``n_blobs`` strongest local maxima that stand out of noise
+   (``min_strength``); the scale-normalised ``-s^2 LoG_s`` gives each blob's
+   scale, the ``s`` where it peaks (a Gaussian blob's own standard deviation). For a Gaussian blob of standard deviation ``s`` the
+   response peaks at ``s``, whose HWHM is ``sqrt(2 ln 2) s = 1.18 s``.
+3. ``gSig`` = the HWHM of the blobs' median scale, rounded (at least 1).
+   Checked on MiniAn's real demo (6.8 px, gSig 7, where MiniAn's own
+   footprints have a median HWHM of 6.0 px) and on simulations (2.4 px,
+   gSig 2, where the simulated somata have 2.8 px: noise sharpens dim ones).
+
+A median at the ends of the scale range is reported as a warning (the cells
+may be larger or smaller than this can measure).
+
+References
+----------
+Lindeberg T. (1998) Feature detection with automatic scale selection.
+International Journal of Computer Vision 30:79-116.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import scipy.ndimage as ndi
+
+__all__ = ["NeuronSize", "peak_image", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size"]
+
+#: Scales (standard deviations, pixels) of the Laplacian-of-Gaussian search.
+SCALES = tuple(float(s) for s in np.arange(1.0, 12.01, 0.25))
+#: HWHM of a Gaussian blob of standard deviation 1.
+_HWHM_PER_SIGMA = float(np.sqrt(2.0 * np.log(2.0)))
+
+
+@dataclass(frozen=True)
+class NeuronSize:
+    """What :func:`estimate_neuron_size` found.
+
+    Attributes
+    ----------
+    gSig : int
+        Suggested half-size (pixels, the peak image's resolution).
+    median_hwhm_px : float
+        Median half-width at half maximum of the blobs.
+    n_blobs : int
+        Blobs measured.
+    warnings : tuple of str
+    """
+
+    gSig: int
+    median_hwhm_px: float
+    n_blobs: int
+    warnings: tuple = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["median_hwhm_px"] = round(float(self.median_hwhm_px), 2)
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+def gsiz_for(gSig: int) -> int:
+    """CaImAn's one-photon box size for a half-size: ``4 gSig + 1``."""
+    return 4 * int(gSig) + 1
+
+
+def peak_image(chunks: Callable[[], Iterable[np.ndarray]], dims: tuple[int, int], *,
+               smooth_frames: int = 5) -> np.ndarray:
+    """Largest value of each pixel (over a running mean of ``smooth_frames``) minus its temporal median.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns an iterator over ``(L, h, w)`` float32 frame chunks (called once).
+    dims : (h, w)
+    smooth_frames : int
+        Frames of the running mean that damps single-frame noise before the maximum.
+
+    Returns
+    -------
+    ndarray, shape (h, w), float32
+
+    Notes
+    -----
+    The median is that of a subsample of at most 200 frames spread over the recording (memory ``200 h w``
+    floats), so the pass streams.
+    """
+    h, w = dims
+    peak = np.full((h, w), -np.inf, np.float32)
+    sample: list[np.ndarray] = []
+    tail = np.zeros((0, h, w), np.float32)
+    count = 0
+    for frames in chunks():
+        frames = np.asarray(frames, np.float32)
+        joined = np.concatenate([tail, frames]) if tail.size else frames
+        if len(joined) >= smooth_frames:
+            csum = np.cumsum(joined, axis=0, dtype=np.float64)
+            run = (csum[smooth_frames - 1:] - np.concatenate([np.zeros((1, h, w)), csum[:-smooth_frames]])) / smooth_frames
+            np.maximum(peak, run.max(axis=0).astype(np.float32), out=peak)
+        tail = joined[-(smooth_frames - 1):] if smooth_frames > 1 else np.zeros((0, h, w), np.float32)
+        sample.extend(frames[:: max(1, len(frames) // 4)])
+        count += len(frames)
+        if len(sample) > 400:
+            sample = sample[::2]
+    if not sample:
+        raise ValueError("peak_image: the movie has no frames")
+    if not np.isfinite(peak).all():  # fewer frames than smooth_frames
+        peak = np.max(np.stack(sample), axis=0)
+    return (peak - np.median(np.stack(sample), axis=0)).astype(np.float32)
+
+
+def _standardised(response: np.ndarray) -> np.ndarray:
+    """``response`` over its robust spread (median absolute deviation): equal footing for noise at every scale."""
+    spread = float(np.median(np.abs(response - np.median(response))))
+    return response / spread if spread > 0 else np.zeros_like(response)
+
+
+def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int = 0,
+                         min_strength: float = 10.0) -> NeuronSize:
+    """``gSig`` from the blobs of a peak image (module docstring).
+
+    Parameters
+    ----------
+    image : ndarray, shape (h, w)
+        :func:`peak_image` of the movie.
+    n_blobs : int
+        Strongest blobs measured.
+    border : int
+        Pixels at the edges where no blob is taken.
+    min_strength : float
+        Weakest blob measured, in robust spreads of its scale's response (10 is about 7 standard
+        deviations: noise does not reach it).
+
+    Returns
+    -------
+    NeuronSize
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:96, 0:96]
+    >>> img = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 4.0 ** 2)) for r, c in [(20, 20), (60, 30), (40, 70)])
+    >>> estimate_neuron_size(img).gSig
+    5
+    """
+    img = np.nan_to_num(np.asarray(image, np.float64))
+    laplacians = np.stack([-ndi.gaussian_laplace(img, s, mode="nearest") for s in SCALES])
+    best = np.max([_standardised(r) for r in laplacians], axis=0)  # where blobs stand out of noise
+    normalised = laplacians * np.square(SCALES)[:, None, None]  # peaks at a Gaussian blob's own scale
+    local_max = (best == ndi.maximum_filter(best, size=5, mode="nearest")) & (best >= min_strength)
+    if border > 0:
+        local_max[:border] = local_max[-border:] = False
+        local_max[:, :border] = local_max[:, -border:] = False
+    rows, cols = np.nonzero(local_max)
+    warnings = []
+    if rows.size == 0:
+        return NeuronSize(3, float("nan"), 0, ("no blob stands out of the peak image: gSig 3 (CaImAn's demo value) "
+                                                "used; set gSig by hand (the parameter aid shows the sizes)",))
+    order = np.argsort(-best[rows, cols])[: int(n_blobs)]
+    sigmas = np.asarray(SCALES)[normalised[:, rows[order], cols[order]].argmax(axis=0)]
+    median_sigma = float(np.median(sigmas))
+    hwhm = median_sigma * _HWHM_PER_SIGMA
+    g = max(1, int(round(hwhm)))
+    if median_sigma <= SCALES[0] or median_sigma >= SCALES[-1]:
+        warnings.append(f"median blob scale {median_sigma:g} px is at the end of the search ({SCALES[0]:g}-{SCALES[-1]:g} "
+                        "px): set gSig by hand (the parameter aid shows the sizes)")
+    return NeuronSize(g, hwhm, int(order.size), tuple(warnings))
+
+
+def resolve_neuron_size(source, options, *, border: int = 0, log=None):
+    """``options`` with ``gSig`` / ``gSiz`` ``"auto"`` replaced by numbers, and what was measured.
+
+    Parameters
+    ----------
+    source : ace_neuro.cnmfe.reader.MovieSource
+        The motion-corrected movie (read once, ``tsub`` frames averaged, when ``gSig`` is ``"auto"``).
+    options : ace_neuro.cnmfe.params.CnmfeOptions
+    border : int
+        Pixels at the edges where no blob is measured.
+    log : logging.Logger, optional
+        Gets the measurement (info) and its warnings.
+
+    Returns
+    -------
+    options : CnmfeOptions
+        With numeric ``gSig`` and ``gSiz`` (``gSiz = 4 gSig + 1`` where it was ``"auto"``).
+    size : NeuronSize or None
+        The measurement (None when ``gSig`` was a number).
+
+    Raises
+    ------
+    ValueError
+        A configured ``gSiz`` smaller than the measured ``gSig``.
+    """
+    from dataclasses import replace
+
+    from .filters import downsample_frames
+
+    seeding = options.seeding
+    size = None
+    g_sig = seeding.gSig
+    if isinstance(g_sig, str):
+        tsub = int(seeding.tsub)
+        chunk = source.chunk_frames(float(options.cnmfe_chunk_mb))
+
+        def chunks():
+            for t0, t1 in source.chunks(chunk, tsub):
+                yield downsample_frames(source.read_frames(t0, t1), 1, tsub)
+
+        size = estimate_neuron_size(peak_image(chunks, source.dims), border=int(border))
+        largest = max(1, (min(source.dims) - 1) // 4)  # gSiz = 4 gSig + 1 must fit in the frame
+        if size.gSig > largest:
+            size = NeuronSize(largest, size.median_hwhm_px, size.n_blobs, size.warnings + (
+                f"measured gSig {size.gSig} px does not fit a {source.dims[0]}x{source.dims[1]} frame with gSiz = "
+                f"4 gSig + 1: gSig {largest} used",))
+        g_sig = (size.gSig, size.gSig)
+        if log is not None:
+            log.info("cnmfe: gSig auto: %d px (median half-width at half maximum %.2f px of %d blobs of the peak "
+                     "image)", size.gSig, size.median_hwhm_px, size.n_blobs)
+            for warning in size.warnings:
+                log.warning("cnmfe: gSig auto: %s", warning)
+    g_siz = seeding.gSiz
+    if isinstance(g_siz, str):
+        g_siz = (gsiz_for(g_sig[0]), gsiz_for(g_sig[1]))
+    if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
+        raise ValueError(f"cnmfe: gSiz {list(g_siz)} is smaller than gSig {list(g_sig)} (measured on the movie); "
+                         "set gSiz to 'auto' (4*gSig+1) or larger")
+    seeding = replace(seeding, gSig=tuple(int(v) for v in g_sig), gSiz=tuple(int(v) for v in g_siz))
+    return replace(options, seeding=seeding), size

@@ -1,0 +1,54 @@
+"""The neuron size measured on the movie (ace_neuro.cnmfe.size): gSig 'auto'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ace_neuro.cnmfe.params import CnmfeOptions
+from ace_neuro.cnmfe.reader import MovieSource
+from ace_neuro.cnmfe.size import estimate_neuron_size, gsiz_for, peak_image, resolve_neuron_size
+
+
+def _blob_movie(sd: float, T: int = 300, size: int = 128, n_cells: int = 12, noise: float = 1.0, seed: int = 0):
+    """Noise + cells (Gaussian, standard deviation ``sd`` px) with positive transients."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    movie = rng.normal(20.0, noise, (T, size, size)).astype(np.float32)
+    grid = np.linspace(4 * sd, size - 4 * sd, int(np.ceil(np.sqrt(n_cells))))
+    centres = [(r, c) for r in grid for c in grid][:n_cells]
+    for cy, cx in centres:
+        shape = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sd ** 2)).astype(np.float32)
+        spikes = (rng.random(T) < 0.03).astype(np.float32)
+        trace = np.convolve(spikes, np.exp(-np.arange(30) / 6.0))[:T].astype(np.float32)
+        movie += 6.0 * trace[:, None, None] * shape
+    return movie
+
+
+@pytest.mark.parametrize("sd", [2.5, 5.0])
+def test_size_of_gaussian_cells(sd):
+    movie = _blob_movie(sd)
+    image = peak_image(lambda: (movie[i:i + 64] for i in range(0, len(movie), 64)), movie.shape[1:])
+    size = estimate_neuron_size(image)
+    expected = np.sqrt(2 * np.log(2)) * sd  # half-width at half maximum
+    assert abs(size.median_hwhm_px - expected) <= 0.25 * expected
+    assert size.gSig == round(size.median_hwhm_px) and size.n_blobs >= 6 and not size.warnings
+
+
+def test_noise_only_falls_back_with_a_warning():
+    movie = np.random.default_rng(1).normal(10.0, 1.0, (200, 64, 64)).astype(np.float32)
+    image = peak_image(lambda: iter([movie]), movie.shape[1:])
+    size = estimate_neuron_size(image)
+    assert size.n_blobs == 0 and size.gSig == 3 and "no blob" in size.warnings[0]
+
+
+def test_resolve_replaces_auto_and_keeps_numbers():
+    movie = _blob_movie(4.0, T=200)
+    source = MovieSource.from_array(movie)
+    options, size = resolve_neuron_size(source, CnmfeOptions.from_params({}))
+    g = size.gSig
+    assert options.seeding.gSig == (g, g) and options.seeding.gSiz == (gsiz_for(g),) * 2 and g in (4, 5, 6)
+    options, size = resolve_neuron_size(source, CnmfeOptions.from_params({"gSig": 3}))
+    assert size is None and options.seeding.gSig == (3, 3) and options.seeding.gSiz == (13, 13)
+    with pytest.raises(ValueError, match="gSiz"):
+        resolve_neuron_size(source, CnmfeOptions.from_params({"gSiz": 3}))
