@@ -16,18 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from ace_neuro.simulate import SimulationConfig, simulate_recording
 from helpers.processes import session_processes
+from helpers.workflow import snakemake_command, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.faults, pytest.mark.workflow]
 
 
 def _command(workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory",
-            str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+    return snakemake_command(workdir, "--cores", "2")
 
 
 def _env() -> dict:
@@ -50,10 +49,7 @@ def workdir(tmp_path_factory):
     work = root / "work"
     work.mkdir()
     (work / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["experiments"] = str(work / "experiments.csv")
-    config["results"] = "results"
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(work)
     return work
 
 
