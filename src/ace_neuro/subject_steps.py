@@ -113,6 +113,20 @@ def _own_footprints(path: str | os.PathLike):
                                        shape=tuple(int(s) for s in g["shape"][()]))
 
 
+def _with_fitted_size(options, estimates_path: str | os.PathLike):
+    """``options`` with the neuron size the session's fit used where it says ``"auto"`` (measured then)."""
+    if not (isinstance(options.gSig, str) or isinstance(options.gSiz, str)):
+        return options
+    from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
+    from ace_neuro.cnmfe.evaluate import fitted_neuron_size
+    from ace_neuro.cnmfe.params import CnmfeOptions
+
+    estimates = load_estimates(estimates_path)
+    g_sig, g_siz = fitted_neuron_size(estimates, recorded_options(estimates, CnmfeOptions, path=estimates_path))
+    return options.replace(gSig=g_sig if isinstance(options.gSig, str) else options.gSig,
+                           gSiz=g_siz if isinstance(options.gSiz, str) else options.gSiz)
+
+
 def _traces_figure(result, path: str | os.PathLike, session: str, subject: str) -> None:
     """Every tracked cell's denoised trace in the session, in units of its noise (rows by tracked id)."""
     import matplotlib
@@ -196,6 +210,7 @@ def run_reextract_step(
     components = registration.assignments[:, column]
     own = _own_footprints(estimates_path) if own_footprints else None
     A = union_footprints(registered, components, own, shape=source.dims)
+    options = _with_fitted_size(options, estimates_path)
     state, present = reextract_traces(source, A, options, frame_rate=float(frame_rate), rounds=rounds,
                                       threads=threads, log=log)
     result = reextraction_from_state(state, present, footprints=A,

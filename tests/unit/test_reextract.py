@@ -93,7 +93,8 @@ def test_union_footprints_reads_sparse_row_major():
 def test_no_cell_in_the_field(session):
     _, movie, _ = session
     A = scipy.sparse.csc_matrix((movie.shape[1] * movie.shape[2], 2), dtype=np.float32)
-    state, present = reextract_traces(MovieSource.from_array(movie), A, CnmfeOptions.from_params(), frame_rate=20.0)
+    state, present = reextract_traces(MovieSource.from_array(movie), A, CnmfeOptions.from_params(gSig=3, gSiz=13),
+                                      frame_rate=20.0)
     result = reextraction_from_state(state, present, footprints=A, tracked_cell_id=np.array([4, 7]),
                                      session_component=np.array([-1, -1]), dims=movie.shape[1:], frame_rate=20.0,
                                      n_frames=movie.shape[0], ssub_B=2)

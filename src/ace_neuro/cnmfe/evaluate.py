@@ -161,7 +161,7 @@ def evaluate_components(
     if options.reject_vessel_edges and n_comp:
         from ace_neuro.cnmfe.vessels import vessel_edge_report
 
-        g_sig, g_siz = _neuron_size(estimates, fit)
+        g_sig, g_siz = fitted_neuron_size(estimates, fit)
         report = vessel_edge_report(estimates, gSig=g_sig, gSiz=g_siz)
         flagged = np.asarray(report["vessel_edge"] + report["border"], np.int64)
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
@@ -181,7 +181,7 @@ def evaluate_components(
     )
 
 
-def _neuron_size(estimates: Estimates, fit: CnmfeOptions) -> tuple[list[int], list[int]]:
+def fitted_neuron_size(estimates: Estimates, fit: CnmfeOptions) -> tuple[list[int], list[int]]:
     """``gSig`` and ``gSiz`` the fit used: as recorded, or measured on the footprints where the record says
     ``"auto"`` (estimates from elsewhere, a CaImAn file or an older version, do not record the measured size):
     the median half-width at half maximum of the footprints, with ``gSiz = 4 gSig + 1``."""

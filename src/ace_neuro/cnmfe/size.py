@@ -209,8 +209,6 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None):
     ValueError
         A configured ``gSiz`` smaller than the measured ``gSig``.
     """
-    from dataclasses import replace
-
     from .filters import downsample_frames
 
     seeding = options.seeding
@@ -242,5 +240,4 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None):
     if g_siz[0] < g_sig[0] or g_siz[1] < g_sig[1]:
         raise ValueError(f"cnmfe: gSiz {list(g_siz)} is smaller than gSig {list(g_sig)} (measured on the movie); "
                          "set gSiz to 'auto' (4*gSig+1) or larger")
-    seeding = replace(seeding, gSig=tuple(int(v) for v in g_sig), gSiz=tuple(int(v) for v in g_siz))
-    return replace(options, seeding=seeding), size
+    return options.replace(gSig=[int(v) for v in g_sig], gSiz=[int(v) for v in g_siz]), size

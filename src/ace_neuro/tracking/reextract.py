@@ -263,6 +263,9 @@ def reextract_traces(
     if footprints.shape[0] != source.n_pixels:
         raise ValueError(f"footprints have {footprints.shape[0]} pixels, the movie {source.dims} has "
                          f"{source.n_pixels}: were they mapped into this session's frame?")
+    if isinstance(options.gSig, str) or isinstance(options.gSiz, str):
+        raise ValueError("reextract needs the neuron size the session's fit used (gSig / gSiz are 'auto'): give "
+                         "options with the fit's recorded values (cnmfe.estimates_file.recorded_options)")
     A_all, present = _unit_columns(footprints)
     keep = np.flatnonzero(present)
     A = scipy.sparse.csc_matrix(A_all[:, keep])
