@@ -253,6 +253,137 @@ def _imshow(ax, image, title, cmap="viridis"):
     return im
 
 
+def _output_paths(outputs: Mapping[str, str | os.PathLike]) -> dict[str, Path]:
+    """The path of each of :data:`OUTPUT_KEYS` in ``outputs``, with its folder created (error naming missing keys)."""
+    missing = [k for k in OUTPUT_KEYS if k not in outputs]
+    if missing:
+        raise ValueError(f"write_parameter_aid: no output path for {missing}")
+    paths = {k: Path(outputs[k]) for k in OUTPUT_KEYS}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def _plot_images(plt, aid: ParameterAid, configured: int, path: Path) -> None:
+    """Figure of the correlation (top) and PNR (bottom) images at each ``gSig`` candidate, saved to ``path``."""
+    fig, axes = plt.subplots(2, 3, figsize=(12, 8.5))
+    for j, (g, img, thr) in enumerate(zip(aid.gsigs, aid.images, aid.thresholds)):
+        mark = " (configured)" if j == configured else ""
+        fig.colorbar(_imshow(axes[0, j], img.cn, f"correlation, gSig {g}{mark}\nauto min_corr {thr.min_corr:.2f}"),
+                     ax=axes[0, j], fraction=0.046)
+        fig.colorbar(_imshow(axes[1, j], img.pnr, f"PNR, gSig {g}{mark}\nauto min_pnr {thr.min_pnr:.1f}"),
+                     ax=axes[1, j], fraction=0.046)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _plot_gumbel_fit(ax, img, thr) -> None:
+    """Draw the Gumbel law fitted to the null's peak-to-noise ratios, scaled to the 80-bin histogram on ``ax``."""
+    x = np.linspace(img.pnr_null.min(), max(img.pnr.max(), thr.min_pnr) + 1e-6, 200)
+    z = (x - thr.gumbel_loc) / thr.gumbel_scale
+    density = np.exp(-z - np.exp(-z)) / thr.gumbel_scale
+    step = (x[-1] - x[0]) / 79
+    ax.plot(x, density * thr.n_null_pixels * step, "k:", lw=1, label="Gumbel fit to the null (background)")
+    ax.set_ylim(bottom=0.5)
+    ax.legend(fontsize=7)
+
+
+def _plot_histograms(plt, aid: ParameterAid, configured: int, g_sig: list, path: Path) -> None:
+    """Figure of the histograms of correlation and PNR (movie and null) with the thresholds, saved to ``path``."""
+    img, thr = aid.images[configured], aid.thresholds[configured]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, values, null, auto, conf, name in (
+        (axes[0], img.cn, img.cn_null, thr.min_corr, aid.configured[0], "local correlation"),
+        (axes[1], img.pnr, img.pnr_null, thr.min_pnr, aid.configured[1], "peak-to-noise ratio"),
+    ):
+        bins = np.linspace(min(values.min(), null.min()), max(values.max(), null.max(), conf) + 1e-6, 80)
+        ax.hist(values.ravel(), bins=bins, alpha=0.6, label="movie", log=True)
+        ax.hist(null.ravel(), bins=bins, alpha=0.6, label="sign-flipped movie (null)", log=True)
+        ax.axvline(auto, color="k", lw=1.5, label=f"auto {auto:.2f} (joint false-seed rate {thr.false_seed_rate:g})")
+        ax.axvline(conf, color="r", ls="--", lw=1.5, label=f"configured / CaImAn demo {conf:g}")
+        ax.set_xlabel(name)
+        ax.set_ylabel("pixels")
+        ax.legend(fontsize=7)
+    if thr.gumbel_scale:
+        _plot_gumbel_fit(axes[1], img, thr)
+    warn = "; ".join(thr.warnings)
+    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds" + (f"\nWARNING: {warn}" if warn else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _plot_seeds(plt, aid: ParameterAid, cn: np.ndarray, path: Path) -> None:
+    """Figure of the seeds (row, col; seeding resolution) over the correlation image ``cn``, saved to ``path``."""
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    _imshow(ax, cn, f"{len(aid.seeds)} seeds (thresholds the fit uses) on the correlation image", "gray")
+    if len(aid.seeds):
+        ax.plot(aid.seeds[:, 1], aid.seeds[:, 0], "r+", ms=6)
+    save_figure(fig, path)
+
+
+def _plot_patches(plt, aid: ParameterAid, cn: np.ndarray, patch: PatchOptions, border_pix: int, path: Path) -> None:
+    """Figure of the patch grid, seeding border and a neuron's ``gSig`` / ``gSiz`` circles over ``cn`` (to ``path``)."""
+    from matplotlib.patches import Circle, Rectangle
+
+    seeding = aid.seeding
+    ssub = seeding.ssub
+    h, w = cn.shape
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    _imshow(ax, cn, "patches (rf, stride), border and a neuron (radius gSig)", "gray")
+    if patch.rf is not None:
+        full = (h * ssub, w * ssub)
+        for j, (r0, r1, c0, c1) in enumerate(patch_regions(full, int(patch.rf), int(patch.stride))):
+            color = plt.cm.tab10(j % 10)
+            ax.add_patch(Rectangle((c0 / ssub - 0.5, r0 / ssub - 0.5), (c1 - c0) / ssub, (r1 - r0) / ssub, fill=False,
+                                   ec=color, lw=1.0))
+    border = int(border_pix or 0) / ssub
+    if border > 0:
+        ax.add_patch(Rectangle((border - 0.5, border - 0.5), w - 2 * border, h - 2 * border, fill=False, ec="y",
+                               ls=":", lw=1.2))
+    radius = float(seeding.gSig[0]) / ssub
+    centre = aid.seeds[0] if len(aid.seeds) else np.array([h / 2, w / 2])
+    ax.add_patch(Circle((centre[1], centre[0]), radius, fill=False, ec="c", lw=1.5))
+    ax.add_patch(Circle((centre[1], centre[0]), float(seeding.gSiz[0]) / ssub / 2, fill=False, ec="c", ls="--", lw=1.0))
+    save_figure(fig, path)
+
+
+def _summary(aid: ParameterAid, configured: int, neuron_size: dict | None) -> dict[str, Any]:
+    """The JSON summary: candidates, thresholds (auto and configured), seed count, suggestion, warnings."""
+    seeding = aid.seeding
+    return {
+        "gSig_candidates": aid.gsigs,
+        "thresholds_auto": [t.as_dict() for t in aid.thresholds],
+        "thresholds_configured": {"min_corr": seeding.min_corr, "min_pnr": seeding.min_pnr},
+        "n_seeds": int(len(aid.seeds)),
+        "suggestion": aid.suggestion(),
+        "neuron_size_auto": neuron_size,
+        "warnings": list(aid.thresholds[configured].warnings) + list((neuron_size or {}).get("warnings", [])),
+    }
+
+
+def _suggestion_text(aid: ParameterAid, summary: dict[str, Any], g_sig: list, neuron_size: dict | None) -> str:
+    """The suggestion as sentences: suggested ``gSig`` and thresholds, why, and the warnings."""
+    seeding = aid.seeding
+    suggestion = summary["suggestion"]
+    return (
+        f"Seeding parameters for this recording (configured gSig {g_sig}, min_corr {seeding.min_corr}, "
+        f"min_pnr {seeding.min_pnr}):\n"
+        f"- gSig {suggestion['gSig']} (gSiz {suggestion['gSiz']}): the median half-width at half maximum of "
+        f"{suggestion['n_sizes']} {suggestion['sizes_from']} is "
+        + (f"{suggestion['median_half_width_px']:.1f} px.\n" if suggestion["median_half_width_px"] is not None
+           else "unknown (no neuron found).\n")
+        + (f"- gSig 'auto' measured {neuron_size['gSig']} px on the movie's peak image (median half-width "
+           f"{neuron_size['median_hwhm_px']} px of {neuron_size['n_blobs']} blobs).\n" if neuron_size else "")
+        + f"- min_corr {suggestion['min_corr']}, min_pnr {suggestion['min_pnr']}: the values 'auto' calibrates at "
+        f"gSig {g_sig}: the pair passing most pixels of the movie while at most {suggestion['false_seed_rate']:g} of "
+        "the background pixels of the sign-flipped movie (what noise reaches without a neuron) pass both "
+        "(cnmfe/thresholds.py).\n"
+        + "".join(f"- WARNING: {w}\n" for w in summary["warnings"])
+        + f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
+    )
+
+
 def write_parameter_aid(
     aid: ParameterAid,
     outputs: Mapping[str, str | os.PathLike],
@@ -270,110 +401,17 @@ def write_parameter_aid(
     from ace_neuro.io.images import pyplot
 
     plt = pyplot()
-    from matplotlib.patches import Circle, Rectangle
-
-    missing = [k for k in OUTPUT_KEYS if k not in outputs]
-    if missing:
-        raise ValueError(f"write_parameter_aid: no output path for {missing}")
-    paths = {k: Path(outputs[k]) for k in OUTPUT_KEYS}
-    for path in paths.values():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    seeding = aid.seeding
-    ssub = seeding.ssub
-    g_sig = list(seeding.gSig)  # printed as the parameter sheet writes it
+    paths = _output_paths(outputs)
+    g_sig = list(aid.seeding.gSig)  # printed as the parameter sheet writes it
     i = aid.gsigs.index([int(v) for v in g_sig])
-
-    fig, axes = plt.subplots(2, 3, figsize=(12, 8.5))
-    for j, (g, img, thr) in enumerate(zip(aid.gsigs, aid.images, aid.thresholds)):
-        mark = " (configured)" if j == i else ""
-        fig.colorbar(_imshow(axes[0, j], img.cn, f"correlation, gSig {g}{mark}\nauto min_corr {thr.min_corr:.2f}"),
-                     ax=axes[0, j], fraction=0.046)
-        fig.colorbar(_imshow(axes[1, j], img.pnr, f"PNR, gSig {g}{mark}\nauto min_pnr {thr.min_pnr:.1f}"),
-                     ax=axes[1, j], fraction=0.046)
-    fig.tight_layout()
-    save_figure(fig, paths["images"])
-
-    img, thr = aid.images[i], aid.thresholds[i]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, values, null, auto, conf, name in (
-        (axes[0], img.cn, img.cn_null, thr.min_corr, aid.configured[0], "local correlation"),
-        (axes[1], img.pnr, img.pnr_null, thr.min_pnr, aid.configured[1], "peak-to-noise ratio"),
-    ):
-        bins = np.linspace(min(values.min(), null.min()), max(values.max(), null.max(), conf) + 1e-6, 80)
-        ax.hist(values.ravel(), bins=bins, alpha=0.6, label="movie", log=True)
-        ax.hist(null.ravel(), bins=bins, alpha=0.6, label="sign-flipped movie (null)", log=True)
-        ax.axvline(auto, color="k", lw=1.5, label=f"auto {auto:.2f} (joint false-seed rate {thr.false_seed_rate:g})")
-        ax.axvline(conf, color="r", ls="--", lw=1.5, label=f"configured / CaImAn demo {conf:g}")
-        ax.set_xlabel(name)
-        ax.set_ylabel("pixels")
-        ax.legend(fontsize=7)
-    if thr.gumbel_scale:  # the Gumbel law fitted to the null's peak-to-noise ratios, scaled to the histogram
-        x = np.linspace(img.pnr_null.min(), max(img.pnr.max(), thr.min_pnr) + 1e-6, 200)
-        z = (x - thr.gumbel_loc) / thr.gumbel_scale
-        density = np.exp(-z - np.exp(-z)) / thr.gumbel_scale
-        step = (x[-1] - x[0]) / 79
-        axes[1].plot(x, density * thr.n_null_pixels * step, "k:", lw=1, label="Gumbel fit to the null (background)")
-        axes[1].set_ylim(bottom=0.5)
-        axes[1].legend(fontsize=7)
-    warn = "; ".join(thr.warnings)
-    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds" + (f"\nWARNING: {warn}" if warn else ""),
-                 fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, paths["histograms"])
-
-    fig, ax = plt.subplots(figsize=(6.5, 6.5))
-    _imshow(ax, img.cn, f"{len(aid.seeds)} seeds (thresholds the fit uses) on the correlation image", "gray")
-    if len(aid.seeds):
-        ax.plot(aid.seeds[:, 1], aid.seeds[:, 0], "r+", ms=6)
-    save_figure(fig, paths["seeds"])
-
-    h, w = img.cn.shape
-    fig, ax = plt.subplots(figsize=(6.5, 6.5))
-    _imshow(ax, img.cn, "patches (rf, stride), border and a neuron (radius gSig)", "gray")
-    if patch.rf is not None:
-        full = (h * ssub, w * ssub)
-        for j, (r0, r1, c0, c1) in enumerate(patch_regions(full, int(patch.rf), int(patch.stride))):
-            color = plt.cm.tab10(j % 10)
-            ax.add_patch(Rectangle((c0 / ssub - 0.5, r0 / ssub - 0.5), (c1 - c0) / ssub, (r1 - r0) / ssub, fill=False,
-                                   ec=color, lw=1.0))
-    border = int(border_pix or 0) / ssub
-    if border > 0:
-        ax.add_patch(Rectangle((border - 0.5, border - 0.5), w - 2 * border, h - 2 * border, fill=False, ec="y",
-                               ls=":", lw=1.2))
-    radius = float(g_sig[0]) / ssub
-    centre = aid.seeds[0] if len(aid.seeds) else np.array([h / 2, w / 2])
-    ax.add_patch(Circle((centre[1], centre[0]), radius, fill=False, ec="c", lw=1.5))
-    ax.add_patch(Circle((centre[1], centre[0]), float(seeding.gSiz[0]) / ssub / 2, fill=False, ec="c", ls="--", lw=1.0))
-    save_figure(fig, paths["patches"])
-
-    suggestion = aid.suggestion()
-    summary = {
-        "gSig_candidates": aid.gsigs,
-        "thresholds_auto": [t.as_dict() for t in aid.thresholds],
-        "thresholds_configured": {"min_corr": seeding.min_corr, "min_pnr": seeding.min_pnr},
-        "n_seeds": int(len(aid.seeds)),
-        "suggestion": suggestion,
-        "neuron_size_auto": neuron_size,
-        "warnings": list(thr.warnings) + list((neuron_size or {}).get("warnings", [])),
-    }
-    text = (
-        f"Seeding parameters for this recording (configured gSig {g_sig}, min_corr {seeding.min_corr}, "
-        f"min_pnr {seeding.min_pnr}):\n"
-        f"- gSig {suggestion['gSig']} (gSiz {suggestion['gSiz']}): the median half-width at half maximum of "
-        f"{suggestion['n_sizes']} {suggestion['sizes_from']} is "
-        + (f"{suggestion['median_half_width_px']:.1f} px.\n" if suggestion["median_half_width_px"] is not None
-           else "unknown (no neuron found).\n")
-        + (f"- gSig 'auto' measured {neuron_size['gSig']} px on the movie's peak image (median half-width "
-           f"{neuron_size['median_hwhm_px']} px of {neuron_size['n_blobs']} blobs).\n" if neuron_size else "")
-        + f"- min_corr {suggestion['min_corr']}, min_pnr {suggestion['min_pnr']}: the values 'auto' calibrates at "
-        f"gSig {g_sig}: the pair passing most pixels of the movie while at most {suggestion['false_seed_rate']:g} of "
-        "the background pixels of the sign-flipped movie (what noise reaches without a neuron) pass both "
-        "(cnmfe/thresholds.py).\n"
-        + "".join(f"- WARNING: {w}\n" for w in summary["warnings"])
-        + f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
-    )
+    cn = aid.images[i].cn
+    _plot_images(plt, aid, i, paths["images"])
+    _plot_histograms(plt, aid, i, g_sig, paths["histograms"])
+    _plot_seeds(plt, aid, cn, paths["seeds"])
+    _plot_patches(plt, aid, cn, patch, border_pix, paths["patches"])
+    summary = _summary(aid, i, neuron_size)
     with atomic_path(paths["suggestion"]) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(_suggestion_text(aid, summary, g_sig, neuron_size))
     with atomic_path(paths["summary"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

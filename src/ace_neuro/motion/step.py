@@ -343,11 +343,7 @@ def correct_motion(
         raise ValueError(f"correct_motion: output path(s) {missing} not given")
     options = options if options is not None else motion_options()
     movie_path = os.fspath(movie_path)
-    movie = open_movie(movie_path)
-    n_frames, height, width = (int(s) for s in movie.shape)
-    del movie
-    if n_frames < 1 or height < 2 or width < 2:
-        raise ValueError(f"{movie_path}: movie of shape {(n_frames, height, width)} has no usable frames")
+    n_frames, height, width = _movie_shape(movie_path)
     check_frame_shape(
         (height, width), max_shifts=options.max_shifts, pw_rigid=options.pw_rigid,
         apply_motion_correction=options.apply_motion_correction, strides=options.strides,
@@ -355,24 +351,63 @@ def correct_motion(
     )
     kernel = highpass_kernel(options.gSig_filt) if options.gSig_filt is not None else None
     groups = template_groups(n_frames, options.splits_rig, options.num_frames_split)
+    offset = _movie_offset(movie_path, groups, options.nonneg_movie)
+    logger.info(
+        "motion: %s, %d frames of %dx%d, %s%s, %d worker(s)", movie_path, n_frames, height, width,
+        "pw-rigid" if options.pw_rigid else "rigid", "" if options.apply_motion_correction else " (registration off)",
+        threads,
+    )
+    folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
+    template, template_source = _template(movie_path, groups, kernel, options, (height, width), threads, folder,
+                                          logger)
+    registration = make_registration(template, options)
+    results, border_pix = _write_corrected_movie(
+        movie_path, outputs["memmap"], registration, options, (n_frames, height, width), offset, threads, folder,
+        logger,
+    )
+    elapsed = time.perf_counter() - started
+    metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
+                       movie_path)
+    write_motion_outputs(_motion_result(template, results, registration), outputs, metrics,
+                         highpassed=options.gSig_filt is not None)
+    logger.info(
+        "motion: done in %.1f s (%.1f frames/s); correlation with template %.3f -> %.3f; border_pix %d; %d frame(s) without structure",
+        elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
+        border_pix, metrics["n_no_structure_frames"],
+    )
+    return {k: v for k, v in metrics.items() if k not in ("correlation_before", "correlation_after")}
+
+
+def _movie_shape(movie_path: str) -> tuple[int, int, int]:
+    """The movie's ``(n_frames, height, width)``; an error when it has no frame or frames under 2x2 pixels."""
+    movie = open_movie(movie_path)
+    n_frames, height, width = (int(s) for s in movie.shape)
+    del movie
+    if n_frames < 1 or height < 2 or width < 2:
+        raise ValueError(f"{movie_path}: movie of shape {(n_frames, height, width)} has no usable frames")
+    return n_frames, height, width
+
+
+def _movie_offset(movie_path: str, groups: list[tuple[int, int]], nonneg_movie: bool) -> float:
+    """Value added to every frame (``-min`` of sampled frames if ``nonneg_movie``, else 0); error if constant."""
     lo, hi = _sample_stats(movie_path, groups)
     if hi <= lo:
         raise ValueError(
             f"{movie_path}: the movie is constant (every sampled frame equals {lo:g}); there is nothing to register. "
             "Check the recording and the preprocess step's output"
         )
-    offset = max(0.0, -lo) if options.nonneg_movie else 0.0
-    logger.info(
-        "motion: %s, %d frames of %dx%d, %s%s, %d worker(s)", movie_path, n_frames, height, width,
-        "pw-rigid" if options.pw_rigid else "rigid", "" if options.apply_motion_correction else " (registration off)",
-        threads,
-    )
+    return max(0.0, -lo) if nonneg_movie else 0.0
 
-    folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
+
+def _template(
+    movie_path: str, groups: list[tuple[int, int]], kernel, options: MotionOptions, frame_shape: tuple[int, int],
+    threads: int, folder: Path, logger,
+) -> tuple[np.ndarray, str]:
+    """The registration template ``(H, W)`` float32 (the given file or built from the data) and where it came from."""
     pool = _Pool(threads, folder=folder)
     try:
         if options.template_file:
-            raw = _load_template_file(options.template_file, (height, width))
+            raw = _load_template_file(options.template_file, frame_shape)
             template = highpass_filter(raw, kernel) if kernel is not None else raw
             template_source = os.fspath(options.template_file)
         else:
@@ -390,14 +425,26 @@ def correct_motion(
             f"{movie_path}: the template has no structure (constant after filtering with gSig_filt="
             f"{options.gSig_filt}); the movie is constant or gSig_filt is far too large"
         )
-    registration = make_registration(template, options)
+    return template, template_source
+
+
+def _block_and_chunk(movie_path: str, frame_shape: tuple[int, int], chunk_mb: float) -> tuple[int, int]:
+    """Frames per block of the block file and per worker chunk (a whole number of blocks within ``chunk_mb`` MB)."""
     # blocks of ~64 MB (an even number of frames: CNMF-E's chunks with tsub = 2); a worker's chunk is a
     # whole number of blocks and holds its input frames (the file's dtype) and their float32 corrections
-    block = max(2, chunk_frames_for((height, width), _BLOCK_MB) // 2 * 2)
-    chunk_mb = options.motion_chunk_mb
-    chunk = chunk_frames_for((height, width), chunk_mb, itemsize=4 + _movie_itemsize(movie_path))
-    chunk = max(block, chunk // block * block)
-    with atomic_path(outputs["memmap"]) as tmp_dir:
+    block = max(2, chunk_frames_for(frame_shape, _BLOCK_MB) // 2 * 2)
+    chunk = chunk_frames_for(frame_shape, chunk_mb, itemsize=4 + _movie_itemsize(movie_path))
+    return block, max(block, chunk // block * block)
+
+
+def _write_corrected_movie(
+    movie_path: str, memmap_dir: str | os.PathLike, registration, options: MotionOptions,
+    shape: tuple[int, int, int], offset: float, threads: int, folder: Path, logger,
+) -> tuple[dict, int]:
+    """Register every frame into the ``memmap`` folder; the results of :func:`_correct_movie` and ``border_pix``."""
+    n_frames, height, width = shape
+    block, chunk = _block_and_chunk(movie_path, (height, width), options.motion_chunk_mb)
+    with atomic_path(memmap_dir) as tmp_dir:
         tmp_dir.mkdir(parents=True)
         blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, options.blocks_dtype)
         create_blocks(blocks_path)
@@ -414,30 +461,25 @@ def correct_motion(
             if options.save_memmap:
                 progress = Progress(height * width, "motion: CaImAn memory map", logger, unit="pixels")
                 write_caiman_from_blocks(blocks_path, tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames),
-                                         budget_mb=chunk_mb / 2, imap=pool.imap, progress=progress.update)
+                                         budget_mb=options.motion_chunk_mb / 2, imap=pool.imap,
+                                         progress=progress.update)
             pool.close()
         except BaseException:
             pool.terminate()
             raise
+    return results, border_pix
 
-    elapsed = time.perf_counter() - started
-    metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
-                       movie_path)
+
+def _motion_result(template: np.ndarray, results: dict, registration) -> MotionResult:
+    """The engine's :class:`MotionResult` from the per-frame results of :func:`_correct_movie`."""
     grid = registration.grid
-    result = MotionResult(
+    return MotionResult(
         template=template, shifts=results["shifts"], corr_before=results["corr_before"],
         corr_after=results["corr_after"], means=results["means"], peak_z=results["peak_z"],
         no_structure=results["no_structure"], patch_shifts=results["patch_shifts"],
         centres=None if grid is None else (grid.centres_y, grid.centres_x),
         patch_size=None if grid is None else tuple(grid.size), engine="native",
     )
-    write_motion_outputs(result, outputs, metrics, highpassed=options.gSig_filt is not None)
-    logger.info(
-        "motion: done in %.1f s (%.1f frames/s); correlation with template %.3f -> %.3f; border_pix %d; %d frame(s) without structure",
-        elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
-        border_pix, metrics["n_no_structure_frames"],
-    )
-    return {k: v for k, v in metrics.items() if k not in ("correlation_before", "correlation_after")}
 
 
 def _correct_movie(pool: _Pool, n_frames: int, chunk: int, logger) -> dict:

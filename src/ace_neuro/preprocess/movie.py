@@ -227,29 +227,64 @@ def preprocessed_chunks(
     """
     options = PreprocessOptions() if options is None else options
     n_frames = movie.shape[0]
-    if movie.ndim != 3 or n_frames == 0:
+    cropped = _cropped(movie, options, name)
+    method = options.detrend_method
+    chunk_frames = chunk_frames_for(cropped.shape[1:], 128.0, 8)
+    if not options.changes_values:
+        yield from _counted(_copied_chunks(movie, cropped, chunk_frames), progress)
+        return
+    slope, mean_trace = _detrend_statistics(movie, cropped, chunk_frames, method, name)
+
+    def processed(chunk_slice: slice) -> np.ndarray:
+        chunk = np.array(cropped[chunk_slice])
+        release_pages(movie)
+        if method:
+            return detrend_chunk(chunk, chunk_slice.start, method, n_frames=n_frames, slope=slope, mean_trace=mean_trace)
+        return chunk.astype(np.float32)
+
+    if not options.df_over_f:
+        yield from _counted(((s, processed(s)) for s in frame_chunks(n_frames, chunk_frames)), progress)
+        return
+    window = _window_frames(options.secs_window, frame_rate_hz, n_frames, name)
+    offset = _positivity_offset(processed, n_frames, chunk_frames)
+    yield from _counted(_df_over_f_windows(processed, n_frames, window, offset, options), progress)
+
+
+def _counted(
+    chunks: Iterator[tuple[slice, np.ndarray]], progress: Progress | None
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """The ``(frame_slice, frames)`` pairs of ``chunks``, each counted in ``progress`` (frames) before it is yielded."""
+    for chunk_slice, frames in chunks:
+        if progress is not None:
+            progress.update(frames.shape[0])
+        yield chunk_slice, frames
+
+
+def _cropped(movie: np.ndarray, options: PreprocessOptions, name: str) -> np.ndarray:
+    """The movie ``(T, H, W)`` cropped to ``crop_coords`` when ``crop`` is on (a view); errors for bad input."""
+    if movie.ndim != 3 or movie.shape[0] == 0:
         raise ValueError(f"{name}: expected a movie of shape (T, H, W) with T > 0, got {movie.shape}")
     rows, cols = slice(None), slice(None)
     if options.crop:
         if options.crop_coords is None:
             raise ValueError(f"{name}: crop is on but crop_coords is not set; give 'x0,y0,x1,y1' in the sample sheet")
         rows, cols = crop_slices(parse_crop_coords(options.crop_coords), movie.shape[1:])
-    cropped = movie[:, rows, cols]
-    method = options.detrend_method
-    dff = bool(options.df_over_f)
-    shape = cropped.shape[1:]
-    chunk_frames = chunk_frames_for(shape, 128.0, 8)
+    return movie[:, rows, cols]
 
-    if not options.changes_values:
-        for chunk_slice in frame_chunks(n_frames, chunk_frames):
-            chunk = np.array(cropped[chunk_slice])
-            release_pages(movie)
-            if progress is not None:
-                progress.update(chunk.shape[0])
-            yield chunk_slice, chunk
-        return
 
-    # Pass 1: statistics for detrending and for the positivity offset.
+def _copied_chunks(movie: np.ndarray, cropped: np.ndarray, chunk_frames: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(frame_slice, frames)`` copies of the cropped movie, ``chunk_frames`` at a time, in the input dtype."""
+    for chunk_slice in frame_chunks(cropped.shape[0], chunk_frames):
+        chunk = np.array(cropped[chunk_slice])
+        release_pages(movie)
+        yield chunk_slice, chunk
+
+
+def _detrend_statistics(
+    movie: np.ndarray, cropped: np.ndarray, chunk_frames: int, method: str | None, name: str
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """First pass: per-pixel slope ``(h, w)`` (``linear``; else None) and mean trace ``(T,)``; error if constant."""
+    n_frames = cropped.shape[0]
     slope = None
     mean_trace = np.empty(n_frames, np.float64)
     lo, hi = np.inf, -np.inf
@@ -263,37 +298,37 @@ def preprocessed_chunks(
         _, slope = linear_trend(cropped, chunk_frames)
     elif method not in (None, "median"):
         raise ValueError(f"detrend_method {method!r}: expected 'linear', 'median' or null")
+    return slope, mean_trace
 
-    def processed(chunk_slice: slice) -> np.ndarray:
-        chunk = np.array(cropped[chunk_slice])
-        release_pages(movie)
-        if method:
-            return detrend_chunk(chunk, chunk_slice.start, method, n_frames=n_frames, slope=slope, mean_trace=mean_trace)
-        return chunk.astype(np.float32)
 
-    if not dff:
-        for chunk_slice in frame_chunks(n_frames, chunk_frames):
-            out = processed(chunk_slice)
-            if progress is not None:
-                progress.update(out.shape[0])
-            yield chunk_slice, out
-        return
-
-    window = int(round(float(options.secs_window) * frame_rate_hz))
+def _window_frames(secs_window: float, frame_rate_hz: float, n_frames: int, name: str) -> int:
+    """Frames in one dF/F window of ``secs_window`` seconds; an error when it is under 1 frame or over the movie."""
+    window = int(round(float(secs_window) * frame_rate_hz))
     if window < 1 or window > n_frames:
         raise ValueError(
-            f"{name}: secs_window {options.secs_window} s is {window} frames at {frame_rate_hz:g} Hz, "
+            f"{name}: secs_window {secs_window} s is {window} frames at {frame_rate_hz:g} Hz, "
             f"but the movie has {n_frames} frames; choose a window between {1 / frame_rate_hz:.3g} s and "
             f"{n_frames / frame_rate_hz:.3g} s"
         )
-    # Offset so that the detrended movie is positive, as the seed does before computeDFF.
+    return window
+
+
+def _positivity_offset(processed, n_frames: int, chunk_frames: int) -> float:
+    """Offset making the detrended movie positive (minus its minimum if negative, plus 1 if the minimum is then 0)."""
+    # as the seed does before computeDFF
     detrended_min = np.inf
     for chunk_slice in frame_chunks(n_frames, chunk_frames):
         detrended_min = min(detrended_min, float(processed(chunk_slice).min()))
     offset = -detrended_min if detrended_min < 0 else 0.0
     if detrended_min + offset == 0:
         offset += 1.0
+    return offset
 
+
+def _df_over_f_windows(
+    processed, n_frames: int, window: int, offset: float, options: PreprocessOptions
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(window_slice, dF/F frames)`` per window of ``window`` frames, the baseline interpolated between windows."""
     windows = list(frame_chunks(n_frames, window))
     centres = np.array([(w.start + w.stop - 1) / 2.0 for w in windows])
     baselines: dict[int, np.ndarray] = {}
@@ -314,7 +349,4 @@ def preprocessed_chunks(
         for j in list(baselines):
             if j < k - 1:
                 del baselines[j]
-        out = df_over_f(frames, baseline, options.df_over_f_method)
-        if progress is not None:
-            progress.update(out.shape[0])
-        yield window_slice, out
+        yield window_slice, df_over_f(frames, baseline, options.df_over_f_method)

@@ -441,15 +441,56 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     n = len(sessions)
     if diameter is None:
         diameter = cell_diameter(sessions)
+    keys = _shared_image_keys(sessions, use_images)
+    channels = [alignment_channels(s, diameter=diameter, image_keys=keys) for s in sessions]
+    centres = [(np.asarray(s.shape, float) - 1) / 2 for s in sessions]
+    coarse = np.arange(-max_rotation_deg, max_rotation_deg + 1e-9, rotation_step_deg)
+    pairwise, pairs = _pairwise_rigid(sessions, channels, coarse, max_shift_fraction, diameter)
+    usable = _usable_pairs(sessions, pairwise, pairs, min_correlation, max_rotation_deg) if n > 1 else []
+    angles, shifts = _synchronise(n, usable, centres)
+    common_shape, shifts = _common_frame([s.shape for s in sessions], angles, shifts)
+    transforms = [SessionTransform(s.shape, common_shape, a, t) for s, a, t in zip(sessions, angles, shifts)]
+    # "before": each session at the centre of the common space, not rotated
+    before = [_placed(channels[i], SessionTransform(s.shape, common_shape, 0.0, (np.asarray(common_shape) - 1) / 2))
+              for i, s in enumerate(sessions)]
+    # rigid refinement against the leave-one-out template
+    current = [_placed(channels[i], t) for i, t in enumerate(transforms)]
+    if n > 1:
+        transforms = _refine_rigid(channels, transforms, current, common_shape)
+        current = [_placed(channels[i], t) for i, t in enumerate(transforms)]
+    corr_before = _template_correlations(before)
+    corr_rigid = _template_correlations(current)
+    field_rms = np.zeros(n)
+    if nonrigid and n > 1:
+        patch = nonrigid_patch or int(max(32, round(8 * diameter)))
+        patch = min(patch, *common_shape)
+        max_local = int(np.ceil(max_nonrigid_shift if max_nonrigid_shift is not None else diameter))
+        transforms, field_rms = _add_nonrigid_fields(transforms, current, common_shape, patch=patch,
+                                                     max_shift=max_local)
+        current = [_placed(channels[i], t) for i, t in enumerate(transforms)]
+    corr_nonrigid = _template_correlations(current)
+    return AlignmentResult(transforms=transforms, pairwise_correlation=pairwise, correlation_before=corr_before,
+                           correlation_rigid=corr_rigid, correlation_nonrigid=corr_nonrigid, field_rms=field_rms,
+                           common_images=np.stack([c[0] for c in current]),
+                           raw_common_images=np.stack([b[0] for b in before]), names=[s.name for s in sessions])
+
+
+def _shared_image_keys(sessions: Sequence[SessionFootprints], use_images: bool) -> list[str]:
+    """Summary images every session has (when ``use_images``); an error for a session with neither cells nor images."""
+    n = len(sessions)
     keys = sorted(set.intersection(*[set(s.images) for s in sessions])) if n and use_images else []
     blank = [s.name for s in sessions if s.n_cells == 0 and not keys]
     if n > 1 and blank:
         raise AlignmentError(f"session(s) {', '.join(blank)} have no cells and no summary images (mean, "
                              "correlation) shared by all sessions: nothing to align them on; give their images "
                              "(SessionFootprints.images) or leave them out")
-    channels = [alignment_channels(s, diameter=diameter, image_keys=keys) for s in sessions]
-    centres = [(np.asarray(s.shape, float) - 1) / 2 for s in sessions]
-    coarse = np.arange(-max_rotation_deg, max_rotation_deg + 1e-9, rotation_step_deg)
+    return keys
+
+
+def _pairwise_rigid(sessions: Sequence[SessionFootprints], channels: list, coarse: np.ndarray,
+                    max_shift_fraction: float, diameter: float) -> tuple[np.ndarray, list[tuple]]:
+    """Rigid alignment of every pair: correlations ``(n, n)`` and ``(i, j, angle_deg, shift, weight)`` per pair."""
+    n = len(sessions)
     pairwise = np.eye(n)
     pairs = []
     for i in range(n):
@@ -461,72 +502,67 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
             pairs.append((i, j, angle, shift, max(corr, 0.0) ** 2 + 1e-6))
             logger.info("aligned %s to %s: rotation %.2f deg, correlation %.3f", sessions[i].name,
                         sessions[j].name, angle, corr)
-    if n > 1:
-        best = np.where(np.eye(n, dtype=bool), -np.inf, pairwise).max(axis=1)
-        bad = [sessions[i].name for i in range(n) if best[i] < min_correlation]
-        if bad:
-            detail = ", ".join(f"{sessions[i].name}: {best[i]:.2f}" for i in range(n))
-            raise AlignmentError(
-                f"cannot align session(s) {', '.join(bad)}: after the best rotation (within {max_rotation_deg} "
-                f"deg) and translation, the correlation with every other session stays below {min_correlation} "
-                f"(best correlation per session: {detail}). Check that they are the same animal's field of view; "
-                "raise max_rotation_deg for larger rotations, or remove them")
-        usable = [p for p in pairs if pairwise[p[0], p[1]] >= min_correlation]
-    else:
-        usable = []
-    angles, shifts = _synchronise(n, usable, centres)
-    common_shape, shifts = _common_frame([s.shape for s in sessions], angles, shifts)
-    transforms = [SessionTransform(s.shape, common_shape, a, t) for s, a, t in zip(sessions, angles, shifts)]
+    return pairwise, pairs
 
-    def placed(index: int, transform: SessionTransform):
-        warped, valid = _warp_channels(channels[index], transform)
-        return warped[0], valid
 
-    # "before": each session at the centre of the common space, not rotated
-    before = [placed(i, SessionTransform(s.shape, common_shape, 0.0, (np.asarray(common_shape) - 1) / 2))
-              for i, s in enumerate(sessions)]
-    # rigid refinement against the leave-one-out template
-    current = [placed(i, t) for i, t in enumerate(transforms)]
-    if n > 1:
-        images = np.stack([c[0] for c in current])
-        valid = np.stack([c[1] for c in current])
-        fine = np.arange(-1.0, 1.0 + 1e-9, 0.5)
-        refined = []
-        for i, t in enumerate(transforms):
-            template, tvalid = _leave_one_out(images, valid, i)
-            angle, shift, _ = estimate_rigid([_standardise(template, tvalid)], channels[i][:1],
-                                             angles_deg=t.angle_deg + fine, max_shift=(3, 3),
-                                             expected_shift=t.shift)
-            refined.append(SessionTransform(t.session_shape, common_shape, angle, shift))
-        transforms = refined
-        current = [placed(i, t) for i, t in enumerate(transforms)]
-    corr_before = _template_correlations(before)
-    corr_rigid = _template_correlations(current)
+def _usable_pairs(sessions: Sequence[SessionFootprints], pairwise: np.ndarray, pairs: list, min_correlation: float,
+                  max_rotation_deg: float) -> list[tuple]:
+    """The pairs correlated at least ``min_correlation``; an error naming every session without such a pair."""
+    n = len(sessions)
+    best = np.where(np.eye(n, dtype=bool), -np.inf, pairwise).max(axis=1)
+    bad = [sessions[i].name for i in range(n) if best[i] < min_correlation]
+    if bad:
+        detail = ", ".join(f"{sessions[i].name}: {best[i]:.2f}" for i in range(n))
+        raise AlignmentError(
+            f"cannot align session(s) {', '.join(bad)}: after the best rotation (within {max_rotation_deg} "
+            f"deg) and translation, the correlation with every other session stays below {min_correlation} "
+            f"(best correlation per session: {detail}). Check that they are the same animal's field of view; "
+            "raise max_rotation_deg for larger rotations, or remove them")
+    return [p for p in pairs if pairwise[p[0], p[1]] >= min_correlation]
+
+
+def _placed(channels, transform: SessionTransform) -> tuple[np.ndarray, np.ndarray]:
+    """A session's first channel in the common space ``(H, W)`` float32 and where it is defined ``(H, W)`` bool."""
+    warped, valid = _warp_channels(channels, transform)
+    return warped[0], valid
+
+
+def _refine_rigid(channels: list, transforms: list, current: list, common_shape: tuple[int, int]) -> list:
+    """Each session's rigid transform refined (+-1 deg, +-3 px) against the template of the others (``current``)."""
+    images = np.stack([c[0] for c in current])
+    valid = np.stack([c[1] for c in current])
+    fine = np.arange(-1.0, 1.0 + 1e-9, 0.5)
+    refined = []
+    for i, t in enumerate(transforms):
+        template, tvalid = _leave_one_out(images, valid, i)
+        angle, shift, _ = estimate_rigid([_standardise(template, tvalid)], channels[i][:1],
+                                         angles_deg=t.angle_deg + fine, max_shift=(3, 3),
+                                         expected_shift=t.shift)
+        refined.append(SessionTransform(t.session_shape, common_shape, angle, shift))
+    return refined
+
+
+def _add_nonrigid_fields(transforms: list, current: list, common_shape: tuple[int, int], *, patch: int,
+                         max_shift: int) -> tuple[list, np.ndarray]:
+    """The transforms with each session's displacement field ``(2, H, W)`` (minus the mean field) and its RMS (px)."""
+    n = len(transforms)
+    images = np.stack([c[0] for c in current])
+    valid = np.stack([c[1] for c in current])
+    fields = []
+    for i in range(n):
+        template, tvalid = _leave_one_out(images, valid, i)
+        centres_grid, local, weights = _patch_shifts(template, tvalid, images[i], valid[i], patch=patch,
+                                                     max_shift=max_shift, min_correlation=0.3)
+        fields.append(_smooth_field(centres_grid, local, weights, common_shape) if weights.size
+                      else np.zeros((2, *common_shape), np.float32))
+    mean_field = np.mean(fields, axis=0)
     field_rms = np.zeros(n)
-    if nonrigid and n > 1:
-        patch = nonrigid_patch or int(max(32, round(8 * diameter)))
-        patch = min(patch, *common_shape)
-        max_local = int(np.ceil(max_nonrigid_shift if max_nonrigid_shift is not None else diameter))
-        images = np.stack([c[0] for c in current])
-        valid = np.stack([c[1] for c in current])
-        fields = []
-        for i in range(n):
-            template, tvalid = _leave_one_out(images, valid, i)
-            centres_grid, local, weights = _patch_shifts(template, tvalid, images[i], valid[i], patch=patch,
-                                                         max_shift=max_local, min_correlation=0.3)
-            fields.append(_smooth_field(centres_grid, local, weights, common_shape) if weights.size
-                          else np.zeros((2, *common_shape), np.float32))
-        mean_field = np.mean(fields, axis=0)
-        for i, t in enumerate(transforms):
-            field = fields[i] - mean_field
-            field_rms[i] = float(np.sqrt((field ** 2).sum(axis=0).mean()))
-            transforms[i] = SessionTransform(t.session_shape, common_shape, t.angle_deg, t.shift, field)
-        current = [placed(i, t) for i, t in enumerate(transforms)]
-    corr_nonrigid = _template_correlations(current)
-    return AlignmentResult(transforms=transforms, pairwise_correlation=pairwise, correlation_before=corr_before,
-                           correlation_rigid=corr_rigid, correlation_nonrigid=corr_nonrigid, field_rms=field_rms,
-                           common_images=np.stack([c[0] for c in current]),
-                           raw_common_images=np.stack([b[0] for b in before]), names=[s.name for s in sessions])
+    out = list(transforms)
+    for i, t in enumerate(transforms):
+        field = fields[i] - mean_field
+        field_rms[i] = float(np.sqrt((field ** 2).sum(axis=0).mean()))
+        out[i] = SessionTransform(t.session_shape, common_shape, t.angle_deg, t.shift, field)
+    return out, field_rms
 
 
 def _template_correlations(placed: list) -> np.ndarray:

@@ -235,13 +235,7 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     """
     options = options or TrackingOptions()
     sessions = list(sessions)
-    if not sessions:
-        raise ValueError("register_sessions needs at least one session")
-    if not all(isinstance(s, SessionFootprints) for s in sessions):
-        raise TypeError("register_sessions takes SessionFootprints (see ace_neuro.tracking.read_footprints)")
-    names = [s.name for s in sessions]
-    if len(set(names)) != len(names):
-        raise ValueError(f"session names must be unique, got {names}")
+    names = _session_names(sessions)
     started = time.perf_counter()
     order = sorted(range(len(sessions)), key=lambda i: names[i])  # canonical order: by name
     ordered = [sessions[i] for i in order]
@@ -257,62 +251,125 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     logger.info("aligned %d sessions in %.1f s", n_sessions, time.perf_counter() - started)
     transforms = alignment.transforms
     common_shape = transforms[0].common_shape
+    stacked, session_of, local_index = _cells_in_common_space(ordered, transforms)
+    centres = centroids(stacked, common_shape)
+    coverage = np.stack([_coverage(t) for t in transforms])
+    pairs = candidate_pairs(stacked, session_of, common_shape, max_distance=max_distance, coverage=coverage)
+    model, probability = _pair_probability(pairs, max_distance, n_sessions)
+    labels = cluster_cells(len(centres), session_of, pairs, probability, threshold=options.p_same_threshold,
+                           tie_key=_position_rank(centres))
+    n_groups = int(labels.max()) + 1 if labels.size else 0
+    scores = register_scores(labels, pairs, probability)
+    assignments = _assignments(labels, session_of, local_index, ordered, order, n_groups)
+    common = _mean_footprints(labels, stacked, n_groups)
+    quality = quality_summary(labels, probability, pairs, scores, n_sessions, options.p_same_threshold)
+    quality.update(max_distance=float(max_distance), cell_diameter=float(diameter),
+                   seconds=float(time.perf_counter() - started))
+    quality.update(_quality_within_diameter(labels, probability, pairs, scores, n_sessions, options.p_same_threshold,
+                                            diameter))
+    inverse_order = np.argsort(order)  # user's column -> canonical index
+    column = np.asarray(order)  # canonical index -> user's column
+    user_transforms = [transforms[inverse_order[c]] for c in range(n_sessions)]
+    pair_table = _pair_table(pairs, probability, labels, session_of, local_index, ordered, column)
+    group_centres = centroids(common, common_shape) if n_groups else np.zeros((0, 2))
+    result = Registration(session_names=names, assignments=assignments,
+                          confidence=np.clip(scores["register"], 0, 1), transforms=user_transforms,
+                          common_footprints=common, common_shape=common_shape, centroids=group_centres,
+                          quality=quality, scores={k: scores[k] for k in ("register", "true_positive", "true_negative")},
+                          model=model.to_dict() if model is not None else {}, pairs=pair_table,
+                          alignment=_alignment_table(alignment, inverse_order, user_transforms))
+    logger.info("registered %d cells of %d sessions into %d tracked cells in %.1f s", len(labels), n_sessions,
+                n_groups, quality["seconds"])
+    if return_alignment:
+        return result, alignment
+    return result
+
+
+def _session_names(sessions: list) -> list[str]:
+    """The sessions' names; an error when there is none, one is not a SessionFootprints or two share a name."""
+    if not sessions:
+        raise ValueError("register_sessions needs at least one session")
+    if not all(isinstance(s, SessionFootprints) for s in sessions):
+        raise TypeError("register_sessions takes SessionFootprints (see ace_neuro.tracking.read_footprints)")
+    names = [s.name for s in sessions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"session names must be unique, got {names}")
+    return names
+
+
+def _cells_in_common_space(ordered: list, transforms: list) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """All footprints warped to the common space, stacked ``(n_cells, pixels)``; each cell's session and index in it."""
     warped = [warp_footprints(s.footprints, s.shape, t.common_to_session(), inverse=t.session_to_common())
               for s, t in zip(ordered, transforms)]
     stacked = scipy.sparse.vstack(warped, format="csr") if warped else scipy.sparse.csr_matrix((0, 0))
     session_of = np.concatenate([np.full(s.n_cells, k, np.int64) for k, s in enumerate(ordered)])
     local_index = np.concatenate([np.arange(s.n_cells) for s in ordered])
-    centres = centroids(stacked, common_shape)
-    coverage = np.stack([_coverage(t) for t in transforms])
-    pairs = candidate_pairs(stacked, session_of, common_shape, max_distance=max_distance, coverage=coverage)
-    model: PairModel | None = None
+    return stacked, session_of, local_index
+
+
+def _pair_probability(pairs, max_distance: float, n_sessions: int) -> tuple[PairModel | None, np.ndarray]:
+    """The same/different model fitted to the candidate pairs (None under 10 pairs) and each pair's P(same)."""
     if pairs.first.size >= 10:
         model = fit_pair_model(pairs.distance, pairs.similarity, max_distance=max_distance)
-        probability = model.probability(pairs.distance, pairs.similarity)
-    elif n_sessions > 1 and pairs.first.size:
+        return model, model.probability(pairs.distance, pairs.similarity)
+    if n_sessions > 1 and pairs.first.size:
         raise ValueError(f"only {pairs.first.size} neighbouring cell pairs across sessions: too few to fit the "
                          "same/different model; give more cells or a larger max_distance")
-    else:
-        probability = np.zeros(pairs.first.size)
-    # a tie key independent of the session order: the rank of the cell's position
+    return None, np.zeros(pairs.first.size)
+
+
+def _position_rank(centres: np.ndarray) -> np.ndarray:
+    """Rank of each cell's centre ``(n, 2)`` by row then column (NaN last): a tie key independent of session order."""
     finite = np.where(np.isfinite(centres), centres, np.inf)
     rank = np.empty(len(centres), np.int64)
     rank[np.lexsort((finite[:, 1], finite[:, 0]))] = np.arange(len(centres))
-    labels = cluster_cells(len(centres), session_of, pairs, probability, threshold=options.p_same_threshold,
-                           tie_key=rank)
-    n_groups = int(labels.max()) + 1 if labels.size else 0
-    scores = register_scores(labels, pairs, probability)
-    assignments = np.full((n_groups, n_sessions), -1, np.int64)
-    column_of = {k: order[k] for k in range(n_sessions)}
+    return rank
+
+
+def _assignments(labels, session_of, local_index, ordered: list, order: list, n_groups: int) -> np.ndarray:
+    """Cell id of each tracked cell per session ``(n_groups, n_sessions)`` int64 (user's columns; -1: absent)."""
+    assignments = np.full((n_groups, len(ordered)), -1, np.int64)
+    column_of = {k: order[k] for k in range(len(ordered))}
     for cell in range(len(labels)):
         k = session_of[cell]
         assignments[labels[cell], column_of[k]] = ordered[k].ids[local_index[cell]]
+    return assignments
+
+
+def _pair_table(pairs, probability, labels, session_of, local_index, ordered: list,
+                column: np.ndarray) -> dict[str, np.ndarray]:
+    """The candidate pairs as columns: sessions (user's columns), cell ids, distance, similarity, P(same), linked."""
+    ids_a = np.array([ordered[session_of[c]].ids[local_index[c]] for c in pairs.first], np.int64)
+    ids_b = np.array([ordered[session_of[c]].ids[local_index[c]] for c in pairs.second], np.int64)
+    return {"session_a": column[session_of[pairs.first]], "id_a": ids_a,
+            "session_b": column[session_of[pairs.second]], "id_b": ids_b, "distance": pairs.distance,
+            "similarity": pairs.similarity, "p_same": probability,
+            "linked": labels[pairs.first] == labels[pairs.second]}
+
+
+def _mean_footprints(labels: np.ndarray, stacked, n_groups: int) -> scipy.sparse.csr_matrix:
+    """Each tracked cell's footprint ``(n_groups, pixels)`` float32: the mean of its cells' peak-scaled footprints."""
     membership = scipy.sparse.csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))),
                                          shape=(n_groups, len(labels)))
     counts = np.asarray(membership.sum(axis=1)).ravel()
     common = scipy.sparse.diags(1.0 / np.maximum(counts, 1)) @ membership @ _scaled_rows(stacked)
-    common = scipy.sparse.csr_matrix(common, dtype=np.float32)
-    quality = quality_summary(labels, probability, pairs, scores, n_sessions, options.p_same_threshold)
-    quality.update(max_distance=float(max_distance), cell_diameter=float(diameter),
-                   seconds=float(time.perf_counter() - started))
+    return scipy.sparse.csr_matrix(common, dtype=np.float32)
+
+
+def _quality_within_diameter(labels, probability, pairs, scores, n_sessions: int, p_same_threshold: float,
+                             diameter: float) -> dict[str, float]:
+    """:func:`quality_summary`'s error rates over the pairs closer than one cell diameter (``*_within_diameter``)."""
     # the same figures over the pairs closer than one cell diameter (CellReg counts pairs within ~14 um)
     near = pairs.distance < diameter
     near_pairs = type(pairs)(*(np.asarray(field)[near] for field in pairs))
-    near_quality = quality_summary(labels, probability[near], near_pairs, scores, n_sessions,
-                                   options.p_same_threshold)
-    quality.update({f"{key}_within_diameter": near_quality[key]
-                    for key in ("false_positive", "false_negative", "uncertain_fraction")})
-    inverse_order = np.argsort(order)  # user's column -> canonical index
-    column = np.asarray(order)  # canonical index -> user's column
-    user_transforms = [transforms[inverse_order[c]] for c in range(n_sessions)]
-    ids_a = np.array([ordered[session_of[c]].ids[local_index[c]] for c in pairs.first], np.int64)
-    ids_b = np.array([ordered[session_of[c]].ids[local_index[c]] for c in pairs.second], np.int64)
-    pair_table = {"session_a": column[session_of[pairs.first]], "id_a": ids_a,
-                  "session_b": column[session_of[pairs.second]], "id_b": ids_b, "distance": pairs.distance,
-                  "similarity": pairs.similarity, "p_same": probability,
-                  "linked": labels[pairs.first] == labels[pairs.second]}
-    pick = inverse_order
-    alignment_table = {
+    near_quality = quality_summary(labels, probability[near], near_pairs, scores, n_sessions, p_same_threshold)
+    return {f"{key}_within_diameter": near_quality[key]
+            for key in ("false_positive", "false_negative", "uncertain_fraction")}
+
+
+def _alignment_table(alignment: AlignmentResult, pick: np.ndarray, user_transforms: list) -> dict[str, np.ndarray]:
+    """The alignment's per-session figures in the user's session order (``pick``: user's column -> canonical)."""
+    return {
         "correlation_before": alignment.correlation_before[pick],
         "correlation_rigid": alignment.correlation_rigid[pick],
         "correlation_nonrigid": alignment.correlation_nonrigid[pick],
@@ -321,15 +378,3 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
         "angle_deg": np.array([t.angle_deg for t in user_transforms]),
         "shift": np.array([t.shift for t in user_transforms]),
     }
-    group_centres = centroids(common, common_shape) if n_groups else np.zeros((0, 2))
-    result = Registration(session_names=names, assignments=assignments,
-                          confidence=np.clip(scores["register"], 0, 1), transforms=user_transforms,
-                          common_footprints=common, common_shape=common_shape, centroids=group_centres,
-                          quality=quality, scores={k: scores[k] for k in ("register", "true_positive", "true_negative")},
-                          model=model.to_dict() if model is not None else {}, pairs=pair_table,
-                          alignment=alignment_table)
-    logger.info("registered %d cells of %d sessions into %d tracked cells in %.1f s", len(labels), n_sessions,
-                n_groups, quality["seconds"])
-    if return_alignment:
-        return result, alignment
-    return result
