@@ -18,6 +18,9 @@ from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
 from ace_neuro.simulate import SimulationConfig, simulate_frames
 
 # fit_cnmfe and save_estimates in a fresh interpreter: argv = movie, params (JSON), threads, estimates file
+# each case fits CNMF-E twice in fresh processes: seconds per case
+pytestmark = pytest.mark.slow
+
 RUNNER = """
 import json, sys
 from ace_neuro.cnmfe.estimates_file import save_estimates

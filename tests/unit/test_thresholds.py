@@ -166,6 +166,7 @@ def _images_at(movie, g):
                                   (g, g), (4 * g + 1, 4 * g + 1), True, n_frames=len(movie), null_images=True)
 
 
+@pytest.mark.slow
 def test_spatially_correlated_noise_does_not_drive_min_corr_to_the_bound():
     """Median-filtered noise seen through a wide filter is as correlated as a cell: a Cn quantile of the null sits at
     1.0 (seeding off, as on MiniAn's real demo); the joint calibration seeds the cells instead."""
@@ -189,6 +190,7 @@ def test_short_recording_calibrates():
     assert sum(np.min(np.hypot(*(seeds - c).T)) <= 2 for c in centres) >= 3
 
 
+@pytest.mark.slow
 def test_false_seeds_do_not_grow_with_length():
     """On noise alone the pixels passing both calibrated thresholds stay at the stated rate at 500 and at 4,000
     frames (the selection of min_corr among 10 candidates may pick a lucky one: within 3x), while the Gumbel law of

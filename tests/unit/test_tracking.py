@@ -226,6 +226,7 @@ def test_cli_tracks_cellreg_files(tmp_path):
     assert main(["track", paths[0], "--out", str(tmp_path / "bad"), "--p-same-threshold", "2"]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/realdata/cellreg_sample (CellReg's sample data)")
 def test_cellreg_sample_two_sessions_and_a_mirrored_one():
     day1 = read_footprints(REAL / "spatial_footprints_01.mat")
