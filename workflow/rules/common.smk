@@ -25,6 +25,7 @@ from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES, SUBJECT_STAGES
 from ace_neuro.stages.projections import PROJECTION_NAMES
 from ace_neuro.status import format_status, recording_status, write_status
+from ace_neuro.pages.study import STUDY_NAME, study_rows, write_study_page
 
 min_version("8.0")
 
@@ -89,10 +90,11 @@ def report_status(log):
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
     )
     path = write_status(table, RESULTS)
+    study = write_study(table)  # summary.smk: results/study.html, one row per recording of the sheet
     # start_check's markers go, so the next run checks those recordings again
     for recording_id in FAILED_AT_START:
         Path(f"{RESULTS}/{recording_id}/{START_CHECK_MARK}").unlink(missing_ok=True)
-    logger.warning(f"{format_status(table)}\n(table: {path})")
+    logger.warning(f"{format_status(table)}\n(table: {path}; page: {study})")
     return table
 
 
@@ -345,6 +347,25 @@ def recording_outputs(wildcards):
     return stage_outputs(wildcards.id)
 
 
+# Opt-in rules of a recording (snakemake all_movies, all_cnmfe_parameters): once made, their outputs stay targets of
+# the recording (kept up to date by later runs), so they reach its page and the report.
+OPT_IN_RULES = ("movies", "cnmfe_parameters")
+
+
+def made_opt_in_rules(recording_id):
+    """The opt-in rules not among the recording's stages that made outputs for it in an earlier run."""
+    stages = recording_stages(recording_id)
+    return [
+        name
+        for name in OPT_IN_RULES
+        if name not in stages
+        and any(
+            os.path.exists(path)
+            for path in expand(getattr(rules, name).output, id=recording_id)
+        )
+    ]
+
+
 def all_outputs(wildcards):
     """Targets of the final rule: every output and the provenance record of every recording.
 
@@ -354,6 +375,8 @@ def all_outputs(wildcards):
     targets = []
     for recording_id in IDS:
         targets += stage_outputs(recording_id)
+        for name in made_opt_in_rules(recording_id):
+            targets += expand(getattr(rules, name).output, id=recording_id)
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
     targets += [f"{RESULTS}/{i}/{START_CHECK_MARK}" for i in FAILED_AT_START]

@@ -1,13 +1,19 @@
-"""Stage ``summary``: one table of a recording's key numbers, for the report and for scripts.
+"""Stage ``summary``: a recording's page (figures, movies, key numbers), its key numbers as JSON and as the report's table.
 
-Frames, dropped frames, duration, motion statistics, components found /
-accepted, median SNR, events per neuron and, where sync ran, the clock drift
-(see :func:`ace_neuro.report.recording_summary`).
+The numbers: frames, dropped frames, duration, motion statistics, components
+found / accepted, median SNR, events per neuron and, where sync ran, the clock
+drift (:func:`ace_neuro.report.recording_summary`). The page
+(:func:`ace_neuro.pages.recording.write_recording_page`) shows them above every
+figure and movie the recording's rules mark for the report, each with its report
+caption.
 
-Inputs: ``metadata`` (convert), ``motion`` (motion metrics.json), ``components``
-(evaluate), ``events``, and ``sync`` (sync_summary.json) for recordings with an
-ephys TTL file. Outputs: ``html`` (the report item), ``json``. Extra:
-``recording_id``.
+Inputs: ``metadata`` (convert), ``motion`` (motion metrics.json), ``shifts``
+(motion shifts.csv), ``components`` (evaluate), ``events``, ``sync``
+(sync_summary.json) for recordings with an ephys TTL file, and the figures.
+Outputs: ``html`` (the page), ``table`` (the report item), ``json``. Extras:
+``recording_id``; ``figures``, a list of ``{path, title, section, caption}``
+(``caption``: the report caption's ``.rst`` file or None); ``caption_config``,
+the config values captions name; ``study_page``, the study page to link to.
 """
 
 from __future__ import annotations
@@ -18,16 +24,31 @@ NAME = "summary"
 OPTIONS = None
 
 
-def run(inputs, outputs, options: None, *, threads: int = 1, log=None, recording_id: str) -> None:
-    """Write the recording's summary table."""
+def run(inputs, outputs, options: None, *, threads: int = 1, log=None, recording_id: str, figures=(),
+        caption_config=None, study_page=None) -> None:
+    """Write the recording's page, its summary table and its numbers as JSON."""
+    from ace_neuro.pages.captions import render_caption
+    from ace_neuro.pages.recording import Figure, write_recording_page
     from ace_neuro.report import recording_summary, write_summary
 
     summary = recording_summary(
         recording_id=recording_id,
         metadata_path=inputs.metadata,
         motion_metrics_path=inputs.motion,
+        motion_shifts_path=inputs.shifts,
         components_path=inputs.components,
         events_path=inputs.events,
         sync_summary_path=inputs.get("sync") or None,
     )
-    write_summary(summary, outputs.html, outputs.json)
+    write_summary(summary, outputs.table, outputs.json)
+    captions: dict[str, str] = {}
+    shown = []
+    for figure in figures:
+        caption = figure.get("caption")
+        if caption and caption not in captions:
+            captions[caption] = render_caption(caption, wildcards={"id": recording_id}, config=caption_config or {})
+        shown.append(Figure(path=figure["path"], title=figure["title"], section=figure["section"],
+                            caption=captions.get(caption, "")))
+    write_recording_page(recording_id, summary, shown, outputs.html, study_page=study_page)
+    if log is not None:
+        log.info("page %s: %d figures and movies", outputs.html, len(shown))
