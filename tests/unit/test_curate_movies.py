@@ -6,30 +6,18 @@ import json
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 
 from ace_neuro.curate import CurationServer, open_results
 from ace_neuro.curate.movies import byte_range, recording_movies
 
-from helpers.curate_results import write_results
-
-
-def write_test_movie(path, n_frames: int = 40, size: int = 64):
-    """A small H.264 movie (a bright square moving right) with the movies step's writer."""
-    from ace_neuro.movies.render import write_video
-
-    frames = np.zeros((n_frames, size, size), np.uint8)
-    for t in range(n_frames):
-        frames[t, 20:40, t % (size - 16):t % (size - 16) + 16] = 200
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_video(path, iter([frames]), (size, size), 20.0)
+from helpers.curate_results import write_movie, write_results
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     folder = write_results(tmp_path_factory.mktemp("movies") / "rec1")
-    write_test_movie(folder / "movies" / "neural_activity.mp4")
+    write_movie(folder / "movies" / "neural_activity.mp4")
     (folder / "movies" / "background.mp4").write_bytes(bytes(range(256)) * 4)
     return folder
 
