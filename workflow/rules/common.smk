@@ -90,9 +90,13 @@ def report_status(log):
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
     )
     path = write_status(table, RESULTS)
-    study = write_study(
-        table
-    )  # summary.smk: results/study.html, one row per recording of the sheet
+    # results/study.html, one row per recording of the sheet (write_study below); the status table comes first, so
+    # a page that cannot be written is reported and the run's status stands
+    try:
+        study = write_study(table)
+    except Exception as err:
+        study = f"not written: {type(err).__name__}: {err}"
+        logger.error(f"the study page {RESULTS}/{STUDY_NAME} was {study}")
     # start_check's markers go, so the next run checks those recordings again
     for recording_id in FAILED_AT_START:
         Path(f"{RESULTS}/{recording_id}/{START_CHECK_MARK}").unlink(missing_ok=True)
