@@ -48,6 +48,7 @@ def test_recording_page_and_study_page(tiny_workflow):
     text = page.read_text()
     assert "clock drift between the" in text and "Alignment of recording rec1" in text  # sync's caption, filled in
     assert "{{" not in text and "components accepted" in text and "motion: RMS shift (px)" in text
+    assert "Not made for this recording: the seeding parameter aid" in text and "snakemake all_movies" not in text
     study = results / "study.html"
     assert _links(study) == [("a", "rec1/summary.html")]
     assert re.search(r"<tr id='row-rec1'><td><a href='rec1/summary.html'>rec1</a></td><td class='status-done'>done",
@@ -64,6 +65,7 @@ def test_parameter_aid_once_made_reaches_the_page_and_the_report(tiny_workflow, 
     page = work / "results" / "rec1" / "summary.html"
     shown = {unquote(url) for tag, url in _links(page) if tag == "img"}
     assert aid <= shown and "Seeding images of recording rec1" in page.read_text()
+    assert "Not made for this recording" not in page.read_text()
     run_snakemake(work, "--report", "report.html")
     report = (work / "report.html").read_text()
     missing = [name for name in sorted(_figures(work / "results" / "rec1")) if f"results/rec1/{name}" not in report]

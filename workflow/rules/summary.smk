@@ -40,5 +40,8 @@ rule summary:
         figures=lambda wildcards: page_figures(wildcards.id),
         caption_config={k: config[k] for k in ("experiments", "results")},
         study_page=f"{RESULTS}/{STUDY_NAME}",
+        not_made=lambda wildcards: [
+            name for name in OPT_IN_RULES if name not in report_rules(wildcards.id)
+        ],
     script:
         "../scripts/stage.py"

@@ -101,7 +101,8 @@ def _sections(figures: Iterable[Figure]) -> dict[str, list[Figure]]:
 
 
 def recording_page(recording_id: str, numbers: Mapping[str, Any], figures: Sequence[Figure],
-                   page_dir: str | os.PathLike, *, study_page: str | os.PathLike | None = None) -> str:
+                   page_dir: str | os.PathLike, *, study_page: str | os.PathLike | None = None,
+                   not_made: Sequence[str] = ()) -> str:
     """The page's HTML (see :func:`write_recording_page`)."""
     page_dir = Path(page_dir)
     sections = _sections(figures)
@@ -117,6 +118,7 @@ def recording_page(recording_id: str, numbers: Mapping[str, Any], figures: Seque
     body = [
         f"<h1>Recording {html.escape(recording_id)}</h1>",
         f"<p class='note'>{intro}</p>",
+        *([f"<p class='note'>Not made for this recording: {html.escape('; '.join(not_made))}.</p>"] if not_made else []),
         f"<nav>{contents}</nav>",
         "<h2 id='key-numbers'>Key numbers</h2>",
         numbers_table(numbers),
@@ -126,7 +128,8 @@ def recording_page(recording_id: str, numbers: Mapping[str, Any], figures: Seque
 
 
 def write_recording_page(recording_id: str, numbers: Mapping[str, Any], figures: Sequence[Figure],
-                         html_path: str | os.PathLike, *, study_page: str | os.PathLike | None = None) -> Path:
+                         html_path: str | os.PathLike, *, study_page: str | os.PathLike | None = None,
+                         not_made: Sequence[str] = ()) -> Path:
     """Write one recording's page, atomically.
 
     Parameters
@@ -141,6 +144,9 @@ def write_recording_page(recording_id: str, numbers: Mapping[str, Any], figures:
         The page; every link in it is relative to its folder.
     study_page : path-like, optional
         The study page to link back to.
+    not_made : sequence of str
+        Opt-in figures this recording does not have, each with how to make
+        them (shown as a note at the top).
 
     Returns
     -------
@@ -156,7 +162,7 @@ def write_recording_page(recording_id: str, numbers: Mapping[str, Any], figures:
     if missing:
         raise FileNotFoundError(f"figures of recording {recording_id} not found: {', '.join(missing)}")
     html_path = Path(html_path)
-    text = recording_page(recording_id, numbers, figures, html_path.parent, study_page=study_page)
+    text = recording_page(recording_id, numbers, figures, html_path.parent, study_page=study_page, not_made=not_made)
     with atomic_path(html_path) as tmp:
         tmp.write_text(text)
     return html_path

@@ -13,7 +13,8 @@ Inputs: ``metadata`` (convert), ``motion`` (motion metrics.json), ``shifts``
 Outputs: ``html`` (the page), ``table`` (the report item), ``json``. Extras:
 ``recording_id``; ``figures``, a list of ``{path, title, section, caption}``
 (``caption``: the report caption's ``.rst`` file or None); ``caption_config``,
-the config values captions name; ``study_page``, the study page to link to.
+the config values captions name; ``study_page``, the study page to link to; ``not_made``, the opt-in rules
+(``movies``, ``cnmfe_parameters``) the recording has no figures of (the page says how to make them).
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ NAME = "summary"
 #: No parameters of its own.
 OPTIONS = None
 
+#: The opt-in rules whose figures a page may lack, and how to make them.
+OPT_IN_HINTS = {
+    "cnmfe_parameters": "the seeding parameter aid (correlation and PNR at three gSig, thresholds, seeds, patches): "
+                        "snakemake all_cnmfe_parameters",
+    "movies": "the movies (A\u00b7C with ids, background, motion before / after): snakemake all_movies, "
+              "or movies.write_movies: true",
+}
+
 
 def run(inputs, outputs, options: None, *, threads: int = 1, log=None, recording_id: str, figures=(),
-        caption_config=None, study_page=None) -> None:
+        caption_config=None, study_page=None, not_made=()) -> None:
     """Write the recording's page, its summary table and its numbers as JSON."""
     from ace_neuro.pages.captions import render_caption
     from ace_neuro.pages.recording import Figure, write_recording_page
@@ -49,6 +58,7 @@ def run(inputs, outputs, options: None, *, threads: int = 1, log=None, recording
             captions[caption] = render_caption(caption, wildcards={"id": recording_id}, config=caption_config or {})
         shown.append(Figure(path=figure["path"], title=figure["title"], section=figure["section"],
                             caption=captions.get(caption, "")))
-    write_recording_page(recording_id, summary, shown, outputs.html, study_page=study_page)
+    hints = [OPT_IN_HINTS.get(name, name) for name in not_made]
+    write_recording_page(recording_id, summary, shown, outputs.html, study_page=study_page, not_made=hints)
     if log is not None:
         log.info("page %s: %d figures and movies", outputs.html, len(shown))
