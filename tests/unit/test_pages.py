@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -17,35 +15,7 @@ from ace_neuro.pages.study import STUDY_COLUMNS, study_rows, write_study_page
 from ace_neuro.report import component_numbers, motion_numbers
 
 from helpers import ROOT
-
-
-class _Links(HTMLParser):
-    """Every src / href of a page, by tag."""
-
-    def __init__(self):
-        super().__init__()
-        self.links: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag, attrs):
-        for name, value in attrs:
-            if name in ("src", "href") and value:
-                self.links.append((tag, value))
-
-
-def _links(path: Path) -> list[tuple[str, str]]:
-    parser = _Links()
-    parser.feed(path.read_text())
-    return parser.links
-
-
-def _assert_relative_links_resolve(page: Path) -> list[tuple[str, str]]:
-    """Every link of ``page`` is relative (no scheme, no leading /) and names an existing file."""
-    links = [(tag, url) for tag, url in _links(page) if not url.startswith("#")]
-    for tag, url in links:
-        assert not re.match(r"^([a-z]+:|/)", url), f"{page.name}: absolute link {url}"
-        assert (page.parent / unquote(url)).is_file(), f"{page.name}: {tag} links to a missing file {url}"
-    assert str(page.parent.parent) not in page.read_text()  # no absolute path anywhere in the page
-    return links
+from helpers.pages import checked_links, shown_files
 
 
 # --------------------------------------------------------------------------- captions
@@ -96,12 +66,10 @@ def test_recording_page_shows_every_figure_by_relative_links(tmp_path):
     page = write_recording_page("rec 1", {"frames": 1200, "median SNR of accepted": 4.25}, figures,
                                 folder / "summary.html", study_page=tmp_path / "results" / "study.html")
     text = page.read_text()
-    links = [(tag, url) for tag, url in _links(page) if not url.startswith("#")]
-    shown = {unquote(url) for tag, url in links if tag in ("img", "video")}
-    assert shown == {str(Path(f.path).relative_to(folder)) for f in figures}
-    assert ("video", "movies/neural_activity.mp4") in links and ("a", "../study.html") in links
     (tmp_path / "results" / "study.html").write_text("")
-    _assert_relative_links_resolve(page)
+    links = checked_links(page)
+    assert shown_files(page) == {str(Path(f.path).relative_to(folder)) for f in figures}
+    assert ("video", "movies/neural_activity.mp4") in links and ("a", "../study.html") in links
     # sections in the order of the figures, each figure's title and caption; one caption for the projections
     headings = re.findall(r"<h2 id='[^']*'>([^<]+)</h2>", text)
     assert headings == ["Key numbers", "Projections", "Motion correction", "CNMF-E", "Movies"]
@@ -179,7 +147,7 @@ def test_study_rows_one_per_recording_whatever_happened(tmp_path):
     assert rows.loc["bad data", "detail"] == "at start-up check: metaData.json is missing"
 
     page = write_study_page(rows.reset_index(), results / "study.html", sheet="config/experiments.csv")
-    links = _assert_relative_links_resolve(page)
+    links = checked_links(page)
     assert links == [("a", "done/summary.html")]
     text = page.read_text()
     assert len(re.findall(r"<tr id='row-", text)) == 4

@@ -5,31 +5,10 @@ from __future__ import annotations
 
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote
 
+from helpers.pages import checked_links, shown_files
 from helpers.workflow import run_snakemake
-
-
-class _Media(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [(tag, value) for name, value in attrs if name in ("src", "href") and value]
-
-
-def _links(page: Path) -> list[tuple[str, str]]:
-    """The page's links (no anchors), each checked: relative, and naming a file that exists."""
-    parser = _Media()
-    parser.feed(page.read_text())
-    links = [(tag, url) for tag, url in parser.links if not url.startswith("#")]
-    for tag, url in links:
-        assert not re.match(r"^([a-z]+:|/)", url), f"{page}: absolute link {url}"
-        assert (page.parent / unquote(url)).is_file(), f"{page}: {tag} links to a missing file {url}"
-    return links
 
 
 def _figures(folder: Path) -> set[str]:
@@ -39,8 +18,8 @@ def _figures(folder: Path) -> set[str]:
 def test_recording_page_and_study_page(tiny_workflow):
     results = tiny_workflow / "results"
     page = results / "rec1" / "summary.html"
-    links = _links(page)
-    shown = {unquote(url) for tag, url in links if tag in ("img", "video")}
+    links = checked_links(page)
+    shown = shown_files(page)
     # every figure and movie the run drew for the recording, each with the report's caption
     assert shown == _figures(results / "rec1")
     assert {url for tag, url in links if tag == "video"} == {
@@ -50,7 +29,7 @@ def test_recording_page_and_study_page(tiny_workflow):
     assert "{{" not in text and "components accepted" in text and "motion: RMS shift (px)" in text
     assert "Not made for this recording: the seeding parameter aid" in text and "snakemake all_movies" not in text
     study = results / "study.html"
-    assert _links(study) == [("a", "rec1/summary.html")]
+    assert checked_links(study) == [("a", "rec1/summary.html")]
     assert re.search(r"<tr id='row-rec1'><td><a href='rec1/summary.html'>rec1</a></td><td class='status-done'>done",
                      study.read_text())
 
@@ -63,7 +42,7 @@ def test_parameter_aid_once_made_reaches_the_page_and_the_report(tiny_workflow, 
     run_snakemake(work, "--cores", "2")
     aid = {f"cnmfe_parameters/{name}.png" for name in ("images", "histograms", "seeds", "patches")}
     page = work / "results" / "rec1" / "summary.html"
-    shown = {unquote(url) for tag, url in _links(page) if tag == "img"}
+    shown = shown_files(page, tags=("img",))
     assert aid <= shown and "Seeding images of recording rec1" in page.read_text()
     assert "Not made for this recording" not in page.read_text()
     run_snakemake(work, "--report", "report.html")
