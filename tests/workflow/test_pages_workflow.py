@@ -25,7 +25,7 @@ def test_recording_page_and_study_page(tiny_workflow):
     assert {url for tag, url in links if tag == "video"} == {
         f"movies/{name}.mp4" for name in ("neural_activity", "background", "without_neurons", "motion_before_after")}
     text = page.read_text()
-X
+    assert "Alignment of recording rec1 to the electrophysiology clock" in text  # sync's caption, filled in
     assert "{{" not in text and "components accepted" in text and "motion: RMS shift (px)" in text
     assert "Not made for this recording: the seeding parameter aid" in text and "snakemake all_movies" not in text
     study = results / "study.html"
