@@ -1,14 +1,12 @@
-"""The pages a run leaves in the results folder: each recording's page with every figure and movie, the study page;
-the parameter aid, once made, on the recording's page and in the report."""
+"""The pages a run leaves in the results folder: each recording's page with every figure and movie, the study page.
+(The parameter aid, once made, on the page and in the report: tests/workflow/test_workflow.py.)"""
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 from helpers.pages import checked_links, shown_files
-from helpers.workflow import run_snakemake
 
 
 def _figures(folder: Path) -> set[str]:
@@ -32,20 +30,3 @@ def test_recording_page_and_study_page(tiny_workflow):
     assert checked_links(study) == [("a", "rec1/summary.html")]
     assert re.search(r"<tr id='row-rec1'><td><a href='rec1/summary.html'>rec1</a></td><td class='status-done'>done",
                      study.read_text())
-
-
-def test_parameter_aid_once_made_reaches_the_page_and_the_report(tiny_workflow, tmp_path):
-    work = Path(shutil.copytree(tiny_workflow, tmp_path / "work", symlinks=True))
-    run_snakemake(work, "--cores", "2", "all_cnmfe_parameters")
-    plan = run_snakemake(work, "-n", "--cores", "2")
-    assert re.search(r"^summary\s+1$", plan.stdout, re.M) and "cnmfe_parameters" not in plan.stdout
-    run_snakemake(work, "--cores", "2")
-    aid = {f"cnmfe_parameters/{name}.png" for name in ("images", "histograms", "seeds", "patches")}
-    page = work / "results" / "rec1" / "summary.html"
-    shown = shown_files(page, tags=("img",))
-    assert aid <= shown and "Seeding images of recording rec1" in page.read_text()
-    assert "Not made for this recording" not in page.read_text()
-    run_snakemake(work, "--report", "report.html")
-    report = (work / "report.html").read_text()
-    missing = [name for name in sorted(_figures(work / "results" / "rec1")) if f"results/rec1/{name}" not in report]
-    assert not missing, f"not in the report: {missing}"
