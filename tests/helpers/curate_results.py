@@ -97,6 +97,19 @@ def write_results(folder: Path, seed: int = 3, centres=None, with_movie: bool = 
     return folder
 
 
+def write_movie(path, n_frames: int = 40, size: int = 64, fps: float = 20.0) -> Path:
+    """A small H.264 MP4 (a bright square moving right) written by the movies step's writer, as the movies step's
+    files (``results/{id}/movies/*.mp4``)."""
+    from ace_neuro.movies.render import write_video
+
+    frames = np.zeros((n_frames, size, size), np.uint8)
+    for t in range(n_frames):
+        left = t % (size - 16)
+        frames[t, 20:40, left:left + 16] = 200
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_video(path, iter([frames]), (size, size), fps)
+
+
 def start_chromium(width: int = 1400, height: int = 1000):
     """A headless Debian chromium driven by selenium, its window ``width`` x ``height``; returns (driver, profile)."""
     import shutil

@@ -23,11 +23,11 @@ def test_report_holds_every_figure_movie_and_summary(tiny_workflow):
     run_snakemake(tiny_workflow, "--report", "report.html")
     report = (tiny_workflow / "report.html").read_text()
     results = tiny_workflow / "results"
-    shown = [p for p in results.rglob("*") if p.suffix in (".png", ".mp4") or p.name == "summary.html"]
+    shown = [p for p in results.rglob("*") if p.suffix in (".png", ".mp4") or p.name == "summary_table.html"]
     steps = {p.relative_to(results / "rec1").parts[0] for p in shown}
     # Figures of every step that draws one, the movies, the summary table.
     assert {"projections", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "movies",
-            "summary.html"} <= steps
+            "summary_table.html"} <= steps
     missing = [str(p.relative_to(tiny_workflow)) for p in shown if str(p.relative_to(tiny_workflow)) not in report]
     assert not missing, f"not in the report: {missing}"
     # The workflow description page and the captions are rendered.

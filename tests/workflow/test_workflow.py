@@ -21,6 +21,7 @@ from ace_neuro.io.miniscope import iter_frames, open_recording
 from ace_neuro.io.movie import open_movie
 from ace_neuro.simulate import SimulationConfig
 from helpers import ROOT
+from helpers.pages import shown_files
 from helpers.workflow import planned_jobs, run_snakemake, simulate_workdir
 from helpers.workflow import write_config as write_workdir_config
 
@@ -160,7 +161,8 @@ def test_rule_resources_follow_the_recording_size(workdir):
 
 
 def test_cnmfe_parameters_target_builds_the_aid_without_the_fit(workdir):
-    """The opt-in parameter aid runs from the motion memory map alone (no cnmfe job) and is not part of `all`."""
+    """The opt-in parameter aid runs from the motion memory map alone (no cnmfe job) and is not part of `all` until
+    made; once made, it joins the recording's targets: its page and the report show it."""
     out = workdir / "results" / "rec1" / "cnmfe_parameters"
     shutil.rmtree(out, ignore_errors=True)
     dry = planned_jobs(run_snakemake(workdir, "-n", "all_cnmfe_parameters"))
@@ -171,4 +173,16 @@ def test_cnmfe_parameters_target_builds_the_aid_without_the_fit(workdir):
     summary = yaml.safe_load((out / "summary.json").read_text())
     g = summary["neuron_size_auto"]["gSig"]  # gSig: auto, measured on the movie
     assert [g, g] in summary["gSig_candidates"] and summary["thresholds_auto"][1]["auto_pnr"]
+    # made, it is a target: the next run re-makes the recording's page (and provenance), not the aid
+    jobs = planned_jobs(run_snakemake(workdir, "-n"))
+    assert jobs.get("summary") == 1 and set(jobs) <= {"summary", "provenance", "all"}
+    run_snakemake(workdir, "--cores", "2")
     assert planned_jobs(run_snakemake(workdir, "-n")) == {}
+    aid = {f"cnmfe_parameters/{name}.png" for name in ("images", "histograms", "seeds", "patches")}
+    page = workdir / "results" / "rec1" / "summary.html"
+    assert aid <= shown_files(page) and "Seeding images of recording rec1" in page.read_text()
+    assert "Not made for this recording: the movies" in page.read_text()  # write_movies is off here
+    run_snakemake(workdir, "--report", "report.html")
+    report = (workdir / "report.html").read_text()
+    figures = sorted(str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*.png"))
+    assert [f for f in figures if f not in report] == [], "figures missing from the report"

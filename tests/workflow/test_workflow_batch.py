@@ -126,6 +126,11 @@ def test_with_keep_going_a_failing_job_does_not_stop_the_others(batch):
     assert status["rec2"][:2] == ("failed", "start-up check")
     assert status["rec3"][:2] == ("failed", "convert") and "the file is truncated or corrupt" in status["rec3"][2]
     assert "Status of the 3 recording(s) of the sheet: 1 done, 2 failed" in text
+    # the study page, written with the status table: a row per recording, rec1 linked to its page
+    study = (workdir / "results" / "study.html").read_text()
+    assert len(re.findall(r"<tr id='row-rec\d'>", study)) == 3
+    assert "<a href='rec1/summary.html'>rec1</a>" in study and "href='rec3" not in study
+    assert "at start-up check: " in study and "at convert: " in study and "the file is truncated" in study
     # fixed by hand, the failed one runs; nothing else does
     (batch["no_stamps"] / "Miniscope" / "timeStamps.csv").write_bytes(
         (batch["good"] / "Miniscope" / "timeStamps.csv").read_bytes())

@@ -25,6 +25,7 @@ from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES, SUBJECT_STAGES
 from ace_neuro.stages.projections import PROJECTION_NAMES
 from ace_neuro.status import format_status, recording_status, write_status
+from ace_neuro.pages.study import STUDY_NAME, study_rows, write_study_page
 
 min_version("8.0")
 
@@ -89,10 +90,17 @@ def report_status(log):
         SHEET_IDS, targets, RESULTS, failed_at_start=FAILED_AT_START, snakemake_log=log
     )
     path = write_status(table, RESULTS)
+    # results/study.html, one row per recording of the sheet (write_study below); the status table comes first, so
+    # a page that cannot be written is reported and the run's status stands
+    try:
+        study = write_study(table)
+    except Exception as err:
+        study = f"not written: {type(err).__name__}: {err}"
+        logger.error(f"the study page {RESULTS}/{STUDY_NAME} was {study}")
     # start_check's markers go, so the next run checks those recordings again
     for recording_id in FAILED_AT_START:
         Path(f"{RESULTS}/{recording_id}/{START_CHECK_MARK}").unlink(missing_ok=True)
-    logger.warning(f"{format_status(table)}\n(table: {path})")
+    logger.warning(f"{format_status(table)}\n(table: {path}; page: {study})")
     return table
 
 
@@ -345,6 +353,25 @@ def recording_outputs(wildcards):
     return stage_outputs(wildcards.id)
 
 
+# Opt-in rules of a recording (snakemake all_movies, all_cnmfe_parameters): once made, their outputs stay targets of
+# the recording (kept up to date by later runs), so they reach its page and the report.
+OPT_IN_RULES = ("movies", "cnmfe_parameters")
+
+
+def made_opt_in_rules(recording_id):
+    """The opt-in rules not among the recording's stages that made outputs for it in an earlier run."""
+    stages = recording_stages(recording_id)
+    return [
+        name
+        for name in OPT_IN_RULES
+        if name not in stages
+        and any(
+            os.path.exists(path)
+            for path in expand(getattr(rules, name).output, id=recording_id)
+        )
+    ]
+
+
 def all_outputs(wildcards):
     """Targets of the final rule: every output and the provenance record of every recording.
 
@@ -354,10 +381,89 @@ def all_outputs(wildcards):
     targets = []
     for recording_id in IDS:
         targets += stage_outputs(recording_id)
+        for name in made_opt_in_rules(recording_id):
+            targets += expand(getattr(rules, name).output, id=recording_id)
         targets.append(f"{RESULTS}/{recording_id}/provenance.json")
     # a recording whose data failed the start-up check: a job that logs why (so the run ends with the status)
     targets += [f"{RESULTS}/{i}/{START_CHECK_MARK}" for i in FAILED_AT_START]
     return targets + subject_outputs()
+
+
+# The pages (summary.smk, ace_neuro.pages): each recording's page shows its figures, the study page every recording.
+# The rules whose report figures a recording's page shows, in pipeline order; sync, movies and the parameter aid
+# only where they run (report_rules).
+PAGE_RULES = [
+    "projections",
+    "motion",
+    "cnmfe_parameters",
+    "cnmfe",
+    "evaluate",
+    "events",
+    "spectral",
+    "sync",
+    "movies",
+]
+
+
+def report_rules(recording_id):
+    """The rules of PAGE_RULES that make figures for the recording: its stages and the opt-in ones it has."""
+    stages = set(recording_stages(recording_id)) | set(made_opt_in_rules(recording_id))
+    return [name for name in PAGE_RULES if name in stages]
+
+
+def page_figures(recording_id):
+    """[{path, title, section, caption}] of every output marked for the report of the recording's page rules."""
+    from snakemake.io import apply_wildcards, get_flag_value
+
+    figures = []
+    for name in report_rules(recording_id):
+        for declared in getattr(rules, name).rule.output:
+            item = get_flag_value(declared, "report")
+            if item is None:
+                continue
+            path = apply_wildcards(str(declared), {"id": recording_id})
+            labels = ", ".join(str(v) for v in (item.labels or {}).values())
+            caption = item.caption
+            figures.append(
+                {
+                    "path": path,
+                    "title": labels or Path(path).stem.replace("_", " "),
+                    "section": item.category or name,
+                    # Snakemake resolves a caption to a source file (.path) of the workflow
+                    "caption": (
+                        str(getattr(caption, "path", caption)) if caption else None
+                    ),
+                }
+            )
+    return figures
+
+
+def page_figure_inputs(wildcards):
+    """The figures of the recording's page as named inputs (figure0, figure1, ...), so they are made first."""
+    return {
+        f"figure{i}": figure["path"]
+        for i, figure in enumerate(page_figures(wildcards.id))
+    }
+
+
+def write_study(status_table):
+    """Write results/study.html from the run's status table and each recording's files (named by the rules)."""
+    sources = {}
+    for recording_id in SHEET_IDS:
+        one = lambda rule_output: expand(rule_output, id=recording_id)[0]
+        sources[recording_id] = {
+            "metadata": one(rules.convert.output.metadata),
+            "motion": one(rules.motion.output.metrics),
+            "shifts": one(rules.motion.output.shifts),
+            "components": one(rules.evaluate.output.components),
+            "events": one(rules.events.output.events),
+            "summary": one(rules.summary.output.json),
+            "page": one(rules.summary.output.html),
+        }
+    rows = study_rows(status_table, sources, list(STAGES))
+    return write_study_page(
+        rows, f"{RESULTS}/{STUDY_NAME}", sheet=str(config["experiments"])
+    )
 
 
 # The console (ace_neuro.console, ace_neuro.run_progress): with Snakemake's per-job listings quiet (the workflow

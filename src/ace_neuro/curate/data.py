@@ -10,6 +10,7 @@ Read from ``results/{id}/``:
 * ``evaluate/components.csv``: which decisions came from a curation file.
 * ``cnmfe/correlation_image.tif``, ``projections/mean.tif`` and
   ``projections/max.tif``: the images under the outlines and the crop box.
+* ``movies/*.mp4``: the viewing movies of the opt-in movies step, when made.
 
 Written: the curation file that the evaluate step reads
 (:func:`ace_neuro.cnmfe.evaluate.read_curation_file`; CSV ``component,decision``
@@ -39,6 +40,7 @@ from ace_neuro.cnmfe.reasons import THRESHOLD_NAMES, decision_reasons
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.preprocess import crop_slices
 from ace_neuro.cnmfe.params import EvaluateOptions
+from ace_neuro.curate.movies import recording_movies
 
 __all__ = [
     "CurationData",
@@ -109,6 +111,9 @@ class CurationData:
     movie_path : Path or None
         The motion-corrected movie the clips are cut from (``None`` when the
         motion step's file is gone).
+    movies : dict of str to Path
+        The recording's H.264 viewing movies (``movies/*.mp4``, the opt-in
+        movies step; :func:`ace_neuro.curate.movies.recording_movies`).
     conventional_path : bool
         Whether ``curation_path`` is :func:`default_curation_path` of the
         results, which the next run reads without a sheet edit.
@@ -136,6 +141,7 @@ class CurationData:
     n_found: int = 0
     reasons: list[str] = field(default_factory=list)
     reason_codes: list[str] = field(default_factory=list)
+    movies: dict[str, Path] = field(default_factory=dict)
     _contours: list | None = field(default=None, repr=False)
 
     @property
@@ -354,6 +360,7 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         crop_path=curation_path.with_name(f"{recording_id}_crop.csv"),
         conventional_path=curation_path.resolve() == conventional.resolve(),
         movie_path=_corrected_movie(results),
+        movies=recording_movies(results),
         merges=merges,
         splits=splits,
         n_found=n_found,

@@ -10,6 +10,7 @@ answers:
 ``GET /api/image/NAME``   ``correlation``, ``mean`` or ``max`` as an 8-bit grey PNG
 ``GET /api/component/K``  component K's footprint (its bounding box) and traces
 ``GET /api/clip/K.mp4``   component K's clip, raw | denoised | residual (``.webm``: VP9)
+``GET /api/movie/NAME.mp4`` the recording's movie NAME (``movies/NAME.mp4``), with byte ranges
 ``POST /api/save``        ``{"decisions": {"3": "reject", ...}}``: writes the curation file
 ``POST /api/crop``        ``{"rows": [r0, r1], "cols": [c0, c1]}``: writes ``crop_coords``
 ========================  ==============================================================
@@ -41,6 +42,7 @@ import numpy as np
 
 from ace_neuro.curate.clips import CLIP_FORMATS, ClipMaker
 from ace_neuro.curate.data import CurationData, crop_coords_from_box, write_crop_file, write_curation_file
+from ace_neuro.curate.movies import MOVIE_TITLES, byte_range
 from ace_neuro.io.images import display_limits
 
 __all__ = ["CurationServer", "trace_envelope", "image_png", "used_by", "save_message"]
@@ -138,6 +140,9 @@ def _summary(data: CurationData) -> dict[str, Any]:
         "clips": data.movie_path is not None,
         "clip_note": "" if data.movie_path is not None else
         "no clips: the motion step's corrected movie (motion/memmap) is not in the results folder",
+        "movies": [{"name": name, "title": MOVIE_TITLES.get(name, name.replace("_", " "))} for name in data.movies],
+        "movies_note": "" if data.movies else
+        "no movies of this recording: 'snakemake all_movies' (or movies.write_movies: true) makes them",
     }
 
 
@@ -237,6 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
             match = re.fullmatch(r"/api/clip/(\d+)\.(mp4|webm)", url.path)
             if match:
                 return self._send(HTTPStatus.OK, self.server.clip(int(match[1]), match[2]), CLIP_FORMATS[match[2]][1])
+            match = re.fullmatch(r"/api/movie/(\w+)\.mp4", url.path)
+            if match:
+                if match[1] not in data.movies:
+                    raise KeyError(f"no movie {match[1]!r} of recording {data.recording_id}")
+                return self._send_file(data.movies[match[1]], "video/mp4")
             match = re.fullmatch(r"/api/component/(\d+)", url.path)
             if match:
                 return self._json(HTTPStatus.OK, _detail(data, int(match[1])))
@@ -247,6 +257,38 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, OSError, RuntimeError) as err:
             return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(err))
         self._error(HTTPStatus.NOT_FOUND, f"no API {url.path}")
+
+    def _send_file(self, path: Path, content_type: str) -> None:
+        """Send a file, or the byte range the request asks for (206), in pieces: browsers seek in videos so."""
+        size = path.stat().st_size
+        try:
+            span = byte_range(self.headers.get("Range"), size)
+        except ValueError as err:
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            logger.debug("%s", err)
+            return
+        start, end = span if span is not None else (0, size - 1)
+        self.send_response(HTTPStatus.OK if span is None else HTTPStatus.PARTIAL_CONTENT)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end - start + 1))
+        if span is not None:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        with open(path, "rb") as file:
+            file.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                piece = file.read(min(remaining, 1 << 16))
+                if not piece:
+                    break
+                self.wfile.write(piece)
+                remaining -= len(piece)
 
     def _static(self, name: str) -> None:
         if not re.fullmatch(r"[\w.-]+", name) or Path(name).suffix not in _STATIC_TYPES:

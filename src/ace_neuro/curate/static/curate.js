@@ -583,6 +583,36 @@ function loadClip(id) {
   video.play().catch(() => {});  // muted clips may play at once; a click plays them otherwise
 }
 
+// ------------------------------------------------------------------ the recording's movies (movies step)
+
+function buildMovies() {
+  const movies = state.summary.movies || [];
+  const video = document.getElementById("movie");
+  const choice = document.getElementById("movie-choice");
+  const note = document.getElementById("movie-note");
+  if (!movies.length) {
+    video.hidden = true;
+    choice.parentElement.hidden = true;
+    note.textContent = state.summary.movies_note;
+    return;
+  }
+  for (const movie of movies) {
+    const option = document.createElement("option");
+    option.value = movie.name;
+    option.textContent = movie.title;
+    choice.appendChild(option);
+  }
+  const show = () => {
+    // served with byte ranges, so the player seeks; time and component ids are drawn on the frames
+    video.src = `/api/movie/${encodeURIComponent(choice.value)}.mp4?token=${encodeURIComponent(TOKEN)}`;
+    video.dataset.movie = choice.value;
+    note.textContent = "time (s) at the top left; sped up by movies_speedup";
+  };
+  video.onerror = () => { note.textContent = `the movie ${choice.value} could not be played`; };
+  choice.addEventListener("change", show);
+  show();
+}
+
 // ------------------------------------------------------------------ crop box
 
 function buildCrop() {
@@ -718,6 +748,7 @@ function start() {
     buildViews();
     buildTable();
     buildCrop();
+    buildMovies();
     resetZoom();
     refreshAll();
     setStatus(`Decisions are saved to ${summary.curation_path}; ${summary.used_by}. ` +
