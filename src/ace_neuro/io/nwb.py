@@ -26,10 +26,9 @@ shared-data tools read. What goes where (``docs/nwb.md`` has the full table):
     traces ``C + YrA``; ``Deconvolved``: ``S``;
   - ``events`` (a table: roi, frame, time, amplitude, method);
   - ``motion_shifts`` (rigid correcting shift per frame, pixels);
-  - ``SummaryImages``: mean and max projections, correlation and PNR images.
-
-* ``processing/sync`` (when the sync step ran): the frame times in ephys time
-  and the low-confidence periods.
+  - ``SummaryImages``: mean and max projections, correlation and PNR images;
+  - ``frame_times_ephys`` and ``low_confidence_periods`` (when the sync step
+    ran): the frame times in ephys time and the periods interpolated.
 
 Every time series uses the frame time stamps (seconds from the first written
 frame, dropped frames leave gaps), linked to the one array stored with the raw
@@ -221,7 +220,7 @@ def write_nwb(
     add_events(ophys, segmentation, events_path)
     add_summary_images(ophys, summary_images)
     if frames_ephys_path is not None:
-        _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s, frames_path)
+        _add_sync(ophys, raw, frames_ephys_path, low_confidence_path, time_s, frames_path)
     _write_file(nwbfile, nwb_path, opened)
     logger.info("nwb: wrote %s (%d frames, raw movie %s, corrected movie %s)", nwb_path, n_frames,
                 "inside" if dandi else "linked", "inside" if include_movie else "left out" if dandi else "linked")
@@ -309,15 +308,16 @@ def _add_motion_shifts(ophys, raw, shifts_path, n_frames: int, frames_path) -> N
     )
 
 
-def _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s: np.ndarray, frames_path) -> None:
-    """The ``sync`` module: each frame's time on the electrophysiology clock, and the low-confidence periods."""
-    from pynwb import ProcessingModule, TimeSeries
+def _add_sync(module, raw, frames_ephys_path, low_confidence_path, time_s: np.ndarray, frames_path) -> None:
+    """Each frame's time on the electrophysiology clock and the low-confidence periods, into ``module``.
 
-    sync = ProcessingModule(name="sync", description="Frame times mapped to the electrophysiology clock from TTL pulses")
-    nwbfile.add_processing_module(sync)
+    Kept in the ``ophys`` module (they describe its frames): nwbinspector asks for the schema's module names.
+    """
+    from pynwb import TimeSeries
+
     table = pd.read_csv(frames_ephys_path)
     check_length(len(table), time_s.shape[0], frames_ephys_path, frames_path)
-    sync.add(
+    module.add(
         TimeSeries(
             name="frame_times_ephys",
             data=table["ephys_time_s"].to_numpy(np.float64),
@@ -328,7 +328,7 @@ def _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s: np.n
         )
     )
     if low_confidence_path is not None:
-        _add_low_confidence(sync, pd.read_csv(low_confidence_path), time_s)
+        _add_low_confidence(module, pd.read_csv(low_confidence_path), time_s)
 
 
 def _write_file(nwbfile, nwb_path: Path, opened: list) -> None:
@@ -487,7 +487,7 @@ def _add_imaging_plane(nwbfile, device, metadata: Mapping[str, Any], imaging: Ma
     )
 
 
-def _add_low_confidence(sync, periods: pd.DataFrame, time_s: np.ndarray) -> None:
+def _add_low_confidence(module, periods: pd.DataFrame, time_s: np.ndarray) -> None:
     from pynwb.epoch import TimeIntervals
 
     intervals = TimeIntervals(
@@ -504,4 +504,4 @@ def _add_low_confidence(sync, periods: pd.DataFrame, time_s: np.ndarray) -> None
         intervals.add_interval(
             start_time=float(time_s[start]), stop_time=stop, start_frame=int(start), end_frame=int(end)
         )
-    sync.add(intervals)
+    module.add(intervals)
