@@ -7,6 +7,7 @@ The inputs are the real outputs of the workflow on a tiny simulated recording
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import yaml
 
 from ace_neuro import load_estimates
 from ace_neuro.cnmfe.estimates_file import save_estimates
@@ -240,3 +242,30 @@ def test_dandi_refuses_missing_subject_values_before_writing(results, tmp_path):
     with pytest.raises(ValueError, match="raw_movie_path"):
         write_nwb(tmp_path / "x.nwb", **_inputs(results), dandi=True)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_nwb_rule_with_dandi_on(tiny_workflow, tmp_path):
+    """``nwb.dandi: true`` re-runs only the nwb rule, which reads the converted movie; without species the run
+    stops at start naming the column."""
+    from helpers.workflow import planned_jobs, run_snakemake
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_workflow, work, symlinks=True)  # mtimes and Snakemake's records kept: nothing else re-runs
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["experiments"] = str(work / "experiments.csv")
+    config["nwb"]["dandi"] = True
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/rec1/nwb/rec1.nwb"
+    assert planned_jobs(run_snakemake(work, "-n", "--cores", "1", target)) == {"nwb": 1}
+    run_snakemake(work, "--cores", "1", target)
+    assert _external_files(work / target) == []
+    with pynwb.NWBHDF5IO(str(work / target), "r") as io:
+        raw = io.read().acquisition["OnePhotonSeries"]
+        assert raw.data.dtype == np.uint8 and raw.data.shape[1:] == (48, 48)
+    assert "DANDI-ready" in (work / "results" / "rec1" / "logs" / "nwb.log").read_text()
+
+    config["nwb"]["species"] = None
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(work, "-n", "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert "(id rec1), column 'species': missing" in result.stdout + result.stderr
