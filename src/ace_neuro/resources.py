@@ -58,7 +58,7 @@ _SECONDS_PER_GSAMPLE = {
 #: nwb with ``include_movie``: the float32 movie gzip-compressed into the file (~40 MB/s of input on one core).
 _NWB_MOVIE_SECONDS_PER_GSAMPLE = 100.0
 #: nwb with ``dandi``: the uint8 raw movie gzip-compressed into the file (benchmarks/nwb.md).
-_NWB_RAW_SECONDS_PER_GSAMPLE = 40.0
+_NWB_RAW_SECONDS_PER_GSAMPLE = 45.0
 _FIXED_SECONDS = {"motion": 20.0, "cnmfe": 30.0, "evaluate": 10.0}
 _MEM_BASE_MB = {
     "convert": 250, "projections": 250, "preprocess": 300, "motion": 350, "cnmfe": 600, "evaluate": 450,
