@@ -4,13 +4,6 @@
 # ephys frame times.
 
 
-def nwb_raw_movie(wildcards):
-    """The converted movie (uint8 frames), stored inside the file where nwb.dandi is on."""
-    if not PARAMETERS[wildcards.id]["nwb"].dandi:
-        return {}
-    return {"raw_movie": expand(rules.convert.output.movie, id=wildcards.id)[0]}
-
-
 rule nwb:
     input:
         unpack(sync_outputs),
