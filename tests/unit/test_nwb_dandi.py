@@ -81,3 +81,4 @@ def test_durations_and_file_name():
     assert is_iso_duration("P1Y2M") and is_iso_duration("PT36H") and is_iso_duration("P2.5W")
     assert not is_iso_duration("P1D/P2D/P3D") and not is_iso_duration("/")
     assert dandi_file_name("mouse_7", None) == "sub-mouse-7/sub-mouse-7_ophys.nwb"
+    assert dandi_file_name("m1", "rec1") == "sub-m1/sub-m1_ses-rec1_ophys.nwb"

@@ -8,7 +8,7 @@ refused. These values cannot be read from a recording, so a run with
 :mod:`ace_neuro.preflight` and by :func:`ace_neuro.io.nwb.write_nwb`).
 
 :func:`dandi_file_name` gives the name ``dandi organize`` gives a file
-(``sub-<subject>_ses-<session>_<modalities>.nwb``, ``docs/nwb.md``).
+(``sub-<subject>_ses-<session>_ophys.nwb``, ``docs/nwb.md``).
 """
 
 from __future__ import annotations
@@ -125,23 +125,23 @@ def dandi_field_problems(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(column, f"{message}; DANDI needs {DANDI_COLUMNS[column]}") for column, message in problems]
 
 
-def dandi_file_name(subject_id: str, session_id: str | None, modalities: Sequence[str] = ("ophys",)) -> str:
-    """The path ``dandi organize`` gives an NWB file: ``sub-<subject>/sub-<subject>[_ses-<session>]_<modalities>.nwb``.
+def dandi_file_name(subject_id: str, session_id: str | None) -> str:
+    """The path ``dandi organize`` gives one of our files: ``sub-<subject>/sub-<subject>[_ses-<session>]_ophys.nwb``.
 
     ``dandi organize`` replaces ``_``, ``.``, spaces and other separators in the ids
-    with ``-``, adds ``_ses-<session>`` only when the files organized together
-    hold more than one session of the subject, and names the modalities after the
-    pynwb modules of the file's data types, joined by ``+`` (our files hold
-    ``ophys`` types and, for the summary images, ``image`` ones: ``image+ophys``).
+    with ``-`` and adds ``_ses-<session>`` only when the files organized together
+    hold more than one session of the subject (checked with dandi 0.81.0 on a
+    DANDI-ready file of the tiny workflow: ``sub-m1/sub-m1_ophys.nwb`` alone,
+    ``sub-m1/sub-m1_ses-rec1_ophys.nwb`` beside a second session).
 
     Examples
     --------
-    >>> dandi_file_name("m1", "rec_1", ("image", "ophys"))
-    'sub-m1/sub-m1_ses-rec-1_image+ophys.nwb'
+    >>> dandi_file_name("m1", "rec_2.b")
+    'sub-m1/sub-m1_ses-rec-2-b_ophys.nwb'
     """
     def clean(text: str) -> str:
         return re.sub(r"[_*\\/<>:|\"'?%@;,.\s]", "-", str(text))
 
     subject = clean(subject_id)
     session = f"_ses-{clean(session_id)}" if session_id else ""
-    return f"sub-{subject}/sub-{subject}{session}_{'+'.join(sorted(modalities))}.nwb"
+    return f"sub-{subject}/sub-{subject}{session}_ophys.nwb"

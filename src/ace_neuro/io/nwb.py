@@ -225,10 +225,9 @@ def write_nwb(
     logger.info("nwb: wrote %s (%d frames, raw movie %s, corrected movie %s)", nwb_path, n_frames,
                 "inside" if dandi else "linked", "inside" if include_movie else "left out" if dandi else "linked")
     if dandi:
-        modalities = ("epoch", "image", "ophys") if low_confidence_path is not None else ("image", "ophys")
         logger.info("nwb: DANDI-ready; 'dandi organize' files it as %s (_ses- only when the dandiset holds several "
-                    "sessions of the subject); docs/nwb.md", dandi_file_name(nwbfile.subject.subject_id,
-                                                                            nwbfile.session_id, modalities))
+                    "sessions of the subject); docs/nwb.md",
+                    dandi_file_name(nwbfile.subject.subject_id, nwbfile.session_id))
     return nwb_path
 
 
