@@ -14,7 +14,8 @@ checked and every problem is collected, then reported together:
   run stops before any job, naming every row and column to fix.
 
 Optional steps are checked only where they run: the start time only where
-``write_nwb`` is on, the TTL file only where ``run_sync`` is on.
+``write_nwb`` is on, the subject values DANDI requires only where ``dandi`` is
+on too, the TTL file only where ``run_sync`` is on.
 """
 
 from __future__ import annotations
@@ -183,6 +184,25 @@ def _check_sheet_values(sheet, recording_id, params, found: Preflight) -> None:
             found.start_times[recording_id] = start
 
 
+def _check_dandi_values(sheet, recording_id, params, found: Preflight) -> None:
+    """With ``dandi`` on, the subject values DANDI requires (sheet columns or config), each named where missing or bad."""
+    nwb = params["nwb"]
+    if not (nwb.write_nwb and nwb.dandi):
+        return
+    from ace_neuro.io.dandi import dandi_field_problems
+
+    recording = found.recordings.get(recording_id)
+    fields = {name: getattr(nwb, name) for name in ("subject_id", "species", "sex", "age", "date_of_birth")}
+    if not fields["subject_id"]:  # the nwb step's default: the sheet's subject, the metadata's animalName, the id
+        animal = (recording.metadata.get("session") or {}).get("animalName") if recording is not None else None
+        fields["subject_id"] = _cell(sheet, recording_id, "subject") or animal or recording_id
+    where = _where(sheet, recording_id)
+    for column, message in dandi_field_problems(fields):
+        found.problems.append(Problem(
+            recording_id, f"{where}, column {column!r}: {message} (dandi is true; fill the column, set "
+            f"nwb.{column} in the config for every recording, or set dandi false for this recording)", True))
+
+
 def _check_disk(parameters, results_dir, found: Preflight) -> None:
     """Free disk for the first steps of every recording that has not done them yet."""
     from ace_neuro.io.disk import format_bytes, free_bytes
@@ -270,5 +290,6 @@ def check_recordings(
     for recording_id in sheet.index:
         _check_recording_data(sheet, recording_id, parameters[recording_id], found)
         _check_sheet_values(sheet, recording_id, parameters[recording_id], found)
+        _check_dandi_values(sheet, recording_id, parameters[recording_id], found)
     _check_disk(parameters, results_dir, found)
     return found

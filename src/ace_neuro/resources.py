@@ -57,6 +57,8 @@ _SECONDS_PER_GSAMPLE = {
 }
 #: nwb with ``include_movie``: the float32 movie gzip-compressed into the file (~40 MB/s of input on one core).
 _NWB_MOVIE_SECONDS_PER_GSAMPLE = 100.0
+#: nwb with ``dandi``: the uint8 raw movie gzip-compressed into the file (benchmarks/nwb.md).
+_NWB_RAW_SECONDS_PER_GSAMPLE = 45.0
 _FIXED_SECONDS = {"motion": 20.0, "cnmfe": 30.0, "evaluate": 10.0}
 _MEM_BASE_MB = {
     "convert": 250, "projections": 250, "preprocess": 300, "motion": 350, "cnmfe": 600, "evaluate": 450,
@@ -127,8 +129,9 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
         return 8 * 4 * pixels / 1e6 + 5
     if stage == "export":  # two CSVs (~12 bytes a value) and the .mat (float32 C, raw, S) of the K x T traces
         return (2 * 12 + 3 * 4) * _DEFAULT_COMPONENTS * n_frames / 1e6 + 5.0
-    if stage == "nwb":  # the movie inside (gzip: at most its float32 size), else a link, traces and images
-        return (4 * samples if options["nwb"].include_movie else 0) / 1e6 + 20.0
+    if stage == "nwb":  # movies inside (gzip: at most float32 corrected, uint8 raw with dandi), traces and images
+        nwb = options["nwb"]
+        return ((4 * samples if nwb.include_movie else 0) + (samples if nwb.dandi else 0)) / 1e6 + 20.0
     return 20.0
 
 
@@ -197,8 +200,9 @@ def expected_seconds(stage: str, n_frames: int, height: int, width: int, options
     recording = options if isinstance(options, _Recording) else _Recording(options)
     samples = int(n_frames) * int(height) * int(width)
     rate = _SECONDS_PER_GSAMPLE[stage]
-    if stage == "nwb" and recording["nwb"].include_movie:
-        rate = _NWB_MOVIE_SECONDS_PER_GSAMPLE
+    if stage == "nwb":
+        rate += (_NWB_MOVIE_SECONDS_PER_GSAMPLE if recording["nwb"].include_movie else 0.0) + (
+            _NWB_RAW_SECONDS_PER_GSAMPLE if recording["nwb"].dandi else 0.0)
     return rate * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
 
 

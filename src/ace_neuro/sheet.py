@@ -15,7 +15,8 @@ Columns (the seed's ``experiments.csv`` / ``analysis_parameters.csv`` habits):
     Optional manual accept/reject decisions for the evaluate step.
 ``subject``, ``fov`` (optional)
     Group a subject's recordings (of one field of view) for tracking cells across sessions
-    (:mod:`ace_neuro.subjects`); results go to ``results/subjects/<subject>/``.
+    (:mod:`ace_neuro.subjects`); results go to ``results/subjects/<subject>/``. ``subject`` is also the
+    NWB file's default ``subject_id`` (DANDI files one subject's sessions together).
 any parameter name (``gSig``, ``crop``, ``crop_coords``, ``min_pnr``, ...)
     Overrides that parameter for this recording; an empty cell keeps the config value.
 the seed's bookkeeping columns (see :data:`PASSIVE_COLUMNS`)

@@ -7,12 +7,15 @@ The inputs are the real outputs of the workflow on a tiny simulated recording
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import yaml
 
 from ace_neuro import load_estimates
 from ace_neuro.cnmfe.estimates_file import save_estimates
@@ -100,7 +103,7 @@ def test_reads_back_equal_to_our_arrays(results, nwb_file):
         np.testing.assert_allclose(images["mean"].data[:], tifffile.imread(results / "projections" / "mean.tif"))
         np.testing.assert_allclose(images["correlation"].data[:], est.Cn, atol=1e-6)
         ephys = pd.read_csv(results / "sync" / "frames_ephys_time.csv")
-        np.testing.assert_allclose(nwb.processing["sync"]["frame_times_ephys"].data[:], ephys["ephys_time_s"])
+        np.testing.assert_allclose(nwb.processing["ophys"]["frame_times_ephys"].data[:], ephys["ephys_time_s"])
         device = nwb.devices["Miniscope"]
         metadata = json.loads((results / "convert" / "metadata.json").read_text())
         assert device.deviceType == metadata["device"]["deviceType"]
@@ -171,3 +174,98 @@ def test_miniscope_device_fields_split():
     assert fields == {"deviceType": "Miniscope_V4_BNO", "frameRate": "30FPS", "gain": "High", "led0": 12,
                       "ROI": [600, 600], "framesPerFile": 1000}
     assert rest["ewl"] == 40 and rest["ROI"]["leftEdge"] == 0
+
+
+# ----------------------------------------------------------------------------- the DANDI-ready file (nwb.dandi)
+
+
+@pytest.fixture(scope="module")
+def dandi_file(results) -> Path:
+    # Written next to the rule's file, not over it; small HDF5 chunks so that the movies are written in many blocks.
+    return write_nwb(results / "nwb" / "dandi.nwb", **_inputs(results), dandi=True, include_movie=True,
+                     raw_movie_path=results / "convert" / "movie.tif", movie_chunk_mb=0.01)
+
+
+def _external_files(path: Path) -> list[str]:
+    found: list[str] = []
+    with h5py.File(path, "r") as h5:
+        h5.visititems(lambda name, obj: found.append(name) if name.endswith("external_file") else None)
+    return found
+
+
+def test_dandi_file_holds_the_raw_frames_bit_for_bit(results, dandi_file, tiny_workflow):
+    """The raw series stores the recording's uint8 frames, equal to the frames decoded from the .avi files."""
+    from ace_neuro.io.miniscope import iter_frames, open_recording
+
+    frames = pd.read_csv(results / "convert" / "frames.csv")
+    recording = open_recording(tiny_workflow / "raw" / "rec1")
+    decoded = np.concatenate([chunk for chunk, *_ in iter_frames(recording, 64)])
+    with pynwb.NWBHDF5IO(str(dandi_file), "r") as io:
+        nwb = io.read()
+        raw = nwb.acquisition["OnePhotonSeries"]
+        assert raw.data.dtype == np.uint8 and raw.data.compression == "gzip"
+        assert raw.data.chunks[0] < raw.data.shape[0]  # streamed in blocks of frames
+        np.testing.assert_array_equal(raw.data[:], decoded)
+        np.testing.assert_array_equal(raw.timestamps[:], frames["time_s"].to_numpy())
+        corrected = nwb.processing["ophys"]["MotionCorrectedOnePhotonSeries"]
+        np.testing.assert_array_equal(corrected.data[:], open_movie(find_linkable_movie(results / "motion" / "memmap"))[:])
+        assert nwb.subject.species == "Mus musculus" and nwb.subject.age == "P90D" and nwb.subject.sex == "F"
+        assert nwb.session_start_time.tzinfo is not None
+    assert _external_files(dandi_file) == []
+
+
+def test_dandi_file_is_clean_for_nwbinspector_dandi_config(dandi_file):
+    """nwbinspector with DANDI's configuration (what ``dandi validate`` runs) finds nothing at any importance."""
+    inspector = pytest.importorskip("nwbinspector")
+    messages = list(inspector.inspect_nwbfile(nwbfile_path=str(dandi_file), config=inspector.load_config("dandi"),
+                                              importance_threshold=inspector.Importance.BEST_PRACTICE_SUGGESTION))
+    assert not messages, "\n".join(f"{m.importance.name} {m.check_function_name} {m.location}: {m.message}"
+                                   for m in messages)
+
+
+def test_dandi_without_the_corrected_movie_links_nothing(results, tmp_path):
+    path = write_nwb(results / "nwb" / "dandi_no_movie.nwb", **_inputs(results), dandi=True,
+                     raw_movie_path=results / "convert" / "movie.tif")
+    try:
+        assert _external_files(path) == []
+        with pynwb.NWBHDF5IO(str(path), "r") as io:
+            assert "MotionCorrectedOnePhotonSeries" not in io.read().processing["ophys"].data_interfaces
+    finally:
+        path.unlink()
+
+
+def test_dandi_refuses_missing_subject_values_before_writing(results, tmp_path):
+    subject = {k: v for k, v in SUBJECT.items() if k not in ("species", "age")}
+    with pytest.raises(ValueError, match=r"subject species: missing.*Mus musculus.*subject age: missing"):
+        write_nwb(tmp_path / "x.nwb", **_inputs(results, subject=subject), dandi=True,
+                  raw_movie_path=results / "convert" / "movie.tif")
+    with pytest.raises(ValueError, match="raw_movie_path"):
+        write_nwb(tmp_path / "x.nwb", **_inputs(results), dandi=True)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_nwb_rule_with_dandi_on(tiny_workflow, tmp_path):
+    """``nwb.dandi: true`` re-runs only the nwb rule, which reads the converted movie; without species the run
+    stops at start naming the column."""
+    from helpers.workflow import planned_jobs, run_snakemake
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_workflow, work, symlinks=True)  # mtimes and Snakemake's records kept: nothing else re-runs
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["experiments"] = str(work / "experiments.csv")
+    config["nwb"]["dandi"] = True
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/rec1/nwb/rec1.nwb"
+    assert planned_jobs(run_snakemake(work, "-n", "--cores", "1", target)) == {"nwb": 1}
+    run_snakemake(work, "--cores", "1", target)
+    assert _external_files(work / target) == []
+    with pynwb.NWBHDF5IO(str(work / target), "r") as io:
+        raw = io.read().acquisition["OnePhotonSeries"]
+        assert raw.data.dtype == np.uint8 and raw.data.shape[1:] == (48, 48)
+    assert "DANDI-ready" in (work / "results" / "rec1" / "logs" / "nwb.log").read_text()
+
+    config["nwb"]["species"] = None
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(work, "-n", "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert "(id rec1), column 'species': missing" in result.stdout + result.stderr

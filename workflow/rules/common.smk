@@ -312,6 +312,13 @@ def sync_outputs(wildcards):
     }
 
 
+def nwb_raw_movie(wildcards):
+    """The converted movie (uint8 frames), stored inside the NWB file where nwb.dandi is on."""
+    if not PARAMETERS[wildcards.id]["nwb"].dandi:
+        return {}
+    return {"raw_movie": expand(rules.convert.output.movie, id=wildcards.id)[0]}
+
+
 def export_sync_input(wildcards):
     """The sync step's frame times (ephys clock), for recordings with an ephys TTL file."""
     outputs = sync_outputs(wildcards)

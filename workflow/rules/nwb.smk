@@ -1,11 +1,13 @@
 # One NWB file per recording (pynwb; DANDI's format): device and session metadata, the raw movie (linked .avi
-# files) and the motion-corrected one (linked memory map, or inside with nwb.include_movie), every component's
-# footprint with its accepted flag, C / raw / S traces, events, motion shifts, summary images, ephys frame times.
+# files, or inside with nwb.dandi) and the motion-corrected one (linked memory map, or inside with nwb.include_movie),
+# every component's footprint with its accepted flag, C / raw / S traces, events, motion shifts, summary images,
+# ephys frame times.
 
 
 rule nwb:
     input:
         unpack(sync_outputs),
+        unpack(nwb_raw_movie),
         metadata=rules.convert.output.metadata,
         frames=rules.convert.output.frames,
         estimates=rules.evaluate.output.estimates,
@@ -26,7 +28,7 @@ rule nwb:
         "../envs/core.yaml"
     threads: 1
     resources:
-        # traces and the movie are copied a block of frames at a time; disk and time grow with include_movie
+        # traces and movies are copied a block of frames at a time; disk and time grow with dandi and include_movie
         mem_mb=sized("nwb", "mem_mb"),
         disk_mb=sized("nwb", "disk_mb"),
         runtime=sized("nwb", "runtime"),
@@ -34,5 +36,6 @@ rule nwb:
         p=stage_params("nwb"),
         recording_id=lambda wildcards: wildcards.id,
         sheet_date=sheet_value("date (YYMMDD)"),
+        sheet_subject=sheet_value("subject"),
     script:
         "../scripts/stage.py"

@@ -2,7 +2,7 @@
 
 * :mod:`.miniscope` -- the Miniscope folder reader; :mod:`.convert` -- the convert step.
 * :mod:`.movie`, :mod:`.memmap` -- the movie files (TIFF, CaImAn map, frame blocks).
-* :mod:`.nwb` -- the NWB writer; :mod:`.caiman` -- CaImAn's ``cnm.save()`` layout.
+* :mod:`.nwb` -- the NWB writer (:mod:`.nwb_movies` its movies, :mod:`.dandi` what DANDI requires); :mod:`.caiman` -- CaImAn's ``cnm.save()`` layout.
 * :mod:`.params` -- :class:`ConvertOptions`, :class:`NwbOptions`: the steps' parameters, declared once.
 
 Names load on first use (:func:`ace_neuro.lazy.attach`).

@@ -10,24 +10,25 @@ shared-data tools read. What goes where (``docs/nwb.md`` has the full table):
   acquisition software's settings), an imaging plane.
 * ``acquisition/OnePhotonSeries``: the raw movie as the acquisition software
   wrote it, an external link to its ``.avi`` files (``starting_frame`` per file),
-  with the real frame time stamps from ``frames.csv``.
+  or, in a DANDI-ready file (``dandi=True``), the frames themselves (uint8,
+  chunked, gzip, streamed), with the real frame time stamps from ``frames.csv``.
 * ``processing/ophys``:
 
   - ``MotionCorrectedOnePhotonSeries``: the motion-corrected movie; by default
     an external link to the motion step's CaImAn memory map or, without one,
     its frame-block file (raw, no header, the layout described in the series' ``description``), or, with
     ``include_movie=True``, the frames themselves, chunked and gzip-compressed,
-    streamed frame block by frame block;
+    streamed frame block by frame block (:mod:`ace_neuro.io.nwb_movies`); a
+    DANDI-ready file never links it (inside with ``include_movie``, else left out);
   - ``ImageSegmentation/PlaneSegmentation``: every component's footprint as a
     sparse ``pixel_mask`` with its ``accepted`` flag, ``snr`` and ``r_value``;
   - ``Fluorescence``: ``RoiResponseSeries`` of ``C`` (denoised) and of the raw
     traces ``C + YrA``; ``Deconvolved``: ``S``;
   - ``events`` (a table: roi, frame, time, amplitude, method);
   - ``motion_shifts`` (rigid correcting shift per frame, pixels);
-  - ``SummaryImages``: mean and max projections, correlation and PNR images.
-
-* ``processing/sync`` (when the sync step ran): the frame times in ephys time
-  and the low-confidence periods.
+  - ``SummaryImages``: mean and max projections, correlation and PNR images;
+  - ``frame_times_ephys`` and ``low_confidence_periods`` (when the sync step
+    ran): the frame times in ephys time and the periods interpolated.
 
 Every time series uses the frame time stamps (seconds from the first written
 frame, dropped frames leave gaps), linked to the one array stored with the raw
@@ -51,15 +52,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-import h5py
 import numpy as np
 import pandas as pd
-import tifffile
-from hdmf.data_utils import GenericDataChunkIterator
 
 from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.memmap import parse_blocks_name
-from ace_neuro.io.movie import open_movie
+from ace_neuro.io.dandi import dandi_field_problems, dandi_file_name
+from ace_neuro.io.nwb_movies import add_motion_movie, add_raw_series
+from ace_neuro.io.nwb_ophys import TraceBlocks, check_length, add_events, add_segmentation, add_summary_images
 from ace_neuro.io.params import NwbOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in NwbOptions).
@@ -90,7 +89,6 @@ IMAGING_FIELDS = ("indicator", "location", "excitation_lambda_nm", "emission_lam
 #: Miniscope V4's excitation LED and the GCaMP emission band its filter passes (nm).
 _V4_EXCITATION_NM = 470.0
 _V4_EMISSION_NM = 525.0
-_TRACE_BLOCK_FRAMES = 4096
 
 
 def write_nwb(
@@ -110,8 +108,11 @@ def write_nwb(
     session: Mapping[str, Any] | None = None,
     imaging: Mapping[str, Any] | None = None,
     include_movie: bool = _DEFAULTS.include_movie,
-    movie_chunk_mb: float = 8.0,
+    movie_chunk_mb: float = _DEFAULTS.nwb_movie_chunk_mb,
     sheet_date: str | None = None,
+    dandi: bool = _DEFAULTS.dandi,
+    raw_movie_path: str | os.PathLike | None = None,
+    sheet_subject: str | None = None,
 ) -> Path:
     """Write one recording's results to ``nwb_path`` (NWB 2, HDF5).
 
@@ -163,6 +164,19 @@ def write_nwb(
     sheet_date : str, optional
         The sample sheet's ``date (YYMMDD)``: the session's day when nothing
         else gives its start (the time of day is then unknown, see ``notes``).
+    dandi : bool
+        Write a DANDI-ready file: the raw movie stored inside (uint8, from
+        ``raw_movie_path``, chunked and gzip-compressed, streamed), no link to a
+        file outside (the motion-corrected movie is inside with
+        ``include_movie``, else left out), and the subject's ``subject_id``,
+        ``species``, ``sex`` and ``age`` (or ``date_of_birth``) required in
+        DANDI's forms (:func:`ace_neuro.io.dandi.dandi_field_problems`).
+    raw_movie_path : path-like, optional
+        The convert step's ``movie.tif`` (uint8 ``(T, H, W)``, the decoded
+        ``.avi`` frames); required with ``dandi``.
+    sheet_subject : str, optional
+        The sample sheet's ``subject`` column: the default ``subject_id`` (before
+        the session metadata's ``animalName``).
 
     Returns
     -------
@@ -174,7 +188,8 @@ def write_nwb(
     ValueError
         An unknown key in ``subject``, ``session`` or ``imaging`` (naming the
         nearest known one); no session start time; inputs that disagree on the
-        number of frames (naming both files).
+        number of frames (naming both files); with ``dandi``, no
+        ``raw_movie_path`` or a subject value DANDI refuses (naming each).
     """
     subject = _checked(subject, SUBJECT_FIELDS, "subject")
     session = _checked(session, SESSION_FIELDS, "session")
@@ -185,25 +200,53 @@ def write_nwb(
     time_s = frames["time_s"].to_numpy(np.float64)
     n_frames = time_s.shape[0]
 
+    subject = {"subject_id": default_subject_id(metadata, recording_id, sheet_subject), **subject}
+    if dandi:
+        _check_dandi(subject, raw_movie_path)
     nwbfile = _new_file(recording_id, metadata, session, metadata_path, sheet_date)
-    _add_subject(nwbfile, subject, metadata, recording_id)
+    _add_subject(nwbfile, subject)
     device = _add_device(nwbfile, metadata)
     plane = _add_imaging_plane(nwbfile, device, metadata, imaging)
-    raw = _add_raw_series(nwbfile, plane, metadata, frames, nwb_path)
+    raw = add_raw_series(nwbfile, plane, metadata, frames, nwb_path, raw_movie_path=raw_movie_path if dandi else None,
+                         chunk_mb=movie_chunk_mb)
     ophys = nwbfile.create_processing_module(
         name="ophys", description="Motion correction, CNMF-E segmentation, traces and events"
     )
-    _add_motion_movie(ophys, plane, raw, Path(motion_movie_path), nwb_path, n_frames, include_movie, movie_chunk_mb)
+    add_motion_movie(ophys, plane, raw, Path(motion_movie_path), nwb_path, include=include_movie, link=not dandi,
+                     chunk_mb=movie_chunk_mb)
     _add_motion_shifts(ophys, raw, shifts_path, n_frames, frames_path)
-    opened: list[_TraceBlocks] = []
-    segmentation = _add_segmentation(ophys, plane, estimates_path, n_frames, frames_path, raw, opened)
-    _add_events(ophys, segmentation, events_path)
-    _add_summary_images(ophys, summary_images)
+    opened: list[TraceBlocks] = []
+    segmentation = add_segmentation(ophys, plane, estimates_path, n_frames, frames_path, raw, opened)
+    add_events(ophys, segmentation, events_path)
+    add_summary_images(ophys, summary_images)
     if frames_ephys_path is not None:
-        _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s, frames_path)
+        _add_sync(ophys, raw, frames_ephys_path, low_confidence_path, time_s, frames_path)
     _write_file(nwbfile, nwb_path, opened)
-    logger.info("nwb: wrote %s (%d frames, movie %s)", nwb_path, n_frames, "inside" if include_movie else "linked")
+    logger.info("nwb: wrote %s (%d frames, raw movie %s, corrected movie %s)", nwb_path, n_frames,
+                "inside" if dandi else "linked", "inside" if include_movie else "left out" if dandi else "linked")
+    if dandi:
+        logger.info("nwb: DANDI-ready; 'dandi organize' files it as %s (_ses- only when the dandiset holds several "
+                    "sessions of the subject); docs/nwb.md",
+                    dandi_file_name(nwbfile.subject.subject_id, nwbfile.session_id))
     return nwb_path
+
+
+def default_subject_id(metadata: Mapping[str, Any], recording_id: str, sheet_subject: str | None = None) -> str:
+    """The subject id when none is given: the sheet's ``subject``, else the metadata's ``animalName``, else the id."""
+    animal = (metadata.get("session") or {}).get("animalName") or metadata.get("origin")
+    for value in (sheet_subject, animal):
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return recording_id
+
+
+def _check_dandi(subject: Mapping[str, Any], raw_movie_path) -> None:
+    """Raise naming every subject value DANDI refuses, or a missing raw movie."""
+    problems = [f"subject {column}: {message}" for column, message in dandi_field_problems(subject)]
+    if raw_movie_path is None:
+        problems.append("raw_movie_path not given: a DANDI-ready file stores the raw movie (convert/movie.tif)")
+    if problems:
+        raise ValueError("not DANDI-ready: " + "; ".join(problems))
 
 
 def _new_file(recording_id: str, metadata: Mapping[str, Any], session: Mapping[str, Any], metadata_path,
@@ -232,13 +275,11 @@ def _new_file(recording_id: str, metadata: Mapping[str, Any], session: Mapping[s
     )
 
 
-def _add_subject(nwbfile, subject: Mapping[str, Any], metadata: Mapping[str, Any], recording_id: str) -> None:
-    """The subject: the given fields, ``subject_id`` defaulting to the animal's name, ``sex`` to unknown."""
+def _add_subject(nwbfile, subject: Mapping[str, Any]) -> None:
+    """The subject: the given fields (``subject_id`` resolved by the caller), ``sex`` defaulting to unknown."""
     from pynwb.file import Subject
 
-    animal = (metadata.get("session") or {}).get("animalName") or metadata.get("origin")
     subject_args = {k: v for k, v in subject.items() if v not in (None, "")}
-    subject_args.setdefault("subject_id", str(animal) if animal else recording_id)
     subject_args.setdefault("sex", "U")
     for key in ("species", "age"):
         if key not in subject_args and not (key == "age" and "date_of_birth" in subject_args):
@@ -253,7 +294,7 @@ def _add_motion_shifts(ophys, raw, shifts_path, n_frames: int, frames_path) -> N
     from pynwb import TimeSeries
 
     shifts = pd.read_csv(shifts_path)
-    _check_length(len(shifts), n_frames, shifts_path, frames_path)
+    check_length(len(shifts), n_frames, shifts_path, frames_path)
     ophys.add(
         TimeSeries(
             name="motion_shifts",
@@ -266,15 +307,16 @@ def _add_motion_shifts(ophys, raw, shifts_path, n_frames: int, frames_path) -> N
     )
 
 
-def _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s: np.ndarray, frames_path) -> None:
-    """The ``sync`` module: each frame's time on the electrophysiology clock, and the low-confidence periods."""
-    from pynwb import ProcessingModule, TimeSeries
+def _add_sync(module, raw, frames_ephys_path, low_confidence_path, time_s: np.ndarray, frames_path) -> None:
+    """Each frame's time on the electrophysiology clock and the low-confidence periods, into ``module``.
 
-    sync = ProcessingModule(name="sync", description="Frame times mapped to the electrophysiology clock from TTL pulses")
-    nwbfile.add_processing_module(sync)
+    Kept in the ``ophys`` module (they describe its frames): nwbinspector asks for the schema's module names.
+    """
+    from pynwb import TimeSeries
+
     table = pd.read_csv(frames_ephys_path)
-    _check_length(len(table), time_s.shape[0], frames_ephys_path, frames_path)
-    sync.add(
+    check_length(len(table), time_s.shape[0], frames_ephys_path, frames_path)
+    module.add(
         TimeSeries(
             name="frame_times_ephys",
             data=table["ephys_time_s"].to_numpy(np.float64),
@@ -285,7 +327,7 @@ def _add_sync(nwbfile, raw, frames_ephys_path, low_confidence_path, time_s: np.n
         )
     )
     if low_confidence_path is not None:
-        _add_low_confidence(sync, pd.read_csv(low_confidence_path), time_s)
+        _add_low_confidence(module, pd.read_csv(low_confidence_path), time_s)
 
 
 def _write_file(nwbfile, nwb_path: Path, opened: list) -> None:
@@ -397,14 +439,6 @@ def _session_start_time(metadata: Mapping[str, Any], override: Any, metadata_pat
     return start
 
 
-def _check_length(n: int, n_frames: int, path, frames_path) -> None:
-    if n != n_frames:
-        raise ValueError(
-            f"{path}: {n} frames but {frames_path} lists {n_frames}; the two come from different runs, "
-            "re-run the workflow for this recording"
-        )
-
-
 def _add_device(nwbfile, metadata: Mapping[str, Any]):
     from ndx_miniscope import Miniscope
 
@@ -452,239 +486,7 @@ def _add_imaging_plane(nwbfile, device, metadata: Mapping[str, Any], imaging: Ma
     )
 
 
-def _relative(path: Path, nwb_path: Path) -> str:
-    return os.path.relpath(Path(path).resolve(), Path(nwb_path).resolve().parent)
-
-
-def _add_raw_series(nwbfile, plane, metadata: Mapping[str, Any], frames: pd.DataFrame, nwb_path: Path):
-    from pynwb.ophys import OnePhotonSeries
-
-    device_dir = Path(metadata["device_directory"])
-    starts = np.flatnonzero(np.r_[True, frames["file"].to_numpy()[1:] != frames["file"].to_numpy()[:-1]])
-    files = [_relative(device_dir / name, nwb_path) for name in frames["file"].to_numpy()[starts]]
-    height, width = (int(v) for v in metadata["frame_shape"])
-    series = OnePhotonSeries(
-        name="OnePhotonSeries",
-        imaging_plane=plane,
-        external_file=files,
-        starting_frame=[int(s) for s in starts],
-        format="external",
-        dimension=[height, width],
-        unit="n.a.",
-        timestamps=frames["time_s"].to_numpy(np.float64),
-        description="Raw movie as the Miniscope software wrote it (8-bit, one .avi per file, paths relative to "
-        "this file); time stamps in seconds from the first written frame (from timeStamps.csv; dropped frames "
-        "leave gaps).",
-    )
-    nwbfile.add_acquisition(series)
-    return series
-
-
-def _add_motion_movie(ophys, plane, raw, movie_path: Path, nwb_path: Path, n_frames: int, include: bool, chunk_mb: float):
-    from hdmf.backends.hdf5 import H5DataIO
-    from pynwb.ophys import OnePhotonSeries
-
-    movie_frames, height, width = open_movie(movie_path).shape
-    _check_length(movie_frames, n_frames, movie_path, "convert/frames.csv")
-    common = dict(name="MotionCorrectedOnePhotonSeries", imaging_plane=plane, unit="a.u.", timestamps=raw)
-    if include:
-        data = H5DataIO(_MovieBlocks(movie_path, chunk_mb), compression="gzip", compression_opts=4)
-        series = OnePhotonSeries(
-            data=data,
-            description="Motion-corrected movie (float32, frames x rows x columns), the input of CNMF-E.",
-            **common,
-        )
-    else:
-        series = OnePhotonSeries(
-            external_file=[_relative(movie_path, nwb_path)],
-            starting_frame=[0],
-            format="external",
-            dimension=[height, width],
-            description=_linked_movie_description(movie_path, height, width, movie_frames),
-            **common,
-        )
-    ophys.add(series)
-
-
-def _linked_movie_description(movie_path: Path, height: int, width: int, n_frames: int) -> str:
-    """How to read the linked motion-corrected movie: a CaImAn memory map or a frame-block file."""
-    if movie_path.suffix == ".mmap":
-        layout = (
-            "a CaImAn memory map, raw float32 without header, shape (rows*columns, frames) = "
-            f"({height * width}, {n_frames}) in C order, pixel index row + column * rows; open it with "
-            f"numpy.memmap(path, dtype='float32', shape=({height * width}, {n_frames})) or caiman.load_memmap(path)"
-        )
-    else:
-        _, _, _, block, dtype = parse_blocks_name(movie_path)
-        layout = (
-            f"a frame-block file, raw {dtype.name} without header: consecutive blocks of {block} frames (the last "
-            "one shorter), each a (rows*columns, frames in the block) array in C order, pixel index row + column * "
-            "rows; open it with ace_neuro.io.movie.open_movie(path)"
-        )
-    return (f"Motion-corrected movie, linked, not copied: the external file is {layout}. Write the file with "
-            "nwb.include_movie to store the frames inside.")
-
-
-class _MovieBlocks(GenericDataChunkIterator):
-    """Frames ``(T, H, W)`` of a CaImAn memory map or frame-block file, read a block of frames at a time."""
-
-    def __init__(self, path: Path, chunk_mb: float):
-        self._movie = open_movie(path)
-        t, h, w = self._movie.shape
-        frames = int(max(1, min(t, chunk_mb * 1e6 // (h * w * 4))))
-        super().__init__(chunk_shape=(frames, h, w), buffer_shape=(min(t, frames * 4), h, w))
-
-    def _get_data(self, selection):
-        from ace_neuro.movies import read_frames  # bands of columns: a pixel-major map stays unmapped
-
-        return np.ascontiguousarray(read_frames(self._movie, selection[0])[:, selection[1], selection[2]])
-
-    def _get_maxshape(self):
-        return self._movie.shape
-
-    def _get_dtype(self):
-        return np.dtype(np.float32)
-
-
-class _TraceBlocks(GenericDataChunkIterator):
-    """Sum of ``(K, T)`` datasets of an estimates file, transposed to ``(T, K)``, a block of frames at a time."""
-
-    def __init__(self, path: Path, names: tuple[str, ...]):
-        self._file = h5py.File(path, "r")
-        self._datasets = [self._file[name] for name in names]
-        k, t = self._datasets[0].shape
-        frames = min(t, _TRACE_BLOCK_FRAMES)
-        super().__init__(chunk_shape=(frames, max(k, 1)), buffer_shape=(frames, max(k, 1)))
-
-    def _get_data(self, selection):
-        frames, rois = selection
-        block = sum(np.asarray(d[rois, frames], dtype=np.float32) for d in self._datasets)
-        return np.ascontiguousarray(block.T)
-
-    def _get_maxshape(self):
-        k, t = self._datasets[0].shape
-        return (t, k)
-
-    def _get_dtype(self):
-        return np.dtype(np.float32)
-
-    def close(self):
-        self._file.close()
-
-
-def _add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, raw, opened: list):
-    from hdmf.backends.hdf5 import H5DataIO
-    from pynwb.ophys import Fluorescence, ImageSegmentation, RoiResponseSeries
-
-    estimates_path = Path(estimates_path)
-    with h5py.File(estimates_path, "r") as h5:
-        dims = tuple(int(v) for v in h5.attrs["dims"])
-        n_comp, n_t = h5["C"].shape
-        read = {name: h5[name][()] for name in ("SNR_comp", "r_values", "idx_components") if name in h5}
-        a_data, a_indices, a_indptr = (h5["A"][k][()] for k in ("data", "indices", "indptr"))
-    if "idx_components" not in read:
-        raise ValueError(f"{estimates_path}: not evaluated (no idx_components); give evaluate/estimates.h5")
-    _check_length(n_t, n_frames, estimates_path, frames_path)
-
-    segmentation = ImageSegmentation(name="ImageSegmentation")
-    ophys.add(segmentation)
-    table = segmentation.create_plane_segmentation(
-        name="PlaneSegmentation",
-        description="CNMF-E components (all of them; 'accepted' says which passed evaluation and curation). "
-        "pixel_mask (x, y, weight) = (row, column, footprint value); ids are the components' indices.",
-        imaging_plane=plane,
-    )
-    accepted = np.zeros(n_comp, bool)
-    accepted[read["idx_components"].astype(np.int64)] = True
-    columns = {
-        "accepted": ("Passed evaluation (SNR, spatial r-value) and manual curation", bool),
-        "snr": ("Event exceptionality SNR of the raw trace (CaImAn's SNR_comp)", np.float64),
-        "r_value": ("Spatial correlation of the footprint with the movie (CaImAn's r_values)", np.float64),
-    }
-    for column, (text, dtype) in columns.items():
-        # An empty table needs typed (empty) data: pynwb cannot infer a dtype from no rows.
-        table.add_column(column, text, **({"data": np.zeros(0, dtype)} if n_comp == 0 else {}))
-    snr = read.get("SNR_comp", np.full(n_comp, np.nan))
-    r_values = read.get("r_values", np.full(n_comp, np.nan))
-    height = dims[0]
-    for k in range(n_comp):
-        pixels = a_indices[a_indptr[k] : a_indptr[k + 1]].astype(np.int64)
-        weights = a_data[a_indptr[k] : a_indptr[k + 1]]
-        mask = [(int(p % height), int(p // height), float(w)) for p, w in zip(pixels, weights)]
-        table.add_roi(
-            id=k, pixel_mask=mask, accepted=bool(accepted[k]), snr=float(snr[k]), r_value=float(r_values[k])
-        )
-    if n_comp == 0:
-        logger.warning("nwb: no components; the segmentation table is empty and no traces are written")
-        return table
-
-    rois = table.create_roi_table_region(region=list(range(n_comp)), description="all CNMF-E components")
-    fluorescence = Fluorescence(name="Fluorescence")
-    deconvolved = Fluorescence(name="Deconvolved")
-    ophys.add(fluorescence)
-    ophys.add(deconvolved)
-    for container, name, names, description in (
-        (fluorescence, "C", ("C",), "Denoised calcium traces C (CNMF-E, OASIS), movie intensity units"),
-        (fluorescence, "raw", ("C", "YrA"), "Raw traces C + YrA (denoised trace plus residual), movie intensity units"),
-        (deconvolved, "S", ("S",), "Deconvolved activity S (OASIS spike estimate, arbitrary scale)"),
-    ):
-        blocks = _TraceBlocks(estimates_path, names)
-        opened.append(blocks)
-        container.add_roi_response_series(
-            RoiResponseSeries(
-                name=name,
-                data=H5DataIO(blocks, compression="gzip", compression_opts=4),
-                unit="a.u.",
-                rois=rois,
-                timestamps=raw,
-                description=description,
-            )
-        )
-    return table
-
-
-def _add_events(ophys, segmentation, events_path) -> None:
-    from hdmf.common import DynamicTable, DynamicTableRegion, VectorData
-
-    events = pd.read_csv(events_path)
-    n = len(events)
-    roi = DynamicTableRegion(
-        name="roi",
-        data=events["neuron"].to_numpy(np.int64),
-        description="Component (row of PlaneSegmentation) of each event",
-        table=segmentation,
-    )
-    columns = [
-        roi,
-        VectorData(name="frame", data=events["frame"].to_numpy(np.int64), description="Frame index (0-based) of the event"),
-        VectorData(name="time", data=events["time_s"].to_numpy(np.float64), description="Event time (s, frame time stamps)"),
-        VectorData(name="amplitude", data=events["amplitude"].to_numpy(np.float64), description="Event amplitude (trace units)"),
-        VectorData(name="method", data=np.asarray(events["method"].astype(str).tolist(), dtype=str), description="Detection method (derivative or deconvolution)"),
-    ]
-    ophys.add(
-        DynamicTable(
-            name="events",
-            description=f"Calcium events of the accepted components ({n} events, events/events.csv)",
-            columns=columns,
-            id=np.arange(n),
-        )
-    )
-
-
-def _add_summary_images(ophys, summary_images: Mapping[str, str | os.PathLike]) -> None:
-    from pynwb.base import Images
-    from pynwb.image import GrayscaleImage
-
-    images = Images(name="SummaryImages", description="Projections of the converted movie and CNMF-E seeding images")
-    for name, path in summary_images.items():
-        image = np.asarray(tifffile.imread(path), dtype=np.float32)
-        if image.ndim != 2:
-            raise ValueError(f"{path}: expected a single image (H, W), got shape {image.shape}")
-        images.add_image(GrayscaleImage(name=name, data=image, description=f"{name} image, from {Path(path).name}"))
-    ophys.add(images)
-
-
-def _add_low_confidence(sync, periods: pd.DataFrame, time_s: np.ndarray) -> None:
+def _add_low_confidence(module, periods: pd.DataFrame, time_s: np.ndarray) -> None:
     from pynwb.epoch import TimeIntervals
 
     intervals = TimeIntervals(
@@ -701,4 +503,4 @@ def _add_low_confidence(sync, periods: pd.DataFrame, time_s: np.ndarray) -> None
         intervals.add_interval(
             start_time=float(time_s[start]), stop_time=stop, start_frame=int(start), end_frame=int(end)
         )
-    sync.add(intervals)
+    module.add(intervals)

@@ -53,17 +53,18 @@ NWB_FIELDS = {
 class NwbOptions(Options):
     """The NWB file: the movie inside or linked, and the subject, session and imaging-plane fields.
 
-    None of the fields is required for a valid file; DANDI asks for ``species``,
-    ``age`` (or ``date_of_birth``), ``sex`` and a brain ``location``
-    (``docs/nwb.md``).
+    None of the fields is required for a valid file; with ``dandi`` the file is
+    made for DANDI, which requires ``subject_id``, ``species``, ``sex`` and ``age``
+    (or ``date_of_birth``), checked at start (``docs/nwb.md``).
     """
 
     STAGE: ClassVar[str] = "nwb"
 
     write_nwb: bool = option(True, "boolean", "Write the recording's NWB file; false skips the nwb step for it (a sheet column switches it per recording).")
+    dandi: bool = option(False, "boolean", "Write a DANDI-ready file: the raw movie inside (uint8, chunked, gzip), no link to a file outside (the corrected movie inside with include_movie, else left out); subject_id, species, sex and age (or date_of_birth) are then required, checked at start.")
     include_movie: bool = option(False, "boolean", "Store the motion-corrected movie inside the NWB file (chunked, gzip) instead of linking the motion step's movie file.")
     nwb_movie_chunk_mb: float = option(8.0, "number", "HDF5 chunk of the movie inside the NWB file (MB); also the block of frames read at a time.", exclusive_minimum=0.0)
-    subject_id: str | None = option(None, ("string", "null"), "NWB subject id (default: the session metadata's animalName).")
+    subject_id: str | None = option(None, ("string", "null"), "NWB subject id (default: the sheet's subject column, else the session metadata's animalName, else the recording id).")
     species: str | None = option(None, ("string", "null"), "NWB subject species, Latin binomial (e.g. 'Mus musculus'); DANDI requires it.")
     sex: str | None = option(None, ("string", "null"), "NWB subject sex: M, F, U (unknown, the default) or O.", enum=("M", "F", "U", "O", None))
     age: str | None = option(None, ("string", "null"), "NWB subject age, ISO 8601 duration (e.g. P90D); DANDI requires it or date_of_birth.")
