@@ -79,6 +79,7 @@ __all__ = [
     "is_auto",
     "null_quantile",
     "gumbel_fit",
+    "gumbel_quantile",
     "background_pixels",
     "calibrate_thresholds",
     "resolve_thresholds",
@@ -209,7 +210,7 @@ def gumbel_fit(values: np.ndarray) -> tuple[float, float]:
     return float(q50 - _G_MEDIAN * scale), scale
 
 
-def _gumbel_quantile(loc: float, scale: float, rate: float) -> float:
+def gumbel_quantile(loc: float, scale: float, rate: float) -> float:
     """The ``1 - rate`` quantile of a Gumbel law."""
     return float(loc - scale * np.log(-np.log1p(-float(rate))))
 
@@ -342,7 +343,7 @@ def calibrate_thresholds(
     tail_level = null_pnr[min(_TAIL_PIXELS, null_pnr.size) - 1]
     movie_cn, movie_pnr = cn[usable], pnr[usable]
     values = CORR_CANDIDATES if candidates is None else tuple(float(c) for c in candidates)
-    top = _gumbel_quantile(loc, scale, rate)
+    top = gumbel_quantile(loc, scale, rate)
     levels = np.linspace(loc, top, 80) if fixed_pnr is None else np.array([float(fixed_pnr)])
     options = []
     for c in values:

@@ -297,6 +297,8 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     thresholds = {p.name: float(params.get(p.name, p.default)) for p in EvaluateOptions.parameters() if p.name in THRESHOLD_NAMES}
     if params.get("r_values_min") is not None:
         thresholds["rval_thr"] = float(params["r_values_min"])
+    if isinstance(params.get("snr_floor"), dict):  # the floor the step used (SNR_lowest or the length-aware one)
+        thresholds["SNR_lowest"] = float(params["snr_floor"]["SNR_lowest_used"])
     curated = _curated_in_table(results / "evaluate" / "components.csv", n_comp)
     auto = _automatic_decisions(fields["snr"], fields["r_values"], evaluated, curated, params, thresholds)
     reasons, reason_codes = decision_reasons(fields["snr"], fields["r_values"], auto, params, thresholds)
