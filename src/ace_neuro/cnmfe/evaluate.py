@@ -191,6 +191,17 @@ def evaluate_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
         SNR_lowest=floor["SNR_lowest_used"], rval_lowest=options.rval_lowest,
     )
+    fringes = {}
+    if options.fringe_corr is not None and good.size > 1:
+        from ace_neuro.cnmfe.fringes import fringe_components
+
+        _, g_siz = fitted_neuron_size(estimates, fit)
+        fringes = fringe_components(estimates.A, estimates.C, estimates.dims, snr, good, radius=max(g_siz) / 2.0,
+                                    fringe_corr=options.fringe_corr)
+        flagged = np.asarray(sorted(fringes), np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
+        logger.info("evaluate: %d components rejected as fringes of a brighter neighbour (trace r > %g within gSiz / 2)",
+                    len(fringes), options.fringe_corr)
     report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
     if options.reject_vessel_edges and n_comp:
         from ace_neuro.cnmfe.vessels import vessel_edge_report
@@ -205,6 +216,7 @@ def evaluate_components(
     merged = dict(estimates.params)
     merged.update(options.as_params())
     merged["snr_floor"] = floor  # the SNR floor used and how it was obtained
+    merged["fringe_components"] = {str(k): v for k, v in fringes.items()}  # fringe -> the brighter component
     # what decided each rejection, for components.csv's reason and the curation page's words
     merged["vessel_edge_components"] = report["vessel_edge"]
     merged["border_components"] = report["border"]
