@@ -23,7 +23,12 @@ Each component found by CNMF-E gets two quality metrics, as CaImAn's
 A component is accepted with CaImAn's rule (``select_components_from_metrics``
 without CNN): it must pass at least one upper threshold (``SNR > min_SNR`` or
 ``r >= rval_thr``) and both lower ones (``SNR > SNR_lowest`` and
-``r > rval_lowest``). Manual decisions from a curation file are applied last.
+``r > rval_lowest``). Two additions of ours: the lowest SNR is at least what
+noise alone reaches at ``snr_null_rate`` per component at the recording's own
+length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-aware
+floor), and a component beside a brighter accepted one whose trace follows it
+is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
+Manual decisions from a curation file are applied last.
 
 The metrics live in :mod:`~ace_neuro.cnmfe.snr` and :mod:`~ace_neuro.cnmfe.rvalues`,
 manual curation in :mod:`~ace_neuro.cnmfe.curation`; this module holds the
@@ -191,6 +196,16 @@ def evaluate_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
         SNR_lowest=floor["SNR_lowest_used"], rval_lowest=options.rval_lowest,
     )
+    report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
+    if options.reject_vessel_edges and n_comp:
+        from ace_neuro.cnmfe.vessels import vessel_edge_report
+
+        g_sig, g_siz = fitted_neuron_size(estimates, fit)
+        report = vessel_edge_report(estimates, gSig=g_sig, gSiz=g_siz)
+        flagged = np.asarray(report["vessel_edge"] + report["border"], np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
+        logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
+                    len(report["vessel_edge"]), len(report["border"]))
     fringes = {}
     if options.fringe_corr is not None and good.size > 1:
         from ace_neuro.cnmfe.fringes import fringe_components
@@ -202,16 +217,6 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected as fringes of a brighter neighbour (trace r > %g within gSiz / 2)",
                     len(fringes), options.fringe_corr)
-    report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
-    if options.reject_vessel_edges and n_comp:
-        from ace_neuro.cnmfe.vessels import vessel_edge_report
-
-        g_sig, g_siz = fitted_neuron_size(estimates, fit)
-        report = vessel_edge_report(estimates, gSig=g_sig, gSiz=g_siz)
-        flagged = np.asarray(report["vessel_edge"] + report["border"], np.int64)
-        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
-        logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
-                    len(report["vessel_edge"]), len(report["border"]))
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(options.as_params())

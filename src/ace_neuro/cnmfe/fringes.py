@@ -6,7 +6,8 @@ lie within a neuron's box of the cell (``gSiz / 2`` between centres) and their
 traces follow the cell's. Merging does not join them when their footprints do
 not overlap, and the trace SNR does not tell them from a cell (the transients
 are real, they are the neighbour's). A component is a **fringe** of a brighter
-one (higher trace SNR) when both are accepted by the SNR / r-value rule, their
+one (higher trace SNR) when both are accepted by the SNR / r-value rule and
+the vessel test, their
 centres of mass lie within ``gSiz / 2`` and their denoised traces correlate
 above ``fringe_corr``. Two real neighbouring cells rarely correlate that much
 over a whole recording; a rim of one cell does by construction.
