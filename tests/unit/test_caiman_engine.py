@@ -47,7 +47,7 @@ def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
     assert groups["patch"]["border_pix"] == 5  # the larger of ours (2) and the motion border (5)
     assert groups["preprocess"]["p"] == groups["temporal"]["p"] == 2  # CaImAn keeps p in both
     assert groups["preprocess"]["noise_range"] == groups["temporal"]["noise_range"] == [0.25, 0.5]
-    assert groups["quality"] == {"min_SNR": 2.5, "rval_thr": 0.9, "SNR_lowest": 2.5, "rval_lowest": -1.0, "use_cnn": False}
+    assert groups["quality"] == {"min_SNR": 2.5, "rval_thr": 0.9, "SNR_lowest": 2.2, "rval_lowest": -1.0, "use_cnn": False}
     assert groups["motion"]["pw_rigid"] is True and groups["motion"]["max_shifts"] == [7, 7]
     assert groups["data"] == {"fr": 20.0, "decay_time": 0.4, "fnames": ["/data/x.mmap"]}
     assert groups["merging"] == {"merge_thr": 0.7}

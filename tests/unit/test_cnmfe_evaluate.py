@@ -173,7 +173,8 @@ def test_classify_follows_caiman_rule():
 def test_params_use_cnn_and_seed_alias(scene):
     with pytest.raises(ParameterError, match="CNN classifier is not available"):
         EvaluateOptions.from_params(use_cnn=True)
-    est = evaluate_components(scene["est"], scene["movie"], EvaluateOptions.from_params(r_values_min=-0.9, min_SNR=1000.0, SNR_lowest=0.0))
+    est = evaluate_components(scene["est"], scene["movie"], EvaluateOptions.from_params(r_values_min=-0.9, min_SNR=1000.0, SNR_lowest=0.0,
+                                                                                 snr_null_rate=None))
     assert est.params["rval_thr"] == -0.9
     # with min_SNR out of reach and no lowest SNR, any r >= -0.9 accepts: the flat junk has r = 0
     assert scene["n_true"] in est.idx_components.tolist()

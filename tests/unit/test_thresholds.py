@@ -205,3 +205,23 @@ def test_false_seeds_do_not_grow_with_length():
         locations.append(thr.gumbel_loc)
     assert max(passing) <= 3 * rate
     assert locations[1] > locations[0]
+
+
+def test_min_corr_at_a_bound_of_the_search_is_a_warning():
+    """Noise as correlated as the cells (every correlation 0.99): the correlation cannot tell them apart, so min_corr
+    ends at the lowest candidate; that bound is a warning (log, params.json, parameter aid), naming the fallback."""
+    rng = np.random.default_rng(4)
+    cn = np.full((64, 64), 0.99)
+    pnr_null = rng.gumbel(3.0, 0.4, (64, 64))
+    pnr = rng.gumbel(3.0, 0.4, (64, 64))
+    pnr[30:33, 30:33] = 20.0  # one cell
+    thr = calibrate_thresholds(cn, pnr, cn, pnr_null, gSig=(3, 3), gSiz=(13, 13))
+    assert thr.min_corr == 0.5
+    assert any("lowest candidate" in w and "fallback" in w for w in thr.warnings)
+    assert thr.as_dict()["warnings"] == list(thr.warnings) and not thr.notes
+    # an interior value is not a warning
+    cn_null = rng.uniform(0.3, 0.9, (64, 64))
+    cn_cells = cn_null.copy()
+    cn_cells[30:33, 30:33] = 0.99
+    thr = calibrate_thresholds(cn_cells, pnr, cn_null, pnr_null, gSig=(3, 3), gSiz=(13, 13), false_seed_rate=0.01)
+    assert 0.5 < thr.min_corr < 0.95 and not thr.warnings, thr

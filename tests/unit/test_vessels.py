@@ -89,7 +89,7 @@ def test_features_and_decision():
 def test_evaluation_rejects_vessel_edges_and_says_why():
     est, _ = _scene()
     movie = np.zeros((T, H, W), np.float32)  # r-values are irrelevant here: judge by SNR alone
-    by_snr = {"min_SNR": 0.0, "SNR_lowest": 0.0, "rval_lowest": -1.0}
+    by_snr = {"min_SNR": 0.0, "SNR_lowest": 0.0, "snr_null_rate": None, "rval_lowest": -1.0}
     ev = evaluate_components(est, movie, EvaluateOptions.from_params(by_snr))
     assert 0 in ev.idx_components_bad and 3 in ev.idx_components_bad
     assert 1 in ev.idx_components and 2 in ev.idx_components
@@ -118,7 +118,7 @@ def test_a_flagged_component_on_the_frame_edge_is_a_border_component():
     assert report["vessel_edge"] == [0, 3] and report["border"] == [4]
     assert report["features"][4]["frame_edge_fraction"] >= 0.5
     movie = np.zeros((T, H, W), np.float32)
-    ev = evaluate_components(est, movie, EvaluateOptions.from_params(min_SNR=0.0, SNR_lowest=0.0))
+    ev = evaluate_components(est, movie, EvaluateOptions.from_params(min_SNR=0.0, SNR_lowest=0.0, snr_null_rate=None))
     assert components_table(ev)["reason"].tolist() == ["vessel_edge", "", "", "vessel_edge", "border"]
     words, codes = decision_reasons(ev.SNR_comp, ev.r_values, ev.accepted, ev.params,
                                     {"min_SNR": 0.0, "rval_thr": 0.85, "SNR_lowest": 0.0, "rval_lowest": -1.0})

@@ -23,7 +23,12 @@ Each component found by CNMF-E gets two quality metrics, as CaImAn's
 A component is accepted with CaImAn's rule (``select_components_from_metrics``
 without CNN): it must pass at least one upper threshold (``SNR > min_SNR`` or
 ``r >= rval_thr``) and both lower ones (``SNR > SNR_lowest`` and
-``r > rval_lowest``). Manual decisions from a curation file are applied last.
+``r > rval_lowest``). Two additions of ours: the lowest SNR is at least what
+noise alone reaches at ``snr_null_rate`` per component at the recording's own
+length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-aware
+floor), and a component beside a brighter accepted one whose trace follows it
+is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
+Manual decisions from a curation file are applied last.
 
 The metrics live in :mod:`~ace_neuro.cnmfe.snr` and :mod:`~ace_neuro.cnmfe.rvalues`,
 manual curation in :mod:`~ace_neuro.cnmfe.curation`; this module holds the
@@ -60,7 +65,7 @@ from ace_neuro.cnmfe.estimates import Estimates
 from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
 from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
-from ace_neuro.cnmfe.snr import trace_snr
+from ace_neuro.cnmfe.snr import noise_autocorrelation, snr_null_threshold, trace_snr
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
@@ -73,6 +78,7 @@ __all__ = [
     "peak_frames",
     "spatial_r_values",
     "classify_components",
+    "snr_floor",
     "evaluate_components",
     "read_curation_file",
     "apply_curation",
@@ -111,6 +117,38 @@ def classify_components(
         raise ValueError(f"SNR_comp has {snr.size} values but r_values has {r.size}")
     good = ((snr > min_SNR) | (r >= rval_thr)) & (snr > SNR_lowest) & (r > rval_lowest)
     return np.flatnonzero(good).astype(np.int64), np.flatnonzero(~good).astype(np.int64)
+
+
+def snr_floor(residuals: np.ndarray, options: EvaluateOptions, *, frame_rate: float, decay_time: float) -> dict:
+    """The lowest SNR accepted: ``SNR_lowest``, or what noise passes at ``snr_null_rate`` when that is higher.
+
+    Parameters
+    ----------
+    residuals : ndarray, shape (K, T)
+        The residual traces ``YrA`` (their lag-1 autocorrelation shapes the null).
+    options : EvaluateOptions
+    frame_rate, decay_time : float
+        Hz, seconds.
+
+    Returns
+    -------
+    dict
+        ``SNR_lowest_used`` and ``SNR_lowest``; with ``snr_null_rate`` set also the null's fit
+        (:func:`~ace_neuro.cnmfe.snr.snr_null_threshold`: ``threshold``, ``gumbel_loc``, ``gumbel_scale``,
+        ``noise_autocorrelation``, ``n_null_traces``, ``false_rate``).
+    """
+    out = {"SNR_lowest": float(options.SNR_lowest), "SNR_lowest_used": float(options.SNR_lowest)}
+    n_frames = int(np.shape(residuals)[1]) if np.ndim(residuals) == 2 else 0
+    if options.snr_null_rate is None or n_frames < 2:
+        return out
+    null = snr_null_threshold(n_frames, frame_rate, decay_time, options.snr_null_rate,
+                              autocorrelation=noise_autocorrelation(residuals))
+    out.update(null)
+    out["SNR_lowest_used"] = max(float(options.SNR_lowest), float(null["threshold"]))
+    logger.info("evaluate: SNR floor %.3f (SNR_lowest %g; noise alone passes %.3f at %g per component: %d frames, "
+                "noise lag-1 autocorrelation %.2f)", out["SNR_lowest_used"], options.SNR_lowest, null["threshold"],
+                options.snr_null_rate, n_frames, null["noise_autocorrelation"])
+    return out
 
 
 def evaluate_components(
@@ -153,9 +191,10 @@ def evaluate_components(
     else:
         snr = np.zeros(0)
         r_values = np.zeros(0)
+    floor = snr_floor(estimates.YrA, options, frame_rate=estimates.frame_rate, decay_time=decay_time)
     good, bad = classify_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
-        SNR_lowest=options.SNR_lowest, rval_lowest=options.rval_lowest,
+        SNR_lowest=floor["SNR_lowest_used"], rval_lowest=options.rval_lowest,
     )
     report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
     if options.reject_vessel_edges and n_comp:
@@ -167,9 +206,22 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
                     len(report["vessel_edge"]), len(report["border"]))
+    fringes = {}
+    if options.fringe_corr is not None and good.size > 1:
+        from ace_neuro.cnmfe.fringes import fringe_components
+
+        _, g_siz = fitted_neuron_size(estimates, fit)
+        fringes = fringe_components(estimates.A, estimates.C, estimates.dims, snr, good, radius=max(g_siz) / 2.0,
+                                    fringe_corr=options.fringe_corr)
+        flagged = np.asarray(sorted(fringes), np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
+        logger.info("evaluate: %d components rejected as fringes of a brighter neighbour (trace r > %g within gSiz / 2)",
+                    len(fringes), options.fringe_corr)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(options.as_params())
+    merged["snr_floor"] = floor  # the SNR floor used and how it was obtained
+    merged["fringe_components"] = {str(k): v for k, v in fringes.items()}  # fringe -> the brighter component
     # what decided each rejection, for components.csv's reason and the curation page's words
     merged["vessel_edge_components"] = report["vessel_edge"]
     merged["border_components"] = report["border"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -306,9 +307,8 @@ def _plot_histograms(plt, aid: ParameterAid, configured: int, g_sig: list, path:
         ax.legend(fontsize=7)
     if thr.gumbel_scale:
         _plot_gumbel_fit(axes[1], img, thr)
-    warn = "; ".join(thr.warnings)
-    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds" + (f"\nWARNING: {warn}" if warn else ""),
-                 fontsize=9)
+    warn = "".join("\n" + textwrap.fill(f"WARNING: {w}", 130) for w in thr.warnings)
+    fig.suptitle(f"gSig {g_sig}: pixels per value, with the thresholds" + warn, fontsize=9 if not warn else 7)
     fig.tight_layout()
     save_figure(fig, path)
 

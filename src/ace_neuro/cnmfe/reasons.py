@@ -6,7 +6,7 @@ their features into the estimates' ``params``); this module turns that record
 into one sentence per component naming the rule, the value and the threshold,
 e.g. ``"rejected: SNR 2.54 <= min_SNR 3.0 and r 0.62 < rval_thr 0.85"``. The
 curation page shows it; ``components.csv``'s ``reason`` column holds the rule's
-code (``quality``, ``vessel_edge``, ``border``, ``curation``).
+code (``quality``, ``vessel_edge``, ``border``, ``fringe``, ``curation``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def decision_reasons(
         The evaluate step's decision before any curation.
     params : mapping
         The evaluated estimates' ``params`` (``vessel_edge_components``,
-        ``border_components``, ``vessel_edge_features``, ``vessel_edge_criteria``).
+        ``border_components``, ``vessel_edge_features``, ``vessel_edge_criteria``,
+        ``fringe_components``, ``fringe_corr``).
     thresholds : mapping
         ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` the step used.
 
@@ -83,10 +84,12 @@ def decision_reasons(
     words : list of str, length K
         ``"accepted: SNR 5.10 > min_SNR 3"``, ``"rejected: vessel edge (...)"``, ...
     codes : list of str, length K
-        ``""`` (accepted), ``quality``, ``vessel_edge``, ``border``, or
+        ``""`` (accepted), ``quality``, ``vessel_edge``, ``border``, ``fringe``, or
         ``recorded`` when the file's decision does not follow from what it records.
     """
-    flagged = {int(k): "vessel_edge" for k in params.get("vessel_edge_components") or []}
+    fringes = {int(k): int(v) for k, v in (params.get("fringe_components") or {}).items()}
+    flagged = {k: "fringe" for k in fringes}
+    flagged.update({int(k): "vessel_edge" for k in params.get("vessel_edge_components") or []})
     flagged.update({int(k): "border" for k in params.get("border_components") or []})
     features = {int(k): v for k, v in (params.get("vessel_edge_features") or {}).items()}
     criteria = params.get("vessel_edge_criteria") or {}
@@ -100,7 +103,10 @@ def decision_reasons(
         passes, text = _quality_words(s, r, thresholds)
         if k in flagged and not accept:
             quality = f"the SNR / r-value rule alone would accept it ({text})" if passes else f"also {text}"
-            words.append(f"rejected: {_vessel_words(flagged[k], features.get(k), criteria)}; {quality}")
+            what = (f"fringe of the brighter component {fringes[k]} beside it (its trace follows that one's: "
+                    f"correlation > fringe_corr {params.get('fringe_corr', 0.5)})" if flagged[k] == "fringe"
+                    else _vessel_words(flagged[k], features.get(k), criteria))
+            words.append(f"rejected: {what}; {quality}")
             codes.append(flagged[k])
         elif passes == accept:
             words.append(f"{'accepted' if accept else 'rejected'}: {text}")

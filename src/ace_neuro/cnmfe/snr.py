@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.signal
 import scipy.special
 
-__all__ = ["trace_snr"]
+__all__ = ["trace_snr", "snr_null_threshold", "noise_autocorrelation"]
 
 #: CaImAn's z values are in units of this many noise standard deviations.
 _SIGMA_FACTOR = 3.0
@@ -61,6 +62,21 @@ def _remove_slow_baseline(traces: np.ndarray) -> np.ndarray:
     t = np.arange(n_frames)
     baseline = np.stack([np.interp(t, centers, row) for row in levels]) if traces.shape[0] else levels[:, :0]
     return traces - baseline
+
+
+def _least_likely_run(x: np.ndarray, window: int) -> float:
+    """SNR of the least likely run of ``window`` samples of one detrended trace; 0 where it has no spread."""
+    mode = _half_sample_mode(np.sort(x))
+    below = (mode - x)[x < mode]
+    if below.size == 0:
+        return 0.0
+    sd = math.sqrt(float(np.mean(below**2)))
+    if sd <= 0:
+        return 0.0
+    z = (x - mode) / (_SIGMA_FACTOR * sd)
+    fitness = float(np.min(np.convolve(scipy.special.log_ndtr(-z), np.ones(window), mode="valid")))
+    value = -scipy.special.ndtri_exp(fitness / window)
+    return float(value) if np.isfinite(value) else 0.0
 
 
 def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.ndarray:
@@ -103,7 +119,6 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
         raise ValueError(f"traces need at least 2 frames to estimate noise, got {n_frames}")
     window = int(min(max(1, math.ceil(frame_rate * decay_time)), n_frames))
     snr = np.zeros(n_comp)
-    kernel = np.ones(window)
     block = 64  # traces converted to float64 at a time
     for k in range(n_comp):
         if k % block == 0:
@@ -113,16 +128,97 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
             raise ValueError(
                 f"trace {k} holds NaN or infinite values; the estimates are corrupt, re-run the cnmfe step"
             )
-        mode = _half_sample_mode(np.sort(x))
-        below = (mode - x)[x < mode]
-        if below.size == 0:
-            continue
-        sd = math.sqrt(float(np.mean(below**2)))
-        if sd <= 0:
-            continue
-        z = (x - mode) / (_SIGMA_FACTOR * sd)
-        log_tail = scipy.special.log_ndtr(-z)
-        fitness = float(np.min(np.convolve(log_tail, kernel, mode="valid")))
-        value = -scipy.special.ndtri_exp(fitness / window)
-        snr[k] = value if np.isfinite(value) else 0.0
+        snr[k] = _least_likely_run(x, window)
     return snr
+
+
+
+def noise_autocorrelation(residuals: np.ndarray) -> float:
+    """Median lag-1 autocorrelation of the residual traces ``YrA`` (the traces' noise), clipped to [0, 0.95].
+
+    Parameters
+    ----------
+    residuals : ndarray, shape (K, T)
+
+    Returns
+    -------
+    float
+        0 when there is nothing to measure.
+    """
+    x = np.asarray(residuals, np.float64)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 3:
+        return 0.0
+    x = x - x.mean(axis=1, keepdims=True)
+    den = np.sum(x * x, axis=1)
+    ok = den > 0
+    if not ok.any():
+        return 0.0
+    lag1 = np.sum(x[ok, 1:] * x[ok, :-1], axis=1) / den[ok]
+    return float(np.clip(np.median(lag1), 0.0, 0.95))
+
+
+def _gumbel_upper_fit(values: np.ndarray) -> tuple[float, float]:
+    """``(loc, scale)`` of the Gumbel law through the median and the 90th percentile of ``values`` (the upper half:
+    the tail is extrapolated from there; slightly conservative for this statistic, whose tail is lighter)."""
+    q50, q90 = np.quantile(np.asarray(values, np.float64), [0.5, 0.9])
+    g50, g90 = -math.log(-math.log(0.5)), -math.log(-math.log(0.9))
+    scale = max(float(q90 - q50) / (g90 - g50), 0.0)
+    return float(q50 - scale * g50), scale
+
+
+def snr_null_threshold(n_frames: int, frame_rate: float, decay_time: float, false_rate: float, *,
+                       autocorrelation: float = 0.0, n_traces: int = 400, seed: int = 0) -> dict:
+    """The SNR that noise alone passes at ``false_rate`` per component, at this recording's length and noise.
+
+    The SNR is the least likely run of ``N`` frames of a trace, the extreme of
+    about ``T / N`` runs, so its law under noise is close to a Gumbel law whose
+    location and spread depend on the length ``T``, the window ``N`` and the
+    noise's temporal correlation. ``n_traces`` noise traces of the recording's
+    length (Gaussian, AR(1) with the residuals' lag-1 ``autocorrelation``;
+    seeded, so the result is reproducible) go through the same estimator
+    (:func:`trace_snr`: baseline, half-sample mode, noise from below the mode),
+    a Gumbel law is fitted to their upper half (median and 90th percentile),
+    and the floor is its ``1 - false_rate`` quantile.
+
+    Parameters
+    ----------
+    n_frames : int
+        Trace length (frames).
+    frame_rate, decay_time : float
+        Hz and seconds: the SNR's window ``N = ceil(frame_rate * decay_time)``.
+    false_rate : float
+        Fraction of noise-only components allowed above the floor, in (0, 1).
+    autocorrelation : float
+        Lag-1 autocorrelation of the noise, in [0, 1) (:func:`noise_autocorrelation`).
+    n_traces, seed : int
+        Size of the null sample and its random seed.
+
+    Returns
+    -------
+    dict
+        ``threshold`` (the floor, CaImAn's SNR units), ``gumbel_loc``, ``gumbel_scale``, ``noise_autocorrelation``,
+        ``n_null_traces``, ``false_rate``.
+
+    Examples
+    --------
+    >>> d = snr_null_threshold(2000, 20.0, 0.4, 1e-3)
+    >>> 0.7 < d["threshold"] < 1.5
+    True
+    """
+    if not 0.0 < float(false_rate) < 1.0:
+        raise ValueError(f"false_rate must be in (0, 1), got {false_rate}")
+    if not 0.0 <= float(autocorrelation) < 1.0:
+        raise ValueError(f"autocorrelation must be in [0, 1), got {autocorrelation}")
+    rng = np.random.default_rng(seed)
+    phi = float(autocorrelation)
+    sample = []
+    for start in range(0, n_traces, 50):  # 50 traces at a time: memory stays small at any length
+        noise = rng.standard_normal((min(50, n_traces - start), int(n_frames)))
+        if phi > 0:
+            noise = scipy.signal.lfilter([1.0], [1.0, -phi], noise, axis=1)
+        sample.append(trace_snr(noise, frame_rate, decay_time))
+    loc, scale = _gumbel_upper_fit(np.concatenate(sample))
+    threshold = loc - scale * math.log(-math.log1p(-float(false_rate)))
+    return {"threshold": round(float(threshold), 4), "gumbel_loc": round(float(loc), 4),
+            "gumbel_scale": round(float(scale), 4), "noise_autocorrelation": round(phi, 4),
+            "n_null_traces": int(n_traces), "false_rate": float(false_rate)}

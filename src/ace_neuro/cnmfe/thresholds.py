@@ -43,12 +43,14 @@ cells, a high ``c`` wins; where it does not, a low one.
 
 Degenerate cases are reported, never silent (:attr:`SeedThresholds.warnings`,
 logged as warnings by the fit and written to ``params.json``): ``min_corr`` at
-the highest candidate (seeding nearly off); fewer than 200 background pixels
-(fallback: the null is all eligible pixels); no spread in the null (fallback:
-CaImAn's demo values 0.8 / 10); no pixel of the movie passing. ``min_corr``
-at the lowest candidate is not a failure (the correlation cannot tell noise
-from cells there, as on median-filtered movies, and ``min_pnr`` carries the
-whole rate): it is a note (:attr:`SeedThresholds.notes`), logged and recorded.
+the highest candidate (seeding nearly off); ``min_corr`` at the lowest
+candidate (the correlation cannot tell noise from cells, as on median-filtered
+movies; fallback: the lowest candidate, ``min_pnr`` keeps the whole false
+rate), with ``min_pnr`` at the Gumbel location too (both at the lower bounds of
+the search); fewer than 200 background pixels (fallback: the null is all
+eligible pixels); no spread in the null (fallback: CaImAn's demo values 0.8 /
+10); no pixel of the movie passing. What is worth knowing but not wrong (a
+dense field's smaller null neighbourhood) is a note (:attr:`SeedThresholds.notes`).
 
 Seeds are local maxima of ``Cn * PNR`` over windows of about ``gSig`` pixels,
 so fewer false seeds than false pixels remain; evaluation rejects what is left.
@@ -77,6 +79,7 @@ __all__ = [
     "is_auto",
     "null_quantile",
     "gumbel_fit",
+    "gumbel_quantile",
     "background_pixels",
     "calibrate_thresholds",
     "resolve_thresholds",
@@ -130,8 +133,7 @@ class SeedThresholds:
     warnings : tuple of str
         What went wrong or hit a bound (empty when the calibration is sound).
     notes : tuple of str
-        What is worth knowing but not wrong (``min_corr`` at the lowest candidate: the correlation does not tell
-        noise from cells on this recording, and seeding rests on ``min_pnr``).
+        What is worth knowing but not wrong (a dense field: less of the cells' neighbourhood left out of the null).
     """
 
     min_corr: float
@@ -208,7 +210,7 @@ def gumbel_fit(values: np.ndarray) -> tuple[float, float]:
     return float(q50 - _G_MEDIAN * scale), scale
 
 
-def _gumbel_quantile(loc: float, scale: float, rate: float) -> float:
+def gumbel_quantile(loc: float, scale: float, rate: float) -> float:
     """The ``1 - rate`` quantile of a Gumbel law."""
     return float(loc - scale * np.log(-np.log1p(-float(rate))))
 
@@ -341,7 +343,7 @@ def calibrate_thresholds(
     tail_level = null_pnr[min(_TAIL_PIXELS, null_pnr.size) - 1]
     movie_cn, movie_pnr = cn[usable], pnr[usable]
     values = CORR_CANDIDATES if candidates is None else tuple(float(c) for c in candidates)
-    top = _gumbel_quantile(loc, scale, rate)
+    top = gumbel_quantile(loc, scale, rate)
     levels = np.linspace(loc, top, 80) if fixed_pnr is None else np.array([float(fixed_pnr)])
     options = []
     for c in values:
@@ -369,12 +371,15 @@ def calibrate_thresholds(
                         "the movie correlate more than noise does; seeding is nearly off (check gSig, or set "
                         "min_corr / min_pnr by hand with the parameter aid)")
     elif len(values) > 1 and min_corr <= values[0] and min_pnr <= loc:
-        notes.append(f"min_corr {min_corr:g} and min_pnr {min_pnr:.2f} are the lowest levels searched (min_pnr at the "
-                     "Gumbel location, the typical noise maximum): noise rarely correlates this much, so the lowest "
-                     "correlation already keeps the false rate")
+        warnings.append(f"min_corr {min_corr:g} and min_pnr {min_pnr:.2f} are at the lower bounds of the search (the "
+                        f"lowest candidate, and min_pnr at the Gumbel location, the typical noise maximum): noise rarely "
+                        "correlates this much, so both bounds already keep the false rate and seeds are limited by the "
+                        "search, not by the noise (fallback: these values; set min_corr / min_pnr by hand to go lower)")
     elif len(values) > 1 and min_corr <= values[0]:
-        notes.append(f"min_corr {min_corr:g} is the lowest candidate: on this recording noise seen through the seeding "
-                     "filter is as correlated as the cells, so seeding rests on min_pnr")
+        warnings.append(f"min_corr {min_corr:g} is the lowest candidate ({values[0]:g}-{values[-1]:g}): on this "
+                        "recording noise seen through the seeding filter correlates as much as the cells do, so the "
+                        f"correlation cannot tell them apart and seeding rests on min_pnr {min_pnr:.2f} alone "
+                        "(fallback: the lowest candidate, with the false rate kept by min_pnr)")
     if n_movie == 0:
         warnings.append(f"no pixel of the movie passes min_corr {min_corr:g} and min_pnr {min_pnr:.2f}: nothing "
                         "stands out of this recording's noise at this gSig")

@@ -262,7 +262,8 @@ def _automatic_decisions(snr, r_values, evaluated, curated, params, thresholds) 
         good, _ = classify_components(snr, r_values, **thresholds)
         rule = np.zeros(auto.size, dtype=bool)
         rule[good] = True
-        rule[[int(k) for k in (params.get("vessel_edge_components") or []) + (params.get("border_components") or [])]] = False
+        rule[[int(k) for k in (params.get("vessel_edge_components") or []) + (params.get("border_components") or [])
+              + list(params.get("fringe_components") or {})]] = False
         ids = sorted(curated)
         auto[ids] = rule[ids]
     return auto
@@ -303,6 +304,8 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
     thresholds = {p.name: float(params.get(p.name, p.default)) for p in EvaluateOptions.parameters() if p.name in THRESHOLD_NAMES}
     if params.get("r_values_min") is not None:
         thresholds["rval_thr"] = float(params["r_values_min"])
+    if isinstance(params.get("snr_floor"), dict):  # the floor the step used (SNR_lowest or the length-aware one)
+        thresholds["SNR_lowest"] = float(params["snr_floor"]["SNR_lowest_used"])
     curated = _curated_in_table(results / "evaluate" / "components.csv", n_comp)
     auto = _automatic_decisions(fields["snr"], fields["r_values"], evaluated, curated, params, thresholds)
     reasons, reason_codes = decision_reasons(fields["snr"], fields["r_values"], auto, params, thresholds)
