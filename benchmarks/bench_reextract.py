@@ -54,8 +54,13 @@ def fit_one(folder: Path, threads: int) -> dict:
             "n_components": int(est.A.shape[1])}
 
 
-def reextract_one(folder: Path, threads: int) -> dict:
-    """Re-extraction of the fit's footprints (this process), scored against the truth and the fit's traces."""
+def reextract_one(folder: Path, threads: int, n_frames: int | None = None) -> dict:
+    """Re-extraction of the fit's footprints (this process), scored against the truth and the fit's traces.
+
+    ``n_frames``: re-extract the first frames only (the same movie and footprints at several lengths: how time
+    and memory grow with the length)."""
+    import dataclasses
+
     from ace_neuro.cnmfe.estimates_file import load_estimates
     from ace_neuro.cnmfe.params import CnmfeOptions
     from ace_neuro.cnmfe.reader import MovieSource
@@ -69,6 +74,8 @@ def reextract_one(folder: Path, threads: int) -> dict:
     from ace_neuro.subject_steps import _with_fitted_size
 
     source = MovieSource.from_path(find_corrected_movie(folder / "memmap"))
+    if n_frames is not None:
+        source = dataclasses.replace(source, n_frames=min(int(n_frames), source.n_frames))
     options = _with_fitted_size(CnmfeOptions.from_params(), folder / "estimates.h5")  # the size the fit measured
     start = time.perf_counter()
     state, present = reextract_traces(source, est.A, options, frame_rate=truth.frame_rate,
@@ -78,9 +85,9 @@ def reextract_one(folder: Path, threads: int) -> dict:
     C = state.traces.C
     matches = match_components(est.A[:, np.flatnonzero(present)], truth.footprints, dims=est.dims)
     r_truth = trace_correlations(C, truth.calcium[:, :C.shape[1]], matches)
-    r_fit_truth = trace_correlations(est.C[present], truth.calcium[:, :C.shape[1]], matches)
-    r_fit = [np.corrcoef(a, b)[0, 1] for a, b in zip(C, est.C[present]) if a.std() > 0 and b.std() > 0]
-    return {"step": "re-extraction", "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": rss,
+    r_fit_truth = trace_correlations(est.C[present][:, :C.shape[1]], truth.calcium[:, :C.shape[1]], matches)
+    r_fit = [np.corrcoef(a, b[:C.shape[1]])[0, 1] for a, b in zip(C, est.C[present]) if a.std() > 0 and b.std() > 0]
+    return {"step": "re-extraction", "n_frames": source.n_frames, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": rss,
             "n_components": int(present.sum()), "n_matched": int(len(matches.idx_est)),
             "median_r_truth": float(np.nanmedian(r_truth)), "median_r_truth_fit": float(np.nanmedian(r_fit_truth)),
             "median_r_fit": float(np.nanmedian(r_fit))}
@@ -121,12 +128,14 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="markdown file to append the result to")
     ap.add_argument("--fit-one", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--reextract-one", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--first-frames", type=int, default=None,
+                    help="with --reextract-one: re-extract the first frames only (growth with the length)")
     args = ap.parse_args(argv)
     if args.fit_one is not None:
         print(json.dumps(fit_one(args.fit_one, args.threads)))
         return
     if args.reextract_one is not None:
-        print(json.dumps(reextract_one(args.reextract_one, args.threads)))
+        print(json.dumps(reextract_one(args.reextract_one, args.threads, args.first_frames)))
         return
     case = {"height": args.size, "width": args.size, "n_frames": args.frames, "n_neurons": args.neurons, "noise": 1.0}
     folder = simulate_blocks(case, args.work, args.seed)

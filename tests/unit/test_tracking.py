@@ -11,7 +11,7 @@ import scipy.sparse
 
 from ace_neuro.tracking import (AlignmentError, Registration, SessionFootprints, SessionTransform, TrackingOptions,
                                 read_footprints, register_sessions, warp_to_session)
-from ace_neuro.tracking.transforms import warp_footprints
+from ace_neuro.tracking.transforms import rotation_matrix, warp_footprints
 
 TISSUE = (190, 190)
 FRAME = (150, 150)
@@ -85,13 +85,17 @@ def test_identical_sessions_give_the_identity():
     assert reg.quality["false_positive"] < 0.01 and reg.quality["false_negative"] < 0.01
 
 
-def test_pure_rotation_and_shift_are_recovered():
+@pytest.mark.parametrize("angle, shift", [(4.0, (6.0, -9.0)), (-5.0, (0.0, 0.0))])
+def test_pure_rotation_and_shift_are_recovered(angle, shift):
     _, fp = _tissue(2)
     a, ta = _session("a", fp)
-    b, tb = _session("b", fp, angle=4.0, shift=(6.0, -9.0))
+    b, tb = _session("b", fp, angle=angle, shift=shift)
     reg = register_sessions([a, b])
-    # a point of b at p is at R(4)(p - c) + c + shift in tissue = a's frame + (6, -9): relative rotation 4 deg
-    assert reg.transforms[1].angle_deg - reg.transforms[0].angle_deg == pytest.approx(4.0, abs=0.25)
+    # a point of b at p is at R(angle)(p - c) + c + shift in tissue = a's frame + shift
+    assert reg.transforms[1].angle_deg - reg.transforms[0].angle_deg == pytest.approx(angle, abs=0.25)
+    # and b's translation relative to a's is the tissue shift turned into the common space (a's rotation)
+    moved = reg.transforms[1].shift - reg.transforms[0].shift
+    np.testing.assert_allclose(moved, rotation_matrix(reg.transforms[0].angle_deg) @ np.asarray(shift), atol=0.3)
     found, true = _links(reg, [ta, tb])
     assert len(found & true) >= 0.97 * len(true) and len(found - true) <= 0.02 * len(found)
 
