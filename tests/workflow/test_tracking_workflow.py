@@ -1,5 +1,5 @@
-"""End to end: two simulated subjects' sessions through the workflow (the sheet's subject column), tracked and
-re-extracted; a session added to one subject re-runs only what depends on it, nothing of the other subject."""
+"""End to end: a simulated subject's sessions through the workflow, tracked and re-extracted; a fourth session
+re-runs only what depends on it; two subjects' files depend only on their own sessions."""
 
 from __future__ import annotations
 
@@ -24,14 +24,11 @@ from helpers.workflow import run_snakemake as snakemake
 pytestmark = pytest.mark.workflow
 
 SESSIONS = ["day1", "day2", "day3"]
-#: the second subject: another tissue (seed), other movements, two sessions (a third one is added by a test)
-OTHER = ["m2day1", "m2day2"]
 
 
-def _sheet(workdir: Path, sessions: list[str], other: list[str] = OTHER) -> None:
+def _sheet(workdir: Path, sessions: list[str]) -> None:
     rows = ["id,calcium imaging directory,subject"]
     rows += [f"{s},{workdir / 'raw' / ('session' + s[3:])},m1" for s in sessions]
-    rows += [f"{s},{workdir / 'raw_m2' / ('session' + s[5:])},m2" for s in other]
     (workdir / "experiments.csv").write_text("\n".join(rows) + "\n")
 
 
@@ -42,8 +39,6 @@ def subject_run(tmp_path_factory):
                            motion_amplitude_px=1.0, spike_to_noise=4.0, min_rate_hz=0.2, max_rate_hz=1.0)
     simulate_subject(workdir / "raw", cfg, SubjectConfig(n_sessions=4, max_shift_px=5, max_rotation_deg=3,
                                                          warp_px=0.5, silent_fraction=0.25))
-    simulate_subject(workdir / "raw_m2", SimulationConfig(**{**cfg.__dict__, "seed": 23}),
-                     SubjectConfig(n_sessions=3, max_shift_px=8, max_rotation_deg=2, silent_fraction=0.25))
     _sheet(workdir, SESSIONS)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["experiments"] = str(workdir / "experiments.csv")
@@ -56,7 +51,7 @@ def subject_run(tmp_path_factory):
 
 def _truth_ids(workdir: Path, truth, session: str) -> dict[int, int]:
     """Each accepted component of a session -> the simulated cell it is (centroid within 3 px), or -1."""
-    index = truth.sessions.index("session" + session[-1])
+    index = truth.sessions.index("session" + session[3:])
     est = load_estimates(workdir / "results" / session / "evaluate" / "estimates.h5")
     centres = est.centroids()
     out = {}
@@ -65,19 +60,6 @@ def _truth_ids(workdir: Path, truth, session: str) -> dict[int, int]:
         distance[truth.status[index] != 0] = np.inf
         out[k] = int(np.argmin(distance)) if distance.min() < 3 else -1
     return out
-
-
-def _tracked_truth(workdir: Path, truth, cells: pd.DataFrame, sessions: list[str]) -> list[int]:
-    """The simulated cell of every tracked cell (-1: none), checking that none joins two cells or is split."""
-    maps = {s: _truth_ids(workdir, truth, s) for s in sessions}
-    rows = []
-    for _, row in cells.iterrows():
-        ids = {maps[s][int(row[s])] for s in sessions if not pd.isna(row[s])} - {-1}
-        assert len(ids) <= 1, f"tracked cell {row['tracked_cell_id']} joins different neurons {ids}"
-        rows.append(ids.pop() if ids else -1)
-    known = [g for g in rows if g >= 0]
-    assert len(known) == len(set(known)), "a neuron was split over several tracked cells"
-    return rows
 
 
 def test_every_tracked_cell_has_a_trace_in_every_session(subject_run):
@@ -125,7 +107,14 @@ def test_tracking_and_traces_match_the_truth(subject_run):
     workdir, truth = subject_run
     folder = workdir / "results" / "subjects" / "m1"
     cells = pd.read_csv(folder / "register" / "tracked_cells.csv")
-    rows = _tracked_truth(workdir, truth, cells, SESSIONS)
+    maps = {s: _truth_ids(workdir, truth, s) for s in SESSIONS}
+    rows = []
+    for _, row in cells.iterrows():
+        ids = {maps[s][int(row[s])] for s in SESSIONS if not pd.isna(row[s])} - {-1}
+        assert len(ids) <= 1, f"tracked cell {row['tracked_cell_id']} joins different neurons {ids}"
+        rows.append(ids.pop() if ids else -1)
+    known = [g for g in rows if g >= 0]
+    assert len(known) == len(set(known)), "a neuron was split over several tracked cells"
     # a neuron active in one session only stays a row of its own
     indices = [truth.sessions.index("session" + s[3:]) for s in SESSIONS]
     active_once = [row for row, g in enumerate(rows) if g >= 0 and (truth.status[indices, g] == 0).sum() == 1]
@@ -144,65 +133,59 @@ def test_tracking_and_traces_match_the_truth(subject_run):
     assert len(correlations) >= 20 and np.median(correlations) > 0.9, correlations
 
 
+def _planned_jobs(workdir: Path, *targets: str) -> dict[str, list[str]]:
+    """Rule -> wildcards of every job a dry run (of ``targets``, default all) would run."""
+    after = ("--", *targets) if targets else ()  # "--": the targets are not values of --quiet
+    dry = snakemake(workdir, "--dry-run", "--cores", "2", "--quiet", "host", *after).stdout  # with job listings
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", dry, flags=re.MULTILINE)
+    assert jobs, dry[-2000:]
+    per_rule: dict[str, list[str]] = {}
+    for rule, body in jobs:
+        match = re.search(r"wildcards: (.*)", body)
+        per_rule.setdefault(rule, []).append(match.group(1) if match else "")
+    return per_rule
+
+
+def test_two_subjects_files_depend_only_on_their_own_sessions(tmp_path):
+    # the DAG of each subject's outputs, with both subjects in the sheet: a session added to one subject cannot
+    # re-run anything of the other (a full run of two subjects: benchmarks/tracking.md)
+    cfg = SimulationConfig(n_frames=20, height=48, width=48, n_neurons=6, frames_per_file=20, seed=3, ephys=False)
+    simulate_subject(tmp_path / "raw", cfg, SubjectConfig(n_sessions=2))
+    simulate_subject(tmp_path / "raw_b", SimulationConfig(**{**cfg.__dict__, "seed": 4}), SubjectConfig(n_sessions=3))
+    rows = ["id,calcium imaging directory,subject", f"a1,{tmp_path / 'raw' / 'session1'},ma",
+            f"a2,{tmp_path / 'raw' / 'session2'},ma"]
+    rows += [f"b{k},{tmp_path / 'raw_b' / f'session{k}'},mb" for k in (1, 2, 3)]
+    (tmp_path / "experiments.csv").write_text("\n".join(rows) + "\n")
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["experiments"] = str(tmp_path / "experiments.csv")
+    config["results"] = "results"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    for subject, own in (("ma", {"a1", "a2"}), ("mb", {"b1", "b2", "b3"})):
+        targets = [f"results/subjects/{subject}/register/registration.h5"]
+        targets += [f"results/subjects/{subject}/nwb/{rid}.nwb" for rid in sorted(own)]
+        per_rule = _planned_jobs(tmp_path, *targets)
+        assert per_rule.pop("register") == [f"subject={subject}"]
+        for rule in ("reextract", "tracked_nwb"):
+            assert sorted(per_rule.pop(rule)) == [f"subject={subject}, id={rid}" for rid in sorted(own)]
+        sessions = {w.removeprefix("id=") for jobs in per_rule.values() for w in jobs if w.startswith("id=")}
+        assert sessions == own, per_rule
+        assert all(w.startswith("id=") or w == "" for jobs in per_rule.values() for w in jobs), per_rule
+
+
 def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
     workdir, _ = subject_run
     _sheet(workdir, SESSIONS + ["day4"])
     try:
-        per_rule = _dry_run_jobs(workdir)
+        per_rule = _planned_jobs(workdir)
     finally:
         _sheet(workdir, SESSIONS)
     assert per_rule.pop("register") == ["subject=m1"]
     assert sorted(per_rule.pop("reextract")) == [f"subject=m1, id=day{i}" for i in (1, 2, 3, 4)]
     assert sorted(per_rule.pop("tracked_nwb")) == [f"subject=m1, id=day{i}" for i in (1, 2, 3, 4)]
-    # every other job is a single-session step of the new session: none of day1-3 runs again, nothing of m2
+    per_rule.pop("all", None)
+    # every other job is a single-session step of the new session: none of day1-3 runs again
     assert per_rule and all(w == ["id=day4"] for w in per_rule.values()), per_rule
     assert {"convert", "motion", "cnmfe", "evaluate"} <= set(per_rule)
-
-
-def _dry_run_jobs(workdir: Path) -> dict[str, list[str]]:
-    """Rule -> wildcards of every job a dry run of the current sheet would run (empty: nothing to do)."""
-    result = snakemake(workdir, "--dry-run", "--cores", "2", "--quiet", "host")  # with the job listings
-    dry = result.stdout
-    jobs = re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", dry, flags=re.MULTILINE)
-    if not jobs:
-        assert "Nothing to be done" in dry + result.stderr, dry[-2000:] + result.stderr[-2000:]
-        return {}
-    per_rule: dict[str, list[str]] = {}
-    for rule, body in jobs:
-        match = re.search(r"wildcards: (.*)", body)
-        per_rule.setdefault(rule, []).append(match.group(1) if match else "")
-    per_rule.pop("all", None)
-    return per_rule
-
-
-def test_a_session_added_to_the_second_subject_reruns_nothing_of_the_first(subject_run):
-    workdir, _ = subject_run
-    assert not _dry_run_jobs(workdir)  # both subjects are complete
-    _sheet(workdir, SESSIONS, OTHER + ["m2day3"])
-    try:
-        per_rule = _dry_run_jobs(workdir)
-    finally:
-        _sheet(workdir, SESSIONS)
-    assert per_rule.pop("register") == ["subject=m2"]
-    assert sorted(per_rule.pop("reextract")) == [f"subject=m2, id=m2day{i}" for i in (1, 2, 3)]
-    assert sorted(per_rule.pop("tracked_nwb")) == [f"subject=m2, id=m2day{i}" for i in (1, 2, 3)]
-    assert per_rule and all(w == ["id=m2day3"] for w in per_rule.values()), per_rule
-
-
-def test_the_second_subject_is_tracked_on_its_own(subject_run):
-    workdir, _ = subject_run
-    truth = load_subject_truth(workdir / "raw_m2" / "subject_truth.h5")
-    folder = workdir / "results" / "subjects" / "m2"
-    cells = pd.read_csv(folder / "register" / "tracked_cells.csv")
-    assert list(cells.columns[1:3]) == OTHER and "day1" not in cells.columns
-    rows = _tracked_truth(workdir, truth, cells, OTHER)
-    maps = {s: _truth_ids(workdir, truth, s) for s in OTHER}
-    found_in_both = (set(maps[OTHER[0]].values()) & set(maps[OTHER[1]].values())) - {-1}
-    assert len(found_in_both) >= 5
-    assert all(cells.loc[row, "n_sessions"] == 2 for row, g in enumerate(rows) if g in found_in_both)
-    for session in OTHER:
-        result = load_reextraction(folder / "reextract" / f"{session}.h5")
-        assert result.C.shape == (len(cells), 300)
 
 
 def test_a_subjects_sessions_must_agree_on_its_parameters(subject_run):
