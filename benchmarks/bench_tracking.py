@@ -168,9 +168,12 @@ def truth_of_components(estimates_path: Path, truth, session_index: int, max_dis
     return out
 
 
-def run_extracted(results: Path, truth_path: Path, sessions: list[str], raw_names: list[str]) -> None:
+def run_extracted(results: Path, truth_path: Path, sessions: list[str], raw_names: list[str],
+                  subject: str | None = None) -> None:
+    """Link scores of the sessions' extracted components registered here, or (``subject``) by the workflow's
+    register step (``results/subjects/<subject>/register/registration.h5``)."""
     from ace_neuro.simulate.sessions import load_subject_truth
-    from ace_neuro.tracking import read_footprints, register_sessions
+    from ace_neuro.tracking import Registration, read_footprints, register_sessions
 
     truth = load_subject_truth(truth_path)
     footprints, maps = [], []
@@ -179,8 +182,14 @@ def run_extracted(results: Path, truth_path: Path, sessions: list[str], raw_name
         footprints.append(read_footprints(path, name=session))
         maps.append(truth_of_components(path, truth, truth.sessions.index(raw)))
     wall, cpu = time.perf_counter(), _cpu()
-    reg = register_sessions(footprints)
-    timing = {"register_wall_s": time.perf_counter() - wall, "register_cpu_s": _cpu() - cpu}
+    if subject is None:
+        reg = register_sessions(footprints)
+        timing = {"register_wall_s": time.perf_counter() - wall, "register_cpu_s": _cpu() - cpu}
+    else:
+        reg = Registration.load(results / "subjects" / subject / "register" / "registration.h5")
+        if reg.session_names != list(sessions):
+            raise ValueError(f"subject {subject} registered {reg.session_names}, not {sessions}")
+        timing = {"subject": subject}
     # links between components that are true cells; components matching no cell are left out of both sets
     kept = [np.array([maps[s].get(int(i), -1) >= 0 if i >= 0 else False for i in reg.assignments[:, s]])
             for s in range(len(sessions))]
@@ -209,11 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     extracted.add_argument("--truth", type=Path, required=True, help="the simulated subject's subject_truth.h5")
     extracted.add_argument("--sessions", nargs="+", required=True, help="recording ids, in the truth's order")
     extracted.add_argument("--raw-names", nargs="+", required=True, help="the truth's session names, same order")
+    extracted.add_argument("--subject", default=None,
+                           help="score the workflow's registration of this subject instead of registering here")
     args = parser.parse_args(argv)
     if args.what == "cellreg":
         run_cellreg(args.out)
     elif args.what == "extracted":
-        run_extracted(args.results, args.truth, args.sessions, args.raw_names)
+        run_extracted(args.results, args.truth, args.sessions, args.raw_names, args.subject)
     elif args.what == "simulated":
         run_simulated(args.seeds, args.n_sessions, args.n_neurons)
     else:

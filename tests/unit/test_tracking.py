@@ -11,7 +11,7 @@ import scipy.sparse
 
 from ace_neuro.tracking import (AlignmentError, Registration, SessionFootprints, SessionTransform, TrackingOptions,
                                 read_footprints, register_sessions, warp_to_session)
-from ace_neuro.tracking.transforms import warp_footprints
+from ace_neuro.tracking.transforms import rotation_matrix, warp_footprints
 
 TISSUE = (190, 190)
 FRAME = (150, 150)
@@ -85,13 +85,17 @@ def test_identical_sessions_give_the_identity():
     assert reg.quality["false_positive"] < 0.01 and reg.quality["false_negative"] < 0.01
 
 
-def test_pure_rotation_and_shift_are_recovered():
+@pytest.mark.parametrize("angle, shift", [(4.0, (6.0, -9.0)), (-5.0, (0.0, 0.0))])
+def test_pure_rotation_and_shift_are_recovered(angle, shift):
     _, fp = _tissue(2)
     a, ta = _session("a", fp)
-    b, tb = _session("b", fp, angle=4.0, shift=(6.0, -9.0))
+    b, tb = _session("b", fp, angle=angle, shift=shift)
     reg = register_sessions([a, b])
-    # a point of b at p is at R(4)(p - c) + c + shift in tissue = a's frame + (6, -9): relative rotation 4 deg
-    assert reg.transforms[1].angle_deg - reg.transforms[0].angle_deg == pytest.approx(4.0, abs=0.25)
+    # a point of b at p is at R(angle)(p - c) + c + shift in tissue = a's frame + shift
+    assert reg.transforms[1].angle_deg - reg.transforms[0].angle_deg == pytest.approx(angle, abs=0.25)
+    # and b's translation relative to a's is the tissue shift turned into the common space (a's rotation)
+    moved = reg.transforms[1].shift - reg.transforms[0].shift
+    np.testing.assert_allclose(moved, rotation_matrix(reg.transforms[0].angle_deg) @ np.asarray(shift), atol=0.3)
     found, true = _links(reg, [ta, tb])
     assert len(found & true) >= 0.97 * len(true) and len(found - true) <= 0.02 * len(found)
 
@@ -151,6 +155,48 @@ def test_another_animal_is_named_unalignable():
                 _session("other_mouse", other, seed=2)[0]]
     with pytest.raises(AlignmentError, match="other_mouse"):
         register_sessions(sessions)
+
+
+def _moved_subject(seed: int, n_sessions: int, fp: np.ndarray) -> tuple[list[SessionFootprints], list[dict]]:
+    """Sessions of one tissue with shifts up to 20 px, rotations up to 5 degrees and a quarter of cells silent,
+    and each one's tissue cells."""
+    rng = np.random.default_rng(seed)
+    made = [_session(f"day{k + 1}", fp, angle=rng.uniform(-5, 5), shift=rng.uniform(-20, 20, 2), seed=k,
+                     keep=rng.permutation(len(fp))[:int(0.75 * len(fp))]) for k in range(n_sessions)]
+    return [m[0] for m in made], [m[1] for m in made]
+
+
+def test_sessions_of_one_animal_are_kept_and_another_animal_is_named_at_the_defaults():
+    _, fp = _tissue(11)
+    _, other_fp = _tissue(61)
+    subject, truths = _moved_subject(11, 4, fp)
+    reg = register_sessions(subject)
+    found, true = _links(reg, truths)
+    assert len(found & true) >= 0.97 * len(true) and len(found - true) <= 0.02 * len(found)
+    assert reg.alignment["link_threshold"] > TrackingOptions().min_alignment_correlation
+    assert reg.alignment["pairwise_correlation"].min() >= reg.alignment["link_threshold"]
+    other = _session("other_mouse", other_fp, angle=2.0, shift=(5, -5), seed=9)[0]
+    with pytest.raises(AlignmentError, match=r"cannot align session\(s\) other_mouse:.*same field of view") as info:
+        register_sessions([*subject, other])
+    assert "day" not in str(info.value).split(":")[0]
+    # the fixed floor alone keeps it: what the relative threshold and chance add
+    lenient = TrackingOptions(min_relative_alignment_correlation=0.0, min_alignment_over_chance=0.0)
+    assert register_sessions([*subject, other], lenient).n_tracked > 0
+
+
+def test_two_session_subjects_are_decided_by_chance_and_the_floor():
+    # with two sessions neither is the odd one out: the pair is kept when it beats chance (a mirrored session
+    # aligned the same way) and the floor, else both are named
+    _, fp = _tissue(12)
+    _, other_fp = _tissue(62)
+    (day1, day2), truths = _moved_subject(12, 2, fp)
+    reg = register_sessions([day1, day2])
+    assert reg.alignment["pairwise_correlation"][0, 1] >= 2 * reg.alignment["chance_correlation"]
+    found, true = _links(reg, truths)
+    assert len(found & true) >= 0.97 * len(true) and len(found - true) <= 0.02 * len(found)
+    other = _session("other_mouse", other_fp, seed=9)[0]
+    with pytest.raises(AlignmentError, match=r"day1, other_mouse: no group of them is larger"):
+        register_sessions([day1, other])
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -241,14 +287,30 @@ def test_cellreg_sample_two_sessions_and_a_mirrored_one():
         register_sessions([day1, day2, mirrored])
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/realdata/cellreg_sample (CellReg's sample data)")
+def test_cellreg_sample_all_five_sessions_are_kept_at_the_defaults():
+    days = [read_footprints(REAL / f"spatial_footprints_0{k}.mat") for k in range(1, 6)]
+    reg = register_sessions(days, TrackingOptions(nonrigid=False))
+    assert reg.assignments.shape[1] == 5 and 700 < reg.n_tracked < 900
+    pairwise = reg.alignment["pairwise_correlation"]
+    assert pairwise[~np.eye(5, dtype=bool)].min() > reg.alignment["link_threshold"]
+    # another field of view of the same statistics, turned a quarter: named among five real sessions
+    turned = SessionFootprints("turned", np.ascontiguousarray(np.rot90(days[2].dense(), axes=(1, 2))))
+    with pytest.raises(AlignmentError, match=r"cannot align session\(s\) turned:"):
+        register_sessions([*days, turned], TrackingOptions(nonrigid=False))
+
+
 def test_a_session_without_cells_is_a_column_of_its_own():
     _, fp = _tissue(9)
     a, _ = _session("a", fp)
     b, _ = _session("b", fp, angle=1, shift=(2, 2), seed=1)
     rng = np.random.default_rng(0)
-    vessels = np.zeros(FRAME, np.float32)  # the same vessels in every session: the cell-less one aligns on them
-    vessels[40:44, :] = 5
-    vessels[:, 90:93] = 5
+    # the same vessels in every session, the cell-less one aligns on them: a winding vessel and a branch ending
+    # inside the field (a straight cross would look the same mirrored, which the chance measure cannot tell)
+    rows, cols = np.mgrid[0:FRAME[0], 0:FRAME[1]]
+    vessels = 5 * (np.abs(rows - 40 - 12 * np.sin(cols / 17.0)) < 2).astype(np.float32)
+    vessels[(np.abs(cols - 90 - 0.4 * rows) < 1.5) & (rows > 45) & (rows < 120)] = 5
 
     def mean_image():
         return {"mean": vessels + 0.1 * rng.random(FRAME).astype(np.float32)}

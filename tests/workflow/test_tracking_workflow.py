@@ -1,5 +1,5 @@
 """End to end: a simulated subject's sessions through the workflow, tracked and re-extracted; a fourth session
-re-runs only what depends on it."""
+re-runs only what depends on it; two subjects' files depend only on their own sessions."""
 
 from __future__ import annotations
 
@@ -133,19 +133,52 @@ def test_tracking_and_traces_match_the_truth(subject_run):
     assert len(correlations) >= 20 and np.median(correlations) > 0.9, correlations
 
 
-def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
-    workdir, _ = subject_run
-    _sheet(workdir, SESSIONS + ["day4"])
-    try:
-        dry = snakemake(workdir, "--dry-run", "--cores", "2", "--quiet", "host").stdout  # with the job listings
-    finally:
-        _sheet(workdir, SESSIONS)
+def _planned_jobs(workdir: Path, *targets: str) -> dict[str, list[str]]:
+    """Rule -> wildcards of every job a dry run (of ``targets``, default all) would run."""
+    after = ("--", *targets) if targets else ()  # "--": the targets are not values of --quiet
+    dry = snakemake(workdir, "--dry-run", "--cores", "2", "--quiet", "host", *after).stdout  # with job listings
     jobs = re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", dry, flags=re.MULTILINE)
     assert jobs, dry[-2000:]
     per_rule: dict[str, list[str]] = {}
     for rule, body in jobs:
         match = re.search(r"wildcards: (.*)", body)
         per_rule.setdefault(rule, []).append(match.group(1) if match else "")
+    return per_rule
+
+
+def test_two_subjects_files_depend_only_on_their_own_sessions(tmp_path):
+    # the DAG of each subject's outputs, with both subjects in the sheet: a session added to one subject cannot
+    # re-run anything of the other (a full run of two subjects: benchmarks/tracking.md)
+    cfg = SimulationConfig(n_frames=20, height=48, width=48, n_neurons=6, frames_per_file=20, seed=3, ephys=False)
+    simulate_subject(tmp_path / "raw", cfg, SubjectConfig(n_sessions=2))
+    simulate_subject(tmp_path / "raw_b", SimulationConfig(**{**cfg.__dict__, "seed": 4}), SubjectConfig(n_sessions=3))
+    rows = ["id,calcium imaging directory,subject", f"a1,{tmp_path / 'raw' / 'session1'},ma",
+            f"a2,{tmp_path / 'raw' / 'session2'},ma"]
+    rows += [f"b{k},{tmp_path / 'raw_b' / f'session{k}'},mb" for k in (1, 2, 3)]
+    (tmp_path / "experiments.csv").write_text("\n".join(rows) + "\n")
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["experiments"] = str(tmp_path / "experiments.csv")
+    config["results"] = "results"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    for subject, own in (("ma", {"a1", "a2"}), ("mb", {"b1", "b2", "b3"})):
+        targets = [f"results/subjects/{subject}/register/registration.h5"]
+        targets += [f"results/subjects/{subject}/nwb/{rid}.nwb" for rid in sorted(own)]
+        per_rule = _planned_jobs(tmp_path, *targets)
+        assert per_rule.pop("register") == [f"subject={subject}"]
+        for rule in ("reextract", "tracked_nwb"):
+            assert sorted(per_rule.pop(rule)) == [f"subject={subject}, id={rid}" for rid in sorted(own)]
+        sessions = {w.removeprefix("id=") for jobs in per_rule.values() for w in jobs if w.startswith("id=")}
+        assert sessions == own, per_rule
+        assert all(w.startswith("id=") or w == "" for jobs in per_rule.values() for w in jobs), per_rule
+
+
+def test_a_fourth_session_reruns_only_what_depends_on_it(subject_run):
+    workdir, _ = subject_run
+    _sheet(workdir, SESSIONS + ["day4"])
+    try:
+        per_rule = _planned_jobs(workdir)
+    finally:
+        _sheet(workdir, SESSIONS)
     assert per_rule.pop("register") == ["subject=m1"]
     assert sorted(per_rule.pop("reextract")) == [f"subject=m1, id=day{i}" for i in (1, 2, 3, 4)]
     assert sorted(per_rule.pop("tracked_nwb")) == [f"subject=m1, id=day{i}" for i in (1, 2, 3, 4)]

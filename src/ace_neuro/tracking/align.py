@@ -12,8 +12,17 @@ What is aligned: the projection of the footprints (each scaled to a maximum of 1
 no images exist) and any summary images every session has (mean, correlation, vessels), each high-pass filtered
 and standardised; the cross-correlations of the channels are summed.
 
-A session whose best correlation with any other session after alignment is below ``min_correlation`` is
-named in an :class:`AlignmentError` (another animal's or another field of view's recording is not matched).
+Which sessions are the subject's is decided relative to the subject's own data, not by a fixed correlation
+(images, cell density and field size differ between labs): two sessions are *linked* when their correlation
+after their pairwise alignment is at least ``min_relative_alignment_correlation`` (0.5) times the subject's
+typical one (the median over its sessions of each session's best correlation), at least
+``min_alignment_over_chance`` (2) times chance, and at least the floor ``min_correlation``. Chance is measured
+on the data: the subject's best pair aligned again with one session mirrored (left-right, and transposed; the
+smaller of the two), i.e. the same images seen as another field of view, so the search over rotations and
+translations finds only what any two unrelated fields of view of these statistics reach. Sessions outside the largest group of linked sessions are
+named in an :class:`AlignmentError` (another animal's or another field of view's recording is not matched);
+with two sessions there is no typical level to compare with, and only chance and the floor decide (both
+sessions are named when they do not link, since neither is the odd one out).
 """
 
 from __future__ import annotations
@@ -65,6 +74,10 @@ class AlignmentResult:
     names : list of str
         The sessions' names, in the order of every per-session array here (the order ``align_sessions`` was
         given; :func:`~.registration.register_sessions` gives them in name order).
+    chance_correlation : float
+        Correlation of the subject's best pair with one session mirrored (what unrelated fields of view reach).
+    link_threshold : float
+        Correlation two sessions needed to be linked (see the module's docstring).
     """
 
     transforms: list
@@ -76,6 +89,8 @@ class AlignmentResult:
     common_images: np.ndarray
     raw_common_images: np.ndarray
     names: list = dataclasses.field(default_factory=list)
+    chance_correlation: float = 0.0
+    link_threshold: float = 0.0
 
 
 def footprint_projection(session: SessionFootprints) -> np.ndarray:
@@ -404,7 +419,9 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
                    nonrigid_patch: int | None = _DEFAULTS.nonrigid_patch,
                    max_nonrigid_shift: float | None = _DEFAULTS.max_nonrigid_shift,
                    min_correlation: float = _DEFAULTS.min_alignment_correlation, diameter: float | None = None,
-                   use_images: bool = _DEFAULTS.use_images) -> AlignmentResult:
+                   use_images: bool = _DEFAULTS.use_images,
+                   min_relative_alignment_correlation: float = _DEFAULTS.min_relative_alignment_correlation,
+                   min_alignment_over_chance: float = _DEFAULTS.min_alignment_over_chance) -> AlignmentResult:
     """Align all sessions to a common space without a reference session.
 
     Parameters
@@ -423,11 +440,15 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     max_nonrigid_shift : float, optional
         Largest local displacement (default: one cell diameter).
     min_correlation : float
-        A session whose correlation with every other session after alignment is below this is an error.
+        Floor of the correlation that links two sessions (module docstring).
     diameter : float, optional
         Cell diameter in pixels (default: from the footprints, :func:`cell_diameter`).
     use_images : bool
         Align on the summary images every session has, besides the footprint projection.
+    min_relative_alignment_correlation : float
+        Fraction of the subject's typical correlation that links two sessions (three sessions or more).
+    min_alignment_over_chance : float
+        Multiple of chance (a mirrored session's correlation) that links two sessions; 0: chance not measured.
 
     Returns
     -------
@@ -436,7 +457,7 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     Raises
     ------
     AlignmentError
-        Naming every session that does not align to any other.
+        Naming every session outside the largest group of linked sessions.
     """
     n = len(sessions)
     if diameter is None:
@@ -446,7 +467,15 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     centres = [(np.asarray(s.shape, float) - 1) / 2 for s in sessions]
     coarse = np.arange(-max_rotation_deg, max_rotation_deg + 1e-9, rotation_step_deg)
     pairwise, pairs = _pairwise_rigid(sessions, channels, coarse, max_shift_fraction, diameter)
-    usable = _usable_pairs(sessions, pairwise, pairs, min_correlation, max_rotation_deg) if n > 1 else []
+    chance, threshold, usable = 0.0, float(min_correlation), []
+    if n > 1:
+        if min_alignment_over_chance > 0:
+            chance = _chance_correlation(sessions, channels, pairwise, coarse, max_shift_fraction, diameter)
+        threshold = _link_threshold(pairwise, chance, floor=min_correlation,
+                                    relative=min_relative_alignment_correlation,
+                                    over_chance=min_alignment_over_chance)
+        usable = _usable_pairs(sessions, pairwise, pairs, threshold, chance=chance,
+                               max_rotation_deg=max_rotation_deg)
     angles, shifts = _synchronise(n, usable, centres)
     common_shape, shifts = _common_frame([s.shape for s in sessions], angles, shifts)
     transforms = [SessionTransform(s.shape, common_shape, a, t) for s, a, t in zip(sessions, angles, shifts)]
@@ -472,7 +501,8 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     return AlignmentResult(transforms=transforms, pairwise_correlation=pairwise, correlation_before=corr_before,
                            correlation_rigid=corr_rigid, correlation_nonrigid=corr_nonrigid, field_rms=field_rms,
                            common_images=np.stack([c[0] for c in current]),
-                           raw_common_images=np.stack([b[0] for b in before]), names=[s.name for s in sessions])
+                           raw_common_images=np.stack([b[0] for b in before]), names=[s.name for s in sessions],
+                           chance_correlation=float(chance), link_threshold=float(threshold))
 
 
 def _shared_image_keys(sessions: Sequence[SessionFootprints], use_images: bool) -> list[str]:
@@ -505,20 +535,65 @@ def _pairwise_rigid(sessions: Sequence[SessionFootprints], channels: list, coars
     return pairwise, pairs
 
 
-def _usable_pairs(sessions: Sequence[SessionFootprints], pairwise: np.ndarray, pairs: list, min_correlation: float,
-                  max_rotation_deg: float) -> list[tuple]:
-    """The pairs correlated at least ``min_correlation``; an error naming every session without such a pair."""
+def _chance_correlation(sessions: Sequence[SessionFootprints], channels: list, pairwise: np.ndarray,
+                        coarse: np.ndarray, max_shift_fraction: float, diameter: float) -> float:
+    """Correlation the rigid search reaches between unrelated fields of view of these sessions' statistics.
+
+    The subject's best-correlated pair is aligned again with one of its sessions mirrored left-right, and once
+    transposed; the smaller of the two correlations is returned (a straight vessel is symmetric under one of
+    them at most, so it cannot inflate both).
+    """
     n = len(sessions)
+    off = np.where(np.eye(n, dtype=bool), -np.inf, pairwise)
+    i, j = np.unravel_index(np.argmax(off), off.shape)
+    max_shift = tuple(int(max_shift_fraction * d) for d in sessions[j].shape)
+    values = []
+    for mirror in (lambda c: c[:, ::-1], lambda c: c.T):
+        mirrored = [np.ascontiguousarray(mirror(c)) for c in channels[i]]
+        values.append(_pair_rigid(channels[j], mirrored, coarse=coarse, max_shift=max_shift, diameter=diameter)[2])
+    logger.info("chance correlation (%s mirrored onto %s): %.3f", sessions[i].name, sessions[j].name, min(values))
+    return float(min(values))
+
+
+def _link_threshold(pairwise: np.ndarray, chance: float, *, floor: float, relative: float,
+                    over_chance: float) -> float:
+    """Correlation two sessions need to be linked: ``max(floor, relative * typical, over_chance * chance)``.
+
+    ``typical`` is the median over sessions of each session's best correlation with another (with two sessions,
+    their correlation: the rule then reduces to the floor and chance).
+    """
+    n = pairwise.shape[0]
     best = np.where(np.eye(n, dtype=bool), -np.inf, pairwise).max(axis=1)
-    bad = [sessions[i].name for i in range(n) if best[i] < min_correlation]
-    if bad:
+    typical = float(np.median(best)) if n > 2 else -np.inf
+    return float(max(floor, relative * typical, over_chance * chance))
+
+
+def _usable_pairs(sessions: Sequence[SessionFootprints], pairwise: np.ndarray, pairs: list, threshold: float, *,
+                  chance: float, max_rotation_deg: float) -> list[tuple]:
+    """The pairs correlated at least ``threshold``; an error naming the sessions outside the largest linked group."""
+    import scipy.sparse.csgraph
+
+    n = len(sessions)
+    linked = (pairwise >= threshold) & ~np.eye(n, dtype=bool)
+    _, group = scipy.sparse.csgraph.connected_components(linked, directed=False)
+    sizes = np.bincount(group)
+    largest = np.flatnonzero(sizes == sizes.max())
+    keep = group == largest[0] if largest.size == 1 else np.zeros(n, bool)
+    if not keep.all():
+        best = np.where(np.eye(n, dtype=bool), -np.inf, pairwise).max(axis=1)
+        bad = [sessions[i].name for i in range(n) if not keep[i]]
         detail = ", ".join(f"{sessions[i].name}: {best[i]:.2f}" for i in range(n))
+        which = (f"cannot align session(s) {', '.join(bad)}" if keep.any() else
+                 f"cannot align session(s) {', '.join(bad)}: no group of them is larger than the others, so none "
+                 "can be kept")
         raise AlignmentError(
-            f"cannot align session(s) {', '.join(bad)}: after the best rotation (within {max_rotation_deg} "
-            f"deg) and translation, the correlation with every other session stays below {min_correlation} "
-            f"(best correlation per session: {detail}). Check that they are the same animal's field of view; "
-            "raise max_rotation_deg for larger rotations, or remove them")
-    return [p for p in pairs if pairwise[p[0], p[1]] >= min_correlation]
+            f"{which}: after the best rotation (within {max_rotation_deg} deg) and translation, their correlation "
+            f"with the others stays below {threshold:.2f}, the subject's threshold (the largest of the floor "
+            f"min_alignment_correlation, min_relative_alignment_correlation times the typical best correlation, "
+            f"and min_alignment_over_chance times chance, {chance:.2f}: a mirrored session aligned the same way) "
+            f"(best correlation per session: {detail}). Check that they are the same animal's same field of "
+            "view; raise max_rotation_deg for larger rotations, or remove them")
+    return [p for p in pairs if linked[p[0], p[1]]]
 
 
 def _placed(channels, transform: SessionTransform) -> tuple[np.ndarray, np.ndarray]:

@@ -247,7 +247,9 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
         max_shift_fraction=options.max_shift_fraction, nonrigid=options.nonrigid,
         nonrigid_patch=options.nonrigid_patch, max_nonrigid_shift=options.max_nonrigid_shift,
         min_correlation=options.min_alignment_correlation, diameter=diameter,
-        use_images=options.use_images)
+        use_images=options.use_images,
+        min_relative_alignment_correlation=options.min_relative_alignment_correlation,
+        min_alignment_over_chance=options.min_alignment_over_chance)
     logger.info("aligned %d sessions in %.1f s", n_sessions, time.perf_counter() - started)
     transforms = alignment.transforms
     common_shape = transforms[0].common_shape
@@ -377,4 +379,6 @@ def _alignment_table(alignment: AlignmentResult, pick: np.ndarray, user_transfor
         "pairwise_correlation": alignment.pairwise_correlation[np.ix_(pick, pick)],
         "angle_deg": np.array([t.angle_deg for t in user_transforms]),
         "shift": np.array([t.shift for t in user_transforms]),
+        "chance_correlation": np.float64(alignment.chance_correlation),
+        "link_threshold": np.float64(alignment.link_threshold),
     }
