@@ -5,7 +5,8 @@ same configuration with motion), written as a CaImAn memory map and fitted (``fi
 shipped defaults plus any ``--set``). The accepted components are scored against the ground truth
 (:mod:`ace_neuro.cnmfe.score`): detection, trace r, the cosine of each matched footprint to the true (blurred)
 footprint, the ratio of their areas (masks at 20 % of the peak), and recall among out-of-focus cells (point-spread
-function sigma at least half of ``defocus_blur_px``).
+function sigma at least half of ``defocus_blur_px``), and footprints that end abruptly (``n_cut``: a pixel of the
+support's outline at 20 % of the peak or more, as a box cut leaves).
 
 Usage::
 
@@ -88,7 +89,31 @@ def coverage_scores(A, C, dims, truth) -> dict:
         "recall_out_of_focus": round(float(found[out_of_focus].mean()), 4) if out_of_focus.any() else None,
         "recall_in_focus": round(float(found[~out_of_focus].mean()), 4) if (~out_of_focus).any() else None,
         "median_cosine_out_of_focus": med(cos[np.isin(matches.idx_true, oof)]),
+        "n_cut": len(cut_footprints(A, dims)),
     }
+
+
+def cut_footprints(A, dims, level: float = 0.2) -> list[int]:
+    """Components whose footprint ends abruptly: a pixel of its support's outline (off the frame's edge) is at least
+    ``level`` of its peak. A footprint that covers its cell fades to a few percent of its peak at its outline; one cut by
+    a box (or a support that could not grow far enough) keeps high values there."""
+    import scipy.ndimage as ndi
+
+    h, w = dims
+    A = A.tocsc()
+    cut = []
+    for k in range(A.shape[1]):
+        idx, val = A.indices[A.indptr[k]:A.indptr[k + 1]], A.data[A.indptr[k]:A.indptr[k + 1]]
+        if val.size == 0 or val.max() <= 0:
+            continue
+        img = np.zeros((h, w), np.float32)
+        img[idx % h, idx // h] = val
+        support = img > 0
+        outline = support & ~ndi.binary_erosion(support, border_value=1)
+        outline[[0, -1], :] = outline[:, [0, -1]] = False
+        if outline.any() and img[outline].max() >= level * val.max():
+            cut.append(k)
+    return cut
 
 
 def contour_figure(A, dims, truth, path: Path, title: str) -> None:
@@ -123,7 +148,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--figure", type=Path)
     parser.add_argument("--keep", type=Path, help="save the evaluated estimates to this HDF5 file")
+    parser.add_argument("--cut", type=Path, metavar="ESTIMATES",
+                        help="only count the accepted footprints of these estimates that end abruptly, and exit")
     args = parser.parse_args()
+    if args.cut is not None:
+        from ace_neuro import load_estimates
+
+        est = load_estimates(args.cut)
+        good = np.flatnonzero(est.accepted)
+        cut = cut_footprints(est.A[:, good], est.dims)
+        print(json.dumps({"estimates": str(args.cut), "n_accepted": int(len(good)), "n_cut": len(cut),
+                          "cut": [int(np.asarray(good)[k]) for k in cut]}))
+        return 0
     from ace_neuro.cnmfe.evaluate import EvaluateOptions, evaluate_components
     from ace_neuro.cnmfe.params import CnmfeOptions
     from ace_neuro.cnmfe.pipeline import fit_cnmfe
