@@ -114,3 +114,24 @@ def test_bad_arguments(truth):
         match_components(truth, truth[:, :-1])
     with pytest.raises(ValueError, match=r"\(K, H, W\)"):
         match_components(truth[0], truth)
+
+
+def test_footprint_cosine_and_area_ratio_of_a_core_only_footprint():
+    from ace_neuro.cnmfe.score import footprint_area_ratios, footprint_cosines
+
+    yy, xx = np.mgrid[0:40, 0:40]
+    true = np.exp(-((yy - 20.0) ** 2 + (xx - 20.0) ** 2) / (2 * 5.0 ** 2))[None]
+    core = np.where((np.abs(yy - 20) <= 3) & (np.abs(xx - 20) <= 3), true[0], 0.0)[None]  # cut square by a 7x7 box
+    whole = 3.0 * true  # any scale
+    assert footprint_cosines(whole, true, ([0], [0]))[0] == pytest.approx(1.0)
+    cos = footprint_cosines(core, true, ([0], [0]))[0]
+    # the core holds the energy of the 7x7 box: cos = sqrt(sum over the box / sum everywhere) of the squared Gaussian
+    expected = np.sqrt((core[0] ** 2).sum() / (true[0] ** 2).sum())
+    assert cos == pytest.approx(expected) and cos < 0.8
+    assert footprint_area_ratios(whole, true, ([0], [0]))[0] == pytest.approx(1.0)
+    assert footprint_area_ratios(core, true, ([0], [0]))[0] == pytest.approx(49 / (true[0] > 0.2).sum())
+    sparse = scipy.sparse.csc_matrix(core[0].ravel(order="F")[:, None])
+    assert footprint_cosines(sparse, true, ([0], [0]), dims=(40, 40))[0] == pytest.approx(cos)
+    assert footprint_cosines(core, true, ([], [])).shape == (0,)
+    with pytest.raises(IndexError):
+        footprint_cosines(core, true, ([1], [0]))

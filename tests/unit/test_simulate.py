@@ -251,6 +251,8 @@ def test_ttl_times_drift_missing_extra():
         ("frames_per_file", 0),
         ("ephys", "yes"),
         ("frame_rate", float("nan")),
+        ("defocus_blur_px", -1.0),
+        ("defocus_blur_px", 20.0),
     ],
 )
 def test_bad_config_names_the_field(field, value):
@@ -370,3 +372,35 @@ def test_dynamic_vessels_flicker_at_their_borders_only(tmp_path):
     # an old configuration (no dynamic fields) still loads and has no flickering border
     simulate_recording(tmp_path / "static", SimulationConfig(**base))
     assert not load_ground_truth(tmp_path / "static").vessel_border_mask.any()
+
+
+def test_defocus_blur_makes_out_of_focus_cells_larger_and_dimmer(tmp_path):
+    sharp_cfg = SimulationConfig(**{**SMALL, "n_vessels": 0, "n_frames": 40})
+    blurred_cfg = dataclasses.replace(sharp_cfg, defocus_blur_px=4.0)
+    sharp, blurred = build_model(sharp_cfg), build_model(blurred_cfg)
+    # the default draws no depth: every cell in focus, the model as before the option existed
+    assert np.all(sharp.blur_px == 0) and np.all(sharp.depths == 0)
+    assert np.all(np.abs(blurred.depths) <= 1) and np.ptp(blurred.depths) > 1.0
+    np.testing.assert_allclose(blurred.blur_px, 4.0 * np.abs(blurred.depths), rtol=1e-6)
+    # only the footprints change (same cells, activity and background)
+    np.testing.assert_array_equal(sharp.centres, blurred.centres)
+    np.testing.assert_array_equal(sharp.calcium, blurred.calcium)
+    np.testing.assert_array_equal(sharp.baseline, blurred.baseline)
+    a_sharp, a_blur = sharp.footprints.tocsc(), blurred.footprints.tocsc()
+    for k in range(sharp_cfg.n_neurons):
+        s, b = a_sharp[:, k].toarray().ravel(), a_blur[:, k].toarray().ravel()
+        assert b.sum() == pytest.approx(s.sum(), rel=0.03)  # flux kept (both cut at 1 % of their peak)
+        if blurred.blur_px[k] > 1.5:  # larger and dimmer
+            assert b.max() < 0.8 * s.max() and (b > 0.2 * b.max()).sum() > 1.3 * (s > 0.2 * s.max()).sum()
+    # the ground truth is the blurred footprint, with each cell's depth and blur
+    simulate_recording(tmp_path / "rec", blurred_cfg)
+    truth = load_ground_truth(tmp_path / "rec")
+    np.testing.assert_array_equal(truth.neuron_blur_px, blurred.blur_px)
+    np.testing.assert_array_equal(truth.neuron_depths, blurred.depths)
+    np.testing.assert_array_equal(truth.out_of_focus(1.0), blurred.blur_px >= 1.0)
+    p = blurred_cfg.pad
+    canvas = a_blur.toarray().T.reshape((-1,) + blurred.canvas_shape)[:, p:p + 64, p:p + 64]
+    np.testing.assert_allclose(truth.footprints, canvas, rtol=1e-6)
+    # multi-session subjects bring their own footprints: realistic optics there is an error, not ignored
+    with pytest.raises(ValueError, match="defocus_blur_px"):
+        build_model(blurred_cfg, centres=sharp.centres, footprints=sharp.footprints)

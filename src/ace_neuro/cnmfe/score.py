@@ -38,7 +38,8 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 
-__all__ = ["ComponentMatches", "match_components", "detection_scores", "trace_correlations"]
+__all__ = ["ComponentMatches", "match_components", "detection_scores", "trace_correlations", "footprint_cosines",
+           "footprint_area_ratios"]
 
 _FORBIDDEN = 1e6
 
@@ -277,3 +278,82 @@ def trace_correlations(traces_est: np.ndarray, traces_true: np.ndarray, matches:
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(denom > 0, (a * b).sum(1) / np.where(denom > 0, denom, 1.0), np.nan)
     return r
+
+
+def _matched_columns(footprints_est: Any, footprints_true: Any, matches: Any, dims: tuple[int, int] | None):
+    """The matched footprints as two CSC ``(H*W, n_matched)`` matrices (same pixel order), in ``matches``' order."""
+    est, dims_est = _as_sparse_columns(footprints_est, dims, "footprints_est")
+    true, dims_true = _as_sparse_columns(footprints_true, dims, "footprints_true")
+    if dims_est != dims_true:
+        raise ValueError(f"footprints_est frames are {dims_est} but footprints_true frames are {dims_true}")
+    idx_est, idx_true = (np.asarray(m, dtype=np.int64) for m in tuple(matches)[:2])
+    if idx_est.shape != idx_true.shape:
+        raise ValueError(f"matches must pair indices one-to-one, got {idx_est.size} and {idx_true.size}")
+    if idx_est.size and (idx_est.max() >= est.shape[1] or idx_true.max() >= true.shape[1]
+                         or min(idx_est.min(), idx_true.min()) < 0):
+        raise IndexError("matches index a footprint that does not exist")
+    return est[:, idx_est].tocsc(), true[:, idx_true].tocsc(), dims_est
+
+
+def footprint_cosines(footprints_est: Any, footprints_true: Any, matches: Any, *,
+                      dims: tuple[int, int] | None = None) -> np.ndarray:
+    """Cosine similarity of each matched pair of footprints (their whole extent, every pixel).
+
+    ``cos = <a_est, a_true> / (|a_est| |a_true|)``: 1 when the estimated footprint has the true one's shape (at
+    any scale), lower when it covers only the cell's core (the missing pixels' share of the energy) or spreads
+    onto pixels where the true footprint is zero.
+
+    Parameters
+    ----------
+    footprints_est, footprints_true : see :func:`match_components`
+    matches : ComponentMatches or (idx_est, idx_true)
+    dims : (H, W), optional
+        Required when a side is sparse.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_matched,)
+        In the order of ``matches``; ``nan`` where a footprint is zero.
+
+    Examples
+    --------
+    >>> true = np.zeros((1, 9, 9)); true[0, 2:7, 2:7] = 1
+    >>> core = np.zeros((1, 9, 9)); core[0, 3:6, 3:6] = 1
+    >>> round(float(footprint_cosines(core, true, ([0], [0]))[0]), 2)   # 9 of 25 pixels: sqrt(9/25)
+    0.6
+    """
+    est, true, _ = _matched_columns(footprints_est, footprints_true, matches, dims)
+    if est.shape[1] == 0:
+        return np.zeros(0)
+    dot = np.asarray(est.multiply(true).sum(axis=0)).ravel()
+    norms = np.sqrt(np.asarray(est.multiply(est).sum(axis=0)).ravel() * np.asarray(true.multiply(true).sum(axis=0)).ravel())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), np.nan)
+
+
+def footprint_area_ratios(footprints_est: Any, footprints_true: Any, matches: Any, *,
+                          dims: tuple[int, int] | None = None, mask_threshold: float = 0.2) -> np.ndarray:
+    """Area of each matched estimated footprint over its true footprint's area (masks as :func:`match_components`).
+
+    Parameters
+    ----------
+    footprints_est, footprints_true, matches, dims : see :func:`footprint_cosines`
+    mask_threshold : float
+        A pixel is in a footprint's mask above this fraction of its maximum, in [0, 1).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_matched,)
+        ``area_est / area_true`` (pixels); ``nan`` where the true mask is empty.
+    """
+    if not 0 <= mask_threshold < 1:
+        raise ValueError(f"mask_threshold must be in [0, 1), got {mask_threshold}")
+    est, true, dims_est = _matched_columns(footprints_est, footprints_true, matches, dims)
+    if est.shape[1] == 0:
+        return np.zeros(0)
+    mask_est, _ = _masks_and_centroids(est, dims_est[0], mask_threshold)
+    mask_true, _ = _masks_and_centroids(true, dims_est[0], mask_threshold)
+    area_est = np.asarray(mask_est.sum(axis=0)).ravel()
+    area_true = np.asarray(mask_true.sum(axis=0)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(area_true > 0, area_est / np.where(area_true > 0, area_true, 1.0), np.nan)

@@ -38,6 +38,7 @@ class SimulationConfig:
     gain_adu_per_photon: float = _f(0.25, "sensor conversion gain: grey levels per detected photon (shot noise)")
     read_noise_adu: float = _f(1.5, "standard deviation of the Gaussian read noise in grey levels")
     neuron_radius_px: float = _f(4.0, "typical soma radius in pixels (footprint Gaussian sigma = 0.6 x radius)")
+    defocus_blur_px: float = _f(0.0, "realistic optics, if > 0: neurons at depths uniform in [-1, 1] depths of field, each footprint blurred by a Gaussian PSF of sigma defocus_blur_px x |depth| (flux kept: out-of-focus cells larger and dimmer); the blurred footprints are the ground truth (0 = every soma in focus)")
     neuron_brightness: float = _f(12.0, "mean soma peak brightness in grey levels per unit calcium (one spike)")
     spike_to_noise: float = _f(0.0, "if > 0: mean peak dF of one spike at a soma centre / per-pixel noise sd at the mean background level; sets neuron_brightness (0 = use neuron_brightness)")
     overlap_fraction: float = _f(0.2, "fraction of neurons placed touching another neuron (overlapping footprints)")
@@ -101,6 +102,8 @@ class SimulationConfig:
         need("neuron_radius_px", 1 <= self.neuron_radius_px <= min(self.height, self.width) / 4,
              "must be between 1 and a quarter of the frame size")
         need("neuron_brightness", self.neuron_brightness >= 0, "must be >= 0")
+        need("defocus_blur_px", 0 <= self.defocus_blur_px <= min(self.height, self.width) / 8,
+             "must be between 0 and an eighth of the frame size")
         need("overlap_fraction", 0 <= self.overlap_fraction <= 1, "must be between 0 and 1")
         need("min_rate_hz", self.min_rate_hz > 0, "must be > 0")
         need("max_rate_hz", self.max_rate_hz >= self.min_rate_hz, "must be >= min_rate_hz")

@@ -47,6 +47,8 @@ class SimulationModel:
     nonrigid_timecourse: np.ndarray  # (T,) float32
     frame_times_s: np.ndarray  # (T,) float64
     frame_written: np.ndarray  # (T,) bool
+    depths: np.ndarray | None = None  # (K,) float32, depth in depths of field (0 = in focus), defocus_blur_px
+    blur_px: np.ndarray | None = None  # (K,) float32, sigma of each neuron's point-spread function (px)
 
 
 def _ar2_coefficients(
@@ -119,8 +121,26 @@ def _place_neurons(rng: np.random.Generator, cfg: SimulationConfig) -> np.ndarra
     return centres
 
 
-def _footprints(rng: np.random.Generator, cfg: SimulationConfig, centres: np.ndarray) -> sp.csc_matrix:
-    """Sparse (Hc*Wc, K) elliptical Gaussian footprints on the padded canvas."""
+def _neuron_depths(rng: np.random.Generator, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) depths in depths of field (uniform in [-1, 1], 0 = in focus) and the (K,) PSF sigma (px) at each.
+
+    All zero without ``defocus_blur_px`` (no draw, so the default recording is unchanged).
+    """
+    K = cfg.n_neurons
+    if cfg.defocus_blur_px <= 0:
+        return np.zeros(K, np.float32), np.zeros(K, np.float32)
+    depths = rng.uniform(-1.0, 1.0, K)
+    return depths.astype(np.float32), (cfg.defocus_blur_px * np.abs(depths)).astype(np.float32)
+
+
+def _footprints(rng: np.random.Generator, cfg: SimulationConfig, centres: np.ndarray,
+                blur_px: np.ndarray | None = None) -> sp.csc_matrix:
+    """Sparse (Hc*Wc, K) elliptical Gaussian footprints on the padded canvas.
+
+    ``blur_px`` (K,): sigma (px) of each neuron's Gaussian point-spread function. A Gaussian soma of axes
+    ``(s1, s2)`` seen through it is the Gaussian of axes ``sqrt(s^2 + blur^2)`` with the same integral (flux), so
+    its peak falls by ``s1 s2 / sqrt((s1^2 + blur^2)(s2^2 + blur^2))``: the exact convolution, no grid.
+    """
     pad = cfg.pad
     Hc, Wc = cfg.height + 2 * pad, cfg.width + 2 * pad
     K = len(centres)
@@ -132,6 +152,11 @@ def _footprints(rng: np.random.Generator, cfg: SimulationConfig, centres: np.nda
         elong = rng.uniform(1.0, 1.5)
         s_major, s_minor = sigma0 * size * np.sqrt(elong), sigma0 * size / np.sqrt(elong)
         theta = rng.uniform(0, np.pi)
+        peak = brightness[k]
+        if blur_px is not None and blur_px[k] > 0:
+            blurred = np.sqrt(s_major ** 2 + blur_px[k] ** 2), np.sqrt(s_minor ** 2 + blur_px[k] ** 2)
+            peak *= s_major * s_minor / (blurred[0] * blurred[1])
+            s_major, s_minor = blurred
         cy, cx = centres[k] + pad
         half = int(math.ceil(3.0 * s_major)) + 1
         y0, y1 = max(0, int(cy) - half), min(Hc, int(cy) + half + 2)
@@ -144,7 +169,7 @@ def _footprints(rng: np.random.Generator, cfg: SimulationConfig, centres: np.nda
         keep = g > 0.01
         rows.append((yy[keep] * Wc + xx[keep]).ravel())
         cols.append(np.full(keep.sum(), k))
-        vals.append((brightness[k] * g[keep]).astype(np.float32))
+        vals.append((peak * g[keep]).astype(np.float32))
     if K == 0:
         return sp.csc_matrix((Hc * Wc, 0), dtype=np.float32)
     return sp.csc_matrix(
@@ -255,8 +280,12 @@ def build_model(
     if vessels is None:
         vessels = build_vessel_model(seeded_rng(cfg.seed, 10), cfg, canvas, seeded_rng(cfg.seed, 12))
     transmission = vessels.transmission() if vessels.distance else np.ones(canvas, np.float32)
+    if footprints is not None and cfg.defocus_blur_px > 0:
+        raise ValueError(f"SimulationConfig.defocus_blur_px = {cfg.defocus_blur_px}: realistic optics are made by the "
+                         "single-recording simulator only (set it to 0 for multi-session subjects)")
+    depths, blur_px = _neuron_depths(seeded_rng(cfg.seed, 13), cfg)
     if footprints is None:
-        footprints = _footprints(seeded_rng(cfg.seed, 2), cfg, centres)
+        footprints = _footprints(seeded_rng(cfg.seed, 2), cfg, centres, blur_px)
     # vessels above the focal plane absorb the light of everything beneath them
     footprints = sp.diags(transmission.ravel()) @ sp.csc_matrix(footprints, dtype=np.float32)
     rng = seeded_rng(cfg.seed, 3)
@@ -292,6 +321,6 @@ def build_model(
         bg_temporal=bg_temporal, transmission=transmission, vessels=vessels, neuropil_coarse=np_mat, neuropil_shape=np_shape,
         neuropil_downsample=ds,
         neuropil_traces=np_traces, bleach=bleach.astype(np.float32), rigid=rigid, nonrigid_field=fld,
-        nonrigid_timecourse=course, frame_times_s=times, frame_written=written,
+        nonrigid_timecourse=course, frame_times_s=times, frame_written=written, depths=depths, blur_px=blur_px,
     )
 

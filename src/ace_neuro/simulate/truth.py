@@ -42,6 +42,9 @@ def write_ground_truth(path: Path, model: SimulationModel, ephys: dict | None) -
             col[csc.indices[lo:hi]] = csc.data[lo:hi]
             fp[k] = col.reshape(Hc, Wc)[fov]
         f["neuron_centres"] = model.centres
+        no_depth = np.zeros(K, np.float32)  # in focus (multi-session subjects pass their own footprints)
+        f["neuron_depths"] = no_depth if model.depths is None else model.depths
+        f["neuron_blur_px"] = no_depth if model.blur_px is None else model.blur_px
         f["calcium"] = model.calcium
         f["spikes"] = model.spikes
         f["spike_counts"] = model.spike_counts
@@ -179,6 +182,14 @@ class GroundTruth:
     vessel_border_mask: np.ndarray | None = None  #: (H, W) bool, transmission flickers by >= 1 % (sd)
     vessel_radius_scale: np.ndarray | None = None  #: (P, T) float32, diameter / resting diameter per segment
     spike_to_noise: float | None = None  #: mean peak dF of one spike / per-pixel noise sd
+    neuron_depths: np.ndarray | None = None  #: (K,) float32, depth in depths of field (0 = in focus)
+    neuron_blur_px: np.ndarray | None = None  #: (K,) float32, sigma of the neuron's point-spread function (px)
+
+    def out_of_focus(self, min_blur_px: float = 1.0) -> np.ndarray:
+        """(K,) bool: neurons blurred by a point-spread function of sigma at least ``min_blur_px``."""
+        if self.neuron_blur_px is None:
+            return np.zeros(self.n_neurons, bool)
+        return np.asarray(self.neuron_blur_px) >= float(min_blur_px)
 
     @property
     def n_neurons(self) -> int:
@@ -279,6 +290,8 @@ def load_ground_truth(path: str | Path, sparse_footprints: bool = False) -> Grou
             vessel_border_mask=f["vessels/border_mask"][()] if "vessels" in f else None,
             vessel_radius_scale=f["vessels/radius_scale"][()] if "vessels" in f else None,
             spike_to_noise=float(f.attrs["spike_to_noise"]) if "spike_to_noise" in f.attrs else None,
+            neuron_depths=f["neuron_depths"][()] if "neuron_depths" in f else None,
+            neuron_blur_px=f["neuron_blur_px"][()] if "neuron_blur_px" in f else None,
         )
 
 
