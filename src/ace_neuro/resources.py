@@ -13,7 +13,7 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
 
 * **disk** (what the rule writes, kept or scratch): convert ``N x itemsize``
   (the TIFF); preprocess 0 (a link) or ``4 N`` (float32 TIFF when cropping,
-  detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie) plus
+  detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie: 2 for an 8-bit movie by default) plus
   ``4 N`` with ``save_memmap`` (CaImAn's memory map); cnmfe the seeding replay
   caches, ``2 x 4 N / (tsub ssub^2)`` while seeding (none for a float16
   movie or with ``seeding_cache: false``), outputs ``~40 P`` bytes; the other rules under 20 MB.
@@ -36,6 +36,7 @@ from typing import Iterable, Mapping, Union
 import numpy as np
 
 from ace_neuro.options import Options
+from ace_neuro.motion.params import blocks_dtype_for
 from ace_neuro.params import options_class
 
 __all__ = ["STAGES", "estimate", "expected_seconds", "run_disk_mb", "movie_mb"]
@@ -108,6 +109,13 @@ class _Recording:
         return self._by_stage[stage]
 
 
+def _blocks_dtype(dtype, options: _Recording) -> str:
+    """The frame-block movie's sample type: ``motion.blocks_dtype`` for the motion step's input (the converted
+    movie's ``dtype``, or float32 after a preprocess step that changes the values)."""
+    movie_dtype = "float32" if options["preprocess"].changes_values else dtype
+    return blocks_dtype_for(options["motion"].blocks_dtype, movie_dtype)
+
+
 def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options: _Recording) -> float:
     samples = n_frames * height * width
     pixels = height * width
@@ -117,12 +125,12 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
         return 0.0 if options["preprocess"].does_nothing else 4 * samples / 1e6
     if stage == "motion":
         motion = options["motion"]
-        blocks = samples * np.dtype(motion.blocks_dtype).itemsize
+        blocks = samples * np.dtype(_blocks_dtype(dtype, options)).itemsize
         caiman = 4 * samples if motion.save_memmap else 0
         return (blocks + caiman + 100 * pixels) / 1e6
     if stage == "cnmfe":
         cnmfe = options["cnmfe"]
-        cached = cnmfe.seeding_cache and options["motion"].blocks_dtype == "float32"
+        cached = cnmfe.seeding_cache and _blocks_dtype(dtype, options) == "float32"
         caches = 2 * 4 * samples / (cnmfe.tsub * cnmfe.ssub**2) if cached else 0
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":
@@ -164,8 +172,8 @@ def estimate(
 
     Examples
     --------
-    >>> r = estimate("motion", 6000, 608, 608)  # writes the float32 frame-block movie
-    >>> r["threads"], round(r["disk_mb"] / (4 * 6000 * 608 * 608 / 1e6), 2)
+    >>> r = estimate("motion", 6000, 608, 608)  # an 8-bit movie: writes the float16 frame-block movie
+    >>> r["threads"], round(r["disk_mb"] / (2 * 6000 * 608 * 608 / 1e6), 1)
     (2, 1.0)
     """
     _check(stage, n_frames, height, width)
@@ -209,20 +217,21 @@ def expected_seconds(stage: str, n_frames: int, height: int, width: int, options
 def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: OptionsArg = None) -> int:
     """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
 
-    With the defaults this is the converted movie and the float32 frame-block
-    movie (5x the uint8 movie, with the exported traces 5.1x); CaImAn's memory map (``save_memmap``) and
-    cnmfe's seeding caches while it seeds (``seeding_cache``, removed at its
-    end) add theirs when asked for, and ``blocks_dtype: float16`` halves the
-    block movie (3x; 3.1x with the exported traces).
+    With the defaults and an 8-bit movie this is the converted movie and the
+    float16 frame-block movie (``blocks_dtype: auto``; 3x the uint8 movie, with the exported
+    traces 3.1x); CaImAn's memory map (``save_memmap``) and cnmfe's seeding
+    caches while it seeds (``seeding_cache``, float32 blocks only, removed at
+    its end) add theirs when asked for, and ``blocks_dtype: float32`` doubles
+    the block movie (5x; 5.1x with the exported traces).
 
     Examples
     --------
     >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
     >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
-    5.1
-    >>> from ace_neuro.motion.params import MotionOptions
-    >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float16")) / movie_mb, 1)
     3.1
+    >>> from ace_neuro.motion.params import MotionOptions
+    >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float32")) / movie_mb, 1)
+    5.1
     """
     recording = _Recording(options)
     kept = sum(_disk_mb(s, n_frames, height, width, dtype, recording) for s in STAGES if s != "cnmfe")

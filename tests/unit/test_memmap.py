@@ -29,6 +29,17 @@ def _write(path, frames, per_write, band_mb=8.0):
         write_blocks(path, start, frames[start : start + per_write], band_mb=band_mb)
 
 
+def test_float16_blocks_refuse_values_out_of_range(tmp_path):
+    frames = np.full((4, 5, 3), 100.0, np.float32)
+    frames[2, 1, 1] = np.nan  # border_nan: true writes NaN, which float16 keeps
+    path = tmp_path / blocks_name("x", 5, 3, 4, 2, "float16")
+    _write(path, frames, 2)
+    assert np.isnan(read_blocks(path, 0, 4)).sum() == 1
+    frames[3, 2, 2] = 70000.0  # a 16-bit sensor's value, beyond float16's 65504
+    with pytest.raises(ValueError, match="blocks_dtype: float32"):
+        _write(path, frames, 2)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_blocks_round_trip_border_and_caiman_transposition(tmp_path, dtype):
     frames = np.random.default_rng(0).normal(size=(11, 9, 7)).astype(np.float32)
@@ -90,3 +101,27 @@ def test_blocks_movie_reads_any_frames_like_an_array_and_converts_to_caimans_map
     assert find_linkable_movie(tmp_path) == path
     with pytest.raises(FileNotFoundError, match="re-run the motion step"):
         BlocksMovie(tmp_path / blocks_name("gone", 6, 5, 13, 4))
+
+
+def test_float16_conversions_match_numpy_bit_for_bit():
+    from ace_neuro.io.memmap import _cast_2d
+    import cv2
+
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0, 2**32, size=(4000, 37), dtype=np.uint64).astype(np.uint32)
+    wide = bits.view(np.float32)  # every kind of float32: NaN, infinities, subnormals, huge and tiny
+    wide[0, :4] = [-0.0, np.inf, -np.inf, 65520.0]
+    wide = np.concatenate([wide, (rng.random((4000, 37)) * 300).astype(np.float32)])  # and grey levels
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = wide.astype(np.float16)
+    got = _cast_2d(wide, cv2.CV_16F)
+    nan = np.isnan(narrow)
+    np.testing.assert_array_equal(np.isnan(got), nan)  # NaN stays NaN (its payload bits may differ)
+    np.testing.assert_array_equal(got.view(np.uint16)[~nan], narrow.view(np.uint16)[~nan])
+    assert np.isinf(narrow).any() and (narrow.view(np.uint16) == 0x8000).any()  # infinities and -0 were covered
+    out = np.zeros((narrow.shape[0], 50), np.float32)
+    _cast_2d(narrow[:, 3:30], cv2.CV_32F, out[:, 10:37])  # strided source and destination
+    back = narrow[:, 3:30].astype(np.float32)
+    nan = np.isnan(back)
+    np.testing.assert_array_equal(np.isnan(out[:, 10:37]), nan)
+    np.testing.assert_array_equal(out[:, 10:37].view(np.uint32)[~nan], back.view(np.uint32)[~nan])

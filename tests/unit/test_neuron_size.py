@@ -52,3 +52,21 @@ def test_resolve_replaces_auto_and_keeps_numbers():
     assert size is None and options.seeding.gSig == (3, 3) and options.seeding.gSiz == (13, 13)
     with pytest.raises(ValueError, match="gSiz"):
         resolve_neuron_size(source, CnmfeOptions.from_params({"gSiz": 3}))
+
+
+def test_peak_image_keeps_no_chunk_alive():
+    """The frames sampled for the median are copies: memory stays flat in the recording's length."""
+    import weakref
+
+    rng = np.random.default_rng(3)
+    alive = []
+
+    def chunks():
+        for _ in range(40):
+            chunk = rng.normal(size=(12, 8, 9)).astype(np.float32)
+            alive.append(weakref.ref(chunk))
+            yield chunk
+            assert sum(r() is not None for r in alive) <= 3  # this chunk, the previous one (the running mean's tail)
+
+    image = peak_image(chunks, (8, 9))
+    assert image.shape == (8, 9) and np.isfinite(image).all()

@@ -22,25 +22,30 @@ def test_disk_follows_the_files_each_rule_writes():
     mb = movie_mb(6000, 608, 608)  # uint8
     assert estimate("convert", 6000, 608, 608)["disk_mb"] == pytest.approx(mb, rel=0.01)
     motion = estimate("motion", 6000, 608, 608)["disk_mb"]
-    assert motion == pytest.approx(4 * mb, rel=0.01)  # the float32 frame-block movie (no CaImAn map by default)
+    assert motion == pytest.approx(2 * mb, rel=0.01)  # an 8-bit movie: the float16 frame-block movie (blocks_dtype auto)
+    wide = MotionOptions(blocks_dtype="float32")
+    assert estimate("motion", 6000, 608, 608, options=wide)["disk_mb"] == pytest.approx(4 * mb, rel=0.01)
+    assert estimate("motion", 6000, 608, 608, "uint16")["disk_mb"] == pytest.approx(4 * mb, rel=0.01)  # auto: float32
     with_caiman = estimate("motion", 6000, 608, 608, options=MotionOptions(save_memmap=True))["disk_mb"]
-    assert with_caiman == pytest.approx(8 * mb, rel=0.01)  # and CaImAn's memory map, float32
+    assert with_caiman == pytest.approx(6 * mb, rel=0.01)  # and CaImAn's memory map, float32
     compact = MotionOptions(save_memmap=False, blocks_dtype="float16")
     assert estimate("motion", 6000, 608, 608, options=compact)["disk_mb"] == pytest.approx(2 * mb, rel=0.01)
     assert estimate("cnmfe", 6000, 608, 608, options=compact)["disk_mb"] < 0.02 * mb  # no seeding caches
     assert estimate("cnmfe", 6000, 608, 608)["disk_mb"] < 0.02 * mb  # no seeding caches by default
-    cached = estimate("cnmfe", 6000, 608, 608, options=CnmfeOptions(seeding_cache=True))["disk_mb"]
+    cached = estimate("cnmfe", 6000, 608, 608, options={"motion": wide, "cnmfe": CnmfeOptions(seeding_cache=True)})["disk_mb"]
     assert cached == pytest.approx(4 * mb, rel=0.01)  # tsub 2: two half-length float32 caches
     # the recording's options by stage, as the workflow passes them: a float16 movie gets no caches, tsub 4 half
     float16 = {"motion": compact, "cnmfe": CnmfeOptions(seeding_cache=True)}
     assert estimate("cnmfe", 6000, 608, 608, options=float16)["disk_mb"] < 0.02 * mb
-    tsub4 = estimate("cnmfe", 6000, 608, 608, options={"cnmfe": CnmfeOptions(seeding_cache=True, tsub=4)})["disk_mb"]
+    tsub4 = estimate("cnmfe", 6000, 608, 608, options={"motion": wide, "cnmfe": CnmfeOptions(seeding_cache=True, tsub=4)})["disk_mb"]
     assert tsub4 == pytest.approx(2 * mb, rel=0.01)
     exported = estimate("export", 6000, 608, 608)["disk_mb"]  # traces.csv, traces_raw.csv, traces.mat of 500 cells
     assert exported == pytest.approx((2 * 12 + 3 * 4) * 500 * 6000 / 1e6 + 5, abs=1)
     assert run_disk_mb(6000, 608, 608, options=compact) <= 3 * mb + 250 + exported  # and the small outputs (tables, NWB)
-    assert run_disk_mb(6000, 608, 608) <= 5.5 * mb + exported  # defaults: the TIFF and the float32 block movie
-    assert run_disk_mb(6000, 608, 608, options=[MotionOptions(save_memmap=True), CnmfeOptions(seeding_cache=True)]) <= 13.1 * mb + exported
+    assert run_disk_mb(6000, 608, 608) <= 3 * mb + 250 + exported  # defaults: the TIFF and the float16 block movie
+    assert run_disk_mb(6000, 608, 608, options=wide) <= 5.5 * mb + exported  # float32 blocks
+    assert run_disk_mb(6000, 608, 608, options=[MotionOptions(save_memmap=True, blocks_dtype="float32"),
+                                                CnmfeOptions(seeding_cache=True)]) <= 13.1 * mb + exported
 
 
 def test_unknown_stage_or_size_is_an_error():

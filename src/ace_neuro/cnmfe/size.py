@@ -116,7 +116,8 @@ def peak_image(chunks: Callable[[], Iterable[np.ndarray]], dims: tuple[int, int]
             run = (csum[smooth_frames - 1:] - np.concatenate([np.zeros((1, h, w)), csum[:-smooth_frames]])) / smooth_frames
             np.maximum(peak, run.max(axis=0).astype(np.float32), out=peak)
         tail = joined[-(smooth_frames - 1):] if smooth_frames > 1 else np.zeros((0, h, w), np.float32)
-        sample.extend(frames[:: max(1, len(frames) // 4)])
+        # copies: a view would keep its whole chunk alive, and the sample spans the recording (memory grew with it)
+        sample.extend(frame.copy() for frame in frames[:: max(1, len(frames) // 4)])
         count += len(frames)
         if len(sample) > 400:
             sample = sample[::2]

@@ -29,6 +29,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 
 __all__ = [
@@ -363,6 +364,31 @@ def _read_all(fd: int, view: memoryview, offset: int, path) -> None:
         done += got
 
 
+def _cast_2d(src: np.ndarray, cv_dtype: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``src`` (2-D, rows contiguous) converted between float32 and float16 by OpenCV, into ``out`` if given.
+
+    The same values bit for bit as NumPy's ``astype`` (round to nearest even; NaN, infinities,
+    subnormals and -0 kept; tested), 4-8x less CPU: NumPy converts half floats one by one.
+    """
+    if out is None:
+        return cv2.multiply(src, 1.0, dtype=cv_dtype)
+    result = cv2.multiply(src, 1.0, dst=out, dtype=cv_dtype)
+    if not np.shares_memory(result, out):  # OpenCV could not write in place
+        out[...] = result
+    return out
+
+
+def _narrowed(band: np.ndarray, dtype: np.dtype, path) -> np.ndarray:
+    """``band`` (float32, 2-D) as ``dtype`` (float16); an error if a finite value falls outside its range."""
+    narrow = _cast_2d(band, cv2.CV_16F) if dtype == np.float16 else band.astype(dtype)
+    if np.isinf(narrow).any() and np.isfinite(band[np.isinf(narrow)]).any():
+        raise ValueError(
+            f"{path}: the corrected movie has values beyond {dtype.name}'s range (|x| > {float(np.finfo(dtype).max):g}); "
+            "set motion.blocks_dtype: float32"
+        )
+    return narrow
+
+
 def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, band_mb: float = 8.0) -> None:
     """Write frames ``(n, H, W)`` at frame ``start`` into a frame-block file.
 
@@ -388,7 +414,7 @@ def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, ban
                 c1 = min(w, c0 + cols)
                 band = frames_to_pixels(np.asarray(frames[b0:b1, :, c0:c1], dtype=np.float32))  # (band px, lb)
                 if dtype != np.float32:
-                    band = band.astype(dtype)
+                    band = _narrowed(band, dtype, path)
                 _write_all(fd, memoryview(band.reshape(-1)).cast("B"), base + c0 * h * lb * item, path)
     finally:
         os.close(fd)
@@ -426,7 +452,9 @@ def read_blocks(
                 run = h * lb * item
                 for j, c in enumerate(range(c0, c1)):
                     _read_all(fd, view[j * run : (j + 1) * run], base + (c * height + r0) * lb * item, path)
-            if not whole:
+            if not whole and dtype == np.float16:
+                _cast_2d(piece[:, a - b0 : z - b0], cv2.CV_32F, out[:, a - t0 : z - t0])
+            elif not whole:
                 out[:, a - t0 : z - t0] = piece[:, a - b0 : z - b0]
     finally:
         os.close(fd)
@@ -509,7 +537,10 @@ def blocks_to_caiman(
             lb = min(bf, n_frames - b0)
             piece = np.empty((p1 - p0, lb), dtype)
             _read_all(fd, memoryview(piece.reshape(-1)).cast("B"), (b0 * n_pix + p0 * lb) * item, blocks_path)
-            series[:, b0 : b0 + lb] = piece
+            if dtype == np.float16:
+                _cast_2d(piece, cv2.CV_32F, series[:, b0 : b0 + lb])
+            else:
+                series[:, b0 : b0 + lb] = piece
     finally:
         os.close(fd)
     fd = os.open(os.fspath(mmap_path), os.O_WRONLY)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 from ace_neuro.options import Options, ParameterError, option
 
-__all__ = ["MotionOptions", "motion_options", "check_params", "check_frame_shape", "default_params"]
+__all__ = ["MotionOptions", "blocks_dtype_for", "motion_options", "check_params", "check_frame_shape", "default_params"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class MotionOptions(Options):
     shifts_opencv: bool = option(True, "boolean", "Apply shifts with OpenCV bicubic interpolation; false = exact Fourier shift (rigid only).", caiman_group="motion")
     nonneg_movie: bool = option(True, "boolean", "Add a constant so the written movie is non-negative (offset from a sample of frames, recorded in metrics.json).", caiman_group="motion")
     save_memmap: bool = option(False, "boolean", "(ace-neuro) Also write CaImAn's float32 C-order memory map (caiman.load_memmap opens it) next to the frame-block movie, for use outside the workflow: 4 more bytes per pixel and frame of disk. Every rule reads the frame-block movie; the CaImAn engine makes its own map from it when this is false.")
-    blocks_dtype: str = option("float32", "string", "(ace-neuro) Sample type of the frame-block movie cnmfe and evaluate read: float16 halves its disk (relative precision 1/2048, ample for 8-bit recordings; cnmfe then skips its seeding caches).", enum=("float32", "float16"))
+    blocks_dtype: str = option("auto", "string", "(ace-neuro) Sample type of the frame-block movie cnmfe and evaluate read: 'auto' = float16 for an 8-bit movie (the Miniscope's; 11 significant bits, rounding at most 1/16 of a grey level, docs/motion.md), float32 otherwise; float16 halves the disk of float32 (values beyond +-65504 are an error; cnmfe then skips its seeding caches).", enum=("auto", "float32", "float16"))
     motion_engine: str = option("native", "string", "(ace-neuro) Engine of this step: 'native' (ours) or 'caiman' (MotionCorrect of CaImAn 1.12, in the conda environment workflow/envs/caiman.yaml; docs/engines.md).", enum=("native", "caiman"))
     template_file: str | None = option(None, ("string", "null"), "(ace-neuro) Template image (H, W) as .tif or .npy, raw (unfiltered) like the movie; null = build the template from the data.")
     motion_chunk_mb: float = option(256.0, "number", "(ace-neuro) Memory budget of one chunk of frames per worker (MB); sets peak memory, not the result.", exclusive_minimum=0.0)
@@ -143,3 +143,23 @@ def check_frame_shape(
                 f"motion.max_deviation_rigid = {max_deviation_rigid} must be below half a patch "
                 f"({min(py, px) // 2} px); lower it or enlarge strides / overlaps"
             )
+
+
+def blocks_dtype_for(blocks_dtype: str, movie_dtype) -> str:
+    """The frame-block movie's sample type for ``motion.blocks_dtype`` and the motion step's input sample type.
+
+    ``"auto"`` keeps float16 for 8-bit movies (every value of an 8-bit sensor, and the interpolated
+    values between them, within 1/16 of a grey level: docs/motion.md) and float32 for anything else
+    (16-bit sensors exceed float16's range, a preprocessed float movie keeps its precision).
+
+    Examples
+    --------
+    >>> blocks_dtype_for("auto", "uint8"), blocks_dtype_for("auto", "uint16"), blocks_dtype_for("float32", "uint8")
+    ('float16', 'float32', 'float32')
+    """
+    if blocks_dtype != "auto":
+        return str(blocks_dtype)
+    import numpy as np  # noqa: PLC0415
+
+    kind = np.dtype(movie_dtype)
+    return "float16" if kind.kind in "ui" and kind.itemsize == 1 else "float32"

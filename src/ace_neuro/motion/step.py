@@ -62,7 +62,7 @@ from .correct import CorrectedBlock, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
 from .metrics import motion_metrics
 from .outputs import MotionResult, write_motion_outputs
-from .params import MotionOptions, check_frame_shape, motion_options
+from .params import MotionOptions, blocks_dtype_for, check_frame_shape, motion_options
 from .template import combine_group_means, initial_template, registered_mean, template_groups
 
 __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
@@ -235,12 +235,16 @@ def _build_template(
     return template
 
 
-def _movie_itemsize(path: str) -> int:
+def _movie_dtype(path: str) -> np.dtype:
     movie = open_movie(path)
     try:
-        return int(movie.dtype.itemsize)
+        return np.dtype(movie.dtype)
     finally:
         del movie
+
+
+def _movie_itemsize(path: str) -> int:
+    return int(_movie_dtype(path).itemsize)
 
 
 def _sample_stats(movie_path: str, groups: list[tuple[int, int]]) -> tuple[float, float]:
@@ -446,7 +450,8 @@ def _write_corrected_movie(
     block, chunk = _block_and_chunk(movie_path, (height, width), options.motion_chunk_mb)
     with atomic_path(memmap_dir) as tmp_dir:
         tmp_dir.mkdir(parents=True)
-        blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, options.blocks_dtype)
+        blocks_dtype = blocks_dtype_for(options.blocks_dtype, _movie_dtype(movie_path))
+        blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, blocks_dtype)
         create_blocks(blocks_path)
         job = {"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
                "offset": offset}

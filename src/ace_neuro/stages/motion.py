@@ -39,8 +39,10 @@ def run(inputs, outputs, options: MotionOptions, *, threads: int = 1, log=None) 
     from ace_neuro.io.movie import open_movie
     from ace_neuro.resources import estimate
 
-    n_frames, height, width = open_movie(inputs.movie).shape
-    needed_mb = estimate("motion", n_frames, height, width, options=options)["disk_mb"]
+    movie = open_movie(inputs.movie)
+    (n_frames, height, width), dtype = movie.shape, movie.dtype
+    del movie
+    needed_mb = estimate("motion", n_frames, height, width, dtype, options=options)["disk_mb"]
     check_free_space(Path(outputs.metrics).parent, needed_mb * 10**6, what="motion")
     names = ("memmap", "template", "shifts", "patch_shifts", "metrics", "mean_png", "shifts_png")
     correct_motion(inputs.movie, {name: getattr(outputs, name) for name in names}, options, threads=threads, logger=log)
