@@ -264,7 +264,9 @@ def cnmfe_patch_count(recording_id):
     from ace_neuro.preprocess.movie import cropped_shape
 
     cnmfe = PARAMETERS[recording_id]["cnmfe"]
-    frame = cropped_shape(recording_size(recording_id)[1:], PARAMETERS[recording_id]["preprocess"])
+    frame = cropped_shape(
+        recording_size(recording_id)[1:], PARAMETERS[recording_id]["preprocess"]
+    )
     return len(patch_job_regions(frame, cnmfe.rf, cnmfe.stride))
 
 
