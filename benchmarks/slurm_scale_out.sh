@@ -50,15 +50,15 @@ EOF
 cd "$ROOT"
 configure false
 echo "==> convert, projections, preprocess and motion on this machine (not timed)"
-"$BIN/snakemake" --cores 2 --configfile "$WORK/config.yaml" "$WORK/results/$ID/motion/metrics.json" >/dev/null 2>&1
+"$BIN/snakemake" "$WORK/results/$ID/motion/metrics.json" --cores 2 --configfile "$WORK/config.yaml" >/dev/null 2>&1
 
 run() {  # $1: label, $2: patch_jobs, $3: --jobs
     configure "$2"
     rm -f "$WORK/results/$ID"/benchmarks/cnmfe*.tsv
     local start end
     start="$(date +%s.%N)"
-    "$BIN/snakemake" --profile workflow/profiles/slurm --configfile "$WORK/config.yaml" --jobs "$3" \
-        --forcerun cnmfe "$ESTIMATES" > "$WORK/$1.log" 2>&1
+    "$BIN/snakemake" "$ESTIMATES" --profile workflow/profiles/slurm --jobs "$3" --forcerun cnmfe \
+        --configfile "$WORK/config.yaml" > "$WORK/$1.log" 2>&1
     end="$(date +%s.%N)"
     "$BIN/python" - "$1" "$start" "$end" "$WORK/results/$ID/benchmarks" "$(grep -c 'has been submitted' "$WORK/$1.log")" <<'EOF'
 import sys
