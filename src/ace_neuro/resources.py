@@ -22,7 +22,7 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
   per-pixel accumulators), plus ``K x T`` traces for cnmfe and evaluate.
 * **run time**: linear in ``N`` (every pass streams the movie a fixed number
   of times), rate per rule measured with 2 threads on the shared machine,
-  times 3 for a margin (a loaded machine ran 3-8x slower), plus a fixed start-up.
+  times 3 for a margin (a loaded machine ran 3-8x slower), plus a fixed start-up; at least 10 minutes.
 
 :func:`estimate` gives all four for one rule; :func:`run_disk_mb` the peak disk
 of a whole run (the preflight check's figure).
@@ -50,6 +50,9 @@ PATCH_JOB_STAGES = ("cnmfe_setup", "cnmfe_patch")
 
 #: Margin on measured run times.
 _TIME_MARGIN = 3.0
+#: Shortest run time requested (minutes): a job's own start-up (Snakemake and the imports inside the job) took over
+#: a minute on a busy node, and SLURM ends a job at its ``--time`` (make slurm-check's 1-minute jobs were TIMEOUT).
+_MIN_RUNTIME_MIN = 10
 
 # Seconds per 10**9 samples (frames x pixels) with 2 threads on a quiet machine (end_to_end_6000.json; evaluate
 # from this branch's linear r-values) and fixed seconds; peak RSS base (MB) and MB per 1,000 pixels, chosen so that
@@ -183,7 +186,7 @@ def estimate(
     return {
         "mem_mb": int(math.ceil(mem * 1.25)),
         "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, recording))),
-        "runtime": int(math.ceil(seconds * _TIME_MARGIN / 60)),
+        "runtime": max(_MIN_RUNTIME_MIN, int(math.ceil(seconds * _TIME_MARGIN / 60))),
         "threads": _THREADS.get(stage, 1),
     }
 
@@ -204,7 +207,7 @@ def _patch_job_estimate(stage: str, n_frames: int, height: int, width: int, reco
         seconds = 2 * _SECONDS_PER_GSAMPLE["cnmfe"] * n_frames * pixels / 1e9 + _FIXED_SECONDS["cnmfe"]
         disk = (4 * k * n_frames + 20 * pixels) / 1e6 + 1.0
     return {"mem_mb": int(math.ceil(mem * 1.25)), "disk_mb": int(math.ceil(disk)),
-            "runtime": int(math.ceil(seconds * _TIME_MARGIN / 60)), "threads": 1}
+            "runtime": max(_MIN_RUNTIME_MIN, int(math.ceil(seconds * _TIME_MARGIN / 60))), "threads": 1}
 
 
 def expected_seconds(stage: str, n_frames: int, height: int, width: int, options: OptionsArg = None) -> float:
