@@ -161,11 +161,11 @@ def _check_sheet_values(sheet, recording_id, params, found: Preflight) -> None:
             shape = cropped_shape(recording.frame_shape, params["preprocess"])
         except ValueError:  # a bad crop box: reported above
             shape = None
-        try:
-            if shape is not None:
+        if shape is not None:
+            try:
                 patch_job_regions(shape, params["cnmfe"].rf, params["cnmfe"].stride)
-        except ValueError as err:
-            found.problems.append(Problem(recording_id, f"{where}: {err}", True))
+            except ValueError as err:
+                found.problems.append(Problem(recording_id, f"{where}: {err}", True))
     if (zero := _cell(sheet, recording_id, "zero time (s)")) is not None:
         from ace_neuro.io.ttl import parse_zero_time
 
