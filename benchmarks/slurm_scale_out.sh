@@ -81,6 +81,7 @@ run one_job false 1
 cp "$ESTIMATES" "$WORK/one_job.h5"
 for jobs in 2 4; do
     run "patch_jobs_$jobs" true "$jobs"
-    "$BIN/python" "$ROOT/tests/helpers/same_estimates.py" --ignore-param patch_jobs "$WORK/one_job.h5" "$ESTIMATES"
+    "$BIN/python" "$ROOT/tests/helpers/same_estimates.py" --ignore-param patch_jobs --require-components \
+        "$WORK/one_job.h5" "$ESTIMATES"
 done
 echo "==> load after: $(cut -d' ' -f1-3 /proc/loadavg)"

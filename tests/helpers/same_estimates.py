@@ -1,7 +1,7 @@
 """Are two cnmfe steps' results the same? Every dataset of ``estimates.h5`` compared bit for bit.
 
 Used by tests/workflow/test_patch_jobs.py, tests/slurm_check.sh and benchmarks/slurm_scale_out.sh (the patch jobs
-against the one-job run). As a script: ``python tests/helpers/same_estimates.py [--ignore-param NAME] A.h5 B.h5``
+against the one-job run). As a script: ``python tests/helpers/same_estimates.py [--ignore-param NAME] [--require-components] A.h5 B.h5``
 prints what was compared and exits non-zero naming what differs.
 """
 
@@ -43,12 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("a")
     parser.add_argument("b")
     parser.add_argument("--ignore-param", action="append", default=[])
+    parser.add_argument("--require-components", action="store_true", help="fail when A has no component")
     args = parser.parse_args(argv)
     found = differences(args.a, args.b, tuple(args.ignore_param))
     if found:
         print(f"estimates differ: {', '.join(found)}", file=sys.stderr)
         return 1
     n = datasets(args.a)
+    if args.require_components and not n["A/data"].size:
+        print(f"no component in {args.a}: the comparison says nothing", file=sys.stderr)
+        return 1
     print(f"    identical: {len(n)} datasets of estimates.h5 ({n['A/data'].size} footprint values, "
           f"{n['C'].size} trace values)")
     return 0
