@@ -144,7 +144,7 @@ def _check_recording_data(sheet, recording_id, params, found: Preflight) -> None
 
 
 def _check_sheet_values(sheet, recording_id, params, found: Preflight) -> None:
-    """Values of the row that need the recording (crop box, start time) or a parse (zero time)."""
+    """Values of the row that need the recording (crop box, patch jobs, start time) or a parse (zero time)."""
     where = _where(sheet, recording_id)
     recording = found.recordings.get(recording_id)
     if recording is not None and params["preprocess"].crop and params["preprocess"].crop_coords is not None:
@@ -154,6 +154,19 @@ def _check_sheet_values(sheet, recording_id, params, found: Preflight) -> None:
             crop_slices(parse_crop_coords(params["preprocess"].crop_coords), recording.frame_shape)
         except ValueError as err:
             found.problems.append(Problem(recording_id, f"{where}, column 'crop_coords': {err}", True))
+    if recording is not None and params["cnmfe"].patch_jobs:
+        from ace_neuro.cnmfe.patch_grid import patch_job_regions
+        from ace_neuro.preprocess.movie import cropped_shape
+
+        try:
+            shape = cropped_shape(recording.frame_shape, params["preprocess"])
+        except ValueError:  # a bad crop box: reported above
+            shape = None
+        if shape is not None:
+            try:
+                patch_job_regions(shape, params["cnmfe"].rf, params["cnmfe"].stride)
+            except ValueError as err:
+                found.problems.append(Problem(recording_id, f"{where}: {err}", True))
     if (zero := _cell(sheet, recording_id, "zero time (s)")) is not None:
         from ace_neuro.io.ttl import parse_zero_time
 

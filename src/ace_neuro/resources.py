@@ -22,7 +22,7 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
   per-pixel accumulators), plus ``K x T`` traces for cnmfe and evaluate.
 * **run time**: linear in ``N`` (every pass streams the movie a fixed number
   of times), rate per rule measured with 2 threads on the shared machine,
-  times 3 for a margin (a loaded machine ran 3-8x slower), plus a fixed start-up.
+  times 3 for a margin (a loaded machine ran 3-8x slower), plus a fixed start-up; at least 10 minutes.
 
 :func:`estimate` gives all four for one rule; :func:`run_disk_mb` the peak disk
 of a whole run (the preflight check's figure).
@@ -39,14 +39,21 @@ from ace_neuro.options import Options
 from ace_neuro.motion.params import blocks_dtype_for
 from ace_neuro.params import options_class
 
-__all__ = ["STAGES", "estimate", "expected_seconds", "run_disk_mb", "movie_mb"]
+__all__ = ["STAGES", "PATCH_JOB_STAGES", "estimate", "expected_seconds", "run_disk_mb", "movie_mb"]
 
 #: Rules with an estimate (the ones whose needs depend on the recording's size).
 STAGES = ("convert", "projections", "preprocess", "motion", "cnmfe", "evaluate", "events", "spectral", "sync", "export",
           "nwb", "provenance")
 
+#: The rules of ``cnmfe.patch_jobs`` (workflow/rules/cnmfe_patches.smk): one pass for the set-up, the cnmfe model
+#: at the patch's size for each patch job (one thread each).
+PATCH_JOB_STAGES = ("cnmfe_setup", "cnmfe_patch")
+
 #: Margin on measured run times.
 _TIME_MARGIN = 3.0
+#: Shortest run time requested (minutes): a job's own start-up (Snakemake and the imports inside the job) took over
+#: a minute on a busy node, and SLURM ends a job at its ``--time`` (make slurm-check's 1-minute jobs were TIMEOUT).
+_MIN_RUNTIME_MIN = 10
 
 # Seconds per 10**9 samples (frames x pixels) with 2 threads on a quiet machine (end_to_end_6000.json; evaluate
 # from this branch's linear r-values) and fixed seconds; peak RSS base (MB) and MB per 1,000 pixels, chosen so that
@@ -78,8 +85,8 @@ def movie_mb(n_frames: int, height: int, width: int, dtype="uint8") -> float:
 
 
 def _check(stage: str, n_frames: int, height: int, width: int) -> None:
-    if stage not in STAGES:
-        raise ValueError(f"no resource estimate for stage {stage!r}; known: {', '.join(STAGES)}")
+    if stage not in STAGES + PATCH_JOB_STAGES:
+        raise ValueError(f"no resource estimate for stage {stage!r}; known: {', '.join(STAGES + PATCH_JOB_STAGES)}")
     if min(int(n_frames), int(height), int(width)) < 1:
         raise ValueError(f"recording size {n_frames} frames x {height} x {width} must be positive")
 
@@ -179,6 +186,8 @@ def estimate(
     _check(stage, n_frames, height, width)
     n_frames, height, width = int(n_frames), int(height), int(width)
     recording = _Recording(options)
+    if stage in PATCH_JOB_STAGES:
+        return _patch_job_estimate(stage, n_frames, height, width, recording)
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
     if stage in ("cnmfe", "evaluate", "events", "spectral", "export"):
@@ -188,9 +197,28 @@ def estimate(
     return {
         "mem_mb": int(math.ceil(mem * 1.25)),
         "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, recording))),
-        "runtime": int(math.ceil(seconds * _TIME_MARGIN / 60)),
+        "runtime": max(_MIN_RUNTIME_MIN, int(math.ceil(seconds * _TIME_MARGIN / 60))),
         "threads": _THREADS.get(stage, 1),
     }
+
+
+def _patch_job_estimate(stage: str, n_frames: int, height: int, width: int, recording: _Recording) -> dict:
+    """:func:`estimate` of a ``cnmfe.patch_jobs`` rule: the set-up streams the movie once (``gSig: auto``); a patch
+    job is the cnmfe model on one patch's pixels, with one thread and the patch's share of the components."""
+    samples = n_frames * height * width
+    if stage == "cnmfe_setup":
+        mem = _MEM_BASE_MB["projections"] + _MEM_MB_PER_KPIXEL["projections"] * height * width / 1000
+        seconds, disk = _SECONDS_PER_GSAMPLE["projections"] * samples / 1e9 + 10.0, 1.0
+    else:
+        side = 2 * int(recording["cnmfe"].rf or max(height, width)) + 1
+        pixels = min(side, height) * min(side, width)
+        k = max(50, math.ceil(_DEFAULT_COMPONENTS * pixels / (height * width)))
+        mem = _MEM_BASE_MB["cnmfe"] + _MEM_MB_PER_KPIXEL["cnmfe"] * pixels / 1000 + 4 * 8 * k * n_frames / 1e6
+        # one thread where the cnmfe rule's rate was measured with two
+        seconds = 2 * _SECONDS_PER_GSAMPLE["cnmfe"] * n_frames * pixels / 1e9 + _FIXED_SECONDS["cnmfe"]
+        disk = (4 * k * n_frames + 20 * pixels) / 1e6 + 1.0
+    return {"mem_mb": int(math.ceil(mem * 1.25)), "disk_mb": int(math.ceil(disk)),
+            "runtime": max(_MIN_RUNTIME_MIN, int(math.ceil(seconds * _TIME_MARGIN / 60))), "threads": 1}
 
 
 def expected_seconds(stage: str, n_frames: int, height: int, width: int, options: OptionsArg = None) -> float:

@@ -1,9 +1,12 @@
 # CNMF-E source extraction on the motion-corrected memory map: footprints, traces, background (ring model),
-# the seeding images (correlation, peak-to-noise) and a contour plot.
+# the seeding images (correlation, peak-to-noise) and a contour plot. With cnmfe.patch_jobs the patches are fitted
+# by the cnmfe_patch jobs (cnmfe_patches.smk) and this job merges them (the same estimates as one job).
 
 
 rule cnmfe:
     input:
+        # with cnmfe.patch_jobs: the patch jobs' set-up and fits, merged by this job (cnmfe_patches.smk)
+        unpack(cnmfe_patch_inputs),
         movie=rules.motion.output.memmap,
         motion_metrics=rules.motion.output.metrics,
         metadata=rules.convert.output.metadata,

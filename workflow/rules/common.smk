@@ -161,6 +161,8 @@ def engine_params(stage):
     def parameters(wildcards):
         values = PARAMETERS[wildcards.id][stage].as_dict()
         values[f"{stage}_engine"] = step_engine(wildcards, stage)
+        if stage == "cnmfe":  # the compare rules fit in one job (no patch jobs)
+            values["patch_jobs"] = False
         return values
 
     return parameters
@@ -262,6 +264,32 @@ def sized(stage, resource):
         )[resource]
 
     return value
+
+
+def cnmfe_patch_count(recording_id):
+    """The number of cnmfe patch jobs of a recording (cnmfe.patch_jobs): from its frame size after cropping."""
+    from ace_neuro.cnmfe.patch_grid import patch_job_regions
+    from ace_neuro.preprocess.movie import cropped_shape
+
+    cnmfe = PARAMETERS[recording_id]["cnmfe"]
+    frame = cropped_shape(
+        recording_size(recording_id)[1:], PARAMETERS[recording_id]["preprocess"]
+    )
+    return len(patch_job_regions(frame, cnmfe.rf, cnmfe.stride))
+
+
+def cnmfe_patch_inputs(wildcards):
+    """Input function of cnmfe: with cnmfe.patch_jobs, the set-up and every patch's fit (the job merges them)."""
+    if not PARAMETERS[wildcards.id]["cnmfe"].patch_jobs:
+        return {}
+    return {
+        "setup": expand(rules.cnmfe_setup.output.setup, id=wildcards.id)[0],
+        "patches": expand(
+            rules.cnmfe_patch.output.fit,
+            id=wildcards.id,
+            patch=range(cnmfe_patch_count(wildcards.id)),
+        ),
+    }
 
 
 def recording_has_ephys(recording_id):

@@ -240,6 +240,7 @@ class CnmfeOptions(Options):
     rf: int | None = option(None, ("integer", "null"), "Half-size of a patch in pixels (patch = 2*rf+1); null = whole field of view, streamed by frames.", minimum=1, caiman_group="patch")
     stride: int = option(20, "integer", "Overlap between neighbouring patches in pixels.", minimum=0, caiman_group="patch")
     border_pix: int = option(0, "integer", "Pixels at the edge of the field of view ignored for seeding (the motion step's border is used when larger).", minimum=0, caiman_group="patch")
+    patch_jobs: bool = option(False, "boolean", "(ace-neuro) Fit each patch (rf set) as its own Snakemake job (cnmfe_patch), merged by the cnmfe job: one session spread over a cluster's nodes, the same estimates as one job (docs/cluster.md).")
     del_duplicates: bool = option(True, "boolean", "Remove duplicate components found in the overlap of patches (and close duplicates anywhere).", caiman_group="patch")
     only_init: bool = option(False, "boolean", "Stop after initialisation and background fit (no alternating refinement).", caiman_group="patch")
     update_background_components: bool = option(True, "boolean", "Re-fit the ring-model background after every spatial update.", caiman_group="spatial")
@@ -264,7 +265,8 @@ class CnmfeOptions(Options):
         ------
         ParameterError
             ``gSiz`` smaller than ``gSig``, ``rf`` smaller than ``gSiz``,
-            ``stride`` not smaller than the patch, ``noise_range`` not increasing,
+            ``stride`` not smaller than the patch, ``patch_jobs`` without ``rf`` or
+            with CaImAn's engine, ``noise_range`` not increasing,
             ``min_corr`` / ``min_pnr`` a text other than ``auto``.
         """
         for name in ("min_corr", "min_pnr", "gSig", "gSiz"):
@@ -291,6 +293,11 @@ class CnmfeOptions(Options):
                 raise ParameterError(
                     f"cnmfe.stride = {values['stride']} (overlap) must be smaller than the patch size 2*rf+1 = {2 * rf + 1}"
                 )
+        if values["patch_jobs"] and (rf is None or values["cnmfe_engine"] != "native"):
+            raise ParameterError(
+                "cnmfe.patch_jobs fits the patches of cnmfe.rf as separate jobs of the native engine: set rf "
+                f"(now {rf}) and cnmfe_engine: native (now {values['cnmfe_engine']!r}), or set patch_jobs false"
+            )
         low, high = values["noise_range"]
         if len(values["noise_range"]) != 2 or not low < high:
             raise ParameterError(f"cnmfe.noise_range must be two numbers 0 <= low < high <= 0.5, got {values['noise_range']}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,14 @@ from ..io.disk import scratch_directory
 from ..io.frames import read_json_key
 from ..io.memmap import find_corrected_movie
 from .estimates import Estimates
-from .fit import fit_region
+from .fit import RegionFit, fit_region
 from .outputs import write_cnmfe_outputs
 from .params import CnmfeOptions
 from .patches import fit_patches
 from .reader import MovieSource
 from .size import resolve_neuron_size
 
-__all__ = ["fit_cnmfe", "run_cnmfe_step"]
+__all__ = ["fit_cnmfe", "run_cnmfe_step", "prepare_fit", "estimates_from_fit", "read_step_inputs", "FitSetup"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,21 +94,15 @@ def fit_cnmfe(
         Without a frame rate, or on a malformed memory map.
     """
     log = log or logger
-    options = CnmfeOptions.from_params() if options is None else options
-    fr = options.fr if options.fr is not None else frame_rate
-    if fr is None or not np.isfinite(fr) or fr <= 0:
-        raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
     threads = max(1, int(threads))
     import cv2
 
     cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
     source = MovieSource.from_path(memmap_path)
-    border = max(int(options.border_pix), int(border_pix or 0))
-    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log)
+    setup = prepare_fit(source, options, frame_rate=frame_rate, border_pix=border_pix, log=log)
+    options, fr, border = setup.options, setup.frame_rate, setup.border
     h, w = source.dims
-    rf, g_siz = options.patch.rf, list(options.seeding.gSiz)
-    if rf is None and max(g_siz) > min(h, w):
-        raise ValueError(f"cnmfe: gSiz {g_siz} is larger than the frame {h}x{w}")
+    rf = options.patch.rf
     log.info("cnmfe: %s, %dx%d pixels, %d frames, %.3g Hz, border %d, %s", Path(memmap_path).name, h, w,
              source.n_frames, fr, border, "whole field" if rf is None else f"patches rf={rf}")
     start = time.perf_counter()
@@ -121,10 +116,74 @@ def fit_cnmfe(
                          scratch_dir=scratch_dir)
     else:
         fit = fit_patches(source, options, frame_rate=fr, border=border, threads=threads, log=log)
+    elapsed = time.perf_counter() - start
+    log.info("cnmfe: %d components in %.1f s (%.1f frames/s)", fit.state.A.shape[1], elapsed,
+             source.n_frames / max(elapsed, 1e-9))
+    return estimates_from_fit(fit, setup, log=log)
+
+
+@dataclass(frozen=True)
+class FitSetup:
+    """What a fit resolves on the whole movie before fitting (:func:`prepare_fit`).
+
+    Attributes
+    ----------
+    options : CnmfeOptions
+        With numeric ``gSig`` / ``gSiz`` (``"auto"`` measured on the movie).
+    frame_rate : float
+        Frames per second used (``options.fr`` or the metadata's).
+    border : int
+        Pixels at the frame edge excluded from seeding.
+    neuron_size : dict or None
+        The ``gSig: auto`` measurement (:meth:`~.size.NeuronSize.as_dict`), None when ``gSig`` was a number.
+    dims : (int, int)
+        Frame size (rows, columns).
+    """
+
+    options: CnmfeOptions
+    frame_rate: float
+    border: int
+    neuron_size: dict | None
+    dims: tuple[int, int]
+
+
+def prepare_fit(
+    source: MovieSource,
+    options: CnmfeOptions | None,
+    *,
+    frame_rate: float | None,
+    border_pix: int | None,
+    log: logging.Logger | None = None,
+) -> FitSetup:
+    """Check the frame rate and frame size and measure the neuron size (``gSig: auto``) on the whole movie.
+
+    Parameters are those of :func:`fit_cnmfe`; ``source`` is the whole movie.
+
+    Raises
+    ------
+    ValueError
+        Without a frame rate, or with a ``gSiz`` larger than the frame (whole field).
+    """
+    log = log or logger
+    options = CnmfeOptions.from_params() if options is None else options
+    fr = options.fr if options.fr is not None else frame_rate
+    if fr is None or not np.isfinite(fr) or fr <= 0:
+        raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
+    border = max(int(options.border_pix), int(border_pix or 0))
+    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log)
+    h, w = source.dims
+    g_siz = list(options.seeding.gSiz)
+    if options.patch.rf is None and max(g_siz) > min(h, w):
+        raise ValueError(f"cnmfe: gSiz {g_siz} is larger than the frame {h}x{w}")
+    return FitSetup(options, float(fr), border, None if neuron_size is None else neuron_size.as_dict(), (h, w))
+
+
+def estimates_from_fit(fit: RegionFit, setup: FitSetup, *, log: logging.Logger | None = None) -> Estimates:
+    """The :class:`~.estimates.Estimates` of a whole-frame fit, its ``params`` recording every value used."""
+    log = log or logger
+    options, fr = setup.options, setup.frame_rate
     state = fit.state
     K = state.A.shape[1]
-    elapsed = time.perf_counter() - start
-    log.info("cnmfe: %d components in %.1f s (%.1f frames/s)", K, elapsed, source.n_frames / max(elapsed, 1e-9))
     if K == 0:
         log.warning("cnmfe: no neuron found (no pixel with correlation >= min_corr and peak-to-noise >= "
                     "min_pnr; used: %s); the estimates are empty. Lower min_corr / min_pnr if neurons are visible.",
@@ -132,14 +191,14 @@ def fit_cnmfe(
     tr = state.traces
     used = options.as_params()
     used["fr"] = float(fr)
-    used["border_pix"] = border
+    used["border_pix"] = setup.border
     used["seeding_thresholds"] = fit.info.get("seeding_thresholds")  # the values used ("auto" calibrated)
     used["seeding_thresholds_residual"] = fit.info.get("seeding_thresholds_residual")
-    used["neuron_size"] = None if neuron_size is None else neuron_size.as_dict()  # gSig: auto
+    used["neuron_size"] = setup.neuron_size  # gSig: auto
     if isinstance(used["seeding_thresholds"], dict):  # whole field: one pair of numbers (patches: one per patch)
         used["min_corr"] = used["seeding_thresholds"]["min_corr"]
         used["min_pnr"] = used["seeding_thresholds"]["min_pnr"]
-    common = dict(A=state.A, C=state.C, dims=source.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
+    common = dict(A=state.A, C=state.C, dims=setup.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
                   ssub_B=int(options.background.ssub_B), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
     if tr is not None:
         return Estimates(S=tr.S, YrA=tr.YrA, bl=tr.bl, c1=tr.c1, g=tr.g, neurons_sn=tr.neurons_sn, lam=tr.lam, **common)
@@ -158,6 +217,7 @@ def run_cnmfe_step(
     threads: int = 1,
     metadata_path: str | os.PathLike | None = None,
     motion_metrics_path: str | os.PathLike | None = None,
+    patch_fits: tuple[str | os.PathLike, list] | None = None,
     log: logging.Logger | None = None,
 ) -> Estimates:
     """Fit the motion step's memory map and write the estimates, parameters, seeding images and contours.
@@ -184,6 +244,9 @@ def run_cnmfe_step(
         The convert step's ``metadata.json`` (``frame_rate_hz``); required unless ``options.fr`` is set.
     motion_metrics_path : path-like, optional
         The motion step's ``metrics.json`` (``border_pix``), if present.
+    patch_fits : (path-like, list of path-like), optional
+        ``cnmfe.patch_jobs``: the patch jobs' set-up file and every patch's fit
+        (:mod:`.patch_jobs`), merged here instead of fitting (the same estimates).
     log : logging.Logger, optional
 
     Returns
@@ -193,16 +256,38 @@ def run_cnmfe_step(
     log = log or logger
     options = CnmfeOptions.from_params() if options is None else options
     memmap_path = find_corrected_movie(memmap_dir)
+    if patch_fits is not None:
+        from .patch_jobs import gather_patch_fits
+
+        est = gather_patch_fits(memmap_path, options, *patch_fits, threads=threads, log=log)
+        _write_step_outputs(est, estimates_path, params_path, correlation_paths, pnr_paths, contours_path, log)
+        return est
+    frame_rate, border = read_step_inputs(options, metadata_path, motion_metrics_path)
+    # seeding's replay caches live in a fixed-name folder, so a killed run's are removed by the next attempt
+    with scratch_directory(Path(estimates_path).parent, ".cnmfe_scratch") as scratch:
+        est = fit_cnmfe(memmap_path, options, threads=threads, frame_rate=frame_rate,
+                        border_pix=border, log=log, scratch_dir=scratch)
+    _write_step_outputs(est, estimates_path, params_path, correlation_paths, pnr_paths, contours_path, log)
+    return est
+
+
+def read_step_inputs(options: CnmfeOptions, metadata_path, motion_metrics_path) -> tuple[float | None, int | None]:
+    """The frame rate (convert's ``metadata.json``) and the motion border (motion's ``metrics.json``) of the step.
+
+    Raises
+    ------
+    ValueError
+        Neither ``options.fr`` nor the metadata gives a frame rate.
+    """
     frame_rate = read_json_key(metadata_path, "frame_rate_hz")
     if options.fr is None and frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata_path} has no 'frame_rate_hz'; set cnmfe.fr in the config")
     border = read_json_key(motion_metrics_path, "border_pix")
-    # seeding's replay caches live in a fixed-name folder, so a killed run's are removed by the next attempt
-    with scratch_directory(Path(estimates_path).parent, ".cnmfe_scratch") as scratch:
-        est = fit_cnmfe(memmap_path, options, threads=threads, frame_rate=frame_rate,
-                        border_pix=int(border) if border is not None else None, log=log, scratch_dir=scratch)
+    return frame_rate, int(border) if border is not None else None
+
+
+def _write_step_outputs(est, estimates_path, params_path, correlation_paths, pnr_paths, contours_path, log) -> None:
     outputs = dict(estimates=estimates_path, params=params_path, correlation=correlation_paths[0],
                    correlation_png=correlation_paths[1], pnr=pnr_paths[0], pnr_png=pnr_paths[1], contours=contours_path)
     write_cnmfe_outputs(est, outputs, params_record=est.params, images_by="filtered movie")
     log.info("cnmfe: outputs written next to %s", estimates_path)
-    return est

@@ -27,6 +27,7 @@ __all__ = [
     "PreprocessOptions",
     "parse_crop_coords",
     "crop_slices",
+    "cropped_shape",
     "linear_trend",
     "detrend_chunk",
     "df_over_f",
@@ -64,6 +65,20 @@ def crop_slices(coords: Mapping[str, int], frame_shape: tuple[int, int]) -> tupl
     if x1 - x0 < 1 or y1 - y0 < 1:
         raise ValueError(f"crop box x {x0}..{x1}, y {y0}..{y1} is empty; give two distinct corners")
     return slice(height - y1, height - y0), slice(x0, x1)
+
+
+def cropped_shape(frame_shape: tuple[int, int], options: PreprocessOptions) -> tuple[int, int]:
+    """Frame ``(H, W)`` after the preprocess step: cropped when ``options.crop`` is on, else as it is.
+
+    Examples
+    --------
+    >>> cropped_shape((10, 8), PreprocessOptions(crop=True, crop_coords="2,0,5,3"))
+    (3, 3)
+    """
+    if not options.crop or options.crop_coords is None:
+        return int(frame_shape[0]), int(frame_shape[1])
+    rows, cols = crop_slices(parse_crop_coords(options.crop_coords), frame_shape)
+    return rows.stop - rows.start, cols.stop - cols.start
 
 
 def linear_trend(movie: np.ndarray, chunk_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,9 @@ its name and meaning; defaults are those of CaImAn's one-photon (CNMF-E) demo;
 keys of our own are marked "(ace-neuro)".
 
 Inputs: ``movie`` (the motion step's memmap folder), ``metadata`` (frame rate),
-``motion_metrics`` (the border left by motion correction). Outputs:
+``motion_metrics`` (the border left by motion correction); with
+``patch_jobs``, ``setup`` and ``patches`` (the ``cnmfe_setup`` and
+``cnmfe_patch`` jobs' files, merged here instead of fitting). Outputs:
 ``estimates``, ``params``, ``correlation``, ``pnr``, ``correlation_png``,
 ``pnr_png``, ``contours``.
 """
@@ -51,5 +53,6 @@ def run(inputs, outputs, options: CnmfeOptions, *, threads: int = 1, log=None) -
         threads=threads,
         metadata_path=inputs.metadata,
         motion_metrics_path=inputs.motion_metrics,
+        patch_fits=(inputs.setup, list(inputs.patches)) if options.patch_jobs else None,
         log=log,
     )
