@@ -8,6 +8,7 @@ reference); our CI has no CaImAn and skips it with the reason.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -230,7 +231,7 @@ def test_motion_quality_sees_the_correction():
 
 
 @pytest.mark.skipif(not caiman_available(), reason="CaImAn is not importable here (conda-forge only; see workflow/envs/caiman.yaml)")
-def test_caiman_engine_end_to_end(tmp_path):
+def test_caiman_engine_end_to_end(tmp_path, monkeypatch):
     import tifffile
 
     from ace_neuro.engines import caiman as engine
@@ -245,9 +246,11 @@ def test_caiman_engine_end_to_end(tmp_path):
     conv.mkdir()
     movie = conv / "movie.tif"
     convert_recording(rec, movie, conv / "metadata.json", conv / "frames.csv")
-    m = tmp_path / "motion"
+    monkeypatch.chdir(tmp_path)  # relative paths, as Snakemake gives them (CaImAn puts relative names under CAIMAN_TEMP)
+    m = Path("motion")
     m.mkdir()
-    engine.run_motion(movie, memmap_dir=m / "memmap", template=m / "template.tif", shifts=m / "shifts.csv",
+    engine.run_motion(Path("convert") / "movie.tif", memmap_dir=m / "memmap", template=m / "template.tif",
+                      shifts=m / "shifts.csv",
                       patch_shifts=m / "patch_shifts.h5", metrics=m / "metrics.json", mean_png=m / "mean.png",
                       shifts_png=m / "shifts.png", options={"max_shifts": [8, 8]})
     mmap = find_caiman_memmap(m / "memmap")

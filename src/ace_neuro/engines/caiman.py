@@ -81,7 +81,8 @@ def _caiman_temp(parent: Path) -> Iterator[Path]:
     Its name is fixed, so one left by a killed run (a signal skips the clean-up) is removed at the next start.
     """
     parent.mkdir(parents=True, exist_ok=True)
-    scratch = parent / ".caiman-scratch"
+    # absolute: CaImAn puts a relative file name under CAIMAN_TEMP (a relative folder would be doubled)
+    scratch = parent.resolve() / ".caiman-scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     saved = os.environ.get("CAIMAN_TEMP")
@@ -146,8 +147,8 @@ def _register(movie: Path, p: MotionOptions, kwargs: dict, frame_shape: tuple[in
     from caiman.motion_correction import MotionCorrect, get_patch_centers  # noqa: PLC0415
 
     if not p.apply_motion_correction:
-        return _Registration(files=[os.fspath(movie)], template=None, rigid=np.zeros((n_frames, 2)))
-    mc = MotionCorrect([os.fspath(movie)], dview=dview, **kwargs)
+        return _Registration(files=[os.fspath(movie.resolve())], template=None, rigid=np.zeros((n_frames, 2)))
+    mc = MotionCorrect([os.fspath(movie.resolve())], dview=dview, **kwargs)
     given = _template_from_file(p.template_file, frame_shape, p.gSig_filt) if p.template_file else None
     mc.motion_correct(template=given, save_movie=True)
     per_patch = grid = None
@@ -325,7 +326,7 @@ def _caiman_memmap(movie: str | os.PathLike, parent: Path, log: logging.Logger) 
     if found.suffix == ".mmap":
         yield found
         return
-    scratch = parent / _MEMMAP_SCRATCH
+    scratch = parent.resolve() / _MEMMAP_SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
