@@ -8,6 +8,7 @@ reference); our CI has no CaImAn and skips it with the reason.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,7 +20,7 @@ from ace_neuro.cnmfe.estimates import decimation_matrix, downsampled_dims
 
 from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.engines import ENGINES, caiman_available, check_engine
-from ace_neuro.engines.caiman_params import OURS_ONLY, caiman_param_groups, motion_kwargs
+from ace_neuro.engines.caiman_params import OURS_ONLY, caiman_param_groups, caiman_thresholds, motion_kwargs
 from ace_neuro.engines.caiman_results import (
     border_from_shifts,
     estimates_from_caiman,
@@ -34,7 +35,8 @@ from ace_neuro.params import ParameterError
 
 def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
     groups, ignored = caiman_param_groups(
-        cnmfe={"gSig": [4, 4], "gSiz": [17, 17], "rf": 40, "stride": 20, "min_pnr": 8, "p": 2, "border_pix": 2},
+        cnmfe={"gSig": [4, 4], "gSiz": [17, 17], "rf": 40, "stride": 20, "min_corr": 0.8, "min_pnr": 8, "p": 2,
+               "border_pix": 2},
         evaluate={"min_SNR": 2.5, "rval_thr": 0.9},
         motion={"pw_rigid": True, "max_shifts": [7, 7]},
         frame_rate=20.0, border_pix=5, n_processes=2, fnames=["/data/x.mmap"],
@@ -64,12 +66,26 @@ def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
 
 
 def test_groups_whole_field_frame_rate_and_aliases():
-    groups, _ = caiman_param_groups(cnmfe={"fr": 30.0}, evaluate={"r_values_min": 0.7, "Npeaks": 5}, frame_rate=20.0)
+    cnmfe, decisions = caiman_thresholds({"fr": 30.0, "gSig": [5, 5], "gSiz": [21, 21]})
+    groups, ignored = caiman_param_groups(cnmfe=cnmfe, evaluate={"r_values_min": 0.7, "Npeaks": 5,
+                                                                 "reject_vessel_edges": True}, frame_rate=20.0)
     assert groups["patch"]["rf"] is None and groups["patch"]["stride"] is None  # whole field: no patches
     assert groups["data"]["fr"] == 30.0  # cnmfe.fr wins over the metadata's frame rate
     assert groups["quality"]["rval_thr"] == 0.7  # the seed's name for rval_thr
-    # our 'auto' seeding thresholds are calibrated by our engine only: CaImAn gets its demo's values
+    assert {"Npeaks", "reject_vessel_edges"} <= set(ignored)  # ours: logged as not used by CaImAn
+    # our 'auto' seeding thresholds are calibrated by our engine only: CaImAn gets its demo's values, said in words
     assert (groups["init"]["min_corr"], groups["init"]["min_pnr"]) == (0.8, 10.0)
+    assert len(decisions) == 2 and all("CaImAn's one-photon demo value" in d for d in decisions)
+    numbers, none = caiman_thresholds({"min_corr": 0.7, "min_pnr": 6})
+    assert (numbers.seeding.min_corr, numbers.seeding.min_pnr, none) == (0.7, 6, [])
+
+
+def test_groups_refuse_auto_that_caiman_cannot_take():
+    # gSig / gSiz 'auto' are measured by the engine before the mapping; never a silent default
+    with pytest.raises(ValueError, match="gSig is 'auto'"):
+        caiman_param_groups(cnmfe={"min_corr": 0.8, "min_pnr": 10}, frame_rate=20.0)
+    with pytest.raises(ValueError, match="min_corr is 'auto'"):
+        caiman_param_groups(cnmfe={"gSig": [3, 3], "gSiz": [13, 13]}, frame_rate=20.0)
 
 
 def test_groups_reject_bad_values_at_start():
@@ -106,7 +122,8 @@ def test_engine_names():
 def test_caimans_params_object_consumes_every_key(caplog):
     from caiman.source_extraction.cnmf.params import CNMFParams
 
-    groups, _ = caiman_param_groups(cnmfe={"rf": 30}, motion={"pw_rigid": True}, frame_rate=20.0)
+    cnmfe, _ = caiman_thresholds({"rf": 30, "gSig": [3, 3], "gSiz": [13, 13]})
+    groups, _ = caiman_param_groups(cnmfe=cnmfe, motion={"pw_rigid": True}, frame_rate=20.0)
     with caplog.at_level("WARNING", logger="caiman"):
         opts = CNMFParams(params_dict=groups)
     assert not [r for r in caplog.records if "not consumed" in r.getMessage()]
@@ -214,7 +231,7 @@ def test_motion_quality_sees_the_correction():
 
 
 @pytest.mark.skipif(not caiman_available(), reason="CaImAn is not importable here (conda-forge only; see workflow/envs/caiman.yaml)")
-def test_caiman_engine_end_to_end(tmp_path):
+def test_caiman_engine_end_to_end(tmp_path, monkeypatch):
     import tifffile
 
     from ace_neuro.engines import caiman as engine
@@ -229,11 +246,13 @@ def test_caiman_engine_end_to_end(tmp_path):
     conv.mkdir()
     movie = conv / "movie.tif"
     convert_recording(rec, movie, conv / "metadata.json", conv / "frames.csv")
-    m = tmp_path / "motion"
+    monkeypatch.chdir(tmp_path)  # relative paths, as Snakemake gives them (CaImAn puts relative names under CAIMAN_TEMP)
+    m = Path("motion")
     m.mkdir()
-    engine.run_motion(movie, memmap_dir=m / "memmap", template=m / "template.tif", shifts=m / "shifts.csv",
+    engine.run_motion(Path("convert") / "movie.tif", memmap_dir=m / "memmap", template=m / "template.tif",
+                      shifts=m / "shifts.csv",
                       patch_shifts=m / "patch_shifts.h5", metrics=m / "metrics.json", mean_png=m / "mean.png",
-                      shifts_png=m / "shifts.png", params={"max_shifts": [8, 8]})
+                      shifts_png=m / "shifts.png", options={"max_shifts": [8, 8]})
     mmap = find_caiman_memmap(m / "memmap")
     assert mmap.name == "corrected_d1_96_d2_96_d3_1_order_C_frames_300.mmap"
     assert open_movie(mmap).shape == (300, 96, 96)
@@ -246,9 +265,14 @@ def test_caiman_engine_end_to_end(tmp_path):
     c.mkdir()
     est = engine.run_cnmfe(m / "memmap", estimates=c / "estimates.h5", params_json=c / "params.json",
                            correlation=c / "cn.tif", correlation_png=c / "cn.png", pnr=c / "pnr.tif",
-                           pnr_png=c / "pnr.png", contours=c / "contours.png", params={"min_pnr": 5, "min_corr": 0.7},
+                           pnr_png=c / "pnr.png", contours=c / "contours.png", options={"min_pnr": 5, "min_corr": 0.7},
                            metadata=tmp_path / "convert" / "metadata.json", motion_metrics=m / "metrics.json")
     assert est.n_components > 0 and load_estimates(c / "estimates.h5").n_components == est.n_components
+    record = json.loads((c / "params.json").read_text())
+    measured = record["params"]["neuron_size"]["gSig"]  # gSig auto: measured as our engine measures it
+    assert record["caiman_params"]["init"]["gSig"] == [measured, measured] == record["params"]["gSig"]
+    assert record["caiman_params"]["init"]["gSiz"] == [4 * measured + 1] * 2
+    assert record["caiman_decisions"] == []  # thresholds given as numbers: nothing replaced
     e = tmp_path / "evaluate"
     e.mkdir()
     evaluated = engine.run_evaluate(c / "estimates.h5", m / "memmap", estimates_out=e / "estimates.h5",
@@ -276,7 +300,7 @@ def test_caiman_cnmfe_and_evaluate_read_our_frame_block_movie(tmp_path):
     c.mkdir()
     est = engine.run_cnmfe(m / "memmap", estimates=c / "estimates.h5", params_json=c / "params.json",
                            correlation=c / "cn.tif", correlation_png=c / "cn.png", pnr=c / "pnr.tif",
-                           pnr_png=c / "pnr.png", contours=c / "contours.png", params={"min_pnr": 5, "min_corr": 0.7},
+                           pnr_png=c / "pnr.png", contours=c / "contours.png", options={"min_pnr": 5, "min_corr": 0.7},
                            metadata=conv / "metadata.json", motion_metrics=m / "metrics.json")
     assert est.n_components > 0 and not (c / ".caiman-memmap").exists()
     e = tmp_path / "evaluate"

@@ -32,6 +32,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,7 +46,7 @@ from ..io.movie import caiman_memmap_name, open_movie
 from ..cnmfe.params import CnmfeOptions, EvaluateOptions
 from ..motion.metrics import motion_metrics
 from ..motion.params import MotionOptions
-from .caiman_params import caiman_param_groups, motion_kwargs
+from .caiman_params import caiman_param_groups, caiman_thresholds, motion_kwargs
 from .caiman_results import (
     border_from_shifts,
     estimates_from_caiman,
@@ -80,7 +81,8 @@ def _caiman_temp(parent: Path) -> Iterator[Path]:
     Its name is fixed, so one left by a killed run (a signal skips the clean-up) is removed at the next start.
     """
     parent.mkdir(parents=True, exist_ok=True)
-    scratch = parent / ".caiman-scratch"
+    # absolute: CaImAn puts a relative file name under CAIMAN_TEMP (a relative folder would be doubled)
+    scratch = parent.resolve() / ".caiman-scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     saved = os.environ.get("CAIMAN_TEMP")
@@ -126,6 +128,69 @@ def _template_from_file(path: str, frame_shape: tuple[int, int], gSig_filt) -> n
     return image
 
 
+@dataclass
+class _Registration:
+    """What CaImAn's registration gave: the movie files to map, the template and the shifts."""
+
+    files: list[str]
+    template: np.ndarray | None
+    rigid: np.ndarray
+    per_patch: np.ndarray | None = None
+    grid: tuple[np.ndarray, np.ndarray] | None = None
+    offset: float = 0.0
+    template_source: str = "none (registration off)"
+
+
+def _register(movie: Path, p: MotionOptions, kwargs: dict, frame_shape: tuple[int, int], n_frames: int,
+              dview) -> _Registration:
+    """``MotionCorrect`` (rigid or pw-rigid) on ``movie``; its registered files, template and shifts."""
+    from caiman.motion_correction import MotionCorrect, get_patch_centers  # noqa: PLC0415
+
+    if not p.apply_motion_correction:
+        return _Registration(files=[os.fspath(movie.resolve())], template=None, rigid=np.zeros((n_frames, 2)))
+    mc = MotionCorrect([os.fspath(movie.resolve())], dview=dview, **kwargs)
+    given = _template_from_file(p.template_file, frame_shape, p.gSig_filt) if p.template_file else None
+    mc.motion_correct(template=given, save_movie=True)
+    per_patch = grid = None
+    if p.pw_rigid:
+        centres = get_patch_centers(frame_shape, overlaps=kwargs["overlaps"], strides=kwargs["strides"])
+        grid = (np.asarray(centres[0], np.float64), np.asarray(centres[1], np.float64))
+        per_patch = patch_shift_grid(mc.x_shifts_els, mc.y_shifts_els, (grid[0].size, grid[1].size))
+    shifts_rig = getattr(mc, "shifts_rig", None)
+    if shifts_rig is not None and len(shifts_rig):
+        rigid = np.asarray(shifts_rig, np.float64)
+    else:  # pw-rigid from a given template: CaImAn ran no rigid pass
+        rigid = per_patch.mean(axis=(1, 2)).astype(np.float64)
+    if rigid.shape != (n_frames, 2) or not np.all(np.isfinite(rigid)):
+        raise ValueError(f"CaImAn's rigid shifts have shape {rigid.shape} or hold NaN / infinite values "
+                         f"({n_frames} frames expected); the registration failed")
+    return _Registration(
+        files=list(mc.fname_tot_els if p.pw_rigid else mc.fname_tot_rig),
+        template=np.asarray(mc.total_template_els if p.pw_rigid else mc.total_template_rig, np.float32),
+        rigid=rigid, per_patch=per_patch, grid=grid,
+        offset=float(-mc.min_mov) if p.nonneg_movie else 0.0, template_source=p.template_file or "data")
+
+
+def _save_caiman_memmap(caiman, files: list[str], *, scratch: Path, memmap_dir: Path, frame_shape: tuple[int, int],
+                        n_frames: int, border: int) -> Path:
+    """``caiman.save_memmap(..., order='C')`` in ``scratch``, then moved (atomically) into ``memmap_dir``."""
+    written = caiman.save_memmap(files, base_name=os.fspath(scratch / MEMMAP_BASE), order="C", border_to_0=border)
+    expected = caiman_memmap_name(MEMMAP_BASE, frame_shape[0], frame_shape[1], n_frames)
+    if Path(written).name != expected:
+        raise RuntimeError(f"CaImAn wrote {Path(written).name}, expected {expected} (frames or size changed)")
+    with atomic_path(memmap_dir) as tmp_dir:
+        tmp_dir.mkdir(parents=True)
+        os.replace(written, tmp_dir / expected)
+    return memmap_dir / expected
+
+
+def _motion_not_used(p: MotionOptions) -> list[str]:
+    """Our motion parameters the CaImAn engine does not use (it always writes CaImAn's float32 map)."""
+    return sorted(name for name in p.as_dict()
+                  if name not in motion_kwargs(p) and name not in ("apply_motion_correction", "template_file",
+                                                                   "motion_engine"))
+
+
 def run_motion(
     movie: str | os.PathLike,
     *,
@@ -154,7 +219,7 @@ def run_motion(
         ``shifts.csv``, ``patch_shifts.h5`` (per-patch shifts, an empty
         ``(T, 0, 0, 2)`` array for rigid registration), ``metrics.json``
         (with ``border_pix``) and the two figures.
-    options : MotionOptions, optional
+    options : MotionOptions or mapping, optional
         Our motion options (CaImAn's names; the native engine's too); defaults when omitted.
     threads : int
         CaImAn worker processes (``dview``).
@@ -165,93 +230,69 @@ def run_motion(
     dict
         ``metrics.json`` without the per-frame lists.
     """
-    from ..motion.outputs import MotionResult, write_motion_outputs  # noqa: PLC0415
     from ..motion.params import check_frame_shape  # noqa: PLC0415
 
     log = log or _log
     caiman = _import_caiman()
-    from caiman.motion_correction import MotionCorrect, get_patch_centers  # noqa: PLC0415
-
     started = time.perf_counter()
     p = MotionOptions.from_params(options)
     kwargs = motion_kwargs(p)
     movie = Path(movie)
-    view = open_movie(movie)
-    n_frames, height, width = (int(s) for s in view.shape)
-    del view
+    n_frames, height, width = (int(s) for s in open_movie(movie).shape)
     check_frame_shape((height, width), max_shifts=p.max_shifts, pw_rigid=p.pw_rigid,
                       apply_motion_correction=p.apply_motion_correction, strides=p.strides,
                       overlaps=p.overlaps, max_deviation_rigid=p.max_deviation_rigid)
     memmap_dir = Path(memmap_dir)
+    not_used = _motion_not_used(p)
     log.info("motion (CaImAn %s): %s, %d frames of %dx%d, %s, %d process(es)", caiman.__version__, movie, n_frames,
              height, width, "pw-rigid" if p.pw_rigid else "rigid", threads)
-    per_patch = None
-    grid = None
+    log.info("motion (CaImAn): our own parameters without a CaImAn counterpart are not used (CaImAn writes its "
+             "float32 memory map): %s", ", ".join(not_used))
     with _caiman_temp(memmap_dir.parent) as scratch, _cluster(caiman, threads) as dview:
-        if p.apply_motion_correction:
-            mc = MotionCorrect([os.fspath(movie)], dview=dview, **kwargs)
-            given = None
-            if p.template_file:
-                given = _template_from_file(p.template_file, (height, width), p.gSig_filt)
-            mc.motion_correct(template=given, save_movie=True)
-            registered = mc.fname_tot_els if p.pw_rigid else mc.fname_tot_rig
-            tmpl = np.asarray(mc.total_template_els if p.pw_rigid else mc.total_template_rig, np.float32)
-            if p.pw_rigid:
-                centres = get_patch_centers((height, width), overlaps=kwargs["overlaps"], strides=kwargs["strides"])
-                grid = (np.asarray(centres[0], np.float64), np.asarray(centres[1], np.float64))
-                per_patch = patch_shift_grid(mc.x_shifts_els, mc.y_shifts_els, (grid[0].size, grid[1].size))
-            rigid = np.asarray(mc.shifts_rig, np.float64) if len(getattr(mc, "shifts_rig", []) or []) else \
-                per_patch.mean(axis=(1, 2)).astype(np.float64)
-            offset = float(-mc.min_mov) if p.nonneg_movie else 0.0
-            template_source = p.template_file or "data"
-        else:
-            registered = [os.fspath(movie)]
-            rigid = np.zeros((n_frames, 2))
-            tmpl = None
-            offset = 0.0
-            template_source = "none (registration off)"
-        border = border_from_shifts(rigid, per_patch, p.border_nan)
-        written = caiman.save_memmap(registered, base_name=os.fspath(scratch / MEMMAP_BASE), order="C",
-                                     border_to_0=border)
-        expected = caiman_memmap_name(MEMMAP_BASE, height, width, n_frames)
-        if Path(written).name != expected:
-            raise RuntimeError(f"CaImAn wrote {Path(written).name}, expected {expected} (frames or size changed)")
-        with atomic_path(memmap_dir) as tmp_dir:
-            tmp_dir.mkdir(parents=True)
-            os.replace(written, tmp_dir / expected)
-    mmap_path = memmap_dir / expected
+        reg = _register(movie, p, kwargs, (height, width), n_frames, dview)
+        border = border_from_shifts(reg.rigid, reg.per_patch, p.border_nan)
+        mmap_path = _save_caiman_memmap(caiman, reg.files, scratch=scratch, memmap_dir=memmap_dir,
+                                        frame_shape=(height, width), n_frames=n_frames, border=border)
     log.info("motion: memory map %s written; border_pix %d", mmap_path, border)
-    if tmpl is None:
-        tmpl = _mean_template(open_movie(movie), p.gSig_filt)
+    record = _write_caiman_motion(movie, mmap_path, reg, p, kwargs, border=border, threads=threads,
+                                  version=str(caiman.__version__), started=started, not_used=not_used,
+                                  outputs=dict(template=template, shifts=shifts, patch_shifts=patch_shifts,
+                                               metrics=metrics, mean_png=mean_png, shifts_png=shifts_png))
+    log.info("motion (CaImAn): done in %.1f s; correlation with template %.3f -> %.3f", record["elapsed_s"],
+             record["correlation_before_mean"], record["correlation_after_mean"])
+    return {k: v for k, v in record.items() if k not in ("correlation_before", "correlation_after")}
+
+
+def _write_caiman_motion(movie: Path, mmap_path: Path, reg: _Registration, p: MotionOptions, kwargs: dict, *,
+                         border: int, threads: int, version: str, started: float, not_used: list[str],
+                         outputs: dict) -> dict:
+    """Quality measures (the same as our engine's) and our motion files from CaImAn's registration."""
+    from .. import __version__  # noqa: PLC0415
+    from ..motion.outputs import MotionResult, write_motion_outputs  # noqa: PLC0415
+
+    n_frames, height, width = (int(s) for s in open_movie(movie).shape)
+    tmpl = reg.template if reg.template is not None else _mean_template(open_movie(movie), p.gSig_filt)
     crop = max(p.max_shifts) + (p.max_deviation_rigid if p.pw_rigid else 0) + 2
     quality = motion_quality(open_movie(movie), open_movie(mmap_path), tmpl, gSig_filt=p.gSig_filt, crop=crop)
-    elapsed = time.perf_counter() - started
-    from .. import __version__  # noqa: PLC0415
-
-    record = {"engine": "caiman", "caiman_version": str(caiman.__version__)}
+    record = {"engine": "caiman", "caiman_version": version}
     record.update(motion_metrics(
-        input_path=os.fspath(movie), version=__version__, shifts=rigid, corr_before=quality["corr_before"],
+        input_path=os.fspath(movie), version=__version__, shifts=reg.rigid, corr_before=quality["corr_before"],
         corr_after=quality["corr_after"], means=quality["means"], no_structure=np.zeros(n_frames, bool),
         max_shifts=p.max_shifts, crop=crop, registered=p.apply_motion_correction,
-        pw_rigid=p.pw_rigid and p.apply_motion_correction, template_source=template_source, border_pix=border,
-        offset=offset, frame_shape=(height, width), elapsed_s=elapsed, threads=threads,
+        pw_rigid=p.pw_rigid and p.apply_motion_correction, template_source=reg.template_source, border_pix=border,
+        offset=reg.offset, frame_shape=(height, width), elapsed_s=time.perf_counter() - started, threads=threads,
     ))
     record["params"] = p.as_dict()
     record["caiman_motion_kwargs"] = kwargs
+    record["not_used_by_caiman"] = not_used
     record["correlation_before"] = np.round(quality["corr_before"], 5).tolist()
     record["correlation_after"] = np.round(quality["corr_after"], 5).tolist()
-    if not np.all(np.isfinite(rigid)):
-        raise ValueError("CaImAn's rigid shifts hold NaN or infinite values; the registration failed")
-    result = MotionResult(template=tmpl, shifts=rigid, corr_before=quality["corr_before"],
-                          corr_after=quality["corr_after"], means=quality["means"], patch_shifts=per_patch,
-                          centres=grid, patch_size=None if grid is None else tuple(kwargs["strides"][i] + kwargs["overlaps"][i] for i in range(2)),
-                          engine="caiman")
-    outputs = dict(template=template, shifts=shifts, patch_shifts=patch_shifts, metrics=metrics, mean_png=mean_png,
-                   shifts_png=shifts_png)
+    patch_size = None if reg.grid is None else tuple(kwargs["strides"][i] + kwargs["overlaps"][i] for i in range(2))
+    result = MotionResult(template=tmpl, shifts=reg.rigid, corr_before=quality["corr_before"],
+                          corr_after=quality["corr_after"], means=quality["means"], patch_shifts=reg.per_patch,
+                          centres=reg.grid, patch_size=patch_size, engine="caiman")
     write_motion_outputs(result, outputs, record, highpassed=p.gSig_filt is not None)
-    log.info("motion (CaImAn): done in %.1f s; correlation with template %.3f -> %.3f", elapsed,
-             record["correlation_before_mean"], record["correlation_after_mean"])
-    return {k: v for k, v in record.items() if k not in ("correlation_before", "correlation_after")}
+    return record
 
 
 def _mean_template(view: np.ndarray, gSig_filt) -> np.ndarray:
@@ -285,7 +326,7 @@ def _caiman_memmap(movie: str | os.PathLike, parent: Path, log: logging.Logger) 
     if found.suffix == ".mmap":
         yield found
         return
-    scratch = parent / _MEMMAP_SCRATCH
+    scratch = parent.resolve() / _MEMMAP_SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
@@ -358,15 +399,17 @@ def run_cnmfe(
     frame_rate = p.fr if p.fr is not None else read_json_key(metadata, "frame_rate_hz")
     if frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata} has no 'frame_rate_hz'; set cnmfe.fr in the config")
-    border = read_json_key(motion_metrics, "border_pix") or 0
+    border = max(int(p.border_pix), int(read_json_key(motion_metrics, "border_pix") or 0))
     with _caiman_memmap(memmap_dir, Path(estimates).parent, log) as mmap_path:
-        groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=int(border),
+        p, size, decisions = _options_for_caiman(p, mmap_path, border=border, log=log)
+        groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=border,
                                               n_processes=threads, fnames=[os.fspath(mmap_path)])
         if ignored:
             log.info("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s", ", ".join(ignored))
         images, dims, n_frames = _load_images(caiman, mmap_path)
-        log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, rf=%s, %d process(es)", caiman.__version__, mmap_path,
-                 n_frames, dims[0], dims[1], p.rf, threads)
+        log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, gSig %s, gSiz %s, min_corr %g, min_pnr %g, rf=%s, "
+                 "%d process(es)", caiman.__version__, mmap_path, n_frames, dims[0], dims[1], list(p.seeding.gSig),
+                 list(p.seeding.gSiz), p.seeding.min_corr, p.seeding.min_pnr, p.rf, threads)
         opts = CNMFParams(params_dict=groups)
         with _cluster(caiman, threads if p.rf is not None else 1) as dview:
             cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
@@ -375,17 +418,46 @@ def run_cnmfe(
         Cn, pnr_image = correlation_pnr(images[::step], gSig=groups["init"]["gSig"][0], swap_dim=False)
         record = p.as_dict()
         record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
-                      border_pix=groups["patch"]["border_pix"])
+                      border_pix=groups["patch"]["border_pix"],
+                      neuron_size=None if size is None else size.as_dict(), caiman_decisions=decisions)
         est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p.ssub_B,
                                     params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
                                     pnr=np.nan_to_num(pnr_image).astype(np.float32))
         outputs = dict(estimates=estimates, params=params_json, correlation=correlation,
                        correlation_png=correlation_png, pnr=pnr, pnr_png=pnr_png, contours=contours)
         write_cnmfe_outputs(est, outputs, params_record={"params": record, "caiman_params": groups,
-                                                         "not_used_by_caiman": ignored},
+                                                         "not_used_by_caiman": ignored, "caiman_decisions": decisions},
                             images_by="CaImAn correlation_pnr")
         log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
         return est
+
+
+def _options_for_caiman(p: CnmfeOptions, mmap_path: Path, *, border: int, log: logging.Logger):
+    """Our options with every ``auto`` replaced by what CaImAn runs with, logged.
+
+    ``gSig`` / ``gSiz`` ``auto``: measured on the movie as our engine measures
+    them (:func:`ace_neuro.cnmfe.size.resolve_neuron_size`). ``min_corr`` /
+    ``min_pnr`` ``auto``: CaImAn's demo values (:func:`caiman_thresholds`), each a
+    decision logged as a warning.
+
+    Returns
+    -------
+    options : CnmfeOptions
+    size : NeuronSize or None
+        The measurement (None when ``gSig`` was a number).
+    decisions : list of str
+    """
+    from ..cnmfe.reader import MovieSource  # noqa: PLC0415
+    from ..cnmfe.size import resolve_neuron_size  # noqa: PLC0415
+
+    p, size = resolve_neuron_size(MovieSource.from_path(mmap_path), p, border=border, log=log)
+    if size is not None:
+        log.info("cnmfe (CaImAn): gSig auto -> %s, gSiz %s (measured on the movie, as our engine does)",
+                 list(p.seeding.gSig), list(p.seeding.gSiz))
+    p, decisions = caiman_thresholds(p)
+    for decision in decisions:
+        log.warning("cnmfe (CaImAn): %s", decision)
+    return p, size, decisions
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -446,7 +518,14 @@ def run_evaluate(
     movie = Path(movie)
     with _caiman_memmap(movie, Path(estimates_out).parent, log) as mmap_path:
         cnmfe_options = recorded_options(est, CnmfeOptions, path=estimates_in)
-        groups, _ = caiman_param_groups(cnmfe=cnmfe_options, evaluate=options, frame_rate=est.frame_rate)
+        if isinstance(cnmfe_options.seeding.gSig, str):
+            raise ValueError(f"{estimates_in} records gSig 'auto', not the value its cnmfe step used; re-run cnmfe")
+        cnmfe_options, _ = caiman_thresholds(cnmfe_options)  # seeding thresholds: not used by evaluation
+        options = EvaluateOptions.from_params(options)
+        groups, ignored = caiman_param_groups(cnmfe=cnmfe_options, evaluate=options, frame_rate=est.frame_rate)
+        not_used = sorted(set(ignored) & set(options.as_dict()) - {"evaluate_engine"})
+        log.info("evaluate (CaImAn): our own parameters without a CaImAn counterpart are not used: %s",
+                 ", ".join(not_used))
         images, dims, n_frames = _load_images(caiman, mmap_path)
         if dims != est.dims or n_frames != est.n_frames:
             raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "
@@ -460,7 +539,8 @@ def run_evaluate(
                 idx_components_bad=np.asarray(ce.idx_components_bad, np.int64),
                 SNR_comp=np.nan_to_num(np.asarray(ce.SNR_comp, np.float64), nan=0.0),
                 r_values=np.nan_to_num(np.asarray(ce.r_values, np.float64), nan=-1.0),
-                params={**est.params, "evaluate": {**groups["quality"], "engine": "caiman"}},
+                params={**est.params, "evaluate": {**groups["quality"], "engine": "caiman",
+                                                   "not_used_by_caiman": not_used}},
             )
         else:
             empty = np.zeros(0, np.int64)

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from ..cnmfe.params import CnmfeOptions, EvaluateOptions
 from ..motion.params import MotionOptions
 
-__all__ = ["caiman_param_groups", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
+__all__ = ["caiman_param_groups", "caiman_thresholds", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
 
 #: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself); besides these, any
 #: parameter declared without a CaImAn group (``Param.caiman_group``) is ours and not passed to CaImAn.
@@ -33,14 +33,15 @@ OURS_ONLY: frozenset[str] = frozenset({
     # cnmfe: our engine's own knobs; our only_init (stop before refinement) differs from CaImAn's, see below
     "n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init",
     # evaluate: our r-value's peak count and memory budget; the seed's alias of rval_thr
-    "Npeaks", "evaluate_chunk_mb", "r_values_min",
+    "Npeaks", "evaluate_chunk_mb", "r_values_min", "reject_vessel_edges",
 })
 
 #: The engine switches (one per step), which are not parameters of either engine.
 ENGINE_KEYS: frozenset[str] = frozenset({"motion_engine", "cnmfe_engine", "evaluate_engine"})
 
-#: CaImAn's one-photon demo values, used where our value is 'auto' (thresholds and neuron size: measured by our engine only).
-CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0, "gSig": [3, 3], "gSiz": [13, 13]}
+#: CaImAn's one-photon demo thresholds, used where ours are 'auto' (our calibration has no CaImAn counterpart);
+#: each use is a decision the CaImAn engine logs and records (:func:`caiman_thresholds`).
+CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0}
 
 #: Our evaluate parameters that are CaImAn's ``quality`` group.
 _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
@@ -129,13 +130,15 @@ def caiman_param_groups(
         if name in OURS_ONLY or name not in _DECLARED:  # no CaImAn group: ours
             ignored.append(name)
             continue
-        if value == "auto" and name in CAIMAN_DEMO_THRESHOLDS:  # our calibration has no CaImAn counterpart
-            value = CAIMAN_DEMO_THRESHOLDS[name]
+        if isinstance(value, str) and value == "auto":
+            raise ValueError(f"cnmfe.{name} is 'auto', which CaImAn cannot take: the CaImAn engine measures gSig / "
+                             "gSiz first (cnmfe.size.resolve_neuron_size) and replaces the seeding thresholds "
+                             "(caiman_thresholds), logging and recording the values")
         for group in _DECLARED[name]:
             groups[group][name] = _jsonable(value)
     groups["quality"].update(q)
     given = evaluate.as_dict() if isinstance(evaluate, EvaluateOptions) else dict(evaluate or {})
-    ignored += [name for name in ("Npeaks", "evaluate_chunk_mb") if name in given]
+    ignored += [name for name in ("Npeaks", "evaluate_chunk_mb", "reject_vessel_edges") if name in given]
     data = groups["data"]
     data["fr"] = float(c["fr"]) if c["fr"] is not None else float(frame_rate)
     if fnames is not None:
@@ -152,6 +155,34 @@ def caiman_param_groups(
     groups["init"].update(nb=0, normalize_init=False)
     groups["quality"]["use_cnn"] = False
     return groups, sorted(ignored)
+
+
+def caiman_thresholds(cnmfe: CnmfeOptions | Mapping[str, Any] | None = None) -> tuple[CnmfeOptions, list[str]]:
+    """``cnmfe`` with seeding thresholds CaImAn can take, and each replacement in words (to log and record).
+
+    Our ``min_corr`` / ``min_pnr`` ``auto`` is a calibration of our engine's
+    seeding filter, which CaImAn's ``correlation_pnr`` does not share: CaImAn
+    gets its one-photon demo's values (:data:`CAIMAN_DEMO_THRESHOLDS`).
+    Numbers are passed unchanged.
+
+    Examples
+    --------
+    >>> options, decisions = caiman_thresholds({"min_corr": "auto", "min_pnr": 7})
+    >>> options.seeding.min_corr, options.seeding.min_pnr
+    (0.8, 7)
+    >>> decisions
+    ["min_corr: 'auto' (our calibration) -> 0.8, CaImAn's one-photon demo value; set a number to choose"]
+    """
+    options = CnmfeOptions.from_params(cnmfe)
+    values = options.as_dict()
+    replaced: dict[str, float] = {}
+    decisions: list[str] = []
+    for name, demo in CAIMAN_DEMO_THRESHOLDS.items():
+        if isinstance(values[name], str):
+            replaced[name] = demo
+            decisions.append(f"{name}: 'auto' (our calibration) -> {demo:g}, CaImAn's one-photon demo value; "
+                             "set a number to choose")
+    return (options.replace(**replaced) if replaced else options), decisions
 
 
 def motion_kwargs(motion: MotionOptions | Mapping[str, Any] | None = None) -> dict[str, Any]:
