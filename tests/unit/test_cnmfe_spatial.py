@@ -8,6 +8,13 @@ import scipy.sparse
 
 from ace_neuro.cnmfe.spatial import clean_footprint, footprint_supports, hals_footprints
 
+# The support growth these tests describe (branch coverage, 7367ac5) was reverted on main: on a dense field
+# (tests/unit/test_cnmfe_pipeline.py, 30 cells in 128 x 128) grown footprints took in neighbours and recall fell
+# 0.8 (the test asks 0.9). They stay as the target of issue 20's footprint-coverage row: strict, so the day the
+# growth returns without the regression they pass and this mark must go.
+pytestmark = pytest.mark.xfail(strict=True, reason="support growth reverted on main (issue 20): footprints still "
+                               "end at the gSiz box")
+
 H = W = 48
 
 

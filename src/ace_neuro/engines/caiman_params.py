@@ -110,7 +110,8 @@ def caiman_param_groups(
 
     Examples
     --------
-    >>> groups, ignored = caiman_param_groups(cnmfe={"gSig": [4, 4], "gSiz": [17, 17]}, frame_rate=20.0)
+    >>> cnmfe = {"gSig": [4, 4], "gSiz": [17, 17], "min_corr": 0.8, "min_pnr": 10}
+    >>> groups, ignored = caiman_param_groups(cnmfe=cnmfe, frame_rate=20.0)
     >>> groups["init"]["gSig"], groups["init"]["nb"], groups["data"]["fr"]
     ([4, 4], 0, 20.0)
     >>> "n_refine_iter" in ignored
