@@ -91,7 +91,9 @@ def decimation_matrix(dims: tuple[int, int], ssub: int) -> scipy.sparse.csr_matr
 
 
 def _as_float_array(value: Any, dtype=np.float32) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(value, dtype=dtype))
+    return np.ascontiguousarray(np.asarray(  # CaImAn's per-component lists mix scalars and 1-element arrays
+        [np.reshape(v, -1)[0] if np.size(v) == 1 else v for v in value]
+        if isinstance(value, (list, tuple)) and len({np.shape(v) for v in value}) > 1 else value, dtype=dtype))
 
 
 @dataclass(eq=False, repr=False)
