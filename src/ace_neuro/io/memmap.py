@@ -382,7 +382,8 @@ def _cast_2d(src: np.ndarray, cv_dtype: int, out: np.ndarray | None = None) -> n
     subnormals and -0 kept; tested), 4-8x less CPU: NumPy converts half floats one by one.
     """
     if not _opencv_casts_half():  # OpenCV before 4.12 (the last for numpy 1.x, e.g. CaImAn's environment)
-        result = src.astype(np.float16 if cv_dtype == cv2.CV_16F else np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # as OpenCV: beyond float16's range is infinite
+            result = src.astype(np.float16 if cv_dtype == cv2.CV_16F else np.float32)
         if out is None:
             return result
         out[...] = result
