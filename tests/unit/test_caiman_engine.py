@@ -275,6 +275,32 @@ def test_estimates_from_caiman_round_trips_through_our_file(tmp_path):
     assert decimation_matrix(est.dims, est.ssub_B).shape[0] == est.W.shape[0]
 
 
+def test_estimates_from_caiman_reads_caimans_mixed_per_component_lists_without_deprecation(recwarn):
+    fake = _fake_caiman_estimates()
+    g = np.empty((3, 1), dtype=object)  # CaImAn after merging: an object array of 1-element arrays
+    for k in range(3):
+        g[k, 0] = np.array([0.9 - k / 100])
+    fake.g = g
+    fake.bl = [np.array([0.5]), 0.25, np.float64(0.0)]  # scalars and 1-element arrays mixed
+    fake.lam = [0.1, np.array([0.2]), 0.3]
+    est = estimates_from_caiman(fake, dims=(20, 30), frame_rate=20.0, ssub_B=2)
+    assert est.g.shape == (3, 1) and est.g[2, 0] == pytest.approx(0.88)
+    assert est.bl.tolist() == [0.5, 0.25, 0.0] and est.lam.shape == (3,)
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+    with pytest.raises(ValueError):  # a truly ragged list stays an error
+        estimates_from_caiman(SimpleNamespace(**{**vars(fake), "bl": [np.array([1.0, 2.0]), 0.0, 0.0]}),
+                              dims=(20, 30), frame_rate=20.0, ssub_B=2)
+
+
+def test_caiman_noise_is_the_periodogram_level_of_white_noise():
+    from ace_neuro.engines.caiman_seeding import caiman_noise
+
+    rng = np.random.default_rng(2)
+    for n_frames in (300, 9000):  # past 3,072 frames CaImAn measures three pieces
+        noise = caiman_noise(rng.normal(0.0, 2.0, (50, n_frames)))
+        assert noise.shape == (50,) and np.median(noise) == pytest.approx(2.0, rel=0.05)
+
+
 def test_estimates_from_caiman_without_components_is_valid_and_empty():
     fake = SimpleNamespace(A=None, C=None, f=np.zeros((0, 40)), YrA=None, W=None, b=None, b0=None)
     fake.T = 40

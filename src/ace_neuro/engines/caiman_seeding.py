@@ -12,7 +12,8 @@ CaImAn what they mean for us:
 * its filter: the zero-mean Gaussian of width ``gSig[0]`` on a
   ``2 int(2 gSig) + 1`` pixel box (``center_psf``), or the plain Gaussian;
 * its peak-to-noise ratio: the filtered movie's peak over its mean, divided by
-  the periodogram noise of the band 0.25-0.5 cycles per frame;
+  the (unwindowed) periodogram noise of the band 0.25-0.5 cycles per frame
+  (:func:`caiman_noise`);
 * its correlation image: the 8-neighbour correlation of the filtered movie
   zeroed below ``thresh_init`` (2) times the noise (ours: 3).
 
@@ -33,11 +34,10 @@ import numpy as np
 
 from ..cnmfe.filters import center_psf_kernel, downsample_frames, filter_frames
 from ..cnmfe.init import CorrelationAccumulator, SeedImages, seed_mask
-from ..cnmfe.noise import trace_noise
 from ..cnmfe.params import CnmfeOptions
 from ..cnmfe.thresholds import SeedThresholds, is_auto, resolve_thresholds
 
-__all__ = ["CaimanSeeding", "caiman_seed_geometry", "caiman_seed_images", "calibrate_for_caiman"]
+__all__ = ["CaimanSeeding", "caiman_noise", "caiman_seed_geometry", "caiman_seed_images", "calibrate_for_caiman"]
 
 #: CaImAn's threshold (in noise units) below which the filtered movie is zeroed for the correlation image.
 CAIMAN_THRESH_INIT = 2.0
@@ -101,6 +101,39 @@ def caiman_seed_geometry(gSig, gSiz, ssub: int) -> tuple[float, int, int]:
     return g_sig, int(2 * g_sig) * 2 + 1, int(round(float(gSiz[0]) / int(ssub)))
 
 
+def caiman_noise(traces: np.ndarray, noise_range=CAIMAN_NOISE_RANGE, max_samples: int = 3072) -> np.ndarray:
+    """Noise level of each trace as CaImAn's ``get_noise_fft`` (``noise_method='mean'``) measures it.
+
+    The plain periodogram ``|DFT|^2 / T`` averaged over the frequencies in
+    ``(low, high]`` cycles per frame, square-rooted; traces longer than
+    ``max_samples`` frames are measured on three pieces of a third of that
+    (start, middle, end), as CaImAn does. Ours (:func:`ace_neuro.cnmfe.noise.trace_noise`)
+    windows the periodogram, which reads a few per cent higher on short movies,
+    enough to move a threshold at the edge of CaImAn's seeding.
+
+    Parameters
+    ----------
+    traces : ndarray, shape (K, T)
+    noise_range : (float, float)
+    max_samples : int
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+    """
+    traces = np.asarray(traces, dtype=np.float64)
+    n = traces.shape[-1]
+    if n > max_samples:
+        third, middle = max_samples // 3, n // 2
+        traces = np.concatenate([traces[:, 1:third + 1], traces[:, int(middle - third / 2):int(middle + third / 2)],
+                                 traces[:, -third:]], axis=-1)
+        n = traces.shape[-1]
+    freqs = np.arange(n // 2 + 1) / n
+    band = (freqs > noise_range[0]) & (freqs <= noise_range[1])
+    power = np.abs(np.fft.rfft(traces, axis=-1)[:, band]) ** 2 / n
+    return np.sqrt(power.mean(axis=-1))
+
+
 def _thresholded_correlation(filtered: np.ndarray, noise: np.ndarray, *, sign: float, thresh: float,
                              chunk_frames: int) -> np.ndarray:
     """Correlation image of ``sign * filtered / noise`` zeroed below ``thresh``, in chunks of frames."""
@@ -143,8 +176,8 @@ def caiman_seed_images(frames: np.ndarray, gSig: float, ksize: int, *, center_ps
     filtered -= mean
     flat = filtered.reshape(n_frames, h * w)
     block = max(1, (64 << 20) // (16 * max(n_frames, 1)))  # pixels per periodogram block: ~64 MB of spectrum
-    noise = np.concatenate([trace_noise(flat[:, i:i + block].T, CAIMAN_NOISE_RANGE, "mean")
-                            for i in range(0, h * w, block)]).reshape(h, w).astype(np.float32)
+    noise = np.concatenate([caiman_noise(flat[:, i:i + block].T) for i in range(0, h * w, block)]
+                           ).reshape(h, w).astype(np.float32)
     noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
     chunk = max(1, (32 << 20) // (4 * h * w))
     images = SeedImages(
