@@ -39,6 +39,8 @@ from ..cnmfe.thresholds import SeedThresholds, is_auto, resolve_thresholds
 
 __all__ = ["CaimanSeeding", "caiman_noise", "caiman_seed_geometry", "caiman_seed_images", "calibrate_for_caiman"]
 
+_DEFAULTS = CnmfeOptions()
+
 #: CaImAn's threshold (in noise units) below which the filtered movie is zeroed for the correlation image.
 CAIMAN_THRESH_INIT = 2.0
 
@@ -101,11 +103,11 @@ def caiman_seed_geometry(gSig, gSiz, ssub: int) -> tuple[float, int, int]:
     return g_sig, int(2 * g_sig) * 2 + 1, int(round(float(gSiz[0]) / int(ssub)))
 
 
-def caiman_noise(traces: np.ndarray, noise_range=CAIMAN_NOISE_RANGE, max_samples: int = 3072) -> np.ndarray:
+def caiman_noise(traces: np.ndarray, band=CAIMAN_NOISE_RANGE, max_samples: int = 3072) -> np.ndarray:
     """Noise level of each trace as CaImAn's ``get_noise_fft`` (``noise_method='mean'``) measures it.
 
     The plain periodogram ``|DFT|^2 / T`` averaged over the frequencies in
-    ``(low, high]`` cycles per frame, square-rooted; traces longer than
+    ``band`` ``(low, high]`` cycles per frame, square-rooted; traces longer than
     ``max_samples`` frames are measured on three pieces of a third of that
     (start, middle, end), as CaImAn does. Ours (:func:`ace_neuro.cnmfe.noise.trace_noise`)
     windows the periodogram, which reads a few per cent higher on short movies,
@@ -114,7 +116,9 @@ def caiman_noise(traces: np.ndarray, noise_range=CAIMAN_NOISE_RANGE, max_samples
     Parameters
     ----------
     traces : ndarray, shape (K, T)
-    noise_range : (float, float)
+    band : (float, float)
+        Frequencies (cycles per frame) holding only noise: CaImAn's default for its seeding images, whatever
+        ``noise_range`` says (CaImAn's initialisation does not read it).
     max_samples : int
 
     Returns
@@ -129,8 +133,8 @@ def caiman_noise(traces: np.ndarray, noise_range=CAIMAN_NOISE_RANGE, max_samples
                                  traces[:, -third:]], axis=-1)
         n = traces.shape[-1]
     freqs = np.arange(n // 2 + 1) / n
-    band = (freqs > noise_range[0]) & (freqs <= noise_range[1])
-    power = np.abs(np.fft.rfft(traces, axis=-1)[:, band]) ** 2 / n
+    inside = (freqs > band[0]) & (freqs <= band[1])
+    power = np.abs(np.fft.rfft(traces, axis=-1)[:, inside]) ** 2 / n
     return np.sqrt(power.mean(axis=-1))
 
 
@@ -145,7 +149,7 @@ def _thresholded_correlation(filtered: np.ndarray, noise: np.ndarray, *, sign: f
     return acc.result()
 
 
-def caiman_seed_images(frames: np.ndarray, gSig: float, ksize: int, *, center_psf: bool = True,
+def caiman_seed_images(frames: np.ndarray, gSig: float, ksize: int, *, center_psf: bool = _DEFAULTS.center_psf,
                        thresh_init: float = CAIMAN_THRESH_INIT, threads: int = 1) -> SeedImages:
     """CaImAn's seeding images of a (downsampled) movie, and those of its sign-flipped copy (the null).
 
