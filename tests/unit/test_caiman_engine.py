@@ -20,7 +20,17 @@ from ace_neuro.cnmfe.estimates import decimation_matrix, downsampled_dims
 
 from ace_neuro.cnmfe.estimates_file import load_estimates, save_estimates
 from ace_neuro.engines import ENGINES, caiman_available, check_engine
-from ace_neuro.engines.caiman_params import OURS_ONLY, caiman_param_groups, caiman_thresholds, motion_kwargs
+from ace_neuro.engines.caiman_params import (
+    APPLIED_BY_ENGINE,
+    ENGINE_KEYS,
+    OURS_ONLY,
+    caiman_param_groups,
+    motion_kwargs,
+    not_used_by_caiman,
+    thresholds_for_evaluation,
+    with_seeding_thresholds,
+)
+from ace_neuro.engines.caiman_seeding import CaimanSeeding, caiman_seed_geometry, calibrate_for_caiman
 from ace_neuro.engines.caiman_results import (
     border_from_shifts,
     estimates_from_caiman,
@@ -66,25 +76,92 @@ def test_groups_follow_caimans_grouping_and_set_the_one_photon_mode():
 
 
 def test_groups_whole_field_frame_rate_and_aliases():
-    cnmfe, decisions = caiman_thresholds({"fr": 30.0, "gSig": [5, 5], "gSiz": [21, 21]})
+    cnmfe = with_seeding_thresholds({"fr": 30.0, "gSig": [5, 5], "gSiz": [21, 21], "min_corr": 0.7, "min_pnr": 6})
     groups, ignored = caiman_param_groups(cnmfe=cnmfe, evaluate={"r_values_min": 0.7, "Npeaks": 5,
                                                                  "reject_vessel_edges": True}, frame_rate=20.0)
     assert groups["patch"]["rf"] is None and groups["patch"]["stride"] is None  # whole field: no patches
     assert groups["data"]["fr"] == 30.0  # cnmfe.fr wins over the metadata's frame rate
     assert groups["quality"]["rval_thr"] == 0.7  # the seed's name for rval_thr
-    assert {"Npeaks", "reject_vessel_edges"} <= set(ignored)  # ours: logged as not used by CaImAn
-    # our 'auto' seeding thresholds are calibrated by our engine only: CaImAn gets its demo's values, said in words
-    assert (groups["init"]["min_corr"], groups["init"]["min_pnr"]) == (0.8, 10.0)
-    assert len(decisions) == 2 and all("CaImAn's one-photon demo value" in d for d in decisions)
-    numbers, none = caiman_thresholds({"min_corr": 0.7, "min_pnr": 6})
-    assert (numbers.seeding.min_corr, numbers.seeding.min_pnr, none) == (0.7, 6, [])
+    assert {"Npeaks", "reject_vessel_edges"} <= set(ignored) and "r_values_min" not in ignored
+    assert (groups["init"]["min_corr"], groups["init"]["min_pnr"]) == (0.7, 6)
+
+
+def test_auto_thresholds_need_a_calibration_and_take_its_numbers():
+    with pytest.raises(ValueError, match="cnmfe.min_corr is 'auto'.*no calibration"):
+        with_seeding_thresholds({"gSig": [3, 3], "gSiz": [13, 13]})
+    from ace_neuro.cnmfe.thresholds import SeedThresholds
+
+    thr = SeedThresholds(0.65, 6.0, auto_corr=True, auto_pnr=True, false_seed_rate=1e-3)
+    seeding = CaimanSeeding(min_corr=0.65, min_pnr=6.0 / np.sqrt(2), pnr_scale=np.sqrt(2), thresholds=thr)
+    options = with_seeding_thresholds({"gSig": [3, 3], "gSiz": [13, 13]}, seeding)
+    assert (options.seeding.min_corr, options.seeding.min_pnr) == (0.65, pytest.approx(4.2426, abs=1e-4))
+    assert len(seeding.decisions()) == 2 and "on CaImAn's own seeding images" in seeding.decisions()[0]
+    json.dumps(seeding.as_dict())
+    # evaluation does not read the seeding thresholds: a record's 'auto' becomes a number, said so in the doc
+    assert thresholds_for_evaluation({"min_corr": "auto", "min_pnr": 7}).seeding.min_pnr == 7
+
+
+def test_every_option_of_ours_is_given_to_caiman_applied_or_listed_as_not_used():
+    from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
+    from ace_neuro.motion.params import MotionOptions
+
+    for step, cls in (("motion", MotionOptions), ("cnmfe", CnmfeOptions), ("evaluate", EvaluateOptions)):
+        names = {p.name for p in cls.parameters()}
+        mapped = {p.name for p in cls.parameters() if p.caiman_group} - OURS_ONLY
+        listed = set(not_used_by_caiman(step))
+        applied = set(APPLIED_BY_ENGINE) & names
+        assert names == mapped | listed | applied | (ENGINE_KEYS & names), step
+        assert not listed & (mapped | applied | ENGINE_KEYS), step
+    # the ones CaImAn's evaluation has no counterpart for are listed (a warning and the record say so)
+    assert {"snr_null_rate", "fringe_corr", "reject_vessel_edges", "Npeaks"} <= set(not_used_by_caiman("evaluate"))
+    assert {"n_refine_iter", "residual_seeding", "cnmfe_chunk_mb", "only_init"} <= set(not_used_by_caiman("cnmfe"))
+    # seed_false_rate is used while a threshold is 'auto' (the calibration), not with two numbers
+    assert "seed_false_rate" not in not_used_by_caiman("cnmfe")
+    assert "seed_false_rate" in not_used_by_caiman("cnmfe", {"min_corr": 0.8, "min_pnr": 10})
+    # no listed option reaches CaImAn (only_init there is CaImAn's own, always true: its CNMF-E mode)
+    groups, _ = caiman_param_groups(cnmfe={"gSig": [3, 3], "gSiz": [13, 13], "min_corr": 0.8, "min_pnr": 10,
+                                           "only_init": False}, motion={}, evaluate={}, frame_rate=20.0)
+    passed = {name for group in groups.values() for name in group}
+    listed = set(not_used_by_caiman("cnmfe")) | set(not_used_by_caiman("evaluate")) | set(not_used_by_caiman("motion"))
+    assert passed & listed == {"only_init"} and groups["patch"]["only_init"] is True
+
+
+def test_caiman_seed_geometry_follows_caimans_downsampling():
+    assert caiman_seed_geometry([3, 3], [13, 13], 1) == (3.0, 13, 13)
+    assert caiman_seed_geometry([4, 6], [17, 25], 2) == (2.0, 9, 8)  # CaImAn uses the first axis' values
+
+
+def test_calibration_for_caiman_seeds_on_cells_and_not_on_noise():
+    from ace_neuro.cnmfe.params import CnmfeOptions
+
+    rng = np.random.default_rng(5)
+    t, h, w = 400, 48, 48
+    movie = rng.normal(0.0, 1.0, (t, h, w)).astype(np.float32)
+    yy, xx = np.mgrid[:h, :w]
+    for (r, c) in ((12, 12), (30, 20), (20, 36)):
+        blob = np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
+        trace = np.zeros(t, np.float32)
+        for start in rng.choice(t - 20, 6, replace=False):
+            trace[start:start + 20] += 8.0 * np.exp(-np.arange(20) / 5.0)
+        movie += trace[:, None, None] * blob
+    options = CnmfeOptions.from_params({"gSig": [3, 3], "gSiz": [13, 13], "tsub": 2})
+    seeding = calibrate_for_caiman(lambda: iter([movie[:200], movie[200:]]), options)
+    assert seeding.pnr_scale == pytest.approx(np.sqrt(2))
+    assert seeding.min_pnr == pytest.approx(seeding.thresholds.min_pnr / np.sqrt(2))
+    assert 0.5 <= seeding.min_corr <= 0.95 and seeding.thresholds.auto_corr and seeding.thresholds.auto_pnr
+    assert seeding.thresholds.movie_pixels_passing > 0  # the cells pass
+    noise_only = calibrate_for_caiman(lambda: iter([rng.normal(0, 1, (400, h, w)).astype(np.float32)]), options)
+    assert noise_only.thresholds.movie_pixels_passing <= 0.01 * h * w  # noise alone: (almost) nothing passes
+    assert calibrate_for_caiman(lambda: iter([movie]), options.replace(min_corr=0.8, min_pnr=10)) is None
+    fixed = calibrate_for_caiman(lambda: iter([movie]), options.replace(min_pnr=7))
+    assert fixed.min_pnr == 7 and not fixed.thresholds.auto_pnr and fixed.thresholds.auto_corr
 
 
 def test_groups_refuse_auto_that_caiman_cannot_take():
     # gSig / gSiz 'auto' are measured by the engine before the mapping; never a silent default
     with pytest.raises(ValueError, match="gSig is 'auto'"):
         caiman_param_groups(cnmfe={"min_corr": 0.8, "min_pnr": 10}, frame_rate=20.0)
-    with pytest.raises(ValueError, match="min_corr is 'auto'"):
+    with pytest.raises(ValueError, match="min_corr is 'auto'.*calibrates"):
         caiman_param_groups(cnmfe={"gSig": [3, 3], "gSiz": [13, 13]}, frame_rate=20.0)
 
 
@@ -122,7 +199,7 @@ def test_engine_names():
 def test_caimans_params_object_consumes_every_key(caplog):
     from caiman.source_extraction.cnmf.params import CNMFParams
 
-    cnmfe, _ = caiman_thresholds({"rf": 30, "gSig": [3, 3], "gSiz": [13, 13]})
+    cnmfe = with_seeding_thresholds({"rf": 30, "gSig": [3, 3], "gSiz": [13, 13], "min_corr": 0.8, "min_pnr": 10})
     groups, _ = caiman_param_groups(cnmfe=cnmfe, motion={"pw_rigid": True}, frame_rate=20.0)
     with caplog.at_level("WARNING", logger="caiman"):
         opts = CNMFParams(params_dict=groups)
@@ -196,6 +273,32 @@ def test_estimates_from_caiman_round_trips_through_our_file(tmp_path):
     assert np.allclose(back.A.toarray(), est.A.toarray()) and back.params["engine"] == "caiman"
     # the ring model is usable by our background code (same down-sampled grid)
     assert decimation_matrix(est.dims, est.ssub_B).shape[0] == est.W.shape[0]
+
+
+def test_estimates_from_caiman_reads_caimans_mixed_per_component_lists_without_deprecation(recwarn):
+    fake = _fake_caiman_estimates()
+    g = np.empty((3, 1), dtype=object)  # CaImAn after merging: an object array of 1-element arrays
+    for k in range(3):
+        g[k, 0] = np.array([0.9 - k / 100])
+    fake.g = g
+    fake.bl = [np.array([0.5]), 0.25, np.float64(0.0)]  # scalars and 1-element arrays mixed
+    fake.lam = [0.1, np.array([0.2]), 0.3]
+    est = estimates_from_caiman(fake, dims=(20, 30), frame_rate=20.0, ssub_B=2)
+    assert est.g.shape == (3, 1) and est.g[2, 0] == pytest.approx(0.88)
+    assert est.bl.tolist() == [0.5, 0.25, 0.0] and est.lam.shape == (3,)
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+    with pytest.raises(ValueError):  # a truly ragged list stays an error
+        estimates_from_caiman(SimpleNamespace(**{**vars(fake), "bl": [np.array([1.0, 2.0]), 0.0, 0.0]}),
+                              dims=(20, 30), frame_rate=20.0, ssub_B=2)
+
+
+def test_caiman_noise_is_the_periodogram_level_of_white_noise():
+    from ace_neuro.engines.caiman_seeding import caiman_noise
+
+    rng = np.random.default_rng(2)
+    for n_frames in (300, 9000):  # past 3,072 frames CaImAn measures three pieces
+        noise = caiman_noise(rng.normal(0.0, 2.0, (50, n_frames)))
+        assert noise.shape == (50,) and np.median(noise) == pytest.approx(2.0, rel=0.05)
 
 
 def test_estimates_from_caiman_without_components_is_valid_and_empty():
@@ -300,9 +403,16 @@ def test_caiman_cnmfe_and_evaluate_read_our_frame_block_movie(tmp_path):
     c.mkdir()
     est = engine.run_cnmfe(m / "memmap", estimates=c / "estimates.h5", params_json=c / "params.json",
                            correlation=c / "cn.tif", correlation_png=c / "cn.png", pnr=c / "pnr.tif",
-                           pnr_png=c / "pnr.png", contours=c / "contours.png", options={"min_pnr": 5, "min_corr": 0.7},
+                           pnr_png=c / "pnr.png", contours=c / "contours.png", options={},
                            metadata=conv / "metadata.json", motion_metrics=m / "metrics.json")
     assert est.n_components > 0 and not (c / ".caiman-memmap").exists()
+    # the default 'auto' thresholds: calibrated as our engine does, on CaImAn's seeding images, and recorded
+    record = json.loads((c / "params.json").read_text())
+    calibrated = record["params"]["seeding_thresholds"]
+    assert record["caiman_params"]["init"]["min_corr"] == calibrated["min_corr"] == record["params"]["min_corr"]
+    assert record["caiman_params"]["init"]["min_pnr"] == pytest.approx(calibrated["min_pnr"], abs=1e-3)
+    assert [d.split(":")[0] for d in record["caiman_decisions"][:2]] == ["min_corr", "min_pnr"]
+    assert "seed_false_rate" not in record["not_used_by_caiman"] and "n_refine_iter" in record["not_used_by_caiman"]
     e = tmp_path / "evaluate"
     e.mkdir()
     engine.run_evaluate(c / "estimates.h5", m / "memmap", estimates_out=e / "estimates.h5",

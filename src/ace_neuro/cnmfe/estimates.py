@@ -91,7 +91,10 @@ def decimation_matrix(dims: tuple[int, int], ssub: int) -> scipy.sparse.csr_matr
 
 
 def _as_float_array(value: Any, dtype=np.float32) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(value, dtype=dtype))
+    return np.ascontiguousarray(  # CaImAn's per-component lists / object arrays hold 1-element arrays: their values
+        np.frompyfunc(lambda v: np.reshape(v, -1)[0] if np.size(v) == 1 else v, 1, 1)(np.asarray(value, dtype=object))
+        .astype(dtype) if isinstance(value, (list, tuple)) or getattr(value, "dtype", None) == object
+        else np.asarray(value, dtype=dtype))
 
 
 @dataclass(eq=False, repr=False)

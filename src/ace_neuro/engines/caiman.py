@@ -46,7 +46,13 @@ from ..io.movie import caiman_memmap_name, open_movie
 from ..cnmfe.params import CnmfeOptions, EvaluateOptions
 from ..motion.metrics import motion_metrics
 from ..motion.params import MotionOptions
-from .caiman_params import caiman_param_groups, caiman_thresholds, motion_kwargs
+from .caiman_params import (
+    caiman_param_groups,
+    motion_kwargs,
+    not_used_by_caiman,
+    thresholds_for_evaluation,
+    with_seeding_thresholds,
+)
 from .caiman_results import (
     border_from_shifts,
     estimates_from_caiman,
@@ -184,13 +190,6 @@ def _save_caiman_memmap(caiman, files: list[str], *, scratch: Path, memmap_dir: 
     return memmap_dir / expected
 
 
-def _motion_not_used(p: MotionOptions) -> list[str]:
-    """Our motion parameters the CaImAn engine does not use (it always writes CaImAn's float32 map)."""
-    return sorted(name for name in p.as_dict()
-                  if name not in motion_kwargs(p) and name not in ("apply_motion_correction", "template_file",
-                                                                   "motion_engine"))
-
-
 def run_motion(
     movie: str | os.PathLike,
     *,
@@ -243,11 +242,12 @@ def run_motion(
                       apply_motion_correction=p.apply_motion_correction, strides=p.strides,
                       overlaps=p.overlaps, max_deviation_rigid=p.max_deviation_rigid)
     memmap_dir = Path(memmap_dir)
-    not_used = _motion_not_used(p)
+    not_used = not_used_by_caiman("motion", p)
     log.info("motion (CaImAn %s): %s, %d frames of %dx%d, %s, %d process(es)", caiman.__version__, movie, n_frames,
              height, width, "pw-rigid" if p.pw_rigid else "rigid", threads)
-    log.info("motion (CaImAn): our own parameters without a CaImAn counterpart are not used (CaImAn writes its "
-             "float32 memory map): %s", ", ".join(not_used))
+    if not_used:
+        log.warning("motion (CaImAn): our own parameters without a CaImAn counterpart are not used (CaImAn writes "
+                    "its float32 memory map): %s", ", ".join(not_used))
     with _caiman_temp(memmap_dir.parent) as scratch, _cluster(caiman, threads) as dview:
         reg = _register(movie, p, kwargs, (height, width), n_frames, dview)
         border = border_from_shifts(reg.rigid, reg.per_patch, p.border_nan)
@@ -370,9 +370,9 @@ def run_cnmfe(
     memmap_dir : path-like
         The motion step's ``memmap/`` folder (one CaImAn C-order memory map).
     estimates, params_json, correlation, correlation_png, pnr, pnr_png, contours : path-like
-        ``estimates.h5`` (our layout), ``params.json`` (ours and the CaImAn
-        groups used), the correlation and peak-to-noise images (TIFF, PNG) and
-        the contour figure.
+        ``estimates.h5`` (our layout), ``params.json`` (ours, the CaImAn
+        groups used, ``caiman_decisions`` and ``not_used_by_caiman``), the
+        correlation and peak-to-noise images (TIFF, PNG) and the contour figure.
     options : CnmfeOptions, optional
         Our cnmfe options (CaImAn's names; the native engine's too); defaults when omitted.
     metadata : path-like, optional
@@ -390,74 +390,113 @@ def run_cnmfe(
 
     log = log or _log
     caiman = _import_caiman()
-    from caiman.source_extraction.cnmf import cnmf  # noqa: PLC0415
-    from caiman.source_extraction.cnmf.params import CNMFParams  # noqa: PLC0415
-    from caiman.summary_images import correlation_pnr  # noqa: PLC0415
-
     started = time.perf_counter()
-    p = CnmfeOptions.from_params(options)
-    frame_rate = p.fr if p.fr is not None else read_json_key(metadata, "frame_rate_hz")
+    given = CnmfeOptions.from_params(options)
+    frame_rate = given.fr if given.fr is not None else read_json_key(metadata, "frame_rate_hz")
     if frame_rate is None:
         raise ValueError(f"cnmfe: no frame rate: {metadata} has no 'frame_rate_hz'; set cnmfe.fr in the config")
-    border = max(int(p.border_pix), int(read_json_key(motion_metrics, "border_pix") or 0))
+    border = max(int(given.border_pix), int(read_json_key(motion_metrics, "border_pix") or 0))
     with _caiman_memmap(memmap_dir, Path(estimates).parent, log) as mmap_path:
-        p, size, decisions = _options_for_caiman(p, mmap_path, border=border, log=log)
-        groups, ignored = caiman_param_groups(cnmfe=p, frame_rate=float(frame_rate), border_pix=border,
-                                              n_processes=threads, fnames=[os.fspath(mmap_path)])
-        if ignored:
-            log.info("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s", ", ".join(ignored))
+        run = _prepare_cnmfe(given, mmap_path, frame_rate=float(frame_rate), border=border, threads=threads, log=log)
         images, dims, n_frames = _load_images(caiman, mmap_path)
+        seeding = run.options.seeding
         log.info("cnmfe (CaImAn %s): %s, %d frames of %dx%d, gSig %s, gSiz %s, min_corr %g, min_pnr %g, rf=%s, "
-                 "%d process(es)", caiman.__version__, mmap_path, n_frames, dims[0], dims[1], list(p.seeding.gSig),
-                 list(p.seeding.gSiz), p.seeding.min_corr, p.seeding.min_pnr, p.rf, threads)
-        opts = CNMFParams(params_dict=groups)
-        with _cluster(caiman, threads if p.rf is not None else 1) as dview:
-            cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
-            cnm.fit(images)
-        step = max(n_frames // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
-        Cn, pnr_image = correlation_pnr(images[::step], gSig=groups["init"]["gSig"][0], swap_dim=False)
-        record = p.as_dict()
-        record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=float(frame_rate),
-                      border_pix=groups["patch"]["border_pix"],
-                      neuron_size=None if size is None else size.as_dict(), caiman_decisions=decisions)
-        est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=float(frame_rate), ssub_B=p.ssub_B,
-                                    params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
-                                    pnr=np.nan_to_num(pnr_image).astype(np.float32))
+                 "%d process(es)", caiman.__version__, mmap_path, n_frames, dims[0], dims[1], list(seeding.gSig),
+                 list(seeding.gSiz), seeding.min_corr, seeding.min_pnr, run.options.rf, threads)
+        cnm = _fit_cnmf(caiman, images, run.groups, patches=run.options.rf is not None, threads=threads)
+        est, record = _estimates_and_record(caiman, cnm, images, run, dims=dims, frame_rate=float(frame_rate))
         outputs = dict(estimates=estimates, params=params_json, correlation=correlation,
                        correlation_png=correlation_png, pnr=pnr, pnr_png=pnr_png, contours=contours)
-        write_cnmfe_outputs(est, outputs, params_record={"params": record, "caiman_params": groups,
-                                                         "not_used_by_caiman": ignored, "caiman_decisions": decisions},
-                            images_by="CaImAn correlation_pnr")
-        log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
-        return est
+        write_cnmfe_outputs(est, outputs, params_record=record, images_by="CaImAn correlation_pnr")
+    log.info("cnmfe (CaImAn): %d components in %.1f s", est.n_components, time.perf_counter() - started)
+    return est
 
 
-def _options_for_caiman(p: CnmfeOptions, mmap_path: Path, *, border: int, log: logging.Logger):
-    """Our options with every ``auto`` replaced by what CaImAn runs with, logged.
+@dataclass
+class _CnmfeRun:
+    """What the CaImAn cnmfe step runs with: our options (every ``auto`` resolved), CaImAn's groups, the record."""
+
+    options: CnmfeOptions
+    groups: dict
+    size: Any = None
+    seeding: Any = None
+    not_used: list[str] | None = None
+
+    @property
+    def decisions(self) -> list[str]:
+        return [] if self.seeding is None else self.seeding.decisions()
+
+
+def _prepare_cnmfe(given: CnmfeOptions, mmap_path: Path, *, frame_rate: float, border: int, threads: int,
+                   log: logging.Logger) -> _CnmfeRun:
+    """Our options with every ``auto`` replaced by what CaImAn runs with (each logged), and CaImAn's groups.
 
     ``gSig`` / ``gSiz`` ``auto``: measured on the movie as our engine measures
     them (:func:`ace_neuro.cnmfe.size.resolve_neuron_size`). ``min_corr`` /
-    ``min_pnr`` ``auto``: CaImAn's demo values (:func:`caiman_thresholds`), each a
-    decision logged as a warning.
-
-    Returns
-    -------
-    options : CnmfeOptions
-    size : NeuronSize or None
-        The measurement (None when ``gSig`` was a number).
-    decisions : list of str
+    ``min_pnr`` ``auto``: calibrated as our engine calibrates them, on the
+    images CaImAn seeds on (:func:`~ace_neuro.engines.caiman_seeding.calibrate_for_caiman`),
+    each replacement a warning in the log and a line of ``caiman_decisions``.
     """
     from ..cnmfe.reader import MovieSource  # noqa: PLC0415
     from ..cnmfe.size import resolve_neuron_size  # noqa: PLC0415
+    from .caiman_seeding import calibrate_for_caiman  # noqa: PLC0415
 
-    p, size = resolve_neuron_size(MovieSource.from_path(mmap_path), p, border=border, log=log)
+    source = MovieSource.from_path(mmap_path)
+    p, size = resolve_neuron_size(source, given, border=border, log=log)
     if size is not None:
         log.info("cnmfe (CaImAn): gSig auto -> %s, gSiz %s (measured on the movie, as our engine does)",
                  list(p.seeding.gSig), list(p.seeding.gSiz))
-    p, decisions = caiman_thresholds(p)
-    for decision in decisions:
+    chunk = source.chunk_frames(float(p.cnmfe_chunk_mb))
+    tsub = int(p.seeding.tsub)
+
+    def chunks():
+        for t0, t1 in source.chunks(chunk, tsub):
+            yield source.read_frames(t0, t1)
+
+    seeding = calibrate_for_caiman(chunks, p, border=border, threads=threads)
+    run = _CnmfeRun(options=with_seeding_thresholds(p, seeding), groups={}, size=size, seeding=seeding,
+                    not_used=not_used_by_caiman("cnmfe", given))
+    if seeding is not None:
+        log.info("cnmfe (CaImAn): seeding thresholds %s", seeding.as_dict())
+    for decision in run.decisions:
         log.warning("cnmfe (CaImAn): %s", decision)
-    return p, size, decisions
+    run.groups, _ = caiman_param_groups(cnmfe=run.options, frame_rate=frame_rate, border_pix=border,
+                                        n_processes=threads, fnames=[os.fspath(mmap_path)])
+    if run.not_used:
+        log.warning("cnmfe (CaImAn): our own parameters without a CaImAn counterpart are not used: %s",
+                    ", ".join(run.not_used))
+    return run
+
+
+def _fit_cnmf(caiman, images: np.ndarray, groups: dict, *, patches: bool, threads: int):
+    """CaImAn's ``CNMF(...).fit(images)`` with ``groups``, on a process pool when it runs patches."""
+    from caiman.source_extraction.cnmf import cnmf  # noqa: PLC0415
+    from caiman.source_extraction.cnmf.params import CNMFParams  # noqa: PLC0415
+
+    opts = CNMFParams(params_dict=groups)
+    with _cluster(caiman, threads if patches else 1) as dview:
+        cnm = cnmf.CNMF(n_processes=max(1, int(threads)), dview=dview, params=opts)
+        cnm.fit(images)
+    return cnm
+
+
+def _estimates_and_record(caiman, cnm, images: np.ndarray, run: _CnmfeRun, *, dims: tuple[int, int],
+                          frame_rate: float):
+    """Our ``Estimates`` of CaImAn's fit (with CaImAn's correlation / PNR images) and the ``params.json`` record."""
+    from caiman.summary_images import correlation_pnr  # noqa: PLC0415
+
+    step = max(images.shape[0] // 1000, 1)  # CaImAn's demo: the summary images from at most ~1000 frames
+    Cn, pnr_image = correlation_pnr(images[::step], gSig=run.groups["init"]["gSig"][0], swap_dim=False)
+    record = run.options.as_dict()
+    record.update(engine="caiman", caiman_version=str(caiman.__version__), fr=frame_rate,
+                  border_pix=run.groups["patch"]["border_pix"],
+                  neuron_size=None if run.size is None else run.size.as_dict(), caiman_decisions=run.decisions,
+                  seeding_thresholds=None if run.seeding is None else run.seeding.as_dict())
+    est = estimates_from_caiman(cnm.estimates, dims=dims, frame_rate=frame_rate, ssub_B=run.options.ssub_B,
+                                params=record, Cn=np.nan_to_num(Cn).astype(np.float32),
+                                pnr=np.nan_to_num(pnr_image).astype(np.float32))
+    return est, {"params": record, "caiman_params": run.groups, "not_used_by_caiman": run.not_used,
+                 "caiman_decisions": run.decisions}
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -520,12 +559,13 @@ def run_evaluate(
         cnmfe_options = recorded_options(est, CnmfeOptions, path=estimates_in)
         if isinstance(cnmfe_options.seeding.gSig, str):
             raise ValueError(f"{estimates_in} records gSig 'auto', not the value its cnmfe step used; re-run cnmfe")
-        cnmfe_options, _ = caiman_thresholds(cnmfe_options)  # seeding thresholds: not used by evaluation
+        cnmfe_options = thresholds_for_evaluation(cnmfe_options)  # seeding thresholds: not read by evaluation
         options = EvaluateOptions.from_params(options)
-        groups, ignored = caiman_param_groups(cnmfe=cnmfe_options, evaluate=options, frame_rate=est.frame_rate)
-        not_used = sorted(set(ignored) & set(options.as_dict()) - {"evaluate_engine"})
-        log.info("evaluate (CaImAn): our own parameters without a CaImAn counterpart are not used: %s",
-                 ", ".join(not_used))
+        groups, _ = caiman_param_groups(cnmfe=cnmfe_options, evaluate=options, frame_rate=est.frame_rate)
+        not_used = not_used_by_caiman("evaluate", options)
+        if not_used:
+            log.warning("evaluate (CaImAn): our own parameters without a CaImAn counterpart are not used (CaImAn's "
+                        "evaluate_components decides alone): %s", ", ".join(not_used))
         images, dims, n_frames = _load_images(caiman, mmap_path)
         if dims != est.dims or n_frames != est.n_frames:
             raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "

@@ -10,7 +10,9 @@ built in and CaImAn does not default to are set explicitly (ring model
 CaImAn runs CNMF-E within its initialisation), as in CaImAn's CNMF-E demo.
 Parameters of our own (marked "(ace-neuro)" in ``config.yaml``, e.g.
 ``n_refine_iter``, ``cnmfe_chunk_mb``) have no CaImAn counterpart and are
-returned separately, so the step can log that the CaImAn engine ignores them.
+returned separately. A few of them the engine applies itself
+(:data:`APPLIED_BY_ENGINE`); :func:`not_used_by_caiman` lists the others, which
+each CaImAn step warns about and records.
 
 :func:`caiman_param_groups` is what :mod:`ace_neuro.engines.caiman` passes to
 ``CNMFParams(params_dict=...)``.
@@ -23,7 +25,8 @@ from typing import Any, Mapping
 from ..cnmfe.params import CnmfeOptions, EvaluateOptions
 from ..motion.params import MotionOptions
 
-__all__ = ["caiman_param_groups", "caiman_thresholds", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS"]
+__all__ = ["caiman_param_groups", "with_seeding_thresholds", "thresholds_for_evaluation", "not_used_by_caiman",
+           "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS", "APPLIED_BY_ENGINE"]
 
 #: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself); besides these, any
 #: parameter declared without a CaImAn group (``Param.caiman_group``) is ours and not passed to CaImAn.
@@ -39,9 +42,17 @@ OURS_ONLY: frozenset[str] = frozenset({
 #: The engine switches (one per step), which are not parameters of either engine.
 ENGINE_KEYS: frozenset[str] = frozenset({"motion_engine", "cnmfe_engine", "evaluate_engine"})
 
-#: CaImAn's one-photon demo thresholds, used where ours are 'auto' (our calibration has no CaImAn counterpart);
-#: each use is a decision the CaImAn engine logs and records (:func:`caiman_thresholds`).
-CAIMAN_DEMO_THRESHOLDS = {"min_corr": 0.8, "min_pnr": 10.0}
+#: Our parameters without a CaImAn counterpart that the CaImAn engine applies itself, and how.
+APPLIED_BY_ENGINE: dict[str, str] = {
+    "apply_motion_correction": "motion: false skips CaImAn's registration",
+    "template_file": "motion: the template given to CaImAn's MotionCorrect",
+    "seed_false_rate": "cnmfe: calibrates 'auto' min_corr / min_pnr on CaImAn's seeding images (caiman_seeding.py)",
+    "r_values_min": "evaluate: the seed's name for rval_thr, passed to CaImAn as rval_thr",
+}
+
+#: Seeding thresholds given to CaImAn's evaluation where the cnmfe record says 'auto' (patches of our engine):
+#: ``evaluate_components`` does not read them (CaImAn's CNMFParams defaults).
+_UNUSED_BY_EVALUATION = {"min_corr": 0.85, "min_pnr": 20.0}
 
 #: Our evaluate parameters that are CaImAn's ``quality`` group.
 _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
@@ -49,6 +60,9 @@ _QUALITY = ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest", "use_cnn")
 #: CaImAn groups of our cnmfe / motion parameters, from their declarations (the options classes; CaImAn keeps
 #: ``p``, ``noise_method`` and ``noise_range`` in two groups and reads each copy in a different place).
 _DECLARED = {p.name: p.caiman_groups for p in CnmfeOptions.parameters() + MotionOptions.parameters() if p.caiman_group}
+
+#: Each step's options class.
+_STEP_OPTIONS = {"motion": MotionOptions, "cnmfe": CnmfeOptions, "evaluate": EvaluateOptions}
 
 
 def _jsonable(value: Any) -> Any:
@@ -133,13 +147,14 @@ def caiman_param_groups(
             continue
         if isinstance(value, str) and value == "auto":
             raise ValueError(f"cnmfe.{name} is 'auto', which CaImAn cannot take: the CaImAn engine measures gSig / "
-                             "gSiz first (cnmfe.size.resolve_neuron_size) and replaces the seeding thresholds "
-                             "(caiman_thresholds), logging and recording the values")
+                             "gSiz first (cnmfe.size.resolve_neuron_size) and calibrates the seeding thresholds "
+                             "(caiman_seeding.calibrate_for_caiman), logging and recording the values")
         for group in _DECLARED[name]:
             groups[group][name] = _jsonable(value)
     groups["quality"].update(q)
     given = evaluate.as_dict() if isinstance(evaluate, EvaluateOptions) else dict(evaluate or {})
-    ignored += [name for name in ("Npeaks", "evaluate_chunk_mb", "reject_vessel_edges") if name in given]
+    ours = {p.name for p in EvaluateOptions.parameters() if not p.caiman_group} - ENGINE_KEYS - {"r_values_min"}
+    ignored += sorted(ours & set(given))
     data = groups["data"]
     data["fr"] = float(c["fr"]) if c["fr"] is not None else float(frame_rate)
     if fnames is not None:
@@ -158,32 +173,88 @@ def caiman_param_groups(
     return groups, sorted(ignored)
 
 
-def caiman_thresholds(cnmfe: CnmfeOptions | Mapping[str, Any] | None = None) -> tuple[CnmfeOptions, list[str]]:
-    """``cnmfe`` with seeding thresholds CaImAn can take, and each replacement in words (to log and record).
+def with_seeding_thresholds(cnmfe: CnmfeOptions | Mapping[str, Any] | None, seeding=None) -> CnmfeOptions:
+    """``cnmfe`` with the seeding thresholds CaImAn runs with: numbers as given, ``auto`` from ``seeding``.
 
-    Our ``min_corr`` / ``min_pnr`` ``auto`` is a calibration of our engine's
-    seeding filter, which CaImAn's ``correlation_pnr`` does not share: CaImAn
-    gets its one-photon demo's values (:data:`CAIMAN_DEMO_THRESHOLDS`).
-    Numbers are passed unchanged.
+    Parameters
+    ----------
+    cnmfe : CnmfeOptions or mapping
+    seeding : ace_neuro.engines.caiman_seeding.CaimanSeeding, optional
+        The calibration (:func:`~ace_neuro.engines.caiman_seeding.calibrate_for_caiman`); needed when either
+        threshold is ``auto``.
+
+    Raises
+    ------
+    ValueError
+        An ``auto`` threshold without a calibration, naming the key.
 
     Examples
     --------
-    >>> options, decisions = caiman_thresholds({"min_corr": "auto", "min_pnr": 7})
-    >>> options.seeding.min_corr, options.seeding.min_pnr
-    (0.8, 7)
-    >>> decisions
-    ["min_corr: 'auto' (our calibration) -> 0.8, CaImAn's one-photon demo value; set a number to choose"]
+    >>> with_seeding_thresholds({"min_corr": 0.7, "min_pnr": 6}).seeding.min_pnr
+    6
     """
     options = CnmfeOptions.from_params(cnmfe)
     values = options.as_dict()
-    replaced: dict[str, float] = {}
-    decisions: list[str] = []
-    for name, demo in CAIMAN_DEMO_THRESHOLDS.items():
-        if isinstance(values[name], str):
-            replaced[name] = demo
-            decisions.append(f"{name}: 'auto' (our calibration) -> {demo:g}, CaImAn's one-photon demo value; "
-                             "set a number to choose")
-    return (options.replace(**replaced) if replaced else options), decisions
+    auto = [name for name in ("min_corr", "min_pnr") if isinstance(values[name], str)]
+    if not auto:
+        return options
+    if seeding is None:
+        raise ValueError(f"cnmfe.{auto[0]} is 'auto', which CaImAn cannot take, and no calibration was run: "
+                         "set a number, or let the CaImAn engine calibrate it (caiman_seeding.calibrate_for_caiman)")
+    return options.replace(**{name: getattr(seeding, name) for name in auto})
+
+
+def thresholds_for_evaluation(cnmfe: CnmfeOptions | Mapping[str, Any] | None) -> CnmfeOptions:
+    """``cnmfe`` for CaImAn's evaluation: ``auto`` seeding thresholds (which evaluation does not read) as numbers.
+
+    Examples
+    --------
+    >>> options = thresholds_for_evaluation({"min_corr": "auto", "min_pnr": 7})
+    >>> options.seeding.min_corr, options.seeding.min_pnr
+    (0.85, 7)
+    """
+    options = CnmfeOptions.from_params(cnmfe)
+    values = options.as_dict()
+    unused = {name: value for name, value in _UNUSED_BY_EVALUATION.items() if isinstance(values[name], str)}
+    return options.replace(**unused) if unused else options
+
+
+def not_used_by_caiman(step: str, options: Any = None) -> list[str]:
+    """Our parameters of ``step`` that the CaImAn engine neither gives CaImAn nor applies itself.
+
+    A parameter of ours is used by the CaImAn engine when it has a CaImAn
+    counterpart (declared with a CaImAn group and not in :data:`OURS_ONLY`),
+    or when the engine applies it (:data:`APPLIED_BY_ENGINE`; ``seed_false_rate``
+    only while ``min_corr`` or ``min_pnr`` is ``auto``). Every other one is
+    listed here, so the step can warn and record it (``not_used_by_caiman``).
+
+    Parameters
+    ----------
+    step : {'motion', 'cnmfe', 'evaluate'}
+    options : options object or mapping, optional
+        The step's options (defaults when omitted).
+
+    Examples
+    --------
+    >>> not_used_by_caiman("evaluate")
+    ['Npeaks', 'evaluate_chunk_mb', 'fringe_corr', 'reject_vessel_edges', 'snr_null_rate']
+    >>> "seed_false_rate" in not_used_by_caiman("cnmfe", {"min_corr": 0.8, "min_pnr": 10})
+    True
+    """
+    if step not in _STEP_OPTIONS:
+        raise ValueError(f"step must be one of {sorted(_STEP_OPTIONS)}, got {step!r}")
+    cls = _STEP_OPTIONS[step]
+    values = cls.from_params(options).as_dict()
+    auto_seeding = any(isinstance(values.get(name), str) for name in ("min_corr", "min_pnr"))
+    out = []
+    for param in cls.parameters():
+        name = param.name
+        if name in ENGINE_KEYS or (param.caiman_group and name not in OURS_ONLY):
+            continue
+        if name in APPLIED_BY_ENGINE and (name != "seed_false_rate" or auto_seeding):
+            continue
+        out.append(name)
+    return sorted(out)
 
 
 def motion_kwargs(motion: MotionOptions | Mapping[str, Any] | None = None) -> dict[str, Any]:
