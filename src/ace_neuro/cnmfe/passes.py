@@ -26,7 +26,7 @@ from .noise import WelchNoise
 from .reader import MovieSource, pixels_to_frames
 from .temporal import TraceResult
 
-__all__ = ["ModelState", "MoviePasses", "PixelStats"]
+__all__ = ["ModelState", "MoviePasses", "PixelStats", "time_mean"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class MoviePasses:
         """``x - A mean(C) - b0`` in place, ``x`` the data of frames ``t0:t1`` averaged over ``tsub`` frames."""
         x -= state.b0[:, None]
         if state.A.shape[1]:
-            x -= np.asarray(state.A @ _time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
+            x -= np.asarray(state.A @ time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
         return x
 
     def low_model(self, state: ModelState) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
@@ -152,7 +152,7 @@ class MoviePasses:
             # the residual being linear in the data and the traces)
             if tsub == 1:
                 return self.low_residual(state, y, state.C[:, t0:t1], low_model)
-            return self.low_residual(state, _time_mean(y, tsub), _time_mean(state.C[:, t0:t1], tsub), low_model)
+            return self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub), low_model)
 
         for _, _, x_low in self.raw_chunks(tsub, "background", low_mean_residual):
             stats.update(x_low)
@@ -200,7 +200,7 @@ class MoviePasses:
         tsub = self.tsub
 
         def residual(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
-            x = self._subtract_mean_model(state, _time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)  # averaged first
+            x = self._subtract_mean_model(state, time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)  # averaged first
             if state.W is not None:
                 self.down.subtract_full(x, np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
             return downsample_frames(pixels_to_frames(x, self.dims), self.ssub, 1)
@@ -225,7 +225,7 @@ class MoviePasses:
 
             def seeding_frames(y: np.ndarray, t0: int = 0, t1: int = 0) -> np.ndarray:
                 if tsub > 1:  # average in time before changing the layout: half the data to transpose
-                    y = _time_mean(y, tsub)
+                    y = time_mean(y, tsub)
                 return downsample_frames(pixels_to_frames(y, dims), ssub, 1)
 
             def with_raw(y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +243,7 @@ class MoviePasses:
         return gen
 
 
-def _time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
+def time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
     """Mean of ``(m, L)`` over consecutive groups of ``tsub`` columns (last group shorter), float32."""
     m, n = a.shape
     full = (n // tsub) * tsub

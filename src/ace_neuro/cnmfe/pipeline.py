@@ -99,7 +99,7 @@ def fit_cnmfe(
 
     cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
     source = MovieSource.from_path(memmap_path)
-    setup = prepare_fit(source, options, frame_rate=frame_rate, border_pix=border_pix, log=log)
+    setup = prepare_fit(source, options, frame_rate=frame_rate, border_pix=border_pix, log=log, threads=threads)
     options, fr, border = setup.options, setup.frame_rate, setup.border
     h, w = source.dims
     rf = options.patch.rf
@@ -154,10 +154,11 @@ def prepare_fit(
     frame_rate: float | None,
     border_pix: int | None,
     log: logging.Logger | None = None,
+    threads: int = 1,
 ) -> FitSetup:
     """Check the frame rate and frame size and measure the neuron size (``gSig: auto``) on the whole movie.
 
-    Parameters are those of :func:`fit_cnmfe`; ``source`` is the whole movie.
+    Parameters are those of :func:`fit_cnmfe`; ``source`` is the whole movie; ``threads`` read it ahead.
 
     Raises
     ------
@@ -170,7 +171,7 @@ def prepare_fit(
     if fr is None or not np.isfinite(fr) or fr <= 0:
         raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
     border = max(int(options.border_pix), int(border_pix or 0))
-    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log)
+    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log, threads=threads)
     h, w = source.dims
     g_siz = list(options.seeding.gSiz)
     if options.patch.rf is None and max(g_siz) > min(h, w):
