@@ -103,19 +103,22 @@ class MoviePasses:
 
     # ----------------------------------------------------------------- model pieces per chunk
     @staticmethod
-    def _subtract_mean_model(state: ModelState, x: np.ndarray, t0: int, t1: int, tsub: int) -> np.ndarray:
-        """``x - A mean(C) - b0`` in place, ``x`` the data of frames ``t0:t1`` averaged over ``tsub`` frames."""
+    def _subtract_mean_model(state: ModelState, footprints: "Support", x: np.ndarray, t0: int, t1: int,
+                             tsub: int) -> np.ndarray:
+        """``x - A mean(C) - b0`` in place, ``x`` the data of frames ``t0:t1`` averaged over ``tsub`` frames.
+
+        ``footprints`` is ``Support(state.A)``.
+        """
         x -= state.b0[:, None]
-        if state.A.shape[1]:
-            x -= np.asarray(state.A @ time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
+        footprints.subtract_product(x, time_mean(state.C[:, t0:t1], tsub))
         return x
 
-    def low_model(self, state: ModelState) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
-        """Footprints and constant at ring resolution, ``D A`` ``(P_B, K)`` and ``D b0`` ``(P_B,)``."""
+    def low_model(self, state: ModelState) -> tuple["Support", np.ndarray]:
+        """Footprints and constant at ring resolution, ``D A`` ``(P_B, K)`` (as a :class:`Support`) and ``D b0`` ``(P_B,)``."""
         if self._decimation is None:
             self._decimation = decimation_matrix(self.dims, self.ssub_B)
         D = self._decimation
-        return scipy.sparse.csr_matrix(D @ state.A, dtype=np.float32), np.asarray(D @ state.b0, np.float32)
+        return Support(scipy.sparse.csr_matrix(D @ state.A, dtype=np.float32)), np.asarray(D @ state.b0, np.float32)
 
     def low_residual(self, state: ModelState, y: np.ndarray, C: np.ndarray, low_model) -> np.ndarray:
         """``D (Y - A C - b0) = D Y - (D A) C - D b0`` at ring resolution, ``(P_B, L)``.
@@ -129,8 +132,7 @@ class MoviePasses:
             x = x - b0_low[:, None]
         else:
             x -= b0_low[:, None]
-        if A_low.shape[1]:
-            x -= np.asarray(A_low @ C, dtype=np.float32)
+        A_low.subtract_product(x, C)
         return x
 
     def subtract_background(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
@@ -198,9 +200,11 @@ class MoviePasses:
     def residual_frames(self, state: ModelState) -> Callable[[], Iterator[np.ndarray]]:
         """Factory of ``(L, h', w')`` chunks of the residual ``Y - A C - B - b0`` at init resolution."""
         tsub = self.tsub
+        footprints = Support(state.A)
 
         def residual(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
-            x = self._subtract_mean_model(state, time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)  # averaged first
+            # averaged first
+            x = self._subtract_mean_model(state, footprints, time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)
             if state.W is not None:
                 self.down.subtract_full(x, np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
             return downsample_frames(pixels_to_frames(x, self.dims), self.ssub, 1)
@@ -241,6 +245,30 @@ class MoviePasses:
                 yield prepared
 
         return gen
+
+
+class Support:
+    """A sparse ``(P, K)`` matrix ``M`` (footprints) kept as its non-empty rows, for ``x -= M @ C``.
+
+    ``M @ C`` is zero on every pixel no footprint covers (most of the frame),
+    so only the covered rows are formed and subtracted: no frame-sized
+    product to fill with zeros and subtract. Each row is summed in the same
+    order as in the full product, so the values are the same bit for bit.
+    """
+
+    def __init__(self, M) -> None:
+        # a CSC matrix's product sums each row over ascending columns, as CSR with sorted indices (what tocsr
+        # gives); a CSR matrix's in its stored order, which row selection keeps
+        M = scipy.sparse.csr_matrix(M, dtype=np.float32)
+        self.shape = M.shape
+        self.rows = np.flatnonzero(np.diff(M.indptr))
+        self.M = M[self.rows]
+
+    def subtract_product(self, x: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """``x -= M @ C`` in place, ``x`` ``(P, L)`` float32, ``C`` ``(K, L)``; returns ``x``."""
+        if self.rows.size and self.shape[1]:
+            x[self.rows] -= np.asarray(self.M @ C, dtype=np.float32)
+        return x
 
 
 def time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
