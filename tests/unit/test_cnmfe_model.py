@@ -239,3 +239,22 @@ def test_temporal_update_over_overlaps_matches_the_dense_rows():
     assert np.corrcoef(res.C[2], raw)[0, 1] > 0.9
     for k in range(2):
         assert np.corrcoef(res.C[k], truth[k])[0, 1] > 0.95
+
+
+def test_background_on_some_pixels_is_the_full_background_there():
+    """``RowBackground`` changes the given pixels only, by the same values as the whole frame's subtraction."""
+    from ace_neuro.cnmfe.passes import RowBackground
+
+    rng = np.random.default_rng(7)
+    for dims, s in (((13, 10), 2), ((9, 8), 1)):
+        ds = Downsampler(dims, s)
+        P_B = ds.low_dims[0] * ds.low_dims[1]
+        W = scipy.sparse.random(P_B, P_B, density=0.2, format="csr", dtype=np.float32, random_state=3)
+        x_low = rng.normal(size=(P_B, 6)).astype(np.float32)
+        y = rng.normal(size=(dims[0] * dims[1], 6)).astype(np.float32)
+        full = ds.subtract_full(y.copy(), np.asarray(W @ x_low, dtype=np.float32))
+        rows = np.array([0, 5, 17, 40, dims[0] * dims[1] - 1])
+        got = RowBackground(ds, W, rows).subtract(y.copy(), x_low)
+        np.testing.assert_array_equal(got[rows], full[rows])
+        others = np.setdiff1d(np.arange(y.shape[0]), rows)
+        np.testing.assert_array_equal(got[others], y[others])

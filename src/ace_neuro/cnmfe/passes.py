@@ -135,13 +135,25 @@ class MoviePasses:
         A_low.subtract_product(x, C)
         return x
 
-    def subtract_background(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
-        """``y -= B`` in place, ``B = W X`` the ring-model background of frames ``t0:t1`` (nothing without ``W``)."""
+    def subtract_background(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None,
+                            rows: "RowBackground | None" = None) -> np.ndarray:
+        """``y -= B`` in place, ``B = W X`` the ring-model background of frames ``t0:t1`` (nothing without ``W``).
+
+        With ``rows`` (:meth:`row_background`) only those pixels are changed
+        (the others keep the data): the values a step reads there are the
+        same, for a fraction of the work.
+        """
         if state.W is None:
             return y
         low_model = low_model or self.low_model(state)
         x_low = self.low_residual(state, y, state.C[:, t0:t1], low_model)
+        if rows is not None:
+            return rows.subtract(y, x_low)
         return self.down.subtract_full(y, np.asarray(state.W @ x_low, dtype=np.float32))
+
+    def row_background(self, state: ModelState, rows: np.ndarray) -> "RowBackground | None":
+        """The ring background restricted to the full-resolution pixels ``rows`` (None without ``W``)."""
+        return None if state.W is None else RowBackground(self.down, state.W, rows)
 
     def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
         """Ring weights for the current ``A, C, b0`` (one pass)."""
@@ -167,9 +179,11 @@ class MoviePasses:
         U = [np.zeros(s.size, np.float64) for s in supports]
         V = np.zeros((K, K), np.float64)
         low_model = self.low_model(state) if state.W is not None else None
+        # the products read the data on the supports only: the background is needed there only
+        background = self.row_background(state, np.unique(np.concatenate([np.zeros(0, np.int64), *supports])))
 
         def products(y: np.ndarray, t0: int, t1: int) -> tuple[list[np.ndarray | None], np.ndarray]:
-            self.subtract_background(state, y, t0, t1, low_model)
+            self.subtract_background(state, y, t0, t1, low_model, background)
             cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
             return [y[s] @ cc[k] if s.size else None for k, s in enumerate(supports)], \
                 cc.astype(np.float64) @ cc.T.astype(np.float64)
@@ -187,10 +201,14 @@ class MoviePasses:
         YA = np.zeros((K, self.T), np.float32)
         At = scipy.sparse.csr_matrix(state.A.T)
         low_model = self.low_model(state) if state.W is not None else None
+        # A^T reads the pixels the footprints cover only: the background and b0 are subtracted there only
+        covered = Support(state.A).rows
+        background = self.row_background(state, covered)
+        b0 = state.b0[covered, None]
 
         def projected(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
-            self.subtract_background(state, y, t0, t1, low_model)
-            y -= state.b0[:, None]
+            self.subtract_background(state, y, t0, t1, low_model, background)
+            y[covered] -= b0
             return np.asarray(At @ y, dtype=np.float32)
 
         for t0, t1, ya in self.raw_chunks(1, "temporal update", projected):
@@ -269,6 +287,38 @@ class Support:
         if self.rows.size and self.shape[1]:
             x[self.rows] -= np.asarray(self.M @ C, dtype=np.float32)
         return x
+
+
+class RowBackground:
+    """The ring background ``U W X`` on a set of full-resolution pixels only.
+
+    Parameters
+    ----------
+    down : Downsampler
+        Full <-> ``ssub_B`` grids.
+    W : sparse ``(P_B, P_B)``
+        Ring weights.
+    rows : ndarray of int
+        Full-resolution pixels (``row + col*h``), sorted, without repeats.
+
+    Only the rows of ``W`` of the blocks holding ``rows`` are applied; each is
+    the same row product as in ``W @ X``, so the values are the same bit for bit.
+    """
+
+    def __init__(self, down: Downsampler, W, rows: np.ndarray) -> None:
+        h, _ = down.dims
+        s = down.ssub_B
+        hb = down.low_dims[0]
+        self.rows = np.asarray(rows, np.int64)
+        low = (self.rows % h) // s + (self.rows // h) // s * hb  # the block of each pixel (Fortran order)
+        self.blocks, self.index = np.unique(low, return_inverse=True)
+        self.W = scipy.sparse.csr_matrix(W)[self.blocks]
+
+    def subtract(self, y: np.ndarray, x_low: np.ndarray) -> np.ndarray:
+        """``y[rows] -= (W x_low)[block of each row]`` in place, ``y`` ``(h*w, L)``; returns ``y``."""
+        if self.rows.size:
+            y[self.rows] -= np.asarray(self.W @ x_low, dtype=np.float32)[self.index]
+        return y
 
 
 def time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
