@@ -176,3 +176,15 @@ def test_seeding_cache_off_writes_no_scratch_file(tmp_path, monkeypatch, seeding
     fit_region(MovieSource.from_array(movie), options, frame_rate=20.0, scratch_dir=tmp_path)
     assert bool(created) == seeding_cache
     assert not list(tmp_path.iterdir())  # caches removed at the end
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_read_chunks_into_reused_buffers_give_the_same_chunks(movie, tmp_path, dtype):
+    """``reuse``: every chunk read into its thread's buffers (a region too; the last chunk short), same values."""
+    _, data = movie
+    blocks = _blocks(tmp_path, data, 4, dtype).sub((2, 9, 3, 10))
+    fresh = list(blocks.read_chunks(12, 2, lambda y, a, b: y.copy(), workers=2))
+    reused = list(blocks.read_chunks(12, 2, lambda y, a, b: y.copy(), workers=2, reuse=True))
+    assert [(a, b) for a, b, _ in reused] == [(a, b) for a, b, _ in fresh] and fresh[-1][1] - fresh[-1][0] < 12
+    for (_, _, x), (_, _, y) in zip(fresh, reused):
+        np.testing.assert_array_equal(x, y)

@@ -88,16 +88,19 @@ class MoviePasses:
         self._decimation: scipy.sparse.csr_matrix | None = None
 
     def raw_chunks(
-        self, step: int = 1, label: str = "pass", transform: Callable[[np.ndarray, int, int], Any] | None = None
+        self, step: int = 1, label: str = "pass", transform: Callable[[np.ndarray, int, int], Any] | None = None,
+        reuse: bool = False,
     ) -> Iterator[tuple[int, int, Any]]:
         """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``, or ``transform(Y, t0, t1)``; progress is logged.
 
         The chunks are read, and transformed, ahead by ``threads`` threads
         (:meth:`.reader.MovieSource.read_chunks`), in order; ``transform``
         only reads the model, so its result does not depend on the thread.
+        ``reuse``: ``transform``'s result never refers to ``Y``, so each thread
+        reads every chunk into one buffer (:meth:`.reader.MovieSource.read_chunks`).
         """
         progress = Progress(self.T, f"{self.label} {label}", logger, interval_s=30.0)
-        for t0, t1, data in self.source.read_chunks(self.chunk, step, transform, workers=self.threads):
+        for t0, t1, data in self.source.read_chunks(self.chunk, step, transform, workers=self.threads, reuse=reuse):
             yield t0, t1, data
             progress.update(t1 - t0)
 
@@ -168,7 +171,7 @@ class MoviePasses:
                 return self.low_residual(state, y, state.C[:, t0:t1], low_model)
             return self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub), low_model)
 
-        for _, _, x_low in self.raw_chunks(tsub, "background", low_mean_residual):
+        for _, _, x_low in self.raw_chunks(tsub, "background", low_mean_residual, reuse=True):
             stats.update(x_low)
         return stats.solve()
 
@@ -188,7 +191,7 @@ class MoviePasses:
             return [y[s] @ cc[k] if s.size else None for k, s in enumerate(supports)], \
                 cc.astype(np.float64) @ cc.T.astype(np.float64)
 
-        for _, _, (u_parts, v_part) in self.raw_chunks(1, "spatial update", products):
+        for _, _, (u_parts, v_part) in self.raw_chunks(1, "spatial update", products, reuse=True):
             V += v_part
             for k, part in enumerate(u_parts):
                 if part is not None:
@@ -211,7 +214,7 @@ class MoviePasses:
             y[covered] -= b0
             return np.asarray(At @ y, dtype=np.float32)
 
-        for t0, t1, ya in self.raw_chunks(1, "temporal update", projected):
+        for t0, t1, ya in self.raw_chunks(1, "temporal update", projected, reuse=True):
             YA[:, t0:t1] = ya
         return YA
 
@@ -228,7 +231,7 @@ class MoviePasses:
             return downsample_frames(pixels_to_frames(x, self.dims), self.ssub, 1)
 
         def gen():
-            for _, _, frames in self.raw_chunks(tsub, "residual seeding", residual):
+            for _, _, frames in self.raw_chunks(tsub, "residual seeding", residual, reuse=True):
                 yield frames
 
         return gen
