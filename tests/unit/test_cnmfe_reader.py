@@ -188,3 +188,18 @@ def test_read_chunks_into_reused_buffers_give_the_same_chunks(movie, tmp_path, d
     assert [(a, b) for a, b, _ in reused] == [(a, b) for a, b, _ in fresh] and fresh[-1][1] - fresh[-1][0] < 12
     for (_, _, x), (_, _, y) in zip(fresh, reused):
         np.testing.assert_array_equal(x, y)
+
+
+def test_keep_freed_memory_sets_glibc_malloc_where_there_is_one():
+    import ctypes
+
+    from ace_neuro.cnmfe.pipeline import keep_freed_memory
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        assert keep_freed_memory() is False  # not glibc: nothing changed
+    else:
+        assert keep_freed_memory() is True
+        big = np.ones((3000, 3000), np.float32)  # 36 MB, above glibc's default 32 MB: now from the heap
+        assert float(big.sum()) == 9e6

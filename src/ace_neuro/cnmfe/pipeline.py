@@ -21,6 +21,7 @@ In a notebook (``path``: the motion step's frame-block file or a CaImAn memory m
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import time
@@ -40,7 +41,7 @@ from .patches import fit_patches
 from .reader import MovieSource
 from .size import resolve_neuron_size
 
-__all__ = ["fit_cnmfe", "run_cnmfe_step", "prepare_fit", "estimates_from_fit", "read_step_inputs", "FitSetup"]
+__all__ = ["fit_cnmfe", "run_cnmfe_step", "keep_freed_memory", "prepare_fit", "estimates_from_fit", "read_step_inputs", "FitSetup"]
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,33 @@ def estimates_from_fit(fit: RegionFit, setup: FitSetup, *, log: logging.Logger |
     return Estimates(g=np.zeros((K, int(options.temporal.p)), np.float32), **common)
 
 
+#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 512 * 2**20
+_TRIM_THRESHOLD_BYTES = 2**30
+
+
+def keep_freed_memory(log: logging.Logger | None = None) -> bool:
+    """Have this process's malloc (glibc) reuse freed chunk-sized blocks instead of returning them to the kernel.
+
+    Every pass allocates and frees arrays of one chunk (tens of MB) per chunk. By default glibc gives
+    blocks over 32 MB back to the kernel at once (and maps new ones), so each chunk's arrays are
+    faulted in again page by page: at 608x608 the kernel's page faults were ~40% of CNMF-E's CPU time
+    (system time; benchmarks/long_session.md, session 8). Blocks up to 512 MB are now served from the
+    heap, and up to 1 GB of freed heap is kept for reuse; the peak memory is that of the arrays alive
+    at once, as before. Values computed are not affected. Call it in the step's own process (it sets
+    the whole process's allocator). Returns False (and changes nothing) without glibc's ``mallopt``.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
+    if log is not None:
+        log.debug("cnmfe: malloc keeps freed blocks for reuse: %s", ok)
+    return ok
+
+
 def run_cnmfe_step(
     memmap_dir: str | os.PathLike,
     options: CnmfeOptions | None = None,
@@ -257,6 +285,7 @@ def run_cnmfe_step(
     log = log or logger
     options = CnmfeOptions.from_params() if options is None else options
     memmap_path = find_corrected_movie(memmap_dir)
+    keep_freed_memory(log)
     if patch_fits is not None:
         from .patch_jobs import gather_patch_fits
 
