@@ -197,3 +197,64 @@ def test_patches_cover_the_frame_with_the_requested_overlap():
     starts = sorted({r[0] for r in regions})
     assert starts[:2] == [0, 31]  # 41-pixel patches overlapping by 10
     assert patch_regions((30, 30), rf=20, stride=10) == [(0, 30, 0, 30)]
+
+
+def test_model_product_on_covered_rows_is_the_full_product_bit_for_bit():
+    """``Support`` subtracts ``M @ C`` on the rows footprints cover only: the same values as the full product."""
+    from ace_neuro.cnmfe.passes import Support
+
+    rng = np.random.default_rng(5)
+    A = scipy.sparse.random(400, 12, density=0.03, format="csc", dtype=np.float32, random_state=1)
+    D = scipy.sparse.random(90, 400, density=0.02, format="csr", dtype=np.float32, random_state=2)
+    C = rng.normal(size=(12, 40)).astype(np.float32)[:, 5:35]  # a strided slice, as the passes give
+    for M in (A, scipy.sparse.csr_matrix(D @ A, dtype=np.float32)):  # CSC footprints; CSR (stored order) at ssub_B
+        x = rng.normal(size=(M.shape[0], 30)).astype(np.float32)
+        expected = x - np.asarray(M @ C, dtype=np.float32)
+        support = Support(M)
+        assert support.rows.size < M.shape[0]
+        np.testing.assert_array_equal(support.subtract_product(x, C), expected)
+    empty = Support(scipy.sparse.csc_matrix((50, 0), dtype=np.float32))
+    x = np.ones((50, 3), np.float32)
+    assert empty.subtract_product(x, np.zeros((0, 3), np.float32)) is x and (x == 1).all()
+
+
+def test_temporal_update_over_overlaps_matches_the_dense_rows():
+    """Summing each component's update over its overlapping components only gives the dense update's traces."""
+    rng = np.random.default_rng(6)
+    dims, T = (24, 40), 600
+    centres = [(8, 8), (10, 12), (16, 30)]  # two overlapping, one alone
+    fps = np.stack([_gauss(dims, c, 2.0).ravel(order="F") for c in centres], 1)
+    fps[fps < 0.05] = 0.0
+    fps /= np.linalg.norm(fps, axis=0)
+    truth = np.stack([_calcium(rng, T)[0] for _ in centres]) * 5
+    Y = fps @ truth + rng.normal(scale=1.0, size=(fps.shape[0], T))
+    A = scipy.sparse.csc_matrix(fps)
+    AA = (A.T @ A).toarray()
+    assert AA[0, 1] > 0 and AA[0, 2] == 0
+    res = update_traces(A.T @ Y, AA, np.zeros((3, T)), p=1, decay_frames=12)
+    # one sweep by hand with full rows of A^T A, starting from the same point, for the lone component
+    raw = (A.T @ Y)[2] / AA[2, 2]
+    alone = update_traces((A.T @ Y)[2:], AA[2:, 2:], np.zeros((1, T)), p=1, decay_frames=12)
+    np.testing.assert_array_equal(res.C[2], alone.C[0])
+    assert np.corrcoef(res.C[2], raw)[0, 1] > 0.9
+    for k in range(2):
+        assert np.corrcoef(res.C[k], truth[k])[0, 1] > 0.95
+
+
+def test_background_on_some_pixels_is_the_full_background_there():
+    """``RowBackground`` changes the given pixels only, by the same values as the whole frame's subtraction."""
+    from ace_neuro.cnmfe.passes import RowBackground
+
+    rng = np.random.default_rng(7)
+    for dims, s in (((13, 10), 2), ((9, 8), 1)):
+        ds = Downsampler(dims, s)
+        P_B = ds.low_dims[0] * ds.low_dims[1]
+        W = scipy.sparse.random(P_B, P_B, density=0.2, format="csr", dtype=np.float32, random_state=3)
+        x_low = rng.normal(size=(P_B, 6)).astype(np.float32)
+        y = rng.normal(size=(dims[0] * dims[1], 6)).astype(np.float32)
+        full = ds.subtract_full(y.copy(), np.asarray(W @ x_low, dtype=np.float32))
+        rows = np.array([0, 5, 17, 40, dims[0] * dims[1] - 1])
+        got = RowBackground(ds, W, rows).subtract(y.copy(), x_low)
+        np.testing.assert_array_equal(got[rows], full[rows])
+        others = np.setdiff1d(np.arange(y.shape[0]), rows)
+        np.testing.assert_array_equal(got[others], y[others])

@@ -176,3 +176,30 @@ def test_seeding_cache_off_writes_no_scratch_file(tmp_path, monkeypatch, seeding
     fit_region(MovieSource.from_array(movie), options, frame_rate=20.0, scratch_dir=tmp_path)
     assert bool(created) == seeding_cache
     assert not list(tmp_path.iterdir())  # caches removed at the end
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_read_chunks_into_reused_buffers_give_the_same_chunks(movie, tmp_path, dtype):
+    """``reuse``: every chunk read into its thread's buffers (a region too; the last chunk short), same values."""
+    _, data = movie
+    blocks = _blocks(tmp_path, data, 4, dtype).sub((2, 9, 3, 10))
+    fresh = list(blocks.read_chunks(12, 2, lambda y, a, b: y.copy(), workers=2))
+    reused = list(blocks.read_chunks(12, 2, lambda y, a, b: y.copy(), workers=2, reuse=True))
+    assert [(a, b) for a, b, _ in reused] == [(a, b) for a, b, _ in fresh] and fresh[-1][1] - fresh[-1][0] < 12
+    for (_, _, x), (_, _, y) in zip(fresh, reused):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_keep_freed_memory_sets_glibc_malloc_where_there_is_one():
+    import ctypes
+
+    from ace_neuro.cnmfe.pipeline import keep_freed_memory
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        assert keep_freed_memory() is False  # not glibc: nothing changed
+    else:
+        assert keep_freed_memory() is True
+        big = np.ones((3000, 3000), np.float32)  # 36 MB, above glibc's default 32 MB: now from the heap
+        assert float(big.sum()) == 9e6

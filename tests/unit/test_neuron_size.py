@@ -70,3 +70,16 @@ def test_peak_image_keeps_no_chunk_alive():
 
     image = peak_image(chunks, (8, 9))
     assert image.shape == (8, 9) and np.isfinite(image).all()
+
+
+def test_peak_image_is_its_definition():
+    """Largest 5-frame running mean minus the median of the sampled frames, whatever the chunking."""
+    rng = np.random.default_rng(4)
+    movie = rng.normal(10.0, 2.0, (90, 6, 7)).astype(np.float32)
+    csum = np.cumsum(movie, axis=0, dtype=np.float64)
+    run = (csum[4:] - np.concatenate([np.zeros((1, 6, 7)), csum[:-5]])) / 5
+    for size in (30, 90, 7):
+        image = peak_image(lambda: (movie[i:i + size] for i in range(0, 90, size)), (6, 7))
+        sampled = [movie[i + j] for i in range(0, 90, size) for j in range(0, min(size, 90 - i), max(1, min(size, 90 - i) // 4))]
+        expected = run.max(axis=0).astype(np.float32) - np.median(np.stack(sampled), axis=0)
+        np.testing.assert_allclose(image, expected, rtol=0, atol=1e-5)

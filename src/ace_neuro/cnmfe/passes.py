@@ -26,7 +26,7 @@ from .noise import WelchNoise
 from .reader import MovieSource, pixels_to_frames
 from .temporal import TraceResult
 
-__all__ = ["ModelState", "MoviePasses", "PixelStats"]
+__all__ = ["ModelState", "MoviePasses", "PixelStats", "time_mean"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,34 +88,40 @@ class MoviePasses:
         self._decimation: scipy.sparse.csr_matrix | None = None
 
     def raw_chunks(
-        self, step: int = 1, label: str = "pass", transform: Callable[[np.ndarray, int, int], Any] | None = None
+        self, step: int = 1, label: str = "pass", transform: Callable[[np.ndarray, int, int], Any] | None = None,
+        reuse: bool = False,
     ) -> Iterator[tuple[int, int, Any]]:
         """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``, or ``transform(Y, t0, t1)``; progress is logged.
 
         The chunks are read, and transformed, ahead by ``threads`` threads
         (:meth:`.reader.MovieSource.read_chunks`), in order; ``transform``
         only reads the model, so its result does not depend on the thread.
+        ``reuse``: ``transform``'s result never refers to ``Y``, so each thread
+        reads every chunk into one buffer (:meth:`.reader.MovieSource.read_chunks`).
         """
         progress = Progress(self.T, f"{self.label} {label}", logger, interval_s=30.0)
-        for t0, t1, data in self.source.read_chunks(self.chunk, step, transform, workers=self.threads):
+        for t0, t1, data in self.source.read_chunks(self.chunk, step, transform, workers=self.threads, reuse=reuse):
             yield t0, t1, data
             progress.update(t1 - t0)
 
     # ----------------------------------------------------------------- model pieces per chunk
     @staticmethod
-    def _subtract_mean_model(state: ModelState, x: np.ndarray, t0: int, t1: int, tsub: int) -> np.ndarray:
-        """``x - A mean(C) - b0`` in place, ``x`` the data of frames ``t0:t1`` averaged over ``tsub`` frames."""
+    def _subtract_mean_model(state: ModelState, footprints: "Support", x: np.ndarray, t0: int, t1: int,
+                             tsub: int) -> np.ndarray:
+        """``x - A mean(C) - b0`` in place, ``x`` the data of frames ``t0:t1`` averaged over ``tsub`` frames.
+
+        ``footprints`` is ``Support(state.A)``.
+        """
         x -= state.b0[:, None]
-        if state.A.shape[1]:
-            x -= np.asarray(state.A @ _time_mean(state.C[:, t0:t1], tsub), dtype=np.float32)
+        footprints.subtract_product(x, time_mean(state.C[:, t0:t1], tsub))
         return x
 
-    def low_model(self, state: ModelState) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
-        """Footprints and constant at ring resolution, ``D A`` ``(P_B, K)`` and ``D b0`` ``(P_B,)``."""
+    def low_model(self, state: ModelState) -> tuple["Support", np.ndarray]:
+        """Footprints and constant at ring resolution, ``D A`` ``(P_B, K)`` (as a :class:`Support`) and ``D b0`` ``(P_B,)``."""
         if self._decimation is None:
             self._decimation = decimation_matrix(self.dims, self.ssub_B)
         D = self._decimation
-        return scipy.sparse.csr_matrix(D @ state.A, dtype=np.float32), np.asarray(D @ state.b0, np.float32)
+        return Support(scipy.sparse.csr_matrix(D @ state.A, dtype=np.float32)), np.asarray(D @ state.b0, np.float32)
 
     def low_residual(self, state: ModelState, y: np.ndarray, C: np.ndarray, low_model) -> np.ndarray:
         """``D (Y - A C - b0) = D Y - (D A) C - D b0`` at ring resolution, ``(P_B, L)``.
@@ -129,17 +135,28 @@ class MoviePasses:
             x = x - b0_low[:, None]
         else:
             x -= b0_low[:, None]
-        if A_low.shape[1]:
-            x -= np.asarray(A_low @ C, dtype=np.float32)
+        A_low.subtract_product(x, C)
         return x
 
-    def subtract_background(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None) -> np.ndarray:
-        """``y -= B`` in place, ``B = W X`` the ring-model background of frames ``t0:t1`` (nothing without ``W``)."""
+    def subtract_background(self, state: ModelState, y: np.ndarray, t0: int, t1: int, low_model=None,
+                            rows: "RowBackground | None" = None) -> np.ndarray:
+        """``y -= B`` in place, ``B = W X`` the ring-model background of frames ``t0:t1`` (nothing without ``W``).
+
+        With ``rows`` (:meth:`row_background`) only those pixels are changed
+        (the others keep the data): the values a step reads there are the
+        same, for a fraction of the work.
+        """
         if state.W is None:
             return y
         low_model = low_model or self.low_model(state)
         x_low = self.low_residual(state, y, state.C[:, t0:t1], low_model)
+        if rows is not None:
+            return rows.subtract(y, x_low)
         return self.down.subtract_full(y, np.asarray(state.W @ x_low, dtype=np.float32))
+
+    def row_background(self, state: ModelState, rows: np.ndarray) -> "RowBackground | None":
+        """The ring background restricted to the full-resolution pixels ``rows`` (None without ``W``)."""
+        return None if state.W is None else RowBackground(self.down, state.W, rows)
 
     def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
         """Ring weights for the current ``A, C, b0`` (one pass)."""
@@ -152,9 +169,9 @@ class MoviePasses:
             # the residual being linear in the data and the traces)
             if tsub == 1:
                 return self.low_residual(state, y, state.C[:, t0:t1], low_model)
-            return self.low_residual(state, _time_mean(y, tsub), _time_mean(state.C[:, t0:t1], tsub), low_model)
+            return self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub), low_model)
 
-        for _, _, x_low in self.raw_chunks(tsub, "background", low_mean_residual):
+        for _, _, x_low in self.raw_chunks(tsub, "background", low_mean_residual, reuse=True):
             stats.update(x_low)
         return stats.solve()
 
@@ -165,14 +182,16 @@ class MoviePasses:
         U = [np.zeros(s.size, np.float64) for s in supports]
         V = np.zeros((K, K), np.float64)
         low_model = self.low_model(state) if state.W is not None else None
+        # the products read the data on the supports only: the background is needed there only
+        background = self.row_background(state, np.unique(np.concatenate([np.zeros(0, np.int64), *supports])))
 
         def products(y: np.ndarray, t0: int, t1: int) -> tuple[list[np.ndarray | None], np.ndarray]:
-            self.subtract_background(state, y, t0, t1, low_model)
+            self.subtract_background(state, y, t0, t1, low_model, background)
             cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
             return [y[s] @ cc[k] if s.size else None for k, s in enumerate(supports)], \
                 cc.astype(np.float64) @ cc.T.astype(np.float64)
 
-        for _, _, (u_parts, v_part) in self.raw_chunks(1, "spatial update", products):
+        for _, _, (u_parts, v_part) in self.raw_chunks(1, "spatial update", products, reuse=True):
             V += v_part
             for k, part in enumerate(u_parts):
                 if part is not None:
@@ -185,28 +204,34 @@ class MoviePasses:
         YA = np.zeros((K, self.T), np.float32)
         At = scipy.sparse.csr_matrix(state.A.T)
         low_model = self.low_model(state) if state.W is not None else None
+        # A^T reads the pixels the footprints cover only: the background and b0 are subtracted there only
+        covered = Support(state.A).rows
+        background = self.row_background(state, covered)
+        b0 = state.b0[covered, None]
 
         def projected(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
-            self.subtract_background(state, y, t0, t1, low_model)
-            y -= state.b0[:, None]
+            self.subtract_background(state, y, t0, t1, low_model, background)
+            y[covered] -= b0
             return np.asarray(At @ y, dtype=np.float32)
 
-        for t0, t1, ya in self.raw_chunks(1, "temporal update", projected):
+        for t0, t1, ya in self.raw_chunks(1, "temporal update", projected, reuse=True):
             YA[:, t0:t1] = ya
         return YA
 
     def residual_frames(self, state: ModelState) -> Callable[[], Iterator[np.ndarray]]:
         """Factory of ``(L, h', w')`` chunks of the residual ``Y - A C - B - b0`` at init resolution."""
         tsub = self.tsub
+        footprints = Support(state.A)
 
         def residual(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
-            x = self._subtract_mean_model(state, _time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)  # averaged first
+            # averaged first
+            x = self._subtract_mean_model(state, footprints, time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)
             if state.W is not None:
                 self.down.subtract_full(x, np.asarray(state.W @ self.down.to_low(x), dtype=np.float32))
             return downsample_frames(pixels_to_frames(x, self.dims), self.ssub, 1)
 
         def gen():
-            for _, _, frames in self.raw_chunks(tsub, "residual seeding", residual):
+            for _, _, frames in self.raw_chunks(tsub, "residual seeding", residual, reuse=True):
                 yield frames
 
         return gen
@@ -225,7 +250,7 @@ class MoviePasses:
 
             def seeding_frames(y: np.ndarray, t0: int = 0, t1: int = 0) -> np.ndarray:
                 if tsub > 1:  # average in time before changing the layout: half the data to transpose
-                    y = _time_mean(y, tsub)
+                    y = time_mean(y, tsub)
                 return downsample_frames(pixels_to_frames(y, dims), ssub, 1)
 
             def with_raw(y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +268,63 @@ class MoviePasses:
         return gen
 
 
-def _time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
+class Support:
+    """A sparse ``(P, K)`` matrix ``M`` (footprints) kept as its non-empty rows, for ``x -= M @ C``.
+
+    ``M @ C`` is zero on every pixel no footprint covers (most of the frame),
+    so only the covered rows are formed and subtracted: no frame-sized
+    product to fill with zeros and subtract. Each row is summed in the same
+    order as in the full product, so the values are the same bit for bit.
+    """
+
+    def __init__(self, M) -> None:
+        # a CSC matrix's product sums each row over ascending columns, as CSR with sorted indices (what tocsr
+        # gives); a CSR matrix's in its stored order, which row selection keeps
+        M = scipy.sparse.csr_matrix(M, dtype=np.float32)
+        self.shape = M.shape
+        self.rows = np.flatnonzero(np.diff(M.indptr))
+        self.M = M[self.rows]
+
+    def subtract_product(self, x: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """``x -= M @ C`` in place, ``x`` ``(P, L)`` float32, ``C`` ``(K, L)``; returns ``x``."""
+        if self.rows.size and self.shape[1]:
+            x[self.rows] -= np.asarray(self.M @ C, dtype=np.float32)
+        return x
+
+
+class RowBackground:
+    """The ring background ``U W X`` on a set of full-resolution pixels only.
+
+    Parameters
+    ----------
+    down : Downsampler
+        Full <-> ``ssub_B`` grids.
+    W : sparse ``(P_B, P_B)``
+        Ring weights.
+    rows : ndarray of int
+        Full-resolution pixels (``row + col*h``), sorted, without repeats.
+
+    Only the rows of ``W`` of the blocks holding ``rows`` are applied; each is
+    the same row product as in ``W @ X``, so the values are the same bit for bit.
+    """
+
+    def __init__(self, down: Downsampler, W, rows: np.ndarray) -> None:
+        h, _ = down.dims
+        s = down.ssub_B
+        hb = down.low_dims[0]
+        self.rows = np.asarray(rows, np.int64)
+        low = (self.rows % h) // s + (self.rows // h) // s * hb  # the block of each pixel (Fortran order)
+        self.blocks, self.index = np.unique(low, return_inverse=True)
+        self.W = scipy.sparse.csr_matrix(W)[self.blocks]
+
+    def subtract(self, y: np.ndarray, x_low: np.ndarray) -> np.ndarray:
+        """``y[rows] -= (W x_low)[block of each row]`` in place, ``y`` ``(h*w, L)``; returns ``y``."""
+        if self.rows.size:
+            y[self.rows] -= np.asarray(self.W @ x_low, dtype=np.float32)[self.index]
+        return y
+
+
+def time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
     """Mean of ``(m, L)`` over consecutive groups of ``tsub`` columns (last group shorter), float32."""
     m, n = a.shape
     full = (n // tsub) * tsub

@@ -21,6 +21,7 @@ In a notebook (``path``: the motion step's frame-block file or a CaImAn memory m
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import time
@@ -40,7 +41,7 @@ from .patches import fit_patches
 from .reader import MovieSource
 from .size import resolve_neuron_size
 
-__all__ = ["fit_cnmfe", "run_cnmfe_step", "prepare_fit", "estimates_from_fit", "read_step_inputs", "FitSetup"]
+__all__ = ["fit_cnmfe", "run_cnmfe_step", "keep_freed_memory", "prepare_fit", "estimates_from_fit", "read_step_inputs", "FitSetup"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def fit_cnmfe(
 
     cv2.setNumThreads(threads)  # OpenCV calls made outside the explicit thread pools
     source = MovieSource.from_path(memmap_path)
-    setup = prepare_fit(source, options, frame_rate=frame_rate, border_pix=border_pix, log=log)
+    setup = prepare_fit(source, options, frame_rate=frame_rate, border_pix=border_pix, log=log, threads=threads)
     options, fr, border = setup.options, setup.frame_rate, setup.border
     h, w = source.dims
     rf = options.patch.rf
@@ -154,10 +155,11 @@ def prepare_fit(
     frame_rate: float | None,
     border_pix: int | None,
     log: logging.Logger | None = None,
+    threads: int = 1,
 ) -> FitSetup:
     """Check the frame rate and frame size and measure the neuron size (``gSig: auto``) on the whole movie.
 
-    Parameters are those of :func:`fit_cnmfe`; ``source`` is the whole movie.
+    Parameters are those of :func:`fit_cnmfe`; ``source`` is the whole movie; ``threads`` read it ahead.
 
     Raises
     ------
@@ -170,7 +172,7 @@ def prepare_fit(
     if fr is None or not np.isfinite(fr) or fr <= 0:
         raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
     border = max(int(options.border_pix), int(border_pix or 0))
-    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log)
+    options, neuron_size = resolve_neuron_size(source, options, border=border, log=log, threads=threads)
     h, w = source.dims
     g_siz = list(options.seeding.gSiz)
     if options.patch.rf is None and max(g_siz) > min(h, w):
@@ -203,6 +205,33 @@ def estimates_from_fit(fit: RegionFit, setup: FitSetup, *, log: logging.Logger |
     if tr is not None:
         return Estimates(S=tr.S, YrA=tr.YrA, bl=tr.bl, c1=tr.c1, g=tr.g, neurons_sn=tr.neurons_sn, lam=tr.lam, **common)
     return Estimates(g=np.zeros((K, int(options.temporal.p)), np.float32), **common)
+
+
+#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 512 * 2**20
+_TRIM_THRESHOLD_BYTES = 2**30
+
+
+def keep_freed_memory(log: logging.Logger | None = None) -> bool:
+    """Have this process's malloc (glibc) reuse freed chunk-sized blocks instead of returning them to the kernel.
+
+    Every pass allocates and frees arrays of one chunk (tens of MB) per chunk. By default glibc gives
+    blocks over 32 MB back to the kernel at once (and maps new ones), so each chunk's arrays are
+    faulted in again page by page: at 608x608 the kernel's page faults were ~40% of CNMF-E's CPU time
+    (system time; benchmarks/long_session.md, session 8). Blocks up to 512 MB are now served from the
+    heap, and up to 1 GB of freed heap is kept for reuse; the peak memory is that of the arrays alive
+    at once, as before. Values computed are not affected. Call it in the step's own process (it sets
+    the whole process's allocator). Returns False (and changes nothing) without glibc's ``mallopt``.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
+    if log is not None:
+        log.debug("cnmfe: malloc keeps freed blocks for reuse: %s", ok)
+    return ok
 
 
 def run_cnmfe_step(
@@ -256,6 +285,7 @@ def run_cnmfe_step(
     log = log or logger
     options = CnmfeOptions.from_params() if options is None else options
     memmap_path = find_corrected_movie(memmap_dir)
+    keep_freed_memory(log)
     if patch_fits is not None:
         from .patch_jobs import gather_patch_fits
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +105,12 @@ class MovieSource:
         """``h * w``."""
         return self.dims[0] * self.dims[1]
 
-    def read(self, start: int, stop: int) -> np.ndarray:
-        """Frames ``[start, stop)`` of the region as ``(h*w, stop-start)`` float32, pixel ``row + col*h``."""
+    def read(self, start: int, stop: int, scratch: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames ``[start, stop)`` of the region as ``(h*w, stop-start)`` float32, pixel ``row + col*h``.
+
+        ``scratch`` (:meth:`block_scratch`): the buffer a frame-block file's blocks are read into;
+        ``out``: a C-contiguous float32 array of that shape that a frame-block file's frames are returned in.
+        """
         if not 0 <= start < stop <= self.n_frames:
             raise ValueError(f"frames [{start}, {stop}) outside the movie's {self.n_frames} frames")
         r0, r1, c0, c1 = self.region
@@ -114,7 +119,7 @@ class MovieSource:
             release_pages(self.array)  # a memory-mapped array: drop the pages just read from this process
             return chunk
         if self.layout == "blocks":
-            return read_blocks(self.path, start, stop, (c0, c1), (r0, r1))
+            return read_blocks(self.path, start, stop, (c0, c1), (r0, r1), scratch=scratch, out=out)
         height = self.full_dims[0]
         if (r0, r1) == (0, height):  # whole columns: one contiguous range of pixels
             return read_caiman_pixels(self.path, c0 * height, c1 * height, start, stop, n_frames=self.n_frames)
@@ -145,6 +150,7 @@ class MovieSource:
         step: int = 1,
         transform: Callable[[np.ndarray, int, int], Any] | None = None,
         workers: int = 1,
+        reuse: bool = False,
     ) -> Iterator[tuple[int, int, Any]]:
         """``(start, stop, data)`` of consecutive chunks (:meth:`chunks`), read and transformed ahead, in order.
 
@@ -157,16 +163,34 @@ class MovieSource:
         ``workers`` chunks are in flight beside the caller's. ``data`` is
         :meth:`read`'s ``(h*w, stop-start)`` float32, or what ``transform``
         returns. An error while reading is raised here, at its chunk.
+
+        ``reuse=True`` (with a ``transform`` whose result never refers to
+        ``data``, nor keeps it): each thread reads every chunk into the same
+        buffer, so no new memory is faulted in per chunk.
         """
+
+        buffers = threading.local()  # each thread reads blocks into its own buffer, reused chunk after chunk
 
         def load(bounds: tuple[int, int]) -> tuple[int, int, Any]:
             start, stop = bounds
-            data = self.read(start, stop)
+            if not hasattr(buffers, "scratch"):
+                buffers.scratch = self.block_scratch()
+                keep = reuse and transform is not None and buffers.scratch is not None
+                buffers.out = np.empty(self.n_pixels * chunk, np.float32) if keep else None
+            out = None if buffers.out is None else buffers.out[: self.n_pixels * (stop - start)].reshape(-1, stop - start)
+            data = self.read(start, stop, buffers.scratch, out)
             return start, stop, (data if transform is None else transform(data, start, stop))
 
         workers = max(1, int(workers))
+        chunk = max(step, (int(chunk_frames) // step) * step)  # the longest chunk (:meth:`chunks`)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-ahead") as pool:
             yield from map_in_order(pool, load, self.chunks(chunk_frames, step), what="cnmfe (read-ahead)", ahead=workers)
+
+    def block_scratch(self) -> np.ndarray | None:
+        """A buffer for :meth:`read` to read one block of the region into (None: not a frame-block file)."""
+        if self.layout != "blocks" or self.array is not None:
+            return None
+        return np.empty(self.n_pixels * self.block_frames, np.dtype(self.dtype))
 
     def chunk_frames(self, budget_mb: float) -> int:
         """Frames per chunk so that one float32 chunk of the region fits ``budget_mb``.

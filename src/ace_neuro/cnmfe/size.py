@@ -36,13 +36,18 @@ International Journal of Computer Vision 30:79-116.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
 import scipy.ndimage as ndi
 
-__all__ = ["NeuronSize", "peak_image", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size"]
+from ..progress import Progress
+
+__all__ = ["NeuronSize", "peak_image", "PeakImage", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size"]
+
+logger = logging.getLogger(__name__)
 
 #: Scales (standard deviations, pixels) of the Laplacian-of-Gaussian search.
 SCALES = tuple(float(s) for s in np.arange(1.0, 12.01, 0.25))
@@ -100,32 +105,76 @@ def peak_image(chunks: Callable[[], Iterable[np.ndarray]], dims: tuple[int, int]
 
     Notes
     -----
-    The median is that of a subsample of at most 200 frames spread over the recording (memory ``200 h w``
-    floats), so the pass streams.
+    The median is that of a subsample of at most 400 frames spread over the recording (memory ``400 h w``
+    floats), so the pass streams. :class:`PeakImage` does the work on pixels-by-frames chunks.
     """
     h, w = dims
-    peak = np.full((h, w), -np.inf, np.float32)
-    sample: list[np.ndarray] = []
-    tail = np.zeros((0, h, w), np.float32)
-    count = 0
+    acc = PeakImage(h * w, smooth_frames=smooth_frames)
     for frames in chunks():
         frames = np.asarray(frames, np.float32)
-        joined = np.concatenate([tail, frames]) if tail.size else frames
-        if len(joined) >= smooth_frames:
-            csum = np.cumsum(joined, axis=0, dtype=np.float64)
-            run = (csum[smooth_frames - 1:] - np.concatenate([np.zeros((1, h, w)), csum[:-smooth_frames]])) / smooth_frames
-            np.maximum(peak, run.max(axis=0).astype(np.float32), out=peak)
-        tail = joined[-(smooth_frames - 1):] if smooth_frames > 1 else np.zeros((0, h, w), np.float32)
-        # copies: a view would keep its whole chunk alive, and the sample spans the recording (memory grew with it)
-        sample.extend(frame.copy() for frame in frames[:: max(1, len(frames) // 4)])
-        count += len(frames)
-        if len(sample) > 400:
-            sample = sample[::2]
-    if not sample:
-        raise ValueError("peak_image: the movie has no frames")
-    if not np.isfinite(peak).all():  # fewer frames than smooth_frames
-        peak = np.max(np.stack(sample), axis=0)
-    return (peak - np.median(np.stack(sample), axis=0)).astype(np.float32)
+        acc.update(frames.reshape(len(frames), h * w).T)  # (pixels in C order, frames): a view
+    return acc.result().reshape(h, w)
+
+
+class PeakImage:
+    """Streaming :func:`peak_image` of ``(n_pixels, L)`` pixels-by-frames chunks (any pixel order).
+
+    Per pixel: the largest mean of ``smooth_frames`` consecutive frames, minus
+    the median of a subsample of at most 400 frames spread over the
+    recording. The running sums are cumulative sums in float64 over each
+    chunk (joined to the last frames of the one before), taken ``block``
+    pixels at a time so that they stay in the cache; the maximum is taken
+    before dividing by ``smooth_frames`` (rounding is monotone, so the result
+    is the same as dividing first).
+
+    Parameters
+    ----------
+    n_pixels : int
+    smooth_frames : int
+    block : int
+        Pixels per block of the cumulative sums.
+    """
+
+    def __init__(self, n_pixels: int, *, smooth_frames: int = 5, block: int = 2048) -> None:
+        self.smooth = max(1, int(smooth_frames))
+        self.block = max(1, int(block))
+        self.peak = np.full(int(n_pixels), -np.inf, np.float32)
+        self.tail = np.zeros((int(n_pixels), 0), np.float32)
+        self.sample: list[np.ndarray] = []
+
+    def update(self, pixels: np.ndarray) -> None:
+        """Add frames, ``(n_pixels, L)`` float32."""
+        pixels = np.asarray(pixels, np.float32)
+        s = self.smooth
+        joined = np.concatenate([self.tail, pixels], axis=1) if self.tail.shape[1] else pixels
+        n_frames = joined.shape[1]
+        if n_frames >= s:
+            for p0 in range(0, joined.shape[0], self.block):
+                csum = np.cumsum(joined[p0:p0 + self.block], axis=1, dtype=np.float64)
+                sums = np.empty((csum.shape[0], n_frames - s + 1))
+                sums[:, 0] = csum[:, s - 1]
+                np.subtract(csum[:, s:], csum[:, :n_frames - s], out=sums[:, 1:])
+                best = (sums.max(axis=1) / s).astype(np.float32)
+                np.maximum(self.peak[p0:p0 + self.block], best, out=self.peak[p0:p0 + self.block])
+        # copies: a view would keep its whole chunk alive
+        self.tail = joined[:, max(0, n_frames - (s - 1)):].copy() if s > 1 else self.tail
+        # copies: the sample spans the recording, and views would keep every chunk alive (memory grew with it)
+        self.sample.extend(pixels[:, j].copy() for j in range(0, pixels.shape[1], max(1, pixels.shape[1] // 4)))
+        if len(self.sample) > 400:
+            self.sample = self.sample[::2]
+
+    def result(self) -> np.ndarray:
+        """``(n_pixels,)`` float32: the peak minus the median, in the chunks' pixel order."""
+        if not self.sample:
+            raise ValueError("peak_image: the movie has no frames")
+        n = self.peak.size
+        out = np.empty(n, np.float32)
+        fallback = not np.isfinite(self.peak).all()  # fewer frames than smooth_frames
+        for p0 in range(0, n, 65536):  # the median by blocks of pixels: no second copy of the whole sample
+            part = np.stack([frame[p0:p0 + 65536] for frame in self.sample])
+            peak = np.max(part, axis=0) if fallback else self.peak[p0:p0 + 65536]
+            out[p0:p0 + 65536] = peak - np.median(part, axis=0)
+        return out
 
 
 def _standardised(response: np.ndarray) -> np.ndarray:
@@ -185,7 +234,7 @@ def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int =
     return NeuronSize(g, hwhm, int(order.size), tuple(warnings))
 
 
-def resolve_neuron_size(source, options, *, border: int = 0, log=None):
+def resolve_neuron_size(source, options, *, border: int = 0, log=None, threads: int = 1):
     """``options`` with ``gSig`` / ``gSiz`` ``"auto"`` replaced by numbers, and what was measured.
 
     Parameters
@@ -197,6 +246,8 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None):
         Pixels at the edges where no blob is measured.
     log : logging.Logger, optional
         Gets the measurement (info) and its warnings.
+    threads : int
+        Threads reading and averaging chunks ahead.
 
     Returns
     -------
@@ -210,7 +261,7 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None):
     ValueError
         A configured ``gSiz`` smaller than the measured ``gSig``.
     """
-    from .filters import downsample_frames
+    from .passes import time_mean
 
     seeding = options.seeding
     size = None
@@ -218,12 +269,16 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None):
     if isinstance(g_sig, str):
         tsub = int(seeding.tsub)
         chunk = source.chunk_frames(float(options.cnmfe_chunk_mb))
-
-        def chunks():
-            for t0, t1 in source.chunks(chunk, tsub):
-                yield downsample_frames(source.read_frames(t0, t1), 1, tsub)
-
-        size = estimate_neuron_size(peak_image(chunks, source.dims), border=int(border))
+        peak = PeakImage(source.n_pixels)
+        averaged = (lambda y, t0, t1: time_mean(y, tsub)) if tsub > 1 else None
+        # pixels-by-frames chunks (pixel row + col*h), averaged over tsub frames by the reading threads
+        progress = Progress(source.n_frames, "cnmfe gSig auto", log or logger, interval_s=30.0)
+        for t0, t1, pixels in source.read_chunks(chunk, tsub, averaged, workers=threads):
+            peak.update(pixels)
+            progress.update(t1 - t0)
+        h, w = source.dims
+        image = peak.result().reshape(w, h).T
+        size = estimate_neuron_size(image, border=int(border))
         largest = max(1, (min(source.dims) - 1) // 4)  # gSiz = 4 gSig + 1 must fit in the frame
         if size.gSig > largest:
             size = NeuronSize(largest, size.median_hwhm_px, size.n_blobs, size.warnings + (

@@ -217,12 +217,16 @@ def update_traces(
     sn = np.zeros(n_comp)
     g = np.zeros((n_comp, p))
     diag = np.diag(AA).copy()
+    # each component's overlaps: the rest of its row of A^T A is zero, so A^T A C for component k is a sum over
+    # these few rows of C only (the full row would read all of C for every component: K^2 T per sweep)
+    overlaps = [np.flatnonzero(row) for row in AA]
     for _ in range(int(n_sweeps)):
         for k in range(n_comp):
             if diag[k] <= 0:
                 C[k] = 0.0
                 continue
-            raw = C[k] + (YA[k] - AA[k] @ C) / diag[k]
+            nz = overlaps[k]
+            raw = C[k] + (YA[k] - AA[k, nz] @ C[nz]) / diag[k]
             sn[k] = trace_noise(raw, noise_range, noise_method)
             c, s, b, gk, lk = deconvolve_trace(raw, p, sn[k], decay_frames, bas_nonneg, s_min, noise_range, noise_method)
             C[k], S[k], bl[k], lam[k] = c, s, b, lk

@@ -439,12 +439,18 @@ def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, ban
 
 
 def read_blocks(
-    path: str | os.PathLike, t0: int, t1: int, columns: tuple[int, int] | None = None, rows: tuple[int, int] | None = None
+    path: str | os.PathLike, t0: int, t1: int, columns: tuple[int, int] | None = None, rows: tuple[int, int] | None = None,
+    *, scratch: np.ndarray | None = None, out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Frames ``[t0, t1)`` of columns ``c0:c1`` and rows ``r0:r1`` as float32 ``(h*w, t1-t0)``, pixel ``row + col*h``.
 
     Whole columns of a block are contiguous, so a band of columns is one read
     per block (the whole frame too); a range of rows adds one read per column.
+    ``scratch``: a 1-d array of the file's sample type and at least
+    ``h * w * block_frames`` samples that each block is read into before its
+    conversion (reused by a caller that reads many chunks: no new memory to
+    fault in per block); a new one is made when it is None or too small.
+    ``out``: a C-contiguous float32 ``(h*w, t1-t0)`` array to return the frames in.
     """
     height, width, n_frames, bf, dtype = parse_blocks_name(path)
     c0, c1 = columns or (0, width)
@@ -453,7 +459,11 @@ def read_blocks(
         raise ValueError(f"frames [{t0}, {t1}) or region outside the movie's {n_frames} frames of {height}x{width}")
     n_pix, item = height * width, dtype.itemsize
     h = r1 - r0
-    out = np.empty((h * (c1 - c0), t1 - t0), np.float32)
+    shape = (h * (c1 - c0), t1 - t0)
+    if out is None:
+        out = np.empty(shape, np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"read_blocks: out must be C-contiguous float32 {shape}, got {out.dtype} {out.shape}")
     fd = os.open(os.fspath(path), os.O_RDONLY)
     try:
         for b0 in range(t0 - t0 % bf, t1, bf):
@@ -461,7 +471,13 @@ def read_blocks(
             a, z = max(t0, b0), min(t1, b0 + lb)
             # the chunk is this whole float32 block: read into the result, no block-sized temporary
             whole = (a, z) == (b0, b0 + lb) == (t0, t1) and dtype == np.float32
-            piece = out if whole else np.empty((h * (c1 - c0), lb), dtype)
+            size = h * (c1 - c0) * lb
+            if whole:
+                piece = out
+            elif scratch is not None and scratch.dtype == dtype and scratch.size >= size:
+                piece = scratch[:size].reshape(h * (c1 - c0), lb)
+            else:
+                piece = np.empty((h * (c1 - c0), lb), dtype)
             view = memoryview(piece.reshape(-1)).cast("B")
             base = b0 * n_pix * item
             if h == height:  # whole columns: one contiguous run
