@@ -34,7 +34,7 @@ class TrackingOptions(Options):
     use_images: bool = option(True, "boolean", "Align on the sessions' summary images (mean, correlation) besides the footprints' projection.")
     max_distance: float | None = option(None, ("number", "null"), "Largest centroid distance (pixels) of a candidate pair of cells; null: two median cell diameters.", exclusive_minimum=0.0)
     registration_approach: str = option("auto", "string", "Where P(same) of a pair of cells comes from: 'probabilistic' (CellReg's approach: a same/different model fitted to the subject's own pairs), 'fixed' (a model set in advance from the cell diameter, docs/tracking.md, for subjects with few cells), or 'auto': probabilistic with at least min_pairs_to_fit candidate pairs, else fixed, with a warning in the log and quality.json.", enum=("auto", "probabilistic", "fixed"))
-    min_pairs_to_fit: int = option(50, "integer", "With registration_approach auto: the fewest candidate pairs of cells (closer than max_distance, from different sessions) the same/different model is fitted to; fewer take the fixed model.", minimum=10)
+    min_pairs_to_fit: int = option(100, "integer", "With registration_approach auto: the fewest candidate pairs of cells (closer than max_distance, from different sessions) the same/different model is fitted to (about ten per fitted parameter); fewer take the fixed model.", minimum=10)
     p_same_threshold: float = option(0.5, "number", "Tracked cells merge while their mean probability of being the same neuron exceeds this (CellReg's P_same threshold).", exclusive_minimum=0.0, maximum=0.999)
 
 
