@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_tracking.py simulated --seeds 1 2 3         # link F1 on simulated subjects
     python benchmarks/bench_tracking.py timing                          # 5 sessions x ~600 cells
     python benchmarks/bench_tracking.py extracted --results R --truth T --sessions ID...   # after the workflow
+    python benchmarks/bench_tracking.py chance                          # the unalignable-session check
 
 Simulated subjects are ace_neuro.simulate.sessions' tissue and session views (shifts, rotations, smooth warps,
 silent cells, cells leaving the field, shape and brightness changes), with each session's ground-truth footprints
@@ -203,6 +204,52 @@ def run_extracted(results: Path, truth_path: Path, sessions: list[str], raw_name
                                                      "mean_register_score")}}), flush=True)
 
 
+def _alignment_check(sessions: list) -> dict:
+    """The rigid alignment's verdict at the defaults: chance, threshold, pairwise range, or the sessions named."""
+    from ace_neuro.tracking import AlignmentError
+    from ace_neuro.tracking.align import align_sessions
+
+    cpu = _cpu()
+    try:
+        result = align_sessions(sorted(sessions, key=lambda s: s.name), nonrigid=False)
+    except AlignmentError as err:
+        named = str(err).split(":")[0].replace("cannot align session(s) ", "")
+        return {"kept": False, "named": named, "cpu_s": round(_cpu() - cpu, 1)}
+    off = result.pairwise_correlation[~np.eye(len(sessions), dtype=bool)]
+    return {"kept": True, "chance": round(result.chance_correlation, 3), "threshold": round(result.link_threshold, 3),
+            "pairwise": [round(float(off.min()), 3), round(float(off.max()), 3)], "cpu_s": round(_cpu() - cpu, 1)}
+
+
+def run_chance(seeds: list[int]) -> None:
+    """Which sessions the alignment keeps at the defaults: CellReg's sample (and a mirrored / quarter-turned copy
+    of a session added), simulated subjects (5 sessions) and the same with another animal's session added."""
+    from ace_neuro.tracking import SessionFootprints, read_footprints
+
+    real = [read_footprints(REAL / f"spatial_footprints_0{i}.mat", name=f"session{i}") for i in range(1, 6)]
+
+    def turned(session, how):
+        images = session.footprints.toarray().reshape(-1, *session.shape)
+        images = images[:, :, ::-1] if how == "mirrored" else np.rot90(images, 1, axes=(1, 2))
+        return SessionFootprints(f"{how}_copy", scipy.sparse.csr_matrix(images.reshape(len(images), -1)),
+                                 ids=session.ids, shape=images.shape[1:])
+
+    cases = [("cellreg 5 sessions", real), ("cellreg 1 and 5", [real[0], real[4]]),
+             ("cellreg 4 + mirrored copy", real[:4] + [turned(real[1], "mirrored")]),
+             ("cellreg 5 + quarter-turned copy", real + [turned(real[1], "turned")])]
+    for label, sessions in cases:
+        print(json.dumps({"case": label, **_alignment_check(sessions)}), flush=True)
+    for height, n_neurons in ((256, 80), (256, 250), (128, 40)):
+        for seed in seeds:
+            sessions, _ = simulated_sessions(seed, 5, height=height, width=height, n_neurons=n_neurons)
+            other, _ = simulated_sessions(seed + 50, 1, height=height, width=height, n_neurons=n_neurons)
+            other = SessionFootprints("other_animal", other[0].footprints, ids=other[0].ids, shape=other[0].shape)
+            for label, subset in (("5 sessions", sessions), ("2 sessions", sessions[:2]),
+                                  ("4 + another animal", sessions[:4] + [other]),
+                                  ("2 + another animal", sessions[:2] + [other])):
+                print(json.dumps({"case": f"simulated {height}x{height} {n_neurons} cells seed {seed}: {label}",
+                                  **_alignment_check(subset)}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -213,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     simulated.add_argument("--n-sessions", type=int, nargs="+", default=[4, 6])
     simulated.add_argument("--n-neurons", type=int, default=80)
     sub.add_parser("timing")
+    chance = sub.add_parser("chance")
+    chance.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     extracted = sub.add_parser("extracted")
     extracted.add_argument("--results", type=Path, required=True, help="the workflow's results folder")
     extracted.add_argument("--truth", type=Path, required=True, help="the simulated subject's subject_truth.h5")
@@ -225,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         run_cellreg(args.out)
     elif args.what == "extracted":
         run_extracted(args.results, args.truth, args.sessions, args.raw_names, args.subject)
+    elif args.what == "chance":
+        run_chance(args.seeds)
     elif args.what == "simulated":
         run_simulated(args.seeds, args.n_sessions, args.n_neurons)
     else:

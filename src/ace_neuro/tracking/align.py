@@ -17,9 +17,11 @@ Which sessions are the subject's is decided relative to the subject's own data, 
 after their pairwise alignment is at least ``min_relative_alignment_correlation`` (0.5) times the subject's
 typical one (the median over its sessions of each session's best correlation), at least
 ``min_alignment_over_chance`` (2) times chance, and at least the floor ``min_correlation``. Chance is measured
-on the data: the subject's best pair aligned again with one session mirrored (left-right, and transposed; the
-smaller of the two), i.e. the same images seen as another field of view, so the search over rotations and
-translations finds only what any two unrelated fields of view of these statistics reach. Sessions outside the largest group of linked sessions are
+on the data: the subject's best pair aligned again with one session turned by 45, 90 and 180 degrees and
+mirrored (unturned, turned by 45 and by 90 degrees), i.e. the same images seen as another field of view, so the
+search over rotations and translations finds only what any two unrelated fields of view of these statistics
+reach; the second smallest of the six, so that a vessel pattern symmetric under some of them (a straight
+vessel, an axis-aligned cross) does not raise it. Sessions outside the largest group of linked sessions are
 named in an :class:`AlignmentError` (another animal's or another field of view's recording is not matched);
 with two sessions there is no typical level to compare with, and only chance and the floor decide (both
 sessions are named when they do not link, since neither is the odd one out).
@@ -75,7 +77,8 @@ class AlignmentResult:
         The sessions' names, in the order of every per-session array here (the order ``align_sessions`` was
         given; :func:`~.registration.register_sessions` gives them in name order).
     chance_correlation : float
-        Correlation of the subject's best pair with one session mirrored (what unrelated fields of view reach).
+        Correlation of the subject's best pair with one session turned or mirrored (what unrelated fields of view
+        reach; :func:`_chance_correlation`).
     link_threshold : float
         Correlation two sessions needed to be linked (see the module's docstring).
     """
@@ -448,7 +451,7 @@ def align_sessions(sessions: Sequence[SessionFootprints], *, max_rotation_deg: f
     min_relative_alignment_correlation : float
         Fraction of the subject's typical correlation that links two sessions (three sessions or more).
     min_alignment_over_chance : float
-        Multiple of chance (a mirrored session's correlation) that links two sessions; 0: chance not measured.
+        Multiple of chance (a turned or mirrored session's correlation) that links two sessions; 0: not measured.
 
     Returns
     -------
@@ -535,24 +538,42 @@ def _pairwise_rigid(sessions: Sequence[SessionFootprints], channels: list, coars
     return pairwise, pairs
 
 
+#: The transforms chance is measured with: (mirror left-right first?, then rotate by degrees). None is a symmetry of
+#: a generic image; the two 45 degrees off the axes are no symmetry of an axis-aligned pattern either (a straight
+#: cross of vessels is symmetric under the other four, up to a translation).
+CHANCE_TRANSFORMS = ((False, 45.0), (False, 90.0), (False, 180.0), (True, 0.0), (True, 45.0), (True, 90.0))
+
+
 def _chance_correlation(sessions: Sequence[SessionFootprints], channels: list, pairwise: np.ndarray,
                         coarse: np.ndarray, max_shift_fraction: float, diameter: float) -> float:
     """Correlation the rigid search reaches between unrelated fields of view of these sessions' statistics.
 
-    The subject's best-correlated pair is aligned again with one of its sessions mirrored left-right, and once
-    transposed; the smaller of the two correlations is returned (a straight vessel is symmetric under one of
-    them at most, so it cannot inflate both).
+    The subject's best-correlated pair is aligned again with one of its sessions transformed so that it is no
+    longer the same field of view: by each of :data:`CHANCE_TRANSFORMS` (rotations by 45, 90 and 180 degrees,
+    mirrored left-right with and without rotations by 45 and 90), each followed by the same rotation and
+    translation search. A vessel pattern symmetric under some of them (a straight vessel: a mirror and the
+    half-turn; an axis-aligned cross: all but the two at 45 degrees) makes those correlations as high as a true
+    match; the second smallest of the six is returned, which needs two of them to be no symmetry of the images
+    and, for images without symmetry, is about the same low quantile (2/7) as the smaller of two draws (1/3).
+    Rotations the search itself reaches (``max_rotation_deg`` of 45 degrees or more) are left out.
     """
     n = len(sessions)
     off = np.where(np.eye(n, dtype=bool), -np.inf, pairwise)
     i, j = np.unravel_index(np.argmax(off), off.shape)
     max_shift = tuple(int(max_shift_fraction * d) for d in sessions[j].shape)
+    max_rotation = float(np.max(np.abs(coarse)))
+    # an unmirrored rotation within the search would find the session itself again
+    transforms = [(m, a) for m, a in CHANCE_TRANSFORMS if m or min(a, 360 - a) > max_rotation + 1]
     values = []
-    for mirror in (lambda c: c[:, ::-1], lambda c: c.T):
-        mirrored = [np.ascontiguousarray(mirror(c)) for c in channels[i]]
-        values.append(_pair_rigid(channels[j], mirrored, coarse=coarse, max_shift=max_shift, diameter=diameter)[2])
-    logger.info("chance correlation (%s mirrored onto %s): %.3f", sessions[i].name, sessions[j].name, min(values))
-    return float(min(values))
+    for mirror, angle in transforms:
+        moving = [np.ascontiguousarray(c[:, ::-1]) for c in channels[i]] if mirror else channels[i]
+        values.append(_pair_rigid(channels[j], moving, coarse=coarse + angle, max_shift=max_shift,
+                                  diameter=diameter)[2])
+    chance = float(np.sort(values)[1])
+    logger.info("chance correlation (%s transformed onto %s; %s): %.3f", sessions[i].name, sessions[j].name,
+                ", ".join(f"{'mirrored, ' if m else ''}{a:g} deg: {v:.3f}" for (m, a), v in zip(transforms, values)),
+                chance)
+    return chance
 
 
 def _link_threshold(pairwise: np.ndarray, chance: float, *, floor: float, relative: float,
@@ -590,7 +611,7 @@ def _usable_pairs(sessions: Sequence[SessionFootprints], pairwise: np.ndarray, p
             f"{which}: after the best rotation (within {max_rotation_deg} deg) and translation, their correlation "
             f"with the others stays below {threshold:.2f}, the subject's threshold (the largest of the floor "
             f"min_alignment_correlation, min_relative_alignment_correlation times the typical best correlation, "
-            f"and min_alignment_over_chance times chance, {chance:.2f}: a mirrored session aligned the same way) "
+            f"and min_alignment_over_chance times chance, {chance:.2f}: a turned or mirrored session aligned the same way) "
             f"(best correlation per session: {detail}). Check that they are the same animal's same field of "
             "view; raise max_rotation_deg for larger rotations, or remove them")
     return [p for p in pairs if linked[p[0], p[1]]]

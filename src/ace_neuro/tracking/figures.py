@@ -133,8 +133,9 @@ def plot_model(pairs: dict, model: dict, quality: dict, path: str | os.PathLike,
             bins = np.linspace(grid[0] if label.startswith("footprint") else 0, grid[-1], 50)
             ax.hist(values, bins=bins, color="0.7", label="candidate pairs")
             width = bins[1] - bins[0]
-            ax.plot(grid, n * width * fitted.prior_same * same, color="tab:red", label="fitted: same cell")
-            ax.plot(grid, n * width * (1 - fitted.prior_same) * diff, color="tab:blue", label="fitted: different")
+            kind = "fixed model" if fitted.source == "fixed" else "fitted"
+            ax.plot(grid, n * width * fitted.prior_same * same, color="tab:red", label=f"{kind}: same cell")
+            ax.plot(grid, n * width * (1 - fitted.prior_same) * diff, color="tab:blue", label=f"{kind}: different")
             ax.set_yscale("log")
             ax.set_ylim(0.5, None)
             ax.set_xlabel(label)
@@ -154,7 +155,9 @@ def plot_model(pairs: dict, model: dict, quality: dict, path: str | os.PathLike,
                  f"{quality.get('false_positive', float('nan')):.3f}, false negatives "
                  f"{quality.get('false_negative', float('nan')):.3f}, uncertain pairs "
                  f"{quality.get('uncertain_fraction', float('nan')):.3f}, mean register score "
-                 f"{quality.get('mean_register_score', float('nan')):.3f}".lstrip(": "), fontsize=10)
+                 f"{quality.get('mean_register_score', float('nan')):.3f}".lstrip(": ")
+                 + ("\nP(same) from the FIXED model, not fitted (quality.json: model_note)"
+                    if quality.get("model_source") == "fixed" else ""), fontsize=10)
     fig.tight_layout()
     _save(fig, path)
 

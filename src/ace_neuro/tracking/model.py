@@ -15,6 +15,13 @@ maximisation), so no threshold is set by hand:
 
 The two measures are combined as conditionally independent given the class; ``P(same | d, r)`` follows from
 Bayes' rule with the fitted prior.
+
+A subject with few cells has too few pairs to fit nine parameters (CellReg then offers a deterministic threshold
+instead of its probabilistic model). :func:`fixed_pair_model` is the fallback: the same two-class model with
+parameters set in advance from the cell diameter ``D`` instead of fitted (:func:`fixed_pair_model` lists them),
+so that a pair is called the same cell when its centroids are close and its footprints overlap: P(same) > 0.5
+above a similarity of about 0.26, 0.42 and 0.65 at centroid distances 0, ``D / 2`` and ``D``. Its false positive
+and negative estimates are that model's, not measured on the subject.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import numpy as np
 import scipy.special
 import scipy.stats
 
-__all__ = ["PairModel", "fit_pair_model"]
+__all__ = ["PairModel", "fit_pair_model", "fixed_pair_model"]
 
 _EPS = 1e-3
 _N_PSEUDO = 20
@@ -48,6 +55,7 @@ class PairModel:
     zero_different: float  #: and for different cells
     n_pairs: int
     converged: bool
+    source: str = "fitted"  #: "fitted" to the subject's pairs, or "fixed" (:func:`fixed_pair_model`)
 
     def log_likelihoods(self, distance: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log densities of the pairs under the same and the different class: two (n,) arrays."""
@@ -166,3 +174,43 @@ def fit_pair_model(distance: np.ndarray, similarity: np.ndarray, *, max_distance
         raise ValueError("the fitted same-cell component has lower footprint similarity than the different-cell "
                          "one: the sessions are probably misaligned")
     return dataclasses.replace(model, converged=converged)
+
+
+#: The fixed model's parameters, in units of the cell diameter where they are lengths (:func:`fixed_pair_model`).
+_FIXED_MEDIAN_DISTANCE_SAME = 0.2  # median centroid distance of a cell to itself in another session (diameters)
+_FIXED_LOG_SD_SAME = 0.6  # spread of log(distance) of a cell to itself
+_FIXED_BETA_SAME = (6.0, 1.5)  # similarity of a cell to itself: mean 0.8
+_FIXED_ZERO_SAME = 0.01  # a cell's footprints almost always overlap across sessions
+_FIXED_BETA_DIFFERENT = (1.0, 5.0)  # similarity of overlapping neighbours: mean 0.17 (the fit's weak prior)
+_FIXED_ZERO_DIFFERENT = 0.5  # half of the neighbour pairs do not overlap (the fit's weak prior)
+
+
+def fixed_pair_model(*, max_distance: float, diameter: float, n_pairs: int = 0) -> PairModel:
+    """The same/different model with parameters set in advance (for subjects with too few pairs to fit).
+
+    Same cells: log(distance) normal with median ``0.2 * diameter`` and standard deviation 0.6; similarity a
+    Beta(6, 1.5) (mean 0.8), no overlap with probability 0.01. Different cells: distance density ``~ d`` on
+    ``[0, max_distance]`` (cells scattered uniformly in the plane); similarity 0 (no overlap) with probability 0.5,
+    else a Beta(1, 5) (mean 0.17; the weak prior :func:`fit_pair_model` adds). Prior P(same) 0.5: the data decide.
+
+    Parameters
+    ----------
+    max_distance : float
+        The distance the candidate pairs were cut at (pixels).
+    diameter : float
+        Median cell diameter (pixels).
+    n_pairs : int
+        Number of candidate pairs it is applied to (recorded only).
+
+    Returns
+    -------
+    PairModel
+        With ``source="fixed"`` and ``converged=False``.
+    """
+    if not (max_distance > 0 and diameter > 0):
+        raise ValueError(f"max_distance ({max_distance}) and diameter ({diameter}) must be positive")
+    return PairModel(max_distance=float(max_distance), prior_same=0.5,
+                     log_mean_same=float(np.log(_FIXED_MEDIAN_DISTANCE_SAME * diameter)),
+                     log_sd_same=_FIXED_LOG_SD_SAME, exponent_different=1.0, beta_same=_FIXED_BETA_SAME,
+                     beta_different=_FIXED_BETA_DIFFERENT, zero_same=_FIXED_ZERO_SAME,
+                     zero_different=_FIXED_ZERO_DIFFERENT, n_pairs=int(n_pairs), converged=False, source="fixed")

@@ -19,7 +19,7 @@ from ace_neuro.io.atomic import atomic_path
 from .align import AlignmentResult, align_sessions, cell_diameter
 from .assign import candidate_pairs, centroids, cluster_cells, register_scores
 from .footprints import SessionFootprints
-from .model import PairModel, fit_pair_model
+from .model import PairModel, fit_pair_model, fixed_pair_model
 from .params import TrackingOptions
 from .transforms import SessionTransform, warp_footprints
 
@@ -257,7 +257,9 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     centres = centroids(stacked, common_shape)
     coverage = np.stack([_coverage(t) for t in transforms])
     pairs = candidate_pairs(stacked, session_of, common_shape, max_distance=max_distance, coverage=coverage)
-    model, probability = _pair_probability(pairs, max_distance, n_sessions)
+    model, probability, model_note = _pair_probability(pairs, max_distance, diameter=diameter,
+                                                       approach=options.registration_approach,
+                                                       min_pairs_to_fit=options.min_pairs_to_fit)
     labels = cluster_cells(len(centres), session_of, pairs, probability, threshold=options.p_same_threshold,
                            tie_key=_position_rank(centres))
     n_groups = int(labels.max()) + 1 if labels.size else 0
@@ -266,7 +268,8 @@ def register_sessions(sessions: Sequence[SessionFootprints], options: TrackingOp
     common = _mean_footprints(labels, stacked, n_groups)
     quality = quality_summary(labels, probability, pairs, scores, n_sessions, options.p_same_threshold)
     quality.update(max_distance=float(max_distance), cell_diameter=float(diameter),
-                   seconds=float(time.perf_counter() - started))
+                   seconds=float(time.perf_counter() - started),
+                   model_source=model.source if model is not None else "none", model_note=model_note)
     quality.update(_quality_within_diameter(labels, probability, pairs, scores, n_sessions, options.p_same_threshold,
                                             diameter))
     inverse_order = np.argsort(order)  # user's column -> canonical index
@@ -309,15 +312,34 @@ def _cells_in_common_space(ordered: list, transforms: list) -> tuple[scipy.spars
     return stacked, session_of, local_index
 
 
-def _pair_probability(pairs, max_distance: float, n_sessions: int) -> tuple[PairModel | None, np.ndarray]:
-    """The same/different model fitted to the candidate pairs (None under 10 pairs) and each pair's P(same)."""
-    if pairs.first.size >= 10:
+def _pair_probability(pairs, max_distance: float, *, diameter: float, approach: str,
+                      min_pairs_to_fit: int) -> tuple[PairModel | None, np.ndarray, str]:
+    """The same/different model of the candidate pairs and each pair's P(same), and a note on the model's source.
+
+    ``approach`` (:class:`TrackingOptions`' ``registration_approach``): ``"probabilistic"`` fits the model to
+    the pairs (at least 10); ``"fixed"`` takes :func:`~.model.fixed_pair_model`; ``"auto"`` fits it when there
+    are at least ``min_pairs_to_fit`` pairs, else takes the fixed model with a warning (the note says why).
+    No model (None) when there are no pairs.
+    """
+    n = int(pairs.first.size)
+    if n == 0:
+        return None, np.zeros(0), "no candidate pairs: every cell is a tracked cell of its own"
+    if approach == "probabilistic" or (approach == "auto" and n >= min_pairs_to_fit):
+        if n < 10:
+            raise ValueError(f"only {n} neighbouring cell pairs across sessions: too few to fit the same/different "
+                             "model (registration_approach: probabilistic); give more cells or a larger "
+                             "max_distance, or set registration_approach to 'auto' or 'fixed'")
         model = fit_pair_model(pairs.distance, pairs.similarity, max_distance=max_distance)
-        return model, model.probability(pairs.distance, pairs.similarity)
-    if n_sessions > 1 and pairs.first.size:
-        raise ValueError(f"only {pairs.first.size} neighbouring cell pairs across sessions: too few to fit the "
-                         "same/different model; give more cells or a larger max_distance")
-    return None, np.zeros(pairs.first.size)
+        return model, model.probability(pairs.distance, pairs.similarity), f"fitted to the subject's {n} pairs"
+    model = fixed_pair_model(max_distance=max_distance, diameter=diameter, n_pairs=n)
+    if approach == "fixed":
+        note = "fixed model (registration_approach: fixed)"
+    else:
+        note = (f"fixed model, not fitted: only {n} candidate pairs of cells across sessions, fewer than "
+                f"min_pairs_to_fit ({min_pairs_to_fit}); P(same) and the false positive / negative estimates are "
+                "the fixed model's (docs/tracking.md), not measured on this subject")
+        logger.warning("P(same) from the %s", note)
+    return model, model.probability(pairs.distance, pairs.similarity), note
 
 
 def _position_rank(centres: np.ndarray) -> np.ndarray:
