@@ -17,8 +17,10 @@ from ace_neuro.params import ParameterError
 from ace_neuro.simulate import SimulationConfig, load_ground_truth, simulate_frames, simulate_recording
 
 # Seeding thresholds are set per data set from the PNR / correlation images, as
-# CaImAn's one-photon demo instructs; these suit the simulator's default noise.
-SEEDING = {"min_corr": 0.8, "min_pnr": 7}
+# CaImAn's one-photon demo instructs; these suit the simulator's default noise. Not 7: one cell of this
+# recording (truth index 15) has a residual peak-to-noise ratio of 7.000 after the first round, so at 7 its
+# recall was a coin toss (7.005 loses it on the code before the supports grew, 6.996 with them; issue 20).
+SEEDING = {"min_corr": 0.8, "min_pnr": 6.9}
 
 
 def _write_memmap(folder, config):
@@ -72,7 +74,8 @@ def test_finds_simulated_neurons_and_their_traces(recording, tmp_path):
     assert tifffile.imread(out / "pnr_image.tif").shape == (128, 128)
     used = json.loads((out / "params.json").read_text())
     g = used["neuron_size"]["gSig"]  # gSig: auto, measured on the movie
-    assert used["min_pnr"] == 7 and used["gSig"] == [g, g] and used["gSiz"] == [4 * g + 1] * 2 and used["fr"] == 20.0
+    assert used["min_pnr"] == SEEDING["min_pnr"] and used["fr"] == 20.0
+    assert used["gSig"] == [g, g] and used["gSiz"] == [4 * g + 1] * 2
 
     matches = match_components(saved.A, truth.footprints, dims=(128, 128))
     scores = detection_scores(saved.A, truth.footprints, matches=matches, dims=(128, 128))

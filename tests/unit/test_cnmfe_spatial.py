@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.signal
 import scipy.sparse
 
 from ace_neuro.cnmfe.spatial import clean_footprint, footprint_supports, hals_footprints
-
-# The support growth these tests describe (branch coverage, 7367ac5) was reverted on main: on a dense field
-# (tests/unit/test_cnmfe_pipeline.py, 30 cells in 128 x 128) grown footprints took in neighbours and recall fell
-# 0.8 (the test asks 0.9). They stay as the target of issue 20's footprint-coverage row: strict, so the day the
-# growth returns without the regression they pass and this mark must go.
-pytestmark = pytest.mark.xfail(strict=True, reason="support growth reverted on main (issue 20): footprints still "
-                               "end at the gSiz box")
 
 H = W = 48
 
@@ -27,10 +21,14 @@ def _column(img):
     return scipy.sparse.csc_matrix(img.ravel(order="F")[:, None].astype(np.float32))
 
 
-def _spatial_rounds(A, true_footprints, traces, noise, gSig, gSiz, n_rounds):
-    """``n_rounds`` spatial updates (supports, HALS, cleaning) on the movie ``Y = a c + noise`` (Fortran pixels)."""
+def _spatial_rounds(A, true_footprints, traces, noise, gSig, gSiz, n_rounds, fit_traces=None):
+    """``n_rounds`` spatial updates (supports, HALS, cleaning) on the movie ``Y = a c + noise`` (Fortran pixels).
+
+    The footprints are fitted with ``fit_traces`` (default: the true ``traces``; fewer rows: cells the model lacks).
+    """
     Y = np.stack([f.ravel(order="F") for f in true_footprints], axis=1) @ traces + noise  # (P, T)
-    C = traces - traces.mean(axis=1, keepdims=True)
+    fit_traces = traces if fit_traces is None else fit_traces
+    C = fit_traces - fit_traces.mean(axis=1, keepdims=True)
     V = C @ C.T
     for _ in range(n_rounds):
         supports = footprint_supports(A, (H, W), gSig, gSiz)
@@ -115,3 +113,60 @@ def test_fit_covers_blurred_cells_of_a_simulation(tmp_path):
     assert len(cos) >= 4 and (truth.neuron_blur_px[matches.idx_true] > 2).any()
     assert cos.min() >= 0.92 and np.median(cos) >= 0.955, cos
     assert np.median(trace_correlations(est.C, truth.calcium, matches)) >= 0.95
+
+
+def _calcium(rng, T, rate=0.03, decay=0.9):
+    """Non-negative calcium-like traces: Poisson spikes through a first-order decay, ``(n, T)``."""
+    spikes = rng.poisson(rate, size=T).astype(float)
+    return scipy.signal.lfilter([1.0], [1.0, -decay], spikes)
+
+
+def _adjacent_cells(neighbour_in_model, shared):
+    """Two touching cells (7 px apart, sigma 3), traces with a ``shared`` part, after three spatial updates.
+
+    Returns the fitted footprints (one per cell in the model) and the true ones.
+    """
+    rng = np.random.default_rng(1)
+    T = 1000
+    cells = [_gaussian((24, 20), 3.0), _gaussian((24, 27), 3.0)]
+    common = _calcium(rng, T)
+    traces = np.stack([_calcium(rng, T) + shared * common, _calcium(rng, T) + shared * common]) * 5.0
+    noise = 0.3 * rng.standard_normal((H * W, T))
+    cores = [np.where(c > 0.6, c, 0.0) for c in cells]
+    n_model = 2 if neighbour_in_model else 1
+    A0 = scipy.sparse.hstack([_column(c) for c in cores[:n_model]], format="csc")
+    A = _spatial_rounds(A0, cells, traces, noise, (3, 3), (13, 13), n_rounds=3, fit_traces=traces[:n_model])
+    return [A[:, k].toarray().ravel().reshape((H, W), order="F") for k in range(n_model)], cells
+
+
+def _share_on_core(img, own, other):
+    """Fraction of footprint ``img``'s mass on the core of ``other`` (where it is 3x brighter than ``own``)."""
+    core = other > 3 * own
+    return float(img[core].sum() / img.sum())
+
+
+@pytest.mark.parametrize("neighbour_in_model", [True, False])
+def test_two_adjacent_cells_with_their_own_traces_keep_apart(neighbour_in_model):
+    """Two touching cells with their own activity: neither footprint takes in the other as its supports grow.
+
+    With both in the model the joint fit splits the shared pixels by trace (a footprint keeps the other's core only
+    as much as the true cell reaches into it, 7 %). With the neighbour not in the model yet (to be seeded from the
+    residual), the first cell's footprint takes little of it: its activity is not the first cell's.
+    """
+    found, cells = _adjacent_cells(neighbour_in_model, shared=0.0)
+    for k, img in enumerate(found):
+        own, other = cells[k], cells[1 - k]
+        truth = _share_on_core(own, own, other)
+        assert _share_on_core(img, own, other) <= truth + (0.01 if neighbour_in_model else 0.05)
+        assert _cosine(img.ravel(), own.ravel()) > (0.99 if neighbour_in_model else 0.95)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20: a neighbour not in the model whose activity correlates with the "
+                   "cell's leaks into the grown footprint; telling it apart needs each pixel's own variance")
+def test_a_missed_neighbour_with_correlated_activity_is_not_taken_in():
+    """The neighbour not in the model, traces correlated (r 0.34): its core takes 24 % of the footprint's mass
+    (truth 7 %; the gSiz-box supports before: 16 %). A criterion on the correlation of each pixel's residual with the
+    trace would stop it; the spatial update's sums do not hold each pixel's variance yet."""
+    found, cells = _adjacent_cells(False, shared=0.5)
+    own, other = cells
+    assert _share_on_core(found[0], own, other) <= _share_on_core(own, own, other) + 0.05

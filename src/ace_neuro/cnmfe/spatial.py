@@ -2,8 +2,9 @@
 
 Given traces ``C`` and the background-subtracted data ``Y - B``, the footprints
 minimise ``||Y - B - b0 1^T - A C||^2`` with ``A >= 0`` and each footprint
-restricted to a support: its current pixels dilated by about ``gSig / 2`` and
-kept inside the ``gSiz`` box around its centre. The per-pixel constant ``b0``
+restricted to a support: its current pixels dilated by a disk of radius ``gSig``
+(so supports grow round by round, as far as the data show the cell), within a
+round disk of radius ``gSiz`` around its centre. The per-pixel constant ``b0``
 is eliminated by centring the traces over time. The problem needs only
 ``U = (Y - B) (C - mean C)^T`` on the supports and ``V = (C - mean C)(C - mean C)^T``,
 sums over frames that stream; the solver is hierarchical alternating least
@@ -47,7 +48,22 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def footprint_supports(A: scipy.sparse.csc_matrix, dims: tuple[int, int], gSig, gSiz) -> list[np.ndarray]:
-    """Allowed pixels of each footprint: its support dilated by ``ceil(gSig/2)``, inside its ``gSiz`` box.
+    """Allowed pixels of each footprint at the next spatial update: its support grown by a disk of radius ``gSig``.
+
+    As CaImAn's CNMF-E (its ``'dilate'`` search), the support of each update is the previous one dilated, so a
+    footprint can grow round by round as far as the data show the cell and is never cut square by a box: an
+    out-of-focus cell, larger than ``gSig`` says, is covered whole. The growth is bounded by the disk of radius
+    ``max(gSiz)`` (the box size) around the footprint's centre, where a cell of the expected size has long faded
+    into noise. Which of the new pixels the footprint takes is decided by the data (:func:`hals_footprints`, then
+    :func:`clean_footprint`).
+
+    Parameters
+    ----------
+    A : scipy.sparse.csc_matrix, shape (h*w, K)
+        Current footprints (Fortran pixel order).
+    dims : (h, w)
+    gSig, gSiz : (int, int)
+        Neuron half-size and box size, pixels.
 
     Returns
     -------
@@ -56,9 +72,9 @@ def footprint_supports(A: scipy.sparse.csc_matrix, dims: tuple[int, int], gSig, 
     """
     h, w = dims
     A = scipy.sparse.csc_matrix(A)
-    radius = max(1, int(np.ceil(max(gSig) / 2.0)))
+    radius = max(1, int(np.ceil(max(gSig))))
     selem = _disk(radius)
-    half = [int(v) // 2 for v in gSiz]
+    limit = float(max(gSiz))
     cents = centroids(A, dims)
     out = []
     for k in range(A.shape[1]):
@@ -67,19 +83,15 @@ def footprint_supports(A: scipy.sparse.csc_matrix, dims: tuple[int, int], gSig, 
             out.append(np.zeros(0, np.int64))
             continue
         rows, cols = idx % h, idx // h
-        r0 = max(0, rows.min() - radius)
-        r1 = min(h, rows.max() + radius + 1)
-        c0 = max(0, cols.min() - radius)
-        c1 = min(w, cols.max() + radius + 1)
+        r0, r1 = max(0, rows.min() - radius), min(h, rows.max() + radius + 1)
+        c0, c1 = max(0, cols.min() - radius), min(w, cols.max() + radius + 1)
         mask = np.zeros((r1 - r0, c1 - c0), bool)
         mask[rows - r0, cols - c0] = True
-        mask = ndi.binary_dilation(mask, structure=selem)
-        cr, cc = cents[k]
-        rr, ccol = np.nonzero(mask)
-        rr, ccol = rr + r0, ccol + c0
-        inside = (np.abs(rr - cr) <= half[0] + 0.5) & (np.abs(ccol - cc) <= half[1] + 0.5)
-        inside |= mask[rr - r0, ccol - c0] & np.isin(rr + ccol * h, idx)
-        out.append(np.sort((rr[inside] + ccol[inside] * h).astype(np.int64)))
+        grown = ndi.binary_dilation(mask, structure=selem)
+        rr, cc = np.nonzero(grown)
+        near = (rr + r0 - cents[k, 0]) ** 2 + (cc + c0 - cents[k, 1]) ** 2 <= limit * limit
+        keep = near | mask[rr, cc]  # pixels already in the footprint stay
+        out.append(np.sort(((rr[keep] + r0) + (cc[keep] + c0) * h).astype(np.int64)))
     return out
 
 
