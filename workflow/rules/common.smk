@@ -511,6 +511,14 @@ if workflow.is_main_process:
 RUN_PROGRESS = []
 
 
+def progress_rules(recording_id):
+    """The rules of a recording whose jobs' logs the progress lines sum: its stages, with cnmfe.patch_jobs' set-up
+    and patch jobs before the cnmfe job that merges them, and provenance."""
+    rules_ = recording_stages(recording_id)
+    at = rules_.index("cnmfe") if "cnmfe" in rules_ else len(rules_)
+    return rules_[:at] + ["cnmfe_setup", "cnmfe_patch"] + rules_[at:] + ["provenance"]
+
+
 def stop_run_progress():
     for reporter in RUN_PROGRESS:
         if reporter is not None:
@@ -523,7 +531,7 @@ onstart:
     RUN_PROGRESS.append(
         start_reporter(
             workflow.dag.needrun_jobs(),
-            {i: recording_stages(i) + ["provenance"] for i in IDS},
+            {i: progress_rules(i) for i in IDS},
             recording_size,
             lambda i: PARAMETERS[i],
             lambda i, step: f"{RESULTS}/{i}/logs/{step}.log",
