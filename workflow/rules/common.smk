@@ -314,7 +314,8 @@ def ttl_file(wildcards):
 def curation_input(wildcards):
     """The recording's curation file: the sheet's `curation file` when given, else the decisions the curation
     page saved (results/{id}/curation/decisions.yaml) when they exist, else no input."""
-    from ace_neuro.curate.paths import default_curation_path  # light: no SciPy at start-up
+    # ace_neuro.curate.paths is light: no SciPy at start-up
+    from ace_neuro.curate.paths import default_curation_path
 
     value = sheet_value("curation file")(wildcards)
     if value:
