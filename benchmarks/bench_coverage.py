@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+from settings import apply_settings
 
 _DEMO = {"n_frames": 2000, "height": 256, "width": 256, "n_neurons": 40, "seed": 1}
 CASES = {
@@ -118,7 +118,7 @@ def cut_footprints(A, dims, level: float = 0.2) -> list[int]:
 
 def contour_figure(A, dims, truth, path: Path, title: str) -> None:
     """True footprints (cyan, 20 % of peak) and ours (red) over the sum of the true footprints."""
-    from ace_neuro.io.images import pyplot
+    from ace_neuro.io.images import pyplot, save_figure
 
     plt = pyplot()
     h, w = dims
@@ -135,8 +135,7 @@ def contour_figure(A, dims, truth, path: Path, title: str) -> None:
     ax.set_title(title, fontsize=8)
     ax.set_axis_off()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, tight=True)
 
 
 def main() -> int:
@@ -166,11 +165,7 @@ def main() -> int:
     from ace_neuro.io.movie import find_caiman_memmap, open_movie
     from ace_neuro.simulate import load_ground_truth
 
-    settings: dict = {}
-    for assignment in args.set:
-        key, value = assignment.split("=", 1)
-        section, name = key.split(".", 1)
-        settings.setdefault(section, {})[name] = yaml.safe_load(value)
+    settings = apply_settings({}, args.set)
     folder = simulate(args.case, args.work)
     truth = load_ground_truth(folder / "raw")
     path = find_caiman_memmap(folder / "memmap")

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from settings import apply_settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -81,19 +82,12 @@ class DiskSampler(threading.Thread):
         return self.peak
 
 
-def _set(config: dict, assignment: str) -> None:
-    key, value = assignment.split("=", 1)
-    section, name = key.split(".", 1)
-    config.setdefault(section, {})[name] = yaml.safe_load(value)
-
-
 def run_workflow(recording: Path, work: Path, cores: int, settings=()) -> tuple[float, int]:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for assignment in settings:
-        _set(config, assignment)
+    apply_settings(config, settings)
     config["experiments"] = str(work / "experiments.csv")
     config["results"] = str(work / "results")
     (work / "config.yaml").write_text(yaml.safe_dump(config))

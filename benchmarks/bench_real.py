@@ -32,13 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from settings import apply_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "realdata" / "minian_demo_left"
-
-
-def _value(text: str):
-    return yaml.safe_load(text)
 
 
 def decode_to_memmap(recording: Path, work: Path) -> Path:
@@ -79,10 +76,7 @@ def run_workflow(recording: Path, work: Path, assignments: list[str]):
         shutil.rmtree(work)
     work.mkdir(parents=True)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for assignment in assignments:
-        key, value = assignment.split("=", 1)
-        section, name = key.split(".", 1)
-        config[section][name] = _value(value)
+    apply_settings(config, assignments)
     config["experiments"] = str(work / "experiments.csv")
     config["results"] = str(work / "results")
     (work / "config.yaml").write_text(yaml.safe_dump(config))
@@ -103,12 +97,9 @@ def max_projection(recording: Path) -> np.ndarray:
 
 def contour_figure(est, reference, summary: dict, path: Path, image: np.ndarray) -> None:
     """Our accepted contours (matched green, ours only red) and MiniAn's (matched cyan, MiniAn only yellow)."""
-    import matplotlib
+    from ace_neuro.io.images import display_limits, pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ace_neuro.io.images import display_limits
+    plt = pyplot()
 
     h, w = est.dims
     accepted = est.select(est.accepted)
@@ -134,8 +125,7 @@ def contour_figure(est, reference, summary: dict, path: Path, image: np.ndarray)
                  f"(cyan matched, yellow MiniAn only); {summary['n_matched']} matched", fontsize=9)
     ax.set_axis_off()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=130, tight=True)
 
 
 def main() -> int:
@@ -157,11 +147,7 @@ def main() -> int:
 
     reference = load_minian_reference(args.reference)
     args.work.mkdir(parents=True, exist_ok=True)
-    settings: dict = {}
-    for assignment in args.set:
-        key, value = assignment.split("=", 1)
-        section, name = key.split(".", 1)
-        settings.setdefault(section, {})[name] = _value(value)
+    settings = apply_settings({}, args.set)
     start = time.perf_counter()
     if args.estimates is not None:  # score a result already made
         from ace_neuro import load_estimates

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import settings
 
 from helpers import ROOT
-from helpers.workflow import run_tiny_workflow
+from helpers.workflow import run_small_workflow, run_tiny_workflow
 
 TESTS = Path(__file__).resolve().parent
 #: Folders whose name is their tests' marker.
@@ -54,3 +54,11 @@ def realdata() -> Path:
 def tiny_workflow(tmp_path_factory) -> Path:
     """A work folder where the whole workflow ran once for the session on a tiny recording (results/rec1)."""
     return run_tiny_workflow(tmp_path_factory.mktemp("tiny_workflow"))
+
+
+@pytest.fixture(scope="session")
+def small_workflow(tmp_path_factory) -> Path:
+    """A work folder where the whole workflow ran once for the session on a small recording (64 x 64, 300 frames,
+    dropped frames and motion; results/rec1). Tests that change its results work on a copy
+    (``helpers.workflow.copy_workflow``)."""
+    return run_small_workflow(tmp_path_factory.mktemp("small_workflow"))

@@ -52,15 +52,28 @@ def _add_dataclass_flags(parser, options_class) -> None:
     for f in dataclasses.fields(options_class):
         kind = hints[f.name]
         kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
-        flag = "--" + f.name.replace("_", "-")
-        # argparse formats help strings with %: a literal percent sign must be doubled.
-        declared = f.metadata.get("ace_neuro.option") or {}
-        help_text = (f.metadata.get("help") or declared.get("help", "")) + f" (default: {f.default})"
-        help_text = help_text.replace("%", "%%")
+        flag, help_text = _flag(f), _flag_help(f)
         if kind is bool:
             parser.add_argument(flag, type=_parse_bool, default=f.default, metavar="{true,false}", help=help_text)
         else:
             parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+
+
+def _flag(field: dataclasses.Field) -> str:
+    """The command-line flag of a dataclass field: ``n_frames`` -> ``--n-frames``."""
+    return "--" + field.name.replace("_", "-")
+
+
+def _flag_help(field: dataclasses.Field) -> str:
+    """A field's help (``metadata["help"]``, or its option declaration's) and its default, for argparse."""
+    declared = field.metadata.get("ace_neuro.option") or {}
+    help_text = (field.metadata.get("help") or declared.get("help", "")) + f" (default: {field.default})"
+    return help_text.replace("%", "%%")  # argparse formats help strings with %: a literal one must be doubled
+
+
+def _flag_values(args: argparse.Namespace, options_class, leave_out: tuple[str, ...] = ()) -> dict:
+    """``{field: value}`` of the flags :func:`_add_dataclass_flags` added for ``options_class``."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(options_class) if f.name not in leave_out}
 
 
 def _add_subject_options(parser) -> None:
@@ -74,8 +87,7 @@ def _add_subject_options(parser) -> None:
     group.add_argument("--sessions", type=int, default=1, help="number of sessions of one subject (default: 1)")
     for f in dataclasses.fields(SubjectConfig):
         if f.name != "n_sessions":
-            group.add_argument("--" + f.name.replace("_", "-"), type=float, default=f.default,
-                               help=(f.metadata["help"] + f" (default: {f.default})").replace("%", "%%"))
+            group.add_argument(_flag(f), type=float, default=f.default, help=_flag_help(f))
 
 
 def _parse_bool(text: str) -> bool:
@@ -90,11 +102,11 @@ def _parse_bool(text: str) -> bool:
 def _run_simulate(args: argparse.Namespace) -> int:
     from ace_neuro.simulate import SimulationConfig, simulate_recording
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SimulationConfig)}
+    values = _flag_values(args, SimulationConfig)
     if args.sessions > 1:
         from ace_neuro.simulate.sessions import SubjectConfig, simulate_subject
 
-        subject = {f.name: getattr(args, f.name) for f in dataclasses.fields(SubjectConfig) if f.name != "n_sessions"}
+        subject = _flag_values(args, SubjectConfig, leave_out=("n_sessions",))
         out = simulate_subject(args.out, SimulationConfig(**values), SubjectConfig(n_sessions=args.sessions, **subject))
         print(f"simulated subject ({args.sessions} sessions) written to {out}")
         return 0
@@ -225,7 +237,7 @@ def _run_track(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(args.names)} --names for {len(args.files)} files")
     names = args.names or [None] * len(args.files)
     sessions = [read_footprints(path, name=name) for path, name in zip(args.files, names)]
-    options = TrackingOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackingOptions)})
+    options = TrackingOptions(**_flag_values(args, TrackingOptions))
     registration, alignment = register_sessions(sessions, options, return_alignment=True)
     write_registration(registration, alignment, args.out, title=args.out.name)
     q = registration.quality

@@ -205,20 +205,32 @@ def estimate(
 def _patch_job_estimate(stage: str, n_frames: int, height: int, width: int, recording: _Recording) -> dict:
     """:func:`estimate` of a ``cnmfe.patch_jobs`` rule: the set-up streams the movie once (``gSig: auto``); a patch
     job is the cnmfe model on one patch's pixels, with one thread and the patch's share of the components."""
-    samples = n_frames * height * width
+    seconds = _patch_job_seconds(stage, n_frames, height, width, recording)
     if stage == "cnmfe_setup":
         mem = _MEM_BASE_MB["projections"] + _MEM_MB_PER_KPIXEL["projections"] * height * width / 1000
-        seconds, disk = _SECONDS_PER_GSAMPLE["projections"] * samples / 1e9 + 10.0, 1.0
+        disk = 1.0
     else:
-        side = 2 * int(recording["cnmfe"].rf or max(height, width)) + 1
-        pixels = min(side, height) * min(side, width)
+        pixels = _patch_pixels(height, width, recording)
         k = max(50, math.ceil(_DEFAULT_COMPONENTS * pixels / (height * width)))
         mem = _MEM_BASE_MB["cnmfe"] + _MEM_MB_PER_KPIXEL["cnmfe"] * pixels / 1000 + 4 * 8 * k * n_frames / 1e6
-        # one thread where the cnmfe rule's rate was measured with two
-        seconds = 2 * _SECONDS_PER_GSAMPLE["cnmfe"] * n_frames * pixels / 1e9 + _FIXED_SECONDS["cnmfe"]
         disk = (4 * k * n_frames + 20 * pixels) / 1e6 + 1.0
     return {"mem_mb": int(math.ceil(mem * 1.25)), "disk_mb": int(math.ceil(disk)),
             "runtime": max(_MIN_RUNTIME_MIN, int(math.ceil(seconds * _TIME_MARGIN / 60))), "threads": 1}
+
+
+def _patch_pixels(height: int, width: int, recording: _Recording) -> int:
+    """Pixels of one ``cnmfe.patch_jobs`` patch (``2 rf + 1`` a side, at most the frame)."""
+    side = 2 * int(recording["cnmfe"].rf or max(height, width)) + 1
+    return min(side, height) * min(side, width)
+
+
+def _patch_job_seconds(stage: str, n_frames: int, height: int, width: int, recording: _Recording) -> float:
+    """Run time of a ``cnmfe.patch_jobs`` rule: the set-up's one pass over the movie, or the cnmfe model on one
+    patch's pixels with one thread (where the cnmfe rule's rate was measured with two)."""
+    if stage == "cnmfe_setup":
+        return _SECONDS_PER_GSAMPLE["projections"] * n_frames * height * width / 1e9 + 10.0
+    pixels = _patch_pixels(height, width, recording)
+    return 2 * _SECONDS_PER_GSAMPLE["cnmfe"] * n_frames * pixels / 1e9 + _FIXED_SECONDS["cnmfe"]
 
 
 def expected_seconds(stage: str, n_frames: int, height: int, width: int, options: OptionsArg = None) -> float:
@@ -234,6 +246,8 @@ def expected_seconds(stage: str, n_frames: int, height: int, width: int, options
     """
     _check(stage, n_frames, height, width)
     recording = options if isinstance(options, _Recording) else _Recording(options)
+    if stage in PATCH_JOB_STAGES:
+        return _patch_job_seconds(stage, int(n_frames), int(height), int(width), recording)
     samples = int(n_frames) * int(height) * int(width)
     rate = _SECONDS_PER_GSAMPLE[stage]
     if stage == "nwb":

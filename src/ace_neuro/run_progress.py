@@ -12,6 +12,10 @@ recording with a step running or finished since the last print, a line such as::
 
 (one line).
 
+A step is one job's log: a rule's name (``motion``), or for a rule with one job per index, such as
+``cnmfe.patch_jobs``' ``cnmfe_patch`` (log ``cnmfe_patch_<patch>.log``), the rule's name and the index
+(``cnmfe_patch_3``); its lines carry the rule's name (``cnmfe_patch: started``).
+
 How the fractions are counted:
 
 * a step's share of its recording's work is its expected run time (:func:`ace_neuro.resources.expected_seconds`,
@@ -39,12 +43,13 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ace_neuro.progress import format_seconds
+from ace_neuro.resources import PATCH_JOB_STAGES
 from ace_neuro.resources import STAGES as RESOURCE_STAGES
 from ace_neuro.resources import expected_seconds
 
 __all__ = [
-    "start_reporter", "interval_from_environment", "planned_steps", "step_weights", "StepState", "read_step_log",
-    "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
+    "start_reporter", "interval_from_environment", "planned_steps", "step_rule", "step_weights", "StepState",
+    "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
 ]
 
 #: First word of every whole-run progress line.
@@ -56,6 +61,7 @@ RUNNING_CAP = 0.95
 
 _RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.]\d+ [A-Z]+ [\w.]+: (.*)$")
 _PASS = re.compile(r"^(?P<label>.+?): (?P<done>\d+)/(?P<total>\d+) (?P<unit>\w+) \(\d+%\)")
+_INDEXED = re.compile(r"^(?P<rule>.+?)(?:_\d+)+$")
 
 
 def planned_steps(jobs, steps_of: Mapping[str, list[str]]) -> dict[str, list[str]]:
@@ -64,24 +70,53 @@ def planned_steps(jobs, steps_of: Mapping[str, list[str]]) -> dict[str, list[str
     Parameters
     ----------
     jobs : iterable
-        Jobs with ``.rule.name`` and ``.wildcards_dict`` (holding ``id`` for a recording's step).
+        Jobs with ``.rule.name`` and ``.wildcards_dict`` (holding ``id`` for a recording's step; any other
+        wildcard is an index, such as ``cnmfe_patch``'s ``patch``).
     steps_of : mapping
-        ``{recording id: [steps]}``: every step of each recording, in order; jobs of other rules (``all``,
+        ``{recording id: [rules]}``: every rule of each recording, in order; jobs of other rules (``all``,
         the compare rules) are left out.
+
+    Returns
+    -------
+    dict
+        ``{recording id: [steps]}`` in the rules' order: a rule's name, or for a job with index wildcards the
+        rule's name and its indices (``cnmfe_patch_3``, as its log is named), in the indices' order.
     """
-    planned: dict[str, set[str]] = {}
+    planned: dict[str, dict[str, list[tuple]]] = {}
     for job in jobs:
-        recording_id = (getattr(job, "wildcards_dict", None) or {}).get("id")
-        if recording_id in steps_of and job.rule.name in steps_of[recording_id]:
-            planned.setdefault(recording_id, set()).add(job.rule.name)
-    return {rid: [s for s in steps if s in planned[rid]] for rid, steps in steps_of.items() if rid in planned}
+        wildcards = dict(getattr(job, "wildcards_dict", None) or {})
+        recording_id = wildcards.pop("id", None)
+        rule = job.rule.name
+        if recording_id in steps_of and rule in steps_of[recording_id]:
+            indices = tuple(int(value) for _, value in sorted(wildcards.items()))
+            planned.setdefault(recording_id, {}).setdefault(rule, []).append(indices)
+    return {
+        rid: ["_".join([rule, *map(str, indices)]) for rule in rules if rule in planned[rid]
+              for indices in sorted(set(planned[rid][rule]))]
+        for rid, rules in steps_of.items() if rid in planned
+    }
+
+
+def step_rule(step: str) -> str:
+    """The rule of a step (:func:`planned_steps`): ``cnmfe_patch_3`` -> ``cnmfe_patch``, ``motion`` -> ``motion``.
+
+    Examples
+    --------
+    >>> step_rule("cnmfe_patch_12"), step_rule("cnmfe_setup")
+    ('cnmfe_patch', 'cnmfe_setup')
+    """
+    match = _INDEXED.match(step)
+    return match["rule"] if match else step
 
 
 def step_weights(steps, n_frames: int, height: int, width: int, options=None) -> dict[str, float]:
-    """``{step: expected seconds}`` of one recording's steps (:func:`ace_neuro.resources.expected_seconds`; a
-    step without a run-time model, such as summary or movies, 5 s)."""
+    """``{step: expected seconds}`` of one recording's steps (:func:`ace_neuro.resources.expected_seconds` of the
+    step's rule, a patch job's at its patch's size; a step without a run-time model, such as summary or movies,
+    5 s)."""
+    modelled = RESOURCE_STAGES + PATCH_JOB_STAGES
     return {
-        step: expected_seconds(step, n_frames, height, width, options=options) if step in RESOURCE_STAGES else 5.0
+        step: expected_seconds(step_rule(step), n_frames, height, width, options=options)
+        if step_rule(step) in modelled else 5.0
         for step in steps
     }
 
@@ -219,7 +254,8 @@ class RunProgress:
         for recording_id, weights in self.steps.items():
             states = {}
             for step in weights:
-                state = read_step_log(self.log_path(recording_id, step), step, self.since, self.earlier_done)
+                state = read_step_log(self.log_path(recording_id, step), step_rule(step), self.since,
+                                      self.earlier_done)
                 key = (recording_id, step)
                 self._best[key] = max(self._best.get(key, 0.0), step_fraction(state))
                 states[step] = state
@@ -367,11 +403,12 @@ def start_reporter(
     jobs : iterable
         The jobs the run will make (``workflow.dag.needrun_jobs()``).
     steps_of : mapping
-        ``{recording id: [steps]}``, every step of each recording.
+        ``{recording id: [rules]}``, every rule of each recording (``cnmfe_setup`` and ``cnmfe_patch`` too: their
+        jobs count where ``cnmfe.patch_jobs`` makes them).
     size_of, options_of : callable
         A recording's ``(frames, height, width)`` and its options (``{stage: Options}``), for the steps' weights.
     log_path : callable
-        ``log_path(recording_id, step)`` -> the step's log file.
+        ``log_path(recording_id, step)`` -> the step's log file (``cnmfe_patch_3`` for patch 3's job).
     emit : callable
         Where lines go (Snakemake's ``logger.info``).
     interval_s : float

@@ -9,7 +9,9 @@ the NWB export with the subject and imaging fields DANDI asks for, and the opt-i
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +49,8 @@ def start_snakemake(workdir: Path, *args: str, env: Mapping[str, str] | None = N
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run (empty when there is nothing to do)."""
+    """Rule -> job count from the 'Job stats' table a dry run or a run prints at start (empty when there is nothing
+    to do)."""
     text = result.stdout + result.stderr
     if "Nothing to be done" in text:
         return {}
@@ -86,15 +89,44 @@ def simulate_workdir(workdir: Path, simulation) -> Path:
     return recording
 
 
+def run_small_workflow(workdir: Path) -> Path:
+    """Simulate a small recording (64 x 64, 300 frames, 2 dropped, motion) into ``workdir/raw/rec1`` and run the
+    whole workflow on it with the defaults (results in ``workdir/results/rec1``); returns ``workdir``. The
+    ``small_workflow`` fixture (conftest.py) runs it once per session: tests/workflow/test_workflow.py checks its
+    outputs and re-plans, tests/workflow/test_curation_workflow.py curates a copy."""
+    from ace_neuro.simulate import SimulationConfig
+
+    simulate_workdir(workdir, SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=120,
+                                               seed=5, dropped_frames=2, motion_amplitude_px=1.0))
+    write_config(workdir, spectral={"window_params": [5, 1]})  # the recording lasts 15 s
+    run_snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def copy_workflow(workdir: Path, to: Path) -> Path:
+    """A copy of a work folder where a workflow ran, reading its own sample sheet (its recordings stay where they
+    are); mtimes and Snakemake's records are kept, so nothing re-runs by itself. Returns the copy."""
+    shutil.copytree(workdir, to, symlinks=True)
+    config = yaml.safe_load((to / "config.yaml").read_text())
+    config["experiments"] = str(to / "experiments.csv")
+    (to / "config.yaml").write_text(yaml.safe_dump(config))
+    return to
+
+
+#: Where :func:`run_tiny_workflow` keeps its run's console (Snakemake's stderr), for tests/workflow/test_console.py.
+TINY_CONSOLE = "console.txt"
+
+
 def run_tiny_workflow(workdir: Path) -> Path:
     """Simulate a tiny recording into ``workdir/raw/rec1`` and run the whole workflow on it (results in
-    ``workdir/results/rec1``); returns ``workdir``. The ``tiny_workflow`` fixture (conftest.py) runs it once per
-    session."""
+    ``workdir/results/rec1``, a whole-run progress line every 3 s, the console in ``workdir/console.txt``);
+    returns ``workdir``. The ``tiny_workflow`` fixture (conftest.py) runs it once per session."""
     from ace_neuro.simulate import SimulationConfig
 
     simulate_workdir(workdir, SimulationConfig(n_frames=240, height=48, width=48, n_neurons=5, frames_per_file=100,
                                                seed=3, dropped_frames=2, motion_amplitude_px=1.0))
     write_config(workdir, spectral={"window_params": [5, 1]},  # the recording lasts 12 s
                  movies={"write_movies": True, "movies_speedup": 2}, nwb=NWB_FIELDS)
-    run_snakemake(workdir, "--cores", "2")
+    result = run_snakemake(workdir, "--cores", "2", env={**os.environ, "ACE_NEURO_PROGRESS_S": "3"})
+    (workdir / TINY_CONSOLE).write_text(result.stderr)
     return workdir

@@ -220,6 +220,7 @@ def test_snakefile_start_up_imports_nothing_heavy():
         "import sys\n"
         "from ace_neuro import params, sheet, stages\n"
         "from ace_neuro.io.miniscope import recording_files\n"
+        "from ace_neuro.curate.paths import default_curation_path\n"  # the evaluate rule's input function
         "params.registry(); params.stage_parameters('cnmfe', {})\n"
         "heavy = [m for m in ('cv2', 'h5py', 'scipy', 'matplotlib', 'oasis') if m in sys.modules]\n"
         "print(','.join(heavy))\n"

@@ -257,3 +257,51 @@ def test_start_reporter_runs_or_says_why_not(tmp_path):
                               lines.append)
     assert reporter is None
     assert lines == ["progress: no whole-run progress lines in this run (OSError: rec1: metaData.json unreadable)"]
+
+
+def test_patch_jobs_count_in_the_progress_monotone_with_a_finite_eta(tmp_path):
+    """cnmfe.patch_jobs: the set-up and each cnmfe_patch job (log cnmfe_patch_<i>.log, lines "cnmfe_patch: ...")
+    are steps of their own; while only patch jobs log, the recording's progress rises."""
+    class Job:
+        def __init__(self, rule, **wildcards):
+            self.rule = type("Rule", (), {"name": rule})()
+            self.wildcards_dict = wildcards
+
+    rules = ["motion", "cnmfe_setup", "cnmfe_patch", "cnmfe", "provenance"]
+    jobs = [Job("cnmfe", id="rec1"), Job("cnmfe_patch", id="rec1", patch="10"), Job("all"),
+            Job("cnmfe_patch", id="rec1", patch="2"), Job("cnmfe_setup", id="rec1"), Job("motion", id="rec1")]
+    steps = planned_steps(jobs, {"rec1": rules})["rec1"]
+    assert steps == ["motion", "cnmfe_setup", "cnmfe_patch_2", "cnmfe_patch_10", "cnmfe"]
+    weights = step_weights(steps, 3000, 256, 256)
+    assert weights["cnmfe_patch_2"] == weights["cnmfe_patch_10"] > weights["cnmfe_setup"] > 0
+    assert all(math.isfinite(w) for w in weights.values())
+
+    logs = tmp_path / "logs"
+    clock = Clock()
+    progress = RunProgress({"rec1": weights}, lambda i, s: logs / f"{s}.log", since=START, clock=clock,
+                           earlier_done=False)
+    timeline = [
+        ("motion", [(1, "motion: started"), (2, "motion: done in 1 s")]),
+        ("cnmfe_setup", [(3, "cnmfe_setup: started"), (4, "cnmfe_setup: done in 1 s")]),
+        ("cnmfe_patch_2", [(5, "cnmfe_patch: started"),
+                           (6, "cnmfe seeding: 100/3000 frames (3%), 50.0 frames/s, ETA 0:58")]),
+        ("cnmfe_patch_10", [(6, "cnmfe_patch: started"),
+                            (7, "cnmfe seeding: 1500/3000 frames (50%), 50.0 frames/s, ETA 0:30")]),
+        ("cnmfe_patch_2", [(8, "cnmfe seeding: 3000/3000 frames (100%), 50.0 frames/s, ETA 0:00"),
+                           (9, "cnmfe background: 0/3000 frames (0%), 50.0 frames/s, ETA ?")]),
+        ("cnmfe_patch_2", [(10, "cnmfe_patch: done in 5 s")]),
+        ("cnmfe_patch_10", [(11, "cnmfe_patch: done in 5 s")]),
+        ("cnmfe", [(12, "cnmfe: started"), (13, "cnmfe: done in 1 s")]),
+    ]
+    fractions, printed = [], []
+    for step, lines in timeline:
+        clock.now += 10.0
+        write_log(logs / f"{step}.log", lines)
+        printed.append(progress.lines())
+        fractions.append(progress.run_fraction())
+        assert math.isfinite(progress.eta_s()) and not any("ETA ?" in line for line in printed[-1])
+    assert all(b >= a for a, b in zip(fractions, fractions[1:]))
+    assert all(b > a for a, b in zip(fractions[1:7], fractions[2:7])), fractions  # each patch job's line counts
+    assert printed[3][0].startswith("progress rec1: cnmfe_patch_2 (cnmfe seeding: 100/3000 frames), "
+                                    "cnmfe_patch_10 (cnmfe seeding: 1500/3000 frames); ")
+    assert fractions[-1] == 1.0 and progress.eta_s() == 0.0

@@ -1,21 +1,24 @@
 """The workflow's console on a tiny recording: quiet by default (no per-job input listings), the listings back with
 `--quiet host`, whole-run progress lines (monotone, finite ETA) on the console and in Snakemake's log, and a failed
-job named with its rule, log and error (issues 22 and 23)."""
+job named with its rule, log and error (issues 22 and 23).
+
+The first run is the session's ``tiny_workflow`` (tests/conftest.py), which keeps its console (a progress line
+every 3 s); the runs that change results work on a copy of it.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from ace_neuro.simulate import SimulationConfig, simulate_recording
-
+from helpers.workflow import TINY_CONSOLE
 from helpers.workflow import run_snakemake as snakemake
-from helpers.workflow import write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -31,22 +34,21 @@ def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("console")
-    recording = simulate_recording(
-        workdir / "raw" / "rec1",
-        SimulationConfig(n_frames=240, height=48, width=48, n_neurons=5, frames_per_file=100, seed=3),
-    )
-    (workdir / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
-    write_config(workdir, spectral={"window_params": [5, 1]})  # the recording lasts 12 s
-    result = run_snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir, result
+def first_run(tiny_workflow):
+    """The tiny workflow's folder and its run's console."""
+    return tiny_workflow, (tiny_workflow / TINY_CONSOLE).read_text()
+
+
+@pytest.fixture(scope="module")
+def copied_run(tiny_workflow, tmp_path_factory) -> Path:
+    """A copy of the tiny workflow's folder (mtimes and Snakemake's records kept: nothing re-runs by itself)."""
+    workdir = tmp_path_factory.mktemp("console") / "work"
+    shutil.copytree(tiny_workflow, workdir, symlinks=True)
+    return workdir
 
 
 def test_default_console_lists_no_job_inputs_and_keeps_the_steps_lines(first_run):
-    _, result = first_run
-    console = result.stderr
+    _, console = first_run
     assert "    input:" not in console and "    output:" not in console and "    reason:" not in console
     assert "convert: started" in console and "cnmfe: done in" in console  # the jobs' own lines
     assert re.search(r"^\d+ of \d+ steps \(100%\) done$", console, re.M)  # Snakemake's job count
@@ -54,9 +56,9 @@ def test_default_console_lists_no_job_inputs_and_keeps_the_steps_lines(first_run
 
 
 def test_progress_lines_are_monotone_with_a_finite_eta_on_console_and_in_the_log(first_run):
-    workdir, result = first_run
-    lines = PROGRESS.findall(result.stderr)
-    assert len(lines) >= 3, result.stderr[-3000:]
+    workdir, console = first_run
+    lines = PROGRESS.findall(console)
+    assert len(lines) >= 3, console[-3000:]
     assert {line[0] for line in lines} == {"rec1"}
     own = [int(line[2]) for line in lines]
     run = [int(line[3]) for line in lines]
@@ -67,18 +69,18 @@ def test_progress_lines_are_monotone_with_a_finite_eta_on_console_and_in_the_log
             assert re.fullmatch(r"\d+:\d\d(:\d\d)?", line[5]), line
     assert any(0 < r < 100 for r in run)  # reported while the run went on, not only at its end
     snakemake_logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
-    assert PROGRESS.search(snakemake_logs[-1].read_text())
+    assert any(PROGRESS.search(log.read_text()) for log in snakemake_logs)  # other runs there: a report, dry runs
 
 
-def test_verbose_flag_brings_the_job_listings_back(first_run):
-    workdir, _ = first_run
+def test_verbose_flag_brings_the_job_listings_back(copied_run):
+    workdir = copied_run
     result = run_snakemake(workdir, "--forcerun", "provenance", "--quiet", "host")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rule provenance:" in result.stderr and "    input: " in result.stderr
 
 
-def test_a_failed_job_prints_its_rule_log_and_error(first_run):
-    workdir, _ = first_run
+def test_a_failed_job_prints_its_rule_log_and_error(copied_run):
+    workdir = copied_run
     estimates = workdir / "results" / "rec1" / "evaluate" / "estimates.h5"
     estimates.write_bytes(b"not an HDF5 file")
     result = run_snakemake(workdir, "--forcerun", "events")
@@ -91,5 +93,6 @@ def test_a_failed_job_prints_its_rule_log_and_error(first_run):
     assert block[2].startswith("ValueError: ") and "estimates.h5: not an HDF5 file" in block[2]
     assert console.count("Error in rule events:") == 1
     status = (workdir / "results" / "status.tsv").read_text().splitlines()
-    # events and export both read the broken file (keep-going runs both); the table names one of them
-    assert status[1].split("\t")[:2] == ["rec1", "failed"] and status[1].split("\t")[2] in ("events", "export")
+    # events, export and movies all read the broken file (keep-going runs them); the table names one of them
+    assert status[1].split("\t")[:2] == ["rec1", "failed"]
+    assert status[1].split("\t")[2] in ("events", "export", "movies")

@@ -1,5 +1,7 @@
 """The curation round trip through Snakemake: decisions saved where the page saves them are used by the next run
-without a sheet edit, re-running evaluate and what follows only; the sheet's column still overrides."""
+without a sheet edit, re-running evaluate and what follows only; the sheet's column still overrides.
+
+On a copy of the session's ``small_workflow`` (tests/conftest.py): the whole workflow already ran there."""
 
 from __future__ import annotations
 
@@ -8,33 +10,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from ace_neuro import load_estimates
 from ace_neuro.curate import default_curation_path, write_curation_file
-from ace_neuro.simulate import SimulationConfig, simulate_recording
 
-from helpers.workflow import planned_jobs
+from helpers.workflow import copy_workflow, planned_jobs
 from helpers.workflow import run_snakemake as snakemake
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
 TARGET = "results/rec1/events/events.csv"
+#: The copy's sample sheet as the run left it (no curation column).
+SHEET = "experiments_as_run.csv"
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("curation_workflow")
-    recording = simulate_recording(
-        workdir / "raw" / "rec1",
-        SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=150, seed=5),
-    )
-    (workdir / "experiments.csv").write_text(f"id,calcium imaging directory\nrec1,{recording}\n")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["experiments"] = str(workdir / "experiments.csv")
-    config["results"] = "results"
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--cores", "2", TARGET)
+def workdir(small_workflow, tmp_path_factory) -> Path:
+    workdir = copy_workflow(small_workflow, tmp_path_factory.mktemp("curation_workflow") / "work")
+    (workdir / SHEET).write_text((workdir / "experiments.csv").read_text())
     return workdir
 
 
@@ -44,9 +36,8 @@ def test_saved_decisions_are_used_without_a_sheet_edit(workdir):
     assert before.n_components >= 2
     flipped = {0: not bool(before.accepted[0]), 1: not bool(before.accepted[1])}
     write_curation_file(default_curation_path(results), flipped, before.n_components)
-    jobs = planned_jobs(snakemake(workdir, "-n", TARGET))
+    jobs = planned_jobs(snakemake(workdir, "--cores", "2", TARGET))  # the run's "Job stats", as a dry run's
     assert set(jobs) == {"evaluate", "events"}  # nothing upstream of evaluate
-    snakemake(workdir, "--cores", "2", TARGET)
     table = pd.read_csv(results / "evaluate" / "components.csv")
     assert table.loc[[0, 1], "decided_by"].tolist() == ["curation", "curation"]
     assert table.loc[[0, 1], "accepted"].tolist() == [flipped[0], flipped[1]]
@@ -56,8 +47,8 @@ def test_saved_decisions_are_used_without_a_sheet_edit(workdir):
     override = workdir / "curation" / "rec1.csv"
     write_curation_file(override, {0: bool(before.accepted[0])}, before.n_components)
     sheet = workdir / "experiments.csv"
-    sheet.write_text(sheet.read_text().replace("directory\n", "directory,curation file\n").rstrip("\n")
-                     + f",{override}\n")
+    header, row = (workdir / SHEET).read_text().splitlines()
+    sheet.write_text(f"{header},curation file\n{row},{override}\n")
     snakemake(workdir, "--cores", "2", TARGET)
     table = pd.read_csv(results / "evaluate" / "components.csv")
     assert table.loc[0, "accepted"] == bool(before.accepted[0]) and table.loc[1, "decided_by"] == "auto"
@@ -68,7 +59,7 @@ def test_merges_and_splits_saved_from_the_page_change_the_next_run(workdir):
 
     results = workdir / "results" / "rec1"
     sheet = workdir / "experiments.csv"
-    sheet.write_text(f"id,calcium imaging directory\nrec1,{workdir / 'raw' / 'rec1'}\n")  # no curation column
+    sheet.write_text((workdir / SHEET).read_text())  # no curation column
     cnmfe = load_estimates(results / "cnmfe" / "estimates.h5")
     n_found = cnmfe.n_components
     assert n_found >= 3

@@ -59,7 +59,9 @@ def test_patch_jobs_give_the_estimates_of_one_job(workdir):
     one_job = workdir / "one_job"
     shutil.copytree(workdir / "results/rec1/cnmfe", one_job)
     _configure(workdir, patch_jobs=True)  # a changed parameter: cnmfe runs again, now as patch jobs
-    run_snakemake(workdir, "--cores", "2", ESTIMATES)
+    run = run_snakemake(workdir, "--cores", "2", ESTIMATES)
+    console = run.stdout + run.stderr  # the whole-run progress lines weigh the patch jobs too (run_progress)
+    assert "no whole-run progress lines" not in console and "progress rec1: all steps done; 100%" in console
     logs = workdir / "results/rec1/logs"
     assert all("cnmfe: patch " in (logs / f"cnmfe_patch_{i}.log").read_text() for i in range(4))
     assert not list((workdir / "results/rec1/cnmfe").glob("patch_jobs/*"))  # temporary: removed after the merge

@@ -19,10 +19,9 @@ import yaml
 from ace_neuro import load_estimates
 from ace_neuro.io.miniscope import iter_frames, open_recording
 from ace_neuro.io.movie import open_movie
-from ace_neuro.simulate import SimulationConfig
 from helpers import ROOT
 from helpers.pages import shown_files
-from helpers.workflow import planned_jobs, run_snakemake, simulate_workdir
+from helpers.workflow import planned_jobs, run_snakemake
 from helpers.workflow import write_config as write_workdir_config
 
 
@@ -33,13 +32,10 @@ def write_config(workdir: Path, **changes) -> None:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    simulate_workdir(workdir, SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6, frames_per_file=120,
-                                               seed=5, dropped_frames=2, motion_amplitude_px=1.0))
-    write_config(workdir)
-    run_snakemake(workdir, "--cores", "2")
-    return workdir
+def workdir(small_workflow) -> Path:
+    """The session's ``small_workflow`` (tests/conftest.py): 64 x 64, 300 frames, 2 dropped; config as
+    :func:`write_config` writes it."""
+    return small_workflow
 
 
 def test_every_output_is_written(workdir):
@@ -165,18 +161,17 @@ def test_cnmfe_parameters_target_builds_the_aid_without_the_fit(workdir):
     made; once made, it joins the recording's targets: its page and the report show it."""
     out = workdir / "results" / "rec1" / "cnmfe_parameters"
     shutil.rmtree(out, ignore_errors=True)
-    dry = planned_jobs(run_snakemake(workdir, "-n", "all_cnmfe_parameters"))
-    assert dry.get("cnmfe_parameters") == 1 and "cnmfe" not in dry
-    run_snakemake(workdir, "--cores", "2", "all_cnmfe_parameters")
+    # a run lists its jobs as a dry run would (its "Job stats"): one run checks the plan and makes it
+    made = planned_jobs(run_snakemake(workdir, "--cores", "2", "all_cnmfe_parameters"))
+    assert made.get("cnmfe_parameters") == 1 and "cnmfe" not in made
     for name in ("images.png", "histograms.png", "seeds.png", "patches.png", "suggestion.txt", "summary.json"):
         assert (out / name).stat().st_size > 0
     summary = yaml.safe_load((out / "summary.json").read_text())
     g = summary["neuron_size_auto"]["gSig"]  # gSig: auto, measured on the movie
     assert [g, g] in summary["gSig_candidates"] and summary["thresholds_auto"][1]["auto_pnr"]
     # made, it is a target: the next run re-makes the recording's page (and provenance), not the aid
-    jobs = planned_jobs(run_snakemake(workdir, "-n"))
+    jobs = planned_jobs(run_snakemake(workdir, "--cores", "2"))
     assert jobs.get("summary") == 1 and set(jobs) <= {"summary", "provenance", "all"}
-    run_snakemake(workdir, "--cores", "2")
     assert planned_jobs(run_snakemake(workdir, "-n")) == {}
     aid = {f"cnmfe_parameters/{name}.png" for name in ("images", "histograms", "seeds", "patches")}
     page = workdir / "results" / "rec1" / "summary.html"

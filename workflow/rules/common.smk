@@ -314,7 +314,8 @@ def ttl_file(wildcards):
 def curation_input(wildcards):
     """The recording's curation file: the sheet's `curation file` when given, else the decisions the curation
     page saved (results/{id}/curation/decisions.yaml) when they exist, else no input."""
-    from ace_neuro.curate.data import default_curation_path
+    # ace_neuro.curate.paths is light: no SciPy at start-up
+    from ace_neuro.curate.paths import default_curation_path
 
     value = sheet_value("curation file")(wildcards)
     if value:
@@ -511,6 +512,14 @@ if workflow.is_main_process:
 RUN_PROGRESS = []
 
 
+def progress_rules(recording_id):
+    """The rules of a recording whose jobs' logs the progress lines sum: its stages, with cnmfe.patch_jobs' set-up
+    and patch jobs before the cnmfe job that merges them, and provenance."""
+    rules_ = recording_stages(recording_id)
+    at = rules_.index("cnmfe") if "cnmfe" in rules_ else len(rules_)
+    return rules_[:at] + ["cnmfe_setup", "cnmfe_patch"] + rules_[at:] + ["provenance"]
+
+
 def stop_run_progress():
     for reporter in RUN_PROGRESS:
         if reporter is not None:
@@ -523,7 +532,7 @@ onstart:
     RUN_PROGRESS.append(
         start_reporter(
             workflow.dag.needrun_jobs(),
-            {i: recording_stages(i) + ["provenance"] for i in IDS},
+            {i: progress_rules(i) for i in IDS},
             recording_size,
             lambda i: PARAMETERS[i],
             lambda i, step: f"{RESULTS}/{i}/logs/{step}.log",

@@ -104,27 +104,21 @@ def fit_patches(
     threads: int = 1,
     log: logging.Logger | None = None,
 ) -> RegionFit:
-    """CNMF-E by overlapping patches, merged into one set for the whole frame.
+    """CNMF-E by overlapping patches (:func:`fit_patch` each), merged by :func:`merge_patches`.
 
     Parameters
     ----------
-    source : MovieSource
-        The whole movie.
+    source, frame_rate, border, log
+        As for :func:`merge_patches`.
     options : CnmfeOptions
         Checked parameters; ``options.patch.rf`` must be set.
-    frame_rate : float
-        Frames per second.
-    border : int
-        Pixels at the frame edge where no seed is placed.
     threads : int
         Worker processes (patches fitted at once).
-    log : logging.Logger, optional
 
     Returns
     -------
     RegionFit
-        For the whole frame; ``info`` holds the number of patches and of
-        components before merging.
+        :func:`merge_patches`' fit for the whole frame.
     """
     log = log or logger
     rf, stride = options.patch.rf, options.patch.stride

@@ -20,26 +20,17 @@ From Python::
     server.serve_forever()
 """
 
-from ace_neuro.curate.data import (
-    CurationData,
-    crop_coords_from_box,
-    default_curation_path,
-    open_results,
-    write_crop_file,
-    write_curation_file,
-)
-from ace_neuro.curate.server import CurationServer, used_by
+from ace_neuro.lazy import attach
 
-__all__ = [
-    "CurationData",
-    "CurationServer",
-    "crop_coords_from_box",
-    "default_curation_path",
-    "open_results",
-    "write_crop_file",
-    "write_curation_file",
-    "serve",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "data": ["CurationData", "crop_coords_from_box", "open_results", "write_crop_file", "write_curation_file"],
+        "paths": ["default_curation_path"],
+        "server": ["CurationServer"],
+    },
+)
+__all__ = [*__all__, "serve"]
 
 
 def serve(results_dir, *, curation_file=None, port: int = 0, open_browser: bool = False, out=print) -> None:
@@ -60,6 +51,9 @@ def serve(results_dir, *, curation_file=None, port: int = 0, open_browser: bool 
     out : callable
         Where messages go (``print``).
     """
+    from ace_neuro.curate.data import open_results
+    from ace_neuro.curate.server import CurationServer, used_by
+
     data = open_results(results_dir, curation_file)
     with CurationServer(data, port=port, on_message=out) as server:
         out(f"curating {data.n_components} components of {data.recording_id}; decisions are saved to "

@@ -41,6 +41,7 @@ from ace_neuro.io.atomic import atomic_path
 from ace_neuro.preprocess import crop_slices
 from ace_neuro.cnmfe.params import EvaluateOptions
 from ace_neuro.curate.movies import recording_movies
+from ace_neuro.curate.paths import default_curation_path
 
 __all__ = [
     "CurationData",
@@ -50,15 +51,6 @@ __all__ = [
     "crop_coords_from_box",
     "write_crop_file",
 ]
-
-#: Where ``ace-neuro curate`` saves a recording's decisions, inside its results folder: the workflow's
-#: evaluate rule reads this file when it exists and the sample sheet names no ``curation file``.
-CURATION_FILE = Path("curation") / "decisions.yaml"
-
-
-def default_curation_path(results_dir: str | os.PathLike) -> Path:
-    """``results/{id}/curation/decisions.yaml``: the decisions the next run uses without a sheet edit."""
-    return Path(results_dir) / CURATION_FILE
 
 
 @dataclass
