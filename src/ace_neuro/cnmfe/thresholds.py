@@ -33,18 +33,19 @@ Correlation. After the seeding filter, noise is spatially smooth, so on some
 recordings (large ``gSig``, median-filtered movies) ``Cn`` of noise is as high
 as a cell's and a ``Cn`` quantile of the null sits at 1.0, the ceiling that
 switches seeding off. So the two thresholds are chosen together: for each
-candidate ``min_corr`` ``c`` in ``0.1, 0.15, ..., 0.95``, the fraction
+candidate ``min_corr`` ``c`` in ``0.3, 0.35, ..., 0.95``, the fraction
 ``q(c)`` of high-``PNR_null`` background pixels (top 10 %) whose ``Cn_null``
 passes ``c`` gives the peak-to-noise threshold that keeps the joint false
 rate at ``false_seed_rate`` (the Gumbel quantile at ``false_seed_rate /
 q(c)``), and the pair passing the most pixels of the movie is used (the most
 powerful rectangular test at that false rate). Where ``Cn`` tells noise from
 cells, a high ``c`` wins; where it does not, a low one. The candidates reach
-down to 0.1 because on clean movies (white noise, a narrow filter) noise's
+down to 0.3 because on clean movies (white noise, a narrow filter) noise's
 ``Cn`` rarely exceeds 0.4 while dim cells' stays at 0.2-0.5: with a floor of
-0.5 such cells were never seeded (benchmarks/length.md, "Seeding"); the joint
-false rate is kept at every candidate, so the lower ones cost no precision
-where noise correlates less than cells.
+0.5 such cells were never seeded (benchmarks/length.md, "Seeding below
+min_corr 0.5"). Not lower: the number of pixels passing is nearly flat in
+``c`` there, and on a long clean recording a floor of 0.1 chose 0.1 with three
+times the false seeds of 0.3 and no more cells.
 
 Degenerate cases are reported, never silent (:attr:`SeedThresholds.warnings`,
 logged as warnings by the fit and written to ``params.json``): ``min_corr`` at
@@ -95,7 +96,7 @@ AUTO = "auto"
 #: Default fraction of background pixels allowed to pass both thresholds.
 DEFAULT_FALSE_SEED_RATE = 1e-3
 #: Candidate ``min_corr`` values of the joint calibration; the ends are reported as bounds.
-CORR_CANDIDATES = tuple(np.round(np.arange(0.1, 0.951, 0.05), 2))
+CORR_CANDIDATES = tuple(np.round(np.arange(0.3, 0.951, 0.05), 2))
 #: Used when the null has no spread to calibrate on (CaImAn's one-photon demo values), with a warning.
 FALLBACK_THRESHOLDS = (0.8, 10.0)
 #: A pixel "looks like a cell" if its PNR is at least this multiple of its flipped PNR (and a filter ring
