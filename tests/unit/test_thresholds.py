@@ -8,6 +8,7 @@ import pytest
 from ace_neuro.cnmfe.init import SeedImages, correlation_pnr_images, find_seeds
 from ace_neuro.cnmfe.params import check_params
 from ace_neuro.cnmfe.thresholds import (
+    CORR_CANDIDATES,
     background_pixels,
     calibrate_thresholds,
     is_auto,
@@ -185,7 +186,7 @@ def test_short_recording_calibrates():
     movie, centres = _movie(4, 12.0, T=60, size=80, seed=5)
     images = _images(movie)
     thr = resolve_thresholds("auto", "auto", images, gSig=(3, 3), gSiz=(13, 13))
-    assert np.isfinite(thr.min_pnr) and 0.5 <= thr.min_corr <= 0.95
+    assert np.isfinite(thr.min_pnr) and CORR_CANDIDATES[0] <= thr.min_corr <= CORR_CANDIDATES[-1]
     seeds = find_seeds(images.cn, images.pnr, thr.min_corr, thr.min_pnr, (3, 3))
     assert sum(np.min(np.hypot(*(seeds - c).T)) <= 2 for c in centres) >= 3
 
@@ -216,7 +217,7 @@ def test_min_corr_at_a_bound_of_the_search_is_a_warning():
     pnr = rng.gumbel(3.0, 0.4, (64, 64))
     pnr[30:33, 30:33] = 20.0  # one cell
     thr = calibrate_thresholds(cn, pnr, cn, pnr_null, gSig=(3, 3), gSiz=(13, 13))
-    assert thr.min_corr == 0.5
+    assert thr.min_corr == CORR_CANDIDATES[0]
     assert any("lowest candidate" in w and "fallback" in w for w in thr.warnings)
     assert thr.as_dict()["warnings"] == list(thr.warnings) and not thr.notes
     # an interior value is not a warning
@@ -224,4 +225,25 @@ def test_min_corr_at_a_bound_of_the_search_is_a_warning():
     cn_cells = cn_null.copy()
     cn_cells[30:33, 30:33] = 0.99
     thr = calibrate_thresholds(cn_cells, pnr, cn_null, pnr_null, gSig=(3, 3), gSiz=(13, 13), false_seed_rate=0.01)
-    assert 0.5 < thr.min_corr < 0.95 and not thr.warnings, thr
+    assert CORR_CANDIDATES[0] < thr.min_corr < CORR_CANDIDATES[-1] and not thr.warnings, thr
+
+
+def test_dim_cells_below_the_former_correlation_floor_are_seeded():
+    """White noise through a narrow filter rarely correlates above 0.4, and dim cells' correlation is 0.3-0.5 there:
+    the search reaches below 0.5, so they are seeded (a floor of 0.5 found 2 of 6), with false seeds in the rate's
+    budget (1e-3 of the pixels) and the searched range recorded."""
+    movie, centres = _movie(6, 1.6, T=1000, size=96, seed=3)
+    images = _images_at(movie, 2)
+    thr = resolve_thresholds("auto", "auto", images, gSig=(2, 2), gSiz=(9, 9))
+    floor = resolve_thresholds(0.5, "auto", images, gSig=(2, 2), gSiz=(9, 9))
+
+    def seeded(t):
+        seeds = find_seeds(images.cn, images.pnr, t.min_corr, t.min_pnr, (2, 2))
+        dist = np.hypot(*(seeds[:, None, :] - centres[None]).transpose(2, 0, 1))
+        return int((dist.min(axis=0) <= 2).sum()), int((dist.min(axis=1) > 6).sum())
+
+    (hits, far), (hits_floor, _) = seeded(thr), seeded(floor)
+    assert thr.min_corr < 0.5 and (thr.min_corr == CORR_CANDIDATES[0]) == bool(thr.warnings), thr
+    assert hits == len(centres) and hits_floor <= 3
+    assert far <= 1e-3 * images.cn.size
+    assert thr.as_dict()["corr_search"] == [CORR_CANDIDATES[0], CORR_CANDIDATES[-1]]

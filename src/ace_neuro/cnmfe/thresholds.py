@@ -33,13 +33,19 @@ Correlation. After the seeding filter, noise is spatially smooth, so on some
 recordings (large ``gSig``, median-filtered movies) ``Cn`` of noise is as high
 as a cell's and a ``Cn`` quantile of the null sits at 1.0, the ceiling that
 switches seeding off. So the two thresholds are chosen together: for each
-candidate ``min_corr`` ``c`` in ``0.5, 0.55, ..., 0.95``, the fraction
+candidate ``min_corr`` ``c`` in ``0.3, 0.35, ..., 0.95``, the fraction
 ``q(c)`` of high-``PNR_null`` background pixels (top 10 %) whose ``Cn_null``
 passes ``c`` gives the peak-to-noise threshold that keeps the joint false
 rate at ``false_seed_rate`` (the Gumbel quantile at ``false_seed_rate /
 q(c)``), and the pair passing the most pixels of the movie is used (the most
 powerful rectangular test at that false rate). Where ``Cn`` tells noise from
-cells, a high ``c`` wins; where it does not, a low one.
+cells, a high ``c`` wins; where it does not, a low one. The candidates reach
+down to 0.3 because on clean movies (white noise, a narrow filter) noise's
+``Cn`` rarely exceeds 0.4 while dim cells' stays at 0.2-0.5: with a floor of
+0.5 such cells were never seeded (benchmarks/length.md, "Seeding below
+min_corr 0.5"). Not lower: the number of pixels passing is nearly flat in
+``c`` there, and on a long clean recording a floor of 0.1 chose 0.1 with three
+times the false seeds of 0.3 and no more cells.
 
 Degenerate cases are reported, never silent (:attr:`SeedThresholds.warnings`,
 logged as warnings by the fit and written to ``params.json``): ``min_corr`` at
@@ -90,7 +96,7 @@ AUTO = "auto"
 #: Default fraction of background pixels allowed to pass both thresholds.
 DEFAULT_FALSE_SEED_RATE = 1e-3
 #: Candidate ``min_corr`` values of the joint calibration; the ends are reported as bounds.
-CORR_CANDIDATES = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+CORR_CANDIDATES = tuple(np.round(np.arange(0.3, 0.951, 0.05), 2))
 #: Used when the null has no spread to calibrate on (CaImAn's one-photon demo values), with a warning.
 FALLBACK_THRESHOLDS = (0.8, 10.0)
 #: A pixel "looks like a cell" if its PNR is at least this multiple of its flipped PNR (and a filter ring
@@ -130,6 +136,8 @@ class SeedThresholds:
         Fraction of the null's high-PNR pixels whose correlation passes ``min_corr``.
     movie_pixels_passing : int
         Pixels of the movie passing both thresholds.
+    corr_search : (float, float) or None
+        Lowest and highest ``min_corr`` candidate searched (a value at either end is a warning).
     warnings : tuple of str
         What went wrong or hit a bound (empty when the calibration is sound).
     notes : tuple of str
@@ -146,6 +154,7 @@ class SeedThresholds:
     gumbel_scale: float | None = None
     corr_pass_fraction: float | None = None
     movie_pixels_passing: int | None = None
+    corr_search: tuple | None = None
     warnings: tuple = ()
     notes: tuple = ()
 
@@ -157,6 +166,7 @@ class SeedThresholds:
         for key in ("gumbel_loc", "gumbel_scale", "corr_pass_fraction"):
             if out[key] is not None:
                 out[key] = round(float(out[key]), 4)
+        out["corr_search"] = None if self.corr_search is None else [float(v) for v in self.corr_search]
         out["warnings"] = list(self.warnings)
         out["notes"] = list(self.notes)
         return out
@@ -384,7 +394,7 @@ def calibrate_thresholds(
         warnings.append(f"no pixel of the movie passes min_corr {min_corr:g} and min_pnr {min_pnr:.2f}: nothing "
                         "stands out of this recording's noise at this gSig")
     return SeedThresholds(min_corr, float(min_pnr), True, True, rate, int(sample.sum()), loc, scale, passing, n_movie,
-                          tuple(warnings), tuple(notes))
+                          (values[0], values[-1]), tuple(warnings), tuple(notes))
 
 
 def resolve_thresholds(
