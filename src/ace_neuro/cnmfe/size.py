@@ -123,9 +123,11 @@ def peak_image(chunks: Callable[[], Iterable[np.ndarray]], dims: tuple[int, int]
             sample = sample[::2]
     if not sample:
         raise ValueError("peak_image: the movie has no frames")
+    stacked = np.stack(sample)
+    del sample  # one copy of the sample at a time: the stack, whose median is then taken in place
     if not np.isfinite(peak).all():  # fewer frames than smooth_frames
-        peak = np.max(np.stack(sample), axis=0)
-    return (peak - np.median(np.stack(sample), axis=0)).astype(np.float32)
+        peak = stacked.max(axis=0)
+    return (peak - np.median(stacked, axis=0, overwrite_input=True)).astype(np.float32)
 
 
 def _standardised(response: np.ndarray) -> np.ndarray:
