@@ -16,6 +16,7 @@ rule convert:
     conda:
         "../envs/core.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=sized("convert", "mem_mb"),
         disk_mb=sized("convert", "disk_mb"),
