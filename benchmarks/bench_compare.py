@@ -25,6 +25,9 @@ simulator's truth with the same code (:func:`ace_neuro.compare.report.score_agai
     .venv/bin/python benchmarks/bench_compare.py speed --work /tmp/caiman/speed \\
         --caiman-python /tmp/caiman/venv/bin/python --out benchmarks/compare_speed.json
 
+With ``--ours-only`` (no ``--caiman-python``) our side alone, e.g. before and after a change of ours; each rule's
+record then also has ``start_s`` / ``end_s`` from its log, which show what ran beside what.
+
 ``caiman-demo`` - the CaImAn side alone (run by ``speed`` with ``--caiman-python``; needs CaImAn).
 """
 
