@@ -187,19 +187,22 @@ class _Pool:
                 else:
                     os.environ[k] = v
 
-    def set_job(self, job: dict) -> None:
+    def set_job(self, job: dict, folder: str | os.PathLike) -> None:
         """The registration job of the chunk tasks: kept in this process, or written once to a file in
-        ``folder`` that each worker reads at its first chunk (removed when the pool closes; a ``.partial`` name,
-        so the next run removes it after a kill, as other partial files)."""
+        ``folder`` (the output's temporary folder, so a kill leaves nothing else behind) that each worker reads at
+        its first chunk; :meth:`drop_job` removes it."""
         global _JOB
         if self._pool is None:
             _JOB = job
             return
-        self._remove_job_file()
-        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".motion_job.partial.", suffix=".pickle",
-                                         delete=False) as f:
+        self.drop_job()
+        with tempfile.NamedTemporaryFile(dir=folder, prefix="motion_job.", suffix=".pickle", delete=False) as f:
             pickle.dump(job, f, protocol=pickle.HIGHEST_PROTOCOL)
         self.job_file = f.name
+
+    def drop_job(self) -> None:
+        """Remove the job's file (every chunk task done)."""
+        self._remove_job_file()
 
     def _remove_job_file(self) -> None:
         if self.job_file is not None:
@@ -400,7 +403,6 @@ def correct_motion(
         threads,
     )
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
-    folder.mkdir(parents=True, exist_ok=True)
     pool = _Pool(threads, folder=folder)  # one pool for the template and the registration: workers start once
     try:
         template, template_source = _template(movie_path, groups, kernel, options, (height, width), pool, logger)
@@ -491,8 +493,9 @@ def _write_corrected_movie(
         blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, blocks_dtype)
         create_blocks(blocks_path)
         pool.set_job({"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
-                      "offset": offset})
+                      "offset": offset}, tmp_dir)
         results = _correct_movie(pool, n_frames, chunk, logger)
+        pool.drop_job()  # not one of the folder's outputs
         border_pix = _border_pix(results, options.border_nan)
         if border_pix > 0:
             logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)",
