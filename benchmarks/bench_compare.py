@@ -25,6 +25,9 @@ simulator's truth with the same code (:func:`ace_neuro.compare.report.score_agai
     .venv/bin/python benchmarks/bench_compare.py speed --work /tmp/caiman/speed \\
         --caiman-python /tmp/caiman/venv/bin/python --out benchmarks/compare_speed.json
 
+With ``--ours-only`` (no ``--caiman-python``) our side alone, e.g. before and after a change of ours; each rule's
+record then also has ``start_s`` / ``end_s`` from its log, which show what ran beside what.
+
 ``caiman-demo`` - the CaImAn side alone (run by ``speed`` with ``--caiman-python``; needs CaImAn).
 """
 
@@ -122,8 +125,13 @@ def timed(command: list[str], log: Path, env: dict | None = None) -> dict:
             "load_after": round(os.getloadavg()[0], 1)}
 
 
-def rule_times(results: Path, recording: str) -> dict:
-    """Wall and CPU seconds of each of our rules (Snakemake's benchmark records)."""
+def rule_times(results: Path, recording: str, started: float | None = None) -> dict:
+    """Wall and CPU seconds of each of our rules (Snakemake's benchmark records).
+
+    With ``started`` (the run's start, seconds since the epoch), each rule also gets ``start_s`` and ``end_s``:
+    the first and last time stamps of its log (``logs/<rule>.log``) from the run's start, which show the chain
+    and what ran side by side (the log starts after the job's Python start-up and imports).
+    """
     import pandas as pd
 
     out = {}
@@ -131,7 +139,23 @@ def rule_times(results: Path, recording: str) -> dict:
         row = pd.read_csv(tsv, sep="\t").iloc[-1]
         out[tsv.stem] = {"wall_s": round(float(row["s"]), 1), "cpu_s": round(float(row["cpu_time"]), 1),
                          "peak_rss_mb": round(float(row["max_rss"]))}
+        log = results / recording / "logs" / f"{tsv.stem}.log"
+        stamps = _log_times(log) if started is not None and log.exists() else []
+        if stamps:
+            out[tsv.stem].update(start_s=round(stamps[0] - started, 1), end_s=round(stamps[-1] - started, 1))
     return out
+
+
+def _log_times(log: Path) -> list[float]:
+    """Seconds since the epoch of every time-stamped line of one of our logs (``ace_neuro.logs``' format)."""
+    from datetime import datetime
+
+    stamps = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", line)
+        if match:
+            stamps.append(datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp())
+    return stamps
 
 
 # ----------------------------------------------------------------------------- the two sides
@@ -148,11 +172,14 @@ def run_ours(work: Path, recording: Path, cores: int) -> dict:
     (work / "experiments.csv").write_text(f"id,calcium imaging directory\nsim,{recording}\n")
     target = work / "results" / "sim" / "evaluate" / "estimates.h5"
     bin_dir = Path(sys.executable).parent
+    # the preprocess output too: it is off the chain when it does nothing, and still one of the workflow's jobs
     command = [str(bin_dir / "snakemake"), str(target), str(work / "results" / "sim" / "projections" / "max.tif"),
+               str(work / "results" / "sim" / "preprocess" / "movie.tif"),
                "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(work), "--configfile",
                str(work / "config.yaml"), "--cores", str(cores), "--quiet", "rules"]
+    started = time.time()
     cost = timed(command, work / "ours.log", env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    cost["rules"] = rule_times(work / "results", "sim")
+    cost["rules"] = rule_times(work / "results", "sim", started)
     return cost
 
 
@@ -254,6 +281,19 @@ def score(estimates: Path, shifts: Path, truth_path: Path) -> dict:
     return out
 
 
+def _recording(args) -> dict:
+    return {"n_frames": args.n_frames, "size": args.size, "n_neurons": args.n_neurons, "seed": args.seed}
+
+
+def _machine(args) -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "cores_used": args.cores}
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+
+
 def speed(args) -> dict:
     """Simulate (once), then our workflow and CaImAn's demo back to back, each scored; the record."""
     work = args.work.resolve()
@@ -269,13 +309,17 @@ def speed(args) -> dict:
     else:
         ours = run_ours(work, recording, args.cores)
         saved.write_text(json.dumps(ours))
-    caiman_cost = run_caiman_side(work, args.caiman_python, args.cores, args.gsig)
     results = work / "results" / "sim"
+    if args.ours_only:  # our side alone, e.g. before / after a change of ours; no ratio
+        return {"recording": _recording(args), "machine": _machine(args), "commit": _commit(),
+                "native": {"cost": ours, "accuracy": score(results / "evaluate" / "estimates.h5",
+                                                          results / "motion" / "shifts.csv",
+                                                          recording / "ground_truth.h5")}}
+    caiman_cost = run_caiman_side(work, args.caiman_python, args.cores, args.gsig)
     record = {
-        "recording": {"n_frames": args.n_frames, "size": args.size, "n_neurons": args.n_neurons, "seed": args.seed},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "cores_used": args.cores},
-        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                 text=True).stdout.strip(),
+        "recording": _recording(args),
+        "machine": _machine(args),
+        "commit": _commit(),
         "native": {"cost": ours, "accuracy": score(results / "evaluate" / "estimates.h5",
                                                   results / "motion" / "shifts.csv", recording / "ground_truth.h5")},
         "caiman": {"cost": caiman_cost, "accuracy": score(work / "caiman" / "estimates.h5",
@@ -293,7 +337,8 @@ def main(argv=None) -> None:
     t.add_argument("compare_json", nargs="+", type=Path)
     s = sub.add_parser("speed", help="our workflow against CaImAn's one-photon demo, back to back")
     s.add_argument("--work", type=Path, required=True)
-    s.add_argument("--caiman-python", required=True, help="a Python interpreter where `import caiman` works")
+    s.add_argument("--caiman-python", help="a Python interpreter where `import caiman` works (not with --ours-only)")
+    s.add_argument("--ours-only", action="store_true", help="our side alone (no CaImAn, no ratio)")
     s.add_argument("--n-frames", type=int, default=3000)
     s.add_argument("--size", type=int, default=256)
     s.add_argument("--n-neurons", type=int, default=40)
@@ -309,6 +354,8 @@ def main(argv=None) -> None:
     d.add_argument("--cores", type=int, default=os.cpu_count())
     d.add_argument("--gsig", type=int, default=3)
     args = ap.parse_args(argv)
+    if args.command == "speed" and not (args.ours_only or args.caiman_python):
+        ap.error("speed needs --caiman-python (CaImAn's side) or --ours-only")
     if args.command == "table":
         table(args.compare_json)
     elif args.command == "caiman-demo":

@@ -70,8 +70,8 @@ from ace_neuro.preprocess.movie_step import run_preprocess_step
 from ace_neuro.params import defaults
 out = Path(sys.argv[2])
 params = defaults("preprocess") | {"detrend_method": "linear", "df_over_f": True, "df_over_f_method": "delta_f_over_f"}
-run_preprocess_step(out / "convert" / "movie.tif", out / "convert" / "metadata.json", out / "projections" / "min.tif",
-                    out / "projections" / "max.tif", out / "preprocess" / "movie.tif", PreprocessOptions(**params))
+run_preprocess_step(out / "convert" / "movie.tif", out / "convert" / "metadata.json", out / "preprocess" / "movie.tif",
+                    PreprocessOptions(**params))
 """,
 }
 

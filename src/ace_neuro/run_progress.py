@@ -48,8 +48,8 @@ from ace_neuro.resources import STAGES as RESOURCE_STAGES
 from ace_neuro.resources import expected_seconds
 
 __all__ = [
-    "start_reporter", "interval_from_environment", "planned_steps", "step_rule", "step_weights", "StepState",
-    "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
+    "start_reporter", "interval_from_environment", "planned_steps", "step_rule", "step_weights", "MERGE_SHARE",
+    "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
 ]
 
 #: First word of every whole-run progress line.
@@ -109,16 +109,26 @@ def step_rule(step: str) -> str:
     return match["rule"] if match else step
 
 
+#: The cnmfe job's share of a whole CNMF-E fit when it merges ``cnmfe.patch_jobs``' patches: the merge and one
+#: full-field round of background, spatial and temporal updates (56 of 266 CPU s at 608x608 x 1,500, 9 patches:
+#: benchmarks/long_session.md, "Scale-out").
+MERGE_SHARE = 0.21
+
+
 def step_weights(steps, n_frames: int, height: int, width: int, options=None) -> dict[str, float]:
     """``{step: expected seconds}`` of one recording's steps (:func:`ace_neuro.resources.expected_seconds` of the
     step's rule, a patch job's at its patch's size; a step without a run-time model, such as summary or movies,
-    5 s)."""
+    5 s). Where patch jobs are among the steps, the cnmfe job only merges them: :data:`MERGE_SHARE` of a whole
+    fit, so the patches' work is not counted twice."""
     modelled = RESOURCE_STAGES + PATCH_JOB_STAGES
-    return {
+    weights = {
         step: expected_seconds(step_rule(step), n_frames, height, width, options=options)
         if step_rule(step) in modelled else 5.0
         for step in steps
     }
+    if "cnmfe" in weights and any(step_rule(step) == "cnmfe_patch" for step in steps):
+        weights["cnmfe"] *= MERGE_SHARE
+    return weights
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,8 @@ def test_streamed_r_values_equal_dense_computation(scene, background):
         assert r_stream[k] == pytest.approx(expected, abs=1e-4)
     # no frames for the flat junk trace: r = 0
     assert frames[scene["n_true"]].size == 0 and r_stream[scene["n_true"]] == 0.0
+    # the bands on three threads: the same r-values, bit for bit (each band fills its own pixels, in frame order)
+    assert np.array_equal(spatial_r_values(est, movie, frames, chunk_mb=0.05, threads=3), r_stream)
 
 
 def test_peak_frames_window_and_bound():

@@ -57,6 +57,10 @@ def test_v4_frames_are_read_in_natural_order_and_converted_losslessly(tmp_path):
     assert saved["device"]["deviceType"] == "Miniscope_V4_BNO" and saved["session"]["animalName"] == "mouse1"
     assert saved["n_frames"] == 36 and saved["frame_rate_hz"] == 20.0 and saved["date"] == "20240305_090701"
     assert not any(p.name.startswith(".") for p in out.iterdir()), "temporary files left behind"
+    # files decoded side by side (three threads, chunks across file ends): the same movie
+    convert_recording(folder, tmp_path / "t3" / "movie.tif", tmp_path / "t3" / "metadata.json",
+                      tmp_path / "t3" / "frames.csv", convert_chunk_frames=2, threads=3)
+    np.testing.assert_array_equal(open_movie(tmp_path / "t3" / "movie.tif"), np.concatenate(files))
 
 
 def test_device_folder_found_from_session_metadata_and_directly(tmp_path):
@@ -134,6 +138,12 @@ def test_truncated_avi_names_file_and_frame(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(RecordingError, match=r"0\.avi: decoding failed at frame \d+ of 40"):
         _convert(folder, out)
+    assert not (out / "movie.tif").exists() and not list(out.glob(".*partial*"))
+    # a second file decoding ahead in its own thread: the first file's error still stops the step, threads stopped
+    folder = write_v4(tmp_path / "s2", [frames, random_frames(40, 48, 64, seed=1)])
+    (folder / "Miniscope" / "0.avi").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RecordingError, match=r"0\.avi: decoding failed at frame \d+ of 40"):
+        convert_recording(folder, out / "movie.tif", out / "metadata.json", out / "frames.csv", threads=2)
     assert not (out / "movie.tif").exists() and not list(out.glob(".*partial*"))
 
 

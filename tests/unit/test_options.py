@@ -146,7 +146,7 @@ def test_stage_runs_hand_the_engine_the_options_object_itself(monkeypatch, tmp_p
         "convert": ("ace_neuro.io.convert", "convert_recording", dict(convert_chunk_frames=7), SimpleNamespace(),
                     SimpleNamespace(movie="m.tif", metadata="m.json", frames="f.csv"), {"directory": "rec"}),
         "preprocess": ("ace_neuro.preprocess.movie_step", "run_preprocess_step", dict(detrend_method="median"),
-                       SimpleNamespace(movie="m.tif", metadata="m.json", minimum="lo.tif", maximum="hi.tif"),
+                       SimpleNamespace(movie="m.tif", metadata="m.json"),
                        SimpleNamespace(movie="out.tif"), {}),
     }
     for stage, (module, name, values, inputs, outputs, extras) in cases.items():

@@ -158,3 +158,28 @@ def test_zero_valued_movie_is_offset_like_the_seed():
     out = _run(movie, 10.0, df_over_f=True, df_over_f_method="delta_f_over_f", secs_window=2)
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out[10], 3.0)
+
+
+def test_constant_movie_check_reads_up_to_the_first_changing_frame():
+    """preprocess checks the movie itself (it no longer waits for the projections): a change in the last frame
+    is found, a constant movie is an error, and a movie with signal is not read past its first chunk."""
+    from ace_neuro.preprocess.projections import check_movie_not_constant
+
+    movie = np.full((50, 3, 4), 9, np.uint8)
+    with pytest.raises(ValueError, match="movie.tif: every frame is identical"):
+        check_movie_not_constant(movie, "movie.tif", chunk_frames=7)
+    movie[-1, 2, 3] = 10
+    check_movie_not_constant(movie, chunk_frames=7)
+
+    class FirstChunkOnly:
+        """A movie whose frames past the first chunk cannot be read."""
+
+        shape, ndim = movie.shape, 3
+
+        def __getitem__(self, index):
+            if isinstance(index, slice) and index.stop > 7:
+                raise AssertionError(f"read frames {index}")
+            return movie[index]
+
+    movie[3, 0, 0] = 0
+    check_movie_not_constant(FirstChunkOnly(), chunk_frames=7)

@@ -14,6 +14,7 @@ import pytest
 
 from ace_neuro.console import FailedJobReporter, failure_text, install_failed_job_reporter, rules_are_quiet
 from ace_neuro.run_progress import (
+    MERGE_SHARE,
     RUNNING_CAP,
     ProgressReporter,
     RunProgress,
@@ -274,6 +275,9 @@ def test_patch_jobs_count_in_the_progress_monotone_with_a_finite_eta(tmp_path):
     assert steps == ["motion", "cnmfe_setup", "cnmfe_patch_2", "cnmfe_patch_10", "cnmfe"]
     weights = step_weights(steps, 3000, 256, 256)
     assert weights["cnmfe_patch_2"] == weights["cnmfe_patch_10"] > weights["cnmfe_setup"] > 0
+    # the cnmfe job merges: a share of a whole fit, not the whole fit again on top of its patches
+    whole = step_weights(["motion", "cnmfe"], 3000, 256, 256)["cnmfe"]
+    assert weights["cnmfe"] == pytest.approx(MERGE_SHARE * whole) and weights["motion"] > 0
     assert all(math.isfinite(w) for w in weights.values())
 
     logs = tmp_path / "logs"

@@ -43,6 +43,7 @@ rule cnmfe:
     conda:
         engine_env("cnmfe")
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         # CaImAn's (cnmfe_engine: caiman) grows with the movie (ace_neuro.engines.CAIMAN_MEMORY_MODEL)
         mem_mb=engine_mem_mb("cnmfe"),

@@ -18,6 +18,7 @@ rule cnmfe_setup:
     conda:
         "../envs/core.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=sized("cnmfe_setup", "mem_mb"),
         runtime=sized("cnmfe_setup", "runtime"),
@@ -43,6 +44,7 @@ rule cnmfe_patch:
     conda:
         "../envs/core.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=sized("cnmfe_patch", "mem_mb"),
         runtime=sized("cnmfe_patch", "runtime"),

@@ -292,6 +292,24 @@ def cnmfe_patch_inputs(wildcards):
     }
 
 
+def motion_movie(wildcards):
+    """Input function of motion: the preprocessed movie, or the converted movie itself when preprocess does nothing
+    (its output is then a link to it), so that motion starts right after convert."""
+    rule_ = (
+        rules.convert
+        if PARAMETERS[wildcards.id]["preprocess"].does_nothing
+        else rules.preprocess
+    )
+    return expand(rule_.output.movie, id=wildcards.id)[0]
+
+
+# Which ready jobs start first on few cores (Snakemake's `priority:`): the chain every result waits for (convert,
+# motion, cnmfe, evaluate) before a preprocess that only links, before the projections, which only figures, the
+# pages and nwb read. So on two cores motion does not wait for the projections; they run beside a one-core job.
+CHAIN_PRIORITY = 2
+PREPROCESS_PRIORITY = 1
+
+
 def recording_has_ephys(recording_id):
     """True when the recording's sync step runs: the sheet names an `ephys TTL file` and `run_sync` is on."""
     return (

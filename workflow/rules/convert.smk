@@ -15,7 +15,9 @@ rule convert:
         f"{RESULTS}/{{id}}/benchmarks/convert.tsv"
     conda:
         "../envs/core.yaml"
-    threads: 1
+    # video files decoded side by side (the chain's first job: nothing else runs yet)
+    threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=sized("convert", "mem_mb"),
         disk_mb=sized("convert", "disk_mb"),

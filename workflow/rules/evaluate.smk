@@ -32,6 +32,7 @@ rule evaluate:
     conda:
         engine_env("evaluate")
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         # CaImAn's (evaluate_engine: caiman) grows with the movie (ace_neuro.engines.CAIMAN_MEMORY_MODEL)
         mem_mb=engine_mem_mb("evaluate"),

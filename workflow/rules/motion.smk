@@ -5,7 +5,8 @@
 
 rule motion:
     input:
-        movie=f"{RESULTS}/{{id}}/preprocess/movie.tif",
+        # preprocess's movie, or convert's when preprocess does nothing (motion_movie)
+        movie=motion_movie,
     output:
         memmap=directory(f"{RESULTS}/{{id}}/motion/memmap"),
         template=f"{RESULTS}/{{id}}/motion/template.tif",
@@ -33,6 +34,7 @@ rule motion:
     conda:
         engine_env("motion")
     threads: 2
+    priority: CHAIN_PRIORITY
     resources:
         # CaImAn's (motion_engine: caiman) grows with the movie (ace_neuro.engines.CAIMAN_MEMORY_MODEL)
         mem_mb=engine_mem_mb("motion"),

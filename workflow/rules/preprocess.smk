@@ -1,12 +1,11 @@
-# Crop, detrend and dF/F (each optional); with none of them the output is a symbolic link to the converted movie.
+# Crop, detrend and dF/F (each optional); with none of them the output is a symbolic link to the converted movie,
+# and motion reads the converted movie itself (motion_movie in common.smk), so this job leaves the chain.
 
 
 rule preprocess:
     input:
         movie=f"{RESULTS}/{{id}}/convert/movie.tif",
         metadata=f"{RESULTS}/{{id}}/convert/metadata.json",
-        minimum=f"{RESULTS}/{{id}}/projections/min.tif",
-        maximum=f"{RESULTS}/{{id}}/projections/max.tif",
     output:
         movie=f"{RESULTS}/{{id}}/preprocess/movie.tif",
     log:
@@ -16,6 +15,7 @@ rule preprocess:
     conda:
         "../envs/core.yaml"
     threads: 1
+    priority: PREPROCESS_PRIORITY
     resources:
         mem_mb=sized("preprocess", "mem_mb"),
         disk_mb=sized("preprocess", "disk_mb"),

@@ -1,4 +1,5 @@
-# Max, min, mean, median, std and range images and the mean-fluorescence series, in one streaming pass.
+# Max, min, mean, median, std and range images and the mean-fluorescence series, in one streaming pass. Only
+# figures, the pages and nwb read them: the lowest priority (common.smk), so the chain goes first on few cores.
 
 
 rule projections:

@@ -157,6 +157,7 @@ def evaluate_components(
     options: EvaluateOptions | None = None,
     *,
     decay_time: float | None = None,
+    threads: int = 1,
 ) -> Estimates:
     """Compute SNR and r-values and split the components into accepted and rejected.
 
@@ -172,6 +173,8 @@ def evaluate_components(
     decay_time : float, optional
         Transient decay time (s); default the cnmfe options recorded in
         ``estimates.params`` (:func:`~ace_neuro.cnmfe.estimates_file.recorded_options`).
+    threads : int
+        Threads of the r-values' pass over the movie (the results do not depend on it).
 
     Returns
     -------
@@ -187,7 +190,7 @@ def evaluate_components(
     if n_comp:
         snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time)
         frames = peak_frames(estimates.C, estimates.frame_rate, options.Npeaks)
-        r_values = spatial_r_values(estimates, movie, frames, chunk_mb=options.evaluate_chunk_mb)
+        r_values = spatial_r_values(estimates, movie, frames, chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:
         snr = np.zeros(0)
         r_values = np.zeros(0)
@@ -275,6 +278,7 @@ def run_evaluate_step(
     options: EvaluateOptions | None = None,
     curation_file: str | os.PathLike | None = None,
     traces_png: str | os.PathLike | None = None,
+    threads: int = 1,
 ) -> Estimates:
     """The ``evaluate`` workflow step: read, evaluate, curate, write the files.
 
@@ -301,6 +305,8 @@ def run_evaluate_step(
         applied first, with the changed traces re-fitted (:mod:`.refit`).
     traces_png : path, optional
         ``evaluate/traces.png``: the best accepted components' traces.
+    threads : int
+        Threads of the r-values' pass (the rule's ``threads``; the results do not depend on it).
     """
     from ace_neuro.cnmfe.outputs import write_evaluate_outputs
     from ace_neuro.io.memmap import find_caiman_memmap
@@ -313,7 +319,7 @@ def run_evaluate_step(
 
         estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
-    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options)
+    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads)
     if movie_path.suffix == ".mmap":
         mmap_file = movie_path.resolve()
     else:  # the CaImAn memory map next to the block file, when the motion step wrote one

@@ -106,6 +106,7 @@ def spatial_r_values(
     frames_per_component: Sequence[np.ndarray],
     *,
     chunk_mb: float = 128.0,
+    threads: int = 1,
 ) -> np.ndarray:
     """Correlation of each footprint with the cleaned movie averaged over its active frames.
 
@@ -131,7 +132,9 @@ def spatial_r_values(
     frames_per_component : sequence of K int arrays
         Frames to average for each component (:func:`peak_frames`).
     chunk_mb : float
-        Memory budget of one tile (MB).
+        Memory budget of one tile (MB); each thread holds one.
+    threads : int
+        Bands of columns computed side by side; the r-values are the same, bit for bit, whatever the number.
 
     Returns
     -------
@@ -159,7 +162,7 @@ def spatial_r_values(
     needed = np.unique(np.concatenate([frames_k[k] for k in usable]))
     if needed[0] < 0 or needed[-1] >= source.shape[0]:
         raise ValueError(f"frames_per_component index frames outside 0..{source.shape[0] - 1}")
-    sums = _cleaned_sums(estimates, source, pixels, frames_k, usable, needed, chunk_mb)
+    sums = _cleaned_sums(estimates, source, pixels, frames_k, usable, needed, chunk_mb, threads)
     for k in usable:
         r_values[k] = _r_value(weights[k], sums[k], estimates.C[k, frames_k[k]])
     return r_values
@@ -183,49 +186,101 @@ def _checked_source(estimates: Estimates, movie, frames_per_component: Sequence[
 
 
 def _cleaned_sums(estimates: Estimates, source: MovieSource, pixels: list, frames_k: list, usable: list,
-                  needed: np.ndarray, chunk_mb: float) -> dict[int, np.ndarray]:
+                  needed: np.ndarray, chunk_mb: float, threads: int = 1) -> dict[int, np.ndarray]:
     """For each usable component, the sum over its frames of movie - background - all components on its pixels.
 
     Reads the movie in tiles (bands of columns widened by the ring's reach, times windows of frames of
-    ``chunk_mb``), each once, keeping only the ``needed`` frames.
+    ``chunk_mb``), each once, keeping only the ``needed`` frames. Bands are independent (each fills its own
+    pixels of each component) and run on ``threads`` threads; a band's windows are summed in frame order, so the
+    sums are the same, bit for bit, whatever the number of threads.
     """
     n_frames, height, width = source.shape
-    member = {k: np.isin(needed, frames_k[k]) for k in usable}
+    band = _BandContext(estimates, source, pixels, frames_k, usable, needed, chunk_mb)
     sums = {k: np.zeros(pixels[k].size) for k in usable}
-    # first and last image column of each usable component, to visit only the bands it touches
-    col_lo = {k: int(pixels[k][0] // height) for k in usable}
-    col_hi = {k: int(pixels[k][-1] // height) for k in usable}
+    progress = Progress(needed.size * len(band.starts), "evaluate r-values", logger)
+    for parts in map_bands(band, threads):
+        for k, lo, hi, values in parts:
+            sums[k][lo:hi] = values
+        progress.update(needed.size)
+    return sums
 
-    ring = estimates.W is not None
-    step = estimates.ssub_B if ring else 1
-    halo = _ring_halo_columns(estimates)
-    core_width = max(4 * halo, 16, step)
-    core_width = min(-(-core_width // step) * step, -(-width // step) * step)
-    A_rows = estimates.A.tocsr()
-    hb = (height - 1) // step + 1
-    progress = Progress(needed.size * (-(-width // core_width)), "evaluate r-values", logger)
-    for c0 in range(0, width, core_width):
-        c1 = min(c0 + core_width, width)
+
+def map_bands(band: "_BandContext", threads: int):
+    """``band.sums(c0)`` of every band, in the bands' order, computed on ``threads`` threads (NumPy and SciPy's
+    sparse products release the GIL), at most two bands per thread ahead of the one being handed back."""
+    threads = max(1, int(threads))
+    if threads == 1 or len(band.starts) < 2:
+        yield from map(band.sums, band.starts)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rvalues") as pool:
+        pending: deque = deque()
+        starts = iter(band.starts)
+        try:
+            for c0 in starts:
+                pending.append(pool.submit(band.sums, c0))
+                if len(pending) >= 2 * threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class _BandContext:
+    """What every band of :func:`_cleaned_sums` reads: the model, the movie, the components' pixels and frames."""
+
+    def __init__(self, estimates: Estimates, source: MovieSource, pixels: list, frames_k: list, usable: list,
+                 needed: np.ndarray, chunk_mb: float) -> None:
+        self.estimates, self.source, self.pixels, self.usable, self.needed = estimates, source, pixels, usable, needed
+        self.chunk_mb = chunk_mb
+        height = source.shape[1]
+        self.member = {k: np.isin(needed, frames_k[k]) for k in usable}
+        # first and last image column of each usable component, to visit only the bands it touches
+        self.col_lo = {k: int(pixels[k][0] // height) for k in usable}
+        self.col_hi = {k: int(pixels[k][-1] // height) for k in usable}
+        self.ring = estimates.W is not None
+        self.step = estimates.ssub_B if self.ring else 1
+        self.halo = _ring_halo_columns(estimates)
+        width = source.shape[2]
+        core_width = max(4 * self.halo, 16, self.step)
+        self.core_width = min(-(-core_width // self.step) * self.step, -(-width // self.step) * self.step)
+        self.starts = list(range(0, width, self.core_width))
+        self.A_rows = estimates.A.tocsr()
+
+    def sums(self, c0: int) -> list[tuple[int, int, int, np.ndarray]]:
+        """``[(k, lo, hi, sum)]``: for each usable component with pixels in the band of core columns starting at
+        ``c0``, its pixels ``lo:hi`` (positions in its footprint) and their cleaned sum over its frames."""
+        est, needed, halo, step, ring = self.estimates, self.needed, self.halo, self.step, self.ring
+        n_frames, height, width = self.source.shape
+        c1 = min(c0 + self.core_width, width)
+        in_band = [k for k in self.usable if self.col_hi[k] >= c0 and self.col_lo[k] < c1]
+        if not in_band:
+            return []
         e0, e1 = max(0, c0 - halo), min(width, c1 + halo)
         ext = slice(e0 * height, e1 * height)
         core = slice((c0 - e0) * height, (c1 - e0) * height)
-        in_band = [k for k in usable if col_hi[k] >= c0 and col_lo[k] < c1]
-        if not in_band:
-            progress.update(needed.size)
-            continue
-        A_ext = A_rows[ext]
-        b0_ext = estimates.b0[ext][:, None]
+        first = c0 * height
+        spans = {k: np.searchsorted(self.pixels[k], [first, c1 * height]) for k in in_band}
+        in_band = [k for k in in_band if spans[k][1] > spans[k][0]]
+        sums = {k: np.zeros(spans[k][1] - spans[k][0]) for k in in_band}
+        A_ext = self.A_rows[ext]
+        b0_ext = est.b0[ext][:, None]
         if ring:
+            hb = (height - 1) // step + 1
             down = decimation_matrix((height, e1 - e0), step)
             low_ext = slice((e0 // step) * hb, (-(-e1 // step)) * hb)
             low_core = slice((c0 // step) * hb, (-(-c1 // step)) * hb)
-            W_band = estimates.W[low_core][:, low_ext]
+            W_band = est.W[low_core][:, low_ext]
             up = (decimation_matrix((height, c1 - c0), step) > 0).T.astype(np.float32).tocsr()
-        band = source.sub((0, height, e0, e1))
+        band = self.source.sub((0, height, e0, e1))
         # windows of consecutive frames: the band's frames [t0, t1) are read once (the band's pixel rows are
         # contiguous in both file layouts) and only the needed frames kept; a window and its two model-sized
         # copies fit chunk_mb
-        window = max(1, int(chunk_mb * 2**20 // ((e1 - e0) * height * 4 * 3)))
+        window = max(1, int(self.chunk_mb * 2**20 // ((e1 - e0) * height * 4 * 3)))
         if band.layout == "blocks":
             window = max(1, window // band.block_frames) * band.block_frames
         for t0 in range(0, n_frames, window):
@@ -235,25 +290,22 @@ def _cleaned_sums(estimates: Estimates, source: MovieSource, pixels: list, frame
                 continue
             frames = needed[g0:g1]
             Y = band.read(int(frames[0]), int(frames[-1]) + 1)[:, frames - frames[0]]
-            residual = Y - np.asarray(A_ext @ estimates.C[:, frames], dtype=np.float32)
+            residual = Y - np.asarray(A_ext @ est.C[:, frames], dtype=np.float32)
             del Y
             residual -= b0_ext
             clean = residual[core]
             if ring:
                 clean = clean - up @ (W_band @ (down @ residual))
-            if estimates.nb:
-                clean = clean - estimates.b[ext][core] @ estimates.f[:, frames]
+            if est.nb:
+                clean = clean - est.b[ext][core] @ est.f[:, frames]
             # `clean` = movie - background - all components, core pixels of the band, these frames
-            first = c0 * height
             for k in in_band:
-                cols = np.flatnonzero(member[k][g0:g1])
+                cols = np.flatnonzero(self.member[k][g0:g1])
                 if cols.size == 0:
                     continue
-                lo, hi = np.searchsorted(pixels[k], [first, c1 * height])
-                if hi > lo:
-                    sums[k][lo:hi] += clean[np.ix_(pixels[k][lo:hi] - first, cols)].sum(axis=1)
-            progress.update(frames.size)
-    return sums
+                lo, hi = spans[k]
+                sums[k] += clean[np.ix_(self.pixels[k][lo:hi] - first, cols)].sum(axis=1)
+        return [(k, int(spans[k][0]), int(spans[k][1]), sums[k]) for k in in_band]
 
 
 def _r_value(weights: np.ndarray, cleaned_sum: np.ndarray, traces: np.ndarray) -> float:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.disk import array_bytes, check_free_space, explain_disk_full
-from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_frames, open_recording
+from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_file_frames, open_recording
 from ace_neuro.io.movie import create_tiff, release_pages
 from ace_neuro.io.params import ConvertOptions
 from ace_neuro.progress import Progress
@@ -108,6 +108,8 @@ def convert_recording(
     metadata_path: str | os.PathLike,
     frames_path: str | os.PathLike,
     options: ConvertOptions | None = None,
+    *,
+    threads: int = 1,
     **names: Any,
 ) -> dict[str, Any]:
     """Convert a Miniscope folder into ``movie.tif``, ``metadata.json`` and ``frames.csv``.
@@ -130,6 +132,9 @@ def convert_recording(
         were acquired, so the sync step must skip their TTL pulses) but not in
         ``metadata.json``'s ``dropped_frames``, which reports them as
         ``excluded_frames``.
+    threads : int
+        Video files decoded side by side (each by its own thread, a chunk or two ahead); the movie is the same
+        whatever the number.
 
     Returns
     -------
@@ -176,7 +181,7 @@ def convert_recording(
 
     progress = Progress(recording.n_frames, "convert", log)
     with contextlib.ExitStack() as stack, atomic_path(movie_path) as tmp_movie:
-        frames = stack.enter_context(contextlib.closing(_prefetched(iter_frames(recording, chunk_frames))))
+        frames = stack.enter_context(contextlib.closing(_decoded_in_order(recording, chunk_frames, threads)))
         first, file_index, _ = next(frames)
         shape = (recording.n_frames,) + recording.frame_shape
         check_free_space(Path(movie_path).parent, array_bytes(shape, first.dtype) + _OUTPUT_MARGIN, what="convert")
@@ -216,49 +221,72 @@ def _chain_first(first: np.ndarray, rest):
         yield chunk
 
 
-def _prefetched(iterator, depth: int = 2):
-    """Run ``iterator`` in a background thread, ``depth`` items ahead.
+def _decoded_in_order(recording: Recording, chunk_frames: int, threads: int = 1):
+    """The recording's chunks in order (as :func:`~ace_neuro.io.miniscope.iter_frames`), its video files decoded
+    by up to ``threads`` background threads at once, each a chunk ahead (two with one thread).
 
-    OpenCV releases the GIL while decoding, so decoding the next chunk overlaps
-    with writing the current one. Closing the generator (or an error or
-    :class:`~ace_neuro.io.disk.Terminated` in the consumer) stops the thread
-    and waits for it: a decoding thread left running at interpreter exit
-    aborts the process from inside OpenCV.
+    OpenCV releases the GIL while decoding, so files decode side by side and overlap with writing. Closing the
+    generator (or an error or :class:`~ace_neuro.io.disk.Terminated` in the consumer) stops every thread and
+    waits for it: a decoding thread left running at interpreter exit aborts the process from inside OpenCV.
     """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
+    threads = max(1, int(threads))
+    depth = 2 if threads == 1 else 1  # memory: about threads x (depth + 1) chunks ahead
+    n_files = len(recording.video_files)
+    running: list[_Prefetch] = []
+    try:
+        started = 0
+        for file_index in range(n_files):
+            while started < n_files and len(running) < threads:
+                running.append(_Prefetch(iter_file_frames(recording, started, chunk_frames), depth))
+                started += 1
+            yield from running[0]
+            running.pop(0).close()
+    finally:
+        for prefetch in running:
+            prefetch.close()
 
-    def put(item) -> bool:
-        while not stop.is_set():
+
+class _Prefetch:
+    """Run ``iterator`` in a background thread, ``depth`` items ahead, from construction on; iterate to get its
+    items (an error of the thread is raised there), :meth:`close` to stop the thread and wait for it."""
+
+    _DONE = object()
+
+    def __init__(self, iterator, depth: int = 2) -> None:
+        self._items: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(iterator,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
             try:
-                items.put(item, timeout=0.1)
+                self._items.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self, iterator) -> None:
         try:
             for item in iterator:
-                if not put(item):
+                if not self._put(item):
                     return
         except BaseException as err:  # handed to the consumer, raised there
-            put(err)
+            self._put(err)
             return
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-        put(done)
+        self._put(self._DONE)
 
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        while (item := items.get()) is not done:
+    def __iter__(self):
+        while (item := self._items.get()) is not self._DONE:
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        thread.join()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -37,6 +37,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -73,8 +75,10 @@ MEMMAP_BASE = "corrected"
 #: Memory of one block of the frame-block file (MB): the chunk CNMF-E reads with its default budget.
 _BLOCK_MB = 64.0
 
-#: The registration of the movie, set once in every worker (never sent with each chunk).
+#: The registration of the movie, loaded once in every worker (never sent with each chunk): the job itself (one
+#: process), or the job read from the file its chunk tasks name (worker processes); ``_JOB_FILE`` is that file.
 _JOB: dict | None = None
+_JOB_FILE: str | None = None
 
 _log = logging.getLogger(__name__)
 
@@ -119,9 +123,9 @@ def _group_frames(path: str, start: int, stop: int, kernel: np.ndarray | None) -
     return frames
 
 
-def _chunk_task(task: tuple[int, int]) -> dict:
-    start, stop = task
-    job = _JOB
+def _chunk_task(task: tuple[int, int, str | None]) -> dict:
+    start, stop, job_file = task
+    job = _job(job_file)
     frames = _read_frames(job["movie"], start, stop, dtype=None)  # converted to float32 frame by frame
     if frames.dtype.kind == "f" and not np.all(np.isfinite(frames)):
         raise ValueError(f"{job['movie']}: frames {start}-{stop - 1} hold NaN or infinite values; fix the preprocess step's output")
@@ -136,6 +140,17 @@ def _chunk_task(task: tuple[int, int]) -> dict:
     return {"start": start, "block": block, "min": lowest}
 
 
+def _job(job_file: str | None) -> dict:
+    """The registration job of a chunk task: this process's, or the one in ``job_file`` (read once per worker)."""
+    global _JOB, _JOB_FILE
+    if job_file is not None and job_file != _JOB_FILE:
+        with open(job_file, "rb") as file:
+            _JOB = pickle.load(file)
+        _JOB_FILE = job_file
+    assert _JOB is not None, "motion: a chunk task ran before the pool was given its job"
+    return _JOB
+
+
 class _Pool:
     """``threads`` worker processes, or the calling process when ``threads == 1``.
 
@@ -143,6 +158,8 @@ class _Pool:
     of OpenCV's or BLAS's thread pools); a script that calls the step must
     therefore guard its body with ``if __name__ == "__main__":`` (the workflow
     script does). Every process registers with one OpenCV and one BLAS thread.
+    One pool serves the template passes and then the registration of every
+    chunk (:meth:`set_job`): its workers start once per step.
     """
 
     def __init__(self, threads: int, job: dict | None = None, folder: str | os.PathLike | None = None) -> None:
@@ -151,6 +168,7 @@ class _Pool:
         self.folder = folder  # where the job writes: its free space is reported if a worker dies
         self._pool = None
         self._saved: tuple | None = None
+        self.job_file: str | None = None  # the registration job the workers read (set_job), None in one process
         if self.threads == 1:
             self._saved = (cv2.getNumThreads(), set_blas_threads(1))
             cv2.setNumThreads(1)
@@ -169,6 +187,28 @@ class _Pool:
                 else:
                     os.environ[k] = v
 
+    def set_job(self, job: dict, folder: str | os.PathLike) -> None:
+        """The registration job of the chunk tasks: kept in this process, or written once to a file in
+        ``folder`` (the output's temporary folder, so a kill leaves nothing else behind) that each worker reads at
+        its first chunk; :meth:`drop_job` removes it."""
+        global _JOB
+        if self._pool is None:
+            _JOB = job
+            return
+        self.drop_job()
+        with tempfile.NamedTemporaryFile(dir=folder, prefix="motion_job.", suffix=".pickle", delete=False) as f:
+            pickle.dump(job, f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.job_file = f.name
+
+    def drop_job(self) -> None:
+        """Remove the job's file (every chunk task done)."""
+        self._remove_job_file()
+
+    def _remove_job_file(self) -> None:
+        if self.job_file is not None:
+            Path(self.job_file).unlink(missing_ok=True)
+            self.job_file = None
+
     def imap(self, fn, tasks):
         if self._pool is None:
             return map(fn, tasks)
@@ -177,6 +217,7 @@ class _Pool:
     def _restore(self) -> None:
         global _JOB
         _JOB = None
+        self._remove_job_file()
         if self._saved is not None:
             cv_threads, blas_threads = self._saved
             cv2.setNumThreads(cv_threads)
@@ -362,13 +403,17 @@ def correct_motion(
         threads,
     )
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
-    template, template_source = _template(movie_path, groups, kernel, options, (height, width), threads, folder,
-                                          logger)
-    registration = make_registration(template, options)
-    results, border_pix = _write_corrected_movie(
-        movie_path, outputs["memmap"], registration, options, (n_frames, height, width), offset, threads, folder,
-        logger,
-    )
+    pool = _Pool(threads, folder=folder)  # one pool for the template and the registration: workers start once
+    try:
+        template, template_source = _template(movie_path, groups, kernel, options, (height, width), pool, logger)
+        registration = make_registration(template, options)
+        results, border_pix = _write_corrected_movie(
+            movie_path, outputs["memmap"], registration, options, (n_frames, height, width), offset, pool, logger,
+        )
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
     elapsed = time.perf_counter() - started
     metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
                        movie_path)
@@ -405,25 +450,19 @@ def _movie_offset(movie_path: str, groups: list[tuple[int, int]], nonneg_movie: 
 
 def _template(
     movie_path: str, groups: list[tuple[int, int]], kernel, options: MotionOptions, frame_shape: tuple[int, int],
-    threads: int, folder: Path, logger,
+    pool: _Pool, logger,
 ) -> tuple[np.ndarray, str]:
     """The registration template ``(H, W)`` float32 (the given file or built from the data) and where it came from."""
-    pool = _Pool(threads, folder=folder)
-    try:
-        if options.template_file:
-            raw = _load_template_file(options.template_file, frame_shape)
-            template = highpass_filter(raw, kernel) if kernel is not None else raw
-            template_source = os.fspath(options.template_file)
-        else:
-            template = _build_template(
-                movie_path, groups, kernel, pool, logger, max_shifts=options.max_shifts,
-                apply_motion_correction=options.apply_motion_correction, niter_rig=options.niter_rig,
-            )
-            template_source = "data"
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
+    if options.template_file:
+        raw = _load_template_file(options.template_file, frame_shape)
+        template = highpass_filter(raw, kernel) if kernel is not None else raw
+        template_source = os.fspath(options.template_file)
+    else:
+        template = _build_template(
+            movie_path, groups, kernel, pool, logger, max_shifts=options.max_shifts,
+            apply_motion_correction=options.apply_motion_correction, niter_rig=options.niter_rig,
+        )
+        template_source = "data"
     if not np.ptp(template) > 0:
         raise ValueError(
             f"{movie_path}: the template has no structure (constant after filtering with gSig_filt="
@@ -443,7 +482,7 @@ def _block_and_chunk(movie_path: str, frame_shape: tuple[int, int], chunk_mb: fl
 
 def _write_corrected_movie(
     movie_path: str, memmap_dir: str | os.PathLike, registration, options: MotionOptions,
-    shape: tuple[int, int, int], offset: float, threads: int, folder: Path, logger,
+    shape: tuple[int, int, int], offset: float, pool: _Pool, logger,
 ) -> tuple[dict, int]:
     """Register every frame into the ``memmap`` folder; the results of :func:`_correct_movie` and ``border_pix``."""
     n_frames, height, width = shape
@@ -453,25 +492,19 @@ def _write_corrected_movie(
         blocks_dtype = blocks_dtype_for(options.blocks_dtype, _movie_dtype(movie_path))
         blocks_path = tmp_dir / blocks_name(MEMMAP_BASE, height, width, n_frames, block, blocks_dtype)
         create_blocks(blocks_path)
-        job = {"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
-               "offset": offset}
-        pool = _Pool(threads, job, folder=folder)
-        try:
-            results = _correct_movie(pool, n_frames, chunk, logger)
-            border_pix = _border_pix(results, options.border_nan)
-            if border_pix > 0:
-                logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)",
-                            border_pix, options.border_nan)
-                fill_border_blocks(blocks_path, border_pix, results["movie_min"] + offset)
-            if options.save_memmap:
-                progress = Progress(height * width, "motion: CaImAn memory map", logger, unit="pixels")
-                write_caiman_from_blocks(blocks_path, tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames),
-                                         budget_mb=options.motion_chunk_mb / 2, imap=pool.imap,
-                                         progress=progress.update)
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
+        pool.set_job({"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
+                      "offset": offset}, tmp_dir)
+        results = _correct_movie(pool, n_frames, chunk, logger)
+        pool.drop_job()  # not one of the folder's outputs
+        border_pix = _border_pix(results, options.border_nan)
+        if border_pix > 0:
+            logger.info("motion: setting a %d-pixel border of every frame to the movie's minimum (border_nan=%r)",
+                        border_pix, options.border_nan)
+            fill_border_blocks(blocks_path, border_pix, results["movie_min"] + offset)
+        if options.save_memmap:
+            progress = Progress(height * width, "motion: CaImAn memory map", logger, unit="pixels")
+            write_caiman_from_blocks(blocks_path, tmp_dir / caiman_memmap_name(MEMMAP_BASE, height, width, n_frames),
+                                     budget_mb=options.motion_chunk_mb / 2, imap=pool.imap, progress=progress.update)
     return results, border_pix
 
 
@@ -488,7 +521,7 @@ def _motion_result(template: np.ndarray, results: dict, registration) -> MotionR
 
 
 def _correct_movie(pool: _Pool, n_frames: int, chunk: int, logger) -> dict:
-    tasks = [(s.start, s.stop) for s in frame_chunks(n_frames, chunk)]
+    tasks = [(s.start, s.stop, pool.job_file) for s in frame_chunks(n_frames, chunk)]
     progress = Progress(n_frames, "motion", logger)
     shifts = np.zeros((n_frames, 2))
     peak_z = np.zeros(n_frames)

@@ -7,13 +7,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.frames import read_frame_rate
 from ace_neuro.io.movie import create_tiff, open_movie, release_pages
 from ace_neuro.preprocess.movie import PreprocessOptions, crop_slices, parse_crop_coords, preprocessed_chunks
-from ace_neuro.preprocess.projections import check_not_constant
+from ace_neuro.preprocess.projections import check_movie_not_constant
 from ace_neuro.progress import Progress
 
 __all__ = ["run_preprocess_step"]
@@ -24,8 +23,6 @@ log = logging.getLogger(__name__)
 def run_preprocess_step(
     movie_path: str | os.PathLike,
     metadata_path: str | os.PathLike,
-    minimum_path: str | os.PathLike,
-    maximum_path: str | os.PathLike,
     out_path: str | os.PathLike,
     options: PreprocessOptions | None = None,
 ) -> None:
@@ -41,8 +38,6 @@ def run_preprocess_step(
         The converted movie (``convert/movie.tif``), shape (T, H, W).
     metadata_path : path-like
         ``convert/metadata.json`` (frame rate).
-    minimum_path, maximum_path : path-like
-        The projections' ``min.tif`` and ``max.tif`` (crop box and constant-movie checks).
     out_path : path-like
         ``preprocess/movie.tif``.
     options : PreprocessOptions
@@ -57,12 +52,11 @@ def run_preprocess_step(
     options = PreprocessOptions() if options is None else options
     movie_path, out_path = Path(movie_path), Path(out_path)
     movie = open_movie(movie_path)
-    lo = tifffile.imread(minimum_path)
-    hi = tifffile.imread(maximum_path)
-    if options.crop:
+    rows, cols = slice(None), slice(None)
+    if options.crop:  # the crop box is checked against the frame first
         rows, cols = crop_slices(parse_crop_coords(options.crop_coords), movie.shape[1:])
-        lo, hi = lo[rows, cols], hi[rows, cols]
-    check_not_constant(lo, hi, str(movie_path))
+    # stops at the first frame that differs (a constant movie is read once); no need to wait for the projections
+    check_movie_not_constant(movie[:, rows, cols], str(movie_path))
 
     if options.does_nothing:
         # A relative symbolic link, not a hard link: a hard link shares the input's modification time, so

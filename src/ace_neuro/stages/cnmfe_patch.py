@@ -21,7 +21,9 @@ OPTIONS = CnmfeOptions
 
 def run(inputs, outputs, options: CnmfeOptions, *, threads: int = 1, log=None, index: int = 0) -> None:
     """Fit patch ``index`` of ``inputs.movie`` and write ``outputs.fit``."""
+    from ace_neuro.cnmfe.pipeline import keep_freed_memory
     from ace_neuro.cnmfe.patch_jobs import run_cnmfe_patch_step
 
+    keep_freed_memory(log)  # as the cnmfe job: chunk-sized arrays reused, not faulted in again
     run_cnmfe_patch_step(inputs.movie, options, setup_path=inputs.setup, index=int(index), fit_path=outputs.fit,
                          log=log)

@@ -23,8 +23,10 @@ OPTIONS = CnmfeOptions
 
 def run(inputs, outputs, options: CnmfeOptions, *, threads: int = 1, log=None, n_patches: int | None = None) -> None:
     """Resolve the patch jobs' set-up of ``inputs.movie`` and write ``outputs.setup``."""
+    from ace_neuro.cnmfe.pipeline import keep_freed_memory
     from ace_neuro.cnmfe.patch_jobs import run_cnmfe_setup_step
 
+    keep_freed_memory(log)  # as the cnmfe job: chunk-sized arrays reused, not faulted in again
     run_cnmfe_setup_step(inputs.movie, options, setup_path=outputs.setup, n_patches=n_patches,
                          metadata_path=inputs.metadata, motion_metrics_path=inputs.motion_metrics, threads=threads,
                          log=log)

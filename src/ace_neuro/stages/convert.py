@@ -24,4 +24,5 @@ def run(inputs, outputs, options: ConvertOptions, *, threads: int = 1, log=None,
         outputs.metadata,
         outputs.frames,
         options,
+        threads=threads,
     )

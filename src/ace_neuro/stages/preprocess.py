@@ -1,7 +1,7 @@
 """Stage ``preprocess``: crop, detrend and dF/F (each optional) of the converted movie.
 
-Inputs: ``movie``, ``metadata`` (frame rate), ``minimum`` and ``maximum``
-(projections, to check the crop and that the movie is not constant).
+Inputs: ``movie``, ``metadata`` (frame rate). The movie is checked not to be constant (read up to its first
+changing frame), so the step does not wait for the projections.
 Output: ``movie`` (a symbolic link to the input when nothing is asked).
 """
 
@@ -17,4 +17,4 @@ def run(inputs, outputs, options: PreprocessOptions, *, threads: int = 1, log=No
     """Write ``outputs.movie`` from ``inputs.movie``."""
     from ace_neuro.preprocess.movie_step import run_preprocess_step
 
-    run_preprocess_step(inputs.movie, inputs.metadata, inputs.minimum, inputs.maximum, outputs.movie, options)
+    run_preprocess_step(inputs.movie, inputs.metadata, outputs.movie, options)

@@ -30,7 +30,7 @@ from .common import (
     parse_frame_rate,
     select_video_files,
 )
-from .recording import iter_frames, open_recording, recording_files
+from .recording import iter_file_frames, iter_frames, open_recording, recording_files
 
 __all__ = [
     "RecordingError",
@@ -40,6 +40,7 @@ __all__ = [
     "parse_frame_rate",
     "detect_dropped_frames",
     "iter_frames",
+    "iter_file_frames",
     "recording_files",
     "parse_filenames",
     "select_video_files",

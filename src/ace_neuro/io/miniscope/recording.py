@@ -12,7 +12,7 @@ import numpy as np
 from . import v3, v4
 from .common import Recording, RecordingError, SessionInfo, parse_frame_rate, select_video_files, video_header
 
-__all__ = ["locate", "recording_files", "open_recording", "iter_frames"]
+__all__ = ["locate", "recording_files", "open_recording", "iter_frames", "iter_file_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -253,28 +253,36 @@ def iter_frames(recording: Recording, chunk_frames: int = 256) -> Iterator[tuple
         If a file decodes fewer frames than its header promises (truncated or
         corrupt), naming the file and the first frame that failed.
     """
-    for file_index, (path, expected) in enumerate(zip(recording.video_files, recording.frames_per_file)):
-        import cv2
+    for file_index in range(len(recording.video_files)):
+        yield from iter_file_frames(recording, file_index, chunk_frames)
 
-        capture = cv2.VideoCapture(str(path))
-        capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)
-        try:
-            done = 0
-            while done < expected:
-                n = min(chunk_frames, expected - done)
-                chunk = None
-                for i in range(n):
-                    ok, frame = capture.read()
-                    if not ok or frame is None:
-                        raise RecordingError(
-                            f"{path}: decoding failed at frame {done + i} of {expected} (the header promises "
-                            f"{expected}); the file is truncated or corrupt, re-copy it from the acquisition computer"
-                        )
-                    frame = _as_gray(frame, recording.frame_shape, path, done + i)
-                    if chunk is None:
-                        chunk = np.empty((n,) + recording.frame_shape, dtype=frame.dtype)
-                    chunk[i] = frame
-                yield chunk, file_index, done
-                done += n
-        finally:
-            capture.release()
+
+def iter_file_frames(
+    recording: Recording, file_index: int, chunk_frames: int = 256
+) -> Iterator[tuple[np.ndarray, int, int]]:
+    """:func:`iter_frames` of one video file of the recording (its ``file_index``-th): the same chunks."""
+    import cv2
+
+    path, expected = recording.video_files[file_index], recording.frames_per_file[file_index]
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+    try:
+        done = 0
+        while done < expected:
+            n = min(chunk_frames, expected - done)
+            chunk = None
+            for i in range(n):
+                ok, frame = capture.read()
+                if not ok or frame is None:
+                    raise RecordingError(
+                        f"{path}: decoding failed at frame {done + i} of {expected} (the header promises "
+                        f"{expected}); the file is truncated or corrupt, re-copy it from the acquisition computer"
+                    )
+                frame = _as_gray(frame, recording.frame_shape, path, done + i)
+                if chunk is None:
+                    chunk = np.empty((n,) + recording.frame_shape, dtype=frame.dtype)
+                chunk[i] = frame
+            yield chunk, file_index, done
+            done += n
+    finally:
+        capture.release()
