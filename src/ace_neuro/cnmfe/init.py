@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import scipy.ndimage as ndi
 
-from .filters import center_psf_kernel, filter_at, filter_frames
+from .filters import center_psf_kernel, filter_at, filter_frames, reflect_index
 from .noise import WelchNoise
 from .reader import ChunkCache
 from ace_neuro.cnmfe.params import CnmfeOptions
@@ -52,6 +52,7 @@ __all__ = [
     "seed_mask",
     "InitialComponents",
     "extract_components",
+    "extraction_pixels",
 ]
 
 _NEIGHBOUR_OFFSETS = ((0, 1), (1, -1), (1, 0), (1, 1))
@@ -315,6 +316,39 @@ class InitialComponents:
 def _box(center, half, dims):
     r, c = center
     return (max(0, r - half[0]), min(dims[0], r + half[0] + 1), max(0, c - half[1]), min(dims[1], c + half[1] + 1))
+
+
+def extraction_pixels(dims: tuple[int, int], seeds: np.ndarray, gSiz) -> np.ndarray:
+    """The pixels :func:`extract_components` reads: every seed's ``gSiz`` box and its seeding-filter window.
+
+    The extraction pass needs the movie there only, so it can form (and
+    transpose) just these pixels of each chunk.
+
+    Parameters
+    ----------
+    dims : (h, w)
+    seeds : ndarray, shape (K, 2), int
+        ``(row, col)`` of each seed.
+    gSiz : (int, int)
+        Box and filter size (pixels, at the resolution of the frames).
+
+    Returns
+    -------
+    ndarray of bool, shape (h, w)
+    """
+    h, w = dims
+    mask = np.zeros((h, w), bool)
+    seeds = np.asarray(seeds, dtype=np.int64).reshape(-1, 2)
+    half = [int(v) // 2 for v in gSiz]
+    for r0, r1, c0, c1 in (_box(s, half, dims) for s in seeds):
+        mask[r0:r1, c0:c1] = True
+    # filter_at's window: the kernel's odd size around the seed, reflected at the borders
+    kh, kw = (int(v) // 2 * 2 + 1 for v in gSiz)
+    for r, c in seeds:
+        rows = reflect_index(r + np.arange(kh) - kh // 2, h)
+        cols = reflect_index(c + np.arange(kw) - kw // 2, w)
+        mask[np.ix_(rows, cols)] = True
+    return mask
 
 
 def extract_components(
