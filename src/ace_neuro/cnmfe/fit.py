@@ -28,7 +28,8 @@ import scipy.sparse
 
 from .background import ring_radius
 from .filters import downsample_frames
-from .init import InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds, seed_mask
+from .init import (InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds,
+                   seed_mask)
 from .merge import merge_components
 from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions
 from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
@@ -45,6 +46,8 @@ __all__ = [
     "normalise_footprints",
     "constant_background",
     "temporal_update",
+    "movie_extraction_frames",
+    "residual_extraction_frames",
 ]
 
 logger = logging.getLogger(__name__)

@@ -45,7 +45,9 @@ import scipy.ndimage as ndi
 
 from ..progress import Progress
 
-__all__ = ["NeuronSize", "peak_image", "PeakImage", "window_peak", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size"]
+__all__ = [
+    "NeuronSize", "peak_image", "PeakImage", "window_peak", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size",
+]
 
 logger = logging.getLogger(__name__)
 
