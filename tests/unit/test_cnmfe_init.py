@@ -102,6 +102,29 @@ def test_local_correlation_matches_direct_computation():
     np.testing.assert_allclose(cn, direct, atol=1e-5)
 
 
+def test_correlation_of_exceedances_equals_the_dense_thresholded_one():
+    # seeding's correlation image visits only values >= 3 (and <= -3 for the null): the same image as the dense
+    # sums of the thresholded movie, to float tolerance (float64 sums in another order)
+    rng = np.random.default_rng(1)
+    T, h, w = 90, 9, 11
+    common = rng.normal(size=(T, 1, 1)) * 2.5
+    z = (rng.normal(size=(T, h, w)) * 1.5 + common * rng.uniform(0, 1, (1, h, w))).astype(np.float32)
+    for sign in (1, -1):
+        dense, sparse = CorrelationAccumulator((h, w)), CorrelationAccumulator((h, w))
+        for chunk in (z[:40], z[40:]):
+            flipped = sign * chunk
+            dense.update(np.where(flipped >= 3.0, flipped, 0.0).astype(np.float32))
+            sparse.update_exceeding(chunk, 3.0, sign=sign)
+        assert dense.n == sparse.n == T
+        np.testing.assert_allclose(sparse.s1, dense.s1, rtol=1e-12)
+        np.testing.assert_allclose(sparse.s2, dense.s2, rtol=1e-12)
+        for offset in dense.cross:
+            np.testing.assert_allclose(sparse.cross[offset], dense.cross[offset], rtol=1e-12, atol=1e-12)
+        cn = dense.result()
+        assert np.count_nonzero(cn) > h * w // 4  # enough exceedances for a real comparison
+        np.testing.assert_allclose(sparse.result(), cn, rtol=1e-6, atol=1e-7)
+
+
 def _one_neuron_movie(T=600, dims=(40, 40), centre=(20, 18), seed=0):
     rng = np.random.default_rng(seed)
     trace = _spiky_trace(rng, T)

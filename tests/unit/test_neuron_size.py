@@ -78,8 +78,27 @@ def test_peak_image_is_its_definition():
     movie = rng.normal(10.0, 2.0, (90, 6, 7)).astype(np.float32)
     csum = np.cumsum(movie, axis=0, dtype=np.float64)
     run = (csum[4:] - np.concatenate([np.zeros((1, 6, 7)), csum[:-5]])) / 5
-    for size in (30, 90, 7):
+    for size in (30, 90, 7, 3, 1):  # chunks shorter than the window too
         image = peak_image(lambda: (movie[i:i + size] for i in range(0, 90, size)), (6, 7))
         sampled = [movie[i + j] for i in range(0, 90, size) for j in range(0, min(size, 90 - i), max(1, min(size, 90 - i) // 4))]
         expected = run.max(axis=0).astype(np.float32) - np.median(np.stack(sampled), axis=0)
         np.testing.assert_allclose(image, expected, rtol=0, atol=1e-5)
+
+
+def test_window_peaks_do_not_depend_on_the_cuts():
+    """Each window is summed on its own: the peaks are the same bits whatever the chunking, and the reading threads'
+    in-chunk peaks (``update(best=)``) give the same as computing them in ``update``."""
+    from ace_neuro.cnmfe.size import PeakImage, window_peak
+
+    rng = np.random.default_rng(5)
+    pixels = rng.normal(100.0, 7.0, (300, 83)).astype(np.float16).astype(np.float32)
+    whole = window_peak(pixels, 5)
+    for size in (83, 10, 4, 1):
+        streamed, given = PeakImage(300), PeakImage(300)
+        for i in range(0, 83, size):
+            part = pixels[:, i:i + size]
+            streamed.update(part)
+            given.update(part, window_peak(part, 5))
+        np.testing.assert_array_equal(streamed.peak, whole)
+        np.testing.assert_array_equal(given.peak, whole)
+    assert window_peak(pixels[:, :4], 5) is None

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-__all__ = ["center_psf_kernel", "filter_frames", "filter_at", "downsample_frames"]
+__all__ = ["center_psf_kernel", "filter_frames", "filter_at", "reflect_index", "downsample_frames"]
 
 
 def center_psf_kernel(gSig, gSiz, center: bool = True) -> np.ndarray:
@@ -70,7 +70,7 @@ def filter_frames(frames: np.ndarray, kernel: np.ndarray, threads: int = 1) -> n
     return out
 
 
-def _reflect(index: np.ndarray, size: int) -> np.ndarray:
+def reflect_index(index: np.ndarray, size: int) -> np.ndarray:
     """OpenCV's ``BORDER_REFLECT`` (``fedcba|abcdef|fedcba``) of integer indices into ``[0, size)``."""
     period = 2 * size
     index = np.mod(index, period)
@@ -99,8 +99,8 @@ def filter_at(frames: np.ndarray, kernel: np.ndarray, pixels: np.ndarray) -> np.
     kh, kw = kernel.shape
     if pixels.shape[0] == 0:
         return np.zeros((frames.shape[0], 0), np.float32)
-    rows = _reflect(pixels[:, 0, None] + np.arange(kh) - kh // 2, h)  # (n, kh)
-    cols = _reflect(pixels[:, 1, None] + np.arange(kw) - kw // 2, w)  # (n, kw)
+    rows = reflect_index(pixels[:, 0, None] + np.arange(kh) - kh // 2, h)  # (n, kh)
+    cols = reflect_index(pixels[:, 1, None] + np.arange(kw) - kw // 2, w)  # (n, kw)
     patches = frames[:, rows[:, :, None], cols[:, None, :]]  # (L, n, kh, kw)
     return np.einsum("tnij,ij->tn", patches, kernel.astype(np.float32), dtype=np.float32)
 

@@ -27,10 +27,12 @@ import numpy as np
 import scipy.sparse
 
 from .background import ring_radius
-from .init import InitialComponents, correlation_pnr_images, extract_components, find_seeds, seed_mask
+from .filters import downsample_frames
+from .init import (InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds,
+                   seed_mask)
 from .merge import merge_components
 from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions
-from .passes import ModelState, MoviePasses, PixelStats
+from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
 from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
 from .temporal import TraceResult, update_traces
@@ -44,6 +46,8 @@ __all__ = [
     "normalise_footprints",
     "constant_background",
     "temporal_update",
+    "movie_extraction_frames",
+    "residual_extraction_frames",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,6 +82,76 @@ def _init_geometry(gSig, gSiz, ssub: int) -> tuple[list[float], list[int]]:
     return g_sig, g_siz
 
 
+#: Factory of the extraction pass's chunks: given the full-resolution pixels extraction reads, a factory of chunks
+#: holding the seeding movie there (and zeros elsewhere).
+ExtractionFrames = Callable[[np.ndarray], Callable[[], Iterator[np.ndarray]]]
+
+
+def _full_resolution_rows(mask: np.ndarray, dims: tuple[int, int], ssub: int) -> np.ndarray:
+    """Full-resolution pixels (``row + col*h``, ascending) of the ``ssub`` blocks of the pixels of ``mask``."""
+    h, w = dims
+    full = np.repeat(np.repeat(mask, ssub, axis=0), ssub, axis=1)[:h, :w]
+    return np.flatnonzero(full.ravel(order="F"))
+
+
+def _scatter_frames(x: np.ndarray, rows: np.ndarray, dims: tuple[int, int], ssub: int) -> np.ndarray:
+    """``(L, h', w')`` seeding frames from ``x`` ``(len(rows), L)``, the movie on ``rows`` only (zeros elsewhere)."""
+    h, w = dims
+    frames = np.zeros((x.shape[1], h, w), np.float32)
+    frames.reshape(x.shape[1], h * w)[:, (rows % h) * w + rows // h] = x.T
+    return downsample_frames(frames, ssub, 1) if ssub > 1 else frames
+
+
+def movie_extraction_frames(passes: MoviePasses) -> ExtractionFrames:
+    """Extraction chunks of the movie (``tsub``-averaged, ``ssub``-downsampled) formed on the pixels read only.
+
+    The values there are those of :meth:`.passes.MoviePasses.init_frames`, bit for bit (the same
+    per-pixel averages), without averaging and transposing the whole frame.
+    """
+    tsub, ssub, dims = passes.tsub, passes.ssub, passes.dims
+
+    def factory(rows: np.ndarray) -> Callable[[], Iterator[np.ndarray]]:
+        def on_rows(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+            x = y[rows]
+            return _scatter_frames(time_mean(x, tsub) if tsub > 1 else x, rows, dims, ssub)
+
+        def gen():
+            for _, _, frames in passes.raw_chunks(tsub, "seeding", on_rows, reuse=True):
+                yield frames
+
+        return gen
+
+    return factory
+
+
+def residual_extraction_frames(passes: MoviePasses, state: ModelState) -> ExtractionFrames:
+    """Extraction chunks of the residual ``Y - A C - B - b0`` formed on the pixels read only.
+
+    The values there are those of :meth:`.passes.MoviePasses.residual_frames`, bit for bit: the residual
+    before the ring background on the whole frame (the background's input), the background ``W X`` on
+    the rows read only (:class:`.passes.RowBackground`), and no whole-frame transpose.
+    """
+    tsub, ssub, dims = passes.tsub, passes.ssub, passes.dims
+    footprints = Support(state.A)
+
+    def factory(rows: np.ndarray) -> Callable[[], Iterator[np.ndarray]]:
+        background = passes.row_background(state, rows)
+
+        def on_rows(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+            x = passes._subtract_mean_model(state, footprints, time_mean(y, tsub) if tsub > 1 else y, t0, t1, tsub)
+            if background is not None:
+                background.subtract(x, passes.down.to_low(x))
+            return _scatter_frames(x[rows], rows, dims, ssub)
+
+        def gen():
+            for _, _, frames in passes.raw_chunks(tsub, "residual seeding", on_rows, reuse=True):
+                yield frames
+
+        return gen
+
+    return factory
+
+
 def _seed_and_extract(
     passes: MoviePasses,
     frames: Callable[[], Iterator[np.ndarray]],
@@ -88,9 +162,12 @@ def _seed_and_extract(
     max_new: int | None,
     exclude_centres: np.ndarray | None,
     local_background: bool,
+    extraction_frames: ExtractionFrames | None = None,
 ) -> tuple[InitialComponents, Any, tuple[int, int]]:
     """Seed on the chunks given by ``frames`` and extract components (at the seeding resolution).
 
+    ``extraction_frames`` (:func:`movie_extraction_frames`, :func:`residual_extraction_frames`) forms
+    the extraction pass's chunks on the pixels it reads only, when ``frames`` are not replayed from a cache.
     Returns the components, the seeding images (with the thresholds used) and
     the seeding resolution's ``(h', w')``.
     """
@@ -105,7 +182,8 @@ def _seed_and_extract(
     frames = ChunkCache(frames, passes.scratch_dir, expected, enabled=cache)
     try:
         return _seed_and_extract_cached(passes, frames, seeding, noise, border, max_new, exclude_centres,
-                                        local_background, init_dims, n_init)
+                                        local_background, init_dims, n_init,
+                                        None if frames.enabled else extraction_frames)
     finally:
         frames.close()
 
@@ -121,6 +199,7 @@ def _seed_and_extract_cached(
     local_background: bool,
     init_dims: tuple[int, int],
     n_init: int,
+    extraction_frames: ExtractionFrames | None = None,
 ) -> tuple[InitialComponents, Any, tuple[int, int]]:
     """Body of :func:`_seed_and_extract`: seeding images (two passes) and extraction (one pass)."""
     ssub = seeding.ssub
@@ -149,6 +228,11 @@ def _seed_and_extract_cached(
             logger.info("%s: seeding thresholds: %s", passes.label, note)
     seeds = find_seeds(images.cn, images.pnr, images.thresholds.min_corr, images.thresholds.min_pnr, g_sig, border_init,
                        max_new, exclude)
+    if not len(seeds):  # nothing to extract: no pass
+        frames = lambda: iter(())  # noqa: E731
+    elif extraction_frames is not None:
+        rows = _full_resolution_rows(extraction_pixels(init_dims, seeds, g_siz), passes.dims, ssub)
+        frames = extraction_frames(rows)
     comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init, images.mean,
                                local_background)
     return comps, images, init_dims
@@ -324,6 +408,7 @@ def refine(
                 comps, residual_images, init_dims = _seed_and_extract(
                     passes, passes.residual_frames(state), seeding, options.noise, border=border, max_new=max_new,
                     exclude_centres=centroids(state.A, passes.dims), local_background=False,
+                    extraction_frames=residual_extraction_frames(passes, state),
                 )
                 A_new, C_new = _to_full_resolution(comps, init_dims, passes.dims, seeding.ssub, seeding.tsub, passes.T)
                 log.info("%s: %d more components seeded on the residual", label, A_new.shape[1])
@@ -388,7 +473,8 @@ def fit_region(
     stats = PixelStats(passes.dims, passes.T, noise_range=noise.noise_range, noise_method=noise.noise_method,
                        threads=passes.threads)
     comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(stats), seeding, noise, border=border,
-                                                 max_new=seeding.K, exclude_centres=None, local_background=True)
+                                                 max_new=seeding.K, exclude_centres=None, local_background=True,
+                                                 extraction_frames=movie_extraction_frames(passes))
     pixel_mean, sn = stats.result()  # accumulated during the first seeding pass
     passes.pixel_mean = pixel_mean
     A, C = _to_full_resolution(comps, init_dims, passes.dims, seeding.ssub, seeding.tsub, passes.T)

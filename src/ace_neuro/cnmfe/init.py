@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import scipy.ndimage as ndi
 
-from .filters import center_psf_kernel, filter_at, filter_frames
+from .filters import center_psf_kernel, filter_at, filter_frames, reflect_index
 from .noise import WelchNoise
 from .reader import ChunkCache
 from ace_neuro.cnmfe.params import CnmfeOptions
@@ -52,6 +52,7 @@ __all__ = [
     "seed_mask",
     "InitialComponents",
     "extract_components",
+    "extraction_pixels",
 ]
 
 _NEIGHBOUR_OFFSETS = ((0, 1), (1, -1), (1, 0), (1, 1))
@@ -81,6 +82,43 @@ class CorrelationAccumulator:
         for (dy, dx), acc in self.cross.items():
             a, b = _pair_slices(h, w, dy, dx)
             acc[a] += np.einsum("tij,tij->ij", z[(slice(None),) + a], z[(slice(None),) + b], dtype=np.float64)
+
+    def update_exceeding(self, z: np.ndarray, threshold: float = 3.0, sign: int = 1) -> None:
+        """:meth:`update` with ``sign * z`` where it reaches ``threshold`` and 0 elsewhere, at the cost of those values.
+
+        The same sums as ``update(np.where(sign * z >= threshold, sign * z, 0))`` (added in another order,
+        in float64): only the values that pass, and the neighbour pairs where both pass, are visited.
+        Seeding's ``z`` (in noise units, cut at 3) passes in a small fraction of its values.
+
+        Parameters
+        ----------
+        z : ndarray, shape (L, h, w), float32
+        threshold : float
+        sign : {1, -1}
+            -1: the sign-flipped movie (the null images of :mod:`.thresholds`).
+        """
+        h, w = self.dims
+        n_pixels = h * w
+        flat = np.asarray(z, dtype=np.float32).reshape(-1)
+        hit = flat >= threshold if sign > 0 else flat <= -threshold  # -z >= t exactly when z <= -t
+        idx = np.flatnonzero(hit)
+        values = flat[idx].astype(np.float64)
+        if sign < 0:
+            np.negative(values, out=values)
+        pixel = idx % n_pixels
+        self.n += z.shape[0]
+        self.s1 += np.bincount(pixel, values, minlength=n_pixels).reshape(h, w)
+        self.s2 += np.bincount(pixel, values * values, minlength=n_pixels).reshape(h, w)
+        rows, cols = pixel // w, pixel % w
+        for (dy, dx), acc in self.cross.items():
+            inside = np.flatnonzero((rows < h - dy) & (cols + dx >= 0) & (cols + dx < w))
+            partner = idx[inside] + (dy * w + dx)
+            both = hit[partner]
+            inside, partner = inside[both], partner[both]
+            products = values[inside] * flat[partner].astype(np.float64)
+            if sign < 0:
+                np.negative(products, out=products)
+            acc += np.bincount(pixel[inside], products, minlength=n_pixels).reshape(h, w)
 
     def result(self) -> np.ndarray:
         h, w = self.dims
@@ -222,12 +260,9 @@ def _correlation_pnr(filtered: ChunkCache, dims, welch: WelchNoise, noise_range,
     for z in filtered():
         z -= mean
         z /= noise
+        corr.update_exceeding(z, 3.0)  # transients only: values below 3 noise levels count as 0
         if corr_null is not None:
-            flipped = np.negative(z)
-            flipped[flipped < 3.0] = 0.0
-            corr_null.update(flipped)
-        z[z < 3.0] = 0.0
-        corr.update(z)
+            corr_null.update_exceeding(z, 3.0, sign=-1)
     images = SeedImages(cn=corr.result(), pnr=pnr, mean=mean, noise=np.where(np.isfinite(noise), noise, 0.0).astype(np.float32))
     if null_images:
         images.cn_null = corr_null.result()
@@ -315,6 +350,39 @@ class InitialComponents:
 def _box(center, half, dims):
     r, c = center
     return (max(0, r - half[0]), min(dims[0], r + half[0] + 1), max(0, c - half[1]), min(dims[1], c + half[1] + 1))
+
+
+def extraction_pixels(dims: tuple[int, int], seeds: np.ndarray, gSiz) -> np.ndarray:
+    """The pixels :func:`extract_components` reads: every seed's ``gSiz`` box and its seeding-filter window.
+
+    The extraction pass needs the movie there only, so it can form (and
+    transpose) just these pixels of each chunk.
+
+    Parameters
+    ----------
+    dims : (h, w)
+    seeds : ndarray, shape (K, 2), int
+        ``(row, col)`` of each seed.
+    gSiz : (int, int)
+        Box and filter size (pixels, at the resolution of the frames).
+
+    Returns
+    -------
+    ndarray of bool, shape (h, w)
+    """
+    h, w = dims
+    mask = np.zeros((h, w), bool)
+    seeds = np.asarray(seeds, dtype=np.int64).reshape(-1, 2)
+    half = [int(v) // 2 for v in gSiz]
+    for r0, r1, c0, c1 in (_box(s, half, dims) for s in seeds):
+        mask[r0:r1, c0:c1] = True
+    # filter_at's window: the kernel's odd size around the seed, reflected at the borders
+    kh, kw = (int(v) // 2 * 2 + 1 for v in gSiz)
+    for r, c in seeds:
+        rows = reflect_index(r + np.arange(kh) - kh // 2, h)
+        cols = reflect_index(c + np.arange(kw) - kw // 2, w)
+        mask[np.ix_(rows, cols)] = True
+    return mask
 
 
 def extract_components(

@@ -45,7 +45,9 @@ import scipy.ndimage as ndi
 
 from ..progress import Progress
 
-__all__ = ["NeuronSize", "peak_image", "PeakImage", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size"]
+__all__ = [
+    "NeuronSize", "peak_image", "PeakImage", "window_peak", "estimate_neuron_size", "gsiz_for", "resolve_neuron_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,23 +118,48 @@ def peak_image(chunks: Callable[[], Iterable[np.ndarray]], dims: tuple[int, int]
     return acc.result().reshape(h, w)
 
 
+def window_peak(pixels: np.ndarray, smooth_frames: int, block: int = 2048) -> np.ndarray | None:
+    """Per pixel, the largest mean of ``smooth_frames`` consecutive frames of ``pixels`` ``(n_pixels, L)``.
+
+    Each window is summed directly, left to right in float64, so its mean is the same wherever the chunks of
+    a movie are cut (the windows across a cut are :class:`PeakImage`'s). ``block`` pixels at a time, in cache.
+
+    Returns
+    -------
+    ndarray, shape (n_pixels,), float32, or None when ``L < smooth_frames``.
+    """
+    pixels = np.asarray(pixels, np.float32)
+    s = max(1, int(smooth_frames))
+    n_windows = pixels.shape[1] - s + 1
+    if n_windows < 1:
+        return None
+    out = np.empty(pixels.shape[0], np.float32)
+    for p0 in range(0, pixels.shape[0], block):
+        part = pixels[p0:p0 + block]
+        sums = part[:, :n_windows].astype(np.float64)
+        for j in range(1, s):
+            sums += part[:, j:j + n_windows]
+        # the maximum before the division: rounding is monotone, so it is the maximum of the means
+        out[p0:p0 + block] = (sums.max(axis=1) / s).astype(np.float32)
+    return out
+
+
 class PeakImage:
     """Streaming :func:`peak_image` of ``(n_pixels, L)`` pixels-by-frames chunks (any pixel order).
 
     Per pixel: the largest mean of ``smooth_frames`` consecutive frames, minus
     the median of a subsample of at most 400 frames spread over the
-    recording. The running sums are cumulative sums in float64 over each
-    chunk (joined to the last frames of the one before), taken ``block``
-    pixels at a time so that they stay in the cache; the maximum is taken
-    before dividing by ``smooth_frames`` (rounding is monotone, so the result
-    is the same as dividing first).
+    recording. The windows inside a chunk are :func:`window_peak`'s (which
+    the threads reading the chunks can compute, ``update(best=)``); those
+    across the cut from the chunk before are added here, from its last
+    ``smooth_frames - 1`` frames.
 
     Parameters
     ----------
     n_pixels : int
     smooth_frames : int
     block : int
-        Pixels per block of the cumulative sums.
+        Pixels per block of the window sums.
     """
 
     def __init__(self, n_pixels: int, *, smooth_frames: int = 5, block: int = 2048) -> None:
@@ -142,22 +169,18 @@ class PeakImage:
         self.tail = np.zeros((int(n_pixels), 0), np.float32)
         self.sample: list[np.ndarray] = []
 
-    def update(self, pixels: np.ndarray) -> None:
-        """Add frames, ``(n_pixels, L)`` float32."""
+    def update(self, pixels: np.ndarray, best: np.ndarray | None = None) -> None:
+        """Add frames, ``(n_pixels, L)`` float32; ``best``: their :func:`window_peak`, if already computed."""
         pixels = np.asarray(pixels, np.float32)
         s = self.smooth
-        joined = np.concatenate([self.tail, pixels], axis=1) if self.tail.shape[1] else pixels
-        n_frames = joined.shape[1]
-        if n_frames >= s:
-            for p0 in range(0, joined.shape[0], self.block):
-                csum = np.cumsum(joined[p0:p0 + self.block], axis=1, dtype=np.float64)
-                sums = np.empty((csum.shape[0], n_frames - s + 1))
-                sums[:, 0] = csum[:, s - 1]
-                np.subtract(csum[:, s:], csum[:, :n_frames - s], out=sums[:, 1:])
-                best = (sums.max(axis=1) / s).astype(np.float32)
-                np.maximum(self.peak[p0:p0 + self.block], best, out=self.peak[p0:p0 + self.block])
-        # copies: a view would keep its whole chunk alive
-        self.tail = joined[:, max(0, n_frames - (s - 1)):].copy() if s > 1 else self.tail
+        for peak in (window_peak(pixels, s, self.block) if best is None else best,
+                     window_peak(np.concatenate([self.tail, pixels[:, :s - 1]], axis=1), s, self.block)
+                     if self.tail.shape[1] else None):
+            if peak is not None:
+                np.maximum(self.peak, peak, out=self.peak)
+        if s > 1:  # the frames a window across the next cut can start in; copies: a view keeps its chunk alive
+            joined = np.concatenate([self.tail, pixels[:, -(s - 1):]], axis=1)
+            self.tail = joined[:, -(s - 1):].copy()
         # copies: the sample spans the recording, and views would keep every chunk alive (memory grew with it)
         self.sample.extend(pixels[:, j].copy() for j in range(0, pixels.shape[1], max(1, pixels.shape[1] // 4)))
         if len(self.sample) > 400:
@@ -270,11 +293,16 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None, threads: 
         tsub = int(seeding.tsub)
         chunk = source.chunk_frames(float(options.cnmfe_chunk_mb))
         peak = PeakImage(source.n_pixels)
-        averaged = (lambda y, t0, t1: time_mean(y, tsub)) if tsub > 1 else None
-        # pixels-by-frames chunks (pixel row + col*h), averaged over tsub frames by the reading threads
+
+        def averaged(y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray | None]:
+            x = time_mean(y, tsub) if tsub > 1 else y
+            return x, window_peak(x, peak.smooth, peak.block)
+
+        # pixels-by-frames chunks (pixel row + col*h), averaged over tsub frames, and the peaks of the windows
+        # inside each chunk, by the reading threads
         progress = Progress(source.n_frames, "cnmfe gSig auto", log or logger, interval_s=30.0)
-        for t0, t1, pixels in source.read_chunks(chunk, tsub, averaged, workers=threads):
-            peak.update(pixels)
+        for t0, t1, (pixels, best) in source.read_chunks(chunk, tsub, averaged, workers=threads):
+            peak.update(pixels, best)
             progress.update(t1 - t0)
         h, w = source.dims
         image = peak.result().reshape(w, h).T
