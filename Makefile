@@ -78,6 +78,7 @@ test-configs: install $(TEST_RECORDING)/ground_truth.h5
 
 # As root on a Debian-based machine: install a one-node SLURM and run a small recording through the SLURM profile.
 slurm-check: install
+	$(BIN)/python -m pip install --quiet -e '.[workflow,test,slurm]'
 	bash tests/slurm_check.sh
 
 clean-demo:

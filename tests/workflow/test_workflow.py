@@ -7,6 +7,7 @@ key stops the run at start, and that the SLURM profile builds the same DAG.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -110,6 +111,10 @@ def test_misspelled_config_key_stops_at_start(workdir, tmp_path):
     assert "unknown parameter preprocess.quantile_mn; did you mean 'quantile_min'?" in result.stdout + result.stderr
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+    reason="the SLURM executor plugin is an optional extra: pip install -e '.[workflow,slurm]' (make slurm-check does)",
+)
 def test_slurm_profile_builds_the_same_dag(workdir, tmp_path):
     write_config(workdir)
     result = run_snakemake(workdir, "-n", "--forceall", "--profile", str(ROOT / "workflow" / "profiles" / "slurm"))
