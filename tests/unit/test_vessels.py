@@ -12,7 +12,6 @@ from ace_neuro.cnmfe.vessels import (
     vessel_border_band,
     vessel_edge_components,
     vessel_edge_features,
-    vessel_edge_report,
     vessel_mask,
 )
 
@@ -74,19 +73,6 @@ def test_vessel_mask_finds_the_dark_ridge_not_round_gaps_or_vignetting():
     assert not vessel_mask(np.full((H, W), 50.0), gSiz=(13, 13)).any()
     band = vessel_border_band(mask, 3)
     assert band[mask].all() and band.sum() > mask.sum()
-
-
-def test_no_vessel_mask_on_an_unlit_background():
-    # a movie whose background was removed before (MiniAn's real demo): b0 is a faint noisy floor whose "dark
-    # ridges" cover nearly the whole field; the vessel test has nothing to work on there, so it flags nothing
-    rng = np.random.default_rng(3)
-    floor = np.abs(rng.normal(0.9, 0.3, (H, W)))
-    assert vessel_mask(floor, gSiz=(13, 13), max_field_fraction=1.0).mean() > 0.5  # what the ridge test sees
-    assert not vessel_mask(floor, gSiz=(13, 13)).any()
-    est, _ = _scene()
-    unlit = est.replace(b0=floor.ravel(order="F").astype(np.float32))
-    report = vessel_edge_report(unlit, gSig=3, gSiz=13)
-    assert report["vessel_edge"] == [] and report["border"] == []
 
 
 def test_features_and_decision():

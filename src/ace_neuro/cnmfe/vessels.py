@@ -12,12 +12,7 @@ so evaluation needs a test of its own:
    neurons): the black top-hat of its logarithm with a disk of diameter
    ``2 * gSiz`` (what is darker than its surroundings on a scale up to two
    neuron boxes), at least ``min_depth`` (relative) deep, in connected regions
-   elongated enough to be vessels, not gaps between cells. Vessels cover a
-   minority of the field: when the dark ridges cover more than
-   ``max_field_fraction`` of it, the background holds no vessel pattern the
-   test can use (e.g. a movie whose background was removed before, where
-   ``b0`` is a faint, noisy floor and every pixel is a "ridge"), and the mask
-   is empty.
+   elongated enough to be vessels, not gaps between cells.
 2. **On the border** (:func:`vessel_edge_features`): the fraction of a
    component's footprint (sum of weights) on a vessel or within ``gSig``
    pixels of one.
@@ -81,7 +76,6 @@ def vessel_mask(
     gSiz,
     min_depth: float = 0.08,
     min_elongation: float = 3.0,
-    max_field_fraction: float = 0.5,
 ) -> np.ndarray:
     """Dark ridges of a background (mean) image: blood vessels.
 
@@ -98,9 +92,6 @@ def vessel_mask(
         Least area of a connected dark region in squares of its thickness (twice its
         largest distance to its edge): about its length over its width. Rounder dark
         regions (vignetting, gaps between cells) are not vessels.
-    max_field_fraction : float
-        Largest fraction of the field the vessels may cover; above it the mask is empty
-        (no vessel pattern: the dark "ridges" are the texture of an unlit background).
 
     Returns
     -------
@@ -112,9 +103,6 @@ def vessel_mask(
     >>> mask = vessel_mask(img, gSiz=(13, 13))
     >>> bool(mask[31, 10]), bool(mask[10, 10])
     (True, False)
-    >>> rng = np.random.default_rng(0)  # a faint noisy floor (background removed): no vessel pattern
-    >>> bool(vessel_mask(np.abs(rng.normal(1.0, 0.3, (64, 64))), gSiz=(13, 13)).any())
-    False
     """
     img = np.asarray(background, np.float64)
     if img.ndim != 2:
@@ -139,10 +127,7 @@ def vessel_mask(
     thickness = 2.0 * np.asarray(ndi.maximum(inner, labels, np.arange(1, n + 1)), np.float64)
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
     keep = np.concatenate([[False], area >= min_elongation * thickness ** 2])
-    mask = keep[labels]
-    if mask.mean() > float(max_field_fraction):
-        return np.zeros(img.shape, bool)
-    return mask
+    return keep[labels]
 
 
 def vessel_border_band(mask: np.ndarray, width: float) -> np.ndarray:
