@@ -186,7 +186,8 @@ def main() -> int:
     centroids = accepted.centroids()
     record = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "mode": "workflow" if args.workflow else "fit_cnmfe + evaluate_components",
+        "mode": ("evaluate_components again on stored estimates" if args.reevaluate else "scored stored estimates")
+                if args.estimates is not None else "workflow" if args.workflow else "fit_cnmfe + evaluate_components",
         "seconds": round(seconds, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "n_components": int(est.A.shape[1]),

@@ -86,3 +86,25 @@ def test_reasons_of_an_independent_dim_cell():
     assert codes == ["", "", "quality"]
     assert words[1].startswith("accepted: independent dim cell: SNR 1.80 > SNR_lowest_independent 1.2")
     assert "SNR_lowest 2.2" in words[2] and "not an independent cell (its own SNR 0.40" in words[2]
+
+
+def test_the_evaluate_step_keeps_the_independent_dim_cell_only_when_asked():
+    from ace_neuro.cnmfe.estimates import Estimates
+    from ace_neuro.cnmfe.evaluate import EvaluateOptions, components_table, evaluate_components
+    from ace_neuro.cnmfe.snr import trace_snr
+
+    A, C, raw = _dim_scene()
+    T = C.shape[1]
+    movie = np.asarray((A @ C).T, np.float32).reshape((T, W, H)).transpose(0, 2, 1)  # pixel order row + col * H
+    est = Estimates(A=A, C=C.astype(np.float32), YrA=(raw - C).astype(np.float32), b0=np.zeros(H * W, np.float32),
+                    dims=(H, W), frame_rate=20.0, params={"gSig": [2, 2], "gSiz": [13, 13], "decay_time": 0.4})
+    snr = trace_snr(raw, 20.0, 0.4)
+    # the floor rejects both dim components (1: a rim of 0, 2: a cell of its own); the r-value rule accepts all
+    rule = {"min_SNR": 100.0, "SNR_lowest": float(max(snr[1], snr[2])) + 0.1, "snr_null_rate": None,
+            "fringe_corr": None, "reject_vessel_edges": False}
+    off = evaluate_components(est, movie, EvaluateOptions.from_params(rule))
+    assert off.idx_components.tolist() == [0]
+    on = evaluate_components(est, movie, EvaluateOptions.from_params(rule, SNR_lowest_independent=0.1))
+    assert on.idx_components.tolist() == [0, 2]
+    assert set(on.params["independent_components"]) == {"1", "2"}
+    assert components_table(on)["reason"].tolist() == ["", "quality", ""]
