@@ -28,6 +28,9 @@ noise alone reaches at ``snr_null_rate`` per component at the recording's own
 length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-aware
 floor), and a component beside a brighter accepted one whose trace follows it
 is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
+Optionally (``SNR_lowest_independent``, off by default), a component that fails
+only the SNR floor is kept when its transients are its own, not its brighter
+neighbours' (:func:`independent_dim_cells`).
 Manual decisions from a curation file are applied last.
 
 The metrics live in :mod:`~ace_neuro.cnmfe.snr` and :mod:`~ace_neuro.cnmfe.rvalues`,
@@ -140,10 +143,27 @@ def independent_dim_cells(
     judged by :func:`~ace_neuro.cnmfe.fringes.independent_components` against the components accepted so far
     (``good``) and every brighter neighbour within ``radius`` (``gSiz``).
 
+    Parameters
+    ----------
+    estimates : Estimates
+        ``A``, ``C``, ``YrA``, ``dims``, ``frame_rate``.
+    snr, r_values : ndarray, shape (K,)
+        ``SNR_comp`` and ``r_values``.
+    good, excluded : ndarray of int
+        Components accepted so far, and those another rule rejected.
+    floor : dict
+        :func:`snr_floor`'s result.
+    options : EvaluateOptions
+    radius : float
+        Neighbourhood, pixels (``gSiz``).
+    decay_time : float
+        Seconds (the SNR's window).
+
     Returns
     -------
     dict
-        ``{k: {"own_snr", "core_covered", "independent"}}`` for every candidate judged.
+        ``{k: {"own_snr", "core_covered", "independent"}}`` for every candidate judged (empty when
+        ``SNR_lowest_independent`` is null).
     """
     from ace_neuro.cnmfe.fringes import independent_components
 
