@@ -16,6 +16,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_real.py --work /tmp/seed_real --out benchmarks/real_minian_left.json \
         --figure benchmarks/figures/real_minian_left.png [--workflow] [--set cnmfe.gSig=5 ...]
+    .venv/bin/python benchmarks/bench_real.py --estimates /tmp/seed_real/estimates.h5 --reevaluate --work /tmp/seed_real \
+        --set evaluate.SNR_lowest_independent=1.2     # the same fit through the evaluate step with other settings
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ def main() -> int:
     parser.add_argument("--estimates", type=Path, help="score these evaluated estimates instead of running anything")
     parser.add_argument("--reclassify", action="store_true",
                         help="with --estimates: apply the evaluate step's accept rule (defaults + --set) again")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="with --estimates: run the evaluate step again (defaults + --set evaluate.KEY=VALUE) on "
+                             "the movie decoded into --work")
     parser.add_argument("--keep", action="store_true", help="save the evaluated estimates as WORK/estimates.h5")
     args = parser.parse_args()
     from ace_neuro.compare.reference import load_minian_reference, match_to_reference
@@ -161,6 +166,13 @@ def main() -> int:
                                             SNR_lowest=opts.SNR_lowest, rval_lowest=opts.rval_lowest)
             vessel = np.asarray(est.params.get("vessel_edge_components", []), np.int64)
             est = est.replace(idx_components=np.setdiff1d(good, vessel), idx_components_bad=np.union1d(bad, vessel))
+        elif args.reevaluate:  # the whole evaluate step again on the same fit (every rule, e.g. SNR_lowest_independent)
+            from ace_neuro.cnmfe.evaluate import EvaluateOptions, evaluate_components
+            from ace_neuro.cnmfe.reader import MovieSource
+
+            mmap = decode_to_memmap(args.recording, args.work)
+            est = evaluate_components(est, MovieSource.from_path(mmap),
+                                      EvaluateOptions.from_params(settings.get("evaluate", {})))
     elif args.workflow:
         est = run_workflow(args.recording, args.work / "workflow", args.set)
     else:
@@ -174,7 +186,8 @@ def main() -> int:
     centroids = accepted.centroids()
     record = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "mode": "workflow" if args.workflow else "fit_cnmfe + evaluate_components",
+        "mode": ("evaluate_components again on stored estimates" if args.reevaluate else "scored stored estimates")
+                if args.estimates is not None else "workflow" if args.workflow else "fit_cnmfe + evaluate_components",
         "seconds": round(seconds, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "n_components": int(est.A.shape[1]),

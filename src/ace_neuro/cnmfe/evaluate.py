@@ -28,6 +28,9 @@ noise alone reaches at ``snr_null_rate`` per component at the recording's own
 length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-aware
 floor), and a component beside a brighter accepted one whose trace follows it
 is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
+Optionally (``SNR_lowest_independent``, off by default), a component that fails
+only the SNR floor is kept when its transients are its own, not its brighter
+neighbours' (:func:`independent_dim_cells`).
 Manual decisions from a curation file are applied last.
 
 The metrics live in :mod:`~ace_neuro.cnmfe.snr` and :mod:`~ace_neuro.cnmfe.rvalues`,
@@ -78,6 +81,7 @@ __all__ = [
     "peak_frames",
     "spatial_r_values",
     "classify_components",
+    "independent_dim_cells",
     "snr_floor",
     "evaluate_components",
     "read_curation_file",
@@ -117,6 +121,62 @@ def classify_components(
         raise ValueError(f"SNR_comp has {snr.size} values but r_values has {r.size}")
     good = ((snr > min_SNR) | (r >= rval_thr)) & (snr > SNR_lowest) & (r > rval_lowest)
     return np.flatnonzero(good).astype(np.int64), np.flatnonzero(~good).astype(np.int64)
+
+
+def independent_dim_cells(
+    estimates: Estimates,
+    snr: np.ndarray,
+    r_values: np.ndarray,
+    good: np.ndarray,
+    excluded: np.ndarray,
+    floor: dict,
+    options: EvaluateOptions,
+    *,
+    radius: float,
+    decay_time: float,
+) -> dict[int, dict[str, float]]:
+    """Components under the SNR floor that are independent dim cells (accepted down to ``SNR_lowest_independent``).
+
+    The candidates failed only the SNR floor: their SNR lies above ``SNR_lowest_independent`` and above what
+    noise alone passes (``floor["threshold"]``, the length-aware floor) but at or below ``floor["SNR_lowest_used"]``,
+    they pass the r-value rule, and no other rule (vessel, border, fringe: ``excluded``) rejected them. Each is
+    judged by :func:`~ace_neuro.cnmfe.fringes.independent_components` against the components accepted so far
+    (``good``) and every brighter neighbour within ``radius`` (``gSiz``).
+
+    Parameters
+    ----------
+    estimates : Estimates
+        ``A``, ``C``, ``YrA``, ``dims``, ``frame_rate``.
+    snr, r_values : ndarray, shape (K,)
+        ``SNR_comp`` and ``r_values``.
+    good, excluded : ndarray of int
+        Components accepted so far, and those another rule rejected.
+    floor : dict
+        :func:`snr_floor`'s result.
+    options : EvaluateOptions
+    radius : float
+        Neighbourhood, pixels (``gSiz``).
+    decay_time : float
+        Seconds (the SNR's window).
+
+    Returns
+    -------
+    dict
+        ``{k: {"own_snr", "core_covered", "independent"}}`` for every candidate judged (empty when
+        ``SNR_lowest_independent`` is null).
+    """
+    from ace_neuro.cnmfe.fringes import independent_components
+
+    if options.SNR_lowest_independent is None or not len(snr):
+        return {}
+    snr = np.asarray(snr, np.float64)
+    r = np.asarray(r_values, np.float64)
+    low = max(float(options.SNR_lowest_independent), float(floor.get("threshold", 0.0)))
+    candidates = np.flatnonzero((snr > low) & (snr <= floor["SNR_lowest_used"])
+                                & ((snr > options.min_SNR) | (r >= options.rval_thr)) & (r > options.rval_lowest))
+    candidates = np.setdiff1d(candidates, np.union1d(good, excluded))
+    return independent_components(estimates.A, estimates.C, estimates.C + estimates.YrA, estimates.dims, snr, good,
+                                  candidates, radius=radius, frame_rate=estimates.frame_rate, decay_time=decay_time)
 
 
 def snr_floor(residuals: np.ndarray, options: EvaluateOptions, *, frame_rate: float, decay_time: float) -> dict:
@@ -220,11 +280,22 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected as fringes of a brighter neighbour (trace r > %g within gSiz / 2)",
                     len(fringes), options.fringe_corr)
+    independent = {}
+    if options.SNR_lowest_independent is not None and n_comp:
+        _, g_siz = fitted_neuron_size(estimates, fit)
+        excluded = np.asarray(report["vessel_edge"] + report["border"] + sorted(fringes), np.int64)
+        independent = independent_dim_cells(estimates, snr, r_values, good, excluded, floor, options,
+                                            radius=float(max(g_siz)), decay_time=decay_time)
+        kept = np.asarray([k for k, v in independent.items() if v["independent"]], np.int64)
+        good, bad = np.union1d(good, kept), np.setdiff1d(bad, kept)
+        logger.info("evaluate: %d of %d components under the SNR floor kept as independent dim cells (own transients, "
+                    "SNR > %g)", kept.size, len(independent), options.SNR_lowest_independent)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(options.as_params())
     merged["snr_floor"] = floor  # the SNR floor used and how it was obtained
     merged["fringe_components"] = {str(k): v for k, v in fringes.items()}  # fringe -> the brighter component
+    merged["independent_components"] = {str(k): v for k, v in independent.items()}  # judged under the floor
     # what decided each rejection, for components.csv's reason and the curation page's words
     merged["vessel_edge_components"] = report["vessel_edge"]
     merged["border_components"] = report["border"]

@@ -12,6 +12,14 @@ centres of mass lie within ``gSiz / 2`` and their denoised traces correlate
 above ``fringe_corr``. Two real neighbouring cells rarely correlate that much
 over a whole recording; a rim of one cell does by construction.
 
+The converse, for components under ``SNR_lowest``: a dim cell with transients
+of its own (:func:`independent_components`). Its trace keeps its SNR once
+what its brighter neighbours' traces explain is removed (a rim, a halo or the
+neuropil between cells loses it: its transients are theirs), and its
+footprint's core lies outside the cores of brighter accepted components (a
+fragment or duplicate lies inside one). The evaluate step accepts such a
+component down to ``SNR_lowest_independent`` (with the r-value rule).
+
 Measured on MiniAn's real demo and on simulations (benchmarks/length.md).
 """
 
@@ -20,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-__all__ = ["fringe_components"]
+__all__ = ["fringe_components", "independent_components"]
 
 
 def _corrcoef_rows(C: np.ndarray) -> np.ndarray:
@@ -29,6 +37,15 @@ def _corrcoef_rows(C: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(centred, axis=1)
     centred /= np.where(norm > 0, norm, np.inf)[:, None]
     return centred @ centred.T
+
+
+def _centres(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of mass (rows, columns) of the footprints, pixels."""
+    h = dims[0]
+    pixels = np.arange(A.shape[0])
+    mass = np.asarray(A.sum(axis=0)).ravel()
+    mass = np.where(mass > 0, mass, np.inf)
+    return np.asarray(A.T @ (pixels % h)).ravel() / mass, np.asarray(A.T @ (pixels // h)).ravel() / mass
 
 
 def fringe_components(
@@ -74,13 +91,7 @@ def fringe_components(
     candidates = np.asarray(candidates, np.int64)
     if candidates.size < 2:
         return {}
-    A = scipy.sparse.csc_matrix(A)[:, candidates]
-    h, _ = dims
-    pixels = np.arange(A.shape[0])
-    mass = np.asarray(A.sum(axis=0)).ravel()
-    mass = np.where(mass > 0, mass, np.inf)
-    rows = np.asarray(A.T @ (pixels % h)).ravel() / mass
-    cols = np.asarray(A.T @ (pixels // h)).ravel() / mass
+    rows, cols = _centres(scipy.sparse.csc_matrix(A)[:, candidates], dims)
     distance = np.hypot(rows[:, None] - rows[None, :], cols[:, None] - cols[None, :])
     corr = _corrcoef_rows(np.asarray(C)[candidates])
     s = np.asarray(snr, np.float64)[candidates]
@@ -90,4 +101,116 @@ def fringe_components(
     for i in np.flatnonzero(link.any(axis=1)):
         j = np.flatnonzero(link[i])
         out[int(candidates[i])] = int(candidates[j[np.argmax(corr[i, j])]])
+    return out
+
+
+def _unexplained(trace: np.ndarray, regressors: np.ndarray) -> np.ndarray:
+    """``trace`` minus its least-squares fit by ``regressors`` (rows) and a constant; ``(T,)``."""
+    if regressors.shape[0] == 0:
+        return trace
+    design = np.column_stack([regressors.T, np.ones(trace.size)])
+    beta, *_ = np.linalg.lstsq(design, trace, rcond=None)
+    return trace - regressors.T @ beta[:-1]
+
+
+def _core_cover(A: scipy.sparse.csc_matrix, k: int, others: np.ndarray, level: float) -> float:
+    """Fraction of footprint ``k``'s core (pixels >= ``level`` x its peak) inside the cores of ``others``."""
+    def core(j):
+        col = A[:, j]
+        return set(col.indices[col.data >= level * col.data.max()].tolist()) if col.nnz else set()
+
+    own = core(k)
+    if not own or others.size == 0:
+        return 0.0
+    covered = set().union(*(core(j) for j in others))
+    return len(own & covered) / len(own)
+
+
+def independent_components(
+    A: scipy.sparse.spmatrix,
+    C: np.ndarray,
+    raw: np.ndarray,
+    dims: tuple[int, int],
+    snr: np.ndarray,
+    accepted: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    radius: float,
+    frame_rate: float,
+    decay_time: float,
+    min_own_fraction: float = 0.9,
+    max_core_covered: float = 0.25,
+    core_level: float = 0.3,
+) -> dict[int, dict[str, float]]:
+    """How much of each candidate's signal is its own; which candidates are independent cells.
+
+    For a candidate ``k``, its neighbours are the components with a higher
+    SNR whose centre of mass lies within ``radius``. Its **own SNR** is the
+    trace SNR (:func:`~ace_neuro.cnmfe.snr.trace_snr`) of its raw trace once
+    the least-squares fit of the neighbours' denoised traces is removed; its
+    **core covered** is the fraction of its core (pixels at or above
+    ``core_level`` of its peak) inside the cores of accepted neighbours. It is
+    independent when its own SNR is at least ``min_own_fraction`` of its SNR
+    and at most ``max_core_covered`` of its core is covered.
+
+    Parameters
+    ----------
+    A : sparse (H*W, K)
+        Footprints (pixel index ``row + col * H``).
+    C, raw : ndarray, shape (K, T)
+        Denoised traces and raw traces ``C + YrA``.
+    dims : (H, W)
+    snr : ndarray, shape (K,)
+        Trace SNR of every component.
+    accepted : ndarray of int
+        Components accepted so far (their cores may cover a candidate's).
+    candidates : ndarray of int
+        Components to judge.
+    radius : float
+        Largest distance between centres of mass of neighbours, pixels (``gSiz``).
+    frame_rate, decay_time : float
+        Hz and seconds, as for the SNR.
+    min_own_fraction, max_core_covered, core_level : float
+        The test's limits (see above).
+
+    Returns
+    -------
+    dict
+        ``{k: {"own_snr", "core_covered", "independent"}}`` for each candidate (floats, and 0.0 / 1.0).
+
+    Examples
+    --------
+    >>> T = np.arange(400); rng = np.random.default_rng(1)
+    >>> cell = np.exp(-((T - 100) % 400) / 8.0) * (T >= 100)
+    >>> dim = np.exp(-((T - 300) % 400) / 8.0) * (T >= 300)
+    >>> C = np.stack([cell, 0.4 * cell, 0.4 * dim]); raw = C + 0.05 * rng.normal(size=C.shape)
+    >>> A = scipy.sparse.csc_matrix(np.eye(25)[:, [12, 13, 14]])  # 5x5 frame, three neighbouring pixels
+    >>> out = independent_components(A, C, raw, (5, 5), np.array([9.0, 2.0, 2.0]), np.array([0]), np.array([1, 2]),
+    ...                              radius=3.0, frame_rate=20.0, decay_time=0.4)
+    >>> bool(out[1]["independent"]), bool(out[2]["independent"])  # 1 follows 0; 2 has its own transient
+    (False, True)
+    """
+    from ace_neuro.cnmfe.snr import trace_snr
+
+    candidates = np.asarray(candidates, np.int64)
+    if candidates.size == 0:
+        return {}
+    A = scipy.sparse.csc_matrix(A)
+    C = np.asarray(C, np.float64)
+    snr = np.asarray(snr, np.float64)
+    rows, cols = _centres(A, dims)
+    is_accepted = np.zeros(A.shape[1], bool)
+    is_accepted[np.asarray(accepted, np.int64)] = True
+    residuals, covered = [], []
+    for k in candidates:
+        near = (np.hypot(rows - rows[k], cols - cols[k]) <= radius) & (snr > snr[k])
+        near[k] = False
+        residuals.append(_unexplained(np.asarray(raw[k], np.float64), C[near]))
+        covered.append(_core_cover(A, int(k), np.flatnonzero(near & is_accepted), core_level))
+    own = trace_snr(np.asarray(residuals), frame_rate, decay_time)
+    out = {}
+    for k, own_k, cov_k in zip(candidates.tolist(), own, covered):
+        independent = own_k >= min_own_fraction * snr[k] and cov_k <= max_core_covered
+        out[int(k)] = {"own_snr": round(float(own_k), 3), "core_covered": round(float(cov_k), 3),
+                       "independent": float(independent)}
     return out

@@ -6,7 +6,9 @@ their features into the estimates' ``params``); this module turns that record
 into one sentence per component naming the rule, the value and the threshold,
 e.g. ``"rejected: SNR 2.54 <= min_SNR 3.0 and r 0.62 < rval_thr 0.85"``. The
 curation page shows it; ``components.csv``'s ``reason`` column holds the rule's
-code (``quality``, ``vessel_edge``, ``border``, ``fringe``, ``curation``).
+code (``quality``, ``vessel_edge``, ``border``, ``fringe``, ``curation``); a dim
+component kept under ``SNR_lowest`` as an independent cell is accepted (code ``""``)
+with words naming its own SNR and how much of its core brighter cells cover.
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ def _vessel_words(code: str, features: Mapping[str, float] | None, criteria: Map
     return f"{head}: {where}, not cell-like ({' and '.join(not_cell) or 'by the recorded test'})"
 
 
+def _independence_words(judged: Mapping[str, float], snr: float, r: float, params: Mapping[str, Any]) -> str:
+    """Why a component under the SNR floor was kept as an independent dim cell, or not."""
+    own, covered = judged["own_snr"], judged["core_covered"]
+    facts = (f"its own SNR {own:.2f} once brighter neighbours' traces are removed, {covered:.0%} of its core "
+             "under brighter accepted components")
+    if judged["independent"]:
+        return (f"accepted: independent dim cell: SNR {snr:.2f} > SNR_lowest_independent "
+                f"{params.get('SNR_lowest_independent', '?')} and r {r:.2f} ({facts})")
+    return f"not an independent cell ({facts})"
+
+
 def decision_reasons(
     snr: np.ndarray,
     r_values: np.ndarray,
@@ -75,7 +88,8 @@ def decision_reasons(
     params : mapping
         The evaluated estimates' ``params`` (``vessel_edge_components``,
         ``border_components``, ``vessel_edge_features``, ``vessel_edge_criteria``,
-        ``fringe_components``, ``fringe_corr``).
+        ``fringe_components``, ``fringe_corr``, ``independent_components``,
+        ``SNR_lowest_independent``).
     thresholds : mapping
         ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` the step used.
 
@@ -93,6 +107,7 @@ def decision_reasons(
     flagged.update({int(k): "border" for k in params.get("border_components") or []})
     features = {int(k): v for k, v in (params.get("vessel_edge_features") or {}).items()}
     criteria = params.get("vessel_edge_criteria") or {}
+    independent = {int(k): v for k, v in (params.get("independent_components") or {}).items()}
     words, codes = [], []
     for k, (s, r, accept) in enumerate(zip(np.asarray(snr, float), np.asarray(r_values, float),
                                            np.asarray(accepted, bool))):
@@ -108,8 +123,12 @@ def decision_reasons(
                     else _vessel_words(flagged[k], features.get(k), criteria))
             words.append(f"rejected: {what}; {quality}")
             codes.append(flagged[k])
+        elif k in independent and accept and independent[k]["independent"]:
+            words.append(_independence_words(independent[k], s, r, params))
+            codes.append("")
         elif passes == accept:
-            words.append(f"{'accepted' if accept else 'rejected'}: {text}")
+            extra = f"; {_independence_words(independent[k], s, r, params)}" if k in independent and not accept else ""
+            words.append(f"{'accepted' if accept else 'rejected'}: {text}{extra}")
             codes.append("" if accept else "quality")
         else:  # e.g. results of an older version or of another engine
             words.append(f"{'accepted' if accept else 'rejected'} by the evaluate step, although {text} with the "
