@@ -237,7 +237,7 @@ def not_used_by_caiman(step: str, options: Any = None) -> list[str]:
     Examples
     --------
     >>> not_used_by_caiman("evaluate")
-    ['Npeaks', 'evaluate_chunk_mb', 'fringe_corr', 'reject_vessel_edges', 'snr_null_rate']
+    ['Npeaks', 'SNR_lowest_independent', 'evaluate_chunk_mb', 'fringe_corr', 'reject_vessel_edges', 'snr_null_rate']
     >>> "seed_false_rate" in not_used_by_caiman("cnmfe", {"min_corr": 0.8, "min_pnr": 10})
     True
     """
