@@ -171,7 +171,7 @@ def remove_row_offsets(frames: np.ndarray) -> np.ndarray:
     return np.clip(np.round(movie), 0, 255).astype(np.uint8)
 
 
-def fetch_clip(name: str, out_root: Path, cache: Path, destripe: bool = False) -> dict:
+def fetch_clip(name: str, out_root: Path, cache: Path, destripe: bool = False, all_frames: bool = False) -> dict:
     """Download, check, decode and wrap one clip; returns its record (source, hashes, frames kept)."""
     spec = CLIPS[name]
     archive = download(spec, cache)
@@ -183,6 +183,9 @@ def fetch_clip(name: str, out_root: Path, cache: Path, destripe: bool = False) -
     keep = np.array([i for i in range(len(frames)) if i not in bad])
     out = out_root / name / "recording"
     write_v4_folder(out, frames[keep], keep, spec["frame_rate"], f"{name}: {spec['description']}")
+    if all_frames:
+        write_v4_folder(out_root / f"{name}_all_frames" / "recording", frames, np.arange(len(frames)),
+                        spec["frame_rate"], f"{name} with its corrupted frames kept (as a user would have it)")
     if destripe:
         write_v4_folder(out_root / f"{name}_rows_removed" / "recording", remove_row_offsets(frames[keep]), keep,
                         spec["frame_rate"], f"{name} with each frame's row offsets removed (diagnostic)")
@@ -200,10 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", choices=sorted(CLIPS), action="append", help="only these clips (default all)")
     parser.add_argument("--destripe", action="store_true",
                         help="also write NAME_rows_removed/: each frame's row offsets removed (a diagnostic)")
+    parser.add_argument("--all-frames", action="store_true",
+                        help="also write NAME_all_frames/: every decoded frame, the corrupted ones included")
     args = parser.parse_args(argv)
     cache = args.cache or args.out / "pkgs"
     for name in args.clip or sorted(CLIPS):
-        record = fetch_clip(name, args.out, cache, args.destripe)
+        record = fetch_clip(name, args.out, cache, args.destripe, args.all_frames)
         print(f"{name}: {record['frames_written']} of {record['frames_decoded']} frames "
               f"({len(record['frames_left_out'])} corrupted left out) -> {record['folder']}")
     return 0
