@@ -214,12 +214,12 @@ def test_calibration_for_caiman_seeds_on_cells_and_not_on_noise():
     assert low < seeding.min_corr < high and seeding.thresholds.auto_corr and seeding.thresholds.auto_pnr
     assert seeding.thresholds.movie_pixels_passing > 0  # the cells pass
     assert seeding.seed_pixels > 0 and seeding.as_dict()["seed_pixels"] == seeding.seed_pixels  # CaImAn can seed
-    assert not any("will find no seed" in d for d in seeding.decisions())
+    assert not any("first seed search finds nothing" in d for d in seeding.decisions())
     noise_only = calibrate_for_caiman(lambda: iter([rng.normal(0, 1, (400, h, w)).astype(np.float32)]), options)
     assert noise_only.thresholds.movie_pixels_passing <= 0.01 * h * w  # noise alone: (almost) nothing passes
     assert noise_only.seed_pixels <= 0.01 * h * w
     none = CaimanSeeding(min_corr=0.9, min_pnr=7.0, pnr_scale=1.0, thresholds=seeding.thresholds, seed_pixels=0)
-    assert any("will find no seed" in d for d in none.decisions())  # said, not silent
+    assert any("first seed search finds nothing" in d for d in none.decisions())  # said, not silent
     assert calibrate_for_caiman(lambda: iter([movie]), options.replace(min_corr=0.8, min_pnr=10)) is None
     fixed = calibrate_for_caiman(lambda: iter([movie]), options.replace(min_pnr=7))
     assert fixed.min_pnr == 7 and not fixed.thresholds.auto_pnr and fixed.thresholds.auto_corr

@@ -28,7 +28,8 @@ a seed pass both thresholds), and drops a seed whose trace has no sharp rise
 (:data:`CAIMAN_MIN_JUMP`). The calibration counts single pixels, as ours;
 :func:`caiman_seed_pixels` counts the pixels where CaImAn can start a seed with
 the calibrated values (``params.json``: ``seed_pixels``), and none is a warning:
-CaImAn will then find nothing. (Calibrating on the 3x3 medians instead was
+CaImAn's first search then finds nothing (its second search, ``init_iter``, runs
+on the residual of its ring background, which is not modelled here). (Calibrating on the 3x3 medians instead was
 tried: the same thresholds on the real MiniAn crop, no component either way on
 the tiny test recording, whose cells do not stand out of noise on CaImAn's
 half-rate images; benchmarks/real.md.)
@@ -103,8 +104,10 @@ class CaimanSeeding:
         if self.seed_pixels == 0:
             out.append(f"seeding thresholds: no pixel of the movie can start a CaImAn seed at min_corr "
                        f"{self.min_corr:g} and min_pnr {thr.min_pnr:.3g} on CaImAn's seeding images (5 of its 3x3 "
-                       "neighbours passing both, and a sharp rise in its trace), so CaImAn will find no seed here: "
-                       "set min_corr / min_pnr by hand (the parameter aid shows the images) or use our engine")
+                       "neighbours passing both, and a sharp rise in its trace): CaImAn's first seed search finds "
+                       "nothing, and whatever it returns comes from its second search in the residual of its ring "
+                       "background, which these thresholds were not calibrated on; set min_corr / min_pnr by hand "
+                       "(the parameter aid shows the images) or use our engine")
         return out + [f"seeding thresholds: {w}" for w in thr.warnings]
 
 
