@@ -131,11 +131,64 @@ def test_caiman_seed_geometry_follows_caimans_downsampling():
     assert caiman_seed_geometry([4, 6], [17, 25], 2) == (2.0, 9, 8)  # CaImAn uses the first axis' values
 
 
-def test_calibration_for_caiman_seeds_on_cells_and_not_on_noise():
-    from ace_neuro.cnmfe.params import CnmfeOptions
+def _caiman_filter(frames, g_sig):
+    """CaImAn 1.12's one-photon seeding filter (``init_neurons_corr_pnr``, ``center_psf``), written out with cv2."""
+    import cv2
 
-    rng = np.random.default_rng(5)
-    t, h, w = 400, 48, 48
+    ksize = int(2 * g_sig) * 2 + 1
+    psf = cv2.getGaussianKernel(ksize, g_sig, cv2.CV_32F).dot(cv2.getGaussianKernel(ksize, g_sig, cv2.CV_32F).T)
+    inside = psf >= psf[0].max()
+    psf -= psf[inside].mean()
+    psf[~inside] = 0
+    return np.stack([cv2.filter2D(frame, -1, psf, borderType=1) for frame in frames])
+
+
+def test_seeding_images_are_caimans_up_to_the_edges():
+    from ace_neuro.engines.caiman_seeding import caiman_noise, caiman_seed_images
+
+    frames = np.random.default_rng(1).gamma(2.0, 10.0, (60, 20, 24)).astype(np.float32)
+    filtered = _caiman_filter(frames.copy(), 3.0)
+    filtered -= filtered.mean(axis=0)
+    noise = caiman_noise(filtered.reshape(60, -1).T).reshape(20, 24)
+    images = caiman_seed_images(frames, 3.0, 13)
+    np.testing.assert_allclose(images.pnr, filtered.max(axis=0) / noise, rtol=1e-4)  # edges replicated, as CaImAn
+    np.testing.assert_allclose(images.pnr_null, -filtered.min(axis=0) / noise, rtol=1e-4)
+
+
+def test_caiman_seed_pixels_are_where_caimans_median_pass_leaves_a_seed():
+    import cv2
+
+    from ace_neuro.engines.caiman_seeding import caiman_jump_ratio, caiman_seed_pixels
+
+    rng = np.random.default_rng(2)
+    cn = _smooth(rng.random((40, 50)).astype(np.float32))
+    pnr = _smooth(rng.gamma(4.0, 1.5, (40, 50)).astype(np.float32))
+    for min_corr, min_pnr in ((0.45, 5.0), (0.5, 6.5), (0.55, 6.0)):
+        v_search = cn * pnr
+        v_search[(cn < min_corr) | (pnr < min_pnr)] = 0
+        caiman = int(np.count_nonzero(cv2.medianBlur(v_search, 3) >= min_corr * min_pnr))  # CaImAn's seed search
+        single = int(np.count_nonzero(v_search))
+        assert caiman_seed_pixels(cn, pnr, min_corr, min_pnr) == caiman < single
+    # CaImAn's check of a seed's trace: a sharp rise passes, a slow wave of the same size does not
+    movie = np.zeros((100, 1, 2), np.float32)
+    movie[50:, 0, 0] = 5.0 * np.exp(-np.arange(50) / 10.0)
+    movie[:, 0, 1] = 5.0 * np.sin(np.arange(100) / 15.0)
+    movie += rng.normal(0.0, 0.2, movie.shape).astype(np.float32)
+    jump = caiman_jump_ratio(movie, chunk_frames=7)
+    assert jump[0, 0] >= 3.0 > jump[0, 1]
+    np.testing.assert_allclose(jump, caiman_jump_ratio(movie), rtol=1e-6)  # the same in any chunks
+
+
+def _smooth(image):
+    """A smooth random image with the mean and spread of ``image`` (neighbouring pixels alike, as in seeding images)."""
+    import scipy.ndimage as ndi
+
+    smooth = ndi.gaussian_filter(image, 1.0)
+    return (image.mean() + (smooth - smooth.mean()) * image.std() / smooth.std()).astype(np.float32)
+
+
+def _three_cells_movie(rng, t=400, h=48, w=48):
+    """White noise with three Gaussian cells (gSig 3) of six transients each, (t, h, w) float32."""
     movie = rng.normal(0.0, 1.0, (t, h, w)).astype(np.float32)
     yy, xx = np.mgrid[:h, :w]
     for (r, c) in ((12, 12), (30, 20), (20, 36)):
@@ -144,6 +197,15 @@ def test_calibration_for_caiman_seeds_on_cells_and_not_on_noise():
         for start in rng.choice(t - 20, 6, replace=False):
             trace[start:start + 20] += 8.0 * np.exp(-np.arange(20) / 5.0)
         movie += trace[:, None, None] * blob
+    return movie
+
+
+def test_calibration_for_caiman_seeds_on_cells_and_not_on_noise():
+    from ace_neuro.cnmfe.params import CnmfeOptions
+
+    rng = np.random.default_rng(5)
+    h, w = 48, 48
+    movie = _three_cells_movie(rng, 400, h, w)
     options = CnmfeOptions.from_params({"gSig": [3, 3], "gSiz": [13, 13], "tsub": 2})
     seeding = calibrate_for_caiman(lambda: iter([movie[:200], movie[200:]]), options)
     assert seeding.pnr_scale == pytest.approx(np.sqrt(2))
@@ -151,8 +213,13 @@ def test_calibration_for_caiman_seeds_on_cells_and_not_on_noise():
     low, high = seeding.thresholds.corr_search  # the calibration's own candidate range (cnmfe/thresholds.py)
     assert low < seeding.min_corr < high and seeding.thresholds.auto_corr and seeding.thresholds.auto_pnr
     assert seeding.thresholds.movie_pixels_passing > 0  # the cells pass
+    assert seeding.seed_pixels > 0 and seeding.as_dict()["seed_pixels"] == seeding.seed_pixels  # CaImAn can seed
+    assert not any("first seed search finds nothing" in d for d in seeding.decisions())
     noise_only = calibrate_for_caiman(lambda: iter([rng.normal(0, 1, (400, h, w)).astype(np.float32)]), options)
     assert noise_only.thresholds.movie_pixels_passing <= 0.01 * h * w  # noise alone: (almost) nothing passes
+    assert noise_only.seed_pixels <= 0.01 * h * w
+    none = CaimanSeeding(min_corr=0.9, min_pnr=7.0, pnr_scale=1.0, thresholds=seeding.thresholds, seed_pixels=0)
+    assert any("first seed search finds nothing" in d for d in none.decisions())  # said, not silent
     assert calibrate_for_caiman(lambda: iter([movie]), options.replace(min_corr=0.8, min_pnr=10)) is None
     fixed = calibrate_for_caiman(lambda: iter([movie]), options.replace(min_pnr=7))
     assert fixed.min_pnr == 7 and not fixed.thresholds.auto_pnr and fixed.thresholds.auto_corr
@@ -332,6 +399,36 @@ def test_motion_quality_sees_the_correction():
 
 
 # ----------------------------------------------------------------------------- end to end (CaImAn)
+
+
+@pytest.mark.skipif(not caiman_available(), reason="CaImAn is not importable here (conda-forge only; see workflow/envs/caiman.yaml)")
+def test_seed_pixels_tell_whether_caimans_own_seed_search_finds_anything():
+    from caiman.source_extraction.cnmf.initialization import init_neurons_corr_pnr
+    import scipy.ndimage as ndi
+
+    from ace_neuro.cnmfe.filters import downsample_frames
+    from ace_neuro.cnmfe.params import CnmfeOptions
+    from ace_neuro.engines.caiman_seeding import caiman_seed_images, caiman_seed_pixels
+
+    movie = _three_cells_movie(np.random.default_rng(5))
+    seeding = calibrate_for_caiman(lambda: iter([movie]), CnmfeOptions.from_params(
+        {"gSig": [3, 3], "gSiz": [13, 13], "tsub": 2}))
+    half_rate = downsample_frames(movie, 1, 2)
+
+    def caiman_finds(min_corr, min_pnr_on_images):
+        found = init_neurons_corr_pnr(half_rate.copy(), gSiz=13, gSig=3, center_psf=True, min_corr=min_corr,
+                                      min_pnr=min_pnr_on_images, seed_method="auto", bd=0, swap_dim=False,
+                                      thresh_init=2, deconvolve_options={"p": 0})
+        return found[0].shape[1]
+
+    assert seeding.seed_pixels > 0 and caiman_finds(seeding.min_corr, seeding.thresholds.min_pnr) > 0
+    # thresholds that single pixels pass but no 3x3 neighbourhood does: CaImAn finds nothing, as the count says
+    images = caiman_seed_images(half_rate, 3.0, 13)
+    min_corr = seeding.min_corr
+    neighbourhood = ndi.median_filter(np.where(images.cn >= min_corr, images.pnr, 0.0), size=3, mode="nearest")
+    high = float(neighbourhood.max()) + 1e-3
+    assert np.count_nonzero((images.cn >= min_corr) & (images.pnr >= high)) > 0
+    assert caiman_seed_pixels(images.cn, images.pnr, min_corr, high) == 0 and caiman_finds(min_corr, high) == 0
 
 
 @pytest.mark.skipif(not caiman_available(), reason="CaImAn is not importable here (conda-forge only; see workflow/envs/caiman.yaml)")
