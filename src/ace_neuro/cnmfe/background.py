@@ -25,12 +25,12 @@ signals from microendoscopic video data. eLife 7:e28728 (Methods, "ring model").
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
 import scipy.sparse
 
+from ..pools import map_threads
 from .estimates import downsampled_dims
 
 __all__ = ["ring_radius", "ring_offsets", "ring_neighbours", "RingStats", "Downsampler"]
@@ -181,8 +181,16 @@ class RingStats:
         self.sums = np.zeros((h, w), np.float64)
         self.count = 0
 
-    def update(self, residual_low: np.ndarray) -> None:
-        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)``."""
+    def update(self, residual_low: np.ndarray, band_bytes: int = 2**20) -> None:
+        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)``.
+
+        The product images are formed by bands of rows: each band (with the
+        rows its differences reach) stays in the cache while every difference
+        reads it, and the bands are shared by ``threads`` threads. Each pixel's
+        sum over frames is the same loop whatever the band, so the images are
+        the same bit for bit whatever ``threads`` and ``band_bytes`` (about the
+        bytes of one band of the chunk).
+        """
         x = np.asarray(residual_low, dtype=np.float32)
         n_frames = x.shape[1]
         h, w = self.low_dims
@@ -190,19 +198,17 @@ class RingStats:
         padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
         padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
         centre = padded[m:m + h, m:m + w]
+        rows = max(1, int(band_bytes) // max(1, 4 * (w + 2 * m) * n_frames))
 
-        def work(indices) -> None:
-            for i in indices:
-                dy, dx = self.diffs[i]
-                shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]
-                self.products[i] += np.einsum("ijt,ijt->ij", centre, shifted)
+        def band(r0: int) -> None:
+            r1 = min(h, r0 + rows)
+            here = centre[r0:r1]
+            for i, (dy, dx) in enumerate(self.diffs):
+                shifted = padded[m + dy + r0:m + dy + r1, m + dx:m + dx + w]
+                self.products[i, r0:r1] += np.einsum("ijt,ijt->ij", here, shifted)
 
-        if self.threads == 1:
-            work(range(len(self.diffs)))
-        else:  # numpy releases the GIL in einsum's loops; each thread owns distinct product images
-            with ThreadPoolExecutor(max_workers=self.threads) as pool:
-                for f in [pool.submit(work, range(j, len(self.diffs), self.threads)) for j in range(self.threads)]:
-                    f.result()
+        # numpy releases the GIL in einsum's loops; each band's rows of the product images are its own
+        map_threads(band, range(0, h, rows), self.threads)
         self.sums += centre.sum(axis=2, dtype=np.float64)
         self.count += n_frames
 
@@ -248,9 +254,12 @@ class RingStats:
             img = images[k, m + shift[0]:m + shift[0] + h, m + shift[1] + c0:m + shift[1] + c1]
             return img.ravel(order="F")
 
-        cols_per_block = max(1, int(block) // max(h, 1))
+        # blocks of whole columns shared by the threads, each the size of a single thread's block: the same
+        # memory in flight, and each pixel's system solved alone, so the weights do not depend on the threads
+        cols_per_block = max(1, int(block) // max(h, 1) // self.threads)
         zero = np.zeros(2, int)
-        for c0 in range(0, w, cols_per_block):
+
+        def solve_block(c0: int) -> np.ndarray:
             c1 = min(w, c0 + cols_per_block)
             pix = np.arange(c0 * h, c1 * h)
             gram_rs = np.empty((R, R, pix.size))  # pixel-last while filling: contiguous writes
@@ -270,7 +279,11 @@ class RingStats:
             cross[outside] = 0.0
             wb = np.linalg.solve(gram, cross[..., None])[..., 0]
             wb[outside] = 0.0
-            weights[pix] = wb
+            return wb
+
+        starts = range(0, w, cols_per_block)
+        for c0, wb in zip(starts, map_threads(solve_block, starts, self.threads)):
+            weights[c0 * h:min(w, c0 + cols_per_block) * h] = wb
         outside = self.nbr == self.n
         rows = np.repeat(np.arange(self.n), R)
         keep = ~outside.ravel()

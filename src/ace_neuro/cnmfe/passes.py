@@ -253,15 +253,16 @@ class MoviePasses:
                     y = time_mean(y, tsub)
                 return downsample_frames(pixels_to_frames(y, dims), ssub, 1)
 
-            def with_raw(y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
-                return y, seeding_frames(y)
+            def with_raw(y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                # the statistics' sums are formed here, on the reading threads, and added in chunk order
+                return y, y.sum(axis=1, dtype=np.float64), seeding_frames(y)
 
             # read, averaged and transposed in the background (raw chunks kept too while the statistics need them)
             transform = seeding_frames if stats_now is None else with_raw
             for _, _, prepared in self.raw_chunks(tsub, "seeding", transform):
                 if stats_now is not None:
-                    y, prepared = prepared
-                    stats_now.update(y)  # (n, L)
+                    y, total, prepared = prepared
+                    stats_now.update(y, total)  # (n, L)
                     del y
                 yield prepared
 
@@ -366,8 +367,9 @@ class PixelStats:
         self.welch = WelchNoise(n, min(256, n_frames), noise_range, noise_method, threads)
         self.total = np.zeros(n, np.float64)
 
-    def update(self, pixels: np.ndarray) -> None:
-        self.total += pixels.sum(axis=1, dtype=np.float64)
+    def update(self, pixels: np.ndarray, total: np.ndarray | None = None) -> None:
+        """Add frames ``(n, L)``; ``total``: their sum over frames, float64 (formed here if None)."""
+        self.total += pixels.sum(axis=1, dtype=np.float64) if total is None else total
         self.welch.update(pixels)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
