@@ -181,8 +181,34 @@ class RingStats:
         self.sums = np.zeros((h, w), np.float64)
         self.count = 0
 
-    def update(self, residual_low: np.ndarray, band_bytes: int = 2**20) -> None:
-        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)``.
+    def prepare(self, residual_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`update` adds, formed from one chunk alone (the accumulators are not touched).
+
+        Parameters
+        ----------
+        residual_low : ndarray, shape (P_B, L)
+            Frames of the residual ``Y - A C - b0`` at ring resolution.
+
+        Returns
+        -------
+        padded : ndarray, shape (h + 2 margin, w + 2 margin, L), float32
+            The frames as images, zero-padded by the ring's reach.
+        sums : ndarray, shape (h, w), float64
+            Each pixel's sum over the frames.
+
+        A pure function of the chunk: the reading threads can form it while
+        :meth:`update` adds the chunk before (:meth:`.passes.MoviePasses.fit_background`).
+        """
+        x = np.asarray(residual_low, dtype=np.float32)
+        n_frames = x.shape[1]
+        h, w = self.low_dims
+        m = self.margin
+        padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
+        padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
+        return padded, padded[m:m + h, m:m + w].sum(axis=2, dtype=np.float64)
+
+    def update(self, residual_low: np.ndarray | tuple[np.ndarray, np.ndarray], band_bytes: int = 2**20) -> None:
+        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)`` (or :meth:`prepare`'s result).
 
         The product images are formed by bands of rows: each band (with the
         rows its differences reach) stays in the cache while every difference
@@ -191,12 +217,10 @@ class RingStats:
         the same bit for bit whatever ``threads`` and ``band_bytes`` (about the
         bytes of one band of the chunk).
         """
-        x = np.asarray(residual_low, dtype=np.float32)
-        n_frames = x.shape[1]
+        padded, sums = residual_low if isinstance(residual_low, tuple) else self.prepare(residual_low)
+        n_frames = padded.shape[2]
         h, w = self.low_dims
         m = self.margin
-        padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
-        padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
         centre = padded[m:m + h, m:m + w]
         rows = max(1, int(band_bytes) // max(1, 4 * (w + 2 * m) * n_frames))
 
@@ -209,7 +233,7 @@ class RingStats:
 
         # numpy releases the GIL in einsum's loops; each band's rows of the product images are its own
         map_threads(band, range(0, h, rows), self.threads)
-        self.sums += centre.sum(axis=2, dtype=np.float64)
+        self.sums += sums
         self.count += n_frames
 
     def _centred_images(self) -> tuple[np.ndarray, int]:

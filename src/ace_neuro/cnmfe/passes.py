@@ -164,15 +164,17 @@ class MoviePasses:
         tsub = self.tsub
         low_model = self.low_model(state)
 
-        def low_mean_residual(y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+        def low_mean_residual(y: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
             # the background is slow: its weights are fitted on tsub-averaged frames (averaged first,
-            # the residual being linear in the data and the traces)
+            # the residual being linear in the data and the traces); laid out for the ring sums here, on the
+            # reading threads, while the products of the chunk before are added
             if tsub == 1:
-                return self.low_residual(state, y, state.C[:, t0:t1], low_model)
-            return self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub), low_model)
+                return stats.prepare(self.low_residual(state, y, state.C[:, t0:t1], low_model))
+            return stats.prepare(self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub),
+                                                   low_model))
 
-        for _, _, x_low in self.raw_chunks(tsub, "background", low_mean_residual, reuse=True):
-            stats.update(x_low)
+        for _, _, prepared in self.raw_chunks(tsub, "background", low_mean_residual, reuse=True):
+            stats.update(prepared)
         return stats.solve()
 
     def spatial_stats(self, state: ModelState, supports: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
