@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from ace_neuro.cnmfe.background import RingStats
+from ace_neuro.cnmfe.background import RingStats, _block_mean
 from ace_neuro.cnmfe.noise import WelchNoise
 from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
@@ -61,6 +61,19 @@ def test_ring_statistics_and_weights_do_not_depend_on_threads_or_bands():
         np.testing.assert_array_equal(products, fits[0][0])
         np.testing.assert_array_equal(sums, fits[0][1])
         assert (W != fits[0][2]).nnz == 0
+
+
+@pytest.mark.parametrize("shape, s", [((12, 8, 5), 2), ((11, 7, 3), 3), ((9, 13, 40), 4)])
+def test_block_means_are_numpys_sums_bit_for_bit(shape, s):
+    cube = np.random.default_rng(4).normal(size=shape).astype(np.float32)
+    a, b, n = shape
+    ab, bb = -(-a // s), -(-b // s)
+    padded = np.zeros((ab * s, bb * s, n), np.float32)
+    padded[:a, :b] = cube
+    sums = padded.reshape(ab, s, bb * s, n).sum(axis=1, dtype=np.float32)
+    sums = sums.reshape(ab, bb, s, n).sum(axis=2, dtype=np.float32)
+    counts = np.minimum(s, a - np.arange(ab) * s)[:, None] * np.minimum(s, b - np.arange(bb) * s)[None, :]
+    np.testing.assert_array_equal(_block_mean(cube, s), sums / counts.astype(np.float32)[..., None])
 
 
 def test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit(tmp_path):

@@ -72,8 +72,16 @@ def _block_mean(cube: np.ndarray, s: int) -> np.ndarray:
         padded = np.zeros((ab * s, bb * s, n), np.float32)
         padded[:a, :b] = cube
         cube = padded
-    sums = cube.reshape(ab, s, bb * s, n).sum(axis=1, dtype=np.float32)
-    sums = sums.reshape(ab, bb, s, n).sum(axis=2, dtype=np.float32)
+    # the block's rows, then its columns, added one after the other into a copy of the first: NumPy's sum over
+    # these outer axes adds in the same order (the same bits), with a slow loop when the chunk is short
+    rows = cube.reshape(ab, s, bb * s, n)
+    sums = rows[:, 0].copy()
+    for i in range(1, s):
+        sums += rows[:, i]
+    cols = sums.reshape(ab, bb, s, n)
+    sums = cols[:, :, 0].copy()
+    for j in range(1, s):
+        sums += cols[:, :, j]
     ra = np.minimum(s, a - np.arange(ab) * s).astype(np.float32)
     rb = np.minimum(s, b - np.arange(bb) * s).astype(np.float32)
     sums /= (ra[:, None] * rb[None, :])[..., None]
