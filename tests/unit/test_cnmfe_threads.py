@@ -9,6 +9,7 @@ import pytest
 from ace_neuro.cnmfe.background import RingStats, _block_mean
 from ace_neuro.cnmfe.noise import WelchNoise
 from ace_neuro.cnmfe.params import CnmfeOptions
+from ace_neuro.cnmfe.passes import time_mean
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
 from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
 from ace_neuro.pools import map_threads
@@ -74,6 +75,19 @@ def test_block_means_are_numpys_sums_bit_for_bit(shape, s):
     sums = sums.reshape(ab, bb, s, n).sum(axis=2, dtype=np.float32)
     counts = np.minimum(s, a - np.arange(ab) * s)[:, None] * np.minimum(s, b - np.arange(bb) * s)[None, :]
     np.testing.assert_array_equal(_block_mean(cube, s), sums / counts.astype(np.float32)[..., None])
+
+
+@pytest.mark.parametrize("tsub", [2, 3])
+def test_time_means_add_each_group_in_order_bit_for_bit(tsub):
+    a = np.random.default_rng(6).normal(size=(7, 3 * tsub + 1)).astype(np.float32)  # a shorter last group
+    full = 3 * tsub
+    groups = a[:, :full].reshape(7, 3, tsub)
+    sums = groups[:, :, 0].copy()
+    for j in range(1, tsub):
+        sums += groups[:, :, j]
+    expected = np.concatenate([sums / np.float32(tsub), a[:, full:].mean(axis=1, dtype=np.float32)[:, None]], axis=1)
+    np.testing.assert_array_equal(time_mean(a, tsub), expected)
+    np.testing.assert_array_equal(time_mean(a, 1), a)
 
 
 def test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit(tmp_path):

@@ -335,8 +335,11 @@ def time_mean(a: np.ndarray, tsub: int) -> np.ndarray:
     # strided slices added in float32, then divided: the same sum and division as ``mean(axis=2, float32)`` on
     # ``(m, L / tsub, tsub)``, bit for bit, but 6x faster (numpy reduces a short inner axis slowly)
     head = out[:, :full // tsub]
-    head[...] = a[:, 0:full:tsub]
-    for j in range(1, tsub):
+    if tsub == 1:
+        head[...] = a[:, :full]
+    else:  # the first two frames of each group added straight into the result: one pass less over it
+        np.add(a[:, 0:full:tsub], a[:, 1:full:tsub], out=head, dtype=np.float32, casting="unsafe")
+    for j in range(2, tsub):
         np.add(head, a[:, j:full:tsub], out=head, dtype=np.float32, casting="unsafe")
     head /= np.float32(tsub)
     if full < n:
