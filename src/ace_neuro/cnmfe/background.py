@@ -215,7 +215,7 @@ class RingStats:
         padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
         return padded, padded[m:m + h, m:m + w].sum(axis=2, dtype=np.float64)
 
-    def update(self, residual_low: np.ndarray | tuple[np.ndarray, np.ndarray], band_bytes: int = 2**20) -> None:
+    def update(self, residual_low: np.ndarray | tuple[np.ndarray, np.ndarray], band_bytes: int = 2**22) -> None:
         """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)`` (or :meth:`prepare`'s result).
 
         The product images are formed by bands of rows: each band (with the
@@ -230,7 +230,10 @@ class RingStats:
         h, w = self.low_dims
         m = self.margin
         centre = padded[m:m + h, m:m + w]
-        rows = max(1, int(band_bytes) // max(1, 4 * (w + 2 * m) * n_frames))
+        # bands of at most about band_bytes, as many as a multiple of the threads (an even share for each)
+        n_bands = -(-4 * (w + 2 * m) * n_frames * h // max(1, int(band_bytes)))
+        n_bands = min(h, -(-max(1, n_bands) // self.threads) * self.threads)
+        rows = -(-h // n_bands)
 
         def band(r0: int) -> None:
             r1 = min(h, r0 + rows)
