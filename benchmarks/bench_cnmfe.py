@@ -15,7 +15,9 @@ Cases (``--quick`` runs a small one only): 256x256, 100 neurons, 6000 frames at
 noise 1.0 and 2.0, and 3000 frames at noise 1.0 for the memory comparison.
 ``--memmap M --truth G`` fits an existing memory map instead (e.g. the
 ``motion/memmap`` of a workflow run on a simulated recording) and prints one
-JSON line of figures.
+JSON line of figures. ``--threads-compare 1,2`` fits each case (or ``--memmap``) once per thread count, each
+in a fresh process, and compares the saved estimates dataset by dataset (issue 20: the same bits whatever the
+threads); each fit also reports its main thread's CPU seconds (a floor on its wall time whatever the load).
 """
 
 from __future__ import annotations
@@ -207,12 +209,13 @@ def fit_and_score_caiman(folder: Path, threads: int) -> dict:
 
 
 def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None = None, truth_path: Path | None = None,
-                  evaluate: bool = False) -> dict:
+                  evaluate: bool = False, save: Path | None = None) -> dict:
     """Fit (in this process) and score; returns a dict of figures.
 
     ``folder`` is a simulated case (``raw/ground_truth.h5``, ``memmap/``), or,
     with ``memmap`` and ``truth_path``, the scratch folder for an existing
     memory map (e.g. a workflow run's ``motion/memmap``) and its ground truth.
+    ``save``: where to write the estimates (``estimates.h5``).
     """
     from ace_neuro.cnmfe.params import CnmfeOptions
     from ace_neuro.cnmfe.pipeline import fit_cnmfe
@@ -222,10 +225,14 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
 
     truth = load_ground_truth(truth_path or folder / "raw" / "ground_truth.h5")
     path = memmap or find_caiman_memmap(folder / "memmap")
-    start = time.perf_counter()
+    start, main0 = time.perf_counter(), time.thread_time()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     est = fit_cnmfe(path, CnmfeOptions.from_params(params), threads=threads, frame_rate=truth.frame_rate, scratch_dir=folder)
-    elapsed = time.perf_counter() - start
+    elapsed, main_cpu = time.perf_counter() - start, time.thread_time() - main0
+    if save is not None:
+        from ace_neuro.cnmfe.estimates_file import save_estimates
+
+        save_estimates(est, save)
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -235,13 +242,57 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
     r = trace_correlations(est.C, truth.calcium[:, :est.C.shape[1]], matches)
     extra = _evaluated_scores(est, path, truth) if evaluate else {}
     return extra | {
-        "seconds": elapsed, "frames_per_s": est.C.shape[1] / elapsed, "cpu_seconds": cpu,
+        "seconds": elapsed, "frames_per_s": est.C.shape[1] / elapsed, "cpu_seconds": cpu, "main_thread_cpu_seconds": main_cpu,
         "frames_per_cpu_s": est.C.shape[1] / max(cpu, 1e-9), "peak_rss_mb": max(rss_mb, rss_children_mb),
         "n_found": int(est.A.shape[1]), "n_true": int(truth.footprints.shape[0]),
         "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
         "median_r": float(np.nanmedian(r)) if len(r) else float("nan"),
         "movie_mb": os.path.getsize(path) / 2**20,
     }
+
+
+def compare_estimates(path_a: Path, path_b: Path) -> dict:
+    """Datasets of two ``estimates.h5`` files: how many are identical bit for bit, the largest difference of the others."""
+    import h5py
+
+    def datasets(f):
+        found = {}
+        f.visititems(lambda name, item: found.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+        return found
+
+    with h5py.File(path_a, "r") as fa, h5py.File(path_b, "r") as fb:
+        a, b = datasets(fa), datasets(fb)
+    differing = {}
+    for name in sorted(set(a) | set(b)):
+        x, y = a.get(name), b.get(name)
+        if x is None or y is None or np.shape(x) != np.shape(y):
+            differing[name] = "missing or shape"
+        elif not np.array_equal(x, y, equal_nan=np.asarray(x).dtype.kind == "f"):
+            numeric = np.asarray(x).dtype.kind in "fiu"
+            differing[name] = float(np.nanmax(np.abs(np.asarray(x, float) - np.asarray(y, float)))) if numeric else "differs"
+    return {"datasets": len(set(a) | set(b)), "identical": len(set(a) | set(b)) - len(differing), "differing": differing}
+
+
+def _fit_child(args, folder: Path, threads: int, extra: list[str]) -> dict:
+    """One fit in a fresh process (its own peak memory), its JSON figures."""
+    cmd = [sys.executable, __file__, "--fit-one", str(folder), "--threads", str(threads), "--params", args.params, *extra]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return json.loads(out)
+
+
+def threads_compare(args, folder: Path, name: str, extra: list[str]) -> list[dict]:
+    """The fit once per thread count of ``--threads-compare``; the estimates compared with the first count's."""
+    counts = [int(v) for v in args.threads_compare.split(",")]
+    rows = []
+    for threads in counts:
+        save = folder / f"estimates_threads{threads}.h5"
+        res = _fit_child(args, folder, threads, [*extra, "--save", str(save)])
+        res.update(case=name, threads=threads, load_average=os.getloadavg()[0])
+        if threads != counts[0]:
+            res["against_first"] = compare_estimates(folder / f"estimates_threads{counts[0]}.h5", save)
+        rows.append(res)
+        print(json.dumps(res), flush=True)
+    return rows
 
 
 def main(argv=None) -> None:
@@ -264,18 +315,25 @@ def main(argv=None) -> None:
                     help="fit with CaImAn (its 1p demo settings) using this Python (e.g. /tmp/caiman-venv/bin/python)")
     ap.add_argument("--caiman-one", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--fit-one", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--save", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--threads-compare", default=None, metavar="N,M",
+                    help="fit with each thread count (fresh processes) and compare the estimates bit for bit")
     args = ap.parse_args(argv)
     params = json.loads(args.params)
     if args.caiman_one is not None:  # child process in CaImAn's Python
         print(json.dumps(fit_and_score_caiman(args.caiman_one, args.threads)))
         return
     if args.fit_one is not None:  # child process: fit one case, print JSON
-        print(json.dumps(fit_and_score(args.fit_one, params, args.threads, args.memmap, args.truth, args.evaluate)))
+        print(json.dumps(fit_and_score(args.fit_one, params, args.threads, args.memmap, args.truth, args.evaluate,
+                                       args.save)))
         return
     if args.memmap is not None:
         if args.truth is None:
             ap.error("--memmap needs --truth (the simulator's ground_truth.h5)")
         args.work.mkdir(parents=True, exist_ok=True)
+        if args.threads_compare:
+            threads_compare(args, args.work, args.memmap.name, ["--memmap", str(args.memmap), "--truth", str(args.truth)])
+            return
         cmd = [sys.executable, __file__, "--fit-one", str(args.work), "--threads", str(args.threads),
                "--params", args.params, "--memmap", str(args.memmap), "--truth", str(args.truth)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -288,6 +346,10 @@ def main(argv=None) -> None:
     if args.case is not None:
         cases = [cases[args.case]]
     rows = []
+    if args.threads_compare:
+        for case in cases:
+            threads_compare(args, simulate(case, args.work, args.seed), case["name"], [])
+        return
     for case in cases:
         folder = simulate(case, args.work, args.seed)
         cmd = [sys.executable, __file__, "--fit-one", str(folder), "--threads", str(args.threads), "--params", args.params,

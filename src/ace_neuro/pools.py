@@ -18,14 +18,14 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
 from ace_neuro.io.disk import format_bytes, free_bytes
 
-__all__ = ["WorkerDiedError", "process_pool", "map_in_order", "stop_pool", "worker_died_message"]
+__all__ = ["WorkerDiedError", "process_pool", "map_in_order", "map_threads", "stop_pool", "worker_died_message"]
 
 _CAUSES = {
     signal.SIGBUS: "a memory-mapped read or write failed, usually because the disk is full",
@@ -139,6 +139,26 @@ def map_in_order(pool: Executor, fn: Callable, tasks: Iterable, *, what: str,
             yield result
     except BrokenProcessPool as err:
         raise WorkerDiedError(worker_died_message(pool, what=what, folder=folder)) from err
+
+
+def map_threads(fn: Callable, tasks: Iterable, threads: int) -> list:
+    """``[fn(task) for task in tasks]`` on ``threads`` threads (inline for one), results in task order.
+
+    For independent pieces of one computation (blocks of pixels, bands of
+    rows) whose arithmetic releases the interpreter (NumPy, SciPy, OpenCV):
+    each task's result is computed alone, whichever thread runs it, so the
+    results, and any reduction the caller makes over them in task order,
+    are the same whatever ``threads`` is. The first error is raised once
+    every task has ended.
+    """
+    tasks = list(tasks)
+    threads = min(max(1, int(threads)), len(tasks))
+    if threads <= 1:
+        return [fn(task) for task in tasks]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chunk-part") as pool:
+        futures = [pool.submit(fn, task) for task in tasks]
+        wait(futures)
+    return [future.result() for future in futures]
 
 
 def _result_or_dead_worker(pool: ProcessPoolExecutor, future, *, poll_s: float = 1.0, grace_s: float = 5.0):

@@ -25,12 +25,12 @@ signals from microendoscopic video data. eLife 7:e28728 (Methods, "ring model").
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
 import scipy.sparse
 
+from ..pools import map_threads
 from .estimates import downsampled_dims
 
 __all__ = ["ring_radius", "ring_offsets", "ring_neighbours", "RingStats", "Downsampler"]
@@ -72,8 +72,16 @@ def _block_mean(cube: np.ndarray, s: int) -> np.ndarray:
         padded = np.zeros((ab * s, bb * s, n), np.float32)
         padded[:a, :b] = cube
         cube = padded
-    sums = cube.reshape(ab, s, bb * s, n).sum(axis=1, dtype=np.float32)
-    sums = sums.reshape(ab, bb, s, n).sum(axis=2, dtype=np.float32)
+    # the block's rows, then its columns, added one after the other into a copy of the first: NumPy's sum over
+    # these outer axes adds in the same order (the same bits), with a slow loop when the chunk is short
+    rows = cube.reshape(ab, s, bb * s, n)
+    sums = rows[:, 0].copy()
+    for i in range(1, s):
+        sums += rows[:, i]
+    cols = sums.reshape(ab, bb, s, n)
+    sums = cols[:, :, 0].copy()
+    for j in range(1, s):
+        sums += cols[:, :, j]
     ra = np.minimum(s, a - np.arange(ab) * s).astype(np.float32)
     rb = np.minimum(s, b - np.arange(bb) * s).astype(np.float32)
     sums /= (ra[:, None] * rb[None, :])[..., None]
@@ -181,29 +189,62 @@ class RingStats:
         self.sums = np.zeros((h, w), np.float64)
         self.count = 0
 
-    def update(self, residual_low: np.ndarray) -> None:
-        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)``."""
+    def prepare(self, residual_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`update` adds, formed from one chunk alone (the accumulators are not touched).
+
+        Parameters
+        ----------
+        residual_low : ndarray, shape (P_B, L)
+            Frames of the residual ``Y - A C - b0`` at ring resolution.
+
+        Returns
+        -------
+        padded : ndarray, shape (h + 2 margin, w + 2 margin, L), float32
+            The frames as images, zero-padded by the ring's reach.
+        sums : ndarray, shape (h, w), float64
+            Each pixel's sum over the frames.
+
+        A pure function of the chunk: the reading threads can form it while
+        :meth:`update` adds the chunk before (:meth:`.passes.MoviePasses.fit_background`).
+        """
         x = np.asarray(residual_low, dtype=np.float32)
         n_frames = x.shape[1]
         h, w = self.low_dims
         m = self.margin
         padded = np.zeros((h + 2 * m, w + 2 * m, n_frames), np.float32)
         padded[m:m + h, m:m + w] = x.reshape(w, h, n_frames).transpose(1, 0, 2)
+        return padded, padded[m:m + h, m:m + w].sum(axis=2, dtype=np.float64)
+
+    def update(self, residual_low: np.ndarray | tuple[np.ndarray, np.ndarray], band_bytes: int = 2**22) -> None:
+        """Add frames of the residual ``Y - A C - b0`` at ring resolution, ``(P_B, L)`` (or :meth:`prepare`'s result).
+
+        The product images are formed by bands of rows: each band (with the
+        rows its differences reach) stays in the cache while every difference
+        reads it, and the bands are shared by ``threads`` threads. Each pixel's
+        sum over frames is the same loop whatever the band, so the images are
+        the same bit for bit whatever ``threads`` and ``band_bytes`` (about the
+        bytes of one band of the chunk).
+        """
+        padded, sums = residual_low if isinstance(residual_low, tuple) else self.prepare(residual_low)
+        n_frames = padded.shape[2]
+        h, w = self.low_dims
+        m = self.margin
         centre = padded[m:m + h, m:m + w]
+        # bands of at most about band_bytes, as many as a multiple of the threads (an even share for each)
+        n_bands = -(-4 * (w + 2 * m) * n_frames * h // max(1, int(band_bytes)))
+        n_bands = min(h, -(-max(1, n_bands) // self.threads) * self.threads)
+        rows = -(-h // n_bands)
 
-        def work(indices) -> None:
-            for i in indices:
-                dy, dx = self.diffs[i]
-                shifted = padded[m + dy:m + dy + h, m + dx:m + dx + w]
-                self.products[i] += np.einsum("ijt,ijt->ij", centre, shifted)
+        def band(r0: int) -> None:
+            r1 = min(h, r0 + rows)
+            here = centre[r0:r1]
+            for i, (dy, dx) in enumerate(self.diffs):
+                shifted = padded[m + dy + r0:m + dy + r1, m + dx:m + dx + w]
+                self.products[i, r0:r1] += np.einsum("ijt,ijt->ij", here, shifted)
 
-        if self.threads == 1:
-            work(range(len(self.diffs)))
-        else:  # numpy releases the GIL in einsum's loops; each thread owns distinct product images
-            with ThreadPoolExecutor(max_workers=self.threads) as pool:
-                for f in [pool.submit(work, range(j, len(self.diffs), self.threads)) for j in range(self.threads)]:
-                    f.result()
-        self.sums += centre.sum(axis=2, dtype=np.float64)
+        # numpy releases the GIL in einsum's loops; each band's rows of the product images are its own
+        map_threads(band, range(0, h, rows), self.threads)
+        self.sums += sums
         self.count += n_frames
 
     def _centred_images(self) -> tuple[np.ndarray, int]:
@@ -248,9 +289,12 @@ class RingStats:
             img = images[k, m + shift[0]:m + shift[0] + h, m + shift[1] + c0:m + shift[1] + c1]
             return img.ravel(order="F")
 
-        cols_per_block = max(1, int(block) // max(h, 1))
+        # blocks of whole columns shared by the threads, each the size of a single thread's block: the same
+        # memory in flight, and each pixel's system solved alone, so the weights do not depend on the threads
+        cols_per_block = max(1, int(block) // max(h, 1) // self.threads)
         zero = np.zeros(2, int)
-        for c0 in range(0, w, cols_per_block):
+
+        def solve_block(c0: int) -> np.ndarray:
             c1 = min(w, c0 + cols_per_block)
             pix = np.arange(c0 * h, c1 * h)
             gram_rs = np.empty((R, R, pix.size))  # pixel-last while filling: contiguous writes
@@ -270,7 +314,11 @@ class RingStats:
             cross[outside] = 0.0
             wb = np.linalg.solve(gram, cross[..., None])[..., 0]
             wb[outside] = 0.0
-            weights[pix] = wb
+            return wb
+
+        starts = range(0, w, cols_per_block)
+        for c0, wb in zip(starts, map_threads(solve_block, starts, self.threads)):
+            weights[c0 * h:min(w, c0 + cols_per_block) * h] = wb
         outside = self.nbr == self.n
         rows = np.repeat(np.arange(self.n), R)
         keep = ~outside.ravel()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+
+from ..pools import map_threads
 from ace_neuro.cnmfe.params import CnmfeOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
@@ -129,7 +131,9 @@ class WelchNoise:
         ``block`` pixels at a time: each block's frames are gathered from the
         buffered chunks (a copy that stays in the cache, where one concatenation
         of whole chunks along the frame axis would not), and the frames left over
-        stay buffered as views of their chunks.
+        stay buffered as views of their chunks. The blocks are shared by
+        ``workers`` threads; each block's rows of the sums are its own, so the
+        result does not depend on ``workers``.
         """
         chunk = np.asarray(chunk, dtype=np.float32)
         self._buffer.append(chunk)
@@ -137,18 +141,24 @@ class WelchNoise:
         n_full = self._buffered // self.segment
         if n_full == 0:
             return
-        for p0 in range(0, chunk.shape[0], block):
+        starts = range(0, chunk.shape[0], block)
+        # threads over blocks when there are enough of them, else the FFT's own threads (the same transforms)
+        fft_workers = 1 if len(starts) >= self.workers else self.workers
+
+        def add_block(p0: int) -> None:
             frames = np.concatenate([c[p0:p0 + block] for c in self._buffer], axis=1)
             for i in range(n_full):
-                self._add(p0, frames[:, i * self.segment:(i + 1) * self.segment])
+                self._add(p0, frames[:, i * self.segment:(i + 1) * self.segment], fft_workers)
+
+        map_threads(add_block, starts, self.workers if fft_workers == 1 else 1)
         self.count += n_full
         self._buffer = _last_frames(self._buffer, self._buffered - n_full * self.segment)
         self._buffered -= n_full * self.segment
 
-    def _add(self, p0: int, part: np.ndarray) -> None:
+    def _add(self, p0: int, part: np.ndarray, workers: int = 1) -> None:
         """Add the periodogram of one segment of pixels ``p0:p0 + len(part)``, ``part`` ``(pixels, segment)``."""
         part = (part - part.mean(axis=1, keepdims=True)) * self.window
-        spec = scipy.fft.rfft(part, axis=1, workers=self.workers)[:, self.band]
+        spec = scipy.fft.rfft(part, axis=1, workers=workers)[:, self.band]
         self.acc[p0:p0 + part.shape[0]] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * self.scale
 
     def leftover(self) -> np.ndarray | None:

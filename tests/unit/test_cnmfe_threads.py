@@ -1,0 +1,106 @@
+"""CNMF-E on one or two threads: the same numbers bit for bit (issue 20), whatever shares the chunk work."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ace_neuro.cnmfe.background import RingStats, _block_mean
+from ace_neuro.cnmfe.noise import WelchNoise
+from ace_neuro.cnmfe.params import CnmfeOptions
+from ace_neuro.cnmfe.passes import time_mean
+from ace_neuro.cnmfe.pipeline import fit_cnmfe
+from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
+from ace_neuro.pools import map_threads
+from ace_neuro.simulate import SimulationConfig, simulate_frames
+
+
+def test_map_threads_returns_results_in_task_order_and_raises_the_first_error():
+    def slow_first(i):
+        time.sleep(0.02 if i == 0 else 0.0)  # the first task ends last
+        return i, threading.get_ident()
+
+    results = map_threads(slow_first, range(6), 2)
+    assert [i for i, _ in results] == list(range(6))
+    assert len({ident for _, ident in results}) == 2  # both threads took tasks
+    assert map_threads(lambda i: i * i, range(4), 1) == [0, 1, 4, 9]
+
+    def fails(i):
+        if i == 2:
+            raise ValueError("task 2")
+        return i
+
+    with pytest.raises(ValueError, match="task 2"):
+        map_threads(fails, range(4), 2)
+
+
+def test_welch_noise_is_the_same_on_one_or_two_threads():
+    rng = np.random.default_rng(5)
+    pixels = rng.normal(size=(300, 700)).astype(np.float32)  # 300 pixels: several blocks of 64
+    results = []
+    for workers, block in ((1, 64), (2, 64), (2, 4096)):  # threads over blocks; the FFT's own threads
+        welch = WelchNoise(300, 128, workers=workers)
+        for start in range(0, 700, 90):
+            welch.update(pixels[:, start:start + 90], block=block)
+        results.append(welch.result())
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_ring_statistics_and_weights_do_not_depend_on_threads_or_bands():
+    rng = np.random.default_rng(2)
+    h, w = 17, 13
+    chunks = [rng.normal(size=(h * w, n)).astype(np.float32) for n in (9, 30, 4)]
+    fits = []
+    for threads, band_bytes in ((1, 2**30), (2, 2**30), (2, 1), (1, 3000)):  # one band; one row per band
+        stats = RingStats((h, w), 3, threads)
+        for x in chunks:
+            stats.update(x, band_bytes=band_bytes)
+        fits.append((stats.products, stats.sums, stats.solve(block=40)))
+    for products, sums, W in fits[1:]:
+        np.testing.assert_array_equal(products, fits[0][0])
+        np.testing.assert_array_equal(sums, fits[0][1])
+        assert (W != fits[0][2]).nnz == 0
+
+
+@pytest.mark.parametrize("shape, s", [((12, 8, 5), 2), ((11, 7, 3), 3), ((9, 13, 40), 4)])
+def test_block_means_are_numpys_sums_bit_for_bit(shape, s):
+    cube = np.random.default_rng(4).normal(size=shape).astype(np.float32)
+    a, b, n = shape
+    ab, bb = -(-a // s), -(-b // s)
+    padded = np.zeros((ab * s, bb * s, n), np.float32)
+    padded[:a, :b] = cube
+    sums = padded.reshape(ab, s, bb * s, n).sum(axis=1, dtype=np.float32)
+    sums = sums.reshape(ab, bb, s, n).sum(axis=2, dtype=np.float32)
+    counts = np.minimum(s, a - np.arange(ab) * s)[:, None] * np.minimum(s, b - np.arange(bb) * s)[None, :]
+    np.testing.assert_array_equal(_block_mean(cube, s), sums / counts.astype(np.float32)[..., None])
+
+
+@pytest.mark.parametrize("tsub", [2, 3])
+def test_time_means_add_each_group_in_order_bit_for_bit(tsub):
+    a = np.random.default_rng(6).normal(size=(7, 3 * tsub + 1)).astype(np.float32)  # a shorter last group
+    full = 3 * tsub
+    groups = a[:, :full].reshape(7, 3, tsub)
+    sums = groups[:, :, 0].copy()
+    for j in range(1, tsub):
+        sums += groups[:, :, j]
+    expected = np.concatenate([sums / np.float32(tsub), a[:, full:].mean(axis=1, dtype=np.float32)[:, None]], axis=1)
+    np.testing.assert_array_equal(time_mean(a, tsub), expected)
+    np.testing.assert_array_equal(time_mean(a, 1), a)
+
+
+def test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit(tmp_path):
+    """Every pass's chunk work shared by the reading threads, the ring sums by bands, Welch's by blocks."""
+    config = SimulationConfig(n_frames=400, height=64, width=64, n_neurons=8, seed=3, motion_amplitude_px=0.0,
+                              nonrigid_amplitude_px=0.0, ephys=False)
+    path = tmp_path / blocks_name("corrected", 64, 64, 400, 20, "float16")
+    create_blocks(path)
+    write_blocks(path, 0, simulate_frames(config))
+    options = CnmfeOptions.from_params({"cnmfe_chunk_mb": 1.0})  # 60-frame chunks: several in flight per pass
+    one, two = (fit_cnmfe(path, options, threads=threads, frame_rate=config.frame_rate) for threads in (1, 2))
+    assert one.A.shape[1] > 0
+    assert (one.A != two.A).nnz == 0
+    for name in ("C", "S", "YrA", "b0", "g", "bl", "c1", "neurons_sn", "lam", "sn", "Cn", "pnr"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    assert (one.W != two.W).nnz == 0
