@@ -8,7 +8,7 @@ A transmission error leaves two kinds of marks that no optical signal makes:
 * **exactly constant blocks** (black-outs, a filled block): sensor noise never leaves an 8 x 8 tile exactly flat.
 
 Each frame is cut into square tiles; per tile, the sum of absolute second differences (both axes) is compared with
-the same tile's median over the preceding good frames (a running reference, so vignetting, dark clipped corners,
+the same tile's median over the preceding good frames (a running reference, recomputed every 5 good frames, so vignetting, dark clipped corners,
 bleaching and slow changes are the reference's, not the frame's). A tile is **bad** when its value exceeds the
 reference by more than ``corrupted_tile_excess`` times the reference's median tile (garbage), or when it is exactly
 flat where the reference is not (a black-out). A frame is **corrupted** when its count of bad tiles exceeds both
@@ -34,6 +34,8 @@ _DEFAULTS = ConvertOptions()
 TILE_PX = 8
 #: Good frames in the running reference (tiles' median, the bad-tile count's median and MAD).
 WINDOW_FRAMES = 25
+#: The reference (tiles' median) is recomputed after this many new good frames (a fifth of the cost).
+REFERENCE_EVERY = 5
 #: The first frames, judged together (against their own median) once all are in.
 SEED_FRAMES = 5
 #: The bad-tile count must exceed its running median by this many (scaled) MADs.
@@ -56,10 +58,15 @@ def tile_roughness(frame: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     """
     h, w = frame.shape
     ny, nx = h // tile, w // tile
-    x = frame[: ny * tile, : nx * tile].astype(np.float32).reshape(ny, tile, nx, tile)
-    along_rows = np.abs(np.diff(x, 2, axis=3)).sum(axis=(1, 3))
-    along_cols = np.abs(np.diff(x, 2, axis=1)).sum(axis=(1, 3))
-    return along_rows + along_cols
+    # 8-bit frames (every Miniscope's) in int16, exact and fast; anything else in float64
+    work = np.int16 if frame.dtype.kind in "ui" and frame.dtype.itemsize == 1 else np.float64
+    x = frame[: ny * tile, : nx * tile].astype(work).reshape(ny, tile, nx, tile)
+    total = np.zeros((ny, nx), dtype=np.float64)
+    for axis in (3, 1):  # along rows, then along columns
+        second = np.diff(x, 2, axis=axis)
+        np.abs(second, out=second)
+        total += second.sum(axis=(1, 3), dtype=np.float64)
+    return total.astype(np.float32)
 
 
 class FrameQuality:
@@ -87,6 +94,8 @@ class FrameQuality:
         self._tiles: deque = deque(maxlen=WINDOW_FRAMES)
         self._counts: deque = deque(maxlen=WINDOW_FRAMES)
         self._seeds: list[np.ndarray] = []
+        self._reference: np.ndarray | None = None
+        self._added = 0
         self.flags: list[bool] = []
 
     def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray) -> int:
@@ -108,11 +117,15 @@ class FrameQuality:
                 if len(self._seeds) == SEED_FRAMES:
                     self._judge_seeds()
                 continue
-            count = self.bad_tiles(roughness, np.median(np.stack(self._tiles), axis=0))
+            if self._reference is None or self._added >= REFERENCE_EVERY:
+                self._reference = np.median(np.stack(self._tiles), axis=0)
+                self._added = 0
+            count = self.bad_tiles(roughness, self._reference)
             corrupted = count > self._threshold()
             if not corrupted:
                 self._tiles.append(roughness)
                 self._counts.append(count)
+                self._added += 1
             self.flags.append(bool(corrupted))
 
     def finish(self) -> np.ndarray:
