@@ -144,6 +144,10 @@ def convert_recording(
         were acquired, so the sync step must skip their TTL pulses) but not in
         ``metadata.json``'s ``dropped_frames``, which reports them as
         ``excluded_frames``.
+        ``corrupted_frames`` (``replace`` or ``keep``), ``corrupted_tile_excess`` and
+        ``corrupted_min_tiles``: frames corrupted in transmission, found by
+        :class:`~ace_neuro.io.frame_quality.FrameQuality` as they are written; with
+        ``replace`` each is written as the good frame before it.
     threads : int
         Video files decoded side by side (each by its own thread, a chunk or two ahead); the movie is the same
         whatever the number.
@@ -156,7 +160,8 @@ def convert_recording(
     Raises
     ------
     RecordingError
-        For any problem with the recording (see :func:`open_recording`).
+        For any problem with the recording (see :func:`open_recording`), and when more than half the frames are
+        corrupted.
     """
     options = ConvertOptions.from_params(options, **names)
     dropped_frame_gap, chunk_frames, filenames = options.dropped_frame_gap, options.convert_chunk_frames, options.filenames
