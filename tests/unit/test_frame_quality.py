@@ -103,3 +103,14 @@ def test_convert_stops_when_most_frames_are_corrupted(tmp_path):
     with pytest.raises(RecordingError, match=r"Miniscope: 18 of 24 frames look corrupted"):
         _convert(folder, tmp_path / "out")
     assert not (tmp_path / "out" / "movie.tif").exists()
+
+
+def test_convert_warns_about_a_long_run_of_corrupted_frames(tmp_path, caplog):
+    movie = _clean_movie(n=80)
+    movie[10:40, 16:] = 0  # 30 frames in a row blacked out below row 16
+    folder = write_v4(tmp_path / "session", [movie])
+    with caplog.at_level("WARNING", logger="ace_neuro.io.convert"):
+        metadata = _convert(folder, tmp_path / "out")
+    assert metadata["corrupted_frames"]["frames"] == list(range(10, 40))
+    assert "frames 10-39 (30 in a row) corrupted" in caplog.text
+    np.testing.assert_array_equal(open_movie(tmp_path / "out" / "movie.tif")[10:40], np.repeat(movie[9:10], 30, 0))

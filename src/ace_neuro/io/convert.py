@@ -49,6 +49,8 @@ _OUTPUT_MARGIN = 4 * 2**20
 
 #: Convert stops when more than this share of the frames is corrupted.
 MAX_CORRUPTED_SHARE = 0.5
+#: A run of more corrupted frames than this (in a row) is worth its own warning.
+LONG_CORRUPTED_RUN = 25
 
 
 def frame_table(recording: Recording, dropped_before: np.ndarray, corrupted: np.ndarray | None = None) -> pd.DataFrame:
@@ -260,11 +262,28 @@ def _handle_corrupted(movie: np.ndarray, corrupted: np.ndarray, handling: str, w
     more = " ..." if n > 20 else ""
     action = "each replaced by the good frame before it" if handling == "replace" else "kept as decoded"
     log.warning("%s: %d corrupted frame(s) (%s), at frames %s%s", where, n, action, listed, more)
+    start, length = _longest_run(corrupted)
+    if length > LONG_CORRUPTED_RUN:
+        log.warning(
+            "%s: frames %d-%d (%d in a row) corrupted: a link lost for that long, or a lasting change the check "
+            "takes for corruption; look at those frames (corrupted_frames: keep writes them as decoded)",
+            where, start, start + length - 1, length,
+        )
     if handling != "replace":
         return
     sources = held_sources(corrupted)
     for i in np.flatnonzero(corrupted):
         movie[i] = movie[sources[i]]
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int]:
+    """First index and length of the longest run of True in a 1-D bool array ((0, 0) when none)."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not starts.size:
+        return 0, 0
+    longest = int(np.argmax(ends - starts))
+    return int(starts[longest]), int(ends[longest] - starts[longest])
 
 
 def _chain_first(first: np.ndarray, rest):
