@@ -100,6 +100,8 @@ class FrameQuality:
 
     def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray) -> int:
         """Tiles of one frame that are garbage or newly flat, against a reference of the same shape."""
+        if reference.size == 0:
+            return 0  # a frame smaller than one tile: nothing to judge
         typical = float(np.median(reference))
         if typical <= 0:
             return 0  # a reference frame flat everywhere: nothing to compare with
