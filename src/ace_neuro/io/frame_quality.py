@@ -8,8 +8,8 @@ A transmission error leaves two kinds of marks that no optical signal makes:
 * **exactly constant blocks** (black-outs, a filled block): sensor noise never leaves an 8 x 8 tile exactly flat.
 
 Each frame is cut into square tiles; per tile, the sum of absolute second differences (both axes) is compared with
-the same tile's median over the preceding good frames (a running reference, recomputed every 5 good frames, so vignetting, dark clipped corners,
-bleaching and slow changes are the reference's, not the frame's). A tile is **bad** when its value exceeds the
+the same tile's median over the preceding good frames (a running reference, recomputed every 5 good frames, so
+vignetting, dark clipped corners, bleaching and slow changes are the reference's, not the frame's). A tile is **bad** when its value exceeds the
 reference by more than ``corrupted_tile_excess`` times the reference's median tile (garbage), or when it is exactly
 flat where the reference is not (a black-out). A frame is **corrupted** when its count of bad tiles exceeds both
 ``corrupted_min_tiles`` and the running level of that count over the preceding good frames (median + 6 MAD), so a
