@@ -49,7 +49,9 @@ def test_v4_frames_are_read_in_natural_order_and_converted_losslessly(tmp_path):
     with tifffile.TiffFile(out / "movie.tif") as tif:
         assert tif.is_imagej and tif.series[0].axes == "TYX"
     frames = pd.read_csv(out / "frames.csv")
-    assert list(frames.columns) == ["frame", "time_s", "timestamp_ms", "file", "frame_in_file", "dropped_before"]
+    assert list(frames.columns) == ["frame", "time_s", "timestamp_ms", "file", "frame_in_file", "dropped_before",
+                                   "corrupted"]
+    assert not frames["corrupted"].any()
     assert frames["file"].iloc[30] == "10.avi" and frames["frame_in_file"].iloc[31] == 1
     np.testing.assert_allclose(frames["time_s"], np.arange(36) * 0.05)
     saved = json.loads((out / "metadata.json").read_text())

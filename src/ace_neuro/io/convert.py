@@ -12,7 +12,9 @@ Outputs (all written atomically):
 ``frames.csv``
     One row per written frame: ``frame`` (0-based), ``time_s`` (seconds from the
     first frame), ``timestamp_ms`` (as recorded), ``file``, ``frame_in_file``,
-    ``dropped_before`` (frames estimated missing just before this one).
+    ``dropped_before`` (frames estimated missing just before this one), ``corrupted`` (1 where the frame was
+    corrupted in transmission, :mod:`ace_neuro.io.frame_quality`; with ``corrupted_frames: replace`` the good frame
+    before it is written in its place, so no transient can come from it and frame times stay right).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pandas as pd
 
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.disk import array_bytes, check_free_space, explain_disk_full
+from ace_neuro.io.frame_quality import FrameQuality, held_sources
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_file_frames, open_recording
 from ace_neuro.io.movie import create_tiff, release_pages
 from ace_neuro.io.params import ConvertOptions
@@ -44,7 +47,13 @@ log = logging.getLogger(__name__)
 _OUTPUT_MARGIN = 4 * 2**20
 
 
-def frame_table(recording: Recording, dropped_before: np.ndarray) -> pd.DataFrame:
+#: Convert stops when more than this share of the frames is corrupted.
+MAX_CORRUPTED_SHARE = 0.5
+#: A run of more corrupted frames than this (in a row) is worth its own warning.
+LONG_CORRUPTED_RUN = 25
+
+
+def frame_table(recording: Recording, dropped_before: np.ndarray, corrupted: np.ndarray | None = None) -> pd.DataFrame:
     """One row per written frame: index, time, source file and position, dropped frames before it.
 
     Parameters
@@ -52,11 +61,15 @@ def frame_table(recording: Recording, dropped_before: np.ndarray) -> pd.DataFram
     recording : Recording
     dropped_before : ndarray of int, shape (T,)
         From :func:`ace_neuro.io.miniscope.detect_dropped_frames`.
+    corrupted : ndarray of bool, shape (T,), optional
+        Frames corrupted in transmission (all False when omitted).
 
     Returns
     -------
-    pandas.DataFrame with columns frame, time_s, timestamp_ms, file, frame_in_file, dropped_before
+    pandas.DataFrame with columns frame, time_s, timestamp_ms, file, frame_in_file, dropped_before, corrupted
     """
+    if corrupted is None:
+        corrupted = np.zeros(recording.n_frames, dtype=bool)
     files = np.repeat([p.name for p in recording.video_files], recording.frames_per_file)
     within = np.concatenate([np.arange(n) for n in recording.frames_per_file])
     stamps = recording.timestamps_ms
@@ -68,6 +81,7 @@ def frame_table(recording: Recording, dropped_before: np.ndarray) -> pd.DataFram
             "file": files,
             "frame_in_file": within,
             "dropped_before": dropped_before,
+            "corrupted": np.asarray(corrupted, dtype=np.int8),
         }
     )
 
@@ -132,6 +146,10 @@ def convert_recording(
         were acquired, so the sync step must skip their TTL pulses) but not in
         ``metadata.json``'s ``dropped_frames``, which reports them as
         ``excluded_frames``.
+        ``corrupted_frames`` (``replace`` or ``keep``), ``corrupted_tile_excess`` and
+        ``corrupted_min_tiles``: frames corrupted in transmission, found by
+        :class:`~ace_neuro.io.frame_quality.FrameQuality` as they are written; with
+        ``replace`` each is written as the good frame before it.
     threads : int
         Video files decoded side by side (each by its own thread, a chunk or two ahead); the movie is the same
         whatever the number.
@@ -144,7 +162,8 @@ def convert_recording(
     Raises
     ------
     RecordingError
-        For any problem with the recording (see :func:`open_recording`).
+        For any problem with the recording (see :func:`open_recording`), and when more than half the frames are
+        corrupted.
     """
     options = ConvertOptions.from_params(options, **names)
     dropped_frame_gap, chunk_frames, filenames = options.dropped_frame_gap, options.convert_chunk_frames, options.filenames
@@ -186,13 +205,18 @@ def convert_recording(
         shape = (recording.n_frames,) + recording.frame_shape
         check_free_space(Path(movie_path).parent, array_bytes(shape, first.dtype) + _OUTPUT_MARGIN, what="convert")
         movie = create_tiff(tmp_movie, shape, first.dtype, recording.frame_rate_hz)
+        quality = FrameQuality(options.corrupted_tile_excess, options.corrupted_min_tiles)
         try:
             position = 0
             for chunk in _chain_first(first, frames):
+                quality.check(chunk)
                 movie[position : position + chunk.shape[0]] = chunk
                 release_pages(movie)
                 position += chunk.shape[0]
                 progress.update(chunk.shape[0])
+            corrupted = quality.finish()
+            if position == recording.n_frames:
+                _handle_corrupted(movie, corrupted, options.corrupted_frames, recording.device_directory)
             movie.flush()
             dtype = movie.dtype
         finally:
@@ -203,6 +227,11 @@ def convert_recording(
             )
 
     metadata = merged_metadata(recording, dropped, dtype)
+    metadata["corrupted_frames"] = {
+        "total": int(corrupted.sum()),
+        "frames": [int(i) for i in np.flatnonzero(corrupted)],
+        "handling": options.corrupted_frames,
+    }
     if recording.excluded_before is not None:
         metadata["excluded_frames"] = {
             "total": int(recording.excluded_before.sum()),
@@ -211,8 +240,50 @@ def convert_recording(
     with explain_disk_full(metadata_path, what="convert"), atomic_path(metadata_path) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2, default=str))
     with explain_disk_full(frames_path, what="convert"), atomic_path(frames_path) as tmp:
-        frame_table(recording, missing).to_csv(tmp, index=False)
+        frame_table(recording, missing, corrupted).to_csv(tmp, index=False)
     return metadata
+
+
+def _handle_corrupted(movie: np.ndarray, corrupted: np.ndarray, handling: str, where: Path) -> None:
+    """Warn about the corrupted frames, stop when more than half are, and with ``replace`` write each one as the
+    good frame before it (after it at the start) in the written movie (T, H, W)."""
+    n = int(corrupted.sum())
+    if not n:
+        log.info("no corrupted frames detected")
+        return
+    if n > MAX_CORRUPTED_SHARE * corrupted.size:
+        raise RecordingError(
+            f"{where}: {n} of {corrupted.size} frames look corrupted in transmission (check patterns, black-outs); "
+            f"more than {MAX_CORRUPTED_SHARE:.0%} is not a recording to analyse: check the wireless link or the "
+            "video files, or set convert's corrupted_frames: keep (or raise corrupted_tile_excess) if the frames "
+            "are good"
+        )
+    listed = ", ".join(str(int(i)) for i in np.flatnonzero(corrupted)[:20])
+    more = " ..." if n > 20 else ""
+    action = "each replaced by the good frame before it" if handling == "replace" else "kept as decoded"
+    log.warning("%s: %d corrupted frame(s) (%s), at frames %s%s", where, n, action, listed, more)
+    start, length = _longest_run(corrupted)
+    if length > LONG_CORRUPTED_RUN:
+        log.warning(
+            "%s: frames %d-%d (%d in a row) corrupted: a link lost for that long, or a lasting change the check "
+            "takes for corruption; look at those frames (corrupted_frames: keep writes them as decoded)",
+            where, start, start + length - 1, length,
+        )
+    if handling != "replace":
+        return
+    sources = held_sources(corrupted)
+    for i in np.flatnonzero(corrupted):
+        movie[i] = movie[sources[i]]
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int]:
+    """First index and length of the longest run of True in a 1-D bool array ((0, 0) when none)."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not starts.size:
+        return 0, 0
+    longest = int(np.argmax(ends - starts))
+    return int(starts[longest]), int(ends[longest] - starts[longest])
 
 
 def _chain_first(first: np.ndarray, rest):

@@ -22,6 +22,9 @@ class ConvertOptions(Options):
     dropped_frame_gap: float = option(1.5, "number", "A time-stamp interval of at least this many frame periods marks dropped frames.", exclusive_minimum=1.0)
     convert_chunk_frames: int = option(256, "integer", "Frames decoded and written per chunk (memory: chunk x frame size).", minimum=1)
     filenames: str | tuple | int | None = option(None, ("string", "array", "integer", "null"), "Use only these .avi files: names ('3.avi') and/or 0-based natural-order indices or ranges ('0-4'), separated by ',' or ';' (the seed's filenames); null: all.")
+    corrupted_frames: str = option("replace", "string", "Frames corrupted in transmission (check patterns, black-outs: a wireless Miniscope's lost packets): 'replace' writes each as the good frame before it (a held frame; listed in frames.csv's corrupted column and metadata.json), 'keep' writes them as decoded (still listed). More than half corrupted stops convert.", enum=("replace", "keep"))
+    corrupted_tile_excess: float = option(4.0, "number", "An 8 x 8 px tile is garbage when its second-difference roughness exceeds the running reference's by this many times the reference's median tile (README, convert).", exclusive_minimum=0.0)
+    corrupted_min_tiles: int = option(3, "integer", "A frame is corrupted when more than this many of its tiles are garbage or newly flat (and more than the recording's running level).", minimum=0)
 
 
 #: NWB parameter name -> (:func:`ace_neuro.io.nwb.write_nwb` group, field name).

@@ -3,7 +3,7 @@
 Inputs (named as in the rule): ``files`` (every raw file of the recording, so
 that a changed, added or removed file re-runs the stage). Outputs: ``movie``
 (uint8 ImageJ TIFF, T x H x W), ``metadata`` (merged JSON), ``frames`` (one row
-per frame). Extra: ``directory``, the recording folder from the sample sheet.
+per frame; frames corrupted in transmission flagged and, by default, held). Extra: ``directory``, the recording folder from the sample sheet.
 """
 
 from __future__ import annotations

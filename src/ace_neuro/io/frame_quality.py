@@ -1,0 +1,180 @@
+"""Frames corrupted in transmission (a wireless Miniscope's lost packets): found while convert streams the movie.
+
+A transmission error leaves two kinds of marks that no optical signal makes:
+
+* **pixel-scale garbage** (check patterns, "black and white high contrast noise", a row or a block of rows):
+  the optics blur every real image over several pixels, so a frame's second differences (``x[j-1] - 2 x[j] +
+  x[j+1]``, along rows and columns) hold noise only; garbage multiplies them;
+* **exactly constant blocks** (black-outs, a filled block): sensor noise never leaves an 8 x 8 tile exactly flat.
+
+Each frame is cut into square tiles; per tile, the sum of absolute second differences (both axes) is compared with
+the same tile's median over the preceding good frames (a running reference, recomputed every 5 good frames, so
+vignetting, dark clipped corners, bleaching and slow changes are the reference's, not the frame's). A tile is **bad** when its value exceeds the
+reference by more than ``corrupted_tile_excess`` times the reference's median tile (garbage), or when it is exactly
+flat where the reference is not (a black-out). A frame is **corrupted** when its count of bad tiles exceeds both
+``corrupted_min_tiles`` and the running level of that count over the preceding good frames (median + 6 MAD), so a
+recording whose bright transients or motion light up a few tiles now and then sets its own level.
+
+Everything is per frame and in order (deterministic); state is kept between chunks by :class:`FrameQuality`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from ace_neuro.io.params import ConvertOptions
+
+__all__ = ["tile_roughness", "FrameQuality", "held_sources"]
+
+_DEFAULTS = ConvertOptions()
+
+#: Tile side in pixels.
+TILE_PX = 8
+#: Good frames in the running reference (tiles' median, the bad-tile count's median and MAD).
+WINDOW_FRAMES = 25
+#: The reference (tiles' median) is recomputed after this many new good frames (a fifth of the cost).
+REFERENCE_EVERY = 5
+#: The first frames, judged together (against their own median) once all are in.
+SEED_FRAMES = 5
+#: The bad-tile count must exceed its running median by this many (scaled) MADs.
+_MAD_FACTOR = 6.0
+
+
+def tile_roughness(frame: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
+    """Sum of absolute second differences along rows and columns, inside each tile.
+
+    Parameters
+    ----------
+    frame : ndarray, shape (H, W), any real dtype
+    tile : int
+        Tile side in pixels; the last ``H % tile`` rows and ``W % tile`` columns are left out.
+
+    Returns
+    -------
+    ndarray of float32, shape (H // tile, W // tile)
+        0 where the tile is exactly constant.
+    """
+    h, w = frame.shape
+    ny, nx = h // tile, w // tile
+    # 8-bit frames (every Miniscope's) in int16, exact and fast; anything else in float64
+    work = np.int16 if frame.dtype.kind in "ui" and frame.dtype.itemsize == 1 else np.float64
+    x = frame[: ny * tile, : nx * tile].astype(work).reshape(ny, tile, nx, tile)
+    total = np.zeros((ny, nx), dtype=np.float64)
+    for axis in (3, 1):  # along rows, then along columns
+        second = np.diff(x, 2, axis=axis)
+        np.abs(second, out=second)
+        total += second.sum(axis=(1, 3), dtype=np.float64)
+    return total.astype(np.float32)
+
+
+class FrameQuality:
+    """Streaming detector of corrupted frames: feed every frame in order with :meth:`check`, then read :attr:`flags`.
+
+    The first :data:`SEED_FRAMES` frames are judged together once they are all in (against their own median and
+    their own counts), so a flag of one of them may be set after :meth:`check` returned: read :attr:`flags` at
+    the end.
+
+    Parameters
+    ----------
+    corrupted_tile_excess : float
+        A tile is garbage when it exceeds its reference by this many times the reference's median tile.
+    corrupted_min_tiles : int
+        A frame needs more than this many bad tiles to be corrupted.
+    """
+
+    def __init__(
+        self,
+        corrupted_tile_excess: float = _DEFAULTS.corrupted_tile_excess,
+        corrupted_min_tiles: int = _DEFAULTS.corrupted_min_tiles,
+    ) -> None:
+        self.excess = float(corrupted_tile_excess)
+        self.min_tiles = int(corrupted_min_tiles)
+        self._tiles: deque = deque(maxlen=WINDOW_FRAMES)
+        self._counts: deque = deque(maxlen=WINDOW_FRAMES)
+        self._seeds: list[np.ndarray] = []
+        self._reference: np.ndarray | None = None
+        self._added = 0
+        self.flags: list[bool] = []
+
+    def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray) -> int:
+        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape."""
+        if reference.size == 0:
+            return 0  # a frame smaller than one tile: nothing to judge
+        typical = float(np.median(reference))
+        if typical <= 0:
+            return 0  # a reference frame flat everywhere: nothing to compare with
+        garbage = roughness - reference > self.excess * typical
+        blacked_out = (roughness == 0) & (reference > 0.5 * typical)
+        return int(np.count_nonzero(garbage | blacked_out))
+
+    def check(self, frames: np.ndarray) -> None:
+        """Judge the next frames of the movie, shape (T, H, W); their flags are appended to :attr:`flags`."""
+        for frame in frames:
+            roughness = tile_roughness(frame)
+            if len(self._seeds) < SEED_FRAMES:
+                self._seeds.append(roughness)
+                self.flags.append(False)
+                if len(self._seeds) == SEED_FRAMES:
+                    self._judge_seeds()
+                continue
+            if self._reference is None or self._added >= REFERENCE_EVERY:
+                self._reference = np.median(np.stack(self._tiles), axis=0)
+                self._added = 0
+            count = self.bad_tiles(roughness, self._reference)
+            corrupted = count > self._threshold()
+            if not corrupted:
+                self._tiles.append(roughness)
+                self._counts.append(count)
+                self._added += 1
+            self.flags.append(bool(corrupted))
+
+    def finish(self) -> np.ndarray:
+        """All flags, shape (n_frames,) bool (a movie shorter than the seed judged as a seed)."""
+        if 0 < len(self._seeds) < SEED_FRAMES:
+            self._judge_seeds()
+        return np.asarray(self.flags, dtype=bool)
+
+    def _judge_seeds(self) -> None:
+        seeds = np.stack(self._seeds)
+        reference = np.median(seeds, axis=0)
+        counts = [self.bad_tiles(r, reference) for r in seeds]
+        self._counts.extend(counts)  # judged by their own level: a recording's usual count is no corruption
+        threshold = self._threshold()
+        self._counts.clear()
+        for i, (roughness, count) in enumerate(zip(seeds, counts)):
+            self.flags[i] = count > threshold
+            if not self.flags[i]:
+                self._tiles.append(roughness)
+                self._counts.append(count)
+        if not self._tiles:  # every seed corrupted: the median of them is the best reference there is
+            self._tiles.append(reference)
+        self._seeds = [None] * SEED_FRAMES  # judged; keep the count, drop the arrays
+
+    def _threshold(self) -> float:
+        if len(self._counts) < 3:
+            return float(self.min_tiles)
+        counts = np.asarray(self._counts, dtype=np.float64)
+        median = float(np.median(counts))
+        mad = 1.4826 * float(np.median(np.abs(counts - median)))
+        return max(float(self.min_tiles), median + _MAD_FACTOR * mad)
+
+
+def held_sources(corrupted: np.ndarray) -> np.ndarray:
+    """For each frame, the frame written in its place: itself when good, else the nearest good frame before it
+    (after it for corrupted frames at the start).
+
+    Parameters
+    ----------
+    corrupted : ndarray of bool, shape (T,)
+        At least one False.
+
+    Returns
+    -------
+    ndarray of int, shape (T,)
+    """
+    index = np.where(~corrupted, np.arange(corrupted.size), -1)
+    before = np.maximum.accumulate(index)
+    first_good = int(np.flatnonzero(~corrupted)[0])
+    return np.where(before < 0, first_good, before)
