@@ -152,10 +152,11 @@ def convert_recording(
         ``excluded_frames``.
         ``corrupted_frames`` (``replace`` or ``keep``), ``corrupted_tile_excess`` and
         ``corrupted_min_tiles``: frames corrupted in transmission, found by
-        :class:`~ace_neuro.io.frame_quality.FrameQuality` as they are written; with
+        :class:`~ace_neuro.io.frame_quality.FrameQuality` as they are decoded; with
         ``replace`` each is written as the good frame before it.
     threads : int
-        Video files decoded side by side (each by its own thread, a chunk or two ahead); the movie is the same
+        Video files decoded side by side, each by its own thread that also writes its frames into the movie and
+        computes their tile roughness (the calling thread judges the frames in order); the movie is the same
         whatever the number.
 
     Returns
