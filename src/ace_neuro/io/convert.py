@@ -294,12 +294,13 @@ def _longest_run(flags: np.ndarray) -> tuple[int, int]:
 
 
 def _recorded_dtype(recording: Recording) -> np.dtype:
-    """The sample type of the recording's frames, from the first frame of its first video file."""
-    frames = iter_file_frames(recording, 0, 1)
+    """The sample type of the recording's frames, from the first frame of its first video file that has frames."""
+    index = next((i for i, n in enumerate(recording.frames_per_file) if n > 0), 0)
+    frames = iter_file_frames(recording, index, 1)
     try:
         first, _, _ = next(frames)
     except StopIteration:
-        raise RecordingError(f"{recording.video_files[0]}: no frame could be decoded; re-copy the file") from None
+        raise RecordingError(f"{recording.video_files[index]}: no frame could be decoded; re-copy the file") from None
     finally:
         frames.close()
     return first.dtype
@@ -312,20 +313,23 @@ class _MovieSink:
     def __init__(self, fd: int, data_offset: int, shape: tuple[int, int, int], dtype: np.dtype, path: Path) -> None:
         self.fd, self.data_offset, self.shape, self.dtype, self.path = fd, int(data_offset), shape, np.dtype(dtype), path
 
-    def write(self, start: int, frames: np.ndarray) -> None:
-        """Write frames (n, H, W) at frame ``start``."""
+    def write(self, start: int, frames: np.ndarray, source: Path) -> None:
+        """Write frames (n, H, W), decoded from the video file ``source``, at frame ``start`` of the movie."""
         if frames.dtype != self.dtype or frames.shape[1:] != self.shape[1:]:
             raise RecordingError(
-                f"{self.path}: frames {start}.. decode as {frames.dtype} {frames.shape[1:]}, the recording's first "
-                f"frame as {self.dtype} {self.shape[1:]}: video files of different formats in one recording"
+                f"{source}: frames decode as {frames.dtype} {frames.shape[1:]}, the recording's first frame as "
+                f"{self.dtype} {self.shape[1:]}: video files of different formats in one recording; convert them apart"
             )
         if start + frames.shape[0] > self.shape[0]:
-            raise RecordingError(f"{self.path}: more frames decoded than the headers promise ({self.shape[0]})")
+            raise RecordingError(f"{source}: more frames decoded than the headers promise ({self.shape[0]} in all)")
         data = memoryview(np.ascontiguousarray(frames).reshape(-1)).cast("B")
         offset = self.data_offset + start * self.shape[1] * self.shape[2] * self.dtype.itemsize
         done = 0
-        while done < len(data):
-            done += os.pwrite(self.fd, data[done:], offset + done)
+        while done < len(data):  # large writes may return in parts
+            written = os.pwrite(self.fd, data[done:], offset + done)
+            if written <= 0:
+                raise OSError(f"{self.path}: short write at frame {start} (disk full?)")
+            done += written
 
 
 def _file_roughness(recording: Recording, file_index: int, chunk_frames: int, sink: _MovieSink):
@@ -335,7 +339,7 @@ def _file_roughness(recording: Recording, file_index: int, chunk_frames: int, si
     frames = iter_file_frames(recording, file_index, chunk_frames)
     try:
         for chunk, _, done in frames:
-            sink.write(first_frame + done, chunk)
+            sink.write(first_frame + done, chunk, recording.video_files[file_index])
             yield chunk_roughness(chunk)
     finally:
         frames.close()
