@@ -57,6 +57,15 @@ def test_tile_roughness_is_zero_on_flat_tiles_and_ignores_the_remainder():
     assert rough[0, 0] == 2 * 6 * 8 and np.count_nonzero(rough) == 1
 
 
+@pytest.mark.parametrize("tile", [8, 3, 5])
+def test_tile_roughness_of_8_bit_frames_in_integers_equals_the_float_sums(tile):
+    rng = np.random.default_rng(tile)
+    for frame in (rng.integers(0, 256, (61, 77), dtype=np.uint8), rng.choice([0, 255], (64, 72)).astype(np.uint8)):
+        fast = tile_roughness(frame, tile)
+        assert fast.dtype == np.float32
+        np.testing.assert_array_equal(fast, tile_roughness(frame.astype(np.float32), tile))
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_clean_movie_with_motion_transient_bleaching_and_dropped_frame_has_none_flagged(seed):
     assert not _flags(_clean_movie(seed=seed)).any()

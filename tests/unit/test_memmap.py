@@ -48,6 +48,8 @@ def test_blocks_round_trip_border_and_caiman_transposition(tmp_path, dtype):
     assert parse_blocks_name(path)[3:] == (3, np.dtype(dtype))
     tol = 0 if dtype == "float32" else 2e-3
     np.testing.assert_allclose(read_blocks(path, 2, 10), frames[2:10].transpose(2, 1, 0).reshape(-1, 8), atol=tol)
+    stored = frames.astype(dtype).astype(np.float32)  # each value rounded once to the file's type, then moved
+    np.testing.assert_array_equal(read_blocks(path, 0, 11), stored.transpose(2, 1, 0).reshape(-1, 11))
     for t0, t1 in ((3, 6), (9, 11)):  # exactly one block (read straight into the result), the last one short
         np.testing.assert_allclose(read_blocks(path, t0, t1), frames[t0:t1].transpose(2, 1, 0).reshape(-1, t1 - t0),
                                    atol=tol)

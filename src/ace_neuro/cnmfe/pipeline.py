@@ -21,7 +21,6 @@ In a notebook (``path``: the motion step's frame-block file or a CaImAn memory m
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..allocator import keep_freed_memory
 from ..io.disk import scratch_directory
 from ..io.frames import read_json_key
 from ..io.memmap import find_corrected_movie
@@ -205,33 +205,6 @@ def estimates_from_fit(fit: RegionFit, setup: FitSetup, *, log: logging.Logger |
     if tr is not None:
         return Estimates(S=tr.S, YrA=tr.YrA, bl=tr.bl, c1=tr.c1, g=tr.g, neurons_sn=tr.neurons_sn, lam=tr.lam, **common)
     return Estimates(g=np.zeros((K, int(options.temporal.p)), np.float32), **common)
-
-
-#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD_BYTES = 512 * 2**20
-_TRIM_THRESHOLD_BYTES = 2**30
-
-
-def keep_freed_memory(log: logging.Logger | None = None) -> bool:
-    """Have this process's malloc (glibc) reuse freed chunk-sized blocks instead of returning them to the kernel.
-
-    Every pass allocates and frees arrays of one chunk (tens of MB) per chunk. By default glibc gives
-    blocks over 32 MB back to the kernel at once (and maps new ones), so each chunk's arrays are
-    faulted in again page by page: at 608x608 the kernel's page faults were ~40% of CNMF-E's CPU time
-    (system time; benchmarks/long_session.md, session 8). Blocks up to 512 MB are now served from the
-    heap, and up to 1 GB of freed heap is kept for reuse; the peak memory is that of the arrays alive
-    at once, as before. Values computed are not affected. Call it in the step's own process (it sets
-    the whole process's allocator). Returns False (and changes nothing) without glibc's ``mallopt``.
-    """
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
-    if log is not None:
-        log.debug("cnmfe: malloc keeps freed blocks for reuse: %s", ok)
-    return ok
 
 
 def run_cnmfe_step(

@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ace_neuro.allocator import keep_freed_memory
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.disk import array_bytes, check_free_space, explain_disk_full
-from ace_neuro.io.frame_quality import FrameQuality, held_sources
+from ace_neuro.io.frame_quality import TILE_PX, FrameQuality, chunk_roughness, held_sources
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_file_frames, open_recording
-from ace_neuro.io.movie import create_tiff, release_pages
+from ace_neuro.io.movie import create_tiff
 from ace_neuro.io.params import ConvertOptions
 from ace_neuro.progress import Progress
 
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 # TIFF header, metadata.json and frames.csv: small next to the movie, but not nothing.
 _OUTPUT_MARGIN = 4 * 2**20
 
+
+#: Tile roughness a decoding thread may hold ahead of the judging thread (MB; the frames are already written).
+_AHEAD_MB = 64.0
 
 #: Convert stops when more than this share of the frames is corrupted.
 MAX_CORRUPTED_SHARE = 0.5
@@ -148,10 +152,11 @@ def convert_recording(
         ``excluded_frames``.
         ``corrupted_frames`` (``replace`` or ``keep``), ``corrupted_tile_excess`` and
         ``corrupted_min_tiles``: frames corrupted in transmission, found by
-        :class:`~ace_neuro.io.frame_quality.FrameQuality` as they are written; with
+        :class:`~ace_neuro.io.frame_quality.FrameQuality` as they are decoded; with
         ``replace`` each is written as the good frame before it.
     threads : int
-        Video files decoded side by side (each by its own thread, a chunk or two ahead); the movie is the same
+        Video files decoded side by side, each by its own thread that also writes its frames into the movie and
+        computes their tile roughness (the calling thread judges the frames in order); the movie is the same
         whatever the number.
 
     Returns
@@ -199,26 +204,28 @@ def convert_recording(
         log.info("no dropped frames detected")
 
     progress = Progress(recording.n_frames, "convert", log)
-    with contextlib.ExitStack() as stack, atomic_path(movie_path) as tmp_movie:
-        frames = stack.enter_context(contextlib.closing(_decoded_in_order(recording, chunk_frames, threads)))
-        first, file_index, _ = next(frames)
-        shape = (recording.n_frames,) + recording.frame_shape
-        check_free_space(Path(movie_path).parent, array_bytes(shape, first.dtype) + _OUTPUT_MARGIN, what="convert")
-        movie = create_tiff(tmp_movie, shape, first.dtype, recording.frame_rate_hz)
-        quality = FrameQuality(options.corrupted_tile_excess, options.corrupted_min_tiles)
+    keep_freed_memory(log)  # each decoded chunk's array reused, not faulted in again
+    dtype = _recorded_dtype(recording)
+    shape = (recording.n_frames,) + recording.frame_shape
+    check_free_space(Path(movie_path).parent, array_bytes(shape, dtype) + _OUTPUT_MARGIN, what="convert")
+    with atomic_path(movie_path) as tmp_movie, contextlib.ExitStack() as stack:
+        movie = create_tiff(tmp_movie, shape, dtype, recording.frame_rate_hz)
         try:
+            fd = os.open(tmp_movie, os.O_WRONLY)
+            stack.callback(os.close, fd)  # after the threads stop (the stack closes in reverse)
+            sink = _MovieSink(fd, movie.offset, shape, dtype, tmp_movie)
+            written = stack.enter_context(contextlib.closing(_written_in_order(recording, chunk_frames, threads, sink)))
+            quality = FrameQuality(options.corrupted_tile_excess, options.corrupted_min_tiles)
             position = 0
-            for chunk in _chain_first(first, frames):
-                quality.check(chunk)
-                movie[position : position + chunk.shape[0]] = chunk
-                release_pages(movie)
-                position += chunk.shape[0]
-                progress.update(chunk.shape[0])
+            for tiles in written:  # each chunk's tile roughness, in order; its frames are in the file
+                quality.judge(tiles)
+                position += tiles.shape[0]
+                progress.update(tiles.shape[0])
+            stack.close()
             corrupted = quality.finish()
             if position == recording.n_frames:
                 _handle_corrupted(movie, corrupted, options.corrupted_frames, recording.device_directory)
             movie.flush()
-            dtype = movie.dtype
         finally:
             del movie
         if position != recording.n_frames:
@@ -286,29 +293,79 @@ def _longest_run(flags: np.ndarray) -> tuple[int, int]:
     return int(starts[longest]), int(ends[longest] - starts[longest])
 
 
-def _chain_first(first: np.ndarray, rest):
-    yield first
-    for chunk, _, _ in rest:
-        yield chunk
+def _recorded_dtype(recording: Recording) -> np.dtype:
+    """The sample type of the recording's frames, from the first frame of its first video file that has frames."""
+    index = next((i for i, n in enumerate(recording.frames_per_file) if n > 0), 0)
+    frames = iter_file_frames(recording, index, 1)
+    try:
+        first, _, _ = next(frames)
+    except StopIteration:
+        raise RecordingError(f"{recording.video_files[index]}: no frame could be decoded; re-copy the file") from None
+    finally:
+        frames.close()
+    return first.dtype
 
 
-def _decoded_in_order(recording: Recording, chunk_frames: int, threads: int = 1):
-    """The recording's chunks in order (as :func:`~ace_neuro.io.miniscope.iter_frames`), its video files decoded
-    by up to ``threads`` background threads at once, each a chunk ahead (two with one thread).
+class _MovieSink:
+    """Where decoded chunks go: the movie file's frames, written by position (``os.pwrite``, no memory map: the
+    threads' writes do not grow the process's resident memory), from any thread."""
 
-    OpenCV releases the GIL while decoding, so files decode side by side and overlap with writing. Closing the
-    generator (or an error or :class:`~ace_neuro.io.disk.Terminated` in the consumer) stops every thread and
-    waits for it: a decoding thread left running at interpreter exit aborts the process from inside OpenCV.
+    def __init__(self, fd: int, data_offset: int, shape: tuple[int, int, int], dtype: np.dtype, path: Path) -> None:
+        self.fd, self.data_offset, self.shape, self.dtype, self.path = fd, int(data_offset), shape, np.dtype(dtype), path
+
+    def write(self, start: int, frames: np.ndarray, source: Path) -> None:
+        """Write frames (n, H, W), decoded from the video file ``source``, at frame ``start`` of the movie."""
+        if frames.dtype != self.dtype or frames.shape[1:] != self.shape[1:]:
+            raise RecordingError(
+                f"{source}: frames decode as {frames.dtype} {frames.shape[1:]}, the recording's first frame as "
+                f"{self.dtype} {self.shape[1:]}: video files of different formats in one recording; convert them apart"
+            )
+        if start + frames.shape[0] > self.shape[0]:
+            raise RecordingError(f"{source}: more frames decoded than the headers promise ({self.shape[0]} in all)")
+        data = memoryview(np.ascontiguousarray(frames).reshape(-1)).cast("B")
+        offset = self.data_offset + start * self.shape[1] * self.shape[2] * self.dtype.itemsize
+        done = 0
+        while done < len(data):  # large writes may return in parts
+            written = os.pwrite(self.fd, data[done:], offset + done)
+            if written <= 0:
+                raise OSError(f"{self.path}: short write at frame {start} (disk full?)")
+            done += written
+
+
+def _file_roughness(recording: Recording, file_index: int, chunk_frames: int, sink: _MovieSink):
+    """Decode one video file chunk by chunk, write each chunk into the movie and yield its tile roughness
+    (:func:`~ace_neuro.io.frame_quality.chunk_roughness`): the work of one decoding thread."""
+    first_frame = int(sum(recording.frames_per_file[:file_index]))
+    frames = iter_file_frames(recording, file_index, chunk_frames)
+    try:
+        for chunk, _, done in frames:
+            sink.write(first_frame + done, chunk, recording.video_files[file_index])
+            yield chunk_roughness(chunk)
+    finally:
+        frames.close()
+
+
+def _written_in_order(recording: Recording, chunk_frames: int, threads: int, sink: _MovieSink):
+    """Decode the recording into ``sink`` and yield every chunk's tile roughness in the movie's order.
+
+    Up to ``threads`` video files are decoded side by side, each by its own background thread that also writes its
+    chunks (at their known positions) and computes their roughness, so the calling thread only judges the frames;
+    a thread runs up to :data:`_AHEAD_MB` of roughness ahead (its file's frames are already written). OpenCV and
+    NumPy release the GIL for the decoding, filtering and writing. Closing the generator (or an error or
+    :class:`~ace_neuro.io.disk.Terminated` in the consumer) stops every thread and waits for it: a decoding thread
+    left running at interpreter exit aborts the process from inside OpenCV.
     """
     threads = max(1, int(threads))
-    depth = 2 if threads == 1 else 1  # memory: about threads x (depth + 1) chunks ahead
+    h, w = recording.frame_shape
+    item_mb = chunk_frames * (h // TILE_PX) * (w // TILE_PX) * 4 / 2**20
+    depth = max(2, int(_AHEAD_MB // max(item_mb, 1e-3)))
     n_files = len(recording.video_files)
     running: list[_Prefetch] = []
     try:
         started = 0
-        for file_index in range(n_files):
+        for _ in range(n_files):
             while started < n_files and len(running) < threads:
-                running.append(_Prefetch(iter_file_frames(recording, started, chunk_frames), depth))
+                running.append(_Prefetch(_file_roughness(recording, started, chunk_frames, sink), depth))
                 started += 1
             yield from running[0]
             running.pop(0).close()

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections import deque
 
+import cv2
 import numpy as np
 
 from ace_neuro.io.params import ConvertOptions
 
-__all__ = ["tile_roughness", "FrameQuality", "held_sources"]
+__all__ = ["tile_roughness", "chunk_roughness", "FrameQuality", "held_sources"]
 
 _DEFAULTS = ConvertOptions()
 
@@ -58,15 +59,58 @@ def tile_roughness(frame: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     """
     h, w = frame.shape
     ny, nx = h // tile, w // tile
-    # 8-bit frames (every Miniscope's) in int16, exact and fast; anything else in float64
-    work = np.int16 if frame.dtype.kind in "ui" and frame.dtype.itemsize == 1 else np.float64
-    x = frame[: ny * tile, : nx * tile].astype(work).reshape(ny, tile, nx, tile)
+    if frame.dtype == np.uint8 and tile >= 3 and ny and nx:
+        return _tile_roughness_uint8(frame[: ny * tile, : nx * tile], tile)
+    # any other dtype in float64 (exact for integers), one tile axis at a time
+    x = frame[: ny * tile, : nx * tile].astype(np.float64).reshape(ny, tile, nx, tile)
     total = np.zeros((ny, nx), dtype=np.float64)
     for axis in (3, 1):  # along rows, then along columns
         second = np.diff(x, 2, axis=axis)
         np.abs(second, out=second)
         total += second.sum(axis=(1, 3), dtype=np.float64)
     return total.astype(np.float32)
+
+
+#: The second difference ``x[j-1] - 2 x[j] + x[j+1]`` as a filter along rows (its transpose: along columns).
+_SECOND_DIFFERENCE = np.array([[1.0, -2.0, 1.0]], dtype=np.float32)
+
+
+def _tile_roughness_uint8(frame: np.ndarray, tile: int) -> np.ndarray:
+    """:func:`tile_roughness` of an 8-bit frame (H, W) cut to whole tiles, in integers: the same values exactly.
+
+    The second differences of the whole frame (OpenCV, int16: at most 4 x 255 in size) are taken at every pixel;
+    those centred on a tile's first or last row / column reach into the next tile and are zeroed, so each tile sums
+    only its own ``tile - 2`` differences per line, as ``np.diff`` inside the tile would. Tile sums in int32 (at
+    most ``2 tile (tile - 2) 1020``), hence exact in float32.
+    """
+    ny, nx = frame.shape[0] // tile, frame.shape[1] // tile
+    along_rows = cv2.filter2D(frame, cv2.CV_16S, _SECOND_DIFFERENCE)
+    np.abs(along_rows, out=along_rows)
+    along_rows[:, 0::tile] = 0
+    along_rows[:, tile - 1 :: tile] = 0
+    along_cols = cv2.filter2D(frame, cv2.CV_16S, _SECOND_DIFFERENCE.T)
+    np.abs(along_cols, out=along_cols)
+    along_cols[0::tile] = 0
+    along_cols[tile - 1 :: tile] = 0
+    along_rows += along_cols
+    band_sums = along_rows.reshape(ny, tile, nx * tile).sum(axis=1, dtype=np.int32)  # (ny, W)
+    total = band_sums[:, 0::tile].copy()
+    for j in range(1, tile):
+        total += band_sums[:, j::tile]
+    return total.astype(np.float32)
+
+
+def chunk_roughness(frames: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
+    """:func:`tile_roughness` of every frame of a chunk (T, H, W): float32 (T, H // tile, W // tile).
+
+    Stateless: the decoding threads of convert compute it for their chunks, :meth:`FrameQuality.judge` takes it in
+    order.
+    """
+    t, h, w = frames.shape
+    out = np.empty((t, h // tile, w // tile), dtype=np.float32)
+    for i in range(t):
+        out[i] = tile_roughness(frames[i], tile)
+    return out
 
 
 class FrameQuality:
@@ -95,14 +139,17 @@ class FrameQuality:
         self._counts: deque = deque(maxlen=WINDOW_FRAMES)
         self._seeds: list[np.ndarray] = []
         self._reference: np.ndarray | None = None
+        self._typical = 0.0  # the reference's median tile
         self._added = 0
         self.flags: list[bool] = []
 
-    def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray) -> int:
-        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape."""
+    def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray, typical: float | None = None) -> int:
+        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape (``typical``:
+        its median tile, computed when not given)."""
         if reference.size == 0:
             return 0  # a frame smaller than one tile: nothing to judge
-        typical = float(np.median(reference))
+        if typical is None:
+            typical = float(np.median(reference))
         if typical <= 0:
             return 0  # a reference frame flat everywhere: nothing to compare with
         garbage = roughness - reference > self.excess * typical
@@ -111,21 +158,26 @@ class FrameQuality:
 
     def check(self, frames: np.ndarray) -> None:
         """Judge the next frames of the movie, shape (T, H, W); their flags are appended to :attr:`flags`."""
-        for frame in frames:
-            roughness = tile_roughness(frame)
+        self.judge(chunk_roughness(frames))
+
+    def judge(self, roughness_chunk: np.ndarray) -> None:
+        """Judge the next frames of the movie from their :func:`chunk_roughness`, shape (T, ny, nx) float32; their
+        flags are appended to :attr:`flags` (the same as :meth:`check` of the frames)."""
+        for roughness in roughness_chunk:
             if len(self._seeds) < SEED_FRAMES:
-                self._seeds.append(roughness)
+                self._seeds.append(roughness.copy())
                 self.flags.append(False)
                 if len(self._seeds) == SEED_FRAMES:
                     self._judge_seeds()
                 continue
             if self._reference is None or self._added >= REFERENCE_EVERY:
                 self._reference = np.median(np.stack(self._tiles), axis=0)
+                self._typical = float(np.median(self._reference)) if self._reference.size else 0.0
                 self._added = 0
-            count = self.bad_tiles(roughness, self._reference)
+            count = self.bad_tiles(roughness, self._reference, self._typical)
             corrupted = count > self._threshold()
             if not corrupted:
-                self._tiles.append(roughness)
+                self._tiles.append(roughness.copy())  # not a view keeping its chunk alive
                 self._counts.append(count)
                 self._added += 1
             self.flags.append(bool(corrupted))
@@ -146,7 +198,7 @@ class FrameQuality:
         for i, (roughness, count) in enumerate(zip(seeds, counts)):
             self.flags[i] = count > threshold
             if not self.flags[i]:
-                self._tiles.append(roughness)
+                self._tiles.append(roughness.copy())  # not a view keeping its chunk alive
                 self._counts.append(count)
         if not self._tiles:  # every seed corrupted: the median of them is the best reference there is
             self._tiles.append(reference)

@@ -399,7 +399,11 @@ def _cast_2d(src: np.ndarray, cv_dtype: int, out: np.ndarray | None = None) -> n
 def _narrowed(band: np.ndarray, dtype: np.dtype, path) -> np.ndarray:
     """``band`` (float32, 2-D) as ``dtype`` (float16); an error if a finite value falls outside its range."""
     narrow = _cast_2d(band, cv2.CV_16F) if dtype == np.float16 else band.astype(dtype)
-    if np.isinf(narrow).any() and np.isfinite(band[np.isinf(narrow)]).any():
+    if dtype == np.float16:  # infinities found by their bits (NumPy's isinf converts half floats one by one)
+        infinite = (narrow.view(np.uint16) & 0x7FFF) == 0x7C00
+    else:
+        infinite = np.isinf(narrow)
+    if infinite.any() and np.isfinite(band[infinite]).any():
         raise ValueError(
             f"{path}: the corrected movie has values beyond {dtype.name}'s range (|x| > {float(np.finfo(dtype).max):g}); "
             "set motion.blocks_dtype: float32"
@@ -414,7 +418,8 @@ def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, ban
     (or reach the end of the movie). Within a block the pixels of a band of
     whole columns are contiguous, so each block is written band by band
     (about ``band_mb`` of float32 each): one transposition and one write per
-    band, and no copy of the whole block in memory.
+    band. A float16 file's block is cast once, before it is transposed (one
+    block of float16 in memory), so the transpositions move half the bytes.
     """
     h, w, t, bf, dtype = parse_blocks_name(path)
     n = frames.shape[0]
@@ -426,16 +431,36 @@ def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, ban
         for b0 in range(0, n, bf):
             b1 = min(n, b0 + bf)
             lb = b1 - b0
+            block = _as_sample_type(frames[b0:b1], dtype, path)  # cast once, transposed in the file's type
             cols = max(1, min(w, int(band_mb * 2**20 // (4 * h * lb))))
             base = (start + b0) * h * w * item
             for c0 in range(0, w, cols):
                 c1 = min(w, c0 + cols)
-                band = frames_to_pixels(np.asarray(frames[b0:b1, :, c0:c1], dtype=np.float32))  # (band px, lb)
-                if dtype != np.float32:
-                    band = _narrowed(band, dtype, path)
+                band = _band_pixels(block, c0, c1)  # (band px, lb)
                 _write_all(fd, memoryview(band.reshape(-1)).cast("B"), base + c0 * h * lb * item, path)
     finally:
         os.close(fd)
+
+
+def _as_sample_type(frames: np.ndarray, dtype: np.dtype, path) -> np.ndarray:
+    """Frames (n, h, w) as the block file's sample type, C-contiguous (float16: :func:`_narrowed`)."""
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    if dtype == np.float32:
+        return frames
+    n, h, w = frames.shape
+    return _narrowed(frames.reshape(n * h, w), dtype, path).reshape(n, h, w)
+
+
+def _band_pixels(block: np.ndarray, c0: int, c1: int) -> np.ndarray:
+    """Columns ``c0:c1`` of C-contiguous frames (L, h, w) as pixels-by-frames ``(h * (c1 - c0), L)``, pixel
+    ``row + col*h``: :func:`frames_to_pixels` of the band, two OpenCV transposes (2- and 4-byte samples moved as
+    integers: the same bits)."""
+    n, h, _ = block.shape
+    bits = block.view(np.uint16) if block.dtype == np.float16 else block  # OpenCV has no float16 arrays
+    by_columns = np.empty((n, c1 - c0, h), dtype=bits.dtype)
+    for i in range(n):
+        cv2.transpose(bits[i, :, c0:c1], dst=by_columns[i])
+    return cv2.transpose(by_columns.reshape(n, (c1 - c0) * h)).view(block.dtype)
 
 
 def read_blocks(

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 __all__ = ["PatchGrid", "patch_grid", "field_matrix", "displacement_field"]
 
@@ -125,6 +124,8 @@ def field_matrix(centres: np.ndarray, n_pixels: int, upsample_factor_grid: int) 
     f = max(1, int(upsample_factor_grid))
     nodes = np.linspace(0.0, n - 1.0, (n - 1) * f + 1)
     node_pos = np.interp(nodes, np.arange(n), centres)
+    from scipy.interpolate import CubicSpline  # noqa: PLC0415 (2 s of imports in every motion worker otherwise)
+
     spline = CubicSpline(centres, np.eye(n), bc_type="natural" if n < 4 else "not-a-knot")
     cubic = spline(node_pos)  # (n_nodes, n): node values from patch values
     pixels = np.arange(n_pixels, dtype=np.float64)

