@@ -136,6 +136,27 @@ def test_streamed_r_values_equal_dense_computation(scene, background):
     assert np.array_equal(spatial_r_values(est, movie, frames, chunk_mb=0.05, threads=3), r_stream)
 
 
+@pytest.mark.parametrize("background", ["ring_ssub2", "low_rank", "b0_only"])
+def test_band_model_on_covered_pixels_gives_the_whole_band_s_bits(scene, background):
+    from ace_neuro.cnmfe.rvalues import _BandModel
+
+    est = scene["est"]
+    if background == "low_rank":
+        est = est.replace(W=None, b=np.ones((H * W, 1)), f=3.0 * np.sin(np.arange(T) / 40.0)[None])
+    elif background == "b0_only":
+        est = est.replace(W=None)
+    step = est.ssub_B if est.W is not None else 0
+    (c0, c1), (e0, e1) = (8, 24), (2, 30)  # a band of core columns widened by a halo of 6
+    band = frames_to_pixels(scene["movie"][:, :, e0:e1])
+    everything = np.arange((c1 - c0) * H)
+    some = np.flatnonzero(est.A.tocsr()[c0 * H : c1 * H].getnnz(axis=1))  # the components' pixels only
+    assert 0 < some.size < everything.size
+    whole = _BandModel(est, est.A.tocsr(), H, (c0, c1), (e0, e1), step, everything).clean(band[:, 100:160], 100, 160)
+    part = _BandModel(est, est.A.tocsr(), H, (c0, c1), (e0, e1), step, some).clean(band[:, 100:160], 100, 160)
+    assert part.dtype == whole.dtype == np.float32
+    assert np.array_equal(part, whole[some])
+
+
 def test_peak_frames_window_and_bound():
     c = np.zeros((2, 300))
     c[0, [50, 150, 250]] = [3.0, 5.0, 1.0]  # the last is below 30 % of the range
