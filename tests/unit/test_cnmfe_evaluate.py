@@ -374,3 +374,15 @@ def test_evaluate_options_record_every_checked_value(scene):
     assert EvaluateOptions.from_params(values, min_SNR=4.0).min_SNR == 4.0
     est = evaluate_components(scene["est"], scene["movie"], options)
     assert {k: est.params[k] for k in options.as_params()} == options.as_params()
+
+
+def test_r_values_of_a_footprint_in_two_pieces_around_a_band(scene):
+    # one footprint of two blobs far apart (no ring: bands of 16 columns): the bands between them hold none of its
+    # pixels, and those bands are skipped
+    est, movie = scene["est"], scene["movie"]
+    a = np.maximum(_gauss(TRUE_CENTERS[0]), _gauss((20, 40)))
+    one = est.select(np.array([0])).replace(A=footprints_to_sparse(a[None]), W=None)
+    frames = peak_frames(one.C, FR, Npeaks=10)
+    r = spatial_r_values(one, movie, frames, chunk_mb=0.05)
+    assert r.shape == (1,) and np.isfinite(r[0])
+    assert np.array_equal(spatial_r_values(one, movie, frames, chunk_mb=0.05, threads=2), r)

@@ -241,6 +241,8 @@ class _BandContext:
         first = c0 * height
         spans = {k: np.searchsorted(self.pixels[k], [first, c1 * height]) for k in in_band}
         in_band = [k for k in in_band if spans[k][1] > spans[k][0]]
+        if not in_band:  # footprints around the band, none with a pixel in it
+            return []
         sums = {k: np.zeros(spans[k][1] - spans[k][0]) for k in in_band}
         # the band's covered core pixels (the components' pixels, from the core's first pixel): the only rows the
         # sums read; where each component's pixels sit among them
