@@ -180,7 +180,29 @@ def run_ours(work: Path, recording: Path, cores: int) -> dict:
     started = time.time()
     cost = timed(command, work / "ours.log", env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     cost["rules"] = rule_times(work / "results", "sim", started)
+    cost["glue"] = glue_times(cost["rules"], cost["wall_s"])
     return cost
+
+
+#: The rules every result waits for, in order (the projections and a preprocess that does nothing run beside them).
+CHAIN = ("convert", "motion", "cnmfe", "evaluate")
+
+
+def glue_times(rules: dict, wall_s: float) -> dict:
+    """Where the run's wall time is outside the chain's rules (seconds, from their logs' first and last lines).
+
+    ``before_first_log_s``: Snakemake's start-up, planning and the first job's start until its log's first line;
+    ``gaps_s``: from a chain rule's last log line to the next one's first (the job's end, Snakemake's bookkeeping and
+    scheduling, the next job's Python start-up and imports); ``after_last_log_s``: from the last line of any log to
+    the end of the run (the last job's exit, Snakemake's end: status table, study page).
+    """
+    timed_rules = [name for name in rules if "start_s" in rules[name]]
+    if not timed_rules:
+        return {}
+    chain = [name for name in CHAIN if name in timed_rules]
+    gaps = {f"{a}->{b}": round(rules[b]["start_s"] - rules[a]["end_s"], 1) for a, b in zip(chain, chain[1:])}
+    return {"before_first_log_s": min(rules[name]["start_s"] for name in timed_rules), "gaps_s": gaps,
+            "after_last_log_s": round(wall_s - max(rules[name]["end_s"] for name in timed_rules), 1)}
 
 
 def run_caiman_side(work: Path, caiman_python: str, cores: int, gsig: int) -> dict:

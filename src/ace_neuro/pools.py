@@ -25,7 +25,9 @@ from typing import Callable, Iterable, Iterator
 
 from ace_neuro.io.disk import format_bytes, free_bytes
 
-__all__ = ["WorkerDiedError", "process_pool", "map_in_order", "map_threads", "stop_pool", "worker_died_message"]
+__all__ = [
+    "WorkerDiedError", "process_pool", "map_in_order", "imap_threads", "map_threads", "stop_pool", "worker_died_message",
+]
 
 _CAUSES = {
     signal.SIGBUS: "a memory-mapped read or write failed, usually because the disk is full",
@@ -141,24 +143,54 @@ def map_in_order(pool: Executor, fn: Callable, tasks: Iterable, *, what: str,
         raise WorkerDiedError(worker_died_message(pool, what=what, folder=folder)) from err
 
 
+def imap_threads(fn: Callable, tasks: Iterable, threads: int, *, ahead: int | None = None,
+                 name: str = "chunk-part") -> Iterator:
+    """``fn(task)`` for each task on ``threads`` threads (inline for one), results yielded in task order.
+
+    For independent pieces of one computation (blocks of pixels, bands of
+    columns) whose arithmetic releases the interpreter (NumPy, SciPy,
+    OpenCV): each task's result is computed alone, whichever thread runs it,
+    so the results, and any reduction the caller makes over them in task
+    order, are the same whatever ``threads`` is. Tasks are taken from
+    ``tasks`` as they are needed: at most ``ahead`` (default twice
+    ``threads``) are submitted and not yet yielded, so memory holds a few
+    results however many tasks there are. An error is raised at its task,
+    once the tasks in flight have ended; the later tasks are not started.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with one task; must only read shared state.
+    tasks : iterable
+        Consumed lazily.
+    threads : int
+        Threads; one runs ``fn`` in the caller's thread.
+    ahead : int, optional
+        Tasks in flight at most (at least 1).
+    name : str
+        Prefix of the threads' names (seen in profilers and ``py-spy dump``).
+    """
+    threads = max(1, int(threads))
+    if threads == 1:
+        yield from map(fn, tasks)
+        return
+    ahead = 2 * threads if ahead is None else ahead
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name) as pool:
+        yield from map_in_order(pool, fn, tasks, what=name, ahead=ahead)
+
+
 def map_threads(fn: Callable, tasks: Iterable, threads: int) -> list:
     """``[fn(task) for task in tasks]`` on ``threads`` threads (inline for one), results in task order.
 
-    For independent pieces of one computation (blocks of pixels, bands of
-    rows) whose arithmetic releases the interpreter (NumPy, SciPy, OpenCV):
-    each task's result is computed alone, whichever thread runs it, so the
-    results, and any reduction the caller makes over them in task order,
-    are the same whatever ``threads`` is. The first error is raised once
-    every task has ended.
+    :func:`imap_threads` with every task in flight at once. Each task's
+    result is computed alone, whichever thread runs it, so the results, and
+    any reduction the caller makes over them in task order, are the same
+    whatever ``threads`` is. The first error is raised once every task has
+    ended.
     """
     tasks = list(tasks)
     threads = min(max(1, int(threads)), len(tasks))
-    if threads <= 1:
-        return [fn(task) for task in tasks]
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chunk-part") as pool:
-        futures = [pool.submit(fn, task) for task in tasks]
-        wait(futures)
-    return [future.result() for future in futures]
+    return list(imap_threads(fn, tasks, threads, ahead=len(tasks)))
 
 
 def _result_or_dead_worker(pool: ProcessPoolExecutor, future, *, poll_s: float = 1.0, grace_s: float = 5.0):

@@ -136,6 +136,27 @@ def test_streamed_r_values_equal_dense_computation(scene, background):
     assert np.array_equal(spatial_r_values(est, movie, frames, chunk_mb=0.05, threads=3), r_stream)
 
 
+@pytest.mark.parametrize("background", ["ring_ssub2", "low_rank", "b0_only"])
+def test_band_model_on_covered_pixels_gives_the_whole_band_s_bits(scene, background):
+    from ace_neuro.cnmfe.rvalues import _BandModel
+
+    est = scene["est"]
+    if background == "low_rank":
+        est = est.replace(W=None, b=np.ones((H * W, 1)), f=3.0 * np.sin(np.arange(T) / 40.0)[None])
+    elif background == "b0_only":
+        est = est.replace(W=None)
+    step = est.ssub_B if est.W is not None else 0
+    (c0, c1), (e0, e1) = (8, 24), (2, 30)  # a band of core columns widened by a halo of 6
+    band = frames_to_pixels(scene["movie"][:, :, e0:e1])
+    everything = np.arange((c1 - c0) * H)
+    some = np.flatnonzero(est.A.tocsr()[c0 * H : c1 * H].getnnz(axis=1))  # the components' pixels only
+    assert 0 < some.size < everything.size
+    whole = _BandModel(est, est.A.tocsr(), H, (c0, c1), (e0, e1), step, everything).clean(band[:, 100:160], 100, 160)
+    part = _BandModel(est, est.A.tocsr(), H, (c0, c1), (e0, e1), step, some).clean(band[:, 100:160], 100, 160)
+    assert part.dtype == whole.dtype == np.float32
+    assert np.array_equal(part, whole[some])
+
+
 def test_peak_frames_window_and_bound():
     c = np.zeros((2, 300))
     c[0, [50, 150, 250]] = [3.0, 5.0, 1.0]  # the last is below 30 % of the range
@@ -353,3 +374,15 @@ def test_evaluate_options_record_every_checked_value(scene):
     assert EvaluateOptions.from_params(values, min_SNR=4.0).min_SNR == 4.0
     est = evaluate_components(scene["est"], scene["movie"], options)
     assert {k: est.params[k] for k in options.as_params()} == options.as_params()
+
+
+def test_r_values_of_a_footprint_in_two_pieces_around_a_band(scene):
+    # one footprint of two blobs far apart (no ring: bands of 16 columns): the bands between them hold none of its
+    # pixels, and those bands are skipped
+    est, movie = scene["est"], scene["movie"]
+    a = np.maximum(_gauss(TRUE_CENTERS[0]), _gauss((20, 40)))
+    one = est.select(np.array([0])).replace(A=footprints_to_sparse(a[None]), W=None)
+    frames = peak_frames(one.C, FR, Npeaks=10)
+    r = spatial_r_values(one, movie, frames, chunk_mb=0.05)
+    assert r.shape == (1,) and np.isfinite(r[0])
+    assert np.array_equal(spatial_r_values(one, movie, frames, chunk_mb=0.05, threads=2), r)

@@ -12,7 +12,7 @@ from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.passes import time_mean
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
 from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
-from ace_neuro.pools import map_threads
+from ace_neuro.pools import imap_threads, map_threads
 from ace_neuro.simulate import SimulationConfig, simulate_frames
 
 
@@ -33,6 +33,33 @@ def test_map_threads_returns_results_in_task_order_and_raises_the_first_error():
 
     with pytest.raises(ValueError, match="task 2"):
         map_threads(fails, range(4), 2)
+
+
+def test_imap_threads_streams_in_task_order_with_few_tasks_in_flight():
+    taken = []
+
+    def tasks():
+        for i in range(12):
+            taken.append(i)
+            yield i
+
+    def slow_first(i):
+        time.sleep(0.02 if i % 4 == 0 else 0.0)
+        return i * i
+
+    results = imap_threads(slow_first, tasks(), 2, ahead=3)
+    assert next(results) == 0
+    assert len(taken) <= 4  # the first result, and at most three more tasks taken since
+    assert list(results) == [i * i for i in range(1, 12)]
+    assert list(imap_threads(lambda i: -i, iter(range(3)), 1)) == [0, -1, -2]  # inline
+
+    def fails(i):
+        if i == 2:
+            raise ValueError("task 2")
+        return i
+
+    with pytest.raises(ValueError, match="task 2"):
+        list(imap_threads(fails, range(100), 2))
 
 
 def test_welch_noise_is_the_same_on_one_or_two_threads():

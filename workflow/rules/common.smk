@@ -304,10 +304,14 @@ def motion_movie(wildcards):
 
 
 # Which ready jobs start first on few cores (Snakemake's `priority:`): the chain every result waits for (convert,
-# motion, cnmfe, evaluate) before a preprocess that only links, before the projections, which only figures, the
-# pages and nwb read. So on two cores motion does not wait for the projections; they run beside a one-core job.
+# motion, cnmfe, evaluate), then a preprocess that works (motion waits for it), then the projections, which only
+# figures, the pages and nwb read. So on two cores motion does not wait for the projections; they run beside a
+# one-core job. A preprocess that does nothing (for every recording) only links convert's movie and waits for
+# nothing: it goes after the projections, which take longer (benchmarks/compare.md, Session 10).
 CHAIN_PRIORITY = 2
-PREPROCESS_PRIORITY = 1
+PREPROCESS_PRIORITY = (
+    1 if any(not PARAMETERS[i]["preprocess"].does_nothing for i in IDS) else -1
+)
 
 
 def recording_has_ephys(recording_id):

@@ -21,9 +21,11 @@ from typing import Sequence
 
 import numpy as np
 import scipy.signal
+import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates, decimation_matrix
 from ace_neuro.cnmfe.reader import MovieSource
+from ace_neuro.pools import imap_threads
 from ace_neuro.progress import Progress
 from ace_neuro.cnmfe.params import EvaluateOptions
 
@@ -198,36 +200,11 @@ def _cleaned_sums(estimates: Estimates, source: MovieSource, pixels: list, frame
     band = _BandContext(estimates, source, pixels, frames_k, usable, needed, chunk_mb)
     sums = {k: np.zeros(pixels[k].size) for k in usable}
     progress = Progress(needed.size * len(band.starts), "evaluate r-values", logger)
-    for parts in map_bands(band, threads):
+    for parts in imap_threads(band.sums, band.starts, threads, name="rvalues"):
         for k, lo, hi, values in parts:
             sums[k][lo:hi] = values
         progress.update(needed.size)
     return sums
-
-
-def map_bands(band: "_BandContext", threads: int):
-    """``band.sums(c0)`` of every band, in the bands' order, computed on ``threads`` threads (NumPy and SciPy's
-    sparse products release the GIL), at most two bands per thread ahead of the one being handed back."""
-    threads = max(1, int(threads))
-    if threads == 1 or len(band.starts) < 2:
-        yield from map(band.sums, band.starts)
-        return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rvalues") as pool:
-        pending: deque = deque()
-        starts = iter(band.starts)
-        try:
-            for c0 in starts:
-                pending.append(pool.submit(band.sums, c0))
-                if len(pending) >= 2 * threads:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 class _BandContext:
@@ -254,28 +231,24 @@ class _BandContext:
     def sums(self, c0: int) -> list[tuple[int, int, int, np.ndarray]]:
         """``[(k, lo, hi, sum)]``: for each usable component with pixels in the band of core columns starting at
         ``c0``, its pixels ``lo:hi`` (positions in its footprint) and their cleaned sum over its frames."""
-        est, needed, halo, step, ring = self.estimates, self.needed, self.halo, self.step, self.ring
+        est, needed, halo, step = self.estimates, self.needed, self.halo, self.step
         n_frames, height, width = self.source.shape
         c1 = min(c0 + self.core_width, width)
         in_band = [k for k in self.usable if self.col_hi[k] >= c0 and self.col_lo[k] < c1]
         if not in_band:
             return []
         e0, e1 = max(0, c0 - halo), min(width, c1 + halo)
-        ext = slice(e0 * height, e1 * height)
-        core = slice((c0 - e0) * height, (c1 - e0) * height)
         first = c0 * height
         spans = {k: np.searchsorted(self.pixels[k], [first, c1 * height]) for k in in_band}
         in_band = [k for k in in_band if spans[k][1] > spans[k][0]]
+        if not in_band:  # footprints around the band, none with a pixel in it
+            return []
         sums = {k: np.zeros(spans[k][1] - spans[k][0]) for k in in_band}
-        A_ext = self.A_rows[ext]
-        b0_ext = est.b0[ext][:, None]
-        if ring:
-            hb = (height - 1) // step + 1
-            down = decimation_matrix((height, e1 - e0), step)
-            low_ext = slice((e0 // step) * hb, (-(-e1 // step)) * hb)
-            low_core = slice((c0 // step) * hb, (-(-c1 // step)) * hb)
-            W_band = est.W[low_core][:, low_ext]
-            up = (decimation_matrix((height, c1 - c0), step) > 0).T.astype(np.float32).tocsr()
+        # the band's covered core pixels (the components' pixels, from the core's first pixel): the only rows the
+        # sums read; where each component's pixels sit among them
+        covered = np.unique(np.concatenate([self.pixels[k][spans[k][0] : spans[k][1]] for k in in_band])) - first
+        rows = {k: np.searchsorted(covered, self.pixels[k][spans[k][0] : spans[k][1]] - first) for k in in_band}
+        model = _BandModel(est, self.A_rows, height, (c0, c1), (e0, e1), step if self.ring else 0, covered)
         band = self.source.sub((0, height, e0, e1))
         # windows of consecutive frames: the band's frames [t0, t1) are read once (the band's pixel rows are
         # contiguous in both file layouts) and only the needed frames kept; a window and its two model-sized
@@ -283,29 +256,89 @@ class _BandContext:
         window = max(1, int(self.chunk_mb * 2**20 // ((e1 - e0) * height * 4 * 3)))
         if band.layout == "blocks":
             window = max(1, window // band.block_frames) * band.block_frames
+        # the buffers every window of the band is read into (no new memory to fault in per window)
+        scratch, out = band.block_scratch(), np.empty(band.n_pixels * min(window, n_frames), np.float32)
         for t0 in range(0, n_frames, window):
             t1 = min(n_frames, t0 + window)
             g0, g1 = np.searchsorted(needed, [t0, t1])
             if g1 == g0:
                 continue
-            frames = needed[g0:g1]
-            Y = band.read(int(frames[0]), int(frames[-1]) + 1)[:, frames - frames[0]]
-            residual = Y - np.asarray(A_ext @ est.C[:, frames], dtype=np.float32)
-            del Y
-            residual -= b0_ext
-            clean = residual[core]
-            if ring:
-                clean = clean - up @ (W_band @ (down @ residual))
-            if est.nb:
-                clean = clean - est.b[ext][core] @ est.f[:, frames]
-            # `clean` = movie - background - all components, core pixels of the band, these frames
+            f0, f1 = int(needed[g0]), int(needed[g1 - 1]) + 1
+            offsets = needed[g0:g1] - f0
+            clean = model.clean(band.read(f0, f1, scratch, out[: band.n_pixels * (f1 - f0)].reshape(-1, f1 - f0)), f0, f1)
+            # `clean` = movie - background - all components on the covered core pixels, frames f0..f1 - 1
             for k in in_band:
                 cols = np.flatnonzero(self.member[k][g0:g1])
                 if cols.size == 0:
                     continue
-                lo, hi = spans[k]
-                sums[k] += clean[np.ix_(self.pixels[k][lo:hi] - first, cols)].sum(axis=1)
+                sums[k] += clean[np.ix_(rows[k], offsets[cols])].sum(axis=1)
         return [(k, int(spans[k][0]), int(spans[k][1]), sums[k]) for k in in_band]
+
+
+def _keep_columns(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:
+    """``matrix[:, keep]`` for a sorted ``keep`` holding every column ``matrix`` uses, each row's entries in their
+    stored order (so that its products sum in the same order as ``matrix``'s)."""
+    lookup = np.full(matrix.shape[1], -1, np.int64)
+    lookup[keep] = np.arange(keep.size)
+    indices = lookup[matrix.indices]
+    if indices.size and indices.min() < 0:
+        raise ValueError("_keep_columns: a column in use is not kept")
+    return scipy.sparse.csr_matrix((matrix.data, indices, matrix.indptr.copy()), shape=(matrix.shape[0], keep.size))
+
+
+class _BandModel:
+    """The model of one band of columns, restricted to the pixels its components' sums need.
+
+    The cleaned movie is needed on the band's covered core pixels only (``covered``: the components' pixels,
+    positions from the core's first pixel), and the ring model there reads the residual on the low-resolution
+    blocks its rows reach. So the residual ``Y - A C - b0`` is computed on the covered pixels and the pixels of
+    those blocks (``rows``, positions in the band widened by the halo; at 256x256 with 92 components, ~8 % of
+    the pixels are covered), not on the whole band. Each value is computed as on the whole band (the same
+    operations; each product sums a row's entries in the same order): the same bits.
+    """
+
+    def __init__(self, est: Estimates, A_rows: scipy.sparse.csr_matrix, height: int, core: tuple[int, int], ext: tuple[int, int], step: int,
+                 covered: np.ndarray) -> None:
+        (c0, c1), (e0, e1) = core, ext
+        self.est = est
+        covered_ext = covered + (c0 - e0) * height  # positions in the widened band
+        rows, self.down = covered_ext, None
+        if step:  # the ring model: up-sampling of the core, its weights, down-sampling of the widened band
+            hb = (height - 1) // step + 1
+            up = (decimation_matrix((height, c1 - c0), step) > 0).T.astype(np.float32).tocsr()[covered]
+            blocks = np.unique(up.indices)  # the core's low-resolution blocks the covered pixels lie in
+            self.up = _keep_columns(up, blocks)
+            low_core = slice((c0 // step) * hb, (-(-c1 // step)) * hb)
+            low_ext = slice((e0 // step) * hb, (-(-e1 // step)) * hb)
+            W = est.W[low_core][:, low_ext].tocsr()[blocks]
+            reach = np.unique(W.indices)  # the widened band's low-resolution blocks their rings read
+            self.W = _keep_columns(W, reach)
+            down = decimation_matrix((height, e1 - e0), step)[reach]
+            rows = np.union1d(covered_ext, down.indices)
+            self.down = _keep_columns(down, rows)
+        self.rows, self.covered = rows, np.searchsorted(rows, covered_ext)
+        first = e0 * height
+        self.A = A_rows[first + rows]
+        self.b0 = est.b0[first + rows][:, None]
+        self.b = est.b[first + covered_ext] if est.nb else None
+
+    def clean(self, Y: np.ndarray, f0: int, f1: int) -> np.ndarray:
+        """Movie - background - all components on the covered pixels, frames ``f0..f1 - 1``: ``(n_covered, F)``
+        float32. ``Y``: the band's frames ``f0..f1 - 1``, as :meth:`MovieSource.read` returns them (not changed).
+
+        Each frame's values are computed alone (the products act on each frame's column separately), so a frame
+        has the same values whichever other frames come with it.
+        """
+        est = self.est
+        residual = Y[self.rows]
+        residual -= np.asarray(self.A @ est.C[:, f0:f1], dtype=np.float32)
+        residual -= self.b0
+        clean = residual[self.covered]
+        if self.down is not None:
+            clean = clean - self.up @ (self.W @ (self.down @ residual))
+        if self.b is not None:
+            clean = clean - self.b @ est.f[:, f0:f1]
+        return clean
 
 
 def _r_value(weights: np.ndarray, cleaned_sum: np.ndarray, traces: np.ndarray) -> float:
