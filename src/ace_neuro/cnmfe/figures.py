@@ -116,6 +116,7 @@ def contours_figure(
 
     plt = pyplot()
     from matplotlib import patheffects
+    from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
     height, width = estimates.dims
@@ -135,14 +136,18 @@ def contours_figure(
     ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
     # labels shrink as components crowd the frame, within 5..9 points
     font = float(np.clip(9.0 * np.sqrt(60.0 / max(n_comp, 1)), 5.0, 9.0))
+    outlines: dict[bool, list[np.ndarray]] = {True: [], False: []}  # (x, y) vertices, drawn as two collections
     for k, lines in enumerate(footprint_contours(estimates.A, estimates.dims, energy=energy)):
         color = ACCEPTED_COLOR if accepted[k] else REJECTED_COLOR
-        for line in lines:
-            ax.plot(line[:, 1], line[:, 0], color=color, lw=1.1, ls="-" if accepted[k] else (0, (2, 1.2)))
+        outlines[bool(accepted[k])].extend(line[:, ::-1] for line in lines)
         if lines and np.all(np.isfinite(centres[k])):  # the id just right of the outline, which stays visible
             right = max(float(line[:, 1].max()) for line in lines)
             ax.text(right + 0.5, centres[k, 0], str(k), color=color, fontsize=font, ha="left", va="center",
                     fontweight="bold", path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
+    for is_accepted, segments in outlines.items():  # one artist per style, not one per outline: draws in a blink
+        if segments:
+            ax.add_collection(LineCollection(segments, colors=ACCEPTED_COLOR if is_accepted else REJECTED_COLOR,
+                                             linewidths=1.1, linestyles="-" if is_accepted else (0, (2, 1.2))))
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(height - 0.5, -0.5)
     ax.set_axis_off()
