@@ -11,6 +11,7 @@ from ace_neuro.cnmfe.noise import WelchNoise
 from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.passes import time_mean
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
+from ace_neuro.cnmfe.temporal import TracePool, overlap_levels, update_traces
 from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
 from ace_neuro.pools import map_threads
 from ace_neuro.simulate import SimulationConfig, simulate_frames
@@ -104,3 +105,30 @@ def test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit(tmp_path):
     for name in ("C", "S", "YrA", "b0", "g", "bl", "c1", "neurons_sn", "lam", "sn", "Cn", "pnr"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
     assert (one.W != two.W).nnz == 0
+
+
+def test_trace_updates_in_worker_processes_equal_the_sweep_in_order_bit_for_bit():
+    """OASIS holds the interpreter: levels of non-overlapping components go to processes, same numbers."""
+    rng = np.random.default_rng(8)
+    n_comp, n_frames = 12, 300
+    A = np.zeros((50, n_comp))
+    for k in range(n_comp):  # a chain of overlapping footprints, and two components alone
+        start = 3 * k if k < 10 else 36 + (k - 10) * 7
+        A[start:start + 5, k] = rng.uniform(0.5, 1.0, 5)
+    A[:, 7] = 0.0  # an empty footprint: its trace is zero
+    spikes = (rng.uniform(size=(n_comp, n_frames)) < 0.03) * rng.uniform(1, 3, (n_comp, n_frames))
+    calcium = np.stack([np.convolve(s, 0.9 ** np.arange(60))[:n_frames] for s in spikes])
+    Y = A @ calcium + 0.3 * rng.normal(size=(50, n_frames))
+    YA, AA = A.T @ Y, A.T @ A
+    levels = overlap_levels([np.flatnonzero(row) for row in AA])
+    assert len(levels) > 1 and any(level.size > 1 for level in levels)
+    assert sorted(np.concatenate(levels).tolist()) == list(range(n_comp))
+    serial = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0)
+    assert np.abs(serial.C).max() > 0 and not np.any(serial.C[7])
+    assert TracePool(1).get() is None  # one worker: the traces are denoised in this process
+    with TracePool(2) as pool:
+        executor = pool.get()
+        assert executor is not None
+        shared = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0, pool=executor)
+    for name in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn"):
+        np.testing.assert_array_equal(getattr(serial, name), getattr(shared, name), err_msg=name)
