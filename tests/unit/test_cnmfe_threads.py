@@ -125,8 +125,8 @@ def test_trace_updates_in_worker_processes_equal_the_sweep_in_order_bit_for_bit(
     assert sorted(np.concatenate(levels).tolist()) == list(range(n_comp))
     serial = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0)
     assert np.abs(serial.C).max() > 0 and not np.any(serial.C[7])
-    assert TracePool(1).get() is None  # one worker: the traces are denoised in this process
-    with TracePool(2) as pool:
+    assert TracePool(0).get() is None  # no worker: the traces are denoised in this process
+    with TracePool(2) as pool:  # this process and two workers share each level
         executor = pool.get()
         assert executor is not None
         shared = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0, pool=executor)

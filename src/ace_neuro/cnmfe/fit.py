@@ -330,7 +330,7 @@ def temporal_update(
     YA = passes.temporal_stats(state)
     AA = (state.A.T @ state.A).toarray()
     decay_frames = float(temporal.decay_time) * float(frame_rate)
-    pool = None if trace_pool is None or K < 2 * trace_pool.workers else trace_pool.get()
+    pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
     res = update_traces(YA, AA, state.C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
                         noise.noise_range, noise.noise_method, pool=pool)
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
@@ -491,7 +491,8 @@ def fit_region(
     state.W = passes.fit_background(state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}
-    with TracePool(passes.threads) as trace_pool:  # OASIS holds the interpreter: processes share the traces
+    # OASIS holds the interpreter: this process and threads - 1 others share the traces' denoising
+    with TracePool(passes.threads - 1) as trace_pool:
         if options.only_init or rounds == 0:
             if A.shape[1]:
                 state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise,

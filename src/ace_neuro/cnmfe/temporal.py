@@ -26,7 +26,7 @@ import scipy.linalg
 from oasis.functions import GetSn, constrained_onnlsAR2
 
 from .noise import trace_noise
-from ace_neuro.pools import map_in_order, process_pool, stop_pool
+from ace_neuro.pools import map_in_order, map_threads, process_pool, stop_pool
 from ace_neuro.cnmfe.params import CnmfeOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
@@ -58,8 +58,8 @@ class TracePool:
     Parameters
     ----------
     workers : int
-        Processes; with one (or fewer), :meth:`get` gives None and the traces
-        are denoised in this process.
+        Processes besides this one (``threads - 1``); with none, :meth:`get`
+        gives None and the traces are denoised in this process alone.
 
     A context manager: the processes stop when the fit ends (at once on an error).
     """
@@ -69,8 +69,8 @@ class TracePool:
         self._pool = None
 
     def get(self) -> Executor | None:
-        """The pool, started now if it is not yet; None for one worker."""
-        if self.workers <= 1:
+        """The pool, started now if it is not yet; None without workers."""
+        if self.workers < 1:
             return None
         if self._pool is None:
             self._pool = process_pool(self.workers)
@@ -251,6 +251,26 @@ def _denoise_traces(task: tuple[np.ndarray, dict]) -> list[tuple]:
     return [denoise_trace(raw, **settings) for raw in raws]
 
 
+def _denoise_shared(raws: np.ndarray, settings: dict, pool: Executor) -> list[tuple]:
+    """:func:`_denoise_traces` of ``raws``: a first share in this process, one share per worker of ``pool``.
+
+    A helper thread waits for the workers' shares while this process denoises
+    its own (OASIS holds the interpreter; waiting does not). Results in row order.
+    """
+    workers = max(1, int(getattr(pool, "_max_workers", 1)))
+    parts = [part for part in np.array_split(np.arange(len(raws)), workers + 1) if part.size]
+    if len(parts) == 1:
+        return _denoise_traces((raws, settings))
+
+    def in_workers() -> list[tuple]:
+        tasks = [(raws[part], settings) for part in parts[1:]]
+        return [fit for share in map_in_order(pool, _denoise_traces, tasks, what="the temporal update (OASIS)")
+                for fit in share]
+
+    shares = map_threads(lambda run: run(), [lambda: _denoise_traces((raws[parts[0]], settings)), in_workers], 2)
+    return shares[0] + shares[1]
+
+
 def overlap_levels(overlaps: list[np.ndarray]) -> list[np.ndarray]:
     """Components grouped so that each group's traces can be updated at once, in the sweep's results.
 
@@ -314,11 +334,11 @@ def update_traces(
     n_sweeps : int
         Passes over all components.
     pool : concurrent.futures.Executor, optional
-        Worker processes (:func:`ace_neuro.pools.process_pool`) that denoise
-        the traces of each group of non-overlapping components
-        (:func:`overlap_levels`) together. OASIS holds the interpreter, so
-        threads would take turns; processes share the work. The results are
-        the same bit for bit as without a pool, whatever its size.
+        Worker processes (:func:`ace_neuro.pools.process_pool`) that denoise,
+        with this process, the traces of each group of non-overlapping
+        components (:func:`overlap_levels`) together. OASIS holds the
+        interpreter, so threads would take turns; processes share the work.
+        The results are the same bit for bit as without a pool, whatever its size.
 
     Returns
     -------
@@ -342,7 +362,6 @@ def update_traces(
                     noise_method=noise_method)
     # in order, one component at a time; with a pool, a level of non-overlapping components at a time
     groups = [np.array([k]) for k in range(n_comp)] if pool is None else overlap_levels(overlaps)
-    workers = 1 if pool is None else max(1, int(getattr(pool, "_max_workers", 1)))
     for _ in range(int(n_sweeps)):
         for group in groups:
             C[group[diag[group] <= 0]] = 0.0
@@ -350,12 +369,7 @@ def update_traces(
             if not active.size:
                 continue
             raws = np.stack([C[k] + (YA[k] - AA[k, overlaps[k]] @ C[overlaps[k]]) / diag[k] for k in active])
-            if pool is None:
-                fits = _denoise_traces((raws, settings))
-            else:
-                parts = np.array_split(np.arange(active.size), min(workers, active.size))
-                fits = [fit for part in map_in_order(pool, _denoise_traces, [(raws[i], settings) for i in parts],
-                                                     what="the temporal update (OASIS)") for fit in part]
+            fits = _denoise_traces((raws, settings)) if pool is None else _denoise_shared(raws, settings, pool)
             for k, (sn_k, c, s, b, gk, lk) in zip(active, fits):
                 sn[k] = sn_k
                 C[k], S[k], bl[k], lam[k] = c, s, b, lk
