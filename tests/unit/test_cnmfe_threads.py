@@ -12,6 +12,7 @@ from ace_neuro.cnmfe.noise import WelchNoise
 from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.passes import time_mean
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
+from ace_neuro.cnmfe.size import PeakImage, estimate_neuron_size
 from ace_neuro.cnmfe.temporal import TracePool, overlap_levels, update_traces
 from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
 from ace_neuro.pools import map_threads
@@ -133,3 +134,19 @@ def test_trace_updates_in_worker_processes_equal_the_sweep_in_order_bit_for_bit(
         shared = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0, pool=executor)
     for name in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn"):
         np.testing.assert_array_equal(getattr(serial, name), getattr(shared, name), err_msg=name)
+
+
+def test_gsig_autos_peak_image_and_scales_are_the_same_on_one_or_two_threads():
+    rng = np.random.default_rng(9)
+    frames = rng.normal(size=(140_000, 40)).astype(np.float32)  # 140,000 pixels: three blocks of the median
+    peaks = []
+    for threads in (1, 2):
+        peak = PeakImage(frames.shape[0])
+        for start in range(0, 40, 13):
+            peak.update(frames[:, start:start + 13])
+        peaks.append(peak.result(threads))
+    np.testing.assert_array_equal(peaks[0], peaks[1])
+    yy, xx = np.mgrid[0:64, 0:64]
+    image = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0) for r, c in ((15, 15), (40, 22), (30, 50)))
+    image = image + 0.01 * rng.normal(size=image.shape)
+    assert estimate_neuron_size(image, threads=1) == estimate_neuron_size(image, threads=2)
