@@ -94,7 +94,8 @@ def test_time_means_add_each_group_in_order_bit_for_bit(tsub):
 
 
 def test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit(tmp_path):
-    """Every pass's chunk work shared by the reading threads, the ring sums by bands, Welch's by blocks, OASIS by processes."""
+    """Every pass's chunk work shared by the reading threads, the ring sums by bands, Welch's by blocks, OASIS by a
+    worker process."""
     config = SimulationConfig(n_frames=400, height=64, width=64, n_neurons=16, seed=3, motion_amplitude_px=0.0,
                               nonrigid_amplitude_px=0.0, ephys=False)
     path = tmp_path / blocks_name("corrected", 64, 64, 400, 20, "float16")

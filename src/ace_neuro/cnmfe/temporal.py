@@ -32,7 +32,9 @@ from ace_neuro.cnmfe.params import CnmfeOptions
 #: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
 _DEFAULTS = CnmfeOptions()
 
-__all__ = ["TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "overlap_levels", "update_traces"]
+__all__ = [
+    "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "overlap_levels", "update_traces",
+]
 
 
 @dataclass
