@@ -227,6 +227,7 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
     path = memmap or find_caiman_memmap(folder / "memmap")
     start, main0 = time.perf_counter(), time.thread_time()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the trace workers (threads > 1), once stopped
     est = fit_cnmfe(path, CnmfeOptions.from_params(params), threads=threads, frame_rate=truth.frame_rate, scratch_dir=folder)
     elapsed, main_cpu = time.perf_counter() - start, time.thread_time() - main0
     if save is not None:
@@ -234,9 +235,11 @@ def fit_and_score(folder: Path, params: dict, threads: int, memmap: Path | None 
 
         save_estimates(est, save)
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    cpu += (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss_children_mb = children1.ru_maxrss / 1024
     matches = match_components(est.A, truth.footprints, dims=est.dims)
     scores = detection_scores(est.A, truth.footprints, matches=matches, dims=est.dims)
     r = trace_correlations(est.C, truth.calcium[:, :est.C.shape[1]], matches)

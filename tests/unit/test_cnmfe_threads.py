@@ -2,6 +2,7 @@
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from ace_neuro.cnmfe.noise import WelchNoise
 from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.passes import time_mean
 from ace_neuro.cnmfe.pipeline import fit_cnmfe
+from ace_neuro.cnmfe.size import PeakImage, estimate_neuron_size
+from ace_neuro.cnmfe.temporal import TracePool, overlap_levels, update_traces
 from ace_neuro.io.memmap import blocks_name, create_blocks, write_blocks
 from ace_neuro.pools import imap_threads, map_threads
 from ace_neuro.simulate import SimulationConfig, simulate_frames
@@ -118,16 +121,60 @@ def test_time_means_add_each_group_in_order_bit_for_bit(tsub):
 
 
 def test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit(tmp_path):
-    """Every pass's chunk work shared by the reading threads, the ring sums by bands, Welch's by blocks."""
-    config = SimulationConfig(n_frames=400, height=64, width=64, n_neurons=8, seed=3, motion_amplitude_px=0.0,
+    """Every pass's chunk work shared by the reading threads, the ring sums by bands, Welch's by blocks, OASIS by a
+    worker process."""
+    config = SimulationConfig(n_frames=400, height=64, width=64, n_neurons=16, seed=3, motion_amplitude_px=0.0,
                               nonrigid_amplitude_px=0.0, ephys=False)
     path = tmp_path / blocks_name("corrected", 64, 64, 400, 20, "float16")
     create_blocks(path)
     write_blocks(path, 0, simulate_frames(config))
     options = CnmfeOptions.from_params({"cnmfe_chunk_mb": 1.0})  # 60-frame chunks: several in flight per pass
     one, two = (fit_cnmfe(path, options, threads=threads, frame_rate=config.frame_rate) for threads in (1, 2))
-    assert one.A.shape[1] > 0
+    assert one.A.shape[1] >= 4  # on two threads, a worker process shares the traces' OASIS fits (from 4 components)
     assert (one.A != two.A).nnz == 0
     for name in ("C", "S", "YrA", "b0", "g", "bl", "c1", "neurons_sn", "lam", "sn", "Cn", "pnr"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
     assert (one.W != two.W).nnz == 0
+
+
+def test_trace_updates_in_worker_processes_equal_the_sweep_in_order_bit_for_bit():
+    """OASIS holds the interpreter: levels of non-overlapping components go to processes, same numbers."""
+    rng = np.random.default_rng(8)
+    n_comp, n_frames = 12, 300
+    A = np.zeros((50, n_comp))
+    for k in range(n_comp):  # a chain of overlapping footprints, and two components alone
+        start = 3 * k if k < 10 else 36 + (k - 10) * 7
+        A[start:start + 5, k] = rng.uniform(0.5, 1.0, 5)
+    A[:, 7] = 0.0  # an empty footprint: its trace is zero
+    spikes = (rng.uniform(size=(n_comp, n_frames)) < 0.03) * rng.uniform(1, 3, (n_comp, n_frames))
+    calcium = np.stack([np.convolve(s, 0.9 ** np.arange(60))[:n_frames] for s in spikes])
+    Y = A @ calcium + 0.3 * rng.normal(size=(50, n_frames))
+    YA, AA = A.T @ Y, A.T @ A
+    levels = overlap_levels([np.flatnonzero(row) for row in AA])
+    assert len(levels) > 1 and any(level.size > 1 for level in levels)
+    assert sorted(np.concatenate(levels).tolist()) == list(range(n_comp))
+    serial = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0)
+    assert np.abs(serial.C).max() > 0 and not np.any(serial.C[7])
+    assert TracePool(0).get() is None  # no worker: the traces are denoised in this process
+    # this process and three workers share each level (threads here: worker processes, as a fit on two threads
+    # starts, are compared in test_fit_on_two_threads_equals_the_fit_on_one_bit_for_bit)
+    with ThreadPoolExecutor(max_workers=3) as executor:
+        shared = update_traces(YA, AA, np.zeros((n_comp, n_frames)), 1, 9.0, pool=executor)
+    for name in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn"):
+        np.testing.assert_array_equal(getattr(serial, name), getattr(shared, name), err_msg=name)
+
+
+def test_gsig_autos_peak_image_and_scales_are_the_same_on_one_or_two_threads():
+    rng = np.random.default_rng(9)
+    frames = rng.normal(size=(140_000, 40)).astype(np.float32)  # 140,000 pixels: three blocks of the median
+    peaks = []
+    for threads in (1, 2):
+        peak = PeakImage(frames.shape[0])
+        for start in range(0, 40, 13):
+            peak.update(frames[:, start:start + 13])
+        peaks.append(peak.result(threads))
+    np.testing.assert_array_equal(peaks[0], peaks[1])
+    yy, xx = np.mgrid[0:64, 0:64]
+    image = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0) for r, c in ((15, 15), (40, 22), (30, 50)))
+    image = image + 0.01 * rng.normal(size=image.shape)
+    assert estimate_neuron_size(image, threads=1) == estimate_neuron_size(image, threads=2)

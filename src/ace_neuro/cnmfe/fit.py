@@ -35,7 +35,7 @@ from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions
 from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
 from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
-from .temporal import TraceResult, update_traces
+from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import is_auto, resolve_thresholds
 
 __all__ = [
@@ -317,10 +317,12 @@ def temporal_update(
     frame_rate: float,
     temporal: TemporalOptions,
     noise: NoiseOptions,
+    trace_pool: TracePool | None = None,
 ) -> ModelState:
     """One temporal update of ``state``: traces re-fitted to the movie and deconvolved (OASIS), in one streaming pass.
 
-    ``frame_rate`` (Hz) turns ``temporal.decay_time`` (s) into frames.
+    ``frame_rate`` (Hz) turns ``temporal.decay_time`` (s) into frames; ``trace_pool``'s processes, when given,
+    share the traces' denoising (the same results).
     """
     K = state.A.shape[1]
     if K == 0:
@@ -328,8 +330,9 @@ def temporal_update(
     YA = passes.temporal_stats(state)
     AA = (state.A.T @ state.A).toarray()
     decay_frames = float(temporal.decay_time) * float(frame_rate)
+    pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
     res = update_traces(YA, AA, state.C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
-                        noise.noise_range, noise.noise_method)
+                        noise.noise_range, noise.noise_method, pool=pool)
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
     return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
 
@@ -360,6 +363,7 @@ def refine(
     log: logging.Logger,
     label: str,
     info: dict | None = None,
+    trace_pool: TracePool | None = None,
 ) -> ModelState:
     """Rounds of spatial update, background re-fit, temporal update and merging.
 
@@ -384,13 +388,16 @@ def refine(
         Prefix of log lines.
     info : dict, optional
         Receives ``seeding_thresholds_residual`` (the residual pass's thresholds).
+    trace_pool : TracePool, optional
+        Processes that share the temporal updates' denoising (:func:`temporal_update`).
     """
     seeding, merging = options.seeding, options.merging
     for it in range(int(n_rounds)):
         state = _spatial_update(passes, state, pixel_mean, gSig=seeding.gSig, gSiz=seeding.gSiz)
         if options.background.update_background_components:
             state.W = passes.fit_background(state)
-        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise)
+        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
+                                trace_pool=trace_pool)
         state = _drop_silent(state)
         n_before = state.A.shape[1]
         A, C, groups = merge_components(state.A, state.C, merging.merge_thr, 0.7 if merging.del_duplicates else None,
@@ -420,7 +427,8 @@ def refine(
                     state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
         del n_before
     if state.traces is None and state.A.shape[1]:
-        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise)
+        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
+                                trace_pool=trace_pool)
         state = _drop_silent(state)
     return state
 
@@ -455,7 +463,7 @@ def fit_region(
     label : str
         Prefix of log lines.
     threads : int
-        Threads for the frame filtering and FFTs (patch workers use 1).
+        Threads for the frame filtering and FFTs, and processes for the traces' denoising (patch workers use 1).
     scratch_dir : path-like, optional
         Folder of the seeding replay caches (``2 / (tsub ssub^2)`` of the float32
         movie's size; skipped when it lacks room or the movie is float16);
@@ -483,12 +491,16 @@ def fit_region(
     state.W = passes.fit_background(state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}
-    if options.only_init or rounds == 0:
-        if A.shape[1]:
-            state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise)
-    else:
-        state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
-                       residual_seeding=options.residual_seeding, log=log, label=label, info=info)
+    # OASIS holds the interpreter: this process and threads - 1 others share the traces' denoising
+    with TracePool(passes.threads - 1) as trace_pool:
+        if options.only_init or rounds == 0:
+            if A.shape[1]:
+                state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise,
+                                        trace_pool=trace_pool)
+        else:
+            state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
+                           residual_seeding=options.residual_seeding, log=log, label=label, info=info,
+                           trace_pool=trace_pool)
     cn, pnr = images.cn, images.pnr
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if seeding.ssub > 1:

@@ -70,7 +70,10 @@ def fit_cnmfe(
     threads : int
         Worker processes for patches (``rf`` set); for the whole field, the
         threads that read chunks ahead and do their arithmetic, and those of
-        the seeding filter, the ring fit and OpenCV.
+        the seeding filter, the ring fit and OpenCV, and ``threads - 1``
+        worker processes that share the traces' OASIS fits with this one
+        (``spawn``: a script calling this with ``threads > 1`` needs an
+        ``if __name__ == "__main__":`` guard, as with patches).
     frame_rate : float, optional
         Frames per second; ``options.fr`` wins when set. One of them is required.
     border_pix : int, optional

@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import scipy.ndimage as ndi
 
+from ..pools import map_threads
 from ..progress import Progress
 
 __all__ = [
@@ -186,17 +187,24 @@ class PeakImage:
         if len(self.sample) > 400:
             self.sample = self.sample[::2]
 
-    def result(self) -> np.ndarray:
-        """``(n_pixels,)`` float32: the peak minus the median, in the chunks' pixel order."""
+    def result(self, threads: int = 1) -> np.ndarray:
+        """``(n_pixels,)`` float32: the peak minus the median, in the chunks' pixel order.
+
+        The median by blocks of pixels (no second copy of the whole sample), shared by ``threads``
+        threads: each block's values are its own, so the image is the same for any number.
+        """
         if not self.sample:
             raise ValueError("peak_image: the movie has no frames")
         n = self.peak.size
         out = np.empty(n, np.float32)
         fallback = not np.isfinite(self.peak).all()  # fewer frames than smooth_frames
-        for p0 in range(0, n, 65536):  # the median by blocks of pixels: no second copy of the whole sample
+
+        def block(p0: int) -> None:
             part = np.stack([frame[p0:p0 + 65536] for frame in self.sample])
             peak = np.max(part, axis=0) if fallback else self.peak[p0:p0 + 65536]
             out[p0:p0 + 65536] = peak - np.median(part, axis=0)
+
+        map_threads(block, range(0, n, 65536), threads)
         return out
 
 
@@ -207,7 +215,7 @@ def _standardised(response: np.ndarray) -> np.ndarray:
 
 
 def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int = 0,
-                         min_strength: float = 10.0) -> NeuronSize:
+                         min_strength: float = 10.0, threads: int = 1) -> NeuronSize:
     """``gSig`` from the blobs of a peak image (module docstring).
 
     Parameters
@@ -221,6 +229,8 @@ def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int =
     min_strength : float
         Weakest blob measured, in robust spreads of its scale's response (10 is about 7 standard
         deviations: noise does not reach it).
+    threads : int
+        Threads sharing the scales (each computed alone: the same result for any number).
 
     Returns
     -------
@@ -234,8 +244,13 @@ def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int =
     5
     """
     img = np.nan_to_num(np.asarray(image, np.float64))
-    laplacians = np.stack([-ndi.gaussian_laplace(img, s, mode="nearest") for s in SCALES])
-    best = np.max([_standardised(r) for r in laplacians], axis=0)  # where blobs stand out of noise
+    laplacians = np.empty((len(SCALES),) + img.shape)
+
+    def at_scale(i: int) -> np.ndarray:
+        laplacians[i] = -ndi.gaussian_laplace(img, SCALES[i], mode="nearest")
+        return _standardised(laplacians[i])
+
+    best = np.max(map_threads(at_scale, range(len(SCALES)), threads), axis=0)  # where blobs stand out of noise
     normalised = laplacians * np.square(SCALES)[:, None, None]  # peaks at a Gaussian blob's own scale
     local_max = (best == ndi.maximum_filter(best, size=5, mode="nearest")) & (best >= min_strength)
     if border > 0:
@@ -270,7 +285,7 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None, threads: 
     log : logging.Logger, optional
         Gets the measurement (info) and its warnings.
     threads : int
-        Threads reading and averaging chunks ahead.
+        Threads reading and averaging chunks ahead, then sharing the peak image's medians and the scales.
 
     Returns
     -------
@@ -305,8 +320,8 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None, threads: 
             peak.update(pixels, best)
             progress.update(t1 - t0)
         h, w = source.dims
-        image = peak.result().reshape(w, h).T
-        size = estimate_neuron_size(image, border=int(border))
+        image = peak.result(threads).reshape(w, h).T
+        size = estimate_neuron_size(image, border=int(border), threads=threads)
         largest = max(1, (min(source.dims) - 1) // 4)  # gSiz = 4 gSig + 1 must fit in the frame
         if size.gSig > largest:
             size = NeuronSize(largest, size.median_hwhm_px, size.n_blobs, size.warnings + (

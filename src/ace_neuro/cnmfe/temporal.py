@@ -17,6 +17,7 @@ Pnevmatikakis EA, et al. (2016). Neuron 89(2):285-299.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +26,15 @@ import scipy.linalg
 from oasis.functions import GetSn, constrained_onnlsAR2
 
 from .noise import trace_noise
+from ace_neuro.pools import map_in_order, map_threads, process_pool, stop_pool
 from ace_neuro.cnmfe.params import CnmfeOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
 _DEFAULTS = CnmfeOptions()
 
-__all__ = ["TraceResult", "ar_coefficients", "deconvolve_trace", "update_traces"]
+__all__ = [
+    "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "overlap_levels", "update_traces",
+]
 
 
 @dataclass
@@ -48,6 +52,47 @@ class TraceResult:
     g: np.ndarray
     lam: np.ndarray
     neurons_sn: np.ndarray
+
+
+class TracePool:
+    """Worker processes for the trace updates of one fit (:func:`update_traces`), started at first use.
+
+    Parameters
+    ----------
+    workers : int
+        Processes besides this one (``threads - 1``); with none, :meth:`get`
+        gives None and the traces are denoised in this process alone.
+
+    A context manager: the processes stop when the fit ends (at once on an error).
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = int(workers)
+        self._pool = None
+
+    def get(self) -> Executor | None:
+        """The pool, started now if it is not yet; None without workers."""
+        if self.workers < 1:
+            return None
+        if self._pool is None:
+            self._pool = process_pool(self.workers)
+        return self._pool
+
+    def close(self, *, failed: bool = False) -> None:
+        """Stop the processes (waiting for none of their work when ``failed``)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if failed:
+            stop_pool(pool)
+        else:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> "TracePool":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(failed=exc_type is not None)
 
 
 def _fallback_g(p: int, decay_frames: float) -> np.ndarray:
@@ -175,6 +220,94 @@ def deconvolve_trace(
     return np.asarray(c), np.asarray(s), float(b), g, float(lam)
 
 
+def denoise_trace(
+    raw: np.ndarray,
+    p: int,
+    decay_frames: float,
+    bas_nonneg: bool = _DEFAULTS.bas_nonneg,
+    s_min: float | None = _DEFAULTS.s_min,
+    noise_range=_DEFAULTS.noise_range,
+    noise_method: str = _DEFAULTS.noise_method,
+) -> tuple[float, np.ndarray, np.ndarray, float, np.ndarray, float]:
+    """The noise of one raw trace (:func:`.noise.trace_noise`), then its OASIS fit (:func:`deconvolve_trace`).
+
+    A function of ``raw`` and the settings alone: the same bits whichever
+    process or thread runs it.
+
+    Returns
+    -------
+    sn : float
+    c, s : ndarray (T,) float64
+    b : float
+    g : ndarray (p,)
+    lam : float
+    """
+    sn = trace_noise(raw, noise_range, noise_method)
+    c, s, b, g, lam = deconvolve_trace(raw, p, sn, decay_frames, bas_nonneg, s_min, noise_range, noise_method)
+    return sn, c, s, b, g, lam
+
+
+def _denoise_traces(task: tuple[np.ndarray, dict]) -> list[tuple]:
+    """:func:`denoise_trace` of each row of ``task[0]`` with the keywords ``task[1]`` (one task of a pool)."""
+    raws, settings = task
+    return [denoise_trace(raw, **settings) for raw in raws]
+
+
+def _denoise_shared(raws: np.ndarray, settings: dict, pool: Executor) -> list[tuple]:
+    """:func:`_denoise_traces` of ``raws``: a first share in this process, one share per worker of ``pool``.
+
+    A helper thread waits for the workers' shares while this process denoises
+    its own (OASIS holds the interpreter; waiting does not). Results in row order.
+    """
+    workers = max(1, int(getattr(pool, "_max_workers", 1)))
+    parts = [part for part in np.array_split(np.arange(len(raws)), workers + 1) if part.size]
+    if len(parts) == 1:
+        return _denoise_traces((raws, settings))
+
+    def in_workers() -> list[tuple]:
+        tasks = [(raws[part], settings) for part in parts[1:]]
+        return [fit for share in map_in_order(pool, _denoise_traces, tasks, what="the temporal update (OASIS)")
+                for fit in share]
+
+    shares = map_threads(lambda run: run(), [lambda: _denoise_traces((raws[parts[0]], settings)), in_workers], 2)
+    return shares[0] + shares[1]
+
+
+def overlap_levels(overlaps: list[np.ndarray]) -> list[np.ndarray]:
+    """Components grouped so that each group's traces can be updated at once, in the sweep's results.
+
+    The block-coordinate sweep updates component ``k`` from the current traces
+    of the components it overlaps: those before it in the order already
+    updated in this sweep, those after it not yet. A component's level is one
+    more than the highest level of the earlier components it overlaps, so no
+    two components of one level overlap, and updating the levels in turn, each
+    level's components together, reads exactly the traces the sweep in order
+    reads: the same numbers bit for bit.
+
+    Parameters
+    ----------
+    overlaps : list of ndarray (int)
+        ``overlaps[k]``: the components whose footprints overlap ``k``'s
+        (nonzero entries of row ``k`` of ``A^T A``), ascending.
+
+    Returns
+    -------
+    list of ndarray (int)
+        The components of each level, ascending, levels in the order to update them.
+
+    Examples
+    --------
+    >>> overlap_levels([np.array([0, 1]), np.array([0, 1, 2]), np.array([1, 2]), np.array([3])])
+    [array([0, 3]), array([1]), array([2])]
+    """
+    level = np.zeros(len(overlaps), np.int64)
+    for k, nz in enumerate(overlaps):
+        earlier = nz[nz < k]
+        if earlier.size:
+            level[k] = level[earlier].max() + 1
+    return [np.flatnonzero(level == i) for i in range(int(level.max()) + 1 if level.size else 0)]
+
+
 def update_traces(
     YA: np.ndarray,
     AA: np.ndarray,
@@ -186,6 +319,7 @@ def update_traces(
     noise_range=_DEFAULTS.noise_range,
     noise_method: str = _DEFAULTS.noise_method,
     n_sweeps: int = 2,
+    pool: Executor | None = None,
 ) -> TraceResult:
     """Block-coordinate update of all traces, each denoised by OASIS.
 
@@ -201,6 +335,12 @@ def update_traces(
         See :func:`deconvolve_trace`.
     n_sweeps : int
         Passes over all components.
+    pool : concurrent.futures.Executor, optional
+        Worker processes (:func:`ace_neuro.pools.process_pool`) that denoise,
+        with this process, the traces of each group of non-overlapping
+        components (:func:`overlap_levels`) together. OASIS holds the
+        interpreter, so threads would take turns; processes share the work.
+        The results are the same bit for bit as without a pool, whatever its size.
 
     Returns
     -------
@@ -220,19 +360,24 @@ def update_traces(
     # each component's overlaps: the rest of its row of A^T A is zero, so A^T A C for component k is a sum over
     # these few rows of C only (the full row would read all of C for every component: K^2 T per sweep)
     overlaps = [np.flatnonzero(row) for row in AA]
+    settings = dict(p=p, decay_frames=decay_frames, bas_nonneg=bas_nonneg, s_min=s_min, noise_range=noise_range,
+                    noise_method=noise_method)
+    # in order, one component at a time; with a pool, a level of non-overlapping components at a time
+    groups = [np.array([k]) for k in range(n_comp)] if pool is None else overlap_levels(overlaps)
     for _ in range(int(n_sweeps)):
-        for k in range(n_comp):
-            if diag[k] <= 0:
-                C[k] = 0.0
+        for group in groups:
+            C[group[diag[group] <= 0]] = 0.0
+            active = group[diag[group] > 0]
+            if not active.size:
                 continue
-            nz = overlaps[k]
-            raw = C[k] + (YA[k] - AA[k, nz] @ C[nz]) / diag[k]
-            sn[k] = trace_noise(raw, noise_range, noise_method)
-            c, s, b, gk, lk = deconvolve_trace(raw, p, sn[k], decay_frames, bas_nonneg, s_min, noise_range, noise_method)
-            C[k], S[k], bl[k], lam[k] = c, s, b, lk
-            if p:
-                g[k] = gk[:p]
-            c1[k] = c[0] if c.size else 0.0
+            raws = np.stack([C[k] + (YA[k] - AA[k, overlaps[k]] @ C[overlaps[k]]) / diag[k] for k in active])
+            fits = _denoise_traces((raws, settings)) if pool is None else _denoise_shared(raws, settings, pool)
+            for k, (sn_k, c, s, b, gk, lk) in zip(active, fits):
+                sn[k] = sn_k
+                C[k], S[k], bl[k], lam[k] = c, s, b, lk
+                if p:
+                    g[k] = gk[:p]
+                c1[k] = c[0] if c.size else 0.0
     YrA = (YA - AA @ C) / np.where(diag > 0, diag, 1.0)[:, None]
     f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
     return TraceResult(f32(C), f32(S), f32(YrA), f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
