@@ -72,7 +72,7 @@ def movie_passes(source: MovieSource, options: CnmfeOptions, threads: int = 1) -
     return MoviePasses(source, chunk_mb=options.cnmfe_chunk_mb, ssub=seeding.ssub, tsub=seeding.tsub,
                        ssub_B=background.ssub_B,
                        ring_radius=ring_radius(seeding.gSiz, background.ring_size_factor, background.ssub_B),
-                       threads=threads)
+                       threads=threads, ring_fit_frames=background.ring_fit_frames)
 
 
 def _init_geometry(gSig, gSiz, ssub: int) -> tuple[list[float], list[int]]:
