@@ -60,6 +60,24 @@ def test_noise_estimates_match_white_noise_level():
     np.testing.assert_allclose(trace_noise(x.T), sd, rtol=0.06)
 
 
+def test_welch_noise_sums_the_plain_periodograms_bit_for_bit():
+    """The in-place centring, windowing and squaring give the plain formula's sums, bit for bit."""
+    import scipy.fft
+
+    x = np.random.default_rng(8).normal(5, 2, size=(300, 700)).astype(np.float32)  # (pixels, frames)
+    welch = WelchNoise(300, 128, (0.25, 0.5))
+    for start in range(0, 700, 90):
+        welch.update(x[:, start:start + 90], block=128)
+    expected = np.zeros_like(welch.acc)
+    for p0 in range(0, 300, 128):
+        for i in range(5):
+            part = x[p0:p0 + 128, i * 128:(i + 1) * 128]
+            spec = scipy.fft.rfft((part - part.mean(axis=1, keepdims=True)) * welch.window, axis=1)[:, welch.band]
+            expected[p0:p0 + 128] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * welch.scale
+    assert welch.count == 5
+    np.testing.assert_array_equal(welch.acc, expected)
+
+
 def test_welch_noise_does_not_depend_on_how_the_frames_arrive():
     rng = np.random.default_rng(3)
     frames = rng.normal(size=(1000, 5, 7)).astype(np.float32)  # (T, h, w)

@@ -258,3 +258,32 @@ def test_background_on_some_pixels_is_the_full_background_there():
         np.testing.assert_array_equal(got[rows], full[rows])
         others = np.setdiff1d(np.arange(y.shape[0]), rows)
         np.testing.assert_array_equal(got[others], y[others])
+
+
+def test_ring_fit_on_a_sample_of_chunks_reads_those_frames_only(monkeypatch):
+    """``ring_fit_frames``: whole chunks spread evenly (first and last kept); at or above the length, every frame."""
+    from ace_neuro.cnmfe.passes import ModelState, MoviePasses
+    from ace_neuro.cnmfe.reader import MovieSource
+
+    movie = np.random.default_rng(5).normal(10, 1, size=(200, 16, 12)).astype(np.float32)
+    source = MovieSource.from_array(movie)
+    n = 16 * 12
+    state = ModelState(scipy.sparse.csc_matrix((n, 0), dtype=np.float32), np.zeros((0, 200), np.float32),
+                       np.full(n, 10, np.float32))
+    reads = []
+    real_read = MovieSource.read
+    monkeypatch.setattr(MovieSource, "read", lambda self, a, b, *args: reads.append((a, b)) or real_read(self, a, b, *args))
+
+    def fit(cap):
+        reads.clear()
+        passes = MoviePasses(source, chunk_mb=20 * n * 4 / 2**20, ssub=1, tsub=2, ssub_B=2, ring_radius=2,
+                             ring_fit_frames=cap)
+        return passes.sample_chunks(cap, 2), passes.fit_background(state), list(reads)
+
+    every, W_all, read_all = fit(None)
+    assert every is None and read_all == [(t, t + 20) for t in range(0, 200, 20)]
+    same, W_same, _ = fit(200)
+    assert same is None and (W_same != W_all).nnz == 0
+    sample, W_sample, read_sample = fit(80)
+    assert sample == read_sample == [(0, 20), (60, 80), (120, 140), (180, 200)]
+    assert W_sample.shape == W_all.shape and (W_sample != W_all).nnz > 0

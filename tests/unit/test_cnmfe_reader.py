@@ -190,6 +190,18 @@ def test_read_chunks_into_reused_buffers_give_the_same_chunks(movie, tmp_path, d
         np.testing.assert_array_equal(x, y)
 
 
+def test_read_chunks_of_given_bounds_read_those_chunks_only(movie, tmp_path):
+    _, data = movie
+    blocks = _blocks(tmp_path, data, 4)
+    wanted = [(0, 8), (24, 32), (48, 50)]
+    got = list(blocks.read_chunks(8, 2, lambda y, a, b: y.copy(), workers=2, reuse=True, bounds=wanted))
+    assert [(a, b) for a, b, _ in got] == wanted
+    for a, b, y in got:
+        np.testing.assert_array_equal(y, blocks.read(a, b))
+    with pytest.raises(ValueError, match="at most 8 frames"):
+        list(blocks.read_chunks(8, 2, bounds=[(0, 12)]))
+
+
 def test_keep_freed_memory_sets_glibc_malloc_where_there_is_one():
     import ctypes
 

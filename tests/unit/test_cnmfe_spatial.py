@@ -7,7 +7,7 @@ import pytest
 import scipy.signal
 import scipy.sparse
 
-from ace_neuro.cnmfe.spatial import clean_footprint, footprint_supports, hals_footprints
+from ace_neuro.cnmfe.spatial import clean_footprint, footprint_supports, hals_footprints, values_on_supports
 
 H = W = 48
 
@@ -170,3 +170,13 @@ def test_a_missed_neighbour_with_correlated_activity_is_not_taken_in():
     found, cells = _adjacent_cells(False, shared=0.5)
     own, other = cells
     assert _share_on_core(found[0], own, other) <= _share_on_core(own, own, other) + 0.05
+
+
+def test_values_on_supports_are_the_dense_columns_there():
+    A = scipy.sparse.random(60, 5, density=0.2, format="csc", dtype=np.float32, random_state=2)
+    supports = [np.array([0, 3, 7, 59]), np.arange(60), np.array([], np.int64), np.flatnonzero(A[:, 3].toarray()),
+                np.array([1, 2])]
+    got = values_on_supports(A, supports)
+    for k, s in enumerate(supports):
+        assert got[k].dtype == np.float32
+        np.testing.assert_array_equal(got[k], A[:, k].toarray().ravel()[s])

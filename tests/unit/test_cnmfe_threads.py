@@ -94,7 +94,7 @@ def test_ring_statistics_and_weights_do_not_depend_on_threads_or_bands():
         assert (W != fits[0][2]).nnz == 0
 
 
-@pytest.mark.parametrize("shape, s", [((12, 8, 5), 2), ((11, 7, 3), 3), ((9, 13, 40), 4)])
+@pytest.mark.parametrize("shape, s", [((12, 8, 5), 2), ((12, 9, 4), 3), ((11, 7, 3), 3), ((9, 13, 40), 4), ((5, 4, 3), 1)])
 def test_block_means_are_numpys_sums_bit_for_bit(shape, s):
     cube = np.random.default_rng(4).normal(size=shape).astype(np.float32)
     a, b, n = shape

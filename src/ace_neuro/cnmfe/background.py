@@ -72,20 +72,30 @@ def _block_mean(cube: np.ndarray, s: int) -> np.ndarray:
         padded = np.zeros((ab * s, bb * s, n), np.float32)
         padded[:a, :b] = cube
         cube = padded
-    # the block's rows, then its columns, added one after the other into a copy of the first: NumPy's sum over
-    # these outer axes adds in the same order (the same bits), with a slow loop when the chunk is short
-    rows = cube.reshape(ab, s, bb * s, n)
-    sums = rows[:, 0].copy()
-    for i in range(1, s):
-        sums += rows[:, i]
-    cols = sums.reshape(ab, bb, s, n)
-    sums = cols[:, :, 0].copy()
+    # each block's sum as NumPy's sum over the block's two outer axes adds (the same bits): the block's pixels
+    # along the first axis, for each offset along the second, then those partial sums in order; formed from
+    # strided views of the cube, with one temporary of the result's size and no copy of the chunk
+    sums = _first_axis_sum(cube, s, 0)
+    part = np.empty_like(sums) if s > 1 else None
     for j in range(1, s):
-        sums += cols[:, :, j]
-    ra = np.minimum(s, a - np.arange(ab) * s).astype(np.float32)
-    rb = np.minimum(s, b - np.arange(bb) * s).astype(np.float32)
-    sums /= (ra[:, None] * rb[None, :])[..., None]
+        sums += _first_axis_sum(cube, s, j, out=part)
+    if ab * s == a and bb * s == b:
+        sums /= np.float32(s * s)  # the same division as by the array of the blocks' sizes, all s * s here
+    else:
+        ra = np.minimum(s, a - np.arange(ab) * s).astype(np.float32)
+        rb = np.minimum(s, b - np.arange(bb) * s).astype(np.float32)
+        sums /= (ra[:, None] * rb[None, :])[..., None]
     return sums
+
+
+def _first_axis_sum(cube: np.ndarray, s: int, j: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``cube[0::s, j::s] + cube[1::s, j::s] + ...`` (``s`` terms, added in that order), float32, into ``out``."""
+    if s == 1:
+        return cube[:, j::s].astype(np.float32, copy=True)
+    out = np.add(cube[0::s, j::s], cube[1::s, j::s], out=out)
+    for i in range(2, s):
+        out += cube[i::s, j::s]
+    return out
 
 
 class Downsampler:

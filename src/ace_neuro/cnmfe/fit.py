@@ -34,7 +34,7 @@ from .merge import merge_components
 from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions
 from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
 from .reader import ChunkCache, MovieSource
-from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints
+from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
 from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import is_auto, resolve_thresholds
 
@@ -72,7 +72,7 @@ def movie_passes(source: MovieSource, options: CnmfeOptions, threads: int = 1) -
     return MoviePasses(source, chunk_mb=options.cnmfe_chunk_mb, ssub=seeding.ssub, tsub=seeding.tsub,
                        ssub_B=background.ssub_B,
                        ring_radius=ring_radius(seeding.gSiz, background.ring_size_factor, background.ssub_B),
-                       threads=threads)
+                       threads=threads, ring_fit_frames=background.ring_fit_frames)
 
 
 def _init_geometry(gSig, gSiz, ssub: int) -> tuple[list[float], list[int]]:
@@ -294,11 +294,7 @@ def _spatial_update(passes: MoviePasses, state: ModelState, pixel_mean: np.ndarr
     supports = footprint_supports(state.A, passes.dims, gSig, gSiz)
     U, V = passes.spatial_stats(state, supports)
     A = state.A
-    initial = []
-    for k, s in enumerate(supports):
-        col = A[:, k].toarray().ravel()
-        initial.append(col[s])
-    values = hals_footprints(supports, U, V, initial, n_iter=5)
+    values = hals_footprints(supports, U, V, values_on_supports(A, supports), n_iter=5)
     cols = [clean_footprint(s, v, passes.dims) for s, v in zip(supports, values)]
     indptr = np.cumsum([0] + [len(i) for i, _ in cols])
     A_new = scipy.sparse.csc_matrix(

@@ -117,6 +117,8 @@ class WelchNoise:
         self.band = _band(self.segment, noise_range)
         if not self.band.any():
             raise ValueError(f"noise band {noise_range} holds no frequency at {self.segment} frames per segment")
+        bins = np.flatnonzero(self.band)  # one run of bins: the frequencies increase
+        self.band_bins = (int(bins[0]), int(bins[-1]) + 1)
         self.window = np.hanning(self.segment + 2)[1:-1].astype(np.float32)
         self.scale = 1.0 / float(np.sum(self.window.astype(np.float64) ** 2))
         self.acc = np.zeros((n_pixels, int(self.band.sum())), np.float64)
@@ -156,10 +158,19 @@ class WelchNoise:
         self._buffered -= n_full * self.segment
 
     def _add(self, p0: int, part: np.ndarray, workers: int = 1) -> None:
-        """Add the periodogram of one segment of pixels ``p0:p0 + len(part)``, ``part`` ``(pixels, segment)``."""
-        part = (part - part.mean(axis=1, keepdims=True)) * self.window
-        spec = scipy.fft.rfft(part, axis=1, workers=workers)[:, self.band]
-        self.acc[p0:p0 + part.shape[0]] += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * self.scale
+        """Add the periodogram of one segment of pixels ``p0:p0 + len(part)``, ``part`` ``(pixels, segment)`` float32.
+
+        ``part`` is overwritten (centred and windowed in place: no temporaries of its size).
+        """
+        np.subtract(part, part.mean(axis=1, keepdims=True), out=part)
+        part *= self.window
+        lo, hi = self.band_bins
+        spec = scipy.fft.rfft(part, axis=1, workers=workers)[:, lo:hi]
+        # |X|^2 in float64: each square exact, then the same sum, scaling and addition as before, in place
+        power = np.square(spec.real, dtype=np.float64)
+        power += np.square(spec.imag, dtype=np.float64)
+        power *= self.scale
+        self.acc[p0:p0 + part.shape[0]] += power
 
     def leftover(self) -> np.ndarray | None:
         """Buffered frames that did not fill a segment, ``(n_pixels, m)``, or None."""

@@ -117,12 +117,16 @@ class BackgroundOptions:
         Global background components; 0 (ring model, the only one-photon model).
     update_background_components : bool
         Re-fit the ring weights after every spatial update.
+    ring_fit_frames : int or None
+        Frames each fit of the ring weights reads at most (whole chunks spread
+        evenly over the recording); None: every frame.
     """
 
     ring_size_factor: float
     ssub_B: int
     nb: int
     update_background_components: bool
+    ring_fit_frames: int | None
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,7 @@ class CnmfeOptions(Options):
     del_duplicates: bool = option(True, "boolean", "Remove duplicate components found in the overlap of patches (and close duplicates anywhere).", caiman_group="patch")
     only_init: bool = option(False, "boolean", "Stop after initialisation and background fit (no alternating refinement).", caiman_group="patch")
     update_background_components: bool = option(True, "boolean", "Re-fit the ring-model background after every spatial update.", caiman_group="spatial")
+    ring_fit_frames: int | None = option(6000, ("integer", "null"), "(ace-neuro) Frames each fit of the ring-model background's weights reads at most: whole chunks spread evenly over a longer recording (null = every frame). Its cost then stops growing with the length; the weights barely change (benchmarks/long_session.md, session 10). Recordings up to this long are unchanged.", minimum=100)
     method_deconvolution: str = option("oasis", "string", "Deconvolution method.", enum=("oasis",), caiman_group="temporal")
     noise_method: str = option("mean", "string", "How to average the power spectrum over noise_range to get the noise.", enum=("mean", "median", "logmexp"), caiman_group=("preprocess", "temporal"))
     noise_range: tuple[float, ...] = option([0.25, 0.5], "array", "Band of normalised frequencies (fraction of the frame rate) assumed to hold only noise.", items={"type": "number", "minimum": 0.0, "maximum": 0.5}, caiman_group=("preprocess", "temporal"))

@@ -23,12 +23,16 @@ from .background import Downsampler, RingStats
 from .estimates import decimation_matrix
 from .filters import downsample_frames
 from .noise import WelchNoise
+from .params import CnmfeOptions
 from .reader import MovieSource, pixels_to_frames
 from .temporal import TraceResult
 
 __all__ = ["ModelState", "MoviePasses", "PixelStats", "time_mean"]
 
 logger = logging.getLogger(__name__)
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in CnmfeOptions).
+_DEFAULTS = CnmfeOptions()
 
 
 @dataclass
@@ -69,10 +73,13 @@ class MoviePasses:
     threads : int
         Threads of the ring-model fit, and those reading chunks ahead and
         doing each pass's per-chunk arithmetic (:meth:`raw_chunks`).
+    ring_fit_frames : int or None
+        Frames each fit of the ring weights reads at most (:meth:`sample_chunks`);
+        None: every frame.
     """
 
     def __init__(self, source: MovieSource, *, chunk_mb: float, ssub: int, tsub: int, ssub_B: int, ring_radius: int,
-                 threads: int = 1) -> None:
+                 threads: int = 1, ring_fit_frames: int | None = _DEFAULTS.ring_fit_frames) -> None:
         self.source = source
         self.ssub, self.tsub, self.ssub_B = int(ssub), int(tsub), int(ssub_B)
         self.ring_radius = int(ring_radius)
@@ -82,6 +89,7 @@ class MoviePasses:
         self.T = source.n_frames
         self.chunk = source.chunk_frames(float(chunk_mb))
         self.down = Downsampler(self.dims, self.ssub_B)
+        self.ring_fit_frames = None if ring_fit_frames is None else int(ring_fit_frames)
         self.pixel_mean: np.ndarray | None = None
         self.label = "cnmfe"
         self.scratch_dir: str | None = None  # where the seeding replay caches go (None: system temp folder)
@@ -89,7 +97,7 @@ class MoviePasses:
 
     def raw_chunks(
         self, step: int = 1, label: str = "pass", transform: Callable[[np.ndarray, int, int], Any] | None = None,
-        reuse: bool = False,
+        reuse: bool = False, bounds: list[tuple[int, int]] | None = None,
     ) -> Iterator[tuple[int, int, Any]]:
         """``(t0, t1, Y)`` with ``Y`` of shape ``(n_pixels, t1 - t0)``, or ``transform(Y, t0, t1)``; progress is logged.
 
@@ -98,11 +106,29 @@ class MoviePasses:
         only reads the model, so its result does not depend on the thread.
         ``reuse``: ``transform``'s result never refers to ``Y``, so each thread
         reads every chunk into one buffer (:meth:`.reader.MovieSource.read_chunks`).
+        ``bounds``: only these chunks (:meth:`sample_chunks`); default every chunk.
         """
-        progress = Progress(self.T, f"{self.label} {label}", logger, interval_s=30.0)
-        for t0, t1, data in self.source.read_chunks(self.chunk, step, transform, workers=self.threads, reuse=reuse):
+        total = self.T if bounds is None else sum(t1 - t0 for t0, t1 in bounds)
+        progress = Progress(total, f"{self.label} {label}", logger, interval_s=30.0)
+        for t0, t1, data in self.source.read_chunks(self.chunk, step, transform, workers=self.threads, reuse=reuse,
+                                                    bounds=bounds):
             yield t0, t1, data
             progress.update(t1 - t0)
+
+    def sample_chunks(self, max_frames: int | None, step: int = 1) -> list[tuple[int, int]] | None:
+        """Chunks spread evenly over the recording holding about ``max_frames`` frames (None: every chunk).
+
+        The pass's chunks (:meth:`.reader.MovieSource.chunks`) are kept whole:
+        ``ceil(max_frames / chunk)`` of them at evenly spaced positions, the first
+        and the last included, so the choice depends on the movie's length and the
+        chunk size only. None when the recording holds no more than ``max_frames``.
+        """
+        if max_frames is None or self.T <= max_frames:
+            return None
+        chunks = list(self.source.chunks(self.chunk, step))
+        n_keep = min(len(chunks), -(-int(max_frames) // max(1, chunks[0][1] - chunks[0][0])))
+        keep = np.unique(np.round(np.linspace(0, len(chunks) - 1, max(1, n_keep))).astype(int))
+        return [chunks[i] for i in keep]
 
     # ----------------------------------------------------------------- model pieces per chunk
     @staticmethod
@@ -159,7 +185,7 @@ class MoviePasses:
         return None if state.W is None else RowBackground(self.down, state.W, rows)
 
     def fit_background(self, state: ModelState) -> scipy.sparse.csr_matrix:
-        """Ring weights for the current ``A, C, b0`` (one pass)."""
+        """Ring weights for the current ``A, C, b0`` (one pass, over :meth:`sample_chunks` of ``ring_fit_frames``)."""
         stats = RingStats(self.down.low_dims, self.ring_radius, self.threads)
         tsub = self.tsub
         low_model = self.low_model(state)
@@ -173,7 +199,8 @@ class MoviePasses:
             return stats.prepare(self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub),
                                                    low_model))
 
-        for _, _, prepared in self.raw_chunks(tsub, "background", low_mean_residual, reuse=True):
+        bounds = self.sample_chunks(self.ring_fit_frames, tsub)
+        for _, _, prepared in self.raw_chunks(tsub, "background", low_mean_residual, reuse=True, bounds=bounds):
             stats.update(prepared)
         return stats.solve()
 

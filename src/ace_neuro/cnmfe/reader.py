@@ -18,7 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -151,6 +151,7 @@ class MovieSource:
         transform: Callable[[np.ndarray, int, int], Any] | None = None,
         workers: int = 1,
         reuse: bool = False,
+        bounds: Sequence[tuple[int, int]] | None = None,
     ) -> Iterator[tuple[int, int, Any]]:
         """``(start, stop, data)`` of consecutive chunks (:meth:`chunks`), read and transformed ahead, in order.
 
@@ -167,12 +168,15 @@ class MovieSource:
         ``reuse=True`` (with a ``transform`` whose result never refers to
         ``data``, nor keeps it): each thread reads every chunk into the same
         buffer, so no new memory is faulted in per chunk.
+
+        ``bounds``: read only these chunks, ``(start, stop)`` in order, each at
+        most ``chunk_frames`` long (e.g. some of :meth:`chunks`); default all.
         """
 
         buffers = threading.local()  # each thread reads blocks into its own buffer, reused chunk after chunk
 
-        def load(bounds: tuple[int, int]) -> tuple[int, int, Any]:
-            start, stop = bounds
+        def load(span: tuple[int, int]) -> tuple[int, int, Any]:
+            start, stop = span
             if not hasattr(buffers, "scratch"):
                 buffers.scratch = self.block_scratch()
                 keep = reuse and transform is not None and buffers.scratch is not None
@@ -184,7 +188,11 @@ class MovieSource:
         workers = max(1, int(workers))
         chunk = max(step, (int(chunk_frames) // step) * step)  # the longest chunk (:meth:`chunks`)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-ahead") as pool:
-            yield from map_in_order(pool, load, self.chunks(chunk_frames, step), what="cnmfe (read-ahead)", ahead=workers)
+            wanted = self.chunks(chunk_frames, step) if bounds is None else list(bounds)
+            if bounds is not None and any(not 0 <= a < b <= min(a + chunk, self.n_frames) for a, b in wanted):
+                raise ValueError(f"read_chunks: chunks {wanted} must lie in the movie's {self.n_frames} frames and "
+                                 f"hold at most {chunk} frames each")
+            yield from map_in_order(pool, load, wanted, what="cnmfe (read-ahead)", ahead=workers)
 
     def block_scratch(self) -> np.ndarray | None:
         """A buffer for :meth:`read` to read one block of the region into (None: not a frame-block file)."""

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse
 
-__all__ = ["footprint_supports", "hals_footprints", "clean_footprint", "centroids"]
+__all__ = ["footprint_supports", "values_on_supports", "hals_footprints", "clean_footprint", "centroids"]
 
 
 def centroids(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> np.ndarray:
@@ -38,6 +38,38 @@ def centroids(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> np.ndarray:
             out[k] = np.nan
             continue
         out[k] = ((idx % h) @ val / val.sum(), (idx // h) @ val / val.sum())
+    return out
+
+
+def values_on_supports(A: scipy.sparse.csc_matrix, supports: list[np.ndarray]) -> list[np.ndarray]:
+    """Each footprint's values on its support (zero where it has none), ``A[s_k, k]``, in ``A``'s dtype.
+
+    Parameters
+    ----------
+    A : scipy.sparse.csc_matrix, shape (P, K)
+    supports : list of ndarray of int
+        Sorted pixel indices, one array per column of ``A`` (:func:`footprint_supports`).
+
+    Returns
+    -------
+    list of ndarray, shape (len(s_k),)
+        The values ``A[:, k].toarray()[s_k]`` would give, read from the column's stored entries
+        (no dense column of the frame's size per footprint).
+    """
+    A = scipy.sparse.csc_matrix(A)
+    if not A.has_canonical_format:
+        A = A.copy()
+        A.sum_duplicates()
+    out = []
+    for k, support in enumerate(supports):
+        idx = A.indices[A.indptr[k]:A.indptr[k + 1]]
+        val = A.data[A.indptr[k]:A.indptr[k + 1]]
+        values = np.zeros(support.size, A.dtype)
+        if support.size and idx.size:
+            pos = np.minimum(np.searchsorted(support, idx), support.size - 1)
+            hit = support[pos] == idx
+            values[pos[hit]] = val[hit]
+        out.append(values)
     return out
 
 
