@@ -8,7 +8,8 @@ the traces of those accepted, so they can be looked at by eye::
         --out benchmarks/real_clip_<id>.json
 
 ``RESULTS/<id>`` is one recording's results folder; engines whose ``compare/<engine>/evaluate/estimates.h5`` is
-absent are left out. The JSON gives per engine: components, accepted, their SNR / r-value / size, and the
+absent are left out. Without a compare run, the workflow's own result (``RESULTS/<id>/evaluate``, target
+``results/<id>/evaluate/estimates.h5`` and the projections) is drawn as ``native``. The JSON gives per engine: components, accepted, their SNR / r-value / size, and the
 calibration's thresholds and warnings from ``params.json``.
 """
 
@@ -25,6 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 ENGINES = ("native", "caiman")
 COLOURS = {"native": ("lime", "red"), "caiman": ("cyan", "orange")}
+
+
+def engine_folder(results: Path, engine: str) -> Path:
+    """Where an engine's ``cnmfe/`` and ``evaluate/`` are: ``compare/<engine>``, or for ours without a compare run
+    the recording's own results folder."""
+    compared = results / "compare" / engine
+    if engine == "native" and not (compared / "evaluate" / "estimates.h5").is_file():
+        return results
+    return compared
 
 
 def engine_record(folder: Path) -> dict:
@@ -62,8 +72,8 @@ def contour_figure(results: Path, engines: list[str], out: Path) -> None:
     proj = results / "projections"
     mean = tifffile.imread(proj / "mean.tif")
     peak = tifffile.imread(proj / "max.tif").astype(np.float32) - tifffile.imread(proj / "median.tif")
-    corr = tifffile.imread(results / "compare" / "native" / "cnmfe" / "correlation_image.tif")
-    estimates = {e: load_estimates(results / "compare" / e / "evaluate" / "estimates.h5") for e in engines}
+    corr = tifffile.imread(engine_folder(results, engines[0]) / "cnmfe" / "correlation_image.tif")
+    estimates = {e: load_estimates(engine_folder(results, e) / "evaluate" / "estimates.h5") for e in engines}
     accepted = [(e, k) for e in engines for k in np.flatnonzero(estimates[e].accepted)]
     n_rows = 1 + min(len(accepted), 12)
     fig = plt.figure(figsize=(15, 5 + 0.9 * (n_rows - 1)))
@@ -100,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, help="PNG to write")
     parser.add_argument("--out", type=Path, help="JSON record to write")
     args = parser.parse_args(argv)
-    engines = [e for e in ENGINES if (args.results / "compare" / e / "evaluate" / "estimates.h5").is_file()]
+    engines = [e for e in ENGINES if (engine_folder(args.results, e) / "evaluate" / "estimates.h5").is_file()]
     if not engines:
-        raise SystemExit(f"{args.results}: no compare/<engine>/evaluate/estimates.h5; run the compare target first")
-    record = {"results": str(args.results), "engines": {e: engine_record(args.results / "compare" / e)
+        raise SystemExit(f"{args.results}: no evaluate/estimates.h5 nor compare/<engine>/evaluate/estimates.h5; run "
+                         "the workflow (target results/<id>/evaluate/estimates.h5 or the compare target) first")
+    record = {"results": str(args.results), "engines": {e: engine_record(engine_folder(args.results, e))
                                                          for e in engines}}
     compare = args.results / "compare" / "compare.json"
     if compare.is_file():

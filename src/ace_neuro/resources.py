@@ -129,7 +129,8 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
     if stage == "convert":
         return samples * np.dtype(dtype).itemsize / 1e6
     if stage == "preprocess":
-        return 0.0 if options["preprocess"].does_nothing else 4 * samples / 1e6
+        itemsize = 4 if options["preprocess"].changes_values else np.dtype(dtype).itemsize  # crop, banding: same dtype
+        return 0.0 if options["preprocess"].does_nothing else itemsize * samples / 1e6
     if stage == "motion":
         motion = options["motion"]
         blocks = samples * np.dtype(_blocks_dtype(dtype, options)).itemsize
@@ -269,11 +270,11 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     Examples
     --------
     >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
-    >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
-    3.1
+    >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)  # preprocess's debanded copy counted (remove_banding auto)
+    4.1
     >>> from ace_neuro.motion.params import MotionOptions
     >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float32")) / movie_mb, 1)
-    5.1
+    6.1
     """
     recording = _Recording(options)
     kept = sum(_disk_mb(s, n_frames, height, width, dtype, recording) for s in STAGES if s != "cnmfe")
