@@ -50,8 +50,8 @@ def test_banding_removed_cells_and_background_kept():
         return np.sqrt(np.mean(np.median(error, axis=2) ** 2)), np.std(error)
 
     (before, before_sd), (after, after_sd), (_, noise_sd) = row_banding(banded), row_banding(out), row_banding(plain)
-    assert before > 2.5 and after < 0.5 * before  # what varies smoothly over 15 rows stays (a small part of it)
-    assert after_sd < 0.65 * before_sd and after_sd < 1.35 * noise_sd
+    assert before > 2.5 and after < 0.25 * before  # left: the offsets' estimation noise
+    assert after_sd < 0.6 * before_sd and after_sd < 1.1 * noise_sd
     for (r, c), frame in (((12, 15), 25), ((28, 33), 54)):  # each cell's transient is kept
         assert out[frame, r, c] - np.median(out[:, r, c]) == pytest.approx(clean[frame, r, c] - clean[0, r, c], abs=6)
 

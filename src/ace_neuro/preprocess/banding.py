@@ -14,7 +14,10 @@ frame brighter is not banding). Columns are then measured the same way on what t
 Whether a recording has banding is measured against what independent pixel noise predicts: the median of ``n``
 independent pixels of noise sd ``sigma`` varies with sd ``1.2533 * sigma / sqrt(n)``; the ratio of the measured
 root-mean-square offset to that figure is about 1 without banding (more where neighbouring pixels are correlated,
-as after a median filter or lossy compression) and far above it with banding.
+as after a median filter or lossy compression) and far above it with banding. The measurement uses the offsets'
+rough part (each minus the running median of 15 neighbouring rows' offsets), so that smooth changes (uneven
+background fluctuations, motion against the reference) do not count as banding; the removal takes out the whole
+offsets, since real banding (a wireless Miniscope's) has power at every scale along the rows.
 
 Every block is processed on its own, so the result does not depend on how the movie is read in chunks.
 """
@@ -35,6 +38,7 @@ __all__ = [
     "BANDING_AXES",
     "frame_blocks",
     "band_offsets",
+    "rough_offsets",
     "remove_band_offsets",
     "debanded_block",
     "measure_banding",
@@ -71,47 +75,47 @@ def frame_blocks(n_frames: int, window_frames: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(starts, stops)]
 
 
-def band_offsets(
-    frames: np.ndarray, reference: np.ndarray, *, smooth_px: int = 15
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each frame's row and column banding against a reference image, and what remains.
+def band_offsets(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each frame's row and column offsets against a reference image, and what remains.
 
-    A row's offset is the median over the row of ``frame - reference``; the frame's overall level (the median of
-    its row offsets) is taken out. What varies smoothly from row to row (a background that brightens unevenly, a
-    frame moved against the reference) is not banding: the banding is the offsets minus their running median over
-    ``smooth_px`` rows (sensor bands are a few rows high). Columns are measured the same way on what the rows leave.
+    A row's offset is the median over the row of ``frame - reference``, minus the median of the frame's row
+    offsets (the frame's overall level is kept: a whole frame brighter is not banding). Columns are measured the
+    same way on what the rows leave.
 
     Parameters
     ----------
     frames : ndarray, shape (n, H, W)
     reference : ndarray, shape (H, W)
         Image without banding (the median of the frames over time).
-    smooth_px : int
-        Rows (columns) of the running median that keeps the smooth part of the offsets.
 
     Returns
     -------
     rows : ndarray of float32, shape (n, H)
-        Row banding (grey levels), about 0 in the median over a frame's rows.
+        Row offsets (grey levels), 0 in the median over each frame's rows.
     columns : ndarray of float32, shape (n, W)
-        Column banding of what the rows leave.
+        Column offsets of what the rows leave, centred the same way.
     residual : ndarray of float32, shape (n, H, W)
-        ``frames - reference`` minus every row and column offset (the smooth parts too) and the frame's level:
-        the pixel noise, cells' transients and what moved.
+        ``frames - reference`` minus the row and column offsets and the frame's level: the pixel noise, cells'
+        transients and what moved.
     """
     residual = np.asarray(frames, dtype=np.float32) - np.asarray(reference, dtype=np.float32)
     offsets = np.median(residual, axis=2)
     residual -= offsets[:, :, None]  # the frame's level goes with the rows' offsets
-    rows = _rough(offsets - np.median(offsets, axis=1, keepdims=True), smooth_px)
+    rows = offsets - np.median(offsets, axis=1, keepdims=True)
     offsets = np.median(residual, axis=1)
     residual -= offsets[:, None, :]
-    columns = _rough(offsets - np.median(offsets, axis=1, keepdims=True), smooth_px)
-    return rows, columns, residual
+    columns = offsets - np.median(offsets, axis=1, keepdims=True)
+    return rows.astype(np.float32), columns.astype(np.float32), residual
 
 
-def _rough(offsets: np.ndarray, smooth_px: int) -> np.ndarray:
-    """Offsets (n, L) minus their running median over ``smooth_px`` along L (edges: nearest), as float32."""
-    smooth = median_filter(offsets.astype(np.float32), size=(1, int(smooth_px)), mode="nearest")
+def rough_offsets(offsets: np.ndarray, smooth_px: int = 15) -> np.ndarray:
+    """Offsets (n, L) minus their running median over ``smooth_px`` along L (edges mirrored), as float32.
+
+    What varies smoothly from row to row (a background that brightens unevenly, a frame moved against the
+    reference) is in the running median; independent pixel noise and sensor banding are mostly in what it leaves,
+    so the rough part is what :func:`measure_banding` compares with the noise.
+    """
+    smooth = median_filter(offsets.astype(np.float32), size=(1, int(smooth_px)), mode="mirror")
     return (offsets - smooth).astype(np.float32)
 
 
@@ -173,7 +177,8 @@ def measure_banding(movie: np.ndarray, *, window_frames: int = 64, max_blocks: i
     Returns
     -------
     dict
-        ``row_rms``, ``column_rms``: root-mean-square offsets (grey levels); ``noise_sd``: pixel noise sd of what
+        ``row_rms``, ``column_rms``: root-mean-square of the offsets' rough part (:func:`rough_offsets`, grey
+        levels); ``noise_sd``: pixel noise sd of what
         the offsets leave (1.4826 x MAD); ``row_ratio``, ``column_ratio``: the rms offsets over what independent
         noise predicts (``1.2533 * noise_sd / sqrt(W)`` for rows, ``/ sqrt(H)`` for columns); ``frames_measured``.
         Ratios are NaN when the noise is 0 or fewer than 2 frames were measured.
@@ -190,8 +195,8 @@ def measure_banding(movie: np.ndarray, *, window_frames: int = 64, max_blocks: i
         if frames.shape[0] < 2:
             continue
         rows, columns, residual = band_offsets(frames, np.median(frames, axis=0))
-        row_sq += float(np.sum(rows.astype(np.float64) ** 2))
-        col_sq += float(np.sum(columns.astype(np.float64) ** 2))
+        row_sq += float(np.sum(rough_offsets(rows).astype(np.float64) ** 2))
+        col_sq += float(np.sum(rough_offsets(columns).astype(np.float64) ** 2))
         noise.append(_noise_sd(residual))
         measured += frames.shape[0]
     record: dict[str, Any] = {"frames_measured": int(measured), "window_frames": int(window_frames)}
