@@ -8,7 +8,14 @@ import pytest
 
 from ace_neuro.options import ParameterError
 from ace_neuro.preprocess import PreprocessOptions, preprocessed_chunks
-from ace_neuro.preprocess.banding import DebandedMovie, choose_banding, debanded_block, frame_blocks, measure_banding
+from ace_neuro.preprocess.banding import (
+    DebandedMovie,
+    choose_banding,
+    debanded_block,
+    frame_blocks,
+    measure_banding,
+    reference_image,
+)
 
 
 def _cells_movie(n_frames=80, height=40, width=48, noise=2.0, rows_sd=0.0, columns_sd=0.0, seed=0):
@@ -70,8 +77,9 @@ def test_streaming_equals_one_shot():
     banded, _ = _cells_movie(n_frames=70, rows_sd=3.0)
     blocks = frame_blocks(70, 16)
     assert [b.stop - b.start for b in blocks] == [16, 16, 16, 22]  # the short last block joins the one before
-    one_shot = np.concatenate([debanded_block(banded[b], ("rows",)) for b in blocks])
     movie = DebandedMovie(banded, ("rows",), window_frames=16)
+    reference = reference_image(banded)
+    one_shot = np.concatenate([debanded_block(banded[b], ("rows",), reference) for b in blocks])
     for step in (1, 7, 70):
         read = np.concatenate([movie[a : a + step] for a in range(0, 70, step)])
         np.testing.assert_array_equal(read, one_shot)
@@ -112,3 +120,19 @@ def test_options_are_validated():
         PreprocessOptions(banding_min_ratio=0)
     assert not PreprocessOptions().does_nothing  # auto measures the movie
     assert PreprocessOptions(remove_banding="off").does_nothing
+
+
+def test_banding_that_lasts_longer_than_a_block_is_removed():
+    movie, clean = _cells_movie(n_frames=96)
+    rng = np.random.default_rng(4)
+    for start in range(0, 96, 32):  # each block of 32 frames has its own row pattern
+        movie[start : start + 32] += 4.0 * rng.standard_normal((1, movie.shape[1], 1)).astype(np.float32)
+    before = movie - clean
+    out = DebandedMovie(movie, ("rows",), window_frames=32)[:]
+
+    def temporal_row_banding(error):
+        error = error - np.median(error, axis=(1, 2), keepdims=True)
+        error -= np.median(error, axis=0)  # what does not change (the rows' fixed pattern) is not banding
+        return np.sqrt(np.mean(np.median(error, axis=2) ** 2))
+
+    assert temporal_row_banding(before) > 2.5 and temporal_row_banding(out - clean) < 0.5

@@ -7,7 +7,8 @@ like a line of pixels that fluctuate together.
 
 The offsets are estimated on each frame minus a reference image: the median over time of the frames of its block
 (``window_frames`` consecutive frames), so that cells, vessels and the background's spatial structure are in the
-reference and not in the offsets. A row's offset is the median over the row of ``frame - reference`` (robust to the
+reference and not in the offsets; that block median is itself freed of its own offsets against the recording's
+median image, so that banding lasting longer than a block (a wireless Miniscope's lasts seconds) goes too. A row's offset is the median over the row of ``frame - reference`` (robust to the
 few cells a row crosses), minus the median of the frame's row offsets (the frame's overall level is kept: a whole
 frame brighter is not banding). Columns are then measured the same way on what the rows leave.
 
@@ -40,6 +41,7 @@ __all__ = [
     "band_offsets",
     "rough_offsets",
     "remove_band_offsets",
+    "reference_image",
     "debanded_block",
     "measure_banding",
     "choose_banding",
@@ -131,10 +133,25 @@ def remove_band_offsets(
     return out
 
 
-def debanded_block(frames: np.ndarray, axes: tuple[str, ...]) -> np.ndarray:
+def reference_image(movie: np.ndarray, *, max_frames: int = 200) -> np.ndarray:
+    """The median image (H, W) of at most ``max_frames`` frames evenly spread over the movie, float32.
+
+    Row banding that lasts (a row brighter for seconds) is in each block's median; this image, the median over the
+    whole recording, is what each block's median is compared with (:func:`debanded_block`).
+    """
+    n_frames = movie.shape[0]
+    picked = np.unique(np.linspace(0, n_frames - 1, min(int(max_frames), n_frames)).round().astype(int))
+    frames = np.stack([np.asarray(movie[int(t)]) for t in picked])
+    release_pages(movie)
+    return np.median(frames, axis=0).astype(np.float32)
+
+
+def debanded_block(frames: np.ndarray, axes: tuple[str, ...], reference: np.ndarray | None = None) -> np.ndarray:
     """One block of frames (n, H, W) with the banding of ``axes`` (``'rows'``, ``'columns'``) removed, float32.
 
-    The reference is the block's median image, so a block of one frame is returned unchanged (as float32).
+    Each frame's offsets are measured against the block's median image, itself freed of its own offsets against
+    ``reference`` (the recording's median image, :func:`reference_image`) when given, so that banding lasting
+    longer than the block goes too. Without ``reference`` a block of one frame is returned unchanged (as float32).
 
     Examples
     --------
@@ -144,8 +161,13 @@ def debanded_block(frames: np.ndarray, axes: tuple[str, ...]) -> np.ndarray:
     array([10., 10., 10., 10., 10.], dtype=float32)
     """
     frames = np.asarray(frames)
-    reference = np.median(frames, axis=0)
-    rows, columns, _ = band_offsets(frames, reference)
+    block_reference = np.median(frames, axis=0).astype(np.float32)
+    if reference is not None:
+        rows, columns, _ = band_offsets(block_reference[None], reference)
+        block_reference = remove_band_offsets(
+            block_reference[None], rows if "rows" in axes else None, columns if "columns" in axes else None
+        )[0]
+    rows, columns, _ = band_offsets(frames, block_reference)
     return remove_band_offsets(
         frames, rows if "rows" in axes else None, columns if "columns" in axes else None
     )
@@ -266,11 +288,14 @@ class DebandedMovie:
     axes : tuple of {'rows', 'columns'}
     window_frames : int
         Frames per block (:func:`frame_blocks`).
+    reference_frames : int
+        Frames of the recording's median image (:func:`reference_image`), read when the object is made.
     """
 
-    def __init__(self, movie: np.ndarray, axes: tuple[str, ...], *, window_frames: int = 64):
+    def __init__(self, movie: np.ndarray, axes: tuple[str, ...], *, window_frames: int = 64, reference_frames: int = 200):
         self._movie = movie
         self._axes = tuple(axes)
+        self._reference = reference_image(movie, max_frames=reference_frames)
         self._blocks = frame_blocks(movie.shape[0], window_frames)
         self._starts = np.array([b.start for b in self._blocks])
         self._cached: tuple[int, np.ndarray] | None = None
@@ -282,7 +307,7 @@ class DebandedMovie:
         if self._cached is None or self._cached[0] != k:
             frames = np.asarray(self._movie[self._blocks[k]])
             release_pages(self._movie)
-            self._cached = (k, debanded_block(frames, self._axes))
+            self._cached = (k, debanded_block(frames, self._axes, self._reference))
         return self._cached[1]
 
     def _pieces(self, start: int, stop: int) -> Iterator[np.ndarray]:
