@@ -86,7 +86,7 @@ def run_to_evaluate(recording: Path, work: Path, remove_banding: str, cores: int
     subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory",
          str(work), "--configfile", str(work / "config.yaml"), "--cores", str(cores),
-         "results/rec/evaluate/estimates.h5", "--quiet", "rules"],
+         str(work / "results" / "rec" / "evaluate" / "estimates.h5"), "--quiet", "rules"],
         check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
     seconds = time.perf_counter() - start

@@ -270,11 +270,11 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     Examples
     --------
     >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
-    >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)  # preprocess's debanded copy counted (remove_banding auto)
-    4.1
+    >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
+    3.1
     >>> from ace_neuro.motion.params import MotionOptions
     >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float32")) / movie_mb, 1)
-    6.1
+    5.1
     """
     recording = _Recording(options)
     kept = sum(_disk_mb(s, n_frames, height, width, dtype, recording) for s in STAGES if s != "cnmfe")

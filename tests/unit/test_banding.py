@@ -108,7 +108,7 @@ def test_step_links_without_banding_and_writes_with_it(tmp_path):
         del out
         result = tmp_path / name / "movie.tif"
         result.parent.mkdir()
-        run_preprocess_step(source, metadata, result, PreprocessOptions())
+        run_preprocess_step(source, metadata, result, PreprocessOptions(remove_banding="auto"))
         assert os.path.islink(result) == (rows_sd == 0)
         assert open_movie(result).dtype == np.uint8
 
@@ -118,8 +118,8 @@ def test_options_are_validated():
         PreprocessOptions(remove_banding="row")
     with pytest.raises(ParameterError, match="banding_min_ratio"):
         PreprocessOptions(banding_min_ratio=0)
-    assert not PreprocessOptions().does_nothing  # auto measures the movie
-    assert PreprocessOptions(remove_banding="off").does_nothing
+    assert not PreprocessOptions(remove_banding="auto").does_nothing  # auto measures the movie
+    assert PreprocessOptions().does_nothing  # off by default
 
 
 def test_banding_that_lasts_longer_than_a_block_is_removed():

@@ -71,7 +71,8 @@ def run_preprocess_step(
         # Snakemake touching one would make the other look updated.
         with atomic_path(out_path) as tmp:
             os.symlink(os.path.relpath(movie_path.resolve(), out_path.parent.resolve()), tmp)
-        log.info("no preprocessing requested: %s is a symbolic link to %s (no copy)", out_path, movie_path)
+        log.info("nothing to preprocess (no crop, detrend, dF/F nor banding to remove): %s is a symbolic link to %s (no copy)",
+                 out_path, movie_path)
         return
 
     frame_rate = read_frame_rate(metadata_path)

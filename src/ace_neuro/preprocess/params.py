@@ -39,7 +39,7 @@ class PreprocessOptions(Options):
 
     crop: bool = option(False, "boolean", "Crop each frame to crop_coords (the seed's crop).")
     crop_coords: str | tuple | dict | None = option(None, ("string", "array", "object", "null"), "Crop box {x0, y0, x1, y1} (or 'x0,y0,x1,y1'), x = column, y = row from the bottom (seed convention).")
-    remove_banding: str = option("auto", "string", "Remove each frame's row and/or column banding (sensor read-out, wireless link): 'auto' = the rows (columns) whose banding measures at least banding_min_ratio times what pixel noise predicts, 'rows', 'columns', 'both' or 'off' (movie unchanged).", enum=("auto", "rows", "columns", "both", "off"))
+    remove_banding: str = option("off", "string", "Remove each frame's row and/or column banding (sensor read-out, wireless link): 'auto' = the rows (columns) whose banding measures at least banding_min_ratio times what pixel noise predicts (logged), 'rows', 'columns', 'both', or 'off' (movie unchanged, not measured).", enum=("auto", "rows", "columns", "both", "off"))
     banding_min_ratio: float = option(4.0, "number", "With remove_banding 'auto': remove the rows' (columns') banding when its rms is at least this many times what independent pixel noise predicts (about 1 without banding, 2 after a median filter; 50 on a wireless Miniscope clip).", exclusive_minimum=0)
     detrend_method: str | None = option(None, ("string", "null"), "Remove slow trends: 'linear' (per-pixel linear fit, mean kept) or 'median' (per-frame mean offset); null = off.", enum=("linear", "median", None))
     df_over_f: bool = option(False, "boolean", "Normalise to dF/F (or dF/sqrt(F)) with a sliding quantile baseline.")
