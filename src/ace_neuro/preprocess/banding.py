@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import gaussian_filter, median_filter
 
 from ace_neuro.io.movie import release_pages
 from ace_neuro.preprocess.params import PreprocessOptions
@@ -100,7 +100,8 @@ def band_offsets(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray,
         ``frames - reference`` minus the row and column offsets and the frame's level: the pixel noise, cells'
         transients and what moved.
     """
-    residual = np.asarray(frames, dtype=np.float32) - np.asarray(reference, dtype=np.float32)
+    reference = np.asarray(reference, dtype=np.float32)
+    residual = _without_motion(np.asarray(frames, dtype=np.float32) - reference, reference)
     offsets = np.median(residual, axis=2)
     residual -= offsets[:, :, None]  # the frame's level goes with the rows' offsets
     rows = offsets - np.median(offsets, axis=1, keepdims=True)
@@ -108,6 +109,26 @@ def band_offsets(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray,
     residual -= offsets[:, None, :]
     columns = offsets - np.median(offsets, axis=1, keepdims=True)
     return rows.astype(np.float32), columns.astype(np.float32), residual
+
+
+def _without_motion(residual: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``residual`` (n, H, W) = frames - reference minus, per frame, its least-squares fit by the gradients of the
+    reference smoothed over 2 px (a constant kept): what a small shift of the frame adds (to first order).
+
+    A frame moved across a structure that runs along the rows (a vessel) differs from the reference by the same sign
+    along the whole row, which the median over the row would take for banding.
+    """
+    if min(reference.shape) < 2:
+        return residual
+    grad_y, grad_x = np.gradient(gaussian_filter(reference, 2.0, mode="nearest"))  # smoothed: not the rows' own pattern
+    basis = np.stack([np.ones_like(reference), grad_y, grad_x]).reshape(3, -1).astype(np.float64)
+    gram = basis @ basis.T
+    if np.linalg.cond(gram) > 1e12:  # a flat reference: nothing to move
+        return residual
+    flat = residual.reshape(residual.shape[0], -1)
+    coefficients = np.linalg.solve(gram, basis @ flat.T.astype(np.float64))  # (3, n)
+    motion = (coefficients[1:].T @ basis[1:]).astype(np.float32)  # the constant stays: it is the frame's level
+    return (flat - motion).reshape(residual.shape)
 
 
 def rough_offsets(offsets: np.ndarray, smooth_px: int = 15) -> np.ndarray:
