@@ -129,7 +129,8 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
     if stage == "convert":
         return samples * np.dtype(dtype).itemsize / 1e6
     if stage == "preprocess":
-        return 0.0 if options["preprocess"].does_nothing else 4 * samples / 1e6
+        itemsize = 4 if options["preprocess"].changes_values else np.dtype(dtype).itemsize  # crop, banding: same dtype
+        return 0.0 if options["preprocess"].does_nothing else itemsize * samples / 1e6
     if stage == "motion":
         motion = options["motion"]
         blocks = samples * np.dtype(_blocks_dtype(dtype, options)).itemsize

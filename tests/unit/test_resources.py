@@ -5,6 +5,7 @@ import pytest
 from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.io.params import NwbOptions
 from ace_neuro.motion.params import MotionOptions
+from ace_neuro.preprocess.params import PreprocessOptions
 from ace_neuro.resources import STAGES, estimate, movie_mb, run_disk_mb
 
 
@@ -41,6 +42,10 @@ def test_disk_follows_the_files_each_rule_writes():
     assert tsub4 == pytest.approx(2 * mb, rel=0.01)
     exported = estimate("export", 6000, 608, 608)["disk_mb"]  # traces.csv, traces_raw.csv, traces.mat of 500 cells
     assert exported == pytest.approx((2 * 12 + 3 * 4) * 500 * 6000 / 1e6 + 5, abs=1)
+    # remove_banding auto: preprocess may write a debanded copy in the movie's dtype; off (default): a link
+    assert estimate("preprocess", 6000, 608, 608, options=PreprocessOptions(remove_banding="auto"))["disk_mb"] == \
+        pytest.approx(mb, rel=0.01)
+    assert estimate("preprocess", 6000, 608, 608)["disk_mb"] == 0
     assert run_disk_mb(6000, 608, 608, options=compact) <= 3 * mb + 250 + exported  # and the small outputs (tables, NWB)
     assert run_disk_mb(6000, 608, 608) <= 3 * mb + 250 + exported  # defaults: the TIFF and the float16 block movie
     assert run_disk_mb(6000, 608, 608, options=wide) <= 5.5 * mb + exported  # float32 blocks

@@ -1,4 +1,4 @@
-"""Preprocessing of a movie (crop, detrend, dF/F), streaming over frame chunks.
+"""Preprocessing of a movie (crop, row/column banding, detrend, dF/F), streaming over frame chunks.
 
 The seed's ``preprocess_calcium_movie``, rewritten so that no step holds the
 movie in memory: every function here reads a ``(T, H, W)`` array chunk by
@@ -19,6 +19,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from ace_neuro.io.movie import chunk_frames_for, frame_chunks, release_pages
+from ace_neuro.preprocess.banding import DebandedMovie, choose_banding
 from ace_neuro.preprocess.params import PreprocessOptions, parse_crop_coords
 from ace_neuro.preprocess.projections import check_not_constant
 from ace_neuro.progress import Progress
@@ -206,12 +207,14 @@ def preprocessed_chunks(
     *,
     name: str = "movie",
     progress: Progress | None = None,
+    banding: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """Crop, detrend and normalise a movie, yielding ``(frame_slice, frames)`` in order.
+    """Crop, remove banding, detrend and normalise a movie, yielding ``(frame_slice, frames)`` in order.
 
     Streams: the first pass gathers per-pixel statistics (trend, minimum), the
     second yields processed frames one dF/F window (``secs_window``) at a time;
-    memory holds one window of frames and three window baselines.
+    memory holds one window of frames and three window baselines. Banding is removed right after the crop, in
+    blocks of frames (:class:`ace_neuro.preprocess.banding.DebandedMovie`).
 
     dF/F baseline: the ``quantile_min`` percentile of each pixel in consecutive
     windows of ``round(secs_window * frame_rate_hz)`` frames, linearly
@@ -225,15 +228,20 @@ def preprocessed_chunks(
     movie : array_like, shape (T, H, W)
     frame_rate_hz : float
     options : PreprocessOptions
-        Crop, detrend and dF/F settings; the default does nothing (frames are copied).
+        Crop, banding, detrend and dF/F settings; the default removes banding only where it is measured
+        (``remove_banding: auto``), else copies the frames.
     name : str
         How to call the movie in error messages (its path).
+    banding : tuple of {'rows', 'columns'}, optional
+        The banding to remove, as chosen by :func:`ace_neuro.preprocess.banding.choose_banding`; None: chosen
+        here from ``options.remove_banding`` (``'auto'`` measures the cropped movie first).
 
     Yields
     ------
     frame_slice : slice
         Frames of the (cropped) movie that ``frames`` holds.
-    frames : ndarray, shape (n, h, w), float32 (or the input dtype when only cropping)
+    frames : ndarray, shape (n, h, w), float32 with detrend or dF/F, else the input dtype (banding removed:
+        rounded to it)
 
     Raises
     ------
@@ -243,10 +251,15 @@ def preprocessed_chunks(
     options = PreprocessOptions() if options is None else options
     n_frames = movie.shape[0]
     cropped = _cropped(movie, options, name)
+    if banding is None:
+        banding, _ = choose_banding(cropped, options.remove_banding, banding_min_ratio=options.banding_min_ratio)
+    if banding:
+        cropped = DebandedMovie(cropped, banding)
     method = options.detrend_method
     chunk_frames = chunk_frames_for(cropped.shape[1:], 128.0, 8)
     if not options.changes_values:
-        yield from _counted(_copied_chunks(movie, cropped, chunk_frames), progress)
+        chunks = _rounded_chunks(cropped, movie.dtype, chunk_frames) if banding else _copied_chunks(movie, cropped, chunk_frames)
+        yield from _counted(chunks, progress)
         return
     slope, mean_trace = _detrend_statistics(movie, cropped, chunk_frames, method, name)
 
@@ -293,6 +306,19 @@ def _copied_chunks(movie: np.ndarray, cropped: np.ndarray, chunk_frames: int) ->
         chunk = np.array(cropped[chunk_slice])
         release_pages(movie)
         yield chunk_slice, chunk
+
+
+def _rounded_chunks(movie: DebandedMovie, dtype, chunk_frames: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(frame_slice, frames)`` of a debanded movie in the recorded ``dtype``: integers rounded and clipped to the
+    type's range (the offsets are fractions of a grey level), floats as they are."""
+    dtype = np.dtype(dtype)
+    for chunk_slice in frame_chunks(movie.shape[0], chunk_frames):
+        frames = movie[chunk_slice]
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            np.rint(frames, out=frames)
+            np.clip(frames, info.min, info.max, out=frames)
+        yield chunk_slice, frames.astype(dtype)
 
 
 def _detrend_statistics(

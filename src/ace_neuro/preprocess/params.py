@@ -28,7 +28,7 @@ class ProjectionsOptions(Options):
 
 @dataclass(frozen=True)
 class PreprocessOptions(Options):
-    """What to do to a movie: crop, detrend, dF/F (:func:`ace_neuro.preprocess.movie.preprocessed_chunks`).
+    """What to do to a movie: crop, row/column banding, detrend, dF/F (:func:`ace_neuro.preprocess.movie.preprocessed_chunks`).
 
     ``crop_coords`` is the crop box x0, y0, x1, y1 (:func:`parse_crop_coords`;
     y counted from the bottom); the box is checked against the frame size
@@ -39,6 +39,8 @@ class PreprocessOptions(Options):
 
     crop: bool = option(False, "boolean", "Crop each frame to crop_coords (the seed's crop).")
     crop_coords: str | tuple | dict | None = option(None, ("string", "array", "object", "null"), "Crop box {x0, y0, x1, y1} (or 'x0,y0,x1,y1'), x = column, y = row from the bottom (seed convention).")
+    remove_banding: str = option("off", "string", "Remove each frame's row and/or column banding (sensor read-out, wireless link): 'auto' = the rows (columns) whose banding measures at least banding_min_ratio times what pixel noise predicts (logged), 'rows', 'columns', 'both', or 'off' (movie unchanged, not measured).", enum=("auto", "rows", "columns", "both", "off"))
+    banding_min_ratio: float = option(4.0, "number", "With remove_banding 'auto': remove the rows' (columns') banding when its rms is at least this many times what independent pixel noise predicts (about 1 without banding, 2 after a median filter; 50 on a wireless Miniscope clip).", exclusive_minimum=0)
     detrend_method: str | None = option(None, ("string", "null"), "Remove slow trends: 'linear' (per-pixel linear fit, mean kept) or 'median' (per-frame mean offset); null = off.", enum=("linear", "median", None))
     df_over_f: bool = option(False, "boolean", "Normalise to dF/F (or dF/sqrt(F)) with a sliding quantile baseline.")
     df_over_f_method: str = option("delta_f_over_sqrt_f", "string", "Normalisation when df_over_f is on: 'delta_f_over_f' or 'delta_f_over_sqrt_f' (seed default).", enum=("delta_f_over_f", "delta_f_over_sqrt_f"))
@@ -59,13 +61,17 @@ class PreprocessOptions(Options):
 
     @property
     def changes_values(self) -> bool:
-        """Whether pixel values change (detrend or dF/F), not only the frame size."""
+        """Whether the output is float32 (detrend or dF/F): cropping and removing banding keep the recorded dtype."""
         return bool(self.detrend_method) or bool(self.df_over_f)
 
     @property
     def does_nothing(self) -> bool:
-        """No crop, no detrend, no dF/F: the output is the input."""
-        return not self.crop and not self.changes_values
+        """No crop, no banding removal (``remove_banding: off``), no detrend, no dF/F: the output is the input.
+
+        With ``remove_banding: auto`` the step runs: it measures the movie and, when there is no banding to remove,
+        its output is still the input (a link).
+        """
+        return not self.crop and self.remove_banding == "off" and not self.changes_values
 
 
 def parse_crop_coords(value: Any) -> dict[str, int]:

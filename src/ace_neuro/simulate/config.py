@@ -57,6 +57,8 @@ class SimulationConfig:
     vessel_dilation: float = _f(0.0, "relative amplitude of vessel diameter changes with a slow (0.05-0.3 Hz) haemodynamic signal (0 = static vessels)")
     vessel_wobble_px: float = _f(0.0, "amplitude in pixels of each vessel's own non-rigid movement (0.05-1 Hz; 0 = none)")
     bleaching: float = _f(0.15, "fraction of fluorescence lost to photobleaching over the recording")
+    row_noise_adu: float = _f(0.0, "sensor row banding: standard deviation in grey levels of an offset added to each row of each frame, drawn anew per frame (temporal row noise of a CMOS read-out or a wireless link; 0 = none)")
+    column_noise_adu: float = _f(0.0, "column banding: standard deviation in grey levels of an offset added to each column of each frame, drawn anew per frame (0 = none)")
     dropped_frames: int = _f(0, "acquired frames that are not written (missing from AVI and time stamps)")
     timestamp_jitter_ms: float = _f(1.0, "standard deviation of frame time-stamp jitter in ms")
     frames_per_file: int = _f(1000, "frames per AVI file (Miniscope DAQ default 1000)")
@@ -123,6 +125,8 @@ class SimulationConfig:
         need("spike_to_noise", self.spike_to_noise >= 0, "must be >= 0")
         need("spike_to_noise", self.spike_to_noise == 0 or self.noise > 0, "needs noise > 0")
         need("bleaching", 0 <= self.bleaching < 1, "must be in [0, 1)")
+        need("row_noise_adu", self.row_noise_adu >= 0, "must be >= 0")
+        need("column_noise_adu", self.column_noise_adu >= 0, "must be >= 0")
         need("dropped_frames", 0 <= self.dropped_frames <= (self.n_frames - 1) // 2,
              "must be between 0 and half the number of frames")
         need("timestamp_jitter_ms", 0 <= self.timestamp_jitter_ms <= 250.0 / self.frame_rate,

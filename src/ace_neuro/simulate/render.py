@@ -1,4 +1,4 @@
-"""Rendering frames: the clean canvas of a frame, the motion warp, shot and read noise, uint8 quantisation."""
+"""Rendering frames: the clean canvas of a frame, the motion warp, shot and read noise, row and column banding, uint8 quantisation."""
 
 from __future__ import annotations
 
@@ -79,9 +79,21 @@ def _add_noise(clean: np.ndarray, cfg: SimulationConfig, t: int) -> np.ndarray:
             value[low] = g * rng.poisson(signal_adu[low] / g) + read * z[low]
     else:
         value = clean.copy()
+    _add_banding(value, cfg, t)
     np.rint(value, out=value)
     np.clip(value, 0, 255, out=value)
     return value.astype(np.uint8)
+
+
+def _add_banding(value: np.ndarray, cfg: SimulationConfig, t: int) -> None:
+    """Add frame t's row and column offsets (``row_noise_adu``, ``column_noise_adu``) in place (own generator)."""
+    if cfg.row_noise_adu <= 0 and cfg.column_noise_adu <= 0:
+        return
+    rng = np.random.default_rng([cfg.seed, 11, t])
+    rows = rng.standard_normal(value.shape[0]).astype(np.float32) * np.float32(cfg.row_noise_adu)
+    columns = rng.standard_normal(value.shape[1]).astype(np.float32) * np.float32(cfg.column_noise_adu)
+    value += rows[:, None]
+    value += columns[None, :]
 
 
 def render_frames(model: SimulationModel, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
