@@ -13,7 +13,9 @@ vignetting, dark clipped corners, bleaching and slow changes are the reference's
 reference by more than ``corrupted_tile_excess`` times the reference's median tile (garbage), or when it is exactly
 flat where the reference is not (a black-out). A frame is **corrupted** when its count of bad tiles exceeds both
 ``corrupted_min_tiles`` and the running level of that count over the preceding good frames (median + 6 MAD), so a
-recording whose bright transients or motion light up a few tiles now and then sets its own level.
+recording whose bright transients or motion light up a few tiles now and then sets its own level. Tiles that
+reached the sensor's ceiling (an integer dtype's maximum) in any reference frame are not judged: clipping makes
+their roughness jump with noise and bleaching (a saturated centre shrinking as the recording bleaches).
 
 Everything is per frame and in order (deterministic); state is kept between chunks by :class:`FrameQuality`.
 """
@@ -26,7 +28,7 @@ import numpy as np
 
 from ace_neuro.io.params import ConvertOptions
 
-__all__ = ["tile_roughness", "FrameQuality", "held_sources"]
+__all__ = ["tile_roughness", "tile_saturated", "FrameQuality", "held_sources"]
 
 _DEFAULTS = ConvertOptions()
 
@@ -69,6 +71,27 @@ def tile_roughness(frame: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     return total.astype(np.float32)
 
 
+def tile_saturated(frame: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
+    """Tiles holding a pixel at the sensor's ceiling (the maximum of an integer dtype; never for floats).
+
+    Parameters
+    ----------
+    frame : ndarray, shape (H, W)
+    tile : int
+        Tile side in pixels, as :func:`tile_roughness`.
+
+    Returns
+    -------
+    ndarray of bool, shape (H // tile, W // tile)
+    """
+    h, w = frame.shape
+    ny, nx = h // tile, w // tile
+    if frame.dtype.kind not in "ui":
+        return np.zeros((ny, nx), dtype=bool)
+    ceiling = np.iinfo(frame.dtype).max
+    return frame[: ny * tile, : nx * tile].reshape(ny, tile, nx, tile).max(axis=(1, 3)) == ceiling
+
+
 class FrameQuality:
     """Streaming detector of corrupted frames: feed every frame in order with :meth:`check`, then read :attr:`flags`.
 
@@ -92,40 +115,48 @@ class FrameQuality:
         self.excess = float(corrupted_tile_excess)
         self.min_tiles = int(corrupted_min_tiles)
         self._tiles: deque = deque(maxlen=WINDOW_FRAMES)
+        self._saturated: deque = deque(maxlen=WINDOW_FRAMES)
+        self._reference_saturated: np.ndarray | None = None
         self._counts: deque = deque(maxlen=WINDOW_FRAMES)
         self._seeds: list[np.ndarray] = []
+        self._seed_saturated: list[np.ndarray] = []
         self._reference: np.ndarray | None = None
         self._added = 0
         self.flags: list[bool] = []
 
-    def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray) -> int:
-        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape."""
-        if reference.size == 0:
-            return 0  # a frame smaller than one tile: nothing to judge
-        typical = float(np.median(reference))
+    def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray, saturated: np.ndarray | None = None) -> int:
+        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape; tiles
+        ``saturated`` in the reference (bool, same shape) are left out."""
+        judged = np.ones(reference.shape, dtype=bool) if saturated is None else ~saturated
+        if not judged.any():
+            return 0  # a frame smaller than one tile, or saturated everywhere: nothing to judge
+        typical = float(np.median(reference[judged]))
         if typical <= 0:
             return 0  # a reference frame flat everywhere: nothing to compare with
         garbage = roughness - reference > self.excess * typical
         blacked_out = (roughness == 0) & (reference > 0.5 * typical)
-        return int(np.count_nonzero(garbage | blacked_out))
+        return int(np.count_nonzero((garbage | blacked_out) & judged))
 
     def check(self, frames: np.ndarray) -> None:
         """Judge the next frames of the movie, shape (T, H, W); their flags are appended to :attr:`flags`."""
         for frame in frames:
-            roughness = tile_roughness(frame)
+            roughness, saturated = tile_roughness(frame), tile_saturated(frame)
             if len(self._seeds) < SEED_FRAMES:
                 self._seeds.append(roughness)
+                self._seed_saturated.append(saturated)
                 self.flags.append(False)
                 if len(self._seeds) == SEED_FRAMES:
                     self._judge_seeds()
                 continue
             if self._reference is None or self._added >= REFERENCE_EVERY:
                 self._reference = np.median(np.stack(self._tiles), axis=0)
+                self._reference_saturated = np.any(np.stack(self._saturated), axis=0)
                 self._added = 0
-            count = self.bad_tiles(roughness, self._reference)
+            count = self.bad_tiles(roughness, self._reference, self._reference_saturated)
             corrupted = count > self._threshold()
             if not corrupted:
                 self._tiles.append(roughness)
+                self._saturated.append(saturated)
                 self._counts.append(count)
                 self._added += 1
             self.flags.append(bool(corrupted))
@@ -139,7 +170,8 @@ class FrameQuality:
     def _judge_seeds(self) -> None:
         seeds = np.stack(self._seeds)
         reference = np.median(seeds, axis=0)
-        counts = [self.bad_tiles(r, reference) for r in seeds]
+        saturated = np.any(np.stack(self._seed_saturated), axis=0)
+        counts = [self.bad_tiles(r, reference, saturated) for r in seeds]
         self._counts.extend(counts)  # judged by their own level: a recording's usual count is no corruption
         threshold = self._threshold()
         self._counts.clear()
@@ -147,9 +179,12 @@ class FrameQuality:
             self.flags[i] = count > threshold
             if not self.flags[i]:
                 self._tiles.append(roughness)
+                self._saturated.append(self._seed_saturated[i])
                 self._counts.append(count)
         if not self._tiles:  # every seed corrupted: the median of them is the best reference there is
             self._tiles.append(reference)
+            self._saturated.append(saturated)
+        self._seed_saturated = []
         self._seeds = [None] * SEED_FRAMES  # judged; keep the count, drop the arrays
 
     def _threshold(self) -> float:
