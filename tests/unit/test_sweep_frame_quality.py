@@ -8,7 +8,9 @@ reference: 982 of 1,000 frames were flagged and convert stopped, blaming the wir
 import numpy as np
 from scipy.ndimage import shift
 
+from ace_neuro.io.convert import convert_recording
 from ace_neuro.io.frame_quality import FrameQuality
+from helpers.recording_folders import write_v4
 
 
 def _saturated_movie(n=60, h=64, w=64, seed=0, peak=500.0):
@@ -42,3 +44,12 @@ def test_garbage_and_a_white_block_in_a_saturating_recording_are_still_found():
     movie[30, 2:6] = rng.choice([20, 240], size=(4, movie.shape[2]))  # check pattern across the frame
     movie[45, :8, 16:48] = 255  # a filled block (4 tiles) at the top edge, not saturated before
     assert np.flatnonzero(_flags(movie)).tolist() == [30, 45]
+
+
+def test_convert_of_a_saturating_recording_warns_and_records_the_saturated_share(tmp_path, caplog):
+    movie = _saturated_movie(n=30)
+    folder = write_v4(tmp_path / "session", [movie])
+    metadata = convert_recording(folder, tmp_path / "movie.tif", tmp_path / "metadata.json", tmp_path / "frames.csv")
+    assert metadata["corrupted_frames"]["total"] == 0
+    assert 0.5 < metadata["saturated_tile_fraction"] < 1
+    assert "sensor's ceiling (saturated)" in caplog.text

@@ -51,6 +51,8 @@ _OUTPUT_MARGIN = 4 * 2**20
 MAX_CORRUPTED_SHARE = 0.5
 #: A run of more corrupted frames than this (in a row) is worth its own warning.
 LONG_CORRUPTED_RUN = 25
+#: A warning when more than this share of the tiles (all frames) hold a pixel at the sensor's ceiling.
+MAX_SATURATED_SHARE = 0.01
 
 
 def frame_table(recording: Recording, dropped_before: np.ndarray, corrupted: np.ndarray | None = None) -> pd.DataFrame:
@@ -227,6 +229,7 @@ def convert_recording(
             )
 
     metadata = merged_metadata(recording, dropped, dtype)
+    metadata["saturated_tile_fraction"] = _warn_saturated(quality, recording.device_directory)
     metadata["corrupted_frames"] = {
         "total": int(corrupted.sum()),
         "frames": [int(i) for i in np.flatnonzero(corrupted)],
@@ -242,6 +245,16 @@ def convert_recording(
     with explain_disk_full(frames_path, what="convert"), atomic_path(frames_path) as tmp:
         frame_table(recording, missing, corrupted).to_csv(tmp, index=False)
     return metadata
+
+
+def _warn_saturated(quality: FrameQuality, where: Path) -> float:
+    """The share of 8 x 8 px tiles (all frames) holding a pixel at the sensor's ceiling; a warning above 1 %."""
+    share = quality.saturated_tiles / max(quality.tiles_seen, 1)
+    if share > MAX_SATURATED_SHARE:
+        log.warning("%s: %.0f%% of the movie's 8 x 8 px tiles hold pixels at the sensor's ceiling (saturated): "
+                    "activity there is clipped; lower the excitation LED or the gain for the next recordings",
+                    where, 100 * share)
+    return round(share, 4)
 
 
 def _handle_corrupted(movie: np.ndarray, corrupted: np.ndarray, handling: str, where: Path) -> None:

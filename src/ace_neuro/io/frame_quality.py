@@ -123,6 +123,8 @@ class FrameQuality:
         self._reference: np.ndarray | None = None
         self._added = 0
         self.flags: list[bool] = []
+        self.saturated_tiles = 0  # tiles of all frames with a pixel at the sensor's ceiling
+        self.tiles_seen = 0
 
     def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray, saturated: np.ndarray | None = None) -> int:
         """Tiles of one frame that are garbage or newly flat, against a reference of the same shape; tiles
@@ -141,6 +143,8 @@ class FrameQuality:
         """Judge the next frames of the movie, shape (T, H, W); their flags are appended to :attr:`flags`."""
         for frame in frames:
             roughness, saturated = tile_roughness(frame), tile_saturated(frame)
+            self.saturated_tiles += int(np.count_nonzero(saturated))
+            self.tiles_seen += saturated.size
             if len(self._seeds) < SEED_FRAMES:
                 self._seeds.append(roughness)
                 self._seed_saturated.append(saturated)
