@@ -160,6 +160,26 @@ def run_case(name: str, args) -> dict:
     return row
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """One line per case: evaluate's counts and scores, recall among the active neurons, trace r, motion error."""
+    lines = ["| case | options | ok | wall s / CPU s | true / active | accepted | precision | recall | recall active "
+             "| F1 | trace r | rigid RMSE px |", "|" + "---|" * 12]
+    for row in rows:
+        options = " ".join(f"--{k} {v}" for k, v in row["options"].items()) or "(base)"
+        timing = f"{row['workflow_seconds']:.0f} / {row['cpu_seconds']:.0f}"
+        if not row["ok"]:
+            failed = "; ".join(f"{rule}: {line[:120]}" for rule, line in row["failed"].items())
+            lines.append(f"| {row['case']} | {options} | **failed** | {timing} | {failed} |" + " |" * 7)
+            continue
+        e, a = row["accuracy"]["evaluate"], row["accuracy"]
+        active = f"{e['n_true']} / {e['n_active']}" if "n_active" in e else f"{e['n_true']} / -"
+        recall_active = f"{e['recall_active']:.3f}" if "recall_active" in e else "-"
+        r = f"{e['median_trace_r']:.3f}" if e["median_trace_r"] is not None else "-"
+        lines.append(f"| {row['case']} | {options} | yes | {timing} | {active} | {e['n_est']} | {e['precision']:.3f} "
+                     f"| {e['recall']:.3f} | {recall_active} | {e['f1']:.3f} | {r} | {a['motion_rigid_rmse_px']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
@@ -170,7 +190,11 @@ def main() -> int:
                         help="override a config value (YAML value), e.g. cnmfe.gSig=5")
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--rescore", action="store_true", help="score the kept results of an earlier --keep run again")
+    parser.add_argument("--table", type=Path, help="print the markdown table of this JSON record and stop")
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(args.table.read_text())["results"]))
+        return 0
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     rows = []
@@ -182,6 +206,7 @@ def main() -> int:
                               "python": platform.python_version()},
                   "results": rows}
         args.out.write_text(json.dumps(record, indent=2))
+    print(markdown_table(rows))
     return 0
 
 
