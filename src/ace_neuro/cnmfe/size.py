@@ -20,7 +20,8 @@ it is measured before any fit, on the movie itself:
    (``min_strength``); the scale-normalised ``-s^2 LoG_s`` gives each blob's
    scale, the ``s`` where it peaks (a Gaussian blob's own standard deviation). For a Gaussian blob of standard deviation ``s`` the
    response peaks at ``s``, whose HWHM is ``sqrt(2 ln 2) s = 1.18 s``.
-3. ``gSig`` = the HWHM of the blobs' median scale, rounded (at least 1).
+3. ``gSig`` = the HWHM of the blobs' median scale, rounded (at least 1); fewer than ``MIN_BLOBS`` (5) blobs
+   are no measurement: gSig 3 (CaImAn's demo value) with a warning, as when none stands out.
    Checked on MiniAn's real demo (6.8 px, gSig 7, where MiniAn's own
    footprints have a median HWHM of 6.0 px) and on simulations (2.4 px,
    gSig 2, where the simulated somata have 2.8 px: noise sharpens dim ones).
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 #: Scales (standard deviations, pixels) of the Laplacian-of-Gaussian search.
 SCALES = tuple(float(s) for s in np.arange(1.0, 12.01, 0.25))
+#: Fewer blobs than this are no measurement (the median of one or two blobs is whatever they are: a dim recording
+#: whose only blob is a noise speck gave gSig 1 and no seed at all, benchmarks/sweep.md): gSig 3 with a warning.
+MIN_BLOBS = 5
 #: HWHM of a Gaussian blob of standard deviation 1.
 _HWHM_PER_SIGMA = float(np.sqrt(2.0 * np.log(2.0)))
 
@@ -258,9 +262,11 @@ def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int =
         local_max[:, :border] = local_max[:, -border:] = False
     rows, cols = np.nonzero(local_max)
     warnings = []
-    if rows.size == 0:
-        return NeuronSize(3, float("nan"), 0, ("no blob stands out of the peak image: gSig 3 (CaImAn's demo value) "
-                                                "used; set gSig by hand (the parameter aid shows the sizes)",))
+    if rows.size < MIN_BLOBS:
+        found = "no blob stands" if rows.size == 0 else f"only {rows.size} blob(s) (fewer than {MIN_BLOBS}) stand"
+        return NeuronSize(3, float("nan"), int(rows.size), (f"{found} out of the peak image: gSig 3 (CaImAn's demo "
+                                                            "value) used; set gSig by hand (the parameter aid shows "
+                                                            "the sizes)",))
     order = np.argsort(-best[rows, cols])[: int(n_blobs)]
     sigmas = np.asarray(SCALES)[normalised[:, rows[order], cols[order]].argmax(axis=0)]
     median_sigma = float(np.median(sigmas))

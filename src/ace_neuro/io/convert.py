@@ -34,7 +34,7 @@ import pandas as pd
 from ace_neuro.allocator import keep_freed_memory
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.disk import array_bytes, check_free_space, explain_disk_full
-from ace_neuro.io.frame_quality import TILE_PX, FrameQuality, chunk_roughness, held_sources
+from ace_neuro.io.frame_quality import TILE_PX, FrameQuality, chunk_roughness, chunk_saturated, held_sources
 from ace_neuro.io.miniscope import Recording, RecordingError, detect_dropped_frames, iter_file_frames, open_recording
 from ace_neuro.io.movie import create_tiff
 from ace_neuro.io.params import ConvertOptions
@@ -55,6 +55,8 @@ _AHEAD_MB = 64.0
 MAX_CORRUPTED_SHARE = 0.5
 #: A run of more corrupted frames than this (in a row) is worth its own warning.
 LONG_CORRUPTED_RUN = 25
+#: A warning when more than this share of the tiles (all frames) hold a pixel at the sensor's ceiling.
+MAX_SATURATED_SHARE = 0.01
 
 
 def frame_table(recording: Recording, dropped_before: np.ndarray, corrupted: np.ndarray | None = None) -> pd.DataFrame:
@@ -217,8 +219,8 @@ def convert_recording(
             written = stack.enter_context(contextlib.closing(_written_in_order(recording, chunk_frames, threads, sink)))
             quality = FrameQuality(options.corrupted_tile_excess, options.corrupted_min_tiles)
             position = 0
-            for tiles in written:  # each chunk's tile roughness, in order; its frames are in the file
-                quality.judge(tiles)
+            for tiles, saturated in written:  # each chunk's tiles, in order; its frames are in the file
+                quality.judge(tiles, saturated)
                 position += tiles.shape[0]
                 progress.update(tiles.shape[0])
             stack.close()
@@ -234,6 +236,7 @@ def convert_recording(
             )
 
     metadata = merged_metadata(recording, dropped, dtype)
+    metadata["saturated_tile_fraction"] = _warn_saturated(quality, recording.device_directory)
     metadata["corrupted_frames"] = {
         "total": int(corrupted.sum()),
         "frames": [int(i) for i in np.flatnonzero(corrupted)],
@@ -249,6 +252,16 @@ def convert_recording(
     with explain_disk_full(frames_path, what="convert"), atomic_path(frames_path) as tmp:
         frame_table(recording, missing, corrupted).to_csv(tmp, index=False)
     return metadata
+
+
+def _warn_saturated(quality: FrameQuality, where: Path) -> float:
+    """The share of 8 x 8 px tiles (all frames) holding a pixel at the sensor's ceiling; a warning above 1 %."""
+    share = quality.saturated_tiles / max(quality.tiles_seen, 1)
+    if share > MAX_SATURATED_SHARE:
+        log.warning("%s: %.0f%% of the movie's 8 x 8 px tiles hold pixels at the sensor's ceiling (saturated): "
+                    "activity there is clipped; lower the excitation LED or the gain for the next recordings",
+                    where, 100 * share)
+    return round(share, 4)
 
 
 def _handle_corrupted(movie: np.ndarray, corrupted: np.ndarray, handling: str, where: Path) -> None:
@@ -333,20 +346,21 @@ class _MovieSink:
 
 
 def _file_roughness(recording: Recording, file_index: int, chunk_frames: int, sink: _MovieSink):
-    """Decode one video file chunk by chunk, write each chunk into the movie and yield its tile roughness
-    (:func:`~ace_neuro.io.frame_quality.chunk_roughness`): the work of one decoding thread."""
+    """Decode one video file chunk by chunk, write each chunk into the movie and yield its tile roughness and
+    saturated tiles (:func:`~ace_neuro.io.frame_quality.chunk_roughness`, :func:`chunk_saturated`): the work of one
+    decoding thread."""
     first_frame = int(sum(recording.frames_per_file[:file_index]))
     frames = iter_file_frames(recording, file_index, chunk_frames)
     try:
         for chunk, _, done in frames:
             sink.write(first_frame + done, chunk, recording.video_files[file_index])
-            yield chunk_roughness(chunk)
+            yield chunk_roughness(chunk), chunk_saturated(chunk)
     finally:
         frames.close()
 
 
 def _written_in_order(recording: Recording, chunk_frames: int, threads: int, sink: _MovieSink):
-    """Decode the recording into ``sink`` and yield every chunk's tile roughness in the movie's order.
+    """Decode the recording into ``sink`` and yield every chunk's tile roughness and saturated tiles, in order.
 
     Up to ``threads`` video files are decoded side by side, each by its own background thread that also writes its
     chunks (at their known positions) and computes their roughness, so the calling thread only judges the frames;
@@ -357,7 +371,7 @@ def _written_in_order(recording: Recording, chunk_frames: int, threads: int, sin
     """
     threads = max(1, int(threads))
     h, w = recording.frame_shape
-    item_mb = chunk_frames * (h // TILE_PX) * (w // TILE_PX) * 4 / 2**20
+    item_mb = chunk_frames * (h // TILE_PX) * (w // TILE_PX) * 5 / 2**20  # float32 roughness + bool saturated
     depth = max(2, int(_AHEAD_MB // max(item_mb, 1e-3)))
     n_files = len(recording.video_files)
     running: list[_Prefetch] = []

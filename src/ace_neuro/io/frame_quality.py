@@ -13,7 +13,9 @@ vignetting, dark clipped corners, bleaching and slow changes are the reference's
 reference by more than ``corrupted_tile_excess`` times the reference's median tile (garbage), or when it is exactly
 flat where the reference is not (a black-out). A frame is **corrupted** when its count of bad tiles exceeds both
 ``corrupted_min_tiles`` and the running level of that count over the preceding good frames (median + 6 MAD), so a
-recording whose bright transients or motion light up a few tiles now and then sets its own level.
+recording whose bright transients or motion light up a few tiles now and then sets its own level. Tiles that
+reached the sensor's ceiling (an integer dtype's maximum) in any reference frame are not judged: clipping makes
+their roughness jump with noise and bleaching (a saturated centre shrinking as the recording bleaches).
 
 Everything is per frame and in order (deterministic); state is kept between chunks by :class:`FrameQuality`.
 """
@@ -27,7 +29,7 @@ import numpy as np
 
 from ace_neuro.io.params import ConvertOptions
 
-__all__ = ["tile_roughness", "chunk_roughness", "FrameQuality", "held_sources"]
+__all__ = ["tile_roughness", "chunk_roughness", "tile_saturated", "chunk_saturated", "FrameQuality", "held_sources"]
 
 _DEFAULTS = ConvertOptions()
 
@@ -113,6 +115,41 @@ def chunk_roughness(frames: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     return out
 
 
+def tile_saturated(frame: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
+    """Tiles holding a pixel at the sensor's ceiling (the maximum of an integer dtype; never for floats).
+
+    Parameters
+    ----------
+    frame : ndarray, shape (H, W)
+    tile : int
+        Tile side in pixels, as :func:`tile_roughness`.
+
+    Returns
+    -------
+    ndarray of bool, shape (H // tile, W // tile)
+    """
+    return chunk_saturated(frame[None], tile)[0]
+
+
+def chunk_saturated(frames: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
+    """:func:`tile_saturated` of every frame of a chunk (T, H, W): bool (T, H // tile, W // tile).
+
+    Stateless, like :func:`chunk_roughness` (convert's decoding threads compute both).
+    """
+    t, h, w = frames.shape
+    ny, nx = h // tile, w // tile
+    saturated = np.zeros((t, ny, nx), dtype=bool)
+    if frames.dtype.kind not in "ui" or not (ny and nx):
+        return saturated
+    ceiling = np.iinfo(frames.dtype).max
+    whole = frames[:, : ny * tile, : nx * tile]
+    if whole.max() < ceiling:  # the usual case: one fast pass, nothing at the ceiling
+        return saturated
+    for i in range(t):
+        saturated[i] = whole[i].reshape(ny, tile, nx, tile).max(axis=(1, 3)) == ceiling
+    return saturated
+
+
 class FrameQuality:
     """Streaming detector of corrupted frames: feed every frame in order with :meth:`check`, then read :attr:`flags`.
 
@@ -138,46 +175,67 @@ class FrameQuality:
         self._tiles: deque = deque(maxlen=WINDOW_FRAMES)
         self._counts: deque = deque(maxlen=WINDOW_FRAMES)
         self._seeds: list[np.ndarray] = []
+        self._saturated: deque = deque(maxlen=WINDOW_FRAMES)  # the reference frames' saturated tiles
+        self._seed_saturated: list[np.ndarray] = []
         self._reference: np.ndarray | None = None
-        self._typical = 0.0  # the reference's median tile
+        self._reference_saturated: np.ndarray | None = None
+        self._typical = 0.0  # the reference's median judged tile
         self._added = 0
         self.flags: list[bool] = []
+        self.saturated_tiles = 0  # tiles of all frames with a pixel at the sensor's ceiling
+        self.tiles_seen = 0
 
-    def bad_tiles(self, roughness: np.ndarray, reference: np.ndarray, typical: float | None = None) -> int:
-        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape (``typical``:
-        its median tile, computed when not given)."""
-        if reference.size == 0:
-            return 0  # a frame smaller than one tile: nothing to judge
+    def bad_tiles(
+        self, roughness: np.ndarray, reference: np.ndarray, typical: float | None = None,
+        saturated: np.ndarray | None = None,
+    ) -> int:
+        """Tiles of one frame that are garbage or newly flat, against a reference of the same shape; tiles
+        ``saturated`` in the reference (bool, same shape) are left out. ``typical``: the reference's median over
+        the judged tiles (computed when not given)."""
+        judged = None if saturated is None or not saturated.any() else ~saturated
+        if reference.size == 0 or (judged is not None and not judged.any()):
+            return 0  # a frame smaller than one tile, or saturated everywhere: nothing to judge
         if typical is None:
-            typical = float(np.median(reference))
+            typical = _typical_tile(reference, judged)
         if typical <= 0:
             return 0  # a reference frame flat everywhere: nothing to compare with
-        garbage = roughness - reference > self.excess * typical
-        blacked_out = (roughness == 0) & (reference > 0.5 * typical)
-        return int(np.count_nonzero(garbage | blacked_out))
+        bad = roughness - reference > self.excess * typical  # garbage
+        bad |= (roughness == 0) & (reference > 0.5 * typical)  # blacked out
+        if judged is not None:
+            bad &= judged
+        return int(np.count_nonzero(bad))
 
     def check(self, frames: np.ndarray) -> None:
         """Judge the next frames of the movie, shape (T, H, W); their flags are appended to :attr:`flags`."""
-        self.judge(chunk_roughness(frames))
+        self.judge(chunk_roughness(frames), chunk_saturated(frames))
 
-    def judge(self, roughness_chunk: np.ndarray) -> None:
-        """Judge the next frames of the movie from their :func:`chunk_roughness`, shape (T, ny, nx) float32; their
-        flags are appended to :attr:`flags` (the same as :meth:`check` of the frames)."""
-        for roughness in roughness_chunk:
+    def judge(self, roughness_chunk: np.ndarray, saturated_chunk: np.ndarray | None = None) -> None:
+        """Judge the next frames of the movie from their :func:`chunk_roughness`, shape (T, ny, nx) float32, and
+        :func:`chunk_saturated` (bool, same shape; None: nothing saturated); their flags are appended to
+        :attr:`flags` (the same as :meth:`check` of the frames)."""
+        if saturated_chunk is None:
+            saturated_chunk = np.zeros(roughness_chunk.shape, dtype=bool)
+        self.saturated_tiles += int(np.count_nonzero(saturated_chunk))
+        self.tiles_seen += saturated_chunk.size
+        for roughness, saturated in zip(roughness_chunk, saturated_chunk):
             if len(self._seeds) < SEED_FRAMES:
                 self._seeds.append(roughness.copy())
+                self._seed_saturated.append(saturated.copy())
                 self.flags.append(False)
                 if len(self._seeds) == SEED_FRAMES:
                     self._judge_seeds()
                 continue
             if self._reference is None or self._added >= REFERENCE_EVERY:
                 self._reference = np.median(np.stack(self._tiles), axis=0)
-                self._typical = float(np.median(self._reference)) if self._reference.size else 0.0
+                self._reference_saturated = np.any(np.stack(self._saturated), axis=0)
+                judged = ~self._reference_saturated if self._reference_saturated.any() else None
+                self._typical = _typical_tile(self._reference, judged)
                 self._added = 0
-            count = self.bad_tiles(roughness, self._reference, self._typical)
+            count = self.bad_tiles(roughness, self._reference, self._typical, self._reference_saturated)
             corrupted = count > self._threshold()
             if not corrupted:
                 self._tiles.append(roughness.copy())  # not a view keeping its chunk alive
+                self._saturated.append(saturated.copy())
                 self._counts.append(count)
                 self._added += 1
             self.flags.append(bool(corrupted))
@@ -191,7 +249,8 @@ class FrameQuality:
     def _judge_seeds(self) -> None:
         seeds = np.stack(self._seeds)
         reference = np.median(seeds, axis=0)
-        counts = [self.bad_tiles(r, reference) for r in seeds]
+        saturated = np.any(np.stack(self._seed_saturated), axis=0)
+        counts = [self.bad_tiles(r, reference, saturated=saturated) for r in seeds]
         self._counts.extend(counts)  # judged by their own level: a recording's usual count is no corruption
         threshold = self._threshold()
         self._counts.clear()
@@ -199,10 +258,13 @@ class FrameQuality:
             self.flags[i] = count > threshold
             if not self.flags[i]:
                 self._tiles.append(roughness.copy())  # not a view keeping its chunk alive
+                self._saturated.append(self._seed_saturated[i])
                 self._counts.append(count)
         if not self._tiles:  # every seed corrupted: the median of them is the best reference there is
             self._tiles.append(reference)
+            self._saturated.append(saturated)
         self._seeds = [None] * SEED_FRAMES  # judged; keep the count, drop the arrays
+        self._seed_saturated = []
 
     def _threshold(self) -> float:
         if len(self._counts) < 3:
@@ -211,6 +273,12 @@ class FrameQuality:
         median = float(np.median(counts))
         mad = 1.4826 * float(np.median(np.abs(counts - median)))
         return max(float(self.min_tiles), median + _MAD_FACTOR * mad)
+
+
+def _typical_tile(reference: np.ndarray, judged: np.ndarray | None) -> float:
+    """The reference's median tile, over the ``judged`` tiles only (bool, same shape; None: all)."""
+    values = reference if judged is None else reference[judged]
+    return float(np.median(values)) if values.size else 0.0
 
 
 def held_sources(corrupted: np.ndarray) -> np.ndarray:
