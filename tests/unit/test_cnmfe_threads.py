@@ -175,6 +175,9 @@ def test_gsig_autos_peak_image_and_scales_are_the_same_on_one_or_two_threads():
         peaks.append(peak.result(threads))
     np.testing.assert_array_equal(peaks[0], peaks[1])
     yy, xx = np.mgrid[0:64, 0:64]
-    image = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0) for r, c in ((15, 15), (40, 22), (30, 50)))
+    centres = ((15, 15), (40, 22), (30, 50), (50, 45), (12, 40), (48, 10))  # >= MIN_BLOBS: a measurement
+    image = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0) for r, c in centres)
     image = image + 0.01 * rng.normal(size=image.shape)
-    assert estimate_neuron_size(image, threads=1) == estimate_neuron_size(image, threads=2)
+    one, two = estimate_neuron_size(image, threads=1), estimate_neuron_size(image, threads=2)
+    assert np.isfinite(one.median_hwhm_px)
+    assert one == two

@@ -243,7 +243,8 @@ def estimate_neuron_size(image: np.ndarray, *, n_blobs: int = 100, border: int =
     Examples
     --------
     >>> yy, xx = np.mgrid[0:96, 0:96]
-    >>> img = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 4.0 ** 2)) for r, c in [(20, 20), (60, 30), (40, 70)])
+    >>> centres = [(20, 20), (60, 30), (40, 70), (75, 75), (20, 60), (70, 10)]
+    >>> img = sum(np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 4.0 ** 2)) for r, c in centres)
     >>> estimate_neuron_size(img).gSig
     5
     """
