@@ -10,6 +10,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_sweep.py [--cases base radius_7 ...] [--cores 2] \
         [--data /tmp/sweep] [--out benchmarks/sweep.json] [--set SECTION.KEY=VALUE ...]
+    .venv/bin/python benchmarks/bench_sweep.py --merge /tmp/sweep/a.json ... [--out benchmarks/sweep.json]
 
 The recordings and results live under ``--data`` (scratch; removed after scoring unless ``--keep``).
 """
@@ -44,9 +45,11 @@ CASES = {
     "radius_7": {"neuron-radius-px": 7},
     "radius_9": {"neuron-radius-px": 9, "n-neurons": 25},
     "rate_10hz": {"frame-rate": 10},
+    "rate_30hz": {"frame-rate": 30, "n-frames": 1500},  # Miniscope V4's default rate, the base's 50 s
     "rate_60hz": {"frame-rate": 60, "n-frames": 2000},
     "nonsquare_200x320": {"width": 320, "n-neurons": 60},
     "frames_300": {"n-frames": 300},
+    "long_3000": {"n-frames": 3000},
     "noise_2": {"noise": 2},
     "spike_to_noise_0.5": {"spike-to-noise": 0.5},
     "empty_field": {"n-neurons": 0},
@@ -180,6 +183,36 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def code_commit() -> str:
+    """The short commit of the checkout, with ``+changes`` when the code the workflow runs has uncommitted edits."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "src", "workflow", "config"], capture_output=True,
+                           text=True).stdout.strip()
+    return f"{commit}+changes" if dirty else commit
+
+
+def case_order(name: str) -> int:
+    """Position of a row in the table: its case's place in ``CASES`` (``base_before_fix`` goes with ``base``)."""
+    names = list(CASES)
+    matches = [case for case in names if name == case or name.startswith(case + "_")]
+    return names.index(max(matches, key=len)) if matches else len(names)
+
+
+def merge_records(record: dict, others: list[dict]) -> dict:
+    """``record`` with the rows of ``others`` added: a row of the same case is replaced, every row names its commit.
+
+    A row without its own ``commit`` takes its record's (the runs of one invocation share one checkout).
+    """
+    rows = {row["case"]: {**row, "commit": row.get("commit", record.get("commit"))} for row in record["results"]}
+    for other in others:
+        for row in other["results"]:
+            rows[row["case"]] = {**row, "commit": row.get("commit", other.get("commit"))}
+    ordered = sorted(rows.values(), key=lambda row: case_order(row["case"]))  # stable: old order within a case
+    note = record.get("commit", "")
+    return {**record, "commit": note if str(note).startswith("per row") else "per row", "results": ordered}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
@@ -191,15 +224,20 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--rescore", action="store_true", help="score the kept results of an earlier --keep run again")
     parser.add_argument("--table", type=Path, help="print the markdown table of this JSON record and stop")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="RECORD",
+                        help="add the rows of these JSON records to --out (a row of the same case is replaced)")
     args = parser.parse_args()
     if args.table:
         print(markdown_table(json.loads(args.table.read_text())["results"]))
         return 0
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    if args.merge:
+        record = merge_records(json.loads(args.out.read_text()), [json.loads(p.read_text()) for p in args.merge])
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        return 0
+    commit = code_commit()
     rows = []
     for name in args.cases:
-        rows.append(run_case(name, args))
+        rows.append({**run_case(name, args), "commit": commit})
         print(json.dumps(rows[-1]), flush=True)
         record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit, "base": BASE,
                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
