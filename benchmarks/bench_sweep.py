@@ -141,7 +141,7 @@ def score(recording: Path, results: Path) -> dict:
 
 def run_case(name: str, args) -> dict:
     recording = simulate(args.data / f"sim_{name}", CASES[name])
-    work = args.data / f"work_{name}"
+    work = args.data / f"work_{name}{args.label}"
     results = work / "results" / "rec"
     if args.rescore:  # score a kept run again (its timings as recorded)
         row = json.loads((work / "row.json").read_text())
@@ -149,7 +149,8 @@ def run_case(name: str, args) -> dict:
             row["accuracy"] = score(recording, results)
         return row
     seconds, cpu, code, console = run_workflow(recording, work, args.cores, args.set)
-    row = {"case": name, "options": CASES[name], "workflow_seconds": round(seconds, 1),
+    row = {"case": name + args.label, "options": CASES[name], **({"settings": args.set} if args.set else {}),
+           "workflow_seconds": round(seconds, 1),
            "cpu_seconds": round(cpu, 1), "load_average": [round(v, 1) for v in os.getloadavg()],
            "ok": code == 0}
     if code != 0:
@@ -169,6 +170,7 @@ def markdown_table(rows: list[dict]) -> str:
              "| F1 | trace r | rigid RMSE px |", "|" + "---|" * 12]
     for row in rows:
         options = " ".join(f"--{k} {v}" for k, v in row["options"].items()) or "(base)"
+        options += "".join(f"; config {setting}" for setting in row.get("settings", []))
         timing = f"{row['workflow_seconds']:.0f} / {row['cpu_seconds']:.0f}"
         if not row["ok"]:
             failed = "; ".join(f"{rule}: {line[:120]}" for rule, line in row["failed"].items())
@@ -221,6 +223,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "sweep.json")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value (YAML value), e.g. cnmfe.gSig=5")
+    parser.add_argument("--label", default="", help="appended to each case's name (runs with --set), e.g. _max_shifts_12")
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--rescore", action="store_true", help="score the kept results of an earlier --keep run again")
     parser.add_argument("--table", type=Path, help="print the markdown table of this JSON record and stop")
