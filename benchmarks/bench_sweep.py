@@ -167,21 +167,23 @@ def run_case(name: str, args) -> dict:
 def markdown_table(rows: list[dict]) -> str:
     """One line per case: evaluate's counts and scores, recall among the active neurons, trace r, motion error."""
     lines = ["| case | options | ok | wall s / CPU s | true / active | accepted | precision | recall | recall active "
-             "| F1 | trace r | rigid RMSE px |", "|" + "---|" * 12]
+             "| F1 | trace r | rigid RMSE px | commit |", "|" + "---|" * 13]
     for row in rows:
         options = " ".join(f"--{k} {v}" for k, v in row["options"].items()) or "(base)"
         options += "".join(f"; config {setting}" for setting in row.get("settings", []))
         timing = f"{row['workflow_seconds']:.0f} / {row['cpu_seconds']:.0f}"
         if not row["ok"]:
             failed = "; ".join(f"{rule}: {line[:120]}" for rule, line in row["failed"].items())
-            lines.append(f"| {row['case']} | {options} | **failed** | {timing} | {failed} |" + " |" * 7)
+            lines.append(f"| {row['case']} | {options} | **failed** | {timing} | {failed} |" + " |" * 7
+                         + f" {row.get('commit', '')} |")
             continue
         e, a = row["accuracy"]["evaluate"], row["accuracy"]
         active = f"{e['n_true']} / {e['n_active']}" if "n_active" in e else f"{e['n_true']} / -"
         recall_active = f"{e['recall_active']:.3f}" if "recall_active" in e else "-"
         r = f"{e['median_trace_r']:.3f}" if e["median_trace_r"] is not None else "-"
         lines.append(f"| {row['case']} | {options} | yes | {timing} | {active} | {e['n_est']} | {e['precision']:.3f} "
-                     f"| {e['recall']:.3f} | {recall_active} | {e['f1']:.3f} | {r} | {a['motion_rigid_rmse_px']:.3f} |")
+                     f"| {e['recall']:.3f} | {recall_active} | {e['f1']:.3f} | {r} | {a['motion_rigid_rmse_px']:.3f} "
+                     f"| {row.get('commit', '')} |")
     return "\n".join(lines)
 
 
