@@ -225,7 +225,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "sweep.json")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value (YAML value), e.g. cnmfe.gSig=5")
-    parser.add_argument("--label", default="", help="appended to each case's name (runs with --set), e.g. _max_shifts_12")
+    parser.add_argument("--label", default="",
+                        help="appended to each case's name (runs with --set), e.g. _max_shifts_12")
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--rescore", action="store_true", help="score the kept results of an earlier --keep run again")
     parser.add_argument("--table", type=Path, help="print the markdown table of this JSON record and stop")
