@@ -10,6 +10,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_sweep.py [--cases base radius_7 ...] [--cores 2] \
         [--data /tmp/sweep] [--out benchmarks/sweep.json] [--set SECTION.KEY=VALUE ...]
+    .venv/bin/python benchmarks/bench_sweep.py --merge /tmp/sweep/a.json ... [--out benchmarks/sweep.json]
 
 The recordings and results live under ``--data`` (scratch; removed after scoring unless ``--keep``).
 """
@@ -44,9 +45,11 @@ CASES = {
     "radius_7": {"neuron-radius-px": 7},
     "radius_9": {"neuron-radius-px": 9, "n-neurons": 25},
     "rate_10hz": {"frame-rate": 10},
+    "rate_30hz": {"frame-rate": 30, "n-frames": 1500},  # Miniscope V4's default rate, the base's 50 s
     "rate_60hz": {"frame-rate": 60, "n-frames": 2000},
     "nonsquare_200x320": {"width": 320, "n-neurons": 60},
     "frames_300": {"n-frames": 300},
+    "long_3000": {"n-frames": 3000},
     "noise_2": {"noise": 2},
     "spike_to_noise_0.5": {"spike-to-noise": 0.5},
     "empty_field": {"n-neurons": 0},
@@ -138,7 +141,7 @@ def score(recording: Path, results: Path) -> dict:
 
 def run_case(name: str, args) -> dict:
     recording = simulate(args.data / f"sim_{name}", CASES[name])
-    work = args.data / f"work_{name}"
+    work = args.data / f"work_{name}{args.label}"
     results = work / "results" / "rec"
     if args.rescore:  # score a kept run again (its timings as recorded)
         row = json.loads((work / "row.json").read_text())
@@ -146,7 +149,8 @@ def run_case(name: str, args) -> dict:
             row["accuracy"] = score(recording, results)
         return row
     seconds, cpu, code, console = run_workflow(recording, work, args.cores, args.set)
-    row = {"case": name, "options": CASES[name], "workflow_seconds": round(seconds, 1),
+    row = {"case": name + args.label, "options": CASES[name], **({"settings": args.set} if args.set else {}),
+           "workflow_seconds": round(seconds, 1),
            "cpu_seconds": round(cpu, 1), "load_average": [round(v, 1) for v in os.getloadavg()],
            "ok": code == 0}
     if code != 0:
@@ -163,21 +167,54 @@ def run_case(name: str, args) -> dict:
 def markdown_table(rows: list[dict]) -> str:
     """One line per case: evaluate's counts and scores, recall among the active neurons, trace r, motion error."""
     lines = ["| case | options | ok | wall s / CPU s | true / active | accepted | precision | recall | recall active "
-             "| F1 | trace r | rigid RMSE px |", "|" + "---|" * 12]
+             "| F1 | trace r | rigid RMSE px | commit |", "|" + "---|" * 13]
     for row in rows:
         options = " ".join(f"--{k} {v}" for k, v in row["options"].items()) or "(base)"
+        options += "".join(f"; config {setting}" for setting in row.get("settings", []))
         timing = f"{row['workflow_seconds']:.0f} / {row['cpu_seconds']:.0f}"
         if not row["ok"]:
             failed = "; ".join(f"{rule}: {line[:120]}" for rule, line in row["failed"].items())
-            lines.append(f"| {row['case']} | {options} | **failed** | {timing} | {failed} |" + " |" * 7)
+            lines.append(f"| {row['case']} | {options} | **failed** | {timing} | {failed} |" + " |" * 7
+                         + f" {row.get('commit', '')} |")
             continue
         e, a = row["accuracy"]["evaluate"], row["accuracy"]
         active = f"{e['n_true']} / {e['n_active']}" if "n_active" in e else f"{e['n_true']} / -"
         recall_active = f"{e['recall_active']:.3f}" if "recall_active" in e else "-"
         r = f"{e['median_trace_r']:.3f}" if e["median_trace_r"] is not None else "-"
         lines.append(f"| {row['case']} | {options} | yes | {timing} | {active} | {e['n_est']} | {e['precision']:.3f} "
-                     f"| {e['recall']:.3f} | {recall_active} | {e['f1']:.3f} | {r} | {a['motion_rigid_rmse_px']:.3f} |")
+                     f"| {e['recall']:.3f} | {recall_active} | {e['f1']:.3f} | {r} | {a['motion_rigid_rmse_px']:.3f} "
+                     f"| {row.get('commit', '')} |")
     return "\n".join(lines)
+
+
+def code_commit() -> str:
+    """The short commit of the checkout, with ``+changes`` when the code the workflow runs has uncommitted edits."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "src", "workflow", "config"], capture_output=True,
+                           text=True).stdout.strip()
+    return f"{commit}+changes" if dirty else commit
+
+
+def case_order(name: str) -> int:
+    """Position of a row in the table: its case's place in ``CASES`` (``base_before_fix`` goes with ``base``)."""
+    names = list(CASES)
+    matches = [case for case in names if name == case or name.startswith(case + "_")]
+    return names.index(max(matches, key=len)) if matches else len(names)
+
+
+def merge_records(record: dict, others: list[dict]) -> dict:
+    """``record`` with the rows of ``others`` added: a row of the same case is replaced, every row names its commit.
+
+    A row without its own ``commit`` takes its record's (the runs of one invocation share one checkout).
+    """
+    rows = {row["case"]: {**row, "commit": row.get("commit", record.get("commit"))} for row in record["results"]}
+    for other in others:
+        for row in other["results"]:
+            rows[row["case"]] = {**row, "commit": row.get("commit", other.get("commit"))}
+    ordered = sorted(rows.values(), key=lambda row: case_order(row["case"]))  # stable: old order within a case
+    note = record.get("commit", "")
+    return {**record, "commit": note if str(note).startswith("per row") else "per row", "results": ordered}
 
 
 def main() -> int:
@@ -188,18 +225,25 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "sweep.json")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value (YAML value), e.g. cnmfe.gSig=5")
+    parser.add_argument("--label", default="",
+                        help="appended to each case's name (runs with --set), e.g. _max_shifts_12")
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--rescore", action="store_true", help="score the kept results of an earlier --keep run again")
     parser.add_argument("--table", type=Path, help="print the markdown table of this JSON record and stop")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="RECORD",
+                        help="add the rows of these JSON records to --out (a row of the same case is replaced)")
     args = parser.parse_args()
     if args.table:
         print(markdown_table(json.loads(args.table.read_text())["results"]))
         return 0
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    if args.merge:
+        record = merge_records(json.loads(args.out.read_text()), [json.loads(p.read_text()) for p in args.merge])
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        return 0
+    commit = code_commit()
     rows = []
     for name in args.cases:
-        rows.append(run_case(name, args))
+        rows.append({**run_case(name, args), "commit": commit})
         print(json.dumps(rows[-1]), flush=True)
         record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit, "base": BASE,
                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

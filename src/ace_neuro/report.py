@@ -36,7 +36,9 @@ PathLike = str | os.PathLike
 
 
 def convert_numbers(metadata_path: PathLike) -> dict[str, Any]:
-    """Frames, frame size and rate, duration (s), dropped frames and frames left out, from ``convert/metadata.json``."""
+    """Frames, frame size and rate, duration (s), dropped frames, frames left out and the share of 8 x 8 px tiles
+    holding pixels at the sensor's ceiling (None in a ``metadata.json`` written before convert measured it), from
+    ``convert/metadata.json``."""
     metadata = json.loads(Path(metadata_path).read_text())
     excluded = (metadata.get("excluded_frames") or {}).get("total")
     return {
@@ -46,12 +48,14 @@ def convert_numbers(metadata_path: PathLike) -> dict[str, Any]:
         "duration (s)": float(metadata.get("duration_s", float("nan"))),
         "dropped frames": int(metadata["dropped_frames"]["total"]),
         "frames left out (filenames)": excluded,
+        "saturated tiles (fraction)": metadata.get("saturated_tile_fraction"),
     }
 
 
 def motion_numbers(metrics_path: PathLike, shifts_path: PathLike | None = None) -> dict[str, Any]:
     """Largest and RMS rigid shift (px), mean correlation with the template before / after, frames without
-    structure, from ``motion/metrics.json`` and ``motion/shifts.csv`` (columns ``shift_y_px``, ``shift_x_px``).
+    structure and frames whose shift reached ``max_shifts`` (corrected only that far), from ``motion/metrics.json``
+    and ``motion/shifts.csv`` (columns ``shift_y_px``, ``shift_x_px``).
 
     The RMS shift is the root mean square over frames of each frame's shift length, ``sqrt(mean(dy^2 + dx^2))``.
     """
@@ -68,6 +72,7 @@ def motion_numbers(metrics_path: PathLike, shifts_path: PathLike | None = None) 
         "motion: correlation with template before": motion.get("correlation_before_mean"),
         "motion: correlation with template after": motion.get("correlation_after_mean"),
         "motion: frames without structure": motion.get("n_no_structure_frames"),
+        "motion: frames at max_shifts": motion.get("n_frames_at_max_shifts"),
     }
 
 

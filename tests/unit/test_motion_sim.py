@@ -118,3 +118,26 @@ def test_pw_rigid_beats_rigid_on_a_patch_scale_field(tmp_path):
     pw_error = _rmse(patch, truth)
     rigid_error = _rmse(np.broadcast_to(rigid[:, None, None, :], truth.shape), truth)
     assert pw_error < 0.85 * rigid_error, (pw_error, rigid_error)
+
+
+def test_frames_at_max_shifts_are_a_warning(tmp_path, caplog):
+    # Motion larger than max_shifts: the frames past the bound are clipped there (not corrected fully), which
+    # metrics.json counted but the log never said (the sweep's motion_10px_jumps: 393 of 1,000 frames, silently).
+    movie, gt = _simulated_movie(tmp_path, n_frames=240, height=112, width=112, n_neurons=25, seed=11,
+                                 motion_amplitude_px=8.0, motion_jump_rate_hz=0.2, nonrigid_amplitude_px=0.0)
+    out = tmp_path / "motion"
+    with caplog.at_level("WARNING"):
+        run_motion_step(movie, out, max_shifts=[4, 4], threads=1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_frames_at_max_shifts"] > 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("max_shifts" in message and f"{metrics['n_frames_at_max_shifts']} of 240 frames" in message
+               for message in warnings), warnings
+
+
+def test_motion_within_max_shifts_is_no_warning(tmp_path, caplog):
+    movie, _ = _simulated_movie(tmp_path, n_frames=120, height=112, width=112, n_neurons=25, seed=11,
+                                motion_amplitude_px=2.0, nonrigid_amplitude_px=0.0)
+    with caplog.at_level("WARNING"):
+        run_motion_step(movie, tmp_path / "motion", max_shifts=[6, 6], threads=1)
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "max_shifts" in r.getMessage()]

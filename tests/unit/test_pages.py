@@ -170,3 +170,21 @@ def test_rms_shift_is_the_root_mean_square_of_shift_lengths(tmp_path):
     assert numbers["motion: RMS shift (px)"] == pytest.approx(12.5 ** 0.5)
     assert numbers["motion: largest shift (px)"] == 2.5
     assert component_numbers(files["components"])["median SNR of accepted"] == 5.0
+
+
+def test_summary_shows_frames_at_max_shifts_and_saturated_tiles(tmp_path):
+    # A recording moving past max_shifts (393 of 1,000 frames corrected only 5 px) or clipped at the sensor's
+    # ceiling (53 % of tiles) lost most of its accuracy in the sweep while its summary looked like any other's.
+    from ace_neuro.report import convert_numbers
+
+    files = _recording_files(tmp_path / "rec1", summary=False)
+    metadata = json.loads(files["metadata"].read_text())
+    assert convert_numbers(files["metadata"])["saturated tiles (fraction)"] is None  # a metadata.json of before
+    files["metadata"].write_text(json.dumps({**metadata, "saturated_tile_fraction": 0.5348}))
+    motion = json.loads(files["motion"].read_text())
+    files["motion"].write_text(json.dumps({**motion, "n_frames_at_max_shifts": 393}))
+    assert convert_numbers(files["metadata"])["saturated tiles (fraction)"] == 0.5348
+    assert motion_numbers(files["motion"], files["shifts"])["motion: frames at max_shifts"] == 393
+    status = pd.DataFrame({"id": ["rec1"], "status": ["done"], "step": [""], "reason": [""], "log": [""]})
+    row = study_rows(status, {"rec1": files}, ["convert", "motion"]).iloc[0]
+    assert row["frames at max_shifts"] == 393 and row["saturated tiles (fraction)"] == 0.5348

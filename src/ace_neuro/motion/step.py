@@ -431,7 +431,35 @@ def correct_motion(
         elapsed, n_frames / elapsed, metrics["correlation_before_mean"], metrics["correlation_after_mean"],
         border_pix, metrics["n_no_structure_frames"],
     )
+    _warn_at_max_shifts(metrics["n_frames_at_max_shifts"], n_frames, options.max_shifts, (height, width), logger)
     return {k: v for k, v in metrics.items() if k not in ("correlation_before", "correlation_after")}
+
+
+def _warn_at_max_shifts(n_at_bound: int, n_frames: int, max_shifts: tuple[int, int], frame_shape: tuple[int, int],
+                        logger) -> None:
+    """A warning when rigid shifts reached ``max_shifts``: those frames moved further and are corrected only so far.
+
+    Parameters
+    ----------
+    n_at_bound : int
+        Frames whose rigid shift reached ``max_shifts`` on either axis (``metrics.json``'s
+        ``n_frames_at_max_shifts``).
+    n_frames : int
+        Frames of the movie.
+    max_shifts : (int, int)
+        The search's bound (rows, cols), pixels.
+    frame_shape : (int, int)
+        (H, W): ``max_shifts`` must stay below half of it.
+    logger : logging.Logger
+    """
+    if n_at_bound <= 0:
+        return
+    limit = ((frame_shape[0] - 1) // 2, (frame_shape[1] - 1) // 2)
+    logger.warning(
+        "motion: %d of %d frames reached motion.max_shifts %s (the largest shift searched): the brain moved further "
+        "in them, so they are corrected only that far and their cells are blurred or doubled; raise max_shifts "
+        "(below half the frame, %s) and run motion again", n_at_bound, n_frames, list(max_shifts), list(limit),
+    )
 
 
 def _movie_shape(movie_path: str) -> tuple[int, int, int]:

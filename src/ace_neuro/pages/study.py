@@ -36,6 +36,8 @@ STUDY_COLUMNS = {
     "duration (s)": "duration (s)",
     "largest shift (px)": "motion: largest shift (px)",
     "RMS shift (px)": "motion: RMS shift (px)",
+    "frames at max_shifts": "motion: frames at max_shifts",
+    "saturated tiles (fraction)": "saturated tiles (fraction)",
     "components found": "components found",
     "cells accepted": "components accepted",
     "median SNR": "median SNR of accepted",
