@@ -70,3 +70,21 @@ def test_resample_traces_averages_whole_and_partial_frames():
     assert np.allclose(resample_traces(np.full((2, 100), 3.0), 47.0, 20.0), 3.0)
     with pytest.raises(ValueError, match="snr_rate"):
         trace_snr(x, 60.0, DECAY, 0.0)
+
+
+def test_tsub_auto_averages_the_same_seconds_at_any_frame_rate():
+    """Seeding frames of 0.1 s: tsub 2 at 15-20 Hz (CaImAn's demo value, the real recordings of benchmarks/real.md
+    unchanged), 3 at 30 Hz, 6 at 60 Hz; the fit resolves it from the frame rate and records the number."""
+    from ace_neuro.cnmfe.params import CnmfeOptions, resolve_tsub, seeding_tsub
+    from ace_neuro.cnmfe.pipeline import prepare_fit
+    from ace_neuro.cnmfe.reader import MovieSource
+
+    assert [seeding_tsub(fr) for fr in (7.5, 10.0, 15.0, 20.0, 25.0, 30.0, 60.0)] == [1, 1, 2, 2, 3, 3, 6]
+    options = CnmfeOptions.from_params(gSig=[3, 3], gSiz=[13, 13])
+    assert options.tsub == "auto" and resolve_tsub(options, 60.0).tsub == 6
+    assert resolve_tsub(options.replace(tsub=4), 60.0).tsub == 4  # a number is kept
+    with pytest.raises(ValueError, match="frame rate"):
+        resolve_tsub(options, None)
+    source = MovieSource.from_array(np.random.default_rng(0).normal(10, 1, (60, 20, 20)).astype(np.float32))
+    for rate, tsub in ((15.0, 2), (30.0, 3), (60.0, 6)):
+        assert prepare_fit(source, options, frame_rate=rate, border_pix=0).options.tsub == tsub
