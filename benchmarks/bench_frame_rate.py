@@ -15,6 +15,7 @@ Usage::
     .venv/bin/python benchmarks/bench_frame_rate.py [--rates 10 20 30 60] [--seconds 50] [--light-per-second] \
         [--data /tmp/frame_rate] [--out benchmarks/frame_rate.json] [--set SECTION.KEY=VALUE ...] [--tag _x] [--keep]
     .venv/bin/python benchmarks/bench_frame_rate.py ... --reevaluate '' --tag _after    # evaluate on, kept fits
+    .venv/bin/python benchmarks/bench_frame_rate.py --collect --data /tmp/frame_rate --out benchmarks/frame_rate.json
 """
 
 from __future__ import annotations
@@ -151,12 +152,12 @@ def run_rate(rate: float, args) -> dict:
 
 def markdown_table(rows: list[dict]) -> str:
     """One line per rate: counts, precision, recall (all and active), F1, seeding thresholds, the missed cells."""
-    lines = ["| rate Hz | noise | frames | CPU s | true / active | accepted | precision | recall | recall active | F1 "
-             "| min_corr / min_pnr | missed (stage) |", "|" + "---|" * 12]
+    lines = ["| run | rate Hz | noise | frames | CPU s | true / active | accepted | precision | recall | recall active | F1 "
+             "| min_corr / min_pnr | missed (stage) |", "|" + "---|" * 13]
     for row in rows:
         o = row["options"]
         if not row["ok"]:
-            lines.append(f"| {o['frame-rate']} | {o.get('noise', 1)} | {o['n-frames']} | {row['cpu_seconds']:.0f} "
+            lines.append(f"| {row.get('work', row['case'])} | {o['frame-rate']} | {o.get('noise', 1)} | {o['n-frames']} | {row['cpu_seconds']:.0f} "
                          "| **failed** |" + " |" * 7)
             continue
         e, s = row["accuracy"]["evaluate"], row["stages"]
@@ -166,7 +167,7 @@ def markdown_table(rows: list[dict]) -> str:
             key = miss["stage"] + ("" if miss["active"] else ", inactive")
             stages[key] = stages.get(key, 0) + 1
         missed = "; ".join(f"{n} {k}" for k, n in stages.items()) or "-"
-        lines.append(f"| {o['frame-rate']:g} | {o.get('noise', 1)} | {o['n-frames']} | {row['cpu_seconds']:.0f} | {e['n_true']} / "
+        lines.append(f"| {row.get('work', row['case'])} | {o['frame-rate']:g} | {o.get('noise', 1)} | {o['n-frames']} | {row['cpu_seconds']:.0f} | {e['n_true']} / "
                      f"{e['n_active']} | {e['n_est']} | {e['precision']:.3f} | {e['recall']:.3f} | "
                      f"{e['recall_active']:.3f} | {e['f1']:.3f} | {first.get('min_corr')} / {first.get('min_pnr')} "
                      f"| {missed} |")
@@ -191,9 +192,17 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep every results folder")
     parser.add_argument("--rescore", action="store_true", help="score the kept results of an earlier --keep run")
     parser.add_argument("--table", type=Path, help="print the markdown table of this JSON record and stop")
+    parser.add_argument("--collect", action="store_true",
+                        help="gather the row.json of every kept run under --data into --out (each with its folder) and stop")
     args = parser.parse_args()
     if args.table:
         print(markdown_table(json.loads(args.table.read_text())["results"]))
+        return 0
+    if args.collect:
+        rows = [{"work": path.parent.name, **json.loads(path.read_text())}
+                for path in sorted(args.data.glob("work_*/row.json"))]
+        args.out.write_text(json.dumps({"collected_from": str(args.data), "results": rows}, indent=2))
+        print(markdown_table(rows))
         return 0
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
