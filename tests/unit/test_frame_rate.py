@@ -88,3 +88,14 @@ def test_tsub_auto_averages_the_same_seconds_at_any_frame_rate():
     source = MovieSource.from_array(np.random.default_rng(0).normal(10, 1, (60, 20, 20)).astype(np.float32))
     for rate, tsub in ((15.0, 2), (30.0, 3), (60.0, 6)):
         assert prepare_fit(source, options, frame_rate=rate, border_pix=0).options.tsub == tsub
+
+
+def test_a_short_last_baseline_bin_does_not_sink_the_trace():
+    """2,000 frames at 60 Hz are 666 samples at 20 Hz: bins of 133 left a last bin of one sample, whose '8th
+    percentile' on a transient pulled the baseline up and a bright cell's SNR from 8 to 0.3 (the sweep's 60 Hz
+    case). The remainder now joins the last bin; lengths that fill their bins are unchanged."""
+    rng = np.random.default_rng(4)
+    t = np.arange(1001) / 20.0
+    cell = sum(6.0 * np.exp(-(t - s) / TAU) * (t >= s) for s in (5.0, 20.0, 35.0, 49.9)) + rng.standard_normal(t.size)
+    whole, cut = trace_snr(cell[None, :1000], 20.0, DECAY)[0], trace_snr(cell[None], 20.0, DECAY)[0]
+    assert cut == pytest.approx(whole, rel=0.15), (whole, cut)

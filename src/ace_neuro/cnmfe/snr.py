@@ -60,16 +60,23 @@ def _half_sample_mode(sorted_values: np.ndarray) -> float:
 
 
 def _remove_slow_baseline(traces: np.ndarray) -> np.ndarray:
-    """Subtract the 8th percentile of consecutive bins (``min(T // 5, 800)`` frames), interpolated."""
+    """Subtract the 8th percentile of consecutive bins (``min(T // 5, 800)`` frames), interpolated.
+
+    A remainder shorter than half a bin joins the last bin: a bin of a few frames has no baseline to give (its
+    8th percentile is whatever those frames hold; on a transient it pulled the baseline up and the trace far below
+    zero, e.g. 1,001 frames in bins of 200).
+    """
     n_frames = traces.shape[1]
     bin_len = min(n_frames // 5, 800)
     if bin_len < 2:
         return traces - np.percentile(traces, 8, axis=1, keepdims=True)
     n_bins = int(math.ceil(n_frames / bin_len))
+    if n_bins > 1 and n_frames - (n_bins - 1) * bin_len < bin_len / 2:
+        n_bins -= 1
     centers = np.empty(n_bins)
     levels = np.empty((traces.shape[0], n_bins))
     for i in range(n_bins):
-        lo, hi = i * bin_len, min((i + 1) * bin_len, n_frames)
+        lo, hi = i * bin_len, (i + 1) * bin_len if i < n_bins - 1 else n_frames
         centers[i] = (lo + hi - 1) / 2.0
         levels[:, i] = np.percentile(traces[:, lo:hi], 8, axis=1)
     t = np.arange(n_frames)
