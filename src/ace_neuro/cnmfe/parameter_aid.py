@@ -472,7 +472,9 @@ def run_parameter_aid(
     from .params import resolve_tsub
     from .size import resolve_neuron_size
 
-    options = resolve_tsub(options, options.fr if options.fr is not None else frame_rate)
+    if isinstance(options.tsub, str):
+        options = resolve_tsub(options, options.fr if options.fr is not None else frame_rate)
+        log.info("cnmfe parameter aid: tsub auto -> %d", options.tsub)
     options, size = resolve_neuron_size(source, options, border=border, log=log)
     with scratch_directory(Path(outputs["summary"]).parent, ".cnmfe_parameters_scratch") as scratch:
         aid = compute_parameter_aid(source, options.seeding, options.noise, chunk_mb=options.cnmfe_chunk_mb,
