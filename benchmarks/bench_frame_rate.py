@@ -126,6 +126,9 @@ def run_rate(rate: float, args) -> dict:
     if args.light_per_second:  # the same light per second: per-frame noise grows as sqrt(rate / 20 Hz)
         options["noise"] = round(float(np.sqrt(rate / 20.0)), 4)
         name += "_same_light"
+    if args.seed != BASE["seed"]:
+        options["seed"] = args.seed
+        name += f"_seed{args.seed}"
     recording = simulate(args.data / f"sim_{name}", options)
     work = args.data / f"work_{name}{args.tag}"
     results = work / "results" / "rec"
@@ -181,6 +184,7 @@ def main() -> int:
     parser.add_argument("--light-per-second", action="store_true",
                         help="scale the simulator's noise by sqrt(rate / 20 Hz): the same light per second at every "
                              "rate, as a sensor whose exposure is the frame period (default: the same noise per frame)")
+    parser.add_argument("--seed", type=int, default=BASE["seed"], help="the simulator's seed (default the sweep's)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--data", type=Path, default=Path("/tmp/frame_rate"))
     parser.add_argument("--out", type=Path, default=HERE / "frame_rate.json")
