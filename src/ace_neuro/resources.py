@@ -139,7 +139,8 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
     if stage == "cnmfe":
         cnmfe = options["cnmfe"]
         cached = cnmfe.seeding_cache and _blocks_dtype(dtype, options) == "float32"
-        caches = 2 * 4 * samples / (cnmfe.tsub * cnmfe.ssub**2) if cached else 0
+        tsub = 1 if isinstance(cnmfe.tsub, str) else cnmfe.tsub  # auto: known with the frame rate; 1 bounds it
+        caches = 2 * 4 * samples / (tsub * cnmfe.ssub**2) if cached else 0
         return (caches + 40 * pixels) / 1e6 + 10
     if stage == "projections":
         return 8 * 4 * pixels / 1e6 + 5

@@ -18,7 +18,8 @@ def test_defaults_are_caiman_one_photon_values():
     assert p["center_psf"] is True and p["nb"] == 0
     # seeding thresholds: calibrated on the recording (CaImAn's demo: 0.8 and 10, still accepted as numbers)
     assert (p["min_corr"], p["min_pnr"], p["ring_size_factor"]) == ("auto", "auto", 1.4)
-    assert (p["ssub"], p["tsub"], p["ssub_B"], p["p"]) == (1, 2, 2, 1)
+    # tsub: the frames of 0.1 s, set by the frame rate (CaImAn's demo: 2, still accepted as a number)
+    assert (p["ssub"], p["tsub"], p["ssub_B"], p["p"]) == (1, "auto", 2, 1)
     assert {q.name for q in PARAMS} >= {"K", "rf", "stride", "border_pix", "merge_thr", "del_duplicates", "only_init"}
     assert all(q.stage == "cnmfe" for q in PARAMS)
 

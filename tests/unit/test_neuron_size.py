@@ -45,13 +45,13 @@ def test_noise_only_falls_back_with_a_warning():
 def test_resolve_replaces_auto_and_keeps_numbers():
     movie = _blob_movie(4.0, T=200)
     source = MovieSource.from_array(movie)
-    options, size = resolve_neuron_size(source, CnmfeOptions.from_params({}))
+    options, size = resolve_neuron_size(source, CnmfeOptions.from_params({"tsub": 2}))
     g = size.gSig
     assert options.seeding.gSig == (g, g) and options.seeding.gSiz == (gsiz_for(g),) * 2 and g in (4, 5, 6)
     options, size = resolve_neuron_size(source, CnmfeOptions.from_params({"gSig": 3}))
     assert size is None and options.seeding.gSig == (3, 3) and options.seeding.gSiz == (13, 13)
     with pytest.raises(ValueError, match="gSiz"):
-        resolve_neuron_size(source, CnmfeOptions.from_params({"gSiz": 3}))
+        resolve_neuron_size(source, CnmfeOptions.from_params({"gSiz": 3, "tsub": 2}))
 
 
 def test_peak_image_keeps_no_chunk_alive():

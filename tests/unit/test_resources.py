@@ -33,8 +33,11 @@ def test_disk_follows_the_files_each_rule_writes():
     assert estimate("motion", 6000, 608, 608, options=compact)["disk_mb"] == pytest.approx(2 * mb, rel=0.01)
     assert estimate("cnmfe", 6000, 608, 608, options=compact)["disk_mb"] < 0.02 * mb  # no seeding caches
     assert estimate("cnmfe", 6000, 608, 608)["disk_mb"] < 0.02 * mb  # no seeding caches by default
-    cached = estimate("cnmfe", 6000, 608, 608, options={"motion": wide, "cnmfe": CnmfeOptions(seeding_cache=True)})["disk_mb"]
+    cached = estimate("cnmfe", 6000, 608, 608,
+                      options={"motion": wide, "cnmfe": CnmfeOptions(seeding_cache=True, tsub=2)})["disk_mb"]
     assert cached == pytest.approx(4 * mb, rel=0.01)  # tsub 2: two half-length float32 caches
+    auto = estimate("cnmfe", 6000, 608, 608, options={"motion": wide, "cnmfe": CnmfeOptions(seeding_cache=True)})
+    assert auto["disk_mb"] == pytest.approx(8 * mb, rel=0.01)  # tsub auto (set by the frame rate): bounded by tsub 1
     # the recording's options by stage, as the workflow passes them: a float16 movie gets no caches, tsub 4 half
     float16 = {"motion": compact, "cnmfe": CnmfeOptions(seeding_cache=True)}
     assert estimate("cnmfe", 6000, 608, 608, options=float16)["disk_mb"] < 0.02 * mb
@@ -50,7 +53,7 @@ def test_disk_follows_the_files_each_rule_writes():
     assert run_disk_mb(6000, 608, 608) <= 3 * mb + 250 + exported  # defaults: the TIFF and the float16 block movie
     assert run_disk_mb(6000, 608, 608, options=wide) <= 5.5 * mb + exported  # float32 blocks
     assert run_disk_mb(6000, 608, 608, options=[MotionOptions(save_memmap=True, blocks_dtype="float32"),
-                                                CnmfeOptions(seeding_cache=True)]) <= 13.1 * mb + exported
+                                                CnmfeOptions(seeding_cache=True, tsub=2)]) <= 13.1 * mb + exported
 
 
 def test_unknown_stage_or_size_is_an_error():

@@ -7,6 +7,7 @@ rule cnmfe_parameters:
     input:
         movie=rules.motion.output.memmap,
         motion_metrics=rules.motion.output.metrics,
+        metadata=rules.convert.output.metadata,
     output:
         images=report(
             f"{RESULTS}/{{id}}/cnmfe_parameters/images.png",

@@ -176,7 +176,8 @@ def independent_dim_cells(
                                 & ((snr > options.min_SNR) | (r >= options.rval_thr)) & (r > options.rval_lowest))
     candidates = np.setdiff1d(candidates, np.union1d(good, excluded))
     return independent_components(estimates.A, estimates.C, estimates.C + estimates.YrA, estimates.dims, snr, good,
-                                  candidates, radius=radius, frame_rate=estimates.frame_rate, decay_time=decay_time)
+                                  candidates, radius=radius, frame_rate=estimates.frame_rate, decay_time=decay_time,
+                                  snr_rate=options.snr_frame_rate)
 
 
 def snr_floor(residuals: np.ndarray, options: EvaluateOptions, *, frame_rate: float, decay_time: float) -> dict:
@@ -202,7 +203,7 @@ def snr_floor(residuals: np.ndarray, options: EvaluateOptions, *, frame_rate: fl
     if options.snr_null_rate is None or n_frames < 2:
         return out
     null = snr_null_threshold(n_frames, frame_rate, decay_time, options.snr_null_rate,
-                              autocorrelation=noise_autocorrelation(residuals))
+                              autocorrelation=noise_autocorrelation(residuals), snr_rate=options.snr_frame_rate)
     out.update(null)
     out["SNR_lowest_used"] = max(float(options.SNR_lowest), float(null["threshold"]))
     logger.info("evaluate: SNR floor %.3f (SNR_lowest %g; noise alone passes %.3f at %g per component: %d frames, "
@@ -248,7 +249,7 @@ def evaluate_components(
     decay_time = float(fit.decay_time if decay_time is None else decay_time)
     n_comp = estimates.n_components
     if n_comp:
-        snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time)
+        snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time, options.snr_frame_rate)
         frames = peak_frames(estimates.C, estimates.frame_rate, options.Npeaks)
         r_values = spatial_r_values(estimates, movie, frames, chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:

@@ -31,7 +31,7 @@ from .filters import downsample_frames
 from .init import (InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds,
                    seed_mask)
 from .merge import merge_components
-from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions
+from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions, resolve_tsub
 from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
 from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
@@ -470,6 +470,7 @@ def fit_region(
     RegionFit
     """
     log = log or logger
+    options = resolve_tsub(options, frame_rate)  # tsub auto: the frames of 0.1 s
     seeding, noise = options.seeding, options.noise
     passes = movie_passes(source, options, threads)
     passes.label = label

@@ -138,6 +138,7 @@ def independent_components(
     radius: float,
     frame_rate: float,
     decay_time: float,
+    snr_rate: float | None = None,
     min_own_fraction: float = 0.9,
     max_core_covered: float = 0.25,
     core_level: float = 0.3,
@@ -170,6 +171,8 @@ def independent_components(
         Largest distance between centres of mass of neighbours, pixels (``gSiz``).
     frame_rate, decay_time : float
         Hz and seconds, as for the SNR.
+    snr_rate : float, optional
+        Hz, as for the SNR (:func:`~ace_neuro.cnmfe.snr.trace_snr`).
     min_own_fraction, max_core_covered, core_level : float
         The test's limits (see above).
 
@@ -207,7 +210,7 @@ def independent_components(
         near[k] = False
         residuals.append(_unexplained(np.asarray(raw[k], np.float64), C[near]))
         covered.append(_core_cover(A, int(k), np.flatnonzero(near & is_accepted), core_level))
-    own = trace_snr(np.asarray(residuals), frame_rate, decay_time)
+    own = trace_snr(np.asarray(residuals), frame_rate, decay_time, snr_rate)
     out = {}
     for k, own_k, cov_k in zip(candidates.tolist(), own, covered):
         independent = own_k >= min_own_fraction * snr[k] and cov_k <= max_core_covered

@@ -424,6 +424,7 @@ def run_parameter_aid(
     *,
     border_pix: int | None = None,
     estimates_path: str | os.PathLike | None = None,
+    frame_rate: float | None = None,
     threads: int = 1,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
@@ -445,6 +446,8 @@ def run_parameter_aid(
     estimates_path : path-like, optional
         Evaluated estimates (``evaluate/estimates.h5``): gSig is then suggested from
         the accepted footprints.
+    frame_rate : float, optional
+        Hz (the convert step's metadata); ``options.fr`` wins when set. Needed for ``tsub: auto``.
     threads : int
     log : logging.Logger, optional
 
@@ -466,8 +469,12 @@ def run_parameter_aid(
     if estimates_path is not None:
         est = load_estimates(estimates_path)
         footprints = est.A[:, est.idx_components] if est.idx_components is not None else est.A
+    from .params import resolve_tsub
     from .size import resolve_neuron_size
 
+    if isinstance(options.tsub, str):
+        options = resolve_tsub(options, options.fr if options.fr is not None else frame_rate)
+        log.info("cnmfe parameter aid: tsub auto -> %d", options.tsub)
     options, size = resolve_neuron_size(source, options, border=border, log=log)
     with scratch_directory(Path(outputs["summary"]).parent, ".cnmfe_parameters_scratch") as scratch:
         aid = compute_parameter_aid(source, options.seeding, options.noise, chunk_mb=options.cnmfe_chunk_mb,

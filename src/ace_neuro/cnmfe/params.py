@@ -22,13 +22,19 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
+
 from ace_neuro.options import Options, ParameterError, option
 
 __all__ = [
+    "SEEDING_FRAME_S",
+    "seeding_tsub",
+    "resolve_tsub",
     "check_params",
     "default_params",
     "CnmfeOptions",
@@ -65,7 +71,8 @@ class SeedingOptions:
     K : int or None
         Most neurons seeded in one region (whole field or patch); None: no limit.
     ssub, tsub : int
-        Spatial and temporal downsampling factors of the seeding movie.
+        Spatial and temporal downsampling factors of the seeding movie (``tsub`` may be ``"auto"`` until the
+        frame rate is known: :func:`resolve_tsub`).
     method_init : str
         ``"corr_pnr"`` (the only method).
     seeding_cache : bool
@@ -81,7 +88,7 @@ class SeedingOptions:
     seed_false_rate: float
     K: int | None
     ssub: int
-    tsub: int
+    tsub: int | str
     method_init: str
     seeding_cache: bool
 
@@ -198,6 +205,52 @@ _GROUPS = {
 }
 
 
+#: Seconds of movie averaged into one seeding frame by ``tsub: auto`` (CaImAn's demo: tsub 2 at 20 Hz).
+SEEDING_FRAME_S = 0.1
+
+
+def seeding_tsub(frame_rate: float) -> int:
+    """``tsub: auto``: the frames of :data:`SEEDING_FRAME_S` seconds, rounded half up, at least 1.
+
+    A sensor exposed for the frame period collects ``1 / frame_rate`` of a second's light per frame; averaging
+    the frames of a fixed time gives seeding frames of the same noise at any rate (a fixed ``tsub`` 2 leaves a
+    60 Hz seeding frame ``sqrt(3)`` times noisier than a 20 Hz one).
+
+    Parameters
+    ----------
+    frame_rate : float
+        Hz, > 0.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> [seeding_tsub(fr) for fr in (5, 10, 15, 20, 30, 60)]
+    [1, 1, 2, 2, 3, 6]
+    """
+    if not frame_rate > 0:
+        raise ValueError(f"frame_rate must be > 0 Hz, got {frame_rate}")
+    return max(1, int(math.floor(float(frame_rate) * SEEDING_FRAME_S + 0.5 + 1e-9)))
+
+
+def resolve_tsub(options: "CnmfeOptions", frame_rate: float | None) -> "CnmfeOptions":
+    """``options`` with ``tsub: auto`` replaced by :func:`seeding_tsub` of ``frame_rate`` (a number is kept).
+
+    Raises
+    ------
+    ValueError
+        ``tsub`` is ``auto`` and there is no frame rate.
+    """
+    if not isinstance(options.tsub, str):
+        return options
+    if frame_rate is None or not np.isfinite(frame_rate) or not frame_rate > 0:
+        raise ValueError("cnmfe: tsub 'auto' needs the frame rate: set cnmfe.fr or give the convert step's metadata "
+                         "(frame_rate_hz), or set tsub to a number")
+    return options.replace(tsub=seeding_tsub(frame_rate))
+
+
 def _view(name: str) -> cached_property:
     """A group view of :class:`CnmfeOptions` (its fields of the group's names), built once per object."""
     group = _GROUPS[name]
@@ -236,7 +289,7 @@ class CnmfeOptions(Options):
     seed_false_rate: float = option(0.001, "number", "(ace-neuro) For 'auto' min_corr / min_pnr: fraction of background pixels allowed to pass each seeding threshold (cnmfe/thresholds.py).", maximum=0.5, exclusive_minimum=0.0)
     ring_size_factor: float = option(1.4, "number", "Radius of the background ring = ring_size_factor * gSiz / 2.", exclusive_minimum=0.0, caiman_group="init")
     ssub: int = option(1, "integer", "Spatial downsampling factor for initialisation.", minimum=1, caiman_group="init")
-    tsub: int = option(2, "integer", "Temporal downsampling factor for initialisation.", minimum=1, caiman_group="init")
+    tsub: int | str = option("auto", ("integer", "string"), "Temporal downsampling factor for initialisation (frames averaged into one seeding frame). 'auto' = the frames of 0.1 s, at least 1 (2 at 15-20 Hz as CaImAn's demo, 3 at 30 Hz, 6 at 60 Hz, 1 at 10 Hz), so a seeding frame holds the same light at any frame rate (benchmarks/frame_rate.md).", minimum=1, caiman_group="init")
     ssub_B: int = option(2, "integer", "Spatial downsampling factor of the ring-model background.", minimum=1, caiman_group="init")
     nb: int = option(0, "integer", "Number of global background components; 0 = ring model (the only one-photon model).", enum=(0,), caiman_group="init")
     p: int = option(1, "integer", "Order of the autoregressive calcium model (0 = no deconvolution, 1 or 2).", enum=(0, 1, 2), caiman_group=("temporal", "preprocess"))
@@ -272,12 +325,13 @@ class CnmfeOptions(Options):
             ``gSiz`` smaller than ``gSig``, ``rf`` smaller than ``gSiz``,
             ``stride`` not smaller than the patch, ``patch_jobs`` without ``rf`` or
             with CaImAn's engine, ``noise_range`` not increasing,
-            ``min_corr`` / ``min_pnr`` a text other than ``auto``.
+            ``min_corr`` / ``min_pnr`` / ``tsub`` a text other than ``auto``.
         """
-        for name in ("min_corr", "min_pnr", "gSig", "gSiz"):
+        for name in ("min_corr", "min_pnr", "gSig", "gSiz", "tsub"):
             if isinstance(values[name], str):
                 if values[name].strip().lower() != "auto":
-                    kind = "a number" if name.startswith("min_") else "a number, a pair [rows, cols]"
+                    kind = ("a number" if name.startswith("min_") else "an integer" if name == "tsub"
+                            else "a number, a pair [rows, cols]")
                     raise ParameterError(f"cnmfe.{name} must be {kind} or 'auto', got {values[name]!r}")
                 values[name] = "auto"
         # a size that is 'auto' is checked when it is known (cnmfe/size.py)
@@ -340,6 +394,7 @@ class EvaluateOptions(Options):
     r_values_min: float | None = option(None, ("number", "null"), "The seed's name for rval_thr (for old parameter sheets); when set it replaces rval_thr.", minimum=-1.0, maximum=1.0)
     SNR_lowest: float = option(2.2, "number", "Components with a trace SNR at or below this are rejected whatever their r-value (CaImAn's default 0.5 is below what noise alone reaches; between noise and cells, on real data, lie halos of bright cells and neuropil with real transients: 2.2 with the fringe rule keeps 0.80 of ours among MiniAn's units and finds 0.73 of them, and keeps simulated cells of short recordings down to SNR 2.2; benchmarks/length.md). The length-aware floor (snr_null_rate) applies too.", minimum=0.0, caiman_group="quality")
     snr_null_rate: float | None = option(0.001, ("number", "null"), "(ace-neuro) Length-aware SNR floor: a component is also rejected when its SNR is at or below what noise alone passes at this rate per component, at the recording's own length, frame rate and noise (a Gumbel law fitted to the components' downward runs, cnmfe/snr.py); the floor used is the larger of this and SNR_lowest; null = SNR_lowest alone.", exclusive_minimum=0.0, maximum=0.5)
+    snr_frame_rate: float | None = option(20.0, ("number", "null"), "(ace-neuro) Frame rate (Hz) at which the trace SNR is measured (min_SNR, SNR_lowest, the length-aware floor, the independent-cell test): the traces of a faster recording are first averaged over intervals of 1 / snr_frame_rate s, so at the same light per second a cell's SNR does not fall with the frame rate (CaImAn's per-frame SNR falls as 1 / sqrt(rate): 0.6 of it at 60 Hz against 20 Hz, benchmarks/frame_rate.md); a slower recording is measured as it is; null = CaImAn's SNR at the recording's own rate.", exclusive_minimum=0.0)
     fringe_corr: float | None = option(0.5, ("number", "null"), "(ace-neuro) Reject a component whose centre lies within gSiz / 2 of a brighter accepted one (higher SNR) and whose denoised trace correlates with it above this: a rim, halo or residual fragment of that cell (cnmfe/fringes.py); null = off.", minimum=0.0, maximum=1.0)
     SNR_lowest_independent: float | None = option(None, ("number", "null"), "(ace-neuro) Off by default (null). When set, a component under SNR_lowest is still accepted down to this SNR (and above the length-aware noise floor) if it passes the r-value rule and is an independent cell: its trace keeps at least 0.9 of its SNR once what brighter neighbours within gSiz explain is removed, and at most a quarter of its core lies inside brighter accepted components' cores (cnmfe/fringes.py). At 1.2 it keeps simulated dim cells (recall 0.975 -> 1.000 at 1,500 frames, precision >= 0.988) but on MiniAn's real demo 4 of the 22 it adds are MiniAn units (about half are dim somata by eye); benchmarks/length.md.", minimum=0.0)
     rval_lowest: float = option(-1.0, "number", "Components with an r-value at or below this are rejected whatever their SNR.", minimum=-1.0, maximum=1.0, caiman_group="quality")

@@ -26,7 +26,7 @@ from typing import Sequence
 from ..io.atomic import write_json
 from ..io.memmap import find_corrected_movie
 from .estimates import Estimates
-from .params import CnmfeOptions
+from .params import CnmfeOptions, resolve_tsub
 from .patch_grid import patch_job_regions
 from .patches import fit_patch, load_patch_fit, merge_patches, save_patch_fit
 from .pipeline import FitSetup, estimates_from_fit, prepare_fit, read_step_inputs
@@ -122,8 +122,9 @@ def read_setup(path: str | os.PathLike, options: CnmfeOptions) -> tuple[FitSetup
         changed = sorted(k for k in record["options"] if record["options"][k] != _plain(options).get(k))
         raise ValueError(f"cnmfe: {path} was made with other cnmfe options ({', '.join(changed)}); delete it and run "
                          "again")
-    setup = FitSetup(options.replace(gSig=record["gSig"], gSiz=record["gSiz"]), float(record["frame_rate"]),
-                     int(record["border"]), record["neuron_size"], tuple(record["dims"]))
+    resolved = resolve_tsub(options.replace(gSig=record["gSig"], gSiz=record["gSiz"]), float(record["frame_rate"]))
+    setup = FitSetup(resolved, float(record["frame_rate"]), int(record["border"]), record["neuron_size"],
+                     tuple(record["dims"]))
     return setup, [tuple(r) for r in record["regions"]]
 
 

@@ -36,7 +36,7 @@ from ..io.memmap import find_corrected_movie
 from .estimates import Estimates
 from .fit import RegionFit, fit_region
 from .outputs import write_cnmfe_outputs
-from .params import CnmfeOptions
+from .params import SEEDING_FRAME_S, CnmfeOptions, resolve_tsub
 from .patches import fit_patches
 from .reader import MovieSource
 from .size import resolve_neuron_size
@@ -160,7 +160,7 @@ def prepare_fit(
     log: logging.Logger | None = None,
     threads: int = 1,
 ) -> FitSetup:
-    """Check the frame rate and frame size and measure the neuron size (``gSig: auto``) on the whole movie.
+    """Check the frame rate and frame size, resolve ``tsub: auto`` and measure the neuron size (``gSig: auto``).
 
     Parameters are those of :func:`fit_cnmfe`; ``source`` is the whole movie; ``threads`` read it ahead.
 
@@ -175,6 +175,9 @@ def prepare_fit(
     if fr is None or not np.isfinite(fr) or fr <= 0:
         raise ValueError("cnmfe: no frame rate: set cnmfe.fr or give the convert step's metadata (frame_rate_hz)")
     border = max(int(options.border_pix), int(border_pix or 0))
+    if isinstance(options.tsub, str):
+        options = resolve_tsub(options, fr)
+        log.info("cnmfe: tsub auto -> %d (the frames of %g s at %g Hz)", options.tsub, SEEDING_FRAME_S, fr)
     options, neuron_size = resolve_neuron_size(source, options, border=border, log=log, threads=threads)
     h, w = source.dims
     g_siz = list(options.seeding.gSiz)

@@ -175,11 +175,12 @@ def refit_traces(estimates: Estimates, source: MovieSource, changed: Sequence[in
     """
     from ace_neuro.cnmfe.fit import movie_passes
     from ace_neuro.cnmfe.estimates_file import recorded_options
-    from ace_neuro.cnmfe.params import CnmfeOptions
+    from ace_neuro.cnmfe.params import CnmfeOptions, resolve_tsub
     from ace_neuro.cnmfe.passes import ModelState
     from ace_neuro.cnmfe.temporal import update_traces
 
     options = recorded_options(estimates, CnmfeOptions)  # the options the fit recorded
+    options = resolve_tsub(options, estimates.frame_rate)  # its tsub (a number) or, unrecorded, the auto value
     passes = movie_passes(source, options, threads=threads)
     passes.label = "evaluate re-fit"
     A = scipy.sparse.csc_matrix(estimates.A, dtype=np.float32)

@@ -312,6 +312,9 @@ def resolve_neuron_size(source, options, *, border: int = 0, log=None, threads: 
     size = None
     g_sig = seeding.gSig
     if isinstance(g_sig, str):
+        if isinstance(seeding.tsub, str):
+            raise ValueError("cnmfe: tsub 'auto' is set from the frame rate before the neuron size is measured "
+                             "(ace_neuro.cnmfe.params.resolve_tsub)")
         tsub = int(seeding.tsub)
         chunk = source.chunk_frames(float(options.cnmfe_chunk_mb))
         peak = PeakImage(source.n_pixels)

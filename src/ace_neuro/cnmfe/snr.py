@@ -8,6 +8,19 @@ samples under that Gaussian noise is turned back into a z value: ``SNR =
 the z values are measured in units of three noise standard deviations, so
 CaImAn's thresholds (``min_SNR``) carry over. Works on ``K x T`` traces only.
 
+Frame rate. A sensor exposed for the frame period collects ``1 / rate`` of a
+second's light per frame, so at the same light per second a faster recording's
+per-frame noise grows as ``sqrt(rate)`` while a cell's transient keeps its
+height: CaImAn's per-frame SNR of the same cell falls as ``1 / sqrt(rate)``
+(at 60 Hz 0.6 of its 20 Hz value), and fixed thresholds reject at 60 Hz the
+cells they accept at 20 Hz. With ``snr_rate`` set, the traces of a recording
+faster than it are first averaged over consecutive intervals of ``1 /
+snr_rate`` seconds (:func:`resample_traces`, frames weighted by their overlap),
+so the SNR is measured on the same time grid at any rate: exactly invariant
+for a rate that is a multiple of ``snr_rate``, and the null of the
+length-aware floor (:func:`snr_null_threshold`) goes through the same
+averaging. A slower recording is left as it is (no light is made up).
+
 References
 ----------
 Bickel D.R., Fruehwirth R. (2006) On a fast, robust estimator of the mode.
@@ -22,7 +35,7 @@ import numpy as np
 import scipy.signal
 import scipy.special
 
-__all__ = ["trace_snr", "snr_null_threshold", "noise_autocorrelation"]
+__all__ = ["trace_snr", "snr_null_threshold", "noise_autocorrelation", "resample_traces"]
 
 #: CaImAn's z values are in units of this many noise standard deviations.
 _SIGMA_FACTOR = 3.0
@@ -47,16 +60,23 @@ def _half_sample_mode(sorted_values: np.ndarray) -> float:
 
 
 def _remove_slow_baseline(traces: np.ndarray) -> np.ndarray:
-    """Subtract the 8th percentile of consecutive bins (``min(T // 5, 800)`` frames), interpolated."""
+    """Subtract the 8th percentile of consecutive bins (``min(T // 5, 800)`` frames), interpolated.
+
+    A remainder shorter than half a bin joins the last bin: a bin of a few frames has no baseline to give (its
+    8th percentile is whatever those frames hold; on a transient it pulled the baseline up and the trace far below
+    zero, e.g. 1,001 frames in bins of 200).
+    """
     n_frames = traces.shape[1]
     bin_len = min(n_frames // 5, 800)
     if bin_len < 2:
         return traces - np.percentile(traces, 8, axis=1, keepdims=True)
     n_bins = int(math.ceil(n_frames / bin_len))
+    if n_bins > 1 and n_frames - (n_bins - 1) * bin_len < bin_len / 2:
+        n_bins -= 1
     centers = np.empty(n_bins)
     levels = np.empty((traces.shape[0], n_bins))
     for i in range(n_bins):
-        lo, hi = i * bin_len, min((i + 1) * bin_len, n_frames)
+        lo, hi = i * bin_len, (i + 1) * bin_len if i < n_bins - 1 else n_frames
         centers[i] = (lo + hi - 1) / 2.0
         levels[:, i] = np.percentile(traces[:, lo:hi], 8, axis=1)
     t = np.arange(n_frames)
@@ -79,7 +99,46 @@ def _least_likely_run(x: np.ndarray, window: int) -> float:
     return float(value) if np.isfinite(value) else 0.0
 
 
-def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.ndarray:
+def resample_traces(traces: np.ndarray, frame_rate: float, snr_rate: float) -> np.ndarray:
+    """Means of each trace over consecutive intervals of ``1 / snr_rate`` s (a slower recording unchanged).
+
+    Frame ``i`` covers ``[i, i + 1)`` frame periods; interval ``j`` covers ``[j k, (j + 1) k)`` with ``k =
+    frame_rate / snr_rate`` frames, and each frame counts with its overlap (whole frames when ``k`` is an
+    integer). The last partial interval is dropped.
+
+    Parameters
+    ----------
+    traces : ndarray, shape (K, T)
+    frame_rate, snr_rate : float
+        Hz.
+
+    Returns
+    -------
+    ndarray of float64, shape (K, floor(T / k))
+        ``traces`` (as float64) when ``frame_rate <= snr_rate`` or fewer than two intervals fit.
+
+    Examples
+    --------
+    >>> resample_traces(np.arange(6.0)[None], 60.0, 20.0).tolist()
+    [[1.0, 4.0]]
+    >>> resample_traces(np.arange(6.0)[None], 30.0, 20.0).round(3).tolist()   # 1.5 frames per interval
+    [[0.333, 1.667, 3.333, 4.667]]
+    """
+    x = np.asarray(traces, np.float64)
+    k = float(frame_rate) / float(snr_rate)
+    n_out = int(math.floor(x.shape[1] / k + 1e-9))
+    if k <= 1.0 or n_out < 2:
+        return x
+    cumulative = np.zeros((x.shape[0], x.shape[1] + 1))
+    np.cumsum(x, axis=1, out=cumulative[:, 1:])
+    edges = np.minimum(np.arange(n_out + 1) * k, x.shape[1])
+    whole = np.minimum(np.floor(edges + 1e-9).astype(np.int64), x.shape[1])
+    part = np.clip(edges - whole, 0.0, None)
+    at_edges = cumulative[:, whole] + part * x[:, np.minimum(whole, x.shape[1] - 1)]
+    return np.diff(at_edges, axis=1) / k
+
+
+def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float, snr_rate: float | None = None) -> np.ndarray:
     """CaImAn's trace SNR (event exceptionality) of each trace.
 
     Parameters
@@ -90,12 +149,17 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
         Frames per second (Hz).
     decay_time : float
         Typical transient decay time in seconds; events are judged over
-        ``N = ceil(frame_rate * decay_time)`` consecutive frames.
+        ``N = ceil(rate * decay_time)`` consecutive samples.
+    snr_rate : float, optional
+        Hz: the traces of a faster recording are averaged to this rate first
+        (:func:`resample_traces`; ``rate`` above is then ``snr_rate``), so the
+        SNR of a cell does not fall with the frame rate at the same light per
+        second; None = CaImAn's SNR at ``frame_rate``.
 
     Returns
     -------
     ndarray of float64, shape (K,)
-        SNR in CaImAn's units (z of the least likely ``N``-frame run, noise
+        SNR in CaImAn's units (z of the least likely ``N``-sample run, noise
         scaled by 3); 0 for a constant trace.
 
     Examples
@@ -117,12 +181,18 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float) -> np.nd
         return np.zeros(0)
     if n_frames < 2:
         raise ValueError(f"traces need at least 2 frames to estimate noise, got {n_frames}")
-    window = int(min(max(1, math.ceil(frame_rate * decay_time)), n_frames))
+    if snr_rate is not None and not snr_rate > 0:
+        raise ValueError(f"snr_rate must be > 0 Hz or None, got {snr_rate}")
+    n_samples = resample_traces(traces[:1], frame_rate, snr_rate).shape[1] if snr_rate is not None else n_frames
+    resampled = n_samples < n_frames
+    rate = float(snr_rate) if resampled else float(frame_rate)
+    window = int(min(max(1, math.ceil(rate * decay_time)), n_samples))
     snr = np.zeros(n_comp)
     block = 64  # traces converted to float64 at a time
     for k in range(n_comp):
         if k % block == 0:
-            detrended = _remove_slow_baseline(np.asarray(traces[k : k + block], dtype=np.float64))
+            chunk = np.asarray(traces[k : k + block], dtype=np.float64)
+            detrended = _remove_slow_baseline(resample_traces(chunk, frame_rate, snr_rate) if resampled else chunk)
         x = detrended[k % block]
         if not np.all(np.isfinite(x)):
             raise ValueError(
@@ -167,7 +237,8 @@ def _gumbel_upper_fit(values: np.ndarray) -> tuple[float, float]:
 
 
 def snr_null_threshold(n_frames: int, frame_rate: float, decay_time: float, false_rate: float, *,
-                       autocorrelation: float = 0.0, n_traces: int = 400, seed: int = 0) -> dict:
+                       autocorrelation: float = 0.0, snr_rate: float | None = None, n_traces: int = 400,
+                       seed: int = 0) -> dict:
     """The SNR that noise alone passes at ``false_rate`` per component, at this recording's length and noise.
 
     The SNR is the least likely run of ``N`` frames of a trace, the extreme of
@@ -190,6 +261,8 @@ def snr_null_threshold(n_frames: int, frame_rate: float, decay_time: float, fals
         Fraction of noise-only components allowed above the floor, in (0, 1).
     autocorrelation : float
         Lag-1 autocorrelation of the noise, in [0, 1) (:func:`noise_autocorrelation`).
+    snr_rate : float, optional
+        Hz: the rate :func:`trace_snr` averages faster traces to (the null goes through the same averaging).
     n_traces, seed : int
         Size of the null sample and its random seed.
 
@@ -216,7 +289,7 @@ def snr_null_threshold(n_frames: int, frame_rate: float, decay_time: float, fals
         noise = rng.standard_normal((min(50, n_traces - start), int(n_frames)))
         if phi > 0:
             noise = scipy.signal.lfilter([1.0], [1.0, -phi], noise, axis=1)
-        sample.append(trace_snr(noise, frame_rate, decay_time))
+        sample.append(trace_snr(noise, frame_rate, decay_time, snr_rate))
     loc, scale = _gumbel_upper_fit(np.concatenate(sample))
     threshold = loc - scale * math.log(-math.log1p(-float(false_rate)))
     return {"threshold": round(float(threshold), 4), "gumbel_loc": round(float(loc), 4),

@@ -431,6 +431,7 @@ def _prepare_cnmfe(given: CnmfeOptions, mmap_path: Path, *, frame_rate: float, b
                    log: logging.Logger) -> _CnmfeRun:
     """Our options with every ``auto`` replaced by what CaImAn runs with (each logged), and CaImAn's groups.
 
+    ``tsub`` ``auto``: the frames of 0.1 s (:func:`ace_neuro.cnmfe.params.seeding_tsub`).
     ``gSig`` / ``gSiz`` ``auto``: measured on the movie as our engine measures
     them (:func:`ace_neuro.cnmfe.size.resolve_neuron_size`). ``min_corr`` /
     ``min_pnr`` ``auto``: calibrated as our engine calibrates them, on the
@@ -438,11 +439,15 @@ def _prepare_cnmfe(given: CnmfeOptions, mmap_path: Path, *, frame_rate: float, b
     each replacement a warning in the log and a line of ``caiman_decisions``.
     """
     from ..cnmfe.reader import MovieSource  # noqa: PLC0415
+    from ..cnmfe.params import SEEDING_FRAME_S, resolve_tsub  # noqa: PLC0415
     from ..cnmfe.size import resolve_neuron_size  # noqa: PLC0415
     from .caiman_seeding import calibrate_for_caiman  # noqa: PLC0415
 
     source = MovieSource.from_path(mmap_path)
-    p, size = resolve_neuron_size(source, given, border=border, log=log)
+    p = resolve_tsub(given, frame_rate)
+    if isinstance(given.tsub, str):
+        log.info("cnmfe (CaImAn): tsub auto -> %d (the frames of %g s at %g Hz)", p.tsub, SEEDING_FRAME_S, frame_rate)
+    p, size = resolve_neuron_size(source, p, border=border, log=log)
     if size is not None:
         log.info("cnmfe (CaImAn): gSig auto -> %s, gSiz %s (measured on the movie, as our engine does)",
                  list(p.seeding.gSig), list(p.seeding.gSiz))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..cnmfe.params import CnmfeOptions, EvaluateOptions
+from ..cnmfe.params import CnmfeOptions, EvaluateOptions, resolve_tsub
 from ..motion.params import MotionOptions
 
 __all__ = ["caiman_param_groups", "with_seeding_thresholds", "thresholds_for_evaluation", "not_used_by_caiman",
@@ -133,7 +133,8 @@ def caiman_param_groups(
     """
     if not frame_rate or not float(frame_rate) > 0:
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
-    c = CnmfeOptions.from_params(cnmfe).as_dict()
+    given = CnmfeOptions.from_params(cnmfe)
+    c = resolve_tsub(given, given.fr if given.fr is not None else float(frame_rate)).as_dict()  # tsub auto: 0.1 s
     m = MotionOptions.from_params(motion).as_dict() if motion is not None else {}
     q = _evaluate_values(evaluate)
     groups: dict[str, dict[str, Any]] = {g: {} for g in ("data", "patch", "preprocess", "init", "spatial",
@@ -237,7 +238,7 @@ def not_used_by_caiman(step: str, options: Any = None) -> list[str]:
     Examples
     --------
     >>> not_used_by_caiman("evaluate")
-    ['Npeaks', 'SNR_lowest_independent', 'evaluate_chunk_mb', 'fringe_corr', 'reject_vessel_edges', 'snr_null_rate']
+    ['Npeaks', 'SNR_lowest_independent', 'evaluate_chunk_mb', 'fringe_corr', 'reject_vessel_edges', 'snr_frame_rate', 'snr_null_rate']
     >>> "seed_false_rate" in not_used_by_caiman("cnmfe", {"min_corr": 0.8, "min_pnr": 10})
     True
     """

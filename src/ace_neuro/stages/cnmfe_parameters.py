@@ -8,7 +8,7 @@ memory map. It uses the ``cnmfe`` parameters (it has none of its own), so a user
 can tune them before a long run: ``snakemake all_cnmfe_parameters``.
 
 Inputs: ``movie`` (the motion step's memmap folder), ``motion_metrics`` (the
-border left by motion correction). Outputs: ``images``, ``histograms``,
+border left by motion correction), ``metadata`` (the convert step's: the frame rate, for ``tsub: auto``). Outputs: ``images``, ``histograms``,
 ``seeds``, ``patches`` (PNG), ``suggestion`` (text), ``summary`` (JSON).
 """
 
@@ -33,5 +33,7 @@ def run(inputs, outputs, options: CnmfeOptions, *, threads: int = 1, log=None) -
     metrics = Path(inputs.motion_metrics)
     if metrics.exists():
         border = json.loads(metrics.read_text()).get("border_pix")
+    frame_rate = json.loads(Path(inputs.metadata).read_text()).get("frame_rate_hz")
     run_parameter_aid(inputs.movie, {key: getattr(outputs, key) for key in OUTPUT_KEYS}, options,
-                      border_pix=None if border is None else int(border), threads=threads, log=log)
+                      border_pix=None if border is None else int(border), threads=threads, log=log,
+                      frame_rate=None if frame_rate is None else float(frame_rate))

@@ -39,7 +39,7 @@ from ace_neuro.cnmfe.estimates import footprints_to_sparse
 from ace_neuro.cnmfe.estimates_file import write_sparse
 from ace_neuro.cnmfe.filters import center_psf_kernel
 from ace_neuro.cnmfe.fit import constant_background, movie_passes, temporal_update
-from ace_neuro.cnmfe.params import CnmfeOptions
+from ace_neuro.cnmfe.params import CnmfeOptions, resolve_tsub
 from ace_neuro.cnmfe.passes import ModelState
 from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.io.atomic import atomic_path
@@ -269,6 +269,7 @@ def reextract_traces(
     A_all, present = _unit_columns(footprints)
     keep = np.flatnonzero(present)
     A = scipy.sparse.csc_matrix(A_all[:, keep])
+    options = resolve_tsub(options, frame_rate)  # a fit recorded before tsub: auto holds its number
     passes = movie_passes(source, options, threads)
     passes.label = "reextract"
     log.info("reextract: %d tracked cells (%d in the field of view), %d frames of %dx%d, %d rounds",
