@@ -163,6 +163,10 @@ class SeedImages:
         transients are positive (see :mod:`.thresholds`).
     thresholds : SeedThresholds, optional
         The thresholds seeds were found with (set by the caller).
+    gSig, gSiz : list, optional
+        The filter geometry of these images, when the caller records it (the wide scale's).
+    wide : SeedImages, optional
+        The same images at the wide seeding scale (:mod:`.wide_seeding`), when it was used.
     """
 
     cn: np.ndarray
@@ -172,6 +176,9 @@ class SeedImages:
     cn_null: np.ndarray | None = None
     pnr_null: np.ndarray | None = None
     thresholds: Any = None
+    gSig: Any = None
+    gSiz: Any = None
+    wide: Any = None
 
 
 def correlation_pnr_images(
