@@ -244,6 +244,7 @@ def _seed_and_extract_cached(
         wide_seeds = (np.zeros((0, 2), np.int64) if room == 0 else
                       find_seeds(wide.cn, wide.pnr, wide.thresholds.min_corr, wide.thresholds.min_pnr, wide.gSig,
                                  border_init, room, taken))
+        wide.seeds = wide_seeds
         logger.info("%s: %d more seeds at the wide scale (gSig x %g)", passes.label, len(wide_seeds), wide_factor)
         geometries.append((wide_seeds, wide.gSig, wide.gSiz, wide.mean))
     geometries = [g for g in geometries if len(g[0])]
@@ -440,7 +441,8 @@ def refine(
     label : str
         Prefix of log lines.
     info : dict, optional
-        Receives ``seeding_thresholds_residual`` (the residual pass's thresholds).
+        Receives ``seeding_thresholds_residual`` (the residual pass's thresholds) and, with ``wide_seeding``,
+        ``broad_components_removed`` (components broader than the wide filter, :mod:`.wide_seeding`).
     trace_pool : TracePool, optional
         Processes that share the temporal updates' denoising (:func:`temporal_update`).
     """
@@ -459,6 +461,8 @@ def refine(
             A, C = normalise_footprints(A, C)
             state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
         state, n_broad = _drop_oversized(state, passes.dims, seeding, pixel_mean)
+        if info is not None and seeding.wide_seeding is not None:
+            info["broad_components_removed"] = info.get("broad_components_removed", 0) + n_broad
         log.info("%s: round %d: %d components, %d merged into %d, %d broader than the wide seeding filter removed",
                  label, it + 1, state.A.shape[1], sum(len(g) for g in groups), len(groups), n_broad)
         if it == 0 and residual_seeding:
@@ -560,7 +564,7 @@ def fit_region(
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if images.wide is not None:
         info["seeding_thresholds_wide"] = {"gSig": images.wide.gSig, "gSiz": images.wide.gSiz,
-                                           **images.wide.thresholds.as_dict()}
+                                           "n_seeds": int(len(images.wide.seeds)), **images.wide.thresholds.as_dict()}
     if seeding.ssub > 1:
         h, w = passes.dims
         cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -167,6 +167,8 @@ class SeedImages:
         The filter geometry of these images, when the caller records it (the wide scale's).
     wide : SeedImages, optional
         The same images at the wide seeding scale (:mod:`.wide_seeding`), when it was used.
+    seeds : ndarray, shape (n, 2), optional
+        The seeds taken from these images, when the caller records them (the wide scale's).
     """
 
     cn: np.ndarray
@@ -179,6 +181,7 @@ class SeedImages:
     gSig: Any = None
     gSiz: Any = None
     wide: Any = None
+    seeds: Any = None
 
 
 def correlation_pnr_images(
