@@ -31,6 +31,31 @@ def _corrcoef(C: np.ndarray) -> np.ndarray:
     return Cc @ Cc.T
 
 
+def _leading_footprint(a_sub: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """The leading eigenvector of ``a_sub gram a_sub^T`` ``(u, u)``, from an ``(u, s)`` problem.
+
+    With ``gram = V diag(w) V^T`` (``s x s``, positive semi-definite), ``a_sub gram a_sub^T = H H^T`` with
+    ``H = a_sub V diag(sqrt(w))``, whose leading left singular vector is the eigenvector sought: ``O(u s^2)``
+    instead of the ``O(u^3)`` of the ``u x u`` eigenproblem (``u``, the group's pixels, runs to thousands for
+    large footprints; ``s``, its members, is a few).
+
+    Parameters
+    ----------
+    a_sub : ndarray, shape (u, s)
+        The members' footprints on the group's pixels.
+    gram : ndarray, shape (s, s)
+        ``C_S C_S^T`` of the members' traces.
+
+    Returns
+    -------
+    ndarray, shape (u,), unit norm (its sign is arbitrary)
+    """
+    w, v = np.linalg.eigh(gram)
+    half = a_sub @ (v * np.sqrt(np.maximum(w, 0.0)))
+    vecs, _, _ = np.linalg.svd(half, full_matrices=False)
+    return vecs[:, 0]
+
+
 def _touching(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> np.ndarray:
     """``(K, K)`` bool: supports overlap or touch (8-neighbourhood)."""
     h, w = dims
@@ -138,10 +163,7 @@ def merge_components(
         rows = np.unique(sub.indices)
         a_sub = sub[rows].toarray()  # (u, s)
         c_sub = C[members]
-        gram = c_sub @ c_sub.T
-        m = a_sub @ gram @ a_sub.T
-        vals, vecs = np.linalg.eigh(m)
-        a = np.abs(vecs[:, -1])
+        a = np.abs(_leading_footprint(a_sub, c_sub @ c_sub.T))
         c = (a @ a_sub) @ c_sub
         if c.max() < 0:
             c = -c
