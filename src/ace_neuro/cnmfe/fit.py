@@ -383,7 +383,7 @@ def _drop_silent(state: ModelState) -> ModelState:
 
 def _drop_oversized(state: ModelState, dims: tuple[int, int], seeding: SeedingOptions,
                     pixel_mean: np.ndarray) -> tuple[ModelState, int]:
-    """With a wide seeding scale, remove the components broader than its filter (:mod:`.wide_seeding`); how many."""
+    """With a wide seeding scale, remove the components broader than its cells (:mod:`.wide_seeding`); how many."""
     if seeding.wide_seeding is None or state.A.shape[1] == 0:
         return state, 0
     broad = oversized_components(state.A, dims, seeding.gSig, seeding.wide_seeding)
@@ -463,7 +463,7 @@ def refine(
         state, n_broad = _drop_oversized(state, passes.dims, seeding, pixel_mean)
         if info is not None and seeding.wide_seeding is not None:
             info["broad_components_removed"] = info.get("broad_components_removed", 0) + n_broad
-        log.info("%s: round %d: %d components, %d merged into %d, %d broader than the wide seeding filter removed",
+        log.info("%s: round %d: %d components, %d merged into %d, %d broader than the wide seeding scale's cells removed",
                  label, it + 1, state.A.shape[1], sum(len(g) for g in groups), len(groups), n_broad)
         if it == 0 and residual_seeding:
             max_new = None

@@ -20,11 +20,11 @@ evaluated as every other component.
 The wide filter also passes what is broader than any cell: out-of-focus
 neuropil, diffuse glow that fluctuates with real transients, which a flipped
 null does not cover (its events are positive too). After each refinement round
-the fit removes every component whose footprint is broader than the wide
-filter itself (half-width at half maximum above ``1.18 wide_seeding gSig``, the
-HWHM of a Gaussian of the wide filter's width; :func:`oversized_components`).
-A cell the wide scale is meant for has at most that width; a soma of the first
-scale is half of it (benchmarks/length.md, "Session 11: out-of-focus cells").
+the fit removes every component whose footprint is broader than the cells the
+wide scale looks for: a half-width at half maximum above ``wide_seeding gSig``
+(``gSig`` is a neuron's half-width at half maximum, :mod:`.size`;
+:func:`oversized_components`). A soma of the first scale is half that width
+(benchmarks/length.md, "Session 11: out-of-focus cells").
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from .init import InitialComponents
 
 __all__ = ["wide_geometry", "near_seeds", "join_components", "largest_half_width", "oversized_components"]
 
-#: Half-width at half maximum of a Gaussian of standard deviation 1.
-_HWHM_PER_SIGMA = float(np.sqrt(2.0 * np.log(2.0)))
 
 
 def wide_geometry(gSig, gSiz, factor: float) -> tuple[list[float], list[int]]:
@@ -111,18 +109,21 @@ def join_components(first: InitialComponents, wide: InitialComponents) -> Initia
 
 
 def largest_half_width(gSig, factor: float) -> float:
-    """The broadest footprint kept with a wide scale: the HWHM of the wide filter, ``1.18 factor max(gSig)`` (pixels).
+    """The broadest footprint kept with a wide scale, pixels: ``factor max(gSig)``, the half-width of its cells.
+
+    ``gSig`` is a neuron's half-width at half maximum (:mod:`.size`), so the wide scale looks for cells
+    ``factor`` times as wide; a footprint broader than that is not one of them.
 
     Examples
     --------
-    >>> round(largest_half_width([2, 2], 2.0), 2)
-    4.71
+    >>> largest_half_width([2, 2], 2.0)
+    4.0
     """
-    return _HWHM_PER_SIGMA * float(factor) * float(max(gSig))
+    return float(factor) * float(max(gSig))
 
 
 def oversized_components(A, dims: tuple[int, int], gSig, factor: float) -> np.ndarray:
-    """Components broader than the wide seeding filter (:func:`largest_half_width`): not cells.
+    """Components broader than the cells the wide seeding scale looks for (:func:`largest_half_width`).
 
     Parameters
     ----------
