@@ -442,7 +442,7 @@ def refine(
         Prefix of log lines.
     info : dict, optional
         Receives ``seeding_thresholds_residual`` (the residual pass's thresholds) and, with ``wide_seeding``,
-        ``broad_components_removed`` (components broader than the wide filter, :mod:`.wide_seeding`).
+        ``broad_components_removed`` (components broader than the wide scale's cells, :mod:`.wide_seeding`).
     trace_pool : TracePool, optional
         Processes that share the temporal updates' denoising (:func:`temporal_update`).
     """
