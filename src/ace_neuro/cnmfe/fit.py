@@ -232,6 +232,7 @@ def _seed_and_extract_cached(
             logger.info("%s: seeding thresholds: %s", passes.label, note)
     seeds = find_seeds(images.cn, images.pnr, images.thresholds.min_corr, images.thresholds.min_pnr, g_sig, border_init,
                        max_new, exclude)
+    images.seeds = seeds
     geometries = [(seeds, g_sig, g_siz, images.mean)]
     if wide_factor is not None:
         images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, g_sig, g_siz, wide_factor,
@@ -381,12 +382,21 @@ def _drop_silent(state: ModelState) -> ModelState:
     return _keep_components(state, np.flatnonzero(np.abs(state.C).max(axis=1) > 0))
 
 
-def _drop_oversized(state: ModelState, dims: tuple[int, int], seeding: SeedingOptions,
-                    pixel_mean: np.ndarray) -> tuple[ModelState, int]:
-    """With a wide seeding scale, remove the components broader than its cells (:mod:`.wide_seeding`); how many."""
-    if seeding.wide_seeding is None or state.A.shape[1] == 0:
+def _drop_oversized(state: ModelState, dims: tuple[int, int], seeding: SeedingOptions, pixel_mean: np.ndarray,
+                    soma_seeds: np.ndarray | None) -> tuple[ModelState, int]:
+    """With a wide seeding scale, remove the components broader than its cells (:mod:`.wide_seeding`); how many.
+
+    Only components found by the wide scale are judged: those whose centre lies farther than ``2 gSig`` from every
+    seed of the soma-sized filter (``soma_seeds``, ``(n, 2)`` full-resolution ``(row, col)``; None: judge none).
+    A broad cell that the soma-sized filter seeded is kept, as without the wide scale.
+    """
+    if seeding.wide_seeding is None or soma_seeds is None or state.A.shape[1] == 0:
         return state, 0
     broad = oversized_components(state.A, dims, seeding.gSig, seeding.wide_seeding)
+    if broad.size and len(soma_seeds):
+        centres = centroids(state.A[:, broad], dims)
+        distance = np.hypot(*(centres[:, None, :] - np.asarray(soma_seeds, float)[None]).transpose(2, 0, 1))
+        broad = broad[distance.min(axis=1) > 2.0 * max(seeding.gSig)]
     if not broad.size:
         return state, 0
     state = _keep_components(state, np.setdiff1d(np.arange(state.A.shape[1]), broad))
@@ -418,6 +428,7 @@ def refine(
     label: str,
     info: dict | None = None,
     trace_pool: TracePool | None = None,
+    soma_seeds: np.ndarray | None = None,
 ) -> ModelState:
     """Rounds of spatial update, background re-fit, temporal update and merging.
 
@@ -445,6 +456,10 @@ def refine(
         ``broad_components_removed`` (components broader than the wide scale's cells, :mod:`.wide_seeding`).
     trace_pool : TracePool, optional
         Processes that share the temporal updates' denoising (:func:`temporal_update`).
+    soma_seeds : ndarray, shape (n, 2), optional
+        Full-resolution ``(row, col)`` of the soma-sized filter's seeds; with ``wide_seeding``, components far
+        from all of them (the wide scale's) and broader than its cells are removed (:func:`_drop_oversized`;
+        the residual pass's seeds are added). None: no component is removed for its size.
     """
     seeding, merging = options.seeding, options.merging
     for it in range(int(n_rounds)):
@@ -460,7 +475,7 @@ def refine(
         if groups:
             A, C = normalise_footprints(A, C)
             state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
-        state, n_broad = _drop_oversized(state, passes.dims, seeding, pixel_mean)
+        state, n_broad = _drop_oversized(state, passes.dims, seeding, pixel_mean, soma_seeds)
         if info is not None and seeding.wide_seeding is not None:
             info["broad_components_removed"] = info.get("broad_components_removed", 0) + n_broad
         log.info("%s: round %d: %d components, %d merged into %d, %d broader than the wide seeding scale's cells removed",
@@ -479,6 +494,8 @@ def refine(
                 log.info("%s: %d more components seeded on the residual", label, A_new.shape[1])
                 if info is not None:
                     info["seeding_thresholds_residual"] = residual_images.thresholds.as_dict()
+                if soma_seeds is not None and residual_images.seeds is not None:
+                    soma_seeds = np.concatenate([soma_seeds, residual_images.seeds * seeding.ssub])
                 if A_new.shape[1]:
                     A = scipy.sparse.hstack([state.A, A_new], format="csc")
                     C = np.concatenate([state.C, C_new], axis=0)
@@ -559,7 +576,7 @@ def fit_region(
         else:
             state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
                            residual_seeding=options.residual_seeding, log=log, label=label, info=info,
-                           trace_pool=trace_pool)
+                           trace_pool=trace_pool, soma_seeds=np.asarray(images.seeds, float) * seeding.ssub)
     cn, pnr = images.cn, images.pnr
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if images.wide is not None:
