@@ -20,8 +20,10 @@ evaluated as every other component.
 The wide filter also passes what is broader than any cell: out-of-focus
 neuropil, diffuse glow that fluctuates with real transients, which a flipped
 null does not cover (its events are positive too). After each refinement round
-the fit removes every component whose footprint is broader than the cells the
-wide scale looks for: a half-width at half maximum above ``wide_seeding gSig``
+the fit removes every component of the wide scale (its centre farther than
+``2 gSig`` from every seed of the soma-sized filter) whose footprint is broader
+than the cells the wide scale looks for: a half-width at half maximum above
+``wide_seeding gSig``
 (``gSig`` is a neuron's half-width at half maximum, :mod:`.size`;
 :func:`oversized_components`). A soma of the first scale is half that width
 (benchmarks/length.md, "Session 11: out-of-focus cells").
