@@ -25,7 +25,8 @@ the fit removes every component of the wide scale (its centre farther than
 than the cells the wide scale looks for: a half-width at half maximum above
 ``wide_seeding gSig``
 (``gSig`` is a neuron's half-width at half maximum, :mod:`.size`;
-:func:`oversized_components`). A soma of the first scale is half that width
+:func:`oversized_components`). A soma of the first scale is half that width;
+a broad cell the soma-sized filter seeded is kept, as without the wide scale
 (benchmarks/length.md, "Session 11: out-of-focus cells").
 """
 
