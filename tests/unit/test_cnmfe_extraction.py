@@ -70,12 +70,13 @@ def test_residual_extraction_chunks_equal_the_residual_chunks_on_the_pixels_read
 
 def test_no_extraction_pass_without_seeds(caplog):
     """Passes counted from the progress lines: nothing seeded (thresholds out of reach) reads the movie twice per
-    seeding (statistics, correlation image), with no extraction pass."""
+    seeding scale (statistics, correlation image; the first pass has two scales, ``wide_seeding``), with no
+    extraction pass."""
     movie = np.random.default_rng(2).normal(50.0, 2.0, (60, 16, 16)).astype(np.float32)
     options = CnmfeOptions.from_params({"gSig": 2, "gSiz": 9, "min_corr": 0.99, "min_pnr": 1000.0})
     with caplog.at_level(logging.INFO, logger="ace_neuro.cnmfe.passes"):
         fit = fit_region(MovieSource.from_array(movie), options, frame_rate=20.0)
     assert fit.state.A.shape[1] == 0
     done = [r.getMessage().split(":")[0] for r in caplog.records if "(100%)" in r.getMessage()]
-    assert done.count("cnmfe seeding") == 2
+    assert done.count("cnmfe seeding") == 4
     assert done.count("cnmfe residual seeding") == 2

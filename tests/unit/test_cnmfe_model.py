@@ -287,3 +287,14 @@ def test_ring_fit_on_a_sample_of_chunks_reads_those_frames_only(monkeypatch):
     sample, W_sample, read_sample = fit(80)
     assert sample == read_sample == [(0, 20), (60, 80), (120, 140), (180, 200)]
     assert W_sample.shape == W_all.shape and (W_sample != W_all).nnz > 0
+
+
+def test_merged_footprint_is_the_leading_eigenvector_of_the_groups_contribution():
+    from ace_neuro.cnmfe.merge import top_footprint
+
+    rng = np.random.default_rng(3)
+    a_sub = np.abs(rng.normal(size=(400, 3)))
+    c_sub = np.abs(rng.normal(size=(3, 300)))
+    gram = c_sub @ c_sub.T
+    full = np.linalg.eigh(a_sub @ gram @ a_sub.T)[1][:, -1]  # the (u, u) problem it replaces
+    assert np.allclose(np.abs(top_footprint(a_sub, gram)), np.abs(full), atol=1e-12)

@@ -36,7 +36,8 @@ from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
 from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
 from .temporal import TracePool, TraceResult, update_traces
-from .thresholds import is_auto, resolve_thresholds
+from .thresholds import AUTO, is_auto, resolve_thresholds
+from .wide_seeding import join_components, near_seeds, oversized_components, wide_geometry
 
 __all__ = [
     "RegionFit",
@@ -163,12 +164,14 @@ def _seed_and_extract(
     exclude_centres: np.ndarray | None,
     local_background: bool,
     extraction_frames: ExtractionFrames | None = None,
+    wide_factor: float | None = None,
 ) -> tuple[InitialComponents, Any, tuple[int, int]]:
     """Seed on the chunks given by ``frames`` and extract components (at the seeding resolution).
 
     ``extraction_frames`` (:func:`movie_extraction_frames`, :func:`residual_extraction_frames`) forms
     the extraction pass's chunks on the pixels it reads only, when ``frames`` are not replayed from a cache.
-    Returns the components, the seeding images (with the thresholds used) and
+    ``wide_factor``: also seed at ``gSig`` and ``gSiz`` times this (:mod:`.wide_seeding`; the images in
+    ``images.wide``). Returns the components, the seeding images (with the thresholds used) and
     the seeding resolution's ``(h', w')``.
     """
     ssub, tsub = seeding.ssub, seeding.tsub
@@ -183,7 +186,7 @@ def _seed_and_extract(
     try:
         return _seed_and_extract_cached(passes, frames, seeding, noise, border, max_new, exclude_centres,
                                         local_background, init_dims, n_init,
-                                        None if frames.enabled else extraction_frames)
+                                        None if frames.enabled else extraction_frames, wide_factor)
     finally:
         frames.close()
 
@@ -200,6 +203,7 @@ def _seed_and_extract_cached(
     init_dims: tuple[int, int],
     n_init: int,
     extraction_frames: ExtractionFrames | None = None,
+    wide_factor: float | None = None,
 ) -> tuple[InitialComponents, Any, tuple[int, int]]:
     """Body of :func:`_seed_and_extract`: seeding images (two passes) and extraction (one pass)."""
     ssub = seeding.ssub
@@ -228,14 +232,52 @@ def _seed_and_extract_cached(
             logger.info("%s: seeding thresholds: %s", passes.label, note)
     seeds = find_seeds(images.cn, images.pnr, images.thresholds.min_corr, images.thresholds.min_pnr, g_sig, border_init,
                        max_new, exclude)
-    if not len(seeds):  # nothing to extract: no pass
-        frames = lambda: iter(())  # noqa: E731
-    elif extraction_frames is not None:
-        rows = _full_resolution_rows(extraction_pixels(init_dims, seeds, g_siz), passes.dims, ssub)
-        frames = extraction_frames(rows)
-    comps = extract_components(frames, init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init, images.mean,
-                               local_background)
+    images.seeds = seeds
+    geometries = [(seeds, g_sig, g_siz, images.mean)]
+    if wide_factor is not None:
+        images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, g_sig, g_siz, wide_factor,
+                                           border_init)
+        taken = near_seeds(init_dims, seeds, 2.0 * max(g_sig))
+        if exclude is not None:
+            taken |= exclude
+        room = None if max_new is None else max(0, int(max_new) - len(seeds))
+        wide = images.wide
+        wide_seeds = (np.zeros((0, 2), np.int64) if room == 0 else
+                      find_seeds(wide.cn, wide.pnr, wide.thresholds.min_corr, wide.thresholds.min_pnr, wide.gSig,
+                                 border_init, room, taken))
+        wide.seeds = wide_seeds
+        logger.info("%s: %d more seeds at the wide scale (gSig x %g)", passes.label, len(wide_seeds), wide_factor)
+        geometries.append((wide_seeds, wide.gSig, wide.gSiz, wide.mean))
+    geometries = [g for g in geometries if len(g[0])]
+    if not geometries:  # nothing to extract: no pass
+        return (extract_components(lambda: iter(()), init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init,
+                                   images.mean, local_background), images, init_dims)
+    if extraction_frames is not None:
+        pixels = np.logical_or.reduce([extraction_pixels(init_dims, s, siz) for s, _, siz, _ in geometries])
+        frames = extraction_frames(_full_resolution_rows(pixels, passes.dims, ssub))
+    comps = None
+    for scale_seeds, scale_sig, scale_siz, scale_mean in geometries:  # one extraction pass per scale
+        found = extract_components(frames, init_dims, scale_seeds, scale_sig, scale_siz, seeding.center_psf, n_init,
+                                   scale_mean, local_background)
+        comps = found if comps is None else join_components(comps, found)
     return comps, images, init_dims
+
+
+def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, passes: MoviePasses, init_dims, n_init,
+                         g_sig, g_siz, factor: float, border_init):
+    """The seeding images at the wide scale (:mod:`.wide_seeding`), with thresholds calibrated on their own null."""
+    w_sig, w_siz = wide_geometry(g_sig, g_siz, factor)
+    wide = correlation_pnr_images(frames, init_dims, w_sig, w_siz, seeding.center_psf, noise.noise_range,
+                                  noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
+                                  null_images=True)
+    wide.gSig, wide.gSiz = w_sig, w_siz
+    wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=w_sig, gSiz=w_siz,
+                                         false_seed_rate=seeding.seed_false_rate,
+                                         eligible=seed_mask(init_dims, border_init))
+    logger.info("%s: wide seeding scale (gSig %s): thresholds %s", passes.label, w_sig, wide.thresholds.as_dict())
+    for warning in wide.thresholds.warnings:
+        logger.info("%s: wide seeding thresholds: %s", passes.label, warning)
+    return wide
 
 
 def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, tsub: int, n_frames: int):
@@ -337,7 +379,33 @@ def _drop_silent(state: ModelState) -> ModelState:
     """Remove components whose trace is identically zero."""
     if state.A.shape[1] == 0:
         return state
-    keep = np.flatnonzero(np.abs(state.C).max(axis=1) > 0)
+    return _keep_components(state, np.flatnonzero(np.abs(state.C).max(axis=1) > 0))
+
+
+def _drop_oversized(state: ModelState, dims: tuple[int, int], seeding: SeedingOptions, pixel_mean: np.ndarray,
+                    soma_seeds: np.ndarray | None) -> tuple[ModelState, int]:
+    """With a wide seeding scale, remove the components broader than its cells (:mod:`.wide_seeding`); how many.
+
+    Only components found by the wide scale are judged: those whose centre lies farther than ``2 gSig`` from every
+    seed of the soma-sized filter (``soma_seeds``, ``(n, 2)`` full-resolution ``(row, col)``; None: judge none).
+    A broad cell that the soma-sized filter seeded is kept, as without the wide scale.
+    """
+    if seeding.wide_seeding is None or soma_seeds is None or state.A.shape[1] == 0:
+        return state, 0
+    broad = oversized_components(state.A, dims, seeding.gSig, seeding.wide_seeding)
+    if broad.size and len(soma_seeds):
+        centres = centroids(state.A[:, broad], dims)
+        distance = np.hypot(*(centres[:, None, :] - np.asarray(soma_seeds, float)[None]).transpose(2, 0, 1))
+        broad = broad[distance.min(axis=1) > 2.0 * max(seeding.gSig)]
+    if not broad.size:
+        return state, 0
+    state = _keep_components(state, np.setdiff1d(np.arange(state.A.shape[1]), broad))
+    return ModelState(state.A, state.C, constant_background(pixel_mean, state.A, state.C), state.W,
+                      state.traces), int(broad.size)
+
+
+def _keep_components(state: ModelState, keep: np.ndarray) -> ModelState:
+    """``state`` with the components ``keep`` only (footprints, traces and the temporal update's results)."""
     if keep.size == state.A.shape[1]:
         return state
     tr = state.traces
@@ -360,6 +428,7 @@ def refine(
     label: str,
     info: dict | None = None,
     trace_pool: TracePool | None = None,
+    soma_seeds: np.ndarray | None = None,
 ) -> ModelState:
     """Rounds of spatial update, background re-fit, temporal update and merging.
 
@@ -383,9 +452,14 @@ def refine(
     label : str
         Prefix of log lines.
     info : dict, optional
-        Receives ``seeding_thresholds_residual`` (the residual pass's thresholds).
+        Receives ``seeding_thresholds_residual`` (the residual pass's thresholds) and, with ``wide_seeding``,
+        ``broad_components_removed`` (components broader than the wide scale's cells, :mod:`.wide_seeding`).
     trace_pool : TracePool, optional
         Processes that share the temporal updates' denoising (:func:`temporal_update`).
+    soma_seeds : ndarray, shape (n, 2), optional
+        Full-resolution ``(row, col)`` of the soma-sized filter's seeds; with ``wide_seeding``, components far
+        from all of them (the wide scale's) and broader than its cells are removed (:func:`_drop_oversized`;
+        the residual pass's seeds are added). None: no component is removed for its size.
     """
     seeding, merging = options.seeding, options.merging
     for it in range(int(n_rounds)):
@@ -401,8 +475,11 @@ def refine(
         if groups:
             A, C = normalise_footprints(A, C)
             state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
-        log.info("%s: round %d: %d components, %d merged into %d", label, it + 1, state.A.shape[1],
-                 sum(len(g) for g in groups), len(groups))
+        state, n_broad = _drop_oversized(state, passes.dims, seeding, pixel_mean, soma_seeds)
+        if info is not None and seeding.wide_seeding is not None:
+            info["broad_components_removed"] = info.get("broad_components_removed", 0) + n_broad
+        log.info("%s: round %d: %d components, %d merged into %d, %d broader than the wide seeding scale's cells removed",
+                 label, it + 1, state.A.shape[1], sum(len(g) for g in groups), len(groups), n_broad)
         if it == 0 and residual_seeding:
             max_new = None
             if seeding.K is not None:
@@ -417,6 +494,8 @@ def refine(
                 log.info("%s: %d more components seeded on the residual", label, A_new.shape[1])
                 if info is not None:
                     info["seeding_thresholds_residual"] = residual_images.thresholds.as_dict()
+                if soma_seeds is not None and residual_images.seeds is not None:
+                    soma_seeds = np.concatenate([soma_seeds, residual_images.seeds * seeding.ssub])
                 if A_new.shape[1]:
                     A = scipy.sparse.hstack([state.A, A_new], format="csc")
                     C = np.concatenate([state.C, C_new], axis=0)
@@ -479,7 +558,8 @@ def fit_region(
                        threads=passes.threads)
     comps, images, init_dims = _seed_and_extract(passes, passes.init_frames(stats), seeding, noise, border=border,
                                                  max_new=seeding.K, exclude_centres=None, local_background=True,
-                                                 extraction_frames=movie_extraction_frames(passes))
+                                                 extraction_frames=movie_extraction_frames(passes),
+                                                 wide_factor=seeding.wide_seeding)
     pixel_mean, sn = stats.result()  # accumulated during the first seeding pass
     passes.pixel_mean = pixel_mean
     A, C = _to_full_resolution(comps, init_dims, passes.dims, seeding.ssub, seeding.tsub, passes.T)
@@ -497,9 +577,12 @@ def fit_region(
         else:
             state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
                            residual_seeding=options.residual_seeding, log=log, label=label, info=info,
-                           trace_pool=trace_pool)
+                           trace_pool=trace_pool, soma_seeds=np.asarray(images.seeds, float) * seeding.ssub)
     cn, pnr = images.cn, images.pnr
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
+    if images.wide is not None:
+        info["seeding_thresholds_wide"] = {"gSig": images.wide.gSig, "gSiz": images.wide.gSiz,
+                                           "n_seeds": int(len(images.wide.seeds)), **images.wide.thresholds.as_dict()}
     if seeding.ssub > 1:
         h, w = passes.dims
         cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)

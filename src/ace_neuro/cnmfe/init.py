@@ -163,6 +163,12 @@ class SeedImages:
         transients are positive (see :mod:`.thresholds`).
     thresholds : SeedThresholds, optional
         The thresholds seeds were found with (set by the caller).
+    gSig, gSiz : list, optional
+        The filter geometry of these images, when the caller records it (the wide scale's).
+    wide : SeedImages, optional
+        The same images at the wide seeding scale (:mod:`.wide_seeding`), when it was used.
+    seeds : ndarray, shape (n, 2), optional
+        The seeds taken from these images, when the caller records them (the wide scale's).
     """
 
     cn: np.ndarray
@@ -172,6 +178,10 @@ class SeedImages:
     cn_null: np.ndarray | None = None
     pnr_null: np.ndarray | None = None
     thresholds: Any = None
+    gSig: Any = None
+    gSiz: Any = None
+    wide: Any = None
+    seeds: Any = None
 
 
 def correlation_pnr_images(

@@ -78,6 +78,10 @@ class SeedingOptions:
     seeding_cache : bool
         (ace-neuro) Keep the downsampled movie and its filtered copy on disk
         while seeding (float32 movies only) instead of recomputing them.
+    wide_seeding : float or None
+        (ace-neuro) Also seed with ``gSig`` and ``gSiz`` times this, on that
+        scale's own calibration, away from the first scale's seeds
+        (:mod:`.wide_seeding`); None: one scale.
     """
 
     gSig: tuple[int, int] | str
@@ -91,6 +95,7 @@ class SeedingOptions:
     tsub: int | str
     method_init: str
     seeding_cache: bool
+    wide_seeding: float | None
 
 
 @dataclass(frozen=True)
@@ -313,6 +318,7 @@ class CnmfeOptions(Options):
     n_refine_iter: int = option(2, "integer", "(ace-neuro) Rounds of background / spatial / temporal updates after initialisation (CaImAn runs 2).", minimum=0, maximum=10)
     residual_seeding: bool = option(True, "boolean", "(ace-neuro) After the first round, seed again on the residual movie to catch neurons hidden by brighter neighbours (as CNMF-E's MATLAB code).")
     seeding_cache: bool = option(False, "boolean", "(ace-neuro) Keep the tsub-averaged movie and its filtered copy on disk while seeding (2 / (tsub ssub^2) of the float32 movie, i.e. 4x the uint8 movie at tsub 2, removed after seeding) so they are computed once: CNMF-E ~25% faster (benchmarks/long_session.md) for that much more scratch disk. Skipped anyway without room or for a float16 movie.")
+    wide_seeding: float | None = option(2.0, ("number", "null"), "(ace-neuro) A second seeding scale for cells larger than gSig says (out of focus, blurred by the optics): the first seeding pass also filters the movie with gSig and gSiz times this, calibrates its own min_corr / min_pnr on that scale's sign-flipped movie, and seeds where no first-scale seed lies within 2 gSig; those seeds are initialised at the wide geometry and evaluated as any other. After each refinement round, this scale's components (centre more than 2 gSig from every first-scale seed) broader than the cells it looks for (half-width at half maximum above wide_seeding x gSig: out-of-focus neuropil) are removed (cnmfe/wide_seeding.py; benchmarks/length.md, session 11). null = one scale, as before.", exclusive_minimum=1.0)
     cnmfe_chunk_mb: float = option(64.0, "number", "(ace-neuro) Memory budget of one chunk of frames (MB); sets peak memory, not the result.", exclusive_minimum=0.0)
 
     @staticmethod

@@ -1,0 +1,150 @@
+"""A second, wider seeding scale for neurons larger than ``gSig`` says: out-of-focus and blurred cells.
+
+The seeding filter (a zero-mean Gaussian of width ``gSig``, :mod:`.filters`) is
+matched to the typical soma, and ``gSig: auto`` measures the *median* size
+(:mod:`.size`). A cell out of the focal plane is the soma blurred by the
+optics' point-spread function: wider and, its flux kept, dimmer at its centre.
+Through the narrow filter such a cell's peak-to-noise ratio and local
+correlation fall into the null's bulk and it is never seeded, while the same
+cell seen through a filter of its own width stands out (a matched filter
+gathers the flux of the whole blob). So, with ``wide_seeding`` set, the seeding
+images are computed a second time with ``gSig`` and ``gSiz`` multiplied by
+``wide_seeding``, the thresholds are calibrated on that scale's own null (the
+sign-flipped filtered movie, :mod:`.thresholds`: what noise and background
+reach at this scale), and its seeds are kept only where no seed of the first
+scale lies within ``2 gSig``: the first scale's cells are not seeded twice.
+These seeds are initialised at the wide geometry (their trace filtered by the
+wide filter, their footprint regressed on the wide box), then refined and
+evaluated as every other component.
+
+The wide filter also passes what is broader than any cell: out-of-focus
+neuropil, diffuse glow that fluctuates with real transients, which a flipped
+null does not cover (its events are positive too). After each refinement round
+the fit removes every component of the wide scale (its centre farther than
+``2 gSig`` from every seed of the soma-sized filter) whose footprint is broader
+than the cells the wide scale looks for: a half-width at half maximum above
+``wide_seeding gSig``
+(``gSig`` is a neuron's half-width at half maximum, :mod:`.size`;
+:func:`oversized_components`). A soma of the first scale is half that width;
+a broad cell the soma-sized filter seeded is kept, as without the wide scale
+(benchmarks/length.md, "Session 11: out-of-focus cells").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .init import InitialComponents
+
+__all__ = ["wide_geometry", "near_seeds", "join_components", "largest_half_width", "oversized_components"]
+
+
+
+def wide_geometry(gSig, gSiz, factor: float) -> tuple[list[float], list[int]]:
+    """The wide scale's filter width and box: ``gSig * factor`` and ``gSiz * factor`` (odd, pixels).
+
+    Parameters
+    ----------
+    gSig : (float, float)
+        The first scale's filter width, pixels (rows, cols).
+    gSiz : (int, int)
+        The first scale's box, pixels.
+    factor : float
+        ``wide_seeding`` (> 1).
+
+    Returns
+    -------
+    g_sig : list of float
+    g_siz : list of int
+        Odd sizes (the filter's kernel and the box are centred on a pixel).
+
+    Examples
+    --------
+    >>> wide_geometry([2.0, 2.0], [9, 9], 2.0)
+    ([4.0, 4.0], [19, 19])
+    """
+    g_sig = [float(g) * float(factor) for g in gSig]
+    g_siz = [int(round(float(g) * float(factor))) // 2 * 2 + 1 for g in gSiz]
+    return g_sig, g_siz
+
+
+def near_seeds(dims: tuple[int, int], seeds: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels within ``radius`` of any of ``seeds``: where the wide scale places no seed.
+
+    Parameters
+    ----------
+    dims : (h, w)
+    seeds : ndarray, shape (K, 2), int
+        ``(row, col)`` of the first scale's seeds.
+    radius : float
+        Pixels (``2 gSig``).
+
+    Returns
+    -------
+    ndarray of bool, shape (h, w)
+
+    Examples
+    --------
+    >>> int(near_seeds((9, 9), np.array([[4, 4]]), 2.0).sum())
+    13
+    """
+    h, w = dims
+    mask = np.zeros((h, w), bool)
+    reach = int(np.floor(radius))
+    yy, xx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    disk = yy ** 2 + xx ** 2 <= float(radius) ** 2
+    for r, c in np.asarray(seeds, np.int64).reshape(-1, 2):
+        r0, r1 = max(0, r - reach), min(h, r + reach + 1)
+        c0, c1 = max(0, c - reach), min(w, c + reach + 1)
+        mask[r0:r1, c0:c1] |= disk[r0 - r + reach:r1 - r + reach, c0 - c + reach:c1 - c + reach]
+    return mask
+
+
+def join_components(first: InitialComponents, wide: InitialComponents) -> InitialComponents:
+    """The first scale's components followed by the wide scale's (footprints, traces, centres)."""
+    if not len(wide.footprints):
+        return first
+    if not len(first.footprints):
+        return wide
+    return InitialComponents(footprints=list(first.footprints) + list(wide.footprints),
+                             traces=np.concatenate([first.traces, wide.traces], axis=0),
+                             centers=np.concatenate([first.centers, wide.centers], axis=0))
+
+
+def largest_half_width(gSig, factor: float) -> float:
+    """The broadest footprint kept with a wide scale, pixels: ``factor max(gSig)``, the half-width of its cells.
+
+    ``gSig`` is a neuron's half-width at half maximum (:mod:`.size`), so the wide scale looks for cells
+    ``factor`` times as wide; a footprint broader than that is not one of them.
+
+    Examples
+    --------
+    >>> largest_half_width([2, 2], 2.0)
+    4.0
+    """
+    return float(factor) * float(max(gSig))
+
+
+def oversized_components(A, dims: tuple[int, int], gSig, factor: float) -> np.ndarray:
+    """Components broader than the cells the wide seeding scale looks for (:func:`largest_half_width`).
+
+    Parameters
+    ----------
+    A : sparse matrix, shape (h*w, K)
+        Footprints, pixel index ``row + col * h``.
+    dims : (h, w)
+    gSig : (int, int)
+        The first seeding scale's width, pixels (full resolution).
+    factor : float
+        ``wide_seeding``.
+
+    Returns
+    -------
+    ndarray of int64
+        Indices of the components whose footprint's half-width at half maximum (``sqrt(area above half its
+        peak / pi)``) exceeds :func:`largest_half_width`.
+    """
+    from .parameter_aid import footprint_half_widths  # parameter_aid imports the fit
+
+    widths = footprint_half_widths(A, dims)
+    return np.flatnonzero(widths > largest_half_width(gSig, factor)).astype(np.int64)
