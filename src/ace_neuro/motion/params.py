@@ -171,7 +171,7 @@ def with_resolved_max_shifts(options: MotionOptions, frame_shape: tuple[int, int
 def check_frame_shape(
     frame_shape: tuple[int, int],
     *,
-    max_shifts: tuple[int, int],
+    max_shifts: tuple[int, int] | str,
     pw_rigid: bool,
     apply_motion_correction: bool,
     strides: tuple[int, int],
@@ -188,7 +188,7 @@ def check_frame_shape(
         ``max_deviation_rigid`` reaches half a patch.
     """
     height, width = (int(s) for s in frame_shape)
-    my, mx = max_shifts
+    my, mx = resolve_max_shifts(max_shifts, (height, width))
     if 2 * my >= height or 2 * mx >= width:
         raise ParameterError(
             f"motion.max_shifts = {list(max_shifts)} is too large for {height}x{width} frames: "
