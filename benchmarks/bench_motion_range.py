@@ -40,6 +40,7 @@ CASES = {
     "motion_10px_jumps_noise_2": BASE + JUMPS + ["--noise=2"],
     "608px": BIG,
     "608px_10px_jumps": BIG + JUMPS,
+    "48px": ["--height=48", "--width=48", "--n-frames=200", "--n-neurons=8", "--seed=2"],  # the .test size
     "real": None,
 }
 

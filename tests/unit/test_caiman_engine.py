@@ -256,7 +256,7 @@ def test_motion_kwargs_are_caimans_types():
     assert "apply_motion_correction" not in kw and "template_file" not in kw
     assert motion_kwargs({"gSig_filt": None, "max_shifts": 5})["gSig_filt"] is None
     # the default max_shifts 'auto' reaches CaImAn as the pair for these frames, or is an error without them
-    assert motion_kwargs({}, frame_shape=(48, 64))["max_shifts"] == (6, 8)
+    assert motion_kwargs({}, frame_shape=(48, 120))["max_shifts"] == (5, 12)
     with pytest.raises(ValueError, match="auto"):
         motion_kwargs({})
 

@@ -4,8 +4,8 @@
 one-photon default (``gSig_filt=(3, 3)``,
 ``strides=(48, 48)``, ``overlaps=(24, 24)``, ``max_deviation_rigid=3``,
 ``border_nan='copy'``, ``pw_rigid=False``) except ``max_shifts``: ``'auto'``
-(:func:`resolve_max_shifts`: 20 px, at most an eighth of the frame, where
-CaImAn's demo has 5 px); keys of our own are marked
+(:func:`resolve_max_shifts`: 20 px, at most a tenth of the frame but at
+least 5 px, CaImAn's demo value); keys of our own are marked
 "(ace-neuro)" or "(seed)". It is checked on construction
 (:class:`ace_neuro.options.Options`); pairs are stored as ``(rows, cols)``
 tuples of int. Both engines (ours and CaImAn's, :mod:`ace_neuro.engines.caiman`)
@@ -28,7 +28,7 @@ from ace_neuro.options import Options, ParameterError, option
 __all__ = ["MotionOptions", "AUTO_MAX_SHIFTS_PX", "blocks_dtype_for", "motion_options", "check_params", "check_frame_shape",
            "default_params", "resolve_max_shifts", "with_resolved_max_shifts"]
 
-#: ``max_shifts: auto``'s range in pixels, before the cap of an eighth of the frame (MiniAn's default ``max_sh``;
+#: ``max_shifts: auto``'s range in pixels, before the cap of a tenth of the frame (MiniAn's default ``max_sh``;
 #: CaImAn's 5 px clipped 10 px jumps: benchmarks/motion_range.md).
 AUTO_MAX_SHIFTS_PX = 20
 
@@ -46,7 +46,7 @@ class MotionOptions(Options):
 
     apply_motion_correction: bool = option(True, "boolean", "(seed) Register the movie; false writes the same memory map without registration.")
     pw_rigid: bool = option(False, "boolean", "Piecewise-rigid registration (NoRMCorre patches) after the rigid one.", caiman_group="motion")
-    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 20 px, at most an eighth of the frame (freely moving mice move more than CaImAn's demo value 5 px: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
+    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 20 px, at most a tenth of the frame but at least CaImAn's 5 px (freely moving mice move more than CaImAn's demo value 5 px: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     strides: tuple[int, int] = option([48, 48], "array", "Pw-rigid: distance between patch starts in pixels (rows, cols); patch = strides + overlaps.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="motion")
     overlaps: tuple[int, int] = option([24, 24], "array", "Pw-rigid: overlap of neighbouring patches in pixels (rows, cols).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     max_deviation_rigid: int = option(3, "integer", "Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, in pixels.", minimum=0, caiman_group="motion")
@@ -130,19 +130,19 @@ def resolve_max_shifts(max_shifts: tuple[int, int] | str, frame_shape: tuple[int
     Returns
     -------
     (int, int)
-        Rows, cols in pixels. ``'auto'`` gives :data:`AUTO_MAX_SHIFTS_PX` on each axis, at most an eighth of
-        the frame on that axis: the correlation leaves a ``max_shifts`` border of the template out, and with a
-        quarter on a 48x48 movie too little template was left to find the peak (every frame "without structure",
-        benchmarks/motion_range.md); an eighth keeps three quarters of each side.
+        Rows, cols in pixels. ``'auto'`` gives :data:`AUTO_MAX_SHIFTS_PX` on each axis, at most a tenth of the
+        frame on that axis but at least CaImAn's 5 px (and below half the frame): the correlation leaves a
+        ``max_shifts`` border of the template out, and on a 48x48 movie every pixel beyond 5 lost frames to "no
+        structure" (10 px: all of them; benchmarks/motion_range.md). 200 px and larger frames get 20 px.
 
     Examples
     --------
     >>> resolve_max_shifts("auto", (608, 608)), resolve_max_shifts("auto", (48, 64)), resolve_max_shifts((5, 5), (48, 48))
-    ((20, 20), (6, 8), (5, 5))
+    ((20, 20), (5, 6), (5, 5))
     """
     if not isinstance(max_shifts, str):
         return int(max_shifts[0]), int(max_shifts[1])
-    return tuple(min(AUTO_MAX_SHIFTS_PX, int(n) // 8) for n in frame_shape)
+    return tuple(min(AUTO_MAX_SHIFTS_PX, max(5, int(n) // 10), (int(n) - 1) // 2) for n in frame_shape)
 
 
 def with_resolved_max_shifts(options: MotionOptions, frame_shape: tuple[int, int], logger=None) -> MotionOptions:
@@ -163,7 +163,7 @@ def with_resolved_max_shifts(options: MotionOptions, frame_shape: tuple[int, int
     """
     resolved = resolve_max_shifts(options.max_shifts, frame_shape)
     if isinstance(options.max_shifts, str) and logger is not None:
-        logger.info("motion: max_shifts auto -> %s for %dx%d frames (%d px, at most an eighth of the frame)",
+        logger.info("motion: max_shifts auto -> %s for %dx%d frames (%d px, at most a tenth of the frame, at least 5)",
                     list(resolved), frame_shape[0], frame_shape[1], AUTO_MAX_SHIFTS_PX)
     return options.replace(max_shifts=resolved)
 
