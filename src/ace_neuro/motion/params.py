@@ -46,7 +46,7 @@ class MotionOptions(Options):
 
     apply_motion_correction: bool = option(True, "boolean", "(seed) Register the movie; false writes the same memory map without registration.")
     pw_rigid: bool = option(False, "boolean", "Piecewise-rigid registration (NoRMCorre patches) after the rigid one.", caiman_group="motion")
-    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 20 px, at most a tenth of the frame but at least CaImAn's 5 px (freely moving mice move more than CaImAn's demo value 5 px: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
+    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 20 px, at most a tenth of the frame, at least 5 px (CaImAn's demo value, a head-fixed mouse; freely moving mice move more: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     strides: tuple[int, int] = option([48, 48], "array", "Pw-rigid: distance between patch starts in pixels (rows, cols); patch = strides + overlaps.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="motion")
     overlaps: tuple[int, int] = option([24, 24], "array", "Pw-rigid: overlap of neighbouring patches in pixels (rows, cols).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     max_deviation_rigid: int = option(3, "integer", "Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, in pixels.", minimum=0, caiman_group="motion")
