@@ -141,3 +141,35 @@ def test_motion_within_max_shifts_is_no_warning(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         run_motion_step(movie, tmp_path / "motion", max_shifts=[6, 6], threads=1)
     assert not [r for r in caplog.records if r.levelname == "WARNING" and "max_shifts" in r.getMessage()]
+
+
+def test_default_max_shifts_follows_10px_jumps(tmp_path, caplog):
+    # Freely moving mice jump further than CaImAn's demo range (5 px, which clipped 393 of 1,000 frames of the
+    # sweep's motion_10px_jumps): the default 'auto' (20 px, at most a tenth of the frame, at least 5) follows them.
+    movie, gt = _simulated_movie(tmp_path, n_frames=240, height=112, width=112, n_neurons=25, seed=11,
+                                 motion_amplitude_px=10.0, motion_jump_rate_hz=0.2, nonrigid_amplitude_px=0.0)
+    truth = np.asarray(gt.rigid_shifts)
+    assert np.abs(truth - truth.mean(0)).max() > 6  # the motion goes past 5 px
+    out = tmp_path / "motion"
+    with caplog.at_level("INFO"):
+        run_motion_step(movie, out, threads=1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_frames_at_max_shifts"] == 0
+    assert metrics["params"]["max_shifts"] == [11, 11]  # resolved (112 // 10) and recorded
+    assert any("max_shifts auto -> [11, 11]" in r.getMessage() for r in caplog.records)
+    shifts = pd.read_csv(out / "shifts.csv")[["shift_y_px", "shift_x_px"]].to_numpy()
+    assert _rmse(-shifts, truth) < 0.2
+
+
+def test_default_max_shifts_fits_small_frames(tmp_path):
+    # A 48x48 movie (the size of the workflow's .test recording): 'auto' keeps CaImAn's 5 px there; 12 px (a quarter)
+    # left too little of the template: every frame had no correlation peak and was not corrected.
+    movie, gt = _simulated_movie(tmp_path, n_frames=60, height=48, width=48, n_neurons=4, seed=2,
+                                 motion_amplitude_px=2.0, nonrigid_amplitude_px=0.0)
+    out = tmp_path / "motion"
+    run_motion_step(movie, out, threads=1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["params"]["max_shifts"] == [5, 5]
+    assert metrics["n_no_structure_frames"] == 0
+    shifts = pd.read_csv(out / "shifts.csv")[["shift_y_px", "shift_x_px"]].to_numpy()
+    assert _rmse(-shifts, np.asarray(gt.rigid_shifts)) < 0.15

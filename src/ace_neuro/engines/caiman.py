@@ -229,15 +229,15 @@ def run_motion(
     dict
         ``metrics.json`` without the per-frame lists.
     """
-    from ..motion.params import check_frame_shape  # noqa: PLC0415
+    from ..motion.params import check_frame_shape, with_resolved_max_shifts  # noqa: PLC0415
 
     log = log or _log
     caiman = _import_caiman()
     started = time.perf_counter()
-    p = MotionOptions.from_params(options)
-    kwargs = motion_kwargs(p)
     movie = Path(movie)
     n_frames, height, width = (int(s) for s in open_movie(movie).shape)
+    p = with_resolved_max_shifts(MotionOptions.from_params(options), (height, width), log)  # CaImAn gets the pair
+    kwargs = motion_kwargs(p, (height, width))
     check_frame_shape((height, width), max_shifts=p.max_shifts, pw_rigid=p.pw_rigid,
                       apply_motion_correction=p.apply_motion_correction, strides=p.strides,
                       overlaps=p.overlaps, max_deviation_rigid=p.max_deviation_rigid)

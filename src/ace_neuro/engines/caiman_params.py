@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..cnmfe.params import CnmfeOptions, EvaluateOptions, resolve_tsub
-from ..motion.params import MotionOptions
+from ..motion.params import MotionOptions, resolve_max_shifts
 
 __all__ = ["caiman_param_groups", "with_seeding_thresholds", "thresholds_for_evaluation", "not_used_by_caiman",
            "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS", "APPLIED_BY_ENGINE"]
@@ -84,6 +84,7 @@ def caiman_param_groups(
     border_pix: int = 0,
     n_processes: int = 1,
     fnames: list[str] | None = None,
+    frame_shape: tuple[int, int] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Our cnmfe / evaluate / motion parameters as CaImAn ``CNMFParams`` groups, one-photon mode.
 
@@ -104,6 +105,9 @@ def caiman_param_groups(
         CaImAn's ``n_processes`` (worker processes for patches).
     fnames : list of str, optional
         CaImAn's ``data.fnames`` (the memory map), for the record.
+    frame_shape : (int, int), optional
+        (H, W) of the frames: resolves ``motion.max_shifts: auto``
+        (:func:`~ace_neuro.motion.params.resolve_max_shifts`), which is an error without it.
 
     Returns
     -------
@@ -135,7 +139,7 @@ def caiman_param_groups(
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
     given = CnmfeOptions.from_params(cnmfe)
     c = resolve_tsub(given, given.fr if given.fr is not None else float(frame_rate)).as_dict()  # tsub auto: 0.1 s
-    m = MotionOptions.from_params(motion).as_dict() if motion is not None else {}
+    m = _motion_values(motion, frame_shape) if motion is not None else {}
     q = _evaluate_values(evaluate)
     groups: dict[str, dict[str, Any]] = {g: {} for g in ("data", "patch", "preprocess", "init", "spatial",
                                                           "temporal", "merging", "quality", "motion")}
@@ -258,20 +262,36 @@ def not_used_by_caiman(step: str, options: Any = None) -> list[str]:
     return sorted(out)
 
 
-def motion_kwargs(motion: MotionOptions | Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _motion_values(motion: MotionOptions | Mapping[str, Any] | None, frame_shape: tuple[int, int] | None) -> dict:
+    """Motion values by name (JSON form) with ``max_shifts`` a pair: ``'auto'`` resolved for ``frame_shape``."""
+    options = MotionOptions.from_params(motion)
+    if isinstance(options.max_shifts, str):
+        if frame_shape is None:
+            raise ValueError("motion.max_shifts is 'auto', which CaImAn cannot take: give the frame shape to resolve "
+                             "it (ace_neuro.motion.params.resolve_max_shifts), as the CaImAn motion engine does")
+        options = options.replace(max_shifts=resolve_max_shifts(options.max_shifts, frame_shape))
+    return options.as_dict()
+
+
+def motion_kwargs(motion: MotionOptions | Mapping[str, Any] | None = None,
+                  frame_shape: tuple[int, int] | None = None) -> dict[str, Any]:
     """Our motion parameters as keyword arguments of CaImAn's ``MotionCorrect``.
 
     Pairs become tuples (``max_shifts``, ``strides``, ``overlaps``) and
     ``gSig_filt`` a list, as CaImAn expects; our own keys
     (``apply_motion_correction``, ``template_file``) are left out.
+    ``max_shifts: auto`` needs ``frame_shape`` (H, W), where it is resolved
+    (:func:`~ace_neuro.motion.params.resolve_max_shifts`; an error without it).
 
     Examples
     --------
     >>> kw = motion_kwargs({"pw_rigid": True, "max_shifts": [7, 7]})
     >>> kw["pw_rigid"], kw["max_shifts"], kw["gSig_filt"]
     (True, (7, 7), [3, 3])
+    >>> motion_kwargs({}, frame_shape=(600, 120))["max_shifts"]
+    (20, 12)
     """
-    m = MotionOptions.from_params(motion).as_dict()
+    m = _motion_values(motion, frame_shape)
     out = {name: value for name, value in m.items() if name in _DECLARED and name not in OURS_ONLY}
     for name in ("max_shifts", "strides", "overlaps"):
         out[name] = tuple(int(v) for v in out[name])

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .filters import highpass_filter, highpass_kernel
-from .params import MotionOptions
+from .params import MotionOptions, resolve_max_shifts
 from .pwrigid import PatchGrid, displacement_field, field_matrix, patch_grid
 from .registration import (
     NO_STRUCTURE_PEAK_Z,
@@ -95,7 +95,7 @@ def make_registration(template: np.ndarray, options: MotionOptions) -> Registrat
     if template.ndim != 2:
         raise ValueError(f"template must be one image (H, W), got shape {template.shape}")
     height, width = template.shape
-    my, mx = options.max_shifts
+    my, mx = resolve_max_shifts(options.max_shifts, (height, width))
     dev = options.max_deviation_rigid if options.pw_rigid else 0
     margin = (min(my + dev + 2, (height - 1) // 2), min(mx + dev + 2, (width - 1) // 2))
     interior = template[margin[0]: height - margin[0], margin[1]: width - margin[1]].astype(np.float64)

@@ -1,9 +1,11 @@
 """NoRMCorre settings: the ``motion`` step's parameters, declared once as one frozen, typed options class.
 
 :class:`MotionOptions` holds every parameter under CaImAn's name with its
-one-photon default (``gSig_filt=(3, 3)``, ``max_shifts=(5, 5)``,
+one-photon default (``gSig_filt=(3, 3)``,
 ``strides=(48, 48)``, ``overlaps=(24, 24)``, ``max_deviation_rigid=3``,
-``border_nan='copy'``, ``pw_rigid=False``); keys of our own are marked
+``border_nan='copy'``, ``pw_rigid=False``) except ``max_shifts``: ``'auto'``
+(:func:`resolve_max_shifts`: 20 px, at most a tenth of the frame but at
+least 5 px, CaImAn's demo value); keys of our own are marked
 "(ace-neuro)" or "(seed)". It is checked on construction
 (:class:`ace_neuro.options.Options`); pairs are stored as ``(rows, cols)``
 tuples of int. Both engines (ours and CaImAn's, :mod:`ace_neuro.engines.caiman`)
@@ -23,7 +25,12 @@ from typing import Any, ClassVar, Mapping
 
 from ace_neuro.options import Options, ParameterError, option
 
-__all__ = ["MotionOptions", "blocks_dtype_for", "motion_options", "check_params", "check_frame_shape", "default_params"]
+__all__ = ["MotionOptions", "AUTO_MAX_SHIFTS_PX", "blocks_dtype_for", "motion_options", "check_params", "check_frame_shape",
+           "default_params", "resolve_max_shifts", "with_resolved_max_shifts"]
+
+#: ``max_shifts: auto``'s range in pixels, before the cap of a tenth of the frame (MiniAn's default ``max_sh``;
+#: CaImAn's 5 px clipped 10 px jumps: benchmarks/motion_range.md).
+AUTO_MAX_SHIFTS_PX = 20
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class MotionOptions(Options):
 
     apply_motion_correction: bool = option(True, "boolean", "(seed) Register the movie; false writes the same memory map without registration.")
     pw_rigid: bool = option(False, "boolean", "Piecewise-rigid registration (NoRMCorre patches) after the rigid one.", caiman_group="motion")
-    max_shifts: tuple[int, int] = option([5, 5], "array", "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame.", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
+    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 20 px, at most a tenth of the frame, at least 5 px (CaImAn's demo value, a head-fixed mouse; freely moving mice move more: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     strides: tuple[int, int] = option([48, 48], "array", "Pw-rigid: distance between patch starts in pixels (rows, cols); patch = strides + overlaps.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="motion")
     overlaps: tuple[int, int] = option([24, 24], "array", "Pw-rigid: overlap of neighbouring patches in pixels (rows, cols).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     max_deviation_rigid: int = option(3, "integer", "Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, in pixels.", minimum=0, caiman_group="motion")
@@ -59,7 +66,13 @@ class MotionOptions(Options):
 
     @staticmethod
     def check(values: dict[str, Any]) -> dict[str, Any]:
-        """Fourier shifting is implemented for rigid correction only."""
+        """Fourier shifting is implemented for rigid correction only; ``max_shifts`` as text is ``'auto'``."""
+        if isinstance(values["max_shifts"], str):
+            if values["max_shifts"].strip().lower() != "auto":
+                raise ParameterError(
+                    f"motion.max_shifts must be a number, a pair [rows, cols] or 'auto', got {values['max_shifts']!r}"
+                )
+            values["max_shifts"] = "auto"
         if values["pw_rigid"] and not values["shifts_opencv"]:
             raise ParameterError(
                 "motion.shifts_opencv = false (Fourier shifting) is implemented for rigid correction only; "
@@ -104,10 +117,61 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {p.name: getattr(options, p.name) for p in options.parameters()}
 
 
+def resolve_max_shifts(max_shifts: tuple[int, int] | str, frame_shape: tuple[int, int]) -> tuple[int, int]:
+    """The search range for frames of ``frame_shape``: ``max_shifts`` itself, or what ``'auto'`` means there.
+
+    Parameters
+    ----------
+    max_shifts : (int, int) or 'auto'
+        ``motion.max_shifts``.
+    frame_shape : (int, int)
+        (H, W) of the frames, pixels.
+
+    Returns
+    -------
+    (int, int)
+        Rows, cols in pixels. ``'auto'`` gives :data:`AUTO_MAX_SHIFTS_PX` on each axis, at most a tenth of the
+        frame on that axis but at least CaImAn's 5 px (and below half the frame): the correlation leaves a
+        ``max_shifts`` border of the template out, and on a 48x48 movie every pixel beyond 5 lost frames to "no
+        structure" (10 px: all of them; benchmarks/motion_range.md). 200 px and larger frames get 20 px.
+
+    Examples
+    --------
+    >>> resolve_max_shifts("auto", (608, 608)), resolve_max_shifts("auto", (48, 64)), resolve_max_shifts((5, 5), (48, 48))
+    ((20, 20), (5, 6), (5, 5))
+    """
+    if not isinstance(max_shifts, str):
+        return int(max_shifts[0]), int(max_shifts[1])
+    return tuple(min(AUTO_MAX_SHIFTS_PX, max(5, int(n) // 10), (int(n) - 1) // 2) for n in frame_shape)
+
+
+def with_resolved_max_shifts(options: MotionOptions, frame_shape: tuple[int, int], logger=None) -> MotionOptions:
+    """``options`` with ``max_shifts`` as the pair of :func:`resolve_max_shifts` (``'auto'`` logged when given).
+
+    Parameters
+    ----------
+    options : MotionOptions
+    frame_shape : (int, int)
+        (H, W) of the frames, pixels.
+    logger : logging.Logger, optional
+        Where the value ``'auto'`` resolved to is reported (info).
+
+    Returns
+    -------
+    MotionOptions
+        The same options, ``max_shifts`` a ``(rows, cols)`` tuple of int.
+    """
+    resolved = resolve_max_shifts(options.max_shifts, frame_shape)
+    if isinstance(options.max_shifts, str) and logger is not None:
+        logger.info("motion: max_shifts auto -> %s for %dx%d frames (%d px, at most a tenth of the frame, at least 5)",
+                    list(resolved), frame_shape[0], frame_shape[1], AUTO_MAX_SHIFTS_PX)
+    return options.replace(max_shifts=resolved)
+
+
 def check_frame_shape(
     frame_shape: tuple[int, int],
     *,
-    max_shifts: tuple[int, int],
+    max_shifts: tuple[int, int] | str,
     pw_rigid: bool,
     apply_motion_correction: bool,
     strides: tuple[int, int],
@@ -124,7 +188,7 @@ def check_frame_shape(
         ``max_deviation_rigid`` reaches half a patch.
     """
     height, width = (int(s) for s in frame_shape)
-    my, mx = max_shifts
+    my, mx = resolve_max_shifts(max_shifts, (height, width))
     if 2 * my >= height or 2 * mx >= width:
         raise ParameterError(
             f"motion.max_shifts = {list(max_shifts)} is too large for {height}x{width} frames: "

@@ -64,7 +64,7 @@ from ..progress import Progress
 from .correct import CorrectedBlock, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
 from .metrics import motion_metrics
-from .params import MotionOptions, blocks_dtype_for, check_frame_shape, motion_options
+from .params import MotionOptions, blocks_dtype_for, check_frame_shape, motion_options, with_resolved_max_shifts
 from .template import combine_group_means, initial_template, registered_mean, template_groups
 
 if TYPE_CHECKING:
@@ -394,6 +394,7 @@ def correct_motion(
     options = options if options is not None else motion_options()
     movie_path = os.fspath(movie_path)
     n_frames, height, width = _movie_shape(movie_path)
+    options = with_resolved_max_shifts(options, (height, width), logger)
     check_frame_shape(
         (height, width), max_shifts=options.max_shifts, pw_rigid=options.pw_rigid,
         apply_motion_correction=options.apply_motion_correction, strides=options.strides,

@@ -1,10 +1,11 @@
 """Stage ``motion``: NoRMCorre rigid / piecewise-rigid registration into the corrected movie files.
 
 Parameters keep CaImAn's names and one-photon defaults (``gSig_filt=(3, 3)``,
-``max_shifts=(5, 5)``, ``strides=(48, 48)``, ``overlaps=(24, 24)``,
-``max_deviation_rigid=3``, ``border_nan='copy'``, ``pw_rigid=False``); keys of
-our own are marked "(ace-neuro)" or "(seed)". Relations that need the frame
-size (``max_shifts`` below half the frame, a patch inside the frame) are
+``strides=(48, 48)``, ``overlaps=(24, 24)``, ``max_deviation_rigid=3``,
+``border_nan='copy'``, ``pw_rigid=False``) except ``max_shifts='auto'`` (20 px,
+at most a tenth of the frame, at least CaImAn's 5 px); keys of our own are
+marked "(ace-neuro)" or "(seed)". What needs the frame size (``max_shifts``
+'auto', below half the frame, a patch inside the frame) is resolved and
 checked by the engine as soon as it knows the size.
 
 Input: ``movie`` (preprocess output). Outputs: ``memmap`` (folder holding the
