@@ -122,7 +122,7 @@ def test_every_option_of_ours_is_given_to_caiman_applied_or_listed_as_not_used()
     groups, _ = caiman_param_groups(cnmfe={"gSig": [3, 3], "gSiz": [13, 13], "min_corr": 0.8, "min_pnr": 10,
                                            "only_init": False}, motion={}, evaluate={}, frame_rate=20.0,
                                     frame_shape=(200, 200))
-    assert groups["motion"]["max_shifts"] == [20, 20]  # 'auto' resolved: CaImAn gets the pair
+    assert groups["motion"]["max_shifts"] == [10, 10]  # 'auto' resolved: CaImAn gets the pair
     passed = {name for group in groups.values() for name in group}
     listed = set(not_used_by_caiman("cnmfe")) | set(not_used_by_caiman("evaluate")) | set(not_used_by_caiman("motion"))
     assert passed & listed == {"only_init"} and groups["patch"]["only_init"] is True
@@ -256,7 +256,7 @@ def test_motion_kwargs_are_caimans_types():
     assert "apply_motion_correction" not in kw and "template_file" not in kw
     assert motion_kwargs({"gSig_filt": None, "max_shifts": 5})["gSig_filt"] is None
     # the default max_shifts 'auto' reaches CaImAn as the pair for these frames, or is an error without them
-    assert motion_kwargs({}, frame_shape=(48, 120))["max_shifts"] == (5, 12)
+    assert motion_kwargs({}, frame_shape=(48, 120))["max_shifts"] == (5, 10)
     with pytest.raises(ValueError, match="auto"):
         motion_kwargs({})
 

@@ -145,7 +145,7 @@ def test_motion_within_max_shifts_is_no_warning(tmp_path, caplog):
 
 def test_default_max_shifts_follows_10px_jumps(tmp_path, caplog):
     # Freely moving mice jump further than CaImAn's demo range (5 px, which clipped 393 of 1,000 frames of the
-    # sweep's motion_10px_jumps): the default 'auto' (20 px, at most a tenth of the frame, at least 5) follows them.
+    # sweep's motion_10px_jumps): the default 'auto' (10 px, at most a tenth of the frame, at least 5) follows them.
     movie, gt = _simulated_movie(tmp_path, n_frames=240, height=112, width=112, n_neurons=25, seed=11,
                                  motion_amplitude_px=10.0, motion_jump_rate_hz=0.2, nonrigid_amplitude_px=0.0)
     truth = np.asarray(gt.rigid_shifts)
@@ -155,8 +155,8 @@ def test_default_max_shifts_follows_10px_jumps(tmp_path, caplog):
         run_motion_step(movie, out, threads=1)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_frames_at_max_shifts"] == 0
-    assert metrics["params"]["max_shifts"] == [11, 11]  # resolved (112 // 10) and recorded
-    assert any("max_shifts auto -> [11, 11]" in r.getMessage() for r in caplog.records)
+    assert metrics["params"]["max_shifts"] == [10, 10]  # resolved (10 px, under 112 // 10) and recorded
+    assert any("max_shifts auto -> [10, 10]" in r.getMessage() for r in caplog.records)
     shifts = pd.read_csv(out / "shifts.csv")[["shift_y_px", "shift_x_px"]].to_numpy()
     assert _rmse(-shifts, truth) < 0.2
 

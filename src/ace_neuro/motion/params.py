@@ -4,7 +4,7 @@
 one-photon default (``gSig_filt=(3, 3)``,
 ``strides=(48, 48)``, ``overlaps=(24, 24)``, ``max_deviation_rigid=3``,
 ``border_nan='copy'``, ``pw_rigid=False``) except ``max_shifts``: ``'auto'``
-(:func:`resolve_max_shifts`: 20 px, at most a tenth of the frame but at
+(:func:`resolve_max_shifts`: 10 px, at most a tenth of the frame but at
 least 5 px, CaImAn's demo value); keys of our own are marked
 "(ace-neuro)" or "(seed)". It is checked on construction
 (:class:`ace_neuro.options.Options`); pairs are stored as ``(rows, cols)``
@@ -30,7 +30,7 @@ __all__ = ["MotionOptions", "AUTO_MAX_SHIFTS_PX", "blocks_dtype_for", "motion_op
 
 #: ``max_shifts: auto``'s range in pixels, before the cap of a tenth of the frame (MiniAn's default ``max_sh``;
 #: CaImAn's 5 px clipped 10 px jumps: benchmarks/motion_range.md).
-AUTO_MAX_SHIFTS_PX = 20
+AUTO_MAX_SHIFTS_PX = 10
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class MotionOptions(Options):
 
     apply_motion_correction: bool = option(True, "boolean", "(seed) Register the movie; false writes the same memory map without registration.")
     pw_rigid: bool = option(False, "boolean", "Piecewise-rigid registration (NoRMCorre patches) after the rigid one.", caiman_group="motion")
-    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 20 px, at most a tenth of the frame, at least 5 px (CaImAn's demo value, a head-fixed mouse; freely moving mice move more: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
+    max_shifts: tuple[int, int] | str = option("auto", ("array", "string"), "Largest rigid shift searched, in pixels (rows, cols); must be below half the frame. 'auto' = 10 px, at most a tenth of the frame, at least 5 px (CaImAn's demo value, a head-fixed mouse; freely moving mice move more: benchmarks/motion_range.md).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     strides: tuple[int, int] = option([48, 48], "array", "Pw-rigid: distance between patch starts in pixels (rows, cols); patch = strides + overlaps.", items={"type": "integer", "minimum": 1}, pair=True, caiman_group="motion")
     overlaps: tuple[int, int] = option([24, 24], "array", "Pw-rigid: overlap of neighbouring patches in pixels (rows, cols).", items={"type": "integer", "minimum": 0}, pair=True, caiman_group="motion")
     max_deviation_rigid: int = option(3, "integer", "Pw-rigid: largest deviation of a patch shift from the frame's rigid shift, in pixels.", minimum=0, caiman_group="motion")
@@ -133,12 +133,13 @@ def resolve_max_shifts(max_shifts: tuple[int, int] | str, frame_shape: tuple[int
         Rows, cols in pixels. ``'auto'`` gives :data:`AUTO_MAX_SHIFTS_PX` on each axis, at most a tenth of the
         frame on that axis but at least CaImAn's 5 px (and below half the frame): the correlation leaves a
         ``max_shifts`` border of the template out, and on a 48x48 movie every pixel beyond 5 lost frames to "no
-        structure" (10 px: all of them; benchmarks/motion_range.md). 200 px and larger frames get 20 px.
+        structure" (10 px: all of them), and on real data 20 px lost template enough to cost matches
+        (benchmarks/motion_range.md). 100 px and larger frames get 10 px.
 
     Examples
     --------
     >>> resolve_max_shifts("auto", (608, 608)), resolve_max_shifts("auto", (48, 64)), resolve_max_shifts((5, 5), (48, 48))
-    ((20, 20), (5, 6), (5, 5))
+    ((10, 10), (5, 6), (5, 5))
     """
     if not isinstance(max_shifts, str):
         return int(max_shifts[0]), int(max_shifts[1])

@@ -2,7 +2,7 @@
 
 Parameters keep CaImAn's names and one-photon defaults (``gSig_filt=(3, 3)``,
 ``strides=(48, 48)``, ``overlaps=(24, 24)``, ``max_deviation_rigid=3``,
-``border_nan='copy'``, ``pw_rigid=False``) except ``max_shifts='auto'`` (20 px,
+``border_nan='copy'``, ``pw_rigid=False``) except ``max_shifts='auto'`` (10 px,
 at most a tenth of the frame, at least CaImAn's 5 px); keys of our own are
 marked "(ace-neuro)" or "(seed)". What needs the frame size (``max_shifts``
 'auto', below half the frame, a patch inside the frame) is resolved and
