@@ -288,8 +288,8 @@ def motion_kwargs(motion: MotionOptions | Mapping[str, Any] | None = None,
     >>> kw = motion_kwargs({"pw_rigid": True, "max_shifts": [7, 7]})
     >>> kw["pw_rigid"], kw["max_shifts"], kw["gSig_filt"]
     (True, (7, 7), [3, 3])
-    >>> motion_kwargs({}, frame_shape=(600, 120))["max_shifts"]
-    (20, 12)
+    >>> motion_kwargs({}, frame_shape=(600, 80))["max_shifts"]
+    (10, 8)
     """
     m = _motion_values(motion, frame_shape)
     out = {name: value for name, value in m.items() if name in _DECLARED and name not in OURS_ONLY}
