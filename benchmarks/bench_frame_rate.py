@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from bench_end_to_end import rule_records
-from bench_sweep import BASE, run_workflow, score, simulate
+from bench_sweep import BASE, code_commit, run_workflow, score, simulate, write_record
 from settings import apply_settings
 
 HERE = Path(__file__).resolve().parent
@@ -208,18 +207,12 @@ def main() -> int:
         args.out.write_text(json.dumps({"collected_from": str(args.data), "results": rows}, indent=2))
         print(markdown_table(rows))
         return 0
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = code_commit()
     rows = []
     for rate in args.rates:
         rows.append(run_rate(rate, args))
         print(json.dumps(rows[-1]), flush=True)
-        record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit,
-                  "base": {**BASE, "seconds": args.seconds},
-                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                              "python": platform.python_version()},
-                  "results": rows}
-        args.out.write_text(json.dumps(record, indent=2))
+        write_record(args.out, commit, {**BASE, "seconds": args.seconds}, rows)
     print(markdown_table(rows))
     return 0
 

@@ -187,6 +187,14 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_record(out: Path, commit: str, base: dict, rows: list[dict]) -> None:
+    """Write the JSON record of a run so far: the command, the commit, the base simulation, the machine, the rows."""
+    record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit, "base": base,
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+              "results": rows}
+    out.write_text(json.dumps(record, indent=2))
+
+
 def code_commit() -> str:
     """The short commit of the checkout, with ``+changes`` when the code the workflow runs has uncommitted edits."""
     git = ["git", "-C", str(ROOT)]
@@ -245,11 +253,7 @@ def main() -> int:
     for name in args.cases:
         rows.append({**run_case(name, args), "commit": commit})
         print(json.dumps(rows[-1]), flush=True)
-        record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit, "base": BASE,
-                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                              "python": platform.python_version()},
-                  "results": rows}
-        args.out.write_text(json.dumps(record, indent=2))
+        write_record(args.out, commit, BASE, rows)
     print(markdown_table(rows))
     return 0
 
