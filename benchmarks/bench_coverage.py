@@ -44,13 +44,17 @@ CASES = {
 
 def simulate(name: str, work: Path) -> Path:
     """Simulate a case (once, without motion) and write its CaImAn memory map; returns the case folder."""
+    return simulate_into(work / f"sim_{name}", CASES[name])
+
+
+def simulate_into(folder: Path, options: dict) -> Path:
+    """Simulate ``options`` (SimulationConfig fields) without motion into ``folder`` (once) with its CaImAn memory map."""
     from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
     from ace_neuro.simulate import SimulationConfig, simulate_frames, simulate_recording
 
-    folder = work / f"sim_{name}"
     if (folder / "done").exists():
         return folder
-    config = SimulationConfig(**CASES[name], motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False)
+    config = SimulationConfig(**options, motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False)
     simulate_recording(folder / "raw", config)
     (folder / "memmap").mkdir(parents=True, exist_ok=True)
     h, w, t = config.height, config.width, config.n_frames

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_coverage import simulate_into
 
 _BASE = {"height": 200, "width": 200, "n_frames": 1000, "n_neurons": 40, "seed": 3}
 CASES = {
@@ -45,22 +46,7 @@ OUT_OF_FOCUS_PX = 2.0
 
 def simulate(name: str, work: Path) -> Path:
     """Simulate a case (once, without motion) and write its CaImAn memory map; returns the case folder."""
-    from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
-    from ace_neuro.simulate import SimulationConfig, simulate_frames, simulate_recording
-
-    folder = work / name
-    if (folder / "done").exists():
-        return folder
-    config = SimulationConfig(**CASES[name], motion_amplitude_px=0.0, nonrigid_amplitude_px=0.0, ephys=False)
-    simulate_recording(folder / "raw", config)
-    (folder / "memmap").mkdir(parents=True, exist_ok=True)
-    h, w, t = config.height, config.width, config.n_frames
-    view = create_caiman_memmap(folder / "memmap" / caiman_memmap_name("corrected", h, w, t), h, w, t)
-    for start in range(0, t, 500):
-        view[start:start + 500] = simulate_frames(config, start, min(t, start + 500))
-    del view
-    (folder / "done").write_text("ok")
-    return folder
+    return simulate_into(work / name, CASES[name])
 
 
 def _half_width(column: np.ndarray) -> float:
