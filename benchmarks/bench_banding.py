@@ -37,20 +37,12 @@ sys.path.insert(0, str(HERE))
 
 def read_v4(folder: Path) -> np.ndarray:
     """Every frame of a V4 folder's ``Miniscope/*.avi`` (natural order), uint8 (T, H, W)."""
-    import cv2
+    from fetch_real_clips import decode_grey
 
-    frames = []
-    for avi in sorted((folder / "Miniscope").glob("*.avi"), key=lambda p: int(p.stem)):
-        capture = cv2.VideoCapture(str(avi))
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(frame[..., 0] if frame.ndim == 3 else frame)
-        capture.release()
-    if not frames:
+    videos = sorted((folder / "Miniscope").glob("*.avi"), key=lambda p: int(p.stem))
+    if not videos:
         raise SystemExit(f"{folder}: no frame in Miniscope/*.avi")
-    return np.stack(frames)
+    return np.concatenate([decode_grey(avi) for avi in videos])
 
 
 def measure(folders: list[Path], sims: list[str]) -> list[dict]:

@@ -155,7 +155,8 @@ class RuleRssSampler(threading.Thread):
         return {rule: round(seconds, 1) for rule, seconds in out.items()}
 
 
-def run_workflow(recording: Path, work: Path, cores: int, settings=()) -> tuple[float, int, dict, dict]:
+def prepare_work(recording: Path, work: Path, settings=()) -> None:
+    """A fresh ``work`` folder: the shipped config (with ``settings``) and a one-row sheet for ``recording``."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -168,6 +169,10 @@ def run_workflow(recording: Path, work: Path, cores: int, settings=()) -> tuple[
     (work / "experiments.csv").write_text(
         f"id,calcium imaging directory,ephys TTL file\nrec,{recording},{ttl if ttl.exists() else ''}\n"
     )
+
+
+def run_workflow(recording: Path, work: Path, cores: int, settings=()) -> tuple[float, int, dict, dict]:
+    prepare_work(recording, work, settings)
     sampler, rss = DiskSampler(work), RuleRssSampler(os.getpid())
     sampler.start()
     rss.start()

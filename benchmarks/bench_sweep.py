@@ -30,9 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
-from bench_end_to_end import accuracy, rule_records
-from settings import apply_settings
+from bench_end_to_end import accuracy, prepare_work, rule_records
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -74,17 +72,7 @@ def simulate(folder: Path, options: dict) -> Path:
 
 def run_workflow(recording: Path, work: Path, cores: int, settings=()) -> tuple[float, float, int, str]:
     """Run the whole default workflow on ``recording``; wall s, children's CPU s, exit code, console tail."""
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    apply_settings(config, settings)
-    config["experiments"] = str(work / "experiments.csv")
-    config["results"] = str(work / "results")
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
-    ttl = recording / "ephys_ttl.csv"
-    (work / "experiments.csv").write_text(
-        f"id,calcium imaging directory,ephys TTL file\nrec,{recording},{ttl if ttl.exists() else ''}\n")
+    prepare_work(recording, work, settings)
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
