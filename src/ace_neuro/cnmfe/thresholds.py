@@ -50,9 +50,11 @@ times the false seeds of 0.3 and no more cells.
 Degenerate cases are reported, never silent (:attr:`SeedThresholds.warnings`,
 logged as warnings by the fit and written to ``params.json``): ``min_corr`` at
 the highest candidate (seeding nearly off); ``min_corr`` at the lowest
-candidate (the correlation cannot tell noise from cells, as on median-filtered
-movies; fallback: the lowest candidate, ``min_pnr`` keeps the whole false
-rate), with ``min_pnr`` at the Gumbel location too (both at the lower bounds of
+candidate where at least 90 % of the null's high-``PNR`` pixels pass it (the
+correlation cannot tell noise from cells, as on median-filtered movies;
+fallback: the lowest candidate, ``min_pnr`` keeps the whole false rate; where
+fewer pass, the correlation still filters the noise and the lowest candidate
+is a note, as on clean movies with a narrow filter), with ``min_pnr`` at the Gumbel location too (both at the lower bounds of
 the search); fewer than 200 background pixels (fallback: the null is all
 eligible pixels); no spread in the null (fallback: CaImAn's demo values 0.8 /
 10); no pixel of the movie passing. What is worth knowing but not wrong (a
@@ -102,6 +104,9 @@ FALLBACK_THRESHOLDS = (0.8, 10.0)
 #: A pixel "looks like a cell" if its PNR is at least this multiple of its flipped PNR (and a filter ring
 #: if the other way round).
 _DOMINANCE = 2.0
+#: Share of the null's high-PNR pixels passing the lowest ``min_corr`` candidate from which the correlation is
+#: said not to filter noise (a warning); under it, the lowest candidate is a note.
+_CORR_BLIND_PASSING = 0.9
 #: Fewest background pixels used; below it every eligible pixel is the null sample (with a warning).
 _MIN_NULL_PIXELS = 200
 #: Fewest null pixels on which the correlation's law above a PNR level is measured.
@@ -385,11 +390,16 @@ def calibrate_thresholds(
                         f"lowest candidate, and min_pnr at the Gumbel location, the typical noise maximum): noise rarely "
                         "correlates this much, so both bounds already keep the false rate and seeds are limited by the "
                         "search, not by the noise (fallback: these values; set min_corr / min_pnr by hand to go lower)")
-    elif len(values) > 1 and min_corr <= values[0]:
+    elif len(values) > 1 and min_corr <= values[0] and passing >= _CORR_BLIND_PASSING:
         warnings.append(f"min_corr {min_corr:g} is the lowest candidate ({values[0]:g}-{values[-1]:g}): on this "
-                        "recording noise seen through the seeding filter correlates as much as the cells do, so the "
-                        f"correlation cannot tell them apart and seeding rests on min_pnr {min_pnr:.2f} alone "
-                        "(fallback: the lowest candidate, with the false rate kept by min_pnr)")
+                        f"recording {passing:.0%} of the noise's high-PNR pixels pass it (noise seen through the "
+                        "seeding filter correlates as much as the cells do), so the correlation cannot tell them "
+                        f"apart and seeding rests on min_pnr {min_pnr:.2f} alone (fallback: the lowest candidate, "
+                        "with the false rate kept by min_pnr)")
+    elif len(values) > 1 and min_corr <= values[0]:
+        notes.append(f"min_corr {min_corr:g} is the lowest candidate ({values[0]:g}-{values[-1]:g}) with min_pnr "
+                     f"{min_pnr:.2f}: that pair seeds the most pixels at the false rate; the correlation still "
+                     f"filters the noise (only {passing:.0%} of its high-PNR pixels pass {min_corr:g})")
     if n_movie == 0:
         warnings.append(f"no pixel of the movie passes min_corr {min_corr:g} and min_pnr {min_pnr:.2f}: nothing "
                         "stands out of this recording's noise at this gSig")
