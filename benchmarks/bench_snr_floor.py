@@ -21,7 +21,7 @@ overlap of neighbours lights up with them.
 Usage::
 
     .venv/bin/python benchmarks/bench_snr_floor.py --estimates /tmp/x/estimates.h5 --movie /tmp/x/real_*.mmap \
-        --minian [--crop ROW0,COL0] --out /tmp/x/floor.json [--figure f.png --ids 12,40M,...]
+        [--crop ROW0,COL0] --out /tmp/x/floor.json [--figure f.png --ids 12,40,...]
     .venv/bin/python benchmarks/bench_snr_floor.py --estimates RESULTS/evaluate/estimates.h5 \
         --movie RESULTS/motion/memmap/corrected_*.blocks --truth SIM/ground_truth.h5 --out /tmp/x/sim.json
 """
@@ -44,7 +44,22 @@ DATA = ROOT.parent / "shared" / "realdata" / "minian_demo_left"
 
 #: Features whose AUC is reported (keys of :func:`component_features`' rows).
 FEATURES = ("snr", "r", "noise_ratio", "peak_over_noise", "mode_over_noise", "snr_movie", "snr_denoised",
-            "snr_decay_0.8", "snr_decay_1.6", "spatial_contrast", "core_area")
+            "snr_decay_0.8", "snr_decay_1.6", "spatial_contrast", "core_area", "fitted_decay_s")
+
+
+def fitted_decay_time(g: np.ndarray, frame_rate: float) -> float:
+    """Decay time (s) of a fitted autoregressive kernel ``g`` (AR(1) or AR(2)): ``-1 / (fr ln rho)`` of its
+    largest root's modulus ``rho``; NaN for no kernel or an unstable one.
+
+    >>> round(fitted_decay_time(np.array([np.exp(-1 / 15.0)]), 15.0), 3)
+    1.0
+    """
+    g = np.atleast_1d(np.asarray(g, np.float64))
+    g = g[np.isfinite(g)]
+    if g.size == 0 or not np.any(g):
+        return float("nan")
+    rho = float(np.max(np.abs(np.roots(np.r_[1.0, -g]))))
+    return -1.0 / (frame_rate * math.log(rho)) if 0.0 < rho < 1.0 else float("nan")
 
 
 def roc_auc(labels: np.ndarray, values: np.ndarray) -> float | None:
@@ -150,8 +165,79 @@ def component_features(est, movie: np.ndarray, components: np.ndarray) -> list[d
                      "peak_over_noise": peak / noise if noise else 0.0,
                      "mode_over_noise": mode / noise if noise else 0.0,
                      **{name: float(v[i]) for name, v in snr_of.items()},
-                     "spatial_contrast": contrast, "core_area": area})
+                     "spatial_contrast": contrast, "core_area": area,
+                     "fitted_decay_s": fitted_decay_time(est.g[k], rate) if est.g is not None else float("nan")})
     return rows
+
+
+def component_figure(est, movie: np.ndarray, ids: list[int], labels: dict[int, int], reference_A, path: Path,
+                     dpi: int = 60) -> None:
+    """One row per component: max - median crop (its contour red, accepted ones green, the reference's cyan), the
+    correlation image, the movie minus its median at its 4 largest peaks, and its traces (C + YrA, the movie
+    averaged over its footprint, C; each over the spread of its first differences)."""
+    from ace_neuro.io.images import pyplot, save_figure
+
+    plt = pyplot()
+    h, w = est.dims
+    T = movie.shape[1]
+    median = np.median(movie[:, ::5], axis=1)
+    projection = (movie.max(axis=1) - median).reshape((h, w), order="F")
+    A = scipy.sparse.csc_matrix(est.A)
+    accepted = np.asarray(est.idx_components, np.int64)
+    fig, axes = plt.subplots(len(ids), 7, figsize=(20, 2.6 * len(ids)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 1, 1, 3]})
+
+    def image(M, k):
+        return np.asarray(M[:, k].todense()).reshape((h, w), order="F")
+
+    def scaled(x):
+        return (x - np.median(x)) / (np.std(np.diff(x)) / math.sqrt(2))
+
+    for row, k in enumerate(ids):
+        fp = image(A, k)
+        cy, cx = np.unravel_index(np.argmax(fp), fp.shape)
+        box = (slice(max(cy - 25, 0), min(cy + 26, h)), slice(max(cx - 25, 0), min(cx + 26, w)))
+        ax = axes[row, 0]
+        ax.imshow(projection[box], cmap="gray")
+        for j in accepted:
+            other = image(A, j)[box]
+            if other.max() > 0.3 * A[:, j].max():
+                ax.contour(other, levels=[0.3 * A[:, j].max()], colors=["lime"], linewidths=0.6)
+        for m in range(reference_A.shape[1]):
+            unit = image(reference_A, m)[box]
+            if unit.max() > 0.3 * reference_A[:, m].max():
+                ax.contour(unit, levels=[0.3 * reference_A[:, m].max()], colors=["cyan"], linewidths=0.6,
+                           linestyles="dashed")
+        ax.contour(fp[box], levels=[0.3 * fp.max()], colors=["red"], linewidths=1)
+        tag = " (reference unit)" if k in labels else ""
+        ax.set_title(f"#{k}{tag} SNR {est.SNR_comp[k]:.2f} r {est.r_values[k]:.2f}", fontsize=8)
+        if est.Cn is not None:
+            axes[row, 1].imshow(np.asarray(est.Cn, float).reshape((h, w))[box], cmap="gray", vmin=0, vmax=1)
+            axes[row, 1].contour(fp[box], levels=[0.3 * fp.max()], colors=["red"], linewidths=0.6)
+        axes[row, 1].set_title("correlation image", fontsize=8)
+        peaks: list[int] = []
+        for p in np.argsort(est.C[k])[::-1]:
+            if all(abs(int(p) - q) > 10 for q in peaks):
+                peaks.append(int(p))
+            if len(peaks) == 4:
+                break
+        for j, p in enumerate(peaks):
+            ax = axes[row, 2 + j]
+            ax.imshow((movie[:, p] - median).reshape((h, w), order="F")[box], cmap="gray")
+            ax.contour(fp[box], levels=[0.3 * fp.max()], colors=["red"], linewidths=0.6)
+            ax.set_title(f"frame {p} - median", fontsize=8)
+        for ax in axes[row, :6]:
+            ax.set_axis_off()
+        raw = est.C[k] + est.YrA[k]
+        over_footprint = np.asarray(A[:, k].T @ movie).ravel() / A[:, k].sum()
+        ax = axes[row, 6]
+        ax.plot(scaled(raw), lw=0.5, color="k", label="C + YrA")
+        ax.plot(scaled(over_footprint), lw=0.5, color="tab:orange", alpha=0.7, label="movie over footprint")
+        ax.plot((est.C[k] - np.median(raw)) / (np.std(np.diff(raw)) / math.sqrt(2)), lw=0.7, color="r", label="C")
+        ax.set_xlim(0, T)
+        ax.legend(fontsize=6, loc="upper right")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=dpi)
 
 
 def auc_table(rows: list[dict]) -> dict:
@@ -160,10 +246,11 @@ def auc_table(rows: list[dict]) -> dict:
     table = {}
     for key in FEATURES:
         values = np.array([row[key] for row in rows], np.float64)
-        auc = roc_auc(labels, values)
+        ok = np.isfinite(values)
+        auc = roc_auc(labels[ok], values[ok])
         table[key] = {"auc": None if auc is None else round(auc, 3),
-                      "median_labelled": round(float(np.median(values[labels])), 3) if labels.any() else None,
-                      "median_other": round(float(np.median(values[~labels])), 3) if (~labels).any() else None}
+                      "median_labelled": round(float(np.median(values[ok & labels])), 3) if (ok & labels).any() else None,
+                      "median_other": round(float(np.median(values[ok & ~labels])), 3) if (ok & ~labels).any() else None}
     return table
 
 
@@ -200,6 +287,9 @@ def main() -> int:
     parser.add_argument("--crop", type=lambda s: tuple(int(v) for v in s.split(",")),
                         help="ROW0,COL0 of the fit's frame in MiniAn's movie (a cropped recording)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--figure", type=Path, help="draw the components of --ids (component_figure)")
+    parser.add_argument("--ids", type=lambda s: [int(v) for v in s.split(",")], default=[])
+    parser.add_argument("--dpi", type=int, default=60)
     args = parser.parse_args()
     from ace_neuro import load_estimates
     from ace_neuro.cnmfe.params import EvaluateOptions
@@ -226,8 +316,12 @@ def main() -> int:
               "floor": [low, high], "n_components": int(est.n_components), "n_reference": int(reference_A.shape[1]),
               "n_labelled": len(labels), "n_at_cut": len(at_cut), "n_under_floor": len(under),
               "n_under_floor_labelled": sum(row["label"] is not None for row in under),
-              "auc_under_floor": auc_table(under), "auc_accepted": auc_table(accepted), "rows": rows}
+              "auc_under_floor": auc_table(under), "auc_accepted": auc_table(accepted),
+              "median_fitted_decay_s_accepted": round(float(np.nanmedian([row["fitted_decay_s"] for row in accepted])), 3)
+              if accepted else None, "rows": rows}
     args.out.write_text(json.dumps(record, indent=1) + "\n")
+    if args.figure is not None:
+        component_figure(est, movie, args.ids, labels, reference_A, args.figure, dpi=args.dpi)
     print(json.dumps({k: v for k, v in record.items() if k != "rows"}, indent=1))
     return 0
 
