@@ -44,7 +44,8 @@ DATA = ROOT.parent / "shared" / "realdata" / "minian_demo_left"
 
 #: Features whose AUC is reported (keys of :func:`component_features`' rows).
 FEATURES = ("snr", "r", "noise_ratio", "peak_over_noise", "mode_over_noise", "snr_movie", "snr_denoised",
-            "snr_decay_0.8", "snr_decay_1.6", "spatial_contrast", "core_area", "fitted_decay_s")
+            "snr_decay_0.8", "snr_decay_1.6", "spatial_contrast", "core_area", "fitted_decay_s",
+            "projection_core", "correlation_core", "start_excess")
 
 
 def fitted_decay_time(g: np.ndarray, frame_rate: float) -> float:
@@ -150,6 +151,8 @@ def component_features(est, movie: np.ndarray, components: np.ndarray) -> list[d
     raw = est.C[components] + est.YrA[components]
     over_footprint = np.asarray(A.T @ movie) / np.asarray(A.sum(axis=0)).reshape(-1, 1)
     median_image = np.median(movie[:, ::5], axis=1)
+    projection = movie.max(axis=1) - median_image
+    correlation = np.asarray(est.Cn, np.float64).reshape(-1, order="F") if est.Cn is not None else None
     frames = peak_frames(est.C[components], rate, 5)
     snr_of = {name: trace_snr(traces, rate, d, snr_rate) for name, traces, d in
               (("snr_movie", over_footprint, decay), ("snr_denoised", est.C[components], decay),
@@ -159,14 +162,21 @@ def component_features(est, movie: np.ndarray, components: np.ndarray) -> list[d
     for i, k in enumerate(components):
         noise, mode, peak = snr_parts(raw[i])
         peak_image = (movie[:, frames[i]].mean(axis=1) - median_image).reshape((h, w), order="F")
-        contrast, area = spatial_contrast(A[:, i].toarray().reshape((h, w), order="F"), peak_image)
+        footprint = A[:, i].toarray().ravel()
+        core = footprint >= 0.3 * footprint.max()
+        contrast, area = spatial_contrast(footprint.reshape((h, w), order="F"), peak_image)
         rows.append({"k": int(k), "accepted": int(k) in accepted, "snr": float(est.SNR_comp[k]),
                      "r": float(est.r_values[k]), "noise_ratio": noise / float(trace_noise(raw[i])),
                      "peak_over_noise": peak / noise if noise else 0.0,
                      "mode_over_noise": mode / noise if noise else 0.0,
                      **{name: float(v[i]) for name, v in snr_of.items()},
                      "spatial_contrast": contrast, "core_area": area,
-                     "fitted_decay_s": fitted_decay_time(est.g[k], rate) if est.g is not None else float("nan")})
+                     "fitted_decay_s": fitted_decay_time(est.g[k], rate) if est.g is not None else float("nan"),
+                     # the max - median projection and the correlation image over the core (what the eye sees)
+                     "projection_core": float(projection[core].mean()),
+                     "correlation_core": float(correlation[core].mean()) if correlation is not None else float("nan"),
+                     # the first 2 s over the rest (the start-of-recording decay), in noise SDs
+                     "start_excess": float((raw[i][: int(2 * rate)].mean() - np.median(raw[i])) / noise) if noise else 0.0})
     return rows
 
 
@@ -317,6 +327,9 @@ def main() -> int:
               "n_labelled": len(labels), "n_at_cut": len(at_cut), "n_under_floor": len(under),
               "n_under_floor_labelled": sum(row["label"] is not None for row in under),
               "auc_under_floor": auc_table(under), "auc_accepted": auc_table(accepted),
+              "field_median_projection": round(float(np.median(movie.max(axis=1) - np.median(movie[:, ::5], axis=1))), 3),
+              "field_correlation_quantiles_5_50_95": None if est.Cn is None else
+              [round(float(v), 3) for v in np.percentile(np.asarray(est.Cn), [5, 50, 95])],
               "median_fitted_decay_s_accepted": round(float(np.nanmedian([row["fitted_decay_s"] for row in accepted])), 3)
               if accepted else None, "rows": rows}
     args.out.write_text(json.dumps(record, indent=1) + "\n")
