@@ -35,7 +35,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import scipy.ndimage
 import scipy.sparse
 import scipy.stats
 
@@ -115,24 +114,12 @@ def snr_parts(trace: np.ndarray) -> tuple[float, float, float]:
 
 
 def spatial_contrast(footprint: np.ndarray, peak_image: np.ndarray) -> tuple[float, int]:
-    """Core minus ring of ``peak_image`` over the ring's spread, and the core's area.
+    """The peak contrast (:func:`ace_neuro.cnmfe.contrast.core_ring_contrast`) and the core's area (pixels >= 30 %
+    of the footprint's peak); ``footprint`` and ``peak_image`` ``(H, W)``, the latter the movie minus its median
+    averaged over the component's peak frames."""
+    from ace_neuro.cnmfe.contrast import core_ring_contrast
 
-    Parameters
-    ----------
-    footprint, peak_image : ndarray, shape (H, W)
-        The footprint, and the movie minus its median averaged over the component's peak frames.
-
-    Returns
-    -------
-    (float, int)
-        The contrast (0 when there is no ring) and the number of core pixels (>= 30 % of the peak).
-    """
-    core = footprint >= 0.3 * footprint.max()
-    ring = scipy.ndimage.binary_dilation(core, iterations=8) & ~scipy.ndimage.binary_dilation(core, iterations=3)
-    if ring.sum() < 2:
-        return 0.0, int(core.sum())
-    spread = float(peak_image[ring].std())
-    return float((peak_image[core].mean() - peak_image[ring].mean()) / spread) if spread > 0 else 0.0, int(core.sum())
+    return core_ring_contrast(footprint, peak_image), int((footprint >= 0.3 * footprint.max()).sum())
 
 
 def component_features(est, movie: np.ndarray, components: np.ndarray) -> list[dict]:
