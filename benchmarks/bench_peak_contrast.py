@@ -12,6 +12,8 @@ Usage::
         --set evaluate.min_peak_contrast=3.0 --out /tmp/x.json
     .venv/bin/python benchmarks/bench_peak_contrast.py --results BASETEMP/realdata0/results/real --crop 120,112 \
         --set evaluate.min_peak_contrast=3.0
+    .venv/bin/python benchmarks/bench_peak_contrast.py --estimates /tmp/x/estimates.h5 --movie /tmp/x/real_*.mmap \
+        --decay-time 1.6 --set evaluate.SNR_lowest=1.6     # the real half kept by bench_real.py --keep
 """
 
 from __future__ import annotations
@@ -26,15 +28,16 @@ from bench_snr_floor import reference_for
 from settings import apply_settings
 
 
-def evaluate_again(results: Path, assignments: list[str]):
-    """``evaluate_components`` on ``results``' fit and movie with the defaults plus ``assignments``."""
+def evaluate_again(estimates: Path, movie: Path, assignments: list[str], decay_time: float | None = None):
+    """``evaluate_components`` on a fit and its movie with the defaults plus ``assignments`` (and the SNR's window
+    from ``decay_time`` s instead of the fit's, when given)."""
     from ace_neuro import load_estimates
     from ace_neuro.cnmfe.evaluate import EvaluateOptions, _movie_file, evaluate_components
     from ace_neuro.cnmfe.reader import MovieSource
 
-    est = load_estimates(results / "cnmfe" / "estimates.h5")
+    est = load_estimates(estimates)
     options = EvaluateOptions.from_params(apply_settings({}, assignments).get("evaluate", {}))
-    return evaluate_components(est, MovieSource.from_path(_movie_file(results / "motion" / "memmap")), options)
+    return evaluate_components(est, MovieSource.from_path(_movie_file(movie)), options, decay_time=decay_time)
 
 
 def scores(est, args) -> dict:
@@ -55,14 +58,21 @@ def scores(est, args) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--results", type=Path, required=True, help="a recording's results folder (cnmfe/, motion/)")
+    parser.add_argument("--results", type=Path, help="a recording's results folder (cnmfe/, motion/)")
+    parser.add_argument("--estimates", type=Path, help="instead of --results: a fit (estimates.h5) ...")
+    parser.add_argument("--movie", type=Path, help="... and the movie it ran on")
+    parser.add_argument("--decay-time", type=float, help="s: the SNR's window from this instead of the fit's decay_time")
     parser.add_argument("--truth", type=Path, help="a simulation's ground_truth.h5 (else MiniAn's units)")
     parser.add_argument("--crop", type=lambda s: tuple(int(v) for v in s.split(",")),
                         help="ROW0,COL0 of the fit's frame in MiniAn's movie")
     parser.add_argument("--set", action="append", default=[], metavar="evaluate.KEY=VALUE")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    est = evaluate_again(args.results, args.set)
+    if args.results is not None:
+        args.estimates, args.movie = args.results / "cnmfe" / "estimates.h5", args.results / "motion" / "memmap"
+    if args.estimates is None or args.movie is None:
+        parser.error("give --results, or --estimates and --movie")
+    est = evaluate_again(args.estimates, args.movie, args.set, args.decay_time)
     kept = {int(k): v for k, v in est.params.get("peak_contrast_components", {}).items()}
     record = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "n_components": int(est.n_components),
               "n_accepted": int(len(est.idx_components)), "n_judged_by_contrast": len(kept),
