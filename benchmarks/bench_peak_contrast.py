@@ -61,7 +61,8 @@ def main() -> int:
     parser.add_argument("--results", type=Path, help="a recording's results folder (cnmfe/, motion/)")
     parser.add_argument("--estimates", type=Path, help="instead of --results: a fit (estimates.h5) ...")
     parser.add_argument("--movie", type=Path, help="... and the movie it ran on")
-    parser.add_argument("--decay-time", type=float, help="s: the SNR's window from this instead of the fit's decay_time")
+    parser.add_argument("--decay-time", type=float,
+                        help="s: the SNR's window from this instead of the fit's decay_time")
     parser.add_argument("--truth", type=Path, help="a simulation's ground_truth.h5 (else MiniAn's units)")
     parser.add_argument("--crop", type=lambda s: tuple(int(v) for v in s.split(",")),
                         help="ROW0,COL0 of the fit's frame in MiniAn's movie")

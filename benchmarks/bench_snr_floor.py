@@ -163,7 +163,8 @@ def component_features(est, movie: np.ndarray, components: np.ndarray) -> list[d
                      "projection_core": float(projection[core].mean()),
                      "correlation_core": float(correlation[core].mean()) if correlation is not None else float("nan"),
                      # the first 2 s over the rest (the start-of-recording decay), in noise SDs
-                     "start_excess": float((raw[i][: int(2 * rate)].mean() - np.median(raw[i])) / noise) if noise else 0.0})
+                     "start_excess": float((raw[i][: int(2 * rate)].mean() - np.median(raw[i])) / noise)
+                     if noise else 0.0})
     return rows
 
 
@@ -245,9 +246,10 @@ def auc_table(rows: list[dict]) -> dict:
         values = np.array([row[key] for row in rows], np.float64)
         ok = np.isfinite(values)
         auc = roc_auc(labels[ok], values[ok])
+        labelled, other = values[ok & labels], values[ok & ~labels]
         table[key] = {"auc": None if auc is None else round(auc, 3),
-                      "median_labelled": round(float(np.median(values[ok & labels])), 3) if (ok & labels).any() else None,
-                      "median_other": round(float(np.median(values[ok & ~labels])), 3) if (ok & ~labels).any() else None}
+                      "median_labelled": round(float(np.median(labelled)), 3) if labelled.size else None,
+                      "median_other": round(float(np.median(other)), 3) if other.size else None}
     return table
 
 
@@ -293,7 +295,8 @@ def main() -> int:
     from ace_neuro.cnmfe.reader import MovieSource
 
     est = load_estimates(args.estimates)
-    options = EvaluateOptions.from_params({k: v for k, v in est.params.items() if k in EvaluateOptions.__dataclass_fields__})
+    options = EvaluateOptions.from_params({k: v for k, v in est.params.items()
+                                           if k in EvaluateOptions.__dataclass_fields__})
     reference_A, cut = reference_for(args, est.dims)
     labels, at_cut = label_components(est, reference_A, est.dims, cut)
     movie = MovieSource.from_path(args.movie).read(0, est.C.shape[1])
@@ -309,16 +312,19 @@ def main() -> int:
                               else "fringe" if row["k"] in fringe else None)
     under = [row for row in rows if not row["accepted"] and low < row["snr"] <= high]
     accepted = [row for row in rows if row["accepted"]]
-    record = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "reference": "truth" if args.truth else "MiniAn",
+    record = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+              "reference": "truth" if args.truth else "MiniAn",
               "floor": [low, high], "n_components": int(est.n_components), "n_reference": int(reference_A.shape[1]),
               "n_labelled": len(labels), "n_at_cut": len(at_cut), "n_under_floor": len(under),
               "n_under_floor_labelled": sum(row["label"] is not None for row in under),
               "auc_under_floor": auc_table(under), "auc_accepted": auc_table(accepted),
-              "field_median_projection": round(float(np.median(movie.max(axis=1) - np.median(movie[:, ::5], axis=1))), 3),
+              "field_median_projection":
+              round(float(np.median(movie.max(axis=1) - np.median(movie[:, ::5], axis=1))), 3),
               "field_correlation_quantiles_5_50_95": None if est.Cn is None else
               [round(float(v), 3) for v in np.percentile(np.asarray(est.Cn), [5, 50, 95])],
-              "median_fitted_decay_s_accepted": round(float(np.nanmedian([row["fitted_decay_s"] for row in accepted])), 3)
-              if accepted else None, "rows": rows}
+              "median_fitted_decay_s_accepted":
+              round(float(np.nanmedian([row["fitted_decay_s"] for row in accepted])), 3) if accepted else None,
+              "rows": rows}
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     if args.figure is not None:
         component_figure(est, movie, args.ids, labels, reference_A, args.figure, dpi=args.dpi)

@@ -77,5 +77,6 @@ def test_the_evaluate_step_keeps_the_soma_under_the_floor_only_when_asked():
     thresholds = {k: on.params[k] for k in ("min_SNR", "rval_thr", "SNR_lowest", "rval_lowest")}
     words, codes = decision_reasons(on.SNR_comp, on.r_values, np.array([True, False]), on.params, thresholds)
     assert codes == ["", "quality"]
-    assert words[0].startswith("accepted: stands out at its own peaks (peak contrast") and "min_peak_contrast 3" in words[0]
+    assert words[0].startswith("accepted: stands out at its own peaks (peak contrast")
+    assert "> min_peak_contrast 3" in words[0]
     assert "<= min_peak_contrast 3" in words[1]

@@ -108,7 +108,8 @@ def peak_contrasts(A: scipy.sparse.spmatrix, C: np.ndarray, dims: tuple[int, int
     footprints = [A[:, k].toarray().reshape((h, w), order="F") for k in components]
     boxes = [_box(f) if f.max() > 0 else (0, 1, 0, 1) for f in footprints]
     # pixel indices (row + col * h) of each box, column-major like the movie's rows
-    pixels = [(np.arange(r0, r1)[:, None] + np.arange(c0, c1)[None, :] * h).ravel(order="F") for r0, r1, c0, c1 in boxes]
+    pixels = [(np.arange(r0, r1)[:, None] + np.arange(c0, c1)[None, :] * h).ravel(order="F")
+              for r0, r1, c0, c1 in boxes]
     frames = peak_frames(C[components], frame_rate, n_peaks)
     median_frames = np.unique(np.linspace(0, n_frames - 1, min(int(n_median_frames), n_frames)).astype(np.int64))
     sums = [np.zeros(p.size) for p in pixels]
