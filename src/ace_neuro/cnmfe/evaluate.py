@@ -30,7 +30,9 @@ floor), and a component beside a brighter accepted one whose trace follows it
 is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
 Optionally (``SNR_lowest_independent``, off by default), a component that fails
 only the SNR floor is kept when its transients are its own, not its brighter
-neighbours' (:func:`independent_dim_cells`).
+neighbours' (:func:`independent_dim_cells`), or (``min_peak_contrast``, off by
+default) when its footprint stands out of its surroundings in the movie at its
+peaks (:func:`contrast_dim_cells`).
 Manual decisions from a curation file are applied last.
 
 The metrics live in :mod:`~ace_neuro.cnmfe.snr` and :mod:`~ace_neuro.cnmfe.rvalues`,
@@ -82,6 +84,7 @@ __all__ = [
     "spatial_r_values",
     "classify_components",
     "independent_dim_cells",
+    "contrast_dim_cells",
     "snr_floor",
     "evaluate_components",
     "read_curation_file",
@@ -178,6 +181,34 @@ def independent_dim_cells(
     return independent_components(estimates.A, estimates.C, estimates.C + estimates.YrA, estimates.dims, snr, good,
                                   candidates, radius=radius, frame_rate=estimates.frame_rate, decay_time=decay_time,
                                   snr_rate=options.snr_frame_rate)
+
+
+def contrast_dim_cells(estimates: Estimates, movie, snr: np.ndarray, r_values: np.ndarray, good: np.ndarray,
+                       excluded: np.ndarray, floor: dict, options: EvaluateOptions) -> dict[int, float]:
+    """Peak contrast of the components that fail only the SNR floor (accepted above ``min_peak_contrast``).
+
+    The candidates are :func:`independent_dim_cells`' (SNR above the length-aware noise floor
+    ``floor["threshold"]`` and at or below ``floor["SNR_lowest_used"]``, the r-value rule passed, not in
+    ``good`` nor ``excluded``); each one's contrast is :func:`~ace_neuro.cnmfe.contrast.peak_contrasts`'.
+
+    Returns
+    -------
+    dict
+        ``{k: contrast}`` for every candidate (empty when ``min_peak_contrast`` is null).
+    """
+    from ace_neuro.cnmfe.contrast import peak_contrasts
+
+    if options.min_peak_contrast is None or not len(snr):
+        return {}
+    snr = np.asarray(snr, np.float64)
+    r = np.asarray(r_values, np.float64)
+    candidates = np.flatnonzero((snr > float(floor.get("threshold", 0.0))) & (snr <= floor["SNR_lowest_used"])
+                                & ((snr > options.min_SNR) | (r >= options.rval_thr)) & (r > options.rval_lowest))
+    candidates = np.setdiff1d(candidates, np.union1d(good, excluded))
+    source = movie if isinstance(movie, MovieSource) else MovieSource.from_array(np.asarray(movie))
+    values = peak_contrasts(estimates.A, estimates.C, estimates.dims, source, candidates,
+                            frame_rate=estimates.frame_rate)
+    return {int(k): float(v) for k, v in zip(candidates, values)}
 
 
 def snr_floor(residuals: np.ndarray, options: EvaluateOptions, *, frame_rate: float, decay_time: float) -> dict:
@@ -291,12 +322,21 @@ def evaluate_components(
         good, bad = np.union1d(good, kept), np.setdiff1d(bad, kept)
         logger.info("evaluate: %d of %d components under the SNR floor kept as independent dim cells (own transients, "
                     "SNR > %g)", kept.size, len(independent), options.SNR_lowest_independent)
+    contrasts = {}
+    if options.min_peak_contrast is not None and n_comp:
+        excluded = np.asarray(report["vessel_edge"] + report["border"] + sorted(fringes), np.int64)
+        contrasts = contrast_dim_cells(estimates, movie, snr, r_values, good, excluded, floor, options)
+        kept = np.asarray([k for k, v in contrasts.items() if v > options.min_peak_contrast], np.int64)
+        good, bad = np.union1d(good, kept), np.setdiff1d(bad, kept)
+        logger.info("evaluate: %d of %d components under the SNR floor kept for their peak contrast (> %g)",
+                    kept.size, len(contrasts), options.min_peak_contrast)
     logger.info("evaluate: %d of %d components accepted", good.size, n_comp)
     merged = dict(estimates.params)
     merged.update(options.as_params())
     merged["snr_floor"] = floor  # the SNR floor used and how it was obtained
     merged["fringe_components"] = {str(k): v for k, v in fringes.items()}  # fringe -> the brighter component
     merged["independent_components"] = {str(k): v for k, v in independent.items()}  # judged under the floor
+    merged["peak_contrast_components"] = {str(k): round(v, 3) for k, v in contrasts.items()}  # judged under the floor
     # what decided each rejection, for components.csv's reason and the curation page's words
     merged["vessel_edge_components"] = report["vessel_edge"]
     merged["border_components"] = report["border"]

@@ -89,7 +89,7 @@ def decision_reasons(
         The evaluated estimates' ``params`` (``vessel_edge_components``,
         ``border_components``, ``vessel_edge_features``, ``vessel_edge_criteria``,
         ``fringe_components``, ``fringe_corr``, ``independent_components``,
-        ``SNR_lowest_independent``).
+        ``SNR_lowest_independent``, ``peak_contrast_components``, ``min_peak_contrast``).
     thresholds : mapping
         ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` the step used.
 
@@ -108,6 +108,8 @@ def decision_reasons(
     features = {int(k): v for k, v in (params.get("vessel_edge_features") or {}).items()}
     criteria = params.get("vessel_edge_criteria") or {}
     independent = {int(k): v for k, v in (params.get("independent_components") or {}).items()}
+    contrast = {int(k): float(v) for k, v in (params.get("peak_contrast_components") or {}).items()}
+    min_contrast = params.get("min_peak_contrast")
     words, codes = [], []
     for k, (s, r, accept) in enumerate(zip(np.asarray(snr, float), np.asarray(r_values, float),
                                            np.asarray(accepted, bool))):
@@ -126,8 +128,14 @@ def decision_reasons(
         elif k in independent and accept and independent[k]["independent"]:
             words.append(_independence_words(independent[k], s, r, params))
             codes.append("")
+        elif k in contrast and accept and min_contrast is not None and contrast[k] > float(min_contrast):
+            words.append(f"accepted: stands out at its own peaks (peak contrast {contrast[k]:.2f} > min_peak_contrast "
+                         f"{float(min_contrast):g}), under the SNR floor: {text}")
+            codes.append("")
         elif passes == accept:
             extra = f"; {_independence_words(independent[k], s, r, params)}" if k in independent and not accept else ""
+            if k in contrast and not accept and min_contrast is not None:
+                extra += f"; peak contrast {contrast[k]:.2f} <= min_peak_contrast {float(min_contrast):g}"
             words.append(f"{'accepted' if accept else 'rejected'}: {text}{extra}")
             codes.append("" if accept else "quality")
         else:  # e.g. results of an older version or of another engine
