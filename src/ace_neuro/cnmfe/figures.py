@@ -81,12 +81,50 @@ def footprint_contours(
     return out
 
 
+def contours_background(estimates: Estimates) -> tuple[np.ndarray, str]:
+    """The image the outlines are drawn on by default, and its name for the title.
+
+    CNMF-E's seeding image, the correlation image times the peak-to-noise
+    image (Zhou et al. 2018), where both are stored: cells stand out of it on
+    any movie. The correlation image alone does not do on movies already
+    smoothed or median-filtered (MiniAn's demo: correlation 0.50 / 0.88 / 0.99
+    at its 5th / 50th / 95th percentiles), where every patch of the field looks
+    like a bright soma (benchmarks/real.md, Session 12). Else the correlation
+    image, else a black frame.
+
+    Parameters
+    ----------
+    estimates : Estimates
+        ``Cn``, ``pnr`` and ``dims`` are read.
+
+    Returns
+    -------
+    image : ndarray of float32, shape (H, W)
+    name : str
+
+    Examples
+    --------
+    >>> from ace_neuro.cnmfe.estimates import Estimates
+    >>> est = Estimates(A=scipy.sparse.csc_matrix((4, 0)), C=np.zeros((0, 3)), dims=(2, 2), frame_rate=20.0,
+    ...                 Cn=np.full((2, 2), 0.5, np.float32), pnr=np.full((2, 2), 8.0, np.float32))
+    >>> image, name = contours_background(est)
+    >>> float(image[0, 0]), name
+    (4.0, 'correlation x peak-to-noise image')
+    """
+    if estimates.Cn is not None and estimates.pnr is not None:
+        product = np.asarray(estimates.Cn, np.float32) * np.asarray(estimates.pnr, np.float32)
+        return product, "correlation x peak-to-noise image"
+    if estimates.Cn is not None:
+        return np.asarray(estimates.Cn, np.float32), "correlation image"
+    return np.zeros(estimates.dims, np.float32), "black"
+
+
 def contours_figure(
     estimates: Estimates,
     path: str | os.PathLike,
     *,
     image: np.ndarray | None = None,
-    image_name: str = "correlation image",
+    image_name: str | None = None,
     energy: float = 0.9,
 ) -> None:
     """Draw every component's outline and id over an image, accepted and rejected in two styles.
@@ -104,10 +142,9 @@ def contours_figure(
     path : path-like
         PNG written atomically (:func:`ace_neuro.io.images.save_figure`).
     image : ndarray, shape (H, W), optional
-        Background image; default ``estimates.Cn`` (the correlation image),
-        black when that is absent too.
-    image_name : str
-        What ``image`` is, for the title.
+        Background image; default :func:`contours_background`.
+    image_name : str, optional
+        What ``image`` is, for the title (default: the background's own name).
     energy : float
         Fraction of each footprint's squared mass inside its outline
         (:func:`footprint_contours`).
@@ -121,9 +158,8 @@ def contours_figure(
 
     height, width = estimates.dims
     if image is None:
-        image = estimates.Cn
-    if image is None:
-        image, image_name = np.zeros(estimates.dims, np.float32), "black"
+        image, image_name = contours_background(estimates)
+    image_name = image_name or "image"
     image = np.asarray(image, dtype=np.float32)
     if image.shape != (height, width):
         raise ValueError(f"image has shape {image.shape} but the components are on a {(height, width)} frame")
