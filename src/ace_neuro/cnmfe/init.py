@@ -169,6 +169,10 @@ class SeedImages:
         The same images at the wide seeding scale (:mod:`.wide_seeding`), when it was used.
     seeds : ndarray, shape (n, 2), optional
         The seeds taken from these images, when the caller records them (the wide scale's).
+    low_gSig, low_gSiz : list, optional
+        The wide scale's: the filter geometry in the block-averaged pixels its images are computed on.
+    full_mean : ndarray, optional
+        The wide scale's: ``mean`` brought back to the seeding resolution.
     """
 
     cn: np.ndarray
@@ -182,6 +186,9 @@ class SeedImages:
     gSiz: Any = None
     wide: Any = None
     seeds: Any = None
+    low_gSig: Any = None
+    low_gSiz: Any = None
+    full_mean: Any = None
 
 
 def correlation_pnr_images(
