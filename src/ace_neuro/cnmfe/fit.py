@@ -17,6 +17,7 @@ number of frames. The parameters come grouped in a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -28,8 +29,8 @@ import scipy.sparse
 
 from .background import ring_radius
 from .filters import downsample_frames
-from .init import (InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds,
-                   seed_mask)
+from .init import (InitialComponents, SeedImages, SeedingScale, correlation_pnr_images, correlation_pnr_scales,
+                   extract_components, extraction_pixels, find_seeds, seed_mask)
 from .merge import merge_components
 from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions, resolve_tsub
 from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
@@ -210,9 +211,16 @@ def _seed_and_extract_cached(
     ssub = seeding.ssub
     g_sig, g_siz = _init_geometry(seeding.gSig, seeding.gSiz, ssub)
     auto = is_auto(seeding.min_corr) or is_auto(seeding.min_pnr)
-    images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, seeding.center_psf, noise.noise_range,
-                                    noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
-                                    null_images=auto)
+    wide_scale = None if wide_factor is None else _wide_scale(init_dims, g_sig, g_siz, wide_factor)
+    if wide_scale is not None and not frames.enabled:  # both scales in the same two reads of the movie
+        images, wide_images = correlation_pnr_scales(
+            frames, [SeedingScale(init_dims, g_sig, g_siz, auto), wide_scale], seeding.center_psf, noise.noise_range,
+            noise.noise_method, n_init, passes.threads)
+    else:
+        images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, seeding.center_psf, noise.noise_range,
+                                        noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
+                                        null_images=auto)
+        wide_images = None
     exclude = None
     if exclude_centres is not None and len(exclude_centres):
         exclude = np.zeros(init_dims, bool)
@@ -239,7 +247,7 @@ def _seed_and_extract_cached(
         block = wide_downsampling(wide_factor)
         low_border = tuple(-(-b // block) for b in border_init)
         wide = images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, g_sig, g_siz,
-                                                  wide_factor, low_border)
+                                                  wide_factor, wide_scale, low_border, wide_images)
         taken = near_seeds(wide.cn.shape, seeds // block, 2.0 * max(g_sig) / block)
         if exclude is not None:
             taken |= blocks_touched(exclude, block)
@@ -265,32 +273,41 @@ def _seed_and_extract_cached(
     return comps, images, init_dims
 
 
-def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, passes: MoviePasses, init_dims, n_init,
-                         g_sig, g_siz, factor: float, low_border):
-    """The seeding images at the wide scale (:mod:`.wide_seeding`), with thresholds calibrated on their own null.
-
-    They are computed on the seeding frames block-averaged by :func:`.wide_seeding.wide_downsampling` with the
-    filter scaled to match (``low_gSig``, ``low_gSiz``; ``low_border`` is the seeding border in those blocks);
-    ``gSig`` and ``gSiz`` are the wide geometry at the seeding resolution (the extraction's), and ``full_mean``
-    the filtered movie's mean brought back to that resolution (the extraction's centring constant).
-    """
-    w_sig, w_siz = wide_geometry(g_sig, g_siz, factor)
+def _wide_scale(init_dims, g_sig, g_siz, factor: float) -> SeedingScale:
+    """The wide scale's filter on the seeding frames block-averaged by :func:`.wide_seeding.wide_downsampling`."""
     block = wide_downsampling(factor)
     low_sig, low_siz = downsampled_geometry(g_sig, g_siz, factor, block)
     low_dims = (-(-init_dims[0] // block), -(-init_dims[1] // block))
-    low_frames = frames if block == 1 else (lambda: (downsample_frames(f, block) for f in frames()))
-    wide = correlation_pnr_images(low_frames, low_dims, low_sig, low_siz, seeding.center_psf, noise.noise_range,
-                                  noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
-                                  null_images=True)
-    wide.gSig, wide.gSiz = w_sig, w_siz
-    wide.low_gSig, wide.low_gSiz = low_sig, low_siz
-    wide.full_mean = wide.mean if block == 1 else cv2.resize(wide.mean, (low_dims[1] * block, low_dims[0] * block),
-                                                             interpolation=cv2.INTER_LINEAR)[:init_dims[0], :init_dims[1]]
-    wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=low_sig, gSiz=low_siz,
+    prepare = None if block == 1 else functools.partial(downsample_frames, ssub=block, tsub=1)
+    return SeedingScale(low_dims, low_sig, low_siz, True, prepare)
+
+
+def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, passes: MoviePasses, init_dims, n_init,
+                         g_sig, g_siz, factor: float, scale: SeedingScale, low_border, wide: SeedImages | None = None):
+    """The seeding images at the wide scale (:mod:`.wide_seeding`), with thresholds calibrated on their own null.
+
+    They are computed (unless given as ``wide``) on the seeding frames block-averaged by
+    :func:`.wide_seeding.wide_downsampling`, with the filter scaled to match (``scale``, :func:`_wide_scale`:
+    ``low_gSig``, ``low_gSiz``; ``low_border`` is the seeding border in those blocks); ``gSig`` and ``gSiz`` are
+    the wide geometry at the seeding resolution (the extraction's), and ``full_mean`` the filtered movie's mean
+    brought back to that resolution (the extraction's centring constant).
+    """
+    if wide is None:
+        low_frames = frames if scale.prepare is None else (lambda: (scale.prepare(f) for f in frames()))
+        wide = correlation_pnr_images(low_frames, scale.dims, scale.gSig, scale.gSiz, seeding.center_psf,
+                                      noise.noise_range, noise.noise_method, n_init, passes.threads, frames.folder,
+                                      cache=frames.enabled, null_images=True)
+    wide.gSig, wide.gSiz = wide_geometry(g_sig, g_siz, factor)
+    wide.low_gSig, wide.low_gSiz = scale.gSig, scale.gSiz
+    block = wide_downsampling(factor)
+    full = (scale.dims[1] * block, scale.dims[0] * block)  # (width, height): OpenCV's order
+    wide.full_mean = (wide.mean if block == 1 else
+                      cv2.resize(wide.mean, full, interpolation=cv2.INTER_LINEAR)[:init_dims[0], :init_dims[1]])
+    wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=scale.gSig, gSiz=scale.gSiz,
                                          false_seed_rate=seeding.seed_false_rate,
-                                         eligible=seed_mask(low_dims, low_border))
-    logger.info("%s: wide seeding scale (gSig %s; images on %dx%d blocks): thresholds %s", passes.label, w_sig, block,
-                block, wide.thresholds.as_dict())
+                                         eligible=seed_mask(scale.dims, low_border))
+    logger.info("%s: wide seeding scale (gSig %s; images on %dx%d blocks): thresholds %s", passes.label, wide.gSig,
+                block, block, wide.thresholds.as_dict())
     for warning in wide.thresholds.warnings:
         logger.info("%s: wide seeding thresholds: %s", passes.label, warning)
     return wide
