@@ -74,3 +74,44 @@ def test_the_wide_scale_images_are_block_averaged_with_the_filter_scaled_to_matc
     mask[36, 41] = True
     touched = blocks_touched(mask, 2)
     assert touched.shape == (19, 21) and np.flatnonzero(touched).tolist() == [19 * 21 - 1]
+
+
+def test_a_fit_with_the_seeding_cache_equals_one_reading_the_movie_again(tmp_path, monkeypatch):
+    """``seeding_cache`` on: each scale's images one at a time from the replayed chunks; off: both in the same reads."""
+    import ace_neuro.cnmfe.fit as fit
+    from ace_neuro.cnmfe.params import CnmfeOptions
+    from ace_neuro.cnmfe.pipeline import fit_cnmfe
+    from ace_neuro.io.movie import caiman_memmap_name, create_caiman_memmap
+
+    rng = np.random.default_rng(0)
+    size, frames = 48, 400
+    yy, xx = np.mgrid[0:size, 0:size]
+    movie = 50.0 + rng.normal(0.0, 1.0, (frames, size, size))
+    for (r, c), sigma, flux in (((14, 14), 2.0, 40.0), ((33, 31), 4.5, 60.0)):
+        spikes = (rng.random(frames) < 0.02) * rng.uniform(0.6, 1.4, frames)
+        calcium = np.zeros(frames)
+        for t in range(frames):
+            calcium[t] = (0.9 * calcium[t - 1] if t else 0.0) + spikes[t]
+        movie += calcium[:, None, None] * (flux * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * sigma ** 2)))[None]
+    path = tmp_path / caiman_memmap_name("corrected", size, size, frames)
+    view = create_caiman_memmap(path, size, size, frames)
+    view[:] = movie.astype(np.float32)
+    del view
+    shared_reads = []
+    both_scales = fit.correlation_pnr_scales
+
+    def counted(*args, **kwargs):
+        shared_reads.append(1)
+        return both_scales(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "correlation_pnr_scales", counted)
+    fits = []
+    for cache in (False, True):
+        shared_reads.clear()
+        fits.append(fit_cnmfe(path, CnmfeOptions.from_params({"gSig": 2, "gSiz": 9, "seeding_cache": cache}), threads=1,
+                              frame_rate=20.0, scratch_dir=tmp_path / str(cache)))
+        assert len(shared_reads) == (0 if cache else 1)  # the first pass's two scales read together without the cache
+    assert fits[0].A.shape[1] >= 1
+    assert fits[0].params["seeding_thresholds_wide"] == fits[1].params["seeding_thresholds_wide"]
+    np.testing.assert_array_equal(fits[0].A.toarray(), fits[1].A.toarray())
+    np.testing.assert_array_equal(fits[0].C, fits[1].C)
