@@ -2,12 +2,10 @@
 
 import numpy as np
 
-from ace_neuro.cnmfe.filters import downsample_frames
 from ace_neuro.cnmfe.init import SeedingScale, correlation_pnr_images, correlation_pnr_scales
-from ace_neuro.cnmfe.wide_seeding import (blocks_touched, downsampled_geometry, seeds_at_full_resolution,
-                                          wide_downsampling, wide_geometry)
+from ace_neuro.cnmfe.wide_seeding import wide_geometry
 
-DIMS, FRAMES = (37, 42), 300  # odd height: the block average has a partial last row of blocks
+DIMS, FRAMES = (37, 42), 300
 
 
 def _movie() -> np.ndarray:
@@ -36,44 +34,24 @@ def _same(a, b) -> None:
 
 def test_two_scales_in_one_read_are_the_same_bits_as_one_scale_at_a_time():
     movie = _movie()
-    block = wide_downsampling(2.0)
-    low_sig, low_siz = downsampled_geometry([2.0, 2.0], [9, 9], 2.0, block)
-    low_dims = (-(-DIMS[0] // block), -(-DIMS[1] // block))
-
-    def prepare(frames):
-        return downsample_frames(frames, block, 1)
-
+    w_sig, w_siz = wide_geometry([2.0, 2.0], [9, 9], 2.0)
     reads = []
 
     def counted():
         reads.append(1)
         return _chunks(movie)()
 
-    first, wide = correlation_pnr_scales(counted, [SeedingScale(DIMS, [2.0, 2.0], [9, 9], True),
-                                                   SeedingScale(low_dims, low_sig, low_siz, True, prepare)],
+    first, wide = correlation_pnr_scales(counted, [SeedingScale(DIMS, [2.0, 2.0], [9, 9], False),
+                                                   SeedingScale(DIMS, w_sig, w_siz, True)],
                                          n_frames=FRAMES, threads=2)
     assert len(reads) == 2  # the movie read twice for both scales
     _same(first, correlation_pnr_images(_chunks(movie), DIMS, [2.0, 2.0], [9, 9], n_frames=FRAMES, threads=2,
-                                        cache=False, null_images=True))
-    low = downsample_frames(movie, block, 1)
-    _same(wide, correlation_pnr_images(_chunks(low), low_dims, low_sig, low_siz, n_frames=FRAMES, threads=2,
+                                        cache=False, null_images=False))
+    _same(wide, correlation_pnr_images(_chunks(movie), DIMS, w_sig, w_siz, n_frames=FRAMES, threads=2,
                                        cache=False, null_images=True))
-    assert wide.pnr.shape == low_dims
+    assert first.cn_null is None and wide.cn_null is not None
     # the broad blob stands out more at the wide scale than through the soma-sized filter
-    assert wide.pnr[26 // block, 30 // block] > first.pnr[26, 30]
-
-
-def test_the_wide_scale_images_are_block_averaged_with_the_filter_scaled_to_match():
-    assert wide_downsampling(2.0) == 2 and wide_downsampling(1.5) == 1
-    # twice gSig on 2x2 blocks is the first scale's filter
-    assert downsampled_geometry([2.0, 2.0], [9, 9], 2.0, 2) == ([2.0, 2.0], [9, 9])
-    assert wide_geometry([2.0, 2.0], [9, 9], 2.0) == ([4.0, 4.0], [19, 19])
-    seeds = seeds_at_full_resolution(np.array([[0, 0], [18, 20]]), 2, DIMS)
-    assert seeds.tolist() == [[1, 1], [36, 41]]  # the last, partial block's centre clipped into the frame
-    mask = np.zeros(DIMS, bool)
-    mask[36, 41] = True
-    touched = blocks_touched(mask, 2)
-    assert touched.shape == (19, 21) and np.flatnonzero(touched).tolist() == [19 * 21 - 1]
+    assert wide.pnr[26, 30] > first.pnr[26, 30]
 
 
 def test_a_fit_with_the_seeding_cache_equals_one_reading_the_movie_again(tmp_path, monkeypatch):

@@ -17,7 +17,6 @@ number of frames. The parameters come grouped in a
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -38,8 +37,7 @@ from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
 from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import AUTO, is_auto, resolve_thresholds
-from .wide_seeding import (blocks_touched, downsampled_geometry, join_components, near_seeds, oversized_components,
-                           seeds_at_full_resolution, wide_downsampling, wide_geometry)
+from .wide_seeding import join_components, near_seeds, oversized_components, wide_geometry
 
 __all__ = [
     "RegionFit",
@@ -244,20 +242,17 @@ def _seed_and_extract_cached(
     images.seeds = seeds
     geometries = [(seeds, g_sig, g_siz, images.mean)]
     if wide_factor is not None:
-        block = wide_downsampling(wide_factor)
-        low_border = tuple(-(-b // block) for b in border_init)
-        wide = images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, g_sig, g_siz,
-                                                  wide_factor, wide_scale, low_border, wide_images)
-        taken = near_seeds(wide.cn.shape, seeds // block, 2.0 * max(g_sig) / block)
+        wide = images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, wide_scale,
+                                                  border_init, wide_images)
+        taken = near_seeds(init_dims, seeds, 2.0 * max(g_sig))
         if exclude is not None:
-            taken |= blocks_touched(exclude, block)
+            taken |= exclude
         room = None if max_new is None else max(0, int(max_new) - len(seeds))
-        low_seeds = (np.zeros((0, 2), np.int64) if room == 0 else
-                     find_seeds(wide.cn, wide.pnr, wide.thresholds.min_corr, wide.thresholds.min_pnr, wide.low_gSig,
-                                low_border, room, taken))
-        wide.seeds = seeds_at_full_resolution(low_seeds, block, init_dims)
+        wide.seeds = (np.zeros((0, 2), np.int64) if room == 0 else
+                      find_seeds(wide.cn, wide.pnr, wide.thresholds.min_corr, wide.thresholds.min_pnr, wide.gSig,
+                                 border_init, room, taken))
         logger.info("%s: %d more seeds at the wide scale (gSig x %g)", passes.label, len(wide.seeds), wide_factor)
-        geometries.append((wide.seeds, wide.gSig, wide.gSiz, wide.full_mean))
+        geometries.append((wide.seeds, wide.gSig, wide.gSiz, wide.mean))
     geometries = [g for g in geometries if len(g[0])]
     if not geometries:  # nothing to extract: no pass
         return (extract_components(lambda: iter(()), init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init,
@@ -274,40 +269,27 @@ def _seed_and_extract_cached(
 
 
 def _wide_scale(init_dims, g_sig, g_siz, factor: float) -> SeedingScale:
-    """The wide scale's filter on the seeding frames block-averaged by :func:`.wide_seeding.wide_downsampling`."""
-    block = wide_downsampling(factor)
-    low_sig, low_siz = downsampled_geometry(g_sig, g_siz, factor, block)
-    low_dims = (-(-init_dims[0] // block), -(-init_dims[1] // block))
-    prepare = None if block == 1 else functools.partial(downsample_frames, ssub=block, tsub=1)
-    return SeedingScale(low_dims, low_sig, low_siz, True, prepare)
+    """The wide scale's filter (:mod:`.wide_seeding`): ``gSig`` and ``gSiz`` times ``factor``, with null images."""
+    w_sig, w_siz = wide_geometry(g_sig, g_siz, factor)
+    return SeedingScale(init_dims, w_sig, w_siz, True)
 
 
 def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, passes: MoviePasses, init_dims, n_init,
-                         g_sig, g_siz, factor: float, scale: SeedingScale, low_border, wide: SeedImages | None = None):
-    """The seeding images at the wide scale (:mod:`.wide_seeding`), with thresholds calibrated on their own null.
+                         scale: SeedingScale, border_init, wide: SeedImages | None = None):
+    """The seeding images at the wide scale (``scale``, :func:`_wide_scale`), thresholds calibrated on their own null.
 
-    They are computed (unless given as ``wide``) on the seeding frames block-averaged by
-    :func:`.wide_seeding.wide_downsampling`, with the filter scaled to match (``scale``, :func:`_wide_scale`:
-    ``low_gSig``, ``low_gSiz``; ``low_border`` is the seeding border in those blocks); ``gSig`` and ``gSiz`` are
-    the wide geometry at the seeding resolution (the extraction's), and ``full_mean`` the filtered movie's mean
-    brought back to that resolution (the extraction's centring constant).
+    ``wide``: the images when already computed in the first scale's reads (:func:`.init.correlation_pnr_scales`);
+    else they are computed here (from the replay cache).
     """
     if wide is None:
-        low_frames = frames if scale.prepare is None else (lambda: (scale.prepare(f) for f in frames()))
-        wide = correlation_pnr_images(low_frames, scale.dims, scale.gSig, scale.gSiz, seeding.center_psf,
-                                      noise.noise_range, noise.noise_method, n_init, passes.threads, frames.folder,
-                                      cache=frames.enabled, null_images=True)
-    wide.gSig, wide.gSiz = wide_geometry(g_sig, g_siz, factor)
-    wide.low_gSig, wide.low_gSiz = scale.gSig, scale.gSiz
-    block = wide_downsampling(factor)
-    full = (scale.dims[1] * block, scale.dims[0] * block)  # (width, height): OpenCV's order
-    wide.full_mean = (wide.mean if block == 1 else
-                      cv2.resize(wide.mean, full, interpolation=cv2.INTER_LINEAR)[:init_dims[0], :init_dims[1]])
+        wide = correlation_pnr_images(frames, init_dims, scale.gSig, scale.gSiz, seeding.center_psf, noise.noise_range,
+                                      noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
+                                      null_images=True)
+    wide.gSig, wide.gSiz = scale.gSig, scale.gSiz
     wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=scale.gSig, gSiz=scale.gSiz,
                                          false_seed_rate=seeding.seed_false_rate,
-                                         eligible=seed_mask(scale.dims, low_border))
-    logger.info("%s: wide seeding scale (gSig %s; images on %dx%d blocks): thresholds %s", passes.label, wide.gSig,
-                block, block, wide.thresholds.as_dict())
+                                         eligible=seed_mask(init_dims, border_init))
+    logger.info("%s: wide seeding scale (gSig %s): thresholds %s", passes.label, scale.gSig, wide.thresholds.as_dict())
     for warning in wide.thresholds.warnings:
         logger.info("%s: wide seeding thresholds: %s", passes.label, warning)
     return wide
@@ -615,7 +597,6 @@ def fit_region(
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if images.wide is not None:
         info["seeding_thresholds_wide"] = {"gSig": images.wide.gSig, "gSiz": images.wide.gSiz,
-                                           "images_gSig": images.wide.low_gSig, "images_gSiz": images.wide.low_gSiz,
                                            "n_seeds": int(len(images.wide.seeds)), **images.wide.thresholds.as_dict()}
     if seeding.ssub > 1:
         h, w = passes.dims

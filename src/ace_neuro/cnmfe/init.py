@@ -172,10 +172,6 @@ class SeedImages:
         The same images at the wide seeding scale (:mod:`.wide_seeding`), when it was used.
     seeds : ndarray, shape (n, 2), optional
         The seeds taken from these images, when the caller records them (the wide scale's).
-    low_gSig, low_gSiz : list, optional
-        The wide scale's: the filter geometry in the block-averaged pixels its images are computed on.
-    full_mean : ndarray, optional
-        The wide scale's: ``mean`` brought back to the seeding resolution.
     """
 
     cn: np.ndarray
@@ -189,9 +185,6 @@ class SeedImages:
     gSiz: Any = None
     wide: Any = None
     seeds: Any = None
-    low_gSig: Any = None
-    low_gSiz: Any = None
-    full_mean: Any = None
 
 
 def correlation_pnr_images(
@@ -344,20 +337,17 @@ class SeedingScale:
     Attributes
     ----------
     dims : (h, w)
-        Frames as filtered (after ``prepare``).
+        The frames.
     gSig, gSiz
-        The filter, pixels of those frames.
+        The filter, pixels.
     null_images : bool
         Also the sign-flipped movie's images.
-    prepare : callable, optional
-        ``(L, H, W) -> (L, h, w)`` applied to each chunk before the filter (e.g. a block average); None: as read.
     """
 
     dims: tuple
     gSig: Any
     gSiz: Any
     null_images: bool = False
-    prepare: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def correlation_pnr_scales(
@@ -373,12 +363,12 @@ def correlation_pnr_scales(
 
     Each chunk is filtered by every scale's filter in turn in each pass, so the movie is read twice
     whatever the number of scales. Each scale's images are the same bits as :func:`correlation_pnr_images`
-    with ``cache=False`` on the same (prepared) chunks.
+    with ``cache=False`` on the same chunks.
 
     Parameters
     ----------
     chunks : callable
-        Returns a fresh iterator over ``(L, H, W)`` float32 frame chunks (called twice).
+        Returns a fresh iterator over ``(L, h, w)`` float32 frame chunks (called twice).
     scales : list of SeedingScale
     center_psf, noise_range, noise_method, n_frames, threads
         As :func:`correlation_pnr_images`.
@@ -394,8 +384,8 @@ def correlation_pnr_scales(
                           noise_range, noise_method, s.null_images) for s in scales]
 
     def filtered(frames: np.ndarray):
-        for scale, kernel, acc in zip(scales, kernels, sums):
-            yield acc, filter_frames(frames if scale.prepare is None else scale.prepare(frames), kernel, threads)
+        for kernel, acc in zip(kernels, sums):
+            yield acc, filter_frames(frames, kernel, threads)
 
     for frames in chunks():
         for acc, filt in filtered(frames):

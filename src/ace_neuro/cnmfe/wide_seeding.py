@@ -17,16 +17,6 @@ These seeds are initialised at the wide geometry (their trace filtered by the
 wide filter, their footprint regressed on the wide box), then refined and
 evaluated as every other component.
 
-The wide scale's seeding images are computed on the seeding movie block-averaged by
-``floor(wide_seeding)`` in space (:func:`wide_downsampling`; 2 by default), with the filter
-scaled down by as much: at twice the soma's width the filter passes nothing finer than
-the coarser pixels carry, and the filtering, the noise spectra and the correlation
-image then cost a fraction of the full resolution's (the wide kernel there has
-``(2 gSiz)^2`` taps, a quarter of that many pixels then each need ``gSiz^2``). The seeds
-found there are placed back at full resolution (:func:`seeds_at_full_resolution`), where
-the extraction filters and regresses the movie at the wide geometry as before
-(benchmarks/long_session.md, "Session 12: cnmfe CPU").
-
 The wide filter also passes what is broader than any cell: out-of-focus
 neuropil, diffuse glow that fluctuates with real transients, which a flipped
 null does not cover (its events are positive too). After each refinement round
@@ -46,8 +36,7 @@ import numpy as np
 
 from .init import InitialComponents
 
-__all__ = ["wide_geometry", "wide_downsampling", "downsampled_geometry", "seeds_at_full_resolution",
-           "blocks_touched", "near_seeds", "join_components", "largest_half_width", "oversized_components"]
+__all__ = ["wide_geometry", "near_seeds", "join_components", "largest_half_width", "oversized_components"]
 
 
 
@@ -77,93 +66,6 @@ def wide_geometry(gSig, gSiz, factor: float) -> tuple[list[float], list[int]]:
     g_sig = [float(g) * float(factor) for g in gSig]
     g_siz = [int(round(float(g) * float(factor))) // 2 * 2 + 1 for g in gSiz]
     return g_sig, g_siz
-
-
-def wide_downsampling(factor: float) -> int:
-    """The block size the wide scale's seeding images are computed at: ``floor(factor)`` (at least 1).
-
-    The wide filter at ``factor`` times ``gSig`` is then still at least ``gSig`` wide in the coarse pixels.
-
-    Examples
-    --------
-    >>> wide_downsampling(2.0), wide_downsampling(1.5), wide_downsampling(3.2)
-    (2, 1, 3)
-    """
-    return max(1, int(np.floor(float(factor))))
-
-
-def downsampled_geometry(gSig, gSiz, factor: float, block: int) -> tuple[list[float], list[int]]:
-    """The wide scale's filter width and box in pixels of ``block`` x ``block``-averaged frames.
-
-    Parameters
-    ----------
-    gSig : (float, float)
-        The first scale's filter width, pixels (rows, cols) at the seeding resolution.
-    gSiz : (int, int)
-        The first scale's box, pixels.
-    factor : float
-        ``wide_seeding`` (> 1).
-    block : int
-        :func:`wide_downsampling`.
-
-    Returns
-    -------
-    g_sig : list of float
-        ``gSig * factor / block``.
-    g_siz : list of int
-        ``gSiz * factor / block``, rounded to an odd size.
-
-    Examples
-    --------
-    >>> downsampled_geometry([2.0, 2.0], [9, 9], 2.0, 2)
-    ([2.0, 2.0], [9, 9])
-    """
-    g_sig = [float(g) * float(factor) / block for g in gSig]
-    g_siz = [int(round(float(g) * float(factor) / block)) // 2 * 2 + 1 for g in gSiz]
-    return g_sig, g_siz
-
-
-def seeds_at_full_resolution(seeds: np.ndarray, block: int, dims: tuple[int, int]) -> np.ndarray:
-    """Pixels ``(row, col)`` of ``dims`` at the centres of the ``block`` x ``block`` blocks ``seeds`` name.
-
-    The centre of an even block falls between pixels; the pixel below and right of it is taken (half a
-    pixel, against a wide filter of ``factor gSig``). The last, partial blocks are clipped to ``dims``.
-
-    Parameters
-    ----------
-    seeds : ndarray, shape (K, 2), int
-        ``(row, col)`` in the block-averaged image.
-    block : int
-    dims : (h, w)
-        The full-resolution frame.
-
-    Returns
-    -------
-    ndarray, shape (K, 2), int64
-
-    Examples
-    --------
-    >>> seeds_at_full_resolution(np.array([[0, 3], [4, 4]]), 2, (9, 9)).tolist()
-    [[1, 7], [8, 8]]
-    """
-    seeds = np.asarray(seeds, np.int64).reshape(-1, 2) * block + block // 2
-    return np.minimum(seeds, np.asarray(dims, np.int64) - 1)
-
-
-def blocks_touched(mask: np.ndarray, block: int) -> np.ndarray:
-    """``(ceil(h / block), ceil(w / block))`` bool: the blocks holding any pixel of ``mask`` ``(h, w)``.
-
-    Examples
-    --------
-    >>> m = np.zeros((5, 5), bool); m[2, 3] = True
-    >>> blocks_touched(m, 2).astype(int).tolist()
-    [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
-    """
-    h, w = mask.shape
-    hb, wb = -(-h // block), -(-w // block)
-    padded = np.zeros((hb * block, wb * block), bool)
-    padded[:h, :w] = mask
-    return padded.reshape(hb, block, wb, block).any(axis=(1, 3))
 
 
 def near_seeds(dims: tuple[int, int], seeds: np.ndarray, radius: float) -> np.ndarray:
