@@ -29,8 +29,7 @@ from pathlib import Path
 STAGES = [
     ("pipeline", "prepare_fit"),  # gSig auto (one pass over the movie)
     ("fit", "_seed_and_extract"),  # seeding images, thresholds, extraction (first pass and residual)
-    ("fit", "correlation_pnr_images"),  # one scale at a time (the residual; the first pass when cached)
-    ("fit", "correlation_pnr_scales"),  # both scales of the first pass in the same two reads
+    ("fit", "correlation_pnr_images"),  # each scale's two passes: first, wide, residual
     ("fit", "_wide_seeding_images"),
     ("fit", "resolve_thresholds"),
     ("fit", "extract_components"),

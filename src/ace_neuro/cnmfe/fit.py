@@ -28,8 +28,8 @@ import scipy.sparse
 
 from .background import ring_radius
 from .filters import downsample_frames
-from .init import (InitialComponents, SeedImages, SeedingScale, correlation_pnr_images, correlation_pnr_scales,
-                   extract_components, extraction_pixels, find_seeds, seed_mask)
+from .init import (InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds,
+                   seed_mask)
 from .merge import merge_components
 from .params import CnmfeOptions, NoiseOptions, SeedingOptions, TemporalOptions, resolve_tsub
 from .passes import ModelState, MoviePasses, PixelStats, Support, time_mean
@@ -209,16 +209,9 @@ def _seed_and_extract_cached(
     ssub = seeding.ssub
     g_sig, g_siz = _init_geometry(seeding.gSig, seeding.gSiz, ssub)
     auto = is_auto(seeding.min_corr) or is_auto(seeding.min_pnr)
-    wide_scale = None if wide_factor is None else _wide_scale(init_dims, g_sig, g_siz, wide_factor)
-    if wide_scale is not None and not frames.enabled:  # both scales in the same two reads of the movie
-        images, wide_images = correlation_pnr_scales(
-            frames, [SeedingScale(init_dims, g_sig, g_siz, auto), wide_scale], seeding.center_psf, noise.noise_range,
-            noise.noise_method, n_init, passes.threads)
-    else:
-        images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, seeding.center_psf, noise.noise_range,
-                                        noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
-                                        null_images=auto)
-        wide_images = None
+    images = correlation_pnr_images(frames, init_dims, g_sig, g_siz, seeding.center_psf, noise.noise_range,
+                                    noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
+                                    null_images=auto)
     exclude = None
     if exclude_centres is not None and len(exclude_centres):
         exclude = np.zeros(init_dims, bool)
@@ -242,17 +235,19 @@ def _seed_and_extract_cached(
     images.seeds = seeds
     geometries = [(seeds, g_sig, g_siz, images.mean)]
     if wide_factor is not None:
-        wide = images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, wide_scale,
-                                                  border_init, wide_images)
+        images.wide = _wide_seeding_images(frames, seeding, noise, passes, init_dims, n_init, g_sig, g_siz, wide_factor,
+                                           border_init)
         taken = near_seeds(init_dims, seeds, 2.0 * max(g_sig))
         if exclude is not None:
             taken |= exclude
         room = None if max_new is None else max(0, int(max_new) - len(seeds))
-        wide.seeds = (np.zeros((0, 2), np.int64) if room == 0 else
+        wide = images.wide
+        wide_seeds = (np.zeros((0, 2), np.int64) if room == 0 else
                       find_seeds(wide.cn, wide.pnr, wide.thresholds.min_corr, wide.thresholds.min_pnr, wide.gSig,
                                  border_init, room, taken))
-        logger.info("%s: %d more seeds at the wide scale (gSig x %g)", passes.label, len(wide.seeds), wide_factor)
-        geometries.append((wide.seeds, wide.gSig, wide.gSiz, wide.mean))
+        wide.seeds = wide_seeds
+        logger.info("%s: %d more seeds at the wide scale (gSig x %g)", passes.label, len(wide_seeds), wide_factor)
+        geometries.append((wide_seeds, wide.gSig, wide.gSiz, wide.mean))
     geometries = [g for g in geometries if len(g[0])]
     if not geometries:  # nothing to extract: no pass
         return (extract_components(lambda: iter(()), init_dims, seeds, g_sig, g_siz, seeding.center_psf, n_init,
@@ -268,28 +263,18 @@ def _seed_and_extract_cached(
     return comps, images, init_dims
 
 
-def _wide_scale(init_dims, g_sig, g_siz, factor: float) -> SeedingScale:
-    """The wide scale's filter (:mod:`.wide_seeding`): ``gSig`` and ``gSiz`` times ``factor``, with null images."""
-    w_sig, w_siz = wide_geometry(g_sig, g_siz, factor)
-    return SeedingScale(init_dims, w_sig, w_siz, True)
-
-
 def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, passes: MoviePasses, init_dims, n_init,
-                         scale: SeedingScale, border_init, wide: SeedImages | None = None):
-    """The seeding images at the wide scale (``scale``, :func:`_wide_scale`), thresholds calibrated on their own null.
-
-    ``wide``: the images when already computed in the first scale's reads (:func:`.init.correlation_pnr_scales`);
-    else they are computed here (from the replay cache).
-    """
-    if wide is None:
-        wide = correlation_pnr_images(frames, init_dims, scale.gSig, scale.gSiz, seeding.center_psf, noise.noise_range,
-                                      noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
-                                      null_images=True)
-    wide.gSig, wide.gSiz = scale.gSig, scale.gSiz
-    wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=scale.gSig, gSiz=scale.gSiz,
+                         g_sig, g_siz, factor: float, border_init):
+    """The seeding images at the wide scale (:mod:`.wide_seeding`), with thresholds calibrated on their own null."""
+    w_sig, w_siz = wide_geometry(g_sig, g_siz, factor)
+    wide = correlation_pnr_images(frames, init_dims, w_sig, w_siz, seeding.center_psf, noise.noise_range,
+                                  noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
+                                  null_images=True)
+    wide.gSig, wide.gSiz = w_sig, w_siz
+    wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=w_sig, gSiz=w_siz,
                                          false_seed_rate=seeding.seed_false_rate,
                                          eligible=seed_mask(init_dims, border_init))
-    logger.info("%s: wide seeding scale (gSig %s): thresholds %s", passes.label, scale.gSig, wide.thresholds.as_dict())
+    logger.info("%s: wide seeding scale (gSig %s): thresholds %s", passes.label, w_sig, wide.thresholds.as_dict())
     for warning in wide.thresholds.warnings:
         logger.info("%s: wide seeding thresholds: %s", passes.label, warning)
     return wide

@@ -47,10 +47,7 @@ _DEFAULTS = CnmfeOptions()
 __all__ = [
     "SeedImages",
     "CorrelationAccumulator",
-    "SeedImageSums",
-    "SeedingScale",
     "correlation_pnr_images",
-    "correlation_pnr_scales",
     "find_seeds",
     "seed_mask",
     "InitialComponents",
@@ -245,157 +242,42 @@ def correlation_pnr_images(
         filtered.close()
 
 
-class SeedImageSums:
-    """The two streaming passes of :func:`correlation_pnr_images` for one filter, fed chunk by chunk.
-
-    Pass 1 (:meth:`add_first` with filtered chunks, then :meth:`end_first`): the filtered movie's mean, maximum
-    (minimum with ``null_images``) and noise spectrum; pass 2 (:meth:`add_second`, the same filtered chunks
-    again): the correlation images of the movie in noise units. Several filters can thus share one read of the
-    movie (:func:`correlation_pnr_scales`); fed the same chunks, the images are the same bits as
-    :func:`correlation_pnr_images`'.
-
-    Parameters
-    ----------
-    dims : (h, w)
-        Frames as filtered.
-    welch : WelchNoise
-        Noise estimator of ``h * w`` pixels.
-    noise_range, noise_method
-        As :func:`correlation_pnr_images`.
-    null_images : bool
-        Also the sign-flipped movie's images.
-    """
-
-    def __init__(self, dims, welch: WelchNoise, noise_range, noise_method, null_images: bool = False) -> None:
-        h, w = dims
-        self.dims, self.welch = (h, w), welch
-        self.noise_range, self.noise_method, self.null_images = noise_range, noise_method, null_images
-        self.total = np.zeros((h, w), np.float64)
-        self.peak = np.full((h, w), -np.inf, np.float32)
-        self.trough = np.full((h, w), np.inf, np.float32)
-        self.count = 0
-        self.corr = self.corr_null = None
-
-    def add_first(self, filt: np.ndarray) -> None:
-        """Pass 1: a chunk ``(L, h, w)`` float32 of the filtered movie."""
-        self.total += filt.sum(axis=0, dtype=np.float64)
-        np.maximum(self.peak, filt.max(axis=0), out=self.peak)
-        if self.null_images:
-            np.minimum(self.trough, filt.min(axis=0), out=self.trough)
-        self.welch.update(filt.reshape(filt.shape[0], -1).T)  # (pixels in C order, frames)
-        self.count += filt.shape[0]
-
-    def end_first(self) -> None:
-        """Mean, noise and peak-to-noise images; the correlation sums of pass 2 started."""
-        h, w = self.dims
-        welch = self.welch
-        if welch.count == 0:  # recording shorter than one segment: use what was buffered
-            rest = welch.leftover()
-            welch = WelchNoise(h * w, rest.shape[1], self.noise_range, self.noise_method)
-            welch.update(rest)
-        self.mean = (self.total / max(self.count, 1)).astype(np.float32)
-        noise = welch.result().reshape((h, w))
-        self.noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
-        self.pnr = np.maximum((self.peak - self.mean) / self.noise, 0.0).astype(np.float32)
-        self.corr = CorrelationAccumulator((h, w))
-        self.corr_null = CorrelationAccumulator((h, w)) if self.null_images else None
-
-    def add_second(self, z: np.ndarray) -> None:
-        """Pass 2: the same chunk of the filtered movie again (changed in place into noise units)."""
-        z -= self.mean
-        z /= self.noise
-        self.corr.update_exceeding(z, 3.0)  # transients only: values below 3 noise levels count as 0
-        if self.corr_null is not None:
-            self.corr_null.update_exceeding(z, 3.0, sign=-1)
-
-    def result(self) -> SeedImages:
-        noise = self.noise
-        images = SeedImages(cn=self.corr.result(), pnr=self.pnr, mean=self.mean,
-                            noise=np.where(np.isfinite(noise), noise, 0.0).astype(np.float32))
-        if self.null_images:
-            images.cn_null = self.corr_null.result()
-            images.pnr_null = np.maximum((self.mean - self.trough) / noise, 0.0).astype(np.float32)
-        return images
-
-
 def _correlation_pnr(filtered: ChunkCache, dims, welch: WelchNoise, noise_range, noise_method,
                      null_images: bool = False) -> SeedImages:
     """The two passes of :func:`correlation_pnr_images` over the (cached) filtered movie."""
-    sums = SeedImageSums(dims, welch, noise_range, noise_method, null_images)
+    h, w = dims
+    total = np.zeros((h, w), np.float64)
+    peak = np.full((h, w), -np.inf, np.float32)
+    trough = np.full((h, w), np.inf, np.float32)
+    count = 0
     for filt in filtered():
-        sums.add_first(filt)
-    sums.end_first()
+        total += filt.sum(axis=0, dtype=np.float64)
+        np.maximum(peak, filt.max(axis=0), out=peak)
+        if null_images:
+            np.minimum(trough, filt.min(axis=0), out=trough)
+        welch.update(filt.reshape(filt.shape[0], -1).T)  # (pixels in C order, frames)
+        count += filt.shape[0]
+    if welch.count == 0:  # recording shorter than one segment: use what was buffered
+        rest = welch.leftover()
+        welch = WelchNoise(h * w, rest.shape[1], noise_range, noise_method)
+        welch.update(rest)
+    mean = (total / max(count, 1)).astype(np.float32)
+    noise = welch.result().reshape((h, w))
+    noise = np.where(noise > 0, noise, np.inf).astype(np.float32)
+    pnr = np.maximum((peak - mean) / noise, 0.0).astype(np.float32)
+    corr = CorrelationAccumulator((h, w))
+    corr_null = CorrelationAccumulator((h, w)) if null_images else None
     for z in filtered():
-        sums.add_second(z)
-    return sums.result()
-
-
-@dataclass(frozen=True)
-class SeedingScale:
-    """One filter of :func:`correlation_pnr_scales`.
-
-    Attributes
-    ----------
-    dims : (h, w)
-        The frames.
-    gSig, gSiz
-        The filter, pixels.
-    null_images : bool
-        Also the sign-flipped movie's images.
-    """
-
-    dims: tuple
-    gSig: Any
-    gSiz: Any
-    null_images: bool = False
-
-
-def correlation_pnr_scales(
-    chunks: Callable[[], Iterable[np.ndarray]],
-    scales: list[SeedingScale],
-    center_psf: bool = _DEFAULTS.center_psf,
-    noise_range=_DEFAULTS.noise_range,
-    noise_method: str = _DEFAULTS.noise_method,
-    n_frames: int | None = None,
-    threads: int = 1,
-) -> list[SeedImages]:
-    """:func:`correlation_pnr_images` (uncached) for several filters in the same two reads of the movie.
-
-    Each chunk is filtered by every scale's filter in turn in each pass, so the movie is read twice
-    whatever the number of scales. Each scale's images are the same bits as :func:`correlation_pnr_images`
-    with ``cache=False`` on the same chunks.
-
-    Parameters
-    ----------
-    chunks : callable
-        Returns a fresh iterator over ``(L, h, w)`` float32 frame chunks (called twice).
-    scales : list of SeedingScale
-    center_psf, noise_range, noise_method, n_frames, threads
-        As :func:`correlation_pnr_images`.
-
-    Returns
-    -------
-    list of SeedImages
-        One per scale, in order.
-    """
-    segment = 256 if n_frames is None else int(min(256, n_frames))
-    kernels = [center_psf_kernel(s.gSig, s.gSiz, center_psf) for s in scales]
-    sums = [SeedImageSums(s.dims, WelchNoise(s.dims[0] * s.dims[1], segment, noise_range, noise_method, threads),
-                          noise_range, noise_method, s.null_images) for s in scales]
-
-    def filtered(frames: np.ndarray):
-        for kernel, acc in zip(kernels, sums):
-            yield acc, filter_frames(frames, kernel, threads)
-
-    for frames in chunks():
-        for acc, filt in filtered(frames):
-            acc.add_first(filt)
-    for acc in sums:
-        acc.end_first()
-    for frames in chunks():
-        for acc, filt in filtered(frames):
-            acc.add_second(filt)
-    return [acc.result() for acc in sums]
+        z -= mean
+        z /= noise
+        corr.update_exceeding(z, 3.0)  # transients only: values below 3 noise levels count as 0
+        if corr_null is not None:
+            corr_null.update_exceeding(z, 3.0, sign=-1)
+    images = SeedImages(cn=corr.result(), pnr=pnr, mean=mean, noise=np.where(np.isfinite(noise), noise, 0.0).astype(np.float32))
+    if null_images:
+        images.cn_null = corr_null.result()
+        images.pnr_null = np.maximum((mean - trough) / noise, 0.0).astype(np.float32)
+    return images
 
 
 def seed_mask(shape: tuple[int, int], border=0) -> np.ndarray:
