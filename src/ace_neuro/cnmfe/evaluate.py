@@ -219,6 +219,7 @@ def evaluate_components(
     *,
     decay_time: float | None = None,
     threads: int = 1,
+    motion_shifts: np.ndarray | None = None,
 ) -> Estimates:
     """Compute SNR and r-values and split the components into accepted and rejected.
 
@@ -236,6 +237,9 @@ def evaluate_components(
         ``estimates.params`` (:func:`~ace_neuro.cnmfe.estimates_file.recorded_options`).
     threads : int
         Threads of the r-values' pass over the movie (the results do not depend on it).
+    motion_shifts : ndarray, shape (T, 2), optional
+        The motion step's rigid correcting shifts (``shifts.csv``): components made of the band they
+        uncovered are rejected (:mod:`~ace_neuro.cnmfe.motion_band`, ``motion_band_activity``).
 
     Returns
     -------
@@ -270,6 +274,15 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
                     len(report["vessel_edge"]), len(report["border"]))
+    band = {"components": [], "features": {}, "largest_band": {}}
+    if options.motion_band_activity is not None and motion_shifts is not None and good.size:
+        from ace_neuro.cnmfe.motion_band import motion_band_report
+
+        band = motion_band_report(estimates.A, estimates.C, estimates.dims, motion_shifts, good,
+                                  motion_band_activity=options.motion_band_activity)
+        good, bad = np.setdiff1d(good, band["components"]), np.union1d(bad, band["components"]).astype(np.int64)
+        logger.info("evaluate: %d components rejected as made of the band motion uncovered (widest %s px)",
+                    len(band["components"]), band["largest_band"])
     fringes = {}
     if options.fringe_corr is not None and good.size > 1:
         from ace_neuro.cnmfe.fringes import fringe_components
@@ -284,7 +297,8 @@ def evaluate_components(
     independent = {}
     if options.SNR_lowest_independent is not None and n_comp:
         _, g_siz = fitted_neuron_size(estimates, fit)
-        excluded = np.asarray(report["vessel_edge"] + report["border"] + sorted(fringes), np.int64)
+        excluded = np.asarray(report["vessel_edge"] + report["border"] + band["components"] + sorted(fringes),
+                              np.int64)
         independent = independent_dim_cells(estimates, snr, r_values, good, excluded, floor, options,
                                             radius=float(max(g_siz)), decay_time=decay_time)
         kept = np.asarray([k for k, v in independent.items() if v["independent"]], np.int64)
@@ -302,6 +316,9 @@ def evaluate_components(
     merged["border_components"] = report["border"]
     merged["vessel_edge_features"] = {str(k): v for k, v in report["features"].items()}
     merged["vessel_edge_criteria"] = report["criteria"]
+    merged["motion_band_components"] = band["components"]
+    merged["motion_band_features"] = {str(k): v for k, v in band["features"].items()}
+    merged["motion_band_largest"] = band["largest_band"]
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
@@ -330,6 +347,14 @@ def fitted_neuron_size(estimates: Estimates, fit: CnmfeOptions) -> tuple[list[in
 # --------------------------------------------------------------------------- workflow step
 
 
+def read_rigid_shifts(shifts_csv: str | os.PathLike) -> np.ndarray:
+    """``(T, 2)`` float64: the rigid correcting shifts (rows, columns) of the motion step's ``shifts.csv``."""
+    import pandas as pd
+
+    table = pd.read_csv(shifts_csv)
+    return table[["shift_y_px", "shift_x_px"]].to_numpy(np.float64)
+
+
 def _movie_file(movie: str | os.PathLike) -> Path:
     movie = Path(movie)
     if movie.is_file():
@@ -351,6 +376,7 @@ def run_evaluate_step(
     curation_file: str | os.PathLike | None = None,
     traces_png: str | os.PathLike | None = None,
     threads: int = 1,
+    shifts_csv: str | os.PathLike | None = None,
 ) -> Estimates:
     """The ``evaluate`` workflow step: read, evaluate, curate, write the files.
 
@@ -379,6 +405,8 @@ def run_evaluate_step(
         ``evaluate/traces.png``: the best accepted components' traces.
     threads : int
         Threads of the r-values' pass (the rule's ``threads``; the results do not depend on it).
+    shifts_csv : path, optional
+        The motion step's ``shifts.csv`` (rigid shifts: the band they uncovered, ``motion_band_activity``).
     """
     from ace_neuro.cnmfe.outputs import write_evaluate_outputs
     from ace_neuro.io.memmap import find_caiman_memmap
@@ -391,7 +419,9 @@ def run_evaluate_step(
 
         estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
-    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads)
+    shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
+    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
+                                    motion_shifts=shifts)
     if movie_path.suffix == ".mmap":
         mmap_file = movie_path.resolve()
     else:  # the CaImAn memory map next to the block file, when the motion step wrote one
