@@ -27,7 +27,10 @@ without CNN): it must pass at least one upper threshold (``SNR > min_SNR`` or
 noise alone reaches at ``snr_null_rate`` per component at the recording's own
 length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-aware
 floor), and a component beside a brighter accepted one whose trace follows it
-is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
+is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``); so are
+components made of the copies in the band motion uncovered (:mod:`~ace_neuro.cnmfe.motion_band`,
+``motion_band_activity``) and components whose signal continues beyond their footprint
+(out-of-focus neuropil, :mod:`~ace_neuro.cnmfe.surround`, ``surround_thr``).
 Optionally (``SNR_lowest_independent``, off by default), a component that fails
 only the SNR floor is kept when its transients are its own, not its brighter
 neighbours' (:func:`independent_dim_cells`).
@@ -67,7 +70,7 @@ from ace_neuro.cnmfe.curation import (
 from ace_neuro.cnmfe.estimates import Estimates
 from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
 from ace_neuro.cnmfe.reader import MovieSource
-from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
+from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values, spatial_r_values_and_surround
 from ace_neuro.cnmfe.snr import noise_autocorrelation, snr_null_threshold, trace_snr
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
@@ -255,10 +258,12 @@ def evaluate_components(
     if n_comp:
         snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time, options.snr_frame_rate)
         frames = peak_frames(estimates.C, estimates.frame_rate, options.Npeaks)
-        r_values = spatial_r_values(estimates, movie, frames, chunk_mb=options.evaluate_chunk_mb, threads=threads)
+        ring_px = max(fitted_neuron_size(estimates, fit)[0]) if options.surround_thr is not None else 0
+        r_values, surround = spatial_r_values_and_surround(estimates, movie, frames, surround_px=ring_px,
+                                                           chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:
         snr = np.zeros(0)
-        r_values = np.zeros(0)
+        r_values = surround = np.zeros(0)
     floor = snr_floor(estimates.YrA, options, frame_rate=estimates.frame_rate, decay_time=decay_time)
     good, bad = classify_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
@@ -283,6 +288,15 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, band["components"]), np.union1d(bad, band["components"]).astype(np.int64)
         logger.info("evaluate: %d components rejected as made of the band motion uncovered (widest %s px)",
                     len(band["components"]), band["largest_band"])
+    neuropil = {}
+    if options.surround_thr is not None and good.size:
+        from ace_neuro.cnmfe.surround import surround_components
+
+        neuropil = surround_components(surround, good, options.surround_thr)
+        flagged = np.asarray(sorted(neuropil), np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged).astype(np.int64)
+        logger.info("evaluate: %d components rejected as neuropil or background (their signal continues beyond the "
+                    "footprint: ring / core > surround_thr %g)", len(neuropil), options.surround_thr)
     fringes = {}
     if options.fringe_corr is not None and good.size > 1:
         from ace_neuro.cnmfe.fringes import fringe_components
@@ -297,8 +311,8 @@ def evaluate_components(
     independent = {}
     if options.SNR_lowest_independent is not None and n_comp:
         _, g_siz = fitted_neuron_size(estimates, fit)
-        excluded = np.asarray(report["vessel_edge"] + report["border"] + band["components"] + sorted(fringes),
-                              np.int64)
+        excluded = np.asarray(report["vessel_edge"] + report["border"] + band["components"] + sorted(neuropil)
+                              + sorted(fringes), np.int64)
         independent = independent_dim_cells(estimates, snr, r_values, good, excluded, floor, options,
                                             radius=float(max(g_siz)), decay_time=decay_time)
         kept = np.asarray([k for k, v in independent.items() if v["independent"]], np.int64)
@@ -319,6 +333,7 @@ def evaluate_components(
     merged["motion_band_components"] = band["components"]
     merged["motion_band_features"] = {str(k): v for k, v in band["features"].items()}
     merged["motion_band_largest"] = band["largest_band"]
+    merged["neuropil_components"] = {str(k): v for k, v in neuropil.items()}  # -> ring / core ratio
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
