@@ -28,6 +28,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
+from ace_neuro.cnmfe.params import EvaluateOptions
+
+#: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
+_DEFAULTS = EvaluateOptions()
+
 __all__ = ["REASON", "uncovered_counts", "copied_share", "copied_activity_share", "motion_band_report"]
 
 #: Reason written in ``components.csv`` for a component rejected as made of the motion band's copies.
@@ -126,7 +131,7 @@ def motion_band_report(
     shifts: np.ndarray,
     candidates: np.ndarray,
     *,
-    motion_band_activity: float = 0.5,
+    motion_band_activity: float = _DEFAULTS.motion_band_activity,
 ) -> dict:
     """The candidates made of the band motion uncovered, with the facts that decided.
 
