@@ -334,6 +334,7 @@ def evaluate_components(
     merged["motion_band_features"] = {str(k): v for k, v in band["features"].items()}
     merged["motion_band_largest"] = band["largest_band"]
     merged["neuropil_components"] = {str(k): v for k, v in neuropil.items()}  # -> ring / core ratio
+    merged["surround_ratios"] = [round(float(v), 4) if np.isfinite(v) else None for v in surround]  # every component
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
