@@ -4,6 +4,9 @@
   component's surround ratio) and that run's JSON record: the largest ratios of our accepted components matched to
   MiniAn's units and of ours only, every component above ``surround_thr`` with its SNR, r-value and whether it is
   accepted, and a figure of crops around them (red) with the accepted components (green) over the max projection.
+* ``seeds``: ``bench_defocus.py``'s simulated cases with other seeds (no motion): one fit each, evaluated with the
+  neuropil rule off and on; precision / recall of both, the components the rule rejects (true or false) and the
+  largest ratio of an accepted true cell.
 * ``cpu``: ``evaluate_components`` on the stored estimates with the rule on and off (``surround_thr: null``), CPU
   seconds of this process for each (run each under a quiet machine; say the load).
 
@@ -13,6 +16,7 @@ Usage::
         --out /tmp/real/reevaluated.json --keep
     .venv/bin/python benchmarks/bench_edges.py real /tmp/real/estimates.h5 /tmp/real/reevaluated.json \
         --figure benchmarks/figures/edges_real_surround.png
+    .venv/bin/python benchmarks/bench_edges.py seeds --cases d4s7 d4s11v d2s5 n2 blurred_small --work /tmp/edges/seeds
     .venv/bin/python benchmarks/bench_edges.py cpu /tmp/real/estimates.h5 /tmp/real/real_d1_480_d2_376_d3_1_order_C_frames_1000.mmap
 """
 
@@ -101,6 +105,39 @@ def cpu(args) -> None:
               f"{int(out.accepted.sum())} accepted")
 
 
+def seeds(args) -> None:
+    """bench_defocus.py's cases (other seeds, no motion): one fit, evaluated with the neuropil rule off and on."""
+    from bench_defocus import CASES, simulate
+
+    from ace_neuro.cnmfe.evaluate import evaluate_components
+    from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
+    from ace_neuro.cnmfe.pipeline import fit_cnmfe
+    from ace_neuro.cnmfe.score import detection_scores, match_components
+    from ace_neuro.io.movie import find_caiman_memmap, open_movie
+    from ace_neuro.simulate import load_ground_truth
+
+    for name in args.cases:
+        folder = simulate(name, args.work)
+        truth = load_ground_truth(folder / "raw" / "ground_truth.h5")
+        path = find_caiman_memmap(folder / "memmap")
+        est = fit_cnmfe(path, CnmfeOptions.from_params({}), threads=2, frame_rate=truth.frame_rate, scratch_dir=folder)
+        row = {"case": name, "options": CASES[name]}
+        for label, setting in (("off", {"surround_thr": None}), ("on", {})):
+            ev = evaluate_components(est, open_movie(path), EvaluateOptions.from_params(setting), threads=2)
+            good = ev.idx_components
+            matches = match_components(ev.A[:, good], truth.footprints, dims=ev.dims)
+            scores = detection_scores(ev.A[:, good], truth.footprints, matches=matches, dims=ev.dims)
+            row[label] = {"accepted": int(good.size), "precision": round(scores["precision"], 3),
+                          "recall": round(scores["recall"], 3)}
+        ratios = _ratios(ev)
+        matched_all = set(match_components(ev.A, truth.footprints, dims=ev.dims).idx_est.tolist())
+        row["neuropil"] = {k: {"ratio": v, "true": int(k) in matched_all}
+                           for k, v in (ev.params.get("neuropil_components") or {}).items()}
+        true_accepted = [k for k in good if k in matched_all]
+        row["accepted_true_ratio_max"] = round(float(np.nanmax(ratios[true_accepted])), 3) if true_accepted else None
+        print(json.dumps(row), flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,8 +148,11 @@ def main() -> int:
     p = sub.add_parser("cpu")
     p.add_argument("estimates", type=Path)
     p.add_argument("movie", type=Path)
+    p = sub.add_parser("seeds")
+    p.add_argument("--cases", nargs="+", default=["d4s7", "d4s11v", "d2s5", "n2", "blurred_small"])
+    p.add_argument("--work", type=Path, default=Path("/tmp/edges/seeds"))
     args = parser.parse_args()
-    {"real": real, "cpu": cpu}[args.command](args)
+    {"real": real, "cpu": cpu, "seeds": seeds}[args.command](args)
     return 0
 
 
