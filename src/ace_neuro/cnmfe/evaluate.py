@@ -280,6 +280,10 @@ def evaluate_components(
         logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
                     len(report["vessel_edge"]), len(report["border"]))
     band = {"components": [], "features": {}, "largest_band": {}}
+    if motion_shifts is not None and len(motion_shifts) != estimates.C.shape[1]:
+        logger.warning("evaluate: %d motion shifts for %d frames of traces: the motion band is not judged",
+                       len(motion_shifts), estimates.C.shape[1])
+        motion_shifts = None
     if options.motion_band_activity is not None and motion_shifts is not None and good.size:
         from ace_neuro.cnmfe.motion_band import motion_band_report
 
