@@ -1,8 +1,9 @@
 """The neuropil (surround) rule on the real half: what it flags, by eye, and what it costs (benchmarks/sweep.md, Session 12).
 
-* ``real``: on estimates evaluated by ``bench_real.py --estimates ... --reevaluate --keep`` (their params hold every
-  component's surround ratio) and that run's JSON record: the largest ratios of our accepted components matched to
-  MiniAn's units and of ours only, every component above ``surround_thr`` with its SNR, r-value and whether it is
+* ``real``: on estimates evaluated by ``bench_real.py --estimates ... --reevaluate --keep --set
+  evaluate.surround_thr=0.1`` (the rule is opt-in; with it on, their params hold every component's surround ratio)
+  and that run's JSON record: the largest ratios of our accepted components matched to MiniAn's units and of ours
+  only, every component above ``surround_thr`` with its SNR, r-value and whether it is
   accepted, and a figure of crops around them (red) with the accepted components (green) over the max projection.
 * ``seeds``: ``bench_defocus.py``'s simulated cases with other seeds (no motion): one fit each, evaluated with the
   neuropil rule off and on; precision / recall of both, the components the rule rejects (true or false) and the
@@ -13,7 +14,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_real.py --estimates /tmp/real/estimates.h5 --reevaluate --work /tmp/real \
-        --out /tmp/real/reevaluated.json --keep
+        --out /tmp/real/reevaluated.json --keep --set evaluate.surround_thr=0.1
     .venv/bin/python benchmarks/bench_edges.py real /tmp/real/estimates.h5 /tmp/real/reevaluated.json \
         --figure benchmarks/figures/edges_real_surround.png
     .venv/bin/python benchmarks/bench_edges.py seeds --cases d4s7 d4s11v d2s5 n2 blurred_small --work /tmp/edges/seeds
@@ -42,7 +43,7 @@ def real(args) -> None:
 
     est = load_estimates(args.estimates)
     record = json.loads(args.record.read_text())
-    ratios, threshold = _ratios(est), float(est.params["surround_thr"])
+    ratios, threshold = _ratios(est), float(est.params.get("surround_thr") or 0.1)
     accepted = np.flatnonzero(est.accepted)
     kept = accepted[np.asarray(record["ours_kept"], np.int64)]  # scored (not at the cut)
     matched = kept[np.asarray(record["idx_ours"], np.int64)]
@@ -96,12 +97,12 @@ def cpu(args) -> None:
     from ace_neuro.cnmfe.reader import MovieSource
 
     est, movie = load_estimates(args.estimates), MovieSource.from_path(args.movie)
-    for setting in ({"surround_thr": None}, {}, {"surround_thr": None}, {}):
+    for setting in ({"surround_thr": None}, {"surround_thr": 0.1}, {"surround_thr": None}, {"surround_thr": 0.1}):
         before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         out = evaluate_components(est, movie, EvaluateOptions.from_params(setting), threads=2)
         after = resource.getrusage(resource.RUSAGE_SELF)
         used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        print(f"{'rule off' if setting else 'rule on '}: {used:.2f} CPU s, {time.perf_counter() - start:.1f} s wall, "
+        print(f"{'rule off' if setting['surround_thr'] is None else 'rule on '}: {used:.2f} CPU s, {time.perf_counter() - start:.1f} s wall, "
               f"{int(out.accepted.sum())} accepted")
 
 
@@ -122,7 +123,7 @@ def seeds(args) -> None:
         path = find_caiman_memmap(folder / "memmap")
         est = fit_cnmfe(path, CnmfeOptions.from_params({}), threads=2, frame_rate=truth.frame_rate, scratch_dir=folder)
         row = {"case": name, "options": CASES[name]}
-        for label, setting in (("off", {"surround_thr": None}), ("on", {})):
+        for label, setting in (("off", {"surround_thr": None}), ("on", {"surround_thr": args.surround_thr})):
             ev = evaluate_components(est, open_movie(path), EvaluateOptions.from_params(setting), threads=2)
             good = ev.idx_components
             matches = match_components(ev.A[:, good], truth.footprints, dims=ev.dims)
@@ -151,6 +152,7 @@ def main() -> int:
     p = sub.add_parser("seeds")
     p.add_argument("--cases", nargs="+", default=["d4s7", "d4s11v", "d2s5", "n2", "blurred_small"])
     p.add_argument("--work", type=Path, default=Path("/tmp/edges/seeds"))
+    p.add_argument("--surround-thr", type=float, default=0.1, help="the rule's threshold when on")
     args = parser.parse_args()
     {"real": real, "cpu": cpu, "seeds": seeds}[args.command](args)
     return 0

@@ -16,7 +16,7 @@ H = W = 48
 T = 500
 FR = 20.0
 BY_SNR = {"min_SNR": 0.0, "SNR_lowest": 0.0, "snr_null_rate": None, "rval_lowest": -1.0, "fringe_corr": None,
-          "reject_vessel_edges": False}
+          "reject_vessel_edges": False, "surround_thr": 0.1}
 
 
 def _gauss(r, c, sd):
@@ -70,3 +70,4 @@ def test_evaluation_rejects_the_blob_as_neuropil_and_says_why():
     assert "> surround_thr 0.1" in words[1]
     off = evaluate_components(est, movie, EvaluateOptions.from_params(BY_SNR, surround_thr=None))
     assert off.idx_components.tolist() == [0, 1]
+    assert EvaluateOptions().surround_thr is None  # opt-in: out-of-focus cells continue beyond their footprint too
