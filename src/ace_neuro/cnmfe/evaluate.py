@@ -29,8 +29,8 @@ length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-awar
 floor), and a component beside a brighter accepted one whose trace follows it
 is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``); so are
 components made of the copies in the band motion uncovered (:mod:`~ace_neuro.cnmfe.motion_band`,
-``motion_band_activity``) and components whose signal continues beyond their footprint
-(out-of-focus neuropil, :mod:`~ace_neuro.cnmfe.surround`, ``surround_thr``).
+``motion_band_activity``) and, optionally (``surround_thr``, off by default), components whose signal
+continues beyond their footprint (out-of-focus neuropil, :mod:`~ace_neuro.cnmfe.surround`).
 Optionally (``SNR_lowest_independent``, off by default), a component that fails
 only the SNR floor is kept when its transients are its own, not its brighter
 neighbours' (:func:`independent_dim_cells`).
