@@ -13,6 +13,9 @@ run's recording is its case's: pass ``--recording``).
 * ``bleaching``: the correlation of accepted traces with the simulated bleaching curve.
 * ``saturation``: how often the true neurons' centres and the false components' peaks are at 255 in the
   converted movie.
+* ``rules``: the motion-band and neuropil rules' features (``evaluate/estimates.h5``'s params) of every
+  component they judged: true or false, reason, size, SNR, share of its activity on the band's copies, surround
+  ratio (accepted ones above 0.05 too).
 * ``fit``: ``fit_cnmfe`` alone on the kept motion-corrected movie with the shipped options (CPU and wall of this
   process), compared with the kept run's ``cnmfe/estimates.h5`` (run under ``/usr/bin/time -v`` for peak RSS);
   ``--profile``: a cProfile of the fit (wall-clock times).
@@ -202,8 +205,27 @@ def fit(args) -> None:
               f"max |C difference| {np.abs(np.asarray(kept.C) - np.asarray(new.C)).max():.3g}")
 
 
+def rules(args) -> None:
+    """The motion-band and neuropil rules' features (evaluate's params) of every component they judged or flagged."""
+    results, truth, est, matches = _load(args)
+    table = pd.read_csv(results / "evaluate" / "components.csv")
+    matched = set(matches.idx_est.tolist())
+    band = {int(k): v for k, v in (est.params.get("motion_band_features") or {}).items()}
+    ratios = [np.nan if v is None else v for v in est.params.get("surround_ratios") or []]
+    print(f"widest band uncovered: {est.params.get('motion_band_largest')}")
+    for k in range(est.n_components):
+        ratio = ratios[k] if k < len(ratios) else np.nan
+        shown = k in band and band[k]["activity_share"] > 0.02 or table.reason[k] in ("motion_band", "neuropil")
+        if not (shown or est.accepted[k] and np.isfinite(ratio) and ratio > 0.05):
+            continue
+        share = band.get(k, {})
+        print(f"component {k} ({'true' if k in matched else 'false'}; {table.reason.fillna('accepted')[k] or 'accepted'}):"
+              f" {table.size_px[k]} px, SNR {table.SNR[k]:.2f}, activity on copies {share.get('activity_share', 0):.2f}"
+              f" (footprint-frames {share.get('frame_share', 0):.2f}), surround ratio {ratio:.3f}")
+
+
 COMMANDS = {"missed": missed, "false": false, "motion": motion, "bleaching": bleaching, "saturation": saturation,
-            "fit": fit}
+            "fit": fit, "rules": rules}
 
 
 def main() -> int:

@@ -42,6 +42,7 @@ use rule evaluate as compare_evaluate with:
     input:
         estimates=rules.compare_cnmfe.output.estimates,
         movie=rules.compare_motion.output.memmap,
+        shifts=rules.compare_motion.output.shifts,
         curation=curation_input,
     output:
         **engine_outputs(rules.evaluate),

@@ -6,6 +6,7 @@ rule evaluate:
     input:
         estimates=rules.cnmfe.output.estimates,
         movie=rules.motion.output.memmap,
+        shifts=rules.motion.output.shifts,
         curation=curation_input,
     output:
         estimates=f"{RESULTS}/{{id}}/evaluate/estimates.h5",

@@ -211,7 +211,9 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
 
     ``reason`` says why a component is rejected: ``curation``, ``vessel_edge``
     (:mod:`ace_neuro.cnmfe.vessels`), ``border`` (the same test on the frame's
-    border), ``fringe`` (of a brighter neighbour, :mod:`ace_neuro.cnmfe.fringes`)
+    border), ``motion_band`` (made of the copies in the band motion uncovered,
+    :mod:`ace_neuro.cnmfe.motion_band`), ``neuropil`` (signal continuing beyond the footprint,
+    :mod:`ace_neuro.cnmfe.surround`), ``fringe`` (of a brighter neighbour, :mod:`ace_neuro.cnmfe.fringes`)
     or ``quality`` (SNR / r-value); empty when accepted
     (:func:`ace_neuro.cnmfe.reasons.decision_reasons` says it in words).
     """
@@ -239,7 +241,9 @@ def components_table(estimates: Estimates, curated: np.ndarray | None = None):
 def _rejection_reasons(estimates: Estimates, curated: np.ndarray) -> np.ndarray:
     reason = np.full(estimates.n_components, "quality", dtype=object)
     reason[[int(k) for k in (estimates.params.get("fringe_components") or {})]] = "fringe"
-    for code, key in (("vessel_edge", "vessel_edge_components"), ("border", "border_components")):
+    reason[[int(k) for k in (estimates.params.get("neuropil_components") or {})]] = "neuropil"
+    for code, key in (("vessel_edge", "vessel_edge_components"), ("border", "border_components"),
+                      ("motion_band", "motion_band_components")):
         reason[np.asarray(estimates.params.get(key) or [], dtype=np.int64)] = code
     reason[curated] = "curation"
     reason[[int(k) for k in (estimates.params.get("merged_into") or {})]] = "merged"

@@ -27,7 +27,10 @@ without CNN): it must pass at least one upper threshold (``SNR > min_SNR`` or
 noise alone reaches at ``snr_null_rate`` per component at the recording's own
 length, frame rate and noise autocorrelation (:func:`snr_floor`, the length-aware
 floor), and a component beside a brighter accepted one whose trace follows it
-is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``).
+is rejected as its fringe (:mod:`~ace_neuro.cnmfe.fringes`, ``fringe_corr``); so are
+components made of the copies in the band motion uncovered (:mod:`~ace_neuro.cnmfe.motion_band`,
+``motion_band_activity``) and, optionally (``surround_thr``, off by default), components whose signal
+continues beyond their footprint (out-of-focus neuropil, :mod:`~ace_neuro.cnmfe.surround`).
 Optionally (``SNR_lowest_independent``, off by default), a component that fails
 only the SNR floor is kept when its transients are its own, not its brighter
 neighbours' (:func:`independent_dim_cells`), or (``min_peak_contrast``, off by
@@ -69,7 +72,7 @@ from ace_neuro.cnmfe.curation import (
 from ace_neuro.cnmfe.estimates import Estimates
 from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
 from ace_neuro.cnmfe.reader import MovieSource
-from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values
+from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values, spatial_r_values_and_surround
 from ace_neuro.cnmfe.snr import noise_autocorrelation, snr_null_threshold, trace_snr
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
@@ -250,6 +253,7 @@ def evaluate_components(
     *,
     decay_time: float | None = None,
     threads: int = 1,
+    motion_shifts: np.ndarray | None = None,
 ) -> Estimates:
     """Compute SNR and r-values and split the components into accepted and rejected.
 
@@ -267,6 +271,9 @@ def evaluate_components(
         ``estimates.params`` (:func:`~ace_neuro.cnmfe.estimates_file.recorded_options`).
     threads : int
         Threads of the r-values' pass over the movie (the results do not depend on it).
+    motion_shifts : ndarray, shape (T, 2), optional
+        The motion step's rigid correcting shifts (``shifts.csv``): components made of the band they
+        uncovered are rejected (:mod:`~ace_neuro.cnmfe.motion_band`, ``motion_band_activity``).
 
     Returns
     -------
@@ -282,10 +289,12 @@ def evaluate_components(
     if n_comp:
         snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time, options.snr_frame_rate)
         frames = peak_frames(estimates.C, estimates.frame_rate, options.Npeaks)
-        r_values = spatial_r_values(estimates, movie, frames, chunk_mb=options.evaluate_chunk_mb, threads=threads)
+        ring_px = max(fitted_neuron_size(estimates, fit)[0]) if options.surround_thr is not None else 0
+        r_values, surround = spatial_r_values_and_surround(estimates, movie, frames, surround_px=ring_px,
+                                                           chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:
         snr = np.zeros(0)
-        r_values = np.zeros(0)
+        r_values = surround = np.zeros(0)
     floor = snr_floor(estimates.YrA, options, frame_rate=estimates.frame_rate, decay_time=decay_time)
     good, bad = classify_components(
         snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
@@ -301,6 +310,28 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected on vessel borders, %d on the frame's border",
                     len(report["vessel_edge"]), len(report["border"]))
+    band = {"components": [], "features": {}, "largest_band": {}}
+    if motion_shifts is not None and len(motion_shifts) != estimates.C.shape[1]:
+        logger.warning("evaluate: %d motion shifts for %d frames of traces: the motion band is not judged",
+                       len(motion_shifts), estimates.C.shape[1])
+        motion_shifts = None
+    if options.motion_band_activity is not None and motion_shifts is not None and good.size:
+        from ace_neuro.cnmfe.motion_band import motion_band_report
+
+        band = motion_band_report(estimates.A, estimates.C, estimates.dims, motion_shifts, good,
+                                  motion_band_activity=options.motion_band_activity)
+        good, bad = np.setdiff1d(good, band["components"]), np.union1d(bad, band["components"]).astype(np.int64)
+        logger.info("evaluate: %d components rejected as made of the band motion uncovered (widest %s px)",
+                    len(band["components"]), band["largest_band"])
+    neuropil = {}
+    if options.surround_thr is not None and good.size:
+        from ace_neuro.cnmfe.surround import surround_components
+
+        neuropil = surround_components(surround, good, options.surround_thr)
+        flagged = np.asarray(sorted(neuropil), np.int64)
+        good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged).astype(np.int64)
+        logger.info("evaluate: %d components rejected as neuropil or background (their signal continues beyond the "
+                    "footprint: ring / core > surround_thr %g)", len(neuropil), options.surround_thr)
     fringes = {}
     if options.fringe_corr is not None and good.size > 1:
         from ace_neuro.cnmfe.fringes import fringe_components
@@ -312,10 +343,12 @@ def evaluate_components(
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged)
         logger.info("evaluate: %d components rejected as fringes of a brighter neighbour (trace r > %g within gSiz / 2)",
                     len(fringes), options.fringe_corr)
+    # rejected by a rule other than the SNR floor: never kept back by the opt-in rules below
+    excluded = np.asarray(report["vessel_edge"] + report["border"] + band["components"] + sorted(neuropil)
+                          + sorted(fringes), np.int64)
     independent = {}
     if options.SNR_lowest_independent is not None and n_comp:
         _, g_siz = fitted_neuron_size(estimates, fit)
-        excluded = np.asarray(report["vessel_edge"] + report["border"] + sorted(fringes), np.int64)
         independent = independent_dim_cells(estimates, snr, r_values, good, excluded, floor, options,
                                             radius=float(max(g_siz)), decay_time=decay_time)
         kept = np.asarray([k for k, v in independent.items() if v["independent"]], np.int64)
@@ -324,7 +357,6 @@ def evaluate_components(
                     "SNR > %g)", kept.size, len(independent), options.SNR_lowest_independent)
     contrasts = {}
     if options.min_peak_contrast is not None and n_comp:
-        excluded = np.asarray(report["vessel_edge"] + report["border"] + sorted(fringes), np.int64)
         contrasts = contrast_dim_cells(estimates, movie, snr, r_values, good, excluded, floor, options)
         kept = np.asarray([k for k, v in contrasts.items() if v > options.min_peak_contrast], np.int64)
         good, bad = np.union1d(good, kept), np.setdiff1d(bad, kept)
@@ -342,6 +374,11 @@ def evaluate_components(
     merged["border_components"] = report["border"]
     merged["vessel_edge_features"] = {str(k): v for k, v in report["features"].items()}
     merged["vessel_edge_criteria"] = report["criteria"]
+    merged["motion_band_components"] = band["components"]
+    merged["motion_band_features"] = {str(k): v for k, v in band["features"].items()}
+    merged["motion_band_largest"] = band["largest_band"]
+    merged["neuropil_components"] = {str(k): v for k, v in neuropil.items()}  # -> ring / core ratio
+    merged["surround_ratios"] = [round(float(v), 4) if np.isfinite(v) else None for v in surround]  # every component
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
@@ -370,6 +407,14 @@ def fitted_neuron_size(estimates: Estimates, fit: CnmfeOptions) -> tuple[list[in
 # --------------------------------------------------------------------------- workflow step
 
 
+def read_rigid_shifts(shifts_csv: str | os.PathLike) -> np.ndarray:
+    """``(T, 2)`` float64: the rigid correcting shifts (rows, columns) of the motion step's ``shifts.csv``."""
+    import pandas as pd
+
+    table = pd.read_csv(shifts_csv)
+    return table[["shift_y_px", "shift_x_px"]].to_numpy(np.float64)
+
+
 def _movie_file(movie: str | os.PathLike) -> Path:
     movie = Path(movie)
     if movie.is_file():
@@ -391,6 +436,7 @@ def run_evaluate_step(
     curation_file: str | os.PathLike | None = None,
     traces_png: str | os.PathLike | None = None,
     threads: int = 1,
+    shifts_csv: str | os.PathLike | None = None,
 ) -> Estimates:
     """The ``evaluate`` workflow step: read, evaluate, curate, write the files.
 
@@ -419,6 +465,8 @@ def run_evaluate_step(
         ``evaluate/traces.png``: the best accepted components' traces.
     threads : int
         Threads of the r-values' pass (the rule's ``threads``; the results do not depend on it).
+    shifts_csv : path, optional
+        The motion step's ``shifts.csv`` (rigid shifts: the band they uncovered, ``motion_band_activity``).
     """
     from ace_neuro.cnmfe.outputs import write_evaluate_outputs
     from ace_neuro.io.memmap import find_caiman_memmap
@@ -431,7 +479,9 @@ def run_evaluate_step(
 
         estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
-    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads)
+    shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
+    evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
+                                    motion_shifts=shifts)
     if movie_path.suffix == ".mmap":
         mmap_file = movie_path.resolve()
     else:  # the CaImAn memory map next to the block file, when the motion step wrote one

@@ -6,7 +6,7 @@ their features into the estimates' ``params``); this module turns that record
 into one sentence per component naming the rule, the value and the threshold,
 e.g. ``"rejected: SNR 2.54 <= min_SNR 3.0 and r 0.62 < rval_thr 0.85"``. The
 curation page shows it; ``components.csv``'s ``reason`` column holds the rule's
-code (``quality``, ``vessel_edge``, ``border``, ``fringe``, ``curation``); a dim
+code (``quality``, ``vessel_edge``, ``border``, ``motion_band``, ``neuropil``, ``fringe``, ``curation``); a dim
 component kept under ``SNR_lowest`` as an independent cell is accepted (code ``""``)
 with words naming its own SNR and how much of its core brighter cells cover.
 """
@@ -59,6 +59,16 @@ def _vessel_words(code: str, features: Mapping[str, float] | None, criteria: Map
     return f"{head}: {where}, not cell-like ({' and '.join(not_cell) or 'by the recorded test'})"
 
 
+def _motion_band_words(features: Mapping[str, float] | None, params: Mapping[str, Any]) -> str:
+    """Why a component was taken for the copies motion correction put in the band it uncovered."""
+    limit = params.get("motion_band_activity", 0.5)
+    if not features:
+        return "in the band along the frame's edge that motion uncovered"
+    return (f"made of the band along the frame's edge that motion uncovered: {features['activity_share']:.0%} of its "
+            f"activity lies on pixels filled with copies of the edge (> motion_band_activity {limit:g}), against "
+            f"{features['frame_share']:.0%} of its footprint over all frames")
+
+
 def _independence_words(judged: Mapping[str, float], snr: float, r: float, params: Mapping[str, Any]) -> str:
     """Why a component under the SNR floor was kept as an independent dim cell, or not."""
     own, covered = judged["own_snr"], judged["core_covered"]
@@ -88,8 +98,9 @@ def decision_reasons(
     params : mapping
         The evaluated estimates' ``params`` (``vessel_edge_components``,
         ``border_components``, ``vessel_edge_features``, ``vessel_edge_criteria``,
-        ``fringe_components``, ``fringe_corr``, ``independent_components``,
-        ``SNR_lowest_independent``, ``peak_contrast_components``, ``min_peak_contrast``).
+        ``motion_band_components``, ``motion_band_features``, ``neuropil_components``, ``fringe_components``,
+        ``fringe_corr``, ``independent_components``, ``SNR_lowest_independent``, ``peak_contrast_components``,
+        ``min_peak_contrast``).
     thresholds : mapping
         ``min_SNR``, ``rval_thr``, ``SNR_lowest``, ``rval_lowest`` the step used.
 
@@ -98,13 +109,17 @@ def decision_reasons(
     words : list of str, length K
         ``"accepted: SNR 5.10 > min_SNR 3"``, ``"rejected: vessel edge (...)"``, ...
     codes : list of str, length K
-        ``""`` (accepted), ``quality``, ``vessel_edge``, ``border``, ``fringe``, or
+        ``""`` (accepted), ``quality``, ``vessel_edge``, ``border``, ``motion_band``, ``neuropil``, ``fringe``, or
         ``recorded`` when the file's decision does not follow from what it records.
     """
     fringes = {int(k): int(v) for k, v in (params.get("fringe_components") or {}).items()}
     flagged = {k: "fringe" for k in fringes}
     flagged.update({int(k): "vessel_edge" for k in params.get("vessel_edge_components") or []})
     flagged.update({int(k): "border" for k in params.get("border_components") or []})
+    flagged.update({int(k): "motion_band" for k in params.get("motion_band_components") or []})
+    neuropil = {int(k): float(v) for k, v in (params.get("neuropil_components") or {}).items()}
+    flagged.update({k: "neuropil" for k in neuropil})
+    band = {int(k): v for k, v in (params.get("motion_band_features") or {}).items()}
     features = {int(k): v for k, v in (params.get("vessel_edge_features") or {}).items()}
     criteria = params.get("vessel_edge_criteria") or {}
     independent = {int(k): v for k, v in (params.get("independent_components") or {}).items()}
@@ -120,9 +135,17 @@ def decision_reasons(
         passes, text = _quality_words(s, r, thresholds)
         if k in flagged and not accept:
             quality = f"the SNR / r-value rule alone would accept it ({text})" if passes else f"also {text}"
-            what = (f"fringe of the brighter component {fringes[k]} beside it (its trace follows that one's: "
-                    f"correlation > fringe_corr {params.get('fringe_corr', 0.5)})" if flagged[k] == "fringe"
-                    else _vessel_words(flagged[k], features.get(k), criteria))
+            if flagged[k] == "fringe":
+                what = (f"fringe of the brighter component {fringes[k]} beside it (its trace follows that one's: "
+                        f"correlation > fringe_corr {params.get('fringe_corr', 0.5)})")
+            elif flagged[k] == "motion_band":
+                what = _motion_band_words(band.get(k), params)
+            elif flagged[k] == "neuropil":
+                what = (f"out-of-focus neuropil or background: its signal continues beyond its footprint (the movie "
+                        f"around it at its peaks holds {neuropil[k]:.0%} of its core's level > surround_thr "
+                        f"{params.get('surround_thr', 0.1):g}; a cell ends at its edge)")
+            else:
+                what = _vessel_words(flagged[k], features.get(k), criteria)
             words.append(f"rejected: {what}; {quality}")
             codes.append(flagged[k])
         elif k in independent and accept and independent[k]["independent"]:

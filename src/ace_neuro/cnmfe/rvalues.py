@@ -32,7 +32,7 @@ from ace_neuro.cnmfe.params import EvaluateOptions
 #: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
 _DEFAULTS = EvaluateOptions()
 
-__all__ = ["peak_frames", "spatial_r_values"]
+__all__ = ["peak_frames", "spatial_r_values", "spatial_r_values_and_surround"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +144,51 @@ def spatial_r_values(
         r-values; 0 for a component with no frames, fewer than 3 pixels, or a
         constant footprint.
     """
+    return spatial_r_values_and_surround(estimates, movie, frames_per_component, surround_px=0, chunk_mb=chunk_mb,
+                                         threads=threads)[0]
+
+
+def spatial_r_values_and_surround(
+    estimates: Estimates,
+    movie: "np.ndarray | MovieSource",
+    frames_per_component: Sequence[np.ndarray],
+    *,
+    surround_px: int,
+    chunk_mb: float = 128.0,
+    threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`spatial_r_values` and, in the same pass over the movie, how far each component's signal continues
+    beyond its footprint (:func:`~ace_neuro.cnmfe.surround.surround_ratio`).
+
+    Parameters
+    ----------
+    estimates, movie, frames_per_component, chunk_mb, threads
+        As :func:`spatial_r_values` (the r-values are the same, bit for bit).
+    surround_px : int
+        Width of the ring just outside each footprint's support (pixels); 0: no ring (ratios NaN).
+
+    Returns
+    -------
+    r_values : ndarray of float64, shape (K,)
+    surround : ndarray of float64, shape (K,)
+        The mean image over the ring divided by its mean over the footprint's core; NaN where not measured
+        (no frames, no ring, or a core without signal).
+    """
+    from ace_neuro.cnmfe.surround import surround_pixels, surround_ratio
+
     n_comp = estimates.n_components
     source = _checked_source(estimates, movie, frames_per_component, chunk_mb)
-    r_values = np.zeros(n_comp)
+    r_values, surround = np.zeros(n_comp), np.full(n_comp, np.nan)
     if n_comp == 0:
-        return r_values
+        return r_values, surround
     A = estimates.A
     pixels = [A.indices[A.indptr[k] : A.indptr[k + 1]] for k in range(n_comp)]
     weights = [A.data[A.indptr[k] : A.indptr[k + 1]].astype(np.float64) for k in range(n_comp)]
+    if surround_px > 0:  # each footprint's pixels followed by its ring's (weights 0 there), sorted
+        rings = surround_pixels(A, estimates.dims, surround_px)
+        order = [np.argsort(np.concatenate([pixels[k], rings[k]]), kind="stable") for k in range(n_comp)]
+        pixels = [np.concatenate([pixels[k], rings[k]])[order[k]] for k in range(n_comp)]
+        weights = [np.concatenate([weights[k], np.zeros(rings[k].size)])[order[k]] for k in range(n_comp)]
     frames_k = [np.unique(np.asarray(f, dtype=np.int64).reshape(-1)) for f in frames_per_component]
     usable = []
     for k in range(n_comp):
@@ -160,14 +197,18 @@ def spatial_r_values(
         elif frames_k[k].size:
             usable.append(k)
     if not usable:
-        return r_values
+        return r_values, surround
     needed = np.unique(np.concatenate([frames_k[k] for k in usable]))
     if needed[0] < 0 or needed[-1] >= source.shape[0]:
         raise ValueError(f"frames_per_component index frames outside 0..{source.shape[0] - 1}")
     sums = _cleaned_sums(estimates, source, pixels, frames_k, usable, needed, chunk_mb, threads)
     for k in usable:
-        r_values[k] = _r_value(weights[k], sums[k], estimates.C[k, frames_k[k]])
-    return r_values
+        traces = estimates.C[k, frames_k[k]]
+        r_values[k] = _r_value(weights[k], sums[k], traces)  # over the footprint's pixels (weights > 0)
+        if surround_px > 0:
+            mean_image = (sums[k] + weights[k] * float(traces.sum())) / traces.size
+            surround[k] = surround_ratio(weights[k], mean_image)
+    return r_values, surround
 
 
 def _checked_source(estimates: Estimates, movie, frames_per_component: Sequence[np.ndarray], chunk_mb: float):

@@ -255,6 +255,7 @@ def _automatic_decisions(snr, r_values, evaluated, curated, params, thresholds) 
         rule = np.zeros(auto.size, dtype=bool)
         rule[good] = True
         rule[[int(k) for k in (params.get("vessel_edge_components") or []) + (params.get("border_components") or [])
+              + (params.get("motion_band_components") or []) + list(params.get("neuropil_components") or {})
               + list(params.get("fringe_components") or {})]] = False
         ids = sorted(curated)
         auto[ids] = rule[ids]

@@ -1,7 +1,8 @@
 """Stage ``evaluate``: trace SNR and spatial r-value per component, CaImAn's accept rule, manual curation.
 
 Inputs: ``estimates`` (cnmfe), ``movie`` (the motion memmap folder),
-``curation`` (optional: the sample sheet's ``curation file``). Outputs:
+``shifts`` (motion's ``shifts.csv``: the band its shifts uncovered), ``curation`` (optional: the sample
+sheet's ``curation file``). Outputs:
 ``estimates``, ``components``, ``caiman`` (CaImAn's ``cnm.save`` layout),
 ``traces``, ``contours`` (every component's outline and id over the
 correlation image, accepted and rejected apart, after the curation).
@@ -45,8 +46,15 @@ def run(inputs, outputs, options: EvaluateOptions, *, threads: int = 1, log=None
             curation_file=curation[0] if curation else None,
             traces_png=outputs.traces,
             threads=threads,
+            shifts_csv=_optional_input(inputs, "shifts"),
         )
     contours_figure(evaluated, outputs.contours)
+
+
+def _optional_input(inputs, name: str):
+    """The rule's input ``name``, or None when the rule has none (e.g. an older Snakefile)."""
+    value = inputs.get(name) if hasattr(inputs, "get") else getattr(inputs, name, None)
+    return value or None
 
 
 def _no_merges_with_caiman(curation_file) -> None:
