@@ -60,6 +60,7 @@ from ..io.memmap import (
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
 from ..pools import map_in_order, process_pool, stop_pool
+from ..prefetch import finish_prefetch, prefetch_imports
 from ..progress import Progress
 from .correct import CorrectedBlock, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
@@ -74,6 +75,9 @@ __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
 
 #: Base name of the corrected movie files (CaImAn's suffix is appended).
 MEMMAP_BASE = "corrected"
+
+#: What :func:`~ace_neuro.motion.outputs.write_motion_outputs` imports (besides pyplot), imported meanwhile.
+_OUTPUT_IMPORTS = ("pandas", "h5py", "tifffile", "ace_neuro.motion.outputs", "ace_neuro.motion.figures")
 
 #: Memory of one block of the frame-block file (MB): the chunk CNMF-E reads with its default budget.
 _BLOCK_MB = 64.0
@@ -409,6 +413,8 @@ def correct_motion(
         threads,
     )
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
+    # the outputs' imports (~1 CPU s) while this process waits for its workers, not on one core at the end
+    imports = prefetch_imports(_OUTPUT_IMPORTS, pyplot=True) if threads > 1 else None
     pool = _Pool(threads, folder=folder)  # one pool for the template and the registration: workers start once
     try:
         template, template_source = _template(movie_path, groups, kernel, options, (height, width), pool, logger)
@@ -423,6 +429,7 @@ def correct_motion(
     elapsed = time.perf_counter() - started
     metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
                        movie_path)
+    finish_prefetch(imports)
     from .outputs import write_motion_outputs  # noqa: PLC0415 (pandas: not imported by every worker)
 
     write_motion_outputs(_motion_result(template, results, registration), outputs, metrics,
