@@ -76,8 +76,10 @@ __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
 #: Base name of the corrected movie files (CaImAn's suffix is appended).
 MEMMAP_BASE = "corrected"
 
-#: What :func:`~ace_neuro.motion.outputs.write_motion_outputs` imports (besides pyplot), imported meanwhile.
-_OUTPUT_IMPORTS = ("pandas", "h5py", "tifffile", "ace_neuro.motion.outputs", "ace_neuro.motion.figures")
+#: What this process imports after the template (besides pyplot), imported while it waits for the template:
+#: scipy.fft for :func:`~ace_neuro.motion.correct.make_registration` (the template's spectral band; ~0.25 CPU s while
+#: the workers wait), then what :func:`~ace_neuro.motion.outputs.write_motion_outputs` imports.
+_PREFETCHED = ("scipy.fft", "pandas", "h5py", "tifffile", "ace_neuro.motion.outputs", "ace_neuro.motion.figures")
 
 #: Memory of one block of the frame-block file (MB): the chunk CNMF-E reads with its default budget.
 _BLOCK_MB = 64.0
@@ -413,8 +415,8 @@ def correct_motion(
         threads,
     )
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
-    # the outputs' imports (~1 CPU s) while this process waits for its workers, not on one core at the end
-    imports = prefetch_imports(_OUTPUT_IMPORTS, pyplot=True) if threads > 1 else None
+    # later imports (~1.2 CPU s) while this process waits for its workers, not on one core while they wait
+    imports = prefetch_imports(_PREFETCHED, pyplot=True) if threads > 1 else None
     pool = _Pool(threads, folder=folder)  # one pool for the template and the registration: workers start once
     try:
         template, template_source = _template(movie_path, groups, kernel, options, (height, width), pool, logger)
