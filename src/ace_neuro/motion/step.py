@@ -76,10 +76,13 @@ __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
 #: Base name of the corrected movie files (CaImAn's suffix is appended).
 MEMMAP_BASE = "corrected"
 
-#: What this process imports after the template (besides pyplot), imported while it waits for the template:
-#: scipy.fft for :func:`~ace_neuro.motion.correct.make_registration` (the template's spectral band; ~0.25 CPU s while
-#: the workers wait), then what :func:`~ace_neuro.motion.outputs.write_motion_outputs` imports.
-_PREFETCHED = ("scipy.fft", "pandas", "h5py", "tifffile", "ace_neuro.motion.outputs", "ace_neuro.motion.figures")
+#: Imported on a thread while the workers start and build the first template (one core is free then): what
+#: :func:`~ace_neuro.motion.correct.make_registration` imports (scipy.fft: the template's spectral band, ~0.25 CPU s).
+_DURING_TEMPLATE = ("scipy.fft",)
+#: Imported on a thread while the workers register the movie (a few tasks: the thread delays no hand-over of many
+#: small ones, as in the template's groups), with pyplot: what
+#: :func:`~ace_neuro.motion.outputs.write_motion_outputs` imports (~0.9 CPU s), otherwise on one core at the end.
+_DURING_REGISTRATION = ("pandas", "h5py", "tifffile", "ace_neuro.motion.outputs", "ace_neuro.motion.figures")
 
 #: Memory of one block of the frame-block file (MB): the chunk CNMF-E reads with its default budget.
 _BLOCK_MB = 64.0
@@ -415,12 +418,14 @@ def correct_motion(
         threads,
     )
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
-    # later imports (~1.2 CPU s) while this process waits for its workers, not on one core while they wait
-    imports = prefetch_imports(_PREFETCHED, pyplot=True) if threads > 1 else None
+    # later imports (~1.2 CPU s) on a thread while this process waits for its workers (ace_neuro.prefetch)
+    imports = prefetch_imports(_DURING_TEMPLATE) if threads > 1 else None
     pool = _Pool(threads, folder=folder)  # one pool for the template and the registration: workers start once
     try:
         template, template_source = _template(movie_path, groups, kernel, options, (height, width), pool, logger)
+        finish_prefetch(imports)
         registration = make_registration(template, options)
+        imports = prefetch_imports(_DURING_REGISTRATION, pyplot=True) if threads > 1 else None
         results, border_pix = _write_corrected_movie(
             movie_path, outputs["memmap"], registration, options, (n_frames, height, width), offset, pool, logger,
         )
