@@ -47,7 +47,8 @@ def import_cpu(modules: list[str], repeats: int) -> float:
     code = "import " + ", ".join(modules)
     if "ace_neuro.stages.evaluate" in modules:
         code += ("\nimport inspect, ace_neuro.stages.evaluate as s\n"
-                 "if 'cnmfe.pipeline import keep_freed_memory' in inspect.getsource(s): import ace_neuro.cnmfe.pipeline")
+                 "if 'cnmfe.pipeline import keep_freed_memory' in inspect.getsource(s):\n"
+                 "    import ace_neuro.cnmfe.pipeline")
     code += "\nimport os; t = os.times(); print(t.user + t.system)"
     best = float("inf")
     for _ in range(repeats):

@@ -53,7 +53,8 @@ def test_the_evaluate_step_imports_neither_scipy_signal_nor_scipy_stats():
     import subprocess
     import sys
 
-    modules = ["ace_neuro.stages.evaluate", "ace_neuro.allocator", "ace_neuro.cnmfe.evaluate", "ace_neuro.cnmfe.vessels",
+    modules = ["ace_neuro.stages.evaluate", "ace_neuro.allocator", "ace_neuro.cnmfe.evaluate",
+               "ace_neuro.cnmfe.vessels",
                "ace_neuro.cnmfe.fringes", "ace_neuro.cnmfe.size",
                "ace_neuro.cnmfe.outputs", "ace_neuro.cnmfe.figures", "ace_neuro.io.caiman", "ace_neuro.io.memmap"]
     code = (f"import sys; import {', '.join(modules)}; "

@@ -32,7 +32,8 @@ def run(inputs, outputs, options: EvaluateOptions, *, threads: int = 1, log=None
                                  traces_png=outputs.traces, options=options,
                                  curation_file=curation[0] if curation else None, log=log)
     else:
-        from ace_neuro.allocator import keep_freed_memory  # not cnmfe.pipeline: it imports the fit (and oasis, scipy.signal)
+        # not from cnmfe.pipeline: that imports the whole fit (and oasis, scipy.signal)
+        from ace_neuro.allocator import keep_freed_memory
         from ace_neuro.prefetch import prefetch_imports
 
         # the figures' and the curation's imports on a thread: a core is free once the projections beside it end
