@@ -60,7 +60,6 @@ from ..io.memmap import (
 )
 from ..io.movie import chunk_frames_for, frame_chunks, open_movie
 from ..pools import map_in_order, process_pool, stop_pool
-from ..prefetch import finish_prefetch, prefetch_imports
 from ..progress import Progress
 from .correct import CorrectedBlock, correct_frames, make_registration
 from .filters import highpass_filter, highpass_kernel
@@ -75,14 +74,6 @@ __all__ = ["correct_motion", "run_motion_step", "motion_outputs", "MEMMAP_BASE"]
 
 #: Base name of the corrected movie files (CaImAn's suffix is appended).
 MEMMAP_BASE = "corrected"
-
-#: Imported on a thread while the workers start and build the first template (one core is free then): what
-#: :func:`~ace_neuro.motion.correct.make_registration` imports (scipy.fft: the template's spectral band, ~0.25 CPU s).
-_DURING_TEMPLATE = ("scipy.fft",)
-#: Imported on a thread while the workers register the movie (a few tasks: the thread delays no hand-over of many
-#: small ones, as in the template's groups), with pyplot: what
-#: :func:`~ace_neuro.motion.outputs.write_motion_outputs` imports (~0.9 CPU s), otherwise on one core at the end.
-_DURING_REGISTRATION = ("pandas", "h5py", "tifffile", "ace_neuro.motion.outputs", "ace_neuro.motion.figures")
 
 #: Memory of one block of the frame-block file (MB): the chunk CNMF-E reads with its default budget.
 _BLOCK_MB = 64.0
@@ -418,14 +409,10 @@ def correct_motion(
         threads,
     )
     folder = Path(outputs["memmap"]).parent  # where the step writes: its free space is reported if a worker dies
-    # later imports (~1.2 CPU s) on a thread while this process waits for its workers (ace_neuro.prefetch)
-    imports = prefetch_imports(_DURING_TEMPLATE) if threads > 1 else None
     pool = _Pool(threads, folder=folder)  # one pool for the template and the registration: workers start once
     try:
         template, template_source = _template(movie_path, groups, kernel, options, (height, width), pool, logger)
-        finish_prefetch(imports)
         registration = make_registration(template, options)
-        imports = prefetch_imports(_DURING_REGISTRATION, pyplot=True) if threads > 1 else None
         results, border_pix = _write_corrected_movie(
             movie_path, outputs["memmap"], registration, options, (n_frames, height, width), offset, pool, logger,
         )
@@ -436,7 +423,6 @@ def correct_motion(
     elapsed = time.perf_counter() - started
     metrics = _metrics(results, options, border_pix, offset, template_source, (height, width), elapsed, threads,
                        movie_path)
-    finish_prefetch(imports)
     from .outputs import write_motion_outputs  # noqa: PLC0415 (pandas: not imported by every worker)
 
     write_motion_outputs(_motion_result(template, results, registration), outputs, metrics,

@@ -14,7 +14,6 @@ from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.images import write_image_pngs, write_image_tiff
 from ace_neuro.io.movie import open_movie
 from ace_neuro.preprocess.projections import compute_projections
-from ace_neuro.prefetch import finish_prefetch, prefetch_imports
 from ace_neuro.progress import Progress
 from ace_neuro.preprocess.params import ProjectionsOptions
 from ace_neuro.preprocess.figures import plot_series
@@ -54,7 +53,6 @@ def run_projections_step(
         Parameters by name, overriding ``options`` (checked the same way).
     """
     options = ProjectionsOptions.from_params(options, **names)
-    imports = prefetch_imports(pyplot=True)  # during the pass (~0.6 CPU s), not after it
     movie = open_movie(movie_path)
     frames = pd.read_csv(frames_path)
     if len(frames) != movie.shape[0]:
@@ -67,7 +65,6 @@ def run_projections_step(
         if name not in computed:
             raise ValueError(f"projections: unknown projection {name!r}; known: {', '.join(computed)}")
         write_image_tiff(images[name], computed[name])
-    finish_prefetch(imports)
     write_image_pngs({previews[name]: (computed[name], f"{name} projection") for name in images})
     series = pd.DataFrame(
         {"frame": frames["frame"], "time_s": frames["time_s"], "mean_fluorescence": projections.mean_fluorescence}

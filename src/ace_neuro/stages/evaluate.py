@@ -34,10 +34,7 @@ def run(inputs, outputs, options: EvaluateOptions, *, threads: int = 1, log=None
     else:
         # not from cnmfe.pipeline: that imports the whole fit (and oasis, scipy.signal)
         from ace_neuro.allocator import keep_freed_memory
-        from ace_neuro.prefetch import prefetch_imports
 
-        # the figures' and the curation's imports on a thread: a core is free once the projections beside it end
-        prefetch_imports(["pandas"], pyplot=True)
         keep_freed_memory(log)  # fewer page faults in the r-values (sys time 1.2-2.7 -> 0.4 s at 256x256 x 3,000)
         evaluated = run_evaluate_step(
             inputs.estimates,
