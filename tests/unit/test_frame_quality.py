@@ -123,3 +123,17 @@ def test_convert_warns_about_a_long_run_of_corrupted_frames(tmp_path, caplog):
     assert metadata["corrupted_frames"]["frames"] == list(range(10, 40))
     assert "frames 10-39 (30 in a row) corrupted" in caplog.text
     np.testing.assert_array_equal(open_movie(tmp_path / "out" / "movie.tif")[10:40], np.repeat(movie[9:10], 30, 0))
+
+
+def test_median_of_frames_is_numpy_s_median_bit_for_bit():
+    """The running reference's median (sorted lanes) gives np.median's values and dtype, odd and even counts."""
+    from ace_neuro.io.frame_quality import median_of_frames
+
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        for n in range(1, 27):
+            stack = (rng.random((n, 7, 9)) * rng.choice([1.0, 100.0, 1e4])).astype(dtype)
+            if n % 3 == 0:
+                stack = np.round(stack)  # ties
+            got, expected = median_of_frames(stack), np.median(stack, axis=0)
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (dtype, n)

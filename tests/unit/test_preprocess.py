@@ -183,3 +183,19 @@ def test_constant_movie_check_reads_up_to_the_first_changing_frame():
 
     movie[3, 0, 0] = 0
     check_movie_not_constant(FirstChunkOnly(), chunk_frames=7)
+
+
+def test_median_last_axis_is_numpy_s_median_for_every_dtype():
+    """The radix-sorted median (8- and 16-bit integers) and the fallback give np.median's values and dtype."""
+    from ace_neuro.preprocess.projections import median_last_axis
+
+    rng = np.random.default_rng(2)
+    for dtype in (np.uint8, np.uint16, np.int8, np.int16, np.uint32, np.float32):
+        for n in (1, 2, 3, 10, 11, 1000):
+            if np.dtype(dtype).kind in "ui":
+                info = np.iinfo(dtype)
+                values = rng.integers(info.min, info.max, (4, 6, n), endpoint=True).astype(dtype)
+            else:
+                values = rng.random((4, 6, n)).astype(dtype)
+            got, expected = median_last_axis(values), np.median(values, axis=-1)
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (dtype, n)

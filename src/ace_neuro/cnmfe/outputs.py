@@ -48,13 +48,15 @@ def write_cnmfe_outputs(estimates: Estimates, outputs: Mapping[str, Any], *, par
         ``"CaImAn correlation_pnr"``).
     """
     from ace_neuro.cnmfe.figures import contours_figure  # noqa: PLC0415  (matplotlib only here)
-    from ace_neuro.io.images import write_image_png, write_image_tiff  # noqa: PLC0415
+    from ace_neuro.io.images import write_image_pngs, write_image_tiff  # noqa: PLC0415
 
     save_estimates(estimates, outputs["estimates"])
     write_json(outputs["params"], params_record, indent=2, sort_keys=True)
+    previews = {}
     for image, name, title in ((estimates.Cn, "correlation", "Local correlation"), (estimates.pnr, "pnr", "Peak-to-noise ratio")):
         write_image_tiff(outputs[name], image)
-        write_image_png(outputs[f"{name}_png"], image, title=f"{title} ({images_by})", cmap="viridis")
+        previews[outputs[f"{name}_png"]] = (image, f"{title} ({images_by})")
+    write_image_pngs(previews, cmap="viridis")  # through one figure: the same pixels
     contours_figure(estimates, outputs["contours"])
 
 

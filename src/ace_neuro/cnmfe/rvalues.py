@@ -20,11 +20,11 @@ import math
 from typing import Sequence
 
 import numpy as np
-import scipy.signal
 import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates, decimation_matrix
 from ace_neuro.cnmfe.reader import MovieSource
+from ace_neuro.cnmfe.trace_stats import peaks_above
 from ace_neuro.pools import imap_threads
 from ace_neuro.progress import Progress
 from ace_neuro.cnmfe.params import EvaluateOptions
@@ -83,7 +83,7 @@ def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = _DEFAULTS.Npeaks
         if not high > low:
             out.append(np.zeros(0, dtype=np.int64))
             continue
-        peaks, _ = scipy.signal.find_peaks(trace, height=low + _PEAK_FRACTION * (high - low))
+        peaks = peaks_above(trace, low + _PEAK_FRACTION * (high - low))  # scipy.signal.find_peaks's
         if peaks.size == 0:  # monotonic trace: its maximum is the only event
             peaks = np.array([int(np.argmax(trace))])
         peaks = peaks[np.argsort(trace[peaks], kind="stable")[::-1][: int(Npeaks)]]

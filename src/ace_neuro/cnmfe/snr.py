@@ -32,8 +32,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.signal
 import scipy.special
+
+from ace_neuro.cnmfe.trace_stats import ar1_filter
 
 __all__ = ["trace_snr", "snr_null_threshold", "noise_autocorrelation", "resample_traces"]
 
@@ -288,7 +289,7 @@ def snr_null_threshold(n_frames: int, frame_rate: float, decay_time: float, fals
     for start in range(0, n_traces, 50):  # 50 traces at a time: memory stays small at any length
         noise = rng.standard_normal((min(50, n_traces - start), int(n_frames)))
         if phi > 0:
-            noise = scipy.signal.lfilter([1.0], [1.0, -phi], noise, axis=1)
+            noise = ar1_filter(noise, phi)  # scipy.signal.lfilter([1.0], [1.0, -phi], noise, axis=1)
         sample.append(trace_snr(noise, frame_rate, decay_time, snr_rate))
     loc, scale = _gumbel_upper_fit(np.concatenate(sample))
     threshold = loc - scale * math.log(-math.log1p(-float(false_rate)))

@@ -49,7 +49,8 @@ import cv2
 import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse
-import scipy.stats
+
+from ace_neuro.cnmfe.trace_stats import skewness
 
 __all__ = [
     "REASON",
@@ -211,7 +212,7 @@ def vessel_edge_features(
     skew = np.zeros(K)
     for k in range(K):
         if traces.shape[1] > 2 and np.ptp(traces[k]) > 0:
-            skew[k] = float(scipy.stats.skew(traces[k]))
+            skew[k] = skewness(traces[k])  # scipy.stats.skew's
     return VesselEdgeFeatures(fraction, _footprint_shape(A, dims), skew)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, median_filter
 
 from ace_neuro.io.movie import release_pages
 from ace_neuro.preprocess.params import PreprocessOptions
@@ -120,6 +119,8 @@ def _without_motion(residual: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """
     if min(reference.shape) < 2:
         return residual
+    from scipy.ndimage import gaussian_filter  # noqa: PLC0415 (0.3 CPU s: not when banding is not measured)
+
     grad_y, grad_x = np.gradient(gaussian_filter(reference, 2.0, mode="nearest"))  # smoothed: not the rows' own pattern
     basis = np.stack([np.ones_like(reference), grad_y, grad_x]).reshape(3, -1).astype(np.float64)
     gram = basis @ basis.T
@@ -138,6 +139,8 @@ def rough_offsets(offsets: np.ndarray, smooth_px: int = 15) -> np.ndarray:
     reference) is in the running median; independent pixel noise and sensor banding are mostly in what it leaves,
     so the rough part is what :func:`measure_banding` compares with the noise.
     """
+    from scipy.ndimage import median_filter  # noqa: PLC0415 (0.3 CPU s: not when banding is not measured)
+
     smooth = median_filter(offsets.astype(np.float32), size=(1, int(smooth_px)), mode="mirror")
     return (offsets - smooth).astype(np.float32)
 

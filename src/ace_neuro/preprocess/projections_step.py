@@ -11,7 +11,7 @@ import pandas as pd
 
 from ace_neuro.allocator import keep_freed_memory
 from ace_neuro.io.atomic import atomic_path
-from ace_neuro.io.images import write_image_png, write_image_tiff
+from ace_neuro.io.images import write_image_pngs, write_image_tiff
 from ace_neuro.io.movie import open_movie
 from ace_neuro.preprocess.projections import compute_projections
 from ace_neuro.progress import Progress
@@ -65,7 +65,7 @@ def run_projections_step(
         if name not in computed:
             raise ValueError(f"projections: unknown projection {name!r}; known: {', '.join(computed)}")
         write_image_tiff(images[name], computed[name])
-        write_image_png(previews[name], computed[name], title=f"{name} projection")
+    write_image_pngs({previews[name]: (computed[name], f"{name} projection") for name in images})
     series = pd.DataFrame(
         {"frame": frames["frame"], "time_s": frames["time_s"], "mean_fluorescence": projections.mean_fluorescence}
     )

@@ -33,7 +33,8 @@ def run(inputs, outputs, options: EvaluateOptions, *, threads: int = 1, log=None
                                  traces_png=outputs.traces, options=options,
                                  curation_file=curation[0] if curation else None, log=log)
     else:
-        from ace_neuro.cnmfe.pipeline import keep_freed_memory
+        # not from cnmfe.pipeline: that imports the whole fit (and oasis, scipy.signal)
+        from ace_neuro.allocator import keep_freed_memory
 
         keep_freed_memory(log)  # fewer page faults in the r-values (sys time 1.2-2.7 -> 0.4 s at 256x256 x 3,000)
         evaluated = run_evaluate_step(
