@@ -61,6 +61,7 @@ def chosen_values(results: Path) -> dict:
     params = json.loads((results / "cnmfe" / "params.json").read_text())
     first = params.get("seeding_thresholds") or {}
     wide = params.get("seeding_thresholds_wide") or {}
+    residual = params.get("seeding_thresholds_residual") or {}
     size = params.get("neuron_size") or {}
     evaluated = load_estimates(results / "evaluate" / "estimates.h5")
     floor = evaluated.params.get("snr_floor") or {}
@@ -74,6 +75,8 @@ def chosen_values(results: Path) -> dict:
         "min_corr": num(first.get("min_corr")), "min_pnr": num(first.get("min_pnr")),
         "wide_min_corr": num(wide.get("min_corr")), "wide_min_pnr": num(wide.get("min_pnr")),
         "wide_seeds": wide.get("n_seeds"), "broad_components_removed": params.get("broad_components_removed"),
+        "residual_min_corr": num(residual.get("min_corr")), "residual_min_pnr": num(residual.get("min_pnr")),
+        "seeding_warnings": [w[:60] for w in [*first.get("warnings", []), *wide.get("warnings", [])]],
         "n_components": int(evaluated.n_components), "n_accepted": int(len(evaluated.idx_components)),
         "snr_floor": num(floor.get("SNR_lowest_used")), "snr_null_threshold": num(floor.get("threshold")),
         "noise_autocorrelation": num(floor.get("noise_autocorrelation")),
@@ -133,7 +136,16 @@ def main() -> int:
                         help="override a config value (YAML value), e.g. cnmfe.gSig=5")
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--table", type=Path, nargs="+", help="print the markdown table of these JSON records")
+    parser.add_argument("--refresh", type=Path, metavar="RECORD",
+                        help="read the chosen values of this record's kept runs again (under --data) and rewrite it")
     args = parser.parse_args()
+    if args.refresh:
+        record = json.loads(args.refresh.read_text())
+        for row in record["results"]:
+            if row["ok"]:
+                row["chosen"] = chosen_values(args.data / f"work_{row['case']}" / "results" / "rec")
+        args.refresh.write_text(json.dumps(record, indent=2))
+        return 0
     if args.table:
         print(markdown_table([row for path in args.table for row in json.loads(path.read_text())["results"]]))
         return 0
