@@ -9,7 +9,9 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
   component of its own: never seeded, or lost in the fit). An inactive neuron missed is ``inactive``.
 * a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``edge_px`` of the
   frame's edge (``(follows neuropil)`` when its trace follows a neuropil trace better than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron (r >= 0.5: a
-  split or a duplicate, the fit's or the merge's); ``neuropil`` when its trace follows a simulated neuropil trace
+  split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the simulated
+  bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left) better than any neuron or
+  neuropil trace; ``neuropil`` when its trace follows a simulated neuropil trace
   better than any neuron's; else ``other``. Each line gives the measurements the cause rests on.
 
 Usage::
@@ -96,15 +98,19 @@ def false_causes(truth, est, matches, table) -> list[tuple[str, str]]:
         overlap = (F[support] > 0.1 * F.max(axis=0)).sum(axis=0)
         r_true = _corr(C[e], calcium)
         r_neuropil = float(_corr(C[e], neuropil).max()) if neuropil.size else float("nan")
+        r_bleach = float(np.corrcoef(C[e], np.asarray(truth.bleaching)[:C.shape[1]])[0, 1])
         nearest = float(np.hypot(*(centres - [y, x]).T).min())
         row = table.iloc[e]
         details = (f"component {e}, peak ({y}, {x}), {edge} px from the edge, {int(support.sum())} px, SNR {row.SNR:.2f}, "
                    f"r {row.r_value:.2f}; nearest cell {nearest:.1f} px; trace r best neuron {r_true.max():.2f} "
-                   f"(#{int(r_true.argmax())}, overlap {int(overlap[r_true.argmax()])} px), best neuropil {r_neuropil:.2f}")
+                   f"(#{int(r_true.argmax())}, overlap {int(overlap[r_true.argmax()])} px), best neuropil {r_neuropil:.2f}, "
+                   f"bleaching curve {r_bleach:.2f}")
         if edge < EDGE_PX:
             cause = "edge band (follows neuropil)" if r_neuropil > r_true.max() else "edge band"
         elif overlap[r_true.argmax()] > 0 and r_true.max() >= FOLLOWS_R:
             cause = "part of a cell"
+        elif abs(r_bleach) >= FOLLOWS_R and abs(r_bleach) > max(r_true.max(), r_neuropil):
+            cause = "bleaching drift"
         elif r_neuropil > r_true.max():
             cause = "neuropil"
         else:
