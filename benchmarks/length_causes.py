@@ -8,7 +8,7 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
   footprint's weight while matched to another neuron (two cells fitted as one); otherwise ``seeding/fit`` (no
   component of its own: never seeded, or lost in the fit). An inactive neuron missed is ``inactive``.
 * a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``edge_px`` of the
-  frame's edge (``(follows neuropil)`` when its trace follows a neuropil trace better than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron (r >= 0.5: a
+  frame's edge (``(follows neuropil)`` when its trace follows a neuropil trace, r >= 0.5, better than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron (r >= 0.5: a
   split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the simulated
   bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left) better than any neuron or
   neuropil trace; ``neuropil`` when its trace follows a simulated neuropil trace
@@ -83,6 +83,8 @@ def missed_causes(truth, est, matches, table) -> list[tuple[str, str]]:
 
 def false_causes(truth, est, matches, table) -> list[tuple[str, str]]:
     """(cause, details) of every accepted component matching no neuron."""
+    from ace_neuro.cnmfe.parameter_aid import footprint_half_widths
+
     h, w = est.dims
     A = est.A.tocsc()
     F = _true_columns(truth)
@@ -99,19 +101,21 @@ def false_causes(truth, est, matches, table) -> list[tuple[str, str]]:
         r_true = _corr(C[e], calcium)
         r_neuropil = float(_corr(C[e], neuropil).max()) if neuropil.size else float("nan")
         r_bleach = float(np.corrcoef(C[e], np.asarray(truth.bleaching)[:C.shape[1]])[0, 1])
+        half_width = float(footprint_half_widths(A[:, [e]], (h, w))[0])
         nearest = float(np.hypot(*(centres - [y, x]).T).min())
         row = table.iloc[e]
-        details = (f"component {e}, peak ({y}, {x}), {edge} px from the edge, {int(support.sum())} px, SNR {row.SNR:.2f}, "
+        details = (f"component {e}, peak ({y}, {x}), {edge} px from the edge, {int(support.sum())} px (half-width {half_width:.1f}), SNR {row.SNR:.2f}, "
                    f"r {row.r_value:.2f}; nearest cell {nearest:.1f} px; trace r best neuron {r_true.max():.2f} "
                    f"(#{int(r_true.argmax())}, overlap {int(overlap[r_true.argmax()])} px), best neuropil {r_neuropil:.2f}, "
                    f"bleaching curve {r_bleach:.2f}")
         if edge < EDGE_PX:
-            cause = "edge band (follows neuropil)" if r_neuropil > r_true.max() else "edge band"
+            follows = r_neuropil >= FOLLOWS_R and r_neuropil > r_true.max()
+            cause = "edge band (follows neuropil)" if follows else "edge band"
         elif overlap[r_true.argmax()] > 0 and r_true.max() >= FOLLOWS_R:
             cause = "part of a cell"
         elif abs(r_bleach) >= FOLLOWS_R and abs(r_bleach) > max(r_true.max(), r_neuropil):
             cause = "bleaching drift"
-        elif r_neuropil > r_true.max():
+        elif r_neuropil >= FOLLOWS_R and r_neuropil > r_true.max():
             cause = "neuropil"
         else:
             cause = "other"
