@@ -1,4 +1,4 @@
-"""Accuracy across recording lengths: the whole workflow with the shipped config at 1,500 to 12,000 frames, several seeds.
+"""Accuracy across recording lengths: the whole shipped workflow at 1,500 to 12,000 frames, on several seeds.
 
 Each run simulates a 256 x 256 recording (60 neurons unless the setting says otherwise) of one length, seed and
 simulator setting, runs ``snakemake --cores N`` on it with the shipped ``config/config.yaml`` (nothing tuned:

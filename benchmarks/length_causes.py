@@ -5,14 +5,16 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
 * a **missed** active neuron (calcium peak >= 1.5 spikes; see ``bench_sweep.active_recall``) is put down to
   ``evaluation: <rule>`` when a cnmfe component matched it and evaluation rejected it (``components.csv``'s reason:
   the SNR floor, the r-value, the edge, a vessel); ``merge`` when no component matched it but one holds most of its
-  footprint's weight while matched to another neuron (two cells fitted as one); otherwise ``seeding/fit`` (no
+  footprint's weight (cosine >= 0.3) while matched to another neuron (two cells fitted as one); otherwise ``seeding/fit`` (no
   component of its own: never seeded, or lost in the fit). An inactive neuron missed is ``inactive``.
-* a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``edge_px`` of the
-  frame's edge (``(follows neuropil)`` when its trace follows a neuropil trace, r >= 0.5, better than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron (r >= 0.5: a
-  split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the simulated
-  bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left) better than any neuron or
-  neuropil trace; ``neuropil`` when its trace follows a simulated neuropil trace
-  better than any neuron's; else ``other``. Each line gives the measurements the cause rests on.
+* a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``EDGE_PX`` of
+  the frame's edge (``(follows neuropil)`` added when its trace follows a simulated neuropil trace, r >= 0.5, better
+  than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron
+  (r >= 0.5: a split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the
+  simulated bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left) better than any neuron
+  or neuropil trace; ``neuropil`` when its trace follows a neuropil trace (r >= 0.5) better than any neuron's; else
+  ``other``. Each line gives the measurements the cause rests on, with the footprint's half-width at half maximum
+  (``parameter_aid.footprint_half_widths``, what the wide scale's size rule measures).
 
 Usage::
 
@@ -60,7 +62,8 @@ def missed_causes(truth, est, matches, table) -> list[tuple[str, str]]:
         e = true_to_est.get(i)
         if e is not None and accepted[e]:
             continue
-        where = f"neuron {i}, peak calcium {peak[i]:.2f}, centre {np.round(truth.neuron_centres[i]).astype(int).tolist()}"
+        centre = np.round(truth.neuron_centres[i]).astype(int).tolist()
+        where = f"neuron {i}, peak calcium {peak[i]:.2f}, centre {centre}"
         if peak[i] < MIN_PEAK_CALCIUM:
             out.append(("inactive", where))
         elif e is not None:
@@ -104,10 +107,11 @@ def false_causes(truth, est, matches, table) -> list[tuple[str, str]]:
         half_width = float(footprint_half_widths(A[:, [e]], (h, w))[0])
         nearest = float(np.hypot(*(centres - [y, x]).T).min())
         row = table.iloc[e]
-        details = (f"component {e}, peak ({y}, {x}), {edge} px from the edge, {int(support.sum())} px (half-width {half_width:.1f}), SNR {row.SNR:.2f}, "
-                   f"r {row.r_value:.2f}; nearest cell {nearest:.1f} px; trace r best neuron {r_true.max():.2f} "
-                   f"(#{int(r_true.argmax())}, overlap {int(overlap[r_true.argmax()])} px), best neuropil {r_neuropil:.2f}, "
-                   f"bleaching curve {r_bleach:.2f}")
+        best = int(r_true.argmax())
+        details = (f"component {e}, peak ({y}, {x}), {edge} px from the edge, {int(support.sum())} px (half-width "
+                   f"{half_width:.1f}), SNR {row.SNR:.2f}, r {row.r_value:.2f}; nearest cell {nearest:.1f} px; trace r "
+                   f"best neuron {r_true[best]:.2f} (#{best}, overlap {int(overlap[best])} px), best neuropil "
+                   f"{r_neuropil:.2f}, bleaching curve {r_bleach:.2f}")
         if edge < EDGE_PX:
             follows = r_neuropil >= FOLLOWS_R and r_neuropil > r_true.max()
             cause = "edge band (follows neuropil)" if follows else "edge band"
