@@ -6,7 +6,8 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
   ``evaluation: <rule>`` when a cnmfe component matched it and evaluation rejected it (``components.csv``'s reason:
   the SNR floor, the r-value, the edge, a vessel); ``merge`` when no component matched it but one holds most of its
   footprint's weight (cosine >= 0.3) while matched to another neuron (two cells fitted as one);
-  otherwise ``seeding/fit`` (no component of its own: never seeded, or lost in the fit). An inactive neuron missed is ``inactive``.
+  otherwise ``seeding/fit`` (no component of its own: never seeded, or lost in the fit). An inactive neuron
+  missed is ``inactive``.
 * a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``EDGE_PX`` of
   the frame's edge (``(follows neuropil)`` added when its trace follows a simulated neuropil trace, r >= 0.5, better
   than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron
