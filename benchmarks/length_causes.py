@@ -9,9 +9,10 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
   otherwise ``seeding/fit`` (no component of its own: never seeded, or lost in the fit). An inactive neuron
   missed is ``inactive``.
 * a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``EDGE_PX`` of
-  the frame's edge (``(follows neuropil)`` added when its trace follows a simulated neuropil trace, r >= 0.5, better
-  than any neuron's); ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron
-  (r >= 0.5: a split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the
+  the frame's edge: ``(follows the motion)`` when its trace follows the correcting rigid shift across that edge
+  (|r| >= 0.4: the band motion correction fills), else ``(follows neuropil)`` when it follows a simulated neuropil
+  trace (r >= 0.5) better than any neuron; ``part of a cell`` when it overlaps a true footprint and its trace
+  follows that neuron (r >= 0.5: a split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the
   simulated bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left) better than any neuron
   or neuropil trace; ``neuropil`` when its trace follows a neuropil trace (r >= 0.5) better than any neuron's; else
   ``other``. Each line gives the measurements the cause rests on, with the footprint's half-width at half maximum
@@ -35,6 +36,7 @@ from sweep_causes import MIN_PEAK_CALCIUM, _corr, _false_components, _true_colum
 
 EDGE_PX = 4  # a peak this close to the frame's edge is in the band motion correction fills (max_shifts auto >= 5)
 FOLLOWS_R = 0.5  # a trace follows a neuron at this Pearson r or more
+MOTION_R = 0.4  # an edge component follows the motion at this |r| with the correcting shift across its edge
 
 
 def load_run(data: Path, run: str):
@@ -48,6 +50,7 @@ def load_run(data: Path, run: str):
     est = load_estimates(results / "evaluate" / "estimates.h5")
     matches = match_components(est.A, truth.footprints, dims=est.dims)
     table = pd.read_csv(results / "evaluate" / "components.csv")
+    table.attrs["shifts"] = pd.read_csv(results / "motion" / "shifts.csv")[["shift_y_px", "shift_x_px"]].to_numpy()
     return truth, est, matches, table
 
 
@@ -113,9 +116,17 @@ def false_causes(truth, est, matches, table) -> list[tuple[str, str]]:
                    f"{half_width:.1f}), SNR {row.SNR:.2f}, r {row.r_value:.2f}; nearest cell {nearest:.1f} px; trace r "
                    f"best neuron {r_true[best]:.2f} (#{best}, overlap {int(overlap[best])} px), best neuropil "
                    f"{r_neuropil:.2f}, bleaching curve {r_bleach:.2f}")
+        # the correcting shift across the nearest edge: the band motion correction fills moves with it
+        across = 0 if min(y, h - 1 - y) <= min(x, w - 1 - x) else 1
+        r_shift = float(np.corrcoef(C[e], table.attrs["shifts"][:C.shape[1], across])[0, 1])
+        details += f", shift across the edge {r_shift:.2f}"
         if edge < EDGE_PX:
-            follows = r_neuropil >= FOLLOWS_R and r_neuropil > r_true.max()
-            cause = "edge band (follows neuropil)" if follows else "edge band"
+            if abs(r_shift) >= MOTION_R:
+                cause = "edge band (follows the motion)"
+            elif r_neuropil >= FOLLOWS_R and r_neuropil > r_true.max():
+                cause = "edge band (follows neuropil)"
+            else:
+                cause = "edge band"
         elif overlap[r_true.argmax()] > 0 and r_true.max() >= FOLLOWS_R:
             cause = "part of a cell"
         elif abs(r_bleach) >= FOLLOWS_R and abs(r_bleach) > max(r_true.max(), r_neuropil):
