@@ -14,8 +14,8 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
   trace (r >= 0.5) better than any neuron; ``part of a cell`` when it overlaps a true footprint and its trace
   follows that neuron (r >= 0.5: a split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its
   trace follows the simulated bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left)
-  better than any neuron or neuropil trace; ``neuropil`` when its trace follows a neuropil trace (r >= 0.5) better than any neuron's; else
-  ``other``. Each line gives the measurements the cause rests on, with the footprint's half-width at half maximum
+  better than any neuron or neuropil trace; ``neuropil`` when its trace follows a neuropil trace (r >= 0.5) better
+  than any neuron's; else ``other``. Each line gives the measurements the cause rests on, with the footprint's half-width at half maximum
   (``parameter_aid.footprint_half_widths``, what the wide scale's size rule measures).
 
 Usage::
