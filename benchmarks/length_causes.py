@@ -10,13 +10,14 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
   missed is ``inactive``.
 * a **false** accepted component (matching no neuron) is ``edge band`` when its peak lies within ``EDGE_PX`` of the
   frame's edge: ``(follows the motion)`` when its trace follows the correcting rigid shift across that edge (|r| >=
-  0.4: the band motion correction fills), else ``(follows neuropil)`` when it follows a simulated neuropil trace (r >=
-  0.5) better than any neuron; ``part of a cell`` when it overlaps a true footprint and its trace follows that neuron
-  (r >= 0.5: a split or a duplicate, the fit's or the merge's); ``bleaching drift`` when its trace follows the
-  simulated bleaching curve (|r| >= 0.5, either sign: a slow ramp the background model left) better than any neuron or
-  neuropil trace; ``neuropil`` when its trace follows a neuropil trace (r >= 0.5) better than any neuron's; else
-  ``other``. Each line gives the measurements the cause rests on, with the footprint's half-width at half maximum
-  (``parameter_aid.footprint_half_widths``, what the wide scale's size rule measures).
+  0.4: the band motion correction fills), else ``(part of a cell)`` as below, else ``(follows neuropil)`` when it
+  follows a simulated neuropil trace (r >= 0.5) better than any neuron; ``part of a cell`` when it overlaps a true
+  footprint and its trace follows that neuron (r >= 0.5: a split or a duplicate, the fit's or the merge's);
+  ``bleaching drift`` when its trace follows the simulated bleaching curve (|r| >= 0.5, either sign: a slow ramp the
+  background model left) better than any neuron or neuropil trace; ``neuropil`` when its trace follows a neuropil
+  trace (r >= 0.5) better than any neuron's; else ``other``. Each line gives the measurements the cause rests on, with
+  the footprint's half-width at half maximum (``parameter_aid.footprint_half_widths``, what the wide scale's size rule
+  measures).
 
 Usage::
 
@@ -123,6 +124,8 @@ def false_causes(truth, est, matches, table) -> list[tuple[str, str]]:
         if edge < EDGE_PX:
             if abs(r_shift) >= MOTION_R:
                 cause = "edge band (follows the motion)"
+            elif overlap[best] > 0 and r_true[best] >= FOLLOWS_R:
+                cause = "edge band (part of a cell)"
             elif r_neuropil >= FOLLOWS_R and r_neuropil > r_true.max():
                 cause = "edge band (follows neuropil)"
             else:
