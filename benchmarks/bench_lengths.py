@@ -147,7 +147,8 @@ def main() -> int:
         args.refresh.write_text(json.dumps(record, indent=2))
         return 0
     if args.table:
-        print(markdown_table([row for path in args.table for row in json.loads(path.read_text())["results"]]))
+        rows = [row for path in args.table for row in json.loads(path.read_text())["results"]]
+        print(markdown_table(sorted(rows, key=lambda row: (row["setting"], row["frames"], row["seed"]))))
         return 0
     for spec in args.runs:
         setting, _, _ = spec.split(":")
