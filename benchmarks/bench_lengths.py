@@ -89,10 +89,10 @@ def run_one(spec: str, args) -> dict:
     name = run_name(setting, frames, seed)
     options = simulation_options(setting, frames, seed)
     recording = simulate(args.data / f"sim_{name}", options)
-    work = args.data / f"work_{name}"
+    work = args.data / f"work_{name}{args.label}"
     results = work / "results" / "rec"
     seconds, cpu, code, console = run_workflow(recording, work, args.cores, args.set)
-    row = {"case": name, "setting": setting, "frames": frames, "seed": seed, "options": options,
+    row = {"case": name + args.label, "setting": setting, "frames": frames, "seed": seed, "options": options,
            **({"settings": args.set} if args.set else {}),
            "workflow_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
            "load_average": [round(v, 1) for v in os.getloadavg()], "ok": code == 0}
@@ -134,6 +134,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/lengths/lengths.json"))
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value (YAML value), e.g. cnmfe.gSig=5")
+    parser.add_argument("--label", default="", help="appended to each run's name and folder (runs with --set)")
     parser.add_argument("--keep", action="store_true", help="keep every results folder (failed ones always kept)")
     parser.add_argument("--table", type=Path, nargs="+", help="print the markdown table of these JSON records")
     parser.add_argument("--refresh", type=Path, metavar="RECORD",
@@ -143,7 +144,7 @@ def main() -> int:
         record = json.loads(args.refresh.read_text())
         for row in record["results"]:
             if row["ok"]:
-                row["chosen"] = chosen_values(args.data / f"work_{row['case']}" / "results" / "rec")
+                row["chosen"] = chosen_values(args.data / f"work_{row['case']}" / "results" / "rec")  # name + label
         args.refresh.write_text(json.dumps(record, indent=2))
         return 0
     if args.table:

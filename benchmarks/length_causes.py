@@ -22,6 +22,7 @@ For every run given (``<data>/work_<run>/results/rec`` against ``<data>/sim_<run
 Usage::
 
     .venv/bin/python benchmarks/length_causes.py default_1500_s0 default_3000_s1 ... [--data /tmp/lengths]
+    .venv/bin/python benchmarks/length_causes.py v3_6000_s0_detrend@v3_6000_s0   # a --label'ed run, its recording
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def load_run(data: Path, run: str):
     from ace_neuro.cnmfe.score import match_components
     from ace_neuro.simulate import load_ground_truth
 
+    run, _, recording = run.partition("@")  # a --label'ed run names its recording: <run><label>@<run>
     results = data / f"work_{run}" / "results" / "rec"
-    truth = load_ground_truth(data / f"sim_{run}" / "ground_truth.h5").for_written_frames()
+    truth = load_ground_truth(data / f"sim_{recording or run}" / "ground_truth.h5").for_written_frames()
     est = load_estimates(results / "evaluate" / "estimates.h5")
     matches = match_components(est.A, truth.footprints, dims=est.dims)
     table = pd.read_csv(results / "evaluate" / "components.csv")
