@@ -35,7 +35,6 @@ from pathlib import Path
 
 from bench_sweep import code_commit, failure, run_workflow, score, simulate, write_record
 
-HERE = Path(__file__).resolve().parent
 
 SIZE = {"height": 256, "width": 256, "n-neurons": 60}
 SETTINGS = {
