@@ -348,9 +348,14 @@ def update_traces(
     """
     n_comp, n_frames = YA.shape
     C = np.asarray(C, np.float64).copy()
-    YA = np.asarray(YA, np.float64)
+    # YA stays in its own dtype (float32 from the passes): each use promotes it to float64 exactly, so the values are
+    # those of a float64 copy without its K x T x 8 bytes; S is written straight into float32, the same rounding as
+    # converting at the end (memory: benchmarks/long_session.md, Session 12, 24,000 frames)
+    YA = np.asarray(YA)
+    if YA.dtype not in (np.float32, np.float64):
+        YA = YA.astype(np.float64)
     AA = np.asarray(AA, np.float64)
-    S = np.zeros_like(C)
+    S = np.zeros(C.shape, np.float32)
     bl = np.zeros(n_comp)
     c1 = np.zeros(n_comp)
     lam = np.zeros(n_comp)
@@ -378,6 +383,8 @@ def update_traces(
                 if p:
                     g[k] = gk[:p]
                 c1[k] = c[0] if c.size else 0.0
-    YrA = (YA - AA @ C) / np.where(diag > 0, diag, 1.0)[:, None]
+    YrA = AA @ C  # then YA - AA C and the division in place: the same operations, one K x T float64 array
+    np.subtract(YA, YrA, out=YrA)
+    YrA /= np.where(diag > 0, diag, 1.0)[:, None]
     f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
-    return TraceResult(f32(C), f32(S), f32(YrA), f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
+    return TraceResult(f32(C), S, f32(YrA), f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
