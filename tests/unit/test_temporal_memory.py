@@ -11,7 +11,9 @@ import numpy as np
 from ace_neuro.cnmfe.temporal import update_traces
 
 
-def _problem(n_comp: int, n_frames: int, seed: int = 0):
+def synthetic_trace_problem(n_comp: int, n_frames: int, seed: int = 0):
+    """``(YA, AA, C_start)``: K components overlapping their neighbours, T frames of AR(1) calcium with noise
+    (also used by benchmarks/bench_trace_memory.py)."""
     rng = np.random.default_rng(seed)
     gram = np.eye(n_comp) * 50.0
     for k in range(n_comp - 1):  # each component overlaps its neighbours
@@ -28,7 +30,7 @@ def _problem(n_comp: int, n_frames: int, seed: int = 0):
 def test_trace_update_holds_at_most_four_float64_copies_of_the_traces():
     """Peak memory of the update (NumPy's allocations, traced) under 4 x K x T x 8 bytes (was ~5.4: a float64 copy
     of YA, S in float64, and two temporaries for YrA), with every output float32 of shape (K, T)."""
-    projected, gram, start = _problem(100, 2000)
+    projected, gram, start = synthetic_trace_problem(100, 2000)
     tracemalloc.start()
     try:
         result = update_traces(projected, gram, start, 1, None)
