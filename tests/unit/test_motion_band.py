@@ -11,18 +11,11 @@ from ace_neuro.cnmfe.evaluate import evaluate_components
 from ace_neuro.cnmfe.motion_band import copied_share, motion_band_report, uncovered_counts
 from ace_neuro.cnmfe.params import EvaluateOptions
 from ace_neuro.cnmfe.reasons import decision_reasons
+from test_fringes import H, W, _blob  # the same 40 x 40 frame and Gaussian footprints
 
-H = W = 40
 T = 600
 BY_SNR = {"min_SNR": 0.0, "SNR_lowest": 0.0, "snr_null_rate": None, "rval_lowest": -1.0, "fringe_corr": None}
 THRESHOLDS = {"min_SNR": 0.0, "rval_thr": 0.85, "SNR_lowest": 0.0, "rval_lowest": -1.0}
-
-
-def _blob(r, c, sd=2.0):
-    yy, xx = np.mgrid[:H, :W]
-    img = np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * sd**2))
-    img[img < 0.05] = 0
-    return img.ravel(order="F")
 
 
 def _scene(seed=0):
