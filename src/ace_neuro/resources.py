@@ -3,8 +3,8 @@
 The figures come from measurements on 608x608 recordings on a 2-core, 24 GB
 machine: peak RSS per rule at 1,500, 6,000 and 24,000 frames
 (``benchmarks/long_session.md``; flat in length) and run-time rates from the
-quiet-machine workflow benchmark (``benchmarks/end_to_end_6000.json``: e.g.
-cnmfe 387 s and motion 66 s for 2.2 * 10**9 samples). They are upper bounds with a margin, for a scheduler's requests (the rules'
+quiet-machine workflow benchmarks (``benchmarks/end_to_end_54000_session13.json``: e.g.
+cnmfe 1,412 s and motion 264 s for 20.0 * 10**9 samples). They are upper bounds with a margin, for a scheduler's requests (the rules'
 ``resources:``) and for the preflight free-space check, which use these same
 functions. Sizes are in MB (10**6 bytes, as Snakemake's ``mem_mb`` / ``disk_mb``),
 run times in minutes.
@@ -55,14 +55,19 @@ _TIME_MARGIN = 3.0
 #: a minute on a busy node, and SLURM ends a job at its ``--time`` (make slurm-check's 1-minute jobs were TIMEOUT).
 _MIN_RUNTIME_MIN = 10
 
-# Seconds per 10**9 samples (frames x pixels) with 2 threads on a quiet machine (end_to_end_6000.json; evaluate
-# from this branch's linear r-values) and fixed seconds; peak RSS base (MB) and MB per 1,000 pixels, chosen so that
-# base + per-pixel term covers the RSS measured at 608x608 (0.37 Mpixel) at every length (long_session.md).
+# Seconds per 10**9 samples (frames x pixels) with 2 threads on a quiet machine and fixed seconds: the quiet
+# 608x608 runs at 24,000 and 54,000 frames (end_to_end_24000_session12.json, end_to_end_54000_session13.json: e.g.
+# cnmfe 1,412 s, motion 264 s, convert 262 s for 20.0 * 10**9 samples), rounded up; peak RSS base (MB) and MB per
+# 1,000 pixels, chosen so that base + per-pixel term covers the RSS measured at 608x608 (0.37 Mpixel) at every
+# length (long_session.md).
 _SECONDS_PER_GSAMPLE = {
-    "convert": 16.0, "projections": 6.0, "preprocess": 0.5, "motion": 30.0, "cnmfe": 175.0, "evaluate": 20.0,
-    "events": 1.0, "spectral": 1.0, "sync": 0.5, "export": 5.0, "nwb": 1.0,
+    "convert": 13.5, "projections": 5.0, "preprocess": 0.5, "motion": 13.5, "cnmfe": 75.0, "evaluate": 6.0,
+    "events": 1.0, "spectral": 1.0, "sync": 0.5, "export": 1.0, "nwb": 1.0,
     "provenance": 1.0,
 }
+#: A ``cnmfe.patch_jobs`` patch job (one thread) per 10**9 samples of its patch (the patch mode's measurement, twice
+#: the whole-field rate of its time, kept: benchmarks/long_session.md "Scale-out").
+_PATCH_SECONDS_PER_GSAMPLE = 350.0
 #: nwb with ``include_movie``: the float32 movie gzip-compressed into the file (~40 MB/s of input on one core).
 _NWB_MOVIE_SECONDS_PER_GSAMPLE = 100.0
 #: nwb with ``dandi``: the uint8 raw movie gzip-compressed into the file (benchmarks/nwb.md).
@@ -232,7 +237,7 @@ def _patch_job_seconds(stage: str, n_frames: int, height: int, width: int, recor
     if stage == "cnmfe_setup":
         return _SECONDS_PER_GSAMPLE["projections"] * n_frames * height * width / 1e9 + 10.0
     pixels = _patch_pixels(height, width, recording)
-    return 2 * _SECONDS_PER_GSAMPLE["cnmfe"] * n_frames * pixels / 1e9 + _FIXED_SECONDS["cnmfe"]
+    return _PATCH_SECONDS_PER_GSAMPLE * n_frames * pixels / 1e9 + _FIXED_SECONDS["cnmfe"]
 
 
 def expected_seconds(stage: str, n_frames: int, height: int, width: int, options: OptionsArg = None) -> float:
@@ -244,7 +249,7 @@ def expected_seconds(stage: str, n_frames: int, height: int, width: int, options
     Examples
     --------
     >>> round(expected_seconds("cnmfe", 6000, 608, 608) / expected_seconds("motion", 6000, 608, 608), 1)
-    4.8
+    3.9
     """
     _check(stage, n_frames, height, width)
     recording = options if isinstance(options, _Recording) else _Recording(options)

@@ -21,7 +21,10 @@ How the fractions are counted:
 * a step's share of its recording's work is its expected run time (:func:`ace_neuro.resources.expected_seconds`,
   from the recording's size); a step done counts whole, a step not started counts zero;
 * a running step counts ``(passes done + fraction of the current pass) / (passes done + 1)``, at most 0.95
-  (a step does not say in advance how many passes it makes; it counts whole only at its ``done`` line);
+  (a step does not say in advance how many passes it makes; it counts whole only at its ``done`` line), and never
+  more than its time so far over its expected time (:func:`time_fraction`), the expected time scaled by how fast
+  this run's finished steps went against theirs (:func:`run_speed`): cnmfe makes ~18 passes, so after its fourth
+  the passes alone would say 80 % when a quarter is done (benchmarks/long_session.md, session 13);
 * every reported fraction is the largest seen so far, so the progress never goes back (a later pass starting
   at frame 0 does not lower it);
 * lines written before the run started count only through a ``done`` line (steps done by an earlier run; a
@@ -49,7 +52,7 @@ from ace_neuro.resources import expected_seconds
 
 __all__ = [
     "start_reporter", "interval_from_environment", "planned_steps", "step_rule", "step_weights", "MERGE_SHARE",
-    "StepState", "read_step_log", "step_fraction", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
+    "StepState", "read_step_log", "step_fraction", "time_fraction", "run_speed", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
 ]
 
 #: First word of every whole-run progress line.
@@ -143,11 +146,15 @@ class StepState:
         Passes over the movie finished in this run (a progress line reaching its total).
     current : tuple or None
         ``(label, done, total)`` of the pass under way (or the last one), None before any progress line.
+    started_at, finished_at : datetime or None
+        Stamps of this run's ``started`` line and of its ``done`` line (local time, to the second).
     """
 
     status: str
     passes_done: int = 0
     current: tuple[str, int, int] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 def read_step_log(path: str | os.PathLike, step: str, since: datetime, earlier_done: bool = True) -> StepState:
@@ -176,6 +183,7 @@ def read_step_log(path: str | os.PathLike, step: str, since: datetime, earlier_d
     since = since.replace(microsecond=0)
     status, done_before = "waiting", False
     passes_done, current = 0, None
+    started_at = finished_at = None
     for line in text.splitlines():
         match = _RECORD.match(line)
         if not match:
@@ -190,8 +198,9 @@ def read_step_log(path: str | os.PathLike, step: str, since: datetime, earlier_d
             continue
         if message == f"{step}: started":
             status, passes_done, current = "running", 0, None
+            started_at, finished_at = stamp, None
         elif message.startswith(f"{step}: done in"):
-            status = "done"
+            status, finished_at = "done", stamp
         elif message == f"{step}: failed":
             status = "failed"
         elif status == "running" and (progress := _PASS.match(message)):
@@ -203,7 +212,7 @@ def read_step_log(path: str | os.PathLike, step: str, since: datetime, earlier_d
                 passes_done += 1
     if status == "waiting" and done_before and earlier_done:
         status = "done"
-    return StepState(status, passes_done, current)
+    return StepState(status, passes_done, current, started_at, finished_at)
 
 
 def step_fraction(state: StepState) -> float:
@@ -219,6 +228,53 @@ def step_fraction(state: StepState) -> float:
         if total and done < total:
             current = done / total
     return min(RUNNING_CAP, (finished + current) / (finished + 1))
+
+
+def time_fraction(state: StepState, expected_s: float, now: datetime, speed: float = 1.0) -> float:
+    """Upper bound of a running step's fraction from its time: ``(now - started) / (expected_s x speed)``, at most
+    :data:`RUNNING_CAP`; 1.0 when the step is not running or its start is unknown (no bound).
+
+    Examples
+    --------
+    >>> start = datetime(2026, 1, 1, 10, 0, 0)
+    >>> state = StepState("running", 4, ("cnmfe seeding", 10, 100), started_at=start)
+    >>> time_fraction(state, 1000.0, start.replace(minute=5), speed=0.6)  # 300 s of 600 expected
+    0.5
+    """
+    if state.status != "running" or state.started_at is None:
+        return 1.0
+    elapsed = max(0.0, (now - state.started_at).total_seconds())
+    return min(RUNNING_CAP, elapsed / max(expected_s * speed, 1e-9))
+
+
+#: Least expected seconds of the finished steps before their pace is trusted (:func:`run_speed`).
+_SPEED_MIN_EXPECTED_S = 30.0
+#: Bounds of :func:`run_speed`.
+_SPEED_BOUNDS = (0.1, 10.0)
+
+
+def run_speed(states_and_expected) -> float:
+    """This run's pace: the finished steps' time over their expected time (1.0 until >= 30 s of them).
+
+    Parameters
+    ----------
+    states_and_expected : iterable of (StepState, float)
+        Each step's state and expected seconds; the steps started and finished in this run count.
+
+    Returns
+    -------
+    float
+        Within 0.1-10: above 1 the machine is slower than the run-time model (:func:`step_weights`), below faster.
+    """
+    actual = expected = 0.0
+    for state, expected_s in states_and_expected:
+        if state.status == "done" and state.started_at is not None and state.finished_at is not None:
+            actual += max(0.0, (state.finished_at - state.started_at).total_seconds())
+            expected += expected_s
+    if expected < _SPEED_MIN_EXPECTED_S:
+        return 1.0
+    low, high = _SPEED_BOUNDS
+    return min(high, max(low, actual / expected))
 
 
 class RunProgress:
@@ -237,6 +293,8 @@ class RunProgress:
     earlier_done : bool
         False when ``steps`` are the steps this run makes (:func:`planned_steps`): their earlier logs are ignored.
         True when they are every step of each recording: a step an earlier run finished counts as done.
+    now : callable
+        The local wall time, as the logs' stamps (:func:`time_fraction`); ``datetime.now`` by default.
     """
 
     def __init__(
@@ -246,8 +304,10 @@ class RunProgress:
         since: datetime | None = None,
         clock: Callable[[], float] = time.monotonic,
         earlier_done: bool = True,
+        now: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.earlier_done = earlier_done
+        self.now = now
         self.steps = {rid: {s: max(float(w), 1e-9) for s, w in ws.items()} for rid, ws in steps.items()}
         self.log_path = log_path
         self.since = since or datetime.now()
@@ -262,14 +322,18 @@ class RunProgress:
     def poll(self) -> float:
         """Read every log again; return the run's fraction done (0 to 1)."""
         for recording_id, weights in self.steps.items():
-            states = {}
-            for step in weights:
-                state = read_step_log(self.log_path(recording_id, step), step_rule(step), self.since,
-                                      self.earlier_done)
+            self._states[recording_id] = {
+                step: read_step_log(self.log_path(recording_id, step), step_rule(step), self.since, self.earlier_done)
+                for step in weights
+            }
+        speed = run_speed((state, self.steps[rid][step]) for rid, states in self._states.items()
+                          for step, state in states.items())
+        now = self.now()
+        for recording_id, states in self._states.items():
+            for step, state in states.items():
                 key = (recording_id, step)
-                self._best[key] = max(self._best.get(key, 0.0), step_fraction(state))
-                states[step] = state
-            self._states[recording_id] = states
+                fraction = min(step_fraction(state), time_fraction(state, self.steps[recording_id][step], now, speed))
+                self._best[key] = max(self._best.get(key, 0.0), fraction)
         return self.run_fraction()
 
     def recording_fraction(self, recording_id: str) -> float:

@@ -20,11 +20,13 @@ from ace_neuro.run_progress import (
     RunProgress,
     StepState,
     interval_from_environment,
+    run_speed,
     planned_steps,
     read_step_log,
     step_fraction,
     start_reporter,
     step_weights,
+    time_fraction,
 )
 from ace_neuro.status import failed_jobs
 
@@ -50,7 +52,7 @@ def test_passes_are_counted_and_the_running_fraction_stays_below_done(tmp_path):
     log = tmp_path / "cnmfe.log"
     write_log(log, [(1, "cnmfe: started"), (2, "cnmfe seeding: 100/400 frames (25%), 10.0 frames/s, ETA 0:30")])
     state = read_step_log(log, "cnmfe", START)
-    assert state == StepState("running", 0, ("cnmfe seeding", 100, 400))
+    assert state == StepState("running", 0, ("cnmfe seeding", 100, 400), started_at=START + timedelta(seconds=1))
     assert step_fraction(state) == pytest.approx(0.25)
     write_log(log, [(3, "cnmfe seeding: 400/400 frames (100%), 10.0 frames/s, ETA 0:00"),
                     (4, "cnmfe background: 200/400 frames (50%), 10.0 frames/s, ETA 0:20")])
@@ -73,6 +75,31 @@ def test_lines_of_an_earlier_run_count_only_through_done(tmp_path):
     assert read_step_log(failed, "events", START).status == "waiting"
     write_log(failed, [(5, "events: started"), (6, "events: failed")])
     assert read_step_log(failed, "events", START).status == "failed"
+
+
+def test_a_many_pass_step_counts_its_time_not_only_its_passes(tmp_path):
+    """cnmfe makes ~18 passes: halfway through the fifth the passes alone say 90 %; the time so far against the expected time
+    (scaled by the pace of this run's finished steps) bounds it (benchmarks/long_session.md, session 13)."""
+    logs = tmp_path / "results"
+    steps = {"rec": {"motion": 600.0, "cnmfe": 3600.0}}
+    wall = {"now": START}
+    progress = RunProgress(steps, lambda i, s: logs / i / f"{s}.log", since=START, clock=Clock(),
+                           now=lambda: wall["now"])
+    write_log(logs / "rec" / "motion.log", [(1, "motion: started"), (301, "motion: done in 300 s")])  # half the model
+    passes = [(310 + 60 * k, f"cnmfe seeding: {n}/1000 frames ({n // 10}%), 10 frames/s") for k in range(4)
+              for n in (10, 1000)]
+    write_log(logs / "rec" / "cnmfe.log", [(305, "cnmfe: started"), *passes,
+                                          (560, "cnmfe seeding: 500/1000 frames (50%), 10 frames/s")])
+    state = read_step_log(logs / "rec" / "cnmfe.log", "cnmfe", START)
+    assert state.passes_done == 4 and step_fraction(state) == pytest.approx(4.5 / 5)
+    assert run_speed([(read_step_log(logs / "rec" / "motion.log", "motion", START), 600.0)]) == pytest.approx(0.5)
+    wall["now"] = START + timedelta(seconds=575)  # cnmfe 270 s in of 3600 x 0.5 expected
+    assert progress.poll() == pytest.approx((600 + 3600 * 270 / 1800) / 4200)
+    assert math.isfinite(progress.eta_s())
+    # a pace of its own: nothing finished yet -> the model as it is; a step not running has no bound
+    assert run_speed([]) == 1.0
+    assert time_fraction(StepState("done"), 10.0, wall["now"]) == 1.0
+    assert time_fraction(StepState("running", started_at=START), 10.0, START + timedelta(hours=1)) == RUNNING_CAP
 
 
 def test_step_weights_follow_the_expected_run_times():
