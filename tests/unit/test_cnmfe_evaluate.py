@@ -215,7 +215,7 @@ def test_snr_window_from_the_fitted_kernels(scene, monkeypatch):
     auto = evaluate_components(est, scene["movie"])  # snr_decay_time: auto (default)
     caiman = evaluate_components(est, scene["movie"], EvaluateOptions.from_params(snr_decay_time=None))
     w = auto.params["snr_window"]
-    # 4 components pass the r-value rule, fewer than MIN_KERNELS: cnmfe's decay_time (0.5 s here), nothing changes
+    # 4 confident components (SNR > min_SNR, r >= rval_thr), fewer than MIN_KERNELS: cnmfe's decay_time (0.5 s here)
     assert w["measured"]["source"] == "fallback" and w["measured"]["n_kernels"] == 4
     assert (w["decay_time"], w["window_samples"], w["min_SNR"], w["SNR_lowest"]) == (0.5, 10, 3.0, 2.2)
     np.testing.assert_array_equal(auto.SNR_comp, caiman.SNR_comp)

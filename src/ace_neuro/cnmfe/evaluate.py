@@ -12,8 +12,9 @@ Each component found by CNMF-E gets two quality metrics, as CaImAn's
   decay_time)``. As in CaImAn the z values are measured in units of three
   noise standard deviations, so CaImAn's thresholds (``min_SNR``) carry over.
   Ours (``snr_decay_time``, :mod:`~ace_neuro.cnmfe.snr_window`): the window's
-  decay time is measured on the fitted kernels of the components passing the
-  r-value rule, and ``min_SNR`` / ``SNR_lowest`` are re-expressed for it.
+  decay time is measured on the fitted kernels of the components that pass
+  ``min_SNR`` and ``rval_thr`` with CaImAn's window, and ``min_SNR`` /
+  ``SNR_lowest`` are re-expressed for it.
 * **r-value** (``r_values``): Pearson correlation, over the footprint's
   pixels, between the footprint and the movie averaged over the frames around
   the component's largest peaks (``Npeaks`` peaks of ``C``, a window of
@@ -298,16 +299,20 @@ def evaluate_components(
                                                            chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:
         r_values = surround = np.zeros(0)
-    # the SNR's window (snr_decay_time: measured on the kernels of the components passing the r-value rule) and
-    # min_SNR / SNR_lowest re-expressed for it; `options` stays the configured values (recorded as such)
-    window = snr_window(options.snr_decay_time, g=estimates.g, r_values=r_values, frame_rate=estimates.frame_rate,
-                        decay_time=decay_time, snr_rate=options.snr_frame_rate, rval_thr=options.rval_thr,
-                        rval_lowest=options.rval_lowest, min_SNR=options.min_SNR, SNR_lowest=options.SNR_lowest)
+    raw = estimates.C + estimates.YrA if n_comp else None
+    snr = trace_snr(raw, estimates.frame_rate, decay_time, options.snr_frame_rate) if n_comp else np.zeros(0)
+    # the SNR's window (snr_decay_time: measured on the kernels of the components CaImAn's window and the r-value
+    # pass with confidence) and min_SNR / SNR_lowest re-expressed for it; `options` stays as configured (recorded)
+    window = snr_window(options.snr_decay_time, g=estimates.g, reference_snr=snr, r_values=r_values,
+                        frame_rate=estimates.frame_rate, decay_time=decay_time, snr_rate=options.snr_frame_rate,
+                        rval_thr=options.rval_thr, rval_lowest=options.rval_lowest, min_SNR=options.min_SNR,
+                        SNR_lowest=options.SNR_lowest)
     _log_window(window)
     used = options.replace(min_SNR=window["min_SNR"], SNR_lowest=window["SNR_lowest"])
     snr_decay = window["decay_time"]
-    snr = (trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, snr_decay, options.snr_frame_rate)
-           if n_comp else np.zeros(0))
+    if n_comp and window["window_samples"] != window["reference_window_samples"]:
+        snr = trace_snr(raw, estimates.frame_rate, snr_decay, options.snr_frame_rate)
+    del raw
     floor = snr_floor(estimates.YrA, used, frame_rate=estimates.frame_rate, decay_time=snr_decay)
     floor["min_SNR_used"] = float(used.min_SNR)
     good, bad = classify_components(
@@ -406,9 +411,9 @@ def _log_window(window: dict) -> None:
     if measured is None:
         source = "snr_decay_time" if window["setting"] is not None else "cnmfe.decay_time"
     elif measured["source"] == "measured":
-        source = (f"measured: median of {measured['n_kernels']} fitted kernels of components passing the r-value "
-                  f"rule, {measured['median_s']:g} s, quartiles {measured['quartiles_s']}, bounds "
-                  f"{measured['bounds_s']}")
+        source = (f"measured: median of the fitted kernels of {measured['n_kernels']} components with SNR > min_SNR "
+                  f"and r >= rval_thr under CaImAn's window, {measured['median_s']:g} s, quartiles "
+                  f"{measured['quartiles_s']}, bounds {measured['bounds_s']}")
     else:
         source = (f"cnmfe.decay_time: {measured['n_kernels']} fitted kernels measured, fewer than "
                   f"{measured['min_kernels']}")

@@ -6,10 +6,13 @@ trace_snr`), with ``decay_time`` the indicator's decay the user configured (CaIm
 decay in 0.2-2 s: a window much shorter than the decay underweights broad, slow events.
 
 ``snr_decay_time: auto`` measures the decay on the fit: the median decay time of the AR kernels (``g``) CNMF-E
-fitted to the components that pass the r-value rule (``r >= rval_thr``, independent of the SNR), leaving out the
-kernels that are the fit's fallback (the configured ``decay_time``'s, set where a trace gave no decaying model),
-bounded to :data:`DECAY_BOUNDS_S`; with fewer than :data:`MIN_KERNELS` such kernels the configured ``decay_time``
-is used (:func:`measured_decay_time`).
+fitted to the confident components, those that pass both of CaImAn's upper thresholds with CaImAn's window (SNR >
+``min_SNR`` and ``r >= rval_thr``), leaving out the kernels that are the fit's fallback (the configured
+``decay_time``'s, set where a trace gave no decaying model), bounded to :data:`DECAY_BOUNDS_S`; with fewer than
+:data:`MIN_KERNELS` such kernels the configured ``decay_time`` is used (:func:`measured_decay_time`). The kernels
+of dim components are noise-dominated and decay fast (MiniAn's demo: median 0.83 s for SNR <= 2.2 against 1.79 s
+for the confident ones, benchmarks/real.md, Session 13), so the r-value rule alone, which most components of a
+one-photon movie pass, would measure the noise.
 
 The thresholds follow the window (:func:`threshold_for_window`): ``min_SNR`` and ``SNR_lowest`` are given for
 CaImAn's window (``cnmfe.decay_time``); with another window each is replaced by the SNR, under the new window, of
@@ -69,39 +72,36 @@ def kernel_decay_times(g: np.ndarray, frame_rate: float) -> np.ndarray:
     return out
 
 
-def measured_decay_time(g: np.ndarray, r_values: np.ndarray, frame_rate: float, decay_time: float, *,
-                        rval_thr: float, rval_lowest: float) -> dict:
-    """The recording's decay time: the median fitted kernel decay of the components passing the r-value rule.
+def measured_decay_time(g: np.ndarray, selected: np.ndarray, frame_rate: float, decay_time: float) -> dict:
+    """The recording's decay time: the median fitted kernel decay of the selected components.
 
     Parameters
     ----------
     g : ndarray, shape (K, p)
         The fit's AR coefficients (``Estimates.g``).
-    r_values : ndarray, shape (K,)
-        Spatial r-values (``r_values``): components with ``r >= rval_thr`` and ``r > rval_lowest`` are measured.
+    selected : ndarray of bool, shape (K,)
+        The components to measure (:func:`snr_window`: the confident ones).
     frame_rate : float
         Hz.
     decay_time : float
         Seconds: the configured decay (``cnmfe.decay_time``). The fit gives a trace without a decaying model the
         kernel of this decay (:func:`~ace_neuro.cnmfe.temporal.deconvolve_trace`); such kernels are left out, and
         it is the answer when fewer than :data:`MIN_KERNELS` remain.
-    rval_thr, rval_lowest : float
-        The r-value rule's thresholds (``evaluate.rval_thr``, ``evaluate.rval_lowest``).
 
     Returns
     -------
     dict
         ``decay_time`` (s, the value to use), ``source`` (``"measured"`` or ``"fallback"``), ``median_s`` (the
         unbounded median, None without kernels), ``quartiles_s``, ``n_kernels`` (measured), ``n_fallback_kernels``
-        (left out), ``n_passing_r`` (components passing the r-value rule), ``bounds_s``, ``min_kernels``.
+        (selected but left out), ``n_selected``, ``bounds_s``, ``min_kernels``.
 
     Examples
     --------
-    >>> g = np.full((12, 1), np.exp(-1 / 24.0)); r = np.full(12, 0.9)
-    >>> d = measured_decay_time(g, r, 20.0, 0.4, rval_thr=0.85, rval_lowest=-1.0)
+    >>> g = np.full((12, 1), np.exp(-1 / 24.0))
+    >>> d = measured_decay_time(g, np.ones(12, bool), 20.0, 0.4)
     >>> d["source"], round(d["decay_time"], 3)
     ('measured', 1.2)
-    >>> measured_decay_time(g[:5], r[:5], 20.0, 0.4, rval_thr=0.85, rval_lowest=-1.0)["source"]
+    >>> measured_decay_time(g[:5], np.ones(5, bool), 20.0, 0.4)["source"]
     'fallback'
     """
     from ace_neuro.cnmfe.temporal import _fallback_g  # the kernel the fit gives a trace without a decaying model
@@ -109,10 +109,9 @@ def measured_decay_time(g: np.ndarray, r_values: np.ndarray, frame_rate: float, 
     g = np.asarray(g, np.float64)
     if g.ndim == 1:
         g = g.reshape(-1, 1) if g.size else g.reshape(0, 0)
-    r = np.asarray(r_values, np.float64).reshape(-1)
-    if g.shape[0] != r.size:
-        raise ValueError(f"g has {g.shape[0]} kernels but r_values has {r.size} values")
-    passing = np.isfinite(r) & (r >= rval_thr) & (r > rval_lowest)
+    passing = np.asarray(selected, bool).reshape(-1)
+    if g.shape[0] != passing.size:
+        raise ValueError(f"g has {g.shape[0]} kernels but {passing.size} components are selected or not")
     if g.shape[1]:
         fallback_kernel = _fallback_g(g.shape[1], float(decay_time) * float(frame_rate))
         fallback = np.all(np.isclose(g, fallback_kernel[None, :], rtol=1e-6, atol=1e-7), axis=1)
@@ -122,7 +121,7 @@ def measured_decay_time(g: np.ndarray, r_values: np.ndarray, frame_rate: float, 
     chosen = decays[passing & ~fallback & np.isfinite(decays)]
     out = {"source": "fallback", "decay_time": float(decay_time), "median_s": None, "quartiles_s": None,
            "n_kernels": int(chosen.size), "n_fallback_kernels": int(np.sum(passing & fallback)),
-           "n_passing_r": int(passing.sum()), "bounds_s": list(DECAY_BOUNDS_S), "min_kernels": MIN_KERNELS}
+           "n_selected": int(passing.sum()), "bounds_s": list(DECAY_BOUNDS_S), "min_kernels": MIN_KERNELS}
     if chosen.size:
         q25, q50, q75 = np.quantile(chosen, [0.25, 0.5, 0.75])
         out.update(median_s=round(float(q50), 4), quartiles_s=[round(float(q25), 4), round(float(q75), 4)])
@@ -213,9 +212,9 @@ def threshold_for_window(value: float, decay_samples: float, window: int, refere
     return round(transient_snr(peak, decay_samples, window), 4)
 
 
-def snr_window(setting: float | str | None, *, g: np.ndarray | None, r_values: np.ndarray, frame_rate: float,
-               decay_time: float, snr_rate: float | None, rval_thr: float, rval_lowest: float, min_SNR: float,
-               SNR_lowest: float) -> dict:
+def snr_window(setting: float | str | None, *, g: np.ndarray | None, reference_snr: np.ndarray, r_values: np.ndarray,
+               frame_rate: float, decay_time: float, snr_rate: float | None, rval_thr: float, rval_lowest: float,
+               min_SNR: float, SNR_lowest: float) -> dict:
     """The SNR's decay time and window for ``evaluate.snr_decay_time``, and ``min_SNR`` / ``SNR_lowest`` for it.
 
     Parameters
@@ -224,7 +223,9 @@ def snr_window(setting: float | str | None, *, g: np.ndarray | None, r_values: n
         ``"auto"``: :func:`measured_decay_time`; a number: seconds; None: ``decay_time`` (CaImAn's window).
     g : ndarray, shape (K, p), or None
         The fit's AR coefficients.
-    r_values : ndarray, shape (K,)
+    reference_snr, r_values : ndarray, shape (K,)
+        The SNR with CaImAn's window (``decay_time``) and the r-values: with ``"auto"`` the kernels of the confident
+        components (``SNR > min_SNR``, ``r >= rval_thr``, ``r > rval_lowest``) are measured.
     frame_rate : float
         Hz.
     decay_time : float
@@ -244,9 +245,9 @@ def snr_window(setting: float | str | None, *, g: np.ndarray | None, r_values: n
 
     Examples
     --------
-    >>> g = np.full((12, 1), np.exp(-1 / 23.1)); r = np.full(12, 0.9)
-    >>> w = snr_window("auto", g=g, r_values=r, frame_rate=15.0, decay_time=0.4, snr_rate=20.0, rval_thr=0.85,
-    ...                rval_lowest=-1.0, min_SNR=3.0, SNR_lowest=2.2)
+    >>> g = np.full((12, 1), np.exp(-1 / 23.1)); r = np.full(12, 0.9); snr = np.full(12, 4.0)
+    >>> w = snr_window("auto", g=g, reference_snr=snr, r_values=r, frame_rate=15.0, decay_time=0.4, snr_rate=20.0,
+    ...                rval_thr=0.85, rval_lowest=-1.0, min_SNR=3.0, SNR_lowest=2.2)
     >>> w["window_samples"], w["reference_window_samples"], round(w["SNR_lowest"], 2), round(w["min_SNR"], 2)
     (24, 6, 1.6, 2.18)
     """
@@ -258,8 +259,9 @@ def snr_window(setting: float | str | None, *, g: np.ndarray | None, r_values: n
         if setting != "auto":
             raise ValueError(f"snr_decay_time must be 'auto', a number of seconds or None, got {setting!r}")
         g = np.zeros((np.size(r_values), 0)) if g is None else g
-        out["measured"] = measured_decay_time(g, r_values, frame_rate, decay_time, rval_thr=rval_thr,
-                                              rval_lowest=rval_lowest)
+        snr, r = np.asarray(reference_snr, np.float64), np.asarray(r_values, np.float64)
+        confident = np.isfinite(snr) & np.isfinite(r) & (snr > min_SNR) & (r >= rval_thr) & (r > rval_lowest)
+        out["measured"] = measured_decay_time(g, confident, frame_rate, decay_time)
         window_decay = out["measured"]["decay_time"]
     else:
         window_decay = float(setting)
