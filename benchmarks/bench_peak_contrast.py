@@ -56,6 +56,17 @@ def scores(est, args) -> dict:
                                     "reference_found_fraction")}
 
 
+def _window_summary(window: dict | None) -> dict | None:
+    """The SNR's window of ``params["snr_window"]`` in a few numbers (decay used, samples, thresholds, measurement)."""
+    if not window:
+        return None
+    measured = window.get("measured") or {}
+    return {"decay_time": window["decay_time"], "window_samples": window["window_samples"],
+            "min_SNR": window["min_SNR"], "SNR_lowest": window["SNR_lowest"], "source": measured.get("source"),
+            "median_s": measured.get("median_s"), "n_kernels": measured.get("n_kernels"),
+            "n_fallback_kernels": measured.get("n_fallback_kernels")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, help="a recording's results folder (cnmfe/, motion/)")
@@ -77,7 +88,8 @@ def main() -> int:
     kept = {int(k): v for k, v in est.params.get("peak_contrast_components", {}).items()}
     record = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "n_components": int(est.n_components),
               "n_accepted": int(len(est.idx_components)), "n_judged_by_contrast": len(kept),
-              "snr_floor": est.params.get("snr_floor", {}).get("SNR_lowest_used"), **scores(est, args)}
+              "snr_floor": est.params.get("snr_floor", {}).get("SNR_lowest_used"),
+              "snr_window": _window_summary(est.params.get("snr_window")), **scores(est, args)}
     print(json.dumps(record))
     if args.out:
         args.out.write_text(json.dumps(record, indent=1) + "\n")

@@ -195,6 +195,8 @@ def main() -> int:
         "seeding_thresholds": est.params.get("seeding_thresholds"),
         "gSig": est.params.get("gSig"),
         "gSiz": est.params.get("gSiz"),
+        "snr_window": est.params.get("snr_window"),  # the SNR's window and its measured decay (snr_decay_time)
+        "snr_floor_used": (est.params.get("snr_floor") or {}).get("SNR_lowest_used"),
         **summary,
         "ours_only_snr": [round(float(accepted.SNR_comp[k]), 2) for k in summary["only_ours"]],
         "ours_only_r": [round(float(accepted.r_values[k]), 2) for k in summary["only_ours"]],

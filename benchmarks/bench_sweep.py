@@ -50,6 +50,7 @@ CASES = {
     "long_3000": {"n-frames": 3000},
     "noise_2": {"noise": 2},
     "spike_to_noise_0.5": {"spike-to-noise": 0.5},
+    "decay_0.3": {"decay-time-s": 0.3},  # a fast indicator (GCaMP8f-like); the simulator's default is 0.7 s
     "empty_field": {"n-neurons": 0},
     "dense_150": {"n-neurons": 150},
     "bleaching_0.7": {"bleaching": 0.7},

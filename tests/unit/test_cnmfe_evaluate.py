@@ -208,6 +208,38 @@ def test_params_use_cnn_and_seed_alias(scene):
     assert {p.stage for p in PARAMS} == {"evaluate"}
 
 
+def test_snr_window_from_the_fitted_kernels(scene, monkeypatch):
+    from ace_neuro.cnmfe import snr_window as window_module
+
+    est = scene["est"].replace(g=np.full((6, 1), np.exp(-1 / (1.5 * FR)), np.float32))  # kernels of 1.5 s
+    auto = evaluate_components(est, scene["movie"])  # snr_decay_time: auto (default)
+    caiman = evaluate_components(est, scene["movie"], EvaluateOptions.from_params(snr_decay_time=None))
+    w = auto.params["snr_window"]
+    # 4 confident components (SNR > min_SNR, r >= rval_thr), fewer than MIN_KERNELS: cnmfe's decay_time (0.5 s here)
+    assert w["measured"]["source"] == "fallback" and w["measured"]["n_kernels"] == 4
+    assert (w["decay_time"], w["window_samples"], w["min_SNR"], w["SNR_lowest"]) == (0.5, 10, 3.0, 2.2)
+    np.testing.assert_array_equal(auto.SNR_comp, caiman.SNR_comp)
+    assert auto.idx_components.tolist() == caiman.idx_components.tolist()
+    assert caiman.params["snr_window"]["setting"] is None and "measured" not in caiman.params["snr_window"]
+
+    monkeypatch.setattr(window_module, "MIN_KERNELS", 4)
+    auto = evaluate_components(est, scene["movie"])
+    w, floor = auto.params["snr_window"], auto.params["snr_floor"]
+    assert w["measured"]["source"] == "measured" and w["decay_time"] == pytest.approx(1.5, rel=1e-3)
+    assert (w["window_samples"], w["reference_window_samples"], w["reference_decay_time"]) == (30, 10, 0.5)
+    np.testing.assert_allclose(auto.SNR_comp, trace_snr(est.C + est.YrA, FR, w["decay_time"], 20.0))
+    # the thresholds are re-expressed for the window (and used); the configured ones are recorded as they are
+    assert floor["SNR_lowest"] == w["SNR_lowest"] < 2.2 and floor["min_SNR_used"] == w["min_SNR"] < 3.0
+    assert floor["SNR_lowest_used"] >= w["SNR_lowest"] and auto.params["SNR_lowest"] == 2.2
+    assert auto.params["min_SNR"] == 3.0 and auto.params["snr_decay_time"] == "auto"
+    good, _ = classify_components(auto.SNR_comp, auto.r_values, min_SNR=w["min_SNR"], rval_thr=0.85,
+                                  SNR_lowest=floor["SNR_lowest_used"], rval_lowest=-1.0)
+    assert auto.idx_components.tolist() == good.tolist() == [0, 1, 2, 3]
+    fixed = evaluate_components(est, scene["movie"], EvaluateOptions.from_params(snr_decay_time=1.5))
+    np.testing.assert_allclose(fixed.SNR_comp, trace_snr(est.C + est.YrA, FR, 1.5, 20.0))
+    assert fixed.params["snr_window"]["SNR_lowest"] == pytest.approx(w["SNR_lowest"], abs=2e-3)
+
+
 def test_movie_must_match(scene):
     with pytest.raises(ValueError, match="evaluate with the movie CNMF-E ran on"):
         evaluate_components(scene["est"], scene["movie"][:-1])
@@ -289,6 +321,8 @@ def test_run_evaluate_step_writes_three_files(tmp_path, scene):
     assert table["reason"].fillna("").tolist() == [""] * 5 + ["quality"]
     assert table["accepted"].tolist() == [True] * 5 + [False]
     assert table["decided_by"].tolist() == ["auto"] * 4 + ["curation", "auto"]
+    window = back.params["snr_window"]  # the SNR's window and where its decay came from, in the file's params
+    assert window["setting"] == "auto" and window["measured"]["source"] == "fallback" and window["window_samples"] == 10
     np.testing.assert_allclose(table[["centroid_row", "centroid_col"]].to_numpy()[:4], TRUE_CENTERS, atol=0.05)
     np.testing.assert_allclose(table["r_value"], back.r_values, rtol=1e-6)
     with h5py.File(out / "estimates_caiman.hdf5") as h5:

@@ -11,6 +11,10 @@ Each component found by CNMF-E gets two quality metrics, as CaImAn's
   value: ``SNR = -Phi^-1(exp(fitness / N))`` with ``N = ceil(fr *
   decay_time)``. As in CaImAn the z values are measured in units of three
   noise standard deviations, so CaImAn's thresholds (``min_SNR``) carry over.
+  Ours (``snr_decay_time``, :mod:`~ace_neuro.cnmfe.snr_window`): the window's
+  decay time is measured on the fitted kernels of the components that pass
+  ``min_SNR`` and ``rval_thr`` with CaImAn's window, and ``min_SNR`` /
+  ``SNR_lowest`` are re-expressed for it.
 * **r-value** (``r_values``): Pearson correlation, over the footprint's
   pixels, between the footprint and the movie averaged over the frames around
   the component's largest peaks (``Npeaks`` peaks of ``C``, a window of
@@ -74,6 +78,7 @@ from ace_neuro.cnmfe.estimates_file import load_estimates, recorded_options
 from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values, spatial_r_values_and_surround
 from ace_neuro.cnmfe.snr import noise_autocorrelation, snr_null_threshold, trace_snr
+from ace_neuro.cnmfe.snr_window import snr_window
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
@@ -228,7 +233,8 @@ def snr_floor(residuals: np.ndarray, options: EvaluateOptions, *, frame_rate: fl
     Returns
     -------
     dict
-        ``SNR_lowest_used`` and ``SNR_lowest``; with ``snr_null_rate`` set also the null's fit
+        ``SNR_lowest_used`` and ``SNR_lowest`` (``options``', i.e. for the SNR's window); with ``snr_null_rate`` set
+        also the null's fit
         (:func:`~ace_neuro.cnmfe.snr.snr_null_threshold`: ``threshold``, ``gumbel_loc``, ``gumbel_scale``,
         ``noise_autocorrelation``, ``n_null_traces``, ``false_rate``).
     """
@@ -287,17 +293,30 @@ def evaluate_components(
     decay_time = float(fit.decay_time if decay_time is None else decay_time)
     n_comp = estimates.n_components
     if n_comp:
-        snr = trace_snr(estimates.C + estimates.YrA, estimates.frame_rate, decay_time, options.snr_frame_rate)
         frames = peak_frames(estimates.C, estimates.frame_rate, options.Npeaks)
         ring_px = max(fitted_neuron_size(estimates, fit)[0]) if options.surround_thr is not None else 0
         r_values, surround = spatial_r_values_and_surround(estimates, movie, frames, surround_px=ring_px,
                                                            chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:
-        snr = np.zeros(0)
         r_values = surround = np.zeros(0)
-    floor = snr_floor(estimates.YrA, options, frame_rate=estimates.frame_rate, decay_time=decay_time)
+    raw = estimates.C + estimates.YrA if n_comp else None
+    snr = trace_snr(raw, estimates.frame_rate, decay_time, options.snr_frame_rate) if n_comp else np.zeros(0)
+    # the SNR's window (snr_decay_time: measured on the kernels of the components CaImAn's window and the r-value
+    # pass with confidence) and min_SNR / SNR_lowest re-expressed for it; `options` stays as configured (recorded)
+    window = snr_window(options.snr_decay_time, g=estimates.g, reference_snr=snr, r_values=r_values,
+                        frame_rate=estimates.frame_rate, decay_time=decay_time, snr_rate=options.snr_frame_rate,
+                        rval_thr=options.rval_thr, rval_lowest=options.rval_lowest, min_SNR=options.min_SNR,
+                        SNR_lowest=options.SNR_lowest)
+    _log_window(window)
+    used = options.replace(min_SNR=window["min_SNR"], SNR_lowest=window["SNR_lowest"])
+    snr_decay = window["decay_time"]
+    if n_comp and window["window_samples"] != window["reference_window_samples"]:
+        snr = trace_snr(raw, estimates.frame_rate, snr_decay, options.snr_frame_rate)
+    del raw
+    floor = snr_floor(estimates.YrA, used, frame_rate=estimates.frame_rate, decay_time=snr_decay)
+    floor["min_SNR_used"] = float(used.min_SNR)
     good, bad = classify_components(
-        snr, r_values, min_SNR=options.min_SNR, rval_thr=options.rval_thr,
+        snr, r_values, min_SNR=used.min_SNR, rval_thr=options.rval_thr,
         SNR_lowest=floor["SNR_lowest_used"], rval_lowest=options.rval_lowest,
     )
     report = {"vessel_edge": [], "border": [], "features": {}, "criteria": {}}
@@ -349,15 +368,15 @@ def evaluate_components(
     independent = {}
     if options.SNR_lowest_independent is not None and n_comp:
         _, g_siz = fitted_neuron_size(estimates, fit)
-        independent = independent_dim_cells(estimates, snr, r_values, good, excluded, floor, options,
-                                            radius=float(max(g_siz)), decay_time=decay_time)
+        independent = independent_dim_cells(estimates, snr, r_values, good, excluded, floor, used,
+                                            radius=float(max(g_siz)), decay_time=snr_decay)
         kept = np.asarray([k for k, v in independent.items() if v["independent"]], np.int64)
         good, bad = np.union1d(good, kept), np.setdiff1d(bad, kept)
         logger.info("evaluate: %d of %d components under the SNR floor kept as independent dim cells (own transients, "
                     "SNR > %g)", kept.size, len(independent), options.SNR_lowest_independent)
     contrasts = {}
     if options.min_peak_contrast is not None and n_comp:
-        contrasts = contrast_dim_cells(estimates, movie, snr, r_values, good, excluded, floor, options)
+        contrasts = contrast_dim_cells(estimates, movie, snr, r_values, good, excluded, floor, used)
         kept = np.asarray([k for k, v in contrasts.items() if v > options.min_peak_contrast], np.int64)
         good, bad = np.union1d(good, kept), np.setdiff1d(bad, kept)
         logger.info("evaluate: %d of %d components under the SNR floor kept for their peak contrast (> %g)",
@@ -366,6 +385,7 @@ def evaluate_components(
     merged = dict(estimates.params)
     merged.update(options.as_params())
     merged["snr_floor"] = floor  # the SNR floor used and how it was obtained
+    merged["snr_window"] = window  # the SNR's window, its decay (measured or not) and the thresholds for it
     merged["fringe_components"] = {str(k): v for k, v in fringes.items()}  # fringe -> the brighter component
     merged["independent_components"] = {str(k): v for k, v in independent.items()}  # judged under the floor
     merged["peak_contrast_components"] = {str(k): round(v, 3) for k, v in contrasts.items()}  # judged under the floor
@@ -383,6 +403,24 @@ def evaluate_components(
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
     )
+
+
+def _log_window(window: dict) -> None:
+    """One log line: the SNR's window, where its decay came from, and the thresholds for it."""
+    measured = window.get("measured")
+    if measured is None:
+        source = "snr_decay_time" if window["setting"] is not None else "cnmfe.decay_time"
+    elif measured["source"] == "measured":
+        source = (f"measured: median of the fitted kernels of {measured['n_kernels']} components with SNR > min_SNR "
+                  f"and r >= rval_thr under CaImAn's window, {measured['median_s']:g} s, quartiles "
+                  f"{measured['quartiles_s']}, bounds {measured['bounds_s']}")
+    else:
+        source = (f"cnmfe.decay_time: {measured['n_kernels']} fitted kernels measured, fewer than "
+                  f"{measured['min_kernels']}")
+    logger.info("evaluate: SNR window %d samples at %g Hz, decay %g s (%s); CaImAn's %d samples from decay_time %g s: "
+                "min_SNR %g, SNR_lowest %g for this window", window["window_samples"], window["sample_rate"],
+                window["decay_time"], source, window["reference_window_samples"], window["reference_decay_time"],
+                window["min_SNR"], window["SNR_lowest"])
 
 
 def fitted_neuron_size(estimates: Estimates, fit: CnmfeOptions) -> tuple[list[int], list[int]]:

@@ -299,6 +299,8 @@ def open_results(results_dir: str | os.PathLike, curation_file: str | os.PathLik
         thresholds["rval_thr"] = float(params["r_values_min"])
     if isinstance(params.get("snr_floor"), dict):  # the floor the step used (SNR_lowest or the length-aware one)
         thresholds["SNR_lowest"] = float(params["snr_floor"]["SNR_lowest_used"])
+        if "min_SNR_used" in params["snr_floor"]:  # min_SNR for the SNR's window (snr_decay_time)
+            thresholds["min_SNR"] = float(params["snr_floor"]["min_SNR_used"])
     curated = _curated_in_table(results / "evaluate" / "components.csv", n_comp)
     auto = _automatic_decisions(fields["snr"], fields["r_values"], evaluated, curated, params, thresholds)
     reasons, reason_codes = decision_reasons(fields["snr"], fields["r_values"], auto, params, thresholds)
