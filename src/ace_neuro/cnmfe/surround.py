@@ -30,14 +30,18 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse
 
-__all__ = ["REASON", "surround_pixels", "surround_ratio", "surround_components"]
+__all__ = ["REASON", "surround_pixels", "surround_ratio", "surround_ratios", "surround_components"]
 
 #: Reason written in ``components.csv`` for a component rejected because its signal continues beyond it.
 REASON = "neuropil"
 
 
-def surround_pixels(A: scipy.sparse.spmatrix, dims: tuple[int, int], width: int) -> list[np.ndarray]:
-    """Each footprint's ring: the pixels within ``width`` of its support (8-connected steps), outside it.
+def surround_pixels(A: scipy.sparse.spmatrix, dims: tuple[int, int], width: int,
+                    n_rings: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each footprint's rings: the pixels within ``n_rings * width`` of its support (8-connected steps), outside it.
+
+    Ring ``j`` (1, 2, ...) holds the pixels ``(j - 1) * width + 1`` to ``j * width`` steps from the support
+    (chessboard distance: what ``j * width`` dilations by a 3 x 3 square reach).
 
     Parameters
     ----------
@@ -45,35 +49,43 @@ def surround_pixels(A: scipy.sparse.spmatrix, dims: tuple[int, int], width: int)
         Footprints (CaImAn's pixel order, ``row + col * H``).
     dims : (H, W)
     width : int
-        Pixels.
+        Pixels per ring.
+    n_rings : int
+        Rings around each support.
 
     Returns
     -------
-    list of K int64 arrays
-        Sorted pixel indices (CaImAn's order), clipped to the frame.
+    list of K (pixels, ring) pairs
+        ``pixels``: sorted int64 pixel indices (CaImAn's order), clipped to the frame; ``ring``: int8, the ring
+        (1 .. n_rings) of each.
 
     Examples
     --------
     >>> A = scipy.sparse.csc_matrix(np.eye(25)[:, [12]])  # one pixel at the centre of 5 x 5
-    >>> surround_pixels(A, (5, 5), 1)[0].size
-    8
+    >>> pixels, ring = surround_pixels(A, (5, 5), 1, n_rings=2)[0]
+    >>> pixels.size, np.bincount(ring).tolist()
+    (24, [0, 8, 16])
     """
     h, w = dims
     A = scipy.sparse.csc_matrix(A)
+    reach = int(width) * int(n_rings)
     out = []
     for k in range(A.shape[1]):
         pixels = A.indices[A.indptr[k]: A.indptr[k + 1]][A.data[A.indptr[k]: A.indptr[k + 1]] > 0]
-        if not pixels.size or width <= 0:
-            out.append(np.zeros(0, np.int64))
+        if not pixels.size or reach <= 0:
+            out.append((np.zeros(0, np.int64), np.zeros(0, np.int8)))
             continue
         rows, cols = pixels % h, pixels // h
-        r0, r1 = max(rows.min() - width, 0), min(rows.max() + width + 1, h)
-        c0, c1 = max(cols.min() - width, 0), min(cols.max() + width + 1, w)
-        support = np.zeros((r1 - r0, c1 - c0), bool)
-        support[rows - r0, cols - c0] = True
-        ring = ndi.binary_dilation(support, structure=np.ones((3, 3), bool), iterations=int(width)) & ~support
-        rr, cc = np.nonzero(ring)
-        out.append(np.sort((rr + r0) + (cc + c0) * h).astype(np.int64))
+        r0, r1 = max(rows.min() - reach, 0), min(rows.max() + reach + 1, h)
+        c0, c1 = max(cols.min() - reach, 0), min(cols.max() + reach + 1, w)
+        outside = np.ones((r1 - r0, c1 - c0), bool)
+        outside[rows - r0, cols - c0] = False
+        steps = ndi.distance_transform_cdt(outside, metric="chessboard")  # steps to the support; 0 on it
+        rr, cc = np.nonzero((steps > 0) & (steps <= reach))
+        ring = (steps[rr, cc] + int(width) - 1) // int(width)
+        index = (rr + r0) + (cc + c0) * h
+        order = np.argsort(index, kind="stable")
+        out.append((index[order].astype(np.int64), ring[order].astype(np.int8)))
     return out
 
 
@@ -92,17 +104,75 @@ def surround_ratio(weights: np.ndarray, mean_image: np.ndarray) -> float:
     float
         NaN without a ring or when the core's mean is not positive.
     """
+    weights = np.asarray(weights, np.float64)
+    return float(surround_ratios(weights, (weights <= 0).astype(np.int8), mean_image)[0])
+
+
+def surround_ratios(weights: np.ndarray, ring: np.ndarray, mean_image: np.ndarray) -> np.ndarray:
+    """The mean image over each ring divided by its mean over the footprint's core (``weights >= max / 2``).
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n,)
+        The footprint on its pixels, 0 on the rings'.
+    ring : ndarray of int, shape (n,)
+        0 on the footprint's pixels, ``j`` on ring ``j``'s (:func:`surround_pixels`).
+    mean_image : ndarray, shape (n,)
+        The cleaned movie with the component's own ``a c`` averaged over its peak frames, on the same pixels.
+
+    Returns
+    -------
+    ndarray of float64, shape (max(ring),)
+        One ratio per ring; NaN for an empty ring, or all NaN when the core's mean is not positive.
+
+    Examples
+    --------
+    >>> surround_ratios(np.array([1.0, 1.0, 0.0, 0.0]), np.array([0, 0, 1, 2]), np.array([2.0, 2.0, 0.5, 0.0]))
+    array([0.25, 0.  ])
+    """
     weights, mean_image = np.asarray(weights, np.float64), np.asarray(mean_image, np.float64)
-    ring = weights <= 0
-    if not ring.any() or ring.all():
-        return float("nan")
-    core = weights >= 0.5 * weights.max()
+    ring = np.asarray(ring, np.int64)
+    n_rings = int(ring.max(initial=0))
+    out = np.full(n_rings, np.nan)
+    inside = ring == 0
+    if not inside.any() or not (weights[inside] > 0).any():
+        return out
+    core = inside & (weights >= 0.5 * weights[inside].max())
     level = float(mean_image[core].mean())
-    return float(mean_image[ring].mean() / level) if level > 0 else float("nan")
+    if not level > 0:
+        return out
+    for j in range(1, n_rings + 1):
+        on = ring == j
+        if on.any():
+            out[j - 1] = float(mean_image[on].mean()) / level
+    return out
 
 
-def surround_components(surround: np.ndarray, candidates: np.ndarray, surround_thr: float) -> dict[int, float]:
-    """``{k: ratio}`` of the candidates whose ratio (:func:`surround_ratio`) exceeds ``surround_thr``."""
+def surround_components(surround: np.ndarray, candidates: np.ndarray, surround_thr: float,
+                        surround_outer_thr: float | None = None) -> dict[int, float]:
+    """``{k: inner ratio}`` of the candidates whose signal continues beyond their footprint.
+
+    Parameters
+    ----------
+    surround : ndarray, shape (K,) or (K, 2)
+        Each component's ring ratios (:func:`surround_ratios`): the inner ring's, and the outer ring's.
+    candidates : ndarray of int
+    surround_thr : float
+        The inner ring's ratio above which the signal reaches beyond the footprint.
+    surround_outer_thr : float, optional
+        When set, the outer ring must also keep more than this fraction of the inner ring's level (the signal
+        has not ended within the next ring: wider than a cell as the optics show it). A NaN outer ratio (no outer
+        ring in the frame) does not reject.
+    """
     surround = np.asarray(surround, np.float64)
-    return {int(k): round(float(surround[k]), 3) for k in np.asarray(candidates, np.int64)
-            if np.isfinite(surround[k]) and surround[k] > surround_thr}
+    surround = surround.reshape(surround.shape[0], -1)
+    inner = surround[:, 0]
+    outer = surround[:, 1] if surround.shape[1] > 1 else np.full(surround.shape[0], np.nan)
+    out = {}
+    for k in np.asarray(candidates, np.int64):
+        if not (np.isfinite(inner[k]) and inner[k] > surround_thr):
+            continue
+        if surround_outer_thr is not None and not (np.isfinite(outer[k]) and outer[k] > surround_outer_thr * inner[k]):
+            continue
+        out[int(k)] = round(float(inner[k]), 3)
+    return out
