@@ -89,7 +89,7 @@ def test_a_cell_ends_a_blurred_cell_ends_within_a_ring_a_blob_goes_on():
     _, none = spatial_r_values_and_surround(est, movie, frames, surround_px=0)
     assert np.isnan(none).all()
     # the first ring alone cannot tell the blurred cell from the blob; both rings can
-    assert sorted(surround_components(surround, np.arange(3), 0.1)) == [1, 2]
+    assert sorted(surround_components(surround, np.arange(3), 0.1, None)) == [1, 2]
     assert sorted(surround_components(surround, np.arange(3), 0.1, 0.5)) == [1]
 
 

@@ -149,7 +149,7 @@ def surround_ratios(weights: np.ndarray, ring: np.ndarray, mean_image: np.ndarra
 
 
 def surround_components(surround: np.ndarray, candidates: np.ndarray, surround_thr: float,
-                        surround_outer_thr: float | None = None) -> dict[int, float]:
+                        surround_outer_thr: float | None) -> dict[int, float]:
     """``{k: inner ratio}`` of the candidates whose signal continues beyond their footprint.
 
     Parameters
@@ -159,10 +159,10 @@ def surround_components(surround: np.ndarray, candidates: np.ndarray, surround_t
     candidates : ndarray of int
     surround_thr : float
         The inner ring's ratio above which the signal reaches beyond the footprint.
-    surround_outer_thr : float, optional
+    surround_outer_thr : float or None
         When set, the outer ring must also keep more than this fraction of the inner ring's level (the signal
         has not ended within the next ring: wider than a cell as the optics show it). A NaN outer ratio (no outer
-        ring in the frame) does not reject.
+        ring in the frame) does not reject. None: the inner ring alone decides.
     """
     surround = np.asarray(surround, np.float64)
     surround = surround.reshape(surround.shape[0], -1)
