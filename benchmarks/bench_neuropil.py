@@ -4,7 +4,8 @@ Each case's cnmfe output is evaluated again (``evaluate_components``) with each 
 are scored against the ground truth (precision, recall). With a ring measured, every component's two ratios
 (``surround_ratios``, ``surround_outer_ratios``) are printed for the components the rule off accepts or a setting
 rejects as ``neuropil``, each with whether it matches a simulated cell (one-to-one matching over all components)
-and its size and SNR: what the rule judged, true or false.
+and its size and SNR: what the rule judged, true or false; and its profile, the ratios on four rings ``gSig`` wide
+(how the signal falls with the distance from the footprint).
 
 * ``sweep``: kept ``bench_sweep.py --keep`` runs (``<data>/work_<case><label>/results/rec``): the workflow's own
   motion-corrected movie, ``shifts.csv`` and evaluate options (its ``config.yaml``) with each setting on top.
@@ -71,6 +72,7 @@ def judge(est, movie, truth, base_options: dict, outer_thr: float, shifts=None, 
                       "neuropil": sorted(int(k) for k in ev.params.get("neuropil_components") or {})}
         evaluated[label] = ev
     ev = evaluated["rings"]
+    profiles = ring_profiles(est, movie, threads)
     inner = [np.nan if v is None else v for v in ev.params["surround_ratios"]]
     outer = [np.nan if v is None else v for v in ev.params["surround_outer_ratios"]]
     judged = set(evaluated["off"].idx_components.tolist()) | set(row["ring1"]["neuropil"]) | set(row["rings"]["neuropil"])
@@ -79,9 +81,22 @@ def judge(est, movie, truth, base_options: dict, outer_thr: float, shifts=None, 
         {"id": k, "true": k in matched, "accepted_off": bool(evaluated["off"].accepted[k]),
          "inner": round(float(inner[k]), 4), "outer": round(float(outer[k]), 4),
          "outer_over_inner": round(float(outer[k] / inner[k]), 3) if inner[k] > 0 else None,
-         "size_px": int(sizes[k]), "snr": round(float(ev.SNR_comp[k]), 2)}
+         "size_px": int(sizes[k]), "snr": round(float(ev.SNR_comp[k]), 2),
+         "profile": [None if not np.isfinite(v) else round(float(v), 4) for v in profiles[k]]}
         for k in sorted(judged)]
     return row
+
+
+def ring_profiles(est, movie, threads: int, n_rings: int = 4) -> np.ndarray:
+    """``(K, n_rings)``: each component's ratios on ``n_rings`` rings ``gSig`` wide (the rule reads the first two)."""
+    from ace_neuro.cnmfe.estimates_file import recorded_options
+    from ace_neuro.cnmfe.evaluate import fitted_neuron_size
+    from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
+    from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values_and_surround
+
+    g_sig = max(fitted_neuron_size(est, recorded_options(est, CnmfeOptions))[0])
+    frames = peak_frames(est.C, est.frame_rate, EvaluateOptions().Npeaks)
+    return spatial_r_values_and_surround(est, movie, frames, surround_px=g_sig, n_rings=n_rings, threads=threads)[1]
 
 
 def sweep(args) -> list[dict]:
