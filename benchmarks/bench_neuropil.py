@@ -165,7 +165,7 @@ def main() -> int:
     p.add_argument("--cases", nargs="+", default=["d4s7", "d4s11v", "d2s5", "n2", "blurred_small", *BASE_SEEDS])
     p.add_argument("--work", type=Path, default=Path("/tmp/neuropil/seeds"))
     for p in sub.choices.values():
-        p.add_argument("--outer-thr", type=float, default=0.5, help="surround_outer_thr of the 'rings' setting")
+        p.add_argument("--outer-thr", type=float, default=0.25, help="surround_outer_thr of the 'rings' setting")
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--out", type=Path, help="JSON list of the rows")
     args = parser.parse_args()

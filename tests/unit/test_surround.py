@@ -83,14 +83,14 @@ def test_a_cell_ends_a_blurred_cell_ends_within_a_ring_a_blob_goes_on():
     assert surround.shape == (3, 2)
     inner, outer = surround[:, 0], surround[:, 1]
     assert abs(inner[0]) < 0.05 and abs(outer[0]) < 0.05  # the cell ends at its footprint
-    assert inner[2] > 0.1 and outer[2] < 0.25 * inner[2]  # the blurred cell reaches past it, then ends
-    assert inner[1] > 0.3 and outer[1] > 0.6 * inner[1]  # the blob goes on
+    assert inner[2] > 0.1 and outer[2] < 0.2 * inner[2]  # the blurred cell reaches past it, then ends
+    assert inner[1] > 0.3 and outer[1] > 0.5 * inner[1]  # the blob goes on
     assert np.array_equal(r, spatial_r_values(est, movie, frames))  # the same r-values, bit for bit
     _, none = spatial_r_values_and_surround(est, movie, frames, surround_px=0)
     assert np.isnan(none).all()
     # the first ring alone cannot tell the blurred cell from the blob; both rings can
     assert sorted(surround_components(surround, np.arange(3), 0.1, None)) == [1, 2]
-    assert sorted(surround_components(surround, np.arange(3), 0.1, 0.5)) == [1]
+    assert sorted(surround_components(surround, np.arange(3), 0.1, 0.25)) == [1]
 
 
 def test_evaluation_keeps_the_blurred_cell_rejects_the_blob_as_neuropil_and_says_why():
@@ -103,7 +103,7 @@ def test_evaluation_keeps_the_blurred_cell_rejects_the_blob_as_neuropil_and_says
                                     {"min_SNR": 0.0, "rval_thr": 0.85, "SNR_lowest": 0.0, "rval_lowest": -1.0})
     assert codes == ["", "neuropil", ""]
     assert words[1].startswith("rejected: out-of-focus neuropil or background: its signal continues beyond")
-    assert "> surround_thr 0.1" in words[1] and "more than surround_outer_thr 0.5 of the first ring's" in words[1]
+    assert "> surround_thr 0.1" in words[1] and "more than surround_outer_thr 0.25 of the first ring's" in words[1]
     first_ring = evaluate_components(est, movie, EvaluateOptions.from_params(BY_SNR, surround_outer_thr=None))
     assert first_ring.idx_components.tolist() == [0]  # the first ring alone loses the blurred cell
     off = evaluate_components(est, movie, EvaluateOptions.from_params(BY_SNR, surround_thr=None))

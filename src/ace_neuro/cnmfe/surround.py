@@ -1,27 +1,35 @@
 """Components whose signal continues beyond their footprint: out-of-focus neuropil, not cells.
 
 A soma ends: around its footprint the movie, once the background model and every
-component are removed, holds nothing of its transients. An out-of-focus blob of
-neuropil, or a broad piece of background the ring model left, does not end where
-CNMF-E cut its footprint (the support is grown within a neuron's box, and merges
-join a few such pieces): at the component's peak frames the cleaned movie keeps
-its signal in a ring just outside the support. Those components pass CaImAn's
-tests (the transients are real, the footprint matches the movie inside the
-support), so evaluation needs a test of its own (benchmarks/sweep.md, Session
-12: the false components of ``empty_field``, ``base``, ``bleaching_0.7`` and
+component are removed, holds nothing of its transients, or, seen through
+out-of-focus blur, only the blur's tail, which ends within about the blur length.
+An out-of-focus blob of neuropil, or a broad piece of background the ring model
+left, does not end where CNMF-E cut its footprint (the support is grown within a
+neuron's box, and merges join a few such pieces): at the component's peak frames
+the cleaned movie keeps its signal well beyond the support. Those components pass
+CaImAn's tests (the transients are real, the footprint matches the movie inside
+the support), so evaluation needs a test of its own (benchmarks/sweep.md, Sessions
+12 and 13: the false components of ``empty_field``, ``base``, ``bleaching_0.7`` and
 ``spike_to_noise_0.5`` follow the simulated neuropil).
 
-The measure (:func:`surround_ratio`), on the image the r-value uses (the movie
-averaged over the frames around the component's largest peaks, minus the
-background model and the other components, its own ``a c`` kept): the mean over
-a ring ``gSig`` pixels wide just outside the footprint's support, divided by the
-mean over the footprint's core (its pixels at or above half its maximum). A cell
-gives about 0 (plus or minus a neighbour's misfit); a truncated blob a good
-fraction of its core. A component is rejected (reason ``neuropil``) when the
-ratio exceeds ``surround_thr``. Off by default: an out-of-focus *cell* also
-continues beyond a soma-sized footprint (a defocused simulation, blur 4 px,
-seed 7: 3 true cells at 0.109-0.132), so the ratio alone cannot tell blurred
-cells from neuropil.
+The measure, on the image the r-value uses (the movie averaged over the frames
+around the component's largest peaks, minus the background model and the other
+components, its own ``a c`` kept): the mean over two rings ``gSig`` pixels wide
+around the footprint's support (:func:`surround_pixels`: 1 to ``gSig`` steps from
+it, and ``gSig + 1`` to ``2 gSig``), each divided by the mean over the footprint's
+core (its pixels at or above half its maximum, :func:`surround_ratios`). A cell
+gives about 0 on both (plus or minus a neighbour's misfit); a blurred cell a good
+fraction on the first ring and about 0 on the second; neuropil a good fraction on
+both. A component is rejected (reason ``neuropil``, :func:`surround_components`)
+when the first ratio exceeds ``surround_thr`` **and** the second exceeds
+``surround_outer_thr`` times the first: its light has not ended within the next
+``gSig`` pixels. The first ring alone (``surround_outer_thr: null``, Session 12's
+rule) also rejects out-of-focus cells (a defocused simulation, blur 4 px, seed 7:
+3 true cells at 0.109-0.132 on the first ring, -0.012 to 0.006 on the second).
+Why a quarter: light falling as a Gaussian of scale ``s`` from a support ``r0``
+from the centre keeps about ``exp(-g (r0 + g) / s**2)`` of the first ring's level
+on the second (ring width ``g``): under a quarter while ``s`` is up to about
+1.3 ``gSig`` with ``r0 >= s``; the simulator's neuropil blobs measure 0.40-0.77.
 """
 
 from __future__ import annotations
