@@ -9,6 +9,8 @@ and its size and SNR: what the rule judged, true or false; and its profile, the 
 
 * ``sweep``: kept ``bench_sweep.py --keep`` runs (``<data>/work_<case><label>/results/rec``): the workflow's own
   motion-corrected movie, ``shifts.csv`` and evaluate options (its ``config.yaml``) with each setting on top.
+* ``results``: a workflow's results folder without ground truth (the workflow test's real crop): the accepted
+  components with the rule off and with both rings, and every component above ``surround_thr`` on the first ring.
 * ``seeds``: ``bench_defocus.py``'s cases and two other seeds of its base (no motion): one fit each with the shipped
   defaults, kept as ``fit.h5`` in the case folder (a second call evaluates it again without fitting).
 
@@ -120,6 +122,36 @@ def sweep(args) -> list[dict]:
     return rows
 
 
+def results(args) -> list[dict]:
+    """A workflow's results folder without ground truth (e.g. the workflow test's real crop, ``--basetemp``): its
+    cnmfe output evaluated again with the rule off and with both rings; the accepted sets and what the rule flags."""
+    from ace_neuro import load_estimates
+    from ace_neuro.cnmfe.evaluate import _movie_file, evaluate_components, read_rigid_shifts
+    from ace_neuro.cnmfe.params import EvaluateOptions
+    from ace_neuro.cnmfe.reader import MovieSource
+
+    base = (yaml.safe_load(args.config.read_text()).get("evaluate") or {}) if args.config else {}
+    est = load_estimates(args.folder / "cnmfe" / "estimates.h5")
+    movie = MovieSource.from_path(_movie_file(args.folder / "motion" / "memmap"))
+    shifts = read_rigid_shifts(args.folder / "motion" / "shifts.csv")
+    out = {}
+    for label, setting in (("off", {"surround_thr": None}), ("rings", settings(args.outer_thr)["rings"])):
+        out[label] = evaluate_components(est, movie, EvaluateOptions.from_params({**base, **setting}),
+                                         threads=args.threads, motion_shifts=shifts)
+    on = out["rings"]
+    inner = np.array([np.nan if v is None else v for v in on.params["surround_ratios"]], np.float64)
+    outer = np.array([np.nan if v is None else v for v in on.params["surround_outer_ratios"]], np.float64)
+    row = {"folder": str(args.folder), "accepted_off": int(out["off"].accepted.sum()),
+           "accepted_rings": int(on.accepted.sum()),
+           "same_accepted": bool(np.array_equal(out["off"].idx_components, on.idx_components)),
+           "neuropil": sorted(int(k) for k in on.params.get("neuropil_components") or {}),
+           "accepted_first_ratio_max": round(float(np.nanmax(inner[on.accepted])), 4) if on.accepted.any() else None,
+           "first_ratio_above_0.1": [{"id": int(k), "inner": round(float(inner[k]), 4), "outer": round(float(outer[k]), 4),
+                                      "accepted": bool(on.accepted[k])} for k in np.flatnonzero(inner > 0.1)]}
+    print(json.dumps(row), flush=True)
+    return [row]
+
+
 def seeds(args) -> list[dict]:
     from bench_coverage import simulate_into
     from bench_defocus import _BASE, CASES
@@ -164,12 +196,15 @@ def main() -> int:
     p = sub.add_parser("seeds")
     p.add_argument("--cases", nargs="+", default=["d4s7", "d4s11v", "d2s5", "n2", "blurred_small", *BASE_SEEDS])
     p.add_argument("--work", type=Path, default=Path("/tmp/neuropil/seeds"))
+    p = sub.add_parser("results")
+    p.add_argument("folder", type=Path, help="results/<id> of a workflow run")
+    p.add_argument("--config", type=Path, help="that run's config.yaml (its evaluate options)")
     for p in sub.choices.values():
         p.add_argument("--outer-thr", type=float, default=0.25, help="surround_outer_thr of the 'rings' setting")
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--out", type=Path, help="JSON list of the rows")
     args = parser.parse_args()
-    rows = {"sweep": sweep, "seeds": seeds}[args.command](args)
+    rows = {"sweep": sweep, "seeds": seeds, "results": results}[args.command](args)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": " ".join(sys.argv), "results": rows}, indent=1) + "\n")
