@@ -55,9 +55,11 @@ def real(args) -> None:
     above = [int(k) for k in np.argsort(-np.nan_to_num(ratios, nan=-np.inf)) if ratios[k] > threshold]
     print(f"components above surround_thr {threshold:g}: {len(above)}; rejected as neuropil: "
           f"{sorted(int(k) for k in est.params.get('neuropil_components') or {})}")
+    outer = np.array([np.nan if v is None else v for v in est.params.get("surround_outer_ratios")
+                      or [None] * ratios.size], np.float64)  # the second ring's (Session 13)
     for k in above:
-        print(f"  {k}: ratio {ratios[k]:.3f}, {int(est.sizes()[k])} px, SNR {est.SNR_comp[k]:.2f}, "
-              f"r {est.r_values[k]:.2f}, {'accepted' if est.accepted[k] else 'rejected'}")
+        print(f"  {k}: ratio {ratios[k]:.3f}, outer ring {outer[k]:.3f}, {int(est.sizes()[k])} px, "
+              f"SNR {est.SNR_comp[k]:.2f}, r {est.r_values[k]:.2f}, {'accepted' if est.accepted[k] else 'rejected'}")
     if args.figure:
         flagged = [int(k) for k in est.params.get("neuropil_components") or {}]
         _crops(est, flagged + [k for k in above if k not in flagged][: max(0, 8 - len(flagged))], args.figure)

@@ -298,7 +298,8 @@ def evaluate_components(
         r_values, surround = spatial_r_values_and_surround(estimates, movie, frames, surround_px=ring_px,
                                                            chunk_mb=options.evaluate_chunk_mb, threads=threads)
     else:
-        r_values = surround = np.zeros(0)
+        r_values = np.zeros(0)
+        surround = np.zeros((0, 2))
     raw = estimates.C + estimates.YrA if n_comp else None
     snr = trace_snr(raw, estimates.frame_rate, decay_time, options.snr_frame_rate) if n_comp else np.zeros(0)
     # the SNR's window (snr_decay_time: measured on the kernels of the components CaImAn's window and the r-value
@@ -346,11 +347,12 @@ def evaluate_components(
     if options.surround_thr is not None and good.size:
         from ace_neuro.cnmfe.surround import surround_components
 
-        neuropil = surround_components(surround, good, options.surround_thr)
+        neuropil = surround_components(surround, good, options.surround_thr, options.surround_outer_thr)
         flagged = np.asarray(sorted(neuropil), np.int64)
         good, bad = np.setdiff1d(good, flagged), np.union1d(bad, flagged).astype(np.int64)
         logger.info("evaluate: %d components rejected as neuropil or background (their signal continues beyond the "
-                    "footprint: ring / core > surround_thr %g)", len(neuropil), options.surround_thr)
+                    "footprint: ring / core > surround_thr %g, outer ring / ring > surround_outer_thr %s)",
+                    len(neuropil), options.surround_thr, options.surround_outer_thr)
     fringes = {}
     if options.fringe_corr is not None and good.size > 1:
         from ace_neuro.cnmfe.fringes import fringe_components
@@ -398,7 +400,9 @@ def evaluate_components(
     merged["motion_band_features"] = {str(k): v for k, v in band["features"].items()}
     merged["motion_band_largest"] = band["largest_band"]
     merged["neuropil_components"] = {str(k): v for k, v in neuropil.items()}  # -> ring / core ratio
-    merged["surround_ratios"] = [round(float(v), 4) if np.isfinite(v) else None for v in surround]  # every component
+    # every component's inner and outer ring ratios (None where not measured)
+    merged["surround_ratios"] = [round(float(v), 4) if np.isfinite(v) else None for v in surround[:, 0]]
+    merged["surround_outer_ratios"] = [round(float(v), 4) if np.isfinite(v) else None for v in surround[:, 1]]
     merged.setdefault("decay_time", decay_time)
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged

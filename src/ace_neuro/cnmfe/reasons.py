@@ -141,9 +141,7 @@ def decision_reasons(
             elif flagged[k] == "motion_band":
                 what = _motion_band_words(band.get(k), params)
             elif flagged[k] == "neuropil":
-                what = (f"out-of-focus neuropil or background: its signal continues beyond its footprint (the movie "
-                        f"around it at its peaks holds {neuropil[k]:.0%} of its core's level > surround_thr "
-                        f"{params.get('surround_thr', 0.1):g}; a cell ends at its edge)")
+                what = _neuropil_words(k, neuropil[k], params)
             else:
                 what = _vessel_words(flagged[k], features.get(k), criteria)
             words.append(f"rejected: {what}; {quality}")
@@ -166,3 +164,15 @@ def decision_reasons(
                          "recorded thresholds (re-run evaluate to refresh the results)")
             codes.append("" if accept else "recorded")
     return words, codes
+
+
+def _neuropil_words(k: int, inner: float, params: dict) -> str:
+    """Why component ``k`` was rejected as neuropil: its rings' levels against the thresholds."""
+    words = (f"out-of-focus neuropil or background: its signal continues beyond its footprint (the movie around it "
+             f"at its peaks holds {inner:.0%} of its core's level > surround_thr {params.get('surround_thr', 0.1):g}")
+    outer = (params.get("surround_outer_ratios") or [])[k:k + 1]
+    outer_thr = params.get("surround_outer_thr")
+    if outer_thr is not None and outer and outer[0] is not None:
+        words += (f", and {outer[0]:.0%} one to two gSig further out: more than surround_outer_thr "
+                  f"{float(outer_thr):g} of the first ring's, it does not end within the blur of a cell")
+    return words + "; a cell ends at its edge)"

@@ -154,41 +154,48 @@ def spatial_r_values_and_surround(
     frames_per_component: Sequence[np.ndarray],
     *,
     surround_px: int,
+    n_rings: int = 2,
     chunk_mb: float = 128.0,
     threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`spatial_r_values` and, in the same pass over the movie, how far each component's signal continues
-    beyond its footprint (:func:`~ace_neuro.cnmfe.surround.surround_ratio`).
+    beyond its footprint (:func:`~ace_neuro.cnmfe.surround.surround_ratios`).
 
     Parameters
     ----------
     estimates, movie, frames_per_component, chunk_mb, threads
         As :func:`spatial_r_values` (the r-values are the same, bit for bit).
     surround_px : int
-        Width of the ring just outside each footprint's support (pixels); 0: no ring (ratios NaN).
+        Width of each ring around the footprint's support (pixels); 0: no ring (ratios NaN).
+    n_rings : int
+        Rings, one after the other: ring ``j`` holds the pixels ``(j - 1) * surround_px + 1`` to
+        ``j * surround_px`` steps from the support.
 
     Returns
     -------
     r_values : ndarray of float64, shape (K,)
-    surround : ndarray of float64, shape (K,)
-        The mean image over the ring divided by its mean over the footprint's core; NaN where not measured
+    surround : ndarray of float64, shape (K, n_rings)
+        The mean image over each ring divided by its mean over the footprint's core; NaN where not measured
         (no frames, no ring, or a core without signal).
     """
-    from ace_neuro.cnmfe.surround import surround_pixels, surround_ratio
+    from ace_neuro.cnmfe.surround import surround_pixels, surround_ratios
 
     n_comp = estimates.n_components
+    n_rings = max(int(n_rings), 1)
     source = _checked_source(estimates, movie, frames_per_component, chunk_mb)
-    r_values, surround = np.zeros(n_comp), np.full(n_comp, np.nan)
+    r_values, surround = np.zeros(n_comp), np.full((n_comp, n_rings), np.nan)
     if n_comp == 0:
         return r_values, surround
     A = estimates.A
     pixels = [A.indices[A.indptr[k] : A.indptr[k + 1]] for k in range(n_comp)]
     weights = [A.data[A.indptr[k] : A.indptr[k + 1]].astype(np.float64) for k in range(n_comp)]
-    if surround_px > 0:  # each footprint's pixels followed by its ring's (weights 0 there), sorted
-        rings = surround_pixels(A, estimates.dims, surround_px)
-        order = [np.argsort(np.concatenate([pixels[k], rings[k]]), kind="stable") for k in range(n_comp)]
-        pixels = [np.concatenate([pixels[k], rings[k]])[order[k]] for k in range(n_comp)]
-        weights = [np.concatenate([weights[k], np.zeros(rings[k].size)])[order[k]] for k in range(n_comp)]
+    rings = [np.zeros(p.size, np.int8) for p in pixels]
+    if surround_px > 0:  # each footprint's pixels followed by its rings' (weights 0 there), sorted
+        around = surround_pixels(A, estimates.dims, surround_px, n_rings=n_rings)
+        order = [np.argsort(np.concatenate([pixels[k], around[k][0]]), kind="stable") for k in range(n_comp)]
+        rings = [np.concatenate([rings[k], around[k][1]])[order[k]] for k in range(n_comp)]
+        pixels = [np.concatenate([pixels[k], around[k][0]])[order[k]] for k in range(n_comp)]
+        weights = [np.concatenate([weights[k], np.zeros(around[k][0].size)])[order[k]] for k in range(n_comp)]
     frames_k = [np.unique(np.asarray(f, dtype=np.int64).reshape(-1)) for f in frames_per_component]
     usable = []
     for k in range(n_comp):
@@ -207,7 +214,8 @@ def spatial_r_values_and_surround(
         r_values[k] = _r_value(weights[k], sums[k], traces)  # over the footprint's pixels (weights > 0)
         if surround_px > 0:
             mean_image = (sums[k] + weights[k] * float(traces.sum())) / traces.size
-            surround[k] = surround_ratio(weights[k], mean_image)
+            measured = surround_ratios(weights[k], rings[k], mean_image)
+            surround[k, : measured.size] = measured
     return r_values, surround
 
 

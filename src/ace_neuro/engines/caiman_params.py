@@ -244,7 +244,7 @@ def not_used_by_caiman(step: str, options: Any = None) -> list[str]:
     >>> not_used_by_caiman("evaluate")  # doctest: +NORMALIZE_WHITESPACE
     ['Npeaks', 'SNR_lowest_independent', 'evaluate_chunk_mb', 'fringe_corr', 'min_peak_contrast',
      'motion_band_activity', 'reject_vessel_edges', 'snr_decay_time', 'snr_frame_rate', 'snr_null_rate',
-     'surround_thr']
+     'surround_outer_thr', 'surround_thr']
     >>> "seed_false_rate" in not_used_by_caiman("cnmfe", {"min_corr": 0.8, "min_pnr": 10})
     True
     """
