@@ -77,3 +77,46 @@ def test_kernel_bands_tile_the_kernel_within_opencvs_direct_size():
             rebuilt[r:r + band.shape[0], c:c + band.shape[1]] = band
         np.testing.assert_array_equal(rebuilt, kernel)
     assert kernel_bands(np.ones((2, 200), np.float32)) == []  # one row wider than a direct filter
+
+
+def _dense_exceeding_sums(chunks, dims, threshold, sign):
+    """The previous ``update_exceeding``: every sum a ``bincount`` over the whole frame, added chunk by chunk."""
+    h, w = dims
+    n = h * w
+    s1, s2 = np.zeros(n), np.zeros(n)
+    cross = {o: np.zeros(n) for o in ((0, 1), (1, -1), (1, 0), (1, 1))}
+    for z in chunks:
+        flat = z.reshape(-1)
+        hit = flat >= threshold if sign > 0 else flat <= -threshold
+        idx = np.flatnonzero(hit)
+        values = sign * flat[idx].astype(np.float64)
+        pixel = idx % n
+        s1 += np.bincount(pixel, values, minlength=n)
+        s2 += np.bincount(pixel, values * values, minlength=n)
+        rows, cols = pixel // w, pixel % w
+        for (dy, dx), acc in cross.items():
+            inside = np.flatnonzero((rows < h - dy) & (cols + dx >= 0) & (cols + dx < w))
+            partner = idx[inside] + (dy * w + dx)
+            both = hit[partner]
+            products = sign * (values[inside[both]] * flat[partner[both]].astype(np.float64))
+            acc += np.bincount(pixel[inside[both]], products, minlength=n)
+    return s1, s2, cross
+
+
+def test_exceeding_sums_over_the_chunks_pixels_are_the_whole_frame_sums_bit_for_bit():
+    from ace_neuro.cnmfe.init import CorrelationAccumulator
+
+    rng = np.random.default_rng(9)
+    dims = (37, 41)
+    chunks = [(rng.standard_t(3, size=(n, *dims)) * 1.3).astype(np.float32) for n in (5, 1, 12, 7)]
+    for sign in (1, -1):
+        acc = CorrelationAccumulator(dims)
+        for z in chunks:
+            acc.update_exceeding(z, 3.0, sign=sign)
+        s1, s2, cross = _dense_exceeding_sums(chunks, dims, 3.0, sign)
+        assert acc.n == sum(len(z) for z in chunks)
+        assert 0 < np.count_nonzero(s1) < s1.size  # some pixels pass, not all
+        np.testing.assert_array_equal(acc.s1.reshape(-1), s1)
+        np.testing.assert_array_equal(acc.s2.reshape(-1), s2)
+        for offset, total in cross.items():
+            np.testing.assert_array_equal(acc.cross[offset].reshape(-1), total)
