@@ -72,7 +72,6 @@ class CorrelationAccumulator:
         self.s1 = np.zeros(dims, np.float64)
         self.s2 = np.zeros(dims, np.float64)
         self.cross = {o: np.zeros(dims, np.float64) for o in _NEIGHBOUR_OFFSETS}
-        self._slots: _PixelSlots | None = None
 
     def update(self, frames: np.ndarray) -> None:
         z = np.asarray(frames, dtype=np.float32)
@@ -89,10 +88,7 @@ class CorrelationAccumulator:
 
         The same sums as ``update(np.where(sign * z >= threshold, sign * z, 0))`` (added in another order,
         in float64): only the values that pass, and the neighbour pairs where both pass, are visited.
-        Seeding's ``z`` (in noise units, cut at 3) passes in a small fraction of its values. Each sum is
-        formed over the pixels this chunk's values reach only (:class:`_PixelSlots`), in the order of the
-        values, then added to the running sum: the same float64 additions as a ``bincount`` over the
-        whole frame, without zeroing and adding whole-frame arrays six times per chunk.
+        Seeding's ``z`` (in noise units, cut at 3) passes in a small fraction of its values.
 
         Parameters
         ----------
@@ -111,11 +107,8 @@ class CorrelationAccumulator:
             np.negative(values, out=values)
         pixel = idx % n_pixels
         self.n += z.shape[0]
-        if self._slots is None:
-            self._slots = _PixelSlots(n_pixels)
-        slots = self._slots.assign(pixel)
-        slots.add(self.s1, slots.of_values, values)
-        slots.add(self.s2, slots.of_values, values * values)
+        self.s1 += np.bincount(pixel, values, minlength=n_pixels).reshape(h, w)
+        self.s2 += np.bincount(pixel, values * values, minlength=n_pixels).reshape(h, w)
         rows, cols = pixel // w, pixel % w
         for (dy, dx), acc in self.cross.items():
             inside = np.flatnonzero((rows < h - dy) & (cols + dx >= 0) & (cols + dx < w))
@@ -125,7 +118,7 @@ class CorrelationAccumulator:
             products = values[inside] * flat[partner].astype(np.float64)
             if sign < 0:
                 np.negative(products, out=products)
-            slots.add(acc, slots.of_values[inside], products)
+            acc += np.bincount(pixel[inside], products, minlength=n_pixels).reshape(h, w)
 
     def result(self) -> np.ndarray:
         h, w = self.dims
@@ -144,35 +137,6 @@ class CorrelationAccumulator:
             count[a] += 1
             count[b] += 1
         return (total / np.maximum(count, 1)).astype(np.float32)
-
-
-class _PixelSlots:
-    """The distinct pixels of a chunk's exceeding values, numbered: sums over them instead of the whole frame.
-
-    :meth:`assign` numbers the pixels in ascending order (a bool mark and an int32 map of the frame's size,
-    kept between chunks and cleared after use: no whole-frame work but one pass over the mark);
-    :meth:`add` adds ``bincount(slot, weights)`` to a running ``(h, w)`` sum at those pixels, the per-pixel
-    sums formed in the order of the weights, as ``bincount(pixel, weights, minlength=h*w)`` forms them.
-    """
-
-    def __init__(self, n_pixels: int) -> None:
-        self.mark = np.zeros(n_pixels, bool)
-        self.slot = np.zeros(n_pixels, np.int32)
-        self.pixels = np.zeros(0, np.int64)
-        self.of_values = np.zeros(0, np.int32)
-
-    def assign(self, pixel: np.ndarray) -> "_PixelSlots":
-        """Number the distinct pixels of ``pixel`` (int, any order); ``of_values`` is each value's number."""
-        self.mark[pixel] = True
-        self.pixels = np.flatnonzero(self.mark)
-        self.mark[self.pixels] = False
-        self.slot[self.pixels] = np.arange(len(self.pixels), dtype=np.int32)
-        self.of_values = self.slot[pixel]
-        return self
-
-    def add(self, total: np.ndarray, slots: np.ndarray, weights: np.ndarray) -> None:
-        """``total`` (h, w) float64 += the sums of ``weights`` per slot, at the slots' pixels."""
-        total.reshape(-1)[self.pixels] += np.bincount(slots, weights, minlength=len(self.pixels))
 
 
 def _pair_slices(h: int, w: int, dy: int, dx: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
