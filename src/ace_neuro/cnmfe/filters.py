@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-__all__ = ["center_psf_kernel", "filter_frames", "filter_at", "reflect_index", "downsample_frames"]
+__all__ = ["center_psf_kernel", "filter_frames", "kernel_bands", "filter_at", "reflect_index", "downsample_frames"]
 
 
 def center_psf_kernel(gSig, gSiz, center: bool = True) -> np.ndarray:
@@ -45,18 +45,116 @@ def center_psf_kernel(gSig, gSiz, center: bool = True) -> np.ndarray:
     return psf.astype(np.float32)
 
 
+#: OpenCV's ``filter2D`` correlates a float32 image directly (vectorised, over the kernel's non-zero taps) only
+#: with kernels of fewer elements than this; larger kernels go through a DFT of the whole image (OpenCV's
+#: ``dftFilter2D``), 5-10x slower for seeding's kernels (benchmarks/long_session.md, "Session 13").
+CV_DIRECT_AREA = 130
+
+#: Above this many non-zero taps OpenCV's DFT is about as cheap (608x608 frames: ~300 taps; 256x256: ~700) and
+#: :func:`filter_frames` leaves the kernel to it. The wide seeding scale's kernel at ``gSig`` 2 has 253.
+DIRECT_TAPS_MAX = 300
+
+
+def kernel_bands(kernel: np.ndarray, max_area: int = CV_DIRECT_AREA - 1) -> list[tuple[int, int, np.ndarray]]:
+    """Split ``kernel`` into bands of rows, each cut to its non-zero columns and of at most ``max_area`` elements.
+
+    The bands' correlations, each placed at its offset, add up to the kernel's: OpenCV filters each band
+    directly where it would filter the whole kernel through a DFT (:data:`CV_DIRECT_AREA`).
+
+    Parameters
+    ----------
+    kernel : ndarray, shape (kh, kw)
+    max_area : int
+        Largest ``rows x columns`` of a band.
+
+    Returns
+    -------
+    list of (row, col, band)
+        ``band`` (float32, C-contiguous) is ``kernel[row:row + r, col:col + c]``; rows of zeros are skipped.
+        Empty when one row's non-zero columns alone exceed ``max_area``.
+
+    Examples
+    --------
+    >>> k = np.ones((3, 50), np.float32)
+    >>> [(r, c, b.shape) for r, c, b in kernel_bands(k)]
+    [(0, 0, (2, 50)), (2, 0, (1, 50))]
+    """
+    kernel = np.asarray(kernel, np.float32)
+    bands: list[tuple[int, int, np.ndarray]] = []
+    nonzero = kernel != 0
+    rows = np.flatnonzero(nonzero.any(axis=1))
+    i = 0
+    while i < len(rows):
+        r0, lo, hi = int(rows[i]), None, None
+        j = i
+        while j < len(rows):
+            cols = np.flatnonzero(nonzero[rows[j]])
+            new_lo = int(cols[0]) if lo is None else min(lo, int(cols[0]))
+            new_hi = int(cols[-1]) + 1 if hi is None else max(hi, int(cols[-1]) + 1)
+            if (int(rows[j]) + 1 - r0) * (new_hi - new_lo) > max_area:
+                break
+            lo, hi, j = new_lo, new_hi, j + 1
+        if j == i:  # one row too wide for a direct filter
+            return []
+        r1 = int(rows[j - 1]) + 1
+        bands.append((r0, lo, np.ascontiguousarray(kernel[r0:r1, lo:hi])))
+        i = j
+    return bands
+
+
+def _direct_bands(kernel: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, np.ndarray]] | None:
+    """The bands :func:`filter_frames` filters ``shape`` frames with, or None to leave ``kernel`` to ``filter2D``."""
+    kh, kw = kernel.shape
+    if kernel.size < CV_DIRECT_AREA or np.count_nonzero(kernel) > DIRECT_TAPS_MAX:
+        return None  # filtered directly by OpenCV already / the DFT is cheaper
+    if kh // 2 >= shape[0] or kw // 2 >= shape[1]:
+        return None  # a reflection wider than the frame: OpenCV's border handling
+    return kernel_bands(kernel) or None
+
+
+def _filter_banded(frame: np.ndarray, bands: list[tuple[int, int, np.ndarray]], ksize: tuple[int, int],
+                   out: np.ndarray) -> None:
+    """``cv2.filter2D(frame, CV_32F, kernel, borderType=BORDER_REFLECT)`` into ``out``, band by band.
+
+    The frame is reflected by the kernel's reach once; each band is correlated directly with the rows and
+    columns it covers (anchor at its corner) and the bands' results are added: the kernel's sum, in
+    another order (float32 rounding).
+    """
+    h, w = frame.shape
+    kh, kw = ksize
+    top, left = kh // 2, kw // 2
+    padded = cv2.copyMakeBorder(frame, top, kh - 1 - top, left, kw - 1 - left, cv2.BORDER_REFLECT)
+    for b, (r0, c0, band) in enumerate(bands):
+        br, bc = band.shape
+        part = cv2.filter2D(padded[r0:r0 + h + br - 1, c0:c0 + w + bc - 1], cv2.CV_32F, band, anchor=(0, 0),
+                            borderType=cv2.BORDER_REFLECT)
+        if b == 0:
+            out[...] = part[:h, :w]
+        else:
+            np.add(out, part[:h, :w], out=out)
+
+
 def filter_frames(frames: np.ndarray, kernel: np.ndarray, threads: int = 1) -> np.ndarray:
     """Correlate each frame of ``(L, h, w)`` with ``kernel`` (reflected border), float32.
 
-    With ``threads > 1`` the frames are split between that many threads
-    (OpenCV releases the GIL while filtering).
+    As ``cv2.filter2D(frame, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)`` per frame. Kernels of
+    :data:`CV_DIRECT_AREA` elements or more, which OpenCV would filter through a DFT, are filtered directly
+    in bands (:func:`kernel_bands`), up to :data:`DIRECT_TAPS_MAX` non-zero taps: the same sums in
+    another order (float32 rounding, relative differences ~1e-7), 1.5-2x less CPU for the wide seeding
+    scale's kernel. With ``threads > 1`` the frames are split between that many threads (OpenCV releases
+    the GIL while filtering).
     """
     frames = np.asarray(frames, dtype=np.float32)
+    kernel = np.asarray(kernel, dtype=np.float32)
     out = np.empty_like(frames)
+    bands = _direct_bands(kernel, frames.shape[1:]) if frames.ndim == 3 else None
 
     def work(lo: int, hi: int) -> None:
         for i in range(lo, hi):
-            cv2.filter2D(frames[i], cv2.CV_32F, kernel, dst=out[i], borderType=cv2.BORDER_REFLECT)
+            if bands is None:
+                cv2.filter2D(frames[i], cv2.CV_32F, kernel, dst=out[i], borderType=cv2.BORDER_REFLECT)
+            else:
+                _filter_banded(frames[i], bands, kernel.shape, out[i])
 
     n = frames.shape[0]
     threads = max(1, min(int(threads), n))

@@ -31,6 +31,12 @@ _DEFAULTS = CnmfeOptions()
 
 __all__ = ["band_to_noise", "trace_noise", "WelchNoise"]
 
+#: Pixels per block of :meth:`WelchNoise.update`: a block's segment (float32) and its spectrum (complex64) stay
+#: near 1 MB each, so they are reused from the heap and the cache (4,096 pixels, 4 MB each, faulted memory in
+#: anew for every block and took twice the CPU: benchmarks/long_session.md, "Session 13"). Rows are
+#: independent: the result does not depend on it.
+WELCH_BLOCK = 1024
+
 
 def band_to_noise(psd_band: np.ndarray, method: str = "mean") -> np.ndarray:
     """Noise standard deviation from PSD values in the noise band.
@@ -126,7 +132,7 @@ class WelchNoise:
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
 
-    def update(self, chunk: np.ndarray, block: int = 4096) -> None:
+    def update(self, chunk: np.ndarray, block: int = WELCH_BLOCK) -> None:
         """Add frames, ``(n_pixels, L)`` (any strides: a transposed view of ``(L, h, w)`` frames is not copied).
 
         Whole segments are processed as soon as the buffered frames fill them,

@@ -79,6 +79,24 @@ def _transpose2d(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.T)
 
 
+def _transpose_frames(a: np.ndarray) -> np.ndarray:
+    """C-contiguous ``(n, c, r)`` from ``(n, r, c)``: each frame transposed (OpenCV's blocked transpose for float32).
+
+    The same values as ``np.ascontiguousarray(a.transpose(0, 2, 1))``, in about half the CPU for large float32
+    frames (numpy's copy of the transposed view walks one of the two axes with a stride of a whole row). Small
+    frames (under 4,096 pixels), where a call per frame would cost more than it saves, are left to numpy.
+    """
+    if a.dtype != np.float32 or not a.size or a.shape[1] * a.shape[2] < 4096 or max(a.shape) >= 2**31:
+        return np.ascontiguousarray(a.transpose(0, 2, 1))
+    import cv2
+
+    a = np.ascontiguousarray(a)
+    out = np.empty((a.shape[0], a.shape[2], a.shape[1]), np.float32)
+    for i in range(a.shape[0]):
+        cv2.transpose(a[i], dst=out[i])
+    return out
+
+
 def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
     """``(L, h, w)`` frames as a C-contiguous ``(h*w, L)`` pixels-by-frames array, pixel ``row + col*h``.
 
@@ -92,7 +110,7 @@ def frames_to_pixels(frames: np.ndarray) -> np.ndarray:
     if frames.ndim != 3:
         raise ValueError(f"frames must have shape (n, H, W), got {frames.shape}")
     n, h, w = frames.shape
-    by_columns = np.ascontiguousarray(frames.transpose(0, 2, 1)).reshape(n, w * h)  # each frame Fortran-flat
+    by_columns = _transpose_frames(frames).reshape(n, w * h)  # each frame Fortran-flat
     return _transpose2d(by_columns)
 
 
@@ -102,8 +120,7 @@ def pixels_to_frames(pixels: np.ndarray, dims: tuple[int, int]) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.ndim != 2 or pixels.shape[0] != h * w:
         raise ValueError(f"pixels must have shape ({h * w}, n) for dims {dims}, got {pixels.shape}")
-    by_columns = _transpose2d(pixels).reshape(-1, w, h)
-    return np.ascontiguousarray(by_columns.transpose(0, 2, 1))
+    return _transpose_frames(_transpose2d(pixels).reshape(-1, w, h))
 
 
 # ----------------------------------------------------------------------------- CaImAn's memory map
