@@ -288,6 +288,8 @@ class Estimates:
 
     def __repr__(self) -> str:
         background = f"ring W at ssub_B={self.ssub_B}" if self.W is not None else f"nb={self.nb}"
+        if self.W is not None and self.nb:
+            background = f"trend of degree 1-{self.nb} + {background}"
         evaluation = f", {int(self.accepted.sum())} accepted" if self.evaluated else ""
         return (
             f"Estimates(K={self.n_components}, T={self.n_frames}, dims={self.dims}, "

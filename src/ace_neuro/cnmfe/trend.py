@@ -83,9 +83,15 @@ class PixelTrend:
         return int(self.f.shape[0])
 
     def subtract(self, pixels: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """``pixels -= b @ f[:, start:stop]`` in place, ``pixels`` ``(n_pixels, stop - start)`` float32; returns it."""
+        """``pixels -= b @ f[:, start:stop]`` in place, ``pixels`` ``(n_pixels, stop - start)`` float32; returns it.
+
+        Formed by blocks of pixels: a temporary of about 8 MB, not one of the chunk's size.
+        """
         if self.degree:
-            pixels -= self.b @ self.f[:, start:stop]
+            f = self.f[:, start:stop]
+            rows = max(1, 2**21 // max(1, f.shape[1]))
+            for i in range(0, pixels.shape[0], rows):
+                pixels[i:i + rows] -= self.b[i:i + rows] @ f
         return pixels
 
     def values(self, start: int, stop: int) -> np.ndarray:
