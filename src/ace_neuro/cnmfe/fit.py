@@ -89,7 +89,9 @@ def detrended_source(source: MovieSource, options: CnmfeOptions, threads: int = 
     degree = int(options.background.trend_degree)
     if degree <= 0 or source.trend is not None:
         return source
-    trend = fit_trend(source, degree, source.chunk_frames(float(options.cnmfe_chunk_mb)), threads)
+    # the relative trend's smooth part, over about two cell diameters (gSiz): bleaching's, not a cell's own
+    trend = fit_trend(source, degree, source.chunk_frames(float(options.cnmfe_chunk_mb)), threads,
+                      smooth_px=float(max(options.seeding.gSiz)))
     if log is not None and trend.degree:
         change = trend.values(source.n_frames - 1, source.n_frames)[:, 0] - trend.values(0, 1)[:, 0]
         log.info("cnmfe: each pixel's trend of degree 1-%d removed (trend_degree %d); from the first frame to the "

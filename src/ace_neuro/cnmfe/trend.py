@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.ndimage
 
 __all__ = ["legendre_basis", "PixelTrend", "TrendSums", "fit_trend"]
 
@@ -118,27 +119,60 @@ class TrendSums:
 
     def __init__(self, n_pixels: int, n_frames: int, degree: int) -> None:
         self.f = legendre_basis(n_frames, degree)
-        self.sums = np.zeros((int(n_pixels), self.f.shape[0]), np.float64)
+        # the constant first (each pixel's sum), then the projections on f
+        self.basis = np.vstack([np.ones((1, self.f.shape[1])), self.f])
+        self.sums = np.zeros((int(n_pixels), self.basis.shape[0]), np.float64)
         self.frames = 0
 
     def chunk_sums(self, pixels: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """What frames ``start:stop`` add, ``(n, degree)`` float64 (a pure function: the reading threads form it)."""
-        return pixels.astype(np.float64, copy=False) @ self.f[:, start:stop].T if self.f.shape[0] else \
-            np.zeros((pixels.shape[0], 0))
+        """What frames ``start:stop`` add, ``(n, 1 + degree)`` float64 (a pure function: the reading threads form it)."""
+        return pixels.astype(np.float64, copy=False) @ self.basis[:, start:stop].T
 
     def add(self, part: np.ndarray, n_frames: int) -> None:
         """Add :meth:`chunk_sums`' result for ``n_frames`` frames."""
         self.sums += part
         self.frames += int(n_frames)
 
-    def result(self) -> PixelTrend:
-        """The fitted trend (every frame must have been added once)."""
+    def result(self, dims: tuple[int, int] | None = None, smooth_px: float | None = None) -> PixelTrend:
+        """The fitted trend (every frame must have been added once).
+
+        Parameters
+        ----------
+        dims : (h, w), optional
+            The region's frame (pixels in Fortran order); needed with ``smooth_px``.
+        smooth_px : float, optional
+            Keep only the trend's spatially smooth part, relative to each pixel's mean:
+            ``b = m * (G b_raw) / (G m)`` with ``G`` a Gaussian of this sigma (pixels) and ``m``
+            each pixel's mean. Bleaching scales every source of a pixel alike, so its relative
+            trend is smooth even across vessels and cells; a cell's own slow activity is local,
+            and is mostly left to its trace. None: each pixel's own trend.
+        """
         if self.frames != self.f.shape[1]:
             raise ValueError(f"trend: {self.frames} frames added, the basis has {self.f.shape[1]}")
-        return PixelTrend(self.sums.astype(np.float32), self.f.astype(np.float32))
+        b = self.sums[:, 1:]
+        if smooth_px and b.shape[1]:
+            b = _smooth_relative(b, self.sums[:, 0] / max(self.frames, 1), dims, float(smooth_px))
+        return PixelTrend(b.astype(np.float32), self.f.astype(np.float32))
 
 
-def fit_trend(source, degree: int, chunk_frames: int, threads: int = 1) -> PixelTrend:
+def _smooth_relative(b: np.ndarray, mean: np.ndarray, dims: tuple[int, int], sigma: float) -> np.ndarray:
+    """``mean * G(b) / G(mean)`` per column of ``b`` ``(h*w, L)`` (Fortran pixel order); ``G(b)`` where ``G(mean)`` ~ 0."""
+    h, w = dims
+
+    def smooth(values: np.ndarray) -> np.ndarray:
+        image = values.reshape((h, w), order="F")
+        return scipy.ndimage.gaussian_filter(image, sigma, mode="nearest").ravel(order="F")
+
+    level = smooth(mean)
+    floor = 1e-6 * max(float(np.abs(mean).max()), 1e-30)
+    out = np.empty_like(b)
+    for k in range(b.shape[1]):
+        smoothed = smooth(b[:, k])
+        out[:, k] = np.where(np.abs(level) > floor, mean * smoothed / np.where(level == 0, 1.0, level), smoothed)
+    return out
+
+
+def fit_trend(source, degree: int, chunk_frames: int, threads: int = 1, smooth_px: float | None = None) -> PixelTrend:
     """Each pixel's trend of degree ``1..degree`` over the recording, in one pass over ``source``.
 
     Parameters
@@ -151,6 +185,8 @@ def fit_trend(source, degree: int, chunk_frames: int, threads: int = 1) -> Pixel
         Frames per chunk read.
     threads : int
         Threads reading chunks ahead and forming their sums.
+    smooth_px : float, optional
+        Keep the spatially smooth part of the relative trend (:meth:`TrendSums.result`); None: each pixel's own.
 
     Returns
     -------
@@ -164,4 +200,4 @@ def fit_trend(source, degree: int, chunk_frames: int, threads: int = 1) -> Pixel
         return PixelTrend(np.zeros((raw.n_pixels, 0), np.float32), np.zeros((0, raw.n_frames), np.float32))
     for start, stop, part in raw.read_chunks(chunk_frames, 1, sums.chunk_sums, workers=threads, reuse=True):
         sums.add(part, stop - start)
-    return sums.result()
+    return sums.result(raw.dims, smooth_px)
