@@ -5,8 +5,13 @@ import pytest
 import scipy.sparse
 
 from ace_neuro.cnmfe.estimates import Estimates, frames_to_pixels
+from ace_neuro.cnmfe.fit import fit_region
+from ace_neuro.cnmfe.params import CnmfeOptions
 from ace_neuro.cnmfe.reader import MovieSource
+from ace_neuro.cnmfe.spatial import centroids
 from ace_neuro.cnmfe.trend import PixelTrend, fit_trend, legendre_basis
+from ace_neuro.simulate import SimulationConfig, simulate_frames
+from ace_neuro.simulate.model import build_model
 
 
 def test_the_basis_is_orthonormal_orthogonal_to_the_constant_and_polynomial():
@@ -97,3 +102,81 @@ def test_the_ring_model_reads_the_movie_without_the_trend():
     # frames chosen by index take the trend of those frames
     np.testing.assert_allclose(est.background(Y[:, [3, 7]], np.array([3, 7])), expected[:, [3, 7]], rtol=1e-4,
                                atol=1e-4)
+
+
+def test_the_smooth_relative_trend_removes_bleaching_and_leaves_a_cells_own_slow_change():
+    T, h, w = 300, 40, 40
+    rng = np.random.default_rng(2)
+    t = np.arange(T) / (T - 1)
+    rows, cols = np.mgrid[0:h, 0:w]
+    level = 100 + 40 * np.sin(cols / 5.0) + 30 * (np.abs(rows - 20) < 2)  # stripes and a bright band: sharp structure
+    bleach = np.exp(np.log(0.5) * t)  # the whole field loses half its light
+    cell = 30 * np.exp(-((rows - 12) ** 2 + (cols - 28) ** 2) / (2 * 2.0 ** 2))
+    activity = 0.2 + t  # the cell's own slow rise over the session
+    clean = (level[None] + cell[None] * activity[:, None, None]) * bleach[:, None, None]
+    movie = (clean + rng.normal(0, 0.1, (T, h, w))).astype(np.float32)
+    source = MovieSource.from_array(movie)
+    own = fit_trend(source, 3, chunk_frames=100)
+    smooth = fit_trend(source, 3, chunk_frames=100, smooth_px=13.0)
+    centre, field = 12 + 28 * h, 35 + 5 * h  # the cell's centre; a pixel of the field far from it (Fortran order)
+    y_own, y_smooth = source.with_trend(own).read(0, T), source.with_trend(smooth).read(0, T)
+    # each pixel's own trend takes the cell's rise with the bleaching: its pixel is left flat
+    assert np.ptp(y_own[centre]) < 1.0
+    # the smooth relative trend leaves the cell's own change (its rise times the field's bleaching)
+    expected = cell[12, 28] * activity * bleach
+    assert np.corrcoef(y_smooth[centre], expected)[0, 1] > 0.95
+    assert np.ptp(y_smooth[centre]) > 5.0
+    # and still removes the bleaching of the field, across its sharp structure (a fall of 50 % of ~100 there)
+    assert np.ptp(y_smooth[field]) < 2.0
+    band = 20 + 5 * h  # on the bright band
+    assert np.ptp(y_smooth[band]) < 2.0
+
+
+def _simulated_fits(bleaching: float, seed: int):
+    """Fits of a 96 x 96 x 1,000-frame simulation (8 cells of radius 5, 15 Hz, no motion) without and with the trend.
+
+    Returns the bleaching curve, the true centres and, per ``trend_degree`` (0, 3): the traces ``(K, T)``, each
+    component's footprint size (pixels) and its centroid's distance to every true centre ``(K, n_cells)``.
+    """
+    config = SimulationConfig(n_frames=1000, height=96, width=96, n_neurons=8, seed=seed, bleaching=bleaching,
+                              neuron_radius_px=5.0, frame_rate=15.0, motion_amplitude_px=0.0,
+                              nonrigid_amplitude_px=0.0, ephys=False)
+    model = build_model(config)
+    source = MovieSource.from_array(simulate_frames(config).astype(np.float32))
+    centres = np.asarray(model.centres, float)
+    fits = {}
+    for degree in (0, 3):
+        fit = fit_region(source, CnmfeOptions.from_params({"trend_degree": degree, "gSig": [3, 3], "gSiz": [13, 13]}),
+                         frame_rate=15.0)
+        A = fit.state.A
+        distance = np.hypot(*(centroids(A, (96, 96))[:, None, :] - centres[None]).transpose(2, 0, 1))
+        fits[degree] = (fit.state.C, np.diff(A.indptr), distance)
+        assert (fit.trend is None) == (degree == 0)
+    return model.bleach.astype(float), centres, fits
+
+
+def _r_with(traces: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    return np.array([np.corrcoef(c, curve)[0, 1] if np.ptp(c) > 0 else 0.0 for c in traces])
+
+
+@pytest.mark.slow
+def test_a_bleaching_field_gives_no_component_that_follows_the_fall():
+    curve, centres, fits = _simulated_fits(bleaching=0.7, seed=2)
+    C0, size0, d0 = fits[0]
+    C3, _, d3 = fits[3]
+    # CNMF-E's constant b0: broad components (hundreds of pixels) whose traces are the bleaching curve
+    follows = np.abs(_r_with(C0, curve)) >= 0.9
+    assert follows.any() and size0[follows].max() >= 300
+    # with the trend removed, no trace follows it, and every cell is still found (centroid within 3 px)
+    assert np.abs(_r_with(C3, curve)).max() < 0.5
+    assert (d3.min(axis=0) <= 3).all() and (d0.min(axis=0) <= 3).all()
+
+
+@pytest.mark.slow
+def test_without_bleaching_the_trend_changes_nothing_found():
+    _, centres, fits = _simulated_fits(bleaching=0.0, seed=1)
+    (C0, _, d0), (C3, _, d3) = fits[0], fits[3]
+    assert (d0.min(axis=0) <= 3).all() and (d3.min(axis=0) <= 3).all()
+    # each cell's trace is the same in both fits (the smooth relative trend leaves a cell's activity to it)
+    same = [np.corrcoef(C0[np.argmin(d0[:, j])], C3[np.argmin(d3[:, j])])[0, 1] for j in range(len(centres))]
+    assert min(same) > 0.99, same
