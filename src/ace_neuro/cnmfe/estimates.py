@@ -9,9 +9,10 @@ reads ours unchanged:
   (``pixel = row + col * H``), as CaImAn and its memory maps do.
 * ``C`` ``(K, T)`` denoised traces, ``S`` ``(K, T)`` deconvolved activity,
   ``YrA`` ``(K, T)`` residual traces (``C + YrA`` is the raw trace).
-* Background: ``b0`` ``(H*W,)`` constant per pixel, plus either the ring
-  model ``W`` (sparse, at ``ssub_B`` resolution) or ``nb`` low-rank
-  components ``b`` ``(H*W, nb)`` / ``f`` ``(nb, T)``.
+* Background: ``b0`` ``(H*W,)`` constant per pixel, plus the ring
+  model ``W`` (sparse, at ``ssub_B`` resolution) and/or ``nb`` low-rank
+  components ``b`` ``(H*W, nb)`` / ``f`` ``(nb, T)``; with both, ``b f`` is each
+  pixel's slow trend (:mod:`.trend`), removed before the ring model.
 
 Files: :mod:`.estimates_file` (our HDF5 layout, exact round trip) and
 :func:`ace_neuro.io.caiman.export_caiman_hdf5` (CaImAn's ``cnm.save()`` layout,
@@ -287,6 +288,8 @@ class Estimates:
 
     def __repr__(self) -> str:
         background = f"ring W at ssub_B={self.ssub_B}" if self.W is not None else f"nb={self.nb}"
+        if self.W is not None and self.nb:
+            background = f"trend of degree 1-{self.nb} + {background}"
         evaluation = f", {int(self.accepted.sum())} accepted" if self.evaluated else ""
         return (
             f"Estimates(K={self.n_components}, T={self.n_frames}, dims={self.dims}, "
@@ -403,10 +406,11 @@ class Estimates:
     def background(self, pixels: np.ndarray, frames: np.ndarray | slice) -> np.ndarray:
         """Background of some frames, ``(H*W, n)`` float32.
 
-        ``B = b0 + U W D (Y - A C - b0) + b f`` where ``D`` is the ``ssub_B``
+        ``B = b0 + b f + U W D (Y - A C - b0 - b f)`` where ``D`` is the ``ssub_B``
         block mean (:func:`decimation_matrix`), ``U`` repeats each block value
         over its pixels, and the ring term is present only when ``W`` is set
-        (CaImAn's ``Estimates.compute_background`` convention).
+        (CaImAn's ``Estimates.compute_background`` convention). With both, ``b f``
+        is each pixel's slow trend (:mod:`.trend`), which the ring model never saw.
 
         Parameters
         ----------
@@ -423,8 +427,11 @@ class Estimates:
         if C.shape[1] != pixels.shape[1]:
             raise ValueError(f"{pixels.shape[1]} frames of data but {C.shape[1]} frames selected")
         out = np.repeat(self.b0[:, None], pixels.shape[1], axis=1)
+        trend = np.asarray(self.b @ self.f[:, frames], dtype=np.float32) if self.nb else None
         if self.W is not None:
             residual = pixels - self.b0[:, None]
+            if trend is not None:
+                residual -= trend
             if self.n_components:
                 residual -= np.asarray(self.A @ C, dtype=np.float32)
             if self.ssub_B == 1:
@@ -433,6 +440,6 @@ class Estimates:
                 down = decimation_matrix(self.dims, self.ssub_B)
                 up = (down > 0).T.astype(np.float32)
                 out += up @ (self.W @ (down @ residual))
-        if self.nb:
-            out += self.b @ self.f[:, frames]
+        if trend is not None:
+            out += trend
         return out

@@ -37,6 +37,7 @@ from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
 from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import AUTO, is_auto, resolve_thresholds
+from .trend import fit_trend
 from .wide_seeding import join_components, near_seeds, oversized_components, wide_geometry
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "temporal_update",
     "movie_extraction_frames",
     "residual_extraction_frames",
+    "detrended_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class RegionFit:
     cn: np.ndarray
     pnr: np.ndarray
     info: dict = field(default_factory=dict)
+    #: The slow trend removed from the movie before the fit (:class:`.trend.PixelTrend`; None: none).
+    trend: Any = None
 
 
 def movie_passes(source: MovieSource, options: CnmfeOptions, threads: int = 1) -> MoviePasses:
@@ -74,6 +78,26 @@ def movie_passes(source: MovieSource, options: CnmfeOptions, threads: int = 1) -
                        ssub_B=background.ssub_B,
                        ring_radius=ring_radius(seeding.gSiz, background.ring_size_factor, background.ssub_B),
                        threads=threads, ring_fit_frames=background.ring_fit_frames)
+
+
+def detrended_source(source: MovieSource, options: CnmfeOptions, threads: int = 1,
+                     log: logging.Logger | None = None) -> MovieSource:
+    """``source`` read without each pixel's trend of degree ``1..trend_degree`` (:mod:`.trend`; one pass).
+
+    Unchanged when ``trend_degree`` is 0 or a trend is attached already (a patch of a detrended movie).
+    """
+    degree = int(options.background.trend_degree)
+    if degree <= 0 or source.trend is not None:
+        return source
+    # the relative trend's smooth part, over about two cell diameters (gSiz): bleaching's, not a cell's own
+    trend = fit_trend(source, degree, source.chunk_frames(float(options.cnmfe_chunk_mb)), threads,
+                      smooth_px=float(max(options.seeding.gSiz)))
+    if log is not None and trend.degree:
+        change = trend.values(source.n_frames - 1, source.n_frames)[:, 0] - trend.values(0, 1)[:, 0]
+        log.info("cnmfe: each pixel's trend of degree 1-%d removed (trend_degree %d); from the first frame to the "
+                 "last it changes by %.3g (median pixel; 5-95 %%: %.3g to %.3g)", trend.degree, degree,
+                 float(np.median(change)), *np.percentile(change, [5, 95]).tolist())
+    return source.with_trend(trend)
 
 
 def _init_geometry(gSig, gSiz, ssub: int) -> tuple[list[float], list[int]]:
@@ -551,6 +575,7 @@ def fit_region(
     log = log or logger
     options = resolve_tsub(options, frame_rate)  # tsub auto: the frames of 0.1 s
     seeding, noise = options.seeding, options.noise
+    source = detrended_source(source, options, threads, log)
     passes = movie_passes(source, options, threads)
     passes.label = label
     passes.scratch_dir = None if scratch_dir is None else os.fspath(scratch_dir)
@@ -587,4 +612,4 @@ def fit_region(
         h, w = passes.dims
         cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)
         pnr = cv2.resize(pnr, (w, h), interpolation=cv2.INTER_LINEAR)
-    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr, info)
+    return RegionFit(passes.dims, state, sn, pixel_mean, cn, pnr, info, source.trend)

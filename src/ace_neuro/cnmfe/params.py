@@ -132,6 +132,10 @@ class BackgroundOptions:
     ring_fit_frames : int or None
         Frames each fit of the ring weights reads at most (whole chunks spread
         evenly over the recording); None: every frame.
+    trend_degree : int
+        The slow trend (photobleaching) removed before the fit: Legendre
+        polynomials of degree 1 to this, their smooth relative part
+        (:mod:`.trend`); 0: none.
     """
 
     ring_size_factor: float
@@ -139,6 +143,7 @@ class BackgroundOptions:
     nb: int
     update_background_components: bool
     ring_fit_frames: int | None
+    trend_degree: int
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,7 @@ class CnmfeOptions(Options):
     only_init: bool = option(False, "boolean", "Stop after initialisation and background fit (no alternating refinement).", caiman_group="patch")
     update_background_components: bool = option(True, "boolean", "Re-fit the ring-model background after every spatial update.", caiman_group="spatial")
     ring_fit_frames: int | None = option(6000, ("integer", "null"), "(ace-neuro) Frames each fit of the ring-model background's weights reads at most: whole chunks spread evenly over a longer recording (null = every frame). Its cost then stops growing with the length; the weights barely change (benchmarks/long_session.md, session 10). Recordings up to this long are unchanged.", minimum=100)
+    trend_degree: int = option(0, "integer", "(ace-neuro) Off by default (0 = CNMF-E's constant b0). When set, remove the slow trend of the recording (photobleaching) before the fit: each pixel's least-squares polynomial of degree 1 to trend_degree in time, of which the spatially smooth part relative to the pixel's mean is kept (Gaussian of sigma gSiz: bleaching scales every source of a pixel alike, a cell's own slow activity is local and stays in its trace); stored as the background's b and f, each pixel's mean stays in b0 (cnmfe/trend.py). At 3 (follows an exponential loss of 70 % to 0.1 %) it removes the components that follow the bleaching curve on simulations (bleaching_0.7 precision 0.854 -> 0.927, v3 6,000 frames 0.926 -> 0.962) and leaves the base case as it was, but on MiniAn's real demo it accepts 11 more components, few of them MiniAn's (ours among MiniAn's 0.775 -> 0.725, under the 0.75 target), so it is opt-in (benchmarks/length.md, Session 13).", minimum=0, maximum=10)
     method_deconvolution: str = option("oasis", "string", "Deconvolution method.", enum=("oasis",), caiman_group="temporal")
     noise_method: str = option("mean", "string", "How to average the power spectrum over noise_range to get the noise.", enum=("mean", "median", "logmexp"), caiman_group=("preprocess", "temporal"))
     noise_range: tuple[float, ...] = option([0.25, 0.5], "array", "Band of normalised frequencies (fraction of the frame rate) assumed to hold only noise.", items={"type": "number", "minimum": 0.0, "maximum": 0.5}, caiman_group=("preprocess", "temporal"))

@@ -29,7 +29,8 @@ import scipy.sparse
 
 from ..io.atomic import atomic_path
 from ..pools import map_in_order, process_pool, stop_pool
-from .fit import RegionFit, constant_background, fit_region, movie_passes, normalise_footprints, refine, temporal_update
+from .fit import (RegionFit, constant_background, detrended_source, fit_region, movie_passes, normalise_footprints, refine,
+                  temporal_update)
 from .merge import merge_components
 from .params import CnmfeOptions
 from .passes import ModelState
@@ -199,6 +200,8 @@ def merge_patches(
     log = log or logger
     dims = source.dims
     h, w = dims
+    # each patch removed its own pixels' trend (the same per pixel); the full-field round reads the whole frame's
+    source = detrended_source(source, options, log=log)
     cn, pnr, sn, pixel_mean, blocks, traces = _place_patches(results, dims)
     n_patch_components = int(sum(b.shape[1] for b in blocks))
     if blocks:
@@ -222,7 +225,8 @@ def merge_patches(
     elif A.shape[1]:
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise)
     return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(results), "n_patch_components": n_patch_components,
-                                                             "seeding_thresholds": [f.info.get("seeding_thresholds") for _, f in results]})
+                                                             "seeding_thresholds": [f.info.get("seeding_thresholds") for _, f in results]},
+                     source.trend)
 
 
 def save_patch_fit(path: str | os.PathLike, index: int, patch: PatchFit) -> None:

@@ -210,6 +210,8 @@ def estimates_from_fit(fit: RegionFit, setup: FitSetup, *, log: logging.Logger |
         used["min_pnr"] = used["seeding_thresholds"]["min_pnr"]
     common = dict(A=state.A, C=state.C, dims=setup.dims, frame_rate=float(fr), b0=state.b0, W=state.W,
                   ssub_B=int(options.background.ssub_B), sn=fit.sn, params=used, Cn=fit.cn, pnr=fit.pnr)
+    if fit.trend is not None and fit.trend.degree:  # each pixel's slow trend, removed before the ring (cnmfe/trend.py)
+        common.update(b=fit.trend.b, f=fit.trend.f)
     if tr is not None:
         return Estimates(S=tr.S, YrA=tr.YrA, bl=tr.bl, c1=tr.c1, g=tr.g, neurons_sn=tr.neurons_sn, lam=tr.lam, **common)
     return Estimates(g=np.zeros((K, int(options.temporal.p)), np.float32), **common)

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -55,6 +55,9 @@ class MovieSource:
     block_frames: int = 0
     #: Sample type on disk (float32, or float16 for a compact block file).
     dtype: str = "float32"
+    #: Each pixel's slow trend (:class:`.trend.PixelTrend`, the region's pixels), subtracted from every chunk
+    #: :meth:`read` returns; None: the frames as stored.
+    trend: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, region: tuple[int, int, int, int] | None = None) -> "MovieSource":
@@ -86,8 +89,25 @@ class MovieSource:
         r0, r1, c0, c1 = region
         if not (0 <= r0 < r1 <= self.full_dims[0] and 0 <= c0 < c1 <= self.full_dims[1]):
             raise ValueError(f"region {region} outside the frame {self.full_dims}")
+        trend = None
+        if self.trend is not None:  # the trend's pixels are this region's: the new region's, in its coordinates
+            q0, q1, p0, p1 = self.region
+            if not (q0 <= r0 and r1 <= q1 and p0 <= c0 and c1 <= p1):
+                raise ValueError(f"region {region} outside {self.region}, the region the trend is known on")
+            trend = self.trend.restrict(self.dims, (r0 - q0, r1 - q0, c0 - p0, c1 - p0))
         return MovieSource(self.path, self.array, self.full_dims, self.n_frames, tuple(int(v) for v in region),
-                           self.layout, self.block_frames, self.dtype)
+                           self.layout, self.block_frames, self.dtype, trend)
+
+    def with_trend(self, trend) -> "MovieSource":
+        """The same region read without ``trend`` (:class:`.trend.PixelTrend` of its pixels, every frame)."""
+        if trend.b.shape[0] != self.n_pixels or trend.f.shape[1] != self.n_frames:
+            raise ValueError(f"trend of {trend.b.shape[0]} pixels x {trend.f.shape[1]} frames for a region of "
+                             f"{self.n_pixels} pixels x {self.n_frames} frames")
+        return replace(self, trend=trend)
+
+    def without_trend(self) -> "MovieSource":
+        """The same region read as stored."""
+        return self if self.trend is None else replace(self, trend=None)
 
     @property
     def dims(self) -> tuple[int, int]:
@@ -110,7 +130,17 @@ class MovieSource:
 
         ``scratch`` (:meth:`block_scratch`): the buffer a frame-block file's blocks are read into;
         ``out``: a C-contiguous float32 array of that shape that a frame-block file's frames are returned in.
+        With a :attr:`trend`, the frames less the trend.
         """
+        chunk = self._read_stored(start, stop, scratch, out)
+        if self.trend is None:
+            return chunk
+        if self.array is not None and np.may_share_memory(chunk, self.array):
+            chunk = chunk.copy()
+        return self.trend.subtract(chunk, start, stop)
+
+    def _read_stored(self, start: int, stop: int, scratch: np.ndarray | None, out: np.ndarray | None) -> np.ndarray:
+        """:meth:`read` without the trend."""
         if not 0 <= start < stop <= self.n_frames:
             raise ValueError(f"frames [{start}, {stop}) outside the movie's {self.n_frames} frames")
         r0, r1, c0, c1 = self.region
@@ -134,7 +164,7 @@ class MovieSource:
         if not 0 <= start < stop <= self.n_frames:
             raise ValueError(f"frames [{start}, {stop}) outside the movie's {self.n_frames} frames")
         r0, r1, c0, c1 = self.region
-        if self.array is not None:
+        if self.array is not None and self.trend is None:
             return np.ascontiguousarray(self.array[start:stop, r0:r1, c0:c1], dtype=np.float32)
         return pixels_to_frames(self.read(start, stop), self.dims)
 

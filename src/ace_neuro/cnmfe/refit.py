@@ -181,6 +181,10 @@ def refit_traces(estimates: Estimates, source: MovieSource, changed: Sequence[in
 
     options = recorded_options(estimates, CnmfeOptions)  # the options the fit recorded
     options = resolve_tsub(options, estimates.frame_rate)  # its tsub (a number) or, unrecorded, the auto value
+    if estimates.nb and estimates.W is not None and source.trend is None:  # the fit's movie: without its trend
+        from ace_neuro.cnmfe.trend import PixelTrend
+
+        source = source.with_trend(PixelTrend(estimates.b, estimates.f))
     passes = movie_passes(source, options, threads=threads)
     passes.label = "evaluate re-fit"
     A = scipy.sparse.csc_matrix(estimates.A, dtype=np.float32)

@@ -369,7 +369,7 @@ class _BandModel:
         first = e0 * height
         self.A = A_rows[first + rows]
         self.b0 = est.b0[first + rows][:, None]
-        self.b = est.b[first + covered_ext] if est.nb else None
+        self.b = est.b[first + rows] if est.nb else None  # the slow trend, removed before the ring (cnmfe/trend.py)
 
     def clean(self, Y: np.ndarray, f0: int, f1: int) -> np.ndarray:
         """Movie - background - all components on the covered pixels, frames ``f0..f1 - 1``: ``(n_covered, F)``
@@ -382,11 +382,11 @@ class _BandModel:
         residual = Y[self.rows]
         residual -= np.asarray(self.A @ est.C[:, f0:f1], dtype=np.float32)
         residual -= self.b0
+        if self.b is not None:
+            residual -= self.b @ est.f[:, f0:f1]
         clean = residual[self.covered]
         if self.down is not None:
             clean = clean - self.up @ (self.W @ (self.down @ residual))
-        if self.b is not None:
-            clean = clean - self.b @ est.f[:, f0:f1]
         return clean
 
 

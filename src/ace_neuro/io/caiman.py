@@ -108,16 +108,19 @@ def export_caiman_hdf5(
     CaImAn's conventions are followed: ``None`` is the string dataset
     ``'NoneType'``; sparse ``A`` and ``W`` are groups ``data, indices, indptr,
     shape`` (CSC); strings are attributes of their group; tuples are arrays.
-    With a ring-model background (``W`` set, ``nb = 0``) ``b`` and ``f`` are
+    With a ring-model background (``W`` set) ``b`` and ``f`` are
     written as ``'NoneType'``, so CaImAn's ``compute_background`` takes its
-    ring-model branch.
+    ring-model branch. Each pixel's slow trend (``b f`` beside ``W``,
+    ``cnmfe.trend_degree``) has no place in CaImAn's model (its low-rank branch
+    drops ``b0`` and the ring): it is left out, and CaImAn's ring then reads the
+    movie with the trend.
     """
     if not isinstance(estimates, Estimates):
         raise TypeError(f"export_caiman_hdf5 needs an Estimates, got {type(estimates).__name__}")
     path = Path(path)
     if path.suffix != ".hdf5":
         raise ValueError(f"{path}: CaImAn's load_CNMF reads '.hdf5' files written by cnm.save(); use that suffix")
-    ring = estimates.W is not None and estimates.nb == 0
+    ring = estimates.W is not None
     est = {name: None for name in _CAIMAN_ESTIMATE_FIELDS}
     est.update(
         A=estimates.A,
