@@ -286,7 +286,8 @@ def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, ts
     K = len(comps.footprints)
     if K == 0:
         return scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32), np.zeros((0, n_frames), np.float32)
-    cols, traces = [], []
+    cols = []
+    traces = np.empty((K, n_frames), np.float32)  # filled row by row: no list of K rows beside the array
     for k, (idx, val) in enumerate(comps.footprints):
         if ssub > 1:
             img = np.zeros(init_dims, np.float32)
@@ -301,13 +302,13 @@ def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, ts
         tr = comps.traces[k]
         if tsub > 1:
             tr = np.repeat(tr, tsub)[:n_frames]
-        traces.append(tr * norm)
+        traces[k] = tr * norm
     indptr = np.cumsum([0] + [len(i) for i, _ in cols])
     A = scipy.sparse.csc_matrix(
         (np.concatenate([v for _, v in cols]).astype(np.float32), np.concatenate([i for i, _ in cols]), indptr),
         shape=(h * w, K),
     )
-    return A, np.asarray(traces, np.float32)
+    return A, traces
 
 
 def normalise_footprints(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
@@ -370,7 +371,7 @@ def temporal_update(
     decay_frames = float(temporal.decay_time) * float(frame_rate)
     pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
     res = update_traces(YA, AA, state.C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
-                        noise.noise_range, noise.noise_method, pool=pool)
+                        noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True)  # YrA in YA's memory
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
     return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
 
