@@ -127,3 +127,24 @@ def test_full_resolution_traces_filled_in_place():
         norm = float(np.sqrt(np.sum(val.astype(np.float64) ** 2)))
         assert np.array_equal(C[k], np.repeat(traces[k], tsub) * norm)
     assert C.dtype == np.float32 and A.shape == (3600, n_comp)
+
+
+def test_dropping_components_keeps_the_traces_once():
+    """Components dropped after a temporal update (silent ones): the state's traces and the update's were
+    copied apart (C twice, 16 x K x T bytes formed); now one array for both (12 x K x T: C, S and YrA)."""
+    from ace_neuro.cnmfe.fit import _drop_silent
+    from ace_neuro.cnmfe.passes import ModelState
+    from ace_neuro.cnmfe.temporal import TraceResult
+
+    rng = np.random.default_rng(2)
+    n_comp, n_frames = 100, 3000
+    C, S, YrA = (rng.random((n_comp, n_frames)).astype(np.float32) for _ in range(3))
+    C[7] = 0.0  # silent
+    small = [np.zeros(n_comp, np.float32) for _ in range(5)]
+    traces = TraceResult(C, S, YrA, small[0], small[1], np.zeros((n_comp, 1), np.float32), small[2], small[3])
+    A = scipy.sparse.random(400, n_comp, density=0.05, format="csc", dtype=np.float32, random_state=1)
+    state = ModelState(A, C, np.zeros(400, np.float32), None, traces)
+    kept, peak = _traced_peak(_drop_silent, state)
+    assert peak < 13 * n_comp * n_frames, peak / (n_comp * n_frames)
+    assert kept.C.shape == (n_comp - 1, n_frames) and np.shares_memory(kept.C, kept.traces.C)
+    assert np.array_equal(kept.C, np.delete(C, 7, axis=0)) and np.array_equal(kept.traces.YrA, np.delete(YrA, 7, axis=0))

@@ -380,7 +380,8 @@ def _drop_silent(state: ModelState) -> ModelState:
     """Remove components whose trace is identically zero."""
     if state.A.shape[1] == 0:
         return state
-    return _keep_components(state, np.flatnonzero(np.abs(state.C).max(axis=1) > 0))
+    C = state.C  # a nonzero in the row: its largest above 0 or its smallest below (no K x T array of |C|)
+    return _keep_components(state, np.flatnonzero((C.max(axis=1) > 0) | (C.min(axis=1) < 0)))
 
 
 def _drop_oversized(state: ModelState, dims: tuple[int, int], seeding: SeedingOptions, pixel_mean: np.ndarray,
@@ -411,7 +412,10 @@ def _keep_components(state: ModelState, keep: np.ndarray) -> ModelState:
         return state
     tr = state.traces
     if tr is not None:
+        shared = tr.C is state.C  # the temporal update's traces are the state's: kept as one array, not two
         tr = TraceResult(*(getattr(tr, f)[keep] for f in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn")))
+        if shared:
+            return ModelState(scipy.sparse.csc_matrix(state.A[:, keep]), tr.C, state.b0, state.W, tr)
     return ModelState(scipy.sparse.csc_matrix(state.A[:, keep]), state.C[keep], state.b0, state.W, tr)
 
 
