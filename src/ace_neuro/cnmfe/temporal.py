@@ -444,9 +444,11 @@ def residual_traces(YA: np.ndarray, AA: np.ndarray, C: np.ndarray, diag: np.ndar
     out = np.empty((n_comp, n_frames), np.float32) if out is None else out
     scale = np.where(diag > 0, diag, 1.0)[:, None]
     block_bytes = TRACE_BATCH_BYTES if block_bytes is None else block_bytes
-    rows = max(1, int(block_bytes) // (8 * max(1, n_frames)))
-    for r0 in range(0, n_comp, rows):
-        r1 = min(n_comp, r0 + rows)
+    rows = max(2, int(block_bytes) // (8 * max(1, n_frames)))
+    starts = list(range(0, n_comp, rows))
+    if len(starts) > 1 and n_comp - starts[-1] == 1:
+        starts.pop()  # no one-row block: NumPy would take a matrix-vector product for it (BLAS gemv, not gemm)
+    for r0, r1 in zip(starts, starts[1:] + [n_comp]):
         block = AA[r0:r1] @ C
         np.subtract(YA[r0:r1], block, out=block)
         block /= scale[r0:r1]
