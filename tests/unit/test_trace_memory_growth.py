@@ -148,3 +148,33 @@ def test_dropping_components_keeps_the_traces_once():
     assert peak < 13 * n_comp * n_frames, peak / (n_comp * n_frames)
     assert kept.C.shape == (n_comp - 1, n_frames) and np.shares_memory(kept.C, kept.traces.C)
     assert np.array_equal(kept.C, np.delete(C, 7, axis=0)) and np.array_equal(kept.traces.YrA, np.delete(YrA, 7, axis=0))
+
+
+def test_traces_are_denoised_with_one_blas_thread(monkeypatch):
+    """OpenBLAS splits a vector product of more than 10,000 elements over its threads; on traces past 10,000
+    frames the AR fit's and OASIS's dot products then cost ~7x the CPU per frame (benchmarks/long_session.md,
+    Session 13) and their bits depend on the machine's thread count. The denoising runs with one BLAS thread
+    (in this process and in the trace workers) and the count is restored after."""
+    from ace_neuro.blas import set_blas_threads
+
+    before = set_blas_threads(None)
+    if before is None:  # no OpenBLAS in this NumPy: nothing to check
+        return
+    seen = []
+    original = temporal.deconvolve_trace
+
+    def spy(*args, **kwargs):
+        seen.append(set_blas_threads(None))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(temporal, "deconvolve_trace", spy)
+    set_blas_threads(2)
+    try:
+        projected, gram, start = synthetic_trace_problem(6, 300)
+        temporal.update_traces(projected, gram, start, 1, None)
+        assert seen and set(seen) == {1}
+        assert set_blas_threads(None) == 2
+        with temporal.TracePool(1) as pool:
+            assert pool.get().submit(set_blas_threads, None).result() == 1
+    finally:
+        set_blas_threads(before)

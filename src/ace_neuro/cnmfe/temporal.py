@@ -26,6 +26,7 @@ import scipy.linalg
 from oasis.functions import GetSn, constrained_onnlsAR2
 
 from .noise import trace_noise
+from ace_neuro.blas import set_blas_threads
 from ace_neuro.pools import map_in_order, map_threads, process_pool, stop_pool
 from ace_neuro.cnmfe.params import CnmfeOptions
 
@@ -76,7 +77,8 @@ class TracePool:
         if self.workers < 1:
             return None
         if self._pool is None:
-            self._pool = process_pool(self.workers)
+            # the workers only denoise traces: one BLAS thread each, as this process while it denoises (update_traces)
+            self._pool = process_pool(self.workers, initializer=set_blas_threads, initargs=(1,))
         return self._pool
 
     def close(self, *, failed: bool = False) -> None:
@@ -377,6 +379,25 @@ def update_traces(
     # a level's raw traces and OASIS's float64 results are held at once: levels cut to about TRACE_BATCH_BYTES
     # (a level's components share no overlap, so any part of it reads the same traces: the same bits)
     groups = [part for group in groups for part in _batches(group, n_frames)]
+    # one BLAS thread while denoising: OpenBLAS splits a vector product over its threads from 10,000 elements
+    # (the AR fit's and OASIS's dot products on traces past 10,000 frames), and its threads' waiting for so
+    # little work cost ~7x the CPU per frame under load; one thread also gives the same bits on any machine
+    previous_blas_threads = set_blas_threads(1)
+    try:
+        _sweeps(groups, n_sweeps, C, S, YA, AA, diag, overlaps, settings, pool, sn, bl, lam, g, c1, p)
+    finally:
+        set_blas_threads(previous_blas_threads)
+    in_place = overwrite_YA and YA.dtype == np.float32 and YA.flags.c_contiguous and YA.flags.writeable
+    YrA = residual_traces(YA, AA, C, diag, out=YA if in_place else None)
+    del YA
+    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+    C32 = f32(C)
+    del C  # the float64 traces go before the small outputs are formed
+    return TraceResult(C32, S, YrA, f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
+
+
+def _sweeps(groups, n_sweeps, C, S, YA, AA, diag, overlaps, settings, pool, sn, bl, lam, g, c1, p) -> None:
+    """The block-coordinate sweeps of :func:`update_traces`: ``C``, ``S`` and the per-trace arrays filled in place."""
     for _ in range(int(n_sweeps)):
         for group in groups:
             C[group[diag[group] <= 0]] = 0.0
@@ -391,13 +412,6 @@ def update_traces(
                 if p:
                     g[k] = gk[:p]
                 c1[k] = c[0] if c.size else 0.0
-    in_place = overwrite_YA and YA.dtype == np.float32 and YA.flags.c_contiguous and YA.flags.writeable
-    YrA = residual_traces(YA, AA, C, diag, out=YA if in_place else None)
-    del YA
-    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
-    C32 = f32(C)
-    del C  # the float64 traces go before the small outputs are formed
-    return TraceResult(C32, S, YrA, f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
 
 
 #: Bytes of float64 traces (raw traces and OASIS's results) formed at once by one batch of :func:`update_traces`.
