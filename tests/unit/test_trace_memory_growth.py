@@ -178,3 +178,13 @@ def test_traces_are_denoised_with_one_blas_thread(monkeypatch):
             assert pool.get().submit(set_blas_threads, None).result() == 1
     finally:
         set_blas_threads(before)
+
+
+def test_merge_without_groups_returns_the_traces_themselves():
+    """No group to merge: the float32 traces are returned as they are (a copy stayed alive in the caller's
+    refinement loop through the next round: one more K x T array)."""
+    rng = np.random.default_rng(5)
+    A = scipy.sparse.csc_matrix(np.kron(np.eye(4), np.ones((9, 1))))  # four disjoint footprints
+    C = rng.random((4, 500)).astype(np.float32)
+    _, C_new, groups = merge.merge_components(A, C, 0.99, None)
+    assert groups == [] and np.shares_memory(C_new, C)

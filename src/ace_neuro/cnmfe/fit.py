@@ -505,6 +505,8 @@ def refine(
                     A = scipy.sparse.hstack([state.A, A_new], format="csc")
                     C = np.concatenate([state.C, C_new], axis=0)
                     state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
+                del comps, C_new  # not kept alive through the next round (K x T arrays)
+        del A, C  # the merge's (or the concatenation's) references: the state holds what is kept
         del n_before
     if state.traces is None and state.A.shape[1]:
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
@@ -570,6 +572,7 @@ def fit_region(
     A, C = _to_full_resolution(comps, init_dims, passes.dims, seeding.ssub, seeding.tsub, passes.T)
     log.info("%s: %d components initialised", label, A.shape[1])
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
+    del C, comps  # the initial traces live on in the state only, freed when the refinement replaces them
     state.W = passes.fit_background(state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}

@@ -169,8 +169,8 @@ def merge_components(
     A = scipy.sparse.csc_matrix(A, dtype=np.float64, copy=True)  # never share index arrays with the caller
     C = np.asarray(C)  # no float64 copy of all traces: each group's rows are promoted where used (same values)
     groups = merge_groups(A, C, merge_thr, dup_thr, dims)
-    if not groups:
-        return scipy.sparse.csc_matrix(A, dtype=np.float32), C.astype(np.float32), []
+    if not groups:  # the traces themselves (float32): a copy would be one more K x T array alive in the caller
+        return scipy.sparse.csc_matrix(A, dtype=np.float32), np.asarray(C, np.float32), []
     cols = [A[:, k] for k in range(A.shape[1])]
     merged = {}
     removed = set()
