@@ -310,7 +310,8 @@ def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, ts
     K = len(comps.footprints)
     if K == 0:
         return scipy.sparse.csc_matrix((h * w, 0), dtype=np.float32), np.zeros((0, n_frames), np.float32)
-    cols, traces = [], []
+    cols = []
+    traces = np.empty((K, n_frames), np.float32)  # filled row by row: no list of K rows beside the array
     for k, (idx, val) in enumerate(comps.footprints):
         if ssub > 1:
             img = np.zeros(init_dims, np.float32)
@@ -325,13 +326,13 @@ def _to_full_resolution(comps: InitialComponents, init_dims, dims, ssub: int, ts
         tr = comps.traces[k]
         if tsub > 1:
             tr = np.repeat(tr, tsub)[:n_frames]
-        traces.append(tr * norm)
+        traces[k] = tr * norm
     indptr = np.cumsum([0] + [len(i) for i, _ in cols])
     A = scipy.sparse.csc_matrix(
         (np.concatenate([v for _, v in cols]).astype(np.float32), np.concatenate([i for i, _ in cols]), indptr),
         shape=(h * w, K),
     )
-    return A, np.asarray(traces, np.float32)
+    return A, traces
 
 
 def normalise_footprints(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[scipy.sparse.csc_matrix, np.ndarray]:
@@ -394,7 +395,7 @@ def temporal_update(
     decay_frames = float(temporal.decay_time) * float(frame_rate)
     pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
     res = update_traces(YA, AA, state.C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
-                        noise.noise_range, noise.noise_method, pool=pool)
+                        noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True)  # YrA in YA's memory
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
     return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
 
@@ -403,7 +404,8 @@ def _drop_silent(state: ModelState) -> ModelState:
     """Remove components whose trace is identically zero."""
     if state.A.shape[1] == 0:
         return state
-    return _keep_components(state, np.flatnonzero(np.abs(state.C).max(axis=1) > 0))
+    C = state.C  # a nonzero in the row: its largest above 0 or its smallest below (no K x T array of |C|)
+    return _keep_components(state, np.flatnonzero((C.max(axis=1) > 0) | (C.min(axis=1) < 0)))
 
 
 def _drop_oversized(state: ModelState, dims: tuple[int, int], seeding: SeedingOptions, pixel_mean: np.ndarray,
@@ -434,7 +436,10 @@ def _keep_components(state: ModelState, keep: np.ndarray) -> ModelState:
         return state
     tr = state.traces
     if tr is not None:
+        shared = tr.C is state.C  # the temporal update's traces are the state's: kept as one array, not two
         tr = TraceResult(*(getattr(tr, f)[keep] for f in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn")))
+        if shared:
+            return ModelState(scipy.sparse.csc_matrix(state.A[:, keep]), tr.C, state.b0, state.W, tr)
     return ModelState(scipy.sparse.csc_matrix(state.A[:, keep]), state.C[keep], state.b0, state.W, tr)
 
 
@@ -524,6 +529,8 @@ def refine(
                     A = scipy.sparse.hstack([state.A, A_new], format="csc")
                     C = np.concatenate([state.C, C_new], axis=0)
                     state = ModelState(A, C, constant_background(pixel_mean, A, C), state.W, None)
+                del comps, C_new  # not kept alive through the next round (K x T arrays)
+        del A, C  # the merge's (or the concatenation's) references: the state holds what is kept
         del n_before
     if state.traces is None and state.A.shape[1]:
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
@@ -590,6 +597,7 @@ def fit_region(
     A, C = _to_full_resolution(comps, init_dims, passes.dims, seeding.ssub, seeding.tsub, passes.T)
     log.info("%s: %d components initialised", label, A.shape[1])
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
+    del C, comps  # the initial traces live on in the state only, freed when the refinement replaces them
     state.W = passes.fit_background(state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}

@@ -24,12 +24,23 @@ from scipy.sparse.csgraph import connected_components
 __all__ = ["merge_groups", "merge_components", "top_footprint"]
 
 
+#: Bytes of the float64 block of rows :func:`_corrcoef` squares at a time.
+_BLOCK_BYTES = 32 * 2**20
+
+
 def _corrcoef(C: np.ndarray) -> np.ndarray:
-    C = np.asarray(C, np.float64)
-    Cc = C - C.mean(axis=1, keepdims=True)
-    norm = np.sqrt((Cc ** 2).sum(axis=1))
+    """``(K, K)`` correlation of the rows of ``C`` ``(K, T)``, with one ``K x T`` float64 array alive.
+
+    Centred, normalised and multiplied in place (the squares summed by blocks of rows): the same operations,
+    and the same bits, as forming each step's result in a new array.
+    """
+    Cc = np.array(C, np.float64)  # a copy, centred in place
+    Cc -= Cc.mean(axis=1, keepdims=True)
+    rows = max(1, _BLOCK_BYTES // (8 * max(1, Cc.shape[1])))
+    norm = np.concatenate([np.zeros(0)] + [(Cc[r:r + rows] ** 2).sum(axis=1) for r in range(0, len(Cc), rows)])
+    norm = np.sqrt(norm)
     norm = np.where(norm > 0, norm, np.inf)
-    Cc = Cc / norm[:, None]
+    Cc /= norm[:, None]
     return Cc @ Cc.T
 
 
@@ -156,18 +167,18 @@ def merge_components(
         each group takes the place of its first member, the others are removed.
     """
     A = scipy.sparse.csc_matrix(A, dtype=np.float64, copy=True)  # never share index arrays with the caller
-    C = np.asarray(C, np.float64)
+    C = np.asarray(C)  # no float64 copy of all traces: each group's rows are promoted where used (same values)
     groups = merge_groups(A, C, merge_thr, dup_thr, dims)
-    if not groups:
-        return scipy.sparse.csc_matrix(A, dtype=np.float32), C.astype(np.float32), []
+    if not groups:  # the traces themselves (float32): a copy would be one more K x T array alive in the caller
+        return scipy.sparse.csc_matrix(A, dtype=np.float32), np.asarray(C, np.float32), []
     cols = [A[:, k] for k in range(A.shape[1])]
-    traces = [C[k] for k in range(C.shape[0])]
+    merged = {}
     removed = set()
     for members in groups:
         sub = A[:, members]
         rows = np.unique(sub.indices)
         a_sub = sub[rows].toarray()  # (u, s)
-        c_sub = C[members]
+        c_sub = np.asarray(C[members], np.float64)
         a = np.abs(top_footprint(a_sub, c_sub @ c_sub.T))
         c = (a @ a_sub) @ c_sub
         if c.max() < 0:
@@ -176,9 +187,13 @@ def merge_components(
         col = np.zeros(A.shape[0])
         col[rows] = a
         cols[members[0]] = scipy.sparse.csc_matrix(col[:, None])
-        traces[members[0]] = c
+        merged[int(members[0])] = c
         removed.update(int(k) for k in members[1:])
     keep = [k for k in range(A.shape[1]) if k not in removed]
     A_new = scipy.sparse.hstack([cols[k] for k in keep], format="csc").astype(np.float32)
-    C_new = np.stack([traces[k] for k in keep]).astype(np.float32)
+    # the kept rows straight into float32 (a float32 row through float64 and back is the same bits)
+    C_new = np.asarray(C[keep], np.float32)
+    for i, k in enumerate(keep):
+        if k in merged:
+            C_new[i] = merged[k]
     return A_new, C_new, groups

@@ -26,6 +26,7 @@ import scipy.linalg
 from oasis.functions import GetSn, constrained_onnlsAR2
 
 from .noise import trace_noise
+from ace_neuro.blas import set_blas_threads
 from ace_neuro.pools import map_in_order, map_threads, process_pool, stop_pool
 from ace_neuro.cnmfe.params import CnmfeOptions
 
@@ -33,7 +34,8 @@ from ace_neuro.cnmfe.params import CnmfeOptions
 _DEFAULTS = CnmfeOptions()
 
 __all__ = [
-    "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "overlap_levels", "update_traces",
+    "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "overlap_levels",
+    "residual_traces", "update_traces",
 ]
 
 
@@ -75,7 +77,8 @@ class TracePool:
         if self.workers < 1:
             return None
         if self._pool is None:
-            self._pool = process_pool(self.workers)
+            # the workers only denoise traces: one BLAS thread each, as this process while it denoises (update_traces)
+            self._pool = process_pool(self.workers, initializer=set_blas_threads, initargs=(1,))
         return self._pool
 
     def close(self, *, failed: bool = False) -> None:
@@ -320,6 +323,7 @@ def update_traces(
     noise_method: str = _DEFAULTS.noise_method,
     n_sweeps: int = 2,
     pool: Executor | None = None,
+    overwrite_YA: bool = False,
 ) -> TraceResult:
     """Block-coordinate update of all traces, each denoised by OASIS.
 
@@ -341,6 +345,9 @@ def update_traces(
         components (:func:`overlap_levels`) together. OASIS holds the
         interpreter, so threads would take turns; processes share the work.
         The results are the same bit for bit as without a pool, whatever its size.
+    overwrite_YA : bool
+        Return ``YrA`` in ``YA``'s memory (``YA`` float32, C-contiguous, is then changed): one ``K x T`` float32
+        array less at the end of the update (the same values).
 
     Returns
     -------
@@ -369,6 +376,28 @@ def update_traces(
                     noise_method=noise_method)
     # in order, one component at a time; with a pool, a level of non-overlapping components at a time
     groups = [np.array([k]) for k in range(n_comp)] if pool is None else overlap_levels(overlaps)
+    # a level's raw traces and OASIS's float64 results are held at once: levels cut to about TRACE_BATCH_BYTES
+    # (a level's components share no overlap, so any part of it reads the same traces: the same bits)
+    groups = [part for group in groups for part in _batches(group, n_frames)]
+    # one BLAS thread while denoising: OpenBLAS splits a vector product over its threads from 10,000 elements
+    # (the AR fit's and OASIS's dot products on traces past 10,000 frames), and its threads' waiting for so
+    # little work cost ~7x the CPU per frame under load; one thread also gives the same bits on any machine
+    previous_blas_threads = set_blas_threads(1)
+    try:
+        _sweeps(groups, n_sweeps, C, S, YA, AA, diag, overlaps, settings, pool, sn, bl, lam, g, c1, p)
+    finally:
+        set_blas_threads(previous_blas_threads)
+    in_place = overwrite_YA and YA.dtype == np.float32 and YA.flags.c_contiguous and YA.flags.writeable
+    YrA = residual_traces(YA, AA, C, diag, out=YA if in_place else None)
+    del YA
+    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+    C32 = f32(C)
+    del C  # the float64 traces go before the small outputs are formed
+    return TraceResult(C32, S, YrA, f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
+
+
+def _sweeps(groups, n_sweeps, C, S, YA, AA, diag, overlaps, settings, pool, sn, bl, lam, g, c1, p) -> None:
+    """The block-coordinate sweeps of :func:`update_traces`: ``C``, ``S`` and the per-trace arrays filled in place."""
     for _ in range(int(n_sweeps)):
         for group in groups:
             C[group[diag[group] <= 0]] = 0.0
@@ -383,8 +412,59 @@ def update_traces(
                 if p:
                     g[k] = gk[:p]
                 c1[k] = c[0] if c.size else 0.0
-    YrA = AA @ C  # then YA - AA C and the division in place: the same operations, one K x T float64 array
-    np.subtract(YA, YrA, out=YrA)
-    YrA /= np.where(diag > 0, diag, 1.0)[:, None]
-    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
-    return TraceResult(f32(C), S, f32(YrA), f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
+
+
+#: Bytes of float64 traces (raw traces and OASIS's results) formed at once by one batch of :func:`update_traces`.
+TRACE_BATCH_BYTES = 32 * 2**20
+
+
+def _batches(group: np.ndarray, n_frames: int, batch_bytes: int | None = None) -> list[np.ndarray]:
+    """``group`` cut into consecutive parts of at most ``batch_bytes / (24 T)`` components (at least one).
+
+    Each component of a batch holds its raw trace and OASIS's ``c`` and ``s`` (float64, ``T`` each) at once.
+    ``batch_bytes``: default :data:`TRACE_BATCH_BYTES`.
+    """
+    batch_bytes = TRACE_BATCH_BYTES if batch_bytes is None else batch_bytes
+    size = max(1, int(batch_bytes) // (24 * max(1, int(n_frames))))
+    return [group[i:i + size] for i in range(0, group.size, size)]
+
+
+def residual_traces(YA: np.ndarray, AA: np.ndarray, C: np.ndarray, diag: np.ndarray, *,
+                    out: np.ndarray | None = None, block_bytes: int | None = None) -> np.ndarray:
+    """``YrA = (YA - AA @ C) / diag`` (rows with ``diag <= 0`` divided by 1), float32, formed by blocks of rows.
+
+    Parameters
+    ----------
+    YA : ndarray, shape (K, T), float32 or float64
+        ``A^T (Y - B - b0)``.
+    AA : ndarray, shape (K, K), float64
+        ``A^T A``.
+    C : ndarray, shape (K, T), float64
+        Traces.
+    diag : ndarray, shape (K,), float64
+        ``diag(AA)``.
+    out : ndarray, shape (K, T), float32, optional
+        Where ``YrA`` goes; may be ``YA`` itself (each block of rows is read before it is written).
+    block_bytes : int, optional
+        Bytes of the float64 block of rows formed at a time; default :data:`TRACE_BATCH_BYTES`.
+
+    Returns
+    -------
+    ndarray, shape (K, T), float32
+        Each block is computed in float64 as the whole product would be (``AA[rows] @ C``, then the
+        subtraction and the division) and rounded once: only a block of float64 is held, not ``K x T``.
+    """
+    n_comp, n_frames = YA.shape
+    out = np.empty((n_comp, n_frames), np.float32) if out is None else out
+    scale = np.where(diag > 0, diag, 1.0)[:, None]
+    block_bytes = TRACE_BATCH_BYTES if block_bytes is None else block_bytes
+    rows = max(2, int(block_bytes) // (8 * max(1, n_frames)))
+    starts = list(range(0, n_comp, rows))
+    if len(starts) > 1 and n_comp - starts[-1] == 1:
+        starts.pop()  # no one-row block: NumPy would take a matrix-vector product for it (BLAS gemv, not gemm)
+    for r0, r1 in zip(starts, starts[1:] + [n_comp]):
+        block = AA[r0:r1] @ C
+        np.subtract(YA[r0:r1], block, out=block)
+        block /= scale[r0:r1]
+        out[r0:r1] = block
+    return out
