@@ -139,6 +139,15 @@ def resample_traces(traces: np.ndarray, frame_rate: float, snr_rate: float) -> n
     return np.diff(at_edges, axis=1) / k
 
 
+def snr_window_samples(sample_rate: float, decay_time: float) -> int:
+    """CaImAn's SNR window ``N = ceil(rate * decay_time)``, at least 1 (samples).
+
+    >>> snr_window_samples(15.0, 0.4), snr_window_samples(15.0, 1.54)
+    (6, 24)
+    """
+    return max(1, int(math.ceil(float(sample_rate) * float(decay_time))))
+
+
 def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float, snr_rate: float | None = None) -> np.ndarray:
     """CaImAn's trace SNR (event exceptionality) of each trace.
 
@@ -187,7 +196,7 @@ def trace_snr(traces: np.ndarray, frame_rate: float, decay_time: float, snr_rate
     n_samples = resample_traces(traces[:1], frame_rate, snr_rate).shape[1] if snr_rate is not None else n_frames
     resampled = n_samples < n_frames
     rate = float(snr_rate) if resampled else float(frame_rate)
-    window = int(min(max(1, math.ceil(rate * decay_time)), n_samples))
+    window = min(snr_window_samples(rate, decay_time), n_samples)
     snr = np.zeros(n_comp)
     block = 64  # traces converted to float64 at a time
     for k in range(n_comp):

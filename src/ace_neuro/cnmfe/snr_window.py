@@ -30,6 +30,8 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
+from ace_neuro.cnmfe.snr import snr_window_samples  # noqa: F401 (one definition of the window, re-exported)
+
 __all__ = ["DECAY_BOUNDS_S", "MIN_KERNELS", "kernel_decay_times", "measured_decay_time", "snr_sample_rate",
            "snr_window_samples", "transient_snr", "threshold_for_window"]
 
@@ -134,15 +136,6 @@ def snr_sample_rate(frame_rate: float, snr_rate: float | None) -> float:
     """Hz: the rate of the samples the SNR is measured on (``snr_rate`` when the recording is faster, as
     :func:`~ace_neuro.cnmfe.snr.trace_snr` averages it)."""
     return float(snr_rate) if snr_rate is not None and float(frame_rate) > float(snr_rate) else float(frame_rate)
-
-
-def snr_window_samples(sample_rate: float, decay_time: float) -> int:
-    """CaImAn's window ``N = ceil(rate * decay_time)``, at least 1 (samples).
-
-    >>> snr_window_samples(15.0, 0.4), snr_window_samples(15.0, 1.54)
-    (6, 24)
-    """
-    return max(1, int(math.ceil(float(sample_rate) * float(decay_time))))
 
 
 def transient_snr(peak: float, decay_samples: float, window: int) -> float:
