@@ -90,3 +90,13 @@ def test_calibration_warnings_reach_the_aids_summary_and_suggestion():
     assert summary["warnings"] == [*thr.warnings, "size warning"]
     text = _suggestion_text(aid, summary, [3, 3], None)
     assert all(f"- WARNING: {w}\n" in text for w in summary["warnings"])
+    # a value at the lowest candidate where the correlation still filters the noise is a note: shown too
+    cn_null = rng.uniform(0.0, 0.5, (64, 64))
+    cn = cn_null.copy()
+    cn[30:33, 30:33] = 0.31
+    thr = calibrate_thresholds(cn, pnr, cn_null, pnr_null, gSig=(3, 3), gSiz=(13, 13))
+    assert thr.notes and not thr.warnings
+    aid.thresholds = [thr]
+    summary = _summary(aid, 0, None)
+    assert summary["notes"] == list(thr.notes) and summary["warnings"] == []
+    assert all(f"- note: {n}\n" in _suggestion_text(aid, summary, [3, 3], None) for n in thr.notes)
