@@ -189,8 +189,9 @@ def _check_sheet_values(sheet, recording_id, params, found: Preflight) -> None:
             found.problems.append(Problem(
                 recording_id,
                 f"{where}: no session start time (no recordingStartTime in metaData.json, no YYYY_MM_DD/HH_MM_SS "
-                f"folder names, no {DATE_COLUMN!r}): fill the column {START_TIME_COLUMN!r} (ISO 8601 with time "
-                f"zone, e.g. 2024-01-15T10:30:00+01:00) or {DATE_COLUMN!r}, or set write_nwb false for it",
+                f"or V3 M_D_YYYY/H<h>_M<m>_S<s> folder names, no {DATE_COLUMN!r}): fill the column "
+                f"{START_TIME_COLUMN!r} (ISO 8601 with time zone, e.g. 2024-01-15T10:30:00+01:00) or {DATE_COLUMN!r}, "
+                "or set write_nwb false for it",
                 True,
             ))
         else:

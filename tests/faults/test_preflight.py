@@ -93,6 +93,7 @@ def test_no_start_time_stops_the_run_naming_every_row_and_the_column(raw, tmp_pa
     for line, rid in ((2, "a"), (3, "b")):
         assert f"{sheet_path}, line {line} (id {rid}): no session start time" in message
     assert "fill the column 'session_start_time'" in message and "or set write_nwb false for it" in message
+    assert "no YYYY_MM_DD/HH_MM_SS or V3 M_D_YYYY/H<h>_M<m>_S<s> folder names" in message  # both layouts looked for
     # the start time from the Miniscope software's folder names, the sheet's date, or no NWB file at all
     named = _without_start_time(raw, tmp_path / "2024_03_05" / "09_07_01")
     found, _ = _check(tmp_path, f"a,{first},240305,\nb,{second},,false\nc,{named},,\n",

@@ -25,6 +25,7 @@ from ace_neuro.engines.caiman_params import (
     ENGINE_KEYS,
     OURS_ONLY,
     caiman_param_groups,
+    caiman_snr_window,
     motion_kwargs,
     not_used_by_caiman,
     thresholds_for_evaluation,
@@ -126,6 +127,23 @@ def test_every_option_of_ours_is_given_to_caiman_applied_or_listed_as_not_used()
     passed = {name for group in groups.values() for name in group}
     listed = set(not_used_by_caiman("cnmfe")) | set(not_used_by_caiman("evaluate")) | set(not_used_by_caiman("motion"))
     assert passed & listed == {"only_init"} and groups["patch"]["only_init"] is True
+
+
+def test_caimans_snr_window_differing_from_ours_is_a_warning_never_silent():
+    from ace_neuro.cnmfe.snr import snr_window_samples
+
+    # the default (auto, ours measured on the fit): CaImAn's window is N = ceil(fr * decay_time), said so
+    window = caiman_snr_window({}, decay_time=0.4, frame_rate=15.0)
+    assert window["window_samples"] == snr_window_samples(15.0, 0.4) == 6
+    assert window["snr_decay_time"] == "auto"
+    for words in ("N = ceil(fr * decay_time) = 6 samples", "cnmfe.decay_time 0.4 s at 15 Hz",
+                  "evaluate.snr_decay_time 'auto'", "not applied", "evaluate.snr_decay_time: null"):
+        assert words in window["warning"], words
+    assert "1.5" in caiman_snr_window({"snr_decay_time": 1.5}, 0.4, 15.0)["warning"]
+    # the same window in both engines: nothing to say
+    assert caiman_snr_window({"snr_decay_time": None}, 0.4, 15.0)["warning"] is None
+    assert caiman_snr_window({"snr_decay_time": 0.4}, 0.4, 20.0) == {
+        "window_samples": 8, "decay_time": 0.4, "frame_rate": 20.0, "snr_decay_time": 0.4, "warning": None}
 
 
 def test_caiman_seed_geometry_follows_caimans_downsampling():

@@ -66,3 +66,37 @@ def test_run_parameter_aid_writes_its_files(tmp_path):
     assert json.loads(outputs["summary"].read_text()) == summary
     assert "gSig [3, 3]" in outputs["suggestion"].read_text()
     assert sorted(p.name for p in out.iterdir()) == sorted(names.values())  # no scratch left behind
+
+
+def test_calibration_warnings_reach_the_aids_summary_and_suggestion():
+    """A threshold at a bound of the search is a warning in the parameter aid too (summary.json, suggestion.txt)."""
+    from types import SimpleNamespace
+
+    from ace_neuro.cnmfe.parameter_aid import _suggestion_text, _summary
+    from ace_neuro.cnmfe.thresholds import calibrate_thresholds
+
+    rng = np.random.default_rng(4)
+    cn = np.full((64, 64), 0.99)  # noise as correlated as the cell: min_corr ends at the lowest candidate, warned
+    pnr, pnr_null = rng.gumbel(3.0, 0.4, (64, 64)), rng.gumbel(3.0, 0.4, (64, 64))
+    pnr[30:33, 30:33] = 20.0
+    thr = calibrate_thresholds(cn, pnr, cn, pnr_null, gSig=(3, 3), gSiz=(13, 13))
+    assert thr.warnings
+    suggestion = {"gSig": [3, 3], "gSiz": [13, 13], "min_corr": thr.min_corr, "min_pnr": round(thr.min_pnr, 2),
+                  "false_seed_rate": thr.false_seed_rate, "n_sizes": 1, "median_half_width_px": 3.0,
+                  "sizes_from": "initial footprints of the seeds"}
+    aid = SimpleNamespace(seeding=SimpleNamespace(min_corr="auto", min_pnr="auto"), gsigs=[[3, 3]], thresholds=[thr],
+                          seeds=np.zeros((1, 2)), suggestion=lambda: suggestion)
+    summary = _summary(aid, 0, {"gSig": 3, "median_hwhm_px": 3.0, "n_blobs": 4, "warnings": ["size warning"]})
+    assert summary["warnings"] == [*thr.warnings, "size warning"]
+    text = _suggestion_text(aid, summary, [3, 3], None)
+    assert all(f"- WARNING: {w}\n" in text for w in summary["warnings"])
+    # a value at the lowest candidate where the correlation still filters the noise is a note: shown too
+    cn_null = rng.uniform(0.0, 0.5, (64, 64))
+    cn = cn_null.copy()
+    cn[30:33, 30:33] = 0.31
+    thr = calibrate_thresholds(cn, pnr, cn_null, pnr_null, gSig=(3, 3), gSiz=(13, 13))
+    assert thr.notes and not thr.warnings
+    aid.thresholds = [thr]
+    summary = _summary(aid, 0, None)
+    assert summary["notes"] == list(thr.notes) and summary["warnings"] == []
+    assert all(f"- note: {n}\n" in _suggestion_text(aid, summary, [3, 3], None) for n in thr.notes)

@@ -105,3 +105,39 @@ def test_deconvolution_ignores_the_global_random_state():
     (c0, s0, b0, g0, lam0), (c1, s1, b1, g1, lam1) = results
     assert np.array_equal(g0, g1) and np.array_equal(c0, c1) and np.array_equal(s0, s1)
     assert (b0, lam0) == (b1, lam1)
+
+
+@pytest.mark.parametrize("params", [pytest.param({}, id="rigid"),
+                                    pytest.param({"pw_rigid": True, "strides": [24, 24], "overlaps": [12, 12]},
+                                                 id="pw-rigid")])
+def test_motion_twice_gives_the_same_files_bit_for_bit(tmp_path, params):
+    """The motion step (2 workers) twice in fresh processes, as Snakemake runs its job: every file the same bytes
+    (the corrected movie, shifts, template, figures), metrics.json the same but for its timings and input path."""
+    import shutil
+
+    from ace_neuro.simulate import simulate_recording
+    from helpers import stage_job
+
+    recording = simulate_recording(tmp_path / "raw", SimulationConfig(n_frames=300, height=64, width=64, n_neurons=6,
+                                                                      seed=4, ephys=False))
+
+    def run(rule, results, p=None):
+        spec = stage_job.job(rule, results, recording, tmp_path / f"{rule}_{results.name}.json", p)
+        done = subprocess.run([sys.executable, stage_job.__file__, str(spec)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    run("convert", first)
+    shutil.copytree(first / "convert", second / "convert")
+    files = []
+    for results in (first, second):
+        run("motion", results, params)
+        files.append({str(f.relative_to(results)): f.read_bytes() for f in sorted((results / "motion").rglob("*"))
+                      if f.is_file() and f.name != "metrics.json"})
+    assert sorted(files[0]) == sorted(files[1]) and any(name.endswith(".blocks") for name in files[0])
+    assert [name for name in files[0] if files[0][name] != files[1][name]] == []
+    metrics = [json.loads((results / "motion" / "metrics.json").read_text()) for results in (first, second)]
+    for m in metrics:
+        for key in ("input", "elapsed_s", "frames_per_s"):
+            m.pop(key)
+    assert metrics[0] == metrics[1]

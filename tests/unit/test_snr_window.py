@@ -17,7 +17,7 @@ from ace_neuro.cnmfe.snr_window import (
     snr_window_samples,
     threshold_for_window,
 )
-from ace_neuro.cnmfe.temporal import _fallback_g, deconvolve_trace
+from ace_neuro.cnmfe.temporal import deconvolve_trace, fallback_kernel
 from ace_neuro.cnmfe.trace_stats import ar1_filter
 
 FR = 20.0
@@ -47,7 +47,7 @@ def test_measured_decay_follows_the_kernels_fitted_to_traces_of_a_known_decay(de
 
 
 def test_only_the_confident_components_and_no_fallback_kernels_are_measured():
-    fallback = np.tile(_fallback_g(1, 0.4 * FR).astype(np.float32), (8, 1))  # what the fit gives a flat trace
+    fallback = np.tile(fallback_kernel(1, 0.4 * FR).astype(np.float32), (8, 1))  # what the fit gives a flat trace
     g = np.concatenate([_kernels(1.0, MIN_KERNELS), _kernels(0.3, 6), _kernels(2.5, 5), fallback])
     snr = np.concatenate([np.full(MIN_KERNELS, 4.0), np.full(6, 2.0), np.full(5, 5.0), np.full(8, 6.0)])
     r = np.concatenate([np.full(MIN_KERNELS, 0.9), np.full(6, 0.95), np.full(5, 0.5), np.full(8, 0.95)])

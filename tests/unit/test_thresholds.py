@@ -228,6 +228,33 @@ def test_min_corr_at_a_bound_of_the_search_is_a_warning():
     assert CORR_CANDIDATES[0] < thr.min_corr < CORR_CANDIDATES[-1] and not thr.warnings, thr
 
 
+def test_min_corr_at_the_highest_candidate_is_a_warning():
+    """The issue's 63-frame crop: calibrated to the ceiling of the correlation (seeding nearly off) with nothing in the
+    log. Noise correlating up to 0.94 and cells just above it: min_corr ends at the highest candidate, a warning."""
+    rng = np.random.default_rng(6)
+    cn_null = rng.uniform(0.3, 0.94, (64, 64))
+    pnr_null = rng.gumbel(3.0, 0.4, (64, 64))
+    cn, pnr = rng.uniform(0.3, 0.94, (64, 64)), rng.gumbel(3.0, 0.4, (64, 64))
+    for r, c in ((8, 8), (8, 40), (30, 24), (50, 10), (50, 50)):  # five cells, dim but more correlated than noise
+        cn[r:r + 3, c:c + 3], pnr[r:r + 3, c:c + 3] = 0.97, 4.0
+    thr = calibrate_thresholds(cn, pnr, cn_null, pnr_null, gSig=(3, 3), gSiz=(13, 13))
+    assert thr.min_corr == CORR_CANDIDATES[-1]
+    assert any("highest candidate" in w and "seeding is nearly off" in w for w in thr.warnings), thr.warnings
+    assert thr.as_dict()["warnings"] == list(thr.warnings)
+
+
+def test_both_thresholds_at_their_lower_bounds_and_no_pixel_passing_are_warnings():
+    """Noise that never correlates (the 54,000-frame run's first seeding): both thresholds at the lower bounds of the
+    search is a warning naming its fallback; a movie with nothing above the noise is one more."""
+    rng = np.random.default_rng(7)
+    cn_null, pnr_null = rng.uniform(0.0, 0.2, (64, 64)), rng.gumbel(3.0, 0.4, (64, 64))
+    thr = calibrate_thresholds(rng.uniform(0.0, 0.2, (64, 64)), rng.gumbel(3.0, 0.4, (64, 64)), cn_null, pnr_null,
+                               gSig=(3, 3), gSiz=(13, 13))
+    assert thr.min_corr == CORR_CANDIDATES[0] and thr.min_pnr <= thr.gumbel_loc + 1e-9
+    assert any("at the lower bounds of the search" in w and "fallback" in w for w in thr.warnings), thr.warnings
+    assert any("no pixel of the movie passes" in w for w in thr.warnings), thr.warnings
+
+
 def test_min_corr_at_the_lowest_candidate_that_still_filters_noise_is_a_note():
     """A clean movie: noise's correlation mostly under the lowest candidate, a cell just above it. The lowest
     candidate seeds the most pixels, and since the correlation still rejects most of the noise it is a note

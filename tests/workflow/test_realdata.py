@@ -8,6 +8,7 @@ of the field holding its dense cells and some of its dark part (all 1,000 frames
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import yaml
 from helpers import ROOT
 from helpers.workflow import run_snakemake as snakemake
 
-DATA = ROOT.parent / "shared" / "realdata" / "minian_demo_left"
+#: ../shared/realdata beside the repository, or ACE_NEURO_REALDATA (as the ``realdata`` fixture of conftest.py)
+DATA = Path(os.environ.get("ACE_NEURO_REALDATA", ROOT.parent / "shared" / "realdata")) / "minian_demo_left"
 #: Crop box in the movie's pixels (rows from the top, columns), end exclusive: 256 x 256 px, dense cells and dark field.
 ROWS, COLS = (120, 376), (112, 368)
 

@@ -141,3 +141,23 @@ def test_with_keep_going_a_failing_job_does_not_stop_the_others(batch):
     planned = plan.stdout + plan.stderr
     assert "output: results/rec2/convert/movie.tif" in planned and "output: results/rec1/convert" not in planned
     assert re.search(r"^convert\s+1$", planned, re.M) and re.search(r"^evaluate\s+1$", planned, re.M)
+
+
+def test_nwb_movies_and_sync_switch_per_recording(tmp_path):
+    """Optional steps are switched per recording by sheet columns: each row's plan has only the steps it asks for."""
+    raw = simulate_recording(tmp_path / "raw" / "rec", SimulationConfig(n_frames=60, height=32, width=32, n_neurons=2,
+                                                                        seed=1))
+    ttl = raw / "ephys_ttl.csv"
+    assert ttl.is_file()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    # the config's defaults: write_nwb true, run_sync true (where a TTL file is given), write_movies false
+    write_sheet(workdir, [f"on,{raw},{ttl},,,true", f"off,{raw},{ttl},false,false,false", f"default,{raw},{ttl},,,"],
+                header="id,calcium imaging directory,ephys TTL file,write_nwb,run_sync,write_movies")
+    plan = snakemake(workdir, "-n", "--quiet", "host")  # a dry run, with the job listings the profile keeps quiet
+    text = plan.stdout + plan.stderr
+    assert plan.returncode == 0, text[-3000:]
+    planned = {rule: sorted(re.findall(rf"^(?:local)?rule {rule}:\n(?:.*\n)*?\s+wildcards: id=(\w+)", text, re.M))
+               for rule in ("convert", "nwb", "sync", "movies")}
+    assert planned == {"convert": ["default", "off", "on"], "nwb": ["default", "on"], "sync": ["default", "on"],
+                       "movies": ["on"]}, planned

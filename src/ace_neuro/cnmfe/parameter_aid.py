@@ -349,7 +349,7 @@ def _plot_patches(plt, aid: ParameterAid, cn: np.ndarray, patch: PatchOptions, b
 
 
 def _summary(aid: ParameterAid, configured: int, neuron_size: dict | None) -> dict[str, Any]:
-    """The JSON summary: candidates, thresholds (auto and configured), seed count, suggestion, warnings."""
+    """The JSON summary: candidates, thresholds (auto and configured), seed count, suggestion, warnings, notes."""
     seeding = aid.seeding
     return {
         "gSig_candidates": aid.gsigs,
@@ -359,11 +359,12 @@ def _summary(aid: ParameterAid, configured: int, neuron_size: dict | None) -> di
         "suggestion": aid.suggestion(),
         "neuron_size_auto": neuron_size,
         "warnings": list(aid.thresholds[configured].warnings) + list((neuron_size or {}).get("warnings", [])),
+        "notes": list(aid.thresholds[configured].notes),
     }
 
 
 def _suggestion_text(aid: ParameterAid, summary: dict[str, Any], g_sig: list, neuron_size: dict | None) -> str:
-    """The suggestion as sentences: suggested ``gSig`` and thresholds, why, and the warnings."""
+    """The suggestion as sentences: suggested ``gSig`` and thresholds, why, the warnings and the notes."""
     seeding = aid.seeding
     suggestion = summary["suggestion"]
     return (
@@ -380,6 +381,7 @@ def _suggestion_text(aid: ParameterAid, summary: dict[str, Any], g_sig: list, ne
         "the background pixels of the sign-flipped movie (what noise reaches without a neuron) pass both "
         "(cnmfe/thresholds.py).\n"
         + "".join(f"- WARNING: {w}\n" for w in summary["warnings"])
+        + "".join(f"- note: {n}\n" for n in summary.get("notes", []))
         + f"- {len(aid.seeds)} seeds with the thresholds the fit would use; the figures show the other gSig values.\n"
     )
 

@@ -106,7 +106,7 @@ def measured_decay_time(g: np.ndarray, selected: np.ndarray, frame_rate: float, 
     >>> measured_decay_time(g[:5], np.ones(5, bool), 20.0, 0.4)["source"]
     'fallback'
     """
-    from ace_neuro.cnmfe.temporal import _fallback_g  # the kernel the fit gives a trace without a decaying model
+    from ace_neuro.cnmfe.temporal import fallback_kernel  # the kernel the fit gives a trace without a decaying model
 
     g = np.asarray(g, np.float64)
     if g.ndim == 1:
@@ -115,8 +115,8 @@ def measured_decay_time(g: np.ndarray, selected: np.ndarray, frame_rate: float, 
     if g.shape[0] != passing.size:
         raise ValueError(f"g has {g.shape[0]} kernels but {passing.size} components are selected or not")
     if g.shape[1]:
-        fallback_kernel = _fallback_g(g.shape[1], float(decay_time) * float(frame_rate))
-        fallback = np.all(np.isclose(g, fallback_kernel[None, :], rtol=1e-6, atol=1e-7), axis=1)
+        fallback_g = fallback_kernel(g.shape[1], float(decay_time) * float(frame_rate))
+        fallback = np.all(np.isclose(g, fallback_g[None, :], rtol=1e-6, atol=1e-7), axis=1)
     else:
         fallback = np.zeros(g.shape[0], bool)
     decays = kernel_decay_times(g, frame_rate)

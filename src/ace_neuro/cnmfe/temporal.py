@@ -34,7 +34,8 @@ from ace_neuro.cnmfe.params import CnmfeOptions
 _DEFAULTS = CnmfeOptions()
 
 __all__ = [
-    "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "overlap_levels",
+    "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "fallback_kernel",
+    "overlap_levels",
     "residual_traces", "update_traces",
 ]
 
@@ -98,7 +99,27 @@ class TracePool:
         self.close(failed=exc_type is not None)
 
 
-def _fallback_g(p: int, decay_frames: float) -> np.ndarray:
+def fallback_kernel(p: int, decay_frames: float) -> np.ndarray:
+    """The AR(``p``) kernel a trace without a decaying autocovariance model gets: decay from ``decay_time``.
+
+    Parameters
+    ----------
+    p : {1, 2}
+        Order of the autoregressive model.
+    decay_frames : float
+        Decay time in frames (``decay_time * fr``); at least 1 frame is used.
+
+    Returns
+    -------
+    ndarray, shape (p,), float64
+        The coefficients ``g``: ``exp(-1 / decay_frames)``, and for ``p = 2`` a rise of a tenth of the decay
+        (at least half a frame) as well.
+
+    Examples
+    --------
+    >>> fallback_kernel(1, 8.0).round(4)
+    array([0.8825])
+    """
     g1 = float(np.exp(-1.0 / max(decay_frames, 1.0)))
     if p == 1:
         return np.array([g1])
@@ -204,11 +225,11 @@ def deconvolve_trace(
     if p == 0:
         return np.maximum(y, 0.0), np.zeros_like(y), 0.0, np.zeros(0), 0.0
     if sn <= 0 or not np.isfinite(sn) or np.ptp(y) == 0:
-        return np.zeros_like(y), np.zeros_like(y), float(np.median(y)), _fallback_g(p, decay_frames), 0.0
+        return np.zeros_like(y), np.zeros_like(y), float(np.median(y)), fallback_kernel(p, decay_frames), 0.0
     # the autocovariance's noise correction uses OASIS's Welch noise of the trace, as its estimate_parameters
     g = ar_coefficients(y, p, GetSn(y, list(noise_range), noise_method), lags=5, fudge_factor=0.98)
     if g is None or not _stable(g):
-        g = _fallback_g(p, decay_frames)
+        g = fallback_kernel(p, decay_frames)
     if p == 1:
         c, s, b, g_out, lam = constrained_oasisAR1(y, float(g[0]), float(sn), optimize_b=True, b_nonneg=bas_nonneg, penalty=1)
         g = np.atleast_1d(np.asarray(g_out, np.float64))

@@ -48,6 +48,7 @@ from ..motion.metrics import motion_metrics
 from ..motion.params import MotionOptions
 from .caiman_params import (
     caiman_param_groups,
+    caiman_snr_window,
     motion_kwargs,
     not_used_by_caiman,
     thresholds_for_evaluation,
@@ -571,6 +572,9 @@ def run_evaluate(
         if not_used:
             log.warning("evaluate (CaImAn): our own parameters without a CaImAn counterpart are not used (CaImAn's "
                         "evaluate_components decides alone): %s", ", ".join(not_used))
+        snr_window = caiman_snr_window(options, cnmfe_options.temporal.decay_time, est.frame_rate)
+        if snr_window["warning"]:
+            log.warning("evaluate (CaImAn): %s", snr_window["warning"])
         images, dims, n_frames = _load_images(caiman, mmap_path)
         if dims != est.dims or n_frames != est.n_frames:
             raise ValueError(f"{mmap_path}: movie is {n_frames} frames of {dims}, the estimates {estimates_in} "
@@ -585,7 +589,7 @@ def run_evaluate(
                 SNR_comp=np.nan_to_num(np.asarray(ce.SNR_comp, np.float64), nan=0.0),
                 r_values=np.nan_to_num(np.asarray(ce.r_values, np.float64), nan=-1.0),
                 params={**est.params, "evaluate": {**groups["quality"], "engine": "caiman",
-                                                   "not_used_by_caiman": not_used}},
+                                                   "not_used_by_caiman": not_used, "snr_window": snr_window}},
             )
         else:
             empty = np.zeros(0, np.int64)

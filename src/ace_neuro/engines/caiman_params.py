@@ -26,7 +26,7 @@ from ..cnmfe.params import CnmfeOptions, EvaluateOptions, resolve_tsub
 from ..motion.params import MotionOptions, resolve_max_shifts
 
 __all__ = ["caiman_param_groups", "with_seeding_thresholds", "thresholds_for_evaluation", "not_used_by_caiman",
-           "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS", "APPLIED_BY_ENGINE"]
+           "caiman_snr_window", "motion_kwargs", "OURS_ONLY", "ENGINE_KEYS", "APPLIED_BY_ENGINE"]
 
 #: Our parameters that CaImAn does not have (or that the CaImAn engine handles itself); besides these, any
 #: parameter declared without a CaImAn group (``Param.caiman_group``) is ours and not passed to CaImAn.
@@ -262,6 +262,56 @@ def not_used_by_caiman(step: str, options: Any = None) -> list[str]:
             continue
         out.append(name)
     return sorted(out)
+
+
+def caiman_snr_window(evaluate: EvaluateOptions | Mapping[str, Any] | None, decay_time: float,
+                      frame_rate: float) -> dict[str, Any]:
+    """The SNR window CaImAn's ``evaluate_components`` uses, and a warning where ours would differ.
+
+    CaImAn judges each trace over ``N = ceil(fr * decay_time)`` samples with
+    ``cnmfe.decay_time``; our engine's window follows ``evaluate.snr_decay_time``
+    (``auto`` by default: measured on the fit, :mod:`ace_neuro.cnmfe.snr_window`),
+    which the CaImAn engine does not apply. So that the two engines' accepted
+    components never differ silently, the CaImAn evaluate step logs ``warning``
+    and records this dict.
+
+    Parameters
+    ----------
+    evaluate : EvaluateOptions or mapping, optional
+        Our evaluate options (defaults when omitted).
+    decay_time : float
+        Seconds: ``cnmfe.decay_time``, the one CaImAn reads.
+    frame_rate : float
+        Hz, the recording's.
+
+    Returns
+    -------
+    dict
+        ``window_samples`` (CaImAn's ``N``), ``decay_time`` (s), ``frame_rate`` (Hz), ``snr_decay_time`` (our
+        setting, not applied) and ``warning`` (None when our setting is CaImAn's window too: null, or
+        ``cnmfe.decay_time`` itself).
+
+    Examples
+    --------
+    >>> window = caiman_snr_window({}, decay_time=0.4, frame_rate=15.0)
+    >>> window["window_samples"], window["snr_decay_time"], window["warning"][:52]
+    (6, 'auto', "CaImAn's evaluate_components judges each trace's SNR")
+    >>> caiman_snr_window({"snr_decay_time": None}, 0.4, 15.0)["warning"] is None
+    True
+    """
+    from ..cnmfe.snr import snr_window_samples
+
+    setting = EvaluateOptions.from_params(evaluate).snr_decay_time
+    n = snr_window_samples(frame_rate, decay_time)
+    same = setting is None or (not isinstance(setting, str) and float(setting) == float(decay_time))
+    warning = None if same else (
+        f"CaImAn's evaluate_components judges each trace's SNR over N = ceil(fr * decay_time) = {n} samples "
+        f"(cnmfe.decay_time {float(decay_time):g} s at {float(frame_rate):g} Hz); evaluate.snr_decay_time "
+        f"{setting!r} is our engine's window and is not applied here, so min_SNR and SNR_lowest are read for "
+        "CaImAn's window and the accepted components can differ from our engine's (evaluate.snr_decay_time: null "
+        "gives both engines CaImAn's window)")
+    return {"window_samples": n, "decay_time": float(decay_time), "frame_rate": float(frame_rate),
+            "snr_decay_time": setting, "warning": warning}
 
 
 def _motion_values(motion: MotionOptions | Mapping[str, Any] | None, frame_shape: tuple[int, int] | None) -> dict:
