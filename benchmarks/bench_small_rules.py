@@ -13,7 +13,8 @@ byte 128 on: its first 116 bytes hold the time it was written):
     python benchmarks/bench_small_rules.py --data /tmp/rules --frames 1500 54000 --src src --out after \
         --compare before
 
-``--per-neuron`` also runs spectral with ``spectral_per_neuron`` (a spectrogram per accepted neuron).
+``--per-neuron`` also runs spectral with ``spectral_per_neuron`` (a spectrogram per accepted neuron);
+``--recording results/demo`` runs the rules on a workflow run's files instead (with its sync table, if any).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ _RUN = {
     "export": (
         "from ace_neuro.postprocess.export import run_export_step as f\n"
         "f(d/'evaluate/estimates.h5', d/'convert/frames.csv', d/'convert/metadata.json', o/'traces.csv',"
-        " o/'traces_raw.csv', o/'traces.mat', recording_id='synthetic')"
+        " o/'traces_raw.csv', o/'traces.mat', recording_id='synthetic',"
+        " frames_ephys_path=(d/'sync/frames_ephys_time.csv' if (d/'sync/frames_ephys_time.csv').exists() else None))"
     ),
     "spectral": (
         "from ace_neuro.postprocess.spectral_step import run_spectral_step as f\n"
@@ -157,11 +159,20 @@ def main() -> int:
     ap.add_argument("--compare", help="an earlier run's --out name: compare the outputs byte for byte")
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     ap.add_argument("--per-neuron", action="store_true", help="spectral with spectral_per_neuron")
+    ap.add_argument("--recording", type=Path, help="a workflow run's results/<id> folder to read instead of "
+                    "synthetic inputs (outputs go under --data)")
     args = ap.parse_args()
     results = {}
-    for n_frames in args.frames:
+    for n_frames in [0] if args.recording else args.frames:
         data = args.data / f"k{args.components}_t{n_frames}"
-        if not (data / "evaluate" / "estimates.h5").exists():
+        if args.recording:
+            data = args.data / args.recording.name
+            for sub in ("evaluate", "convert", "projections", "sync"):
+                (data / sub).mkdir(parents=True, exist_ok=True)
+                for path in (args.recording / sub).glob("*"):
+                    if path.suffix in (".h5", ".csv", ".json") and not (data / sub / path.name).exists():
+                        (data / sub / path.name).symlink_to(path.resolve())
+        elif not (data / "evaluate" / "estimates.h5").exists():
             write_inputs(data, args.components, n_frames)
         for rule in args.rules:
             out = data / args.out / rule

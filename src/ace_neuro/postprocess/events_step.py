@@ -29,6 +29,8 @@ __all__ = ["run_events_step"]
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
+#: Events written to events.csv at once.
+_CSV_ROWS = 65536
 
 
 def run_events_step(
@@ -40,7 +42,7 @@ def run_events_step(
     *,
     options: EventsOptions | None = None,
     **names: Any,
-) -> pd.DataFrame:
+) -> dict[str, int]:
     """Detect calcium events of every accepted neuron and write them.
 
     Parameters
@@ -65,10 +67,13 @@ def run_events_step(
     ``raster_png``
         Raster plot, one row per accepted neuron labelled with its component id, one panel per method.
 
+    The events are kept as arrays (neuron, frame, amplitude: 24 bytes each) and written a chunk of rows at a
+    time, so memory holds no table of every event.
+
     Returns
     -------
-    DataFrame
-        The events table.
+    dict
+        Method -> number of events found.
     """
     options = EventsOptions.from_params(options, **names)
     frames = read_frames_table(frames_path)
@@ -96,16 +101,19 @@ def run_events_step(
             logger.warning("events: the estimates have no deconvolved activity S; deconvolution finds nothing")
         accepted = traces.index
 
-    tables = []
-    for name in methods:
-        events = Events(*(np.concatenate(parts) for parts in zip(*found[name])))
-        tables.append(_events_table(events, accepted, frames, name))
-        logger.info("events: %s method found %d events", name, len(events.frame))
-    table = pd.concat(tables, ignore_index=True)
-    with atomic_path(events_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    plot_raster(raster_png, table, accepted, frames["time_s"].to_numpy(float), methods)
-    return table
+    events = {name: Events(*(np.concatenate(parts) for parts in zip(*found.pop(name)))) for name in methods}
+    time_s = frames["time_s"].to_numpy(np.float64)
+    with atomic_path(events_csv) as tmp, open(tmp, "w", newline="") as out:
+        header = True
+        for name in methods:
+            logger.info("events: %s method found %d events", name, len(events[name].frame))
+            for start in range(0, max(1, events[name].frame.size), _CSV_ROWS):  # one chunk when there are none
+                chunk = Events(*(values[start:start + _CSV_ROWS] for values in events[name]))
+                _events_table(chunk, accepted, time_s, name).to_csv(out, index=False, header=header)
+                header = False
+    plot_raster(raster_png, {name: (accepted[e.neuron], time_s[e.frame]) for name, e in events.items()}, accepted,
+                time_s, methods)
+    return {name: int(e.frame.size) for name, e in events.items()}
 
 
 def _detect(method: str, C: np.ndarray, raw: np.ndarray, S: np.ndarray | None, sn: np.ndarray | None,
@@ -136,8 +144,8 @@ def _detect(method: str, C: np.ndarray, raw: np.ndarray, S: np.ndarray | None, s
     )
 
 
-def _events_table(found: Events, accepted: np.ndarray, frames: pd.DataFrame, method: str) -> pd.DataFrame:
-    time_s = frames["time_s"].to_numpy(np.float64)
+def _events_table(found: Events, accepted: np.ndarray, time_s: np.ndarray, method: str) -> pd.DataFrame:
+    """Rows of ``events.csv`` for ``found`` (neuron = row of ``accepted``)."""
     return pd.DataFrame(
         {
             "neuron": accepted[found.neuron].astype(np.int64) if found.neuron.size else np.zeros(0, np.int64),

@@ -16,23 +16,43 @@ __all__ = ["plot_raster", "plot_spectrogram", "plot_sync"]
 PathLike = str | os.PathLike
 
 
-def plot_raster(path: PathLike, table: pd.DataFrame, accepted: np.ndarray, time_s: np.ndarray, methods) -> None:
-    """Raster of the events: one row per accepted neuron, one panel per method (PNG, atomically)."""
+def plot_raster(path: PathLike, table, accepted: np.ndarray, time_s: np.ndarray, methods) -> None:
+    """Raster of the events: one row per accepted neuron, one panel per method (PNG, atomically).
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG.
+    table : DataFrame or mapping
+        The events: ``events.csv``'s table (``neuron``, ``time_s``, ``method``), or method -> (component ids,
+        times in s) arrays.
+    accepted : ndarray of int, shape (K,)
+        Component ids of the rows, top to bottom.
+    time_s : ndarray of float, shape (T,)
+        Time of each frame (the x range).
+    methods : sequence of str
+        One panel per method.
+    """
     plt = pyplot()
+    if isinstance(table, pd.DataFrame):
+        table = {m: (table.loc[table["method"] == m, "neuron"].to_numpy(np.int64),
+                     table.loc[table["method"] == m, "time_s"].to_numpy(np.float64)) for m in methods}
+    accepted = np.asarray(accepted, dtype=np.int64)
+    order = np.argsort(accepted, kind="stable")
     height = min(12.0, 1.5 + 0.12 * max(accepted.size, 1))
     fig, axes = plt.subplots(len(methods), 1, figsize=(10, height * len(methods)), squeeze=False, sharex=True)
     for ax, method in zip(axes[:, 0], methods):
-        sub = table[table["method"] == method]
+        ids, times = table[method]
         if accepted.size == 0:
             ax.text(0.5, 0.5, "no accepted neurons", ha="center", va="center", transform=ax.transAxes)
         else:
-            row = np.searchsorted(accepted, sub["neuron"].to_numpy(np.int64))  # accepted ids are increasing
-            ax.scatter(sub["time_s"].to_numpy(np.float64), row, marker="|", s=30, c="k", linewidths=0.8)
+            row = order[np.searchsorted(accepted, np.asarray(ids, dtype=np.int64), sorter=order)]
+            ax.scatter(np.asarray(times, dtype=np.float64), row, marker="|", s=30, c="k", linewidths=0.8)
             ax.set_ylim(accepted.size - 0.5, -0.5)  # the first id on top, as in events.csv
             _label_rows_with_ids(ax, accepted)
         ax.set_xlim(time_s[0] if time_s.size else 0, time_s[-1] if time_s.size else 1)
         ax.set_ylabel("component id")
-        ax.set_title(f"calcium events ({method}, {len(sub)} events)")
+        ax.set_title(f"calcium events ({method}, {len(times)} events)")
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
     save_figure(fig, path)
