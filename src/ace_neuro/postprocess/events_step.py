@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 #: Events written to events.csv at once.
-_CSV_ROWS = 65536
+_CSV_ROWS = 8192
 
 
 def run_events_step(

@@ -37,6 +37,8 @@ __all__ = ["run_spectral_step"]
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
+#: Working memory of one block of spectrogram windows (MB; :func:`~.spectral.multitaper_spectrogram`).
+WINDOW_BLOCK_MB = 8.0
 #: Rows pandas formats at once when writing the per-frame CSVs (its default, 100,000 / columns, grows the peak).
 _CSV_ROWS = 4096
 
@@ -118,6 +120,7 @@ def run_spectral_step(
         min_nfft=int(options.min_nfft),
         detrend_opt=options.detrend_opt,
         weighting=options.weighting,
+        memory_budget_mb=WINDOW_BLOCK_MB,
     )
     # check the filter before the long computation
     filtered_uniform = bandpass_filter(

@@ -164,17 +164,23 @@ class AcceptedTraceFile:
         """Close the file."""
         self._h5.close()
 
-    def component_blocks(self, itemsize: int = 8, block_bytes: int = BLOCK_BYTES) -> list[slice]:
+    def component_blocks(self, itemsize: int = 8, block_bytes: int | None = None) -> list[slice]:
         """Slices of :attr:`index`: blocks of accepted components whose ``(block, T)`` arrays hold ``block_bytes``.
 
+        ``block_bytes`` defaults to :data:`BLOCK_BYTES`.
         At least one component per block; one empty slice when no component is accepted (so a step still
         writes its empty outputs).
         """
+        block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
         size = max(1, int(block_bytes) // max(1, self.n_frames * int(itemsize)))
         return [slice(s, min(s + size, self.index.size)) for s in range(0, self.index.size, size)] or [slice(0, 0)]
 
-    def frame_blocks(self, itemsize: int = 8, block_bytes: int = BLOCK_BYTES) -> list[slice]:
-        """Slices of the frames: blocks whose ``(all components, block)`` arrays hold ``block_bytes`` (>= 64 frames)."""
+    def frame_blocks(self, itemsize: int = 8, block_bytes: int | None = None) -> list[slice]:
+        """Slices of the frames: blocks whose ``(all components, block)`` arrays hold ``block_bytes`` (>= 64 frames).
+
+        ``block_bytes`` defaults to :data:`BLOCK_BYTES`.
+        """
+        block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
         size = max(64, int(block_bytes) // max(1, self.n_components * int(itemsize)))
         return [slice(s, min(s + size, self.n_frames)) for s in range(0, self.n_frames, size)]
 
