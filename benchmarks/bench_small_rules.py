@@ -182,8 +182,9 @@ def main() -> int:
                 row["same_bytes"] = not differ
                 if differ:
                     row["differ"] = differ
-            results[f"{rule} T={n_frames}"] = row
-            print(f"{rule:9s} K={args.components} T={n_frames:6d}: {json.dumps(row)}", flush=True)
+            label = args.recording.name if args.recording else f"K={args.components} T={n_frames:6d}"
+            results[f"{rule} {label}"] = row
+            print(f"{rule:9s} {label}: {json.dumps(row)}", flush=True)
     print(json.dumps(results, indent=1))
     return 0
 
