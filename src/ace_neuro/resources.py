@@ -176,7 +176,7 @@ def estimate(
         ``ssub``, ``crop``, ...): one stage's object, ``{stage: options}``
         or a sequence; a stage not given takes its class's defaults.
     n_components : int, optional
-        Expected components (for the ``K x T`` traces); default 500.
+        Expected components (for the ``K x T`` traces cnmfe and evaluate hold); default 500.
 
     Returns
     -------
@@ -197,7 +197,7 @@ def estimate(
         return _patch_job_estimate(stage, n_frames, height, width, recording)
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
-    if stage in ("cnmfe", "evaluate", "events", "spectral", "export"):
+    if stage in ("cnmfe", "evaluate"):  # events, spectral and export read the traces a block at a time (flat)
         k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
         mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
     seconds = expected_seconds(stage, n_frames, height, width, options=recording)

@@ -221,11 +221,12 @@ def test_events_step_writes_table_and_raster(tmp_path, synthetic):
     accepted = [0, 2, 3, 5]  # components 1 and 4 rejected
     _write_inputs(tmp_path, denoised, activity, raw - denoised, accepted)
     params = defaults("events")
-    table = run_events_step(tmp_path / "estimates.h5", tmp_path / "frames.csv", tmp_path / "metadata.json",
-                            tmp_path / "out" / "events.csv", tmp_path / "out" / "raster.png", **params)
+    counts = run_events_step(tmp_path / "estimates.h5", tmp_path / "frames.csv", tmp_path / "metadata.json",
+                             tmp_path / "out" / "events.csv", tmp_path / "out" / "raster.png", **params)
     written = pd.read_csv(tmp_path / "out" / "events.csv")
     assert list(written.columns) == ["neuron", "frame", "time_s", "amplitude", "method"]
-    assert len(written) == len(table) > 0
+    assert len(written) == sum(counts.values()) > 0
+    assert counts == written["method"].value_counts().to_dict()
     assert set(written["neuron"]) == set(accepted)
     assert set(written["method"]) == {"derivative", "deconvolution"}
     assert np.allclose(written["time_s"], written["frame"] / FR + 0.5)

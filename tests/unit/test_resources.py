@@ -69,3 +69,11 @@ def test_nwb_needs_follow_include_movie():
     assert linked["disk_mb"] < 100 and linked["mem_mb"] < 2000
     assert inside["disk_mb"] == pytest.approx(4 * movie_mb(54000, 608, 608), rel=0.01)
     assert inside["runtime"] > 60 > linked["runtime"]  # gzip of an 80 GB float32 movie takes hours, not minutes
+
+
+def test_small_rules_ask_the_same_memory_at_every_length():
+    """events, export and spectral read the traces a block at a time (long_session.md, Session 14: 113-232 MB at
+    300 components, 1,500 to 54,000 frames): their request does not grow with K x T."""
+    for stage in ("events", "export", "spectral"):
+        short, long = (estimate(stage, n, 608, 608, n_components=1000)["mem_mb"] for n in (1500, 54000))
+        assert short == long >= 300

@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = attach(
         "events": ["Events", "detect_events_derivative", "detect_events_deconvolution", "trace_noise"],
         "spectral": ["Spectrogram", "multitaper_spectrogram", "bandpass_filter", "hilbert_phase"],
         "sync": ["SyncResult", "SyncError", "sync_timestamps"],
-        "traces": ["AcceptedTraces", "read_accepted_traces"],
+        "traces": ["AcceptedTraces", "read_accepted_traces", "AcceptedTraceFile"],
         "events_step": ["run_events_step"],
         "spectral_step": ["run_spectral_step"],
         "sync_step": ["run_sync_step"],

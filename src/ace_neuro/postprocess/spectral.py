@@ -145,7 +145,7 @@ def multitaper_spectrogram(
     min_nfft: int = _DEFAULTS.min_nfft,
     detrend_opt: str = _DEFAULTS.detrend_opt,
     weighting: str = _DEFAULTS.weighting,
-    memory_budget_mb: float = 128.0,
+    memory_budget_mb: float = 8.0,
 ) -> Spectrogram:
     """Multitaper spectrogram of one or several uniformly sampled signals.
 
@@ -188,7 +188,8 @@ def multitaper_spectrogram(
         concentration eigenvalues (normalised to sum to one).
     memory_budget_mb : float
         Working memory for one block of windows; bounds peak memory for any
-        recording length.
+        recording length (the result does not depend on it: each window is
+        computed alone).
 
     Returns
     -------

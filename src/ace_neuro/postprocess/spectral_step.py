@@ -27,7 +27,7 @@ from ace_neuro.postprocess.spectral import (
     power_to_db,
     regularize_samples,
 )
-from ace_neuro.postprocess.traces import read_accepted_traces
+from ace_neuro.postprocess.traces import AcceptedTraceFile
 from ace_neuro.progress import Progress
 from ace_neuro.postprocess.params import SpectralOptions
 from ace_neuro.postprocess.figures import plot_spectrogram
@@ -37,6 +37,10 @@ __all__ = ["run_spectral_step"]
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
+#: Working memory of one block of spectrogram windows (MB; :func:`~.spectral.multitaper_spectrogram`).
+WINDOW_BLOCK_MB = 8.0
+#: Rows pandas formats at once when writing the per-frame CSVs (its default, 100,000 / columns, grows the peak).
+_CSV_ROWS = 4096
 
 
 def run_spectral_step(
@@ -116,6 +120,7 @@ def run_spectral_step(
         min_nfft=int(options.min_nfft),
         detrend_opt=options.detrend_opt,
         weighting=options.weighting,
+        memory_budget_mb=WINDOW_BLOCK_MB,
     )
     # check the filter before the long computation
     filtered_uniform = bandpass_filter(
@@ -128,11 +133,8 @@ def run_spectral_step(
         spec.times.size, *spec.window_params, spec.frequencies.size, spec.frequencies[0], spec.frequencies[-1],
         spec.nfft,
     )
-    neurons = None
-    if options.spectral_per_neuron:
-        if estimates_path is None:
-            raise ValueError("spectral_per_neuron is true but no estimates file was given to the spectral step")
-        neurons = read_accepted_traces(estimates_path, n_frames=len(frames), frames_path=frames_path)
+    if options.spectral_per_neuron and estimates_path is None:
+        raise ValueError("spectral_per_neuron is true but no estimates file was given to the spectral step")
 
     phase, amplitude = hilbert_phase(filtered_uniform)
     power_db = power_to_db(spec.power)
@@ -150,31 +152,38 @@ def run_spectral_step(
             h5.attrs["nfft"] = spec.nfft
             h5.attrs["window_params_used"] = list(spec.window_params)
             h5.attrs["n_interpolated_frames"] = int(n_filled)
-            if neurons is not None:
-                _write_neuron_spectrograms(
-                    h5, neurons.C, neurons.index.astype(np.int64), frames["dropped_before"].to_numpy(), fs,
-                    power_db.shape, spectral_kw,
-                )
+            if options.spectral_per_neuron:
+                with AcceptedTraceFile(estimates_path, n_frames=len(frames), frames_path=frames_path) as neurons:
+                    _write_neuron_spectrograms(
+                        h5, neurons, frames["dropped_before"].to_numpy(), fs, power_db.shape, spectral_kw,
+                    )
     frame = frames["frame"].to_numpy()
     time_s = frames["time_s"].to_numpy(np.float64)
     with atomic_path(phase_csv) as tmp:
         pd.DataFrame(
             {"frame": frame, "time_s": time_s, "phase_rad": phase[positions], "amplitude": amplitude[positions]}
-        ).to_csv(tmp, index=False)
+        ).to_csv(tmp, index=False, chunksize=_CSV_ROWS)
     with atomic_path(filtered_csv) as tmp:
         pd.DataFrame({"frame": frame, "time_s": time_s, "filtered": filtered_uniform[positions]}).to_csv(
-            tmp, index=False
+            tmp, index=False, chunksize=_CSV_ROWS
         )
     plot_spectrogram(spectrogram_png, spec.times + t0, spec.frequencies, power_db)
 
 
-def _write_neuron_spectrograms(h5, traces, index, dropped_before, fs, shape, spectral_kw) -> None:
-    """Spectrogram of each accepted neuron, one at a time (memory does not grow with K)."""
+def _write_neuron_spectrograms(h5, traces: AcceptedTraceFile, dropped_before, fs, shape, spectral_kw) -> None:
+    """Spectrogram of each accepted neuron, one at a time, its trace read a block of neurons at a time.
+
+    Memory holds one block of traces and one spectrogram: it grows neither with K nor with the recording's
+    length (:meth:`~ace_neuro.postprocess.traces.AcceptedTraceFile.component_blocks`).
+    """
+    index = traces.index
     h5["neuron_index"] = index
     out = h5.create_dataset("neuron_power_db", shape=(index.size,) + tuple(shape), dtype=np.float32)
     out.attrs["description"] = "as power_db, for each accepted neuron's trace C: (neuron, frequency, time)"
     progress = Progress(index.size, "spectral (neurons)", logger, unit="neurons")
-    for k in range(index.size):
-        trace, _ = regularize_samples(traces[k], dropped_before)
-        out[k] = power_to_db(multitaper_spectrogram(trace, fs, **spectral_kw).power).astype(np.float32)
-        progress.update(1)
+    for block in traces.component_blocks():
+        C = traces.rows("C", block)
+        for k, row in zip(range(block.start, block.stop), C):
+            trace, _ = regularize_samples(row, dropped_before)
+            out[k] = power_to_db(multitaper_spectrogram(trace, fs, **spectral_kw).power).astype(np.float32)
+            progress.update(1)
