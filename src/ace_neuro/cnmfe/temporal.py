@@ -17,6 +17,7 @@ Pnevmatikakis EA, et al. (2016). Neuron 89(2):285-299.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -57,7 +58,7 @@ class TraceResult:
 
 
 class TracePool:
-    """Worker processes for the trace updates of one fit (:func:`update_traces`), started at first use.
+    """Worker processes for the trace updates of one fit (:func:`update_traces`), started beside the fit's work.
 
     Parameters
     ----------
@@ -65,24 +66,58 @@ class TracePool:
         Processes besides this one (``threads - 1``); with none, :meth:`get`
         gives None and the traces are denoised in this process alone.
 
-    A context manager: the processes stop when the fit ends (at once on an error).
+    A context manager: entering it starts the processes on a thread (:meth:`start`), so their interpreters and
+    imports (OASIS, SciPy: ~1 CPU s each) overlap this process's passes instead of holding up the first trace
+    update; :meth:`get` waits for them. The processes stop when the fit ends (at once on an error).
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = int(workers)
         self._pool = None
+        self._starting: tuple[threading.Thread, dict] | None = None
+
+    def start(self) -> None:
+        """Start the processes on a thread and return at once (nothing to do without workers or when started)."""
+        if self.workers < 1 or self._pool is not None or self._starting is not None:
+            return
+        started: dict = {}
+
+        def start_pool() -> None:
+            try:
+                started["pool"] = _trace_process_pool(self.workers)
+            except BaseException as err:  # raised by get() or close(), in the fit's thread
+                started["error"] = err
+
+        thread = threading.Thread(target=start_pool, name="trace-pool-start", daemon=True)
+        thread.start()
+        self._starting = (thread, started)
 
     def get(self) -> Executor | None:
-        """The pool, started now if it is not yet; None without workers."""
+        """The pool (waiting for :meth:`start`'s processes, or started now); None without workers."""
         if self.workers < 1:
             return None
+        self._join_start()
         if self._pool is None:
-            # the workers only denoise traces: one BLAS thread each, as this process while it denoises (update_traces)
-            self._pool = process_pool(self.workers, initializer=set_blas_threads, initargs=(1,))
+            self._pool = _trace_process_pool(self.workers)
         return self._pool
+
+    def _join_start(self) -> None:
+        if self._starting is None:
+            return
+        thread, started = self._starting
+        thread.join()
+        self._starting = None
+        if "error" in started:
+            raise started["error"]
+        self._pool = started["pool"]
 
     def close(self, *, failed: bool = False) -> None:
         """Stop the processes (waiting for none of their work when ``failed``)."""
+        try:
+            self._join_start()
+        except BaseException:
+            if not failed:
+                raise
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -92,10 +127,23 @@ class TracePool:
             pool.shutdown(wait=True)
 
     def __enter__(self) -> "TracePool":
+        self.start()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(failed=exc_type is not None)
+
+
+def _trace_process_pool(workers: int) -> Executor:
+    """``workers`` processes ready to denoise traces: this module imported (OASIS, SciPy), one BLAS thread each,
+    as this process while it denoises (:func:`update_traces`)."""
+    return process_pool(workers, initializer=_ready_trace_worker)
+
+
+def _ready_trace_worker() -> None:
+    """Worker initializer: one BLAS thread. Unpickling this function imported this module, so the worker's first
+    traces wait for no import."""
+    set_blas_threads(1)
 
 
 def _fallback_g(p: int, decay_frames: float) -> np.ndarray:
