@@ -194,6 +194,23 @@ def test_trace_pool_start_error_is_raised_by_get_and_dropped_on_a_failed_fit(mon
     pool.close(failed=True)  # the fit failed already: its error stands, not the pool's
 
 
+def test_trace_pool_started_and_dropped_before_its_block_stops_its_processes():
+    """fit_region starts the pool before its seeding and enters it after: an error between leaves no process."""
+    import gc
+
+    import psutil
+
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    pool = TracePool(1)
+    pool.start()
+    thread = pool._starting[0]
+    del pool
+    gc.collect()
+    thread.join()
+    psutil.wait_procs([c for c in psutil.Process().children(recursive=True) if c.pid not in before], timeout=30)
+    assert {child.pid for child in psutil.Process().children(recursive=True)} <= before
+
+
 def test_gsig_autos_peak_image_and_scales_are_the_same_on_one_or_two_threads():
     rng = np.random.default_rng(9)
     frames = rng.normal(size=(140_000, 40)).astype(np.float32)  # 140,000 pixels: three blocks of the median

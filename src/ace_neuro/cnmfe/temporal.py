@@ -18,6 +18,7 @@ Pnevmatikakis EA, et al. (2016). Neuron 89(2):285-299.
 from __future__ import annotations
 
 import threading
+import weakref
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -77,20 +78,26 @@ class TracePool:
         self._starting: tuple[threading.Thread, dict] | None = None
 
     def start(self) -> None:
-        """Start the processes on a thread and return at once (nothing to do without workers or when started)."""
+        """Start the processes on a thread and return at once (nothing to do without workers or when started).
+
+        Started before the ``with`` block (at the fit's start, so that they are ready when its seeding ends), the
+        processes are stopped when this object is collected if the block is never entered (an error before it).
+        """
         if self.workers < 1 or self._pool is not None or self._starting is not None:
             return
         started: dict = {}
+        workers = self.workers  # the thread holds no reference to this object (collected, it stops the processes)
 
         def start_pool() -> None:
             try:
-                started["pool"] = _trace_process_pool(self.workers)
+                started["pool"] = _trace_process_pool(workers)
             except BaseException as err:  # raised by get() or close(), in the fit's thread
                 started["error"] = err
 
         thread = threading.Thread(target=start_pool, name="trace-pool-start", daemon=True)
         thread.start()
         self._starting = (thread, started)
+        self._unused = weakref.finalize(self, _stop_started_pool, thread, started)
 
     def get(self) -> Executor | None:
         """The pool (waiting for :meth:`start`'s processes, or started now); None without workers."""
@@ -107,6 +114,7 @@ class TracePool:
         thread, started = self._starting
         thread.join()
         self._starting = None
+        self._unused.detach()  # the pool is this object's to stop now
         if "error" in started:
             raise started["error"]
         self._pool = started["pool"]
@@ -132,6 +140,14 @@ class TracePool:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(failed=exc_type is not None)
+
+
+def _stop_started_pool(thread: threading.Thread, started: dict) -> None:
+    """Stop the processes a :class:`TracePool` started and never handed out (collected before its ``with``)."""
+    if thread is not threading.current_thread():
+        thread.join()
+    if "pool" in started:
+        stop_pool(started["pool"])
 
 
 def _trace_process_pool(workers: int) -> Executor:
