@@ -27,6 +27,7 @@ from oasis import constrained_oasisAR1, oasisAR1, oasisAR2
 import scipy.linalg
 from oasis.functions import GetSn, constrained_onnlsAR2
 
+from .fallback_kernel import fallback_g as _fallback_g  # also evaluate's (snr_window), without OASIS
 from .noise import trace_noise
 from ace_neuro.blas import set_blas_threads
 from ace_neuro.pools import map_in_order, map_threads, process_pool, stop_pool
@@ -161,13 +162,6 @@ def _ready_trace_worker() -> None:
     traces wait for no import."""
     set_blas_threads(1)
 
-
-def _fallback_g(p: int, decay_frames: float) -> np.ndarray:
-    g1 = float(np.exp(-1.0 / max(decay_frames, 1.0)))
-    if p == 1:
-        return np.array([g1])
-    rise = float(np.exp(-1.0 / max(decay_frames / 10.0, 0.5)))
-    return np.array([g1 + rise, -g1 * rise])
 
 
 def ar_coefficients(y: np.ndarray, p: int, sn: float, lags: int = 5, fudge_factor: float = 0.98) -> np.ndarray | None:
