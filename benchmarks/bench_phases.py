@@ -60,7 +60,8 @@ def phases(work: Path) -> dict:
     return {"work": str(work), "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"],
             "load": [cost["load_before"], cost["load_after"]],
             "rules": {name: {"wall_s": rule["wall_s"], "cpu_s": rule["cpu_s"]} for name, rule in cost["rules"].items()},
-            "motion_start_to_template": round(template - workers, 2), "motion_registration": round(registered - template, 2),
+            "motion_start_to_template": round(template - workers, 2),
+            "motion_registration": round(registered - template, 2),
             "motion_outputs": round(done - registered, 2),
             "cnmfe_round1_after_temporal_pass": round(round1 - pass1, 2),
             "cnmfe_round2_after_temporal_pass": round(round2 - pass2, 2)}
