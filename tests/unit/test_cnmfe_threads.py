@@ -164,6 +164,53 @@ def test_trace_updates_in_worker_processes_equal_the_sweep_in_order_bit_for_bit(
         np.testing.assert_array_equal(getattr(serial, name), getattr(shared, name), err_msg=name)
 
 
+def test_trace_pool_workers_start_when_entered_with_oasis_imported():
+    """Entering the pool starts its process on a thread, ready to denoise: OASIS and this module are imported before
+    its first task (they were imported at the first traces, which waited for them), one BLAS thread."""
+    with TracePool(1) as pool:
+        worker = pool.get()
+        loaded = worker.submit(eval, "[m in __import__('sys').modules for m in ('oasis', 'ace_neuro.cnmfe.temporal')]")
+        assert loaded.result() == [True, True]
+        assert pool.get() is worker  # one pool for the whole fit
+    assert pool.get() is not worker  # closed: a new one would start
+    pool.close()
+    with TracePool(0) as pool:  # no worker: nothing starts, the traces are denoised in this process
+        assert pool.get() is None
+        assert not any(thread.name == "trace-pool-start" for thread in threading.enumerate())
+
+
+def test_trace_pool_start_error_is_raised_by_get_and_dropped_on_a_failed_fit(monkeypatch):
+    from ace_neuro.cnmfe import temporal
+
+    def cannot_start(workers):
+        raise OSError("no process")
+
+    monkeypatch.setattr(temporal, "_trace_process_pool", cannot_start)
+    with pytest.raises(OSError, match="no process"):
+        with TracePool(1) as pool:
+            pool.get()
+    pool = TracePool(1)
+    pool.start()
+    pool.close(failed=True)  # the fit failed already: its error stands, not the pool's
+
+
+def test_trace_pool_started_and_dropped_before_its_block_stops_its_processes():
+    """fit_region starts the pool before its seeding and enters it after: an error between leaves no process."""
+    import gc
+
+    import psutil
+
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    pool = TracePool(1)
+    pool.start()
+    thread = pool._starting[0]
+    del pool
+    gc.collect()
+    thread.join()
+    psutil.wait_procs([c for c in psutil.Process().children(recursive=True) if c.pid not in before], timeout=30)
+    assert {child.pid for child in psutil.Process().children(recursive=True)} <= before
+
+
 def test_gsig_autos_peak_image_and_scales_are_the_same_on_one_or_two_threads():
     rng = np.random.default_rng(9)
     frames = rng.normal(size=(140_000, 40)).astype(np.float32)  # 140,000 pixels: three blocks of the median

@@ -286,6 +286,30 @@ def test_run_motion_step_outputs(movie_and_truth, tmp_path):
     np.testing.assert_array_equal(yr[:, t], movie[t].ravel(order="F"))
 
 
+def test_motion_pool_runs_the_first_template_here_as_a_worker_while_its_workers_start():
+    """The first template is built in the step's process while the workers start (one OpenCV and one BLAS thread,
+    as in a worker: the same bits, test_run_motion_step_deterministic_across_threads), then the workers serve."""
+    import os
+
+    import cv2
+
+    from ace_neuro.blas import set_blas_threads
+    from ace_neuro.motion.step import _Pool
+
+    cv2.setNumThreads(2)
+    blas_before = set_blas_threads(None)
+    pool = _Pool(2)
+    try:
+        here = pool.run_here(lambda _: (os.getpid(), cv2.getNumThreads(), set_blas_threads(None)), None)
+        assert here[:2] == (os.getpid(), 1) and here[2] in (None, 1)
+        assert cv2.getNumThreads() == 2 and set_blas_threads(None) == blas_before  # restored
+        assert list(pool.imap(abs, [-3, 4])) == [3, 4]
+        (worker,) = pool.imap(eval, ["__import__('os').getpid()"])
+        assert worker != os.getpid()
+    finally:
+        pool.close()
+
+
 @pytest.mark.slow
 def test_run_motion_step_deterministic_across_threads(movie_and_truth, tmp_path):
     path, _ = movie_and_truth

@@ -113,3 +113,20 @@ def test_thresholds_follow_the_window_both_ways():
     assert at_60["sample_rate"] == 20.0 and at_60["window_samples"] == 31 and at_60["reference_window_samples"] == 8
     with pytest.raises(ValueError, match="snr_decay_time"):
         _fixed("fast", FR)
+
+
+def test_the_measured_window_imports_neither_oasis_nor_scipy_signal_stats_optimize():
+    """evaluate's SNR window at run time: the fallback kernel from its own module (not the fit's temporal module, which
+    imports OASIS, scipy.signal and scipy.stats: ~1 CPU s), the threshold's root without scipy.optimize."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport numpy as np\n"
+            "from ace_neuro.cnmfe.snr_window import measured_decay_time, threshold_for_window\n"
+            "g = np.full((12, 1), np.exp(-1 / 24.0))\n"
+            "assert measured_decay_time(g, np.ones(12, bool), 20.0, 0.4)['source'] == 'measured'\n"
+            "assert measured_decay_time(g[:5], np.ones(5, bool), 20.0, 0.4)['source'] == 'fallback'\n"
+            "threshold_for_window(2.2, 23.1, 24, 6)\n"
+            "print(sorted(m for m in sys.modules if m in ('oasis', 'scipy.signal', 'scipy.stats', 'scipy.optimize')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

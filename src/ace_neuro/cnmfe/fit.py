@@ -585,6 +585,10 @@ def fit_region(
     source = detrended_source(source, options, threads, log)
     passes = movie_passes(source, options, threads)
     passes.label = label
+    # the trace workers start now, beside the seeding: their interpreters and imports (OASIS, SciPy: ~1 CPU s each)
+    # are ready by the first trace update, which waited for them
+    trace_pool = TracePool(passes.threads - 1)
+    trace_pool.start()
     passes.scratch_dir = None if scratch_dir is None else os.fspath(scratch_dir)
     stats = PixelStats(passes.dims, passes.T, noise_range=noise.noise_range, noise_method=noise.noise_method,
                        threads=passes.threads)
@@ -602,7 +606,7 @@ def fit_region(
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}
     # OASIS holds the interpreter: this process and threads - 1 others share the traces' denoising
-    with TracePool(passes.threads - 1) as trace_pool:
+    with trace_pool:
         if options.only_init or rounds == 0:
             if A.shape[1]:
                 state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise,

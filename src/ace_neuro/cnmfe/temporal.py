@@ -17,6 +17,8 @@ Pnevmatikakis EA, et al. (2016). Neuron 89(2):285-299.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -25,6 +27,7 @@ from oasis import constrained_oasisAR1, oasisAR1, oasisAR2
 import scipy.linalg
 from oasis.functions import GetSn, constrained_onnlsAR2
 
+from .fallback_kernel import fallback_kernel  # also evaluate's (snr_window), without OASIS
 from .noise import trace_noise
 from ace_neuro.blas import set_blas_threads
 from ace_neuro.pools import map_in_order, map_threads, process_pool, stop_pool
@@ -58,7 +61,7 @@ class TraceResult:
 
 
 class TracePool:
-    """Worker processes for the trace updates of one fit (:func:`update_traces`), started at first use.
+    """Worker processes for the trace updates of one fit (:func:`update_traces`), started beside the fit's work.
 
     Parameters
     ----------
@@ -66,24 +69,65 @@ class TracePool:
         Processes besides this one (``threads - 1``); with none, :meth:`get`
         gives None and the traces are denoised in this process alone.
 
-    A context manager: the processes stop when the fit ends (at once on an error).
+    A context manager: entering it starts the processes on a thread (:meth:`start`), so their interpreters and
+    imports (OASIS, SciPy: ~1 CPU s each) overlap this process's passes instead of holding up the first trace
+    update; :meth:`get` waits for them. The processes stop when the fit ends (at once on an error).
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = int(workers)
         self._pool = None
+        self._starting: tuple[threading.Thread, dict] | None = None
+
+    def start(self) -> None:
+        """Start the processes on a thread and return at once (nothing to do without workers or when started).
+
+        Started before the ``with`` block (at the fit's start, so that they are ready when its seeding ends), the
+        processes are stopped when this object is collected if the block is never entered (an error before it).
+        """
+        if self.workers < 1 or self._pool is not None or self._starting is not None:
+            return
+        started: dict = {}
+        workers = self.workers  # the thread holds no reference to this object (collected, it stops the processes)
+
+        def start_pool() -> None:
+            try:
+                started["pool"] = _trace_process_pool(workers)
+            except BaseException as err:  # raised by get() or close(), in the fit's thread
+                started["error"] = err
+
+        thread = threading.Thread(target=start_pool, name="trace-pool-start", daemon=True)
+        thread.start()
+        self._starting = (thread, started)
+        self._unused = weakref.finalize(self, _stop_started_pool, thread, started)
 
     def get(self) -> Executor | None:
-        """The pool, started now if it is not yet; None without workers."""
+        """The pool (waiting for :meth:`start`'s processes, or started now); None without workers."""
         if self.workers < 1:
             return None
+        self._join_start()
         if self._pool is None:
-            # the workers only denoise traces: one BLAS thread each, as this process while it denoises (update_traces)
-            self._pool = process_pool(self.workers, initializer=set_blas_threads, initargs=(1,))
+            self._pool = _trace_process_pool(self.workers)
         return self._pool
+
+    def _join_start(self) -> None:
+        if self._starting is None:
+            return
+        thread, started = self._starting
+        thread.join()
+        self._starting = None
+        self._unused.detach()  # the pool is this object's to stop now
+        if "error" in started:
+            raise started["error"]
+        self._pool = started["pool"]
 
     def close(self, *, failed: bool = False) -> None:
         """Stop the processes (waiting for none of their work when ``failed``)."""
+        try:
+            self._join_start()
+        except BaseException:
+            if not failed:
+                raise
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -93,38 +137,32 @@ class TracePool:
             pool.shutdown(wait=True)
 
     def __enter__(self) -> "TracePool":
+        self.start()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(failed=exc_type is not None)
 
 
-def fallback_kernel(p: int, decay_frames: float) -> np.ndarray:
-    """The AR(``p``) kernel a trace without a decaying autocovariance model gets: decay from ``decay_time``.
+def _stop_started_pool(thread: threading.Thread, started: dict) -> None:
+    """Stop the processes a :class:`TracePool` started and never handed out (collected before its ``with``)."""
+    if thread is not threading.current_thread():
+        thread.join()
+    if "pool" in started:
+        stop_pool(started["pool"])
 
-    Parameters
-    ----------
-    p : {1, 2}
-        Order of the autoregressive model.
-    decay_frames : float
-        Decay time in frames (``decay_time * fr``); at least 1 frame is used.
 
-    Returns
-    -------
-    ndarray, shape (p,), float64
-        The coefficients ``g``: ``exp(-1 / decay_frames)``, and for ``p = 2`` a rise of a tenth of the decay
-        (at least half a frame) as well.
+def _trace_process_pool(workers: int) -> Executor:
+    """``workers`` processes ready to denoise traces: this module imported (OASIS, SciPy), one BLAS thread each,
+    as this process while it denoises (:func:`update_traces`)."""
+    return process_pool(workers, initializer=_ready_trace_worker)
 
-    Examples
-    --------
-    >>> fallback_kernel(1, 8.0).round(4)
-    array([0.8825])
-    """
-    g1 = float(np.exp(-1.0 / max(decay_frames, 1.0)))
-    if p == 1:
-        return np.array([g1])
-    rise = float(np.exp(-1.0 / max(decay_frames / 10.0, 0.5)))
-    return np.array([g1 + rise, -g1 * rise])
+
+def _ready_trace_worker() -> None:
+    """Worker initializer: one BLAS thread. Unpickling this function imported this module, so the worker's first
+    traces wait for no import."""
+    set_blas_threads(1)
+
 
 
 def ar_coefficients(y: np.ndarray, p: int, sn: float, lags: int = 5, fudge_factor: float = 0.98) -> np.ndarray | None:

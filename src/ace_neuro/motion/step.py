@@ -39,6 +39,7 @@ import math
 import os
 import pickle
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -163,7 +164,8 @@ class _Pool:
     therefore guard its body with ``if __name__ == "__main__":`` (the workflow
     script does). Every process registers with one OpenCV and one BLAS thread.
     One pool serves the template passes and then the registration of every
-    chunk (:meth:`set_job`): its workers start once per step.
+    chunk (:meth:`set_job`): its workers start once per step, on a thread, while
+    this process builds the first template (:meth:`run_here`).
     """
 
     def __init__(self, threads: int, job: dict | None = None, folder: str | os.PathLike | None = None) -> None:
@@ -173,18 +175,27 @@ class _Pool:
         self._pool = None
         self._saved: tuple | None = None
         self.job_file: str | None = None  # the registration job the workers read (set_job), None in one process
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
         if self.threads == 1:
             keep_freed_memory()  # as the workers (this process registers the frames)
             self._saved = (cv2.getNumThreads(), set_blas_threads(1))
             cv2.setNumThreads(1)
             _JOB = job
             return
+        # the workers start on a thread: this process meanwhile builds the first template (run_here)
+        self._starting = threading.Thread(target=self._start, args=(job,), name="motion-pool-start", daemon=True)
+        self._starting.start()
+
+    def _start(self, job: dict | None) -> None:
         names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
         saved = {k: os.environ.get(k) for k in names}
         os.environ.update({k: "1" for k in names})
         try:
             # concurrent.futures, not multiprocessing.Pool: a worker that dies (SIGBUS, OOM) breaks the pool at once
             self._pool = process_pool(self.threads, initializer=_init_worker, initargs=(job,))
+        except BaseException as err:  # raised in the step's thread (_ready)
+            self._start_error = err
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -192,11 +203,35 @@ class _Pool:
                 else:
                     os.environ[k] = v
 
+    def _ready(self) -> None:
+        """Wait for the workers started in ``__init__``; their start's error, if any, is raised here."""
+        if self._starting is None:
+            return
+        self._starting.join()
+        self._starting = None
+        if self._start_error is not None:
+            raise self._start_error
+
+    def run_here(self, fn, task):
+        """``fn(task)`` in this process, as a worker runs it (one OpenCV and one BLAS thread: the same bits), while
+        the workers start."""
+        if self.threads == 1:
+            return fn(task)
+        cv_threads, blas_threads = cv2.getNumThreads(), set_blas_threads(1)
+        cv2.setNumThreads(1)
+        try:
+            return fn(task)
+        finally:
+            cv2.setNumThreads(cv_threads)
+            if blas_threads is not None:
+                set_blas_threads(blas_threads)
+
     def set_job(self, job: dict, folder: str | os.PathLike) -> None:
         """The registration job of the chunk tasks: kept in this process, or written once to a file in
         ``folder`` (the output's temporary folder, so a kill leaves nothing else behind) that each worker reads at
         its first chunk; :meth:`drop_job` removes it."""
         global _JOB
+        self._ready()
         if self._pool is None:
             _JOB = job
             return
@@ -215,6 +250,7 @@ class _Pool:
             self.job_file = None
 
     def imap(self, fn, tasks):
+        self._ready()
         if self._pool is None:
             return map(fn, tasks)
         return map_in_order(self._pool, fn, tasks, what="motion", folder=self.folder)
@@ -232,11 +268,16 @@ class _Pool:
 
     def close(self) -> None:
         self._restore()
+        self._ready()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
     def terminate(self) -> None:
         self._restore()
+        try:
+            self._ready()
+        except BaseException:  # the step failed already: its error stands
+            pass
         if self._pool is not None:
             stop_pool(self._pool)
 
@@ -270,7 +311,8 @@ def _build_template(
     apply_motion_correction: bool, niter_rig: int,
 ) -> np.ndarray:
     middle = groups[len(groups) // 2]
-    (template,) = pool.imap(_initial_template_task, [(movie_path, middle[0], middle[1], kernel, max_shifts)])
+    # the first template (one group) in this process while the workers start: before, one worker built it alone
+    template = pool.run_here(_initial_template_task, (movie_path, middle[0], middle[1], kernel, max_shifts))
     if not apply_motion_correction:
         return template
     for it in range(niter_rig):
