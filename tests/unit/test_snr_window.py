@@ -115,9 +115,9 @@ def test_thresholds_follow_the_window_both_ways():
         _fixed("fast", FR)
 
 
-def test_the_measured_window_imports_neither_oasis_nor_scipy_signal_stats_optimize():
+def test_the_measured_window_imports_neither_oasis_nor_scipy_signal_stats():
     """evaluate's SNR window at run time: the fallback kernel from its own module (not the fit's temporal module, which
-    imports OASIS, scipy.signal and scipy.stats: ~1 CPU s), the threshold's root without scipy.optimize."""
+    imports OASIS, scipy.signal and scipy.stats: ~1 CPU s)."""
     import subprocess
     import sys
 
@@ -127,6 +127,6 @@ def test_the_measured_window_imports_neither_oasis_nor_scipy_signal_stats_optimi
             "assert measured_decay_time(g, np.ones(12, bool), 20.0, 0.4)['source'] == 'measured'\n"
             "assert measured_decay_time(g[:5], np.ones(5, bool), 20.0, 0.4)['source'] == 'fallback'\n"
             "threshold_for_window(2.2, 23.1, 24, 6)\n"
-            "print(sorted(m for m in sys.modules if m in ('oasis', 'scipy.signal', 'scipy.stats', 'scipy.optimize')))")
+            "print(sorted(m for m in sys.modules if m in ('oasis', 'scipy.signal', 'scipy.stats')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

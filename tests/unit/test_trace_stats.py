@@ -47,10 +47,9 @@ def test_skewness_is_scipy_skew_bit_for_bit():
     assert np.isnan(skewness(np.full(10, 3.0))) and np.isnan(float(scipy.stats.skew(np.full(10, 3.0))))
 
 
-def test_the_evaluate_step_imports_neither_scipy_signal_nor_scipy_stats_nor_scipy_optimize():
+def test_the_evaluate_step_imports_neither_scipy_signal_nor_scipy_stats():
     """What the evaluate rule imports on our own estimates (stage, step, vessels, fringes, outputs, figures): ~0.8 CPU s
-    less, and scipy.optimize's ~0.3 (the SNR window's one root: ace_neuro.cnmfe.brent). (parameter_aid, for estimates
-    from elsewhere that do not record gSig, still imports the fit.)"""
+    less. (parameter_aid, for estimates from elsewhere that do not record gSig, still imports the fit.)"""
     import subprocess
     import sys
 
@@ -59,6 +58,6 @@ def test_the_evaluate_step_imports_neither_scipy_signal_nor_scipy_stats_nor_scip
                "ace_neuro.cnmfe.fringes", "ace_neuro.cnmfe.size",
                "ace_neuro.cnmfe.outputs", "ace_neuro.cnmfe.figures", "ace_neuro.io.caiman", "ace_neuro.io.memmap"]
     code = (f"import sys; import {', '.join(modules)}; "
-            "print(sorted(m for m in sys.modules if m in ('scipy.signal', 'scipy.stats', 'scipy.optimize', 'oasis')))")
+            "print(sorted(m for m in sys.modules if m in ('scipy.signal', 'scipy.stats', 'oasis')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.optimize
 import scipy.special
 
-from ace_neuro.cnmfe.brent import brentq  # scipy.optimize.brentq's root without its 0.3 CPU s import
 from ace_neuro.cnmfe.fallback_kernel import fallback_kernel  # not from temporal: OASIS, scipy.signal, scipy.stats
 from ace_neuro.cnmfe.snr import snr_window_samples  # noqa: F401 (one definition of the window, re-exported)
 
@@ -200,7 +200,7 @@ def threshold_for_window(value: float, decay_samples: float, window: int, refere
     high = max(1.0, 2.0 * value)
     while gap(high) < 0:
         high *= 2.0
-    peak = brentq(gap, 0.0, high, xtol=1e-10)
+    peak = scipy.optimize.brentq(gap, 0.0, high, xtol=1e-10)
     return round(transient_snr(peak, decay_samples, window), 4)
 
 
