@@ -18,7 +18,7 @@ import scipy.sparse
 
 from ace_neuro import __version__
 from ace_neuro.cnmfe.estimates import Estimates
-from ace_neuro.cnmfe.estimates_file import write_sparse
+from ace_neuro.cnmfe.estimates_file import storage_options, write_sparse
 from ace_neuro.io.atomic import atomic_path
 
 __all__ = ["export_caiman_hdf5"]
@@ -67,9 +67,15 @@ def _caiman_value(key: str, item: Any) -> Any:
 
 
 def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> None:
+    """Write ``content`` under ``path``; an array given under two names (CaImAn's ``R`` is our ``YrA``) is stored
+    once, the second name a hard link to the first (h5py and CaImAn read both as datasets)."""
     group = h5.require_group(path) if path != "/" else h5
+    written: dict[int, str] = {}  # id of an array already stored in this group -> its name
     for key, item in content.items():
         item = _caiman_value(key, item)
+        if isinstance(item, np.ndarray) and id(item) in written:
+            group[key] = group[written[id(item)]]
+            continue
         if isinstance(item, dict):
             _write_caiman_dict(h5, f"{path.rstrip('/')}/{key}", item)
         elif scipy.sparse.issparse(item):
@@ -79,7 +85,9 @@ def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> 
         elif isinstance(item, str):
             group.attrs[key] = item  # CaImAn >= 1.9.9 stores strings as attributes of their group
         else:
-            group.create_dataset(key, data=item)
+            group.create_dataset(key, data=item, **storage_options(key, item))
+            if isinstance(item, np.ndarray) and item.size:
+                written[id(item)] = key
 
 
 def export_caiman_hdf5(
