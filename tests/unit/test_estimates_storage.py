@@ -69,3 +69,14 @@ def test_storage_options_chunks_fit_the_array():
     assert storage_options("indices", np.zeros(10**6, np.int32))["chunks"] == (32768,)
     assert storage_options("S", np.zeros((0, 100), np.float32)) == {}
     assert storage_options("YrA", np.zeros((10, 10), np.float32)) == {}
+
+
+def test_caiman_copy_links_only_the_same_array_not_equal_lists(tmp_path):
+    """Parameters given as lists become new arrays one after the other (whose ids Python may reuse): each keeps
+    its own values (a link by a reused id once wrote gSig's values under gSiz)."""
+    est = _estimates().replace(params={"gSig": [2, 2], "gSiz": [9, 9], "min_corr": 0.8})
+    path = export_caiman_hdf5(est, tmp_path / "estimates_caiman.hdf5")
+    with h5py.File(path, "r") as h5:
+        assert h5["params/init/gSig"][()].tolist() == [2, 2]
+        assert h5["params/init/gSiz"][()].tolist() == [9, 9]
+        assert h5["estimates/C"] != h5["estimates/S"]

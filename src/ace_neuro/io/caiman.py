@@ -70,12 +70,14 @@ def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> 
     """Write ``content`` under ``path``; an array given under two names (CaImAn's ``R`` is our ``YrA``) is stored
     once, the second name a hard link to the first (h5py and CaImAn read both as datasets)."""
     group = h5.require_group(path) if path != "/" else h5
-    written: dict[int, str] = {}  # id of an array already stored in this group -> its name
-    for key, item in content.items():
-        item = _caiman_value(key, item)
-        if isinstance(item, np.ndarray) and id(item) in written:
-            group[key] = group[written[id(item)]]
+    # id of an array of ``content`` already stored in this group -> its name (``content`` holds the arrays, so an id
+    # is not reused while we write; arrays made here from lists are never linked)
+    written: dict[int, str] = {}
+    for key, given in content.items():
+        if isinstance(given, np.ndarray) and id(given) in written:
+            group[key] = group[written[id(given)]]
             continue
+        item = _caiman_value(key, given)
         if isinstance(item, dict):
             _write_caiman_dict(h5, f"{path.rstrip('/')}/{key}", item)
         elif scipy.sparse.issparse(item):
@@ -86,8 +88,8 @@ def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> 
             group.attrs[key] = item  # CaImAn >= 1.9.9 stores strings as attributes of their group
         else:
             group.create_dataset(key, data=item, **storage_options(key, item))
-            if isinstance(item, np.ndarray) and item.size:
-                written[id(item)] = key
+            if isinstance(given, np.ndarray) and given.size:
+                written[id(given)] = key
 
 
 def export_caiman_hdf5(
