@@ -294,7 +294,7 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     With the defaults and an 8-bit movie this is the converted movie and the
     float16 frame-block movie (``blocks_dtype: auto``; 3x the uint8 movie) plus the
     results (estimates files, NWB, exported traces: ``K x T``, and the images: per pixel;
-    3.1x in all at 54,000 frames of 500 components, where 3.03x was measured with 274);
+    3.1x in all at 54,000 frames of 500 components; 3.07x measured at 6,000 frames of 419);
     CaImAn's memory map (``save_memmap``) and cnmfe's seeding
     caches while it seeds (``seeding_cache``, float32 blocks only, removed at
     its end) add theirs when asked for, and ``blocks_dtype: float32`` doubles
