@@ -131,11 +131,12 @@ def _blocks_dtype(dtype, options: _Recording) -> str:
     return blocks_dtype_for(options["motion"].blocks_dtype, movie_dtype)
 
 
-#: Bytes one estimates file holds per component and frame: ``C`` (gzip ~0.71 of its float32), ``S`` (~0.13) and
-#: ``YrA`` (plain), 7.4 bytes measured, with a margin (benchmarks/long_session.md "Session 14: disk").
+#: Bytes one estimates file holds per component and frame: ``C`` (gzip 0.59-0.71 of its float32), ``S`` (~0.11-0.13)
+#: and ``YrA`` (plain), 6.7-6.8 bytes measured at 608x608 x 1,500 and 6,000 frames, with a margin
+#: (benchmarks/long_session.md "Session 14: disk").
 _ESTIMATES_BYTES_PER_KT = 8.0
-#: ... and per pixel: the ring model ``W`` (~20 bytes at ``ssub_B`` 2, its indices compressed), ``b0``, ``sn``,
-#: ``Cn``, ``pnr`` (~11), with a margin for a wider ring (a larger ``gSiz``).
+#: ... and per pixel: the ring model ``W`` (~21 bytes at ``ssub_B`` 2, its indices compressed), ``b0``, ``sn``,
+#: ``Cn``, ``pnr`` (~12): ~34 measured at 608x608, with a margin for a wider ring (a larger ``gSiz``).
 _ESTIMATES_BYTES_PER_PIXEL = 40.0
 #: Bytes the NWB file holds per component and frame: ``C``, ``C + YrA`` and ``S`` of every component, float32, gzip.
 _NWB_BYTES_PER_KT = 8.0
