@@ -37,8 +37,8 @@ _DENSE_FIELDS = ("C", "S", "YrA", "b0", "b", "f", "bl", "c1", "g", "neurons_sn")
 _OPTIONAL_FIELDS = ("lam", "sn", "SNR_comp", "r_values", "Cn", "pnr")
 
 #: Datasets stored gzip-compressed (level 1, byte shuffle; lossless, every HDF5 reader has it), where it pays: the
-#: ``(K, T)`` traces ``S`` (to ~0.13 of its size: mostly zeros) and ``C`` (~0.71), a sparse matrix's ``indices``
-#: (~0.10: the ring model ``W``'s regular offsets) and the per-pixel ``b0``, ``sn``, ``Cn``, ``pnr`` (~0.7).
+#: ``(K, T)`` traces ``S`` (to 0.11-0.13 of its size: mostly zeros) and ``C`` (0.59-0.71), a sparse matrix's
+#: ``indices`` (~0.10: the ring model ``W``'s regular offsets) and the per-pixel ``b0``, ``sn``, ``Cn``, ``pnr`` (~0.7).
 #: ``YrA`` (residual noise, ~0.91) and a sparse matrix's ``data`` (~0.86) stay plain. Measured on a 608x608 fit:
 #: benchmarks/long_session.md "Session 14: disk".
 COMPRESSED_FIELDS = ("C", "S", "indices", "b0", "sn", "Cn", "pnr")
