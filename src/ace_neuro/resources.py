@@ -16,7 +16,10 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
   detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie: 2 for an 8-bit movie by default) plus
   ``4 N`` with ``save_memmap`` (CaImAn's memory map); cnmfe the seeding replay
   caches, ``2 x 4 N / (tsub ssub^2)`` while seeding (none for a float16
-  movie or with ``seeding_cache: false``), outputs ``~40 P`` bytes; the other rules under 20 MB.
+  movie or with ``seeding_cache: false``), outputs an estimates file (``~8 K T + 40 P`` bytes: ``C``, ``S``,
+  ``YrA`` of ``K`` components, ``S`` and ``C`` gzip-compressed; the ring model) and two images; evaluate two
+  estimates files (ours and CaImAn's layout); nwb ``~8 K T`` (three trace series, gzip); export the accepted
+  components' traces as text and MATLAB; the other rules under 5 MB.
 * **memory**: flat in the number of frames (every step streams in chunks): a
   per-rule base plus a per-pixel term (footprints, ring-model statistics,
   per-pixel accumulators), plus ``K x T`` traces for cnmfe and evaluate.
@@ -128,7 +131,24 @@ def _blocks_dtype(dtype, options: _Recording) -> str:
     return blocks_dtype_for(options["motion"].blocks_dtype, movie_dtype)
 
 
-def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options: _Recording) -> float:
+#: Bytes one estimates file holds per component and frame: ``C`` (gzip 0.59-0.71 of its float32), ``S`` (~0.11-0.13)
+#: and ``YrA`` (plain), 6.7-6.8 bytes measured at 608x608 x 1,500 and 6,000 frames, with a margin
+#: (benchmarks/long_session.md "Session 14: disk").
+_ESTIMATES_BYTES_PER_KT = 8.0
+#: ... and per pixel: the ring model ``W`` (~21 bytes at ``ssub_B`` 2, its indices compressed), ``b0``, ``sn``,
+#: ``Cn``, ``pnr`` (~12): ~34 measured at 608x608, with a margin for a wider ring (a larger ``gSiz``).
+_ESTIMATES_BYTES_PER_PIXEL = 40.0
+#: Bytes the NWB file holds per component and frame: ``C``, ``C + YrA`` and ``S`` of every component, float32, gzip.
+_NWB_BYTES_PER_KT = 8.0
+
+
+def _estimates_file_mb(n_components: int, n_frames: int, pixels: int) -> float:
+    """MB of one estimates file (ours or its CaImAn-layout copy) of ``n_components`` x ``n_frames``."""
+    return (_ESTIMATES_BYTES_PER_KT * n_components * n_frames + _ESTIMATES_BYTES_PER_PIXEL * pixels) / 1e6
+
+
+def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options: _Recording,
+             n_components: int = _DEFAULT_COMPONENTS) -> float:
     samples = n_frames * height * width
     pixels = height * width
     if stage == "convert":
@@ -146,15 +166,19 @@ def _disk_mb(stage: str, n_frames: int, height: int, width: int, dtype, options:
         cached = cnmfe.seeding_cache and _blocks_dtype(dtype, options) == "float32"
         tsub = 1 if isinstance(cnmfe.tsub, str) else cnmfe.tsub  # auto: known with the frame rate; 1 bounds it
         caches = 2 * 4 * samples / (tsub * cnmfe.ssub**2) if cached else 0
-        return (caches + 40 * pixels) / 1e6 + 10
+        # estimates.h5, the correlation and peak-to-noise images (TIFF 4 bytes a pixel each) and the figures
+        return caches / 1e6 + _estimates_file_mb(n_components, n_frames, pixels) + 8 * pixels / 1e6 + 10
+    if stage == "evaluate":  # estimates.h5 and estimates_caiman.hdf5, the figures
+        return 2 * _estimates_file_mb(n_components, n_frames, pixels) + 5
     if stage == "projections":
         return 8 * 4 * pixels / 1e6 + 5
     if stage == "export":  # two CSVs (~12 bytes a value) and the .mat (float32 C, raw, S) of the K x T traces
-        return (2 * 12 + 3 * 4) * _DEFAULT_COMPONENTS * n_frames / 1e6 + 5.0
+        return (2 * 12 + 3 * 4) * n_components * n_frames / 1e6 + 5.0
     if stage == "nwb":  # movies inside (gzip: at most float32 corrected, uint8 raw with dandi), traces and images
         nwb = options["nwb"]
-        return ((4 * samples if nwb.include_movie else 0) + (samples if nwb.dandi else 0)) / 1e6 + 20.0
-    return 20.0
+        movies = (4 * samples if nwb.include_movie else 0) + (samples if nwb.dandi else 0)
+        return (movies + _NWB_BYTES_PER_KT * n_components * n_frames + 16 * pixels) / 1e6 + 5.0
+    return 5.0  # CSVs, figures, JSON: under 1 MB each at 6,000 frames of 608x608 (Session 14: disk)
 
 
 def estimate(
@@ -203,7 +227,8 @@ def estimate(
     seconds = expected_seconds(stage, n_frames, height, width, options=recording)
     return {
         "mem_mb": int(math.ceil(mem * 1.25)),
-        "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, recording))),
+        "disk_mb": int(math.ceil(_disk_mb(stage, n_frames, height, width, dtype, recording,
+                                          _DEFAULT_COMPONENTS if n_components is None else int(n_components)))),
         "runtime": max(_MIN_RUNTIME_MIN, int(math.ceil(seconds * _TIME_MARGIN / 60))),
         "threads": _THREADS.get(stage, 1),
     }
@@ -263,15 +288,30 @@ def expected_seconds(stage: str, n_frames: int, height: int, width: int, options
     return rate * samples / 1e9 + _FIXED_SECONDS.get(stage, 5.0)
 
 
-def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: OptionsArg = None) -> int:
+def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: OptionsArg = None,
+                n_components: int | None = None) -> int:
     """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
 
     With the defaults and an 8-bit movie this is the converted movie and the
-    float16 frame-block movie (``blocks_dtype: auto``; 3x the uint8 movie, with the exported
-    traces 3.1x); CaImAn's memory map (``save_memmap``) and cnmfe's seeding
+    float16 frame-block movie (``blocks_dtype: auto``; 3x the uint8 movie) plus the
+    results (estimates files, NWB, exported traces: ``K x T``, and the images: per pixel;
+    3.1x in all at 54,000 frames of 500 components; 3.07x measured at 6,000 frames of 419);
+    CaImAn's memory map (``save_memmap``) and cnmfe's seeding
     caches while it seeds (``seeding_cache``, float32 blocks only, removed at
     its end) add theirs when asked for, and ``blocks_dtype: float32`` doubles
-    the block movie (5x; 5.1x with the exported traces).
+    the block movie (5x; 5.1x with the results). The peak is at the run's end:
+    the block movie stays (the curation page, the movies and tracking read it).
+
+    Parameters
+    ----------
+    n_frames, height, width : int
+        Size of the recording (after cropping).
+    dtype : numpy dtype
+        Sample type of the converted movie.
+    options : Options, mapping or sequence of Options, optional
+        The recording's options, as :func:`estimate` takes them.
+    n_components : int, optional
+        Expected components (for the ``K x T`` results); default 500.
 
     Examples
     --------
@@ -283,6 +323,5 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     5.1
     """
     recording = _Recording(options)
-    kept = sum(_disk_mb(s, n_frames, height, width, dtype, recording) for s in STAGES if s != "cnmfe")
-    pixels = int(height) * int(width)
-    return int(math.ceil(kept + _disk_mb("cnmfe", n_frames, height, width, dtype, recording) + 40 * pixels / 1e6))
+    k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
+    return int(math.ceil(sum(_disk_mb(s, n_frames, height, width, dtype, recording, k) for s in STAGES)))

@@ -23,7 +23,7 @@ from ace_neuro.io.atomic import atomic_path
 from .estimates import Estimates
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_estimates", "load_estimates", "open_estimates_file", "write_sparse",
-           "recorded_options"]
+           "recorded_options", "COMPRESSED_FIELDS", "storage_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,47 @@ FORMAT_VERSION = 1
 
 _DENSE_FIELDS = ("C", "S", "YrA", "b0", "b", "f", "bl", "c1", "g", "neurons_sn")
 _OPTIONAL_FIELDS = ("lam", "sn", "SNR_comp", "r_values", "Cn", "pnr")
+
+#: Datasets stored gzip-compressed (level 1, byte shuffle; lossless, every HDF5 reader has it), where it pays: the
+#: ``(K, T)`` traces ``S`` (to 0.11-0.13 of its size: mostly zeros) and ``C`` (0.59-0.71), a sparse matrix's
+#: ``indices`` (~0.10: the ring model ``W``'s regular offsets) and the per-pixel ``b0``, ``sn``, ``Cn``, ``pnr`` (~0.7).
+#: ``YrA`` (residual noise, ~0.91) and a sparse matrix's ``data`` (~0.86) stay plain. Measured on a 608x608 fit:
+#: benchmarks/long_session.md "Session 14: disk".
+COMPRESSED_FIELDS = ("C", "S", "indices", "b0", "sn", "Cn", "pnr")
+#: Chunk of a compressed dataset: 8 components x 4,096 frames (128 KB of float32), so one component's trace or a
+#: window of frames of every component decompresses a few chunks, not the whole array.
+_CHUNK = (8, 4096)
+
+
+def storage_options(name: str, value: np.ndarray) -> dict:
+    """``h5py`` ``create_dataset`` keywords for the dataset ``name`` holding ``value``.
+
+    Parameters
+    ----------
+    name : str
+        The dataset's name in its group (``"C"``, ``"S"``, ``"indices"``, ...).
+    value : numpy.ndarray
+        Its data, 1-D or 2-D.
+
+    Returns
+    -------
+    dict
+        ``compression="gzip"``, level 1, ``shuffle`` and ``chunks`` for a non-empty dataset of
+        :data:`COMPRESSED_FIELDS`; ``{}`` (contiguous, plain) otherwise.
+
+    Examples
+    --------
+    >>> storage_options("S", np.zeros((3, 10000), np.float32))["chunks"]
+    (3, 4096)
+    >>> storage_options("YrA", np.zeros((3, 10000), np.float32))
+    {}
+    """
+    value = np.asarray(value)
+    if name not in COMPRESSED_FIELDS or value.size == 0 or value.ndim not in (1, 2):
+        return {}
+    chunks = (min(value.shape[-1], _CHUNK[0] * _CHUNK[1]),) if value.ndim == 1 else tuple(
+        min(n, c) for n, c in zip(value.shape, _CHUNK))
+    return {"compression": "gzip", "compression_opts": 1, "shuffle": True, "chunks": chunks}
 
 
 def _package_version() -> str:
@@ -48,7 +89,7 @@ def write_sparse(group: h5py.Group, name: str, matrix: scipy.sparse.spmatrix) ->
     csc = scipy.sparse.csc_matrix(matrix)
     sub = group.create_group(name)
     sub.create_dataset("data", data=csc.data)
-    sub.create_dataset("indices", data=csc.indices)
+    sub.create_dataset("indices", data=csc.indices, **storage_options("indices", csc.indices))
     sub.create_dataset("indptr", data=csc.indptr)
     sub.create_dataset("shape", data=np.asarray(csc.shape, dtype=np.int64))
 
@@ -122,7 +163,7 @@ def save_estimates(estimates: Estimates, path: str | os.PathLike) -> Path:
             for name in _DENSE_FIELDS + _OPTIONAL_FIELDS:
                 value = getattr(estimates, name)
                 if value is not None:
-                    h5.create_dataset(name, data=value)
+                    h5.create_dataset(name, data=value, **storage_options(name, value))
             if estimates.evaluated:
                 h5.create_dataset("idx_components", data=estimates.idx_components.astype(np.int64))
                 h5.create_dataset("idx_components_bad", data=estimates.idx_components_bad.astype(np.int64))

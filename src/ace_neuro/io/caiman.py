@@ -18,7 +18,7 @@ import scipy.sparse
 
 from ace_neuro import __version__
 from ace_neuro.cnmfe.estimates import Estimates
-from ace_neuro.cnmfe.estimates_file import write_sparse
+from ace_neuro.cnmfe.estimates_file import storage_options, write_sparse
 from ace_neuro.io.atomic import atomic_path
 
 __all__ = ["export_caiman_hdf5"]
@@ -67,9 +67,17 @@ def _caiman_value(key: str, item: Any) -> Any:
 
 
 def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> None:
+    """Write ``content`` under ``path``; an array given under two names (CaImAn's ``R`` is our ``YrA``) is stored
+    once, the second name a hard link to the first (h5py and CaImAn read both as datasets)."""
     group = h5.require_group(path) if path != "/" else h5
-    for key, item in content.items():
-        item = _caiman_value(key, item)
+    # id of an array of ``content`` already stored in this group -> its name (``content`` holds the arrays, so an id
+    # is not reused while we write; arrays made here from lists are never linked)
+    written: dict[int, str] = {}
+    for key, given in content.items():
+        if isinstance(given, np.ndarray) and id(given) in written:
+            group[key] = group[written[id(given)]]
+            continue
+        item = _caiman_value(key, given)
         if isinstance(item, dict):
             _write_caiman_dict(h5, f"{path.rstrip('/')}/{key}", item)
         elif scipy.sparse.issparse(item):
@@ -79,7 +87,9 @@ def _write_caiman_dict(h5: h5py.File, path: str, content: Mapping[str, Any]) -> 
         elif isinstance(item, str):
             group.attrs[key] = item  # CaImAn >= 1.9.9 stores strings as attributes of their group
         else:
-            group.create_dataset(key, data=item)
+            group.create_dataset(key, data=item, **storage_options(key, item))
+            if isinstance(given, np.ndarray) and given.size:
+                written[id(given)] = key
 
 
 def export_caiman_hdf5(

@@ -123,7 +123,7 @@ def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, r
         container.add_roi_response_series(
             RoiResponseSeries(
                 name=name,
-                data=H5DataIO(blocks, compression="gzip", compression_opts=4),
+                data=H5DataIO(blocks, compression="gzip", compression_opts=4, shuffle=True),
                 unit="a.u.",
                 rois=rois,
                 timestamps=raw,
