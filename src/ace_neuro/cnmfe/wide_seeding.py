@@ -28,6 +28,15 @@ than the cells the wide scale looks for: a half-width at half maximum above
 :func:`oversized_components`). A soma of the first scale is half that width;
 a broad cell the soma-sized filter seeded is kept, as without the wide scale
 (benchmarks/length.md, "Session 11: out-of-focus cells").
+
+Most of the wide scale's seeds are on that glow (simulations: 34 of 44 on the out-of-focus neuropil, none on a
+cell, at 256x256 x 6,000; ~690 for 150 cells at 608x608 x 54,000), and it takes a refinement round, at the
+recording's length, to remove them. ``wide_cell_peaks`` (opt-in) leaves them out at seeding
+(:func:`broad_seeds`): through the zero-mean wide filter a source up to the broadest cell the scale looks for has
+fallen to zero or below at ``2 wide_seeding gSig`` from its centre, broad glow has not, so a seed whose PNR excess
+over the noise keeps more on that circle than a source twice the broadest cell's width would keep is not seeded.
+It is opt-in because a dim out-of-focus cell sitting on glow looks the same (benchmarks/long_session.md,
+"Session 14: initial components and the length").
 """
 
 from __future__ import annotations
