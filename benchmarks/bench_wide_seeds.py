@@ -37,6 +37,8 @@ from unittest import mock
 
 import numpy as np
 
+#: The first round's fate of a component its step removed.
+FATES = {"empty": "empty footprint", "silent": "silent", "broad": "removed as broad"}
 #: A seed is on a cell where the cell's footprint is at least this fraction of its peak.
 ON_CELL = 0.2
 
@@ -71,7 +73,8 @@ class Recorder:
 
     def patches(self):
         fit, rec = self.fit, self
-        seed_and_extract, keep_components, normalise = fit._seed_and_extract, fit._keep_components, fit.normalise_footprints
+        seed_and_extract, keep_components = fit._seed_and_extract, fit._keep_components
+        normalise = fit.normalise_footprints
         merge, drop_silent, drop_oversized, spatial = (fit.merge_components, fit._drop_silent, fit._drop_oversized,
                                                        fit._spatial_update)
 
@@ -112,7 +115,8 @@ class Recorder:
             return inner
 
         return [mock.patch.object(fit, "_seed_and_extract", seed), mock.patch.object(fit, "_keep_components", keep),
-                mock.patch.object(fit, "merge_components", merging), mock.patch.object(fit, "normalise_footprints", normalised),
+                mock.patch.object(fit, "merge_components", merging),
+                mock.patch.object(fit, "normalise_footprints", normalised),
                 mock.patch.object(fit, "_spatial_update", spatial_update),
                 mock.patch.object(fit, "_drop_silent", staged("silent", drop_silent)),
                 mock.patch.object(fit, "_drop_oversized", staged("broad", drop_oversized))]
@@ -127,7 +131,7 @@ class Recorder:
                 for i, m in enumerate(members):
                     if i not in keep:
                         for k in m:
-                            fate[k] = {"empty": "empty footprint", "silent": "silent", "broad": "removed as broad"}[kind]
+                            fate[k] = FATES[kind]
                 members = [members[i] for i in sorted(keep)]
             else:
                 removed = set()
@@ -279,7 +283,8 @@ def run_length(folder: Path, n: int, params: dict, frame_rate: float, threads: i
     matches = match_components(est.A, truth.footprints, dims=est.dims)
     scores = detection_scores(est.A, truth.footprints, matches=matches, dims=est.dims)
     corr = trace_correlations(est.C, truth.calcium[:, :est.C.shape[1]], matches)
-    out.update({"components": int(est.A.shape[1]), "broad_components_removed": est.params.get("broad_components_removed"),
+    out.update({"components": int(est.A.shape[1]),
+                "broad_components_removed": est.params.get("broad_components_removed"),
                 "before_evaluation": {"precision": round(scores["precision"], 3), "recall": round(scores["recall"], 3),
                                       "median_trace_r": round(float(np.nanmedian(corr)), 4)},
                 "fit_cpu_s": round(cpu, 1), "fit_wall_s": round(wall, 1),

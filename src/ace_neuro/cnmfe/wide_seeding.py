@@ -166,7 +166,7 @@ def oversized_components(A, dims: tuple[int, int], gSig, factor: float) -> np.nd
 
 
 def ring_share(kernel: np.ndarray, half_width: float, radius: float) -> float:
-    """What a Gaussian source of ``half_width`` leaves, through ``kernel``, at ``radius`` from its centre (share of its centre).
+    """What a Gaussian source of ``half_width`` leaves through ``kernel`` at ``radius`` (a share of its centre's).
 
     Parameters
     ----------
@@ -203,7 +203,7 @@ def ring_share(kernel: np.ndarray, half_width: float, radius: float) -> float:
 
 
 def peak_ring_shares(pnr: np.ndarray, noise_max: float, seeds: np.ndarray, radius: float) -> np.ndarray:
-    """How much of each seed's peak in ``pnr`` is left at ``radius``: ``(median on the ring - noise_max) / (seed - noise_max)``.
+    """How much of each seed's peak in ``pnr`` is left at ``radius``: ``(ring median - noise_max) / (seed - noise_max)``.
 
     Parameters
     ----------
