@@ -38,7 +38,7 @@ from .spatial import centroids, clean_footprint, footprint_supports, hals_footpr
 from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import AUTO, is_auto, resolve_thresholds
 from .trend import fit_trend
-from .wide_seeding import join_components, near_seeds, oversized_components, wide_geometry
+from .wide_seeding import broad_seeds, join_components, near_seeds, oversized_components, wide_geometry
 
 __all__ = [
     "RegionFit",
@@ -268,9 +268,11 @@ def _seed_and_extract_cached(
         wide = images.wide
         wide_seeds = (np.zeros((0, 2), np.int64) if room == 0 else
                       find_seeds(wide.cn, wide.pnr, wide.thresholds.min_corr, wide.thresholds.min_pnr, wide.gSig,
-                                 border_init, room, taken))
-        wide.seeds = wide_seeds
-        logger.info("%s: %d more seeds at the wide scale (gSig x %g)", passes.label, len(wide_seeds), wide_factor)
+                                 border_init, None, taken))
+        wide_seeds, wide.n_broad = _without_broad_seeds(wide, wide_seeds, g_sig, g_siz, wide_factor, seeding)
+        wide.seeds = wide_seeds = wide_seeds[:room]
+        logger.info("%s: %d more seeds at the wide scale (gSig x %g); %d on glow broader than its cells left out",
+                    passes.label, len(wide_seeds), wide_factor, wide.n_broad)
         geometries.append((wide_seeds, wide.gSig, wide.gSiz, wide.mean))
     geometries = [g for g in geometries if len(g[0])]
     if not geometries:  # nothing to extract: no pass
@@ -285,6 +287,16 @@ def _seed_and_extract_cached(
                                    scale_mean, local_background)
         comps = found if comps is None else join_components(comps, found)
     return comps, images, init_dims
+
+
+def _without_broad_seeds(wide, seeds: np.ndarray, g_sig, g_siz, factor: float,
+                         seeding: SeedingOptions) -> tuple[np.ndarray, int]:
+    """The wide scale's ``seeds`` without those on glow broader than its cells (:func:`.wide_seeding.broad_seeds`)."""
+    loc = wide.thresholds.gumbel_loc
+    if not seeding.wide_cell_peaks or loc is None or not len(seeds):
+        return seeds, 0
+    broad = broad_seeds(wide.pnr, loc, seeds, g_sig, g_siz, factor, seeding.center_psf)
+    return seeds[~broad], int(broad.sum())
 
 
 def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, passes: MoviePasses, init_dims, n_init,
@@ -619,7 +631,9 @@ def fit_region(
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if images.wide is not None:
         info["seeding_thresholds_wide"] = {"gSig": images.wide.gSig, "gSiz": images.wide.gSiz,
-                                           "n_seeds": int(len(images.wide.seeds)), **images.wide.thresholds.as_dict()}
+                                           "n_seeds": int(len(images.wide.seeds)),
+                                           "n_broad_seeds_left_out": int(getattr(images.wide, "n_broad", 0)),
+                                           **images.wide.thresholds.as_dict()}
     if seeding.ssub > 1:
         h, w = passes.dims
         cn = cv2.resize(cn, (w, h), interpolation=cv2.INTER_LINEAR)

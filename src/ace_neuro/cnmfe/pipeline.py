@@ -204,6 +204,7 @@ def estimates_from_fit(fit: RegionFit, setup: FitSetup, *, log: logging.Logger |
     used["seeding_thresholds_residual"] = fit.info.get("seeding_thresholds_residual")
     used["seeding_thresholds_wide"] = fit.info.get("seeding_thresholds_wide")  # wide_seeding: its scale and seeds
     used["broad_components_removed"] = fit.info.get("broad_components_removed")
+    used["n_init"] = fit.info.get("n_init")  # components initialised (both seeding scales)
     used["neuron_size"] = setup.neuron_size  # gSig: auto
     if isinstance(used["seeding_thresholds"], dict):  # whole field: one pair of numbers (patches: one per patch)
         used["min_corr"] = used["seeding_thresholds"]["min_corr"]
