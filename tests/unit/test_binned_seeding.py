@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import ace_neuro.cnmfe.init as init
-from ace_neuro.cnmfe.binned_seeding import (binned_correlation_pnr_images, binned_dims, block_kernel, upsample_image,
-                                            wide_bin)
+from ace_neuro.cnmfe.binned_seeding import (binned_correlation_pnr_images, binned_dims, block_average, block_kernel,
+                                            upsample_image, wide_bin)
 from ace_neuro.cnmfe.filters import center_psf_kernel, downsample_frames, filter_frames
 from ace_neuro.cnmfe.fit import fit_region
 from ace_neuro.cnmfe.params import CnmfeOptions
@@ -118,3 +118,12 @@ def test_the_fits_wide_scale_filters_half_resolution_frames(monkeypatch):
         assert wide_call in calls
         if not params:  # no full-resolution 19 x 19 filter of whole frames left
             assert ((64, 64), (19, 19)) not in calls
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (3, 9, 8), (2, 7, 13), (2, 1, 5)])
+@pytest.mark.parametrize("b", [2, 3])
+def test_block_average_is_downsample_frames(shape, b):
+    frames = np.random.default_rng(1).uniform(0.0, 100.0, shape).astype(np.float32)
+    out = block_average(frames, b)
+    assert out.shape == (shape[0],) + binned_dims(shape[1:], b) and out.dtype == np.float32
+    np.testing.assert_allclose(out, downsample_frames(frames, b), rtol=1e-6, atol=1e-4)

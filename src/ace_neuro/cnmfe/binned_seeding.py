@@ -31,7 +31,8 @@ import numpy as np
 from .filters import downsample_frames
 from .init import SeedImages, correlation_pnr_images
 
-__all__ = ["binned_dims", "wide_bin", "block_kernel", "upsample_image", "binned_correlation_pnr_images"]
+__all__ = ["binned_dims", "wide_bin", "block_average", "block_kernel", "upsample_image",
+           "binned_correlation_pnr_images"]
 
 
 def binned_dims(dims: tuple[int, int], b: int) -> tuple[int, int]:
@@ -64,6 +65,36 @@ def wide_bin(w_sig, requested: int) -> int:
     while b > 1 and min(float(g) for g in w_sig) / b < 1.5:
         b -= 1
     return b
+
+
+def block_average(frames: np.ndarray, b: int) -> np.ndarray:
+    """``(L, h, w)`` frames averaged over ``b x b`` blocks, ``(L, h_b, w_b)`` float32 (:func:`binned_dims`).
+
+    :func:`.filters.downsample_frames` (partial blocks at the edges average the pixels they hold), with the
+    whole blocks averaged by OpenCV's area resampling frame by frame: the same values (float32 rounding), at
+    about a tenth of the CPU.
+
+    Examples
+    --------
+    >>> block_average(np.arange(15, dtype=np.float32).reshape(1, 3, 5), 2)[0].tolist()
+    [[3.0, 5.0, 6.5], [10.5, 12.5, 14.0]]
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    n, h, w = frames.shape
+    hb, wb = binned_dims((h, w), b)
+    hw, ww = h // b, w // b  # whole blocks
+    out = np.empty((n, hb, wb), np.float32)
+    if hw and ww:
+        whole = out if (hw, ww) == (hb, wb) else np.empty((n, hw, ww), np.float32)
+        for i in range(n):
+            cv2.resize(frames[i, :hw * b, :ww * b], (ww, hw), dst=whole[i], interpolation=cv2.INTER_AREA)
+        if whole is not out:
+            out[:, :hw, :ww] = whole
+    if hw < hb:
+        out[:, hw:, :] = downsample_frames(frames[:, hw * b:, :], b)
+    if ww < wb:
+        out[:, :, ww:] = downsample_frames(frames[:, :, ww * b:], b)
+    return out
 
 
 def block_kernel(gSig, gSiz, b: int, center: bool = True) -> np.ndarray:
@@ -173,7 +204,7 @@ def binned_correlation_pnr_images(
                                       threads, scratch_dir, cache=cache, null_images=null_images)
     low = binned_dims(dims, b)
     kernel = block_kernel(gSig, gSiz, b, center_psf)
-    images = correlation_pnr_images(lambda: (downsample_frames(f, b) for f in chunks()), low, gSig, gSiz,
+    images = correlation_pnr_images(lambda: (block_average(f, b) for f in chunks()), low, gSig, gSiz,
                                     center_psf, noise_range, noise_method, n_frames, threads, scratch_dir,
                                     cache=cache, null_images=null_images, kernel=kernel)
     up = {name: upsample_image(getattr(images, name), dims, b)
