@@ -197,7 +197,9 @@ def binned_correlation_pnr_images(
     -------
     SeedImages
         ``cn``, ``pnr``, ``mean``, ``noise`` (and the null images) of the block-averaged filtered movie,
-        interpolated to ``(h, w)`` (:func:`upsample_image`); ``mean`` in the filtered movie's units.
+        interpolated to ``(h, w)`` (:func:`upsample_image`); ``mean`` in the filtered movie's units
+        (:func:`.init.extract_components` reads it at the seeds only as a constant subtracted from each trace,
+        which its regression's intercept and the traces' median subtraction remove).
     """
     if b <= 1:
         return correlation_pnr_images(chunks, dims, gSig, gSiz, center_psf, noise_range, noise_method, n_frames,
