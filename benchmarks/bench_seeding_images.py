@@ -9,7 +9,12 @@ on one thread, with the parts' process CPU (and minor page faults: fresh memory 
 * ``filter``: :func:`ace_neuro.cnmfe.filters.filter_frames` (both passes);
 * ``welch``: :meth:`ace_neuro.cnmfe.noise.WelchNoise.update` (pass 1);
 * ``correlation``: :meth:`ace_neuro.cnmfe.init.CorrelationAccumulator.update_exceeding` (pass 2, both signs);
-* ``rest``: the scale's total minus those three (pass 1's sum / max / min, pass 2's normalisation, the images).
+* ``binning``: :func:`ace_neuro.cnmfe.binned_seeding.block_average` (the ``wide_binned`` scale's 2x2 averages);
+* ``rest``: the scale's total minus those (pass 1's sum / max / min, pass 2's normalisation, the images).
+
+Scales: ``first``; ``wide`` at full resolution (``wide_seeding_ssub: 1``, main before session 14); ``wide_binned``
+as the fit computes it now (``wide_seeding_ssub``, :mod:`ace_neuro.cnmfe.binned_seeding`: frames averaged over
+2x2 blocks, the block kernel, images interpolated back).
 
 ``gSig`` is measured as the fit does (``gSig: auto``, :func:`ace_neuro.cnmfe.pipeline.prepare_fit`) unless
 ``--params`` sets it. The movie's seeding frames must fit in memory (``4 h w T / tsub`` bytes).
@@ -65,6 +70,7 @@ def main() -> int:
     import cv2
     import numpy as np
 
+    import ace_neuro.cnmfe.binned_seeding as binned
     import ace_neuro.cnmfe.init as init
     from ace_neuro.cnmfe.fit import _init_geometry, movie_passes
     from ace_neuro.cnmfe.noise import WelchNoise
@@ -93,10 +99,15 @@ def main() -> int:
     _timed(init, "filter_frames", cpu, faults)
     _timed(WelchNoise, "update", cpu, faults)
     _timed(init.CorrelationAccumulator, "update_exceeding", cpu, faults)
+    _timed(binned, "block_average", cpu, faults)
     g_sig, g_siz = _init_geometry(seeding.gSig, seeding.gSiz, seeding.ssub)
     scales = {"first": (g_sig, g_siz)}
+    b = 1
     if options.seeding.wide_seeding is not None:
         scales["wide"] = wide_geometry(g_sig, g_siz, options.seeding.wide_seeding)
+        b = binned.wide_bin(scales["wide"][0], seeding.wide_seeding_ssub)
+        if b > 1:
+            scales["wide_binned"] = scales["wide"]
     out = {}
     for label, (sig, siz) in scales.items():
         runs = []
@@ -104,19 +115,21 @@ def main() -> int:
             cpu.clear()
             faults.clear()
             c0, f0 = time.process_time(), _faults()
-            images = init.correlation_pnr_images(lambda: iter(chunks), init_dims, sig, siz, seeding.center_psf,
-                                                 noise.noise_range, noise.noise_method, n_init, 1, cache=False,
-                                                 null_images=True)
+            images = binned.binned_correlation_pnr_images(
+                lambda: iter(chunks), init_dims, sig, siz, b if label == "wide_binned" else 1, seeding.center_psf,
+                noise.noise_range, noise.noise_method, n_init, 1, cache=False, null_images=True)
             total, total_faults = time.process_time() - c0, _faults() - f0
-            names = {"filter": "filter_frames", "welch": "update", "correlation": "update_exceeding"}
+            names = {"filter": "filter_frames", "welch": "update", "correlation": "update_exceeding",
+                     "binning": "block_average"}
             parts = {k: cpu[v] for k, v in names.items()}
             parts["rest"] = total - sum(parts.values())
             part_faults = {k: faults[v] for k, v in names.items()}
             part_faults["rest"] = total_faults - sum(part_faults.values())
             runs.append({"total": round(total, 2), **{k: round(v, 2) for k, v in parts.items()},
                          "minor_faults": {"total": total_faults, **part_faults}})
-        out[label] = {"gSig": sig, "gSiz": siz, "kernel_nonzero": int(np.count_nonzero(
-            init.center_psf_kernel(sig, siz, seeding.center_psf))), "cpu_s": runs,
+        kernel = (binned.block_kernel(sig, siz, b, seeding.center_psf) if label == "wide_binned" else
+                  init.center_psf_kernel(sig, siz, seeding.center_psf))
+        out[label] = {"gSig": sig, "gSiz": siz, "kernel_nonzero": int(np.count_nonzero(kernel)), "cpu_s": runs,
             "cn_sum": float(images.cn.astype(np.float64).sum()), "pnr_sum": float(images.pnr.astype(np.float64).sum())}
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({

@@ -7,6 +7,12 @@ at full resolution (``gSig`` and ``gSiz`` times 2), the same subsampled on the 2
 and on block-averaged frames with kernels whose zero-mean disc has another radius (the filter). For each: the
 sign-flipped null's PNR quartiles and the thresholds ``resolve_thresholds`` gives at the defaults.
 
+Session 14 adds the images the fit computes now (``wide_seeding_ssub`` 2, :mod:`ace_neuro.cnmfe.binned_seeding`):
+2x2 blocks with the full-resolution kernel summed over the blocks, the images interpolated back to full
+resolution and calibrated there, as the fit does (``--gsig`` and ``--gsiz`` should be the fit's: ``gSig: auto``'s
+value), and the number of wide seeds each gives (``find_seeds`` at its thresholds, away from nothing: an upper
+bound of what the fit keeps).
+
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_wide_calibration.py MOVIE --frame-rate 20 [--gsig 2 --gsiz 9]
@@ -43,7 +49,9 @@ def main() -> int:
     args = ap.parse_args()
 
     import ace_neuro.cnmfe.init as init
+    from ace_neuro.cnmfe.binned_seeding import binned_correlation_pnr_images
     from ace_neuro.cnmfe.fit import movie_passes
+    from ace_neuro.cnmfe.init import find_seeds
     from ace_neuro.cnmfe.filters import downsample_frames
     from ace_neuro.cnmfe.params import CnmfeOptions, resolve_tsub
     from ace_neuro.cnmfe.reader import MovieSource
@@ -72,11 +80,17 @@ def main() -> int:
     def report(name, im, sig, siz):
         t = resolve_thresholds(AUTO, AUTO, im, gSig=sig, gSiz=siz, false_seed_rate=options.seeding.seed_false_rate)
         d = t.as_dict()
+        seeds = find_seeds(im.cn, im.pnr, t.min_corr, t.min_pnr, sig)
         print(json.dumps({"images": name, "pnr_null_quartiles": np.round(np.percentile(im.pnr_null, [25, 50, 75]), 2).tolist(),
-                          **{k: d[k] for k in ("min_corr", "min_pnr", "gumbel_loc", "gumbel_scale", "n_null_pixels")}}))
+                          **{k: d[k] for k in ("min_corr", "min_pnr", "gumbel_loc", "gumbel_scale", "n_null_pixels")},
+                          "seeds": int(len(seeds))}), flush=True)
 
     full = images(lambda: (f.copy() for f in frames), dims, w_sig, w_siz)
     report(f"full resolution, kernel {w_siz[0]} (disc {w_siz[0] // 2 / w_sig[0]:.2f} sigma)", full, w_sig, w_siz)
+    fit_images = binned_correlation_pnr_images(lambda: (f.copy() for f in frames), dims, w_sig, w_siz, 2, True,
+                                               options.noise.noise_range, options.noise.noise_method, n, args.threads,
+                                               cache=False, null_images=True)
+    report("2x2 blocks, the block kernel, interpolated back (the fit, session 14)", fit_images, w_sig, w_siz)
     sub = init.SeedImages(cn=full.cn[::2, ::2].copy(), pnr=full.pnr[::2, ::2].copy(), mean=full.mean[::2, ::2].copy(),
                           noise=full.noise[::2, ::2].copy(), cn_null=full.cn_null[::2, ::2].copy(),
                           pnr_null=full.pnr_null[::2, ::2].copy())

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse
 
 from .background import ring_radius
+from .binned_seeding import binned_correlation_pnr_images, wide_bin
 from .filters import downsample_frames
 from .init import (InitialComponents, correlation_pnr_images, extract_components, extraction_pixels, find_seeds,
                    seed_mask)
@@ -303,10 +304,13 @@ def _wide_seeding_images(frames, seeding: SeedingOptions, noise: NoiseOptions, p
                          g_sig, g_siz, factor: float, border_init):
     """The seeding images at the wide scale (:mod:`.wide_seeding`), with thresholds calibrated on their own null."""
     w_sig, w_siz = wide_geometry(g_sig, g_siz, factor)
-    wide = correlation_pnr_images(frames, init_dims, w_sig, w_siz, seeding.center_psf, noise.noise_range,
-                                  noise.noise_method, n_init, passes.threads, frames.folder, cache=frames.enabled,
-                                  null_images=True)
+    b = wide_bin(w_sig, seeding.wide_seeding_ssub)  # on b x b blocks, interpolated back (:mod:`.binned_seeding`)
+    wide = binned_correlation_pnr_images(frames, init_dims, w_sig, w_siz, b, seeding.center_psf, noise.noise_range,
+                                         noise.noise_method, n_init, passes.threads, frames.folder,
+                                         cache=frames.enabled, null_images=True)
     wide.gSig, wide.gSiz = w_sig, w_siz
+    if b > 1:
+        logger.info("%s: wide seeding scale's images on %dx%d blocks", passes.label, b, b)
     wide.thresholds = resolve_thresholds(AUTO, AUTO, wide, gSig=w_sig, gSiz=w_siz,
                                          false_seed_rate=seeding.seed_false_rate,
                                          eligible=seed_mask(init_dims, border_init))

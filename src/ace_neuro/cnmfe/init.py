@@ -197,6 +197,7 @@ def correlation_pnr_images(
     scratch_dir: str | None = None,
     cache: bool = True,
     null_images: bool = False,
+    kernel: np.ndarray | None = None,
 ) -> SeedImages:
     """Correlation and peak-to-noise images of the filtered movie, in two streaming passes.
 
@@ -224,12 +225,16 @@ def correlation_pnr_images(
     null_images : bool
         Also compute ``cn_null`` and ``pnr_null`` on the sign-flipped movie (the
         null distribution of :func:`ace_neuro.cnmfe.thresholds.seeding_thresholds`).
+    kernel : ndarray, shape (kh, kw), optional
+        The filter; by default ``center_psf_kernel(gSig, gSiz, center_psf)`` (another one:
+        :func:`ace_neuro.cnmfe.binned_seeding.block_kernel`, on block-averaged frames).
 
     Returns
     -------
     SeedImages
     """
-    kernel = center_psf_kernel(gSig, gSiz, center_psf)
+    if kernel is None:
+        kernel = center_psf_kernel(gSig, gSiz, center_psf)
     h, w = dims
     segment = 256 if n_frames is None else int(min(256, n_frames))
     welch = WelchNoise(h * w, segment, noise_range, noise_method, threads)

@@ -85,6 +85,9 @@ class SeedingOptions:
     wide_cell_peaks : bool
         (ace-neuro) With ``wide_seeding``: leave out the wide seeds whose peak in that scale's PNR image is broader
         than its cells' (:func:`.wide_seeding.broad_seeds`).
+    wide_seeding_ssub : int
+        (ace-neuro) The wide scale's images on frames averaged over blocks of this many pixels squared
+        (:mod:`.binned_seeding`); 1: at the seeding resolution.
     """
 
     gSig: tuple[int, int] | str
@@ -100,6 +103,7 @@ class SeedingOptions:
     seeding_cache: bool
     wide_seeding: float | None
     wide_cell_peaks: bool
+    wide_seeding_ssub: int
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,7 @@ class CnmfeOptions(Options):
     seeding_cache: bool = option(False, "boolean", "(ace-neuro) Keep the tsub-averaged movie and its filtered copy on disk while seeding (2 / (tsub ssub^2) of the float32 movie, i.e. 4x the uint8 movie at tsub 2, removed after seeding) so they are computed once: CNMF-E ~25% faster (benchmarks/long_session.md) for that much more scratch disk. Skipped anyway without room or for a float16 movie.")
     wide_seeding: float | None = option(2.0, ("number", "null"), "(ace-neuro) A second seeding scale for cells larger than gSig says (out of focus, blurred by the optics): the first seeding pass also filters the movie with gSig and gSiz times this, calibrates its own min_corr / min_pnr on that scale's sign-flipped movie, and seeds where no first-scale seed lies within 2 gSig; those seeds are initialised at the wide geometry and evaluated as any other. After each refinement round, this scale's components (centre more than 2 gSig from every first-scale seed) broader than the cells it looks for (half-width at half maximum above wide_seeding x gSig: out-of-focus neuropil) are removed (cnmfe/wide_seeding.py; benchmarks/length.md, session 11). null = one scale, as before.", exclusive_minimum=1.0)
     wide_cell_peaks: bool = option(False, "boolean", "(ace-neuro) Opt-in, with wide_seeding: seed the wide scale only at peaks of its PNR image no broader than its cells'. Through the zero-mean wide filter a cell up to wide_seeding x gSig across has fallen to zero at 2 x wide_seeding x gSig from its centre, broad glow (out-of-focus neuropil) has not; a seed whose PNR excess over the noise keeps more there (ring median) than a source twice the broadest cell's width would keep is left out. Most wide seeds are such glow, removed anyway after the first round: this saves their K x T work (simulated 256x256 x 6,000: 44 -> 10 wide seeds, same accuracy) but also leaves out a dim out-of-focus cell sitting on glow (defocus 4 px: 1 of 14 lost), hence off (cnmfe/wide_seeding.py; benchmarks/long_session.md, session 14).")
+    wide_seeding_ssub: int = option(2, "integer", "(ace-neuro) The wide seeding scale's correlation / peak-to-noise images (and their sign-flipped null) are computed on the seeding frames averaged over blocks of this many pixels squared, with the wide kernel summed over the same blocks (the full-resolution kernel's response at each block's centre), then interpolated back: 1 / ssub^4 of the filter's work (cnmfe/binned_seeding.py; benchmarks/long_session.md, session 14). Lowered while the wide gSig would be under 1.5 blocks; 1 = full resolution, as before. Seeds and their initialisation stay at full resolution.", minimum=1)
     cnmfe_chunk_mb: float = option(64.0, "number", "(ace-neuro) Memory budget of one chunk of frames (MB); sets peak memory, not the result.", exclusive_minimum=0.0)
 
     @staticmethod
