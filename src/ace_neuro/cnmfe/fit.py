@@ -272,8 +272,8 @@ def _seed_and_extract_cached(
                                  border_init, None, taken))
         wide_seeds, wide.n_broad = _without_broad_seeds(wide, wide_seeds, g_sig, g_siz, wide_factor, seeding)
         wide.seeds = wide_seeds = wide_seeds[:room]
-        logger.info("%s: %d more seeds at the wide scale (gSig x %g); %d on glow broader than its cells left out",
-                    passes.label, len(wide_seeds), wide_factor, wide.n_broad)
+        logger.info("%s: %d more seeds at the wide scale (gSig x %g)%s", passes.label, len(wide_seeds), wide_factor,
+                    f"; {wide.n_broad} on glow broader than its cells left out" if seeding.wide_cell_peaks else "")
         geometries.append((wide_seeds, wide.gSig, wide.gSiz, wide.mean))
     geometries = [g for g in geometries if len(g[0])]
     if not geometries:  # nothing to extract: no pass
