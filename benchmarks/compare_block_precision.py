@@ -6,11 +6,12 @@ read from its ``motion/metrics.json``). For cnmfe's and evaluate's estimates: th
 match one-to-one (footprint mask IoU, ``ace_neuro.cnmfe.score.match_components``), the matched pairs' footprint
 cosine and denoised-trace correlation (median and minimum), and evaluate's accepted sets. Optionally each against
 the simulation's ground truth (F1, precision, recall, median trace r), and the noise cnmfe estimated per pixel
-(``sn``, median, in grey levels).
+(``sn``, median, in grey levels). ``--blocks``: also the two block movies' difference, sample by sample (RMS, largest,
+fraction of equal samples; grey levels).
 
 Usage::
 
-    .venv/bin/python benchmarks/compare_block_precision.py RESULTS_A RESULTS_B [--truth ground_truth.h5]
+    .venv/bin/python benchmarks/compare_block_precision.py RESULTS_A RESULTS_B [--truth ground_truth.h5] [--blocks]
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ def blocks_dtype(folder: Path) -> str:
     return next((folder / "motion" / "memmap").glob("*.blocks")).name.rsplit("_", 1)[1].split(".")[0]
 
 
+def block_difference(folder_a: Path, folder_b: Path, frames_per_read: int = 200) -> dict:
+    """RMS, largest and share of zero differences between the two runs' frame-block movies (read as float32)."""
+    from ace_neuro.io.memmap import find_blocks, parse_blocks_name, read_blocks
+
+    path_a, path_b = (find_blocks(folder / "motion" / "memmap") for folder in (folder_a, folder_b))
+    n_frames = parse_blocks_name(path_a)[2]
+    count, squares, largest, equal = 0, 0.0, 0.0, 0
+    for t0 in range(0, n_frames, frames_per_read):
+        t1 = min(n_frames, t0 + frames_per_read)
+        diff = read_blocks(path_a, t0, t1).astype(np.float64) - read_blocks(path_b, t0, t1)
+        count += diff.size
+        squares += float(np.square(diff).sum())
+        largest = max(largest, float(np.abs(diff).max()))
+        equal += int(np.count_nonzero(diff == 0))
+    return {"rms": round(float(np.sqrt(squares / count)), 4), "max": round(largest, 4),
+            "equal_fraction": round(equal / count, 4)}
+
+
 def compare(est_a, est_b, names: tuple[str, str] = ("a", "b")) -> dict:
     """Matched components of two estimates and how alike the pairs are."""
     matches = match_components(est_a.A, est_b.A, dims=est_a.dims)
@@ -53,11 +72,14 @@ def main() -> int:
     parser.add_argument("a", type=Path, help="results/<id> folder of one run")
     parser.add_argument("b", type=Path, help="results/<id> folder of the other run (another blocks_dtype)")
     parser.add_argument("--truth", type=Path, help="the simulation's ground_truth.h5")
+    parser.add_argument("--blocks", action="store_true", help="also compare the two block movies sample by sample")
     args = parser.parse_args()
     names = (blocks_dtype(args.a), blocks_dtype(args.b))
     if names[0] == names[1]:
         names = (names[0] + "_a", names[1] + "_b")
     out = {}
+    if args.blocks:
+        out["blocks_a_minus_b_grey_levels"] = block_difference(args.a, args.b)
     for stage in ("cnmfe", "evaluate"):
         est_a, est_b = (load_estimates(folder / stage / "estimates.h5") for folder in (args.a, args.b))
         if stage == "cnmfe":
