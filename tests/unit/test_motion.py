@@ -496,3 +496,15 @@ def test_blocks_dtype_auto_stores_an_8bit_movie_as_grey_levels_within_half_a_lev
     tifffile.imwrite(wide16, np.clip(frames * 100, 0, 65535).astype(np.uint16), imagej=True)
     with pytest.raises(ParameterError, match="8-bit movies only"):
         run_motion_step(wide16, tmp_path / "bad", blocks_dtype="uint8", **settings)
+
+
+def test_blocks_dtype_for_picks_uint8_for_8bit_movies_only():
+    from ace_neuro.motion.params import blocks_dtype_for
+
+    assert blocks_dtype_for("auto", np.uint8) == "uint8"
+    assert [blocks_dtype_for("auto", t) for t in (np.uint16, np.int8, np.float32)] == ["float32"] * 3
+    assert blocks_dtype_for("float16", np.uint8) == "float16" and blocks_dtype_for("uint8", "uint8") == "uint8"
+    assert "uint8" in MotionOptions.__dataclass_fields__["blocks_dtype"].metadata["ace_neuro.option"]["enum"]
+    for movie_dtype in (np.uint16, np.float32):
+        with pytest.raises(ParameterError, match="8-bit movies only"):
+            blocks_dtype_for("uint8", movie_dtype)
