@@ -13,9 +13,9 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
 
 * **disk** (what the rule writes, kept or scratch): convert ``N x itemsize``
   (the TIFF); preprocess 0 (a link) or ``4 N`` (float32 TIFF when cropping,
-  detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie: 2 for an 8-bit movie by default) plus
+  detrending or dF/F); motion ``N x blocks_itemsize`` (frame-block movie: 1 for an 8-bit movie by default) plus
   ``4 N`` with ``save_memmap`` (CaImAn's memory map); cnmfe the seeding replay
-  caches, ``2 x 4 N / (tsub ssub^2)`` while seeding (none for a float16
+  caches, ``2 x 4 N / (tsub ssub^2)`` while seeding (none for a uint8 or float16
   movie or with ``seeding_cache: false``), outputs an estimates file (``~8 K T + 40 P`` bytes: ``C``, ``S``,
   ``YrA`` of ``K`` components, ``S`` and ``C`` gzip-compressed; the ring model) and two images; evaluate two
   estimates files (ours and CaImAn's layout); nwb ``~8 K T`` (three trace series, gzip); export the accepted
@@ -210,8 +210,8 @@ def estimate(
 
     Examples
     --------
-    >>> r = estimate("motion", 6000, 608, 608)  # an 8-bit movie: writes the float16 frame-block movie
-    >>> r["threads"], round(r["disk_mb"] / (2 * 6000 * 608 * 608 / 1e6), 1)
+    >>> r = estimate("motion", 6000, 608, 608)  # an 8-bit movie: writes the uint8 frame-block movie
+    >>> r["threads"], round(r["disk_mb"] / (6000 * 608 * 608 / 1e6), 1)
     (2, 1.0)
     """
     _check(stage, n_frames, height, width)
@@ -293,13 +293,13 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     """Peak disk of one recording's whole run (MB): every kept output plus the largest scratch.
 
     With the defaults and an 8-bit movie this is the converted movie and the
-    float16 frame-block movie (``blocks_dtype: auto``; 3x the uint8 movie) plus the
+    uint8 frame-block movie (``blocks_dtype: auto``; 2x the uint8 movie) plus the
     results (estimates files, NWB, exported traces: ``K x T``, and the images: per pixel;
-    3.1x in all at 54,000 frames of 500 components; 3.07x measured at 6,000 frames of 419);
+    2.1x in all at 54,000 frames of 500 components; benchmarks/long_session.md "Session 15: uint8 blocks");
     CaImAn's memory map (``save_memmap``) and cnmfe's seeding
     caches while it seeds (``seeding_cache``, float32 blocks only, removed at
-    its end) add theirs when asked for, and ``blocks_dtype: float32`` doubles
-    the block movie (5x; 5.1x with the results). The peak is at the run's end:
+    its end) add theirs when asked for; ``blocks_dtype: float16`` doubles the
+    block movie (3.1x with the results) and ``float32`` quadruples it (5.1x). The peak is at the run's end:
     the block movie stays (the curation page, the movies and tracking read it).
 
     Parameters
@@ -317,7 +317,7 @@ def run_disk_mb(n_frames: int, height: int, width: int, dtype="uint8", options: 
     --------
     >>> movie_mb = 54000 * 608 * 608 / 1e6  # 30 min at 30 Hz, uint8
     >>> round(run_disk_mb(54000, 608, 608) / movie_mb, 1)
-    3.1
+    2.1
     >>> from ace_neuro.motion.params import MotionOptions
     >>> round(run_disk_mb(54000, 608, 608, options=MotionOptions(blocks_dtype="float32")) / movie_mb, 1)
     5.1

@@ -215,3 +215,16 @@ def test_keep_freed_memory_sets_glibc_malloc_where_there_is_one():
         assert keep_freed_memory() is True
         big = np.ones((3000, 3000), np.float32)  # 36 MB, above glibc's default 32 MB: now from the heap
         assert float(big.sum()) == 9e6
+
+
+def test_uint8_blocks_read_as_float32_grey_levels(movie, tmp_path):
+    _, data = movie
+    grey = data * 40.0 + 128.0  # values over 0-255 and past both ends
+    blocks = _blocks(tmp_path, grey, 4, "uint8")
+    assert blocks.dtype == "uint8" and blocks.block_scratch().dtype == np.uint8
+    got = blocks.sub((2, 9, 3, 10)).read_frames(5, 33)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.clip(np.rint(grey[5:33, 2:9, 3:10]), 0, 255))
+    chunks = list(blocks.read_chunks(12, 2, lambda y, a, b: y.copy(), workers=2, reuse=True))
+    for a, b, y in chunks:
+        np.testing.assert_array_equal(pixels_to_frames(y, (13, 11)), np.clip(np.rint(grey[a:b]), 0, 255))

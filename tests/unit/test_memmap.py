@@ -133,3 +133,44 @@ def test_float16_conversions_match_numpy_bit_for_bit(opencv_casts, monkeypatch):
     nan = np.isnan(back)
     np.testing.assert_array_equal(np.isnan(out[:, 10:37]), nan)
     np.testing.assert_array_equal(out[:, 10:37].view(np.uint32)[~nan], back.view(np.uint32)[~nan])
+
+
+def test_uint8_blocks_store_rounded_clipped_grey_levels_read_as_float32(tmp_path):
+    """blocks_dtype uint8: each value rounded to the nearest grey level (halves to even) and clipped to 0-255,
+    read back as float32 by every reader (read_blocks, BlocksMovie, the CaImAn map, the border fill)."""
+    rng = np.random.default_rng(4)
+    frames = rng.uniform(-6.0, 262.0, size=(11, 9, 7)).astype(np.float32)  # interpolation overshoots both ends
+    frames[0, :3, 0] = [0.5, 1.5, 254.5]  # halves go to the even neighbour
+    path = tmp_path / blocks_name("x", 9, 7, 11, 3, "uint8")
+    _write(path, frames, 6, band_mb=1e-4)
+    assert parse_blocks_name(path)[4] == np.uint8 and path.stat().st_size == 9 * 7 * 11
+    expected = np.clip(np.rint(frames), 0, 255)
+    assert expected[0, :3, 0].tolist() == [0.0, 2.0, 254.0]
+    got = read_blocks(path, 0, 11)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected.transpose(2, 1, 0).reshape(-1, 11))
+    inside = (frames >= 0) & (frames <= 255)
+    assert np.abs(got - frames.transpose(2, 1, 0).reshape(-1, 11))[inside.transpose(2, 1, 0).reshape(-1, 11)].max() <= 0.5
+    np.testing.assert_array_equal(read_blocks(path, 1, 5, columns=(2, 5), rows=(3, 8)),
+                                  expected[1:5, 3:8, 2:5].transpose(2, 1, 0).reshape(-1, 4))
+    np.testing.assert_array_equal(read_blocks(path, 3, 6), expected[3:6].transpose(2, 1, 0).reshape(-1, 3))
+    movie = BlocksMovie(path)
+    assert movie.dtype == np.float32 and movie[4:9].dtype == np.float32
+    np.testing.assert_array_equal(movie[4:9], expected[4:9])
+    fill_border_blocks(path, 2, -3.7)  # the movie's minimum below 0 (an overshoot): stored as 0
+    expected[:, :2], expected[:, -2:], expected[:, :, :2], expected[:, :, -2:] = 0, 0, 0, 0
+    mmap = tmp_path / caiman_memmap_name("x", 9, 7, 11)
+    write_caiman_from_blocks(path, mmap)  # CaImAn's map stays float32
+    yr, _, _ = open_caiman_memmap(mmap)
+    assert yr.dtype == np.float32
+    np.testing.assert_array_equal(yr, expected.reshape(11, -1, order="F").T)
+
+
+def test_quantise_uint8_matches_numpy_rounding_and_clipping():
+    from ace_neuro.io.memmap import quantise_uint8
+
+    values = np.random.default_rng(5).uniform(-300.0, 600.0, size=(64, 1000)).astype(np.float32)
+    values[0, :8] = [-0.5, 0.5, 1.5, 2.5, 253.5, 254.5, 255.5, -np.inf]
+    stored = quantise_uint8(values)
+    assert stored.dtype == np.uint8 and stored.shape == values.shape
+    np.testing.assert_array_equal(stored, np.clip(np.rint(values), 0, 255).astype(np.uint8))

@@ -469,3 +469,42 @@ def test_rigid_shift_not_pulled_towards_zero_by_the_overlap():
         slope = np.polyfit(truth[:, axis], err[:, axis], 1)[0]
         assert abs(slope) < 0.003, (axis, slope)
     assert np.sqrt(np.mean(err**2)) < 0.06
+
+
+def test_blocks_dtype_auto_stores_an_8bit_movie_as_grey_levels_within_half_a_level(tmp_path):
+    """``blocks_dtype: auto`` on an 8-bit movie writes uint8 blocks: the float32 corrected frames rounded to the
+    nearest grey level and clipped to 0-255, so within 0.5 of them (docs/motion.md's precision claim), and says so
+    in metrics.json; uint8 for a 16-bit movie is an error."""
+    margin = 8
+    scene = synthetic_scene(48, 56, margin, seed=5)
+    frames = moved_frames(scene, random_walk(60, 3.0, seed=6), margin, noise=3.0, seed=7)
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, np.clip(frames, 0, 255).astype(np.uint8), imagej=True)
+    settings = dict(max_shifts=[6, 6], splits_rig=3, num_frames_split=15, threads=1)
+    run_motion_step(movie, tmp_path / "auto", **settings)
+    run_motion_step(movie, tmp_path / "wide", blocks_dtype="float32", **settings)
+    compact, wide = find_blocks(tmp_path / "auto" / "memmap"), find_blocks(tmp_path / "wide" / "memmap")
+    assert compact.name.endswith("_uint8.blocks") and compact.stat().st_size == 60 * 48 * 56
+    stored, exact = open_movie(compact)[:], open_movie(wide)[:]
+    assert stored.dtype == exact.dtype == np.float32
+    np.testing.assert_array_equal(stored, np.clip(np.rint(exact), 0, 255))
+    assert np.abs(stored - exact)[(exact >= 0) & (exact <= 255)].max() <= 0.5
+    assert 0 < np.abs(stored - exact).max()  # the interpolation made values between grey levels
+    metrics = json.loads((tmp_path / "auto" / "metrics.json").read_text())
+    assert metrics["blocks_dtype"] == "uint8" and "0.5 grey level" in metrics["blocks_precision"]
+    wide16 = tmp_path / "movie16.tif"
+    tifffile.imwrite(wide16, np.clip(frames * 100, 0, 65535).astype(np.uint16), imagej=True)
+    with pytest.raises(ParameterError, match="8-bit movies only"):
+        run_motion_step(wide16, tmp_path / "bad", blocks_dtype="uint8", **settings)
+
+
+def test_blocks_dtype_for_picks_uint8_for_8bit_movies_only():
+    from ace_neuro.motion.params import blocks_dtype_for
+
+    assert blocks_dtype_for("auto", np.uint8) == "uint8"
+    assert [blocks_dtype_for("auto", t) for t in (np.uint16, np.int8, np.float32)] == ["float32"] * 3
+    assert blocks_dtype_for("float16", np.uint8) == "float16" and blocks_dtype_for("uint8", "uint8") == "uint8"
+    assert "uint8" in MotionOptions.__dataclass_fields__["blocks_dtype"].metadata["ace_neuro.option"]["enum"]
+    for movie_dtype in (np.uint16, np.float32):
+        with pytest.raises(ParameterError, match="8-bit movies only"):
+            blocks_dtype_for("uint8", movie_dtype)

@@ -112,8 +112,9 @@ def test_reads_back_equal_to_our_arrays(results, nwb_file):
         assert nwb.session_start_time.year == 2024
         movie = ophys["MotionCorrectedOnePhotonSeries"]
         # motion.save_memmap is false by default: the link is to the frame-block movie, its layout described
-        assert movie.format == "external" and movie.external_file[0].endswith("_float16.blocks")
+        assert movie.format == "external" and movie.external_file[0].endswith("_uint8.blocks")
         assert "frame-block file" in movie.description and "open_movie" in movie.description
+        assert "raw uint8" in movie.description and "rounded to the nearest grey level" in movie.description
 
 
 def test_movie_inside_equals_the_memory_map(results, tmp_path):

@@ -63,7 +63,7 @@ def test_every_output_is_written(workdir):
     assert all(len(f["sha256"]) == 64 for f in provenance["inputs"])
     movies = sorted(p.name for p in (base / "motion" / "memmap").iterdir() if not p.name.startswith("."))  # no .mmap
     assert len(movies) == 1 and movies[0].startswith("corrected_d1_64_d2_64_frames_298_block_")
-    assert movies[0].endswith("_float16.blocks")  # an 8-bit movie: blocks_dtype auto keeps float16
+    assert movies[0].endswith("_uint8.blocks")  # an 8-bit movie: blocks_dtype auto stores grey levels (uint8)
     shifts = pd.read_csv(base / "motion" / "shifts.csv")
     assert len(shifts) == 298
     estimates = load_estimates(base / "evaluate" / "estimates.h5")

@@ -203,7 +203,7 @@ def _seed_and_extract(
     h, w = passes.dims
     init_dims = (-(-h // ssub), -(-w // ssub))
     n_init = -(-passes.T // tsub)
-    # replay caches in the step's scratch folder (else the system's temporary folder); a compact (float16)
+    # replay caches in the step's scratch folder (else the system's temporary folder); a compact (float16 or uint8)
     # movie was chosen to save disk, so the caches (as large as the float32 downsampled movie) are skipped
     expected = 4 * n_init * init_dims[0] * init_dims[1]
     cache = bool(seeding.seeding_cache) and passes.source.dtype == "float32"
@@ -588,7 +588,7 @@ def fit_region(
         Threads for the frame filtering and FFTs, and processes for the traces' denoising (patch workers use 1).
     scratch_dir : path-like, optional
         Folder of the seeding replay caches (``2 / (tsub ssub^2)`` of the float32
-        movie's size; skipped when it lacks room or the movie is float16);
+        movie's size; skipped when it lacks room or the movie is float16 or uint8);
         the system's temporary folder by default.
 
     Returns

@@ -82,7 +82,7 @@ def fit_cnmfe(
     log : logging.Logger, optional
     scratch_dir : path-like, optional
         Where the seeding replay caches go (``2 / (tsub ssub^2)`` of the
-        float32 movie, removed at the end; skipped for a float16 movie or
+        float32 movie, removed at the end; skipped for a float16 or uint8 movie or
         without room); the system's temporary folder by default.
 
     Returns

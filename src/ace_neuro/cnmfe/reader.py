@@ -53,7 +53,7 @@ class MovieSource:
     #: file (:func:`ace_neuro.io.memmap.blocks_name`).
     layout: str = "pixels"
     block_frames: int = 0
-    #: Sample type on disk (float32, or float16 for a compact block file).
+    #: Sample type on disk (float32, or float16 or uint8 for a compact block file).
     dtype: str = "float32"
     #: Each pixel's slow trend (:class:`.trend.PixelTrend`, the region's pixels), subtracted from every chunk
     #: :meth:`read` returns; None: the frames as stored.

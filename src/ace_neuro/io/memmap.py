@@ -10,7 +10,9 @@ Two layouts of a ``(T, H, W)`` movie, both with the pixel index ``row + col * H`
   contiguous range; a chunk of frames is scattered over the whole file.
 * **Frame blocks** (``.blocks``): consecutive blocks of ``B`` frames (the last
   one shorter), each the ``(H*W, frames)`` pixels-by-frames array, C order,
-  float32 or float16. A chunk of whole blocks is one contiguous read that
+  float32, float16 or uint8 (an 8-bit movie's corrected frames rounded to the
+  nearest grey level and clipped to 0-255: :func:`quantise_uint8`); every
+  reader here returns float32 whatever the file holds. A chunk of whole blocks is one contiguous read that
   needs no transposition (what CNMF-E's passes over frames read), and a range
   of pixels of one block is contiguous too (what the transposition into the
   CaImAn layout and the evaluation read). The name carries shape, block length
@@ -51,6 +53,7 @@ __all__ = [
     "BlocksMovie",
     "create_blocks",
     "write_blocks",
+    "quantise_uint8",
     "read_blocks",
     "blocks_to_caiman",
     "write_caiman_from_blocks",
@@ -61,7 +64,7 @@ _MMAP_RE = re.compile(
     r"_d1_(?P<d1>\d+)_d2_(?P<d2>\d+)_d3_(?P<d3>\d+)_order_(?P<order>[CF])_frames_(?P<T>\d+)\.mmap$"
 )
 _BLOCKS_RE = re.compile(
-    r"_d1_(?P<d1>\d+)_d2_(?P<d2>\d+)_frames_(?P<T>\d+)_block_(?P<B>\d+)_(?P<dtype>float32|float16)\.blocks$"
+    r"_d1_(?P<d1>\d+)_d2_(?P<d2>\d+)_frames_(?P<T>\d+)_block_(?P<B>\d+)_(?P<dtype>float32|float16|uint8)\.blocks$"
 )
 #: Bytes of file pages a read maps at once before releasing them.
 _MAP_BYTES = 16 << 20
@@ -428,6 +431,33 @@ def _narrowed(band: np.ndarray, dtype: np.dtype, path) -> np.ndarray:
     return narrow
 
 
+def quantise_uint8(frames: np.ndarray) -> np.ndarray:
+    """Float samples as uint8: rounded to the nearest integer (halves to even) and clipped to 0-255.
+
+    What a uint8 frame-block file stores of an 8-bit movie's corrected frames: the sensor's own grey levels
+    again after the interpolation of the motion correction. The stored value differs from the float one by
+    at most half a grey level inside 0-255 (a uniform rounding error of RMS ``1 / sqrt(12)`` = 0.29 grey
+    levels); values the interpolation pushed outside 0-255 (overshoot of the cubic kernel at a sharp edge) are
+    clipped. NaN (``border_nan: true``; the motion step then overwrites that border) becomes 255.
+
+    Parameters
+    ----------
+    frames : ndarray of float32, 2-D, rows contiguous
+        Samples, grey levels.
+
+    Returns
+    -------
+    ndarray of uint8, the shape of ``frames``
+
+    Examples
+    --------
+    >>> quantise_uint8(np.array([[-3.0, 0.49, 0.5, 1.5, 254.6, 300.0]], np.float32)).tolist()
+    [[0, 0, 0, 2, 255, 255]]
+    """
+    # OpenCV's saturating conversion: round half to even (as numpy.rint) and clip, in one pass (~5x numpy's)
+    return cv2.multiply(np.ascontiguousarray(frames, dtype=np.float32), 1.0, dtype=cv2.CV_8U)
+
+
 def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, band_mb: float = 8.0) -> None:
     """Write frames ``(n, H, W)`` at frame ``start`` into a frame-block file.
 
@@ -436,7 +466,8 @@ def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, ban
     whole columns are contiguous, so each block is written band by band
     (about ``band_mb`` of float32 each): one transposition and one write per
     band. A float16 file's block is cast once, before it is transposed (one
-    block of float16 in memory), so the transpositions move half the bytes.
+    block of float16 in memory), so the transpositions move half the bytes;
+    a uint8 file's block is rounded and clipped once (:func:`quantise_uint8`).
     """
     h, w, t, bf, dtype = parse_blocks_name(path)
     n = frames.shape[0]
@@ -460,18 +491,21 @@ def write_blocks(path: str | os.PathLike, start: int, frames: np.ndarray, *, ban
 
 
 def _as_sample_type(frames: np.ndarray, dtype: np.dtype, path) -> np.ndarray:
-    """Frames (n, h, w) as the block file's sample type, C-contiguous (float16: :func:`_narrowed`)."""
+    """Frames (n, h, w) as the block file's sample type, C-contiguous (float16: :func:`_narrowed`, uint8:
+    :func:`quantise_uint8`)."""
     frames = np.ascontiguousarray(frames, dtype=np.float32)
     if dtype == np.float32:
         return frames
     n, h, w = frames.shape
+    if dtype == np.uint8:
+        return quantise_uint8(frames.reshape(n * h, w)).reshape(n, h, w)
     return _narrowed(frames.reshape(n * h, w), dtype, path).reshape(n, h, w)
 
 
 def _band_pixels(block: np.ndarray, c0: int, c1: int) -> np.ndarray:
     """Columns ``c0:c1`` of C-contiguous frames (L, h, w) as pixels-by-frames ``(h * (c1 - c0), L)``, pixel
     ``row + col*h``: :func:`frames_to_pixels` of the band, two OpenCV transposes (2- and 4-byte samples moved as
-    integers: the same bits)."""
+    integers: the same bits; uint8 as it is)."""
     n, h, _ = block.shape
     bits = block.view(np.uint16) if block.dtype == np.float16 else block  # OpenCV has no float16 arrays
     by_columns = np.empty((n, c1 - c0, h), dtype=bits.dtype)
@@ -492,7 +526,8 @@ def read_blocks(
     ``h * w * block_frames`` samples that each block is read into before its
     conversion (reused by a caller that reads many chunks: no new memory to
     fault in per block); a new one is made when it is None or too small.
-    ``out``: a C-contiguous float32 ``(h*w, t1-t0)`` array to return the frames in.
+    ``out``: a C-contiguous float32 ``(h*w, t1-t0)`` array to return the frames in. Float16 and uint8
+    samples are converted to float32 exactly (every value of either is a float32).
     """
     height, width, n_frames, bf, dtype = parse_blocks_name(path)
     c0, c1 = columns or (0, width)
@@ -530,7 +565,7 @@ def read_blocks(
                     _read_all(fd, view[j * run : (j + 1) * run], base + (c * height + r0) * lb * item, path)
             if not whole and dtype == np.float16:
                 _cast_2d(piece[:, a - b0 : z - b0], cv2.CV_32F, out[:, a - t0 : z - t0])
-            elif not whole:
+            elif not whole:  # float32, or uint8 (numpy's conversion: exact, vectorised)
                 out[:, a - t0 : z - t0] = piece[:, a - b0 : z - b0]
     finally:
         os.close(fd)
@@ -664,13 +699,15 @@ def fill_border_blocks(path: str | os.PathLike, border: int, value: float) -> No
 
     Writes only the edge: per block, the first and last ``border`` columns (one
     contiguous run each) and the top and bottom ``border`` rows of every other
-    column; nothing is read.
+    column; nothing is read. A uint8 file stores ``value`` rounded and clipped to 0-255.
     """
     height, width, n_frames, bf, dtype = parse_blocks_name(path)
     border = min(int(border), (height + 1) // 2, (width + 1) // 2)
     if border <= 0:
         return
     n_pix, item = height * width, dtype.itemsize
+    if dtype == np.uint8:
+        value = int(quantise_uint8(np.array([[value]], np.float32))[0, 0])
     fd = os.open(os.fspath(path), os.O_WRONLY)
     try:
         for b0 in range(0, n_frames, bf):

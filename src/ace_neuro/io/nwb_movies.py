@@ -228,5 +228,8 @@ def _linked_movie_description(movie_path: Path, height: int, width: int, n_frame
             "one shorter), each a (rows*columns, frames in the block) array in C order, pixel index row + column * "
             "rows; open it with ace_neuro.io.movie.open_movie(path)"
         )
+        if dtype == "uint8":
+            layout += ("; the 8-bit movie's corrected frames rounded to the nearest grey level and clipped to 0-255 "
+                       "(motion.blocks_dtype)")
     return (f"Motion-corrected movie, linked, not copied: the external file is {layout}. Write the file with "
             "nwb.include_movie to store the frames inside.")

@@ -573,6 +573,7 @@ def _write_corrected_movie(
         pool.set_job({"movie": movie_path, "registration": registration, "blocks": os.fspath(blocks_path),
                       "offset": offset}, tmp_dir)
         results = _correct_movie(pool, n_frames, chunk, logger)
+        results["blocks_dtype"] = blocks_dtype
         pool.drop_job()  # not one of the folder's outputs
         border_pix = _border_pix(results, options.border_nan)
         if border_pix > 0:
@@ -643,6 +644,16 @@ def _border_pix(results: dict, border_nan: str | bool) -> int:
     return int(math.ceil(largest - 1e-6))
 
 
+#: What the frame-block movie keeps of the corrected frames, by its sample type (``metrics.json``'s
+#: ``blocks_precision``; docs/motion.md "Precision of the frame-block movie").
+BLOCKS_PRECISION = {
+    "float32": "float32: the corrected frames as computed",
+    "float16": "float16: 11 significant bits, rounding error at most 1/16 of a grey level below 256",
+    "uint8": "uint8: rounded to the nearest grey level (halves to even) and clipped to 0-255, "
+             "rounding error at most 0.5 grey level (RMS 0.29)",
+}
+
+
 def _metrics(results, options: MotionOptions, border_pix, offset, template_source, frame_shape, elapsed, threads,
              movie_path) -> dict:
     from .. import __version__ as version  # noqa: PLC0415
@@ -656,6 +667,8 @@ def _metrics(results, options: MotionOptions, border_pix, offset, template_sourc
         frame_shape=frame_shape, elapsed_s=elapsed, threads=threads,
     )
     record["params"] = _params_record(options)
+    record["blocks_dtype"] = results["blocks_dtype"]
+    record["blocks_precision"] = BLOCKS_PRECISION[results["blocks_dtype"]]
     record["correlation_before"] = np.round(results["corr_before"], 5).tolist()
     record["correlation_after"] = np.round(results["corr_after"], 5).tolist()
     return record
