@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
 from ace_neuro.io.disk import format_bytes, free_bytes
+from ace_neuro.process_exit import skip_collection_at_exit
 
 __all__ = [
     "WorkerDiedError", "process_pool", "map_in_order", "imap_threads", "map_threads", "stop_pool", "worker_died_message",
@@ -64,6 +65,7 @@ def process_pool(workers: int, *, initializer: Callable[..., None] | None = None
 def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
     """In each worker: exit when the parent is gone, then the caller's ``initializer(*initargs)``."""
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="exit-with-parent").start()
+    skip_collection_at_exit()  # the pool's shutdown waits for this process's end
     if initializer is not None:
         initializer(*initargs)
 

@@ -20,6 +20,7 @@ from ace_neuro.lock import (
 )
 from ace_neuro.params import check_keys
 from ace_neuro.preflight import check_sheet
+from ace_neuro.process_exit import skip_collection_at_exit
 from ace_neuro.resources import estimate
 from ace_neuro.sheet import has_value, load_sheet, sheet_parameters
 from ace_neuro.stages import STAGES, SUBJECT_STAGES
@@ -28,6 +29,9 @@ from ace_neuro.status import format_status, recording_status, write_status
 from ace_neuro.pages.study import STUDY_NAME, study_rows, write_study_page
 
 min_version("8.0")
+
+# Snakemake's process ends without a last garbage collection over its heap (ace_neuro.process_exit)
+skip_collection_at_exit()
 
 # Our own check first: an unknown or misspelled key names its nearest known key.
 check_keys(config)

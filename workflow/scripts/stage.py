@@ -13,10 +13,12 @@ import importlib
 from ace_neuro.io.atomic import remove_outputs
 from ace_neuro.io.disk import explain_disk_full, terminate_as_error
 from ace_neuro.logs import logged_step
+from ace_neuro.process_exit import skip_collection_at_exit
 from ace_neuro.stages import build_options
 
 
 def main(smk) -> None:
+    skip_collection_at_exit()  # the next job starts when this process has ended (ace_neuro.process_exit)
     name = smk.params.get("stage") or smk.rule  # a rule reusing a stage under another name says which
     stage = importlib.import_module(f"ace_neuro.stages.{name}")
     extras = {key: value for key, value in smk.params.items() if key not in ("p", "stage")}
