@@ -52,7 +52,7 @@ from ace_neuro.resources import expected_seconds
 
 __all__ = [
     "start_reporter", "interval_from_environment", "planned_steps", "step_rule", "step_weights", "MERGE_SHARE",
-    "StepState", "read_step_log", "step_fraction", "time_fraction", "run_speed", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
+    "StepState", "read_step_log", "whole_percent", "step_fraction", "time_fraction", "run_speed", "RunProgress", "ProgressReporter", "PROGRESS_PREFIX",
 ]
 
 #: First word of every whole-run progress line.
@@ -386,7 +386,7 @@ class RunProgress:
         fraction = self.poll()
         elapsed = self.clock() - self._start
         eta = self.eta_s(fraction)
-        tail = f"run {100 * fraction:.0f}% done in {format_seconds(elapsed)}, ETA {format_seconds(eta)}"
+        tail = f"run {whole_percent(fraction)}% done in {format_seconds(elapsed)}, ETA {format_seconds(eta)}"
         out = []
         for recording_id in self.steps:
             own = self.recording_fraction(recording_id)
@@ -394,10 +394,26 @@ class RunProgress:
             if every or running or own != self._reported.get(recording_id):
                 out.append(
                     f"{PROGRESS_PREFIX} {recording_id}: {self._step_text(recording_id)}; "
-                    f"{100 * own:.0f}% of the recording's work; {tail}"
+                    f"{whole_percent(own)}% of the recording's work; {tail}"
                 )
                 self._reported[recording_id] = own
         return out
+
+
+def whole_percent(fraction: float) -> int:
+    """A fraction in [0, 1] as whole percent, rounded down: 100 only when the work is done (99.6 % is 99).
+
+    Parameters
+    ----------
+    fraction : float
+        Fraction of the work done, in [0, 1]; sums of weights a little under 1 when done still give 100.
+
+    Returns
+    -------
+    int
+        ``floor(100 * fraction)``, within a millionth of a percent.
+    """
+    return int(math.floor(100.0 * fraction + 1e-6))
 
 
 class ProgressReporter:

@@ -27,6 +27,7 @@ from ace_neuro.run_progress import (
     start_reporter,
     step_weights,
     time_fraction,
+    whole_percent,
 )
 from ace_neuro.status import failed_jobs
 
@@ -175,6 +176,22 @@ def test_the_eta_counts_only_this_runs_work(tmp_path):
     clock.now = 20.0
     assert progress.poll() == pytest.approx(0.75)
     assert progress.eta_s() == pytest.approx(20.0)  # a quarter of the work in 20 s, a quarter left
+
+
+def test_100_percent_only_when_every_step_is_done(tmp_path):
+    assert [whole_percent(f) for f in (0.0, 0.004, 0.996, 0.99999999999, 1.0)] == [0, 0, 99, 100, 100]
+    logs = tmp_path / "results"
+    write_log(logs / "rec1" / "convert.log", [(1, "convert: started"), (2, "convert: done in 1 s")])
+    write_log(logs / "rec1" / "motion.log", [(3, "motion: started"), (4, "motion: 50/100 frames (50%), 5 frames/s")])
+    clock = Clock()
+    progress = RunProgress({"rec1": {"convert": 999.0, "motion": 1.0}}, lambda i, s: logs / i / f"{s}.log",
+                           since=START, clock=clock)
+    clock.now = 60.0
+    line = progress.lines(every=True)[0]
+    assert 0.99 < progress.run_fraction() < 1.0  # the last step still running: 99%, not a rounded 100%
+    assert "; 99% of the recording's work; run 99% done in" in line, line
+    write_log(logs / "rec1" / "motion.log", [(5, "motion: done in 2 s")])
+    assert "; 100% of the recording's work; run 100% done in" in progress.lines(every=True)[0]
 
 
 def test_reporter_emits_periodically_and_a_last_report_on_stop(tmp_path):

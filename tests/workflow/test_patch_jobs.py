@@ -8,6 +8,7 @@ and the cnmfe job that merges them. Every dataset of estimates.h5 and the seedin
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -44,6 +45,26 @@ def test_the_dag_has_one_job_per_patch(workdir):
     assert jobs["cnmfe_patch"] == 4 and jobs["cnmfe_setup"] == 1 and jobs["cnmfe"] == 1
     _configure(workdir, patch_jobs=False)
     assert "cnmfe_patch" not in planned_jobs(run_snakemake(workdir, "-n", "--cores", "2", ESTIMATES))
+
+
+def test_patch_jobs_switch_per_recording_by_a_sheet_column(workdir, tmp_path):
+    """`patch_jobs` is a sheet column like `write_nwb`: only the rows asking for it get patch jobs."""
+    recording = workdir / "raw" / "rec1"
+    sheet = tmp_path / "work"
+    sheet.mkdir()
+    (sheet / "experiments.csv").write_text(
+        "id,calcium imaging directory,patch_jobs\n"
+        f"split,{recording},true\nwhole,{recording},false\ndefault,{recording},\n"
+    )
+    write_config(sheet, cnmfe={**PATCHES, "patch_jobs": False}, spectral={"window_params": [5, 1]},
+                 nwb={"write_nwb": False})
+    targets = [f"results/{i}/cnmfe/estimates.h5" for i in ("split", "whole", "default")]
+    plan = run_snakemake(sheet, "-n", "--quiet", "host", "--cores", "2", *targets)
+    text = plan.stdout + plan.stderr
+    planned = {rule: sorted(set(re.findall(rf"^(?:local)?rule {rule}:\n(?:.*\n)*?\s+wildcards: id=(\w+)", text, re.M)))
+               for rule in ("cnmfe_setup", "cnmfe_patch", "cnmfe")}
+    assert planned == {"cnmfe_setup": ["split"], "cnmfe_patch": ["split"], "cnmfe": ["default", "split", "whole"]}, planned
+    assert planned_jobs(plan)["cnmfe_patch"] == 4
 
 
 def test_one_patch_covering_the_frame_stops_the_run_at_start(workdir):
