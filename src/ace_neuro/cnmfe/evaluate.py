@@ -79,6 +79,7 @@ from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values, spatial_r_values_and_surround
 from ace_neuro.cnmfe.snr import noise_autocorrelation, snr_null_threshold, trace_snr
 from ace_neuro.cnmfe.snr_window import snr_window
+from ace_neuro.cnmfe.trace_rows import RawTraceRows, row_blocks
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
@@ -186,7 +187,8 @@ def independent_dim_cells(
     candidates = np.flatnonzero((snr > low) & (snr <= floor["SNR_lowest_used"])
                                 & ((snr > options.min_SNR) | (r >= options.rval_thr)) & (r > options.rval_lowest))
     candidates = np.setdiff1d(candidates, np.union1d(good, excluded))
-    return independent_components(estimates.A, estimates.C, estimates.C + estimates.YrA, estimates.dims, snr, good,
+    return independent_components(estimates.A, estimates.C, RawTraceRows(estimates.C, estimates.YrA), estimates.dims,
+                                  snr, good,
                                   candidates, radius=radius, frame_rate=estimates.frame_rate, decay_time=decay_time,
                                   snr_rate=options.snr_frame_rate)
 
@@ -300,8 +302,7 @@ def evaluate_components(
     else:
         r_values = np.zeros(0)
         surround = np.zeros((0, 2))
-    raw = estimates.C + estimates.YrA if n_comp else None
-    snr = trace_snr(raw, estimates.frame_rate, decay_time, options.snr_frame_rate) if n_comp else np.zeros(0)
+    snr = raw_trace_snr(estimates, decay_time, options.snr_frame_rate)
     # the SNR's window (snr_decay_time: measured on the kernels of the components CaImAn's window and the r-value
     # pass with confidence) and min_SNR / SNR_lowest re-expressed for it; `options` stays as configured (recorded)
     window = snr_window(options.snr_decay_time, g=estimates.g, reference_snr=snr, r_values=r_values,
@@ -312,8 +313,7 @@ def evaluate_components(
     used = options.replace(min_SNR=window["min_SNR"], SNR_lowest=window["SNR_lowest"])
     snr_decay = window["decay_time"]
     if n_comp and window["window_samples"] != window["reference_window_samples"]:
-        snr = trace_snr(raw, estimates.frame_rate, snr_decay, options.snr_frame_rate)
-    del raw
+        snr = raw_trace_snr(estimates, snr_decay, options.snr_frame_rate)
     floor = snr_floor(estimates.YrA, used, frame_rate=estimates.frame_rate, decay_time=snr_decay)
     floor["min_SNR_used"] = float(used.min_SNR)
     good, bad = classify_components(
@@ -407,6 +407,33 @@ def evaluate_components(
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
     )
+
+
+def raw_trace_snr(estimates: Estimates, decay_time: float, snr_rate: float | None) -> np.ndarray:
+    """:func:`~ace_neuro.cnmfe.snr.trace_snr` of the raw traces ``C + YrA``, a block of components at a time.
+
+    Each trace's SNR depends on that trace alone, so the values are those of the whole ``C + YrA`` (bit for bit)
+    while memory holds a few rows (:func:`~ace_neuro.cnmfe.trace_rows.row_blocks`), whatever the length.
+
+    Parameters
+    ----------
+    estimates : Estimates
+        ``C``, ``YrA`` ``(K, T)`` and ``frame_rate`` (Hz).
+    decay_time : float
+        Seconds (the SNR's window).
+    snr_rate : float or None
+        Hz (``snr_frame_rate``).
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+    """
+    n_comp, n_frames = estimates.C.shape
+    if n_comp == 0:
+        return np.zeros(0)
+    return np.concatenate([
+        trace_snr(estimates.C[start:stop] + estimates.YrA[start:stop], estimates.frame_rate, decay_time, snr_rate)
+        for start, stop in row_blocks(n_comp, n_frames)])
 
 
 def _log_window(window: dict) -> None:

@@ -31,11 +31,23 @@ import scipy.sparse
 __all__ = ["fringe_components", "independent_components"]
 
 
-def _corrcoef_rows(C: np.ndarray) -> np.ndarray:
-    C = np.asarray(C, np.float64)
-    centred = C - C.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(centred, axis=1)
-    centred /= np.where(norm > 0, norm, np.inf)[:, None]
+def _corrcoef_rows(C: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``(n, n)`` float64: Pearson correlations between the rows ``rows`` of ``C`` (all rows when None).
+
+    The centred, normalised rows are built a block of rows at a time into one float64 array
+    (:func:`~ace_neuro.cnmfe.trace_rows.row_blocks`; no float32 copy, no whole-array temporaries), the same values
+    as centring the float64 array whole.
+    """
+    from ace_neuro.cnmfe.trace_rows import row_blocks
+
+    rows = np.arange(np.shape(C)[0]) if rows is None else np.asarray(rows, np.int64)
+    centred = np.empty((rows.size, np.shape(C)[1]))
+    for start, stop in row_blocks(rows.size, centred.shape[1]):
+        block = np.asarray(C[rows[start:stop]], np.float64)
+        block -= block.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(block, axis=1)
+        block /= np.where(norm > 0, norm, np.inf)[:, None]
+        centred[start:stop] = block
     return centred @ centred.T
 
 
@@ -93,7 +105,7 @@ def fringe_components(
         return {}
     rows, cols = _centres(scipy.sparse.csc_matrix(A)[:, candidates], dims)
     distance = np.hypot(rows[:, None] - rows[None, :], cols[:, None] - cols[None, :])
-    corr = _corrcoef_rows(np.asarray(C)[candidates])
+    corr = _corrcoef_rows(C, candidates)
     s = np.asarray(snr, np.float64)[candidates]
     brighter = s[None, :] > s[:, None]
     link = brighter & (distance <= radius) & (corr > fringe_corr)

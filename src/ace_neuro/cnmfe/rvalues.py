@@ -69,16 +69,16 @@ def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = _DEFAULTS.Npeaks
         Sorted unique frame indices per component, at most
         ``Npeaks * (tA - tB)`` each; empty for a flat trace.
     """
-    C = np.asarray(C, dtype=np.float64)
-    if C.ndim != 2:
+    if np.ndim(C) != 2:
         raise ValueError(f"C must have shape (K, T), got {C.shape}")
     if int(Npeaks) < 1:
         raise ValueError(f"Npeaks must be >= 1, got {Npeaks}")
     before, after = _peak_window(frame_rate)
     offsets = np.arange(before, after)
-    n_frames = C.shape[1]
+    n_frames = np.shape(C)[1]
     out = []
-    for trace in C:
+    for k in range(np.shape(C)[0]):
+        trace = np.asarray(C[k], dtype=np.float64)  # one row in float64 at a time (the same values)
         low, high = float(np.min(trace)) if trace.size else 0.0, float(np.max(trace)) if trace.size else 0.0
         if not high > low:
             out.append(np.zeros(0, dtype=np.int64))
