@@ -31,24 +31,27 @@ import scipy.sparse
 __all__ = ["fringe_components", "independent_components"]
 
 
-def _corrcoef_rows(C: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """``(n, n)`` float64: Pearson correlations between the rows ``rows`` of ``C`` (all rows when None).
+def _unit_row(C: np.ndarray, k: int) -> np.ndarray:
+    """``(T,)`` float64: row ``k`` of ``C`` centred and scaled to unit norm (zeros for a constant row)."""
+    row = np.asarray(C[int(k) : int(k) + 1], np.float64)
+    row -= row.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(row, axis=1)
+    row /= np.where(norm > 0, norm, np.inf)[:, None]
+    return row[0]
 
-    The centred, normalised rows are built a block of rows at a time into one float64 array
-    (:func:`~ace_neuro.cnmfe.trace_rows.row_blocks`; no float32 copy, no whole-array temporaries), the same values
-    as centring the float64 array whole.
+
+def _pair_correlations(C: np.ndarray, rows: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``(n, n)`` float64: Pearson correlations of the rows ``rows`` of ``C`` where ``pairs`` is True, 0 elsewhere.
+
+    Two rows in float64 at a time (the close pairs are few): memory does not grow with the number of components
+    nor the traces' length, as the whole ``(n, T)`` centred float64 array did.
     """
-    from ace_neuro.cnmfe.trace_rows import row_blocks
-
-    rows = np.arange(np.shape(C)[0]) if rows is None else np.asarray(rows, np.int64)
-    centred = np.empty((rows.size, np.shape(C)[1]))
-    for start, stop in row_blocks(rows.size, centred.shape[1]):
-        block = np.asarray(C[rows[start:stop]], np.float64)
-        block -= block.mean(axis=1, keepdims=True)
-        norm = np.linalg.norm(block, axis=1)
-        block /= np.where(norm > 0, norm, np.inf)[:, None]
-        centred[start:stop] = block
-    return centred @ centred.T
+    corr = np.zeros(pairs.shape)
+    for i in np.flatnonzero(pairs.any(axis=1)):
+        unit_i = _unit_row(C, rows[i])
+        for j in np.flatnonzero(pairs[i]):
+            corr[i, j] = float(unit_i @ _unit_row(C, rows[j]))
+    return corr
 
 
 def _centres(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -105,10 +108,10 @@ def fringe_components(
         return {}
     rows, cols = _centres(scipy.sparse.csc_matrix(A)[:, candidates], dims)
     distance = np.hypot(rows[:, None] - rows[None, :], cols[:, None] - cols[None, :])
-    corr = _corrcoef_rows(C, candidates)
     s = np.asarray(snr, np.float64)[candidates]
-    brighter = s[None, :] > s[:, None]
-    link = brighter & (distance <= radius) & (corr > fringe_corr)
+    close = (s[None, :] > s[:, None]) & (distance <= radius)  # j brighter than i and close to it
+    corr = _pair_correlations(C, candidates, close)
+    link = close & (corr > fringe_corr)
     out = {}
     for i in np.flatnonzero(link.any(axis=1)):
         j = np.flatnonzero(link[i])
