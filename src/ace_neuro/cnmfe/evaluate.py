@@ -536,28 +536,49 @@ def run_evaluate_step(
         Threads of the r-values' pass (the rule's ``threads``; the results do not depend on it).
     shifts_csv : path, optional
         The motion step's ``shifts.csv`` (rigid shifts: the band they uncovered, ``motion_band_activity``).
+
+    Returns
+    -------
+    Estimates
+        The evaluated estimates as written; without a curation file their traces are left in the files (read a
+        block at a time, :mod:`~ace_neuro.cnmfe.trace_file`: memory flat in the recording's length), so ``C``,
+        ``S``, ``YrA`` and ``f`` have no frames here.
     """
     from ace_neuro.cnmfe.outputs import write_evaluate_outputs
-    from ace_neuro.io.memmap import find_caiman_memmap
+    from ace_neuro.cnmfe.trace_file import open_file_estimates, write_file_evaluate_outputs
 
-    estimates = load_estimates(estimates_in)
     movie_path = _movie_file(movie)
-    edits = read_curation_edits(curation_file, estimates.n_components) if curation_file else None
-    if edits is not None and (edits.merges or edits.splits):  # the curation page's merges and splits
+    shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
+    mmap_file = _caiman_memmap_beside(movie_path)
+    if not curation_file:  # the traces stay in the file, read a block at a time (memory flat in the length)
+        with open_file_estimates(estimates_in) as estimates:
+            logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
+            evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
+                                            motion_shifts=shifts)
+            return write_file_evaluate_outputs(evaluated, estimates_out=estimates_out, components_csv=components_csv,
+                                               caiman_out=caiman_out, mmap_file=mmap_file, traces_png=traces_png)
+    estimates = load_estimates(estimates_in)
+    edits = read_curation_edits(curation_file, estimates.n_components)
+    if edits.merges or edits.splits:  # the curation page's merges and splits
         from ace_neuro.cnmfe.refit import apply_merges_and_splits
 
         estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
-    shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
     evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
                                     motion_shifts=shifts)
-    if movie_path.suffix == ".mmap":
-        mmap_file = movie_path.resolve()
-    else:  # the CaImAn memory map next to the block file, when the motion step wrote one
-        try:
-            mmap_file = find_caiman_memmap(movie_path.parent).resolve()
-        except (FileNotFoundError, ValueError):
-            mmap_file = None
     return write_evaluate_outputs(evaluated, estimates_out=estimates_out, components_csv=components_csv,
                                   caiman_out=caiman_out, mmap_file=mmap_file, curation_file=curation_file,
-                                  decisions=None if edits is None else edits.decisions, traces_png=traces_png)
+                                  decisions=edits.decisions, traces_png=traces_png)
+
+
+def _caiman_memmap_beside(movie_path: Path) -> Path | None:
+    """The CaImAn memory map the estimates refer to: the movie itself, or the one next to the block file when the
+    motion step wrote one."""
+    from ace_neuro.io.memmap import find_caiman_memmap
+
+    if movie_path.suffix == ".mmap":
+        return movie_path.resolve()
+    try:
+        return find_caiman_memmap(movie_path.parent).resolve()
+    except (FileNotFoundError, ValueError):
+        return None
