@@ -40,7 +40,8 @@ _RUN = (
     "d = Path({data!r}); o = Path({out!r}); e = d/{estimates!r}; m = d/{memmap!r}; s = d/{shifts!r}\n"
     "evaluate.run(N(estimates=str(e), movie=str(m), shifts=str(s), curation=[]),"
     " N(estimates=str(o/'estimates.h5'), components=str(o/'components.csv'), caiman=str(o/'estimates_caiman.hdf5'),"
-    " traces=str(o/'traces.png'), contours=str(o/'contours.png')), EvaluateOptions.from_params(), threads=1)\n"
+    " traces=str(o/'traces.png'), contours=str(o/'contours.png')), EvaluateOptions.from_params({options!r}),"
+    " threads=1)\n"
 )
 
 
@@ -96,7 +97,7 @@ def write_inputs(folder: Path, n_components: int, n_frames: int, *, size: int = 
                                                                                        index=False)
 
 
-def run_evaluate(data: Path, out: Path, src: Path, *, recording: bool = False) -> dict:
+def run_evaluate(data: Path, out: Path, src: Path, *, recording: bool = False, options: dict | None = None) -> dict:
     """Run the evaluate stage in a new process under ``/usr/bin/time -v``; its peak RSS (MB) and CPU (s).
 
     ``data`` holds the synthetic inputs, or is a workflow run's ``results/<id>`` folder (``recording``).
@@ -107,7 +108,7 @@ def run_evaluate(data: Path, out: Path, src: Path, *, recording: bool = False) -
     env = dict(os.environ, PYTHONPATH=str(Path(src).resolve()), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MPLBACKEND="Agg")
     proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", _RUN.format(data=str(data), out=str(out), estimates=names[0], memmap=names[1],
-                                                                    shifts=names[2])],
+                                                                    shifts=names[2], options=dict(options or {}))],
                           env=env, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"evaluate failed:\n{proc.stderr[-3000:]}")
@@ -158,7 +159,10 @@ def main() -> int:
     ap.add_argument("--compare", help="an earlier run's --out name: compare the outputs' values")
     ap.add_argument("--recording", type=Path, help="a workflow run's results/<id> folder to evaluate instead of "
                     "synthetic inputs (its cnmfe/estimates.h5, motion/memmap, motion/shifts.csv; outputs under --data)")
+    ap.add_argument("--chunk-mb", type=float, help="evaluate_chunk_mb (the r-values' tile budget; default the "
+                    "option's): a small one makes the tiles as full at 1,500 frames of a small frame as at 608x608")
     args = ap.parse_args()
+    options = {} if args.chunk_mb is None else {"evaluate_chunk_mb": args.chunk_mb}
     results = {}
     for n_frames in [0] if args.recording else args.frames:
         data = args.data / f"k{args.components}_t{n_frames}_s{args.size}"
@@ -167,7 +171,7 @@ def main() -> int:
             data, out = args.recording, args.data / args.recording.name / args.out
         elif not (data / "shifts.csv").exists():
             write_inputs(data, args.components, n_frames, size=args.size)
-        row = run_evaluate(data, out, args.src, recording=args.recording is not None)
+        row = run_evaluate(data, out, args.src, recording=args.recording is not None, options=options)
         if args.compare:
             differ = compare(out, out.parent / args.compare)
             row["same_values"] = not differ
