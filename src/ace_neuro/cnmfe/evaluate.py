@@ -540,9 +540,9 @@ def run_evaluate_step(
     Returns
     -------
     Estimates
-        The evaluated estimates as written; without a curation file their traces are left in the files (read a
-        block at a time, :mod:`~ace_neuro.cnmfe.trace_file`: memory flat in the recording's length), so ``C``,
-        ``S``, ``YrA`` and ``f`` have no frames here.
+        The evaluated estimates as written; unless the curation file merges or splits components, their traces
+        are left in the files (read a block at a time, :mod:`~ace_neuro.cnmfe.trace_file`: memory flat in the
+        recording's length), so ``C``, ``S``, ``YrA`` and ``f`` have no frames here.
     """
     from ace_neuro.cnmfe.outputs import write_evaluate_outputs
     from ace_neuro.cnmfe.trace_file import open_file_estimates, write_file_evaluate_outputs
@@ -550,15 +550,21 @@ def run_evaluate_step(
     movie_path = _movie_file(movie)
     shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
     mmap_file = _caiman_memmap_beside(movie_path)
-    if not curation_file:  # the traces stay in the file, read a block at a time (memory flat in the length)
-        with open_file_estimates(estimates_in) as estimates:
+    with open_file_estimates(estimates_in) as estimates:  # the traces stay in the file, read a block at a time
+        edits = read_curation_edits(curation_file, estimates.n_components) if curation_file else None
+        if edits is None or not (edits.merges or edits.splits):  # no trace changes: memory flat in the length
             logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
             evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
                                             motion_shifts=shifts)
-            return write_file_evaluate_outputs(evaluated, estimates_out=estimates_out, components_csv=components_csv,
-                                               caiman_out=caiman_out, mmap_file=mmap_file, traces_png=traces_png)
-    estimates = load_estimates(estimates_in)
-    edits = read_curation_edits(curation_file, estimates.n_components)
+            curated = np.zeros(evaluated.n_components, dtype=bool)
+            if edits is not None:
+                evaluated, curated = apply_curation(evaluated, edits.decisions)
+                logger.info("curation %s: %d decisions applied; %d accepted", curation_file, len(edits.decisions),
+                            evaluated.idx_components.size)
+            return write_file_evaluate_outputs(evaluated, curated, estimates_out=estimates_out,
+                                               components_csv=components_csv, caiman_out=caiman_out,
+                                               mmap_file=mmap_file, traces_png=traces_png)
+    estimates = load_estimates(estimates_in)  # merges and splits re-fit traces: the estimates whole
     if edits.merges or edits.splits:  # the curation page's merges and splits
         from ace_neuro.cnmfe.refit import apply_merges_and_splits
 

@@ -224,12 +224,21 @@ def write_file_caiman(evaluated: FileEstimates, path: str | os.PathLike, *,
     return path
 
 
-def write_file_evaluate_outputs(evaluated: FileEstimates, *, estimates_out: str | os.PathLike,
+def write_file_evaluate_outputs(evaluated: FileEstimates, curated: np.ndarray, *, estimates_out: str | os.PathLike,
                                 components_csv: str | os.PathLike, caiman_out: str | os.PathLike,
                                 mmap_file: str | os.PathLike | None, traces_png: str | os.PathLike | None = None
                                 ) -> Estimates:
-    """The evaluate step's files, as :func:`~ace_neuro.cnmfe.outputs.write_evaluate_outputs` writes them without a
-    curation file, from estimates whose traces stay in their file.
+    """The evaluate step's files, as :func:`~ace_neuro.cnmfe.outputs.write_evaluate_outputs` writes them, from
+    estimates whose traces stay in their file (the curation's decisions already applied).
+
+    Parameters
+    ----------
+    evaluated : FileEstimates
+        Evaluated (and curated) estimates.
+    curated : ndarray of bool, shape (K,)
+        Components a curation decision set (``components.csv``'s ``decided_by``).
+    estimates_out, components_csv, caiman_out, mmap_file, traces_png
+        As :func:`~ace_neuro.cnmfe.outputs.write_evaluate_outputs`.
 
     Returns
     -------
@@ -241,7 +250,7 @@ def write_file_evaluate_outputs(evaluated: FileEstimates, *, estimates_out: str 
 
     write_file_estimates(evaluated, estimates_out)
     with atomic_path(components_csv) as tmp:
-        components_table(evaluated.fields, np.zeros(evaluated.n_components, dtype=bool)).to_csv(tmp, index=False)
+        components_table(evaluated.fields, curated).to_csv(tmp, index=False)
     write_file_caiman(evaluated, caiman_out, mmap_file=None if mmap_file is None else Path(mmap_file))
     if traces_png is not None:
         traces_figure(evaluated, traces_png)
