@@ -3,7 +3,7 @@
 Issue 23 item 1 (every rule's peak RSS flat from 1,500 to 54,000 frames): the evaluate step leaves the traces in
 the estimates file (:mod:`ace_neuro.cnmfe.trace_file`), computes its statistics a block of rows at a time
 (:mod:`ace_neuro.cnmfe.trace_rows`, made 64 KiB here so a small problem shows it) and copies the traces to its
-outputs. K = 300 components x T = 4,000 frames (9.6 MB in float64); reading the traces whole, as the step did,
+outputs. K = 200 components x T = 6,000 frames (9.6 MB in float64); reading the traces whole, as the step did,
 peaks at several times K x T x 8.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-K, T, FR = 300, 4000, 20.0
+K, T, FR = 200, 6000, 20.0
 KT8 = K * T * 8
 #: Peak traced memory allowed, as a fraction of K x T x 8 bytes (the whole traces held once in float64 = 1).
 FRACTION = 0.35
