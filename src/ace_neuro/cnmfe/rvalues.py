@@ -264,7 +264,9 @@ class _BandContext:
         self.estimates, self.source, self.pixels, self.usable, self.needed = estimates, source, pixels, usable, needed
         self.chunk_mb = chunk_mb
         height = source.shape[1]
-        self.member = {k: np.isin(needed, frames_k[k]) for k in usable}
+        # where each component's frames sit in `needed` (sorted; a few hundred at most): not a mask over `needed`
+        # per component, which grew as K x T
+        self.positions = {k: np.searchsorted(needed, frames_k[k]) for k in usable}
         # first and last image column of each usable component, to visit only the bands it touches
         self.col_lo = {k: int(pixels[k][0] // height) for k in usable}
         self.col_hi = {k: int(pixels[k][-1] // height) for k in usable}
@@ -317,7 +319,8 @@ class _BandContext:
             clean = model.clean(band.read(f0, f1, scratch, out[: band.n_pixels * (f1 - f0)].reshape(-1, f1 - f0)), f0, f1)
             # `clean` = movie - background - all components on the covered core pixels, frames f0..f1 - 1
             for k in in_band:
-                cols = np.flatnonzero(self.member[k][g0:g1])
+                positions = self.positions[k]
+                cols = positions[(positions >= g0) & (positions < g1)] - g0
                 if cols.size == 0:
                     continue
                 sums[k] += clean[np.ix_(rows[k], offsets[cols])].sum(axis=1)
