@@ -22,7 +22,8 @@ Model (``N = frames x height x width`` samples, ``P = height x width`` pixels):
   components' traces as text and MATLAB; the other rules under 5 MB.
 * **memory**: flat in the number of frames (every step streams in chunks): a
   per-rule base plus a per-pixel term (footprints, ring-model statistics,
-  per-pixel accumulators), plus ``K x T`` traces for cnmfe and evaluate.
+  per-pixel accumulators), plus ``K x T`` traces for cnmfe (evaluate holds them only to re-fit a curation
+  file's merges and splits).
 * **run time**: linear in ``N`` (every pass streams the movie a fixed number
   of times), rate per rule measured with 2 threads on the shared machine,
   times 3 for a margin (a loaded machine ran 3-8x slower), plus a fixed start-up; at least 10 minutes.
@@ -200,7 +201,7 @@ def estimate(
         ``ssub``, ``crop``, ...): one stage's object, ``{stage: options}``
         or a sequence; a stage not given takes its class's defaults.
     n_components : int, optional
-        Expected components (for the ``K x T`` traces cnmfe and evaluate hold); default 500.
+        Expected components (for the ``K x T`` traces cnmfe holds); default 500.
 
     Returns
     -------
@@ -221,7 +222,7 @@ def estimate(
         return _patch_job_estimate(stage, n_frames, height, width, recording)
     kpixels = height * width / 1000
     mem = _MEM_BASE_MB[stage] + _MEM_MB_PER_KPIXEL.get(stage, 0.2) * kpixels
-    if stage in ("cnmfe", "evaluate"):  # events, spectral and export read the traces a block at a time (flat)
+    if stage == "cnmfe":  # evaluate, events, spectral and export read the traces a block at a time (flat)
         k = _DEFAULT_COMPONENTS if n_components is None else int(n_components)
         mem += 4 * 8 * k * n_frames / 1e6  # C, S, YrA and a work copy, float64
     seconds = expected_seconds(stage, n_frames, height, width, options=recording)

@@ -77,8 +77,9 @@ def test_nwb_needs_follow_include_movie():
 
 def test_small_rules_ask_the_same_memory_at_every_length():
     """events, export and spectral read the traces a block at a time (long_session.md, Session 14: 113-232 MB at
-    300 components, 1,500 to 54,000 frames): their request does not grow with K x T."""
-    for stage in ("events", "export", "spectral"):
+    300 components, 1,500 to 54,000 frames), and evaluate too (Session 15: 214-229 MB at 260 components): their
+    request does not grow with K x T."""
+    for stage in ("events", "export", "spectral", "evaluate"):
         short, long = (estimate(stage, n, 608, 608, n_components=1000)["mem_mb"] for n in (1500, 54000))
         assert short == long >= 300
 

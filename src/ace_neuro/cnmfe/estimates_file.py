@@ -35,6 +35,8 @@ FORMAT_VERSION = 1
 
 _DENSE_FIELDS = ("C", "S", "YrA", "b0", "b", "f", "bl", "c1", "g", "neurons_sn")
 _OPTIONAL_FIELDS = ("lam", "sn", "SNR_comp", "r_values", "Cn", "pnr")
+#: The fields with one value per frame (``load_estimates(without_traces=True)`` leaves them out).
+_TIME_FIELDS = ("C", "S", "YrA", "f")
 
 #: Datasets stored gzip-compressed (level 1, byte shuffle; lossless, every HDF5 reader has it), where it pays: the
 #: ``(K, T)`` traces ``S`` (to 0.11-0.13 of its size: mostly zeros) and ``C`` (0.59-0.71), a sparse matrix's
@@ -217,8 +219,12 @@ def open_estimates_file(path: str | os.PathLike, *, missing_hint: str) -> h5py.F
     return h5
 
 
-def load_estimates(path: str | os.PathLike) -> Estimates:
+def load_estimates(path: str | os.PathLike, *, without_traces: bool = False) -> Estimates:
     """Read a file written by :func:`save_estimates`.
+
+    With ``without_traces``, the ``(K, T)`` traces ``C``, ``S``, ``YrA`` and the ``(nb, T)`` ``f`` are not read:
+    they are ``(K, 0)`` and ``(nb, 0)`` (for a reader of the traces a block at a time,
+    :mod:`~ace_neuro.cnmfe.trace_file`).
 
     Raises
     ------
@@ -238,7 +244,10 @@ def load_estimates(path: str | os.PathLike) -> Estimates:
             "W": _read_sparse(h5["W"]).tocsr() if "W" in h5 else None,
         }
         for name in _DENSE_FIELDS + _OPTIONAL_FIELDS + ("idx_components", "idx_components_bad"):
-            kwargs[name] = h5[name][()] if name in h5 else None
+            if without_traces and name in _TIME_FIELDS and name in h5:
+                kwargs[name] = np.zeros((h5[name].shape[0], 0), h5[name].dtype)
+            else:
+                kwargs[name] = h5[name][()] if name in h5 else None
         params = h5["params"][()]
         kwargs["params"] = json.loads(params.decode() if isinstance(params, bytes) else params)
     try:

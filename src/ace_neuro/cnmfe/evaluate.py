@@ -79,6 +79,7 @@ from ace_neuro.cnmfe.reader import MovieSource
 from ace_neuro.cnmfe.rvalues import peak_frames, spatial_r_values, spatial_r_values_and_surround
 from ace_neuro.cnmfe.snr import noise_autocorrelation, snr_null_threshold, trace_snr
 from ace_neuro.cnmfe.snr_window import snr_window
+from ace_neuro.cnmfe.trace_rows import RawTraceRows, row_blocks
 from ace_neuro.cnmfe.params import CnmfeOptions, EvaluateOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in EvaluateOptions).
@@ -186,7 +187,8 @@ def independent_dim_cells(
     candidates = np.flatnonzero((snr > low) & (snr <= floor["SNR_lowest_used"])
                                 & ((snr > options.min_SNR) | (r >= options.rval_thr)) & (r > options.rval_lowest))
     candidates = np.setdiff1d(candidates, np.union1d(good, excluded))
-    return independent_components(estimates.A, estimates.C, estimates.C + estimates.YrA, estimates.dims, snr, good,
+    return independent_components(estimates.A, estimates.C, RawTraceRows(estimates.C, estimates.YrA), estimates.dims,
+                                  snr, good,
                                   candidates, radius=radius, frame_rate=estimates.frame_rate, decay_time=decay_time,
                                   snr_rate=options.snr_frame_rate)
 
@@ -300,8 +302,7 @@ def evaluate_components(
     else:
         r_values = np.zeros(0)
         surround = np.zeros((0, 2))
-    raw = estimates.C + estimates.YrA if n_comp else None
-    snr = trace_snr(raw, estimates.frame_rate, decay_time, options.snr_frame_rate) if n_comp else np.zeros(0)
+    snr = raw_trace_snr(estimates, decay_time, options.snr_frame_rate)
     # the SNR's window (snr_decay_time: measured on the kernels of the components CaImAn's window and the r-value
     # pass with confidence) and min_SNR / SNR_lowest re-expressed for it; `options` stays as configured (recorded)
     window = snr_window(options.snr_decay_time, g=estimates.g, reference_snr=snr, r_values=r_values,
@@ -312,8 +313,7 @@ def evaluate_components(
     used = options.replace(min_SNR=window["min_SNR"], SNR_lowest=window["SNR_lowest"])
     snr_decay = window["decay_time"]
     if n_comp and window["window_samples"] != window["reference_window_samples"]:
-        snr = trace_snr(raw, estimates.frame_rate, snr_decay, options.snr_frame_rate)
-    del raw
+        snr = raw_trace_snr(estimates, snr_decay, options.snr_frame_rate)
     floor = snr_floor(estimates.YrA, used, frame_rate=estimates.frame_rate, decay_time=snr_decay)
     floor["min_SNR_used"] = float(used.min_SNR)
     good, bad = classify_components(
@@ -407,6 +407,33 @@ def evaluate_components(
     return estimates.replace(
         SNR_comp=snr, r_values=r_values, idx_components=good, idx_components_bad=bad, params=merged
     )
+
+
+def raw_trace_snr(estimates: Estimates, decay_time: float, snr_rate: float | None) -> np.ndarray:
+    """:func:`~ace_neuro.cnmfe.snr.trace_snr` of the raw traces ``C + YrA``, a block of components at a time.
+
+    Each trace's SNR depends on that trace alone, so the values are those of the whole ``C + YrA`` (bit for bit)
+    while memory holds a few rows (:func:`~ace_neuro.cnmfe.trace_rows.row_blocks`), whatever the length.
+
+    Parameters
+    ----------
+    estimates : Estimates
+        ``C``, ``YrA`` ``(K, T)`` and ``frame_rate`` (Hz).
+    decay_time : float
+        Seconds (the SNR's window).
+    snr_rate : float or None
+        Hz (``snr_frame_rate``).
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+    """
+    n_comp, n_frames = estimates.C.shape
+    if n_comp == 0:
+        return np.zeros(0)
+    return np.concatenate([
+        trace_snr(estimates.C[start:stop] + estimates.YrA[start:stop], estimates.frame_rate, decay_time, snr_rate)
+        for start, stop in row_blocks(n_comp, n_frames)])
 
 
 def _log_window(window: dict) -> None:
@@ -509,28 +536,55 @@ def run_evaluate_step(
         Threads of the r-values' pass (the rule's ``threads``; the results do not depend on it).
     shifts_csv : path, optional
         The motion step's ``shifts.csv`` (rigid shifts: the band they uncovered, ``motion_band_activity``).
+
+    Returns
+    -------
+    Estimates
+        The evaluated estimates as written; unless the curation file merges or splits components, their traces
+        are left in the files (read a block at a time, :mod:`~ace_neuro.cnmfe.trace_file`: memory flat in the
+        recording's length), so ``C``, ``S``, ``YrA`` and ``f`` have no frames here.
     """
     from ace_neuro.cnmfe.outputs import write_evaluate_outputs
-    from ace_neuro.io.memmap import find_caiman_memmap
+    from ace_neuro.cnmfe.trace_file import open_file_estimates, write_file_evaluate_outputs
 
-    estimates = load_estimates(estimates_in)
     movie_path = _movie_file(movie)
-    edits = read_curation_edits(curation_file, estimates.n_components) if curation_file else None
-    if edits is not None and (edits.merges or edits.splits):  # the curation page's merges and splits
+    shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
+    mmap_file = _caiman_memmap_beside(movie_path)
+    with open_file_estimates(estimates_in) as estimates:  # the traces stay in the file, read a block at a time
+        edits = read_curation_edits(curation_file, estimates.n_components) if curation_file else None
+        if edits is None or not (edits.merges or edits.splits):  # no trace changes: memory flat in the length
+            logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
+            evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
+                                            motion_shifts=shifts)
+            curated = np.zeros(evaluated.n_components, dtype=bool)
+            if edits is not None:
+                evaluated, curated = apply_curation(evaluated, edits.decisions)
+                logger.info("curation %s: %d decisions applied; %d accepted", curation_file, len(edits.decisions),
+                            evaluated.idx_components.size)
+            return write_file_evaluate_outputs(evaluated, curated, estimates_out=estimates_out,
+                                               components_csv=components_csv, caiman_out=caiman_out,
+                                               mmap_file=mmap_file, traces_png=traces_png)
+    estimates = load_estimates(estimates_in)  # merges and splits re-fit traces: the estimates whole
+    if edits.merges or edits.splits:  # the curation page's merges and splits
         from ace_neuro.cnmfe.refit import apply_merges_and_splits
 
         estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
-    shifts = read_rigid_shifts(shifts_csv) if shifts_csv else None
     evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
                                     motion_shifts=shifts)
-    if movie_path.suffix == ".mmap":
-        mmap_file = movie_path.resolve()
-    else:  # the CaImAn memory map next to the block file, when the motion step wrote one
-        try:
-            mmap_file = find_caiman_memmap(movie_path.parent).resolve()
-        except (FileNotFoundError, ValueError):
-            mmap_file = None
     return write_evaluate_outputs(evaluated, estimates_out=estimates_out, components_csv=components_csv,
                                   caiman_out=caiman_out, mmap_file=mmap_file, curation_file=curation_file,
-                                  decisions=None if edits is None else edits.decisions, traces_png=traces_png)
+                                  decisions=edits.decisions, traces_png=traces_png)
+
+
+def _caiman_memmap_beside(movie_path: Path) -> Path | None:
+    """The CaImAn memory map the estimates refer to: the movie itself, or the one next to the block file when the
+    motion step wrote one."""
+    from ace_neuro.io.memmap import find_caiman_memmap
+
+    if movie_path.suffix == ".mmap":
+        return movie_path.resolve()
+    try:
+        return find_caiman_memmap(movie_path.parent).resolve()
+    except (FileNotFoundError, ValueError):
+        return None

@@ -198,6 +198,44 @@ def contours_figure(
     save_figure(fig, path)
 
 
+#: Points of a line drawn whole; a longer one is drawn as its envelope on this many bins (the figure is ~1,000 px
+#: wide, so each pixel column still gets its minimum and maximum).
+ENVELOPE_BINS = 2000
+
+
+def line_envelope(x: np.ndarray, y: np.ndarray, n_bins: int = ENVELOPE_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a long line that a plot needs: each bin's minimum and maximum, in time order.
+
+    Parameters
+    ----------
+    x, y : ndarray, shape (T,)
+        The line (``x`` increasing).
+    n_bins : int
+        Bins of consecutive points; a line of at most ``2 * n_bins`` points is returned as it is.
+
+    Returns
+    -------
+    x, y : ndarray
+        At most ``2 * n_bins`` points (the first and last points kept), so a figure's memory does not grow with
+        the recording's length (matplotlib keeps several float64 copies of every point drawn).
+
+    Examples
+    --------
+    >>> x, y = line_envelope(np.arange(10.0), np.array([0, 5, 1, 1, -3, 2, 0, 0, 7, 1.0]), n_bins=2)
+    >>> x.tolist(), y.tolist()
+    ([0.0, 1.0, 4.0, 6.0, 8.0, 9.0], [0.0, 5.0, -3.0, 0.0, 7.0, 1.0])
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if y.size <= 2 * n_bins:
+        return x, y
+    edges = np.linspace(0, y.size, n_bins + 1).astype(np.int64)
+    keep = [0, y.size - 1]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        keep += [lo + int(np.argmin(y[lo:hi])), lo + int(np.argmax(y[lo:hi]))]
+    keep = np.unique(keep)
+    return x[keep], y[keep]
+
+
 def traces_figure(estimates: Estimates, path: str | os.PathLike, max_traces: int = 10) -> None:
     """Plot the denoised trace ``C`` over the raw trace ``C + YrA`` of up to ``max_traces`` accepted components.
 
@@ -218,12 +256,13 @@ def traces_figure(estimates: Estimates, path: str | os.PathLike, max_traces: int
     time_s = np.arange(n_frames) / float(estimates.frame_rate)
     fig, ax = plt.subplots(figsize=(10, 0.8 + 0.7 * max(len(shown), 1)), dpi=100)
     for row, k in enumerate(shown):
-        raw = estimates.C[k] + estimates.YrA[k]
+        denoised = np.asarray(estimates.C[k])
+        raw = denoised + estimates.YrA[k]
         low, high = float(np.min(raw)), float(np.max(raw))
         scale = high - low if high > low else 1.0
         offset = len(shown) - 1 - row
-        ax.plot(time_s, (raw - low) / scale * 0.9 + offset, color="0.7", lw=0.5)
-        ax.plot(time_s, (estimates.C[k] - low) / scale * 0.9 + offset, color="C3", lw=0.8)
+        ax.plot(*line_envelope(time_s, (raw - low) / scale * 0.9 + offset), color="0.7", lw=0.5)
+        ax.plot(*line_envelope(time_s, (denoised - low) / scale * 0.9 + offset), color="C3", lw=0.8)
     ax.set_yticks(np.arange(len(shown)))
     ax.set_yticklabels([str(k) for k in shown[::-1]])
     ax.set_ylabel("component")

@@ -31,12 +31,27 @@ import scipy.sparse
 __all__ = ["fringe_components", "independent_components"]
 
 
-def _corrcoef_rows(C: np.ndarray) -> np.ndarray:
-    C = np.asarray(C, np.float64)
-    centred = C - C.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(centred, axis=1)
-    centred /= np.where(norm > 0, norm, np.inf)[:, None]
-    return centred @ centred.T
+def _unit_row(C: np.ndarray, k: int) -> np.ndarray:
+    """``(T,)`` float64: row ``k`` of ``C`` centred and scaled to unit norm (zeros for a constant row)."""
+    row = np.asarray(C[int(k) : int(k) + 1], np.float64)
+    row -= row.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(row, axis=1)
+    row /= np.where(norm > 0, norm, np.inf)[:, None]
+    return row[0]
+
+
+def _pair_correlations(C: np.ndarray, rows: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``(n, n)`` float64: Pearson correlations of the rows ``rows`` of ``C`` where ``pairs`` is True, 0 elsewhere.
+
+    Two rows in float64 at a time (the close pairs are few): memory does not grow with the number of components
+    nor the traces' length, as the whole ``(n, T)`` centred float64 array did.
+    """
+    corr = np.zeros(pairs.shape)
+    for i in np.flatnonzero(pairs.any(axis=1)):
+        unit_i = _unit_row(C, rows[i])
+        for j in np.flatnonzero(pairs[i]):
+            corr[i, j] = float(unit_i @ _unit_row(C, rows[j]))
+    return corr
 
 
 def _centres(A: scipy.sparse.csc_matrix, dims: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -93,10 +108,10 @@ def fringe_components(
         return {}
     rows, cols = _centres(scipy.sparse.csc_matrix(A)[:, candidates], dims)
     distance = np.hypot(rows[:, None] - rows[None, :], cols[:, None] - cols[None, :])
-    corr = _corrcoef_rows(np.asarray(C)[candidates])
     s = np.asarray(snr, np.float64)[candidates]
-    brighter = s[None, :] > s[:, None]
-    link = brighter & (distance <= radius) & (corr > fringe_corr)
+    close = (s[None, :] > s[:, None]) & (distance <= radius)  # j brighter than i and close to it
+    corr = _pair_correlations(C, candidates, close)
+    link = close & (corr > fringe_corr)
     out = {}
     for i in np.flatnonzero(link.any(axis=1)):
         j = np.flatnonzero(link[i])

@@ -161,8 +161,7 @@ def motion_band_report(
     report = {"components": [], "features": {},
               "largest_band": dict(zip(("top", "bottom", "left", "right"),
                                        (int(v) for v in counts.max(axis=0, initial=0))))}
-    C = np.asarray(C)
-    if not counts.any() or C.ndim != 2 or C.shape[1] != counts.shape[0]:
+    if not counts.any() or np.ndim(C) != 2 or np.shape(C)[1] != counts.shape[0]:  # C read a row at a time below
         return report
     A = scipy.sparse.csc_matrix(A)
     band = np.zeros((h, w), bool)
@@ -176,7 +175,7 @@ def motion_band_report(
         if not touches[k]:
             continue
         footprint = A[:, k].toarray().reshape((h, w), order="F")
-        activity, frames = copied_activity_share(footprint, C[k], counts)
+        activity, frames = copied_activity_share(footprint, np.asarray(C[k]), counts)
         report["features"][int(k)] = {"activity_share": round(activity, 3), "frame_share": round(frames, 3)}
         if activity > motion_band_activity:
             report["components"].append(int(k))

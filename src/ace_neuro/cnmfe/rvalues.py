@@ -69,16 +69,16 @@ def peak_frames(C: np.ndarray, frame_rate: float, Npeaks: int = _DEFAULTS.Npeaks
         Sorted unique frame indices per component, at most
         ``Npeaks * (tA - tB)`` each; empty for a flat trace.
     """
-    C = np.asarray(C, dtype=np.float64)
-    if C.ndim != 2:
+    if np.ndim(C) != 2:
         raise ValueError(f"C must have shape (K, T), got {C.shape}")
     if int(Npeaks) < 1:
         raise ValueError(f"Npeaks must be >= 1, got {Npeaks}")
     before, after = _peak_window(frame_rate)
     offsets = np.arange(before, after)
-    n_frames = C.shape[1]
+    n_frames = np.shape(C)[1]
     out = []
-    for trace in C:
+    for k in range(np.shape(C)[0]):
+        trace = np.asarray(C[k], dtype=np.float64)  # one row in float64 at a time (the same values)
         low, high = float(np.min(trace)) if trace.size else 0.0, float(np.max(trace)) if trace.size else 0.0
         if not high > low:
             out.append(np.zeros(0, dtype=np.int64))
@@ -264,7 +264,9 @@ class _BandContext:
         self.estimates, self.source, self.pixels, self.usable, self.needed = estimates, source, pixels, usable, needed
         self.chunk_mb = chunk_mb
         height = source.shape[1]
-        self.member = {k: np.isin(needed, frames_k[k]) for k in usable}
+        # where each component's frames sit in `needed` (sorted; a few hundred at most): not a mask over `needed`
+        # per component, which grew as K x T
+        self.positions = {k: np.searchsorted(needed, frames_k[k]) for k in usable}
         # first and last image column of each usable component, to visit only the bands it touches
         self.col_lo = {k: int(pixels[k][0] // height) for k in usable}
         self.col_hi = {k: int(pixels[k][-1] // height) for k in usable}
@@ -317,7 +319,8 @@ class _BandContext:
             clean = model.clean(band.read(f0, f1, scratch, out[: band.n_pixels * (f1 - f0)].reshape(-1, f1 - f0)), f0, f1)
             # `clean` = movie - background - all components on the covered core pixels, frames f0..f1 - 1
             for k in in_band:
-                cols = np.flatnonzero(self.member[k][g0:g1])
+                positions = self.positions[k]
+                cols = positions[(positions >= g0) & (positions < g1)] - g0
                 if cols.size == 0:
                     continue
                 sums[k] += clean[np.ix_(rows[k], offsets[cols])].sum(axis=1)

@@ -225,15 +225,20 @@ def noise_autocorrelation(residuals: np.ndarray) -> float:
     float
         0 when there is nothing to measure.
     """
-    x = np.asarray(residuals, np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 3:
+    from ace_neuro.cnmfe.trace_rows import row_blocks
+
+    if np.ndim(residuals) != 2 or np.shape(residuals)[0] == 0 or np.shape(residuals)[1] < 3:
         return 0.0
-    x = x - x.mean(axis=1, keepdims=True)
-    den = np.sum(x * x, axis=1)
-    ok = den > 0
-    if not ok.any():
+    lag1 = []
+    for start, stop in row_blocks(*np.shape(residuals)):  # a few rows in float64 at a time (the same values)
+        x = np.asarray(residuals[start:stop], np.float64)
+        x = x - x.mean(axis=1, keepdims=True)
+        den = np.sum(x * x, axis=1)
+        ok = den > 0
+        lag1.append(np.sum(x[ok, 1:] * x[ok, :-1], axis=1) / den[ok])
+    lag1 = np.concatenate(lag1)
+    if not lag1.size:
         return 0.0
-    lag1 = np.sum(x[ok, 1:] * x[ok, :-1], axis=1) / den[ok]
     return float(np.clip(np.median(lag1), 0.0, 0.95))
 
 
@@ -294,9 +299,13 @@ def snr_null_threshold(n_frames: int, frame_rate: float, decay_time: float, fals
         raise ValueError(f"autocorrelation must be in [0, 1), got {autocorrelation}")
     rng = np.random.default_rng(seed)
     phi = float(autocorrelation)
+    from ace_neuro.cnmfe import trace_rows
+
     sample = []
-    for start in range(0, n_traces, 50):  # 50 traces at a time: memory stays small at any length
-        noise = rng.standard_normal((min(50, n_traces - start), int(n_frames)))
+    # a few traces at a time (at most 50; fewer when long): memory stays small at any length; the generator's
+    # stream is drawn in order, so the traces are the same whatever the block
+    for start, stop in trace_rows.row_blocks(n_traces, int(n_frames), min(trace_rows.BLOCK_BYTES, 50 * 8 * int(n_frames))):
+        noise = rng.standard_normal((stop - start, int(n_frames)))
         if phi > 0:
             noise = ar1_filter(noise, phi)  # scipy.signal.lfilter([1.0], [1.0, -phi], noise, axis=1)
         sample.append(trace_snr(noise, frame_rate, decay_time, snr_rate))

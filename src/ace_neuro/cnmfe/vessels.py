@@ -50,6 +50,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse
 
+from ace_neuro.cnmfe.trace_rows import RawTraceRows
 from ace_neuro.cnmfe.trace_stats import skewness
 
 __all__ = [
@@ -188,8 +189,8 @@ def vessel_edge_features(
     ----------
     A : sparse matrix, shape (h*w, K)
         Footprints, pixel index ``row + col * h`` (CaImAn's order).
-    traces : ndarray, shape (K, T)
-        Raw traces ``C + YrA``.
+    traces : ndarray, shape (K, T), or RawTraceRows
+        Raw traces ``C + YrA`` (converted to float64 a row at a time).
     dims : (h, w)
     mask : ndarray of bool, shape (h, w)
         Vessel mask (:func:`vessel_mask`).
@@ -202,7 +203,8 @@ def vessel_edge_features(
     """
     A = scipy.sparse.csc_matrix(A)
     K = A.shape[1]
-    traces = np.asarray(traces, np.float64)
+    if not isinstance(traces, RawTraceRows):
+        traces = np.asarray(traces)
     if traces.shape[0] != K:
         raise ValueError(f"traces has {traces.shape[0]} rows for {K} footprints")
     band = vessel_border_band(mask, band_width).ravel(order="F")
@@ -211,8 +213,9 @@ def vessel_edge_features(
     fraction = np.divide(on_band, mass, out=np.zeros(K), where=mass > 0)
     skew = np.zeros(K)
     for k in range(K):
-        if traces.shape[1] > 2 and np.ptp(traces[k]) > 0:
-            skew[k] = skewness(traces[k])  # scipy.stats.skew's
+        row = np.asarray(traces[k], np.float64)  # one row in float64 at a time
+        if row.size > 2 and np.ptp(row) > 0:
+            skew[k] = skewness(row)  # scipy.stats.skew's
     return VesselEdgeFeatures(fraction, _footprint_shape(A, dims), skew)
 
 
@@ -305,9 +308,7 @@ def vessel_edge_report(estimates, *, gSig, gSiz, edge_fraction: float = 0.5, **c
     mask = vessel_mask(background, gSiz=g_siz)
     if not mask.any():
         return report
-    traces = np.asarray(estimates.C, np.float64)
-    if estimates.YrA is not None:
-        traces = traces + estimates.YrA
+    traces = RawTraceRows(estimates.C, estimates.YrA)  # C + YrA in float64, a row at a time
     features = vessel_edge_features(estimates.A, traces, estimates.dims, mask, band_width=edge_width)
     flagged = vessel_edge_components(features, **test)
     on_frame_edge = frame_edge_fraction(estimates.A, estimates.dims, width=edge_width)
