@@ -397,11 +397,14 @@ def temporal_update(
     temporal: TemporalOptions,
     noise: NoiseOptions,
     trace_pool: TracePool | None = None,
+    consume_state: bool = False,
 ) -> ModelState:
     """One temporal update of ``state``: traces re-fitted to the movie and deconvolved (OASIS), in one streaming pass.
 
     ``frame_rate`` (Hz) turns ``temporal.decay_time`` (s) into frames; ``trace_pool``'s processes, when given,
-    share the traces' denoising (the same results).
+    share the traces' denoising (the same results). ``consume_state``: the caller replaces ``state`` by the
+    result, so ``state``'s traces are released (:meth:`.passes.ModelState.release_traces`) once copied into the
+    update's float64 working array: one ``K x T`` float32 array less alive during the update.
     """
     K = state.A.shape[1]
     if K == 0:
@@ -410,8 +413,13 @@ def temporal_update(
     AA = (state.A.T @ state.A).toarray()
     decay_frames = float(temporal.decay_time) * float(frame_rate)
     pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
-    res = update_traces(YA, AA, state.C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
-                        noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True)  # YrA in YA's memory
+    C = np.array(state.C, np.float64)  # the update's working traces (update_traces' own copy, made here)
+    if consume_state:
+        state.release_traces()
+    # YrA in YA's memory, the float32 traces in C's
+    res = update_traces(YA, AA, C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
+                        noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True, overwrite_C=True)
+    del C
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
     return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
 
@@ -474,6 +482,7 @@ def refine(
     info: dict | None = None,
     trace_pool: TracePool | None = None,
     soma_seeds: np.ndarray | None = None,
+    consume_state: bool = False,
 ) -> ModelState:
     """Rounds of spatial update, background re-fit, temporal update and merging.
 
@@ -505,15 +514,25 @@ def refine(
         Full-resolution ``(row, col)`` of the soma-sized filter's seeds; with ``wide_seeding``, components far
         from all of them (the wide scale's) and broader than its cells are removed (:func:`_drop_oversized`;
         the residual pass's seeds are added). None: no component is removed for its size.
+    consume_state : bool
+        The caller replaces ``state`` by the result: its traces are released after the first spatial update
+        (:meth:`.passes.ModelState.release_traces`), not kept alive through the rounds by the caller's name.
     """
     seeding, merging = options.seeding, options.merging
-    for it in range(int(n_rounds)):
+    n_rounds = int(n_rounds)
+    for it in range(n_rounds):
+        previous = state
         state = _spatial_update(passes, state, pixel_mean, gSig=seeding.gSig, gSiz=seeding.gSiz)
+        if state is not previous and (it > 0 or consume_state):
+            previous.release_traces()
+        del previous
         if options.background.update_background_components:
             state.W = passes.fit_background(state)
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
-                                trace_pool=trace_pool)
+                                trace_pool=trace_pool, consume_state=True)
         state = _drop_silent(state)
+        if it < n_rounds - 1:  # S and YrA are the last round's only: the next spatial update drops them
+            state = ModelState(state.A, state.C, state.b0, state.W, None)
         n_before = state.A.shape[1]
         A, C, groups = merge_components(state.A, state.C, merging.merge_thr, 0.7 if merging.del_duplicates else None,
                                         passes.dims)
@@ -550,7 +569,7 @@ def refine(
         del n_before
     if state.traces is None and state.A.shape[1]:
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
-                                trace_pool=trace_pool)
+                                trace_pool=trace_pool, consume_state=True)
         state = _drop_silent(state)
     return state
 
@@ -626,11 +645,12 @@ def fit_region(
         if options.only_init or rounds == 0:
             if A.shape[1]:
                 state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise,
-                                        trace_pool=trace_pool)
+                                        trace_pool=trace_pool, consume_state=True)
         else:
             state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
                            residual_seeding=options.residual_seeding, log=log, label=label, info=info,
-                           trace_pool=trace_pool, soma_seeds=np.asarray(images.seeds, float) * seeding.ssub)
+                           trace_pool=trace_pool, soma_seeds=np.asarray(images.seeds, float) * seeding.ssub,
+                           consume_state=True)  # the initial traces (K_init x T) freed after the first spatial update
     cn, pnr = images.cn, images.pnr
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if images.wide is not None:

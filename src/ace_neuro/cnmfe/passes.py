@@ -53,6 +53,12 @@ class ModelState:
     W: scipy.sparse.csr_matrix | None = None
     traces: TraceResult | None = None
 
+    def release_traces(self) -> None:
+        """Drop ``C`` and ``traces`` (set to None): a state replaced by a newer one frees its ``K x T`` arrays now,
+        not when the caller's last name for it goes (the refinement's callers hold their input until it returns)."""
+        self.C = None
+        self.traces = None
+
 
 class MoviePasses:
     """Streaming passes over one source, at fixed resolutions.

@@ -1,0 +1,111 @@
+"""K x T arrays alive during cnmfe's refinement rounds (issue 23 item 1: peak RSS flat in the recording's length).
+
+The temporal update's float32 result is formed in its float64 working array's memory (no second K x T array at
+its end), the state it replaces and the initial state of the refinement are released rather than kept alive by
+their callers' names, and S / YrA of a round that is not the last are dropped before the merge (the next
+spatial update drops them anyway). Figures: benchmarks/long_session.md, "Session 15: cnmfe's memory against the
+length". Every result is the same bits as before.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from ace_neuro.cnmfe import fit as fit_module
+from ace_neuro.cnmfe import temporal
+from ace_neuro.cnmfe.fit import fit_region
+from ace_neuro.cnmfe.params import CnmfeOptions
+from ace_neuro.cnmfe.reader import MovieSource
+from test_temporal_memory import synthetic_trace_problem
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (3, 7), (5, 1), (40, 1001)])
+def test_float32_in_place_is_astype(shape):
+    """Row k's float32 values written over rows already read, then the memory shrunk: astype's values."""
+    x = np.random.default_rng(0).normal(0.0, 1e3, shape)
+    expected = x.astype(np.float32)
+    result = temporal.float32_in_place(x.copy())
+    assert result.dtype == np.float32 and result.shape == shape
+    assert np.array_equal(result, expected)
+
+
+def test_float32_in_place_gives_half_the_memory_back():
+    """During the conversion one row more is allocated; after it, half of the float64 array's bytes are freed."""
+    source = np.random.default_rng(1).normal(size=(60, 5000))
+    nbytes = source.nbytes
+    tracemalloc.start()
+    try:
+        x = source.copy()
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = temporal.float32_in_place(x)
+        del x
+        now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.nbytes == nbytes // 2 and np.array_equal(result, source.astype(np.float32))
+    assert peak - base < 0.05 * nbytes  # no second K x T array (astype: + 0.5)
+    assert base - now > 0.45 * nbytes  # the second half given back
+
+
+def test_trace_update_forms_its_float32_traces_in_place(monkeypatch):
+    """The update's peak is its float64 working traces and S (~1.5 x K x T x 8 bytes beside YA, plus a batch);
+    before, the float32 traces were a new array formed beside the float64 ones at the end (~2.0). With
+    ``overwrite_C`` the caller's float64 array is the working one (no copy) and holds the result. Same bits."""
+    projected, gram, start = synthetic_trace_problem(120, 2000)
+    traces_bytes = projected.size * 8
+    monkeypatch.setattr(temporal, "TRACE_BATCH_BYTES", traces_bytes // 20, raising=False)
+    expected = temporal.update_traces(projected, gram, start, 1, None)
+    for overwrite_C in (False, True):
+        work = projected.copy()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            C = start.astype(np.float64) if overwrite_C else start  # the float64 working traces: traced
+            result = temporal.update_traces(work, gram, C, 1, None, overwrite_YA=True, overwrite_C=overwrite_C)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert peak < 1.75 * traces_bytes, (overwrite_C, peak / traces_bytes)
+        assert np.shares_memory(result.YrA, work) and np.shares_memory(result.C, C) == overwrite_C
+        for name in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn"):
+            assert np.array_equal(getattr(result, name), getattr(expected, name)), name
+
+
+def _movie(seed: int = 0, n_frames: int = 300, side: int = 32) -> np.ndarray:
+    """Four Gaussian cells with AR(1) calcium on noise, ``(T, side, side)`` float32."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    movie = rng.normal(20.0, 1.0, (n_frames, side, side))
+    for r, c in ((8, 8), (8, 23), (23, 9), (22, 22)):
+        spikes = (rng.random(n_frames) < 0.04) * rng.gamma(3.0, 2.0, n_frames)
+        calcium = np.zeros(n_frames)
+        for t in range(1, n_frames):
+            calcium[t] = 0.9 * calcium[t - 1] + spikes[t]
+        movie += calcium[:, None, None] * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0)[None]
+    return movie.astype(np.float32)
+
+
+def test_refinement_releases_the_states_it_replaces(monkeypatch):
+    """The initial state (K_init x T traces) was kept alive by fit_region's name through every round, and each
+    temporal update's input state by refine's: both are released now."""
+    inputs = []
+    refine, temporal_update = fit_module.refine, fit_module.temporal_update
+
+    def spy_refine(passes, state, *args, **kwargs):
+        inputs.append(("refine", state))
+        return refine(passes, state, *args, **kwargs)
+
+    def spy_update(passes, state, *args, **kwargs):
+        inputs.append(("temporal_update", state))
+        return temporal_update(passes, state, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "refine", spy_refine)
+    monkeypatch.setattr(fit_module, "temporal_update", spy_update)
+    options = CnmfeOptions.from_params({"gSig": 2, "gSiz": 9, "n_refine_iter": 2, "cnmfe_chunk_mb": 0.2})
+    fit = fit_region(MovieSource.from_array(_movie()), options, frame_rate=20.0)
+    assert fit.state.A.shape[1] > 0 and fit.state.traces is not None
+    assert [name for name, _ in inputs][:2] == ["refine", "temporal_update"]
+    for name, state in inputs:
+        assert state.C is None and state.traces is None, name  # released once the fit had no more use for them
