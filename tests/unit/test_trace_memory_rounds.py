@@ -11,6 +11,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from ace_neuro.cnmfe import fit as fit_module
 from ace_neuro.cnmfe import temporal
@@ -109,3 +110,26 @@ def test_refinement_releases_the_states_it_replaces(monkeypatch):
     assert [name for name, _ in inputs][:2] == ["refine", "temporal_update"]
     for name, state in inputs:
         assert state.C is None and state.traces is None, name  # released once the fit had no more use for them
+
+
+def test_normalised_traces_by_blocks_of_rows(monkeypatch):
+    """The spatial update's traces scaled by the footprints' norms: the selection and the product were two more
+    K x T arrays beside the traces and the result; now blocks of rows, the same bits."""
+    rng = np.random.default_rng(4)
+    A = scipy.sparse.random(500, 80, density=0.05, format="csc", dtype=np.float32, random_state=4)
+    A[:, 7] = 0.0  # an empty footprint: dropped
+    A = scipy.sparse.csc_matrix(A)
+    C = rng.random((80, 3000)).astype(np.float32)
+    A32 = scipy.sparse.csc_matrix(A, dtype=np.float32)
+    norms = np.sqrt(np.asarray(A32.multiply(A32).sum(axis=0)).ravel())
+    expected = (C[norms > 0] * norms[norms > 0][:, None]).astype(np.float32)
+    monkeypatch.setattr(fit_module, "_ROW_BLOCK_BYTES", C.size * 8 // 20)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        _, scaled = fit_module.normalise_footprints(A, C)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(scaled, expected) and scaled.dtype == np.float32
+    assert peak < 1.3 * C.nbytes, peak / C.nbytes  # the result and a block (before: ~2 x C.nbytes more)

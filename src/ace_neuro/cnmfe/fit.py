@@ -360,7 +360,24 @@ def normalise_footprints(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[sci
     norms = norms[keep]
     A = scipy.sparse.csc_matrix(A @ scipy.sparse.diags(1.0 / norms).astype(np.float32), copy=True)
     A.sort_indices()
-    return A, (np.asarray(C)[keep] * norms[:, None]).astype(np.float32)
+    return A, _scaled_rows(np.asarray(C), np.flatnonzero(keep), norms)
+
+
+#: Bytes of traces :func:`_scaled_rows` scales at a time.
+_ROW_BLOCK_BYTES = 32 * 2**20
+
+
+def _scaled_rows(C: np.ndarray, rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(C[rows] * scale[:, None]).astype(np.float32)`` formed by blocks of rows, ``(len(rows), T)`` float32.
+
+    The same products, rounded the same way, without the whole selection and the whole product as two more
+    ``K x T`` arrays beside ``C`` and the result.
+    """
+    out = np.empty((len(rows), C.shape[1]), np.float32)
+    step = max(1, _ROW_BLOCK_BYTES // (8 * max(1, C.shape[1])))
+    for r0 in range(0, len(rows), step):
+        out[r0:r0 + step] = C[rows[r0:r0 + step]] * scale[r0:r0 + step, None]
+    return out
 
 
 def constant_background(pixel_mean: np.ndarray, A, C) -> np.ndarray:
