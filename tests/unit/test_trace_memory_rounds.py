@@ -133,3 +133,41 @@ def test_normalised_traces_by_blocks_of_rows(monkeypatch):
         tracemalloc.stop()
     assert np.array_equal(scaled, expected) and scaled.dtype == np.float32
     assert peak < 1.3 * C.nbytes, peak / C.nbytes  # the result and a block (before: ~2 x C.nbytes more)
+
+
+def test_trace_file_reads_the_columns_written(tmp_path):
+    """Frames-major scratch file: a chunk's columns and the whole array (float32 or float64) are the values
+    written, bit for bit; the file is removed on close."""
+    from ace_neuro.cnmfe.trace_file import TraceFile
+
+    traces = np.random.default_rng(6).normal(size=(7, 1003)).astype(np.float32)
+    with TraceFile(traces, tmp_path) as spilled:
+        for t0, t1 in ((0, 1), (5, 260), (1000, 1003), (0, 1003)):
+            part = spilled.columns(t0, t1)
+            assert part.flags.c_contiguous and np.array_equal(part, traces[:, t0:t1])
+        assert np.array_equal(spilled.read(np.float32), traces)
+        assert np.array_equal(spilled.read(np.float64), traces.astype(np.float64))
+        path = spilled.path
+    assert not list(tmp_path.iterdir()) and path
+
+
+def test_chunk_passes_read_the_traces_from_disk(monkeypatch):
+    """In the refinement the ring fit and temporal_stats (the passes with chunks in flight) read the traces a chunk
+    at a time from a scratch file: the state holds no K x T traces while they run."""
+    from ace_neuro.cnmfe.passes import MoviePasses
+
+    seen = []
+    for name in ("fit_background", "temporal_stats"):
+        original = getattr(MoviePasses, name)
+
+        def spy(self, state, *args, _original=original, _name=name, **kwargs):
+            seen.append((_name, state.C is None and state.trace_file is not None))
+            return _original(self, state, *args, **kwargs)
+
+        monkeypatch.setattr(MoviePasses, name, spy)
+    options = CnmfeOptions.from_params({"gSig": 2, "gSiz": 9, "n_refine_iter": 2, "cnmfe_chunk_mb": 0.2})
+    fit = fit_region(MovieSource.from_array(_movie()), options, frame_rate=20.0)
+    assert fit.state.A.shape[1] > 0
+    in_rounds = seen[1:]  # the first ring fit is before the rounds (the initial traces, in memory)
+    assert {name for name, _ in in_rounds} == {"fit_background", "temporal_stats"}
+    assert all(on_disk for _, on_disk in in_rounds), seen

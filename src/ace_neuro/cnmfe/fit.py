@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import cv2
@@ -38,6 +39,7 @@ from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
 from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import AUTO, is_auto, resolve_thresholds
+from .trace_file import TraceFile
 from .trend import fit_trend
 from .wide_seeding import broad_seeds, join_components, near_seeds, oversized_components, wide_geometry
 
@@ -426,19 +428,46 @@ def temporal_update(
     K = state.A.shape[1]
     if K == 0:
         return state
-    YA = passes.temporal_stats(state)
+    if consume_state:  # the traces in a scratch file during the pass, read back as the float64 working traces
+        with _traces_on_disk(passes, state):
+            YA = passes.temporal_stats(state)
+            C = state.trace_file.read(np.float64)  # the update's working traces (update_traces' own copy, made here)
+    else:
+        YA = passes.temporal_stats(state)
+        C = np.array(state.C, np.float64)
     AA = (state.A.T @ state.A).toarray()
     decay_frames = float(temporal.decay_time) * float(frame_rate)
     pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
-    C = np.array(state.C, np.float64)  # the update's working traces (update_traces' own copy, made here)
-    if consume_state:
-        state.release_traces()
     # YrA in YA's memory, the float32 traces in C's
     res = update_traces(YA, AA, C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
                         noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True, overwrite_C=True)
     del C
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
     return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
+
+
+@contextmanager
+def _traces_on_disk(passes: MoviePasses, state: ModelState) -> Iterator[None]:
+    """``state``'s traces in a scratch file (:class:`.trace_file.TraceFile`, in ``passes.scratch_dir``) while the
+    block runs: ``state.C`` released (:meth:`.passes.ModelState.release_traces`) and read a chunk at a time by the
+    passes (:meth:`.passes.ModelState.columns`); the file removed after. The caller gives ``state`` up or restores
+    ``state.C`` from ``state.trace_file`` inside the block."""
+    with TraceFile(state.C, passes.scratch_dir) as spilled:
+        state.release_traces()
+        state.trace_file = spilled
+        try:
+            yield
+        finally:
+            state.trace_file = None
+
+
+def _fit_background_on_disk(passes: MoviePasses, state: ModelState) -> scipy.sparse.csr_matrix:
+    """:meth:`.passes.MoviePasses.fit_background` of ``state`` with its traces in a scratch file during the pass
+    (one ``K x T`` array less beside the chunks), read back into ``state.C`` after: the same weights and traces."""
+    with _traces_on_disk(passes, state):
+        W = passes.fit_background(state)
+        state.C = state.trace_file.read(np.float32)
+    return W
 
 
 def _drop_silent(state: ModelState) -> ModelState:
@@ -544,7 +573,7 @@ def refine(
             previous.release_traces()
         del previous
         if options.background.update_background_components:
-            state.W = passes.fit_background(state)
+            state.W = _fit_background_on_disk(passes, state)
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
                                 trace_pool=trace_pool, consume_state=True)
         state = _drop_silent(state)
