@@ -683,7 +683,7 @@ def fit_region(
     log.info("%s: %d components initialised", label, A.shape[1])
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
     del C, comps  # the initial traces live on in the state only, freed when the refinement replaces them
-    state.W = passes.fit_background(state)
+    state.W = _fit_background_on_disk(passes, state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}
     # OASIS holds the interpreter: this process and threads - 1 others share the traces' denoising
