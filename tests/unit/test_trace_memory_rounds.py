@@ -51,7 +51,7 @@ def test_float32_in_place_gives_half_the_memory_back():
 
 
 def test_trace_update_forms_its_float32_traces_in_place(monkeypatch):
-    """The update's peak is its float64 working traces and S (~1.5 x K x T x 8 bytes beside YA, plus a batch);
+    """The update's peak is its float64 working traces and S (~1.6 x K x T x 8 bytes beside YA, with a batch);
     before, the float32 traces were a new array formed beside the float64 ones at the end (~2.0). With
     ``overwrite_C`` the caller's float64 array is the working one (no copy) and holds the result. Same bits."""
     projected, gram, start = synthetic_trace_problem(120, 2000)
@@ -68,7 +68,7 @@ def test_trace_update_forms_its_float32_traces_in_place(monkeypatch):
             peak = tracemalloc.get_traced_memory()[1] - base
         finally:
             tracemalloc.stop()
-        assert peak < 1.75 * traces_bytes, (overwrite_C, peak / traces_bytes)
+        assert peak < 1.9 * traces_bytes, (overwrite_C, peak / traces_bytes)  # main: 2.0 (a second float64 copy)
         assert np.shares_memory(result.YrA, work) and np.shares_memory(result.C, C) == overwrite_C
         for name in ("C", "S", "YrA", "bl", "c1", "g", "lam", "neurons_sn"):
             assert np.array_equal(getattr(result, name), getattr(expected, name)), name
