@@ -188,6 +188,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--params", default="{}", help="CNMF-E parameters (JSON) over the defaults")
     ap.add_argument("--trace-memory", action="store_true", help="also each stage's peak of traced allocations")
+    ap.add_argument("--crop", type=int, nargs=4, metavar=("R0", "R1", "C0", "C1"),
+                    help="fit the rectangle rows R0:R1, columns C0:C1 of the movie only (a smaller field, same frames)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's malloc as it is (the workflow's rule keeps freed blocks for reuse)")
     args = ap.parse_args()
@@ -202,6 +204,10 @@ def main() -> int:
     from ace_neuro.cnmfe.estimates_file import save_estimates
     from ace_neuro.cnmfe.params import CnmfeOptions
 
+    if args.crop:  # the pipeline opens the movie by its path: give it the rectangle instead
+        opened = pipeline.MovieSource.from_path
+        pipeline.MovieSource = type("CroppedSource", (), {"from_path": staticmethod(
+            lambda path: opened(path).sub(tuple(args.crop)))})
     modules = {"fit": fit, "pipeline": pipeline, "passes.MoviePasses": passes.MoviePasses}
     cpu, wall, calls = defaultdict(float), defaultdict(float), defaultdict(int)
     watch, sizes = MemoryWatch(traced=args.trace_memory), defaultdict(list)

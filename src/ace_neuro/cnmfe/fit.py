@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import cv2
@@ -38,6 +39,7 @@ from .reader import ChunkCache, MovieSource
 from .spatial import centroids, clean_footprint, footprint_supports, hals_footprints, values_on_supports
 from .temporal import TracePool, TraceResult, update_traces
 from .thresholds import AUTO, is_auto, resolve_thresholds
+from .trace_spill import TraceFile
 from .trend import fit_trend
 from .wide_seeding import broad_seeds, join_components, near_seeds, oversized_components, wide_geometry
 
@@ -360,7 +362,24 @@ def normalise_footprints(A: scipy.sparse.csc_matrix, C: np.ndarray) -> tuple[sci
     norms = norms[keep]
     A = scipy.sparse.csc_matrix(A @ scipy.sparse.diags(1.0 / norms).astype(np.float32), copy=True)
     A.sort_indices()
-    return A, (np.asarray(C)[keep] * norms[:, None]).astype(np.float32)
+    return A, _scaled_rows(np.asarray(C), np.flatnonzero(keep), norms)
+
+
+#: Bytes of traces :func:`_scaled_rows` scales at a time.
+_ROW_BLOCK_BYTES = 32 * 2**20
+
+
+def _scaled_rows(C: np.ndarray, rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(C[rows] * scale[:, None]).astype(np.float32)`` formed by blocks of rows, ``(len(rows), T)`` float32.
+
+    The same products, rounded the same way, without the whole selection and the whole product as two more
+    ``K x T`` arrays beside ``C`` and the result.
+    """
+    out = np.empty((len(rows), C.shape[1]), np.float32)
+    step = max(1, _ROW_BLOCK_BYTES // (8 * max(1, C.shape[1])))
+    for r0 in range(0, len(rows), step):
+        out[r0:r0 + step] = C[rows[r0:r0 + step]] * scale[r0:r0 + step, None]
+    return out
 
 
 def constant_background(pixel_mean: np.ndarray, A, C) -> np.ndarray:
@@ -397,23 +416,58 @@ def temporal_update(
     temporal: TemporalOptions,
     noise: NoiseOptions,
     trace_pool: TracePool | None = None,
+    consume_state: bool = False,
 ) -> ModelState:
     """One temporal update of ``state``: traces re-fitted to the movie and deconvolved (OASIS), in one streaming pass.
 
     ``frame_rate`` (Hz) turns ``temporal.decay_time`` (s) into frames; ``trace_pool``'s processes, when given,
-    share the traces' denoising (the same results).
+    share the traces' denoising (the same results). ``consume_state``: the caller replaces ``state`` by the
+    result, so ``state``'s traces are released (:meth:`.passes.ModelState.release_traces`) once copied into the
+    update's float64 working array: one ``K x T`` float32 array less alive during the update.
     """
     K = state.A.shape[1]
     if K == 0:
         return state
-    YA = passes.temporal_stats(state)
+    if consume_state:  # the traces in a scratch file during the pass, read back as the float64 working traces
+        with _traces_on_disk(passes, state):
+            YA = passes.temporal_stats(state)
+            C = state.trace_file.read(np.float64)  # the update's working traces (update_traces' own copy, made here)
+    else:
+        YA = passes.temporal_stats(state)
+        C = np.array(state.C, np.float64)
     AA = (state.A.T @ state.A).toarray()
     decay_frames = float(temporal.decay_time) * float(frame_rate)
     pool = None if trace_pool is None or K < 2 * (trace_pool.workers + 1) else trace_pool.get()
-    res = update_traces(YA, AA, state.C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
-                        noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True)  # YrA in YA's memory
+    # YrA in YA's memory, the float32 traces in C's
+    res = update_traces(YA, AA, C, int(temporal.p), decay_frames, temporal.bas_nonneg, temporal.s_min,
+                        noise.noise_range, noise.noise_method, pool=pool, overwrite_YA=True, overwrite_C=True)
+    del C
     # the constant per pixel absorbs the traces' baselines: keep b0 = mean(Y - A C)
     return ModelState(state.A, res.C, constant_background(passes.pixel_mean, state.A, res.C), state.W, res)
+
+
+@contextmanager
+def _traces_on_disk(passes: MoviePasses, state: ModelState) -> Iterator[None]:
+    """``state``'s traces in a scratch file (:class:`.trace_spill.TraceFile`, in ``passes.scratch_dir``) while the
+    block runs: ``state.C`` released (:meth:`.passes.ModelState.release_traces`) and read a chunk at a time by the
+    passes (:meth:`.passes.ModelState.columns`); the file removed after. The caller gives ``state`` up or restores
+    ``state.C`` from ``state.trace_file`` inside the block."""
+    with TraceFile(state.C, passes.scratch_dir) as spilled:
+        state.release_traces()
+        state.trace_file = spilled
+        try:
+            yield
+        finally:
+            state.trace_file = None
+
+
+def _fit_background_on_disk(passes: MoviePasses, state: ModelState) -> scipy.sparse.csr_matrix:
+    """:meth:`.passes.MoviePasses.fit_background` of ``state`` with its traces in a scratch file during the pass
+    (one ``K x T`` array less beside the chunks), read back into ``state.C`` after: the same weights and traces."""
+    with _traces_on_disk(passes, state):
+        W = passes.fit_background(state)
+        state.C = state.trace_file.read(np.float32)
+    return W
 
 
 def _drop_silent(state: ModelState) -> ModelState:
@@ -474,6 +528,7 @@ def refine(
     info: dict | None = None,
     trace_pool: TracePool | None = None,
     soma_seeds: np.ndarray | None = None,
+    consume_state: bool = False,
 ) -> ModelState:
     """Rounds of spatial update, background re-fit, temporal update and merging.
 
@@ -505,15 +560,25 @@ def refine(
         Full-resolution ``(row, col)`` of the soma-sized filter's seeds; with ``wide_seeding``, components far
         from all of them (the wide scale's) and broader than its cells are removed (:func:`_drop_oversized`;
         the residual pass's seeds are added). None: no component is removed for its size.
+    consume_state : bool
+        The caller replaces ``state`` by the result: its traces are released after the first spatial update
+        (:meth:`.passes.ModelState.release_traces`), not kept alive through the rounds by the caller's name.
     """
     seeding, merging = options.seeding, options.merging
-    for it in range(int(n_rounds)):
+    n_rounds = int(n_rounds)
+    for it in range(n_rounds):
+        previous = state
         state = _spatial_update(passes, state, pixel_mean, gSig=seeding.gSig, gSiz=seeding.gSiz)
+        if state is not previous and (it > 0 or consume_state):
+            previous.release_traces()
+        del previous
         if options.background.update_background_components:
-            state.W = passes.fit_background(state)
+            state.W = _fit_background_on_disk(passes, state)
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
-                                trace_pool=trace_pool)
+                                trace_pool=trace_pool, consume_state=True)
         state = _drop_silent(state)
+        if it < n_rounds - 1:  # S and YrA are the last round's only: the next spatial update drops them
+            state = ModelState(state.A, state.C, state.b0, state.W, None)
         n_before = state.A.shape[1]
         A, C, groups = merge_components(state.A, state.C, merging.merge_thr, 0.7 if merging.del_duplicates else None,
                                         passes.dims)
@@ -550,7 +615,7 @@ def refine(
         del n_before
     if state.traces is None and state.A.shape[1]:
         state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
-                                trace_pool=trace_pool)
+                                trace_pool=trace_pool, consume_state=True)
         state = _drop_silent(state)
     return state
 
@@ -618,7 +683,7 @@ def fit_region(
     log.info("%s: %d components initialised", label, A.shape[1])
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
     del C, comps  # the initial traces live on in the state only, freed when the refinement replaces them
-    state.W = passes.fit_background(state)
+    state.W = _fit_background_on_disk(passes, state)
     rounds = int(options.n_refine_iter) if refine_rounds is None else int(refine_rounds)
     info: dict = {}
     # OASIS holds the interpreter: this process and threads - 1 others share the traces' denoising
@@ -626,11 +691,12 @@ def fit_region(
         if options.only_init or rounds == 0:
             if A.shape[1]:
                 state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=noise,
-                                        trace_pool=trace_pool)
+                                        trace_pool=trace_pool, consume_state=True)
         else:
             state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=rounds, border=border,
                            residual_seeding=options.residual_seeding, log=log, label=label, info=info,
-                           trace_pool=trace_pool, soma_seeds=np.asarray(images.seeds, float) * seeding.ssub)
+                           trace_pool=trace_pool, soma_seeds=np.asarray(images.seeds, float) * seeding.ssub,
+                           consume_state=True)  # the initial traces (K_init x T) freed after the first spatial update
     cn, pnr = images.cn, images.pnr
     info = {"n_init": int(A.shape[1]), "seeding_thresholds": images.thresholds.as_dict(), **info}
     if images.wide is not None:

@@ -52,6 +52,20 @@ class ModelState:
     b0: np.ndarray
     W: scipy.sparse.csr_matrix | None = None
     traces: TraceResult | None = None
+    #: Where ``C`` is while it is out of memory (:class:`.trace_spill.TraceFile`), for :meth:`columns`.
+    trace_file: Any = None
+
+    def columns(self, t0: int, t1: int) -> np.ndarray:
+        """The traces of frames ``t0:t1``, ``(K, t1 - t0)``: from ``C``, or from :attr:`trace_file` when it is set."""
+        if self.trace_file is not None:
+            return self.trace_file.columns(t0, t1)
+        return self.C[:, t0:t1]
+
+    def release_traces(self) -> None:
+        """Drop ``C`` and ``traces`` (set to None): a state replaced by a newer one frees its ``K x T`` arrays now,
+        not when the caller's last name for it goes (the refinement's callers hold their input until it returns)."""
+        self.C = None
+        self.traces = None
 
 
 class MoviePasses:
@@ -139,7 +153,7 @@ class MoviePasses:
         ``footprints`` is ``Support(state.A)``.
         """
         x -= state.b0[:, None]
-        footprints.subtract_product(x, time_mean(state.C[:, t0:t1], tsub))
+        footprints.subtract_product(x, time_mean(state.columns(t0, t1), tsub))
         return x
 
     def low_model(self, state: ModelState) -> tuple["Support", np.ndarray]:
@@ -175,7 +189,7 @@ class MoviePasses:
         if state.W is None:
             return y
         low_model = low_model or self.low_model(state)
-        x_low = self.low_residual(state, y, state.C[:, t0:t1], low_model)
+        x_low = self.low_residual(state, y, state.columns(t0, t1), low_model)
         if rows is not None:
             return rows.subtract(y, x_low)
         return self.down.subtract_full(y, np.asarray(state.W @ x_low, dtype=np.float32))
@@ -195,8 +209,8 @@ class MoviePasses:
             # the residual being linear in the data and the traces); laid out for the ring sums here, on the
             # reading threads, while the products of the chunk before are added
             if tsub == 1:
-                return stats.prepare(self.low_residual(state, y, state.C[:, t0:t1], low_model))
-            return stats.prepare(self.low_residual(state, time_mean(y, tsub), time_mean(state.C[:, t0:t1], tsub),
+                return stats.prepare(self.low_residual(state, y, state.columns(t0, t1), low_model))
+            return stats.prepare(self.low_residual(state, time_mean(y, tsub), time_mean(state.columns(t0, t1), tsub),
                                                    low_model))
 
         bounds = self.sample_chunks(self.ring_fit_frames, tsub)
@@ -216,7 +230,7 @@ class MoviePasses:
 
         def products(y: np.ndarray, t0: int, t1: int) -> tuple[list[np.ndarray | None], np.ndarray]:
             self.subtract_background(state, y, t0, t1, low_model, background)
-            cc = (state.C[:, t0:t1] - cmean).astype(np.float32)
+            cc = (state.columns(t0, t1) - cmean).astype(np.float32)
             return [y[s] @ cc[k] if s.size else None for k, s in enumerate(supports)], \
                 cc.astype(np.float64) @ cc.T.astype(np.float64)
 

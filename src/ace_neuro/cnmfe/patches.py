@@ -207,6 +207,7 @@ def merge_patches(
     if blocks:
         A = scipy.sparse.hstack(blocks, format="csc")
         C = np.concatenate(traces, axis=0)
+        del traces  # the patches' rows, copied into C
         merging = options.merging
         A, C, groups = merge_components(A, C, merging.merge_thr, 0.7 if merging.del_duplicates else None, dims)
         A, C = normalise_footprints(A, C)
@@ -218,12 +219,15 @@ def merge_patches(
     passes = movie_passes(source, options)
     passes.pixel_mean = pixel_mean
     state = ModelState(A, C, constant_background(pixel_mean, A, C), None, None)
+    n_comp = A.shape[1]
+    del A, C  # the state holds them, released by the refinement (consume_state)
     state.W = passes.fit_background(state)
-    if A.shape[1] and not options.only_init and int(options.n_refine_iter) > 0:
+    if n_comp and not options.only_init and int(options.n_refine_iter) > 0:
         state = refine(passes, state, pixel_mean, options, frame_rate=frame_rate, n_rounds=1, border=border,
-                       residual_seeding=False, log=log, label="cnmfe (full field)")
-    elif A.shape[1]:
-        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise)
+                       residual_seeding=False, log=log, label="cnmfe (full field)", consume_state=True)
+    elif n_comp:
+        state = temporal_update(passes, state, frame_rate=frame_rate, temporal=options.temporal, noise=options.noise,
+                                consume_state=True)
     return RegionFit(dims, state, sn, pixel_mean, cn, pnr, {"n_patches": len(results), "n_patch_components": n_patch_components,
                                                              "seeding_thresholds": [f.info.get("seeding_thresholds") for _, f in results]},
                      source.trend)

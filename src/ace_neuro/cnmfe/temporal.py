@@ -38,8 +38,7 @@ _DEFAULTS = CnmfeOptions()
 
 __all__ = [
     "TracePool", "TraceResult", "ar_coefficients", "deconvolve_trace", "denoise_trace", "fallback_kernel",
-    "overlap_levels",
-    "residual_traces", "update_traces",
+    "float32_in_place", "overlap_levels", "residual_traces", "update_traces",
 ]
 
 
@@ -383,6 +382,7 @@ def update_traces(
     n_sweeps: int = 2,
     pool: Executor | None = None,
     overwrite_YA: bool = False,
+    overwrite_C: bool = False,
 ) -> TraceResult:
     """Block-coordinate update of all traces, each denoised by OASIS.
 
@@ -407,13 +407,20 @@ def update_traces(
     overwrite_YA : bool
         Return ``YrA`` in ``YA``'s memory (``YA`` float32, C-contiguous, is then changed): one ``K x T`` float32
         array less at the end of the update (the same values).
+    overwrite_C : bool
+        ``C`` (float64, C-contiguous, owning its memory) is the update's working array, given up by the caller: no
+        float64 copy of it is made, and the float32 traces returned live in its memory (:func:`float32_in_place`).
 
     Returns
     -------
     TraceResult
     """
     n_comp, n_frames = YA.shape
-    C = np.asarray(C, np.float64).copy()
+    given = C
+    C = np.array(C, np.float64, order="C", copy=None)  # a new array unless C is float64 and C-contiguous already
+    if C is given and not (overwrite_C and C.flags.owndata and C.flags.writeable):
+        C = C.copy()  # the working traces: float64, this function's own (turned into the float32 result at the end)
+    del given
     # YA stays in its own dtype (float32 from the passes): each use promotes it to float64 exactly, so the values are
     # those of a float64 copy without its K x T x 8 bytes; S is written straight into float32, the same rounding as
     # converting at the end (memory: benchmarks/long_session.md, Session 12, 24,000 frames)
@@ -450,9 +457,40 @@ def update_traces(
     YrA = residual_traces(YA, AA, C, diag, out=YA if in_place else None)
     del YA
     f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
-    C32 = f32(C)
-    del C  # the float64 traces go before the small outputs are formed
+    C32 = float32_in_place(C)  # in the float64 traces' memory, its second half given back: no K x T array more
+    del C
     return TraceResult(C32, S, YrA, f32(bl), f32(c1), f32(g), f32(lam), f32(sn))
+
+
+def float32_in_place(x: np.ndarray) -> np.ndarray:
+    """``x.astype(np.float32)`` written into ``x``'s own memory, which is then shrunk to half its size.
+
+    The float64 ``(K, T)`` traces of a temporal update become the float32 result without a second ``K x T``
+    array alive beside them (the peak of :func:`update_traces` at its end): row ``k``'s float32 values go to the
+    bytes ``4 k T .. 4 (k + 1) T``, which hold rows already converted (row 0 itself through a copy of one row),
+    then ``x``'s memory is reallocated to ``4 K T`` bytes (``ndarray.resize``). The values are those of
+    ``astype`` (each element rounded to the nearest float32).
+
+    Parameters
+    ----------
+    x : ndarray, shape (K, T), float64
+        C-contiguous, owning its memory, with no view of it alive: the caller's working array, given up
+        (it is changed and resized; use only the result).
+
+    Returns
+    -------
+    ndarray, shape (K, T), float32
+        A view of ``x``'s shrunk memory.
+    """
+    if x.dtype != np.float64 or x.ndim != 2 or not x.flags.c_contiguous or not x.flags.owndata or x.size == 0:
+        return np.asarray(x, np.float32)
+    n_rows, n_cols = x.shape
+    flat = x.reshape(-1).view(np.float32)  # 2 K T float32 slots; row k's float64 values fill slots 2kT .. 2(k+1)T
+    for k in range(n_rows):
+        flat[k * n_cols:(k + 1) * n_cols] = x[k].astype(np.float32)  # slots kT..(k+1)T: rows <= k, already read
+    del flat
+    x.resize(((x.size + 1) // 2,), refcheck=False)  # no view is alive (the loop's are gone)
+    return x.view(np.float32)[:n_rows * n_cols].reshape(n_rows, n_cols)
 
 
 def _sweeps(groups, n_sweeps, C, S, YA, AA, diag, overlaps, settings, pool, sn, bl, lam, g, c1, p) -> None:
