@@ -58,7 +58,8 @@ import pandas as pd
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.dandi import dandi_field_problems, dandi_file_name
 from ace_neuro.io.nwb_movies import add_motion_movie, add_raw_series
-from ace_neuro.io.nwb_ophys import TraceBlocks, check_length, add_events, add_segmentation, add_summary_images
+from ace_neuro.io.nwb_events import add_events
+from ace_neuro.io.nwb_ophys import TraceBlocks, check_length, add_segmentation, add_summary_images
 from ace_neuro.io.params import NwbOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in NwbOptions).

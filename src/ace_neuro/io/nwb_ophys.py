@@ -4,7 +4,7 @@
   weight)`` with its ``accepted`` flag, ``snr`` and ``r_value``;
 * ``Fluorescence`` (``C``, ``raw`` = ``C + YrA``) and ``Deconvolved`` (``S``): ``RoiResponseSeries`` ``(T, K)``,
   copied from the estimates file a block of frames at a time (:class:`TraceBlocks`);
-* ``events`` (a table) and ``SummaryImages``.
+* ``SummaryImages`` (the ``events`` table: :mod:`ace_neuro.io.nwb_events`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Mapping
 
 import h5py
 import numpy as np
-import pandas as pd
 import tifffile
 from hdmf.data_utils import GenericDataChunkIterator
 
-__all__ = ["TraceBlocks", "check_length", "add_segmentation", "add_events", "add_summary_images"]
+__all__ = ["TraceBlocks", "check_length", "add_segmentation", "add_summary_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,34 +130,6 @@ def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, r
             )
         )
     return table
-
-
-def add_events(ophys, segmentation, events_path) -> None:
-    from hdmf.common import DynamicTable, DynamicTableRegion, VectorData
-
-    events = pd.read_csv(events_path)
-    n = len(events)
-    roi = DynamicTableRegion(
-        name="roi",
-        data=events["neuron"].to_numpy(np.int64),
-        description="Component (row of PlaneSegmentation) of each event",
-        table=segmentation,
-    )
-    columns = [
-        roi,
-        VectorData(name="frame", data=events["frame"].to_numpy(np.int64), description="Frame index (0-based) of the event"),
-        VectorData(name="time", data=events["time_s"].to_numpy(np.float64), description="Event time (s, frame time stamps)"),
-        VectorData(name="amplitude", data=events["amplitude"].to_numpy(np.float64), description="Event amplitude (trace units)"),
-        VectorData(name="method", data=np.asarray(events["method"].astype(str).tolist(), dtype=str), description="Detection method (derivative or deconvolution)"),
-    ]
-    ophys.add(
-        DynamicTable(
-            name="events",
-            description=f"Calcium events of the accepted components ({n} events, events/events.csv)",
-            columns=columns,
-            id=np.arange(n),
-        )
-    )
 
 
 def add_summary_images(ophys, summary_images: Mapping[str, str | os.PathLike]) -> None:
