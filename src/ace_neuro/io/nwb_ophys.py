@@ -17,9 +17,10 @@ from typing import Mapping
 import h5py
 import numpy as np
 import tifffile
+from hdmf.backends.hdf5 import H5DataIO
 from hdmf.data_utils import GenericDataChunkIterator
 
-__all__ = ["TraceBlocks", "check_length", "add_segmentation", "add_summary_images"]
+__all__ = ["TraceBlocks", "SmallCacheDataIO", "check_length", "add_segmentation", "add_summary_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,26 @@ class TraceBlocks(GenericDataChunkIterator):
         self._file.close()
 
 
+#: HDF5's chunk cache of a trace series while it is written (bytes): HDF5's own default, 1 MiB.
+_TRACE_CHUNK_CACHE_BYTES = 2**20
+
+
+class SmallCacheDataIO(H5DataIO):
+    """:class:`hdmf.backends.hdf5.H5DataIO` whose dataset is written with HDF5's default chunk cache (1 MiB).
+
+    hdmf opens the file with a 32 MiB chunk cache per dataset (``RDCC_NBYTES``), so a dataset written a whole
+    chunk at a time keeps up to 32 MiB of uncompressed chunks until it is closed: more, the longer the recording,
+    up to that cap (a trace series' chunk is 4,096 frames x K float32, 4.3 MB at K = 260). A chunk larger than the
+    cache is compressed and written as it comes. The cache belongs to the open dataset, not to the file: the stored
+    chunks, compression and values are the same.
+    """
+
+    @property
+    def io_settings(self):
+        return {**super().io_settings, "rdcc_nbytes": _TRACE_CHUNK_CACHE_BYTES}
+
+
 def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, raw, opened: list):
-    from hdmf.backends.hdf5 import H5DataIO
     from pynwb.ophys import Fluorescence, ImageSegmentation, RoiResponseSeries
 
     estimates_path = Path(estimates_path)
@@ -122,7 +141,7 @@ def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, r
         container.add_roi_response_series(
             RoiResponseSeries(
                 name=name,
-                data=H5DataIO(blocks, compression="gzip", compression_opts=4, shuffle=True),
+                data=SmallCacheDataIO(blocks, compression="gzip", compression_opts=4, shuffle=True),
                 unit="a.u.",
                 rois=rois,
                 timestamps=raw,
