@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 from hdmf.data_utils import AbstractDataChunkIterator, DataChunk
 
+from ace_neuro.io.nwb_ophys import SmallCacheDataIO
+
 __all__ = ["EVENT_BLOCK_ROWS", "CsvColumnBlocks", "count_rows", "add_events"]
 
 #: Rows of ``events.csv`` read at a time (a block of the method column: ~4 MB of Python strings).
-EVENT_BLOCK_ROWS = 65536
+EVENT_BLOCK_ROWS = 16384
 
 
 def count_rows(path: str | os.PathLike, block_rows: int = EVENT_BLOCK_ROWS) -> int:
@@ -115,7 +117,7 @@ def add_events(ophys, segmentation, events_path) -> None:
     _check_rois(events_path, len(segmentation))
 
     def blocks(column, dtype):
-        return CsvColumnBlocks(events_path, column, dtype, n)
+        return SmallCacheDataIO(CsvColumnBlocks(events_path, column, dtype, n))
 
     columns = [
         DynamicTableRegion(name="roi", data=blocks("neuron", np.int64),

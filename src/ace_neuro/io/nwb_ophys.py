@@ -48,7 +48,9 @@ class TraceBlocks(GenericDataChunkIterator):
 
     def _get_data(self, selection):
         frames, rois = selection
-        block = sum(np.asarray(d[rois, frames], dtype=np.float32) for d in self._datasets)
+        block = np.asarray(self._datasets[0][rois, frames], dtype=np.float32)
+        for dataset in self._datasets[1:]:
+            block += np.asarray(dataset[rois, frames], dtype=np.float32)  # in place: one block fewer alive
         return np.ascontiguousarray(block.T)
 
     def _get_maxshape(self):
