@@ -151,3 +151,19 @@ def test_trace_series_peak_rss_does_not_grow_with_the_length(tmp_path):
     growth_mb = (peak_kb[12 * 4096] - peak_kb[4 * 4096]) / 1024
     # hdmf's 32 MiB chunk cache kept 8 more chunks of a series (~13 MB); written a chunk at a time: ~0.
     assert growth_mb < 8, f"peak RSS grew {growth_mb:.1f} MB from 16,384 to 49,152 frames"
+
+
+def test_no_events_gives_an_empty_table(tmp_path):
+    from pynwb import NWBHDF5IO
+
+    from ace_neuro.io.nwb_events import add_events
+
+    _events_csv(tmp_path / "events.csv", 0, 3)
+    nwbfile, ophys, table = _ophys_and_table(3)
+    add_events(ophys, table, tmp_path / "events.csv")
+    with NWBHDF5IO(tmp_path / "e.nwb", "w") as io:
+        io.write(nwbfile)
+    with h5py.File(tmp_path / "e.nwb", "r") as h5:
+        group = h5["processing/ophys/events"]
+        assert group["id"].shape == (0,) and group["frame"].dtype == np.int64
+        assert h5py.check_string_dtype(group["method"].dtype).encoding == "utf-8"
