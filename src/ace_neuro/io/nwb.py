@@ -36,9 +36,12 @@ series. Image axes: ``x`` is the first image axis (row), ``y`` the second
 (column), so frames, summary images and ``pixel_mask`` ``(x, y, weight)`` all
 index as numpy's ``[row, col]``.
 
-Memory: traces are copied from the estimates file in blocks of frames and the
-movie in blocks of frames, so peak memory is set by the block size, not by the
-recording's length. The file is written atomically.
+Memory: traces are copied from the estimates file in blocks of frames (one
+chunk, written past hdmf's chunk cache: :class:`ace_neuro.io.nwb_ophys.SmallCacheDataIO`),
+the events table from ``events.csv`` in blocks of rows
+(:mod:`ace_neuro.io.nwb_events`) and the movie in blocks of frames, so peak
+memory is set by the block size, not by the recording's length. The file is
+written atomically.
 """
 
 from __future__ import annotations
