@@ -9,6 +9,9 @@ some of ``write_nwb``'s steps (``add_events``, ``add_segmentation``, ...) by not
     python benchmarks/bench_evaluate_memory.py --data /tmp/smallmem/ev --frames 1500 6000 54000 --out final
     python benchmarks/bench_nwb_memory.py --data /tmp/smallmem/ev --frames 1500 6000 54000 --evaluated final \\
         --skip none add_events add_events,add_segmentation
+
+``--src`` names the code tree run and ``--name`` the file written (``<input>/nwbin/<name>``), so two trees' files
+can be compared (``benchmarks/compare_nwb_files.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ _RUN = (
     "from ace_neuro.io.memmap import find_linkable_movie\n"
     "d = Path({data!r}); n = d / 'nwbin'; e = d / {evaluated!r} / 'estimates.h5'\n"
     "for name in {skip!r}:\n    setattr(nw, name, lambda *a, **k: None)\n"
-    "nw.write_nwb(n / 'rec.nwb', recording_id='rec', metadata_path=n / 'metadata.json', frames_path=n / 'frames.csv',"
+    "nw.write_nwb(n / {name!r}, recording_id='rec', metadata_path=n / 'metadata.json', frames_path=n / 'frames.csv',"
     " estimates_path=e, shifts_path=d / 'shifts.csv', events_path=n / 'events.csv',"
     " motion_movie_path=find_linkable_movie(d / 'memmap'),"
     " summary_images={{k: n / f'{{k}}.tif' for k in ('mean', 'max', 'correlation', 'pnr')}},"
@@ -61,10 +64,10 @@ def write_inputs(data: Path, n_frames: int, evaluated: str, *, demo: Path, size:
                     folder / "events.csv", folder / "raster.png")
 
 
-def run_nwb(data: Path, evaluated: str, skip: list[str], src: Path) -> dict:
+def run_nwb(data: Path, evaluated: str, skip: list[str], src: Path, name: str = "rec.nwb") -> dict:
     """Write the NWB file in a new process under ``/usr/bin/time -v``; its peak RSS (MB) and CPU (s)."""
     env = dict(os.environ, PYTHONPATH=str(Path(src).resolve()), MPLBACKEND="Agg")
-    code = _RUN.format(data=str(data), evaluated=evaluated, skip=skip)
+    code = _RUN.format(data=str(data), evaluated=evaluated, skip=skip, name=name)
     proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"nwb failed:\n{proc.stderr[-3000:]}")
@@ -84,6 +87,7 @@ def main() -> int:
     ap.add_argument("--skip", nargs="+", default=["none"], help="comma-separated write_nwb steps to leave out, or none")
     ap.add_argument("--demo", type=Path, default=Path("results/demo"), help="a run's folder (its metadata.json)")
     ap.add_argument("--src", type=Path, default=Path("src"))
+    ap.add_argument("--name", default="rec.nwb", help="the NWB file's name in <input>/nwbin (to compare two trees' files)")
     args = ap.parse_args()
     for n_frames in args.frames:
         data = args.data / f"k{args.components}_t{n_frames}_s{args.size}"
@@ -91,7 +95,7 @@ def main() -> int:
             write_inputs(data, n_frames, args.evaluated, demo=args.demo, size=args.size)
         for skip in args.skip:
             names = [] if skip == "none" else skip.split(",")
-            row = run_nwb(data, args.evaluated, names, args.src)
+            row = run_nwb(data, args.evaluated, names, args.src, args.name)
             print(f"nwb T={n_frames:6d} skip={skip}: {json.dumps(row)}", flush=True)
     return 0
 

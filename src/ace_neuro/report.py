@@ -62,7 +62,7 @@ def motion_numbers(metrics_path: PathLike, shifts_path: PathLike | None = None) 
     motion = json.loads(Path(metrics_path).read_text())
     rms = None
     if shifts_path is not None:
-        shifts = pd.read_csv(shifts_path)
+        shifts = pd.read_csv(shifts_path, usecols=["shift_y_px", "shift_x_px"])  # 2 floats a frame, not the table
         if len(shifts):
             squared = shifts["shift_y_px"].to_numpy(float) ** 2 + shifts["shift_x_px"].to_numpy(float) ** 2
             rms = float(np.sqrt(squared.mean()))
@@ -92,14 +92,31 @@ def component_numbers(components_path: PathLike) -> dict[str, Any]:
     }
 
 
+def events_per_neuron(events_path: PathLike, block_rows: int = 65536) -> np.ndarray:
+    """Number of events of each neuron id (``(max id + 1,)`` int64; empty without events), ``events.csv``'s
+    ``neuron`` column read a block of rows at a time."""
+    counts = np.zeros(0, np.int64)
+    with pd.read_csv(events_path, usecols=["neuron"], chunksize=block_rows) as reader:
+        for block in reader:
+            block_counts = np.bincount(block["neuron"].to_numpy(np.int64))
+            if block_counts.size > counts.size:
+                counts = np.pad(counts, (0, block_counts.size - counts.size))
+            counts[: block_counts.size] += block_counts
+    return counts
+
+
 def event_numbers(events_path: PathLike, components_path: PathLike, duration_s: float) -> dict[str, Any]:
     """Events in total, per accepted neuron (median) and per accepted neuron and minute, from ``events/events.csv``."""
-    events = pd.read_csv(events_path)
+    counts = events_per_neuron(events_path)
     accepted = _accepted(pd.read_csv(components_path))
-    per_neuron = events.groupby("neuron").size().reindex(accepted["id"], fill_value=0) if len(accepted) else None
-    median = float(per_neuron.median()) if per_neuron is not None else None
+    median = None
+    if len(accepted):
+        ids = accepted["id"].to_numpy(np.int64)
+        padded = np.zeros(max(int(ids.max()) + 1, counts.size), np.int64)  # a neuron without events: 0
+        padded[: counts.size] = counts
+        median = float(np.median(padded[ids]))
     return {
-        "events": int(len(events)),
+        "events": int(counts.sum()),
         "events per accepted neuron (median)": median,
         "event rate per accepted neuron (median, per min)": (
             median / duration_s * 60.0 if median is not None and duration_s > 0 else None

@@ -36,9 +36,12 @@ series. Image axes: ``x`` is the first image axis (row), ``y`` the second
 (column), so frames, summary images and ``pixel_mask`` ``(x, y, weight)`` all
 index as numpy's ``[row, col]``.
 
-Memory: traces are copied from the estimates file in blocks of frames and the
-movie in blocks of frames, so peak memory is set by the block size, not by the
-recording's length. The file is written atomically.
+Memory: traces are copied from the estimates file in blocks of frames (one
+chunk, written past hdmf's chunk cache: :class:`ace_neuro.io.nwb_ophys.SmallCacheDataIO`),
+the events table from ``events.csv`` in blocks of rows
+(:mod:`ace_neuro.io.nwb_events`) and the movie in blocks of frames, so peak
+memory is set by the block size, not by the recording's length. The file is
+written atomically.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ import pandas as pd
 from ace_neuro.io.atomic import atomic_path
 from ace_neuro.io.dandi import dandi_field_problems, dandi_file_name
 from ace_neuro.io.nwb_movies import add_motion_movie, add_raw_series
-from ace_neuro.io.nwb_ophys import TraceBlocks, check_length, add_events, add_segmentation, add_summary_images
+from ace_neuro.io.nwb_events import add_events
+from ace_neuro.io.nwb_ophys import TraceBlocks, check_length, add_segmentation, add_summary_images
 from ace_neuro.io.params import NwbOptions
 
 #: The declared defaults of the keywords named like a parameter (each default is written once, in NwbOptions).

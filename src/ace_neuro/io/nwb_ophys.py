@@ -4,7 +4,7 @@
   weight)`` with its ``accepted`` flag, ``snr`` and ``r_value``;
 * ``Fluorescence`` (``C``, ``raw`` = ``C + YrA``) and ``Deconvolved`` (``S``): ``RoiResponseSeries`` ``(T, K)``,
   copied from the estimates file a block of frames at a time (:class:`TraceBlocks`);
-* ``events`` (a table) and ``SummaryImages``.
+* ``SummaryImages`` (the ``events`` table: :mod:`ace_neuro.io.nwb_events`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Mapping
 
 import h5py
 import numpy as np
-import pandas as pd
 import tifffile
+from hdmf.backends.hdf5 import H5DataIO
 from hdmf.data_utils import GenericDataChunkIterator
 
-__all__ = ["TraceBlocks", "check_length", "add_segmentation", "add_events", "add_summary_images"]
+__all__ = ["TraceBlocks", "SmallCacheDataIO", "check_length", "add_segmentation", "add_summary_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class TraceBlocks(GenericDataChunkIterator):
 
     def _get_data(self, selection):
         frames, rois = selection
-        block = sum(np.asarray(d[rois, frames], dtype=np.float32) for d in self._datasets)
+        block = np.asarray(self._datasets[0][rois, frames], dtype=np.float32)
+        for dataset in self._datasets[1:]:
+            block += np.asarray(dataset[rois, frames], dtype=np.float32)  # in place: one block fewer alive
         return np.ascontiguousarray(block.T)
 
     def _get_maxshape(self):
@@ -62,8 +64,26 @@ class TraceBlocks(GenericDataChunkIterator):
         self._file.close()
 
 
+#: HDF5's chunk cache of a trace series while it is written (bytes): HDF5's own default, 1 MiB.
+_TRACE_CHUNK_CACHE_BYTES = 2**20
+
+
+class SmallCacheDataIO(H5DataIO):
+    """:class:`hdmf.backends.hdf5.H5DataIO` whose dataset is written with HDF5's default chunk cache (1 MiB).
+
+    hdmf opens the file with a 32 MiB chunk cache per dataset (``RDCC_NBYTES``), so a dataset written a whole
+    chunk at a time keeps up to 32 MiB of uncompressed chunks until it is closed: more, the longer the recording,
+    up to that cap (a trace series' chunk is 4,096 frames x K float32, 4.3 MB at K = 260). A chunk larger than the
+    cache is compressed and written as it comes. The cache belongs to the open dataset, not to the file: the stored
+    chunks, compression and values are the same.
+    """
+
+    @property
+    def io_settings(self):
+        return {**super().io_settings, "rdcc_nbytes": _TRACE_CHUNK_CACHE_BYTES}
+
+
 def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, raw, opened: list):
-    from hdmf.backends.hdf5 import H5DataIO
     from pynwb.ophys import Fluorescence, ImageSegmentation, RoiResponseSeries
 
     estimates_path = Path(estimates_path)
@@ -123,7 +143,7 @@ def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, r
         container.add_roi_response_series(
             RoiResponseSeries(
                 name=name,
-                data=H5DataIO(blocks, compression="gzip", compression_opts=4, shuffle=True),
+                data=SmallCacheDataIO(blocks, compression="gzip", compression_opts=4, shuffle=True),
                 unit="a.u.",
                 rois=rois,
                 timestamps=raw,
@@ -131,34 +151,6 @@ def add_segmentation(ophys, plane, estimates_path, n_frames: int, frames_path, r
             )
         )
     return table
-
-
-def add_events(ophys, segmentation, events_path) -> None:
-    from hdmf.common import DynamicTable, DynamicTableRegion, VectorData
-
-    events = pd.read_csv(events_path)
-    n = len(events)
-    roi = DynamicTableRegion(
-        name="roi",
-        data=events["neuron"].to_numpy(np.int64),
-        description="Component (row of PlaneSegmentation) of each event",
-        table=segmentation,
-    )
-    columns = [
-        roi,
-        VectorData(name="frame", data=events["frame"].to_numpy(np.int64), description="Frame index (0-based) of the event"),
-        VectorData(name="time", data=events["time_s"].to_numpy(np.float64), description="Event time (s, frame time stamps)"),
-        VectorData(name="amplitude", data=events["amplitude"].to_numpy(np.float64), description="Event amplitude (trace units)"),
-        VectorData(name="method", data=np.asarray(events["method"].astype(str).tolist(), dtype=str), description="Detection method (derivative or deconvolution)"),
-    ]
-    ophys.add(
-        DynamicTable(
-            name="events",
-            description=f"Calcium events of the accepted components ({n} events, events/events.csv)",
-            columns=columns,
-            id=np.arange(n),
-        )
-    )
 
 
 def add_summary_images(ophys, summary_images: Mapping[str, str | os.PathLike]) -> None:
