@@ -420,3 +420,20 @@ def test_r_values_of_a_footprint_in_two_pieces_around_a_band(scene):
     r = spatial_r_values(one, movie, frames, chunk_mb=0.05)
     assert r.shape == (1,) and np.isfinite(r[0])
     assert np.array_equal(spatial_r_values(one, movie, frames, chunk_mb=0.05, threads=2), r)
+
+
+def test_r_values_progress_counts_the_needed_frames_once_over_the_bands(scene, caplog):
+    """Every band reads the needed frames of its columns: the progress line counts those frames once (its last line
+    says needed/needed), not frames x bands (which showed 1990/21890 frames on the demo)."""
+    import logging
+    import re
+
+    est = scene["est"].replace(W=None)
+    frames = peak_frames(est.C, FR, Npeaks=10)
+    needed = np.unique(np.concatenate([f for f in frames if f.size]))
+    with caplog.at_level(logging.INFO, logger="ace_neuro"):
+        spatial_r_values(est, scene["movie"], frames, chunk_mb=0.05)  # several bands of columns
+    counts = [tuple(map(int, m.groups())) for m in
+              (re.search(r"evaluate r-values: (\d+)/(\d+) frames", r.getMessage()) for r in caplog.records) if m]
+    assert counts and counts[-1] == (needed.size, needed.size)
+    assert all(total == needed.size and done <= total for done, total in counts)

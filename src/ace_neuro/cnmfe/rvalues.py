@@ -248,11 +248,12 @@ def _cleaned_sums(estimates: Estimates, source: MovieSource, pixels: list, frame
     n_frames, height, width = source.shape
     band = _BandContext(estimates, source, pixels, frames_k, usable, needed, chunk_mb)
     sums = {k: np.zeros(pixels[k].size) for k in usable}
-    progress = Progress(needed.size * len(band.starts), "evaluate r-values", logger)
-    for parts in imap_threads(band.sums, band.starts, threads, name="rvalues"):
+    # every band reads all the needed frames of its columns: a band done is its share of the needed frames
+    progress, n_bands = Progress(needed.size, "evaluate r-values", logger), len(band.starts)
+    for i, parts in enumerate(imap_threads(band.sums, band.starts, threads, name="rvalues")):
         for k, lo, hi, values in parts:
             sums[k][lo:hi] = values
-        progress.update(needed.size)
+        progress.update(needed.size * (i + 1) // n_bands - needed.size * i // n_bands)
     return sums
 
 
