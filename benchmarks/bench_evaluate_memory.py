@@ -26,13 +26,11 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from timed_process import run_timed
 
 _RUN = (
     "from pathlib import Path\nfrom types import SimpleNamespace as N\n"
@@ -105,17 +103,9 @@ def run_evaluate(data: Path, out: Path, src: Path, *, recording: bool = False, o
     out.mkdir(parents=True, exist_ok=True)
     names = (("cnmfe/estimates.h5", "motion/memmap", "motion/shifts.csv") if recording
              else ("estimates.h5", "memmap", "shifts.csv"))
-    env = dict(os.environ, PYTHONPATH=str(Path(src).resolve()), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MPLBACKEND="Agg")
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", _RUN.format(data=str(data), out=str(out), estimates=names[0], memmap=names[1],
-                                                                    shifts=names[2], options=dict(options or {}))],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"evaluate failed:\n{proc.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-    return {"max_rss_mb": round(rss / 1024, 1), "cpu_s": round(user + system, 2)}
+    code = _RUN.format(data=str(data), out=str(out), estimates=names[0], memmap=names[1], shifts=names[2],
+                       options=dict(options or {}))
+    return run_timed(code, src=src, label="evaluate")
 
 
 def h5_differences(a: Path, b: Path) -> list[str]:

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from timed_process import run_timed
 
 _RUN = (
     "import os\nfrom pathlib import Path\nimport ace_neuro.io.nwb as nw\n"
@@ -66,15 +64,8 @@ def write_inputs(data: Path, n_frames: int, evaluated: str, *, demo: Path, size:
 
 def run_nwb(data: Path, evaluated: str, skip: list[str], src: Path, name: str = "rec.nwb") -> dict:
     """Write the NWB file in a new process under ``/usr/bin/time -v``; its peak RSS (MB) and CPU (s)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(src).resolve()), MPLBACKEND="Agg")
     code = _RUN.format(data=str(data), evaluated=evaluated, skip=skip, name=name)
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"nwb failed:\n{proc.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-    return {"max_rss_mb": round(rss / 1024, 1), "cpu_s": round(user + system, 2)}
+    return run_timed(code, src=src, label="nwb", single_thread=False)
 
 
 def main() -> int:

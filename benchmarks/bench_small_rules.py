@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from timed_process import run_timed
 
 RULES = ("events", "export", "spectral")
 
@@ -121,16 +119,7 @@ def run_rule(rule: str, data: Path, out: Path, src: Path, *, per_neuron: bool = 
     out.mkdir(parents=True, exist_ok=True)
     code = (f"from pathlib import Path\nd = Path({str(data)!r}); o = Path({str(out)!r})\n"
             + _RUN[rule].replace("PER_NEURON", str(per_neuron)))
-    env = dict(os.environ, PYTHONPATH=str(Path(src).resolve()), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MPLBACKEND="Agg")
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True)
-    if proc.returncode:
-        raise RuntimeError(f"{rule} failed:\n{proc.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-    return {"max_rss_mb": round(rss / 1024, 1), "cpu_s": round(user + system, 2)}
+    return run_timed(code, src=src, label=rule)
 
 
 def same_files(a: Path, b: Path) -> list[str]:
