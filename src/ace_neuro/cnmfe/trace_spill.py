@@ -71,7 +71,7 @@ class TraceFile:
             self._fd = None
             try:
                 os.remove(self.path)
-            except OSError:
+            except OSError:  # gone already; else the step's scratch folder, removed with the step, holds it
                 pass
 
     def __enter__(self) -> "TraceFile":
