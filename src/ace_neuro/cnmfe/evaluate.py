@@ -564,11 +564,11 @@ def run_evaluate_step(
             return write_file_evaluate_outputs(evaluated, curated, estimates_out=estimates_out,
                                                components_csv=components_csv, caiman_out=caiman_out,
                                                mmap_file=mmap_file, traces_png=traces_png)
-    estimates = load_estimates(estimates_in)  # merges and splits re-fit traces: the estimates whole
-    if edits.merges or edits.splits:  # the curation page's merges and splits
-        from ace_neuro.cnmfe.refit import apply_merges_and_splits
+    # the curation page's merges and splits re-fit traces: the estimates whole
+    from ace_neuro.cnmfe.refit import apply_merges_and_splits
 
-        estimates = apply_merges_and_splits(estimates, MovieSource.from_path(movie_path), edits.merges, edits.splits)
+    estimates = apply_merges_and_splits(load_estimates(estimates_in), MovieSource.from_path(movie_path),
+                                        edits.merges, edits.splits)
     logger.info("evaluating %d components of %s on %s", estimates.n_components, estimates_in, movie_path)
     evaluated = evaluate_components(estimates, MovieSource.from_path(movie_path), options, threads=threads,
                                     motion_shifts=shifts)
